@@ -1,0 +1,323 @@
+//! The accelerator's parameters.
+//!
+//! One struct drives the compiler's constants, the simulator and the RTL generator.
+//! Presets are built by struct update from [`ArchConfig::default`], in the manner of
+//! Gemmini's `GemminiArrayConfig`; derived quantities are methods.
+
+use crate::error::{read_toml, ConfigError, LoadError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Which operand stays in the processing elements while the other streams through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum Dataflow {
+    /// A `rows x cols` weight tile is held in the PEs; input rows stream through.
+    #[serde(rename = "ws")]
+    WeightStationary,
+    /// Each PE holds one output's accumulator; inputs and weights stream past it.
+    #[serde(rename = "os")]
+    OutputStationary,
+}
+
+impl std::fmt::Display for Dataflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dataflow::WeightStationary => "ws",
+            Dataflow::OutputStationary => "os",
+        })
+    }
+}
+
+/// Parameters of one accelerator instance. See `docs/ARCHITECTURE.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchConfig {
+    /// A short name for reports.
+    pub name: String,
+    /// PE rows: the reduction (K) dimension in WS, the output-pixel dimension in OS.
+    pub rows: usize,
+    /// PE columns: the output-channel (N) dimension in both dataflows.
+    pub cols: usize,
+    /// The dataflow this instance is built for.
+    pub dataflow: Dataflow,
+    /// Activation scratchpad size in KiB; its words are `rows` bytes wide.
+    pub act_sram_kib: usize,
+    /// Weight scratchpad size in KiB; its words are `cols` bytes wide.
+    pub wgt_sram_kib: usize,
+    /// Accumulator size in KiB; its rows are `cols` int32 values wide.
+    pub acc_sram_kib: usize,
+    /// Entries of the per-channel requantization table (bias and scale per channel).
+    pub param_entries: usize,
+    /// DRAM bandwidth in bytes per cycle, for reads and for writes separately.
+    pub dram_bytes_per_cycle: usize,
+    /// Fixed DRAM latency in cycles, paid once per DMA instruction.
+    pub dram_latency: usize,
+    /// Clock frequency in MHz, for reporting time and throughput.
+    pub clock_mhz: f64,
+}
+
+impl Default for ArchConfig {
+    fn default() -> Self {
+        Self {
+            name: "16x16-ws".into(),
+            rows: 16,
+            cols: 16,
+            dataflow: Dataflow::WeightStationary,
+            act_sram_kib: 256,
+            wgt_sram_kib: 64,
+            acc_sram_kib: 64,
+            param_entries: 2048,
+            dram_bytes_per_cycle: 16,
+            dram_latency: 40,
+            clock_mhz: 500.0,
+        }
+    }
+}
+
+/// Largest array dimension accepted.
+pub const MAX_DIM: usize = 256;
+
+impl ArchConfig {
+    /// A 4x4 array small enough for an iCE40 UP5K.
+    pub fn preset_4x4() -> Self {
+        Self {
+            name: "4x4-ws".into(),
+            rows: 4,
+            cols: 4,
+            act_sram_kib: 16,
+            wgt_sram_kib: 4,
+            acc_sram_kib: 4,
+            param_entries: 256,
+            dram_bytes_per_cycle: 4,
+            dram_latency: 20,
+            clock_mhz: 24.0,
+            ..Self::default()
+        }
+    }
+
+    /// An 8x8 array for mid-size FPGAs.
+    pub fn preset_8x8() -> Self {
+        Self {
+            name: "8x8-ws".into(),
+            rows: 8,
+            cols: 8,
+            act_sram_kib: 64,
+            wgt_sram_kib: 16,
+            acc_sram_kib: 16,
+            param_entries: 1024,
+            dram_bytes_per_cycle: 8,
+            dram_latency: 30,
+            clock_mhz: 100.0,
+            ..Self::default()
+        }
+    }
+
+    /// The 16x16 reference design.
+    pub fn preset_16x16() -> Self {
+        Self::default()
+    }
+
+    /// A 32x32 array.
+    pub fn preset_32x32() -> Self {
+        Self {
+            name: "32x32-ws".into(),
+            rows: 32,
+            cols: 32,
+            act_sram_kib: 512,
+            wgt_sram_kib: 256,
+            acc_sram_kib: 256,
+            param_entries: 4096,
+            dram_bytes_per_cycle: 32,
+            dram_latency: 50,
+            clock_mhz: 500.0,
+            ..Self::default()
+        }
+    }
+
+    /// Reads and validates an architecture TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        let arch: ArchConfig = read_toml(path)?;
+        arch.validate().map_err(|source| LoadError::Invalid {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(arch)
+    }
+
+    /// Number of PEs.
+    pub fn pes(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Words in the activation scratchpad (each `rows` bytes).
+    pub fn act_words(&self) -> usize {
+        self.act_sram_kib * 1024 / self.rows
+    }
+
+    /// Words in the weight scratchpad (each `cols` bytes).
+    pub fn wgt_words(&self) -> usize {
+        self.wgt_sram_kib * 1024 / self.cols
+    }
+
+    /// Rows in the accumulator (each `cols` int32 values).
+    pub fn acc_rows(&self) -> usize {
+        self.acc_sram_kib * 1024 / (4 * self.cols)
+    }
+
+    /// Cycles from a WS matmul's last issue cycle to its last accumulator write, plus one:
+    /// one scratchpad read, `rows` cycles down a column, `cols - 1` cycles of column skew
+    /// and one accumulator write.
+    pub fn ws_latency(&self) -> u64 {
+        (self.rows + self.cols + 1) as u64
+    }
+
+    /// Cycles from an OS matmul's last issue cycle until its tile is in the accumulator:
+    /// one scratchpad read, `rows - 1 + cols - 1` cycles of skew, `rows` cycles of drain
+    /// and one accumulator write.
+    pub fn os_latency(&self) -> u64 {
+        (2 * self.rows + self.cols) as u64
+    }
+
+    /// Peak multiply-accumulates per cycle.
+    pub fn peak_macs_per_cycle(&self) -> u64 {
+        self.pes() as u64
+    }
+
+    /// Checks every parameter; the error names the field, the reason and a fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, v) in [("rows", self.rows), ("cols", self.cols)] {
+            if v == 0 || v > MAX_DIM {
+                return Err(
+                    ConfigError::new(field, format!("{v} is outside 1..={MAX_DIM}"))
+                        .help("arrays from 1x1 to 256x256 are supported"),
+                );
+            }
+        }
+        let need_act = 4 * self.rows;
+        if self.act_sram_kib == 0 || self.act_words() < need_act {
+            return Err(ConfigError::new(
+                "act_sram_kib",
+                format!(
+                    "{} KiB holds {} words of {} bytes; at least {need_act} are needed (two buffers of two tiles)",
+                    self.act_sram_kib,
+                    self.act_words(),
+                    self.rows
+                ),
+            )
+            .help(format!(
+                "use at least {} KiB",
+                (need_act * self.rows).div_ceil(1024)
+            )));
+        }
+        let need_wgt = 2 * self.rows;
+        if self.wgt_sram_kib == 0 || self.wgt_words() < need_wgt {
+            return Err(ConfigError::new(
+                "wgt_sram_kib",
+                format!(
+                    "{} KiB holds {} words of {} bytes; two {}-word weight tiles are needed for double buffering",
+                    self.wgt_sram_kib,
+                    self.wgt_words(),
+                    self.cols,
+                    self.rows
+                ),
+            )
+            .help(format!(
+                "use at least {} KiB",
+                (need_wgt * self.cols).div_ceil(1024)
+            )));
+        }
+        let need_acc = 2 * self.rows;
+        if self.acc_sram_kib == 0 || self.acc_rows() < need_acc {
+            return Err(ConfigError::new(
+                "acc_sram_kib",
+                format!(
+                    "{} KiB holds {} rows of {} int32; at least {need_acc} rows are needed",
+                    self.acc_sram_kib,
+                    self.acc_rows(),
+                    self.cols
+                ),
+            )
+            .help(format!(
+                "use at least {} KiB",
+                (need_acc * self.cols * 4).div_ceil(1024)
+            )));
+        }
+        if self.param_entries < self.cols {
+            return Err(ConfigError::new(
+                "param_entries",
+                format!(
+                    "{} entries cannot hold one column tile of {} channels",
+                    self.param_entries, self.cols
+                ),
+            )
+            .help(format!("use at least {}", self.cols)));
+        }
+        if self.dram_bytes_per_cycle == 0 {
+            return Err(
+                ConfigError::new("dram_bytes_per_cycle", "must be at least 1")
+                    .help("typical values are 4 to 64"),
+            );
+        }
+        if self.dram_latency > 100_000 {
+            return Err(ConfigError::new(
+                "dram_latency",
+                format!("{} cycles is implausible", self.dram_latency),
+            )
+            .help("typical values are 10 to 200"));
+        }
+        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
+            return Err(ConfigError::new(
+                "clock_mhz",
+                format!("{} is not a positive frequency", self.clock_mhz),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for a in [
+            ArchConfig::preset_4x4(),
+            ArchConfig::preset_8x8(),
+            ArchConfig::preset_16x16(),
+            ArchConfig::preset_32x32(),
+        ] {
+            a.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn zero_rows_names_the_field() {
+        let a = ArchConfig {
+            rows: 0,
+            ..ArchConfig::default()
+        };
+        assert_eq!(a.validate().unwrap_err().field, "rows");
+    }
+
+    #[test]
+    fn tiny_accumulator_names_the_field() {
+        let a = ArchConfig {
+            acc_sram_kib: 1,
+            rows: 32,
+            cols: 32,
+            ..ArchConfig::default()
+        };
+        let e = a.validate().unwrap_err();
+        assert_eq!(e.field, "acc_sram_kib");
+        assert!(e.help.unwrap().contains("at least 8 KiB"));
+    }
+
+    #[test]
+    fn derived_sizes() {
+        let a = ArchConfig::default();
+        assert_eq!(a.act_words(), 256 * 1024 / 16);
+        assert_eq!(a.wgt_words(), 4096);
+        assert_eq!(a.acc_rows(), 1024);
+    }
+}

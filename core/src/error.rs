@@ -1,0 +1,91 @@
+//! Errors for configuration and workload files.
+
+use miette::Diagnostic;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// A parameter that fails validation: names the field, says why and how to fix it.
+#[derive(Debug, Clone, Error, Diagnostic, PartialEq, Eq)]
+#[error("invalid `{field}`: {message}")]
+#[diagnostic(code(systole::config))]
+pub struct ConfigError {
+    /// Dotted path of the offending field, e.g. `rows` or `layer[3].stride`.
+    pub field: String,
+    /// What is wrong with its value.
+    pub message: String,
+    /// How to fix it.
+    #[help]
+    pub help: Option<String>,
+}
+
+impl ConfigError {
+    /// A new error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// Adds a suggested fix.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Prefixes the field path, e.g. `layer[2]` + `stride` = `layer[2].stride`.
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}.{}", self.field);
+        self
+    }
+}
+
+/// Failure to read a TOML file (architecture or workload), with the file named.
+#[derive(Debug, Error, Diagnostic)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    #[diagnostic(code(systole::io))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    #[diagnostic(
+        code(systole::parse),
+        help("see configs/ for examples of well-formed files")
+    )]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message, which names the line and field.
+        message: String,
+    },
+    /// The file parsed but a value is invalid.
+    #[error("{path}: {source}")]
+    #[diagnostic(code(systole::invalid))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The validation error.
+        #[source]
+        #[diagnostic_source]
+        source: ConfigError,
+    },
+}
+
+/// Reads and parses a TOML file into `T`, naming the file in any error.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| LoadError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,678 @@
+//! The accelerator's instruction set.
+//!
+//! Three units run concurrently, each executing its own instructions in program order:
+//! the load DMA ([`Unit::Load`]), the systolic array ([`Unit::Exec`]) and the store DMA with
+//! the requantization unit ([`Unit::Store`]). Every instruction carries a [`Sync`]: it may
+//! start only once each other unit has *completed* at least the given number of
+//! instructions. The exact cycle cost of every op is given in `docs/ARCHITECTURE.md`.
+//!
+//! Every instruction encodes to [`INSTR_BITS`] bits (see [`Instr::encode`]).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Width of an encoded instruction.
+pub const INSTR_BITS: usize = 512;
+
+/// The unit that executes an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Unit {
+    /// DRAM -> scratchpads.
+    Load,
+    /// The systolic array.
+    Exec,
+    /// Accumulator -> requantize -> DRAM.
+    Store,
+}
+
+impl Unit {
+    /// All units in index order.
+    pub const ALL: [Unit; 3] = [Unit::Load, Unit::Exec, Unit::Store];
+
+    /// Index 0..3.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Wait until each unit has completed at least this many instructions (own unit ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Sync {
+    /// Completed load instructions required.
+    pub load: u32,
+    /// Completed exec instructions required.
+    pub exec: u32,
+    /// Completed store instructions required.
+    pub store: u32,
+}
+
+impl Sync {
+    /// The requirement on `unit`.
+    pub fn on(&self, unit: Unit) -> u32 {
+        match unit {
+            Unit::Load => self.load,
+            Unit::Exec => self.exec,
+            Unit::Store => self.store,
+        }
+    }
+
+    /// Mutable access to the requirement on `unit`.
+    pub fn on_mut(&mut self, unit: Unit) -> &mut u32 {
+        match unit {
+            Unit::Load => &mut self.load,
+            Unit::Exec => &mut self.exec,
+            Unit::Store => &mut self.store,
+        }
+    }
+}
+
+/// One loop level of a DRAM access pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Dim {
+    /// Iterations (at least 1).
+    pub count: u32,
+    /// Byte offset per iteration.
+    pub stride: i64,
+}
+
+/// A three-level loop of contiguous byte runs in DRAM: run `(i2, i1, i0)` starts at
+/// `addr + i2*dims[0].stride + i1*dims[1].stride + i0*dims[2].stride` and is `len` bytes long.
+/// Runs are numbered `e = (i2 * dims[1].count + i1) * dims[2].count + i0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DramPattern {
+    /// Byte address of run 0.
+    pub addr: u64,
+    /// Bytes per run.
+    pub len: u32,
+    /// Loop levels, outermost first.
+    pub dims: [Dim; 3],
+}
+
+impl DramPattern {
+    /// A pattern of `count` runs of `len` bytes, `stride` apart.
+    pub fn runs(addr: u64, len: u32, count: u32, stride: i64) -> Self {
+        Self {
+            addr,
+            len,
+            dims: [
+                Dim {
+                    count: 1,
+                    stride: 0,
+                },
+                Dim {
+                    count: 1,
+                    stride: 0,
+                },
+                Dim { count, stride },
+            ],
+        }
+    }
+
+    /// Number of runs.
+    pub fn num_runs(&self) -> u64 {
+        self.dims.iter().map(|d| d.count as u64).product()
+    }
+
+    /// Start address of every run, in run order.
+    pub fn run_addrs(&self) -> impl Iterator<Item = i64> + '_ {
+        let [d2, d1, d0] = self.dims;
+        (0..d2.count as i64).flat_map(move |i2| {
+            (0..d1.count as i64).flat_map(move |i1| {
+                (0..d0.count as i64).map(move |i0| {
+                    self.addr as i64 + i2 * d2.stride + i1 * d1.stride + i0 * d0.stride
+                })
+            })
+        })
+    }
+
+    /// DRAM bus beats: `ceil(len / bytes_per_cycle)` per run.
+    pub fn beats(&self, bytes_per_cycle: usize) -> u64 {
+        self.num_runs() * (self.len as u64).div_ceil(bytes_per_cycle as u64)
+    }
+}
+
+/// A two-level sequence of scratchpad word addresses:
+/// `start + o * outer_stride + i * inner_stride` for `o < outer_count`, `i < inner_count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WordGen {
+    /// First word.
+    pub start: u32,
+    /// Words per outer iteration.
+    pub inner_count: u32,
+    /// Word step within an outer iteration.
+    pub inner_stride: u32,
+    /// Outer iterations.
+    pub outer_count: u32,
+    /// Word step per outer iteration.
+    pub outer_stride: u32,
+}
+
+impl WordGen {
+    /// `count` consecutive words from `start`.
+    pub fn linear(start: u32, count: u32) -> Self {
+        Self {
+            start,
+            inner_count: count,
+            inner_stride: 1,
+            outer_count: 1,
+            outer_stride: 0,
+        }
+    }
+
+    /// Number of words.
+    pub fn len(&self) -> u32 {
+        self.inner_count * self.outer_count
+    }
+
+    /// True when the sequence is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The addresses, in order.
+    pub fn addrs(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.outer_count).flat_map(move |o| {
+            (0..self.inner_count)
+                .map(move |i| self.start + o * self.outer_stride + i * self.inner_stride)
+        })
+    }
+}
+
+/// The scratchpad a plain load writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Buffer {
+    /// Activation scratchpad (`rows`-byte words).
+    Act,
+    /// Weight scratchpad (`cols`-byte words).
+    Wgt,
+}
+
+/// Output stage settings shared by both store ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutputStage {
+    /// First entry of the requantization table used.
+    pub param: u32,
+    /// Output zero point.
+    pub zp: i8,
+    /// Lower clamp (ReLU: the zero point).
+    pub lo: i8,
+    /// Upper clamp.
+    pub hi: i8,
+}
+
+/// What an instruction does. One line of semantics per variant; costs in ARCHITECTURE.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Load unit: run `e` of `src` -> word `dst + e` of `target`; bytes past `len` are 0.
+    Load {
+        /// Destination scratchpad.
+        target: Buffer,
+        /// First destination word.
+        dst: u32,
+        /// Source runs (`len` at most the word width).
+        src: DramPattern,
+    },
+    /// Load unit, through the transposer: runs form groups of `rows`; byte `j` of run
+    /// `g*rows + l` -> lane `l` of activation word `dst + g*pitch + j` (missing lanes are 0).
+    LoadTransposed {
+        /// Word of group 0, byte 0.
+        dst: u32,
+        /// Words between groups.
+        pitch: u32,
+        /// Source runs.
+        src: DramPattern,
+    },
+    /// Load unit: `count` 8-byte requantization entries from `addr` -> table entries `dst..`.
+    LoadParams {
+        /// First table entry.
+        dst: u32,
+        /// DRAM byte address.
+        addr: u64,
+        /// Entries.
+        count: u32,
+    },
+    /// Exec unit, WS: acc row `acc + i` (=, or += if `accumulate`) the product of activation
+    /// word `a[i]` with the active weight tile; meanwhile weight words `preload..+rows` fill
+    /// the shadow tile, which becomes active at the end.
+    MatmulWs {
+        /// Activation words streamed, one per cycle.
+        a: WordGen,
+        /// First accumulator row.
+        acc: u32,
+        /// Add to the accumulator instead of overwriting.
+        accumulate: bool,
+        /// First weight word of the next tile.
+        preload: Option<u32>,
+    },
+    /// Exec unit, OS: for step `t`, PE `(i, j)` += lane `i` of activation word `a[t]` times
+    /// lane `j` of weight word `b + t`; then acc rows `acc..acc+rows` (=, or +=) the tile.
+    MatmulOs {
+        /// Activation words, one per step.
+        a: WordGen,
+        /// First weight word.
+        b: u32,
+        /// First accumulator row.
+        acc: u32,
+        /// Add to the accumulator instead of overwriting.
+        accumulate: bool,
+    },
+    /// Store unit: run `e` of `dst` <- requantized columns `0..len` of acc row `acc + e`,
+    /// column `j` using table entry `out.param + j`.
+    Store {
+        /// First accumulator row.
+        acc: u32,
+        /// Destination runs (`len` at most `cols`).
+        dst: DramPattern,
+        /// Requantization settings.
+        out: OutputStage,
+    },
+    /// Store unit, through the transposer: byte `j` of run `e` <- requantized column
+    /// `e % width` of acc row `acc + j*row_stride + e / width`, using entry `out.param + j`.
+    StoreTransposed {
+        /// Accumulator row of byte 0 of run 0.
+        acc: u32,
+        /// Accumulator rows between bytes of a run.
+        row_stride: u32,
+        /// Runs taken from one accumulator row (at most `cols`).
+        width: u32,
+        /// Destination runs.
+        dst: DramPattern,
+        /// Requantization settings.
+        out: OutputStage,
+    },
+}
+
+impl Op {
+    /// The unit that executes this op.
+    pub fn unit(&self) -> Unit {
+        match self {
+            Op::Load { .. } | Op::LoadTransposed { .. } | Op::LoadParams { .. } => Unit::Load,
+            Op::MatmulWs { .. } | Op::MatmulOs { .. } => Unit::Exec,
+            Op::Store { .. } | Op::StoreTransposed { .. } => Unit::Store,
+        }
+    }
+
+    fn opcode(&self) -> u64 {
+        match self {
+            Op::Load { .. } => 1,
+            Op::LoadTransposed { .. } => 2,
+            Op::LoadParams { .. } => 3,
+            Op::MatmulWs { .. } => 4,
+            Op::MatmulOs { .. } => 5,
+            Op::Store { .. } => 6,
+            Op::StoreTransposed { .. } => 7,
+        }
+    }
+}
+
+/// One instruction: an op and the synchronization it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instr {
+    /// Completion counts to wait for.
+    pub sync: Sync,
+    /// What to do.
+    pub op: Op,
+}
+
+/// A field that does not fit its encoding width.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}` = {value} does not fit in {bits} bits")]
+pub struct EncodeError {
+    /// Field name.
+    pub field: &'static str,
+    /// Its value.
+    pub value: i128,
+    /// Width available.
+    pub bits: u32,
+}
+
+struct BitWriter {
+    words: [u64; INSTR_BITS / 64],
+    pos: u32,
+}
+
+impl BitWriter {
+    fn put(
+        &mut self,
+        field: &'static str,
+        value: i128,
+        bits: u32,
+        signed: bool,
+    ) -> Result<(), EncodeError> {
+        let fits = if signed {
+            value >= -(1i128 << (bits - 1)) && value < (1i128 << (bits - 1))
+        } else {
+            value >= 0 && value < (1i128 << bits)
+        };
+        if !fits {
+            return Err(EncodeError { field, value, bits });
+        }
+        let raw = (value as u128) & ((1u128 << bits) - 1);
+        for b in 0..bits {
+            if raw >> b & 1 == 1 {
+                let p = self.pos + b;
+                self.words[(p / 64) as usize] |= 1 << (p % 64);
+            }
+        }
+        self.pos += bits;
+        Ok(())
+    }
+}
+
+struct BitReader<'a> {
+    words: &'a [u64],
+    pos: u32,
+}
+
+impl BitReader<'_> {
+    fn get(&mut self, bits: u32, signed: bool) -> i128 {
+        let mut raw: u128 = 0;
+        for b in 0..bits {
+            let p = self.pos + b;
+            if self.words[(p / 64) as usize] >> (p % 64) & 1 == 1 {
+                raw |= 1 << b;
+            }
+        }
+        self.pos += bits;
+        if signed && raw >> (bits - 1) & 1 == 1 {
+            raw as i128 - (1i128 << bits)
+        } else {
+            raw as i128
+        }
+    }
+}
+
+/// Field widths of the encoding (see ARCHITECTURE.md, "Encoding").
+mod width {
+    pub const OPCODE: u32 = 4;
+    pub const SYNC: u32 = 32;
+    pub const WORD: u32 = 24;
+    pub const ADDR: u32 = 40;
+    pub const LEN: u32 = 16;
+    pub const COUNT: u32 = 24;
+    pub const STRIDE: u32 = 40;
+}
+
+impl Instr {
+    /// Encodes to [`INSTR_BITS`] bits as little-endian u64 words: opcode, the three sync
+    /// counts, then the op's fields in declaration order, each at its width, LSB first.
+    pub fn encode(&self) -> Result<[u64; INSTR_BITS / 64], EncodeError> {
+        use width::*;
+        let mut w = BitWriter {
+            words: [0; INSTR_BITS / 64],
+            pos: 0,
+        };
+        w.put("opcode", self.op.opcode() as i128, OPCODE, false)?;
+        for (f, v) in [
+            ("sync.load", self.sync.load),
+            ("sync.exec", self.sync.exec),
+            ("sync.store", self.sync.store),
+        ] {
+            w.put(f, v as i128, SYNC, false)?;
+        }
+        let pat = |w: &mut BitWriter, p: &DramPattern| -> Result<(), EncodeError> {
+            w.put("addr", p.addr as i128, ADDR, false)?;
+            w.put("len", p.len as i128, LEN, false)?;
+            for d in p.dims {
+                w.put("dim.count", d.count as i128, COUNT, false)?;
+                w.put("dim.stride", d.stride as i128, STRIDE, true)?;
+            }
+            Ok(())
+        };
+        let gen = |w: &mut BitWriter, g: &WordGen| -> Result<(), EncodeError> {
+            for v in [
+                g.start,
+                g.inner_count,
+                g.inner_stride,
+                g.outer_count,
+                g.outer_stride,
+            ] {
+                w.put("wordgen", v as i128, WORD, false)?;
+            }
+            Ok(())
+        };
+        let stage = |w: &mut BitWriter, o: &OutputStage| -> Result<(), EncodeError> {
+            w.put("out.param", o.param as i128, WORD, false)?;
+            w.put("out.zp", o.zp as i128, 8, true)?;
+            w.put("out.lo", o.lo as i128, 8, true)?;
+            w.put("out.hi", o.hi as i128, 8, true)
+        };
+        match &self.op {
+            Op::Load { target, dst, src } => {
+                w.put("target", (*target == Buffer::Wgt) as i128, 1, false)?;
+                w.put("dst", *dst as i128, WORD, false)?;
+                pat(&mut w, src)?;
+            }
+            Op::LoadTransposed { dst, pitch, src } => {
+                w.put("dst", *dst as i128, WORD, false)?;
+                w.put("pitch", *pitch as i128, WORD, false)?;
+                pat(&mut w, src)?;
+            }
+            Op::LoadParams { dst, addr, count } => {
+                w.put("dst", *dst as i128, WORD, false)?;
+                w.put("addr", *addr as i128, ADDR, false)?;
+                w.put("count", *count as i128, COUNT, false)?;
+            }
+            Op::MatmulWs {
+                a,
+                acc,
+                accumulate,
+                preload,
+            } => {
+                gen(&mut w, a)?;
+                w.put("acc", *acc as i128, WORD, false)?;
+                w.put("accumulate", *accumulate as i128, 1, false)?;
+                w.put("preload.valid", preload.is_some() as i128, 1, false)?;
+                w.put("preload", preload.unwrap_or(0) as i128, WORD, false)?;
+            }
+            Op::MatmulOs {
+                a,
+                b,
+                acc,
+                accumulate,
+            } => {
+                gen(&mut w, a)?;
+                w.put("b", *b as i128, WORD, false)?;
+                w.put("acc", *acc as i128, WORD, false)?;
+                w.put("accumulate", *accumulate as i128, 1, false)?;
+            }
+            Op::Store { acc, dst, out } => {
+                w.put("acc", *acc as i128, WORD, false)?;
+                pat(&mut w, dst)?;
+                stage(&mut w, out)?;
+            }
+            Op::StoreTransposed {
+                acc,
+                row_stride,
+                width,
+                dst,
+                out,
+            } => {
+                w.put("acc", *acc as i128, WORD, false)?;
+                w.put("row_stride", *row_stride as i128, WORD, false)?;
+                w.put("width", *width as i128, LEN, false)?;
+                pat(&mut w, dst)?;
+                stage(&mut w, out)?;
+            }
+        }
+        Ok(w.words)
+    }
+
+    /// Decodes what [`Instr::encode`] wrote; `None` for an unknown opcode.
+    pub fn decode(words: &[u64; INSTR_BITS / 64]) -> Option<Instr> {
+        use width::*;
+        let mut r = BitReader { words, pos: 0 };
+        let opcode = r.get(OPCODE, false);
+        let sync = Sync {
+            load: r.get(SYNC, false) as u32,
+            exec: r.get(SYNC, false) as u32,
+            store: r.get(SYNC, false) as u32,
+        };
+        let pat = |r: &mut BitReader| {
+            let addr = r.get(ADDR, false) as u64;
+            let len = r.get(LEN, false) as u32;
+            let mut dims = [Dim::default(); 3];
+            for d in &mut dims {
+                d.count = r.get(COUNT, false) as u32;
+                d.stride = r.get(STRIDE, true) as i64;
+            }
+            DramPattern { addr, len, dims }
+        };
+        let gen = |r: &mut BitReader| WordGen {
+            start: r.get(WORD, false) as u32,
+            inner_count: r.get(WORD, false) as u32,
+            inner_stride: r.get(WORD, false) as u32,
+            outer_count: r.get(WORD, false) as u32,
+            outer_stride: r.get(WORD, false) as u32,
+        };
+        let stage = |r: &mut BitReader| OutputStage {
+            param: r.get(WORD, false) as u32,
+            zp: r.get(8, true) as i8,
+            lo: r.get(8, true) as i8,
+            hi: r.get(8, true) as i8,
+        };
+        let op = match opcode {
+            1 => Op::Load {
+                target: if r.get(1, false) == 1 {
+                    Buffer::Wgt
+                } else {
+                    Buffer::Act
+                },
+                dst: r.get(WORD, false) as u32,
+                src: pat(&mut r),
+            },
+            2 => Op::LoadTransposed {
+                dst: r.get(WORD, false) as u32,
+                pitch: r.get(WORD, false) as u32,
+                src: pat(&mut r),
+            },
+            3 => Op::LoadParams {
+                dst: r.get(WORD, false) as u32,
+                addr: r.get(ADDR, false) as u64,
+                count: r.get(COUNT, false) as u32,
+            },
+            4 => {
+                let a = gen(&mut r);
+                let acc = r.get(WORD, false) as u32;
+                let accumulate = r.get(1, false) == 1;
+                let valid = r.get(1, false) == 1;
+                let p = r.get(WORD, false) as u32;
+                Op::MatmulWs {
+                    a,
+                    acc,
+                    accumulate,
+                    preload: valid.then_some(p),
+                }
+            }
+            5 => Op::MatmulOs {
+                a: gen(&mut r),
+                b: r.get(WORD, false) as u32,
+                acc: r.get(WORD, false) as u32,
+                accumulate: r.get(1, false) == 1,
+            },
+            6 => Op::Store {
+                acc: r.get(WORD, false) as u32,
+                dst: pat(&mut r),
+                out: stage(&mut r),
+            },
+            7 => Op::StoreTransposed {
+                acc: r.get(WORD, false) as u32,
+                row_stride: r.get(WORD, false) as u32,
+                width: r.get(LEN, false) as u32,
+                dst: pat(&mut r),
+                out: stage(&mut r),
+            },
+            _ => return None,
+        };
+        Some(Instr { sync, op })
+    }
+}
+
+impl fmt::Display for DramPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "dram[{:#x}; {}B", self.addr, self.len)?;
+        for d in self.dims.iter().filter(|d| d.count != 1) {
+            write!(f, " x{}@{}", d.count, d.stride)?;
+        }
+        write!(f, "]")
+    }
+}
+
+impl fmt::Display for WordGen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}", self.start)?;
+        if self.outer_count != 1 {
+            write!(f, " x{}@{}", self.outer_count, self.outer_stride)?;
+        }
+        write!(f, " x{}@{}]", self.inner_count, self.inner_stride)
+    }
+}
+
+impl fmt::Display for OutputStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "param[{}] zp={} clamp=[{},{}]",
+            self.param, self.zp, self.lo, self.hi
+        )
+    }
+}
+
+impl fmt::Display for Instr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.op {
+            Op::Load { target, dst, src } => {
+                let t = if *target == Buffer::Act { "act" } else { "wgt" };
+                write!(f, "load.{t:<6} {t}[{dst}] <- {src}")?
+            }
+            Op::LoadTransposed { dst, pitch, src } => {
+                write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?
+            }
+            Op::LoadParams { dst, addr, count } => {
+                write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?
+            }
+            Op::MatmulWs {
+                a,
+                acc,
+                accumulate,
+                preload,
+            } => {
+                let op = if *accumulate { "+=" } else { "=" };
+                write!(f, "mm.ws       acc[{acc}] {op} act{a} x W")?;
+                if let Some(p) = preload {
+                    write!(f, "; preload wgt[{p}]")?;
+                }
+            }
+            Op::MatmulOs {
+                a,
+                b,
+                acc,
+                accumulate,
+            } => {
+                let op = if *accumulate { "+=" } else { "=" };
+                write!(f, "mm.os       acc[{acc}] {op} act{a} x wgt[{b}]")?
+            }
+            Op::Store { acc, dst, out } => write!(f, "store       {dst} <- acc[{acc}] {out}")?,
+            Op::StoreTransposed {
+                acc,
+                row_stride,
+                width,
+                dst,
+                out,
+            } => write!(
+                f,
+                "store.t     {dst} <- acc[{acc}] rows@{row_stride} width {width} {out}"
+            )?,
+        }
+        let s = self.sync;
+        let waits: Vec<String> = Unit::ALL
+            .iter()
+            .filter(|u| **u != self.op.unit() && s.on(**u) > 0)
+            .map(|u| format!("{}>={}", ["L", "E", "S"][u.index()], s.on(*u)))
+            .collect();
+        if !waits.is_empty() {
+            write!(f, "  wait {}", waits.join(","))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,301 @@
+//! A layer as a loop nest over named dimensions, after Timeloop's problem shapes.
+//!
+//! Every supported operator is a (grouped) convolution over
+//! `N, H, W, C -> N, P, Q, K` with an `R x S` window; GEMM/FC is the case `H = R = S = 1`,
+//! `W = M`. Activations are NHWC, weights KRSC with `C / groups` input channels.
+
+use crate::error::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// The operator a layer performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerOp {
+    /// Convolution, dense (`groups = 1`) or grouped.
+    Conv,
+    /// Depthwise convolution: `groups = C = K`.
+    Depthwise,
+    /// Fully connected / GEMM: `M x K` times `K x N`.
+    Gemm,
+}
+
+/// The activation fused into the requantization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Identity.
+    #[default]
+    None,
+    /// max(x, 0).
+    Relu,
+    /// min(max(x, 0), 6).
+    Relu6,
+}
+
+/// Extents of the loop nest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConvShape {
+    /// Batch.
+    pub n: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Output channels.
+    pub k: usize,
+    /// Kernel height.
+    pub r: usize,
+    /// Kernel width.
+    pub s: usize,
+    /// Stride (vertical, horizontal).
+    pub stride: [usize; 2],
+    /// Dilation (vertical, horizontal).
+    pub dilation: [usize; 2],
+    /// Zero padding: top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// Channel groups; `C` and `K` are multiples of it.
+    pub groups: usize,
+}
+
+impl ConvShape {
+    /// Padded input height.
+    pub fn hp(&self) -> usize {
+        self.h + self.pad[0] + self.pad[2]
+    }
+    /// Padded input width.
+    pub fn wp(&self) -> usize {
+        self.w + self.pad[1] + self.pad[3]
+    }
+    /// Effective kernel extent in rows, with dilation.
+    pub fn r_span(&self) -> usize {
+        (self.r - 1) * self.dilation[0] + 1
+    }
+    /// Effective kernel extent in columns, with dilation.
+    pub fn s_span(&self) -> usize {
+        (self.s - 1) * self.dilation[1] + 1
+    }
+    /// Output height.
+    pub fn p(&self) -> usize {
+        (self.hp() - self.r_span()) / self.stride[0] + 1
+    }
+    /// Output width.
+    pub fn q(&self) -> usize {
+        (self.wp() - self.s_span()) / self.stride[1] + 1
+    }
+    /// Input channels per group.
+    pub fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+    /// Output channels per group.
+    pub fn kg(&self) -> usize {
+        self.k / self.groups
+    }
+    /// Useful multiply-accumulates.
+    pub fn macs(&self) -> u64 {
+        (self.n * self.p() * self.q() * self.k * self.r * self.s * self.cg()) as u64
+    }
+    /// Input tensor dims, NHWC.
+    pub fn input_dims(&self) -> [usize; 4] {
+        [self.n, self.h, self.w, self.c]
+    }
+    /// Output tensor dims, NHWC.
+    pub fn output_dims(&self) -> [usize; 4] {
+        [self.n, self.p(), self.q(), self.k]
+    }
+    /// Weight tensor dims, KRSC.
+    pub fn weight_dims(&self) -> [usize; 4] {
+        [self.k, self.r, self.s, self.cg()]
+    }
+
+    /// Checks that the loop nest is legal.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (f, v) in [
+            ("batch", self.n),
+            ("input[0] (height)", self.h),
+            ("input[1] (width)", self.w),
+            ("input[2] (channels)", self.c),
+            ("out_channels", self.k),
+            ("kernel[0]", self.r),
+            ("kernel[1]", self.s),
+            ("stride[0]", self.stride[0]),
+            ("stride[1]", self.stride[1]),
+            ("dilation[0]", self.dilation[0]),
+            ("dilation[1]", self.dilation[1]),
+            ("groups", self.groups),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(f, "must be at least 1"));
+            }
+        }
+        if self.c % self.groups != 0 || self.k % self.groups != 0 {
+            return Err(ConfigError::new(
+                "groups",
+                format!(
+                    "{} groups do not divide {} input and {} output channels",
+                    self.groups, self.c, self.k
+                ),
+            ));
+        }
+        if self.r_span() > self.hp() || self.s_span() > self.wp() {
+            return Err(ConfigError::new(
+                "kernel",
+                format!(
+                    "a {}x{} window (dilated {}x{}) exceeds the padded {}x{} input",
+                    self.r,
+                    self.s,
+                    self.r_span(),
+                    self.s_span(),
+                    self.hp(),
+                    self.wp()
+                ),
+            )
+            .help("use a smaller kernel or more padding"));
+        }
+        for (i, side) in ["top", "left", "bottom", "right"].iter().enumerate() {
+            let span = if i % 2 == 0 {
+                self.r_span()
+            } else {
+                self.s_span()
+            };
+            if self.pad[i] >= span {
+                return Err(ConfigError::new(
+                    format!("padding[{i}]"),
+                    format!(
+                        "{side} padding {} is not smaller than the kernel extent {span}: whole output rows would see only padding",
+                        self.pad[i]
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Quantization parameters in ONNX QLinearConv terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantParams {
+    /// Input scale.
+    pub x_scale: f32,
+    /// Input zero point.
+    pub x_zp: i8,
+    /// Weight scale, one value (per tensor) or one per output channel.
+    pub w_scale: Vec<f32>,
+    /// Output scale.
+    pub y_scale: f32,
+    /// Output zero point.
+    pub y_zp: i8,
+}
+
+impl QuantParams {
+    /// The requantization scale of output channel `k`, computed as ONNX Runtime does:
+    /// `x_scale * w_scale[k] / y_scale`, each step rounded to f32.
+    pub fn channel_scale(&self, k: usize) -> f32 {
+        let ws = if self.w_scale.len() == 1 {
+            self.w_scale[0]
+        } else {
+            self.w_scale[k]
+        };
+        self.x_scale * ws / self.y_scale
+    }
+
+    fn validate(&self, k: usize) -> Result<(), ConfigError> {
+        let ok = |v: f32| v.is_finite() && v > 0.0 && v.is_normal();
+        if !ok(self.x_scale) {
+            return Err(ConfigError::new(
+                "quant.x_scale",
+                "must be a positive normal float",
+            ));
+        }
+        if !ok(self.y_scale) {
+            return Err(ConfigError::new(
+                "quant.y_scale",
+                "must be a positive normal float",
+            ));
+        }
+        if self.w_scale.len() != 1 && self.w_scale.len() != k {
+            return Err(ConfigError::new(
+                "quant.w_scale",
+                format!(
+                    "has {} values; give one (per tensor) or {k} (per output channel)",
+                    self.w_scale.len()
+                ),
+            ));
+        }
+        if let Some(i) = self.w_scale.iter().position(|&v| !ok(v)) {
+            return Err(ConfigError::new(
+                format!("quant.w_scale[{i}]"),
+                "must be a positive normal float",
+            ));
+        }
+        for i in 0..k {
+            let s = self.channel_scale(i);
+            if !(s.is_finite() && s.is_normal()) {
+                return Err(ConfigError::new(
+                    "quant",
+                    format!("x_scale * w_scale[{i}] / y_scale = {s} is not a normal float"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One layer: operator, loop-nest shape, quantization and fused activation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    /// Name for reports.
+    pub name: String,
+    /// The operator.
+    pub op: LayerOp,
+    /// Loop-nest extents.
+    pub shape: ConvShape,
+    /// Quantization parameters.
+    pub quant: QuantParams,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+impl Layer {
+    /// Checks shape, operator consistency and quantization.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.shape.validate()?;
+        let s = &self.shape;
+        match self.op {
+            LayerOp::Depthwise if !(s.groups == s.c && s.k == s.c) => {
+                return Err(ConfigError::new(
+                    "groups",
+                    format!(
+                        "a depthwise layer needs groups = channels = out_channels, got groups {}, channels {}, out_channels {}",
+                        s.groups, s.c, s.k
+                    ),
+                )
+                .help("use op = \"conv\" with groups for other grouped convolutions"))
+            }
+            LayerOp::Gemm if !(s.h == 1 && s.r == 1 && s.s == 1 && s.groups == 1) => {
+                return Err(ConfigError::new("op", "a gemm layer must be 1 x M with a 1x1 kernel"))
+            }
+            _ => {}
+        }
+        self.quant.validate(s.k)
+    }
+
+    /// Output clamp bounds `(lo, hi)` that implement the fused activation.
+    pub fn clamp_bounds(&self) -> (i8, i8) {
+        activation_bounds(self.activation, self.quant.y_scale, self.quant.y_zp)
+    }
+}
+
+/// The quantized output range of an activation: ReLU clamps at the zero point, ReLU6 also at
+/// `y_zp + round_half_even(6 / y_scale)`, both saturated to int8.
+pub fn activation_bounds(act: Activation, y_scale: f32, y_zp: i8) -> (i8, i8) {
+    match act {
+        Activation::None => (i8::MIN, i8::MAX),
+        Activation::Relu => (y_zp, i8::MAX),
+        Activation::Relu6 => {
+            let six = (6.0f32 / y_scale).round_ties_even() as i64 + y_zp as i64;
+            (y_zp, six.clamp(i8::MIN as i64, i8::MAX as i64) as i8)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! A compiled program: instructions plus the DRAM image and tensor placements the host needs.
+
+use crate::isa::{Instr, Unit};
+use crate::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where an NHWC tensor lives in DRAM. The buffer may carry a border of `pad` pixels filled
+/// with `pad_value` (the compiler reads padded inputs without bounds checks) and `tail`
+/// spare bytes after it that windows may over-read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorPlacement {
+    /// Tensor name.
+    pub name: String,
+    /// Logical NHWC extents.
+    pub dims: [usize; 4],
+    /// Byte address of pixel (0, 0, 0) of the padded buffer.
+    pub addr: u64,
+    /// Border: top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// Value of border bytes.
+    pub pad_value: i8,
+    /// Spare bytes after the buffer.
+    pub tail: usize,
+}
+
+impl TensorPlacement {
+    /// Padded height.
+    pub fn hp(&self) -> usize {
+        self.dims[1] + self.pad[0] + self.pad[2]
+    }
+    /// Padded width.
+    pub fn wp(&self) -> usize {
+        self.dims[2] + self.pad[1] + self.pad[3]
+    }
+    /// Bytes between consecutive padded rows.
+    pub fn row_pitch(&self) -> usize {
+        self.wp() * self.dims[3]
+    }
+    /// Bytes between images.
+    pub fn image_pitch(&self) -> usize {
+        self.hp() * self.row_pitch()
+    }
+    /// Total bytes including border and tail.
+    pub fn size(&self) -> usize {
+        self.dims[0] * self.image_pitch() + self.tail
+    }
+    /// Byte address of element `(n, y, x, c)` of the padded buffer (border coordinates).
+    pub fn padded_addr(&self, n: usize, y: usize, x: usize, c: usize) -> u64 {
+        self.addr + (n * self.image_pitch() + y * self.row_pitch() + x * self.dims[3] + c) as u64
+    }
+
+    /// Writes `t` (and the border) into `dram`.
+    pub fn write(&self, dram: &mut [u8], t: &Tensor) {
+        assert_eq!(t.dims, self.dims, "tensor {} dims", self.name);
+        let base = self.addr as usize;
+        dram[base..base + self.size()].fill(self.pad_value as u8);
+        let c = self.dims[3];
+        for n in 0..self.dims[0] {
+            for y in 0..self.dims[1] {
+                let src = t.index([n, y, 0, 0]);
+                let dst = self.padded_addr(n, y + self.pad[0], self.pad[1], 0) as usize;
+                let w = self.dims[2] * c;
+                for (d, s) in dram[dst..dst + w].iter_mut().zip(&t.data[src..src + w]) {
+                    *d = *s as u8;
+                }
+            }
+        }
+    }
+
+    /// Reads the logical tensor back from `dram`.
+    pub fn read(&self, dram: &[u8]) -> Tensor {
+        let mut t = Tensor::filled(self.dims, 0);
+        let c = self.dims[3];
+        for n in 0..self.dims[0] {
+            for y in 0..self.dims[1] {
+                let dst = t.index([n, y, 0, 0]);
+                let src = self.padded_addr(n, y + self.pad[0], self.pad[1], 0) as usize;
+                let w = self.dims[2] * c;
+                for (d, s) in t.data[dst..dst + w].iter_mut().zip(&dram[src..src + w]) {
+                    *d = *s as i8;
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Bytes the host writes into DRAM before starting (weights, requantization tables).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DramSegment {
+    /// What it holds.
+    pub name: String,
+    /// Byte address.
+    pub addr: u64,
+    /// Contents.
+    pub bytes: Vec<u8>,
+}
+
+/// A program for one [`crate::ArchConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    /// Name of the architecture it was compiled for.
+    pub arch: String,
+    /// Instructions in program order (each unit executes its own subsequence in order).
+    pub instrs: Vec<Instr>,
+    /// Bytes of DRAM the program addresses.
+    pub dram_size: u64,
+    /// Constant DRAM contents.
+    pub dram_init: Vec<DramSegment>,
+    /// Input tensors the host must place.
+    pub inputs: Vec<TensorPlacement>,
+    /// Output tensors the host reads back.
+    pub outputs: Vec<TensorPlacement>,
+    /// Useful multiply-accumulates of the work compiled.
+    pub macs: u64,
+}
+
+impl Program {
+    /// Instruction count per unit.
+    pub fn count(&self, unit: Unit) -> usize {
+        self.instrs.iter().filter(|i| i.op.unit() == unit).count()
+    }
+
+    /// A zeroed DRAM image with the constant segments written.
+    pub fn initial_dram(&self) -> Vec<u8> {
+        let mut dram = vec![0u8; self.dram_size as usize];
+        for s in &self.dram_init {
+            dram[s.addr as usize..s.addr as usize + s.bytes.len()].copy_from_slice(&s.bytes);
+        }
+        dram
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "; program for {}, {} bytes of DRAM, {} MACs",
+            self.arch, self.dram_size, self.macs
+        )?;
+        for s in &self.dram_init {
+            writeln!(
+                f,
+                "; dram[{:#x}..{:#x}] {}",
+                s.addr,
+                s.addr + s.bytes.len() as u64,
+                s.name
+            )?;
+        }
+        for t in self.inputs.iter().chain(&self.outputs) {
+            writeln!(
+                f,
+                "; dram[{:#x}] tensor {} {:?} pad {:?}",
+                t.addr, t.name, t.dims, t.pad
+            )?;
+        }
+        let mut idx = [0usize; 3];
+        for i in &self.instrs {
+            let u = i.op.unit();
+            writeln!(
+                f,
+                "{}{:<5} {}",
+                ["L", "E", "S"][u.index()],
+                idx[u.index()],
+                i
+            )?;
+            idx[u.index()] += 1;
+        }
+        Ok(())
+    }
+}

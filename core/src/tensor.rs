@@ -1,0 +1,77 @@
+//! A dense int8 tensor in NHWC (activations) or KRSC (weights) order.
+
+use serde::{Deserialize, Serialize};
+
+/// A dense 4-D int8 tensor, row-major over `dims`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tensor {
+    /// Extents, outermost first: NHWC for activations, KRSC for weights.
+    pub dims: [usize; 4],
+    /// `dims.iter().product()` values.
+    pub data: Vec<i8>,
+}
+
+impl Tensor {
+    /// A tensor filled with `value`.
+    pub fn filled(dims: [usize; 4], value: i8) -> Self {
+        Self {
+            dims,
+            data: vec![value; dims.iter().product()],
+        }
+    }
+
+    /// Wraps `data`, which must have `dims.iter().product()` values.
+    pub fn from_vec(dims: [usize; 4], data: Vec<i8>) -> Self {
+        assert_eq!(data.len(), dims.iter().product::<usize>(), "tensor size");
+        Self { dims, data }
+    }
+
+    /// Flat index of `[a, b, c, d]`.
+    #[inline]
+    pub fn index(&self, i: [usize; 4]) -> usize {
+        ((i[0] * self.dims[1] + i[1]) * self.dims[2] + i[2]) * self.dims[3] + i[3]
+    }
+
+    /// The value at `[a, b, c, d]`.
+    #[inline]
+    pub fn at(&self, i: [usize; 4]) -> i8 {
+        self.data[self.index(i)]
+    }
+
+    /// A 64-bit FNV-1a digest of dims and data, for reports.
+    pub fn digest(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: u8| {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        for d in self.dims {
+            for b in (d as u64).to_le_bytes() {
+                eat(b);
+            }
+        }
+        for &v in &self.data {
+            eat(v as u8);
+        }
+        h
+    }
+
+    /// The first index where `self` and `other` differ, with both values.
+    pub fn first_mismatch(&self, other: &Tensor) -> Option<([usize; 4], i8, i8)> {
+        if self.dims != other.dims {
+            return Some(([usize::MAX; 4], 0, 0));
+        }
+        let pos = self
+            .data
+            .iter()
+            .zip(&other.data)
+            .position(|(a, b)| a != b)?;
+        let mut rest = pos;
+        let mut idx = [0; 4];
+        for d in (0..4).rev() {
+            idx[d] = rest % self.dims[d];
+            rest /= self.dims[d];
+        }
+        Some((idx, self.data[pos], other.data[pos]))
+    }
+}

@@ -1,0 +1,342 @@
+//! Workload files: a list of layers with shapes and quantization, plus seeded random data.
+//!
+//! ```toml
+//! name = "example"
+//! seed = 7
+//!
+//! [[layer]]
+//! name = "conv1"
+//! op = "conv"            # conv | depthwise | gemm
+//! input = [56, 56, 64]   # H, W, C
+//! out_channels = 64
+//! kernel = [3, 3]
+//! stride = 1             # or [h, w]
+//! padding = 1            # or [h, w] or [top, left, bottom, right]
+//! activation = "relu"    # none | relu | relu6
+//! quant = { x_scale = 0.05, x_zp = 3, w_scale = 0.01, y_scale = 0.1, y_zp = -4 }
+//!
+//! [[layer]]
+//! name = "fc"
+//! op = "gemm"
+//! m = 1
+//! k = 512
+//! n = 1000
+//! ```
+
+use crate::error::{read_toml, ConfigError, LoadError};
+use crate::layer::{Activation, ConvShape, Layer, LayerOp, QuantParams};
+use crate::tensor::Tensor;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A scalar or a list in a workload file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// One value for every position.
+    One(T),
+    /// One value per position.
+    Many(Vec<T>),
+}
+
+impl<T: Copy> OneOrMany<T> {
+    fn expand(&self, field: &str, n: usize, forms: &[usize]) -> Result<Vec<T>, ConfigError> {
+        match self {
+            OneOrMany::One(v) => Ok(vec![*v; n]),
+            OneOrMany::Many(v) if v.len() == n => Ok(v.clone()),
+            OneOrMany::Many(v) if v.len() * 2 == n && forms.contains(&v.len()) => {
+                Ok(v.iter().chain(v.iter()).copied().collect())
+            }
+            OneOrMany::Many(v) => Err(ConfigError::new(
+                field,
+                format!(
+                    "has {} values; expected one of {:?} or a single value",
+                    v.len(),
+                    forms
+                ),
+            )),
+        }
+    }
+}
+
+/// Quantization in a workload file; omitted values get defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QuantSpec {
+    /// Input scale (default 0.05).
+    pub x_scale: Option<f32>,
+    /// Input zero point (default 0).
+    pub x_zp: Option<i8>,
+    /// Weight scale per tensor or per channel (default 0.01).
+    pub w_scale: Option<OneOrMany<f32>>,
+    /// Output scale (default: chosen so random data spans the int8 range).
+    pub y_scale: Option<f32>,
+    /// Output zero point (default 0).
+    pub y_zp: Option<i8>,
+}
+
+/// One `[[layer]]` table as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSpec {
+    /// Layer name.
+    pub name: String,
+    /// Operator.
+    pub op: LayerOp,
+    /// Conv: input `[H, W, C]`.
+    pub input: Option<[usize; 3]>,
+    /// Conv: output channels.
+    pub out_channels: Option<usize>,
+    /// Conv: kernel `[R, S]` (default 1x1).
+    pub kernel: Option<OneOrMany<usize>>,
+    /// Conv: stride (default 1).
+    pub stride: Option<OneOrMany<usize>>,
+    /// Conv: padding (default 0).
+    pub padding: Option<OneOrMany<usize>>,
+    /// Conv: dilation (default 1).
+    pub dilation: Option<OneOrMany<usize>>,
+    /// Conv: groups (default 1; depthwise: channels).
+    pub groups: Option<usize>,
+    /// Batch (default 1).
+    pub batch: Option<usize>,
+    /// GEMM: rows of the activation matrix.
+    pub m: Option<usize>,
+    /// GEMM: reduction length.
+    pub k: Option<usize>,
+    /// GEMM: output features.
+    pub n: Option<usize>,
+    /// Fused activation (default none).
+    #[serde(default)]
+    pub activation: Activation,
+    /// Quantization.
+    #[serde(default)]
+    pub quant: QuantSpec,
+}
+
+/// A workload file as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Workload name.
+    pub name: String,
+    /// Seed for random tensors (default 1).
+    pub seed: Option<u64>,
+    /// Layers in order.
+    pub layer: Vec<LayerSpec>,
+}
+
+/// A validated workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Name.
+    pub name: String,
+    /// Seed for random tensors.
+    pub seed: u64,
+    /// Layers in order.
+    pub layers: Vec<Layer>,
+}
+
+fn need<T: Copy>(v: Option<T>, field: &str, op: &str) -> Result<T, ConfigError> {
+    v.ok_or_else(|| ConfigError::new(field, format!("is required for op = \"{op}\"")))
+}
+
+impl LayerSpec {
+    /// Converts to a validated [`Layer`].
+    pub fn to_layer(&self) -> Result<Layer, ConfigError> {
+        let shape = match self.op {
+            LayerOp::Gemm => {
+                for (f, v) in [
+                    ("input", self.input.is_some()),
+                    ("kernel", self.kernel.is_some()),
+                    ("out_channels", self.out_channels.is_some()),
+                ] {
+                    if v {
+                        return Err(ConfigError::new(f, "does not apply to op = \"gemm\"")
+                            .help("give m, k and n"));
+                    }
+                }
+                let m = need(self.m, "m", "gemm")?;
+                ConvShape {
+                    n: self.batch.unwrap_or(1),
+                    h: 1,
+                    w: m,
+                    c: need(self.k, "k", "gemm")?,
+                    k: need(self.n, "n", "gemm")?,
+                    r: 1,
+                    s: 1,
+                    stride: [1, 1],
+                    dilation: [1, 1],
+                    pad: [0; 4],
+                    groups: 1,
+                }
+            }
+            LayerOp::Conv | LayerOp::Depthwise => {
+                let op = if self.op == LayerOp::Conv {
+                    "conv"
+                } else {
+                    "depthwise"
+                };
+                for (f, v) in [("m", self.m), ("k", self.k), ("n", self.n)] {
+                    if v.is_some() {
+                        return Err(ConfigError::new(
+                            f,
+                            format!("does not apply to op = \"{op}\""),
+                        )
+                        .help("give input, out_channels and kernel"));
+                    }
+                }
+                let [h, w, c] = need(self.input, "input", op)?;
+                let k = match self.op {
+                    LayerOp::Depthwise => self.out_channels.unwrap_or(c),
+                    _ => need(self.out_channels, "out_channels", op)?,
+                };
+                let kernel =
+                    self.kernel
+                        .clone()
+                        .unwrap_or(OneOrMany::One(1))
+                        .expand("kernel", 2, &[2])?;
+                let stride =
+                    self.stride
+                        .clone()
+                        .unwrap_or(OneOrMany::One(1))
+                        .expand("stride", 2, &[2])?;
+                let dilation = self.dilation.clone().unwrap_or(OneOrMany::One(1)).expand(
+                    "dilation",
+                    2,
+                    &[2],
+                )?;
+                let pad = self.padding.clone().unwrap_or(OneOrMany::One(0)).expand(
+                    "padding",
+                    4,
+                    &[2, 4],
+                )?;
+                let groups = match self.op {
+                    LayerOp::Depthwise => self.groups.unwrap_or(c),
+                    _ => self.groups.unwrap_or(1),
+                };
+                ConvShape {
+                    n: self.batch.unwrap_or(1),
+                    h,
+                    w,
+                    c,
+                    k,
+                    r: kernel[0],
+                    s: kernel[1],
+                    stride: [stride[0], stride[1]],
+                    dilation: [dilation[0], dilation[1]],
+                    // [h, w] means top = bottom = h and left = right = w.
+                    pad: match &self.padding {
+                        Some(OneOrMany::Many(v)) if v.len() == 2 => [v[0], v[1], v[0], v[1]],
+                        _ => [pad[0], pad[1], pad[2], pad[3]],
+                    },
+                    groups,
+                }
+            }
+        };
+        let q = &self.quant;
+        let w_scale = match &q.w_scale {
+            None => vec![0.01],
+            Some(OneOrMany::One(v)) => vec![*v],
+            Some(OneOrMany::Many(v)) => v.clone(),
+        };
+        let x_scale = q.x_scale.unwrap_or(0.05);
+        let y_scale = q
+            .y_scale
+            .unwrap_or_else(|| default_y_scale(&shape, x_scale, w_scale[0]));
+        let layer = Layer {
+            name: self.name.clone(),
+            op: self.op,
+            shape,
+            quant: QuantParams {
+                x_scale,
+                x_zp: q.x_zp.unwrap_or(0),
+                w_scale,
+                y_scale,
+                y_zp: q.y_zp.unwrap_or(0),
+            },
+            activation: self.activation,
+        };
+        layer.validate()?;
+        Ok(layer)
+    }
+}
+
+/// An output scale under which uniformly random int8 data gives outputs with a standard
+/// deviation of about 40 codes: the accumulator of `R*S*C/G` products of two uniform int8
+/// values has a standard deviation of about `74 * 74 * sqrt(R*S*C/G)`.
+pub fn default_y_scale(shape: &ConvShape, x_scale: f32, w_scale: f32) -> f32 {
+    let red = (shape.r * shape.s * shape.c / shape.groups.max(1)).max(1) as f32;
+    let acc_std = 74.0 * 74.0 * red.sqrt();
+    x_scale * w_scale * acc_std / 40.0
+}
+
+impl Workload {
+    /// Reads and validates a workload file.
+    pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        let spec: WorkloadSpec = read_toml(path)?;
+        spec.validate().map_err(|source| LoadError::Invalid {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+impl WorkloadSpec {
+    /// Validates every layer; errors name `layer[i]` and the field.
+    pub fn validate(&self) -> Result<Workload, ConfigError> {
+        if self.layer.is_empty() {
+            return Err(ConfigError::new("layer", "the workload has no layers")
+                .help("add at least one [[layer]] table"));
+        }
+        let layers = self
+            .layer
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                l.to_layer()
+                    .map_err(|e| e.within(&format!("layer[{i}] ({})", l.name)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Workload {
+            name: self.name.clone(),
+            seed: self.seed.unwrap_or(1),
+            layers,
+        })
+    }
+}
+
+/// The tensors of one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerData {
+    /// Input activations, NHWC.
+    pub input: Tensor,
+    /// Weights, KRSC (C per group).
+    pub weights: Tensor,
+    /// Bias per output channel (int32, in accumulator units).
+    pub bias: Vec<i32>,
+}
+
+impl LayerData {
+    /// Uniform random int8 activations and weights (weights in -127..=127, as symmetric
+    /// quantization produces) and small random biases, from `seed`.
+    pub fn random(layer: &Layer, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let s = &layer.shape;
+        let mut tensor = |dims: [usize; 4], lo: i8| {
+            let n = dims.iter().product();
+            Tensor::from_vec(dims, (0..n).map(|_| rng.gen_range(lo..=i8::MAX)).collect())
+        };
+        let input = tensor(s.input_dims(), i8::MIN);
+        let weights = tensor(s.weight_dims(), -127);
+        let bias = (0..s.k)
+            .map(|_| rng.gen_range(-(1 << 14)..(1 << 14)))
+            .collect();
+        Self {
+            input,
+            weights,
+            bias,
+        }
+    }
+}
