@@ -1,0 +1,376 @@
+//! Functional execution in start order, with per-word race checks, and the report.
+
+use crate::schedule::{schedule, InstrTiming};
+use crate::SimError;
+use std::collections::BTreeMap;
+use systole_core::isa::{Buffer, DramPattern, Op, OutputStage, Unit};
+use systole_core::report::{utilization, LayerReport};
+use systole_core::requant::{requantize, ChannelParam};
+use systole_core::{ArchConfig, Program};
+
+/// Who last wrote and read each word of one memory, and until when.
+struct Tracker {
+    name: &'static str,
+    writer: Vec<(u32, u8, u64)>,
+    readers: Vec<[(u32, u64); 3]>,
+}
+
+impl Tracker {
+    fn new(name: &'static str, words: usize) -> Self {
+        Self { name, writer: vec![(u32::MAX, 0, 0); words], readers: vec![[(u32::MAX, 0); 3]; words] }
+    }
+
+    fn check(&self, word: usize, len: usize, instr: usize) -> Result<(), SimError> {
+        if word + len > self.writer.len() {
+            return Err(SimError::OutOfBounds {
+                instr,
+                detail: format!("{} words {}..{} beyond its {} words", self.name, word, word + len, self.writer.len()),
+            });
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, word: usize, t: &InstrTiming, end: u64, instr: usize) -> Result<(), SimError> {
+        let (w, wu, wend) = self.writer[word];
+        let u = t.unit.index();
+        if w != u32::MAX && wu as usize != u && wend > t.start {
+            return Err(self.race(instr, t.unit, "reads", word, w, wu));
+        }
+        let r = &mut self.readers[word][u];
+        *r = (instr as u32, r.1.max(end));
+        Ok(())
+    }
+
+    fn write(&mut self, word: usize, t: &InstrTiming, end: u64, instr: usize) -> Result<(), SimError> {
+        let (w, wu, wend) = self.writer[word];
+        let u = t.unit.index();
+        if w != u32::MAX && wu as usize != u && wend > t.start {
+            return Err(self.race(instr, t.unit, "writes", word, w, wu));
+        }
+        for (v, &(ri, rend)) in self.readers[word].iter().enumerate() {
+            if v != u && ri != u32::MAX && rend > t.start {
+                return Err(self.race(instr, t.unit, "writes", word, ri, v as u8));
+            }
+        }
+        self.writer[word] = (instr as u32, u as u8, end);
+        Ok(())
+    }
+
+    fn race(&self, instr: usize, unit: Unit, kind: &'static str, word: usize, other: u32, other_unit: u8) -> SimError {
+        SimError::Race { instr, unit, kind, buffer: self.name, word, other: other as usize, other_unit: Unit::ALL[other_unit as usize] }
+    }
+}
+
+struct Machine {
+    rows: usize,
+    cols: usize,
+    act: Vec<i8>,
+    wgt: Vec<i8>,
+    acc: Vec<i32>,
+    params: Vec<ChannelParam>,
+    active: Vec<i32>,
+    shadow: Vec<i32>,
+    act_t: Tracker,
+    wgt_t: Tracker,
+    acc_t: Tracker,
+    param_t: Tracker,
+    sram: BTreeMap<&'static str, u64>,
+    dram_read: u64,
+    dram_written: u64,
+}
+
+fn dram_range(dram_len: usize, addr: i64, len: usize, instr: usize) -> Result<std::ops::Range<usize>, SimError> {
+    if addr < 0 || addr as usize + len > dram_len {
+        return Err(SimError::OutOfBounds { instr, detail: format!("DRAM bytes {addr}..{} outside 0..{dram_len}", addr + len as i64) });
+    }
+    Ok(addr as usize..addr as usize + len)
+}
+
+impl Machine {
+    fn new(arch: &ArchConfig) -> Self {
+        let (rows, cols) = (arch.rows, arch.cols);
+        Self {
+            rows,
+            cols,
+            act: vec![0; arch.act_words() * rows],
+            wgt: vec![0; arch.wgt_words() * cols],
+            acc: vec![0; arch.acc_rows() * cols],
+            params: vec![ChannelParam::default(); arch.param_entries],
+            active: vec![0; rows * cols],
+            shadow: vec![0; rows * cols],
+            act_t: Tracker::new("act", arch.act_words()),
+            wgt_t: Tracker::new("wgt", arch.wgt_words()),
+            acc_t: Tracker::new("acc", arch.acc_rows()),
+            param_t: Tracker::new("param", arch.param_entries),
+            sram: BTreeMap::new(),
+            dram_read: 0,
+            dram_written: 0,
+        }
+    }
+
+    fn count(&mut self, key: &'static str, n: u64) {
+        *self.sram.entry(key).or_default() += n;
+    }
+
+    fn step(&mut self, i: usize, op: &Op, t: &InstrTiming, dram: &mut [u8]) -> Result<(), SimError> {
+        match *op {
+            Op::Load { target, dst, src } => self.load(i, target, dst as usize, &src, t, dram),
+            Op::LoadTransposed { dst, pitch, src } => self.load_transposed(i, dst as usize, pitch as usize, &src, t, dram),
+            Op::LoadParams { dst, addr, count } => {
+                let (dst, count) = (dst as usize, count as usize);
+                self.param_t.check(dst, count, i)?;
+                let range = dram_range(dram.len(), addr as i64, 8 * count, i)?;
+                for (e, chunk) in dram[range].chunks_exact(8).enumerate() {
+                    self.param_t.write(dst + e, t, t.done, i)?;
+                    self.params[dst + e] = ChannelParam::from_bytes(chunk);
+                }
+                self.dram_read += 8 * count as u64;
+                self.count("param.write", count as u64);
+                Ok(())
+            }
+            Op::MatmulWs { a, acc, accumulate, preload } => {
+                let (rows, cols) = (self.rows, self.cols);
+                if let Some(p) = preload {
+                    let p = p as usize;
+                    self.wgt_t.check(p, rows, i)?;
+                    for k in 0..rows {
+                        self.wgt_t.read(p + k, t, t.free, i)?;
+                        for j in 0..cols {
+                            self.shadow[k * cols + j] = self.wgt[(p + k) * cols + j] as i32;
+                        }
+                    }
+                    self.count("wgt.read", rows as u64);
+                }
+                let acc = acc as usize;
+                self.acc_t.check(acc, a.len() as usize, i)?;
+                for (m, word) in a.addrs().enumerate() {
+                    let word = word as usize;
+                    self.act_t.check(word, 1, i)?;
+                    self.act_t.read(word, t, t.free, i)?;
+                    self.acc_t.write(acc + m, t, t.done, i)?;
+                    let out = &mut self.acc[(acc + m) * cols..(acc + m + 1) * cols];
+                    if !accumulate {
+                        out.fill(0);
+                    }
+                    for (k, &x) in self.act[word * rows..(word + 1) * rows].iter().enumerate() {
+                        let x = x as i32;
+                        for (o, &w) in out.iter_mut().zip(&self.active[k * cols..(k + 1) * cols]) {
+                            *o = o.wrapping_add(x.wrapping_mul(w));
+                        }
+                    }
+                }
+                let m = a.len() as u64;
+                self.count("act.read", m);
+                self.count("acc.write", m);
+                if accumulate {
+                    self.count("acc.read", m);
+                }
+                if preload.is_some() {
+                    std::mem::swap(&mut self.active, &mut self.shadow);
+                }
+                Ok(())
+            }
+            Op::MatmulOs { a, b, acc, accumulate } => {
+                let (rows, cols) = (self.rows, self.cols);
+                let (b, acc) = (b as usize, acc as usize);
+                let steps = a.len() as usize;
+                self.wgt_t.check(b, steps, i)?;
+                self.acc_t.check(acc, rows, i)?;
+                let mut tile = vec![0i32; rows * cols];
+                for (step, word) in a.addrs().enumerate() {
+                    let word = word as usize;
+                    self.act_t.check(word, 1, i)?;
+                    self.act_t.read(word, t, t.free, i)?;
+                    self.wgt_t.read(b + step, t, t.free, i)?;
+                    let wrow = &self.wgt[(b + step) * cols..(b + step + 1) * cols];
+                    for (r, &x) in self.act[word * rows..(word + 1) * rows].iter().enumerate() {
+                        let x = x as i32;
+                        for (o, &w) in tile[r * cols..(r + 1) * cols].iter_mut().zip(wrow) {
+                            *o = o.wrapping_add(x.wrapping_mul(w as i32));
+                        }
+                    }
+                }
+                for r in 0..rows {
+                    self.acc_t.write(acc + r, t, t.done, i)?;
+                    let out = &mut self.acc[(acc + r) * cols..(acc + r + 1) * cols];
+                    for (o, &v) in out.iter_mut().zip(&tile[r * cols..(r + 1) * cols]) {
+                        *o = if accumulate { o.wrapping_add(v) } else { v };
+                    }
+                }
+                self.count("act.read", steps as u64);
+                self.count("wgt.read", steps as u64);
+                self.count("acc.write", rows as u64);
+                if accumulate {
+                    self.count("acc.read", rows as u64);
+                }
+                Ok(())
+            }
+            Op::Store { acc, dst, out } => {
+                let len = dst.len as usize;
+                if len > self.cols {
+                    return Err(SimError::OutOfBounds { instr: i, detail: format!("store run of {len} bytes exceeds the {} accumulator columns", self.cols) });
+                }
+                let acc = acc as usize;
+                self.acc_t.check(acc, dst.num_runs() as usize, i)?;
+                self.param_t.check(out.param as usize, len, i)?;
+                for (e, addr) in dst.run_addrs().enumerate() {
+                    let range = dram_range(dram.len(), addr, len, i)?;
+                    self.acc_t.read(acc + e, t, t.done, i)?;
+                    for (j, d) in dram[range].iter_mut().enumerate() {
+                        *d = self.requant(acc + e, j, out.param as usize + j, &out, t, i)? as u8;
+                    }
+                }
+                self.finish_store(&dst, dst.num_runs(), len)
+            }
+            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
+                let (len, width, rs, acc) = (dst.len as usize, width as usize, row_stride as usize, acc as usize);
+                if width == 0 || width > self.cols {
+                    return Err(SimError::OutOfBounds { instr: i, detail: format!("transposed store width {width} outside 1..={}", self.cols) });
+                }
+                let blocks = (dst.num_runs() as usize).div_ceil(width);
+                if len > 0 {
+                    self.acc_t.check(acc + (len - 1) * rs, blocks, i)?;
+                }
+                self.param_t.check(out.param as usize, len, i)?;
+                for (e, addr) in dst.run_addrs().enumerate() {
+                    let range = dram_range(dram.len(), addr, len, i)?;
+                    let (block, lane) = (e / width, e % width);
+                    for (j, d) in dram[range].iter_mut().enumerate() {
+                        let row = acc + j * rs + block;
+                        self.acc_t.read(row, t, t.done, i)?;
+                        *d = self.requant(row, lane, out.param as usize + j, &out, t, i)? as u8;
+                    }
+                }
+                self.finish_store(&dst, (blocks * len) as u64, len)
+            }
+        }
+    }
+
+    fn requant(&mut self, row: usize, col: usize, param: usize, out: &OutputStage, t: &InstrTiming, i: usize) -> Result<i8, SimError> {
+        self.param_t.read(param, t, t.done, i)?;
+        Ok(requantize(self.acc[row * self.cols + col], self.params[param], out.zp, out.lo, out.hi))
+    }
+
+    fn finish_store(&mut self, dst: &DramPattern, acc_reads: u64, len: usize) -> Result<(), SimError> {
+        self.count("acc.read", acc_reads);
+        self.count("param.read", acc_reads);
+        self.dram_written += dst.num_runs() * len as u64;
+        Ok(())
+    }
+
+    fn load(&mut self, i: usize, target: Buffer, dst: usize, src: &DramPattern, t: &InstrTiming, dram: &[u8]) -> Result<(), SimError> {
+        let len = src.len as usize;
+        let (width, mem, tracker, key) = match target {
+            Buffer::Act => (self.rows, &mut self.act, &mut self.act_t, "act.write"),
+            Buffer::Wgt => (self.cols, &mut self.wgt, &mut self.wgt_t, "wgt.write"),
+        };
+        if len > width {
+            return Err(SimError::OutOfBounds { instr: i, detail: format!("load run of {len} bytes exceeds the {width}-byte word") });
+        }
+        let runs = src.num_runs() as usize;
+        tracker.check(dst, runs, i)?;
+        for (e, addr) in src.run_addrs().enumerate() {
+            let range = dram_range(dram.len(), addr, len, i)?;
+            tracker.write(dst + e, t, t.done, i)?;
+            let word = &mut mem[(dst + e) * width..(dst + e + 1) * width];
+            for (w, &b) in word.iter_mut().zip(&dram[range]) {
+                *w = b as i8;
+            }
+            word[len..].fill(0);
+        }
+        self.count(key, runs as u64);
+        self.dram_read += (runs * len) as u64;
+        Ok(())
+    }
+
+    fn load_transposed(&mut self, i: usize, dst: usize, pitch: usize, src: &DramPattern, t: &InstrTiming, dram: &[u8]) -> Result<(), SimError> {
+        let (rows, len) = (self.rows, src.len as usize);
+        let runs = src.num_runs() as usize;
+        let groups = runs.div_ceil(rows);
+        if len == 0 || groups == 0 {
+            return Ok(());
+        }
+        self.act_t.check(dst + (groups - 1) * pitch, len, i)?;
+        for g in 0..groups {
+            for j in 0..len {
+                let w = dst + g * pitch + j;
+                self.act_t.write(w, t, t.done, i)?;
+                self.act[w * rows..(w + 1) * rows].fill(0);
+            }
+        }
+        for (e, addr) in src.run_addrs().enumerate() {
+            let range = dram_range(dram.len(), addr, len, i)?;
+            let (g, lane) = (e / rows, e % rows);
+            for (j, &b) in dram[range].iter().enumerate() {
+                self.act[(dst + g * pitch + j) * rows + lane] = b as i8;
+            }
+        }
+        self.count("act.write", (groups * len) as u64);
+        self.dram_read += (runs * len) as u64;
+        Ok(())
+    }
+}
+
+/// The outcome of running a program.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// Timing of every instruction, in program order.
+    pub timing: Vec<InstrTiming>,
+    /// Measurements (name and output digest left for the caller).
+    pub report: LayerReport,
+}
+
+/// Runs `program` on `arch` against the DRAM image `dram` (inputs already placed), leaving
+/// the outputs in it.
+pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<Execution, SimError> {
+    let timing = schedule(arch, &program.instrs)?;
+    let mut order: Vec<usize> = (0..program.instrs.len()).collect();
+    order.sort_by_key(|&i| (timing[i].start, timing[i].unit.index(), i));
+    let mut m = Machine::new(arch);
+    for &i in &order {
+        m.step(i, &program.instrs[i].op, &timing[i], dram)?;
+    }
+    let report = build_report(arch, program, &timing, &m);
+    Ok(Execution { timing, report })
+}
+
+fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], m: &Machine) -> LayerReport {
+    let total = timing.iter().map(|t| t.done).max().unwrap_or(0);
+    let mut busy = [0u64; 3];
+    let mut count = [0u64; 3];
+    for t in timing {
+        busy[t.unit.index()] += t.free - t.start;
+        count[t.unit.index()] += 1;
+    }
+    // Attribute every cycle to one cause from the array's point of view.
+    let (mut compute, mut fill_drain, mut stall) = (0u64, 0u64, 0u64);
+    let mut cursor = 0u64;
+    let mut last_done = 0u64;
+    for t in timing.iter().filter(|t| t.unit == Unit::Exec) {
+        stall += t.start - cursor;
+        let useful = t.useful.min(t.free - t.start);
+        compute += useful;
+        fill_drain += t.free - t.start - useful;
+        cursor = t.free;
+        last_done = t.done;
+    }
+    let drain = last_done.saturating_sub(cursor).min(total - cursor.min(total));
+    fill_drain += drain;
+    stall += total - cursor.min(total) - drain;
+    let exec = busy[Unit::Exec.index()];
+    let dma = busy[Unit::Load.index()].max(busy[Unit::Store.index()]);
+    let names = ["load", "exec", "store"];
+    LayerReport {
+        name: String::new(),
+        cycles: total,
+        cycles_by_cause: [("compute", compute), ("fill_drain", fill_drain), ("dram_stall", stall)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        macs: program.macs,
+        utilization: utilization(program.macs, arch.pes() as u64, total),
+        sram: m.sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        dram_bytes: [("read".to_string(), m.dram_read), ("write".to_string(), m.dram_written)].into_iter().collect(),
+        unit_busy: names.iter().zip(busy).map(|(k, v)| (k.to_string(), v)).collect(),
+        instructions: names.iter().zip(count).map(|(k, v)| (k.to_string(), v)).collect(),
+        bound: if exec >= dma { "compute" } else { "memory" }.into(),
+        output_digest: String::new(),
+    }
+}

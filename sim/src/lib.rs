@@ -1,0 +1,81 @@
+//! Cycle-accurate simulator of the microarchitecture in `docs/ARCHITECTURE.md`.
+//!
+//! ```text
+//!   Program ──► schedule (per-unit in-order queues, Sync waits, exact op costs)
+//!                  │  start / free / done cycle of every instruction
+//!                  ▼
+//!             execute (functional effects in start order, race checks per word)
+//!                  │
+//!                  ▼
+//!             DRAM image + LayerReport
+//! ```
+//!
+//! Op costs depend only on instruction fields, never on data, so the schedule is computed
+//! first and exactly; the functional pass then applies each instruction's effect in the
+//! order instructions start. Because units overlap, an effect applied "at start" is only
+//! right if no other unit touches the same words meanwhile: the executor checks that for
+//! every word (a race means the program's `Sync` fields are insufficient, and is an error).
+//!
+//! The simulator is flat and index-based: no graph walking, no allocation in the hot loops.
+
+mod exec;
+mod schedule;
+
+pub use exec::{execute, Execution};
+pub use schedule::{schedule, InstrTiming};
+
+use systole_core::isa::Unit;
+use thiserror::Error;
+
+/// A program the simulator cannot run.
+#[derive(Debug, Error, miette::Diagnostic, PartialEq, Eq)]
+pub enum SimError {
+    /// No unit can issue its next instruction.
+    #[error("deadlock: no unit can proceed; next instructions: {pending}")]
+    #[diagnostic(code(systole::sim::deadlock), help("a Sync field waits for an instruction that itself waits, directly or not, for this one"))]
+    Deadlock {
+        /// Description of each blocked unit's next instruction.
+        pending: String,
+    },
+    /// A Sync field waits for more instructions than the unit has.
+    #[error("instruction {instr} waits for {need} completed {unit:?} instructions but the program has {have}")]
+    #[diagnostic(code(systole::sim::sync))]
+    SyncBeyondProgram {
+        /// Program index.
+        instr: usize,
+        /// Unit waited on.
+        unit: Unit,
+        /// Count required.
+        need: u32,
+        /// Count available.
+        have: usize,
+    },
+    /// An address or size outside what the hardware has.
+    #[error("instruction {instr}: {detail}")]
+    #[diagnostic(code(systole::sim::bounds))]
+    OutOfBounds {
+        /// Program index.
+        instr: usize,
+        /// What overflowed.
+        detail: String,
+    },
+    /// Two units touch the same word at overlapping times.
+    #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
+    #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]
+    Race {
+        /// Program index of the later-starting instruction.
+        instr: usize,
+        /// Its unit.
+        unit: Unit,
+        /// `reads` or `writes`.
+        kind: &'static str,
+        /// Buffer name.
+        buffer: &'static str,
+        /// Word or row index.
+        word: usize,
+        /// Program index of the conflicting instruction.
+        other: usize,
+        /// Its unit.
+        other_unit: Unit,
+    },
+}

@@ -1,0 +1,129 @@
+//! The timing model: when each instruction starts, frees its unit, and completes.
+
+use crate::SimError;
+use systole_core::isa::{Instr, Op, Unit};
+use systole_core::ArchConfig;
+
+/// Cycle numbers of one instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstrTiming {
+    /// Unit that ran it.
+    pub unit: Unit,
+    /// First cycle it occupies its unit.
+    pub start: u64,
+    /// First cycle its unit may start the next instruction.
+    pub free: u64,
+    /// First cycle its completion is visible to other units' Sync waits.
+    pub done: u64,
+    /// Cycles of useful streaming (exec) or transfer (DMA), for the cause breakdown.
+    pub useful: u64,
+}
+
+/// Unit occupancy, completion latency after it, and useful cycles of one op.
+pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
+    let bw = arch.dram_bytes_per_cycle;
+    let lat = arch.dram_latency as u64;
+    let rows = arch.rows as u64;
+    match op {
+        Op::Load { src, .. } => {
+            let busy = src.num_runs().max(src.beats(bw));
+            (lat + busy, 0, busy)
+        }
+        Op::LoadTransposed { src, .. } => {
+            let words = src.num_runs().div_ceil(rows) * src.len as u64;
+            let busy = words.max(src.beats(bw));
+            (lat + busy, 0, busy)
+        }
+        Op::LoadParams { count, .. } => {
+            let busy = (*count as u64).max((8 * *count as u64).div_ceil(bw as u64));
+            (lat + busy, 0, busy)
+        }
+        Op::MatmulWs { a, preload, .. } => {
+            let m = a.len() as u64;
+            let dur = m.max(if preload.is_some() { rows } else { 0 }).max(1);
+            (dur, arch.ws_latency(), m)
+        }
+        Op::MatmulOs { a, .. } => {
+            let k = a.len() as u64;
+            (k.max(rows), arch.os_latency(), k)
+        }
+        Op::Store { dst, .. } => {
+            let busy = dst.num_runs().max(dst.beats(bw));
+            (lat + busy, 0, busy)
+        }
+        Op::StoreTransposed { dst, width, .. } => {
+            let reads = dst.num_runs().div_ceil((*width).max(1) as u64) * dst.len as u64;
+            let busy = reads.max(dst.beats(bw));
+            (lat + busy, 0, busy)
+        }
+    }
+}
+
+/// Computes every instruction's timing. Each unit issues its instructions in program order;
+/// an instruction starts at the first cycle its unit is free and every Sync wait is met.
+pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>, SimError> {
+    let mut queues: [Vec<usize>; 3] = Default::default();
+    for (i, ins) in instrs.iter().enumerate() {
+        queues[ins.op.unit().index()].push(i);
+    }
+    for (i, ins) in instrs.iter().enumerate() {
+        for u in Unit::ALL {
+            let need = ins.sync.on(u);
+            if u != ins.op.unit() && need as usize > queues[u.index()].len() {
+                return Err(SimError::SyncBeyondProgram { instr: i, unit: u, need, have: queues[u.index()].len() });
+            }
+        }
+    }
+    let mut done: [Vec<u64>; 3] = Default::default();
+    let mut free = [0u64; 3];
+    let mut timing: Vec<Option<InstrTiming>> = vec![None; instrs.len()];
+    loop {
+        let mut progressed = false;
+        let mut finished = true;
+        for u in Unit::ALL {
+            let ui = u.index();
+            while done[ui].len() < queues[ui].len() {
+                finished = false;
+                let idx = queues[ui][done[ui].len()];
+                let ins = &instrs[idx];
+                let mut start = free[ui];
+                let mut ready = true;
+                for v in Unit::ALL {
+                    let need = ins.sync.on(v) as usize;
+                    if v == u || need == 0 {
+                        continue;
+                    }
+                    match done[v.index()].get(need - 1) {
+                        Some(&t) => start = start.max(t),
+                        None => ready = false,
+                    }
+                }
+                if !ready {
+                    break;
+                }
+                let (busy, latency, useful) = cost(arch, &ins.op);
+                let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
+                free[ui] = t.free;
+                done[ui].push(t.done);
+                timing[idx] = Some(t);
+                progressed = true;
+            }
+        }
+        if finished || done.iter().zip(&queues).all(|(d, q)| d.len() == q.len()) {
+            break;
+        }
+        if !progressed {
+            let pending = Unit::ALL
+                .iter()
+                .filter_map(|u| {
+                    let q = &queues[u.index()];
+                    let n = done[u.index()].len();
+                    (n < q.len()).then(|| format!("{u:?} #{} (program index {}: {})", n, q[n], instrs[q[n]]))
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(SimError::Deadlock { pending });
+        }
+    }
+    Ok(timing.into_iter().map(|t| t.expect("every instruction scheduled")).collect())
+}
