@@ -212,8 +212,9 @@ pub enum Op {
         /// Source runs (`len` at most the word width).
         src: DramPattern,
     },
-    /// Load unit, through the transposer: runs form groups of `rows`; byte `j` of run
-    /// `g*rows + l` -> lane `l` of activation word `dst + g*pitch + j` (missing lanes are 0).
+    /// Load unit, through the transposer: within outer iteration `i2`, inner run
+    /// `e = i1*dims[2].count + i0` -> group `g = e / rows`, lane `l = e % rows`; its byte `j`
+    /// -> lane `l` of activation word `dst + g*pitch + i2*len + j` (missing lanes are 0).
     LoadTransposed {
         /// Word of group 0, byte 0.
         dst: u32,

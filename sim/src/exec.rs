@@ -17,20 +17,36 @@ struct Tracker {
 
 impl Tracker {
     fn new(name: &'static str, words: usize) -> Self {
-        Self { name, writer: vec![(u32::MAX, 0, 0); words], readers: vec![[(u32::MAX, 0); 3]; words] }
+        Self {
+            name,
+            writer: vec![(u32::MAX, 0, 0); words],
+            readers: vec![[(u32::MAX, 0); 3]; words],
+        }
     }
 
     fn check(&self, word: usize, len: usize, instr: usize) -> Result<(), SimError> {
         if word + len > self.writer.len() {
             return Err(SimError::OutOfBounds {
                 instr,
-                detail: format!("{} words {}..{} beyond its {} words", self.name, word, word + len, self.writer.len()),
+                detail: format!(
+                    "{} words {}..{} beyond its {} words",
+                    self.name,
+                    word,
+                    word + len,
+                    self.writer.len()
+                ),
             });
         }
         Ok(())
     }
 
-    fn read(&mut self, word: usize, t: &InstrTiming, end: u64, instr: usize) -> Result<(), SimError> {
+    fn read(
+        &mut self,
+        word: usize,
+        t: &InstrTiming,
+        end: u64,
+        instr: usize,
+    ) -> Result<(), SimError> {
         let (w, wu, wend) = self.writer[word];
         let u = t.unit.index();
         if w != u32::MAX && wu as usize != u && wend > t.start {
@@ -41,7 +57,13 @@ impl Tracker {
         Ok(())
     }
 
-    fn write(&mut self, word: usize, t: &InstrTiming, end: u64, instr: usize) -> Result<(), SimError> {
+    fn write(
+        &mut self,
+        word: usize,
+        t: &InstrTiming,
+        end: u64,
+        instr: usize,
+    ) -> Result<(), SimError> {
         let (w, wu, wend) = self.writer[word];
         let u = t.unit.index();
         if w != u32::MAX && wu as usize != u && wend > t.start {
@@ -56,8 +78,24 @@ impl Tracker {
         Ok(())
     }
 
-    fn race(&self, instr: usize, unit: Unit, kind: &'static str, word: usize, other: u32, other_unit: u8) -> SimError {
-        SimError::Race { instr, unit, kind, buffer: self.name, word, other: other as usize, other_unit: Unit::ALL[other_unit as usize] }
+    fn race(
+        &self,
+        instr: usize,
+        unit: Unit,
+        kind: &'static str,
+        word: usize,
+        other: u32,
+        other_unit: u8,
+    ) -> SimError {
+        SimError::Race {
+            instr,
+            unit,
+            kind,
+            buffer: self.name,
+            word,
+            other: other as usize,
+            other_unit: Unit::ALL[other_unit as usize],
+        }
     }
 }
 
@@ -79,9 +117,20 @@ struct Machine {
     dram_written: u64,
 }
 
-fn dram_range(dram_len: usize, addr: i64, len: usize, instr: usize) -> Result<std::ops::Range<usize>, SimError> {
+fn dram_range(
+    dram_len: usize,
+    addr: i64,
+    len: usize,
+    instr: usize,
+) -> Result<std::ops::Range<usize>, SimError> {
     if addr < 0 || addr as usize + len > dram_len {
-        return Err(SimError::OutOfBounds { instr, detail: format!("DRAM bytes {addr}..{} outside 0..{dram_len}", addr + len as i64) });
+        return Err(SimError::OutOfBounds {
+            instr,
+            detail: format!(
+                "DRAM bytes {addr}..{} outside 0..{dram_len}",
+                addr + len as i64
+            ),
+        });
     }
     Ok(addr as usize..addr as usize + len)
 }
@@ -112,10 +161,18 @@ impl Machine {
         *self.sram.entry(key).or_default() += n;
     }
 
-    fn step(&mut self, i: usize, op: &Op, t: &InstrTiming, dram: &mut [u8]) -> Result<(), SimError> {
+    fn step(
+        &mut self,
+        i: usize,
+        op: &Op,
+        t: &InstrTiming,
+        dram: &mut [u8],
+    ) -> Result<(), SimError> {
         match *op {
             Op::Load { target, dst, src } => self.load(i, target, dst as usize, &src, t, dram),
-            Op::LoadTransposed { dst, pitch, src } => self.load_transposed(i, dst as usize, pitch as usize, &src, t, dram),
+            Op::LoadTransposed { dst, pitch, src } => {
+                self.load_transposed(i, dst as usize, pitch as usize, &src, t, dram)
+            }
             Op::LoadParams { dst, addr, count } => {
                 let (dst, count) = (dst as usize, count as usize);
                 self.param_t.check(dst, count, i)?;
@@ -128,7 +185,12 @@ impl Machine {
                 self.count("param.write", count as u64);
                 Ok(())
             }
-            Op::MatmulWs { a, acc, accumulate, preload } => {
+            Op::MatmulWs {
+                a,
+                acc,
+                accumulate,
+                preload,
+            } => {
                 let (rows, cols) = (self.rows, self.cols);
                 if let Some(p) = preload {
                     let p = p as usize;
@@ -170,7 +232,12 @@ impl Machine {
                 }
                 Ok(())
             }
-            Op::MatmulOs { a, b, acc, accumulate } => {
+            Op::MatmulOs {
+                a,
+                b,
+                acc,
+                accumulate,
+            } => {
                 let (rows, cols) = (self.rows, self.cols);
                 let (b, acc) = (b as usize, acc as usize);
                 let steps = a.len() as usize;
@@ -208,7 +275,13 @@ impl Machine {
             Op::Store { acc, dst, out } => {
                 let len = dst.len as usize;
                 if len > self.cols {
-                    return Err(SimError::OutOfBounds { instr: i, detail: format!("store run of {len} bytes exceeds the {} accumulator columns", self.cols) });
+                    return Err(SimError::OutOfBounds {
+                        instr: i,
+                        detail: format!(
+                            "store run of {len} bytes exceeds the {} accumulator columns",
+                            self.cols
+                        ),
+                    });
                 }
                 let acc = acc as usize;
                 self.acc_t.check(acc, dst.num_runs() as usize, i)?;
@@ -222,10 +295,24 @@ impl Machine {
                 }
                 self.finish_store(&dst, dst.num_runs(), len)
             }
-            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
-                let (len, width, rs, acc) = (dst.len as usize, width as usize, row_stride as usize, acc as usize);
+            Op::StoreTransposed {
+                acc,
+                row_stride,
+                width,
+                dst,
+                out,
+            } => {
+                let (len, width, rs, acc) = (
+                    dst.len as usize,
+                    width as usize,
+                    row_stride as usize,
+                    acc as usize,
+                );
                 if width == 0 || width > self.cols {
-                    return Err(SimError::OutOfBounds { instr: i, detail: format!("transposed store width {width} outside 1..={}", self.cols) });
+                    return Err(SimError::OutOfBounds {
+                        instr: i,
+                        detail: format!("transposed store width {width} outside 1..={}", self.cols),
+                    });
                 }
                 let blocks = (dst.num_runs() as usize).div_ceil(width);
                 if len > 0 {
@@ -246,26 +333,56 @@ impl Machine {
         }
     }
 
-    fn requant(&mut self, row: usize, col: usize, param: usize, out: &OutputStage, t: &InstrTiming, i: usize) -> Result<i8, SimError> {
+    fn requant(
+        &mut self,
+        row: usize,
+        col: usize,
+        param: usize,
+        out: &OutputStage,
+        t: &InstrTiming,
+        i: usize,
+    ) -> Result<i8, SimError> {
         self.param_t.read(param, t, t.done, i)?;
-        Ok(requantize(self.acc[row * self.cols + col], self.params[param], out.zp, out.lo, out.hi))
+        Ok(requantize(
+            self.acc[row * self.cols + col],
+            self.params[param],
+            out.zp,
+            out.lo,
+            out.hi,
+        ))
     }
 
-    fn finish_store(&mut self, dst: &DramPattern, acc_reads: u64, len: usize) -> Result<(), SimError> {
+    fn finish_store(
+        &mut self,
+        dst: &DramPattern,
+        acc_reads: u64,
+        len: usize,
+    ) -> Result<(), SimError> {
         self.count("acc.read", acc_reads);
         self.count("param.read", acc_reads);
         self.dram_written += dst.num_runs() * len as u64;
         Ok(())
     }
 
-    fn load(&mut self, i: usize, target: Buffer, dst: usize, src: &DramPattern, t: &InstrTiming, dram: &[u8]) -> Result<(), SimError> {
+    fn load(
+        &mut self,
+        i: usize,
+        target: Buffer,
+        dst: usize,
+        src: &DramPattern,
+        t: &InstrTiming,
+        dram: &[u8],
+    ) -> Result<(), SimError> {
         let len = src.len as usize;
         let (width, mem, tracker, key) = match target {
             Buffer::Act => (self.rows, &mut self.act, &mut self.act_t, "act.write"),
             Buffer::Wgt => (self.cols, &mut self.wgt, &mut self.wgt_t, "wgt.write"),
         };
         if len > width {
-            return Err(SimError::OutOfBounds { instr: i, detail: format!("load run of {len} bytes exceeds the {width}-byte word") });
+            return Err(SimError::OutOfBounds {
+                instr: i,
+                detail: format!("load run of {len} bytes exceeds the {width}-byte word"),
+            });
         }
         let runs = src.num_runs() as usize;
         tracker.check(dst, runs, i)?;
@@ -283,30 +400,43 @@ impl Machine {
         Ok(())
     }
 
-    fn load_transposed(&mut self, i: usize, dst: usize, pitch: usize, src: &DramPattern, t: &InstrTiming, dram: &[u8]) -> Result<(), SimError> {
+    fn load_transposed(
+        &mut self,
+        i: usize,
+        dst: usize,
+        pitch: usize,
+        src: &DramPattern,
+        t: &InstrTiming,
+        dram: &[u8],
+    ) -> Result<(), SimError> {
         let (rows, len) = (self.rows, src.len as usize);
-        let runs = src.num_runs() as usize;
-        let groups = runs.div_ceil(rows);
-        if len == 0 || groups == 0 {
+        let outer = src.dims[0].count as usize;
+        let inner = src.dims[1].count as usize * src.dims[2].count as usize;
+        let groups = inner.div_ceil(rows);
+        if len == 0 || groups == 0 || outer == 0 {
             return Ok(());
         }
-        self.act_t.check(dst + (groups - 1) * pitch, len, i)?;
-        for g in 0..groups {
-            for j in 0..len {
-                let w = dst + g * pitch + j;
-                self.act_t.write(w, t, t.done, i)?;
-                self.act[w * rows..(w + 1) * rows].fill(0);
+        let word = |i2: usize, g: usize, j: usize| dst + g * pitch + i2 * len + j;
+        self.act_t.check(word(outer - 1, groups - 1, 0), len, i)?;
+        for i2 in 0..outer {
+            for g in 0..groups {
+                for j in 0..len {
+                    let w = word(i2, g, j);
+                    self.act_t.write(w, t, t.done, i)?;
+                    self.act[w * rows..(w + 1) * rows].fill(0);
+                }
             }
         }
         for (e, addr) in src.run_addrs().enumerate() {
             let range = dram_range(dram.len(), addr, len, i)?;
+            let (i2, e) = (e / inner, e % inner);
             let (g, lane) = (e / rows, e % rows);
             for (j, &b) in dram[range].iter().enumerate() {
-                self.act[(dst + g * pitch + j) * rows + lane] = b as i8;
+                self.act[word(i2, g, j) * rows + lane] = b as i8;
             }
         }
-        self.count("act.write", (groups * len) as u64);
-        self.dram_read += (runs * len) as u64;
+        self.count("act.write", (outer * groups * len) as u64);
+        self.dram_read += (src.num_runs() as usize * len) as u64;
         Ok(())
     }
 }
@@ -322,7 +452,11 @@ pub struct Execution {
 
 /// Runs `program` on `arch` against the DRAM image `dram` (inputs already placed), leaving
 /// the outputs in it.
-pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<Execution, SimError> {
+pub fn execute(
+    arch: &ArchConfig,
+    program: &Program,
+    dram: &mut [u8],
+) -> Result<Execution, SimError> {
     let timing = schedule(arch, &program.instrs)?;
     let mut order: Vec<usize> = (0..program.instrs.len()).collect();
     order.sort_by_key(|&i| (timing[i].start, timing[i].unit.index(), i));
@@ -334,7 +468,12 @@ pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<
     Ok(Execution { timing, report })
 }
 
-fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], m: &Machine) -> LayerReport {
+fn build_report(
+    arch: &ArchConfig,
+    program: &Program,
+    timing: &[InstrTiming],
+    m: &Machine,
+) -> LayerReport {
     let total = timing.iter().map(|t| t.done).max().unwrap_or(0);
     let mut busy = [0u64; 3];
     let mut count = [0u64; 3];
@@ -354,7 +493,9 @@ fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], m:
         cursor = t.free;
         last_done = t.done;
     }
-    let drain = last_done.saturating_sub(cursor).min(total - cursor.min(total));
+    let drain = last_done
+        .saturating_sub(cursor)
+        .min(total - cursor.min(total));
     fill_drain += drain;
     stall += total - cursor.min(total) - drain;
     let exec = busy[Unit::Exec.index()];
@@ -363,13 +504,33 @@ fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], m:
     LayerReport {
         name: String::new(),
         cycles: total,
-        cycles_by_cause: [("compute", compute), ("fill_drain", fill_drain), ("dram_stall", stall)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        cycles_by_cause: [
+            ("compute", compute),
+            ("fill_drain", fill_drain),
+            ("dram_stall", stall),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
         macs: program.macs,
         utilization: utilization(program.macs, arch.pes() as u64, total),
         sram: m.sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        dram_bytes: [("read".to_string(), m.dram_read), ("write".to_string(), m.dram_written)].into_iter().collect(),
-        unit_busy: names.iter().zip(busy).map(|(k, v)| (k.to_string(), v)).collect(),
-        instructions: names.iter().zip(count).map(|(k, v)| (k.to_string(), v)).collect(),
+        dram_bytes: [
+            ("read".to_string(), m.dram_read),
+            ("write".to_string(), m.dram_written),
+        ]
+        .into_iter()
+        .collect(),
+        unit_busy: names
+            .iter()
+            .zip(busy)
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        instructions: names
+            .iter()
+            .zip(count)
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         bound: if exec >= dma { "compute" } else { "memory" }.into(),
         output_digest: String::new(),
     }

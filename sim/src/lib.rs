@@ -61,7 +61,10 @@ pub enum SimError {
     },
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
-    #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]
+    #[diagnostic(
+        code(systole::sim::race),
+        help("add a Sync wait so one instruction completes before the other starts")
+    )]
     Race {
         /// Program index of the later-starting instruction.
         instr: usize,
@@ -78,4 +81,25 @@ pub enum SimError {
         /// Its unit.
         other_unit: Unit,
     },
+}
+
+use systole_core::{ArchConfig, Program, Tensor};
+
+/// Places `inputs` in a fresh DRAM image, runs `program`, and returns the outputs with the
+/// execution record (report name set to the program's architecture-independent default).
+pub fn run(
+    arch: &ArchConfig,
+    program: &Program,
+    inputs: &[&Tensor],
+) -> Result<(Vec<Tensor>, Execution), SimError> {
+    let mut dram = program.initial_dram();
+    for (placement, t) in program.inputs.iter().zip(inputs) {
+        placement.write(&mut dram, t);
+    }
+    let mut exe = execute(arch, program, &mut dram)?;
+    let outputs: Vec<Tensor> = program.outputs.iter().map(|p| p.read(&dram)).collect();
+    if let Some(o) = outputs.first() {
+        exe.report.output_digest = format!("{:016x}", o.digest());
+    }
+    Ok((outputs, exe))
 }

@@ -19,6 +19,12 @@ pub struct InstrTiming {
     pub useful: u64,
 }
 
+/// Groups a transposed load forms: `ceil(inner runs / rows)` per outer iteration.
+pub fn transposed_groups(src: &systole_core::isa::DramPattern, rows: u64) -> u64 {
+    let inner = src.dims[1].count as u64 * src.dims[2].count as u64;
+    src.dims[0].count as u64 * inner.div_ceil(rows)
+}
+
 /// Unit occupancy, completion latency after it, and useful cycles of one op.
 pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
     let bw = arch.dram_bytes_per_cycle;
@@ -30,7 +36,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             (lat + busy, 0, busy)
         }
         Op::LoadTransposed { src, .. } => {
-            let words = src.num_runs().div_ceil(rows) * src.len as u64;
+            let words = transposed_groups(src, rows) * src.len as u64;
             let busy = words.max(src.beats(bw));
             (lat + busy, 0, busy)
         }
@@ -70,7 +76,12 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
         for u in Unit::ALL {
             let need = ins.sync.on(u);
             if u != ins.op.unit() && need as usize > queues[u.index()].len() {
-                return Err(SimError::SyncBeyondProgram { instr: i, unit: u, need, have: queues[u.index()].len() });
+                return Err(SimError::SyncBeyondProgram {
+                    instr: i,
+                    unit: u,
+                    need,
+                    have: queues[u.index()].len(),
+                });
             }
         }
     }
@@ -102,7 +113,13 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
                     break;
                 }
                 let (busy, latency, useful) = cost(arch, &ins.op);
-                let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
+                let t = InstrTiming {
+                    unit: u,
+                    start,
+                    free: start + busy,
+                    done: start + busy + latency,
+                    useful,
+                };
                 free[ui] = t.free;
                 done[ui].push(t.done);
                 timing[idx] = Some(t);
@@ -118,12 +135,16 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
                 .filter_map(|u| {
                     let q = &queues[u.index()];
                     let n = done[u.index()].len();
-                    (n < q.len()).then(|| format!("{u:?} #{} (program index {}: {})", n, q[n], instrs[q[n]]))
+                    (n < q.len())
+                        .then(|| format!("{u:?} #{} (program index {}: {})", n, q[n], instrs[q[n]]))
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(SimError::Deadlock { pending });
         }
     }
-    Ok(timing.into_iter().map(|t| t.expect("every instruction scheduled")).collect())
+    Ok(timing
+        .into_iter()
+        .map(|t| t.expect("every instruction scheduled"))
+        .collect())
 }

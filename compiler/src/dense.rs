@@ -1,0 +1,494 @@
+//! Dense and grouped convolution and GEMM as an implicit-im2col GEMM.
+//!
+//! The reduction dimension is cut into *runs* of bytes contiguous in the padded NHWC input:
+//! with unit horizontal dilation and one group, a whole kernel row (`S * C` bytes); otherwise
+//! one tap (`C / groups` bytes). Runs are cut into *chunks* of at most `rows` bytes, the
+//! K-granule of the array. An output tile is a rectangle of `pt x qt` output pixels.
+//!
+//! - WS: activation word `kt * M + m` holds chunk `kt` of pixel `m`; weight tile `(nt, kt)`
+//!   (`rows` words) is preloaded while the previous tile streams. Accumulator row
+//!   `nt * M + m` gathers channels `nt*cols..` of pixel `m`.
+//! - OS: pixels go down the array in blocks of `rows`; the transposer writes activation word
+//!   `block * Kg + k`; weight segment `(nt, k-group)` streams one word per step.
+
+use crate::emit::{emit_steps, Emitter, Region, Step, WeightPlan};
+use crate::layout::Layout;
+use crate::CompileError;
+use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
+use systole_core::layer::Layer;
+use systole_core::workload::LayerData;
+use systole_core::{ArchConfig, Dataflow, Program};
+
+/// Bytes of the padded input that are contiguous for one kernel row or tap.
+struct Run {
+    dy: usize,
+    dx: usize,
+    /// `(r, s, c)` of each byte, `c` within the group.
+    taps: Vec<(usize, usize, usize)>,
+}
+
+#[derive(Clone, Copy)]
+struct Chunk {
+    run: usize,
+    off: usize,
+    len: usize,
+}
+
+fn runs(layer: &Layer) -> Vec<Run> {
+    let s = &layer.shape;
+    let mut runs = Vec::new();
+    if s.groups == 1 && s.dilation[1] == 1 {
+        for r in 0..s.r {
+            let taps = (0..s.s)
+                .flat_map(|ss| (0..s.c).map(move |c| (r, ss, c)))
+                .collect();
+            runs.push(Run {
+                dy: r * s.dilation[0],
+                dx: 0,
+                taps,
+            });
+        }
+    } else {
+        for r in 0..s.r {
+            for ss in 0..s.s {
+                runs.push(Run {
+                    dy: r * s.dilation[0],
+                    dx: ss * s.dilation[1],
+                    taps: (0..s.cg()).map(|c| (r, ss, c)).collect(),
+                });
+            }
+        }
+    }
+    runs
+}
+
+fn chunks(runs: &[Run], rows: usize) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        for off in (0..run.taps.len()).step_by(rows) {
+            out.push(Chunk {
+                run: i,
+                off,
+                len: rows.min(run.taps.len() - off),
+            });
+        }
+    }
+    out
+}
+
+/// Tile sizes of a dense lowering.
+#[derive(Debug, Clone, PartialEq)]
+struct Tiling {
+    pt: usize,
+    qt: usize,
+    /// Chunk index ranges of the k-groups.
+    kgroups: Vec<(usize, usize)>,
+    /// Column tiles per n-group.
+    ng: usize,
+    estimate: u64,
+}
+
+struct Problem<'a> {
+    arch: &'a ArchConfig,
+    layer: &'a Layer,
+    chunks: Vec<Chunk>,
+    /// Column tiles per group.
+    nt: usize,
+}
+
+impl Problem<'_> {
+    fn os(&self) -> bool {
+        self.arch.dataflow == Dataflow::OutputStationary
+    }
+
+    /// Accumulator rows and activation words per unit of work for an `m`-pixel tile.
+    fn m_rows(&self, m: usize) -> usize {
+        if self.os() {
+            m.div_ceil(self.arch.rows) * self.arch.rows
+        } else {
+            m
+        }
+    }
+
+    fn kgroups(&self, m: usize) -> Option<Vec<(usize, usize)>> {
+        let act_half = self.arch.act_words() / 2;
+        let wgt_half = self.arch.wgt_words() / 2;
+        let blocks = m.div_ceil(self.arch.rows);
+        let mut groups = Vec::new();
+        let (mut start, mut words, mut klen) = (0, 0, 0);
+        for (i, c) in self.chunks.iter().enumerate() {
+            let (w, k) = if self.os() {
+                (blocks * c.len, c.len)
+            } else {
+                (m, self.arch.rows)
+            };
+            if w > act_half || k > wgt_half {
+                return None;
+            }
+            if i > start && (words + w > act_half || klen + k > wgt_half) {
+                groups.push((start, i));
+                start = i;
+                words = 0;
+                klen = 0;
+            }
+            words += w;
+            klen += k;
+        }
+        groups.push((start, self.chunks.len()));
+        Some(groups)
+    }
+
+    fn tiling(&self, pt: usize, qt: usize) -> Option<Tiling> {
+        let a = self.arch;
+        let s = &self.layer.shape;
+        let m = pt * qt;
+        let acc_half = a.acc_rows() / 2;
+        let mrows = self.m_rows(m);
+        if mrows > acc_half {
+            return None;
+        }
+        let kgroups = self.kgroups(m)?;
+        let ng = self.nt.min(acc_half / mrows).max(1);
+        let mut ng_count = self.nt.div_ceil(ng);
+        if s.k > a.param_entries {
+            ng_count = ng_count.max(1);
+        }
+        let bw = a.dram_bytes_per_cycle;
+        let lat = a.dram_latency as u64;
+        let row_beats = |len: usize| len.div_ceil(bw) as u64;
+        let tiles = (s.p().div_ceil(pt) * s.q().div_ceil(qt) * s.n * s.groups) as u64;
+        let kt = self.chunks.len() as u64;
+        let nt = self.nt as u64;
+        let ktot: u64 = self.chunks.iter().map(|c| c.len as u64).sum();
+        let exec = if self.os() {
+            let blocks = m.div_ceil(a.rows) as u64;
+            let per_group: u64 = kgroups
+                .iter()
+                .map(|&(lo, hi)| {
+                    self.chunks[lo..hi]
+                        .iter()
+                        .map(|c| c.len as u64)
+                        .sum::<u64>()
+                        .max(a.rows as u64)
+                })
+                .sum();
+            nt * blocks * per_group
+        } else if nt * kt == 1 {
+            m as u64
+        } else {
+            nt * kt * (m as u64).max(a.rows as u64)
+        };
+        let reloads = if kgroups.len() > 1 {
+            ng_count as u64
+        } else {
+            1
+        };
+        let a_load = reloads * (kt * m as u64 * row_beats(a.rows) + lat * 2 * kt.min(8));
+        let weights = if self.os() {
+            nt * ktot
+        } else {
+            nt * kt * a.rows as u64
+        };
+        let w_load = if weights <= a.wgt_words() as u64 {
+            0
+        } else {
+            weights * row_beats(a.cols) + lat * (weights / (a.wgt_words() as u64 / 2)).max(1)
+        };
+        let store = nt * (m as u64 * row_beats(a.cols) + lat);
+        let estimate = tiles * exec.max(a_load + w_load).max(store) + lat;
+        Some(Tiling {
+            pt,
+            qt,
+            kgroups,
+            ng,
+            estimate,
+        })
+    }
+
+    fn choose(&self) -> Result<Tiling, CompileError> {
+        let s = &self.layer.shape;
+        let (p, q) = (s.p(), s.q());
+        let mut cands: Vec<(usize, usize)> = (1..=p).map(|pt| (pt, q)).collect();
+        let mut qts: Vec<usize> = (1..=q).map(|d| q.div_ceil(d)).collect();
+        qts.dedup();
+        cands.extend(qts.into_iter().map(|qt| (1, qt)));
+        cands
+            .into_iter()
+            .filter_map(|(pt, qt)| self.tiling(pt, qt))
+            .min_by_key(|t| (t.estimate, usize::MAX - t.pt * t.qt))
+            .ok_or_else(|| self.does_not_fit())
+    }
+
+    fn does_not_fit(&self) -> CompileError {
+        let a = self.arch;
+        let layer = self.layer.name.clone();
+        let longest = self.chunks.iter().map(|c| c.len).max().unwrap_or(0);
+        let (field, need, have, what) = if self.m_rows(1) > a.acc_rows() / 2 {
+            (
+                "acc_sram_kib",
+                self.m_rows(1) * 2,
+                a.acc_rows(),
+                "a one-pixel output tile (double-buffered)".to_string(),
+            )
+        } else if self.os() && longest > a.wgt_words() / 2 {
+            (
+                "wgt_sram_kib",
+                2 * longest,
+                a.wgt_words(),
+                format!("a {longest}-step weight segment (double-buffered)"),
+            )
+        } else {
+            (
+                "act_sram_kib",
+                2 * a.rows.max(longest),
+                a.act_words(),
+                "one activation chunk (double-buffered)".to_string(),
+            )
+        };
+        CompileError::DoesNotFit {
+            layer,
+            what,
+            field,
+            need,
+            have,
+            help: format!("raise `{field}` or use a smaller layer"),
+        }
+    }
+}
+
+/// Lowers a dense or grouped convolution, or a GEMM.
+pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
+    let s = &layer.shape;
+    let runs = runs(layer);
+    let problem = Problem {
+        arch,
+        layer,
+        chunks: chunks(&runs, arch.rows),
+        nt: s.kg().div_ceil(arch.cols),
+    };
+    let tiling = problem.choose()?;
+    let mut lay = Layout::new(layer, data, 0);
+    let os = problem.os();
+    let (rows, cols) = (arch.rows, arch.cols);
+    let (act_half, acc_half) = ((arch.act_words() / 2) as u32, (arch.acc_rows() / 2) as u32);
+    let (cg, kg) = (s.cg(), s.kg());
+    let row_pitch = lay.input.row_pitch() as i64;
+    let cbytes = s.c as i64;
+
+    let mut tiles: Vec<Vec<u8>> = Vec::new();
+    let mut tile_ids = std::collections::HashMap::new();
+    let mut tile_id =
+        |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Vec<Vec<u8>>| -> usize {
+            *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
+                let words: usize = if os {
+                    chunks.iter().map(|c| c.len).sum()
+                } else {
+                    rows
+                };
+                let mut bytes = vec![0u8; words * cols];
+                let mut word = 0;
+                for c in chunks {
+                    for k in 0..c.len {
+                        let (r, ss, ch) = runs[c.run].taps[c.off + k];
+                        for j in 0..cols.min(kg - nt * cols) {
+                            let kk = g * kg + nt * cols + j;
+                            bytes[(word + k) * cols + j] = data.weights.at([kk, r, ss, ch]) as u8;
+                        }
+                    }
+                    word += if os { c.len } else { rows };
+                }
+                tiles.push(bytes);
+                tiles.len() - 1
+            })
+        };
+
+    let mut steps = Vec::new();
+    let params_fit = s.k <= arch.param_entries;
+    if params_fit {
+        steps.push(Step::Load {
+            op: Op::LoadParams {
+                dst: 0,
+                addr: lay.params,
+                count: s.k as u32,
+            },
+            region: Region::Param,
+        });
+    }
+    let (mut act_buf, mut acc_buf) = (0u32, 0u32);
+    let chunks = &problem.chunks;
+    for n in 0..s.n {
+        for g in 0..s.groups {
+            for p0 in (0..s.p()).step_by(tiling.pt) {
+                for q0 in (0..s.q()).step_by(tiling.qt) {
+                    let (pt, qt) = (tiling.pt.min(s.p() - p0), tiling.qt.min(s.q() - q0));
+                    let m = pt * qt;
+                    let mrows = problem.m_rows(m) as u32;
+                    let blocks = m.div_ceil(rows) as u32;
+                    for ng0 in (0..problem.nt).step_by(tiling.ng) {
+                        let ng1 = problem.nt.min(ng0 + tiling.ng);
+                        if !params_fit {
+                            let k0 = g * kg + ng0 * cols;
+                            let count = (kg - ng0 * cols).min((ng1 - ng0) * cols);
+                            steps.push(Step::Load {
+                                op: Op::LoadParams {
+                                    dst: 0,
+                                    addr: lay.params + 8 * k0 as u64,
+                                    count: count as u32,
+                                },
+                                region: Region::Param,
+                            });
+                        }
+                        let acc_region = Region::Acc(acc_buf);
+                        let acc_base = acc_buf * acc_half;
+                        for (gi, &(lo, hi)) in tiling.kgroups.iter().enumerate() {
+                            let act = Region::Act(act_buf);
+                            let a_base = act_buf * act_half;
+                            if ng0 == 0 || tiling.kgroups.len() > 1 {
+                                let mut koff = 0u32;
+                                let mut i = lo;
+                                while i < hi {
+                                    let c = chunks[i];
+                                    let run = &runs[c.run];
+                                    // Merge following chunks of the same run and full length.
+                                    let mut j = i + 1;
+                                    while j < hi
+                                        && chunks[j].run == c.run
+                                        && c.len == rows
+                                        && chunks[j].len == rows
+                                    {
+                                        j += 1;
+                                    }
+                                    let addr = lay.in_addr(
+                                        n,
+                                        p0 * s.stride[0] + run.dy,
+                                        q0 * s.stride[1] + run.dx,
+                                        g * cg,
+                                    ) + c.off as u64;
+                                    let pix = [
+                                        Dim {
+                                            count: pt as u32,
+                                            stride: s.stride[0] as i64 * row_pitch,
+                                        },
+                                        Dim {
+                                            count: qt as u32,
+                                            stride: s.stride[1] as i64 * cbytes,
+                                        },
+                                    ];
+                                    let src = DramPattern {
+                                        addr,
+                                        len: c.len as u32,
+                                        dims: [
+                                            Dim {
+                                                count: (j - i) as u32,
+                                                stride: rows as i64,
+                                            },
+                                            pix[0],
+                                            pix[1],
+                                        ],
+                                    };
+                                    let op = if os {
+                                        let kgw: u32 =
+                                            chunks[lo..hi].iter().map(|c| c.len as u32).sum();
+                                        Op::LoadTransposed {
+                                            dst: a_base + koff,
+                                            pitch: kgw,
+                                            src,
+                                        }
+                                    } else {
+                                        Op::Load {
+                                            target: Buffer::Act,
+                                            dst: a_base + (i - lo) as u32 * m as u32,
+                                            src,
+                                        }
+                                    };
+                                    steps.push(Step::Load { op, region: act });
+                                    koff += chunks[i..j].iter().map(|c| c.len as u32).sum::<u32>();
+                                    i = j;
+                                }
+                            }
+                            for nt in ng0..ng1 {
+                                let acc_nt = acc_base + (nt - ng0) as u32 * mrows;
+                                if os {
+                                    let kgw: u32 =
+                                        chunks[lo..hi].iter().map(|c| c.len as u32).sum();
+                                    let tile = tile_id(g, nt, gi, &chunks[lo..hi], &mut tiles);
+                                    for b in 0..blocks {
+                                        steps.push(Step::MatmulOs {
+                                            tile,
+                                            a: WordGen::linear(a_base + b * kgw, kgw),
+                                            acc: acc_nt + b * rows as u32,
+                                            accumulate: gi > 0,
+                                            act,
+                                            acc_region,
+                                        });
+                                    }
+                                } else {
+                                    for kt in lo..hi {
+                                        let tile =
+                                            tile_id(g, nt, kt, &chunks[kt..kt + 1], &mut tiles);
+                                        steps.push(Step::MatmulWs {
+                                            tile,
+                                            a: WordGen::linear(
+                                                a_base + (kt - lo) as u32 * m as u32,
+                                                m as u32,
+                                            ),
+                                            acc: acc_nt,
+                                            accumulate: kt > 0,
+                                            act,
+                                            acc_region,
+                                        });
+                                    }
+                                }
+                            }
+                            if tiling.kgroups.len() > 1 || ng1 == problem.nt {
+                                act_buf ^= 1;
+                            }
+                        }
+                        for nt in ng0..ng1 {
+                            let len = cols.min(kg - nt * cols);
+                            let k0 = g * kg + nt * cols;
+                            let param = if params_fit { k0 } else { (nt - ng0) * cols } as u32;
+                            let out = OutputStage {
+                                param,
+                                zp: layer.quant.y_zp,
+                                lo: layer.clamp_bounds().0,
+                                hi: layer.clamp_bounds().1,
+                            };
+                            let dst = lay.out_pattern(n, p0, pt, q0, qt, k0, len);
+                            steps.push(Step::Store {
+                                op: Op::Store {
+                                    acc: acc_base + (nt - ng0) as u32 * mrows,
+                                    dst,
+                                    out,
+                                },
+                                acc_region,
+                            });
+                        }
+                        acc_buf ^= 1;
+                    }
+                }
+            }
+        }
+    }
+    let stream: Vec<usize> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::MatmulWs { tile, .. } | Step::MatmulOs { tile, .. } => Some(*tile),
+            _ => None,
+        })
+        .collect();
+    let tile_words: Vec<u32> = tiles.iter().map(|t| (t.len() / cols) as u32).collect();
+    let addrs = lay.place_weights(tiles);
+    let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
+    let mut em = Emitter::default();
+    emit_steps(arch, &steps, plan, &mut em);
+    Ok(Program {
+        arch: arch.name.clone(),
+        instrs: em.instrs,
+        dram_size: lay.size(),
+        dram_init: lay.segments,
+        inputs: vec![lay.input],
+        outputs: vec![lay.output],
+        macs: s.macs(),
+    })
+}

@@ -1,0 +1,153 @@
+//! DRAM placement of a layer's tensors and tables.
+
+use systole_core::isa::DramPattern;
+use systole_core::layer::Layer;
+use systole_core::program::{DramSegment, TensorPlacement};
+use systole_core::requant::ChannelParam;
+use systole_core::workload::LayerData;
+
+const ALIGN: u64 = 64;
+
+fn align(v: u64) -> u64 {
+    v.div_ceil(ALIGN) * ALIGN
+}
+
+/// The DRAM map of one layer: padded input, output, requantization table, then weights.
+pub struct Layout {
+    /// Input, padded with the zero point, with `tail` spare bytes for window over-reads.
+    pub input: TensorPlacement,
+    /// Output, unpadded NHWC.
+    pub output: TensorPlacement,
+    /// Requantization table address (one 8-byte entry per output channel).
+    pub params: u64,
+    /// Address of the first weight byte.
+    pub weights: u64,
+    /// Constant segments so far.
+    pub segments: Vec<DramSegment>,
+}
+
+impl Layout {
+    /// Places a layer whose windows may read up to `tail` bytes past the padded input.
+    pub fn new(layer: &Layer, data: &LayerData, tail: usize) -> Self {
+        let s = &layer.shape;
+        let input = TensorPlacement {
+            name: "input".into(),
+            dims: s.input_dims(),
+            addr: 0,
+            pad: s.pad,
+            pad_value: layer.quant.x_zp,
+            tail,
+        };
+        let output = TensorPlacement {
+            name: "output".into(),
+            dims: s.output_dims(),
+            addr: align(input.size() as u64),
+            pad: [0; 4],
+            pad_value: 0,
+            tail: 0,
+        };
+        let params = align(output.addr + output.size() as u64);
+        let table: Vec<u8> = channel_params(layer, data)
+            .into_iter()
+            .flat_map(ChannelParam::to_bytes)
+            .collect();
+        let weights = align(params + table.len() as u64);
+        Self {
+            input,
+            output,
+            params,
+            weights,
+            segments: vec![DramSegment {
+                name: "requantization table".into(),
+                addr: params,
+                bytes: table,
+            }],
+        }
+    }
+
+    /// Address of padded input element `(n, y, x, c)`.
+    pub fn in_addr(&self, n: usize, y: usize, x: usize, c: usize) -> u64 {
+        self.input.padded_addr(n, y, x, c)
+    }
+
+    /// A store pattern covering output rows `p0..p0+pt`, columns `q0..q0+qt`, channels
+    /// `k0..k0+len` of image `n`.
+    pub fn out_pattern(
+        &self,
+        n: usize,
+        p0: usize,
+        pt: usize,
+        q0: usize,
+        qt: usize,
+        k0: usize,
+        len: usize,
+    ) -> DramPattern {
+        let [_, p, q, k] = self.output.dims;
+        let addr = self.output.addr + (((n * p + p0) * q + q0) * k + k0) as u64;
+        DramPattern {
+            addr,
+            len: len as u32,
+            dims: [
+                systole_core::isa::Dim {
+                    count: 1,
+                    stride: 0,
+                },
+                systole_core::isa::Dim {
+                    count: pt as u32,
+                    stride: (q * k) as i64,
+                },
+                systole_core::isa::Dim {
+                    count: qt as u32,
+                    stride: k as i64,
+                },
+            ],
+        }
+    }
+
+    /// Appends the weight tiles (laid out in id order) and returns each tile's address.
+    pub fn place_weights(&mut self, tiles: Vec<Vec<u8>>) -> Vec<u64> {
+        let mut addr = self.weights;
+        let mut addrs = Vec::with_capacity(tiles.len());
+        let mut bytes = Vec::new();
+        for t in tiles {
+            addrs.push(addr);
+            addr += t.len() as u64;
+            bytes.extend(t);
+        }
+        self.segments.push(DramSegment {
+            name: "weights".into(),
+            addr: self.weights,
+            bytes,
+        });
+        addrs
+    }
+
+    /// DRAM bytes used.
+    pub fn size(&self) -> u64 {
+        let end = self
+            .segments
+            .iter()
+            .map(|s| s.addr + s.bytes.len() as u64)
+            .max()
+            .unwrap_or(0);
+        align(end.max(self.weights))
+    }
+}
+
+/// Per-channel bias with the input zero point folded in, and the f32 scale bits.
+pub fn channel_params(layer: &Layer, data: &LayerData) -> Vec<ChannelParam> {
+    let s = &layer.shape;
+    let per_k = s.r * s.s * s.cg();
+    (0..s.k)
+        .map(|k| {
+            let wsum: i32 = data.weights.data[k * per_k..(k + 1) * per_k]
+                .iter()
+                .map(|&w| w as i32)
+                .sum();
+            ChannelParam {
+                bias: data.bias[k].wrapping_sub((layer.quant.x_zp as i32).wrapping_mul(wsum)),
+                scale_bits: layer.quant.channel_scale(k).to_bits(),
+            }
+        })
+        .collect()
+}

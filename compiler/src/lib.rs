@@ -1,0 +1,106 @@
+//! The Systole compiler: maps one layer onto an [`ArchConfig`] and emits a [`Program`].
+//!
+//! ```text
+//!  Layer + LayerData
+//!     │  layout:    DRAM placement of input (padded with the zero point), output, tables
+//!     │  lowering:  dense conv / GEMM -> im2col GEMM (WS or OS);  depthwise -> Toeplitz GEMMs
+//!     │  tiling:    tile sizes chosen by a cycle estimate, within every SRAM's capacity
+//!     ▼
+//!  Steps ──► emit: weight streaming, WS preload chaining, Sync waits from region use
+//!     ▼
+//!  Program
+//! ```
+//!
+//! The input zero point is folded into the bias (`bias - x_zp * sum(w)`), so the array
+//! multiplies raw int8 values; padding is stored in DRAM as the zero point and contributes
+//! nothing. Both are exact in wrapping int32 arithmetic.
+
+mod dense;
+mod depthwise;
+mod emit;
+mod layout;
+
+use miette::Diagnostic;
+use systole_core::layer::{Layer, LayerOp};
+use systole_core::workload::LayerData;
+use systole_core::{ArchConfig, ConfigError, Program};
+use thiserror::Error;
+
+pub use emit::{Emitter, Region, Step};
+
+/// Why a layer could not be compiled.
+#[derive(Debug, Error, Diagnostic)]
+pub enum CompileError {
+    /// The layer or the architecture is invalid.
+    #[error("layer `{layer}`: {source}")]
+    #[diagnostic(code(systole::compile::invalid))]
+    Invalid {
+        /// Layer name.
+        layer: String,
+        /// What is wrong.
+        #[source]
+        #[diagnostic_source]
+        source: ConfigError,
+    },
+    /// Even the smallest tile does not fit a memory.
+    #[error("layer `{layer}` does not fit: {what} needs {need} but `{field}` provides {have}")]
+    #[diagnostic(code(systole::compile::capacity))]
+    DoesNotFit {
+        /// Layer name.
+        layer: String,
+        /// The smallest tile's requirement.
+        what: String,
+        /// ArchConfig field to enlarge.
+        field: &'static str,
+        /// Amount needed.
+        need: usize,
+        /// Amount available.
+        have: usize,
+        /// Suggested fix.
+        #[help]
+        help: String,
+    },
+    /// An instruction field overflowed its encoding.
+    #[error("layer `{layer}`: {source}")]
+    #[diagnostic(
+        code(systole::compile::encode),
+        help("the layer is too large for the instruction encoding; split it")
+    )]
+    Encode {
+        /// Layer name.
+        layer: String,
+        /// The field.
+        #[source]
+        source: systole_core::isa::EncodeError,
+    },
+}
+
+/// Compiles one layer with its constant data (weights, bias) for `arch`.
+pub fn compile_layer(
+    arch: &ArchConfig,
+    layer: &Layer,
+    data: &LayerData,
+) -> Result<Program, CompileError> {
+    let invalid = |source| CompileError::Invalid {
+        layer: layer.name.clone(),
+        source,
+    };
+    arch.validate().map_err(invalid)?;
+    layer.validate().map_err(invalid)?;
+    let depthwise = layer.op == LayerOp::Depthwise
+        || (layer.shape.groups == layer.shape.c
+            && layer.shape.k == layer.shape.c
+            && layer.shape.c > 1);
+    let program = if depthwise {
+        depthwise::lower(arch, layer, data)?
+    } else {
+        dense::lower(arch, layer, data)?
+    };
+    for ins in &program.instrs {
+        ins.encode().map_err(|source| CompileError::Encode {
+            layer: layer.name.clone(),
+            source,
+        })?;
+    }
+    Ok(program)
+}
