@@ -1,11 +1,370 @@
-//! Depthwise convolution (placeholder until the Toeplitz lowering lands).
+//! Depthwise convolution as banded (Toeplitz) GEMMs, one per channel and kernel row.
+//!
+//! A depthwise layer is a batch of matrix-vector products, which a plain systolic array
+//! runs at `1 / cols` utilization. Instead, for one channel and kernel row `r`, take a
+//! *window* of `rows` consecutive input pixels and a banded weight matrix
+//! `B[k][n] = w[r][s]` where `k = n * stride + s * dilation`: the product of the window with
+//! `B` gives `Wo` adjacent outputs at once, using `Wo * S` of the array's MACs per window
+//! (14 x 3 of 256 on a 16x16 array) instead of `S`. Windows advance by `Wo * stride` pixels.
+//!
+//! The transposer turns pixel-major input (one run = `G` channels of one pixel) into
+//! channel-major activation words (one word = `rows` pixels of one channel), and the
+//! transposed store turns channel-major accumulator rows back into NHWC.
+//!
+//! - WS: activation word `(window, input row, channel)` streams through the array once per
+//!   kernel row; weight tile `(channel, r, tap chunk)` is the Toeplitz matrix.
+//! - OS: the array's rows are `rows` windows; a step `k` feeds pixel `k` of each window.
 
+use crate::emit::{emit_steps, Emitter, Region, Step, WeightPlan};
+use crate::layout::Layout;
 use crate::CompileError;
+use systole_core::isa::{Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
 use systole_core::workload::LayerData;
-use systole_core::{ArchConfig, Program};
+use systole_core::{ArchConfig, Dataflow, Program};
 
-/// Lowers a depthwise convolution.
+struct Geometry {
+    /// Channels per group (bytes per transposed run).
+    g: usize,
+    /// Taps per tap chunk.
+    sl: usize,
+    /// Tap chunks.
+    nsc: usize,
+    /// Outputs per window.
+    wo: usize,
+    /// Window pixels actually used: `(wo - 1) * stride + (sl - 1) * dilation + 1`.
+    span: usize,
+    /// Windows per output row.
+    bpr: usize,
+    /// Windows per tiling unit: 1 (WS) or `rows` (OS).
+    unit: usize,
+}
+
+impl Geometry {
+    fn new(arch: &ArchConfig, layer: &Layer) -> Self {
+        let s = &layer.shape;
+        let (st, dil) = (s.stride[1], s.dilation[1]);
+        let sl = s.s.min((arch.rows - 1) / dil + 1);
+        let used = (sl - 1) * dil + 1;
+        let wo = arch.cols.min((arch.rows - used) / st + 1);
+        let span = (wo - 1) * st + used;
+        let unit = if arch.dataflow == Dataflow::OutputStationary {
+            arch.rows
+        } else {
+            1
+        };
+        Self {
+            g: s.c.min(arch.rows.max(arch.cols).max(8)),
+            sl,
+            nsc: s.s.div_ceil(sl),
+            wo,
+            span,
+            bpr: s.q().div_ceil(wo),
+            unit,
+        }
+    }
+}
+
+struct Tile {
+    pt: usize,
+    /// Tiling units (windows in WS, groups of `rows` windows in OS) per tile.
+    ut: usize,
+    estimate: u64,
+}
+
+fn act_words(arch: &ArchConfig, geo: &Geometry, ht: usize, ut: usize) -> usize {
+    if arch.dataflow == Dataflow::OutputStationary {
+        geo.nsc * ht * geo.span * ut * geo.g
+    } else {
+        geo.nsc * ht * ut * geo.g
+    }
+}
+
+fn choose(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Tile, CompileError> {
+    let s = &layer.shape;
+    let units = geo.bpr.div_ceil(geo.unit);
+    let ht = |pt: usize| (pt - 1) * s.stride[0] + (s.r - 1) * s.dilation[0] + 1;
+    let fits = |pt: usize, ut: usize| {
+        act_words(arch, geo, ht(pt), ut) <= arch.act_words() / 2
+            && geo.g * pt * ut * geo.unit <= arch.acc_rows() / 2
+    };
+    let lat = arch.dram_latency as u64;
+    let estimate = |pt: usize, ut: usize| {
+        let tiles = (s.p().div_ceil(pt) * units.div_ceil(ut) * s.c.div_ceil(geo.g) * s.n) as u64;
+        let rows = arch.rows as u64;
+        let exec = (geo.nsc * geo.g * s.r) as u64
+            * if geo.unit == 1 {
+                ((pt * ut) as u64).max(rows)
+            } else {
+                (pt * ut) as u64 * rows
+            };
+        let load = (ht(pt) * ut * geo.unit * arch.rows) as u64 + lat * ht(pt) as u64;
+        let store = pt as u64 * (lat + (ut * geo.unit * geo.wo) as u64);
+        tiles * exec.max(load).max(store)
+    };
+    let mut cands: Vec<(usize, usize)> = (1..=s.p()).map(|pt| (pt, units)).collect();
+    cands.extend((1..units).map(|ut| (1, ut)));
+    cands
+        .into_iter()
+        .filter(|&(pt, ut)| fits(pt, ut))
+        .map(|(pt, ut)| Tile {
+            pt,
+            ut,
+            estimate: estimate(pt, ut),
+        })
+        .min_by_key(|t| (t.estimate, usize::MAX - t.pt * t.ut))
+        .ok_or_else(|| {
+            let words = act_words(arch, geo, ht(1), 1);
+            if words > arch.act_words() / 2 {
+                CompileError::DoesNotFit {
+                    layer: layer.name.clone(),
+                    what: format!("one depthwise window tile ({words} words, double-buffered)"),
+                    field: "act_sram_kib",
+                    need: 2 * words,
+                    have: arch.act_words(),
+                    help: "raise `act_sram_kib`".into(),
+                }
+            } else {
+                CompileError::DoesNotFit {
+                    layer: layer.name.clone(),
+                    what: "one depthwise output tile (double-buffered)".into(),
+                    field: "acc_sram_kib",
+                    need: 2 * geo.g * geo.unit,
+                    have: arch.acc_rows(),
+                    help: "raise `acc_sram_kib`".into(),
+                }
+            }
+        })
+}
+
+/// Lowers a depthwise convolution (`groups = C = K`).
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
-    crate::dense::lower(arch, layer, data)
+    let s = &layer.shape;
+    let os = arch.dataflow == Dataflow::OutputStationary;
+    let geo = Geometry::new(arch, layer);
+    let tile = choose(arch, layer, &geo)?;
+    let (rows, cols) = (arch.rows, arch.cols);
+    let (st, dil) = ((s.stride[0], s.stride[1]), (s.dilation[0], s.dilation[1]));
+    let step = geo.wo * st.1;
+    // Windows of the last unit may read up to this many pixels past the padded row.
+    let reach = (geo.bpr.div_ceil(geo.unit) * geo.unit) * step + (s.s - 1) * dil.1 + rows;
+    let mut lay = Layout::new(layer, data, reach * s.c);
+    let row_pitch = lay.input.row_pitch() as i64;
+    let c = s.c as i64;
+    let (act_half, acc_half) = ((arch.act_words() / 2) as u32, (arch.acc_rows() / 2) as u32);
+    let units = geo.bpr.div_ceil(geo.unit);
+    let ht_full = (tile.pt - 1) * st.0 + (s.r - 1) * dil.0 + 1;
+    let (lo, hi) = layer.clamp_bounds();
+
+    let mut tiles: Vec<Vec<u8>> = Vec::new();
+    let mut tile_ids = std::collections::HashMap::new();
+    let mut toeplitz = |ch: usize, r: usize, sc: usize, tiles: &mut Vec<Vec<u8>>| -> usize {
+        *tile_ids.entry((ch, r, sc)).or_insert_with(|| {
+            let words = if os { geo.span } else { rows };
+            let mut bytes = vec![0u8; words * cols];
+            let s0 = sc * geo.sl;
+            for ss in s0..s.s.min(s0 + geo.sl) {
+                for n in 0..geo.wo {
+                    let k = n * st.1 + (ss - s0) * dil.1;
+                    bytes[k * cols + n] = data.weights.at([ch, r, ss, 0]) as u8;
+                }
+            }
+            tiles.push(bytes);
+            tiles.len() - 1
+        })
+    };
+
+    let mut steps = vec![];
+    let params_fit = s.k <= arch.param_entries;
+    if params_fit {
+        steps.push(Step::Load {
+            op: Op::LoadParams {
+                dst: 0,
+                addr: lay.params,
+                count: s.k as u32,
+            },
+            region: Region::Param,
+        });
+    }
+    let (mut act_buf, mut acc_buf) = (0u32, 0u32);
+    for n in 0..s.n {
+        for c0 in (0..s.c).step_by(geo.g) {
+            let g = geo.g.min(s.c - c0);
+            if !params_fit {
+                steps.push(Step::Load {
+                    op: Op::LoadParams {
+                        dst: 0,
+                        addr: lay.params + 8 * c0 as u64,
+                        count: g as u32,
+                    },
+                    region: Region::Param,
+                });
+            }
+            for p0 in (0..s.p()).step_by(tile.pt) {
+                let pt = tile.pt.min(s.p() - p0);
+                let ht = (pt - 1) * st.0 + (s.r - 1) * dil.0 + 1;
+                for u0 in (0..units).step_by(tile.ut) {
+                    let ut = tile.ut.min(units - u0);
+                    let w0 = u0 * geo.unit;
+                    let nw = ut * geo.unit;
+                    let act = Region::Act(act_buf);
+                    let acc_region = Region::Acc(acc_buf);
+                    let (a_base, acc_base) = (act_buf * act_half, acc_buf * acc_half);
+                    let per_sc = act_words(arch, &geo, ht_full, tile.ut) / geo.nsc;
+                    let g32 = g as u32;
+                    for sc in 0..geo.nsc {
+                        let base = a_base + (sc * per_sc) as u32;
+                        let x0 = w0 * step + sc * geo.sl * dil.1;
+                        if os {
+                            let per_row = (geo.span * ut * g) as u32;
+                            for h in 0..ht {
+                                let src = DramPattern {
+                                    addr: lay.in_addr(n, p0 * st.0 + h, x0, c0),
+                                    len: g32,
+                                    dims: [
+                                        Dim {
+                                            count: ut as u32,
+                                            stride: (rows * step) as i64 * c,
+                                        },
+                                        Dim {
+                                            count: geo.span as u32,
+                                            stride: c,
+                                        },
+                                        Dim {
+                                            count: rows as u32,
+                                            stride: step as i64 * c,
+                                        },
+                                    ],
+                                };
+                                steps.push(Step::Load {
+                                    op: Op::LoadTransposed {
+                                        dst: base + h as u32 * per_row,
+                                        pitch: ut as u32 * g32,
+                                        src,
+                                    },
+                                    region: act,
+                                });
+                            }
+                        } else {
+                            let src = DramPattern {
+                                addr: lay.in_addr(n, p0 * st.0, x0, c0),
+                                len: g32,
+                                dims: [
+                                    Dim {
+                                        count: ht as u32,
+                                        stride: row_pitch,
+                                    },
+                                    Dim {
+                                        count: ut as u32,
+                                        stride: step as i64 * c,
+                                    },
+                                    Dim {
+                                        count: rows as u32,
+                                        stride: c,
+                                    },
+                                ],
+                            };
+                            steps.push(Step::Load {
+                                op: Op::LoadTransposed {
+                                    dst: base,
+                                    pitch: ht as u32 * g32,
+                                    src,
+                                },
+                                region: act,
+                            });
+                        }
+                        for j in 0..g {
+                            for r in 0..s.r {
+                                let tile_id = toeplitz(c0 + j, r, sc, &mut tiles);
+                                let accumulate = sc > 0 || r > 0;
+                                let acc_j = acc_base + (j * pt * nw) as u32;
+                                if os {
+                                    let per_row = (geo.span * ut * g) as u32;
+                                    for pl in 0..pt {
+                                        let h = (pl * st.0 + r * dil.0) as u32;
+                                        for wc in 0..ut as u32 {
+                                            let a = WordGen {
+                                                start: base + h * per_row + wc * g32 + j as u32,
+                                                inner_count: geo.span as u32,
+                                                inner_stride: ut as u32 * g32,
+                                                outer_count: 1,
+                                                outer_stride: 0,
+                                            };
+                                            let acc = acc_j + ((pl * ut) as u32 + wc) * rows as u32;
+                                            steps.push(Step::MatmulOs {
+                                                tile: tile_id,
+                                                a,
+                                                acc,
+                                                accumulate,
+                                                act,
+                                                acc_region,
+                                            });
+                                        }
+                                    }
+                                } else {
+                                    let a = WordGen {
+                                        start: base + (r * dil.0 * g + j) as u32,
+                                        inner_count: ut as u32,
+                                        inner_stride: ht as u32 * g32,
+                                        outer_count: pt as u32,
+                                        outer_stride: (st.0 * g) as u32,
+                                    };
+                                    steps.push(Step::MatmulWs {
+                                        tile: tile_id,
+                                        a,
+                                        acc: acc_j,
+                                        accumulate,
+                                        act,
+                                        acc_region,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    let q0 = w0 * geo.wo;
+                    let nq = s.q().min((w0 + nw) * geo.wo) - q0;
+                    for pl in 0..pt {
+                        let dst = lay.out_pattern(n, p0 + pl, 1, q0, nq, c0, g);
+                        let out = OutputStage {
+                            param: if params_fit { c0 as u32 } else { 0 },
+                            zp: layer.quant.y_zp,
+                            lo,
+                            hi,
+                        };
+                        let op = Op::StoreTransposed {
+                            acc: acc_base + (pl * nw) as u32,
+                            row_stride: (pt * nw) as u32,
+                            width: geo.wo as u32,
+                            dst,
+                            out,
+                        };
+                        steps.push(Step::Store { op, acc_region });
+                    }
+                    act_buf ^= 1;
+                    acc_buf ^= 1;
+                }
+            }
+        }
+    }
+    let stream: Vec<usize> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::MatmulWs { tile, .. } | Step::MatmulOs { tile, .. } => Some(*tile),
+            _ => None,
+        })
+        .collect();
+    let tile_words: Vec<u32> = tiles.iter().map(|t| (t.len() / cols) as u32).collect();
+    let addrs = lay.place_weights(tiles);
+    let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
+    let mut em = Emitter::default();
+    emit_steps(arch, &steps, plan, &mut em);
+    Ok(Program {
+        arch: arch.name.clone(),
+        instrs: em.instrs,
+        dram_size: lay.size(),
+        dram_init: lay.segments,
+        inputs: vec![lay.input],
+        outputs: vec![lay.output],
+        macs: s.macs(),
+    })
 }
