@@ -27,11 +27,27 @@ struct Run {
     taps: Vec<(usize, usize, usize)>,
 }
 
-#[derive(Clone, Copy)]
-struct Chunk {
+/// Bytes `off..off+len` of run `run`, placed at byte `at` of a K-chunk.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
     run: usize,
     off: usize,
     len: usize,
+    at: usize,
+}
+
+/// One K-granule: up to `rows` bytes from one or more runs.
+#[derive(Clone, Debug)]
+struct Chunk {
+    pieces: Vec<Piece>,
+    len: usize,
+}
+
+impl Chunk {
+    /// True for a chunk that is a single full-width slice of one run.
+    fn is_full_slice(&self, rows: usize) -> bool {
+        self.pieces.len() == 1 && self.len == rows
+    }
 }
 
 fn runs(layer: &Layer) -> Vec<Run> {
@@ -39,40 +55,45 @@ fn runs(layer: &Layer) -> Vec<Run> {
     let mut runs = Vec::new();
     if s.groups == 1 && s.dilation[1] == 1 {
         for r in 0..s.r {
-            let taps = (0..s.s)
-                .flat_map(|ss| (0..s.c).map(move |c| (r, ss, c)))
-                .collect();
-            runs.push(Run {
-                dy: r * s.dilation[0],
-                dx: 0,
-                taps,
-            });
+            let taps = (0..s.s).flat_map(|ss| (0..s.c).map(move |c| (r, ss, c))).collect();
+            runs.push(Run { dy: r * s.dilation[0], dx: 0, taps });
         }
     } else {
         for r in 0..s.r {
             for ss in 0..s.s {
-                runs.push(Run {
-                    dy: r * s.dilation[0],
-                    dx: ss * s.dilation[1],
-                    taps: (0..s.cg()).map(|c| (r, ss, c)).collect(),
-                });
+                runs.push(Run { dy: r * s.dilation[0], dx: ss * s.dilation[1], taps: (0..s.cg()).map(|c| (r, ss, c)).collect() });
             }
         }
     }
     runs
 }
 
+/// Cuts runs into full `rows`-byte chunks and packs the shorter tails together
+/// (first fit, longest first), so a 3-channel 7x7 kernel needs 10 chunks instead of 14.
 fn chunks(runs: &[Run], rows: usize) -> Vec<Chunk> {
     let mut out = Vec::new();
+    let mut tails = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        for off in (0..run.taps.len()).step_by(rows) {
-            out.push(Chunk {
-                run: i,
-                off,
-                len: rows.min(run.taps.len() - off),
-            });
+        let n = run.taps.len();
+        for off in (0..n - n % rows).step_by(rows) {
+            out.push(Chunk { pieces: vec![Piece { run: i, off, len: rows, at: 0 }], len: rows });
+        }
+        if n % rows != 0 {
+            tails.push((i, n - n % rows, n % rows));
         }
     }
+    tails.sort_by_key(|t| std::cmp::Reverse(t.2));
+    let mut packed: Vec<Chunk> = Vec::new();
+    for (run, off, len) in tails {
+        match packed.iter_mut().find(|c| c.len + len <= rows) {
+            Some(c) => {
+                c.pieces.push(Piece { run, off, len, at: c.len });
+                c.len += len;
+            }
+            None => packed.push(Chunk { pieces: vec![Piece { run, off, len, at: 0 }], len }),
+        }
+    }
+    out.extend(packed);
     out
 }
 
@@ -117,11 +138,7 @@ impl Problem<'_> {
         let mut groups = Vec::new();
         let (mut start, mut words, mut klen) = (0, 0, 0);
         for (i, c) in self.chunks.iter().enumerate() {
-            let (w, k) = if self.os() {
-                (blocks * c.len, c.len)
-            } else {
-                (m, self.arch.rows)
-            };
+            let (w, k) = if self.os() { (blocks * c.len, c.len) } else { (m, self.arch.rows) };
             if w > act_half || k > wgt_half {
                 return None;
             }
@@ -162,33 +179,17 @@ impl Problem<'_> {
         let ktot: u64 = self.chunks.iter().map(|c| c.len as u64).sum();
         let exec = if self.os() {
             let blocks = m.div_ceil(a.rows) as u64;
-            let per_group: u64 = kgroups
-                .iter()
-                .map(|&(lo, hi)| {
-                    self.chunks[lo..hi]
-                        .iter()
-                        .map(|c| c.len as u64)
-                        .sum::<u64>()
-                        .max(a.rows as u64)
-                })
-                .sum();
+            let per_group: u64 =
+                kgroups.iter().map(|&(lo, hi)| self.chunks[lo..hi].iter().map(|c| c.len as u64).sum::<u64>().max(a.rows as u64)).sum();
             nt * blocks * per_group
         } else if nt * kt == 1 {
             m as u64
         } else {
             nt * kt * (m as u64).max(a.rows as u64)
         };
-        let reloads = if kgroups.len() > 1 {
-            ng_count as u64
-        } else {
-            1
-        };
+        let reloads = if kgroups.len() > 1 { ng_count as u64 } else { 1 };
         let a_load = reloads * (kt * m as u64 * row_beats(a.rows) + lat * 2 * kt.min(8));
-        let weights = if self.os() {
-            nt * ktot
-        } else {
-            nt * kt * a.rows as u64
-        };
+        let weights = if self.os() { nt * ktot } else { nt * kt * a.rows as u64 };
         let w_load = if weights <= a.wgt_words() as u64 {
             0
         } else {
@@ -196,13 +197,7 @@ impl Problem<'_> {
         };
         let store = nt * (m as u64 * row_beats(a.cols) + lat);
         let estimate = tiles * exec.max(a_load + w_load).max(store) + lat;
-        Some(Tiling {
-            pt,
-            qt,
-            kgroups,
-            ng,
-            estimate,
-        })
+        Some(Tiling { pt, qt, kgroups, ng, estimate })
     }
 
     fn choose(&self) -> Result<Tiling, CompileError> {
@@ -224,35 +219,13 @@ impl Problem<'_> {
         let layer = self.layer.name.clone();
         let longest = self.chunks.iter().map(|c| c.len).max().unwrap_or(0);
         let (field, need, have, what) = if self.m_rows(1) > a.acc_rows() / 2 {
-            (
-                "acc_sram_kib",
-                self.m_rows(1) * 2,
-                a.acc_rows(),
-                "a one-pixel output tile (double-buffered)".to_string(),
-            )
+            ("acc_sram_kib", self.m_rows(1) * 2, a.acc_rows(), "a one-pixel output tile (double-buffered)".to_string())
         } else if self.os() && longest > a.wgt_words() / 2 {
-            (
-                "wgt_sram_kib",
-                2 * longest,
-                a.wgt_words(),
-                format!("a {longest}-step weight segment (double-buffered)"),
-            )
+            ("wgt_sram_kib", 2 * longest, a.wgt_words(), format!("a {longest}-step weight segment (double-buffered)"))
         } else {
-            (
-                "act_sram_kib",
-                2 * a.rows.max(longest),
-                a.act_words(),
-                "one activation chunk (double-buffered)".to_string(),
-            )
+            ("act_sram_kib", 2 * a.rows.max(longest), a.act_words(), "one activation chunk (double-buffered)".to_string())
         };
-        CompileError::DoesNotFit {
-            layer,
-            what,
-            field,
-            need,
-            have,
-            help: format!("raise `{field}` or use a smaller layer"),
-        }
+        CompileError::DoesNotFit { layer, what, field, need, have, help: format!("raise `{field}` or use a smaller layer") }
     }
 }
 
@@ -260,12 +233,7 @@ impl Problem<'_> {
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
     let s = &layer.shape;
     let runs = runs(layer);
-    let problem = Problem {
-        arch,
-        layer,
-        chunks: chunks(&runs, arch.rows),
-        nt: s.kg().div_ceil(arch.cols),
-    };
+    let problem = Problem { arch, layer, chunks: chunks(&runs, arch.rows), nt: s.kg().div_ceil(arch.cols) };
     let tiling = problem.choose()?;
     let mut lay = Layout::new(layer, data, 0);
     let os = problem.os();
@@ -277,42 +245,32 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
 
     let mut tiles: Vec<Vec<u8>> = Vec::new();
     let mut tile_ids = std::collections::HashMap::new();
-    let mut tile_id =
-        |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Vec<Vec<u8>>| -> usize {
-            *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
-                let words: usize = if os {
-                    chunks.iter().map(|c| c.len).sum()
-                } else {
-                    rows
-                };
-                let mut bytes = vec![0u8; words * cols];
-                let mut word = 0;
-                for c in chunks {
-                    for k in 0..c.len {
-                        let (r, ss, ch) = runs[c.run].taps[c.off + k];
+    let mut tile_id = |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Vec<Vec<u8>>| -> usize {
+        *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
+            let words: usize = if os { chunks.iter().map(|c| c.len).sum() } else { rows };
+            let mut bytes = vec![0u8; words * cols];
+            let mut word = 0;
+            for c in chunks {
+                for p in &c.pieces {
+                    for k in 0..p.len {
+                        let (r, ss, ch) = runs[p.run].taps[p.off + k];
                         for j in 0..cols.min(kg - nt * cols) {
                             let kk = g * kg + nt * cols + j;
-                            bytes[(word + k) * cols + j] = data.weights.at([kk, r, ss, ch]) as u8;
+                            bytes[(word + p.at + k) * cols + j] = data.weights.at([kk, r, ss, ch]) as u8;
                         }
                     }
-                    word += if os { c.len } else { rows };
                 }
-                tiles.push(bytes);
-                tiles.len() - 1
-            })
-        };
+                word += if os { c.len } else { rows };
+            }
+            tiles.push(bytes);
+            tiles.len() - 1
+        })
+    };
 
     let mut steps = Vec::new();
     let params_fit = s.k <= arch.param_entries;
     if params_fit {
-        steps.push(Step::Load {
-            op: Op::LoadParams {
-                dst: 0,
-                addr: lay.params,
-                count: s.k as u32,
-            },
-            region: Region::Param,
-        });
+        steps.push(Step::Load { op: Op::LoadParams { dst: 0, addr: lay.params, count: s.k as u32 }, region: Region::Param });
     }
     let (mut act_buf, mut acc_buf) = (0u32, 0u32);
     let chunks = &problem.chunks;
@@ -330,11 +288,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                             let k0 = g * kg + ng0 * cols;
                             let count = (kg - ng0 * cols).min((ng1 - ng0) * cols);
                             steps.push(Step::Load {
-                                op: Op::LoadParams {
-                                    dst: 0,
-                                    addr: lay.params + 8 * k0 as u64,
-                                    count: count as u32,
-                                },
+                                op: Op::LoadParams { dst: 0, addr: lay.params + 8 * k0 as u64, count: count as u32 },
                                 region: Region::Param,
                             });
                         }
@@ -344,64 +298,43 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                             let act = Region::Act(act_buf);
                             let a_base = act_buf * act_half;
                             if ng0 == 0 || tiling.kgroups.len() > 1 {
+                                let kgw: u32 = chunks[lo..hi].iter().map(|c| c.len as u32).sum();
                                 let mut koff = 0u32;
                                 let mut i = lo;
                                 while i < hi {
-                                    let c = chunks[i];
-                                    let run = &runs[c.run];
-                                    // Merge following chunks of the same run and full length.
+                                    // Full single-run chunks that follow each other merge into one DMA.
                                     let mut j = i + 1;
-                                    while j < hi
-                                        && chunks[j].run == c.run
-                                        && c.len == rows
-                                        && chunks[j].len == rows
-                                    {
-                                        j += 1;
+                                    if chunks[i].is_full_slice(rows) {
+                                        while j < hi && chunks[j].is_full_slice(rows) && chunks[j].pieces[0].run == chunks[i].pieces[0].run
+                                        {
+                                            j += 1;
+                                        }
                                     }
-                                    let addr = lay.in_addr(
-                                        n,
-                                        p0 * s.stride[0] + run.dy,
-                                        q0 * s.stride[1] + run.dx,
-                                        g * cg,
-                                    ) + c.off as u64;
-                                    let pix = [
-                                        Dim {
-                                            count: pt as u32,
-                                            stride: s.stride[0] as i64 * row_pitch,
-                                        },
-                                        Dim {
-                                            count: qt as u32,
-                                            stride: s.stride[1] as i64 * cbytes,
-                                        },
-                                    ];
-                                    let src = DramPattern {
-                                        addr,
-                                        len: c.len as u32,
-                                        dims: [
-                                            Dim {
-                                                count: (j - i) as u32,
-                                                stride: rows as i64,
-                                            },
-                                            pix[0],
-                                            pix[1],
-                                        ],
-                                    };
-                                    let op = if os {
-                                        let kgw: u32 =
-                                            chunks[lo..hi].iter().map(|c| c.len as u32).sum();
-                                        Op::LoadTransposed {
-                                            dst: a_base + koff,
-                                            pitch: kgw,
-                                            src,
-                                        }
-                                    } else {
-                                        Op::Load {
-                                            target: Buffer::Act,
-                                            dst: a_base + (i - lo) as u32 * m as u32,
-                                            src,
-                                        }
-                                    };
-                                    steps.push(Step::Load { op, region: act });
+                                    for piece in &chunks[i].pieces {
+                                        let run = &runs[piece.run];
+                                        let addr =
+                                            lay.in_addr(n, p0 * s.stride[0] + run.dy, q0 * s.stride[1] + run.dx, g * cg) + piece.off as u64;
+                                        let src = DramPattern {
+                                            addr,
+                                            len: piece.len as u32,
+                                            dims: [
+                                                Dim { count: (j - i) as u32, stride: rows as i64 },
+                                                Dim { count: pt as u32, stride: s.stride[0] as i64 * row_pitch },
+                                                Dim { count: qt as u32, stride: s.stride[1] as i64 * cbytes },
+                                            ],
+                                        };
+                                        let op = if os {
+                                            Op::LoadTransposed { dst: a_base + koff + piece.at as u32, pitch: kgw, src }
+                                        } else {
+                                            Op::Load {
+                                                target: Buffer::Act,
+                                                dst: a_base + (i - lo) as u32 * m as u32,
+                                                offset: piece.at as u32,
+                                                src,
+                                            }
+                                        };
+                                        steps.push(Step::Load { op, region: act });
+                                    }
                                     koff += chunks[i..j].iter().map(|c| c.len as u32).sum::<u32>();
                                     i = j;
                                 }
@@ -409,8 +342,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                             for nt in ng0..ng1 {
                                 let acc_nt = acc_base + (nt - ng0) as u32 * mrows;
                                 if os {
-                                    let kgw: u32 =
-                                        chunks[lo..hi].iter().map(|c| c.len as u32).sum();
+                                    let kgw: u32 = chunks[lo..hi].iter().map(|c| c.len as u32).sum();
                                     let tile = tile_id(g, nt, gi, &chunks[lo..hi], &mut tiles);
                                     for b in 0..blocks {
                                         steps.push(Step::MatmulOs {
@@ -420,22 +352,20 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                                             accumulate: gi > 0,
                                             act,
                                             acc_region,
+                                            band: None,
                                         });
                                     }
                                 } else {
                                     for kt in lo..hi {
-                                        let tile =
-                                            tile_id(g, nt, kt, &chunks[kt..kt + 1], &mut tiles);
+                                        let tile = tile_id(g, nt, kt, &chunks[kt..kt + 1], &mut tiles);
                                         steps.push(Step::MatmulWs {
                                             tile,
-                                            a: WordGen::linear(
-                                                a_base + (kt - lo) as u32 * m as u32,
-                                                m as u32,
-                                            ),
+                                            a: WordGen::linear(a_base + (kt - lo) as u32 * m as u32, m as u32),
                                             acc: acc_nt,
                                             accumulate: kt > 0,
                                             act,
                                             acc_region,
+                                            band: None,
                                         });
                                     }
                                 }
@@ -448,21 +378,9 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                             let len = cols.min(kg - nt * cols);
                             let k0 = g * kg + nt * cols;
                             let param = if params_fit { k0 } else { (nt - ng0) * cols } as u32;
-                            let out = OutputStage {
-                                param,
-                                zp: layer.quant.y_zp,
-                                lo: layer.clamp_bounds().0,
-                                hi: layer.clamp_bounds().1,
-                            };
+                            let out = OutputStage { param, zp: layer.quant.y_zp, lo: layer.clamp_bounds().0, hi: layer.clamp_bounds().1 };
                             let dst = lay.out_pattern(n, p0, pt, q0, qt, k0, len);
-                            steps.push(Step::Store {
-                                op: Op::Store {
-                                    acc: acc_base + (nt - ng0) as u32 * mrows,
-                                    dst,
-                                    out,
-                                },
-                                acc_region,
-                            });
+                            steps.push(Step::Store { op: Op::Store { acc: acc_base + (nt - ng0) as u32 * mrows, dst, out }, acc_region });
                         }
                         acc_buf ^= 1;
                     }
@@ -481,7 +399,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
     let addrs = lay.place_weights(tiles);
     let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
     let mut em = Emitter::default();
-    emit_steps(arch, &steps, plan, &mut em);
+    emit_steps(&steps, plan, &mut em);
     Ok(Program {
         arch: arch.name.clone(),
         instrs: em.instrs,

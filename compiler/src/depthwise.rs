@@ -18,7 +18,7 @@
 use crate::emit::{emit_steps, Emitter, Region, Step, WeightPlan};
 use crate::layout::Layout;
 use crate::CompileError;
-use systole_core::isa::{Dim, DramPattern, Op, OutputStage, WordGen};
+use systole_core::isa::{Band, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow, Program};
@@ -44,24 +44,12 @@ impl Geometry {
     fn new(arch: &ArchConfig, layer: &Layer) -> Self {
         let s = &layer.shape;
         let (st, dil) = (s.stride[1], s.dilation[1]);
-        let sl = s.s.min((arch.rows - 1) / dil + 1);
+        let sl = s.s.min((arch.rows.min(arch.cols) - 1) / dil + 1);
         let used = (sl - 1) * dil + 1;
         let wo = arch.cols.min((arch.rows - used) / st + 1);
         let span = (wo - 1) * st + used;
-        let unit = if arch.dataflow == Dataflow::OutputStationary {
-            arch.rows
-        } else {
-            1
-        };
-        Self {
-            g: s.c.min(arch.rows.max(arch.cols).max(8)),
-            sl,
-            nsc: s.s.div_ceil(sl),
-            wo,
-            span,
-            bpr: s.q().div_ceil(wo),
-            unit,
-        }
+        let unit = if arch.dataflow == Dataflow::OutputStationary { arch.rows } else { 1 };
+        Self { g: s.c.min(arch.rows.max(arch.cols).max(8)), sl, nsc: s.s.div_ceil(sl), wo, span, bpr: s.q().div_ceil(wo), unit }
     }
 }
 
@@ -85,19 +73,13 @@ fn choose(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Tile, Comp
     let units = geo.bpr.div_ceil(geo.unit);
     let ht = |pt: usize| (pt - 1) * s.stride[0] + (s.r - 1) * s.dilation[0] + 1;
     let fits = |pt: usize, ut: usize| {
-        act_words(arch, geo, ht(pt), ut) <= arch.act_words() / 2
-            && geo.g * pt * ut * geo.unit <= arch.acc_rows() / 2
+        act_words(arch, geo, ht(pt), ut) <= arch.act_words() / 2 && geo.g * pt * ut * geo.unit <= arch.acc_rows() / 2
     };
     let lat = arch.dram_latency as u64;
     let estimate = |pt: usize, ut: usize| {
         let tiles = (s.p().div_ceil(pt) * units.div_ceil(ut) * s.c.div_ceil(geo.g) * s.n) as u64;
         let rows = arch.rows as u64;
-        let exec = (geo.nsc * geo.g * s.r) as u64
-            * if geo.unit == 1 {
-                ((pt * ut) as u64).max(rows)
-            } else {
-                (pt * ut) as u64 * rows
-            };
+        let exec = (geo.nsc * geo.g * s.r) as u64 * if geo.unit == 1 { ((pt * ut) as u64).max(rows) } else { (pt * ut) as u64 * rows };
         let load = (ht(pt) * ut * geo.unit * arch.rows) as u64 + lat * ht(pt) as u64;
         let store = pt as u64 * (lat + (ut * geo.unit * geo.wo) as u64);
         tiles * exec.max(load).max(store)
@@ -107,11 +89,7 @@ fn choose(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Tile, Comp
     cands
         .into_iter()
         .filter(|&(pt, ut)| fits(pt, ut))
-        .map(|(pt, ut)| Tile {
-            pt,
-            ut,
-            estimate: estimate(pt, ut),
-        })
+        .map(|(pt, ut)| Tile { pt, ut, estimate: estimate(pt, ut) })
         .min_by_key(|t| (t.estimate, usize::MAX - t.pt * t.ut))
         .ok_or_else(|| {
             let words = act_words(arch, geo, ht(1), 1);
@@ -158,16 +136,12 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
 
     let mut tiles: Vec<Vec<u8>> = Vec::new();
     let mut tile_ids = std::collections::HashMap::new();
-    let mut toeplitz = |ch: usize, r: usize, sc: usize, tiles: &mut Vec<Vec<u8>>| -> usize {
+    let mut band_word = |ch: usize, r: usize, sc: usize, tiles: &mut Vec<Vec<u8>>| -> usize {
         *tile_ids.entry((ch, r, sc)).or_insert_with(|| {
-            let words = if os { geo.span } else { rows };
-            let mut bytes = vec![0u8; words * cols];
+            let mut bytes = vec![0u8; cols];
             let s0 = sc * geo.sl;
             for ss in s0..s.s.min(s0 + geo.sl) {
-                for n in 0..geo.wo {
-                    let k = n * st.1 + (ss - s0) * dil.1;
-                    bytes[k * cols + n] = data.weights.at([ch, r, ss, 0]) as u8;
-                }
+                bytes[(ss - s0) * dil.1] = data.weights.at([ch, r, ss, 0]) as u8;
             }
             tiles.push(bytes);
             tiles.len() - 1
@@ -177,14 +151,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
     let mut steps = vec![];
     let params_fit = s.k <= arch.param_entries;
     if params_fit {
-        steps.push(Step::Load {
-            op: Op::LoadParams {
-                dst: 0,
-                addr: lay.params,
-                count: s.k as u32,
-            },
-            region: Region::Param,
-        });
+        steps.push(Step::Load { op: Op::LoadParams { dst: 0, addr: lay.params, count: s.k as u32 }, region: Region::Param });
     }
     let (mut act_buf, mut acc_buf) = (0u32, 0u32);
     for n in 0..s.n {
@@ -192,11 +159,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
             let g = geo.g.min(s.c - c0);
             if !params_fit {
                 steps.push(Step::Load {
-                    op: Op::LoadParams {
-                        dst: 0,
-                        addr: lay.params + 8 * c0 as u64,
-                        count: g as u32,
-                    },
+                    op: Op::LoadParams { dst: 0, addr: lay.params + 8 * c0 as u64, count: g as u32 },
                     region: Region::Param,
                 });
             }
@@ -222,26 +185,13 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                                     addr: lay.in_addr(n, p0 * st.0 + h, x0, c0),
                                     len: g32,
                                     dims: [
-                                        Dim {
-                                            count: ut as u32,
-                                            stride: (rows * step) as i64 * c,
-                                        },
-                                        Dim {
-                                            count: geo.span as u32,
-                                            stride: c,
-                                        },
-                                        Dim {
-                                            count: rows as u32,
-                                            stride: step as i64 * c,
-                                        },
+                                        Dim { count: ut as u32, stride: (rows * step) as i64 * c },
+                                        Dim { count: geo.span as u32, stride: c },
+                                        Dim { count: rows as u32, stride: step as i64 * c },
                                     ],
                                 };
                                 steps.push(Step::Load {
-                                    op: Op::LoadTransposed {
-                                        dst: base + h as u32 * per_row,
-                                        pitch: ut as u32 * g32,
-                                        src,
-                                    },
+                                    op: Op::LoadTransposed { dst: base + h as u32 * per_row, pitch: ut as u32 * g32, src },
                                     region: act,
                                 });
                             }
@@ -250,32 +200,19 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                                 addr: lay.in_addr(n, p0 * st.0, x0, c0),
                                 len: g32,
                                 dims: [
-                                    Dim {
-                                        count: ht as u32,
-                                        stride: row_pitch,
-                                    },
-                                    Dim {
-                                        count: ut as u32,
-                                        stride: step as i64 * c,
-                                    },
-                                    Dim {
-                                        count: rows as u32,
-                                        stride: c,
-                                    },
+                                    Dim { count: ht as u32, stride: row_pitch },
+                                    Dim { count: ut as u32, stride: step as i64 * c },
+                                    Dim { count: rows as u32, stride: c },
                                 ],
                             };
-                            steps.push(Step::Load {
-                                op: Op::LoadTransposed {
-                                    dst: base,
-                                    pitch: ht as u32 * g32,
-                                    src,
-                                },
-                                region: act,
-                            });
+                            steps.push(Step::Load { op: Op::LoadTransposed { dst: base, pitch: ht as u32 * g32, src }, region: act });
                         }
                         for j in 0..g {
                             for r in 0..s.r {
-                                let tile_id = toeplitz(c0 + j, r, sc, &mut tiles);
+                                let tile_id = band_word(c0 + j, r, sc, &mut tiles);
+                                let taps_here = s.s.min((sc + 1) * geo.sl) - sc * geo.sl;
+                                let band =
+                                    Some(Band { stride: st.1 as u32, taps: ((taps_here - 1) * dil.1 + 1) as u32, width: geo.wo as u32 });
                                 let accumulate = sc > 0 || r > 0;
                                 let acc_j = acc_base + (j * pt * nw) as u32;
                                 if os {
@@ -291,14 +228,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                                                 outer_stride: 0,
                                             };
                                             let acc = acc_j + ((pl * ut) as u32 + wc) * rows as u32;
-                                            steps.push(Step::MatmulOs {
-                                                tile: tile_id,
-                                                a,
-                                                acc,
-                                                accumulate,
-                                                act,
-                                                acc_region,
-                                            });
+                                            steps.push(Step::MatmulOs { tile: tile_id, a, acc, accumulate, act, acc_region, band });
                                         }
                                     }
                                 } else {
@@ -309,14 +239,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                                         outer_count: pt as u32,
                                         outer_stride: (st.0 * g) as u32,
                                     };
-                                    steps.push(Step::MatmulWs {
-                                        tile: tile_id,
-                                        a,
-                                        acc: acc_j,
-                                        accumulate,
-                                        act,
-                                        acc_region,
-                                    });
+                                    steps.push(Step::MatmulWs { tile: tile_id, a, acc: acc_j, accumulate, act, acc_region, band });
                                 }
                             }
                         }
@@ -325,12 +248,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                     let nq = s.q().min((w0 + nw) * geo.wo) - q0;
                     for pl in 0..pt {
                         let dst = lay.out_pattern(n, p0 + pl, 1, q0, nq, c0, g);
-                        let out = OutputStage {
-                            param: if params_fit { c0 as u32 } else { 0 },
-                            zp: layer.quant.y_zp,
-                            lo,
-                            hi,
-                        };
+                        let out = OutputStage { param: if params_fit { c0 as u32 } else { 0 }, zp: layer.quant.y_zp, lo, hi };
                         let op = Op::StoreTransposed {
                             acc: acc_base + (pl * nw) as u32,
                             row_stride: (pt * nw) as u32,
@@ -357,7 +275,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
     let addrs = lay.place_weights(tiles);
     let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
     let mut em = Emitter::default();
-    emit_steps(arch, &steps, plan, &mut em);
+    emit_steps(&steps, plan, &mut em);
     Ok(Program {
         arch: arch.name.clone(),
         instrs: em.instrs,

@@ -12,7 +12,7 @@
 //! and otherwise streams them in batches through its two halves.
 
 use std::collections::HashMap;
-use systole_core::isa::{Buffer, DramPattern, Instr, Op, Sync, Unit, WordGen};
+use systole_core::isa::{Band, Buffer, DramPattern, Instr, Op, Sync, Unit, WordGen};
 use systole_core::ArchConfig;
 
 /// A piece of on-chip memory that the scoreboard tracks as a whole.
@@ -48,11 +48,7 @@ impl Emitter {
     pub fn emit(&mut self, op: Op, reads: &[Region], writes: &[Region]) {
         let u = op.unit().index();
         let mut sync = Sync::default();
-        for (r, is_write) in reads
-            .iter()
-            .map(|r| (r, false))
-            .chain(writes.iter().map(|r| (r, true)))
-        {
+        for (r, is_write) in reads.iter().map(|r| (r, false)).chain(writes.iter().map(|r| (r, true))) {
             let state = self.regions.get(r).copied().unwrap_or_default();
             for v in Unit::ALL {
                 if v.index() == u {
@@ -102,6 +98,8 @@ pub enum Step {
         act: Region,
         /// Accumulator region written.
         acc_region: Region,
+        /// Expand the weight word as a band (depthwise) instead of reading a tile.
+        band: Option<Band>,
     },
     /// OS matmul reading weight segment `tile`.
     MatmulOs {
@@ -117,6 +115,8 @@ pub enum Step {
         act: Region,
         /// Accumulator region written.
         acc_region: Region,
+        /// Expand the weight word as a band (depthwise) instead of reading a tile.
+        band: Option<Band>,
     },
     /// A store from an accumulator region.
     Store {
@@ -129,59 +129,50 @@ pub enum Step {
 
 /// Where weight tiles live in DRAM and how they reach the weight scratchpad.
 pub struct WeightPlan {
-    /// Words per tile, by tile id.
     tile_words: Vec<u32>,
-    /// DRAM byte address of each tile.
     tile_addr: Vec<u64>,
     cols: usize,
     half: u32,
     resident: bool,
-    /// Current batch: first stream position, half, word offset of each tile in it.
-    loaded: HashMap<usize, u32>,
-    batch_of_pos: Vec<(u32, u32)>,
+    /// Per stream position: batch index and word offset within the batch.
+    batch_of_pos: Vec<(usize, u32)>,
+    /// Per batch: DRAM address and words.
+    batches: Vec<(u64, u32)>,
+    /// DRAM range held by each half, and the half used last.
+    halves: [Option<(u64, u32)>; 2],
+    current: u32,
 }
 
 impl WeightPlan {
     /// Plans tiles of `tile_words` words placed at `tile_addr`, consumed in `stream` order.
-    pub fn new(
-        arch: &ArchConfig,
-        tile_words: Vec<u32>,
-        tile_addr: Vec<u64>,
-        stream: &[usize],
-    ) -> Self {
+    /// Consecutive DRAM-contiguous tiles are grouped into batches that fit in half the
+    /// weight scratchpad; a batch already held by a half is reused, not reloaded.
+    pub fn new(arch: &ArchConfig, tile_words: Vec<u32>, tile_addr: Vec<u64>, stream: &[usize]) -> Self {
         let total: u64 = tile_words.iter().map(|&w| w as u64).sum();
         let resident = total <= arch.wgt_words() as u64;
         let half = (arch.wgt_words() / 2) as u32;
         let mut batch_of_pos = Vec::with_capacity(stream.len());
+        let mut batches: Vec<(u64, u32)> = Vec::new();
         if !resident {
-            // Greedy batches of consecutive, DRAM-contiguous tiles that fit in a half.
-            let (mut batch, mut used, mut prev): (u32, u32, Option<usize>) = (0, 0, None);
+            let mut prev: Option<usize> = None;
             for &t in stream {
-                if prev == Some(t) {
-                    batch_of_pos.push((batch, used - tile_words[t]));
-                    continue;
+                let words = tile_words[t];
+                let last = batches.len().wrapping_sub(1);
+                match (prev, batches.last_mut()) {
+                    (Some(p), Some(b)) if p == t => batch_of_pos.push((last, b.1 - words)),
+                    (Some(p), Some(b)) if tile_addr[p] + tile_words[p] as u64 * arch.cols as u64 == tile_addr[t] && b.1 + words <= half => {
+                        batch_of_pos.push((last, b.1));
+                        b.1 += words;
+                    }
+                    _ => {
+                        batches.push((tile_addr[t], words));
+                        batch_of_pos.push((batches.len() - 1, 0));
+                    }
                 }
-                let contiguous = prev.is_some_and(|p| {
-                    tile_addr[p] + (tile_words[p] as u64) * arch.cols as u64 == tile_addr[t]
-                });
-                if prev.is_some() && (used + tile_words[t] > half || !contiguous) {
-                    batch += 1;
-                    used = 0;
-                }
-                batch_of_pos.push((batch, used));
-                used += tile_words[t];
                 prev = Some(t);
             }
         }
-        Self {
-            tile_words,
-            tile_addr,
-            cols: arch.cols,
-            half,
-            resident,
-            loaded: HashMap::new(),
-            batch_of_pos,
-        }
+        Self { tile_words, tile_addr, cols: arch.cols, half, resident, batch_of_pos, batches, halves: [None, None], current: 1 }
     }
 
     /// Emits the one load of all weights if they are resident.
@@ -191,64 +182,43 @@ impl WeightPlan {
         }
         let words: u32 = self.tile_words.iter().sum();
         let src = DramPattern::runs(self.tile_addr[0], self.cols as u32, words, self.cols as i64);
-        em.emit(
-            Op::Load {
-                target: Buffer::Wgt,
-                dst: 0,
-                src,
-            },
-            &[],
-            &[Region::Wgt(2)],
-        );
+        em.emit(Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src }, &[], &[Region::Wgt(2)]);
     }
 
     /// Scratchpad word and region of the tile consumed at stream position `pos`, emitting
-    /// the batch load first if this position starts a new batch.
+    /// its batch's load first unless a half already holds that batch.
     pub fn locate(&mut self, em: &mut Emitter, stream: &[usize], pos: usize) -> (u32, Region) {
-        let tile = stream[pos];
         if self.resident {
-            let word: u32 = self.tile_words[..tile].iter().sum();
+            let word: u32 = self.tile_words[..stream[pos]].iter().sum();
             return (word, Region::Wgt(2));
         }
         let (batch, offset) = self.batch_of_pos[pos];
-        let half = batch % 2;
-        if self.loaded.get(&(half as usize)) != Some(&batch) {
-            // Load the whole batch: the tiles from here on with the same batch number.
-            let end = (pos..stream.len())
-                .take_while(|&p| self.batch_of_pos[p].0 == batch)
-                .last()
-                .unwrap_or(pos);
-            let words = self.batch_of_pos[end].1 + self.tile_words[stream[end]] - offset;
-            let src = DramPattern::runs(
-                self.tile_addr[tile],
-                self.cols as u32,
-                words,
-                self.cols as i64,
-            );
-            em.emit(
-                Op::Load {
-                    target: Buffer::Wgt,
-                    dst: half * self.half + offset,
-                    src,
-                },
-                &[],
-                &[Region::Wgt(half)],
-            );
-            self.loaded.insert(half as usize, batch);
-        }
+        let range = self.batches[batch];
+        let half = match self.halves.iter().position(|h| *h == Some(range)) {
+            Some(h) => h as u32,
+            None => {
+                let h = self.current ^ 1;
+                let src = DramPattern::runs(range.0, self.cols as u32, range.1, self.cols as i64);
+                em.emit(Op::Load { target: Buffer::Wgt, dst: h * self.half, offset: 0, src }, &[], &[Region::Wgt(h)]);
+                self.halves[h as usize] = Some(range);
+                h
+            }
+        };
+        self.current = half;
         (half * self.half + offset, Region::Wgt(half))
     }
 }
 
-/// Emits `steps`, adding weight loads and WS preloads, and returns the instructions.
-pub fn emit_steps(arch: &ArchConfig, steps: &[Step], mut plan: WeightPlan, em: &mut Emitter) {
-    let stream: Vec<usize> = steps
+/// Emits `steps`, adding weight loads and WS preloads.
+pub fn emit_steps(steps: &[Step], mut plan: WeightPlan, em: &mut Emitter) {
+    let matmuls: Vec<(usize, Option<Band>)> = steps
         .iter()
         .filter_map(|s| match s {
-            Step::MatmulWs { tile, .. } | Step::MatmulOs { tile, .. } => Some(*tile),
+            Step::MatmulWs { tile, band, .. } | Step::MatmulOs { tile, band, .. } => Some((*tile, *band)),
             _ => None,
         })
         .collect();
+    let stream: Vec<usize> = matmuls.iter().map(|m| m.0).collect();
     plan.emit_resident(em);
     let mut pos = 0usize;
     let mut active: Option<usize> = None;
@@ -256,75 +226,34 @@ pub fn emit_steps(arch: &ArchConfig, steps: &[Step], mut plan: WeightPlan, em: &
         match step {
             Step::Load { op, region } => em.emit(*op, &[], &[*region]),
             Step::Store { op, acc_region } => em.emit(*op, &[*acc_region, Region::Param], &[]),
-            Step::MatmulOs {
-                a,
-                acc,
-                accumulate,
-                act,
-                acc_region,
-                ..
-            } => {
+            Step::MatmulOs { a, acc, accumulate, act, acc_region, band, .. } => {
                 let (b, wr) = plan.locate(em, &stream, pos);
-                em.emit(
-                    Op::MatmulOs {
-                        a: *a,
-                        b,
-                        acc: *acc,
-                        accumulate: *accumulate,
-                    },
-                    &[*act, wr],
-                    &[*acc_region],
-                );
+                em.emit(Op::MatmulOs { a: *a, b, acc: *acc, accumulate: *accumulate, band: *band }, &[*act, wr], &[*acc_region]);
                 pos += 1;
             }
-            Step::MatmulWs {
-                tile,
-                a,
-                acc,
-                accumulate,
-                act,
-                acc_region,
-            } => {
+            Step::MatmulWs { tile, a, acc, accumulate, act, acc_region, band } => {
                 if active != Some(*tile) {
                     // Only the first tile of the stream needs a preload of its own.
                     let (w, wr) = plan.locate(em, &stream, pos);
-                    em.emit(
-                        Op::MatmulWs {
-                            a: WordGen::linear(0, 0),
-                            acc: 0,
-                            accumulate: false,
-                            preload: Some(w),
-                        },
-                        &[wr],
-                        &[],
-                    );
+                    let op = Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(w), band: *band };
+                    em.emit(op, &[wr], &[]);
                     active = Some(*tile);
                 }
-                let next = stream.get(pos + 1).copied().filter(|&t| t != *tile);
-                let (preload, mut reads) = match next {
-                    Some(_) => {
+                let next = matmuls.get(pos + 1).copied().filter(|&(t, _)| t != *tile);
+                let (preload, next_band, mut reads) = match next {
+                    Some((_, nb)) => {
                         let (w, wr) = plan.locate(em, &stream, pos + 1);
-                        (Some(w), vec![*act, wr])
+                        (Some(w), nb, vec![*act, wr])
                     }
-                    None => (None, vec![*act]),
+                    None => (None, None, vec![*act]),
                 };
                 reads.dedup();
-                em.emit(
-                    Op::MatmulWs {
-                        a: *a,
-                        acc: *acc,
-                        accumulate: *accumulate,
-                        preload,
-                    },
-                    &reads,
-                    &[*acc_region],
-                );
-                if let Some(t) = next {
+                em.emit(Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band }, &reads, &[*acc_region]);
+                if let Some((t, _)) = next {
                     active = Some(t);
                 }
                 pos += 1;
             }
         }
     }
-    let _ = arch;
 }

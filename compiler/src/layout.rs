@@ -30,14 +30,7 @@ impl Layout {
     /// Places a layer whose windows may read up to `tail` bytes past the padded input.
     pub fn new(layer: &Layer, data: &LayerData, tail: usize) -> Self {
         let s = &layer.shape;
-        let input = TensorPlacement {
-            name: "input".into(),
-            dims: s.input_dims(),
-            addr: 0,
-            pad: s.pad,
-            pad_value: layer.quant.x_zp,
-            tail,
-        };
+        let input = TensorPlacement { name: "input".into(), dims: s.input_dims(), addr: 0, pad: s.pad, pad_value: layer.quant.x_zp, tail };
         let output = TensorPlacement {
             name: "output".into(),
             dims: s.output_dims(),
@@ -47,21 +40,14 @@ impl Layout {
             tail: 0,
         };
         let params = align(output.addr + output.size() as u64);
-        let table: Vec<u8> = channel_params(layer, data)
-            .into_iter()
-            .flat_map(ChannelParam::to_bytes)
-            .collect();
+        let table: Vec<u8> = channel_params(layer, data).into_iter().flat_map(ChannelParam::to_bytes).collect();
         let weights = align(params + table.len() as u64);
         Self {
             input,
             output,
             params,
             weights,
-            segments: vec![DramSegment {
-                name: "requantization table".into(),
-                addr: params,
-                bytes: table,
-            }],
+            segments: vec![DramSegment { name: "requantization table".into(), addr: params, bytes: table }],
         }
     }
 
@@ -72,34 +58,16 @@ impl Layout {
 
     /// A store pattern covering output rows `p0..p0+pt`, columns `q0..q0+qt`, channels
     /// `k0..k0+len` of image `n`.
-    pub fn out_pattern(
-        &self,
-        n: usize,
-        p0: usize,
-        pt: usize,
-        q0: usize,
-        qt: usize,
-        k0: usize,
-        len: usize,
-    ) -> DramPattern {
+    pub fn out_pattern(&self, n: usize, p0: usize, pt: usize, q0: usize, qt: usize, k0: usize, len: usize) -> DramPattern {
         let [_, p, q, k] = self.output.dims;
         let addr = self.output.addr + (((n * p + p0) * q + q0) * k + k0) as u64;
         DramPattern {
             addr,
             len: len as u32,
             dims: [
-                systole_core::isa::Dim {
-                    count: 1,
-                    stride: 0,
-                },
-                systole_core::isa::Dim {
-                    count: pt as u32,
-                    stride: (q * k) as i64,
-                },
-                systole_core::isa::Dim {
-                    count: qt as u32,
-                    stride: k as i64,
-                },
+                systole_core::isa::Dim { count: 1, stride: 0 },
+                systole_core::isa::Dim { count: pt as u32, stride: (q * k) as i64 },
+                systole_core::isa::Dim { count: qt as u32, stride: k as i64 },
             ],
         }
     }
@@ -114,22 +82,13 @@ impl Layout {
             addr += t.len() as u64;
             bytes.extend(t);
         }
-        self.segments.push(DramSegment {
-            name: "weights".into(),
-            addr: self.weights,
-            bytes,
-        });
+        self.segments.push(DramSegment { name: "weights".into(), addr: self.weights, bytes });
         addrs
     }
 
     /// DRAM bytes used.
     pub fn size(&self) -> u64 {
-        let end = self
-            .segments
-            .iter()
-            .map(|s| s.addr + s.bytes.len() as u64)
-            .max()
-            .unwrap_or(0);
+        let end = self.segments.iter().map(|s| s.addr + s.bytes.len() as u64).max().unwrap_or(0);
         align(end.max(self.weights))
     }
 }
@@ -140,10 +99,7 @@ pub fn channel_params(layer: &Layer, data: &LayerData) -> Vec<ChannelParam> {
     let per_k = s.r * s.s * s.cg();
     (0..s.k)
         .map(|k| {
-            let wsum: i32 = data.weights.data[k * per_k..(k + 1) * per_k]
-                .iter()
-                .map(|&w| w as i32)
-                .sum();
+            let wsum: i32 = data.weights.data[k * per_k..(k + 1) * per_k].iter().map(|&w| w as i32).sum();
             ChannelParam {
                 bias: data.bias[k].wrapping_sub((layer.quant.x_zp as i32).wrapping_mul(wsum)),
                 scale_bits: layer.quant.channel_scale(k).to_bits(),

@@ -62,10 +62,7 @@ pub enum CompileError {
     },
     /// An instruction field overflowed its encoding.
     #[error("layer `{layer}`: {source}")]
-    #[diagnostic(
-        code(systole::compile::encode),
-        help("the layer is too large for the instruction encoding; split it")
-    )]
+    #[diagnostic(code(systole::compile::encode), help("the layer is too large for the instruction encoding; split it"))]
     Encode {
         /// Layer name.
         layer: String,
@@ -76,31 +73,15 @@ pub enum CompileError {
 }
 
 /// Compiles one layer with its constant data (weights, bias) for `arch`.
-pub fn compile_layer(
-    arch: &ArchConfig,
-    layer: &Layer,
-    data: &LayerData,
-) -> Result<Program, CompileError> {
-    let invalid = |source| CompileError::Invalid {
-        layer: layer.name.clone(),
-        source,
-    };
+pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
+    let invalid = |source| CompileError::Invalid { layer: layer.name.clone(), source };
     arch.validate().map_err(invalid)?;
     layer.validate().map_err(invalid)?;
-    let depthwise = layer.op == LayerOp::Depthwise
-        || (layer.shape.groups == layer.shape.c
-            && layer.shape.k == layer.shape.c
-            && layer.shape.c > 1);
-    let program = if depthwise {
-        depthwise::lower(arch, layer, data)?
-    } else {
-        dense::lower(arch, layer, data)?
-    };
+    let depthwise =
+        layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1);
+    let program = if depthwise { depthwise::lower(arch, layer, data)? } else { dense::lower(arch, layer, data)? };
     for ins in &program.instrs {
-        ins.encode().map_err(|source| CompileError::Encode {
-            layer: layer.name.clone(),
-            source,
-        })?;
+        ins.encode().map_err(|source| CompileError::Encode { layer: layer.name.clone(), source })?;
     }
     Ok(program)
 }

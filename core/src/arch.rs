@@ -137,10 +137,7 @@ impl ArchConfig {
     /// Reads and validates an architecture TOML file.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
         let arch: ArchConfig = read_toml(path)?;
-        arch.validate().map_err(|source| LoadError::Invalid {
-            path: path.to_owned(),
-            source,
-        })?;
+        arch.validate().map_err(|source| LoadError::Invalid { path: path.to_owned(), source })?;
         Ok(arch)
     }
 
@@ -188,8 +185,7 @@ impl ArchConfig {
         for (field, v) in [("rows", self.rows), ("cols", self.cols)] {
             if v == 0 || v > MAX_DIM {
                 return Err(
-                    ConfigError::new(field, format!("{v} is outside 1..={MAX_DIM}"))
-                        .help("arrays from 1x1 to 256x256 are supported"),
+                    ConfigError::new(field, format!("{v} is outside 1..={MAX_DIM}")).help("arrays from 1x1 to 256x256 are supported")
                 );
             }
         }
@@ -204,10 +200,7 @@ impl ArchConfig {
                     self.rows
                 ),
             )
-            .help(format!(
-                "use at least {} KiB",
-                (need_act * self.rows).div_ceil(1024)
-            )));
+            .help(format!("use at least {} KiB", (need_act * self.rows).div_ceil(1024))));
         }
         let need_wgt = 2 * self.rows;
         if self.wgt_sram_kib == 0 || self.wgt_words() < need_wgt {
@@ -221,10 +214,7 @@ impl ArchConfig {
                     self.rows
                 ),
             )
-            .help(format!(
-                "use at least {} KiB",
-                (need_wgt * self.cols).div_ceil(1024)
-            )));
+            .help(format!("use at least {} KiB", (need_wgt * self.cols).div_ceil(1024))));
         }
         let need_acc = 2 * self.rows;
         if self.acc_sram_kib == 0 || self.acc_rows() < need_acc {
@@ -237,39 +227,24 @@ impl ArchConfig {
                     self.cols
                 ),
             )
-            .help(format!(
-                "use at least {} KiB",
-                (need_acc * self.cols * 4).div_ceil(1024)
-            )));
+            .help(format!("use at least {} KiB", (need_acc * self.cols * 4).div_ceil(1024))));
         }
         if self.param_entries < self.cols {
             return Err(ConfigError::new(
                 "param_entries",
-                format!(
-                    "{} entries cannot hold one column tile of {} channels",
-                    self.param_entries, self.cols
-                ),
+                format!("{} entries cannot hold one column tile of {} channels", self.param_entries, self.cols),
             )
             .help(format!("use at least {}", self.cols)));
         }
         if self.dram_bytes_per_cycle == 0 {
-            return Err(
-                ConfigError::new("dram_bytes_per_cycle", "must be at least 1")
-                    .help("typical values are 4 to 64"),
-            );
+            return Err(ConfigError::new("dram_bytes_per_cycle", "must be at least 1").help("typical values are 4 to 64"));
         }
         if self.dram_latency > 100_000 {
-            return Err(ConfigError::new(
-                "dram_latency",
-                format!("{} cycles is implausible", self.dram_latency),
-            )
-            .help("typical values are 10 to 200"));
+            return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
+                .help("typical values are 10 to 200"));
         }
         if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
-            return Err(ConfigError::new(
-                "clock_mhz",
-                format!("{} is not a positive frequency", self.clock_mhz),
-            ));
+            return Err(ConfigError::new("clock_mhz", format!("{} is not a positive frequency", self.clock_mhz)));
         }
         Ok(())
     }
@@ -281,33 +256,20 @@ mod tests {
 
     #[test]
     fn presets_are_valid() {
-        for a in [
-            ArchConfig::preset_4x4(),
-            ArchConfig::preset_8x8(),
-            ArchConfig::preset_16x16(),
-            ArchConfig::preset_32x32(),
-        ] {
+        for a in [ArchConfig::preset_4x4(), ArchConfig::preset_8x8(), ArchConfig::preset_16x16(), ArchConfig::preset_32x32()] {
             a.validate().unwrap();
         }
     }
 
     #[test]
     fn zero_rows_names_the_field() {
-        let a = ArchConfig {
-            rows: 0,
-            ..ArchConfig::default()
-        };
+        let a = ArchConfig { rows: 0, ..ArchConfig::default() };
         assert_eq!(a.validate().unwrap_err().field, "rows");
     }
 
     #[test]
     fn tiny_accumulator_names_the_field() {
-        let a = ArchConfig {
-            acc_sram_kib: 1,
-            rows: 32,
-            cols: 32,
-            ..ArchConfig::default()
-        };
+        let a = ArchConfig { acc_sram_kib: 1, rows: 32, cols: 32, ..ArchConfig::default() };
         let e = a.validate().unwrap_err();
         assert_eq!(e.field, "acc_sram_kib");
         assert!(e.help.unwrap().contains("at least 8 KiB"));

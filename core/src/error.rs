@@ -21,11 +21,7 @@ pub struct ConfigError {
 impl ConfigError {
     /// A new error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-            help: None,
-        }
+        Self { field: field.into(), message: message.into(), help: None }
     }
 
     /// Adds a suggested fix.
@@ -55,10 +51,7 @@ pub enum LoadError {
     },
     /// The file is not valid TOML for this schema.
     #[error("{path}: {message}")]
-    #[diagnostic(
-        code(systole::parse),
-        help("see configs/ for examples of well-formed files")
-    )]
+    #[diagnostic(code(systole::parse), help("see configs/ for examples of well-formed files"))]
     Parse {
         /// The file.
         path: PathBuf,
@@ -80,12 +73,6 @@ pub enum LoadError {
 
 /// Reads and parses a TOML file into `T`, naming the file in any error.
 pub fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| LoadError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    toml::from_str(&text).map_err(|e| LoadError::Parse { path: path.to_owned(), message: e.to_string() })
 }

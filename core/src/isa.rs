@@ -91,21 +91,7 @@ pub struct DramPattern {
 impl DramPattern {
     /// A pattern of `count` runs of `len` bytes, `stride` apart.
     pub fn runs(addr: u64, len: u32, count: u32, stride: i64) -> Self {
-        Self {
-            addr,
-            len,
-            dims: [
-                Dim {
-                    count: 1,
-                    stride: 0,
-                },
-                Dim {
-                    count: 1,
-                    stride: 0,
-                },
-                Dim { count, stride },
-            ],
-        }
+        Self { addr, len, dims: [Dim { count: 1, stride: 0 }, Dim { count: 1, stride: 0 }, Dim { count, stride }] }
     }
 
     /// Number of runs.
@@ -117,11 +103,8 @@ impl DramPattern {
     pub fn run_addrs(&self) -> impl Iterator<Item = i64> + '_ {
         let [d2, d1, d0] = self.dims;
         (0..d2.count as i64).flat_map(move |i2| {
-            (0..d1.count as i64).flat_map(move |i1| {
-                (0..d0.count as i64).map(move |i0| {
-                    self.addr as i64 + i2 * d2.stride + i1 * d1.stride + i0 * d0.stride
-                })
-            })
+            (0..d1.count as i64)
+                .flat_map(move |i1| (0..d0.count as i64).map(move |i0| self.addr as i64 + i2 * d2.stride + i1 * d1.stride + i0 * d0.stride))
         })
     }
 
@@ -150,13 +133,7 @@ pub struct WordGen {
 impl WordGen {
     /// `count` consecutive words from `start`.
     pub fn linear(start: u32, count: u32) -> Self {
-        Self {
-            start,
-            inner_count: count,
-            inner_stride: 1,
-            outer_count: 1,
-            outer_stride: 0,
-        }
+        Self { start, inner_count: count, inner_stride: 1, outer_count: 1, outer_stride: 0 }
     }
 
     /// Number of words.
@@ -171,10 +148,34 @@ impl WordGen {
 
     /// The addresses, in order.
     pub fn addrs(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.outer_count).flat_map(move |o| {
-            (0..self.inner_count)
-                .map(move |i| self.start + o * self.outer_stride + i * self.inner_stride)
-        })
+        (0..self.outer_count)
+            .flat_map(move |o| (0..self.inner_count).map(move |i| self.start + o * self.outer_stride + i * self.inner_stride))
+    }
+}
+
+/// A banded weight matrix expanded from one weight word of taps: row `k`, column `n`
+/// holds tap `k - n * stride` of the word if that is in `0..taps` and `n < width`, else 0.
+/// A depthwise kernel row is such a band (dilation appears as zero taps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Band {
+    /// Row offset between adjacent columns.
+    pub stride: u32,
+    /// Taps used from the word (at most `cols`).
+    pub taps: u32,
+    /// Columns generated (at most `cols`).
+    pub width: u32,
+}
+
+impl Band {
+    /// The band's value at row `k`, column `n`, given the tap word.
+    #[inline]
+    pub fn at(&self, word: &[i8], k: usize, n: usize) -> i8 {
+        let base = n * self.stride as usize;
+        if n < self.width as usize && k >= base && k - base < self.taps as usize {
+            word[k - base]
+        } else {
+            0
+        }
     }
 }
 
@@ -203,12 +204,15 @@ pub struct OutputStage {
 /// What an instruction does. One line of semantics per variant; costs in ARCHITECTURE.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    /// Load unit: run `e` of `src` -> word `dst + e` of `target`; bytes past `len` are 0.
+    /// Load unit: run `e` of `src` -> bytes `offset..offset+len` of word `dst + e` of
+    /// `target`; bytes below `offset` are kept, bytes from `offset + len` on become 0.
     Load {
         /// Destination scratchpad.
         target: Buffer,
         /// First destination word.
         dst: u32,
+        /// First byte written within each word.
+        offset: u32,
         /// Source runs (`len` at most the word width).
         src: DramPattern,
     },
@@ -234,7 +238,8 @@ pub enum Op {
     },
     /// Exec unit, WS: acc row `acc + i` (=, or += if `accumulate`) the product of activation
     /// word `a[i]` with the active weight tile; meanwhile weight words `preload..+rows` fill
-    /// the shadow tile, which becomes active at the end.
+    /// the shadow tile (or, with `band`, word `preload` expands into it), which becomes active
+    /// at the end.
     MatmulWs {
         /// Activation words streamed, one per cycle.
         a: WordGen,
@@ -244,9 +249,12 @@ pub enum Op {
         accumulate: bool,
         /// First weight word of the next tile.
         preload: Option<u32>,
+        /// Expand the preload word as a band instead of reading a full tile.
+        band: Option<Band>,
     },
     /// Exec unit, OS: for step `t`, PE `(i, j)` += lane `i` of activation word `a[t]` times
-    /// lane `j` of weight word `b + t`; then acc rows `acc..acc+rows` (=, or +=) the tile.
+    /// lane `j` of weight word `b + t` (with `band`: row `t` of the band expanded from word
+    /// `b`); then acc rows `acc..acc+rows` (=, or +=) the tile.
     MatmulOs {
         /// Activation words, one per step.
         a: WordGen,
@@ -256,6 +264,8 @@ pub enum Op {
         acc: u32,
         /// Add to the accumulator instead of overwriting.
         accumulate: bool,
+        /// Generate weight rows from one tap word instead of reading them.
+        band: Option<Band>,
     },
     /// Store unit: run `e` of `dst` <- requantized columns `0..len` of acc row `acc + e`,
     /// column `j` using table entry `out.param + j`.
@@ -333,18 +343,9 @@ struct BitWriter {
 }
 
 impl BitWriter {
-    fn put(
-        &mut self,
-        field: &'static str,
-        value: i128,
-        bits: u32,
-        signed: bool,
-    ) -> Result<(), EncodeError> {
-        let fits = if signed {
-            value >= -(1i128 << (bits - 1)) && value < (1i128 << (bits - 1))
-        } else {
-            value >= 0 && value < (1i128 << bits)
-        };
+    fn put(&mut self, field: &'static str, value: i128, bits: u32, signed: bool) -> Result<(), EncodeError> {
+        let fits =
+            if signed { value >= -(1i128 << (bits - 1)) && value < (1i128 << (bits - 1)) } else { value >= 0 && value < (1i128 << bits) };
         if !fits {
             return Err(EncodeError { field, value, bits });
         }
@@ -394,21 +395,28 @@ mod width {
     pub const STRIDE: u32 = 40;
 }
 
+fn band_fields(w: &mut BitWriter, band: &Option<Band>) -> Result<(), EncodeError> {
+    let b = band.unwrap_or(Band { stride: 0, taps: 0, width: 0 });
+    w.put("band.valid", band.is_some() as i128, 1, false)?;
+    w.put("band.stride", b.stride as i128, 8, false)?;
+    w.put("band.taps", b.taps as i128, 16, false)?;
+    w.put("band.width", b.width as i128, 16, false)
+}
+
+fn read_band(r: &mut BitReader) -> Option<Band> {
+    let valid = r.get(1, false) == 1;
+    let b = Band { stride: r.get(8, false) as u32, taps: r.get(16, false) as u32, width: r.get(16, false) as u32 };
+    valid.then_some(b)
+}
+
 impl Instr {
     /// Encodes to [`INSTR_BITS`] bits as little-endian u64 words: opcode, the three sync
     /// counts, then the op's fields in declaration order, each at its width, LSB first.
     pub fn encode(&self) -> Result<[u64; INSTR_BITS / 64], EncodeError> {
         use width::*;
-        let mut w = BitWriter {
-            words: [0; INSTR_BITS / 64],
-            pos: 0,
-        };
+        let mut w = BitWriter { words: [0; INSTR_BITS / 64], pos: 0 };
         w.put("opcode", self.op.opcode() as i128, OPCODE, false)?;
-        for (f, v) in [
-            ("sync.load", self.sync.load),
-            ("sync.exec", self.sync.exec),
-            ("sync.store", self.sync.store),
-        ] {
+        for (f, v) in [("sync.load", self.sync.load), ("sync.exec", self.sync.exec), ("sync.store", self.sync.store)] {
             w.put(f, v as i128, SYNC, false)?;
         }
         let pat = |w: &mut BitWriter, p: &DramPattern| -> Result<(), EncodeError> {
@@ -421,13 +429,7 @@ impl Instr {
             Ok(())
         };
         let gen = |w: &mut BitWriter, g: &WordGen| -> Result<(), EncodeError> {
-            for v in [
-                g.start,
-                g.inner_count,
-                g.inner_stride,
-                g.outer_count,
-                g.outer_stride,
-            ] {
+            for v in [g.start, g.inner_count, g.inner_stride, g.outer_count, g.outer_stride] {
                 w.put("wordgen", v as i128, WORD, false)?;
             }
             Ok(())
@@ -439,9 +441,10 @@ impl Instr {
             w.put("out.hi", o.hi as i128, 8, true)
         };
         match &self.op {
-            Op::Load { target, dst, src } => {
+            Op::Load { target, dst, offset, src } => {
                 w.put("target", (*target == Buffer::Wgt) as i128, 1, false)?;
                 w.put("dst", *dst as i128, WORD, false)?;
+                w.put("offset", *offset as i128, LEN, false)?;
                 pat(&mut w, src)?;
             }
             Op::LoadTransposed { dst, pitch, src } => {
@@ -454,41 +457,27 @@ impl Instr {
                 w.put("addr", *addr as i128, ADDR, false)?;
                 w.put("count", *count as i128, COUNT, false)?;
             }
-            Op::MatmulWs {
-                a,
-                acc,
-                accumulate,
-                preload,
-            } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band } => {
                 gen(&mut w, a)?;
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("accumulate", *accumulate as i128, 1, false)?;
                 w.put("preload.valid", preload.is_some() as i128, 1, false)?;
                 w.put("preload", preload.unwrap_or(0) as i128, WORD, false)?;
+                band_fields(&mut w, band)?;
             }
-            Op::MatmulOs {
-                a,
-                b,
-                acc,
-                accumulate,
-            } => {
+            Op::MatmulOs { a, b, acc, accumulate, band } => {
                 gen(&mut w, a)?;
                 w.put("b", *b as i128, WORD, false)?;
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("accumulate", *accumulate as i128, 1, false)?;
+                band_fields(&mut w, band)?;
             }
             Op::Store { acc, dst, out } => {
                 w.put("acc", *acc as i128, WORD, false)?;
                 pat(&mut w, dst)?;
                 stage(&mut w, out)?;
             }
-            Op::StoreTransposed {
-                acc,
-                row_stride,
-                width,
-                dst,
-                out,
-            } => {
+            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("row_stride", *row_stride as i128, WORD, false)?;
                 w.put("width", *width as i128, LEN, false)?;
@@ -504,11 +493,7 @@ impl Instr {
         use width::*;
         let mut r = BitReader { words, pos: 0 };
         let opcode = r.get(OPCODE, false);
-        let sync = Sync {
-            load: r.get(SYNC, false) as u32,
-            exec: r.get(SYNC, false) as u32,
-            store: r.get(SYNC, false) as u32,
-        };
+        let sync = Sync { load: r.get(SYNC, false) as u32, exec: r.get(SYNC, false) as u32, store: r.get(SYNC, false) as u32 };
         let pat = |r: &mut BitReader| {
             let addr = r.get(ADDR, false) as u64;
             let len = r.get(LEN, false) as u32;
@@ -534,48 +519,29 @@ impl Instr {
         };
         let op = match opcode {
             1 => Op::Load {
-                target: if r.get(1, false) == 1 {
-                    Buffer::Wgt
-                } else {
-                    Buffer::Act
-                },
+                target: if r.get(1, false) == 1 { Buffer::Wgt } else { Buffer::Act },
                 dst: r.get(WORD, false) as u32,
+                offset: r.get(LEN, false) as u32,
                 src: pat(&mut r),
             },
-            2 => Op::LoadTransposed {
-                dst: r.get(WORD, false) as u32,
-                pitch: r.get(WORD, false) as u32,
-                src: pat(&mut r),
-            },
-            3 => Op::LoadParams {
-                dst: r.get(WORD, false) as u32,
-                addr: r.get(ADDR, false) as u64,
-                count: r.get(COUNT, false) as u32,
-            },
+            2 => Op::LoadTransposed { dst: r.get(WORD, false) as u32, pitch: r.get(WORD, false) as u32, src: pat(&mut r) },
+            3 => Op::LoadParams { dst: r.get(WORD, false) as u32, addr: r.get(ADDR, false) as u64, count: r.get(COUNT, false) as u32 },
             4 => {
                 let a = gen(&mut r);
                 let acc = r.get(WORD, false) as u32;
                 let accumulate = r.get(1, false) == 1;
                 let valid = r.get(1, false) == 1;
                 let p = r.get(WORD, false) as u32;
-                Op::MatmulWs {
-                    a,
-                    acc,
-                    accumulate,
-                    preload: valid.then_some(p),
-                }
+                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band: read_band(&mut r) }
             }
             5 => Op::MatmulOs {
                 a: gen(&mut r),
                 b: r.get(WORD, false) as u32,
                 acc: r.get(WORD, false) as u32,
                 accumulate: r.get(1, false) == 1,
+                band: read_band(&mut r),
             },
-            6 => Op::Store {
-                acc: r.get(WORD, false) as u32,
-                dst: pat(&mut r),
-                out: stage(&mut r),
-            },
+            6 => Op::Store { acc: r.get(WORD, false) as u32, dst: pat(&mut r), out: stage(&mut r) },
             7 => Op::StoreTransposed {
                 acc: r.get(WORD, false) as u32,
                 row_stride: r.get(WORD, false) as u32,
@@ -609,61 +575,52 @@ impl fmt::Display for WordGen {
     }
 }
 
+impl fmt::Display for Band {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "band(taps {}, stride {}, width {})", self.taps, self.stride, self.width)
+    }
+}
+
 impl fmt::Display for OutputStage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "param[{}] zp={} clamp=[{},{}]",
-            self.param, self.zp, self.lo, self.hi
-        )
+        write!(f, "param[{}] zp={} clamp=[{},{}]", self.param, self.zp, self.lo, self.hi)
     }
 }
 
 impl fmt::Display for Instr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.op {
-            Op::Load { target, dst, src } => {
+            Op::Load { target, dst, offset, src } => {
                 let t = if *target == Buffer::Act { "act" } else { "wgt" };
-                write!(f, "load.{t:<6} {t}[{dst}] <- {src}")?
+                write!(f, "load.{t:<6} {t}[{dst}]")?;
+                if *offset != 0 {
+                    write!(f, ".byte{offset}")?;
+                }
+                write!(f, " <- {src}")?
             }
-            Op::LoadTransposed { dst, pitch, src } => {
-                write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?
-            }
-            Op::LoadParams { dst, addr, count } => {
-                write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?
-            }
-            Op::MatmulWs {
-                a,
-                acc,
-                accumulate,
-                preload,
-            } => {
+            Op::LoadTransposed { dst, pitch, src } => write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?,
+            Op::LoadParams { dst, addr, count } => write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?,
+            Op::MatmulWs { a, acc, accumulate, preload, band } => {
                 let op = if *accumulate { "+=" } else { "=" };
                 write!(f, "mm.ws       acc[{acc}] {op} act{a} x W")?;
                 if let Some(p) = preload {
                     write!(f, "; preload wgt[{p}]")?;
                 }
+                if let Some(b) = band {
+                    write!(f, " {b}")?;
+                }
             }
-            Op::MatmulOs {
-                a,
-                b,
-                acc,
-                accumulate,
-            } => {
+            Op::MatmulOs { a, b, acc, accumulate, band } => {
                 let op = if *accumulate { "+=" } else { "=" };
-                write!(f, "mm.os       acc[{acc}] {op} act{a} x wgt[{b}]")?
+                write!(f, "mm.os       acc[{acc}] {op} act{a} x wgt[{b}]")?;
+                if let Some(b) = band {
+                    write!(f, " {b}")?;
+                }
             }
             Op::Store { acc, dst, out } => write!(f, "store       {dst} <- acc[{acc}] {out}")?,
-            Op::StoreTransposed {
-                acc,
-                row_stride,
-                width,
-                dst,
-                out,
-            } => write!(
-                f,
-                "store.t     {dst} <- acc[{acc}] rows@{row_stride} width {width} {out}"
-            )?,
+            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
+                write!(f, "store.t     {dst} <- acc[{acc}] rows@{row_stride} width {width} {out}")?
+            }
         }
         let s = self.sync;
         let waits: Vec<String> = Unit::ALL

@@ -132,10 +132,7 @@ impl ConvShape {
         if self.c % self.groups != 0 || self.k % self.groups != 0 {
             return Err(ConfigError::new(
                 "groups",
-                format!(
-                    "{} groups do not divide {} input and {} output channels",
-                    self.groups, self.c, self.k
-                ),
+                format!("{} groups do not divide {} input and {} output channels", self.groups, self.c, self.k),
             ));
         }
         if self.r_span() > self.hp() || self.s_span() > self.wp() {
@@ -154,11 +151,7 @@ impl ConvShape {
             .help("use a smaller kernel or more padding"));
         }
         for (i, side) in ["top", "left", "bottom", "right"].iter().enumerate() {
-            let span = if i % 2 == 0 {
-                self.r_span()
-            } else {
-                self.s_span()
-            };
+            let span = if i % 2 == 0 { self.r_span() } else { self.s_span() };
             if self.pad[i] >= span {
                 return Err(ConfigError::new(
                     format!("padding[{i}]"),
@@ -192,50 +185,31 @@ impl QuantParams {
     /// The requantization scale of output channel `k`, computed as ONNX Runtime does:
     /// `x_scale * w_scale[k] / y_scale`, each step rounded to f32.
     pub fn channel_scale(&self, k: usize) -> f32 {
-        let ws = if self.w_scale.len() == 1 {
-            self.w_scale[0]
-        } else {
-            self.w_scale[k]
-        };
+        let ws = if self.w_scale.len() == 1 { self.w_scale[0] } else { self.w_scale[k] };
         self.x_scale * ws / self.y_scale
     }
 
     fn validate(&self, k: usize) -> Result<(), ConfigError> {
         let ok = |v: f32| v.is_finite() && v > 0.0 && v.is_normal();
         if !ok(self.x_scale) {
-            return Err(ConfigError::new(
-                "quant.x_scale",
-                "must be a positive normal float",
-            ));
+            return Err(ConfigError::new("quant.x_scale", "must be a positive normal float"));
         }
         if !ok(self.y_scale) {
-            return Err(ConfigError::new(
-                "quant.y_scale",
-                "must be a positive normal float",
-            ));
+            return Err(ConfigError::new("quant.y_scale", "must be a positive normal float"));
         }
         if self.w_scale.len() != 1 && self.w_scale.len() != k {
             return Err(ConfigError::new(
                 "quant.w_scale",
-                format!(
-                    "has {} values; give one (per tensor) or {k} (per output channel)",
-                    self.w_scale.len()
-                ),
+                format!("has {} values; give one (per tensor) or {k} (per output channel)", self.w_scale.len()),
             ));
         }
         if let Some(i) = self.w_scale.iter().position(|&v| !ok(v)) {
-            return Err(ConfigError::new(
-                format!("quant.w_scale[{i}]"),
-                "must be a positive normal float",
-            ));
+            return Err(ConfigError::new(format!("quant.w_scale[{i}]"), "must be a positive normal float"));
         }
         for i in 0..k {
             let s = self.channel_scale(i);
             if !(s.is_finite() && s.is_normal()) {
-                return Err(ConfigError::new(
-                    "quant",
-                    format!("x_scale * w_scale[{i}] / y_scale = {s} is not a normal float"),
-                ));
+                return Err(ConfigError::new("quant", format!("x_scale * w_scale[{i}] / y_scale = {s} is not a normal float")));
             }
         }
         Ok(())

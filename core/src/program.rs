@@ -134,37 +134,17 @@ impl Program {
 
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "; program for {}, {} bytes of DRAM, {} MACs",
-            self.arch, self.dram_size, self.macs
-        )?;
+        writeln!(f, "; program for {}, {} bytes of DRAM, {} MACs", self.arch, self.dram_size, self.macs)?;
         for s in &self.dram_init {
-            writeln!(
-                f,
-                "; dram[{:#x}..{:#x}] {}",
-                s.addr,
-                s.addr + s.bytes.len() as u64,
-                s.name
-            )?;
+            writeln!(f, "; dram[{:#x}..{:#x}] {}", s.addr, s.addr + s.bytes.len() as u64, s.name)?;
         }
         for t in self.inputs.iter().chain(&self.outputs) {
-            writeln!(
-                f,
-                "; dram[{:#x}] tensor {} {:?} pad {:?}",
-                t.addr, t.name, t.dims, t.pad
-            )?;
+            writeln!(f, "; dram[{:#x}] tensor {} {:?} pad {:?}", t.addr, t.name, t.dims, t.pad)?;
         }
         let mut idx = [0usize; 3];
         for i in &self.instrs {
             let u = i.op.unit();
-            writeln!(
-                f,
-                "{}{:<5} {}",
-                ["L", "E", "S"][u.index()],
-                idx[u.index()],
-                i
-            )?;
+            writeln!(f, "{}{:<5} {}", ["L", "E", "S"][u.index()], idx[u.index()], i)?;
             idx[u.index()] += 1;
         }
         Ok(())

@@ -58,17 +58,8 @@ fn add_maps(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
 
 impl SimReport {
     /// Builds the report and its totals from per-layer rows.
-    pub fn new(
-        arch: &str,
-        workload: &str,
-        pes: u64,
-        clock_mhz: f64,
-        layers: Vec<LayerReport>,
-    ) -> Self {
-        let mut total = LayerReport {
-            name: "total".into(),
-            ..Default::default()
-        };
+    pub fn new(arch: &str, workload: &str, pes: u64, clock_mhz: f64, layers: Vec<LayerReport>) -> Self {
+        let mut total = LayerReport { name: "total".into(), ..Default::default() };
         for l in &layers {
             total.cycles += l.cycles;
             total.macs += l.macs;
@@ -80,20 +71,9 @@ impl SimReport {
         }
         total.utilization = utilization(total.macs, pes, total.cycles);
         let exec = total.unit_busy.get("exec").copied().unwrap_or(0);
-        let dma = ["load", "store"]
-            .iter()
-            .map(|k| total.unit_busy.get(*k).copied().unwrap_or(0))
-            .max()
-            .unwrap_or(0);
+        let dma = ["load", "store"].iter().map(|k| total.unit_busy.get(*k).copied().unwrap_or(0)).max().unwrap_or(0);
         total.bound = if exec >= dma { "compute" } else { "memory" }.into();
-        Self {
-            arch: arch.into(),
-            workload: workload.into(),
-            pes,
-            clock_mhz,
-            layers,
-            total,
-        }
+        Self { arch: arch.into(), workload: workload.into(), pes, clock_mhz, layers, total }
     }
 }
 

@@ -34,10 +34,7 @@ impl ChannelParam {
 
     /// Parses the 8-byte DRAM image.
     pub fn from_bytes(b: &[u8]) -> Self {
-        Self {
-            bias: i32::from_le_bytes(b[..4].try_into().unwrap()),
-            scale_bits: u32::from_le_bytes(b[4..8].try_into().unwrap()),
-        }
+        Self { bias: i32::from_le_bytes(b[..4].try_into().unwrap()), scale_bits: u32::from_le_bytes(b[4..8].try_into().unwrap()) }
     }
 }
 
@@ -75,11 +72,7 @@ pub fn scale_and_round(v: i32, scale_bits: u32) -> i64 {
     if exp_field == 0xff {
         return sign * SATURATED;
     }
-    let (ms, es) = if exp_field == 0 {
-        (frac, -149)
-    } else {
-        (frac | 1 << 23, exp_field - 150)
-    };
+    let (ms, es) = if exp_field == 0 { (frac, -149) } else { (frac | 1 << 23, exp_field - 150) };
     if ms == 0 {
         return 0;
     }
@@ -99,11 +92,7 @@ pub fn scale_and_round(v: i32, scale_bits: u32) -> i64 {
     let q = mp >> sh;
     let rem = mp & ((1u64 << sh) - 1);
     let half = 1u64 << (sh - 1);
-    let q = if rem > half || (rem == half && q & 1 == 1) {
-        q + 1
-    } else {
-        q
-    };
+    let q = if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q };
     sign * q as i64
 }
 
@@ -133,32 +122,8 @@ mod tests {
         assert_eq!(scale_and_round(1000, 0.001f32.to_bits()), 1);
         // 2^24 + 1 is not representable in f32: it rounds to 2^24 before scaling.
         assert_eq!(scale_and_round((1 << 24) + 1, 1.0f32.to_bits()), 1 << 24);
-        assert_eq!(
-            requantize(
-                100,
-                ChannelParam {
-                    bias: 28,
-                    scale_bits: 0.25f32.to_bits()
-                },
-                3,
-                -128,
-                127
-            ),
-            35
-        );
-        assert_eq!(
-            requantize(
-                -10_000,
-                ChannelParam {
-                    bias: 0,
-                    scale_bits: 1.0f32.to_bits()
-                },
-                0,
-                -128,
-                127
-            ),
-            -128
-        );
+        assert_eq!(requantize(100, ChannelParam { bias: 28, scale_bits: 0.25f32.to_bits() }, 3, -128, 127), 35);
+        assert_eq!(requantize(-10_000, ChannelParam { bias: 0, scale_bits: 1.0f32.to_bits() }, 0, -128, 127), -128);
     }
 
     proptest! {

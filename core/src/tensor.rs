@@ -14,10 +14,7 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor filled with `value`.
     pub fn filled(dims: [usize; 4], value: i8) -> Self {
-        Self {
-            dims,
-            data: vec![value; dims.iter().product()],
-        }
+        Self { dims, data: vec![value; dims.iter().product()] }
     }
 
     /// Wraps `data`, which must have `dims.iter().product()` values.
@@ -61,11 +58,7 @@ impl Tensor {
         if self.dims != other.dims {
             return Some(([usize::MAX; 4], 0, 0));
         }
-        let pos = self
-            .data
-            .iter()
-            .zip(&other.data)
-            .position(|(a, b)| a != b)?;
+        let pos = self.data.iter().zip(&other.data).position(|(a, b)| a != b)?;
         let mut rest = pos;
         let mut idx = [0; 4];
         for d in (0..4).rev() {

@@ -46,17 +46,10 @@ impl<T: Copy> OneOrMany<T> {
         match self {
             OneOrMany::One(v) => Ok(vec![*v; n]),
             OneOrMany::Many(v) if v.len() == n => Ok(v.clone()),
-            OneOrMany::Many(v) if v.len() * 2 == n && forms.contains(&v.len()) => {
-                Ok(v.iter().chain(v.iter()).copied().collect())
+            OneOrMany::Many(v) if v.len() * 2 == n && forms.contains(&v.len()) => Ok(v.iter().chain(v.iter()).copied().collect()),
+            OneOrMany::Many(v) => {
+                Err(ConfigError::new(field, format!("has {} values; expected one of {:?} or a single value", v.len(), forms)))
             }
-            OneOrMany::Many(v) => Err(ConfigError::new(
-                field,
-                format!(
-                    "has {} values; expected one of {:?} or a single value",
-                    v.len(),
-                    forms
-                ),
-            )),
         }
     }
 }
@@ -147,14 +140,11 @@ impl LayerSpec {
     pub fn to_layer(&self) -> Result<Layer, ConfigError> {
         let shape = match self.op {
             LayerOp::Gemm => {
-                for (f, v) in [
-                    ("input", self.input.is_some()),
-                    ("kernel", self.kernel.is_some()),
-                    ("out_channels", self.out_channels.is_some()),
-                ] {
+                for (f, v) in
+                    [("input", self.input.is_some()), ("kernel", self.kernel.is_some()), ("out_channels", self.out_channels.is_some())]
+                {
                     if v {
-                        return Err(ConfigError::new(f, "does not apply to op = \"gemm\"")
-                            .help("give m, k and n"));
+                        return Err(ConfigError::new(f, "does not apply to op = \"gemm\"").help("give m, k and n"));
                     }
                 }
                 let m = need(self.m, "m", "gemm")?;
@@ -173,18 +163,12 @@ impl LayerSpec {
                 }
             }
             LayerOp::Conv | LayerOp::Depthwise => {
-                let op = if self.op == LayerOp::Conv {
-                    "conv"
-                } else {
-                    "depthwise"
-                };
+                let op = if self.op == LayerOp::Conv { "conv" } else { "depthwise" };
                 for (f, v) in [("m", self.m), ("k", self.k), ("n", self.n)] {
                     if v.is_some() {
-                        return Err(ConfigError::new(
-                            f,
-                            format!("does not apply to op = \"{op}\""),
-                        )
-                        .help("give input, out_channels and kernel"));
+                        return Err(
+                            ConfigError::new(f, format!("does not apply to op = \"{op}\"")).help("give input, out_channels and kernel")
+                        );
                     }
                 }
                 let [h, w, c] = need(self.input, "input", op)?;
@@ -192,26 +176,10 @@ impl LayerSpec {
                     LayerOp::Depthwise => self.out_channels.unwrap_or(c),
                     _ => need(self.out_channels, "out_channels", op)?,
                 };
-                let kernel =
-                    self.kernel
-                        .clone()
-                        .unwrap_or(OneOrMany::One(1))
-                        .expand("kernel", 2, &[2])?;
-                let stride =
-                    self.stride
-                        .clone()
-                        .unwrap_or(OneOrMany::One(1))
-                        .expand("stride", 2, &[2])?;
-                let dilation = self.dilation.clone().unwrap_or(OneOrMany::One(1)).expand(
-                    "dilation",
-                    2,
-                    &[2],
-                )?;
-                let pad = self.padding.clone().unwrap_or(OneOrMany::One(0)).expand(
-                    "padding",
-                    4,
-                    &[2, 4],
-                )?;
+                let kernel = self.kernel.clone().unwrap_or(OneOrMany::One(1)).expand("kernel", 2, &[2])?;
+                let stride = self.stride.clone().unwrap_or(OneOrMany::One(1)).expand("stride", 2, &[2])?;
+                let dilation = self.dilation.clone().unwrap_or(OneOrMany::One(1)).expand("dilation", 2, &[2])?;
+                let pad = self.padding.clone().unwrap_or(OneOrMany::One(0)).expand("padding", 4, &[2, 4])?;
                 let groups = match self.op {
                     LayerOp::Depthwise => self.groups.unwrap_or(c),
                     _ => self.groups.unwrap_or(1),
@@ -242,20 +210,12 @@ impl LayerSpec {
             Some(OneOrMany::Many(v)) => v.clone(),
         };
         let x_scale = q.x_scale.unwrap_or(0.05);
-        let y_scale = q
-            .y_scale
-            .unwrap_or_else(|| default_y_scale(&shape, x_scale, w_scale[0]));
+        let y_scale = q.y_scale.unwrap_or_else(|| default_y_scale(&shape, x_scale, w_scale[0]));
         let layer = Layer {
             name: self.name.clone(),
             op: self.op,
             shape,
-            quant: QuantParams {
-                x_scale,
-                x_zp: q.x_zp.unwrap_or(0),
-                w_scale,
-                y_scale,
-                y_zp: q.y_zp.unwrap_or(0),
-            },
+            quant: QuantParams { x_scale, x_zp: q.x_zp.unwrap_or(0), w_scale, y_scale, y_zp: q.y_zp.unwrap_or(0) },
             activation: self.activation,
         };
         layer.validate()?;
@@ -276,10 +236,7 @@ impl Workload {
     /// Reads and validates a workload file.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
         let spec: WorkloadSpec = read_toml(path)?;
-        spec.validate().map_err(|source| LoadError::Invalid {
-            path: path.to_owned(),
-            source,
-        })
+        spec.validate().map_err(|source| LoadError::Invalid { path: path.to_owned(), source })
     }
 }
 
@@ -287,23 +244,15 @@ impl WorkloadSpec {
     /// Validates every layer; errors name `layer[i]` and the field.
     pub fn validate(&self) -> Result<Workload, ConfigError> {
         if self.layer.is_empty() {
-            return Err(ConfigError::new("layer", "the workload has no layers")
-                .help("add at least one [[layer]] table"));
+            return Err(ConfigError::new("layer", "the workload has no layers").help("add at least one [[layer]] table"));
         }
         let layers = self
             .layer
             .iter()
             .enumerate()
-            .map(|(i, l)| {
-                l.to_layer()
-                    .map_err(|e| e.within(&format!("layer[{i}] ({})", l.name)))
-            })
+            .map(|(i, l)| l.to_layer().map_err(|e| e.within(&format!("layer[{i}] ({})", l.name))))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Workload {
-            name: self.name.clone(),
-            seed: self.seed.unwrap_or(1),
-            layers,
-        })
+        Ok(Workload { name: self.name.clone(), seed: self.seed.unwrap_or(1), layers })
     }
 }
 
@@ -330,13 +279,7 @@ impl LayerData {
         };
         let input = tensor(s.input_dims(), i8::MIN);
         let weights = tensor(s.weight_dims(), -127);
-        let bias = (0..s.k)
-            .map(|_| rng.gen_range(-(1 << 14)..(1 << 14)))
-            .collect();
-        Self {
-            input,
-            weights,
-            bias,
-        }
+        let bias = (0..s.k).map(|_| rng.gen_range(-(1 << 14)..(1 << 14))).collect();
+        Self { input, weights, bias }
     }
 }

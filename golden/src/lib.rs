@@ -57,20 +57,12 @@ pub fn conv2d_acc(layer: &Layer, data: &LayerData) -> Vec<i32> {
                     let mut acc = data.bias[k];
                     for r in 0..s.r {
                         for ss in 0..s.s {
-                            let y =
-                                (op * s.stride[0] + r * s.dilation[0]) as isize - s.pad[0] as isize;
-                            let x = (oq * s.stride[1] + ss * s.dilation[1]) as isize
-                                - s.pad[1] as isize;
-                            let inside =
-                                y >= 0 && x >= 0 && (y as usize) < s.h && (x as usize) < s.w;
+                            let y = (op * s.stride[0] + r * s.dilation[0]) as isize - s.pad[0] as isize;
+                            let x = (oq * s.stride[1] + ss * s.dilation[1]) as isize - s.pad[1] as isize;
+                            let inside = y >= 0 && x >= 0 && (y as usize) < s.h && (x as usize) < s.w;
                             for c in 0..cg {
                                 // Padding holds the zero point, i.e. contributes zero.
-                                let xv = if inside {
-                                    data.input.at([n, y as usize, x as usize, g * cg + c]) as i32
-                                        - zp
-                                } else {
-                                    0
-                                };
+                                let xv = if inside { data.input.at([n, y as usize, x as usize, g * cg + c]) as i32 - zp } else { 0 };
                                 let wv = data.weights.at([k, r, ss, c]) as i32;
                                 acc = acc.wrapping_add(xv.wrapping_mul(wv));
                             }
@@ -90,9 +82,7 @@ pub fn layer(layer: &Layer, data: &LayerData) -> Tensor {
     let s = &layer.shape;
     let acc = conv2d_acc(layer, data);
     let qp = &layer.quant;
-    let scales: Vec<f32> = (0..s.k)
-        .map(|k| qp.x_scale * qp.w_scale[if qp.w_scale.len() == 1 { 0 } else { k }] / qp.y_scale)
-        .collect();
+    let scales: Vec<f32> = (0..s.k).map(|k| qp.x_scale * qp.w_scale[if qp.w_scale.len() == 1 { 0 } else { k }] / qp.y_scale).collect();
     let data = acc
         .iter()
         .enumerate()
@@ -107,17 +97,7 @@ pub fn layer(layer: &Layer, data: &LayerData) -> Tensor {
 /// Quantized GEMM (QLinearMatMul): `a` is `M x K`, `b` is `K x N`, both row-major int8.
 /// Returns `M x N` int8.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    a: &[i8],
-    b: &[i8],
-    m: usize,
-    k: usize,
-    n: usize,
-    a_zp: i8,
-    bias: &[i32],
-    scale: &[f32],
-    y_zp: i8,
-) -> Vec<i8> {
+pub fn matmul(a: &[i8], b: &[i8], m: usize, k: usize, n: usize, a_zp: i8, bias: &[i32], scale: &[f32], y_zp: i8) -> Vec<i8> {
     let mut y = Vec::with_capacity(m * n);
     for i in 0..m {
         for j in 0..n {
@@ -165,11 +145,7 @@ impl Pool {
                             for s in 0..self.kernel[1] {
                                 let y = (p * self.stride[0] + r) as isize - self.pad[0] as isize;
                                 let xx = (q * self.stride[1] + s) as isize - self.pad[1] as isize;
-                                if y >= 0
-                                    && xx >= 0
-                                    && (y as usize) < x.dims[1]
-                                    && (xx as usize) < x.dims[2]
-                                {
+                                if y >= 0 && xx >= 0 && (y as usize) < x.dims[1] && (xx as usize) < x.dims[2] {
                                     buf.push(x.at([n, y as usize, xx as usize, c]));
                                 }
                             }
@@ -193,23 +169,14 @@ pub fn avg_pool(x: &Tensor, pool: &Pool, x_scale: f32, x_zp: i8, y_scale: f32, y
     let full = (pool.kernel[0] * pool.kernel[1]) as f32;
     pool.windows(x, |w| {
         let sum: i32 = w.iter().map(|&v| v as i32 - x_zp as i32).sum();
-        let count = if pool.count_include_pad {
-            full
-        } else {
-            w.len() as f32
-        };
+        let count = if pool.count_include_pad { full } else { w.len() as f32 };
         quantize(sum as f32 * (x_scale / y_scale) / count, y_zp)
     })
 }
 
 /// QLinearGlobalAveragePool: average over the whole H x W plane, output `N x 1 x 1 x C`.
 pub fn global_avg_pool(x: &Tensor, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i8) -> Tensor {
-    let pool = Pool {
-        kernel: [x.dims[1], x.dims[2]],
-        stride: [1, 1],
-        pad: [0; 4],
-        count_include_pad: true,
-    };
+    let pool = Pool { kernel: [x.dims[1], x.dims[2]], stride: [1, 1], pad: [0; 4], count_include_pad: true };
     avg_pool(x, &pool, x_scale, x_zp, y_scale, y_zp)
 }
 
@@ -225,17 +192,13 @@ pub struct Quant {
 /// QLinearAdd (residual add): `y = round_half_even((a_s*(a - a_zp) + b_s*(b - b_zp)) / y_s) + y_zp`
 /// in f32, with an optional fused activation.
 pub fn add(a: &Tensor, aq: Quant, b: &Tensor, bq: Quant, yq: Quant, act: Activation) -> Tensor {
-    assert_eq!(
-        a.dims, b.dims,
-        "residual add operands must have equal shapes"
-    );
+    assert_eq!(a.dims, b.dims, "residual add operands must have equal shapes");
     let data = a
         .data
         .iter()
         .zip(&b.data)
         .map(|(&x, &y)| {
-            let real = aq.scale * (x as i32 - aq.zp as i32) as f32
-                + bq.scale * (y as i32 - bq.zp as i32) as f32;
+            let real = aq.scale * (x as i32 - aq.zp as i32) as f32 + bq.scale * (y as i32 - bq.zp as i32) as f32;
             activate(quantize(real / yq.scale, yq.zp), act, yq.scale, yq.zp)
         })
         .collect();
@@ -244,13 +207,7 @@ pub fn add(a: &Tensor, aq: Quant, b: &Tensor, bq: Quant, yq: Quant, act: Activat
 
 /// A standalone ReLU or ReLU6 on an int8 tensor quantized with `(scale, zp)`.
 pub fn activation(x: &Tensor, act: Activation, scale: f32, zp: i8) -> Tensor {
-    Tensor::from_vec(
-        x.dims,
-        x.data
-            .iter()
-            .map(|&v| activate(v, act, scale, zp))
-            .collect(),
-    )
+    Tensor::from_vec(x.dims, x.data.iter().map(|&v| activate(v, act, scale, zp)).collect())
 }
 
 #[cfg(test)]
@@ -262,26 +219,8 @@ mod tests {
         Layer {
             name: "t".into(),
             op: LayerOp::Conv,
-            shape: ConvShape {
-                n: 1,
-                h: 1,
-                w: 1,
-                c,
-                k,
-                r: 1,
-                s: 1,
-                stride: [1, 1],
-                dilation: [1, 1],
-                pad: [0; 4],
-                groups: 1,
-            },
-            quant: QuantParams {
-                x_scale: 1.0,
-                x_zp: 0,
-                w_scale: vec![1.0],
-                y_scale: 1.0,
-                y_zp: 0,
-            },
+            shape: ConvShape { n: 1, h: 1, w: 1, c, k, r: 1, s: 1, stride: [1, 1], dilation: [1, 1], pad: [0; 4], groups: 1 },
+            quant: QuantParams { x_scale: 1.0, x_zp: 0, w_scale: vec![1.0], y_scale: 1.0, y_zp: 0 },
             activation: Activation::None,
         }
     }
@@ -307,26 +246,10 @@ mod tests {
     fn padded_3x3_conv_by_hand() {
         // 2x2 input of ones, 3x3 kernel of ones, pad 1: every output sees all 4 inputs.
         let l = Layer {
-            shape: ConvShape {
-                n: 1,
-                h: 2,
-                w: 2,
-                c: 1,
-                k: 1,
-                r: 3,
-                s: 3,
-                stride: [1, 1],
-                dilation: [1, 1],
-                pad: [1; 4],
-                groups: 1,
-            },
+            shape: ConvShape { n: 1, h: 2, w: 2, c: 1, k: 1, r: 3, s: 3, stride: [1, 1], dilation: [1, 1], pad: [1; 4], groups: 1 },
             ..layer_1x1(1, 1)
         };
-        let d = LayerData {
-            input: Tensor::filled([1, 2, 2, 1], 1),
-            weights: Tensor::filled([1, 3, 3, 1], 1),
-            bias: vec![0],
-        };
+        let d = LayerData { input: Tensor::filled([1, 2, 2, 1], 1), weights: Tensor::filled([1, 3, 3, 1], 1), bias: vec![0] };
         assert_eq!(conv2d_acc(&l, &d), vec![4, 4, 4, 4]);
     }
 
@@ -334,19 +257,7 @@ mod tests {
     fn depthwise_keeps_channels_apart() {
         let l = Layer {
             op: LayerOp::Depthwise,
-            shape: ConvShape {
-                n: 1,
-                h: 1,
-                w: 2,
-                c: 2,
-                k: 2,
-                r: 1,
-                s: 2,
-                stride: [1, 1],
-                dilation: [1, 1],
-                pad: [0; 4],
-                groups: 2,
-            },
+            shape: ConvShape { n: 1, h: 1, w: 2, c: 2, k: 2, r: 1, s: 2, stride: [1, 1], dilation: [1, 1], pad: [0; 4], groups: 2 },
             ..layer_1x1(2, 2)
         };
         // pixels (1, 10), (2, 20); weights ch0 = [1, 1], ch1 = [1, -1]
@@ -370,26 +281,13 @@ mod tests {
     #[test]
     fn pooling_by_hand() {
         let x = Tensor::from_vec([1, 2, 2, 1], vec![1, 5, -3, 2]);
-        let p = Pool {
-            kernel: [2, 2],
-            stride: [2, 2],
-            pad: [0; 4],
-            count_include_pad: true,
-        };
+        let p = Pool { kernel: [2, 2], stride: [2, 2], pad: [0; 4], count_include_pad: true };
         assert_eq!(max_pool(&x, &p).data, vec![5]);
         // mean 5/4 = 1.25 -> 1
         assert_eq!(avg_pool(&x, &p, 1.0, 0, 1.0, 0).data, vec![1]);
         assert_eq!(global_avg_pool(&x, 2.0, 0, 1.0, 3).data, vec![5]); // 2*5/4 = 2.5 -> 2, +3
-        let padded = Pool {
-            kernel: [2, 2],
-            stride: [1, 1],
-            pad: [1, 1, 0, 0],
-            count_include_pad: false,
-        };
-        assert_eq!(
-            avg_pool(&x, &padded, 1.0, 0, 1.0, 0).data,
-            vec![1, 3, -1, 1]
-        );
+        let padded = Pool { kernel: [2, 2], stride: [1, 1], pad: [1, 1, 0, 0], count_include_pad: false };
+        assert_eq!(avg_pool(&x, &padded, 1.0, 0, 1.0, 0).data, vec![1, 3, -1, 1]);
     }
 
     #[test]
@@ -407,17 +305,7 @@ mod tests {
     #[test]
     fn matmul_by_hand() {
         // [1 2; 3 4] x [1 0; 0 -1]
-        let y = matmul(
-            &[1, 2, 3, 4],
-            &[1, 0, 0, -1],
-            2,
-            2,
-            2,
-            0,
-            &[0, 0],
-            &[1.0, 1.0],
-            0,
-        );
+        let y = matmul(&[1, 2, 3, 4], &[1, 0, 0, -1], 2, 2, 2, 0, &[0, 0], &[1.0, 1.0], 0);
         assert_eq!(y, vec![1, -2, 3, -4]);
     }
 }

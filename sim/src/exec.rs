@@ -17,36 +17,20 @@ struct Tracker {
 
 impl Tracker {
     fn new(name: &'static str, words: usize) -> Self {
-        Self {
-            name,
-            writer: vec![(u32::MAX, 0, 0); words],
-            readers: vec![[(u32::MAX, 0); 3]; words],
-        }
+        Self { name, writer: vec![(u32::MAX, 0, 0); words], readers: vec![[(u32::MAX, 0); 3]; words] }
     }
 
     fn check(&self, word: usize, len: usize, instr: usize) -> Result<(), SimError> {
         if word + len > self.writer.len() {
             return Err(SimError::OutOfBounds {
                 instr,
-                detail: format!(
-                    "{} words {}..{} beyond its {} words",
-                    self.name,
-                    word,
-                    word + len,
-                    self.writer.len()
-                ),
+                detail: format!("{} words {}..{} beyond its {} words", self.name, word, word + len, self.writer.len()),
             });
         }
         Ok(())
     }
 
-    fn read(
-        &mut self,
-        word: usize,
-        t: &InstrTiming,
-        end: u64,
-        instr: usize,
-    ) -> Result<(), SimError> {
+    fn read(&mut self, word: usize, t: &InstrTiming, end: u64, instr: usize) -> Result<(), SimError> {
         let (w, wu, wend) = self.writer[word];
         let u = t.unit.index();
         if w != u32::MAX && wu as usize != u && wend > t.start {
@@ -57,13 +41,7 @@ impl Tracker {
         Ok(())
     }
 
-    fn write(
-        &mut self,
-        word: usize,
-        t: &InstrTiming,
-        end: u64,
-        instr: usize,
-    ) -> Result<(), SimError> {
+    fn write(&mut self, word: usize, t: &InstrTiming, end: u64, instr: usize) -> Result<(), SimError> {
         let (w, wu, wend) = self.writer[word];
         let u = t.unit.index();
         if w != u32::MAX && wu as usize != u && wend > t.start {
@@ -78,24 +56,8 @@ impl Tracker {
         Ok(())
     }
 
-    fn race(
-        &self,
-        instr: usize,
-        unit: Unit,
-        kind: &'static str,
-        word: usize,
-        other: u32,
-        other_unit: u8,
-    ) -> SimError {
-        SimError::Race {
-            instr,
-            unit,
-            kind,
-            buffer: self.name,
-            word,
-            other: other as usize,
-            other_unit: Unit::ALL[other_unit as usize],
-        }
+    fn race(&self, instr: usize, unit: Unit, kind: &'static str, word: usize, other: u32, other_unit: u8) -> SimError {
+        SimError::Race { instr, unit, kind, buffer: self.name, word, other: other as usize, other_unit: Unit::ALL[other_unit as usize] }
     }
 }
 
@@ -117,20 +79,9 @@ struct Machine {
     dram_written: u64,
 }
 
-fn dram_range(
-    dram_len: usize,
-    addr: i64,
-    len: usize,
-    instr: usize,
-) -> Result<std::ops::Range<usize>, SimError> {
+fn dram_range(dram_len: usize, addr: i64, len: usize, instr: usize) -> Result<std::ops::Range<usize>, SimError> {
     if addr < 0 || addr as usize + len > dram_len {
-        return Err(SimError::OutOfBounds {
-            instr,
-            detail: format!(
-                "DRAM bytes {addr}..{} outside 0..{dram_len}",
-                addr + len as i64
-            ),
-        });
+        return Err(SimError::OutOfBounds { instr, detail: format!("DRAM bytes {addr}..{} outside 0..{dram_len}", addr + len as i64) });
     }
     Ok(addr as usize..addr as usize + len)
 }
@@ -161,18 +112,10 @@ impl Machine {
         *self.sram.entry(key).or_default() += n;
     }
 
-    fn step(
-        &mut self,
-        i: usize,
-        op: &Op,
-        t: &InstrTiming,
-        dram: &mut [u8],
-    ) -> Result<(), SimError> {
+    fn step(&mut self, i: usize, op: &Op, t: &InstrTiming, dram: &mut [u8]) -> Result<(), SimError> {
         match *op {
-            Op::Load { target, dst, src } => self.load(i, target, dst as usize, &src, t, dram),
-            Op::LoadTransposed { dst, pitch, src } => {
-                self.load_transposed(i, dst as usize, pitch as usize, &src, t, dram)
-            }
+            Op::Load { target, dst, offset, src } => self.load(i, target, dst as usize, offset as usize, &src, t, dram),
+            Op::LoadTransposed { dst, pitch, src } => self.load_transposed(i, dst as usize, pitch as usize, &src, t, dram),
             Op::LoadParams { dst, addr, count } => {
                 let (dst, count) = (dst as usize, count as usize);
                 self.param_t.check(dst, count, i)?;
@@ -185,23 +128,34 @@ impl Machine {
                 self.count("param.write", count as u64);
                 Ok(())
             }
-            Op::MatmulWs {
-                a,
-                acc,
-                accumulate,
-                preload,
-            } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band } => {
                 let (rows, cols) = (self.rows, self.cols);
-                if let Some(p) = preload {
-                    let p = p as usize;
-                    self.wgt_t.check(p, rows, i)?;
-                    for k in 0..rows {
-                        self.wgt_t.read(p + k, t, t.free, i)?;
-                        for j in 0..cols {
-                            self.shadow[k * cols + j] = self.wgt[(p + k) * cols + j] as i32;
+                self.check_band(&band, i)?;
+                match (preload, band) {
+                    (Some(p), Some(band)) => {
+                        let p = p as usize;
+                        self.wgt_t.check(p, 1, i)?;
+                        self.wgt_t.read(p, t, t.free, i)?;
+                        let word = &self.wgt[p * cols..(p + 1) * cols];
+                        for k in 0..rows {
+                            for j in 0..cols {
+                                self.shadow[k * cols + j] = band.at(word, k, j) as i32;
+                            }
                         }
+                        self.count("wgt.read", 1);
                     }
-                    self.count("wgt.read", rows as u64);
+                    (Some(p), None) => {
+                        let p = p as usize;
+                        self.wgt_t.check(p, rows, i)?;
+                        for k in 0..rows {
+                            self.wgt_t.read(p + k, t, t.free, i)?;
+                            for j in 0..cols {
+                                self.shadow[k * cols + j] = self.wgt[(p + k) * cols + j] as i32;
+                            }
+                        }
+                        self.count("wgt.read", rows as u64);
+                    }
+                    (None, _) => {}
                 }
                 let acc = acc as usize;
                 self.acc_t.check(acc, a.len() as usize, i)?;
@@ -232,27 +186,35 @@ impl Machine {
                 }
                 Ok(())
             }
-            Op::MatmulOs {
-                a,
-                b,
-                acc,
-                accumulate,
-            } => {
+            Op::MatmulOs { a, b, acc, accumulate, band } => {
                 let (rows, cols) = (self.rows, self.cols);
                 let (b, acc) = (b as usize, acc as usize);
                 let steps = a.len() as usize;
-                self.wgt_t.check(b, steps, i)?;
+                self.check_band(&band, i)?;
+                self.wgt_t.check(b, if band.is_some() { 1 } else { steps }, i)?;
                 self.acc_t.check(acc, rows, i)?;
                 let mut tile = vec![0i32; rows * cols];
+                let mut wrow = vec![0i8; cols];
                 for (step, word) in a.addrs().enumerate() {
                     let word = word as usize;
                     self.act_t.check(word, 1, i)?;
                     self.act_t.read(word, t, t.free, i)?;
-                    self.wgt_t.read(b + step, t, t.free, i)?;
-                    let wrow = &self.wgt[(b + step) * cols..(b + step + 1) * cols];
+                    match band {
+                        Some(band) => {
+                            self.wgt_t.read(b, t, t.free, i)?;
+                            let taps = &self.wgt[b * cols..(b + 1) * cols];
+                            for (j, w) in wrow.iter_mut().enumerate() {
+                                *w = band.at(taps, step, j);
+                            }
+                        }
+                        None => {
+                            self.wgt_t.read(b + step, t, t.free, i)?;
+                            wrow.copy_from_slice(&self.wgt[(b + step) * cols..(b + step + 1) * cols]);
+                        }
+                    }
                     for (r, &x) in self.act[word * rows..(word + 1) * rows].iter().enumerate() {
                         let x = x as i32;
-                        for (o, &w) in tile[r * cols..(r + 1) * cols].iter_mut().zip(wrow) {
+                        for (o, &w) in tile[r * cols..(r + 1) * cols].iter_mut().zip(&wrow) {
                             *o = o.wrapping_add(x.wrapping_mul(w as i32));
                         }
                     }
@@ -277,10 +239,7 @@ impl Machine {
                 if len > self.cols {
                     return Err(SimError::OutOfBounds {
                         instr: i,
-                        detail: format!(
-                            "store run of {len} bytes exceeds the {} accumulator columns",
-                            self.cols
-                        ),
+                        detail: format!("store run of {len} bytes exceeds the {} accumulator columns", self.cols),
                     });
                 }
                 let acc = acc as usize;
@@ -295,19 +254,8 @@ impl Machine {
                 }
                 self.finish_store(&dst, dst.num_runs(), len)
             }
-            Op::StoreTransposed {
-                acc,
-                row_stride,
-                width,
-                dst,
-                out,
-            } => {
-                let (len, width, rs, acc) = (
-                    dst.len as usize,
-                    width as usize,
-                    row_stride as usize,
-                    acc as usize,
-                );
+            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
+                let (len, width, rs, acc) = (dst.len as usize, width as usize, row_stride as usize, acc as usize);
                 if width == 0 || width > self.cols {
                     return Err(SimError::OutOfBounds {
                         instr: i,
@@ -333,31 +281,22 @@ impl Machine {
         }
     }
 
-    fn requant(
-        &mut self,
-        row: usize,
-        col: usize,
-        param: usize,
-        out: &OutputStage,
-        t: &InstrTiming,
-        i: usize,
-    ) -> Result<i8, SimError> {
-        self.param_t.read(param, t, t.done, i)?;
-        Ok(requantize(
-            self.acc[row * self.cols + col],
-            self.params[param],
-            out.zp,
-            out.lo,
-            out.hi,
-        ))
+    fn check_band(&self, band: &Option<systole_core::isa::Band>, i: usize) -> Result<(), SimError> {
+        match band {
+            Some(b) if b.taps as usize > self.cols || b.width as usize > self.cols || b.stride == 0 => Err(SimError::OutOfBounds {
+                instr: i,
+                detail: format!("{b}: taps and width must be at most {} and stride at least 1", self.cols),
+            }),
+            _ => Ok(()),
+        }
     }
 
-    fn finish_store(
-        &mut self,
-        dst: &DramPattern,
-        acc_reads: u64,
-        len: usize,
-    ) -> Result<(), SimError> {
+    fn requant(&mut self, row: usize, col: usize, param: usize, out: &OutputStage, t: &InstrTiming, i: usize) -> Result<i8, SimError> {
+        self.param_t.read(param, t, t.done, i)?;
+        Ok(requantize(self.acc[row * self.cols + col], self.params[param], out.zp, out.lo, out.hi))
+    }
+
+    fn finish_store(&mut self, dst: &DramPattern, acc_reads: u64, len: usize) -> Result<(), SimError> {
         self.count("acc.read", acc_reads);
         self.count("param.read", acc_reads);
         self.dram_written += dst.num_runs() * len as u64;
@@ -369,6 +308,7 @@ impl Machine {
         i: usize,
         target: Buffer,
         dst: usize,
+        offset: usize,
         src: &DramPattern,
         t: &InstrTiming,
         dram: &[u8],
@@ -378,10 +318,10 @@ impl Machine {
             Buffer::Act => (self.rows, &mut self.act, &mut self.act_t, "act.write"),
             Buffer::Wgt => (self.cols, &mut self.wgt, &mut self.wgt_t, "wgt.write"),
         };
-        if len > width {
+        if offset + len > width {
             return Err(SimError::OutOfBounds {
                 instr: i,
-                detail: format!("load run of {len} bytes exceeds the {width}-byte word"),
+                detail: format!("load of {len} bytes at byte {offset} exceeds the {width}-byte word"),
             });
         }
         let runs = src.num_runs() as usize;
@@ -390,10 +330,10 @@ impl Machine {
             let range = dram_range(dram.len(), addr, len, i)?;
             tracker.write(dst + e, t, t.done, i)?;
             let word = &mut mem[(dst + e) * width..(dst + e + 1) * width];
-            for (w, &b) in word.iter_mut().zip(&dram[range]) {
+            for (w, &b) in word[offset..].iter_mut().zip(&dram[range]) {
                 *w = b as i8;
             }
-            word[len..].fill(0);
+            word[offset + len..].fill(0);
         }
         self.count(key, runs as u64);
         self.dram_read += (runs * len) as u64;
@@ -452,11 +392,7 @@ pub struct Execution {
 
 /// Runs `program` on `arch` against the DRAM image `dram` (inputs already placed), leaving
 /// the outputs in it.
-pub fn execute(
-    arch: &ArchConfig,
-    program: &Program,
-    dram: &mut [u8],
-) -> Result<Execution, SimError> {
+pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<Execution, SimError> {
     let timing = schedule(arch, &program.instrs)?;
     let mut order: Vec<usize> = (0..program.instrs.len()).collect();
     order.sort_by_key(|&i| (timing[i].start, timing[i].unit.index(), i));
@@ -468,12 +404,7 @@ pub fn execute(
     Ok(Execution { timing, report })
 }
 
-fn build_report(
-    arch: &ArchConfig,
-    program: &Program,
-    timing: &[InstrTiming],
-    m: &Machine,
-) -> LayerReport {
+fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], m: &Machine) -> LayerReport {
     let total = timing.iter().map(|t| t.done).max().unwrap_or(0);
     let mut busy = [0u64; 3];
     let mut count = [0u64; 3];
@@ -493,9 +424,7 @@ fn build_report(
         cursor = t.free;
         last_done = t.done;
     }
-    let drain = last_done
-        .saturating_sub(cursor)
-        .min(total - cursor.min(total));
+    let drain = last_done.saturating_sub(cursor).min(total - cursor.min(total));
     fill_drain += drain;
     stall += total - cursor.min(total) - drain;
     let exec = busy[Unit::Exec.index()];
@@ -504,33 +433,16 @@ fn build_report(
     LayerReport {
         name: String::new(),
         cycles: total,
-        cycles_by_cause: [
-            ("compute", compute),
-            ("fill_drain", fill_drain),
-            ("dram_stall", stall),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
+        cycles_by_cause: [("compute", compute), ("fill_drain", fill_drain), ("dram_stall", stall)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         macs: program.macs,
         utilization: utilization(program.macs, arch.pes() as u64, total),
         sram: m.sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        dram_bytes: [
-            ("read".to_string(), m.dram_read),
-            ("write".to_string(), m.dram_written),
-        ]
-        .into_iter()
-        .collect(),
-        unit_busy: names
-            .iter()
-            .zip(busy)
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        instructions: names
-            .iter()
-            .zip(count)
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+        dram_bytes: [("read".to_string(), m.dram_read), ("write".to_string(), m.dram_written)].into_iter().collect(),
+        unit_busy: names.iter().zip(busy).map(|(k, v)| (k.to_string(), v)).collect(),
+        instructions: names.iter().zip(count).map(|(k, v)| (k.to_string(), v)).collect(),
         bound: if exec >= dma { "compute" } else { "memory" }.into(),
         output_digest: String::new(),
     }

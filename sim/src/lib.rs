@@ -32,7 +32,10 @@ use thiserror::Error;
 pub enum SimError {
     /// No unit can issue its next instruction.
     #[error("deadlock: no unit can proceed; next instructions: {pending}")]
-    #[diagnostic(code(systole::sim::deadlock), help("a Sync field waits for an instruction that itself waits, directly or not, for this one"))]
+    #[diagnostic(
+        code(systole::sim::deadlock),
+        help("a Sync field waits for an instruction that itself waits, directly or not, for this one")
+    )]
     Deadlock {
         /// Description of each blocked unit's next instruction.
         pending: String,
@@ -61,10 +64,7 @@ pub enum SimError {
     },
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
-    #[diagnostic(
-        code(systole::sim::race),
-        help("add a Sync wait so one instruction completes before the other starts")
-    )]
+    #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]
     Race {
         /// Program index of the later-starting instruction.
         instr: usize,
@@ -87,11 +87,7 @@ use systole_core::{ArchConfig, Program, Tensor};
 
 /// Places `inputs` in a fresh DRAM image, runs `program`, and returns the outputs with the
 /// execution record (report name set to the program's architecture-independent default).
-pub fn run(
-    arch: &ArchConfig,
-    program: &Program,
-    inputs: &[&Tensor],
-) -> Result<(Vec<Tensor>, Execution), SimError> {
+pub fn run(arch: &ArchConfig, program: &Program, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Execution), SimError> {
     let mut dram = program.initial_dram();
     for (placement, t) in program.inputs.iter().zip(inputs) {
         placement.write(&mut dram, t);

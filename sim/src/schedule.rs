@@ -44,9 +44,14 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             let busy = (*count as u64).max((8 * *count as u64).div_ceil(bw as u64));
             (lat + busy, 0, busy)
         }
-        Op::MatmulWs { a, preload, .. } => {
+        Op::MatmulWs { a, preload, band, .. } => {
             let m = a.len() as u64;
-            let dur = m.max(if preload.is_some() { rows } else { 0 }).max(1);
+            let fill = match (preload, band) {
+                (Some(_), Some(_)) => 1,
+                (Some(_), None) => rows,
+                (None, _) => 0,
+            };
+            let dur = m.max(fill).max(1);
             (dur, arch.ws_latency(), m)
         }
         Op::MatmulOs { a, .. } => {
@@ -76,12 +81,7 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
         for u in Unit::ALL {
             let need = ins.sync.on(u);
             if u != ins.op.unit() && need as usize > queues[u.index()].len() {
-                return Err(SimError::SyncBeyondProgram {
-                    instr: i,
-                    unit: u,
-                    need,
-                    have: queues[u.index()].len(),
-                });
+                return Err(SimError::SyncBeyondProgram { instr: i, unit: u, need, have: queues[u.index()].len() });
             }
         }
     }
@@ -113,13 +113,7 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
                     break;
                 }
                 let (busy, latency, useful) = cost(arch, &ins.op);
-                let t = InstrTiming {
-                    unit: u,
-                    start,
-                    free: start + busy,
-                    done: start + busy + latency,
-                    useful,
-                };
+                let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
                 free[ui] = t.free;
                 done[ui].push(t.done);
                 timing[idx] = Some(t);
@@ -135,16 +129,12 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
                 .filter_map(|u| {
                     let q = &queues[u.index()];
                     let n = done[u.index()].len();
-                    (n < q.len())
-                        .then(|| format!("{u:?} #{} (program index {}: {})", n, q[n], instrs[q[n]]))
+                    (n < q.len()).then(|| format!("{u:?} #{} (program index {}: {})", n, q[n], instrs[q[n]]))
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(SimError::Deadlock { pending });
         }
     }
-    Ok(timing
-        .into_iter()
-        .map(|t| t.expect("every instruction scheduled"))
-        .collect())
+    Ok(timing.into_iter().map(|t| t.expect("every instruction scheduled")).collect())
 }

@@ -19,60 +19,28 @@ pub struct Outcome {
 impl Outcome {
     /// Describes the first mismatch, if any.
     pub fn mismatch(&self) -> Option<String> {
-        self.golden
-            .first_mismatch(&self.sim)
-            .map(|(idx, g, s)| format!("first mismatch at NHWC {idx:?}: golden {g}, sim {s}"))
+        self.golden.first_mismatch(&self.sim).map(|(idx, g, s)| format!("first mismatch at NHWC {idx:?}: golden {g}, sim {s}"))
     }
 }
 
 /// Runs `layer` through golden and through compiler + simulator.
-pub fn golden_vs_sim(
-    arch: &ArchConfig,
-    layer: &Layer,
-    data: &LayerData,
-) -> Result<Outcome, String> {
+pub fn golden_vs_sim(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Outcome, String> {
     let golden = systole_golden::layer(layer, data);
-    let program =
-        systole_compiler::compile_layer(arch, layer, data).map_err(|e| format!("compile: {e}"))?;
-    let (mut outs, exe) =
-        systole_sim::run(arch, &program, &[&data.input]).map_err(|e| format!("sim: {e}"))?;
-    Ok(Outcome {
-        golden,
-        sim: outs.remove(0),
-        report: exe.report,
-    })
+    let program = systole_compiler::compile_layer(arch, layer, data).map_err(|e| format!("compile: {e}"))?;
+    let (mut outs, exe) = systole_sim::run(arch, &program, &[&data.input]).map_err(|e| format!("sim: {e}"))?;
+    Ok(Outcome { golden, sim: outs.remove(0), report: exe.report })
 }
 
 /// A convolution layer with explicit quantization, for tests.
 #[allow(clippy::too_many_arguments)]
-pub fn conv_layer(
-    name: &str,
-    op: LayerOp,
-    shape: ConvShape,
-    x_zp: i8,
-    y_zp: i8,
-    activation: Activation,
-    per_channel: bool,
-) -> Layer {
+pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8, activation: Activation, per_channel: bool) -> Layer {
     let red = (shape.r * shape.s * shape.cg()) as f32;
-    let w_scale = if per_channel {
-        (0..shape.k)
-            .map(|k| 0.01 * (1.0 + (k % 7) as f32 * 0.1))
-            .collect()
-    } else {
-        vec![0.01]
-    };
+    let w_scale = if per_channel { (0..shape.k).map(|k| 0.01 * (1.0 + (k % 7) as f32 * 0.1)).collect() } else { vec![0.01] };
     Layer {
         name: name.into(),
         op,
         shape,
-        quant: QuantParams {
-            x_scale: 0.05,
-            x_zp,
-            w_scale,
-            y_scale: 0.05 * 0.01 * 74.0 * 74.0 * red.sqrt() / 40.0,
-            y_zp,
-        },
+        quant: QuantParams { x_scale: 0.05, x_zp, w_scale, y_scale: 0.05 * 0.01 * 74.0 * 74.0 * red.sqrt() / 40.0, y_zp },
         activation,
     }
 }

@@ -1,0 +1,116 @@
+//! `systole`: a thin command-line facade over the Systole libraries.
+
+mod run;
+
+use clap::{Parser, Subcommand};
+use miette::{IntoDiagnostic, Result, WrapErr};
+use std::path::PathBuf;
+use systole_core::workload::Workload;
+use systole_core::ArchConfig;
+
+/// Systole: simulate and co-design systolic-array DNN accelerators.
+#[derive(Parser)]
+#[command(name = "systole", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile every layer of a workload and run it on the cycle-accurate simulator.
+    ///
+    /// Prints a per-layer table (cycles, MACs, utilization, compute- or memory-bound) and
+    /// totals. Tensors are random from the workload's seed.
+    Simulate {
+        /// Architecture file, e.g. configs/archs/16x16.toml.
+        #[arg(long)]
+        arch: PathBuf,
+        /// Workload file, e.g. configs/workloads/resnet18.toml.
+        #[arg(long)]
+        workload: PathBuf,
+        /// Also write the full SimReport as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Re-run every layer on the golden model and fail on any mismatch.
+        #[arg(long)]
+        check: bool,
+        /// Layers simulated in parallel (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Compile one layer of a workload and print its program.
+    Compile {
+        /// Architecture file.
+        #[arg(long)]
+        arch: PathBuf,
+        /// Workload file.
+        #[arg(long)]
+        workload: PathBuf,
+        /// Name of the layer (default: the first).
+        #[arg(long)]
+        layer: Option<String>,
+        /// Write the encoded program (one 512-bit instruction per line, hex, LSB word first) here.
+        #[arg(long)]
+        hex: Option<PathBuf>,
+    },
+    /// Measure simulator speed on a workload: simulated MACs per second and wall time.
+    Bench {
+        /// Architecture file.
+        #[arg(long)]
+        arch: PathBuf,
+        /// Workload file.
+        #[arg(long)]
+        workload: PathBuf,
+        /// Timed repetitions (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Simulate { arch, workload, json, check, jobs } => {
+            let arch_cfg = ArchConfig::from_file(&arch)?;
+            let wl = Workload::from_file(&workload)?;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
+            let report = pool.install(|| run::simulate(&arch_cfg, &wl, check))?;
+            print!("{}", run::table(&arch_cfg, &report));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report).into_diagnostic()?;
+                std::fs::write(&path, text).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            }
+            if check {
+                println!("check: all {} layers bit-exact with the golden model", report.layers.len());
+            }
+            Ok(())
+        }
+        Command::Compile { arch, workload, layer, hex } => {
+            let arch_cfg = ArchConfig::from_file(&arch)?;
+            let wl = Workload::from_file(&workload)?;
+            let (idx, l) = match &layer {
+                None => (0, &wl.layers[0]),
+                Some(name) => wl.layers.iter().enumerate().find(|(_, l)| &l.name == name).ok_or_else(|| {
+                    miette::miette!(
+                        help = "run `systole compile` without --layer to use the first layer",
+                        "{}: no layer named `{name}`",
+                        workload.display()
+                    )
+                })?,
+            };
+            let data = run::layer_data(&wl, idx);
+            let program = systole_compiler::compile_layer(&arch_cfg, l, &data)?;
+            print!("{program}");
+            if let Some(path) = hex {
+                std::fs::write(&path, run::hex(&program)).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(())
+        }
+        Command::Bench { arch, workload, repeat } => {
+            let arch_cfg = ArchConfig::from_file(&arch)?;
+            let wl = Workload::from_file(&workload)?;
+            run::bench(&arch_cfg, &wl, repeat.max(1))
+        }
+    }
+}
