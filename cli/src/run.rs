@@ -4,7 +4,6 @@ use miette::{miette, Result};
 use rayon::prelude::*;
 use std::fmt::Write;
 use std::time::Instant;
-use systole_core::layer::{Layer, LayerOp};
 use systole_core::report::LayerReport;
 use systole_core::workload::{LayerData, Workload};
 use systole_core::{ArchConfig, Program, SimReport};
@@ -37,14 +36,6 @@ fn simulate_layer(arch: &ArchConfig, wl: &Workload, idx: usize, check: bool) -> 
 pub fn simulate(arch: &ArchConfig, wl: &Workload, check: bool) -> Result<SimReport> {
     let layers = (0..wl.layers.len()).into_par_iter().map(|i| simulate_layer(arch, wl, i, check)).collect::<Result<Vec<_>>>()?;
     Ok(SimReport::new(&arch.name, &wl.name, arch.pes() as u64, arch.clock_mhz, layers))
-}
-
-fn shape(l: &Layer) -> String {
-    let s = &l.shape;
-    match l.op {
-        LayerOp::Gemm => format!("{}x{} * {}x{}", s.n * s.w, s.c, s.c, s.k),
-        _ => format!("{}x{}x{} {}x{}/{} -> {}", s.h, s.w, s.c, s.r, s.s, s.stride[0], s.k),
-    }
 }
 
 /// The human-readable per-layer table with totals.
@@ -91,11 +82,6 @@ pub fn table(arch: &ArchConfig, report: &SimReport) -> String {
         report.total.dram_bytes.get("write").unwrap_or(&0)
     );
     out
-}
-
-/// The layer shape column for `compile` headers and the like.
-pub fn describe(l: &Layer) -> String {
-    shape(l)
 }
 
 /// One hex line per encoded instruction.

@@ -68,8 +68,9 @@ fn runs(layer: &Layer) -> Vec<Run> {
     runs
 }
 
-/// Cuts runs into full `rows`-byte chunks and packs the shorter tails together
-/// (first fit, longest first), so a 3-channel 7x7 kernel needs 10 chunks instead of 14.
+/// Cuts runs into full `rows`-byte chunks, then packs the shorter tails end to end into
+/// further chunks (a tail may straddle two), so a 3-channel 3x3 kernel (three 9-byte
+/// kernel rows) takes two 16-byte chunks instead of three.
 fn chunks(runs: &[Run], rows: usize) -> Vec<Chunk> {
     let mut out = Vec::new();
     let mut tails = Vec::new();
@@ -82,18 +83,22 @@ fn chunks(runs: &[Run], rows: usize) -> Vec<Chunk> {
             tails.push((i, n - n % rows, n % rows));
         }
     }
-    tails.sort_by_key(|t| std::cmp::Reverse(t.2));
-    let mut packed: Vec<Chunk> = Vec::new();
-    for (run, off, len) in tails {
-        match packed.iter_mut().find(|c| c.len + len <= rows) {
-            Some(c) => {
-                c.pieces.push(Piece { run, off, len, at: c.len });
-                c.len += len;
+    let mut current = Chunk { pieces: Vec::new(), len: 0 };
+    for (run, mut off, mut len) in tails {
+        while len > 0 {
+            let take = len.min(rows - current.len);
+            current.pieces.push(Piece { run, off, len: take, at: current.len });
+            current.len += take;
+            off += take;
+            len -= take;
+            if current.len == rows {
+                out.push(std::mem::replace(&mut current, Chunk { pieces: Vec::new(), len: 0 }));
             }
-            None => packed.push(Chunk { pieces: vec![Piece { run, off, len, at: 0 }], len }),
         }
     }
-    out.extend(packed);
+    if current.len > 0 {
+        out.push(current);
+    }
     out
 }
 
@@ -196,22 +201,26 @@ impl Problem<'_> {
             weights * row_beats(a.cols) + lat * (weights / (a.wgt_words() as u64 / 2)).max(1)
         };
         let store = nt * (m as u64 * row_beats(a.cols) + lat);
-        let estimate = tiles * exec.max(a_load + w_load).max(store) + lat;
+        // Steady state per tile, plus the first tile's loads and the last tile's stores,
+        // which nothing overlaps.
+        let estimate = tiles * exec.max(a_load + w_load).max(store) + a_load + store + lat;
         Some(Tiling { pt, qt, kgroups, ng, estimate })
     }
 
-    fn choose(&self) -> Result<Tiling, CompileError> {
+    /// Every feasible tiling, best estimate first.
+    fn candidates(&self) -> Result<Vec<Tiling>, CompileError> {
         let s = &self.layer.shape;
         let (p, q) = (s.p(), s.q());
         let mut cands: Vec<(usize, usize)> = (1..=p).map(|pt| (pt, q)).collect();
-        let mut qts: Vec<usize> = (1..=q).map(|d| q.div_ceil(d)).collect();
+        let mut qts: Vec<usize> = (1..q).map(|d| q.div_ceil(d + 1)).collect();
         qts.dedup();
         cands.extend(qts.into_iter().map(|qt| (1, qt)));
-        cands
-            .into_iter()
-            .filter_map(|(pt, qt)| self.tiling(pt, qt))
-            .min_by_key(|t| (t.estimate, usize::MAX - t.pt * t.qt))
-            .ok_or_else(|| self.does_not_fit())
+        let mut all: Vec<Tiling> = cands.into_iter().filter_map(|(pt, qt)| self.tiling(pt, qt)).collect();
+        if all.is_empty() {
+            return Err(self.does_not_fit());
+        }
+        all.sort_by_key(|t| (t.estimate, usize::MAX - t.pt * t.qt));
+        Ok(all)
     }
 
     fn does_not_fit(&self) -> CompileError {
@@ -231,10 +240,15 @@ impl Problem<'_> {
 
 /// Lowers a dense or grouped convolution, or a GEMM.
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
-    let s = &layer.shape;
     let runs = runs(layer);
-    let problem = Problem { arch, layer, chunks: chunks(&runs, arch.rows), nt: s.kg().div_ceil(arch.cols) };
-    let tiling = problem.choose()?;
+    let problem = Problem { arch, layer, chunks: chunks(&runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
+    let candidates = problem.candidates()?;
+    crate::fastest(arch, candidates.iter().take(crate::RANKED_CANDIDATES), |t| build(&problem, &runs, t, data))
+}
+
+fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> Program {
+    let (arch, layer) = (problem.arch, problem.layer);
+    let s = &layer.shape;
     let mut lay = Layout::new(layer, data, 0);
     let os = problem.os();
     let (rows, cols) = (arch.rows, arch.cols);
@@ -379,7 +393,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                             let k0 = g * kg + nt * cols;
                             let param = if params_fit { k0 } else { (nt - ng0) * cols } as u32;
                             let out = OutputStage { param, zp: layer.quant.y_zp, lo: layer.clamp_bounds().0, hi: layer.clamp_bounds().1 };
-                            let dst = lay.out_pattern(n, p0, pt, q0, qt, k0, len);
+                            let dst = lay.out_pattern(n, p0..p0 + pt, q0..q0 + qt, k0..k0 + len);
                             steps.push(Step::Store { op: Op::Store { acc: acc_base + (nt - ng0) as u32 * mrows, dst, out }, acc_region });
                         }
                         acc_buf ^= 1;
@@ -400,7 +414,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
     let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
     let mut em = Emitter::default();
     emit_steps(&steps, plan, &mut em);
-    Ok(Program {
+    Program {
         arch: arch.name.clone(),
         instrs: em.instrs,
         dram_size: lay.size(),
@@ -408,5 +422,5 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
         inputs: vec![lay.input],
         outputs: vec![lay.output],
         macs: s.macs(),
-    })
+    }
 }

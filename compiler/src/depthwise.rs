@@ -68,7 +68,7 @@ fn act_words(arch: &ArchConfig, geo: &Geometry, ht: usize, ut: usize) -> usize {
     }
 }
 
-fn choose(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Tile, CompileError> {
+fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Tile>, CompileError> {
     let s = &layer.shape;
     let units = geo.bpr.div_ceil(geo.unit);
     let ht = |pt: usize| (pt - 1) * s.stride[0] + (s.r - 1) * s.dilation[0] + 1;
@@ -86,41 +86,46 @@ fn choose(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Tile, Comp
     };
     let mut cands: Vec<(usize, usize)> = (1..=s.p()).map(|pt| (pt, units)).collect();
     cands.extend((1..units).map(|ut| (1, ut)));
-    cands
-        .into_iter()
-        .filter(|&(pt, ut)| fits(pt, ut))
-        .map(|(pt, ut)| Tile { pt, ut, estimate: estimate(pt, ut) })
-        .min_by_key(|t| (t.estimate, usize::MAX - t.pt * t.ut))
-        .ok_or_else(|| {
-            let words = act_words(arch, geo, ht(1), 1);
-            if words > arch.act_words() / 2 {
-                CompileError::DoesNotFit {
-                    layer: layer.name.clone(),
-                    what: format!("one depthwise window tile ({words} words, double-buffered)"),
-                    field: "act_sram_kib",
-                    need: 2 * words,
-                    have: arch.act_words(),
-                    help: "raise `act_sram_kib`".into(),
-                }
-            } else {
-                CompileError::DoesNotFit {
-                    layer: layer.name.clone(),
-                    what: "one depthwise output tile (double-buffered)".into(),
-                    field: "acc_sram_kib",
-                    need: 2 * geo.g * geo.unit,
-                    have: arch.acc_rows(),
-                    help: "raise `acc_sram_kib`".into(),
-                }
+    let mut all: Vec<Tile> =
+        cands.into_iter().filter(|&(pt, ut)| fits(pt, ut)).map(|(pt, ut)| Tile { pt, ut, estimate: estimate(pt, ut) }).collect();
+    all.sort_by_key(|t| (t.estimate, usize::MAX - t.pt * t.ut));
+    if !all.is_empty() {
+        return Ok(all);
+    }
+    Err({
+        let words = act_words(arch, geo, ht(1), 1);
+        if words > arch.act_words() / 2 {
+            CompileError::DoesNotFit {
+                layer: layer.name.clone(),
+                what: format!("one depthwise window tile ({words} words, double-buffered)"),
+                field: "act_sram_kib",
+                need: 2 * words,
+                have: arch.act_words(),
+                help: "raise `act_sram_kib`".into(),
             }
-        })
+        } else {
+            CompileError::DoesNotFit {
+                layer: layer.name.clone(),
+                what: "one depthwise output tile (double-buffered)".into(),
+                field: "acc_sram_kib",
+                need: 2 * geo.g * geo.unit,
+                have: arch.acc_rows(),
+                help: "raise `acc_sram_kib`".into(),
+            }
+        }
+    })
 }
 
 /// Lowers a depthwise convolution (`groups = C = K`).
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
+    let geo = Geometry::new(arch, layer);
+    let tiles = candidates(arch, layer, &geo)?;
+    crate::fastest(arch, tiles.iter().take(crate::RANKED_CANDIDATES), |t| build(arch, layer, data, &geo, t))
+}
+
+fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, tile: &Tile) -> Program {
     let s = &layer.shape;
     let os = arch.dataflow == Dataflow::OutputStationary;
-    let geo = Geometry::new(arch, layer);
-    let tile = choose(arch, layer, &geo)?;
     let (rows, cols) = (arch.rows, arch.cols);
     let (st, dil) = ((s.stride[0], s.stride[1]), (s.dilation[0], s.dilation[1]));
     let step = geo.wo * st.1;
@@ -173,7 +178,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                     let act = Region::Act(act_buf);
                     let acc_region = Region::Acc(acc_buf);
                     let (a_base, acc_base) = (act_buf * act_half, acc_buf * acc_half);
-                    let per_sc = act_words(arch, &geo, ht_full, tile.ut) / geo.nsc;
+                    let per_sc = act_words(arch, geo, ht_full, tile.ut) / geo.nsc;
                     let g32 = g as u32;
                     for sc in 0..geo.nsc {
                         let base = a_base + (sc * per_sc) as u32;
@@ -246,18 +251,17 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
                     }
                     let q0 = w0 * geo.wo;
                     let nq = s.q().min((w0 + nw) * geo.wo) - q0;
-                    for pl in 0..pt {
-                        let dst = lay.out_pattern(n, p0 + pl, 1, q0, nq, c0, g);
-                        let out = OutputStage { param: if params_fit { c0 as u32 } else { 0 }, zp: layer.quant.y_zp, lo, hi };
-                        let op = Op::StoreTransposed {
-                            acc: acc_base + (pl * nw) as u32,
-                            row_stride: (pt * nw) as u32,
-                            width: geo.wo as u32,
-                            dst,
-                            out,
-                        };
-                        steps.push(Step::Store { op, acc_region });
-                    }
+                    let dst = lay.out_pattern(n, p0..p0 + pt, q0..q0 + nq, c0..c0 + g);
+                    let out = OutputStage { param: if params_fit { c0 as u32 } else { 0 }, zp: layer.quant.y_zp, lo, hi };
+                    let op = Op::StoreTransposed {
+                        acc: acc_base,
+                        row_stride: (pt * nw) as u32,
+                        line_pitch: nw as u32,
+                        width: geo.wo as u32,
+                        dst,
+                        out,
+                    };
+                    steps.push(Step::Store { op, acc_region });
                     act_buf ^= 1;
                     acc_buf ^= 1;
                 }
@@ -276,7 +280,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
     let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
     let mut em = Emitter::default();
     emit_steps(&steps, plan, &mut em);
-    Ok(Program {
+    Program {
         arch: arch.name.clone(),
         instrs: em.instrs,
         dram_size: lay.size(),
@@ -284,5 +288,5 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
         inputs: vec![lay.input],
         outputs: vec![lay.output],
         macs: s.macs(),
-    })
+    }
 }

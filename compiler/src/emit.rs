@@ -20,7 +20,7 @@ use systole_core::ArchConfig;
 pub enum Region {
     /// Activation scratchpad buffer `id`.
     Act(u32),
-    /// Weight scratchpad half, or the resident area (id 2).
+    /// Weight scratchpad half (ids 0 and 1), or resident chunk `id - 2`.
     Wgt(u32),
     /// Accumulator buffer `id`.
     Acc(u32),
@@ -141,6 +141,9 @@ pub struct WeightPlan {
     /// DRAM range held by each half, and the half used last.
     halves: [Option<(u64, u32)>; 2],
     current: u32,
+    /// Resident tiles loaded so far, and the end tile of each loaded chunk.
+    resident_loaded: usize,
+    resident_chunks: Vec<usize>,
 }
 
 impl WeightPlan {
@@ -154,43 +157,85 @@ impl WeightPlan {
         let mut batch_of_pos = Vec::with_capacity(stream.len());
         let mut batches: Vec<(u64, u32)> = Vec::new();
         if !resident {
-            let mut prev: Option<usize> = None;
-            for &t in stream {
-                let words = tile_words[t];
-                let last = batches.len().wrapping_sub(1);
-                match (prev, batches.last_mut()) {
-                    (Some(p), Some(b)) if p == t => batch_of_pos.push((last, b.1 - words)),
-                    (Some(p), Some(b)) if tile_addr[p] + tile_words[p] as u64 * arch.cols as u64 == tile_addr[t] && b.1 + words <= half => {
-                        batch_of_pos.push((last, b.1));
-                        b.1 += words;
+            // Split the stream into segments of DRAM-contiguous tiles, then each segment into
+            // equally sized batches, so that every batch leaves the next one time to load.
+            let mut segments: Vec<(usize, usize, u32)> = Vec::new();
+            for (pos, &t) in stream.iter().enumerate() {
+                let extends = pos > 0 && {
+                    let p = stream[pos - 1];
+                    p == t || tile_addr[p] + tile_words[p] as u64 * arch.cols as u64 == tile_addr[t]
+                };
+                let new_words = if pos > 0 && stream[pos - 1] == t { 0 } else { tile_words[t] };
+                match segments.last_mut() {
+                    Some(seg) if extends => {
+                        seg.1 = pos + 1;
+                        seg.2 += new_words;
                     }
-                    _ => {
-                        batches.push((tile_addr[t], words));
-                        batch_of_pos.push((batches.len() - 1, 0));
-                    }
+                    _ => segments.push((pos, pos + 1, tile_words[t])),
                 }
-                prev = Some(t);
+            }
+            for (si, (start, end, words)) in segments.into_iter().enumerate() {
+                let target = words.div_ceil(words.div_ceil(half));
+                // The first batches ramp up (1, 2, 4, ... tiles) so the array starts early.
+                let mut ramp = if si == 0 { Some(1u32) } else { None };
+                let mut prev: Option<usize> = None;
+                for &t in &stream[start..end] {
+                    let w = tile_words[t];
+                    let last = batches.len().wrapping_sub(1);
+                    match (prev, batches.last_mut()) {
+                        (Some(p), Some(b)) if p == t => batch_of_pos.push((last, b.1 - w)),
+                        (Some(_), Some(b)) if b.1 + w <= ramp.map_or(target, |r| (r * w).min(target)).max(w) && b.1 + w <= half => {
+                            batch_of_pos.push((last, b.1));
+                            b.1 += w;
+                        }
+                        _ => {
+                            if !batches.is_empty() {
+                                ramp = ramp.map(|r| r * 2).filter(|r| r * w < target);
+                            }
+                            batches.push((tile_addr[t], w));
+                            batch_of_pos.push((batches.len() - 1, 0));
+                        }
+                    }
+                    prev = Some(t);
+                }
             }
         }
-        Self { tile_words, tile_addr, cols: arch.cols, half, resident, batch_of_pos, batches, halves: [None, None], current: 1 }
-    }
-
-    /// Emits the one load of all weights if they are resident.
-    pub fn emit_resident(&self, em: &mut Emitter) {
-        if !self.resident || self.tile_words.is_empty() {
-            return;
+        Self {
+            tile_words,
+            tile_addr,
+            cols: arch.cols,
+            half,
+            resident,
+            batch_of_pos,
+            batches,
+            halves: [None, None],
+            current: 1,
+            resident_loaded: 0,
+            resident_chunks: Vec::new(),
         }
-        let words: u32 = self.tile_words.iter().sum();
-        let src = DramPattern::runs(self.tile_addr[0], self.cols as u32, words, self.cols as i64);
-        em.emit(Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src }, &[], &[Region::Wgt(2)]);
     }
 
     /// Scratchpad word and region of the tile consumed at stream position `pos`, emitting
-    /// its batch's load first unless a half already holds that batch.
+    /// its load first unless it is already on chip. Resident tiles (tile ids follow first
+    /// use) are loaded in chunks of 1, 2, 4, ... tiles, each chunk its own region, so the
+    /// array starts after the first tile instead of after all of them.
     pub fn locate(&mut self, em: &mut Emitter, stream: &[usize], pos: usize) -> (u32, Region) {
+        let tile = stream[pos];
         if self.resident {
-            let word: u32 = self.tile_words[..stream[pos]].iter().sum();
-            return (word, Region::Wgt(2));
+            while self.resident_loaded <= tile {
+                let first = self.resident_loaded;
+                let count = (1usize << self.resident_chunks.len().min(16)).min(self.tile_words.len() - first);
+                let words: u32 = self.tile_words[first..first + count].iter().sum();
+                let dst: u32 = self.tile_words[..first].iter().sum();
+                let region = Region::Wgt(2 + self.resident_chunks.len() as u32);
+                let src = DramPattern::runs(self.tile_addr[first], self.cols as u32, words, self.cols as i64);
+                em.emit(Op::Load { target: Buffer::Wgt, dst, offset: 0, src }, &[], &[region]);
+                self.resident_chunks.push(first + count);
+                self.resident_loaded = first + count;
+            }
+            let chunk = self.resident_chunks.iter().position(|&end| tile < end).expect("tile loaded");
+            let word: u32 = self.tile_words[..tile].iter().sum();
+            return (word, Region::Wgt(2 + chunk as u32));
         }
         let (batch, offset) = self.batch_of_pos[pos];
         let range = self.batches[batch];
@@ -219,7 +264,6 @@ pub fn emit_steps(steps: &[Step], mut plan: WeightPlan, em: &mut Emitter) {
         })
         .collect();
     let stream: Vec<usize> = matmuls.iter().map(|m| m.0).collect();
-    plan.emit_resident(em);
     let mut pos = 0usize;
     let mut active: Option<usize> = None;
     for step in steps {

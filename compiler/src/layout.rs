@@ -1,6 +1,7 @@
 //! DRAM placement of a layer's tensors and tables.
 
-use systole_core::isa::DramPattern;
+use std::ops::Range;
+use systole_core::isa::{Dim, DramPattern};
 use systole_core::layer::Layer;
 use systole_core::program::{DramSegment, TensorPlacement};
 use systole_core::requant::ChannelParam;
@@ -56,18 +57,18 @@ impl Layout {
         self.input.padded_addr(n, y, x, c)
     }
 
-    /// A store pattern covering output rows `p0..p0+pt`, columns `q0..q0+qt`, channels
-    /// `k0..k0+len` of image `n`.
-    pub fn out_pattern(&self, n: usize, p0: usize, pt: usize, q0: usize, qt: usize, k0: usize, len: usize) -> DramPattern {
+    /// A store pattern covering output rows `rows`, columns `cols` and channels `channels`
+    /// of image `n`.
+    pub fn out_pattern(&self, n: usize, rows: Range<usize>, cols: Range<usize>, channels: Range<usize>) -> DramPattern {
         let [_, p, q, k] = self.output.dims;
-        let addr = self.output.addr + (((n * p + p0) * q + q0) * k + k0) as u64;
+        let addr = self.output.addr + (((n * p + rows.start) * q + cols.start) * k + channels.start) as u64;
         DramPattern {
             addr,
-            len: len as u32,
+            len: channels.len() as u32,
             dims: [
-                systole_core::isa::Dim { count: 1, stride: 0 },
-                systole_core::isa::Dim { count: pt as u32, stride: (q * k) as i64 },
-                systole_core::isa::Dim { count: qt as u32, stride: k as i64 },
+                Dim { count: 1, stride: 0 },
+                Dim { count: rows.len() as u32, stride: (q * k) as i64 },
+                Dim { count: cols.len() as u32, stride: k as i64 },
             ],
         }
     }

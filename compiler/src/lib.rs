@@ -72,6 +72,28 @@ pub enum CompileError {
     },
 }
 
+/// How many of the best-estimated tilings are built and timed exactly.
+const RANKED_CANDIDATES: usize = 6;
+
+/// Builds the program of each candidate and keeps the one with the fewest cycles under the
+/// exact timing model (ties: the earlier candidate).
+fn fastest<'a, T: 'a>(
+    arch: &ArchConfig,
+    candidates: impl Iterator<Item = &'a T>,
+    build: impl Fn(&T) -> Program,
+) -> Result<Program, CompileError> {
+    let mut best: Option<(u64, Program)> = None;
+    for c in candidates {
+        let program = build(c);
+        let timing = systole_core::timing::schedule(arch, &program.instrs).expect("emitted programs wait only on earlier instructions");
+        let cycles = systole_core::timing::total_cycles(&timing);
+        if best.as_ref().is_none_or(|(b, _)| cycles < *b) {
+            best = Some((cycles, program));
+        }
+    }
+    Ok(best.expect("at least one candidate").1)
+}
+
 /// Compiles one layer with its constant data (weights, bias) for `arch`.
 pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
     let invalid = |source| CompileError::Invalid { layer: layer.name.clone(), source };

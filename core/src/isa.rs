@@ -89,6 +89,11 @@ pub struct DramPattern {
 }
 
 impl DramPattern {
+    /// Lines (`dims[0].count * dims[1].count`) of the pattern.
+    pub fn lines(&self) -> u64 {
+        self.dims[0].count as u64 * self.dims[1].count as u64
+    }
+
     /// A pattern of `count` runs of `len` bytes, `stride` apart.
     pub fn runs(addr: u64, len: u32, count: u32, stride: i64) -> Self {
         Self { addr, len, dims: [Dim { count: 1, stride: 0 }, Dim { count: 1, stride: 0 }, Dim { count, stride }] }
@@ -277,13 +282,16 @@ pub enum Op {
         /// Requantization settings.
         out: OutputStage,
     },
-    /// Store unit, through the transposer: byte `j` of run `e` <- requantized column
-    /// `e % width` of acc row `acc + j*row_stride + e / width`, using entry `out.param + j`.
+    /// Store unit, through the transposer: byte `j` of run `(i2, i1, i0)`, on line
+    /// `l = i2 * dims[1].count + i1`, <- requantized column `i0 % width` of acc row
+    /// `acc + j*row_stride + l*line_pitch + i0 / width`, using entry `out.param + j`.
     StoreTransposed {
         /// Accumulator row of byte 0 of run 0.
         acc: u32,
         /// Accumulator rows between bytes of a run.
         row_stride: u32,
+        /// Accumulator rows between lines.
+        line_pitch: u32,
         /// Runs taken from one accumulator row (at most `cols`).
         width: u32,
         /// Destination runs.
@@ -477,9 +485,10 @@ impl Instr {
                 pat(&mut w, dst)?;
                 stage(&mut w, out)?;
             }
-            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
+            Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out } => {
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("row_stride", *row_stride as i128, WORD, false)?;
+                w.put("line_pitch", *line_pitch as i128, WORD, false)?;
                 w.put("width", *width as i128, LEN, false)?;
                 pat(&mut w, dst)?;
                 stage(&mut w, out)?;
@@ -545,6 +554,7 @@ impl Instr {
             7 => Op::StoreTransposed {
                 acc: r.get(WORD, false) as u32,
                 row_stride: r.get(WORD, false) as u32,
+                line_pitch: r.get(WORD, false) as u32,
                 width: r.get(LEN, false) as u32,
                 dst: pat(&mut r),
                 out: stage(&mut r),
@@ -618,8 +628,8 @@ impl fmt::Display for Instr {
                 }
             }
             Op::Store { acc, dst, out } => write!(f, "store       {dst} <- acc[{acc}] {out}")?,
-            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
-                write!(f, "store.t     {dst} <- acc[{acc}] rows@{row_stride} width {width} {out}")?
+            Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out } => {
+                write!(f, "store.t     {dst} <- acc[{acc}] rows@{row_stride} lines@{line_pitch} width {width} {out}")?
             }
         }
         let s = self.sync;

@@ -129,7 +129,7 @@ impl ConvShape {
                 return Err(ConfigError::new(f, "must be at least 1"));
             }
         }
-        if self.c % self.groups != 0 || self.k % self.groups != 0 {
+        if !self.c.is_multiple_of(self.groups) || !self.k.is_multiple_of(self.groups) {
             return Err(ConfigError::new(
                 "groups",
                 format!("{} groups do not divide {} input and {} output channels", self.groups, self.c, self.k),

@@ -16,6 +16,7 @@ pub mod program;
 pub mod report;
 pub mod requant;
 pub mod tensor;
+pub mod timing;
 pub mod workload;
 
 pub use arch::{ArchConfig, Dataflow};

@@ -1,11 +1,11 @@
 //! Functional execution in start order, with per-word race checks, and the report.
 
-use crate::schedule::{schedule, InstrTiming};
 use crate::SimError;
 use std::collections::BTreeMap;
 use systole_core::isa::{Buffer, DramPattern, Op, OutputStage, Unit};
 use systole_core::report::{utilization, LayerReport};
 use systole_core::requant::{requantize, ChannelParam};
+use systole_core::timing::{schedule, InstrTiming};
 use systole_core::{ArchConfig, Program};
 
 /// Who last wrote and read each word of one memory, and until when.
@@ -114,7 +114,7 @@ impl Machine {
 
     fn step(&mut self, i: usize, op: &Op, t: &InstrTiming, dram: &mut [u8]) -> Result<(), SimError> {
         match *op {
-            Op::Load { target, dst, offset, src } => self.load(i, target, dst as usize, offset as usize, &src, t, dram),
+            Op::Load { target, dst, offset, src } => self.load(i, (target, dst as usize, offset as usize), &src, t, dram),
             Op::LoadTransposed { dst, pitch, src } => self.load_transposed(i, dst as usize, pitch as usize, &src, t, dram),
             Op::LoadParams { dst, addr, count } => {
                 let (dst, count) = (dst as usize, count as usize);
@@ -254,29 +254,32 @@ impl Machine {
                 }
                 self.finish_store(&dst, dst.num_runs(), len)
             }
-            Op::StoreTransposed { acc, row_stride, width, dst, out } => {
+            Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out } => {
                 let (len, width, rs, acc) = (dst.len as usize, width as usize, row_stride as usize, acc as usize);
+                let (lines, per_line) = (dst.lines() as usize, dst.dims[2].count as usize);
                 if width == 0 || width > self.cols {
                     return Err(SimError::OutOfBounds {
                         instr: i,
                         detail: format!("transposed store width {width} outside 1..={}", self.cols),
                     });
                 }
-                let blocks = (dst.num_runs() as usize).div_ceil(width);
-                if len > 0 {
-                    self.acc_t.check(acc + (len - 1) * rs, blocks, i)?;
+                let blocks = per_line.div_ceil(width);
+                let line = |l: usize| acc + l * line_pitch as usize;
+                if len > 0 && lines > 0 {
+                    self.acc_t.check(line(lines - 1) + (len - 1) * rs, blocks, i)?;
                 }
                 self.param_t.check(out.param as usize, len, i)?;
                 for (e, addr) in dst.run_addrs().enumerate() {
                     let range = dram_range(dram.len(), addr, len, i)?;
-                    let (block, lane) = (e / width, e % width);
+                    let (l, i0) = (e / per_line, e % per_line);
+                    let (block, lane) = (i0 / width, i0 % width);
                     for (j, d) in dram[range].iter_mut().enumerate() {
-                        let row = acc + j * rs + block;
+                        let row = line(l) + j * rs + block;
                         self.acc_t.read(row, t, t.done, i)?;
                         *d = self.requant(row, lane, out.param as usize + j, &out, t, i)? as u8;
                     }
                 }
-                self.finish_store(&dst, (blocks * len) as u64, len)
+                self.finish_store(&dst, (lines * blocks * len) as u64, len)
             }
         }
     }
@@ -306,9 +309,7 @@ impl Machine {
     fn load(
         &mut self,
         i: usize,
-        target: Buffer,
-        dst: usize,
-        offset: usize,
+        (target, dst, offset): (Buffer, usize, usize),
         src: &DramPattern,
         t: &InstrTiming,
         dram: &[u8],

@@ -19,10 +19,9 @@
 //! The simulator is flat and index-based: no graph walking, no allocation in the hot loops.
 
 mod exec;
-mod schedule;
 
 pub use exec::{execute, Execution};
-pub use schedule::{schedule, InstrTiming};
+pub use systole_core::timing::{schedule, InstrTiming};
 
 use systole_core::isa::Unit;
 use thiserror::Error;
@@ -30,29 +29,10 @@ use thiserror::Error;
 /// A program the simulator cannot run.
 #[derive(Debug, Error, miette::Diagnostic, PartialEq, Eq)]
 pub enum SimError {
-    /// No unit can issue its next instruction.
-    #[error("deadlock: no unit can proceed; next instructions: {pending}")]
-    #[diagnostic(
-        code(systole::sim::deadlock),
-        help("a Sync field waits for an instruction that itself waits, directly or not, for this one")
-    )]
-    Deadlock {
-        /// Description of each blocked unit's next instruction.
-        pending: String,
-    },
-    /// A Sync field waits for more instructions than the unit has.
-    #[error("instruction {instr} waits for {need} completed {unit:?} instructions but the program has {have}")]
-    #[diagnostic(code(systole::sim::sync))]
-    SyncBeyondProgram {
-        /// Program index.
-        instr: usize,
-        /// Unit waited on.
-        unit: Unit,
-        /// Count required.
-        need: u32,
-        /// Count available.
-        have: usize,
-    },
+    /// The program's synchronization cannot be scheduled.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Timing(#[from] systole_core::timing::TimingError),
     /// An address or size outside what the hardware has.
     #[error("instruction {instr}: {detail}")]
     #[diagnostic(code(systole::sim::bounds))]

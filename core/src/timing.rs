@@ -1,8 +1,39 @@
-//! The timing model: when each instruction starts, frees its unit, and completes.
+//! The timing model of `docs/ARCHITECTURE.md`: when each instruction starts, frees its
+//! unit, and completes. Costs depend only on instruction fields, never on data, so a
+//! program's exact cycle count is known without executing it. The simulator executes
+//! programs on this schedule; the compiler uses it to rank candidate tilings.
 
-use crate::SimError;
-use systole_core::isa::{Instr, Op, Unit};
-use systole_core::ArchConfig;
+use crate::isa::{DramPattern, Instr, Op, Unit};
+use crate::ArchConfig;
+use thiserror::Error;
+
+/// A program whose synchronization cannot be scheduled.
+#[derive(Debug, Error, miette::Diagnostic, PartialEq, Eq)]
+pub enum TimingError {
+    /// No unit can issue its next instruction.
+    #[error("deadlock: no unit can proceed; next instructions: {pending}")]
+    #[diagnostic(
+        code(systole::timing::deadlock),
+        help("a Sync field waits for an instruction that itself waits, directly or not, for this one")
+    )]
+    Deadlock {
+        /// Description of each blocked unit's next instruction.
+        pending: String,
+    },
+    /// A Sync field waits for more instructions than the unit has.
+    #[error("instruction {instr} waits for {need} completed {unit:?} instructions but the program has {have}")]
+    #[diagnostic(code(systole::timing::sync))]
+    SyncBeyondProgram {
+        /// Program index.
+        instr: usize,
+        /// Unit waited on.
+        unit: Unit,
+        /// Count required.
+        need: u32,
+        /// Count available.
+        have: usize,
+    },
+}
 
 /// Cycle numbers of one instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +51,7 @@ pub struct InstrTiming {
 }
 
 /// Groups a transposed load forms: `ceil(inner runs / rows)` per outer iteration.
-pub fn transposed_groups(src: &systole_core::isa::DramPattern, rows: u64) -> u64 {
+pub fn transposed_groups(src: &DramPattern, rows: u64) -> u64 {
     let inner = src.dims[1].count as u64 * src.dims[2].count as u64;
     src.dims[0].count as u64 * inner.div_ceil(rows)
 }
@@ -63,7 +94,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             (lat + busy, 0, busy)
         }
         Op::StoreTransposed { dst, width, .. } => {
-            let reads = dst.num_runs().div_ceil((*width).max(1) as u64) * dst.len as u64;
+            let reads = dst.lines() * (dst.dims[2].count as u64).div_ceil((*width).max(1) as u64) * dst.len as u64;
             let busy = reads.max(dst.beats(bw));
             (lat + busy, 0, busy)
         }
@@ -72,7 +103,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
 
 /// Computes every instruction's timing. Each unit issues its instructions in program order;
 /// an instruction starts at the first cycle its unit is free and every Sync wait is met.
-pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>, SimError> {
+pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>, TimingError> {
     let mut queues: [Vec<usize>; 3] = Default::default();
     for (i, ins) in instrs.iter().enumerate() {
         queues[ins.op.unit().index()].push(i);
@@ -81,7 +112,7 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
         for u in Unit::ALL {
             let need = ins.sync.on(u);
             if u != ins.op.unit() && need as usize > queues[u.index()].len() {
-                return Err(SimError::SyncBeyondProgram { instr: i, unit: u, need, have: queues[u.index()].len() });
+                return Err(TimingError::SyncBeyondProgram { instr: i, unit: u, need, have: queues[u.index()].len() });
             }
         }
     }
@@ -133,8 +164,13 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(SimError::Deadlock { pending });
+            return Err(TimingError::Deadlock { pending });
         }
     }
     Ok(timing.into_iter().map(|t| t.expect("every instruction scheduled")).collect())
+}
+
+/// Total cycles of a program: the last completion.
+pub fn total_cycles(timing: &[InstrTiming]) -> u64 {
+    timing.iter().map(|t| t.done).max().unwrap_or(0)
 }
