@@ -11,7 +11,7 @@
 //! - OS: pixels go down the array in blocks of `rows`; the transposer writes activation word
 //!   `block * Kg + k`; weight segment `(nt, k-group)` streams one word per step.
 
-use crate::emit::{emit_steps, Emitter, Region, Step, WeightPlan};
+use crate::emit::{assemble, Region, Step};
 use crate::layout::Layout;
 use crate::CompileError;
 use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
@@ -249,7 +249,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Progr
 fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> Program {
     let (arch, layer) = (problem.arch, problem.layer);
     let s = &layer.shape;
-    let mut lay = Layout::new(layer, data, 0);
+    let lay = Layout::new(layer, data, 0);
     let os = problem.os();
     let (rows, cols) = (arch.rows, arch.cols);
     let (act_half, acc_half) = ((arch.act_words() / 2) as u32, (arch.acc_rows() / 2) as u32);
@@ -402,25 +402,5 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> 
             }
         }
     }
-    let stream: Vec<usize> = steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::MatmulWs { tile, .. } | Step::MatmulOs { tile, .. } => Some(*tile),
-            _ => None,
-        })
-        .collect();
-    let tile_words: Vec<u32> = tiles.iter().map(|t| (t.len() / cols) as u32).collect();
-    let addrs = lay.place_weights(tiles);
-    let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
-    let mut em = Emitter::default();
-    emit_steps(&steps, plan, &mut em);
-    Program {
-        arch: arch.name.clone(),
-        instrs: em.instrs,
-        dram_size: lay.size(),
-        dram_init: lay.segments,
-        inputs: vec![lay.input],
-        outputs: vec![lay.output],
-        macs: s.macs(),
-    }
+    assemble(arch, s.macs(), lay, &steps, tiles)
 }

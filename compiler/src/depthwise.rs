@@ -15,7 +15,7 @@
 //!   kernel row; weight tile `(channel, r, tap chunk)` is the Toeplitz matrix.
 //! - OS: the array's rows are `rows` windows; a step `k` feeds pixel `k` of each window.
 
-use crate::emit::{emit_steps, Emitter, Region, Step, WeightPlan};
+use crate::emit::{assemble, Region, Step};
 use crate::layout::Layout;
 use crate::CompileError;
 use systole_core::isa::{Band, Dim, DramPattern, Op, OutputStage, WordGen};
@@ -131,7 +131,7 @@ fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, til
     let step = geo.wo * st.1;
     // Windows of the last unit may read up to this many pixels past the padded row.
     let reach = (geo.bpr.div_ceil(geo.unit) * geo.unit) * step + (s.s - 1) * dil.1 + rows;
-    let mut lay = Layout::new(layer, data, reach * s.c);
+    let lay = Layout::new(layer, data, reach * s.c);
     let row_pitch = lay.input.row_pitch() as i64;
     let c = s.c as i64;
     let (act_half, acc_half) = ((arch.act_words() / 2) as u32, (arch.acc_rows() / 2) as u32);
@@ -268,25 +268,5 @@ fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, til
             }
         }
     }
-    let stream: Vec<usize> = steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::MatmulWs { tile, .. } | Step::MatmulOs { tile, .. } => Some(*tile),
-            _ => None,
-        })
-        .collect();
-    let tile_words: Vec<u32> = tiles.iter().map(|t| (t.len() / cols) as u32).collect();
-    let addrs = lay.place_weights(tiles);
-    let plan = WeightPlan::new(arch, tile_words, addrs, &stream);
-    let mut em = Emitter::default();
-    emit_steps(&steps, plan, &mut em);
-    Program {
-        arch: arch.name.clone(),
-        instrs: em.instrs,
-        dram_size: lay.size(),
-        dram_init: lay.segments,
-        inputs: vec![lay.input],
-        outputs: vec![lay.output],
-        macs: s.macs(),
-    }
+    assemble(arch, s.macs(), lay, &steps, tiles)
 }

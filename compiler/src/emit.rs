@@ -11,9 +11,10 @@
 //! order; the [`WeightPlan`] keeps them resident when they all fit in the weight scratchpad
 //! and otherwise streams them in batches through its two halves.
 
+use crate::layout::Layout;
 use std::collections::HashMap;
 use systole_core::isa::{Band, Buffer, DramPattern, Instr, Op, Sync, Unit, WordGen};
-use systole_core::ArchConfig;
+use systole_core::{ArchConfig, Program};
 
 /// A piece of on-chip memory that the scoreboard tracks as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -254,8 +255,26 @@ impl WeightPlan {
     }
 }
 
+/// Places the weight tiles after the layout, plans their streaming and emits `steps` into
+/// the finished program.
+pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], tiles: Vec<Vec<u8>>) -> Program {
+    let tile_words: Vec<u32> = tiles.iter().map(|t| (t.len() / arch.cols) as u32).collect();
+    let addrs = lay.place_weights(tiles);
+    let mut em = Emitter::default();
+    emit_steps(arch, steps, tile_words, addrs, &mut em);
+    Program {
+        arch: arch.name.clone(),
+        instrs: em.instrs,
+        dram_size: lay.size(),
+        dram_init: lay.segments,
+        inputs: vec![lay.input],
+        outputs: vec![lay.output],
+        macs,
+    }
+}
+
 /// Emits `steps`, adding weight loads and WS preloads.
-pub fn emit_steps(steps: &[Step], mut plan: WeightPlan, em: &mut Emitter) {
+fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr: Vec<u64>, em: &mut Emitter) {
     let matmuls: Vec<(usize, Option<Band>)> = steps
         .iter()
         .filter_map(|s| match s {
@@ -264,6 +283,7 @@ pub fn emit_steps(steps: &[Step], mut plan: WeightPlan, em: &mut Emitter) {
         })
         .collect();
     let stream: Vec<usize> = matmuls.iter().map(|m| m.0).collect();
+    let mut plan = WeightPlan::new(arch, tile_words, tile_addr, &stream);
     let mut pos = 0usize;
     let mut active: Option<usize> = None;
     for step in steps {
