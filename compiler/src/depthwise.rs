@@ -24,8 +24,8 @@ use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow, Program};
 
 struct Geometry {
-    /// Channels per group (bytes per transposed run).
-    g: usize,
+    /// Largest channel group (bytes per transposed run).
+    g_max: usize,
     /// Taps per tap chunk.
     sl: usize,
     /// Tap chunks.
@@ -49,22 +49,24 @@ impl Geometry {
         let wo = arch.cols.min((arch.rows - used) / st + 1);
         let span = (wo - 1) * st + used;
         let unit = if arch.dataflow == Dataflow::OutputStationary { arch.rows } else { 1 };
-        Self { g: s.c.min(arch.rows.max(arch.cols).max(8)), sl, nsc: s.s.div_ceil(sl), wo, span, bpr: s.q().div_ceil(wo), unit }
+        Self { g_max: s.c.min(arch.rows.max(arch.cols).max(8)), sl, nsc: s.s.div_ceil(sl), wo, span, bpr: s.q().div_ceil(wo), unit }
     }
 }
 
 struct Tile {
+    /// Channels per group (bytes per transposed run).
+    g: usize,
     pt: usize,
     /// Tiling units (windows in WS, groups of `rows` windows in OS) per tile.
     ut: usize,
     estimate: u64,
 }
 
-fn act_words(arch: &ArchConfig, geo: &Geometry, ht: usize, ut: usize) -> usize {
+fn act_words(arch: &ArchConfig, geo: &Geometry, g: usize, ht: usize, ut: usize) -> usize {
     if arch.dataflow == Dataflow::OutputStationary {
-        geo.nsc * ht * geo.span * ut * geo.g
+        geo.nsc * ht * geo.span * ut * g
     } else {
-        geo.nsc * ht * ut * geo.g
+        geo.nsc * ht * ut * g
     }
 }
 
@@ -72,46 +74,50 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
     let s = &layer.shape;
     let units = geo.bpr.div_ceil(geo.unit);
     let ht = |pt: usize| (pt - 1) * s.stride[0] + (s.r - 1) * s.dilation[0] + 1;
-    let fits = |pt: usize, ut: usize| {
-        act_words(arch, geo, ht(pt), ut) <= arch.act_words() / 2 && geo.g * pt * ut * geo.unit <= arch.acc_rows() / 2
+    let fits = |g: usize, pt: usize, ut: usize| {
+        act_words(arch, geo, g, ht(pt), ut) <= arch.act_words() / 2 && g * pt * ut * geo.unit <= arch.acc_rows() / 2
     };
-    let lat = arch.dram_latency as u64;
-    let estimate = |pt: usize, ut: usize| {
-        let tiles = (s.p().div_ceil(pt) * units.div_ceil(ut) * s.c.div_ceil(geo.g) * s.n) as u64;
-        let rows = arch.rows as u64;
-        let exec = (geo.nsc * geo.g * s.r) as u64 * if geo.unit == 1 { ((pt * ut) as u64).max(rows) } else { (pt * ut) as u64 * rows };
-        let load = (ht(pt) * ut * geo.unit * arch.rows) as u64 + lat * ht(pt) as u64;
-        let store = pt as u64 * (lat + (ut * geo.unit * geo.wo) as u64);
+    let (lat, rows, bw) = (arch.dram_latency as u64, arch.rows as u64, arch.dram_bytes_per_cycle);
+    let os = geo.unit > 1;
+    let estimate = |g: usize, pt: usize, ut: usize| {
+        let tiles = (s.p().div_ceil(pt) * units.div_ceil(ut) * s.c.div_ceil(g) * s.n) as u64;
+        let exec = (geo.nsc * g * s.r) as u64 * if os { (pt * ut) as u64 * rows } else { ((pt * ut) as u64).max(rows) };
+        let (ht, ut) = (ht(pt) as u64, ut as u64);
+        let per_row = if os { geo.span as u64 } else { 1 };
+        let words = ht * ut * per_row * g as u64;
+        let beats = ht * ut * per_row * rows * g.div_ceil(bw) as u64;
+        let load = geo.nsc as u64 * (lat * if os { ht } else { 1 } + words.max(beats));
+        let store = pt as u64 * (lat + ut * (geo.unit * geo.wo) as u64);
         tiles * exec.max(load).max(store)
     };
-    let mut cands: Vec<(usize, usize)> = (1..=s.p()).map(|pt| (pt, units)).collect();
-    cands.extend((1..units).map(|ut| (1, ut)));
-    let mut all: Vec<Tile> =
-        cands.into_iter().filter(|&(pt, ut)| fits(pt, ut)).map(|(pt, ut)| Tile { pt, ut, estimate: estimate(pt, ut) }).collect();
-    all.sort_by_key(|t| (t.estimate, usize::MAX - t.pt * t.ut));
+    let groups = std::iter::successors(Some(geo.g_max), |&g| (g > 1).then_some(g / 2));
+    let mut all: Vec<Tile> = groups
+        .flat_map(|g| (1..=s.p()).map(move |pt| (g, pt, units)).chain((1..units).map(move |ut| (g, 1, ut))))
+        .filter(|&(g, pt, ut)| fits(g, pt, ut))
+        .map(|(g, pt, ut)| Tile { g, pt, ut, estimate: estimate(g, pt, ut) })
+        .collect();
+    all.sort_by_key(|t| (t.estimate, usize::MAX - t.g * t.pt * t.ut));
     if !all.is_empty() {
         return Ok(all);
     }
-    Err({
-        let words = act_words(arch, geo, ht(1), 1);
-        if words > arch.act_words() / 2 {
-            CompileError::DoesNotFit {
-                layer: layer.name.clone(),
-                what: format!("one depthwise window tile ({words} words, double-buffered)"),
-                field: "act_sram_kib",
-                need: 2 * words,
-                have: arch.act_words(),
-                help: "raise `act_sram_kib`".into(),
-            }
-        } else {
-            CompileError::DoesNotFit {
-                layer: layer.name.clone(),
-                what: "one depthwise output tile (double-buffered)".into(),
-                field: "acc_sram_kib",
-                need: 2 * geo.g * geo.unit,
-                have: arch.acc_rows(),
-                help: "raise `acc_sram_kib`".into(),
-            }
+    let words = act_words(arch, geo, 1, ht(1), 1);
+    Err(if words > arch.act_words() / 2 {
+        CompileError::DoesNotFit {
+            layer: layer.name.clone(),
+            what: format!("one depthwise window tile of one channel ({words} words, double-buffered)"),
+            field: "act_sram_kib",
+            need: 2 * words,
+            have: arch.act_words(),
+            help: format!("raise `act_sram_kib` to at least {} KiB", (2 * words * arch.rows).div_ceil(1024)),
+        }
+    } else {
+        CompileError::DoesNotFit {
+            layer: layer.name.clone(),
+            what: "one depthwise output tile of one channel (double-buffered)".into(),
+            field: "acc_sram_kib",
+            need: 2 * geo.unit,
+            have: arch.acc_rows(),
+            help: format!("raise `acc_sram_kib` to at least {} KiB", (2 * geo.unit * arch.cols * 4).div_ceil(1024)),
         }
     })
 }
@@ -160,8 +166,8 @@ fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, til
     }
     let (mut act_buf, mut acc_buf) = (0u32, 0u32);
     for n in 0..s.n {
-        for c0 in (0..s.c).step_by(geo.g) {
-            let g = geo.g.min(s.c - c0);
+        for c0 in (0..s.c).step_by(tile.g) {
+            let g = tile.g.min(s.c - c0);
             if !params_fit {
                 steps.push(Step::Load {
                     op: Op::LoadParams { dst: 0, addr: lay.params + 8 * c0 as u64, count: g as u32 },
@@ -178,7 +184,7 @@ fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, til
                     let act = Region::Act(act_buf);
                     let acc_region = Region::Acc(acc_buf);
                     let (a_base, acc_base) = (act_buf * act_half, acc_buf * acc_half);
-                    let per_sc = act_words(arch, geo, ht_full, tile.ut) / geo.nsc;
+                    let per_sc = act_words(arch, geo, tile.g, ht_full, tile.ut) / geo.nsc;
                     let g32 = g as u32;
                     for sc in 0..geo.nsc {
                         let base = a_base + (sc * per_sc) as u32;

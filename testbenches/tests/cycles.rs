@@ -50,14 +50,8 @@ fn pointwise_ws(b: usize) -> (ArchConfig, Program, Vec<u8>) {
         Instr { sync: Sync::default(), op: Op::LoadParams { dst: 0, addr: PARAMS, count: 4 } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Act, dst: 0, offset: 0, src: DramPattern::runs(0, 4, 16, 4) } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src: DramPattern::runs(WEIGHTS, 4, 4, 4) } },
-        Instr {
-            sync: sync(3, 0),
-            op: Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(0), band: None },
-        },
-        Instr {
-            sync: sync(2, 0),
-            op: Op::MatmulWs { a: WordGen::linear(0, 16), acc: 0, accumulate: false, preload: None, band: None },
-        },
+        Instr { sync: sync(3, 0), op: Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(0), band: None } },
+        Instr { sync: sync(2, 0), op: Op::MatmulWs { a: WordGen::linear(0, 16), acc: 0, accumulate: false, preload: None, band: None } },
         Instr { sync: sync(1, 2), op: Op::Store { acc: 0, dst: DramPattern::runs(OUT, 4, 16, 4), out: IDENTITY } },
     ];
     let (p, dram) = program(instrs, &small(1, 64), &small(2, 16));
@@ -179,10 +173,7 @@ fn fill_and_drain_are_paid_once_per_stream() {
     let instrs = vec![
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Act, dst: 0, offset: 0, src: DramPattern::runs(0, 4, 8, 4) } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src: DramPattern::runs(WEIGHTS, 4, 8, 4) } },
-        Instr {
-            sync: sync(2, 0),
-            op: Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(0), band: None },
-        },
+        Instr { sync: sync(2, 0), op: Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(0), band: None } },
         Instr { sync: sync(2, 0), op: mm(0, Some(4)) },
         Instr { sync: sync(2, 0), op: mm(8, None) },
     ];
