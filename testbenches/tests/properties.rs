@@ -100,7 +100,7 @@ fn conv_shape(depthwise: bool) -> impl Strategy<Value = ConvShape> {
 }
 
 fn common_divisors(a: usize, b: usize) -> Vec<usize> {
-    (1..=a.min(b)).filter(|g| a % g == 0 && b % g == 0).collect()
+    (1..=a.min(b)).filter(|g| a.is_multiple_of(*g) && b.is_multiple_of(*g)).collect()
 }
 
 fn gemm_shape() -> impl Strategy<Value = ConvShape> {
