@@ -21,7 +21,8 @@ enum Command {
     /// Compile every layer of a workload and run it on the cycle-accurate simulator.
     ///
     /// Prints a per-layer table (cycles, MACs, utilization, compute- or memory-bound) and
-    /// totals. Tensors are random from the workload's seed.
+    /// totals. Tensors come from the layers' `data` files (.npy) or are random from the
+    /// workload's seed.
     Simulate {
         /// Architecture file, e.g. configs/archs/16x16.toml.
         #[arg(long)]
@@ -99,7 +100,7 @@ fn main() -> Result<()> {
                     )
                 })?,
             };
-            let data = run::layer_data(&wl, idx);
+            let data = wl.layer_data(idx)?;
             let program = systole_compiler::compile_layer(&arch_cfg, l, &data)?;
             print!("{program}");
             if let Some(path) = hex {

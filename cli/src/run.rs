@@ -8,14 +8,9 @@ use systole_core::report::LayerReport;
 use systole_core::workload::{LayerData, Workload};
 use systole_core::{ArchConfig, Program, SimReport};
 
-/// The seeded random tensors of layer `idx` (each layer has its own stream).
-pub fn layer_data(wl: &Workload, idx: usize) -> LayerData {
-    LayerData::random(&wl.layers[idx], wl.seed.wrapping_mul(1_000_003).wrapping_add(idx as u64))
-}
-
 fn simulate_layer(arch: &ArchConfig, wl: &Workload, idx: usize, check: bool) -> Result<LayerReport> {
     let layer = &wl.layers[idx];
-    let data = layer_data(wl, idx);
+    let data = wl.layer_data(idx)?;
     let program = systole_compiler::compile_layer(arch, layer, &data)?;
     let (outs, exe) = systole_sim::run(arch, &program, &[&data.input]).map_err(|e| miette!("layer `{}`: simulator: {e}", layer.name))?;
     if check {
@@ -98,7 +93,7 @@ pub fn hex(program: &Program) -> String {
 
 /// Times compile + simulate of the whole workload, single-threaded and on all cores.
 pub fn bench(arch: &ArchConfig, wl: &Workload, repeat: usize) -> Result<()> {
-    let data: Vec<LayerData> = (0..wl.layers.len()).map(|i| layer_data(wl, i)).collect();
+    let data: Vec<LayerData> = (0..wl.layers.len()).map(|i| wl.layer_data(i)).collect::<Result<_, _>>()?;
     let programs = wl.layers.iter().zip(&data).map(|(l, d)| systole_compiler::compile_layer(arch, l, d)).collect::<Result<Vec<_>, _>>()?;
     let macs: u64 = programs.iter().map(|p| p.macs).sum();
     let sim_one = |i: usize| systole_sim::run(arch, &programs[i], &[&data[i].input]).map(|(_, e)| e.report.cycles);

@@ -32,15 +32,16 @@ pub use emit::{Emitter, Region, Step};
 #[derive(Debug, Error, Diagnostic)]
 pub enum CompileError {
     /// The layer or the architecture is invalid.
-    #[error("layer `{layer}`: {source}")]
+    #[error("layer `{layer}`: {error}")]
     #[diagnostic(code(systole::compile::invalid))]
     Invalid {
         /// Layer name.
         layer: String,
         /// What is wrong.
-        #[source]
-        #[diagnostic_source]
-        source: ConfigError,
+        error: Box<ConfigError>,
+        /// How to fix it (from `source`).
+        #[help]
+        help: Option<String>,
     },
     /// Even the smallest tile does not fit a memory.
     #[error("layer `{layer}` does not fit: {what} needs {need} but `{field}` provides {have}")]
@@ -96,7 +97,7 @@ fn fastest<'a, T: 'a>(
 
 /// Compiles one layer with its constant data (weights, bias) for `arch`.
 pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
-    let invalid = |source| CompileError::Invalid { layer: layer.name.clone(), source };
+    let invalid = |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
     arch.validate().map_err(invalid)?;
     layer.validate().map_err(invalid)?;
     let depthwise =

@@ -137,7 +137,7 @@ impl ArchConfig {
     /// Reads and validates an architecture TOML file.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
         let arch: ArchConfig = read_toml(path)?;
-        arch.validate().map_err(|source| LoadError::Invalid { path: path.to_owned(), source })?;
+        arch.validate().map_err(|source| LoadError::invalid(path, source))?;
         Ok(arch)
     }
 

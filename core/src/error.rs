@@ -58,17 +58,37 @@ pub enum LoadError {
         /// The TOML parser's message, which names the line and field.
         message: String,
     },
+    /// A data file (e.g. a tensor in `.npy`) has the wrong type, shape or contents.
+    #[error("{path}: {message}")]
+    #[diagnostic(code(systole::data))]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the tensor.
+        message: String,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
     /// The file parsed but a value is invalid.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     #[diagnostic(code(systole::invalid))]
     Invalid {
         /// The file.
         path: PathBuf,
         /// The validation error.
-        #[source]
-        #[diagnostic_source]
-        source: ConfigError,
+        error: ConfigError,
+        /// How to fix it (from `source`).
+        #[help]
+        help: Option<String>,
     },
+}
+
+impl LoadError {
+    /// A validation error in the file at `path`.
+    pub fn invalid(path: &std::path::Path, error: ConfigError) -> Self {
+        LoadError::Invalid { path: path.to_owned(), help: error.help.clone(), error }
+    }
 }
 
 /// Reads and parses a TOML file into `T`, naming the file in any error.

@@ -644,3 +644,100 @@ impl fmt::Display for Instr {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn word() -> impl Strategy<Value = u32> {
+        prop_oneof![0u32..64, 0u32..(1 << 24)]
+    }
+
+    fn pattern() -> impl Strategy<Value = DramPattern> {
+        let dim = (0u32..(1 << 24), -(1i64 << 39)..(1i64 << 39)).prop_map(|(count, stride)| Dim { count, stride });
+        (0u64..(1 << 40), 0u32..(1 << 16), [dim.clone(), dim.clone(), dim]).prop_map(|(addr, len, dims)| DramPattern { addr, len, dims })
+    }
+
+    fn wordgen() -> impl Strategy<Value = WordGen> {
+        (word(), word(), word(), word(), word()).prop_map(|(start, inner_count, inner_stride, outer_count, outer_stride)| WordGen {
+            start,
+            inner_count,
+            inner_stride,
+            outer_count,
+            outer_stride,
+        })
+    }
+
+    fn band() -> impl Strategy<Value = Option<Band>> {
+        proptest::option::of((0u32..256, 0u32..(1 << 16), 0u32..(1 << 16)).prop_map(|(stride, taps, width)| Band { stride, taps, width }))
+    }
+
+    fn stage() -> impl Strategy<Value = OutputStage> {
+        (word(), any::<i8>(), any::<i8>(), any::<i8>()).prop_map(|(param, zp, lo, hi)| OutputStage { param, zp, lo, hi })
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (any::<bool>(), word(), 0u32..(1 << 16), pattern()).prop_map(|(w, dst, offset, src)| Op::Load {
+                target: if w { Buffer::Wgt } else { Buffer::Act },
+                dst,
+                offset,
+                src
+            }),
+            (word(), word(), pattern()).prop_map(|(dst, pitch, src)| Op::LoadTransposed { dst, pitch, src }),
+            (word(), 0u64..(1 << 40), 0u32..(1 << 24)).prop_map(|(dst, addr, count)| Op::LoadParams { dst, addr, count }),
+            (wordgen(), word(), any::<bool>(), proptest::option::of(word()), band())
+                .prop_map(|(a, acc, accumulate, preload, band)| Op::MatmulWs { a, acc, accumulate, preload, band }),
+            (wordgen(), word(), word(), any::<bool>(), band()).prop_map(|(a, b, acc, accumulate, band)| Op::MatmulOs {
+                a,
+                b,
+                acc,
+                accumulate,
+                band
+            }),
+            (word(), pattern(), stage()).prop_map(|(acc, dst, out)| Op::Store { acc, dst, out }),
+            (word(), word(), word(), 0u32..(1 << 16), pattern(), stage()).prop_map(|(acc, row_stride, line_pitch, width, dst, out)| {
+                Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out }
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn encode_decode_round_trip(op in op(), load in any::<u32>(), exec in any::<u32>(), store in any::<u32>()) {
+            let instr = Instr { sync: Sync { load, exec, store }, op };
+            let words = instr.encode().unwrap();
+            prop_assert_eq!(Instr::decode(&words), Some(instr));
+        }
+    }
+
+    #[test]
+    fn oversized_fields_are_named() {
+        let op = Op::LoadParams { dst: 1 << 24, addr: 0, count: 1 };
+        let e = Instr { sync: Sync::default(), op }.encode().unwrap_err();
+        assert_eq!((e.field, e.bits), ("dst", 24));
+        let src = DramPattern::runs(0, 4, 1, 1i64 << 39);
+        let op = Op::Load { target: Buffer::Act, dst: 0, offset: 0, src };
+        assert_eq!(Instr { sync: Sync::default(), op }.encode().unwrap_err().field, "dim.stride");
+    }
+
+    #[test]
+    fn unknown_opcodes_do_not_decode() {
+        for opcode in [0u64, 8, 15] {
+            assert_eq!(Instr::decode(&[opcode, 0, 0, 0, 0, 0, 0, 0]), None);
+        }
+    }
+
+    #[test]
+    fn hand_encoded_fields_sit_where_the_spec_says() {
+        // LoadParams: opcode 3 in bits 0..4, sync.load in 4..36, dst at 100..124, addr at 124..164.
+        let instr = Instr { sync: Sync { load: 0, exec: 5, store: 0 }, op: Op::LoadParams { dst: 7, addr: 0x1234, count: 2 } };
+        let w = instr.encode().unwrap();
+        assert_eq!(w[0] & 0xf, 3);
+        assert_eq!((w[0] >> 36) & 0xffff_ffff, 5);
+        assert_eq!((w[1] >> 36) & 0xff_ffff, 7);
+        assert_eq!((w[1] >> 60) | ((w[2] & 0xf_ffff_ffff) << 4), 0x1234);
+        assert_eq!((w[2] >> 36) & 0xff_ffff, 2);
+    }
+}

@@ -12,6 +12,7 @@ pub mod arch;
 pub mod error;
 pub mod isa;
 pub mod layer;
+pub mod npy;
 pub mod program;
 pub mod report;
 pub mod requant;

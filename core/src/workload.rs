@@ -15,6 +15,9 @@
 //! activation = "relu"    # none | relu | relu6
 //! quant = { x_scale = 0.05, x_zp = 3, w_scale = 0.01, y_scale = 0.1, y_zp = -4 }
 //!
+//! # optional: real tensors as NumPy .npy (paths relative to this file); random otherwise
+//! data = { input = "conv1_x.npy", weights = "conv1_w.npy", bias = "conv1_b.npy" }
+//!
 //! [[layer]]
 //! name = "fc"
 //! op = "gemm"
@@ -29,7 +32,7 @@ use crate::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A scalar or a list in a workload file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +109,21 @@ pub struct LayerSpec {
     /// Quantization.
     #[serde(default)]
     pub quant: QuantSpec,
+    /// Tensors from files instead of random ones.
+    #[serde(default)]
+    pub data: DataFiles,
+}
+
+/// `.npy` files holding a layer's tensors; each one absent is random from the seed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataFiles {
+    /// int8 input, NHWC (`[N, H, W, C]`; GEMM: `[M, K]`).
+    pub input: Option<PathBuf>,
+    /// int8 weights, KRSC with `C / groups` channels (GEMM: `[N, K]`, i.e. `Gemm` with `transB = 1`).
+    pub weights: Option<PathBuf>,
+    /// int32 bias per output channel, in accumulator units (`x_scale * w_scale`).
+    pub bias: Option<PathBuf>,
 }
 
 /// A workload file as written.
@@ -129,6 +147,8 @@ pub struct Workload {
     pub seed: u64,
     /// Layers in order.
     pub layers: Vec<Layer>,
+    /// Per layer, the data files (resolved against the workload file's folder).
+    pub data: Vec<DataFiles>,
 }
 
 fn need<T: Copy>(v: Option<T>, field: &str, op: &str) -> Result<T, ConfigError> {
@@ -236,7 +256,33 @@ impl Workload {
     /// Reads and validates a workload file.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
         let spec: WorkloadSpec = read_toml(path)?;
-        spec.validate().map_err(|source| LoadError::Invalid { path: path.to_owned(), source })
+        let mut wl = spec.validate().map_err(|source| LoadError::invalid(path, source))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for files in &mut wl.data {
+            for f in [&mut files.input, &mut files.weights, &mut files.bias].into_iter().flatten() {
+                *f = dir.join(&*f);
+            }
+        }
+        Ok(wl)
+    }
+
+    /// The tensors of layer `idx`: from its data files where given, else random from the
+    /// workload's seed (each layer has its own stream).
+    pub fn layer_data(&self, idx: usize) -> Result<LayerData, LoadError> {
+        let layer = &self.layers[idx];
+        let mut data = LayerData::random(layer, self.seed.wrapping_mul(1_000_003).wrapping_add(idx as u64));
+        let files = &self.data[idx];
+        let what = |t: &str| format!("layer[{idx}] ({}).data.{t}", layer.name);
+        if let Some(p) = &files.input {
+            data.input.data = crate::npy::read(p, &data.input.dims, &what("input"))?;
+        }
+        if let Some(p) = &files.weights {
+            data.weights.data = crate::npy::read(p, &data.weights.dims, &what("weights"))?;
+        }
+        if let Some(p) = &files.bias {
+            data.bias = crate::npy::read(p, &[layer.shape.k], &what("bias"))?;
+        }
+        Ok(data)
     }
 }
 
@@ -252,7 +298,8 @@ impl WorkloadSpec {
             .enumerate()
             .map(|(i, l)| l.to_layer().map_err(|e| e.within(&format!("layer[{i}] ({})", l.name))))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Workload { name: self.name.clone(), seed: self.seed.unwrap_or(1), layers })
+        let data = self.layer.iter().map(|l| l.data.clone()).collect();
+        Ok(Workload { name: self.name.clone(), seed: self.seed.unwrap_or(1), layers, data })
     }
 }
 

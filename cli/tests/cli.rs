@@ -1,0 +1,165 @@
+//! The `systole` binary end to end: bad input gets an error naming the file, the field and
+//! the fix (snapshotted with paths normalized), and data files feed real tensors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch folder removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("systole-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn systole_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_systole")).args(args).current_dir(dir).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn systole(args: &[&str]) -> Output {
+    systole_in(&repo(), args)
+}
+
+/// Runs a command in `dir` that must fail cleanly and returns its stderr. Files are named
+/// relative to `dir`, so that messages (and their line wrapping) do not depend on where
+/// the repository or the temporary folder is.
+fn failure_in(dir: &Path, args: &[&str]) -> String {
+    let out = systole_in(dir, args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    err
+}
+
+/// [`failure_in`] the scratch folder, with the repository's example files at hand.
+fn failure(scratch: &Scratch, args: &[&str]) -> String {
+    for (name, src) in [(WL, "configs/workloads/resnet18.toml"), (ARCH, "configs/archs/4x4.toml")] {
+        std::fs::copy(repo().join(src), scratch.0.join(name)).unwrap();
+    }
+    failure_in(&scratch.0, args)
+}
+
+const WL: &str = "resnet18.toml";
+const ARCH: &str = "4x4.toml";
+
+#[test]
+fn bad_arch_files() {
+    let s = Scratch::new("arch");
+    s.file("rows.toml", "rows = 0\n");
+    insta::assert_snapshot!("arch_rows_zero", failure(&s, &["simulate", "--arch", "rows.toml", "--workload", WL]));
+    s.file("unknown.toml", "rows = 4\nrowz = 4\n");
+    insta::assert_snapshot!("arch_unknown_field", failure(&s, &["simulate", "--arch", "unknown.toml", "--workload", WL]));
+    s.file("dataflow.toml", "dataflow = \"xs\"\n");
+    insta::assert_snapshot!("arch_bad_dataflow", failure(&s, &["simulate", "--arch", "dataflow.toml", "--workload", WL]));
+    s.file("acc.toml", "rows = 32\ncols = 32\nacc_sram_kib = 1\n");
+    insta::assert_snapshot!("arch_small_accumulator", failure(&s, &["simulate", "--arch", "acc.toml", "--workload", WL]));
+    let err = failure(&s, &["simulate", "--arch", "missing.toml", "--workload", WL]);
+    assert!(err.contains("cannot read missing.toml"), "{err}");
+}
+
+#[test]
+fn bad_workload_files() {
+    let s = Scratch::new("workload");
+    let layer = |body: &str| format!("name = \"w\"\n[[layer]]\nname = \"l\"\n{body}\n");
+    let cases = [
+        ("workload_stride_zero", layer("op = \"conv\"\ninput = [8, 8, 4]\nout_channels = 4\nkernel = 3\nstride = 0")),
+        ("workload_groups", layer("op = \"conv\"\ninput = [8, 8, 6]\nout_channels = 4\ngroups = 4")),
+        ("workload_unknown_op", layer("op = \"lstm\"\ninput = [8, 8, 4]")),
+        ("workload_kernel_too_big", layer("op = \"conv\"\ninput = [2, 2, 4]\nout_channels = 4\nkernel = 5")),
+        ("workload_gemm_missing_k", layer("op = \"gemm\"\nm = 4\nn = 4")),
+        ("workload_no_layers", "name = \"w\"\nlayer = []\n".to_string()),
+    ];
+    for (name, text) in cases {
+        s.file(&format!("{name}.toml"), &text);
+        insta::assert_snapshot!(name, failure(&s, &["simulate", "--arch", ARCH, "--workload", &format!("{name}.toml")]));
+    }
+}
+
+#[test]
+fn layer_that_cannot_fit_names_the_memory() {
+    let s = Scratch::new("fit");
+    s.file(
+        "tiny.toml",
+        "rows = 4\ncols = 4\ndataflow = \"os\"\nact_sram_kib = 1\nwgt_sram_kib = 1\nacc_sram_kib = 1\nparam_entries = 64\n",
+    );
+    s.file(
+        "dw.toml",
+        "name = \"w\"\n[[layer]]\nname = \"dilated\"\nop = \"depthwise\"\ninput = [20, 20, 8]\nkernel = 5\ndilation = 3\npadding = 6\n",
+    );
+    insta::assert_snapshot!("does_not_fit", failure(&s, &["simulate", "--arch", "tiny.toml", "--workload", "dw.toml"]));
+}
+
+#[test]
+fn compile_unknown_layer() {
+    let args = ["compile", "--arch", "configs/archs/4x4.toml", "--workload", "configs/workloads/resnet18.toml", "--layer", "conv9"];
+    insta::assert_snapshot!("unknown_layer", failure_in(&repo(), &args));
+}
+
+#[test]
+fn bad_data_file() {
+    let s = Scratch::new("data");
+    systole_core::npy::write(&s.0.join("x.npy"), &[4, 4, 3], &[0i8; 48]).unwrap();
+    s.file(
+        "w.toml",
+        "name = \"w\"\n[[layer]]\nname = \"l\"\nop = \"conv\"\ninput = [4, 5, 3]\nout_channels = 2\ndata = { input = \"x.npy\" }\n",
+    );
+    insta::assert_snapshot!("data_wrong_shape", failure(&s, &["simulate", "--arch", ARCH, "--workload", "w.toml"]));
+}
+
+/// Real tensors from .npy files go through the simulator; the output digest in the JSON
+/// report must be the golden model's on the same tensors.
+#[test]
+fn data_files_feed_the_simulator() {
+    use systole_core::workload::Workload;
+    let s = Scratch::new("npy");
+    let x: Vec<i8> = (0..6 * 7 * 5).map(|i| ((i * 37) % 255) as i8).collect();
+    let w: Vec<i8> = (0..3 * 3 * 3 * 5).map(|i| (((i * 11) % 200) as i32 - 100) as i8).collect();
+    let b: Vec<i32> = vec![100, -2000, 5];
+    systole_core::npy::write(&s.0.join("x.npy"), &[1, 6, 7, 5], &x).unwrap();
+    systole_core::npy::write(&s.0.join("w.npy"), &[3, 3, 3, 5], &w).unwrap();
+    systole_core::npy::write(&s.0.join("b.npy"), &[3], &b).unwrap();
+    let wl_path = s.file(
+        "w.toml",
+        "name = \"w\"\n[[layer]]\nname = \"l\"\nop = \"conv\"\ninput = [6, 7, 5]\nout_channels = 3\nkernel = 3\npadding = 1\n\
+         quant = { x_scale = 0.02, x_zp = 5, w_scale = 0.01, y_scale = 0.05, y_zp = -3 }\n\
+         data = { input = \"x.npy\", weights = \"w.npy\", bias = \"b.npy\" }\n",
+    );
+    let json = s.0.join("report.json");
+    let out = systole(&[
+        "simulate",
+        "--arch",
+        "configs/archs/4x4.toml",
+        "--workload",
+        wl_path.to_str().unwrap(),
+        "--check",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let wl = Workload::from_file(&wl_path).unwrap();
+    let data = wl.layer_data(0).unwrap();
+    assert_eq!((data.input.data.clone(), data.weights.data.clone(), data.bias.clone()), (x, w, b));
+    let golden = systole_golden::layer(&wl.layers[0], &data);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["layers"][0]["output_digest"], format!("{:016x}", golden.digest()));
+}

@@ -1,0 +1,115 @@
+//! Reading and writing tensors as NumPy `.npy` files (through the `npyz` crate).
+//!
+//! Shapes are compared after dropping axes of extent 1, so an `[H, W, C]` array serves an
+//! `[1, H, W, C]` tensor and an `[M, K]` array a GEMM input.
+
+use crate::error::LoadError;
+use npyz::WriterBuilder;
+use std::path::Path;
+
+fn squeeze(dims: &[usize]) -> Vec<usize> {
+    dims.iter().copied().filter(|&d| d != 1).collect()
+}
+
+fn data_error(path: &Path, message: String, help: String) -> LoadError {
+    LoadError::Data { path: path.to_owned(), message, help }
+}
+
+/// An element type `.npy` files can carry for Systole.
+pub trait Element: npyz::Deserialize + npyz::Serialize + npyz::AutoSerialize + Copy {
+    /// The NumPy dtype string, e.g. `|i1`.
+    const DESCR: &'static str;
+    /// The NumPy name, for messages.
+    const NAME: &'static str;
+}
+
+impl Element for i8 {
+    const DESCR: &'static str = "|i1";
+    const NAME: &'static str = "int8";
+}
+
+impl Element for i32 {
+    const DESCR: &'static str = "<i4";
+    const NAME: &'static str = "int32";
+}
+
+impl Element for f32 {
+    const DESCR: &'static str = "<f4";
+    const NAME: &'static str = "float32";
+}
+
+/// Reads `path` as an array of `T` whose shape matches `dims` up to axes of extent 1.
+/// `what` names the tensor in errors (e.g. `layer[2].data.input`).
+pub fn read<T: Element>(path: &Path, dims: &[usize], what: &str) -> Result<Vec<T>, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| data_error(path, format!("{what}: not a NumPy .npy file ({e})"), "save the array with numpy.save".into()))?;
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(t) => t.to_string(),
+        other => other.descr(),
+    };
+    let descr_ok = descr == T::DESCR || (T::DESCR.ends_with("i1") && descr.ends_with("i1"));
+    if !descr_ok {
+        return Err(data_error(
+            path,
+            format!("{what}: dtype {descr}, expected {} ({})", T::DESCR, T::NAME),
+            format!("convert with array.astype(numpy.{})", T::NAME),
+        ));
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    if squeeze(&shape) != squeeze(dims) {
+        return Err(data_error(
+            path,
+            format!("{what}: shape {shape:?} does not match the layer's {dims:?}"),
+            "axes of extent 1 may be dropped or added; the others must match in order".into(),
+        ));
+    }
+    if npy.order() != npyz::Order::C {
+        return Err(data_error(path, format!("{what}: Fortran-ordered array"), "save a C-ordered array (numpy.ascontiguousarray)".into()));
+    }
+    npy.into_vec::<T>().map_err(|e| data_error(path, format!("{what}: truncated or unreadable data ({e})"), "save the array again".into()))
+}
+
+/// Writes `data` with shape `dims` to `path`.
+pub fn write<T: Element>(path: &Path, dims: &[usize], data: &[T]) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    let shape: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+    w.extend(data.iter().copied())?;
+    w.finish()?;
+    std::fs::write(path, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_squeezed_shapes() {
+        let dir = std::env::temp_dir().join(format!("systole-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("x.npy");
+        let data: Vec<i8> = (0..24).map(|i| i as i8 - 12).collect();
+        write(&p, &[2, 3, 4], &data).unwrap();
+        assert_eq!(read::<i8>(&p, &[1, 2, 3, 4], "x").unwrap(), data);
+        let e = read::<i8>(&p, &[1, 3, 2, 4], "x").unwrap_err().to_string();
+        assert!(e.contains("shape [2, 3, 4] does not match the layer's [1, 3, 2, 4]"), "{e}");
+        let e = read::<i32>(&p, &[2, 3, 4], "bias").unwrap_err().to_string();
+        assert!(e.contains("dtype |i1, expected <i4 (int32)"), "{e}");
+        std::fs::write(&p, b"\x93NUMPY garbage").unwrap();
+        assert!(read::<i8>(&p, &[2, 3, 4], "x").unwrap_err().to_string().contains("not a NumPy .npy file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncated_data_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("systole-npy-trunc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("b.npy");
+        write(&p, &[8], &[1i32; 8]).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 5]).unwrap();
+        assert!(read::<i32>(&p, &[8], "bias").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
