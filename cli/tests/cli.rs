@@ -132,7 +132,7 @@ fn data_files_feed_the_simulator() {
     use systole_core::workload::Workload;
     let s = Scratch::new("npy");
     let x: Vec<i8> = (0..6 * 7 * 5).map(|i| ((i * 37) % 255) as i8).collect();
-    let w: Vec<i8> = (0..3 * 3 * 3 * 5).map(|i| (((i * 11) % 200) as i32 - 100) as i8).collect();
+    let w: Vec<i8> = (0..3 * 3 * 3 * 5).map(|i| ((i * 11) % 200 - 100) as i8).collect();
     let b: Vec<i32> = vec![100, -2000, 5];
     systole_core::npy::write(&s.0.join("x.npy"), &[1, 6, 7, 5], &x).unwrap();
     systole_core::npy::write(&s.0.join("w.npy"), &[3, 3, 3, 5], &w).unwrap();
