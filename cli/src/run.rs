@@ -91,48 +91,39 @@ pub fn hex(program: &Program) -> String {
         .collect()
 }
 
-/// Times compile + simulate of the whole workload, single-threaded and on all cores.
+/// Times the whole workload, compile plus simulate, on one core and on all cores, and the
+/// simulator alone on one core (best of `repeat` runs each).
 pub fn bench(arch: &ArchConfig, wl: &Workload, repeat: usize) -> Result<()> {
     let data: Vec<LayerData> = (0..wl.layers.len()).map(|i| wl.layer_data(i)).collect::<Result<_, _>>()?;
-    let programs = wl.layers.iter().zip(&data).map(|(l, d)| systole_compiler::compile_layer(arch, l, d)).collect::<Result<Vec<_>, _>>()?;
+    let compile = |i: usize| systole_compiler::compile_layer(arch, &wl.layers[i], &data[i]);
+    let programs = (0..wl.layers.len()).map(compile).collect::<Result<Vec<_>, _>>()?;
     let macs: u64 = programs.iter().map(|p| p.macs).sum();
-    let sim_one = |i: usize| systole_sim::run(arch, &programs[i], &[&data[i].input]).map(|(_, e)| e.report.cycles);
-    let time = |parallel: bool| -> Result<(f64, u64)> {
+    let simulate = |i: usize, p: &Program| {
+        systole_sim::run(arch, p, &[&data[i].input]).map(|(_, e)| e.report.cycles).map_err(|e| miette!("layer {i}: simulator: {e}"))
+    };
+    let end_to_end = |i: usize| -> Result<u64> { simulate(i, &compile(i)?) };
+    let best = |f: &dyn Fn() -> Result<u64>| -> Result<(f64, u64)> {
         let mut best = f64::INFINITY;
         let mut cycles = 0;
         for _ in 0..repeat {
             let t = Instant::now();
-            let c: Vec<u64> = if parallel {
-                (0..programs.len()).into_par_iter().map(sim_one).collect::<Result<_, _>>()
-            } else {
-                (0..programs.len()).map(sim_one).collect::<Result<_, _>>()
-            }
-            .map_err(|e| miette!("simulator: {e}"))?;
+            cycles = f()?;
             best = best.min(t.elapsed().as_secs_f64());
-            cycles = c.iter().sum();
         }
         Ok((best, cycles))
     };
-    let t = Instant::now();
-    for (l, d) in wl.layers.iter().zip(&data) {
-        systole_compiler::compile_layer(arch, l, d)?;
-    }
-    let compile = t.elapsed().as_secs_f64();
-    let (one, cycles) = time(false)?;
-    let (all, _) = time(true)?;
-    println!("workload {} on {}: {} layers, {} MACs, {} simulated cycles", wl.name, arch.name, wl.layers.len(), macs, cycles);
-    println!("compile (1 core):          {:>8.3} s", compile);
+    let n = wl.layers.len();
+    let (sim_one, cycles) = best(&|| (0..n).map(|i| simulate(i, &programs[i])).sum())?;
+    let (all_one, _) = best(&|| (0..n).map(end_to_end).sum())?;
+    let (all_par, _) = best(&|| (0..n).into_par_iter().map(end_to_end).sum())?;
+    println!("workload {} on {}: {} layers, {} MACs, {} simulated cycles", wl.name, arch.name, n, macs, cycles);
+    println!("compile + simulate, 1 core:   {:>8.3} s", all_one);
+    println!("compile + simulate, {} cores:  {:>8.3} s", rayon::current_num_threads(), all_par);
     println!(
-        "simulate (1 core):         {:>8.3} s  {:>8.1} M simulated MACs/s  {:>8.1} M simulated cycles/s",
-        one,
-        macs as f64 / one / 1e6,
-        cycles as f64 / one / 1e6
-    );
-    println!(
-        "simulate ({} cores):        {:>8.3} s  {:>8.1} M simulated MACs/s",
-        rayon::current_num_threads(),
-        all,
-        macs as f64 / all / 1e6
+        "simulate only, 1 core:        {:>8.3} s  ({:.0} M simulated MACs/s, {:.1} M simulated cycles/s)",
+        sim_one,
+        macs as f64 / sim_one / 1e6,
+        cycles as f64 / sim_one / 1e6
     );
     Ok(())
 }

@@ -97,7 +97,8 @@ fn fastest<'a, T: 'a>(
 
 /// Compiles one layer with its constant data (weights, bias) for `arch`.
 pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
-    let invalid = |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
+    let invalid =
+        |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
     arch.validate().map_err(invalid)?;
     layer.validate().map_err(invalid)?;
     let depthwise =
