@@ -170,11 +170,10 @@ impl Problem<'_> {
             return None;
         }
         let kgroups = self.kgroups(m)?;
-        let ng = self.nt.min(acc_half / mrows).max(1);
-        let mut ng_count = self.nt.div_ceil(ng);
-        if s.k > a.param_entries {
-            ng_count = ng_count.max(1);
-        }
+        // Without room for every channel's requantization entry, each N-group loads its own.
+        let ng_cap = if s.k > a.param_entries { a.param_entries / a.cols } else { self.nt };
+        let ng = self.nt.min(acc_half / mrows).min(ng_cap).max(1);
+        let ng_count = self.nt.div_ceil(ng);
         let bw = a.dram_bytes_per_cycle;
         let lat = a.dram_latency as u64;
         let row_beats = |len: usize| len.div_ceil(bw) as u64;

@@ -90,7 +90,9 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
         let store = pt as u64 * (lat + ut * (geo.unit * geo.wo) as u64);
         tiles * exec.max(load).max(store)
     };
-    let groups = std::iter::successors(Some(geo.g_max), |&g| (g > 1).then_some(g / 2));
+    // Without room for every channel's requantization entry, each channel group loads its own.
+    let g_max = if s.k > arch.param_entries { geo.g_max.min(arch.param_entries) } else { geo.g_max };
+    let groups = std::iter::successors(Some(g_max), |&g| (g > 1).then_some(g / 2));
     let mut all: Vec<Tile> = groups
         .flat_map(|g| (1..=s.p()).map(move |pt| (g, pt, units)).chain((1..units).map(move |ut| (g, 1, ut))))
         .filter(|&(g, pt, ut)| fits(g, pt, ut))

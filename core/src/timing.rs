@@ -78,8 +78,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
         Op::MatmulWs { a, preload, band, .. } => {
             let m = a.len() as u64;
             let fill = match (preload, band) {
-                (Some(_), Some(_)) => 1,
-                (Some(_), None) => rows,
+                (Some(_), _) => rows,
                 (None, _) => 0,
             };
             let dur = m.max(fill).max(1);

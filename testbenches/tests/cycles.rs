@@ -129,10 +129,11 @@ fn output_stationary_cycles_and_outputs() {
     }
 }
 
-/// A 3-tap 1-D convolution as one band matmul: a band preload takes one cycle, and a
-/// window of 4 pixels yields 2 outputs.
+/// A 3-tap 1-D convolution as one band matmul: a band preload reads one weight word and
+/// fills the shadow tile in `rows` cycles like a full preload; a window of 4 pixels yields
+/// 2 outputs.
 #[test]
-fn band_preload_costs_one_cycle() {
+fn band_preload_streams_like_a_full_preload() {
     let arch = arch(Dataflow::WeightStationary, 4);
     let band = Band { stride: 1, taps: 3, width: 2 };
     let instrs = vec![
@@ -152,8 +153,8 @@ fn band_preload_costs_one_cycle() {
     let params = l + 8;
     let act = params + l + 3;
     let wgt = act + l + 1;
-    let preload = wgt + 1 + 9;
-    let stream = wgt + 1 + 3 + 9;
+    let preload = wgt + 4 + 9;
+    let stream = wgt + 4 + 3 + 9;
     let store = stream + l + 3;
     assert_eq!(done_cycles(&arch, &p, &mut dram), vec![params, act, wgt, preload, stream, store]);
     for m in 0..3 {

@@ -55,8 +55,8 @@ fn side() -> impl Strategy<Value = usize> {
 /// A valid architecture. With `roomy`, the activation scratchpad holds any window the
 /// generated layers need; without, memories start at the validation minimum.
 fn arch(roomy: bool) -> impl Strategy<Value = ArchConfig> {
-    (side(), side(), any::<bool>(), 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 0usize..64).prop_map(
-        move |(rows, cols, os, act_x, wgt_x, acc_x, bw, lat)| {
+    (side(), side(), any::<bool>(), 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 0usize..64, 1usize..=3).prop_map(
+        move |(rows, cols, os, act_x, wgt_x, acc_x, bw, lat, params)| {
             let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
             ArchConfig {
                 name: format!("{rows}x{cols}"),
@@ -66,7 +66,7 @@ fn arch(roomy: bool) -> impl Strategy<Value = ArchConfig> {
                 act_sram_kib: kib(if roomy { 128 } else { 4 } * rows * rows, act_x),
                 wgt_sram_kib: kib(2 * rows * cols, wgt_x),
                 acc_sram_kib: kib(2 * rows * cols * 4, acc_x),
-                param_entries: cols.max(64),
+                param_entries: cols * params,
                 dram_bytes_per_cycle: bw,
                 dram_latency: lat,
                 clock_mhz: 100.0,
