@@ -1,1 +1,16 @@
-//! placeholder
+//! The Systole accelerator in rust-hdl, emitted as Verilog.
+//!
+//! This crate implements the microarchitecture of `docs/ARCHITECTURE.md` as hardware,
+//! independently of `systole-sim`; only `testbenches` compares the two. Sizes come from
+//! an [`systole_core::ArchConfig`] at run time: blocks hold `Vec`s of sub-blocks and
+//! their `hdl_gen` kernels loop over them, so one Rust description yields the Verilog of
+//! any array size.
+//!
+//! Blocks so far: [`pe::WsPe`], [`array::WsArray`], [`delay::Delay`].
+
+pub mod array;
+pub mod delay;
+pub mod pe;
+pub mod verilog;
+
+pub use rust_hdl;

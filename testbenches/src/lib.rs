@@ -44,3 +44,6 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
         activation,
     }
 }
+
+pub mod tools;
+pub mod ws_array;

@@ -1,0 +1,128 @@
+//! Processing elements: signed int8 x int8 products accumulated in int32.
+//!
+//! Weight-stationary PE `(k, j)` (docs/ARCHITECTURE.md sections 3 and 9):
+//!
+//! ```text
+//!              w_in/w_valid_in/w_row_in   p_in
+//!                         |                |
+//!   a_in, flip_in --> [ shadow | active ] -(+ a*w)-> a_out, flip_out (registered)
+//!                         |                |
+//!             w_out/... (registered)     p_out (registered)
+//! ```
+//!
+//! - The weight used this cycle is `shadow` when `flip_in` is set (the first activation of
+//!   a new tile) and `active` otherwise; `active` takes that value.
+//! - The weight bus carries `(w, row)` down the column; the PE whose row index matches
+//!   captures `w` into `shadow`. A capture in the same cycle as a flip is safe: the flip
+//!   reads the old `shadow`.
+//! - `p_out = p_in + a_in * w` (wrapping int32), `a_out = a_in`, both one cycle later.
+
+use rust_hdl::prelude::*;
+
+/// Sign-extends `x` to `M` bits. In an `hdl_gen` kernel it translates, like rust-hdl's own
+/// `signed_cast`, to Verilog `$signed(x)`, which the context extends. It exists because
+/// rust-hdl 0.46's `signed_bit_cast` recurses without end on the most negative value.
+pub fn signed_cast_widen<const M: usize, const N: usize>(x: Signed<N>) -> Signed<M> {
+    Signed::<M>::from(x.bigint())
+}
+
+/// Widest array side the row tags can address.
+pub const MAX_SIDE: usize = 256;
+
+/// One weight-stationary processing element.
+#[derive(LogicBlock)]
+pub struct WsPe {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Activation from the left.
+    pub a_in: Signal<In, Signed<8>>,
+    /// First activation of a new tile: switch to the shadow weight.
+    pub flip_in: Signal<In, Bit>,
+    /// Partial sum from above.
+    pub p_in: Signal<In, Signed<32>>,
+    /// Weight bus from above: value.
+    pub w_in: Signal<In, Signed<8>>,
+    /// Weight bus from above: the value is valid.
+    pub w_valid_in: Signal<In, Bit>,
+    /// Weight bus from above: the row it is destined for.
+    pub w_row_in: Signal<In, Bits<8>>,
+    /// Activation to the right.
+    pub a_out: Signal<Out, Signed<8>>,
+    /// Flip to the right.
+    pub flip_out: Signal<Out, Bit>,
+    /// Partial sum downwards.
+    pub p_out: Signal<Out, Signed<32>>,
+    /// Weight bus downwards: value.
+    pub w_out: Signal<Out, Signed<8>>,
+    /// Weight bus downwards: valid.
+    pub w_valid_out: Signal<Out, Bit>,
+    /// Weight bus downwards: row.
+    pub w_row_out: Signal<Out, Bits<8>>,
+    row: Constant<Bits<8>>,
+    active: DFF<Signed<8>>,
+    shadow: DFF<Signed<8>>,
+    a: DFF<Signed<8>>,
+    flip: DFF<Bit>,
+    p: DFF<Signed<32>>,
+    w: DFF<Signed<8>>,
+    w_valid: DFF<Bit>,
+    w_row: DFF<Bits<8>>,
+}
+
+impl WsPe {
+    /// A PE in array row `row`.
+    pub fn new(row: usize) -> Self {
+        assert!(row < MAX_SIDE, "row {row} beyond {MAX_SIDE}");
+        Self {
+            clock: Default::default(),
+            a_in: Default::default(),
+            flip_in: Default::default(),
+            p_in: Default::default(),
+            w_in: Default::default(),
+            w_valid_in: Default::default(),
+            w_row_in: Default::default(),
+            a_out: Default::default(),
+            flip_out: Default::default(),
+            p_out: Default::default(),
+            w_out: Default::default(),
+            w_valid_out: Default::default(),
+            w_row_out: Default::default(),
+            row: Constant::new((row as u64).into()),
+            active: Default::default(),
+            shadow: Default::default(),
+            a: Default::default(),
+            flip: Default::default(),
+            p: Default::default(),
+            w: Default::default(),
+            w_valid: Default::default(),
+            w_row: Default::default(),
+        }
+    }
+}
+
+impl Logic for WsPe {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, active, shadow, a, flip, p, w, w_valid, w_row);
+        if self.flip_in.val() {
+            self.active.d.next = self.shadow.q.val();
+            self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.a_in.val()) * signed_cast_widen::<16, 8>(self.shadow.q.val());
+        } else {
+            self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.a_in.val()) * signed_cast_widen::<16, 8>(self.active.q.val());
+        }
+        if self.w_valid_in.val() & (self.w_row_in.val() == self.row.val()) {
+            self.shadow.d.next = self.w_in.val();
+        }
+        self.a.d.next = self.a_in.val();
+        self.flip.d.next = self.flip_in.val();
+        self.w.d.next = self.w_in.val();
+        self.w_valid.d.next = self.w_valid_in.val();
+        self.w_row.d.next = self.w_row_in.val();
+        self.a_out.next = self.a.q.val();
+        self.flip_out.next = self.flip.q.val();
+        self.p_out.next = self.p.q.val();
+        self.w_out.next = self.w.q.val();
+        self.w_valid_out.next = self.w_valid.q.val();
+        self.w_row_out.next = self.w_row.q.val();
+    }
+}
