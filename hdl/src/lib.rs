@@ -6,10 +6,11 @@
 //! their `hdl_gen` kernels loop over them, so one Rust description yields the Verilog of
 //! any array size.
 //!
-//! Blocks so far: [`pe::WsPe`], [`array::WsArray`], [`delay::Delay`].
+//! Blocks so far: [`pe::WsPe`], [`array::WsArray`], [`pe::OsPe`], [`os_array::OsArray`], [`delay::Delay`].
 
 pub mod array;
 pub mod delay;
+pub mod os_array;
 pub mod pe;
 pub mod verilog;
 

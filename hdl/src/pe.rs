@@ -126,3 +126,76 @@ impl Logic for WsPe {
         self.w_row_out.next = self.w_row.q.val();
     }
 }
+
+/// One output-stationary processing element (docs/ARCHITECTURE.md section 9).
+///
+/// - `acc` accumulates `a_in * b_in`; `first_in` (travelling with `a`) restarts it.
+/// - With `last_in` the final sum goes to `drain`, and for the next cycle `sel` puts it
+///   on the column's read-out chain: `c_out = sel ? drain : c_in` (combinational). The
+///   tile's wavefront reaches the rows one cycle apart, so exactly one PE per column
+///   drives the chain in any cycle.
+#[derive(LogicBlock, Default)]
+pub struct OsPe {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Activation from the left.
+    pub a_in: Signal<In, Signed<8>>,
+    /// First step of a tile.
+    pub first_in: Signal<In, Bit>,
+    /// Last step of a tile.
+    pub last_in: Signal<In, Bit>,
+    /// Weight from above.
+    pub b_in: Signal<In, Signed<8>>,
+    /// Read-out chain from above.
+    pub c_in: Signal<In, Signed<32>>,
+    /// Activation to the right.
+    pub a_out: Signal<Out, Signed<8>>,
+    /// First-step flag to the right.
+    pub first_out: Signal<Out, Bit>,
+    /// Last-step flag to the right.
+    pub last_out: Signal<Out, Bit>,
+    /// Weight downwards.
+    pub b_out: Signal<Out, Signed<8>>,
+    /// Read-out chain downwards.
+    pub c_out: Signal<Out, Signed<32>>,
+    acc: DFF<Signed<32>>,
+    drain: DFF<Signed<32>>,
+    sel: DFF<Bit>,
+    a: DFF<Signed<8>>,
+    first: DFF<Bit>,
+    last: DFF<Bit>,
+    b: DFF<Signed<8>>,
+    product: Signal<Local, Signed<32>>,
+    sum: Signal<Local, Signed<32>>,
+}
+
+impl Logic for OsPe {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, acc, drain, sel, a, first, last, b);
+        self.product.next = signed_cast_widen::<16, 8>(self.a_in.val()) * signed_cast_widen::<16, 8>(self.b_in.val());
+        if self.first_in.val() {
+            self.sum.next = self.product.val();
+        } else {
+            self.sum.next = self.acc.q.val() + self.product.val();
+        }
+        self.acc.d.next = self.sum.val();
+        if self.last_in.val() {
+            self.drain.d.next = self.sum.val();
+        }
+        self.sel.d.next = self.last_in.val();
+        if self.sel.q.val() {
+            self.c_out.next = self.drain.q.val();
+        } else {
+            self.c_out.next = self.c_in.val();
+        }
+        self.a.d.next = self.a_in.val();
+        self.first.d.next = self.first_in.val();
+        self.last.d.next = self.last_in.val();
+        self.b.d.next = self.b_in.val();
+        self.a_out.next = self.a.q.val();
+        self.first_out.next = self.first.q.val();
+        self.last_out.next = self.last.q.val();
+        self.b_out.next = self.b.q.val();
+    }
+}

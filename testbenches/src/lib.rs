@@ -45,5 +45,5 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
     }
 }
 
+pub mod array_cases;
 pub mod tools;
-pub mod ws_array;
