@@ -18,14 +18,12 @@
 //! capture in cycle `t + j + k`; the flip presented with an activation in cycle `t`
 //! switches PE `(k, j)` in cycle `t + k + j`.
 //!
-//! The wiring is a list of nets ([`WsArray::nets`]) used three ways: to propagate values
-//! in rust-hdl's simulator, to claim the driven signals, and to emit the Verilog
-//! assignments. (rust-hdl's `hdl_gen` cannot index two levels of sub-blocks, which a
-//! two-dimensional mesh needs.)
+//! The nets are listed once with [`crate::net!`] (see [`crate::wiring`]).
 
 use crate::delay::Delay;
+use crate::net;
 use crate::pe::{WsPe, MAX_SIDE};
-use rust_hdl::core::ast::{VerilogExpression, VerilogStatement};
+use crate::wiring::{assign_zero, Mode};
 use rust_hdl::prelude::*;
 
 /// The weight-stationary array.
@@ -52,126 +50,6 @@ pub struct WsArray {
     w_valid_skew: Vec<Delay<Bit>>,
     w_row_skew: Vec<Delay<Bits<8>>>,
     deskew: Vec<Delay<Signed<32>>>,
-}
-
-/// A signal of the array or of one of its sub-blocks, by role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Port {
-    /// The array's clock.
-    Clock,
-    /// `a_in[k]`.
-    AIn(usize),
-    /// `flip_in`.
-    FlipIn,
-    /// `w_in[j]`.
-    WIn(usize),
-    /// `w_valid_in`.
-    WValidIn,
-    /// `w_row_in`.
-    WRowIn,
-    /// `out[j]`.
-    Out(usize),
-    /// A port of PE `(k, j)`.
-    Pe(usize, usize, PePort),
-    /// A port of an edge register chain.
-    Lane(Lane, usize, LanePort),
-}
-
-/// The ports of a PE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum PePort {
-    Clock,
-    AIn,
-    FlipIn,
-    PIn,
-    WIn,
-    WValidIn,
-    WRowIn,
-    AOut,
-    FlipOut,
-    POut,
-    WOut,
-    WValidOut,
-    WRowOut,
-}
-
-/// The edge register chains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum Lane {
-    ASkew,
-    FlipSkew,
-    WSkew,
-    WValidSkew,
-    WRowSkew,
-    Deskew,
-}
-
-/// The ports of an edge register chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum LanePort {
-    Clock,
-    DataIn,
-    DataOut,
-}
-
-/// A value on a net.
-#[derive(Debug, Clone, Copy)]
-enum Value {
-    Clock(Clock),
-    Bit(bool),
-    S8(Signed<8>),
-    S32(Signed<32>),
-    B8(Bits<8>),
-}
-
-impl Port {
-    /// The flattened Verilog name rust-hdl gives the signal inside the array's module.
-    pub fn name(self) -> String {
-        let pe = |p: PePort| match p {
-            PePort::Clock => "clock",
-            PePort::AIn => "a_in",
-            PePort::FlipIn => "flip_in",
-            PePort::PIn => "p_in",
-            PePort::WIn => "w_in",
-            PePort::WValidIn => "w_valid_in",
-            PePort::WRowIn => "w_row_in",
-            PePort::AOut => "a_out",
-            PePort::FlipOut => "flip_out",
-            PePort::POut => "p_out",
-            PePort::WOut => "w_out",
-            PePort::WValidOut => "w_valid_out",
-            PePort::WRowOut => "w_row_out",
-        };
-        match self {
-            Port::Clock => "clock".into(),
-            Port::AIn(k) => format!("a_in${k}"),
-            Port::FlipIn => "flip_in".into(),
-            Port::WIn(j) => format!("w_in${j}"),
-            Port::WValidIn => "w_valid_in".into(),
-            Port::WRowIn => "w_row_in".into(),
-            Port::Out(j) => format!("out${j}"),
-            Port::Pe(k, j, p) => format!("pes${k}${j}${}", pe(p)),
-            Port::Lane(lane, i, p) => {
-                let l = match lane {
-                    Lane::ASkew => "a_skew",
-                    Lane::FlipSkew => "flip_skew",
-                    Lane::WSkew => "w_skew",
-                    Lane::WValidSkew => "w_valid_skew",
-                    Lane::WRowSkew => "w_row_skew",
-                    Lane::Deskew => "deskew",
-                };
-                let p = match p {
-                    LanePort::Clock => "clock",
-                    LanePort::DataIn => "data_in",
-                    LanePort::DataOut => "data_out",
-                };
-                format!("{l}${i}${p}")
-            }
-        }
-    }
 }
 
 impl WsArray {
@@ -211,156 +89,81 @@ impl WsArray {
         self.rows() + self.cols() - 1
     }
 
-    /// Every connection, as `(destination, source)`.
-    pub fn nets(&self) -> Vec<(Port, Port)> {
-        use LanePort::{Clock as LClock, DataIn, DataOut};
-        use PePort as P;
+    /// Every net of the array, applied according to `mode`.
+    fn wire(&mut self, mode: &mut Mode) {
         let (rows, cols) = (self.rows(), self.cols());
-        let mut n = vec![];
+        let pe = |k: usize, j: usize, p: &str| format!("pes${k}${j}${p}");
+        let lane = |l: &str, i: usize, p: &str| format!("{l}${i}${p}");
         for k in 0..rows {
-            for lane in [Lane::ASkew, Lane::FlipSkew] {
-                n.push((Port::Lane(lane, k, LClock), Port::Clock));
-            }
-            n.push((Port::Lane(Lane::ASkew, k, DataIn), Port::AIn(k)));
-            n.push((Port::Lane(Lane::FlipSkew, k, DataIn), Port::FlipIn));
-            n.push((Port::Pe(k, 0, P::AIn), Port::Lane(Lane::ASkew, k, DataOut)));
-            n.push((Port::Pe(k, 0, P::FlipIn), Port::Lane(Lane::FlipSkew, k, DataOut)));
+            net!(mode, self.a_skew[k].clock, lane("a_skew", k, "clock"), self.clock, "clock".into());
+            net!(mode, self.flip_skew[k].clock, lane("flip_skew", k, "clock"), self.clock, "clock".into());
+            net!(mode, self.a_skew[k].data_in, lane("a_skew", k, "data_in"), self.a_in[k], format!("a_in${k}"));
+            net!(mode, self.flip_skew[k].data_in, lane("flip_skew", k, "data_in"), self.flip_in, "flip_in".into());
+            net!(mode, self.pes[k][0].a_in, pe(k, 0, "a_in"), self.a_skew[k].data_out, lane("a_skew", k, "data_out"));
+            net!(mode, self.pes[k][0].flip_in, pe(k, 0, "flip_in"), self.flip_skew[k].data_out, lane("flip_skew", k, "data_out"));
             for j in 0..cols {
-                n.push((Port::Pe(k, j, P::Clock), Port::Clock));
+                net!(mode, self.pes[k][j].clock, pe(k, j, "clock"), self.clock, "clock".into());
             }
             for j in 1..cols {
-                n.push((Port::Pe(k, j, P::AIn), Port::Pe(k, j - 1, P::AOut)));
-                n.push((Port::Pe(k, j, P::FlipIn), Port::Pe(k, j - 1, P::FlipOut)));
+                net!(mode, self.pes[k][j].a_in, pe(k, j, "a_in"), self.pes[k][j - 1].a_out, pe(k, j - 1, "a_out"));
+                net!(mode, self.pes[k][j].flip_in, pe(k, j, "flip_in"), self.pes[k][j - 1].flip_out, pe(k, j - 1, "flip_out"));
             }
         }
         for j in 0..cols {
-            for lane in [Lane::WSkew, Lane::WValidSkew, Lane::WRowSkew, Lane::Deskew] {
-                n.push((Port::Lane(lane, j, LClock), Port::Clock));
+            for l in ["w_skew", "w_valid_skew", "w_row_skew", "deskew"] {
+                let clock = match l {
+                    "w_skew" => &mut self.w_skew[j].clock,
+                    "w_valid_skew" => &mut self.w_valid_skew[j].clock,
+                    "w_row_skew" => &mut self.w_row_skew[j].clock,
+                    _ => &mut self.deskew[j].clock,
+                };
+                net!(mode, clock, lane(l, j, "clock"), self.clock, "clock".into());
             }
-            n.push((Port::Lane(Lane::WSkew, j, DataIn), Port::WIn(j)));
-            n.push((Port::Lane(Lane::WValidSkew, j, DataIn), Port::WValidIn));
-            n.push((Port::Lane(Lane::WRowSkew, j, DataIn), Port::WRowIn));
-            n.push((Port::Pe(0, j, P::WIn), Port::Lane(Lane::WSkew, j, DataOut)));
-            n.push((Port::Pe(0, j, P::WValidIn), Port::Lane(Lane::WValidSkew, j, DataOut)));
-            n.push((Port::Pe(0, j, P::WRowIn), Port::Lane(Lane::WRowSkew, j, DataOut)));
+            net!(mode, self.w_skew[j].data_in, lane("w_skew", j, "data_in"), self.w_in[j], format!("w_in${j}"));
+            net!(mode, self.w_valid_skew[j].data_in, lane("w_valid_skew", j, "data_in"), self.w_valid_in, "w_valid_in".into());
+            net!(mode, self.w_row_skew[j].data_in, lane("w_row_skew", j, "data_in"), self.w_row_in, "w_row_in".into());
+            net!(mode, self.pes[0][j].w_in, pe(0, j, "w_in"), self.w_skew[j].data_out, lane("w_skew", j, "data_out"));
+            net!(
+                mode,
+                self.pes[0][j].w_valid_in,
+                pe(0, j, "w_valid_in"),
+                self.w_valid_skew[j].data_out,
+                lane("w_valid_skew", j, "data_out")
+            );
+            net!(mode, self.pes[0][j].w_row_in, pe(0, j, "w_row_in"), self.w_row_skew[j].data_out, lane("w_row_skew", j, "data_out"));
             for k in 1..rows {
-                for (d, s) in [(P::PIn, P::POut), (P::WIn, P::WOut), (P::WValidIn, P::WValidOut), (P::WRowIn, P::WRowOut)] {
-                    n.push((Port::Pe(k, j, d), Port::Pe(k - 1, j, s)));
-                }
+                net!(mode, self.pes[k][j].p_in, pe(k, j, "p_in"), self.pes[k - 1][j].p_out, pe(k - 1, j, "p_out"));
+                net!(mode, self.pes[k][j].w_in, pe(k, j, "w_in"), self.pes[k - 1][j].w_out, pe(k - 1, j, "w_out"));
+                net!(mode, self.pes[k][j].w_valid_in, pe(k, j, "w_valid_in"), self.pes[k - 1][j].w_valid_out, pe(k - 1, j, "w_valid_out"));
+                net!(mode, self.pes[k][j].w_row_in, pe(k, j, "w_row_in"), self.pes[k - 1][j].w_row_out, pe(k - 1, j, "w_row_out"));
             }
-            n.push((Port::Lane(Lane::Deskew, j, DataIn), Port::Pe(rows - 1, j, P::POut)));
-            n.push((Port::Out(j), Port::Lane(Lane::Deskew, j, DataOut)));
-        }
-        n
-    }
-
-    fn get(&self, p: Port) -> Value {
-        match p {
-            Port::Clock => Value::Clock(self.clock.val()),
-            Port::AIn(k) => Value::S8(self.a_in[k].val()),
-            Port::FlipIn => Value::Bit(self.flip_in.val()),
-            Port::WIn(j) => Value::S8(self.w_in[j].val()),
-            Port::WValidIn => Value::Bit(self.w_valid_in.val()),
-            Port::WRowIn => Value::B8(self.w_row_in.val()),
-            Port::Out(j) => Value::S32(self.out[j].val()),
-            Port::Pe(k, j, port) => {
-                let pe = &self.pes[k][j];
-                match port {
-                    PePort::AOut => Value::S8(pe.a_out.val()),
-                    PePort::FlipOut => Value::Bit(pe.flip_out.val()),
-                    PePort::POut => Value::S32(pe.p_out.val()),
-                    PePort::WOut => Value::S8(pe.w_out.val()),
-                    PePort::WValidOut => Value::Bit(pe.w_valid_out.val()),
-                    PePort::WRowOut => Value::B8(pe.w_row_out.val()),
-                    other => unreachable!("PE input {other:?} read as a source"),
-                }
-            }
-            Port::Lane(lane, i, LanePort::DataOut) => match lane {
-                Lane::ASkew => Value::S8(self.a_skew[i].data_out.val()),
-                Lane::FlipSkew => Value::Bit(self.flip_skew[i].data_out.val()),
-                Lane::WSkew => Value::S8(self.w_skew[i].data_out.val()),
-                Lane::WValidSkew => Value::Bit(self.w_valid_skew[i].data_out.val()),
-                Lane::WRowSkew => Value::B8(self.w_row_skew[i].data_out.val()),
-                Lane::Deskew => Value::S32(self.deskew[i].data_out.val()),
-            },
-            Port::Lane(_, _, p) => unreachable!("lane input {p:?} read as a source"),
-        }
-    }
-
-    /// Drives (`value = Some`) or claims (`None`) the destination `p`.
-    fn drive(&mut self, p: Port, value: Option<Value>) {
-        macro_rules! put {
-            ($sig:expr, $variant:ident) => {
-                match value {
-                    Some(Value::$variant(v)) => $sig.next = v,
-                    Some(other) => unreachable!("{p:?} driven with {other:?}"),
-                    None => $sig.connect(),
-                }
-            };
-        }
-        match p {
-            Port::Out(j) => put!(self.out[j], S32),
-            Port::Pe(k, j, port) => {
-                let pe = &mut self.pes[k][j];
-                match port {
-                    PePort::Clock => put!(pe.clock, Clock),
-                    PePort::AIn => put!(pe.a_in, S8),
-                    PePort::FlipIn => put!(pe.flip_in, Bit),
-                    PePort::PIn => put!(pe.p_in, S32),
-                    PePort::WIn => put!(pe.w_in, S8),
-                    PePort::WValidIn => put!(pe.w_valid_in, Bit),
-                    PePort::WRowIn => put!(pe.w_row_in, B8),
-                    other => unreachable!("PE output {other:?} driven"),
-                }
-            }
-            Port::Lane(lane, i, LanePort::Clock) => match lane {
-                Lane::ASkew => put!(self.a_skew[i].clock, Clock),
-                Lane::FlipSkew => put!(self.flip_skew[i].clock, Clock),
-                Lane::WSkew => put!(self.w_skew[i].clock, Clock),
-                Lane::WValidSkew => put!(self.w_valid_skew[i].clock, Clock),
-                Lane::WRowSkew => put!(self.w_row_skew[i].clock, Clock),
-                Lane::Deskew => put!(self.deskew[i].clock, Clock),
-            },
-            Port::Lane(lane, i, LanePort::DataIn) => match lane {
-                Lane::ASkew => put!(self.a_skew[i].data_in, S8),
-                Lane::FlipSkew => put!(self.flip_skew[i].data_in, Bit),
-                Lane::WSkew => put!(self.w_skew[i].data_in, S8),
-                Lane::WValidSkew => put!(self.w_valid_skew[i].data_in, Bit),
-                Lane::WRowSkew => put!(self.w_row_skew[i].data_in, B8),
-                Lane::Deskew => put!(self.deskew[i].data_in, S32),
-            },
-            other => unreachable!("{other:?} is not a destination"),
+            net!(mode, self.deskew[j].data_in, lane("deskew", j, "data_in"), self.pes[rows - 1][j].p_out, pe(rows - 1, j, "p_out"));
+            net!(mode, self.out[j], format!("out${j}"), self.deskew[j].data_out, lane("deskew", j, "data_out"));
         }
     }
 }
 
 impl Logic for WsArray {
     fn update(&mut self) {
-        for (dst, src) in self.nets() {
-            let v = self.get(src);
-            self.drive(dst, Some(v));
-        }
-        // The top PE row has no partial sum from above.
+        self.wire(&mut Mode::Update);
         for j in 0..self.cols() {
             self.pes[0][j].p_in.next = 0.into();
         }
     }
 
     fn connect(&mut self) {
-        for (dst, _) in self.nets() {
-            self.drive(dst, None);
-        }
+        self.wire(&mut Mode::Connect);
         for j in 0..self.cols() {
             self.pes[0][j].p_in.connect();
         }
     }
 
     fn hdl(&self) -> Verilog {
-        let sig = |p: Port| VerilogExpression::Signal(p.name());
-        let mut block: Vec<VerilogStatement> = self.nets().into_iter().map(|(d, s)| VerilogStatement::Assignment(sig(d), sig(s))).collect();
+        let mut block = vec![];
+        // Emission reads no signal values; `wire` takes `&mut self` for the other modes.
+        WsArray::new(self.rows(), self.cols()).wire(&mut Mode::Emit(&mut block));
         for j in 0..self.cols() {
-            let zero = VerilogExpression::Literal(Signed::<32>::from(0i64).verilog());
-            block.push(VerilogStatement::Assignment(sig(Port::Pe(0, j, PePort::PIn)), zero));
+            block.push(assign_zero(format!("pes$0${j}$p_in")));
         }
         Verilog::Combinatorial(block)
     }

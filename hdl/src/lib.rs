@@ -13,5 +13,6 @@ pub mod delay;
 pub mod os_array;
 pub mod pe;
 pub mod verilog;
+pub mod wiring;
 
 pub use rust_hdl;

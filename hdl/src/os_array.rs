@@ -10,11 +10,12 @@
 //! Timing (docs/ARCHITECTURE.md section 9): step `t`'s activation and weight words
 //! presented in cycle `u` meet in PE `(i, j)` in cycle `u + i + j`. If the last step of a
 //! tile is presented in cycle `u`, row `i` of the finished tile appears on `out` in cycle
-//! `u + cols + i`.
+//! `u + cols + i`. The nets are listed once with [`crate::net!`] (see [`crate::wiring`]).
 
 use crate::delay::Delay;
+use crate::net;
 use crate::pe::{OsPe, MAX_SIDE};
-use rust_hdl::core::ast::{VerilogExpression, VerilogStatement};
+use crate::wiring::{assign_zero, Mode};
 use rust_hdl::prelude::*;
 
 /// The output-stationary array.
@@ -38,27 +39,6 @@ pub struct OsArray {
     last_skew: Vec<Delay<Bit>>,
     b_skew: Vec<Delay<Signed<8>>>,
     deskew: Vec<Delay<Signed<32>>>,
-}
-
-/// What [`OsArray::wire`] does with each net.
-enum Mode<'a> {
-    /// Propagate values (simulation).
-    Update,
-    /// Claim the driven signals.
-    Connect,
-    /// Record Verilog assignments.
-    Emit(&'a mut Vec<VerilogStatement>),
-}
-
-/// One net: `$dst <= $src`, named `$dn` and `$sn` in Verilog.
-macro_rules! net {
-    ($mode:expr, $dst:expr, $dn:expr, $src:expr, $sn:expr) => {
-        match $mode {
-            Mode::Update => $dst.next = $src.val(),
-            Mode::Connect => $dst.connect(),
-            Mode::Emit(block) => block.push(VerilogStatement::Assignment(VerilogExpression::Signal($dn), VerilogExpression::Signal($sn))),
-        }
-    };
 }
 
 impl OsArray {
@@ -146,12 +126,10 @@ impl Logic for OsArray {
 
     fn hdl(&self) -> Verilog {
         let mut block = vec![];
-        // Emission reads no signal values; wiring needs `&mut` only for the other modes.
-        let mut shadow = OsArray::new(self.rows(), self.cols());
-        shadow.wire(&mut Mode::Emit(&mut block));
+        // Emission reads no signal values; `wire` takes `&mut self` for the other modes.
+        OsArray::new(self.rows(), self.cols()).wire(&mut Mode::Emit(&mut block));
         for j in 0..self.cols() {
-            let zero = VerilogExpression::Literal(Signed::<32>::from(0i64).verilog());
-            block.push(VerilogStatement::Assignment(VerilogExpression::Signal(format!("pes$0${j}$c_in")), zero));
+            block.push(assign_zero(format!("pes$0${j}$c_in")));
         }
         Verilog::Combinatorial(block)
     }
