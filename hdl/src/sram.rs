@@ -1,0 +1,84 @@
+//! Synchronous single-clock RAM of run-time depth, written so that Yosys infers block RAM
+//! (iCE40 `SB_RAM40_4K`, ECP5 `DP16KD`): one write port, one registered read port,
+//! read-before-write on the same address.
+
+use rust_hdl::prelude::*;
+
+/// Width of every SRAM address port; the ISA's word addresses are 24 bits.
+pub const ADDR_BITS: usize = 24;
+
+/// A RAM of `depth` words of `D`.
+#[derive(LogicBlock)]
+pub struct SyncRam<D: Synth> {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Word read in this cycle; its data appears on `read_data` in the next.
+    pub read_address: Signal<In, Bits<ADDR_BITS>>,
+    /// The word addressed in the previous cycle (before that cycle's write).
+    pub read_data: Signal<Out, D>,
+    /// Word written at the end of this cycle when `write_enable`.
+    pub write_address: Signal<In, Bits<ADDR_BITS>>,
+    /// Data to write.
+    pub write_data: Signal<In, D>,
+    /// Write this cycle.
+    pub write_enable: Signal<In, Bit>,
+    _mem: Vec<D>,
+}
+
+impl<D: Synth> SyncRam<D> {
+    /// A RAM of `depth` words, all zero.
+    pub fn new(depth: usize) -> Self {
+        assert!((1..=1 << ADDR_BITS).contains(&depth), "depth {depth}");
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_data: Default::default(),
+            write_address: Default::default(),
+            write_data: Default::default(),
+            write_enable: Default::default(),
+            _mem: vec![D::default(); depth],
+        }
+    }
+
+    /// Words.
+    pub fn depth(&self) -> usize {
+        self._mem.len()
+    }
+
+    fn index_bits(&self) -> usize {
+        (usize::BITS - (self.depth().max(2) - 1).leading_zeros()) as usize
+    }
+}
+
+impl<D: Synth> Logic for SyncRam<D> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let read = self.read_address.val().index();
+            self.read_data.next = self._mem.get(read).copied().unwrap_or_default();
+            let write = self.write_address.val().index();
+            if self.write_enable.val() && write < self.depth() {
+                self._mem[write] = self.write_data.val();
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let (bits, top) = (D::BITS, self.index_bits() - 1);
+        Verilog::Custom(format!(
+            "reg [{w}:0] mem [0:{last}];\n\
+             integer i;\n\
+             initial begin\n    for (i = 0; i < {depth}; i = i + 1) mem[i] = 0;\n    read_data = 0;\nend\n\
+             always @(posedge clock) begin\n    \
+                 if (write_enable && write_address < {depth}) mem[write_address[{top}:0]] <= write_data;\n    \
+                 read_data <= mem[read_address[{top}:0]];\n\
+             end",
+            w = bits - 1,
+            last = self.depth() - 1,
+            depth = self.depth(),
+        ))
+    }
+}

@@ -1,0 +1,81 @@
+//! The scratchpad/accumulator RAM block: rust-hdl's simulator and the emitted Verilog under
+//! Icarus against a reference memory on random traffic, and block-RAM inference by Yosys.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use systole_hdl::rust_hdl::prelude::*;
+use systole_hdl::sram::SyncRam;
+use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::tools::{icarus_vectors, scratch, yosys_synth};
+
+/// Per cycle: read address, write address, write data, write enable.
+fn traffic(depth: usize, cycles: usize, seed: u64) -> Vec<[i64; 4]> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Few addresses, so that reads often hit recent writes, including same-cycle ones.
+    let hot = depth.min(8);
+    (0..cycles)
+        .map(|_| {
+            let addr = |rng: &mut ChaCha8Rng| if rng.gen_bool(0.7) { rng.gen_range(0..hot) } else { rng.gen_range(0..depth) } as i64;
+            [addr(&mut rng), addr(&mut rng), rng.gen::<i8>() as i64, rng.gen_bool(0.5) as i64]
+        })
+        .collect()
+}
+
+/// `read_data` in every cycle: the word read in the previous cycle, before that cycle's
+/// write.
+fn reference(depth: usize, t: &[[i64; 4]]) -> Vec<i64> {
+    let mut mem = vec![0i64; depth];
+    let mut out = vec![0];
+    for &[ra, wa, wd, we] in t {
+        out.push(mem[ra as usize]);
+        if we == 1 {
+            mem[wa as usize] = wd;
+        }
+    }
+    out.truncate(t.len());
+    out
+}
+
+fn rust_hdl(depth: usize, t: &[[i64; 4]]) -> Vec<i64> {
+    let mut ram = SyncRam::<Signed<8>>::new(depth);
+    ram.connect_all();
+    let mut out = vec![];
+    for &[ra, wa, wd, we] in t {
+        ram.read_address.next = (ra as u64).into();
+        ram.write_address.next = (wa as u64).into();
+        ram.write_data.next = wd.into();
+        ram.write_enable.next = we == 1;
+        assert!(settle(&mut ram));
+        out.push(ram.read_data.val().bigint().try_into().unwrap());
+        clock_cycle(&mut ram, |r| &mut r.clock);
+    }
+    out
+}
+
+#[test]
+fn ram_matches_reference_in_rust_hdl_and_icarus() {
+    for (depth, seed) in [(1usize, 1u64), (5, 2), (64, 3), (1000, 4)] {
+        let t = traffic(depth, 300, seed);
+        let want = reference(depth, &t);
+        assert_eq!(rust_hdl(depth, &t), want, "rust-hdl, depth {depth}");
+        let dir = scratch(&format!("sram-{depth}"));
+        let rtl = emit(&mut SyncRam::<Signed<8>>::new(depth));
+        let inputs = [("read_address", 24), ("write_address", 24), ("write_data", 8), ("write_enable", 1)].map(|(n, b)| (n.to_string(), b));
+        let cycles: Vec<Vec<i64>> = t.iter().map(|c| c.to_vec()).collect();
+        let got = icarus_vectors(&dir, &rtl, &inputs, &[("read_data".to_string(), 8)], &cycles).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<i64> = got.iter().map(|row| row[0].expect("known value")).collect();
+        assert_eq!(got, want, "Icarus, depth {depth}");
+    }
+}
+
+#[test]
+fn yosys_infers_block_ram() {
+    // 4096 x 8 bits: eight iCE40 SB_RAM40_4K (512 x 8 each) or two ECP5 DP16KD.
+    let rtl = emit(&mut SyncRam::<Signed<8>>::new(4096));
+    let dir = scratch("sram-synth");
+    for (family, cell) in [("ice40", "SB_RAM40_4K"), ("ecp5", "DP16KD")] {
+        let log = yosys_synth(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{e}"));
+        let stats = log.rsplit("Printing statistics").next().unwrap_or("");
+        assert!(stats.contains(cell), "{family}: no {cell} in\n{stats}");
+    }
+}
