@@ -12,6 +12,7 @@ pub mod array;
 pub mod delay;
 pub mod os_array;
 pub mod pe;
+pub mod requant;
 pub mod sram;
 pub mod verilog;
 pub mod wiring;

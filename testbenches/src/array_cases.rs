@@ -206,7 +206,7 @@ impl ArrayCase {
     /// Outputs in every cycle, from the emitted Verilog under Icarus.
     pub fn run_verilog(&self, dir: &Path) -> Result<Vec<Vec<Option<i32>>>, ToolError> {
         let outputs: Vec<(String, usize)> = (0..self.cols).map(|j| (format!("out${j}"), 32)).collect();
-        let table = icarus_vectors(dir, &self.verilog(), &self.ports, &outputs, &self.cycles)?;
+        let table = icarus_vectors(dir, &self.verilog(), true, &self.ports, &outputs, &self.cycles)?;
         Ok(table.into_iter().map(|row| row.into_iter().map(|v| v.map(|x| x as i32)).collect()).collect())
     }
 }

@@ -97,10 +97,12 @@ pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<Strin
 /// Runs the Verilog module `top` in `rtl` under Icarus, one clock cycle per row of
 /// `cycles` (values for `inputs`, in order), and returns the values of `outputs` in every
 /// cycle, read after the inputs settle and before the rising edge. Outputs are read as
-/// signed numbers; `None` is an unknown (`x`/`z`) value.
+/// signed numbers; `None` is an unknown (`x`/`z`) value. `clocked` says whether `top` has
+/// a `clock` input.
 pub fn icarus_vectors(
     dir: &Path,
     rtl: &str,
+    clocked: bool,
     inputs: &[(String, usize)],
     outputs: &[(String, usize)],
     cycles: &[Vec<i64>],
@@ -114,7 +116,7 @@ pub fn icarus_vectors(
     for (n, (_, bits)) in outputs.iter().enumerate() {
         let _ = writeln!(tb, "  wire signed [{}:0] o{n};", bits - 1);
     }
-    let mut conns = vec![".clock(clock)".to_string()];
+    let mut conns = if clocked { vec![".clock(clock)".to_string()] } else { vec![] };
     conns.extend(inputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(i{n})")));
     conns.extend(outputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(o{n})")));
     let _ = writeln!(tb, "  top dut({});", conns.join(", "));

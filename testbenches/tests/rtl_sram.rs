@@ -62,7 +62,7 @@ fn ram_matches_reference_in_rust_hdl_and_icarus() {
         let rtl = emit(&mut SyncRam::<Signed<8>>::new(depth));
         let inputs = [("read_address", 24), ("write_address", 24), ("write_data", 8), ("write_enable", 1)].map(|(n, b)| (n.to_string(), b));
         let cycles: Vec<Vec<i64>> = t.iter().map(|c| c.to_vec()).collect();
-        let got = icarus_vectors(&dir, &rtl, &inputs, &[("read_data".to_string(), 8)], &cycles).unwrap_or_else(|e| panic!("{e}"));
+        let got = icarus_vectors(&dir, &rtl, true, &inputs, &[("read_data".to_string(), 8)], &cycles).unwrap_or_else(|e| panic!("{e}"));
         let got: Vec<i64> = got.iter().map(|row| row[0].expect("known value")).collect();
         assert_eq!(got, want, "Icarus, depth {depth}");
     }
