@@ -9,6 +9,7 @@
 //! Blocks so far: [`pe::WsPe`], [`array::WsArray`], [`pe::OsPe`], [`os_array::OsArray`], [`delay::Delay`].
 
 pub mod array;
+pub mod band;
 pub mod delay;
 pub mod os_array;
 pub mod pe;
