@@ -50,7 +50,7 @@ pub struct ArchConfig {
     pub param_entries: usize,
     /// DRAM bandwidth in bytes per cycle, for reads and for writes separately.
     pub dram_bytes_per_cycle: usize,
-    /// Fixed DRAM latency in cycles, paid once per DMA instruction.
+    /// Fixed DRAM latency in cycles, paid once per DMA instruction (at least 2).
     pub dram_latency: usize,
     /// Clock frequency in MHz, for reporting time and throughput.
     pub clock_mhz: f64,
@@ -73,6 +73,10 @@ impl Default for ArchConfig {
         }
     }
 }
+
+/// Smallest DRAM latency accepted: a store's accumulator read and requantization
+/// registers (two stages) happen within it (docs/ARCHITECTURE.md section 9).
+pub const MIN_DRAM_LATENCY: usize = 2;
 
 /// Largest array dimension accepted.
 pub const MAX_DIM: usize = 256;
@@ -239,6 +243,13 @@ impl ArchConfig {
         if self.dram_bytes_per_cycle == 0 {
             return Err(ConfigError::new("dram_bytes_per_cycle", "must be at least 1").help("typical values are 4 to 64"));
         }
+        if self.dram_latency < MIN_DRAM_LATENCY {
+            return Err(ConfigError::new(
+                "dram_latency",
+                format!("{} cycles is less than the store path's {MIN_DRAM_LATENCY}-stage pipeline it must cover", self.dram_latency),
+            )
+            .help(format!("use at least {MIN_DRAM_LATENCY}; typical values are 10 to 200")));
+        }
         if self.dram_latency > 100_000 {
             return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
                 .help("typical values are 10 to 200"));
@@ -273,6 +284,13 @@ mod tests {
         let e = a.validate().unwrap_err();
         assert_eq!(e.field, "acc_sram_kib");
         assert!(e.help.unwrap().contains("at least 8 KiB"));
+    }
+
+    #[test]
+    fn store_pipeline_needs_two_cycles_of_latency() {
+        let a = ArchConfig { dram_latency: 1, ..ArchConfig::default() };
+        assert_eq!(a.validate().unwrap_err().field, "dram_latency");
+        ArchConfig { dram_latency: 2, ..ArchConfig::default() }.validate().unwrap();
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn side() -> impl Strategy<Value = usize> {
 /// A valid architecture. With `roomy`, the activation scratchpad holds any window the
 /// generated layers need; without, memories start at the validation minimum.
 fn arch(roomy: bool) -> impl Strategy<Value = ArchConfig> {
-    (side(), side(), any::<bool>(), 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 0usize..64, 1usize..=3).prop_map(
+    (side(), side(), any::<bool>(), 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 2usize..64, 1usize..=3).prop_map(
         move |(rows, cols, os, act_x, wgt_x, acc_x, bw, lat, params)| {
             let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
             ArchConfig {
