@@ -11,6 +11,7 @@
 pub mod array;
 pub mod band;
 pub mod delay;
+pub mod exec_ws;
 pub mod os_array;
 pub mod pe;
 pub mod requant;

@@ -96,8 +96,8 @@ pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<Strin
 
 /// Runs the Verilog module `top` in `rtl` under Icarus, one clock cycle per row of
 /// `cycles` (values for `inputs`, in order), and returns the values of `outputs` in every
-/// cycle, read after the inputs settle and before the rising edge. Outputs are read as
-/// signed numbers; `None` is an unknown (`x`/`z`) value. `clocked` says whether `top` has
+/// cycle, read after the inputs settle and before the rising edge. Outputs wider than one
+/// bit are read as signed numbers; `None` is an unknown (`x`/`z`) value. `clocked` says whether `top` has
 /// a `clock` input.
 pub fn icarus_vectors(
     dir: &Path,
@@ -114,7 +114,8 @@ pub fn icarus_vectors(
         let _ = writeln!(tb, "  reg [{}:0] i{n} = 0;", bits - 1);
     }
     for (n, (_, bits)) in outputs.iter().enumerate() {
-        let _ = writeln!(tb, "  wire signed [{}:0] o{n};", bits - 1);
+        let sign = if *bits > 1 { "signed " } else { "" };
+        let _ = writeln!(tb, "  wire {sign}[{}:0] o{n};", bits - 1);
     }
     let mut conns = if clocked { vec![".clock(clock)".to_string()] } else { vec![] };
     conns.extend(inputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(i{n})")));

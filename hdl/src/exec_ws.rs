@@ -1,0 +1,477 @@
+//! The weight-stationary exec engine: activation and weight scratchpads, band unit, array,
+//! accumulator read-modify-write, and the control that runs one `MatmulWs` after another
+//! on the timing of docs/ARCHITECTURE.md sections 5 and 9.
+//!
+//! ```text
+//!  start + fields --> control --(word addr)--> act SRAM lanes --> a_in ------+
+//!                       |  \--(weight addr)--> wgt SRAM lanes -+-> band unit  |
+//!                       |                                      +-> w_in ----> WS array
+//!                       +--(acc row, valid, accumulate) -- delay rows+cols-1 -+   |
+//!                                                  acc SRAM read --> + out <--+
+//!                                                  acc SRAM write <--+ (forwarded)
+//!  complete <-- delay rows+cols+1 <-- last busy cycle
+//! ```
+//!
+//! The host ports write the scratchpads and read the accumulator while the engine is
+//! idle; the load and store engines will take their place.
+
+use crate::array::WsArray;
+use crate::band::BandUnit;
+use crate::delay::Delay;
+use crate::sram::{SyncRam, ADDR_BITS};
+use rust_hdl::prelude::*;
+
+type Addr = Bits<ADDR_BITS>;
+
+/// The WS exec engine for a `rows x cols` array.
+#[derive(LogicBlock)]
+pub struct ExecWs {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// `a.start` of the instruction's word sequence.
+    pub a_start: Signal<In, Addr>,
+    /// `a.inner_count`.
+    pub a_inner_count: Signal<In, Addr>,
+    /// `a.inner_stride`.
+    pub a_inner_stride: Signal<In, Addr>,
+    /// `a.outer_count`.
+    pub a_outer_count: Signal<In, Addr>,
+    /// `a.outer_stride`.
+    pub a_outer_stride: Signal<In, Addr>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// Add to the accumulator.
+    pub accumulate: Signal<In, Bit>,
+    /// The instruction preloads.
+    pub preload_valid: Signal<In, Bit>,
+    /// First weight word of the preload.
+    pub preload: Signal<In, Addr>,
+    /// The preload is a band.
+    pub band_valid: Signal<In, Bit>,
+    /// Band stride.
+    pub band_stride: Signal<In, Bits<8>>,
+    /// Band taps.
+    pub band_taps: Signal<In, Bits<16>>,
+    /// Band width.
+    pub band_width: Signal<In, Bits<16>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// An instruction completes: its effects are visible from the next cycle.
+    pub complete: Signal<Out, Bit>,
+    /// Host: write `host_act_data` to activation word `host_act_addr`.
+    pub host_act_we: Signal<In, Bit>,
+    /// Host: activation word address.
+    pub host_act_addr: Signal<In, Addr>,
+    /// Host: activation word, lane `k`.
+    pub host_act_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: write `host_wgt_data` to weight word `host_wgt_addr`.
+    pub host_wgt_we: Signal<In, Bit>,
+    /// Host: weight word address.
+    pub host_wgt_addr: Signal<In, Addr>,
+    /// Host: weight word, lane `j`.
+    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: read accumulator row `host_acc_addr` (data in the next cycle).
+    pub host_acc_read: Signal<In, Bit>,
+    /// Host: accumulator row address.
+    pub host_acc_addr: Signal<In, Addr>,
+    /// Host: accumulator row read in the previous cycle, lane `j`.
+    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
+    act: Vec<SyncRam<Signed<8>>>,
+    wgt: Vec<SyncRam<Signed<8>>>,
+    accs: Vec<SyncRam<Signed<32>>>,
+    band: BandUnit,
+    array: WsArray,
+    rows: Constant<Bits<8>>,
+    // Word sequence state (the next word to issue).
+    w_on: DFF<Bit>,
+    w_i: DFF<Addr>,
+    w_o: DFF<Addr>,
+    w_base: DFF<Addr>,
+    w_addr: DFF<Addr>,
+    f_ic: DFF<Addr>,
+    f_is: DFF<Addr>,
+    f_oc: DFF<Addr>,
+    f_os: DFF<Addr>,
+    acc_next: DFF<Addr>,
+    f_accumulate: DFF<Bit>,
+    // Preload state (the next row to issue).
+    r_on: DFF<Bit>,
+    r_row: DFF<Bits<8>>,
+    r_addr: DFF<Addr>,
+    f_band: DFF<Bit>,
+    f_preload: DFF<Bit>,
+    f_stride: DFF<Bits<8>>,
+    f_taps: DFF<Bits<16>>,
+    f_width: DFF<Bits<16>>,
+    pending_flip: DFF<Bit>,
+    // One cycle behind the issue: aligned with the scratchpads' read data.
+    a_v: DFF<Bit>,
+    a_bubble: DFF<Bit>,
+    a_flip: DFF<Bit>,
+    wr_v: DFF<Bit>,
+    wr_row: DFF<Bits<8>>,
+    wr_band: DFF<Bit>,
+    // Accumulator pipeline.
+    d_valid: Delay<Bit>,
+    d_addr: Delay<Addr>,
+    d_accum: Delay<Bit>,
+    p_valid: DFF<Bit>,
+    p_addr: DFF<Addr>,
+    p_accum: DFF<Bit>,
+    last_we: DFF<Bit>,
+    last_wa: DFF<Addr>,
+    last_wd: Vec<DFF<Signed<32>>>,
+    done_line: Delay<Bit>,
+    // Combinational values of this cycle.
+    words: Signal<Local, Bit>,
+    cur_i: Signal<Local, Addr>,
+    cur_o: Signal<Local, Addr>,
+    cur_base: Signal<Local, Addr>,
+    cur_addr: Signal<Local, Addr>,
+    cur_ic: Signal<Local, Addr>,
+    cur_is: Signal<Local, Addr>,
+    cur_oc: Signal<Local, Addr>,
+    cur_os: Signal<Local, Addr>,
+    cur_acc: Signal<Local, Addr>,
+    cur_accum: Signal<Local, Bit>,
+    issue_w: Signal<Local, Bit>,
+    issue_bubble: Signal<Local, Bit>,
+    issue_flip: Signal<Local, Bit>,
+    issue_r: Signal<Local, Bit>,
+    cur_row: Signal<Local, Bits<8>>,
+    cur_waddr: Signal<Local, Addr>,
+    cur_band: Signal<Local, Bit>,
+    active: Signal<Local, Bit>,
+    w_on_next: Signal<Local, Bit>,
+    r_on_next: Signal<Local, Bit>,
+    fwd: Signal<Local, Bit>,
+}
+
+impl ExecWs {
+    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths.
+    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+        let latency = rows + cols + 1;
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            a_start: Default::default(),
+            a_inner_count: Default::default(),
+            a_inner_stride: Default::default(),
+            a_outer_count: Default::default(),
+            a_outer_stride: Default::default(),
+            acc: Default::default(),
+            accumulate: Default::default(),
+            preload_valid: Default::default(),
+            preload: Default::default(),
+            band_valid: Default::default(),
+            band_stride: Default::default(),
+            band_taps: Default::default(),
+            band_width: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_act_we: Default::default(),
+            host_act_addr: Default::default(),
+            host_act_data: (0..rows).map(|_| Default::default()).collect(),
+            host_wgt_we: Default::default(),
+            host_wgt_addr: Default::default(),
+            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            host_acc_read: Default::default(),
+            host_acc_addr: Default::default(),
+            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            act: (0..rows).map(|_| SyncRam::new(act_words)).collect(),
+            wgt: (0..cols).map(|_| SyncRam::new(wgt_words)).collect(),
+            accs: (0..cols).map(|_| SyncRam::new(acc_rows)).collect(),
+            band: BandUnit::new(cols),
+            array: WsArray::new(rows, cols),
+            rows: Constant::new((rows as u64).into()),
+            w_on: Default::default(),
+            w_i: Default::default(),
+            w_o: Default::default(),
+            w_base: Default::default(),
+            w_addr: Default::default(),
+            f_ic: Default::default(),
+            f_is: Default::default(),
+            f_oc: Default::default(),
+            f_os: Default::default(),
+            acc_next: Default::default(),
+            f_accumulate: Default::default(),
+            r_on: Default::default(),
+            r_row: Default::default(),
+            r_addr: Default::default(),
+            f_band: Default::default(),
+            f_preload: Default::default(),
+            f_stride: Default::default(),
+            f_taps: Default::default(),
+            f_width: Default::default(),
+            pending_flip: Default::default(),
+            a_v: Default::default(),
+            a_bubble: Default::default(),
+            a_flip: Default::default(),
+            wr_v: Default::default(),
+            wr_row: Default::default(),
+            wr_band: Default::default(),
+            d_valid: Delay::new(rows + cols - 1),
+            d_addr: Delay::new(rows + cols - 1),
+            d_accum: Delay::new(rows + cols - 1),
+            p_valid: Default::default(),
+            p_addr: Default::default(),
+            p_accum: Default::default(),
+            last_we: Default::default(),
+            last_wa: Default::default(),
+            last_wd: (0..cols).map(|_| Default::default()).collect(),
+            done_line: Delay::new(latency),
+            words: Default::default(),
+            cur_i: Default::default(),
+            cur_o: Default::default(),
+            cur_base: Default::default(),
+            cur_addr: Default::default(),
+            cur_ic: Default::default(),
+            cur_is: Default::default(),
+            cur_oc: Default::default(),
+            cur_os: Default::default(),
+            cur_acc: Default::default(),
+            cur_accum: Default::default(),
+            issue_w: Default::default(),
+            issue_bubble: Default::default(),
+            issue_flip: Default::default(),
+            issue_r: Default::default(),
+            cur_row: Default::default(),
+            cur_waddr: Default::default(),
+            cur_band: Default::default(),
+            active: Default::default(),
+            w_on_next: Default::default(),
+            r_on_next: Default::default(),
+            fwd: Default::default(),
+        }
+    }
+}
+
+impl Logic for ExecWs {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            w_on,
+            w_i,
+            w_o,
+            w_base,
+            w_addr,
+            f_ic,
+            f_is,
+            f_oc,
+            f_os,
+            acc_next,
+            f_accumulate,
+            r_on,
+            r_row,
+            r_addr,
+            f_band,
+            f_preload,
+            f_stride,
+            f_taps,
+            f_width,
+            pending_flip,
+            a_v,
+            a_bubble,
+            a_flip,
+            wr_v,
+            wr_row,
+            wr_band,
+            p_valid,
+            p_addr,
+            p_accum,
+            last_we,
+            last_wa
+        );
+        for j in 0..self.last_wd.len() {
+            self.last_wd[j].clock.next = self.clock.val();
+            self.last_wd[j].d.next = self.last_wd[j].q.val();
+        }
+        self.d_valid.clock.next = self.clock.val();
+        self.d_addr.clock.next = self.clock.val();
+        self.d_accum.clock.next = self.clock.val();
+        self.done_line.clock.next = self.clock.val();
+        self.array.clock.next = self.clock.val();
+
+        // Issue: from the field ports in the start cycle, else from the registers.
+        self.ready.next = !(self.w_on.q.val() | self.r_on.q.val());
+        self.active.next = self.start.val() | self.w_on.q.val() | self.r_on.q.val();
+        if self.start.val() {
+            self.words.next = (self.a_inner_count.val() != 0) & (self.a_outer_count.val() != 0);
+            self.cur_i.next = 0.into();
+            self.cur_o.next = 0.into();
+            self.cur_base.next = self.a_start.val();
+            self.cur_addr.next = self.a_start.val();
+            self.cur_ic.next = self.a_inner_count.val();
+            self.cur_is.next = self.a_inner_stride.val();
+            self.cur_oc.next = self.a_outer_count.val();
+            self.cur_os.next = self.a_outer_stride.val();
+            self.cur_acc.next = self.acc.val();
+            self.cur_accum.next = self.accumulate.val();
+            self.issue_r.next = self.preload_valid.val();
+            self.cur_row.next = 0.into();
+            self.cur_waddr.next = self.preload.val();
+            self.cur_band.next = self.band_valid.val();
+            self.f_ic.d.next = self.a_inner_count.val();
+            self.f_is.d.next = self.a_inner_stride.val();
+            self.f_oc.d.next = self.a_outer_count.val();
+            self.f_os.d.next = self.a_outer_stride.val();
+            self.f_accumulate.d.next = self.accumulate.val();
+            self.f_band.d.next = self.band_valid.val();
+            self.f_preload.d.next = self.preload_valid.val();
+            self.f_stride.d.next = self.band_stride.val();
+            self.f_taps.d.next = self.band_taps.val();
+            self.f_width.d.next = self.band_width.val();
+        } else {
+            self.words.next = self.w_on.q.val();
+            self.cur_i.next = self.w_i.q.val();
+            self.cur_o.next = self.w_o.q.val();
+            self.cur_base.next = self.w_base.q.val();
+            self.cur_addr.next = self.w_addr.q.val();
+            self.cur_ic.next = self.f_ic.q.val();
+            self.cur_is.next = self.f_is.q.val();
+            self.cur_oc.next = self.f_oc.q.val();
+            self.cur_os.next = self.f_os.q.val();
+            self.cur_acc.next = self.acc_next.q.val();
+            self.cur_accum.next = self.f_accumulate.q.val();
+            self.issue_r.next = self.r_on.q.val();
+            self.cur_row.next = self.r_row.q.val();
+            self.cur_waddr.next = self.r_addr.q.val();
+            self.cur_band.next = self.f_band.q.val();
+        }
+        self.issue_w.next = self.words.val();
+        // A flip rides the first word (or a bubble when there is none) after a preload.
+        self.issue_flip.next = self.start.val() & self.pending_flip.q.val();
+        self.issue_bubble.next = self.start.val() & self.pending_flip.q.val() & !self.words.val();
+        if self.issue_flip.val() {
+            self.pending_flip.d.next = false;
+        }
+
+        // Advance the word sequence.
+        self.w_on_next.next = false;
+        if self.issue_w.val() {
+            self.acc_next.d.next = self.cur_acc.val() + 1;
+            if self.cur_i.val() + 1 < self.cur_ic.val() {
+                self.w_i.d.next = self.cur_i.val() + 1;
+                self.w_o.d.next = self.cur_o.val();
+                self.w_base.d.next = self.cur_base.val();
+                self.w_addr.d.next = self.cur_addr.val() + self.cur_is.val();
+                self.w_on_next.next = true;
+            } else {
+                self.w_i.d.next = 0.into();
+                self.w_o.d.next = self.cur_o.val() + 1;
+                self.w_base.d.next = self.cur_base.val() + self.cur_os.val();
+                self.w_addr.d.next = self.cur_base.val() + self.cur_os.val();
+                self.w_on_next.next = self.cur_o.val() + 1 < self.cur_oc.val();
+            }
+        }
+        self.w_on.d.next = self.w_on_next.val();
+
+        // Advance the preload.
+        self.r_on_next.next = false;
+        if self.issue_r.val() {
+            self.r_row.d.next = self.cur_row.val() + 1;
+            if self.cur_band.val() {
+                self.r_addr.d.next = self.cur_waddr.val();
+            } else {
+                self.r_addr.d.next = self.cur_waddr.val() + 1;
+            }
+            self.r_on_next.next = self.cur_row.val() + 1 < self.rows.val();
+        }
+        self.r_on.d.next = self.r_on_next.val();
+
+        // The last busy cycle: completion enters the latency line, a preload arms a flip.
+        self.done_line.data_in.next = self.active.val() & !self.w_on_next.val() & !self.r_on_next.val();
+        if self.active.val()
+            & !self.w_on_next.val()
+            & !self.r_on_next.val()
+            & (self.start.val() & self.preload_valid.val() | !self.start.val() & self.f_preload.q.val())
+        {
+            self.pending_flip.d.next = true;
+        }
+        self.complete.next = self.done_line.data_out.val();
+
+        // Scratchpads: host writes, engine reads.
+        for k in 0..self.act.len() {
+            self.act[k].clock.next = self.clock.val();
+            self.act[k].write_enable.next = self.host_act_we.val();
+            self.act[k].write_address.next = self.host_act_addr.val();
+            self.act[k].write_data.next = self.host_act_data[k].val();
+            self.act[k].read_address.next = self.cur_addr.val();
+        }
+        for j in 0..self.wgt.len() {
+            self.wgt[j].clock.next = self.clock.val();
+            self.wgt[j].write_enable.next = self.host_wgt_we.val();
+            self.wgt[j].write_address.next = self.host_wgt_addr.val();
+            self.wgt[j].write_data.next = self.host_wgt_data[j].val();
+            self.wgt[j].read_address.next = self.cur_waddr.val();
+            self.band.word[j].next = self.wgt[j].read_data.val();
+        }
+
+        // One cycle later the read data meets the array.
+        self.a_v.d.next = self.issue_w.val();
+        self.a_bubble.d.next = self.issue_bubble.val();
+        self.a_flip.d.next = self.issue_flip.val();
+        self.wr_v.d.next = self.issue_r.val();
+        self.wr_row.d.next = self.cur_row.val();
+        self.wr_band.d.next = self.cur_band.val();
+        for k in 0..self.act.len() {
+            if self.a_v.q.val() {
+                self.array.a_in[k].next = self.act[k].read_data.val();
+            } else {
+                self.array.a_in[k].next = 0.into();
+            }
+        }
+        self.array.flip_in.next = self.a_flip.q.val();
+        self.band.row.next = self.wr_row.q.val();
+        self.band.stride.next = self.f_stride.q.val();
+        self.band.taps.next = self.f_taps.q.val();
+        self.band.width.next = self.f_width.q.val();
+        for j in 0..self.wgt.len() {
+            if self.wr_band.q.val() {
+                self.array.w_in[j].next = self.band.out[j].val();
+            } else {
+                self.array.w_in[j].next = self.wgt[j].read_data.val();
+            }
+        }
+        self.array.w_valid_in.next = self.wr_v.q.val();
+        self.array.w_row_in.next = self.wr_row.q.val();
+
+        // Accumulator: read rows+cols-1 cycles after issue, add and write one cycle later.
+        self.d_valid.data_in.next = self.issue_w.val();
+        self.d_addr.data_in.next = self.cur_acc.val();
+        self.d_accum.data_in.next = self.cur_accum.val();
+        self.p_valid.d.next = self.d_valid.data_out.val();
+        self.p_addr.d.next = self.d_addr.data_out.val();
+        self.p_accum.d.next = self.d_accum.data_out.val();
+        self.fwd.next = self.last_we.q.val() & (self.last_wa.q.val() == self.p_addr.q.val());
+        self.last_we.d.next = self.p_valid.q.val();
+        self.last_wa.d.next = self.p_addr.q.val();
+        for j in 0..self.accs.len() {
+            self.accs[j].clock.next = self.clock.val();
+            if self.host_acc_read.val() {
+                self.accs[j].read_address.next = self.host_acc_addr.val();
+            } else {
+                self.accs[j].read_address.next = self.d_addr.data_out.val();
+            }
+            self.host_acc_data[j].next = self.accs[j].read_data.val();
+            self.accs[j].write_enable.next = self.p_valid.q.val();
+            self.accs[j].write_address.next = self.p_addr.q.val();
+            if self.p_accum.q.val() {
+                if self.fwd.val() {
+                    self.accs[j].write_data.next = self.array.out[j].val() + self.last_wd[j].q.val();
+                } else {
+                    self.accs[j].write_data.next = self.array.out[j].val() + self.accs[j].read_data.val();
+                }
+            } else {
+                self.accs[j].write_data.next = self.array.out[j].val();
+            }
+            if self.p_valid.q.val() {
+                self.last_wd[j].d.next = self.accs[j].write_data.val();
+            }
+        }
+    }
+}
