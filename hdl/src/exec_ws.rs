@@ -18,7 +18,8 @@
 use crate::array::WsArray;
 use crate::band::BandUnit;
 use crate::delay::Delay;
-use crate::sram::{SyncRam, ADDR_BITS};
+use crate::memories::{Accumulator, Scratchpad};
+use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
@@ -78,9 +79,9 @@ pub struct ExecWs {
     pub host_acc_addr: Signal<In, Addr>,
     /// Host: accumulator row read in the previous cycle, lane `j`.
     pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
-    act: Vec<SyncRam<Signed<8>>>,
-    wgt: Vec<SyncRam<Signed<8>>>,
-    accs: Vec<SyncRam<Signed<32>>>,
+    act: Scratchpad,
+    wgt: Scratchpad,
+    accs: Accumulator,
     band: BandUnit,
     array: WsArray,
     rows: Constant<Bits<8>>,
@@ -117,12 +118,6 @@ pub struct ExecWs {
     d_valid: Delay<Bit>,
     d_addr: Delay<Addr>,
     d_accum: Delay<Bit>,
-    p_valid: DFF<Bit>,
-    p_addr: DFF<Addr>,
-    p_accum: DFF<Bit>,
-    last_we: DFF<Bit>,
-    last_wa: DFF<Addr>,
-    last_wd: Vec<DFF<Signed<32>>>,
     done_line: Delay<Bit>,
     // Combinational values of this cycle.
     words: Signal<Local, Bit>,
@@ -146,7 +141,6 @@ pub struct ExecWs {
     active: Signal<Local, Bit>,
     w_on_next: Signal<Local, Bit>,
     r_on_next: Signal<Local, Bit>,
-    fwd: Signal<Local, Bit>,
 }
 
 impl ExecWs {
@@ -180,9 +174,9 @@ impl ExecWs {
             host_acc_read: Default::default(),
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
-            act: (0..rows).map(|_| SyncRam::new(act_words)).collect(),
-            wgt: (0..cols).map(|_| SyncRam::new(wgt_words)).collect(),
-            accs: (0..cols).map(|_| SyncRam::new(acc_rows)).collect(),
+            act: Scratchpad::new(rows, act_words),
+            wgt: Scratchpad::new(cols, wgt_words),
+            accs: Accumulator::new(cols, acc_rows),
             band: BandUnit::new(cols),
             array: WsArray::new(rows, cols),
             rows: Constant::new((rows as u64).into()),
@@ -215,12 +209,6 @@ impl ExecWs {
             d_valid: Delay::new(rows + cols - 1),
             d_addr: Delay::new(rows + cols - 1),
             d_accum: Delay::new(rows + cols - 1),
-            p_valid: Default::default(),
-            p_addr: Default::default(),
-            p_accum: Default::default(),
-            last_we: Default::default(),
-            last_wa: Default::default(),
-            last_wd: (0..cols).map(|_| Default::default()).collect(),
             done_line: Delay::new(latency),
             words: Default::default(),
             cur_i: Default::default(),
@@ -243,7 +231,6 @@ impl ExecWs {
             active: Default::default(),
             w_on_next: Default::default(),
             r_on_next: Default::default(),
-            fwd: Default::default(),
         }
     }
 }
@@ -279,17 +266,8 @@ impl Logic for ExecWs {
             a_flip,
             wr_v,
             wr_row,
-            wr_band,
-            p_valid,
-            p_addr,
-            p_accum,
-            last_we,
-            last_wa
+            wr_band
         );
-        for j in 0..self.last_wd.len() {
-            self.last_wd[j].clock.next = self.clock.val();
-            self.last_wd[j].d.next = self.last_wd[j].q.val();
-        }
         self.d_valid.clock.next = self.clock.val();
         self.d_addr.clock.next = self.clock.val();
         self.d_accum.clock.next = self.clock.val();
@@ -395,20 +373,20 @@ impl Logic for ExecWs {
         self.complete.next = self.done_line.data_out.val();
 
         // Scratchpads: host writes, engine reads.
-        for k in 0..self.act.len() {
-            self.act[k].clock.next = self.clock.val();
-            self.act[k].write_enable.next = self.host_act_we.val();
-            self.act[k].write_address.next = self.host_act_addr.val();
-            self.act[k].write_data.next = self.host_act_data[k].val();
-            self.act[k].read_address.next = self.cur_addr.val();
+        self.act.clock.next = self.clock.val();
+        self.act.host_we.next = self.host_act_we.val();
+        self.act.host_addr.next = self.host_act_addr.val();
+        self.act.read_address.next = self.cur_addr.val();
+        for k in 0..self.host_act_data.len() {
+            self.act.host_data[k].next = self.host_act_data[k].val();
         }
-        for j in 0..self.wgt.len() {
-            self.wgt[j].clock.next = self.clock.val();
-            self.wgt[j].write_enable.next = self.host_wgt_we.val();
-            self.wgt[j].write_address.next = self.host_wgt_addr.val();
-            self.wgt[j].write_data.next = self.host_wgt_data[j].val();
-            self.wgt[j].read_address.next = self.cur_waddr.val();
-            self.band.word[j].next = self.wgt[j].read_data.val();
+        self.wgt.clock.next = self.clock.val();
+        self.wgt.host_we.next = self.host_wgt_we.val();
+        self.wgt.host_addr.next = self.host_wgt_addr.val();
+        self.wgt.read_address.next = self.cur_waddr.val();
+        for j in 0..self.host_wgt_data.len() {
+            self.wgt.host_data[j].next = self.host_wgt_data[j].val();
+            self.band.word[j].next = self.wgt.read_data[j].val();
         }
 
         // One cycle later the read data meets the array.
@@ -418,9 +396,9 @@ impl Logic for ExecWs {
         self.wr_v.d.next = self.issue_r.val();
         self.wr_row.d.next = self.cur_row.val();
         self.wr_band.d.next = self.cur_band.val();
-        for k in 0..self.act.len() {
+        for k in 0..self.host_act_data.len() {
             if self.a_v.q.val() {
-                self.array.a_in[k].next = self.act[k].read_data.val();
+                self.array.a_in[k].next = self.act.read_data[k].val();
             } else {
                 self.array.a_in[k].next = 0.into();
             }
@@ -430,48 +408,30 @@ impl Logic for ExecWs {
         self.band.stride.next = self.f_stride.q.val();
         self.band.taps.next = self.f_taps.q.val();
         self.band.width.next = self.f_width.q.val();
-        for j in 0..self.wgt.len() {
+        for j in 0..self.host_wgt_data.len() {
             if self.wr_band.q.val() {
                 self.array.w_in[j].next = self.band.out[j].val();
             } else {
-                self.array.w_in[j].next = self.wgt[j].read_data.val();
+                self.array.w_in[j].next = self.wgt.read_data[j].val();
             }
         }
         self.array.w_valid_in.next = self.wr_v.q.val();
         self.array.w_row_in.next = self.wr_row.q.val();
 
-        // Accumulator: read rows+cols-1 cycles after issue, add and write one cycle later.
+        // Accumulator: a row is issued rows+cols-1 cycles after its word, as the array's
+        // column sums arrive.
         self.d_valid.data_in.next = self.issue_w.val();
         self.d_addr.data_in.next = self.cur_acc.val();
         self.d_accum.data_in.next = self.cur_accum.val();
-        self.p_valid.d.next = self.d_valid.data_out.val();
-        self.p_addr.d.next = self.d_addr.data_out.val();
-        self.p_accum.d.next = self.d_accum.data_out.val();
-        self.fwd.next = self.last_we.q.val() & (self.last_wa.q.val() == self.p_addr.q.val());
-        self.last_we.d.next = self.p_valid.q.val();
-        self.last_wa.d.next = self.p_addr.q.val();
-        for j in 0..self.accs.len() {
-            self.accs[j].clock.next = self.clock.val();
-            if self.host_acc_read.val() {
-                self.accs[j].read_address.next = self.host_acc_addr.val();
-            } else {
-                self.accs[j].read_address.next = self.d_addr.data_out.val();
-            }
-            self.host_acc_data[j].next = self.accs[j].read_data.val();
-            self.accs[j].write_enable.next = self.p_valid.q.val();
-            self.accs[j].write_address.next = self.p_addr.q.val();
-            if self.p_accum.q.val() {
-                if self.fwd.val() {
-                    self.accs[j].write_data.next = self.array.out[j].val() + self.last_wd[j].q.val();
-                } else {
-                    self.accs[j].write_data.next = self.array.out[j].val() + self.accs[j].read_data.val();
-                }
-            } else {
-                self.accs[j].write_data.next = self.array.out[j].val();
-            }
-            if self.p_valid.q.val() {
-                self.last_wd[j].d.next = self.accs[j].write_data.val();
-            }
+        self.accs.clock.next = self.clock.val();
+        self.accs.issue.next = self.d_valid.data_out.val();
+        self.accs.addr.next = self.d_addr.data_out.val();
+        self.accs.accumulate.next = self.d_accum.data_out.val();
+        self.accs.host_read.next = self.host_acc_read.val();
+        self.accs.host_addr.next = self.host_acc_addr.val();
+        for j in 0..self.host_acc_data.len() {
+            self.accs.input[j].next = self.array.out[j].val();
+            self.host_acc_data[j].next = self.accs.host_data[j].val();
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod array;
 pub mod band;
 pub mod delay;
 pub mod exec_ws;
+pub mod memories;
 pub mod os_array;
 pub mod pe;
 pub mod requant;

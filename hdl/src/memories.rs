@@ -1,0 +1,148 @@
+//! The scratchpads and the accumulator as the engines see them: lanes of [`SyncRam`] with a
+//! host port, and the accumulator's read-modify-write with forwarding.
+
+use crate::sram::{SyncRam, ADDR_BITS};
+use rust_hdl::prelude::*;
+
+type Addr = Bits<ADDR_BITS>;
+
+/// A scratchpad of `lanes`-byte words: the host writes whole words, the engine reads them
+/// (data one cycle after the address).
+#[derive(LogicBlock)]
+pub struct Scratchpad {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Host: write `host_data` to word `host_addr`.
+    pub host_we: Signal<In, Bit>,
+    /// Host: word address.
+    pub host_addr: Signal<In, Addr>,
+    /// Host: the word, one byte per lane.
+    pub host_data: Vec<Signal<In, Signed<8>>>,
+    /// Engine: word to read.
+    pub read_address: Signal<In, Addr>,
+    /// Engine: the word addressed in the previous cycle.
+    pub read_data: Vec<Signal<Out, Signed<8>>>,
+    rams: Vec<SyncRam<Signed<8>>>,
+}
+
+impl Scratchpad {
+    /// `depth` words of `lanes` bytes.
+    pub fn new(lanes: usize, depth: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            host_we: Default::default(),
+            host_addr: Default::default(),
+            host_data: (0..lanes).map(|_| Default::default()).collect(),
+            read_address: Default::default(),
+            read_data: (0..lanes).map(|_| Default::default()).collect(),
+            rams: (0..lanes).map(|_| SyncRam::new(depth)).collect(),
+        }
+    }
+}
+
+impl Logic for Scratchpad {
+    #[hdl_gen]
+    fn update(&mut self) {
+        for k in 0..self.rams.len() {
+            self.rams[k].clock.next = self.clock.val();
+            self.rams[k].write_enable.next = self.host_we.val();
+            self.rams[k].write_address.next = self.host_addr.val();
+            self.rams[k].write_data.next = self.host_data[k].val();
+            self.rams[k].read_address.next = self.read_address.val();
+            self.read_data[k].next = self.rams[k].read_data.val();
+        }
+    }
+}
+
+/// The accumulator: a row issued in cycle `c` (`issue`, `addr`, `accumulate`) is read in
+/// `c` and written in `c + 1` with `input + (accumulate ? old : 0)`, where `old` is
+/// forwarded from the write of cycle `c` when it hits the same row.
+#[derive(LogicBlock)]
+pub struct Accumulator {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// A row is issued this cycle.
+    pub issue: Signal<In, Bit>,
+    /// Its address.
+    pub addr: Signal<In, Addr>,
+    /// Add to its old value.
+    pub accumulate: Signal<In, Bit>,
+    /// The values written in the cycle after the issue, one per column.
+    pub input: Vec<Signal<In, Signed<32>>>,
+    /// Host: read row `host_addr` instead of the engine (data in the next cycle).
+    pub host_read: Signal<In, Bit>,
+    /// Host: row address.
+    pub host_addr: Signal<In, Addr>,
+    /// The row read in the previous cycle.
+    pub host_data: Vec<Signal<Out, Signed<32>>>,
+    rams: Vec<SyncRam<Signed<32>>>,
+    p_valid: DFF<Bit>,
+    p_addr: DFF<Addr>,
+    p_accum: DFF<Bit>,
+    last_we: DFF<Bit>,
+    last_wa: DFF<Addr>,
+    last_wd: Vec<DFF<Signed<32>>>,
+    fwd: Signal<Local, Bit>,
+}
+
+impl Accumulator {
+    /// `depth` rows of `cols` int32 values.
+    pub fn new(cols: usize, depth: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            issue: Default::default(),
+            addr: Default::default(),
+            accumulate: Default::default(),
+            input: (0..cols).map(|_| Default::default()).collect(),
+            host_read: Default::default(),
+            host_addr: Default::default(),
+            host_data: (0..cols).map(|_| Default::default()).collect(),
+            rams: (0..cols).map(|_| SyncRam::new(depth)).collect(),
+            p_valid: Default::default(),
+            p_addr: Default::default(),
+            p_accum: Default::default(),
+            last_we: Default::default(),
+            last_wa: Default::default(),
+            last_wd: (0..cols).map(|_| Default::default()).collect(),
+            fwd: Default::default(),
+        }
+    }
+}
+
+impl Logic for Accumulator {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa);
+        self.p_valid.d.next = self.issue.val();
+        self.p_addr.d.next = self.addr.val();
+        self.p_accum.d.next = self.accumulate.val();
+        self.fwd.next = self.last_we.q.val() & (self.last_wa.q.val() == self.p_addr.q.val());
+        self.last_we.d.next = self.p_valid.q.val();
+        self.last_wa.d.next = self.p_addr.q.val();
+        for j in 0..self.rams.len() {
+            self.rams[j].clock.next = self.clock.val();
+            self.last_wd[j].clock.next = self.clock.val();
+            self.last_wd[j].d.next = self.last_wd[j].q.val();
+            if self.host_read.val() {
+                self.rams[j].read_address.next = self.host_addr.val();
+            } else {
+                self.rams[j].read_address.next = self.addr.val();
+            }
+            self.host_data[j].next = self.rams[j].read_data.val();
+            self.rams[j].write_enable.next = self.p_valid.q.val();
+            self.rams[j].write_address.next = self.p_addr.q.val();
+            if self.p_accum.q.val() {
+                if self.fwd.val() {
+                    self.rams[j].write_data.next = self.input[j].val() + self.last_wd[j].q.val();
+                } else {
+                    self.rams[j].write_data.next = self.input[j].val() + self.rams[j].read_data.val();
+                }
+            } else {
+                self.rams[j].write_data.next = self.input[j].val();
+            }
+            if self.p_valid.q.val() {
+                self.last_wd[j].d.next = self.rams[j].write_data.val();
+            }
+        }
+    }
+}
