@@ -20,6 +20,7 @@ use crate::band::BandUnit;
 use crate::delay::Delay;
 use crate::memories::{Accumulator, Scratchpad};
 use crate::sram::ADDR_BITS;
+use crate::wordseq::WordSeq;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
@@ -85,16 +86,7 @@ pub struct ExecWs {
     band: BandUnit,
     array: WsArray,
     rows: Constant<Bits<8>>,
-    // Word sequence state (the next word to issue).
-    w_on: DFF<Bit>,
-    w_i: DFF<Addr>,
-    w_o: DFF<Addr>,
-    w_base: DFF<Addr>,
-    w_addr: DFF<Addr>,
-    f_ic: DFF<Addr>,
-    f_is: DFF<Addr>,
-    f_oc: DFF<Addr>,
-    f_os: DFF<Addr>,
+    seq: WordSeq,
     acc_next: DFF<Addr>,
     f_accumulate: DFF<Bit>,
     // Preload state (the next row to issue).
@@ -120,15 +112,6 @@ pub struct ExecWs {
     d_accum: Delay<Bit>,
     done_line: Delay<Bit>,
     // Combinational values of this cycle.
-    words: Signal<Local, Bit>,
-    cur_i: Signal<Local, Addr>,
-    cur_o: Signal<Local, Addr>,
-    cur_base: Signal<Local, Addr>,
-    cur_addr: Signal<Local, Addr>,
-    cur_ic: Signal<Local, Addr>,
-    cur_is: Signal<Local, Addr>,
-    cur_oc: Signal<Local, Addr>,
-    cur_os: Signal<Local, Addr>,
     cur_acc: Signal<Local, Addr>,
     cur_accum: Signal<Local, Bit>,
     issue_w: Signal<Local, Bit>,
@@ -139,7 +122,6 @@ pub struct ExecWs {
     cur_waddr: Signal<Local, Addr>,
     cur_band: Signal<Local, Bit>,
     active: Signal<Local, Bit>,
-    w_on_next: Signal<Local, Bit>,
     r_on_next: Signal<Local, Bit>,
 }
 
@@ -180,15 +162,7 @@ impl ExecWs {
             band: BandUnit::new(cols),
             array: WsArray::new(rows, cols),
             rows: Constant::new((rows as u64).into()),
-            w_on: Default::default(),
-            w_i: Default::default(),
-            w_o: Default::default(),
-            w_base: Default::default(),
-            w_addr: Default::default(),
-            f_ic: Default::default(),
-            f_is: Default::default(),
-            f_oc: Default::default(),
-            f_os: Default::default(),
+            seq: WordSeq::default(),
             acc_next: Default::default(),
             f_accumulate: Default::default(),
             r_on: Default::default(),
@@ -210,15 +184,6 @@ impl ExecWs {
             d_addr: Delay::new(rows + cols - 1),
             d_accum: Delay::new(rows + cols - 1),
             done_line: Delay::new(latency),
-            words: Default::default(),
-            cur_i: Default::default(),
-            cur_o: Default::default(),
-            cur_base: Default::default(),
-            cur_addr: Default::default(),
-            cur_ic: Default::default(),
-            cur_is: Default::default(),
-            cur_oc: Default::default(),
-            cur_os: Default::default(),
             cur_acc: Default::default(),
             cur_accum: Default::default(),
             issue_w: Default::default(),
@@ -229,7 +194,6 @@ impl ExecWs {
             cur_waddr: Default::default(),
             cur_band: Default::default(),
             active: Default::default(),
-            w_on_next: Default::default(),
             r_on_next: Default::default(),
         }
     }
@@ -241,15 +205,6 @@ impl Logic for ExecWs {
         dff_setup!(
             self,
             clock,
-            w_on,
-            w_i,
-            w_o,
-            w_base,
-            w_addr,
-            f_ic,
-            f_is,
-            f_oc,
-            f_os,
             acc_next,
             f_accumulate,
             r_on,
@@ -275,28 +230,23 @@ impl Logic for ExecWs {
         self.array.clock.next = self.clock.val();
 
         // Issue: from the field ports in the start cycle, else from the registers.
-        self.ready.next = !(self.w_on.q.val() | self.r_on.q.val());
-        self.active.next = self.start.val() | self.w_on.q.val() | self.r_on.q.val();
+        self.seq.clock.next = self.clock.val();
+        self.seq.start.next = self.start.val();
+        self.seq.first_addr.next = self.a_start.val();
+        self.seq.inner_count.next = self.a_inner_count.val();
+        self.seq.inner_stride.next = self.a_inner_stride.val();
+        self.seq.outer_count.next = self.a_outer_count.val();
+        self.seq.outer_stride.next = self.a_outer_stride.val();
+        self.seq.enable.next = true;
+        self.ready.next = !(self.seq.busy.val() | self.r_on.q.val());
+        self.active.next = self.start.val() | self.seq.busy.val() | self.r_on.q.val();
         if self.start.val() {
-            self.words.next = (self.a_inner_count.val() != 0) & (self.a_outer_count.val() != 0);
-            self.cur_i.next = 0.into();
-            self.cur_o.next = 0.into();
-            self.cur_base.next = self.a_start.val();
-            self.cur_addr.next = self.a_start.val();
-            self.cur_ic.next = self.a_inner_count.val();
-            self.cur_is.next = self.a_inner_stride.val();
-            self.cur_oc.next = self.a_outer_count.val();
-            self.cur_os.next = self.a_outer_stride.val();
             self.cur_acc.next = self.acc.val();
             self.cur_accum.next = self.accumulate.val();
             self.issue_r.next = self.preload_valid.val();
             self.cur_row.next = 0.into();
             self.cur_waddr.next = self.preload.val();
             self.cur_band.next = self.band_valid.val();
-            self.f_ic.d.next = self.a_inner_count.val();
-            self.f_is.d.next = self.a_inner_stride.val();
-            self.f_oc.d.next = self.a_outer_count.val();
-            self.f_os.d.next = self.a_outer_stride.val();
             self.f_accumulate.d.next = self.accumulate.val();
             self.f_band.d.next = self.band_valid.val();
             self.f_preload.d.next = self.preload_valid.val();
@@ -304,15 +254,6 @@ impl Logic for ExecWs {
             self.f_taps.d.next = self.band_taps.val();
             self.f_width.d.next = self.band_width.val();
         } else {
-            self.words.next = self.w_on.q.val();
-            self.cur_i.next = self.w_i.q.val();
-            self.cur_o.next = self.w_o.q.val();
-            self.cur_base.next = self.w_base.q.val();
-            self.cur_addr.next = self.w_addr.q.val();
-            self.cur_ic.next = self.f_ic.q.val();
-            self.cur_is.next = self.f_is.q.val();
-            self.cur_oc.next = self.f_oc.q.val();
-            self.cur_os.next = self.f_os.q.val();
             self.cur_acc.next = self.acc_next.q.val();
             self.cur_accum.next = self.f_accumulate.q.val();
             self.issue_r.next = self.r_on.q.val();
@@ -320,33 +261,16 @@ impl Logic for ExecWs {
             self.cur_waddr.next = self.r_addr.q.val();
             self.cur_band.next = self.f_band.q.val();
         }
-        self.issue_w.next = self.words.val();
+        self.issue_w.next = self.seq.issue.val();
         // A flip rides the first word (or a bubble when there is none) after a preload.
         self.issue_flip.next = self.start.val() & self.pending_flip.q.val();
-        self.issue_bubble.next = self.start.val() & self.pending_flip.q.val() & !self.words.val();
+        self.issue_bubble.next = self.start.val() & self.pending_flip.q.val() & !self.seq.pending.val();
         if self.issue_flip.val() {
             self.pending_flip.d.next = false;
         }
-
-        // Advance the word sequence.
-        self.w_on_next.next = false;
         if self.issue_w.val() {
             self.acc_next.d.next = self.cur_acc.val() + 1;
-            if self.cur_i.val() + 1 < self.cur_ic.val() {
-                self.w_i.d.next = self.cur_i.val() + 1;
-                self.w_o.d.next = self.cur_o.val();
-                self.w_base.d.next = self.cur_base.val();
-                self.w_addr.d.next = self.cur_addr.val() + self.cur_is.val();
-                self.w_on_next.next = true;
-            } else {
-                self.w_i.d.next = 0.into();
-                self.w_o.d.next = self.cur_o.val() + 1;
-                self.w_base.d.next = self.cur_base.val() + self.cur_os.val();
-                self.w_addr.d.next = self.cur_base.val() + self.cur_os.val();
-                self.w_on_next.next = self.cur_o.val() + 1 < self.cur_oc.val();
-            }
         }
-        self.w_on.d.next = self.w_on_next.val();
 
         // Advance the preload.
         self.r_on_next.next = false;
@@ -362,9 +286,9 @@ impl Logic for ExecWs {
         self.r_on.d.next = self.r_on_next.val();
 
         // The last busy cycle: completion enters the latency line, a preload arms a flip.
-        self.done_line.data_in.next = self.active.val() & !self.w_on_next.val() & !self.r_on_next.val();
+        self.done_line.data_in.next = self.active.val() & !self.seq.more.val() & !self.r_on_next.val();
         if self.active.val()
-            & !self.w_on_next.val()
+            & !self.seq.more.val()
             & !self.r_on_next.val()
             & (self.start.val() & self.preload_valid.val() | !self.start.val() & self.f_preload.q.val())
         {
@@ -376,7 +300,7 @@ impl Logic for ExecWs {
         self.act.clock.next = self.clock.val();
         self.act.host_we.next = self.host_act_we.val();
         self.act.host_addr.next = self.host_act_addr.val();
-        self.act.read_address.next = self.cur_addr.val();
+        self.act.read_address.next = self.seq.addr.val();
         for k in 0..self.host_act_data.len() {
             self.act.host_data[k].next = self.host_act_data[k].val();
         }

@@ -19,5 +19,6 @@ pub mod requant;
 pub mod sram;
 pub mod verilog;
 pub mod wiring;
+pub mod wordseq;
 
 pub use rust_hdl;

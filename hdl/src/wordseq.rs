@@ -1,0 +1,112 @@
+//! The address generator of an instruction's `WordGen`: `start + o * outer_stride +
+//! i * inner_stride` for `o < outer_count`, `i < inner_count`, one address per enabled
+//! cycle, without multipliers.
+
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+
+type Addr = Bits<ADDR_BITS>;
+
+/// Steps through a two-level word sequence.
+#[derive(LogicBlock, Default)]
+pub struct WordSeq {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Load the sequence from the field ports this cycle (it may also issue its first word).
+    pub start: Signal<In, Bit>,
+    /// `start` field.
+    pub first_addr: Signal<In, Addr>,
+    /// `inner_count`.
+    pub inner_count: Signal<In, Addr>,
+    /// `inner_stride`.
+    pub inner_stride: Signal<In, Addr>,
+    /// `outer_count`.
+    pub outer_count: Signal<In, Addr>,
+    /// `outer_stride`.
+    pub outer_stride: Signal<In, Addr>,
+    /// Issue the next word this cycle if one remains.
+    pub enable: Signal<In, Bit>,
+    /// A word is issued this cycle.
+    pub issue: Signal<Out, Bit>,
+    /// Its address.
+    pub addr: Signal<Out, Addr>,
+    /// Words remain (including one issued this cycle).
+    pub pending: Signal<Out, Bit>,
+    /// Words remain after this cycle.
+    pub more: Signal<Out, Bit>,
+    /// A loaded sequence has words left (registered state: does not depend on `start`).
+    pub busy: Signal<Out, Bit>,
+    on: DFF<Bit>,
+    i: DFF<Addr>,
+    o: DFF<Addr>,
+    base: DFF<Addr>,
+    next: DFF<Addr>,
+    ic: DFF<Addr>,
+    is: DFF<Addr>,
+    oc: DFF<Addr>,
+    os: DFF<Addr>,
+    words: Signal<Local, Bit>,
+    cur_i: Signal<Local, Addr>,
+    cur_o: Signal<Local, Addr>,
+    cur_base: Signal<Local, Addr>,
+    cur_addr: Signal<Local, Addr>,
+    cur_ic: Signal<Local, Addr>,
+    cur_is: Signal<Local, Addr>,
+    cur_oc: Signal<Local, Addr>,
+    cur_os: Signal<Local, Addr>,
+}
+
+impl Logic for WordSeq {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, on, i, o, base, next, ic, is, oc, os);
+        if self.start.val() {
+            self.words.next = (self.inner_count.val() != 0) & (self.outer_count.val() != 0);
+            self.cur_i.next = 0.into();
+            self.cur_o.next = 0.into();
+            self.cur_base.next = self.first_addr.val();
+            self.cur_addr.next = self.first_addr.val();
+            self.cur_ic.next = self.inner_count.val();
+            self.cur_is.next = self.inner_stride.val();
+            self.cur_oc.next = self.outer_count.val();
+            self.cur_os.next = self.outer_stride.val();
+        } else {
+            self.words.next = self.on.q.val();
+            self.cur_i.next = self.i.q.val();
+            self.cur_o.next = self.o.q.val();
+            self.cur_base.next = self.base.q.val();
+            self.cur_addr.next = self.next.q.val();
+            self.cur_ic.next = self.ic.q.val();
+            self.cur_is.next = self.is.q.val();
+            self.cur_oc.next = self.oc.q.val();
+            self.cur_os.next = self.os.q.val();
+        }
+        self.ic.d.next = self.cur_ic.val();
+        self.is.d.next = self.cur_is.val();
+        self.oc.d.next = self.cur_oc.val();
+        self.os.d.next = self.cur_os.val();
+        self.i.d.next = self.cur_i.val();
+        self.o.d.next = self.cur_o.val();
+        self.base.d.next = self.cur_base.val();
+        self.next.d.next = self.cur_addr.val();
+        self.on.d.next = self.words.val();
+        self.issue.next = self.words.val() & self.enable.val();
+        self.addr.next = self.cur_addr.val();
+        self.pending.next = self.words.val();
+        self.busy.next = self.on.q.val();
+        self.more.next = self.words.val();
+        if self.words.val() & self.enable.val() {
+            if self.cur_i.val() + 1 < self.cur_ic.val() {
+                self.i.d.next = self.cur_i.val() + 1;
+                self.next.d.next = self.cur_addr.val() + self.cur_is.val();
+            } else {
+                self.i.d.next = 0.into();
+                self.o.d.next = self.cur_o.val() + 1;
+                self.base.d.next = self.cur_base.val() + self.cur_os.val();
+                self.next.d.next = self.cur_base.val() + self.cur_os.val();
+                self.on.d.next = self.cur_o.val() + 1 < self.cur_oc.val();
+                self.more.next = self.cur_o.val() + 1 < self.cur_oc.val();
+            }
+        }
+    }
+}
