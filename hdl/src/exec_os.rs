@@ -1,0 +1,347 @@
+//! The output-stationary exec engine: scratchpads, band unit, array, tile read-out into
+//! the accumulator, and the control that runs one `MatmulOs` after another on the timing
+//! of docs/ARCHITECTURE.md sections 5 and 9.
+//!
+//! ```text
+//!  start + fields --> pad (rows - K) --> WordSeq --(word addr)--> act lanes --> a_in --+
+//!                                   \--(weight addr)--> wgt lanes -+-> band unit      |
+//!                                                                  +-> b_in ----> OS array
+//!  last busy cycle -- delay cols --> read-out of `rows` accumulator rows <-- out -----+
+//!  complete <-- delay 2*rows+cols <-- last busy cycle
+//! ```
+
+use crate::band::BandUnit;
+use crate::delay::Delay;
+use crate::memories::{Accumulator, Scratchpad};
+use crate::os_array::OsArray;
+use crate::sram::ADDR_BITS;
+use crate::wordseq::WordSeq;
+use rust_hdl::prelude::*;
+
+type Addr = Bits<ADDR_BITS>;
+
+/// The OS exec engine for a `rows x cols` array.
+#[derive(LogicBlock)]
+pub struct ExecOs {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// `a.start`.
+    pub a_start: Signal<In, Addr>,
+    /// `a.inner_count`.
+    pub a_inner_count: Signal<In, Addr>,
+    /// `a.inner_stride`.
+    pub a_inner_stride: Signal<In, Addr>,
+    /// `a.outer_count`.
+    pub a_outer_count: Signal<In, Addr>,
+    /// `a.outer_stride`.
+    pub a_outer_stride: Signal<In, Addr>,
+    /// First weight word (or the band's tap word).
+    pub b: Signal<In, Addr>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// Add to the accumulator.
+    pub accumulate: Signal<In, Bit>,
+    /// Generate weight rows from the tap word `b`.
+    pub band_valid: Signal<In, Bit>,
+    /// Band stride.
+    pub band_stride: Signal<In, Bits<8>>,
+    /// Band taps.
+    pub band_taps: Signal<In, Bits<16>>,
+    /// Band width.
+    pub band_width: Signal<In, Bits<16>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// An instruction completes: its effects are visible from the next cycle.
+    pub complete: Signal<Out, Bit>,
+    /// Host: write `host_act_data` to activation word `host_act_addr`.
+    pub host_act_we: Signal<In, Bit>,
+    /// Host: activation word address.
+    pub host_act_addr: Signal<In, Addr>,
+    /// Host: activation word, lane `i`.
+    pub host_act_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: write `host_wgt_data` to weight word `host_wgt_addr`.
+    pub host_wgt_we: Signal<In, Bit>,
+    /// Host: weight word address.
+    pub host_wgt_addr: Signal<In, Addr>,
+    /// Host: weight word, lane `j`.
+    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: read accumulator row `host_acc_addr` (data in the next cycle).
+    pub host_acc_read: Signal<In, Bit>,
+    /// Host: accumulator row address.
+    pub host_acc_addr: Signal<In, Addr>,
+    /// Host: accumulator row read in the previous cycle, lane `j`.
+    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
+    act: Scratchpad,
+    wgt: Scratchpad,
+    accs: Accumulator,
+    band: BandUnit,
+    array: OsArray,
+    seq: WordSeq,
+    rows: Constant<Bits<16>>,
+    pad: DFF<Bits<16>>,
+    t: DFF<Bits<8>>,
+    b_addr: DFF<Addr>,
+    f_band: DFF<Bit>,
+    f_acc: DFF<Addr>,
+    f_accumulate: DFF<Bit>,
+    f_stride: DFF<Bits<8>>,
+    f_taps: DFF<Bits<16>>,
+    f_width: DFF<Bits<16>>,
+    a_v: DFF<Bit>,
+    first_d: DFF<Bit>,
+    last_d: DFF<Bit>,
+    t_d: DFF<Bits<8>>,
+    band_d: DFF<Bit>,
+    trig_valid: Delay<Bit>,
+    trig_acc: Delay<Addr>,
+    trig_accum: Delay<Bit>,
+    ro_left: DFF<Bits<16>>,
+    ro_addr: DFF<Addr>,
+    ro_accum: DFF<Bit>,
+    done_line: Delay<Bit>,
+    steps: Signal<Local, Bits<32>>,
+    cur_pad: Signal<Local, Bits<16>>,
+    cur_t: Signal<Local, Bits<8>>,
+    cur_baddr: Signal<Local, Addr>,
+    cur_band: Signal<Local, Bit>,
+    cur_acc: Signal<Local, Addr>,
+    cur_accum: Signal<Local, Bit>,
+    active: Signal<Local, Bit>,
+    busy_next: Signal<Local, Bit>,
+}
+
+impl ExecOs {
+    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths.
+    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            a_start: Default::default(),
+            a_inner_count: Default::default(),
+            a_inner_stride: Default::default(),
+            a_outer_count: Default::default(),
+            a_outer_stride: Default::default(),
+            b: Default::default(),
+            acc: Default::default(),
+            accumulate: Default::default(),
+            band_valid: Default::default(),
+            band_stride: Default::default(),
+            band_taps: Default::default(),
+            band_width: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_act_we: Default::default(),
+            host_act_addr: Default::default(),
+            host_act_data: (0..rows).map(|_| Default::default()).collect(),
+            host_wgt_we: Default::default(),
+            host_wgt_addr: Default::default(),
+            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            host_acc_read: Default::default(),
+            host_acc_addr: Default::default(),
+            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            act: Scratchpad::new(rows, act_words),
+            wgt: Scratchpad::new(cols, wgt_words),
+            accs: Accumulator::new(cols, acc_rows),
+            band: BandUnit::new(cols),
+            array: OsArray::new(rows, cols),
+            seq: WordSeq::default(),
+            rows: Constant::new((rows as u64).into()),
+            pad: Default::default(),
+            t: Default::default(),
+            b_addr: Default::default(),
+            f_band: Default::default(),
+            f_acc: Default::default(),
+            f_accumulate: Default::default(),
+            f_stride: Default::default(),
+            f_taps: Default::default(),
+            f_width: Default::default(),
+            a_v: Default::default(),
+            first_d: Default::default(),
+            last_d: Default::default(),
+            t_d: Default::default(),
+            band_d: Default::default(),
+            trig_valid: Delay::new(cols),
+            trig_acc: Delay::new(cols),
+            trig_accum: Delay::new(cols),
+            ro_left: Default::default(),
+            ro_addr: Default::default(),
+            ro_accum: Default::default(),
+            done_line: Delay::new(2 * rows + cols),
+            steps: Default::default(),
+            cur_pad: Default::default(),
+            cur_t: Default::default(),
+            cur_baddr: Default::default(),
+            cur_band: Default::default(),
+            cur_acc: Default::default(),
+            cur_accum: Default::default(),
+            active: Default::default(),
+            busy_next: Default::default(),
+        }
+    }
+}
+
+impl Logic for ExecOs {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            pad,
+            t,
+            b_addr,
+            f_band,
+            f_acc,
+            f_accumulate,
+            f_stride,
+            f_taps,
+            f_width,
+            a_v,
+            first_d,
+            last_d,
+            t_d,
+            band_d,
+            ro_left,
+            ro_addr,
+            ro_accum
+        );
+        self.trig_valid.clock.next = self.clock.val();
+        self.trig_acc.clock.next = self.clock.val();
+        self.trig_accum.clock.next = self.clock.val();
+        self.done_line.clock.next = self.clock.val();
+        self.array.clock.next = self.clock.val();
+
+        // Steps are right-aligned in max(K, rows) cycles: first `rows - K` idle cycles.
+        self.steps.next = 0x1_0000.into();
+        if (self.a_inner_count.val() < 0x100) & (self.a_outer_count.val() < 0x100) {
+            self.steps.next = bit_cast::<16, 24>(self.a_inner_count.val()) * bit_cast::<16, 24>(self.a_outer_count.val());
+        }
+        if self.start.val() {
+            self.cur_pad.next = 0.into();
+            if self.steps.val() < bit_cast::<32, 16>(self.rows.val()) {
+                self.cur_pad.next = self.rows.val() - bit_cast::<16, 32>(self.steps.val());
+            }
+            self.cur_t.next = 0.into();
+            self.cur_baddr.next = self.b.val();
+            self.cur_band.next = self.band_valid.val();
+            self.cur_acc.next = self.acc.val();
+            self.cur_accum.next = self.accumulate.val();
+            self.f_band.d.next = self.band_valid.val();
+            self.f_acc.d.next = self.acc.val();
+            self.f_accumulate.d.next = self.accumulate.val();
+            self.f_stride.d.next = self.band_stride.val();
+            self.f_taps.d.next = self.band_taps.val();
+            self.f_width.d.next = self.band_width.val();
+        } else {
+            self.cur_pad.next = self.pad.q.val();
+            self.cur_t.next = self.t.q.val();
+            self.cur_baddr.next = self.b_addr.q.val();
+            self.cur_band.next = self.f_band.q.val();
+            self.cur_acc.next = self.f_acc.q.val();
+            self.cur_accum.next = self.f_accumulate.q.val();
+        }
+        self.seq.clock.next = self.clock.val();
+        self.seq.start.next = self.start.val();
+        self.seq.first_addr.next = self.a_start.val();
+        self.seq.inner_count.next = self.a_inner_count.val();
+        self.seq.inner_stride.next = self.a_inner_stride.val();
+        self.seq.outer_count.next = self.a_outer_count.val();
+        self.seq.outer_stride.next = self.a_outer_stride.val();
+        self.seq.enable.next = self.cur_pad.val() == 0;
+        self.ready.next = !(self.seq.busy.val() | (self.pad.q.val() != 0));
+        self.active.next = self.start.val() | self.seq.busy.val() | (self.pad.q.val() != 0);
+        if self.cur_pad.val() != 0 {
+            self.pad.d.next = self.cur_pad.val() - 1;
+            self.busy_next.next = (self.cur_pad.val() > 1) | self.seq.pending.val();
+        } else {
+            self.pad.d.next = 0.into();
+            self.busy_next.next = self.seq.more.val();
+        }
+        self.t.d.next = self.cur_t.val();
+        self.b_addr.d.next = self.cur_baddr.val();
+        if self.seq.issue.val() {
+            self.t.d.next = self.cur_t.val() + 1;
+            if !self.cur_band.val() {
+                self.b_addr.d.next = self.cur_baddr.val() + 1;
+            }
+        }
+
+        // The last busy cycle: read-out and completion are timed from it.
+        self.trig_valid.data_in.next = self.active.val() & !self.busy_next.val();
+        self.trig_acc.data_in.next = self.cur_acc.val();
+        self.trig_accum.data_in.next = self.cur_accum.val();
+        self.done_line.data_in.next = self.active.val() & !self.busy_next.val();
+        self.complete.next = self.done_line.data_out.val();
+
+        // Scratchpads: host writes, engine reads.
+        self.act.clock.next = self.clock.val();
+        self.act.host_we.next = self.host_act_we.val();
+        self.act.host_addr.next = self.host_act_addr.val();
+        self.act.read_address.next = self.seq.addr.val();
+        for i in 0..self.host_act_data.len() {
+            self.act.host_data[i].next = self.host_act_data[i].val();
+        }
+        self.wgt.clock.next = self.clock.val();
+        self.wgt.host_we.next = self.host_wgt_we.val();
+        self.wgt.host_addr.next = self.host_wgt_addr.val();
+        self.wgt.read_address.next = self.cur_baddr.val();
+        for j in 0..self.host_wgt_data.len() {
+            self.wgt.host_data[j].next = self.host_wgt_data[j].val();
+            self.band.word[j].next = self.wgt.read_data[j].val();
+        }
+
+        // One cycle later the read data meets the array.
+        self.a_v.d.next = self.seq.issue.val();
+        self.first_d.d.next = self.seq.issue.val() & (self.cur_t.val() == 0);
+        self.last_d.d.next = self.seq.issue.val() & !self.seq.more.val();
+        self.t_d.d.next = self.cur_t.val();
+        self.band_d.d.next = self.cur_band.val();
+        self.array.first_in.next = self.first_d.q.val();
+        self.array.last_in.next = self.last_d.q.val();
+        for i in 0..self.host_act_data.len() {
+            if self.a_v.q.val() {
+                self.array.a_in[i].next = self.act.read_data[i].val();
+            } else {
+                self.array.a_in[i].next = 0.into();
+            }
+        }
+        self.band.row.next = self.t_d.q.val();
+        self.band.stride.next = self.f_stride.q.val();
+        self.band.taps.next = self.f_taps.q.val();
+        self.band.width.next = self.f_width.q.val();
+        for j in 0..self.host_wgt_data.len() {
+            if !self.a_v.q.val() {
+                self.array.b_in[j].next = 0.into();
+            } else if self.band_d.q.val() {
+                self.array.b_in[j].next = self.band.out[j].val();
+            } else {
+                self.array.b_in[j].next = self.wgt.read_data[j].val();
+            }
+        }
+
+        // Read-out: `rows` accumulator rows, one per cycle, from the trigger on.
+        self.accs.clock.next = self.clock.val();
+        self.accs.issue.next = false;
+        self.accs.addr.next = self.ro_addr.q.val();
+        self.accs.accumulate.next = self.ro_accum.q.val();
+        if self.trig_valid.data_out.val() {
+            self.accs.issue.next = true;
+            self.accs.addr.next = self.trig_acc.data_out.val();
+            self.accs.accumulate.next = self.trig_accum.data_out.val();
+            self.ro_left.d.next = self.rows.val() - 1;
+            self.ro_addr.d.next = self.trig_acc.data_out.val() + 1;
+            self.ro_accum.d.next = self.trig_accum.data_out.val();
+        } else if self.ro_left.q.val() != 0 {
+            self.accs.issue.next = true;
+            self.ro_left.d.next = self.ro_left.q.val() - 1;
+            self.ro_addr.d.next = self.ro_addr.q.val() + 1;
+        }
+        self.accs.host_read.next = self.host_acc_read.val();
+        self.accs.host_addr.next = self.host_acc_addr.val();
+        for j in 0..self.host_acc_data.len() {
+            self.accs.input[j].next = self.array.out[j].val();
+            self.host_acc_data[j].next = self.accs.host_data[j].val();
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The exec engines driven like the exec unit drives them: the host fills the scratchpads,
+//! each instruction starts in the cycle the timing model says, and the accumulator is read
+//! back. A case checks the accumulator against the ISA's semantics and every completion
+//! pulse against the timing model, on rust-hdl's simulator or the Verilog under Icarus.
+
+use crate::tools::{icarus_vectors, ToolError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use systole_core::isa::{Band, Instr, Op, Sync, WordGen};
+use systole_core::timing::schedule;
+use systole_core::{ArchConfig, Dataflow};
+use systole_hdl::exec_os::ExecOs;
+use systole_hdl::exec_ws::ExecWs;
+use systole_hdl::rust_hdl::prelude::*;
+use systole_hdl::verilog::{clock_cycle, emit, settle};
+
+/// Activation words in the test engines.
+pub const ACT_WORDS: usize = 48;
+/// Weight words.
+pub const WGT_WORDS: usize = 24;
+/// Accumulator rows.
+pub const ACC_ROWS: usize = 24;
+
+/// Instruction field ports shared by both engines, in stimulus order.
+const COMMON: [(&str, usize); 8] = [
+    ("start", 1),
+    ("a_start", 24),
+    ("a_inner_count", 24),
+    ("a_inner_stride", 24),
+    ("a_outer_count", 24),
+    ("a_outer_stride", 24),
+    ("acc", 24),
+    ("accumulate", 1),
+];
+
+/// A random instruction sequence for one engine.
+pub struct ExecCase {
+    /// Array size and dataflow (memories are the constants above).
+    pub arch: ArchConfig,
+    /// Activation scratchpad contents.
+    pub act: Vec<Vec<i8>>,
+    /// Weight scratchpad contents.
+    pub wgt: Vec<Vec<i8>>,
+    /// `MatmulWs` or `MatmulOs` instructions, issued back to back.
+    pub ops: Vec<Op>,
+}
+
+fn random_band(rng: &mut ChaCha8Rng, cols: usize) -> Band {
+    Band { stride: rng.gen_range(1..=3), taps: rng.gen_range(0..=cols as u32), width: rng.gen_range(0..=cols as u32) }
+}
+
+impl ExecCase {
+    /// `n` random instructions on a `rows x cols` engine.
+    pub fn random(dataflow: Dataflow, rows: usize, cols: usize, n: usize, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let act = (0..ACT_WORDS).map(|_| (0..rows).map(|_| rng.gen()).collect()).collect();
+        let wgt = (0..WGT_WORDS).map(|_| (0..cols).map(|_| rng.gen()).collect()).collect();
+        let os = dataflow == Dataflow::OutputStationary;
+        let mut ops = vec![];
+        for i in 0..n {
+            let (ic, oc) =
+                if os { (rng.gen_range(0..7u32), rng.gen_range(0..3u32)) } else { (rng.gen_range(0..4u32), rng.gen_range(0..3u32)) };
+            let (is, ost) = (rng.gen_range(0..4u32), rng.gen_range(0..6u32));
+            let span = ic.saturating_sub(1) * is + oc.saturating_sub(1) * ost;
+            let a = WordGen {
+                start: rng.gen_range(0..ACT_WORDS as u32 - span),
+                inner_count: ic,
+                inner_stride: is,
+                outer_count: oc,
+                outer_stride: ost,
+            };
+            let (accumulate, m) = (rng.gen_bool(0.5), a.len() as usize);
+            ops.push(if os {
+                let band = rng.gen_bool(0.3).then(|| random_band(&mut rng, cols));
+                let b = rng.gen_range(0..=(WGT_WORDS - if band.is_some() { 1 } else { m }) as u32);
+                Op::MatmulOs { a, b, acc: rng.gen_range(0..=(ACC_ROWS - rows) as u32), accumulate, band }
+            } else {
+                let preload = (i == 0 || rng.gen_bool(0.6)).then(|| rng.gen_range(0..=(WGT_WORDS - rows) as u32));
+                let band = (preload.is_some() && rng.gen_bool(0.4)).then(|| random_band(&mut rng, cols));
+                Op::MatmulWs { a, acc: rng.gen_range(0..=(ACC_ROWS - m) as u32), accumulate, preload, band }
+            });
+        }
+        let arch = ArchConfig { rows, cols, dataflow, ..ArchConfig::preset_4x4() };
+        ExecCase { arch, act, wgt, ops }
+    }
+
+    fn os(&self) -> bool {
+        self.arch.dataflow == Dataflow::OutputStationary
+    }
+
+    /// The accumulator after all instructions, from the ISA's semantics.
+    pub fn reference(&self) -> Vec<Vec<i32>> {
+        let (rows, cols) = (self.arch.rows, self.arch.cols);
+        let mut acc = vec![vec![0i32; cols]; ACC_ROWS];
+        let mut active = vec![vec![0i32; cols]; rows];
+        let weight = |p: usize, band: Option<Band>, k: usize, j: usize| match band {
+            Some(b) => b.at(&self.wgt[p], k, j) as i32,
+            None => self.wgt[p + k][j] as i32,
+        };
+        for op in &self.ops {
+            match *op {
+                Op::MatmulWs { a, acc: base, accumulate, preload, band } => {
+                    for (m, w) in a.addrs().enumerate() {
+                        for (j, out) in acc[base as usize + m].iter_mut().enumerate() {
+                            let dot = (0..rows).fold(0i32, |s, k| s.wrapping_add(self.act[w as usize][k] as i32 * active[k][j]));
+                            *out = if accumulate { out.wrapping_add(dot) } else { dot };
+                        }
+                    }
+                    if let Some(p) = preload {
+                        active = (0..rows).map(|k| (0..cols).map(|j| weight(p as usize, band, k, j)).collect()).collect();
+                    }
+                }
+                Op::MatmulOs { a, b, acc: base, accumulate, band } => {
+                    for i in 0..rows {
+                        for (j, out) in acc[base as usize + i].iter_mut().enumerate() {
+                            let dot = a.addrs().enumerate().fold(0i32, |s, (t, w)| {
+                                let wt = match band {
+                                    Some(bd) => bd.at(&self.wgt[b as usize], t, j) as i32,
+                                    None => self.wgt[b as usize + t][j] as i32,
+                                };
+                                s.wrapping_add(self.act[w as usize][i] as i32 * wt)
+                            });
+                            *out = if accumulate { out.wrapping_add(dot) } else { dot };
+                        }
+                    }
+                }
+                _ => unreachable!("exec cases hold only matmuls"),
+            }
+        }
+        acc
+    }
+
+    /// The engine's input ports, in stimulus order.
+    pub fn ports(&self) -> Vec<(String, usize)> {
+        let (rows, cols) = (self.arch.rows, self.arch.cols);
+        let mut p: Vec<(String, usize)> = COMMON.iter().map(|&(n, b)| (n.to_string(), b)).collect();
+        let specific: &[(&str, usize)] =
+            if self.os() { &[("b", 24), ("band_valid", 1)] } else { &[("preload_valid", 1), ("preload", 24), ("band_valid", 1)] };
+        p.extend(specific.iter().map(|&(n, b)| (n.to_string(), b)));
+        p.extend(
+            [("band_stride", 8), ("band_taps", 16), ("band_width", 16), ("host_act_we", 1), ("host_act_addr", 24)]
+                .map(|(n, b)| (n.to_string(), b)),
+        );
+        p.extend((0..rows).map(|k| (format!("host_act_data${k}"), 8)));
+        p.extend([("host_wgt_we".to_string(), 1), ("host_wgt_addr".to_string(), 24)]);
+        p.extend((0..cols).map(|j| (format!("host_wgt_data${j}"), 8)));
+        p.extend([("host_acc_read".to_string(), 1), ("host_acc_addr".to_string(), 24)]);
+        p
+    }
+
+    fn fields(&self, op: &Op) -> Vec<i64> {
+        let (a, acc, accumulate, rest) = match *op {
+            Op::MatmulWs { a, acc, accumulate, preload, band } => {
+                let b = band.unwrap_or(Band { stride: 0, taps: 0, width: 0 });
+                (a, acc, accumulate, vec![preload.is_some() as u32, preload.unwrap_or(0), band.is_some() as u32, b.stride, b.taps, b.width])
+            }
+            Op::MatmulOs { a, b, acc, accumulate, band } => {
+                let bd = band.unwrap_or(Band { stride: 0, taps: 0, width: 0 });
+                (a, acc, accumulate, vec![b, band.is_some() as u32, bd.stride, bd.taps, bd.width])
+            }
+            _ => unreachable!("exec cases hold only matmuls"),
+        };
+        [1, a.start, a.inner_count, a.inner_stride, a.outer_count, a.outer_stride, acc, accumulate as u32]
+            .into_iter()
+            .chain(rest)
+            .map(|x| x as i64)
+            .collect()
+    }
+
+    /// The stimulus (one row of port values per cycle), the cycle of the first start, and
+    /// the cycles (relative to it) of every completion pulse: `done - 1` of the timing model.
+    pub fn stimulus(&self) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
+        let instrs: Vec<Instr> = self.ops.iter().map(|&op| Instr { sync: Sync::default(), op }).collect();
+        let timing = schedule(&self.arch, &instrs).expect("exec-only programs schedule");
+        let ports = self.ports();
+        let width = ports.len();
+        let col = |name: &str| ports.iter().position(|(n, _)| n == name).expect("port");
+        let (act_we, wgt_we) = (col("host_act_we"), col("host_wgt_we"));
+        let mut rows: Vec<Vec<i64>> = vec![];
+        for i in 0..ACT_WORDS.max(WGT_WORDS) {
+            let mut v = vec![0i64; width];
+            for (we, mem) in [(act_we, &self.act), (wgt_we, &self.wgt)] {
+                if let Some(r) = mem.get(i) {
+                    v[we] = 1;
+                    v[we + 1] = i as i64;
+                    for (k, &x) in r.iter().enumerate() {
+                        v[we + 2 + k] = x as i64;
+                    }
+                }
+            }
+            rows.push(v);
+        }
+        let t0 = rows.len();
+        rows.resize(t0 + timing.iter().map(|t| t.done).max().unwrap_or(0) as usize + 1, vec![0i64; width]);
+        for (op, t) in self.ops.iter().zip(&timing) {
+            let f = self.fields(op);
+            rows[t0 + t.start as usize][..f.len()].copy_from_slice(&f);
+        }
+        for r in 0..=ACC_ROWS {
+            let mut v = vec![0i64; width];
+            v[width - 2] = 1;
+            v[width - 1] = r.min(ACC_ROWS - 1) as i64;
+            rows.push(v);
+        }
+        (rows, t0, timing.iter().map(|t| t.done - 1).collect())
+    }
+
+    /// From per-cycle outputs `[complete, host_acc_data...]`: the accumulator read back and
+    /// the completion cycles relative to `t0`.
+    pub fn observed(outs: &[Vec<i64>], t0: usize) -> (Vec<Vec<i32>>, Vec<u64>) {
+        let n = outs.len();
+        let acc = outs[n - ACC_ROWS..].iter().map(|o| o[1..].iter().map(|&x| x as i32).collect()).collect();
+        let done = outs[..n - ACC_ROWS - 1].iter().enumerate().filter(|(_, o)| o[0] != 0).map(|(t, _)| (t - t0) as u64).collect();
+        (acc, done)
+    }
+
+    /// Per-cycle outputs from rust-hdl's simulator.
+    pub fn run_rust_hdl(&self, stim: &[Vec<i64>]) -> Vec<Vec<i64>> {
+        let (rows, cols) = (self.arch.rows, self.arch.cols);
+        if self.os() {
+            let mut uut = ExecOs::new(rows, cols, ACT_WORDS, WGT_WORDS, ACC_ROWS);
+            uut.connect_all();
+            stim.iter()
+                .map(|v| {
+                    apply_os(&mut uut, v);
+                    sample(&mut uut, v[0] != 0, |u| (u.ready.val(), u.complete.val(), &u.host_acc_data), |u| &mut u.clock)
+                })
+                .collect()
+        } else {
+            let mut uut = ExecWs::new(rows, cols, ACT_WORDS, WGT_WORDS, ACC_ROWS);
+            uut.connect_all();
+            stim.iter()
+                .map(|v| {
+                    apply_ws(&mut uut, v);
+                    sample(&mut uut, v[0] != 0, |u| (u.ready.val(), u.complete.val(), &u.host_acc_data), |u| &mut u.clock)
+                })
+                .collect()
+        }
+    }
+
+    /// The engine's Verilog.
+    pub fn verilog(&self) -> String {
+        engine_verilog(self.arch.dataflow, self.arch.rows, self.arch.cols, [ACT_WORDS, WGT_WORDS, ACC_ROWS])
+    }
+
+    /// Per-cycle outputs from the Verilog under Icarus (unknown values become `i64::MIN`).
+    pub fn run_verilog(&self, dir: &Path, stim: &[Vec<i64>]) -> Result<Vec<Vec<i64>>, ToolError> {
+        let mut outputs = vec![("complete".to_string(), 1)];
+        outputs.extend((0..self.arch.cols).map(|j| (format!("host_acc_data${j}"), 32)));
+        let outs = icarus_vectors(dir, &self.verilog(), true, &self.ports(), &outputs, stim)?;
+        Ok(outs.into_iter().map(|o| o.into_iter().map(|v| v.unwrap_or(i64::MIN)).collect()).collect())
+    }
+}
+
+/// The Verilog of the exec engine for `dataflow` with `[act words, weight words, acc rows]`.
+pub fn engine_verilog(dataflow: Dataflow, rows: usize, cols: usize, [act, wgt, acc]: [usize; 3]) -> String {
+    match dataflow {
+        Dataflow::OutputStationary => emit(&mut ExecOs::new(rows, cols, act, wgt, acc)),
+        Dataflow::WeightStationary => emit(&mut ExecWs::new(rows, cols, act, wgt, acc)),
+    }
+}
+
+/// Settles, checks that a start comes only when the engine is ready, reads the outputs and
+/// clocks once.
+fn sample<B: Block>(
+    uut: &mut B,
+    starting: bool,
+    outputs: impl Fn(&B) -> (bool, bool, &Vec<Signal<Out, Signed<32>>>),
+    clock: impl Fn(&mut B) -> &mut Signal<In, Clock>,
+) -> Vec<i64> {
+    assert!(settle(uut), "engine logic does not settle");
+    let (ready, complete, acc) = outputs(uut);
+    assert!(!starting || ready, "the timing model starts an instruction while the engine is busy");
+    let mut o = vec![complete as i64];
+    o.extend(acc.iter().map(|d| -> i64 { d.val().bigint().try_into().expect("int32") }));
+    clock_cycle(uut, clock);
+    o
+}
+
+fn bit(x: i64) -> bool {
+    x != 0
+}
+
+fn addr(x: i64) -> Bits<24> {
+    (x as u64).into()
+}
+
+macro_rules! apply_common {
+    ($uut:expr, $v:expr, $n:expr) => {{
+        let (uut, v, n) = ($uut, $v, $n);
+        uut.start.next = bit(v[0]);
+        uut.a_start.next = addr(v[1]);
+        uut.a_inner_count.next = addr(v[2]);
+        uut.a_inner_stride.next = addr(v[3]);
+        uut.a_outer_count.next = addr(v[4]);
+        uut.a_outer_stride.next = addr(v[5]);
+        uut.acc.next = addr(v[6]);
+        uut.accumulate.next = bit(v[7]);
+        uut.band_valid.next = bit(v[n]);
+        uut.band_stride.next = (v[n + 1] as u64).into();
+        uut.band_taps.next = (v[n + 2] as u64).into();
+        uut.band_width.next = (v[n + 3] as u64).into();
+        let h = n + 4;
+        uut.host_act_we.next = bit(v[h]);
+        uut.host_act_addr.next = addr(v[h + 1]);
+        let rows = uut.host_act_data.len();
+        for (k, lane) in uut.host_act_data.iter_mut().enumerate() {
+            lane.next = v[h + 2 + k].into();
+        }
+        let w = h + 2 + rows;
+        uut.host_wgt_we.next = bit(v[w]);
+        uut.host_wgt_addr.next = addr(v[w + 1]);
+        let cols = uut.host_wgt_data.len();
+        for (j, lane) in uut.host_wgt_data.iter_mut().enumerate() {
+            lane.next = v[w + 2 + j].into();
+        }
+        uut.host_acc_read.next = bit(v[w + 2 + cols]);
+        uut.host_acc_addr.next = addr(v[w + 3 + cols]);
+    }};
+}
+
+fn apply_ws(uut: &mut ExecWs, v: &[i64]) {
+    uut.preload_valid.next = bit(v[8]);
+    uut.preload.next = addr(v[9]);
+    apply_common!(uut, v, 10);
+}
+
+fn apply_os(uut: &mut ExecOs, v: &[i64]) {
+    uut.b.next = addr(v[8]);
+    apply_common!(uut, v, 9);
+}
