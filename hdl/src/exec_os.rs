@@ -276,17 +276,17 @@ impl Logic for ExecOs {
 
         // Scratchpads: host writes, engine reads.
         self.act.clock.next = self.clock.val();
-        self.act.host_we.next = self.host_act_we.val();
         self.act.host_addr.next = self.host_act_addr.val();
         self.act.read_address.next = self.seq.addr.val();
         for i in 0..self.host_act_data.len() {
+            self.act.host_we[i].next = self.host_act_we.val();
             self.act.host_data[i].next = self.host_act_data[i].val();
         }
         self.wgt.clock.next = self.clock.val();
-        self.wgt.host_we.next = self.host_wgt_we.val();
         self.wgt.host_addr.next = self.host_wgt_addr.val();
         self.wgt.read_address.next = self.cur_baddr.val();
         for j in 0..self.host_wgt_data.len() {
+            self.wgt.host_we[j].next = self.host_wgt_we.val();
             self.wgt.host_data[j].next = self.host_wgt_data[j].val();
             self.band.word[j].next = self.wgt.read_data[j].val();
         }

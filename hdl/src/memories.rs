@@ -6,14 +6,14 @@ use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
 
-/// A scratchpad of `lanes`-byte words: the host writes whole words, the engine reads them
-/// (data one cycle after the address).
+/// A scratchpad of `lanes`-byte words: the writer (host or load engine) writes any subset
+/// of a word's bytes, the engine reads whole words (data one cycle after the address).
 #[derive(LogicBlock)]
 pub struct Scratchpad {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Host: write `host_data` to word `host_addr`.
-    pub host_we: Signal<In, Bit>,
+    /// Writer: write lane `k` of `host_data` to word `host_addr` (per lane).
+    pub host_we: Vec<Signal<In, Bit>>,
     /// Host: word address.
     pub host_addr: Signal<In, Addr>,
     /// Host: the word, one byte per lane.
@@ -30,7 +30,7 @@ impl Scratchpad {
     pub fn new(lanes: usize, depth: usize) -> Self {
         Self {
             clock: Default::default(),
-            host_we: Default::default(),
+            host_we: (0..lanes).map(|_| Default::default()).collect(),
             host_addr: Default::default(),
             host_data: (0..lanes).map(|_| Default::default()).collect(),
             read_address: Default::default(),
@@ -45,7 +45,7 @@ impl Logic for Scratchpad {
     fn update(&mut self) {
         for k in 0..self.rams.len() {
             self.rams[k].clock.next = self.clock.val();
-            self.rams[k].write_enable.next = self.host_we.val();
+            self.rams[k].write_enable.next = self.host_we[k].val();
             self.rams[k].write_address.next = self.host_addr.val();
             self.rams[k].write_data.next = self.host_data[k].val();
             self.rams[k].read_address.next = self.read_address.val();
