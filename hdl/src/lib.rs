@@ -14,6 +14,8 @@ pub mod delay;
 pub mod dram;
 pub mod exec_os;
 pub mod exec_ws;
+pub mod fixtures;
+pub mod load;
 pub mod memories;
 pub mod os_array;
 pub mod pe;

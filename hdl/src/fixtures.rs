@@ -1,0 +1,130 @@
+//! Test fixtures: engines wired to a DRAM model and scratchpads, with host ports to fill
+//! the DRAM and read the scratchpads back, for the co-simulation tests.
+
+use crate::dram::{Dram, DRAM_ADDR_BITS};
+use crate::load::LoadEngine;
+use crate::memories::Scratchpad;
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+
+type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// The load engine between a DRAM model and the two scratchpads.
+#[derive(LogicBlock)]
+pub struct LoadFixture {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Engine: start.
+    pub start: Signal<In, Bit>,
+    /// Engine: target (weights when set).
+    pub target: Signal<In, Bit>,
+    /// Engine: first destination word.
+    pub dst: Signal<In, Addr>,
+    /// Engine: byte offset within words.
+    pub offset: Signal<In, Bits<16>>,
+    /// Engine: DRAM address of run 0.
+    pub addr: Signal<In, DAddr>,
+    /// Engine: bytes per run.
+    pub len: Signal<In, Bits<16>>,
+    /// Engine: runs per level, outermost first.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Engine: byte stride per level.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// Engine: ready.
+    pub ready: Signal<Out, Bit>,
+    /// Engine: last busy cycle of an instruction.
+    pub complete: Signal<Out, Bit>,
+    /// Host: DRAM lane write enables.
+    pub host_dram_we: Vec<Signal<In, Bit>>,
+    /// Host: DRAM address of lane 0.
+    pub host_dram_addr: Signal<In, DAddr>,
+    /// Host: DRAM lane data.
+    pub host_dram_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: activation word to read.
+    pub host_act_raddr: Signal<In, Addr>,
+    /// Host: activation word read in the previous cycle.
+    pub host_act_rdata: Vec<Signal<Out, Signed<8>>>,
+    /// Host: weight word to read.
+    pub host_wgt_raddr: Signal<In, Addr>,
+    /// Host: weight word read in the previous cycle.
+    pub host_wgt_rdata: Vec<Signal<Out, Signed<8>>>,
+    dram: Dram,
+    engine: LoadEngine,
+    act: Scratchpad,
+    wgt: Scratchpad,
+}
+
+impl LoadFixture {
+    /// `rows`/`cols`-byte scratchpads of the given depths, a `dram_bytes` DRAM read and
+    /// written `lanes` bytes per cycle, DRAM latency `latency`.
+    pub fn new(rows: usize, cols: usize, [act_words, wgt_words]: [usize; 2], dram_bytes: usize, lanes: usize, latency: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            target: Default::default(),
+            dst: Default::default(),
+            offset: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            stride: (0..3).map(|_| Default::default()).collect(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_dram_we: (0..lanes).map(|_| Default::default()).collect(),
+            host_dram_addr: Default::default(),
+            host_dram_data: (0..lanes).map(|_| Default::default()).collect(),
+            host_act_raddr: Default::default(),
+            host_act_rdata: (0..rows).map(|_| Default::default()).collect(),
+            host_wgt_raddr: Default::default(),
+            host_wgt_rdata: (0..cols).map(|_| Default::default()).collect(),
+            dram: Dram::new(dram_bytes, lanes),
+            engine: LoadEngine::new(rows, cols, lanes, latency),
+            act: Scratchpad::new(rows, act_words),
+            wgt: Scratchpad::new(cols, wgt_words),
+        }
+    }
+}
+
+impl Logic for LoadFixture {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.dram.clock.next = self.clock.val();
+        self.engine.clock.next = self.clock.val();
+        self.act.clock.next = self.clock.val();
+        self.wgt.clock.next = self.clock.val();
+        self.engine.start.next = self.start.val();
+        self.engine.target.next = self.target.val();
+        self.engine.dst.next = self.dst.val();
+        self.engine.offset.next = self.offset.val();
+        self.engine.addr.next = self.addr.val();
+        self.engine.len.next = self.len.val();
+        for i in 0..self.count.len() {
+            self.engine.count[i].next = self.count[i].val();
+            self.engine.stride[i].next = self.stride[i].val();
+        }
+        self.ready.next = self.engine.ready.val();
+        self.complete.next = self.engine.complete.val();
+        self.dram.rd_addr.next = self.engine.dram_rd_addr.val();
+        self.dram.wr_addr.next = self.host_dram_addr.val();
+        for i in 0..self.host_dram_we.len() {
+            self.engine.dram_rd_data[i].next = self.dram.rd_data[i].val();
+            self.dram.wr_en[i].next = self.host_dram_we[i].val();
+            self.dram.wr_data[i].next = self.host_dram_data[i].val();
+        }
+        self.act.host_addr.next = self.engine.act_addr.val();
+        self.act.read_address.next = self.host_act_raddr.val();
+        for k in 0..self.host_act_rdata.len() {
+            self.act.host_we[k].next = self.engine.act_we[k].val();
+            self.act.host_data[k].next = self.engine.act_data[k].val();
+            self.host_act_rdata[k].next = self.act.read_data[k].val();
+        }
+        self.wgt.host_addr.next = self.engine.wgt_addr.val();
+        self.wgt.read_address.next = self.host_wgt_raddr.val();
+        for j in 0..self.host_wgt_rdata.len() {
+            self.wgt.host_we[j].next = self.engine.wgt_we[j].val();
+            self.wgt.host_data[j].next = self.engine.wgt_data[j].val();
+            self.host_wgt_rdata[j].next = self.wgt.read_data[j].val();
+        }
+    }
+}

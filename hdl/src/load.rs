@@ -1,0 +1,360 @@
+//! The load engine for `Load` (docs/ARCHITECTURE.md sections 4, 5 and 9): DRAM runs into
+//! activation or weight scratchpad words.
+//!
+//! An instruction starting in cycle `s` waits `L - 1` cycles, then issues one DRAM beat
+//! (`B` bytes of one run) per cycle; a beat's bytes are written one cycle later, into the
+//! lanes `offset + beat*B ..` of word `dst + run`. The first beat of a run also zeroes the
+//! lanes from `offset + len` on; a run with `len = 0` takes one beat that only zeroes. The
+//! last write is in cycle `s + L + T - 1` with `T = max(runs, beats)`, the instruction's
+//! last busy cycle, which pulses `complete`.
+//!
+//! The control and the lane multiplexers are written as Verilog with their Rust model side
+//! by side (rust-hdl's `hdl_gen` cannot index lanes by a run-time value).
+
+use crate::dram::DRAM_ADDR_BITS;
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+use std::fmt::Write;
+
+type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// The load engine.
+#[derive(LogicBlock)]
+pub struct LoadEngine {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// Target: weight scratchpad when set, activation scratchpad otherwise.
+    pub target: Signal<In, Bit>,
+    /// First destination word.
+    pub dst: Signal<In, Addr>,
+    /// First byte written within each word.
+    pub offset: Signal<In, Bits<16>>,
+    /// DRAM address of run 0.
+    pub addr: Signal<In, DAddr>,
+    /// Bytes per run.
+    pub len: Signal<In, Bits<16>>,
+    /// Runs per loop level, outermost first.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Byte stride per loop level (two's complement), outermost first.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// The instruction's last busy cycle.
+    pub complete: Signal<Out, Bit>,
+    /// DRAM: first byte of this cycle's beat.
+    pub dram_rd_addr: Signal<Out, DAddr>,
+    /// DRAM: the beat read in the previous cycle.
+    pub dram_rd_data: Vec<Signal<In, Signed<8>>>,
+    /// Activation scratchpad: lane write enables.
+    pub act_we: Vec<Signal<Out, Bit>>,
+    /// Activation scratchpad: word written.
+    pub act_addr: Signal<Out, Addr>,
+    /// Activation scratchpad: lane data.
+    pub act_data: Vec<Signal<Out, Signed<8>>>,
+    /// Weight scratchpad: lane write enables.
+    pub wgt_we: Vec<Signal<Out, Bit>>,
+    /// Weight scratchpad: word written.
+    pub wgt_addr: Signal<Out, Addr>,
+    /// Weight scratchpad: lane data.
+    pub wgt_data: Vec<Signal<Out, Signed<8>>>,
+    _latency: usize,
+    _st: State,
+}
+
+/// Where the engine is in its instruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Idle,
+    /// Waiting; `left` wait cycles remain, this one included.
+    Wait {
+        left: usize,
+    },
+    Issue,
+    Tail,
+}
+
+/// The beat issued in the previous cycle, written in this one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pending {
+    valid: bool,
+    target: bool,
+    word: u32,
+    lane_base: usize,
+    first: bool,
+    end: usize,
+}
+
+/// Latched fields and loop counters.
+#[derive(Clone, Copy, Debug, Default)]
+struct State {
+    mode: Mode,
+    target: bool,
+    dst: u32,
+    offset: usize,
+    len: usize,
+    count: [u32; 3],
+    stride: [u32; 3],
+    idx: [u32; 3],
+    base: [u32; 3],
+    beat: usize,
+    run: u32,
+    pending: Pending,
+}
+
+impl LoadEngine {
+    /// An engine for `rows`-byte activation words, `cols`-byte weight words, `lanes` DRAM
+    /// bytes per cycle and a DRAM latency of `latency >= 2` cycles.
+    pub fn new(rows: usize, cols: usize, lanes: usize, latency: usize) -> Self {
+        assert!(latency >= 2, "the load engine needs a DRAM latency of at least 2");
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            target: Default::default(),
+            dst: Default::default(),
+            offset: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            stride: (0..3).map(|_| Default::default()).collect(),
+            ready: Default::default(),
+            complete: Default::default(),
+            dram_rd_addr: Default::default(),
+            dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
+            act_we: (0..rows).map(|_| Default::default()).collect(),
+            act_addr: Default::default(),
+            act_data: (0..rows).map(|_| Default::default()).collect(),
+            wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            wgt_addr: Default::default(),
+            wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            _latency: latency,
+            _st: State::default(),
+        }
+    }
+
+    fn lanes(&self) -> usize {
+        self.dram_rd_data.len()
+    }
+
+    /// Beats per run: `max(1, ceil(len / B))`.
+    fn beats_per_run(&self, len: usize) -> usize {
+        len.div_ceil(self.lanes()).max(1)
+    }
+}
+
+impl Logic for LoadEngine {
+    fn update(&mut self) {
+        let st = self._st;
+        let lanes = self.lanes();
+        // Writes of the beat issued in the previous cycle.
+        let p = st.pending;
+        let rd: Vec<Signed<8>> = self.dram_rd_data.iter().map(|d| d.val()).collect();
+        let lane = |l: usize, target: bool| -> (bool, Signed<8>) {
+            if !p.valid || p.target != target {
+                return (false, Signed::default());
+            }
+            if l >= p.lane_base && l < (p.lane_base + lanes).min(p.end) {
+                (true, rd[l - p.lane_base])
+            } else {
+                (p.first && l >= p.end, Signed::default())
+            }
+        };
+        for l in 0..self.act_we.len() {
+            let (en, v) = lane(l, false);
+            self.act_we[l].next = en;
+            self.act_data[l].next = v;
+        }
+        for l in 0..self.wgt_we.len() {
+            let (en, v) = lane(l, true);
+            self.wgt_we[l].next = en;
+            self.wgt_data[l].next = v;
+        }
+        self.act_addr.next = (p.word as u64).into();
+        self.wgt_addr.next = (p.word as u64).into();
+        self.ready.next = st.mode == Mode::Idle;
+        self.complete.next = st.mode == Mode::Tail;
+        self.dram_rd_addr.next =
+            if st.mode == Mode::Issue { (st.base[2].wrapping_add((st.beat * lanes) as u32) as u64).into() } else { 0u64.into() };
+        if !self.clock.pos_edge() {
+            return;
+        }
+        // The edge: next state.
+        let mut n = st;
+        n.pending = Pending::default();
+        match st.mode {
+            Mode::Idle if self.start.val() => {
+                let c: Vec<u32> = self.count.iter().map(|c| c.val().index() as u32).collect();
+                let s: Vec<u32> = self.stride.iter().map(|s| s.val().index() as u32).collect();
+                let a = self.addr.val().index() as u32;
+                n.target = self.target.val();
+                n.dst = self.dst.val().index() as u32;
+                n.offset = self.offset.val().index();
+                n.len = self.len.val().index();
+                n.count = [c[0], c[1], c[2]];
+                n.stride = [s[0], s[1], s[2]];
+                n.idx = [0; 3];
+                n.base = [a; 3];
+                n.beat = 0;
+                n.run = 0;
+                let runs = c.iter().all(|&c| c > 0);
+                n.mode = match self._latency - 1 {
+                    1 if runs => Mode::Issue,
+                    1 => Mode::Tail,
+                    w => Mode::Wait { left: w - 1 },
+                };
+            }
+            Mode::Idle => {}
+            Mode::Wait { left } => {
+                let runs = st.count.iter().all(|&c| c > 0);
+                n.mode = if left > 1 {
+                    Mode::Wait { left: left - 1 }
+                } else if runs {
+                    Mode::Issue
+                } else {
+                    Mode::Tail
+                };
+            }
+            Mode::Issue => {
+                n.pending = Pending {
+                    valid: true,
+                    target: st.target,
+                    word: st.dst.wrapping_add(st.run),
+                    lane_base: st.offset + st.beat * lanes,
+                    first: st.beat == 0,
+                    end: st.offset + st.len,
+                };
+                let mut more = true;
+                if st.beat + 1 < self.beats_per_run(st.len) {
+                    n.beat = st.beat + 1;
+                } else {
+                    n.beat = 0;
+                    n.run = st.run.wrapping_add(1);
+                    // Advance the innermost level first; base[l] is the start of the
+                    // current iteration of level l (base[2] is the current run).
+                    let mut level = 2;
+                    loop {
+                        if n.idx[level] + 1 < st.count[level] {
+                            n.idx[level] += 1;
+                            n.base[level] = n.base[level].wrapping_add(st.stride[level]);
+                            for inner in level + 1..3 {
+                                n.idx[inner] = 0;
+                                n.base[inner] = n.base[level];
+                            }
+                            break;
+                        }
+                        if level == 0 {
+                            more = false;
+                            break;
+                        }
+                        level -= 1;
+                    }
+                }
+                if !more {
+                    n.mode = Mode::Tail;
+                }
+            }
+            Mode::Tail => n.mode = Mode::Idle,
+        }
+        self._st = n;
+    }
+
+    fn connect(&mut self) {
+        self.ready.connect();
+        self.complete.connect();
+        self.dram_rd_addr.connect();
+        self.act_addr.connect();
+        self.wgt_addr.connect();
+        for s in self.act_we.iter_mut().chain(self.wgt_we.iter_mut()) {
+            s.connect();
+        }
+        for s in self.act_data.iter_mut().chain(self.wgt_data.iter_mut()) {
+            s.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let lanes = self.lanes();
+        let (rows, cols) = (self.act_we.len(), self.wgt_we.len());
+        let mut v = String::new();
+        let _ = write!(
+            v,
+            "// mode: 0 idle, 1 wait, 2 issue, 3 tail
+reg [1:0] mode;
+reg [31:0] left;
+reg tgt;
+reg [23:0] f_dst, run;
+reg [15:0] f_off, f_len;
+reg [23:0] c0, c1, c2, i0, i1, i2;
+reg [31:0] s0, s1, s2, b0, b1, b2;
+reg [15:0] beat, bpr;
+reg p_valid, p_tgt, p_first;
+reg [23:0] p_word;
+reg [15:0] p_base, p_end;
+initial begin
+    mode = 0; left = 0; tgt = 0; f_dst = 0; run = 0; f_off = 0; f_len = 0;
+    c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; s0 = 0; s1 = 0; s2 = 0; b0 = 0; b1 = 0; b2 = 0;
+    beat = 0; bpr = 0; p_valid = 0; p_tgt = 0; p_first = 0; p_word = 0; p_base = 0; p_end = 0;
+end
+always @(*) begin
+    ready = (mode == 0);
+    complete = (mode == 3);
+    dram_rd_addr = (mode == 2) ? b2 + {{16'd0, beat}} * {lanes} : 32'd0;
+    act_addr = p_word;
+    wgt_addr = p_word;
+"
+        );
+        for (port, width, sel) in [("act", rows, "!p_tgt"), ("wgt", cols, "p_tgt")] {
+            for l in 0..width {
+                let _ = writeln!(v, "    {port}_we${l} = 1'b0;\n    {port}_data${l} = 8'sd0;");
+                let _ = writeln!(v, "    if (p_valid && {sel} && p_first && {l} >= p_end) {port}_we${l} = 1'b1;");
+                let _ = writeln!(v, "    if (p_valid && {sel} && {l} >= p_base && {l} < p_base + {lanes} && {l} < p_end) begin");
+                let _ = writeln!(v, "        {port}_we${l} = 1'b1;\n        case ({l} - p_base)");
+                for i in 0..lanes.min(width) {
+                    let _ = writeln!(v, "            {i}: {port}_data${l} = dram_rd_data${i};");
+                }
+                let _ = writeln!(v, "            default: {port}_data${l} = 8'sd0;\n        endcase\n    end");
+            }
+        }
+        let _ = write!(
+            v,
+            "end
+always @(posedge clock) begin
+    p_valid <= 0;
+    case (mode)
+    0: if (start) begin
+        tgt <= target; f_dst <= dst; f_off <= offset; f_len <= len;
+        c0 <= count$0; c1 <= count$1; c2 <= count$2;
+        s0 <= stride$0; s1 <= stride$1; s2 <= stride$2;
+        i0 <= 0; i1 <= 0; i2 <= 0; b0 <= addr; b1 <= addr; b2 <= addr;
+        beat <= 0; run <= 0;
+        bpr <= (len == 0) ? 16'd1 : (len + {lanes} - 1) / {lanes};
+        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
+        else mode <= (count$0 != 0 && count$1 != 0 && count$2 != 0) ? 2'd2 : 2'd3;
+    end
+    1: if (left > 1) left <= left - 1;
+       else mode <= (c0 != 0 && c1 != 0 && c2 != 0) ? 2'd2 : 2'd3;
+    2: begin
+        p_valid <= 1; p_tgt <= tgt; p_word <= f_dst + run; p_base <= f_off + beat * {lanes};
+        p_first <= (beat == 0); p_end <= f_off + f_len;
+        if (beat + 1 < bpr) beat <= beat + 1;
+        else begin
+            beat <= 0;
+            run <= run + 1;
+            if (i2 + 1 < c2) begin i2 <= i2 + 1; b2 <= b2 + s2; end
+            else if (i1 + 1 < c1) begin i1 <= i1 + 1; i2 <= 0; b1 <= b1 + s1; b2 <= b1 + s1; end
+            else if (i0 + 1 < c0) begin i0 <= i0 + 1; i1 <= 0; i2 <= 0; b0 <= b0 + s0; b1 <= b0 + s0; b2 <= b0 + s0; end
+            else mode <= 3;
+        end
+    end
+    3: mode <= 0;
+    endcase
+end
+",
+            wait = self._latency - 1
+        );
+        Verilog::Custom(v)
+    }
+}
