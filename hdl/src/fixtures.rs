@@ -4,6 +4,7 @@
 use crate::dram::{Dram, DRAM_ADDR_BITS};
 use crate::load::LoadEngine;
 use crate::memories::Scratchpad;
+use crate::params::{ParamLoader, ParamTable};
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 
@@ -125,6 +126,91 @@ impl Logic for LoadFixture {
             self.wgt.host_we[j].next = self.engine.wgt_we[j].val();
             self.wgt.host_data[j].next = self.engine.wgt_data[j].val();
             self.host_wgt_rdata[j].next = self.wgt.read_data[j].val();
+        }
+    }
+}
+
+/// The parameter loader between a DRAM model and the requantization table.
+#[derive(LogicBlock)]
+pub struct ParamFixture {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Loader: start.
+    pub start: Signal<In, Bit>,
+    /// Loader: first entry.
+    pub dst: Signal<In, Addr>,
+    /// Loader: DRAM address.
+    pub addr: Signal<In, DAddr>,
+    /// Loader: entries.
+    pub count: Signal<In, Bits<24>>,
+    /// Loader: ready.
+    pub ready: Signal<Out, Bit>,
+    /// Loader: last busy cycle of an instruction.
+    pub complete: Signal<Out, Bit>,
+    /// Host: DRAM lane write enables.
+    pub host_dram_we: Vec<Signal<In, Bit>>,
+    /// Host: DRAM address of lane 0.
+    pub host_dram_addr: Signal<In, DAddr>,
+    /// Host: DRAM lane data.
+    pub host_dram_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: first table entry to read.
+    pub host_entry: Signal<In, Addr>,
+    /// Host: entries read in the previous cycle.
+    pub host_data: Vec<Signal<Out, Bits<64>>>,
+    dram: Dram,
+    loader: ParamLoader,
+    ptable: ParamTable,
+}
+
+impl ParamFixture {
+    /// A table of `entries` read `cols` at a time, a `dram_bytes` DRAM with `lanes` bytes
+    /// per cycle, DRAM latency `latency`.
+    pub fn new(entries: usize, cols: usize, dram_bytes: usize, lanes: usize, latency: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            dst: Default::default(),
+            addr: Default::default(),
+            count: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_dram_we: (0..lanes).map(|_| Default::default()).collect(),
+            host_dram_addr: Default::default(),
+            host_dram_data: (0..lanes).map(|_| Default::default()).collect(),
+            host_entry: Default::default(),
+            host_data: (0..cols).map(|_| Default::default()).collect(),
+            dram: Dram::new(dram_bytes, lanes),
+            loader: ParamLoader::new(lanes, latency),
+            ptable: ParamTable::new(entries, cols),
+        }
+    }
+}
+
+impl Logic for ParamFixture {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.dram.clock.next = self.clock.val();
+        self.loader.clock.next = self.clock.val();
+        self.ptable.clock.next = self.clock.val();
+        self.loader.start.next = self.start.val();
+        self.loader.dst.next = self.dst.val();
+        self.loader.addr.next = self.addr.val();
+        self.loader.count.next = self.count.val();
+        self.ready.next = self.loader.ready.val();
+        self.complete.next = self.loader.complete.val();
+        self.dram.rd_addr.next = self.loader.dram_rd_addr.val();
+        self.dram.wr_addr.next = self.host_dram_addr.val();
+        for i in 0..self.host_dram_we.len() {
+            self.loader.dram_rd_data[i].next = self.dram.rd_data[i].val();
+            self.dram.wr_en[i].next = self.host_dram_we[i].val();
+            self.dram.wr_data[i].next = self.host_dram_data[i].val();
+        }
+        self.ptable.wr_en.next = self.loader.wr_en.val();
+        self.ptable.wr_entry.next = self.loader.wr_entry.val();
+        self.ptable.wr_data.next = self.loader.wr_data.val();
+        self.ptable.rd_entry.next = self.host_entry.val();
+        for j in 0..self.host_data.len() {
+            self.host_data[j].next = self.ptable.rd_data[j].val();
         }
     }
 }

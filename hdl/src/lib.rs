@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod load;
 pub mod memories;
 pub mod os_array;
+pub mod params;
 pub mod pe;
 pub mod requant;
 pub mod sram;

@@ -1,0 +1,316 @@
+//! The requantization table and its loader.
+//!
+//! [`ParamTable`]: `entries` 8-byte entries (bias, then f32 scale bits, little-endian)
+//! banked by column, so that the store path reads entries `p .. p + cols` in one cycle:
+//! entry `e` lives in bank `e % cols` at index `e / cols`.
+//!
+//! [`ParamLoader`]: `LoadParams` (docs/ARCHITECTURE.md sections 4 and 5). It waits `L - 1`
+//! cycles, then reads `min(B, 8)` DRAM bytes per cycle as one stream and writes an entry
+//! in the cycle its eighth byte arrives: `L + max(count, ceil(8 * count / B))` cycles.
+//!
+//! Both are written as Verilog with their Rust model side by side.
+
+use crate::dram::DRAM_ADDR_BITS;
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+use std::fmt::Write;
+
+type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// The banked requantization table.
+#[derive(LogicBlock)]
+pub struct ParamTable {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Write `wr_data` to entry `wr_entry`.
+    pub wr_en: Signal<In, Bit>,
+    /// Entry written.
+    pub wr_entry: Signal<In, Addr>,
+    /// The entry's 8 bytes as a little-endian u64: bias in bits 0..32, scale in 32..64.
+    pub wr_data: Signal<In, Bits<64>>,
+    /// First entry to read.
+    pub rd_entry: Signal<In, Addr>,
+    /// Entries `rd_entry + j` of the previous cycle, lane `j`.
+    pub rd_data: Vec<Signal<Out, Bits<64>>>,
+    _mem: Vec<Bits<64>>,
+}
+
+impl ParamTable {
+    /// A table of `entries` entries read `cols` at a time.
+    pub fn new(entries: usize, cols: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            wr_en: Default::default(),
+            wr_entry: Default::default(),
+            wr_data: Default::default(),
+            rd_entry: Default::default(),
+            rd_data: (0..cols).map(|_| Default::default()).collect(),
+            _mem: vec![Bits::default(); entries],
+        }
+    }
+}
+
+impl Logic for ParamTable {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let r = self.rd_entry.val().index();
+            for (j, lane) in self.rd_data.iter_mut().enumerate() {
+                lane.next = self._mem.get(r + j).copied().unwrap_or_default();
+            }
+            let w = self.wr_entry.val().index();
+            if self.wr_en.val() && w < self._mem.len() {
+                self._mem[w] = self.wr_data.val();
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        for lane in &mut self.rd_data {
+            lane.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let cols = self.rd_data.len();
+        let depth = self._mem.len().div_ceil(cols);
+        let mut v = String::new();
+        for b in 0..cols {
+            let _ = writeln!(v, "reg [63:0] bank{b} [0:{}];\nreg [63:0] out{b};", depth - 1);
+        }
+        let _ = writeln!(v, "reg [23:0] rot;\ninteger i;\ninitial begin\n    rot = 0;");
+        for b in 0..cols {
+            let _ = writeln!(v, "    out{b} = 0;\n    for (i = 0; i < {depth}; i = i + 1) bank{b}[i] = 0;");
+        }
+        let _ = writeln!(v, "end\nalways @(posedge clock) begin\n    rot <= rd_entry % {cols};");
+        for b in 0..cols {
+            // Bank b serves lane (b - p) mod cols, i.e. entry p + that lane.
+            let _ = writeln!(v, "    out{b} <= bank{b}[(rd_entry + (({b} + {cols} - (rd_entry % {cols})) % {cols})) / {cols}];");
+            let _ = writeln!(
+                v,
+                "    if (wr_en && wr_entry < {} && wr_entry % {cols} == {b}) bank{b}[wr_entry / {cols}] <= wr_data;",
+                self._mem.len()
+            );
+        }
+        v.push_str("end\nalways @(*) begin\n");
+        for j in 0..cols {
+            let _ = writeln!(v, "    case ((rot + {j}) % {cols})");
+            for b in 0..cols {
+                let _ = writeln!(v, "        {b}: rd_data${j} = out{b};");
+            }
+            let _ = writeln!(v, "        default: rd_data${j} = 64'd0;\n    endcase");
+        }
+        v.push_str("end\n");
+        Verilog::Custom(v)
+    }
+}
+
+/// The `LoadParams` engine.
+#[derive(LogicBlock)]
+pub struct ParamLoader {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// First table entry.
+    pub dst: Signal<In, Addr>,
+    /// DRAM byte address.
+    pub addr: Signal<In, DAddr>,
+    /// Entries.
+    pub count: Signal<In, Bits<24>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// The instruction's last busy cycle.
+    pub complete: Signal<Out, Bit>,
+    /// DRAM: first byte of this cycle's read.
+    pub dram_rd_addr: Signal<Out, DAddr>,
+    /// DRAM: bytes read in the previous cycle.
+    pub dram_rd_data: Vec<Signal<In, Signed<8>>>,
+    /// Table: write an entry.
+    pub wr_en: Signal<Out, Bit>,
+    /// Table: entry written.
+    pub wr_entry: Signal<Out, Addr>,
+    /// Table: its bytes.
+    pub wr_data: Signal<Out, Bits<64>>,
+    _latency: usize,
+    _st: LoaderState,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct LoaderState {
+    /// 0 idle, 1 wait, 2 read, 3 tail.
+    mode: u8,
+    left: usize,
+    dst: u32,
+    next_addr: u32,
+    /// Bytes still to read.
+    remaining: usize,
+    /// Bytes read in the previous cycle (their data arrives now).
+    arriving: usize,
+    /// Assembled bytes not yet written, oldest first.
+    acc_bytes: [u8; 16],
+    have: usize,
+    entry: u32,
+}
+
+impl ParamLoader {
+    /// A loader reading `lanes` DRAM bytes per cycle with DRAM latency `latency >= 2`.
+    pub fn new(lanes: usize, latency: usize) -> Self {
+        assert!(latency >= 2, "the parameter loader needs a DRAM latency of at least 2");
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            dst: Default::default(),
+            addr: Default::default(),
+            count: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            dram_rd_addr: Default::default(),
+            dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
+            wr_en: Default::default(),
+            wr_entry: Default::default(),
+            wr_data: Default::default(),
+            _latency: latency,
+            _st: LoaderState::default(),
+        }
+    }
+
+    fn per_cycle(&self) -> usize {
+        self.dram_rd_data.len().min(8)
+    }
+}
+
+impl Logic for ParamLoader {
+    fn update(&mut self) {
+        let st = self._st;
+        // Bytes arriving this cycle join the buffer; a full entry is written.
+        let mut acc_bytes = st.acc_bytes;
+        let mut have = st.have;
+        for i in 0..st.arriving {
+            let b: i64 = self.dram_rd_data[i].val().bigint().try_into().unwrap_or(0);
+            acc_bytes[have] = b as u8;
+            have += 1;
+        }
+        let full = have >= 8;
+        self.wr_en.next = full;
+        self.wr_entry.next = (st.dst.wrapping_add(st.entry) as u64).into();
+        self.wr_data.next = u64::from_le_bytes(acc_bytes[..8].try_into().unwrap()).into();
+        self.ready.next = st.mode == 0;
+        self.complete.next = st.mode == 3;
+        let take = self.per_cycle().min(st.remaining);
+        self.dram_rd_addr.next = if st.mode == 2 { (st.next_addr as u64).into() } else { 0u64.into() };
+        if !self.clock.pos_edge() {
+            return;
+        }
+        let mut n = st;
+        n.arriving = 0;
+        if full {
+            acc_bytes.copy_within(8..16, 0);
+            have -= 8;
+            n.entry = st.entry + 1;
+        }
+        n.acc_bytes = acc_bytes;
+        n.have = have;
+        match st.mode {
+            0 if self.start.val() => {
+                n.dst = self.dst.val().index() as u32;
+                n.next_addr = self.addr.val().index() as u32;
+                n.remaining = 8 * self.count.val().index();
+                n.have = 0;
+                n.entry = 0;
+                n.mode = match self._latency - 1 {
+                    1 if n.remaining > 0 => 2,
+                    1 => 3,
+                    w => {
+                        n.left = w - 1;
+                        1
+                    }
+                };
+            }
+            1 => {
+                if st.left > 1 {
+                    n.left = st.left - 1;
+                } else {
+                    n.mode = if st.remaining > 0 { 2 } else { 3 };
+                }
+            }
+            2 => {
+                n.arriving = take;
+                n.remaining = st.remaining - take;
+                n.next_addr = st.next_addr.wrapping_add(take as u32);
+                if n.remaining == 0 {
+                    n.mode = 3;
+                }
+            }
+            3 => n.mode = 0,
+            _ => {}
+        }
+        self._st = n;
+    }
+
+    fn connect(&mut self) {
+        self.ready.connect();
+        self.complete.connect();
+        self.dram_rd_addr.connect();
+        self.wr_en.connect();
+        self.wr_entry.connect();
+        self.wr_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let r = self.per_cycle();
+        let mut v = format!(
+            "reg [1:0] mode;
+reg [31:0] left, remaining, next_addr;
+reg [3:0] arriving;
+reg [23:0] f_dst, entry;
+reg [127:0] acc_bytes, cat;
+reg [4:0] have, got;
+integer i;
+initial begin
+    mode = 0; left = 0; remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
+end
+always @(*) begin
+    cat = acc_bytes;
+    got = have;
+"
+        );
+        for i in 0..r {
+            let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
+        }
+        let _ = write!(
+            v,
+            "    wr_en = (got >= 8);
+    wr_entry = f_dst + entry;
+    wr_data = cat[63:0];
+    ready = (mode == 0);
+    complete = (mode == 3);
+    dram_rd_addr = (mode == 2) ? next_addr : 32'd0;
+end
+always @(posedge clock) begin
+    arriving <= 0;
+    if (got >= 8) begin acc_bytes <= cat >> 64; have <= got - 8; entry <= entry + 1; end
+    else begin acc_bytes <= cat; have <= got; end
+    case (mode)
+    0: if (start) begin
+        f_dst <= dst; next_addr <= addr; remaining <= count * 8; have <= 0; entry <= 0; acc_bytes <= 0;
+        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
+        else mode <= (count != 0) ? 2'd2 : 2'd3;
+    end
+    1: if (left > 1) left <= left - 1;
+       else mode <= (remaining != 0) ? 2'd2 : 2'd3;
+    2: begin
+        arriving <= (remaining < {r}) ? remaining[3:0] : 4'd{r};
+        remaining <= (remaining < {r}) ? 32'd0 : remaining - {r};
+        next_addr <= next_addr + {r};
+        if (remaining <= {r}) mode <= 3;
+    end
+    3: mode <= 0;
+    endcase
+end
+",
+            wait = self._latency - 1
+        );
+        Verilog::Custom(v)
+    }
+}

@@ -1,0 +1,161 @@
+//! The parameter loader and the banked requantization table: random `LoadParams`
+//! sequences against a DRAM model. The table must hold the DRAM bytes the ISA says, read
+//! back `cols` entries at a time from any first entry, and every instruction must complete
+//! in exactly the cycle of the timing model; in rust-hdl's simulator and under Icarus.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use systole_core::isa::{Instr, Op, Sync};
+use systole_core::timing::schedule;
+use systole_core::ArchConfig;
+use systole_hdl::fixtures::ParamFixture;
+use systole_hdl::rust_hdl::prelude::*;
+use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::tools::{icarus_vectors, scratch};
+
+const ENTRIES: usize = 40;
+const DRAM: usize = 512;
+
+struct Case {
+    cols: usize,
+    lanes: usize,
+    latency: usize,
+    dram: Vec<i8>,
+    ops: Vec<Op>,
+}
+
+fn random_case(cols: usize, lanes: usize, latency: usize, seed: u64) -> Case {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let dram = (0..DRAM).map(|_| rng.gen()).collect();
+    let ops = (0..12)
+        .map(|_| {
+            let count = rng.gen_range(0..=12u32);
+            Op::LoadParams {
+                dst: rng.gen_range(0..=ENTRIES as u32 - count),
+                addr: rng.gen_range(0..(DRAM as u64 - 8 * count as u64)),
+                count,
+            }
+        })
+        .collect();
+    Case { cols, lanes, latency, dram, ops }
+}
+
+fn reference(c: &Case) -> Vec<u64> {
+    let mut table = vec![0u64; ENTRIES];
+    for op in &c.ops {
+        let Op::LoadParams { dst, addr, count } = *op else { unreachable!() };
+        for e in 0..count as usize {
+            let bytes: Vec<u8> = (0..8).map(|i| c.dram[addr as usize + 8 * e + i] as u8).collect();
+            table[dst as usize + e] = u64::from_le_bytes(bytes.try_into().unwrap());
+        }
+    }
+    table
+}
+
+fn ports(c: &Case) -> Vec<(String, usize)> {
+    let mut p: Vec<(String, usize)> = [("start", 1), ("dst", 24), ("addr", 32), ("count", 24)].map(|(n, b)| (n.to_string(), b)).to_vec();
+    p.extend((0..c.lanes).map(|i| (format!("host_dram_we${i}"), 1)));
+    p.push(("host_dram_addr".into(), 32));
+    p.extend((0..c.lanes).map(|i| (format!("host_dram_data${i}"), 8)));
+    p.push(("host_entry".into(), 24));
+    p
+}
+
+fn stimulus(c: &Case) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
+    let arch = ArchConfig { cols: c.cols, dram_bytes_per_cycle: c.lanes, dram_latency: c.latency, ..ArchConfig::preset_4x4() };
+    let instrs: Vec<Instr> = c.ops.iter().map(|&op| Instr { sync: Sync::default(), op }).collect();
+    let timing = schedule(&arch, &instrs).unwrap();
+    let width = ports(c).len();
+    let mut rows = vec![];
+    for chunk in 0..DRAM.div_ceil(c.lanes) {
+        let mut v = vec![0i64; width];
+        v[4 + c.lanes] = (chunk * c.lanes) as i64;
+        for i in 0..c.lanes {
+            if let Some(&b) = c.dram.get(chunk * c.lanes + i) {
+                v[4 + i] = 1;
+                v[5 + c.lanes + i] = b as i64;
+            }
+        }
+        rows.push(v);
+    }
+    let t0 = rows.len();
+    rows.resize(t0 + timing.iter().map(|t| t.done).max().unwrap_or(0) as usize + 1, vec![0i64; width]);
+    for (op, t) in c.ops.iter().zip(&timing) {
+        let Op::LoadParams { dst, addr, count } = *op else { unreachable!() };
+        rows[t0 + t.start as usize][..4].copy_from_slice(&[1, dst as i64, addr as i64, count as i64]);
+    }
+    for e in 0..=ENTRIES {
+        let mut v = vec![0i64; width];
+        v[width - 1] = e.min(ENTRIES - 1) as i64;
+        rows.push(v);
+    }
+    (rows, t0, timing.iter().map(|t| t.done - 1).collect())
+}
+
+/// Checks the read-back (`cols` entries from every first entry) and the completion cycles.
+fn check(c: &Case, outs: &[Vec<Option<u64>>], t0: usize, want: &[u64], backend: &str) {
+    let table = reference(c);
+    let n = outs.len();
+    for (p, row) in outs[n - ENTRIES..].iter().enumerate() {
+        for (j, got) in row[1..].iter().enumerate().filter(|(j, _)| p + j < ENTRIES) {
+            assert_eq!(*got, Some(table[p + j]), "{backend} cols {} B={}: entry {} read at lane {j}", c.cols, c.lanes, p + j);
+        }
+    }
+    let done: Vec<u64> =
+        outs[..n - ENTRIES - 1].iter().enumerate().filter(|(_, o)| o[0] == Some(1)).map(|(t, _)| (t - t0) as u64).collect();
+    assert_eq!(done, want, "{backend} cols {} B={} L={}: completion cycles", c.cols, c.lanes, c.latency);
+}
+
+fn fixture(c: &Case) -> ParamFixture {
+    ParamFixture::new(ENTRIES, c.cols, DRAM, c.lanes, c.latency)
+}
+
+fn cases() -> Vec<Case> {
+    [(4, 4, 2), (3, 8, 3), (5, 16, 4), (1, 3, 2), (8, 1, 6), (6, 5, 5)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(c, b, l))| random_case(c, b, l, i as u64 + 1))
+        .collect()
+}
+
+#[test]
+fn rust_hdl_matches_semantics_and_timing() {
+    for c in cases() {
+        let (stim, t0, want) = stimulus(&c);
+        let mut uut = fixture(&c);
+        uut.connect_all();
+        let mut outs = vec![];
+        for v in &stim {
+            uut.start.next = v[0] != 0;
+            uut.dst.next = (v[1] as u64).into();
+            uut.addr.next = (v[2] as u64).into();
+            uut.count.next = (v[3] as u64).into();
+            for i in 0..c.lanes {
+                uut.host_dram_we[i].next = v[4 + i] != 0;
+                uut.host_dram_data[i].next = v[5 + c.lanes + i].into();
+            }
+            uut.host_dram_addr.next = (v[4 + c.lanes] as u64).into();
+            uut.host_entry.next = (v[v.len() - 1] as u64).into();
+            assert!(settle(&mut uut));
+            assert!(v[0] == 0 || uut.ready.val(), "the timing model starts a load while the loader is busy");
+            let mut o = vec![Some(uut.complete.val() as u64)];
+            o.extend(uut.host_data.iter().map(|d| Some(d.val().to_u64())));
+            outs.push(o);
+            clock_cycle(&mut uut, |u| &mut u.clock);
+        }
+        check(&c, &outs, t0, &want, "rust-hdl");
+    }
+}
+
+#[test]
+fn verilog_matches_semantics_and_timing() {
+    for (i, c) in cases().into_iter().enumerate() {
+        let (stim, t0, want) = stimulus(&c);
+        let mut outputs = vec![("complete".to_string(), 1)];
+        outputs.extend((0..c.cols).map(|j| (format!("host_data${j}"), 64)));
+        let dir = scratch(&format!("params-{i}"));
+        let outs = icarus_vectors(&dir, &emit(&mut fixture(&c)), true, &ports(&c), &outputs, &stim).unwrap_or_else(|e| panic!("{e}"));
+        let outs: Vec<Vec<Option<u64>>> = outs.into_iter().map(|o| o.into_iter().map(|v| v.map(|x| x as u64)).collect()).collect();
+        check(&c, &outs, t0, &want, "Icarus");
+    }
+}
