@@ -259,7 +259,7 @@ impl Logic for ParamLoader {
 
     fn hdl(&self) -> Verilog {
         let r = self.per_cycle();
-        let mut v = format!(
+        let mut v = String::from(
             "reg [1:0] mode;
 reg [31:0] left, remaining, next_addr;
 reg [3:0] arriving;
@@ -273,7 +273,7 @@ end
 always @(*) begin
     cat = acc_bytes;
     got = have;
-"
+",
         );
         for i in 0..r {
             let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
