@@ -11,6 +11,7 @@
 pub mod array;
 pub mod band;
 pub mod delay;
+pub mod dma;
 pub mod dram;
 pub mod exec_os;
 pub mod exec_ws;

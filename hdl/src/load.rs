@@ -11,6 +11,7 @@
 //! The control and the lane multiplexers are written as Verilog with their Rust model side
 //! by side (rust-hdl's `hdl_gen` cannot index lanes by a run-time value).
 
+use crate::dma::{self, BeatWalk};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
@@ -96,12 +97,7 @@ struct State {
     dst: u32,
     offset: usize,
     len: usize,
-    count: [u32; 3],
-    stride: [u32; 3],
-    idx: [u32; 3],
-    base: [u32; 3],
-    beat: usize,
-    run: u32,
+    walk: BeatWalk,
     pending: Pending,
 }
 
@@ -138,11 +134,6 @@ impl LoadEngine {
     fn lanes(&self) -> usize {
         self.dram_rd_data.len()
     }
-
-    /// Beats per run: `max(1, ceil(len / B))`.
-    fn beats_per_run(&self, len: usize) -> usize {
-        len.div_ceil(self.lanes()).max(1)
-    }
 }
 
 impl Logic for LoadEngine {
@@ -176,8 +167,7 @@ impl Logic for LoadEngine {
         self.wgt_addr.next = (p.word as u64).into();
         self.ready.next = st.mode == Mode::Idle;
         self.complete.next = st.mode == Mode::Tail;
-        self.dram_rd_addr.next =
-            if st.mode == Mode::Issue { (st.base[2].wrapping_add((st.beat * lanes) as u32) as u64).into() } else { 0u64.into() };
+        self.dram_rd_addr.next = if st.mode == Mode::Issue { (st.walk.beat_addr(lanes) as u64).into() } else { 0u64.into() };
         if !self.clock.pos_edge() {
             return;
         }
@@ -188,18 +178,12 @@ impl Logic for LoadEngine {
             Mode::Idle if self.start.val() => {
                 let c: Vec<u32> = self.count.iter().map(|c| c.val().index() as u32).collect();
                 let s: Vec<u32> = self.stride.iter().map(|s| s.val().index() as u32).collect();
-                let a = self.addr.val().index() as u32;
                 n.target = self.target.val();
                 n.dst = self.dst.val().index() as u32;
                 n.offset = self.offset.val().index();
                 n.len = self.len.val().index();
-                n.count = [c[0], c[1], c[2]];
-                n.stride = [s[0], s[1], s[2]];
-                n.idx = [0; 3];
-                n.base = [a; 3];
-                n.beat = 0;
-                n.run = 0;
-                let runs = c.iter().all(|&c| c > 0);
+                n.walk = BeatWalk::new(self.addr.val().index() as u32, [c[0], c[1], c[2]], [s[0], s[1], s[2]], n.len, lanes);
+                let runs = n.walk.nonempty();
                 n.mode = match self._latency - 1 {
                     1 if runs => Mode::Issue,
                     1 => Mode::Tail,
@@ -208,7 +192,7 @@ impl Logic for LoadEngine {
             }
             Mode::Idle => {}
             Mode::Wait { left } => {
-                let runs = st.count.iter().all(|&c| c > 0);
+                let runs = st.walk.nonempty();
                 n.mode = if left > 1 {
                     Mode::Wait { left: left - 1 }
                 } else if runs {
@@ -221,38 +205,12 @@ impl Logic for LoadEngine {
                 n.pending = Pending {
                     valid: true,
                     target: st.target,
-                    word: st.dst.wrapping_add(st.run),
-                    lane_base: st.offset + st.beat * lanes,
-                    first: st.beat == 0,
+                    word: st.dst.wrapping_add(st.walk.run),
+                    lane_base: st.offset + st.walk.beat * lanes,
+                    first: st.walk.beat == 0,
                     end: st.offset + st.len,
                 };
-                let mut more = true;
-                if st.beat + 1 < self.beats_per_run(st.len) {
-                    n.beat = st.beat + 1;
-                } else {
-                    n.beat = 0;
-                    n.run = st.run.wrapping_add(1);
-                    // Advance the innermost level first; base[l] is the start of the
-                    // current iteration of level l (base[2] is the current run).
-                    let mut level = 2;
-                    loop {
-                        if n.idx[level] + 1 < st.count[level] {
-                            n.idx[level] += 1;
-                            n.base[level] = n.base[level].wrapping_add(st.stride[level]);
-                            for inner in level + 1..3 {
-                                n.idx[inner] = 0;
-                                n.base[inner] = n.base[level];
-                            }
-                            break;
-                        }
-                        if level == 0 {
-                            more = false;
-                            break;
-                        }
-                        level -= 1;
-                    }
-                }
-                if !more {
+                if !n.walk.advance() {
                     n.mode = Mode::Tail;
                 }
             }
@@ -285,26 +243,24 @@ impl Logic for LoadEngine {
 reg [1:0] mode;
 reg [31:0] left;
 reg tgt;
-reg [23:0] f_dst, run;
+reg [23:0] f_dst;
 reg [15:0] f_off, f_len;
-reg [23:0] c0, c1, c2, i0, i1, i2;
-reg [31:0] s0, s1, s2, b0, b1, b2;
-reg [15:0] beat, bpr;
-reg p_valid, p_tgt, p_first;
+{decls}reg p_valid, p_tgt, p_first;
 reg [23:0] p_word;
 reg [15:0] p_base, p_end;
 initial begin
-    mode = 0; left = 0; tgt = 0; f_dst = 0; run = 0; f_off = 0; f_len = 0;
-    c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; s0 = 0; s1 = 0; s2 = 0; b0 = 0; b1 = 0; b2 = 0;
-    beat = 0; bpr = 0; p_valid = 0; p_tgt = 0; p_first = 0; p_word = 0; p_base = 0; p_end = 0;
+    mode = 0; left = 0; tgt = 0; f_dst = 0; f_off = 0; f_len = 0;
+    p_valid = 0; p_tgt = 0; p_first = 0; p_word = 0; p_base = 0; p_end = 0;
 end
 always @(*) begin
     ready = (mode == 0);
     complete = (mode == 3);
-    dram_rd_addr = (mode == 2) ? b2 + {{16'd0, beat}} * {lanes} : 32'd0;
+    dram_rd_addr = (mode == 2) ? {beat_addr} : 32'd0;
     act_addr = p_word;
     wgt_addr = p_word;
-"
+",
+            decls = dma::verilog::DECLS,
+            beat_addr = dma::verilog::beat_addr(lanes),
         );
         for (port, width, sel) in [("act", rows, "!p_tgt"), ("wgt", cols, "p_tgt")] {
             for l in 0..width {
@@ -326,11 +282,7 @@ always @(posedge clock) begin
     case (mode)
     0: if (start) begin
         tgt <= target; f_dst <= dst; f_off <= offset; f_len <= len;
-        c0 <= count$0; c1 <= count$1; c2 <= count$2;
-        s0 <= stride$0; s1 <= stride$1; s2 <= stride$2;
-        i0 <= 0; i1 <= 0; i2 <= 0; b0 <= addr; b1 <= addr; b2 <= addr;
-        beat <= 0; run <= 0;
-        bpr <= (len == 0) ? 16'd1 : (len + {lanes} - 1) / {lanes};
+        {walk_start}
         if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
         else mode <= (count$0 != 0 && count$1 != 0 && count$2 != 0) ? 2'd2 : 2'd3;
     end
@@ -339,21 +291,15 @@ always @(posedge clock) begin
     2: begin
         p_valid <= 1; p_tgt <= tgt; p_word <= f_dst + run; p_base <= f_off + beat * {lanes};
         p_first <= (beat == 0); p_end <= f_off + f_len;
-        if (beat + 1 < bpr) beat <= beat + 1;
-        else begin
-            beat <= 0;
-            run <= run + 1;
-            if (i2 + 1 < c2) begin i2 <= i2 + 1; b2 <= b2 + s2; end
-            else if (i1 + 1 < c1) begin i1 <= i1 + 1; i2 <= 0; b1 <= b1 + s1; b2 <= b1 + s1; end
-            else if (i0 + 1 < c0) begin i0 <= i0 + 1; i1 <= 0; i2 <= 0; b0 <= b0 + s0; b1 <= b0 + s0; b2 <= b0 + s0; end
-            else mode <= 3;
-        end
+        {walk_advance}
     end
     3: mode <= 0;
     endcase
 end
 ",
-            wait = self._latency - 1
+            wait = self._latency - 1,
+            walk_start = dma::verilog::start(lanes),
+            walk_advance = dma::verilog::advance("mode <= 3;"),
         );
         Verilog::Custom(v)
     }
