@@ -74,9 +74,7 @@ pub struct ExecWs {
     pub host_wgt_addr: Signal<In, Addr>,
     /// Host: weight word, lane `j`.
     pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
-    /// Host: read accumulator row `host_acc_addr` (data in the next cycle).
-    pub host_acc_read: Signal<In, Bit>,
-    /// Host: accumulator row address.
+    /// Host: accumulator row to read (data in the next cycle).
     pub host_acc_addr: Signal<In, Addr>,
     /// Host: accumulator row read in the previous cycle, lane `j`.
     pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
@@ -153,7 +151,6 @@ impl ExecWs {
             host_wgt_we: Default::default(),
             host_wgt_addr: Default::default(),
             host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
-            host_acc_read: Default::default(),
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
             act: Scratchpad::new(rows, act_words),
@@ -351,7 +348,6 @@ impl Logic for ExecWs {
         self.accs.issue.next = self.d_valid.data_out.val();
         self.accs.addr.next = self.d_addr.data_out.val();
         self.accs.accumulate.next = self.d_accum.data_out.val();
-        self.accs.host_read.next = self.host_acc_read.val();
         self.accs.host_addr.next = self.host_acc_addr.val();
         for j in 0..self.host_acc_data.len() {
             self.accs.input[j].next = self.array.out[j].val();

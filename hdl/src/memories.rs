@@ -57,6 +57,10 @@ impl Logic for Scratchpad {
 /// The accumulator: a row issued in cycle `c` (`issue`, `addr`, `accumulate`) is read in
 /// `c` and written in `c + 1` with `input + (accumulate ? old : 0)`, where `old` is
 /// forwarded from the write of cycle `c` when it hits the same row.
+///
+/// The host port (the store engine's) reads a replica that takes the same writes, so that
+/// stores and accumulating matmuls, which run concurrently on different rows, each have a
+/// read port of their own.
 #[derive(LogicBlock)]
 pub struct Accumulator {
     /// Clock.
@@ -69,13 +73,12 @@ pub struct Accumulator {
     pub accumulate: Signal<In, Bit>,
     /// The values written in the cycle after the issue, one per column.
     pub input: Vec<Signal<In, Signed<32>>>,
-    /// Host: read row `host_addr` instead of the engine (data in the next cycle).
-    pub host_read: Signal<In, Bit>,
-    /// Host: row address.
+    /// Host: row of the replica to read (data in the next cycle).
     pub host_addr: Signal<In, Addr>,
     /// The row read in the previous cycle.
     pub host_data: Vec<Signal<Out, Signed<32>>>,
     rams: Vec<SyncRam<Signed<32>>>,
+    replica: Vec<SyncRam<Signed<32>>>,
     p_valid: DFF<Bit>,
     p_addr: DFF<Addr>,
     p_accum: DFF<Bit>,
@@ -94,10 +97,10 @@ impl Accumulator {
             addr: Default::default(),
             accumulate: Default::default(),
             input: (0..cols).map(|_| Default::default()).collect(),
-            host_read: Default::default(),
             host_addr: Default::default(),
             host_data: (0..cols).map(|_| Default::default()).collect(),
             rams: (0..cols).map(|_| SyncRam::new(depth)).collect(),
+            replica: (0..cols).map(|_| SyncRam::new(depth)).collect(),
             p_valid: Default::default(),
             p_addr: Default::default(),
             p_accum: Default::default(),
@@ -121,16 +124,17 @@ impl Logic for Accumulator {
         self.last_wa.d.next = self.p_addr.q.val();
         for j in 0..self.rams.len() {
             self.rams[j].clock.next = self.clock.val();
+            self.replica[j].clock.next = self.clock.val();
             self.last_wd[j].clock.next = self.clock.val();
             self.last_wd[j].d.next = self.last_wd[j].q.val();
-            if self.host_read.val() {
-                self.rams[j].read_address.next = self.host_addr.val();
-            } else {
-                self.rams[j].read_address.next = self.addr.val();
-            }
-            self.host_data[j].next = self.rams[j].read_data.val();
+            self.rams[j].read_address.next = self.addr.val();
+            self.replica[j].read_address.next = self.host_addr.val();
+            self.host_data[j].next = self.replica[j].read_data.val();
             self.rams[j].write_enable.next = self.p_valid.q.val();
             self.rams[j].write_address.next = self.p_addr.q.val();
+            self.replica[j].write_enable.next = self.p_valid.q.val();
+            self.replica[j].write_address.next = self.p_addr.q.val();
+            self.replica[j].write_data.next = self.rams[j].write_data.val();
             if self.p_accum.q.val() {
                 if self.fwd.val() {
                     self.rams[j].write_data.next = self.input[j].val() + self.last_wd[j].q.val();

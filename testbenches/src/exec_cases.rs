@@ -145,7 +145,7 @@ impl ExecCase {
         p.extend((0..rows).map(|k| (format!("host_act_data${k}"), 8)));
         p.extend([("host_wgt_we".to_string(), 1), ("host_wgt_addr".to_string(), 24)]);
         p.extend((0..cols).map(|j| (format!("host_wgt_data${j}"), 8)));
-        p.extend([("host_acc_read".to_string(), 1), ("host_acc_addr".to_string(), 24)]);
+        p.push(("host_acc_addr".to_string(), 24));
         p
     }
 
@@ -199,7 +199,6 @@ impl ExecCase {
         }
         for r in 0..=ACC_ROWS {
             let mut v = vec![0i64; width];
-            v[width - 2] = 1;
             v[width - 1] = r.min(ACC_ROWS - 1) as i64;
             rows.push(v);
         }
@@ -315,8 +314,7 @@ macro_rules! apply_common {
         for (j, lane) in uut.host_wgt_data.iter_mut().enumerate() {
             lane.next = v[w + 2 + j].into();
         }
-        uut.host_acc_read.next = bit(v[w + 2 + cols]);
-        uut.host_acc_addr.next = addr(v[w + 3 + cols]);
+        uut.host_acc_addr.next = addr(v[w + 2 + cols]);
     }};
 }
 
