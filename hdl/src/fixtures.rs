@@ -3,9 +3,11 @@
 
 use crate::dram::{Dram, DRAM_ADDR_BITS};
 use crate::load::LoadEngine;
-use crate::memories::Scratchpad;
+use crate::memories::{Accumulator, Scratchpad};
 use crate::params::{ParamLoader, ParamTable};
+use crate::requant::Requant;
 use crate::sram::ADDR_BITS;
+use crate::store::StoreEngine;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
@@ -211,6 +213,143 @@ impl Logic for ParamFixture {
         self.ptable.rd_entry.next = self.host_entry.val();
         for j in 0..self.host_data.len() {
             self.host_data[j].next = self.ptable.rd_data[j].val();
+        }
+    }
+}
+
+/// The store engine with the accumulator, the requantization table and units, and a DRAM
+/// model; the host fills the accumulator and the table and reads the DRAM back.
+#[derive(LogicBlock)]
+pub struct StoreFixture {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Engine: start.
+    pub start: Signal<In, Bit>,
+    /// Engine: first accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// Engine: DRAM address of run 0.
+    pub addr: Signal<In, DAddr>,
+    /// Engine: bytes per run.
+    pub len: Signal<In, Bits<16>>,
+    /// Engine: runs per level, outermost first.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Engine: byte stride per level.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// Engine: first requantization entry.
+    pub param: Signal<In, Addr>,
+    /// Engine: output zero point.
+    pub zp: Signal<In, Signed<8>>,
+    /// Engine: lower clamp.
+    pub lo: Signal<In, Signed<8>>,
+    /// Engine: upper clamp.
+    pub hi: Signal<In, Signed<8>>,
+    /// Engine: ready.
+    pub ready: Signal<Out, Bit>,
+    /// Engine: last busy cycle of an instruction.
+    pub complete: Signal<Out, Bit>,
+    /// Host: write an accumulator row (its data follows one cycle later).
+    pub host_acc_we: Signal<In, Bit>,
+    /// Host: the row.
+    pub host_acc_row: Signal<In, Addr>,
+    /// Host: the row's values, one cycle after `host_acc_we`.
+    pub host_acc_data: Vec<Signal<In, Signed<32>>>,
+    /// Host: write a requantization entry.
+    pub host_param_we: Signal<In, Bit>,
+    /// Host: the entry.
+    pub host_param_entry: Signal<In, Addr>,
+    /// Host: its bytes (bias in bits 0..32, scale in 32..64).
+    pub host_param_data: Signal<In, Bits<64>>,
+    /// Host: DRAM bytes to read.
+    pub host_dram_raddr: Signal<In, DAddr>,
+    /// Host: DRAM bytes read in the previous cycle.
+    pub host_dram_rdata: Vec<Signal<Out, Signed<8>>>,
+    engine: StoreEngine,
+    accs: Accumulator,
+    ptable: ParamTable,
+    rq: Vec<Requant>,
+    dram: Dram,
+}
+
+impl StoreFixture {
+    /// `cols` columns, `acc_rows` accumulator rows, `entries` table entries, a
+    /// `dram_bytes` DRAM with `lanes` bytes per cycle, DRAM latency `latency`.
+    pub fn new(cols: usize, acc_rows: usize, entries: usize, dram_bytes: usize, lanes: usize, latency: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            acc: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            stride: (0..3).map(|_| Default::default()).collect(),
+            param: Default::default(),
+            zp: Default::default(),
+            lo: Default::default(),
+            hi: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_acc_we: Default::default(),
+            host_acc_row: Default::default(),
+            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            host_param_we: Default::default(),
+            host_param_entry: Default::default(),
+            host_param_data: Default::default(),
+            host_dram_raddr: Default::default(),
+            host_dram_rdata: (0..lanes).map(|_| Default::default()).collect(),
+            engine: StoreEngine::new(cols, lanes, latency),
+            accs: Accumulator::new(cols, acc_rows),
+            ptable: ParamTable::new(entries, cols),
+            rq: (0..cols).map(|_| Requant::default()).collect(),
+            dram: Dram::new(dram_bytes, lanes),
+        }
+    }
+}
+
+impl Logic for StoreFixture {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.engine.clock.next = self.clock.val();
+        self.accs.clock.next = self.clock.val();
+        self.ptable.clock.next = self.clock.val();
+        self.dram.clock.next = self.clock.val();
+        self.engine.start.next = self.start.val();
+        self.engine.acc.next = self.acc.val();
+        self.engine.addr.next = self.addr.val();
+        self.engine.len.next = self.len.val();
+        self.engine.param.next = self.param.val();
+        self.engine.zp.next = self.zp.val();
+        self.engine.lo.next = self.lo.val();
+        self.engine.hi.next = self.hi.val();
+        for i in 0..self.count.len() {
+            self.engine.count[i].next = self.count[i].val();
+            self.engine.stride[i].next = self.stride[i].val();
+        }
+        self.ready.next = self.engine.ready.val();
+        self.complete.next = self.engine.complete.val();
+        self.accs.issue.next = self.host_acc_we.val();
+        self.accs.addr.next = self.host_acc_row.val();
+        self.accs.accumulate.next = false;
+        self.accs.host_addr.next = self.engine.acc_addr.val();
+        self.ptable.wr_en.next = self.host_param_we.val();
+        self.ptable.wr_entry.next = self.host_param_entry.val();
+        self.ptable.wr_data.next = self.host_param_data.val();
+        self.ptable.rd_entry.next = self.engine.param_entry.val();
+        for j in 0..self.rq.len() {
+            self.accs.input[j].next = self.host_acc_data[j].val();
+            self.rq[j].acc.next = self.accs.host_data[j].val();
+            self.rq[j].bias.next = signed_cast(self.ptable.rd_data[j].val().get_bits::<32>(0));
+            self.rq[j].scale.next = self.ptable.rd_data[j].val().get_bits::<32>(32);
+            self.rq[j].zp.next = self.engine.rq_zp.val();
+            self.rq[j].lo.next = self.engine.rq_lo.val();
+            self.rq[j].hi.next = self.engine.rq_hi.val();
+            self.engine.q[j].next = self.rq[j].y.val();
+        }
+        self.dram.wr_addr.next = self.engine.dram_wr_addr.val();
+        self.dram.rd_addr.next = self.host_dram_raddr.val();
+        for i in 0..self.host_dram_rdata.len() {
+            self.dram.wr_en[i].next = self.engine.dram_wr_en[i].val();
+            self.dram.wr_data[i].next = self.engine.dram_wr_data[i].val();
+            self.host_dram_rdata[i].next = self.dram.rd_data[i].val();
         }
     }
 }

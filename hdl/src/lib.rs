@@ -23,6 +23,7 @@ pub mod params;
 pub mod pe;
 pub mod requant;
 pub mod sram;
+pub mod store;
 pub mod verilog;
 pub mod wiring;
 pub mod wordseq;

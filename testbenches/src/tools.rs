@@ -109,7 +109,7 @@ pub fn icarus_vectors(
 ) -> Result<Vec<Vec<Option<i64>>>, ToolError> {
     let vectors: String = cycles.iter().map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
     write(dir, "vectors.txt", &vectors)?;
-    let mut tb = String::from("module tb;\n  reg clock = 0;\n  integer fd, r, v, t;\n");
+    let mut tb = String::from("module tb;\n  reg clock = 0;\n  integer fd, r, t;\n  reg signed [63:0] v;\n");
     for (n, (_, bits)) in inputs.iter().enumerate() {
         let _ = writeln!(tb, "  reg [{}:0] i{n} = 0;", bits - 1);
     }

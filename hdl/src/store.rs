@@ -1,0 +1,299 @@
+//! The store engine for `Store` (docs/ARCHITECTURE.md sections 4, 5 and 9): requantized
+//! accumulator rows into DRAM runs.
+//!
+//! An instruction starting in cycle `s` waits `L - 1` cycles, then handles one DRAM beat
+//! per cycle: it reads accumulator row `acc + run` and the requantization entries from
+//! `param` on (data in the next cycle), and in the next cycle the requantization units'
+//! bytes for columns `beat*B ..` go to DRAM at the beat's address. A run takes
+//! `max(1, ceil(len / B))` beats; with `len = 0` its beat writes nothing. The last write is
+//! in cycle `s + L + T - 1` with `T = max(runs, beats)`, the instruction's last busy cycle.
+//!
+//! The control is written as Verilog with its Rust model side by side; the requantization
+//! units sit outside, between the memories and this engine.
+
+use crate::dma::{self, BeatWalk};
+use crate::dram::DRAM_ADDR_BITS;
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+use std::fmt::Write;
+
+type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// The store engine.
+#[derive(LogicBlock)]
+pub struct StoreEngine {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// DRAM address of run 0.
+    pub addr: Signal<In, DAddr>,
+    /// Bytes per run (at most `cols`).
+    pub len: Signal<In, Bits<16>>,
+    /// Runs per loop level, outermost first.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Byte stride per loop level (two's complement), outermost first.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// First requantization entry.
+    pub param: Signal<In, Addr>,
+    /// Output zero point.
+    pub zp: Signal<In, Signed<8>>,
+    /// Lower clamp.
+    pub lo: Signal<In, Signed<8>>,
+    /// Upper clamp.
+    pub hi: Signal<In, Signed<8>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// The instruction's last busy cycle.
+    pub complete: Signal<Out, Bit>,
+    /// Accumulator row to read this cycle.
+    pub acc_addr: Signal<Out, Addr>,
+    /// First requantization entry to read this cycle.
+    pub param_entry: Signal<Out, Addr>,
+    /// Zero point for the requantization units.
+    pub rq_zp: Signal<Out, Signed<8>>,
+    /// Lower clamp for the requantization units.
+    pub rq_lo: Signal<Out, Signed<8>>,
+    /// Upper clamp for the requantization units.
+    pub rq_hi: Signal<Out, Signed<8>>,
+    /// The requantized row read in the previous cycle, lane `j` for column `j`.
+    pub q: Vec<Signal<In, Signed<8>>>,
+    /// DRAM: first byte written this cycle.
+    pub dram_wr_addr: Signal<Out, DAddr>,
+    /// DRAM: bytes.
+    pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
+    /// DRAM: lane enables.
+    pub dram_wr_en: Vec<Signal<Out, Bit>>,
+    _latency: usize,
+    _st: State,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Idle,
+    Wait {
+        left: usize,
+    },
+    Issue,
+    Tail,
+}
+
+/// The beat issued in the previous cycle, written in this one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pending {
+    valid: bool,
+    addr: u32,
+    col_base: usize,
+    bytes: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct State {
+    mode: Mode,
+    acc: u32,
+    len: usize,
+    param: u32,
+    zp: i64,
+    lo: i64,
+    hi: i64,
+    walk: BeatWalk,
+    pending: Pending,
+}
+
+fn signed(s: Signed<8>) -> i64 {
+    s.bigint().try_into().unwrap_or(0)
+}
+
+impl StoreEngine {
+    /// An engine for `cols` accumulator columns, `lanes` DRAM bytes per cycle and a DRAM
+    /// latency of `latency >= 2` cycles.
+    pub fn new(cols: usize, lanes: usize, latency: usize) -> Self {
+        assert!(latency >= 2, "the store engine needs a DRAM latency of at least 2");
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            acc: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            stride: (0..3).map(|_| Default::default()).collect(),
+            param: Default::default(),
+            zp: Default::default(),
+            lo: Default::default(),
+            hi: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            acc_addr: Default::default(),
+            param_entry: Default::default(),
+            rq_zp: Default::default(),
+            rq_lo: Default::default(),
+            rq_hi: Default::default(),
+            q: (0..cols).map(|_| Default::default()).collect(),
+            dram_wr_addr: Default::default(),
+            dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
+            dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
+            _latency: latency,
+            _st: State::default(),
+        }
+    }
+}
+
+impl Logic for StoreEngine {
+    fn update(&mut self) {
+        let st = self._st;
+        let lanes = self.dram_wr_data.len();
+        let p = st.pending;
+        for i in 0..lanes {
+            let col = p.col_base + i;
+            let en = p.valid && i < p.bytes && col < self.q.len();
+            self.dram_wr_en[i].next = en;
+            self.dram_wr_data[i].next = if en { self.q[col].val() } else { Signed::default() };
+        }
+        self.dram_wr_addr.next = (p.addr as u64).into();
+        self.ready.next = st.mode == Mode::Idle;
+        self.complete.next = st.mode == Mode::Tail;
+        self.acc_addr.next = (st.acc.wrapping_add(st.walk.run) as u64).into();
+        self.param_entry.next = (st.param as u64).into();
+        self.rq_zp.next = st.zp.into();
+        self.rq_lo.next = st.lo.into();
+        self.rq_hi.next = st.hi.into();
+        if !self.clock.pos_edge() {
+            return;
+        }
+        let mut n = st;
+        n.pending = Pending::default();
+        match st.mode {
+            Mode::Idle if self.start.val() => {
+                let c: Vec<u32> = self.count.iter().map(|c| c.val().index() as u32).collect();
+                let s: Vec<u32> = self.stride.iter().map(|s| s.val().index() as u32).collect();
+                n.acc = self.acc.val().index() as u32;
+                n.len = self.len.val().index();
+                n.param = self.param.val().index() as u32;
+                n.zp = signed(self.zp.val());
+                n.lo = signed(self.lo.val());
+                n.hi = signed(self.hi.val());
+                n.walk = BeatWalk::new(self.addr.val().index() as u32, [c[0], c[1], c[2]], [s[0], s[1], s[2]], n.len, lanes);
+                let runs = n.walk.nonempty();
+                n.mode = match self._latency - 1 {
+                    1 if runs => Mode::Issue,
+                    1 => Mode::Tail,
+                    w => Mode::Wait { left: w - 1 },
+                };
+            }
+            Mode::Idle => {}
+            Mode::Wait { left } => {
+                n.mode = if left > 1 {
+                    Mode::Wait { left: left - 1 }
+                } else if st.walk.nonempty() {
+                    Mode::Issue
+                } else {
+                    Mode::Tail
+                };
+            }
+            Mode::Issue => {
+                let col_base = st.walk.beat * lanes;
+                n.pending =
+                    Pending { valid: true, addr: st.walk.beat_addr(lanes), col_base, bytes: st.len.saturating_sub(col_base).min(lanes) };
+                if !n.walk.advance() {
+                    n.mode = Mode::Tail;
+                }
+            }
+            Mode::Tail => n.mode = Mode::Idle,
+        }
+        self._st = n;
+    }
+
+    fn connect(&mut self) {
+        for s in [&mut self.ready, &mut self.complete] {
+            s.connect();
+        }
+        self.acc_addr.connect();
+        self.param_entry.connect();
+        for s in [&mut self.rq_zp, &mut self.rq_lo, &mut self.rq_hi] {
+            s.connect();
+        }
+        self.dram_wr_addr.connect();
+        for s in &mut self.dram_wr_data {
+            s.connect();
+        }
+        for s in &mut self.dram_wr_en {
+            s.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let lanes = self.dram_wr_data.len();
+        let cols = self.q.len();
+        let mut v = String::new();
+        let _ = write!(
+            v,
+            "// mode: 0 idle, 1 wait, 2 issue, 3 tail
+reg [1:0] mode;
+reg [31:0] left;
+reg [23:0] f_acc, f_param;
+reg [15:0] f_len;
+reg signed [7:0] f_zp, f_lo, f_hi;
+{decls}reg p_valid;
+reg [31:0] p_addr;
+reg [15:0] p_base, p_bytes;
+initial begin
+    mode = 0; left = 0; f_acc = 0; f_param = 0; f_len = 0; f_zp = 0; f_lo = 0; f_hi = 0;
+    p_valid = 0; p_addr = 0; p_base = 0; p_bytes = 0;
+end
+always @(*) begin
+    ready = (mode == 0);
+    complete = (mode == 3);
+    acc_addr = f_acc + run;
+    param_entry = f_param;
+    rq_zp = f_zp;
+    rq_lo = f_lo;
+    rq_hi = f_hi;
+    dram_wr_addr = p_addr;
+",
+            decls = dma::verilog::DECLS,
+        );
+        for i in 0..lanes {
+            let _ = writeln!(v, "    dram_wr_en${i} = p_valid && {i} < p_bytes && p_base + {i} < {cols};\n    dram_wr_data${i} = 8'sd0;");
+            let _ = writeln!(v, "    if (dram_wr_en${i}) case (p_base + {i})");
+            for j in 0..cols {
+                let _ = writeln!(v, "        {j}: dram_wr_data${i} = q${j};");
+            }
+            let _ = writeln!(v, "        default: dram_wr_data${i} = 8'sd0;\n    endcase");
+        }
+        let _ = write!(
+            v,
+            "end
+always @(posedge clock) begin
+    p_valid <= 0;
+    case (mode)
+    0: if (start) begin
+        f_acc <= acc; f_len <= len; f_param <= param; f_zp <= zp; f_lo <= lo; f_hi <= hi;
+        {walk_start}
+        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
+        else mode <= (count$0 != 0 && count$1 != 0 && count$2 != 0) ? 2'd2 : 2'd3;
+    end
+    1: if (left > 1) left <= left - 1;
+       else mode <= (c0 != 0 && c1 != 0 && c2 != 0) ? 2'd2 : 2'd3;
+    2: begin
+        p_valid <= 1;
+        p_addr <= {beat_addr};
+        p_base <= beat * {lanes};
+        p_bytes <= (f_len > beat * {lanes}) ? ((f_len - beat * {lanes} < {lanes}) ? f_len - beat * {lanes} : {lanes}) : 16'd0;
+        {walk_advance}
+    end
+    3: mode <= 0;
+    endcase
+end
+",
+            wait = self._latency - 1,
+            walk_start = dma::verilog::start(lanes),
+            walk_advance = dma::verilog::advance("mode <= 3;"),
+            beat_addr = dma::verilog::beat_addr(lanes),
+        );
+        Verilog::Custom(v)
+    }
+}
