@@ -74,8 +74,8 @@ impl Default for ArchConfig {
     }
 }
 
-/// Smallest DRAM latency accepted: a store's accumulator read and requantization
-/// registers (two stages) happen within it (docs/ARCHITECTURE.md section 9).
+/// Smallest DRAM latency accepted: the DMA engines wait `L - 1 >= 1` cycles before their
+/// first beat (docs/ARCHITECTURE.md section 9).
 pub const MIN_DRAM_LATENCY: usize = 2;
 
 /// Largest array dimension accepted.
@@ -246,7 +246,7 @@ impl ArchConfig {
         if self.dram_latency < MIN_DRAM_LATENCY {
             return Err(ConfigError::new(
                 "dram_latency",
-                format!("{} cycles is less than the store path's {MIN_DRAM_LATENCY}-stage pipeline it must cover", self.dram_latency),
+                format!("{} cycles is below the {MIN_DRAM_LATENCY} the DMA engines' start logic needs", self.dram_latency),
             )
             .help(format!("use at least {MIN_DRAM_LATENCY}; typical values are 10 to 200")));
         }
@@ -287,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn store_pipeline_needs_two_cycles_of_latency() {
+    fn dma_engines_need_two_cycles_of_latency() {
         let a = ArchConfig { dram_latency: 1, ..ArchConfig::default() };
         assert_eq!(a.validate().unwrap_err().field, "dram_latency");
         ArchConfig { dram_latency: 2, ..ArchConfig::default() }.validate().unwrap();
