@@ -60,6 +60,12 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// The loop nest of a GEMM: `batch` times an `m x k` matrix by a `k x n` one, i.e. a
+    /// 1x1 convolution over a `1 x m` input with `k` channels and `n` outputs.
+    pub fn gemm(batch: usize, m: usize, k: usize, n: usize) -> Self {
+        Self { n: batch, h: 1, w: m, c: k, k: n, r: 1, s: 1, stride: [1, 1], dilation: [1, 1], pad: [0; 4], groups: 1 }
+    }
+
     /// Padded input height.
     pub fn hp(&self) -> usize {
         self.h + self.pad[0] + self.pad[2]

@@ -168,19 +168,7 @@ impl LayerSpec {
                     }
                 }
                 let m = need(self.m, "m", "gemm")?;
-                ConvShape {
-                    n: self.batch.unwrap_or(1),
-                    h: 1,
-                    w: m,
-                    c: need(self.k, "k", "gemm")?,
-                    k: need(self.n, "n", "gemm")?,
-                    r: 1,
-                    s: 1,
-                    stride: [1, 1],
-                    dilation: [1, 1],
-                    pad: [0; 4],
-                    groups: 1,
-                }
+                ConvShape::gemm(self.batch.unwrap_or(1), m, need(self.k, "k", "gemm")?, need(self.n, "n", "gemm")?)
             }
             LayerOp::Conv | LayerOp::Depthwise => {
                 let op = if self.op == LayerOp::Conv { "conv" } else { "depthwise" };

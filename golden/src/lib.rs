@@ -219,7 +219,7 @@ mod tests {
         Layer {
             name: "t".into(),
             op: LayerOp::Conv,
-            shape: ConvShape { n: 1, h: 1, w: 1, c, k, r: 1, s: 1, stride: [1, 1], dilation: [1, 1], pad: [0; 4], groups: 1 },
+            shape: ConvShape::gemm(1, 1, c, k),
             quant: QuantParams { x_scale: 1.0, x_zp: 0, w_scale: vec![1.0], y_scale: 1.0, y_zp: 0 },
             activation: Activation::None,
         }

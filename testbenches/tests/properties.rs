@@ -104,19 +104,7 @@ fn common_divisors(a: usize, b: usize) -> Vec<usize> {
 }
 
 fn gemm_shape() -> impl Strategy<Value = ConvShape> {
-    (1usize..=40, 1usize..=80, 1usize..=40).prop_map(|(m, k, n)| ConvShape {
-        n: 1,
-        h: 1,
-        w: m,
-        c: k,
-        k: n,
-        r: 1,
-        s: 1,
-        stride: [1, 1],
-        dilation: [1, 1],
-        pad: [0; 4],
-        groups: 1,
-    })
+    (1usize..=40, 1usize..=80, 1usize..=40).prop_map(|(m, k, n)| ConvShape::gemm(1, m, k, n))
 }
 
 fn layer(op: LayerOp, shape: impl Strategy<Value = ConvShape>) -> impl Strategy<Value = Layer> {
