@@ -1,6 +1,50 @@
-//! The walk over a `DramPattern` that the DMA engines share: runs in loop order, each cut
-//! into `max(1, ceil(len / B))` beats of at most `B` bytes. Written once as a Rust model
-//! ([`BeatWalk`]) and once as Verilog snippets ([`verilog`]) that the engines splice in.
+//! What the DMA engines share, written once as a Rust model and once as Verilog snippets
+//! ([`verilog`]) that the engines splice in:
+//!
+//! - [`Phase`]: every instruction waits `L - 1` cycles (its start cycle included), issues
+//!   one beat per cycle while it has work, and ends with a tail cycle for the last write,
+//!   which is its last busy cycle.
+//! - [`BeatWalk`]: the walk over a `DramPattern`: runs in loop order, each cut into
+//!   `max(1, ceil(len / B))` beats of at most `B` bytes.
+
+use crate::dram::DRAM_ADDR_BITS;
+use rust_hdl::prelude::*;
+
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// Where a DMA engine is in its instruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Phase {
+    /// Ready for an instruction.
+    #[default]
+    Idle,
+    /// Waiting out the DRAM latency; `left` wait cycles remain, this one included.
+    Wait {
+        /// Wait cycles remaining.
+        left: usize,
+    },
+    /// Issuing one beat per cycle.
+    Issue,
+    /// The last busy cycle.
+    Tail,
+}
+
+impl Phase {
+    /// The phase after the start cycle of an instruction with DRAM latency `latency`;
+    /// `work` says whether it has beats to issue.
+    pub fn started(latency: usize, work: bool) -> Self {
+        Self::after_wait(latency - 1, work)
+    }
+
+    /// The phase after a wait cycle with `left` wait cycles remaining (it included).
+    pub fn after_wait(left: usize, work: bool) -> Self {
+        match left {
+            0 | 1 if work => Phase::Issue,
+            0 | 1 => Phase::Tail,
+            _ => Phase::Wait { left: left - 1 },
+        }
+    }
+}
 
 /// Position in a pattern: loop indices, the start address of each level's current
 /// iteration (`base[2]` is the current run), the beat within the run and the run number.
@@ -18,6 +62,20 @@ pub struct BeatWalk {
 }
 
 impl BeatWalk {
+    /// The start of the pattern on an engine's field ports: `addr`, `count` and `stride`
+    /// per level (outermost first), `len` bytes per run, `lanes` bytes per beat.
+    pub fn from_ports(
+        addr: &Signal<In, DAddr>,
+        count: &[Signal<In, Bits<24>>],
+        stride: &[Signal<In, DAddr>],
+        len: usize,
+        lanes: usize,
+    ) -> Self {
+        let c = |i: usize| count[i].val().index() as u32;
+        let s = |i: usize| stride[i].val().index() as u32;
+        Self::new(addr.val().index() as u32, [c(0), c(1), c(2)], [s(0), s(1), s(2)], len, lanes)
+    }
+
     /// The start of the pattern at byte `addr` with `count` and two's-complement `stride`
     /// per level (outermost first), `len` bytes per run, `lanes` bytes per beat.
     pub fn new(addr: u32, count: [u32; 3], stride: [u32; 3], len: usize, lanes: usize) -> Self {
@@ -57,9 +115,47 @@ impl BeatWalk {
     }
 }
 
-/// The same walk in Verilog, over registers `c0..c2`, `s0..s2`, `i0..i2`, `b0..b2`, `beat`,
-/// `bpr` and `run`.
+/// The same in Verilog: the phase in registers `mode` (0 idle, 1 wait, 2 issue, 3 tail) and
+/// `left`; the walk in `c0..c2`, `s0..s2`, `i0..i2`, `b0..b2`, `beat`, `bpr` and `run`.
 pub mod verilog {
+    /// Declarations of the phase registers.
+    pub const PHASE_DECLS: &str = "reg [1:0] mode;
+reg [31:0] left;
+initial begin mode = 0; left = 0; end
+";
+
+    /// Blocking assignments of the `ready` and `complete` outputs.
+    pub const PHASE_OUTPUTS: &str = "ready = (mode == 0);
+    complete = (mode == 3);";
+
+    /// The walk has runs, from the field ports (in the start cycle).
+    pub const NONEMPTY_AT_START: &str = "count$0 != 0 && count$1 != 0 && count$2 != 0";
+
+    /// The walk has runs, from its registers.
+    pub const NONEMPTY: &str = "c0 != 0 && c1 != 0 && c2 != 0";
+
+    /// The `case (mode)` of the clocked block: `latch` runs in the start cycle, `work_at_start`
+    /// and `work` say whether there are beats to issue (from the ports, from registers), and
+    /// `issue` runs in every issue cycle (it sets `mode <= 3` after the last beat).
+    pub fn phases(latency: usize, latch: &str, work_at_start: &str, work: &str, issue: &str) -> String {
+        let wait = latency - 1;
+        format!(
+            "case (mode)
+    0: if (start) begin
+        {latch}
+        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
+        else mode <= ({work_at_start}) ? 2'd2 : 2'd3;
+    end
+    1: if (left > 1) left <= left - 1;
+       else mode <= ({work}) ? 2'd2 : 2'd3;
+    2: begin
+        {issue}
+    end
+    3: mode <= 0;
+    endcase"
+        )
+    }
+
     /// Register declarations and their reset values.
     pub const DECLS: &str = "reg [23:0] c0, c1, c2, i0, i1, i2, run;
 reg [31:0] s0, s1, s2, b0, b1, b2;

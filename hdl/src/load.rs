@@ -11,7 +11,7 @@
 //! The control and the lane multiplexers are written as Verilog with their Rust model side
 //! by side (rust-hdl's `hdl_gen` cannot index lanes by a run-time value).
 
-use crate::dma::{self, BeatWalk};
+use crate::dma::{self, BeatWalk, Phase};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
@@ -65,19 +65,6 @@ pub struct LoadEngine {
     _st: State,
 }
 
-/// Where the engine is in its instruction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Mode {
-    #[default]
-    Idle,
-    /// Waiting; `left` wait cycles remain, this one included.
-    Wait {
-        left: usize,
-    },
-    Issue,
-    Tail,
-}
-
 /// The beat issued in the previous cycle, written in this one.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pending {
@@ -92,7 +79,7 @@ struct Pending {
 /// Latched fields and loop counters.
 #[derive(Clone, Copy, Debug, Default)]
 struct State {
-    mode: Mode,
+    mode: Phase,
     target: bool,
     dst: u32,
     offset: usize,
@@ -165,9 +152,9 @@ impl Logic for LoadEngine {
         }
         self.act_addr.next = (p.word as u64).into();
         self.wgt_addr.next = (p.word as u64).into();
-        self.ready.next = st.mode == Mode::Idle;
-        self.complete.next = st.mode == Mode::Tail;
-        self.dram_rd_addr.next = if st.mode == Mode::Issue { (st.walk.beat_addr(lanes) as u64).into() } else { 0u64.into() };
+        self.ready.next = st.mode == Phase::Idle;
+        self.complete.next = st.mode == Phase::Tail;
+        self.dram_rd_addr.next = if st.mode == Phase::Issue { (st.walk.beat_addr(lanes) as u64).into() } else { 0u64.into() };
         if !self.clock.pos_edge() {
             return;
         }
@@ -175,33 +162,17 @@ impl Logic for LoadEngine {
         let mut n = st;
         n.pending = Pending::default();
         match st.mode {
-            Mode::Idle if self.start.val() => {
-                let c: Vec<u32> = self.count.iter().map(|c| c.val().index() as u32).collect();
-                let s: Vec<u32> = self.stride.iter().map(|s| s.val().index() as u32).collect();
+            Phase::Idle if self.start.val() => {
                 n.target = self.target.val();
                 n.dst = self.dst.val().index() as u32;
                 n.offset = self.offset.val().index();
                 n.len = self.len.val().index();
-                n.walk = BeatWalk::new(self.addr.val().index() as u32, [c[0], c[1], c[2]], [s[0], s[1], s[2]], n.len, lanes);
-                let runs = n.walk.nonempty();
-                n.mode = match self._latency - 1 {
-                    1 if runs => Mode::Issue,
-                    1 => Mode::Tail,
-                    w => Mode::Wait { left: w - 1 },
-                };
+                n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
+                n.mode = Phase::started(self._latency, n.walk.nonempty());
             }
-            Mode::Idle => {}
-            Mode::Wait { left } => {
-                let runs = st.walk.nonempty();
-                n.mode = if left > 1 {
-                    Mode::Wait { left: left - 1 }
-                } else if runs {
-                    Mode::Issue
-                } else {
-                    Mode::Tail
-                };
-            }
-            Mode::Issue => {
+            Phase::Idle => {}
+            Phase::Wait { left } => n.mode = Phase::after_wait(left, st.walk.nonempty()),
+            Phase::Issue => {
                 n.pending = Pending {
                     valid: true,
                     target: st.target,
@@ -211,10 +182,10 @@ impl Logic for LoadEngine {
                     end: st.offset + st.len,
                 };
                 if !n.walk.advance() {
-                    n.mode = Mode::Tail;
+                    n.mode = Phase::Tail;
                 }
             }
-            Mode::Tail => n.mode = Mode::Idle,
+            Phase::Tail => n.mode = Phase::Idle,
         }
         self._st = n;
     }
@@ -239,26 +210,24 @@ impl Logic for LoadEngine {
         let mut v = String::new();
         let _ = write!(
             v,
-            "// mode: 0 idle, 1 wait, 2 issue, 3 tail
-reg [1:0] mode;
-reg [31:0] left;
-reg tgt;
+            "{phase_decls}reg tgt;
 reg [23:0] f_dst;
 reg [15:0] f_off, f_len;
 {decls}reg p_valid, p_tgt, p_first;
 reg [23:0] p_word;
 reg [15:0] p_base, p_end;
 initial begin
-    mode = 0; left = 0; tgt = 0; f_dst = 0; f_off = 0; f_len = 0;
+    tgt = 0; f_dst = 0; f_off = 0; f_len = 0;
     p_valid = 0; p_tgt = 0; p_first = 0; p_word = 0; p_base = 0; p_end = 0;
 end
 always @(*) begin
-    ready = (mode == 0);
-    complete = (mode == 3);
+    {phase_outputs}
     dram_rd_addr = (mode == 2) ? {beat_addr} : 32'd0;
     act_addr = p_word;
     wgt_addr = p_word;
 ",
+            phase_decls = dma::verilog::PHASE_DECLS,
+            phase_outputs = dma::verilog::PHASE_OUTPUTS,
             decls = dma::verilog::DECLS,
             beat_addr = dma::verilog::beat_addr(lanes),
         );
@@ -279,27 +248,21 @@ always @(*) begin
             "end
 always @(posedge clock) begin
     p_valid <= 0;
-    case (mode)
-    0: if (start) begin
-        tgt <= target; f_dst <= dst; f_off <= offset; f_len <= len;
-        {walk_start}
-        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
-        else mode <= (count$0 != 0 && count$1 != 0 && count$2 != 0) ? 2'd2 : 2'd3;
-    end
-    1: if (left > 1) left <= left - 1;
-       else mode <= (c0 != 0 && c1 != 0 && c2 != 0) ? 2'd2 : 2'd3;
-    2: begin
-        p_valid <= 1; p_tgt <= tgt; p_word <= f_dst + run; p_base <= f_off + beat * {lanes};
-        p_first <= (beat == 0); p_end <= f_off + f_len;
-        {walk_advance}
-    end
-    3: mode <= 0;
-    endcase
+    {phases}
 end
 ",
-            wait = self._latency - 1,
-            walk_start = dma::verilog::start(lanes),
-            walk_advance = dma::verilog::advance("mode <= 3;"),
+            phases = dma::verilog::phases(
+                self._latency,
+                &format!("tgt <= target; f_dst <= dst; f_off <= offset; f_len <= len;\n        {}", dma::verilog::start(lanes)),
+                dma::verilog::NONEMPTY_AT_START,
+                dma::verilog::NONEMPTY,
+                &format!(
+                    "p_valid <= 1; p_tgt <= tgt; p_word <= f_dst + run; p_base <= f_off + beat * {lanes};
+        p_first <= (beat == 0); p_end <= f_off + f_len;
+        {}",
+                    dma::verilog::advance("mode <= 3;")
+                ),
+            ),
         );
         Verilog::Custom(v)
     }

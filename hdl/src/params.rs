@@ -10,6 +10,7 @@
 //!
 //! Both are written as Verilog with their Rust model side by side.
 
+use crate::dma::{self, Phase};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
@@ -138,9 +139,7 @@ pub struct ParamLoader {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct LoaderState {
-    /// 0 idle, 1 wait, 2 read, 3 tail.
-    mode: u8,
-    left: usize,
+    mode: Phase,
     dst: u32,
     next_addr: u32,
     /// Bytes still to read.
@@ -195,10 +194,10 @@ impl Logic for ParamLoader {
         self.wr_en.next = full;
         self.wr_entry.next = (st.dst.wrapping_add(st.entry) as u64).into();
         self.wr_data.next = u64::from_le_bytes(acc_bytes[..8].try_into().unwrap()).into();
-        self.ready.next = st.mode == 0;
-        self.complete.next = st.mode == 3;
+        self.ready.next = st.mode == Phase::Idle;
+        self.complete.next = st.mode == Phase::Tail;
         let take = self.per_cycle().min(st.remaining);
-        self.dram_rd_addr.next = if st.mode == 2 { (st.next_addr as u64).into() } else { 0u64.into() };
+        self.dram_rd_addr.next = if st.mode == Phase::Issue { (st.next_addr as u64).into() } else { 0u64.into() };
         if !self.clock.pos_edge() {
             return;
         }
@@ -212,38 +211,25 @@ impl Logic for ParamLoader {
         n.acc_bytes = acc_bytes;
         n.have = have;
         match st.mode {
-            0 if self.start.val() => {
+            Phase::Idle if self.start.val() => {
                 n.dst = self.dst.val().index() as u32;
                 n.next_addr = self.addr.val().index() as u32;
                 n.remaining = 8 * self.count.val().index();
                 n.have = 0;
                 n.entry = 0;
-                n.mode = match self._latency - 1 {
-                    1 if n.remaining > 0 => 2,
-                    1 => 3,
-                    w => {
-                        n.left = w - 1;
-                        1
-                    }
-                };
+                n.mode = Phase::started(self._latency, n.remaining > 0);
             }
-            1 => {
-                if st.left > 1 {
-                    n.left = st.left - 1;
-                } else {
-                    n.mode = if st.remaining > 0 { 2 } else { 3 };
-                }
-            }
-            2 => {
+            Phase::Idle => {}
+            Phase::Wait { left } => n.mode = Phase::after_wait(left, st.remaining > 0),
+            Phase::Issue => {
                 n.arriving = take;
                 n.remaining = st.remaining - take;
                 n.next_addr = st.next_addr.wrapping_add(take as u32);
                 if n.remaining == 0 {
-                    n.mode = 3;
+                    n.mode = Phase::Tail;
                 }
             }
-            3 => n.mode = 0,
-            _ => {}
+            Phase::Tail => n.mode = Phase::Idle,
         }
         self._st = n;
     }
@@ -259,16 +245,16 @@ impl Logic for ParamLoader {
 
     fn hdl(&self) -> Verilog {
         let r = self.per_cycle();
-        let mut v = String::from(
-            "reg [1:0] mode;
-reg [31:0] left, remaining, next_addr;
+        let mut v = String::from(dma::verilog::PHASE_DECLS);
+        v.push_str(
+            "reg [31:0] remaining, next_addr;
 reg [3:0] arriving;
 reg [23:0] f_dst, entry;
 reg [127:0] acc_bytes, cat;
 reg [4:0] have, got;
 integer i;
 initial begin
-    mode = 0; left = 0; remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
+    remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
 end
 always @(*) begin
     cat = acc_bytes;
@@ -283,33 +269,29 @@ always @(*) begin
             "    wr_en = (got >= 8);
     wr_entry = f_dst + entry;
     wr_data = cat[63:0];
-    ready = (mode == 0);
-    complete = (mode == 3);
+    {phase_outputs}
     dram_rd_addr = (mode == 2) ? next_addr : 32'd0;
 end
 always @(posedge clock) begin
     arriving <= 0;
     if (got >= 8) begin acc_bytes <= cat >> 64; have <= got - 8; entry <= entry + 1; end
     else begin acc_bytes <= cat; have <= got; end
-    case (mode)
-    0: if (start) begin
-        f_dst <= dst; next_addr <= addr; remaining <= count * 8; have <= 0; entry <= 0; acc_bytes <= 0;
-        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
-        else mode <= (count != 0) ? 2'd2 : 2'd3;
-    end
-    1: if (left > 1) left <= left - 1;
-       else mode <= (remaining != 0) ? 2'd2 : 2'd3;
-    2: begin
-        arriving <= (remaining < {r}) ? remaining[3:0] : 4'd{r};
-        remaining <= (remaining < {r}) ? 32'd0 : remaining - {r};
-        next_addr <= next_addr + {r};
-        if (remaining <= {r}) mode <= 3;
-    end
-    3: mode <= 0;
-    endcase
+    {phases}
 end
 ",
-            wait = self._latency - 1
+            phase_outputs = dma::verilog::PHASE_OUTPUTS,
+            phases = dma::verilog::phases(
+                self._latency,
+                "f_dst <= dst; next_addr <= addr; remaining <= count * 8; have <= 0; entry <= 0; acc_bytes <= 0;",
+                "count != 0",
+                "remaining != 0",
+                &format!(
+                    "arriving <= (remaining < {r}) ? remaining[3:0] : 4'd{r};
+        remaining <= (remaining < {r}) ? 32'd0 : remaining - {r};
+        next_addr <= next_addr + {r};
+        if (remaining <= {r}) mode <= 3;"
+                ),
+            ),
         );
         Verilog::Custom(v)
     }

@@ -11,7 +11,7 @@
 //! The control is written as Verilog with its Rust model side by side; the requantization
 //! units sit outside, between the memories and this engine.
 
-use crate::dma::{self, BeatWalk};
+use crate::dma::{self, BeatWalk, Phase};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
@@ -71,17 +71,6 @@ pub struct StoreEngine {
     _st: State,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Mode {
-    #[default]
-    Idle,
-    Wait {
-        left: usize,
-    },
-    Issue,
-    Tail,
-}
-
 /// The beat issued in the previous cycle, written in this one.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pending {
@@ -93,7 +82,7 @@ struct Pending {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct State {
-    mode: Mode,
+    mode: Phase,
     acc: u32,
     len: usize,
     param: u32,
@@ -154,8 +143,8 @@ impl Logic for StoreEngine {
             self.dram_wr_data[i].next = if en { self.q[col].val() } else { Signed::default() };
         }
         self.dram_wr_addr.next = (p.addr as u64).into();
-        self.ready.next = st.mode == Mode::Idle;
-        self.complete.next = st.mode == Mode::Tail;
+        self.ready.next = st.mode == Phase::Idle;
+        self.complete.next = st.mode == Phase::Tail;
         self.acc_addr.next = (st.acc.wrapping_add(st.walk.run) as u64).into();
         self.param_entry.next = (st.param as u64).into();
         self.rq_zp.next = st.zp.into();
@@ -167,42 +156,27 @@ impl Logic for StoreEngine {
         let mut n = st;
         n.pending = Pending::default();
         match st.mode {
-            Mode::Idle if self.start.val() => {
-                let c: Vec<u32> = self.count.iter().map(|c| c.val().index() as u32).collect();
-                let s: Vec<u32> = self.stride.iter().map(|s| s.val().index() as u32).collect();
+            Phase::Idle if self.start.val() => {
                 n.acc = self.acc.val().index() as u32;
                 n.len = self.len.val().index();
                 n.param = self.param.val().index() as u32;
                 n.zp = signed(self.zp.val());
                 n.lo = signed(self.lo.val());
                 n.hi = signed(self.hi.val());
-                n.walk = BeatWalk::new(self.addr.val().index() as u32, [c[0], c[1], c[2]], [s[0], s[1], s[2]], n.len, lanes);
-                let runs = n.walk.nonempty();
-                n.mode = match self._latency - 1 {
-                    1 if runs => Mode::Issue,
-                    1 => Mode::Tail,
-                    w => Mode::Wait { left: w - 1 },
-                };
+                n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
+                n.mode = Phase::started(self._latency, n.walk.nonempty());
             }
-            Mode::Idle => {}
-            Mode::Wait { left } => {
-                n.mode = if left > 1 {
-                    Mode::Wait { left: left - 1 }
-                } else if st.walk.nonempty() {
-                    Mode::Issue
-                } else {
-                    Mode::Tail
-                };
-            }
-            Mode::Issue => {
+            Phase::Idle => {}
+            Phase::Wait { left } => n.mode = Phase::after_wait(left, st.walk.nonempty()),
+            Phase::Issue => {
                 let col_base = st.walk.beat * lanes;
                 n.pending =
                     Pending { valid: true, addr: st.walk.beat_addr(lanes), col_base, bytes: st.len.saturating_sub(col_base).min(lanes) };
                 if !n.walk.advance() {
-                    n.mode = Mode::Tail;
+                    n.mode = Phase::Tail;
                 }
             }
-            Mode::Tail => n.mode = Mode::Idle,
+            Phase::Tail => n.mode = Phase::Idle,
         }
         self._st = n;
     }
@@ -231,22 +205,18 @@ impl Logic for StoreEngine {
         let mut v = String::new();
         let _ = write!(
             v,
-            "// mode: 0 idle, 1 wait, 2 issue, 3 tail
-reg [1:0] mode;
-reg [31:0] left;
-reg [23:0] f_acc, f_param;
+            "{phase_decls}reg [23:0] f_acc, f_param;
 reg [15:0] f_len;
 reg signed [7:0] f_zp, f_lo, f_hi;
 {decls}reg p_valid;
 reg [31:0] p_addr;
 reg [15:0] p_base, p_bytes;
 initial begin
-    mode = 0; left = 0; f_acc = 0; f_param = 0; f_len = 0; f_zp = 0; f_lo = 0; f_hi = 0;
+    f_acc = 0; f_param = 0; f_len = 0; f_zp = 0; f_lo = 0; f_hi = 0;
     p_valid = 0; p_addr = 0; p_base = 0; p_bytes = 0;
 end
 always @(*) begin
-    ready = (mode == 0);
-    complete = (mode == 3);
+    {phase_outputs}
     acc_addr = f_acc + run;
     param_entry = f_param;
     rq_zp = f_zp;
@@ -254,6 +224,8 @@ always @(*) begin
     rq_hi = f_hi;
     dram_wr_addr = p_addr;
 ",
+            phase_decls = dma::verilog::PHASE_DECLS,
+            phase_outputs = dma::verilog::PHASE_OUTPUTS,
             decls = dma::verilog::DECLS,
         );
         for i in 0..lanes {
@@ -269,30 +241,27 @@ always @(*) begin
             "end
 always @(posedge clock) begin
     p_valid <= 0;
-    case (mode)
-    0: if (start) begin
-        f_acc <= acc; f_len <= len; f_param <= param; f_zp <= zp; f_lo <= lo; f_hi <= hi;
-        {walk_start}
-        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
-        else mode <= (count$0 != 0 && count$1 != 0 && count$2 != 0) ? 2'd2 : 2'd3;
-    end
-    1: if (left > 1) left <= left - 1;
-       else mode <= (c0 != 0 && c1 != 0 && c2 != 0) ? 2'd2 : 2'd3;
-    2: begin
-        p_valid <= 1;
-        p_addr <= {beat_addr};
-        p_base <= beat * {lanes};
-        p_bytes <= (f_len > beat * {lanes}) ? ((f_len - beat * {lanes} < {lanes}) ? f_len - beat * {lanes} : {lanes}) : 16'd0;
-        {walk_advance}
-    end
-    3: mode <= 0;
-    endcase
+    {phases}
 end
 ",
-            wait = self._latency - 1,
-            walk_start = dma::verilog::start(lanes),
-            walk_advance = dma::verilog::advance("mode <= 3;"),
-            beat_addr = dma::verilog::beat_addr(lanes),
+            phases = dma::verilog::phases(
+                self._latency,
+                &format!(
+                    "f_acc <= acc; f_len <= len; f_param <= param; f_zp <= zp; f_lo <= lo; f_hi <= hi;\n        {}",
+                    dma::verilog::start(lanes)
+                ),
+                dma::verilog::NONEMPTY_AT_START,
+                dma::verilog::NONEMPTY,
+                &format!(
+                    "p_valid <= 1;
+        p_addr <= {};
+        p_base <= beat * {lanes};
+        p_bytes <= (f_len > beat * {lanes}) ? ((f_len - beat * {lanes} < {lanes}) ? f_len - beat * {lanes} : {lanes}) : 16'd0;
+        {}",
+                    dma::verilog::beat_addr(lanes),
+                    dma::verilog::advance("mode <= 3;")
+                ),
+            ),
         );
         Verilog::Custom(v)
     }
