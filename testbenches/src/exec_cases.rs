@@ -3,12 +3,12 @@
 //! back. A case checks the accumulator against the ISA's semantics and every completion
 //! pulse against the timing model, on rust-hdl's simulator or the Verilog under Icarus.
 
+use crate::stimulus::{completions, Stimulus};
 use crate::tools::{icarus_vectors, ToolError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
-use systole_core::isa::{Band, Instr, Op, Sync, WordGen};
-use systole_core::timing::schedule;
+use systole_core::isa::{Band, Op, WordGen};
 use systole_core::{ArchConfig, Dataflow};
 use systole_hdl::exec_os::ExecOs;
 use systole_hdl::exec_ws::ExecWs;
@@ -171,15 +171,12 @@ impl ExecCase {
     /// The stimulus (one row of port values per cycle), the cycle of the first start, and
     /// the cycles (relative to it) of every completion pulse: `done - 1` of the timing model.
     pub fn stimulus(&self) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
-        let instrs: Vec<Instr> = self.ops.iter().map(|&op| Instr { sync: Sync::default(), op }).collect();
-        let timing = schedule(&self.arch, &instrs).expect("exec-only programs schedule");
         let ports = self.ports();
-        let width = ports.len();
         let col = |name: &str| ports.iter().position(|(n, _)| n == name).expect("port");
         let (act_we, wgt_we) = (col("host_act_we"), col("host_wgt_we"));
-        let mut rows: Vec<Vec<i64>> = vec![];
+        let mut stim = Stimulus::new(ports.len());
         for i in 0..ACT_WORDS.max(WGT_WORDS) {
-            let mut v = vec![0i64; width];
+            let v = stim.push();
             for (we, mem) in [(act_we, &self.act), (wgt_we, &self.wgt)] {
                 if let Some(r) = mem.get(i) {
                     v[we] = 1;
@@ -189,20 +186,12 @@ impl ExecCase {
                     }
                 }
             }
-            rows.push(v);
         }
-        let t0 = rows.len();
-        rows.resize(t0 + timing.iter().map(|t| t.done).max().unwrap_or(0) as usize + 1, vec![0i64; width]);
-        for (op, t) in self.ops.iter().zip(&timing) {
-            let f = self.fields(op);
-            rows[t0 + t.start as usize][..f.len()].copy_from_slice(&f);
-        }
+        let (t0, done) = stim.instructions(&self.arch, &self.ops, |op| self.fields(op));
         for r in 0..=ACC_ROWS {
-            let mut v = vec![0i64; width];
-            v[width - 1] = r.min(ACC_ROWS - 1) as i64;
-            rows.push(v);
+            *stim.push().last_mut().expect("ports") = r.min(ACC_ROWS - 1) as i64;
         }
-        (rows, t0, timing.iter().map(|t| t.done - 1).collect())
+        (stim.rows, t0, done)
     }
 
     /// From per-cycle outputs `[complete, host_acc_data...]`: the accumulator read back and
@@ -210,8 +199,7 @@ impl ExecCase {
     pub fn observed(outs: &[Vec<i64>], t0: usize) -> (Vec<Vec<i32>>, Vec<u64>) {
         let n = outs.len();
         let acc = outs[n - ACC_ROWS..].iter().map(|o| o[1..].iter().map(|&x| x as i32).collect()).collect();
-        let done = outs[..n - ACC_ROWS - 1].iter().enumerate().filter(|(_, o)| o[0] != 0).map(|(t, _)| (t - t0) as u64).collect();
-        (acc, done)
+        (acc, completions(outs[..n - ACC_ROWS - 1].iter().map(|o| o[0] != 0), t0))
     }
 
     /// Per-cycle outputs from rust-hdl's simulator.

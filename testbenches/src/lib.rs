@@ -47,4 +47,5 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
 
 pub mod array_cases;
 pub mod exec_cases;
+pub mod stimulus;
 pub mod tools;

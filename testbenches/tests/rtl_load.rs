@@ -6,12 +6,12 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use systole_core::isa::{Buffer, Dim, DramPattern, Instr, Op, Sync};
-use systole_core::timing::schedule;
+use systole_core::isa::{Buffer, Dim, DramPattern, Op};
 use systole_core::ArchConfig;
 use systole_hdl::fixtures::LoadFixture;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::stimulus::{completions, Stimulus};
 use systole_testbenches::tools::{icarus_vectors, scratch, verilator_lint};
 
 const WORDS: usize = 32;
@@ -88,41 +88,22 @@ fn ports(c: &Case) -> Vec<(String, usize)> {
 fn stimulus(c: &Case) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
     let arch =
         ArchConfig { rows: c.rows, cols: c.cols, dram_bytes_per_cycle: c.lanes, dram_latency: c.latency, ..ArchConfig::preset_4x4() };
-    let instrs: Vec<Instr> = c.ops.iter().map(|&op| Instr { sync: Sync::default(), op }).collect();
-    let timing = schedule(&arch, &instrs).unwrap();
-    let width = ports(c).len();
-    let (we, daddr) = (12, 12 + c.lanes);
-    let mut rows = vec![];
-    for chunk in 0..DRAM.div_ceil(c.lanes) {
-        let mut v = vec![0i64; width];
-        v[daddr] = (chunk * c.lanes) as i64;
-        for i in 0..c.lanes {
-            if let Some(&b) = c.dram.get(chunk * c.lanes + i) {
-                v[we + i] = 1;
-                v[daddr + 1 + i] = b as i64;
-            }
-        }
-        rows.push(v);
-    }
-    let t0 = rows.len();
-    rows.resize(t0 + timing.iter().map(|t| t.done).max().unwrap_or(0) as usize + 1, vec![0i64; width]);
-    for (op, t) in c.ops.iter().zip(&timing) {
+    let mut stim = Stimulus::new(ports(c).len());
+    stim.dram_fill(&c.dram, c.lanes, [12, 12 + c.lanes, 13 + c.lanes]);
+    let (t0, done) = stim.instructions(&arch, &c.ops, |op| {
         let Op::Load { target, dst, offset, src } = *op else { unreachable!() };
-        let v = &mut rows[t0 + t.start as usize];
-        let fields = [1, (target == Buffer::Wgt) as i64, dst as i64, offset as i64, src.addr as i64, src.len as i64];
-        v[..6].copy_from_slice(&fields);
-        for (i, d) in src.dims.iter().enumerate() {
-            v[6 + i] = d.count as i64;
-            v[9 + i] = (d.stride as u32) as i64;
-        }
-    }
+        let mut f = vec![1, (target == Buffer::Wgt) as i64, dst as i64, offset as i64, src.addr as i64, src.len as i64];
+        f.extend(src.dims.iter().map(|d| d.count as i64));
+        f.extend(src.dims.iter().map(|d| (d.stride as u32) as i64));
+        f
+    });
     for w in 0..=WORDS {
-        let mut v = vec![0i64; width];
-        v[width - 2] = w.min(WORDS - 1) as i64;
-        v[width - 1] = w.min(WORDS - 1) as i64;
-        rows.push(v);
+        let v = stim.push();
+        let n = v.len();
+        v[n - 2] = w.min(WORDS - 1) as i64;
+        v[n - 1] = w.min(WORDS - 1) as i64;
     }
-    (rows, t0, timing.iter().map(|t| t.done - 1).collect())
+    (stim.rows, t0, done)
 }
 
 /// From per-cycle outputs `[complete, act lanes.., wgt lanes..]`.
@@ -131,8 +112,7 @@ fn observed(c: &Case, outs: &[Vec<i64>], t0: usize) -> (Vec<Vec<i8>>, Vec<Vec<i8
     let tail = &outs[n - WORDS..];
     let act = tail.iter().map(|o| o[1..1 + c.rows].iter().map(|&x| x as i8).collect()).collect();
     let wgt = tail.iter().map(|o| o[1 + c.rows..].iter().map(|&x| x as i8).collect()).collect();
-    let done = outs[..n - WORDS - 1].iter().enumerate().filter(|(_, o)| o[0] != 0).map(|(t, _)| (t - t0) as u64).collect();
-    (act, wgt, done)
+    (act, wgt, completions(outs[..n - WORDS - 1].iter().map(|o| o[0] != 0), t0))
 }
 
 fn fixture(c: &Case) -> LoadFixture {

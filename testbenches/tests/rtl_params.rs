@@ -5,12 +5,12 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use systole_core::isa::{Instr, Op, Sync};
-use systole_core::timing::schedule;
+use systole_core::isa::Op;
 use systole_core::ArchConfig;
 use systole_hdl::fixtures::ParamFixture;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::stimulus::{completions, Stimulus};
 use systole_testbenches::tools::{icarus_vectors, scratch};
 
 const ENTRIES: usize = 40;
@@ -63,33 +63,16 @@ fn ports(c: &Case) -> Vec<(String, usize)> {
 
 fn stimulus(c: &Case) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
     let arch = ArchConfig { cols: c.cols, dram_bytes_per_cycle: c.lanes, dram_latency: c.latency, ..ArchConfig::preset_4x4() };
-    let instrs: Vec<Instr> = c.ops.iter().map(|&op| Instr { sync: Sync::default(), op }).collect();
-    let timing = schedule(&arch, &instrs).unwrap();
-    let width = ports(c).len();
-    let mut rows = vec![];
-    for chunk in 0..DRAM.div_ceil(c.lanes) {
-        let mut v = vec![0i64; width];
-        v[4 + c.lanes] = (chunk * c.lanes) as i64;
-        for i in 0..c.lanes {
-            if let Some(&b) = c.dram.get(chunk * c.lanes + i) {
-                v[4 + i] = 1;
-                v[5 + c.lanes + i] = b as i64;
-            }
-        }
-        rows.push(v);
-    }
-    let t0 = rows.len();
-    rows.resize(t0 + timing.iter().map(|t| t.done).max().unwrap_or(0) as usize + 1, vec![0i64; width]);
-    for (op, t) in c.ops.iter().zip(&timing) {
+    let mut stim = Stimulus::new(ports(c).len());
+    stim.dram_fill(&c.dram, c.lanes, [4, 4 + c.lanes, 5 + c.lanes]);
+    let (t0, done) = stim.instructions(&arch, &c.ops, |op| {
         let Op::LoadParams { dst, addr, count } = *op else { unreachable!() };
-        rows[t0 + t.start as usize][..4].copy_from_slice(&[1, dst as i64, addr as i64, count as i64]);
-    }
+        vec![1, dst as i64, addr as i64, count as i64]
+    });
     for e in 0..=ENTRIES {
-        let mut v = vec![0i64; width];
-        v[width - 1] = e.min(ENTRIES - 1) as i64;
-        rows.push(v);
+        *stim.push().last_mut().expect("ports") = e.min(ENTRIES - 1) as i64;
     }
-    (rows, t0, timing.iter().map(|t| t.done - 1).collect())
+    (stim.rows, t0, done)
 }
 
 /// Checks the read-back (`cols` entries from every first entry) and the completion cycles.
@@ -101,8 +84,7 @@ fn check(c: &Case, outs: &[Vec<Option<u64>>], t0: usize, want: &[u64], backend: 
             assert_eq!(*got, Some(table[p + j]), "{backend} cols {} B={}: entry {} read at lane {j}", c.cols, c.lanes, p + j);
         }
     }
-    let done: Vec<u64> =
-        outs[..n - ENTRIES - 1].iter().enumerate().filter(|(_, o)| o[0] == Some(1)).map(|(t, _)| (t - t0) as u64).collect();
+    let done = completions(outs[..n - ENTRIES - 1].iter().map(|o| o[0] == Some(1)), t0);
     assert_eq!(done, want, "{backend} cols {} B={} L={}: completion cycles", c.cols, c.lanes, c.latency);
 }
 

@@ -6,13 +6,13 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use systole_core::isa::{Dim, DramPattern, Instr, Op, OutputStage, Sync};
+use systole_core::isa::{Dim, DramPattern, Op, OutputStage};
 use systole_core::requant::{requantize, ChannelParam};
-use systole_core::timing::schedule;
 use systole_core::ArchConfig;
 use systole_hdl::fixtures::StoreFixture;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::stimulus::{completions, Stimulus};
 use systole_testbenches::tools::{icarus_vectors, scratch};
 
 const ACC_ROWS: usize = 16;
@@ -85,44 +85,39 @@ fn ports(c: &Case) -> Vec<(String, usize)> {
 
 fn stimulus(c: &Case) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
     let arch = ArchConfig { cols: c.cols, dram_bytes_per_cycle: c.lanes, dram_latency: c.latency, ..ArchConfig::preset_4x4() };
-    let instrs: Vec<Instr> = c.ops.iter().map(|&op| Instr { sync: Sync::default(), op }).collect();
-    let timing = schedule(&arch, &instrs).unwrap();
     let ports = ports(c);
     let col = |name: &str| ports.iter().position(|(n, _)| n == name).unwrap();
-    let width = ports.len();
-    let mut rows = vec![vec![0i64; width]; ACC_ROWS + 1];
+    let mut stim = Stimulus::new(ports.len());
+    // A row issued in one cycle takes its data in the next.
+    for _ in 0..=ACC_ROWS {
+        stim.push();
+    }
     for (r, vals) in c.acc.iter().enumerate() {
-        rows[r][col("host_acc_we")] = 1;
-        rows[r][col("host_acc_row")] = r as i64;
+        stim.rows[r][col("host_acc_we")] = 1;
+        stim.rows[r][col("host_acc_row")] = r as i64;
         for (j, &x) in vals.iter().enumerate() {
-            rows[r + 1][col("host_acc_data$0") + j] = x as i64;
+            stim.rows[r + 1][col("host_acc_data$0") + j] = x as i64;
         }
     }
     for (e, p) in c.params.iter().enumerate() {
-        let mut v = vec![0i64; width];
+        let v = stim.push();
         v[col("host_param_we")] = 1;
         v[col("host_param_entry")] = e as i64;
         v[col("host_param_data")] = u64::from_le_bytes(p.to_bytes()) as i64;
-        rows.push(v);
     }
-    let t0 = rows.len();
-    rows.resize(t0 + timing.iter().map(|t| t.done).max().unwrap_or(0) as usize + 1, vec![0i64; width]);
-    for (op, t) in c.ops.iter().zip(&timing) {
+    let (t0, done) = stim.instructions(&arch, &c.ops, |op| {
         let Op::Store { acc, dst, out } = *op else { unreachable!() };
-        let v = &mut rows[t0 + t.start as usize];
-        v[..4].copy_from_slice(&[1, acc as i64, dst.addr as i64, dst.len as i64]);
-        for (i, d) in dst.dims.iter().enumerate() {
-            v[4 + i] = d.count as i64;
-            v[7 + i] = (d.stride as u32) as i64;
-        }
-        v[10..14].copy_from_slice(&[out.param as i64, out.zp as i64, out.lo as i64, out.hi as i64]);
+        let mut f = vec![1, acc as i64, dst.addr as i64, dst.len as i64];
+        f.extend(dst.dims.iter().map(|d| d.count as i64));
+        f.extend(dst.dims.iter().map(|d| (d.stride as u32) as i64));
+        f.extend([out.param as i64, out.zp as i64, out.lo as i64, out.hi as i64]);
+        f
+    });
+    let chunks = DRAM.div_ceil(c.lanes);
+    for k in 0..=chunks {
+        *stim.push().last_mut().expect("ports") = (k.min(chunks - 1) * c.lanes) as i64;
     }
-    for k in 0..=DRAM.div_ceil(c.lanes) {
-        let mut v = vec![0i64; width];
-        v[width - 1] = (k.min(DRAM.div_ceil(c.lanes) - 1) * c.lanes) as i64;
-        rows.push(v);
-    }
-    (rows, t0, timing.iter().map(|t| t.done - 1).collect())
+    (stim.rows, t0, done)
 }
 
 fn check(c: &Case, outs: &[Vec<Option<i64>>], t0: usize, want: &[u64], backend: &str) {
@@ -131,8 +126,7 @@ fn check(c: &Case, outs: &[Vec<Option<i64>>], t0: usize, want: &[u64], backend: 
     let dram: Vec<i8> = outs[n - chunks..].iter().flat_map(|o| o[1..].iter().map(|v| v.expect("known byte") as i8)).take(DRAM).collect();
     let what = format!("{backend} cols {} B={} L={}", c.cols, c.lanes, c.latency);
     assert_eq!(dram, reference(c), "{what}: DRAM");
-    let done: Vec<u64> = outs[..n - chunks - 1].iter().enumerate().filter(|(_, o)| o[0] == Some(1)).map(|(t, _)| (t - t0) as u64).collect();
-    assert_eq!(done, want, "{what}: completion cycles");
+    assert_eq!(completions(outs[..n - chunks - 1].iter().map(|o| o[0] == Some(1)), t0), want, "{what}: completion cycles");
 }
 
 fn fixture(c: &Case) -> StoreFixture {
