@@ -49,7 +49,7 @@ impl Geometry {
         let wo = arch.cols.min((arch.rows - used) / st + 1);
         let span = (wo - 1) * st + used;
         let unit = if arch.dataflow == Dataflow::OutputStationary { arch.rows } else { 1 };
-        Self { g_max: s.c.min(arch.rows.max(arch.cols).max(8)), sl, nsc: s.s.div_ceil(sl), wo, span, bpr: s.q().div_ceil(wo), unit }
+        Self { g_max: s.c.min(arch.transposer_depth()), sl, nsc: s.s.div_ceil(sl), wo, span, bpr: s.q().div_ceil(wo), unit }
     }
 }
 

@@ -165,6 +165,12 @@ impl ArchConfig {
         self.acc_sram_kib * 1024 / (4 * self.cols)
     }
 
+    /// Bytes per lane of one transposer bank: the longest run a `LoadTransposed` or
+    /// `StoreTransposed` may have, `max(rows, cols, 8)`.
+    pub fn transposer_depth(&self) -> usize {
+        self.rows.max(self.cols).max(8)
+    }
+
     /// Cycles from a WS matmul's last issue cycle to its last accumulator write, plus one:
     /// one scratchpad read, `rows` cycles down a column, `cols - 1` cycles of column skew
     /// and one accumulator write.

@@ -50,10 +50,49 @@ pub struct InstrTiming {
     pub useful: u64,
 }
 
-/// Groups a transposed load forms: `ceil(inner runs / rows)` per outer iteration.
-pub fn transposed_groups(src: &DramPattern, rows: u64) -> u64 {
+/// Cycles of the transposer's double-buffered two-stage pipeline, after the DRAM wait.
+///
+/// Each group `g` of a transposed op first *gathers* into one of two buffer banks for
+/// `r_g` cycles, then *drains* from it for `w_g` cycles. A group gathers once the previous
+/// group has gathered and its bank has been drained (the group two before it, which may
+/// end in the same cycle); it drains once it has gathered and the previous group has
+/// drained. With `G_g` and `D_g` the end cycles of gather and drain:
+/// `G_g = max(G_{g-1}, D_{g-2}) + r_g`, `D_g = max(G_g, D_{g-1}) + w_g`, and the result is
+/// `D_last` (0 without groups).
+pub fn transposer_cycles(groups: impl IntoIterator<Item = (u64, u64)>) -> u64 {
+    let (mut gathered, mut drained, mut drained_before) = (0u64, 0u64, 0u64);
+    for (gather, drain) in groups {
+        gathered = gathered.max(drained_before) + gather;
+        drained_before = drained;
+        drained = gathered.max(drained) + drain;
+    }
+    drained
+}
+
+/// The groups of a `LoadTransposed` as `(gather, drain)` cycles: per outer iteration,
+/// the inner runs in groups of `rows`; a group of `n` runs gathers `n * ceil(len / B)` DRAM
+/// beats and drains `len` activation words.
+pub fn load_transposed_groups(src: &DramPattern, rows: u64, bytes_per_cycle: u64) -> impl Iterator<Item = (u64, u64)> {
     let inner = src.dims[1].count as u64 * src.dims[2].count as u64;
-    src.dims[0].count as u64 * inner.div_ceil(rows)
+    let (len, beats) = (src.len as u64, (src.len as u64).div_ceil(bytes_per_cycle));
+    let per_outer = inner.div_ceil(rows);
+    (0..src.dims[0].count as u64 * per_outer).map(move |k| {
+        let runs = (inner - (k % per_outer) * rows).min(rows);
+        (runs * beats, len)
+    })
+}
+
+/// The groups of a `StoreTransposed` as `(gather, drain)` cycles: per line, the runs in
+/// blocks of `width`; a block of `n` runs gathers `len` accumulator rows and drains
+/// `n * ceil(len / B)` DRAM beats.
+pub fn store_transposed_groups(dst: &DramPattern, width: u64, bytes_per_cycle: u64) -> impl Iterator<Item = (u64, u64)> {
+    let per_line = dst.dims[2].count as u64;
+    let (len, beats) = (dst.len as u64, (dst.len as u64).div_ceil(bytes_per_cycle));
+    let blocks = per_line.div_ceil(width.max(1));
+    (0..dst.lines() * blocks).map(move |k| {
+        let runs = (per_line - (k % blocks) * width).min(width);
+        (len, runs * beats)
+    })
 }
 
 /// Unit occupancy, completion latency after it, and useful cycles of one op.
@@ -67,8 +106,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             (lat + busy, 0, busy)
         }
         Op::LoadTransposed { src, .. } => {
-            let words = transposed_groups(src, rows) * src.len as u64;
-            let busy = words.max(src.beats(bw));
+            let busy = transposer_cycles(load_transposed_groups(src, rows, bw as u64));
             (lat + busy, 0, busy)
         }
         Op::LoadParams { count, .. } => {
@@ -93,8 +131,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             (lat + busy, 0, busy)
         }
         Op::StoreTransposed { dst, width, .. } => {
-            let reads = dst.lines() * (dst.dims[2].count as u64).div_ceil((*width).max(1) as u64) * dst.len as u64;
-            let busy = reads.max(dst.beats(bw));
+            let busy = transposer_cycles(store_transposed_groups(dst, *width as u64, bw as u64));
             (lat + busy, 0, busy)
         }
     }
@@ -172,4 +209,35 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
 /// Total cycles of a program: the last completion.
 pub fn total_cycles(timing: &[InstrTiming]) -> u64 {
     timing.iter().map(|t| t.done).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::Dim;
+
+    #[test]
+    fn transposer_pipeline_by_hand() {
+        // gather ends 3, drain 3..5; gather 3..6 (bank of group 0 is not needed), drain 6..8;
+        // group 2 reuses bank 0, free at 5: gather 6..9, drain 9..11.
+        assert_eq!(transposer_cycles([(3, 2), (3, 2), (3, 2)]), 11);
+        // drain-bound: gather 0..1, drain 1..5; gather 1..2, drain 5..9; group 2 waits for
+        // bank 0 (free at 5): gather 5..6, drain 9..13.
+        assert_eq!(transposer_cycles([(1, 4), (1, 4), (1, 4)]), 13);
+        assert_eq!(transposer_cycles([]), 0);
+    }
+
+    #[test]
+    fn transposed_groups_by_hand() {
+        // 2 outer x 6 inner runs of 5 bytes on 4 rows, 2 bytes per beat: groups of 4 and 2
+        // runs, 3 beats per run, 5 words each.
+        let src = DramPattern {
+            addr: 0,
+            len: 5,
+            dims: [Dim { count: 2, stride: 100 }, Dim { count: 2, stride: 30 }, Dim { count: 3, stride: 5 }],
+        };
+        assert_eq!(load_transposed_groups(&src, 4, 2).collect::<Vec<_>>(), vec![(12, 5), (6, 5), (12, 5), (6, 5)]);
+        // 4 lines of 3 runs in blocks of width 2: blocks of 2 and 1 runs, 5 accumulator rows.
+        assert_eq!(store_transposed_groups(&src, 2, 2).collect::<Vec<_>>(), vec![(5, 6), (5, 3)].repeat(4));
+    }
 }

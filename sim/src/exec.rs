@@ -64,6 +64,7 @@ impl Tracker {
 struct Machine {
     rows: usize,
     cols: usize,
+    transposer_depth: usize,
     act: Vec<i8>,
     wgt: Vec<i8>,
     acc: Vec<i32>,
@@ -92,6 +93,7 @@ impl Machine {
         Self {
             rows,
             cols,
+            transposer_depth: arch.transposer_depth(),
             act: vec![0; arch.act_words() * rows],
             wgt: vec![0; arch.wgt_words() * cols],
             acc: vec![0; arch.acc_rows() * cols],
@@ -263,6 +265,12 @@ impl Machine {
                         detail: format!("transposed store width {width} outside 1..={}", self.cols),
                     });
                 }
+                if len > self.transposer_depth {
+                    return Err(SimError::OutOfBounds {
+                        instr: i,
+                        detail: format!("transposed store runs of {len} bytes exceed the transposer depth {}", self.transposer_depth),
+                    });
+                }
                 let blocks = per_line.div_ceil(width);
                 let line = |l: usize| acc + l * line_pitch as usize;
                 if len > 0 && lines > 0 {
@@ -351,6 +359,12 @@ impl Machine {
         dram: &[u8],
     ) -> Result<(), SimError> {
         let (rows, len) = (self.rows, src.len as usize);
+        if len > self.transposer_depth {
+            return Err(SimError::OutOfBounds {
+                instr: i,
+                detail: format!("transposed load runs of {len} bytes exceed the transposer depth {}", self.transposer_depth),
+            });
+        }
         let outer = src.dims[0].count as usize;
         let inner = src.dims[1].count as usize * src.dims[2].count as usize;
         let groups = inner.div_ceil(rows);

@@ -114,8 +114,8 @@ fn output_stationary_cycles_and_outputs() {
         let (p, mut dram) = program(instrs, &x, &w);
         let (l, rows, cols) = (20u64, 4u64, 4u64);
         let params = l + 8;
-        // one group of 4 lanes, k words; 4 runs of k bytes need 4 * ceil(k / 4) beats
-        let transposed = params + l + (k as u64).max(4 * (k as u64).div_ceil(4));
+        // one group: gather 4 runs of k bytes in 4 * ceil(k / 4) beats, then drain k words
+        let transposed = params + l + 4 * (k as u64).div_ceil(4) + k as u64;
         let wgt = transposed + l + k as u64;
         let matmul = wgt + (k as u64).max(rows) + (2 * rows + cols);
         let store = matmul + l + 4;
