@@ -238,6 +238,6 @@ mod tests {
         };
         assert_eq!(load_transposed_groups(&src, 4, 2).collect::<Vec<_>>(), vec![(12, 5), (6, 5), (12, 5), (6, 5)]);
         // 4 lines of 3 runs in blocks of width 2: blocks of 2 and 1 runs, 5 accumulator rows.
-        assert_eq!(store_transposed_groups(&src, 2, 2).collect::<Vec<_>>(), vec![(5, 6), (5, 3)].repeat(4));
+        assert_eq!(store_transposed_groups(&src, 2, 2).collect::<Vec<_>>(), [(5, 6), (5, 3)].repeat(4));
     }
 }
