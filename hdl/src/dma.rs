@@ -87,6 +87,16 @@ impl BeatWalk {
         self.count.iter().all(|&c| c > 0)
     }
 
+    /// True when the current beat is the last of its run.
+    pub fn last_beat(&self) -> bool {
+        self.beat + 1 >= self.beats_per_run
+    }
+
+    /// True when the current run is the last of its outermost iteration.
+    pub fn last_inner_run(&self) -> bool {
+        self.idx[1] + 1 >= self.count[1] && self.idx[2] + 1 >= self.count[2]
+    }
+
     /// DRAM address of the current beat.
     pub fn beat_addr(&self, lanes: usize) -> u32 {
         self.base[2].wrapping_add((self.beat * lanes) as u32)
@@ -188,6 +198,12 @@ initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s
         end"
         )
     }
+
+    /// The current beat is the last of its run.
+    pub const LAST_BEAT: &str = "(beat + 1 >= bpr)";
+
+    /// The current run is the last of its outermost iteration.
+    pub const LAST_INNER_RUN: &str = "(i1 + 1 >= c1 && i2 + 1 >= c2)";
 
     /// The current beat's DRAM address.
     pub fn beat_addr(lanes: usize) -> String {

@@ -62,14 +62,15 @@ pub struct ExecWs {
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
     pub complete: Signal<Out, Bit>,
-    /// Host: write `host_act_data` to activation word `host_act_addr`.
-    pub host_act_we: Signal<In, Bit>,
+    /// Writer (load engines or test host): write lane `k` of `host_act_data` to activation
+    /// word `host_act_addr`.
+    pub host_act_we: Vec<Signal<In, Bit>>,
     /// Host: activation word address.
     pub host_act_addr: Signal<In, Addr>,
     /// Host: activation word, lane `k`.
     pub host_act_data: Vec<Signal<In, Signed<8>>>,
-    /// Host: write `host_wgt_data` to weight word `host_wgt_addr`.
-    pub host_wgt_we: Signal<In, Bit>,
+    /// Writer: write lane `j` of `host_wgt_data` to weight word `host_wgt_addr`.
+    pub host_wgt_we: Vec<Signal<In, Bit>>,
     /// Host: weight word address.
     pub host_wgt_addr: Signal<In, Addr>,
     /// Host: weight word, lane `j`.
@@ -145,10 +146,10 @@ impl ExecWs {
             band_width: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
-            host_act_we: Default::default(),
+            host_act_we: (0..rows).map(|_| Default::default()).collect(),
             host_act_addr: Default::default(),
             host_act_data: (0..rows).map(|_| Default::default()).collect(),
-            host_wgt_we: Default::default(),
+            host_wgt_we: (0..cols).map(|_| Default::default()).collect(),
             host_wgt_addr: Default::default(),
             host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
             host_acc_addr: Default::default(),
@@ -298,14 +299,14 @@ impl Logic for ExecWs {
         self.act.host_addr.next = self.host_act_addr.val();
         self.act.read_address.next = self.seq.addr.val();
         for k in 0..self.host_act_data.len() {
-            self.act.host_we[k].next = self.host_act_we.val();
+            self.act.host_we[k].next = self.host_act_we[k].val();
             self.act.host_data[k].next = self.host_act_data[k].val();
         }
         self.wgt.clock.next = self.clock.val();
         self.wgt.host_addr.next = self.host_wgt_addr.val();
         self.wgt.read_address.next = self.cur_waddr.val();
         for j in 0..self.host_wgt_data.len() {
-            self.wgt.host_we[j].next = self.host_wgt_we.val();
+            self.wgt.host_we[j].next = self.host_wgt_we[j].val();
             self.wgt.host_data[j].next = self.host_wgt_data[j].val();
             self.band.word[j].next = self.wgt.read_data[j].val();
         }

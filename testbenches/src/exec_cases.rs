@@ -138,13 +138,12 @@ impl ExecCase {
         let specific: &[(&str, usize)] =
             if self.os() { &[("b", 24), ("band_valid", 1)] } else { &[("preload_valid", 1), ("preload", 24), ("band_valid", 1)] };
         p.extend(specific.iter().map(|&(n, b)| (n.to_string(), b)));
-        p.extend(
-            [("band_stride", 8), ("band_taps", 16), ("band_width", 16), ("host_act_we", 1), ("host_act_addr", 24)]
-                .map(|(n, b)| (n.to_string(), b)),
-        );
-        p.extend((0..rows).map(|k| (format!("host_act_data${k}"), 8)));
-        p.extend([("host_wgt_we".to_string(), 1), ("host_wgt_addr".to_string(), 24)]);
-        p.extend((0..cols).map(|j| (format!("host_wgt_data${j}"), 8)));
+        p.extend([("band_stride", 8), ("band_taps", 16), ("band_width", 16)].map(|(n, b)| (n.to_string(), b)));
+        for (port, lanes) in [("act", rows), ("wgt", cols)] {
+            p.extend((0..lanes).map(|k| (format!("host_{port}_we${k}"), 1)));
+            p.push((format!("host_{port}_addr"), 24));
+            p.extend((0..lanes).map(|k| (format!("host_{port}_data${k}"), 8)));
+        }
         p.push(("host_acc_addr".to_string(), 24));
         p
     }
@@ -173,16 +172,17 @@ impl ExecCase {
     pub fn stimulus(&self) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
         let ports = self.ports();
         let col = |name: &str| ports.iter().position(|(n, _)| n == name).expect("port");
-        let (act_we, wgt_we) = (col("host_act_we"), col("host_wgt_we"));
+        let (act_we, wgt_we) = (col("host_act_we$0"), col("host_wgt_we$0"));
         let mut stim = Stimulus::new(ports.len());
         for i in 0..ACT_WORDS.max(WGT_WORDS) {
             let v = stim.push();
             for (we, mem) in [(act_we, &self.act), (wgt_we, &self.wgt)] {
                 if let Some(r) = mem.get(i) {
-                    v[we] = 1;
-                    v[we + 1] = i as i64;
+                    let lanes = r.len();
+                    v[we..we + lanes].fill(1);
+                    v[we + lanes] = i as i64;
                     for (k, &x) in r.iter().enumerate() {
-                        v[we + 2 + k] = x as i64;
+                        v[we + lanes + 1 + k] = x as i64;
                     }
                 }
             }
@@ -289,20 +289,20 @@ macro_rules! apply_common {
         uut.band_taps.next = (v[n + 2] as u64).into();
         uut.band_width.next = (v[n + 3] as u64).into();
         let h = n + 4;
-        uut.host_act_we.next = bit(v[h]);
-        uut.host_act_addr.next = addr(v[h + 1]);
         let rows = uut.host_act_data.len();
-        for (k, lane) in uut.host_act_data.iter_mut().enumerate() {
-            lane.next = v[h + 2 + k].into();
+        for k in 0..rows {
+            uut.host_act_we[k].next = bit(v[h + k]);
+            uut.host_act_data[k].next = v[h + rows + 1 + k].into();
         }
-        let w = h + 2 + rows;
-        uut.host_wgt_we.next = bit(v[w]);
-        uut.host_wgt_addr.next = addr(v[w + 1]);
+        uut.host_act_addr.next = addr(v[h + rows]);
+        let w = h + 2 * rows + 1;
         let cols = uut.host_wgt_data.len();
-        for (j, lane) in uut.host_wgt_data.iter_mut().enumerate() {
-            lane.next = v[w + 2 + j].into();
+        for j in 0..cols {
+            uut.host_wgt_we[j].next = bit(v[w + j]);
+            uut.host_wgt_data[j].next = v[w + cols + 1 + j].into();
         }
-        uut.host_acc_addr.next = addr(v[w + 2 + cols]);
+        uut.host_wgt_addr.next = addr(v[w + cols]);
+        uut.host_acc_addr.next = addr(v[w + 2 * cols + 1]);
     }};
 }
 
