@@ -345,13 +345,28 @@ pub struct EncodeError {
     pub bits: u32,
 }
 
+/// Where one field of an encoded instruction sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSlot {
+    /// Field name, e.g. `src.dims[2].stride`.
+    pub name: &'static str,
+    /// First bit.
+    pub offset: u32,
+    /// Width in bits.
+    pub bits: u32,
+    /// Two's complement.
+    pub signed: bool,
+}
+
 struct BitWriter {
     words: [u64; INSTR_BITS / 64],
     pos: u32,
+    slots: Vec<FieldSlot>,
 }
 
 impl BitWriter {
     fn put(&mut self, field: &'static str, value: i128, bits: u32, signed: bool) -> Result<(), EncodeError> {
+        self.slots.push(FieldSlot { name: field, offset: self.pos, bits, signed });
         let fits =
             if signed { value >= -(1i128 << (bits - 1)) && value < (1i128 << (bits - 1)) } else { value >= 0 && value < (1i128 << bits) };
         if !fits {
@@ -421,24 +436,42 @@ impl Instr {
     /// Encodes to [`INSTR_BITS`] bits as little-endian u64 words: opcode, the three sync
     /// counts, then the op's fields in declaration order, each at its width, LSB first.
     pub fn encode(&self) -> Result<[u64; INSTR_BITS / 64], EncodeError> {
+        Ok(self.write()?.words)
+    }
+
+    /// Where each field of this instruction's op sits in its encoding, in encoding order
+    /// (the slots depend only on the op's variant). Hardware decoders are generated from it.
+    pub fn layout(&self) -> Result<Vec<FieldSlot>, EncodeError> {
+        Ok(self.write()?.slots)
+    }
+
+    fn write(&self) -> Result<BitWriter, EncodeError> {
         use width::*;
-        let mut w = BitWriter { words: [0; INSTR_BITS / 64], pos: 0 };
+        let mut w = BitWriter { words: [0; INSTR_BITS / 64], pos: 0, slots: vec![] };
         w.put("opcode", self.op.opcode() as i128, OPCODE, false)?;
         for (f, v) in [("sync.load", self.sync.load), ("sync.exec", self.sync.exec), ("sync.store", self.sync.store)] {
             w.put(f, v as i128, SYNC, false)?;
         }
         let pat = |w: &mut BitWriter, p: &DramPattern| -> Result<(), EncodeError> {
+            const COUNTS: [&str; 3] = ["dims[0].count", "dims[1].count", "dims[2].count"];
+            const STRIDES: [&str; 3] = ["dims[0].stride", "dims[1].stride", "dims[2].stride"];
             w.put("addr", p.addr as i128, ADDR, false)?;
             w.put("len", p.len as i128, LEN, false)?;
-            for d in p.dims {
-                w.put("dim.count", d.count as i128, COUNT, false)?;
-                w.put("dim.stride", d.stride as i128, STRIDE, true)?;
+            for (i, d) in p.dims.iter().enumerate() {
+                w.put(COUNTS[i], d.count as i128, COUNT, false)?;
+                w.put(STRIDES[i], d.stride as i128, STRIDE, true)?;
             }
             Ok(())
         };
         let gen = |w: &mut BitWriter, g: &WordGen| -> Result<(), EncodeError> {
-            for v in [g.start, g.inner_count, g.inner_stride, g.outer_count, g.outer_stride] {
-                w.put("wordgen", v as i128, WORD, false)?;
+            for (name, v) in [
+                ("a.start", g.start),
+                ("a.inner_count", g.inner_count),
+                ("a.inner_stride", g.inner_stride),
+                ("a.outer_count", g.outer_count),
+                ("a.outer_stride", g.outer_stride),
+            ] {
+                w.put(name, v as i128, WORD, false)?;
             }
             Ok(())
         };
@@ -494,7 +527,7 @@ impl Instr {
                 stage(&mut w, out)?;
             }
         }
-        Ok(w.words)
+        Ok(w)
     }
 
     /// Decodes what [`Instr::encode`] wrote; `None` for an unknown opcode.

@@ -10,6 +10,7 @@
 
 pub mod array;
 pub mod band;
+pub mod controller;
 pub mod delay;
 pub mod dma;
 pub mod dram;
@@ -26,7 +27,9 @@ pub mod requant;
 pub mod sram;
 pub mod store;
 pub mod store_transposed;
+pub mod top;
 pub mod transposer;
+pub mod units;
 pub mod verilog;
 pub mod wiring;
 pub mod wordseq;

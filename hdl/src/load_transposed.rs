@@ -233,7 +233,7 @@ reg g_on, g_bank, d_bank;
 reg p_valid, p_bank, p_end, p_outer, p_last;
 reg [15:0] p_lane, p_base;
 reg d_on, d_last, g_issue;
-reg last_beat, ends_outer, last_run;
+reg last_beat, outer_end, last_run;
 initial begin
     f_dst = 0; f_pitch = 0; d_base = 0; d_outer = 0; f_len = 0; g_lane = 0; d_j = 0;
     g_on = 0; g_bank = 0; d_bank = 0;
@@ -248,7 +248,7 @@ always @(*) begin
     dram_rd_addr = g_issue ? {beat_addr} : 32'd0;
     act_addr = d_on ? d_base + d_j : 24'd0;
     last_beat = {last_beat};
-    ends_outer = last_beat && {last_inner};
+    outer_end = last_beat && {last_inner};
     last_run = last_beat && !({more});
 ",
             phase_decls = dma::verilog::PHASE_DECLS,
@@ -311,9 +311,9 @@ always @(posedge clock) begin
         end
         if (g_issue) begin
             p_valid <= 1; p_bank <= g_bank; p_lane <= g_lane; p_base <= beat * {lanes};
-            p_end <= last_beat && (g_lane + 1 == {rows} || ends_outer || last_run);
-            p_outer <= ends_outer; p_last <= last_run;
-            if (last_beat && (g_lane + 1 == {rows} || ends_outer || last_run)) begin g_lane <= 0; g_bank <= !g_bank; end
+            p_end <= last_beat && (g_lane + 1 == {rows} || outer_end || last_run);
+            p_outer <= outer_end; p_last <= last_run;
+            if (last_beat && (g_lane + 1 == {rows} || outer_end || last_run)) begin g_lane <= 0; g_bank <= !g_bank; end
             else if (last_beat) g_lane <= g_lane + 1;
             if (last_run) g_on <= 0;
             {advance}

@@ -46,6 +46,7 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
 }
 
 pub mod array_cases;
+pub mod cosim;
 pub mod exec_cases;
 pub mod stimulus;
 pub mod tools;

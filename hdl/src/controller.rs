@@ -1,0 +1,622 @@
+//! The controller (docs/ARCHITECTURE.md sections 4 and 9): per-unit instruction memories,
+//! fetch, decode, the `Sync` waits and the cycle counter.
+//!
+//! The host writes each unit's instructions, in program order, into that unit's memory as
+//! the 512-bit words of `Instr::encode` (the host splits the program by unit), then pulses
+//! `run` with the three instruction counts. Program cycle 0 is the cycle after `run`.
+//! Each unit holds its next instruction decoded (a registered read of its memory), and
+//! issues it in the first cycle in which its engine is `ready` and every other unit has
+//! completed at least the instruction's `Sync` count: exactly the start rule of
+//! `core::timing::schedule`. Completions count at the engines' `complete` pulses (the
+//! cycle before `done`). When every instruction has completed, `finished` rises and
+//! `cycles` holds the program's total `T` from then on.
+//!
+//! The decoder is generated from `Instr::layout`, so the field positions exist once, in
+//! `systole-core`.
+
+use crate::dram::DRAM_ADDR_BITS;
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+use std::fmt::Write;
+use systole_core::isa::{Buffer, DramPattern, Instr, Op, OutputStage, Sync, WordGen, INSTR_BITS};
+
+type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// 64-bit words per instruction.
+pub const INSTR_WORDS: usize = INSTR_BITS / 64;
+
+/// Width of the cycle counter.
+pub const CYCLE_BITS: usize = 48;
+
+/// The controller.
+#[derive(LogicBlock)]
+pub struct Controller {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Host: write `host_word` as instruction `host_index` of unit `host_unit` (0 load,
+    /// 1 exec, 2 store).
+    pub host_we: Signal<In, Bit>,
+    /// Host: unit.
+    pub host_unit: Signal<In, Bits<2>>,
+    /// Host: instruction index within the unit.
+    pub host_index: Signal<In, Addr>,
+    /// Host: the encoded instruction, least significant word first.
+    pub host_word: Vec<Signal<In, Bits<64>>>,
+    /// Host: start the program in the next cycle.
+    pub run: Signal<In, Bit>,
+    /// Instructions per unit (load, exec, store), sampled with `run`.
+    pub count: Vec<Signal<In, Addr>>,
+    /// A program is running.
+    pub running: Signal<Out, Bit>,
+    /// The last program has finished.
+    pub finished: Signal<Out, Bit>,
+    /// Cycles since program cycle 0 (the total once finished).
+    pub cycles: Signal<Out, Bits<CYCLE_BITS>>,
+    /// Each unit's engine may start an instruction (load, exec, store).
+    pub unit_ready: Vec<Signal<In, Bit>>,
+    /// Each unit completes an instruction in this cycle.
+    pub unit_complete: Vec<Signal<In, Bit>>,
+    /// Start a `Load`.
+    pub start_load: Signal<Out, Bit>,
+    /// Start a `LoadTransposed`.
+    pub start_load_t: Signal<Out, Bit>,
+    /// Start a `LoadParams`.
+    pub start_params: Signal<Out, Bit>,
+    /// Start a matmul.
+    pub start_exec: Signal<Out, Bit>,
+    /// Start a `Store`.
+    pub start_store: Signal<Out, Bit>,
+    /// Start a `StoreTransposed`.
+    pub start_store_t: Signal<Out, Bit>,
+    /// Load unit fields (see [`FIELDS`]).
+    pub ld_target: Signal<Out, Bit>,
+    /// `dst` of the load ops.
+    pub ld_dst: Signal<Out, Addr>,
+    /// `offset` of `Load`.
+    pub ld_offset: Signal<Out, Bits<16>>,
+    /// `pitch` of `LoadTransposed`.
+    pub ld_pitch: Signal<Out, Addr>,
+    /// DRAM address of the load ops.
+    pub ld_addr: Signal<Out, DAddr>,
+    /// `src.len`.
+    pub ld_len: Signal<Out, Bits<16>>,
+    /// `src.dims[i].count`.
+    pub ld_count: Vec<Signal<Out, Bits<24>>>,
+    /// `src.dims[i].stride`.
+    pub ld_stride: Vec<Signal<Out, DAddr>>,
+    /// `count` of `LoadParams`.
+    pub ld_entries: Signal<Out, Bits<24>>,
+    /// `a.start`.
+    pub ex_a_start: Signal<Out, Addr>,
+    /// `a.inner_count`.
+    pub ex_a_inner_count: Signal<Out, Addr>,
+    /// `a.inner_stride`.
+    pub ex_a_inner_stride: Signal<Out, Addr>,
+    /// `a.outer_count`.
+    pub ex_a_outer_count: Signal<Out, Addr>,
+    /// `a.outer_stride`.
+    pub ex_a_outer_stride: Signal<Out, Addr>,
+    /// `acc` of the matmuls.
+    pub ex_acc: Signal<Out, Addr>,
+    /// `accumulate`.
+    pub ex_accumulate: Signal<Out, Bit>,
+    /// `preload.is_some()` of `MatmulWs`.
+    pub ex_preload_valid: Signal<Out, Bit>,
+    /// `preload` of `MatmulWs`.
+    pub ex_preload: Signal<Out, Addr>,
+    /// `b` of `MatmulOs`.
+    pub ex_b: Signal<Out, Addr>,
+    /// `band.is_some()`.
+    pub ex_band_valid: Signal<Out, Bit>,
+    /// `band.stride`.
+    pub ex_band_stride: Signal<Out, Bits<8>>,
+    /// `band.taps`.
+    pub ex_band_taps: Signal<Out, Bits<16>>,
+    /// `band.width`.
+    pub ex_band_width: Signal<Out, Bits<16>>,
+    /// `acc` of the stores.
+    pub st_acc: Signal<Out, Addr>,
+    /// `row_stride` of `StoreTransposed`.
+    pub st_row_stride: Signal<Out, Addr>,
+    /// `line_pitch` of `StoreTransposed`.
+    pub st_line_pitch: Signal<Out, Addr>,
+    /// `width` of `StoreTransposed`.
+    pub st_width: Signal<Out, Bits<16>>,
+    /// DRAM address of the stores.
+    pub st_addr: Signal<Out, DAddr>,
+    /// `dst.len`.
+    pub st_len: Signal<Out, Bits<16>>,
+    /// `dst.dims[i].count`.
+    pub st_count: Vec<Signal<Out, Bits<24>>>,
+    /// `dst.dims[i].stride`.
+    pub st_stride: Vec<Signal<Out, DAddr>>,
+    /// `out.param`.
+    pub st_param: Signal<Out, Addr>,
+    /// `out.zp`.
+    pub st_zp: Signal<Out, Signed<8>>,
+    /// `out.lo`.
+    pub st_lo: Signal<Out, Signed<8>>,
+    /// `out.hi`.
+    pub st_hi: Signal<Out, Signed<8>>,
+    _depth: usize,
+    _st: State,
+}
+
+/// Each decoded output port: name, width, unit, and the `(opcode, ISA field)` it takes
+/// for each op of the unit that has it (0 for the others).
+pub const FIELDS: &[(&str, usize, usize, &[(u64, &str)])] = &[
+    ("ld_target", 1, 0, &[(1, "target")]),
+    ("ld_dst", ADDR_BITS, 0, &[(1, "dst"), (2, "dst"), (3, "dst")]),
+    ("ld_offset", 16, 0, &[(1, "offset")]),
+    ("ld_pitch", ADDR_BITS, 0, &[(2, "pitch")]),
+    ("ld_addr", DRAM_ADDR_BITS, 0, &[(1, "addr"), (2, "addr"), (3, "addr")]),
+    ("ld_len", 16, 0, &[(1, "len"), (2, "len")]),
+    ("ld_count$0", 24, 0, &[(1, "dims[0].count"), (2, "dims[0].count")]),
+    ("ld_count$1", 24, 0, &[(1, "dims[1].count"), (2, "dims[1].count")]),
+    ("ld_count$2", 24, 0, &[(1, "dims[2].count"), (2, "dims[2].count")]),
+    ("ld_stride$0", DRAM_ADDR_BITS, 0, &[(1, "dims[0].stride"), (2, "dims[0].stride")]),
+    ("ld_stride$1", DRAM_ADDR_BITS, 0, &[(1, "dims[1].stride"), (2, "dims[1].stride")]),
+    ("ld_stride$2", DRAM_ADDR_BITS, 0, &[(1, "dims[2].stride"), (2, "dims[2].stride")]),
+    ("ld_entries", 24, 0, &[(3, "count")]),
+    ("ex_a_start", ADDR_BITS, 1, &[(4, "a.start"), (5, "a.start")]),
+    ("ex_a_inner_count", ADDR_BITS, 1, &[(4, "a.inner_count"), (5, "a.inner_count")]),
+    ("ex_a_inner_stride", ADDR_BITS, 1, &[(4, "a.inner_stride"), (5, "a.inner_stride")]),
+    ("ex_a_outer_count", ADDR_BITS, 1, &[(4, "a.outer_count"), (5, "a.outer_count")]),
+    ("ex_a_outer_stride", ADDR_BITS, 1, &[(4, "a.outer_stride"), (5, "a.outer_stride")]),
+    ("ex_acc", ADDR_BITS, 1, &[(4, "acc"), (5, "acc")]),
+    ("ex_accumulate", 1, 1, &[(4, "accumulate"), (5, "accumulate")]),
+    ("ex_preload_valid", 1, 1, &[(4, "preload.valid")]),
+    ("ex_preload", ADDR_BITS, 1, &[(4, "preload")]),
+    ("ex_b", ADDR_BITS, 1, &[(5, "b")]),
+    ("ex_band_valid", 1, 1, &[(4, "band.valid"), (5, "band.valid")]),
+    ("ex_band_stride", 8, 1, &[(4, "band.stride"), (5, "band.stride")]),
+    ("ex_band_taps", 16, 1, &[(4, "band.taps"), (5, "band.taps")]),
+    ("ex_band_width", 16, 1, &[(4, "band.width"), (5, "band.width")]),
+    ("st_acc", ADDR_BITS, 2, &[(6, "acc"), (7, "acc")]),
+    ("st_row_stride", ADDR_BITS, 2, &[(7, "row_stride")]),
+    ("st_line_pitch", ADDR_BITS, 2, &[(7, "line_pitch")]),
+    ("st_width", 16, 2, &[(7, "width")]),
+    ("st_addr", DRAM_ADDR_BITS, 2, &[(6, "addr"), (7, "addr")]),
+    ("st_len", 16, 2, &[(6, "len"), (7, "len")]),
+    ("st_count$0", 24, 2, &[(6, "dims[0].count"), (7, "dims[0].count")]),
+    ("st_count$1", 24, 2, &[(6, "dims[1].count"), (7, "dims[1].count")]),
+    ("st_count$2", 24, 2, &[(6, "dims[2].count"), (7, "dims[2].count")]),
+    ("st_stride$0", DRAM_ADDR_BITS, 2, &[(6, "dims[0].stride"), (7, "dims[0].stride")]),
+    ("st_stride$1", DRAM_ADDR_BITS, 2, &[(6, "dims[1].stride"), (7, "dims[1].stride")]),
+    ("st_stride$2", DRAM_ADDR_BITS, 2, &[(6, "dims[2].stride"), (7, "dims[2].stride")]),
+    ("st_param", ADDR_BITS, 2, &[(6, "out.param"), (7, "out.param")]),
+    ("st_zp", 8, 2, &[(6, "out.zp"), (7, "out.zp")]),
+    ("st_lo", 8, 2, &[(6, "out.lo"), (7, "out.lo")]),
+    ("st_hi", 8, 2, &[(6, "out.hi"), (7, "out.hi")]),
+];
+
+/// The start port of each opcode.
+const STARTS: &[(u64, &str)] = &[
+    (1, "start_load"),
+    (2, "start_load_t"),
+    (3, "start_params"),
+    (4, "start_exec"),
+    (5, "start_exec"),
+    (6, "start_store"),
+    (7, "start_store_t"),
+];
+
+/// One op of each opcode, for their layouts.
+fn sample_ops() -> Vec<Op> {
+    let (src, a, out) = (DramPattern::default(), WordGen::default(), OutputStage::default());
+    vec![
+        Op::Load { target: Buffer::Act, dst: 0, offset: 0, src },
+        Op::LoadTransposed { dst: 0, pitch: 0, src },
+        Op::LoadParams { dst: 0, addr: 0, count: 0 },
+        Op::MatmulWs { a, acc: 0, accumulate: false, preload: None, band: None },
+        Op::MatmulOs { a, b: 0, acc: 0, accumulate: false, band: None },
+        Op::Store { acc: 0, dst: src, out },
+        Op::StoreTransposed { acc: 0, row_stride: 0, line_pitch: 0, width: 0, dst: src, out },
+    ]
+}
+
+/// A decoder slot: the bits `offset .. offset + bits` of the instruction.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    offset: u32,
+    bits: u32,
+}
+
+/// For each entry of [`FIELDS`], the slot per listed opcode; plus the sync slots.
+fn decoder() -> (Vec<Vec<(u64, Slot)>>, [Slot; 3]) {
+    let layouts: Vec<(u64, Vec<systole_core::isa::FieldSlot>)> = sample_ops()
+        .into_iter()
+        .map(|op| {
+            let ins = Instr { sync: Sync::default(), op };
+            let words = ins.encode().expect("sample ops encode");
+            (words[0] & 0xf, ins.layout().expect("sample ops encode"))
+        })
+        .collect();
+    let find = |opcode: u64, name: &str| -> Slot {
+        let (_, layout) = layouts.iter().find(|(o, _)| *o == opcode).expect("every opcode has a sample");
+        let s = layout.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("opcode {opcode} has no field `{name}`"));
+        Slot { offset: s.offset, bits: s.bits }
+    };
+    let fields = FIELDS
+        .iter()
+        .map(|&(_, width, _, srcs)| {
+            srcs.iter()
+                .map(|&(op, name)| {
+                    let s = find(op, name);
+                    (op, Slot { offset: s.offset, bits: s.bits.min(width as u32) })
+                })
+                .collect()
+        })
+        .collect();
+    let sync = ["sync.load", "sync.exec", "sync.store"].map(|n| find(1, n));
+    (fields, sync)
+}
+
+fn bits_of(word: &[u64; INSTR_WORDS], s: Slot) -> u64 {
+    (0..s.bits).fold(0u64, |v, b| {
+        let p = s.offset + b;
+        v | ((word[(p / 64) as usize] >> (p % 64)) & 1) << b
+    })
+}
+
+#[derive(Clone, Debug, Default)]
+struct State {
+    imem: [Vec<[u64; INSTR_WORDS]>; 3],
+    word: [[u64; INSTR_WORDS]; 3],
+    pc: [u64; 3],
+    n: [u64; 3],
+    done: [u64; 3],
+    running: bool,
+    finished: bool,
+    cycles: u64,
+    fields: Vec<Vec<(u64, Slot)>>,
+    sync: [Slot; 3],
+}
+
+impl Controller {
+    /// A controller with `depth` instructions per unit.
+    pub fn new(depth: usize) -> Self {
+        let (fields, sync) = decoder();
+        Self {
+            clock: Default::default(),
+            host_we: Default::default(),
+            host_unit: Default::default(),
+            host_index: Default::default(),
+            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            run: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            running: Default::default(),
+            finished: Default::default(),
+            cycles: Default::default(),
+            unit_ready: (0..3).map(|_| Default::default()).collect(),
+            unit_complete: (0..3).map(|_| Default::default()).collect(),
+            start_load: Default::default(),
+            start_load_t: Default::default(),
+            start_params: Default::default(),
+            start_exec: Default::default(),
+            start_store: Default::default(),
+            start_store_t: Default::default(),
+            ld_target: Default::default(),
+            ld_dst: Default::default(),
+            ld_offset: Default::default(),
+            ld_pitch: Default::default(),
+            ld_addr: Default::default(),
+            ld_len: Default::default(),
+            ld_count: (0..3).map(|_| Default::default()).collect(),
+            ld_stride: (0..3).map(|_| Default::default()).collect(),
+            ld_entries: Default::default(),
+            ex_a_start: Default::default(),
+            ex_a_inner_count: Default::default(),
+            ex_a_inner_stride: Default::default(),
+            ex_a_outer_count: Default::default(),
+            ex_a_outer_stride: Default::default(),
+            ex_acc: Default::default(),
+            ex_accumulate: Default::default(),
+            ex_preload_valid: Default::default(),
+            ex_preload: Default::default(),
+            ex_b: Default::default(),
+            ex_band_valid: Default::default(),
+            ex_band_stride: Default::default(),
+            ex_band_taps: Default::default(),
+            ex_band_width: Default::default(),
+            st_acc: Default::default(),
+            st_row_stride: Default::default(),
+            st_line_pitch: Default::default(),
+            st_width: Default::default(),
+            st_addr: Default::default(),
+            st_len: Default::default(),
+            st_count: (0..3).map(|_| Default::default()).collect(),
+            st_stride: (0..3).map(|_| Default::default()).collect(),
+            st_param: Default::default(),
+            st_zp: Default::default(),
+            st_lo: Default::default(),
+            st_hi: Default::default(),
+            _depth: depth,
+            _st: State { imem: std::array::from_fn(|_| vec![[0; INSTR_WORDS]; depth]), fields, sync, ..Default::default() },
+        }
+    }
+
+    fn set_field(&mut self, name: &str, v: u64) {
+        let b = |v: u64| -> Bits<24> { v.into() };
+        match name {
+            "ld_target" => self.ld_target.next = v != 0,
+            "ld_dst" => self.ld_dst.next = b(v),
+            "ld_offset" => self.ld_offset.next = v.into(),
+            "ld_pitch" => self.ld_pitch.next = b(v),
+            "ld_addr" => self.ld_addr.next = v.into(),
+            "ld_len" => self.ld_len.next = v.into(),
+            "ld_count$0" => self.ld_count[0].next = v.into(),
+            "ld_count$1" => self.ld_count[1].next = v.into(),
+            "ld_count$2" => self.ld_count[2].next = v.into(),
+            "ld_stride$0" => self.ld_stride[0].next = v.into(),
+            "ld_stride$1" => self.ld_stride[1].next = v.into(),
+            "ld_stride$2" => self.ld_stride[2].next = v.into(),
+            "ld_entries" => self.ld_entries.next = v.into(),
+            "ex_a_start" => self.ex_a_start.next = b(v),
+            "ex_a_inner_count" => self.ex_a_inner_count.next = b(v),
+            "ex_a_inner_stride" => self.ex_a_inner_stride.next = b(v),
+            "ex_a_outer_count" => self.ex_a_outer_count.next = b(v),
+            "ex_a_outer_stride" => self.ex_a_outer_stride.next = b(v),
+            "ex_acc" => self.ex_acc.next = b(v),
+            "ex_accumulate" => self.ex_accumulate.next = v != 0,
+            "ex_preload_valid" => self.ex_preload_valid.next = v != 0,
+            "ex_preload" => self.ex_preload.next = b(v),
+            "ex_b" => self.ex_b.next = b(v),
+            "ex_band_valid" => self.ex_band_valid.next = v != 0,
+            "ex_band_stride" => self.ex_band_stride.next = v.into(),
+            "ex_band_taps" => self.ex_band_taps.next = v.into(),
+            "ex_band_width" => self.ex_band_width.next = v.into(),
+            "st_acc" => self.st_acc.next = b(v),
+            "st_row_stride" => self.st_row_stride.next = b(v),
+            "st_line_pitch" => self.st_line_pitch.next = b(v),
+            "st_width" => self.st_width.next = v.into(),
+            "st_addr" => self.st_addr.next = v.into(),
+            "st_len" => self.st_len.next = v.into(),
+            "st_count$0" => self.st_count[0].next = v.into(),
+            "st_count$1" => self.st_count[1].next = v.into(),
+            "st_count$2" => self.st_count[2].next = v.into(),
+            "st_stride$0" => self.st_stride[0].next = v.into(),
+            "st_stride$1" => self.st_stride[1].next = v.into(),
+            "st_stride$2" => self.st_stride[2].next = v.into(),
+            "st_param" => self.st_param.next = b(v),
+            "st_zp" => self.st_zp.next = (v as u8 as i8 as i64).into(),
+            "st_lo" => self.st_lo.next = (v as u8 as i8 as i64).into(),
+            "st_hi" => self.st_hi.next = (v as u8 as i8 as i64).into(),
+            _ => unreachable!("FIELDS names only the ports above"),
+        }
+    }
+
+    fn start_port(&mut self, name: &str) -> &mut Signal<Out, Bit> {
+        match name {
+            "start_load" => &mut self.start_load,
+            "start_load_t" => &mut self.start_load_t,
+            "start_params" => &mut self.start_params,
+            "start_exec" => &mut self.start_exec,
+            "start_store" => &mut self.start_store,
+            _ => &mut self.start_store_t,
+        }
+    }
+}
+
+impl Logic for Controller {
+    fn update(&mut self) {
+        let opcode = |st: &State, u: usize| st.word[u][0] & 0xf;
+        let mut values = Vec::with_capacity(FIELDS.len());
+        for (f, &(name, _, unit, _)) in FIELDS.iter().enumerate() {
+            let op = opcode(&self._st, unit);
+            let v = self._st.fields[f].iter().find(|(o, _)| *o == op).map_or(0, |&(_, s)| bits_of(&self._st.word[unit], s));
+            values.push((name, v));
+        }
+        for (name, v) in values {
+            self.set_field(name, v);
+        }
+        let st = &self._st;
+        let issue: [bool; 3] = std::array::from_fn(|u| {
+            st.running
+                && st.pc[u] < st.n[u]
+                && self.unit_ready[u].val()
+                && (0..3).all(|v| v == u || st.done[v] >= bits_of(&st.word[u], st.sync[v]))
+        });
+        let ops: [u64; 3] = std::array::from_fn(|u| opcode(st, u));
+        for &(_, port) in STARTS {
+            self.start_port(port).next = false;
+        }
+        for u in 0..3 {
+            if issue[u] {
+                if let Some(&(_, port)) = STARTS.iter().find(|(o, _)| *o == ops[u]) {
+                    self.start_port(port).next = true;
+                }
+            }
+        }
+        let st = &self._st;
+        let all_done = (0..3).all(|u| st.pc[u] == st.n[u] && st.done[u] == st.n[u]);
+        self.running.next = st.running;
+        self.finished.next = st.finished;
+        self.cycles.next = st.cycles.into();
+        if !self.clock.pos_edge() {
+            return;
+        }
+        let mut n = self._st.clone();
+        let depth = self._depth;
+        if self.host_we.val() {
+            let (u, i) = (self.host_unit.val().index(), self.host_index.val().index());
+            if u < 3 && i < depth {
+                n.imem[u][i] = std::array::from_fn(|w| self.host_word[w].val().to_u64());
+            }
+        }
+        let run = self.run.val();
+        for u in 0..3 {
+            let raddr = if run { 0 } else { st.pc[u] + issue[u] as u64 } as usize;
+            n.word[u] = st.imem[u].get(raddr).copied().unwrap_or([0; INSTR_WORDS]);
+            n.pc[u] = if run { 0 } else { st.pc[u] + issue[u] as u64 };
+            n.done[u] = if run { 0 } else { st.done[u] + self.unit_complete[u].val() as u64 };
+        }
+        if run {
+            n.n = std::array::from_fn(|u| self.count[u].val().index() as u64);
+            (n.running, n.finished, n.cycles) = (true, false, 0);
+        } else if st.running {
+            if all_done {
+                (n.running, n.finished) = (false, true);
+            } else {
+                n.cycles = st.cycles + 1;
+            }
+        }
+        self._st = n;
+    }
+
+    fn connect(&mut self) {
+        for s in [
+            &mut self.running,
+            &mut self.finished,
+            &mut self.start_load,
+            &mut self.start_load_t,
+            &mut self.start_params,
+            &mut self.start_exec,
+            &mut self.start_store,
+            &mut self.start_store_t,
+            &mut self.ld_target,
+            &mut self.ex_accumulate,
+            &mut self.ex_preload_valid,
+            &mut self.ex_band_valid,
+        ] {
+            s.connect();
+        }
+        self.cycles.connect();
+        for s in [
+            &mut self.ld_dst,
+            &mut self.ld_pitch,
+            &mut self.ex_a_start,
+            &mut self.ex_a_inner_count,
+            &mut self.ex_a_inner_stride,
+            &mut self.ex_a_outer_count,
+            &mut self.ex_a_outer_stride,
+            &mut self.ex_acc,
+            &mut self.ex_preload,
+            &mut self.ex_b,
+            &mut self.st_acc,
+            &mut self.st_row_stride,
+            &mut self.st_line_pitch,
+            &mut self.st_param,
+        ] {
+            s.connect();
+        }
+        for s in
+            [&mut self.ld_offset, &mut self.ld_len, &mut self.ex_band_taps, &mut self.ex_band_width, &mut self.st_width, &mut self.st_len]
+        {
+            s.connect();
+        }
+        self.ex_band_stride.connect();
+        for s in self.ld_count.iter_mut().chain(self.st_count.iter_mut()).chain([&mut self.ld_entries]) {
+            s.connect();
+        }
+        for s in self.ld_stride.iter_mut().chain(self.st_stride.iter_mut()).chain([&mut self.ld_addr, &mut self.st_addr]) {
+            s.connect();
+        }
+        for s in [&mut self.st_zp, &mut self.st_lo, &mut self.st_hi] {
+            s.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let st = &self._st;
+        let depth = self._depth;
+        let mut v = String::new();
+        let word = (0..INSTR_WORDS).rev().map(|w| format!("host_word${w}")).collect::<Vec<_>>().join(", ");
+        let slice = |u: usize, s: Slot| format!("w{u}[{} +: {}]", s.offset, s.bits);
+        for u in 0..3 {
+            let _ = write!(
+                v,
+                "reg [{top}:0] imem{u} [0:{last}];
+reg [{top}:0] w{u};
+reg [47:0] pc{u}, n{u}, done{u};
+reg issue{u};
+wire [3:0] op{u} = w{u}[3:0];
+",
+                top = INSTR_BITS - 1,
+                last = depth - 1,
+            );
+        }
+        let _ = write!(
+            v,
+            "reg run_r, fin_r;
+reg [{cb}:0] cyc;
+reg all_done;
+integer ii;
+initial begin
+    for (ii = 0; ii < {depth}; ii = ii + 1) begin imem0[ii] = 0; imem1[ii] = 0; imem2[ii] = 0; end
+    w0 = 0; w1 = 0; w2 = 0; pc0 = 0; pc1 = 0; pc2 = 0; n0 = 0; n1 = 0; n2 = 0;
+    done0 = 0; done1 = 0; done2 = 0; run_r = 0; fin_r = 0; cyc = 0;
+end
+always @(*) begin
+    running = run_r;
+    finished = fin_r;
+    cycles = cyc;
+",
+            cb = CYCLE_BITS - 1,
+        );
+        for u in 0..3 {
+            let waits: Vec<String> =
+                (0..3).filter(|&w| w != u).map(|w| format!("done{w} >= {{16'd0, {}}}", slice(u, st.sync[w]))).collect();
+            let _ = writeln!(v, "    issue{u} = run_r && pc{u} < n{u} && unit_ready${u} && {};", waits.join(" && "));
+        }
+        let _ = writeln!(v, "    all_done = pc0 == n0 && pc1 == n1 && pc2 == n2 && done0 == n0 && done1 == n1 && done2 == n2;");
+        let mut ports: Vec<&str> = STARTS.iter().map(|&(_, p)| p).collect();
+        ports.dedup();
+        for p in ports {
+            let ors: Vec<String> = STARTS
+                .iter()
+                .filter(|&&(_, q)| q == p)
+                .map(|&(o, _)| {
+                    let u = if o <= 3 {
+                        0
+                    } else if o <= 5 {
+                        1
+                    } else {
+                        2
+                    };
+                    format!("(issue{u} && op{u} == 4'd{o})")
+                })
+                .collect();
+            let _ = writeln!(v, "    {p} = {};", ors.join(" || "));
+        }
+        for (f, &(name, width, unit, _)) in FIELDS.iter().enumerate() {
+            let _ = writeln!(v, "    {name} = 0;\n    case (op{unit})");
+            for &(o, s) in &st.fields[f] {
+                let _ = writeln!(v, "        4'd{o}: {name} = {};", slice(unit, s));
+            }
+            let _ = writeln!(v, "        default: {name} = {width}'d0;\n    endcase");
+        }
+        let _ = write!(
+            v,
+            "end
+always @(posedge clock) begin
+    if (host_we && host_unit == 0 && host_index < {depth}) imem0[host_index] <= {{{word}}};
+    if (host_we && host_unit == 1 && host_index < {depth}) imem1[host_index] <= {{{word}}};
+    if (host_we && host_unit == 2 && host_index < {depth}) imem2[host_index] <= {{{word}}};
+"
+        );
+        for u in 0..3 {
+            let _ = writeln!(
+                v,
+                "    w{u} <= (run ? 48'd0 : pc{u} + issue{u}) < {depth} ? imem{u}[run ? 48'd0 : pc{u} + issue{u}] : {bits}'d0;
+    pc{u} <= run ? 48'd0 : pc{u} + issue{u};
+    done{u} <= run ? 48'd0 : done{u} + unit_complete${u};",
+                bits = INSTR_BITS
+            );
+        }
+        let _ = write!(
+            v,
+            "    if (run) begin
+        n0 <= count$0; n1 <= count$1; n2 <= count$2;
+        run_r <= 1; fin_r <= 0; cyc <= 0;
+    end else if (run_r) begin
+        if (all_done) begin run_r <= 0; fin_r <= 1; end
+        else cyc <= cyc + 1;
+    end
+end
+"
+        );
+        Verilog::Custom(v)
+    }
+}

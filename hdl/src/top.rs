@@ -1,0 +1,313 @@
+//! The accelerator's top level ([`Accelerator`]) and a test system around it ([`System`]).
+//!
+//! ```text
+//!  host instr port, run --> Controller --fields, starts--> LoadUnit  ExecUnit  StoreUnit
+//!                                  ^------- ready, complete ---------'    |        |
+//!  DRAM read port  <------------------------------------ LoadUnit ------>+ writes |
+//!  DRAM write port <------------------------------------------------- StoreUnit <-+ acc reads
+//!                                       ParamTable <- LoadUnit writes, StoreUnit reads
+//! ```
+//!
+//! The DRAM sits outside the accelerator: a board provides memory behind the two DRAM
+//! ports with the one-cycle read of [`crate::dram::Dram`] (the engines add the configured
+//! latency themselves). [`System`] adds the behavioural DRAM and a host port to it.
+
+use crate::controller::{Controller, CYCLE_BITS, INSTR_WORDS};
+use crate::dram::{Dram, DRAM_ADDR_BITS};
+use crate::params::ParamTable;
+use crate::sram::ADDR_BITS;
+use crate::units::{ExecUnit, LoadUnit, StoreUnit};
+use rust_hdl::prelude::*;
+use systole_core::ArchConfig;
+
+type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// The accelerator of one `ArchConfig`.
+#[derive(LogicBlock)]
+pub struct Accelerator {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Host: write an instruction (see [`Controller`]).
+    pub host_we: Signal<In, Bit>,
+    /// Host: unit of the instruction (0 load, 1 exec, 2 store).
+    pub host_unit: Signal<In, Bits<2>>,
+    /// Host: index within the unit's instructions.
+    pub host_index: Signal<In, Addr>,
+    /// Host: the encoded instruction, least significant word first.
+    pub host_word: Vec<Signal<In, Bits<64>>>,
+    /// Host: start the program; program cycle 0 is the next cycle.
+    pub run: Signal<In, Bit>,
+    /// Instructions per unit, sampled with `run`.
+    pub count: Vec<Signal<In, Addr>>,
+    /// A program is running.
+    pub running: Signal<Out, Bit>,
+    /// The last program has finished.
+    pub finished: Signal<Out, Bit>,
+    /// Program cycles (the total once finished).
+    pub cycles: Signal<Out, Bits<CYCLE_BITS>>,
+    /// Each unit (load, exec, store) completes an instruction in this cycle.
+    pub unit_done: Vec<Signal<Out, Bit>>,
+    /// DRAM: read address (data in the next cycle).
+    pub dram_rd_addr: Signal<Out, DAddr>,
+    /// DRAM: bytes read in the previous cycle.
+    pub dram_rd_data: Vec<Signal<In, Signed<8>>>,
+    /// DRAM: write address.
+    pub dram_wr_addr: Signal<Out, DAddr>,
+    /// DRAM: bytes to write.
+    pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
+    /// DRAM: lane write enables.
+    pub dram_wr_en: Vec<Signal<Out, Bit>>,
+    ctl: Controller,
+    ld: LoadUnit,
+    ex: ExecUnit,
+    st: StoreUnit,
+    ptable: ParamTable,
+}
+
+impl Accelerator {
+    /// The accelerator of `arch` with room for `instr_depth` instructions per unit.
+    pub fn new(arch: &ArchConfig, instr_depth: usize) -> Self {
+        let lanes = arch.dram_bytes_per_cycle;
+        Self {
+            clock: Default::default(),
+            host_we: Default::default(),
+            host_unit: Default::default(),
+            host_index: Default::default(),
+            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            run: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            running: Default::default(),
+            finished: Default::default(),
+            cycles: Default::default(),
+            unit_done: (0..3).map(|_| Default::default()).collect(),
+            dram_rd_addr: Default::default(),
+            dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
+            dram_wr_addr: Default::default(),
+            dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
+            dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
+            ctl: Controller::new(instr_depth),
+            ld: LoadUnit::new(arch),
+            ex: ExecUnit::new(arch),
+            st: StoreUnit::new(arch),
+            ptable: ParamTable::new(arch.param_entries, arch.cols),
+        }
+    }
+}
+
+impl Logic for Accelerator {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.ctl.clock.next = self.clock.val();
+        self.ld.clock.next = self.clock.val();
+        self.ex.clock.next = self.clock.val();
+        self.st.clock.next = self.clock.val();
+        self.ptable.clock.next = self.clock.val();
+        // Host and status.
+        self.ctl.host_we.next = self.host_we.val();
+        self.ctl.host_unit.next = self.host_unit.val();
+        self.ctl.host_index.next = self.host_index.val();
+        for w in 0..self.host_word.len() {
+            self.ctl.host_word[w].next = self.host_word[w].val();
+        }
+        self.ctl.run.next = self.run.val();
+        for u in 0..self.count.len() {
+            self.ctl.count[u].next = self.count[u].val();
+        }
+        self.running.next = self.ctl.running.val();
+        self.finished.next = self.ctl.finished.val();
+        self.cycles.next = self.ctl.cycles.val();
+        self.ctl.unit_ready[0].next = self.ld.ready.val();
+        self.ctl.unit_ready[1].next = self.ex.ready.val();
+        self.ctl.unit_ready[2].next = self.st.ready.val();
+        self.ctl.unit_complete[0].next = self.ld.complete.val();
+        self.ctl.unit_complete[1].next = self.ex.complete.val();
+        self.ctl.unit_complete[2].next = self.st.complete.val();
+        self.unit_done[0].next = self.ld.complete.val();
+        self.unit_done[1].next = self.ex.complete.val();
+        self.unit_done[2].next = self.st.complete.val();
+        // Load unit.
+        self.ld.start_load.next = self.ctl.start_load.val();
+        self.ld.start_load_t.next = self.ctl.start_load_t.val();
+        self.ld.start_params.next = self.ctl.start_params.val();
+        self.ld.target.next = self.ctl.ld_target.val();
+        self.ld.dst.next = self.ctl.ld_dst.val();
+        self.ld.offset.next = self.ctl.ld_offset.val();
+        self.ld.pitch.next = self.ctl.ld_pitch.val();
+        self.ld.addr.next = self.ctl.ld_addr.val();
+        self.ld.len.next = self.ctl.ld_len.val();
+        self.ld.entries.next = self.ctl.ld_entries.val();
+        for i in 0..self.ld.count.len() {
+            self.ld.count[i].next = self.ctl.ld_count[i].val();
+            self.ld.stride[i].next = self.ctl.ld_stride[i].val();
+            self.st.count[i].next = self.ctl.st_count[i].val();
+            self.st.stride[i].next = self.ctl.st_stride[i].val();
+        }
+        self.dram_rd_addr.next = self.ld.dram_rd_addr.val();
+        for i in 0..self.dram_rd_data.len() {
+            self.ld.dram_rd_data[i].next = self.dram_rd_data[i].val();
+        }
+        self.ptable.wr_en.next = self.ld.param_we.val();
+        self.ptable.wr_entry.next = self.ld.param_entry.val();
+        self.ptable.wr_data.next = self.ld.param_data.val();
+        // Exec unit.
+        self.ex.start.next = self.ctl.start_exec.val();
+        self.ex.a_start.next = self.ctl.ex_a_start.val();
+        self.ex.a_inner_count.next = self.ctl.ex_a_inner_count.val();
+        self.ex.a_inner_stride.next = self.ctl.ex_a_inner_stride.val();
+        self.ex.a_outer_count.next = self.ctl.ex_a_outer_count.val();
+        self.ex.a_outer_stride.next = self.ctl.ex_a_outer_stride.val();
+        self.ex.acc.next = self.ctl.ex_acc.val();
+        self.ex.accumulate.next = self.ctl.ex_accumulate.val();
+        self.ex.preload_valid.next = self.ctl.ex_preload_valid.val();
+        self.ex.preload.next = self.ctl.ex_preload.val();
+        self.ex.b.next = self.ctl.ex_b.val();
+        self.ex.band_valid.next = self.ctl.ex_band_valid.val();
+        self.ex.band_stride.next = self.ctl.ex_band_stride.val();
+        self.ex.band_taps.next = self.ctl.ex_band_taps.val();
+        self.ex.band_width.next = self.ctl.ex_band_width.val();
+        self.ex.act_addr.next = self.ld.act_addr.val();
+        for k in 0..self.ld.act_we.len() {
+            self.ex.act_we[k].next = self.ld.act_we[k].val();
+            self.ex.act_data[k].next = self.ld.act_data[k].val();
+        }
+        self.ex.wgt_addr.next = self.ld.wgt_addr.val();
+        for j in 0..self.ld.wgt_we.len() {
+            self.ex.wgt_we[j].next = self.ld.wgt_we[j].val();
+            self.ex.wgt_data[j].next = self.ld.wgt_data[j].val();
+        }
+        // Store unit.
+        self.st.start_store.next = self.ctl.start_store.val();
+        self.st.start_store_t.next = self.ctl.start_store_t.val();
+        self.st.acc.next = self.ctl.st_acc.val();
+        self.st.row_stride.next = self.ctl.st_row_stride.val();
+        self.st.line_pitch.next = self.ctl.st_line_pitch.val();
+        self.st.width.next = self.ctl.st_width.val();
+        self.st.addr.next = self.ctl.st_addr.val();
+        self.st.len.next = self.ctl.st_len.val();
+        self.st.param.next = self.ctl.st_param.val();
+        self.st.zp.next = self.ctl.st_zp.val();
+        self.st.lo.next = self.ctl.st_lo.val();
+        self.st.hi.next = self.ctl.st_hi.val();
+        self.ex.acc_raddr.next = self.st.acc_addr.val();
+        self.ptable.rd_entry.next = self.st.param_entry.val();
+        for j in 0..self.st.acc_data.len() {
+            self.st.acc_data[j].next = self.ex.acc_rdata[j].val();
+            self.st.param_data[j].next = self.ptable.rd_data[j].val();
+        }
+        self.dram_wr_addr.next = self.st.dram_wr_addr.val();
+        for i in 0..self.dram_wr_en.len() {
+            self.dram_wr_en[i].next = self.st.dram_wr_en[i].val();
+            self.dram_wr_data[i].next = self.st.dram_wr_data[i].val();
+        }
+    }
+}
+
+/// The accelerator with a behavioural DRAM and a host port to it, for co-simulation.
+#[derive(LogicBlock)]
+pub struct System {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Host: write an instruction.
+    pub host_we: Signal<In, Bit>,
+    /// Host: unit of the instruction.
+    pub host_unit: Signal<In, Bits<2>>,
+    /// Host: index within the unit's instructions.
+    pub host_index: Signal<In, Addr>,
+    /// Host: the encoded instruction.
+    pub host_word: Vec<Signal<In, Bits<64>>>,
+    /// Host: start the program.
+    pub run: Signal<In, Bit>,
+    /// Instructions per unit.
+    pub count: Vec<Signal<In, Addr>>,
+    /// A program is running.
+    pub running: Signal<Out, Bit>,
+    /// The last program has finished.
+    pub finished: Signal<Out, Bit>,
+    /// Program cycles.
+    pub cycles: Signal<Out, Bits<CYCLE_BITS>>,
+    /// Each unit completes an instruction in this cycle.
+    pub unit_done: Vec<Signal<Out, Bit>>,
+    /// Host owns the DRAM ports (only while no program runs).
+    pub host_dram: Signal<In, Bit>,
+    /// Host: DRAM lane write enables.
+    pub host_dram_we: Vec<Signal<In, Bit>>,
+    /// Host: DRAM address of lane 0 (write, and read with data in the next cycle).
+    pub host_dram_addr: Signal<In, DAddr>,
+    /// Host: DRAM bytes to write.
+    pub host_dram_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: DRAM bytes read in the previous cycle.
+    pub host_dram_rdata: Vec<Signal<Out, Signed<8>>>,
+    acc: Accelerator,
+    dram: Dram,
+}
+
+impl System {
+    /// `arch`'s accelerator with `instr_depth` instructions per unit and `dram_bytes` bytes
+    /// of DRAM.
+    pub fn new(arch: &ArchConfig, instr_depth: usize, dram_bytes: usize) -> Self {
+        let lanes = arch.dram_bytes_per_cycle;
+        Self {
+            clock: Default::default(),
+            host_we: Default::default(),
+            host_unit: Default::default(),
+            host_index: Default::default(),
+            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            run: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            running: Default::default(),
+            finished: Default::default(),
+            cycles: Default::default(),
+            unit_done: (0..3).map(|_| Default::default()).collect(),
+            host_dram: Default::default(),
+            host_dram_we: (0..lanes).map(|_| Default::default()).collect(),
+            host_dram_addr: Default::default(),
+            host_dram_data: (0..lanes).map(|_| Default::default()).collect(),
+            host_dram_rdata: (0..lanes).map(|_| Default::default()).collect(),
+            acc: Accelerator::new(arch, instr_depth),
+            dram: Dram::new(dram_bytes, lanes),
+        }
+    }
+}
+
+impl Logic for System {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.acc.clock.next = self.clock.val();
+        self.dram.clock.next = self.clock.val();
+        self.acc.host_we.next = self.host_we.val();
+        self.acc.host_unit.next = self.host_unit.val();
+        self.acc.host_index.next = self.host_index.val();
+        for w in 0..self.host_word.len() {
+            self.acc.host_word[w].next = self.host_word[w].val();
+        }
+        self.acc.run.next = self.run.val();
+        for u in 0..self.count.len() {
+            self.acc.count[u].next = self.count[u].val();
+        }
+        self.running.next = self.acc.running.val();
+        self.finished.next = self.acc.finished.val();
+        self.cycles.next = self.acc.cycles.val();
+        for u in 0..self.unit_done.len() {
+            self.unit_done[u].next = self.acc.unit_done[u].val();
+        }
+        if self.host_dram.val() {
+            self.dram.rd_addr.next = self.host_dram_addr.val();
+            self.dram.wr_addr.next = self.host_dram_addr.val();
+        } else {
+            self.dram.rd_addr.next = self.acc.dram_rd_addr.val();
+            self.dram.wr_addr.next = self.acc.dram_wr_addr.val();
+        }
+        for i in 0..self.host_dram_we.len() {
+            self.acc.dram_rd_data[i].next = self.dram.rd_data[i].val();
+            self.host_dram_rdata[i].next = self.dram.rd_data[i].val();
+            if self.host_dram.val() {
+                self.dram.wr_en[i].next = self.host_dram_we[i].val();
+                self.dram.wr_data[i].next = self.host_dram_data[i].val();
+            } else {
+                self.dram.wr_en[i].next = self.acc.dram_wr_en[i].val();
+                self.dram.wr_data[i].next = self.acc.dram_wr_data[i].val();
+            }
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! The three units of docs/ARCHITECTURE.md section 1 as blocks with one set of ports each:
+//! [`LoadUnit`] (plain, transposed and parameter loads), [`ExecUnit`] (the WS or OS exec
+//! engine with the scratchpads and the accumulator) and [`StoreUnit`] (plain and
+//! transposed stores with the requantization units). A unit runs one instruction at a
+//! time, so its engines share its ports.
+
+use crate::dram::DRAM_ADDR_BITS;
+use crate::exec_os::ExecOs;
+use crate::exec_ws::ExecWs;
+use crate::load::LoadEngine;
+use crate::load_transposed::LoadTransposedEngine;
+use crate::net;
+use crate::params::ParamLoader;
+use crate::requant::Requant;
+use crate::sram::ADDR_BITS;
+use crate::store::StoreEngine;
+use crate::store_transposed::StoreTransposedEngine;
+use crate::wiring::Mode;
+use rust_hdl::prelude::*;
+use systole_core::{ArchConfig, Dataflow};
+
+type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// The load unit: `Load`, `LoadTransposed` and `LoadParams`.
+#[derive(LogicBlock)]
+pub struct LoadUnit {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start a `Load`.
+    pub start_load: Signal<In, Bit>,
+    /// Start a `LoadTransposed`.
+    pub start_load_t: Signal<In, Bit>,
+    /// Start a `LoadParams`.
+    pub start_params: Signal<In, Bit>,
+    /// `Load` target (weights when set).
+    pub target: Signal<In, Bit>,
+    /// `dst` of the three ops.
+    pub dst: Signal<In, Addr>,
+    /// `Load` byte offset.
+    pub offset: Signal<In, Bits<16>>,
+    /// `LoadTransposed` group pitch.
+    pub pitch: Signal<In, Addr>,
+    /// DRAM address of the three ops.
+    pub addr: Signal<In, DAddr>,
+    /// Bytes per run.
+    pub len: Signal<In, Bits<16>>,
+    /// Runs per loop level.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Byte stride per loop level.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// `LoadParams` entry count.
+    pub entries: Signal<In, Bits<24>>,
+    /// The unit may start an instruction.
+    pub ready: Signal<Out, Bit>,
+    /// The unit's instruction completes.
+    pub complete: Signal<Out, Bit>,
+    /// DRAM read address.
+    pub dram_rd_addr: Signal<Out, DAddr>,
+    /// DRAM bytes read in the previous cycle.
+    pub dram_rd_data: Vec<Signal<In, Signed<8>>>,
+    /// Activation scratchpad write: lane enables.
+    pub act_we: Vec<Signal<Out, Bit>>,
+    /// Activation scratchpad write: word.
+    pub act_addr: Signal<Out, Addr>,
+    /// Activation scratchpad write: lanes.
+    pub act_data: Vec<Signal<Out, Signed<8>>>,
+    /// Weight scratchpad write: lane enables.
+    pub wgt_we: Vec<Signal<Out, Bit>>,
+    /// Weight scratchpad write: word.
+    pub wgt_addr: Signal<Out, Addr>,
+    /// Weight scratchpad write: lanes.
+    pub wgt_data: Vec<Signal<Out, Signed<8>>>,
+    /// Parameter table write.
+    pub param_we: Signal<Out, Bit>,
+    /// Parameter table entry.
+    pub param_entry: Signal<Out, Addr>,
+    /// Parameter table entry bytes.
+    pub param_data: Signal<Out, Bits<64>>,
+    load: LoadEngine,
+    load_t: LoadTransposedEngine,
+    params: ParamLoader,
+}
+
+impl LoadUnit {
+    /// The load unit of `arch`.
+    pub fn new(arch: &ArchConfig) -> Self {
+        let (rows, cols, lanes, lat) = (arch.rows, arch.cols, arch.dram_bytes_per_cycle, arch.dram_latency);
+        Self {
+            clock: Default::default(),
+            start_load: Default::default(),
+            start_load_t: Default::default(),
+            start_params: Default::default(),
+            target: Default::default(),
+            dst: Default::default(),
+            offset: Default::default(),
+            pitch: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            stride: (0..3).map(|_| Default::default()).collect(),
+            entries: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            dram_rd_addr: Default::default(),
+            dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
+            act_we: (0..rows).map(|_| Default::default()).collect(),
+            act_addr: Default::default(),
+            act_data: (0..rows).map(|_| Default::default()).collect(),
+            wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            wgt_addr: Default::default(),
+            wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            param_we: Default::default(),
+            param_entry: Default::default(),
+            param_data: Default::default(),
+            load: LoadEngine::new(rows, cols, lanes, lat),
+            load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
+            params: ParamLoader::new(lanes, lat),
+        }
+    }
+}
+
+impl Logic for LoadUnit {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.load.clock.next = self.clock.val();
+        self.load_t.clock.next = self.clock.val();
+        self.params.clock.next = self.clock.val();
+        self.load.start.next = self.start_load.val();
+        self.load_t.start.next = self.start_load_t.val();
+        self.params.start.next = self.start_params.val();
+        self.load.target.next = self.target.val();
+        self.load.dst.next = self.dst.val();
+        self.load_t.dst.next = self.dst.val();
+        self.params.dst.next = self.dst.val();
+        self.load.offset.next = self.offset.val();
+        self.load_t.pitch.next = self.pitch.val();
+        self.load.addr.next = self.addr.val();
+        self.load_t.addr.next = self.addr.val();
+        self.params.addr.next = self.addr.val();
+        self.load.len.next = self.len.val();
+        self.load_t.len.next = self.len.val();
+        self.params.count.next = self.entries.val();
+        for i in 0..self.count.len() {
+            self.load.count[i].next = self.count[i].val();
+            self.load_t.count[i].next = self.count[i].val();
+            self.load.stride[i].next = self.stride[i].val();
+            self.load_t.stride[i].next = self.stride[i].val();
+        }
+        self.ready.next = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
+        self.complete.next = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
+        // Idle engines drive address 0, so the read addresses can be ORed.
+        self.dram_rd_addr.next = self.load.dram_rd_addr.val() | self.load_t.dram_rd_addr.val() | self.params.dram_rd_addr.val();
+        for i in 0..self.dram_rd_data.len() {
+            self.load.dram_rd_data[i].next = self.dram_rd_data[i].val();
+            self.load_t.dram_rd_data[i].next = self.dram_rd_data[i].val();
+            self.params.dram_rd_data[i].next = self.dram_rd_data[i].val();
+        }
+        // A transposed drain writes whole words.
+        if self.load_t.act_we[0].val() {
+            self.act_addr.next = self.load_t.act_addr.val();
+        } else {
+            self.act_addr.next = self.load.act_addr.val();
+        }
+        for k in 0..self.act_we.len() {
+            self.act_we[k].next = self.load.act_we[k].val() | self.load_t.act_we[k].val();
+            if self.load_t.act_we[k].val() {
+                self.act_data[k].next = self.load_t.act_data[k].val();
+            } else {
+                self.act_data[k].next = self.load.act_data[k].val();
+            }
+        }
+        self.wgt_addr.next = self.load.wgt_addr.val();
+        for j in 0..self.wgt_we.len() {
+            self.wgt_we[j].next = self.load.wgt_we[j].val();
+            self.wgt_data[j].next = self.load.wgt_data[j].val();
+        }
+        self.param_we.next = self.params.wr_en.val();
+        self.param_entry.next = self.params.wr_entry.val();
+        self.param_data.next = self.params.wr_data.val();
+    }
+}
+
+/// The store unit: `Store` and `StoreTransposed`, and the `cols` requantization units.
+#[derive(LogicBlock)]
+pub struct StoreUnit {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start a `Store`.
+    pub start_store: Signal<In, Bit>,
+    /// Start a `StoreTransposed`.
+    pub start_store_t: Signal<In, Bit>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// `StoreTransposed` row stride.
+    pub row_stride: Signal<In, Addr>,
+    /// `StoreTransposed` line pitch.
+    pub line_pitch: Signal<In, Addr>,
+    /// `StoreTransposed` width.
+    pub width: Signal<In, Bits<16>>,
+    /// DRAM address of run 0.
+    pub addr: Signal<In, DAddr>,
+    /// Bytes per run.
+    pub len: Signal<In, Bits<16>>,
+    /// Runs per loop level.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Byte stride per loop level.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// First requantization entry.
+    pub param: Signal<In, Addr>,
+    /// Output zero point.
+    pub zp: Signal<In, Signed<8>>,
+    /// Lower clamp.
+    pub lo: Signal<In, Signed<8>>,
+    /// Upper clamp.
+    pub hi: Signal<In, Signed<8>>,
+    /// The unit may start an instruction.
+    pub ready: Signal<Out, Bit>,
+    /// The unit's instruction completes.
+    pub complete: Signal<Out, Bit>,
+    /// Accumulator row to read.
+    pub acc_addr: Signal<Out, Addr>,
+    /// The row read in the previous cycle.
+    pub acc_data: Vec<Signal<In, Signed<32>>>,
+    /// First table entry to read.
+    pub param_entry: Signal<Out, Addr>,
+    /// Entries read in the previous cycle.
+    pub param_data: Vec<Signal<In, Bits<64>>>,
+    /// DRAM write address.
+    pub dram_wr_addr: Signal<Out, DAddr>,
+    /// DRAM write bytes.
+    pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
+    /// DRAM write lane enables.
+    pub dram_wr_en: Vec<Signal<Out, Bit>>,
+    store: StoreEngine,
+    store_t: StoreTransposedEngine,
+    rq: Vec<Requant>,
+    // The read of the previous cycle was a transposed store's: one entry for all columns.
+    bcast: DFF<Bit>,
+    transposed: Signal<Local, Bit>,
+}
+
+impl StoreUnit {
+    /// The store unit of `arch`.
+    pub fn new(arch: &ArchConfig) -> Self {
+        let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.dram_latency);
+        Self {
+            clock: Default::default(),
+            start_store: Default::default(),
+            start_store_t: Default::default(),
+            acc: Default::default(),
+            row_stride: Default::default(),
+            line_pitch: Default::default(),
+            width: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            stride: (0..3).map(|_| Default::default()).collect(),
+            param: Default::default(),
+            zp: Default::default(),
+            lo: Default::default(),
+            hi: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            acc_addr: Default::default(),
+            acc_data: (0..cols).map(|_| Default::default()).collect(),
+            param_entry: Default::default(),
+            param_data: (0..cols).map(|_| Default::default()).collect(),
+            dram_wr_addr: Default::default(),
+            dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
+            dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
+            store: StoreEngine::new(cols, lanes, lat),
+            store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
+            rq: (0..cols).map(|_| Requant::default()).collect(),
+            bcast: Default::default(),
+            transposed: Default::default(),
+        }
+    }
+}
+
+impl Logic for StoreUnit {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, bcast);
+        self.store.clock.next = self.clock.val();
+        self.store_t.clock.next = self.clock.val();
+        self.store.start.next = self.start_store.val();
+        self.store_t.start.next = self.start_store_t.val();
+        self.store.acc.next = self.acc.val();
+        self.store_t.acc.next = self.acc.val();
+        self.store_t.row_stride.next = self.row_stride.val();
+        self.store_t.line_pitch.next = self.line_pitch.val();
+        self.store_t.width.next = self.width.val();
+        self.store.addr.next = self.addr.val();
+        self.store_t.addr.next = self.addr.val();
+        self.store.len.next = self.len.val();
+        self.store_t.len.next = self.len.val();
+        for i in 0..self.count.len() {
+            self.store.count[i].next = self.count[i].val();
+            self.store_t.count[i].next = self.count[i].val();
+            self.store.stride[i].next = self.stride[i].val();
+            self.store_t.stride[i].next = self.stride[i].val();
+        }
+        self.store.param.next = self.param.val();
+        self.store_t.param.next = self.param.val();
+        self.store.zp.next = self.zp.val();
+        self.store_t.zp.next = self.zp.val();
+        self.store.lo.next = self.lo.val();
+        self.store_t.lo.next = self.lo.val();
+        self.store.hi.next = self.hi.val();
+        self.store_t.hi.next = self.hi.val();
+        self.ready.next = self.store.ready.val() & self.store_t.ready.val();
+        self.complete.next = self.store.complete.val() | self.store_t.complete.val();
+        self.transposed.next = !self.store_t.ready.val();
+        self.bcast.d.next = self.transposed.val();
+        if self.transposed.val() {
+            self.acc_addr.next = self.store_t.acc_addr.val();
+            self.param_entry.next = self.store_t.param_entry.val();
+        } else {
+            self.acc_addr.next = self.store.acc_addr.val();
+            self.param_entry.next = self.store.param_entry.val();
+        }
+        for j in 0..self.rq.len() {
+            self.rq[j].acc.next = self.acc_data[j].val();
+            if self.bcast.q.val() {
+                self.rq[j].bias.next = signed_cast(self.param_data[0].val().get_bits::<32>(0));
+                self.rq[j].scale.next = self.param_data[0].val().get_bits::<32>(32);
+                self.rq[j].zp.next = self.store_t.rq_zp.val();
+                self.rq[j].lo.next = self.store_t.rq_lo.val();
+                self.rq[j].hi.next = self.store_t.rq_hi.val();
+            } else {
+                self.rq[j].bias.next = signed_cast(self.param_data[j].val().get_bits::<32>(0));
+                self.rq[j].scale.next = self.param_data[j].val().get_bits::<32>(32);
+                self.rq[j].zp.next = self.store.rq_zp.val();
+                self.rq[j].lo.next = self.store.rq_lo.val();
+                self.rq[j].hi.next = self.store.rq_hi.val();
+            }
+            self.store.q[j].next = self.rq[j].y.val();
+            self.store_t.q[j].next = self.rq[j].y.val();
+        }
+        if self.transposed.val() {
+            self.dram_wr_addr.next = self.store_t.dram_wr_addr.val();
+        } else {
+            self.dram_wr_addr.next = self.store.dram_wr_addr.val();
+        }
+        for i in 0..self.dram_wr_en.len() {
+            self.dram_wr_en[i].next = self.store.dram_wr_en[i].val() | self.store_t.dram_wr_en[i].val();
+            if self.store_t.dram_wr_en[i].val() {
+                self.dram_wr_data[i].next = self.store_t.dram_wr_data[i].val();
+            } else {
+                self.dram_wr_data[i].next = self.store.dram_wr_data[i].val();
+            }
+        }
+    }
+}
+
+/// The exec unit: the WS or OS engine of the configured dataflow, with the scratchpads and
+/// the accumulator it owns. Its write ports take the load unit's writes; its accumulator
+/// read port serves the store unit.
+#[derive(LogicBlock)]
+pub struct ExecUnit {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start a matmul.
+    pub start: Signal<In, Bit>,
+    /// `a.start`.
+    pub a_start: Signal<In, Addr>,
+    /// `a.inner_count`.
+    pub a_inner_count: Signal<In, Addr>,
+    /// `a.inner_stride`.
+    pub a_inner_stride: Signal<In, Addr>,
+    /// `a.outer_count`.
+    pub a_outer_count: Signal<In, Addr>,
+    /// `a.outer_stride`.
+    pub a_outer_stride: Signal<In, Addr>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// Add to the accumulator.
+    pub accumulate: Signal<In, Bit>,
+    /// WS: the instruction preloads.
+    pub preload_valid: Signal<In, Bit>,
+    /// WS: first weight word of the preload.
+    pub preload: Signal<In, Addr>,
+    /// OS: first weight word.
+    pub b: Signal<In, Addr>,
+    /// The weights are a band.
+    pub band_valid: Signal<In, Bit>,
+    /// Band stride.
+    pub band_stride: Signal<In, Bits<8>>,
+    /// Band taps.
+    pub band_taps: Signal<In, Bits<16>>,
+    /// Band width.
+    pub band_width: Signal<In, Bits<16>>,
+    /// The unit may start an instruction.
+    pub ready: Signal<Out, Bit>,
+    /// The unit's instruction completes.
+    pub complete: Signal<Out, Bit>,
+    /// Activation scratchpad write: lane enables.
+    pub act_we: Vec<Signal<In, Bit>>,
+    /// Activation scratchpad write: word.
+    pub act_addr: Signal<In, Addr>,
+    /// Activation scratchpad write: lanes.
+    pub act_data: Vec<Signal<In, Signed<8>>>,
+    /// Weight scratchpad write: lane enables.
+    pub wgt_we: Vec<Signal<In, Bit>>,
+    /// Weight scratchpad write: word.
+    pub wgt_addr: Signal<In, Addr>,
+    /// Weight scratchpad write: lanes.
+    pub wgt_data: Vec<Signal<In, Signed<8>>>,
+    /// Accumulator row to read (replica port).
+    pub acc_raddr: Signal<In, Addr>,
+    /// The row read in the previous cycle.
+    pub acc_rdata: Vec<Signal<Out, Signed<32>>>,
+    ws: Vec<ExecWs>,
+    os: Vec<ExecOs>,
+    _arch: ArchConfig,
+}
+
+impl ExecUnit {
+    /// The exec unit of `arch`.
+    pub fn new(arch: &ArchConfig) -> Self {
+        let (rows, cols) = (arch.rows, arch.cols);
+        let sizes = (rows, cols, arch.act_words(), arch.wgt_words(), arch.acc_rows());
+        let os = arch.dataflow == Dataflow::OutputStationary;
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            a_start: Default::default(),
+            a_inner_count: Default::default(),
+            a_inner_stride: Default::default(),
+            a_outer_count: Default::default(),
+            a_outer_stride: Default::default(),
+            acc: Default::default(),
+            accumulate: Default::default(),
+            preload_valid: Default::default(),
+            preload: Default::default(),
+            b: Default::default(),
+            band_valid: Default::default(),
+            band_stride: Default::default(),
+            band_taps: Default::default(),
+            band_width: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            act_we: (0..rows).map(|_| Default::default()).collect(),
+            act_addr: Default::default(),
+            act_data: (0..rows).map(|_| Default::default()).collect(),
+            wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            wgt_addr: Default::default(),
+            wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            acc_raddr: Default::default(),
+            acc_rdata: (0..cols).map(|_| Default::default()).collect(),
+            ws: (!os).then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            os: os.then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            _arch: arch.clone(),
+        }
+    }
+
+    fn wire(&mut self, mode: &mut Mode) {
+        let (rows, cols) = (self.act_we.len(), self.acc_rdata.len());
+        macro_rules! common {
+            ($eng:expr, $name:expr) => {{
+                let e = $name;
+                let p = |port: &str| format!("{e}$0${port}");
+                let l = |port: &str, i: usize| format!("{e}$0${port}${i}");
+                net!(mode, $eng.clock, p("clock"), self.clock, "clock".into());
+                net!(mode, $eng.start, p("start"), self.start, "start".into());
+                net!(mode, $eng.a_start, p("a_start"), self.a_start, "a_start".into());
+                net!(mode, $eng.a_inner_count, p("a_inner_count"), self.a_inner_count, "a_inner_count".into());
+                net!(mode, $eng.a_inner_stride, p("a_inner_stride"), self.a_inner_stride, "a_inner_stride".into());
+                net!(mode, $eng.a_outer_count, p("a_outer_count"), self.a_outer_count, "a_outer_count".into());
+                net!(mode, $eng.a_outer_stride, p("a_outer_stride"), self.a_outer_stride, "a_outer_stride".into());
+                net!(mode, $eng.acc, p("acc"), self.acc, "acc".into());
+                net!(mode, $eng.accumulate, p("accumulate"), self.accumulate, "accumulate".into());
+                net!(mode, $eng.band_valid, p("band_valid"), self.band_valid, "band_valid".into());
+                net!(mode, $eng.band_stride, p("band_stride"), self.band_stride, "band_stride".into());
+                net!(mode, $eng.band_taps, p("band_taps"), self.band_taps, "band_taps".into());
+                net!(mode, $eng.band_width, p("band_width"), self.band_width, "band_width".into());
+                net!(mode, self.ready, "ready".into(), $eng.ready, p("ready"));
+                net!(mode, self.complete, "complete".into(), $eng.complete, p("complete"));
+                net!(mode, $eng.host_act_addr, p("host_act_addr"), self.act_addr, "act_addr".into());
+                net!(mode, $eng.host_wgt_addr, p("host_wgt_addr"), self.wgt_addr, "wgt_addr".into());
+                net!(mode, $eng.host_acc_addr, p("host_acc_addr"), self.acc_raddr, "acc_raddr".into());
+                for k in 0..rows {
+                    net!(mode, $eng.host_act_we[k], l("host_act_we", k), self.act_we[k], format!("act_we${k}"));
+                    net!(mode, $eng.host_act_data[k], l("host_act_data", k), self.act_data[k], format!("act_data${k}"));
+                }
+                for j in 0..cols {
+                    net!(mode, $eng.host_wgt_we[j], l("host_wgt_we", j), self.wgt_we[j], format!("wgt_we${j}"));
+                    net!(mode, $eng.host_wgt_data[j], l("host_wgt_data", j), self.wgt_data[j], format!("wgt_data${j}"));
+                    net!(mode, self.acc_rdata[j], format!("acc_rdata${j}"), $eng.host_acc_data[j], l("host_acc_data", j));
+                }
+            }};
+        }
+        if !self.ws.is_empty() {
+            common!(self.ws[0], "ws");
+            net!(mode, self.ws[0].preload_valid, "ws$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
+            net!(mode, self.ws[0].preload, "ws$0$preload".into(), self.preload, "preload".into());
+        }
+        if !self.os.is_empty() {
+            common!(self.os[0], "os");
+            net!(mode, self.os[0].b, "os$0$b".into(), self.b, "b".into());
+        }
+    }
+}
+
+impl Logic for ExecUnit {
+    fn update(&mut self) {
+        self.wire(&mut Mode::Update);
+    }
+
+    fn connect(&mut self) {
+        self.wire(&mut Mode::Connect);
+    }
+
+    fn hdl(&self) -> Verilog {
+        let mut block = vec![];
+        // Emission reads no signal values; `wire` takes `&mut self` for the other modes.
+        ExecUnit::new(&self._arch).wire(&mut Mode::Emit(&mut block));
+        Verilog::Combinatorial(block)
+    }
+}
