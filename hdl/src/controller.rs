@@ -143,9 +143,12 @@ pub struct Controller {
     _st: State,
 }
 
-/// Each decoded output port: name, width, unit, and the `(opcode, ISA field)` it takes
-/// for each op of the unit that has it (0 for the others).
-pub const FIELDS: &[(&str, usize, usize, &[(u64, &str)])] = &[
+/// One decoded output port: name, width, unit, and the `(opcode, ISA field)` it takes for
+/// each op of the unit that has it (0 for the others).
+pub type FieldPort = (&'static str, usize, usize, &'static [(u64, &'static str)]);
+
+/// The decoded output ports.
+pub const FIELDS: &[FieldPort] = &[
     ("ld_target", 1, 0, &[(1, "target")]),
     ("ld_dst", ADDR_BITS, 0, &[(1, "dst"), (2, "dst"), (3, "dst")]),
     ("ld_offset", 16, 0, &[(1, "offset")]),
@@ -446,10 +449,9 @@ impl Logic for Controller {
             }
         }
         let run = self.run.val();
-        for u in 0..3 {
-            let raddr = if run { 0 } else { st.pc[u] + issue[u] as u64 } as usize;
-            n.word[u] = st.imem[u].get(raddr).copied().unwrap_or([0; INSTR_WORDS]);
-            n.pc[u] = if run { 0 } else { st.pc[u] + issue[u] as u64 };
+        for (u, &issued) in issue.iter().enumerate() {
+            n.pc[u] = if run { 0 } else { st.pc[u] + issued as u64 };
+            n.word[u] = st.imem[u].get(n.pc[u] as usize).copied().unwrap_or([0; INSTR_WORDS]);
             n.done[u] = if run { 0 } else { st.done[u] + self.unit_complete[u].val() as u64 };
         }
         if run {
