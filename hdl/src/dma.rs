@@ -205,6 +205,9 @@ initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s
     /// The current run is the last of its outermost iteration.
     pub const LAST_INNER_RUN: &str = "(i1 + 1 >= c1 && i2 + 1 >= c2)";
 
+    /// Runs remain after the current one.
+    pub const MORE_RUNS: &str = "(i2 + 1 < c2 || i1 + 1 < c1 || i0 + 1 < c0)";
+
     /// The current beat's DRAM address.
     pub fn beat_addr(lanes: usize) -> String {
         format!("b2 + {{16'd0, beat}} * {lanes}")

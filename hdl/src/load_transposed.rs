@@ -249,7 +249,7 @@ always @(*) begin
     act_addr = d_on ? d_base + d_j : 24'd0;
     last_beat = {last_beat};
     outer_end = last_beat && {last_inner};
-    last_run = last_beat && !({more});
+    last_run = last_beat && !{more};
 ",
             phase_decls = dma::verilog::PHASE_DECLS,
             decls = dma::verilog::DECLS,
@@ -258,7 +258,7 @@ always @(*) begin
             beat_addr = dma::verilog::beat_addr(lanes),
             last_beat = dma::verilog::LAST_BEAT,
             last_inner = dma::verilog::LAST_INNER_RUN,
-            more = "i2 + 1 < c2 || i1 + 1 < c1 || i0 + 1 < c0",
+            more = dma::verilog::MORE_RUNS,
         );
         for l in 0..rows {
             let _ = writeln!(
