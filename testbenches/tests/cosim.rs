@@ -35,19 +35,20 @@ fn arch(rows: usize, cols: usize, dataflow: Dataflow, lanes: usize, latency: usi
     }
 }
 
-fn conv(h: usize, w: usize, c: usize, k: usize, r: usize, stride: usize, pad: usize, groups: usize) -> ConvShape {
-    ConvShape { n: 1, h, w, c, k, r, s: r, stride: [stride; 2], dilation: [1, 1], pad: [pad; 4], groups }
+/// An `r x r` convolution with "same" padding `r / 2`.
+fn conv(h: usize, w: usize, c: usize, k: usize, r: usize, stride: usize, groups: usize) -> ConvShape {
+    ConvShape { n: 1, h, w, c, k, r, s: r, stride: [stride; 2], dilation: [1, 1], pad: [r / 2; 4], groups }
 }
 
 /// The conformance layers: every mapping the compiler has, with edge tiles.
 fn layers() -> Vec<Layer> {
     vec![
-        conv_layer("conv3x3", LayerOp::Conv, conv(4, 5, 3, 5, 3, 1, 1, 1), 3, -2, Activation::Relu, true),
-        conv_layer("conv3x3s2", LayerOp::Conv, conv(6, 5, 4, 3, 3, 2, 1, 1), -5, 7, Activation::None, false),
-        conv_layer("pointwise", LayerOp::Conv, conv(3, 3, 6, 7, 1, 1, 0, 1), 0, 1, Activation::Relu6, true),
-        conv_layer("grouped", LayerOp::Conv, conv(4, 4, 4, 6, 3, 1, 1, 2), 2, 0, Activation::Relu, true),
-        conv_layer("depthwise3x3", LayerOp::Depthwise, conv(5, 6, 5, 5, 3, 1, 1, 5), -7, 4, Activation::Relu6, true),
-        conv_layer("depthwise3x3s2", LayerOp::Depthwise, conv(7, 7, 3, 3, 3, 2, 1, 3), 1, -3, Activation::Relu, true),
+        conv_layer("conv3x3", LayerOp::Conv, conv(4, 5, 3, 5, 3, 1, 1), 3, -2, Activation::Relu, true),
+        conv_layer("conv3x3s2", LayerOp::Conv, conv(6, 5, 4, 3, 3, 2, 1), -5, 7, Activation::None, false),
+        conv_layer("pointwise", LayerOp::Conv, conv(3, 3, 6, 7, 1, 1, 1), 0, 1, Activation::Relu6, true),
+        conv_layer("grouped", LayerOp::Conv, conv(4, 4, 4, 6, 3, 1, 2), 2, 0, Activation::Relu, true),
+        conv_layer("depthwise3x3", LayerOp::Depthwise, conv(5, 6, 5, 5, 3, 1, 5), -7, 4, Activation::Relu6, true),
+        conv_layer("depthwise3x3s2", LayerOp::Depthwise, conv(7, 7, 3, 3, 3, 2, 3), 1, -3, Activation::Relu, true),
         conv_layer("gemm", LayerOp::Gemm, ConvShape::gemm(1, 5, 11, 6), 4, -1, Activation::None, true),
     ]
 }
