@@ -1,5 +1,6 @@
 //! `systole`: a thin command-line facade over the Systole libraries.
 
+mod rtl;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -55,6 +56,19 @@ enum Command {
         #[arg(long)]
         hex: Option<PathBuf>,
     },
+    /// Write the accelerator's Verilog for an architecture: one top module
+    /// (`systole_top.v`) and a parameters header (`systole_params.vh`).
+    Rtl {
+        /// Architecture file.
+        #[arg(long)]
+        arch: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Instructions each unit's memory holds.
+        #[arg(long, default_value_t = 1024)]
+        instr_depth: usize,
+    },
     /// Measure simulator speed on a workload: simulated MACs per second and wall time.
     Bench {
         /// Architecture file.
@@ -105,6 +119,13 @@ fn main() -> Result<()> {
             print!("{program}");
             if let Some(path) = hex {
                 std::fs::write(&path, run::hex(&program)).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(())
+        }
+        Command::Rtl { arch, out, instr_depth } => {
+            let arch_cfg = ArchConfig::from_file(&arch)?;
+            for path in rtl::write(&arch_cfg, &out, instr_depth)? {
+                println!("wrote {}", path.display());
             }
             Ok(())
         }

@@ -163,3 +163,21 @@ fn data_files_feed_the_simulator() {
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["layers"][0]["output_digest"], format!("{:016x}", golden.digest()));
 }
+
+#[test]
+fn rtl_writes_the_top_module_and_parameters() {
+    let s = Scratch::new("rtl");
+    let out = systole_in(&s.0, &["rtl", "--arch", repo().join("configs/archs/4x4.toml").to_str().unwrap(), "--out", "rtl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let verilog = std::fs::read_to_string(s.0.join("rtl/systole_top.v")).unwrap();
+    assert!(verilog.contains("module systole_top("), "top module missing");
+    assert!(!verilog.contains("module top"), "a module kept rust-hdl's name `top`");
+    let header = std::fs::read_to_string(s.0.join("rtl/systole_params.vh")).unwrap();
+    insta::assert_snapshot!("rtl_params_4x4", header);
+}
+
+#[test]
+fn rtl_rejects_an_empty_instruction_memory() {
+    let s = Scratch::new("rtl-depth");
+    insta::assert_snapshot!("rtl_instr_depth_zero", failure(&s, &["rtl", "--arch", ARCH, "--out", "rtl", "--instr-depth", "0"]));
+}
