@@ -7,8 +7,9 @@
 //! [`compare`] checks against the simulator: every output byte, the program's total cycle
 //! count, and every instruction's completion cycle (the first divergence is reported).
 
-use crate::tools::{icarus_vectors, ToolError};
+use crate::tools::{Simulator, ToolError, VectorRun};
 use std::path::Path;
+use std::time::Duration;
 use systole_core::isa::Unit;
 use systole_core::timing::InstrTiming;
 use systole_core::{ArchConfig, Program, Tensor};
@@ -162,11 +163,21 @@ pub fn run_rust_hdl(arch: &ArchConfig, program: &Program, dram: &[u8], script: &
     script.interpret(&outs, program, dram)
 }
 
-/// Runs `script` on the Verilog of `arch`'s [`System`] under Icarus, in `dir`.
-pub fn run_icarus(arch: &ArchConfig, program: &Program, dram: &[u8], script: &HostScript, dir: &Path) -> Result<RtlRun, ToolError> {
+/// Runs `script` on the Verilog of `arch`'s [`System`] under `sim`, in `dir`; also returns
+/// the wall time of the simulation run (without its build).
+pub fn run_verilog(
+    sim: Simulator,
+    arch: &ArchConfig,
+    program: &Program,
+    dram: &[u8],
+    script: &HostScript,
+    dir: &Path,
+) -> Result<(RtlRun, Duration), ToolError> {
     let rtl = emit(&mut System::new(arch, instr_depth(program), dram.len()));
-    let outs = icarus_vectors(dir, &rtl, true, &script.ports, &observed(arch.dram_bytes_per_cycle), &script.rows)?;
-    Ok(script.interpret(&outs, program, dram))
+    let outputs = observed(arch.dram_bytes_per_cycle);
+    let run = VectorRun { dir, rtl: &rtl, clocked: true, inputs: &script.ports, outputs: &outputs, volatile: &[2] };
+    let (outs, elapsed) = run.run(sim, &script.rows)?;
+    Ok((script.interpret(&outs, program, dram), elapsed))
 }
 
 /// Instruction memory depth that holds `program`: its largest unit's count.

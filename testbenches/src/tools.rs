@@ -94,11 +94,20 @@ pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<Strin
     run(tool, &["-p", &script], dir)
 }
 
+/// The Verilog simulators a test can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simulator {
+    /// Icarus Verilog (`iverilog` + `vvp`): no build step to speak of.
+    Icarus,
+    /// Verilator (`--binary --timing`): a C++ build first, then a fast run.
+    Verilator,
+}
+
 /// Runs the Verilog module `top` in `rtl` under Icarus, one clock cycle per row of
 /// `cycles` (values for `inputs`, in order), and returns the values of `outputs` in every
 /// cycle, read after the inputs settle and before the rising edge. Outputs wider than one
-/// bit are read as signed numbers; `None` is an unknown (`x`/`z`) value. `clocked` says whether `top` has
-/// a `clock` input.
+/// bit are read as signed numbers; `None` is an unknown (`x`/`z`) value. `clocked` says
+/// whether `top` has a `clock` input.
 pub fn icarus_vectors(
     dir: &Path,
     rtl: &str,
@@ -107,29 +116,122 @@ pub fn icarus_vectors(
     outputs: &[(String, usize)],
     cycles: &[Vec<i64>],
 ) -> Result<Vec<Vec<Option<i64>>>, ToolError> {
-    let vectors: String = cycles.iter().map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
-    write(dir, "vectors.txt", &vectors)?;
-    let mut tb = String::from("module tb;\n  reg clock = 0;\n  integer fd, r, t;\n  reg signed [63:0] v;\n");
-    for (n, (_, bits)) in inputs.iter().enumerate() {
-        let _ = writeln!(tb, "  reg [{}:0] i{n} = 0;", bits - 1);
+    let run = VectorRun { dir, rtl, clocked, inputs, outputs, volatile: &[] };
+    run.run(Simulator::Icarus, cycles).map(|(outs, _)| outs)
+}
+
+/// One clocked vector run: `top` in `rtl`, driven on `inputs` and observed on `outputs`.
+/// The testbench prints a cycle's outputs only when one of them other than the
+/// `volatile` ones (indices into `outputs`, e.g. a free-running counter) changed, and the
+/// reader carries values forward, so that long runs stay cheap to print and parse.
+pub struct VectorRun<'a> {
+    /// Scratch folder.
+    pub dir: &'a Path,
+    /// The Verilog.
+    pub rtl: &'a str,
+    /// `top` has a `clock` input.
+    pub clocked: bool,
+    /// Input ports (name, bits), in row order.
+    pub inputs: &'a [(String, usize)],
+    /// Output ports (name, bits).
+    pub outputs: &'a [(String, usize)],
+    /// Outputs whose changes alone do not print a cycle.
+    pub volatile: &'a [usize],
+}
+
+impl VectorRun<'_> {
+    fn testbench(&self, cycles: usize) -> String {
+        let mut tb = String::from("module tb;\n  reg clock = 0;\n  integer fd, r, t;\n  reg signed [63:0] v;\n");
+        for (n, (_, bits)) in self.inputs.iter().enumerate() {
+            let _ = writeln!(tb, "  reg [{}:0] i{n} = 0;", bits - 1);
+        }
+        for (n, (_, bits)) in self.outputs.iter().enumerate() {
+            let sign = if *bits > 1 { "signed " } else { "" };
+            let _ = writeln!(tb, "  wire {sign}[{}:0] o{n};", bits - 1);
+            let _ = writeln!(tb, "  reg {sign}[{}:0] p{n};", bits - 1);
+        }
+        let mut conns = if self.clocked { vec![".clock(clock)".to_string()] } else { vec![] };
+        conns.extend(self.inputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(i{n})")));
+        conns.extend(self.outputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(o{n})")));
+        let _ = writeln!(tb, "  top dut({});", conns.join(", "));
+        let _ = writeln!(tb, "  initial begin\n    fd = $fopen(\"vectors.txt\", \"r\");\n    for (t = 0; t < {cycles}; t = t + 1) begin");
+        for n in 0..self.inputs.len() {
+            let _ = writeln!(tb, "      r = $fscanf(fd, \"%d\", v); i{n} = v;");
+        }
+        let changed: Vec<String> =
+            (0..self.outputs.len()).filter(|n| !self.volatile.contains(n)).map(|n| format!("o{n} !== p{n}")).collect();
+        let changed = if changed.is_empty() { "0".to_string() } else { changed.join(" || ") };
+        let fmt = vec!["%0d"; self.outputs.len()].join(" ");
+        let outs: Vec<String> = (0..self.outputs.len()).map(|n| format!("o{n}")).collect();
+        let _ = writeln!(
+            tb,
+            "      #1 if (t == 0 || t == {} || {changed}) $display(\"out %0d {fmt}\", t, {});",
+            cycles.saturating_sub(1),
+            outs.join(", ")
+        );
+        for n in 0..self.outputs.len() {
+            let _ = writeln!(tb, "      p{n} = o{n};");
+        }
+        let _ = writeln!(tb, "      clock = 1; #1 clock = 0; #1;\n    end\n    $finish;\n  end\nendmodule");
+        tb
     }
-    for (n, (_, bits)) in outputs.iter().enumerate() {
-        let sign = if *bits > 1 { "signed " } else { "" };
-        let _ = writeln!(tb, "  wire {sign}[{}:0] o{n};", bits - 1);
+
+    /// Runs `cycles` under `sim`; returns every cycle's outputs and the wall time of the
+    /// simulation itself (without compiling).
+    pub fn run(&self, sim: Simulator, cycles: &[Vec<i64>]) -> Result<(Vec<Vec<Option<i64>>>, std::time::Duration), ToolError> {
+        let vectors: String = cycles.iter().map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
+        write(self.dir, "vectors.txt", &vectors)?;
+        write(self.dir, "top.v", self.rtl)?;
+        write(self.dir, "tb.v", &self.testbench(cycles.len()))?;
+        let (printed, elapsed) = match sim {
+            Simulator::Icarus => {
+                run("iverilog", &["-g2012", "-o", "sim.vvp", "-s", "tb", "top.v", "tb.v"], self.dir)?;
+                let t = std::time::Instant::now();
+                let out = run("vvp", &["-n", "sim.vvp"], self.dir)?;
+                (out, t.elapsed())
+            }
+            Simulator::Verilator => {
+                let args = [
+                    "--binary",
+                    "--timing",
+                    "-O2",
+                    "-Wno-fatal",
+                    "-Wno-lint",
+                    "-Wno-style",
+                    "--top-module",
+                    "tb",
+                    "-o",
+                    "simv",
+                    "tb.v",
+                    "top.v",
+                ];
+                run("verilator", &args, self.dir)?;
+                let t = std::time::Instant::now();
+                let out = run_path(&self.dir.join("obj_dir/simv"), self.dir)?;
+                (out, t.elapsed())
+            }
+        };
+        let mut outs: Vec<Vec<Option<i64>>> = Vec::with_capacity(cycles.len());
+        for line in printed.lines().filter_map(|l| l.strip_prefix("out ")) {
+            let mut fields = line.split_whitespace();
+            let t: usize = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+            let values: Vec<Option<i64>> = fields.map(|v| v.parse().ok()).collect();
+            while outs.len() < t {
+                let last = outs.last().cloned().unwrap_or_else(|| values.clone());
+                outs.push(last);
+            }
+            outs.push(values);
+        }
+        Ok((outs, elapsed))
     }
-    let mut conns = if clocked { vec![".clock(clock)".to_string()] } else { vec![] };
-    conns.extend(inputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(i{n})")));
-    conns.extend(outputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(o{n})")));
-    let _ = writeln!(tb, "  top dut({});", conns.join(", "));
-    let _ =
-        writeln!(tb, "  initial begin\n    fd = $fopen(\"vectors.txt\", \"r\");\n    for (t = 0; t < {}; t = t + 1) begin", cycles.len());
-    for n in 0..inputs.len() {
-        let _ = writeln!(tb, "      r = $fscanf(fd, \"%d\", v); i{n} = v;");
+}
+
+fn run_path(program: &Path, dir: &Path) -> Result<String, ToolError> {
+    let out = Command::new(program).current_dir(dir).output().map_err(|source| ToolError::Io { path: program.into(), source })?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(ToolError::Failed { tool: "simulation binary", output: text })
     }
-    let fmt = vec!["%0d"; outputs.len()].join(" ");
-    let outs: Vec<String> = (0..outputs.len()).map(|n| format!("o{n}")).collect();
-    let _ = writeln!(tb, "      #1 $display(\"out {fmt}\", {});", outs.join(", "));
-    let _ = writeln!(tb, "      clock = 1; #1 clock = 0; #1;\n    end\n    $finish;\n  end\nendmodule");
-    let printed = icarus(dir, &[("top.v", rtl), ("tb.v", &tb)], "tb")?;
-    Ok(printed.lines().filter_map(|l| l.strip_prefix("out ")).map(|l| l.split_whitespace().map(|v| v.parse().ok()).collect()).collect())
 }

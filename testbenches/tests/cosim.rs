@@ -13,8 +13,8 @@ use systole_core::layer::{Activation, ConvShape, Layer, LayerOp};
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow};
 use systole_testbenches::conv_layer;
-use systole_testbenches::cosim::{run_icarus, run_rust_hdl, Ladder};
-use systole_testbenches::tools::scratch;
+use systole_testbenches::cosim::{run_rust_hdl, run_verilog, Ladder};
+use systole_testbenches::tools::{scratch, Simulator};
 
 const WS: Dataflow = Dataflow::WeightStationary;
 const OS: Dataflow = Dataflow::OutputStationary;
@@ -66,8 +66,9 @@ fn archs() -> Vec<ArchConfig> {
     ]
 }
 
-/// Runs every case through the rungs `rust_hdl` and/or `icarus`; panics with every failure.
-fn ladder(archs: &[ArchConfig], layers: &[Layer], rust_hdl: bool, icarus: bool) {
+/// Runs every case through rust-hdl (when `rust_hdl`) and the Verilog simulator `verilog`;
+/// panics listing every failure.
+fn ladder(archs: &[ArchConfig], layers: &[Layer], rust_hdl: bool, verilog: Option<Simulator>) {
     let mut failures = vec![];
     for arch in archs {
         for (i, layer) in layers.iter().enumerate() {
@@ -87,15 +88,15 @@ fn ladder(archs: &[ArchConfig], layers: &[Layer], rust_hdl: bool, icarus: bool) 
                     failures.push(format!("{case} (rust-hdl): {e}"));
                 }
             }
-            if icarus {
+            if let Some(sim) = verilog {
                 let dir = scratch(&format!("cosim_{}_{}", arch.name, layer.name));
-                match run_icarus(arch, &ladder.program, &ladder.dram, &script, &dir) {
-                    Ok(rtl) => {
+                match run_verilog(sim, arch, &ladder.program, &ladder.dram, &script, &dir) {
+                    Ok((rtl, _)) => {
                         if let Err(e) = ladder.check(&rtl) {
-                            failures.push(format!("{case} (Icarus): {e}"));
+                            failures.push(format!("{case} ({sim:?}): {e}"));
                         }
                     }
-                    Err(e) => failures.push(format!("{case} (Icarus): {e}")),
+                    Err(e) => failures.push(format!("{case} ({sim:?}): {e}")),
                 }
             }
             eprintln!("{case}: {} instructions, {} cycles", ladder.program.instrs.len(), ladder.cycles);
@@ -106,10 +107,41 @@ fn ladder(archs: &[ArchConfig], layers: &[Layer], rust_hdl: bool, icarus: bool) 
 
 #[test]
 fn rust_hdl_matches_simulator() {
-    ladder(&archs(), &layers(), true, false);
+    ladder(&archs(), &layers(), true, None);
 }
 
 #[test]
 fn verilog_matches_simulator() {
-    ladder(&archs(), &layers(), false, true);
+    ladder(&archs(), &layers(), false, Some(Simulator::Icarus));
+}
+
+/// Rung 4 under Verilator too, on one case per dataflow (each case is a C++ build).
+#[test]
+fn verilator_matches_simulator() {
+    let layers = layers();
+    ladder(&[arch(4, 4, WS, 4, 5, 1)], &layers[0..1], false, Some(Simulator::Verilator));
+    ladder(&[arch(4, 4, OS, 3, 4, 1)], &layers[4..5], false, Some(Simulator::Verilator));
+}
+
+/// The larger sweep: 16x16 arrays and layers of ResNet-18 and MobileNetV2 sizes, in
+/// Verilator. About 10 minutes on 2 cores:
+/// `cargo test --release -p systole-testbenches --test cosim -- --ignored`.
+#[test]
+#[ignore = "slow: 16x16 arrays and network-sized layers in Verilator"]
+fn verilator_sweep_16x16() {
+    let big = vec![
+        conv_layer("resnet_conv3x3_64", LayerOp::Conv, conv(14, 14, 64, 64, 3, 1, 1), 0, -3, Activation::Relu, true),
+        conv_layer("resnet_conv3x3s2_128", LayerOp::Conv, conv(14, 14, 64, 128, 3, 2, 1), 2, 0, Activation::None, true),
+        conv_layer("mbv2_pointwise", LayerOp::Conv, conv(14, 14, 32, 96, 1, 1, 1), -1, 5, Activation::Relu6, true),
+        conv_layer("mbv2_depthwise", LayerOp::Depthwise, conv(28, 28, 48, 48, 3, 1, 48), 3, -2, Activation::Relu6, true),
+        conv_layer("mbv2_depthwise_s2", LayerOp::Depthwise, conv(28, 28, 32, 32, 3, 2, 32), -4, 1, Activation::Relu6, true),
+        conv_layer("classifier", LayerOp::Gemm, ConvShape::gemm(1, 4, 512, 100), 0, 0, Activation::None, true),
+    ];
+    let archs = [
+        ArchConfig { name: "16x16-ws".into(), ..ArchConfig::preset_16x16() },
+        ArchConfig { name: "16x16-os".into(), dataflow: OS, ..ArchConfig::preset_16x16() },
+    ];
+    let archs: Vec<ArchConfig> =
+        archs.into_iter().map(|a| ArchConfig { act_sram_kib: 16, wgt_sram_kib: 16, acc_sram_kib: 16, dram_latency: 12, ..a }).collect();
+    ladder(&archs, &big, false, Some(Simulator::Verilator));
 }
