@@ -120,6 +120,9 @@ pub fn icarus_vectors(
     run.run(Simulator::Icarus, cycles).map(|(outs, _)| outs)
 }
 
+/// Every cycle's output values (`None`: unknown).
+pub type Trace = Vec<Vec<Option<i64>>>;
+
 /// One clocked vector run: `top` in `rtl`, driven on `inputs` and observed on `outputs`.
 /// The testbench prints a cycle's outputs only when one of them other than the
 /// `volatile` ones (indices into `outputs`, e.g. a free-running counter) changed, and the
@@ -178,7 +181,7 @@ impl VectorRun<'_> {
 
     /// Runs `cycles` under `sim`; returns every cycle's outputs and the wall time of the
     /// simulation itself (without compiling).
-    pub fn run(&self, sim: Simulator, cycles: &[Vec<i64>]) -> Result<(Vec<Vec<Option<i64>>>, std::time::Duration), ToolError> {
+    pub fn run(&self, sim: Simulator, cycles: &[Vec<i64>]) -> Result<(Trace, std::time::Duration), ToolError> {
         let vectors: String = cycles.iter().map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
         write(self.dir, "vectors.txt", &vectors)?;
         write(self.dir, "top.v", self.rtl)?;
@@ -211,7 +214,7 @@ impl VectorRun<'_> {
                 (out, t.elapsed())
             }
         };
-        let mut outs: Vec<Vec<Option<i64>>> = Vec::with_capacity(cycles.len());
+        let mut outs: Trace = Vec::with_capacity(cycles.len());
         for line in printed.lines().filter_map(|l| l.strip_prefix("out ")) {
             let mut fields = line.split_whitespace();
             let t: usize = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
