@@ -49,4 +49,5 @@ pub mod array_cases;
 pub mod cosim;
 pub mod exec_cases;
 pub mod stimulus;
+pub mod strategies;
 pub mod tools;

@@ -9,11 +9,13 @@
 //! sweep runs 16x16 and larger layers (`cargo test -p systole-testbenches --test cosim --
 //! --ignored`).
 
+use proptest::prelude::*;
 use systole_core::layer::{Activation, ConvShape, Layer, LayerOp};
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow};
 use systole_testbenches::conv_layer;
 use systole_testbenches::cosim::{run_rust_hdl, run_verilog, Ladder};
+use systole_testbenches::strategies::{arch as any_arch, conv_shape, gemm_shape, layer};
 use systole_testbenches::tools::{scratch, Simulator};
 
 const WS: Dataflow = Dataflow::WeightStationary;
@@ -144,4 +146,29 @@ fn verilator_sweep_16x16() {
     let archs: Vec<ArchConfig> =
         archs.into_iter().map(|a| ArchConfig { act_sram_kib: 16, wgt_sram_kib: 16, acc_sram_kib: 16, dram_latency: 12, ..a }).collect();
     ladder(&archs, &big, false, Some(Simulator::Verilator));
+}
+
+proptest! {
+    // Each case is a whole layer in rust-hdl's simulator; PROPTEST_CASES raises the count.
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Random small layers (dilation, asymmetric padding, batches, grouped and depthwise,
+    /// GEMMs) on random arrays of 1 to 5 PEs a side, random memories, bus widths and DRAM
+    /// latencies: the RTL in rust-hdl equals the simulator in bytes and cycles.
+    #[test]
+    fn random_layers_on_random_arrays(
+        arch in any_arch(true, 1usize..=5),
+        layer in prop_oneof![
+            layer(LayerOp::Conv, conv_shape(false)),
+            layer(LayerOp::Depthwise, conv_shape(true)),
+            layer(LayerOp::Gemm, gemm_shape()),
+        ],
+        seed in any::<u64>(),
+    ) {
+        let arch = ArchConfig { dram_latency: arch.dram_latency.min(8), ..arch };
+        let data = LayerData::random(&layer, seed);
+        let ladder = Ladder::new(&arch, &layer, &data).map_err(TestCaseError::fail)?;
+        let rtl = run_rust_hdl(&arch, &ladder.program, &ladder.dram, &ladder.script(&arch));
+        ladder.check(&rtl).map_err(TestCaseError::fail)?;
+    }
 }
