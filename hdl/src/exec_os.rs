@@ -80,7 +80,7 @@ pub struct ExecOs {
     seq: WordSeq,
     rows: Constant<Bits<16>>,
     pad: DFF<Bits<16>>,
-    t: DFF<Bits<8>>,
+    t: DFF<Bits<24>>,
     b_addr: DFF<Addr>,
     f_band: DFF<Bit>,
     f_acc: DFF<Addr>,
@@ -102,7 +102,7 @@ pub struct ExecOs {
     done_line: Delay<Bit>,
     steps: Signal<Local, Bits<32>>,
     cur_pad: Signal<Local, Bits<16>>,
-    cur_t: Signal<Local, Bits<8>>,
+    cur_t: Signal<Local, Bits<24>>,
     cur_baddr: Signal<Local, Addr>,
     cur_band: Signal<Local, Bit>,
     cur_acc: Signal<Local, Addr>,
@@ -293,7 +293,7 @@ impl Logic for ExecOs {
         self.a_v.d.next = self.seq.issue.val();
         self.first_d.d.next = self.seq.issue.val() & (self.cur_t.val() == 0);
         self.last_d.d.next = self.seq.issue.val() & !self.seq.more.val();
-        self.t_d.d.next = self.cur_t.val();
+        self.t_d.d.next = self.cur_t.val().get_bits::<8>(0);
         self.band_d.d.next = self.cur_band.val();
         self.array.first_in.next = self.first_d.q.val();
         self.array.last_in.next = self.last_d.q.val();

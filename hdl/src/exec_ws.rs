@@ -84,13 +84,13 @@ pub struct ExecWs {
     accs: Accumulator,
     band: BandUnit,
     array: WsArray,
-    rows: Constant<Bits<8>>,
+    rows: Constant<Bits<16>>,
     seq: WordSeq,
     acc_next: DFF<Addr>,
     f_accumulate: DFF<Bit>,
     // Preload state (the next row to issue).
     r_on: DFF<Bit>,
-    r_row: DFF<Bits<8>>,
+    r_row: DFF<Bits<16>>,
     r_addr: DFF<Addr>,
     f_band: DFF<Bit>,
     f_preload: DFF<Bit>,
@@ -117,7 +117,7 @@ pub struct ExecWs {
     issue_bubble: Signal<Local, Bit>,
     issue_flip: Signal<Local, Bit>,
     issue_r: Signal<Local, Bit>,
-    cur_row: Signal<Local, Bits<8>>,
+    cur_row: Signal<Local, Bits<16>>,
     cur_waddr: Signal<Local, Addr>,
     cur_band: Signal<Local, Bit>,
     active: Signal<Local, Bit>,
@@ -316,7 +316,7 @@ impl Logic for ExecWs {
         self.a_bubble.d.next = self.issue_bubble.val();
         self.a_flip.d.next = self.issue_flip.val();
         self.wr_v.d.next = self.issue_r.val();
-        self.wr_row.d.next = self.cur_row.val();
+        self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
         self.wr_band.d.next = self.cur_band.val();
         for k in 0..self.host_act_data.len() {
             if self.a_v.q.val() {

@@ -52,6 +52,8 @@ fn layers() -> Vec<Layer> {
         conv_layer("depthwise3x3", LayerOp::Depthwise, conv(5, 6, 5, 5, 3, 1, 5), -7, 4, Activation::Relu6, true),
         conv_layer("depthwise3x3s2", LayerOp::Depthwise, conv(7, 7, 3, 3, 3, 2, 3), 1, -3, Activation::Relu, true),
         conv_layer("gemm", LayerOp::Gemm, ConvShape::gemm(1, 5, 11, 6), 4, -1, Activation::None, true),
+        // More than 256 reduction steps in one OS tile: found an 8-bit step counter.
+        conv_layer("gemm_long_k", LayerOp::Gemm, ConvShape::gemm(1, 3, 300, 3), -2, 3, Activation::Relu, true),
     ]
 }
 
