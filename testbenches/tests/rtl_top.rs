@@ -63,10 +63,14 @@ fn synthesizes(dataflow: Dataflow, family: &str) {
 }
 
 /// Yosys synthesizes the whole accelerator: WS for iCE40 and OS for ECP5 here (about 3
-/// minutes each); the other two pairs in the ignored test below.
+/// minutes each, run in parallel); the other two pairs in the ignored test below.
 #[test]
-fn accelerator_synthesizes_with_block_ram() {
+fn ws_accelerator_synthesizes_for_ice40() {
     synthesizes(Dataflow::WeightStationary, "ice40");
+}
+
+#[test]
+fn os_accelerator_synthesizes_for_ecp5() {
     synthesizes(Dataflow::OutputStationary, "ecp5");
 }
 
