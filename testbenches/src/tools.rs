@@ -157,10 +157,16 @@ impl VectorRun<'_> {
         conns.extend(self.inputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(i{n})")));
         conns.extend(self.outputs.iter().enumerate().map(|(n, (p, _))| format!(".{p}(o{n})")));
         let _ = writeln!(tb, "  top dut({});", conns.join(", "));
-        let _ = writeln!(tb, "  initial begin\n    fd = $fopen(\"vectors.txt\", \"r\");\n    for (t = 0; t < {cycles}; t = t + 1) begin");
+        // Each line of vectors.txt: a repeat count, then the inputs held for that many cycles.
+        let _ = writeln!(
+            tb,
+            "  integer hold;\n  initial begin\n    fd = $fopen(\"vectors.txt\", \"r\");\n    hold = 0;\n    for (t = 0; t < {cycles}; t = t + 1) begin"
+        );
+        let _ = writeln!(tb, "      if (hold == 0) begin\n        r = $fscanf(fd, \"%d\", v); hold = v;");
         for n in 0..self.inputs.len() {
-            let _ = writeln!(tb, "      r = $fscanf(fd, \"%d\", v); i{n} = v;");
+            let _ = writeln!(tb, "        r = $fscanf(fd, \"%d\", v); i{n} = v;");
         }
+        let _ = writeln!(tb, "      end\n      hold = hold - 1;");
         let changed: Vec<String> =
             (0..self.outputs.len()).filter(|n| !self.volatile.contains(n)).map(|n| format!("o{n} !== p{n}")).collect();
         let changed = if changed.is_empty() { "0".to_string() } else { changed.join(" || ") };
@@ -182,7 +188,10 @@ impl VectorRun<'_> {
     /// Runs `cycles` under `sim`; returns every cycle's outputs and the wall time of the
     /// simulation itself (without compiling).
     pub fn run(&self, sim: Simulator, cycles: &[Vec<i64>]) -> Result<(Trace, std::time::Duration), ToolError> {
-        let vectors: String = cycles.iter().map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n").collect();
+        let mut vectors = String::new();
+        for run in cycles.chunk_by(|a, b| a == b) {
+            let _ = writeln!(vectors, "{} {}", run.len(), run[0].iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "));
+        }
         write(self.dir, "vectors.txt", &vectors)?;
         write(self.dir, "top.v", self.rtl)?;
         write(self.dir, "tb.v", &self.testbench(cycles.len()))?;
