@@ -6,7 +6,12 @@
 //! their `hdl_gen` kernels loop over them, so one Rust description yields the Verilog of
 //! any array size.
 //!
-//! Blocks so far: [`pe::WsPe`], [`array::WsArray`], [`pe::OsPe`], [`os_array::OsArray`], [`delay::Delay`].
+//! The top is [`top::Accelerator`]: the [`controller::Controller`] and the three
+//! [`units`] (load: [`load::LoadEngine`], [`load_transposed::LoadTransposedEngine`],
+//! [`params::ParamLoader`]; exec: [`exec_ws::ExecWs`] or [`exec_os::ExecOs`] around the
+//! arrays [`array::WsArray`] / [`os_array::OsArray`] and the memories; store:
+//! [`store::StoreEngine`], [`store_transposed::StoreTransposedEngine`] and the
+//! [`requant::Requant`] units). [`top::System`] adds a behavioural DRAM for co-simulation.
 
 pub mod array;
 pub mod band;

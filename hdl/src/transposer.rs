@@ -6,7 +6,7 @@
 //! last gathered byte is written until its last drain cycle; the gather may issue into it
 //! again in that last drain cycle, since the first gathered byte is written one cycle
 //! after its issue. The engines keep the bookkeeping in [`Banks`] (Rust model) and in the
-//! registers of [`verilog::DECLS`].
+//! registers of [`verilog::decls`].
 
 /// Bank bookkeeping and contents: `2 x lanes x depth` bytes.
 #[derive(Clone, Debug, Default)]

@@ -2,7 +2,7 @@
 //! rust-hdl's simulator, to claim the driven signals, and to emit Verilog assignments.
 //!
 //! rust-hdl's `hdl_gen` cannot index two levels of sub-blocks (`pes[k][j]`), which a
-//! two-dimensional mesh needs, so the arrays list their nets with [`net!`] instead.
+//! two-dimensional mesh needs, so the arrays list their nets with [`crate::net!`] instead.
 
 use rust_hdl::core::ast::{VerilogExpression, VerilogStatement};
 use rust_hdl::prelude::*;
