@@ -5,10 +5,10 @@ use crate::dram::{Dram, DRAM_ADDR_BITS};
 use crate::load::LoadEngine;
 use crate::memories::{Accumulator, Scratchpad};
 use crate::params::{ParamLoader, ParamTable};
-use crate::requant::Requant;
 use crate::sram::ADDR_BITS;
-use crate::store::StoreEngine;
+use crate::units::StoreUnit;
 use rust_hdl::prelude::*;
+use systole_core::ArchConfig;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
@@ -217,8 +217,9 @@ impl Logic for ParamFixture {
     }
 }
 
-/// The store engine with the accumulator, the requantization table and units, and a DRAM
-/// model; the host fills the accumulator and the table and reads the DRAM back.
+/// The store unit (plain store engine and requantization units; the transposed engine
+/// stays idle) with the accumulator, the requantization table and a DRAM model; the host
+/// fills the accumulator and the table and reads the DRAM back.
 #[derive(LogicBlock)]
 pub struct StoreFixture {
     /// Clock.
@@ -263,10 +264,9 @@ pub struct StoreFixture {
     pub host_dram_raddr: Signal<In, DAddr>,
     /// Host: DRAM bytes read in the previous cycle.
     pub host_dram_rdata: Vec<Signal<Out, Signed<8>>>,
-    engine: StoreEngine,
+    unit: StoreUnit,
     accs: Accumulator,
     ptable: ParamTable,
-    rq: Vec<Requant>,
     dram: Dram,
 }
 
@@ -296,10 +296,9 @@ impl StoreFixture {
             host_param_data: Default::default(),
             host_dram_raddr: Default::default(),
             host_dram_rdata: (0..lanes).map(|_| Default::default()).collect(),
-            engine: StoreEngine::new(cols, lanes, latency),
+            unit: StoreUnit::new(&ArchConfig { cols, dram_bytes_per_cycle: lanes, dram_latency: latency, ..ArchConfig::default() }),
             accs: Accumulator::new(cols, acc_rows),
             ptable: ParamTable::new(entries, cols),
-            rq: (0..cols).map(|_| Requant::default()).collect(),
             dram: Dram::new(dram_bytes, lanes),
         }
     }
@@ -308,47 +307,46 @@ impl StoreFixture {
 impl Logic for StoreFixture {
     #[hdl_gen]
     fn update(&mut self) {
-        self.engine.clock.next = self.clock.val();
+        self.unit.clock.next = self.clock.val();
         self.accs.clock.next = self.clock.val();
         self.ptable.clock.next = self.clock.val();
         self.dram.clock.next = self.clock.val();
-        self.engine.start.next = self.start.val();
-        self.engine.acc.next = self.acc.val();
-        self.engine.addr.next = self.addr.val();
-        self.engine.len.next = self.len.val();
-        self.engine.param.next = self.param.val();
-        self.engine.zp.next = self.zp.val();
-        self.engine.lo.next = self.lo.val();
-        self.engine.hi.next = self.hi.val();
+        self.unit.start_store.next = self.start.val();
+        self.unit.start_store_t.next = false;
+        self.unit.acc.next = self.acc.val();
+        self.unit.row_stride.next = 0.into();
+        self.unit.line_pitch.next = 0.into();
+        self.unit.width.next = 0.into();
+        self.unit.addr.next = self.addr.val();
+        self.unit.len.next = self.len.val();
+        self.unit.param.next = self.param.val();
+        self.unit.zp.next = self.zp.val();
+        self.unit.lo.next = self.lo.val();
+        self.unit.hi.next = self.hi.val();
         for i in 0..self.count.len() {
-            self.engine.count[i].next = self.count[i].val();
-            self.engine.stride[i].next = self.stride[i].val();
+            self.unit.count[i].next = self.count[i].val();
+            self.unit.stride[i].next = self.stride[i].val();
         }
-        self.ready.next = self.engine.ready.val();
-        self.complete.next = self.engine.complete.val();
+        self.ready.next = self.unit.ready.val();
+        self.complete.next = self.unit.complete.val();
         self.accs.issue.next = self.host_acc_we.val();
         self.accs.addr.next = self.host_acc_row.val();
         self.accs.accumulate.next = false;
-        self.accs.host_addr.next = self.engine.acc_addr.val();
+        self.accs.host_addr.next = self.unit.acc_addr.val();
         self.ptable.wr_en.next = self.host_param_we.val();
         self.ptable.wr_entry.next = self.host_param_entry.val();
         self.ptable.wr_data.next = self.host_param_data.val();
-        self.ptable.rd_entry.next = self.engine.param_entry.val();
-        for j in 0..self.rq.len() {
+        self.ptable.rd_entry.next = self.unit.param_entry.val();
+        for j in 0..self.host_acc_data.len() {
             self.accs.input[j].next = self.host_acc_data[j].val();
-            self.rq[j].acc.next = self.accs.host_data[j].val();
-            self.rq[j].bias.next = signed_cast(self.ptable.rd_data[j].val().get_bits::<32>(0));
-            self.rq[j].scale.next = self.ptable.rd_data[j].val().get_bits::<32>(32);
-            self.rq[j].zp.next = self.engine.rq_zp.val();
-            self.rq[j].lo.next = self.engine.rq_lo.val();
-            self.rq[j].hi.next = self.engine.rq_hi.val();
-            self.engine.q[j].next = self.rq[j].y.val();
+            self.unit.acc_data[j].next = self.accs.host_data[j].val();
+            self.unit.param_data[j].next = self.ptable.rd_data[j].val();
         }
-        self.dram.wr_addr.next = self.engine.dram_wr_addr.val();
+        self.dram.wr_addr.next = self.unit.dram_wr_addr.val();
         self.dram.rd_addr.next = self.host_dram_raddr.val();
         for i in 0..self.host_dram_rdata.len() {
-            self.dram.wr_en[i].next = self.engine.dram_wr_en[i].val();
-            self.dram.wr_data[i].next = self.engine.dram_wr_data[i].val();
+            self.dram.wr_en[i].next = self.unit.dram_wr_en[i].val();
+            self.dram.wr_data[i].next = self.unit.dram_wr_data[i].val();
             self.host_dram_rdata[i].next = self.dram.rd_data[i].val();
         }
     }
