@@ -12,8 +12,9 @@
 //!  complete <-- delay rows+cols+1 <-- last busy cycle
 //! ```
 //!
-//! The host ports write the scratchpads and read the accumulator while the engine is
-//! idle; the load and store engines will take their place.
+//! The `host_*` ports write the scratchpads (in the accelerator, the load unit's writes)
+//! and read the accumulator's replica (the store unit's reads); the engine tests drive
+//! them directly.
 
 use crate::array::WsArray;
 use crate::band::BandUnit;

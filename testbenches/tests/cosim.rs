@@ -174,3 +174,18 @@ proptest! {
         ladder.check(&rtl).map_err(TestCaseError::fail)?;
     }
 }
+
+/// Full-size network layers on the 16x16 presets (WS and OS, the presets' memories and
+/// DRAM timing) in Verilator: ResNet-18's first 3x3 conv (56x56x64 -> 64, 116 M MACs) and
+/// MobileNetV2's first depthwise conv (112x112x32). About 10 minutes on 2 cores:
+/// `cargo test --release -p systole-testbenches --test cosim full_size -- --ignored`.
+#[test]
+#[ignore = "slow: full-size network layers on 16x16 arrays in Verilator"]
+fn verilator_full_size_layers() {
+    let full = vec![
+        conv_layer("resnet18_layer1_conv", LayerOp::Conv, conv(56, 56, 64, 64, 3, 1, 1), 0, -3, Activation::Relu, true),
+        conv_layer("mobilenetv2_dw1", LayerOp::Depthwise, conv(112, 112, 32, 32, 3, 1, 32), 3, -2, Activation::Relu6, true),
+    ];
+    let archs = [ArchConfig::preset_16x16(), ArchConfig { name: "16x16-os".into(), dataflow: OS, ..ArchConfig::preset_16x16() }];
+    ladder(&archs, &full, false, Some(Simulator::Verilator));
+}
