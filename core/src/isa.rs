@@ -752,7 +752,7 @@ mod tests {
         assert_eq!((e.field, e.bits), ("dst", 24));
         let src = DramPattern::runs(0, 4, 1, 1i64 << 39);
         let op = Op::Load { target: Buffer::Act, dst: 0, offset: 0, src };
-        assert_eq!(Instr { sync: Sync::default(), op }.encode().unwrap_err().field, "dim.stride");
+        assert_eq!(Instr { sync: Sync::default(), op }.encode().unwrap_err().field, "dims[2].stride");
     }
 
     #[test]
