@@ -177,7 +177,7 @@ proptest! {
 
 /// Full-size network layers on the 16x16 presets (WS and OS, the presets' memories and
 /// DRAM timing) in Verilator: ResNet-18's first 3x3 conv (56x56x64 -> 64, 116 M MACs) and
-/// MobileNetV2's first depthwise conv (112x112x32). About 10 minutes on 2 cores:
+/// MobileNetV2's first depthwise conv (112x112x32). About 4 minutes on 2 cores:
 /// `cargo test --release -p systole-testbenches --test cosim full_size -- --ignored`.
 #[test]
 #[ignore = "slow: full-size network layers on 16x16 arrays in Verilator"]
