@@ -1,0 +1,164 @@
+//! Boards: device, package, clock, host UART and LEDs, and the device's resource totals,
+//! from which the pin constraints (PCF for iCE40, LPF for ECP5) are generated.
+
+use serde::Serialize;
+use std::fmt::Write;
+
+/// FPGA family, which picks the tools and the constraint format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Family {
+    /// Lattice iCE40 (nextpnr-ice40, icepack, PCF).
+    Ice40,
+    /// Lattice ECP5 (nextpnr-ecp5, ecppack, LPF).
+    Ecp5,
+}
+
+/// Resource totals of a device, for utilization reports and fit checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Resources {
+    /// Logic cells (iCE40) or LUT4s (ECP5).
+    pub luts: u32,
+    /// Flip-flops.
+    pub ffs: u32,
+    /// Block RAMs: SB_RAM40_4K (4 Kbit) or DP16KD (18 Kbit).
+    pub brams: u32,
+    /// Single-port RAMs: SB_SPRAM256KA (256 Kbit), 0 on ECP5.
+    pub sprams: u32,
+    /// Multipliers: SB_MAC16 or MULT18X18D.
+    pub dsps: u32,
+}
+
+/// One pin: the top-level port name and the package site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Pin {
+    /// Port name in the board's top module.
+    pub port: &'static str,
+    /// Package site (iCE40: pin number; ECP5: ball).
+    pub site: &'static str,
+}
+
+/// A board Systole can build for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Board {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// Family.
+    pub family: Family,
+    /// nextpnr device option without dashes (`up5k`, `25k`, `85k`).
+    pub device: &'static str,
+    /// nextpnr package.
+    pub package: &'static str,
+    /// The oscillator input.
+    pub clock: Pin,
+    /// Oscillator frequency.
+    pub clock_mhz: f64,
+    /// UART from the host into the FPGA.
+    pub uart_rx: Pin,
+    /// UART from the FPGA to the host.
+    pub uart_tx: Pin,
+    /// Status LEDs.
+    pub leds: &'static [Pin],
+    /// LEDs light when driven low.
+    pub leds_active_low: bool,
+    /// Device totals.
+    pub resources: Resources,
+    /// Programmer for `openFPGALoader -b <board>`.
+    pub loader_board: &'static str,
+}
+
+/// Every supported board.
+pub fn boards() -> Vec<Board> {
+    vec![
+        Board {
+            name: "icebreaker",
+            description: "1BitSquared iCEBreaker: iCE40 UP5K (sg48), 12 MHz, FTDI UART",
+            family: Family::Ice40,
+            device: "up5k",
+            package: "sg48",
+            clock: Pin { port: "clk", site: "35" },
+            clock_mhz: 12.0,
+            uart_rx: Pin { port: "uart_rx", site: "6" },
+            uart_tx: Pin { port: "uart_tx", site: "9" },
+            leds: &[Pin { port: "led_r", site: "11" }, Pin { port: "led_g", site: "37" }],
+            leds_active_low: true,
+            resources: Resources { luts: 5280, ffs: 5280, brams: 30, sprams: 4, dsps: 8 },
+            loader_board: "ice40_generic",
+        },
+        Board {
+            name: "ulx3s",
+            description: "Radiona ULX3S: ECP5 LFE5U-85F (CABGA381), 25 MHz, FTDI UART",
+            family: Family::Ecp5,
+            device: "85k",
+            package: "CABGA381",
+            clock: Pin { port: "clk", site: "G2" },
+            clock_mhz: 25.0,
+            uart_rx: Pin { port: "uart_rx", site: "M1" },
+            uart_tx: Pin { port: "uart_tx", site: "L4" },
+            leds: &[
+                Pin { port: "led0", site: "B2" },
+                Pin { port: "led1", site: "C2" },
+                Pin { port: "led2", site: "C1" },
+                Pin { port: "led3", site: "D2" },
+            ],
+            leds_active_low: false,
+            resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
+            loader_board: "ulx3s",
+        },
+        Board {
+            name: "orangecrab",
+            description: "Good Stuff Department OrangeCrab r0.2: ECP5 LFE5U-25F (CSFBGA285), 48 MHz, UART on header pins 0 (RX) and 1 (TX)",
+            family: Family::Ecp5,
+            device: "25k",
+            package: "CSFBGA285",
+            clock: Pin { port: "clk", site: "A9" },
+            clock_mhz: 48.0,
+            uart_rx: Pin { port: "uart_rx", site: "N17" },
+            uart_tx: Pin { port: "uart_tx", site: "M18" },
+            leds: &[Pin { port: "led_r", site: "K4" }, Pin { port: "led_g", site: "M3" }, Pin { port: "led_b", site: "J3" }],
+            leds_active_low: true,
+            resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
+            loader_board: "orangecrab",
+        },
+    ]
+}
+
+/// The board named `name`, or the list of names to choose from.
+pub fn board(name: &str) -> Result<Board, String> {
+    let all = boards();
+    let names: Vec<&str> = all.iter().map(|b| b.name).collect();
+    all.into_iter().find(|b| b.name == name).ok_or_else(|| format!("unknown board `{name}`; choose one of: {}", names.join(", ")))
+}
+
+impl Board {
+    /// Every constrained pin: clock, UART, LEDs.
+    pub fn pins(&self) -> Vec<Pin> {
+        [self.clock, self.uart_rx, self.uart_tx].into_iter().chain(self.leds.iter().copied()).collect()
+    }
+
+    /// The pin constraint file: PCF for iCE40, LPF for ECP5 (with the clock's frequency).
+    pub fn constraints(&self) -> String {
+        let mut c = format!("# {} pin constraints, generated by Systole from fpga/src/board.rs; do not edit.\n", self.name);
+        match self.family {
+            Family::Ice40 => {
+                for p in self.pins() {
+                    let _ = writeln!(c, "set_io {} {}", p.port, p.site);
+                }
+            }
+            Family::Ecp5 => {
+                for p in self.pins() {
+                    let _ = writeln!(c, "LOCATE COMP \"{}\" SITE \"{}\";", p.port, p.site);
+                    let _ = writeln!(c, "IOBUF PORT \"{}\" IO_TYPE=LVCMOS33;", p.port);
+                }
+                let _ = writeln!(c, "FREQUENCY PORT \"{}\" {} MHZ;", self.clock.port, self.clock_mhz);
+            }
+        }
+        c
+    }
+
+    /// File name of [`Board::constraints`].
+    pub fn constraints_file(&self) -> String {
+        format!("{}.{}", self.name, if self.family == Family::Ice40 { "pcf" } else { "lpf" })
+    }
+}

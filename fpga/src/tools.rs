@@ -1,0 +1,131 @@
+//! The open toolchain: Yosys, nextpnr-ice40/-ecp5, icepack/ecppack. Each tool is taken
+//! from PATH, or else from the yowasp packages `scripts/setup` installs into
+//! `.tools/venv` (as `yowasp-<tool>`).
+
+use crate::board::{Board, Family};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A step of the flow that could not run or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The tool is neither on PATH nor in `.tools/venv`.
+    #[error("`{0}` is not installed; run ./scripts/setup to install the FPGA tools")]
+    Missing(String),
+    /// The tool ran and failed.
+    #[error("`{tool}` failed (log: {log}):\n{tail}")]
+    Failed {
+        /// The tool.
+        tool: String,
+        /// Its full log.
+        log: PathBuf,
+        /// The end of its output.
+        tail: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The repository's yowasp tool folder.
+fn venv_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin")
+}
+
+/// The program for `tool`: on PATH, else `yowasp-<tool>` in `.tools/venv/bin`.
+pub fn find(tool: &str) -> Result<PathBuf, FlowError> {
+    let on_path = std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|d| d.join(tool)).find(|p| p.is_file());
+    on_path
+        .or_else(|| Some(venv_bin().join(format!("yowasp-{tool}"))).filter(|p| p.is_file()))
+        .ok_or_else(|| FlowError::Missing(tool.into()))
+}
+
+/// Runs `tool` with `args` in `dir`, keeping its output in `<dir>/<log>`; returns the output.
+pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, FlowError> {
+    let program = find(tool)?;
+    let out = Command::new(&program).args(args).current_dir(dir).output().map_err(|source| FlowError::Io { path: program, source })?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let log = dir.join(log);
+    std::fs::write(&log, &text).map_err(|source| FlowError::Io { path: log.clone(), source })?;
+    if out.status.success() {
+        Ok(text)
+    } else {
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        Err(FlowError::Failed { tool: tool.into(), log, tail })
+    }
+}
+
+/// The logs of one run of the flow.
+#[derive(Debug)]
+pub struct FlowLogs {
+    /// Yosys's output.
+    pub synth: String,
+    /// nextpnr's output (utilization and timing).
+    pub pnr: String,
+    /// The bitstream.
+    pub bitstream: PathBuf,
+}
+
+/// Synthesizes `verilog` (top module `top`) for `board`, places and routes it against the
+/// board's generated constraints at its clock frequency, and packs the bitstream, all in
+/// `dir`.
+pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<FlowLogs, FlowError> {
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| FlowError::Io { path, source })
+    };
+    std::fs::create_dir_all(dir).map_err(|source| FlowError::Io { path: dir.into(), source })?;
+    write("design.v", verilog)?;
+    let constraints = board.constraints_file();
+    write(&constraints, &board.constraints())?;
+    let family = if board.family == Family::Ice40 { "ice40" } else { "ecp5" };
+    let script = format!("read_verilog -sv design.v; synth_{family} -top {top} -json design.json");
+    let synth = run("yosys", &["-p", &script], dir, "yosys.log")?;
+    let freq = format!("{}", board.clock_mhz);
+    let device = format!("--{}", board.device);
+    let (pnr, bitstream) = match board.family {
+        Family::Ice40 => {
+            let args = [
+                &device,
+                "--package",
+                board.package,
+                "--json",
+                "design.json",
+                "--pcf",
+                &constraints,
+                "--freq",
+                &freq,
+                "--asc",
+                "design.asc",
+            ];
+            let pnr = run("nextpnr-ice40", &args, dir, "nextpnr.log")?;
+            run("icepack", &["design.asc", "design.bin"], dir, "icepack.log")?;
+            (pnr, dir.join("design.bin"))
+        }
+        Family::Ecp5 => {
+            let args = [
+                &device,
+                "--package",
+                board.package,
+                "--json",
+                "design.json",
+                "--lpf",
+                &constraints,
+                "--freq",
+                &freq,
+                "--textcfg",
+                "design.config",
+            ];
+            let pnr = run("nextpnr-ecp5", &args, dir, "nextpnr.log")?;
+            run("ecppack", &["design.config", "design.bit"], dir, "ecppack.log")?;
+            (pnr, dir.join("design.bit"))
+        }
+    };
+    Ok(FlowLogs { synth, pnr, bitstream })
+}

@@ -1,0 +1,37 @@
+//! The boards' generated constraints: snapshotted, and accepted by the real tools, which
+//! place a design using every constrained pin and pack a bitstream for each board.
+
+use systole_fpga::board::{board, boards, Board};
+use systole_fpga::tools::build;
+
+#[test]
+fn constraints_are_generated_per_board() {
+    for b in boards() {
+        insta::assert_snapshot!(b.constraints_file(), b.constraints());
+    }
+}
+
+#[test]
+fn unknown_board_names_the_choices() {
+    assert_eq!(board("de0").unwrap_err(), "unknown board `de0`; choose one of: icebreaker, ulx3s, orangecrab");
+}
+
+/// A design on every constrained pin of `b`: a UART loopback and a counter on the LEDs.
+fn pin_test(b: &Board) -> String {
+    let ports: String = b.leds.iter().map(|p| format!(", output {}", p.port)).collect();
+    let assigns: String = b.leds.iter().enumerate().map(|(i, p)| format!("  assign {} = count[{}];\n", p.port, 23 - i)).collect();
+    format!(
+        "module pins(input clk, input uart_rx, output uart_tx{ports});\n  reg [23:0] count = 0;\n  always @(posedge clk) count <= count + 1;\n  assign uart_tx = uart_rx;\n{assigns}endmodule\n"
+    )
+}
+
+#[test]
+fn every_board_builds_a_bitstream_on_its_pins() {
+    for b in boards() {
+        let dir = std::env::temp_dir().join(format!("systole-fpga-pins-{}-{}", b.name, std::process::id()));
+        let logs = build(&b, &pin_test(&b), "pins", &dir).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+        let size = std::fs::metadata(&logs.bitstream).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 10_000, "{}: bitstream of {size} bytes", b.name);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
