@@ -2,6 +2,7 @@
 //! place a design using every constrained pin and pack a bitstream for each board.
 
 use systole_fpga::board::{board, boards, Board};
+use systole_fpga::report::PnrReport;
 use systole_fpga::tools::build;
 
 #[test]
@@ -32,6 +33,13 @@ fn every_board_builds_a_bitstream_on_its_pins() {
         let logs = build(&b, &pin_test(&b), "pins", &dir).unwrap_or_else(|e| panic!("{}: {e}", b.name));
         let size = std::fs::metadata(&logs.bitstream).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{}: bitstream of {size} bytes", b.name);
+        // nextpnr's device totals are the independent check of the board table's.
+        let r = PnrReport::parse(b.family, &logs.pnr).unwrap_or_else(|| panic!("{}: no utilisation in nextpnr's log", b.name));
+        let res = b.resources;
+        assert_eq!((r.luts.total, r.brams.total, r.dsps.total), (res.luts, res.brams, res.dsps), "{}", b.name);
+        assert_eq!(r.sprams.map_or(0, |s| s.total), res.sprams, "{}", b.name);
+        assert!(r.luts.used > 0 && r.clocks.len() == 1 && r.clocks[0].pass, "{}: {r:?}", b.name);
+        assert_eq!(r.clocks[0].target_mhz, b.clock_mhz, "{}", b.name);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,0 +1,139 @@
+//! Typed results parsed from nextpnr's log: resource use against the device's totals, and
+//! the maximum frequency of each clock against its target.
+
+use crate::board::Family;
+use serde::Serialize;
+
+/// Cells of one kind: used and available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Use {
+    /// Cells used.
+    pub used: u32,
+    /// Cells on the device.
+    pub total: u32,
+}
+
+/// One clock's timing after routing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockTiming {
+    /// nextpnr's name of the clock net.
+    pub clock: String,
+    /// Achieved maximum frequency.
+    pub fmax_mhz: f64,
+    /// Target frequency.
+    pub target_mhz: f64,
+    /// `fmax >= target`.
+    pub pass: bool,
+}
+
+/// What a place-and-route run used and achieved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PnrReport {
+    /// Logic cells (iCE40 `ICESTORM_LC`) or LUT4s (ECP5 `TRELLIS_COMB`).
+    pub luts: Use,
+    /// Flip-flops (ECP5 `TRELLIS_FF`; on iCE40 they live in the logic cells).
+    pub ffs: Option<Use>,
+    /// Block RAMs (`ICESTORM_RAM`, `DP16KD`).
+    pub brams: Use,
+    /// Single-port RAMs (`ICESTORM_SPRAM`; absent on ECP5).
+    pub sprams: Option<Use>,
+    /// Multipliers (`ICESTORM_DSP`, `MULT18X18D`).
+    pub dsps: Use,
+    /// Every clock's final timing.
+    pub clocks: Vec<ClockTiming>,
+}
+
+/// The `Device utilisation:` table of `log` (its last occurrence): `(cell, used, total)`.
+pub fn utilisation(log: &str) -> Vec<(String, u32, u32)> {
+    let Some(start) = log.rfind("Device utilisation:") else { return vec![] };
+    log[start..]
+        .lines()
+        .skip(1)
+        .map(|l| l.trim_start_matches("Info:").trim())
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
+            let (cell, rest) = l.split_once(':')?;
+            let (used, rest) = rest.split_once('/')?;
+            let total = rest.split_whitespace().next()?;
+            Some((cell.trim().to_string(), used.trim().parse().ok()?, total.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The last `Max frequency for clock` line of each clock in `log`.
+pub fn clocks(log: &str) -> Vec<ClockTiming> {
+    let mut out: Vec<ClockTiming> = vec![];
+    for l in log.lines() {
+        let Some(rest) = l.split("Max frequency for clock '").nth(1) else { continue };
+        let Some((clock, rest)) = rest.split_once("': ") else { continue };
+        let mut words = rest.split_whitespace();
+        let fmax = words.next().and_then(|w| w.parse().ok());
+        let verdict = rest.split_once('(').map(|(_, v)| v);
+        let target = verdict.and_then(|v| v.split_whitespace().nth(2)).and_then(|w| w.parse().ok());
+        let (Some(fmax_mhz), Some(target_mhz), Some(v)) = (fmax, target, verdict) else { continue };
+        let t = ClockTiming { clock: clock.to_string(), fmax_mhz, target_mhz, pass: v.starts_with("PASS") };
+        match out.iter_mut().find(|c| c.clock == t.clock) {
+            Some(c) => *c = t,
+            None => out.push(t),
+        }
+    }
+    out
+}
+
+impl PnrReport {
+    /// Parses a nextpnr log of `family`; `None` when the log has no utilisation table.
+    pub fn parse(family: Family, log: &str) -> Option<Self> {
+        let table = utilisation(log);
+        let get = |cell: &str| table.iter().find(|(c, _, _)| c == cell).map(|&(_, used, total)| Use { used, total });
+        let (luts, ffs, brams, sprams, dsps) = match family {
+            Family::Ice40 => (get("ICESTORM_LC")?, None, get("ICESTORM_RAM")?, get("ICESTORM_SPRAM"), get("ICESTORM_DSP")?),
+            Family::Ecp5 => (get("TRELLIS_COMB")?, get("TRELLIS_FF"), get("DP16KD")?, None, get("MULT18X18D")?),
+        };
+        Some(Self { luts, ffs, brams, sprams, dsps, clocks: clocks(log) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ICE40: &str = "Info: Device utilisation:
+Info: \t         ICESTORM_LC:    27/ 5280     0%
+Info: \t        ICESTORM_RAM:     3/   30    10%
+Info: \t        ICESTORM_DSP:     2/    8    25%
+Info: \t      ICESTORM_SPRAM:     1/    4    25%
+
+Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 90.00 MHz (PASS at 12.00 MHz)
+Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 83.85 MHz (PASS at 12.00 MHz)
+";
+
+    const ECP5: &str = "Info: Device utilisation:
+Info: \t              DP16KD:       4/    208     1%
+Info: \t          MULT18X18D:      16/    156    10%
+Info: \t          TRELLIS_FF:      24/  83640     0%
+Info: \t        TRELLIS_COMB:      30/  83640     0%
+
+Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 18.50 MHz (FAIL at 25.00 MHz)
+";
+
+    #[test]
+    fn ice40_log() {
+        let r = PnrReport::parse(Family::Ice40, ICE40).unwrap();
+        assert_eq!((r.luts, r.brams, r.dsps), (Use { used: 27, total: 5280 }, Use { used: 3, total: 30 }, Use { used: 2, total: 8 }));
+        assert_eq!((r.ffs, r.sprams), (None, Some(Use { used: 1, total: 4 })));
+        assert_eq!(r.clocks, vec![ClockTiming { clock: "clk$SB_IO_IN_$glb_clk".into(), fmax_mhz: 83.85, target_mhz: 12.0, pass: true }]);
+    }
+
+    #[test]
+    fn ecp5_log() {
+        let r = PnrReport::parse(Family::Ecp5, ECP5).unwrap();
+        assert_eq!((r.luts, r.ffs), (Use { used: 30, total: 83640 }, Some(Use { used: 24, total: 83640 })));
+        assert_eq!((r.brams.used, r.dsps.used), (4, 16));
+        assert!(!r.clocks[0].pass && r.clocks[0].fmax_mhz == 18.5 && r.clocks[0].target_mhz == 25.0);
+    }
+
+    #[test]
+    fn a_log_without_a_table_is_none() {
+        assert_eq!(PnrReport::parse(Family::Ice40, "ERROR: Failed to place"), None);
+    }
+}
