@@ -34,6 +34,7 @@ pub mod store;
 pub mod store_transposed;
 pub mod top;
 pub mod transposer;
+pub mod uart;
 pub mod units;
 pub mod verilog;
 pub mod wiring;
