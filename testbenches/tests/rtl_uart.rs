@@ -24,8 +24,8 @@ fn rx_case(cpb: usize, seed: u64) -> (Vec<bool>, Vec<u8>) {
     for _ in 0..24 {
         match rng.gen_range(0..10) {
             0 => {
-                line.extend(std::iter::repeat(false).take((cpb - 1) / 2 - 1));
-                line.extend(std::iter::repeat(true).take(2 * cpb));
+                line.resize(line.len() + (cpb - 1) / 2 - 1, false);
+                line.resize(line.len() + 2 * cpb, true);
             }
             k => {
                 let byte: u8 = rng.gen();
@@ -36,15 +36,15 @@ fn rx_case(cpb: usize, seed: u64) -> (Vec<bool>, Vec<u8>) {
                     expect.push(byte);
                 }
                 for b in bits {
-                    line.extend(std::iter::repeat(b).take(cpb));
+                    line.resize(line.len() + cpb, b);
                 }
                 // A broken stop bit must not look like the next start bit.
                 let gap = if k == 1 { 2 * cpb } else { rng.gen_range(0..2 * cpb) };
-                line.extend(std::iter::repeat(true).take(gap));
+                line.resize(line.len() + gap, true);
             }
         }
     }
-    line.extend(std::iter::repeat(true).take(2 * cpb));
+    line.resize(line.len() + 2 * cpb, true);
     (line, expect)
 }
 
