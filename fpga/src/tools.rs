@@ -89,43 +89,16 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<Flow
     let synth = run("yosys", &["-p", &script], dir, "yosys.log")?;
     let freq = format!("{}", board.clock_mhz);
     let device = format!("--{}", board.device);
-    let (pnr, bitstream) = match board.family {
-        Family::Ice40 => {
-            let args = [
-                &device,
-                "--package",
-                board.package,
-                "--json",
-                "design.json",
-                "--pcf",
-                &constraints,
-                "--freq",
-                &freq,
-                "--asc",
-                "design.asc",
-            ];
-            let pnr = run("nextpnr-ice40", &args, dir, "nextpnr.log")?;
-            run("icepack", &["design.asc", "design.bin"], dir, "icepack.log")?;
-            (pnr, dir.join("design.bin"))
-        }
-        Family::Ecp5 => {
-            let args = [
-                &device,
-                "--package",
-                board.package,
-                "--json",
-                "design.json",
-                "--lpf",
-                &constraints,
-                "--freq",
-                &freq,
-                "--textcfg",
-                "design.config",
-            ];
-            let pnr = run("nextpnr-ecp5", &args, dir, "nextpnr.log")?;
-            run("ecppack", &["design.config", "design.bit"], dir, "ecppack.log")?;
-            (pnr, dir.join("design.bit"))
-        }
+    // Per family: nextpnr, its constraint flag, its output flag and file, the packer and
+    // the bitstream.
+    let (pnr_tool, constraint_flag, out_flag, routed, packer, bitstream) = match board.family {
+        Family::Ice40 => ("nextpnr-ice40", "--pcf", "--asc", "design.asc", "icepack", "design.bin"),
+        Family::Ecp5 => ("nextpnr-ecp5", "--lpf", "--textcfg", "design.config", "ecppack", "design.bit"),
     };
+    let args =
+        [&device, "--package", board.package, "--json", "design.json", constraint_flag, &constraints, "--freq", &freq, out_flag, routed];
+    let pnr = run(pnr_tool, &args, dir, "nextpnr.log")?;
+    run(packer, &[routed, bitstream], dir, "pack.log")?;
+    let bitstream = dir.join(bitstream);
     Ok(FlowLogs { synth, pnr, bitstream })
 }
