@@ -137,7 +137,7 @@ impl Logic for LoadTransposedEngine {
         if !self.clock.pos_edge() {
             return;
         }
-        let rd: Vec<i8> = self.dram_rd_data.iter().map(|d| d.val().bigint().try_into().unwrap_or(0)).collect();
+        let rd: Vec<i8> = self.dram_rd_data.iter().map(|d| dma::byte(d.val()) as i8).collect();
         let mut n = self._st.clone();
         let st = &self._st;
         n.pending = Pending::default();
@@ -224,6 +224,8 @@ impl Logic for LoadTransposedEngine {
         let lanes = self.dram_rd_data.len();
         let rows = self.act_we.len();
         let depth = self._depth;
+        // An instruction with runs of at least one byte has work after its wait.
+        let work_at_start = format!("({}) && len != 0", dma::verilog::NONEMPTY_AT_START);
         let mut v = String::new();
         let _ = write!(
             v,
@@ -286,20 +288,27 @@ always @(posedge clock) begin
         let _ = write!(
             v,
             "    end
-    case (mode)
-    0: if (start) begin
-        f_dst <= dst; f_pitch <= pitch; f_len <= len;
-        {start}
-        g_on <= ({nonempty}) && len != 0;
-        g_lane <= 0; g_bank <= 0; d_bank <= 0; d_j <= 0; d_base <= dst; d_outer <= dst;
-        full <= 2'b00;
-        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
-        else mode <= (({nonempty}) && len != 0) ? 2'd2 : 2'd3;
+    {phases}
+    if (p_valid && p_end) begin
+        {fill}
     end
-    1: if (left > 1) left <= left - 1;
-       else mode <= g_on ? 2'd2 : 2'd3;
-    2: begin
-        if (d_on) begin
+end
+",
+            phases = dma::verilog::phases(
+                self._latency,
+                &format!(
+                    "f_dst <= dst; f_pitch <= pitch; f_len <= len;
+        {start}
+        g_on <= {work};
+        g_lane <= 0; g_bank <= 0; d_bank <= 0; d_j <= 0; d_base <= dst; d_outer <= dst;
+        full <= 2'b00;",
+                    start = dma::verilog::start(lanes),
+                    work = work_at_start,
+                ),
+                &work_at_start,
+                "g_on",
+                &format!(
+                    "if (d_on) begin
             if (d_last) begin
                 full[d_bank] <= 1'b0;
                 d_bank <= !d_bank;
@@ -317,19 +326,10 @@ always @(posedge clock) begin
             else if (last_beat) g_lane <= g_lane + 1;
             if (last_run) g_on <= 0;
             {advance}
-        end
-    end
-    3: mode <= 0;
-    endcase
-    if (p_valid && p_end) begin
-        {fill}
-    end
-end
-",
-            start = dma::verilog::start(lanes),
-            nonempty = dma::verilog::NONEMPTY_AT_START,
-            wait = self._latency - 1,
-            advance = dma::verilog::advance(";"),
+        end",
+                    advance = dma::verilog::advance(";"),
+                ),
+            ),
             fill = tv::fill("p_bank", "p_lane + 1", "p_last", "p_outer"),
         );
         Verilog::Custom(v)

@@ -117,10 +117,6 @@ struct State {
     d_lane: u32,
 }
 
-fn signed(s: Signed<8>) -> i64 {
-    s.bigint().try_into().unwrap_or(0)
-}
-
 impl StoreTransposedEngine {
     /// An engine for `cols` accumulator columns, `lanes` DRAM bytes per cycle, a DRAM
     /// latency of `latency >= 2` cycles and banks of `depth` bytes per lane.
@@ -184,7 +180,7 @@ impl Logic for StoreTransposedEngine {
         if !self.clock.pos_edge() {
             return;
         }
-        let q: Vec<i8> = self.q.iter().map(|d| signed(d.val()) as i8).collect();
+        let q: Vec<i8> = self.q.iter().map(|d| dma::byte(d.val()) as i8).collect();
         let mut n = self._st.clone();
         let st = &self._st;
         n.pending = Pending::default();
@@ -203,7 +199,7 @@ impl Logic for StoreTransposedEngine {
                 n.width = self.width.val().index() as u32;
                 n.len = self.len.val().index();
                 n.param = self.param.val().index() as u32;
-                n.out = [signed(self.zp.val()), signed(self.lo.val()), signed(self.hi.val())];
+                n.out = [dma::byte(self.zp.val()), dma::byte(self.lo.val()), dma::byte(self.hi.val())];
                 n.per_line = c(2);
                 n.lines = [c(0), c(1)];
                 n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
@@ -293,6 +289,8 @@ impl Logic for StoreTransposedEngine {
         let lanes = self.dram_wr_data.len();
         let cols = self.q.len();
         let depth = self._depth;
+        // An instruction with runs of at least one byte has work after its wait.
+        let work_at_start = format!("({}) && len != 0", dma::verilog::NONEMPTY_AT_START);
         let mut v = String::new();
         let _ = write!(
             v,
@@ -354,23 +352,30 @@ always @(posedge clock) begin
         let _ = write!(
             v,
             "    end
-    case (mode)
-    0: if (start) begin
-        f_acc <= acc; f_rs <= row_stride; f_lp <= line_pitch; f_width <= width; f_len <= len;
+    {phases}
+    if (p_valid && p_end) begin
+        {fill}
+    end
+end
+",
+            phases = dma::verilog::phases(
+                self._latency,
+                &format!(
+                    "f_acc <= acc; f_rs <= row_stride; f_lp <= line_pitch; f_width <= width; f_len <= len;
         f_param <= param; f_zp <= zp; f_lo <= lo; f_hi <= hi;
         f_pl <= count$2; f_l0 <= count$0; f_l1 <= count$1;
         {start}
-        g_on <= ({nonempty}) && len != 0;
+        g_on <= {work};
         g_bank <= 0; g_j <= 0; g_row <= acc; g_line <= acc; g_block <= 0; g_run0 <= 0; g_l0 <= 0; g_l1 <= 0;
         d_bank <= 0; d_lane <= 0;
-        full <= 2'b00;
-        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
-        else mode <= (({nonempty}) && len != 0) ? 2'd2 : 2'd3;
-    end
-    1: if (left > 1) left <= left - 1;
-       else mode <= g_on ? 2'd2 : 2'd3;
-    2: begin
-        if (d_on) begin
+        full <= 2'b00;",
+                    start = dma::verilog::start(lanes),
+                    work = work_at_start,
+                ),
+                &work_at_start,
+                "g_on",
+                &format!(
+                    "if (d_on) begin
             {advance}
             if (d_last) begin
                 d_lane <= 0;
@@ -396,20 +401,11 @@ always @(posedge clock) begin
                     else begin g_l1 <= 0; g_l0 <= g_l0 + 1; end
                 end
             end
-        end
-    end
-    3: mode <= 0;
-    endcase
-    if (p_valid && p_end) begin
-        {fill}
-    end
-end
-",
-            start = dma::verilog::start(lanes),
-            nonempty = dma::verilog::NONEMPTY_AT_START,
-            wait = self._latency - 1,
-            advance = dma::verilog::advance(";"),
-            last_beat = dma::verilog::LAST_BEAT,
+        end",
+                    advance = dma::verilog::advance(";"),
+                    last_beat = dma::verilog::LAST_BEAT,
+                ),
+            ),
             fill = tv::fill("p_bank", "p_runs", "p_last", "1'b0"),
         );
         Verilog::Custom(v)
