@@ -12,6 +12,11 @@ use rust_hdl::prelude::*;
 
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
+/// The value of a byte lane (the engines' Rust models read DRAM and requantized bytes).
+pub fn byte(s: Signed<8>) -> i64 {
+    s.bigint().try_into().unwrap_or(0)
+}
+
 /// Where a DMA engine is in its instruction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Phase {

@@ -186,8 +186,7 @@ impl Logic for ParamLoader {
         let mut acc_bytes = st.acc_bytes;
         let mut have = st.have;
         for i in 0..st.arriving {
-            let b: i64 = self.dram_rd_data[i].val().bigint().try_into().unwrap_or(0);
-            acc_bytes[have] = b as u8;
+            acc_bytes[have] = dma::byte(self.dram_rd_data[i].val()) as u8;
             have += 1;
         }
         let full = have >= 8;

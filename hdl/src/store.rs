@@ -93,10 +93,6 @@ struct State {
     pending: Pending,
 }
 
-fn signed(s: Signed<8>) -> i64 {
-    s.bigint().try_into().unwrap_or(0)
-}
-
 impl StoreEngine {
     /// An engine for `cols` accumulator columns, `lanes` DRAM bytes per cycle and a DRAM
     /// latency of `latency >= 2` cycles.
@@ -160,9 +156,9 @@ impl Logic for StoreEngine {
                 n.acc = self.acc.val().index() as u32;
                 n.len = self.len.val().index();
                 n.param = self.param.val().index() as u32;
-                n.zp = signed(self.zp.val());
-                n.lo = signed(self.lo.val());
-                n.hi = signed(self.hi.val());
+                n.zp = dma::byte(self.zp.val());
+                n.lo = dma::byte(self.lo.val());
+                n.hi = dma::byte(self.hi.val());
                 n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
                 n.mode = Phase::started(self._latency, n.walk.nonempty());
             }
