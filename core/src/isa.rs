@@ -346,7 +346,7 @@ pub struct EncodeError {
 }
 
 /// Where one field of an encoded instruction sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FieldSlot {
     /// Field name, e.g. `src.dims[2].stride`.
     pub name: &'static str,
@@ -389,15 +389,24 @@ struct BitReader<'a> {
     pos: u32,
 }
 
+/// Bits `offset .. offset + bits` (at most 128) of an encoded instruction, unsigned.
+fn bit_range(words: &[u64], offset: u32, bits: u32) -> u128 {
+    (0..bits).fold(0u128, |raw, b| {
+        let p = offset + b;
+        raw | ((words[(p / 64) as usize] >> (p % 64) & 1) as u128) << b
+    })
+}
+
+impl FieldSlot {
+    /// The field's bits (at most 64) in the encoded instruction `words`, unsigned.
+    pub fn raw(&self, words: &[u64; INSTR_BITS / 64]) -> u64 {
+        bit_range(words, self.offset, self.bits.min(64)) as u64
+    }
+}
+
 impl BitReader<'_> {
     fn get(&mut self, bits: u32, signed: bool) -> i128 {
-        let mut raw: u128 = 0;
-        for b in 0..bits {
-            let p = self.pos + b;
-            if self.words[(p / 64) as usize] >> (p % 64) & 1 == 1 {
-                raw |= 1 << b;
-            }
-        }
+        let raw = bit_range(self.words, self.pos, bits);
         self.pos += bits;
         if signed && raw >> (bits - 1) & 1 == 1 {
             raw as i128 - (1i128 << bits)

@@ -18,7 +18,7 @@ use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
-use systole_core::isa::{Buffer, DramPattern, Instr, Op, OutputStage, Sync, WordGen, INSTR_BITS};
+use systole_core::isa::{Buffer, DramPattern, FieldSlot, Instr, Op, OutputStage, Sync, WordGen, INSTR_BITS};
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
@@ -219,16 +219,10 @@ fn sample_ops() -> Vec<Op> {
     ]
 }
 
-/// A decoder slot: the bits `offset .. offset + bits` of the instruction.
-#[derive(Clone, Copy, Debug, Default)]
-struct Slot {
-    offset: u32,
-    bits: u32,
-}
-
-/// For each entry of [`FIELDS`], the slot per listed opcode; plus the sync slots.
-fn decoder() -> (Vec<Vec<(u64, Slot)>>, [Slot; 3]) {
-    let layouts: Vec<(u64, Vec<systole_core::isa::FieldSlot>)> = sample_ops()
+/// For each entry of [`FIELDS`], the slot per listed opcode (narrowed to the port's width);
+/// plus the sync slots.
+fn decoder() -> (Vec<Vec<(u64, FieldSlot)>>, [FieldSlot; 3]) {
+    let layouts: Vec<(u64, Vec<FieldSlot>)> = sample_ops()
         .into_iter()
         .map(|op| {
             let ins = Instr { sync: Sync::default(), op };
@@ -236,10 +230,9 @@ fn decoder() -> (Vec<Vec<(u64, Slot)>>, [Slot; 3]) {
             (words[0] & 0xf, ins.layout().expect("sample ops encode"))
         })
         .collect();
-    let find = |opcode: u64, name: &str| -> Slot {
+    let find = |opcode: u64, name: &str| -> FieldSlot {
         let (_, layout) = layouts.iter().find(|(o, _)| *o == opcode).expect("every opcode has a sample");
-        let s = layout.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("opcode {opcode} has no field `{name}`"));
-        Slot { offset: s.offset, bits: s.bits }
+        *layout.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("opcode {opcode} has no field `{name}`"))
     };
     let fields = FIELDS
         .iter()
@@ -247,20 +240,13 @@ fn decoder() -> (Vec<Vec<(u64, Slot)>>, [Slot; 3]) {
             srcs.iter()
                 .map(|&(op, name)| {
                     let s = find(op, name);
-                    (op, Slot { offset: s.offset, bits: s.bits.min(width as u32) })
+                    (op, FieldSlot { bits: s.bits.min(width as u32), ..s })
                 })
                 .collect()
         })
         .collect();
     let sync = ["sync.load", "sync.exec", "sync.store"].map(|n| find(1, n));
     (fields, sync)
-}
-
-fn bits_of(word: &[u64; INSTR_WORDS], s: Slot) -> u64 {
-    (0..s.bits).fold(0u64, |v, b| {
-        let p = s.offset + b;
-        v | ((word[(p / 64) as usize] >> (p % 64)) & 1) << b
-    })
 }
 
 #[derive(Clone, Debug, Default)]
@@ -273,8 +259,8 @@ struct State {
     running: bool,
     finished: bool,
     cycles: u64,
-    fields: Vec<Vec<(u64, Slot)>>,
-    sync: [Slot; 3],
+    fields: Vec<Vec<(u64, FieldSlot)>>,
+    sync: [FieldSlot; 3],
 }
 
 impl Controller {
@@ -408,7 +394,7 @@ impl Logic for Controller {
         let mut values = Vec::with_capacity(FIELDS.len());
         for (f, &(name, _, unit, _)) in FIELDS.iter().enumerate() {
             let op = opcode(&self._st, unit);
-            let v = self._st.fields[f].iter().find(|(o, _)| *o == op).map_or(0, |&(_, s)| bits_of(&self._st.word[unit], s));
+            let v = self._st.fields[f].iter().find(|(o, _)| *o == op).map_or(0, |&(_, s)| s.raw(&self._st.word[unit]));
             values.push((name, v));
         }
         for (name, v) in values {
@@ -419,7 +405,7 @@ impl Logic for Controller {
             st.running
                 && st.pc[u] < st.n[u]
                 && self.unit_ready[u].val()
-                && (0..3).all(|v| v == u || st.done[v] >= bits_of(&st.word[u], st.sync[v]))
+                && (0..3).all(|v| v == u || st.done[v] >= st.sync[v].raw(&st.word[u]))
         });
         let ops: [u64; 3] = std::array::from_fn(|u| opcode(st, u));
         for &(_, port) in STARTS {
@@ -525,7 +511,7 @@ impl Logic for Controller {
         let depth = self._depth;
         let mut v = String::new();
         let word = (0..INSTR_WORDS).rev().map(|w| format!("host_word${w}")).collect::<Vec<_>>().join(", ");
-        let slice = |u: usize, s: Slot| format!("w{u}[{} +: {}]", s.offset, s.bits);
+        let slice = |u: usize, s: FieldSlot| format!("w{u}[{} +: {}]", s.offset, s.bits);
         for u in 0..3 {
             let _ = write!(
                 v,
