@@ -130,6 +130,16 @@ impl Program {
         }
         dram
     }
+
+    /// The DRAM image at program start: [`Program::initial_dram`] with `inputs` written to
+    /// their placements.
+    pub fn dram_with_inputs(&self, inputs: &[&Tensor]) -> Vec<u8> {
+        let mut dram = self.initial_dram();
+        for (placement, t) in self.inputs.iter().zip(inputs) {
+            placement.write(&mut dram, t);
+        }
+        dram
+    }
 }
 
 impl fmt::Display for Program {

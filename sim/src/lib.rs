@@ -68,10 +68,7 @@ use systole_core::{ArchConfig, Program, Tensor};
 /// Places `inputs` in a fresh DRAM image, runs `program`, and returns the outputs with the
 /// execution record (report name set to the program's architecture-independent default).
 pub fn run(arch: &ArchConfig, program: &Program, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Execution), SimError> {
-    let mut dram = program.initial_dram();
-    for (placement, t) in program.inputs.iter().zip(inputs) {
-        placement.write(&mut dram, t);
-    }
+    let mut dram = program.dram_with_inputs(inputs);
     let mut exe = execute(arch, program, &mut dram)?;
     let outputs: Vec<Tensor> = program.outputs.iter().map(|p| p.read(&dram)).collect();
     if let Some(o) = outputs.first() {

@@ -258,19 +258,12 @@ pub struct Ladder {
 impl Ladder {
     /// Rungs 1 and 2: golden, then compiler + simulator, which must agree bit for bit.
     pub fn new(arch: &ArchConfig, layer: &systole_core::layer::Layer, data: &systole_core::workload::LayerData) -> Result<Self, String> {
-        let golden = systole_golden::layer(layer, data);
-        let program = systole_compiler::compile_layer(arch, layer, data).map_err(|e| format!("compile: {e}"))?;
-        let (mut outs, exe) = systole_sim::run(arch, &program, &[&data.input]).map_err(|e| format!("sim: {e}"))?;
-        let sim = outs.remove(0);
-        if let Some((idx, g, s)) = golden.first_mismatch(&sim) {
-            return Err(format!("golden vs sim: first mismatch at NHWC {idx:?}: golden {g}, sim {s}"));
+        let o = crate::golden_vs_sim(arch, layer, data)?;
+        if let Some(m) = o.mismatch() {
+            return Err(format!("golden vs sim: {m}"));
         }
-        let mut dram = program.initial_dram();
-        for (placement, t) in program.inputs.iter().zip([&data.input]) {
-            placement.write(&mut dram, t);
-        }
-        let timing = systole_sim::schedule(arch, &program.instrs).map_err(|e| format!("schedule: {e}"))?;
-        Ok(Self { golden, sim, cycles: exe.report.cycles, program, dram, timing })
+        let dram = o.program.dram_with_inputs(&[&data.input]);
+        Ok(Self { golden: o.golden, sim: o.sim, cycles: o.report.cycles, program: o.program, dram, timing: o.timing })
     }
 
     /// The host script for the RTL rungs, with a cycle budget 1/8 above the simulator's

@@ -3,8 +3,9 @@
 
 use systole_core::layer::{Activation, ConvShape, Layer, LayerOp, QuantParams};
 use systole_core::report::LayerReport;
+use systole_core::timing::InstrTiming;
 use systole_core::workload::LayerData;
-use systole_core::{ArchConfig, Tensor};
+use systole_core::{ArchConfig, Program, Tensor};
 
 /// The outcome of one rung of the ladder.
 pub struct Outcome {
@@ -14,6 +15,10 @@ pub struct Outcome {
     pub sim: Tensor,
     /// Simulator report.
     pub report: LayerReport,
+    /// The compiled program.
+    pub program: Program,
+    /// The timing model's schedule of the program.
+    pub timing: Vec<InstrTiming>,
 }
 
 impl Outcome {
@@ -28,7 +33,7 @@ pub fn golden_vs_sim(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Resu
     let golden = systole_golden::layer(layer, data);
     let program = systole_compiler::compile_layer(arch, layer, data).map_err(|e| format!("compile: {e}"))?;
     let (mut outs, exe) = systole_sim::run(arch, &program, &[&data.input]).map_err(|e| format!("sim: {e}"))?;
-    Ok(Outcome { golden, sim: outs.remove(0), report: exe.report })
+    Ok(Outcome { golden, sim: outs.remove(0), report: exe.report, program, timing: exe.timing })
 }
 
 /// A convolution layer with explicit quantization, for tests.
