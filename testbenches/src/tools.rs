@@ -39,8 +39,13 @@ fn find(tool: &'static str) -> Result<PathBuf, ToolError> {
 }
 
 fn run(tool: &'static str, args: &[&str], dir: &Path) -> Result<String, ToolError> {
+    run_program(tool, &find(tool)?, args, dir)
+}
+
+/// Runs `program` (named `tool` in errors) with `args` in `dir`; returns what it printed.
+fn run_program(tool: &'static str, program: &Path, args: &[&str], dir: &Path) -> Result<String, ToolError> {
     let out =
-        Command::new(find(tool)?).args(args).current_dir(dir).output().map_err(|source| ToolError::Io { path: dir.into(), source })?;
+        Command::new(program).args(args).current_dir(dir).output().map_err(|source| ToolError::Io { path: program.into(), source })?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if out.status.success() {
         Ok(text)
@@ -219,7 +224,7 @@ impl VectorRun<'_> {
                 ];
                 run("verilator", &args, self.dir)?;
                 let t = std::time::Instant::now();
-                let out = run_path(&self.dir.join("obj_dir/simv"), self.dir)?;
+                let out = run_program("simulation binary", &self.dir.join("obj_dir/simv"), &[], self.dir)?;
                 (out, t.elapsed())
             }
         };
@@ -235,15 +240,5 @@ impl VectorRun<'_> {
             outs.push(values);
         }
         Ok((outs, elapsed))
-    }
-}
-
-fn run_path(program: &Path, dir: &Path) -> Result<String, ToolError> {
-    let out = Command::new(program).current_dir(dir).output().map_err(|source| ToolError::Io { path: program.into(), source })?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(ToolError::Failed { tool: "simulation binary", output: text })
     }
 }
