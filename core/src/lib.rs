@@ -9,6 +9,7 @@
 //! This crate has no internal dependencies and no rust-hdl.
 
 pub mod arch;
+pub mod bridge;
 pub mod error;
 pub mod isa;
 pub mod layer;

@@ -2,6 +2,7 @@
 //! from one description per board so that no PCF/LPF file is kept by hand.
 
 pub mod board;
+pub mod host;
 pub mod report;
 pub mod tools;
 

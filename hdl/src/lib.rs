@@ -15,6 +15,9 @@
 
 pub mod array;
 pub mod band;
+pub mod board;
+pub mod board_ram;
+pub mod bridge;
 pub mod controller;
 pub mod delay;
 pub mod dma;

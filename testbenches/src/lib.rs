@@ -51,6 +51,7 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
 }
 
 pub mod array_cases;
+pub mod board_uart;
 pub mod cosim;
 pub mod exec_cases;
 pub mod stimulus;

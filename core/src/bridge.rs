@@ -1,0 +1,121 @@
+//! The host bridge protocol: how a host drives an accelerator on a board over a UART
+//! (8N1, least significant byte first in every multi-byte field). The RTL bridge
+//! (`systole-hdl`'s `bridge`) and the host client (`systole-fpga`'s `host`) both follow
+//! this module, and docs/ARCHITECTURE.md section 10 describes it.
+//!
+//! | command | host sends | board answers |
+//! |---|---|---|
+//! | [`CMD_IDENTIFY`] | nothing more | the [`IDENTITY_BYTES`]-byte [`Identity`] |
+//! | [`CMD_WRITE`] | address u32, length u32, the bytes | [`ACK`] once written |
+//! | [`CMD_READ`] | address u32, length u32 | the bytes |
+//! | [`CMD_INSTR`] | unit u8 (0 load, 1 exec, 2 store), index u16, the 64 bytes of `Instr::encode` | [`ACK`] |
+//! | [`CMD_RUN`] | load, exec and store instruction counts, u16 each | the program's cycles, u48, once it has finished |
+//!
+//! Any other command byte is answered with [`NAK`] and ignored. Memory addresses wrap
+//! at the board memory's size.
+
+use crate::ArchConfig;
+
+/// Ask the board what it holds.
+pub const CMD_IDENTIFY: u8 = b'?';
+/// Write bytes to board memory.
+pub const CMD_WRITE: u8 = b'W';
+/// Read bytes from board memory.
+pub const CMD_READ: u8 = b'R';
+/// Write one instruction into a unit's instruction memory.
+pub const CMD_INSTR: u8 = b'I';
+/// Run the program and answer its cycle count when it has finished.
+pub const CMD_RUN: u8 = b'G';
+/// A command was carried out.
+pub const ACK: u8 = 0x06;
+/// The command byte is unknown.
+pub const NAK: u8 = 0x15;
+/// The first four bytes of [`Identity`].
+pub const MAGIC: [u8; 4] = *b"SYS1";
+/// Bytes of an encoded [`Identity`].
+pub const IDENTITY_BYTES: usize = 16;
+/// Bytes of the cycle count that answers [`CMD_RUN`].
+pub const CYCLE_BYTES: usize = 6;
+
+/// What a board's bitstream holds, as [`CMD_IDENTIFY`] answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// [`fingerprint`] of the ArchConfig the accelerator was built from.
+    pub arch: u32,
+    /// Instructions per unit.
+    pub instr_depth: u16,
+    /// Board memory in bytes.
+    pub memory_bytes: u32,
+}
+
+impl Identity {
+    /// The 16 bytes: [`MAGIC`], `arch` u32, `instr_depth` u16, two zero bytes,
+    /// `memory_bytes` u32.
+    pub fn encode(&self) -> [u8; IDENTITY_BYTES] {
+        let mut b = [0; IDENTITY_BYTES];
+        b[..4].copy_from_slice(&MAGIC);
+        b[4..8].copy_from_slice(&self.arch.to_le_bytes());
+        b[8..10].copy_from_slice(&self.instr_depth.to_le_bytes());
+        b[12..16].copy_from_slice(&self.memory_bytes.to_le_bytes());
+        b
+    }
+
+    /// Decodes [`Identity::encode`]'s bytes; `None` without the magic.
+    pub fn decode(b: &[u8; IDENTITY_BYTES]) -> Option<Self> {
+        (b[..4] == MAGIC).then(|| Self {
+            arch: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            instr_depth: u16::from_le_bytes([b[8], b[9]]),
+            memory_bytes: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
+        })
+    }
+}
+
+/// A 32-bit FNV-1a hash of every parameter of `arch` that shapes the hardware or its
+/// timing (everything but `name` and `clock_mhz`), so that a host can tell whether a
+/// board runs the accelerator a program was compiled for.
+pub fn fingerprint(arch: &ArchConfig) -> u32 {
+    let fields = [
+        arch.rows,
+        arch.cols,
+        arch.dataflow as usize,
+        arch.act_sram_kib,
+        arch.wgt_sram_kib,
+        arch.acc_sram_kib,
+        arch.param_entries,
+        arch.dram_bytes_per_cycle,
+        arch.dram_latency,
+    ];
+    let mut h: u32 = 0x811c_9dc5;
+    for v in fields {
+        for byte in (v as u64).to_le_bytes() {
+            h = (h ^ byte as u32).wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_round_trips_and_starts_with_the_magic() {
+        let id = Identity { arch: 0xdead_beef, instr_depth: 300, memory_bytes: 65536 };
+        let b = id.encode();
+        assert_eq!(&b[..4], b"SYS1");
+        assert_eq!(b[8..10], [44, 1]);
+        assert_eq!(Identity::decode(&b), Some(id));
+        let mut bad = b;
+        bad[0] = b'X';
+        assert_eq!(Identity::decode(&bad), None);
+    }
+
+    #[test]
+    fn fingerprint_follows_hardware_parameters_only() {
+        let a = ArchConfig::preset_4x4();
+        let renamed = ArchConfig { name: "other".into(), clock_mhz: 12.0, ..a.clone() };
+        assert_eq!(fingerprint(&a), fingerprint(&renamed));
+        let deeper = ArchConfig { dram_latency: a.dram_latency + 1, ..a.clone() };
+        assert_ne!(fingerprint(&a), fingerprint(&deeper));
+    }
+}

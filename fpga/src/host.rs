@@ -1,0 +1,186 @@
+//! The host side of the board protocol (`systole_core::bridge`): a client over any byte
+//! stream, a serial port on a real board or a simulated UART in the tests.
+
+use std::io::{Read, Write};
+use systole_core::bridge::{
+    fingerprint, Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_WRITE, CYCLE_BYTES, IDENTITY_BYTES,
+};
+use systole_core::isa::Unit;
+use systole_core::{ArchConfig, Program};
+
+/// Why talking to a board failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The byte stream failed or timed out.
+    #[error("{what}: {source} (is the board programmed with a Systole bitstream and connected at this baud rate?)")]
+    Io {
+        /// What the host was doing.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The board answered something the protocol does not allow.
+    #[error("{what}: the board answered {got:#04x}, expected {expected:#04x}")]
+    Protocol {
+        /// What the host was doing.
+        what: String,
+        /// The byte received.
+        got: u8,
+        /// The byte the protocol asks for.
+        expected: u8,
+    },
+    /// The board does not identify as a Systole accelerator.
+    #[error("the board's identity {0:02x?} lacks the magic `SYS1`; it does not run a Systole bitstream")]
+    NotSystole([u8; IDENTITY_BYTES]),
+    /// The board runs a different accelerator.
+    #[error("the board's accelerator has fingerprint {board:#010x}, but the program is for `{arch}` ({want:#010x}); rebuild the bitstream with `systole fpga build --arch` of that config, or compile for the board's")]
+    WrongArch {
+        /// Fingerprint on the board.
+        board: u32,
+        /// Fingerprint of the program's ArchConfig.
+        want: u32,
+        /// The program's ArchConfig name.
+        arch: String,
+    },
+    /// The program does not fit the board.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// A board running a Systole bitstream, behind a byte stream.
+pub struct Host<P> {
+    port: P,
+}
+
+/// What a program run on a board produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardRun {
+    /// The memory image with the program's outputs read back from the board.
+    pub dram: Vec<u8>,
+    /// The program's cycles as the board counted them.
+    pub cycles: u64,
+}
+
+impl<P: Read + Write> Host<P> {
+    /// A client on `port`.
+    pub fn new(port: P) -> Self {
+        Self { port }
+    }
+
+    /// The byte stream back.
+    pub fn into_inner(self) -> P {
+        self.port
+    }
+
+    fn send(&mut self, what: &str, bytes: &[u8]) -> Result<(), HostError> {
+        self.port.write_all(bytes).and_then(|()| self.port.flush()).map_err(|source| HostError::Io { what: what.into(), source })
+    }
+
+    fn receive(&mut self, what: &str, n: usize) -> Result<Vec<u8>, HostError> {
+        let mut buf = vec![0; n];
+        self.port.read_exact(&mut buf).map_err(|source| HostError::Io { what: what.into(), source })?;
+        Ok(buf)
+    }
+
+    fn expect_ack(&mut self, what: &str) -> Result<(), HostError> {
+        match self.receive(what, 1)?[0] {
+            ACK => Ok(()),
+            got => Err(HostError::Protocol { what: what.into(), got, expected: ACK }),
+        }
+    }
+
+    /// Asks the board what it holds.
+    pub fn identify(&mut self) -> Result<Identity, HostError> {
+        let what = "identify";
+        self.send(what, &[CMD_IDENTIFY])?;
+        let got: [u8; IDENTITY_BYTES] = self.receive(what, IDENTITY_BYTES)?.try_into().expect("receive returns n bytes");
+        Identity::decode(&got).ok_or(HostError::NotSystole(got))
+    }
+
+    /// Writes `bytes` to board memory at `addr`.
+    pub fn write_memory(&mut self, addr: u32, bytes: &[u8]) -> Result<(), HostError> {
+        let what = format!("write {} bytes at {addr:#x}", bytes.len());
+        let len = u32::try_from(bytes.len()).map_err(|_| HostError::TooLarge(format!("{what}: more than 4 GiB")))?;
+        let mut msg = vec![CMD_WRITE];
+        msg.extend(addr.to_le_bytes());
+        msg.extend(len.to_le_bytes());
+        msg.extend(bytes);
+        self.send(&what, &msg)?;
+        self.expect_ack(&what)
+    }
+
+    /// Reads `len` bytes of board memory at `addr`.
+    pub fn read_memory(&mut self, addr: u32, len: u32) -> Result<Vec<u8>, HostError> {
+        if len == 0 {
+            return Ok(vec![]);
+        }
+        let what = format!("read {len} bytes at {addr:#x}");
+        let mut msg = vec![CMD_READ];
+        msg.extend(addr.to_le_bytes());
+        msg.extend(len.to_le_bytes());
+        self.send(&what, &msg)?;
+        self.receive(&what, len as usize)
+    }
+
+    /// Writes one encoded instruction as `index` of `unit`'s instruction memory.
+    pub fn write_instr(&mut self, unit: Unit, index: u16, words: &[u64]) -> Result<(), HostError> {
+        let what = format!("write {unit:?} instruction {index}");
+        let mut msg = vec![CMD_INSTR, unit.index() as u8];
+        msg.extend(index.to_le_bytes());
+        msg.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+        self.send(&what, &msg)?;
+        self.expect_ack(&what)
+    }
+
+    /// Runs the loaded program with `counts` instructions per unit (load, exec, store) and
+    /// answers its cycles.
+    pub fn start(&mut self, counts: [u16; 3]) -> Result<u64, HostError> {
+        let what = "run the program";
+        let mut msg = vec![CMD_RUN];
+        msg.extend(counts.iter().flat_map(|c| c.to_le_bytes()));
+        self.send(what, &msg)?;
+        let got = self.receive(what, CYCLE_BYTES)?;
+        Ok(got.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64))
+    }
+
+    /// Runs `program` of `arch` on the board from the memory image `dram` (see
+    /// `Program::dram_with_inputs`): checks the board's identity, writes the whole image
+    /// and every instruction, runs, and reads the outputs back into the image.
+    pub fn run_program(&mut self, arch: &ArchConfig, program: &Program, dram: &[u8]) -> Result<BoardRun, HostError> {
+        let id = self.identify()?;
+        let want = fingerprint(arch);
+        if id.arch != want {
+            return Err(HostError::WrongArch { board: id.arch, want, arch: arch.name.clone() });
+        }
+        if dram.len() > id.memory_bytes as usize {
+            return Err(HostError::TooLarge(format!(
+                "the program needs {} bytes of memory, the board has {}; build the bitstream with a larger --mem-kib, or run a smaller layer",
+                dram.len(),
+                id.memory_bytes
+            )));
+        }
+        let counts = Unit::ALL.map(|u| program.count(u));
+        if let Some(&n) = counts.iter().find(|&&n| n > id.instr_depth as usize) {
+            return Err(HostError::TooLarge(format!(
+                "a unit of the program has {n} instructions, the board's instruction memories hold {}; build the bitstream with a larger --instr-depth",
+                id.instr_depth
+            )));
+        }
+        self.write_memory(0, dram)?;
+        let mut next = [0u16; 3];
+        for instr in &program.instrs {
+            let unit = instr.op.unit();
+            let words = instr.encode().map_err(|e| HostError::TooLarge(format!("instruction `{instr}`: {e}")))?;
+            self.write_instr(unit, next[unit.index()], &words)?;
+            next[unit.index()] += 1;
+        }
+        let cycles = self.start(next)?;
+        let mut image = dram.to_vec();
+        for out in &program.outputs {
+            let (addr, size) = (out.addr as usize, out.size());
+            let bytes = self.read_memory(out.addr as u32, size as u32)?;
+            image[addr..addr + size].copy_from_slice(&bytes);
+        }
+        Ok(BoardRun { dram: image, cycles })
+    }
+}

@@ -1,0 +1,295 @@
+//! The host bridge: the RTL side of `systole_core::bridge`'s UART protocol. It takes the
+//! bytes a [`crate::uart::UartRx`] receives, drives the accelerator's instruction port
+//! and `run`, reads and writes the board memory one byte per cycle through lane 0, and
+//! hands its answers to a [`crate::uart::UartTx`] byte by byte.
+//!
+//! The host waits for each command's answer before it sends the next command; bytes that
+//! arrive while the bridge answers or while a program runs are dropped. A `Write`'s data
+//! bytes are taken as they arrive, one memory write per byte.
+
+use crate::controller::{CYCLE_BITS, INSTR_WORDS};
+use crate::dram::DRAM_ADDR_BITS;
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+use systole_core::bridge::{Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_WRITE, IDENTITY_BYTES, NAK};
+
+/// Where the bridge is in a command.
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum BridgeState {
+    /// Waiting for a command byte.
+    Idle,
+    /// Collecting the command's argument bytes.
+    Args,
+    /// Acting on a complete command.
+    Dispatch,
+    /// Writing each received byte to memory.
+    WriteData,
+    /// Reading the next byte of a `Read`.
+    ReadIssue,
+    /// Taking the byte read in the previous cycle.
+    ReadCapture,
+    /// Collecting the 64 bytes of an instruction.
+    InstrData,
+    /// Writing the instruction into its unit's memory.
+    InstrWrite,
+    /// Waiting for the program to finish.
+    RunWait,
+    /// Sending the answer.
+    Send,
+}
+
+/// The host bridge.
+#[derive(LogicBlock)]
+pub struct HostBridge {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Byte received from the host.
+    pub rx_data: Signal<In, Bits<8>>,
+    /// `rx_data` is new in this cycle.
+    pub rx_valid: Signal<In, Bit>,
+    /// Byte to send to the host.
+    pub tx_data: Signal<Out, Bits<8>>,
+    /// Send `tx_data`.
+    pub tx_send: Signal<Out, Bit>,
+    /// The transmitter is idle.
+    pub tx_ready: Signal<In, Bit>,
+    /// Accelerator: write an instruction.
+    pub host_we: Signal<Out, Bit>,
+    /// Accelerator: the instruction's unit.
+    pub host_unit: Signal<Out, Bits<2>>,
+    /// Accelerator: the instruction's index in its unit.
+    pub host_index: Signal<Out, Bits<ADDR_BITS>>,
+    /// Accelerator: the encoded instruction, least significant word first.
+    pub host_word: Vec<Signal<Out, Bits<64>>>,
+    /// Accelerator: start the program.
+    pub run: Signal<Out, Bit>,
+    /// Accelerator: instructions per unit.
+    pub count: Vec<Signal<Out, Bits<ADDR_BITS>>>,
+    /// Accelerator: the program has finished.
+    pub finished: Signal<In, Bit>,
+    /// Accelerator: the program's cycles.
+    pub cycles: Signal<In, Bits<CYCLE_BITS>>,
+    /// Memory: the bridge owns the memory ports (always but while a program runs).
+    pub mem_host: Signal<Out, Bit>,
+    /// Memory: byte address of lane 0 (write now, or read with data in the next cycle).
+    pub mem_addr: Signal<Out, Bits<DRAM_ADDR_BITS>>,
+    /// Memory: write `mem_wdata` to lane 0.
+    pub mem_we: Signal<Out, Bit>,
+    /// Memory: the byte to write.
+    pub mem_wdata: Signal<Out, Signed<8>>,
+    /// Memory: lane 0's byte read in the previous cycle.
+    pub mem_rdata: Signal<In, Signed<8>>,
+    state: DFF<BridgeState>,
+    cmd: DFF<Bits<8>>,
+    left: DFF<Bits<8>>,
+    arg: DFF<Bits<64>>,
+    addr: DFF<Bits<DRAM_ADDR_BITS>>,
+    len: DFF<Bits<32>>,
+    words: Vec<DFF<Bits<64>>>,
+    out: DFF<Bits<128>>,
+    nout: DFF<Bits<5>>,
+    identity: Constant<Bits<128>>,
+    cmd_identify: Constant<Bits<8>>,
+    cmd_write: Constant<Bits<8>>,
+    cmd_read: Constant<Bits<8>>,
+    cmd_instr: Constant<Bits<8>>,
+    cmd_run: Constant<Bits<8>>,
+    ack: Constant<Bits<8>>,
+    nak: Constant<Bits<8>>,
+}
+
+impl HostBridge {
+    /// A bridge that answers `CMD_IDENTIFY` with `identity`.
+    pub fn new(identity: Identity) -> Self {
+        let byte = |b: u8| Constant::new((b as u64).into());
+        let id: [u8; IDENTITY_BYTES] = identity.encode();
+        Self {
+            clock: Default::default(),
+            rx_data: Default::default(),
+            rx_valid: Default::default(),
+            tx_data: Default::default(),
+            tx_send: Default::default(),
+            tx_ready: Default::default(),
+            host_we: Default::default(),
+            host_unit: Default::default(),
+            host_index: Default::default(),
+            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            run: Default::default(),
+            count: (0..3).map(|_| Default::default()).collect(),
+            finished: Default::default(),
+            cycles: Default::default(),
+            mem_host: Default::default(),
+            mem_addr: Default::default(),
+            mem_we: Default::default(),
+            mem_wdata: Default::default(),
+            mem_rdata: Default::default(),
+            state: Default::default(),
+            cmd: Default::default(),
+            left: Default::default(),
+            arg: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            words: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            out: Default::default(),
+            nout: Default::default(),
+            identity: Constant::new(u128::from_le_bytes(id).to_bits()),
+            cmd_identify: byte(CMD_IDENTIFY),
+            cmd_write: byte(CMD_WRITE),
+            cmd_read: byte(CMD_READ),
+            cmd_instr: byte(CMD_INSTR),
+            cmd_run: byte(CMD_RUN),
+            ack: byte(ACK),
+            nak: byte(NAK),
+        }
+    }
+}
+
+impl Logic for HostBridge {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, state, cmd, left, arg, addr, len, out, nout);
+        for w in 0..self.words.len() {
+            self.words[w].clock.next = self.clock.val();
+            self.words[w].d.next = self.words[w].q.val();
+            self.host_word[w].next = self.words[w].q.val();
+        }
+        // Argument fields arrive least significant byte first and are shifted in from the
+        // top, so after n bytes they sit in the top 8n bits of `arg`.
+        self.host_unit.next = self.arg.q.val().get_bits::<2>(40);
+        self.host_index.next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(48));
+        self.count[0].next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(16));
+        self.count[1].next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(32));
+        self.count[2].next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(48));
+        self.host_we.next = false;
+        self.run.next = false;
+        self.mem_host.next = self.state.q.val() != BridgeState::RunWait;
+        self.mem_addr.next = self.addr.q.val();
+        self.mem_we.next = false;
+        self.mem_wdata.next = signed_cast(self.rx_data.val());
+        self.tx_data.next = self.out.q.val().get_bits::<8>(0);
+        self.tx_send.next = false;
+        match self.state.q.val() {
+            BridgeState::Idle => {
+                if self.rx_valid.val() {
+                    self.cmd.d.next = self.rx_data.val();
+                    if self.rx_data.val() == self.cmd_identify.val() {
+                        self.out.d.next = self.identity.val();
+                        self.nout.d.next = 16.into();
+                        self.state.d.next = BridgeState::Send;
+                    } else if (self.rx_data.val() == self.cmd_write.val()) | (self.rx_data.val() == self.cmd_read.val()) {
+                        self.left.d.next = 8.into();
+                        self.state.d.next = BridgeState::Args;
+                    } else if self.rx_data.val() == self.cmd_instr.val() {
+                        self.left.d.next = 3.into();
+                        self.state.d.next = BridgeState::Args;
+                    } else if self.rx_data.val() == self.cmd_run.val() {
+                        self.left.d.next = 6.into();
+                        self.state.d.next = BridgeState::Args;
+                    } else {
+                        self.out.d.next = bit_cast::<128, 8>(self.nak.val());
+                        self.nout.d.next = 1.into();
+                        self.state.d.next = BridgeState::Send;
+                    }
+                }
+            }
+            BridgeState::Args => {
+                if self.rx_valid.val() {
+                    self.arg.d.next = (self.arg.q.val() >> 8) | (bit_cast::<64, 8>(self.rx_data.val()) << 56);
+                    self.left.d.next = self.left.q.val() - 1;
+                    if self.left.q.val() == 1 {
+                        self.state.d.next = BridgeState::Dispatch;
+                    }
+                }
+            }
+            BridgeState::Dispatch => {
+                self.addr.d.next = self.arg.q.val().get_bits::<DRAM_ADDR_BITS>(0);
+                self.len.d.next = self.arg.q.val().get_bits::<32>(32);
+                if self.cmd.q.val() == self.cmd_write.val() {
+                    if self.arg.q.val().get_bits::<32>(32) == 0 {
+                        self.out.d.next = bit_cast::<128, 8>(self.ack.val());
+                        self.nout.d.next = 1.into();
+                        self.state.d.next = BridgeState::Send;
+                    } else {
+                        self.state.d.next = BridgeState::WriteData;
+                    }
+                } else if self.cmd.q.val() == self.cmd_read.val() {
+                    if self.arg.q.val().get_bits::<32>(32) == 0 {
+                        self.state.d.next = BridgeState::Idle;
+                    } else {
+                        self.state.d.next = BridgeState::ReadIssue;
+                    }
+                } else if self.cmd.q.val() == self.cmd_instr.val() {
+                    self.left.d.next = 64.into();
+                    self.state.d.next = BridgeState::InstrData;
+                } else {
+                    self.run.next = true;
+                    self.state.d.next = BridgeState::RunWait;
+                }
+            }
+            BridgeState::WriteData => {
+                if self.rx_valid.val() {
+                    self.mem_we.next = true;
+                    self.addr.d.next = self.addr.q.val() + 1;
+                    self.len.d.next = self.len.q.val() - 1;
+                    if self.len.q.val() == 1 {
+                        self.out.d.next = bit_cast::<128, 8>(self.ack.val());
+                        self.nout.d.next = 1.into();
+                        self.state.d.next = BridgeState::Send;
+                    }
+                }
+            }
+            BridgeState::ReadIssue => {
+                self.addr.d.next = self.addr.q.val() + 1;
+                self.len.d.next = self.len.q.val() - 1;
+                self.state.d.next = BridgeState::ReadCapture;
+            }
+            BridgeState::ReadCapture => {
+                self.out.d.next = bit_cast::<128, 8>(unsigned_cast(self.mem_rdata.val()));
+                self.nout.d.next = 1.into();
+                self.state.d.next = BridgeState::Send;
+            }
+            BridgeState::InstrData => {
+                if self.rx_valid.val() {
+                    // The 64 bytes shift through the words from the top, as `arg` does.
+                    for w in 1..self.words.len() {
+                        self.words[w - 1].d.next = (self.words[w - 1].q.val() >> 8) | (self.words[w].q.val() << 56);
+                    }
+                    for w in (self.words.len() - 1)..self.words.len() {
+                        self.words[w].d.next = (self.words[w].q.val() >> 8) | (bit_cast::<64, 8>(self.rx_data.val()) << 56);
+                    }
+                    self.left.d.next = self.left.q.val() - 1;
+                    if self.left.q.val() == 1 {
+                        self.state.d.next = BridgeState::InstrWrite;
+                    }
+                }
+            }
+            BridgeState::InstrWrite => {
+                self.host_we.next = true;
+                self.out.d.next = bit_cast::<128, 8>(self.ack.val());
+                self.nout.d.next = 1.into();
+                self.state.d.next = BridgeState::Send;
+            }
+            BridgeState::RunWait => {
+                if self.finished.val() {
+                    self.out.d.next = bit_cast::<128, CYCLE_BITS>(self.cycles.val());
+                    self.nout.d.next = 6.into();
+                    self.state.d.next = BridgeState::Send;
+                }
+            }
+            BridgeState::Send => {
+                if self.tx_ready.val() {
+                    self.tx_send.next = true;
+                    self.out.d.next = self.out.q.val() >> 8;
+                    self.nout.d.next = self.nout.q.val() - 1;
+                    if self.nout.q.val() == 1 {
+                        if (self.cmd.q.val() == self.cmd_read.val()) & (self.len.q.val() != 0) {
+                            self.state.d.next = BridgeState::ReadIssue;
+                        } else {
+                            self.state.d.next = BridgeState::Idle;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
