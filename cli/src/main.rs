@@ -1,13 +1,16 @@
 //! `systole`: a thin command-line facade over the Systole libraries.
 
+mod fpga;
 mod rtl;
 mod run;
 
 use clap::{Parser, Subcommand};
 use miette::{IntoDiagnostic, Result, WrapErr};
+use std::path::Path;
 use std::path::PathBuf;
 use systole_core::workload::Workload;
 use systole_core::ArchConfig;
+use systole_fpga::bitstream::BuildOptions;
 
 /// Systole: simulate and co-design systolic-array DNN accelerators.
 #[derive(Parser)]
@@ -69,6 +72,11 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         instr_depth: usize,
     },
+    /// Build bitstreams for FPGA boards, flash them, and run layers on them.
+    Fpga {
+        #[command(subcommand)]
+        command: FpgaCommand,
+    },
     /// Measure simulator speed on a workload: simulated MACs per second and wall time.
     Bench {
         /// Architecture file.
@@ -81,6 +89,68 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum FpgaCommand {
+    /// Synthesize, place, route and pack an architecture's accelerator for a board, with its
+    /// UART host bridge; writes the bitstream, report.json and report.txt into --out.
+    Build {
+        /// Board: icebreaker, ulx3s or orangecrab.
+        #[arg(long)]
+        board: String,
+        /// Architecture file.
+        #[arg(long)]
+        arch: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Instructions each unit's memory holds.
+        #[arg(long, default_value_t = BuildOptions::default().instr_depth)]
+        instr_depth: usize,
+        /// KiB of on-chip board memory for tensors (a power of two).
+        #[arg(long, default_value_t = BuildOptions::default().memory_bytes / 1024)]
+        mem_kib: usize,
+        /// UART baud rate.
+        #[arg(long, default_value_t = BuildOptions::default().baud)]
+        baud: u32,
+    },
+    /// Program a board with a bitstream (openFPGALoader, or iceprog for iCE40).
+    Flash {
+        /// Board: icebreaker, ulx3s or orangecrab.
+        #[arg(long)]
+        board: String,
+        /// The bitstream `systole fpga build` wrote (design.bin for iCE40, design.bit for ECP5).
+        bitstream: PathBuf,
+    },
+    /// Run one layer of a workload on a board over its UART; check the output against the
+    /// golden model and the board's cycle count against the simulator.
+    Run {
+        /// The board's serial port, e.g. /dev/ttyUSB1.
+        #[arg(long)]
+        port: String,
+        /// UART baud rate the bitstream was built with.
+        #[arg(long, default_value_t = BuildOptions::default().baud)]
+        baud: u32,
+        /// Architecture file the bitstream was built from.
+        #[arg(long)]
+        arch: PathBuf,
+        /// Workload file.
+        #[arg(long)]
+        workload: PathBuf,
+        /// Name of the layer (default: the first).
+        #[arg(long)]
+        layer: Option<String>,
+    },
+}
+
+/// Index of the layer named `name` in `wl` (read from `path`), or the first layer.
+fn layer_index(wl: &Workload, path: &Path, name: Option<&str>) -> Result<usize> {
+    let Some(name) = name else { return Ok(0) };
+    wl.layers
+        .iter()
+        .position(|l| l.name == name)
+        .ok_or_else(|| miette::miette!(help = "leave out --layer to use the first layer", "{}: no layer named `{name}`", path.display()))
 }
 
 fn main() -> Result<()> {
@@ -104,16 +174,8 @@ fn main() -> Result<()> {
         Command::Compile { arch, workload, layer, hex } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
             let wl = Workload::from_file(&workload)?;
-            let (idx, l) = match &layer {
-                None => (0, &wl.layers[0]),
-                Some(name) => wl.layers.iter().enumerate().find(|(_, l)| &l.name == name).ok_or_else(|| {
-                    miette::miette!(
-                        help = "run `systole compile` without --layer to use the first layer",
-                        "{}: no layer named `{name}`",
-                        workload.display()
-                    )
-                })?,
-            };
+            let idx = layer_index(&wl, &workload, layer.as_deref())?;
+            let l = &wl.layers[idx];
             let data = wl.layer_data(idx)?;
             let program = systole_compiler::compile_layer(&arch_cfg, l, &data)?;
             print!("{program}");
@@ -129,6 +191,14 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Fpga { command } => match command {
+            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud } => {
+                let memory_bytes = mem_kib.checked_mul(1024).ok_or_else(|| miette::miette!("--mem-kib {mem_kib}: too large"))?;
+                fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud }).map(drop)
+            }
+            FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
+            FpgaCommand::Run { port, baud, arch, workload, layer } => fpga::run(&port, baud, &arch, &workload, layer.as_deref()),
+        },
         Command::Bench { arch, workload, repeat } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
             let wl = Workload::from_file(&workload)?;

@@ -66,6 +66,38 @@ pub struct Board {
     pub resources: Resources,
     /// Programmer for `openFPGALoader -b <board>`.
     pub loader_board: &'static str,
+    /// PLL between the oscillator and the accelerator's clock, if the oscillator is too fast.
+    pub pll: Option<Pll>,
+}
+
+/// An ECP5 `EHXPLLL` setting with feedback from its primary output: the output runs at
+/// `f_in / clki_div * clkfb_div` and the VCO at `clkop_div` times that (the settings
+/// Project Trellis's `ecppll` computes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Pll {
+    /// Input divider.
+    pub clki_div: u32,
+    /// Feedback divider.
+    pub clkfb_div: u32,
+    /// Primary output divider from the VCO.
+    pub clkop_div: u32,
+    /// Primary output coarse phase (`clkop_div / 2` for 0 degrees with feedback from it).
+    pub clkop_cphase: u32,
+}
+
+/// The ECP5 PLL's VCO range, MHz (Lattice TN1263).
+pub const ECP5_VCO_MHZ: std::ops::RangeInclusive<f64> = 400.0..=800.0;
+
+impl Pll {
+    /// Output frequency for an input of `in_mhz`.
+    pub fn out_mhz(&self, in_mhz: f64) -> f64 {
+        in_mhz / self.clki_div as f64 * self.clkfb_div as f64
+    }
+
+    /// VCO frequency for an input of `in_mhz`.
+    pub fn vco_mhz(&self, in_mhz: f64) -> f64 {
+        self.out_mhz(in_mhz) * self.clkop_div as f64
+    }
 }
 
 /// Every supported board.
@@ -85,6 +117,7 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: true,
             resources: Resources { luts: 5280, ffs: 5280, brams: 30, sprams: 4, dsps: 8 },
             loader_board: "ice40_generic",
+            pll: None,
         },
         Board {
             name: "ulx3s",
@@ -105,6 +138,7 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: false,
             resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
             loader_board: "ulx3s",
+            pll: None,
         },
         Board {
             name: "orangecrab",
@@ -119,7 +153,9 @@ pub fn boards() -> Vec<Board> {
             leds: &[Pin { port: "led_r", site: "K4" }, Pin { port: "led_g", site: "M3" }, Pin { port: "led_b", site: "J3" }],
             leds_active_low: true,
             resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
-            loader_board: "orangecrab",
+            loader_board: "orangeCrab",
+            // 48 MHz is beyond what the accelerator closes on a 25F; run it at 24 MHz.
+            pll: Some(Pll { clki_div: 2, clkfb_div: 1, clkop_div: 25, clkop_cphase: 12 }),
         },
     ]
 }
@@ -132,6 +168,11 @@ pub fn board(name: &str) -> Result<Board, String> {
 }
 
 impl Board {
+    /// The accelerator's clock: the PLL's output, or the oscillator.
+    pub fn core_mhz(&self) -> f64 {
+        self.pll.map_or(self.clock_mhz, |p| p.out_mhz(self.clock_mhz))
+    }
+
     /// Every constrained pin: clock, UART, LEDs.
     pub fn pins(&self) -> Vec<Pin> {
         [self.clock, self.uart_rx, self.uart_tx].into_iter().chain(self.leds.iter().copied()).collect()
@@ -160,5 +201,23 @@ impl Board {
     /// File name of [`Board::constraints`].
     pub fn constraints_file(&self) -> String {
         format!("{}.{}", self.name, if self.family == Family::Ice40 { "pcf" } else { "lpf" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plls_are_in_range_and_only_on_ecp5() {
+        for b in boards() {
+            let Some(p) = b.pll else { continue };
+            assert_eq!(b.family, Family::Ecp5, "{}: the top level makes ECP5 PLLs only", b.name);
+            assert!(ECP5_VCO_MHZ.contains(&p.vco_mhz(b.clock_mhz)), "{}: VCO at {} MHz", b.name, p.vco_mhz(b.clock_mhz));
+            assert_eq!(p.clkop_cphase, p.clkop_div / 2, "{}", b.name);
+        }
+        // OrangeCrab: 48 MHz / 2 * 1 = 24 MHz, VCO 24 * 25 = 600 MHz (as `ecppll -i 48 -o 24` computes).
+        let crab = board("orangecrab").unwrap();
+        assert_eq!((crab.core_mhz(), crab.pll.unwrap().vco_mhz(48.0)), (24.0, 600.0));
     }
 }

@@ -184,3 +184,11 @@ impl<P: Read + Write> Host<P> {
         Ok(BoardRun { dram: image, cycles })
     }
 }
+
+/// Opens the serial port `path` at `baud` 8N1, with reads that give up after `timeout`.
+pub fn open_serial(path: &str, baud: u32, timeout: std::time::Duration) -> Result<Box<dyn serialport::SerialPort>, HostError> {
+    serialport::new(path, baud).timeout(timeout).open().map_err(|e| HostError::Io {
+        what: format!("open serial port {path} at {baud} baud"),
+        source: std::io::Error::other(e.to_string()),
+    })
+}

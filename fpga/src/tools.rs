@@ -3,6 +3,7 @@
 //! `.tools/venv` (as `yowasp-<tool>`).
 
 use crate::board::{Board, Family};
+use crate::report::utilisation;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,6 +22,17 @@ pub enum FlowError {
         log: PathBuf,
         /// The end of its output.
         tail: String,
+    },
+    /// nextpnr found the design larger than the device.
+    #[error("the design does not fit the {device}: {}; choose a smaller array (rows, cols, SRAM sizes) or a larger board (log: {})",
+        overflows.iter().map(|(cell, used, total)| format!("{cell} {used} used of {total}")).collect::<Vec<_>>().join(", "), log.display())]
+    DoesNotFit {
+        /// The device.
+        device: String,
+        /// Each overflowing cell type: nextpnr's name, cells needed, cells on the device.
+        overflows: Vec<(String, u32, u32)>,
+        /// nextpnr's log.
+        log: PathBuf,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -87,7 +99,7 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<Flow
     let family = if board.family == Family::Ice40 { "ice40" } else { "ecp5" };
     let script = format!("read_verilog -sv design.v; synth_{family} -top {top} -json design.json");
     let synth = run("yosys", &["-p", &script], dir, "yosys.log")?;
-    let freq = format!("{}", board.clock_mhz);
+    let freq = format!("{}", board.core_mhz());
     let device = format!("--{}", board.device);
     // Per family: nextpnr, its constraint flag, its output flag and file, the packer and
     // the bitstream.
@@ -95,9 +107,37 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<Flow
         Family::Ice40 => ("nextpnr-ice40", "--pcf", "--asc", "design.asc", "icepack", "design.bin"),
         Family::Ecp5 => ("nextpnr-ecp5", "--lpf", "--textcfg", "design.config", "ecppack", "design.bit"),
     };
-    let args =
-        [&device, "--package", board.package, "--json", "design.json", constraint_flag, &constraints, "--freq", &freq, out_flag, routed];
-    let pnr = run(pnr_tool, &args, dir, "nextpnr.log")?;
+    // Timing is judged from the report, so that a slow design still gets one.
+    let args = [
+        &device,
+        "--package",
+        board.package,
+        "--json",
+        "design.json",
+        constraint_flag,
+        &constraints,
+        "--freq",
+        &freq,
+        "--timing-allow-fail",
+        out_flag,
+        routed,
+    ];
+    let pnr = run(pnr_tool, &args, dir, "nextpnr.log").map_err(|e| match e {
+        FlowError::Failed { ref log, .. } => {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let overflows: Vec<_> = utilisation(&text).into_iter().filter(|(_, used, total)| used > total).collect();
+            if overflows.is_empty() {
+                e
+            } else {
+                FlowError::DoesNotFit {
+                    device: format!("{} ({} {})", board.name, board.device, board.package),
+                    overflows,
+                    log: log.clone(),
+                }
+            }
+        }
+        e => e,
+    })?;
     run(packer, &[routed, bitstream], dir, "pack.log")?;
     let bitstream = dir.join(bitstream);
     Ok(FlowLogs { synth, pnr, bitstream })

@@ -1,0 +1,96 @@
+//! `systole fpga`: build a bitstream for a board, flash it, and run a layer on it.
+
+use miette::{miette, IntoDiagnostic, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use systole_core::workload::Workload;
+use systole_core::ArchConfig;
+use systole_fpga::bitstream::{self, BuildOptions, BuildReport};
+use systole_fpga::board::board;
+use systole_fpga::host::{open_serial, Host};
+use systole_fpga::{tools, Family};
+
+/// Builds `arch`'s bitstream for the board `board_name` in `out`; fails after writing the
+/// report if the clock misses its target.
+pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
+    let b = board(board_name).map_err(|e| miette!(help = "pass --board with one of the names listed", "--board: {e}"))?;
+    let arch = ArchConfig::from_file(arch_path)?;
+    let report = bitstream::build(&b, &arch, opts, out)
+        .map_err(|e| miette!("{}: building `{}` for {}: {e}", arch_path.display(), arch.name, b.name))?;
+    print!("{}", report.text());
+    if !report.timing_met {
+        return Err(miette!(
+            help = "use a smaller array, or a board whose clock (or PLL) is slower",
+            "timing not met on {}: the bitstream in {} may misbehave (see report.txt)",
+            b.name,
+            out.display()
+        ));
+    }
+    Ok(report)
+}
+
+/// Flashes `bitstream` to the board `board_name` with openFPGALoader, or iceprog for
+/// iCE40 boards if openFPGALoader is missing.
+pub fn flash(board_name: &str, bitstream: &Path) -> Result<()> {
+    let b = board(board_name).map_err(|e| miette!(help = "pass --board with one of the names listed", "--board: {e}"))?;
+    let want = if b.family == Family::Ice40 { "bin" } else { "bit" };
+    if bitstream.extension().and_then(|e| e.to_str()) != Some(want) {
+        return Err(miette!(
+            help = format!("pass the design.{want} that `systole fpga build --board {}` wrote", b.name),
+            "{}: {} bitstreams are .{want} files",
+            bitstream.display(),
+            b.name
+        ));
+    }
+    if !bitstream.is_file() {
+        return Err(miette!(help = "run `systole fpga build` first", "{}: no such file", bitstream.display()));
+    }
+    let (program, args) = match (tools::find("openFPGALoader"), b.family) {
+        (Ok(p), _) => (p, vec!["-b".to_string(), b.loader_board.to_string(), bitstream.display().to_string()]),
+        (Err(_), Family::Ice40) => (tools::find("iceprog").into_diagnostic()?, vec![bitstream.display().to_string()]),
+        (Err(e), Family::Ecp5) => return Err(e).into_diagnostic(),
+    };
+    println!("{} {}", program.display(), args.join(" "));
+    let status = Command::new(&program).args(&args).status().into_diagnostic()?;
+    if !status.success() {
+        return Err(miette!(
+            help = "check that the board is plugged in and that you may open its USB device (udev rules or plugdev group)",
+            "{} failed ({status})",
+            program.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Streams one layer of `workload` to the board on `port` and checks its output against
+/// the golden model and its cycle count against the simulator.
+pub fn run(port: &str, baud: u32, arch_path: &Path, workload: &Path, layer: Option<&str>) -> Result<()> {
+    let arch = ArchConfig::from_file(arch_path)?;
+    let wl = Workload::from_file(workload)?;
+    let idx = crate::layer_index(&wl, workload, layer)?;
+    let l = &wl.layers[idx];
+    let data = wl.layer_data(idx)?;
+    let program = systole_compiler::compile_layer(&arch, l, &data)?;
+    let (_, sim) = systole_sim::run(&arch, &program, &[&data.input]).map_err(|e| miette!("layer `{}`: simulator: {e}", l.name))?;
+    let expected = sim.report.cycles;
+    // The slowest board clock is 12 MHz; allow twice the run there, and the transfers.
+    let timeout = Duration::from_secs(5) + Duration::from_secs_f64(2.0 * expected as f64 / 12e6);
+    let serial =
+        open_serial(port, baud, timeout).map_err(|e| miette!(help = "pass the board's UART with --port, e.g. /dev/ttyUSB1", "{e}"))?;
+    let mut host = Host::new(serial);
+    let dram = program.dram_with_inputs(&[&data.input]);
+    println!("layer `{}`: {} instructions, {} bytes of memory, sending to {port} at {baud} baud", l.name, program.instrs.len(), dram.len());
+    let board_run = host.run_program(&arch, &program, &dram).map_err(|e| miette!("{port}: {e}"))?;
+    let out = program.outputs[0].read(&board_run.dram);
+    let golden = systole_golden::layer(l, &data);
+    if let Some((i, g, b)) = golden.first_mismatch(&out) {
+        return Err(miette!("layer `{}`: the board's output differs from the golden model at NHWC {i:?}: golden {g}, board {b}", l.name));
+    }
+    println!("output: bit-exact with the golden model ({} values)", out.data.len());
+    if board_run.cycles != expected {
+        return Err(miette!("layer `{}`: the board counted {} cycles, the simulator {expected}", l.name, board_run.cycles));
+    }
+    println!("cycles: {} on the board, as the simulator predicts", board_run.cycles);
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! `systole fpga build`: an ArchConfig's accelerator on a board, from Verilog to bitstream,
+//! with a typed report of what it used and how fast it runs.
+
+use crate::board::{Board, Family};
+use crate::report::{PnrReport, Use};
+use crate::tools::{self, FlowError};
+use crate::top::{top_name, top_verilog, CORE};
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use systole_core::bridge::fingerprint;
+use systole_core::{ArchConfig, Dataflow};
+use systole_hdl::board::BoardCore;
+use systole_hdl::verilog::{emit, rename_top};
+
+/// The board-specific choices of a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BuildOptions {
+    /// Instructions each unit's memory holds.
+    pub instr_depth: usize,
+    /// Bytes of board memory (block RAM) that stand in for DRAM; a power of two.
+    pub memory_bytes: usize,
+    /// UART baud rate.
+    pub baud: u32,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200 }
+    }
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The options or the ArchConfig cannot be built for a board.
+    #[error("{0}")]
+    Options(String),
+    /// A tool failed or is missing (this includes a design that does not fit the device).
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    /// nextpnr's log has no utilisation table to report.
+    #[error("nextpnr's log {0} has no `Device utilisation` table; the report cannot be made")]
+    NoReport(PathBuf),
+    /// A report file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What `systole fpga build` produced: `report.json` is this, `report.txt` its
+/// [`BuildReport::text`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildReport {
+    /// Board name.
+    pub board: String,
+    /// FPGA family.
+    pub family: Family,
+    /// The ArchConfig's name.
+    pub arch: String,
+    /// Its fingerprint, which the board reports to the host.
+    pub fingerprint: u32,
+    /// PE rows and columns.
+    pub array: (usize, usize),
+    /// Dataflow.
+    pub dataflow: Dataflow,
+    /// Instruction memory depth, board memory and baud rate.
+    pub options: BuildOptions,
+    /// The accelerator's clock, MHz.
+    pub core_mhz: f64,
+    /// UART clocks per bit at that clock.
+    pub clocks_per_bit: usize,
+    /// Resource use and timing from nextpnr.
+    pub pnr: PnrReport,
+    /// The accelerator's clock meets its target.
+    pub timing_met: bool,
+    /// Peak throughput at the core clock: two operations per MAC, one MAC per PE per cycle.
+    pub peak_gops: f64,
+    /// The bitstream.
+    pub bitstream: PathBuf,
+}
+
+/// Largest baud-rate error an 8N1 UART tolerates with margin.
+const MAX_BAUD_ERROR: f64 = 0.02;
+
+/// Checks `arch` and `opts` against what a board core can be; returns the UART's clocks
+/// per bit at `board`'s core clock.
+pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<usize, BuildError> {
+    arch.validate().map_err(|e| BuildError::Options(format!("arch `{}`: {e}", arch.name)))?;
+    let lanes = arch.dram_bytes_per_cycle;
+    if !lanes.is_power_of_two() {
+        return Err(BuildError::Options(format!(
+            "arch `{}`: dram_bytes_per_cycle = {lanes}, but the board memory is banked one byte per lane and needs a power of two; use {} or {}",
+            arch.name,
+            lanes.next_power_of_two() / 2,
+            lanes.next_power_of_two()
+        )));
+    }
+    let m = opts.memory_bytes;
+    if !m.is_power_of_two() || m < 2 * lanes || u32::try_from(m).is_err() {
+        return Err(BuildError::Options(format!(
+            "board memory of {m} bytes: it must be a power of two of at least {} bytes (two rows of {lanes} lanes) and below 4 GiB; pass --mem-kib 16, for example",
+            2 * lanes
+        )));
+    }
+    if opts.instr_depth == 0 || opts.instr_depth > usize::from(u16::MAX) {
+        return Err(BuildError::Options(format!(
+            "--instr-depth {}: each unit holds 1 to {} instructions (the host protocol's index is 16 bits)",
+            opts.instr_depth,
+            u16::MAX
+        )));
+    }
+    let core_hz = board.core_mhz() * 1e6;
+    let cpb = (core_hz / f64::from(opts.baud)).round() as usize;
+    let actual = core_hz / cpb.max(1) as f64;
+    if !(4..1 << 16).contains(&cpb) || (actual / f64::from(opts.baud) - 1.0).abs() > MAX_BAUD_ERROR {
+        return Err(BuildError::Options(format!(
+            "--baud {}: a {} MHz clock cannot make it within {}% (4 to 65535 clocks per bit); 115200 works on every board",
+            opts.baud,
+            board.core_mhz(),
+            MAX_BAUD_ERROR * 100.0
+        )));
+    }
+    Ok(cpb)
+}
+
+/// The Verilog of `arch`'s board core and `board`'s top level around it.
+pub fn board_verilog(board: &Board, arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
+    let mut core = BoardCore::new(arch, opts.instr_depth, opts.memory_bytes, clocks_per_bit);
+    format!("{}\n{}", rename_top(&emit(&mut core), CORE), top_verilog(board))
+}
+
+/// Builds `arch`'s accelerator for `board` in `out`: Verilog, constraints, logs, the
+/// bitstream, `report.json` and `report.txt`. A build whose clock misses its target still
+/// writes everything and reports `timing_met: false`.
+pub fn build(board: &Board, arch: &ArchConfig, opts: &BuildOptions, out: &Path) -> Result<BuildReport, BuildError> {
+    let clocks_per_bit = check(board, arch, opts)?;
+    let verilog = board_verilog(board, arch, opts, clocks_per_bit);
+    let logs = tools::build(board, &verilog, &top_name(board), out)?;
+    let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
+    let timing_met = !pnr.clocks.is_empty() && pnr.clocks.iter().all(|c| c.pass);
+    let report = BuildReport {
+        board: board.name.into(),
+        family: board.family,
+        arch: arch.name.clone(),
+        fingerprint: fingerprint(arch),
+        array: (arch.rows, arch.cols),
+        dataflow: arch.dataflow,
+        options: *opts,
+        core_mhz: board.core_mhz(),
+        clocks_per_bit,
+        pnr,
+        timing_met,
+        peak_gops: 2.0 * arch.peak_macs_per_cycle() as f64 * board.core_mhz() / 1e3,
+        bitstream: logs.bitstream,
+    };
+    let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+    for (name, text) in [("report.json", json), ("report.txt", report.text())] {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|source| BuildError::Io { path, source })?;
+    }
+    Ok(report)
+}
+
+impl BuildReport {
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let o = &self.options;
+        let mut t = format!(
+            "Systole on {}: `{}`, {}x{} {}, fingerprint {:#010x}\n\
+             core clock {} MHz, UART {} baud ({} clocks per bit), {} instructions per unit, {} KiB board memory\n\n",
+            self.board,
+            self.arch,
+            self.array.0,
+            self.array.1,
+            self.dataflow,
+            self.fingerprint,
+            self.core_mhz,
+            o.baud,
+            self.clocks_per_bit,
+            o.instr_depth,
+            o.memory_bytes / 1024,
+        );
+        let _ = writeln!(t, "{:<28} {:>8} {:>8} {:>6}", "resource", "used", "total", "use");
+        let ice40 = self.family == Family::Ice40;
+        let rows: [(&str, Option<Use>); 5] = [
+            (if ice40 { "logic cells (ICESTORM_LC)" } else { "LUT4 (TRELLIS_COMB)" }, Some(self.pnr.luts)),
+            ("flip-flops (TRELLIS_FF)", self.pnr.ffs),
+            (if ice40 { "block RAM (SB_RAM40_4K)" } else { "block RAM (DP16KD)" }, Some(self.pnr.brams)),
+            ("single-port RAM (SPRAM)", self.pnr.sprams),
+            (if ice40 { "DSP (SB_MAC16)" } else { "DSP (MULT18X18D)" }, Some(self.pnr.dsps)),
+        ];
+        for (name, u) in rows.iter().filter_map(|(n, u)| Some((n, (*u)?))) {
+            let pct = if u.total == 0 { 0.0 } else { 100.0 * f64::from(u.used) / f64::from(u.total) };
+            let _ = writeln!(t, "{name:<28} {:>8} {:>8} {pct:>5.1}%", u.used, u.total);
+        }
+        t.push('\n');
+        for c in &self.pnr.clocks {
+            let verdict = if c.pass { "met" } else { "NOT MET" };
+            let _ = writeln!(t, "timing: clock `{}` Fmax {:.2} MHz, target {:.2} MHz: {verdict}", c.clock, c.fmax_mhz, c.target_mhz);
+        }
+        let _ = writeln!(
+            t,
+            "peak: {:.3} GOPS ({} MACs per cycle x 2 ops x {} MHz)\nbitstream: {}",
+            self.peak_gops,
+            self.array.0 * self.array.1,
+            self.core_mhz,
+            self.bitstream.display()
+        );
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::{board, boards};
+
+    fn tiny(lanes: usize) -> ArchConfig {
+        ArchConfig { name: "tiny".into(), rows: 2, cols: 2, dram_bytes_per_cycle: lanes, ..ArchConfig::default() }
+    }
+
+    fn refused(board_name: &str, arch: &ArchConfig, opts: BuildOptions) -> String {
+        match check(&board(board_name).unwrap(), arch, &opts) {
+            Err(BuildError::Options(msg)) => msg,
+            other => panic!("{opts:?} accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_board_makes_115200_baud_within_two_percent() {
+        for b in boards() {
+            let cpb = check(&b, &tiny(4), &BuildOptions::default()).unwrap();
+            let baud = b.core_mhz() * 1e6 / cpb as f64;
+            assert!((baud / 115_200.0 - 1.0).abs() < 0.02, "{}: {cpb} clocks per bit make {baud} baud", b.name);
+        }
+        // 12 MHz / 104 = 115385 baud, +0.16%.
+        assert_eq!(check(&board("icebreaker").unwrap(), &tiny(4), &BuildOptions::default()).unwrap(), 104);
+    }
+
+    #[test]
+    fn bad_options_are_refused_with_the_fix() {
+        let d = BuildOptions::default();
+        assert!(refused("ulx3s", &tiny(3), d).contains("dram_bytes_per_cycle = 3"));
+        assert!(refused("ulx3s", &tiny(4), BuildOptions { memory_bytes: 12 * 1024, ..d }).contains("--mem-kib"));
+        assert!(refused("ulx3s", &tiny(4), BuildOptions { instr_depth: 0, ..d }).contains("--instr-depth 0"));
+        assert!(refused("ulx3s", &tiny(4), BuildOptions { instr_depth: 70_000, ..d }).contains("16 bits"));
+        assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 5_000_000, ..d }).contains("115200 works"));
+        // 12 MHz / 5 clocks per bit = 2.4 Mbaud, 4% slow.
+        assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 2_500_000, ..d }).contains("within 2%"));
+        assert!(refused("ulx3s", &ArchConfig { rows: 0, ..tiny(4) }, d).contains("arch `tiny`"));
+    }
+}
