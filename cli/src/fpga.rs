@@ -63,11 +63,16 @@ pub fn flash(board_name: &str, bitstream: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How long the host waits for any answer but the end of a run.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Streams one layer of `workload` to the board on `port` and checks its output against
 /// the golden model and its cycle count against the simulator.
 pub fn run(port: &str, baud: u32, arch_path: &Path, workload: &Path, layer: Option<&str>) -> Result<()> {
     let arch = ArchConfig::from_file(arch_path)?;
     let wl = Workload::from_file(workload)?;
+    let mut serial =
+        open_serial(port, baud, TRANSFER_TIMEOUT).map_err(|e| miette!(help = "pass the board's UART with --port (FTDI boards show up as /dev/ttyUSB*, USB-serial adapters as /dev/ttyUSB* or /dev/ttyACM*)", "{e}"))?;
     let idx = crate::layer_index(&wl, workload, layer)?;
     let l = &wl.layers[idx];
     let data = wl.layer_data(idx)?;
@@ -77,7 +82,7 @@ pub fn run(port: &str, baud: u32, arch_path: &Path, workload: &Path, layer: Opti
     // The slowest board clock is 12 MHz; allow twice the run there, and the transfers.
     let timeout = Duration::from_secs(5) + Duration::from_secs_f64(2.0 * expected as f64 / 12e6);
     let serial =
-        open_serial(port, baud, timeout).map_err(|e| miette!(help = "pass the board's UART with --port, e.g. /dev/ttyUSB1", "{e}"))?;
+        open_serial(port, baud, timeout).map_err(|e| miette!(help = "pass the board's UART with --port (FTDI boards show up as /dev/ttyUSB*, USB-serial adapters as /dev/ttyUSB* or /dev/ttyACM*)", "{e}"))?;
     let mut host = Host::new(serial);
     let dram = program.dram_with_inputs(&[&data.input]);
     println!("layer `{}`: {} instructions, {} bytes of memory, sending to {port} at {baud} baud", l.name, program.instrs.len(), dram.len());

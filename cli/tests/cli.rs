@@ -181,3 +181,22 @@ fn rtl_rejects_an_empty_instruction_memory() {
     let s = Scratch::new("rtl-depth");
     insta::assert_snapshot!("rtl_instr_depth_zero", failure(&s, &["rtl", "--arch", ARCH, "--out", "rtl", "--instr-depth", "0"]));
 }
+
+#[test]
+fn fpga_commands_refuse_bad_input_before_running_tools() {
+    let s = Scratch::new("fpga");
+    let build = |arch: &str, extra: &[&str]| {
+        let mut args = vec!["fpga", "build", "--board", "ulx3s", "--arch", arch, "--out", "out"];
+        args.extend(extra);
+        failure(&s, &args)
+    };
+    insta::assert_snapshot!("fpga_unknown_board", failure(&s, &["fpga", "build", "--board", "de0", "--arch", ARCH, "--out", "out"]));
+    s.file("lanes3.toml", "name = \"lanes3\"\nrows = 2\ncols = 2\ndram_bytes_per_cycle = 3\n");
+    insta::assert_snapshot!("fpga_lanes_not_power_of_two", build("lanes3.toml", &[]));
+    insta::assert_snapshot!("fpga_memory_not_power_of_two", build(ARCH, &["--mem-kib", "12"]));
+    s.file("design.bit", "not a bitstream");
+    insta::assert_snapshot!("fpga_flash_wrong_format", failure(&s, &["fpga", "flash", "--board", "icebreaker", "design.bit"]));
+    insta::assert_snapshot!("fpga_flash_missing", failure(&s, &["fpga", "flash", "--board", "ulx3s", "missing.bit"]));
+    let run = ["fpga", "run", "--port", "/dev/systole-no-such-tty", "--arch", ARCH, "--workload", WL];
+    insta::assert_snapshot!("fpga_run_no_port", failure(&s, &run));
+}

@@ -42,6 +42,16 @@ pub enum HostError {
         /// The program's ArchConfig name.
         arch: String,
     },
+    /// The serial port could not be opened.
+    #[error("cannot open serial port {path} at {baud} baud: {source}")]
+    Port {
+        /// The port.
+        path: String,
+        /// The baud rate.
+        baud: u32,
+        /// Why.
+        source: serialport::Error,
+    },
     /// The program does not fit the board.
     #[error("{0}")]
     TooLarge(String),
@@ -187,8 +197,5 @@ impl<P: Read + Write> Host<P> {
 
 /// Opens the serial port `path` at `baud` 8N1, with reads that give up after `timeout`.
 pub fn open_serial(path: &str, baud: u32, timeout: std::time::Duration) -> Result<Box<dyn serialport::SerialPort>, HostError> {
-    serialport::new(path, baud).timeout(timeout).open().map_err(|e| HostError::Io {
-        what: format!("open serial port {path} at {baud} baud"),
-        source: std::io::Error::other(e.to_string()),
-    })
+    serialport::new(path, baud).timeout(timeout).open().map_err(|source| HostError::Port { path: path.into(), baud, source })
 }
