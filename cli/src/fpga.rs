@@ -63,6 +63,10 @@ pub fn flash(board_name: &str, bitstream: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where to look for a board's serial port.
+const PORT_HELP: &str =
+    "pass the board's UART with --port (FTDI boards show up as /dev/ttyUSB*, USB-serial adapters as /dev/ttyUSB* or /dev/ttyACM*)";
+
 /// How long the host waits for any answer but the end of a run.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -71,8 +75,7 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn run(port: &str, baud: u32, arch_path: &Path, workload: &Path, layer: Option<&str>) -> Result<()> {
     let arch = ArchConfig::from_file(arch_path)?;
     let wl = Workload::from_file(workload)?;
-    let mut serial =
-        open_serial(port, baud, TRANSFER_TIMEOUT).map_err(|e| miette!(help = "pass the board's UART with --port (FTDI boards show up as /dev/ttyUSB*, USB-serial adapters as /dev/ttyUSB* or /dev/ttyACM*)", "{e}"))?;
+    let mut serial = open_serial(port, baud, TRANSFER_TIMEOUT).map_err(|e| miette!(help = PORT_HELP, "{e}"))?;
     let idx = crate::layer_index(&wl, workload, layer)?;
     let l = &wl.layers[idx];
     let data = wl.layer_data(idx)?;
@@ -80,9 +83,8 @@ pub fn run(port: &str, baud: u32, arch_path: &Path, workload: &Path, layer: Opti
     let (_, sim) = systole_sim::run(&arch, &program, &[&data.input]).map_err(|e| miette!("layer `{}`: simulator: {e}", l.name))?;
     let expected = sim.report.cycles;
     // The slowest board clock is 12 MHz; allow twice the run there, and the transfers.
-    let timeout = Duration::from_secs(5) + Duration::from_secs_f64(2.0 * expected as f64 / 12e6);
-    let serial =
-        open_serial(port, baud, timeout).map_err(|e| miette!(help = "pass the board's UART with --port (FTDI boards show up as /dev/ttyUSB*, USB-serial adapters as /dev/ttyUSB* or /dev/ttyACM*)", "{e}"))?;
+    let timeout = TRANSFER_TIMEOUT + Duration::from_secs_f64(2.0 * expected as f64 / 12e6);
+    serial.set_timeout(timeout).map_err(|e| miette!("{port}: cannot set the read timeout: {e}"))?;
     let mut host = Host::new(serial);
     let dram = program.dram_with_inputs(&[&data.input]);
     println!("layer `{}`: {} instructions, {} bytes of memory, sending to {port} at {baud} baud", l.name, program.instrs.len(), dram.len());
