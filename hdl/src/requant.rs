@@ -107,65 +107,78 @@ impl Logic for Requant {
 
     fn hdl(&self) -> Verilog {
         Verilog::Custom(
-            r#"// Rounds m to 24 significant bits, half to even: r, and sh = the right shift applied.
+            r#"// Rounds m to 24 significant bits, half to even: r, and sh = the right shift applied
+// (at most 25). Every width is the narrowest that holds its value, so that synthesis
+// builds one 24x24 multiplier and short shifters.
 task round24;
-    input [63:0] m;
-    output [63:0] r;
-    output integer sh;
-    integer i, nb;
-    reg [63:0] t, rm, hf;
+    input [47:0] m;
+    output [23:0] r;
+    output [5:0] sh;
+    reg [5:0] nb;
+    reg [47:0] t, low;
+    reg [6:0] i;
     begin
-        nb = 0;
-        for (i = 0; i < 64; i = i + 1) if (m[i]) nb = i + 1;
-        if (nb <= 24) begin
-            r = m;
-            sh = 0;
+        nb = 6'd0;
+        for (i = 7'd0; i < 7'd48; i = i + 7'd1) if (m[i[5:0]]) nb = i[5:0] + 6'd1;
+        if (nb <= 6'd24) begin
+            r = m[23:0];
+            sh = 6'd0;
         end else begin
-            sh = nb - 24;
+            sh = nb - 6'd24;
             t = m >> sh;
-            rm = m & ((64'd1 << sh) - 64'd1);
-            hf = 64'd1 << (sh - 1);
-            if (rm > hf || (rm == hf && t[0])) t = t + 64'd1;
-            if (t == (64'd1 << 24)) begin
+            // The sh - 1 bits below the guard bit m[sh - 1], moved to the top.
+            low = m << (6'd49 - sh);
+            if (m[sh - 6'd1] && (low != 48'd0 || t[0])) t = t + 48'd1;
+            if (t[24]) begin
                 t = t >> 1;
-                sh = sh + 1;
+                sh = sh + 6'd1;
             end
-            r = t;
+            r = t[23:0];
         end
     end
 endtask
 
-reg [31:0] v;
-reg [63:0] mag, ms, ma, mp, q, rem, half;
+reg [31:0] v, mag;
 reg neg;
-integer e, es, ea, shp, ep, s;
+reg [7:0] e;
+reg [23:0] ms, ma, mp;
+reg [47:0] prod;
+reg [5:0] ea, shp;
+reg signed [10:0] es, ep;
+reg [4:0] s;
+reg [32:0] up;
+reg [24:0] down, below;
+reg [9:0] q;
 reg signed [15:0] yy, zp16, lo16, hi16;
 always @(*) begin
-    s = 0;
-    rem = 0;
-    half = 0;
+    up = 33'd0;
+    down = 25'd0;
+    below = 25'd0;
+    s = 5'd0;
     v = acc + bias;
-    mag = v[31] ? {32'd0, (~v + 32'd1)} : {32'd0, v};
+    mag = v[31] ? (~v + 32'd1) : v;
     neg = v[31] ^ scale[31];
-    e = {24'd0, scale[30:23]};
-    ms = (e == 0) ? {41'd0, scale[22:0]} : {40'd0, 1'b1, scale[22:0]};
-    es = (e == 0) ? -149 : e - 150;
-    round24(mag, ma, ea);
-    round24(ma * ms, mp, shp);
-    ep = ea + es + shp;
-    if (mag == 0 || ms == 0) q = 0;
-    else if (e == 255 || ep >= 9) q = 511;
-    else if (ep >= 0) q = ((mp << ep) > 511) ? 511 : (mp << ep);
-    else if (-ep > 25) q = 0;
+    e = scale[30:23];
+    ms = (e == 8'd0) ? {1'b0, scale[22:0]} : {1'b1, scale[22:0]};
+    es = (e == 8'd0) ? -11'sd149 : $signed({3'b000, e}) - 11'sd150;
+    round24({16'd0, mag}, ma, ea);
+    prod = ma * ms;
+    round24(prod, mp, shp);
+    ep = es + $signed({5'b00000, ea}) + $signed({5'b00000, shp});
+    if (mag == 32'd0 || ms == 24'd0) q = 10'd0;
+    else if (e == 8'hff || ep >= 11'sd9) q = 10'd511;
+    else if (ep >= 11'sd0) begin
+        up = {9'd0, mp} << ep[3:0];
+        q = (up > 33'd511) ? 10'd511 : up[9:0];
+    end else if (ep < -11'sd25) q = 10'd0;
     else begin
-        s = -ep;
-        q = mp >> s;
-        rem = mp & ((64'd1 << s) - 64'd1);
-        half = 64'd1 << (s - 1);
-        if (rem > half || (rem == half && q[0])) q = q + 64'd1;
-        if (q > 511) q = 511;
+        s = 5'd0 - ep[4:0];
+        down = {1'b0, mp} >> s;
+        below = {1'b0, mp} << (5'd26 - s);
+        if (mp[s - 5'd1] && (below != 25'd0 || down[0])) down = down + 25'd1;
+        q = (down > 25'd511) ? 10'd511 : down[9:0];
     end
-    yy = neg ? -$signed({6'd0, q[9:0]}) : $signed({6'd0, q[9:0]});
+    yy = neg ? -$signed({6'd0, q}) : $signed({6'd0, q});
     zp16 = {{8{zp[7]}}, zp};
     lo16 = {{8{lo[7]}}, lo};
     hi16 = {{8{hi[7]}}, hi};
