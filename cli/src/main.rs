@@ -46,15 +46,8 @@ enum Command {
     },
     /// Compile one layer of a workload and print its program.
     Compile {
-        /// Architecture file.
-        #[arg(long)]
-        arch: PathBuf,
-        /// Workload file.
-        #[arg(long)]
-        workload: PathBuf,
-        /// Name of the layer (default: the first).
-        #[arg(long)]
-        layer: Option<String>,
+        #[command(flatten)]
+        layer: LayerArgs,
         /// Write the encoded program (one 512-bit instruction per line, hex, LSB word first) here.
         #[arg(long)]
         hex: Option<PathBuf>,
@@ -132,16 +125,24 @@ enum FpgaCommand {
         /// UART baud rate the bitstream was built with.
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
-        /// Architecture file the bitstream was built from.
-        #[arg(long)]
-        arch: PathBuf,
-        /// Workload file.
-        #[arg(long)]
-        workload: PathBuf,
-        /// Name of the layer (default: the first).
-        #[arg(long)]
-        layer: Option<String>,
+        /// The layer, and the architecture the bitstream was built from.
+        #[command(flatten)]
+        layer: LayerArgs,
     },
+}
+
+/// One layer of a workload, on an architecture.
+#[derive(clap::Args)]
+struct LayerArgs {
+    /// Architecture file.
+    #[arg(long)]
+    arch: PathBuf,
+    /// Workload file.
+    #[arg(long)]
+    workload: PathBuf,
+    /// Name of the layer (default: the first).
+    #[arg(long)]
+    layer: Option<String>,
 }
 
 /// Index of the layer named `name` in `wl` (read from `path`), or the first layer.
@@ -171,7 +172,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Compile { arch, workload, layer, hex } => {
+        Command::Compile { layer: LayerArgs { arch, workload, layer }, hex } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
             let wl = Workload::from_file(&workload)?;
             let idx = layer_index(&wl, &workload, layer.as_deref())?;
@@ -197,7 +198,9 @@ fn main() -> Result<()> {
                 fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud }).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
-            FpgaCommand::Run { port, baud, arch, workload, layer } => fpga::run(&port, baud, &arch, &workload, layer.as_deref()),
+            FpgaCommand::Run { port, baud, layer: LayerArgs { arch, workload, layer } } => {
+                fpga::run(&port, baud, &arch, &workload, layer.as_deref())
+            }
         },
         Command::Bench { arch, workload, repeat } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;

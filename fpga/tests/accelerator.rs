@@ -1,0 +1,72 @@
+//! Real accelerator bitstreams: the smallest useful accelerator (2x2, board core with its
+//! UART bridge) through Yosys, nextpnr and ecppack for the ULX3S, with the report's
+//! figures checked against the device and the configuration; and the same accelerator
+//! refused by the iCE40 UP5K with the overflowing resources named.
+
+use systole_core::{ArchConfig, Dataflow};
+use systole_fpga::bitstream::{build, BuildError, BuildOptions};
+use systole_fpga::board::board;
+use systole_fpga::tools::FlowError;
+
+fn tiny() -> ArchConfig {
+    ArchConfig {
+        name: "2x2-ws".into(),
+        rows: 2,
+        cols: 2,
+        dataflow: Dataflow::WeightStationary,
+        act_sram_kib: 1,
+        wgt_sram_kib: 1,
+        acc_sram_kib: 1,
+        param_entries: 32,
+        dram_bytes_per_cycle: 2,
+        dram_latency: 3,
+        ..ArchConfig::default()
+    }
+}
+
+const OPTIONS: BuildOptions = BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200 };
+
+fn out_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("systole-fpga-{name}-{}", std::process::id()))
+}
+
+#[test]
+fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
+    let b = board("ulx3s").unwrap();
+    let dir = out_dir("ulx3s-2x2");
+    let r = build(&b, &tiny(), &OPTIONS, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
+    assert!(bitstream > 100_000, "bitstream of {bitstream} bytes");
+    // The device's totals come from nextpnr; the use must be real and within them.
+    let p = &r.pnr;
+    assert_eq!((p.luts.total, p.brams.total, p.dsps.total), (b.resources.luts, b.resources.brams, b.resources.dsps));
+    assert!(p.luts.used > 2_000 && p.luts.used <= p.luts.total, "{p:?}");
+    assert!(p.ffs.is_some_and(|f| f.used > 500), "{p:?}");
+    // At least one multiplier per PE, and block RAM for the board memory's 2 banks.
+    assert!(p.dsps.used >= 4 && p.brams.used >= 2, "{p:?}");
+    assert!(r.timing_met && p.clocks.len() == 1 && p.clocks[0].target_mhz == 25.0, "{p:?}");
+    // 2x2 PEs, 2 ops per MAC, 25 MHz.
+    assert_eq!(r.peak_gops, 0.2);
+    assert_eq!(r.clocks_per_bit, 217);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["pnr"]["luts"]["used"], p.luts.used);
+    assert_eq!(json["fingerprint"], systole_core::bridge::fingerprint(&tiny()));
+    let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    assert!(text.contains(&format!("LUT4 (TRELLIS_COMB)          {:>8} {:>8}", p.luts.used, p.luts.total)), "{text}");
+    assert!(text.contains(": met"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_2x2_accelerator_does_not_fit_the_up5k() {
+    let dir = out_dir("icebreaker-2x2");
+    match build(&board("icebreaker").unwrap(), &tiny(), &OPTIONS, &dir) {
+        Err(BuildError::Flow(FlowError::DoesNotFit { overflows, .. })) => {
+            let cells: Vec<&str> = overflows.iter().map(|(c, _, _)| c.as_str()).collect();
+            assert!(cells.contains(&"ICESTORM_LC"), "{overflows:?}");
+            assert!(overflows.iter().all(|&(_, used, total)| used > total), "{overflows:?}");
+        }
+        other => panic!("expected a fit error, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
