@@ -68,6 +68,9 @@ pub struct Board {
     pub loader_board: &'static str,
     /// PLL between the oscillator and the accelerator's clock, if the oscillator is too fast.
     pub pll: Option<Pll>,
+    /// Then a divider in logic (a power of two, 1 for none), for clocks below the PLL's
+    /// 10 MHz floor.
+    pub divide: u32,
 }
 
 /// An ECP5 `EHXPLLL` setting with feedback from its primary output: the output runs at
@@ -81,12 +84,16 @@ pub struct Pll {
     pub clkfb_div: u32,
     /// Primary output divider from the VCO.
     pub clkop_div: u32,
-    /// Primary output coarse phase (`clkop_div / 2` for 0 degrees with feedback from it).
+    /// Primary output coarse phase, as `ecppll` sets it for 0 degrees with feedback from
+    /// the primary output.
     pub clkop_cphase: u32,
 }
 
 /// The ECP5 PLL's VCO range, MHz (Lattice TN1263).
 pub const ECP5_VCO_MHZ: std::ops::RangeInclusive<f64> = 400.0..=800.0;
+
+/// The ECP5 PLL's output range, MHz, as `ecppll` enforces it.
+pub const ECP5_PLL_OUT_MHZ: std::ops::RangeInclusive<f64> = 10.0..=400.0;
 
 impl Pll {
     /// Output frequency for an input of `in_mhz`.
@@ -118,6 +125,7 @@ pub fn boards() -> Vec<Board> {
             resources: Resources { luts: 5280, ffs: 5280, brams: 30, sprams: 4, dsps: 8 },
             loader_board: "ice40_generic",
             pll: None,
+            divide: 1,
         },
         Board {
             name: "ulx3s",
@@ -138,7 +146,9 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: false,
             resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
             loader_board: "ulx3s",
+            // The requantizer's single stage closes near 9 MHz on ECP5 (README, FPGA).
             pll: None,
+            divide: 4,
         },
         Board {
             name: "orangecrab",
@@ -154,8 +164,10 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: true,
             resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
             loader_board: "orangeCrab",
-            // 48 MHz is beyond what the accelerator closes on a 25F; run it at 24 MHz.
-            pll: Some(Pll { clki_div: 2, clkfb_div: 1, clkop_div: 25, clkop_cphase: 12 }),
+            // 12 MHz from the PLL (its output floor is 10 MHz), halved: below the ~9 MHz the
+            // requantizer's single stage closes on ECP5 (README, FPGA).
+            pll: Some(Pll { clki_div: 4, clkfb_div: 1, clkop_div: 50, clkop_cphase: 24 }),
+            divide: 2,
         },
     ]
 }
@@ -168,9 +180,14 @@ pub fn board(name: &str) -> Result<Board, String> {
 }
 
 impl Board {
-    /// The accelerator's clock: the PLL's output, or the oscillator.
-    pub fn core_mhz(&self) -> f64 {
+    /// The PLL's output, or the oscillator.
+    pub fn pll_mhz(&self) -> f64 {
         self.pll.map_or(self.clock_mhz, |p| p.out_mhz(self.clock_mhz))
+    }
+
+    /// The accelerator's clock: [`Board::pll_mhz`] over [`Board::divide`].
+    pub fn core_mhz(&self) -> f64 {
+        self.pll_mhz() / f64::from(self.divide)
     }
 
     /// Every constrained pin: clock, UART, LEDs.
@@ -214,10 +231,15 @@ mod tests {
             let Some(p) = b.pll else { continue };
             assert_eq!(b.family, Family::Ecp5, "{}: the top level makes ECP5 PLLs only", b.name);
             assert!(ECP5_VCO_MHZ.contains(&p.vco_mhz(b.clock_mhz)), "{}: VCO at {} MHz", b.name, p.vco_mhz(b.clock_mhz));
-            assert_eq!(p.clkop_cphase, p.clkop_div / 2, "{}", b.name);
+            assert!(ECP5_PLL_OUT_MHZ.contains(&b.pll_mhz()), "{}: PLL output at {} MHz", b.name, b.pll_mhz());
+            assert!(p.clkop_cphase < p.clkop_div, "{}", b.name);
         }
-        // OrangeCrab: 48 MHz / 2 * 1 = 24 MHz, VCO 24 * 25 = 600 MHz (as `ecppll -i 48 -o 24` computes).
+        for b in boards() {
+            assert!(b.divide.is_power_of_two(), "{}: divide by {}", b.name, b.divide);
+        }
+        // OrangeCrab: 48 MHz / 4 * 1 = 12 MHz, VCO 12 * 50 = 600 MHz (as `ecppll -i 48 -o 12`
+        // computes), halved.
         let crab = board("orangecrab").unwrap();
-        assert_eq!((crab.core_mhz(), crab.pll.unwrap().vco_mhz(48.0)), (24.0, 600.0));
+        assert_eq!((crab.pll_mhz(), crab.pll.unwrap().vco_mhz(48.0), crab.core_mhz()), (12.0, 600.0, 6.0));
     }
 }

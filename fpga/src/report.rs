@@ -64,7 +64,8 @@ pub fn utilisation(log: &str) -> Vec<(String, u32, u32)> {
 pub fn clocks(log: &str) -> Vec<ClockTiming> {
     let mut out: Vec<ClockTiming> = vec![];
     for l in log.lines() {
-        let Some(rest) = l.split("Max frequency for clock '").nth(1) else { continue };
+        // nextpnr aligns the names: global nets get two spaces before the quote.
+        let Some(rest) = l.split("Max frequency for clock").nth(1).and_then(|r| r.trim_start().strip_prefix('\'')) else { continue };
         let Some((clock, rest)) = rest.split_once("': ") else { continue };
         let mut words = rest.split_whitespace();
         let fmax = words.next().and_then(|w| w.parse().ok());
@@ -113,7 +114,8 @@ Info: \t          MULT18X18D:      16/    156    10%
 Info: \t          TRELLIS_FF:      24/  83640     0%
 Info: \t        TRELLIS_COMB:      30/  83640     0%
 
-Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 18.50 MHz (FAIL at 25.00 MHz)
+Info: Max frequency for clock  '$glbnet$core_clk': 18.50 MHz (FAIL at 25.00 MHz)
+Info: Max frequency for clock 'clk$TRELLIS_IO_IN': 655.74 MHz (PASS at 100.00 MHz)
 ";
 
     #[test]
@@ -130,6 +132,7 @@ Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 18.50 MHz (FAIL at 25
         assert_eq!((r.luts, r.ffs), (Use { used: 30, total: 83640 }, Some(Use { used: 24, total: 83640 })));
         assert_eq!((r.brams.used, r.dsps.used), (4, 16));
         assert!(!r.clocks[0].pass && r.clocks[0].fmax_mhz == 18.5 && r.clocks[0].target_mhz == 25.0);
+        assert_eq!((r.clocks.len(), r.clocks[0].clock.as_str(), r.clocks[1].pass), (2, "$glbnet$core_clk", true));
     }
 
     #[test]
