@@ -82,7 +82,8 @@ pub const MIN_DRAM_LATENCY: usize = 2;
 pub const MAX_DIM: usize = 256;
 
 impl ArchConfig {
-    /// A 4x4 array small enough for an iCE40 UP5K.
+    /// A 4x4 array, the smallest preset (the whole accelerator does not fit an iCE40 UP5K;
+    /// see the README's FPGA section).
     pub fn preset_4x4() -> Self {
         Self {
             name: "4x4-ws".into(),
