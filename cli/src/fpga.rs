@@ -7,7 +7,7 @@ use std::time::Duration;
 use systole_core::workload::Workload;
 use systole_core::ArchConfig;
 use systole_fpga::bitstream::{self, BuildOptions, BuildReport};
-use systole_fpga::board::board;
+use systole_fpga::board::{board, boards};
 use systole_fpga::host::{open_serial, Host};
 use systole_fpga::{tools, Family};
 
@@ -67,24 +67,23 @@ pub fn flash(board_name: &str, bitstream: &Path) -> Result<()> {
 const PORT_HELP: &str =
     "pass the board's UART with --port (FTDI boards show up as /dev/ttyUSB*, USB-serial adapters as /dev/ttyUSB* or /dev/ttyACM*)";
 
-/// How long the host waits for any answer but the end of a run.
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Streams one layer of `workload` to the board on `port` and checks its output against
-/// the golden model and its cycle count against the simulator.
-pub fn run(port: &str, baud: u32, arch_path: &Path, workload: &Path, layer: Option<&str>) -> Result<()> {
+/// the golden model and its cycle count against the simulator; waits up to `timeout` for
+/// each answer.
+pub fn run(port: &str, baud: u32, timeout: Duration, arch_path: &Path, workload: &Path, layer: Option<&str>) -> Result<()> {
     let arch = ArchConfig::from_file(arch_path)?;
     let wl = Workload::from_file(workload)?;
-    let mut serial = open_serial(port, baud, TRANSFER_TIMEOUT).map_err(|e| miette!(help = PORT_HELP, "{e}"))?;
+    let mut serial = open_serial(port, baud, timeout).map_err(|e| miette!(help = PORT_HELP, "{e}"))?;
     let idx = crate::layer_index(&wl, workload, layer)?;
     let l = &wl.layers[idx];
     let data = wl.layer_data(idx)?;
     let program = systole_compiler::compile_layer(&arch, l, &data)?;
     let (_, sim) = systole_sim::run(&arch, &program, &[&data.input]).map_err(|e| miette!("layer `{}`: simulator: {e}", l.name))?;
     let expected = sim.report.cycles;
-    // The slowest board clock is 12 MHz; allow twice the run there, and the transfers.
-    let timeout = TRANSFER_TIMEOUT + Duration::from_secs_f64(2.0 * expected as f64 / 12e6);
-    serial.set_timeout(timeout).map_err(|e| miette!("{port}: cannot set the read timeout: {e}"))?;
+    // On top, twice the run's time at the slowest board's core clock.
+    let slowest_hz = boards().iter().map(|b| b.core_mhz() * 1e6).fold(f64::INFINITY, f64::min);
+    let run_timeout = timeout + Duration::from_secs_f64(2.0 * expected as f64 / slowest_hz);
+    serial.set_timeout(run_timeout).map_err(|e| miette!("{port}: cannot set the read timeout: {e}"))?;
     let mut host = Host::new(serial);
     let dram = program.dram_with_inputs(&[&data.input]);
     println!("layer `{}`: {} instructions, {} bytes of memory, sending to {port} at {baud} baud", l.name, program.instrs.len(), dram.len());

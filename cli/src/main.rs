@@ -125,6 +125,10 @@ enum FpgaCommand {
         /// UART baud rate the bitstream was built with.
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
+        /// Seconds to wait for each answer of the board (the run's answer also gets twice
+        /// the run's time at the slowest board clock).
+        #[arg(long, default_value_t = 5.0)]
+        timeout_s: f64,
         /// The layer, and the architecture the bitstream was built from.
         #[command(flatten)]
         layer: LayerArgs,
@@ -198,8 +202,10 @@ fn main() -> Result<()> {
                 fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud }).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
-            FpgaCommand::Run { port, baud, layer: LayerArgs { arch, workload, layer } } => {
-                fpga::run(&port, baud, &arch, &workload, layer.as_deref())
+            FpgaCommand::Run { port, baud, timeout_s, layer: LayerArgs { arch, workload, layer } } => {
+                let timeout = std::time::Duration::try_from_secs_f64(timeout_s)
+                    .map_err(|e| miette::miette!(help = "pass a positive number of seconds", "--timeout-s {timeout_s}: {e}"))?;
+                fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref())
             }
         },
         Command::Bench { arch, workload, repeat } => {

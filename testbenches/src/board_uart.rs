@@ -49,6 +49,18 @@ impl SimulatedBoard {
         }
     }
 
+    /// Runs the board and the line for `cycles` clock cycles.
+    pub fn run(&mut self, cycles: u64) {
+        for _ in 0..cycles {
+            self.step();
+        }
+    }
+
+    /// The bytes the board has sent and no one has read yet.
+    pub fn take_sent(&mut self) -> Vec<u8> {
+        self.from_board.drain(..).collect()
+    }
+
     /// One clock cycle of the board and both ends of the line.
     fn step(&mut self) {
         let cpb = self.clocks_per_bit;

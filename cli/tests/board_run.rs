@@ -1,0 +1,88 @@
+//! `systole fpga run` end to end without a board: the command opens a pseudo-terminal as
+//! its serial port, and on the other end the board core's RTL runs in rust-hdl's simulator
+//! behind a simulated 8N1 line. The command must load the layer, run it, find the board's
+//! output equal to the golden model's and its cycle count equal to the simulator's.
+
+use serialport::{SerialPort, TTYPort};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use systole_core::isa::Unit;
+use systole_core::workload::Workload;
+use systole_core::ArchConfig;
+use systole_hdl::board::BoardCore;
+use systole_testbenches::board_uart::SimulatedBoard;
+
+const ARCH: &str = "name = \"2x2-os\"\nrows = 2\ncols = 2\ndataflow = \"os\"\nact_sram_kib = 1\nwgt_sram_kib = 1\nacc_sram_kib = 1\n\
+                    param_entries = 32\ndram_bytes_per_cycle = 2\ndram_latency = 3\n";
+const WORKLOAD: &str = "name = \"tiny\"\nseed = 5\n\n[[layer]]\nname = \"fc\"\nop = \"gemm\"\nm = 2\nk = 3\nn = 5\nactivation = \"relu\"\n";
+
+/// Clocks per UART bit of the simulated board (the pty ignores the baud rate).
+const CLOCKS_PER_BIT: usize = 4;
+
+/// The board core sized for the workload's first layer, as `systole fpga build` would be
+/// asked to build it.
+fn board_for(arch_file: &Path, workload_file: &Path) -> SimulatedBoard {
+    let arch = ArchConfig::from_file(arch_file).unwrap();
+    let wl = Workload::from_file(workload_file).unwrap();
+    let data = wl.layer_data(0).unwrap();
+    let program = systole_compiler::compile_layer(&arch, &wl.layers[0], &data).unwrap();
+    let depth = Unit::ALL.iter().map(|&u| program.count(u)).max().unwrap();
+    let memory = program.dram_with_inputs(&[&data.input]).len().next_power_of_two();
+    SimulatedBoard::new(BoardCore::new(&arch, depth, memory, CLOCKS_PER_BIT), CLOCKS_PER_BIT)
+}
+
+/// Carries bytes between the pty and the simulated board, clocking it, until `stop`.
+fn pump(mut pty: TTYPort, mut board: SimulatedBoard, stop: Arc<AtomicBool>) {
+    pty.set_timeout(Duration::from_millis(1)).unwrap();
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok(n) = pty.read(&mut buf) {
+            board.write_all(&buf[..n]).unwrap();
+        }
+        board.run(500);
+        let sent = board.take_sent();
+        if !sent.is_empty() {
+            pty.write_all(&sent).unwrap();
+        }
+    }
+}
+
+#[test]
+fn fpga_run_streams_a_layer_to_a_simulated_board() {
+    let dir = std::env::temp_dir().join(format!("systole-board-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (arch, workload) = (dir.join("arch.toml"), dir.join("tiny.toml"));
+    std::fs::write(&arch, ARCH).unwrap();
+    std::fs::write(&workload, WORKLOAD).unwrap();
+    let board = board_for(&arch, &workload);
+    // The test keeps the terminal's own end open, so that the line stays up between opens.
+    let (host_side, terminal) = TTYPort::pair().unwrap();
+    let port = terminal.name().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pumping = {
+        let stop = stop.clone();
+        std::thread::spawn(move || pump(host_side, board, stop))
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["fpga", "run", "--port", &port, "--timeout-s", "600"])
+        .arg("--arch")
+        .arg(&arch)
+        .arg("--workload")
+        .arg(&workload)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    pumping.join().unwrap();
+    drop(terminal);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{stdout}");
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("output: bit-exact with the golden model (10 values)"), "{stdout}");
+    assert!(stdout.contains("as the simulator predicts"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
