@@ -35,6 +35,7 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     let b = board("ulx3s").unwrap();
     let dir = out_dir("ulx3s-2x2");
     let r = build(&b, &tiny(), &OPTIONS, &dir).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", r.text());
     let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
     assert!(bitstream > 100_000, "bitstream of {bitstream} bytes");
     // The device's totals come from nextpnr; the use must be real and within them.
