@@ -11,7 +11,7 @@ use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
 use crate::net;
 use crate::params::ParamLoader;
-use crate::requant::Requant;
+use crate::requant::{self, Requant};
 use crate::sram::ADDR_BITS;
 use crate::store::StoreEngine;
 use crate::store_transposed::StoreTransposedEngine;
@@ -234,6 +234,10 @@ pub struct StoreUnit {
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
     store: StoreEngine,
     store_t: StoreTransposedEngine,
+    // Copies of the engines with `stages` cycles less latency: they issue the same reads
+    // `stages` cycles earlier, for the pipelined requantization units.
+    store_ahead: StoreEngine,
+    store_t_ahead: StoreTransposedEngine,
     rq: Vec<Requant>,
     // The read of the previous cycle was a transposed store's: one entry for all columns.
     bcast: DFF<Bit>,
@@ -244,6 +248,7 @@ impl StoreUnit {
     /// The store unit of `arch`.
     pub fn new(arch: &ArchConfig) -> Self {
         let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.dram_latency);
+        let stages = rq_stages(arch);
         Self {
             clock: Default::default(),
             start_store: Default::default(),
@@ -271,7 +276,9 @@ impl StoreUnit {
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
             store: StoreEngine::new(cols, lanes, lat),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
-            rq: (0..cols).map(|_| Requant::default()).collect(),
+            store_ahead: StoreEngine::new(cols, lanes, lat - stages),
+            store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
+            rq: (0..cols).map(|_| Requant::new(stages)).collect(),
             bcast: Default::default(),
             transposed: Default::default(),
         }
@@ -300,6 +307,10 @@ impl Logic for StoreUnit {
             self.store_t.count[i].next = self.count[i].val();
             self.store.stride[i].next = self.stride[i].val();
             self.store_t.stride[i].next = self.stride[i].val();
+            self.store_ahead.count[i].next = self.count[i].val();
+            self.store_t_ahead.count[i].next = self.count[i].val();
+            self.store_ahead.stride[i].next = self.stride[i].val();
+            self.store_t_ahead.stride[i].next = self.stride[i].val();
         }
         self.store.param.next = self.param.val();
         self.store_t.param.next = self.param.val();
@@ -309,19 +320,44 @@ impl Logic for StoreUnit {
         self.store_t.lo.next = self.lo.val();
         self.store.hi.next = self.hi.val();
         self.store_t.hi.next = self.hi.val();
+        self.store_ahead.clock.next = self.clock.val();
+        self.store_t_ahead.clock.next = self.clock.val();
+        self.store_ahead.start.next = self.start_store.val();
+        self.store_t_ahead.start.next = self.start_store_t.val();
+        self.store_ahead.acc.next = self.acc.val();
+        self.store_t_ahead.acc.next = self.acc.val();
+        self.store_t_ahead.row_stride.next = self.row_stride.val();
+        self.store_t_ahead.line_pitch.next = self.line_pitch.val();
+        self.store_t_ahead.width.next = self.width.val();
+        self.store_ahead.addr.next = self.addr.val();
+        self.store_t_ahead.addr.next = self.addr.val();
+        self.store_ahead.len.next = self.len.val();
+        self.store_t_ahead.len.next = self.len.val();
+        self.store_ahead.param.next = self.param.val();
+        self.store_t_ahead.param.next = self.param.val();
+        self.store_ahead.zp.next = self.zp.val();
+        self.store_t_ahead.zp.next = self.zp.val();
+        self.store_ahead.lo.next = self.lo.val();
+        self.store_t_ahead.lo.next = self.lo.val();
+        self.store_ahead.hi.next = self.hi.val();
+        self.store_t_ahead.hi.next = self.hi.val();
         self.ready.next = self.store.ready.val() & self.store_t.ready.val();
         self.complete.next = self.store.complete.val() | self.store_t.complete.val();
         self.transposed.next = !self.store_t.ready.val();
         self.bcast.d.next = self.transposed.val();
+        // The original transposed engine is busy over the whole window of its copy's reads.
         if self.transposed.val() {
-            self.acc_addr.next = self.store_t.acc_addr.val();
-            self.param_entry.next = self.store_t.param_entry.val();
+            self.acc_addr.next = self.store_t_ahead.acc_addr.val();
+            self.param_entry.next = self.store_t_ahead.param_entry.val();
         } else {
-            self.acc_addr.next = self.store.acc_addr.val();
-            self.param_entry.next = self.store.param_entry.val();
+            self.acc_addr.next = self.store_ahead.acc_addr.val();
+            self.param_entry.next = self.store_ahead.param_entry.val();
         }
         for j in 0..self.rq.len() {
+            self.rq[j].clock.next = self.clock.val();
             self.rq[j].acc.next = self.acc_data[j].val();
+            self.store_ahead.q[j].next = 0.into();
+            self.store_t_ahead.q[j].next = 0.into();
             if self.bcast.q.val() {
                 self.rq[j].bias.next = signed_cast(self.param_data[0].val().get_bits::<32>(0));
                 self.rq[j].scale.next = self.param_data[0].val().get_bits::<32>(32);
@@ -352,6 +388,13 @@ impl Logic for StoreUnit {
             }
         }
     }
+}
+
+/// Pipeline registers in the store unit's requantization units: as many as the engines'
+/// DRAM wait leaves room to read ahead (`L - 2`, the engines needing a latency of 2), up
+/// to [`requant::MAX_STAGES`].
+pub fn rq_stages(arch: &ArchConfig) -> usize {
+    arch.dram_latency.saturating_sub(2).min(requant::MAX_STAGES)
 }
 
 /// The exec unit: the WS or OS engine of the configured dataflow, with the scratchpads and

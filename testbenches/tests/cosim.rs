@@ -93,7 +93,7 @@ fn ladder(archs: &[ArchConfig], layers: &[Layer], rust_hdl: bool, verilog: Optio
                 }
             }
             if let Some(sim) = verilog {
-                let dir = scratch(&format!("cosim_{}_{}", arch.name, layer.name));
+                let dir = scratch(&format!("cosim_{sim:?}_{}_{}", arch.name, layer.name));
                 match run_verilog(sim, arch, &ladder.program, &ladder.dram, &script, &dir) {
                     Ok((rtl, _)) => {
                         if let Err(e) = ladder.check(&rtl) {

@@ -1,12 +1,13 @@
 //! The requantization unit against `systole_core::requant` (the oracle, itself checked
 //! against native f32): its Rust model on many random and edge-case inputs, and its
-//! Verilog under Icarus on a sample of them; plus Verilator lint and Yosys synthesis.
+//! Verilog under Icarus on a sample of them at every pipeline depth, answering that many
+//! cycles late; plus Verilator lint and Yosys synthesis.
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use systole_core::requant::{requantize as oracle, ChannelParam};
-use systole_hdl::requant::{requantize, Requant};
+use systole_hdl::requant::{requantize, Requant, MAX_STAGES};
 use systole_hdl::verilog::emit;
 use systole_testbenches::tools::{icarus_vectors, scratch, verilator_lint, yosys_synth};
 
@@ -64,26 +65,36 @@ proptest! {
 }
 
 #[test]
-fn verilog_matches_oracle() {
+fn verilog_matches_oracle_at_every_depth() {
     let cases = samples(3000, 2);
     let inputs = [("acc", 32), ("bias", 32), ("scale", 32), ("zp", 8), ("lo", 8), ("hi", 8)].map(|(n, b)| (n.to_string(), b));
     let cycles: Vec<Vec<i64>> =
         cases.iter().map(|&(a, b, s, z, l, h)| vec![a as i64, b as i64, s as i64, z as i64, l as i64, h as i64]).collect();
-    let dir = scratch("requant");
-    let out = icarus_vectors(&dir, &emit(&mut Requant::default()), false, &inputs, &[("y".to_string(), 8)], &cycles)
-        .unwrap_or_else(|e| panic!("{e}"));
-    for (n, (&(acc, bias, scale, zp, lo, hi), row)) in cases.iter().zip(&out).enumerate() {
-        let want = expected(acc, bias, scale, zp, lo, hi) as i64;
-        assert_eq!(row[0], Some(want), "case {n}: acc {acc} bias {bias} scale {scale:#x} zp {zp} clamp [{lo}, {hi}]");
+    for stages in 0..=MAX_STAGES {
+        let dir = scratch(&format!("requant-{stages}"));
+        let rtl = emit(&mut Requant::new(stages));
+        let out = icarus_vectors(&dir, &rtl, stages > 0, &inputs, &[("y".to_string(), 8)], &cycles).unwrap_or_else(|e| panic!("{e}"));
+        for (n, (&(acc, bias, scale, zp, lo, hi), row)) in cases.iter().zip(&out[stages..]).enumerate() {
+            let want = expected(acc, bias, scale, zp, lo, hi) as i64;
+            assert_eq!(row[0], Some(want), "{stages} stages, case {n}: acc {acc} bias {bias} scale {scale:#x} zp {zp} clamp [{lo}, {hi}]");
+        }
     }
 }
 
 #[test]
 fn verilog_lints_and_synthesizes() {
-    let rtl = emit(&mut Requant::default());
-    let dir = scratch("requant-synth");
-    verilator_lint(&dir, ("top.v", &rtl), &[("DECLFILENAME", "rust-hdl names the top module `top`")]).unwrap_or_else(|e| panic!("{e}"));
-    for family in ["ice40", "ecp5"] {
-        yosys_synth(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{family}: {e}"));
+    for stages in 0..=MAX_STAGES {
+        let rtl = emit(&mut Requant::new(stages));
+        let dir = scratch(&format!("requant-synth-{stages}"));
+        let mut waivers = vec![("DECLFILENAME", "rust-hdl names the top module `top`")];
+        if stages == 0 {
+            waivers.push(("UNUSEDSIGNAL", "the combinational unit has a clock port it does not use"));
+        }
+        verilator_lint(&dir, ("top.v", &rtl), &waivers).unwrap_or_else(|e| panic!("{stages} stages: {e}"));
+        if stages == MAX_STAGES {
+            for family in ["ice40", "ecp5"] {
+                yosys_synth(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{family}: {e}"));
+            }
+        }
     }
 }
