@@ -20,8 +20,13 @@ pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions
         .map_err(|e| miette!("{}: building `{}` for {}: {e}", arch_path.display(), arch.name, b.name))?;
     print!("{}", report.text());
     if !report.timing_met {
+        let divide = bitstream::clocked(&b, opts).divide;
         return Err(miette!(
-            help = "use a smaller array, or a board whose clock (or PLL) is slower",
+            help = format!(
+                "set dram_latency = 4 or more in {} to pipeline the requantizer in two stages, or pass --clock-divide {} to halve the core clock (docs/ARCHITECTURE.md section 10)",
+                arch_path.display(),
+                divide * 2
+            ),
             "timing not met on {}: the bitstream in {} may misbehave (see report.txt)",
             b.name,
             out.display()

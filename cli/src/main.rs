@@ -107,6 +107,10 @@ enum FpgaCommand {
         /// UART baud rate.
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
+        /// Divide the board's clock by this power of two for the core (default: the
+        /// board's own, 12 MHz on every board); for designs that miss timing.
+        #[arg(long)]
+        clock_divide: Option<u32>,
     },
     /// Program a board with a bitstream (openFPGALoader, or iceprog for iCE40).
     Flash {
@@ -126,7 +130,8 @@ enum FpgaCommand {
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
         /// Seconds to wait for each answer of the board (the run's answer also gets twice
-        /// the run's time at the slowest board clock).
+        /// the run's time at the slowest default board clock; raise it for bitstreams built
+        /// with a larger --clock-divide).
         #[arg(long, default_value_t = 5.0)]
         timeout_s: f64,
         /// The layer, and the architecture the bitstream was built from.
@@ -197,9 +202,9 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Fpga { command } => match command {
-            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud } => {
+            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_divide } => {
                 let memory_bytes = mem_kib.checked_mul(1024).ok_or_else(|| miette::miette!("--mem-kib {mem_kib}: too large"))?;
-                fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud }).map(drop)
+                fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud, clock_divide }).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
             FpgaCommand::Run { port, baud, timeout_s, layer: LayerArgs { arch, workload, layer } } => {

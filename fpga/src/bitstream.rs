@@ -22,11 +22,14 @@ pub struct BuildOptions {
     pub memory_bytes: usize,
     /// UART baud rate.
     pub baud: u32,
+    /// Divide the board's oscillator (or PLL) clock by this power of two for the core,
+    /// instead of the board's default [`Board::divide`].
+    pub clock_divide: Option<u32>,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200 }
+        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200, clock_divide: None }
     }
 }
 
@@ -84,6 +87,14 @@ pub struct BuildReport {
     pub bitstream: PathBuf,
 }
 
+/// Largest clock divider: 1024 takes the slowest board clock, 12 MHz, to under 12 kHz.
+const MAX_DIVIDE: u32 = 1024;
+
+/// `board` with the core clock divider `opts` asks for.
+pub fn clocked(board: &Board, opts: &BuildOptions) -> Board {
+    Board { divide: opts.clock_divide.unwrap_or(board.divide), ..board.clone() }
+}
+
 /// Largest baud-rate error an 8N1 UART tolerates with margin.
 const MAX_BAUD_ERROR: f64 = 0.02;
 
@@ -114,6 +125,15 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<us
             u16::MAX
         )));
     }
+    if let Some(d) = opts.clock_divide {
+        if !d.is_power_of_two() || d > MAX_DIVIDE {
+            return Err(BuildError::Options(format!(
+                "--clock-divide {d}: the divider is a binary counter, so it must be a power of two from 1 to {MAX_DIVIDE}; {} by default on {}",
+                board.divide, board.name
+            )));
+        }
+    }
+    let board = &clocked(board, opts);
     let core_hz = board.core_mhz() * 1e6;
     let cpb = (core_hz / f64::from(opts.baud)).round() as usize;
     let actual = core_hz / cpb.max(1) as f64;
@@ -139,6 +159,7 @@ pub fn board_verilog(board: &Board, arch: &ArchConfig, opts: &BuildOptions, cloc
 /// writes everything and reports `timing_met: false`.
 pub fn build(board: &Board, arch: &ArchConfig, opts: &BuildOptions, out: &Path) -> Result<BuildReport, BuildError> {
     let clocks_per_bit = check(board, arch, opts)?;
+    let board = &clocked(board, opts);
     let verilog = board_verilog(board, arch, opts, clocks_per_bit);
     let logs = tools::build(board, &verilog, &top_name(board), out)?;
     let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
@@ -253,5 +274,19 @@ mod tests {
         // 12 MHz / 5 clocks per bit = 2.4 Mbaud, 4% slow.
         assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 2_500_000, ..d }).contains("within 2%"));
         assert!(refused("ulx3s", &ArchConfig { rows: 0, ..tiny(4) }, d).contains("arch `tiny`"));
+        assert!(refused("ulx3s", &tiny(4), BuildOptions { clock_divide: Some(3), ..d }).contains("--clock-divide 3"));
+        assert!(refused("ulx3s", &tiny(4), BuildOptions { clock_divide: Some(2048), ..d }).contains("power of two from 1 to 1024"));
+        // 12 MHz / 64 = 187.5 kHz is 1.6 clocks per bit at 115200 baud.
+        assert!(refused("icebreaker", &tiny(4), BuildOptions { clock_divide: Some(64), ..d }).contains("115200 works"));
+    }
+
+    #[test]
+    fn the_clock_divider_option_replaces_the_boards() {
+        let opts = BuildOptions { clock_divide: Some(8), ..BuildOptions::default() };
+        let b = clocked(&board("ulx3s").unwrap(), &opts);
+        assert_eq!((b.divide, b.core_mhz()), (8, 3.125));
+        // 3.125 MHz / 115200 = 27.1 clocks per bit.
+        assert_eq!(check(&board("ulx3s").unwrap(), &tiny(4), &opts).unwrap(), 27);
+        assert_eq!(clocked(&board("ulx3s").unwrap(), &BuildOptions::default()).divide, 2);
     }
 }

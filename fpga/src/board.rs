@@ -68,8 +68,8 @@ pub struct Board {
     pub loader_board: &'static str,
     /// PLL between the oscillator and the accelerator's clock, if the oscillator is too fast.
     pub pll: Option<Pll>,
-    /// Then a divider in logic (a power of two, 1 for none), for clocks below the PLL's
-    /// 10 MHz floor.
+    /// Then a divider in logic (a power of two, 1 for none): the default core clock
+    /// divider, which `systole fpga build --clock-divide` replaces for slower designs.
     pub divide: u32,
 }
 
@@ -146,9 +146,10 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: false,
             resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
             loader_board: "ulx3s",
-            // The requantizer's single stage closes near 9 MHz on ECP5 (README, FPGA).
+            // The core closes timing near 23 MHz with a two-stage requantizer and near 9 MHz
+            // with none (README, FPGA): half the oscillator leaves a margin.
             pll: None,
-            divide: 4,
+            divide: 2,
         },
         Board {
             name: "orangecrab",
@@ -164,10 +165,9 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: true,
             resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
             loader_board: "orangeCrab",
-            // 12 MHz from the PLL (its output floor is 10 MHz), halved: below the ~9 MHz the
-            // requantizer's single stage closes on ECP5 (README, FPGA).
+            // 12 MHz from the PLL, like the ULX3S's halved oscillator (README, FPGA).
             pll: Some(Pll { clki_div: 4, clkfb_div: 1, clkop_div: 50, clkop_cphase: 24 }),
-            divide: 2,
+            divide: 1,
         },
     ]
 }
@@ -240,6 +240,6 @@ mod tests {
         // OrangeCrab: 48 MHz / 4 * 1 = 12 MHz, VCO 12 * 50 = 600 MHz (as `ecppll -i 48 -o 12`
         // computes), halved.
         let crab = board("orangecrab").unwrap();
-        assert_eq!((crab.pll_mhz(), crab.pll.unwrap().vco_mhz(48.0), crab.core_mhz()), (12.0, 600.0, 6.0));
+        assert_eq!((crab.pll_mhz(), crab.pll.unwrap().vco_mhz(48.0), crab.core_mhz()), (12.0, 600.0, 12.0));
     }
 }
