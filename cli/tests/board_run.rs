@@ -28,10 +28,8 @@ const CLOCKS_PER_BIT: usize = 4;
 fn board_for(arch_file: &Path, workload_file: &Path) -> SimulatedBoard {
     let arch = ArchConfig::from_file(arch_file).unwrap();
     let wl = Workload::from_file(workload_file).unwrap();
-    let data = wl.layer_data(0).unwrap();
-    let program = systole_compiler::compile_layer(&arch, &wl.layers[0], &data).unwrap();
-    let depth = Unit::ALL.iter().map(|&u| program.count(u)).max().unwrap();
-    let memory = program.dram_with_inputs(&[&data.input]).len().next_power_of_two();
+    let (depth, bytes) = board_needs(&arch, &wl, 0);
+    let memory = bytes.next_power_of_two();
     SimulatedBoard::new(BoardCore::new(&arch, depth, memory, CLOCKS_PER_BIT), CLOCKS_PER_BIT)
 }
 
@@ -85,4 +83,24 @@ fn fpga_run_streams_a_layer_to_a_simulated_board() {
     assert!(stdout.contains("output: bit-exact with the golden model (10 values)"), "{stdout}");
     assert!(stdout.contains("as the simulator predicts"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a layer needs of a board build: instructions of its busiest unit, memory bytes.
+fn board_needs(arch: &ArchConfig, wl: &Workload, idx: usize) -> (usize, usize) {
+    let data = wl.layer_data(idx).unwrap();
+    let program = systole_compiler::compile_layer(arch, &wl.layers[idx], &data).unwrap();
+    let depth = Unit::ALL.iter().map(|&u| program.count(u)).max().unwrap();
+    (depth, program.dram_with_inputs(&[&data.input]).len())
+}
+
+#[test]
+fn the_bundled_board_workload_fits_the_default_build_of_the_4x4_preset() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let arch = ArchConfig::from_file(&root.join("configs/archs/4x4.toml")).unwrap();
+    let wl = Workload::from_file(&root.join("configs/workloads/board.toml")).unwrap();
+    let opts = systole_fpga::bitstream::BuildOptions::default();
+    assert!(wl.layers.len() >= 4);
+    let needs: Vec<(&str, (usize, usize))> =
+        wl.layers.iter().enumerate().map(|(idx, l)| (l.name.as_str(), board_needs(&arch, &wl, idx))).collect();
+    assert!(needs.iter().all(|&(_, (depth, bytes))| depth <= opts.instr_depth && bytes <= opts.memory_bytes), "{needs:?}");
 }
