@@ -3,7 +3,7 @@
 use miette::{miette, IntoDiagnostic, Result};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use systole_core::workload::Workload;
 use systole_core::ArchConfig;
 use systole_fpga::bitstream::{self, BuildOptions, BuildReport};
@@ -16,8 +16,18 @@ use systole_fpga::{tools, Family};
 pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let b = board(board_name).map_err(|e| miette!(help = "pass --board with one of the names listed", "--board: {e}"))?;
     let arch = ArchConfig::from_file(arch_path)?;
-    let report = bitstream::build(&b, &arch, opts, out)
+    let started = Instant::now();
+    let mut step_started = started;
+    let mut announce = |step: tools::Step, log: &Path| {
+        if step != tools::Step::Synthesis {
+            eprintln!("  done in {:.0} s", step_started.elapsed().as_secs_f64());
+        }
+        step_started = Instant::now();
+        eprintln!("{step}: log in {}", log.display());
+    };
+    let report = bitstream::build(&b, &arch, opts, out, &mut announce)
         .map_err(|e| miette!("{}: building `{}` for {}: {e}", arch_path.display(), arch.name, b.name))?;
+    eprintln!("  done in {:.0} s; {:.0} s in all\n", step_started.elapsed().as_secs_f64(), started.elapsed().as_secs_f64());
     print!("{}", report.text());
     if !report.timing_met {
         let divide = bitstream::clocked(&b, opts).divide;

@@ -156,12 +156,19 @@ pub fn board_verilog(board: &Board, arch: &ArchConfig, opts: &BuildOptions, cloc
 
 /// Builds `arch`'s accelerator for `board` in `out`: Verilog, constraints, logs, the
 /// bitstream, `report.json` and `report.txt`. A build whose clock misses its target still
-/// writes everything and reports `timing_met: false`.
-pub fn build(board: &Board, arch: &ArchConfig, opts: &BuildOptions, out: &Path) -> Result<BuildReport, BuildError> {
+/// writes everything and reports `timing_met: false`. `progress` hears of each step of the
+/// flow before it runs, with the step's log.
+pub fn build(
+    board: &Board,
+    arch: &ArchConfig,
+    opts: &BuildOptions,
+    out: &Path,
+    progress: &mut dyn FnMut(tools::Step, &Path),
+) -> Result<BuildReport, BuildError> {
     let clocks_per_bit = check(board, arch, opts)?;
     let board = &clocked(board, opts);
     let verilog = board_verilog(board, arch, opts, clocks_per_bit);
-    let logs = tools::build(board, &verilog, &top_name(board), out)?;
+    let logs = tools::build(board, &verilog, &top_name(board), out, progress)?;
     let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
     let timing_met = !pnr.clocks.is_empty() && pnr.clocks.iter().all(|c| c.pass);
     let report = BuildReport {

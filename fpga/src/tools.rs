@@ -5,7 +5,7 @@
 use crate::board::{Board, Family};
 use crate::report::utilisation;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// A step of the flow that could not run or failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,16 +60,50 @@ pub fn find(tool: &str) -> Result<PathBuf, FlowError> {
 /// Runs `tool` with `args` in `dir`, keeping its output in `<dir>/<log>`; returns the output.
 pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, FlowError> {
     let program = find(tool)?;
-    let out = Command::new(&program).args(args).current_dir(dir).output().map_err(|source| FlowError::Io { path: program, source })?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let log = dir.join(log);
-    std::fs::write(&log, &text).map_err(|source| FlowError::Io { path: log.clone(), source })?;
-    if out.status.success() {
+    // The tool writes straight into its log, so that a long run can be followed with `tail -f`.
+    let file = std::fs::File::create(&log).map_err(io(&log))?;
+    let stderr = file.try_clone().map_err(io(&log))?;
+    let status = Command::new(&program)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(stderr))
+        .status()
+        .map_err(io(&program))?;
+    let text = std::fs::read_to_string(&log).map_err(io(&log))?;
+    if status.success() {
         Ok(text)
     } else {
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
         Err(FlowError::Failed { tool: tool.into(), log, tail })
+    }
+}
+
+/// Maps an I/O error on `path` to a [`FlowError`].
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FlowError + '_ {
+    move |source| FlowError::Io { path: path.to_path_buf(), source }
+}
+
+/// A step of the flow, announced before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Yosys.
+    Synthesis,
+    /// nextpnr.
+    PlaceAndRoute,
+    /// icepack or ecppack.
+    Packing,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Synthesis => "synthesis (Yosys)",
+            Step::PlaceAndRoute => "place and route (nextpnr)",
+            Step::Packing => "packing",
+        })
     }
 }
 
@@ -86,8 +120,8 @@ pub struct FlowLogs {
 
 /// Synthesizes `verilog` (top module `top`) for `board`, places and routes it against the
 /// board's generated constraints at its clock frequency, and packs the bitstream, all in
-/// `dir`.
-pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<FlowLogs, FlowError> {
+/// `dir`; calls `progress` with each step and its log before the step runs.
+pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path, progress: &mut dyn FnMut(Step, &Path)) -> Result<FlowLogs, FlowError> {
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| FlowError::Io { path, source })
@@ -98,6 +132,7 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<Flow
     write(&constraints, &board.constraints())?;
     let family = if board.family == Family::Ice40 { "ice40" } else { "ecp5" };
     let script = format!("read_verilog -sv design.v; synth_{family} -top {top} -json design.json");
+    progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run("yosys", &["-p", &script], dir, "yosys.log")?;
     let freq = format!("{}", board.core_mhz());
     let device = format!("--{}", board.device);
@@ -122,6 +157,7 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<Flow
         out_flag,
         routed,
     ];
+    progress(Step::PlaceAndRoute, &dir.join("nextpnr.log"));
     let pnr = run(pnr_tool, &args, dir, "nextpnr.log").map_err(|e| match e {
         FlowError::Failed { ref log, .. } => {
             let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -138,6 +174,7 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path) -> Result<Flow
         }
         e => e,
     })?;
+    progress(Step::Packing, &dir.join("pack.log"));
     run(packer, &[routed, bitstream], dir, "pack.log")?;
     let bitstream = dir.join(bitstream);
     Ok(FlowLogs { synth, pnr, bitstream })

@@ -35,7 +35,7 @@ fn out_dir(name: &str) -> std::path::PathBuf {
 fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     let b = board("ulx3s").unwrap();
     let dir = out_dir("ulx3s-2x2");
-    let r = build(&b, &tiny(), &OPTIONS, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let r = build(&b, &tiny(), &OPTIONS, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", r.text());
     let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
     assert!(bitstream > 100_000, "bitstream of {bitstream} bytes");
@@ -64,7 +64,7 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
 #[test]
 fn a_2x2_accelerator_does_not_fit_the_up5k() {
     let dir = out_dir("icebreaker-2x2");
-    match build(&board("icebreaker").unwrap(), &tiny(), &OPTIONS, &dir) {
+    match build(&board("icebreaker").unwrap(), &tiny(), &OPTIONS, &dir, &mut |_, _| {}) {
         Err(BuildError::Flow(FlowError::DoesNotFit { overflows, .. })) => {
             let cells: Vec<&str> = overflows.iter().map(|(c, _, _)| c.as_str()).collect();
             // Logic, and block RAM: Yosys did map the memories to SB_RAM40_4K.

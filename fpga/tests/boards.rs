@@ -4,7 +4,7 @@
 
 use systole_fpga::board::{board, boards};
 use systole_fpga::report::PnrReport;
-use systole_fpga::tools::build;
+use systole_fpga::tools::{build, Step};
 use systole_fpga::top::{top_name, top_verilog, CORE};
 
 #[test]
@@ -33,7 +33,12 @@ fn every_board_builds_a_bitstream_on_its_pins() {
     for b in boards() {
         let dir = std::env::temp_dir().join(format!("systole-fpga-pins-{}-{}", b.name, std::process::id()));
         let verilog = format!("{}{}", stand_in_core(), top_verilog(&b));
-        let logs = build(&b, &verilog, &top_name(&b), &dir).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+        let mut steps = vec![];
+        let logs = build(&b, &verilog, &top_name(&b), &dir, &mut |step, log| steps.push((step, log.to_path_buf())))
+            .unwrap_or_else(|e| panic!("{}: {e}", b.name));
+        // Each step was announced, in order, with the log it then wrote.
+        assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), [Step::Synthesis, Step::PlaceAndRoute, Step::Packing]);
+        assert!(steps.iter().all(|(_, log)| log.is_file()), "{steps:?}");
         let size = std::fs::metadata(&logs.bitstream).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{}: bitstream of {size} bytes", b.name);
         // nextpnr's device totals are the independent check of the board table's.
