@@ -201,3 +201,55 @@ fn fpga_commands_refuse_bad_input_before_running_tools() {
     let run = ["fpga", "run", "--port", "/dev/systole-no-such-tty", "--arch", ARCH, "--workload", WL];
     insta::assert_snapshot!("fpga_run_no_port", failure(&s, &run));
 }
+
+/// Puts a stand-in for `tool` into `bin` that records its arguments in `<bin>/<tool>.args`
+/// and exits with `status`.
+fn fake_tool(bin: &Path, tool: &str, status: i32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(bin).unwrap();
+    let path = bin.join(tool);
+    std::fs::write(&path, format!("#!/bin/sh\necho \"$@\" > \"$0.args\"\nexit {status}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `systole fpga flash` in `dir` with only `bin` on PATH.
+fn flash_with(dir: &Path, bin: &Path, board: &str, bitstream: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["fpga", "flash", "--board", board, bitstream])
+        .current_dir(dir)
+        .env("PATH", bin)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn fpga_flash_calls_the_programmer_for_the_board() {
+    let s = Scratch::new("flash");
+    s.file("design.bit", "ecp5 bitstream");
+    s.file("design.bin", "ice40 bitstream");
+    let args = |bin: &Path, tool: &str| std::fs::read_to_string(bin.join(format!("{tool}.args"))).unwrap();
+    // openFPGALoader with the board's own name.
+    let loader = s.0.join("loader");
+    fake_tool(&loader, "openFPGALoader", 0);
+    for (board, file, name) in
+        [("orangecrab", "design.bit", "orangeCrab"), ("ulx3s", "design.bit", "ulx3s"), ("icebreaker", "design.bin", "ice40_generic")]
+    {
+        let out = flash_with(&s.0, &loader, board, file);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(args(&loader, "openFPGALoader"), format!("-b {name} {file}\n"));
+    }
+    // Without openFPGALoader, iceprog programs the iCEBreaker; ECP5 boards have no fallback.
+    let iceprog = s.0.join("iceprog-only");
+    fake_tool(&iceprog, "iceprog", 0);
+    assert!(flash_with(&s.0, &iceprog, "icebreaker", "design.bin").status.success());
+    assert_eq!(args(&iceprog, "iceprog"), "design.bin\n");
+    let err = String::from_utf8_lossy(&flash_with(&s.0, &iceprog, "ulx3s", "design.bit").stderr).to_string();
+    assert!(err.contains("openFPGALoader") && !err.contains("panicked"), "{err}");
+    // A programmer that fails (no board plugged in) is reported with what to check.
+    let failing = s.0.join("failing");
+    fake_tool(&failing, "openFPGALoader", 1);
+    let out = flash_with(&s.0, &failing, "ulx3s", "design.bit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("plugged in"), "{err}");
+}
