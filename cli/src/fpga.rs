@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use systole_core::workload::Workload;
 use systole_core::ArchConfig;
 use systole_fpga::bitstream::{self, BuildOptions, BuildReport};
-use systole_fpga::board::{board, boards};
+use systole_fpga::board::board;
 use systole_fpga::host::{open_serial, Host};
 use systole_fpga::{tools, Family};
 
@@ -88,16 +88,20 @@ const PORT_HELP: &str =
 pub fn run(port: &str, baud: u32, timeout: Duration, arch_path: &Path, workload: &Path, layer: Option<&str>) -> Result<()> {
     let arch = ArchConfig::from_file(arch_path)?;
     let wl = Workload::from_file(workload)?;
-    let mut serial = open_serial(port, baud, timeout).map_err(|e| miette!(help = PORT_HELP, "{e}"))?;
+    let serial = open_serial(port, baud, timeout).map_err(|e| miette!(help = PORT_HELP, "{e}"))?;
     let idx = crate::layer_index(&wl, workload, layer)?;
     let l = &wl.layers[idx];
     let data = wl.layer_data(idx)?;
     let program = systole_compiler::compile_layer(&arch, l, &data)?;
     let (_, sim) = systole_sim::run(&arch, &program, &[&data.input]).map_err(|e| miette!("layer `{}`: simulator: {e}", l.name))?;
     let expected = sim.report.cycles;
-    // On top, twice the run's time at the slowest board's core clock.
-    let slowest_hz = boards().iter().map(|b| b.core_mhz() * 1e6).fold(f64::INFINITY, f64::min);
-    let run_timeout = timeout + Duration::from_secs_f64(2.0 * expected as f64 / slowest_hz);
+    let mut host = Host::new(serial);
+    let id = host.identify().map_err(|e| miette!(help = PORT_HELP, "{port}: {e}"))?;
+    // The run's answer waits on top twice the run's time at the board's core clock.
+    let core_hz = f64::from(id.clocks_per_bit.max(1)) * f64::from(baud);
+    println!("board: core clock {:.3} MHz ({} clocks per UART bit at {baud} baud)", core_hz / 1e6, id.clocks_per_bit);
+    let run_timeout = timeout + Duration::from_secs_f64(2.0 * expected as f64 / core_hz);
+    let mut serial = host.into_inner();
     serial.set_timeout(run_timeout).map_err(|e| miette!("{port}: cannot set the read timeout: {e}"))?;
     let mut host = Host::new(serial);
     let dram = program.dram_with_inputs(&[&data.input]);

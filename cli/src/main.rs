@@ -130,8 +130,7 @@ enum FpgaCommand {
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
         /// Seconds to wait for each answer of the board (the run's answer also gets twice
-        /// the run's time at the slowest default board clock; raise it for bitstreams built
-        /// with a larger --clock-divide).
+        /// the run's time at the core clock the board reports).
         #[arg(long, default_value_t = 5.0)]
         timeout_s: f64,
         /// The layer, and the architecture the bitstream was built from.

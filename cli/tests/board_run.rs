@@ -80,6 +80,8 @@ fn fpga_run_streams_a_layer_to_a_simulated_board() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     eprintln!("{stdout}");
     assert!(out.status.success(), "{stdout}{stderr}");
+    // 4 clocks per bit x 115200 baud: the core clock the run's time-out is measured in.
+    assert!(stdout.contains("board: core clock 0.461 MHz (4 clocks per UART bit at 115200 baud)"), "{stdout}");
     assert!(stdout.contains("output: bit-exact with the golden model (10 values)"), "{stdout}");
     assert!(stdout.contains("as the simulator predicts"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);

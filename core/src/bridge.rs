@@ -44,18 +44,22 @@ pub struct Identity {
     pub arch: u32,
     /// Instructions per unit.
     pub instr_depth: u16,
+    /// The UART's core clocks per bit: times the baud rate, the core clock, from which a
+    /// host knows how long a program runs.
+    pub clocks_per_bit: u16,
     /// Board memory in bytes.
     pub memory_bytes: u32,
 }
 
 impl Identity {
-    /// The 16 bytes: [`MAGIC`], `arch` u32, `instr_depth` u16, two zero bytes,
+    /// The 16 bytes: [`MAGIC`], `arch` u32, `instr_depth` u16, `clocks_per_bit` u16,
     /// `memory_bytes` u32.
     pub fn encode(&self) -> [u8; IDENTITY_BYTES] {
         let mut b = [0; IDENTITY_BYTES];
         b[..4].copy_from_slice(&MAGIC);
         b[4..8].copy_from_slice(&self.arch.to_le_bytes());
         b[8..10].copy_from_slice(&self.instr_depth.to_le_bytes());
+        b[10..12].copy_from_slice(&self.clocks_per_bit.to_le_bytes());
         b[12..16].copy_from_slice(&self.memory_bytes.to_le_bytes());
         b
     }
@@ -65,6 +69,7 @@ impl Identity {
         (b[..4] == MAGIC).then(|| Self {
             arch: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             instr_depth: u16::from_le_bytes([b[8], b[9]]),
+            clocks_per_bit: u16::from_le_bytes([b[10], b[11]]),
             memory_bytes: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
         })
     }
@@ -100,10 +105,10 @@ mod tests {
 
     #[test]
     fn identity_round_trips_and_starts_with_the_magic() {
-        let id = Identity { arch: 0xdead_beef, instr_depth: 300, memory_bytes: 65536 };
+        let id = Identity { arch: 0xdead_beef, instr_depth: 300, clocks_per_bit: 109, memory_bytes: 65536 };
         let b = id.encode();
         assert_eq!(&b[..4], b"SYS1");
-        assert_eq!(b[8..10], [44, 1]);
+        assert_eq!(b[8..12], [44, 1, 109, 0]);
         assert_eq!(Identity::decode(&b), Some(id));
         let mut bad = b;
         bad[0] = b'X';

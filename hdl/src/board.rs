@@ -44,6 +44,7 @@ impl BoardCore {
         let identity = Identity {
             arch: fingerprint(arch),
             instr_depth: instr_depth.try_into().expect("instruction depth fits the protocol's u16"),
+            clocks_per_bit: clocks_per_bit.try_into().expect("clocks per bit fit the protocol's u16"),
             memory_bytes: memory_bytes.try_into().expect("board memory fits the protocol's u32"),
         };
         Self {

@@ -57,7 +57,7 @@ fn identifies_and_round_trips_memory() {
     let a = arch(Dataflow::WeightStationary, 4);
     let mut host = board(&a, 8, 256);
     let id = host.identify().unwrap();
-    assert_eq!((id.arch, id.instr_depth, id.memory_bytes), (fingerprint(&a), 8, 256));
+    assert_eq!((id.arch, id.instr_depth, id.clocks_per_bit, id.memory_bytes), (fingerprint(&a), 8, CLOCKS_PER_BIT as u16, 256));
     // Unaligned, across banks, and wrapping past the end of the 256 bytes.
     let bytes: Vec<u8> = (0..37u32).map(|i| (i * 97 + 13) as u8).collect();
     host.write_memory(230, &bytes).unwrap();
