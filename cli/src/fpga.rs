@@ -101,12 +101,10 @@ pub fn run(port: &str, baud: u32, timeout: Duration, arch_path: &Path, workload:
     let core_hz = f64::from(id.clocks_per_bit.max(1)) * f64::from(baud);
     println!("board: core clock {:.3} MHz ({} clocks per UART bit at {baud} baud)", core_hz / 1e6, id.clocks_per_bit);
     let run_timeout = timeout + Duration::from_secs_f64(2.0 * expected as f64 / core_hz);
-    let mut serial = host.into_inner();
-    serial.set_timeout(run_timeout).map_err(|e| miette!("{port}: cannot set the read timeout: {e}"))?;
-    let mut host = Host::new(serial);
+    host.port_mut().set_timeout(run_timeout).map_err(|e| miette!("{port}: cannot set the read timeout: {e}"))?;
     let dram = program.dram_with_inputs(&[&data.input]);
     println!("layer `{}`: {} instructions, {} bytes of memory, sending to {port} at {baud} baud", l.name, program.instrs.len(), dram.len());
-    let board_run = host.run_program(&arch, &program, &dram).map_err(|e| miette!("{port}: {e}"))?;
+    let board_run = host.run_program(&id, &arch, &program, &dram).map_err(|e| miette!("{port}: {e}"))?;
     let out = program.outputs[0].read(&board_run.dram);
     let golden = systole_golden::layer(l, &data);
     if let Some((i, g, b)) = golden.first_mismatch(&out) {

@@ -77,6 +77,11 @@ impl<P: Read + Write> Host<P> {
         Self { port }
     }
 
+    /// The byte stream, e.g. to change its time-out.
+    pub fn port_mut(&mut self) -> &mut P {
+        &mut self.port
+    }
+
     /// The byte stream back.
     pub fn into_inner(self) -> P {
         self.port
@@ -154,10 +159,10 @@ impl<P: Read + Write> Host<P> {
     }
 
     /// Runs `program` of `arch` on the board from the memory image `dram` (see
-    /// `Program::dram_with_inputs`): checks the board's identity, writes the whole image
-    /// and every instruction, runs, and reads the outputs back into the image.
-    pub fn run_program(&mut self, arch: &ArchConfig, program: &Program, dram: &[u8]) -> Result<BoardRun, HostError> {
-        let id = self.identify()?;
+    /// `Program::dram_with_inputs`): checks them against the board's identity `id` (from
+    /// [`Host::identify`]), writes the whole image and every instruction, runs, and reads
+    /// the outputs back into the image.
+    pub fn run_program(&mut self, id: &Identity, arch: &ArchConfig, program: &Program, dram: &[u8]) -> Result<BoardRun, HostError> {
         let want = fingerprint(arch);
         if id.arch != want {
             return Err(HostError::WrongArch { board: id.arch, want, arch: arch.name.clone() });

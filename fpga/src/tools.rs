@@ -124,9 +124,9 @@ pub struct FlowLogs {
 pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path, progress: &mut dyn FnMut(Step, &Path)) -> Result<FlowLogs, FlowError> {
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| FlowError::Io { path, source })
+        std::fs::write(&path, text).map_err(io(&path))
     };
-    std::fs::create_dir_all(dir).map_err(|source| FlowError::Io { path: dir.into(), source })?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     write("design.v", verilog)?;
     let constraints = board.constraints_file();
     write(&constraints, &board.constraints())?;

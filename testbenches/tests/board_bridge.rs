@@ -95,7 +95,8 @@ fn runs_a_layer_as_golden_and_the_simulator_say(dataflow: Dataflow, lanes: usize
     let memory = dram.len().next_power_of_two().max(2 * lanes);
     let depth = systole_testbenches::cosim::instr_depth(program);
     let mut host = board(&a, depth, memory);
-    let run = host.run_program(&a, program, &dram).unwrap();
+    let id = host.identify().unwrap();
+    let run = host.run_program(&id, &a, program, &dram).unwrap();
     let out = program.outputs[0].read(&run.dram);
     assert_eq!(outcome.golden.first_mismatch(&out), None, "{dataflow}: board output differs from golden");
     assert_eq!(run.cycles, outcome.report.cycles, "{dataflow}: board cycle counter differs from the simulator");
