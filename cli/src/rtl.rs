@@ -31,9 +31,11 @@ pub fn params_header(arch: &ArchConfig, instr_depth: usize) -> String {
         ("PARAM_ENTRIES", arch.param_entries, "requantization table entries"),
         ("DRAM_BYTES_PER_CYCLE", arch.dram_bytes_per_cycle, "DRAM port lanes"),
         ("DRAM_LATENCY", arch.dram_latency, "DRAM latency the engines wait, cycles"),
+        ("TRANSPOSER", arch.transposer as usize, "1 with the transposer and its ops, 0 without"),
         ("TRANSPOSER_DEPTH", arch.transposer_depth(), "longest run of a transposed load or store"),
         ("INSTR_DEPTH", instr_depth, "instructions per unit memory"),
-        ("INSTR_BITS", INSTR_BITS, "bits per encoded instruction (host_word$0..7, LSB first)"),
+        ("INSTR_BITS", INSTR_BITS, "bits per encoded instruction"),
+        ("FETCH_CYCLES", arch.fetch_cycles, "parts per instruction: host_word$0.. hold INSTR_BITS / FETCH_CYCLES bits, LSB first"),
         ("CYCLE_BITS", CYCLE_BITS, "width of the cycle counter"),
     ] {
         let _ = writeln!(h, "`define SYSTOLE_{key:<22} {value:<8} // {what}");

@@ -101,8 +101,9 @@ pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Resu
         |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
     arch.validate().map_err(invalid)?;
     layer.validate().map_err(invalid)?;
-    let depthwise =
-        layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1);
+    // Without the transposer a depthwise layer is a grouped GEMM like any other.
+    let depthwise = arch.transposer
+        && (layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1));
     let program = if depthwise { depthwise::lower(arch, layer, data)? } else { dense::lower(arch, layer, data)? };
     for ins in &program.instrs {
         ins.encode().map_err(|source| CompileError::Encode { layer: layer.name.clone(), source })?;

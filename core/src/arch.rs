@@ -54,6 +54,15 @@ pub struct ArchConfig {
     pub dram_latency: usize,
     /// Clock frequency in MHz, for reporting time and throughput.
     pub clock_mhz: f64,
+    /// The transposer and the two ops that use it, `LoadTransposed` and `StoreTransposed`
+    /// (docs/ARCHITECTURE.md section 5). Without it the compiler maps depthwise layers as
+    /// grouped GEMMs, and only the WS dataflow is available (OS builds its activation words
+    /// with the transposer).
+    pub transposer: bool,
+    /// Cycles the controller takes to fetch one instruction: its instruction memories are
+    /// `512 / fetch_cycles` bits wide. 1 (the default) holds whole instructions; 2, 4 or 8
+    /// narrow the memories for small FPGAs, at a cost in the timing model (section 5).
+    pub fetch_cycles: usize,
 }
 
 impl Default for ArchConfig {
@@ -70,9 +79,15 @@ impl Default for ArchConfig {
             dram_bytes_per_cycle: 16,
             dram_latency: 40,
             clock_mhz: 500.0,
+            transposer: true,
+            fetch_cycles: 1,
         }
     }
 }
+
+/// The instruction-fetch widths the controller can be built with: 512, 256, 128 or 64 bits
+/// per memory word.
+pub const FETCH_CYCLES: [usize; 4] = [1, 2, 4, 8];
 
 /// Smallest DRAM latency accepted: the DMA engines wait `L - 1 >= 1` cycles before their
 /// first beat (docs/ARCHITECTURE.md section 9).
@@ -186,6 +201,18 @@ impl ArchConfig {
         (2 * self.rows + self.cols) as u64
     }
 
+    /// Whether this instance has `op`: the matmul of its dataflow, and the transposed ops only
+    /// with the transposer.
+    pub fn supports(&self, op: &crate::isa::Op) -> bool {
+        use crate::isa::Op;
+        match op {
+            Op::Load { .. } | Op::LoadParams { .. } | Op::Store { .. } => true,
+            Op::LoadTransposed { .. } | Op::StoreTransposed { .. } => self.transposer,
+            Op::MatmulWs { .. } => self.dataflow == Dataflow::WeightStationary,
+            Op::MatmulOs { .. } => self.dataflow == Dataflow::OutputStationary,
+        }
+    }
+
     /// Peak multiply-accumulates per cycle.
     pub fn peak_macs_per_cycle(&self) -> u64 {
         self.pes() as u64
@@ -264,6 +291,17 @@ impl ArchConfig {
         if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
             return Err(ConfigError::new("clock_mhz", format!("{} is not a positive frequency", self.clock_mhz)));
         }
+        if !self.transposer && self.dataflow == Dataflow::OutputStationary {
+            return Err(ConfigError::new("transposer", "false, but the OS dataflow builds its activation words with the transposer")
+                .help("use dataflow = \"ws\" or transposer = true"));
+        }
+        if !FETCH_CYCLES.contains(&self.fetch_cycles) {
+            return Err(ConfigError::new(
+                "fetch_cycles",
+                format!("{} is not one of {FETCH_CYCLES:?} (instruction memories of 512 / fetch_cycles bits)", self.fetch_cycles),
+            )
+            .help("use 1 for whole-instruction memories, or 8 for the narrowest (small FPGAs)"));
+        }
         Ok(())
     }
 }
@@ -298,6 +336,16 @@ mod tests {
         let a = ArchConfig { dram_latency: 1, ..ArchConfig::default() };
         assert_eq!(a.validate().unwrap_err().field, "dram_latency");
         ArchConfig { dram_latency: 2, ..ArchConfig::default() }.validate().unwrap();
+    }
+
+    #[test]
+    fn os_needs_the_transposer_and_fetch_widths_are_listed() {
+        let a = ArchConfig { transposer: false, dataflow: Dataflow::OutputStationary, ..ArchConfig::default() };
+        assert_eq!(a.validate().unwrap_err().field, "transposer");
+        ArchConfig { transposer: false, ..ArchConfig::default() }.validate().unwrap();
+        for f in [0, 3, 16] {
+            assert_eq!(ArchConfig { fetch_cycles: f, ..ArchConfig::default() }.validate().unwrap_err().field, "fetch_cycles");
+        }
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.param_entries,
         arch.dram_bytes_per_cycle,
         arch.dram_latency,
+        arch.transposer as usize,
+        arch.fetch_cycles,
     ];
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {

@@ -138,7 +138,11 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
 }
 
 /// Computes every instruction's timing. Each unit issues its instructions in program order;
-/// an instruction starts at the first cycle its unit is free and every Sync wait is met.
+/// an instruction starts at the first cycle its unit is free, it has been fetched, and every
+/// Sync wait is met. With `F = arch.fetch_cycles`, a unit's first instruction is fetched by
+/// cycle `F - 1` and each later one `F` cycles after its predecessor started (the fetch
+/// begins in the issue cycle); `F = 1` never delays an instruction, since every op keeps its
+/// unit for at least one cycle.
 pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>, TimingError> {
     let mut queues: [Vec<usize>; 3] = Default::default();
     for (i, ins) in instrs.iter().enumerate() {
@@ -154,6 +158,9 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
     }
     let mut done: [Vec<u64>; 3] = Default::default();
     let mut free = [0u64; 3];
+    let fetch = arch.fetch_cycles.max(1) as u64;
+    // The first cycle each unit's next instruction is fetched.
+    let mut fetched = [fetch - 1; 3];
     let mut timing: Vec<Option<InstrTiming>> = vec![None; instrs.len()];
     loop {
         let mut progressed = false;
@@ -164,7 +171,7 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
                 finished = false;
                 let idx = queues[ui][done[ui].len()];
                 let ins = &instrs[idx];
-                let mut start = free[ui];
+                let mut start = free[ui].max(fetched[ui]);
                 let mut ready = true;
                 for v in Unit::ALL {
                     let need = ins.sync.on(v) as usize;
@@ -182,6 +189,7 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
                 let (busy, latency, useful) = cost(arch, &ins.op);
                 let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
                 free[ui] = t.free;
+                fetched[ui] = start + fetch;
                 done[ui].push(t.done);
                 timing[idx] = Some(t);
                 progressed = true;
@@ -225,6 +233,30 @@ mod tests {
         // bank 0 (free at 5): gather 5..6, drain 9..13.
         assert_eq!(transposer_cycles([(1, 4), (1, 4), (1, 4)]), 13);
         assert_eq!(transposer_cycles([]), 0);
+    }
+
+    #[test]
+    fn fetch_cycles_space_a_units_instructions() {
+        // Three one-word matmuls (busy 1, latency 4 + 4 + 1 = 9) on the exec unit.
+        let one = Instr {
+            sync: crate::isa::Sync::default(),
+            op: Op::MatmulWs {
+                a: crate::isa::WordGen { start: 0, inner_count: 1, inner_stride: 1, outer_count: 1, outer_stride: 0 },
+                acc: 0,
+                accumulate: false,
+                preload: None,
+                band: None,
+            },
+        };
+        let program = vec![one.clone(), one.clone(), one];
+        let starts = |fetch_cycles| {
+            let arch = ArchConfig { rows: 4, cols: 4, fetch_cycles, ..ArchConfig::default() };
+            schedule(&arch, &program).unwrap().iter().map(|t| (t.start, t.done)).collect::<Vec<_>>()
+        };
+        // Whole-instruction fetch: back to back.
+        assert_eq!(starts(1), [(0, 10), (1, 11), (2, 12)]);
+        // Four cycles per instruction: the first is fetched by cycle 3, the others 4 apart.
+        assert_eq!(starts(4), [(3, 13), (7, 17), (11, 21)]);
     }
 
     #[test]

@@ -55,8 +55,8 @@ impl BoardCore {
             finished: Default::default(),
             receiver: UartRx::new(clocks_per_bit),
             transmitter: UartTx::new(clocks_per_bit),
-            bridge: HostBridge::new(identity),
-            acc: Accelerator::new(arch, instr_depth),
+            bridge: HostBridge::new(identity, arch.fetch_cycles),
+            acc: Accelerator::for_memory(arch, instr_depth, memory_bytes.trailing_zeros() as usize),
             ram: BankedRam::new(memory_bytes, arch.dram_bytes_per_cycle),
         }
     }

@@ -57,9 +57,10 @@ pub struct HostBridge {
     pub host_we: Signal<Out, Bit>,
     /// Accelerator: the instruction's unit.
     pub host_unit: Signal<Out, Bits<2>>,
-    /// Accelerator: the instruction's index in its unit.
+    /// Accelerator: the instruction part's index in its unit (instruction index times the
+    /// parts per instruction, plus the part).
     pub host_index: Signal<Out, Bits<ADDR_BITS>>,
-    /// Accelerator: the encoded instruction, least significant word first.
+    /// Accelerator: one part of the encoded instruction, least significant word first.
     pub host_word: Vec<Signal<Out, Bits<64>>>,
     /// Accelerator: start the program.
     pub run: Signal<Out, Bit>,
@@ -86,6 +87,12 @@ pub struct HostBridge {
     addr: DFF<Bits<DRAM_ADDR_BITS>>,
     len: DFF<Bits<32>>,
     words: Vec<DFF<Bits<64>>>,
+    // The part just received is in `words`: write it in this cycle, at `slot`.
+    part_done: DFF<Bit>,
+    slot: DFF<Bits<ADDR_BITS>>,
+    // Bytes per instruction part, less one; log2 of the parts per instruction.
+    part_mask: Constant<Bits<8>>,
+    part_shift: Constant<Bits<ADDR_BITS>>,
     out: DFF<Bits<128>>,
     nout: DFF<Bits<5>>,
     identity: Constant<Bits<128>>,
@@ -99,8 +106,11 @@ pub struct HostBridge {
 }
 
 impl HostBridge {
-    /// A bridge that answers `CMD_IDENTIFY` with `identity`.
-    pub fn new(identity: Identity) -> Self {
+    /// A bridge that answers `CMD_IDENTIFY` with `identity` and writes each instruction as
+    /// `parts` parts (the accelerator's `fetch_cycles`: 1, 2, 4 or 8), each as soon as its
+    /// bytes have arrived.
+    pub fn new(identity: Identity, parts: usize) -> Self {
+        assert!(matches!(parts, 1 | 2 | 4 | 8), "instructions come in 1, 2, 4 or 8 parts");
         let byte = |b: u8| Constant::new((b as u64).into());
         let id: [u8; IDENTITY_BYTES] = identity.encode();
         Self {
@@ -113,7 +123,7 @@ impl HostBridge {
             host_we: Default::default(),
             host_unit: Default::default(),
             host_index: Default::default(),
-            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            host_word: (0..INSTR_WORDS / parts).map(|_| Default::default()).collect(),
             run: Default::default(),
             count: (0..3).map(|_| Default::default()).collect(),
             finished: Default::default(),
@@ -129,7 +139,11 @@ impl HostBridge {
             arg: Default::default(),
             addr: Default::default(),
             len: Default::default(),
-            words: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            words: (0..INSTR_WORDS / parts).map(|_| Default::default()).collect(),
+            part_done: Default::default(),
+            slot: Default::default(),
+            part_mask: Constant::new((64 / parts as u64 - 1).into()),
+            part_shift: Constant::new((parts.trailing_zeros() as u64).into()),
             out: Default::default(),
             nout: Default::default(),
             identity: Constant::new(u128::from_le_bytes(id).to_bits()),
@@ -147,7 +161,7 @@ impl HostBridge {
 impl Logic for HostBridge {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, cmd, left, arg, addr, len, out, nout);
+        dff_setup!(self, clock, state, cmd, left, arg, addr, len, part_done, slot, out, nout);
         for w in 0..self.words.len() {
             self.words[w].clock.next = self.clock.val();
             self.words[w].d.next = self.words[w].q.val();
@@ -156,11 +170,15 @@ impl Logic for HostBridge {
         // Argument fields arrive least significant byte first and are shifted in from the
         // top, so after n bytes they sit in the top 8n bits of `arg`.
         self.host_unit.next = self.arg.q.val().get_bits::<2>(40);
-        self.host_index.next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(48));
+        self.host_index.next = self.slot.q.val();
         self.count[0].next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(16));
         self.count[1].next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(32));
         self.count[2].next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(48));
-        self.host_we.next = false;
+        self.host_we.next = self.part_done.q.val();
+        self.part_done.d.next = false;
+        if self.part_done.q.val() {
+            self.slot.d.next = self.slot.q.val() + 1;
+        }
         self.run.next = false;
         self.mem_host.next = self.state.q.val() != BridgeState::RunWait;
         self.mem_addr.next = self.addr.q.val();
@@ -220,6 +238,7 @@ impl Logic for HostBridge {
                     }
                 } else if self.cmd.q.val() == self.cmd_instr.val() {
                     self.left.d.next = 64.into();
+                    self.slot.d.next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(48)) << self.part_shift.val();
                     self.state.d.next = BridgeState::InstrData;
                 } else {
                     self.run.next = true;
@@ -258,13 +277,16 @@ impl Logic for HostBridge {
                         self.words[w].d.next = (self.words[w].q.val() >> 8) | (bit_cast::<64, 8>(self.rx_data.val()) << 56);
                     }
                     self.left.d.next = self.left.q.val() - 1;
+                    if ((self.left.q.val() - 1) & self.part_mask.val()) == 0 {
+                        self.part_done.d.next = true;
+                    }
                     if self.left.q.val() == 1 {
                         self.state.d.next = BridgeState::InstrWrite;
                     }
                 }
             }
             BridgeState::InstrWrite => {
-                self.host_we.next = true;
+                // The last part is written in this cycle (`part_done`).
                 self.out.d.next = bit_cast::<128, 8>(self.ack.val());
                 self.nout.d.next = 1.into();
                 self.state.d.next = BridgeState::Send;

@@ -4,21 +4,34 @@
 //! The host writes each unit's instructions, in program order, into that unit's memory as
 //! the 512-bit words of `Instr::encode` (the host splits the program by unit), then pulses
 //! `run` with the three instruction counts. Program cycle 0 is the cycle after `run`.
-//! Each unit holds its next instruction decoded (a registered read of its memory), and
-//! issues it in the first cycle in which its engine is `ready` and every other unit has
-//! completed at least the instruction's `Sync` count: exactly the start rule of
+//!
+//! A unit's memory is `512 / F` bits wide (`F = ArchConfig::fetch_cycles`): the host writes
+//! instruction `i` as its `F` parts, part `k` (bits `k*512/F ..`) at index `i*F + k`. Each
+//! unit fetches its next instruction one part per cycle, starting in the cycle its previous
+//! instruction issues (or in the `run` cycle): parts `0..F-1` are kept in registers, the
+//! last part is the memory's registered read itself, so an instruction is whole `F` cycles
+//! after its predecessor issued, and `F - 1` cycles into the program for the first. It then
+//! issues in the first cycle in which it is whole, its engine is `ready` and every other
+//! unit has completed at least the instruction's `Sync` count: exactly the start rule of
 //! `core::timing::schedule`. Completions count at the engines' `complete` pulses (the
 //! cycle before `done`). When every instruction has completed, `finished` rises and
 //! `cycles` holds the program's total `T` from then on.
 //!
 //! The decoder is generated from `Instr::layout`, so the field positions exist once, in
-//! `systole-core`.
+//! `systole-core`. It decodes only the ops the configuration has (`ArchConfig::supports`):
+//! the start ports of the others are constant 0, so synthesis removes their engines. The
+//! instruction counters are as wide as the memory depth needs (the host never sends a
+//! `Sync` count beyond a unit's instruction count: `core::timing::schedule` refuses such a
+//! program), and the address fields keep only the bits the memories decode: scratchpad
+//! addresses as many as the largest scratchpad needs, DRAM addresses `dram_addr_bits`
+//! (the board memory wraps at its size), which is exact for every address inside them.
 
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
 use systole_core::isa::{Buffer, DramPattern, FieldSlot, Instr, Op, OutputStage, Sync, WordGen, INSTR_BITS};
+use systole_core::ArchConfig;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
@@ -34,14 +47,15 @@ pub const CYCLE_BITS: usize = 48;
 pub struct Controller {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Host: write `host_word` as instruction `host_index` of unit `host_unit` (0 load,
-    /// 1 exec, 2 store).
+    /// Host: write `host_word` as part `host_index % F` of instruction `host_index / F` of
+    /// unit `host_unit` (0 load, 1 exec, 2 store).
     pub host_we: Signal<In, Bit>,
     /// Host: unit.
     pub host_unit: Signal<In, Bits<2>>,
     /// Host: instruction index within the unit.
     pub host_index: Signal<In, Addr>,
-    /// Host: the encoded instruction, least significant word first.
+    /// Host: one part of the encoded instruction (`8 / fetch_cycles` words of 64 bits),
+    /// least significant word first.
     pub host_word: Vec<Signal<In, Bits<64>>>,
     /// Host: start the program in the next cycle.
     pub run: Signal<In, Bit>,
@@ -140,12 +154,55 @@ pub struct Controller {
     /// `out.hi`.
     pub st_hi: Signal<Out, Signed<8>>,
     _depth: usize,
+    _fetch: usize,
     _st: State,
+}
+
+/// What a decoded field is, for how many of its bits the hardware keeps.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FieldKind {
+    /// A scratchpad, accumulator or table address or address step.
+    Sram,
+    /// A DRAM address or stride.
+    Dram,
+    /// Anything else (counts, lengths, flags, output stage): every bit.
+    Whole,
 }
 
 /// One decoded output port: name, width, unit, and the `(opcode, ISA field)` it takes for
 /// each op of the unit that has it (0 for the others).
 pub type FieldPort = (&'static str, usize, usize, &'static [(u64, &'static str)]);
+
+/// The kind of the field port `name`.
+pub fn field_kind(name: &str) -> FieldKind {
+    const SRAM: &[&str] = &[
+        "ld_dst",
+        "ld_pitch",
+        "ex_a_start",
+        "ex_a_inner_stride",
+        "ex_a_outer_stride",
+        "ex_acc",
+        "ex_preload",
+        "ex_b",
+        "st_acc",
+        "st_row_stride",
+        "st_line_pitch",
+        "st_param",
+    ];
+    if SRAM.contains(&name) {
+        FieldKind::Sram
+    } else if name.ends_with("_addr") || name.contains("_stride$") {
+        FieldKind::Dram
+    } else {
+        FieldKind::Whole
+    }
+}
+
+/// Address bits the scratchpads, the accumulator and the parameter table of `arch` decode.
+pub fn sram_addr_bits(arch: &ArchConfig) -> usize {
+    let words = arch.act_words().max(arch.wgt_words()).max(arch.acc_rows()).max(arch.param_entries);
+    (usize::BITS - (words - 1).leading_zeros()).max(1) as usize
+}
 
 /// The decoded output ports.
 pub const FIELDS: &[FieldPort] = &[
@@ -219,9 +276,14 @@ fn sample_ops() -> Vec<Op> {
     ]
 }
 
-/// For each entry of [`FIELDS`], the slot per listed opcode (narrowed to the port's width);
-/// plus the sync slots.
-fn decoder() -> (Vec<Vec<(u64, FieldSlot)>>, [FieldSlot; 3]) {
+/// For each entry of [`FIELDS`], the slot per listed opcode that `arch` has (narrowed to the
+/// bits the hardware keeps); plus the sync slots, narrowed to `count_bits`.
+fn decoder(arch: &ArchConfig, dram_addr_bits: usize, count_bits: usize) -> (Vec<Vec<(u64, FieldSlot)>>, [FieldSlot; 3]) {
+    let supported: Vec<u64> = sample_ops()
+        .into_iter()
+        .filter(|op| arch.supports(op))
+        .map(|op| Instr { sync: Sync::default(), op }.encode().expect("sample ops encode")[0] & 0xf)
+        .collect();
     let layouts: Vec<(u64, Vec<FieldSlot>)> = sample_ops()
         .into_iter()
         .map(|op| {
@@ -236,23 +298,38 @@ fn decoder() -> (Vec<Vec<(u64, FieldSlot)>>, [FieldSlot; 3]) {
     };
     let fields = FIELDS
         .iter()
-        .map(|&(_, width, _, srcs)| {
+        .map(|&(port, width, _, srcs)| {
+            let kept = match field_kind(port) {
+                FieldKind::Sram => sram_addr_bits(arch).min(width),
+                FieldKind::Dram => dram_addr_bits.min(width),
+                FieldKind::Whole => width,
+            };
             srcs.iter()
+                .filter(|(op, _)| supported.contains(op))
                 .map(|&(op, name)| {
                     let s = find(op, name);
-                    (op, FieldSlot { bits: s.bits.min(width as u32), ..s })
+                    (op, FieldSlot { bits: s.bits.min(kept as u32), ..s })
                 })
                 .collect()
         })
         .collect();
-    let sync = ["sync.load", "sync.exec", "sync.store"].map(|n| find(1, n));
+    let sync = ["sync.load", "sync.exec", "sync.store"].map(|n| {
+        let s = find(1, n);
+        FieldSlot { bits: s.bits.min(count_bits as u32), ..s }
+    });
     (fields, sync)
 }
 
 #[derive(Clone, Debug, Default)]
 struct State {
-    imem: [Vec<[u64; INSTR_WORDS]>; 3],
-    word: [[u64; INSTR_WORDS]; 3],
+    /// Per unit: `depth * F` memory words of `8 / F` lanes.
+    imem: [Vec<Vec<u64>>; 3],
+    /// Per unit: the memory's registered read.
+    rd: [Vec<u64>; 3],
+    /// Per unit: parts `0..F-1` of the instruction being fetched.
+    parts: [Vec<Vec<u64>>; 3],
+    /// Per unit: parts whose reads have been issued for instruction `pc` (`F`: whole).
+    fk: [u64; 3],
     pc: [u64; 3],
     n: [u64; 3],
     done: [u64; 3],
@@ -261,18 +338,43 @@ struct State {
     cycles: u64,
     fields: Vec<Vec<(u64, FieldSlot)>>,
     sync: [FieldSlot; 3],
+    starts: Vec<(u64, &'static str)>,
+    count_mask: u64,
+}
+
+impl State {
+    /// Unit `u`'s instruction as the decoder sees it: the kept parts, then the read.
+    fn word(&self, u: usize) -> [u64; INSTR_WORDS] {
+        let lanes = self.parts[u].iter().chain([&self.rd[u]]).flatten().copied().collect::<Vec<_>>();
+        std::array::from_fn(|w| lanes[w])
+    }
+}
+
+/// Bits that hold the numbers `0..=n`.
+fn bits_for(n: usize) -> usize {
+    (usize::BITS - n.leading_zeros()).max(1) as usize
 }
 
 impl Controller {
-    /// A controller with `depth` instructions per unit.
-    pub fn new(depth: usize) -> Self {
-        let (fields, sync) = decoder();
+    /// The controller of `arch` with `depth` instructions per unit, for a DRAM that decodes
+    /// `dram_addr_bits` address bits.
+    pub fn new(arch: &ArchConfig, depth: usize, dram_addr_bits: usize) -> Self {
+        let fetch = arch.fetch_cycles.max(1);
+        let count_bits = bits_for(depth);
+        let (fields, sync) = decoder(arch, dram_addr_bits, count_bits);
+        let supported: Vec<u64> = sample_ops()
+            .into_iter()
+            .filter(|op| arch.supports(op))
+            .map(|op| Instr { sync: Sync::default(), op }.encode().expect("sample ops encode")[0] & 0xf)
+            .collect();
+        let starts = STARTS.iter().filter(|(o, _)| supported.contains(o)).copied().collect();
+        let lanes = INSTR_WORDS / fetch;
         Self {
             clock: Default::default(),
             host_we: Default::default(),
             host_unit: Default::default(),
             host_index: Default::default(),
-            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            host_word: (0..lanes).map(|_| Default::default()).collect(),
             run: Default::default(),
             count: (0..3).map(|_| Default::default()).collect(),
             running: Default::default(),
@@ -322,7 +424,17 @@ impl Controller {
             st_lo: Default::default(),
             st_hi: Default::default(),
             _depth: depth,
-            _st: State { imem: std::array::from_fn(|_| vec![[0; INSTR_WORDS]; depth]), fields, sync, ..Default::default() },
+            _fetch: fetch,
+            _st: State {
+                imem: std::array::from_fn(|_| vec![vec![0; lanes]; depth * fetch]),
+                rd: std::array::from_fn(|_| vec![0; lanes]),
+                parts: std::array::from_fn(|_| vec![vec![0; lanes]; fetch - 1]),
+                fields,
+                sync,
+                starts,
+                count_mask: (1 << count_bits) - 1,
+                ..Default::default()
+            },
         }
     }
 
@@ -390,30 +502,32 @@ impl Controller {
 
 impl Logic for Controller {
     fn update(&mut self) {
-        let opcode = |st: &State, u: usize| st.word[u][0] & 0xf;
+        let words: [[u64; INSTR_WORDS]; 3] = std::array::from_fn(|u| self._st.word(u));
+        let opcode = |u: usize| words[u][0] & 0xf;
         let mut values = Vec::with_capacity(FIELDS.len());
         for (f, &(name, _, unit, _)) in FIELDS.iter().enumerate() {
-            let op = opcode(&self._st, unit);
-            let v = self._st.fields[f].iter().find(|(o, _)| *o == op).map_or(0, |&(_, s)| s.raw(&self._st.word[unit]));
+            let v = self._st.fields[f].iter().find(|(o, _)| *o == opcode(unit)).map_or(0, |&(_, s)| s.raw(&words[unit]));
             values.push((name, v));
         }
         for (name, v) in values {
             self.set_field(name, v);
         }
+        let fetch = self._fetch as u64;
         let st = &self._st;
         let issue: [bool; 3] = std::array::from_fn(|u| {
             st.running
                 && st.pc[u] < st.n[u]
+                && st.fk[u] == fetch
                 && self.unit_ready[u].val()
-                && (0..3).all(|v| v == u || st.done[v] >= st.sync[v].raw(&st.word[u]))
+                && (0..3).all(|v| v == u || st.done[v] >= st.sync[v].raw(&words[u]))
         });
-        let ops: [u64; 3] = std::array::from_fn(|u| opcode(st, u));
         for &(_, port) in STARTS {
             self.start_port(port).next = false;
         }
+        let starts = self._st.starts.clone();
         for u in 0..3 {
             if issue[u] {
-                if let Some(&(_, port)) = STARTS.iter().find(|(o, _)| *o == ops[u]) {
+                if let Some(&(_, port)) = starts.iter().find(|(o, _)| *o == opcode(u)) {
                     self.start_port(port).next = true;
                 }
             }
@@ -427,21 +541,35 @@ impl Logic for Controller {
             return;
         }
         let mut n = self._st.clone();
-        let depth = self._depth;
+        let slots = self._depth * self._fetch;
         if self.host_we.val() {
             let (u, i) = (self.host_unit.val().index(), self.host_index.val().index());
-            if u < 3 && i < depth {
-                n.imem[u][i] = std::array::from_fn(|w| self.host_word[w].val().to_u64());
+            if u < 3 && i < slots {
+                n.imem[u][i] = self.host_word.iter().map(|w| w.val().to_u64()).collect();
             }
         }
         let run = self.run.val();
         for (u, &issued) in issue.iter().enumerate() {
-            n.pc[u] = if run { 0 } else { st.pc[u] + issued as u64 };
-            n.word[u] = st.imem[u].get(n.pc[u] as usize).copied().unwrap_or([0; INSTR_WORDS]);
-            n.done[u] = if run { 0 } else { st.done[u] + self.unit_complete[u].val() as u64 };
+            let (pc, fk) = (st.pc[u], st.fk[u]);
+            let read = if run {
+                0
+            } else if issued {
+                (pc + 1) * fetch
+            } else if fk < fetch {
+                pc * fetch + fk
+            } else {
+                pc * fetch + fetch - 1
+            };
+            n.rd[u] = st.imem[u].get(read as usize).cloned().unwrap_or_else(|| vec![0; st.rd[u].len()]);
+            if fk >= 1 && fk < fetch {
+                n.parts[u][fk as usize - 1] = st.rd[u].clone();
+            }
+            n.fk[u] = if run || issued { 1 } else { (fk + 1).min(fetch) };
+            n.pc[u] = if run { 0 } else { (pc + issued as u64) & st.count_mask };
+            n.done[u] = if run { 0 } else { (st.done[u] + self.unit_complete[u].val() as u64) & st.count_mask };
         }
         if run {
-            n.n = std::array::from_fn(|u| self.count[u].val().index() as u64);
+            n.n = std::array::from_fn(|u| self.count[u].val().index() as u64 & st.count_mask);
             (n.running, n.finished, n.cycles) = (true, false, 0);
         } else if st.running {
             if all_done {
@@ -508,51 +636,74 @@ impl Logic for Controller {
 
     fn hdl(&self) -> Verilog {
         let st = &self._st;
-        let depth = self._depth;
+        let (fetch, lanes) = (self._fetch, self.host_word.len());
+        let slots = self._depth * fetch;
+        let part = 64 * lanes;
+        let cb = bits_for(self._depth);
+        let fb = bits_for(fetch);
         let mut v = String::new();
-        let word = (0..INSTR_WORDS).rev().map(|w| format!("host_word${w}")).collect::<Vec<_>>().join(", ");
+        let word = (0..lanes).rev().map(|w| format!("host_word${w}")).collect::<Vec<_>>().join(", ");
         let slice = |u: usize, s: FieldSlot| format!("w{u}[{} +: {}]", s.offset, s.bits);
         for u in 0..3 {
+            let kept: Vec<String> = (0..fetch - 1).rev().map(|k| format!("part{u}_{k}")).collect();
             let _ = write!(
                 v,
                 "reg [{top}:0] imem{u} [0:{last}];
-reg [{top}:0] w{u};
-reg [47:0] pc{u}, n{u}, done{u};
+reg [{top}:0] rd{u};
+{parts}wire [{wtop}:0] w{u} = {{{concat}}};
+reg [{ctop}:0] pc{u}, n{u}, done{u};
+reg [{ftop}:0] fk{u};
+reg [31:0] ra{u};
 reg issue{u};
 wire [3:0] op{u} = w{u}[3:0];
 ",
-                top = INSTR_BITS - 1,
-                last = depth - 1,
+                top = part - 1,
+                last = slots - 1,
+                parts = kept.iter().map(|p| format!("reg [{}:0] {p};\n", part - 1)).collect::<String>(),
+                wtop = INSTR_BITS - 1,
+                concat = std::iter::once(format!("rd{u}")).chain(kept.iter().cloned()).collect::<Vec<_>>().join(", "),
+                ctop = cb - 1,
+                ftop = fb - 1,
             );
         }
+        let inits: String = (0..3)
+            .map(|u| {
+                let parts: String = (0..fetch - 1).map(|k| format!(" part{u}_{k} = 0;")).collect();
+                format!("    rd{u} = 0; fk{u} = 0; pc{u} = 0; n{u} = 0; done{u} = 0;{parts}\n")
+            })
+            .collect();
         let _ = write!(
             v,
             "reg run_r, fin_r;
-reg [{cb}:0] cyc;
+reg [{cbits}:0] cyc;
 reg all_done;
 integer ii;
 initial begin
-    for (ii = 0; ii < {depth}; ii = ii + 1) begin imem0[ii] = 0; imem1[ii] = 0; imem2[ii] = 0; end
-    w0 = 0; w1 = 0; w2 = 0; pc0 = 0; pc1 = 0; pc2 = 0; n0 = 0; n1 = 0; n2 = 0;
-    done0 = 0; done1 = 0; done2 = 0; run_r = 0; fin_r = 0; cyc = 0;
+    for (ii = 0; ii < {slots}; ii = ii + 1) begin imem0[ii] = 0; imem1[ii] = 0; imem2[ii] = 0; end
+{inits}    run_r = 0; fin_r = 0; cyc = 0;
 end
 always @(*) begin
     running = run_r;
     finished = fin_r;
     cycles = cyc;
 ",
-            cb = CYCLE_BITS - 1,
+            cbits = CYCLE_BITS - 1,
         );
         for u in 0..3 {
-            let waits: Vec<String> =
-                (0..3).filter(|&w| w != u).map(|w| format!("done{w} >= {{16'd0, {}}}", slice(u, st.sync[w]))).collect();
-            let _ = writeln!(v, "    issue{u} = run_r && pc{u} < n{u} && unit_ready${u} && {};", waits.join(" && "));
+            let waits: Vec<String> = (0..3).filter(|&w| w != u).map(|w| format!("done{w} >= {}", slice(u, st.sync[w]))).collect();
+            let _ = writeln!(v, "    issue{u} = run_r && pc{u} < n{u} && fk{u} == {fetch} && unit_ready${u} && {};", waits.join(" && "));
+            let _ = writeln!(
+                v,
+                "    ra{u} = run ? 32'd0 : issue{u} ? (pc{u} + 32'd1) * {fetch} : fk{u} < {fetch} ? pc{u} * {fetch} + fk{u} : pc{u} * {fetch} + {};",
+                fetch - 1
+            );
         }
         let _ = writeln!(v, "    all_done = pc0 == n0 && pc1 == n1 && pc2 == n2 && done0 == n0 && done1 == n1 && done2 == n2;");
         let mut ports: Vec<&str> = STARTS.iter().map(|&(_, p)| p).collect();
         ports.dedup();
         for p in ports {
-            let ors: Vec<String> = STARTS
+            let ors: Vec<String> = st
+                .starts
                 .iter()
                 .filter(|&&(_, q)| q == p)
                 .map(|&(o, _)| {
@@ -566,7 +717,8 @@ always @(*) begin
                     format!("(issue{u} && op{u} == 4'd{o})")
                 })
                 .collect();
-            let _ = writeln!(v, "    {p} = {};", ors.join(" || "));
+            let rhs = if ors.is_empty() { "1'b0".to_string() } else { ors.join(" || ") };
+            let _ = writeln!(v, "    {p} = {rhs};");
         }
         for (f, &(name, width, unit, _)) in FIELDS.iter().enumerate() {
             let _ = writeln!(v, "    {name} = 0;\n    case (op{unit})");
@@ -575,35 +727,34 @@ always @(*) begin
             }
             let _ = writeln!(v, "        default: {name} = {width}'d0;\n    endcase");
         }
-        let _ = write!(
-            v,
-            "end
-always @(posedge clock) begin
-    if (host_we && host_unit == 0 && host_index < {depth}) imem0[host_index] <= {{{word}}};
-    if (host_we && host_unit == 1 && host_index < {depth}) imem1[host_index] <= {{{word}}};
-    if (host_we && host_unit == 2 && host_index < {depth}) imem2[host_index] <= {{{word}}};
-"
-        );
+        let _ = write!(v, "end\nalways @(posedge clock) begin\n");
+        for u in 0..3 {
+            let _ = writeln!(v, "    if (host_we && host_unit == {u} && host_index < {slots}) imem{u}[host_index] <= {{{word}}};");
+        }
         for u in 0..3 {
             let _ = writeln!(
                 v,
-                "    w{u} <= (run ? 48'd0 : pc{u} + issue{u}) < {depth} ? imem{u}[run ? 48'd0 : pc{u} + issue{u}] : {bits}'d0;
-    pc{u} <= run ? 48'd0 : pc{u} + issue{u};
-    done{u} <= run ? 48'd0 : done{u} + unit_complete${u};",
-                bits = INSTR_BITS
+                "    rd{u} <= ra{u} < {slots} ? imem{u}[ra{u}] : {part}'d0;
+    fk{u} <= (run || issue{u}) ? {fb}'d1 : fk{u} < {fetch} ? fk{u} + {fb}'d1 : fk{u};
+    pc{u} <= run ? {cb}'d0 : pc{u} + issue{u};
+    done{u} <= run ? {cb}'d0 : done{u} + unit_complete${u};"
             );
+            for k in 0..fetch - 1 {
+                let _ = writeln!(v, "    if (fk{u} == {}) part{u}_{k} <= rd{u};", k + 1);
+            }
         }
         let _ = write!(
             v,
             "    if (run) begin
-        n0 <= count$0; n1 <= count$1; n2 <= count$2;
+        n0 <= count$0[{ctop}:0]; n1 <= count$1[{ctop}:0]; n2 <= count$2[{ctop}:0];
         run_r <= 1; fin_r <= 0; cyc <= 0;
     end else if (run_r) begin
         if (all_done) begin run_r <= 0; fin_r <= 1; end
         else cyc <= cyc + 1;
     end
 end
-"
+",
+            ctop = cb - 1
         );
         Verilog::Custom(v)
     }

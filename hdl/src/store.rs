@@ -61,6 +61,9 @@ pub struct StoreEngine {
     pub rq_hi: Signal<Out, Signed<8>>,
     /// The requantized row read in the previous cycle, lane `j` for column `j`.
     pub q: Vec<Signal<In, Signed<8>>>,
+    /// The first column of the beat whose row was read in the previous cycle (its bytes
+    /// are columns `beat_col ..`, one per DRAM lane).
+    pub beat_col: Signal<Out, Bits<16>>,
     /// DRAM: first byte written this cycle.
     pub dram_wr_addr: Signal<Out, DAddr>,
     /// DRAM: bytes.
@@ -118,6 +121,7 @@ impl StoreEngine {
             rq_lo: Default::default(),
             rq_hi: Default::default(),
             q: (0..cols).map(|_| Default::default()).collect(),
+            beat_col: Default::default(),
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
@@ -139,6 +143,7 @@ impl Logic for StoreEngine {
             self.dram_wr_data[i].next = if en { self.q[col].val() } else { Signed::default() };
         }
         self.dram_wr_addr.next = (p.addr as u64).into();
+        self.beat_col.next = (p.col_base as u64).into();
         self.ready.next = st.mode == Phase::Idle;
         self.complete.next = st.mode == Phase::Tail;
         self.acc_addr.next = (st.acc.wrapping_add(st.walk.run) as u64).into();
@@ -183,6 +188,7 @@ impl Logic for StoreEngine {
         }
         self.acc_addr.connect();
         self.param_entry.connect();
+        self.beat_col.connect();
         for s in [&mut self.rq_zp, &mut self.rq_lo, &mut self.rq_hi] {
             s.connect();
         }
@@ -219,6 +225,7 @@ always @(*) begin
     rq_lo = f_lo;
     rq_hi = f_hi;
     dram_wr_addr = p_addr;
+    beat_col = p_base;
 ",
             phase_decls = dma::verilog::PHASE_DECLS,
             phase_outputs = dma::verilog::PHASE_OUTPUTS,
@@ -259,6 +266,103 @@ end
                 ),
             ),
         );
+        Verilog::Custom(v)
+    }
+}
+
+/// Routes the accumulator row and the table entries read in the previous cycle to `n`
+/// requantization units: unit `i` gets column `beat_col + i` (the column DRAM lane `i` of
+/// the beat writes) when `n` is below the column count, else column `i`; and the units'
+/// results back to the columns, column `j` from unit `j % n` (a beat's first column is a
+/// multiple of `n`). With fewer DRAM lanes than columns (and no transposed store, which
+/// requantizes whole rows) a store needs only one unit per lane.
+#[derive(LogicBlock)]
+pub struct LaneSelect {
+    /// First column of the beat (`StoreEngine::beat_col`).
+    pub beat_col: Signal<In, Bits<16>>,
+    /// The accumulator row, one value per column.
+    pub acc_in: Vec<Signal<In, Signed<32>>>,
+    /// The table entries, one per column.
+    pub param_in: Vec<Signal<In, Bits<64>>>,
+    /// Per unit: its accumulator value.
+    pub acc_out: Vec<Signal<Out, Signed<32>>>,
+    /// Per unit: its table entry.
+    pub param_out: Vec<Signal<Out, Bits<64>>>,
+    /// Per unit: its result.
+    pub y_in: Vec<Signal<In, Signed<8>>>,
+    /// Per column: the result of the unit that requantized it.
+    pub q_out: Vec<Signal<Out, Signed<8>>>,
+}
+
+impl LaneSelect {
+    /// A selector from `cols` columns to `units <= cols` requantization units.
+    pub fn new(cols: usize, units: usize) -> Self {
+        assert!((1..=cols).contains(&units), "{units} requantization units for {cols} columns");
+        Self {
+            beat_col: Default::default(),
+            acc_in: (0..cols).map(|_| Default::default()).collect(),
+            param_in: (0..cols).map(|_| Default::default()).collect(),
+            acc_out: (0..units).map(|_| Default::default()).collect(),
+            param_out: (0..units).map(|_| Default::default()).collect(),
+            y_in: (0..units).map(|_| Default::default()).collect(),
+            q_out: (0..cols).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// The column unit `i` takes when the beat starts at column `base`.
+    fn column(&self, base: usize, i: usize) -> usize {
+        if self.acc_out.len() == self.acc_in.len() {
+            i
+        } else {
+            base + i
+        }
+    }
+}
+
+impl Logic for LaneSelect {
+    fn update(&mut self) {
+        let base = self.beat_col.val().index();
+        for i in 0..self.acc_out.len() {
+            let j = self.column(base, i);
+            self.acc_out[i].next = self.acc_in.get(j).map_or(Signed::default(), |s| s.val());
+            self.param_out[i].next = self.param_in.get(j).map_or(Bits::default(), |s| s.val());
+        }
+        let units = self.y_in.len();
+        for j in 0..self.q_out.len() {
+            self.q_out[j].next = self.y_in[j % units].val();
+        }
+    }
+
+    fn connect(&mut self) {
+        for s in &mut self.acc_out {
+            s.connect();
+        }
+        for s in &mut self.param_out {
+            s.connect();
+        }
+        for s in &mut self.q_out {
+            s.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let (cols, units) = (self.acc_in.len(), self.acc_out.len());
+        let mut v = String::from("always @(*) begin\n");
+        for i in 0..units {
+            if units == cols {
+                let _ = writeln!(v, "    acc_out${i} = acc_in${i};\n    param_out${i} = param_in${i};");
+                continue;
+            }
+            let _ = writeln!(v, "    acc_out${i} = 32'sd0;\n    param_out${i} = 64'd0;\n    case (beat_col + {i})");
+            for j in i..cols {
+                let _ = writeln!(v, "        {j}: begin acc_out${i} = acc_in${j}; param_out${i} = param_in${j}; end");
+            }
+            let _ = writeln!(v, "        default: ;\n    endcase");
+        }
+        for j in 0..cols {
+            let _ = writeln!(v, "    q_out${j} = y_in${};", j % units);
+        }
+        v.push_str("end\n");
         Verilog::Custom(v)
     }
 }

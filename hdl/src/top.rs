@@ -34,7 +34,8 @@ pub struct Accelerator {
     pub host_unit: Signal<In, Bits<2>>,
     /// Host: index within the unit's instructions.
     pub host_index: Signal<In, Addr>,
-    /// Host: the encoded instruction, least significant word first.
+    /// Host: one part of the encoded instruction, least significant word first (see
+    /// [`Controller`]).
     pub host_word: Vec<Signal<In, Bits<64>>>,
     /// Host: start the program; program cycle 0 is the next cycle.
     pub run: Signal<In, Bit>,
@@ -68,13 +69,20 @@ pub struct Accelerator {
 impl Accelerator {
     /// The accelerator of `arch` with room for `instr_depth` instructions per unit.
     pub fn new(arch: &ArchConfig, instr_depth: usize) -> Self {
+        Self::for_memory(arch, instr_depth, DRAM_ADDR_BITS)
+    }
+
+    /// The accelerator of `arch` for a memory that decodes `dram_addr_bits` address bits and
+    /// wraps at that size (a board memory): the controller keeps only those bits of the DRAM
+    /// address fields.
+    pub fn for_memory(arch: &ArchConfig, instr_depth: usize, dram_addr_bits: usize) -> Self {
         let lanes = arch.dram_bytes_per_cycle;
         Self {
             clock: Default::default(),
             host_we: Default::default(),
             host_unit: Default::default(),
             host_index: Default::default(),
-            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            host_word: (0..INSTR_WORDS / arch.fetch_cycles).map(|_| Default::default()).collect(),
             run: Default::default(),
             count: (0..3).map(|_| Default::default()).collect(),
             running: Default::default(),
@@ -86,7 +94,7 @@ impl Accelerator {
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            ctl: Controller::new(instr_depth),
+            ctl: Controller::new(arch, instr_depth, dram_addr_bits),
             ld: LoadUnit::new(arch),
             ex: ExecUnit::new(arch),
             st: StoreUnit::new(arch),
@@ -214,7 +222,7 @@ pub struct System {
     pub host_unit: Signal<In, Bits<2>>,
     /// Host: index within the unit's instructions.
     pub host_index: Signal<In, Addr>,
-    /// Host: the encoded instruction.
+    /// Host: one part of the encoded instruction (see [`Controller`]).
     pub host_word: Vec<Signal<In, Bits<64>>>,
     /// Host: start the program.
     pub run: Signal<In, Bit>,
@@ -252,7 +260,7 @@ impl System {
             host_we: Default::default(),
             host_unit: Default::default(),
             host_index: Default::default(),
-            host_word: (0..INSTR_WORDS).map(|_| Default::default()).collect(),
+            host_word: (0..INSTR_WORDS / arch.fetch_cycles).map(|_| Default::default()).collect(),
             run: Default::default(),
             count: (0..3).map(|_| Default::default()).collect(),
             running: Default::default(),

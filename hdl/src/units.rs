@@ -13,7 +13,7 @@ use crate::net;
 use crate::params::ParamLoader;
 use crate::requant::{self, Requant};
 use crate::sram::ADDR_BITS;
-use crate::store::StoreEngine;
+use crate::store::{LaneSelect, StoreEngine};
 use crate::store_transposed::StoreTransposedEngine;
 use crate::wiring::Mode;
 use rust_hdl::prelude::*;
@@ -239,6 +239,7 @@ pub struct StoreUnit {
     store_ahead: StoreEngine,
     store_t_ahead: StoreTransposedEngine,
     rq: Vec<Requant>,
+    sel: LaneSelect,
     // The read of the previous cycle was a transposed store's: one entry for all columns.
     bcast: DFF<Bit>,
     transposed: Signal<Local, Bit>,
@@ -278,7 +279,8 @@ impl StoreUnit {
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_ahead: StoreEngine::new(cols, lanes, lat - stages),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
-            rq: (0..cols).map(|_| Requant::new(stages)).collect(),
+            rq: (0..rq_units(arch)).map(|_| Requant::new(stages)).collect(),
+            sel: LaneSelect::new(cols, rq_units(arch)),
             bcast: Default::default(),
             transposed: Default::default(),
         }
@@ -353,11 +355,19 @@ impl Logic for StoreUnit {
             self.acc_addr.next = self.store_ahead.acc_addr.val();
             self.param_entry.next = self.store_ahead.param_entry.val();
         }
-        for j in 0..self.rq.len() {
-            self.rq[j].clock.next = self.clock.val();
-            self.rq[j].acc.next = self.acc_data[j].val();
+        self.sel.beat_col.next = self.store_ahead.beat_col.val();
+        for j in 0..self.acc_data.len() {
+            self.sel.acc_in[j].next = self.acc_data[j].val();
+            self.sel.param_in[j].next = self.param_data[j].val();
             self.store_ahead.q[j].next = 0.into();
             self.store_t_ahead.q[j].next = 0.into();
+            self.store.q[j].next = self.sel.q_out[j].val();
+            self.store_t.q[j].next = self.sel.q_out[j].val();
+        }
+        for j in 0..self.rq.len() {
+            self.rq[j].clock.next = self.clock.val();
+            self.rq[j].acc.next = self.sel.acc_out[j].val();
+            self.sel.y_in[j].next = self.rq[j].y.val();
             if self.bcast.q.val() {
                 self.rq[j].bias.next = signed_cast(self.param_data[0].val().get_bits::<32>(0));
                 self.rq[j].scale.next = self.param_data[0].val().get_bits::<32>(32);
@@ -365,14 +375,12 @@ impl Logic for StoreUnit {
                 self.rq[j].lo.next = self.store_t.rq_lo.val();
                 self.rq[j].hi.next = self.store_t.rq_hi.val();
             } else {
-                self.rq[j].bias.next = signed_cast(self.param_data[j].val().get_bits::<32>(0));
-                self.rq[j].scale.next = self.param_data[j].val().get_bits::<32>(32);
+                self.rq[j].bias.next = signed_cast(self.sel.param_out[j].val().get_bits::<32>(0));
+                self.rq[j].scale.next = self.sel.param_out[j].val().get_bits::<32>(32);
                 self.rq[j].zp.next = self.store.rq_zp.val();
                 self.rq[j].lo.next = self.store.rq_lo.val();
                 self.rq[j].hi.next = self.store.rq_hi.val();
             }
-            self.store.q[j].next = self.rq[j].y.val();
-            self.store_t.q[j].next = self.rq[j].y.val();
         }
         if self.transposed.val() {
             self.dram_wr_addr.next = self.store_t.dram_wr_addr.val();
@@ -387,6 +395,17 @@ impl Logic for StoreUnit {
                 self.dram_wr_data[i].next = self.store.dram_wr_data[i].val();
             }
         }
+    }
+}
+
+/// Requantization units in the store unit: one per column, or, without the transposer
+/// (whose store requantizes a whole accumulator row per cycle), one per DRAM lane when
+/// there are fewer lanes than columns (`store::LaneSelect`).
+pub fn rq_units(arch: &ArchConfig) -> usize {
+    if arch.transposer {
+        arch.cols
+    } else {
+        arch.cols.min(arch.dram_bytes_per_cycle)
     }
 }
 

@@ -408,6 +408,9 @@ pub struct Execution {
 /// Runs `program` on `arch` against the DRAM image `dram` (inputs already placed), leaving
 /// the outputs in it.
 pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<Execution, SimError> {
+    if let Some((instr, ins)) = program.instrs.iter().enumerate().find(|(_, ins)| !arch.supports(&ins.op)) {
+        return Err(SimError::Unsupported { instr, op: ins.to_string(), arch: arch.name.clone() });
+    }
     let timing = schedule(arch, &program.instrs)?;
     let mut order: Vec<usize> = (0..program.instrs.len()).collect();
     order.sort_by_key(|&i| (timing[i].start, timing[i].unit.index(), i));

@@ -42,6 +42,20 @@ pub enum SimError {
         /// What overflowed.
         detail: String,
     },
+    /// An op the architecture was not built with.
+    #[error("instruction {instr}: `{op}` is not an op of arch `{arch}`")]
+    #[diagnostic(
+        code(systole::sim::unsupported),
+        help("a WS instance has no MatmulOs and an OS instance no MatmulWs; the transposed ops need `transposer = true`; compile the program for this arch")
+    )]
+    Unsupported {
+        /// Program index.
+        instr: usize,
+        /// The op.
+        op: String,
+        /// The architecture's name.
+        arch: String,
+    },
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
     #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]

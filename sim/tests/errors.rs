@@ -101,3 +101,14 @@ fn addresses_outside_the_machine() {
     let e = run(vec![at(Sync::default(), wide)]).unwrap_err();
     assert!(matches!(&e, SimError::OutOfBounds { detail, .. } if detail.contains("exceeds the 4-byte word")), "{e:?}");
 }
+
+#[test]
+fn ops_the_instance_was_not_built_with_are_refused() {
+    let os = Op::MatmulOs { a: WordGen::linear(0, 4), b: 0, acc: 0, accumulate: false, band: None };
+    let e = run(vec![at(Sync::default(), load_act(0, 4)), at(Sync::default(), os)]).unwrap_err();
+    assert!(matches!(e, SimError::Unsupported { instr: 1, ref op, .. } if op.starts_with("mm.os")), "{e:?}");
+    let arch = ArchConfig { transposer: false, ..ArchConfig::preset_4x4() };
+    let t = Op::LoadTransposed { dst: 0, pitch: 4, src: DramPattern::runs(0, 4, 4, 4) };
+    let e = execute(&arch, &program(vec![at(Sync::default(), t)]), &mut vec![0u8; 4096]).unwrap_err();
+    assert!(e.to_string().contains("is not an op of arch `4x4-ws`"), "{e}");
+}

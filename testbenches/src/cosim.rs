@@ -48,13 +48,28 @@ fn by_unit(program: &Program) -> [Vec<[u64; INSTR_WORDS]>; 3] {
     units
 }
 
+/// The host port's writes for `units`: `(unit, index, words)` for each of an instruction's
+/// `parts` parts (see `systole_hdl::controller::Controller`).
+fn part_writes(units: &[Vec<[u64; INSTR_WORDS]>; 3], parts: usize) -> Vec<(usize, usize, Vec<u64>)> {
+    let lanes = INSTR_WORDS / parts;
+    let mut writes = vec![];
+    for (u, list) in units.iter().enumerate() {
+        for (i, w) in list.iter().enumerate() {
+            for (k, part) in w.chunks(lanes).enumerate() {
+                writes.push((u, i * parts + k, part.to_vec()));
+            }
+        }
+    }
+    writes
+}
+
 impl HostScript {
     /// Loads `dram` (the initial image) and `program`, runs it for at most `budget` cycles,
     /// and reads back every output region.
     pub fn new(arch: &ArchConfig, program: &Program, dram: &[u8], budget: u64) -> Self {
         let lanes = arch.dram_bytes_per_cycle;
         let mut ports = vec![("host_we".to_string(), 1), ("host_unit".to_string(), 2), ("host_index".to_string(), 24)];
-        ports.extend((0..INSTR_WORDS).map(|w| (format!("host_word${w}"), 64)));
+        ports.extend((0..INSTR_WORDS / arch.fetch_cycles).map(|w| (format!("host_word${w}"), 64)));
         ports.push(("run".to_string(), 1));
         ports.extend((0..3).map(|u| (format!("count${u}"), 24)));
         ports.push(("host_dram".to_string(), 1));
@@ -67,8 +82,7 @@ impl HostScript {
         let (hd, dwe, daddr, ddata) = (col("host_dram"), col("host_dram_we$0"), col("host_dram_addr"), col("host_dram_data$0"));
         let width = ports.len();
         let units = by_unit(program);
-        let instrs: Vec<(usize, usize, [u64; INSTR_WORDS])> =
-            units.iter().enumerate().flat_map(|(u, list)| list.iter().enumerate().map(move |(i, w)| (u, i, *w))).collect();
+        let instrs = part_writes(&units, arch.fetch_cycles);
         // The DRAM model starts zeroed: only non-zero beats need writing.
         let beats: Vec<(usize, &[u8])> = dram.chunks(lanes).enumerate().filter(|(_, c)| c.iter().any(|&b| b != 0)).collect();
         let mut rows = vec![];
@@ -82,8 +96,8 @@ impl HostScript {
                     v[ddata + i] = b as i8 as i64;
                 }
             }
-            if let Some(&(u, i, w)) = instrs.get(r) {
-                (v[we], v[unit], v[index]) = (1, u as i64, i as i64);
+            if let Some((u, i, w)) = instrs.get(r) {
+                (v[we], v[unit], v[index]) = (1, *u as i64, *i as i64);
                 for (k, &x) in w.iter().enumerate() {
                     v[word + k] = x as i64;
                 }

@@ -14,8 +14,8 @@ pub fn side() -> impl Strategy<Value = usize> + Clone {
 /// A valid architecture with sides drawn from `side`. With `roomy`, the activation scratchpad holds any window the
 /// generated layers need; without, memories start at the validation minimum.
 pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Strategy<Value = ArchConfig> {
-    (side.clone(), side, any::<bool>(), 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 2usize..64, 1usize..=3).prop_map(
-        move |(rows, cols, os, act_x, wgt_x, acc_x, bw, lat, params)| {
+    (side.clone(), side, any::<bool>(), 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 2usize..64, 1usize..=3, any::<bool>(), 0usize..4)
+        .prop_map(move |(rows, cols, os, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch)| {
             let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
             ArchConfig {
                 name: format!("{rows}x{cols}"),
@@ -29,9 +29,11 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 dram_bytes_per_cycle: bw,
                 dram_latency: lat,
                 clock_mhz: 100.0,
+                // OS needs the transposer.
+                transposer: transposer || os,
+                fetch_cycles: systole_core::arch::FETCH_CYCLES[fetch],
             }
-        },
-    )
+        })
 }
 
 pub fn activation() -> impl Strategy<Value = Activation> {

@@ -84,8 +84,8 @@ fn unknown_commands_get_a_nak_and_change_nothing() {
 }
 
 /// Runs one layer through the host client on the simulated board; see the module doc.
-fn runs_a_layer_as_golden_and_the_simulator_say(dataflow: Dataflow, lanes: usize, op: LayerOp, shape: ConvShape) {
-    let a = arch(dataflow, lanes);
+fn runs_a_layer_as_golden_and_the_simulator_say(a: ArchConfig, op: LayerOp, shape: ConvShape) {
+    let (dataflow, lanes) = (&a.name, a.dram_bytes_per_cycle);
     let layer = conv_layer("layer", op, shape, 3, -2, Activation::Relu, true);
     let data = LayerData::random(&layer, 7);
     let outcome = golden_vs_sim(&a, &layer, &data).unwrap();
@@ -130,11 +130,27 @@ fn board_verilog_lints() {
 
 #[test]
 fn runs_a_gemm_on_a_weight_stationary_board() {
-    runs_a_layer_as_golden_and_the_simulator_say(Dataflow::WeightStationary, 2, LayerOp::Gemm, ConvShape::gemm(1, 3, 5, 3));
+    runs_a_layer_as_golden_and_the_simulator_say(arch(Dataflow::WeightStationary, 2), LayerOp::Gemm, ConvShape::gemm(1, 3, 5, 3));
+}
+
+/// The small-FPGA variant: instructions fetched 64 bits a cycle (the bridge writes each
+/// part as its 8 bytes arrive), no transposer (a depthwise layer as a grouped GEMM), one
+/// requantizer for the one DRAM lane, a DRAM latency that gives it two stages.
+#[test]
+fn runs_a_depthwise_layer_on_a_small_fpga_board() {
+    let a = ArchConfig {
+        name: "2x2-ws-b1-f8-nt".into(),
+        fetch_cycles: 8,
+        transposer: false,
+        dram_latency: 4,
+        ..arch(Dataflow::WeightStationary, 1)
+    };
+    let dw = ConvShape { n: 1, h: 3, w: 3, c: 3, k: 3, r: 3, s: 3, stride: [1, 1], dilation: [1, 1], pad: [1; 4], groups: 3 };
+    runs_a_layer_as_golden_and_the_simulator_say(a, LayerOp::Depthwise, dw);
 }
 
 #[test]
 fn runs_a_convolution_on_an_output_stationary_board() {
     let conv = ConvShape { n: 1, h: 3, w: 4, c: 3, k: 3, r: 3, s: 3, stride: [1, 1], dilation: [1, 1], pad: [1; 4], groups: 1 };
-    runs_a_layer_as_golden_and_the_simulator_say(Dataflow::OutputStationary, 4, LayerOp::Conv, conv);
+    runs_a_layer_as_golden_and_the_simulator_say(arch(Dataflow::OutputStationary, 4), LayerOp::Conv, conv);
 }

@@ -67,7 +67,18 @@ fn archs() -> Vec<ArchConfig> {
         arch(2, 4, OS, 4, 3, 1),
         arch(8, 8, WS, 8, 6, 2),
         arch(8, 8, OS, 8, 4, 2),
+        // Narrow instruction memories, and the small-FPGA variant without the transposer
+        // (depthwise layers as grouped GEMMs).
+        variant(arch(4, 4, OS, 2, 4, 1), 4, true),
+        variant(arch(2, 2, WS, 1, 4, 1), 8, false),
+        variant(arch(2, 4, WS, 2, 3, 1), 2, false),
     ]
+}
+
+/// `a` with `fetch_cycles` and `transposer` set, named after them.
+fn variant(a: ArchConfig, fetch_cycles: usize, transposer: bool) -> ArchConfig {
+    let name = format!("{}-f{fetch_cycles}{}", a.name, if transposer { "" } else { "-nt" });
+    ArchConfig { name, fetch_cycles, transposer, ..a }
 }
 
 /// Runs every case through rust-hdl (when `rust_hdl`) and the Verilog simulator `verilog`;
