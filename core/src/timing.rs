@@ -248,7 +248,7 @@ mod tests {
                 band: None,
             },
         };
-        let program = vec![one.clone(), one.clone(), one];
+        let program = vec![one; 3];
         let starts = |fetch_cycles| {
             let arch = ArchConfig { rows: 4, cols: 4, fetch_cycles, ..ArchConfig::default() };
             schedule(&arch, &program).unwrap().iter().map(|t| (t.start, t.done)).collect::<Vec<_>>()

@@ -525,11 +525,9 @@ impl Logic for Controller {
             self.start_port(port).next = false;
         }
         let starts = self._st.starts.clone();
-        for u in 0..3 {
-            if issue[u] {
-                if let Some(&(_, port)) = starts.iter().find(|(o, _)| *o == opcode(u)) {
-                    self.start_port(port).next = true;
-                }
+        for (u, _) in issue.iter().enumerate().filter(|(_, &i)| i) {
+            if let Some(&(_, port)) = starts.iter().find(|(o, _)| *o == opcode(u)) {
+                self.start_port(port).next = true;
             }
         }
         let st = &self._st;
