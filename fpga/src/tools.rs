@@ -131,7 +131,9 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path, progress: &mut
     let constraints = board.constraints_file();
     write(&constraints, &board.constraints())?;
     let family = if board.family == Family::Ice40 { "ice40" } else { "ecp5" };
-    let script = format!("read_verilog -sv design.v; synth_{family} -top {top} -json design.json");
+    // iCE40: map multipliers to the SB_MAC16 DSPs (ECP5's synthesis uses its MULT18X18D by default).
+    let dsp = if board.family == Family::Ice40 { " -dsp" } else { "" };
+    let script = format!("read_verilog -sv design.v; synth_{family} -top {top}{dsp} -json design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run("yosys", &["-p", &script], dir, "yosys.log")?;
     let freq = format!("{}", board.core_mhz());

@@ -3,40 +3,42 @@
 //! logic.
 //!
 //! ```text
-//!  acc + bias -> |v|, sign -> round to 24 significant bits (RNE) --+
-//!  scale: 24-bit significand, exponent -----------------------------+-> 24x24 product
-//!     -> round to 24 bits (RNE) -> shift by the exponent (RNE) -> cap at 511
+//!  acc + bias -> |v|, sign -> normalize (MSB at bit 31), round to 24 bits (RNE) --+
+//!  scale: 24-bit significand (normal scales), exponent ----------------------------+-> 24x24
+//!     product in [2^46, 2^48) -> round to 24 bits (RNE) -> value m * 2^ep, m in [2^23, 2^24)
+//!     -> ep >= -14: cap at 511; ep <= -25: 0; else shift right by -ep (15..24, RNE)
 //!     -> sign, + zp, clamp [lo, hi]
 //! ```
 //!
-//! Magnitudes of 512 and more are capped: with `|zp| <= 128` they clamp to `lo` or `hi`
-//! exactly as the uncapped value would. The logic is three steps (sign, magnitude and first
-//! rounding; product and second rounding; shift, zero point and clamp) with up to two
-//! pipeline registers between them: [`Requant::new`]`(stages)` answers `stages` cycles
-//! after its inputs (0 is combinational; 1 registers before the last step). The store
-//! unit reads that many cycles ahead (`units::StoreUnit`). Its Verilog and its Rust model
-//! ([`requantize`]) are written here side by side and both are tested against
-//! `systole_core::requant`, the oracle.
+//! Both operands of the product are normalized, so each rounding to 24 bits chooses
+//! between two bit positions, and the final shift has ten possible amounts: the unit is
+//! a 32-bit normalizer, one multiplier and short muxes. Two facts keep it exact without
+//! more: a subnormal (or zero) scale makes `|f32(v) * scale| < 2^31 * 2^-126`, which
+//! rounds to 0; and magnitudes of 512 and more are capped, which with `|zp| <= 128` clamp
+//! to `lo` or `hi` exactly as the uncapped value would. The logic is three steps (sign,
+//! normalization and first rounding; product and second rounding; shift, zero point and
+//! clamp) with up to two pipeline registers between them: [`Requant::new`]`(stages)`
+//! answers `stages` cycles after its inputs (0 is combinational; 1 registers before the
+//! last step). The store unit reads that many cycles ahead (`units::StoreUnit`). Its
+//! Verilog and its Rust model ([`requantize`]) are written here side by side and both are
+//! tested against `systole_core::requant`, the oracle.
 
 use rust_hdl::prelude::*;
 
 /// Largest magnitude the unit carries before the clamp.
 pub const CAP: u64 = 511;
 
-/// Rounds `m` to 24 significant bits (round half to even); returns the new significand
-/// and how far it was shifted right.
-fn round_24(m: u64) -> (u64, i64) {
-    let bits = 64 - m.leading_zeros() as i64;
-    if bits <= 24 {
-        return (m, 0);
-    }
-    let sh = bits - 24;
-    let (q, rem, half) = (m >> sh, m & ((1 << sh) - 1), 1u64 << (sh - 1));
-    let q = if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q };
-    if q == 1 << 24 {
-        (q >> 1, sh + 1)
+/// Rounds `x`, whose top set bit is bit `top` or `top - 1`, to the 24 bits below and
+/// including its top set bit, half to even; returns the significand (in `[2^23, 2^24)`)
+/// and the right shift it stands for.
+fn round_24(x: u64, top: u32) -> (u64, i64) {
+    let sh = if x >> top & 1 == 1 { top - 23 } else { top - 24 };
+    let (m, guard, sticky) = (x >> sh, x >> (sh - 1) & 1 == 1, x & ((1 << (sh - 1)) - 1) != 0);
+    let m = m + (guard && (sticky || m & 1 == 1)) as u64;
+    if m == 1 << 24 {
+        (1 << 23, sh as i64 + 1)
     } else {
-        (q, sh)
+        (m, sh as i64)
     }
 }
 
@@ -46,24 +48,25 @@ pub fn requantize(acc: i32, bias: i32, scale_bits: u32, zp: i8, lo: i8, hi: i8) 
     let mag = v.unsigned_abs() as u64;
     let neg = (v < 0) ^ (scale_bits >> 31 == 1);
     let e = ((scale_bits >> 23) & 0xff) as i64;
-    let frac = (scale_bits & 0x7f_ffff) as u64;
-    let ms = if e == 0 { frac } else { frac | 1 << 23 };
-    let es = if e == 0 { -149 } else { e - 150 };
-    let (ma, ea) = round_24(mag);
-    let (mp, sh) = round_24(ma * ms);
-    let ep = ea + es + sh;
-    let q = if mag == 0 || ms == 0 {
+    let zero = mag == 0 || e == 0;
+    // Step 1: normalize to bit 31 (`x = mag << lz`), round to 24 bits at bit 8.
+    let lz = (mag as u32).leading_zeros() as i64;
+    let (ma, sa) = round_24((mag << lz) & 0xffff_ffff, 31);
+    let ms = (scale_bits & 0x7f_ffff) as u64 | 1 << 23;
+    // Step 2: the product of two normalized significands has its top bit at 47 or 46.
+    let (mp, sp) = round_24(ma * ms, 47);
+    // mag = ma * 2^(sa - lz), scale = ms * 2^(e - 150): the f32 product is mp * 2^ep.
+    let ep = sa - lz + e - 150 + sp;
+    let q = if zero {
         0
-    } else if e == 0xff || ep >= 9 {
+    } else if e == 0xff || ep >= -14 {
         CAP
-    } else if ep >= 0 {
-        (mp << ep).min(CAP)
-    } else if -ep > 25 {
+    } else if ep <= -25 {
         0
     } else {
         let s = -ep;
-        let (q, rem, half) = (mp >> s, mp & ((1 << s) - 1), 1u64 << (s - 1));
-        (if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q }).min(CAP)
+        let (q, guard, sticky) = (mp >> s, mp >> (s - 1) & 1 == 1, mp & ((1 << (s - 1)) - 1) != 0);
+        (q + (guard && (sticky || q & 1 == 1)) as u64).min(CAP)
     };
     let y = if neg { -(q as i64) } else { q as i64 } + zp as i64;
     y.clamp(lo as i64, hi as i64) as i8
@@ -155,76 +158,54 @@ impl Logic for Requant {
     fn hdl(&self) -> Verilog {
         let stages = self._pipe.len();
         // Step outputs carried across each boundary.
-        let first = ["a_ma", "a_ms", "a_ea", "a_es", "a_neg", "a_zero", "a_inf", "a_zp", "a_lo", "a_hi"];
+        let first = ["a_ma", "a_ms", "a_ea", "a_neg", "a_zero", "a_inf", "a_zp", "a_lo", "a_hi"];
         let second = ["b_mp", "b_ep", "b_neg", "b_zero", "b_inf", "b_zp", "b_lo", "b_hi"];
         Verilog::Custom(format!(
-            r#"// Rounds m to 24 significant bits, half to even: {{sh, r}} with r the significand and sh
-// the right shift applied (at most 25). Every width is the narrowest that holds its value,
-// so that synthesis builds one 24x24 multiplier and short shifters. A function, not a
-// task: Icarus loops forever on a task shared by two always blocks.
-function [29:0] round24;
-    input [47:0] m;
-    reg [23:0] r;
-    reg [5:0] sh;
-    reg [5:0] nb;
-    reg [47:0] t, low;
-    reg [6:0] i;
-    begin
-        nb = 6'd0;
-        for (i = 7'd0; i < 7'd48; i = i + 7'd1) if (m[i[5:0]]) nb = i[5:0] + 6'd1;
-        if (nb <= 6'd24) begin
-            r = m[23:0];
-            sh = 6'd0;
-        end else begin
-            sh = nb - 6'd24;
-            t = m >> sh;
-            // The sh - 1 bits below the guard bit m[sh - 1], moved to the top.
-            low = m << (6'd49 - sh);
-            if (m[sh - 6'd1] && (low != 48'd0 || t[0])) t = t + 48'd1;
-            if (t[24]) begin
-                t = t >> 1;
-                sh = sh + 6'd1;
-            end
-            r = t[23:0];
-        end
-        round24 = {{sh, r}};
-    end
-endfunction
-
-// Step 1: sign, magnitude rounded to 24 bits, the scale's significand and exponent.
-reg [31:0] v, mag;
+            r#"// Step 1: sign; the magnitude normalized to bit 31 and rounded to 24 bits (half to
+// even); the scale's significand and exponent. A subnormal or zero scale gives 0.
+reg [31:0] v, mag, x;
+reg [4:0] lz;
+reg [24:0] r1;
 reg [7:0] e;
 reg [23:0] a_ma, a_ms, a_ma_q, a_ms_q;
-reg [5:0] a_ea, a_ea_q;
-reg signed [10:0] a_es, a_es_q;
+reg signed [10:0] a_ea, a_ea_q;
 reg a_neg, a_zero, a_inf, a_neg_q, a_zero_q, a_inf_q;
 reg signed [7:0] a_zp, a_lo, a_hi, a_zp_q, a_lo_q, a_hi_q;
+integer k;
 always @(*) begin
     v = acc + bias;
     mag = v[31] ? (~v + 32'd1) : v;
+    lz = 5'd0;
+    for (k = 0; k < 32; k = k + 1) if (mag[k]) lz = 5'd31 - k[4:0];
+    x = mag << lz;
+    r1 = {{1'b0, x[31:8]}} + {{24'd0, x[7] && (x[6:0] != 7'd0 || x[8])}};
     e = scale[30:23];
     a_neg = v[31] ^ scale[31];
-    a_ms = (e == 8'd0) ? {{1'b0, scale[22:0]}} : {{1'b1, scale[22:0]}};
-    a_es = (e == 8'd0) ? -11'sd149 : $signed({{3'b000, e}}) - 11'sd150;
-    a_zero = mag == 32'd0 || a_ms == 24'd0;
+    a_ms = {{1'b1, scale[22:0]}};
+    a_zero = mag == 32'd0 || e == 8'd0;
     a_inf = e == 8'hff;
-    {{a_ea, a_ma}} = round24({{16'd0, mag}});
+    // mag = a_ma * 2^(8 - lz), one more when the rounding carried out.
+    a_ma = r1[24] ? 24'h800000 : r1[23:0];
+    a_ea = $signed({{3'd0, e}}) - 11'sd150 + 11'sd8 + $signed({{10'd0, r1[24]}}) - $signed({{6'd0, lz}});
     a_zp = zp;
     a_lo = lo;
     a_hi = hi;
 end
 {b1}
-// Step 2: the product rounded to 24 bits, and its binary exponent.
+// Step 2: the product, top bit 47 or 46, rounded to 24 bits; the f32 product is
+// b_mp * 2^b_ep.
 reg [47:0] prod;
-reg [5:0] shp;
+reg [24:0] r2;
 reg [23:0] b_mp, b_mp_q;
 reg signed [10:0] b_ep, b_ep_q;
 reg b_neg, b_zero, b_inf, b_neg_q, b_zero_q, b_inf_q;
 reg signed [7:0] b_zp, b_lo, b_hi, b_zp_q, b_lo_q, b_hi_q;
 always @(*) begin
     prod = a_ma_q * a_ms_q;
-    {{shp, b_mp}} = round24(prod);
-    b_ep = a_es_q + $signed({{5'b00000, a_ea_q}}) + $signed({{5'b00000, shp}});
+    if (prod[47]) r2 = {{1'b0, prod[47:24]}} + {{24'd0, prod[23] && (prod[22:0] != 23'd0 || prod[24])}};
+    else r2 = {{1'b0, prod[46:23]}} + {{24'd0, prod[22] && (prod[21:0] != 22'd0 || prod[23])}};
+    b_mp = r2[24] ? 24'h800000 : r2[23:0];
+    b_ep = a_ea_q + (prod[47] ? 11'sd24 : 11'sd23) + $signed({{10'd0, r2[24]}});
     b_neg = a_neg_q;
     b_zero = a_zero_q;
     b_inf = a_inf_q;
@@ -233,29 +214,24 @@ always @(*) begin
     b_hi = a_hi_q;
 end
 {b2}
-// Step 3: scale by the exponent (round half to even), cap, sign, zero point, clamp.
+// Step 3: b_mp * 2^b_ep is at least 512 from b_ep = -14 and below 0.5 up to b_ep = -25;
+// between, shift right by 15..24 (half to even) and cap; sign, zero point, clamp.
 reg [4:0] s;
-reg [32:0] up;
-reg [24:0] down, below;
+reg [23:0] mask;
+reg [9:0] down;
 reg [9:0] q;
 reg signed [15:0] yy, zp16, lo16, hi16;
 always @(*) begin
-    up = 33'd0;
-    down = 25'd0;
-    below = 25'd0;
-    s = 5'd0;
+    s = 5'd0 - b_ep_q[4:0];
+    // s >= 15 when it is used, so the quotient is the top ten bits shifted by s - 14.
+    down = b_mp_q[23:14] >> (s - 5'd14);
+    mask = (24'd1 << (s - 5'd1)) - 24'd1;
     if (b_zero_q) q = 10'd0;
-    else if (b_inf_q || b_ep_q >= 11'sd9) q = 10'd511;
-    else if (b_ep_q >= 11'sd0) begin
-        up = {{9'd0, b_mp_q}} << b_ep_q[3:0];
-        q = (up > 33'd511) ? 10'd511 : up[9:0];
-    end else if (b_ep_q < -11'sd25) q = 10'd0;
+    else if (b_inf_q || b_ep_q >= -11'sd14) q = 10'd511;
+    else if (b_ep_q <= -11'sd25) q = 10'd0;
     else begin
-        s = 5'd0 - b_ep_q[4:0];
-        down = {{1'b0, b_mp_q}} >> s;
-        below = {{1'b0, b_mp_q}} << (5'd26 - s);
-        if (b_mp_q[s - 5'd1] && (below != 25'd0 || down[0])) down = down + 25'd1;
-        q = (down > 25'd511) ? 10'd511 : down[9:0];
+        q = down + {{9'd0, b_mp_q[s - 5'd1] && ((b_mp_q & mask) != 24'd0 || down[0])}};
+        if (q > 10'd511) q = 10'd511;
     end
     yy = b_neg_q ? -$signed({{6'd0, q}}) : $signed({{6'd0, q}});
     zp16 = {{{{8{{b_zp_q[7]}}}}, b_zp_q}};
