@@ -8,6 +8,11 @@
 //! `max(1, ceil(len / B))` beats; with `len = 0` its beat writes nothing. The last write is
 //! in cycle `s + L + T - 1` with `T = max(runs, beats)`, the instruction's last busy cycle.
 //!
+//! With `ahead = p` (the requantization units' pipeline registers), the engine issues its
+//! reads `p` cycles earlier, inside the DRAM wait, and delays the beats' writes, `ready`
+//! and `complete` by `p` cycles, so that the bytes meet the units' results and the timing
+//! stays that of section 5.
+//!
 //! The control is written as Verilog with its Rust model side by side; the requantization
 //! units sit outside, between the memories and this engine.
 
@@ -71,8 +76,12 @@ pub struct StoreEngine {
     /// DRAM: lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
     _latency: usize,
+    _ahead: usize,
     _st: State,
 }
+
+/// Most cycles an engine reads ahead of its writes.
+pub const MAX_AHEAD: usize = 2;
 
 /// The beat issued in the previous cycle, written in this one.
 #[derive(Clone, Copy, Debug, Default)]
@@ -94,13 +103,22 @@ struct State {
     hi: i64,
     walk: BeatWalk,
     pending: Pending,
+    // `pending`, `ready` and `complete` of the last `MAX_AHEAD` cycles, latest first.
+    delayed: [Pending; MAX_AHEAD],
+    was_ready: [bool; MAX_AHEAD],
+    was_complete: [bool; MAX_AHEAD],
 }
 
 impl StoreEngine {
     /// An engine for `cols` accumulator columns, `lanes` DRAM bytes per cycle and a DRAM
-    /// latency of `latency >= 2` cycles.
-    pub fn new(cols: usize, lanes: usize, latency: usize) -> Self {
-        assert!(latency >= 2, "the store engine needs a DRAM latency of at least 2");
+    /// latency of `latency` cycles, reading `ahead` cycles before it writes
+    /// (`latency - ahead >= 2`, `ahead <= MAX_AHEAD`).
+    pub fn new(cols: usize, lanes: usize, latency: usize, ahead: usize) -> Self {
+        assert!(
+            ahead <= MAX_AHEAD && latency >= ahead + 2,
+            "the store engine needs a DRAM latency of at least {} to read {ahead} cycles ahead",
+            ahead + 2
+        );
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -126,7 +144,8 @@ impl StoreEngine {
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
             _latency: latency,
-            _st: State::default(),
+            _ahead: ahead,
+            _st: State { was_ready: [true; MAX_AHEAD], ..State::default() },
         }
     }
 }
@@ -135,7 +154,8 @@ impl Logic for StoreEngine {
     fn update(&mut self) {
         let st = self._st;
         let lanes = self.dram_wr_data.len();
-        let p = st.pending;
+        let ahead = self._ahead;
+        let p = if ahead == 0 { st.pending } else { st.delayed[ahead - 1] };
         for i in 0..lanes {
             let col = p.col_base + i;
             let en = p.valid && i < p.bytes && col < self.q.len();
@@ -143,9 +163,10 @@ impl Logic for StoreEngine {
             self.dram_wr_data[i].next = if en { self.q[col].val() } else { Signed::default() };
         }
         self.dram_wr_addr.next = (p.addr as u64).into();
-        self.beat_col.next = (p.col_base as u64).into();
-        self.ready.next = st.mode == Phase::Idle;
-        self.complete.next = st.mode == Phase::Tail;
+        self.beat_col.next = (st.pending.col_base as u64).into();
+        let (ready, complete) = (st.mode == Phase::Idle, st.mode == Phase::Tail);
+        self.ready.next = ready && st.was_ready[..ahead].iter().all(|&r| r);
+        self.complete.next = if ahead == 0 { complete } else { st.was_complete[ahead - 1] };
         self.acc_addr.next = (st.acc.wrapping_add(st.walk.run) as u64).into();
         self.param_entry.next = (st.param as u64).into();
         self.rq_zp.next = st.zp.into();
@@ -156,6 +177,9 @@ impl Logic for StoreEngine {
         }
         let mut n = st;
         n.pending = Pending::default();
+        n.delayed = std::array::from_fn(|k| if k == 0 { st.pending } else { st.delayed[k - 1] });
+        n.was_ready = std::array::from_fn(|k| if k == 0 { ready } else { st.was_ready[k - 1] });
+        n.was_complete = std::array::from_fn(|k| if k == 0 { complete } else { st.was_complete[k - 1] });
         match st.mode {
             Phase::Idle if self.start.val() => {
                 n.acc = self.acc.val().index() as u32;
@@ -165,7 +189,7 @@ impl Logic for StoreEngine {
                 n.lo = dma::byte(self.lo.val());
                 n.hi = dma::byte(self.hi.val());
                 n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
-                n.mode = Phase::started(self._latency, n.walk.nonempty());
+                n.mode = Phase::started(self._latency - self._ahead, n.walk.nonempty());
             }
             Phase::Idle => {}
             Phase::Wait { left } => n.mode = Phase::after_wait(left, st.walk.nonempty()),
@@ -204,13 +228,37 @@ impl Logic for StoreEngine {
     fn hdl(&self) -> Verilog {
         let lanes = self.dram_wr_data.len();
         let cols = self.q.len();
+        let ahead = self._ahead;
+        // The write side: the pending beat `ahead` cycles late (w_*), and the history of
+        // `ready` and `complete` (rh*, ch*, latest first).
+        let mut delay_decls = String::new();
+        let mut delay_moves = String::new();
+        let mut ready_terms = String::new();
+        for k in 0..ahead {
+            let (src, rsrc, csrc) = if k == 0 {
+                ("p".to_string(), "(mode == 0)".to_string(), "(mode == 3)".to_string())
+            } else {
+                (format!("d{}", k - 1), format!("rh{}", k - 1), format!("ch{}", k - 1))
+            };
+            let _ = write!(
+                delay_decls,
+                "reg d{k}_valid, rh{k}, ch{k};\nreg [31:0] d{k}_addr;\nreg [15:0] d{k}_base, d{k}_bytes;\ninitial begin d{k}_valid = 0; rh{k} = 1; ch{k} = 0; d{k}_addr = 0; d{k}_base = 0; d{k}_bytes = 0; end\n"
+            );
+            let _ = write!(
+                delay_moves,
+                "d{k}_valid <= {src}_valid; d{k}_addr <= {src}_addr; d{k}_base <= {src}_base; d{k}_bytes <= {src}_bytes;\n    rh{k} <= {rsrc}; ch{k} <= {csrc};\n    "
+            );
+            let _ = write!(ready_terms, " && rh{k}");
+        }
+        let w = if ahead == 0 { "p".to_string() } else { format!("d{}", ahead - 1) };
+        let complete = if ahead == 0 { "(mode == 3)".to_string() } else { format!("ch{}", ahead - 1) };
         let mut v = String::new();
         let _ = write!(
             v,
             "{phase_decls}reg [23:0] f_acc, f_param;
 reg [15:0] f_len;
 reg signed [7:0] f_zp, f_lo, f_hi;
-{decls}reg p_valid;
+{decls}{delay_decls}reg p_valid;
 reg [31:0] p_addr;
 reg [15:0] p_base, p_bytes;
 initial begin
@@ -218,22 +266,23 @@ initial begin
     p_valid = 0; p_addr = 0; p_base = 0; p_bytes = 0;
 end
 always @(*) begin
-    {phase_outputs}
+    ready = (mode == 0){ready_terms};
+    complete = {complete};
     acc_addr = f_acc + run;
     param_entry = f_param;
     rq_zp = f_zp;
     rq_lo = f_lo;
     rq_hi = f_hi;
-    dram_wr_addr = p_addr;
+    dram_wr_addr = {w}_addr;
     beat_col = p_base;
 ",
             phase_decls = dma::verilog::PHASE_DECLS,
-            phase_outputs = dma::verilog::PHASE_OUTPUTS,
             decls = dma::verilog::DECLS,
         );
         for i in 0..lanes {
-            let _ = writeln!(v, "    dram_wr_en${i} = p_valid && {i} < p_bytes && p_base + {i} < {cols};\n    dram_wr_data${i} = 8'sd0;");
-            let _ = writeln!(v, "    if (dram_wr_en${i}) case (p_base + {i})");
+            let _ =
+                writeln!(v, "    dram_wr_en${i} = {w}_valid && {i} < {w}_bytes && {w}_base + {i} < {cols};\n    dram_wr_data${i} = 8'sd0;");
+            let _ = writeln!(v, "    if (dram_wr_en${i}) case ({w}_base + {i})");
             for j in 0..cols {
                 let _ = writeln!(v, "        {j}: dram_wr_data${i} = q${j};");
             }
@@ -243,12 +292,12 @@ always @(*) begin
             v,
             "end
 always @(posedge clock) begin
-    p_valid <= 0;
+    {delay_moves}p_valid <= 0;
     {phases}
 end
 ",
             phases = dma::verilog::phases(
-                self._latency,
+                self._latency - ahead,
                 &format!(
                     "f_acc <= acc; f_len <= len; f_param <= param; f_zp <= zp; f_lo <= lo; f_hi <= hi;\n        {}",
                     dma::verilog::start(lanes)

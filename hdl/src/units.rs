@@ -232,11 +232,11 @@ pub struct StoreUnit {
     pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
     /// DRAM write lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
+    // Reads `stages` cycles ahead of its writes, for the pipelined requantization units.
     store: StoreEngine,
     store_t: StoreTransposedEngine,
-    // Copies of the engines with `stages` cycles less latency: they issue the same reads
-    // `stages` cycles earlier, for the pipelined requantization units.
-    store_ahead: StoreEngine,
+    // A copy of the transposed engine with `stages` cycles less latency: it issues the same
+    // reads `stages` cycles earlier.
     store_t_ahead: StoreTransposedEngine,
     rq: Vec<Requant>,
     sel: LaneSelect,
@@ -275,9 +275,8 @@ impl StoreUnit {
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            store: StoreEngine::new(cols, lanes, lat),
+            store: StoreEngine::new(cols, lanes, lat, stages),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
-            store_ahead: StoreEngine::new(cols, lanes, lat - stages),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
             rq: (0..rq_units(arch)).map(|_| Requant::new(stages)).collect(),
             sel: LaneSelect::new(cols, rq_units(arch)),
@@ -309,9 +308,7 @@ impl Logic for StoreUnit {
             self.store_t.count[i].next = self.count[i].val();
             self.store.stride[i].next = self.stride[i].val();
             self.store_t.stride[i].next = self.stride[i].val();
-            self.store_ahead.count[i].next = self.count[i].val();
             self.store_t_ahead.count[i].next = self.count[i].val();
-            self.store_ahead.stride[i].next = self.stride[i].val();
             self.store_t_ahead.stride[i].next = self.stride[i].val();
         }
         self.store.param.next = self.param.val();
@@ -322,26 +319,17 @@ impl Logic for StoreUnit {
         self.store_t.lo.next = self.lo.val();
         self.store.hi.next = self.hi.val();
         self.store_t.hi.next = self.hi.val();
-        self.store_ahead.clock.next = self.clock.val();
         self.store_t_ahead.clock.next = self.clock.val();
-        self.store_ahead.start.next = self.start_store.val();
         self.store_t_ahead.start.next = self.start_store_t.val();
-        self.store_ahead.acc.next = self.acc.val();
         self.store_t_ahead.acc.next = self.acc.val();
         self.store_t_ahead.row_stride.next = self.row_stride.val();
         self.store_t_ahead.line_pitch.next = self.line_pitch.val();
         self.store_t_ahead.width.next = self.width.val();
-        self.store_ahead.addr.next = self.addr.val();
         self.store_t_ahead.addr.next = self.addr.val();
-        self.store_ahead.len.next = self.len.val();
         self.store_t_ahead.len.next = self.len.val();
-        self.store_ahead.param.next = self.param.val();
         self.store_t_ahead.param.next = self.param.val();
-        self.store_ahead.zp.next = self.zp.val();
         self.store_t_ahead.zp.next = self.zp.val();
-        self.store_ahead.lo.next = self.lo.val();
         self.store_t_ahead.lo.next = self.lo.val();
-        self.store_ahead.hi.next = self.hi.val();
         self.store_t_ahead.hi.next = self.hi.val();
         self.ready.next = self.store.ready.val() & self.store_t.ready.val();
         self.complete.next = self.store.complete.val() | self.store_t.complete.val();
@@ -352,14 +340,13 @@ impl Logic for StoreUnit {
             self.acc_addr.next = self.store_t_ahead.acc_addr.val();
             self.param_entry.next = self.store_t_ahead.param_entry.val();
         } else {
-            self.acc_addr.next = self.store_ahead.acc_addr.val();
-            self.param_entry.next = self.store_ahead.param_entry.val();
+            self.acc_addr.next = self.store.acc_addr.val();
+            self.param_entry.next = self.store.param_entry.val();
         }
-        self.sel.beat_col.next = self.store_ahead.beat_col.val();
+        self.sel.beat_col.next = self.store.beat_col.val();
         for j in 0..self.acc_data.len() {
             self.sel.acc_in[j].next = self.acc_data[j].val();
             self.sel.param_in[j].next = self.param_data[j].val();
-            self.store_ahead.q[j].next = 0.into();
             self.store_t_ahead.q[j].next = 0.into();
             self.store.q[j].next = self.sel.q_out[j].val();
             self.store_t.q[j].next = self.sel.q_out[j].val();
