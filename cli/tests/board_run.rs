@@ -95,14 +95,34 @@ fn board_needs(arch: &ArchConfig, wl: &Workload, idx: usize) -> (usize, usize) {
     (depth, program.dram_with_inputs(&[&data.input]).len())
 }
 
+/// Each layer of `configs/workloads/board.toml` compiled for `configs/archs/<arch>`: its
+/// name and what it needs of a board build.
+fn board_workload_needs(arch: &str) -> Vec<(String, (usize, usize))> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let arch = ArchConfig::from_file(&root.join("configs/archs").join(arch)).unwrap();
+    let wl = Workload::from_file(&root.join("configs/workloads/board.toml")).unwrap();
+    assert!(wl.layers.len() >= 4);
+    wl.layers.iter().enumerate().map(|(idx, l)| (l.name.clone(), board_needs(&arch, &wl, idx))).collect()
+}
+
 #[test]
 fn the_bundled_board_workload_fits_the_default_build_of_the_4x4_preset() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let arch = ArchConfig::from_file(&root.join("configs/archs/4x4.toml")).unwrap();
-    let wl = Workload::from_file(&root.join("configs/workloads/board.toml")).unwrap();
     let opts = systole_fpga::bitstream::BuildOptions::default();
-    assert!(wl.layers.len() >= 4);
-    let needs: Vec<(&str, (usize, usize))> =
-        wl.layers.iter().enumerate().map(|(idx, l)| (l.name.as_str(), board_needs(&arch, &wl, idx))).collect();
+    let needs = board_workload_needs("4x4.toml");
     assert!(needs.iter().all(|&(_, (depth, bytes))| depth <= opts.instr_depth && bytes <= opts.memory_bytes), "{needs:?}");
+}
+
+/// The small-FPGA 4x4 runs depthwise layers as grouped convolutions, one GEMM per channel:
+/// every layer but the depthwise one fits the default build.
+#[test]
+fn the_board_workload_on_the_small_fpga_4x4() {
+    let opts = systole_fpga::bitstream::BuildOptions::default();
+    let needs = board_workload_needs("4x4-small.toml");
+    let over: Vec<&str> = needs
+        .iter()
+        .filter(|&&(_, (depth, bytes))| depth > opts.instr_depth || bytes > opts.memory_bytes)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    eprintln!("{needs:?}");
+    assert!(over.iter().all(|name| name.contains("depthwise")), "{needs:?}");
 }

@@ -318,6 +318,16 @@ mod tests {
     }
 
     #[test]
+    fn every_bundled_arch_file_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs");
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(files.len() >= 7, "{files:?}");
+        for f in files {
+            ArchConfig::from_file(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        }
+    }
+
+    #[test]
     fn zero_rows_names_the_field() {
         let a = ArchConfig { rows: 0, ..ArchConfig::default() };
         assert_eq!(a.validate().unwrap_err().field, "rows");

@@ -165,7 +165,12 @@ pub enum FieldKind {
     Sram,
     /// A DRAM address or stride.
     Dram,
-    /// Anything else (counts, lengths, flags, output stage): every bit.
+    /// A pattern's loop count or a table entry count: without the transposer, at most the
+    /// largest memory's words (a run writes or reads one word, an entry one entry).
+    Count,
+    /// A run's length or byte offset: without the transposer, at most `max(rows, cols)`.
+    Len,
+    /// Anything else (matmul counts, flags, output stage): every bit.
     Whole,
 }
 
@@ -193,15 +198,45 @@ pub fn field_kind(name: &str) -> FieldKind {
         FieldKind::Sram
     } else if name.ends_with("_addr") || name.contains("_stride$") {
         FieldKind::Dram
+    } else if name.contains("_count$") || name == "ld_entries" {
+        FieldKind::Count
+    } else if ["ld_len", "st_len", "ld_offset"].contains(&name) {
+        FieldKind::Len
     } else {
         FieldKind::Whole
     }
 }
 
+/// The most words (or rows, or entries) of `arch`'s scratchpads, accumulator and table.
+fn most_words(arch: &ArchConfig) -> usize {
+    arch.act_words().max(arch.wgt_words()).max(arch.acc_rows()).max(arch.param_entries)
+}
+
 /// Address bits the scratchpads, the accumulator and the parameter table of `arch` decode.
 pub fn sram_addr_bits(arch: &ArchConfig) -> usize {
-    let words = arch.act_words().max(arch.wgt_words()).max(arch.acc_rows()).max(arch.param_entries);
-    (usize::BITS - (words - 1).leading_zeros()).max(1) as usize
+    (usize::BITS - (most_words(arch) - 1).leading_zeros()).max(1) as usize
+}
+
+/// Bits the controller keeps of the pattern and entry count fields (24 in the ISA): the
+/// width the DMA engines' loop counters need.
+pub fn count_bits(arch: &ArchConfig) -> usize {
+    kept_bits(arch, FieldKind::Count, 24, DRAM_ADDR_BITS)
+}
+
+/// Bits the controller keeps of a field of `kind` that the ISA gives `width` bits.
+///
+/// Counts and lengths are narrowed only without the transposer: a plain load or store
+/// writes or reads one word per run and the simulator bounds them by the memories, but a
+/// transposed load with pitch 0 may have any number of runs. Every narrowing is exact for
+/// the programs the simulator accepts.
+fn kept_bits(arch: &ArchConfig, kind: FieldKind, width: usize, dram_addr_bits: usize) -> usize {
+    match kind {
+        FieldKind::Sram => sram_addr_bits(arch).min(width),
+        FieldKind::Dram => dram_addr_bits.min(width),
+        FieldKind::Count if !arch.transposer => bits_for(most_words(arch)).min(width),
+        FieldKind::Len if !arch.transposer => bits_for(arch.rows.max(arch.cols)).min(width),
+        _ => width,
+    }
 }
 
 /// The decoded output ports.
@@ -299,11 +334,7 @@ fn decoder(arch: &ArchConfig, dram_addr_bits: usize, count_bits: usize) -> (Vec<
     let fields = FIELDS
         .iter()
         .map(|&(port, width, _, srcs)| {
-            let kept = match field_kind(port) {
-                FieldKind::Sram => sram_addr_bits(arch).min(width),
-                FieldKind::Dram => dram_addr_bits.min(width),
-                FieldKind::Whole => width,
-            };
+            let kept = kept_bits(arch, field_kind(port), width, dram_addr_bits);
             srcs.iter()
                 .filter(|(op, _)| supported.contains(op))
                 .map(|&(op, name)| {

@@ -171,7 +171,21 @@ initial begin mode = 0; left = 0; end
         )
     }
 
-    /// Register declarations and their reset values.
+    /// Register declarations and their reset values, with the loop counts and counters
+    /// (`c*`, `i*`, `run`) `count_bits` wide: 24 holds every ISA count; a configuration
+    /// whose controller narrows the count fields (`controller::kept_bits`) needs fewer.
+    pub fn decls(count_bits: usize) -> String {
+        let top = count_bits - 1;
+        format!(
+            "reg [{top}:0] c0, c1, c2, i0, i1, i2, run;
+reg [31:0] s0, s1, s2, b0, b1, b2;
+reg [15:0] beat, bpr;
+initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s1 = 0; s2 = 0; b0 = 0; b1 = 0; b2 = 0; beat = 0; bpr = 0; end
+"
+        )
+    }
+
+    /// The declarations for every ISA count.
     pub const DECLS: &str = "reg [23:0] c0, c1, c2, i0, i1, i2, run;
 reg [31:0] s0, s1, s2, b0, b1, b2;
 reg [15:0] beat, bpr;

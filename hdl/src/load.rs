@@ -62,6 +62,7 @@ pub struct LoadEngine {
     /// Weight scratchpad: lane data.
     pub wgt_data: Vec<Signal<Out, Signed<8>>>,
     _latency: usize,
+    _count_bits: usize,
     _st: State,
 }
 
@@ -114,12 +115,23 @@ impl LoadEngine {
             wgt_addr: Default::default(),
             wgt_data: (0..cols).map(|_| Default::default()).collect(),
             _latency: latency,
+            _count_bits: 24,
             _st: State::default(),
         }
     }
 
     fn lanes(&self) -> usize {
         self.dram_rd_data.len()
+    }
+}
+
+impl LoadEngine {
+    /// The engine with its loop counters `bits` wide (at most 24), for a controller that
+    /// keeps that many bits of the count fields.
+    pub fn with_count_bits(mut self, bits: usize) -> Self {
+        assert!((1..=24).contains(&bits), "{bits}-bit loop counters");
+        self._count_bits = bits;
+        self
     }
 }
 
@@ -228,7 +240,7 @@ always @(*) begin
 ",
             phase_decls = dma::verilog::PHASE_DECLS,
             phase_outputs = dma::verilog::PHASE_OUTPUTS,
-            decls = dma::verilog::DECLS,
+            decls = dma::verilog::decls(self._count_bits),
             beat_addr = dma::verilog::beat_addr(lanes),
         );
         for (port, width, sel) in [("act", rows, "!p_tgt"), ("wgt", cols, "p_tgt")] {

@@ -245,13 +245,36 @@ impl Logic for ParamLoader {
     fn hdl(&self) -> Verilog {
         let r = self.per_cycle();
         let mut v = String::from(dma::verilog::PHASE_DECLS);
-        v.push_str(
-            "reg [31:0] remaining, next_addr;
+        // With `r` dividing 8 (1, 2, 4 or 8 bytes per cycle) every beat brings exactly `r`
+        // bytes of one entry: they shift into a 64-bit register from the top. Otherwise an
+        // entry may straddle two beats, and a 16-byte buffer takes the bytes at `have`.
+        let shift = 8 % r == 0;
+        if shift {
+            let bytes: Vec<String> = (0..r).rev().map(|i| format!("dram_rd_data${i}")).collect();
+            let rest = if r == 8 { String::new() } else { format!(", acc_bytes[63:{}]", 8 * r) };
+            let _ = write!(
+                v,
+                "reg [31:0] remaining, next_addr;
+reg [3:0] arriving;
+reg [23:0] f_dst, entry;
+reg [63:0] acc_bytes, cat;
+reg [4:0] have, got;
+initial begin
+    remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
+end
+always @(*) begin
+    cat = (arriving != 0) ? {{{}{rest}}} : acc_bytes;
+    got = have + {{1'b0, arriving}};
+",
+                bytes.join(", ")
+            );
+        } else {
+            v.push_str(
+                "reg [31:0] remaining, next_addr;
 reg [3:0] arriving;
 reg [23:0] f_dst, entry;
 reg [127:0] acc_bytes, cat;
 reg [4:0] have, got;
-integer i;
 initial begin
     remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
 end
@@ -259,10 +282,12 @@ always @(*) begin
     cat = acc_bytes;
     got = have;
 ",
-        );
-        for i in 0..r {
-            let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
+            );
+            for i in 0..r {
+                let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
+            }
         }
+        let keep = if shift { "acc_bytes <= cat; have <= 5'd0;" } else { "acc_bytes <= cat >> 64; have <= got - 8;" };
         let _ = write!(
             v,
             "    wr_en = (got >= 8);
@@ -273,7 +298,7 @@ always @(*) begin
 end
 always @(posedge clock) begin
     arriving <= 0;
-    if (got >= 8) begin acc_bytes <= cat >> 64; have <= got - 8; entry <= entry + 1; end
+    if (got >= 8) begin {keep} entry <= entry + 1; end
     else begin acc_bytes <= cat; have <= got; end
     {phases}
 end

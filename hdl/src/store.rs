@@ -76,6 +76,7 @@ pub struct StoreEngine {
     /// DRAM: lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
     _latency: usize,
+    _count_bits: usize,
     _ahead: usize,
     _st: State,
 }
@@ -144,9 +145,20 @@ impl StoreEngine {
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
             _latency: latency,
+            _count_bits: 24,
             _ahead: ahead,
             _st: State { was_ready: [true; MAX_AHEAD], ..State::default() },
         }
+    }
+}
+
+impl StoreEngine {
+    /// The engine with its loop counters `bits` wide (at most 24), for a controller that
+    /// keeps that many bits of the count fields.
+    pub fn with_count_bits(mut self, bits: usize) -> Self {
+        assert!((1..=24).contains(&bits), "{bits}-bit loop counters");
+        self._count_bits = bits;
+        self
     }
 }
 
@@ -277,7 +289,7 @@ always @(*) begin
     beat_col = p_base;
 ",
             phase_decls = dma::verilog::PHASE_DECLS,
-            decls = dma::verilog::DECLS,
+            decls = dma::verilog::decls(self._count_bits),
         );
         for i in 0..lanes {
             let _ =
