@@ -31,12 +31,14 @@ pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions
     print!("{}", report.text());
     if !report.timing_met {
         let divide = bitstream::clocked(&b, opts).divide;
+        let halve = format!("pass --clock-divide {} to halve the core clock (docs/ARCHITECTURE.md section 10)", divide * 2);
+        let help = if systole_hdl::units::rq_stages(&arch) < systole_hdl::requant::MAX_STAGES {
+            format!("set dram_latency = 4 or more in {} to pipeline the requantizer in two stages, or {halve}", arch_path.display())
+        } else {
+            halve
+        };
         return Err(miette!(
-            help = format!(
-                "set dram_latency = 4 or more in {} to pipeline the requantizer in two stages, or pass --clock-divide {} to halve the core clock (docs/ARCHITECTURE.md section 10)",
-                arch_path.display(),
-                divide * 2
-            ),
+            help = help,
             "timing not met on {}: the bitstream in {} may misbehave (see report.txt)",
             b.name,
             out.display()

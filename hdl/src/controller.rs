@@ -170,6 +170,8 @@ pub enum FieldKind {
     Count,
     /// A run's length or byte offset: without the transposer, at most `max(rows, cols)`.
     Len,
+    /// A band's taps or width: at most `cols` (the simulator refuses more).
+    Band,
     /// Anything else (matmul counts, flags, output stage): every bit.
     Whole,
 }
@@ -202,6 +204,8 @@ pub fn field_kind(name: &str) -> FieldKind {
         FieldKind::Count
     } else if ["ld_len", "st_len", "ld_offset"].contains(&name) {
         FieldKind::Len
+    } else if ["ex_band_taps", "ex_band_width"].contains(&name) {
+        FieldKind::Band
     } else {
         FieldKind::Whole
     }
@@ -223,6 +227,12 @@ pub fn count_bits(arch: &ArchConfig) -> usize {
     kept_bits(arch, FieldKind::Count, 24, DRAM_ADDR_BITS)
 }
 
+/// Bits the controller keeps of the run length fields (16 in the ISA): the width the DMA
+/// engines' beat counters need.
+pub fn len_bits(arch: &ArchConfig) -> usize {
+    kept_bits(arch, FieldKind::Len, 16, DRAM_ADDR_BITS)
+}
+
 /// Bits the controller keeps of a field of `kind` that the ISA gives `width` bits.
 ///
 /// Counts and lengths are narrowed only without the transposer: a plain load or store
@@ -235,6 +245,7 @@ fn kept_bits(arch: &ArchConfig, kind: FieldKind, width: usize, dram_addr_bits: u
         FieldKind::Dram => dram_addr_bits.min(width),
         FieldKind::Count if !arch.transposer => bits_for(most_words(arch)).min(width),
         FieldKind::Len if !arch.transposer => bits_for(arch.rows.max(arch.cols)).min(width),
+        FieldKind::Band => bits_for(arch.cols).min(width),
         _ => width,
     }
 }
@@ -673,11 +684,13 @@ impl Logic for Controller {
         let mut v = String::new();
         let word = (0..lanes).rev().map(|w| format!("host_word${w}")).collect::<Vec<_>>().join(", ");
         let slice = |u: usize, s: FieldSlot| format!("w{u}[{} +: {}]", s.offset, s.bits);
+        // `no_rw_check`: the host writes the memories only while no program runs, and the
+        // read that matters, in the `run` cycle, follows its last write.
         for u in 0..3 {
             let kept: Vec<String> = (0..fetch - 1).rev().map(|k| format!("part{u}_{k}")).collect();
             let _ = write!(
                 v,
-                "reg [{top}:0] imem{u} [0:{last}];
+                "(* no_rw_check *) reg [{top}:0] imem{u} [0:{last}];
 reg [{top}:0] rd{u};
 {parts}wire [{wtop}:0] w{u} = {{{concat}}};
 reg [{ctop}:0] pc{u}, n{u}, done{u};

@@ -133,11 +133,15 @@ impl BeatWalk {
 /// The same in Verilog: the phase in registers `mode` (0 idle, 1 wait, 2 issue, 3 tail) and
 /// `left`; the walk in `c0..c2`, `s0..s2`, `i0..i2`, `b0..b2`, `beat`, `bpr` and `run`.
 pub mod verilog {
-    /// Declarations of the phase registers.
-    pub const PHASE_DECLS: &str = "reg [1:0] mode;
-reg [31:0] left;
-initial begin mode = 0; left = 0; end
-";
+    /// Declarations of the phase registers for a DRAM latency of `latency` cycles.
+    pub fn phase_decls(latency: usize) -> String {
+        format!("reg [1:0] mode;\nreg [{}:0] left;\ninitial begin mode = 0; left = 0; end\n", wait_bits(latency) - 1)
+    }
+
+    /// Bits of the wait counter `left`, which holds at most `latency - 2`.
+    fn wait_bits(latency: usize) -> usize {
+        (usize::BITS - latency.leading_zeros()) as usize
+    }
 
     /// Blocking assignments of the `ready` and `complete` outputs.
     pub const PHASE_OUTPUTS: &str = "ready = (mode == 0);
@@ -154,14 +158,15 @@ initial begin mode = 0; left = 0; end
     /// `issue` runs in every issue cycle (it sets `mode <= 3` after the last beat).
     pub fn phases(latency: usize, latch: &str, work_at_start: &str, work: &str, issue: &str) -> String {
         let wait = latency - 1;
+        let (w, first) = (wait_bits(latency), wait.saturating_sub(1));
         format!(
             "case (mode)
     0: if (start) begin
         {latch}
-        if ({wait} > 1) begin mode <= 1; left <= {wait} - 1; end
+        if ({wait} > 1) begin mode <= 1; left <= {w}'d{first}; end
         else mode <= ({work_at_start}) ? 2'd2 : 2'd3;
     end
-    1: if (left > 1) left <= left - 1;
+    1: if (left > {w}'d1) left <= left - {w}'d1;
        else mode <= ({work}) ? 2'd2 : 2'd3;
     2: begin
         {issue}
@@ -172,14 +177,15 @@ initial begin mode = 0; left = 0; end
     }
 
     /// Register declarations and their reset values, with the loop counts and counters
-    /// (`c*`, `i*`, `run`) `count_bits` wide: 24 holds every ISA count; a configuration
-    /// whose controller narrows the count fields (`controller::kept_bits`) needs fewer.
-    pub fn decls(count_bits: usize) -> String {
-        let top = count_bits - 1;
+    /// (`c*`, `i*`, `run`) `count_bits` wide and the beat counters `beat_bits` wide: 24 and
+    /// 16 hold every ISA count and length; a configuration whose controller narrows the
+    /// count and length fields (`controller::kept_bits`) needs fewer.
+    pub fn decls(count_bits: usize, beat_bits: usize) -> String {
+        let (top, btop) = (count_bits - 1, beat_bits - 1);
         format!(
             "reg [{top}:0] c0, c1, c2, i0, i1, i2, run;
 reg [31:0] s0, s1, s2, b0, b1, b2;
-reg [15:0] beat, bpr;
+reg [{btop}:0] beat, bpr;
 initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s1 = 0; s2 = 0; b0 = 0; b1 = 0; b2 = 0; beat = 0; bpr = 0; end
 "
         )

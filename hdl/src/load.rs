@@ -63,6 +63,7 @@ pub struct LoadEngine {
     pub wgt_data: Vec<Signal<Out, Signed<8>>>,
     _latency: usize,
     _count_bits: usize,
+    _len_bits: usize,
     _st: State,
 }
 
@@ -116,6 +117,7 @@ impl LoadEngine {
             wgt_data: (0..cols).map(|_| Default::default()).collect(),
             _latency: latency,
             _count_bits: 24,
+            _len_bits: 16,
             _st: State::default(),
         }
     }
@@ -126,11 +128,12 @@ impl LoadEngine {
 }
 
 impl LoadEngine {
-    /// The engine with its loop counters `bits` wide (at most 24), for a controller that
-    /// keeps that many bits of the count fields.
-    pub fn with_count_bits(mut self, bits: usize) -> Self {
-        assert!((1..=24).contains(&bits), "{bits}-bit loop counters");
-        self._count_bits = bits;
+    /// The engine with its loop counters `count_bits` wide (at most 24) and its beat and
+    /// byte counters `len_bits` wide (at most 16), for a controller that keeps that many
+    /// bits of the count and length fields.
+    pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
+        assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
+        (self._count_bits, self._len_bits) = (count_bits, len_bits);
         self
     }
 }
@@ -238,9 +241,9 @@ always @(*) begin
     act_addr = p_word;
     wgt_addr = p_word;
 ",
-            phase_decls = dma::verilog::PHASE_DECLS,
+            phase_decls = dma::verilog::phase_decls(self._latency),
             phase_outputs = dma::verilog::PHASE_OUTPUTS,
-            decls = dma::verilog::decls(self._count_bits),
+            decls = dma::verilog::decls(self._count_bits, self._len_bits),
             beat_addr = dma::verilog::beat_addr(lanes),
         );
         for (port, width, sel) in [("act", rows, "!p_tgt"), ("wgt", cols, "p_tgt")] {

@@ -253,7 +253,7 @@ always @(*) begin
     outer_end = last_beat && {last_inner};
     last_run = last_beat && !{more};
 ",
-            phase_decls = dma::verilog::PHASE_DECLS,
+            phase_decls = dma::verilog::phase_decls(self._latency),
             decls = dma::verilog::DECLS,
             banks = tv::decls(rows, depth),
             free = tv::free("g_bank", "d_last", "d_bank"),

@@ -35,7 +35,8 @@ impl Scratchpad {
             host_data: (0..lanes).map(|_| Default::default()).collect(),
             read_address: Default::default(),
             read_data: (0..lanes).map(|_| Default::default()).collect(),
-            rams: (0..lanes).map(|_| SyncRam::new(depth)).collect(),
+            // The load unit writes and the exec unit reads, never one word in one cycle.
+            rams: (0..lanes).map(|_| SyncRam::new(depth).without_collisions()).collect(),
         }
     }
 }
@@ -100,7 +101,8 @@ impl Accumulator {
             host_addr: Default::default(),
             host_data: (0..cols).map(|_| Default::default()).collect(),
             rams: (0..cols).map(|_| SyncRam::new(depth)).collect(),
-            replica: (0..cols).map(|_| SyncRam::new(depth)).collect(),
+            // The exec unit writes and the store unit reads, never one row in one cycle.
+            replica: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
             p_valid: Default::default(),
             p_addr: Default::default(),
             p_accum: Default::default(),

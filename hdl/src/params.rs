@@ -134,6 +134,7 @@ pub struct ParamLoader {
     /// Table: its bytes.
     pub wr_data: Signal<Out, Bits<64>>,
     _latency: usize,
+    _count_bits: usize,
     _st: LoaderState,
 }
 
@@ -170,8 +171,17 @@ impl ParamLoader {
             wr_entry: Default::default(),
             wr_data: Default::default(),
             _latency: latency,
+            _count_bits: 24,
             _st: LoaderState::default(),
         }
+    }
+
+    /// The loader with its entry counters `bits` wide (at most 24), for a controller that
+    /// keeps that many bits of the entry count.
+    pub fn with_count_bits(mut self, bits: usize) -> Self {
+        assert!((1..=24).contains(&bits), "{bits}-bit entry counters");
+        self._count_bits = bits;
+        self
     }
 
     fn per_cycle(&self) -> usize {
@@ -244,19 +254,22 @@ impl Logic for ParamLoader {
 
     fn hdl(&self) -> Verilog {
         let r = self.per_cycle();
-        let mut v = String::from(dma::verilog::PHASE_DECLS);
+        let mut v = dma::verilog::phase_decls(self._latency);
         // With `r` dividing 8 (1, 2, 4 or 8 bytes per cycle) every beat brings exactly `r`
         // bytes of one entry: they shift into a 64-bit register from the top. Otherwise an
         // entry may straddle two beats, and a 16-byte buffer takes the bytes at `have`.
         let shift = 8 % r == 0;
+        let (cb, rb) = (self._count_bits, self._count_bits + 3);
         if shift {
             let bytes: Vec<String> = (0..r).rev().map(|i| format!("dram_rd_data${i}")).collect();
             let rest = if r == 8 { String::new() } else { format!(", acc_bytes[63:{}]", 8 * r) };
             let _ = write!(
                 v,
-                "reg [31:0] remaining, next_addr;
+                "reg [{rt}:0] remaining;
+reg [31:0] next_addr;
 reg [3:0] arriving;
-reg [23:0] f_dst, entry;
+reg [23:0] f_dst;
+reg [{ct}:0] entry;
 reg [63:0] acc_bytes, cat;
 reg [4:0] have, got;
 initial begin
@@ -266,13 +279,18 @@ always @(*) begin
     cat = (arriving != 0) ? {{{}{rest}}} : acc_bytes;
     got = have + {{1'b0, arriving}};
 ",
-                bytes.join(", ")
+                bytes.join(", "),
+                rt = rb - 1,
+                ct = cb - 1,
             );
         } else {
-            v.push_str(
-                "reg [31:0] remaining, next_addr;
+            let _ = write!(
+                v,
+                "reg [{rt}:0] remaining;
+reg [31:0] next_addr;
 reg [3:0] arriving;
-reg [23:0] f_dst, entry;
+reg [23:0] f_dst;
+reg [{ct}:0] entry;
 reg [127:0] acc_bytes, cat;
 reg [4:0] have, got;
 initial begin
@@ -282,6 +300,8 @@ always @(*) begin
     cat = acc_bytes;
     got = have;
 ",
+                rt = rb - 1,
+                ct = cb - 1,
             );
             for i in 0..r {
                 let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
@@ -306,12 +326,15 @@ end
             phase_outputs = dma::verilog::PHASE_OUTPUTS,
             phases = dma::verilog::phases(
                 self._latency,
-                "f_dst <= dst; next_addr <= addr; remaining <= count * 8; have <= 0; entry <= 0; acc_bytes <= 0;",
+                &format!(
+                    "f_dst <= dst; next_addr <= addr; remaining <= {{count[{}:0], 3'd0}}; have <= 0; entry <= 0; acc_bytes <= 0;",
+                    cb - 1
+                ),
                 "count != 0",
                 "remaining != 0",
                 &format!(
                     "arriving <= (remaining < {r}) ? remaining[3:0] : 4'd{r};
-        remaining <= (remaining < {r}) ? 32'd0 : remaining - {r};
+        remaining <= (remaining < {r}) ? {rb}'d0 : remaining - {rb}'d{r};
         next_addr <= next_addr + {r};
         if (remaining <= {r}) mode <= 3;"
                 ),

@@ -23,6 +23,7 @@ pub struct SyncRam<D: Synth> {
     /// Write this cycle.
     pub write_enable: Signal<In, Bit>,
     _mem: Vec<D>,
+    _no_collisions: bool,
 }
 
 impl<D: Synth> SyncRam<D> {
@@ -37,7 +38,17 @@ impl<D: Synth> SyncRam<D> {
             write_data: Default::default(),
             write_enable: Default::default(),
             _mem: vec![D::default(); depth],
+            _no_collisions: false,
         }
+    }
+
+    /// The RAM of a design that never reads and writes one word in the same cycle (its
+    /// units access the same word only in instructions that `Sync` orders): synthesis
+    /// need not build the logic that makes such a read return the old word on FPGAs
+    /// whose block RAM leaves it undefined (Yosys `no_rw_check`).
+    pub fn without_collisions(mut self) -> Self {
+        self._no_collisions = true;
+        self
     }
 
     /// Words.
@@ -69,13 +80,14 @@ impl<D: Synth> Logic for SyncRam<D> {
     fn hdl(&self) -> Verilog {
         let (bits, top) = (D::BITS, self.index_bits() - 1);
         Verilog::Custom(format!(
-            "reg [{w}:0] mem [0:{last}];\n\
+            "{attr}reg [{w}:0] mem [0:{last}];\n\
              integer i;\n\
              initial begin\n    for (i = 0; i < {depth}; i = i + 1) mem[i] = 0;\n    read_data = 0;\nend\n\
              always @(posedge clock) begin\n    \
                  if (write_enable && write_address < {depth}) mem[write_address[{top}:0]] <= write_data;\n    \
                  read_data <= mem[read_address[{top}:0]];\n\
              end",
+            attr = if self._no_collisions { "(* no_rw_check *) " } else { "" },
             w = bits - 1,
             last = self.depth() - 1,
             depth = self.depth(),

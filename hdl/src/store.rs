@@ -77,6 +77,7 @@ pub struct StoreEngine {
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
     _latency: usize,
     _count_bits: usize,
+    _len_bits: usize,
     _ahead: usize,
     _st: State,
 }
@@ -146,6 +147,7 @@ impl StoreEngine {
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
             _latency: latency,
             _count_bits: 24,
+            _len_bits: 16,
             _ahead: ahead,
             _st: State { was_ready: [true; MAX_AHEAD], ..State::default() },
         }
@@ -153,11 +155,12 @@ impl StoreEngine {
 }
 
 impl StoreEngine {
-    /// The engine with its loop counters `bits` wide (at most 24), for a controller that
-    /// keeps that many bits of the count fields.
-    pub fn with_count_bits(mut self, bits: usize) -> Self {
-        assert!((1..=24).contains(&bits), "{bits}-bit loop counters");
-        self._count_bits = bits;
+    /// The engine with its loop counters `count_bits` wide (at most 24) and its beat and
+    /// byte counters `len_bits` wide (at most 16), for a controller that keeps that many
+    /// bits of the count and length fields.
+    pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
+        assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
+        (self._count_bits, self._len_bits) = (count_bits, len_bits);
         self
     }
 }
@@ -243,6 +246,7 @@ impl Logic for StoreEngine {
         let ahead = self._ahead;
         // The write side: the pending beat `ahead` cycles late (w_*), and the history of
         // `ready` and `complete` (rh*, ch*, latest first).
+        let (lt, lb) = (self._len_bits - 1, self._len_bits);
         let mut delay_decls = String::new();
         let mut delay_moves = String::new();
         let mut ready_terms = String::new();
@@ -254,7 +258,7 @@ impl Logic for StoreEngine {
             };
             let _ = write!(
                 delay_decls,
-                "reg d{k}_valid, rh{k}, ch{k};\nreg [31:0] d{k}_addr;\nreg [15:0] d{k}_base, d{k}_bytes;\ninitial begin d{k}_valid = 0; rh{k} = 1; ch{k} = 0; d{k}_addr = 0; d{k}_base = 0; d{k}_bytes = 0; end\n"
+                "reg d{k}_valid, rh{k}, ch{k};\nreg [31:0] d{k}_addr;\nreg [{lt}:0] d{k}_base, d{k}_bytes;\ninitial begin d{k}_valid = 0; rh{k} = 1; ch{k} = 0; d{k}_addr = 0; d{k}_base = 0; d{k}_bytes = 0; end\n"
             );
             let _ = write!(
                 delay_moves,
@@ -272,7 +276,7 @@ reg [15:0] f_len;
 reg signed [7:0] f_zp, f_lo, f_hi;
 {decls}{delay_decls}reg p_valid;
 reg [31:0] p_addr;
-reg [15:0] p_base, p_bytes;
+reg [{lt}:0] p_base, p_bytes;
 initial begin
     f_acc = 0; f_param = 0; f_len = 0; f_zp = 0; f_lo = 0; f_hi = 0;
     p_valid = 0; p_addr = 0; p_base = 0; p_bytes = 0;
@@ -288,8 +292,8 @@ always @(*) begin
     dram_wr_addr = {w}_addr;
     beat_col = p_base;
 ",
-            phase_decls = dma::verilog::PHASE_DECLS,
-            decls = dma::verilog::decls(self._count_bits),
+            phase_decls = dma::verilog::phase_decls(self._latency - ahead),
+            decls = dma::verilog::decls(self._count_bits, self._len_bits),
         );
         for i in 0..lanes {
             let _ =
@@ -320,7 +324,7 @@ end
                     "p_valid <= 1;
         p_addr <= {};
         p_base <= beat * {lanes};
-        p_bytes <= (f_len > beat * {lanes}) ? ((f_len - beat * {lanes} < {lanes}) ? f_len - beat * {lanes} : {lanes}) : 16'd0;
+        p_bytes <= (f_len > beat * {lanes}) ? ((f_len - beat * {lanes} < {lanes}) ? f_len - beat * {lanes} : {lanes}) : {lb}'d0;
         {}",
                     dma::verilog::beat_addr(lanes),
                     dma::verilog::advance("mode <= 3;")

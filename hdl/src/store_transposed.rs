@@ -323,7 +323,7 @@ always @(*) begin
     more_blocks = ({{8'd0, g_run0}} + f_width < {{8'd0, f_pl}});
     last_line = (g_l1 + 1 >= f_l1) && (g_l0 + 1 >= f_l0);
 ",
-            phase_decls = dma::verilog::PHASE_DECLS,
+            phase_decls = dma::verilog::phase_decls(self._latency),
             decls = dma::verilog::DECLS,
             banks = tv::decls(cols, depth),
             last_beat = dma::verilog::LAST_BEAT,

@@ -113,9 +113,10 @@ impl LoadUnit {
             param_we: Default::default(),
             param_entry: Default::default(),
             param_data: Default::default(),
-            load: LoadEngine::new(rows, cols, lanes, lat).with_count_bits(crate::controller::count_bits(arch)),
+            load: LoadEngine::new(rows, cols, lanes, lat)
+                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
             load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
-            params: ParamLoader::new(lanes, lat),
+            params: ParamLoader::new(lanes, lat).with_count_bits(crate::controller::count_bits(arch)),
         }
     }
 }
@@ -275,7 +276,8 @@ impl StoreUnit {
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            store: StoreEngine::new(cols, lanes, lat, stages).with_count_bits(crate::controller::count_bits(arch)),
+            store: StoreEngine::new(cols, lanes, lat, stages)
+                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
             rq: (0..rq_units(arch)).map(|_| Requant::new(stages)).collect(),
