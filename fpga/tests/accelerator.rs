@@ -1,7 +1,8 @@
-//! Real accelerator bitstreams: the smallest useful accelerator (2x2, board core with its
-//! UART bridge) through Yosys, nextpnr and ecppack for the ULX3S, with the report's
-//! figures checked against the device and the configuration; and the small-FPGA variant of
-//! the same array refused by the iCE40 UP5K with the overflowing resource named.
+//! Real accelerator bitstreams, each a board core with its UART bridge: a 2x2 through Yosys,
+//! nextpnr and ecppack for the ULX3S, and the small-FPGA 2x1 preset through nextpnr-ice40
+//! and icepack for the iCEBreaker, with the reports' figures checked against the device
+//! and the configuration; and the small-FPGA 2x2 refused by the iCE40 UP5K with the
+//! overflowing resource named.
 
 use systole_core::{ArchConfig, Dataflow};
 use systole_fpga::bitstream::{build, BuildError, BuildOptions};
@@ -58,6 +59,33 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains(&format!("LUT4 (TRELLIS_COMB)          {:>8} {:>8}", p.luts.used, p.luts.total)), "{text}");
     assert!(text.contains(": met"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_small_fpga_2x1_preset_becomes_an_ice40_bitstream() {
+    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/2x1-small.toml")).unwrap();
+    let b = board("icebreaker").unwrap();
+    let dir = out_dir("icebreaker-2x1");
+    // The preset's comment gives these options; the requantizer's last step closes near
+    // 9 MHz, so the core runs at the 12 MHz oscillator halved.
+    let opts = BuildOptions { instr_depth: 16, memory_bytes: 2048, baud: 115_200, clock_divide: Some(2) };
+    let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", r.text());
+    // An iCE40 UP5K image is 104,090 bytes.
+    let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(bitstream, 104_090, "bitstream of {bitstream} bytes");
+    let p = &r.pnr;
+    assert_eq!((p.luts.total, p.brams.total, p.dsps.total), (5280, 30, 8));
+    assert!(p.luts.used > 2_000 && p.luts.used <= p.luts.total, "{p:?}");
+    // Instruction memories (3 x 4), scratchpads (1 + 1), accumulator and replica (2 + 2),
+    // board memory (4): at most 30 block RAMs with some left for the divider and bridge.
+    assert!(p.brams.used >= 12 && p.brams.used <= 30, "{p:?}");
+    // The PEs' multipliers and the requantizer's 24x24 product in SB_MAC16s.
+    assert!(p.dsps.used >= 3, "{p:?}");
+    assert!(r.timing_met, "{p:?}");
+    // 2 PEs, 2 ops per MAC, 6 MHz.
+    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (6.0, 52, 0.024));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

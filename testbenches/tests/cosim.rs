@@ -71,6 +71,7 @@ fn archs() -> Vec<ArchConfig> {
         // (depthwise layers as grouped GEMMs).
         variant(arch(4, 4, OS, 2, 4, 1), 4, true),
         variant(arch(2, 2, WS, 1, 4, 1), 8, false),
+        variant(arch(2, 1, WS, 1, 4, 1), 8, false),
         variant(arch(2, 4, WS, 2, 3, 1), 2, false),
     ]
 }
