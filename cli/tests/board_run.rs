@@ -98,10 +98,17 @@ fn board_needs(arch: &ArchConfig, wl: &Workload, idx: usize) -> (usize, usize) {
 /// Each layer of `configs/workloads/board.toml` compiled for `configs/archs/<arch>`: its
 /// name and what it needs of a board build.
 fn board_workload_needs(arch: &str) -> Vec<(String, (usize, usize))> {
+    let needs = workload_needs(arch, "board.toml");
+    assert!(needs.len() >= 4);
+    needs
+}
+
+/// Each layer of `configs/workloads/<workload>` compiled for `configs/archs/<arch>`: its
+/// name and what it needs of a board build.
+fn workload_needs(arch: &str, workload: &str) -> Vec<(String, (usize, usize))> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let arch = ArchConfig::from_file(&root.join("configs/archs").join(arch)).unwrap();
-    let wl = Workload::from_file(&root.join("configs/workloads/board.toml")).unwrap();
-    assert!(wl.layers.len() >= 4);
+    let wl = Workload::from_file(&root.join("configs/workloads").join(workload)).unwrap();
     wl.layers.iter().enumerate().map(|(idx, l)| (l.name.clone(), board_needs(&arch, &wl, idx))).collect()
 }
 
@@ -125,4 +132,13 @@ fn the_board_workload_on_the_small_fpga_4x4() {
         .collect();
     eprintln!("{needs:?}");
     assert!(over.iter().all(|name| name.contains("depthwise")), "{needs:?}");
+}
+
+/// The iCEBreaker's workload fits the build its preset's comment gives (32 instructions
+/// per unit, 2 KiB).
+#[test]
+fn the_icebreaker_workload_fits_the_up5k_build_of_the_2x1_preset() {
+    let needs = workload_needs("2x1-small.toml", "icebreaker.toml");
+    eprintln!("{needs:?}");
+    assert!(needs.len() >= 3 && needs.iter().all(|&(_, (depth, bytes))| depth <= 32 && bytes <= 2048), "{needs:?}");
 }

@@ -69,7 +69,7 @@ fn the_small_fpga_2x1_preset_becomes_an_ice40_bitstream() {
     let dir = out_dir("icebreaker-2x1");
     // The preset's comment gives these options; the requantizer's last step closes near
     // 9 MHz, so the core runs at the 12 MHz oscillator halved.
-    let opts = BuildOptions { instr_depth: 16, memory_bytes: 2048, baud: 115_200, clock_divide: Some(2) };
+    let opts = BuildOptions { instr_depth: 32, memory_bytes: 2048, baud: 115_200, clock_divide: Some(2) };
     let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", r.text());
     // An iCE40 UP5K image is 104,090 bytes.
