@@ -19,6 +19,7 @@ mod dense;
 mod depthwise;
 mod emit;
 mod layout;
+pub mod onnx;
 
 use miette::Diagnostic;
 use systole_core::layer::{Layer, LayerOp};

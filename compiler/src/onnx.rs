@@ -1,0 +1,334 @@
+//! Reading ONNX models: the file decoded with a maintained protobuf crate
+//! (`onnx-protobuf`, rust-protobuf 3), then checked before any import work: a graph is
+//! present, the default-domain opset is one we know, every node is an operator the
+//! importer handles (in the domain and opset it comes from), and every graph input has a
+//! fixed shape (a symbolic batch dimension is taken as 1). Each failure names the file and
+//! what to fix; nothing here panics on any input.
+
+use miette::Diagnostic;
+use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelProto, NodeProto};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Default-domain opsets the importer accepts: QLinearConv and the QDQ operators have their
+/// current semantics from opset 10 (per-axis quantization from 13).
+pub const OPSETS: std::ops::RangeInclusive<i64> = 10..=21;
+
+/// Operators the importer handles, by domain (`""` is the default ONNX domain).
+pub const SUPPORTED: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "QuantizeLinear",
+            "DequantizeLinear",
+            "QLinearConv",
+            "QLinearMatMul",
+            "Conv",
+            "ConvInteger",
+            "MatMul",
+            "MatMulInteger",
+            "Gemm",
+            "Add",
+            "Relu",
+            "Clip",
+            "BatchNormalization",
+            "GlobalAveragePool",
+            "AveragePool",
+            "MaxPool",
+            "Reshape",
+            "Flatten",
+            "Transpose",
+            "Concat",
+            "Pad",
+            "Identity",
+        ],
+    ),
+    ("com.microsoft", &["QLinearAdd", "QLinearGlobalAveragePool", "QGemm", "QLinearAveragePool", "QLinearConcat"]),
+];
+
+/// Why a model file could not be read.
+#[derive(Debug, Error, Diagnostic)]
+pub enum OnnxError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    #[diagnostic(code(systole::onnx::io))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a protobuf `ModelProto` (a truncated or corrupted file, or not ONNX).
+    #[error("{path}: not a readable ONNX model: {reason}")]
+    #[diagnostic(
+        code(systole::onnx::decode),
+        help("the file is truncated, corrupted or not ONNX; export it again (torch.onnx.export, onnx.save)")
+    )]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The protobuf decoder's message.
+        reason: String,
+    },
+    /// The model has no graph.
+    #[error("{path}: the model has no graph")]
+    #[diagnostic(code(systole::onnx::graph), help("an ONNX model needs a `graph`; export it again"))]
+    NoGraph {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The default-domain opset is missing or outside [`OPSETS`].
+    #[error("{path}: opset {opset} of the default domain is not supported (supported: {}..={})", OPSETS.start(), OPSETS.end())]
+    #[diagnostic(code(systole::onnx::opset), help("convert the model with onnx.version_converter.convert_version(model, 13)"))]
+    Opset {
+        /// The file.
+        path: PathBuf,
+        /// The model's opset (0 when it declares none).
+        opset: i64,
+    },
+    /// A node's operator is not one the importer handles.
+    #[error("{path}: node {node}, which Systole does not support")]
+    #[diagnostic(code(systole::onnx::unsupported))]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// The node.
+        node: Box<NodeOp>,
+        /// The operators of that domain that are supported.
+        #[help]
+        help: String,
+    },
+    /// A graph input has a dimension that is not a fixed size.
+    #[error("{path}: input `{input}` has dimension {axis} = {dim}, which is not a fixed size")]
+    #[diagnostic(
+        code(systole::onnx::shape),
+        help("fix the input shape when exporting (static shapes), or with onnxruntime.tools.make_dynamic_shape_fixed")
+    )]
+    DynamicShape {
+        /// The file.
+        path: PathBuf,
+        /// The input.
+        input: String,
+        /// The axis.
+        axis: usize,
+        /// The dimension as written (a symbol, or a non-positive size).
+        dim: String,
+    },
+}
+
+/// A node and its operator, for errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeOp {
+    /// The node's name (or its first output when it has none).
+    pub name: String,
+    /// Its op type.
+    pub op: String,
+    /// Its domain (`""` for the default ONNX domain).
+    pub domain: String,
+    /// The opset of that domain the model imports (0 when it imports none).
+    pub opset: i64,
+}
+
+impl std::fmt::Display for NodeOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` is {} (domain `{}`, opset {})", self.name, self.op, self.domain, self.opset)
+    }
+}
+
+/// A model read and checked by [`read`].
+#[derive(Debug, Clone)]
+pub struct OnnxModel {
+    /// The decoded model; its `graph` is present.
+    pub proto: ModelProto,
+    /// The opset of the default domain.
+    pub opset: i64,
+    /// Each graph input that is not an initializer, with its fixed shape.
+    pub inputs: Vec<(String, Vec<usize>)>,
+}
+
+/// Reads and checks the ONNX model at `path`.
+pub fn read(path: &Path) -> Result<OnnxModel, OnnxError> {
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io { path: path.into(), source })?;
+    parse(path, &bytes)
+}
+
+/// Decodes and checks `bytes`, the model file `path`.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
+    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Decode { path: path.into(), reason: e.to_string() })?;
+    let Some(graph) = proto.graph.as_ref() else {
+        return Err(OnnxError::NoGraph { path: path.into() });
+    };
+    let opset_of = |domain: &str| -> i64 {
+        let d = if domain == "ai.onnx" { "" } else { domain };
+        proto.opset_import.iter().find(|o| o.domain == d || (d.is_empty() && o.domain == "ai.onnx")).map_or(0, |o| o.version)
+    };
+    let opset = opset_of("");
+    if !OPSETS.contains(&opset) {
+        return Err(OnnxError::Opset { path: path.into(), opset });
+    }
+    for node in &graph.node {
+        check_node(path, node, opset_of(&node.domain))?;
+    }
+    let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut inputs = vec![];
+    for input in graph.input.iter().filter(|i| !initializers.contains(&i.name.as_str())) {
+        let dims = match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(type_proto::Value::TensorType(t)) => t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default(),
+            _ => vec![],
+        };
+        let mut shape = vec![];
+        for (axis, d) in dims.iter().enumerate() {
+            let size = match &d.value {
+                Some(dimension::Value::DimValue(v)) if *v > 0 => Some(*v as usize),
+                // A symbolic batch: one image at a time.
+                Some(dimension::Value::DimParam(_)) if axis == 0 => Some(1),
+                _ => None,
+            };
+            let Some(size) = size else {
+                let dim = match &d.value {
+                    Some(dimension::Value::DimValue(v)) => v.to_string(),
+                    Some(dimension::Value::DimParam(p)) => format!("`{p}`"),
+                    _ => "unknown".into(),
+                };
+                return Err(OnnxError::DynamicShape { path: path.into(), input: input.name.clone(), axis, dim });
+            };
+            shape.push(size);
+        }
+        inputs.push((input.name.clone(), shape));
+    }
+    Ok(OnnxModel { proto, opset, inputs })
+}
+
+fn check_node(path: &Path, node: &NodeProto, opset: i64) -> Result<(), OnnxError> {
+    let domain = if node.domain == "ai.onnx" { "" } else { node.domain.as_str() };
+    let ops = SUPPORTED.iter().find(|(d, _)| *d == domain).map(|(_, ops)| *ops).unwrap_or(&[]);
+    if ops.contains(&node.op_type.as_str()) {
+        return Ok(());
+    }
+    let name = if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() };
+    let help = if ops.is_empty() {
+        format!("Systole reads the default ONNX domain and com.microsoft, not `{domain}`")
+    } else {
+        format!("supported in this domain: {}", ops.join(", "))
+    };
+    let node = Box::new(NodeOp { name, op: node.op_type.clone(), domain: domain.into(), opset });
+    Err(OnnxError::Unsupported { path: path.into(), node, help })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onnx_protobuf::{GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto};
+    use proptest::prelude::*;
+
+    fn input(name: &str, dims: &[dimension::Value]) -> ValueInfoProto {
+        let mut shape = TensorShapeProto::new();
+        for d in dims {
+            let mut dim = onnx_protobuf::tensor_shape_proto::Dimension::new();
+            dim.value = Some(d.clone());
+            shape.dim.push(dim);
+        }
+        let mut t = type_proto::Tensor::new();
+        t.elem_type = 3; // INT8
+        t.shape = Some(shape).into();
+        let mut ty = TypeProto::new();
+        ty.value = Some(type_proto::Value::TensorType(t));
+        let mut v = ValueInfoProto::new();
+        v.name = name.into();
+        v.type_ = Some(ty).into();
+        v
+    }
+
+    fn node(name: &str, op: &str, domain: &str) -> NodeProto {
+        let mut n = NodeProto::new();
+        (n.name, n.op_type, n.domain) = (name.into(), op.into(), domain.into());
+        n.input.push("x".into());
+        n.output.push(format!("{name}_out"));
+        n
+    }
+
+    /// A model of `nodes` with input `x` of `dims`, importing `opset` (and com.microsoft 1).
+    fn model(nodes: Vec<NodeProto>, dims: &[dimension::Value], opset: i64) -> Vec<u8> {
+        let mut g = GraphProto::new();
+        g.name = "g".into();
+        g.node = nodes;
+        g.input.push(input("x", dims));
+        let mut m = ModelProto::new();
+        m.ir_version = 8;
+        for (domain, version) in [("", opset), ("com.microsoft", 1)] {
+            let mut o = OperatorSetIdProto::new();
+            (o.domain, o.version) = (domain.into(), version);
+            m.opset_import.push(o);
+        }
+        m.graph = Some(g).into();
+        m.write_to_bytes().unwrap()
+    }
+
+    fn nchw() -> Vec<dimension::Value> {
+        vec![
+            dimension::Value::DimParam("batch".into()),
+            dimension::Value::DimValue(3),
+            dimension::Value::DimValue(8),
+            dimension::Value::DimValue(8),
+        ]
+    }
+
+    const FILE: &str = "models/m.onnx";
+
+    #[test]
+    fn a_quantized_model_reads_with_its_input_shape() {
+        let bytes = model(vec![node("conv", "QLinearConv", ""), node("add", "QLinearAdd", "com.microsoft")], &nchw(), 13);
+        let m = parse(Path::new(FILE), &bytes).unwrap();
+        assert_eq!((m.opset, m.inputs.clone()), (13, vec![("x".to_string(), vec![1, 3, 8, 8])]));
+        assert_eq!(m.proto.graph.node.len(), 2);
+    }
+
+    #[test]
+    fn an_unsupported_operator_names_the_node_its_op_and_opset() {
+        let bytes = model(vec![node("conv", "QLinearConv", ""), node("attn", "Softmax", "")], &nchw(), 13);
+        let e = parse(Path::new(FILE), &bytes).unwrap_err();
+        assert_eq!(e.to_string(), "models/m.onnx: node `attn` is Softmax (domain ``, opset 13), which Systole does not support");
+        let bytes = model(vec![node("x", "Foo", "com.example")], &nchw(), 13);
+        let e = parse(Path::new(FILE), &bytes).unwrap_err();
+        assert!(matches!(&e, OnnxError::Unsupported { node, .. } if node.domain == "com.example" && node.opset == 0), "{e:?}");
+    }
+
+    #[test]
+    fn bad_opsets_shapes_and_missing_graphs_are_named() {
+        let e = parse(Path::new(FILE), &model(vec![], &nchw(), 7)).unwrap_err();
+        assert!(matches!(e, OnnxError::Opset { opset: 7, .. }), "{e:?}");
+        let dims = [dimension::Value::DimValue(1), dimension::Value::DimParam("h".into())];
+        let e = parse(Path::new(FILE), &model(vec![], &dims, 13)).unwrap_err();
+        assert_eq!(e.to_string(), "models/m.onnx: input `x` has dimension 1 = `h`, which is not a fixed size");
+        let e = parse(Path::new(FILE), &ModelProto::new().write_to_bytes().unwrap()).unwrap_err();
+        assert!(matches!(e, OnnxError::NoGraph { .. }), "{e:?}");
+        let e = read(Path::new("/nonexistent/m.onnx")).unwrap_err();
+        assert!(e.to_string().starts_with("/nonexistent/m.onnx: "), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_foreign_files_are_decode_errors() {
+        let bytes = model(vec![node("conv", "QLinearConv", "")], &nchw(), 13);
+        let e = parse(Path::new(FILE), &bytes[..bytes.len() - 3]).unwrap_err();
+        assert!(matches!(e, OnnxError::Decode { .. }), "{e:?}");
+        let e = parse(Path::new(FILE), b"\x89PNG\r\n\x1a\n not a model").unwrap_err();
+        assert!(matches!(e, OnnxError::Decode { .. }), "{e:?}");
+    }
+
+    proptest! {
+        /// Flipped, dropped and inserted bytes give a model or an error, never a panic.
+        #[test]
+        fn mutated_files_never_panic(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8)) {
+            let mut bytes = model(vec![node("conv", "QLinearConv", ""), node("r", "Relu", "")], &nchw(), 13);
+            for (at, byte, kind) in edits {
+                let i = at.index(bytes.len().max(1));
+                match kind {
+                    0 if !bytes.is_empty() => bytes[i] ^= byte,
+                    1 if !bytes.is_empty() => { bytes.remove(i); }
+                    _ => bytes.insert(i.min(bytes.len()), byte),
+                }
+            }
+            let _ = parse(Path::new(FILE), &bytes);
+        }
+    }
+}
