@@ -322,14 +322,19 @@ fn sample_ops() -> Vec<Op> {
     ]
 }
 
-/// For each entry of [`FIELDS`], the slot per listed opcode that `arch` has (narrowed to the
-/// bits the hardware keeps); plus the sync slots, narrowed to `count_bits`.
-fn decoder(arch: &ArchConfig, dram_addr_bits: usize, count_bits: usize) -> (Vec<Vec<(u64, FieldSlot)>>, [FieldSlot; 3]) {
-    let supported: Vec<u64> = sample_ops()
+/// The opcodes of the ops `arch` has.
+fn supported_opcodes(arch: &ArchConfig) -> Vec<u64> {
+    sample_ops()
         .into_iter()
         .filter(|op| arch.supports(op))
         .map(|op| Instr { sync: Sync::default(), op }.encode().expect("sample ops encode")[0] & 0xf)
-        .collect();
+        .collect()
+}
+
+/// For each entry of [`FIELDS`], the slot per listed opcode that `arch` has (narrowed to the
+/// bits the hardware keeps); plus the sync slots, narrowed to `count_bits`.
+fn decoder(arch: &ArchConfig, dram_addr_bits: usize, count_bits: usize) -> (Vec<Vec<(u64, FieldSlot)>>, [FieldSlot; 3]) {
+    let supported = supported_opcodes(arch);
     let layouts: Vec<(u64, Vec<FieldSlot>)> = sample_ops()
         .into_iter()
         .map(|op| {
@@ -404,11 +409,7 @@ impl Controller {
         let fetch = arch.fetch_cycles.max(1);
         let count_bits = bits_for(depth);
         let (fields, sync) = decoder(arch, dram_addr_bits, count_bits);
-        let supported: Vec<u64> = sample_ops()
-            .into_iter()
-            .filter(|op| arch.supports(op))
-            .map(|op| Instr { sync: Sync::default(), op }.encode().expect("sample ops encode")[0] & 0xf)
-            .collect();
+        let supported = supported_opcodes(arch);
         let starts = STARTS.iter().filter(|(o, _)| supported.contains(o)).copied().collect();
         let lanes = INSTR_WORDS / fetch;
         Self {

@@ -260,49 +260,34 @@ impl Logic for ParamLoader {
         // entry may straddle two beats, and a 16-byte buffer takes the bytes at `have`.
         let shift = 8 % r == 0;
         let (cb, rb) = (self._count_bits, self._count_bits + 3);
+        let _ = write!(
+            v,
+            "reg [{rt}:0] remaining;
+reg [31:0] next_addr;
+reg [3:0] arriving;
+reg [23:0] f_dst;
+reg [{ct}:0] entry;
+reg [{bt}:0] acc_bytes, cat;
+reg [4:0] have, got;
+initial begin
+    remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
+end
+always @(*) begin
+",
+            rt = rb - 1,
+            ct = cb - 1,
+            bt = if shift { 63 } else { 127 },
+        );
         if shift {
             let bytes: Vec<String> = (0..r).rev().map(|i| format!("dram_rd_data${i}")).collect();
             let rest = if r == 8 { String::new() } else { format!(", acc_bytes[63:{}]", 8 * r) };
-            let _ = write!(
+            let _ = writeln!(
                 v,
-                "reg [{rt}:0] remaining;
-reg [31:0] next_addr;
-reg [3:0] arriving;
-reg [23:0] f_dst;
-reg [{ct}:0] entry;
-reg [63:0] acc_bytes, cat;
-reg [4:0] have, got;
-initial begin
-    remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
-end
-always @(*) begin
-    cat = (arriving != 0) ? {{{}{rest}}} : acc_bytes;
-    got = have + {{1'b0, arriving}};
-",
-                bytes.join(", "),
-                rt = rb - 1,
-                ct = cb - 1,
+                "    cat = (arriving != 0) ? {{{}{rest}}} : acc_bytes;\n    got = have + {{1'b0, arriving}};",
+                bytes.join(", ")
             );
         } else {
-            let _ = write!(
-                v,
-                "reg [{rt}:0] remaining;
-reg [31:0] next_addr;
-reg [3:0] arriving;
-reg [23:0] f_dst;
-reg [{ct}:0] entry;
-reg [127:0] acc_bytes, cat;
-reg [4:0] have, got;
-initial begin
-    remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
-end
-always @(*) begin
-    cat = acc_bytes;
-    got = have;
-",
-                rt = rb - 1,
-                ct = cb - 1,
-            );
+            v.push_str("    cat = acc_bytes;\n    got = have;\n");
             for i in 0..r {
                 let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
             }
