@@ -2,6 +2,7 @@
 //!
 //! - [`arch::ArchConfig`]: the accelerator's parameters, validated.
 //! - [`layer::Layer`]: one layer as a loop nest over named dimensions, with quantization.
+//! - [`network::Network`]: a whole quantized network: accelerator layers and host operators.
 //! - [`isa`]: the instruction set the compiler emits and the simulator and RTL execute.
 //! - [`requant`]: the bit-exact integer requantization algorithm of the store path.
 //! - [`report::SimReport`]: what a simulation measures.
@@ -13,6 +14,7 @@ pub mod bridge;
 pub mod error;
 pub mod isa;
 pub mod layer;
+pub mod network;
 pub mod npy;
 pub mod program;
 pub mod report;

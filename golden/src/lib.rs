@@ -15,12 +15,15 @@
 //! the output stage with native floats; the hardware's integer emulation lives in
 //! `systole_core::requant`, so the two check each other.
 
+pub mod network;
+
+pub use systole_core::network::{Pool, Quant};
 use systole_core::layer::{Activation, Layer};
 use systole_core::workload::LayerData;
 use systole_core::Tensor;
 
 /// Rounds half to even and saturates to int8 after adding the zero point.
-fn quantize(v: f32, zp: i8) -> i8 {
+pub fn quantize(v: f32, zp: i8) -> i8 {
     let y = v.round_ties_even() as i64 + zp as i64;
     y.clamp(i8::MIN as i64, i8::MAX as i64) as i8
 }
@@ -111,63 +114,49 @@ pub fn matmul(a: &[i8], b: &[i8], m: usize, k: usize, n: usize, a_zp: i8, bias: 
     y
 }
 
-/// Window description for pooling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pool {
-    /// Window height and width.
-    pub kernel: [usize; 2],
-    /// Stride.
-    pub stride: [usize; 2],
-    /// Padding: top, left, bottom, right.
-    pub pad: [usize; 4],
-    /// Average pooling: divide by the full window (true) or only by in-bounds elements.
-    pub count_include_pad: bool,
+/// Output dims of pooling `x` (NHWC).
+fn pool_out_dims(pool: &Pool, x: &Tensor) -> [usize; 4] {
+    let [n, h, w, c] = x.dims;
+    let [p, q] = pool.out_hw(h, w);
+    [n, p, q, c]
 }
 
-impl Pool {
-    fn out_dims(&self, x: &Tensor) -> [usize; 4] {
-        let [n, h, w, c] = x.dims;
-        let p = (h + self.pad[0] + self.pad[2] - self.kernel[0]) / self.stride[0] + 1;
-        let q = (w + self.pad[1] + self.pad[3] - self.kernel[1]) / self.stride[1] + 1;
-        [n, p, q, c]
-    }
-
-    fn windows(&self, x: &Tensor, mut f: impl FnMut(&[i8]) -> i8) -> Tensor {
-        let od = self.out_dims(x);
-        let mut out = Vec::with_capacity(od.iter().product());
-        let mut buf = Vec::new();
-        for n in 0..od[0] {
-            for p in 0..od[1] {
-                for q in 0..od[2] {
-                    for c in 0..od[3] {
-                        buf.clear();
-                        for r in 0..self.kernel[0] {
-                            for s in 0..self.kernel[1] {
-                                let y = (p * self.stride[0] + r) as isize - self.pad[0] as isize;
-                                let xx = (q * self.stride[1] + s) as isize - self.pad[1] as isize;
-                                if y >= 0 && xx >= 0 && (y as usize) < x.dims[1] && (xx as usize) < x.dims[2] {
-                                    buf.push(x.at([n, y as usize, xx as usize, c]));
-                                }
+/// Applies `f` to the in-bounds values of every window (padding is skipped).
+fn pool_windows(pool: &Pool, x: &Tensor, mut f: impl FnMut(&[i8]) -> i8) -> Tensor {
+    let od = pool_out_dims(pool, x);
+    let mut out = Vec::with_capacity(od.iter().product());
+    let mut buf = Vec::new();
+    for n in 0..od[0] {
+        for p in 0..od[1] {
+            for q in 0..od[2] {
+                for c in 0..od[3] {
+                    buf.clear();
+                    for r in 0..pool.kernel[0] {
+                        for s in 0..pool.kernel[1] {
+                            let y = (p * pool.stride[0] + r) as isize - pool.pad[0] as isize;
+                            let xx = (q * pool.stride[1] + s) as isize - pool.pad[1] as isize;
+                            if y >= 0 && xx >= 0 && (y as usize) < x.dims[1] && (xx as usize) < x.dims[2] {
+                                buf.push(x.at([n, y as usize, xx as usize, c]));
                             }
                         }
-                        out.push(f(&buf));
                     }
+                    out.push(f(&buf));
                 }
             }
         }
-        Tensor::from_vec(od, out)
     }
+    Tensor::from_vec(od, out)
 }
 
 /// Max pooling; input and output share quantization, padding never wins.
 pub fn max_pool(x: &Tensor, pool: &Pool) -> Tensor {
-    pool.windows(x, |w| w.iter().copied().max().unwrap_or(i8::MIN))
+    pool_windows(pool, x, |w| w.iter().copied().max().unwrap_or(i8::MIN))
 }
 
 /// QLinearAveragePool: `y = round_half_even(f32(sum(x - x_zp)) * (x_scale / y_scale) / f32(count)) + y_zp`.
 pub fn avg_pool(x: &Tensor, pool: &Pool, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i8) -> Tensor {
     let full = (pool.kernel[0] * pool.kernel[1]) as f32;
-    pool.windows(x, |w| {
+    pool_windows(pool, x, |w| {
         let sum: i32 = w.iter().map(|&v| v as i32 - x_zp as i32).sum();
         let count = if pool.count_include_pad { full } else { w.len() as f32 };
         quantize(sum as f32 * (x_scale / y_scale) / count, y_zp)
@@ -178,15 +167,6 @@ pub fn avg_pool(x: &Tensor, pool: &Pool, x_scale: f32, x_zp: i8, y_scale: f32, y
 pub fn global_avg_pool(x: &Tensor, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i8) -> Tensor {
     let pool = Pool { kernel: [x.dims[1], x.dims[2]], stride: [1, 1], pad: [0; 4], count_include_pad: true };
     avg_pool(x, &pool, x_scale, x_zp, y_scale, y_zp)
-}
-
-/// Quantization of one operand of [`add`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quant {
-    /// Scale.
-    pub scale: f32,
-    /// Zero point.
-    pub zp: i8,
 }
 
 /// QLinearAdd (residual add): `y = round_half_even((a_s*(a - a_zp) + b_s*(b - b_zp)) / y_s) + y_zp`

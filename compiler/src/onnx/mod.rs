@@ -5,6 +5,11 @@
 //! fixed shape (a symbolic batch dimension is taken as 1). Each failure names the file and
 //! what to fix; nothing here panics on any input.
 
+mod attrs;
+mod import;
+
+pub use import::import;
+
 use miette::Diagnostic;
 use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelProto, NodeProto};
 use std::path::{Path, PathBuf};
@@ -41,6 +46,7 @@ pub const SUPPORTED: &[(&str, &[&str])] = &[
             "Concat",
             "Pad",
             "Identity",
+            "Constant",
         ],
     ),
     ("com.microsoft", &["QLinearAdd", "QLinearGlobalAveragePool", "QGemm", "QLinearAveragePool", "QLinearConcat"]),
@@ -95,6 +101,33 @@ pub enum OnnxError {
         /// The node.
         node: Box<NodeOp>,
         /// The operators of that domain that are supported.
+        #[help]
+        help: String,
+    },
+    /// A node the importer cannot translate (attributes, shapes or quantization it does not
+    /// support, or a float tensor where a quantized one is needed).
+    #[error("{path}: node {node}: {message}")]
+    #[diagnostic(code(systole::onnx::import))]
+    Import {
+        /// The file.
+        path: PathBuf,
+        /// The node.
+        node: Box<NodeOp>,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+    /// A graph-level problem: an output never computed, a float output of an int8 graph, ...
+    #[error("{path}: {message}")]
+    #[diagnostic(code(systole::onnx::graph))]
+    Graph {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
         #[help]
         help: String,
     },

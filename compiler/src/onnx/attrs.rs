@@ -1,0 +1,301 @@
+//! Constant tensors and node attributes as the importer, the float interpreter and the
+//! quantizer read them, with errors as plain messages (the caller names the node).
+
+use onnx_protobuf::{tensor_proto::DataLocation, AttributeProto, NodeProto, TensorProto};
+use systole_core::network::Pool;
+
+/// ONNX element types the importer reads.
+pub mod dtype {
+    /// float32.
+    pub const FLOAT: i32 = 1;
+    /// uint8.
+    pub const UINT8: i32 = 2;
+    /// int8.
+    pub const INT8: i32 = 3;
+    /// int32.
+    pub const INT32: i32 = 6;
+    /// int64.
+    pub const INT64: i32 = 7;
+    /// float64.
+    pub const DOUBLE: i32 = 11;
+
+    /// The ONNX name of an element type.
+    pub fn name(t: i32) -> String {
+        match t {
+            FLOAT => "float32".into(),
+            UINT8 => "uint8".into(),
+            INT8 => "int8".into(),
+            INT32 => "int32".into(),
+            INT64 => "int64".into(),
+            DOUBLE => "float64".into(),
+            other => format!("element type {other}"),
+        }
+    }
+}
+
+/// A constant tensor (initializer or Constant node), values widened to f64 (exact for every
+/// type read here except int64 beyond 2^53, which only shapes use).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Const {
+    /// Shape.
+    pub dims: Vec<usize>,
+    /// ONNX element type.
+    pub dtype: i32,
+    /// Row-major values.
+    pub vals: Vec<f64>,
+}
+
+impl Const {
+    /// Reads a `TensorProto`.
+    pub fn from_proto(t: &TensorProto) -> Result<Self, String> {
+        if t.data_location.value() == DataLocation::EXTERNAL as i32 {
+            return Err(format!("tensor `{}` is stored in an external file, which Systole does not read", t.name));
+        }
+        let dims = t
+            .dims
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| format!("tensor `{}` has negative dimension {d}", t.name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= 1 << 31);
+        let n = n.ok_or_else(|| format!("tensor `{}` has an absurd size {dims:?}", t.name))?;
+        let raw = &t.raw_data;
+        let width = match t.data_type {
+            dtype::FLOAT | dtype::INT32 => 4,
+            dtype::UINT8 | dtype::INT8 => 1,
+            dtype::INT64 | dtype::DOUBLE => 8,
+            other => return Err(format!("tensor `{}` has {}, which Systole does not read", t.name, dtype::name(other))),
+        };
+        let vals: Vec<f64> = if !raw.is_empty() {
+            if raw.len() != n * width {
+                return Err(format!("tensor `{}` has {} raw bytes, its shape {dims:?} needs {}", t.name, raw.len(), n * width));
+            }
+            raw.chunks_exact(width)
+                .map(|b| match t.data_type {
+                    dtype::FLOAT => f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+                    dtype::INT32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+                    dtype::UINT8 => b[0] as f64,
+                    dtype::INT8 => b[0] as i8 as f64,
+                    dtype::INT64 => i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64,
+                    _ => f64::from_le_bytes(b.try_into().expect("8 bytes")),
+                })
+                .collect()
+        } else {
+            match t.data_type {
+                dtype::FLOAT => t.float_data.iter().map(|&v| v as f64).collect(),
+                dtype::INT32 | dtype::UINT8 | dtype::INT8 => t.int32_data.iter().map(|&v| v as f64).collect(),
+                dtype::INT64 => t.int64_data.iter().map(|&v| v as f64).collect(),
+                _ => t.double_data.clone(),
+            }
+        };
+        if vals.len() != n {
+            return Err(format!("tensor `{}` has {} values, its shape {dims:?} needs {n}", t.name, vals.len()));
+        }
+        Ok(Self { dims, dtype: t.data_type, vals })
+    }
+
+    /// The values as f32.
+    pub fn f32s(&self) -> Vec<f32> {
+        self.vals.iter().map(|&v| v as f32).collect()
+    }
+
+    /// The single value of a scalar (or one-element) tensor.
+    pub fn scalar(&self) -> Option<f64> {
+        (self.vals.len() == 1).then(|| self.vals[0])
+    }
+}
+
+/// Writes a `TensorProto` with raw little-endian data.
+pub fn tensor_proto(name: &str, dims: &[usize], dtype: i32, vals: &[f64]) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.into();
+    t.dims = dims.iter().map(|&d| d as i64).collect();
+    t.data_type = dtype;
+    t.raw_data = match dtype {
+        dtype::FLOAT => vals.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect(),
+        dtype::INT32 => vals.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect(),
+        dtype::INT8 => vals.iter().map(|&v| v as i8 as u8).collect(),
+        dtype::UINT8 => vals.iter().map(|&v| v as u8).collect(),
+        dtype::INT64 => vals.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect(),
+        _ => vals.iter().flat_map(|&v| v.to_le_bytes()).collect(),
+    };
+    t
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+/// An integer attribute, or `default`.
+pub fn int(node: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).map_or(default, |a| a.i)
+}
+
+/// A float attribute, or `default`.
+pub fn float(node: &NodeProto, name: &str, default: f32) -> f32 {
+    attr(node, name).map_or(default, |a| a.f)
+}
+
+/// An integer-list attribute, if present.
+pub fn ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name).map(|a| a.ints.clone())
+}
+
+/// A string attribute, or `default`.
+pub fn string(node: &NodeProto, name: &str, default: &str) -> String {
+    attr(node, name).map_or(default.into(), |a| String::from_utf8_lossy(&a.s).into_owned())
+}
+
+/// A tensor attribute (Constant's `value`).
+pub fn tensor<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
+    attr(node, name).and_then(|a| a.t.as_ref())
+}
+
+/// Non-negative integers from an attribute list, each checked.
+fn sizes(v: &[i64], what: &str) -> Result<Vec<usize>, String> {
+    v.iter().map(|&x| usize::try_from(x).map_err(|_| format!("{what} has the negative value {x}"))).collect()
+}
+
+/// The spatial window attributes of Conv and the pools, for a 2-D window over an `h x w`
+/// input: kernel, strides, pads (top, left, bottom, right; `auto_pad` resolved) and
+/// dilations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Strides.
+    pub stride: [usize; 2],
+    /// Pads: top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// Dilations.
+    pub dilation: [usize; 2],
+}
+
+impl Window {
+    /// Reads the attributes; `kernel` is the weight's spatial size for Conv (None for pools,
+    /// which need `kernel_shape`).
+    pub fn read(node: &NodeProto, kernel: Option<[usize; 2]>, hw: [usize; 2]) -> Result<Self, String> {
+        let two = |name: &str, default: [usize; 2]| -> Result<[usize; 2], String> {
+            match ints(node, name) {
+                None => Ok(default),
+                Some(v) if v.len() == 2 => {
+                    let s = sizes(&v, name)?;
+                    if s.contains(&0) {
+                        return Err(format!("{name} {v:?} has a zero"));
+                    }
+                    Ok([s[0], s[1]])
+                }
+                Some(v) => Err(format!("{name} {v:?} is not 2-D; Systole supports 2-D windows only")),
+            }
+        };
+        let kernel = match (ints(node, "kernel_shape"), kernel) {
+            (None, Some(k)) => k,
+            (None, None) => return Err("kernel_shape is missing".into()),
+            (Some(_), k) => two("kernel_shape", k.unwrap_or([1, 1]))?,
+        };
+        let stride = two("strides", [1, 1])?;
+        let dilation = two("dilations", [1, 1])?;
+        let auto_pad = string(node, "auto_pad", "NOTSET");
+        let pad = match auto_pad.as_str() {
+            "NOTSET" => match ints(node, "pads") {
+                None => [0; 4],
+                Some(v) if v.len() == 4 => {
+                    let s = sizes(&v, "pads")?;
+                    [s[0], s[1], s[2], s[3]]
+                }
+                Some(v) => return Err(format!("pads {v:?} is not 2-D (four values)")),
+            },
+            "VALID" => [0; 4],
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let mut pad = [0; 4];
+                for d in 0..2 {
+                    let out = hw[d].div_ceil(stride[d]);
+                    let span = (kernel[d] - 1) * dilation[d] + 1;
+                    let total = ((out - 1) * stride[d] + span).saturating_sub(hw[d]);
+                    let (small, big) = (total / 2, total - total / 2);
+                    (pad[d], pad[d + 2]) = if auto_pad == "SAME_UPPER" { (small, big) } else { (big, small) };
+                }
+                pad
+            }
+            other => return Err(format!("auto_pad `{other}` is not an ONNX value")),
+        };
+        Ok(Self { kernel, stride, pad, dilation })
+    }
+
+    /// The pool description (pools only: no dilation, floor mode).
+    pub fn pool(&self, node: &NodeProto) -> Result<Pool, String> {
+        if self.dilation != [1, 1] {
+            return Err(format!("dilations {:?} on a pool are not supported", self.dilation));
+        }
+        if int(node, "ceil_mode", 0) != 0 {
+            return Err("ceil_mode = 1 is not supported".into());
+        }
+        Ok(Pool { kernel: self.kernel, stride: self.stride, pad: self.pad, count_include_pad: int(node, "count_include_pad", 0) != 0 })
+    }
+}
+
+/// Resolves a Reshape target (ONNX: 0 copies the input's dimension, -1 is inferred).
+pub fn reshape(input: &[usize], target: &[f64], allowzero: bool) -> Result<Vec<usize>, String> {
+    let total: usize = input.iter().product();
+    let mut out = Vec::with_capacity(target.len());
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate() {
+        match t as i64 {
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| format!("shape {target:?}: 0 at axis {i} copies no input axis"))?),
+            v if v >= 0 => out.push(v as usize),
+            _ => return Err(format!("shape {target:?} is not a valid Reshape target")),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || total % known != 0 {
+            return Err(format!("shape {target:?} cannot hold {total} elements"));
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        return Err(format!("shape {target:?} holds {} elements, the input {input:?} has {total}", out.iter().product::<usize>()));
+    }
+    Ok(out)
+}
+
+/// Flatten's output shape.
+pub fn flatten(input: &[usize], axis: i64) -> Result<Vec<usize>, String> {
+    let axis = normalize_axis(axis, input.len() + 1)?;
+    Ok(vec![input[..axis].iter().product(), input[axis..].iter().product()])
+}
+
+/// An ONNX axis (negative counts from the end) checked against `rank`.
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, String> {
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    usize::try_from(a).ok().filter(|&a| a < rank).ok_or_else(|| format!("axis {axis} is outside a rank-{rank} tensor"))
+}
+
+/// Transpose's permutation (default: reversed axes), checked.
+pub fn perm(node: &NodeProto, rank: usize) -> Result<Vec<usize>, String> {
+    let p = match ints(node, "perm") {
+        None => (0..rank).rev().collect(),
+        Some(v) => sizes(&v, "perm")?,
+    };
+    let mut seen = vec![false; rank];
+    for &a in &p {
+        if a >= rank || std::mem::replace(&mut seen[a], true) {
+            return Err(format!("perm {p:?} is not a permutation of {rank} axes"));
+        }
+    }
+    if p.len() != rank {
+        return Err(format!("perm {p:?} is not a permutation of {rank} axes"));
+    }
+    Ok(p)
+}
+
+/// Output shape of a 2-D window over NCHW `x` with `k` output channels.
+pub fn window_out(x: &[usize], w: &Window, k: usize) -> Vec<usize> {
+    let span = |d: usize| (w.kernel[d] - 1) * w.dilation[d] + 1;
+    let hp = x[2] + w.pad[0] + w.pad[2];
+    let wp = x[3] + w.pad[1] + w.pad[3];
+    vec![x[0], k, (hp.saturating_sub(span(0))) / w.stride[0] + 1, (wp.saturating_sub(span(1))) / w.stride[1] + 1]
+}

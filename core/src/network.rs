@@ -1,0 +1,365 @@
+//! A whole quantized network: int8 tensors joined by accelerator layers and host operators.
+//!
+//! ```text
+//!  f32 input ──QuantizeLinear──► v0 ──Layer (conv, depthwise, GEMM)──► v1 ──Add──► ... ──► vN ──DequantizeLinear──► f32 output
+//!                                 └──────────────────────────────────────────┘
+//! ```
+//!
+//! Every value is an int8 tensor with one quantization `(scale, zp)`, kept in ONNX's logical
+//! layout (NCHW for images, `[M, K]` for matrices) and row-major order, so reshapes and
+//! flattens move no data. [`Op::Layer`] nodes run on the accelerator (their data is converted
+//! to the layer's NHWC at the boundary); the other operators run on the host.
+//! Nodes are stored in a topological order; [`Network::graph`] gives the petgraph view.
+
+use crate::error::ConfigError;
+use crate::layer::{Activation, Layer};
+use crate::tensor::Tensor;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+/// Index of a value in [`Network::values`].
+pub type ValueId = usize;
+
+/// Per-tensor quantization: `real = scale * (q - zp)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quant {
+    /// Scale.
+    pub scale: f32,
+    /// Zero point.
+    pub zp: i8,
+}
+
+impl Quant {
+    /// ONNX QuantizeLinear: `saturate(round_half_even(x / scale) + zp)`.
+    pub fn quantize(&self, x: f32) -> i8 {
+        let v = (x / self.scale).round_ties_even() as i64 + self.zp as i64;
+        v.clamp(i8::MIN as i64, i8::MAX as i64) as i8
+    }
+
+    /// ONNX DequantizeLinear: `(q - zp) * scale` in f32.
+    pub fn dequantize(&self, q: i8) -> f32 {
+        (q as i32 - self.zp as i32) as f32 * self.scale
+    }
+}
+
+/// A pooling window over the two spatial axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Stride.
+    pub stride: [usize; 2],
+    /// Padding: top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// Average pooling: divide by the full window (true) or only by in-bounds elements.
+    pub count_include_pad: bool,
+}
+
+impl Pool {
+    /// Output height and width for an `h x w` input (floor mode).
+    pub fn out_hw(&self, h: usize, w: usize) -> [usize; 2] {
+        [
+            (h + self.pad[0] + self.pad[2]).saturating_sub(self.kernel[0]) / self.stride[0] + 1,
+            (w + self.pad[1] + self.pad[3]).saturating_sub(self.kernel[1]) / self.stride[1] + 1,
+        ]
+    }
+}
+
+/// One int8 tensor of the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Value {
+    /// The ONNX tensor name (or a generated one).
+    pub name: String,
+    /// Logical shape, outermost first (NCHW for images).
+    pub shape: Vec<usize>,
+    /// The quantization its producer gives it.
+    pub quant: Quant,
+}
+
+impl Value {
+    /// Number of elements (bytes).
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a node computes. Quantization of inputs and output comes from the values, except for
+/// [`Op::Layer`], whose [`Layer::quant`] is authoritative (the value quantizations match it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// A convolution, depthwise convolution or GEMM on the accelerator (QLinearConv /
+    /// QGemm semantics with fused bias, requantization and activation). Input NCHW or
+    /// `[M, K]`, weights KRSC, bias in accumulator units.
+    Layer {
+        /// The layer.
+        layer: Layer,
+        /// Weights, KRSC with `C / groups` channels (GEMM: `[N, 1, 1, K]`).
+        weights: Tensor,
+        /// Bias per output channel.
+        bias: Vec<i32>,
+    },
+    /// Max pooling (input and output share quantization).
+    MaxPool(Pool),
+    /// QLinearAveragePool.
+    AvgPool(Pool),
+    /// QLinearGlobalAveragePool: NCHW to `N x C x 1 x 1`.
+    GlobalAvgPool,
+    /// QLinearAdd of two equally shaped tensors, with a fused activation.
+    Add(Activation),
+    /// QLinearConcat along `axis`: each input requantized to the output's quantization.
+    Concat {
+        /// The axis.
+        axis: usize,
+    },
+    /// Reshape or Flatten: the same bytes under the output value's shape.
+    Reshape,
+    /// Transpose with ONNX's `perm`.
+    Transpose {
+        /// Output axis `i` is input axis `perm[i]`.
+        perm: Vec<usize>,
+    },
+    /// Constant padding with the zero point: `pads` holds ONNX's begin values, then end values.
+    Pad {
+        /// Begin and end pads per axis.
+        pads: Vec<usize>,
+    },
+    /// DequantizeLinear then QuantizeLinear to the output value's quantization, with an
+    /// optional activation (a standalone ReLU / ReLU6 between two quantizations).
+    Requantize(Activation),
+}
+
+impl Op {
+    /// Short name for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Layer { layer, .. } => match layer.op {
+                crate::layer::LayerOp::Conv => "conv",
+                crate::layer::LayerOp::Depthwise => "depthwise",
+                crate::layer::LayerOp::Gemm => "gemm",
+            },
+            Op::MaxPool(_) => "maxpool",
+            Op::AvgPool(_) => "avgpool",
+            Op::GlobalAvgPool => "globalavgpool",
+            Op::Add(_) => "add",
+            Op::Concat { .. } => "concat",
+            Op::Reshape => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Pad { .. } => "pad",
+            Op::Requantize(_) => "requantize",
+        }
+    }
+}
+
+/// One operator application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// The ONNX node name (or a generated one).
+    pub name: String,
+    /// The operator.
+    pub op: Op,
+    /// Input values.
+    pub inputs: Vec<ValueId>,
+    /// Output value.
+    pub output: ValueId,
+}
+
+/// A network input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetInput {
+    /// The ONNX graph input's name.
+    pub name: String,
+    /// The int8 value it becomes.
+    pub value: ValueId,
+    /// True when the graph input is float and quantized by QuantizeLinear with the value's
+    /// quantization; false when it is already int8.
+    pub float: bool,
+}
+
+/// A network output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetOutput {
+    /// The ONNX graph output's name.
+    pub name: String,
+    /// The int8 value it comes from.
+    pub value: ValueId,
+    /// Some quantization when the graph output is float (DequantizeLinear with it).
+    pub dequantize: Option<Quant>,
+}
+
+/// A whole quantized network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    /// Name (the ONNX graph's).
+    pub name: String,
+    /// Every int8 tensor.
+    pub values: Vec<Value>,
+    /// Nodes in a topological order.
+    pub nodes: Vec<Node>,
+    /// Inputs.
+    pub inputs: Vec<NetInput>,
+    /// Outputs.
+    pub outputs: Vec<NetOutput>,
+}
+
+/// A tensor crossing the network boundary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HostTensor {
+    /// Float data (before QuantizeLinear, after DequantizeLinear).
+    F32 {
+        /// Shape.
+        shape: Vec<usize>,
+        /// Row-major data.
+        data: Vec<f32>,
+    },
+    /// int8 data.
+    I8 {
+        /// Shape.
+        shape: Vec<usize>,
+        /// Row-major data.
+        data: Vec<i8>,
+    },
+}
+
+impl HostTensor {
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            HostTensor::F32 { shape, .. } | HostTensor::I8 { shape, .. } => shape,
+        }
+    }
+}
+
+impl Network {
+    /// The accelerator layers, in order, with their node indices.
+    pub fn layers(&self) -> impl Iterator<Item = (usize, &Layer)> {
+        self.nodes.iter().enumerate().filter_map(|(i, n)| match &n.op {
+            Op::Layer { layer, .. } => Some((i, layer)),
+            _ => None,
+        })
+    }
+
+    /// Multiply-accumulates of all accelerator layers.
+    pub fn macs(&self) -> u64 {
+        self.layers().map(|(_, l)| l.shape.macs()).sum()
+    }
+
+    /// The dataflow graph: one graph node per network node (weight = index into
+    /// [`Network::nodes`]), an edge per consumed value (weight = the value).
+    pub fn graph(&self) -> DiGraph<usize, ValueId> {
+        let mut g = DiGraph::with_capacity(self.nodes.len(), self.nodes.len() * 2);
+        let idx: Vec<NodeIndex> = (0..self.nodes.len()).map(|i| g.add_node(i)).collect();
+        let mut producer = vec![None; self.values.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            producer[n.output] = Some(i);
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &v in &n.inputs {
+                if let Some(p) = producer[v] {
+                    g.add_edge(idx[p], idx[i], v);
+                }
+            }
+        }
+        g
+    }
+
+    /// Checks that every value is defined once before use, that nodes are in topological
+    /// order and that every layer is valid.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut defined = vec![false; self.values.len()];
+        let bad = |what: String| ConfigError::new("network", what);
+        for i in &self.inputs {
+            *defined.get_mut(i.value).ok_or_else(|| bad(format!("input `{}` names no value", i.name)))? = true;
+        }
+        for n in &self.nodes {
+            for &v in &n.inputs {
+                if !defined.get(v).copied().unwrap_or(false) {
+                    return Err(bad(format!("node `{}` reads value {v} before it is computed", n.name)));
+                }
+            }
+            let out = defined.get_mut(n.output).ok_or_else(|| bad(format!("node `{}` writes no value", n.name)))?;
+            if *out {
+                return Err(bad(format!("node `{}` writes value `{}` a second time", n.name, self.values[n.output].name)));
+            }
+            *out = true;
+            if let Op::Layer { layer, .. } = &n.op {
+                layer.validate().map_err(|e| e.within(&format!("node `{}`", n.name)))?;
+            }
+        }
+        for o in &self.outputs {
+            if !defined.get(o.value).copied().unwrap_or(false) {
+                return Err(bad(format!("output `{}` is never computed", o.name)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// NCHW int8 data to an NHWC [`Tensor`]; `[M, K]` becomes `[1, 1, M, K]`.
+pub fn to_nhwc(shape: &[usize], data: &[i8]) -> Tensor {
+    match *shape {
+        [n, c, h, w] => {
+            let mut out = vec![0; data.len()];
+            for ni in 0..n {
+                for ci in 0..c {
+                    for hi in 0..h {
+                        for wi in 0..w {
+                            out[((ni * h + hi) * w + wi) * c + ci] = data[((ni * c + ci) * h + hi) * w + wi];
+                        }
+                    }
+                }
+            }
+            Tensor::from_vec([n, h, w, c], out)
+        }
+        [m, k] => Tensor::from_vec([1, 1, m, k], data.to_vec()),
+        _ => panic!("to_nhwc: rank {} tensor; the importer only builds rank 2 and 4 layer inputs", shape.len()),
+    }
+}
+
+/// An NHWC [`Tensor`] back to NCHW data (for a `[1, 1, M, N]` GEMM result, the `[M, N]` data).
+pub fn from_nhwc(t: &Tensor, rank: usize) -> Vec<i8> {
+    if rank == 2 {
+        return t.data.clone();
+    }
+    let [n, h, w, c] = t.dims;
+    let mut out = vec![0; t.data.len()];
+    for ni in 0..n {
+        for hi in 0..h {
+            for wi in 0..w {
+                for ci in 0..c {
+                    out[((ni * c + ci) * h + hi) * w + wi] = t.data[((ni * h + hi) * w + wi) * c + ci];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_rounds_half_to_even_and_saturates() {
+        let q = Quant { scale: 0.5, zp: 3 };
+        assert_eq!(q.quantize(1.25), 6); // 2.5 -> 2, + 3
+        assert_eq!(q.quantize(1.75), 7); // 3.5 -> 4, + 3
+        assert_eq!(q.quantize(1000.0), 127);
+        assert_eq!(q.quantize(-1000.0), -128);
+        assert_eq!(q.dequantize(7), 2.0);
+    }
+
+    #[test]
+    fn layout_round_trip() {
+        let data: Vec<i8> = (0..24).collect();
+        let t = to_nhwc(&[1, 2, 3, 4], &data);
+        assert_eq!(t.dims, [1, 3, 4, 2]);
+        // NCHW [0, 1, 2, 3] (c=1, h=2, w=3) = 12 + 8 + 3 = 23
+        assert_eq!(t.at([0, 2, 3, 1]), 23);
+        assert_eq!(from_nhwc(&t, 4), data);
+    }
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Dev tool: builds the small ONNX fixtures in configs/models/ and their ONNX Runtime outputs.
+
+The tests never run Python; they read what this script wrote. Re-run it only to change the
+fixtures (it is deterministic for one onnx/onnxruntime version):
+
+    python3 -m venv /tmp/onnx-venv && /tmp/onnx-venv/bin/pip install onnx onnxruntime numpy
+    /tmp/onnx-venv/bin/python scripts/dev/onnx_fixtures.py
+
+It writes, for the network `tiny` (every operator kind Systole imports):
+  tiny_float.onnx             float model with BatchNormalization, ReLU, ReLU6 (Clip), a
+                              depthwise conv, a residual Add, MaxPool, Concat, AveragePool,
+                              GlobalAveragePool, Flatten and Gemm
+  tiny_qdq.onnx               ONNX Runtime's quantize_static, QDQ format, int8 activations and
+                              per-channel int8 weights
+  tiny_qop.onnx               the same in QOperator format (QLinearConv, QLinearAdd,
+                              QLinearConcat, QLinearAveragePool, QLinearGlobalAveragePool, QGemm)
+  tiny_input.npy              one float32 input, NCHW
+  tiny_calib.npy              the calibration batch given to quantize_static
+  tiny_{float,qdq,qop}_out.npy  ONNX Runtime's outputs for tiny_input.npy
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
+                                      quantize_static)
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "models")
+RNG = np.random.default_rng(20261127)
+SHAPE = [1, 3, 16, 16]
+
+
+def const(name, arr):
+    return numpy_helper.from_array(np.asarray(arr), name)
+
+
+def conv_weights(k, c, r):
+    return (RNG.standard_normal((k, c, r, r)) * np.sqrt(2.0 / (c * r * r))).astype(np.float32)
+
+
+def tiny_float():
+    inits, nodes = [], []
+
+    def conv(name, x, k, c, r, stride=1, pad=0, group=1, bn=False):
+        w = conv_weights(k, c // group, r)
+        b = (RNG.standard_normal(k) * 0.1).astype(np.float32)
+        inits.extend([const(name + "_w", w), const(name + "_b", b)])
+        out = name if not bn else name + "_pre"
+        nodes.append(helper.make_node("Conv", [x, name + "_w", name + "_b"], [out], name=name, kernel_shape=[r, r],
+                                      strides=[stride, stride], pads=[pad] * 4, group=group))
+        if bn:
+            inits.extend([
+                const(name + "_bn_s", (1 + 0.2 * RNG.standard_normal(k)).astype(np.float32)),
+                const(name + "_bn_b", (0.1 * RNG.standard_normal(k)).astype(np.float32)),
+                const(name + "_bn_m", (0.1 * RNG.standard_normal(k)).astype(np.float32)),
+                const(name + "_bn_v", (0.5 + RNG.random(k)).astype(np.float32)),
+            ])
+            nodes.append(helper.make_node("BatchNormalization", [out] + [name + s for s in ["_bn_s", "_bn_b", "_bn_m", "_bn_v"]],
+                                          [name], name=name + "_bn", epsilon=1e-5))
+        return name
+
+    def relu(x):
+        nodes.append(helper.make_node("Relu", [x], [x + "_relu"], name=x + "_relu"))
+        return x + "_relu"
+
+    def relu6(x):
+        inits.extend([const(x + "_lo", np.float32(0)), const(x + "_hi", np.float32(6))])
+        nodes.append(helper.make_node("Clip", [x, x + "_lo", x + "_hi"], [x + "_relu6"], name=x + "_relu6"))
+        return x + "_relu6"
+
+    a = relu(conv("stem", "x", 8, 3, 3, stride=2, pad=1, bn=True))        # 8 x 8 x 8
+    d = relu6(conv("dw", a, 8, 8, 3, pad=1, group=8))                      # depthwise
+    p = conv("pw", d, 8, 8, 1)
+    nodes.append(helper.make_node("Add", [a, p], ["res"], name="res"))
+    nodes.append(helper.make_node("MaxPool", ["res"], ["pool"], name="pool", kernel_shape=[2, 2], strides=[2, 2]))
+    e = relu(conv("expand", "pool", 8, 8, 1))                              # 8 x 4 x 4
+    nodes.append(helper.make_node("Concat", ["pool", e], ["cat"], name="cat", axis=1))   # 16 x 4 x 4
+    nodes.append(helper.make_node("AveragePool", ["cat"], ["avg"], name="avg", kernel_shape=[2, 2], strides=[1, 1]))
+    h = relu(conv("head", "avg", 24, 16, 3, pad=1))                       # 24 x 3 x 3
+    nodes.append(helper.make_node("GlobalAveragePool", [h], ["gap"], name="gap"))
+    nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], name="flat", axis=1))
+    inits.extend([const("fc_w", (RNG.standard_normal((10, 24)) * 0.3).astype(np.float32)),
+                  const("fc_b", (RNG.standard_normal(10) * 0.1).astype(np.float32))])
+    nodes.append(helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["y"], name="fc", transB=1))
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="systole-fixtures")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+class Reader(CalibrationDataReader):
+    def __init__(self, batch):
+        self.items = iter([{"x": batch[i:i + 1]} for i in range(batch.shape[0])])
+
+    def get_next(self):
+        return next(self.items, None)
+
+
+def run(path, x):
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    model = tiny_float()
+    fpath = os.path.join(OUT, "tiny_float.onnx")
+    onnx.save(model, fpath)
+    calib = RNG.standard_normal([8] + SHAPE[1:]).astype(np.float32)
+    x = RNG.standard_normal(SHAPE).astype(np.float32)
+    np.save(os.path.join(OUT, "tiny_calib.npy"), calib)
+    np.save(os.path.join(OUT, "tiny_input.npy"), x)
+    np.save(os.path.join(OUT, "tiny_float_out.npy"), run(fpath, x))
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = os.path.join(tmp, "pre.onnx")
+        quant_pre_process(fpath, pre, skip_symbolic_shape=True)
+        for fmt, tag in [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")]:
+            qpath = os.path.join(OUT, f"tiny_{tag}.onnx")
+            quantize_static(pre, qpath, Reader(calib), quant_format=fmt, activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8, per_channel=True)
+            np.save(os.path.join(OUT, f"tiny_{tag}_out.npy"), run(qpath, x))
+            ops = sorted({(n.domain or "ai.onnx") + ":" + n.op_type for n in onnx.load(qpath).graph.node})
+            print(tag, ops)
+
+
+if __name__ == "__main__":
+    main()
