@@ -70,6 +70,15 @@ pub fn read<T: Element>(path: &Path, dims: &[usize], what: &str) -> Result<Vec<T
     npy.into_vec::<T>().map_err(|e| data_error(path, format!("{what}: truncated or unreadable data ({e})"), "save the array again".into()))
 }
 
+/// Reads `path` as an array of `T` of any shape; returns the shape and the data.
+pub fn read_any<T: Element>(path: &Path, what: &str) -> Result<(Vec<usize>, Vec<T>), LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| data_error(path, format!("{what}: not a NumPy .npy file ({e})"), "save the array with numpy.save".into()))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    read(path, &shape, what).map(|data| (shape, data))
+}
+
 /// Writes `data` with shape `dims` to `path`.
 pub fn write<T: Element>(path: &Path, dims: &[usize], data: &[T]) -> std::io::Result<()> {
     let mut out = Vec::new();

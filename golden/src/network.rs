@@ -94,47 +94,58 @@ pub fn run_with<E>(
     for (i, data) in net.inputs.iter().zip(inputs) {
         values[i.value] = data;
     }
-    for (idx, node) in net.nodes.iter().enumerate() {
-        let out = &net.values[node.output];
-        let arg = |k: usize| (&net.values[node.inputs[k]], &values[node.inputs[k]]);
-        let (x, xd) = arg(0);
-        let nhwc_op = |f: &dyn Fn(&Tensor) -> Tensor| from_nhwc(&f(&to_nhwc(&x.shape, xd)), 4);
-        let result = match &node.op {
-            Op::Layer { layer: l, weights, bias } => {
-                let data = LayerData { input: to_nhwc(&x.shape, xd), weights: weights.clone(), bias: bias.clone() };
-                from_nhwc(&layer(idx, l, &data)?, out.shape.len())
-            }
-            Op::MaxPool(p) => nhwc_op(&|t| max_pool(t, p)),
-            Op::AvgPool(p) => nhwc_op(&|t| avg_pool(t, p, x.quant.scale, x.quant.zp, out.quant.scale, out.quant.zp)),
-            Op::GlobalAvgPool => nhwc_op(&|t| global_avg_pool(t, x.quant.scale, x.quant.zp, out.quant.scale, out.quant.zp)),
-            Op::Add(act) => {
-                let (b, bd) = arg(1);
-                let flat = |d: &[i8]| Tensor::from_vec([1, 1, 1, d.len()], d.to_vec());
-                add(&flat(xd), x.quant, &flat(bd), b.quant, out.quant, *act).data
-            }
-            Op::Concat { axis } => {
-                let outer: usize = out.shape[..*axis].iter().product();
-                let parts: Vec<Vec<i8>> =
-                    node.inputs.iter().map(|&v| requantize(&values[v], net.values[v].quant, out.quant)).collect();
-                let mut data = Vec::with_capacity(out.len());
-                for o in 0..outer {
-                    for (&v, part) in node.inputs.iter().zip(&parts) {
-                        let chunk: usize = net.values[v].shape[*axis..].iter().product();
-                        data.extend_from_slice(&part[o * chunk..(o + 1) * chunk]);
-                    }
-                }
-                data
-            }
-            Op::Reshape => xd.clone(),
-            Op::Transpose { perm } => transpose(&x.shape, xd, perm),
-            Op::Pad { pads } => pad(&x.shape, xd, pads, x.quant.zp),
-            Op::Requantize(act) => {
-                requantize(xd, x.quant, out.quant).iter().map(|&v| activate(v, *act, out.quant.scale, out.quant.zp)).collect()
-            }
-        };
-        values[node.output] = result;
+    for idx in 0..net.nodes.len() {
+        let result = eval_node(net, idx, &values, &mut layer)?;
+        values[net.nodes[idx].output] = result;
     }
     Ok(values)
+}
+
+/// Computes node `idx` from `values` (which must hold its inputs).
+pub fn eval_node<E>(
+    net: &Network,
+    idx: usize,
+    values: &[Vec<i8>],
+    mut layer: impl FnMut(usize, &Layer, &LayerData) -> Result<Tensor, E>,
+) -> Result<Vec<i8>, E> {
+    let node = &net.nodes[idx];
+    let out = &net.values[node.output];
+    let arg = |k: usize| (&net.values[node.inputs[k]], &values[node.inputs[k]]);
+    let (x, xd) = arg(0);
+    let nhwc_op = |f: &dyn Fn(&Tensor) -> Tensor| from_nhwc(&f(&to_nhwc(&x.shape, xd)), 4);
+    Ok(match &node.op {
+        Op::Layer { layer: l, weights, bias } => {
+            let data = LayerData { input: to_nhwc(&x.shape, xd), weights: weights.clone(), bias: bias.clone() };
+            from_nhwc(&layer(idx, l, &data)?, out.shape.len())
+        }
+        Op::MaxPool(p) => nhwc_op(&|t| max_pool(t, p)),
+        Op::AvgPool(p) => nhwc_op(&|t| avg_pool(t, p, x.quant.scale, x.quant.zp, out.quant.scale, out.quant.zp)),
+        Op::GlobalAvgPool => nhwc_op(&|t| global_avg_pool(t, x.quant.scale, x.quant.zp, out.quant.scale, out.quant.zp)),
+        Op::Add(act) => {
+            let (b, bd) = arg(1);
+            let flat = |d: &[i8]| Tensor::from_vec([1, 1, 1, d.len()], d.to_vec());
+            add(&flat(xd), x.quant, &flat(bd), b.quant, out.quant, *act).data
+        }
+        Op::Concat { axis } => {
+            let outer: usize = out.shape[..*axis].iter().product();
+            let parts: Vec<Vec<i8>> =
+                node.inputs.iter().map(|&v| requantize(&values[v], net.values[v].quant, out.quant)).collect();
+            let mut data = Vec::with_capacity(out.len());
+            for o in 0..outer {
+                for (&v, part) in node.inputs.iter().zip(&parts) {
+                    let chunk: usize = net.values[v].shape[*axis..].iter().product();
+                    data.extend_from_slice(&part[o * chunk..(o + 1) * chunk]);
+                }
+            }
+            data
+        }
+        Op::Reshape => xd.clone(),
+        Op::Transpose { perm } => transpose(&x.shape, xd, perm),
+        Op::Pad { pads } => pad(&x.shape, xd, pads, x.quant.zp),
+        Op::Requantize(act) => {
+            requantize(xd, x.quant, out.quant).iter().map(|&v| activate(v, *act, out.quant.scale, out.quant.zp)).collect()
+        }
+    })
 }
 
 /// The golden oracle for a whole network: accelerator layers by [`crate::layer`].

@@ -18,6 +18,8 @@ It writes, for the network `tiny` (every operator kind Systole imports):
   tiny_input.npy              one float32 input, NCHW
   tiny_calib.npy              the calibration batch given to quantize_static
   tiny_{float,qdq,qop}_out.npy  ONNX Runtime's outputs for tiny_input.npy
+  tiny_qdq_trace/NAME.npy     every QuantizeLinear output of tiny_qdq.onnx under ONNX Runtime,
+                              for per-node conformance tests
 """
 
 import os
@@ -108,6 +110,18 @@ def run(path, x):
     return sess.run(None, {"x": x})[0]
 
 
+def trace(path, x, out_dir):
+    """Saves every QuantizeLinear output of the model at `path` run on `x`."""
+    m = onnx.load(path)
+    names = [n.output[0] for n in m.graph.node if n.op_type == "QuantizeLinear"]
+    for name in names:
+        m.graph.output.append(helper.make_tensor_value_info(name, TensorProto.INT8, None))
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    os.makedirs(out_dir, exist_ok=True)
+    for name, value in zip(names, sess.run(names, {"x": x})):
+        np.save(os.path.join(out_dir, name + ".npy"), value)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     model = tiny_float()
@@ -126,6 +140,8 @@ def main():
             quantize_static(pre, qpath, Reader(calib), quant_format=fmt, activation_type=QuantType.QInt8,
                             weight_type=QuantType.QInt8, per_channel=True)
             np.save(os.path.join(OUT, f"tiny_{tag}_out.npy"), run(qpath, x))
+            if tag == "qdq":
+                trace(qpath, x, os.path.join(OUT, "tiny_qdq_trace"))
             ops = sorted({(n.domain or "ai.onnx") + ":" + n.op_type for n in onnx.load(qpath).graph.node})
             print(tag, ops)
 

@@ -293,9 +293,15 @@ pub fn perm(node: &NodeProto, rank: usize) -> Result<Vec<usize>, String> {
 }
 
 /// Output shape of a 2-D window over NCHW `x` with `k` output channels.
-pub fn window_out(x: &[usize], w: &Window, k: usize) -> Vec<usize> {
-    let span = |d: usize| (w.kernel[d] - 1) * w.dilation[d] + 1;
-    let hp = x[2] + w.pad[0] + w.pad[2];
-    let wp = x[3] + w.pad[1] + w.pad[3];
-    vec![x[0], k, (hp.saturating_sub(span(0))) / w.stride[0] + 1, (wp.saturating_sub(span(1))) / w.stride[1] + 1]
+pub fn window_out(x: &[usize], w: &Window, k: usize) -> Result<Vec<usize>, String> {
+    let mut out = vec![x[0], k];
+    for d in 0..2 {
+        let span = (w.kernel[d] - 1) * w.dilation[d] + 1;
+        let padded = x[2 + d] + w.pad[d] + w.pad[d + 2];
+        if span > padded {
+            return Err(format!("a window of extent {span} exceeds the padded input extent {padded}"));
+        }
+        out.push((padded - span) / w.stride[d] + 1);
+    }
+    Ok(out)
 }

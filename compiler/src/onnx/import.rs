@@ -186,7 +186,7 @@ fn node_name(n: &NodeProto) -> String {
 }
 
 /// The nodes in a topological order (petgraph), whatever order the file lists them in.
-fn sorted<'a>(nodes: Vec<&'a NodeProto>, path: &Path) -> Result<Vec<&'a NodeProto>, OnnxError> {
+pub(super) fn sorted<'a>(nodes: Vec<&'a NodeProto>, path: &Path) -> Result<Vec<&'a NodeProto>, OnnxError> {
     let mut g = DiGraph::<usize, ()>::new();
     let idx: Vec<_> = (0..nodes.len()).map(|i| g.add_node(i)).collect();
     let mut producer = HashMap::new();

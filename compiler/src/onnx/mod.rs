@@ -5,9 +5,12 @@
 //! fixed shape (a symbolic batch dimension is taken as 1). Each failure names the file and
 //! what to fix; nothing here panics on any input.
 
-mod attrs;
+pub mod attrs;
+pub mod float;
 mod import;
+pub mod ptq;
 
+pub use float::FTensor;
 pub use import::import;
 
 use miette::Diagnostic;

@@ -1,0 +1,292 @@
+//! A float interpreter for the operators of float models, used to calibrate post-training
+//! quantization: it runs the graph on calibration inputs and reports every tensor.
+//! Plain f32 loops in ONNX's NCHW layout, output channels in parallel.
+
+use super::attrs::{self, Const, Window};
+use onnx_protobuf::{GraphProto, NodeProto};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// A float tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FTensor {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major data.
+    pub data: Vec<f32>,
+}
+
+impl FTensor {
+    fn from_const(c: &Const) -> Self {
+        Self { shape: c.dims.clone(), data: c.f32s() }
+    }
+}
+
+fn name(n: &NodeProto) -> String {
+    if n.name.is_empty() {
+        n.output.first().cloned().unwrap_or_default()
+    } else {
+        n.name.clone()
+    }
+}
+
+/// Runs `graph` (nodes in topological order) on `inputs` and calls `visit(name, tensor)` for
+/// every tensor a node computes. Errors name the node.
+pub fn run(
+    graph: &GraphProto,
+    opset: i64,
+    consts: &HashMap<String, Const>,
+    inputs: &[(String, FTensor)],
+    mut visit: impl FnMut(&str, &FTensor),
+) -> Result<(), (String, String)> {
+    let mut env: HashMap<String, FTensor> = inputs.iter().cloned().collect();
+    for n in &graph.node {
+        let get = |i: usize| -> Result<FTensor, String> {
+            let key = n.input.get(i).filter(|s| !s.is_empty()).ok_or_else(|| format!("input {i} is missing"))?;
+            env.get(key).cloned().or_else(|| consts.get(key).map(FTensor::from_const)).ok_or_else(|| format!("input `{key}` is not computed"))
+        };
+        let out = eval(n, opset, consts, &get).map_err(|m| (name(n), m))?;
+        if let Some(o) = n.output.first() {
+            visit(o, &out);
+            env.insert(o.clone(), out);
+        }
+    }
+    Ok(())
+}
+
+fn eval(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>, get: &dyn Fn(usize) -> Result<FTensor, String>) -> Result<FTensor, String> {
+    let has = |i: usize| n.input.get(i).is_some_and(|s| !s.is_empty());
+    Ok(match n.op_type.as_str() {
+        "Identity" => get(0)?,
+        "Constant" => FTensor::from_const(&Const::from_proto(attrs::tensor(n, "value").ok_or("has no tensor `value`")?)?),
+        "Relu" => map(get(0)?, |v| v.max(0.0)),
+        "Clip" => {
+            let bound = |i: usize, a: &str, d: f32| -> Result<f32, String> {
+                if opset < 11 {
+                    return Ok(attrs::float(n, a, d));
+                }
+                if !has(i) {
+                    return Ok(d);
+                }
+                get(i)?.data.first().copied().ok_or_else(|| "empty Clip bound".into())
+            };
+            let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
+            map(get(0)?, |v| v.clamp(lo, hi))
+        }
+        "Add" => {
+            let (a, b) = (get(0)?, get(1)?);
+            if a.shape == b.shape {
+                FTensor { data: a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect(), shape: a.shape }
+            } else if b.data.len() == 1 {
+                map(a, |v| v + b.data[0])
+            } else {
+                return Err(format!("adds shapes {:?} and {:?}; broadcasting is not supported", a.shape, b.shape));
+            }
+        }
+        "Conv" => conv(n, &get(0)?, &get(1)?, if has(2) { Some(get(2)?) } else { None })?,
+        "Gemm" | "MatMul" => {
+            let (a, b) = (get(0)?, get(1)?);
+            let gemm = n.op_type == "Gemm";
+            if gemm && (attrs::int(n, "transA", 0) != 0 || attrs::float(n, "alpha", 1.0) != 1.0 || attrs::float(n, "beta", 1.0) != 1.0) {
+                return Err("transA = 1, alpha != 1 or beta != 1 is not supported".into());
+            }
+            let tb = gemm && attrs::int(n, "transB", 0) != 0;
+            let ([m, k], [b0, b1]) = (a.shape[..].try_into().map_err(|_| "A must be a matrix")?, b.shape[..].try_into().map_err(|_| "B must be a matrix")?);
+            let (bk, nn) = if tb { (b1, b0) } else { (b0, b1) };
+            if bk != k {
+                return Err(format!("[{m}, {k}] times {:?}: inner sizes differ", b.shape));
+            }
+            let c = if gemm && has(2) { Some(get(2)?) } else { None };
+            let mut out = vec![0f32; m * nn];
+            for i in 0..m {
+                for j in 0..nn {
+                    let mut acc = c.as_ref().map_or(0.0, |c| c.data[if c.data.len() == nn { j } else { 0 }]);
+                    for t in 0..k {
+                        acc += a.data[i * k + t] * if tb { b.data[j * k + t] } else { b.data[t * nn + j] };
+                    }
+                    out[i * nn + j] = acc;
+                }
+            }
+            FTensor { shape: vec![m, nn], data: out }
+        }
+        "BatchNormalization" => {
+            let x = get(0)?;
+            let (g, b, m, v) = (get(1)?, get(2)?, get(3)?, get(4)?);
+            let eps = attrs::float(n, "epsilon", 1e-5);
+            let c = x.shape.get(1).copied().ok_or("input has no channel axis")?;
+            let inner: usize = x.shape[2..].iter().product();
+            let mut data = x.data.clone();
+            for (i, d) in data.iter_mut().enumerate() {
+                let ch = (i / inner) % c;
+                *d = (*d - m.data[ch]) / (v.data[ch] + eps).sqrt() * g.data[ch] + b.data[ch];
+            }
+            FTensor { shape: x.shape, data }
+        }
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" => {
+            let x = get(0)?;
+            let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
+            let (pool, max) = match n.op_type.as_str() {
+                "GlobalAveragePool" => (systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true }, false),
+                op => (Window::read(n, None, [h, w])?.pool(n)?, op == "MaxPool"),
+            };
+            let [p, q] = pool.out_hw(h, w);
+            let mut out = Vec::with_capacity(nb * c * p * q);
+            for plane in x.data.chunks(h * w) {
+                for oy in 0..p {
+                    for ox in 0..q {
+                        let (mut acc, mut count) = (if max { f32::MIN } else { 0.0 }, 0);
+                        for r in 0..pool.kernel[0] {
+                            for s in 0..pool.kernel[1] {
+                                let (y, xx) = ((oy * pool.stride[0] + r) as isize - pool.pad[0] as isize, (ox * pool.stride[1] + s) as isize - pool.pad[1] as isize);
+                                if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
+                                    let v = plane[y as usize * w + xx as usize];
+                                    acc = if max { acc.max(v) } else { acc + v };
+                                    count += 1;
+                                }
+                            }
+                        }
+                        if pool.count_include_pad {
+                            count = pool.kernel[0] * pool.kernel[1];
+                        }
+                        out.push(if max { acc } else { acc / count as f32 });
+                    }
+                }
+            }
+            FTensor { shape: vec![nb, c, p, q], data: out }
+        }
+        "Flatten" => {
+            let x = get(0)?;
+            FTensor { shape: attrs::flatten(&x.shape, attrs::int(n, "axis", 1))?, data: x.data }
+        }
+        "Reshape" => {
+            let x = get(0)?;
+            let target = n.input.get(1).and_then(|t| consts.get(t)).ok_or("the shape must be a constant")?;
+            FTensor { shape: attrs::reshape(&x.shape, &target.vals, attrs::int(n, "allowzero", 0) != 0)?, data: x.data }
+        }
+        "Transpose" => {
+            let x = get(0)?;
+            let perm = attrs::perm(n, x.shape.len())?;
+            let order = permutation(&x.shape, &perm);
+            FTensor { shape: perm.iter().map(|&p| x.shape[p]).collect(), data: order.iter().map(|&i| x.data[i]).collect() }
+        }
+        "Concat" => {
+            let parts: Vec<FTensor> = (0..n.input.len()).map(get).collect::<Result<_, _>>()?;
+            let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), parts[0].shape.len())?;
+            let outer: usize = parts[0].shape[..axis].iter().product();
+            let mut shape = parts[0].shape.clone();
+            shape[axis] = parts.iter().map(|p| p.shape.get(axis).copied().unwrap_or(0)).sum();
+            let mut data = Vec::new();
+            for o in 0..outer {
+                for p in &parts {
+                    let chunk: usize = p.shape[axis..].iter().product();
+                    data.extend_from_slice(&p.data[o * chunk..(o + 1) * chunk]);
+                }
+            }
+            FTensor { shape, data }
+        }
+        "Pad" => {
+            let x = get(0)?;
+            let pads: Vec<usize> = if opset < 11 {
+                attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p.max(0) as usize).collect()
+            } else {
+                get(1)?.data.iter().map(|&p| p.max(0.0) as usize).collect()
+            };
+            let rank = x.shape.len();
+            if pads.len() != 2 * rank {
+                return Err(format!("pads {pads:?} do not give two values per axis"));
+            }
+            let value = if has(2) { get(2)?.data.first().copied().unwrap_or(0.0) } else { 0.0 };
+            let out_shape: Vec<usize> = (0..rank).map(|d| x.shape[d] + pads[d] + pads[rank + d]).collect();
+            let mut data = vec![value; out_shape.iter().product()];
+            let strides = strides(&out_shape);
+            for (i, &v) in x.data.iter().enumerate() {
+                let mut rest = i;
+                let mut at = 0;
+                for d in (0..rank).rev() {
+                    at += (rest % x.shape[d] + pads[d]) * strides[d];
+                    rest /= x.shape[d];
+                }
+                data[at] = v;
+            }
+            FTensor { shape: out_shape, data }
+        }
+        other => return Err(format!("{other} is not supported in float models")),
+    })
+}
+
+fn map(mut t: FTensor, f: impl Fn(f32) -> f32) -> FTensor {
+    t.data.iter_mut().for_each(|v| *v = f(*v));
+    t
+}
+
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// For each output position of a transpose, the input index it reads.
+fn permutation(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+    let in_strides = strides(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let total: usize = shape.iter().product();
+    let mut idx = vec![0; shape.len()];
+    let mut out = Vec::with_capacity(total);
+    for _ in 0..total {
+        out.push(idx.iter().zip(perm).map(|(&i, &p)| i * in_strides[p]).sum());
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+fn conv(n: &NodeProto, x: &FTensor, w: &FTensor, b: Option<FTensor>) -> Result<FTensor, String> {
+    let ([nb, c, h, wd], [k, cg, r, s]) = (
+        x.shape[..].try_into().map_err(|_| "Conv input must be NCHW")?,
+        w.shape[..].try_into().map_err(|_| "Conv weights must be 4-D")?,
+    );
+    let groups = attrs::int(n, "group", 1).max(1) as usize;
+    if cg * groups != c || k % groups != 0 {
+        return Err(format!("{groups} groups of {cg} channels do not match {c} input and {k} output channels"));
+    }
+    let win = Window::read(n, Some([r, s]), [h, wd])?;
+    let out = attrs::window_out(&x.shape, &win, k)?;
+    let (p, q) = (out[2], out[3]);
+    let kg = k / groups;
+    let mut data = vec![0f32; nb * k * p * q];
+    data.par_chunks_mut(p * q).enumerate().for_each(|(plane, o)| {
+        let (bi, ki) = (plane / k, plane % k);
+        let g = ki / kg;
+        let bias = b.as_ref().map_or(0.0, |b| b.data[ki]);
+        o.iter_mut().for_each(|v| *v = bias);
+        for ci in 0..cg {
+            let xc = &x.data[((bi * c) + g * cg + ci) * h * wd..][..h * wd];
+            for ri in 0..r {
+                for si in 0..s {
+                    let wv = w.data[((ki * cg + ci) * r + ri) * s + si];
+                    for oy in 0..p {
+                        let y = (oy * win.stride[0] + ri * win.dilation[0]) as isize - win.pad[0] as isize;
+                        if y < 0 || y as usize >= h {
+                            continue;
+                        }
+                        let row = &xc[y as usize * wd..][..wd];
+                        for (ox, ov) in o[oy * q..(oy + 1) * q].iter_mut().enumerate() {
+                            let xx = (ox * win.stride[1] + si * win.dilation[1]) as isize - win.pad[1] as isize;
+                            if xx >= 0 && (xx as usize) < wd {
+                                *ov += wv * row[xx as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(FTensor { shape: out, data })
+}

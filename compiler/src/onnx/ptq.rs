@@ -1,0 +1,361 @@
+//! Post-training quantization of float models into the QDQ form the importer reads.
+//!
+//! ```text
+//!  float ONNX ──fold BatchNormalization into the Conv before it
+//!     │ ──calibrate: run the float graph on the calibration inputs, min/max of every tensor
+//!     │ ──rewrite:   QuantizeLinear/DequantizeLinear after the input and every compute
+//!     ▼              node (after its ReLU/ReLU6 when one follows); int8 weights, int32 biases
+//!  QDQ ONNX (the same graph ONNX Runtime's quantize_static would give)
+//! ```
+//!
+//! Weights are symmetric int8 per output channel (`scale = max|w| / 127`), activations
+//! asymmetric int8 per tensor over the calibrated range widened to include 0, biases int32
+//! with scale `x_scale * w_scale[k]`. Layout operators (MaxPool, Reshape, Flatten, Transpose,
+//! Pad, Identity) keep their input's quantization, so they move bytes and never requantize.
+
+use super::attrs::{self, dtype, tensor_proto, Const};
+use super::float::{self, FTensor};
+use super::{NodeOp, OnnxError, OnnxModel};
+use onnx_protobuf::{AttributeProto, NodeProto};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::path::Path;
+use systole_core::network::Quant;
+
+/// Operators whose result gets its own calibrated quantization.
+const COMPUTE: &[&str] = &["Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "Concat"];
+/// Operators that move bytes and keep their input's quantization.
+const LAYOUT: &[&str] = &["MaxPool", "Reshape", "Flatten", "Transpose", "Pad", "Identity"];
+
+/// One calibration sample: a tensor per graph input.
+pub type Sample = Vec<(String, FTensor)>;
+
+/// True when the model has no quantization at all (a float model for [`quantize`]).
+pub fn is_float(model: &OnnxModel) -> bool {
+    let graph = model.proto.graph.as_ref().expect("read checks the graph");
+    !graph.node.iter().any(|n| n.op_type.starts_with("Q") || n.op_type == "DequantizeLinear")
+}
+
+/// `count` seeded samples of standard-normal values (the range of normalized images) for
+/// every float input.
+pub fn random_samples(model: &OnnxModel, count: usize, seed: u64) -> Vec<Sample> {
+    use rand_distr_free::standard_normal;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            model
+                .inputs
+                .iter()
+                .map(|(name, shape)| {
+                    let data = (0..shape.iter().product::<usize>()).map(|_| standard_normal(&mut rng)).collect();
+                    (name.clone(), FTensor { shape: shape.clone(), data })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A normal sample without another dependency: Box-Muller on two uniforms.
+mod rand_distr_free {
+    use rand::Rng;
+
+    /// One standard-normal f32.
+    pub fn standard_normal(rng: &mut impl Rng) -> f32 {
+        let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+        let v: f64 = rng.gen();
+        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+    }
+}
+
+/// Splits a calibration batch (axis 0) into samples of the model's (single) input shape.
+pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Sample>, String> {
+    let [(name, shape)] = &model.inputs[..] else {
+        return Err(format!("the model has {} inputs; a calibration batch serves single-input models", model.inputs.len()));
+    };
+    let per: usize = shape.iter().product();
+    if per == 0 || batch.data.len() % per != 0 || batch.data.is_empty() {
+        return Err(format!("a batch of shape {:?} is not a whole number of inputs of shape {shape:?}", batch.shape));
+    }
+    Ok(batch.data.chunks(per).map(|c| vec![(name.clone(), FTensor { shape: shape.clone(), data: c.to_vec() })]).collect())
+}
+
+/// Quantizes the float model `model` (read from `path`) calibrated on `samples`.
+pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<OnnxModel, OnnxError> {
+    let graph = model.proto.graph.as_ref().expect("read checks the graph");
+    let node_err = |n: &NodeProto, message: String, help: &str| OnnxError::Import {
+        path: path.into(),
+        node: Box::new(NodeOp { name: node_name(n), op: n.op_type.clone(), domain: n.domain.clone(), opset: model.opset }),
+        message,
+        help: help.into(),
+    };
+    let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
+    if samples.is_empty() {
+        return Err(graph_err("no calibration samples".into(), "give at least one calibration input"));
+    }
+    let mut consts: HashMap<String, Const> = HashMap::new();
+    for t in &graph.initializer {
+        consts.insert(t.name.clone(), Const::from_proto(t).map_err(|m| graph_err(m, "save the model with its weights inside"))?);
+    }
+    for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
+        let c = attrs::tensor(n, "value").ok_or_else(|| node_err(n, "has no tensor `value`".into(), "export again"))?;
+        consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m, "export again"))?);
+    }
+    let mut nodes: Vec<NodeProto> = super::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
+    fold_batchnorm(&mut nodes, &mut consts).map_err(|(n, m)| node_err(&n, m, "Systole folds a BatchNormalization only into the Conv right before it"))?;
+
+    // Calibration.
+    let mut folded = graph.clone();
+    folded.node = nodes.clone().into();
+    let mut range: HashMap<String, (f32, f32)> = HashMap::new();
+    let mut widen = |name: &str, t: &FTensor| {
+        let r = range.entry(name.to_string()).or_insert((0.0, 0.0));
+        for &v in &t.data {
+            if v.is_finite() {
+                r.0 = r.0.min(v);
+                r.1 = r.1.max(v);
+            }
+        }
+    };
+    for sample in samples {
+        for (name, t) in sample {
+            let shape = model.inputs.iter().find(|(n, _)| n == name).map(|(_, s)| s);
+            if shape != Some(&t.shape) {
+                return Err(graph_err(
+                    format!("calibration input `{name}` has shape {:?}, the model's is {:?}", t.shape, shape),
+                    "give calibration inputs of the model's input shape",
+                ));
+            }
+            widen(name, t);
+        }
+        float::run(&folded, model.opset, &consts, sample, &mut widen).map_err(|(node, m)| {
+            let n = nodes.iter().find(|n| node_name(n) == node).cloned().unwrap_or_default();
+            node_err(&n, m, "see docs/ONNX.md for the operators of float models")
+        })?;
+    }
+
+    // Quantization parameters of every activation tensor.
+    let mut consumers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
+    for n in &nodes {
+        for i in &n.input {
+            consumers.entry(i.as_str()).or_default().push(n);
+        }
+    }
+    let fused = |n: &NodeProto| -> bool {
+        let out = &n.output[0];
+        let is_output = graph.output.iter().any(|o| &o.name == out);
+        COMPUTE.contains(&n.op_type.as_str())
+            && !is_output
+            && matches!(consumers.get(out.as_str()).map(|c| &c[..]), Some([c]) if fusable_activation(c, model.opset, &consts))
+    };
+    let calibrated = |name: &str| -> Quant {
+        let (lo, hi) = range.get(name).copied().unwrap_or((0.0, 0.0));
+        let scale = ((hi as f64 - lo as f64) / 255.0) as f32;
+        let scale = if scale.is_normal() { scale } else { 1.0 };
+        let zp = (-128.0 - lo as f64 / scale as f64).round().clamp(-128.0, 127.0) as i8;
+        Quant { scale, zp }
+    };
+    let mut quant: HashMap<String, Quant> = HashMap::new();
+    let mut out_nodes: Vec<NodeProto> = vec![];
+    let mut inits = vec![];
+    let mut rename: HashMap<String, String> = HashMap::new();
+    let add_qdq = |tensor: &str, from: &str, to: &str, q: Quant, out_nodes: &mut Vec<NodeProto>, inits: &mut Vec<_>| {
+        let (s, z) = (format!("{tensor}__scale"), format!("{tensor}__zp"));
+        inits.push(tensor_proto(&s, &[], dtype::FLOAT, &[q.scale as f64]));
+        inits.push(tensor_proto(&z, &[], dtype::INT8, &[q.zp as f64]));
+        out_nodes.push(make_node("QuantizeLinear", &format!("{tensor}__quantize"), &[from, &s, &z], &format!("{tensor}__q")));
+        out_nodes.push(make_node("DequantizeLinear", &format!("{tensor}__dequantize"), &[&format!("{tensor}__q"), &s, &z], to));
+    };
+    for (name, _) in &model.inputs {
+        let q = calibrated(name);
+        quant.insert(name.clone(), q);
+        add_qdq(name, name, &format!("{name}__dq"), q, &mut out_nodes, &mut inits);
+        rename.insert(name.clone(), format!("{name}__dq"));
+    }
+    for n in &nodes {
+        let mut m = n.clone();
+        for i in m.input.iter_mut() {
+            if let Some(r) = rename.get(i.as_str()) {
+                *i = r.clone();
+            }
+        }
+        let op = n.op_type.as_str();
+        if op == "Constant" {
+            out_nodes.push(m);
+            continue;
+        }
+        if matches!(op, "Conv" | "Gemm" | "MatMul") {
+            quantize_weights(n, &mut m, &consts, &quant, &mut out_nodes, &mut inits).map_err(|msg| node_err(n, msg, "Systole quantizes constant weights"))?;
+        }
+        let out = n.output[0].clone();
+        let q = if LAYOUT.contains(&op) {
+            quant.get(n.input[0].as_str()).copied().unwrap_or_else(|| calibrated(&out))
+        } else {
+            calibrated(&out)
+        };
+        if fused(n) {
+            out_nodes.push(m);
+            continue;
+        }
+        quant.insert(out.clone(), q);
+        let raw = format!("{out}__f");
+        m.output[0] = raw.clone();
+        out_nodes.push(m);
+        add_qdq(&out, &raw, &out, q, &mut out_nodes, &mut inits);
+    }
+    let mut proto = model.proto.clone();
+    let g = proto.graph.as_mut().expect("read checks the graph");
+    g.node = out_nodes;
+    let used: std::collections::HashSet<&str> = g.node.iter().flat_map(|n| n.input.iter().map(|s| s.as_str())).collect();
+    let mut kept: Vec<_> = graph.initializer.iter().filter(|t| used.contains(t.name.as_str())).cloned().collect();
+    kept.extend(consts.iter().filter(|(k, _)| used.contains(k.as_str()) && !graph.initializer.iter().any(|t| &t.name == *k) && !nodes.iter().any(|n| n.output.first() == Some(k))).map(|(k, c)| tensor_proto(k, &c.dims, c.dtype, &c.vals)));
+    kept.extend(inits);
+    g.initializer = kept;
+    Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
+}
+
+fn node_name(n: &NodeProto) -> String {
+    if n.name.is_empty() {
+        n.output.first().cloned().unwrap_or_default()
+    } else {
+        n.name.clone()
+    }
+}
+
+fn make_node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
+    let mut n = NodeProto::new();
+    n.op_type = op.into();
+    n.name = name.into();
+    n.input = inputs.iter().map(|s| s.to_string()).collect();
+    n.output = vec![output.into()];
+    n
+}
+
+fn axis_attr(axis: i64) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = "axis".into();
+    a.i = axis;
+    a.type_ = onnx_protobuf::attribute_proto::AttributeType::INT.into();
+    a
+}
+
+/// ReLU, or Clip(0, 6) / Clip(0, inf) with constant bounds: what the importer fuses.
+fn fusable_activation(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>) -> bool {
+    match n.op_type.as_str() {
+        "Relu" => true,
+        "Clip" => {
+            let bound = |i: usize, a: &str, d: f32| -> Option<f32> {
+                if opset < 11 {
+                    return Some(attrs::float(n, a, d));
+                }
+                match n.input.get(i).filter(|s| !s.is_empty()) {
+                    None => Some(d),
+                    Some(name) => consts.get(name).and_then(|c| c.scalar()).map(|v| v as f32),
+                }
+            };
+            matches!((bound(1, "min", f32::MIN), bound(2, "max", f32::MAX)), (Some(0.0), Some(6.0)) | (Some(0.0), Some(f32::MAX)))
+        }
+        _ => false,
+    }
+}
+
+/// Folds each BatchNormalization into the Conv that feeds only it.
+fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const>) -> Result<(), (NodeProto, String)> {
+    while let Some(bi) = nodes.iter().position(|n| n.op_type == "BatchNormalization") {
+        let bn = nodes[bi].clone();
+        let x = bn.input[0].clone();
+        let users = nodes.iter().filter(|n| n.input.contains(&x)).count();
+        let Some(ci) = nodes.iter().position(|n| n.op_type == "Conv" && n.output.first() == Some(&x)).filter(|_| users == 1) else {
+            return Err((bn, format!("input `{x}` is not the output of a Conv used only here")));
+        };
+        let get = |i: usize| bn.input.get(i).and_then(|n| consts.get(n)).map(|c| c.f32s());
+        let (Some(g), Some(b), Some(m), Some(v)) = (get(1), get(2), get(3), get(4)) else {
+            return Err((bn, "scale, bias, mean and variance must be constants".into()));
+        };
+        let eps = attrs::float(&bn, "epsilon", 1e-5);
+        let conv = nodes[ci].clone();
+        let w = conv.input.get(1).and_then(|n| consts.get(n)).cloned().ok_or_else(|| (conv.clone(), "weights must be a constant".to_string()))?;
+        let k = w.dims.first().copied().unwrap_or(0);
+        if g.len() != k || b.len() != k || m.len() != k || v.len() != k {
+            return Err((bn, format!("{} channels, the Conv has {k}", g.len())));
+        }
+        let per: usize = w.dims[1..].iter().product();
+        let factor: Vec<f64> = (0..k).map(|i| g[i] as f64 / ((v[i] + eps) as f64).sqrt()).collect();
+        let old_bias = conv.input.get(2).filter(|s| !s.is_empty()).and_then(|n| consts.get(n)).map(|c| c.f32s()).unwrap_or(vec![0.0; k]);
+        let w2 = Const { dims: w.dims.clone(), dtype: dtype::FLOAT, vals: w.vals.iter().enumerate().map(|(i, &x)| ((x * factor[i / per]) as f32) as f64).collect() };
+        let b2 = Const {
+            dims: vec![k],
+            dtype: dtype::FLOAT,
+            vals: (0..k).map(|i| (((old_bias[i] - m[i]) as f64 * factor[i] + b[i] as f64) as f32) as f64).collect(),
+        };
+        let (wn, bn_name) = (format!("{}__bnfold_w", node_name(&conv)), format!("{}__bnfold_b", node_name(&conv)));
+        consts.insert(wn.clone(), w2);
+        consts.insert(bn_name.clone(), b2);
+        let c = &mut nodes[ci];
+        c.input.truncate(1);
+        c.input.push(wn);
+        c.input.push(bn_name);
+        c.output[0] = bn.output[0].clone();
+        nodes.remove(bi);
+    }
+    Ok(())
+}
+
+/// Replaces a Conv/Gemm/MatMul's float weights and bias with DequantizeLinear of int8
+/// weights (per output channel) and an int32 bias.
+fn quantize_weights(
+    n: &NodeProto,
+    m: &mut NodeProto,
+    consts: &HashMap<String, Const>,
+    quant: &HashMap<String, Quant>,
+    out_nodes: &mut Vec<NodeProto>,
+    inits: &mut Vec<onnx_protobuf::TensorProto>,
+) -> Result<(), String> {
+    let w = n.input.get(1).and_then(|i| consts.get(i)).ok_or("the weights (input 1) must be a constant")?;
+    let xq = quant.get(n.input[0].as_str()).copied().ok_or("the input is not a quantized activation")?;
+    let axis = match n.op_type.as_str() {
+        "Conv" => 0,
+        "Gemm" if attrs::int(n, "transB", 0) != 0 => 0,
+        _ => 1,
+    };
+    if w.dims.len() < 2 {
+        return Err(format!("weights of shape {:?}", w.dims));
+    }
+    let k = w.dims[axis];
+    let inner: usize = w.dims[axis + 1..].iter().product();
+    let mut scale = vec![0f32; k];
+    for (i, &v) in w.vals.iter().enumerate() {
+        let ch = (i / inner) % k;
+        scale[ch] = scale[ch].max((v as f32).abs());
+    }
+    for s in scale.iter_mut() {
+        *s = if (*s / 127.0).is_normal() { *s / 127.0 } else { 1.0 };
+    }
+    let q: Vec<f64> = w.vals.iter().enumerate().map(|(i, &v)| ((v as f32 / scale[(i / inner) % k]).round_ties_even().clamp(-127.0, 127.0)) as f64).collect();
+    let base = node_name(n);
+    let (wq, ws, wz, wd) = (format!("{base}__w_q"), format!("{base}__w_scale"), format!("{base}__w_zp"), format!("{base}__w"));
+    inits.push(tensor_proto(&wq, &w.dims, dtype::INT8, &q));
+    inits.push(tensor_proto(&ws, &[k], dtype::FLOAT, &scale.iter().map(|&s| s as f64).collect::<Vec<_>>()));
+    inits.push(tensor_proto(&wz, &[k], dtype::INT8, &vec![0.0; k]));
+    let mut dq = make_node("DequantizeLinear", &format!("{base}__w_dequantize"), &[&wq, &ws, &wz], &wd);
+    dq.attribute.push(axis_attr(axis as i64));
+    out_nodes.push(dq);
+    m.input[1] = wd;
+    if let Some(b) = n.input.get(2).filter(|s| !s.is_empty()) {
+        let b = consts.get(b).ok_or("the bias must be a constant")?;
+        if b.vals.len() != k {
+            return Err(format!("{} bias values for {k} output channels", b.vals.len()));
+        }
+        let bs: Vec<f32> = scale.iter().map(|&s| xq.scale * s).collect();
+        let bq: Vec<f64> = b.vals.iter().zip(&bs).map(|(&v, &s)| ((v as f32 / s) as f64).round_ties_even().clamp(i32::MIN as f64, i32::MAX as f64)).collect();
+        let (bqn, bsn, bzn, bdn) = (format!("{base}__b_q"), format!("{base}__b_scale"), format!("{base}__b_zp"), format!("{base}__b"));
+        inits.push(tensor_proto(&bqn, &[k], dtype::INT32, &bq));
+        inits.push(tensor_proto(&bsn, &[k], dtype::FLOAT, &bs.iter().map(|&s| s as f64).collect::<Vec<_>>()));
+        inits.push(tensor_proto(&bzn, &[k], dtype::INT32, &vec![0.0; k]));
+        let mut dq = make_node("DequantizeLinear", &format!("{base}__b_dequantize"), &[&bqn, &bsn, &bzn], &bdn);
+        dq.attribute.push(axis_attr(0));
+        out_nodes.push(dq);
+        m.input[2] = bdn;
+    }
+    Ok(())
+}
