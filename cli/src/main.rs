@@ -1,6 +1,7 @@
 //! `systole`: a thin command-line facade over the Systole libraries.
 
 mod fpga;
+mod model;
 mod rtl;
 mod run;
 
@@ -22,18 +23,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile every layer of a workload and run it on the cycle-accurate simulator.
+    /// Run a whole ONNX model, or every layer of a workload, on the cycle-accurate simulator.
     ///
+    /// With --model: the network runs end to end (accelerator layers simulated, pooling,
+    /// Add, Concat and layout on the host); float models are quantized first. With
+    /// --workload: each layer runs alone, tensors from its `data` files or random.
     /// Prints a per-layer table (cycles, MACs, utilization, compute- or memory-bound) and
-    /// totals. Tensors come from the layers' `data` files (.npy) or are random from the
-    /// workload's seed.
+    /// totals.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["workload", "model"])))]
     Simulate {
         /// Architecture file, e.g. configs/archs/16x16.toml.
         #[arg(long)]
         arch: PathBuf,
         /// Workload file, e.g. configs/workloads/resnet18.toml.
         #[arg(long)]
-        workload: PathBuf,
+        workload: Option<PathBuf>,
+        /// ONNX model: int8 QDQ or QOperator (as onnxruntime.quantization writes), or float.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Model input as .npy (float32 for float inputs), one per input; default: seeded
+        /// random values over the input's quantized range.
+        #[arg(long, requires = "model")]
+        input: Vec<PathBuf>,
+        /// Write the model's output(s) here as .npy, as the graph defines them (float after
+        /// a final DequantizeLinear).
+        #[arg(long, requires = "model")]
+        output: Option<PathBuf>,
+        /// Float models: calibration inputs, a float32 .npy batch along axis 0 (default:
+        /// --calib-samples seeded N(0, 1) inputs).
+        #[arg(long, requires = "model")]
+        calibrate: Option<PathBuf>,
+        /// Float models: random calibration inputs when --calibrate is not given.
+        #[arg(long, default_value_t = 4, requires = "model")]
+        calib_samples: usize,
+        /// Seed of random inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         /// Also write the full SimReport as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -69,6 +94,21 @@ enum Command {
     Fpga {
         #[command(subcommand)]
         command: FpgaCommand,
+    },
+    /// Write a float ONNX model of a standard network (torchvision topology, seeded random
+    /// weights) for architecture studies: mobilenetv2 or resnet18.
+    ExportModel {
+        /// The network: mobilenetv2 or resnet18.
+        network: String,
+        /// Output .onnx file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Input height and width.
+        #[arg(long, default_value_t = 224)]
+        size: usize,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Measure simulator speed on a workload: simulated MACs per second and wall time.
     Bench {
@@ -165,10 +205,30 @@ fn layer_index(wl: &Workload, path: &Path, name: Option<&str>) -> Result<usize> 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Simulate { arch, workload, json, check, jobs } => {
+        Command::Simulate { arch, workload, model, input, output, calibrate, calib_samples, seed, json, check, jobs } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
-            let wl = Workload::from_file(&workload)?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
+            if let Some(path) = model {
+                let net = model::load(&path, &model::Calibration { file: calibrate, samples: calib_samples, seed })?;
+                let x = model::inputs(&net, &input, seed)?;
+                let run = pool.install(|| model::simulate(&arch_cfg, &net, &x, check))?;
+                print!("{}", model::table(&arch_cfg, &net, &run));
+                if let Some(out) = output {
+                    for f in model::write_outputs(&net, &run, &out)? {
+                        println!("wrote {}", f.display());
+                    }
+                }
+                if let Some(path) = json {
+                    let text = serde_json::to_string_pretty(&run.report).into_diagnostic()?;
+                    std::fs::write(&path, text).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                }
+                if check {
+                    println!("check: all {} nodes bit-exact with the golden network", net.nodes.len());
+                }
+                return Ok(());
+            }
+            let workload = workload.expect("clap requires --workload or --model");
+            let wl = Workload::from_file(&workload)?;
             let report = pool.install(|| run::simulate(&arch_cfg, &wl, check))?;
             print!("{}", run::table(&arch_cfg, &report));
             if let Some(path) = json {
@@ -212,6 +272,23 @@ fn main() -> Result<()> {
                 fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref())
             }
         },
+        Command::ExportModel { network, out, size, seed } => {
+            if size < 32 {
+                return Err(miette::miette!(
+                    help = "use --size 32 or more (224 is the standard)",
+                    "--size {size}: the networks downsample by 32"
+                ));
+            }
+            let bytes = systole_compiler::onnx::zoo::build(&network, size, seed).ok_or_else(|| {
+                miette::miette!(
+                    help = format!("choose one of: {}", systole_compiler::onnx::zoo::NETWORKS.join(", ")),
+                    "unknown network `{network}`"
+                )
+            })?;
+            std::fs::write(&out, bytes).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
         Command::Bench { arch, workload, repeat } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
             let wl = Workload::from_file(&workload)?;

@@ -20,6 +20,7 @@ mod depthwise;
 mod emit;
 mod layout;
 pub mod onnx;
+pub mod schedule;
 
 use miette::Diagnostic;
 use systole_core::layer::{Layer, LayerOp};

@@ -17,8 +17,8 @@
 
 pub mod network;
 
-pub use systole_core::network::{Pool, Quant};
 use systole_core::layer::{Activation, Layer};
+pub use systole_core::network::{Pool, Quant};
 use systole_core::workload::LayerData;
 use systole_core::Tensor;
 

@@ -128,8 +128,7 @@ pub fn eval_node<E>(
         }
         Op::Concat { axis } => {
             let outer: usize = out.shape[..*axis].iter().product();
-            let parts: Vec<Vec<i8>> =
-                node.inputs.iter().map(|&v| requantize(&values[v], net.values[v].quant, out.quant)).collect();
+            let parts: Vec<Vec<i8>> = node.inputs.iter().map(|&v| requantize(&values[v], net.values[v].quant, out.quant)).collect();
             let mut data = Vec::with_capacity(out.len());
             for o in 0..outer {
                 for (&v, part) in node.inputs.iter().zip(&parts) {

@@ -100,8 +100,8 @@ pub fn simulate(arch: &ArchConfig, net: &Network, programs: &[Option<Program>], 
     let mut layers = Vec::new();
     let values = systole_golden::network::run_with(net, x, |idx, layer, data| {
         let program = programs[idx].as_ref().expect("compile gives every layer a program");
-        let (mut outs, exe) = systole_sim::run(arch, program, &[&data.input])
-            .map_err(|source| RunError::Sim { layer: layer.name.clone(), source })?;
+        let (mut outs, exe) =
+            systole_sim::run(arch, program, &[&data.input]).map_err(|source| RunError::Sim { layer: layer.name.clone(), source })?;
         let mut report = exe.report;
         report.name = net.nodes[idx].name.clone();
         layers.push(report);

@@ -79,7 +79,11 @@ fn qdq_model_matches_onnx_runtime_node_by_node() {
             let pooled = matches!(node.op, systole_core::network::Op::AvgPool(_) | systole_core::network::Op::GlobalAvgPool);
             assert!(pooled, "node `{}` ({}) element {i}: Systole {a}, ONNX Runtime {b}", node.name, node.op.kind());
             let real = pooled_real(&net, idx, &values, i);
-            assert!((a as i32 - b as i32).abs() == 1 && (real.fract().abs() - 0.5).abs() < 1e-6, "node `{}` element {i}: Systole {a}, ONNX Runtime {b}, exact value {real}", node.name);
+            assert!(
+                (a as i32 - b as i32).abs() == 1 && (real.fract().abs() - 0.5).abs() < 1e-6,
+                "node `{}` element {i}: Systole {a}, ONNX Runtime {b}, exact value {real}",
+                node.name
+            );
             ties += 1;
         }
         values[node.output] = ort;
@@ -103,7 +107,8 @@ fn pooled_real(net: &Network, idx: usize, values: &[Vec<i8>], i: usize) -> f64 {
     let (mut sum, mut count) = (0i64, 0);
     for r in 0..pool.kernel[0] {
         for s in 0..pool.kernel[1] {
-            let (yy, xx) = ((oy * pool.stride[0] + r) as isize - pool.pad[0] as isize, (ox * pool.stride[1] + s) as isize - pool.pad[1] as isize);
+            let (yy, xx) =
+                ((oy * pool.stride[0] + r) as isize - pool.pad[0] as isize, (ox * pool.stride[1] + s) as isize - pool.pad[1] as isize);
             if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
                 sum += values[node.inputs[0]][(ch * h + yy as usize) * w + xx as usize] as i64 - x.quant.zp as i64;
                 count += 1;
@@ -154,7 +159,10 @@ fn float_model_quantized_by_systole_tracks_the_float_model() {
     let step = net.outputs[0].dequantize.unwrap().scale;
     let worst = data.iter().zip(&float).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     let range = float.iter().map(|v| v.abs()).fold(0f32, f32::max);
-    assert!(worst < 4.0 * step && worst < 0.05 * range, "worst error {worst}, output step {step}, output range {range}\n{data:?}\n{float:?}");
+    assert!(
+        worst < 4.0 * step && worst < 0.05 * range,
+        "worst error {worst}, output step {step}, output range {range}\n{data:?}\n{float:?}"
+    );
     let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
     let programs = systole_runtime::compile(&arch, &net).unwrap();
     let run = systole_runtime::simulate(&arch, &net, &programs, &[x]).unwrap();

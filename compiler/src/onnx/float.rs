@@ -43,7 +43,10 @@ pub fn run(
     for n in &graph.node {
         let get = |i: usize| -> Result<FTensor, String> {
             let key = n.input.get(i).filter(|s| !s.is_empty()).ok_or_else(|| format!("input {i} is missing"))?;
-            env.get(key).cloned().or_else(|| consts.get(key).map(FTensor::from_const)).ok_or_else(|| format!("input `{key}` is not computed"))
+            env.get(key)
+                .cloned()
+                .or_else(|| consts.get(key).map(FTensor::from_const))
+                .ok_or_else(|| format!("input `{key}` is not computed"))
         };
         let out = eval(n, opset, consts, &get).map_err(|m| (name(n), m))?;
         if let Some(o) = n.output.first() {
@@ -54,7 +57,12 @@ pub fn run(
     Ok(())
 }
 
-fn eval(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>, get: &dyn Fn(usize) -> Result<FTensor, String>) -> Result<FTensor, String> {
+fn eval(
+    n: &NodeProto,
+    opset: i64,
+    consts: &HashMap<String, Const>,
+    get: &dyn Fn(usize) -> Result<FTensor, String>,
+) -> Result<FTensor, String> {
     let has = |i: usize| n.input.get(i).is_some_and(|s| !s.is_empty());
     Ok(match n.op_type.as_str() {
         "Identity" => get(0)?,
@@ -91,7 +99,8 @@ fn eval(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>, get: &dyn Fn
                 return Err("transA = 1, alpha != 1 or beta != 1 is not supported".into());
             }
             let tb = gemm && attrs::int(n, "transB", 0) != 0;
-            let ([m, k], [b0, b1]) = (a.shape[..].try_into().map_err(|_| "A must be a matrix")?, b.shape[..].try_into().map_err(|_| "B must be a matrix")?);
+            let ([m, k], [b0, b1]) =
+                (a.shape[..].try_into().map_err(|_| "A must be a matrix")?, b.shape[..].try_into().map_err(|_| "B must be a matrix")?);
             let (bk, nn) = if tb { (b1, b0) } else { (b0, b1) };
             if bk != k {
                 return Err(format!("[{m}, {k}] times {:?}: inner sizes differ", b.shape));
@@ -126,7 +135,9 @@ fn eval(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>, get: &dyn Fn
             let x = get(0)?;
             let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
             let (pool, max) = match n.op_type.as_str() {
-                "GlobalAveragePool" => (systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true }, false),
+                "GlobalAveragePool" => {
+                    (systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true }, false)
+                }
                 op => (Window::read(n, None, [h, w])?.pool(n)?, op == "MaxPool"),
             };
             let [p, q] = pool.out_hw(h, w);
@@ -137,7 +148,10 @@ fn eval(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>, get: &dyn Fn
                         let (mut acc, mut count) = (if max { f32::MIN } else { 0.0 }, 0);
                         for r in 0..pool.kernel[0] {
                             for s in 0..pool.kernel[1] {
-                                let (y, xx) = ((oy * pool.stride[0] + r) as isize - pool.pad[0] as isize, (ox * pool.stride[1] + s) as isize - pool.pad[1] as isize);
+                                let (y, xx) = (
+                                    (oy * pool.stride[0] + r) as isize - pool.pad[0] as isize,
+                                    (ox * pool.stride[1] + s) as isize - pool.pad[1] as isize,
+                                );
                                 if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
                                     let v = plane[y as usize * w + xx as usize];
                                     acc = if max { acc.max(v) } else { acc + v };
@@ -248,10 +262,8 @@ fn permutation(shape: &[usize], perm: &[usize]) -> Vec<usize> {
 }
 
 fn conv(n: &NodeProto, x: &FTensor, w: &FTensor, b: Option<FTensor>) -> Result<FTensor, String> {
-    let ([nb, c, h, wd], [k, cg, r, s]) = (
-        x.shape[..].try_into().map_err(|_| "Conv input must be NCHW")?,
-        w.shape[..].try_into().map_err(|_| "Conv weights must be 4-D")?,
-    );
+    let ([nb, c, h, wd], [k, cg, r, s]) =
+        (x.shape[..].try_into().map_err(|_| "Conv input must be NCHW")?, w.shape[..].try_into().map_err(|_| "Conv weights must be 4-D")?);
     let groups = attrs::int(n, "group", 1).max(1) as usize;
     if cg * groups != c || k % groups != 0 {
         return Err(format!("{groups} groups of {cg} channels do not match {c} input and {k} output channels"));

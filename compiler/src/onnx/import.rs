@@ -157,20 +157,24 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
         }
     }
     for out in &graph.output {
-        let o = match imp.syms.get(&out.name) {
-            Some(Sym::Quant(v)) if !imp.u8_values.contains(v) => NetOutput { name: out.name.clone(), value: *v, dequantize: None },
-            Some(Sym::Dq(v, q)) => NetOutput { name: out.name.clone(), value: *v, dequantize: Some(*q) },
-            Some(Sym::Quant(_)) => {
-                return Err(graph_err(format!("output `{}` is uint8", out.name), "end the graph with a DequantizeLinear"))
-            }
-            Some(Sym::Pending(p)) => {
-                return Err(graph_err(
-                    format!("output `{}` is the float result of {} `{}`, which no QuantizeLinear quantizes", out.name, p.node.op_type, node_name(&p.node)),
+        let o =
+            match imp.syms.get(&out.name) {
+                Some(Sym::Quant(v)) if !imp.u8_values.contains(v) => NetOutput { name: out.name.clone(), value: *v, dequantize: None },
+                Some(Sym::Dq(v, q)) => NetOutput { name: out.name.clone(), value: *v, dequantize: Some(*q) },
+                Some(Sym::Quant(_)) => {
+                    return Err(graph_err(format!("output `{}` is uint8", out.name), "end the graph with a DequantizeLinear"))
+                }
+                Some(Sym::Pending(p)) => return Err(graph_err(
+                    format!(
+                        "output `{}` is the float result of {} `{}`, which no QuantizeLinear quantizes",
+                        out.name,
+                        p.node.op_type,
+                        node_name(&p.node)
+                    ),
                     "quantize every compute node's output (onnxruntime.quantization.quantize_static does), or give Systole the float model",
-                ))
-            }
-            _ => return Err(graph_err(format!("output `{}` is not computed from the input", out.name), "remove the output")),
-        };
+                )),
+                _ => return Err(graph_err(format!("output `{}` is not computed from the input", out.name), "remove the output")),
+            };
         imp.net.outputs.push(o);
     }
     imp.net.validate().map_err(|e| graph_err(e.to_string(), "report this as a Systole bug"))?;
@@ -253,7 +257,10 @@ impl Importer {
         match c.dtype {
             dtype::INT8 => Ok((c.vals.iter().map(|&v| v as i8).collect(), false)),
             dtype::UINT8 => Ok((c.vals.iter().map(|&v| (v as i32 - 128) as i8).collect(), true)),
-            other => fail(format!("zero point `{name}` has {}; Systole takes int8 or uint8 activations", dtype::name(other)), "quantize activations to int8"),
+            other => fail(
+                format!("zero point `{name}` has {}; Systole takes int8 or uint8 activations", dtype::name(other)),
+                "quantize activations to int8",
+            ),
         }
     }
 
@@ -338,7 +345,18 @@ impl Importer {
                 let (wz, _) = self.zero_points(input(5), false)?;
                 let (yq, u8) = self.quant(&need(6)?, input(7), false)?;
                 let bias = input(8).map(|b| self.int_bias(b)).transpose()?;
-                let v = self.layer(n, None, (x, xq), &w, ws, &wz.iter().map(|&z| z as f64).collect::<Vec<_>>(), bias, yq, Activation::None, &out)?;
+                let v = self.layer(
+                    n,
+                    None,
+                    (x, xq),
+                    &w,
+                    ws,
+                    &wz.iter().map(|&z| z as f64).collect::<Vec<_>>(),
+                    bias,
+                    yq,
+                    Activation::None,
+                    &out,
+                )?;
                 self.define(n, v, u8);
             }
             "QLinearMatMul" | "QGemm" => {
@@ -366,7 +384,11 @@ impl Importer {
                 let b = self.quant_input(&need(3)?)?;
                 let (bq, _) = self.quant(&need(4)?, input(5), self.u8_values.contains(&b))?;
                 let (yq, u8) = self.quant(&need(6)?, input(7), false)?;
-                let v = self.resolve(&Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![(a, aq), (b, bq)], act: Activation::None }, yq, &out)?;
+                let v = self.resolve(
+                    &Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![(a, aq), (b, bq)], act: Activation::None },
+                    yq,
+                    &out,
+                )?;
                 self.define(n, v, u8);
             }
             "QLinearAveragePool" | "QLinearGlobalAveragePool" => {
@@ -399,7 +421,12 @@ impl Importer {
                     None => None,
                     Some(Sym::DqConst(d)) if d.q.dtype == dtype::INT32 => Some(Bias::Int(d.q.vals.iter().map(|&v| v as i32).collect())),
                     Some(Sym::Const(c)) if c.dtype == dtype::FLOAT => Some(Bias::Float(c.f32s())),
-                    Some(_) => return fail("the bias must be a float constant or a DequantizeLinear of an int32 constant", "quantize the model again"),
+                    Some(_) => {
+                        return fail(
+                            "the bias must be a float constant or a DequantizeLinear of an int32 constant",
+                            "quantize the model again",
+                        )
+                    }
                 };
                 let op = if n.op_type == "Conv" {
                     PendingOp::Conv { w, bias }
@@ -407,7 +434,10 @@ impl Importer {
                     if n.op_type == "Gemm"
                         && (attrs::int(n, "transA", 0) != 0 || attrs::float(n, "alpha", 1.0) != 1.0 || attrs::float(n, "beta", 1.0) != 1.0)
                     {
-                        return fail("transA = 1, alpha != 1 or beta != 1 is not supported", "export the Gemm with transA = 0, alpha = beta = 1");
+                        return fail(
+                            "transA = 1, alpha != 1 or beta != 1 is not supported",
+                            "export the Gemm with transA = 0, alpha = beta = 1",
+                        );
                     }
                     PendingOp::Gemm { trans_b: n.op_type == "Gemm" && attrs::int(n, "transB", 0) != 0, w, bias }
                 };
@@ -416,7 +446,10 @@ impl Importer {
             "Add" => {
                 let a = self.dq_input(&need(0)?, n)?;
                 let b = self.dq_input(&need(1)?, n)?;
-                self.set(n, Sym::Pending(Box::new(Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![a, b], act: Activation::None })));
+                self.set(
+                    n,
+                    Sym::Pending(Box::new(Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![a, b], act: Activation::None })),
+                );
             }
             "AveragePool" | "GlobalAveragePool" => {
                 let x = self.dq_input(&need(0)?, n)?;
@@ -452,7 +485,12 @@ impl Importer {
                         let p = Pending { node: n.clone(), op: PendingOp::Activation, inputs: vec![(v, q)], act };
                         self.set(n, Sym::Pending(Box::new(p)));
                     }
-                    _ => return fail(format!("input `{x}` is not a dequantized tensor or a quantizable op's output"), "quantize the model again"),
+                    _ => {
+                        return fail(
+                            format!("input `{x}` is not a dequantized tensor or a quantizable op's output"),
+                            "quantize the model again",
+                        )
+                    }
                 }
             }
             "MaxPool" | "Reshape" | "Flatten" | "Transpose" | "Pad" => self.layout(n, &need(0)?, &out)?,
@@ -482,7 +520,10 @@ impl Importer {
     fn int_bias(&self, name: &str) -> Result<Vec<i32>, Fail> {
         let c = self.constant(name, "bias")?;
         if c.dtype != dtype::INT32 {
-            return fail(format!("bias `{name}` has {}, QLinearConv and QGemm take int32", dtype::name(c.dtype)), "quantize the model again");
+            return fail(
+                format!("bias `{name}` has {}, QLinearConv and QGemm take int32", dtype::name(c.dtype)),
+                "quantize the model again",
+            );
         }
         Ok(c.vals.iter().map(|&v| v as i32).collect())
     }
@@ -497,7 +538,11 @@ impl Importer {
             }
             match n.input.get(i).filter(|s| !s.is_empty()) {
                 None => Ok(default),
-                Some(name) => self.constant(name, "Clip bound")?.scalar().map(|v| v as f32).ok_or_else(|| Fail::from(format!("Clip bound `{name}` is not a scalar"))),
+                Some(name) => self
+                    .constant(name, "Clip bound")?
+                    .scalar()
+                    .map(|v| v as f32)
+                    .ok_or_else(|| Fail::from(format!("Clip bound `{name}` is not a scalar"))),
             }
         };
         let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
@@ -578,7 +623,10 @@ impl Importer {
                 };
                 let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), c.dims.len().max(1))?;
                 if !matches!(c.dtype, dtype::INT8 | dtype::INT32) {
-                    return fail(format!("dequantizes a {} constant; weights must be int8 and biases int32", dtype::name(c.dtype)), "quantize weights to int8");
+                    return fail(
+                        format!("dequantizes a {} constant; weights must be int8 and biases int32", dtype::name(c.dtype)),
+                        "quantize weights to int8",
+                    );
                 }
                 if (s.len() != 1 && s.len() != c.dims.get(axis).copied().unwrap_or(0)) || (z.len() != 1 && z.len() != s.len()) {
                     return fail(format!("scale has {} values for axis {axis} of shape {:?}", s.len(), c.dims), "quantize the model again");
@@ -696,7 +744,10 @@ impl Importer {
                     ),
                 };
                 if w.scale.len() > 1 && w.axis != k_axis {
-                    return fail(format!("weights are quantized along axis {}, not the output channels (axis {k_axis})", w.axis), "quantize per output channel");
+                    return fail(
+                        format!("weights are quantized along axis {}, not the output channels (axis {k_axis})", w.axis),
+                        "quantize per output channel",
+                    );
                 }
                 if bias.as_ref().is_some_and(|b| b.len() != k) {
                     return fail(format!("{} bias values for {k} output channels", bias.map_or(0, |b| b.len())), "check the bias");
@@ -722,7 +773,10 @@ impl Importer {
             PendingOp::Activation => (Op::Requantize(p.act), shape),
         };
         if p.act != Activation::None && !matches!(op, Op::Add(_) | Op::Requantize(_)) {
-            return fail(format!("{} feeds a ReLU, which Systole fuses only into conv, GEMM and Add", n.op_type), "quantize the ReLU's input separately");
+            return fail(
+                format!("{} feeds a ReLU, which Systole fuses only into conv, GEMM and Add", n.op_type),
+                "quantize the ReLU's input separately",
+            );
         }
         // Each input is read with the quantization the graph states for it here.
         let mut inputs = ids;
@@ -760,7 +814,10 @@ impl Importer {
         out: &str,
     ) -> Result<ValueId, Fail> {
         if w.dtype != dtype::INT8 {
-            return fail(format!("weights have {}; Systole takes int8 weights", dtype::name(w.dtype)), "quantize weights to int8 (QuantType.QInt8)");
+            return fail(
+                format!("weights have {}; Systole takes int8 weights", dtype::name(w.dtype)),
+                "quantize weights to int8 (QuantType.QInt8)",
+            );
         }
         if w_zp.iter().any(|&z| z != 0.0) {
             return fail("weights have a non-zero zero point", "quantize weights symmetrically (the default of quantize_static for int8)");
@@ -777,7 +834,10 @@ impl Importer {
                 }
                 let groups = attrs::int(n, "group", 1).max(1) as usize;
                 if cg * groups != xs[1] {
-                    return fail(format!("{groups} groups of {cg} channels do not match the input's {} channels", xs[1]), "check the weights");
+                    return fail(
+                        format!("{groups} groups of {cg} channels do not match the input's {} channels", xs[1]),
+                        "check the weights",
+                    );
                 }
                 let win = Window::read(n, Some([r, s]), [xs[2], xs[3]])?;
                 let shape = ConvShape {
@@ -817,7 +877,8 @@ impl Importer {
                 if xk != kk {
                     return fail(format!("input [{m}, {xk}] times weights {:?}: inner sizes differ", w.dims), "check the weights");
                 }
-                let nk: Vec<i8> = if tb { wq } else { (0..nn).flat_map(|j| (0..kk).map(move |t| (t, j))).map(|(t, j)| wq[t * nn + j]).collect() };
+                let nk: Vec<i8> =
+                    if tb { wq } else { (0..nn).flat_map(|j| (0..kk).map(move |t| (t, j))).map(|(t, j)| wq[t * nn + j]).collect() };
                 (ConvShape::gemm(1, m, kk, nn), Tensor::from_vec([nn, 1, 1, kk], nk), Some(vec![m, nn]), LayerOp::Gemm)
             }
         };
@@ -836,7 +897,9 @@ impl Importer {
             quant: QuantParams { x_scale: xq.scale, x_zp: xq.zp, w_scale, y_scale: y.scale, y_zp: y.zp },
             activation: act,
         };
-        layer.validate().map_err(|e| Fail { message: e.to_string(), help: e.help.clone().unwrap_or_else(|| "check the layer's attributes".into()) })?;
+        layer
+            .validate()
+            .map_err(|e| Fail { message: e.to_string(), help: e.help.clone().unwrap_or_else(|| "check the layer's attributes".into()) })?;
         let out_shape = out_shape.unwrap_or_else(|| vec![shape.n, k, shape.p(), shape.q()]);
         let x = self.reinterpret(n, x, xq);
         Ok(self.emit(n, Op::Layer { layer, weights, bias }, vec![x], out, out_shape, y))

@@ -9,6 +9,7 @@ pub mod attrs;
 pub mod float;
 mod import;
 pub mod ptq;
+pub mod zoo;
 
 pub use float::FTensor;
 pub use import::import;

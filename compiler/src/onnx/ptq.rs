@@ -40,7 +40,6 @@ pub fn is_float(model: &OnnxModel) -> bool {
 /// `count` seeded samples of standard-normal values (the range of normalized images) for
 /// every float input.
 pub fn random_samples(model: &OnnxModel, count: usize, seed: u64) -> Vec<Sample> {
-    use rand_distr_free::standard_normal;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..count)
         .map(|_| {
@@ -56,16 +55,11 @@ pub fn random_samples(model: &OnnxModel, count: usize, seed: u64) -> Vec<Sample>
         .collect()
 }
 
-/// A normal sample without another dependency: Box-Muller on two uniforms.
-mod rand_distr_free {
-    use rand::Rng;
-
-    /// One standard-normal f32.
-    pub fn standard_normal(rng: &mut impl Rng) -> f32 {
-        let u: f64 = rng.gen_range(f64::EPSILON..1.0);
-        let v: f64 = rng.gen();
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    }
+/// One standard-normal f32 (Box-Muller on two uniforms).
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f32 {
+    let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let v: f64 = rng.gen();
+    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
 }
 
 /// Splits a calibration batch (axis 0) into samples of the model's (single) input shape.
@@ -102,7 +96,8 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
         consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m, "export again"))?);
     }
     let mut nodes: Vec<NodeProto> = super::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
-    fold_batchnorm(&mut nodes, &mut consts).map_err(|(n, m)| node_err(&n, m, "Systole folds a BatchNormalization only into the Conv right before it"))?;
+    fold_batchnorm(&mut nodes, &mut consts)
+        .map_err(|(n, m)| node_err(&n, m, "Systole folds a BatchNormalization only into the Conv right before it"))?;
 
     // Calibration.
     let mut folded = graph.clone();
@@ -185,7 +180,8 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
             continue;
         }
         if matches!(op, "Conv" | "Gemm" | "MatMul") {
-            quantize_weights(n, &mut m, &consts, &quant, &mut out_nodes, &mut inits).map_err(|msg| node_err(n, msg, "Systole quantizes constant weights"))?;
+            quantize_weights(n, &mut m, &consts, &quant, &mut out_nodes, &mut inits)
+                .map_err(|msg| node_err(n, msg, "Systole quantizes constant weights"))?;
         }
         let out = n.output[0].clone();
         let q = if LAYOUT.contains(&op) {
@@ -208,7 +204,16 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
     g.node = out_nodes;
     let used: std::collections::HashSet<&str> = g.node.iter().flat_map(|n| n.input.iter().map(|s| s.as_str())).collect();
     let mut kept: Vec<_> = graph.initializer.iter().filter(|t| used.contains(t.name.as_str())).cloned().collect();
-    kept.extend(consts.iter().filter(|(k, _)| used.contains(k.as_str()) && !graph.initializer.iter().any(|t| &t.name == *k) && !nodes.iter().any(|n| n.output.first() == Some(k))).map(|(k, c)| tensor_proto(k, &c.dims, c.dtype, &c.vals)));
+    kept.extend(
+        consts
+            .iter()
+            .filter(|(k, _)| {
+                used.contains(k.as_str())
+                    && !graph.initializer.iter().any(|t| &t.name == *k)
+                    && !nodes.iter().any(|n| n.output.first() == Some(k))
+            })
+            .map(|(k, c)| tensor_proto(k, &c.dims, c.dtype, &c.vals)),
+    );
     kept.extend(inits);
     g.initializer = kept;
     Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
@@ -274,7 +279,12 @@ fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const
         };
         let eps = attrs::float(&bn, "epsilon", 1e-5);
         let conv = nodes[ci].clone();
-        let w = conv.input.get(1).and_then(|n| consts.get(n)).cloned().ok_or_else(|| (conv.clone(), "weights must be a constant".to_string()))?;
+        let w = conv
+            .input
+            .get(1)
+            .and_then(|n| consts.get(n))
+            .cloned()
+            .ok_or_else(|| (conv.clone(), "weights must be a constant".to_string()))?;
         let k = w.dims.first().copied().unwrap_or(0);
         if g.len() != k || b.len() != k || m.len() != k || v.len() != k {
             return Err((bn, format!("{} channels, the Conv has {k}", g.len())));
@@ -282,7 +292,11 @@ fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const
         let per: usize = w.dims[1..].iter().product();
         let factor: Vec<f64> = (0..k).map(|i| g[i] as f64 / ((v[i] + eps) as f64).sqrt()).collect();
         let old_bias = conv.input.get(2).filter(|s| !s.is_empty()).and_then(|n| consts.get(n)).map(|c| c.f32s()).unwrap_or(vec![0.0; k]);
-        let w2 = Const { dims: w.dims.clone(), dtype: dtype::FLOAT, vals: w.vals.iter().enumerate().map(|(i, &x)| ((x * factor[i / per]) as f32) as f64).collect() };
+        let w2 = Const {
+            dims: w.dims.clone(),
+            dtype: dtype::FLOAT,
+            vals: w.vals.iter().enumerate().map(|(i, &x)| ((x * factor[i / per]) as f32) as f64).collect(),
+        };
         let b2 = Const {
             dims: vec![k],
             dtype: dtype::FLOAT,
@@ -331,7 +345,12 @@ fn quantize_weights(
     for s in scale.iter_mut() {
         *s = if (*s / 127.0).is_normal() { *s / 127.0 } else { 1.0 };
     }
-    let q: Vec<f64> = w.vals.iter().enumerate().map(|(i, &v)| ((v as f32 / scale[(i / inner) % k]).round_ties_even().clamp(-127.0, 127.0)) as f64).collect();
+    let q: Vec<f64> = w
+        .vals
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| ((v as f32 / scale[(i / inner) % k]).round_ties_even().clamp(-127.0, 127.0)) as f64)
+        .collect();
     let base = node_name(n);
     let (wq, ws, wz, wd) = (format!("{base}__w_q"), format!("{base}__w_scale"), format!("{base}__w_zp"), format!("{base}__w"));
     inits.push(tensor_proto(&wq, &w.dims, dtype::INT8, &q));
@@ -347,7 +366,12 @@ fn quantize_weights(
             return Err(format!("{} bias values for {k} output channels", b.vals.len()));
         }
         let bs: Vec<f32> = scale.iter().map(|&s| xq.scale * s).collect();
-        let bq: Vec<f64> = b.vals.iter().zip(&bs).map(|(&v, &s)| ((v as f32 / s) as f64).round_ties_even().clamp(i32::MIN as f64, i32::MAX as f64)).collect();
+        let bq: Vec<f64> = b
+            .vals
+            .iter()
+            .zip(&bs)
+            .map(|(&v, &s)| ((v as f32 / s) as f64).round_ties_even().clamp(i32::MIN as f64, i32::MAX as f64))
+            .collect();
         let (bqn, bsn, bzn, bdn) = (format!("{base}__b_q"), format!("{base}__b_scale"), format!("{base}__b_zp"), format!("{base}__b"));
         inits.push(tensor_proto(&bqn, &[k], dtype::INT32, &bq));
         inits.push(tensor_proto(&bsn, &[k], dtype::FLOAT, &bs.iter().map(|&s| s as f64).collect::<Vec<_>>()));

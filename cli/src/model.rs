@@ -1,0 +1,223 @@
+//! Whole ONNX models: load (quantizing float models), simulate, check, tabulate.
+
+use miette::{miette, IntoDiagnostic, Result, WrapErr};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use systole_compiler::onnx::{self, ptq, FTensor};
+use systole_core::network::{HostTensor, Network, Op};
+use systole_core::ArchConfig;
+use systole_runtime::{NetworkRun, Row};
+
+/// How to calibrate a float model.
+pub struct Calibration {
+    /// A float32 .npy batch of inputs (axis 0), or None for seeded random inputs.
+    pub file: Option<PathBuf>,
+    /// Random samples when no file is given.
+    pub samples: usize,
+    /// Seed of the random samples.
+    pub seed: u64,
+}
+
+/// Reads `path`; a float model is quantized first (and said so on stderr).
+pub fn load(path: &Path, calibration: &Calibration) -> Result<Network> {
+    let model = onnx::read(path)?;
+    let model = if ptq::is_float(&model) {
+        let samples = match &calibration.file {
+            Some(file) => {
+                let (shape, data) = systole_core::npy::read_any::<f32>(file, "calibration batch")?;
+                ptq::samples_from_batch(&model, &FTensor { shape, data })
+                    .map_err(|e| miette!(help = "save a float32 batch [B, ...input shape] with numpy.save", "{}: {e}", file.display()))?
+            }
+            None => ptq::random_samples(&model, calibration.samples.max(1), calibration.seed),
+        };
+        eprintln!(
+            "{}: float model, quantized by Systole (int8 per-channel weights, per-tensor activations) on {} calibration input(s){}",
+            path.display(),
+            samples.len(),
+            if calibration.file.is_none() { " drawn from N(0, 1) (give --calibrate for real data)" } else { "" }
+        );
+        ptq::quantize(&model, path, &samples)?
+    } else {
+        model
+    };
+    Ok(onnx::import(&model, path)?)
+}
+
+/// The network's inputs: from .npy files, or seeded uniform over each input's quantized range.
+pub fn inputs(net: &Network, files: &[PathBuf], seed: u64) -> Result<Vec<HostTensor>> {
+    if !files.is_empty() && files.len() != net.inputs.len() {
+        return Err(miette!(
+            help = "give one --input per network input, in the graph's order",
+            "{} --input file(s) for a network with {} input(s)",
+            files.len(),
+            net.inputs.len()
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    net.inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let v = &net.values[input.value];
+            let shape = v.shape.clone();
+            let what = format!("input `{}`", input.name);
+            Ok(match (files.get(i), input.float) {
+                (Some(f), true) => HostTensor::F32 { data: systole_core::npy::read::<f32>(f, &shape, &what)?, shape },
+                (Some(f), false) => HostTensor::I8 { data: systole_core::npy::read::<i8>(f, &shape, &what)?, shape },
+                (None, true) => {
+                    let (lo, hi) = (v.quant.dequantize(i8::MIN), v.quant.dequantize(i8::MAX));
+                    HostTensor::F32 { data: (0..v.len()).map(|_| rng.gen_range(lo..=hi)).collect(), shape }
+                }
+                (None, false) => HostTensor::I8 { data: (0..v.len()).map(|_| rng.gen()).collect(), shape },
+            })
+        })
+        .collect()
+}
+
+/// Compiles and simulates; with `check`, every value must equal the golden network's.
+pub fn simulate(arch: &ArchConfig, net: &Network, inputs: &[HostTensor], check: bool) -> Result<NetworkRun> {
+    let programs = systole_runtime::compile(arch, net)?;
+    let run = systole_runtime::simulate(arch, net, &programs, inputs)?;
+    if check {
+        let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
+        let golden = systole_golden::network::run_with(net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d)))
+            .expect("golden layers do not fail");
+        for n in &net.nodes {
+            if golden[n.output] != run.values[n.output] {
+                let i = golden[n.output].iter().zip(&run.values[n.output]).position(|(a, b)| a != b).unwrap_or(0);
+                return Err(miette!(
+                    "node `{}` ({}): simulated output differs from the golden network at element {i}: golden {}, simulator {}",
+                    n.name,
+                    n.op.kind(),
+                    golden[n.output].get(i).copied().unwrap_or_default(),
+                    run.values[n.output].get(i).copied().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(run)
+}
+
+/// Writes the outputs: one output to `path`, several to `path` with `.NAME` before `.npy`.
+pub fn write_outputs(net: &Network, run: &NetworkRun, path: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = vec![];
+    for (o, t) in net.outputs.iter().zip(&run.outputs) {
+        let file = if net.outputs.len() == 1 {
+            path.to_path_buf()
+        } else {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            path.with_file_name(format!("{stem}.{}.npy", o.name.replace(['/', '\\', ':'], "_")))
+        };
+        let r = match t {
+            HostTensor::F32 { shape, data } => systole_core::npy::write(&file, shape, data),
+            HostTensor::I8 { shape, data } => systole_core::npy::write(&file, shape, data),
+        };
+        r.into_diagnostic().wrap_err_with(|| format!("cannot write {}", file.display()))?;
+        written.push(file);
+    }
+    Ok(written)
+}
+
+/// The per-node table: accelerator layers with cycles, utilization and bound; host operators
+/// with the bytes they move; totals and the DRAM buffer plan.
+pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "arch {} ({}x{} {}, {} MHz), model {}", arch.name, arch.rows, arch.cols, arch.dataflow, arch.clock_mhz, net.name);
+    let _ = writeln!(
+        out,
+        "{:<28} {:<13} {:>11} {:>13} {:>6} {:>10} {:>9} {:>9}  {:<7}",
+        "node", "op", "cycles", "MACs", "util", "compute", "filldrain", "dramstall", "bound"
+    );
+    let layer_kind: Vec<&str> = net.nodes.iter().filter(|n| matches!(n.op, Op::Layer { .. })).map(|n| n.op.kind()).collect();
+    for row in &run.rows {
+        match row {
+            Row::Layer(i) => {
+                let l = &run.report.layers[*i];
+                let c = |k: &str| l.cycles_by_cause.get(k).copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<13} {:>11} {:>13} {:>6.3} {:>10} {:>9} {:>9}  {:<7}",
+                    l.name,
+                    layer_kind[*i],
+                    l.cycles,
+                    l.macs,
+                    l.utilization,
+                    c("compute"),
+                    c("fill_drain"),
+                    c("dram_stall"),
+                    l.bound
+                );
+            }
+            Row::Host(h) => {
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<13} {:>11} {:>13} {:>6} {:>10} {:>9} {:>9}  host ({} B)",
+                    h.name, h.kind, "-", "-", "-", "-", "-", "-", h.bytes
+                );
+            }
+        }
+    }
+    let t = &run.report.total;
+    let c = |k: &str| t.cycles_by_cause.get(k).copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "{:<28} {:<13} {:>11} {:>13} {:>6.3} {:>10} {:>9} {:>9}  {:<7}",
+        "total",
+        "",
+        t.cycles,
+        t.macs,
+        t.utilization,
+        c("compute"),
+        c("fill_drain"),
+        c("dram_stall"),
+        t.bound
+    );
+    for kind in ["conv", "depthwise", "gemm"] {
+        let rows: Vec<_> = run.report.layers.iter().zip(&layer_kind).filter(|(_, k)| **k == kind).map(|(l, _)| l).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let (cycles, macs): (u64, u64) = rows.iter().fold((0, 0), |(c, m), l| (c + l.cycles, m + l.macs));
+        let _ = writeln!(
+            out,
+            "  {kind:<10} {:>3} layers, {:>11} cycles ({:>5.1}%), utilization {:.3}",
+            rows.len(),
+            cycles,
+            100.0 * cycles as f64 / t.cycles.max(1) as f64,
+            systole_core::report::utilization(macs, arch.pes() as u64, cycles)
+        );
+    }
+    let us = t.cycles as f64 / arch.clock_mhz;
+    let host_ops = run.rows.iter().filter(|r| matches!(r, Row::Host(_))).count();
+    let plan = systole_compiler::schedule::plan(net);
+    let _ = writeln!(
+        out,
+        "total: {} accelerator layers, {} cycles = {:.3} ms at {} MHz, {:.1} effective GOPS; {} host operators; DRAM read {} B, write {} B",
+        run.report.layers.len(),
+        t.cycles,
+        us / 1000.0,
+        arch.clock_mhz,
+        2.0 * t.macs as f64 / (us * 1000.0).max(f64::MIN_POSITIVE),
+        host_ops,
+        t.dram_bytes.get("read").unwrap_or(&0),
+        t.dram_bytes.get("write").unwrap_or(&0)
+    );
+    let weights: usize = net
+        .nodes
+        .iter()
+        .map(|n| match &n.op {
+            Op::Layer { weights, bias, .. } => weights.data.len() + 4 * bias.len(),
+            _ => 0,
+        })
+        .sum();
+    let _ = writeln!(
+        out,
+        "DRAM: activations {:.1} KiB with buffer reuse ({:.1} KiB without), weights and biases {:.1} KiB",
+        plan.peak as f64 / 1024.0,
+        plan.total as f64 / 1024.0,
+        weights as f64 / 1024.0
+    );
+    out
+}

@@ -1,0 +1,284 @@
+//! Building float ONNX models in Rust: a small graph builder, and MobileNetV2 and ResNet-18
+//! with the torchvision topology and seeded random weights (He-normal convolutions,
+//! BatchNormalization with random statistics), for architecture studies and tests without
+//! downloads. Their accuracy is meaningless; their shapes, operators and data flow are real.
+
+use super::attrs::{dtype, tensor_proto};
+use onnx_protobuf::{
+    attribute_proto::AttributeType, type_proto, AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// Accumulates nodes and initializers of a float NCHW graph.
+pub struct GraphBuilder {
+    graph: GraphProto,
+    rng: ChaCha8Rng,
+    shapes: std::collections::HashMap<String, Vec<usize>>,
+    count: usize,
+}
+
+fn int_attr(name: &str, v: i64) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.i = v;
+    a.type_ = AttributeType::INT.into();
+    a
+}
+
+fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.ints = v.to_vec();
+    a.type_ = AttributeType::INTS.into();
+    a
+}
+
+fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
+    let mut s = TensorShapeProto::new();
+    for &d in shape {
+        let mut dim = onnx_protobuf::tensor_shape_proto::Dimension::new();
+        dim.value = Some(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue(d as i64));
+        s.dim.push(dim);
+    }
+    let mut t = type_proto::Tensor::new();
+    t.elem_type = dtype::FLOAT;
+    t.shape = Some(s).into();
+    let mut ty = TypeProto::new();
+    ty.value = Some(type_proto::Value::TensorType(t));
+    let mut v = ValueInfoProto::new();
+    v.name = name.into();
+    v.type_ = Some(ty).into();
+    v
+}
+
+impl GraphBuilder {
+    /// A graph named `name` with one float input `x` of `shape`; weights from `seed`.
+    pub fn new(name: &str, shape: &[usize], seed: u64) -> Self {
+        let mut graph = GraphProto::new();
+        graph.name = name.into();
+        graph.input.push(value_info("x", shape));
+        let mut shapes = std::collections::HashMap::new();
+        shapes.insert("x".to_string(), shape.to_vec());
+        Self { graph, rng: ChaCha8Rng::seed_from_u64(seed), shapes, count: 0 }
+    }
+
+    /// Shape of tensor `x`.
+    pub fn shape(&self, x: &str) -> Vec<usize> {
+        self.shapes[x].clone()
+    }
+
+    fn fresh(&mut self, base: &str) -> String {
+        self.count += 1;
+        format!("{base}{}", self.count)
+    }
+
+    fn normal(&mut self, n: usize, std: f64) -> Vec<f64> {
+        (0..n).map(|_| super::ptq::standard_normal(&mut self.rng) as f64 * std).collect()
+    }
+
+    fn init(&mut self, name: &str, dims: &[usize], vals: &[f64]) {
+        self.graph.initializer.push(tensor_proto(name, dims, dtype::FLOAT, vals));
+    }
+
+    /// Adds a node; returns its output's name, whose shape is `shape`.
+    pub fn node(&mut self, op: &str, base: &str, inputs: &[&str], attrs: Vec<AttributeProto>, shape: Vec<usize>) -> String {
+        let out = self.fresh(base);
+        let mut n = NodeProto::new();
+        n.op_type = op.into();
+        n.name = out.clone();
+        n.input = inputs.iter().map(|s| s.to_string()).collect();
+        n.output = vec![out.clone()];
+        n.attribute = attrs;
+        self.graph.node.push(n);
+        self.shapes.insert(out.clone(), shape);
+        out
+    }
+
+    /// A 2-D convolution with He-normal weights (`gain` 2 before a ReLU, 1 otherwise), `k`
+    /// outputs, square `kernel`, `stride`, symmetric `pad`, `groups`; with a bias if `bias`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(&mut self, x: &str, k: usize, kernel: usize, stride: usize, pad: usize, groups: usize, gain: f64, bias: bool) -> String {
+        let [n, c, h, w] = self.shape(x)[..] else { panic!("conv input must be NCHW") };
+        let fan_in = c / groups * kernel * kernel;
+        let wname = self.fresh("w");
+        let vals = self.normal(k * fan_in, (gain / fan_in as f64).sqrt());
+        self.init(&wname, &[k, c / groups, kernel, kernel], &vals);
+        let mut inputs = vec![x.to_string(), wname];
+        if bias {
+            let b = self.fresh("b");
+            let vals = self.normal(k, 0.05);
+            self.init(&b, &[k], &vals);
+            inputs.push(b);
+        }
+        let out = |d: usize| (d + 2 * pad - kernel) / stride + 1;
+        let attrs = vec![
+            ints_attr("kernel_shape", &[kernel as i64; 2]),
+            ints_attr("strides", &[stride as i64; 2]),
+            ints_attr("pads", &[pad as i64; 4]),
+            int_attr("group", groups as i64),
+        ];
+        let refs: Vec<&str> = inputs.iter().map(|s| s.as_str()).collect();
+        self.node("Conv", "conv", &refs, attrs, vec![n, k, out(h), out(w)])
+    }
+
+    /// BatchNormalization with random statistics near the identity.
+    pub fn batchnorm(&mut self, x: &str) -> String {
+        let c = self.shape(x)[1];
+        let mut names = vec![x.to_string()];
+        for (what, mean, std) in [("gamma", 1.0, 0.1), ("beta", 0.0, 0.1), ("mean", 0.0, 0.1), ("var", 1.0, 0.1)] {
+            let name = self.fresh(what);
+            let vals: Vec<f64> = self.normal(c, std).iter().map(|v| if what == "var" { mean + v.abs() } else { mean + v }).collect();
+            self.init(&name, &[c], &vals);
+            names.push(name);
+        }
+        let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        let shape = self.shape(x);
+        self.node("BatchNormalization", "bn", &refs, vec![], shape)
+    }
+
+    /// ReLU.
+    pub fn relu(&mut self, x: &str) -> String {
+        let shape = self.shape(x);
+        self.node("Relu", "relu", &[x], vec![], shape)
+    }
+
+    /// ReLU6 as Clip(x, 0, 6).
+    pub fn relu6(&mut self, x: &str) -> String {
+        let (lo, hi) = (self.fresh("zero"), self.fresh("six"));
+        self.init(&lo, &[], &[0.0]);
+        self.init(&hi, &[], &[6.0]);
+        let shape = self.shape(x);
+        self.node("Clip", "relu6", &[x, &lo, &hi], vec![], shape)
+    }
+
+    /// Elementwise sum of equal shapes.
+    pub fn add(&mut self, a: &str, b: &str) -> String {
+        let shape = self.shape(a);
+        self.node("Add", "add", &[a, b], vec![], shape)
+    }
+
+    /// Max pooling with a square window.
+    pub fn maxpool(&mut self, x: &str, kernel: usize, stride: usize, pad: usize) -> String {
+        let [n, c, h, w] = self.shape(x)[..] else { panic!("pool input must be NCHW") };
+        let out = |d: usize| (d + 2 * pad - kernel) / stride + 1;
+        let attrs = vec![
+            ints_attr("kernel_shape", &[kernel as i64; 2]),
+            ints_attr("strides", &[stride as i64; 2]),
+            ints_attr("pads", &[pad as i64; 4]),
+        ];
+        self.node("MaxPool", "maxpool", &[x], attrs, vec![n, c, out(h), out(w)])
+    }
+
+    /// GlobalAveragePool then Flatten: `[N, C]`.
+    pub fn pool_flatten(&mut self, x: &str) -> String {
+        let [n, c, _, _] = self.shape(x)[..] else { panic!("pool input must be NCHW") };
+        let g = self.node("GlobalAveragePool", "gap", &[x], vec![], vec![n, c, 1, 1]);
+        self.node("Flatten", "flatten", &[&g], vec![int_attr("axis", 1)], vec![n, c])
+    }
+
+    /// Fully connected `Gemm(x, W^T) + b` with `outputs` features.
+    pub fn linear(&mut self, x: &str, outputs: usize) -> String {
+        let [n, k] = self.shape(x)[..] else { panic!("linear input must be a matrix") };
+        let (w, b) = (self.fresh("fc_w"), self.fresh("fc_b"));
+        let wv = self.normal(outputs * k, (1.0 / k as f64).sqrt());
+        self.init(&w, &[outputs, k], &wv);
+        let bv = self.normal(outputs, 0.05);
+        self.init(&b, &[outputs], &bv);
+        self.node("Gemm", "fc", &[x, &w, &b], vec![int_attr("transB", 1)], vec![n, outputs])
+    }
+
+    /// The model with graph output `y`, default-domain opset 13.
+    pub fn finish(mut self, y: &str) -> ModelProto {
+        let shape = self.shape(y);
+        self.graph.output.push(value_info(y, &shape));
+        let mut m = ModelProto::new();
+        m.ir_version = 8;
+        m.producer_name = "systole".into();
+        let mut o = OperatorSetIdProto::new();
+        o.version = 13;
+        m.opset_import.push(o);
+        m.graph = Some(self.graph).into();
+        m
+    }
+}
+
+/// Networks [`build`] knows.
+pub const NETWORKS: &[&str] = &["mobilenetv2", "resnet18"];
+
+/// MobileNetV2 (width 1.0, torchvision layout) for `size x size` RGB inputs.
+pub fn mobilenet_v2(size: usize, seed: u64) -> ModelProto {
+    let mut g = GraphBuilder::new("mobilenetv2", &[1, 3, size, size], seed);
+    let cbr6 = |g: &mut GraphBuilder, x: &str, k, kernel, stride, groups| {
+        let c = g.conv(x, k, kernel, stride, kernel / 2, groups, 2.0, false);
+        let b = g.batchnorm(&c);
+        g.relu6(&b)
+    };
+    let mut x = cbr6(&mut g, "x", 32, 3, 2, 1);
+    let mut c = 32;
+    for (t, out, n, s) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
+        for i in 0..n {
+            let stride = if i == 0 { s } else { 1 };
+            let hidden = c * t;
+            let mut y = x.clone();
+            if t != 1 {
+                y = cbr6(&mut g, &y, hidden, 1, 1, 1);
+            }
+            y = cbr6(&mut g, &y, hidden, 3, stride, hidden);
+            let p = g.conv(&y, out, 1, 1, 0, 1, 1.0, false);
+            y = g.batchnorm(&p);
+            if stride == 1 && c == out {
+                y = g.add(&x, &y);
+            }
+            x = y;
+            c = out;
+        }
+    }
+    x = cbr6(&mut g, &x, 1280, 1, 1, 1);
+    let f = g.pool_flatten(&x);
+    let y = g.linear(&f, 1000);
+    g.finish(&y)
+}
+
+/// ResNet-18 (torchvision layout) for `size x size` RGB inputs.
+pub fn resnet18(size: usize, seed: u64) -> ModelProto {
+    let mut g = GraphBuilder::new("resnet18", &[1, 3, size, size], seed);
+    let c = g.conv("x", 64, 7, 2, 3, 1, 2.0, false);
+    let b = g.batchnorm(&c);
+    let r = g.relu(&b);
+    let mut x = g.maxpool(&r, 3, 2, 1);
+    let mut ch = 64;
+    for (stage, out) in [64, 128, 256, 512].into_iter().enumerate() {
+        for block in 0..2 {
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            let c1 = g.conv(&x, out, 3, stride, 1, 1, 2.0, false);
+            let b1 = g.batchnorm(&c1);
+            let r1 = g.relu(&b1);
+            let c2 = g.conv(&r1, out, 3, 1, 1, 1, 1.0, false);
+            let b2 = g.batchnorm(&c2);
+            let skip = if stride != 1 || ch != out {
+                let d = g.conv(&x, out, 1, stride, 0, 1, 1.0, false);
+                g.batchnorm(&d)
+            } else {
+                x.clone()
+            };
+            let s = g.add(&b2, &skip);
+            x = g.relu(&s);
+            ch = out;
+        }
+    }
+    let f = g.pool_flatten(&x);
+    let y = g.linear(&f, 1000);
+    g.finish(&y)
+}
+
+/// The network `name` (one of [`NETWORKS`]) as ONNX bytes.
+pub fn build(name: &str, size: usize, seed: u64) -> Option<Vec<u8>> {
+    let m = match name {
+        "mobilenetv2" => mobilenet_v2(size, seed),
+        "resnet18" => resnet18(size, seed),
+        _ => return None,
+    };
+    Some(m.write_to_bytes().expect("a built model serializes"))
+}
