@@ -274,7 +274,7 @@ pub fn activation_bounds(act: Activation, y_scale: f32, y_zp: i8) -> (i8, i8) {
         Activation::None => (i8::MIN, i8::MAX),
         Activation::Relu => (y_zp, i8::MAX),
         Activation::Relu6 => {
-            let six = (6.0f32 / y_scale).round_ties_even() as i64 + y_zp as i64;
+            let six = ((6.0f32 / y_scale).round_ties_even() as i64).saturating_add(y_zp as i64);
             (y_zp, six.clamp(i8::MIN as i64, i8::MAX as i64) as i8)
         }
     }

@@ -32,7 +32,7 @@ pub struct Quant {
 impl Quant {
     /// ONNX QuantizeLinear: `saturate(round_half_even(x / scale) + zp)`.
     pub fn quantize(&self, x: f32) -> i8 {
-        let v = (x / self.scale).round_ties_even() as i64 + self.zp as i64;
+        let v = ((x / self.scale).round_ties_even() as i64).saturating_add(self.zp as i64);
         v.clamp(i8::MIN as i64, i8::MAX as i64) as i8
     }
 
@@ -97,7 +97,7 @@ pub enum Op {
     /// `[M, K]`, weights KRSC, bias in accumulator units.
     Layer {
         /// The layer.
-        layer: Layer,
+        layer: Box<Layer>,
         /// Weights, KRSC with `C / groups` channels (GEMM: `[N, 1, 1, K]`).
         weights: Tensor,
         /// Bias per output channel.
@@ -238,7 +238,7 @@ impl Network {
     /// The accelerator layers, in order, with their node indices.
     pub fn layers(&self) -> impl Iterator<Item = (usize, &Layer)> {
         self.nodes.iter().enumerate().filter_map(|(i, n)| match &n.op {
-            Op::Layer { layer, .. } => Some((i, layer)),
+            Op::Layer { layer, .. } => Some((i, &**layer)),
             _ => None,
         })
     }
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn quantize_rounds_half_to_even_and_saturates() {
         let q = Quant { scale: 0.5, zp: 3 };
-        assert_eq!(q.quantize(1.25), 6); // 2.5 -> 2, + 3
+        assert_eq!(q.quantize(1.25), 5); // 2.5 -> 2, + 3
         assert_eq!(q.quantize(1.75), 7); // 3.5 -> 4, + 3
         assert_eq!(q.quantize(1000.0), 127);
         assert_eq!(q.quantize(-1000.0), -128);

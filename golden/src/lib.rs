@@ -24,7 +24,7 @@ use systole_core::Tensor;
 
 /// Rounds half to even and saturates to int8 after adding the zero point.
 pub fn quantize(v: f32, zp: i8) -> i8 {
-    let y = v.round_ties_even() as i64 + zp as i64;
+    let y = (v.round_ties_even() as i64).saturating_add(zp as i64);
     y.clamp(i8::MIN as i64, i8::MAX as i64) as i8
 }
 

@@ -16,7 +16,6 @@
 use miette::Diagnostic;
 use rayon::prelude::*;
 use systole_core::network::{HostTensor, Network, Op};
-use systole_core::report::LayerReport;
 use systole_core::{ArchConfig, Program, SimReport};
 use systole_golden::network::InputError;
 use thiserror::Error;
@@ -121,9 +120,4 @@ pub fn simulate(arch: &ArchConfig, net: &Network, programs: &[Option<Program>], 
     let outputs = systole_golden::network::outputs(net, &values);
     let report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
     Ok(NetworkRun { outputs, values, report, rows })
-}
-
-/// A layer's report row, for callers that print [`Row::Layer`].
-pub fn layer_row<'a>(run: &'a NetworkRun, i: usize) -> &'a LayerReport {
-    &run.report.layers[i]
 }

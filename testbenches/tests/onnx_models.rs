@@ -168,3 +168,44 @@ fn float_model_quantized_by_systole_tracks_the_float_model() {
     let run = systole_runtime::simulate(&arch, &net, &programs, &[x]).unwrap();
     assert_eq!(run.outputs, golden);
 }
+
+/// A whole network from `zoo` at 224x224: quantized by Systole on two random inputs, then
+/// simulated on the 16x16 preset; every node's output equals the golden network's.
+fn zoo_network_end_to_end(name: &str, layers: usize, depthwise: usize) -> systole_runtime::NetworkRun {
+    let bytes = systole_compiler::onnx::zoo::build(name, 224, 7).unwrap();
+    let path = PathBuf::from(format!("{name}.onnx"));
+    let model = systole_compiler::onnx::parse(&path, &bytes).unwrap();
+    let samples = systole_compiler::onnx::ptq::random_samples(&model, 2, 3);
+    let net = systole_compiler::onnx::import(&systole_compiler::onnx::ptq::quantize(&model, &path, &samples).unwrap(), &path).unwrap();
+    assert_eq!(net.layers().count(), layers);
+    assert_eq!(net.layers().filter(|(_, l)| l.op == systole_core::LayerOp::Depthwise).count(), depthwise);
+    let x = vec![samples[0][0].1.clone()].into_iter().map(|t| HostTensor::F32 { shape: t.shape, data: t.data }).collect::<Vec<_>>();
+    let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
+    let programs = systole_runtime::compile(&arch, &net).unwrap();
+    let run = systole_runtime::simulate(&arch, &net, &programs, &x).unwrap();
+    let golden = systole_golden::network::run_with(&net, systole_golden::network::input_values(&net, &x).unwrap(), |_, l, d| {
+        Ok::<_, ()>(systole_golden::layer(l, d))
+    })
+    .unwrap();
+    for n in &net.nodes {
+        assert!(golden[n.output] == run.values[n.output], "{name}: node `{}` ({}) differs from the golden network", n.name, n.op.kind());
+    }
+    assert_eq!(run.report.total.macs, net.macs());
+    run
+}
+
+#[test]
+fn mobilenet_v2_224_runs_end_to_end_bit_exact() {
+    let run = zoo_network_end_to_end("mobilenetv2", 53, 17);
+    // torchvision lists MobileNetV2 at 0.30 G multiply-adds for 224x224.
+    let macs = run.report.total.macs as f64;
+    assert!((macs / 0.30e9 - 1.0).abs() < 0.01, "{macs} MACs");
+}
+
+#[test]
+fn resnet18_224_runs_end_to_end_bit_exact() {
+    let run = zoo_network_end_to_end("resnet18", 21, 0);
+    // torchvision lists ResNet-18 at 1.81 G multiply-adds for 224x224.
+    let macs = run.report.total.macs as f64;
+    assert!((macs / 1.81e9 - 1.0).abs() < 0.005, "{macs} MACs");
+}

@@ -251,7 +251,7 @@ pub fn reshape(input: &[usize], target: &[f64], allowzero: bool) -> Result<Vec<u
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("shape {target:?} cannot hold {total} elements"));
         }
         out[i] = total / known;

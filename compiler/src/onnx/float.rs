@@ -49,6 +49,9 @@ pub fn run(
                 .ok_or_else(|| format!("input `{key}` is not computed"))
         };
         let out = eval(n, opset, consts, &get).map_err(|m| (name(n), m))?;
+        if out.data.len() != out.shape.iter().product::<usize>() {
+            return Err((name(n), format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape)));
+        }
         if let Some(o) = n.output.first() {
             visit(o, &out);
             env.insert(o.clone(), out);
@@ -79,7 +82,7 @@ fn eval(
                 get(i)?.data.first().copied().ok_or_else(|| "empty Clip bound".into())
             };
             let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
-            map(get(0)?, |v| v.clamp(lo, hi))
+            map(get(0)?, |v| v.max(lo).min(hi))
         }
         "Add" => {
             let (a, b) = (get(0)?, get(1)?);
@@ -106,6 +109,9 @@ fn eval(
                 return Err(format!("[{m}, {k}] times {:?}: inner sizes differ", b.shape));
             }
             let c = if gemm && has(2) { Some(get(2)?) } else { None };
+            if c.as_ref().is_some_and(|c| c.data.len() != nn && c.data.len() != 1) {
+                return Err(format!("C must hold 1 or {nn} values"));
+            }
             let mut out = vec![0f32; m * nn];
             for i in 0..m {
                 for j in 0..nn {
@@ -123,6 +129,9 @@ fn eval(
             let (g, b, m, v) = (get(1)?, get(2)?, get(3)?, get(4)?);
             let eps = attrs::float(n, "epsilon", 1e-5);
             let c = x.shape.get(1).copied().ok_or("input has no channel axis")?;
+            if [&g, &b, &m, &v].iter().any(|t| t.data.len() != c) {
+                return Err(format!("scale, bias, mean and variance must hold {c} values"));
+            }
             let inner: usize = x.shape[2..].iter().product();
             let mut data = x.data.clone();
             for (i, d) in data.iter_mut().enumerate() {
@@ -185,7 +194,11 @@ fn eval(
         }
         "Concat" => {
             let parts: Vec<FTensor> = (0..n.input.len()).map(get).collect::<Result<_, _>>()?;
-            let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), parts[0].shape.len())?;
+            let first = parts.first().ok_or("has no inputs")?.shape.clone();
+            let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), first.len())?;
+            if parts.iter().any(|p| p.shape.len() != first.len() || (0..first.len()).any(|d| d != axis && p.shape[d] != first[d])) {
+                return Err(format!("concatenates shapes that differ off axis {axis}"));
+            }
             let outer: usize = parts[0].shape[..axis].iter().product();
             let mut shape = parts[0].shape.clone();
             shape[axis] = parts.iter().map(|p| p.shape.get(axis).copied().unwrap_or(0)).sum();
@@ -269,6 +282,12 @@ fn conv(n: &NodeProto, x: &FTensor, w: &FTensor, b: Option<FTensor>) -> Result<F
         return Err(format!("{groups} groups of {cg} channels do not match {c} input and {k} output channels"));
     }
     let win = Window::read(n, Some([r, s]), [h, wd])?;
+    if win.kernel != [r, s] {
+        return Err(format!("kernel_shape {:?} differs from the weights' {:?}", win.kernel, [r, s]));
+    }
+    if b.as_ref().is_some_and(|b| b.data.len() != k) {
+        return Err(format!("the bias must hold {k} values"));
+    }
     let out = attrs::window_out(&x.shape, &win, k)?;
     let (p, q) = (out[2], out[3]);
     let kg = k / groups;

@@ -902,7 +902,7 @@ impl Importer {
             .map_err(|e| Fail { message: e.to_string(), help: e.help.clone().unwrap_or_else(|| "check the layer's attributes".into()) })?;
         let out_shape = out_shape.unwrap_or_else(|| vec![shape.n, k, shape.p(), shape.q()]);
         let x = self.reinterpret(n, x, xq);
-        Ok(self.emit(n, Op::Layer { layer, weights, bias }, vec![x], out, out_shape, y))
+        Ok(self.emit(n, Op::Layer { layer: Box::new(layer), weights, bias }, vec![x], out, out_shape, y))
     }
 }
 

@@ -68,7 +68,7 @@ pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Samp
         return Err(format!("the model has {} inputs; a calibration batch serves single-input models", model.inputs.len()));
     };
     let per: usize = shape.iter().product();
-    if per == 0 || batch.data.len() % per != 0 || batch.data.is_empty() {
+    if per == 0 || !batch.data.len().is_multiple_of(per) || batch.data.is_empty() {
         return Err(format!("a batch of shape {:?} is not a whole number of inputs of shape {shape:?}", batch.shape));
     }
     Ok(batch.data.chunks(per).map(|c| vec![(name.clone(), FTensor { shape: shape.clone(), data: c.to_vec() })]).collect())
@@ -95,13 +95,19 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
         let c = attrs::tensor(n, "value").ok_or_else(|| node_err(n, "has no tensor `value`".into(), "export again"))?;
         consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m, "export again"))?);
     }
+    for n in &graph.node {
+        let need = required_inputs(&n.op_type, model.opset);
+        if n.output.len() != 1 || n.output[0].is_empty() || n.input.len() < need || n.input[..need].iter().any(|i| i.is_empty()) {
+            return Err(node_err(n, format!("needs {need} input(s) and one output"), "export the model again"));
+        }
+    }
     let mut nodes: Vec<NodeProto> = super::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
     fold_batchnorm(&mut nodes, &mut consts)
         .map_err(|(n, m)| node_err(&n, m, "Systole folds a BatchNormalization only into the Conv right before it"))?;
 
     // Calibration.
     let mut folded = graph.clone();
-    folded.node = nodes.clone().into();
+    folded.node = nodes.clone();
     let mut range: HashMap<String, (f32, f32)> = HashMap::new();
     let mut widen = |name: &str, t: &FTensor| {
         let r = range.entry(name.to_string()).or_insert((0.0, 0.0));
@@ -219,6 +225,17 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
     Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
 }
 
+/// Inputs an operator of a float model cannot do without.
+fn required_inputs(op: &str, opset: i64) -> usize {
+    match op {
+        "Constant" => 0,
+        "Conv" | "Gemm" | "MatMul" | "Add" | "Reshape" => 2,
+        "Pad" if opset >= 11 => 2,
+        "BatchNormalization" => 5,
+        _ => 1,
+    }
+}
+
 fn node_name(n: &NodeProto) -> String {
     if n.name.is_empty() {
         n.output.first().cloned().unwrap_or_default()
@@ -265,17 +282,17 @@ fn fusable_activation(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>
 }
 
 /// Folds each BatchNormalization into the Conv that feeds only it.
-fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const>) -> Result<(), (NodeProto, String)> {
+fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const>) -> Result<(), (Box<NodeProto>, String)> {
     while let Some(bi) = nodes.iter().position(|n| n.op_type == "BatchNormalization") {
         let bn = nodes[bi].clone();
         let x = bn.input[0].clone();
         let users = nodes.iter().filter(|n| n.input.contains(&x)).count();
         let Some(ci) = nodes.iter().position(|n| n.op_type == "Conv" && n.output.first() == Some(&x)).filter(|_| users == 1) else {
-            return Err((bn, format!("input `{x}` is not the output of a Conv used only here")));
+            return Err((Box::new(bn.clone()), format!("input `{x}` is not the output of a Conv used only here")));
         };
         let get = |i: usize| bn.input.get(i).and_then(|n| consts.get(n)).map(|c| c.f32s());
         let (Some(g), Some(b), Some(m), Some(v)) = (get(1), get(2), get(3), get(4)) else {
-            return Err((bn, "scale, bias, mean and variance must be constants".into()));
+            return Err((Box::new(bn.clone()), "scale, bias, mean and variance must be constants".into()));
         };
         let eps = attrs::float(&bn, "epsilon", 1e-5);
         let conv = nodes[ci].clone();
@@ -284,14 +301,20 @@ fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const
             .get(1)
             .and_then(|n| consts.get(n))
             .cloned()
-            .ok_or_else(|| (conv.clone(), "weights must be a constant".to_string()))?;
+            .ok_or_else(|| (Box::new(conv.clone()), "weights must be a constant".to_string()))?;
         let k = w.dims.first().copied().unwrap_or(0);
         if g.len() != k || b.len() != k || m.len() != k || v.len() != k {
-            return Err((bn, format!("{} channels, the Conv has {k}", g.len())));
+            return Err((Box::new(bn.clone()), format!("{} channels, the Conv has {k}", g.len())));
+        }
+        if w.dims.len() != 4 {
+            return Err((Box::new(conv.clone()), format!("weights of shape {:?} are not 4-D", w.dims)));
         }
         let per: usize = w.dims[1..].iter().product();
         let factor: Vec<f64> = (0..k).map(|i| g[i] as f64 / ((v[i] + eps) as f64).sqrt()).collect();
         let old_bias = conv.input.get(2).filter(|s| !s.is_empty()).and_then(|n| consts.get(n)).map(|c| c.f32s()).unwrap_or(vec![0.0; k]);
+        if old_bias.len() != k {
+            return Err((Box::new(conv.clone()), format!("{} bias values for {k} output channels", old_bias.len())));
+        }
         let w2 = Const {
             dims: w.dims.clone(),
             dtype: dtype::FLOAT,
