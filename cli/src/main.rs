@@ -110,14 +110,22 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Measure simulator speed on a workload: simulated MACs per second and wall time.
+    /// Measure speed on a workload or a whole ONNX model: simulated MACs per second and wall
+    /// time of each stage.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["workload", "model"])))]
     Bench {
         /// Architecture file.
         #[arg(long)]
         arch: PathBuf,
         /// Workload file.
         #[arg(long)]
-        workload: PathBuf,
+        workload: Option<PathBuf>,
+        /// ONNX model (float models are quantized on --calib-samples random inputs).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Float models: random calibration inputs.
+        #[arg(long, default_value_t = 4)]
+        calib_samples: usize,
         /// Timed repetitions (the best is reported).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
@@ -289,9 +297,12 @@ fn main() -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Bench { arch, workload, repeat } => {
+        Command::Bench { arch, workload, model, calib_samples, repeat } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
-            let wl = Workload::from_file(&workload)?;
+            if let Some(path) = model {
+                return model::bench(&arch_cfg, &path, &model::Calibration { file: None, samples: calib_samples, seed: 1 }, repeat.max(1));
+            }
+            let wl = Workload::from_file(&workload.expect("clap requires --workload or --model"))?;
             run::bench(&arch_cfg, &wl, repeat.max(1))
         }
     }

@@ -221,3 +221,54 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
     );
     out
 }
+
+/// Times a whole model, best of `repeat`: reading and quantizing, compiling every layer (all
+/// cores), and simulating the network end to end on one core.
+pub fn bench(arch: &ArchConfig, path: &Path, calibration: &Calibration, repeat: usize) -> Result<()> {
+    use std::time::Instant;
+    let best = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..repeat {
+            let t = Instant::now();
+            f()?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        Ok(best)
+    };
+    let mut net = None;
+    let t_load = best(&mut || {
+        net = Some(load(path, calibration)?);
+        Ok(())
+    })?;
+    let net = net.expect("loaded");
+    let x = inputs(&net, &[], calibration.seed)?;
+    let mut programs = vec![];
+    let t_compile = best(&mut || {
+        programs = systole_runtime::compile(arch, &net)?;
+        Ok(())
+    })?;
+    let mut cycles = 0;
+    let t_sim = best(&mut || {
+        cycles = systole_runtime::simulate(arch, &net, &programs, &x)?.report.total.cycles;
+        Ok(())
+    })?;
+    let macs = net.macs();
+    println!(
+        "model {} on {}: {} nodes ({} accelerator layers), {} MACs, {} simulated cycles",
+        net.name,
+        arch.name,
+        net.nodes.len(),
+        net.layers().count(),
+        macs,
+        cycles
+    );
+    println!("read + quantize + import:      {t_load:>8.3} s");
+    println!("compile all layers, {} cores:  {t_compile:>8.3} s", rayon::current_num_threads());
+    println!(
+        "simulate network, 1 core:      {t_sim:>8.3} s  ({:.0} M simulated MACs/s, {:.1} M simulated cycles/s)",
+        macs as f64 / t_sim / 1e6,
+        cycles as f64 / t_sim / 1e6
+    );
+    println!("end to end:                    {:>8.3} s", t_load + t_compile + t_sim);
+    Ok(())
+}
