@@ -253,3 +253,53 @@ fn fpga_flash_calls_the_programmer_for_the_board() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("plugged in"), "{err}");
 }
+
+/// Bad models and model inputs: the file, the node and the fix, never a panic.
+#[test]
+fn bad_models_and_inputs_are_named() {
+    let s = Scratch::new("models");
+    let models = repo().join("configs/models");
+    let qop = std::fs::read(models.join("tiny_qop.onnx")).unwrap();
+    std::fs::write(s.0.join("truncated.onnx"), &qop[..qop.len() / 2]).unwrap();
+    std::fs::write(s.0.join("tiny_qop.onnx"), &qop).unwrap();
+    std::fs::copy(models.join("tiny_calib.npy"), s.0.join("batch.npy")).unwrap();
+    let model = |m: &str, extra: &[&str]| {
+        let mut args = vec!["simulate", "--arch", ARCH, "--model", m];
+        args.extend_from_slice(extra);
+        failure(&s, &args)
+    };
+    insta::assert_snapshot!("model_truncated", model("truncated.onnx", &[]));
+    insta::assert_snapshot!("model_missing", model("missing.onnx", &[]));
+    // The calibration batch [8, 3, 16, 16] is not one input of shape [1, 3, 16, 16].
+    insta::assert_snapshot!("model_input_wrong_shape", model("tiny_qop.onnx", &["--input", "batch.npy"]));
+    insta::assert_snapshot!(
+        "model_and_workload",
+        failure(&s, &["simulate", "--arch", ARCH, "--model", "tiny_qop.onnx", "--workload", "w.toml"])
+    );
+}
+
+/// A real input through the QOperator fixture: the output file equals ONNX Runtime's output.
+#[test]
+fn model_input_and_output_files_round_trip() {
+    let s = Scratch::new("model-io");
+    let models = repo().join("configs/models");
+    let out = s.0.join("y.npy");
+    let run = systole(&[
+        "simulate",
+        "--arch",
+        "configs/archs/4x4.toml",
+        "--model",
+        models.join("tiny_qop.onnx").to_str().unwrap(),
+        "--input",
+        models.join("tiny_input.npy").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--check",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("check: all 12 nodes bit-exact") && text.contains("depthwise"), "{text}");
+    let ours = systole_core::npy::read::<f32>(&out, &[1, 10], "ours").unwrap();
+    let ort = systole_core::npy::read::<f32>(&models.join("tiny_qop_out.npy"), &[1, 10], "ort").unwrap();
+    assert_eq!(ours.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ort.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+}

@@ -60,7 +60,7 @@ pub fn read<T: Element>(path: &Path, dims: &[usize], what: &str) -> Result<Vec<T
     if squeeze(&shape) != squeeze(dims) {
         return Err(data_error(
             path,
-            format!("{what}: shape {shape:?} does not match the layer's {dims:?}"),
+            format!("{what}: shape {shape:?} does not match the expected {dims:?}"),
             "axes of extent 1 may be dropped or added; the others must match in order".into(),
         ));
     }
@@ -102,7 +102,7 @@ mod tests {
         write(&p, &[2, 3, 4], &data).unwrap();
         assert_eq!(read::<i8>(&p, &[1, 2, 3, 4], "x").unwrap(), data);
         let e = read::<i8>(&p, &[1, 3, 2, 4], "x").unwrap_err().to_string();
-        assert!(e.contains("shape [2, 3, 4] does not match the layer's [1, 3, 2, 4]"), "{e}");
+        assert!(e.contains("shape [2, 3, 4] does not match the expected [1, 3, 2, 4]"), "{e}");
         let e = read::<i32>(&p, &[2, 3, 4], "bias").unwrap_err().to_string();
         assert!(e.contains("dtype |i1, expected <i4 (int32)"), "{e}");
         std::fs::write(&p, b"\x93NUMPY garbage").unwrap();
