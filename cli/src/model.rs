@@ -125,30 +125,13 @@ pub fn write_outputs(net: &Network, run: &NetworkRun, path: &Path) -> Result<Vec
 pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "arch {} ({}x{} {}, {} MHz), model {}", arch.name, arch.rows, arch.cols, arch.dataflow, arch.clock_mhz, net.name);
-    let _ = writeln!(
-        out,
-        "{:<28} {:<13} {:>11} {:>13} {:>6} {:>10} {:>9} {:>9}  {:<7}",
-        "node", "op", "cycles", "MACs", "util", "compute", "filldrain", "dramstall", "bound"
-    );
+    let _ = writeln!(out, "{:<28} {:<13} {}", "node", "op", crate::run::CELLS_HEADER);
     let layer_kind: Vec<&str> = net.nodes.iter().filter(|n| matches!(n.op, Op::Layer { .. })).map(|n| n.op.kind()).collect();
     for row in &run.rows {
         match row {
             Row::Layer(i) => {
                 let l = &run.report.layers[*i];
-                let c = |k: &str| l.cycles_by_cause.get(k).copied().unwrap_or(0);
-                let _ = writeln!(
-                    out,
-                    "{:<28} {:<13} {:>11} {:>13} {:>6.3} {:>10} {:>9} {:>9}  {:<7}",
-                    l.name,
-                    layer_kind[*i],
-                    l.cycles,
-                    l.macs,
-                    l.utilization,
-                    c("compute"),
-                    c("fill_drain"),
-                    c("dram_stall"),
-                    l.bound
-                );
+                let _ = writeln!(out, "{:<28} {:<13} {}", l.name, layer_kind[*i], crate::run::layer_cells(l));
             }
             Row::Host(h) => {
                 let _ = writeln!(
@@ -160,20 +143,7 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
         }
     }
     let t = &run.report.total;
-    let c = |k: &str| t.cycles_by_cause.get(k).copied().unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "{:<28} {:<13} {:>11} {:>13} {:>6.3} {:>10} {:>9} {:>9}  {:<7}",
-        "total",
-        "",
-        t.cycles,
-        t.macs,
-        t.utilization,
-        c("compute"),
-        c("fill_drain"),
-        c("dram_stall"),
-        t.bound
-    );
+    let _ = writeln!(out, "{:<28} {:<13} {}", "total", "", crate::run::layer_cells(t));
     for kind in ["conv", "depthwise", "gemm"] {
         let rows: Vec<_> = run.report.layers.iter().zip(&layer_kind).filter(|(_, k)| **k == kind).map(|(l, _)| l).collect();
         if rows.is_empty() {

@@ -33,6 +33,24 @@ pub fn simulate(arch: &ArchConfig, wl: &Workload, check: bool) -> Result<SimRepo
     Ok(SimReport::new(&arch.name, &wl.name, arch.pes() as u64, arch.clock_mhz, layers))
 }
 
+/// Header of the numeric columns [`layer_cells`] fills.
+pub const CELLS_HEADER: &str = "      cycles           MACs   util   compute filldrain dramstall  bound";
+
+/// A layer's numeric columns: cycles, MACs, utilization, cycles by cause, and its bound.
+pub fn layer_cells(l: &LayerReport) -> String {
+    let c = |k: &str| l.cycles_by_cause.get(k).copied().unwrap_or(0);
+    format!(
+        "{:>12} {:>14} {:>6.3} {:>9} {:>9} {:>9}  {:<7}",
+        l.cycles,
+        l.macs,
+        l.utilization,
+        c("compute"),
+        c("fill_drain"),
+        c("dram_stall"),
+        l.bound
+    )
+}
+
 /// The human-readable per-layer table with totals.
 pub fn table(arch: &ArchConfig, report: &SimReport) -> String {
     let mut out = String::new();
@@ -41,25 +59,9 @@ pub fn table(arch: &ArchConfig, report: &SimReport) -> String {
         "arch {} ({}x{} {}, {} MHz), workload {}",
         arch.name, arch.rows, arch.cols, arch.dataflow, arch.clock_mhz, report.workload
     );
-    let _ = writeln!(
-        out,
-        "{:<26} {:>12} {:>14} {:>6} {:>9} {:>9} {:>9}  {:<7}",
-        "layer", "cycles", "MACs", "util", "compute", "filldrain", "dramstall", "bound"
-    );
+    let _ = writeln!(out, "{:<26} {CELLS_HEADER}", "layer");
     let row = |out: &mut String, l: &LayerReport| {
-        let c = |k: &str| l.cycles_by_cause.get(k).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "{:<26} {:>12} {:>14} {:>6.3} {:>9} {:>9} {:>9}  {:<7}",
-            l.name,
-            l.cycles,
-            l.macs,
-            l.utilization,
-            c("compute"),
-            c("fill_drain"),
-            c("dram_stall"),
-            l.bound
-        );
+        let _ = writeln!(out, "{:<26} {}", l.name, layer_cells(l));
     };
     for l in &report.layers {
         row(&mut out, l);

@@ -2,6 +2,36 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Row-major strides (in elements) of a tensor of `shape`.
+pub fn row_major_strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// ONNX Transpose as a gather: for each output position, in row-major order, the input
+/// index it reads (output axis `i` is input axis `perm[i]`).
+pub fn transpose_order(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+    let in_strides = row_major_strides(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let total: usize = shape.iter().product();
+    let mut idx = vec![0; shape.len()];
+    let mut out = Vec::with_capacity(total);
+    for _ in 0..total {
+        out.push(idx.iter().zip(perm).map(|(&i, &p)| i * in_strides[p]).sum());
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
 /// A dense 4-D int8 tensor, row-major over `dims`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tensor {

@@ -6,6 +6,7 @@
 use crate::{activate, add, avg_pool, global_avg_pool, max_pool, quantize};
 use systole_core::layer::Layer;
 use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op, Quant};
+use systole_core::tensor::{row_major_strides, transpose_order};
 use systole_core::workload::LayerData;
 use systole_core::Tensor;
 use thiserror::Error;
@@ -162,39 +163,16 @@ pub fn requantize(x: &[i8], from: Quant, to: Quant) -> Vec<i8> {
     x.iter().map(|&v| quantize(from.dequantize(v) / to.scale, to.zp)).collect()
 }
 
-/// Row-major strides of `shape`.
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
-
 /// ONNX Transpose: output axis `i` is input axis `perm[i]`.
 pub fn transpose(shape: &[usize], x: &[i8], perm: &[usize]) -> Vec<i8> {
-    let in_strides = strides(shape);
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let mut idx = vec![0; shape.len()];
-    let mut out = Vec::with_capacity(x.len());
-    for _ in 0..x.len() {
-        out.push(x[idx.iter().zip(perm).map(|(&i, &p)| i * in_strides[p]).sum::<usize>()]);
-        for d in (0..idx.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < out_shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
+    transpose_order(shape, perm).into_iter().map(|i| x[i]).collect()
 }
 
 /// ONNX Pad (constant mode) with the zero point: `pads` is begin values then end values.
 pub fn pad(shape: &[usize], x: &[i8], pads: &[usize], zp: i8) -> Vec<i8> {
     let rank = shape.len();
     let out_shape: Vec<usize> = (0..rank).map(|d| shape[d] + pads[d] + pads[rank + d]).collect();
-    let out_strides = strides(&out_shape);
+    let out_strides = row_major_strides(&out_shape);
     let mut out = vec![zp; out_shape.iter().product()];
     let mut idx = vec![0; rank];
     for &v in x {

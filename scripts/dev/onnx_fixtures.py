@@ -17,7 +17,8 @@ It writes, for the network `tiny` (every operator kind Systole imports):
                               QLinearConcat, QLinearAveragePool, QLinearGlobalAveragePool, QGemm)
   tiny_input.npy              one float32 input, NCHW
   tiny_calib.npy              the calibration batch given to quantize_static
-  tiny_{float,qdq,qop}_out.npy  ONNX Runtime's outputs for tiny_input.npy
+  tiny_{float,qdq,qop,qop_u8}_out.npy  ONNX Runtime's outputs for tiny_input.npy
+  tiny_qop_u8.onnx            the QOperator model with uint8 activations (ONNX Runtime's default)
   tiny_qdq_trace/NAME.npy     every QuantizeLinear output of tiny_qdq.onnx under ONNX Runtime,
                               for per-node conformance tests
 """
@@ -144,6 +145,11 @@ def main():
                 trace(qpath, x, os.path.join(OUT, "tiny_qdq_trace"))
             ops = sorted({(n.domain or "ai.onnx") + ":" + n.op_type for n in onnx.load(qpath).graph.node})
             print(tag, ops)
+        # ONNX Runtime's default activation type, uint8, in the QOperator format.
+        qpath = os.path.join(OUT, "tiny_qop_u8.onnx")
+        quantize_static(pre, qpath, Reader(calib), quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True)
+        np.save(os.path.join(OUT, "tiny_qop_u8_out.npy"), run(qpath, x))
 
 
 if __name__ == "__main__":

@@ -209,3 +209,10 @@ fn resnet18_224_runs_end_to_end_bit_exact() {
     let macs = run.report.total.macs as f64;
     assert!((macs / 1.81e9 - 1.0).abs() < 0.005, "{macs} MACs");
 }
+
+/// uint8 activations (ONNX Runtime's default) are int8 with the zero point moved by -128:
+/// the same bits out as ONNX Runtime.
+#[test]
+fn uint8_qoperator_model_matches_onnx_runtime_bit_for_bit() {
+    check("tiny_qop_u8.onnx", "tiny_qop_u8_out.npy");
+}

@@ -22,14 +22,6 @@ impl FTensor {
     }
 }
 
-fn name(n: &NodeProto) -> String {
-    if n.name.is_empty() {
-        n.output.first().cloned().unwrap_or_default()
-    } else {
-        n.name.clone()
-    }
-}
-
 /// Runs `graph` (nodes in topological order) on `inputs` and calls `visit(name, tensor)` for
 /// every tensor a node computes. Errors name the node.
 pub fn run(
@@ -48,9 +40,12 @@ pub fn run(
                 .or_else(|| consts.get(key).map(FTensor::from_const))
                 .ok_or_else(|| format!("input `{key}` is not computed"))
         };
-        let out = eval(n, opset, consts, &get).map_err(|m| (name(n), m))?;
+        let out = eval(n, opset, consts, &get).map_err(|m| (super::node_name(n), m))?;
         if out.data.len() != out.shape.iter().product::<usize>() {
-            return Err((name(n), format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape)));
+            return Err((
+                super::node_name(n),
+                format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape),
+            ));
         }
         if let Some(o) = n.output.first() {
             visit(o, &out);
@@ -189,7 +184,7 @@ fn eval(
         "Transpose" => {
             let x = get(0)?;
             let perm = attrs::perm(n, x.shape.len())?;
-            let order = permutation(&x.shape, &perm);
+            let order = systole_core::tensor::transpose_order(&x.shape, &perm);
             FTensor { shape: perm.iter().map(|&p| x.shape[p]).collect(), data: order.iter().map(|&i| x.data[i]).collect() }
         }
         "Concat" => {
@@ -225,7 +220,7 @@ fn eval(
             let value = if has(2) { get(2)?.data.first().copied().unwrap_or(0.0) } else { 0.0 };
             let out_shape: Vec<usize> = (0..rank).map(|d| x.shape[d] + pads[d] + pads[rank + d]).collect();
             let mut data = vec![value; out_shape.iter().product()];
-            let strides = strides(&out_shape);
+            let strides = systole_core::tensor::row_major_strides(&out_shape);
             for (i, &v) in x.data.iter().enumerate() {
                 let mut rest = i;
                 let mut at = 0;
@@ -244,34 +239,6 @@ fn eval(
 fn map(mut t: FTensor, f: impl Fn(f32) -> f32) -> FTensor {
     t.data.iter_mut().for_each(|v| *v = f(*v));
     t
-}
-
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
-
-/// For each output position of a transpose, the input index it reads.
-fn permutation(shape: &[usize], perm: &[usize]) -> Vec<usize> {
-    let in_strides = strides(shape);
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let total: usize = shape.iter().product();
-    let mut idx = vec![0; shape.len()];
-    let mut out = Vec::with_capacity(total);
-    for _ in 0..total {
-        out.push(idx.iter().zip(perm).map(|(&i, &p)| i * in_strides[p]).sum());
-        for d in (0..idx.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < out_shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
 }
 
 fn conv(n: &NodeProto, x: &FTensor, w: &FTensor, b: Option<FTensor>) -> Result<FTensor, String> {

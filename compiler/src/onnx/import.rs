@@ -13,7 +13,7 @@
 //! int8 and symmetric (zero point 0), per tensor or per output channel.
 
 use super::attrs::{self, dtype, Const, Window};
-use super::{NodeOp, OnnxError, OnnxModel};
+use super::{node_name, NodeOp, OnnxError, OnnxModel};
 use onnx_protobuf::NodeProto;
 use petgraph::graph::DiGraph;
 use std::collections::{HashMap, HashSet};
@@ -179,14 +179,6 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
     }
     imp.net.validate().map_err(|e| graph_err(e.to_string(), "report this as a Systole bug"))?;
     Ok(imp.net)
-}
-
-fn node_name(n: &NodeProto) -> String {
-    if n.name.is_empty() {
-        n.output.first().cloned().unwrap_or_default()
-    } else {
-        n.name.clone()
-    }
 }
 
 /// The nodes in a topological order (petgraph), whatever order the file lists them in.

@@ -15,7 +15,7 @@
 
 use super::attrs::{self, dtype, tensor_proto, Const};
 use super::float::{self, FTensor};
-use super::{NodeOp, OnnxError, OnnxModel};
+use super::{node_name, NodeOp, OnnxError, OnnxModel};
 use onnx_protobuf::{AttributeProto, NodeProto};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -233,14 +233,6 @@ fn required_inputs(op: &str, opset: i64) -> usize {
         "Pad" if opset >= 11 => 2,
         "BatchNormalization" => 5,
         _ => 1,
-    }
-}
-
-fn node_name(n: &NodeProto) -> String {
-    if n.name.is_empty() {
-        n.output.first().cloned().unwrap_or_default()
-    } else {
-        n.name.clone()
     }
 }
 
