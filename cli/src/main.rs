@@ -95,6 +95,26 @@ enum Command {
         #[command(subcommand)]
         command: FpgaCommand,
     },
+    /// Quantize a float ONNX model to int8 (QDQ format, as Systole imports it) and write it;
+    /// ONNX Runtime and other QDQ-aware runtimes read the result.
+    Quantize {
+        /// Float ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// Output .onnx file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Calibration inputs: a float32 .npy batch along axis 0 (default: --calib-samples
+        /// seeded N(0, 1) inputs).
+        #[arg(long)]
+        calibrate: Option<PathBuf>,
+        /// Random calibration inputs when --calibrate is not given.
+        #[arg(long, default_value_t = 4)]
+        calib_samples: usize,
+        /// Seed of the random calibration inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write a float ONNX model of a standard network (torchvision topology, seeded random
     /// weights) for architecture studies: mobilenetv2 or resnet18.
     ExportModel {
@@ -280,6 +300,12 @@ fn main() -> Result<()> {
                 fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref())
             }
         },
+        Command::Quantize { model, out, calibrate, calib_samples, seed } => {
+            let bytes = model::quantize(&model, &model::Calibration { file: calibrate, samples: calib_samples, seed })?;
+            std::fs::write(&out, bytes).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
         Command::ExportModel { network, out, size, seed } => {
             if size < 32 {
                 return Err(miette::miette!(

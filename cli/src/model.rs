@@ -20,18 +20,34 @@ pub struct Calibration {
     pub seed: u64,
 }
 
+/// The calibration samples for `model`.
+fn samples(model: &onnx::OnnxModel, calibration: &Calibration) -> Result<Vec<ptq::Sample>> {
+    Ok(match &calibration.file {
+        Some(file) => {
+            let (shape, data) = systole_core::npy::read_any::<f32>(file, "calibration batch")?;
+            ptq::samples_from_batch(model, &FTensor { shape, data })
+                .map_err(|e| miette!(help = "save a float32 batch [B, ...input shape] with numpy.save", "{}: {e}", file.display()))?
+        }
+        None => ptq::random_samples(model, calibration.samples.max(1), calibration.seed),
+    })
+}
+
+/// Quantizes the float model at `path`; returns the QDQ model's bytes.
+pub fn quantize(path: &Path, calibration: &Calibration) -> Result<Vec<u8>> {
+    let model = onnx::read(path)?;
+    if !ptq::is_float(&model) {
+        return Err(miette!(help = "give the float model", "{}: the model is already quantized", path.display()));
+    }
+    let q = ptq::quantize(&model, path, &samples(&model, calibration)?)?;
+    onnx::import(&q, path)?;
+    Ok(q.to_bytes())
+}
+
 /// Reads `path`; a float model is quantized first (and said so on stderr).
 pub fn load(path: &Path, calibration: &Calibration) -> Result<Network> {
     let model = onnx::read(path)?;
     let model = if ptq::is_float(&model) {
-        let samples = match &calibration.file {
-            Some(file) => {
-                let (shape, data) = systole_core::npy::read_any::<f32>(file, "calibration batch")?;
-                ptq::samples_from_batch(&model, &FTensor { shape, data })
-                    .map_err(|e| miette!(help = "save a float32 batch [B, ...input shape] with numpy.save", "{}: {e}", file.display()))?
-            }
-            None => ptq::random_samples(&model, calibration.samples.max(1), calibration.seed),
-        };
+        let samples = samples(&model, calibration)?;
         eprintln!(
             "{}: float model, quantized by Systole (int8 per-channel weights, per-tensor activations) on {} calibration input(s){}",
             path.display(),

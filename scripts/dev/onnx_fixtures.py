@@ -19,11 +19,15 @@ It writes, for the network `tiny` (every operator kind Systole imports):
   tiny_calib.npy              the calibration batch given to quantize_static
   tiny_{float,qdq,qop,qop_u8}_out.npy  ONNX Runtime's outputs for tiny_input.npy
   tiny_qop_u8.onnx            the QOperator model with uint8 activations (ONNX Runtime's default)
+  tiny_float_systole_out.npy  ONNX Runtime's output for tiny_float.onnx quantized by
+                              `systole quantize` (calibrated on tiny_calib.npy); needs the
+                              release binary: cargo build --release first
   tiny_qdq_trace/NAME.npy     every QuantizeLinear output of tiny_qdq.onnx under ONNX Runtime,
                               for per-node conformance tests
 """
 
 import os
+import subprocess
 import tempfile
 
 import numpy as np
@@ -152,5 +156,19 @@ def main():
         np.save(os.path.join(OUT, "tiny_qop_u8_out.npy"), run(qpath, x))
 
 
+def systole_quantized():
+    """ONNX Runtime runs the model Systole's own post-training quantization writes."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with tempfile.TemporaryDirectory() as tmp:
+        q = os.path.join(tmp, "q.onnx")
+        subprocess.run([os.path.join(root, "target", "release", "systole"), "quantize", "--model",
+                        os.path.join(OUT, "tiny_float.onnx"), "--calibrate", os.path.join(OUT, "tiny_calib.npy"),
+                        "--out", q], check=True)
+        onnx.checker.check_model(onnx.load(q))
+        x = np.load(os.path.join(OUT, "tiny_input.npy"))
+        np.save(os.path.join(OUT, "tiny_float_systole_out.npy"), run(q, x))
+
+
 if __name__ == "__main__":
     main()
+    systole_quantized()

@@ -167,6 +167,11 @@ fn float_model_quantized_by_systole_tracks_the_float_model() {
     let programs = systole_runtime::compile(&arch, &net).unwrap();
     let run = systole_runtime::simulate(&arch, &net, &programs, &[x]).unwrap();
     assert_eq!(run.outputs, golden);
+    // ONNX Runtime running the QDQ model `systole quantize` writes (the dev script saved its
+    // output) gives the same bits: Systole's quantized model means the same to both.
+    let ort = expected("tiny_float_systole_out.npy", shape);
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(data), bits(&ort), "Systole vs ONNX Runtime on Systole's quantized model");
 }
 
 /// A whole network from `zoo` at 224x224: quantized by Systole on two random inputs, then

@@ -184,6 +184,13 @@ pub struct OnnxModel {
     pub inputs: Vec<(String, Vec<usize>)>,
 }
 
+impl OnnxModel {
+    /// The model as ONNX file bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.proto.write_to_bytes().expect("a decoded or built model serializes")
+    }
+}
+
 /// Reads and checks the ONNX model at `path`.
 pub fn read(path: &Path) -> Result<OnnxModel, OnnxError> {
     let bytes = std::fs::read(path).map_err(|source| OnnxError::Io { path: path.into(), source })?;
