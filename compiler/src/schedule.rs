@@ -44,7 +44,11 @@ pub fn plan(net: &Network) -> BufferPlan {
     for o in &net.outputs {
         live[o.value].1 = end;
     }
-    let size = |v: ValueId| net.values[v].len().div_ceil(ALIGN) * ALIGN;
+    let mut present = vec![false; net.values.len()];
+    for v in net.inputs.iter().map(|i| i.value).chain(net.nodes.iter().map(|n| n.output)) {
+        present[v] = true;
+    }
+    let size = |v: ValueId| if present[v] { net.values[v].len().div_ceil(ALIGN) * ALIGN } else { 0 };
     let mut by_size: Vec<ValueId> = (0..net.values.len()).collect();
     by_size.sort_by_key(|&v| (std::cmp::Reverse(size(v)), v));
     let mut offsets = vec![0; net.values.len()];

@@ -217,3 +217,39 @@ proptest! {
         }
     }
 }
+
+fn golden_output(net: &systole_core::network::Network) -> Vec<systole_core::network::HostTensor> {
+    let shape = net.values[net.inputs[0].value].shape.clone();
+    let data = (0..shape.iter().product::<usize>()).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    systole_golden::network::run(net, &[systole_core::network::HostTensor::F32 { shape, data }]).unwrap()
+}
+
+/// An explicit zero Pad before a convolution (as TensorFlow exports emit) becomes the
+/// convolution's own padding: no host Pad remains, and the result equals the same network
+/// written with the convolution's padding attribute.
+#[test]
+fn a_zero_pad_before_a_conv_folds_into_it() {
+    let explicit = tiny_float_model(|g| {
+        let p = g.pad("x", [1, 1, 1, 1]);
+        let c = g.conv(&p, 4, 3, 1, 0, 1, 2.0, true);
+        g.relu(&c)
+    });
+    let attribute = tiny_float_model(|g| {
+        let c = g.conv("x", 4, 3, 1, 1, 1, 2.0, true);
+        g.relu(&c)
+    });
+    let a = load(Path::new("a.onnx"), &explicit).unwrap();
+    let b = load(Path::new("b.onnx"), &attribute).unwrap();
+    assert_eq!(a.nodes.len(), 1, "{:?}", a.nodes.iter().map(|n| n.op.kind()).collect::<Vec<_>>());
+    assert!(matches!(&a.nodes[0].op, systole_core::network::Op::Layer { layer, .. } if layer.shape.pad == [1; 4] && layer.shape.h == 8));
+    assert_eq!(golden_output(&a), golden_output(&b));
+    // TensorFlow's SAME padding for a stride-2 3x3 conv pads only bottom and right.
+    let same = tiny_float_model(|g| {
+        let p = g.pad("x", [0, 0, 1, 1]);
+        g.conv(&p, 4, 3, 2, 0, 1, 1.0, true)
+    });
+    let s = load(Path::new("s.onnx"), &same).unwrap();
+    assert!(
+        matches!(&s.nodes[..], [n] if matches!(&n.op, systole_core::network::Op::Layer { layer, .. } if layer.shape.pad == [0, 0, 1, 1] && layer.shape.p() == 4))
+    );
+}

@@ -138,6 +138,15 @@ impl GraphBuilder {
         self.node("BatchNormalization", "bn", &refs, vec![], shape)
     }
 
+    /// Zero padding of the spatial axes: top, left, bottom, right.
+    pub fn pad(&mut self, x: &str, pad: [usize; 4]) -> String {
+        let [n, c, h, w] = self.shape(x)[..] else { panic!("pad input must be NCHW") };
+        let pads = self.fresh("pads");
+        let vals = [0, 0, pad[0], pad[1], 0, 0, pad[2], pad[3]].map(|p| p as f64);
+        self.graph.initializer.push(tensor_proto(&pads, &[8], dtype::INT64, &vals));
+        self.node("Pad", "pad", &[x, &pads], vec![], vec![n, c, h + pad[0] + pad[2], w + pad[1] + pad[3]])
+    }
+
     /// ReLU.
     pub fn relu(&mut self, x: &str) -> String {
         let shape = self.shape(x);
