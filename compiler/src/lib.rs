@@ -20,6 +20,7 @@ mod depthwise;
 mod emit;
 mod layout;
 pub mod onnx;
+pub mod passes;
 pub mod schedule;
 
 use miette::Diagnostic;

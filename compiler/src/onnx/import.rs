@@ -177,28 +177,9 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
             };
         imp.net.outputs.push(o);
     }
-    prune(&mut imp.net);
+    crate::passes::run(&mut imp.net, &crate::passes::pipeline("default").expect("the default pipeline exists"));
     imp.net.validate().map_err(|e| graph_err(e.to_string(), "report this as a Systole bug"))?;
     Ok(imp.net)
-}
-
-/// Removes nodes whose output nothing reads (e.g. a Pad folded into its convolution).
-fn prune(net: &mut Network) {
-    let mut used = vec![false; net.values.len()];
-    for o in &net.outputs {
-        used[o.value] = true;
-    }
-    let mut keep = vec![false; net.nodes.len()];
-    for (i, n) in net.nodes.iter().enumerate().rev() {
-        if used[n.output] {
-            keep[i] = true;
-            for &v in &n.inputs {
-                used[v] = true;
-            }
-        }
-    }
-    let mut k = keep.iter();
-    net.nodes.retain(|_| *k.next().expect("one flag per node"));
 }
 
 /// The nodes in a topological order (petgraph), whatever order the file lists them in.
@@ -809,31 +790,6 @@ impl Importer {
         alias
     }
 
-    /// A convolution whose input comes from a spatial zero-point Pad reads the Pad's input
-    /// instead, with the pad added to its own (when the layer stays valid): the accelerator
-    /// pads in DRAM anyway, and the host Pad disappears.
-    fn fold_pad(&self, x: ValueId, xq: Quant, shape: &ConvShape) -> Option<(ValueId, ConvShape)> {
-        let producer = self.net.nodes.iter().find(|n| n.output == x)?;
-        let Op::Pad { pads } = &producer.op else { return None };
-        let input = producer.inputs[0];
-        let [n, c, h, w] = self.net.values[input].shape[..] else { return None };
-        if pads.len() != 8
-            || pads[0] + pads[1] + pads[4] + pads[5] != 0
-            || self.net.values[input].quant.zp != xq.zp
-            || n != shape.n
-            || c != shape.c
-        {
-            return None;
-        }
-        let folded = ConvShape {
-            h,
-            w,
-            pad: [shape.pad[0] + pads[2], shape.pad[1] + pads[3], shape.pad[2] + pads[6], shape.pad[3] + pads[7]],
-            ..*shape
-        };
-        folded.validate().ok().map(|_| (input, folded))
-    }
-
     /// Builds an accelerator layer. `trans_b`: None for Conv, Some for GEMM (weights `[N, K]`
     /// when true, `[K, N]` when false).
     #[allow(clippy::too_many_arguments)]
@@ -841,7 +797,7 @@ impl Importer {
         &mut self,
         n: &NodeProto,
         trans_b: Option<bool>,
-        (mut x, xq): (ValueId, Quant),
+        (x, xq): (ValueId, Quant),
         w: &Const,
         w_scale: Vec<f32>,
         w_zp: &[f64],
@@ -877,7 +833,7 @@ impl Importer {
                     );
                 }
                 let win = Window::read(n, Some([r, s]), [xs[2], xs[3]])?;
-                let mut shape = ConvShape {
+                let shape = ConvShape {
                     n: xs[0],
                     h: xs[2],
                     w: xs[3],
@@ -890,9 +846,6 @@ impl Importer {
                     pad: win.pad,
                     groups,
                 };
-                if let Some((unpadded, folded)) = self.fold_pad(x, xq, &shape) {
-                    (x, shape) = (unpadded, folded);
-                }
                 let mut krsc = vec![0i8; wq.len()];
                 for ki in 0..k {
                     for c in 0..cg {
