@@ -1,0 +1,73 @@
+//! Silicon area of an accelerator instance, 45 nm, from per-component figures.
+//!
+//! | component | area | source |
+//! |---|---|---|
+//! | 8-bit integer multiplier | 282 um^2 | Horowitz, ISSCC 2014, fig. 1.1.9 |
+//! | 32-bit integer adder | 137 um^2 | same |
+//! | flip-flop | 4.5 um^2 | NanGate 45 nm open cell library, DFF_X1 (4.52 um^2) |
+//! | SRAM bit | 0.346 um^2 / 0.7 array efficiency | Intel 45 nm 6T cell (Mistry et al., IEDM 2007) |
+//!
+//! A PE is a multiplier, an adder and 48 flip-flops (an int8 weight or operand register, an
+//! int8 activation pipeline register and an int32 partial sum). Each column has a
+//! requantizer, counted as two 32-bit multipliers' worth of adders (16 adders) and 64
+//! flip-flops. SRAMs count their bits. Wires, the controller and the DMA engines are not
+//! modelled; the figure is a comparison between instances, not a floor plan.
+
+use systole_core::ArchConfig;
+
+/// um^2 of an 8-bit multiplier.
+pub const MULT8_UM2: f64 = 282.0;
+/// um^2 of a 32-bit adder.
+pub const ADD32_UM2: f64 = 137.0;
+/// um^2 of a flip-flop.
+pub const FF_UM2: f64 = 4.5;
+/// um^2 per SRAM bit, array overhead included.
+pub const SRAM_BIT_UM2: f64 = 0.346 / 0.7;
+
+/// Area by component, mm^2.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Area {
+    /// The PE array.
+    pub array_mm2: f64,
+    /// Requantizers, one per column.
+    pub requant_mm2: f64,
+    /// Scratchpads, accumulator and parameter table.
+    pub sram_mm2: f64,
+}
+
+impl Area {
+    /// Sum, mm^2.
+    pub fn total_mm2(&self) -> f64 {
+        self.array_mm2 + self.requant_mm2 + self.sram_mm2
+    }
+}
+
+/// The area of `arch`.
+pub fn area(arch: &ArchConfig) -> Area {
+    let pe = MULT8_UM2 + ADD32_UM2 + 48.0 * FF_UM2;
+    let requant = 16.0 * ADD32_UM2 + 64.0 * FF_UM2;
+    let sram_bits: f64 = crate::energy::memories(arch).iter().map(|(_, bytes, _)| bytes * 8.0).sum();
+    Area {
+        array_mm2: arch.pes() as f64 * pe / 1e6,
+        requant_mm2: arch.cols as f64 * requant / 1e6,
+        sram_mm2: sram_bits * SRAM_BIT_UM2 / 1e6,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_by_hand() {
+        let arch =
+            ArchConfig { rows: 2, cols: 4, act_sram_kib: 1, wgt_sram_kib: 1, acc_sram_kib: 2, param_entries: 128, ..Default::default() };
+        let a = area(&arch);
+        // 8 PEs x (282 + 137 + 216) um^2
+        assert!((a.array_mm2 - 8.0 * 635.0 / 1e6).abs() < 1e-12);
+        // 4 requantizers x (2192 + 288) um^2
+        assert!((a.requant_mm2 - 4.0 * 2480.0 / 1e6).abs() < 1e-12);
+        // (1 + 1 + 2) KiB + 128 x 8 B = 5 KiB = 40960 bits
+        assert!((a.sram_mm2 - 40960.0 * 0.346 / 0.7 / 1e6).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,56 @@
+//! Latency lower bounds of a layer on an instance: no mapping can beat either.
+
+use systole_core::layer::Layer;
+use systole_core::ArchConfig;
+
+/// The two bounds, in cycles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Bounds {
+    /// Every PE busy every cycle: `ceil(MACs / PEs)`.
+    pub compute: u64,
+    /// Compulsory DRAM traffic (input, weights, bias and scale per channel, output read or
+    /// written once) at the DRAM bandwidth, reads and writes on separate channels.
+    pub memory: u64,
+}
+
+impl Bounds {
+    /// The larger of the two.
+    pub fn cycles(&self) -> u64 {
+        self.compute.max(self.memory)
+    }
+}
+
+/// The bounds of `layer` on `arch`.
+pub fn bounds(arch: &ArchConfig, layer: &Layer) -> Bounds {
+    let s = &layer.shape;
+    let input: usize = s.input_dims().iter().product();
+    let weights: usize = s.weight_dims().iter().product::<usize>() + 8 * s.k;
+    let output: usize = s.output_dims().iter().product();
+    let bw = arch.dram_bytes_per_cycle as u64;
+    Bounds {
+        compute: s.macs().div_ceil(arch.pes() as u64),
+        memory: ((input + weights) as u64).div_ceil(bw).max((output as u64).div_ceil(bw)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use systole_core::layer::{Activation, ConvShape, LayerOp, QuantParams};
+
+    #[test]
+    fn bounds_by_hand() {
+        let layer = Layer {
+            name: "fc".into(),
+            op: LayerOp::Gemm,
+            shape: ConvShape::gemm(1, 1, 512, 1000),
+            quant: QuantParams { x_scale: 1.0, x_zp: 0, w_scale: vec![1.0], y_scale: 1.0, y_zp: 0 },
+            activation: Activation::None,
+        };
+        let arch = ArchConfig { rows: 16, cols: 16, dram_bytes_per_cycle: 16, ..Default::default() };
+        let b = bounds(&arch, &layer);
+        // 512,000 MACs / 256 PEs; (512 + 512,000 + 8,000) bytes / 16 per cycle.
+        assert_eq!(b, Bounds { compute: 2000, memory: 32_532 });
+        assert_eq!(b.cycles(), 32_532);
+    }
+}
