@@ -4,6 +4,7 @@ mod fpga;
 mod model;
 mod rtl;
 mod run;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 use miette::{IntoDiagnostic, Result, WrapErr};
@@ -90,6 +91,32 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         instr_depth: usize,
     },
+    /// Sweep a design space: every point (or a sample, or one shard) of a space file
+    /// evaluated on a workload or an ONNX model, results streamed to OUT/results.jsonl.
+    /// A rerun resumes where the last one stopped.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sweep {
+        #[command(subcommand)]
+        command: Option<SweepCommand>,
+        /// Space file (see docs/SWEEP.md), e.g. configs/spaces/edge.toml.
+        #[arg(long)]
+        space: Option<PathBuf>,
+        /// Workload file.
+        #[arg(long, conflicts_with = "model")]
+        workload: Option<PathBuf>,
+        /// ONNX model (float models are quantized on 4 random inputs first).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Evaluate only shard K of N (0-based), for job arrays; join with `sweep merge`.
+        #[arg(long)]
+        shard: Option<systole_sweep::Shard>,
+        /// Points evaluated in parallel (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Build bitstreams for FPGA boards, flash them, and run layers on them.
     Fpga {
         #[command(subcommand)]
@@ -149,6 +176,19 @@ enum Command {
         /// Timed repetitions (the best is reported).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Join shard results (results-K-of-N.jsonl) into OUT/results.jsonl.
+    Merge {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Shard result files.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
     },
 }
 
@@ -300,6 +340,34 @@ fn main() -> Result<()> {
                 fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref())
             }
         },
+        Command::Sweep { command: Some(SweepCommand::Merge { out, shards }), .. } => {
+            std::fs::create_dir_all(&out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
+            let path = sweep::results_path(&out, None);
+            let inputs: Vec<&Path> = shards.iter().map(|p| p.as_path()).collect();
+            let n = systole_sweep::results::merge(&inputs, &path)
+                .map_err(|e| miette::miette!(help = "give the results-K-of-N.jsonl files of one sweep", "{e}"))?;
+            println!("merged {n} points into {}", path.display());
+            Ok(())
+        }
+        Command::Sweep { command: None, space, workload, model, out, shard, jobs } => {
+            let need = |v: Option<PathBuf>, flag: &str| {
+                v.ok_or_else(|| {
+                    miette::miette!(help = "systole sweep --space S.toml --workload W.toml|--model M.onnx --out DIR", "{flag} is required")
+                })
+            };
+            let (space, out) = (need(space, "--space")?, need(out, "--out")?);
+            let target = match (workload, model) {
+                (Some(w), _) => systole_sweep::Target::workload(&Workload::from_file(&w)?)?,
+                (None, Some(m)) => {
+                    systole_sweep::Target::network(&model::load(&m, &model::Calibration { file: None, samples: 4, seed: 1 })?)
+                }
+                (None, None) => return Err(miette::miette!(help = "give --workload W.toml or --model M.onnx", "nothing to sweep on")),
+            };
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
+            let path = pool.install(|| sweep::run(&space, &target, &out, shard))?;
+            println!("results: {}", path.display());
+            Ok(())
+        }
         Command::Quantize { model, out, calibrate, calib_samples, seed } => {
             let bytes = model::quantize(&model, &model::Calibration { file: calibrate, samples: calib_samples, seed })?;
             std::fs::write(&out, bytes).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;

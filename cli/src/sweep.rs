@@ -1,0 +1,108 @@
+//! `systole sweep`: evaluate a space on a workload or model across all cores, streaming
+//! resumable results.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use miette::{miette, IntoDiagnostic, Result, WrapErr};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use systole_mappings::energy::Process;
+use systole_sweep::{results, Shard, Space, Target};
+
+fn params(r: &results::Record) -> String {
+    serde_json::to_string(&r.params).unwrap_or_default()
+}
+
+/// The results file of a sweep (or of one shard) in `out`.
+pub fn results_path(out: &Path, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        Some(s) => out.join(format!("results-{}-of-{}.jsonl", s.index, s.count)),
+        None => out.join("results.jsonl"),
+    }
+}
+
+/// Runs (or resumes) a sweep; returns the results file.
+pub fn run(space_path: &Path, target: &Target, out: &Path, shard: Option<Shard>) -> Result<PathBuf> {
+    let space = Space::from_file(space_path)?;
+    std::fs::create_dir_all(out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
+    let path = results_path(out, shard);
+    let (done, valid) = results::read(&path).into_diagnostic()?;
+    if let Some(r) = done.iter().find(|r| r.space != space.digest()) {
+        return Err(miette!(
+            help = "use another --out folder, or delete the file to start over",
+            "{}: holds point {} of another space (digest {}, this space {})",
+            path.display(),
+            r.id,
+            r.space,
+            space.digest()
+        ));
+    }
+    let done_ids: std::collections::HashSet<u64> = done.iter().map(|r| r.id).collect();
+    let ids = match shard {
+        Some(s) => space.shard(s),
+        None => space.order(),
+    };
+    let todo: Vec<u64> = ids.iter().copied().filter(|id| !done_ids.contains(id)).collect();
+    eprintln!(
+        "sweep {}: {} points in the space, {} in this run{}, {} already in {}",
+        space.name,
+        space.size(),
+        ids.len(),
+        shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default(),
+        ids.len() - todo.len(),
+        path.display()
+    );
+    let mut file = results::append(&path, valid).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} points  {per_sec}  ETA {eta}").expect("a valid template"));
+    let process = Process::horowitz_45nm();
+    let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel::<results::Record>();
+    let written = std::thread::scope(|s| -> Result<u64> {
+        let writer = s.spawn(|| -> Result<u64> {
+            let mut written = 0;
+            for rec in rx {
+                results::write(&mut file, &rec).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                written += 1;
+                bar.inc(1);
+            }
+            Ok(written)
+        });
+        // Points run on the current rayon pool (--jobs); the writer thread appends.
+        todo.par_iter().for_each_with(tx, |tx, &id| {
+            let _ = tx.send(systole_sweep::evaluate(&space, id, target, &process));
+        });
+        writer.join().expect("the writer thread does not panic")
+    })?;
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let (all, _) = results::read(&path).into_diagnostic()?;
+    let ok: Vec<_> = all.iter().filter(|r| r.status == "ok").collect();
+    eprintln!(
+        "{written} points in {secs:.1} s ({:.0} points/min); {} ok, {} failed",
+        written as f64 / secs.max(1e-9) * 60.0,
+        ok.len(),
+        all.len() - ok.len()
+    );
+    if let Some(best) = ok.iter().min_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms)) {
+        eprintln!(
+            "fastest: point {} {}: {:.3} ms, {:.1} uJ, {:.2} mm^2",
+            best.id,
+            params(best),
+            best.latency_ms,
+            best.energy_uj,
+            best.area_mm2
+        );
+    }
+    if let Some(best) = ok.iter().min_by(|a, b| a.energy_uj.total_cmp(&b.energy_uj)) {
+        eprintln!(
+            "least energy: point {} {}: {:.3} ms, {:.1} uJ, {:.2} mm^2",
+            best.id,
+            params(best),
+            best.latency_ms,
+            best.energy_uj,
+            best.area_mm2
+        );
+    }
+    Ok(path)
+}

@@ -1,0 +1,99 @@
+//! `systole sweep`: results, resumption, shards and merge, and bad spaces.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("systole-sweep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("space.toml"),
+        format!(
+            "name = \"t\"\nbase = \"{}\"\n[params]\nrows = [4, 8]\ndram_bytes_per_cycle = [4, 8]\n",
+            repo().join("configs/archs/4x4.toml").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("w.toml"),
+        "name = \"w\"\n[[layer]]\nname = \"c\"\nop = \"conv\"\ninput = [8, 8, 8]\nout_channels = 8\nkernel = 3\npadding = 1\n\n[[layer]]\nname = \"fc\"\nop = \"gemm\"\nm = 1\nk = 64\nn = 10\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn sweep(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["sweep", "--space", "space.toml", "--workload", "w.toml", "--out", "out"];
+    args.extend_from_slice(extra);
+    Command::new(env!("CARGO_BIN_EXE_systole")).args(&args).current_dir(dir).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn by_id(mut r: Vec<serde_json::Value>) -> Vec<(u64, u64, String)> {
+    r.sort_by_key(|v| v["id"].as_u64());
+    r.iter().map(|v| (v["id"].as_u64().unwrap(), v["cycles"].as_u64().unwrap(), v["params"].to_string())).collect()
+}
+
+#[test]
+fn a_sweep_writes_every_point_and_resumes_after_a_torn_line() {
+    let dir = scratch("resume");
+    let out = sweep(&dir, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = dir.join("out/results.jsonl");
+    let full = records(&path);
+    assert_eq!(full.len(), 4);
+    for r in &full {
+        assert_eq!(r["status"], "ok", "{r}");
+        let cycles = r["cycles"].as_u64().unwrap();
+        assert!(
+            cycles >= r["lower_bound_cycles"].as_u64().unwrap()
+                && r["energy_uj"].as_f64().unwrap() > 0.0
+                && r["area_mm2"].as_f64().unwrap() > 0.0
+        );
+        assert_eq!(r["layers"].as_array().unwrap().len(), 2);
+    }
+    // Stop mid-write: keep two records and half of the third line.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&path, format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..lines[2].len() / 2])).unwrap();
+    let again = sweep(&dir, &[]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("2 already in"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(by_id(records(&path)), by_id(full));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shards_merge_into_the_whole_sweep() {
+    let dir = scratch("shards");
+    assert!(sweep(&dir, &[]).status.success());
+    for k in ["0/3", "1/3", "2/3"] {
+        let out = sweep(&dir, &["--shard", k]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let shards: Vec<String> = (0..3).map(|k| format!("out/results-{k}-of-3.jsonl")).collect();
+    let mut args = vec!["sweep", "merge", "--out", "merged"];
+    args.extend(shards.iter().map(|s| s.as_str()));
+    let merged = Command::new(env!("CARGO_BIN_EXE_systole")).args(&args).current_dir(&dir).output().unwrap();
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert_eq!(by_id(records(&dir.join("merged/results.jsonl"))), by_id(records(&dir.join("out/results.jsonl"))));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_space_is_named() {
+    let dir = scratch("bad");
+    std::fs::write(dir.join("space.toml"), "name = \"t\"\n[params]\nrowz = [4]\n").unwrap();
+    let out = sweep(&dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("space.toml") && err.contains("params.rowz") && !err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

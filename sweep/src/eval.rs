@@ -1,0 +1,99 @@
+//! Evaluating one point: every layer compiled and simulated on the point's architecture,
+//! then energy, area and lower bounds from `systole-mappings`.
+
+use crate::results::{LayerRecord, Record};
+use crate::space::Space;
+use systole_core::layer::Layer;
+use systole_core::network::{Network, Op};
+use systole_core::workload::{LayerData, Workload};
+use systole_core::Tensor;
+use systole_mappings::{area, bounds, energy};
+
+/// What a sweep runs at every point: the layers with their constant data.
+pub struct Target {
+    /// Name for reports (workload or model).
+    pub name: String,
+    /// Each layer with its weights and bias (inputs are data-independent for timing).
+    pub layers: Vec<(Layer, LayerData)>,
+}
+
+impl Target {
+    /// The layers of a workload file, with its seeded tensors.
+    pub fn workload(wl: &Workload) -> Result<Self, systole_core::LoadError> {
+        let layers =
+            (0..wl.layers.len()).map(|i| Ok((wl.layers[i].clone(), wl.layer_data(i)?))).collect::<Result<_, systole_core::LoadError>>()?;
+        Ok(Self { name: wl.name.clone(), layers })
+    }
+
+    /// The accelerator layers of a network, with its weights.
+    pub fn network(net: &Network) -> Self {
+        let layers = net
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Layer { layer, weights, bias } => Some((
+                    Layer { name: n.name.clone(), ..(**layer).clone() },
+                    LayerData {
+                        input: Tensor::filled(layer.shape.input_dims(), layer.quant.x_zp),
+                        weights: weights.clone(),
+                        bias: bias.clone(),
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        Self { name: net.name.clone(), layers }
+    }
+}
+
+/// Evaluates point `id` of `space` on `target`.
+pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Process) -> Record {
+    let mut rec = Record::new(space, id, &target.name);
+    let arch = match space.arch(id) {
+        Ok(a) => a,
+        Err(e) => return rec.failed("invalid", e),
+    };
+    if let Err(e) = arch.validate() {
+        return rec.failed("invalid", format!("{e}{}", e.help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()));
+    }
+    let mut reports = Vec::with_capacity(target.layers.len());
+    for (layer, data) in &target.layers {
+        let program = match systole_compiler::compile_layer(&arch, layer, data) {
+            Ok(p) => p,
+            Err(e) => return rec.failed("unmappable", e.to_string()),
+        };
+        let report = match systole_sim::run(&arch, &program, &[&data.input]) {
+            Ok((_, exe)) => exe.report,
+            Err(e) => return rec.failed("simulator", format!("layer `{}`: {e}", layer.name)),
+        };
+        let b = bounds::bounds(&arch, layer);
+        let e = energy::energy(&arch, &report, process);
+        rec.layers.push(LayerRecord {
+            name: layer.name.clone(),
+            op: format!("{:?}", layer.op).to_lowercase(),
+            cycles: report.cycles,
+            macs: report.macs,
+            utilization: report.utilization,
+            bound: report.bound.clone(),
+            compute_bound_cycles: b.compute,
+            memory_bound_cycles: b.memory,
+            energy_pj: e.total_pj(),
+        });
+        reports.push(report);
+    }
+    let total = systole_core::SimReport::new(&arch.name, &target.name, arch.pes() as u64, arch.clock_mhz, reports).total;
+    let e = energy::energy(&arch, &total, process);
+    let a = area::area(&arch);
+    rec.status = "ok".into();
+    rec.cycles = total.cycles;
+    rec.latency_ms = total.cycles as f64 / arch.clock_mhz / 1000.0;
+    rec.macs = total.macs;
+    rec.utilization = total.utilization;
+    rec.lower_bound_cycles = rec.layers.iter().map(|l| l.compute_bound_cycles.max(l.memory_bound_cycles)).sum();
+    rec.energy = Some(e.clone());
+    rec.energy_uj = e.total_pj() / 1e6;
+    rec.area = Some(a.clone());
+    rec.area_mm2 = a.total_mm2();
+    rec.dram_bytes = total.dram_bytes.values().sum();
+    rec
+}

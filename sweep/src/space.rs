@@ -1,0 +1,250 @@
+//! Space files: a base architecture and the values each parameter takes.
+//!
+//! ```toml
+//! name = "edge"
+//! base = "../archs/16x16.toml"     # optional, relative to this file; default: ArchConfig::default()
+//!
+//! [params]                         # any ArchConfig field, a list of values each
+//! rows = [8, 16, 32]
+//! cols = [8, 16, 32]
+//! dataflow = ["ws", "os"]
+//! act_sram_kib = [64, 256]
+//! dram_bytes_per_cycle = [8, 16]
+//!
+//! [sample]                         # optional: evaluate this many points, drawn without
+//! points = 200                     # replacement from the seed, instead of all
+//! seed = 1
+//! ```
+//!
+//! Point `i` is the mixed-radix number `i` over the parameters in name order, the last
+//! name varying fastest. A shard `K/N` takes the points whose position in the sweep's
+//! order is `K` modulo `N`, so that N machines split any sweep the same way.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use systole_core::{ArchConfig, ConfigError, LoadError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpaceFile {
+    name: String,
+    base: Option<PathBuf>,
+    params: toml::Table,
+    sample: Option<Sample>,
+}
+
+/// Sampling of a space too big to sweep whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// Points to evaluate.
+    pub points: u64,
+    /// Seed of the draw.
+    #[serde(default = "one")]
+    pub seed: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A validated space.
+#[derive(Debug, Clone)]
+pub struct Space {
+    /// Name for reports.
+    pub name: String,
+    /// The base architecture every point modifies.
+    pub base: ArchConfig,
+    /// Parameters and their values, by name.
+    pub params: Vec<(String, Vec<toml::Value>)>,
+    /// Sampling, if any.
+    pub sample: Option<Sample>,
+}
+
+/// One machine's part of a sweep: `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 0-based.
+    pub index: u64,
+    /// Number of shards.
+    pub count: u64,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `K/N` with `0 <= K < N`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = s.split_once('/').ok_or_else(|| format!("`{s}` is not K/N"))?;
+        let (index, count): (u64, u64) = (
+            k.trim().parse().map_err(|_| format!("`{k}` is not a number"))?,
+            n.trim().parse().map_err(|_| format!("`{n}` is not a number"))?,
+        );
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: need 0 <= K < N"));
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl Space {
+    /// Reads and checks a space file: every parameter is an ArchConfig field with at least one
+    /// value, and the base architecture is valid.
+    pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        let file: SpaceFile = systole_core::error::read_toml(path)?;
+        let invalid = |e: ConfigError| LoadError::invalid(path, e);
+        let base = match &file.base {
+            Some(b) => ArchConfig::from_file(&path.parent().unwrap_or(Path::new(".")).join(b))?,
+            None => ArchConfig::default(),
+        };
+        let mut params = vec![];
+        for (key, value) in file.params {
+            let values = match value {
+                toml::Value::Array(v) if !v.is_empty() => v,
+                toml::Value::Array(_) => {
+                    return Err(invalid(ConfigError::new(format!("params.{key}"), "has no values").help("list at least one value")))
+                }
+                single => vec![single],
+            };
+            let space =
+                Space { name: String::new(), base: base.clone(), params: vec![(key.clone(), vec![values[0].clone()])], sample: None };
+            space.arch(0).map_err(|e| {
+                invalid(ConfigError::new(format!("params.{key}"), e).help("name an ArchConfig field (docs/ARCHITECTURE.md section 2)"))
+            })?;
+            params.push((key, values));
+        }
+        if params.is_empty() {
+            return Err(invalid(ConfigError::new("params", "lists no parameters").help("add e.g. rows = [8, 16]")));
+        }
+        if let Some(s) = file.sample {
+            if s.points == 0 {
+                return Err(invalid(ConfigError::new("sample.points", "must be at least 1")));
+            }
+        }
+        Ok(Space { name: file.name, base, params, sample: file.sample })
+    }
+
+    /// Number of points in the full space (saturating).
+    pub fn size(&self) -> u64 {
+        self.params.iter().fold(1u64, |a, (_, v)| a.saturating_mul(v.len() as u64))
+    }
+
+    /// The parameter values of point `id`.
+    pub fn values(&self, mut id: u64) -> Vec<(String, toml::Value)> {
+        let mut out = vec![toml::Value::Boolean(false); self.params.len()];
+        for (i, (_, vals)) in self.params.iter().enumerate().rev() {
+            out[i] = vals[(id % vals.len() as u64) as usize].clone();
+            id /= vals.len() as u64;
+        }
+        self.params.iter().map(|(k, _)| k.clone()).zip(out).collect()
+    }
+
+    /// The architecture of point `id`, unvalidated (its own `name` is `<space>-<id>`), or why
+    /// its values do not make one.
+    pub fn arch(&self, id: u64) -> Result<ArchConfig, String> {
+        let mut table = toml::Table::try_from(&self.base).map_err(|e| e.to_string())?;
+        for (k, v) in self.values(id) {
+            table.insert(k, v);
+        }
+        table.insert("name".into(), toml::Value::String(format!("{}-{id}", self.name)));
+        let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+        toml::from_str::<ArchConfig>(&text).map_err(|e| e.message().to_string())
+    }
+
+    /// The ids this sweep evaluates, in its order: all, or a seeded sample.
+    pub fn order(&self) -> Vec<u64> {
+        let size = self.size();
+        match self.sample {
+            Some(s) if s.points < size => {
+                let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+                if size <= 1 << 22 {
+                    let mut all: Vec<u64> = (0..size).collect();
+                    all.partial_shuffle(&mut rng, s.points as usize);
+                    all.truncate(s.points as usize);
+                    all
+                } else {
+                    let mut seen = std::collections::BTreeSet::new();
+                    let mut out = vec![];
+                    while (out.len() as u64) < s.points {
+                        let id = rand::Rng::gen_range(&mut rng, 0..size);
+                        if seen.insert(id) {
+                            out.push(id);
+                        }
+                    }
+                    out
+                }
+            }
+            _ => (0..size).collect(),
+        }
+    }
+
+    /// The ids of `shard`, in sweep order.
+    pub fn shard(&self, shard: Shard) -> Vec<u64> {
+        self.order().into_iter().enumerate().filter(|(i, _)| *i as u64 % shard.count == shard.index).map(|(_, id)| id).collect()
+    }
+
+    /// A digest of the space (base and parameters), so merged shards can be checked to
+    /// come from the same sweep.
+    pub fn digest(&self) -> String {
+        let text = format!("{:?}{:?}{:?}", toml::Table::try_from(&self.base).ok(), self.params, self.sample);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space(text: &str) -> Result<Space, LoadError> {
+        let dir = std::env::temp_dir().join(format!("systole-space-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.toml");
+        std::fs::write(&p, text).unwrap();
+        Space::from_file(&p)
+    }
+
+    #[test]
+    fn points_are_mixed_radix_last_fastest() {
+        let s = space("name = \"t\"\n[params]\nrows = [4, 8]\ncols = [2, 4, 8]\ndataflow = \"os\"\n").unwrap();
+        assert_eq!(s.size(), 6);
+        // Names in order: cols (3 values), dataflow (1), rows (2, fastest).
+        // 4 = (2 * 1 + 0) * 2 + 0: cols[2], dataflow[0], rows[0].
+        let a = s.arch(4).unwrap();
+        assert_eq!((a.rows, a.cols, a.dataflow), (4, 8, systole_core::Dataflow::OutputStationary));
+        assert_eq!(a.name, "t-4");
+    }
+
+    #[test]
+    fn shards_partition_the_sweep_and_samples_are_distinct() {
+        let s = space("name = \"t\"\n[params]\nrows = [1, 2, 3, 4, 5, 6, 7]\ncols = [1, 2, 3]\n[sample]\npoints = 10\nseed = 3\n").unwrap();
+        let order = s.order();
+        assert_eq!(order.len(), 10);
+        let mut sorted = order.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10);
+        let mut joined: Vec<u64> = (0..3).flat_map(|k| s.shard(Shard { index: k, count: 3 })).collect();
+        joined.sort();
+        let mut all = order;
+        all.sort();
+        assert_eq!(joined, all);
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, count: 3 }));
+        assert!("3/3".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn unknown_parameters_and_empty_lists_are_named() {
+        let e = space("name = \"t\"\n[params]\nrowz = [4]\n").unwrap_err();
+        assert!(e.to_string().contains("params.rowz") || format!("{e:?}").contains("params.rowz"), "{e:?}");
+        let e = space("name = \"t\"\n[params]\nrows = []\n").unwrap_err();
+        assert!(format!("{e:?}").contains("params.rows"), "{e:?}");
+    }
+}
