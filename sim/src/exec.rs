@@ -110,8 +110,14 @@ impl Machine {
         }
     }
 
-    fn count(&mut self, key: &'static str, n: u64) {
-        *self.sram.entry(key).or_default() += n;
+    fn count(&mut self, a: &Accesses) {
+        for &(key, n) in &a.sram {
+            if n > 0 {
+                *self.sram.entry(key).or_default() += n;
+            }
+        }
+        self.dram_read += a.dram_read;
+        self.dram_written += a.dram_written;
     }
 
     fn step(&mut self, i: usize, op: &Op, t: &InstrTiming, dram: &mut [u8]) -> Result<(), SimError> {
@@ -126,8 +132,6 @@ impl Machine {
                     self.param_t.write(dst + e, t, t.done, i)?;
                     self.params[dst + e] = ChannelParam::from_bytes(chunk);
                 }
-                self.dram_read += 8 * count as u64;
-                self.count("param.write", count as u64);
                 Ok(())
             }
             Op::MatmulWs { a, acc, accumulate, preload, band } => {
@@ -144,7 +148,6 @@ impl Machine {
                                 self.shadow[k * cols + j] = band.at(word, k, j) as i32;
                             }
                         }
-                        self.count("wgt.read", 1);
                     }
                     (Some(p), None) => {
                         let p = p as usize;
@@ -155,7 +158,6 @@ impl Machine {
                                 self.shadow[k * cols + j] = self.wgt[(p + k) * cols + j] as i32;
                             }
                         }
-                        self.count("wgt.read", rows as u64);
                     }
                     (None, _) => {}
                 }
@@ -176,12 +178,6 @@ impl Machine {
                             *o = o.wrapping_add(x.wrapping_mul(w));
                         }
                     }
-                }
-                let m = a.len() as u64;
-                self.count("act.read", m);
-                self.count("acc.write", m);
-                if accumulate {
-                    self.count("acc.read", m);
                 }
                 if preload.is_some() {
                     std::mem::swap(&mut self.active, &mut self.shadow);
@@ -228,12 +224,6 @@ impl Machine {
                         *o = if accumulate { o.wrapping_add(v) } else { v };
                     }
                 }
-                self.count("act.read", steps as u64);
-                self.count("wgt.read", steps as u64);
-                self.count("acc.write", rows as u64);
-                if accumulate {
-                    self.count("acc.read", rows as u64);
-                }
                 Ok(())
             }
             Op::Store { acc, dst, out } => {
@@ -254,7 +244,7 @@ impl Machine {
                         *d = self.requant(acc + e, j, out.param as usize + j, &out, t, i)? as u8;
                     }
                 }
-                self.finish_store(&dst, dst.num_runs(), len)
+                Ok(())
             }
             Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out } => {
                 let (len, width, rs, acc) = (dst.len as usize, width as usize, row_stride as usize, acc as usize);
@@ -287,7 +277,7 @@ impl Machine {
                         *d = self.requant(row, lane, out.param as usize + j, &out, t, i)? as u8;
                     }
                 }
-                self.finish_store(&dst, (lines * blocks * len) as u64, len)
+                Ok(())
             }
         }
     }
@@ -307,13 +297,6 @@ impl Machine {
         Ok(requantize(self.acc[row * self.cols + col], self.params[param], out.zp, out.lo, out.hi))
     }
 
-    fn finish_store(&mut self, dst: &DramPattern, acc_reads: u64, len: usize) -> Result<(), SimError> {
-        self.count("acc.read", acc_reads);
-        self.count("param.read", acc_reads);
-        self.dram_written += dst.num_runs() * len as u64;
-        Ok(())
-    }
-
     fn load(
         &mut self,
         i: usize,
@@ -323,9 +306,9 @@ impl Machine {
         dram: &[u8],
     ) -> Result<(), SimError> {
         let len = src.len as usize;
-        let (width, mem, tracker, key) = match target {
-            Buffer::Act => (self.rows, &mut self.act, &mut self.act_t, "act.write"),
-            Buffer::Wgt => (self.cols, &mut self.wgt, &mut self.wgt_t, "wgt.write"),
+        let (width, mem, tracker) = match target {
+            Buffer::Act => (self.rows, &mut self.act, &mut self.act_t),
+            Buffer::Wgt => (self.cols, &mut self.wgt, &mut self.wgt_t),
         };
         if offset + len > width {
             return Err(SimError::OutOfBounds {
@@ -344,8 +327,6 @@ impl Machine {
             }
             word[offset + len..].fill(0);
         }
-        self.count(key, runs as u64);
-        self.dram_read += (runs * len) as u64;
         Ok(())
     }
 
@@ -390,8 +371,6 @@ impl Machine {
                 self.act[word(i2, g, j) * rows + lane] = b as i8;
             }
         }
-        self.count("act.write", (outer * groups * len) as u64);
-        self.dram_read += (src.num_runs() as usize * len) as u64;
         Ok(())
     }
 }
@@ -417,12 +396,100 @@ pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<
     let mut m = Machine::new(arch);
     for &i in &order {
         m.step(i, &program.instrs[i].op, &timing[i], dram)?;
+        m.count(&accesses(arch, &program.instrs[i].op));
     }
-    let report = build_report(arch, program, &timing, &m);
+    let report = build_report(arch, program, &timing, &m.sram, m.dram_read, m.dram_written);
     Ok(Execution { timing, report })
 }
 
-fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], m: &Machine) -> LayerReport {
+/// The fast path: the report of `program` on `arch` from the exact schedule and each
+/// instruction's fields, without moving data. It equals [`execute`]'s report (output digest
+/// aside) for every program `execute` accepts; it does not check bounds or races.
+pub fn estimate(arch: &ArchConfig, program: &Program) -> Result<Execution, SimError> {
+    if let Some((instr, ins)) = program.instrs.iter().enumerate().find(|(_, ins)| !arch.supports(&ins.op)) {
+        return Err(SimError::Unsupported { instr, op: ins.to_string(), arch: arch.name.clone() });
+    }
+    let timing = schedule(arch, &program.instrs)?;
+    let mut sram: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let (mut read, mut written) = (0, 0);
+    for ins in &program.instrs {
+        let a = accesses(arch, &ins.op);
+        for (key, n) in a.sram {
+            if n > 0 {
+                *sram.entry(key).or_default() += n;
+            }
+        }
+        read += a.dram_read;
+        written += a.dram_written;
+    }
+    let report = build_report(arch, program, &timing, &sram, read, written);
+    Ok(Execution { timing, report })
+}
+
+/// SRAM words and DRAM bytes one instruction touches, from its fields alone.
+struct Accesses {
+    sram: Vec<(&'static str, u64)>,
+    dram_read: u64,
+    dram_written: u64,
+}
+
+fn accesses(arch: &ArchConfig, op: &Op) -> Accesses {
+    let rows = arch.rows as u64;
+    let none = Accesses { sram: vec![], dram_read: 0, dram_written: 0 };
+    match *op {
+        Op::Load { target, src, .. } => {
+            let runs = src.num_runs();
+            let key = if target == Buffer::Act { "act.write" } else { "wgt.write" };
+            Accesses { sram: vec![(key, runs)], dram_read: runs * src.len as u64, ..none }
+        }
+        Op::LoadTransposed { src, .. } => {
+            let (len, outer) = (src.len as u64, src.dims[0].count as u64);
+            let groups = (src.dims[1].count as u64 * src.dims[2].count as u64).div_ceil(rows);
+            if len == 0 || groups == 0 || outer == 0 {
+                return none;
+            }
+            Accesses { sram: vec![("act.write", outer * groups * len)], dram_read: src.num_runs() * len, ..none }
+        }
+        Op::LoadParams { count, .. } => Accesses { sram: vec![("param.write", count as u64)], dram_read: 8 * count as u64, ..none },
+        Op::MatmulWs { a, accumulate, preload, band, .. } => {
+            let m = a.len() as u64;
+            let preload = match (preload, band) {
+                (Some(_), Some(_)) => 1,
+                (Some(_), None) => rows,
+                (None, _) => 0,
+            };
+            Accesses {
+                sram: vec![("wgt.read", preload), ("act.read", m), ("acc.write", m), ("acc.read", if accumulate { m } else { 0 })],
+                ..none
+            }
+        }
+        Op::MatmulOs { a, accumulate, .. } => {
+            let steps = a.len() as u64;
+            Accesses {
+                sram: vec![("act.read", steps), ("wgt.read", steps), ("acc.write", rows), ("acc.read", if accumulate { rows } else { 0 })],
+                ..none
+            }
+        }
+        Op::Store { dst, .. } => {
+            let runs = dst.num_runs();
+            Accesses { sram: vec![("acc.read", runs), ("param.read", runs)], dram_written: runs * dst.len as u64, ..none }
+        }
+        Op::StoreTransposed { width, dst, .. } => {
+            let (len, lines, per_line) = (dst.len as u64, dst.lines(), dst.dims[2].count as u64);
+            let reads = lines * per_line.div_ceil((width as u64).max(1)) * len;
+            Accesses { sram: vec![("acc.read", reads), ("param.read", reads)], dram_written: dst.num_runs() * len, ..none }
+        }
+    }
+}
+
+fn build_report(
+    arch: &ArchConfig,
+    program: &Program,
+    timing: &[InstrTiming],
+    sram: &BTreeMap<&'static str, u64>,
+    dram_read: u64,
+    dram_written: u64,
+) -> LayerReport {
     let total = timing.iter().map(|t| t.done).max().unwrap_or(0);
     let mut busy = [0u64; 3];
     let mut count = [0u64; 3];
@@ -457,8 +524,8 @@ fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], m:
             .collect(),
         macs: program.macs,
         utilization: utilization(program.macs, arch.pes() as u64, total),
-        sram: m.sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        dram_bytes: [("read".to_string(), m.dram_read), ("write".to_string(), m.dram_written)].into_iter().collect(),
+        sram: sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        dram_bytes: [("read".to_string(), dram_read), ("write".to_string(), dram_written)].into_iter().collect(),
         unit_busy: names.iter().zip(busy).map(|(k, v)| (k.to_string(), v)).collect(),
         instructions: names.iter().zip(count).map(|(k, v)| (k.to_string(), v)).collect(),
         bound: if exec >= dma { "compute" } else { "memory" }.into(),

@@ -20,7 +20,7 @@
 
 mod exec;
 
-pub use exec::{execute, Execution};
+pub use exec::{estimate, execute, Execution};
 pub use systole_core::timing::{schedule, InstrTiming};
 
 use systole_core::isa::Unit;

@@ -1,5 +1,6 @@
-//! Evaluating one point: every layer compiled and simulated on the point's architecture,
-//! then energy, area and lower bounds from `systole-mappings`.
+//! Evaluating one point: every layer compiled for the point's architecture and timed on the
+//! simulator's fast path (exact schedule and access counts without moving data), then
+//! energy, area and lower bounds from `systole-mappings`.
 
 use crate::results::{LayerRecord, Record};
 use crate::space::Space;
@@ -62,8 +63,10 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
             Ok(p) => p,
             Err(e) => return rec.failed("unmappable", e.to_string()),
         };
-        let report = match systole_sim::run(&arch, &program, &[&data.input]) {
-            Ok((_, exe)) => exe.report,
+        // The fast path: exact schedule and access counts, no data (equal to the full
+        // simulation, testbenches/tests/properties.rs).
+        let report = match systole_sim::estimate(&arch, &program) {
+            Ok(exe) => exe.report,
             Err(e) => return rec.failed("simulator", format!("layer `{}`: {e}", layer.name)),
         };
         let b = bounds::bounds(&arch, layer);

@@ -77,3 +77,24 @@ proptest! {
         c.check_or_capacity()?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The sweep's fast path (timing and access counts from instruction fields, no data)
+    /// gives exactly the cycle-accurate simulator's report for the same program.
+    #[test]
+    fn fast_path_equals_the_simulator(
+        c in case(true, prop_oneof![layer(LayerOp::Conv, conv_shape(false)), layer(LayerOp::Depthwise, conv_shape(true)), layer(LayerOp::Gemm, gemm_shape())])
+    ) {
+        let (arch, layer, data) = (&c.arch, &c.layer, LayerData::random(&c.layer, c.seed));
+        if let Ok(program) = systole_compiler::compile_layer(arch, layer, &data) {
+            let (_, full) = systole_sim::run(arch, &program, &[&data.input]).unwrap();
+            let fast = systole_sim::estimate(arch, &program).unwrap();
+            let mut full_report = full.report;
+            full_report.output_digest.clear();
+            prop_assert_eq!(fast.report, full_report);
+            prop_assert_eq!(fast.timing, full.timing);
+        }
+    }
+}
