@@ -117,6 +117,12 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Draw a sweep's results (DIR/results.jsonl): Pareto front, per-layer utilization and
+    /// roofline as SVG, and report.md with the table of Pareto points.
+    Report {
+        /// The sweep's output folder.
+        dir: PathBuf,
+    },
     /// Build bitstreams for FPGA boards, flash them, and run layers on them.
     Fpga {
         #[command(subcommand)]
@@ -366,6 +372,23 @@ fn main() -> Result<()> {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
             let path = pool.install(|| sweep::run(&space, &target, &out, shard))?;
             println!("results: {}", path.display());
+            Ok(())
+        }
+        Command::Report { dir } => {
+            let path = sweep::results_path(&dir, None);
+            let (records, _) =
+                systole_sweep::results::read(&path).into_diagnostic().wrap_err_with(|| format!("cannot read {}", path.display()))?;
+            if records.is_empty() {
+                return Err(miette::miette!(
+                    help = "run `systole sweep --out DIR` first (or `systole sweep merge` for shards)",
+                    "{}: no results",
+                    path.display()
+                ));
+            }
+            let files = systole_reports::write(&records, &dir).map_err(|e| miette::miette!("{}: {e}", dir.display()))?;
+            for f in files {
+                println!("wrote {}", f.display());
+            }
             Ok(())
         }
         Command::Quantize { model, out, calibrate, calib_samples, seed } => {

@@ -97,3 +97,20 @@ fn a_bad_space_is_named() {
     assert!(!out.status.success() && err.contains("space.toml") && err.contains("params.rowz") && !err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_report_draws_the_sweep() {
+    let dir = scratch("report");
+    assert!(sweep(&dir, &[]).status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_systole")).args(["report", "out"]).current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for svg in ["pareto.svg", "utilization.svg", "roofline.svg"] {
+        let text = std::fs::read_to_string(dir.join("out").join(svg)).unwrap();
+        assert!(text.starts_with("<svg") && text.contains("<circle"), "{svg}");
+    }
+    let page = std::fs::read_to_string(dir.join("out/report.md")).unwrap();
+    assert!(page.contains("4 points, 4 valid") && page.contains("(chosen)") && page.contains("![Roofline](roofline.svg)"), "{page}");
+    let none = Command::new(env!("CARGO_BIN_EXE_systole")).args(["report", "missing"]).current_dir(&dir).output().unwrap();
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("no results"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

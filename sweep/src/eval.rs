@@ -57,6 +57,9 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
     if let Err(e) = arch.validate() {
         return rec.failed("invalid", format!("{e}{}", e.help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()));
     }
+    rec.pes = arch.pes() as u64;
+    rec.clock_mhz = arch.clock_mhz;
+    rec.dram_bytes_per_cycle = arch.dram_bytes_per_cycle as u64;
     let mut reports = Vec::with_capacity(target.layers.len());
     for (layer, data) in &target.layers {
         let program = match systole_compiler::compile_layer(&arch, layer, data) {
@@ -81,6 +84,7 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
             compute_bound_cycles: b.compute,
             memory_bound_cycles: b.memory,
             energy_pj: e.total_pj(),
+            dram_bytes: report.dram_bytes.values().sum(),
         });
         reports.push(report);
     }

@@ -30,6 +30,9 @@ pub struct LayerRecord {
     pub memory_bound_cycles: u64,
     /// Energy, pJ.
     pub energy_pj: f64,
+    /// DRAM bytes read and written.
+    #[serde(default)]
+    pub dram_bytes: u64,
 }
 
 /// One evaluated point.
@@ -41,6 +44,15 @@ pub struct Record {
     pub space: String,
     /// Workload or model name.
     pub target: String,
+    /// PEs of the point's array.
+    #[serde(default)]
+    pub pes: u64,
+    /// Clock, MHz.
+    #[serde(default)]
+    pub clock_mhz: f64,
+    /// DRAM bytes per cycle.
+    #[serde(default)]
+    pub dram_bytes_per_cycle: u64,
     /// The point's parameter values.
     pub params: BTreeMap<String, serde_json::Value>,
     /// `ok`, `invalid` (the values make no valid ArchConfig), `unmappable` (a layer does not
@@ -83,6 +95,9 @@ impl Record {
             id,
             space: space.digest(),
             target: target.into(),
+            pes: 0,
+            clock_mhz: 0.0,
+            dram_bytes_per_cycle: 0,
             params,
             status: String::new(),
             error: None,

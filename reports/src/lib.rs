@@ -1,0 +1,241 @@
+//! Sweep reports: `systole report DIR` reads `DIR/results.jsonl` and writes
+//!
+//! - `pareto.svg`: latency against energy for every valid point (log-log), area as colour,
+//!   the points on the latency-energy-area Pareto front ringed and the latency-energy front
+//!   joined;
+//! - `utilization.svg`: per-layer utilization of the chosen point (the Pareto point with the
+//!   lowest energy-delay product), with its lower-bound utilization beside it;
+//! - `roofline.svg`: the chosen point's layers against its compute and DRAM roofs;
+//! - `report.md`: the summary and the table of Pareto points, linking the charts.
+
+use plotters::prelude::*;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use systole_sweep::Record;
+
+/// Indices of the points no other point beats in latency, energy and area at once.
+pub fn pareto(points: &[&Record]) -> Vec<usize> {
+    let key = |r: &Record| [r.latency_ms, r.energy_uj, r.area_mm2];
+    (0..points.len())
+        .filter(|&i| {
+            let a = key(points[i]);
+            !points.iter().any(|q| {
+                let b = key(q);
+                b.iter().zip(&a).all(|(x, y)| x <= y) && b.iter().zip(&a).any(|(x, y)| x < y)
+            })
+        })
+        .collect()
+}
+
+/// Energy-delay product, uJ x ms.
+fn edp(r: &Record) -> f64 {
+    r.energy_uj * r.latency_ms
+}
+
+type DrawResult<T> = Result<T, String>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Writes the charts and the page into `out`; returns the files written.
+pub fn write(records: &[Record], out: &Path) -> DrawResult<Vec<PathBuf>> {
+    let ok: Vec<&Record> = records.iter().filter(|r| r.status == "ok").collect();
+    if ok.is_empty() {
+        return Err(format!("none of the {} points is valid; nothing to plot", records.len()));
+    }
+    let front = pareto(&ok);
+    let chosen = *front.iter().min_by(|&&a, &&b| edp(ok[a]).total_cmp(&edp(ok[b]))).expect("a non-empty front");
+    let files = vec![out.join("pareto.svg"), out.join("utilization.svg"), out.join("roofline.svg"), out.join("report.md")];
+    pareto_chart(&ok, &front, &files[0])?;
+    utilization_chart(ok[chosen], &files[1])?;
+    roofline_chart(ok[chosen], &files[2])?;
+    std::fs::write(&files[3], page(records, &ok, &front, chosen)).map_err(|e| format!("{}: {e}", files[3].display()))?;
+    Ok(files)
+}
+
+fn span(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let lo = v.clone().fold(f64::INFINITY, f64::min);
+    let hi = v.fold(f64::NEG_INFINITY, f64::max);
+    (lo / 1.3, hi * 1.3)
+}
+
+fn pareto_chart(ok: &[&Record], front: &[usize], path: &Path) -> DrawResult<()> {
+    let root = SVGBackend::new(path, (900, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let (x0, x1) = span(ok.iter().map(|r| r.latency_ms));
+    let (y0, y1) = span(ok.iter().map(|r| r.energy_uj));
+    let (a0, a1) = (ok.iter().map(|r| r.area_mm2).fold(f64::INFINITY, f64::min), ok.iter().map(|r| r.area_mm2).fold(0.0, f64::max));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{}: latency vs energy, colour = area ({a0:.2}-{a1:.2} mm^2)", ok[0].target), ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("latency (ms)").y_desc("energy (uJ)").draw().map_err(err)?;
+    let colour = |a: f64| {
+        let t = if a1 > a0 { (a - a0) / (a1 - a0) } else { 0.5 };
+        RGBColor((40.0 + 200.0 * t) as u8, 80, (240.0 - 200.0 * t) as u8)
+    };
+    chart.draw_series(ok.iter().map(|r| Circle::new((r.latency_ms, r.energy_uj), 4, colour(r.area_mm2).filled()))).map_err(err)?;
+    chart
+        .draw_series(front.iter().map(|&i| Circle::new((ok[i].latency_ms, ok[i].energy_uj), 8, BLACK.stroke_width(2))))
+        .map_err(err)?
+        .label("latency-energy-area Pareto point")
+        .legend(|(x, y)| Circle::new((x, y), 6, BLACK.stroke_width(2)));
+    let mut line: Vec<(f64, f64)> = front.iter().map(|&i| (ok[i].latency_ms, ok[i].energy_uj)).collect();
+    line.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut best = f64::INFINITY;
+    line.retain(|&(_, e)| {
+        let keep = e < best;
+        best = best.min(e);
+        keep
+    });
+    chart
+        .draw_series(LineSeries::new(line, BLACK.stroke_width(1)))
+        .map_err(err)?
+        .label("latency-energy front")
+        .legend(|(x, y)| PathElement::new(vec![(x - 10, y), (x + 10, y)], BLACK));
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn utilization_chart(r: &Record, path: &Path) -> DrawResult<()> {
+    let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let n = r.layers.len();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("point {}: utilization per layer (bars), best possible (dots)", r.id), ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..n as f64, 0f64..1.05f64)
+        .map_err(err)?;
+    chart.configure_mesh().disable_x_mesh().x_desc("layer (in order)").y_desc("utilization").draw().map_err(err)?;
+    chart
+        .draw_series(r.layers.iter().enumerate().map(|(i, l)| {
+            let c = match l.op.as_str() {
+                "depthwise" => RGBColor(230, 120, 40),
+                "gemm" => RGBColor(120, 120, 120),
+                _ => RGBColor(50, 110, 200),
+            };
+            Rectangle::new([(i as f64 + 0.1, 0.0), (i as f64 + 0.9, l.utilization)], c.filled())
+        }))
+        .map_err(err)?;
+    let best = |l: &systole_sweep::results::LayerRecord| {
+        let bound = l.compute_bound_cycles.max(l.memory_bound_cycles).max(1);
+        (l.compute_bound_cycles as f64 / bound as f64).min(1.0)
+    };
+    chart.draw_series(r.layers.iter().enumerate().map(|(i, l)| Circle::new((i as f64 + 0.5, best(l)), 3, BLACK.filled()))).map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn roofline_chart(r: &Record, path: &Path) -> DrawResult<()> {
+    let root = SVGBackend::new(path, (900, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let peak = 2.0 * r.pes as f64 * r.clock_mhz / 1000.0;
+    // Reads and writes have a channel each: DRAM bytes (both) move at up to twice the rate.
+    let bw = 2.0 * r.dram_bytes_per_cycle as f64 * r.clock_mhz / 1000.0;
+    let pts: Vec<(f64, f64, &str)> = r
+        .layers
+        .iter()
+        .filter(|l| l.dram_bytes > 0 && l.cycles > 0)
+        .map(|l| (2.0 * l.macs as f64 / l.dram_bytes as f64, 2.0 * l.macs as f64 / (l.cycles as f64 / r.clock_mhz) / 1000.0, l.op.as_str()))
+        .collect();
+    let (x0, x1) = span(pts.iter().map(|p| p.0).chain([peak / bw]));
+    let y1 = peak * 2.0;
+    let y0 = pts.iter().map(|p| p.1).fold(peak, f64::min) / 2.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("point {}: roofline ({peak:.0} GOPS peak, {bw:.1} GB/s DRAM read + write)", r.id), ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x0..x1).log_scale(), (y0.max(1e-6)..y1).log_scale())
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("operational intensity (ops per DRAM byte)").y_desc("GOPS").draw().map_err(err)?;
+    let ridge = peak / bw;
+    let roof: Vec<(f64, f64)> = vec![(x0, x0 * bw), (ridge, peak), (x1, peak)];
+    chart
+        .draw_series(LineSeries::new(roof, RED.stroke_width(2)))
+        .map_err(err)?
+        .label("roof")
+        .legend(|(x, y)| PathElement::new(vec![(x - 10, y), (x + 10, y)], RED));
+    chart
+        .draw_series(pts.iter().map(|&(x, y, op)| {
+            let c = if op == "depthwise" {
+                RGBColor(230, 120, 40)
+            } else if op == "gemm" {
+                RGBColor(120, 120, 120)
+            } else {
+                RGBColor(50, 110, 200)
+            };
+            Circle::new((x, y), 4, c.filled())
+        }))
+        .map_err(err)?;
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn page(all: &[Record], ok: &[&Record], front: &[usize], chosen: usize) -> String {
+    let mut s = String::new();
+    let r = ok[chosen];
+    let _ = writeln!(s, "# Sweep report: {}\n", r.target);
+    let failed = all.len() - ok.len();
+    let _ = writeln!(
+        s,
+        "{} points, {} valid, {} failed (invalid or unmappable); {} on the latency-energy-area Pareto front.\n",
+        all.len(),
+        ok.len(),
+        failed,
+        front.len()
+    );
+    let _ = writeln!(s, "![Pareto front](pareto.svg)\n");
+    let _ = writeln!(s, "## Pareto points (by latency)\n");
+    let _ =
+        writeln!(s, "| id | parameters | latency (ms) | energy (uJ) | area (mm^2) | EDP (uJ ms) | utilization | cycles / lower bound |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let mut rows: Vec<&Record> = front.iter().map(|&i| ok[i]).collect();
+    rows.sort_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms).then(a.id.cmp(&b.id)));
+    for p in rows {
+        let params = p.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            s,
+            "| {}{} | {} | {:.3} | {:.1} | {:.3} | {:.1} | {:.3} | {:.2} |",
+            p.id,
+            if p.id == r.id { " (chosen)" } else { "" },
+            params,
+            p.latency_ms,
+            p.energy_uj,
+            p.area_mm2,
+            edp(p),
+            p.utilization,
+            p.cycles as f64 / p.lower_bound_cycles.max(1) as f64
+        );
+    }
+    let _ = writeln!(s, "\n## Chosen point {}: lowest energy-delay product on the front\n", r.id);
+    let _ = writeln!(s, "![Utilization per layer](utilization.svg)\n\n![Roofline](roofline.svg)\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: u64, lat: f64, e: f64, a: f64) -> Record {
+        let mut r: Record = serde_json::from_str(&format!(
+            r#"{{"id":{id},"space":"s","target":"t","params":{{}},"status":"ok","cycles":1,"latency_ms":{lat},"macs":1,"utilization":0.5,"lower_bound_cycles":1,"energy_uj":{e},"area_mm2":{a},"dram_bytes":1,"layers":[]}}"#
+        ))
+        .unwrap();
+        r.pes = 4;
+        r
+    }
+
+    #[test]
+    fn pareto_by_hand() {
+        let pts = [rec(0, 1.0, 10.0, 1.0), rec(1, 2.0, 5.0, 1.0), rec(2, 2.0, 6.0, 1.0), rec(3, 3.0, 20.0, 0.5), rec(4, 3.0, 20.0, 0.6)];
+        let refs: Vec<&Record> = pts.iter().collect();
+        // 2 is beaten by 1 (same latency and area, less energy); 4 by 3 (less area).
+        assert_eq!(pareto(&refs), vec![0, 1, 3]);
+    }
+}
