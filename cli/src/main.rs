@@ -113,6 +113,9 @@ enum Command {
         /// Evaluate only shard K of N (0-based), for job arrays; join with `sweep merge`.
         #[arg(long)]
         shard: Option<systole_sweep::Shard>,
+        /// What each layer's mapping search minimizes: latency or energy.
+        #[arg(long, default_value = "latency")]
+        objective: systole_core::mapping::Objective,
         /// Points evaluated in parallel (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
@@ -355,7 +358,7 @@ fn main() -> Result<()> {
             println!("merged {n} points into {}", path.display());
             Ok(())
         }
-        Command::Sweep { command: None, space, workload, model, out, shard, jobs } => {
+        Command::Sweep { command: None, space, workload, model, out, shard, objective, jobs } => {
             let need = |v: Option<PathBuf>, flag: &str| {
                 v.ok_or_else(|| {
                     miette::miette!(help = "systole sweep --space S.toml --workload W.toml|--model M.onnx --out DIR", "{flag} is required")
@@ -370,7 +373,7 @@ fn main() -> Result<()> {
                 (None, None) => return Err(miette::miette!(help = "give --workload W.toml or --model M.onnx", "nothing to sweep on")),
             };
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
-            let path = pool.install(|| sweep::run(&space, &target, &out, shard))?;
+            let path = pool.install(|| sweep::run(&space, &target, &out, shard, objective))?;
             println!("results: {}", path.display());
             Ok(())
         }

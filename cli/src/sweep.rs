@@ -22,7 +22,13 @@ pub fn results_path(out: &Path, shard: Option<Shard>) -> PathBuf {
 }
 
 /// Runs (or resumes) a sweep; returns the results file.
-pub fn run(space_path: &Path, target: &Target, out: &Path, shard: Option<Shard>) -> Result<PathBuf> {
+pub fn run(
+    space_path: &Path,
+    target: &Target,
+    out: &Path,
+    shard: Option<Shard>,
+    objective: systole_core::mapping::Objective,
+) -> Result<PathBuf> {
     let space = Space::from_file(space_path)?;
     std::fs::create_dir_all(out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
     let path = results_path(out, shard);
@@ -35,6 +41,15 @@ pub fn run(space_path: &Path, target: &Target, out: &Path, shard: Option<Shard>)
             r.id,
             r.space,
             space.digest()
+        ));
+    }
+    if let Some(r) = done.iter().find(|r| r.objective != objective) {
+        return Err(miette!(
+            help = "use another --out folder for another objective",
+            "{}: point {} was mapped for {:?}, this run maps for {objective:?}",
+            path.display(),
+            r.id,
+            r.objective
         ));
     }
     let done_ids: std::collections::HashSet<u64> = done.iter().map(|r| r.id).collect();
@@ -70,7 +85,7 @@ pub fn run(space_path: &Path, target: &Target, out: &Path, shard: Option<Shard>)
         });
         // Points run on the current rayon pool (--jobs); the writer thread appends.
         todo.par_iter().for_each_with(tx, |tx, &id| {
-            let _ = tx.send(systole_sweep::evaluate(&space, id, target, &process));
+            let _ = tx.send(systole_sweep::evaluate(&space, id, target, &process, objective));
         });
         writer.join().expect("the writer thread does not panic")
     })?;

@@ -13,9 +13,10 @@
 
 use crate::emit::{assemble, Region, Step};
 use crate::layout::Layout;
-use crate::CompileError;
+use crate::{Choice, CompileError};
 use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
+use systole_core::mapping::Mapping;
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow, Program};
 
@@ -238,11 +239,23 @@ impl Problem<'_> {
 }
 
 /// Lowers a dense or grouped convolution, or a GEMM.
-pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
+pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice) -> Result<Program, CompileError> {
     let runs = runs(layer);
     let problem = Problem { arch, layer, chunks: chunks(&runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
     let candidates = problem.candidates()?;
-    crate::fastest(arch, candidates.iter().take(crate::RANKED_CANDIDATES), |t| build(&problem, &runs, t, data))
+    let build = |t: &Tiling| {
+        let mut p = build(&problem, &runs, t, data);
+        p.mapping = Some(Mapping::Dense { pt: t.pt, qt: t.qt, kgroups: t.kgroups.len(), ngroup: t.ng });
+        p
+    };
+    match choice {
+        Choice::Best(objective) => crate::best(arch, objective, candidates.iter().take(crate::RANKED_CANDIDATES), build),
+        Choice::Fixed(m @ Mapping::Dense { pt, qt, .. }) => {
+            let t = candidates.iter().find(|t| (t.pt, t.qt) == (pt, qt)).ok_or_else(|| crate::infeasible(layer, &m))?;
+            Ok(build(t))
+        }
+        Choice::Fixed(m) => Err(crate::infeasible(layer, &m)),
+    }
 }
 
 fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> Program {

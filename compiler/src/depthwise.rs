@@ -17,9 +17,10 @@
 
 use crate::emit::{assemble, Region, Step};
 use crate::layout::Layout;
-use crate::CompileError;
+use crate::{Choice, CompileError};
 use systole_core::isa::{Band, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
+use systole_core::mapping::Mapping;
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow, Program};
 
@@ -125,10 +126,22 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
 }
 
 /// Lowers a depthwise convolution (`groups = C = K`).
-pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
+pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice) -> Result<Program, CompileError> {
     let geo = Geometry::new(arch, layer);
     let tiles = candidates(arch, layer, &geo)?;
-    crate::fastest(arch, tiles.iter().take(crate::RANKED_CANDIDATES), |t| build(arch, layer, data, &geo, t))
+    let build = |t: &Tile| {
+        let mut p = build(arch, layer, data, &geo, t);
+        p.mapping = Some(Mapping::Depthwise { channels: t.g, pt: t.pt, units: t.ut });
+        p
+    };
+    match choice {
+        Choice::Best(objective) => crate::best(arch, objective, tiles.iter().take(crate::RANKED_CANDIDATES), build),
+        Choice::Fixed(m @ Mapping::Depthwise { channels, pt, units }) => {
+            let t = tiles.iter().find(|t| (t.g, t.pt, t.ut) == (channels, pt, units)).ok_or_else(|| crate::infeasible(layer, &m))?;
+            Ok(build(t))
+        }
+        Choice::Fixed(m) => Err(crate::infeasible(layer, &m)),
+    }
 }
 
 fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, tile: &Tile) -> Program {

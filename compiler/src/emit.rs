@@ -270,6 +270,7 @@ pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], t
         inputs: vec![lay.input],
         outputs: vec![lay.output],
         macs,
+        mapping: None,
     }
 }
 

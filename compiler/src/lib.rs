@@ -25,6 +25,7 @@ pub mod schedule;
 
 use miette::Diagnostic;
 use systole_core::layer::{Layer, LayerOp};
+use systole_core::mapping::{Mapping, Objective};
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, ConfigError, Program};
 use thiserror::Error;
@@ -79,27 +80,75 @@ pub enum CompileError {
 /// How many of the best-estimated tilings are built and timed exactly.
 const RANKED_CANDIDATES: usize = 6;
 
-/// Builds the program of each candidate and keeps the one with the fewest cycles under the
-/// exact timing model (ties: the earlier candidate).
-fn fastest<'a, T: 'a>(
+/// How the compiler picks a layer's mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// Search the tilings for the best under an objective.
+    Best(Objective),
+    /// Use exactly this mapping (an error if it does not fit the layer and the arch).
+    Fixed(Mapping),
+}
+
+/// The energy of `program` on `arch` under the default 45 nm table, pJ: its access counts
+/// (from instruction fields) and MACs.
+pub fn program_energy_pj(arch: &ArchConfig, program: &Program) -> f64 {
+    let mut report = systole_core::report::LayerReport { macs: program.macs, ..Default::default() };
+    let (mut read, mut written) = (0, 0);
+    for ins in &program.instrs {
+        let a = systole_core::isa::accesses(arch, &ins.op);
+        for (k, n) in a.sram {
+            *report.sram.entry(k.to_string()).or_default() += n;
+        }
+        read += a.dram_read;
+        written += a.dram_written;
+    }
+    report.dram_bytes.insert("read".into(), read);
+    report.dram_bytes.insert("write".into(), written);
+    systole_mappings::energy::energy(arch, &report, &systole_mappings::energy::Process::horowitz_45nm()).total_pj()
+}
+
+/// Builds the program of each candidate and keeps the best under `objective`, scored with
+/// the exact timing model (and, for energy, the access counts); ties keep the earlier
+/// candidate.
+fn best<'a, T: 'a>(
     arch: &ArchConfig,
+    objective: Objective,
     candidates: impl Iterator<Item = &'a T>,
     build: impl Fn(&T) -> Program,
 ) -> Result<Program, CompileError> {
-    let mut best: Option<(u64, Program)> = None;
+    let mut best: Option<((f64, f64), Program)> = None;
     for c in candidates {
         let program = build(c);
         let timing = systole_core::timing::schedule(arch, &program.instrs).expect("emitted programs wait only on earlier instructions");
-        let cycles = systole_core::timing::total_cycles(&timing);
-        if best.as_ref().is_none_or(|(b, _)| cycles < *b) {
-            best = Some((cycles, program));
+        let cycles = systole_core::timing::total_cycles(&timing) as f64;
+        let score = match objective {
+            Objective::Latency => (cycles, 0.0),
+            Objective::Energy => (program_energy_pj(arch, &program), cycles),
+        };
+        if best.as_ref().is_none_or(|(b, _)| score < *b) {
+            best = Some((score, program));
         }
     }
     Ok(best.expect("at least one candidate").1)
 }
 
-/// Compiles one layer with its constant data (weights, bias) for `arch`.
+/// The error for a fixed mapping that is not one of the layer's feasible tilings.
+fn infeasible(layer: &Layer, mapping: &Mapping) -> CompileError {
+    CompileError::Invalid {
+        layer: layer.name.clone(),
+        help: Some("use a mapping a sweep or `systole compile` reported for this layer and arch".into()),
+        error: Box::new(ConfigError::new("mapping", format!("{mapping} is not a feasible tiling of this layer on this arch"))),
+    }
+}
+
+/// Compiles one layer with its constant data (weights, bias) for `arch`, with the mapping of
+/// lowest latency.
 pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Program, CompileError> {
+    compile_layer_with(arch, layer, data, Choice::Best(Objective::Latency))
+}
+
+/// Compiles one layer with the mapping `choice` picks; the program records it.
+pub fn compile_layer_with(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice) -> Result<Program, CompileError> {
     let invalid =
         |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
     arch.validate().map_err(invalid)?;
@@ -107,7 +156,7 @@ pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Resu
     // Without the transposer a depthwise layer is a grouped GEMM like any other.
     let depthwise = arch.transposer
         && (layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1));
-    let program = if depthwise { depthwise::lower(arch, layer, data)? } else { dense::lower(arch, layer, data)? };
+    let program = if depthwise { depthwise::lower(arch, layer, data, choice)? } else { dense::lower(arch, layer, data, choice)? };
     for ins in &program.instrs {
         ins.encode().map_err(|source| CompileError::Encode { layer: layer.name.clone(), source })?;
     }

@@ -36,3 +36,31 @@ fn depthwise_programs() {
     insta::assert_snapshot!("depthwise_ws", program(Dataflow::WeightStationary, &l));
     insta::assert_snapshot!("depthwise_os", program(Dataflow::OutputStationary, &l));
 }
+
+/// The mapping the search picks is recorded, and compiling with it fixed gives the same
+/// program; the energy objective never costs more energy than the latency objective, nor
+/// the latency objective more cycles; an infeasible mapping is refused by name.
+#[test]
+fn mapping_search_is_reproducible_and_objectives_hold() {
+    use systole_compiler::{compile_layer_with, program_energy_pj, Choice};
+    use systole_core::mapping::{Mapping, Objective};
+    let wl = systole_core::workload::Workload::from_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/workloads/mobilenetv2.toml"),
+    )
+    .unwrap();
+    let arch =
+        systole_core::ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/8x8.toml")).unwrap();
+    let cycles = |p: &systole_core::Program| systole_core::timing::total_cycles(&systole_core::timing::schedule(&arch, &p.instrs).unwrap());
+    for i in [1, 2, 3, wl.layers.len() - 1] {
+        let (layer, data) = (&wl.layers[i], wl.layer_data(i).unwrap());
+        let fast = compile_layer_with(&arch, layer, &data, Choice::Best(Objective::Latency)).unwrap();
+        let frugal = compile_layer_with(&arch, layer, &data, Choice::Best(Objective::Energy)).unwrap();
+        assert!(program_energy_pj(&arch, &frugal) <= program_energy_pj(&arch, &fast), "{}", layer.name);
+        assert!(cycles(&fast) <= cycles(&frugal), "{}", layer.name);
+        let m = fast.mapping.expect("compiled programs record their mapping");
+        assert_eq!(compile_layer_with(&arch, layer, &data, Choice::Fixed(m)).unwrap(), fast, "{}", layer.name);
+    }
+    let (layer, data) = (&wl.layers[0], wl.layer_data(0).unwrap());
+    let e = compile_layer_with(&arch, layer, &data, Choice::Fixed(Mapping::Dense { pt: 1000, qt: 1, kgroups: 1, ngroup: 1 })).unwrap_err();
+    assert!(e.to_string().contains("dense 1000x1 px tiles") && e.to_string().contains("not a feasible tiling"), "{e}");
+}

@@ -687,6 +687,65 @@ impl fmt::Display for Instr {
     }
 }
 
+/// SRAM words and DRAM bytes one instruction touches, from its fields alone.
+pub struct Accesses {
+    /// Words per SRAM access kind (`act.read`, `wgt.write`, ...).
+    pub sram: Vec<(&'static str, u64)>,
+    /// DRAM bytes read.
+    pub dram_read: u64,
+    /// DRAM bytes written.
+    pub dram_written: u64,
+}
+
+pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
+    let rows = arch.rows as u64;
+    let none = Accesses { sram: vec![], dram_read: 0, dram_written: 0 };
+    match *op {
+        Op::Load { target, src, .. } => {
+            let runs = src.num_runs();
+            let key = if target == Buffer::Act { "act.write" } else { "wgt.write" };
+            Accesses { sram: vec![(key, runs)], dram_read: runs * src.len as u64, ..none }
+        }
+        Op::LoadTransposed { src, .. } => {
+            let (len, outer) = (src.len as u64, src.dims[0].count as u64);
+            let groups = (src.dims[1].count as u64 * src.dims[2].count as u64).div_ceil(rows);
+            if len == 0 || groups == 0 || outer == 0 {
+                return none;
+            }
+            Accesses { sram: vec![("act.write", outer * groups * len)], dram_read: src.num_runs() * len, ..none }
+        }
+        Op::LoadParams { count, .. } => Accesses { sram: vec![("param.write", count as u64)], dram_read: 8 * count as u64, ..none },
+        Op::MatmulWs { a, accumulate, preload, band, .. } => {
+            let m = a.len() as u64;
+            let preload = match (preload, band) {
+                (Some(_), Some(_)) => 1,
+                (Some(_), None) => rows,
+                (None, _) => 0,
+            };
+            Accesses {
+                sram: vec![("wgt.read", preload), ("act.read", m), ("acc.write", m), ("acc.read", if accumulate { m } else { 0 })],
+                ..none
+            }
+        }
+        Op::MatmulOs { a, accumulate, .. } => {
+            let steps = a.len() as u64;
+            Accesses {
+                sram: vec![("act.read", steps), ("wgt.read", steps), ("acc.write", rows), ("acc.read", if accumulate { rows } else { 0 })],
+                ..none
+            }
+        }
+        Op::Store { dst, .. } => {
+            let runs = dst.num_runs();
+            Accesses { sram: vec![("acc.read", runs), ("param.read", runs)], dram_written: runs * dst.len as u64, ..none }
+        }
+        Op::StoreTransposed { width, dst, .. } => {
+            let (len, lines, per_line) = (dst.len as u64, dst.lines(), dst.dims[2].count as u64);
+            let reads = lines * per_line.div_ceil((width as u64).max(1)) * len;
+            Accesses { sram: vec![("acc.read", reads), ("param.read", reads)], dram_written: dst.num_runs() * len, ..none }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod bridge;
 pub mod error;
 pub mod isa;
 pub mod layer;
+pub mod mapping;
 pub mod network;
 pub mod npy;
 pub mod program;

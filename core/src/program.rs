@@ -114,6 +114,9 @@ pub struct Program {
     pub outputs: Vec<TensorPlacement>,
     /// Useful multiply-accumulates of the work compiled.
     pub macs: u64,
+    /// The mapping the compiler chose (None for hand-built programs).
+    #[serde(default)]
+    pub mapping: Option<crate::mapping::Mapping>,
 }
 
 impl Program {

@@ -215,6 +215,24 @@ fn page(all: &[Record], ok: &[&Record], front: &[usize], chosen: usize) -> Strin
     }
     let _ = writeln!(s, "\n## Chosen point {}: lowest energy-delay product on the front\n", r.id);
     let _ = writeln!(s, "![Utilization per layer](utilization.svg)\n\n![Roofline](roofline.svg)\n");
+    let _ = writeln!(s, "Each layer's mapping (searched for {:?}) against its lower bounds:\n", r.objective);
+    let _ = writeln!(s, "| layer | op | mapping | cycles | compute bound | memory bound | cycles / bound | utilization |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for l in &r.layers {
+        let bound = l.compute_bound_cycles.max(l.memory_bound_cycles).max(1);
+        let mapping = l.mapping.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {mapping} | {} | {} | {} | {:.2} | {:.3} |",
+            l.name,
+            l.op,
+            l.cycles,
+            l.compute_bound_cycles,
+            l.memory_bound_cycles,
+            l.cycles as f64 / bound as f64,
+            l.utilization
+        );
+    }
     s
 }
 

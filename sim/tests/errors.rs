@@ -7,7 +7,7 @@ use systole_core::{ArchConfig, Program, Unit};
 use systole_sim::{execute, SimError};
 
 fn program(instrs: Vec<Instr>) -> Program {
-    Program { arch: "test".into(), instrs, dram_size: 4096, dram_init: vec![], inputs: vec![], outputs: vec![], macs: 0 }
+    Program { arch: "test".into(), instrs, dram_size: 4096, dram_init: vec![], inputs: vec![], outputs: vec![], macs: 0, mapping: None }
 }
 
 fn run(instrs: Vec<Instr>) -> Result<(), SimError> {

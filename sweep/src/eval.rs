@@ -5,6 +5,7 @@
 use crate::results::{LayerRecord, Record};
 use crate::space::Space;
 use systole_core::layer::Layer;
+use systole_core::mapping::Objective;
 use systole_core::network::{Network, Op};
 use systole_core::workload::{LayerData, Workload};
 use systole_core::Tensor;
@@ -47,9 +48,11 @@ impl Target {
     }
 }
 
-/// Evaluates point `id` of `space` on `target`.
-pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Process) -> Record {
+/// Evaluates point `id` of `space` on `target`, each layer with the mapping that minimizes
+/// `objective`.
+pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Process, objective: Objective) -> Record {
     let mut rec = Record::new(space, id, &target.name);
+    rec.objective = objective;
     let arch = match space.arch(id) {
         Ok(a) => a,
         Err(e) => return rec.failed("invalid", e),
@@ -62,7 +65,7 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
     rec.dram_bytes_per_cycle = arch.dram_bytes_per_cycle as u64;
     let mut reports = Vec::with_capacity(target.layers.len());
     for (layer, data) in &target.layers {
-        let program = match systole_compiler::compile_layer(&arch, layer, data) {
+        let program = match systole_compiler::compile_layer_with(&arch, layer, data, systole_compiler::Choice::Best(objective)) {
             Ok(p) => p,
             Err(e) => return rec.failed("unmappable", e.to_string()),
         };
@@ -85,6 +88,7 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
             memory_bound_cycles: b.memory,
             energy_pj: e.total_pj(),
             dram_bytes: report.dram_bytes.values().sum(),
+            mapping: program.mapping,
         });
         reports.push(report);
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use systole_core::mapping::{Mapping, Objective};
 use systole_mappings::{area::Area, energy::Energy};
 
 /// One layer of a point.
@@ -33,6 +34,9 @@ pub struct LayerRecord {
     /// DRAM bytes read and written.
     #[serde(default)]
     pub dram_bytes: u64,
+    /// The mapping the compiler chose (tile sizes), as it then uses it.
+    #[serde(default)]
+    pub mapping: Option<Mapping>,
 }
 
 /// One evaluated point.
@@ -44,6 +48,9 @@ pub struct Record {
     pub space: String,
     /// Workload or model name.
     pub target: String,
+    /// What each layer's mapping minimizes.
+    #[serde(default)]
+    pub objective: Objective,
     /// PEs of the point's array.
     #[serde(default)]
     pub pes: u64,
@@ -95,6 +102,7 @@ impl Record {
             id,
             space: space.digest(),
             target: target.into(),
+            objective: Objective::Latency,
             pes: 0,
             clock_mhz: 0.0,
             dram_bytes_per_cycle: 0,

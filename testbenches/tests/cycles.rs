@@ -31,7 +31,16 @@ fn program(instrs: Vec<Instr>, act: &[i8], weights: &[i8]) -> (Program, Vec<u8>)
         let p = ChannelParam { bias: 0, scale_bits: 1.0f32.to_bits() }.to_bytes();
         dram[PARAMS as usize + 8 * e..][..8].copy_from_slice(&p);
     }
-    let p = Program { arch: "test".into(), instrs, dram_size: 1024, dram_init: vec![], inputs: vec![], outputs: vec![], macs: 0 };
+    let p = Program {
+        arch: "test".into(),
+        instrs,
+        dram_size: 1024,
+        dram_init: vec![],
+        inputs: vec![],
+        outputs: vec![],
+        macs: 0,
+        mapping: None,
+    };
     (p, dram)
 }
 
