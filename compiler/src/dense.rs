@@ -270,7 +270,7 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> 
     let cbytes = s.c as i64;
 
     let mut tiles: Vec<Vec<u8>> = Vec::new();
-    let mut tile_ids = std::collections::HashMap::new();
+    let mut tile_ids = rustc_hash::FxHashMap::default();
     let mut tile_id = |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Vec<Vec<u8>>| -> usize {
         *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
             let words: usize = if os { chunks.iter().map(|c| c.len).sum() } else { rows };

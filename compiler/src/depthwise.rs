@@ -161,7 +161,7 @@ fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, til
     let (lo, hi) = layer.clamp_bounds();
 
     let mut tiles: Vec<Vec<u8>> = Vec::new();
-    let mut tile_ids = std::collections::HashMap::new();
+    let mut tile_ids = rustc_hash::FxHashMap::default();
     let mut band_word = |ch: usize, r: usize, sc: usize, tiles: &mut Vec<Vec<u8>>| -> usize {
         *tile_ids.entry((ch, r, sc)).or_insert_with(|| {
             let mut bytes = vec![0u8; cols];

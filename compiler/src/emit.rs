@@ -12,7 +12,7 @@
 //! and otherwise streams them in batches through its two halves.
 
 use crate::layout::Layout;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use systole_core::isa::{Band, Buffer, DramPattern, Instr, Op, Sync, Unit, WordGen};
 use systole_core::{ArchConfig, Program};
 
