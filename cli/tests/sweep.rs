@@ -114,3 +114,31 @@ fn a_report_draws_the_sweep() {
     assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("no results"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sweep_runs_on_an_onnx_model_with_the_energy_objective() {
+    let dir = scratch("model");
+    let model = repo().join("configs/models/tiny_qop.onnx");
+    let out = Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["sweep", "--space", "space.toml", "--model", model.to_str().unwrap(), "--out", "out", "--objective", "energy"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs = records(&dir.join("out/results.jsonl"));
+    assert_eq!(recs.len(), 4);
+    for r in &recs {
+        assert_eq!((r["status"].as_str(), r["objective"].as_str(), r["target"].as_str()), (Some("ok"), Some("energy"), Some("tiny")));
+        // The QOperator fixture has six accelerator layers, each with its mapping.
+        assert_eq!(r["layers"].as_array().unwrap().len(), 6);
+        assert!(r["layers"].as_array().unwrap().iter().all(|l| l["mapping"]["kind"].is_string()), "{r}");
+    }
+    // A rerun for the other objective into the same folder is refused.
+    let again = Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["sweep", "--space", "space.toml", "--model", model.to_str().unwrap(), "--out", "out"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("mapped for Energy"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
