@@ -373,11 +373,12 @@ impl BitWriter {
             return Err(EncodeError { field, value, bits });
         }
         let raw = (value as u128) & ((1u128 << bits) - 1);
-        for b in 0..bits {
-            if raw >> b & 1 == 1 {
-                let p = self.pos + b;
-                self.words[(p / 64) as usize] |= 1 << (p % 64);
-            }
+        // A field spans at most two words: fields are at most 64 bits wide.
+        let (word, shift) = ((self.pos / 64) as usize, self.pos % 64);
+        let shifted = raw << shift;
+        self.words[word] |= shifted as u64;
+        if let Some(next) = self.words.get_mut(word + 1) {
+            *next |= (shifted >> 64) as u64;
         }
         self.pos += bits;
         Ok(())
