@@ -131,6 +131,8 @@ pub enum Step {
 /// Where weight tiles live in DRAM and how they reach the weight scratchpad.
 pub struct WeightPlan {
     tile_words: Vec<u32>,
+    /// Scratchpad word where each resident tile starts (prefix sums of `tile_words`).
+    tile_start: Vec<u32>,
     tile_addr: Vec<u64>,
     cols: usize,
     half: u32,
@@ -201,8 +203,10 @@ impl WeightPlan {
                 }
             }
         }
+        let tile_start = tile_words.iter().scan(0u32, |acc, &w| Some(std::mem::replace(acc, *acc + w))).collect();
         Self {
             tile_words,
+            tile_start,
             tile_addr,
             cols: arch.cols,
             half,
@@ -227,7 +231,7 @@ impl WeightPlan {
                 let first = self.resident_loaded;
                 let count = (1usize << self.resident_chunks.len().min(16)).min(self.tile_words.len() - first);
                 let words: u32 = self.tile_words[first..first + count].iter().sum();
-                let dst: u32 = self.tile_words[..first].iter().sum();
+                let dst = self.tile_start[first];
                 let region = Region::Wgt(2 + self.resident_chunks.len() as u32);
                 let src = DramPattern::runs(self.tile_addr[first], self.cols as u32, words, self.cols as i64);
                 em.emit(Op::Load { target: Buffer::Wgt, dst, offset: 0, src }, &[], &[region]);
@@ -235,8 +239,7 @@ impl WeightPlan {
                 self.resident_loaded = first + count;
             }
             let chunk = self.resident_chunks.iter().position(|&end| tile < end).expect("tile loaded");
-            let word: u32 = self.tile_words[..tile].iter().sum();
-            return (word, Region::Wgt(2 + chunk as u32));
+            return (self.tile_start[tile], Region::Wgt(2 + chunk as u32));
         }
         let (batch, offset) = self.batch_of_pos[pos];
         let range = self.batches[batch];
