@@ -116,6 +116,19 @@ enum Command {
         /// What each layer's mapping search minimizes: latency or energy.
         #[arg(long, default_value = "latency")]
         objective: systole_core::mapping::Objective,
+        /// Also build every valid point for this board (icebreaker, ulx3s, orangecrab) and
+        /// record its real resource use and clock (minutes per point; builds in OUT/synth/).
+        #[arg(long)]
+        synth: Option<String>,
+        /// With --synth: instructions each unit's memory holds.
+        #[arg(long, default_value_t = BuildOptions::default().instr_depth, requires = "synth")]
+        synth_instr_depth: usize,
+        /// With --synth: KiB of on-chip board memory.
+        #[arg(long, default_value_t = BuildOptions::default().memory_bytes / 1024, requires = "synth")]
+        synth_mem_kib: usize,
+        /// With --synth: divide the board's clock by this power of two for the core.
+        #[arg(long, requires = "synth")]
+        synth_clock_divide: Option<u32>,
         /// Points evaluated in parallel (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
@@ -358,7 +371,20 @@ fn main() -> Result<()> {
             println!("merged {n} points into {}", path.display());
             Ok(())
         }
-        Command::Sweep { command: None, space, workload, model, out, shard, objective, jobs } => {
+        Command::Sweep {
+            command: None,
+            space,
+            workload,
+            model,
+            out,
+            shard,
+            objective,
+            synth,
+            synth_instr_depth,
+            synth_mem_kib,
+            synth_clock_divide,
+            jobs,
+        } => {
             let need = |v: Option<PathBuf>, flag: &str| {
                 v.ok_or_else(|| {
                     miette::miette!(help = "systole sweep --space S.toml --workload W.toml|--model M.onnx --out DIR", "{flag} is required")
@@ -373,7 +399,23 @@ fn main() -> Result<()> {
                 (None, None) => return Err(miette::miette!(help = "give --workload W.toml or --model M.onnx", "nothing to sweep on")),
             };
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
-            let path = pool.install(|| sweep::run(&space, &target, &out, shard, objective))?;
+            let synth = match synth {
+                None => None,
+                Some(name) => {
+                    let board = systole_fpga::board::board(&name)
+                        .map_err(|e| miette::miette!(help = "pass --synth with one of the names listed", "--synth: {e}"))?;
+                    let memory_bytes =
+                        synth_mem_kib.checked_mul(1024).ok_or_else(|| miette::miette!("--synth-mem-kib {synth_mem_kib}: too large"))?;
+                    let opts = BuildOptions {
+                        instr_depth: synth_instr_depth,
+                        memory_bytes,
+                        clock_divide: synth_clock_divide,
+                        ..BuildOptions::default()
+                    };
+                    Some(systole_sweep::synth::Synth { board, opts, dir: out.join("synth") })
+                }
+            };
+            let path = pool.install(|| sweep::run(&space, &target, &out, shard, objective, synth))?;
             println!("results: {}", path.display());
             Ok(())
         }

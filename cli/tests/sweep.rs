@@ -142,3 +142,46 @@ fn a_sweep_runs_on_an_onnx_model_with_the_energy_objective() {
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("mapped for Energy"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn synth_sweep(dir: &Path, mem_kib: &str) -> Vec<serde_json::Value> {
+    std::fs::write(
+        dir.join("ice.toml"),
+        format!("name = \"ice\"\nbase = \"{}\"\n[params]\ncols = [1]\n", repo().join("configs/archs/2x1-small.toml").display()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["sweep", "--space", "ice.toml", "--workload", "w.toml", "--out", "out", "--synth", "icebreaker"])
+        .args(["--synth-instr-depth", "32", "--synth-mem-kib", mem_kib, "--synth-clock-divide", "2"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    records(&dir.join("out/results.jsonl"))
+}
+
+/// `--synth` records why a point's FPGA build failed (here the options: 3 KiB of board
+/// memory is not a power of two, refused before any tool runs).
+#[test]
+fn synth_records_a_failed_build() {
+    let dir = scratch("synth-fail");
+    let recs = synth_sweep(&dir, "3");
+    let fpga = &recs[0]["fpga"];
+    assert_eq!((fpga["board"].as_str(), fpga["fits"].as_bool()), (Some("icebreaker"), Some(false)), "{fpga}");
+    assert!(fpga["error"].as_str().unwrap().contains("power of two"), "{fpga}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--synth` builds the point for the iCEBreaker and records nextpnr's figures (the same
+/// build as fpga/tests/accelerator.rs, so it is not repeated in the default suite).
+#[test]
+#[ignore = "slow: a full iCE40 synthesis, place and route (about 1.5 minutes)"]
+fn synth_records_the_real_build() {
+    let dir = scratch("synth");
+    let recs = synth_sweep(&dir, "2");
+    let fpga = &recs[0]["fpga"];
+    assert_eq!(fpga["fits"].as_bool(), Some(true), "{fpga}");
+    let luts = fpga["luts"].as_array().unwrap();
+    assert!(luts[0].as_u64().unwrap() <= 5280 && luts[1].as_u64() == Some(5280), "{fpga}");
+    assert!(fpga["fmax_mhz"].as_f64().unwrap() >= fpga["target_mhz"].as_f64().unwrap() && fpga["timing_met"].as_bool() == Some(true));
+    let _ = std::fs::remove_dir_all(&dir);
+}

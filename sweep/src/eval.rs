@@ -4,6 +4,7 @@
 
 use crate::results::{LayerRecord, Record};
 use crate::space::Space;
+use crate::synth::Synth;
 use systole_core::layer::Layer;
 use systole_core::mapping::Objective;
 use systole_core::network::{Network, Op};
@@ -50,7 +51,7 @@ impl Target {
 
 /// Evaluates point `id` of `space` on `target`, each layer with the mapping that minimizes
 /// `objective`.
-pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Process, objective: Objective) -> Record {
+pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Process, objective: Objective, synth: Option<&Synth>) -> Record {
     let mut rec = Record::new(space, id, &target.name);
     rec.objective = objective;
     let arch = match space.arch(id) {
@@ -106,5 +107,6 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
     rec.area = Some(a.clone());
     rec.area_mm2 = a.total_mm2();
     rec.dram_bytes = total.dram_bytes.values().sum();
+    rec.fpga = synth.map(|s| crate::synth::synthesize(s, &arch, id));
     rec
 }

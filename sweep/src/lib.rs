@@ -13,6 +13,7 @@
 pub mod eval;
 pub mod results;
 pub mod space;
+pub mod synth;
 
 pub use eval::{evaluate, Target};
 pub use results::Record;

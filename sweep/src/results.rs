@@ -90,6 +90,9 @@ pub struct Record {
     pub area: Option<Area>,
     /// DRAM bytes read and written.
     pub dram_bytes: u64,
+    /// The FPGA build, with `--synth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fpga: Option<crate::synth::FpgaRecord>,
     /// Per layer.
     pub layers: Vec<LayerRecord>,
 }
@@ -119,6 +122,7 @@ impl Record {
             area_mm2: 0.0,
             area: None,
             dram_bytes: 0,
+            fpga: None,
             layers: vec![],
         }
     }

@@ -1,0 +1,87 @@
+//! FPGA area from real builds (`systole sweep --synth BOARD`): each valid point's
+//! accelerator is synthesized, placed and routed for the board with `systole-fpga`'s flow,
+//! and the record gets nextpnr's resource use and clock, or why it does not fit.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use systole_core::ArchConfig;
+use systole_fpga::bitstream::{self, BuildOptions};
+use systole_fpga::Board;
+
+/// What to build each point for.
+#[derive(Debug, Clone)]
+pub struct Synth {
+    /// The board.
+    pub board: Board,
+    /// Instruction depth, board memory, clock divider.
+    pub opts: BuildOptions,
+    /// Build folders go under here, one per point (`<dir>/<id>`).
+    pub dir: PathBuf,
+}
+
+/// Used and available cells of one kind.
+pub type Cells = (u32, u32);
+
+/// One point's FPGA build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FpgaRecord {
+    /// Board name.
+    pub board: String,
+    /// The design placed and routed on the device.
+    pub fits: bool,
+    /// Why it did not (a resource overflow names the cell type), or why the flow failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Logic cells or LUT4s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub luts: Option<Cells>,
+    /// Block RAMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brams: Option<Cells>,
+    /// Multipliers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsps: Option<Cells>,
+    /// The accelerator clock's achieved maximum frequency, MHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fmax_mhz: Option<f64>,
+    /// Its target, MHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mhz: Option<f64>,
+    /// Every clock met its target.
+    #[serde(default)]
+    pub timing_met: bool,
+}
+
+/// Builds point `id`'s accelerator.
+pub fn synthesize(s: &Synth, arch: &ArchConfig, id: u64) -> FpgaRecord {
+    let out = s.dir.join(id.to_string());
+    let mut record = FpgaRecord {
+        board: s.board.name.to_string(),
+        fits: false,
+        error: None,
+        luts: None,
+        brams: None,
+        dsps: None,
+        fmax_mhz: None,
+        target_mhz: None,
+        timing_met: false,
+    };
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        record.error = Some(format!("{}: {e}", out.display()));
+        return record;
+    }
+    match bitstream::build(&s.board, arch, &s.opts, &out, &mut |_, _| {}) {
+        Ok(r) => {
+            let slowest = r.pnr.clocks.iter().min_by(|a, b| (a.fmax_mhz / a.target_mhz).total_cmp(&(b.fmax_mhz / b.target_mhz)));
+            record.fits = true;
+            record.luts = Some((r.pnr.luts.used, r.pnr.luts.total));
+            record.brams = Some((r.pnr.brams.used, r.pnr.brams.total));
+            record.dsps = Some((r.pnr.dsps.used, r.pnr.dsps.total));
+            record.fmax_mhz = slowest.map(|c| c.fmax_mhz);
+            record.target_mhz = slowest.map(|c| c.target_mhz);
+            record.timing_met = r.timing_met;
+        }
+        Err(e) => record.error = Some(e.to_string()),
+    }
+    record
+}
