@@ -243,8 +243,11 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice)
     let runs = runs(layer);
     let problem = Problem { arch, layer, chunks: chunks(&runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
     let candidates = problem.candidates()?;
+    // WS weight tiles are one K-chunk each, the same bytes whatever the tiling: build each
+    // once for all candidates.
+    let ws_tiles = std::cell::RefCell::new(rustc_hash::FxHashMap::default());
     let build = |t: &Tiling| {
-        let mut p = build(&problem, &runs, t, data);
+        let mut p = build(&problem, &runs, t, data, &ws_tiles);
         p.mapping = Some(Mapping::Dense { pt: t.pt, qt: t.qt, kgroups: t.kgroups.len(), ngroup: t.ng });
         p
     };
@@ -258,7 +261,10 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice)
     }
 }
 
-fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> Program {
+/// WS weight tiles by (group, column tile, K-chunk), shared by the candidates of a layer.
+type TileCache = std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize, usize), Vec<u8>>>;
+
+fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData, ws_tiles: &TileCache) -> Program {
     let (arch, layer) = (problem.arch, problem.layer);
     let s = &layer.shape;
     let lay = Layout::new(layer, data, 0);
@@ -273,6 +279,12 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> 
     let mut tile_ids = rustc_hash::FxHashMap::default();
     let mut tile_id = |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Vec<Vec<u8>>| -> usize {
         *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
+            if !os {
+                if let Some(bytes) = ws_tiles.borrow().get(&(g, nt, ki)) {
+                    tiles.push(bytes.clone());
+                    return tiles.len() - 1;
+                }
+            }
             let words: usize = if os { chunks.iter().map(|c| c.len).sum() } else { rows };
             let mut bytes = vec![0u8; words * cols];
             let mut word = 0;
@@ -287,6 +299,9 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData) -> 
                     }
                 }
                 word += if os { c.len } else { rows };
+            }
+            if !os {
+                ws_tiles.borrow_mut().insert((g, nt, ki), bytes.clone());
             }
             tiles.push(bytes);
             tiles.len() - 1
