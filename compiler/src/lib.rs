@@ -92,18 +92,7 @@ pub enum Choice {
 /// The energy of `program` on `arch` under the default 45 nm table, pJ: its access counts
 /// (from instruction fields) and MACs.
 pub fn program_energy_pj(arch: &ArchConfig, program: &Program) -> f64 {
-    let mut report = systole_core::report::LayerReport { macs: program.macs, ..Default::default() };
-    let (mut read, mut written) = (0, 0);
-    for ins in &program.instrs {
-        let a = systole_core::isa::accesses(arch, &ins.op);
-        for (k, n) in a.sram {
-            *report.sram.entry(k.to_string()).or_default() += n;
-        }
-        read += a.dram_read;
-        written += a.dram_written;
-    }
-    report.dram_bytes.insert("read".into(), read);
-    report.dram_bytes.insert("write".into(), written);
+    let report = systole_core::isa::access_totals(arch, &program.instrs).report(program.macs);
     systole_mappings::energy::energy(arch, &report, &systole_mappings::energy::Process::horowitz_45nm()).total_pj()
 }
 

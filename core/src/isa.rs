@@ -698,6 +698,8 @@ pub struct Accesses {
     pub dram_written: u64,
 }
 
+/// The SRAM words and DRAM bytes `op` touches on `arch`: what the simulator counts, known
+/// from the fields alone.
 pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
     let rows = arch.rows as u64;
     let none = Accesses { sram: vec![], dram_read: 0, dram_written: 0 };
@@ -745,6 +747,45 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
             Accesses { sram: vec![("acc.read", reads), ("param.read", reads)], dram_written: dst.num_runs() * len, ..none }
         }
     }
+}
+
+/// A program's access totals: SRAM words by kind (only kinds it touches) and DRAM bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessTotals {
+    /// Words per SRAM access kind.
+    pub sram: std::collections::BTreeMap<&'static str, u64>,
+    /// DRAM bytes read.
+    pub dram_read: u64,
+    /// DRAM bytes written.
+    pub dram_written: u64,
+}
+
+impl AccessTotals {
+    /// A report with these counts and `macs`, every other measure empty.
+    pub fn report(&self, macs: u64) -> crate::report::LayerReport {
+        crate::report::LayerReport {
+            macs,
+            sram: self.sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            dram_bytes: [("read".to_string(), self.dram_read), ("write".to_string(), self.dram_written)].into_iter().collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The sum of [`accesses`] over `instrs`.
+pub fn access_totals(arch: &crate::ArchConfig, instrs: &[Instr]) -> AccessTotals {
+    let mut t = AccessTotals::default();
+    for ins in instrs {
+        let a = accesses(arch, &ins.op);
+        for (key, n) in a.sram {
+            if n > 0 {
+                *t.sram.entry(key).or_default() += n;
+            }
+        }
+        t.dram_read += a.dram_read;
+        t.dram_written += a.dram_written;
+    }
+    t
 }
 
 #[cfg(test)]

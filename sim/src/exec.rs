@@ -1,8 +1,7 @@
 //! Functional execution in start order, with per-word race checks, and the report.
 
 use crate::SimError;
-use std::collections::BTreeMap;
-use systole_core::isa::{accesses, Accesses, Buffer, DramPattern, Op, OutputStage, Unit};
+use systole_core::isa::{access_totals, AccessTotals, Buffer, DramPattern, Op, OutputStage, Unit};
 use systole_core::report::{utilization, LayerReport};
 use systole_core::requant::{requantize, ChannelParam};
 use systole_core::timing::{schedule, InstrTiming};
@@ -75,9 +74,6 @@ struct Machine {
     wgt_t: Tracker,
     acc_t: Tracker,
     param_t: Tracker,
-    sram: BTreeMap<&'static str, u64>,
-    dram_read: u64,
-    dram_written: u64,
 }
 
 fn dram_range(dram_len: usize, addr: i64, len: usize, instr: usize) -> Result<std::ops::Range<usize>, SimError> {
@@ -104,20 +100,7 @@ impl Machine {
             wgt_t: Tracker::new("wgt", arch.wgt_words()),
             acc_t: Tracker::new("acc", arch.acc_rows()),
             param_t: Tracker::new("param", arch.param_entries),
-            sram: BTreeMap::new(),
-            dram_read: 0,
-            dram_written: 0,
         }
-    }
-
-    fn count(&mut self, a: &Accesses) {
-        for &(key, n) in &a.sram {
-            if n > 0 {
-                *self.sram.entry(key).or_default() += n;
-            }
-        }
-        self.dram_read += a.dram_read;
-        self.dram_written += a.dram_written;
     }
 
     fn step(&mut self, i: usize, op: &Op, t: &InstrTiming, dram: &mut [u8]) -> Result<(), SimError> {
@@ -396,9 +379,8 @@ pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<
     let mut m = Machine::new(arch);
     for &i in &order {
         m.step(i, &program.instrs[i].op, &timing[i], dram)?;
-        m.count(&accesses(arch, &program.instrs[i].op));
     }
-    let report = build_report(arch, program, &timing, &m.sram, m.dram_read, m.dram_written);
+    let report = build_report(arch, program, &timing, &access_totals(arch, &program.instrs));
     Ok(Execution { timing, report })
 }
 
@@ -410,30 +392,11 @@ pub fn estimate(arch: &ArchConfig, program: &Program) -> Result<Execution, SimEr
         return Err(SimError::Unsupported { instr, op: ins.to_string(), arch: arch.name.clone() });
     }
     let timing = schedule(arch, &program.instrs)?;
-    let mut sram: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let (mut read, mut written) = (0, 0);
-    for ins in &program.instrs {
-        let a = accesses(arch, &ins.op);
-        for (key, n) in a.sram {
-            if n > 0 {
-                *sram.entry(key).or_default() += n;
-            }
-        }
-        read += a.dram_read;
-        written += a.dram_written;
-    }
-    let report = build_report(arch, program, &timing, &sram, read, written);
+    let report = build_report(arch, program, &timing, &access_totals(arch, &program.instrs));
     Ok(Execution { timing, report })
 }
 
-fn build_report(
-    arch: &ArchConfig,
-    program: &Program,
-    timing: &[InstrTiming],
-    sram: &BTreeMap<&'static str, u64>,
-    dram_read: u64,
-    dram_written: u64,
-) -> LayerReport {
+fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], counts: &AccessTotals) -> LayerReport {
     let total = timing.iter().map(|t| t.done).max().unwrap_or(0);
     let mut busy = [0u64; 3];
     let mut count = [0u64; 3];
@@ -460,19 +423,15 @@ fn build_report(
     let dma = busy[Unit::Load.index()].max(busy[Unit::Store.index()]);
     let names = ["load", "exec", "store"];
     LayerReport {
-        name: String::new(),
         cycles: total,
         cycles_by_cause: [("compute", compute), ("fill_drain", fill_drain), ("dram_stall", stall)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        macs: program.macs,
         utilization: utilization(program.macs, arch.pes() as u64, total),
-        sram: sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        dram_bytes: [("read".to_string(), dram_read), ("write".to_string(), dram_written)].into_iter().collect(),
         unit_busy: names.iter().zip(busy).map(|(k, v)| (k.to_string(), v)).collect(),
         instructions: names.iter().zip(count).map(|(k, v)| (k.to_string(), v)).collect(),
         bound: if exec >= dma { "compute" } else { "memory" }.into(),
-        output_digest: String::new(),
+        ..counts.report(program.macs)
     }
 }
