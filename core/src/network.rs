@@ -134,6 +134,22 @@ pub enum Op {
 }
 
 impl Op {
+    /// An accelerator layer with its constant data, as the compiler takes it (the input
+    /// tensor, which compiling does not read, filled with the input zero point).
+    pub fn layer_data(&self) -> Option<(&Layer, crate::workload::LayerData)> {
+        match self {
+            Op::Layer { layer, weights, bias } => Some((
+                layer,
+                crate::workload::LayerData {
+                    input: Tensor::filled(layer.shape.input_dims(), layer.quant.x_zp),
+                    weights: weights.clone(),
+                    bias: bias.clone(),
+                },
+            )),
+            _ => None,
+        }
+    }
+
     /// Short name for reports.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -79,16 +79,9 @@ pub struct NetworkRun {
 pub fn compile(arch: &ArchConfig, net: &Network) -> Result<Vec<Option<Program>>, RunError> {
     net.nodes
         .par_iter()
-        .map(|n| match &n.op {
-            Op::Layer { layer, weights, bias } => {
-                let data = systole_core::workload::LayerData {
-                    input: systole_core::Tensor::filled(layer.shape.input_dims(), 0),
-                    weights: weights.clone(),
-                    bias: bias.clone(),
-                };
-                systole_compiler::compile_layer(arch, layer, &data).map(Some).map_err(RunError::from)
-            }
-            _ => Ok(None),
+        .map(|n| match n.op.layer_data() {
+            Some((layer, data)) => systole_compiler::compile_layer(arch, layer, &data).map(Some).map_err(RunError::from),
+            None => Ok(None),
         })
         .collect()
 }

@@ -7,9 +7,8 @@ use crate::space::Space;
 use crate::synth::Synth;
 use systole_core::layer::Layer;
 use systole_core::mapping::Objective;
-use systole_core::network::{Network, Op};
+use systole_core::network::Network;
 use systole_core::workload::{LayerData, Workload};
-use systole_core::Tensor;
 use systole_mappings::{area, bounds, energy};
 
 /// What a sweep runs at every point: the layers with their constant data.
@@ -30,21 +29,7 @@ impl Target {
 
     /// The accelerator layers of a network, with its weights.
     pub fn network(net: &Network) -> Self {
-        let layers = net
-            .nodes
-            .iter()
-            .filter_map(|n| match &n.op {
-                Op::Layer { layer, weights, bias } => Some((
-                    Layer { name: n.name.clone(), ..(**layer).clone() },
-                    LayerData {
-                        input: Tensor::filled(layer.shape.input_dims(), layer.quant.x_zp),
-                        weights: weights.clone(),
-                        bias: bias.clone(),
-                    },
-                )),
-                _ => None,
-            })
-            .collect();
+        let layers = net.nodes.iter().filter_map(|n| n.op.layer_data().map(|(layer, data)| (layer.clone(), data))).collect();
         Self { name: net.name.clone(), layers }
     }
 }
