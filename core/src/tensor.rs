@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The 64-bit FNV-1a hash of `bytes`: short, stable digests for reports and files.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
 /// Row-major strides (in elements) of a tensor of `shape`.
 pub fn row_major_strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -67,20 +72,7 @@ impl Tensor {
 
     /// A 64-bit FNV-1a digest of dims and data, for reports.
     pub fn digest(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |b: u8| {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        };
-        for d in self.dims {
-            for b in (d as u64).to_le_bytes() {
-                eat(b);
-            }
-        }
-        for &v in &self.data {
-            eat(v as u8);
-        }
-        h
+        fnv1a(self.dims.iter().flat_map(|&d| (d as u64).to_le_bytes()).chain(self.data.iter().map(|&v| v as u8)))
     }
 
     /// The first index where `self` and `other` differ, with both values.

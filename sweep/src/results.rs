@@ -103,7 +103,7 @@ impl Record {
         let params = space.values(id).into_iter().map(|(k, v)| (k, serde_json::to_value(&v).unwrap_or(serde_json::Value::Null))).collect();
         Self {
             id,
-            space: space.digest(),
+            space: space.digest().into(),
             target: target.into(),
             objective: Objective::Latency,
             pes: 0,

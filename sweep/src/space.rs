@@ -62,6 +62,20 @@ pub struct Space {
     pub params: Vec<(String, Vec<toml::Value>)>,
     /// Sampling, if any.
     pub sample: Option<Sample>,
+    /// `base` as a table, which every point's values override.
+    base_table: toml::Table,
+    /// See [`Space::digest`].
+    digest: String,
+}
+
+/// The architecture `base` with `values` and the name `name`, unvalidated, or why the values
+/// do not make one.
+fn arch_with(base: &toml::Table, values: Vec<(String, toml::Value)>, name: String) -> Result<ArchConfig, String> {
+    let mut table = base.clone();
+    table.extend(values);
+    table.insert("name".into(), toml::Value::String(name));
+    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+    toml::from_str::<ArchConfig>(&text).map_err(|e| e.message().to_string())
 }
 
 /// One machine's part of a sweep: `index` of `count`.
@@ -100,6 +114,7 @@ impl Space {
             Some(b) => ArchConfig::from_file(&path.parent().unwrap_or(Path::new(".")).join(b))?,
             None => ArchConfig::default(),
         };
+        let base_table = toml::Table::try_from(&base).map_err(|e| invalid(ConfigError::new("base", e.to_string())))?;
         let mut params = vec![];
         for (key, value) in file.params {
             let values = match value {
@@ -109,9 +124,7 @@ impl Space {
                 }
                 single => vec![single],
             };
-            let space =
-                Space { name: String::new(), base: base.clone(), params: vec![(key.clone(), vec![values[0].clone()])], sample: None };
-            space.arch(0).map_err(|e| {
+            arch_with(&base_table, vec![(key.clone(), values[0].clone())], String::new()).map_err(|e| {
                 invalid(ConfigError::new(format!("params.{key}"), e).help("name an ArchConfig field (docs/ARCHITECTURE.md section 2)"))
             })?;
             params.push((key, values));
@@ -124,7 +137,9 @@ impl Space {
                 return Err(invalid(ConfigError::new("sample.points", "must be at least 1")));
             }
         }
-        Ok(Space { name: file.name, base, params, sample: file.sample })
+        let text = format!("{:?}{params:?}{:?}", Some(&base_table), file.sample);
+        let digest = format!("{:016x}", systole_core::tensor::fnv1a(text.bytes()));
+        Ok(Space { name: file.name, base, params, sample: file.sample, base_table, digest })
     }
 
     /// Number of points in the full space (saturating).
@@ -145,13 +160,7 @@ impl Space {
     /// The architecture of point `id`, unvalidated (its own `name` is `<space>-<id>`), or why
     /// its values do not make one.
     pub fn arch(&self, id: u64) -> Result<ArchConfig, String> {
-        let mut table = toml::Table::try_from(&self.base).map_err(|e| e.to_string())?;
-        for (k, v) in self.values(id) {
-            table.insert(k, v);
-        }
-        table.insert("name".into(), toml::Value::String(format!("{}-{id}", self.name)));
-        let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-        toml::from_str::<ArchConfig>(&text).map_err(|e| e.message().to_string())
+        arch_with(&self.base_table, self.values(id), format!("{}-{id}", self.name))
     }
 
     /// The ids this sweep evaluates, in its order: all, or a seeded sample.
@@ -186,16 +195,10 @@ impl Space {
         self.order().into_iter().enumerate().filter(|(i, _)| *i as u64 % shard.count == shard.index).map(|(_, id)| id).collect()
     }
 
-    /// A digest of the space (base and parameters), so merged shards can be checked to
-    /// come from the same sweep.
-    pub fn digest(&self) -> String {
-        let text = format!("{:?}{:?}{:?}", toml::Table::try_from(&self.base).ok(), self.params, self.sample);
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+    /// A digest of the space (base, parameters and sampling), so merged shards can be
+    /// checked to come from the same sweep.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 }
 
