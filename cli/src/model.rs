@@ -150,11 +150,7 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
                 let _ = writeln!(out, "{:<28} {:<13} {}", l.name, layer_kind[*i], crate::run::layer_cells(l));
             }
             Row::Host(h) => {
-                let _ = writeln!(
-                    out,
-                    "{:<28} {:<13} {:>11} {:>13} {:>6} {:>10} {:>9} {:>9}  host ({} B)",
-                    h.name, h.kind, "-", "-", "-", "-", "-", "-", h.bytes
-                );
+                let _ = writeln!(out, "{:<28} {:<13} {}", h.name, h.kind, crate::run::host_cells(h.bytes));
             }
         }
     }
@@ -175,21 +171,14 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
             systole_core::report::utilization(macs, arch.pes() as u64, cycles)
         );
     }
-    let us = t.cycles as f64 / arch.clock_mhz;
     let host_ops = run.rows.iter().filter(|r| matches!(r, Row::Host(_))).count();
-    let plan = systole_compiler::schedule::plan(net);
     let _ = writeln!(
         out,
-        "total: {} accelerator layers, {} cycles = {:.3} ms at {} MHz, {:.1} effective GOPS; {} host operators; DRAM read {} B, write {} B",
+        "total: {} accelerator layers, {host_ops} host operators; {}",
         run.report.layers.len(),
-        t.cycles,
-        us / 1000.0,
-        arch.clock_mhz,
-        2.0 * t.macs as f64 / (us * 1000.0).max(f64::MIN_POSITIVE),
-        host_ops,
-        t.dram_bytes.get("read").unwrap_or(&0),
-        t.dram_bytes.get("write").unwrap_or(&0)
+        crate::run::throughput(arch, t)
     );
+    let plan = systole_compiler::schedule::plan(net);
     let weights: usize = net
         .nodes
         .iter()
@@ -211,33 +200,11 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
 /// Times a whole model, best of `repeat`: reading and quantizing, compiling every layer (all
 /// cores), and simulating the network end to end on one core.
 pub fn bench(arch: &ArchConfig, path: &Path, calibration: &Calibration, repeat: usize) -> Result<()> {
-    use std::time::Instant;
-    let best = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
-        let mut best = f64::INFINITY;
-        for _ in 0..repeat {
-            let t = Instant::now();
-            f()?;
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        Ok(best)
-    };
-    let mut net = None;
-    let t_load = best(&mut || {
-        net = Some(load(path, calibration)?);
-        Ok(())
-    })?;
-    let net = net.expect("loaded");
+    use crate::run::best_of;
+    let (t_load, net) = best_of(repeat, || load(path, calibration))?;
     let x = inputs(&net, &[], calibration.seed)?;
-    let mut programs = vec![];
-    let t_compile = best(&mut || {
-        programs = systole_runtime::compile(arch, &net)?;
-        Ok(())
-    })?;
-    let mut cycles = 0;
-    let t_sim = best(&mut || {
-        cycles = systole_runtime::simulate(arch, &net, &programs, &x)?.report.total.cycles;
-        Ok(())
-    })?;
+    let (t_compile, programs) = best_of(repeat, || Ok(systole_runtime::compile(arch, &net)?))?;
+    let (t_sim, cycles) = best_of(repeat, || Ok(systole_runtime::simulate(arch, &net, &programs, &x)?.report.total.cycles))?;
     let macs = net.macs();
     println!(
         "model {} on {}: {} nodes ({} accelerator layers), {} MACs, {} simulated cycles",

@@ -67,18 +67,39 @@ pub fn table(arch: &ArchConfig, report: &SimReport) -> String {
         row(&mut out, l);
     }
     row(&mut out, &report.total);
-    let us = report.total.cycles as f64 / arch.clock_mhz;
-    let _ = writeln!(
-        out,
-        "total: {} cycles = {:.3} ms at {} MHz, {:.1} effective GOPS (2 ops/MAC), DRAM read {} B, write {} B",
-        report.total.cycles,
+    let _ = writeln!(out, "total: {}", throughput(arch, &report.total));
+    out
+}
+
+/// A host operator's columns, aligned with [`layer_cells`]: no cycles, the bytes it moves.
+pub fn host_cells(bytes: u64) -> String {
+    format!("{:>12} {:>14} {:>6} {:>9} {:>9} {:>9}  host ({bytes} B)", "-", "-", "-", "-", "-", "-")
+}
+
+/// Cycles, time, effective throughput and DRAM traffic of a total.
+pub fn throughput(arch: &ArchConfig, total: &LayerReport) -> String {
+    let us = total.cycles as f64 / arch.clock_mhz;
+    format!(
+        "{} cycles = {:.3} ms at {} MHz, {:.1} effective GOPS (2 ops/MAC), DRAM read {} B, write {} B",
+        total.cycles,
         us / 1000.0,
         arch.clock_mhz,
-        2.0 * report.total.macs as f64 / (us * 1000.0),
-        report.total.dram_bytes.get("read").unwrap_or(&0),
-        report.total.dram_bytes.get("write").unwrap_or(&0)
-    );
-    out
+        2.0 * total.macs as f64 / (us * 1000.0),
+        total.dram_bytes.get("read").unwrap_or(&0),
+        total.dram_bytes.get("write").unwrap_or(&0)
+    )
+}
+
+/// Runs `f` `repeat` times; returns the best wall time in seconds and the last result.
+pub fn best_of<T>(repeat: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut best = f64::INFINITY;
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        last = Some(f()?);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok((best, last.expect("at least one run")))
 }
 
 /// One hex line per encoded instruction.
@@ -104,20 +125,10 @@ pub fn bench(arch: &ArchConfig, wl: &Workload, repeat: usize) -> Result<()> {
         systole_sim::run(arch, p, &[&data[i].input]).map(|(_, e)| e.report.cycles).map_err(|e| miette!("layer {i}: simulator: {e}"))
     };
     let end_to_end = |i: usize| -> Result<u64> { simulate(i, &compile(i)?) };
-    let best = |f: &dyn Fn() -> Result<u64>| -> Result<(f64, u64)> {
-        let mut best = f64::INFINITY;
-        let mut cycles = 0;
-        for _ in 0..repeat {
-            let t = Instant::now();
-            cycles = f()?;
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        Ok((best, cycles))
-    };
     let n = wl.layers.len();
-    let (sim_one, cycles) = best(&|| (0..n).map(|i| simulate(i, &programs[i])).sum())?;
-    let (all_one, _) = best(&|| (0..n).map(end_to_end).sum())?;
-    let (all_par, _) = best(&|| (0..n).into_par_iter().map(end_to_end).sum())?;
+    let (sim_one, cycles) = best_of(repeat, || (0..n).map(|i| simulate(i, &programs[i])).sum::<Result<u64>>())?;
+    let (all_one, _) = best_of(repeat, || (0..n).map(end_to_end).sum::<Result<u64>>())?;
+    let (all_par, _) = best_of(repeat, || (0..n).into_par_iter().map(end_to_end).sum::<Result<u64>>())?;
     println!("workload {} on {}: {} layers, {} MACs, {} simulated cycles", wl.name, arch.name, n, macs, cycles);
     println!("compile + simulate, 1 core:   {:>8.3} s", all_one);
     println!("compile + simulate, {} cores:  {:>8.3} s", rayon::current_num_threads(), all_par);

@@ -74,15 +74,15 @@ pub fn run(
     let process = Process::horowitz_45nm();
     let start = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel::<results::Record>();
-    let written = std::thread::scope(|s| -> Result<u64> {
-        let writer = s.spawn(|| -> Result<u64> {
-            let mut written = 0;
+    let new = std::thread::scope(|s| -> Result<Vec<results::Record>> {
+        let writer = s.spawn(|| -> Result<Vec<results::Record>> {
+            let mut new = vec![];
             for rec in rx {
                 results::write(&mut file, &rec).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
-                written += 1;
+                new.push(rec);
                 bar.inc(1);
             }
-            Ok(written)
+            Ok(new)
         });
         // Points run on the current rayon pool (--jobs); the writer thread appends.
         todo.par_iter().for_each_with(tx, |tx, &id| {
@@ -92,7 +92,8 @@ pub fn run(
     })?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    let (all, _) = results::read(&path).into_diagnostic()?;
+    let written = new.len();
+    let all: Vec<results::Record> = done.into_iter().chain(new).collect();
     let ok: Vec<_> = all.iter().filter(|r| r.status == "ok").collect();
     eprintln!(
         "{written} points in {secs:.1} s ({:.0} points/min); {} ok, {} failed",
@@ -100,25 +101,19 @@ pub fn run(
         ok.len(),
         all.len() - ok.len()
     );
-    if let Some(best) = ok.iter().min_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms)) {
-        eprintln!(
-            "fastest: point {} {}: {:.3} ms, {:.1} uJ, {:.2} mm^2",
-            best.id,
-            params(best),
-            best.latency_ms,
-            best.energy_uj,
-            best.area_mm2
-        );
-    }
-    if let Some(best) = ok.iter().min_by(|a, b| a.energy_uj.total_cmp(&b.energy_uj)) {
-        eprintln!(
-            "least energy: point {} {}: {:.3} ms, {:.1} uJ, {:.2} mm^2",
-            best.id,
-            params(best),
-            best.latency_ms,
-            best.energy_uj,
-            best.area_mm2
-        );
-    }
+    let show = |label: &str, best: Option<&&results::Record>| {
+        if let Some(best) = best {
+            eprintln!(
+                "{label}: point {} {}: {:.3} ms, {:.1} uJ, {:.2} mm^2",
+                best.id,
+                params(best),
+                best.latency_ms,
+                best.energy_uj,
+                best.area_mm2
+            );
+        }
+    };
+    show("fastest", ok.iter().min_by(|a, b| a.latency_ms.total_cmp(&b.latency_ms)));
+    show("least energy", ok.iter().min_by(|a, b| a.energy_uj.total_cmp(&b.energy_uj)));
     Ok(path)
 }
