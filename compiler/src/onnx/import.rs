@@ -270,6 +270,22 @@ impl Importer {
         Ok((Quant { scale: s[0], zp: z[0] }, u8))
     }
 
+    /// An int8 activation input `x` and the quantization the node reads it with (its
+    /// scale and zero-point inputs).
+    fn operand(&self, x: &str, scale: &str, zp: Option<&String>) -> Result<(ValueId, Quant), Fail> {
+        let v = self.quant_input(x)?;
+        let (q, _) = self.quant(scale, zp, self.u8_values.contains(&v))?;
+        Ok((v, q))
+    }
+
+    /// Constant weights `w` with their scale and zero-point inputs (the zero points as the
+    /// layer builder takes them).
+    fn int8_weights(&self, w: &str, scale: &str, zp: Option<&String>) -> Result<(Const, Vec<f32>, Vec<f64>), Fail> {
+        let (w, scales) = (self.constant(w, "weight")?, self.scales(scale)?);
+        let (z, _) = self.zero_points(zp, false)?;
+        Ok((w, scales, z.iter().map(|&z| z as f64).collect()))
+    }
+
     fn quant_input(&self, name: &str) -> Result<ValueId, Fail> {
         match self.sym(name)? {
             Sym::Quant(v) => Ok(*v),
@@ -331,33 +347,16 @@ impl Importer {
             "QuantizeLinear" => self.quantize_linear(n, &need(0)?, &need(1)?, input(2), &out)?,
             "DequantizeLinear" => self.dequantize_linear(n, &need(0)?, &need(1)?, input(2))?,
             "QLinearConv" => {
-                let x = self.quant_input(&need(0)?)?;
-                let (xq, _) = self.quant(&need(1)?, input(2), self.u8_values.contains(&x))?;
-                let w = self.constant(&need(3)?, "weight")?;
-                let ws = self.scales(&need(4)?)?;
-                let (wz, _) = self.zero_points(input(5), false)?;
+                let x = self.operand(&need(0)?, &need(1)?, input(2))?;
+                let (w, ws, wz) = self.int8_weights(&need(3)?, &need(4)?, input(5))?;
                 let (yq, u8) = self.quant(&need(6)?, input(7), false)?;
                 let bias = input(8).map(|b| self.int_bias(b)).transpose()?;
-                let v = self.layer(
-                    n,
-                    None,
-                    (x, xq),
-                    &w,
-                    ws,
-                    &wz.iter().map(|&z| z as f64).collect::<Vec<_>>(),
-                    bias,
-                    yq,
-                    Activation::None,
-                    &out,
-                )?;
+                let v = self.layer(n, None, x, &w, ws, &wz, bias, yq, Activation::None, &out)?;
                 self.define(n, v, u8);
             }
             "QLinearMatMul" | "QGemm" => {
-                let x = self.quant_input(&need(0)?)?;
-                let (xq, _) = self.quant(&need(1)?, input(2), self.u8_values.contains(&x))?;
-                let w = self.constant(&need(3)?, "weight")?;
-                let ws = self.scales(&need(4)?)?;
-                let (wz, _) = self.zero_points(input(5), false)?;
+                let x = self.operand(&need(0)?, &need(1)?, input(2))?;
+                let (w, ws, wz) = self.int8_weights(&need(3)?, &need(4)?, input(5))?;
                 let gemm = n.op_type == "QGemm";
                 let trans_b = gemm && attrs::int(n, "transB", 0) != 0;
                 if gemm && (attrs::int(n, "transA", 0) != 0 || attrs::float(n, "alpha", 1.0) != 1.0) {
@@ -367,41 +366,32 @@ impl Importer {
                 let ys = input(ys).cloned().ok_or_else(|| Fail::from("has no y_scale: a float output is not supported".to_string()))?;
                 let (yq, u8) = self.quant(&ys, input(yz), false)?;
                 let bias = bias.map(|b| self.int_bias(b)).transpose()?;
-                let wz: Vec<f64> = wz.iter().map(|&z| z as f64).collect();
-                let v = self.layer(n, Some(trans_b), (x, xq), &w, ws, &wz, bias, yq, Activation::None, &out)?;
+                let v = self.layer(n, Some(trans_b), x, &w, ws, &wz, bias, yq, Activation::None, &out)?;
                 self.define(n, v, u8);
             }
             "QLinearAdd" => {
-                let a = self.quant_input(&need(0)?)?;
-                let (aq, _) = self.quant(&need(1)?, input(2), self.u8_values.contains(&a))?;
-                let b = self.quant_input(&need(3)?)?;
-                let (bq, _) = self.quant(&need(4)?, input(5), self.u8_values.contains(&b))?;
+                let a = self.operand(&need(0)?, &need(1)?, input(2))?;
+                let b = self.operand(&need(3)?, &need(4)?, input(5))?;
                 let (yq, u8) = self.quant(&need(6)?, input(7), false)?;
-                let v = self.resolve(
-                    &Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![(a, aq), (b, bq)], act: Activation::None },
-                    yq,
-                    &out,
-                )?;
+                let v =
+                    self.resolve(&Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![a, b], act: Activation::None }, yq, &out)?;
                 self.define(n, v, u8);
             }
             "QLinearAveragePool" | "QLinearGlobalAveragePool" => {
-                let x = self.quant_input(&need(0)?)?;
-                let (xq, _) = self.quant(&need(1)?, input(2), self.u8_values.contains(&x))?;
+                let x = self.operand(&need(0)?, &need(1)?, input(2))?;
                 let (yq, u8) = self.quant(&need(3)?, input(4), false)?;
                 if attrs::int(n, "channels_last", 0) != 0 {
                     return fail("channels_last = 1 is not supported", "use the NCHW form");
                 }
-                let op = self.pool_op(n, x)?;
-                let v = self.resolve(&Pending { node: n.clone(), op, inputs: vec![(x, xq)], act: Activation::None }, yq, &out)?;
+                let op = self.pool_op(n, x.0)?;
+                let v = self.resolve(&Pending { node: n.clone(), op, inputs: vec![x], act: Activation::None }, yq, &out)?;
                 self.define(n, v, u8);
             }
             "QLinearConcat" => {
                 let (yq, u8) = self.quant(&need(0)?, input(1), false)?;
                 let mut inputs = vec![];
                 for i in (2..n.input.len()).step_by(3) {
-                    let x = self.quant_input(&need(i)?)?;
-                    let (q, _) = self.quant(&need(i + 1)?, input(i + 2), self.u8_values.contains(&x))?;
-                    inputs.push((x, q));
+                    inputs.push(self.operand(&need(i)?, &need(i + 1)?, input(i + 2))?);
                 }
                 let op = self.concat_op(n, &inputs.iter().map(|i| i.0).collect::<Vec<_>>())?;
                 let v = self.resolve(&Pending { node: n.clone(), op, inputs, act: Activation::None }, yq, &out)?;
