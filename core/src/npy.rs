@@ -7,7 +7,8 @@ use crate::error::LoadError;
 use npyz::WriterBuilder;
 use std::path::Path;
 
-fn squeeze(dims: &[usize]) -> Vec<usize> {
+/// `dims` without axes of extent 1: shapes equal up to those axes squeeze equal.
+pub fn squeeze(dims: &[usize]) -> Vec<usize> {
     dims.iter().copied().filter(|&d| d != 1).collect()
 }
 

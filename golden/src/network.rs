@@ -6,6 +6,7 @@
 use crate::{activate, add, avg_pool, global_avg_pool, max_pool, quantize};
 use systole_core::layer::Layer;
 use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op, Quant};
+use systole_core::npy::squeeze;
 use systole_core::tensor::{row_major_strides, transpose_order};
 use systole_core::workload::LayerData;
 use systole_core::Tensor;
@@ -42,10 +43,6 @@ pub enum InputError {
     },
 }
 
-fn squeezed(s: &[usize]) -> Vec<usize> {
-    s.iter().copied().filter(|&d| d != 1).collect()
-}
-
 /// Quantizes (or takes) each input, checking count, type and shape (axes of extent 1 may
 /// differ).
 pub fn input_values(net: &Network, inputs: &[HostTensor]) -> Result<Vec<Vec<i8>>, InputError> {
@@ -57,7 +54,7 @@ pub fn input_values(net: &Network, inputs: &[HostTensor]) -> Result<Vec<Vec<i8>>
         .zip(inputs)
         .map(|(i, t)| {
             let v = &net.values[i.value];
-            if squeezed(t.shape()) != squeezed(&v.shape) {
+            if squeeze(t.shape()) != squeeze(&v.shape) {
                 return Err(InputError::Shape { name: i.name.clone(), expected: v.shape.clone(), given: t.shape().to_vec() });
             }
             match (t, i.float) {
