@@ -1,7 +1,11 @@
 //! Constant tensors and node attributes as the importer, the float interpreter and the
 //! quantizer read them, with errors as plain messages (the caller names the node).
 
-use onnx_protobuf::{tensor_proto::DataLocation, AttributeProto, NodeProto, TensorProto};
+use onnx_protobuf::attribute_proto::AttributeType;
+use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
+use onnx_protobuf::{
+    tensor_proto::DataLocation, type_proto, AttributeProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
 use systole_core::network::Pool;
 
 /// ONNX element types the importer reads.
@@ -119,6 +123,54 @@ pub fn tensor_proto(name: &str, dims: &[usize], dtype: i32, vals: &[f64]) -> Ten
         _ => vals.iter().flat_map(|&v| v.to_le_bytes()).collect(),
     };
     t
+}
+
+/// A node `name` applying `op` to `inputs`, with one `output` and `attributes`.
+pub fn node_proto(op: &str, name: &str, inputs: &[&str], output: &str, attributes: Vec<AttributeProto>) -> NodeProto {
+    let mut n = NodeProto::new();
+    n.op_type = op.into();
+    n.name = name.into();
+    n.input = inputs.iter().map(|s| s.to_string()).collect();
+    n.output = vec![output.into()];
+    n.attribute = attributes;
+    n
+}
+
+/// An integer attribute.
+pub fn int_attr(name: &str, v: i64) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.i = v;
+    a.type_ = AttributeType::INT.into();
+    a
+}
+
+/// An integer-list attribute.
+pub fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.ints = v.to_vec();
+    a.type_ = AttributeType::INTS.into();
+    a
+}
+
+/// A graph input or output `name` of element type `elem` and shape `dims`.
+pub fn value_info(name: &str, elem: i32, dims: &[dimension::Value]) -> ValueInfoProto {
+    let mut shape = TensorShapeProto::new();
+    for d in dims {
+        let mut dim = Dimension::new();
+        dim.value = Some(d.clone());
+        shape.dim.push(dim);
+    }
+    let mut t = type_proto::Tensor::new();
+    t.elem_type = elem;
+    t.shape = Some(shape).into();
+    let mut ty = TypeProto::new();
+    ty.value = Some(type_proto::Value::TensorType(t));
+    let mut v = ValueInfoProto::new();
+    v.name = name.into();
+    v.type_ = Some(ty).into();
+    v
 }
 
 fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {

@@ -280,25 +280,7 @@ fn check_node(path: &Path, node: &NodeProto, opset: i64) -> Result<(), OnnxError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onnx_protobuf::{GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto};
-
-    fn input(name: &str, dims: &[dimension::Value]) -> ValueInfoProto {
-        let mut shape = TensorShapeProto::new();
-        for d in dims {
-            let mut dim = onnx_protobuf::tensor_shape_proto::Dimension::new();
-            dim.value = Some(d.clone());
-            shape.dim.push(dim);
-        }
-        let mut t = type_proto::Tensor::new();
-        t.elem_type = 3; // INT8
-        t.shape = Some(shape).into();
-        let mut ty = TypeProto::new();
-        ty.value = Some(type_proto::Value::TensorType(t));
-        let mut v = ValueInfoProto::new();
-        v.name = name.into();
-        v.type_ = Some(ty).into();
-        v
-    }
+    use onnx_protobuf::{GraphProto, OperatorSetIdProto};
 
     fn node(name: &str, op: &str, domain: &str) -> NodeProto {
         let mut n = NodeProto::new();
@@ -313,7 +295,7 @@ mod tests {
         let mut g = GraphProto::new();
         g.name = "g".into();
         g.node = nodes;
-        g.input.push(input("x", dims));
+        g.input.push(attrs::value_info("x", attrs::dtype::INT8, dims));
         let mut m = ModelProto::new();
         m.ir_version = 8;
         for (domain, version) in [("", opset), ("com.microsoft", 1)] {

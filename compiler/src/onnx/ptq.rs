@@ -13,10 +13,10 @@
 //! with scale `x_scale * w_scale[k]`. Layout operators (MaxPool, Reshape, Flatten, Transpose,
 //! Pad, Identity) keep their input's quantization, so they move bytes and never requantize.
 
-use super::attrs::{self, dtype, tensor_proto, Const};
+use super::attrs::{self, dtype, int_attr, node_proto, tensor_proto, Const};
 use super::float::{self, FTensor};
 use super::{node_name, NodeOp, OnnxError, OnnxModel};
-use onnx_protobuf::{AttributeProto, NodeProto};
+use onnx_protobuf::NodeProto;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -164,8 +164,8 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
         let (s, z) = (format!("{tensor}__scale"), format!("{tensor}__zp"));
         inits.push(tensor_proto(&s, &[], dtype::FLOAT, &[q.scale as f64]));
         inits.push(tensor_proto(&z, &[], dtype::INT8, &[q.zp as f64]));
-        out_nodes.push(make_node("QuantizeLinear", &format!("{tensor}__quantize"), &[from, &s, &z], &format!("{tensor}__q")));
-        out_nodes.push(make_node("DequantizeLinear", &format!("{tensor}__dequantize"), &[&format!("{tensor}__q"), &s, &z], to));
+        out_nodes.push(node_proto("QuantizeLinear", &format!("{tensor}__quantize"), &[from, &s, &z], &format!("{tensor}__q"), vec![]));
+        out_nodes.push(node_proto("DequantizeLinear", &format!("{tensor}__dequantize"), &[&format!("{tensor}__q"), &s, &z], to, vec![]));
     };
     for (name, _) in &model.inputs {
         let q = calibrated(name);
@@ -234,23 +234,6 @@ fn required_inputs(op: &str, opset: i64) -> usize {
         "BatchNormalization" => 5,
         _ => 1,
     }
-}
-
-fn make_node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
-    let mut n = NodeProto::new();
-    n.op_type = op.into();
-    n.name = name.into();
-    n.input = inputs.iter().map(|s| s.to_string()).collect();
-    n.output = vec![output.into()];
-    n
-}
-
-fn axis_attr(axis: i64) -> AttributeProto {
-    let mut a = AttributeProto::new();
-    a.name = "axis".into();
-    a.i = axis;
-    a.type_ = onnx_protobuf::attribute_proto::AttributeType::INT.into();
-    a
 }
 
 /// ReLU, or Clip(0, 6) / Clip(0, inf) with constant bounds: what the importer fuses.
@@ -371,9 +354,13 @@ fn quantize_weights(
     inits.push(tensor_proto(&wq, &w.dims, dtype::INT8, &q));
     inits.push(tensor_proto(&ws, &[k], dtype::FLOAT, &scale.iter().map(|&s| s as f64).collect::<Vec<_>>()));
     inits.push(tensor_proto(&wz, &[k], dtype::INT8, &vec![0.0; k]));
-    let mut dq = make_node("DequantizeLinear", &format!("{base}__w_dequantize"), &[&wq, &ws, &wz], &wd);
-    dq.attribute.push(axis_attr(axis as i64));
-    out_nodes.push(dq);
+    out_nodes.push(node_proto(
+        "DequantizeLinear",
+        &format!("{base}__w_dequantize"),
+        &[&wq, &ws, &wz],
+        &wd,
+        vec![int_attr("axis", axis as i64)],
+    ));
     m.input[1] = wd;
     if let Some(b) = n.input.get(2).filter(|s| !s.is_empty()) {
         let b = consts.get(b).ok_or("the bias must be a constant")?;
@@ -391,9 +378,13 @@ fn quantize_weights(
         inits.push(tensor_proto(&bqn, &[k], dtype::INT32, &bq));
         inits.push(tensor_proto(&bsn, &[k], dtype::FLOAT, &bs.iter().map(|&s| s as f64).collect::<Vec<_>>()));
         inits.push(tensor_proto(&bzn, &[k], dtype::INT32, &vec![0.0; k]));
-        let mut dq = make_node("DequantizeLinear", &format!("{base}__b_dequantize"), &[&bqn, &bsn, &bzn], &bdn);
-        dq.attribute.push(axis_attr(0));
-        out_nodes.push(dq);
+        out_nodes.push(node_proto(
+            "DequantizeLinear",
+            &format!("{base}__b_dequantize"),
+            &[&bqn, &bsn, &bzn],
+            &bdn,
+            vec![int_attr("axis", 0)],
+        ));
         m.input[2] = bdn;
     }
     Ok(())

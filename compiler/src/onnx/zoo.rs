@@ -3,11 +3,9 @@
 //! BatchNormalization with random statistics), for architecture studies and tests without
 //! downloads. Their accuracy is meaningless; their shapes, operators and data flow are real.
 
-use super::attrs::{dtype, tensor_proto};
-use onnx_protobuf::{
-    attribute_proto::AttributeType, type_proto, AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
-};
+use super::attrs::{self, dtype, int_attr, ints_attr, tensor_proto};
+use onnx_protobuf::tensor_shape_proto::dimension::Value as DimValue;
+use onnx_protobuf::{AttributeProto, GraphProto, Message, ModelProto, OperatorSetIdProto, ValueInfoProto};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -19,38 +17,10 @@ pub struct GraphBuilder {
     count: usize,
 }
 
-fn int_attr(name: &str, v: i64) -> AttributeProto {
-    let mut a = AttributeProto::new();
-    a.name = name.into();
-    a.i = v;
-    a.type_ = AttributeType::INT.into();
-    a
-}
-
-fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
-    let mut a = AttributeProto::new();
-    a.name = name.into();
-    a.ints = v.to_vec();
-    a.type_ = AttributeType::INTS.into();
-    a
-}
-
+/// A float value of fixed `shape`.
 fn value_info(name: &str, shape: &[usize]) -> ValueInfoProto {
-    let mut s = TensorShapeProto::new();
-    for &d in shape {
-        let mut dim = onnx_protobuf::tensor_shape_proto::Dimension::new();
-        dim.value = Some(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue(d as i64));
-        s.dim.push(dim);
-    }
-    let mut t = type_proto::Tensor::new();
-    t.elem_type = dtype::FLOAT;
-    t.shape = Some(s).into();
-    let mut ty = TypeProto::new();
-    ty.value = Some(type_proto::Value::TensorType(t));
-    let mut v = ValueInfoProto::new();
-    v.name = name.into();
-    v.type_ = Some(ty).into();
-    v
+    let dims: Vec<DimValue> = shape.iter().map(|&d| DimValue::DimValue(d as i64)).collect();
+    attrs::value_info(name, dtype::FLOAT, &dims)
 }
 
 impl GraphBuilder {
@@ -85,13 +55,7 @@ impl GraphBuilder {
     /// Adds a node; returns its output's name, whose shape is `shape`.
     pub fn node(&mut self, op: &str, base: &str, inputs: &[&str], attrs: Vec<AttributeProto>, shape: Vec<usize>) -> String {
         let out = self.fresh(base);
-        let mut n = NodeProto::new();
-        n.op_type = op.into();
-        n.name = out.clone();
-        n.input = inputs.iter().map(|s| s.to_string()).collect();
-        n.output = vec![out.clone()];
-        n.attribute = attrs;
-        self.graph.node.push(n);
+        self.graph.node.push(super::attrs::node_proto(op, &out, inputs, &out, attrs));
         self.shapes.insert(out.clone(), shape);
         out
     }
