@@ -392,7 +392,7 @@ fn main() -> Result<()> {
             };
             let (space, out) = (need(space, "--space")?, need(out, "--out")?);
             let target = match (workload, model) {
-                (Some(w), _) => systole_sweep::Target::workload(&Workload::from_file(&w)?)?,
+                (Some(w), _) => systole_sweep::Target::workload(&Workload::from_file(&w)?),
                 (None, Some(m)) => {
                     systole_sweep::Target::network(&model::load(&m, &model::Calibration { file: None, samples: 4, seed: 1 })?)
                 }

@@ -11,7 +11,7 @@
 //! - OS: pixels go down the array in blocks of `rows`; the transposer writes activation word
 //!   `block * Kg + k`; weight segment `(nt, k-group)` streams one word per step.
 
-use crate::emit::{assemble, Region, Step};
+use crate::emit::{assemble, Region, Step, Tiles};
 use crate::layout::Layout;
 use crate::{Choice, CompileError};
 use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
@@ -239,7 +239,7 @@ impl Problem<'_> {
 }
 
 /// Lowers a dense or grouped convolution, or a GEMM.
-pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice) -> Result<Program, CompileError> {
+pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
     let runs = runs(layer);
     let problem = Problem { arch, layer, chunks: chunks(&runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
     let candidates = problem.candidates()?;
@@ -264,7 +264,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice)
 /// WS weight tiles by (group, column tile, K-chunk), shared by the candidates of a layer.
 type TileCache = std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize, usize), Vec<u8>>>;
 
-fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData, ws_tiles: &TileCache) -> Program {
+fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerData>, ws_tiles: &TileCache) -> Program {
     let (arch, layer) = (problem.arch, problem.layer);
     let s = &layer.shape;
     let lay = Layout::new(layer, data, 0);
@@ -275,36 +275,35 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: &LayerData, ws_
     let row_pitch = lay.input.row_pitch() as i64;
     let cbytes = s.c as i64;
 
-    let mut tiles: Vec<Vec<u8>> = Vec::new();
+    let mut tiles = Tiles::new(cols, data);
     let mut tile_ids = rustc_hash::FxHashMap::default();
-    let mut tile_id = |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Vec<Vec<u8>>| -> usize {
+    let mut tile_id = |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Tiles| -> usize {
         *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
-            if !os {
-                if let Some(bytes) = ws_tiles.borrow().get(&(g, nt, ki)) {
-                    tiles.push(bytes.clone());
-                    return tiles.len() - 1;
-                }
-            }
             let words: usize = if os { chunks.iter().map(|c| c.len).sum() } else { rows };
-            let mut bytes = vec![0u8; words * cols];
-            let mut word = 0;
-            for c in chunks {
-                for p in &c.pieces {
-                    for k in 0..p.len {
-                        let (r, ss, ch) = runs[p.run].taps[p.off + k];
-                        for j in 0..cols.min(kg - nt * cols) {
-                            let kk = g * kg + nt * cols + j;
-                            bytes[(word + p.at + k) * cols + j] = data.weights.at([kk, r, ss, ch]) as u8;
-                        }
+            tiles.push(words, |data, bytes| {
+                if !os {
+                    if let Some(cached) = ws_tiles.borrow().get(&(g, nt, ki)) {
+                        bytes.copy_from_slice(cached);
+                        return;
                     }
                 }
-                word += if os { c.len } else { rows };
-            }
-            if !os {
-                ws_tiles.borrow_mut().insert((g, nt, ki), bytes.clone());
-            }
-            tiles.push(bytes);
-            tiles.len() - 1
+                let mut word = 0;
+                for c in chunks {
+                    for p in &c.pieces {
+                        for k in 0..p.len {
+                            let (r, ss, ch) = runs[p.run].taps[p.off + k];
+                            for j in 0..cols.min(kg - nt * cols) {
+                                let kk = g * kg + nt * cols + j;
+                                bytes[(word + p.at + k) * cols + j] = data.weights.at([kk, r, ss, ch]) as u8;
+                            }
+                        }
+                    }
+                    word += if os { c.len } else { rows };
+                }
+                if !os {
+                    ws_tiles.borrow_mut().insert((g, nt, ki), bytes.to_vec());
+                }
+            })
         })
     };
 

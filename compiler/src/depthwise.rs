@@ -15,7 +15,7 @@
 //!   kernel row; weight tile `(channel, r, tap chunk)` is the Toeplitz matrix.
 //! - OS: the array's rows are `rows` windows; a step `k` feeds pixel `k` of each window.
 
-use crate::emit::{assemble, Region, Step};
+use crate::emit::{assemble, Region, Step, Tiles};
 use crate::layout::Layout;
 use crate::{Choice, CompileError};
 use systole_core::isa::{Band, Dim, DramPattern, Op, OutputStage, WordGen};
@@ -126,7 +126,7 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
 }
 
 /// Lowers a depthwise convolution (`groups = C = K`).
-pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice) -> Result<Program, CompileError> {
+pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
     let geo = Geometry::new(arch, layer);
     let tiles = candidates(arch, layer, &geo)?;
     let build = |t: &Tile| {
@@ -144,7 +144,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice)
     }
 }
 
-fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, tile: &Tile) -> Program {
+fn build(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, geo: &Geometry, tile: &Tile) -> Program {
     let s = &layer.shape;
     let os = arch.dataflow == Dataflow::OutputStationary;
     let (rows, cols) = (arch.rows, arch.cols);
@@ -160,17 +160,16 @@ fn build(arch: &ArchConfig, layer: &Layer, data: &LayerData, geo: &Geometry, til
     let ht_full = (tile.pt - 1) * st.0 + (s.r - 1) * dil.0 + 1;
     let (lo, hi) = layer.clamp_bounds();
 
-    let mut tiles: Vec<Vec<u8>> = Vec::new();
+    let mut tiles = Tiles::new(cols, data);
     let mut tile_ids = rustc_hash::FxHashMap::default();
-    let mut band_word = |ch: usize, r: usize, sc: usize, tiles: &mut Vec<Vec<u8>>| -> usize {
+    let mut band_word = |ch: usize, r: usize, sc: usize, tiles: &mut Tiles| -> usize {
         *tile_ids.entry((ch, r, sc)).or_insert_with(|| {
-            let mut bytes = vec![0u8; cols];
-            let s0 = sc * geo.sl;
-            for ss in s0..s.s.min(s0 + geo.sl) {
-                bytes[(ss - s0) * dil.1] = data.weights.at([ch, r, ss, 0]) as u8;
-            }
-            tiles.push(bytes);
-            tiles.len() - 1
+            tiles.push(1, |data, bytes| {
+                let s0 = sc * geo.sl;
+                for ss in s0..s.s.min(s0 + geo.sl) {
+                    bytes[(ss - s0) * dil.1] = data.weights.at([ch, r, ss, 0]) as u8;
+                }
+            })
         })
     };
 

@@ -12,8 +12,8 @@
 //! and otherwise streams them in batches through its two halves.
 
 use crate::layout::Layout;
-use rustc_hash::FxHashMap as HashMap;
 use systole_core::isa::{Band, Buffer, DramPattern, Instr, Op, Sync, Unit, WordGen};
+use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Program};
 
 /// A piece of on-chip memory that the scoreboard tracks as a whole.
@@ -29,6 +29,18 @@ pub enum Region {
     Param,
 }
 
+impl Region {
+    /// A dense index for the scoreboard's table (the kinds interleaved, ids unbounded).
+    fn slot(self) -> usize {
+        match self {
+            Region::Param => 0,
+            Region::Act(i) => 1 + 3 * i as usize,
+            Region::Acc(i) => 2 + 3 * i as usize,
+            Region::Wgt(i) => 3 + 3 * i as usize,
+        }
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 struct RegionUse {
     last_write: [u32; 3],
@@ -41,7 +53,7 @@ pub struct Emitter {
     /// Instructions emitted so far.
     pub instrs: Vec<Instr>,
     counts: [u32; 3],
-    regions: HashMap<Region, RegionUse>,
+    regions: Vec<RegionUse>,
 }
 
 impl Emitter {
@@ -49,8 +61,13 @@ impl Emitter {
     pub fn emit(&mut self, op: Op, reads: &[Region], writes: &[Region]) {
         let u = op.unit().index();
         let mut sync = Sync::default();
+        if let Some(top) = reads.iter().chain(writes).map(|r| r.slot()).max() {
+            if top >= self.regions.len() {
+                self.regions.resize(top + 1, RegionUse::default());
+            }
+        }
         for (r, is_write) in reads.iter().map(|r| (r, false)).chain(writes.iter().map(|r| (r, true))) {
-            let state = self.regions.get(r).copied().unwrap_or_default();
+            let state = self.regions[r.slot()];
             for v in Unit::ALL {
                 if v.index() == u {
                     continue;
@@ -66,10 +83,10 @@ impl Emitter {
         self.counts[u] += 1;
         let n = self.counts[u];
         for r in reads {
-            self.regions.entry(*r).or_default().last_read[u] = n;
+            self.regions[r.slot()].last_read[u] = n;
         }
         for r in writes {
-            self.regions.entry(*r).or_default().last_write[u] = n;
+            self.regions[r.slot()].last_write[u] = n;
         }
         self.instrs.push(Instr { sync, op });
     }
@@ -258,13 +275,40 @@ impl WeightPlan {
     }
 }
 
+/// Weight tiles in id order, the order they are laid out in DRAM: their sizes, and their
+/// bytes when the program carries its DRAM image (compiled with the layer's data).
+pub struct Tiles<'a> {
+    data: Option<&'a LayerData>,
+    cols: usize,
+    words: Vec<u32>,
+    bytes: Vec<u8>,
+}
+
+impl<'a> Tiles<'a> {
+    /// No tiles yet, for an array of `cols` columns; bytes are written only with `data`.
+    pub fn new(cols: usize, data: Option<&'a LayerData>) -> Self {
+        Self { data, cols, words: Vec::new(), bytes: Vec::new() }
+    }
+
+    /// Appends a tile of `words` words and returns its id; `fill` writes its bytes from the
+    /// layer's data (called only when the program carries its DRAM image).
+    pub fn push(&mut self, words: usize, fill: impl FnOnce(&LayerData, &mut [u8])) -> usize {
+        if let Some(data) = self.data {
+            let start = self.bytes.len();
+            self.bytes.resize(start + words * self.cols, 0);
+            fill(data, &mut self.bytes[start..]);
+        }
+        self.words.push(words as u32);
+        self.words.len() - 1
+    }
+}
+
 /// Places the weight tiles after the layout, plans their streaming and emits `steps` into
 /// the finished program.
-pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], tiles: Vec<Vec<u8>>) -> Program {
-    let tile_words: Vec<u32> = tiles.iter().map(|t| (t.len() / arch.cols) as u32).collect();
-    let addrs = lay.place_weights(tiles);
+pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], tiles: Tiles) -> Program {
+    let addrs = lay.place_weights(arch.cols, &tiles.words, tiles.data.map(|_| tiles.bytes));
     let mut em = Emitter::default();
-    emit_steps(arch, steps, tile_words, addrs, &mut em);
+    emit_steps(arch, steps, tiles.words, addrs, &mut em);
     Program {
         arch: arch.name.clone(),
         instrs: em.instrs,

@@ -23,13 +23,16 @@ pub struct Layout {
     pub params: u64,
     /// Address of the first weight byte.
     pub weights: u64,
-    /// Constant segments so far.
+    /// Constant segments so far (none when compiled without the layer's data).
     pub segments: Vec<DramSegment>,
+    /// End of the last placed table or tile.
+    end: u64,
 }
 
 impl Layout {
-    /// Places a layer whose windows may read up to `tail` bytes past the padded input.
-    pub fn new(layer: &Layer, data: &LayerData, tail: usize) -> Self {
+    /// Places a layer whose windows may read up to `tail` bytes past the padded input; with
+    /// `data`, the requantization table's bytes too.
+    pub fn new(layer: &Layer, data: Option<&LayerData>, tail: usize) -> Self {
         let s = &layer.shape;
         let input = TensorPlacement { name: "input".into(), dims: s.input_dims(), addr: 0, pad: s.pad, pad_value: layer.quant.x_zp, tail };
         let output = TensorPlacement {
@@ -41,15 +44,15 @@ impl Layout {
             tail: 0,
         };
         let params = align(output.addr + output.size() as u64);
-        let table: Vec<u8> = channel_params(layer, data).into_iter().flat_map(ChannelParam::to_bytes).collect();
-        let weights = align(params + table.len() as u64);
-        Self {
-            input,
-            output,
-            params,
-            weights,
-            segments: vec![DramSegment { name: "requantization table".into(), addr: params, bytes: table }],
-        }
+        let end = params + (ChannelParam::BYTES * s.k) as u64;
+        let segments = data
+            .map(|data| {
+                let bytes = channel_params(layer, data).into_iter().flat_map(ChannelParam::to_bytes).collect();
+                DramSegment { name: "requantization table".into(), addr: params, bytes }
+            })
+            .into_iter()
+            .collect();
+        Self { input, output, params, weights: align(end), segments, end }
     }
 
     /// Address of padded input element `(n, y, x, c)`.
@@ -73,24 +76,29 @@ impl Layout {
         }
     }
 
-    /// Appends the weight tiles (laid out in id order) and returns each tile's address.
-    pub fn place_weights(&mut self, tiles: Vec<Vec<u8>>) -> Vec<u64> {
+    /// Appends weight tiles of `words` words of `cols` bytes each, laid out in id order, with
+    /// their concatenated `bytes` if the program carries its DRAM image; returns each tile's
+    /// address.
+    pub fn place_weights(&mut self, cols: usize, words: &[u32], bytes: Option<Vec<u8>>) -> Vec<u64> {
         let mut addr = self.weights;
-        let mut addrs = Vec::with_capacity(tiles.len());
-        let mut bytes = Vec::new();
-        for t in tiles {
-            addrs.push(addr);
-            addr += t.len() as u64;
-            bytes.extend(t);
+        let addrs = words
+            .iter()
+            .map(|&w| {
+                let at = addr;
+                addr += w as u64 * cols as u64;
+                at
+            })
+            .collect();
+        if let Some(bytes) = bytes {
+            self.segments.push(DramSegment { name: "weights".into(), addr: self.weights, bytes });
         }
-        self.segments.push(DramSegment { name: "weights".into(), addr: self.weights, bytes });
+        self.end = self.end.max(addr);
         addrs
     }
 
     /// DRAM bytes used.
     pub fn size(&self) -> u64 {
-        let end = self.segments.iter().map(|s| s.addr + s.bytes.len() as u64).max().unwrap_or(0);
-        align(end.max(self.weights))
+        align(self.end.max(self.weights))
     }
 }
 

@@ -138,6 +138,18 @@ pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Resu
 
 /// Compiles one layer with the mapping `choice` picks; the program records it.
 pub fn compile_layer_with(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice) -> Result<Program, CompileError> {
+    lower(arch, layer, Some(data), choice)
+}
+
+/// The program [`compile_layer_with`] emits for `layer`, without its constant data: the
+/// same instructions, mapping and DRAM addresses, with no DRAM image (`dram_init` is
+/// empty). Timing and access counts depend only on the instructions, so this is what
+/// design-space sweeps time (`systole_sim::estimate`); it cannot be simulated with data.
+pub fn plan_layer(arch: &ArchConfig, layer: &Layer, choice: Choice) -> Result<Program, CompileError> {
+    lower(arch, layer, None, choice)
+}
+
+fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
     let invalid =
         |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
     arch.validate().map_err(invalid)?;

@@ -24,9 +24,12 @@ pub struct ChannelParam {
 }
 
 impl ChannelParam {
+    /// Bytes of one entry in DRAM.
+    pub const BYTES: usize = 8;
+
     /// The 8-byte DRAM image.
-    pub fn to_bytes(self) -> [u8; 8] {
-        let mut b = [0; 8];
+    pub fn to_bytes(self) -> [u8; Self::BYTES] {
+        let mut b = [0; Self::BYTES];
         b[..4].copy_from_slice(&self.bias.to_le_bytes());
         b[4..].copy_from_slice(&self.scale_bits.to_le_bytes());
         b

@@ -5,34 +5,38 @@
 use crate::results::{LayerRecord, Record};
 use crate::space::Space;
 use crate::synth::Synth;
-use systole_core::layer::Layer;
+use rustc_hash::FxHashMap;
+use systole_core::layer::{ConvShape, Layer, LayerOp};
 use systole_core::mapping::Objective;
 use systole_core::network::Network;
-use systole_core::workload::{LayerData, Workload};
+use systole_core::workload::Workload;
 use systole_mappings::{area, bounds, energy};
 
-/// What a sweep runs at every point: the layers with their constant data.
+/// What a sweep runs at every point: the accelerator layers. Timing and access counts
+/// depend on a layer's operator and shape, not on its data, so the layers are planned
+/// without weights ([`systole_compiler::plan_layer`]).
 pub struct Target {
     /// Name for reports (workload or model).
     pub name: String,
-    /// Each layer with its weights and bias (inputs are data-independent for timing).
-    pub layers: Vec<(Layer, LayerData)>,
+    /// The layers in order.
+    pub layers: Vec<Layer>,
 }
 
 impl Target {
-    /// The layers of a workload file, with its seeded tensors.
-    pub fn workload(wl: &Workload) -> Result<Self, systole_core::LoadError> {
-        let layers =
-            (0..wl.layers.len()).map(|i| Ok((wl.layers[i].clone(), wl.layer_data(i)?))).collect::<Result<_, systole_core::LoadError>>()?;
-        Ok(Self { name: wl.name.clone(), layers })
+    /// The layers of a workload file.
+    pub fn workload(wl: &Workload) -> Self {
+        Self { name: wl.name.clone(), layers: wl.layers.clone() }
     }
 
-    /// The accelerator layers of a network, with its weights.
+    /// The accelerator layers of a network.
     pub fn network(net: &Network) -> Self {
-        let layers = net.nodes.iter().filter_map(|n| n.op.layer_data().map(|(layer, data)| (layer.clone(), data))).collect();
+        let layers = net.nodes.iter().filter_map(|n| n.op.layer_data().map(|(layer, _)| layer.clone())).collect();
         Self { name: net.name.clone(), layers }
     }
 }
+
+/// What one layer costs at a point: the chosen mapping's fast-path report.
+type LayerCost = (systole_core::LayerReport, Option<systole_core::mapping::Mapping>);
 
 /// Evaluates point `id` of `space` on `target`, each layer with the mapping that minimizes
 /// `objective`.
@@ -50,16 +54,26 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
     rec.clock_mhz = arch.clock_mhz;
     rec.dram_bytes_per_cycle = arch.dram_bytes_per_cycle as u64;
     let mut reports = Vec::with_capacity(target.layers.len());
-    for (layer, data) in &target.layers {
-        let program = match systole_compiler::compile_layer_with(&arch, layer, data, systole_compiler::Choice::Best(objective)) {
-            Ok(p) => p,
-            Err(e) => return rec.failed("unmappable", e.to_string()),
-        };
-        // The fast path: exact schedule and access counts, no data (equal to the full
-        // simulation, testbenches/tests/properties.rs).
-        let report = match systole_sim::estimate(&arch, &program) {
-            Ok(exe) => exe.report,
-            Err(e) => return rec.failed("simulator", format!("layer `{}`: {e}", layer.name)),
+    // Layers of equal operator and shape (repeated blocks) have equal programs up to their
+    // data and output stage: plan and time each once.
+    let mut costs: FxHashMap<(LayerOp, ConvShape), LayerCost> = FxHashMap::default();
+    for layer in &target.layers {
+        let (report, mapping) = match costs.get(&(layer.op, layer.shape)) {
+            Some(cost) => cost.clone(),
+            None => {
+                let program = match systole_compiler::plan_layer(&arch, layer, systole_compiler::Choice::Best(objective)) {
+                    Ok(p) => p,
+                    Err(e) => return rec.failed("unmappable", e.to_string()),
+                };
+                // The fast path: exact schedule and access counts, no data (equal to the full
+                // simulation, testbenches/tests/properties.rs).
+                let report = match systole_sim::estimate(&arch, &program) {
+                    Ok(exe) => exe.report,
+                    Err(e) => return rec.failed("simulator", format!("layer `{}`: {e}", layer.name)),
+                };
+                costs.insert((layer.op, layer.shape), (report.clone(), program.mapping));
+                (report, program.mapping)
+            }
         };
         let b = bounds::bounds(&arch, layer);
         let e = energy::energy(&arch, &report, process);
@@ -74,7 +88,7 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
             memory_bound_cycles: b.memory,
             energy_pj: e.total_pj(),
             dram_bytes: report.dram_bytes.values().sum(),
-            mapping: program.mapping,
+            mapping,
         });
         reports.push(report);
     }
