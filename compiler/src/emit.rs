@@ -307,7 +307,7 @@ impl<'a> Tiles<'a> {
 /// the finished program.
 pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], tiles: Tiles) -> Program {
     let addrs = lay.place_weights(arch.cols, &tiles.words, tiles.data.map(|_| tiles.bytes));
-    let mut em = Emitter::default();
+    let mut em = Emitter { instrs: Vec::with_capacity(steps.len() + steps.len() / 4), ..Emitter::default() };
     emit_steps(arch, steps, tiles.words, addrs, &mut em);
     Program {
         arch: arch.name.clone(),
@@ -352,15 +352,15 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                     active = Some(*tile);
                 }
                 let next = matmuls.get(pos + 1).copied().filter(|&(t, _)| t != *tile);
-                let (preload, next_band, mut reads) = match next {
+                let (preload, next_band, reads) = match next {
                     Some((_, nb)) => {
                         let (w, wr) = plan.locate(em, &stream, pos + 1);
-                        (Some(w), nb, vec![*act, wr])
+                        (Some(w), nb, [*act, wr])
                     }
-                    None => (None, None, vec![*act]),
+                    None => (None, None, [*act, *act]),
                 };
-                reads.dedup();
-                em.emit(Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band }, &reads, &[*acc_region]);
+                let reads = if reads[0] == reads[1] { &reads[..1] } else { &reads[..] };
+                em.emit(Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band }, reads, &[*acc_region]);
                 if let Some((t, _)) = next {
                     active = Some(t);
                 }

@@ -361,12 +361,15 @@ pub struct FieldSlot {
 struct BitWriter {
     words: [u64; INSTR_BITS / 64],
     pos: u32,
-    slots: Vec<FieldSlot>,
+    /// Field positions, recorded only when asked for (`Instr::layout`).
+    slots: Option<Vec<FieldSlot>>,
 }
 
 impl BitWriter {
     fn put(&mut self, field: &'static str, value: i128, bits: u32, signed: bool) -> Result<(), EncodeError> {
-        self.slots.push(FieldSlot { name: field, offset: self.pos, bits, signed });
+        if let Some(slots) = &mut self.slots {
+            slots.push(FieldSlot { name: field, offset: self.pos, bits, signed });
+        }
         let fits =
             if signed { value >= -(1i128 << (bits - 1)) && value < (1i128 << (bits - 1)) } else { value >= 0 && value < (1i128 << bits) };
         if !fits {
@@ -446,18 +449,18 @@ impl Instr {
     /// Encodes to [`INSTR_BITS`] bits as little-endian u64 words: opcode, the three sync
     /// counts, then the op's fields in declaration order, each at its width, LSB first.
     pub fn encode(&self) -> Result<[u64; INSTR_BITS / 64], EncodeError> {
-        Ok(self.write()?.words)
+        Ok(self.write(false)?.words)
     }
 
     /// Where each field of this instruction's op sits in its encoding, in encoding order
     /// (the slots depend only on the op's variant). Hardware decoders are generated from it.
     pub fn layout(&self) -> Result<Vec<FieldSlot>, EncodeError> {
-        Ok(self.write()?.slots)
+        Ok(self.write(true)?.slots.unwrap_or_default())
     }
 
-    fn write(&self) -> Result<BitWriter, EncodeError> {
+    fn write(&self, with_slots: bool) -> Result<BitWriter, EncodeError> {
         use width::*;
-        let mut w = BitWriter { words: [0; INSTR_BITS / 64], pos: 0, slots: vec![] };
+        let mut w = BitWriter { words: [0; INSTR_BITS / 64], pos: 0, slots: with_slots.then(Vec::new) };
         w.put("opcode", self.op.opcode() as i128, OPCODE, false)?;
         for (f, v) in [("sync.load", self.sync.load), ("sync.exec", self.sync.exec), ("sync.store", self.sync.store)] {
             w.put(f, v as i128, SYNC, false)?;
@@ -688,36 +691,60 @@ impl fmt::Display for Instr {
     }
 }
 
+/// The kinds of SRAM access the simulator counts, as report keys: the index of each is its
+/// slot in [`Accesses::sram`].
+pub const SRAM_ACCESS_KINDS: [&str; 8] =
+    ["act.read", "act.write", "wgt.read", "wgt.write", "acc.read", "acc.write", "param.read", "param.write"];
+
+const ACT_READ: usize = 0;
+const ACT_WRITE: usize = 1;
+const WGT_READ: usize = 2;
+const WGT_WRITE: usize = 3;
+const ACC_READ: usize = 4;
+const ACC_WRITE: usize = 5;
+const PARAM_READ: usize = 6;
+const PARAM_WRITE: usize = 7;
+
 /// SRAM words and DRAM bytes one instruction touches, from its fields alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accesses {
-    /// Words per SRAM access kind (`act.read`, `wgt.write`, ...).
-    pub sram: Vec<(&'static str, u64)>,
+    /// Words per SRAM access kind, in [`SRAM_ACCESS_KINDS`] order.
+    pub sram: [u64; SRAM_ACCESS_KINDS.len()],
     /// DRAM bytes read.
     pub dram_read: u64,
     /// DRAM bytes written.
     pub dram_written: u64,
 }
 
+impl Accesses {
+    fn sram(kinds: &[(usize, u64)]) -> Self {
+        let mut a = Self::default();
+        for &(k, n) in kinds {
+            a.sram[k] += n;
+        }
+        a
+    }
+}
+
 /// The SRAM words and DRAM bytes `op` touches on `arch`: what the simulator counts, known
 /// from the fields alone.
 pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
     let rows = arch.rows as u64;
-    let none = Accesses { sram: vec![], dram_read: 0, dram_written: 0 };
     match *op {
         Op::Load { target, src, .. } => {
             let runs = src.num_runs();
-            let key = if target == Buffer::Act { "act.write" } else { "wgt.write" };
-            Accesses { sram: vec![(key, runs)], dram_read: runs * src.len as u64, ..none }
+            let key = if target == Buffer::Act { ACT_WRITE } else { WGT_WRITE };
+            Accesses { dram_read: runs * src.len as u64, ..Accesses::sram(&[(key, runs)]) }
         }
         Op::LoadTransposed { src, .. } => {
             let (len, outer) = (src.len as u64, src.dims[0].count as u64);
             let groups = (src.dims[1].count as u64 * src.dims[2].count as u64).div_ceil(rows);
             if len == 0 || groups == 0 || outer == 0 {
-                return none;
+                return Accesses::default();
             }
-            Accesses { sram: vec![("act.write", outer * groups * len)], dram_read: src.num_runs() * len, ..none }
+            Accesses { dram_read: src.num_runs() * len, ..Accesses::sram(&[(ACT_WRITE, outer * groups * len)]) }
         }
-        Op::LoadParams { count, .. } => Accesses { sram: vec![("param.write", count as u64)], dram_read: 8 * count as u64, ..none },
+        Op::LoadParams { count, .. } => Accesses { dram_read: 8 * count as u64, ..Accesses::sram(&[(PARAM_WRITE, count as u64)]) },
         Op::MatmulWs { a, accumulate, preload, band, .. } => {
             let m = a.len() as u64;
             let preload = match (preload, band) {
@@ -725,48 +752,37 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
                 (Some(_), None) => rows,
                 (None, _) => 0,
             };
-            Accesses {
-                sram: vec![("wgt.read", preload), ("act.read", m), ("acc.write", m), ("acc.read", if accumulate { m } else { 0 })],
-                ..none
-            }
+            Accesses::sram(&[(WGT_READ, preload), (ACT_READ, m), (ACC_WRITE, m), (ACC_READ, if accumulate { m } else { 0 })])
         }
         Op::MatmulOs { a, accumulate, .. } => {
             let steps = a.len() as u64;
-            Accesses {
-                sram: vec![("act.read", steps), ("wgt.read", steps), ("acc.write", rows), ("acc.read", if accumulate { rows } else { 0 })],
-                ..none
-            }
+            Accesses::sram(&[(ACT_READ, steps), (WGT_READ, steps), (ACC_WRITE, rows), (ACC_READ, if accumulate { rows } else { 0 })])
         }
         Op::Store { dst, .. } => {
             let runs = dst.num_runs();
-            Accesses { sram: vec![("acc.read", runs), ("param.read", runs)], dram_written: runs * dst.len as u64, ..none }
+            Accesses { dram_written: runs * dst.len as u64, ..Accesses::sram(&[(ACC_READ, runs), (PARAM_READ, runs)]) }
         }
         Op::StoreTransposed { width, dst, .. } => {
             let (len, lines, per_line) = (dst.len as u64, dst.lines(), dst.dims[2].count as u64);
             let reads = lines * per_line.div_ceil((width as u64).max(1)) * len;
-            Accesses { sram: vec![("acc.read", reads), ("param.read", reads)], dram_written: dst.num_runs() * len, ..none }
+            Accesses { dram_written: dst.num_runs() * len, ..Accesses::sram(&[(ACC_READ, reads), (PARAM_READ, reads)]) }
         }
     }
 }
 
-/// A program's access totals: SRAM words by kind (only kinds it touches) and DRAM bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccessTotals {
-    /// Words per SRAM access kind.
-    pub sram: std::collections::BTreeMap<&'static str, u64>,
-    /// DRAM bytes read.
-    pub dram_read: u64,
-    /// DRAM bytes written.
-    pub dram_written: u64,
-}
+/// A program's access totals: the sum of [`accesses`] over its instructions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccessTotals(pub Accesses);
 
 impl AccessTotals {
-    /// A report with these counts and `macs`, every other measure empty.
+    /// A report with these counts (SRAM kinds the program touches) and `macs`, every other
+    /// measure empty.
     pub fn report(&self, macs: u64) -> crate::report::LayerReport {
+        let a = &self.0;
         crate::report::LayerReport {
             macs,
-            sram: self.sram.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            dram_bytes: [("read".to_string(), self.dram_read), ("write".to_string(), self.dram_written)].into_iter().collect(),
+            sram: SRAM_ACCESS_KINDS.iter().zip(a.sram).filter(|(_, n)| *n > 0).map(|(k, n)| (k.to_string(), n)).collect(),
+            dram_bytes: [("read".to_string(), a.dram_read), ("write".to_string(), a.dram_written)].into_iter().collect(),
             ..Default::default()
         }
     }
@@ -774,18 +790,16 @@ impl AccessTotals {
 
 /// The sum of [`accesses`] over `instrs`.
 pub fn access_totals(arch: &crate::ArchConfig, instrs: &[Instr]) -> AccessTotals {
-    let mut t = AccessTotals::default();
+    let mut t = Accesses::default();
     for ins in instrs {
         let a = accesses(arch, &ins.op);
-        for (key, n) in a.sram {
-            if n > 0 {
-                *t.sram.entry(key).or_default() += n;
-            }
+        for (total, n) in t.sram.iter_mut().zip(a.sram) {
+            *total += n;
         }
         t.dram_read += a.dram_read;
         t.dram_written += a.dram_written;
     }
-    t
+    AccessTotals(t)
 }
 
 #[cfg(test)]

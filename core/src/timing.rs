@@ -156,45 +156,22 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
             }
         }
     }
-    let mut done: [Vec<u64>; 3] = Default::default();
-    let mut free = [0u64; 3];
-    let fetch = arch.fetch_cycles.max(1) as u64;
-    // The first cycle each unit's next instruction is fetched.
-    let mut fetched = [fetch - 1; 3];
+    let mut line = Timeline::new(arch);
     let mut timing: Vec<Option<InstrTiming>> = vec![None; instrs.len()];
     loop {
         let mut progressed = false;
         let mut finished = true;
         for u in Unit::ALL {
             let ui = u.index();
-            while done[ui].len() < queues[ui].len() {
+            while line.done[ui].len() < queues[ui].len() {
                 finished = false;
-                let idx = queues[ui][done[ui].len()];
-                let ins = &instrs[idx];
-                let mut start = free[ui].max(fetched[ui]);
-                let mut ready = true;
-                for v in Unit::ALL {
-                    let need = ins.sync.on(v) as usize;
-                    if v == u || need == 0 {
-                        continue;
-                    }
-                    match done[v.index()].get(need - 1) {
-                        Some(&t) => start = start.max(t),
-                        None => ready = false,
-                    }
-                }
-                if !ready {
-                    break;
-                }
-                let (busy, latency, useful) = cost(arch, &ins.op);
-                let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
-                free[ui] = t.free;
-                fetched[ui] = start + fetch;
-                done[ui].push(t.done);
+                let idx = queues[ui][line.done[ui].len()];
+                let Some(t) = line.issue(arch, &instrs[idx]) else { break };
                 timing[idx] = Some(t);
                 progressed = true;
             }
         }
+        let done = &line.done;
         if finished || done.iter().zip(&queues).all(|(d, q)| d.len() == q.len()) {
             break;
         }
@@ -212,6 +189,53 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
         }
     }
     Ok(timing.into_iter().map(|t| t.expect("every instruction scheduled")).collect())
+}
+
+/// The units' state while a program issues: when each unit is free, when its next
+/// instruction is fetched, and when each of its instructions so far completes.
+pub struct Timeline {
+    done: [Vec<u64>; 3],
+    free: [u64; 3],
+    fetched: [u64; 3],
+    fetch: u64,
+    last: u64,
+}
+
+impl Timeline {
+    /// No instruction issued yet.
+    pub fn new(arch: &ArchConfig) -> Self {
+        let fetch = arch.fetch_cycles.max(1) as u64;
+        Self { done: Default::default(), free: [0; 3], fetched: [fetch - 1; 3], fetch, last: 0 }
+    }
+
+    /// Issues `ins` as its unit's next instruction, or returns `None` (changing nothing) if
+    /// a Sync wait names an instruction not issued yet. Issuing a program in program order
+    /// gives [`schedule`]'s timing whenever every wait names an earlier instruction, which
+    /// the compiler's emitter guarantees.
+    pub fn issue(&mut self, arch: &ArchConfig, ins: &Instr) -> Option<InstrTiming> {
+        let u = ins.op.unit();
+        let ui = u.index();
+        let mut start = self.free[ui].max(self.fetched[ui]);
+        for v in Unit::ALL {
+            let need = ins.sync.on(v) as usize;
+            if v == u || need == 0 {
+                continue;
+            }
+            start = start.max(*self.done[v.index()].get(need - 1)?);
+        }
+        let (busy, latency, useful) = cost(arch, &ins.op);
+        let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
+        self.free[ui] = t.free;
+        self.fetched[ui] = start + self.fetch;
+        self.done[ui].push(t.done);
+        self.last = self.last.max(t.done);
+        Some(t)
+    }
+
+    /// The last completion so far: the total cycles once the whole program has issued.
+    pub fn cycles(&self) -> u64 {
+        self.last
+    }
 }
 
 /// Total cycles of a program: the last completion.

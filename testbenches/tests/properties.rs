@@ -82,19 +82,29 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// The sweep's fast path (timing and access counts from instruction fields, no data)
-    /// gives exactly the cycle-accurate simulator's report for the same program.
+    /// gives exactly the cycle-accurate simulator's report for the same program; and the
+    /// sweep's data-free plan of a layer is that program without its DRAM image.
     #[test]
     fn fast_path_equals_the_simulator(
         c in case(true, prop_oneof![layer(LayerOp::Conv, conv_shape(false)), layer(LayerOp::Depthwise, conv_shape(true)), layer(LayerOp::Gemm, gemm_shape())])
     ) {
         let (arch, layer, data) = (&c.arch, &c.layer, LayerData::random(&c.layer, c.seed));
-        if let Ok(program) = systole_compiler::compile_layer(arch, layer, &data) {
-            let (_, full) = systole_sim::run(arch, &program, &[&data.input]).unwrap();
-            let fast = systole_sim::estimate(arch, &program).unwrap();
-            let mut full_report = full.report;
-            full_report.output_digest.clear();
-            prop_assert_eq!(fast.report, full_report);
-            prop_assert_eq!(fast.timing, full.timing);
+        let plan = systole_compiler::plan_layer(arch, layer, systole_compiler::Choice::Best(Default::default()));
+        match systole_compiler::compile_layer(arch, layer, &data) {
+            Ok(program) => {
+                let (_, full) = systole_sim::run(arch, &program, &[&data.input]).unwrap();
+                let fast = systole_sim::estimate(arch, &program).unwrap();
+                let mut full_report = full.report;
+                full_report.output_digest.clear();
+                prop_assert_eq!(&fast.report, &full_report);
+                prop_assert_eq!(&fast.timing, &full.timing);
+                let plan = plan.unwrap();
+                prop_assert!(plan.dram_init.is_empty());
+                prop_assert_eq!(&plan.instrs, &program.instrs);
+                prop_assert_eq!((plan.mapping, plan.dram_size, plan.macs), (program.mapping, program.dram_size, program.macs));
+                prop_assert_eq!(systole_sim::estimate(arch, &plan).unwrap().report, fast.report);
+            }
+            Err(e) => prop_assert_eq!(plan.unwrap_err().to_string(), e.to_string()),
         }
     }
 }
