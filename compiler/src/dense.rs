@@ -16,7 +16,7 @@ use crate::layout::Layout;
 use crate::{Choice, CompileError};
 use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
-use systole_core::mapping::Mapping;
+use systole_core::mapping::{LoopOrder, Mapping};
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow, Program};
 
@@ -112,6 +112,8 @@ struct Tiling {
     kgroups: Vec<(usize, usize)>,
     /// Column tiles per n-group.
     ng: usize,
+    /// Loops over output tiles and n-groups.
+    order: LoopOrder,
     estimate: u64,
 }
 
@@ -161,20 +163,23 @@ impl Problem<'_> {
         Some(groups)
     }
 
-    fn tiling(&self, pt: usize, qt: usize) -> Option<Tiling> {
+    /// The tilings with `pt x qt` output tiles: pixels outer with as many column tiles
+    /// per pass as the accumulator holds, and channels outer with groups whose weights fit
+    /// half the weight scratchpad (and with the accumulator's largest group, if another).
+    fn tilings(&self, pt: usize, qt: usize) -> Vec<Tiling> {
         let a = self.arch;
         let s = &self.layer.shape;
         let m = pt * qt;
         let acc_half = a.acc_rows() / 2;
+        let wgt_half = (a.wgt_words() / 2) as u64;
         let mrows = self.m_rows(m);
         if mrows > acc_half {
-            return None;
+            return vec![];
         }
-        let kgroups = self.kgroups(m)?;
+        let Some(kgroups) = self.kgroups(m) else { return vec![] };
         // Without room for every channel's requantization entry, each N-group loads its own.
         let ng_cap = if s.k > a.param_entries { a.param_entries / a.cols } else { self.nt };
-        let ng = self.nt.min(acc_half / mrows).min(ng_cap).max(1);
-        let ng_count = self.nt.div_ceil(ng);
+        let ng_max = self.nt.min(acc_half / mrows).min(ng_cap).max(1);
         let bw = a.dram_bytes_per_cycle;
         let lat = a.dram_latency as u64;
         let row_beats = |len: usize| len.div_ceil(bw) as u64;
@@ -182,29 +187,57 @@ impl Problem<'_> {
         let kt = self.chunks.len() as u64;
         let nt = self.nt as u64;
         let ktot: u64 = self.chunks.iter().map(|c| c.len as u64).sum();
-        let exec = if self.os() {
+        let exec_per_nt = if self.os() {
             let blocks = m.div_ceil(a.rows) as u64;
-            let per_group: u64 =
-                kgroups.iter().map(|&(lo, hi)| self.chunks[lo..hi].iter().map(|c| c.len as u64).sum::<u64>().max(a.rows as u64)).sum();
-            nt * blocks * per_group
+            blocks
+                * kgroups
+                    .iter()
+                    .map(|&(lo, hi)| self.chunks[lo..hi].iter().map(|c| c.len as u64).sum::<u64>().max(a.rows as u64))
+                    .sum::<u64>()
         } else if nt * kt == 1 {
             m as u64
         } else {
-            nt * kt * (m as u64).max(a.rows as u64)
+            kt * (m as u64).max(a.rows as u64)
         };
-        let reloads = if kgroups.len() > 1 { ng_count as u64 } else { 1 };
-        let a_load = reloads * (kt * m as u64 * row_beats(a.rows) + lat * 2 * kt.min(8));
-        let weights = if self.os() { nt * ktot } else { nt * kt * a.rows as u64 };
-        let w_load = if weights <= a.wgt_words() as u64 {
-            0
-        } else {
-            weights * row_beats(a.cols) + lat * (weights / (a.wgt_words() as u64 / 2)).max(1)
+        let a_load = kt * m as u64 * row_beats(a.rows) + lat * 2 * kt.min(8);
+        let w_per_nt = if self.os() { ktot } else { kt * a.rows as u64 };
+        let resident = nt * w_per_nt <= a.wgt_words() as u64;
+        let stream = |words: u64| words * row_beats(a.cols) + lat * (words / wgt_half).max(1);
+        let store_per_nt = m as u64 * row_beats(a.cols) + lat;
+        let tiling = |ng: usize, order: LoopOrder| {
+            let (ngu, groups) = (ng as u64, self.nt.div_ceil(ng) as u64);
+            // Steady state per unit of work, plus the first unit's loads and the last
+            // unit's stores, which nothing overlaps.
+            let estimate = match order {
+                LoopOrder::PixelsOuter => {
+                    let a_load = if kgroups.len() > 1 { groups } else { 1 } * a_load;
+                    let w_load = if resident { 0 } else { stream(nt * w_per_nt) };
+                    let store = nt * store_per_nt;
+                    tiles * (nt * exec_per_nt).max(a_load + w_load).max(store) + a_load + store + lat
+                }
+                LoopOrder::ChannelsOuter => {
+                    let w_group = ngu * w_per_nt;
+                    let (w_each, w_once) = match (resident, w_group <= wgt_half) {
+                        (true, _) => (0, 0),
+                        (false, true) => (0, groups * stream(w_group)),
+                        (false, false) => (stream(w_group), 0),
+                    };
+                    let store = ngu * store_per_nt;
+                    tiles * groups * (ngu * exec_per_nt).max(a_load + w_each).max(store) + w_once + a_load + store + lat
+                }
+            };
+            Tiling { pt, qt, kgroups: kgroups.clone(), ng, order, estimate }
         };
-        let store = nt * (m as u64 * row_beats(a.cols) + lat);
-        // Steady state per tile, plus the first tile's loads and the last tile's stores,
-        // which nothing overlaps.
-        let estimate = tiles * exec.max(a_load + w_load).max(store) + a_load + store + lat;
-        Some(Tiling { pt, qt, kgroups, ng, estimate })
+        let mut out = vec![tiling(ng_max, LoopOrder::PixelsOuter)];
+        // With one N-group both orders are the same program.
+        if ng_max < self.nt {
+            let ng_fit = ng_max.min((wgt_half / w_per_nt).max(1) as usize);
+            out.push(tiling(ng_fit, LoopOrder::ChannelsOuter));
+            if ng_fit < ng_max {
+                out.push(tiling(ng_max, LoopOrder::ChannelsOuter));
+            }
+        }
+        out
     }
 
     /// Every feasible tiling, best estimate first.
@@ -215,7 +248,7 @@ impl Problem<'_> {
         let mut qts: Vec<usize> = (1..q).map(|d| q.div_ceil(d + 1)).collect();
         qts.dedup();
         cands.extend(qts.into_iter().map(|qt| (1, qt)));
-        let mut all: Vec<Tiling> = cands.into_iter().filter_map(|(pt, qt)| self.tiling(pt, qt)).collect();
+        let mut all: Vec<Tiling> = cands.into_iter().flat_map(|(pt, qt)| self.tilings(pt, qt)).collect();
         if all.is_empty() {
             return Err(self.does_not_fit());
         }
@@ -238,6 +271,18 @@ impl Problem<'_> {
     }
 }
 
+impl Tiling {
+    fn mapping(&self) -> Mapping {
+        Mapping::Dense { pt: self.pt, qt: self.qt, kgroups: self.kgroups.len(), ngroup: self.ng, order: self.order }
+    }
+}
+
+/// The feasible mappings, best estimate first.
+pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, CompileError> {
+    let problem = Problem { arch, layer, chunks: chunks(&runs(layer), arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
+    Ok(problem.candidates()?.iter().map(Tiling::mapping).collect())
+}
+
 /// Lowers a dense or grouped convolution, or a GEMM.
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
     let runs = runs(layer);
@@ -248,16 +293,19 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     let ws_tiles = std::cell::RefCell::new(rustc_hash::FxHashMap::default());
     let build = |t: &Tiling| {
         let mut p = build(&problem, &runs, t, data, &ws_tiles);
-        p.mapping = Some(Mapping::Dense { pt: t.pt, qt: t.qt, kgroups: t.kgroups.len(), ngroup: t.ng });
+        p.mapping = Some(t.mapping());
         p
     };
     match choice {
-        Choice::Best(objective) => crate::best(arch, objective, candidates.iter().take(crate::RANKED_CANDIDATES), build),
-        Choice::Fixed(m @ Mapping::Dense { pt, qt, .. }) => {
-            let t = candidates.iter().find(|t| (t.pt, t.qt) == (pt, qt)).ok_or_else(|| crate::infeasible(layer, &m))?;
-            Ok(build(t))
+        Choice::Best(objective) => {
+            // The best-estimated tilings of each loop order, so that the estimate's bias
+            // between orders cannot crowd either out.
+            let order = |o: LoopOrder, n: usize| candidates.iter().filter(move |t| t.order == o).take(n);
+            let ranked = order(LoopOrder::PixelsOuter, crate::RANKED_CANDIDATES)
+                .chain(order(LoopOrder::ChannelsOuter, crate::RANKED_CANDIDATES / 2));
+            crate::best(arch, objective, ranked, build)
         }
-        Choice::Fixed(m) => Err(crate::infeasible(layer, &m)),
+        Choice::Fixed(m) => Ok(build(candidates.iter().find(|t| t.mapping() == m).ok_or_else(|| crate::infeasible(layer, &m))?)),
     }
 }
 
@@ -314,119 +362,122 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
     }
     let (mut act_buf, mut acc_buf) = (0u32, 0u32);
     let chunks = &problem.chunks;
+    let pixels_outer = tiling.order == LoopOrder::PixelsOuter;
+    // (image, group, tile row, tile column, first column tile) in the tiling's loop order.
+    let mut visits = Vec::new();
     for n in 0..s.n {
         for g in 0..s.groups {
-            for p0 in (0..s.p()).step_by(tiling.pt) {
-                for q0 in (0..s.q()).step_by(tiling.qt) {
-                    let (pt, qt) = (tiling.pt.min(s.p() - p0), tiling.qt.min(s.q() - q0));
-                    let m = pt * qt;
-                    let mrows = problem.m_rows(m) as u32;
-                    let blocks = m.div_ceil(rows) as u32;
-                    for ng0 in (0..problem.nt).step_by(tiling.ng) {
-                        let ng1 = problem.nt.min(ng0 + tiling.ng);
-                        if !params_fit {
-                            let k0 = g * kg + ng0 * cols;
-                            let count = (kg - ng0 * cols).min((ng1 - ng0) * cols);
-                            steps.push(Step::Load {
-                                op: Op::LoadParams { dst: 0, addr: lay.params + 8 * k0 as u64, count: count as u32 },
-                                region: Region::Param,
-                            });
+            let tiles: Vec<(usize, usize)> =
+                (0..s.p()).step_by(tiling.pt).flat_map(|p0| (0..s.q()).step_by(tiling.qt).map(move |q0| (p0, q0))).collect();
+            let ngroups = (0..problem.nt).step_by(tiling.ng);
+            if pixels_outer {
+                visits.extend(tiles.iter().flat_map(|&(p0, q0)| ngroups.clone().map(move |ng0| (n, g, p0, q0, ng0))));
+            } else {
+                visits.extend(ngroups.flat_map(|ng0| tiles.iter().map(move |&(p0, q0)| (n, g, p0, q0, ng0))));
+            }
+        }
+    }
+    let mut params_held = None;
+    for (n, g, p0, q0, ng0) in visits {
+        let (pt, qt) = (tiling.pt.min(s.p() - p0), tiling.qt.min(s.q() - q0));
+        let m = pt * qt;
+        let mrows = problem.m_rows(m) as u32;
+        let blocks = m.div_ceil(rows) as u32;
+        let ng1 = problem.nt.min(ng0 + tiling.ng);
+        if !params_fit && params_held != Some((n, g, ng0)) {
+            params_held = Some((n, g, ng0));
+            let k0 = g * kg + ng0 * cols;
+            let count = (kg - ng0 * cols).min((ng1 - ng0) * cols);
+            steps.push(Step::Load {
+                op: Op::LoadParams { dst: 0, addr: lay.params + 8 * k0 as u64, count: count as u32 },
+                region: Region::Param,
+            });
+        }
+        let acc_region = Region::Acc(acc_buf);
+        let acc_base = acc_buf * acc_half;
+        for (gi, &(lo, hi)) in tiling.kgroups.iter().enumerate() {
+            let act = Region::Act(act_buf);
+            let a_base = act_buf * act_half;
+            // Pixels outer with one k-group, the tile's activations stay for every N-group.
+            if !pixels_outer || ng0 == 0 || tiling.kgroups.len() > 1 {
+                let kgw: u32 = chunks[lo..hi].iter().map(|c| c.len as u32).sum();
+                let mut koff = 0u32;
+                let mut i = lo;
+                while i < hi {
+                    // Full single-run chunks that follow each other merge into one DMA.
+                    let mut j = i + 1;
+                    if chunks[i].is_full_slice(rows) {
+                        while j < hi && chunks[j].is_full_slice(rows) && chunks[j].pieces[0].run == chunks[i].pieces[0].run {
+                            j += 1;
                         }
-                        let acc_region = Region::Acc(acc_buf);
-                        let acc_base = acc_buf * acc_half;
-                        for (gi, &(lo, hi)) in tiling.kgroups.iter().enumerate() {
-                            let act = Region::Act(act_buf);
-                            let a_base = act_buf * act_half;
-                            if ng0 == 0 || tiling.kgroups.len() > 1 {
-                                let kgw: u32 = chunks[lo..hi].iter().map(|c| c.len as u32).sum();
-                                let mut koff = 0u32;
-                                let mut i = lo;
-                                while i < hi {
-                                    // Full single-run chunks that follow each other merge into one DMA.
-                                    let mut j = i + 1;
-                                    if chunks[i].is_full_slice(rows) {
-                                        while j < hi && chunks[j].is_full_slice(rows) && chunks[j].pieces[0].run == chunks[i].pieces[0].run
-                                        {
-                                            j += 1;
-                                        }
-                                    }
-                                    for piece in &chunks[i].pieces {
-                                        let run = &runs[piece.run];
-                                        let addr =
-                                            lay.in_addr(n, p0 * s.stride[0] + run.dy, q0 * s.stride[1] + run.dx, g * cg) + piece.off as u64;
-                                        let src = DramPattern {
-                                            addr,
-                                            len: piece.len as u32,
-                                            dims: [
-                                                Dim { count: (j - i) as u32, stride: rows as i64 },
-                                                Dim { count: pt as u32, stride: s.stride[0] as i64 * row_pitch },
-                                                Dim { count: qt as u32, stride: s.stride[1] as i64 * cbytes },
-                                            ],
-                                        };
-                                        let op = if os {
-                                            Op::LoadTransposed { dst: a_base + koff + piece.at as u32, pitch: kgw, src }
-                                        } else {
-                                            Op::Load {
-                                                target: Buffer::Act,
-                                                dst: a_base + (i - lo) as u32 * m as u32,
-                                                offset: piece.at as u32,
-                                                src,
-                                            }
-                                        };
-                                        steps.push(Step::Load { op, region: act });
-                                    }
-                                    koff += chunks[i..j].iter().map(|c| c.len as u32).sum::<u32>();
-                                    i = j;
-                                }
-                            }
-                            for nt in ng0..ng1 {
-                                let acc_nt = acc_base + (nt - ng0) as u32 * mrows;
-                                if os {
-                                    let kgw: u32 = chunks[lo..hi].iter().map(|c| c.len as u32).sum();
-                                    let tile = tile_id(g, nt, gi, &chunks[lo..hi], &mut tiles);
-                                    for b in 0..blocks {
-                                        steps.push(Step::MatmulOs {
-                                            tile,
-                                            a: WordGen::linear(a_base + b * kgw, kgw),
-                                            acc: acc_nt + b * rows as u32,
-                                            accumulate: gi > 0,
-                                            act,
-                                            acc_region,
-                                            band: None,
-                                        });
-                                    }
-                                } else {
-                                    for kt in lo..hi {
-                                        let tile = tile_id(g, nt, kt, &chunks[kt..kt + 1], &mut tiles);
-                                        steps.push(Step::MatmulWs {
-                                            tile,
-                                            a: WordGen::linear(a_base + (kt - lo) as u32 * m as u32, m as u32),
-                                            acc: acc_nt,
-                                            accumulate: kt > 0,
-                                            act,
-                                            acc_region,
-                                            band: None,
-                                        });
-                                    }
-                                }
-                            }
-                            if tiling.kgroups.len() > 1 || ng1 == problem.nt {
-                                act_buf ^= 1;
-                            }
-                        }
-                        for nt in ng0..ng1 {
-                            let len = cols.min(kg - nt * cols);
-                            let k0 = g * kg + nt * cols;
-                            let param = if params_fit { k0 } else { (nt - ng0) * cols } as u32;
-                            let out = OutputStage { param, zp: layer.quant.y_zp, lo: layer.clamp_bounds().0, hi: layer.clamp_bounds().1 };
-                            let dst = lay.out_pattern(n, p0..p0 + pt, q0..q0 + qt, k0..k0 + len);
-                            steps.push(Step::Store { op: Op::Store { acc: acc_base + (nt - ng0) as u32 * mrows, dst, out }, acc_region });
-                        }
-                        acc_buf ^= 1;
+                    }
+                    for piece in &chunks[i].pieces {
+                        let run = &runs[piece.run];
+                        let addr = lay.in_addr(n, p0 * s.stride[0] + run.dy, q0 * s.stride[1] + run.dx, g * cg) + piece.off as u64;
+                        let src = DramPattern {
+                            addr,
+                            len: piece.len as u32,
+                            dims: [
+                                Dim { count: (j - i) as u32, stride: rows as i64 },
+                                Dim { count: pt as u32, stride: s.stride[0] as i64 * row_pitch },
+                                Dim { count: qt as u32, stride: s.stride[1] as i64 * cbytes },
+                            ],
+                        };
+                        let op = if os {
+                            Op::LoadTransposed { dst: a_base + koff + piece.at as u32, pitch: kgw, src }
+                        } else {
+                            Op::Load { target: Buffer::Act, dst: a_base + (i - lo) as u32 * m as u32, offset: piece.at as u32, src }
+                        };
+                        steps.push(Step::Load { op, region: act });
+                    }
+                    koff += chunks[i..j].iter().map(|c| c.len as u32).sum::<u32>();
+                    i = j;
+                }
+            }
+            for nt in ng0..ng1 {
+                let acc_nt = acc_base + (nt - ng0) as u32 * mrows;
+                if os {
+                    let kgw: u32 = chunks[lo..hi].iter().map(|c| c.len as u32).sum();
+                    let tile = tile_id(g, nt, gi, &chunks[lo..hi], &mut tiles);
+                    for b in 0..blocks {
+                        steps.push(Step::MatmulOs {
+                            tile,
+                            a: WordGen::linear(a_base + b * kgw, kgw),
+                            acc: acc_nt + b * rows as u32,
+                            accumulate: gi > 0,
+                            act,
+                            acc_region,
+                            band: None,
+                        });
+                    }
+                } else {
+                    for kt in lo..hi {
+                        let tile = tile_id(g, nt, kt, &chunks[kt..kt + 1], &mut tiles);
+                        steps.push(Step::MatmulWs {
+                            tile,
+                            a: WordGen::linear(a_base + (kt - lo) as u32 * m as u32, m as u32),
+                            acc: acc_nt,
+                            accumulate: kt > 0,
+                            act,
+                            acc_region,
+                            band: None,
+                        });
                     }
                 }
             }
+            if !pixels_outer || tiling.kgroups.len() > 1 || ng1 == problem.nt {
+                act_buf ^= 1;
+            }
         }
+        for nt in ng0..ng1 {
+            let len = cols.min(kg - nt * cols);
+            let k0 = g * kg + nt * cols;
+            let param = if params_fit { k0 } else { (nt - ng0) * cols } as u32;
+            let out = OutputStage { param, zp: layer.quant.y_zp, lo: layer.clamp_bounds().0, hi: layer.clamp_bounds().1 };
+            let dst = lay.out_pattern(n, p0..p0 + pt, q0..q0 + qt, k0..k0 + len);
+            steps.push(Step::Store { op: Op::Store { acc: acc_base + (nt - ng0) as u32 * mrows, dst, out }, acc_region });
+        }
+        acc_buf ^= 1;
     }
     assemble(arch, s.macs(), lay, &steps, tiles)
 }

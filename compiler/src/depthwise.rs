@@ -125,22 +125,29 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
     })
 }
 
+impl Tile {
+    fn mapping(&self) -> Mapping {
+        Mapping::Depthwise { channels: self.g, pt: self.pt, units: self.ut }
+    }
+}
+
+/// The feasible mappings, best estimate first.
+pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, CompileError> {
+    Ok(candidates(arch, layer, &Geometry::new(arch, layer))?.iter().map(Tile::mapping).collect())
+}
+
 /// Lowers a depthwise convolution (`groups = C = K`).
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
     let geo = Geometry::new(arch, layer);
     let tiles = candidates(arch, layer, &geo)?;
     let build = |t: &Tile| {
         let mut p = build(arch, layer, data, &geo, t);
-        p.mapping = Some(Mapping::Depthwise { channels: t.g, pt: t.pt, units: t.ut });
+        p.mapping = Some(t.mapping());
         p
     };
     match choice {
         Choice::Best(objective) => crate::best(arch, objective, tiles.iter().take(crate::RANKED_CANDIDATES), build),
-        Choice::Fixed(m @ Mapping::Depthwise { channels, pt, units }) => {
-            let t = tiles.iter().find(|t| (t.g, t.pt, t.ut) == (channels, pt, units)).ok_or_else(|| crate::infeasible(layer, &m))?;
-            Ok(build(t))
-        }
-        Choice::Fixed(m) => Err(crate::infeasible(layer, &m)),
+        Choice::Fixed(m) => Ok(build(tiles.iter().find(|t| t.mapping() == m).ok_or_else(|| crate::infeasible(layer, &m))?)),
     }
 }
 

@@ -194,10 +194,17 @@ impl WeightPlan {
                     _ => segments.push((pos, pos + 1, tile_words[t])),
                 }
             }
-            for (si, (start, end, words)) in segments.into_iter().enumerate() {
+            // The same tiles again right after (a group of column tiles kept across
+            // output tiles), fitting in one half.
+            let reused = |a: &(usize, usize, u32), b: &(usize, usize, u32)| {
+                a.2 <= half && stream[a.1 - 1] == stream[b.1 - 1] && stream[a.0] == stream[b.0] && a.2 == b.2
+            };
+            let first_reused = segments.len() > 1 && reused(&segments[0], &segments[1]);
+            for (si, &(start, end, words)) in segments.iter().enumerate() {
                 let target = words.div_ceil(words.div_ceil(half));
-                // The first batches ramp up (1, 2, 4, ... tiles) so the array starts early.
-                let mut ramp = if si == 0 { Some(1u32) } else { None };
+                // The first batches ramp up (1, 2, 4, ... tiles) so the array starts early,
+                // unless that would split tiles that stay on chip to be used again.
+                let mut ramp = if si == 0 && !first_reused { Some(1u32) } else { None };
                 let mut prev: Option<usize> = None;
                 for &t in &stream[start..end] {
                     let w = tile_words[t];

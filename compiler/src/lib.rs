@@ -154,15 +154,31 @@ pub fn plan_layer(arch: &ArchConfig, layer: &Layer, choice: Choice) -> Result<Pr
     lower(arch, layer, None, choice)
 }
 
-fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
+/// Every feasible mapping of `layer` on `arch`, best estimate first: what
+/// [`Choice::Best`] chooses among (it builds and times the leading ones) and what
+/// [`Choice::Fixed`] accepts.
+pub fn feasible_mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, CompileError> {
+    if is_depthwise(arch, layer)? {
+        depthwise::mappings(arch, layer)
+    } else {
+        dense::mappings(arch, layer)
+    }
+}
+
+/// Validates both and tells whether the layer takes the depthwise lowering.
+fn is_depthwise(arch: &ArchConfig, layer: &Layer) -> Result<bool, CompileError> {
     let invalid =
         |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
     arch.validate().map_err(invalid)?;
     layer.validate().map_err(invalid)?;
     // Without the transposer a depthwise layer is a grouped GEMM like any other.
-    let depthwise = arch.transposer
-        && (layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1));
-    let program = if depthwise { depthwise::lower(arch, layer, data, choice)? } else { dense::lower(arch, layer, data, choice)? };
+    Ok(arch.transposer
+        && (layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1)))
+}
+
+fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
+    let program =
+        if is_depthwise(arch, layer)? { depthwise::lower(arch, layer, data, choice)? } else { dense::lower(arch, layer, data, choice)? };
     for ins in &program.instrs {
         ins.encode().map_err(|source| CompileError::Encode { layer: layer.name.clone(), source })?;
     }

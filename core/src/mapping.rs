@@ -3,8 +3,33 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The tiling of one layer (docs/ARCHITECTURE.md section 7). The loop order within a tile
-/// is fixed by the lowering; the tile sizes are the searched choice.
+/// The order of a dense lowering's two outer loops, over output tiles and over groups of
+/// column tiles: which operand stays on chip while the other streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoopOrder {
+    /// Output tiles outer: a tile's activations are loaded once and serve every column
+    /// tile; the weights stream again for every output tile unless they all fit on chip.
+    #[default]
+    PixelsOuter,
+    /// Column-tile groups outer: a group's weights are loaded once and stay on chip while
+    /// every output tile passes (when they fit in half the weight scratchpad); the
+    /// activations are loaded once per group.
+    ChannelsOuter,
+}
+
+impl fmt::Display for LoopOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LoopOrder::PixelsOuter => "pixels outer",
+            LoopOrder::ChannelsOuter => "channels outer",
+        })
+    }
+}
+
+/// The tiling of one layer (docs/ARCHITECTURE.md section 7): tile sizes and, for dense
+/// layers, the order of the loops over tiles. The loop nest within a tile is fixed by the
+/// lowering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Mapping {
@@ -20,6 +45,10 @@ pub enum Mapping {
         kgroups: usize,
         /// Column tiles per N-group.
         ngroup: usize,
+        /// Loops over output tiles and N-groups (absent in results before it was searched:
+        /// pixels outer).
+        #[serde(default)]
+        order: LoopOrder,
     },
     /// Depthwise convolution as banded Toeplitz GEMMs: `channels` per transposed group,
     /// `pt` output rows and `units` windows (or groups of windows in OS) per tile.
@@ -36,8 +65,8 @@ pub enum Mapping {
 impl fmt::Display for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Mapping::Dense { pt, qt, kgroups, ngroup } => {
-                write!(f, "dense {pt}x{qt} px tiles, {kgroups} k-groups, {ngroup} col-tiles/pass")
+            Mapping::Dense { pt, qt, kgroups, ngroup, order } => {
+                write!(f, "dense {pt}x{qt} px tiles, {kgroups} k-groups, {ngroup} col-tiles/pass, {order}")
             }
             Mapping::Depthwise { channels, pt, units } => write!(f, "band {channels} ch x {pt} rows x {units} windows"),
         }

@@ -7,8 +7,8 @@ use systole_compiler::CompileError;
 use systole_core::layer::{Layer, LayerOp};
 use systole_core::workload::LayerData;
 use systole_core::ArchConfig;
-use systole_testbenches::golden_vs_sim;
 use systole_testbenches::strategies::{arch, conv_shape, gemm_shape, layer, side};
+use systole_testbenches::{golden_vs_sim, golden_vs_sim_with};
 
 /// One generated problem: an architecture, a layer and the seed of its tensors.
 #[derive(Debug, Clone)]
@@ -80,6 +80,24 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Not only the chosen mapping is right: any feasible one (tile sizes, loop order) of a
+    /// random layer on a random architecture gives golden's output.
+    #[test]
+    fn every_feasible_mapping_matches_golden(
+        c in case(true, prop_oneof![layer(LayerOp::Conv, conv_shape(false)), layer(LayerOp::Depthwise, conv_shape(true)), layer(LayerOp::Gemm, gemm_shape())]),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        if let Ok(mappings) = systole_compiler::feasible_mappings(&c.arch, &c.layer) {
+            let m = *pick.get(&mappings);
+            let out = golden_vs_sim_with(&c.arch, &c.layer, &LayerData::random(&c.layer, c.seed), systole_compiler::Choice::Fixed(m))
+                .map_err(TestCaseError::fail)?;
+            prop_assert_eq!(out.program.mapping, Some(m));
+            if let Some(msg) = out.mismatch() {
+                return Err(TestCaseError::fail(format!("{m}: {msg}")));
+            }
+        }
+    }
 
     /// The sweep's fast path (timing and access counts from instruction fields, no data)
     /// gives exactly the cycle-accurate simulator's report for the same program; and the
