@@ -108,6 +108,19 @@ fn a_report_draws_the_sweep() {
         let text = std::fs::read_to_string(dir.join("out").join(svg)).unwrap();
         assert!(text.starts_with("<svg") && text.contains("<circle"), "{svg}");
     }
+    // The PNGs decode at the charts' sizes, with the caption's text drawn (dark pixels in
+    // the top band, which holds nothing else) and coloured marks.
+    for (png, size) in [("pareto.png", (900, 640)), ("utilization.png", (1000, 560)), ("roofline.png", (900, 640))] {
+        let decoder = png::Decoder::new(std::fs::File::open(dir.join("out").join(png)).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height, info.color_type), (size.0, size.1, png::ColorType::Rgb), "{png}");
+        let pixels: Vec<&[u8]> = buf.chunks(3).collect();
+        let caption_ink = pixels[..size.0 as usize * 40].iter().filter(|p| p.iter().all(|&c| c < 100)).count();
+        let colour = pixels.iter().filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 100).count();
+        assert!(caption_ink > 200 && colour > 50, "{png}: {caption_ink} caption pixels, {colour} coloured");
+    }
     let page = std::fs::read_to_string(dir.join("out/report.md")).unwrap();
     assert!(page.contains("4 points, 4 valid") && page.contains("(chosen)") && page.contains("![Roofline](roofline.svg)"), "{page}");
     let none = Command::new(env!("CARGO_BIN_EXE_systole")).args(["report", "missing"]).current_dir(&dir).output().unwrap();

@@ -1,13 +1,15 @@
-//! Sweep reports: `systole report DIR` reads `DIR/results.jsonl` and writes
+//! Sweep reports: `systole report DIR` reads `DIR/results.jsonl` and writes, each chart as
+//! SVG and as PNG (text in the bundled DejaVu Sans, so no system fonts are needed):
 //!
-//! - `pareto.svg`: latency against energy for every valid point (log-log), area as colour,
-//!   the points on the latency-energy-area Pareto front ringed and the latency-energy front
-//!   joined;
-//! - `utilization.svg`: per-layer utilization of the chosen point (the Pareto point with the
-//!   lowest energy-delay product), with its lower-bound utilization beside it;
-//! - `roofline.svg`: the chosen point's layers against its compute and DRAM roofs;
+//! - `pareto.{svg,png}`: latency against energy for every valid point (log-log), area as
+//!   colour, the points on the latency-energy-area Pareto front ringed and the
+//!   latency-energy front joined;
+//! - `utilization.{svg,png}`: per-layer utilization of the chosen point (the Pareto point
+//!   with the lowest energy-delay product), with its lower-bound utilization beside it;
+//! - `roofline.{svg,png}`: the chosen point's layers against its compute and DRAM roofs;
 //! - `report.md`: the summary and the table of Pareto points, linking the charts.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -38,19 +40,66 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// The font family every chart's text uses.
+const FONT: &str = "sans-serif";
+
+/// Registers the bundled DejaVu Sans as [`FONT`] (once per process): the bitmap backend
+/// renders text with it, and both backends measure text with it.
+fn register_font() -> DrawResult<()> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+                .map_err(|_| "the bundled DejaVu Sans does not parse".to_string())
+        })
+        .clone()
+}
+
+/// The charts of a report, each drawable on any plotters backend.
+enum Chart<'a> {
+    Pareto(&'a [&'a Record], &'a [usize]),
+    Utilization(&'a Record),
+    Roofline(&'a Record),
+}
+
+impl Chart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        match self {
+            Chart::Pareto(ok, front) => pareto_chart(ok, front, root),
+            Chart::Utilization(r) => utilization_chart(r, root),
+            Chart::Roofline(r) => roofline_chart(r, root),
+        }
+    }
+
+    /// Draws the chart into `out/name.svg` and `out/name.png`.
+    fn write(&self, out: &Path, name: &str, size: (u32, u32), files: &mut Vec<PathBuf>) -> DrawResult<()> {
+        let (svg, png) = (out.join(format!("{name}.svg")), out.join(format!("{name}.png")));
+        self.draw(&SVGBackend::new(&svg, size).into_drawing_area()).map_err(|e| format!("{}: {e}", svg.display()))?;
+        self.draw(&BitMapBackend::new(&png, size).into_drawing_area()).map_err(|e| format!("{}: {e}", png.display()))?;
+        files.extend([svg, png]);
+        Ok(())
+    }
+}
+
 /// Writes the charts and the page into `out`; returns the files written.
 pub fn write(records: &[Record], out: &Path) -> DrawResult<Vec<PathBuf>> {
     let ok: Vec<&Record> = records.iter().filter(|r| r.status == "ok").collect();
     if ok.is_empty() {
         return Err(format!("none of the {} points is valid; nothing to plot", records.len()));
     }
+    register_font()?;
     let front = pareto(&ok);
     let chosen = *front.iter().min_by(|&&a, &&b| edp(ok[a]).total_cmp(&edp(ok[b]))).expect("a non-empty front");
-    let files = vec![out.join("pareto.svg"), out.join("utilization.svg"), out.join("roofline.svg"), out.join("report.md")];
-    pareto_chart(&ok, &front, &files[0])?;
-    utilization_chart(ok[chosen], &files[1])?;
-    roofline_chart(ok[chosen], &files[2])?;
-    std::fs::write(&files[3], page(records, &ok, &front, chosen)).map_err(|e| format!("{}: {e}", files[3].display()))?;
+    let mut files = Vec::new();
+    Chart::Pareto(&ok, &front).write(out, "pareto", (900, 640), &mut files)?;
+    Chart::Utilization(ok[chosen]).write(out, "utilization", (1000, 560), &mut files)?;
+    Chart::Roofline(ok[chosen]).write(out, "roofline", (900, 640), &mut files)?;
+    let page_path = out.join("report.md");
+    std::fs::write(&page_path, page(records, &ok, &front, chosen)).map_err(|e| format!("{}: {e}", page_path.display()))?;
+    files.push(page_path);
     Ok(files)
 }
 
@@ -60,14 +109,16 @@ fn span(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (lo / 1.3, hi * 1.3)
 }
 
-fn pareto_chart(ok: &[&Record], front: &[usize], path: &Path) -> DrawResult<()> {
-    let root = SVGBackend::new(path, (900, 640)).into_drawing_area();
+fn pareto_chart<DB: DrawingBackend>(ok: &[&Record], front: &[usize], root: &DrawingArea<DB, Shift>) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
     root.fill(&WHITE).map_err(err)?;
     let (x0, x1) = span(ok.iter().map(|r| r.latency_ms));
     let (y0, y1) = span(ok.iter().map(|r| r.energy_uj));
     let (a0, a1) = (ok.iter().map(|r| r.area_mm2).fold(f64::INFINITY, f64::min), ok.iter().map(|r| r.area_mm2).fold(0.0, f64::max));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: latency vs energy, colour = area ({a0:.2}-{a1:.2} mm^2)", ok[0].target), ("sans-serif", 20))
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("{}: latency vs energy, colour = area ({a0:.2}-{a1:.2} mm^2)", ok[0].target), (FONT, 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -101,12 +152,14 @@ fn pareto_chart(ok: &[&Record], front: &[usize], path: &Path) -> DrawResult<()> 
     root.present().map_err(err)
 }
 
-fn utilization_chart(r: &Record, path: &Path) -> DrawResult<()> {
-    let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
+fn utilization_chart<DB: DrawingBackend>(r: &Record, root: &DrawingArea<DB, Shift>) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
     root.fill(&WHITE).map_err(err)?;
     let n = r.layers.len();
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("point {}: utilization per layer (bars), best possible (dots)", r.id), ("sans-serif", 20))
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("point {}: utilization per layer (bars), best possible (dots)", r.id), (FONT, 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(50)
@@ -131,8 +184,10 @@ fn utilization_chart(r: &Record, path: &Path) -> DrawResult<()> {
     root.present().map_err(err)
 }
 
-fn roofline_chart(r: &Record, path: &Path) -> DrawResult<()> {
-    let root = SVGBackend::new(path, (900, 640)).into_drawing_area();
+fn roofline_chart<DB: DrawingBackend>(r: &Record, root: &DrawingArea<DB, Shift>) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
     root.fill(&WHITE).map_err(err)?;
     let peak = 2.0 * r.pes as f64 * r.clock_mhz / 1000.0;
     // Reads and writes have a channel each: DRAM bytes (both) move at up to twice the rate.
@@ -146,8 +201,8 @@ fn roofline_chart(r: &Record, path: &Path) -> DrawResult<()> {
     let (x0, x1) = span(pts.iter().map(|p| p.0).chain([peak / bw]));
     let y1 = peak * 2.0;
     let y0 = pts.iter().map(|p| p.1).fold(peak, f64::min) / 2.0;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("point {}: roofline ({peak:.0} GOPS peak, {bw:.1} GB/s DRAM read + write)", r.id), ("sans-serif", 20))
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("point {}: roofline ({peak:.0} GOPS peak, {bw:.1} GB/s DRAM read + write)", r.id), (FONT, 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
