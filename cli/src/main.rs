@@ -180,12 +180,16 @@ enum Command {
         seed: u64,
     },
     /// Measure speed on a workload or a whole ONNX model: simulated MACs per second and wall
-    /// time of each stage.
+    /// time of each stage; with --space, sweep points per second.
     #[command(group(clap::ArgGroup::new("what").required(true).args(["workload", "model"])))]
     Bench {
-        /// Architecture file.
-        #[arg(long)]
-        arch: PathBuf,
+        /// Architecture file (for a workload or a model).
+        #[arg(long, required_unless_present = "space")]
+        arch: Option<PathBuf>,
+        /// A sweep space: time evaluating every point on the workload or model, on one core
+        /// and on all cores, without writing results.
+        #[arg(long, conflicts_with = "arch")]
+        space: Option<PathBuf>,
         /// Workload file.
         #[arg(long)]
         workload: Option<PathBuf>,
@@ -459,8 +463,19 @@ fn main() -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Bench { arch, workload, model, calib_samples, repeat } => {
-            let arch_cfg = ArchConfig::from_file(&arch)?;
+        Command::Bench { arch, space, workload, model, calib_samples, repeat } => {
+            if let Some(space) = space {
+                let target = match (workload, model) {
+                    (Some(w), _) => systole_sweep::Target::workload(&Workload::from_file(&w)?),
+                    (None, Some(m)) => systole_sweep::Target::network(&model::load(
+                        &m,
+                        &model::Calibration { file: None, samples: calib_samples, seed: 1 },
+                    )?),
+                    (None, None) => unreachable!("clap requires --workload or --model"),
+                };
+                return sweep::bench(&space, &target, repeat.max(1));
+            }
+            let arch_cfg = ArchConfig::from_file(&arch.expect("clap requires --arch without --space"))?;
             if let Some(path) = model {
                 return model::bench(&arch_cfg, &path, &model::Calibration { file: None, samples: calib_samples, seed: 1 }, repeat.max(1));
             }

@@ -4,7 +4,7 @@ use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use systole_core::isa::INSTR_BITS;
-use systole_core::{ArchConfig, Dataflow};
+use systole_core::ArchConfig;
 use systole_hdl::controller::CYCLE_BITS;
 use systole_hdl::top::Accelerator;
 use systole_hdl::verilog::{emit, rename_top};
@@ -20,11 +20,12 @@ pub fn params_header(arch: &ArchConfig, instr_depth: usize) -> String {
          `ifndef SYSTOLE_PARAMS_VH\n`define SYSTOLE_PARAMS_VH\n",
         name = arch.name
     );
-    let os = (arch.dataflow == Dataflow::OutputStationary) as usize;
+    let (ws, os) = (arch.dataflow.has_ws() as usize, arch.dataflow.has_os() as usize);
     for (key, value, what) in [
         ("ROWS", arch.rows, "PE rows (activation word bytes)"),
         ("COLS", arch.cols, "PE columns (weight word bytes, accumulator columns)"),
-        ("OUTPUT_STATIONARY", os, "1 for the output-stationary dataflow, 0 for weight-stationary"),
+        ("WEIGHT_STATIONARY", ws, "1 with the weight-stationary engine (MatmulWs)"),
+        ("OUTPUT_STATIONARY", os, "1 with the output-stationary engine (MatmulOs); both: one dataflow per program"),
         ("ACT_WORDS", arch.act_words(), "activation scratchpad words"),
         ("WGT_WORDS", arch.wgt_words(), "weight scratchpad words"),
         ("ACC_ROWS", arch.acc_rows(), "accumulator rows of COLS int32"),

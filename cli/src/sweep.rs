@@ -117,3 +117,41 @@ pub fn run(
     show("least energy", ok.iter().min_by(|a, b| a.energy_uj.total_cmp(&b.energy_uj)));
     Ok(path)
 }
+
+/// `systole bench --space`: evaluates every point of the space on `target` (the latency
+/// objective, no results file), each repetition from a cold start, on one core and on all
+/// cores; prints the best time and points per second.
+pub fn bench(space_path: &Path, target: &Target, repeat: usize) -> Result<()> {
+    let space = Space::from_file(space_path)?;
+    let ids = space.order();
+    let process = Process::horowitz_45nm();
+    let objective = systole_core::mapping::Objective::Latency;
+    println!(
+        "sweep bench: space `{}` ({} points) on `{}` ({} layers), best of {repeat}",
+        space.name,
+        ids.len(),
+        target.name,
+        target.layers.len()
+    );
+    let cores = rayon::current_num_threads();
+    for threads in [1, cores] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().into_diagnostic()?;
+        let (secs, ok) = crate::run::best_of(repeat, || {
+            let cold = target.cold();
+            let records: Vec<results::Record> =
+                pool.install(|| ids.par_iter().map(|&id| systole_sweep::evaluate(&space, id, &cold, &process, objective, None)).collect());
+            Ok(records.iter().filter(|r| r.status == "ok").count())
+        })?;
+        println!(
+            "{threads} core{}: {secs:.3} s for {} points ({ok} ok) = {:.1} points/s = {:.0} points/min",
+            if threads == 1 { "" } else { "s" },
+            ids.len(),
+            ids.len() as f64 / secs,
+            ids.len() as f64 / secs * 60.0
+        );
+        if cores == 1 {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -272,15 +272,15 @@ impl Problem<'_> {
 }
 
 impl Tiling {
-    fn mapping(&self) -> Mapping {
-        Mapping::Dense { pt: self.pt, qt: self.qt, kgroups: self.kgroups.len(), ngroup: self.ng, order: self.order }
+    fn mapping(&self, dataflow: Dataflow) -> Mapping {
+        Mapping::Dense { pt: self.pt, qt: self.qt, kgroups: self.kgroups.len(), ngroup: self.ng, order: self.order, dataflow }
     }
 }
 
 /// The feasible mappings, best estimate first.
 pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, CompileError> {
     let problem = Problem { arch, layer, chunks: chunks(&runs(layer), arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
-    Ok(problem.candidates()?.iter().map(Tiling::mapping).collect())
+    Ok(problem.candidates()?.iter().map(|t| t.mapping(arch.dataflow)).collect())
 }
 
 /// Lowers a dense or grouped convolution, or a GEMM.
@@ -293,7 +293,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     let ws_tiles = std::cell::RefCell::new(rustc_hash::FxHashMap::default());
     let build = |t: &Tiling| {
         let mut p = build(&problem, &runs, t, data, &ws_tiles);
-        p.mapping = Some(t.mapping());
+        p.mapping = Some(t.mapping(arch.dataflow));
         p
     };
     match choice {
@@ -305,7 +305,9 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
                 .chain(order(LoopOrder::ChannelsOuter, crate::RANKED_CANDIDATES / 2));
             crate::best(arch, objective, ranked, build)
         }
-        Choice::Fixed(m) => Ok(build(candidates.iter().find(|t| t.mapping() == m).ok_or_else(|| crate::infeasible(layer, &m))?)),
+        Choice::Fixed(m) => {
+            Ok(build(candidates.iter().find(|t| t.mapping(arch.dataflow) == m).ok_or_else(|| crate::infeasible(layer, &m))?))
+        }
     }
 }
 

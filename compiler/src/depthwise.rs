@@ -126,14 +126,14 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
 }
 
 impl Tile {
-    fn mapping(&self) -> Mapping {
-        Mapping::Depthwise { channels: self.g, pt: self.pt, units: self.ut }
+    fn mapping(&self, dataflow: Dataflow) -> Mapping {
+        Mapping::Depthwise { channels: self.g, pt: self.pt, units: self.ut, dataflow }
     }
 }
 
 /// The feasible mappings, best estimate first.
 pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, CompileError> {
-    Ok(candidates(arch, layer, &Geometry::new(arch, layer))?.iter().map(Tile::mapping).collect())
+    Ok(candidates(arch, layer, &Geometry::new(arch, layer))?.iter().map(|t| t.mapping(arch.dataflow)).collect())
 }
 
 /// Lowers a depthwise convolution (`groups = C = K`).
@@ -142,12 +142,12 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     let tiles = candidates(arch, layer, &geo)?;
     let build = |t: &Tile| {
         let mut p = build(arch, layer, data, &geo, t);
-        p.mapping = Some(t.mapping());
+        p.mapping = Some(t.mapping(arch.dataflow));
         p
     };
     match choice {
         Choice::Best(objective) => crate::best(arch, objective, tiles.iter().take(crate::RANKED_CANDIDATES), build),
-        Choice::Fixed(m) => Ok(build(tiles.iter().find(|t| t.mapping() == m).ok_or_else(|| crate::infeasible(layer, &m))?)),
+        Choice::Fixed(m) => Ok(build(tiles.iter().find(|t| t.mapping(arch.dataflow) == m).ok_or_else(|| crate::infeasible(layer, &m))?)),
     }
 }
 

@@ -27,7 +27,7 @@ use miette::Diagnostic;
 use systole_core::layer::{Layer, LayerOp};
 use systole_core::mapping::{Mapping, Objective};
 use systole_core::workload::LayerData;
-use systole_core::{ArchConfig, ConfigError, Program};
+use systole_core::{ArchConfig, ConfigError, Dataflow, Program};
 use thiserror::Error;
 
 pub use emit::{Emitter, Region, Step};
@@ -108,22 +108,29 @@ fn best<'a, T: 'a>(
     let mut best: Option<((f64, f64), Program)> = None;
     for c in candidates {
         let program = build(c);
-        // Emitted programs wait only on earlier instructions, so program order is an issue
-        // order and gives the schedule's exact cycles.
-        let mut line = systole_core::timing::Timeline::new(arch);
-        for ins in &program.instrs {
-            line.issue(arch, ins).expect("emitted programs wait only on earlier instructions");
-        }
-        let cycles = line.cycles() as f64;
-        let score = match objective {
-            Objective::Latency => (cycles, 0.0),
-            Objective::Energy => (program_energy_pj(arch, &program), cycles),
-        };
+        let score = score(arch, objective, &program);
         if best.as_ref().is_none_or(|(b, _)| score < *b) {
             best = Some((score, program));
         }
     }
     Ok(best.expect("at least one candidate").1)
+}
+
+/// What `objective` minimizes for `program` on `arch`, then the other measure: exact
+/// cycles, or the energy of the access counts under the default 45 nm table. The search
+/// keeps the lowest.
+pub fn score(arch: &ArchConfig, objective: Objective, program: &Program) -> (f64, f64) {
+    // Emitted programs wait only on earlier instructions, so program order is an issue
+    // order and gives the schedule's exact cycles.
+    let mut line = systole_core::timing::Timeline::new(arch);
+    for ins in &program.instrs {
+        line.issue(arch, ins).expect("emitted programs wait only on earlier instructions");
+    }
+    let cycles = line.cycles() as f64;
+    match objective {
+        Objective::Latency => (cycles, 0.0),
+        Objective::Energy => (program_energy_pj(arch, program), cycles),
+    }
 }
 
 /// The error for a fixed mapping that is not one of the layer's feasible tilings.
@@ -154,15 +161,18 @@ pub fn plan_layer(arch: &ArchConfig, layer: &Layer, choice: Choice) -> Result<Pr
     lower(arch, layer, None, choice)
 }
 
-/// Every feasible mapping of `layer` on `arch`, best estimate first: what
+/// Every feasible mapping of `layer` on `arch`, best estimate first (a `both` instance:
+/// the WS engine's, then the OS engine's): what
 /// [`Choice::Best`] chooses among (it builds and times the leading ones) and what
 /// [`Choice::Fixed`] accepts.
 pub fn feasible_mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, CompileError> {
-    if is_depthwise(arch, layer)? {
-        depthwise::mappings(arch, layer)
-    } else {
-        dense::mappings(arch, layer)
+    let depthwise = is_depthwise(arch, layer)?;
+    let mappings = |arch: &ArchConfig| if depthwise { depthwise::mappings(arch, layer) } else { dense::mappings(arch, layer) };
+    let per_engine: Vec<_> = engines(arch).iter().map(mappings).collect();
+    if per_engine.iter().all(Result::is_err) {
+        return per_engine.into_iter().next().expect("at least one engine");
     }
+    Ok(per_engine.into_iter().flat_map(Result::unwrap_or_default).collect())
 }
 
 /// Validates both and tells whether the layer takes the depthwise lowering.
@@ -176,11 +186,49 @@ fn is_depthwise(arch: &ArchConfig, layer: &Layer) -> Result<bool, CompileError> 
         && (layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1)))
 }
 
-fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
-    let program =
-        if is_depthwise(arch, layer)? { depthwise::lower(arch, layer, data, choice)? } else { dense::lower(arch, layer, data, choice)? };
-    for ins in &program.instrs {
-        ins.encode().map_err(|source| CompileError::Encode { layer: layer.name.clone(), source })?;
+/// The single-engine views of `arch`: `arch` itself, or for `both` its WS and its OS
+/// engine, each seeing the shared memories as its own. A layer on a `both` instance takes
+/// the better of its engines' programs, by [`score`] (ties: WS).
+pub fn engines(arch: &ArchConfig) -> Vec<ArchConfig> {
+    match arch.dataflow {
+        Dataflow::Both => {
+            [Dataflow::WeightStationary, Dataflow::OutputStationary].map(|dataflow| ArchConfig { dataflow, ..arch.clone() }).to_vec()
+        }
+        _ => vec![arch.clone()],
     }
-    Ok(program)
+}
+
+fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
+    let depthwise = is_depthwise(arch, layer)?;
+    let lower_on = |arch: &ArchConfig, choice| {
+        let program = if depthwise { depthwise::lower(arch, layer, data, choice)? } else { dense::lower(arch, layer, data, choice)? };
+        for ins in &program.instrs {
+            ins.encode().map_err(|source| CompileError::Encode { layer: layer.name.clone(), source })?;
+        }
+        Ok(program)
+    };
+    let views = engines(arch);
+    match choice {
+        Choice::Fixed(m) => lower_on(views.iter().find(|v| v.dataflow == m.dataflow()).ok_or_else(|| infeasible(layer, &m))?, choice),
+        Choice::Best(_) if views.len() == 1 => lower_on(arch, choice),
+        Choice::Best(objective) => {
+            // The better of the engines' best programs (a layer may fit only one).
+            let mut best: Option<((f64, f64), Program)> = None;
+            let mut first_error = None;
+            for view in &views {
+                match lower_on(view, choice) {
+                    Ok(p) => {
+                        let s = score(arch, objective, &p);
+                        if best.as_ref().is_none_or(|(b, _)| s < *b) {
+                            best = Some((s, p));
+                        }
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            best.map(|(_, p)| p).ok_or_else(|| first_error.expect("an engine failed"))
+        }
+    }
 }

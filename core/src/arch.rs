@@ -17,6 +17,22 @@ pub enum Dataflow {
     /// Each PE holds one output's accumulator; inputs and weights stream past it.
     #[serde(rename = "os")]
     OutputStationary,
+    /// Both engines around one set of scratchpads and accumulators: the compiler picks the
+    /// dataflow per layer. A program uses one of them (docs/ARCHITECTURE.md section 5).
+    #[serde(rename = "both")]
+    Both,
+}
+
+impl Dataflow {
+    /// Whether the instance has the weight-stationary engine.
+    pub fn has_ws(self) -> bool {
+        matches!(self, Dataflow::WeightStationary | Dataflow::Both)
+    }
+
+    /// Whether the instance has the output-stationary engine.
+    pub fn has_os(self) -> bool {
+        matches!(self, Dataflow::OutputStationary | Dataflow::Both)
+    }
 }
 
 impl std::fmt::Display for Dataflow {
@@ -24,6 +40,7 @@ impl std::fmt::Display for Dataflow {
         f.write_str(match self {
             Dataflow::WeightStationary => "ws",
             Dataflow::OutputStationary => "os",
+            Dataflow::Both => "both",
         })
     }
 }
@@ -208,8 +225,8 @@ impl ArchConfig {
         match op {
             Op::Load { .. } | Op::LoadParams { .. } | Op::Store { .. } => true,
             Op::LoadTransposed { .. } | Op::StoreTransposed { .. } => self.transposer,
-            Op::MatmulWs { .. } => self.dataflow == Dataflow::WeightStationary,
-            Op::MatmulOs { .. } => self.dataflow == Dataflow::OutputStationary,
+            Op::MatmulWs { .. } => self.dataflow.has_ws(),
+            Op::MatmulOs { .. } => self.dataflow.has_os(),
         }
     }
 
@@ -291,7 +308,7 @@ impl ArchConfig {
         if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
             return Err(ConfigError::new("clock_mhz", format!("{} is not a positive frequency", self.clock_mhz)));
         }
-        if !self.transposer && self.dataflow == Dataflow::OutputStationary {
+        if !self.transposer && self.dataflow.has_os() {
             return Err(ConfigError::new("transposer", "false, but the OS dataflow builds its activation words with the transposer")
                 .help("use dataflow = \"ws\" or transposer = true"));
         }

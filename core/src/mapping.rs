@@ -1,5 +1,6 @@
 //! Mappings: how the compiler lays a layer onto the array, and what it optimizes for.
 
+use crate::Dataflow;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -49,6 +50,8 @@ pub enum Mapping {
         /// pixels outer).
         #[serde(default)]
         order: LoopOrder,
+        /// The engine that runs it (`ws` or `os`).
+        dataflow: Dataflow,
     },
     /// Depthwise convolution as banded Toeplitz GEMMs: `channels` per transposed group,
     /// `pt` output rows and `units` windows (or groups of windows in OS) per tile.
@@ -59,16 +62,29 @@ pub enum Mapping {
         pt: usize,
         /// Windows per tile.
         units: usize,
+        /// The engine that runs it (`ws` or `os`).
+        dataflow: Dataflow,
     },
+}
+
+impl Mapping {
+    /// The engine that runs the mapping.
+    pub fn dataflow(&self) -> Dataflow {
+        match self {
+            Mapping::Dense { dataflow, .. } | Mapping::Depthwise { dataflow, .. } => *dataflow,
+        }
+    }
 }
 
 impl fmt::Display for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Mapping::Dense { pt, qt, kgroups, ngroup, order } => {
-                write!(f, "dense {pt}x{qt} px tiles, {kgroups} k-groups, {ngroup} col-tiles/pass, {order}")
+            Mapping::Dense { pt, qt, kgroups, ngroup, order, dataflow } => {
+                write!(f, "{dataflow} dense {pt}x{qt} px tiles, {kgroups} k-groups, {ngroup} col-tiles/pass, {order}")
             }
-            Mapping::Depthwise { channels, pt, units } => write!(f, "band {channels} ch x {pt} rows x {units} windows"),
+            Mapping::Depthwise { channels, pt, units, dataflow } => {
+                write!(f, "{dataflow} band {channels} ch x {pt} rows x {units} windows")
+            }
         }
     }
 }

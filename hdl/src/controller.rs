@@ -77,8 +77,10 @@ pub struct Controller {
     pub start_load_t: Signal<Out, Bit>,
     /// Start a `LoadParams`.
     pub start_params: Signal<Out, Bit>,
-    /// Start a matmul.
-    pub start_exec: Signal<Out, Bit>,
+    /// Start a `MatmulWs`.
+    pub start_ws: Signal<Out, Bit>,
+    /// Start a `MatmulOs`.
+    pub start_os: Signal<Out, Bit>,
     /// Start a `Store`.
     pub start_store: Signal<Out, Bit>,
     /// Start a `StoreTransposed`.
@@ -302,8 +304,8 @@ const STARTS: &[(u64, &str)] = &[
     (1, "start_load"),
     (2, "start_load_t"),
     (3, "start_params"),
-    (4, "start_exec"),
-    (5, "start_exec"),
+    (4, "start_ws"),
+    (5, "start_os"),
     (6, "start_store"),
     (7, "start_store_t"),
 ];
@@ -428,7 +430,8 @@ impl Controller {
             start_load: Default::default(),
             start_load_t: Default::default(),
             start_params: Default::default(),
-            start_exec: Default::default(),
+            start_ws: Default::default(),
+            start_os: Default::default(),
             start_store: Default::default(),
             start_store_t: Default::default(),
             ld_target: Default::default(),
@@ -536,7 +539,8 @@ impl Controller {
             "start_load" => &mut self.start_load,
             "start_load_t" => &mut self.start_load_t,
             "start_params" => &mut self.start_params,
-            "start_exec" => &mut self.start_exec,
+            "start_ws" => &mut self.start_ws,
+            "start_os" => &mut self.start_os,
             "start_store" => &mut self.start_store,
             _ => &mut self.start_store_t,
         }
@@ -629,7 +633,8 @@ impl Logic for Controller {
             &mut self.start_load,
             &mut self.start_load_t,
             &mut self.start_params,
-            &mut self.start_exec,
+            &mut self.start_ws,
+            &mut self.start_os,
             &mut self.start_store,
             &mut self.start_store_t,
             &mut self.ld_target,

@@ -12,7 +12,7 @@
 
 use crate::band::BandUnit;
 use crate::delay::Delay;
-use crate::memories::{Accumulator, Scratchpad};
+use crate::memories::Memories;
 use crate::os_array::OsArray;
 use crate::sram::ADDR_BITS;
 use crate::wordseq::WordSeq;
@@ -20,9 +20,10 @@ use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
 
-/// The OS exec engine for a `rows x cols` array.
+/// The OS engine for a `rows x cols` array, without memories: it reads the scratchpads and
+/// drives the accumulator through its ports.
 #[derive(LogicBlock)]
-pub struct ExecOs {
+pub struct OsEngine {
     /// Clock.
     pub clock: Signal<In, Clock>,
     /// Start the instruction on the field ports in this cycle (only when `ready`).
@@ -55,26 +56,22 @@ pub struct ExecOs {
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
     pub complete: Signal<Out, Bit>,
-    /// Writer (load engines or test host): write lane `k` of `host_act_data` to activation
-    /// word `host_act_addr`.
-    pub host_act_we: Vec<Signal<In, Bit>>,
-    /// Host: activation word address.
-    pub host_act_addr: Signal<In, Addr>,
-    /// Host: activation word, lane `i`.
-    pub host_act_data: Vec<Signal<In, Signed<8>>>,
-    /// Writer: write lane `j` of `host_wgt_data` to weight word `host_wgt_addr`.
-    pub host_wgt_we: Vec<Signal<In, Bit>>,
-    /// Host: weight word address.
-    pub host_wgt_addr: Signal<In, Addr>,
-    /// Host: weight word, lane `j`.
-    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
-    /// Host: accumulator row to read (data in the next cycle).
-    pub host_acc_addr: Signal<In, Addr>,
-    /// Host: accumulator row read in the previous cycle, lane `j`.
-    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
-    act: Scratchpad,
-    wgt: Scratchpad,
-    accs: Accumulator,
+    /// Activation word to read (data in the next cycle).
+    pub act_raddr: Signal<Out, Addr>,
+    /// The activation word read, lane `i`.
+    pub act_rdata: Vec<Signal<In, Signed<8>>>,
+    /// Weight word to read (data in the next cycle).
+    pub wgt_raddr: Signal<Out, Addr>,
+    /// The weight word read, lane `j`.
+    pub wgt_rdata: Vec<Signal<In, Signed<8>>>,
+    /// An accumulator row is issued.
+    pub acc_issue: Signal<Out, Bit>,
+    /// Its row.
+    pub acc_addr: Signal<Out, Addr>,
+    /// Add to its old value.
+    pub acc_accumulate: Signal<Out, Bit>,
+    /// The tile row for it, one cycle after the issue.
+    pub acc_input: Vec<Signal<Out, Signed<32>>>,
     band: BandUnit,
     array: OsArray,
     seq: WordSeq,
@@ -111,9 +108,9 @@ pub struct ExecOs {
     busy_next: Signal<Local, Bit>,
 }
 
-impl ExecOs {
-    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths.
-    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+impl OsEngine {
+    /// An engine for `rows x cols` PEs.
+    pub fn new(rows: usize, cols: usize) -> Self {
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -131,17 +128,14 @@ impl ExecOs {
             band_width: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
-            host_act_we: (0..rows).map(|_| Default::default()).collect(),
-            host_act_addr: Default::default(),
-            host_act_data: (0..rows).map(|_| Default::default()).collect(),
-            host_wgt_we: (0..cols).map(|_| Default::default()).collect(),
-            host_wgt_addr: Default::default(),
-            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
-            host_acc_addr: Default::default(),
-            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
-            act: Scratchpad::new(rows, act_words),
-            wgt: Scratchpad::new(cols, wgt_words),
-            accs: Accumulator::new(cols, acc_rows),
+            act_raddr: Default::default(),
+            act_rdata: (0..rows).map(|_| Default::default()).collect(),
+            wgt_raddr: Default::default(),
+            wgt_rdata: (0..cols).map(|_| Default::default()).collect(),
+            acc_issue: Default::default(),
+            acc_addr: Default::default(),
+            acc_accumulate: Default::default(),
+            acc_input: (0..cols).map(|_| Default::default()).collect(),
             band: BandUnit::new(cols),
             array: OsArray::new(rows, cols),
             seq: WordSeq::default(),
@@ -180,7 +174,7 @@ impl ExecOs {
     }
 }
 
-impl Logic for ExecOs {
+impl Logic for OsEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -272,21 +266,11 @@ impl Logic for ExecOs {
         self.done_line.data_in.next = self.active.val() & !self.busy_next.val();
         self.complete.next = self.done_line.data_out.val();
 
-        // Scratchpads: host writes, engine reads.
-        self.act.clock.next = self.clock.val();
-        self.act.host_addr.next = self.host_act_addr.val();
-        self.act.read_address.next = self.seq.addr.val();
-        for i in 0..self.host_act_data.len() {
-            self.act.host_we[i].next = self.host_act_we[i].val();
-            self.act.host_data[i].next = self.host_act_data[i].val();
-        }
-        self.wgt.clock.next = self.clock.val();
-        self.wgt.host_addr.next = self.host_wgt_addr.val();
-        self.wgt.read_address.next = self.cur_baddr.val();
-        for j in 0..self.host_wgt_data.len() {
-            self.wgt.host_we[j].next = self.host_wgt_we[j].val();
-            self.wgt.host_data[j].next = self.host_wgt_data[j].val();
-            self.band.word[j].next = self.wgt.read_data[j].val();
+        // Scratchpad reads.
+        self.act_raddr.next = self.seq.addr.val();
+        self.wgt_raddr.next = self.cur_baddr.val();
+        for j in 0..self.wgt_rdata.len() {
+            self.band.word[j].next = self.wgt_rdata[j].val();
         }
 
         // One cycle later the read data meets the array.
@@ -297,9 +281,9 @@ impl Logic for ExecOs {
         self.band_d.d.next = self.cur_band.val();
         self.array.first_in.next = self.first_d.q.val();
         self.array.last_in.next = self.last_d.q.val();
-        for i in 0..self.host_act_data.len() {
+        for i in 0..self.act_rdata.len() {
             if self.a_v.q.val() {
-                self.array.a_in[i].next = self.act.read_data[i].val();
+                self.array.a_in[i].next = self.act_rdata[i].val();
             } else {
                 self.array.a_in[i].next = 0.into();
             }
@@ -308,37 +292,168 @@ impl Logic for ExecOs {
         self.band.stride.next = self.f_stride.q.val();
         self.band.taps.next = self.f_taps.q.val();
         self.band.width.next = self.f_width.q.val();
-        for j in 0..self.host_wgt_data.len() {
+        for j in 0..self.wgt_rdata.len() {
             if !self.a_v.q.val() {
                 self.array.b_in[j].next = 0.into();
             } else if self.band_d.q.val() {
                 self.array.b_in[j].next = self.band.out[j].val();
             } else {
-                self.array.b_in[j].next = self.wgt.read_data[j].val();
+                self.array.b_in[j].next = self.wgt_rdata[j].val();
             }
         }
 
         // Read-out: `rows` accumulator rows, one per cycle, from the trigger on.
-        self.accs.clock.next = self.clock.val();
-        self.accs.issue.next = false;
-        self.accs.addr.next = self.ro_addr.q.val();
-        self.accs.accumulate.next = self.ro_accum.q.val();
+        self.acc_issue.next = false;
+        self.acc_addr.next = self.ro_addr.q.val();
+        self.acc_accumulate.next = self.ro_accum.q.val();
         if self.trig_valid.data_out.val() {
-            self.accs.issue.next = true;
-            self.accs.addr.next = self.trig_acc.data_out.val();
-            self.accs.accumulate.next = self.trig_accum.data_out.val();
+            self.acc_issue.next = true;
+            self.acc_addr.next = self.trig_acc.data_out.val();
+            self.acc_accumulate.next = self.trig_accum.data_out.val();
             self.ro_left.d.next = self.rows.val() - 1;
             self.ro_addr.d.next = self.trig_acc.data_out.val() + 1;
             self.ro_accum.d.next = self.trig_accum.data_out.val();
         } else if self.ro_left.q.val() != 0 {
-            self.accs.issue.next = true;
+            self.acc_issue.next = true;
             self.ro_left.d.next = self.ro_left.q.val() - 1;
             self.ro_addr.d.next = self.ro_addr.q.val() + 1;
         }
-        self.accs.host_addr.next = self.host_acc_addr.val();
-        for j in 0..self.host_acc_data.len() {
-            self.accs.input[j].next = self.array.out[j].val();
-            self.host_acc_data[j].next = self.accs.host_data[j].val();
+        for j in 0..self.acc_input.len() {
+            self.acc_input[j].next = self.array.out[j].val();
+        }
+    }
+}
+
+/// The OS exec engine with its own memories: what an OS instance's exec unit holds, and
+/// what the engine tests drive (`host_*` as in [`crate::exec_ws::ExecWs`]).
+#[derive(LogicBlock)]
+pub struct ExecOs {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// `a.start`.
+    pub a_start: Signal<In, Addr>,
+    /// `a.inner_count`.
+    pub a_inner_count: Signal<In, Addr>,
+    /// `a.inner_stride`.
+    pub a_inner_stride: Signal<In, Addr>,
+    /// `a.outer_count`.
+    pub a_outer_count: Signal<In, Addr>,
+    /// `a.outer_stride`.
+    pub a_outer_stride: Signal<In, Addr>,
+    /// First weight word (or the band's tap word).
+    pub b: Signal<In, Addr>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// Add to the accumulator.
+    pub accumulate: Signal<In, Bit>,
+    /// Generate weight rows from the tap word `b`.
+    pub band_valid: Signal<In, Bit>,
+    /// Band stride.
+    pub band_stride: Signal<In, Bits<8>>,
+    /// Band taps.
+    pub band_taps: Signal<In, Bits<16>>,
+    /// Band width.
+    pub band_width: Signal<In, Bits<16>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// An instruction completes: its effects are visible from the next cycle.
+    pub complete: Signal<Out, Bit>,
+    /// Writer (load engines or test host): write lane `k` of `host_act_data` to activation
+    /// word `host_act_addr`.
+    pub host_act_we: Vec<Signal<In, Bit>>,
+    /// Host: activation word address.
+    pub host_act_addr: Signal<In, Addr>,
+    /// Host: activation word, lane `i`.
+    pub host_act_data: Vec<Signal<In, Signed<8>>>,
+    /// Writer: write lane `j` of `host_wgt_data` to weight word `host_wgt_addr`.
+    pub host_wgt_we: Vec<Signal<In, Bit>>,
+    /// Host: weight word address.
+    pub host_wgt_addr: Signal<In, Addr>,
+    /// Host: weight word, lane `j`.
+    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: accumulator row to read (data in the next cycle).
+    pub host_acc_addr: Signal<In, Addr>,
+    /// Host: accumulator row read in the previous cycle, lane `j`.
+    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
+    engine: OsEngine,
+    mem: Memories,
+}
+
+impl ExecOs {
+    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths.
+    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            a_start: Default::default(),
+            a_inner_count: Default::default(),
+            a_inner_stride: Default::default(),
+            a_outer_count: Default::default(),
+            a_outer_stride: Default::default(),
+            b: Default::default(),
+            acc: Default::default(),
+            accumulate: Default::default(),
+            band_valid: Default::default(),
+            band_stride: Default::default(),
+            band_taps: Default::default(),
+            band_width: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_act_we: (0..rows).map(|_| Default::default()).collect(),
+            host_act_addr: Default::default(),
+            host_act_data: (0..rows).map(|_| Default::default()).collect(),
+            host_wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            host_wgt_addr: Default::default(),
+            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            host_acc_addr: Default::default(),
+            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            engine: OsEngine::new(rows, cols),
+            mem: Memories::new(rows, cols, act_words, wgt_words, acc_rows),
+        }
+    }
+}
+
+impl Logic for ExecOs {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.engine.clock.next = self.clock.val();
+        self.engine.start.next = self.start.val();
+        self.engine.a_start.next = self.a_start.val();
+        self.engine.a_inner_count.next = self.a_inner_count.val();
+        self.engine.a_inner_stride.next = self.a_inner_stride.val();
+        self.engine.a_outer_count.next = self.a_outer_count.val();
+        self.engine.a_outer_stride.next = self.a_outer_stride.val();
+        self.engine.b.next = self.b.val();
+        self.engine.acc.next = self.acc.val();
+        self.engine.accumulate.next = self.accumulate.val();
+        self.engine.band_valid.next = self.band_valid.val();
+        self.engine.band_stride.next = self.band_stride.val();
+        self.engine.band_taps.next = self.band_taps.val();
+        self.engine.band_width.next = self.band_width.val();
+        self.ready.next = self.engine.ready.val();
+        self.complete.next = self.engine.complete.val();
+        self.mem.clock.next = self.clock.val();
+        self.mem.host_act_addr.next = self.host_act_addr.val();
+        self.mem.host_wgt_addr.next = self.host_wgt_addr.val();
+        self.mem.host_acc_addr.next = self.host_acc_addr.val();
+        self.mem.act_raddr.next = self.engine.act_raddr.val();
+        self.mem.wgt_raddr.next = self.engine.wgt_raddr.val();
+        self.mem.acc_issue.next = self.engine.acc_issue.val();
+        self.mem.acc_addr.next = self.engine.acc_addr.val();
+        self.mem.acc_accumulate.next = self.engine.acc_accumulate.val();
+        for i in 0..self.host_act_data.len() {
+            self.mem.host_act_we[i].next = self.host_act_we[i].val();
+            self.mem.host_act_data[i].next = self.host_act_data[i].val();
+            self.engine.act_rdata[i].next = self.mem.act_rdata[i].val();
+        }
+        for j in 0..self.host_wgt_data.len() {
+            self.mem.host_wgt_we[j].next = self.host_wgt_we[j].val();
+            self.mem.host_wgt_data[j].next = self.host_wgt_data[j].val();
+            self.engine.wgt_rdata[j].next = self.mem.wgt_rdata[j].val();
+            self.mem.acc_input[j].next = self.engine.acc_input[j].val();
+            self.host_acc_data[j].next = self.mem.host_acc_data[j].val();
         }
     }
 }

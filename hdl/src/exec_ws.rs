@@ -19,16 +19,17 @@
 use crate::array::WsArray;
 use crate::band::BandUnit;
 use crate::delay::Delay;
-use crate::memories::{Accumulator, Scratchpad};
+use crate::memories::Memories;
 use crate::sram::ADDR_BITS;
 use crate::wordseq::WordSeq;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
 
-/// The WS exec engine for a `rows x cols` array.
+/// The WS engine for a `rows x cols` array, without memories: it reads the scratchpads and
+/// drives the accumulator through its ports.
 #[derive(LogicBlock)]
-pub struct ExecWs {
+pub struct WsEngine {
     /// Clock.
     pub clock: Signal<In, Clock>,
     /// Start the instruction on the field ports in this cycle (only when `ready`).
@@ -63,26 +64,22 @@ pub struct ExecWs {
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
     pub complete: Signal<Out, Bit>,
-    /// Writer (load engines or test host): write lane `k` of `host_act_data` to activation
-    /// word `host_act_addr`.
-    pub host_act_we: Vec<Signal<In, Bit>>,
-    /// Host: activation word address.
-    pub host_act_addr: Signal<In, Addr>,
-    /// Host: activation word, lane `k`.
-    pub host_act_data: Vec<Signal<In, Signed<8>>>,
-    /// Writer: write lane `j` of `host_wgt_data` to weight word `host_wgt_addr`.
-    pub host_wgt_we: Vec<Signal<In, Bit>>,
-    /// Host: weight word address.
-    pub host_wgt_addr: Signal<In, Addr>,
-    /// Host: weight word, lane `j`.
-    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
-    /// Host: accumulator row to read (data in the next cycle).
-    pub host_acc_addr: Signal<In, Addr>,
-    /// Host: accumulator row read in the previous cycle, lane `j`.
-    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
-    act: Scratchpad,
-    wgt: Scratchpad,
-    accs: Accumulator,
+    /// Activation word to read (data in the next cycle).
+    pub act_raddr: Signal<Out, Addr>,
+    /// The activation word read, lane `k`.
+    pub act_rdata: Vec<Signal<In, Signed<8>>>,
+    /// Weight word to read (data in the next cycle).
+    pub wgt_raddr: Signal<Out, Addr>,
+    /// The weight word read, lane `j`.
+    pub wgt_rdata: Vec<Signal<In, Signed<8>>>,
+    /// An accumulator row is issued.
+    pub acc_issue: Signal<Out, Bit>,
+    /// Its row.
+    pub acc_addr: Signal<Out, Addr>,
+    /// Add to its old value.
+    pub acc_accumulate: Signal<Out, Bit>,
+    /// The column sums for it, one cycle after the issue.
+    pub acc_input: Vec<Signal<Out, Signed<32>>>,
     band: BandUnit,
     array: WsArray,
     rows: Constant<Bits<16>>,
@@ -125,9 +122,9 @@ pub struct ExecWs {
     r_on_next: Signal<Local, Bit>,
 }
 
-impl ExecWs {
-    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths.
-    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+impl WsEngine {
+    /// An engine for `rows x cols` PEs.
+    pub fn new(rows: usize, cols: usize) -> Self {
         let latency = rows + cols + 1;
         Self {
             clock: Default::default(),
@@ -147,17 +144,14 @@ impl ExecWs {
             band_width: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
-            host_act_we: (0..rows).map(|_| Default::default()).collect(),
-            host_act_addr: Default::default(),
-            host_act_data: (0..rows).map(|_| Default::default()).collect(),
-            host_wgt_we: (0..cols).map(|_| Default::default()).collect(),
-            host_wgt_addr: Default::default(),
-            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
-            host_acc_addr: Default::default(),
-            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
-            act: Scratchpad::new(rows, act_words),
-            wgt: Scratchpad::new(cols, wgt_words),
-            accs: Accumulator::new(cols, acc_rows),
+            act_raddr: Default::default(),
+            act_rdata: (0..rows).map(|_| Default::default()).collect(),
+            wgt_raddr: Default::default(),
+            wgt_rdata: (0..cols).map(|_| Default::default()).collect(),
+            acc_issue: Default::default(),
+            acc_addr: Default::default(),
+            acc_accumulate: Default::default(),
+            acc_input: (0..cols).map(|_| Default::default()).collect(),
             band: BandUnit::new(cols),
             array: WsArray::new(rows, cols),
             rows: Constant::new((rows as u64).into()),
@@ -198,7 +192,7 @@ impl ExecWs {
     }
 }
 
-impl Logic for ExecWs {
+impl Logic for WsEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -295,21 +289,11 @@ impl Logic for ExecWs {
         }
         self.complete.next = self.done_line.data_out.val();
 
-        // Scratchpads: host writes, engine reads.
-        self.act.clock.next = self.clock.val();
-        self.act.host_addr.next = self.host_act_addr.val();
-        self.act.read_address.next = self.seq.addr.val();
-        for k in 0..self.host_act_data.len() {
-            self.act.host_we[k].next = self.host_act_we[k].val();
-            self.act.host_data[k].next = self.host_act_data[k].val();
-        }
-        self.wgt.clock.next = self.clock.val();
-        self.wgt.host_addr.next = self.host_wgt_addr.val();
-        self.wgt.read_address.next = self.cur_waddr.val();
-        for j in 0..self.host_wgt_data.len() {
-            self.wgt.host_we[j].next = self.host_wgt_we[j].val();
-            self.wgt.host_data[j].next = self.host_wgt_data[j].val();
-            self.band.word[j].next = self.wgt.read_data[j].val();
+        // Scratchpad reads.
+        self.act_raddr.next = self.seq.addr.val();
+        self.wgt_raddr.next = self.cur_waddr.val();
+        for j in 0..self.wgt_rdata.len() {
+            self.band.word[j].next = self.wgt_rdata[j].val();
         }
 
         // One cycle later the read data meets the array.
@@ -319,9 +303,9 @@ impl Logic for ExecWs {
         self.wr_v.d.next = self.issue_r.val();
         self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
         self.wr_band.d.next = self.cur_band.val();
-        for k in 0..self.host_act_data.len() {
+        for k in 0..self.act_rdata.len() {
             if self.a_v.q.val() {
-                self.array.a_in[k].next = self.act.read_data[k].val();
+                self.array.a_in[k].next = self.act_rdata[k].val();
             } else {
                 self.array.a_in[k].next = 0.into();
             }
@@ -331,11 +315,11 @@ impl Logic for ExecWs {
         self.band.stride.next = self.f_stride.q.val();
         self.band.taps.next = self.f_taps.q.val();
         self.band.width.next = self.f_width.q.val();
-        for j in 0..self.host_wgt_data.len() {
+        for j in 0..self.wgt_rdata.len() {
             if self.wr_band.q.val() {
                 self.array.w_in[j].next = self.band.out[j].val();
             } else {
-                self.array.w_in[j].next = self.wgt.read_data[j].val();
+                self.array.w_in[j].next = self.wgt_rdata[j].val();
             }
         }
         self.array.w_valid_in.next = self.wr_v.q.val();
@@ -346,14 +330,150 @@ impl Logic for ExecWs {
         self.d_valid.data_in.next = self.issue_w.val();
         self.d_addr.data_in.next = self.cur_acc.val();
         self.d_accum.data_in.next = self.cur_accum.val();
-        self.accs.clock.next = self.clock.val();
-        self.accs.issue.next = self.d_valid.data_out.val();
-        self.accs.addr.next = self.d_addr.data_out.val();
-        self.accs.accumulate.next = self.d_accum.data_out.val();
-        self.accs.host_addr.next = self.host_acc_addr.val();
-        for j in 0..self.host_acc_data.len() {
-            self.accs.input[j].next = self.array.out[j].val();
-            self.host_acc_data[j].next = self.accs.host_data[j].val();
+        self.acc_issue.next = self.d_valid.data_out.val();
+        self.acc_addr.next = self.d_addr.data_out.val();
+        self.acc_accumulate.next = self.d_accum.data_out.val();
+        for j in 0..self.acc_input.len() {
+            self.acc_input[j].next = self.array.out[j].val();
+        }
+    }
+}
+
+/// The WS exec engine with its own memories: what a WS instance's exec unit holds, and what
+/// the engine tests drive. The `host_*` ports write the scratchpads (in the accelerator,
+/// the load unit's writes) and read the accumulator's replica (the store unit's reads).
+#[derive(LogicBlock)]
+pub struct ExecWs {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// `a.start` of the instruction's word sequence.
+    pub a_start: Signal<In, Addr>,
+    /// `a.inner_count`.
+    pub a_inner_count: Signal<In, Addr>,
+    /// `a.inner_stride`.
+    pub a_inner_stride: Signal<In, Addr>,
+    /// `a.outer_count`.
+    pub a_outer_count: Signal<In, Addr>,
+    /// `a.outer_stride`.
+    pub a_outer_stride: Signal<In, Addr>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// Add to the accumulator.
+    pub accumulate: Signal<In, Bit>,
+    /// The instruction preloads.
+    pub preload_valid: Signal<In, Bit>,
+    /// First weight word of the preload.
+    pub preload: Signal<In, Addr>,
+    /// The preload is a band.
+    pub band_valid: Signal<In, Bit>,
+    /// Band stride.
+    pub band_stride: Signal<In, Bits<8>>,
+    /// Band taps.
+    pub band_taps: Signal<In, Bits<16>>,
+    /// Band width.
+    pub band_width: Signal<In, Bits<16>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// An instruction completes: its effects are visible from the next cycle.
+    pub complete: Signal<Out, Bit>,
+    /// Writer (load engines or test host): write lane `k` of `host_act_data` to activation
+    /// word `host_act_addr`.
+    pub host_act_we: Vec<Signal<In, Bit>>,
+    /// Host: activation word address.
+    pub host_act_addr: Signal<In, Addr>,
+    /// Host: activation word, lane `k`.
+    pub host_act_data: Vec<Signal<In, Signed<8>>>,
+    /// Writer: write lane `j` of `host_wgt_data` to weight word `host_wgt_addr`.
+    pub host_wgt_we: Vec<Signal<In, Bit>>,
+    /// Host: weight word address.
+    pub host_wgt_addr: Signal<In, Addr>,
+    /// Host: weight word, lane `j`.
+    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
+    /// Host: accumulator row to read (data in the next cycle).
+    pub host_acc_addr: Signal<In, Addr>,
+    /// Host: accumulator row read in the previous cycle, lane `j`.
+    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
+    engine: WsEngine,
+    mem: Memories,
+}
+
+impl ExecWs {
+    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths.
+    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            a_start: Default::default(),
+            a_inner_count: Default::default(),
+            a_inner_stride: Default::default(),
+            a_outer_count: Default::default(),
+            a_outer_stride: Default::default(),
+            acc: Default::default(),
+            accumulate: Default::default(),
+            preload_valid: Default::default(),
+            preload: Default::default(),
+            band_valid: Default::default(),
+            band_stride: Default::default(),
+            band_taps: Default::default(),
+            band_width: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_act_we: (0..rows).map(|_| Default::default()).collect(),
+            host_act_addr: Default::default(),
+            host_act_data: (0..rows).map(|_| Default::default()).collect(),
+            host_wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            host_wgt_addr: Default::default(),
+            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            host_acc_addr: Default::default(),
+            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            engine: WsEngine::new(rows, cols),
+            mem: Memories::new(rows, cols, act_words, wgt_words, acc_rows),
+        }
+    }
+}
+
+impl Logic for ExecWs {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.engine.clock.next = self.clock.val();
+        self.engine.start.next = self.start.val();
+        self.engine.a_start.next = self.a_start.val();
+        self.engine.a_inner_count.next = self.a_inner_count.val();
+        self.engine.a_inner_stride.next = self.a_inner_stride.val();
+        self.engine.a_outer_count.next = self.a_outer_count.val();
+        self.engine.a_outer_stride.next = self.a_outer_stride.val();
+        self.engine.acc.next = self.acc.val();
+        self.engine.accumulate.next = self.accumulate.val();
+        self.engine.preload_valid.next = self.preload_valid.val();
+        self.engine.preload.next = self.preload.val();
+        self.engine.band_valid.next = self.band_valid.val();
+        self.engine.band_stride.next = self.band_stride.val();
+        self.engine.band_taps.next = self.band_taps.val();
+        self.engine.band_width.next = self.band_width.val();
+        self.ready.next = self.engine.ready.val();
+        self.complete.next = self.engine.complete.val();
+        self.mem.clock.next = self.clock.val();
+        self.mem.host_act_addr.next = self.host_act_addr.val();
+        self.mem.host_wgt_addr.next = self.host_wgt_addr.val();
+        self.mem.host_acc_addr.next = self.host_acc_addr.val();
+        self.mem.act_raddr.next = self.engine.act_raddr.val();
+        self.mem.wgt_raddr.next = self.engine.wgt_raddr.val();
+        self.mem.acc_issue.next = self.engine.acc_issue.val();
+        self.mem.acc_addr.next = self.engine.acc_addr.val();
+        self.mem.acc_accumulate.next = self.engine.acc_accumulate.val();
+        for k in 0..self.host_act_data.len() {
+            self.mem.host_act_we[k].next = self.host_act_we[k].val();
+            self.mem.host_act_data[k].next = self.host_act_data[k].val();
+            self.engine.act_rdata[k].next = self.mem.act_rdata[k].val();
+        }
+        for j in 0..self.host_wgt_data.len() {
+            self.mem.host_wgt_we[j].next = self.host_wgt_we[j].val();
+            self.mem.host_wgt_data[j].next = self.host_wgt_data[j].val();
+            self.engine.wgt_rdata[j].next = self.mem.wgt_rdata[j].val();
+            self.mem.acc_input[j].next = self.engine.acc_input[j].val();
+            self.host_acc_data[j].next = self.mem.host_acc_data[j].val();
         }
     }
 }

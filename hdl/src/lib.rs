@@ -8,8 +8,10 @@
 //!
 //! The top is [`top::Accelerator`]: the [`controller::Controller`] and the three
 //! [`units`] (load: [`load::LoadEngine`], [`load_transposed::LoadTransposedEngine`],
-//! [`params::ParamLoader`]; exec: [`exec_ws::ExecWs`] or [`exec_os::ExecOs`] around the
-//! arrays [`array::WsArray`] / [`os_array::OsArray`] and the memories; store:
+//! [`params::ParamLoader`]; exec: [`exec_ws::ExecWs`] or [`exec_os::ExecOs`], an engine
+//! ([`exec_ws::WsEngine`] / [`exec_os::OsEngine`] around the arrays [`array::WsArray`] /
+//! [`os_array::OsArray`]) with its [`memories::Memories`], or [`dual::ExecDual`], both
+//! engines around one set of memories; store:
 //! [`store::StoreEngine`], [`store_transposed::StoreTransposedEngine`] and the
 //! [`requant::Requant`] units). [`top::System`] adds a behavioural DRAM for co-simulation.
 
@@ -22,6 +24,7 @@ pub mod controller;
 pub mod delay;
 pub mod dma;
 pub mod dram;
+pub mod dual;
 pub mod exec_os;
 pub mod exec_ws;
 pub mod fixtures;

@@ -152,3 +152,107 @@ impl Logic for Accumulator {
         }
     }
 }
+
+/// The exec unit's memories: activation and weight scratchpads and the accumulator, with
+/// the writer's and reader's host ports on one side and an engine's ports on the other.
+/// The engines ([`crate::exec_ws::WsEngine`], [`crate::exec_os::OsEngine`]) hold no
+/// memory, so that one set can serve both in a `both` instance.
+#[derive(LogicBlock)]
+pub struct Memories {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Writer: write lane `k` of `host_act_data` to activation word `host_act_addr`.
+    pub host_act_we: Vec<Signal<In, Bit>>,
+    /// Writer: activation word address.
+    pub host_act_addr: Signal<In, Addr>,
+    /// Writer: activation word, lane `k`.
+    pub host_act_data: Vec<Signal<In, Signed<8>>>,
+    /// Writer: write lane `j` of `host_wgt_data` to weight word `host_wgt_addr`.
+    pub host_wgt_we: Vec<Signal<In, Bit>>,
+    /// Writer: weight word address.
+    pub host_wgt_addr: Signal<In, Addr>,
+    /// Writer: weight word, lane `j`.
+    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
+    /// Reader: accumulator row to read (data in the next cycle).
+    pub host_acc_addr: Signal<In, Addr>,
+    /// Reader: the row read in the previous cycle, lane `j`.
+    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
+    /// Engine: activation word to read.
+    pub act_raddr: Signal<In, Addr>,
+    /// Engine: the activation word addressed in the previous cycle.
+    pub act_rdata: Vec<Signal<Out, Signed<8>>>,
+    /// Engine: weight word to read.
+    pub wgt_raddr: Signal<In, Addr>,
+    /// Engine: the weight word addressed in the previous cycle.
+    pub wgt_rdata: Vec<Signal<Out, Signed<8>>>,
+    /// Engine: an accumulator row is issued (see [`Accumulator`]).
+    pub acc_issue: Signal<In, Bit>,
+    /// Engine: its row.
+    pub acc_addr: Signal<In, Addr>,
+    /// Engine: add to its old value.
+    pub acc_accumulate: Signal<In, Bit>,
+    /// Engine: the values, one cycle after the issue.
+    pub acc_input: Vec<Signal<In, Signed<32>>>,
+    act: Scratchpad,
+    wgt: Scratchpad,
+    accs: Accumulator,
+}
+
+impl Memories {
+    /// Memories for `rows x cols` PEs with the given depths.
+    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            host_act_we: (0..rows).map(|_| Default::default()).collect(),
+            host_act_addr: Default::default(),
+            host_act_data: (0..rows).map(|_| Default::default()).collect(),
+            host_wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            host_wgt_addr: Default::default(),
+            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            host_acc_addr: Default::default(),
+            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            act_raddr: Default::default(),
+            act_rdata: (0..rows).map(|_| Default::default()).collect(),
+            wgt_raddr: Default::default(),
+            wgt_rdata: (0..cols).map(|_| Default::default()).collect(),
+            acc_issue: Default::default(),
+            acc_addr: Default::default(),
+            acc_accumulate: Default::default(),
+            acc_input: (0..cols).map(|_| Default::default()).collect(),
+            act: Scratchpad::new(rows, act_words),
+            wgt: Scratchpad::new(cols, wgt_words),
+            accs: Accumulator::new(cols, acc_rows),
+        }
+    }
+}
+
+impl Logic for Memories {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.act.clock.next = self.clock.val();
+        self.act.host_addr.next = self.host_act_addr.val();
+        self.act.read_address.next = self.act_raddr.val();
+        for k in 0..self.act_rdata.len() {
+            self.act.host_we[k].next = self.host_act_we[k].val();
+            self.act.host_data[k].next = self.host_act_data[k].val();
+            self.act_rdata[k].next = self.act.read_data[k].val();
+        }
+        self.wgt.clock.next = self.clock.val();
+        self.wgt.host_addr.next = self.host_wgt_addr.val();
+        self.wgt.read_address.next = self.wgt_raddr.val();
+        for j in 0..self.wgt_rdata.len() {
+            self.wgt.host_we[j].next = self.host_wgt_we[j].val();
+            self.wgt.host_data[j].next = self.host_wgt_data[j].val();
+            self.wgt_rdata[j].next = self.wgt.read_data[j].val();
+        }
+        self.accs.clock.next = self.clock.val();
+        self.accs.issue.next = self.acc_issue.val();
+        self.accs.addr.next = self.acc_addr.val();
+        self.accs.accumulate.next = self.acc_accumulate.val();
+        self.accs.host_addr.next = self.host_acc_addr.val();
+        for j in 0..self.acc_input.len() {
+            self.accs.input[j].next = self.acc_input[j].val();
+            self.host_acc_data[j].next = self.accs.host_data[j].val();
+        }
+    }
+}

@@ -159,7 +159,8 @@ impl Logic for Accelerator {
         self.ptable.wr_entry.next = self.ld.param_entry.val();
         self.ptable.wr_data.next = self.ld.param_data.val();
         // Exec unit.
-        self.ex.start.next = self.ctl.start_exec.val();
+        self.ex.start_ws.next = self.ctl.start_ws.val();
+        self.ex.start_os.next = self.ctl.start_os.val();
         self.ex.a_start.next = self.ctl.ex_a_start.val();
         self.ex.a_inner_count.next = self.ctl.ex_a_inner_count.val();
         self.ex.a_inner_stride.next = self.ctl.ex_a_inner_stride.val();

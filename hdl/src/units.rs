@@ -5,6 +5,7 @@
 //! time, so its engines share its ports.
 
 use crate::dram::DRAM_ADDR_BITS;
+use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
 use crate::exec_ws::ExecWs;
 use crate::load::LoadEngine;
@@ -405,15 +406,17 @@ pub fn rq_stages(arch: &ArchConfig) -> usize {
     arch.dram_latency.saturating_sub(2).min(requant::MAX_STAGES)
 }
 
-/// The exec unit: the WS or OS engine of the configured dataflow, with the scratchpads and
-/// the accumulator it owns. Its write ports take the load unit's writes; its accumulator
-/// read port serves the store unit.
+/// The exec unit: the WS or OS engine of the configured dataflow, or both around shared
+/// memories ([`ExecDual`]), with the scratchpads and the accumulator. Its write ports take
+/// the load unit's writes; its accumulator read port serves the store unit.
 #[derive(LogicBlock)]
 pub struct ExecUnit {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Start a matmul.
-    pub start: Signal<In, Bit>,
+    /// Start a `MatmulWs`.
+    pub start_ws: Signal<In, Bit>,
+    /// Start a `MatmulOs`.
+    pub start_os: Signal<In, Bit>,
     /// `a.start`.
     pub a_start: Signal<In, Addr>,
     /// `a.inner_count`.
@@ -464,6 +467,7 @@ pub struct ExecUnit {
     pub acc_rdata: Vec<Signal<Out, Signed<32>>>,
     ws: Vec<ExecWs>,
     os: Vec<ExecOs>,
+    dual: Vec<ExecDual>,
     _arch: ArchConfig,
 }
 
@@ -472,10 +476,11 @@ impl ExecUnit {
     pub fn new(arch: &ArchConfig) -> Self {
         let (rows, cols) = (arch.rows, arch.cols);
         let sizes = (rows, cols, arch.act_words(), arch.wgt_words(), arch.acc_rows());
-        let os = arch.dataflow == Dataflow::OutputStationary;
+        let df = arch.dataflow;
         Self {
             clock: Default::default(),
-            start: Default::default(),
+            start_ws: Default::default(),
+            start_os: Default::default(),
             a_start: Default::default(),
             a_inner_count: Default::default(),
             a_inner_stride: Default::default(),
@@ -500,8 +505,9 @@ impl ExecUnit {
             wgt_data: (0..cols).map(|_| Default::default()).collect(),
             acc_raddr: Default::default(),
             acc_rdata: (0..cols).map(|_| Default::default()).collect(),
-            ws: (!os).then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
-            os: os.then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            ws: (df == Dataflow::WeightStationary).then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            os: (df == Dataflow::OutputStationary).then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            dual: (df == Dataflow::Both).then(|| ExecDual::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
             _arch: arch.clone(),
         }
     }
@@ -514,7 +520,6 @@ impl ExecUnit {
                 let p = |port: &str| format!("{e}$0${port}");
                 let l = |port: &str, i: usize| format!("{e}$0${port}${i}");
                 net!(mode, $eng.clock, p("clock"), self.clock, "clock".into());
-                net!(mode, $eng.start, p("start"), self.start, "start".into());
                 net!(mode, $eng.a_start, p("a_start"), self.a_start, "a_start".into());
                 net!(mode, $eng.a_inner_count, p("a_inner_count"), self.a_inner_count, "a_inner_count".into());
                 net!(mode, $eng.a_inner_stride, p("a_inner_stride"), self.a_inner_stride, "a_inner_stride".into());
@@ -544,12 +549,22 @@ impl ExecUnit {
         }
         if !self.ws.is_empty() {
             common!(self.ws[0], "ws");
+            net!(mode, self.ws[0].start, "ws$0$start".into(), self.start_ws, "start_ws".into());
             net!(mode, self.ws[0].preload_valid, "ws$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
             net!(mode, self.ws[0].preload, "ws$0$preload".into(), self.preload, "preload".into());
         }
         if !self.os.is_empty() {
             common!(self.os[0], "os");
+            net!(mode, self.os[0].start, "os$0$start".into(), self.start_os, "start_os".into());
             net!(mode, self.os[0].b, "os$0$b".into(), self.b, "b".into());
+        }
+        if !self.dual.is_empty() {
+            common!(self.dual[0], "dual");
+            net!(mode, self.dual[0].start_ws, "dual$0$start_ws".into(), self.start_ws, "start_ws".into());
+            net!(mode, self.dual[0].start_os, "dual$0$start_os".into(), self.start_os, "start_os".into());
+            net!(mode, self.dual[0].preload_valid, "dual$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
+            net!(mode, self.dual[0].preload, "dual$0$preload".into(), self.preload, "preload".into());
+            net!(mode, self.dual[0].b, "dual$0$b".into(), self.b, "b".into());
         }
     }
 }

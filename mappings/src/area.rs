@@ -10,7 +10,8 @@
 //! A PE is a multiplier, an adder and 48 flip-flops (an int8 weight or operand register, an
 //! int8 activation pipeline register and an int32 partial sum). Each column has a
 //! requantizer, counted as two 32-bit multipliers' worth of adders (16 adders) and 64
-//! flip-flops. SRAMs count their bits. Wires, the controller and the DMA engines are not
+//! flip-flops. A `both` instance has two arrays (the RTL builds the WS and the OS array
+//! around one set of memories), so twice the PEs. SRAMs count their bits. Wires, the controller and the DMA engines are not
 //! modelled; the figure is a comparison between instances, not a floor plan.
 
 use systole_core::ArchConfig;
@@ -47,8 +48,9 @@ pub fn area(arch: &ArchConfig) -> Area {
     let pe = MULT8_UM2 + ADD32_UM2 + 48.0 * FF_UM2;
     let requant = 16.0 * ADD32_UM2 + 64.0 * FF_UM2;
     let sram_bits: f64 = crate::energy::memories(arch).iter().map(|(_, bytes, _)| bytes * 8.0).sum();
+    let arrays = if arch.dataflow == systole_core::Dataflow::Both { 2.0 } else { 1.0 };
     Area {
-        array_mm2: arch.pes() as f64 * pe / 1e6,
+        array_mm2: arrays * arch.pes() as f64 * pe / 1e6,
         requant_mm2: arch.cols as f64 * requant / 1e6,
         sram_mm2: sram_bits * SRAM_BIT_UM2 / 1e6,
     }
@@ -69,5 +71,8 @@ mod tests {
         assert!((a.requant_mm2 - 4.0 * 2480.0 / 1e6).abs() < 1e-12);
         // (1 + 1 + 2) KiB + 128 x 8 B = 5 KiB = 40960 bits
         assert!((a.sram_mm2 - 40960.0 * 0.346 / 0.7 / 1e6).abs() < 1e-12);
+        // Both engines: two arrays, the same memories.
+        let both = area(&ArchConfig { dataflow: systole_core::Dataflow::Both, ..arch });
+        assert!((both.array_mm2 - 2.0 * a.array_mm2).abs() < 1e-12 && both.sram_mm2 == a.sram_mm2);
     }
 }

@@ -358,6 +358,20 @@ impl Machine {
     }
 }
 
+/// Every op is one of `arch`'s, and a program uses one engine.
+fn check_ops(arch: &ArchConfig, program: &Program) -> Result<(), SimError> {
+    if let Some((instr, ins)) = program.instrs.iter().enumerate().find(|(_, ins)| !arch.supports(&ins.op)) {
+        return Err(SimError::Unsupported { instr, op: ins.to_string(), arch: arch.name.clone() });
+    }
+    let first = |os: bool| {
+        program.instrs.iter().position(|ins| matches!((&ins.op, os), (Op::MatmulWs { .. }, false) | (Op::MatmulOs { .. }, true)))
+    };
+    if let (Some(ws), Some(os)) = (first(false), first(true)) {
+        return Err(SimError::MixedDataflows { ws, os, arch: arch.name.clone() });
+    }
+    Ok(())
+}
+
 /// The outcome of running a program.
 #[derive(Debug, Clone)]
 pub struct Execution {
@@ -370,9 +384,7 @@ pub struct Execution {
 /// Runs `program` on `arch` against the DRAM image `dram` (inputs already placed), leaving
 /// the outputs in it.
 pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<Execution, SimError> {
-    if let Some((instr, ins)) = program.instrs.iter().enumerate().find(|(_, ins)| !arch.supports(&ins.op)) {
-        return Err(SimError::Unsupported { instr, op: ins.to_string(), arch: arch.name.clone() });
-    }
+    check_ops(arch, program)?;
     let timing = schedule(arch, &program.instrs)?;
     let mut order: Vec<usize> = (0..program.instrs.len()).collect();
     order.sort_by_key(|&i| (timing[i].start, timing[i].unit.index(), i));
@@ -388,9 +400,7 @@ pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<
 /// instruction's fields, without moving data. It equals [`execute`]'s report (output digest
 /// aside) for every program `execute` accepts; it does not check bounds or races.
 pub fn estimate(arch: &ArchConfig, program: &Program) -> Result<Execution, SimError> {
-    if let Some((instr, ins)) = program.instrs.iter().enumerate().find(|(_, ins)| !arch.supports(&ins.op)) {
-        return Err(SimError::Unsupported { instr, op: ins.to_string(), arch: arch.name.clone() });
-    }
+    check_ops(arch, program)?;
     let timing = schedule(arch, &program.instrs)?;
     let report = build_report(arch, program, &timing, &access_totals(arch, &program.instrs));
     Ok(Execution { timing, report })

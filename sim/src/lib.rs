@@ -56,6 +56,20 @@ pub enum SimError {
         /// The architecture's name.
         arch: String,
     },
+    /// A program for a `both` instance that uses both engines.
+    #[error("instruction {os}: a MatmulOs in a program whose instruction {ws} is a MatmulWs; arch `{arch}` runs one dataflow per program")]
+    #[diagnostic(
+        code(systole::sim::mixed_dataflows),
+        help("the engines of a `both` instance share the scratchpads and accumulators; split the program by dataflow, as the compiler does per layer")
+    )]
+    MixedDataflows {
+        /// Program index of the first MatmulWs.
+        ws: usize,
+        /// Program index of the first MatmulOs.
+        os: usize,
+        /// The architecture's name.
+        arch: String,
+    },
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
     #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]

@@ -111,4 +111,14 @@ fn ops_the_instance_was_not_built_with_are_refused() {
     let t = Op::LoadTransposed { dst: 0, pitch: 4, src: DramPattern::runs(0, 4, 4, 4) };
     let e = execute(&arch, &program(vec![at(Sync::default(), t)]), &mut vec![0u8; 4096]).unwrap_err();
     assert!(e.to_string().contains("is not an op of arch `4x4-ws`"), "{e}");
+    // A `both` instance has both matmuls, but one engine per program.
+    let both = ArchConfig { name: "4x4-both".into(), dataflow: systole_core::Dataflow::Both, ..ArchConfig::preset_4x4() };
+    let ws = Op::MatmulWs { a: WordGen::linear(0, 4), acc: 0, accumulate: false, preload: None, band: None };
+    for p in [vec![at(Sync::default(), ws)], vec![at(Sync::default(), os)]] {
+        execute(&both, &program(p), &mut vec![0u8; 4096]).unwrap();
+    }
+    let mixed = program(vec![at(Sync::default(), ws), at(Sync::default(), load_act(0, 4)), at(Sync::default(), os)]);
+    let e = execute(&both, &mixed, &mut vec![0u8; 4096]).unwrap_err();
+    assert!(matches!(e, SimError::MixedDataflows { ws: 0, os: 2, .. }), "{e:?}");
+    assert!(systole_sim::estimate(&both, &mixed).is_err());
 }

@@ -6,10 +6,12 @@ use crate::results::{LayerRecord, Record};
 use crate::space::Space;
 use crate::synth::Synth;
 use rustc_hash::FxHashMap;
+use std::sync::Mutex;
 use systole_core::layer::{ConvShape, Layer, LayerOp};
 use systole_core::mapping::Objective;
 use systole_core::network::Network;
 use systole_core::workload::Workload;
+use systole_core::ArchConfig;
 use systole_mappings::{area, bounds, energy};
 
 /// What a sweep runs at every point: the accelerator layers. Timing and access counts
@@ -20,23 +22,75 @@ pub struct Target {
     pub name: String,
     /// The layers in order.
     pub layers: Vec<Layer>,
+    /// Each (engine view, operator, shape, objective) planned so far, shared by the points:
+    /// repeated layers, and a `both` point and the WS and OS points beside it, plan once.
+    costs: Mutex<FxHashMap<CostKey, CostResult>>,
+}
+
+type CostKey = (String, LayerOp, ConvShape, Objective);
+
+/// A layer's cost on one engine, or the failed record's status and message.
+type CostResult = Result<LayerCost, (&'static str, String)>;
+
+/// Planned layers a sweep keeps for reuse.
+const MAX_CACHED_COSTS: usize = 20_000;
+
+/// What one layer costs on one engine: the best mapping's fast-path report and its
+/// compiler score.
+#[derive(Clone)]
+struct LayerCost {
+    report: systole_core::LayerReport,
+    mapping: Option<systole_core::mapping::Mapping>,
+    score: (f64, f64),
 }
 
 impl Target {
     /// The layers of a workload file.
     pub fn workload(wl: &Workload) -> Self {
-        Self { name: wl.name.clone(), layers: wl.layers.clone() }
+        Self::new(&wl.name, wl.layers.clone())
     }
 
     /// The accelerator layers of a network.
     pub fn network(net: &Network) -> Self {
-        let layers = net.nodes.iter().filter_map(|n| n.op.layer_data().map(|(layer, _)| layer.clone())).collect();
-        Self { name: net.name.clone(), layers }
+        Self::new(&net.name, net.nodes.iter().filter_map(|n| n.op.layer_data().map(|(layer, _)| layer.clone())).collect())
+    }
+
+    /// The same layers with nothing planned yet (for timing a sweep from a cold start).
+    pub fn cold(&self) -> Self {
+        Self::new(&self.name, self.layers.clone())
+    }
+
+    fn new(name: &str, layers: Vec<Layer>) -> Self {
+        Self { name: name.into(), layers, costs: Mutex::default() }
+    }
+
+    /// `layer` on the single-engine arch `view`, planned and timed once per sweep; an error
+    /// is the record's status and message.
+    fn cost(&self, view: &ArchConfig, layer: &Layer, objective: Objective) -> CostResult {
+        // Everything but the name and the clock shapes the program and its timing.
+        let key = (format!("{:?}", ArchConfig { name: String::new(), clock_mhz: 0.0, ..view.clone() }), layer.op, layer.shape, objective);
+        if let Some(c) = self.costs.lock().expect("no thread panics holding the lock").get(&key) {
+            return c.clone();
+        }
+        let cost = systole_compiler::plan_layer(view, layer, systole_compiler::Choice::Best(objective))
+            .map_err(|e| ("unmappable", e.to_string()))
+            .and_then(|program| {
+                // The fast path: exact schedule and access counts, no data (equal to the full
+                // simulation, testbenches/tests/properties.rs).
+                let report =
+                    systole_sim::estimate(view, &program).map_err(|e| ("simulator", format!("layer `{}`: {e}", layer.name)))?.report;
+                Ok(LayerCost { report, mapping: program.mapping, score: systole_compiler::score(view, objective, &program) })
+            });
+        let mut costs = self.costs.lock().expect("no thread panics holding the lock");
+        // A bound on memory for long sweeps (a few KB per entry); dropping entries only
+        // costs replanning.
+        if costs.len() >= MAX_CACHED_COSTS {
+            costs.clear();
+        }
+        costs.insert(key, cost.clone());
+        cost
     }
 }
-
-/// What one layer costs at a point: the chosen mapping's fast-path report.
-type LayerCost = (systole_core::LayerReport, Option<systole_core::mapping::Mapping>);
 
 /// Evaluates point `id` of `space` on `target`, each layer with the mapping that minimizes
 /// `objective`.
@@ -54,25 +108,27 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
     rec.clock_mhz = arch.clock_mhz;
     rec.dram_bytes_per_cycle = arch.dram_bytes_per_cycle as u64;
     let mut reports = Vec::with_capacity(target.layers.len());
-    // Layers of equal operator and shape (repeated blocks) have equal programs up to their
-    // data and output stage: plan and time each once.
-    let mut costs: FxHashMap<(LayerOp, ConvShape), LayerCost> = FxHashMap::default();
+    let views = systole_compiler::engines(&arch);
     for layer in &target.layers {
-        let (report, mapping) = match costs.get(&(layer.op, layer.shape)) {
-            Some(cost) => cost.clone(),
+        // Layers of equal operator and shape (repeated blocks) have equal programs up to
+        // their data and output stage. On a `both` instance the compiler takes the better
+        // engine by its score, ties to WS (its program is that engine's program).
+        let mut best: Option<LayerCost> = None;
+        let mut first_error = None;
+        for view in &views {
+            match target.cost(view, layer, objective) {
+                Ok(c) if best.as_ref().is_none_or(|b| c.score < b.score) => best = Some(c),
+                Ok(_) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let LayerCost { report, mapping, .. } = match best {
+            Some(c) => c,
             None => {
-                let program = match systole_compiler::plan_layer(&arch, layer, systole_compiler::Choice::Best(objective)) {
-                    Ok(p) => p,
-                    Err(e) => return rec.failed("unmappable", e.to_string()),
-                };
-                // The fast path: exact schedule and access counts, no data (equal to the full
-                // simulation, testbenches/tests/properties.rs).
-                let report = match systole_sim::estimate(&arch, &program) {
-                    Ok(exe) => exe.report,
-                    Err(e) => return rec.failed("simulator", format!("layer `{}`: {e}", layer.name)),
-                };
-                costs.insert((layer.op, layer.shape), (report.clone(), program.mapping));
-                (report, program.mapping)
+                let (status, message) = first_error.expect("an engine failed");
+                return rec.failed(status, message);
             }
         };
         let b = bounds::bounds(&arch, layer);

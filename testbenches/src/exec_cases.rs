@@ -245,6 +245,7 @@ pub fn engine_verilog(dataflow: Dataflow, rows: usize, cols: usize, [act, wgt, a
     match dataflow {
         Dataflow::OutputStationary => emit(&mut ExecOs::new(rows, cols, act, wgt, acc)),
         Dataflow::WeightStationary => emit(&mut ExecWs::new(rows, cols, act, wgt, acc)),
+        Dataflow::Both => emit(&mut systole_hdl::dual::ExecDual::new(rows, cols, act, wgt, acc)),
     }
 }
 

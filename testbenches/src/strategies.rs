@@ -14,14 +14,15 @@ pub fn side() -> impl Strategy<Value = usize> + Clone {
 /// A valid architecture with sides drawn from `side`. With `roomy`, the activation scratchpad holds any window the
 /// generated layers need; without, memories start at the validation minimum.
 pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Strategy<Value = ArchConfig> {
-    (side.clone(), side, any::<bool>(), 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 2usize..64, 1usize..=3, any::<bool>(), 0usize..4)
-        .prop_map(move |(rows, cols, os, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch)| {
+    (side.clone(), side, 0usize..3, 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 2usize..64, 1usize..=3, any::<bool>(), 0usize..4)
+        .prop_map(move |(rows, cols, engines, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch)| {
+            let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
             let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
             ArchConfig {
                 name: format!("{rows}x{cols}"),
                 rows,
                 cols,
-                dataflow: if os { Dataflow::OutputStationary } else { Dataflow::WeightStationary },
+                dataflow,
                 act_sram_kib: kib(if roomy { 128 } else { 4 } * rows * rows, act_x),
                 wgt_sram_kib: kib(2 * rows * cols, wgt_x),
                 acc_sram_kib: kib(2 * rows * cols * 4, acc_x),
@@ -30,7 +31,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 dram_latency: lat,
                 clock_mhz: 100.0,
                 // OS needs the transposer.
-                transposer: transposer || os,
+                transposer: transposer || dataflow.has_os(),
                 fetch_cycles: systole_core::arch::FETCH_CYCLES[fetch],
             }
         })

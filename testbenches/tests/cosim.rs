@@ -20,6 +20,7 @@ use systole_testbenches::tools::{scratch, Simulator};
 
 const WS: Dataflow = Dataflow::WeightStationary;
 const OS: Dataflow = Dataflow::OutputStationary;
+const BOTH: Dataflow = Dataflow::Both;
 
 fn arch(rows: usize, cols: usize, dataflow: Dataflow, lanes: usize, latency: usize, kib: usize) -> ArchConfig {
     ArchConfig {
@@ -67,6 +68,8 @@ fn archs() -> Vec<ArchConfig> {
         arch(2, 4, OS, 4, 3, 1),
         arch(8, 8, WS, 8, 6, 2),
         arch(8, 8, OS, 8, 4, 2),
+        // Both engines around shared memories: each layer on the engine the compiler picks.
+        arch(4, 4, BOTH, 4, 5, 1),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         variant(arch(4, 4, OS, 2, 4, 1), 4, true),
@@ -158,6 +161,28 @@ fn rust_hdl_runs_both_loop_orders() {
             let rtl = run_rust_hdl(&arch, &ladder.program, &ladder.dram, &ladder.script(&arch));
             if let Err(e) = ladder.check(&rtl) {
                 failures.push(format!("{m} on {}: {e}", arch.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A `both` instance runs every conformance layer on either engine (the mapping fixed to
+/// each in turn); between programs the memories change hands. (The ladder's `both` arch
+/// runs the compiler's own picks.)
+#[test]
+fn rust_hdl_runs_both_engines() {
+    let arch = arch(4, 4, BOTH, 4, 5, 1);
+    let mut failures = vec![];
+    for (i, layer) in layers().iter().enumerate() {
+        let data = LayerData::random(layer, 200 + i as u64);
+        let mappings = systole_compiler::feasible_mappings(&arch, layer).unwrap();
+        for engine in [WS, OS] {
+            let Some(&m) = mappings.iter().find(|m| m.dataflow() == engine) else { continue };
+            let ladder = Ladder::with_choice(&arch, layer, &data, systole_compiler::Choice::Fixed(m)).unwrap();
+            let rtl = run_rust_hdl(&arch, &ladder.program, &ladder.dram, &ladder.script(&arch));
+            if let Err(e) = ladder.check(&rtl) {
+                failures.push(format!("{} on {engine}: {e}", layer.name));
             }
         }
     }

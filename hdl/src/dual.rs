@@ -1,0 +1,203 @@
+//! The exec engine of a `both` instance: the WS and the OS engine around one set of
+//! memories. Each program uses one engine (the simulator refuses programs that mix them,
+//! `SimError::MixedDataflows`), so the memories' engine ports follow the engine that
+//! started last; in its start cycle, the one starting.
+//!
+//! ```text
+//!  start_ws --> WsEngine --+                     +--> act / wgt read data (to both)
+//!                          +-- select (last started) --> Memories <-- host ports
+//!  start_os --> OsEngine --+
+//! ```
+
+use crate::exec_os::OsEngine;
+use crate::exec_ws::WsEngine;
+use crate::memories::Memories;
+use crate::sram::ADDR_BITS;
+use rust_hdl::prelude::*;
+
+type Addr = Bits<ADDR_BITS>;
+
+/// Both exec engines sharing the scratchpads and the accumulator.
+#[derive(LogicBlock)]
+pub struct ExecDual {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start a `MatmulWs` on the field ports in this cycle (only when `ready`).
+    pub start_ws: Signal<In, Bit>,
+    /// Start a `MatmulOs` on the field ports in this cycle (only when `ready`).
+    pub start_os: Signal<In, Bit>,
+    /// `a.start`.
+    pub a_start: Signal<In, Addr>,
+    /// `a.inner_count`.
+    pub a_inner_count: Signal<In, Addr>,
+    /// `a.inner_stride`.
+    pub a_inner_stride: Signal<In, Addr>,
+    /// `a.outer_count`.
+    pub a_outer_count: Signal<In, Addr>,
+    /// `a.outer_stride`.
+    pub a_outer_stride: Signal<In, Addr>,
+    /// First accumulator row.
+    pub acc: Signal<In, Addr>,
+    /// Add to the accumulator.
+    pub accumulate: Signal<In, Bit>,
+    /// WS: the instruction preloads.
+    pub preload_valid: Signal<In, Bit>,
+    /// WS: first weight word of the preload.
+    pub preload: Signal<In, Addr>,
+    /// OS: first weight word.
+    pub b: Signal<In, Addr>,
+    /// The weights are a band.
+    pub band_valid: Signal<In, Bit>,
+    /// Band stride.
+    pub band_stride: Signal<In, Bits<8>>,
+    /// Band taps.
+    pub band_taps: Signal<In, Bits<16>>,
+    /// Band width.
+    pub band_width: Signal<In, Bits<16>>,
+    /// Both engines may start an instruction (the idle one always can).
+    pub ready: Signal<Out, Bit>,
+    /// An instruction completes: its effects are visible from the next cycle.
+    pub complete: Signal<Out, Bit>,
+    /// Writer: write lane `k` of `host_act_data` to activation word `host_act_addr`.
+    pub host_act_we: Vec<Signal<In, Bit>>,
+    /// Writer: activation word address.
+    pub host_act_addr: Signal<In, Addr>,
+    /// Writer: activation word, lane `k`.
+    pub host_act_data: Vec<Signal<In, Signed<8>>>,
+    /// Writer: write lane `j` of `host_wgt_data` to weight word `host_wgt_addr`.
+    pub host_wgt_we: Vec<Signal<In, Bit>>,
+    /// Writer: weight word address.
+    pub host_wgt_addr: Signal<In, Addr>,
+    /// Writer: weight word, lane `j`.
+    pub host_wgt_data: Vec<Signal<In, Signed<8>>>,
+    /// Reader: accumulator row to read (data in the next cycle).
+    pub host_acc_addr: Signal<In, Addr>,
+    /// Reader: the row read in the previous cycle, lane `j`.
+    pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
+    ws: WsEngine,
+    os: OsEngine,
+    mem: Memories,
+    os_last: DFF<Bit>,
+    use_os: Signal<Local, Bit>,
+}
+
+impl ExecDual {
+    /// Both engines for `rows x cols` PEs and memories of the given depths.
+    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start_ws: Default::default(),
+            start_os: Default::default(),
+            a_start: Default::default(),
+            a_inner_count: Default::default(),
+            a_inner_stride: Default::default(),
+            a_outer_count: Default::default(),
+            a_outer_stride: Default::default(),
+            acc: Default::default(),
+            accumulate: Default::default(),
+            preload_valid: Default::default(),
+            preload: Default::default(),
+            b: Default::default(),
+            band_valid: Default::default(),
+            band_stride: Default::default(),
+            band_taps: Default::default(),
+            band_width: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            host_act_we: (0..rows).map(|_| Default::default()).collect(),
+            host_act_addr: Default::default(),
+            host_act_data: (0..rows).map(|_| Default::default()).collect(),
+            host_wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            host_wgt_addr: Default::default(),
+            host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
+            host_acc_addr: Default::default(),
+            host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            ws: WsEngine::new(rows, cols),
+            os: OsEngine::new(rows, cols),
+            mem: Memories::new(rows, cols, act_words, wgt_words, acc_rows),
+            os_last: Default::default(),
+            use_os: Default::default(),
+        }
+    }
+}
+
+impl Logic for ExecDual {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, os_last);
+        self.ws.clock.next = self.clock.val();
+        self.os.clock.next = self.clock.val();
+        self.mem.clock.next = self.clock.val();
+        self.ws.start.next = self.start_ws.val();
+        self.os.start.next = self.start_os.val();
+        self.ws.a_start.next = self.a_start.val();
+        self.os.a_start.next = self.a_start.val();
+        self.ws.a_inner_count.next = self.a_inner_count.val();
+        self.os.a_inner_count.next = self.a_inner_count.val();
+        self.ws.a_inner_stride.next = self.a_inner_stride.val();
+        self.os.a_inner_stride.next = self.a_inner_stride.val();
+        self.ws.a_outer_count.next = self.a_outer_count.val();
+        self.os.a_outer_count.next = self.a_outer_count.val();
+        self.ws.a_outer_stride.next = self.a_outer_stride.val();
+        self.os.a_outer_stride.next = self.a_outer_stride.val();
+        self.ws.acc.next = self.acc.val();
+        self.os.acc.next = self.acc.val();
+        self.ws.accumulate.next = self.accumulate.val();
+        self.os.accumulate.next = self.accumulate.val();
+        self.ws.preload_valid.next = self.preload_valid.val();
+        self.ws.preload.next = self.preload.val();
+        self.os.b.next = self.b.val();
+        self.ws.band_valid.next = self.band_valid.val();
+        self.os.band_valid.next = self.band_valid.val();
+        self.ws.band_stride.next = self.band_stride.val();
+        self.os.band_stride.next = self.band_stride.val();
+        self.ws.band_taps.next = self.band_taps.val();
+        self.os.band_taps.next = self.band_taps.val();
+        self.ws.band_width.next = self.band_width.val();
+        self.os.band_width.next = self.band_width.val();
+        self.ready.next = self.ws.ready.val() & self.os.ready.val();
+        self.complete.next = self.ws.complete.val() | self.os.complete.val();
+
+        // The engine that started last owns the memories' engine ports.
+        if self.start_os.val() {
+            self.os_last.d.next = true;
+        } else if self.start_ws.val() {
+            self.os_last.d.next = false;
+        }
+        self.use_os.next = self.start_os.val() | (!self.start_ws.val() & self.os_last.q.val());
+        self.mem.host_act_addr.next = self.host_act_addr.val();
+        self.mem.host_wgt_addr.next = self.host_wgt_addr.val();
+        self.mem.host_acc_addr.next = self.host_acc_addr.val();
+        if self.use_os.val() {
+            self.mem.act_raddr.next = self.os.act_raddr.val();
+            self.mem.wgt_raddr.next = self.os.wgt_raddr.val();
+            self.mem.acc_issue.next = self.os.acc_issue.val();
+            self.mem.acc_addr.next = self.os.acc_addr.val();
+            self.mem.acc_accumulate.next = self.os.acc_accumulate.val();
+        } else {
+            self.mem.act_raddr.next = self.ws.act_raddr.val();
+            self.mem.wgt_raddr.next = self.ws.wgt_raddr.val();
+            self.mem.acc_issue.next = self.ws.acc_issue.val();
+            self.mem.acc_addr.next = self.ws.acc_addr.val();
+            self.mem.acc_accumulate.next = self.ws.acc_accumulate.val();
+        }
+        for k in 0..self.host_act_data.len() {
+            self.mem.host_act_we[k].next = self.host_act_we[k].val();
+            self.mem.host_act_data[k].next = self.host_act_data[k].val();
+            self.ws.act_rdata[k].next = self.mem.act_rdata[k].val();
+            self.os.act_rdata[k].next = self.mem.act_rdata[k].val();
+        }
+        for j in 0..self.host_wgt_data.len() {
+            self.mem.host_wgt_we[j].next = self.host_wgt_we[j].val();
+            self.mem.host_wgt_data[j].next = self.host_wgt_data[j].val();
+            self.ws.wgt_rdata[j].next = self.mem.wgt_rdata[j].val();
+            self.os.wgt_rdata[j].next = self.mem.wgt_rdata[j].val();
+            if self.use_os.val() {
+                self.mem.acc_input[j].next = self.os.acc_input[j].val();
+            } else {
+                self.mem.acc_input[j].next = self.ws.acc_input[j].val();
+            }
+            self.host_acc_data[j].next = self.mem.host_acc_data[j].val();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! A sweep's `both` points cost each layer as the compiler compiles it for that instance,
+//! although the sweep plans each engine once and shares it with the WS and OS points.
+
+use systole_compiler::{plan_layer, Choice};
+use systole_core::mapping::Objective;
+use systole_core::workload::Workload;
+use systole_mappings::energy::Process;
+use systole_sweep::{evaluate, Space, Target};
+
+#[test]
+fn both_points_equal_compiling_for_the_instance() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("systole-engines-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let space_path = dir.join("s.toml");
+    let base = root.join("configs/archs/16x16.toml");
+    std::fs::write(
+        &space_path,
+        format!("name = \"e\"\nbase = {:?}\n[params]\ndataflow = [\"ws\", \"os\", \"both\"]\nrows = [8, 16]\n", base),
+    )
+    .unwrap();
+    let space = Space::from_file(&space_path).unwrap();
+    let mut wl = Workload::from_file(&root.join("configs/workloads/mobilenetv2.toml")).unwrap();
+    wl.layers.truncate(8);
+    let target = Target::workload(&wl);
+    for objective in [Objective::Latency, Objective::Energy] {
+        // WS and OS points first, then `both`, and `both` alone on a cold target: equal.
+        let records: Vec<_> =
+            space.order().iter().map(|&id| evaluate(&space, id, &target, &Process::horowitz_45nm(), objective, None)).collect();
+        for (id, rec) in space.order().into_iter().zip(&records) {
+            let arch = space.arch(id).unwrap();
+            assert_eq!(rec.status, "ok", "{:?}", rec.error);
+            let cold = evaluate(&space, id, &target.cold(), &Process::horowitz_45nm(), objective, None);
+            assert_eq!(serde_json::to_string(&cold).unwrap(), serde_json::to_string(rec).unwrap(), "point {id}");
+            let mut cycles = 0;
+            for (layer, lr) in wl.layers.iter().zip(&rec.layers) {
+                let program = plan_layer(&arch, layer, Choice::Best(objective)).unwrap();
+                assert_eq!(lr.mapping, program.mapping, "point {id} {}", layer.name);
+                cycles += systole_sim::estimate(&arch, &program).unwrap().report.cycles;
+            }
+            assert_eq!(rec.cycles, cycles, "point {id} ({})", arch.dataflow);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
