@@ -245,7 +245,10 @@ fn page(all: &[Record], ok: &[&Record], front: &[usize], chosen: usize) -> Strin
         failed,
         front.len()
     );
-    let _ = writeln!(s, "![Pareto front](pareto.svg)\n");
+    let _ = writeln!(
+        s,
+        "![Pareto front](pareto.svg)\n\nEvery chart is also a PNG beside its SVG (`pareto.png`, `utilization.png`, `roofline.png`).\n"
+    );
     let _ = writeln!(s, "## Pareto points (by latency)\n");
     let _ =
         writeln!(s, "| id | parameters | latency (ms) | energy (uJ) | area (mm^2) | EDP (uJ ms) | utilization | cycles / lower bound |");
