@@ -11,6 +11,17 @@ fn layer(op: LayerOp, h: usize, c: usize, k: usize, r: usize, groups: usize) -> 
     Layer { name: "t".into(), op, shape, quant, activation: Activation::Relu }
 }
 
+/// The MobileNetV2 workload of configs/workloads.
+fn mobilenetv2() -> systole_core::workload::Workload {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/workloads/mobilenetv2.toml");
+    systole_core::workload::Workload::from_file(&path).unwrap()
+}
+
+/// An architecture preset of configs/archs.
+fn preset(name: &str) -> ArchConfig {
+    ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/archs/{name}.toml"))).unwrap()
+}
+
 fn program(df: Dataflow, l: &Layer) -> String {
     let arch = ArchConfig { dataflow: df, ..ArchConfig::preset_4x4() };
     systole_compiler::compile_layer(&arch, l, &LayerData::random(l, 1)).unwrap().to_string()
@@ -44,12 +55,8 @@ fn depthwise_programs() {
 fn mapping_search_is_reproducible_and_objectives_hold() {
     use systole_compiler::{compile_layer_with, program_energy_pj, Choice};
     use systole_core::mapping::{Mapping, Objective};
-    let wl = systole_core::workload::Workload::from_file(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/workloads/mobilenetv2.toml"),
-    )
-    .unwrap();
-    let arch =
-        systole_core::ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/8x8.toml")).unwrap();
+    let wl = mobilenetv2();
+    let arch = preset("8x8");
     let cycles = |p: &systole_core::Program| systole_core::timing::total_cycles(&systole_core::timing::schedule(&arch, &p.instrs).unwrap());
     for i in [1, 2, 3, wl.layers.len() - 1] {
         let (layer, data) = (&wl.layers[i], wl.layer_data(i).unwrap());
@@ -84,8 +91,7 @@ fn mapping_search_is_reproducible_and_objectives_hold() {
 fn loop_orders_trade_weight_for_activation_traffic() {
     use systole_compiler::{plan_layer, Choice};
     use systole_core::mapping::{LoopOrder, Mapping, Objective};
-    let arch =
-        systole_core::ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
+    let arch = preset("16x16");
     let mut l = layer(LayerOp::Conv, 28, 128, 128, 3, 1);
     l.shape.pad = [1; 4];
     let writes = |order, ngroup| {
@@ -111,12 +117,8 @@ fn loop_orders_trade_weight_for_activation_traffic() {
 fn both_engines_take_the_better_per_layer() {
     use systole_compiler::{plan_layer, program_energy_pj, Choice};
     use systole_core::mapping::Objective;
-    let wl = systole_core::workload::Workload::from_file(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/workloads/mobilenetv2.toml"),
-    )
-    .unwrap();
-    let base =
-        systole_core::ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
+    let wl = mobilenetv2();
+    let base = preset("16x16");
     let on = |dataflow| ArchConfig { dataflow, ..base.clone() };
     let (both, ws, os) = (on(Dataflow::Both), on(Dataflow::WeightStationary), on(Dataflow::OutputStationary));
     let cycles = |a: &ArchConfig, p: &systole_core::Program| {

@@ -102,10 +102,7 @@ fn ladder(archs: &[ArchConfig], layers: &[Layer], rust_hdl: bool, verilog: Optio
             };
             let script = ladder.script(arch);
             if rust_hdl {
-                let rtl = run_rust_hdl(arch, &ladder.program, &ladder.dram, &script);
-                if let Err(e) = ladder.check(&rtl) {
-                    failures.push(format!("{case} (rust-hdl): {e}"));
-                }
+                rust_hdl_case(arch, &ladder, format!("{case} (rust-hdl)"), &mut failures);
             }
             if let Some(sim) = verilog {
                 let dir = scratch(&format!("cosim_{sim:?}_{}_{}", arch.name, layer.name));
@@ -134,6 +131,15 @@ fn verilog_matches_simulator() {
     ladder(&archs(), &layers(), false, Some(Simulator::Icarus));
 }
 
+/// Runs `ladder`'s program in rust-hdl; a difference from the simulator is a failure named
+/// `case`.
+fn rust_hdl_case(arch: &ArchConfig, ladder: &Ladder, case: String, failures: &mut Vec<String>) {
+    let rtl = run_rust_hdl(arch, &ladder.program, &ladder.dram, &ladder.script(arch));
+    if let Err(e) = ladder.check(&rtl) {
+        failures.push(format!("{case}: {e}"));
+    }
+}
+
 /// Both loop orders of a dense layer whose weights do not all fit on chip (1 KiB weight
 /// scratchpad), in both dataflows: the RTL runs the channels-outer programs (each column
 /// tile's weights loaded once and kept across output tiles, activations reloaded) as
@@ -158,10 +164,7 @@ fn rust_hdl_runs_both_loop_orders() {
                 let once = if arch.dataflow == WS { 3 * 23 * 4 } else { 3 * 90 };
                 assert_eq!(systole_core::isa::access_totals(&arch, &ladder.program.instrs).report(0).sram["wgt.write"], once, "{m}");
             }
-            let rtl = run_rust_hdl(&arch, &ladder.program, &ladder.dram, &ladder.script(&arch));
-            if let Err(e) = ladder.check(&rtl) {
-                failures.push(format!("{m} on {}: {e}", arch.name));
-            }
+            rust_hdl_case(&arch, &ladder, format!("{m} on {}", arch.name), &mut failures);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -180,10 +183,7 @@ fn rust_hdl_runs_both_engines() {
         for engine in [WS, OS] {
             let Some(&m) = mappings.iter().find(|m| m.dataflow() == engine) else { continue };
             let ladder = Ladder::with_choice(&arch, layer, &data, systole_compiler::Choice::Fixed(m)).unwrap();
-            let rtl = run_rust_hdl(&arch, &ladder.program, &ladder.dram, &ladder.script(&arch));
-            if let Err(e) = ladder.check(&rtl) {
-                failures.push(format!("{} on {engine}: {e}", layer.name));
-            }
+            rust_hdl_case(&arch, &ladder, format!("{} on {engine}", layer.name), &mut failures);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
