@@ -164,6 +164,37 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Prune a float ONNX model's Conv/Gemm/MatMul weights (magnitude based: unstructured at a
+    /// ratio, or N:M along input channels) and report the accuracy proxy: output SQNR
+    /// against the float model on calibration inputs, per layer and per graph output.
+    Compress {
+        /// Float ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// Output .onnx file (float, pruned).
+        #[arg(long)]
+        out: PathBuf,
+        /// Pruning of every layer the policy does not name: none, unstructured:R, or N:M
+        /// such as 2:4.
+        #[arg(long)]
+        prune: Option<String>,
+        /// Per-layer policy file (TOML: [default] and [layers."name"], each `prune = "..."`).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Calibration inputs: a float32 .npy batch along axis 0 (default: --calib-samples
+        /// seeded N(0, 1) inputs).
+        #[arg(long)]
+        calibrate: Option<PathBuf>,
+        /// Random calibration inputs when --calibrate is not given.
+        #[arg(long, default_value_t = 4)]
+        calib_samples: usize,
+        /// Seed of the random calibration inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also write the report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Write a float ONNX model of a standard network (torchvision topology, seeded random
     /// weights) for architecture studies: mobilenetv2 or resnet18.
     ExportModel {
@@ -445,6 +476,10 @@ fn main() -> Result<()> {
             std::fs::write(&out, bytes).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
             println!("wrote {}", out.display());
             Ok(())
+        }
+        Command::Compress { model, out, prune, policy, calibrate, calib_samples, seed, json } => {
+            let calibration = model::Calibration { file: calibrate, samples: calib_samples, seed };
+            model::compress(&model, &out, prune.as_deref(), policy.as_deref(), &calibration, json.as_deref())
         }
         Command::ExportModel { network, out, size, seed } => {
             if size < 32 {

@@ -32,6 +32,52 @@ fn samples(model: &onnx::OnnxModel, calibration: &Calibration) -> Result<Vec<ptq
     })
 }
 
+/// `systole compress`: prunes the float model at `path` by `--prune` (the default) and
+/// `--policy` (per layer), writes it to `out` and prints the accuracy proxy per layer.
+pub fn compress(
+    path: &Path,
+    out: &Path,
+    prune: Option<&str>,
+    policy: Option<&Path>,
+    calibration: &Calibration,
+    json: Option<&Path>,
+) -> Result<()> {
+    use systole_compiler::onnx::compress::{self, Policy};
+    let mut p = match policy {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).into_diagnostic().wrap_err_with(|| format!("cannot read {}", file.display()))?;
+            Policy::from_toml(file, &text).map_err(|e| miette!(help = "see docs/COMPRESSION.md for the policy format", "{e}"))?
+        }
+        None => Policy::default(),
+    };
+    if let Some(spec) = prune {
+        p.default = spec.parse().map_err(|e| miette!("--prune {e}"))?;
+    }
+    if prune.is_none() && policy.is_none() {
+        return Err(miette!(help = "e.g. --prune 2:4, or --policy policy.toml", "nothing to do: give --prune or --policy"));
+    }
+    let model = onnx::read(path)?;
+    let (pruned, report) = compress::compress(&model, path, &p, &samples(&model, calibration)?)?;
+    std::fs::write(out, pruned.to_bytes()).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
+    let db = |v: f64| if v.is_finite() { format!("{v:.1}") } else { "exact".into() };
+    println!("{:<28} {:<7} {:<18} {:>10} {:>9} {:>9}", "layer", "op", "pruning", "weights", "sparsity", "SQNR dB");
+    for l in &report.layers {
+        let sparsity = l.zeros as f64 / l.weights.max(1) as f64;
+        println!("{:<28} {:<7} {:<18} {:>10} {:>9.3} {:>9}", l.name, l.op, l.pruning, l.weights, sparsity, db(l.sqnr_db));
+    }
+    let (w, z): (usize, usize) = report.layers.iter().fold((0, 0), |(w, z), l| (w + l.weights, z + l.zeros));
+    println!("total: {w} weights, {z} zero ({:.3})", z as f64 / w.max(1) as f64);
+    for (name, v) in &report.outputs {
+        println!("output `{name}`: SQNR {} dB against the float model", db(*v));
+    }
+    if let Some(file) = json {
+        let text = serde_json::to_string_pretty(&report).into_diagnostic()?;
+        std::fs::write(file, text).into_diagnostic().wrap_err_with(|| format!("cannot write {}", file.display()))?;
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
 /// Quantizes the float model at `path`; returns the QDQ model's bytes.
 pub fn quantize(path: &Path, calibration: &Calibration) -> Result<Vec<u8>> {
     let model = onnx::read(path)?;

@@ -6,6 +6,7 @@
 //! what to fix; nothing here panics on any input.
 
 pub mod attrs;
+pub mod compress;
 pub mod float;
 mod import;
 pub mod ptq;

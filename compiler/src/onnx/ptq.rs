@@ -87,21 +87,7 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
     if samples.is_empty() {
         return Err(graph_err("no calibration samples".into(), "give at least one calibration input"));
     }
-    let mut consts: HashMap<String, Const> = HashMap::new();
-    for t in &graph.initializer {
-        consts.insert(t.name.clone(), Const::from_proto(t).map_err(|m| graph_err(m, "save the model with its weights inside"))?);
-    }
-    for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
-        let c = attrs::tensor(n, "value").ok_or_else(|| node_err(n, "has no tensor `value`".into(), "export again"))?;
-        consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m, "export again"))?);
-    }
-    for n in &graph.node {
-        let need = required_inputs(&n.op_type, model.opset);
-        if n.output.len() != 1 || n.output[0].is_empty() || n.input.len() < need || n.input[..need].iter().any(|i| i.is_empty()) {
-            return Err(node_err(n, format!("needs {need} input(s) and one output"), "export the model again"));
-        }
-    }
-    let mut nodes: Vec<NodeProto> = super::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
+    let (mut consts, mut nodes) = prepare(model, path)?;
     fold_batchnorm(&mut nodes, &mut consts)
         .map_err(|(n, m)| node_err(&n, m, "Systole folds a BatchNormalization only into the Conv right before it"))?;
 
@@ -223,6 +209,36 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
     kept.extend(inits);
     g.initializer = kept;
     Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
+}
+
+/// The constants of a float model (initializers and Constant nodes, decoded) and its nodes
+/// in topological order, after checking every node has the inputs its operator needs and
+/// one output.
+pub(crate) fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>, Vec<NodeProto>), OnnxError> {
+    let graph = model.proto.graph.as_ref().expect("read checks the graph");
+    let node_err = |n: &NodeProto, message: String, help: &str| OnnxError::Import {
+        path: path.into(),
+        node: Box::new(NodeOp { name: node_name(n), op: n.op_type.clone(), domain: n.domain.clone(), opset: model.opset }),
+        message,
+        help: help.into(),
+    };
+    let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
+    let mut consts: HashMap<String, Const> = HashMap::new();
+    for t in &graph.initializer {
+        consts.insert(t.name.clone(), Const::from_proto(t).map_err(|m| graph_err(m, "save the model with its weights inside"))?);
+    }
+    for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
+        let c = attrs::tensor(n, "value").ok_or_else(|| node_err(n, "has no tensor `value`".into(), "export again"))?;
+        consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m, "export again"))?);
+    }
+    for n in &graph.node {
+        let need = required_inputs(&n.op_type, model.opset);
+        if n.output.len() != 1 || n.output[0].is_empty() || n.input.len() < need || n.input[..need].iter().any(|i| i.is_empty()) {
+            return Err(node_err(n, format!("needs {need} input(s) and one output"), "export the model again"));
+        }
+    }
+    let nodes = super::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
+    Ok((consts, nodes))
 }
 
 /// Inputs an operator of a float model cannot do without.
