@@ -303,3 +303,36 @@ fn model_input_and_output_files_round_trip() {
     let ort = systole_core::npy::read::<f32>(&models.join("tiny_qop_out.npy"), &[1, 10], "ort").unwrap();
     assert_eq!(ours.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ort.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
 }
+
+/// `systole compress`: bad patterns, policies and models are named with the fix; a good
+/// run writes a model that simulates, and prints every layer's sparsity and SQNR.
+#[test]
+fn compress_refuses_bad_input_and_prunes() {
+    let s = Scratch::new("compress");
+    let models = repo().join("configs/models");
+    for f in ["tiny_float.onnx", "tiny_qop.onnx"] {
+        std::fs::copy(models.join(f), s.0.join(f)).unwrap();
+    }
+    std::fs::write(s.0.join("bad.toml"), "[layers.\"x\"]\nprune = \"5:4\"\n").unwrap();
+    fn compress<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["compress", "--model", "tiny_float.onnx", "--out", "p.onnx"];
+        args.extend_from_slice(extra);
+        args
+    }
+    let e = failure_in(&s.0, &compress(&[]));
+    assert!(e.contains("give --prune or --policy"), "{e}");
+    let e = failure_in(&s.0, &compress(&["--prune", "2:8:1"]));
+    assert!(e.contains("--prune") && e.contains("2:4"), "{e}");
+    let e = failure_in(&s.0, &compress(&["--policy", "bad.toml"]));
+    assert!(e.contains("bad.toml") && e.contains("layers.\"x\".prune") && e.contains("N < M"), "{e}");
+    let e = failure_in(&s.0, &["compress", "--model", "tiny_qop.onnx", "--out", "p.onnx", "--prune", "2:4"]);
+    assert!(e.contains("tiny_qop.onnx") && e.contains("quantized") && e.contains("float model"), "{e}");
+    let ok = systole_in(&s.0, &compress(&["--prune", "2:4", "--json", "r.json"]));
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && text.contains("SQNR") && text.contains("2:4"), "{text}{}", String::from_utf8_lossy(&ok.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.0.join("r.json")).unwrap()).unwrap();
+    assert!(report["layers"].as_array().is_some_and(|l| !l.is_empty()));
+    let sim =
+        systole_in(&s.0, &["simulate", "--arch", repo().join("configs/archs/4x4.toml").to_str().unwrap(), "--model", "p.onnx", "--check"]);
+    assert!(sim.status.success() && String::from_utf8_lossy(&sim.stdout).contains("bit-exact"), "{}", String::from_utf8_lossy(&sim.stderr));
+}
