@@ -153,16 +153,8 @@ enum Command {
         /// Output .onnx file.
         #[arg(long)]
         out: PathBuf,
-        /// Calibration inputs: a float32 .npy batch along axis 0 (default: --calib-samples
-        /// seeded N(0, 1) inputs).
-        #[arg(long)]
-        calibrate: Option<PathBuf>,
-        /// Random calibration inputs when --calibrate is not given.
-        #[arg(long, default_value_t = 4)]
-        calib_samples: usize,
-        /// Seed of the random calibration inputs.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        calibration: CalibrationArgs,
     },
     /// Prune a float ONNX model's Conv/Gemm/MatMul weights (magnitude based: unstructured at a
     /// ratio, or N:M along input channels) and report the accuracy proxy: output SQNR
@@ -181,16 +173,8 @@ enum Command {
         /// Per-layer policy file (TOML: [default] and [layers."name"], each `prune = "..."`).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// Calibration inputs: a float32 .npy batch along axis 0 (default: --calib-samples
-        /// seeded N(0, 1) inputs).
-        #[arg(long)]
-        calibrate: Option<PathBuf>,
-        /// Random calibration inputs when --calibrate is not given.
-        #[arg(long, default_value_t = 4)]
-        calib_samples: usize,
-        /// Seed of the random calibration inputs.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        calibration: CalibrationArgs,
         /// Also write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -234,6 +218,27 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+}
+
+/// The calibration inputs of a float model.
+#[derive(clap::Args)]
+struct CalibrationArgs {
+    /// Calibration inputs: a float32 .npy batch along axis 0 (default: --calib-samples
+    /// seeded N(0, 1) inputs).
+    #[arg(long)]
+    calibrate: Option<PathBuf>,
+    /// Random calibration inputs when --calibrate is not given.
+    #[arg(long, default_value_t = 4)]
+    calib_samples: usize,
+    /// Seed of the random calibration inputs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl From<CalibrationArgs> for model::Calibration {
+    fn from(a: CalibrationArgs) -> Self {
+        model::Calibration { file: a.calibrate, samples: a.calib_samples, seed: a.seed }
+    }
 }
 
 #[derive(Subcommand)]
@@ -471,15 +476,14 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Quantize { model, out, calibrate, calib_samples, seed } => {
-            let bytes = model::quantize(&model, &model::Calibration { file: calibrate, samples: calib_samples, seed })?;
+        Command::Quantize { model, out, calibration } => {
+            let bytes = model::quantize(&model, &calibration.into())?;
             std::fs::write(&out, bytes).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Compress { model, out, prune, policy, calibrate, calib_samples, seed, json } => {
-            let calibration = model::Calibration { file: calibrate, samples: calib_samples, seed };
-            model::compress(&model, &out, prune.as_deref(), policy.as_deref(), &calibration, json.as_deref())
+        Command::Compress { model, out, prune, policy, calibration, json } => {
+            model::compress(&model, &out, prune.as_deref(), policy.as_deref(), &calibration.into(), json.as_deref())
         }
         Command::ExportModel { network, out, size, seed } => {
             if size < 32 {

@@ -77,12 +77,7 @@ pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Samp
 /// Quantizes the float model `model` (read from `path`) calibrated on `samples`.
 pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<OnnxModel, OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
-    let node_err = |n: &NodeProto, message: String, help: &str| OnnxError::Import {
-        path: path.into(),
-        node: Box::new(NodeOp { name: node_name(n), op: n.op_type.clone(), domain: n.domain.clone(), opset: model.opset }),
-        message,
-        help: help.into(),
-    };
+    let node_err = |n: &NodeProto, message: String, help: &str| node_error(model, path, n, message, help);
     let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
     if samples.is_empty() {
         return Err(graph_err("no calibration samples".into(), "give at least one calibration input"));
@@ -211,17 +206,22 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
     Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
 }
 
+/// The error for node `n` of `model`, read from `path`.
+fn node_error(model: &OnnxModel, path: &Path, n: &NodeProto, message: String, help: &str) -> OnnxError {
+    OnnxError::Import {
+        path: path.into(),
+        node: Box::new(NodeOp { name: node_name(n), op: n.op_type.clone(), domain: n.domain.clone(), opset: model.opset }),
+        message,
+        help: help.into(),
+    }
+}
+
 /// The constants of a float model (initializers and Constant nodes, decoded) and its nodes
 /// in topological order, after checking every node has the inputs its operator needs and
 /// one output.
 pub(crate) fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>, Vec<NodeProto>), OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
-    let node_err = |n: &NodeProto, message: String, help: &str| OnnxError::Import {
-        path: path.into(),
-        node: Box::new(NodeOp { name: node_name(n), op: n.op_type.clone(), domain: n.domain.clone(), opset: model.opset }),
-        message,
-        help: help.into(),
-    };
+    let node_err = |n: &NodeProto, message: String, help: &str| node_error(model, path, n, message, help);
     let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
     let mut consts: HashMap<String, Const> = HashMap::new();
     for t in &graph.initializer {
