@@ -85,3 +85,67 @@ fn zoo_model() -> onnx_protobuf::ModelProto {
     let bytes = systole_compiler::onnx::zoo::build("mobilenetv2", 32, 1).unwrap();
     onnx_protobuf::ModelProto::parse_from_bytes(&bytes).unwrap()
 }
+
+/// Channel pruning by hand: conv 2 -> 4 (1x1), Relu, conv 4 -> 1. Filter L1 norms 1, 0.1,
+/// 4, 0.2: `channels:0.5` removes filters 1 and 3, and the second conv's input channels 1
+/// and 3. With x = [1, 3]: the first conv gives [1, 0.3, 8, -0.6], of which [1, 8] remain
+/// (SQNR 10 log10(65.45 / 0.45) = 21.63 dB, the removed channels counted as zeros); the
+/// output is 9.3 before and 9 after (20 log10(9.3 / 0.3) = 29.83 dB).
+#[test]
+fn channel_pruning_by_hand() {
+    let mut g = GraphBuilder::new("two", &[1, 2, 1, 1], 1);
+    let c1 = g.conv("x", 4, 1, 1, 0, 1, 1.0, false);
+    let r = g.relu(&c1);
+    let c2 = g.conv(&r, 1, 1, 1, 0, 1, 1.0, false);
+    let mut proto = g.finish(&c2);
+    let graph = proto.graph.as_mut().unwrap();
+    let (w1, w2) = (graph.node[0].input[1].clone(), graph.node[2].input[1].clone());
+    for t in graph.initializer.iter_mut() {
+        if t.name == w1 {
+            *t = tensor_proto(&w1, &[4, 2, 1, 1], dtype::FLOAT, &[1.0, 0.0, 0.0, 0.1, 2.0, 2.0, 0.0, -0.2]);
+        } else if t.name == w2 {
+            *t = tensor_proto(&w2, &[1, 4, 1, 1], dtype::FLOAT, &[1.0; 4]);
+        }
+    }
+    let m = model(&proto);
+    let sample = vec![("x".to_string(), FTensor { shape: vec![1, 2, 1, 1], data: vec![1.0, 3.0] })];
+    let first = m.proto.graph.as_ref().unwrap().node[0].name.clone();
+    let policy = Policy::from_toml(Path::new("p.toml"), &format!("[layers.\"{first}\"]\nprune = \"channels:0.5\"\n")).unwrap();
+    let (pruned, report) = compress(&m, Path::new("two.onnx"), &policy, &[sample]).unwrap();
+    let weights =
+        |name: &str| Const::from_proto(pruned.proto.graph.as_ref().unwrap().initializer.iter().find(|t| t.name == name).unwrap()).unwrap();
+    assert_eq!((weights(&w1).dims, weights(&w1).vals), (vec![2, 2, 1, 1], vec![1.0, 0.0, 2.0, 2.0]));
+    assert_eq!(weights(&w2).dims, vec![1, 2, 1, 1]);
+    assert_eq!((report.layers[0].weights, report.layers[0].removed, report.layers[1].weights, report.layers[1].removed), (4, 4, 2, 2));
+    assert!((report.layers[0].sqnr_db - 10.0 * (65.45f64 / 0.45).log10()).abs() < 1e-3, "{report:?}");
+    assert!((report.outputs[0].1 - 20.0 * (9.3f64 / 0.3).log10()).abs() < 1e-3, "{report:?}");
+}
+
+/// MobileNetV2 (32x32) with channels:0.25 by default: every expand conv (and the stem)
+/// loses a quarter of its filters, its depthwise conv and the projection follow, layers
+/// whose channels reach an Add or the pooling stay whole, and the result quantizes, imports
+/// and runs. Naming a layer that cannot be channel-pruned is an error that says why.
+#[test]
+fn channel_pruning_shrinks_mobilenetv2() {
+    let m = model(&zoo_model());
+    let samples = ptq::random_samples(&m, 1, 3);
+    let policy = Policy { default: "channels:0.25".parse().unwrap(), ..Policy::default() };
+    let (pruned, report) = compress(&m, Path::new("mbv2.onnx"), &policy, &samples).unwrap();
+    let graph = pruned.proto.graph.as_ref().unwrap();
+    let narrowed: Vec<_> = report.layers.iter().filter(|l| l.pruning.starts_with("channels") && l.removed > 0).collect();
+    assert!(narrowed.len() >= 16, "{} layers narrowed", narrowed.len());
+    for l in &narrowed {
+        let node = graph.node.iter().find(|n| n.name == l.name).unwrap();
+        let w = Const::from_proto(graph.initializer.iter().find(|t| t.name == node.input[1]).unwrap()).unwrap();
+        let original = m.proto.graph.as_ref().unwrap().initializer.iter().find(|t| t.name == node.input[1]).unwrap().dims[0] as usize;
+        assert_eq!(w.dims[0], original - (original as f64 * 0.25).round() as usize, "{}", l.name);
+    }
+    assert!(report.layers.iter().any(|l| l.pruning == "none" && l.op == "Conv"), "layers feeding Adds stay whole");
+    assert!(report.outputs[0].1.is_finite());
+    let q = ptq::quantize(&pruned, Path::new("mbv2.onnx"), &samples).unwrap();
+    onnx::import(&q, Path::new("mbv2_q.onnx")).unwrap();
+    let last_conv = report.layers.iter().rev().find(|l| l.op == "Conv").unwrap().name.clone();
+    let policy = Policy::from_toml(Path::new("p.toml"), &format!("[layers.\"{last_conv}\"]\nprune = \"channels:0.5\"\n")).unwrap();
+    let e = compress(&m, Path::new("mbv2.onnx"), &policy, &samples).unwrap_err();
+    assert!(e.to_string().contains(&last_conv) && e.to_string().contains("cannot be pruned"), "{e}");
+}

@@ -42,6 +42,12 @@ pub enum Pruning {
         /// Fraction pruned, in `[0, 1)`.
         ratio: f64,
     },
+    /// The `ratio` of output channels (filters) of smallest L1 norm removed, with the
+    /// matching input channels of the next dense Conv.
+    Channels {
+        /// Fraction removed, in `[0, 1)`.
+        ratio: f64,
+    },
     /// At most `n` nonzeros in every group of `m` consecutive reduction weights.
     NofM {
         /// Kept per group.
@@ -56,15 +62,20 @@ impl std::str::FromStr for Pruning {
 
     /// `none`, `unstructured:R` (`0 <= R < 1`) or `N:M` (`1 <= N < M <= 64`), e.g. `2:4`.
     fn from_str(s: &str) -> Result<Self, String> {
-        let usage = "use `none`, `unstructured:0.5` or an N:M pattern such as `2:4` or `1:4`";
+        let usage = "use `none`, `unstructured:0.5`, `channels:0.25` or an N:M pattern such as `2:4` or `1:4`";
         if s == "none" {
             return Ok(Pruning::None);
         }
-        if let Some(r) = s.strip_prefix("unstructured:") {
-            return match r.parse::<f64>() {
-                Ok(ratio) if (0.0..1.0).contains(&ratio) => Ok(Pruning::Unstructured { ratio }),
-                _ => Err(format!("`{s}`: the ratio must be a number in [0, 1); {usage}")),
-            };
+        for (prefix, make) in [
+            ("unstructured:", (|ratio| Pruning::Unstructured { ratio }) as fn(f64) -> Pruning),
+            ("channels:", |ratio| Pruning::Channels { ratio }),
+        ] {
+            if let Some(r) = s.strip_prefix(prefix) {
+                return match r.parse::<f64>() {
+                    Ok(ratio) if (0.0..1.0).contains(&ratio) => Ok(make(ratio)),
+                    _ => Err(format!("`{s}`: the ratio must be a number in [0, 1); {usage}")),
+                };
+            }
         }
         match s.split_once(':').map(|(n, m)| (n.parse::<usize>(), m.parse::<usize>())) {
             Some((Ok(n), Ok(m))) if 1 <= n && n < m && m <= 64 => Ok(Pruning::NofM { n, m }),
@@ -79,6 +90,7 @@ impl std::fmt::Display for Pruning {
         match self {
             Pruning::None => f.write_str("none"),
             Pruning::Unstructured { ratio } => write!(f, "unstructured:{ratio}"),
+            Pruning::Channels { ratio } => write!(f, "channels:{ratio}"),
             Pruning::NofM { n, m } => write!(f, "{n}:{m}"),
         }
     }
@@ -144,8 +156,10 @@ pub struct LayerStats {
     pub op: String,
     /// The pruning applied.
     pub pruning: String,
-    /// Weights.
+    /// Weights after pruning (channel pruning removes some, here and in the next layer).
     pub weights: usize,
+    /// Weights removed by channel pruning (this layer's filters, or its input channels).
+    pub removed: usize,
     /// Zero weights after pruning (including any that were zero before).
     pub zeros: usize,
     /// Output SQNR against the original model, dB (all compression before it included).
@@ -193,7 +207,7 @@ impl Runs {
 fn prune(w: &mut [f32], runs: &Runs, pruning: Pruning) -> usize {
     let by_magnitude = |a: &(usize, f32), b: &(usize, f32)| a.1.abs().total_cmp(&b.1.abs()).then(a.0.cmp(&b.0));
     match pruning {
-        Pruning::None => {}
+        Pruning::None | Pruning::Channels { .. } => {}
         Pruning::Unstructured { ratio } => {
             let mut order: Vec<(usize, f32)> = w.iter().copied().enumerate().collect();
             order.sort_by(by_magnitude);
@@ -234,9 +248,73 @@ fn weight_runs(n: &NodeProto, consts: &HashMap<String, Const>) -> Option<(String
     Some((name, runs))
 }
 
+/// Where a layer's output channels go: the per-channel constants along the way (batch
+/// norm parameters, depthwise weights and biases: axis 0 is the channel), the depthwise
+/// nodes whose `group` follows the channel count, the tensors that carry the channels, and
+/// the consumer whose weights' axis 1 (input channels) shrinks with them.
+struct ChannelChain {
+    cuts: Vec<String>,
+    depthwise: Vec<usize>,
+    tensors: Vec<String>,
+    consumer: usize,
+}
+
+/// The chain from node `i`'s output to the one dense Conv it feeds through per-channel
+/// operators (BatchNormalization, Relu, Clip, depthwise Conv), or why there is none.
+fn channel_chain(nodes: &[NodeProto], consts: &HashMap<String, Const>, outputs: &[String], i: usize) -> Result<ChannelChain, String> {
+    let mut chain = ChannelChain { cuts: vec![], depthwise: vec![], tensors: vec![nodes[i].output[0].clone()], consumer: 0 };
+    let constant = |name: &str| consts.contains_key(name);
+    loop {
+        let t = chain.tensors.last().expect("the layer's output").clone();
+        if outputs.contains(&t) {
+            return Err(format!("its channels reach the graph output `{t}`"));
+        }
+        let users: Vec<usize> = (0..nodes.len()).filter(|&j| nodes[j].input.contains(&t)).collect();
+        let [j] = users[..] else {
+            return Err(format!("its channels reach {} nodes", users.len()));
+        };
+        let n = &nodes[j];
+        let (op, out) = (n.op_type.as_str(), n.output[0].clone());
+        let weights = n.input.get(1).and_then(|w| consts.get(w));
+        match op {
+            "BatchNormalization" if n.input[1..5].iter().all(|c| constant(c)) => chain.cuts.extend(n.input[1..5].iter().cloned()),
+            "Relu" | "Clip" if n.input[0] == t => {}
+            "Conv" if n.input[0] == t => {
+                let w = weights.ok_or_else(|| format!("Conv `{}` has no constant weights", node_name(n)))?;
+                let group = super::attrs::int(n, "group", 1) as usize;
+                if group > 1 && group == w.dims[0] && w.dims.get(1) == Some(&1) {
+                    chain.cuts.extend(n.input[1..].iter().filter(|c| !c.is_empty()).cloned());
+                    chain.depthwise.push(j);
+                } else if group == 1 {
+                    chain.consumer = j;
+                    return Ok(chain);
+                } else {
+                    return Err(format!("its channels reach the grouped Conv `{}`", node_name(n)));
+                }
+            }
+            _ => return Err(format!("its channels reach {op} `{}`", node_name(n))),
+        }
+        chain.tensors.push(out);
+    }
+}
+
+/// Keeps the entries `keep` (sorted) of axis `axis` of `c`.
+fn keep_along(c: &Const, axis: usize, keep: &[usize]) -> Const {
+    let outer: usize = c.dims[..axis].iter().product();
+    let inner: usize = c.dims[axis + 1..].iter().product();
+    let n = c.dims[axis];
+    let vals = (0..outer)
+        .flat_map(|o| keep.iter().flat_map(move |&k| (0..inner).map(move |i| (o * n + k) * inner + i)))
+        .map(|i| c.vals[i])
+        .collect();
+    let mut dims = c.dims.clone();
+    dims[axis] = keep.len();
+    Const { dims, vals, ..c.clone() }
+}
+
 /// Prunes `model` (a float model read from `path`) by `policy` and measures the result on
-/// `samples`. A policy naming a layer the model does not have is an error that lists the
-/// model's layers.
+/// `samples`. A policy naming a layer the model does not have, or asking to prune the
+/// channels of a layer whose channels do not lead to one dense Conv, is an error.
 pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Sample]) -> Result<(OnnxModel, Report), OnnxError> {
     let graph_err = |message: String, help: String| OnnxError::Graph { path: path.into(), message, help };
     if !super::ptq::is_float(model) {
@@ -245,82 +323,153 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
     if samples.is_empty() {
         return Err(graph_err("no calibration samples".into(), "give at least one calibration input".into()));
     }
+    let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let (consts, nodes) = super::ptq::prepare(model, path)?;
-    let layers: Vec<(&NodeProto, String, Runs)> =
-        nodes.iter().filter_map(|n| weight_runs(n, &consts).map(|(w, runs)| (n, w, runs))).collect();
-    if let Some(unknown) = policy.layers.keys().find(|k| !layers.iter().any(|(n, ..)| &node_name(n) == *k)) {
-        let names: Vec<String> = layers.iter().map(|(n, ..)| node_name(n)).collect();
+    let layers: Vec<(usize, String)> = (0..nodes.len()).filter_map(|i| weight_runs(&nodes[i], &consts).map(|(w, _)| (i, w))).collect();
+    if let Some(unknown) = policy.layers.keys().find(|k| !layers.iter().any(|&(i, _)| &node_name(&nodes[i]) == *k)) {
+        let names: Vec<String> = layers.iter().map(|&(i, _)| node_name(&nodes[i])).collect();
         return Err(graph_err(
             format!("the policy names layer `{unknown}`, which the model does not have"),
             format!("the model's Conv/Gemm/MatMul layers are: {}", names.join(", ")),
         ));
     }
-    let mut pruned_consts = consts.clone();
+    let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+
+    // Channels first: they change shapes, including the next layer's.
+    let mut work = consts.clone();
+    let mut out_nodes = nodes.clone();
+    let mut kept: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut applied: HashMap<usize, Pruning> = HashMap::new();
+    for &(i, ref w) in &layers {
+        let name = node_name(&nodes[i]);
+        let pruning = policy.for_layer(&name);
+        let Pruning::Channels { ratio } = pruning else {
+            applied.insert(i, pruning);
+            continue;
+        };
+        let chain = match channel_chain(&out_nodes, &work, &outputs, i) {
+            Ok(c) if nodes[i].op_type == "Conv" && super::attrs::int(&nodes[i], "group", 1) == 1 => c,
+            Ok(_) | Err(_) if !policy.layers.contains_key(&name) => {
+                // The default applies where it can.
+                applied.insert(i, Pruning::None);
+                continue;
+            }
+            Ok(_) => return Err(graph_err(format!("layer `{name}`: channel pruning needs a dense Conv"), "prune it with N:M or unstructured".into())),
+            Err(why) => {
+                return Err(graph_err(
+                    format!("layer `{name}`: its output channels cannot be pruned: {why}"),
+                    "channel pruning needs the output to feed one dense Conv through BatchNormalization, Relu, Clip or depthwise convolutions; prune this layer with N:M or unstructured".into(),
+                ))
+            }
+        };
+        let c = &work[w];
+        let k = c.dims[0];
+        let per: usize = c.dims[1..].iter().product();
+        let mut norms: Vec<(usize, f64)> = (0..k).map(|f| (f, c.vals[f * per..(f + 1) * per].iter().map(|v| v.abs()).sum())).collect();
+        norms.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let cut = ((ratio * k as f64).round() as usize).min(k - 1);
+        let mut keep: Vec<usize> = norms[cut..].iter().map(|&(f, _)| f).collect();
+        keep.sort_unstable();
+        let mut cuts = vec![w.clone()];
+        cuts.extend(nodes[i].input.get(2).filter(|b| !b.is_empty()).cloned());
+        cuts.extend(chain.cuts.iter().cloned());
+        for name in cuts {
+            let shrunk = keep_along(&work[&name], 0, &keep);
+            work.insert(name, shrunk);
+        }
+        for &d in &chain.depthwise {
+            let n = &mut out_nodes[d];
+            n.attribute.retain(|a| a.name != "group");
+            n.attribute.push(super::attrs::int_attr("group", keep.len() as i64));
+        }
+        let consumer_w = out_nodes[chain.consumer].input[1].clone();
+        let shrunk = keep_along(&work[&consumer_w], 1, &keep);
+        work.insert(consumer_w, shrunk);
+        for t in chain.tensors {
+            kept.insert(t, keep.clone());
+        }
+        applied.insert(i, pruning);
+    }
+
+    // Then the weights that remain.
     let mut stats = vec![];
-    let mut replaced: HashMap<String, Vec<f32>> = HashMap::new();
-    for (n, w, runs) in &layers {
-        let pruning = policy.for_layer(&node_name(n));
-        let mut values = replaced.get(w).cloned().unwrap_or_else(|| consts[w].f32s());
-        let zeros = prune(&mut values, runs, pruning);
-        let c = &consts[w];
-        pruned_consts.insert(w.clone(), Const { vals: values.iter().map(|&v| v as f64).collect(), ..c.clone() });
-        replaced.insert(w.clone(), values);
+    for &(i, ref w) in &layers {
+        let n = &out_nodes[i];
+        let (_, runs) = weight_runs(n, &work).expect("a compressible layer stays one");
+        let pruning = applied[&i];
+        let mut values = work[w].f32s();
+        let zeros = prune(&mut values, &runs, if matches!(pruning, Pruning::Channels { .. }) { Pruning::None } else { pruning });
+        work.insert(w.clone(), Const { vals: values.iter().map(|&v| v as f64).collect(), ..work[w].clone() });
         stats.push(LayerStats {
             name: node_name(n),
             op: n.op_type.clone(),
             pruning: pruning.to_string(),
-            weights: runs.runs * runs.len,
+            weights: values.len(),
+            removed: consts[w].vals.len() - values.len(),
             zeros,
             sqnr_db: f64::INFINITY,
         });
     }
 
-    // The accuracy proxy: both graphs on every sample.
-    let graph = model.proto.graph.as_ref().expect("read checks the graph");
-    let mut sorted = graph.clone();
-    sorted.node = nodes.clone();
-    let watched: Vec<String> = stats
-        .iter()
-        .filter_map(|s| layers.iter().find(|(n, ..)| node_name(n) == s.name))
-        .map(|(n, ..)| n.output[0].clone())
-        .chain(graph.output.iter().map(|o| o.name.clone()))
-        .collect();
+    // The accuracy proxy: both graphs on every sample; removed channels count as zeros.
+    let (mut original, mut pruned) = (graph.clone(), graph.clone());
+    original.node = nodes.clone();
+    pruned.node = out_nodes.clone();
+    let watched: Vec<String> = layers.iter().map(|&(i, _)| nodes[i].output[0].clone()).chain(outputs.iter().cloned()).collect();
     let mut energy: HashMap<String, (f64, f64)> = HashMap::new();
     let run_err =
         |(node, m): (String, String)| graph_err(format!("node `{node}`: {m}"), "see docs/ONNX.md for the operators of float models".into());
     for sample in samples {
         let mut reference: HashMap<String, FTensor> = HashMap::new();
-        float::run(&sorted, model.opset, &consts, sample, |name, t| {
+        float::run(&original, model.opset, &consts, sample, |name, t| {
             if watched.iter().any(|w| w == name) {
                 reference.insert(name.to_string(), t.clone());
             }
         })
         .map_err(run_err)?;
-        float::run(&sorted, model.opset, &pruned_consts, sample, |name, t| {
+        float::run(&pruned, model.opset, &work, sample, |name, t| {
             if let Some(r) = reference.get(name) {
                 let e = energy.entry(name.to_string()).or_insert((0.0, 0.0));
-                for (&a, &b) in r.data.iter().zip(&t.data) {
+                let mut add = |a: f32, b: f32| {
                     e.0 += (a as f64) * (a as f64);
                     e.1 += (a as f64 - b as f64) * (a as f64 - b as f64);
+                };
+                match kept.get(name) {
+                    None => r.data.iter().zip(&t.data).for_each(|(&a, &b)| add(a, b)),
+                    Some(keep) => {
+                        let (batch, c) = (r.shape[0], r.shape[1]);
+                        let plane = r.data.len() / (batch * c).max(1);
+                        for nb in 0..batch {
+                            for ch in 0..c {
+                                let at = keep.binary_search(&ch).ok();
+                                for p in 0..plane {
+                                    let a = r.data[(nb * c + ch) * plane + p];
+                                    add(a, at.map_or(0.0, |j| t.data[(nb * keep.len() + j) * plane + p]));
+                                }
+                            }
+                        }
+                    }
                 }
             }
         })
         .map_err(run_err)?;
     }
     let sqnr = |name: &str| energy.get(name).map_or(f64::INFINITY, |&(s, e)| sqnr_db(s, e));
-    for (s, (n, ..)) in stats.iter_mut().zip(&layers) {
-        s.sqnr_db = sqnr(&n.output[0]);
+    for (s, &(i, _)) in stats.iter_mut().zip(&layers) {
+        s.sqnr_db = sqnr(&nodes[i].output[0]);
     }
-    let outputs = graph.output.iter().map(|o| (o.name.clone(), sqnr(&o.name))).collect();
+    let outputs = outputs.iter().map(|o| (o.clone(), sqnr(o))).collect();
 
     let mut proto = model.proto.clone();
     let g = proto.graph.as_mut().expect("read checks the graph");
     for t in g.initializer.iter_mut() {
-        if let Some(values) = replaced.get(&t.name) {
-            let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
-            *t = tensor_proto(&t.name, &dims, dtype::FLOAT, &values.iter().map(|&v| v as f64).collect::<Vec<_>>());
+        if let Some(c) = work.get(&t.name).filter(|c| consts.get(&t.name) != Some(*c)) {
+            *t = tensor_proto(&t.name, &c.dims, dtype::FLOAT, &c.vals);
         }
     }
+    g.node = out_nodes;
+    // Shapes of narrowed tensors are stale; the importer infers them.
+    g.value_info.retain(|v| !kept.contains_key(&v.name));
     Ok((OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() }, Report { layers: stats, outputs }))
 }
 
