@@ -157,7 +157,7 @@ enum Command {
         calibration: CalibrationArgs,
     },
     /// Prune a float ONNX model's Conv/Gemm/MatMul weights (magnitude based: unstructured at a
-    /// ratio, or N:M along input channels) and report the accuracy proxy: output SQNR
+    /// ratio, N:M along input channels, or whole channels) and report the accuracy proxy: output SQNR
     /// against the float model on calibration inputs, per layer and per graph output.
     Compress {
         /// Float ONNX model.
@@ -166,8 +166,8 @@ enum Command {
         /// Output .onnx file (float, pruned).
         #[arg(long)]
         out: PathBuf,
-        /// Pruning of every layer the policy does not name: none, unstructured:R, or N:M
-        /// such as 2:4.
+        /// Pruning of every layer the policy does not name: none, unstructured:R, N:M such as
+        /// 2:4, or channels:R (filters removed with the next layer's input channels).
         #[arg(long)]
         prune: Option<String>,
         /// Per-layer policy file (TOML: [default] and [layers."name"], each `prune = "..."`).
