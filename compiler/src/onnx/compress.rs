@@ -175,10 +175,9 @@ pub struct Report {
     pub outputs: Vec<(String, f64)>,
 }
 
-/// How one weight tensor's reduction runs lie in memory: `runs` runs of `len` elements,
-/// element `i` of run `v` at `run_start(v) + i * stride`.
+/// How one weight tensor's reduction runs lie in memory: one run of `len` elements per
+/// entry of `starts`, element `i` of run `v` at `starts[v] + i * stride`.
 struct Runs {
-    runs: usize,
     len: usize,
     stride: usize,
     starts: Vec<usize>,
@@ -189,16 +188,16 @@ impl Runs {
     fn conv(dims: &[usize]) -> Self {
         let (k, c, taps) = (dims[0], dims[1], dims[2..].iter().product::<usize>());
         let starts = (0..k).flat_map(|k| (0..taps).map(move |t| k * c * taps + t)).collect();
-        Runs { runs: k * taps, len: c, stride: taps, starts }
+        Runs { len: c, stride: taps, starts }
     }
 
     /// A 2-D weight whose reduction is axis `red` (0 for `[K, N]`, 1 for `[N, K]`).
     fn matrix(dims: &[usize], red: usize) -> Self {
         let (rows, cols) = (dims[0], dims[1]);
         if red == 1 {
-            Runs { runs: rows, len: cols, stride: 1, starts: (0..rows).map(|r| r * cols).collect() }
+            Runs { len: cols, stride: 1, starts: (0..rows).map(|r| r * cols).collect() }
         } else {
-            Runs { runs: cols, len: rows, stride: cols, starts: (0..cols).collect() }
+            Runs { len: rows, stride: cols, starts: (0..cols).collect() }
         }
     }
 }
@@ -217,7 +216,6 @@ fn prune(w: &mut [f32], runs: &Runs, pruning: Pruning) -> usize {
             }
         }
         Pruning::NofM { n, m } => {
-            debug_assert_eq!(runs.starts.len(), runs.runs);
             for &start in &runs.starts {
                 for g0 in (0..runs.len).step_by(m) {
                     let mut group: Vec<(usize, f32)> =
