@@ -64,11 +64,11 @@ impl Target {
         Self { name: name.into(), layers, costs: Mutex::default() }
     }
 
-    /// `layer` on the single-engine arch `view`, planned and timed once per sweep; an error
+    /// `layer` on the single-engine arch `view` (with its table key), planned and timed once
+    /// per sweep; an error
     /// is the record's status and message.
-    fn cost(&self, view: &ArchConfig, layer: &Layer, objective: Objective) -> CostResult {
-        // Everything but the name and the clock shapes the program and its timing.
-        let key = (format!("{:?}", ArchConfig { name: String::new(), clock_mhz: 0.0, ..view.clone() }), layer.op, layer.shape, objective);
+    fn cost(&self, (view, view_key): &(ArchConfig, String), layer: &Layer, objective: Objective) -> CostResult {
+        let key = (view_key.clone(), layer.op, layer.shape, objective);
         if let Some(c) = self.costs.lock().expect("no thread panics holding the lock").get(&key) {
             return c.clone();
         }
@@ -108,7 +108,15 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
     rec.clock_mhz = arch.clock_mhz;
     rec.dram_bytes_per_cycle = arch.dram_bytes_per_cycle as u64;
     let mut reports = Vec::with_capacity(target.layers.len());
-    let views = systole_compiler::engines(&arch);
+    // Everything but the name and the clock shapes a program and its timing: the key of
+    // each engine view in the shared cost table, made once per point.
+    let views: Vec<(ArchConfig, String)> = systole_compiler::engines(&arch)
+        .into_iter()
+        .map(|v| {
+            let key = format!("{:?}", ArchConfig { name: String::new(), clock_mhz: 0.0, ..v.clone() });
+            (v, key)
+        })
+        .collect();
     for layer in &target.layers {
         // Layers of equal operator and shape (repeated blocks) have equal programs up to
         // their data and output stage. On a `both` instance the compiler takes the better
