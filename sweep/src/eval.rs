@@ -65,8 +65,7 @@ impl Target {
     }
 
     /// `layer` on the single-engine arch `view` (with its table key), planned and timed once
-    /// per sweep; an error
-    /// is the record's status and message.
+    /// per sweep; an error is the record's status and message.
     fn cost(&self, (view, view_key): &(ArchConfig, String), layer: &Layer, objective: Objective) -> CostResult {
         let key = (view_key.clone(), layer.op, layer.shape, objective);
         if let Some(c) = self.costs.lock().expect("no thread panics holding the lock").get(&key) {
