@@ -18,7 +18,7 @@ use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
 use systole_core::mapping::{LoopOrder, Mapping};
 use systole_core::workload::LayerData;
-use systole_core::{ArchConfig, Dataflow, Program};
+use systole_core::{ArchConfig, Dataflow, Program, Sparsity};
 
 /// Bytes of the padded input that are contiguous for one kernel row or tap.
 struct Run {
@@ -123,9 +123,42 @@ struct Problem<'a> {
     chunks: Vec<Chunk>,
     /// Column tiles per group.
     nt: usize,
+    /// Format of the WS weight tiles: K-step `kt` is chunks `kt*expansion + e`, chunk `e`
+    /// in activation bank `e` at one offset, and one compressed tile covers them all.
+    format: Sparsity,
 }
 
-impl Problem<'_> {
+impl<'a> Problem<'a> {
+    fn new(arch: &'a ArchConfig, layer: &'a Layer, runs: &[Run]) -> Self {
+        let format = arch.format_for(layer.sparsity);
+        Problem { arch, layer, chunks: chunks(runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols), format }
+    }
+
+    /// Activation words per K-step (chunks read together).
+    fn expansion(&self) -> usize {
+        self.format.expansion()
+    }
+
+    /// K-steps: the array's passes over the reduction per output tile and column tile.
+    fn ksteps(&self) -> usize {
+        self.chunks.len().div_ceil(self.expansion())
+    }
+
+    /// Activation words one buffer of a sparse layer's banks may use (the same offsets in
+    /// every bank), or of the whole scratchpad.
+    fn act_space(&self) -> usize {
+        if self.expansion() > 1 {
+            self.arch.act_bank_words()
+        } else {
+            self.arch.act_words()
+        }
+    }
+
+    /// Weight words of one WS tile.
+    fn tile_words(&self) -> usize {
+        systole_core::isa::ws_tile_words(self.arch.rows, self.format)
+    }
+
     fn os(&self) -> bool {
         self.arch.dataflow == Dataflow::OutputStationary
     }
@@ -139,14 +172,17 @@ impl Problem<'_> {
         }
     }
 
+    /// K-step ranges whose activations fit half the activation space together (and their
+    /// weights half the weight scratchpad).
     fn kgroups(&self, m: usize) -> Option<Vec<(usize, usize)>> {
-        let act_half = self.arch.act_words() / 2;
+        let act_half = self.act_space() / 2;
         let wgt_half = self.arch.wgt_words() / 2;
         let blocks = m.div_ceil(self.arch.rows);
         let mut groups = Vec::new();
         let (mut start, mut words, mut klen) = (0, 0, 0);
-        for (i, c) in self.chunks.iter().enumerate() {
-            let (w, k) = if self.os() { (blocks * c.len, c.len) } else { (m, self.arch.rows) };
+        for i in 0..self.ksteps() {
+            let c = &self.chunks[i];
+            let (w, k) = if self.os() { (blocks * c.len, c.len) } else { (m, self.tile_words()) };
             if w > act_half || k > wgt_half {
                 return None;
             }
@@ -159,7 +195,7 @@ impl Problem<'_> {
             words += w;
             klen += k;
         }
-        groups.push((start, self.chunks.len()));
+        groups.push((start, self.ksteps()));
         Some(groups)
     }
 
@@ -184,8 +220,9 @@ impl Problem<'_> {
         let lat = a.dram_latency as u64;
         let row_beats = |len: usize| len.div_ceil(bw) as u64;
         let tiles = (s.p().div_ceil(pt) * s.q().div_ceil(qt) * s.n * s.groups) as u64;
-        let kt = self.chunks.len() as u64;
+        let kt = self.ksteps() as u64;
         let nt = self.nt as u64;
+        let fill = self.tile_words() as u64;
         let ktot: u64 = self.chunks.iter().map(|c| c.len as u64).sum();
         let exec_per_nt = if self.os() {
             let blocks = m.div_ceil(a.rows) as u64;
@@ -197,10 +234,11 @@ impl Problem<'_> {
         } else if nt * kt == 1 {
             m as u64
         } else {
-            kt * (m as u64).max(a.rows as u64)
+            kt * (m as u64).max(fill)
         };
-        let a_load = kt * m as u64 * row_beats(a.rows) + lat * 2 * kt.min(8);
-        let w_per_nt = if self.os() { ktot } else { kt * a.rows as u64 };
+        let words_loaded = self.chunks.len() as u64;
+        let a_load = words_loaded * m as u64 * row_beats(a.rows) + lat * 2 * words_loaded.min(8);
+        let w_per_nt = if self.os() { ktot } else { kt * fill };
         let resident = nt * w_per_nt <= a.wgt_words() as u64;
         let stream = |words: u64| words * row_beats(a.cols) + lat * (words / wgt_half).max(1);
         let store_per_nt = m as u64 * row_beats(a.cols) + lat;
@@ -265,7 +303,7 @@ impl Problem<'_> {
         } else if self.os() && longest > a.wgt_words() / 2 {
             ("wgt_sram_kib", 2 * longest, a.wgt_words(), format!("a {longest}-step weight segment (double-buffered)"))
         } else {
-            ("act_sram_kib", 2 * a.rows.max(longest), a.act_words(), "one activation chunk (double-buffered)".to_string())
+            ("act_sram_kib", 2 * a.rows.max(longest), self.act_space(), "one activation chunk (double-buffered)".to_string())
         };
         CompileError::DoesNotFit { layer, what, field, need, have, help: format!("raise `{field}` or use a smaller layer") }
     }
@@ -279,14 +317,17 @@ impl Tiling {
 
 /// The feasible mappings, best estimate first.
 pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, CompileError> {
-    let problem = Problem { arch, layer, chunks: chunks(&runs(layer), arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
+    let problem = Problem::new(arch, layer, &runs(layer));
     Ok(problem.candidates()?.iter().map(|t| t.mapping(arch.dataflow)).collect())
 }
 
 /// Lowers a dense or grouped convolution, or a GEMM.
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
     let runs = runs(layer);
-    let problem = Problem { arch, layer, chunks: chunks(&runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols) };
+    let problem = Problem::new(arch, layer, &runs);
+    if let Some(data) = data {
+        check_sparsity(layer, data, problem.format)?;
+    }
     let candidates = problem.candidates()?;
     // WS weight tiles are one K-chunk each, the same bytes whatever the tiling: build each
     // once for all candidates.
@@ -320,7 +361,8 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
     let lay = Layout::new(layer, data, 0);
     let os = problem.os();
     let (rows, cols) = (arch.rows, arch.cols);
-    let (act_half, acc_half) = ((arch.act_words() / 2) as u32, (arch.acc_rows() / 2) as u32);
+    let (act_half, acc_half) = ((problem.act_space() / 2) as u32, (arch.acc_rows() / 2) as u32);
+    let (expansion, bank_words) = (problem.expansion(), arch.act_bank_words() as u32);
     let (cg, kg) = (s.cg(), s.kg());
     let row_pitch = lay.input.row_pitch() as i64;
     let cbytes = s.c as i64;
@@ -329,13 +371,24 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
     let mut tile_ids = rustc_hash::FxHashMap::default();
     let mut tile_id = |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Tiles| -> usize {
         *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
-            let words: usize = if os { chunks.iter().map(|c| c.len).sum() } else { rows };
+            let words: usize = if os { chunks.iter().map(|c| c.len).sum() } else { problem.tile_words() };
             tiles.push(words, |data, bytes| {
                 if !os {
                     if let Some(cached) = ws_tiles.borrow().get(&(g, nt, ki)) {
                         bytes.copy_from_slice(cached);
                         return;
                     }
+                }
+                if problem.format != Sparsity::Dense {
+                    let weight = |j: usize, chunk: usize, lane: usize| -> i8 {
+                        let Some(c) = chunks.get(chunk) else { return 0 };
+                        let Some(p) = c.pieces.iter().find(|p| (p.at..p.at + p.len).contains(&lane)) else { return 0 };
+                        let (r, ss, ch) = runs[p.run].taps[p.off + lane - p.at];
+                        data.weights.at([g * kg + nt * cols + j, r, ss, ch])
+                    };
+                    pack_sparse(rows, cols.min(kg - nt * cols), problem.format, weight, bytes);
+                    ws_tiles.borrow_mut().insert((g, nt, ki), bytes.to_vec());
+                    return;
                 }
                 let mut word = 0;
                 for c in chunks {
@@ -401,7 +454,42 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
             let act = Region::Act(act_buf);
             let a_base = act_buf * act_half;
             // Pixels outer with one k-group, the tile's activations stay for every N-group.
-            if !pixels_outer || ng0 == 0 || tiling.kgroups.len() > 1 {
+            if (!pixels_outer || ng0 == 0 || tiling.kgroups.len() > 1) && expansion > 1 {
+                // Chunk `i` goes to bank `i % expansion`; full slices of one run that follow
+                // each other in a bank merge into one DMA.
+                let (c0, c1) = (lo * expansion, (hi * expansion).min(chunks.len()));
+                let mut merged = vec![false; c1 - c0];
+                for i in c0..c1 {
+                    if merged[i - c0] {
+                        continue;
+                    }
+                    let mut count = 1;
+                    let same_run = |a: &Chunk, b: &Chunk, steps: usize| {
+                        b.is_full_slice(rows) && b.pieces[0].run == a.pieces[0].run && b.pieces[0].off == a.pieces[0].off + steps * rows
+                    };
+                    if chunks[i].is_full_slice(rows) {
+                        while i + count * expansion < c1 && same_run(&chunks[i], &chunks[i + count * expansion], count * expansion) {
+                            merged[i + count * expansion - c0] = true;
+                            count += 1;
+                        }
+                    }
+                    let dst = (i % expansion) as u32 * bank_words + a_base + (i / expansion - lo) as u32 * m as u32;
+                    for piece in &chunks[i].pieces {
+                        let run = &runs[piece.run];
+                        let addr = lay.in_addr(n, p0 * s.stride[0] + run.dy, q0 * s.stride[1] + run.dx, g * cg) + piece.off as u64;
+                        let src = DramPattern {
+                            addr,
+                            len: piece.len as u32,
+                            dims: [
+                                Dim { count: count as u32, stride: (expansion * rows) as i64 },
+                                Dim { count: pt as u32, stride: s.stride[0] as i64 * row_pitch },
+                                Dim { count: qt as u32, stride: s.stride[1] as i64 * cbytes },
+                            ],
+                        };
+                        steps.push(Step::Load { op: Op::Load { target: Buffer::Act, dst, offset: piece.at as u32, src }, region: act });
+                    }
+                }
+            } else if !pixels_outer || ng0 == 0 || tiling.kgroups.len() > 1 {
                 let kgw: u32 = chunks[lo..hi].iter().map(|c| c.len as u32).sum();
                 let mut koff = 0u32;
                 let mut i = lo;
@@ -454,7 +542,8 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
                     }
                 } else {
                     for kt in lo..hi {
-                        let tile = tile_id(g, nt, kt, &chunks[kt..kt + 1], &mut tiles);
+                        let step_chunks = &chunks[kt * expansion..((kt + 1) * expansion).min(chunks.len())];
+                        let tile = tile_id(g, nt, kt, step_chunks, &mut tiles);
                         steps.push(Step::MatmulWs {
                             tile,
                             a: WordGen::linear(a_base + (kt - lo) as u32 * m as u32, m as u32),
@@ -463,6 +552,7 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
                             act,
                             acc_region,
                             band: None,
+                            sparse: problem.format,
                         });
                     }
                 }
@@ -481,5 +571,49 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
         }
         acc_buf ^= 1;
     }
-    assemble(arch, s.macs(), lay, &steps, tiles)
+    // A sparse array multiplies only the stored weights.
+    let macs = s.macs() * problem.format.kept() as u64 / systole_core::arch::NM_GROUP as u64;
+    assemble(arch, macs, lay, &steps, tiles)
+}
+
+/// Writes one compressed WS tile (docs/ARCHITECTURE.md section 3) for `rows` PE rows and
+/// `cols` columns into `bytes`: for every four PE rows a metadata word (byte `j`, bits
+/// `2i..2i+2`: the index within its group of the weight PE row `4q + i` of column `j`
+/// holds) and then their four value words. PE row `r` takes the `(r % N)`-th nonzero of
+/// group `r / N`, `N = format.kept()`, or 0; group `g` is lanes `4g..4g+4` of the K-step,
+/// lane `l` being lane `l % rows` of chunk `l / rows`. `weight(j, chunk, lane)` gives the
+/// weight of column `j` at a lane of a chunk (0 beyond the chunks).
+fn pack_sparse(rows: usize, cols: usize, format: Sparsity, weight: impl Fn(usize, usize, usize) -> i8, bytes: &mut [u8]) {
+    let keep = format.kept();
+    let stride = bytes.len() / systole_core::isa::ws_tile_words(rows, format);
+    for j in 0..cols {
+        for r in 0..rows {
+            let first = (r / keep) * systole_core::arch::NM_GROUP;
+            let nonzero = (0..systole_core::arch::NM_GROUP)
+                .map(|i| (i, weight(j, (first + i) / rows, (first + i) % rows)))
+                .filter(|&(_, w)| w != 0)
+                .nth(r % keep);
+            let (index, value) = nonzero.unwrap_or((0, 0));
+            let (q, i) = (r / 4, r % 4);
+            bytes[(5 * q + 1 + i) * stride + j] = value as u8;
+            bytes[5 * q * stride + j] |= (index as u8) << (2 * i);
+        }
+    }
+}
+
+/// An error unless `data`'s weights are in `format` (the layer claims a format its weights
+/// do not have).
+fn check_sparsity(layer: &Layer, data: &LayerData, format: Sparsity) -> Result<(), CompileError> {
+    let found = systole_core::layer::weight_sparsity(&layer.shape, &data.weights);
+    if found >= format {
+        return Ok(());
+    }
+    Err(CompileError::Invalid {
+        layer: layer.name.clone(),
+        help: Some(format!("prune the weights to {format} (`systole compress --prune {format}`) or declare the layer dense")),
+        error: Box::new(systole_core::ConfigError::new(
+            "sparsity",
+            format!("the layer declares {}, but its weights have groups of four with more nonzeros ({found})", layer.sparsity),
+        )),
+    })
 }

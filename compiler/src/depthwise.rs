@@ -22,7 +22,7 @@ use systole_core::isa::{Band, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
 use systole_core::mapping::Mapping;
 use systole_core::workload::LayerData;
-use systole_core::{ArchConfig, Dataflow, Program};
+use systole_core::{ArchConfig, Dataflow, Program, Sparsity};
 
 struct Geometry {
     /// Largest channel group (bytes per transposed run).
@@ -271,7 +271,16 @@ fn build(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, geo: &Geome
                                         outer_count: pt as u32,
                                         outer_stride: (st.0 * g) as u32,
                                     };
-                                    steps.push(Step::MatmulWs { tile: tile_id, a, acc: acc_j, accumulate, act, acc_region, band });
+                                    steps.push(Step::MatmulWs {
+                                        tile: tile_id,
+                                        a,
+                                        acc: acc_j,
+                                        accumulate,
+                                        act,
+                                        acc_region,
+                                        band,
+                                        sparse: Sparsity::Dense,
+                                    });
                                 }
                             }
                         }

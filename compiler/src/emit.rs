@@ -14,7 +14,7 @@
 use crate::layout::Layout;
 use systole_core::isa::{Band, Buffer, DramPattern, Instr, Op, Sync, Unit, WordGen};
 use systole_core::workload::LayerData;
-use systole_core::{ArchConfig, Program};
+use systole_core::{ArchConfig, Program, Sparsity};
 
 /// A piece of on-chip memory that the scoreboard tracks as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,6 +118,8 @@ pub enum Step {
         acc_region: Region,
         /// Expand the weight word as a band (depthwise) instead of reading a tile.
         band: Option<Band>,
+        /// Format of the tile (all tiles of a layer share one).
+        sparse: Sparsity,
     },
     /// OS matmul reading weight segment `tile`.
     MatmulOs {
@@ -350,11 +352,12 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                 em.emit(Op::MatmulOs { a: *a, b, acc: *acc, accumulate: *accumulate, band: *band }, &[*act, wr], &[*acc_region]);
                 pos += 1;
             }
-            Step::MatmulWs { tile, a, acc, accumulate, act, acc_region, band } => {
+            Step::MatmulWs { tile, a, acc, accumulate, act, acc_region, band, sparse } => {
+                let sparse = *sparse;
                 if active != Some(*tile) {
                     // Only the first tile of the stream needs a preload of its own.
                     let (w, wr) = plan.locate(em, &stream, pos);
-                    let op = Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(w), band: *band };
+                    let op = Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(w), band: *band, sparse };
                     em.emit(op, &[wr], &[]);
                     active = Some(*tile);
                 }
@@ -367,7 +370,8 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                     None => (None, None, [*act, *act]),
                 };
                 let reads = if reads[0] == reads[1] { &reads[..1] } else { &reads[..] };
-                em.emit(Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band }, reads, &[*acc_region]);
+                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse };
+                em.emit(op, reads, &[*acc_region]);
                 if let Some((t, _)) = next {
                     active = Some(t);
                 }

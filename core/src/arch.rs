@@ -45,6 +45,66 @@ impl std::fmt::Display for Dataflow {
     }
 }
 
+/// Structured weight sparsity: how many weights of every group of [`NM_GROUP`] consecutive
+/// reduction indices (input channels of one tap) a weight-stationary tile keeps. As an
+/// [`ArchConfig`] field it is the sparsest format the WS engine can skip (`"1:4"` also runs
+/// `"2:4"`); on a `MatmulWs` it is the format of the instruction's tile (docs/ARCHITECTURE.md
+/// section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, Default)]
+pub enum Sparsity {
+    /// Every weight stored: `rows` words per tile.
+    #[default]
+    #[serde(rename = "dense")]
+    Dense,
+    /// At most 2 of every 4 weights nonzero: twice the reduction per pass.
+    #[serde(rename = "2:4")]
+    TwoOfFour,
+    /// At most 1 of every 4 weights nonzero: four times the reduction per pass.
+    #[serde(rename = "1:4")]
+    OneOfFour,
+}
+
+/// Reduction indices per sparsity group (the `M` of N:M).
+pub const NM_GROUP: usize = 4;
+
+impl Sparsity {
+    /// Every format, densest first.
+    pub const ALL: [Sparsity; 3] = [Sparsity::Dense, Sparsity::TwoOfFour, Sparsity::OneOfFour];
+
+    /// Weights kept per group of [`NM_GROUP`] (the `N` of N:M).
+    pub fn kept(self) -> usize {
+        match self {
+            Sparsity::Dense => 4,
+            Sparsity::TwoOfFour => 2,
+            Sparsity::OneOfFour => 1,
+        }
+    }
+
+    /// Reduction indices one PE row covers: activation words read per cycle (`4 / N`).
+    pub fn expansion(self) -> usize {
+        NM_GROUP / self.kept()
+    }
+
+    /// The densest format that holds groups with at most `nonzeros` nonzero weights.
+    pub fn for_nonzeros(nonzeros: usize) -> Sparsity {
+        match nonzeros {
+            0 | 1 => Sparsity::OneOfFour,
+            2 => Sparsity::TwoOfFour,
+            _ => Sparsity::Dense,
+        }
+    }
+}
+
+impl std::fmt::Display for Sparsity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sparsity::Dense => "dense",
+            Sparsity::TwoOfFour => "2:4",
+            Sparsity::OneOfFour => "1:4",
+        })
+    }
+}
+
 /// Parameters of one accelerator instance. See `docs/ARCHITECTURE.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,6 +140,11 @@ pub struct ArchConfig {
     /// `512 / fetch_cycles` bits wide. 1 (the default) holds whole instructions; 2, 4 or 8
     /// narrow the memories for small FPGAs, at a cost in the timing model (section 5).
     pub fetch_cycles: usize,
+    /// The sparsest N:4 weight format the WS engine skips (`"dense"`, the default, `"2:4"`
+    /// or `"1:4"`): the activation scratchpad is built of `expansion()` banks read together
+    /// and every PE selects its activation from a group of four (docs/ARCHITECTURE.md
+    /// section 3).
+    pub sparsity: Sparsity,
 }
 
 impl Default for ArchConfig {
@@ -98,6 +163,7 @@ impl Default for ArchConfig {
             clock_mhz: 500.0,
             transposer: true,
             fetch_cycles: 1,
+            sparsity: Sparsity::Dense,
         }
     }
 }
@@ -188,6 +254,33 @@ impl ArchConfig {
         self.act_sram_kib * 1024 / self.rows
     }
 
+    /// Banks of the activation scratchpad: [`Sparsity::expansion`] of `sparsity`. Bank `e`
+    /// holds words `e * act_bank_words()..`; a sparse matmul reads one word of each bank at
+    /// the same offset in one cycle.
+    pub fn act_banks(&self) -> usize {
+        self.sparsity.expansion()
+    }
+
+    /// Words per activation bank.
+    pub fn act_bank_words(&self) -> usize {
+        self.act_words() / self.act_banks()
+    }
+
+    /// The format the WS engine runs a layer whose weights are in `claimed` with: the
+    /// sparsest both allow (dense without a WS engine).
+    pub fn format_for(&self, claimed: Sparsity) -> Sparsity {
+        if self.dataflow.has_ws() {
+            claimed.min(self.sparsity)
+        } else {
+            Sparsity::Dense
+        }
+    }
+
+    /// Whether the WS engine can run tiles of format `format`.
+    pub fn runs_format(&self, format: Sparsity) -> bool {
+        format == Sparsity::Dense || (self.dataflow.has_ws() && format.expansion() <= self.act_banks())
+    }
+
     /// Words in the weight scratchpad (each `cols` bytes).
     pub fn wgt_words(&self) -> usize {
         self.wgt_sram_kib * 1024 / self.cols
@@ -218,14 +311,17 @@ impl ArchConfig {
         (2 * self.rows + self.cols) as u64
     }
 
-    /// Whether this instance has `op`: the matmul of its dataflow, and the transposed ops only
-    /// with the transposer.
+    /// Whether this instance has `op`: the matmul of its dataflow (a sparse WS matmul only
+    /// in a format the engine skips, never with a band), and the transposed ops only with
+    /// the transposer.
     pub fn supports(&self, op: &crate::isa::Op) -> bool {
         use crate::isa::Op;
         match op {
             Op::Load { .. } | Op::LoadParams { .. } | Op::Store { .. } => true,
             Op::LoadTransposed { .. } | Op::StoreTransposed { .. } => self.transposer,
-            Op::MatmulWs { .. } => self.dataflow.has_ws(),
+            Op::MatmulWs { sparse, band, .. } => {
+                self.dataflow.has_ws() && self.runs_format(*sparse) && (band.is_none() || *sparse == Sparsity::Dense)
+            }
             Op::MatmulOs { .. } => self.dataflow.has_os(),
         }
     }
@@ -319,6 +415,26 @@ impl ArchConfig {
             )
             .help("use 1 for whole-instruction memories, or 8 for the narrowest (small FPGAs)"));
         }
+        if self.sparsity != Sparsity::Dense {
+            let why = if !self.dataflow.has_ws() {
+                Some("structured sparsity is skipped by the WS engine, and this instance has none".to_string())
+            } else if self.rows % NM_GROUP != 0 {
+                Some(format!("needs rows divisible by {NM_GROUP} (a PE row's group of four activations), not {}", self.rows))
+            } else if self.act_words() % self.act_banks() != 0 || self.act_bank_words() < 4 * self.rows {
+                Some(format!(
+                    "splits the activation scratchpad ({} words) into {} banks of at least {} words",
+                    self.act_words(),
+                    self.act_banks(),
+                    4 * self.rows
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::new("sparsity", format!("\"{}\" {why}", self.sparsity))
+                    .help("use sparsity = \"dense\", or a WS instance with rows a multiple of 4 and a larger act_sram_kib"));
+            }
+        }
         Ok(())
     }
 }
@@ -373,6 +489,22 @@ mod tests {
         for f in [0, 3, 16] {
             assert_eq!(ArchConfig { fetch_cycles: f, ..ArchConfig::default() }.validate().unwrap_err().field, "fetch_cycles");
         }
+    }
+
+    #[test]
+    fn sparsity_needs_the_ws_engine_and_rows_in_fours() {
+        let a = ArchConfig { sparsity: Sparsity::TwoOfFour, dataflow: Dataflow::OutputStationary, ..ArchConfig::default() };
+        assert_eq!(a.validate().unwrap_err().field, "sparsity");
+        let a = ArchConfig { sparsity: Sparsity::OneOfFour, rows: 6, ..ArchConfig::default() };
+        assert!(a.validate().unwrap_err().message.contains("rows divisible by 4"));
+        let a = ArchConfig { sparsity: Sparsity::OneOfFour, dataflow: Dataflow::Both, ..ArchConfig::default() };
+        a.validate().unwrap();
+        assert_eq!((a.act_banks(), a.act_bank_words()), (4, 4096));
+        assert!(a.runs_format(Sparsity::TwoOfFour) && a.runs_format(Sparsity::OneOfFour));
+        let b = ArchConfig { sparsity: Sparsity::TwoOfFour, ..ArchConfig::default() };
+        assert!(!b.runs_format(Sparsity::OneOfFour));
+        assert_eq!(Sparsity::for_nonzeros(2), Sparsity::TwoOfFour);
+        assert_eq!(toml::from_str::<ArchConfig>("sparsity = \"1:4\"").unwrap().sparsity, Sparsity::OneOfFour);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!
 //! Every instruction encodes to [`INSTR_BITS`] bits (see [`Instr::encode`]).
 
+use crate::arch::Sparsity;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -244,7 +245,9 @@ pub enum Op {
     /// Exec unit, WS: acc row `acc + i` (=, or += if `accumulate`) the product of activation
     /// word `a[i]` with the active weight tile; meanwhile weight words `preload..+rows` fill
     /// the shadow tile (or, with `band`, word `preload` expands into it), which becomes active
-    /// at the end.
+    /// at the end. With a `sparse` format, `a[i]` stands for the words `a[i] + e * bank`
+    /// (`e < expansion`, `bank = act_bank_words`) read together and the preload is
+    /// `rows + rows / 4` words of compressed tile (docs/ARCHITECTURE.md section 3).
     MatmulWs {
         /// Activation words streamed, one per cycle.
         a: WordGen,
@@ -256,6 +259,8 @@ pub enum Op {
         preload: Option<u32>,
         /// Expand the preload word as a band instead of reading a full tile.
         band: Option<Band>,
+        /// Format of the active tile the stream multiplies and of the tile preloaded.
+        sparse: Sparsity,
     },
     /// Exec unit, OS: for step `t`, PE `(i, j)` += lane `i` of activation word `a[t]` times
     /// lane `j` of weight word `b + t` (with `band`: row `t` of the band expanded from word
@@ -511,13 +516,14 @@ impl Instr {
                 w.put("addr", *addr as i128, ADDR, false)?;
                 w.put("count", *count as i128, COUNT, false)?;
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse } => {
                 gen(&mut w, a)?;
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("accumulate", *accumulate as i128, 1, false)?;
                 w.put("preload.valid", preload.is_some() as i128, 1, false)?;
                 w.put("preload", preload.unwrap_or(0) as i128, WORD, false)?;
                 band_fields(&mut w, band)?;
+                w.put("sparse", Sparsity::ALL.iter().position(|f| f == sparse).expect("a format") as i128, 2, false)?;
             }
             Op::MatmulOs { a, b, acc, accumulate, band } => {
                 gen(&mut w, a)?;
@@ -587,7 +593,9 @@ impl Instr {
                 let accumulate = r.get(1, false) == 1;
                 let valid = r.get(1, false) == 1;
                 let p = r.get(WORD, false) as u32;
-                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band: read_band(&mut r) }
+                let band = read_band(&mut r);
+                let sparse = *Sparsity::ALL.get(r.get(2, false) as usize)?;
+                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse }
             }
             5 => Op::MatmulOs {
                 a: gen(&mut r),
@@ -656,9 +664,12 @@ impl fmt::Display for Instr {
             }
             Op::LoadTransposed { dst, pitch, src } => write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?,
             Op::LoadParams { dst, addr, count } => write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?,
-            Op::MatmulWs { a, acc, accumulate, preload, band } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse } => {
                 let op = if *accumulate { "+=" } else { "=" };
                 write!(f, "mm.ws       acc[{acc}] {op} act{a} x W")?;
+                if *sparse != Sparsity::Dense {
+                    write!(f, " {sparse}")?;
+                }
                 if let Some(p) = preload {
                     write!(f, "; preload wgt[{p}]")?;
                 }
@@ -745,14 +756,15 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
             Accesses { dram_read: src.num_runs() * len, ..Accesses::sram(&[(ACT_WRITE, outer * groups * len)]) }
         }
         Op::LoadParams { count, .. } => Accesses { dram_read: 8 * count as u64, ..Accesses::sram(&[(PARAM_WRITE, count as u64)]) },
-        Op::MatmulWs { a, accumulate, preload, band, .. } => {
+        Op::MatmulWs { a, accumulate, preload, band, sparse, .. } => {
             let m = a.len() as u64;
             let preload = match (preload, band) {
                 (Some(_), Some(_)) => 1,
-                (Some(_), None) => rows,
+                (Some(_), None) => ws_tile_words(arch.rows, sparse) as u64,
                 (None, _) => 0,
             };
-            Accesses::sram(&[(WGT_READ, preload), (ACT_READ, m), (ACC_WRITE, m), (ACC_READ, if accumulate { m } else { 0 })])
+            let act = m * sparse.expansion() as u64;
+            Accesses::sram(&[(WGT_READ, preload), (ACT_READ, act), (ACC_WRITE, m), (ACC_READ, if accumulate { m } else { 0 })])
         }
         Op::MatmulOs { a, accumulate, .. } => {
             let steps = a.len() as u64;
@@ -767,6 +779,16 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
             let reads = lines * per_line.div_ceil((width as u64).max(1)) * len;
             Accesses { dram_written: dst.num_runs() * len, ..Accesses::sram(&[(ACC_READ, reads), (PARAM_READ, reads)]) }
         }
+    }
+}
+
+/// Weight words of one WS tile for `rows` PE rows in `format`: `rows` values, plus for a
+/// sparse tile one metadata word before every four value words (docs/ARCHITECTURE.md
+/// section 3).
+pub fn ws_tile_words(rows: usize, format: Sparsity) -> usize {
+    match format {
+        Sparsity::Dense => rows,
+        _ => rows + rows / crate::arch::NM_GROUP,
     }
 }
 
@@ -844,8 +866,8 @@ mod tests {
             }),
             (word(), word(), pattern()).prop_map(|(dst, pitch, src)| Op::LoadTransposed { dst, pitch, src }),
             (word(), 0u64..(1 << 40), 0u32..(1 << 24)).prop_map(|(dst, addr, count)| Op::LoadParams { dst, addr, count }),
-            (wordgen(), word(), any::<bool>(), proptest::option::of(word()), band())
-                .prop_map(|(a, acc, accumulate, preload, band)| Op::MatmulWs { a, acc, accumulate, preload, band }),
+            (wordgen(), word(), any::<bool>(), proptest::option::of(word()), band(), proptest::sample::select(Sparsity::ALL.to_vec()))
+                .prop_map(|(a, acc, accumulate, preload, band, sparse)| Op::MatmulWs { a, acc, accumulate, preload, band, sparse }),
             (wordgen(), word(), word(), any::<bool>(), band()).prop_map(|(a, b, acc, accumulate, band)| Op::MatmulOs {
                 a,
                 b,

@@ -4,6 +4,7 @@
 //! `N, H, W, C -> N, P, Q, K` with an `R x S` window; GEMM/FC is the case `H = R = S = 1`,
 //! `W = M`. Activations are NHWC, weights KRSC with `C / groups` input channels.
 
+use crate::arch::{Sparsity, NM_GROUP};
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
@@ -235,6 +236,11 @@ pub struct Layer {
     pub quant: QuantParams,
     /// Fused activation.
     pub activation: Activation,
+    /// The N:4 format its weights satisfy (at most N nonzeros in every group of four input
+    /// channels of one output channel and tap): an instance that skips that format runs the
+    /// layer sparse (docs/ARCHITECTURE.md section 3). `dense` (the default) claims nothing.
+    #[serde(default)]
+    pub sparsity: Sparsity,
 }
 
 impl Layer {
@@ -258,6 +264,18 @@ impl Layer {
             }
             _ => {}
         }
+        if self.sparsity != Sparsity::Dense && (self.op == LayerOp::Depthwise || !s.cg().is_multiple_of(NM_GROUP)) {
+            return Err(ConfigError::new(
+                "sparsity",
+                format!(
+                    "\"{}\" needs groups of {NM_GROUP} input channels, but this {} layer has {} per group",
+                    self.sparsity,
+                    if self.op == LayerOp::Depthwise { "depthwise" } else { "dense" },
+                    s.cg()
+                ),
+            )
+            .help("use sparsity = \"dense\" for this layer (depthwise layers and channel counts not divisible by 4 run dense)"));
+        }
         self.quant.validate(s.k)
     }
 
@@ -278,4 +296,16 @@ pub fn activation_bounds(act: Activation, y_scale: f32, y_zp: i8) -> (i8, i8) {
             (y_zp, six.clamp(i8::MIN as i64, i8::MAX as i64) as i8)
         }
     }
+}
+
+/// The densest N:4 format that `weights` (KRSC, `C` per group, of a layer of shape `shape`)
+/// satisfy: the largest count of nonzeros in a group of four input channels of one output
+/// channel and tap decides. Dense when the channels do not divide into fours.
+pub fn weight_sparsity(shape: &ConvShape, weights: &crate::Tensor) -> Sparsity {
+    let cg = shape.cg();
+    if cg % NM_GROUP != 0 || weights.data.is_empty() {
+        return Sparsity::Dense;
+    }
+    let worst = weights.data.chunks(NM_GROUP).map(|g| g.iter().filter(|&&w| w != 0).count()).max().unwrap_or(0);
+    Sparsity::for_nonzeros(worst)
 }

@@ -24,7 +24,7 @@ pub mod tensor;
 pub mod timing;
 pub mod workload;
 
-pub use arch::{ArchConfig, Dataflow};
+pub use arch::{ArchConfig, Dataflow, Sparsity};
 pub use error::{ConfigError, LoadError};
 pub use isa::{Instr, Op, Sync, Unit};
 pub use layer::{Activation, ConvShape, Layer, LayerOp, QuantParams};

@@ -106,6 +106,10 @@ pub struct LayerSpec {
     /// Fused activation (default none).
     #[serde(default)]
     pub activation: Activation,
+    /// N:4 weight sparsity (default dense): random weights are pruned to it, weights from a
+    /// file must satisfy it.
+    #[serde(default)]
+    pub sparsity: crate::Sparsity,
     /// Quantization.
     #[serde(default)]
     pub quant: QuantSpec,
@@ -225,6 +229,7 @@ impl LayerSpec {
             shape,
             quant: QuantParams { x_scale, x_zp: q.x_zp.unwrap_or(0), w_scale, y_scale, y_zp: q.y_zp.unwrap_or(0) },
             activation: self.activation,
+            sparsity: self.sparsity,
         };
         layer.validate()?;
         Ok(layer)
@@ -266,6 +271,15 @@ impl Workload {
         }
         if let Some(p) = &files.weights {
             data.weights.data = crate::npy::read(p, &data.weights.dims, &what("weights"))?;
+            let found = crate::layer::weight_sparsity(&layer.shape, &data.weights);
+            if found < layer.sparsity {
+                let error = ConfigError::new(
+                    what("weights"),
+                    format!("the layer declares sparsity \"{}\", but these weights are only \"{found}\"", layer.sparsity),
+                )
+                .help(format!("prune the weights (`systole compress --prune {}`) or declare sparsity = \"{found}\"", layer.sparsity));
+                return Err(LoadError::invalid(p, error));
+            }
         }
         if let Some(p) = &files.bias {
             data.bias = crate::npy::read(p, &[layer.shape.k], &what("bias"))?;
@@ -291,6 +305,23 @@ impl WorkloadSpec {
     }
 }
 
+/// Zeroes all but the `N` largest-magnitude weights of every group of four consecutive
+/// values of `weights` (input channels, innermost in KRSC) for the format `format`; ties
+/// keep the lower index.
+pub fn prune_to(weights: &mut Tensor, format: crate::Sparsity) {
+    let keep = format.kept();
+    if keep >= crate::arch::NM_GROUP {
+        return;
+    }
+    for group in weights.data.chunks_mut(crate::arch::NM_GROUP) {
+        let mut order: Vec<usize> = (0..group.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(group[i].unsigned_abs()));
+        for &i in &order[keep..] {
+            group[i] = 0;
+        }
+    }
+}
+
 /// The tensors of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerData {
@@ -313,7 +344,8 @@ impl LayerData {
             Tensor::from_vec(dims, (0..n).map(|_| rng.gen_range(lo..=i8::MAX)).collect())
         };
         let input = tensor(s.input_dims(), i8::MIN);
-        let weights = tensor(s.weight_dims(), -127);
+        let mut weights = tensor(s.weight_dims(), -127);
+        prune_to(&mut weights, layer.sparsity);
         let bias = (0..s.k).map(|_| rng.gen_range(-(1 << 14)..(1 << 14))).collect();
         Self { input, weights, bias }
     }

@@ -20,15 +20,21 @@ impl Bounds {
     }
 }
 
-/// The bounds of `layer` on `arch`.
+/// The bounds of `layer` on `arch`. A sparse layer on an instance that skips its format
+/// performs only its stored weights' MACs and moves its compressed weights (one metadata
+/// byte per four values and column).
 pub fn bounds(arch: &ArchConfig, layer: &Layer) -> Bounds {
     let s = &layer.shape;
+    let format = arch.format_for(layer.sparsity);
+    let kept = |n: usize| n * format.kept() / systole_core::arch::NM_GROUP;
     let input: usize = s.input_dims().iter().product();
-    let weights: usize = s.weight_dims().iter().product::<usize>() + 8 * s.k;
+    let stored = kept(s.weight_dims().iter().product::<usize>());
+    let meta = if format == systole_core::Sparsity::Dense { 0 } else { stored / 4 };
+    let weights = stored + meta + 8 * s.k;
     let output: usize = s.output_dims().iter().product();
     let bw = arch.dram_bytes_per_cycle as u64;
     Bounds {
-        compute: s.macs().div_ceil(arch.pes() as u64),
+        compute: (s.macs() * format.kept() as u64 / systole_core::arch::NM_GROUP as u64).div_ceil(arch.pes() as u64),
         memory: ((input + weights) as u64).div_ceil(bw).max((output as u64).div_ceil(bw)),
     }
 }
@@ -46,6 +52,7 @@ mod tests {
             shape: ConvShape::gemm(1, 1, 512, 1000),
             quant: QuantParams { x_scale: 1.0, x_zp: 0, w_scale: vec![1.0], y_scale: 1.0, y_zp: 0 },
             activation: Activation::None,
+            sparsity: Default::default(),
         };
         let arch = ArchConfig { rows: 16, cols: 16, dram_bytes_per_cycle: 16, ..Default::default() };
         let b = bounds(&arch, &layer);

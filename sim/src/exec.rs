@@ -1,11 +1,12 @@
 //! Functional execution in start order, with per-word race checks, and the report.
 
 use crate::SimError;
-use systole_core::isa::{access_totals, AccessTotals, Buffer, DramPattern, Op, OutputStage, Unit};
+use systole_core::arch::NM_GROUP;
+use systole_core::isa::{access_totals, ws_tile_words, AccessTotals, Buffer, DramPattern, Op, OutputStage, Unit, WordGen};
 use systole_core::report::{utilization, LayerReport};
 use systole_core::requant::{requantize, ChannelParam};
 use systole_core::timing::{schedule, InstrTiming};
-use systole_core::{ArchConfig, Program};
+use systole_core::{ArchConfig, Program, Sparsity};
 
 /// Who last wrote and read each word of one memory, and until when.
 struct Tracker {
@@ -70,6 +71,12 @@ struct Machine {
     params: Vec<ChannelParam>,
     active: Vec<i32>,
     shadow: Vec<i32>,
+    /// Per PE of a sparse tile: the lane within its group of four that its weight multiplies.
+    active_index: Vec<u8>,
+    shadow_index: Vec<u8>,
+    active_format: Sparsity,
+    shadow_format: Sparsity,
+    bank_words: usize,
     act_t: Tracker,
     wgt_t: Tracker,
     acc_t: Tracker,
@@ -96,6 +103,11 @@ impl Machine {
             params: vec![ChannelParam::default(); arch.param_entries],
             active: vec![0; rows * cols],
             shadow: vec![0; rows * cols],
+            active_index: vec![0; rows * cols],
+            shadow_index: vec![0; rows * cols],
+            active_format: Sparsity::Dense,
+            shadow_format: Sparsity::Dense,
+            bank_words: arch.act_bank_words(),
             act_t: Tracker::new("act", arch.act_words()),
             wgt_t: Tracker::new("wgt", arch.wgt_words()),
             acc_t: Tracker::new("acc", arch.acc_rows()),
@@ -117,10 +129,33 @@ impl Machine {
                 }
                 Ok(())
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse } => {
                 let (rows, cols) = (self.rows, self.cols);
                 self.check_band(&band, i)?;
+                if !a.is_empty() && sparse != self.active_format {
+                    return Err(SimError::FormatMismatch { instr: i, stream: sparse, active: self.active_format });
+                }
+                if preload.is_some() {
+                    self.shadow_format = sparse;
+                }
                 match (preload, band) {
+                    (Some(p), None) if sparse != Sparsity::Dense => {
+                        // Groups of four PE rows: a metadata word, then their value words.
+                        let p = p as usize;
+                        self.wgt_t.check(p, ws_tile_words(rows, sparse), i)?;
+                        for q in 0..rows / NM_GROUP {
+                            let meta = p + 5 * q;
+                            self.wgt_t.read(meta, t, t.free, i)?;
+                            for r in NM_GROUP * q..NM_GROUP * (q + 1) {
+                                let word = meta + 1 + r % NM_GROUP;
+                                self.wgt_t.read(word, t, t.free, i)?;
+                                for j in 0..cols {
+                                    self.shadow[r * cols + j] = self.wgt[word * cols + j] as i32;
+                                    self.shadow_index[r * cols + j] = (self.wgt[meta * cols + j] as u8 >> (2 * (r % NM_GROUP))) & 3;
+                                }
+                            }
+                        }
+                    }
                     (Some(p), Some(band)) => {
                         let p = p as usize;
                         self.wgt_t.check(p, 1, i)?;
@@ -146,24 +181,15 @@ impl Machine {
                 }
                 let acc = acc as usize;
                 self.acc_t.check(acc, a.len() as usize, i)?;
-                for (m, word) in a.addrs().enumerate() {
-                    let word = word as usize;
-                    self.act_t.check(word, 1, i)?;
-                    self.act_t.read(word, t, t.free, i)?;
-                    self.acc_t.write(acc + m, t, t.done, i)?;
-                    let out = &mut self.acc[(acc + m) * cols..(acc + m + 1) * cols];
-                    if !accumulate {
-                        out.fill(0);
-                    }
-                    for (k, &x) in self.act[word * rows..(word + 1) * rows].iter().enumerate() {
-                        let x = x as i32;
-                        for (o, &w) in out.iter_mut().zip(&self.active[k * cols..(k + 1) * cols]) {
-                            *o = o.wrapping_add(x.wrapping_mul(w));
-                        }
-                    }
+                if sparse != Sparsity::Dense {
+                    self.stream_sparse(i, a, acc, accumulate, sparse, t)?;
+                } else {
+                    self.stream_dense(i, a, acc, accumulate, t)?;
                 }
                 if preload.is_some() {
                     std::mem::swap(&mut self.active, &mut self.shadow);
+                    std::mem::swap(&mut self.active_index, &mut self.shadow_index);
+                    self.active_format = self.shadow_format;
                 }
                 Ok(())
             }
@@ -263,6 +289,68 @@ impl Machine {
                 Ok(())
             }
         }
+    }
+
+    /// Streams the activation words `a` through the active dense tile.
+    fn stream_dense(&mut self, i: usize, a: WordGen, acc: usize, accumulate: bool, t: &InstrTiming) -> Result<(), SimError> {
+        let (rows, cols) = (self.rows, self.cols);
+        for (m, word) in a.addrs().enumerate() {
+            let word = word as usize;
+            self.act_t.check(word, 1, i)?;
+            self.act_t.read(word, t, t.free, i)?;
+            self.acc_t.write(acc + m, t, t.done, i)?;
+            let out = &mut self.acc[(acc + m) * cols..(acc + m + 1) * cols];
+            if !accumulate {
+                out.fill(0);
+            }
+            for (k, &x) in self.act[word * rows..(word + 1) * rows].iter().enumerate() {
+                let x = x as i32;
+                for (o, &w) in out.iter_mut().zip(&self.active[k * cols..(k + 1) * cols]) {
+                    *o = o.wrapping_add(x.wrapping_mul(w));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams `a` through the active sparse tile: word `a[m]` stands for the words
+    /// `a[m] + e * bank_words` of the `expansion` banks, lane `l` of the K-step being lane
+    /// `l % rows` of bank `l / rows`; PE `(r, j)` multiplies lane `4 * (r / N) + index`.
+    fn stream_sparse(
+        &mut self,
+        i: usize,
+        a: WordGen,
+        acc: usize,
+        accumulate: bool,
+        format: Sparsity,
+        t: &InstrTiming,
+    ) -> Result<(), SimError> {
+        let (rows, cols) = (self.rows, self.cols);
+        let (banks, keep) = (format.expansion(), format.kept());
+        let mut lanes = vec![0i32; banks * rows];
+        for (m, word) in a.addrs().enumerate() {
+            for e in 0..banks {
+                let word = word as usize + e * self.bank_words;
+                self.act_t.check(word, 1, i)?;
+                self.act_t.read(word, t, t.free, i)?;
+                for (l, &x) in lanes[e * rows..(e + 1) * rows].iter_mut().zip(&self.act[word * rows..(word + 1) * rows]) {
+                    *l = x as i32;
+                }
+            }
+            self.acc_t.write(acc + m, t, t.done, i)?;
+            let out = &mut self.acc[(acc + m) * cols..(acc + m + 1) * cols];
+            if !accumulate {
+                out.fill(0);
+            }
+            for r in 0..rows {
+                let group = &lanes[NM_GROUP * (r / keep)..NM_GROUP * (r / keep + 1)];
+                for (j, o) in out.iter_mut().enumerate() {
+                    let pe = r * cols + j;
+                    *o = o.wrapping_add(group[self.active_index[pe] as usize].wrapping_mul(self.active[pe]));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_band(&self, band: &Option<systole_core::isa::Band>, i: usize) -> Result<(), SimError> {

@@ -70,6 +70,20 @@ pub enum SimError {
         /// The architecture's name.
         arch: String,
     },
+    /// A WS matmul streams in a format other than that of the active tile.
+    #[error("instruction {instr}: a MatmulWs streams as `{stream}` but the active weight tile is `{active}`")]
+    #[diagnostic(
+        code(systole::sim::format_mismatch),
+        help("a tile's format is set by the matmul that preloads it; stream with the same format, or preload the tile again")
+    )]
+    FormatMismatch {
+        /// Program index.
+        instr: usize,
+        /// The instruction's format.
+        stream: systole_core::Sparsity,
+        /// The active tile's format.
+        active: systole_core::Sparsity,
+    },
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
     #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]

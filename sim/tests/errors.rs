@@ -21,7 +21,7 @@ fn load_act(dst: u32, n: u32) -> Op {
 }
 
 fn matmul(n: u32) -> Op {
-    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload: None, band: None }
+    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload: None, band: None, sparse: systole_core::Sparsity::Dense }
 }
 
 fn store(n: u32) -> Op {
@@ -113,7 +113,14 @@ fn ops_the_instance_was_not_built_with_are_refused() {
     assert!(e.to_string().contains("is not an op of arch `4x4-ws`"), "{e}");
     // A `both` instance has both matmuls, but one engine per program.
     let both = ArchConfig { name: "4x4-both".into(), dataflow: systole_core::Dataflow::Both, ..ArchConfig::preset_4x4() };
-    let ws = Op::MatmulWs { a: WordGen::linear(0, 4), acc: 0, accumulate: false, preload: None, band: None };
+    let ws = Op::MatmulWs {
+        a: WordGen::linear(0, 4),
+        acc: 0,
+        accumulate: false,
+        preload: None,
+        band: None,
+        sparse: systole_core::Sparsity::Dense,
+    };
     for p in [vec![at(Sync::default(), ws)], vec![at(Sync::default(), os)]] {
         execute(&both, &program(p), &mut vec![0u8; 4096]).unwrap();
     }

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use systole_core::isa::{Band, Op, WordGen};
-use systole_core::{ArchConfig, Dataflow};
+use systole_core::{ArchConfig, Dataflow, Sparsity};
 use systole_hdl::exec_os::ExecOs;
 use systole_hdl::exec_ws::ExecWs;
 use systole_hdl::rust_hdl::prelude::*;
@@ -78,7 +78,7 @@ impl ExecCase {
             } else {
                 let preload = (i == 0 || rng.gen_bool(0.6)).then(|| rng.gen_range(0..=(WGT_WORDS - rows) as u32));
                 let band = (preload.is_some() && rng.gen_bool(0.4)).then(|| random_band(&mut rng, cols));
-                Op::MatmulWs { a, acc: rng.gen_range(0..=(ACC_ROWS - m) as u32), accumulate, preload, band }
+                Op::MatmulWs { a, acc: rng.gen_range(0..=(ACC_ROWS - m) as u32), accumulate, preload, band, sparse: Sparsity::Dense }
             });
         }
         let arch = ArchConfig { rows, cols, dataflow, ..ArchConfig::preset_4x4() };
@@ -100,7 +100,7 @@ impl ExecCase {
         };
         for op in &self.ops {
             match *op {
-                Op::MatmulWs { a, acc: base, accumulate, preload, band } => {
+                Op::MatmulWs { a, acc: base, accumulate, preload, band, .. } => {
                     for (m, w) in a.addrs().enumerate() {
                         for (j, out) in acc[base as usize + m].iter_mut().enumerate() {
                             let dot = (0..rows).fold(0i32, |s, k| s.wrapping_add(self.act[w as usize][k] as i32 * active[k][j]));
@@ -150,7 +150,7 @@ impl ExecCase {
 
     fn fields(&self, op: &Op) -> Vec<i64> {
         let (a, acc, accumulate, rest) = match *op {
-            Op::MatmulWs { a, acc, accumulate, preload, band } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, .. } => {
                 let b = band.unwrap_or(Band { stride: 0, taps: 0, width: 0 });
                 (a, acc, accumulate, vec![preload.is_some() as u32, preload.unwrap_or(0), band.is_some() as u32, b.stride, b.taps, b.width])
             }

@@ -5,7 +5,7 @@ use systole_core::layer::{Activation, ConvShape, Layer, LayerOp, QuantParams};
 use systole_core::report::LayerReport;
 use systole_core::timing::InstrTiming;
 use systole_core::workload::LayerData;
-use systole_core::{ArchConfig, Program, Tensor};
+use systole_core::{ArchConfig, Program, Sparsity, Tensor};
 
 /// The outcome of one rung of the ladder.
 pub struct Outcome {
@@ -52,6 +52,7 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
         shape,
         quant: QuantParams { x_scale: 0.05, x_zp, w_scale, y_scale: 0.05 * 0.01 * 74.0 * 74.0 * red.sqrt() / 40.0, y_zp },
         activation,
+        sparsity: Sparsity::Dense,
     }
 }
 

@@ -33,6 +33,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 // OS needs the transposer.
                 transposer: transposer || dataflow.has_os(),
                 fetch_cycles: systole_core::arch::FETCH_CYCLES[fetch],
+                sparsity: systole_core::Sparsity::Dense,
             }
         })
 }

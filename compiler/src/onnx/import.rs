@@ -879,6 +879,7 @@ impl Importer {
             shape,
             quant: QuantParams { x_scale: xq.scale, x_zp: xq.zp, w_scale, y_scale: y.scale, y_zp: y.zp },
             activation: act,
+            sparsity: systole_core::layer::weight_sparsity(&shape, &weights),
         };
         layer
             .validate()

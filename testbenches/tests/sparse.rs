@@ -1,0 +1,55 @@
+//! Structured-sparse layers (docs/ARCHITECTURE.md section 3): compiled for an instance that
+//! skips their N:4 format, the simulator must give golden's output, and the array must do
+//! the fewer passes the format promises.
+
+use systole_core::isa::Op;
+use systole_core::layer::{Activation, ConvShape, LayerOp};
+use systole_core::workload::LayerData;
+use systole_core::{ArchConfig, Sparsity};
+use systole_testbenches::{conv_layer, golden_vs_sim};
+
+fn arch(rows: usize, cols: usize, sparsity: Sparsity) -> ArchConfig {
+    ArchConfig { name: format!("{rows}x{cols}-{sparsity}"), rows, cols, sparsity, ..ArchConfig::preset_8x8() }
+}
+
+fn shape(h: usize, c: usize, k: usize, r: usize) -> ConvShape {
+    ConvShape { n: 1, h, w: h, c, k, r, s: r, stride: [1, 1], dilation: [1, 1], pad: [r / 2; 4], groups: 1 }
+}
+
+#[test]
+fn sparse_layers_match_golden_in_every_format() {
+    for (rows, cols) in [(4, 4), (8, 8), (8, 4), (16, 8)] {
+        for hw in [Sparsity::TwoOfFour, Sparsity::OneOfFour] {
+            for weights in [Sparsity::TwoOfFour, Sparsity::OneOfFour] {
+                for (h, c, k, r) in [(6, 8, 8, 3), (5, 12, 6, 1), (4, 20, 9, 3), (3, 4, 3, 2)] {
+                    let mut layer = conv_layer("sparse", LayerOp::Conv, shape(h, c, k, r), 3, -2, Activation::Relu, true);
+                    layer.sparsity = weights;
+                    let data = LayerData::random(&layer, (rows * 31 + c * 7 + k) as u64);
+                    let a = arch(rows, cols, hw);
+                    let out = golden_vs_sim(&a, &layer, &data).unwrap_or_else(|e| panic!("{} {layer:?}: {e}", a.name));
+                    assert_eq!(out.mismatch(), None, "{} {}x{}x{} k{} r{}", a.name, h, h, c, k, r);
+                    // Each (pixel, K-step, column tile) streams once. Chunks are whole
+                    // kernel rows of r*c bytes cut at `rows`, the short tails packed.
+                    let format = weights.min(hw);
+                    let run = r * c;
+                    let tails: usize = if run % rows == 0 { 0 } else { (r * (run % rows)).div_ceil(rows) };
+                    let chunks = r * (run / rows) + tails;
+                    let ksteps = chunks.div_ceil(format.expansion());
+                    let streamed: usize = out
+                        .program
+                        .instrs
+                        .iter()
+                        .filter_map(|i| match i.op {
+                            Op::MatmulWs { a, sparse, .. } => {
+                                assert_eq!(sparse, format);
+                                Some(a.len() as usize)
+                            }
+                            _ => None,
+                        })
+                        .sum();
+                    assert_eq!(streamed, layer.shape.p() * layer.shape.q() * ksteps * k.div_ceil(cols), "{} c{c} k{k} r{r}", a.name);
+                }
+            }
+        }
+    }
+}
