@@ -418,9 +418,9 @@ impl ArchConfig {
         if self.sparsity != Sparsity::Dense {
             let why = if !self.dataflow.has_ws() {
                 Some("structured sparsity is skipped by the WS engine, and this instance has none".to_string())
-            } else if self.rows % NM_GROUP != 0 {
+            } else if !self.rows.is_multiple_of(NM_GROUP) {
                 Some(format!("needs rows divisible by {NM_GROUP} (a PE row's group of four activations), not {}", self.rows))
-            } else if self.act_words() % self.act_banks() != 0 || self.act_bank_words() < 4 * self.rows {
+            } else if !self.act_words().is_multiple_of(self.act_banks()) || self.act_bank_words() < 4 * self.rows {
                 Some(format!(
                     "splits the activation scratchpad ({} words) into {} banks of at least {} words",
                     self.act_words(),

@@ -303,7 +303,7 @@ pub fn activation_bounds(act: Activation, y_scale: f32, y_zp: i8) -> (i8, i8) {
 /// channel and tap decides. Dense when the channels do not divide into fours.
 pub fn weight_sparsity(shape: &ConvShape, weights: &crate::Tensor) -> Sparsity {
     let cg = shape.cg();
-    if cg % NM_GROUP != 0 || weights.data.is_empty() {
+    if !cg.is_multiple_of(NM_GROUP) || weights.data.is_empty() {
         return Sparsity::Dense;
     }
     let worst = weights.data.chunks(NM_GROUP).map(|g| g.iter().filter(|&&w| w != 0).count()).max().unwrap_or(0);
