@@ -31,12 +31,15 @@ use rust_hdl::prelude::*;
 pub struct WsArray {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Activation word, lane `k` for row `k`.
+    /// Activations, lane `k * lanes + b` for lane `b` of row `k` (one lane per row in a
+    /// dense array, a group of four in one that skips sparse weights).
     pub a_in: Vec<Signal<In, Signed<8>>>,
     /// Set with the first activation of a tile: the PEs switch to the shadow weights.
     pub flip_in: Signal<In, Bit>,
     /// Weight row, lane `j` for column `j`.
     pub w_in: Vec<Signal<In, Signed<8>>>,
+    /// The lane index of each column's weight, lane `j` for column `j`.
+    pub w_index_in: Vec<Signal<In, Bits<2>>>,
     /// The weight row is valid.
     pub w_valid_in: Signal<In, Bit>,
     /// The PE row the weight row is destined for.
@@ -47,27 +50,31 @@ pub struct WsArray {
     a_skew: Vec<Delay<Signed<8>>>,
     flip_skew: Vec<Delay<Bit>>,
     w_skew: Vec<Delay<Signed<8>>>,
+    w_index_skew: Vec<Delay<Bits<2>>>,
     w_valid_skew: Vec<Delay<Bit>>,
     w_row_skew: Vec<Delay<Bits<8>>>,
     deskew: Vec<Delay<Signed<32>>>,
 }
 
 impl WsArray {
-    /// An array of `rows x cols` PEs.
-    pub fn new(rows: usize, cols: usize) -> Self {
+    /// An array of `rows x cols` PEs with `lanes` activation lanes per row (1, or
+    /// [`crate::pe::GROUP_LANES`] to skip sparse weights).
+    pub fn new(rows: usize, cols: usize, lanes: usize) -> Self {
         assert!((1..=MAX_SIDE).contains(&rows) && (1..=MAX_SIDE).contains(&cols), "array {rows}x{cols}");
         Self {
             clock: Default::default(),
-            a_in: (0..rows).map(|_| Default::default()).collect(),
+            a_in: (0..rows * lanes).map(|_| Default::default()).collect(),
             flip_in: Default::default(),
             w_in: (0..cols).map(|_| Default::default()).collect(),
+            w_index_in: (0..cols).map(|_| Default::default()).collect(),
             w_valid_in: Default::default(),
             w_row_in: Default::default(),
             out: (0..cols).map(|_| Default::default()).collect(),
-            pes: (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k)).collect()).collect(),
-            a_skew: (0..rows).map(Delay::new).collect(),
+            pes: (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes)).collect()).collect(),
+            a_skew: (0..rows * lanes).map(|l| Delay::new(l / lanes)).collect(),
             flip_skew: (0..rows).map(Delay::new).collect(),
             w_skew: (0..cols).map(Delay::new).collect(),
+            w_index_skew: (0..cols).map(Delay::new).collect(),
             w_valid_skew: (0..cols).map(Delay::new).collect(),
             w_row_skew: (0..cols).map(Delay::new).collect(),
             deskew: (0..cols).map(|j| Delay::new(cols - 1 - j)).collect(),
@@ -76,7 +83,12 @@ impl WsArray {
 
     /// Rows of PEs.
     pub fn rows(&self) -> usize {
-        self.a_in.len()
+        self.pes.len()
+    }
+
+    /// Activation lanes per row.
+    pub fn lanes(&self) -> usize {
+        self.a_in.len() / self.rows()
     }
 
     /// Columns of PEs.
@@ -91,28 +103,35 @@ impl WsArray {
 
     /// Every net of the array, applied according to `mode`.
     fn wire(&mut self, mode: &mut Mode) {
-        let (rows, cols) = (self.rows(), self.cols());
+        let (rows, cols, lanes) = (self.rows(), self.cols(), self.lanes());
         let pe = |k: usize, j: usize, p: &str| format!("pes${k}${j}${p}");
         let lane = |l: &str, i: usize, p: &str| format!("{l}${i}${p}");
         for k in 0..rows {
-            net!(mode, self.a_skew[k].clock, lane("a_skew", k, "clock"), self.clock, "clock".into());
             net!(mode, self.flip_skew[k].clock, lane("flip_skew", k, "clock"), self.clock, "clock".into());
-            net!(mode, self.a_skew[k].data_in, lane("a_skew", k, "data_in"), self.a_in[k], format!("a_in${k}"));
             net!(mode, self.flip_skew[k].data_in, lane("flip_skew", k, "data_in"), self.flip_in, "flip_in".into());
-            net!(mode, self.pes[k][0].a_in, pe(k, 0, "a_in"), self.a_skew[k].data_out, lane("a_skew", k, "data_out"));
             net!(mode, self.pes[k][0].flip_in, pe(k, 0, "flip_in"), self.flip_skew[k].data_out, lane("flip_skew", k, "data_out"));
+            for b in 0..lanes {
+                let l = k * lanes + b;
+                let pe_lane = |j: usize, p: &str| pe(k, j, &format!("{p}${b}"));
+                net!(mode, self.a_skew[l].clock, lane("a_skew", l, "clock"), self.clock, "clock".into());
+                net!(mode, self.a_skew[l].data_in, lane("a_skew", l, "data_in"), self.a_in[l], format!("a_in${l}"));
+                net!(mode, self.pes[k][0].a_in[b], pe_lane(0, "a_in"), self.a_skew[l].data_out, lane("a_skew", l, "data_out"));
+                for j in 1..cols {
+                    net!(mode, self.pes[k][j].a_in[b], pe_lane(j, "a_in"), self.pes[k][j - 1].a_out[b], pe_lane(j - 1, "a_out"));
+                }
+            }
             for j in 0..cols {
                 net!(mode, self.pes[k][j].clock, pe(k, j, "clock"), self.clock, "clock".into());
             }
             for j in 1..cols {
-                net!(mode, self.pes[k][j].a_in, pe(k, j, "a_in"), self.pes[k][j - 1].a_out, pe(k, j - 1, "a_out"));
                 net!(mode, self.pes[k][j].flip_in, pe(k, j, "flip_in"), self.pes[k][j - 1].flip_out, pe(k, j - 1, "flip_out"));
             }
         }
         for j in 0..cols {
-            for l in ["w_skew", "w_valid_skew", "w_row_skew", "deskew"] {
+            for l in ["w_skew", "w_index_skew", "w_valid_skew", "w_row_skew", "deskew"] {
                 let clock = match l {
                     "w_skew" => &mut self.w_skew[j].clock,
+                    "w_index_skew" => &mut self.w_index_skew[j].clock,
                     "w_valid_skew" => &mut self.w_valid_skew[j].clock,
                     "w_row_skew" => &mut self.w_row_skew[j].clock,
                     _ => &mut self.deskew[j].clock,
@@ -123,6 +142,14 @@ impl WsArray {
             net!(mode, self.w_valid_skew[j].data_in, lane("w_valid_skew", j, "data_in"), self.w_valid_in, "w_valid_in".into());
             net!(mode, self.w_row_skew[j].data_in, lane("w_row_skew", j, "data_in"), self.w_row_in, "w_row_in".into());
             net!(mode, self.pes[0][j].w_in, pe(0, j, "w_in"), self.w_skew[j].data_out, lane("w_skew", j, "data_out"));
+            net!(mode, self.w_index_skew[j].data_in, lane("w_index_skew", j, "data_in"), self.w_index_in[j], format!("w_index_in${j}"));
+            net!(
+                mode,
+                self.pes[0][j].w_index_in,
+                pe(0, j, "w_index_in"),
+                self.w_index_skew[j].data_out,
+                lane("w_index_skew", j, "data_out")
+            );
             net!(
                 mode,
                 self.pes[0][j].w_valid_in,
@@ -134,6 +161,7 @@ impl WsArray {
             for k in 1..rows {
                 net!(mode, self.pes[k][j].p_in, pe(k, j, "p_in"), self.pes[k - 1][j].p_out, pe(k - 1, j, "p_out"));
                 net!(mode, self.pes[k][j].w_in, pe(k, j, "w_in"), self.pes[k - 1][j].w_out, pe(k - 1, j, "w_out"));
+                net!(mode, self.pes[k][j].w_index_in, pe(k, j, "w_index_in"), self.pes[k - 1][j].w_index_out, pe(k - 1, j, "w_index_out"));
                 net!(mode, self.pes[k][j].w_valid_in, pe(k, j, "w_valid_in"), self.pes[k - 1][j].w_valid_out, pe(k - 1, j, "w_valid_out"));
                 net!(mode, self.pes[k][j].w_row_in, pe(k, j, "w_row_in"), self.pes[k - 1][j].w_row_out, pe(k - 1, j, "w_row_out"));
             }
@@ -161,7 +189,7 @@ impl Logic for WsArray {
     fn hdl(&self) -> Verilog {
         let mut block = vec![];
         // Emission reads no signal values; `wire` takes `&mut self` for the other modes.
-        WsArray::new(self.rows(), self.cols()).wire(&mut Mode::Emit(&mut block));
+        WsArray::new(self.rows(), self.cols(), self.lanes()).wire(&mut Mode::Emit(&mut block));
         for j in 0..self.cols() {
             block.push(assign_zero(format!("pes$0${j}$p_in")));
         }

@@ -127,6 +127,8 @@ pub struct Controller {
     pub ex_band_valid: Signal<Out, Bit>,
     /// `band.stride`.
     pub ex_band_stride: Signal<Out, Bits<8>>,
+    /// Exec: WS tile format (0 dense, 1 2:4, 2 1:4).
+    pub ex_sparse: Signal<Out, Bits<2>>,
     /// `band.taps`.
     pub ex_band_taps: Signal<Out, Bits<16>>,
     /// `band.width`.
@@ -279,6 +281,7 @@ pub const FIELDS: &[FieldPort] = &[
     ("ex_b", ADDR_BITS, 1, &[(5, "b")]),
     ("ex_band_valid", 1, 1, &[(4, "band.valid"), (5, "band.valid")]),
     ("ex_band_stride", 8, 1, &[(4, "band.stride"), (5, "band.stride")]),
+    ("ex_sparse", 2, 1, &[(4, "sparse")]),
     ("ex_band_taps", 16, 1, &[(4, "band.taps"), (5, "band.taps")]),
     ("ex_band_width", 16, 1, &[(4, "band.width"), (5, "band.width")]),
     ("st_acc", ADDR_BITS, 2, &[(6, "acc"), (7, "acc")]),
@@ -455,6 +458,7 @@ impl Controller {
             ex_b: Default::default(),
             ex_band_valid: Default::default(),
             ex_band_stride: Default::default(),
+            ex_sparse: Default::default(),
             ex_band_taps: Default::default(),
             ex_band_width: Default::default(),
             st_acc: Default::default(),
@@ -512,6 +516,7 @@ impl Controller {
             "ex_b" => self.ex_b.next = b(v),
             "ex_band_valid" => self.ex_band_valid.next = v != 0,
             "ex_band_stride" => self.ex_band_stride.next = v.into(),
+            "ex_sparse" => self.ex_sparse.next = v.into(),
             "ex_band_taps" => self.ex_band_taps.next = v.into(),
             "ex_band_width" => self.ex_band_width.next = v.into(),
             "st_acc" => self.st_acc.next = b(v),
@@ -669,6 +674,7 @@ impl Logic for Controller {
             s.connect();
         }
         self.ex_band_stride.connect();
+        self.ex_sparse.connect();
         for s in self.ld_count.iter_mut().chain(self.st_count.iter_mut()).chain([&mut self.ld_entries]) {
             s.connect();
         }

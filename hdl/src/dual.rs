@@ -54,6 +54,8 @@ pub struct ExecDual {
     pub band_taps: Signal<In, Bits<16>>,
     /// Band width.
     pub band_width: Signal<In, Bits<16>>,
+    /// WS: tile format (0 dense, 1 2:4, 2 1:4).
+    pub sparse: Signal<In, Bits<2>>,
     /// Both engines may start an instruction (the idle one always can).
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -82,8 +84,9 @@ pub struct ExecDual {
 }
 
 impl ExecDual {
-    /// Both engines for `rows x cols` PEs and memories of the given depths.
-    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+    /// Both engines for `rows x cols` PEs and memories of the given depths, the activation
+    /// scratchpad in `act_banks` banks (see [`WsEngine::new`]).
+    pub fn new(rows: usize, cols: usize, act_words: usize, act_banks: usize, wgt_words: usize, acc_rows: usize) -> Self {
         Self {
             clock: Default::default(),
             start_ws: Default::default(),
@@ -102,6 +105,7 @@ impl ExecDual {
             band_stride: Default::default(),
             band_taps: Default::default(),
             band_width: Default::default(),
+            sparse: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -112,9 +116,9 @@ impl ExecDual {
             host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
-            ws: WsEngine::new(rows, cols),
+            ws: WsEngine::new(rows, cols, act_banks),
             os: OsEngine::new(rows, cols),
-            mem: Memories::new(rows, cols, act_words, wgt_words, acc_rows),
+            mem: Memories::new(rows, cols, act_words, act_banks, wgt_words, acc_rows),
             os_last: Default::default(),
             use_os: Default::default(),
         }
@@ -146,6 +150,7 @@ impl Logic for ExecDual {
         self.os.accumulate.next = self.accumulate.val();
         self.ws.preload_valid.next = self.preload_valid.val();
         self.ws.preload.next = self.preload.val();
+        self.ws.sparse.next = self.sparse.val();
         self.os.b.next = self.b.val();
         self.ws.band_valid.next = self.band_valid.val();
         self.os.band_valid.next = self.band_valid.val();
@@ -168,13 +173,18 @@ impl Logic for ExecDual {
         self.mem.host_act_addr.next = self.host_act_addr.val();
         self.mem.host_wgt_addr.next = self.host_wgt_addr.val();
         self.mem.host_acc_addr.next = self.host_acc_addr.val();
+        for l in 0..self.ws.act_wide_data.len() {
+            self.ws.act_wide_data[l].next = self.mem.act_wide_data[l].val();
+        }
         if self.use_os.val() {
+            self.mem.act_wide.next = false;
             self.mem.act_raddr.next = self.os.act_raddr.val();
             self.mem.wgt_raddr.next = self.os.wgt_raddr.val();
             self.mem.acc_issue.next = self.os.acc_issue.val();
             self.mem.acc_addr.next = self.os.acc_addr.val();
             self.mem.acc_accumulate.next = self.os.acc_accumulate.val();
         } else {
+            self.mem.act_wide.next = self.ws.act_wide.val();
             self.mem.act_raddr.next = self.ws.act_raddr.val();
             self.mem.wgt_raddr.next = self.ws.wgt_raddr.val();
             self.mem.acc_issue.next = self.ws.acc_issue.val();

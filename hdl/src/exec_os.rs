@@ -410,7 +410,7 @@ impl ExecOs {
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
             engine: OsEngine::new(rows, cols),
-            mem: Memories::new(rows, cols, act_words, wgt_words, acc_rows),
+            mem: Memories::new(rows, cols, act_words, 1, wgt_words, acc_rows),
         }
     }
 }
@@ -439,6 +439,7 @@ impl Logic for ExecOs {
         self.mem.host_wgt_addr.next = self.host_wgt_addr.val();
         self.mem.host_acc_addr.next = self.host_acc_addr.val();
         self.mem.act_raddr.next = self.engine.act_raddr.val();
+        self.mem.act_wide.next = false;
         self.mem.wgt_raddr.next = self.engine.wgt_raddr.val();
         self.mem.acc_issue.next = self.engine.acc_issue.val();
         self.mem.acc_addr.next = self.engine.acc_addr.val();

@@ -20,6 +20,7 @@ use crate::array::WsArray;
 use crate::band::BandUnit;
 use crate::delay::Delay;
 use crate::memories::Memories;
+use crate::pe::GROUP_LANES;
 use crate::sram::ADDR_BITS;
 use crate::wordseq::WordSeq;
 use rust_hdl::prelude::*;
@@ -60,6 +61,8 @@ pub struct WsEngine {
     pub band_taps: Signal<In, Bits<16>>,
     /// Band width.
     pub band_width: Signal<In, Bits<16>>,
+    /// Tile format: 0 dense, 1 2:4, 2 1:4 (position in `Sparsity::ALL`).
+    pub sparse: Signal<In, Bits<2>>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -68,6 +71,10 @@ pub struct WsEngine {
     pub act_raddr: Signal<Out, Addr>,
     /// The activation word read, lane `k`.
     pub act_rdata: Vec<Signal<In, Signed<8>>>,
+    /// Read word `act_raddr` of every bank (a sparse stream).
+    pub act_wide: Signal<Out, Bit>,
+    /// The wide read's words, bank `e` on lanes `e * rows..`.
+    pub act_wide_data: Vec<Signal<In, Signed<8>>>,
     /// Weight word to read (data in the next cycle).
     pub wgt_raddr: Signal<Out, Addr>,
     /// The weight word read, lane `j`.
@@ -83,9 +90,24 @@ pub struct WsEngine {
     band: BandUnit,
     array: WsArray,
     rows: Constant<Bits<16>>,
+    last_phase: Constant<Bits<3>>,
+    // Loop bounds of the lane routing: each is `rows` when the instance has that routing,
+    // else 0 (1-lane dense, 4-lane dense, 2:4 and 1:4).
+    _route_plain: usize,
+    _route_dense: usize,
+    _route_two: usize,
+    _route_one: usize,
     seq: WordSeq,
     acc_next: DFF<Addr>,
     f_accumulate: DFF<Bit>,
+    f_sparse: DFF<Bits<2>>,
+    // Sparse preload: phase within a group of five words (0: metadata) and each column's
+    // metadata byte, shifted two bits per value word.
+    r_phase: DFF<Bits<3>>,
+    meta: Vec<DFF<Bits<8>>>,
+    wr_meta: DFF<Bit>,
+    wr_sparse: DFF<Bit>,
+    a_mode: DFF<Bits<2>>,
     // Preload state (the next row to issue).
     r_on: DFF<Bit>,
     r_row: DFF<Bits<16>>,
@@ -118,13 +140,20 @@ pub struct WsEngine {
     cur_row: Signal<Local, Bits<16>>,
     cur_waddr: Signal<Local, Addr>,
     cur_band: Signal<Local, Bit>,
+    cur_sparse: Signal<Local, Bits<2>>,
+    cur_phase: Signal<Local, Bits<3>>,
+    issue_meta: Signal<Local, Bit>,
     active: Signal<Local, Bit>,
     r_on_next: Signal<Local, Bit>,
 }
 
 impl WsEngine {
-    /// An engine for `rows x cols` PEs.
-    pub fn new(rows: usize, cols: usize) -> Self {
+    /// An engine for `rows x cols` PEs reading an activation scratchpad of `act_banks` banks:
+    /// 1 (dense only), 2 (also 2:4) or 4 (also 2:4 and 1:4).
+    pub fn new(rows: usize, cols: usize, act_banks: usize) -> Self {
+        assert!(matches!(act_banks, 1 | 2 | 4), "{act_banks} activation banks");
+        assert!(act_banks == 1 || rows % GROUP_LANES == 0, "a sparse array needs rows in fours, not {rows}");
+        let lanes = if act_banks > 1 { GROUP_LANES } else { 1 };
         let latency = rows + cols + 1;
         Self {
             clock: Default::default(),
@@ -142,10 +171,13 @@ impl WsEngine {
             band_stride: Default::default(),
             band_taps: Default::default(),
             band_width: Default::default(),
+            sparse: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_raddr: Default::default(),
             act_rdata: (0..rows).map(|_| Default::default()).collect(),
+            act_wide: Default::default(),
+            act_wide_data: (0..rows * act_banks).map(|_| Default::default()).collect(),
             wgt_raddr: Default::default(),
             wgt_rdata: (0..cols).map(|_| Default::default()).collect(),
             acc_issue: Default::default(),
@@ -153,11 +185,22 @@ impl WsEngine {
             acc_accumulate: Default::default(),
             acc_input: (0..cols).map(|_| Default::default()).collect(),
             band: BandUnit::new(cols),
-            array: WsArray::new(rows, cols),
+            array: WsArray::new(rows, cols, lanes),
             rows: Constant::new((rows as u64).into()),
+            last_phase: Constant::new(4u64.into()),
+            _route_plain: if lanes == 1 { rows } else { 0 },
+            _route_dense: if lanes > 1 { rows } else { 0 },
+            _route_two: if act_banks >= 2 { rows } else { 0 },
+            _route_one: if act_banks == 4 { rows } else { 0 },
             seq: WordSeq::default(),
             acc_next: Default::default(),
             f_accumulate: Default::default(),
+            f_sparse: Default::default(),
+            r_phase: Default::default(),
+            meta: (0..cols).map(|_| Default::default()).collect(),
+            wr_meta: Default::default(),
+            wr_sparse: Default::default(),
+            a_mode: Default::default(),
             r_on: Default::default(),
             r_row: Default::default(),
             r_addr: Default::default(),
@@ -186,6 +229,9 @@ impl WsEngine {
             cur_row: Default::default(),
             cur_waddr: Default::default(),
             cur_band: Default::default(),
+            cur_sparse: Default::default(),
+            cur_phase: Default::default(),
+            issue_meta: Default::default(),
             active: Default::default(),
             r_on_next: Default::default(),
         }
@@ -214,7 +260,12 @@ impl Logic for WsEngine {
             a_flip,
             wr_v,
             wr_row,
-            wr_band
+            wr_band,
+            f_sparse,
+            r_phase,
+            wr_meta,
+            wr_sparse,
+            a_mode
         );
         self.d_valid.clock.next = self.clock.val();
         self.d_addr.clock.next = self.clock.val();
@@ -240,6 +291,9 @@ impl Logic for WsEngine {
             self.cur_row.next = 0.into();
             self.cur_waddr.next = self.preload.val();
             self.cur_band.next = self.band_valid.val();
+            self.cur_sparse.next = self.sparse.val();
+            self.cur_phase.next = 0.into();
+            self.f_sparse.d.next = self.sparse.val();
             self.f_accumulate.d.next = self.accumulate.val();
             self.f_band.d.next = self.band_valid.val();
             self.f_preload.d.next = self.preload_valid.val();
@@ -253,6 +307,8 @@ impl Logic for WsEngine {
             self.cur_row.next = self.r_row.q.val();
             self.cur_waddr.next = self.r_addr.q.val();
             self.cur_band.next = self.f_band.q.val();
+            self.cur_sparse.next = self.f_sparse.q.val();
+            self.cur_phase.next = self.r_phase.q.val();
         }
         self.issue_w.next = self.seq.issue.val();
         // A flip rides the first word (or a bubble when there is none) after a preload.
@@ -265,16 +321,28 @@ impl Logic for WsEngine {
             self.acc_next.d.next = self.cur_acc.val() + 1;
         }
 
-        // Advance the preload.
+        // Advance the preload. A sparse tile reads a metadata word before every four rows.
         self.r_on_next.next = false;
+        self.issue_meta.next = self.issue_r.val() & self.cur_sparse.val().any() & !self.cur_phase.val().any();
         if self.issue_r.val() {
-            self.r_row.d.next = self.cur_row.val() + 1;
             if self.cur_band.val() {
                 self.r_addr.d.next = self.cur_waddr.val();
             } else {
                 self.r_addr.d.next = self.cur_waddr.val() + 1;
             }
-            self.r_on_next.next = self.cur_row.val() + 1 < self.rows.val();
+            if self.issue_meta.val() {
+                self.r_row.d.next = self.cur_row.val();
+                self.r_phase.d.next = 1.into();
+                self.r_on_next.next = true;
+            } else {
+                self.r_row.d.next = self.cur_row.val() + 1;
+                if self.cur_phase.val() == self.last_phase.val() {
+                    self.r_phase.d.next = 0.into();
+                } else {
+                    self.r_phase.d.next = self.cur_phase.val() + 1;
+                }
+                self.r_on_next.next = self.cur_row.val() + 1 < self.rows.val();
+            }
         }
         self.r_on.d.next = self.r_on_next.val();
 
@@ -291,6 +359,7 @@ impl Logic for WsEngine {
 
         // Scratchpad reads.
         self.act_raddr.next = self.seq.addr.val();
+        self.act_wide.next = self.cur_sparse.val().any();
         self.wgt_raddr.next = self.cur_waddr.val();
         for j in 0..self.wgt_rdata.len() {
             self.band.word[j].next = self.wgt_rdata[j].val();
@@ -300,14 +369,46 @@ impl Logic for WsEngine {
         self.a_v.d.next = self.issue_w.val();
         self.a_bubble.d.next = self.issue_bubble.val();
         self.a_flip.d.next = self.issue_flip.val();
-        self.wr_v.d.next = self.issue_r.val();
+        self.wr_v.d.next = self.issue_r.val() & !self.issue_meta.val();
+        self.wr_meta.d.next = self.issue_meta.val();
+        self.wr_sparse.d.next = self.cur_sparse.val().any();
         self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
         self.wr_band.d.next = self.cur_band.val();
-        for k in 0..self.act_rdata.len() {
+        self.a_mode.d.next = self.cur_sparse.val();
+        // Lane routing (docs/ARCHITECTURE.md section 3): row `k` gets lanes `4g..4g+4` of the
+        // K-step, `g = k / N`; dense, `g = k / 4` of the word read (the PE's index is its
+        // row's position in the group, so it takes lane `k`).
+        for k in 0..self._route_plain {
             if self.a_v.q.val() {
                 self.array.a_in[k].next = self.act_rdata[k].val();
             } else {
                 self.array.a_in[k].next = 0.into();
+            }
+        }
+        for k in 0..self._route_dense {
+            for b in 0..4 {
+                self.array.a_in[k * 4 + b].next = self.act_rdata[4 * (k / 4) + b].val();
+            }
+        }
+        for k in 0..self._route_two {
+            for b in 0..4 {
+                if self.a_mode.q.val().get_bit(0) {
+                    self.array.a_in[k * 4 + b].next = self.act_wide_data[4 * (k / 2) + b].val();
+                }
+            }
+        }
+        for k in 0..self._route_one {
+            for b in 0..4 {
+                if self.a_mode.q.val().get_bit(1) {
+                    self.array.a_in[k * 4 + b].next = self.act_wide_data[4 * k + b].val();
+                }
+            }
+        }
+        for k in 0..self._route_dense {
+            for b in 0..4 {
+                if !self.a_v.q.val() {
+                    self.array.a_in[k * 4 + b].next = 0.into();
+                }
             }
         }
         self.array.flip_in.next = self.a_flip.q.val();
@@ -320,6 +421,19 @@ impl Logic for WsEngine {
                 self.array.w_in[j].next = self.band.out[j].val();
             } else {
                 self.array.w_in[j].next = self.wgt_rdata[j].val();
+            }
+            self.meta[j].clock.next = self.clock.val();
+            self.meta[j].d.next = self.meta[j].q.val();
+            if self.wr_sparse.q.val() {
+                self.array.w_index_in[j].next = self.meta[j].q.val().get_bits::<2>(0);
+            } else {
+                self.array.w_index_in[j].next = self.wr_row.q.val().get_bits::<2>(0);
+            }
+            if self.wr_meta.q.val() {
+                self.meta[j].d.next = unsigned_cast::<8>(self.wgt_rdata[j].val());
+            }
+            if self.wr_v.q.val() & self.wr_sparse.q.val() {
+                self.meta[j].d.next = self.meta[j].q.val() >> 2;
             }
         }
         self.array.w_valid_in.next = self.wr_v.q.val();
@@ -374,6 +488,8 @@ pub struct ExecWs {
     pub band_taps: Signal<In, Bits<16>>,
     /// Band width.
     pub band_width: Signal<In, Bits<16>>,
+    /// Tile format: 0 dense, 1 2:4, 2 1:4.
+    pub sparse: Signal<In, Bits<2>>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -400,8 +516,9 @@ pub struct ExecWs {
 }
 
 impl ExecWs {
-    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths.
-    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+    /// An engine for `rows x cols` PEs with the given scratchpad and accumulator depths, the
+    /// activation scratchpad in `act_banks` banks (see [`WsEngine::new`]).
+    pub fn new(rows: usize, cols: usize, act_words: usize, act_banks: usize, wgt_words: usize, acc_rows: usize) -> Self {
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -418,6 +535,7 @@ impl ExecWs {
             band_stride: Default::default(),
             band_taps: Default::default(),
             band_width: Default::default(),
+            sparse: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -428,8 +546,8 @@ impl ExecWs {
             host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
-            engine: WsEngine::new(rows, cols),
-            mem: Memories::new(rows, cols, act_words, wgt_words, acc_rows),
+            engine: WsEngine::new(rows, cols, act_banks),
+            mem: Memories::new(rows, cols, act_words, act_banks, wgt_words, acc_rows),
         }
     }
 }
@@ -452,6 +570,11 @@ impl Logic for ExecWs {
         self.engine.band_stride.next = self.band_stride.val();
         self.engine.band_taps.next = self.band_taps.val();
         self.engine.band_width.next = self.band_width.val();
+        self.engine.sparse.next = self.sparse.val();
+        self.mem.act_wide.next = self.engine.act_wide.val();
+        for l in 0..self.mem.act_wide_data.len() {
+            self.engine.act_wide_data[l].next = self.mem.act_wide_data[l].val();
+        }
         self.ready.next = self.engine.ready.val();
         self.complete.next = self.engine.complete.val();
         self.mem.clock.next = self.clock.val();

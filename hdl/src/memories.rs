@@ -1,7 +1,9 @@
 //! The scratchpads and the accumulator as the engines see them: lanes of [`SyncRam`] with a
 //! host port, and the accumulator's read-modify-write with forwarding.
 
+use crate::net;
 use crate::sram::{SyncRam, ADDR_BITS};
+use crate::wiring::{assign_zero_byte, Mode};
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
@@ -41,6 +43,13 @@ impl Scratchpad {
     }
 }
 
+impl Scratchpad {
+    /// Words.
+    pub fn depth(&self) -> usize {
+        self.rams.first().map_or(0, |r| r.depth())
+    }
+}
+
 impl Logic for Scratchpad {
     #[hdl_gen]
     fn update(&mut self) {
@@ -52,6 +61,190 @@ impl Logic for Scratchpad {
             self.rams[k].read_address.next = self.read_address.val();
             self.read_data[k].next = self.rams[k].read_data.val();
         }
+    }
+}
+
+/// One bank of the activation scratchpad: words `base..end` of the scratchpad's address
+/// space. The writer's word lands here when its address is in range; a read addresses
+/// `read_address - base`, or `read_address` itself when `wide` (every bank at one offset).
+/// `chain_out` passes the bank's word when the previous cycle's read address was in
+/// range, else `chain_in`: chaining the banks selects the addressed word.
+#[derive(LogicBlock)]
+pub struct Bank {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Writer: lane enables.
+    pub host_we: Vec<Signal<In, Bit>>,
+    /// Writer: word address in the whole scratchpad.
+    pub host_addr: Signal<In, Addr>,
+    /// Writer: the word.
+    pub host_data: Vec<Signal<In, Signed<8>>>,
+    /// Engine: word to read.
+    pub read_address: Signal<In, Addr>,
+    /// Engine: read at offset `read_address` in every bank.
+    pub wide: Signal<In, Bit>,
+    /// The word of the banks before this one.
+    pub chain_in: Vec<Signal<In, Signed<8>>>,
+    /// This bank's word read in the previous cycle.
+    pub read_data: Vec<Signal<Out, Signed<8>>>,
+    /// The addressed word so far.
+    pub chain_out: Vec<Signal<Out, Signed<8>>>,
+    spad: Scratchpad,
+    base: Constant<Addr>,
+    limit: Constant<Addr>,
+    write_hit: Signal<Local, Bit>,
+    read_hit: DFF<Bit>,
+}
+
+impl Bank {
+    /// Words `base..base + depth` of `lanes` bytes.
+    pub fn new(lanes: usize, base: usize, depth: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            host_we: (0..lanes).map(|_| Default::default()).collect(),
+            host_addr: Default::default(),
+            host_data: (0..lanes).map(|_| Default::default()).collect(),
+            read_address: Default::default(),
+            wide: Default::default(),
+            chain_in: (0..lanes).map(|_| Default::default()).collect(),
+            read_data: (0..lanes).map(|_| Default::default()).collect(),
+            chain_out: (0..lanes).map(|_| Default::default()).collect(),
+            spad: Scratchpad::new(lanes, depth),
+            base: Constant::new((base as u64).into()),
+            limit: Constant::new(((base + depth) as u64).into()),
+            write_hit: Default::default(),
+            read_hit: Default::default(),
+        }
+    }
+}
+
+impl Logic for Bank {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, read_hit);
+        self.spad.clock.next = self.clock.val();
+        self.write_hit.next = (self.host_addr.val() >= self.base.val()) & (self.host_addr.val() < self.limit.val());
+        self.spad.host_addr.next = self.host_addr.val() - self.base.val();
+        if self.wide.val() {
+            self.spad.read_address.next = self.read_address.val();
+        } else {
+            self.spad.read_address.next = self.read_address.val() - self.base.val();
+        }
+        self.read_hit.d.next = (self.read_address.val() >= self.base.val()) & (self.read_address.val() < self.limit.val());
+        for k in 0..self.host_data.len() {
+            self.spad.host_we[k].next = self.host_we[k].val() & self.write_hit.val();
+            self.spad.host_data[k].next = self.host_data[k].val();
+            self.read_data[k].next = self.spad.read_data[k].val();
+            if self.read_hit.q.val() {
+                self.chain_out[k].next = self.spad.read_data[k].val();
+            } else {
+                self.chain_out[k].next = self.chain_in[k].val();
+            }
+        }
+    }
+}
+
+/// The activation scratchpad as `banks` equal banks (docs/ARCHITECTURE.md section 3): a
+/// write or an ordinary read goes to the bank holding the word; a `wide` read returns word
+/// `read_address` of every bank, bank `e`'s on lanes `e * lanes..` of `wide_data`. One
+/// bank (a dense instance) is a plain scratchpad.
+#[derive(LogicBlock)]
+pub struct ActBanks {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Writer: lane enables.
+    pub host_we: Vec<Signal<In, Bit>>,
+    /// Writer: word address.
+    pub host_addr: Signal<In, Addr>,
+    /// Writer: the word.
+    pub host_data: Vec<Signal<In, Signed<8>>>,
+    /// Engine: word to read.
+    pub read_address: Signal<In, Addr>,
+    /// Engine: read every bank at offset `read_address`.
+    pub wide: Signal<In, Bit>,
+    /// The word addressed in the previous cycle.
+    pub read_data: Vec<Signal<Out, Signed<8>>>,
+    /// Every bank's word of the previous cycle's (wide) read.
+    pub wide_data: Vec<Signal<Out, Signed<8>>>,
+    banks: Vec<Bank>,
+}
+
+impl ActBanks {
+    /// `banks` banks of `depth / banks` words of `lanes` bytes.
+    pub fn new(lanes: usize, depth: usize, banks: usize) -> Self {
+        assert!(banks >= 1 && depth % banks == 0, "{depth} words in {banks} banks");
+        let per = depth / banks;
+        Self {
+            clock: Default::default(),
+            host_we: (0..lanes).map(|_| Default::default()).collect(),
+            host_addr: Default::default(),
+            host_data: (0..lanes).map(|_| Default::default()).collect(),
+            read_address: Default::default(),
+            wide: Default::default(),
+            read_data: (0..lanes).map(|_| Default::default()).collect(),
+            wide_data: (0..lanes * banks).map(|_| Default::default()).collect(),
+            banks: (0..banks).map(|e| Bank::new(lanes, e * per, per)).collect(),
+        }
+    }
+
+    /// Every net, applied according to `mode`.
+    fn wire(&mut self, mode: &mut Mode) {
+        let lanes = self.host_data.len();
+        let last = self.banks.len() - 1;
+        for e in 0..self.banks.len() {
+            let port = |p: &str| format!("banks${e}${p}");
+            net!(mode, self.banks[e].clock, port("clock"), self.clock, "clock".into());
+            net!(mode, self.banks[e].host_addr, port("host_addr"), self.host_addr, "host_addr".into());
+            net!(mode, self.banks[e].read_address, port("read_address"), self.read_address, "read_address".into());
+            net!(mode, self.banks[e].wide, port("wide"), self.wide, "wide".into());
+            for k in 0..lanes {
+                let lane = |p: &str| format!("banks${e}${p}${k}");
+                net!(mode, self.banks[e].host_we[k], lane("host_we"), self.host_we[k], format!("host_we${k}"));
+                net!(mode, self.banks[e].host_data[k], lane("host_data"), self.host_data[k], format!("host_data${k}"));
+                net!(
+                    mode,
+                    self.wide_data[e * lanes + k],
+                    format!("wide_data${}", e * lanes + k),
+                    self.banks[e].read_data[k],
+                    lane("read_data")
+                );
+                if e > 0 {
+                    let prev = format!("banks${}$chain_out${k}", e - 1);
+                    net!(mode, self.banks[e].chain_in[k], lane("chain_in"), self.banks[e - 1].chain_out[k], prev);
+                }
+            }
+        }
+        for k in 0..lanes {
+            net!(mode, self.read_data[k], format!("read_data${k}"), self.banks[last].chain_out[k], format!("banks${last}$chain_out${k}"));
+        }
+    }
+}
+
+impl Logic for ActBanks {
+    fn update(&mut self) {
+        self.wire(&mut Mode::Update);
+        for k in 0..self.host_data.len() {
+            self.banks[0].chain_in[k].next = 0.into();
+        }
+    }
+
+    fn connect(&mut self) {
+        self.wire(&mut Mode::Connect);
+        for k in 0..self.host_data.len() {
+            self.banks[0].chain_in[k].connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let (lanes, banks) = (self.host_data.len(), self.banks.len());
+        let mut block = vec![];
+        // Emission reads no signal values; `wire` takes `&mut self` for the other modes.
+        let per = self.banks[0].spad.depth();
+        ActBanks::new(lanes, per * banks, banks).wire(&mut Mode::Emit(&mut block));
+        for k in 0..lanes {
+            block.push(assign_zero_byte(format!("banks$0$chain_in${k}")));
+        }
+        Verilog::Combinatorial(block)
     }
 }
 
@@ -181,6 +374,11 @@ pub struct Memories {
     pub act_raddr: Signal<In, Addr>,
     /// Engine: the activation word addressed in the previous cycle.
     pub act_rdata: Vec<Signal<Out, Signed<8>>>,
+    /// Engine: read word `act_raddr` of every activation bank (a sparse matmul).
+    pub act_wide: Signal<In, Bit>,
+    /// Engine: every bank's word of the previous cycle's wide read, bank `e` on lanes
+    /// `e * rows..`.
+    pub act_wide_data: Vec<Signal<Out, Signed<8>>>,
     /// Engine: weight word to read.
     pub wgt_raddr: Signal<In, Addr>,
     /// Engine: the weight word addressed in the previous cycle.
@@ -193,14 +391,15 @@ pub struct Memories {
     pub acc_accumulate: Signal<In, Bit>,
     /// Engine: the values, one cycle after the issue.
     pub acc_input: Vec<Signal<In, Signed<32>>>,
-    act: Scratchpad,
+    act: ActBanks,
     wgt: Scratchpad,
     accs: Accumulator,
 }
 
 impl Memories {
-    /// Memories for `rows x cols` PEs with the given depths.
-    pub fn new(rows: usize, cols: usize, act_words: usize, wgt_words: usize, acc_rows: usize) -> Self {
+    /// Memories for `rows x cols` PEs with the given depths, the activation scratchpad in
+    /// `act_banks` banks.
+    pub fn new(rows: usize, cols: usize, act_words: usize, act_banks: usize, wgt_words: usize, acc_rows: usize) -> Self {
         Self {
             clock: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -213,13 +412,15 @@ impl Memories {
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
             act_raddr: Default::default(),
             act_rdata: (0..rows).map(|_| Default::default()).collect(),
+            act_wide: Default::default(),
+            act_wide_data: (0..rows * act_banks).map(|_| Default::default()).collect(),
             wgt_raddr: Default::default(),
             wgt_rdata: (0..cols).map(|_| Default::default()).collect(),
             acc_issue: Default::default(),
             acc_addr: Default::default(),
             acc_accumulate: Default::default(),
             acc_input: (0..cols).map(|_| Default::default()).collect(),
-            act: Scratchpad::new(rows, act_words),
+            act: ActBanks::new(rows, act_words, act_banks),
             wgt: Scratchpad::new(cols, wgt_words),
             accs: Accumulator::new(cols, acc_rows),
         }
@@ -232,6 +433,10 @@ impl Logic for Memories {
         self.act.clock.next = self.clock.val();
         self.act.host_addr.next = self.host_act_addr.val();
         self.act.read_address.next = self.act_raddr.val();
+        self.act.wide.next = self.act_wide.val();
+        for l in 0..self.act_wide_data.len() {
+            self.act_wide_data[l].next = self.act.wide_data[l].val();
+        }
         for k in 0..self.act_rdata.len() {
             self.act.host_we[k].next = self.host_act_we[k].val();
             self.act.host_data[k].next = self.host_act_data[k].val();

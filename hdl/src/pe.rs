@@ -16,6 +16,9 @@
 //!   captures `w` into `shadow`. A capture in the same cycle as a flip is safe: the flip
 //!   reads the old `shadow`.
 //! - `p_out = p_in + a_in * w` (wrapping int32), `a_out = a_in`, both one cycle later.
+//! - In an array that skips sparse weights, `a_in` is a group of four activations and the
+//!   weight carries a 2-bit index: the PE multiplies `a_in[index]` (a dense tile's index is
+//!   the row's position in its group of four, so it multiplies its own lane).
 
 use rust_hdl::prelude::*;
 
@@ -29,73 +32,100 @@ pub fn signed_cast_widen<const M: usize, const N: usize>(x: Signed<N>) -> Signed
 /// Widest array side the row tags can address.
 pub const MAX_SIDE: usize = 256;
 
-/// One weight-stationary processing element.
+/// One weight-stationary processing element with `lanes` activation lanes: 1 for a dense
+/// array, [`crate::pe::GROUP_LANES`] for an array that skips N:4 sparse weights, where the
+/// row's bus carries a group of four activations and the PE multiplies the one its weight's
+/// index selects (docs/ARCHITECTURE.md sections 3 and 9).
 #[derive(LogicBlock)]
 pub struct WsPe {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Activation from the left.
-    pub a_in: Signal<In, Signed<8>>,
+    /// Activations from the left, one per lane.
+    pub a_in: Vec<Signal<In, Signed<8>>>,
     /// First activation of a new tile: switch to the shadow weight.
     pub flip_in: Signal<In, Bit>,
     /// Partial sum from above.
     pub p_in: Signal<In, Signed<32>>,
     /// Weight bus from above: value.
     pub w_in: Signal<In, Signed<8>>,
+    /// Weight bus from above: the lane of the group the value multiplies.
+    pub w_index_in: Signal<In, Bits<2>>,
     /// Weight bus from above: the value is valid.
     pub w_valid_in: Signal<In, Bit>,
     /// Weight bus from above: the row it is destined for.
     pub w_row_in: Signal<In, Bits<8>>,
-    /// Activation to the right.
-    pub a_out: Signal<Out, Signed<8>>,
+    /// Activations to the right.
+    pub a_out: Vec<Signal<Out, Signed<8>>>,
     /// Flip to the right.
     pub flip_out: Signal<Out, Bit>,
     /// Partial sum downwards.
     pub p_out: Signal<Out, Signed<32>>,
     /// Weight bus downwards: value.
     pub w_out: Signal<Out, Signed<8>>,
+    /// Weight bus downwards: lane index.
+    pub w_index_out: Signal<Out, Bits<2>>,
     /// Weight bus downwards: valid.
     pub w_valid_out: Signal<Out, Bit>,
     /// Weight bus downwards: row.
     pub w_row_out: Signal<Out, Bits<8>>,
     row: Constant<Bits<8>>,
+    lane_ids: Vec<Constant<Bits<2>>>,
     active: DFF<Signed<8>>,
     shadow: DFF<Signed<8>>,
-    a: DFF<Signed<8>>,
+    active_index: DFF<Bits<2>>,
+    shadow_index: DFF<Bits<2>>,
+    a: Vec<DFF<Signed<8>>>,
     flip: DFF<Bit>,
     p: DFF<Signed<32>>,
     w: DFF<Signed<8>>,
+    w_index: DFF<Bits<2>>,
     w_valid: DFF<Bit>,
     w_row: DFF<Bits<8>>,
+    weight: Signal<Local, Signed<8>>,
+    index: Signal<Local, Bits<2>>,
+    x: Signal<Local, Signed<8>>,
 }
 
+/// Activation lanes per PE row in an array that skips sparse weights: one group of N:4.
+pub const GROUP_LANES: usize = 4;
+
 impl WsPe {
-    /// A PE in array row `row`.
-    pub fn new(row: usize) -> Self {
+    /// A PE in array row `row` with `lanes` activation lanes (1 or [`GROUP_LANES`]).
+    pub fn new(row: usize, lanes: usize) -> Self {
         assert!(row < MAX_SIDE, "row {row} beyond {MAX_SIDE}");
+        assert!(lanes == 1 || lanes == GROUP_LANES, "{lanes} lanes");
         Self {
             clock: Default::default(),
-            a_in: Default::default(),
+            a_in: (0..lanes).map(|_| Default::default()).collect(),
             flip_in: Default::default(),
             p_in: Default::default(),
             w_in: Default::default(),
+            w_index_in: Default::default(),
             w_valid_in: Default::default(),
             w_row_in: Default::default(),
-            a_out: Default::default(),
+            a_out: (0..lanes).map(|_| Default::default()).collect(),
             flip_out: Default::default(),
             p_out: Default::default(),
             w_out: Default::default(),
+            w_index_out: Default::default(),
             w_valid_out: Default::default(),
             w_row_out: Default::default(),
             row: Constant::new((row as u64).into()),
+            lane_ids: (0..lanes).map(|b| Constant::new((b as u64).into())).collect(),
             active: Default::default(),
             shadow: Default::default(),
-            a: Default::default(),
+            active_index: Default::default(),
+            shadow_index: Default::default(),
+            a: (0..lanes).map(|_| Default::default()).collect(),
             flip: Default::default(),
             p: Default::default(),
             w: Default::default(),
+            w_index: Default::default(),
             w_valid: Default::default(),
             w_row: Default::default(),
+            weight: Default::default(),
+            index: Default::default(),
+            x: Default::default(),
         }
     }
 }
@@ -103,25 +133,41 @@ impl WsPe {
 impl Logic for WsPe {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, shadow, a, flip, p, w, w_valid, w_row);
+        dff_setup!(self, clock, active, shadow, active_index, shadow_index, flip, p, w, w_index, w_valid, w_row);
         if self.flip_in.val() {
             self.active.d.next = self.shadow.q.val();
-            self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.a_in.val()) * signed_cast_widen::<16, 8>(self.shadow.q.val());
+            self.active_index.d.next = self.shadow_index.q.val();
+            self.weight.next = self.shadow.q.val();
+            self.index.next = self.shadow_index.q.val();
         } else {
-            self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.a_in.val()) * signed_cast_widen::<16, 8>(self.active.q.val());
+            self.weight.next = self.active.q.val();
+            self.index.next = self.active_index.q.val();
         }
+        self.x.next = self.a_in[0].val();
+        for b in 1..self.lane_ids.len() {
+            if self.index.val() == self.lane_ids[b].val() {
+                self.x.next = self.a_in[b].val();
+            }
+        }
+        self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
         if self.w_valid_in.val() & (self.w_row_in.val() == self.row.val()) {
             self.shadow.d.next = self.w_in.val();
+            self.shadow_index.d.next = self.w_index_in.val();
         }
-        self.a.d.next = self.a_in.val();
+        for b in 0..self.a.len() {
+            self.a[b].clock.next = self.clock.val();
+            self.a[b].d.next = self.a_in[b].val();
+            self.a_out[b].next = self.a[b].q.val();
+        }
         self.flip.d.next = self.flip_in.val();
         self.w.d.next = self.w_in.val();
+        self.w_index.d.next = self.w_index_in.val();
         self.w_valid.d.next = self.w_valid_in.val();
         self.w_row.d.next = self.w_row_in.val();
-        self.a_out.next = self.a.q.val();
         self.flip_out.next = self.flip.q.val();
         self.p_out.next = self.p.q.val();
         self.w_out.next = self.w.q.val();
+        self.w_index_out.next = self.w_index.q.val();
         self.w_valid_out.next = self.w_valid.q.val();
         self.w_row_out.next = self.w_row.q.val();
     }

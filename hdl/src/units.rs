@@ -445,6 +445,8 @@ pub struct ExecUnit {
     pub band_taps: Signal<In, Bits<16>>,
     /// Band width.
     pub band_width: Signal<In, Bits<16>>,
+    /// WS: tile format (0 dense, 1 2:4, 2 1:4).
+    pub sparse: Signal<In, Bits<2>>,
     /// The unit may start an instruction.
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
@@ -476,6 +478,7 @@ impl ExecUnit {
     pub fn new(arch: &ArchConfig) -> Self {
         let (rows, cols) = (arch.rows, arch.cols);
         let sizes = (rows, cols, arch.act_words(), arch.wgt_words(), arch.acc_rows());
+        let banks = arch.act_banks();
         let df = arch.dataflow;
         Self {
             clock: Default::default(),
@@ -495,6 +498,7 @@ impl ExecUnit {
             band_stride: Default::default(),
             band_taps: Default::default(),
             band_width: Default::default(),
+            sparse: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -505,9 +509,12 @@ impl ExecUnit {
             wgt_data: (0..cols).map(|_| Default::default()).collect(),
             acc_raddr: Default::default(),
             acc_rdata: (0..cols).map(|_| Default::default()).collect(),
-            ws: (df == Dataflow::WeightStationary).then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            ws: (df == Dataflow::WeightStationary)
+                .then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4))
+                .into_iter()
+                .collect(),
             os: (df == Dataflow::OutputStationary).then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
-            dual: (df == Dataflow::Both).then(|| ExecDual::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            dual: (df == Dataflow::Both).then(|| ExecDual::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)).into_iter().collect(),
             _arch: arch.clone(),
         }
     }
@@ -552,6 +559,7 @@ impl ExecUnit {
             net!(mode, self.ws[0].start, "ws$0$start".into(), self.start_ws, "start_ws".into());
             net!(mode, self.ws[0].preload_valid, "ws$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
             net!(mode, self.ws[0].preload, "ws$0$preload".into(), self.preload, "preload".into());
+            net!(mode, self.ws[0].sparse, "ws$0$sparse".into(), self.sparse, "sparse".into());
         }
         if !self.os.is_empty() {
             common!(self.os[0], "os");
@@ -564,6 +572,7 @@ impl ExecUnit {
             net!(mode, self.dual[0].start_os, "dual$0$start_os".into(), self.start_os, "start_os".into());
             net!(mode, self.dual[0].preload_valid, "dual$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
             net!(mode, self.dual[0].preload, "dual$0$preload".into(), self.preload, "preload".into());
+            net!(mode, self.dual[0].sparse, "dual$0$sparse".into(), self.sparse, "sparse".into());
             net!(mode, self.dual[0].b, "dual$0$b".into(), self.b, "b".into());
         }
     }

@@ -38,3 +38,8 @@ pub fn assign(dst: String, src: String) -> VerilogStatement {
 pub fn assign_zero(dst: String) -> VerilogStatement {
     VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Literal(Signed::<32>::from(0i64).verilog()))
 }
+
+/// The Verilog assignment of an 8-bit zero to `dst`.
+pub fn assign_zero_byte(dst: String) -> VerilogStatement {
+    VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Literal(Signed::<8>::from(0i64).verilog()))
+}

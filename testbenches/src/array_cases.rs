@@ -157,7 +157,7 @@ impl ArrayCase {
         let mut outs = vec![];
         match self.kind {
             Kind::WeightStationary => {
-                let mut uut = WsArray::new(rows, cols);
+                let mut uut = WsArray::new(rows, cols, 1);
                 uut.connect_all();
                 for v in &self.cycles {
                     for (lane, &x) in uut.a_in.iter_mut().zip(v) {
@@ -198,7 +198,7 @@ impl ArrayCase {
     /// The emitted Verilog of the array this case drives.
     pub fn verilog(&self) -> String {
         match self.kind {
-            Kind::WeightStationary => emit(&mut WsArray::new(self.rows, self.cols)),
+            Kind::WeightStationary => emit(&mut WsArray::new(self.rows, self.cols, 1)),
             Kind::OutputStationary => emit(&mut OsArray::new(self.rows, self.cols)),
         }
     }

@@ -215,7 +215,7 @@ impl ExecCase {
                 })
                 .collect()
         } else {
-            let mut uut = ExecWs::new(rows, cols, ACT_WORDS, WGT_WORDS, ACC_ROWS);
+            let mut uut = ExecWs::new(rows, cols, ACT_WORDS, 1, WGT_WORDS, ACC_ROWS);
             uut.connect_all();
             stim.iter()
                 .map(|v| {
@@ -244,8 +244,8 @@ impl ExecCase {
 pub fn engine_verilog(dataflow: Dataflow, rows: usize, cols: usize, [act, wgt, acc]: [usize; 3]) -> String {
     match dataflow {
         Dataflow::OutputStationary => emit(&mut ExecOs::new(rows, cols, act, wgt, acc)),
-        Dataflow::WeightStationary => emit(&mut ExecWs::new(rows, cols, act, wgt, acc)),
-        Dataflow::Both => emit(&mut systole_hdl::dual::ExecDual::new(rows, cols, act, wgt, acc)),
+        Dataflow::WeightStationary => emit(&mut ExecWs::new(rows, cols, act, 1, wgt, acc)),
+        Dataflow::Both => emit(&mut systole_hdl::dual::ExecDual::new(rows, cols, act, 1, wgt, acc)),
     }
 }
 

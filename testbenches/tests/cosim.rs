@@ -259,3 +259,40 @@ fn verilator_full_size_layers() {
     let archs = [ArchConfig::preset_16x16(), ArchConfig { name: "16x16-os".into(), dataflow: OS, ..ArchConfig::preset_16x16() }];
     ladder(&archs, &full, false, Some(Simulator::Verilator));
 }
+
+/// N:4 sparse layers (docs/ARCHITECTURE.md section 3) on instances that skip them: the RTL
+/// reads the banked activations and the compressed tiles and equals the simulator in bytes
+/// and cycles; the dense layers of the conformance set run on the same sparse instances
+/// (their PEs take the lane of their own row), in rust-hdl, and one sparse case in Icarus.
+#[test]
+fn rtl_runs_sparse_layers() {
+    use systole_core::Sparsity::{OneOfFour, TwoOfFour};
+    let sparse = |a: ArchConfig, s: systole_core::Sparsity| ArchConfig { name: format!("{}-{s}", a.name), sparsity: s, ..a };
+    let archs = [sparse(arch(4, 4, WS, 4, 5, 1), OneOfFour), sparse(arch(8, 4, BOTH, 8, 4, 2), TwoOfFour)];
+    let dense = layers();
+    let mut sparse_layers: Vec<Layer> = [
+        ("sparse_conv3x3_2of4", conv(4, 5, 8, 5, 3, 1, 1), TwoOfFour),
+        ("sparse_conv3x3s2_1of4", conv(5, 5, 12, 6, 3, 2, 1), OneOfFour),
+        ("sparse_pointwise_1of4", conv(3, 3, 20, 9, 1, 1, 1), OneOfFour),
+        ("sparse_grouped_2of4", conv(3, 4, 8, 6, 3, 1, 2), TwoOfFour),
+    ]
+    .into_iter()
+    .map(|(name, shape, s)| {
+        let mut l = conv_layer(name, LayerOp::Conv, shape, 2, -1, Activation::Relu, true);
+        l.sparsity = s;
+        l
+    })
+    .collect();
+    let mut gemm = conv_layer("sparse_gemm_2of4", LayerOp::Gemm, ConvShape::gemm(1, 5, 16, 6), 1, 0, Activation::None, true);
+    gemm.sparsity = TwoOfFour;
+    sparse_layers.push(gemm);
+    for (a, l) in archs.iter().flat_map(|a| sparse_layers.iter().map(move |l| (a, l))) {
+        let program = systole_compiler::compile_layer(a, l, &LayerData::random(l, 1)).unwrap();
+        let format = l.sparsity.min(a.sparsity);
+        let sparse = |i: &systole_core::Instr| matches!(i.op, systole_core::Op::MatmulWs { sparse, .. } if sparse == format);
+        assert!(program.instrs.iter().any(sparse), "{} on {} runs dense", l.name, a.name);
+    }
+    ladder(&archs, &sparse_layers, true, None);
+    ladder(&archs, &[dense[0].clone(), dense[4].clone(), dense[6].clone()], true, None);
+    ladder(&archs[..1], &sparse_layers[1..2], false, Some(Simulator::Icarus));
+}
