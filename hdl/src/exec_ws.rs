@@ -152,7 +152,7 @@ impl WsEngine {
     /// 1 (dense only), 2 (also 2:4) or 4 (also 2:4 and 1:4).
     pub fn new(rows: usize, cols: usize, act_banks: usize) -> Self {
         assert!(matches!(act_banks, 1 | 2 | 4), "{act_banks} activation banks");
-        assert!(act_banks == 1 || rows % GROUP_LANES == 0, "a sparse array needs rows in fours, not {rows}");
+        assert!(act_banks == 1 || rows.is_multiple_of(GROUP_LANES), "a sparse array needs rows in fours, not {rows}");
         let lanes = if act_banks > 1 { GROUP_LANES } else { 1 };
         let latency = rows + cols + 1;
         Self {

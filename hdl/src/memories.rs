@@ -172,7 +172,7 @@ pub struct ActBanks {
 impl ActBanks {
     /// `banks` banks of `depth / banks` words of `lanes` bytes.
     pub fn new(lanes: usize, depth: usize, banks: usize) -> Self {
-        assert!(banks >= 1 && depth % banks == 0, "{depth} words in {banks} banks");
+        assert!(banks >= 1 && depth.is_multiple_of(banks), "{depth} words in {banks} banks");
         let per = depth / banks;
         Self {
             clock: Default::default(),
