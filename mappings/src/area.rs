@@ -6,12 +6,16 @@
 //! | 32-bit integer adder | 137 um^2 | same |
 //! | flip-flop | 4.5 um^2 | NanGate 45 nm open cell library, DFF_X1 (4.52 um^2) |
 //! | SRAM bit | 0.346 um^2 / 0.7 array efficiency | Intel 45 nm 6T cell (Mistry et al., IEDM 2007) |
+//! | 2-input multiplexer bit | 1.862 um^2 | NanGate 45 nm, MUX2_X1 |
 //!
 //! A PE is a multiplier, an adder and 48 flip-flops (an int8 weight or operand register, an
 //! int8 activation pipeline register and an int32 partial sum). Each column has a
 //! requantizer, counted as two 32-bit multipliers' worth of adders (16 adders) and 64
 //! flip-flops. A `both` instance has two arrays (the RTL builds the WS and the OS array
-//! around one set of memories), so twice the PEs. SRAMs count their bits. Wires, the controller and the DMA engines are not
+//! around one set of memories), so twice the PEs. A WS array that skips N:4 sparse weights
+//! adds per PE three activation lanes (24 flip-flops), the weight's 2-bit index (active,
+//! shadow and the bus register: 6 flip-flops) and a 4:1 byte multiplexer (24 two-input
+//! multiplexer bits); its banked scratchpad holds the same bits. SRAMs count their bits. Wires, the controller and the DMA engines are not
 //! modelled; the figure is a comparison between instances, not a floor plan.
 
 use systole_core::ArchConfig;
@@ -22,6 +26,8 @@ pub const MULT8_UM2: f64 = 282.0;
 pub const ADD32_UM2: f64 = 137.0;
 /// um^2 of a flip-flop.
 pub const FF_UM2: f64 = 4.5;
+/// um^2 of a 2-input multiplexer bit.
+pub const MUX2_UM2: f64 = 1.862;
 /// um^2 per SRAM bit, array overhead included.
 pub const SRAM_BIT_UM2: f64 = 0.346 / 0.7;
 
@@ -49,8 +55,9 @@ pub fn area(arch: &ArchConfig) -> Area {
     let requant = 16.0 * ADD32_UM2 + 64.0 * FF_UM2;
     let sram_bits: f64 = crate::energy::memories(arch).iter().map(|(_, bytes, _)| bytes * 8.0).sum();
     let arrays = if arch.dataflow == systole_core::Dataflow::Both { 2.0 } else { 1.0 };
+    let sparse = if arch.sparsity == systole_core::Sparsity::Dense { 0.0 } else { 30.0 * FF_UM2 + 24.0 * MUX2_UM2 };
     Area {
-        array_mm2: arrays * arch.pes() as f64 * pe / 1e6,
+        array_mm2: (arrays * pe + sparse) * arch.pes() as f64 / 1e6,
         requant_mm2: arch.cols as f64 * requant / 1e6,
         sram_mm2: sram_bits * SRAM_BIT_UM2 / 1e6,
     }
@@ -72,7 +79,11 @@ mod tests {
         // (1 + 1 + 2) KiB + 128 x 8 B = 5 KiB = 40960 bits
         assert!((a.sram_mm2 - 40960.0 * 0.346 / 0.7 / 1e6).abs() < 1e-12);
         // Both engines: two arrays, the same memories.
-        let both = area(&ArchConfig { dataflow: systole_core::Dataflow::Both, ..arch });
+        let both = area(&ArchConfig { dataflow: systole_core::Dataflow::Both, ..arch.clone() });
         assert!((both.array_mm2 - 2.0 * a.array_mm2).abs() < 1e-12 && both.sram_mm2 == a.sram_mm2);
+        // Sparse WS PEs: + 30 x 4.5 + 24 x 1.862 = 179.688 um^2 each.
+        let sparse = area(&ArchConfig { rows: 4, sparsity: systole_core::Sparsity::TwoOfFour, ..arch.clone() });
+        let dense = area(&ArchConfig { rows: 4, ..arch });
+        assert!((sparse.array_mm2 - dense.array_mm2 - 16.0 * 179.688 / 1e6).abs() < 1e-12);
     }
 }
