@@ -91,6 +91,9 @@ pub struct WsEngine {
     array: WsArray,
     rows: Constant<Bits<16>>,
     last_phase: Constant<Bits<3>>,
+    // The formats this instance runs (bit 0: 2:4, bit 1: 1:4); a dense-only instance
+    // masks the field to 0 and synthesis drops the sparse logic.
+    formats: Constant<Bits<2>>,
     // Loop bounds of the lane routing: each is `rows` when the instance has that routing,
     // else 0 (1-lane dense, 4-lane dense, 2:4 and 1:4).
     _route_plain: usize,
@@ -188,6 +191,14 @@ impl WsEngine {
             array: WsArray::new(rows, cols, lanes),
             rows: Constant::new((rows as u64).into()),
             last_phase: Constant::new(4u64.into()),
+            formats: Constant::new(
+                match act_banks {
+                    1 => 0u64,
+                    2 => 1,
+                    _ => 3,
+                }
+                .into(),
+            ),
             _route_plain: if lanes == 1 { rows } else { 0 },
             _route_dense: if lanes > 1 { rows } else { 0 },
             _route_two: if act_banks >= 2 { rows } else { 0 },
@@ -291,9 +302,9 @@ impl Logic for WsEngine {
             self.cur_row.next = 0.into();
             self.cur_waddr.next = self.preload.val();
             self.cur_band.next = self.band_valid.val();
-            self.cur_sparse.next = self.sparse.val();
+            self.cur_sparse.next = self.sparse.val() & self.formats.val();
             self.cur_phase.next = 0.into();
-            self.f_sparse.d.next = self.sparse.val();
+            self.f_sparse.d.next = self.sparse.val() & self.formats.val();
             self.f_accumulate.d.next = self.accumulate.val();
             self.f_band.d.next = self.band_valid.val();
             self.f_preload.d.next = self.preload_valid.val();

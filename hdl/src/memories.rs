@@ -92,13 +92,15 @@ pub struct Bank {
     spad: Scratchpad,
     base: Constant<Addr>,
     limit: Constant<Addr>,
+    // False for the only bank: every address is its own, and synthesis drops the decode.
+    decode: Constant<Bit>,
     write_hit: Signal<Local, Bit>,
     read_hit: DFF<Bit>,
 }
 
 impl Bank {
-    /// Words `base..base + depth` of `lanes` bytes.
-    pub fn new(lanes: usize, base: usize, depth: usize) -> Self {
+    /// Words `base..base + depth` of `lanes` bytes, one of `banks`.
+    pub fn new(lanes: usize, base: usize, depth: usize, banks: usize) -> Self {
         Self {
             clock: Default::default(),
             host_we: (0..lanes).map(|_| Default::default()).collect(),
@@ -112,6 +114,7 @@ impl Bank {
             spad: Scratchpad::new(lanes, depth),
             base: Constant::new((base as u64).into()),
             limit: Constant::new(((base + depth) as u64).into()),
+            decode: Constant::new(banks > 1),
             write_hit: Default::default(),
             read_hit: Default::default(),
         }
@@ -123,7 +126,7 @@ impl Logic for Bank {
     fn update(&mut self) {
         dff_setup!(self, clock, read_hit);
         self.spad.clock.next = self.clock.val();
-        self.write_hit.next = (self.host_addr.val() >= self.base.val()) & (self.host_addr.val() < self.limit.val());
+        self.write_hit.next = !self.decode.val() | ((self.host_addr.val() >= self.base.val()) & (self.host_addr.val() < self.limit.val()));
         self.spad.host_addr.next = self.host_addr.val() - self.base.val();
         if self.wide.val() {
             self.spad.read_address.next = self.read_address.val();
@@ -135,7 +138,7 @@ impl Logic for Bank {
             self.spad.host_we[k].next = self.host_we[k].val() & self.write_hit.val();
             self.spad.host_data[k].next = self.host_data[k].val();
             self.read_data[k].next = self.spad.read_data[k].val();
-            if self.read_hit.q.val() {
+            if !self.decode.val() | self.read_hit.q.val() {
                 self.chain_out[k].next = self.spad.read_data[k].val();
             } else {
                 self.chain_out[k].next = self.chain_in[k].val();
@@ -183,7 +186,7 @@ impl ActBanks {
             wide: Default::default(),
             read_data: (0..lanes).map(|_| Default::default()).collect(),
             wide_data: (0..lanes * banks).map(|_| Default::default()).collect(),
-            banks: (0..banks).map(|e| Bank::new(lanes, e * per, per)).collect(),
+            banks: (0..banks).map(|e| Bank::new(lanes, e * per, per, banks)).collect(),
         }
     }
 
