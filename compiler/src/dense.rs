@@ -126,17 +126,30 @@ struct Problem<'a> {
     /// Format of the WS weight tiles: K-step `kt` is chunks `kt*expansion + e`, chunk `e`
     /// in activation bank `e` at one offset, and one compressed tile covers them all.
     format: Sparsity,
+    /// The WS tiles hold packed int4 weights: a K-step of two chunks, PE row `k` taking
+    /// lanes `2k` (low nibble) and `2k + 1` (high nibble).
+    int4: bool,
 }
 
 impl<'a> Problem<'a> {
     fn new(arch: &'a ArchConfig, layer: &'a Layer, runs: &[Run]) -> Self {
-        let format = arch.format_for(layer.sparsity);
-        Problem { arch, layer, chunks: chunks(runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols), format }
+        let mut format = arch.format_for(layer.sparsity);
+        // Packed int4 halves the passes like 2:4 sparsity, with smaller tiles: prefer it to
+        // 2:4, not to 1:4.
+        let int4 = layer.weight_bits == 4 && arch.int4_weights && arch.dataflow.has_ws() && format != Sparsity::OneOfFour;
+        if int4 {
+            format = Sparsity::Dense;
+        }
+        Problem { arch, layer, chunks: chunks(runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols), format, int4 }
     }
 
     /// Activation words per K-step (chunks read together).
     fn expansion(&self) -> usize {
-        self.format.expansion()
+        if self.int4 {
+            2
+        } else {
+            self.format.expansion()
+        }
     }
 
     /// K-steps: the array's passes over the reduction per output tile and column tile.
@@ -327,6 +340,13 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     let problem = Problem::new(arch, layer, &runs);
     if let Some(data) = data {
         check_sparsity(layer, data, problem.format)?;
+        if problem.int4 && systole_core::layer::weight_bits(&data.weights) > 4 {
+            return Err(CompileError::Invalid {
+                layer: layer.name.clone(),
+                help: Some("quantize the weights to int4 or declare weight_bits = 8".into()),
+                error: Box::new(systole_core::ConfigError::new("weight_bits", "the layer declares 4, but its weights exceed -8..=7")),
+            });
+        }
     }
     let candidates = problem.candidates()?;
     // WS weight tiles are one K-chunk each, the same bytes whatever the tiling: build each
@@ -379,14 +399,18 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
                         return;
                     }
                 }
-                if problem.format != Sparsity::Dense {
+                if problem.format != Sparsity::Dense || problem.int4 {
                     let weight = |j: usize, chunk: usize, lane: usize| -> i8 {
                         let Some(c) = chunks.get(chunk) else { return 0 };
                         let Some(p) = c.pieces.iter().find(|p| (p.at..p.at + p.len).contains(&lane)) else { return 0 };
                         let (r, ss, ch) = runs[p.run].taps[p.off + lane - p.at];
                         data.weights.at([g * kg + nt * cols + j, r, ss, ch])
                     };
-                    pack_sparse(rows, cols.min(kg - nt * cols), problem.format, weight, bytes);
+                    if problem.int4 {
+                        pack_int4(rows, cols.min(kg - nt * cols), weight, bytes);
+                    } else {
+                        pack_sparse(rows, cols.min(kg - nt * cols), problem.format, weight, bytes);
+                    }
                     ws_tiles.borrow_mut().insert((g, nt, ki), bytes.to_vec());
                     return;
                 }
@@ -553,6 +577,7 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
                             acc_region,
                             band: None,
                             sparse: problem.format,
+                            int4: problem.int4,
                         });
                     }
                 }
@@ -597,6 +622,19 @@ fn pack_sparse(rows: usize, cols: usize, format: Sparsity, weight: impl Fn(usize
             let (q, i) = (r / 4, r % 4);
             bytes[(5 * q + 1 + i) * stride + j] = value as u8;
             bytes[5 * q * stride + j] |= (index as u8) << (2 * i);
+        }
+    }
+}
+
+/// Writes one packed int4 WS tile: byte `j` of word `k` holds the weights of column `j` at
+/// lanes `2k` (bits 0..4) and `2k + 1` (bits 4..8) of the K-step, lane `l` being lane
+/// `l % rows` of chunk `l / rows` (docs/ARCHITECTURE.md section 3).
+fn pack_int4(rows: usize, cols: usize, weight: impl Fn(usize, usize, usize) -> i8, bytes: &mut [u8]) {
+    let stride = bytes.len() / rows;
+    for j in 0..cols {
+        for k in 0..rows {
+            let nibble = |lane: usize| weight(j, lane / rows, lane % rows) as u8 & 0xf;
+            bytes[k * stride + j] = nibble(2 * k) | nibble(2 * k + 1) << 4;
         }
     }
 }

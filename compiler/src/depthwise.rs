@@ -280,6 +280,7 @@ fn build(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, geo: &Geome
                                         acc_region,
                                         band,
                                         sparse: Sparsity::Dense,
+                                        int4: false,
                                     });
                                 }
                             }

@@ -120,6 +120,8 @@ pub enum Step {
         band: Option<Band>,
         /// Format of the tile (all tiles of a layer share one).
         sparse: Sparsity,
+        /// The tile holds packed int4 weights.
+        int4: bool,
     },
     /// OS matmul reading weight segment `tile`.
     MatmulOs {
@@ -352,12 +354,13 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                 em.emit(Op::MatmulOs { a: *a, b, acc: *acc, accumulate: *accumulate, band: *band }, &[*act, wr], &[*acc_region]);
                 pos += 1;
             }
-            Step::MatmulWs { tile, a, acc, accumulate, act, acc_region, band, sparse } => {
-                let sparse = *sparse;
+            Step::MatmulWs { tile, a, acc, accumulate, act, acc_region, band, sparse, int4 } => {
+                let (sparse, int4) = (*sparse, *int4);
                 if active != Some(*tile) {
                     // Only the first tile of the stream needs a preload of its own.
                     let (w, wr) = plan.locate(em, &stream, pos);
-                    let op = Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(w), band: *band, sparse };
+                    let op =
+                        Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(w), band: *band, sparse, int4 };
                     em.emit(op, &[wr], &[]);
                     active = Some(*tile);
                 }
@@ -370,7 +373,7 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                     None => (None, None, [*act, *act]),
                 };
                 let reads = if reads[0] == reads[1] { &reads[..1] } else { &reads[..] };
-                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse };
+                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse, int4 };
                 em.emit(op, reads, &[*acc_region]);
                 if let Some((t, _)) = next {
                     active = Some(t);

@@ -145,6 +145,10 @@ pub struct ArchConfig {
     /// and every PE selects its activation from a group of four (docs/ARCHITECTURE.md
     /// section 3).
     pub sparsity: Sparsity,
+    /// Packed int4 weights in the WS engine: a PE's 8-bit weight register holds two int4
+    /// weights and its 8x8 multiplier works as two 8x4 ones, so a layer with int4 weights
+    /// takes half the passes (docs/ARCHITECTURE.md section 3). Needs two activation banks.
+    pub int4_weights: bool,
 }
 
 impl Default for ArchConfig {
@@ -164,6 +168,7 @@ impl Default for ArchConfig {
             transposer: true,
             fetch_cycles: 1,
             sparsity: Sparsity::Dense,
+            int4_weights: false,
         }
     }
 }
@@ -258,7 +263,7 @@ impl ArchConfig {
     /// holds words `e * act_bank_words()..`; a sparse matmul reads one word of each bank at
     /// the same offset in one cycle.
     pub fn act_banks(&self) -> usize {
-        self.sparsity.expansion()
+        self.sparsity.expansion().max(if self.int4_weights { 2 } else { 1 })
     }
 
     /// Words per activation bank.
@@ -278,7 +283,7 @@ impl ArchConfig {
 
     /// Whether the WS engine can run tiles of format `format`.
     pub fn runs_format(&self, format: Sparsity) -> bool {
-        format == Sparsity::Dense || (self.dataflow.has_ws() && format.expansion() <= self.act_banks())
+        format == Sparsity::Dense || (self.dataflow.has_ws() && format <= self.sparsity)
     }
 
     /// Words in the weight scratchpad (each `cols` bytes).
@@ -319,8 +324,9 @@ impl ArchConfig {
         match op {
             Op::Load { .. } | Op::LoadParams { .. } | Op::Store { .. } => true,
             Op::LoadTransposed { .. } | Op::StoreTransposed { .. } => self.transposer,
-            Op::MatmulWs { sparse, band, .. } => {
-                self.dataflow.has_ws() && self.runs_format(*sparse) && (band.is_none() || *sparse == Sparsity::Dense)
+            Op::MatmulWs { sparse, band, int4, .. } => {
+                let packed = !*int4 || (self.int4_weights && *sparse == Sparsity::Dense);
+                self.dataflow.has_ws() && self.runs_format(*sparse) && packed && (band.is_none() || (*sparse == Sparsity::Dense && !*int4))
             }
             Op::MatmulOs { .. } => self.dataflow.has_os(),
         }
@@ -415,9 +421,14 @@ impl ArchConfig {
             )
             .help("use 1 for whole-instruction memories, or 8 for the narrowest (small FPGAs)"));
         }
-        if self.sparsity != Sparsity::Dense {
+        if self.sparsity != Sparsity::Dense || self.int4_weights {
+            let (field, what) = if self.sparsity != Sparsity::Dense {
+                ("sparsity", format!("\"{}\"", self.sparsity))
+            } else {
+                ("int4_weights", "true".into())
+            };
             let why = if !self.dataflow.has_ws() {
-                Some("structured sparsity is skipped by the WS engine, and this instance has none".to_string())
+                Some("needs the WS engine, and this instance has none".to_string())
             } else if !self.rows.is_multiple_of(NM_GROUP) {
                 Some(format!("needs rows divisible by {NM_GROUP} (a PE row's group of four activations), not {}", self.rows))
             } else if !self.act_words().is_multiple_of(self.act_banks()) || self.act_bank_words() < 4 * self.rows {
@@ -431,8 +442,8 @@ impl ArchConfig {
                 None
             };
             if let Some(why) = why {
-                return Err(ConfigError::new("sparsity", format!("\"{}\" {why}", self.sparsity))
-                    .help("use sparsity = \"dense\", or a WS instance with rows a multiple of 4 and a larger act_sram_kib"));
+                return Err(ConfigError::new(field, format!("{what} {why}"))
+                    .help("use sparsity = \"dense\" and int4_weights = false, or a WS instance with rows a multiple of 4 and a larger act_sram_kib"));
             }
         }
         Ok(())
@@ -503,6 +514,10 @@ mod tests {
         assert!(a.runs_format(Sparsity::TwoOfFour) && a.runs_format(Sparsity::OneOfFour));
         let b = ArchConfig { sparsity: Sparsity::TwoOfFour, ..ArchConfig::default() };
         assert!(!b.runs_format(Sparsity::OneOfFour));
+        let c = ArchConfig { int4_weights: true, ..ArchConfig::default() };
+        assert_eq!((c.act_banks(), c.runs_format(Sparsity::TwoOfFour)), (2, false));
+        let d = ArchConfig { int4_weights: true, dataflow: Dataflow::OutputStationary, ..ArchConfig::default() };
+        assert_eq!(d.validate().unwrap_err().field, "int4_weights");
         assert_eq!(Sparsity::for_nonzeros(2), Sparsity::TwoOfFour);
         assert_eq!(toml::from_str::<ArchConfig>("sparsity = \"1:4\"").unwrap().sparsity, Sparsity::OneOfFour);
     }

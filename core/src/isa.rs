@@ -261,6 +261,9 @@ pub enum Op {
         band: Option<Band>,
         /// Format of the active tile the stream multiplies and of the tile preloaded.
         sparse: Sparsity,
+        /// The tiles hold packed int4 weights: PE row `k` multiplies lanes `2k` and `2k + 1`
+        /// of a K-step of two words (low nibble, high nibble); dense format only.
+        int4: bool,
     },
     /// Exec unit, OS: for step `t`, PE `(i, j)` += lane `i` of activation word `a[t]` times
     /// lane `j` of weight word `b + t` (with `band`: row `t` of the band expanded from word
@@ -516,7 +519,7 @@ impl Instr {
                 w.put("addr", *addr as i128, ADDR, false)?;
                 w.put("count", *count as i128, COUNT, false)?;
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4 } => {
                 gen(&mut w, a)?;
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("accumulate", *accumulate as i128, 1, false)?;
@@ -524,6 +527,7 @@ impl Instr {
                 w.put("preload", preload.unwrap_or(0) as i128, WORD, false)?;
                 band_fields(&mut w, band)?;
                 w.put("sparse", Sparsity::ALL.iter().position(|f| f == sparse).expect("a format") as i128, 2, false)?;
+                w.put("int4", *int4 as i128, 1, false)?;
             }
             Op::MatmulOs { a, b, acc, accumulate, band } => {
                 gen(&mut w, a)?;
@@ -595,7 +599,8 @@ impl Instr {
                 let p = r.get(WORD, false) as u32;
                 let band = read_band(&mut r);
                 let sparse = *Sparsity::ALL.get(r.get(2, false) as usize)?;
-                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse }
+                let int4 = r.get(1, false) == 1;
+                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse, int4 }
             }
             5 => Op::MatmulOs {
                 a: gen(&mut r),
@@ -664,11 +669,14 @@ impl fmt::Display for Instr {
             }
             Op::LoadTransposed { dst, pitch, src } => write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?,
             Op::LoadParams { dst, addr, count } => write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?,
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4 } => {
                 let op = if *accumulate { "+=" } else { "=" };
                 write!(f, "mm.ws       acc[{acc}] {op} act{a} x W")?;
                 if *sparse != Sparsity::Dense {
                     write!(f, " {sparse}")?;
+                }
+                if *int4 {
+                    write!(f, " int4")?;
                 }
                 if let Some(p) = preload {
                     write!(f, "; preload wgt[{p}]")?;
@@ -756,14 +764,14 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
             Accesses { dram_read: src.num_runs() * len, ..Accesses::sram(&[(ACT_WRITE, outer * groups * len)]) }
         }
         Op::LoadParams { count, .. } => Accesses { dram_read: 8 * count as u64, ..Accesses::sram(&[(PARAM_WRITE, count as u64)]) },
-        Op::MatmulWs { a, accumulate, preload, band, sparse, .. } => {
+        Op::MatmulWs { a, accumulate, preload, band, sparse, int4, .. } => {
             let m = a.len() as u64;
             let preload = match (preload, band) {
                 (Some(_), Some(_)) => 1,
                 (Some(_), None) => ws_tile_words(arch.rows, sparse) as u64,
                 (None, _) => 0,
             };
-            let act = m * sparse.expansion() as u64;
+            let act = m * if int4 { 2 } else { sparse.expansion() as u64 };
             Accesses::sram(&[(WGT_READ, preload), (ACT_READ, act), (ACC_WRITE, m), (ACC_READ, if accumulate { m } else { 0 })])
         }
         Op::MatmulOs { a, accumulate, .. } => {
@@ -866,8 +874,24 @@ mod tests {
             }),
             (word(), word(), pattern()).prop_map(|(dst, pitch, src)| Op::LoadTransposed { dst, pitch, src }),
             (word(), 0u64..(1 << 40), 0u32..(1 << 24)).prop_map(|(dst, addr, count)| Op::LoadParams { dst, addr, count }),
-            (wordgen(), word(), any::<bool>(), proptest::option::of(word()), band(), proptest::sample::select(Sparsity::ALL.to_vec()))
-                .prop_map(|(a, acc, accumulate, preload, band, sparse)| Op::MatmulWs { a, acc, accumulate, preload, band, sparse }),
+            (
+                wordgen(),
+                word(),
+                any::<bool>(),
+                proptest::option::of(word()),
+                band(),
+                proptest::sample::select(Sparsity::ALL.to_vec()),
+                any::<bool>()
+            )
+                .prop_map(|(a, acc, accumulate, preload, band, sparse, int4)| Op::MatmulWs {
+                    a,
+                    acc,
+                    accumulate,
+                    preload,
+                    band,
+                    sparse,
+                    int4
+                }),
             (wordgen(), word(), word(), any::<bool>(), band()).prop_map(|(a, b, acc, accumulate, band)| Op::MatmulOs {
                 a,
                 b,

@@ -241,6 +241,14 @@ pub struct Layer {
     /// layer sparse (docs/ARCHITECTURE.md section 3). `dense` (the default) claims nothing.
     #[serde(default)]
     pub sparsity: Sparsity,
+    /// Bits of its weights: 8, or 4 (every weight in -8..=7), which an instance with
+    /// `int4_weights` runs packed, two per PE.
+    #[serde(default = "eight")]
+    pub weight_bits: u8,
+}
+
+fn eight() -> u8 {
+    8
 }
 
 impl Layer {
@@ -276,6 +284,9 @@ impl Layer {
             )
             .help("use sparsity = \"dense\" for this layer (depthwise layers and channel counts not divisible by 4 run dense)"));
         }
+        if self.weight_bits != 8 && self.weight_bits != 4 {
+            return Err(ConfigError::new("weight_bits", format!("{} bits is not supported", self.weight_bits)).help("use 8 or 4"));
+        }
         self.quant.validate(s.k)
     }
 
@@ -308,4 +319,13 @@ pub fn weight_sparsity(shape: &ConvShape, weights: &crate::Tensor) -> Sparsity {
     }
     let worst = weights.data.chunks(NM_GROUP).map(|g| g.iter().filter(|&&w| w != 0).count()).max().unwrap_or(0);
     Sparsity::for_nonzeros(worst)
+}
+
+/// The fewest bits, 4 or 8, that hold every weight of `weights` (int4: -8..=7).
+pub fn weight_bits(weights: &crate::Tensor) -> u8 {
+    if weights.data.iter().all(|&w| (-8..=7).contains(&w)) {
+        4
+    } else {
+        8
+    }
 }

@@ -272,6 +272,7 @@ mod tests {
                 preload: None,
                 band: None,
                 sparse: crate::Sparsity::Dense,
+                int4: false,
             },
         };
         let program = vec![one; 3];

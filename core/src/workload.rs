@@ -110,6 +110,10 @@ pub struct LayerSpec {
     /// file must satisfy it.
     #[serde(default)]
     pub sparsity: crate::Sparsity,
+    /// Weight bits, 8 (default) or 4: random weights are drawn in -7..=7, weights from a
+    /// file must fit.
+    #[serde(default)]
+    pub weight_bits: Option<u8>,
     /// Quantization.
     #[serde(default)]
     pub quant: QuantSpec,
@@ -230,6 +234,7 @@ impl LayerSpec {
             quant: QuantParams { x_scale, x_zp: q.x_zp.unwrap_or(0), w_scale, y_scale, y_zp: q.y_zp.unwrap_or(0) },
             activation: self.activation,
             sparsity: self.sparsity,
+            weight_bits: self.weight_bits.unwrap_or(8),
         };
         layer.validate()?;
         Ok(layer)
@@ -271,6 +276,11 @@ impl Workload {
         }
         if let Some(p) = &files.weights {
             data.weights.data = crate::npy::read(p, &data.weights.dims, &what("weights"))?;
+            if crate::layer::weight_bits(&data.weights) > layer.weight_bits {
+                let error = ConfigError::new(what("weights"), "the layer declares weight_bits = 4, but these weights exceed -8..=7")
+                    .help("quantize the weights to int4 (`systole compress --policy` with bits = 4) or declare weight_bits = 8");
+                return Err(LoadError::invalid(p, error));
+            }
             let found = crate::layer::weight_sparsity(&layer.shape, &data.weights);
             if found < layer.sparsity {
                 let error = ConfigError::new(
@@ -345,6 +355,11 @@ impl LayerData {
         };
         let input = tensor(s.input_dims(), i8::MIN);
         let mut weights = tensor(s.weight_dims(), -127);
+        if layer.weight_bits == 4 {
+            for w in &mut weights.data {
+                *w /= 18;
+            }
+        }
         prune_to(&mut weights, layer.sparsity);
         let bias = (0..s.k).map(|_| rng.gen_range(-(1 << 14)..(1 << 14))).collect();
         Self { input, weights, bias }

@@ -203,6 +203,7 @@ mod tests {
             quant: QuantParams { x_scale: 1.0, x_zp: 0, w_scale: vec![1.0], y_scale: 1.0, y_zp: 0 },
             activation: Activation::None,
             sparsity: Default::default(),
+            weight_bits: 8,
         }
     }
 

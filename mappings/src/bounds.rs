@@ -53,6 +53,7 @@ mod tests {
             quant: QuantParams { x_scale: 1.0, x_zp: 0, w_scale: vec![1.0], y_scale: 1.0, y_zp: 0 },
             activation: Activation::None,
             sparsity: Default::default(),
+            weight_bits: 8,
         };
         let arch = ArchConfig { rows: 16, cols: 16, dram_bytes_per_cycle: 16, ..Default::default() };
         let b = bounds(&arch, &layer);

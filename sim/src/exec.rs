@@ -74,8 +74,8 @@ struct Machine {
     /// Per PE of a sparse tile: the lane within its group of four that its weight multiplies.
     active_index: Vec<u8>,
     shadow_index: Vec<u8>,
-    active_format: Sparsity,
-    shadow_format: Sparsity,
+    active_format: (Sparsity, bool),
+    shadow_format: (Sparsity, bool),
     bank_words: usize,
     act_t: Tracker,
     wgt_t: Tracker,
@@ -105,8 +105,8 @@ impl Machine {
             shadow: vec![0; rows * cols],
             active_index: vec![0; rows * cols],
             shadow_index: vec![0; rows * cols],
-            active_format: Sparsity::Dense,
-            shadow_format: Sparsity::Dense,
+            active_format: (Sparsity::Dense, false),
+            shadow_format: (Sparsity::Dense, false),
             bank_words: arch.act_bank_words(),
             act_t: Tracker::new("act", arch.act_words()),
             wgt_t: Tracker::new("wgt", arch.wgt_words()),
@@ -129,14 +129,15 @@ impl Machine {
                 }
                 Ok(())
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4 } => {
                 let (rows, cols) = (self.rows, self.cols);
                 self.check_band(&band, i)?;
-                if !a.is_empty() && sparse != self.active_format {
-                    return Err(SimError::FormatMismatch { instr: i, stream: sparse, active: self.active_format });
+                if !a.is_empty() && (sparse, int4) != self.active_format {
+                    let name = |(s, int4): (Sparsity, bool)| format!("{s}{}", if int4 { " int4" } else { "" });
+                    return Err(SimError::FormatMismatch { instr: i, stream: name((sparse, int4)), active: name(self.active_format) });
                 }
                 if preload.is_some() {
-                    self.shadow_format = sparse;
+                    self.shadow_format = (sparse, int4);
                 }
                 match (preload, band) {
                     (Some(p), None) if sparse != Sparsity::Dense => {
@@ -181,7 +182,9 @@ impl Machine {
                 }
                 let acc = acc as usize;
                 self.acc_t.check(acc, a.len() as usize, i)?;
-                if sparse != Sparsity::Dense {
+                if int4 {
+                    self.stream_int4(i, a, acc, accumulate, t)?;
+                } else if sparse != Sparsity::Dense {
                     self.stream_sparse(i, a, acc, accumulate, sparse, t)?;
                 } else {
                     self.stream_dense(i, a, acc, accumulate, t)?;
@@ -313,6 +316,44 @@ impl Machine {
         Ok(())
     }
 
+    /// Reads the K-step of `banks` words at `word` (lane `l` is lane `l % rows` of bank
+    /// `l / rows`) into `lanes`.
+    fn read_kstep(&mut self, i: usize, word: usize, lanes: &mut [i32], t: &InstrTiming) -> Result<(), SimError> {
+        let rows = self.rows;
+        for e in 0..lanes.len() / rows {
+            let word = word + e * self.bank_words;
+            self.act_t.check(word, 1, i)?;
+            self.act_t.read(word, t, t.free, i)?;
+            for (l, &x) in lanes[e * rows..(e + 1) * rows].iter_mut().zip(&self.act[word * rows..(word + 1) * rows]) {
+                *l = x as i32;
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams `a` through the active packed int4 tile: K-steps of two words, PE `(k, j)`
+    /// multiplying lane `2k` by its low nibble and lane `2k + 1` by its high nibble.
+    fn stream_int4(&mut self, i: usize, a: WordGen, acc: usize, accumulate: bool, t: &InstrTiming) -> Result<(), SimError> {
+        let (rows, cols) = (self.rows, self.cols);
+        let mut lanes = vec![0i32; 2 * rows];
+        for (m, word) in a.addrs().enumerate() {
+            self.read_kstep(i, word as usize, &mut lanes, t)?;
+            self.acc_t.write(acc + m, t, t.done, i)?;
+            let out = &mut self.acc[(acc + m) * cols..(acc + m + 1) * cols];
+            if !accumulate {
+                out.fill(0);
+            }
+            for k in 0..rows {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let w = self.active[k * cols + j] as u8;
+                    let (lo, hi) = (((w << 4) as i8 >> 4) as i32, (w as i8 >> 4) as i32);
+                    *o = o.wrapping_add(lanes[2 * k] * lo + lanes[2 * k + 1] * hi);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Streams `a` through the active sparse tile: word `a[m]` stands for the words
     /// `a[m] + e * bank_words` of the `expansion` banks, lane `l` of the K-step being lane
     /// `l % rows` of bank `l / rows`; PE `(r, j)` multiplies lane `4 * (r / N) + index`.
@@ -329,14 +370,7 @@ impl Machine {
         let (banks, keep) = (format.expansion(), format.kept());
         let mut lanes = vec![0i32; banks * rows];
         for (m, word) in a.addrs().enumerate() {
-            for e in 0..banks {
-                let word = word as usize + e * self.bank_words;
-                self.act_t.check(word, 1, i)?;
-                self.act_t.read(word, t, t.free, i)?;
-                for (l, &x) in lanes[e * rows..(e + 1) * rows].iter_mut().zip(&self.act[word * rows..(word + 1) * rows]) {
-                    *l = x as i32;
-                }
-            }
+            self.read_kstep(i, word as usize, &mut lanes, t)?;
             self.acc_t.write(acc + m, t, t.done, i)?;
             let out = &mut self.acc[(acc + m) * cols..(acc + m + 1) * cols];
             if !accumulate {

@@ -80,9 +80,9 @@ pub enum SimError {
         /// Program index.
         instr: usize,
         /// The instruction's format.
-        stream: systole_core::Sparsity,
+        stream: String,
         /// The active tile's format.
-        active: systole_core::Sparsity,
+        active: String,
     },
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]

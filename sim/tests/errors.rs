@@ -21,7 +21,15 @@ fn load_act(dst: u32, n: u32) -> Op {
 }
 
 fn matmul(n: u32) -> Op {
-    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload: None, band: None, sparse: systole_core::Sparsity::Dense }
+    Op::MatmulWs {
+        a: WordGen::linear(0, n),
+        acc: 0,
+        accumulate: false,
+        preload: None,
+        band: None,
+        sparse: systole_core::Sparsity::Dense,
+        int4: false,
+    }
 }
 
 fn store(n: u32) -> Op {
@@ -120,6 +128,7 @@ fn ops_the_instance_was_not_built_with_are_refused() {
         preload: None,
         band: None,
         sparse: systole_core::Sparsity::Dense,
+        int4: false,
     };
     for p in [vec![at(Sync::default(), ws)], vec![at(Sync::default(), os)]] {
         execute(&both, &program(p), &mut vec![0u8; 4096]).unwrap();

@@ -78,7 +78,15 @@ impl ExecCase {
             } else {
                 let preload = (i == 0 || rng.gen_bool(0.6)).then(|| rng.gen_range(0..=(WGT_WORDS - rows) as u32));
                 let band = (preload.is_some() && rng.gen_bool(0.4)).then(|| random_band(&mut rng, cols));
-                Op::MatmulWs { a, acc: rng.gen_range(0..=(ACC_ROWS - m) as u32), accumulate, preload, band, sparse: Sparsity::Dense }
+                Op::MatmulWs {
+                    a,
+                    acc: rng.gen_range(0..=(ACC_ROWS - m) as u32),
+                    accumulate,
+                    preload,
+                    band,
+                    sparse: Sparsity::Dense,
+                    int4: false,
+                }
             });
         }
         let arch = ArchConfig { rows, cols, dataflow, ..ArchConfig::preset_4x4() };

@@ -53,6 +53,7 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
         quant: QuantParams { x_scale: 0.05, x_zp, w_scale, y_scale: 0.05 * 0.01 * 74.0 * 74.0 * red.sqrt() / 40.0, y_zp },
         activation,
         sparsity: Sparsity::Dense,
+        weight_bits: 8,
     }
 }
 

@@ -61,11 +61,27 @@ fn pointwise_ws(b: usize) -> (ArchConfig, Program, Vec<u8>) {
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src: DramPattern::runs(WEIGHTS, 4, 4, 4) } },
         Instr {
             sync: sync(3, 0),
-            op: Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(0), band: None, sparse: Sparsity::Dense },
+            op: Op::MatmulWs {
+                a: WordGen::linear(0, 0),
+                acc: 0,
+                accumulate: false,
+                preload: Some(0),
+                band: None,
+                sparse: Sparsity::Dense,
+                int4: false,
+            },
         },
         Instr {
             sync: sync(2, 0),
-            op: Op::MatmulWs { a: WordGen::linear(0, 16), acc: 0, accumulate: false, preload: None, band: None, sparse: Sparsity::Dense },
+            op: Op::MatmulWs {
+                a: WordGen::linear(0, 16),
+                acc: 0,
+                accumulate: false,
+                preload: None,
+                band: None,
+                sparse: Sparsity::Dense,
+                int4: false,
+            },
         },
         Instr { sync: sync(1, 2), op: Op::Store { acc: 0, dst: DramPattern::runs(OUT, 4, 16, 4), out: IDENTITY } },
     ];
@@ -164,11 +180,20 @@ fn band_preload_streams_like_a_full_preload() {
                 preload: Some(0),
                 band: Some(band),
                 sparse: Sparsity::Dense,
+                int4: false,
             },
         },
         Instr {
             sync: sync(2, 0),
-            op: Op::MatmulWs { a: WordGen::linear(0, 3), acc: 0, accumulate: false, preload: None, band: None, sparse: Sparsity::Dense },
+            op: Op::MatmulWs {
+                a: WordGen::linear(0, 3),
+                acc: 0,
+                accumulate: false,
+                preload: None,
+                band: None,
+                sparse: Sparsity::Dense,
+                int4: false,
+            },
         },
         Instr { sync: sync(1, 2), op: Op::Store { acc: 0, dst: DramPattern::runs(OUT, 2, 3, 2), out: IDENTITY } },
     ];
@@ -195,13 +220,29 @@ fn band_preload_streams_like_a_full_preload() {
 #[test]
 fn fill_and_drain_are_paid_once_per_stream() {
     let arch = arch(Dataflow::WeightStationary, 4);
-    let mm = |acc, preload| Op::MatmulWs { a: WordGen::linear(0, 8), acc, accumulate: false, preload, band: None, sparse: Sparsity::Dense };
+    let mm = |acc, preload| Op::MatmulWs {
+        a: WordGen::linear(0, 8),
+        acc,
+        accumulate: false,
+        preload,
+        band: None,
+        sparse: Sparsity::Dense,
+        int4: false,
+    };
     let instrs = vec![
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Act, dst: 0, offset: 0, src: DramPattern::runs(0, 4, 8, 4) } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src: DramPattern::runs(WEIGHTS, 4, 8, 4) } },
         Instr {
             sync: sync(2, 0),
-            op: Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(0), band: None, sparse: Sparsity::Dense },
+            op: Op::MatmulWs {
+                a: WordGen::linear(0, 0),
+                acc: 0,
+                accumulate: false,
+                preload: Some(0),
+                band: None,
+                sparse: Sparsity::Dense,
+                int4: false,
+            },
         },
         Instr { sync: sync(2, 0), op: mm(0, Some(4)) },
         Instr { sync: sync(2, 0), op: mm(8, None) },

@@ -53,3 +53,39 @@ fn sparse_layers_match_golden_in_every_format() {
         }
     }
 }
+
+/// Packed int4 weights on an instance with `int4_weights`: golden's output, in half the
+/// K-steps (two chunks per pass); on an instance without, the same layer runs dense.
+#[test]
+fn int4_layers_match_golden_in_half_the_passes() {
+    for (rows, cols) in [(4, 4), (8, 4), (16, 8)] {
+        for (h, c, k, r) in [(6, 8, 8, 3), (5, 3, 6, 3), (4, 21, 9, 1), (3, 5, 3, 2)] {
+            let mut layer = conv_layer("int4", LayerOp::Conv, shape(h, c, k, r), -3, 2, Activation::Relu6, true);
+            layer.weight_bits = 4;
+            let data = LayerData::random(&layer, (rows * 17 + c * 5 + k) as u64);
+            assert!(data.weights.data.iter().all(|w| (-7..=7).contains(w)) && data.weights.data.iter().any(|&w| w.abs() == 7));
+            for int4_weights in [true, false] {
+                let a = ArchConfig { int4_weights, ..arch(rows, cols, Sparsity::Dense) };
+                let out = golden_vs_sim(&a, &layer, &data).unwrap_or_else(|e| panic!("{}: {e}", a.name));
+                assert_eq!(out.mismatch(), None, "{} c{c} k{k} r{r}", a.name);
+                let run = r * c;
+                let tails: usize = if run % rows == 0 { 0 } else { (r * (run % rows)).div_ceil(rows) };
+                let chunks = r * (run / rows) + tails;
+                let ksteps = if int4_weights { chunks.div_ceil(2) } else { chunks };
+                let streamed: usize = out
+                    .program
+                    .instrs
+                    .iter()
+                    .filter_map(|i| match i.op {
+                        Op::MatmulWs { a, int4, .. } => {
+                            assert_eq!(int4, int4_weights);
+                            Some(a.len() as usize)
+                        }
+                        _ => None,
+                    })
+                    .sum();
+                assert_eq!(streamed, layer.shape.p() * layer.shape.q() * ksteps * k.div_ceil(cols), "{} c{c} k{k} r{r}", a.name);
+            }
+        }
+    }
+}
