@@ -36,6 +36,8 @@ pub struct WsArray {
     pub a_in: Vec<Signal<In, Signed<8>>>,
     /// Set with the first activation of a tile: the PEs switch to the shadow weights.
     pub flip_in: Signal<In, Bit>,
+    /// Set with every activation of a packed int4 tile (skewed like the flip).
+    pub packed_in: Signal<In, Bit>,
     /// Weight row, lane `j` for column `j`.
     pub w_in: Vec<Signal<In, Signed<8>>>,
     /// The lane index of each column's weight, lane `j` for column `j`.
@@ -49,6 +51,7 @@ pub struct WsArray {
     pes: Vec<Vec<WsPe>>,
     a_skew: Vec<Delay<Signed<8>>>,
     flip_skew: Vec<Delay<Bit>>,
+    packed_skew: Vec<Delay<Bit>>,
     w_skew: Vec<Delay<Signed<8>>>,
     w_index_skew: Vec<Delay<Bits<2>>>,
     w_valid_skew: Vec<Delay<Bit>>,
@@ -65,6 +68,7 @@ impl WsArray {
             clock: Default::default(),
             a_in: (0..rows * lanes).map(|_| Default::default()).collect(),
             flip_in: Default::default(),
+            packed_in: Default::default(),
             w_in: (0..cols).map(|_| Default::default()).collect(),
             w_index_in: (0..cols).map(|_| Default::default()).collect(),
             w_valid_in: Default::default(),
@@ -73,6 +77,7 @@ impl WsArray {
             pes: (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes)).collect()).collect(),
             a_skew: (0..rows * lanes).map(|l| Delay::new(l / lanes)).collect(),
             flip_skew: (0..rows).map(Delay::new).collect(),
+            packed_skew: (0..rows).map(Delay::new).collect(),
             w_skew: (0..cols).map(Delay::new).collect(),
             w_index_skew: (0..cols).map(Delay::new).collect(),
             w_valid_skew: (0..cols).map(Delay::new).collect(),
@@ -110,6 +115,9 @@ impl WsArray {
             net!(mode, self.flip_skew[k].clock, lane("flip_skew", k, "clock"), self.clock, "clock".into());
             net!(mode, self.flip_skew[k].data_in, lane("flip_skew", k, "data_in"), self.flip_in, "flip_in".into());
             net!(mode, self.pes[k][0].flip_in, pe(k, 0, "flip_in"), self.flip_skew[k].data_out, lane("flip_skew", k, "data_out"));
+            net!(mode, self.packed_skew[k].clock, lane("packed_skew", k, "clock"), self.clock, "clock".into());
+            net!(mode, self.packed_skew[k].data_in, lane("packed_skew", k, "data_in"), self.packed_in, "packed_in".into());
+            net!(mode, self.pes[k][0].packed_in, pe(k, 0, "packed_in"), self.packed_skew[k].data_out, lane("packed_skew", k, "data_out"));
             for b in 0..lanes {
                 let l = k * lanes + b;
                 let pe_lane = |j: usize, p: &str| pe(k, j, &format!("{p}${b}"));
@@ -125,6 +133,7 @@ impl WsArray {
             }
             for j in 1..cols {
                 net!(mode, self.pes[k][j].flip_in, pe(k, j, "flip_in"), self.pes[k][j - 1].flip_out, pe(k, j - 1, "flip_out"));
+                net!(mode, self.pes[k][j].packed_in, pe(k, j, "packed_in"), self.pes[k][j - 1].packed_out, pe(k, j - 1, "packed_out"));
             }
         }
         for j in 0..cols {

@@ -129,6 +129,8 @@ pub struct Controller {
     pub ex_band_stride: Signal<Out, Bits<8>>,
     /// Exec: WS tile format (0 dense, 1 2:4, 2 1:4).
     pub ex_sparse: Signal<Out, Bits<2>>,
+    /// Exec: WS tiles of packed int4 weights.
+    pub ex_int4: Signal<Out, Bit>,
     /// `band.taps`.
     pub ex_band_taps: Signal<Out, Bits<16>>,
     /// `band.width`.
@@ -282,6 +284,7 @@ pub const FIELDS: &[FieldPort] = &[
     ("ex_band_valid", 1, 1, &[(4, "band.valid"), (5, "band.valid")]),
     ("ex_band_stride", 8, 1, &[(4, "band.stride"), (5, "band.stride")]),
     ("ex_sparse", 2, 1, &[(4, "sparse")]),
+    ("ex_int4", 1, 1, &[(4, "int4")]),
     ("ex_band_taps", 16, 1, &[(4, "band.taps"), (5, "band.taps")]),
     ("ex_band_width", 16, 1, &[(4, "band.width"), (5, "band.width")]),
     ("st_acc", ADDR_BITS, 2, &[(6, "acc"), (7, "acc")]),
@@ -459,6 +462,7 @@ impl Controller {
             ex_band_valid: Default::default(),
             ex_band_stride: Default::default(),
             ex_sparse: Default::default(),
+            ex_int4: Default::default(),
             ex_band_taps: Default::default(),
             ex_band_width: Default::default(),
             st_acc: Default::default(),
@@ -517,6 +521,7 @@ impl Controller {
             "ex_band_valid" => self.ex_band_valid.next = v != 0,
             "ex_band_stride" => self.ex_band_stride.next = v.into(),
             "ex_sparse" => self.ex_sparse.next = v.into(),
+            "ex_int4" => self.ex_int4.next = v != 0,
             "ex_band_taps" => self.ex_band_taps.next = v.into(),
             "ex_band_width" => self.ex_band_width.next = v.into(),
             "st_acc" => self.st_acc.next = b(v),
@@ -646,6 +651,7 @@ impl Logic for Controller {
             &mut self.ex_accumulate,
             &mut self.ex_preload_valid,
             &mut self.ex_band_valid,
+            &mut self.ex_int4,
         ] {
             s.connect();
         }

@@ -56,6 +56,8 @@ pub struct ExecDual {
     pub band_width: Signal<In, Bits<16>>,
     /// WS: tile format (0 dense, 1 2:4, 2 1:4).
     pub sparse: Signal<In, Bits<2>>,
+    /// WS: the tiles hold packed int4 weights.
+    pub int4: Signal<In, Bit>,
     /// Both engines may start an instruction (the idle one always can).
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -106,6 +108,7 @@ impl ExecDual {
             band_taps: Default::default(),
             band_width: Default::default(),
             sparse: Default::default(),
+            int4: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -151,6 +154,7 @@ impl Logic for ExecDual {
         self.ws.preload_valid.next = self.preload_valid.val();
         self.ws.preload.next = self.preload.val();
         self.ws.sparse.next = self.sparse.val();
+        self.ws.int4.next = self.int4.val();
         self.os.b.next = self.b.val();
         self.ws.band_valid.next = self.band_valid.val();
         self.os.band_valid.next = self.band_valid.val();

@@ -63,6 +63,8 @@ pub struct WsEngine {
     pub band_width: Signal<In, Bits<16>>,
     /// Tile format: 0 dense, 1 2:4, 2 1:4 (position in `Sparsity::ALL`).
     pub sparse: Signal<In, Bits<2>>,
+    /// The tiles hold packed int4 weights.
+    pub int4: Signal<In, Bit>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -94,6 +96,12 @@ pub struct WsEngine {
     // The formats this instance runs (bit 0: 2:4, bit 1: 1:4); a dense-only instance
     // masks the field to 0 and synthesis drops the sparse logic.
     formats: Constant<Bits<2>>,
+    packs: Constant<Bit>,
+    two: Constant<Bits<2>>,
+    f_int4: DFF<Bit>,
+    wr_int4: DFF<Bit>,
+    a_int4: DFF<Bit>,
+    cur_int4: Signal<Local, Bit>,
     // Loop bounds of the lane routing: each is `rows` when the instance has that routing,
     // else 0 (1-lane dense, 4-lane dense, 2:4 and 1:4).
     _route_plain: usize,
@@ -175,6 +183,7 @@ impl WsEngine {
             band_taps: Default::default(),
             band_width: Default::default(),
             sparse: Default::default(),
+            int4: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_raddr: Default::default(),
@@ -199,6 +208,12 @@ impl WsEngine {
                 }
                 .into(),
             ),
+            packs: Constant::new(act_banks > 1),
+            two: Constant::new(2u64.into()),
+            f_int4: Default::default(),
+            wr_int4: Default::default(),
+            a_int4: Default::default(),
+            cur_int4: Default::default(),
             _route_plain: if lanes == 1 { rows } else { 0 },
             _route_dense: if lanes > 1 { rows } else { 0 },
             _route_two: if act_banks >= 2 { rows } else { 0 },
@@ -276,7 +291,10 @@ impl Logic for WsEngine {
             r_phase,
             wr_meta,
             wr_sparse,
-            a_mode
+            a_mode,
+            f_int4,
+            wr_int4,
+            a_int4
         );
         self.d_valid.clock.next = self.clock.val();
         self.d_addr.clock.next = self.clock.val();
@@ -305,6 +323,8 @@ impl Logic for WsEngine {
             self.cur_sparse.next = self.sparse.val() & self.formats.val();
             self.cur_phase.next = 0.into();
             self.f_sparse.d.next = self.sparse.val() & self.formats.val();
+            self.cur_int4.next = self.int4.val() & self.packs.val();
+            self.f_int4.d.next = self.int4.val() & self.packs.val();
             self.f_accumulate.d.next = self.accumulate.val();
             self.f_band.d.next = self.band_valid.val();
             self.f_preload.d.next = self.preload_valid.val();
@@ -320,6 +340,7 @@ impl Logic for WsEngine {
             self.cur_band.next = self.f_band.q.val();
             self.cur_sparse.next = self.f_sparse.q.val();
             self.cur_phase.next = self.r_phase.q.val();
+            self.cur_int4.next = self.f_int4.q.val();
         }
         self.issue_w.next = self.seq.issue.val();
         // A flip rides the first word (or a bubble when there is none) after a preload.
@@ -370,7 +391,7 @@ impl Logic for WsEngine {
 
         // Scratchpad reads.
         self.act_raddr.next = self.seq.addr.val();
-        self.act_wide.next = self.cur_sparse.val().any();
+        self.act_wide.next = self.cur_sparse.val().any() | self.cur_int4.val();
         self.wgt_raddr.next = self.cur_waddr.val();
         for j in 0..self.wgt_rdata.len() {
             self.band.word[j].next = self.wgt_rdata[j].val();
@@ -386,6 +407,9 @@ impl Logic for WsEngine {
         self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
         self.wr_band.d.next = self.cur_band.val();
         self.a_mode.d.next = self.cur_sparse.val();
+        self.a_int4.d.next = self.cur_int4.val();
+        self.wr_int4.d.next = self.cur_int4.val();
+        self.array.packed_in.next = self.a_int4.q.val();
         // Lane routing (docs/ARCHITECTURE.md section 3): row `k` gets lanes `4g..4g+4` of the
         // K-step, `g = k / N`; dense, `g = k / 4` of the word read (the PE's index is its
         // row's position in the group, so it takes lane `k`).
@@ -403,7 +427,7 @@ impl Logic for WsEngine {
         }
         for k in 0..self._route_two {
             for b in 0..4 {
-                if self.a_mode.q.val().get_bit(0) {
+                if self.a_mode.q.val().get_bit(0) | self.a_int4.q.val() {
                     self.array.a_in[k * 4 + b].next = self.act_wide_data[4 * (k / 2) + b].val();
                 }
             }
@@ -437,6 +461,13 @@ impl Logic for WsEngine {
             self.meta[j].d.next = self.meta[j].q.val();
             if self.wr_sparse.q.val() {
                 self.array.w_index_in[j].next = self.meta[j].q.val().get_bits::<2>(0);
+            } else if self.wr_int4.q.val() {
+                // Row `k` of a packed tile takes lanes `2(k % 2)` and `2(k % 2) + 1` of its group.
+                if self.wr_row.q.val().get_bit(0) {
+                    self.array.w_index_in[j].next = self.two.val();
+                } else {
+                    self.array.w_index_in[j].next = 0.into();
+                }
             } else {
                 self.array.w_index_in[j].next = self.wr_row.q.val().get_bits::<2>(0);
             }
@@ -501,6 +532,8 @@ pub struct ExecWs {
     pub band_width: Signal<In, Bits<16>>,
     /// Tile format: 0 dense, 1 2:4, 2 1:4.
     pub sparse: Signal<In, Bits<2>>,
+    /// The tiles hold packed int4 weights.
+    pub int4: Signal<In, Bit>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -547,6 +580,7 @@ impl ExecWs {
             band_taps: Default::default(),
             band_width: Default::default(),
             sparse: Default::default(),
+            int4: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -582,6 +616,7 @@ impl Logic for ExecWs {
         self.engine.band_taps.next = self.band_taps.val();
         self.engine.band_width.next = self.band_width.val();
         self.engine.sparse.next = self.sparse.val();
+        self.engine.int4.next = self.int4.val();
         self.mem.act_wide.next = self.engine.act_wide.val();
         for l in 0..self.mem.act_wide_data.len() {
             self.engine.act_wide_data[l].next = self.mem.act_wide_data[l].val();

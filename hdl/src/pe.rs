@@ -44,6 +44,9 @@ pub struct WsPe {
     pub a_in: Vec<Signal<In, Signed<8>>>,
     /// First activation of a new tile: switch to the shadow weight.
     pub flip_in: Signal<In, Bit>,
+    /// The activation comes with a packed int4 tile: the weight byte is two int4 weights,
+    /// for lanes `index` and `index + 1`.
+    pub packed_in: Signal<In, Bit>,
     /// Partial sum from above.
     pub p_in: Signal<In, Signed<32>>,
     /// Weight bus from above: value.
@@ -58,6 +61,8 @@ pub struct WsPe {
     pub a_out: Vec<Signal<Out, Signed<8>>>,
     /// Flip to the right.
     pub flip_out: Signal<Out, Bit>,
+    /// Packed flag to the right.
+    pub packed_out: Signal<Out, Bit>,
     /// Partial sum downwards.
     pub p_out: Signal<Out, Signed<32>>,
     /// Weight bus downwards: value.
@@ -76,6 +81,7 @@ pub struct WsPe {
     shadow_index: DFF<Bits<2>>,
     a: Vec<DFF<Signed<8>>>,
     flip: DFF<Bit>,
+    pack: DFF<Bit>,
     p: DFF<Signed<32>>,
     w: DFF<Signed<8>>,
     w_index: DFF<Bits<2>>,
@@ -84,6 +90,13 @@ pub struct WsPe {
     weight: Signal<Local, Signed<8>>,
     index: Signal<Local, Bits<2>>,
     x: Signal<Local, Signed<8>>,
+    x_hi: Signal<Local, Signed<8>>,
+    lo_op: Signal<Local, Signed<16>>,
+    hi_op: Signal<Local, Signed<16>>,
+    // Loop counts selecting the datapath: one 8x8 multiplier (1 lane), or the fused pair
+    // of 8x5 multipliers (4 lanes).
+    _plain: usize,
+    _fused: usize,
 }
 
 /// Activation lanes per PE row in an array that skips sparse weights: one group of N:4.
@@ -98,6 +111,7 @@ impl WsPe {
             clock: Default::default(),
             a_in: (0..lanes).map(|_| Default::default()).collect(),
             flip_in: Default::default(),
+            packed_in: Default::default(),
             p_in: Default::default(),
             w_in: Default::default(),
             w_index_in: Default::default(),
@@ -105,6 +119,7 @@ impl WsPe {
             w_row_in: Default::default(),
             a_out: (0..lanes).map(|_| Default::default()).collect(),
             flip_out: Default::default(),
+            packed_out: Default::default(),
             p_out: Default::default(),
             w_out: Default::default(),
             w_index_out: Default::default(),
@@ -118,6 +133,7 @@ impl WsPe {
             shadow_index: Default::default(),
             a: (0..lanes).map(|_| Default::default()).collect(),
             flip: Default::default(),
+            pack: Default::default(),
             p: Default::default(),
             w: Default::default(),
             w_index: Default::default(),
@@ -126,6 +142,11 @@ impl WsPe {
             weight: Default::default(),
             index: Default::default(),
             x: Default::default(),
+            x_hi: Default::default(),
+            lo_op: Default::default(),
+            hi_op: Default::default(),
+            _plain: usize::from(lanes == 1),
+            _fused: usize::from(lanes > 1),
         }
     }
 }
@@ -133,7 +154,7 @@ impl WsPe {
 impl Logic for WsPe {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, shadow, active_index, shadow_index, flip, p, w, w_index, w_valid, w_row);
+        dff_setup!(self, clock, active, shadow, active_index, shadow_index, flip, pack, p, w, w_index, w_valid, w_row);
         if self.flip_in.val() {
             self.active.d.next = self.shadow.q.val();
             self.active_index.d.next = self.shadow_index.q.val();
@@ -149,7 +170,30 @@ impl Logic for WsPe {
                 self.x.next = self.a_in[b].val();
             }
         }
-        self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
+        for _u in 0..self._plain {
+            self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
+        }
+        // Bit fusion: two multipliers by the low nibble and by the rest. Packed, they take
+        // two activations and the two signed nibbles; int8, one activation and the byte
+        // split as `w = lo + (w - lo)`, `lo` the signed low nibble (`w - lo` is a multiple
+        // of 16 in -128..=128).
+        for _u in 0..self._fused {
+            self.lo_op.next = signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0));
+            if self.packed_in.val() {
+                self.hi_op.next = signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4));
+                if self.index.val().get_bit(1) {
+                    self.x_hi.next = self.a_in[3].val();
+                } else {
+                    self.x_hi.next = self.a_in[1].val();
+                }
+            } else {
+                self.hi_op.next = signed_cast_widen::<16, 8>(self.weight.val()) - self.lo_op.val();
+                self.x_hi.next = self.x.val();
+            }
+            self.p.d.next = self.p_in.val()
+                + signed_cast_widen::<16, 8>(self.x.val()) * self.lo_op.val()
+                + signed_cast_widen::<16, 8>(self.x_hi.val()) * self.hi_op.val();
+        }
         if self.w_valid_in.val() & (self.w_row_in.val() == self.row.val()) {
             self.shadow.d.next = self.w_in.val();
             self.shadow_index.d.next = self.w_index_in.val();
@@ -160,6 +204,8 @@ impl Logic for WsPe {
             self.a_out[b].next = self.a[b].q.val();
         }
         self.flip.d.next = self.flip_in.val();
+        self.pack.d.next = self.packed_in.val();
+        self.packed_out.next = self.pack.q.val();
         self.w.d.next = self.w_in.val();
         self.w_index.d.next = self.w_index_in.val();
         self.w_valid.d.next = self.w_valid_in.val();

@@ -447,6 +447,8 @@ pub struct ExecUnit {
     pub band_width: Signal<In, Bits<16>>,
     /// WS: tile format (0 dense, 1 2:4, 2 1:4).
     pub sparse: Signal<In, Bits<2>>,
+    /// WS: the tiles hold packed int4 weights.
+    pub int4: Signal<In, Bit>,
     /// The unit may start an instruction.
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
@@ -499,6 +501,7 @@ impl ExecUnit {
             band_taps: Default::default(),
             band_width: Default::default(),
             sparse: Default::default(),
+            int4: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -560,6 +563,7 @@ impl ExecUnit {
             net!(mode, self.ws[0].preload_valid, "ws$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
             net!(mode, self.ws[0].preload, "ws$0$preload".into(), self.preload, "preload".into());
             net!(mode, self.ws[0].sparse, "ws$0$sparse".into(), self.sparse, "sparse".into());
+            net!(mode, self.ws[0].int4, "ws$0$int4".into(), self.int4, "int4".into());
         }
         if !self.os.is_empty() {
             common!(self.os[0], "os");
@@ -573,6 +577,7 @@ impl ExecUnit {
             net!(mode, self.dual[0].preload_valid, "dual$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
             net!(mode, self.dual[0].preload, "dual$0$preload".into(), self.preload, "preload".into());
             net!(mode, self.dual[0].sparse, "dual$0$sparse".into(), self.sparse, "sparse".into());
+            net!(mode, self.dual[0].int4, "dual$0$int4".into(), self.int4, "int4".into());
             net!(mode, self.dual[0].b, "dual$0$b".into(), self.b, "b".into());
         }
     }

@@ -296,3 +296,39 @@ fn rtl_runs_sparse_layers() {
     ladder(&archs, &[dense[0].clone(), dense[4].clone(), dense[6].clone()], true, None);
     ladder(&archs[..1], &sparse_layers[1..2], false, Some(Simulator::Icarus));
 }
+
+/// Packed int4 weights (docs/ARCHITECTURE.md section 3) on instances with
+/// `int4_weights`: the fused multipliers take two activations per PE, the RTL equals the
+/// simulator in bytes and cycles in rust-hdl (and one case in Icarus); an int8 layer on
+/// the same instance uses the fused pair as one 8x8 multiplier.
+#[test]
+fn rtl_runs_int4_layers() {
+    let int4 = |a: ArchConfig, s: systole_core::Sparsity| ArchConfig {
+        name: format!("{}-{s}-int4", a.name),
+        sparsity: s,
+        int4_weights: true,
+        ..a
+    };
+    let archs =
+        [int4(arch(4, 4, WS, 4, 5, 1), systole_core::Sparsity::Dense), int4(arch(8, 4, BOTH, 8, 4, 2), systole_core::Sparsity::OneOfFour)];
+    let int4_layers: Vec<Layer> = [
+        ("int4_conv3x3", conv(4, 5, 3, 5, 3, 1, 1)),
+        ("int4_conv3x3s2", conv(5, 5, 12, 6, 3, 2, 1)),
+        ("int4_pointwise", conv(3, 3, 21, 9, 1, 1, 1)),
+    ]
+    .into_iter()
+    .map(|(name, shape)| {
+        let mut l = conv_layer(name, LayerOp::Conv, shape, -2, 1, Activation::Relu6, true);
+        l.weight_bits = 4;
+        l
+    })
+    .collect();
+    for (a, l) in archs.iter().flat_map(|a| int4_layers.iter().map(move |l| (a, l))) {
+        let program = systole_compiler::compile_layer(a, l, &LayerData::random(l, 1)).unwrap();
+        let packed = |i: &systole_core::Instr| matches!(i.op, systole_core::Op::MatmulWs { int4: true, .. });
+        assert!(program.instrs.iter().any(packed), "{} on {} is not packed", l.name, a.name);
+    }
+    ladder(&archs, &int4_layers, true, None);
+    ladder(&archs, &layers()[0..1], true, None);
+    ladder(&archs[..1], &int4_layers[1..2], false, Some(Simulator::Icarus));
+}
