@@ -163,16 +163,22 @@ enum Command {
         /// Float ONNX model.
         #[arg(long)]
         model: PathBuf,
-        /// Output .onnx file (float, pruned).
+        /// Output .onnx file: the pruned float model, or with --bits or policy bits the
+        /// quantized (QDQ) model, ready for `simulate`.
         #[arg(long)]
         out: PathBuf,
         /// Pruning of every layer the policy does not name: none, unstructured:R, N:M such as
         /// 2:4, or channels:R (filters removed with the next layer's input channels).
         #[arg(long)]
         prune: Option<String>,
-        /// Per-layer policy file (TOML: [default] and [layers."name"], each `prune = "..."`).
+        /// Per-layer policy file (TOML: [default] and [layers."name"], each `prune = "..."`
+        /// and `bits = 4 | 8`).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Weight bits of every layer the policy does not name (4 or 8): quantize per output
+        /// channel and write the quantized model.
+        #[arg(long)]
+        bits: Option<u8>,
         #[command(flatten)]
         calibration: CalibrationArgs,
         /// Also write the report as JSON.
@@ -482,8 +488,9 @@ fn main() -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Compress { model, out, prune, policy, calibration, json } => {
-            model::compress(&model, &out, prune.as_deref(), policy.as_deref(), &calibration.into(), json.as_deref())
+        Command::Compress { model, out, prune, policy, bits, calibration, json } => {
+            let choice = model::CompressChoice { prune: prune.as_deref(), policy: policy.as_deref(), bits };
+            model::compress(&model, &out, &choice, &calibration.into(), json.as_deref())
         }
         Command::ExportModel { network, out, size, seed } => {
             if size < 32 {

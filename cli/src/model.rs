@@ -32,17 +32,22 @@ fn samples(model: &onnx::OnnxModel, calibration: &Calibration) -> Result<Vec<ptq
     })
 }
 
-/// `systole compress`: prunes the float model at `path` by `--prune` (the default) and
-/// `--policy` (per layer), writes it to `out` and prints the accuracy proxy per layer.
-pub fn compress(
-    path: &Path,
-    out: &Path,
-    prune: Option<&str>,
-    policy: Option<&Path>,
-    calibration: &Calibration,
-    json: Option<&Path>,
-) -> Result<()> {
+/// What `systole compress` was asked to do.
+pub struct CompressChoice<'a> {
+    /// `--prune`: the default pruning.
+    pub prune: Option<&'a str>,
+    /// `--policy`: the per-layer policy file.
+    pub policy: Option<&'a Path>,
+    /// `--bits`: the default weight bits.
+    pub bits: Option<u8>,
+}
+
+/// `systole compress`: prunes (and, with weight bits, quantizes) the float model at `path`
+/// by `--prune` / `--bits` (the defaults) and `--policy` (per layer), writes it to `out` and
+/// prints the accuracy proxy per layer.
+pub fn compress(path: &Path, out: &Path, choice: &CompressChoice, calibration: &Calibration, json: Option<&Path>) -> Result<()> {
     use systole_compiler::onnx::compress::{self, Policy};
+    let (prune, policy) = (choice.prune, choice.policy);
     let mut p = match policy {
         Some(file) => {
             let text = std::fs::read_to_string(file).into_diagnostic().wrap_err_with(|| format!("cannot read {}", file.display()))?;
@@ -53,17 +58,39 @@ pub fn compress(
     if let Some(spec) = prune {
         p.default = spec.parse().map_err(|e| miette!("--prune {e}"))?;
     }
-    if prune.is_none() && policy.is_none() {
-        return Err(miette!(help = "e.g. --prune 2:4, or --policy policy.toml", "nothing to do: give --prune or --policy"));
+    if let Some(b) = choice.bits {
+        if b != 4 && b != 8 {
+            return Err(miette!(help = "use --bits 4 or --bits 8", "--bits {b}: weights are quantized to 4 or 8 bits"));
+        }
+        p.default_bits = Some(b);
+    }
+    if p.quantizes() && p.default_bits.is_none() {
+        // Every layer of the written model is quantized; the proxy should see all of them.
+        p.default_bits = Some(8);
+    }
+    if prune.is_none() && policy.is_none() && choice.bits.is_none() {
+        return Err(miette!(
+            help = "e.g. --prune 2:4, --bits 4, or --policy policy.toml",
+            "nothing to do: give --prune, --bits or --policy"
+        ));
     }
     let model = onnx::read(path)?;
-    let (pruned, report) = compress::compress(&model, path, &p, &samples(&model, calibration)?)?;
-    std::fs::write(out, pruned.to_bytes()).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
+    let samples = samples(&model, calibration)?;
+    let (pruned, report) = compress::compress(&model, path, &p, &samples)?;
+    let written = if p.quantizes() {
+        let q = ptq::quantize_with_bits(&pruned, out, &samples, &|name| p.bits_for(name).unwrap_or(8))?;
+        onnx::import(&q, out)?;
+        q
+    } else {
+        pruned
+    };
+    std::fs::write(out, written.to_bytes()).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
     let db = |v: f64| if v.is_finite() { format!("{v:.1}") } else { "exact".into() };
-    println!("{:<28} {:<7} {:<18} {:>10} {:>9} {:>9}", "layer", "op", "pruning", "weights", "sparsity", "SQNR dB");
+    println!("{:<28} {:<7} {:<18} {:>5} {:>10} {:>9} {:>9}", "layer", "op", "pruning", "bits", "weights", "sparsity", "SQNR dB");
     for l in &report.layers {
         let sparsity = l.zeros as f64 / l.weights.max(1) as f64;
-        println!("{:<28} {:<7} {:<18} {:>10} {:>9.3} {:>9}", l.name, l.op, l.pruning, l.weights, sparsity, db(l.sqnr_db));
+        let bits = l.bits.map_or("float".to_string(), |b| b.to_string());
+        println!("{:<28} {:<7} {:<18} {:>5} {:>10} {:>9.3} {:>9}", l.name, l.op, l.pruning, bits, l.weights, sparsity, db(l.sqnr_db));
     }
     let (w, z): (usize, usize) = report.layers.iter().fold((0, 0), |(w, z), l| (w + l.weights, z + l.zeros));
     println!("total: {w} weights, {z} zero ({:.3})", z as f64 / w.max(1) as f64);

@@ -103,6 +103,11 @@ pub struct Policy {
     pub default: Pruning,
     /// By Conv / Gemm / MatMul node name.
     pub layers: BTreeMap<String, Pruning>,
+    /// Weight bits (4 or 8) for layers not named in `layer_bits`; `None`: the model is not
+    /// quantized (unless a layer names its bits).
+    pub default_bits: Option<u8>,
+    /// Weight bits by node name.
+    pub layer_bits: BTreeMap<String, u8>,
 }
 
 #[derive(serde::Deserialize)]
@@ -118,6 +123,7 @@ struct PolicyFile {
 #[serde(deny_unknown_fields)]
 struct LayerEntry {
     prune: Option<String>,
+    bits: Option<u8>,
 }
 
 impl Policy {
@@ -126,8 +132,10 @@ impl Policy {
     /// ```toml
     /// [default]
     /// prune = "2:4"
+    /// bits = 4                # int4 weights (per-channel PTQ); 8 by default
     /// [layers."conv0"]        # node names, as `systole compress` lists them
     /// prune = "none"
+    /// bits = 8
     /// ```
     ///
     /// Errors name the file, the field and the fix.
@@ -136,14 +144,38 @@ impl Policy {
         let parse = |field: String, e: &LayerEntry| -> Result<Pruning, String> {
             e.prune.as_deref().map_or(Ok(Pruning::None), |s| s.parse().map_err(|m| format!("{}: `{field}`: {m}", path.display())))
         };
+        let bits = |field: String, e: &LayerEntry| match e.bits {
+            None | Some(4) | Some(8) => Ok(e.bits),
+            Some(b) => Err(format!("{}: `{field}`: {b} bits is not supported; use 4 or 8", path.display())),
+        };
         let default = parse("default.prune".into(), &f.default)?;
-        let layers =
-            f.layers.iter().map(|(k, e)| Ok((k.clone(), parse(format!("layers.\"{k}\".prune"), e)?))).collect::<Result<_, String>>()?;
-        Ok(Self { default, layers })
+        let default_bits = bits("default.bits".into(), &f.default)?;
+        let mut layers = BTreeMap::new();
+        let mut layer_bits = BTreeMap::new();
+        for (k, e) in &f.layers {
+            if e.prune.is_some() || e.bits.is_none() {
+                layers.insert(k.clone(), parse(format!("layers.\"{k}\".prune"), e)?);
+            }
+            if let Some(b) = bits(format!("layers.\"{k}\".bits"), e)? {
+                layer_bits.insert(k.clone(), b);
+            }
+        }
+        Ok(Self { default, layers, default_bits, layer_bits })
     }
 
     fn for_layer(&self, name: &str) -> Pruning {
         self.layers.get(name).copied().unwrap_or(self.default)
+    }
+
+    /// The weight bits of layer `name`, when the policy quantizes it.
+    pub fn bits_for(&self, name: &str) -> Option<u8> {
+        self.layer_bits.get(name).copied().or(self.default_bits)
+    }
+
+    /// Whether the policy sets weight bits anywhere: `systole compress` then writes the
+    /// quantized model.
+    pub fn quantizes(&self) -> bool {
+        self.default_bits.is_some() || !self.layer_bits.is_empty()
     }
 }
 
@@ -162,6 +194,8 @@ pub struct LayerStats {
     pub removed: usize,
     /// Zero weights after pruning (including any that were zero before).
     pub zeros: usize,
+    /// Weight bits when the policy quantizes the layer.
+    pub bits: Option<u8>,
     /// Output SQNR against the original model, dB (all compression before it included).
     pub sqnr_db: f64,
 }
@@ -324,7 +358,9 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let (consts, nodes) = super::ptq::prepare(model, path)?;
     let layers: Vec<(usize, String)> = (0..nodes.len()).filter_map(|i| weight_runs(&nodes[i], &consts).map(|(w, _)| (i, w))).collect();
-    if let Some(unknown) = policy.layers.keys().find(|k| !layers.iter().any(|&(i, _)| &node_name(&nodes[i]) == *k)) {
+    if let Some(unknown) =
+        policy.layers.keys().chain(policy.layer_bits.keys()).find(|k| !layers.iter().any(|&(i, _)| &node_name(&nodes[i]) == *k))
+    {
         let names: Vec<String> = layers.iter().map(|&(i, _)| node_name(&nodes[i])).collect();
         return Err(graph_err(
             format!("the policy names layer `{unknown}`, which the model does not have"),
@@ -397,7 +433,14 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         let pruning = applied[&i];
         let mut values = work[w].f32s();
         let zeros = prune(&mut values, &runs, if matches!(pruning, Pruning::Channels { .. }) { Pruning::None } else { pruning });
-        work.insert(w.clone(), Const { vals: values.iter().map(|&v| v as f64).collect(), ..work[w].clone() });
+        let mut vals: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+        let bits = policy.bits_for(&node_name(n));
+        if let Some(bits) = bits {
+            // The accuracy proxy sees the quantized weights (the written model is quantized
+            // from the pruned float weights the same way).
+            vals = super::ptq::fake_quantize(n, &work[w].dims, &vals, bits);
+        }
+        work.insert(w.clone(), Const { vals, ..work[w].clone() });
         stats.push(LayerStats {
             name: node_name(n),
             op: n.op_type.clone(),
@@ -405,6 +448,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
             weights: values.len(),
             removed: consts[w].vals.len() - values.len(),
             zeros,
+            bits,
             sqnr_db: f64::INFINITY,
         });
     }

@@ -76,6 +76,19 @@ pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Samp
 
 /// Quantizes the float model `model` (read from `path`) calibrated on `samples`.
 pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<OnnxModel, OnnxError> {
+    quantize_with_bits(model, path, samples, &|_| 8)
+}
+
+/// [`quantize`] with the weights of each Conv / Gemm / MatMul node quantized to
+/// `weight_bits(node name)` bits, 8 or 4: symmetric per output channel, `scale = max|w| /
+/// (2^(bits-1) - 1)`, so int4 weights lie in -7..=7 (stored as INT8, which the importer
+/// recognizes as int4 and an `int4_weights` instance runs packed).
+pub fn quantize_with_bits(
+    model: &OnnxModel,
+    path: &Path,
+    samples: &[Sample],
+    weight_bits: &dyn Fn(&str) -> u8,
+) -> Result<OnnxModel, OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let node_err = |n: &NodeProto, message: String, help: &str| node_error(model, path, n, message, help);
     let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
@@ -167,7 +180,7 @@ pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<On
             continue;
         }
         if matches!(op, "Conv" | "Gemm" | "MatMul") {
-            quantize_weights(n, &mut m, &consts, &quant, &mut out_nodes, &mut inits)
+            quantize_weights(n, &mut m, &consts, &quant, weight_bits(&node_name(n)), &mut out_nodes, &mut inits)
                 .map_err(|msg| node_err(n, msg, "Systole quantizes constant weights"))?;
         }
         let out = n.output[0].clone();
@@ -219,6 +232,44 @@ fn node_error(model: &OnnxModel, path: &Path, n: &NodeProto, message: String, he
 /// The constants of a float model (initializers and Constant nodes, decoded) and its nodes
 /// in topological order, after checking every node has the inputs its operator needs and
 /// one output.
+/// The output-channel axis of `n`'s weights.
+fn weight_axis(n: &NodeProto) -> usize {
+    match n.op_type.as_str() {
+        "Conv" => 0,
+        "Gemm" if attrs::int(n, "transB", 0) != 0 => 0,
+        _ => 1,
+    }
+}
+
+/// `vals` (weights of node `n`, shape `dims`) quantized symmetrically per output channel to
+/// `bits` bits: the integers and each channel's scale.
+pub(crate) fn quantize_channels(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> (Vec<i32>, Vec<f32>) {
+    let axis = weight_axis(n);
+    let qmax = ((1i32 << (bits - 1)) - 1) as f32;
+    let k = dims[axis];
+    let inner: usize = dims[axis + 1..].iter().product();
+    let mut scale = vec![0f32; k];
+    for (i, &v) in vals.iter().enumerate() {
+        let ch = (i / inner) % k;
+        scale[ch] = scale[ch].max((v as f32).abs());
+    }
+    for s in scale.iter_mut() {
+        *s = if (*s / qmax).is_normal() { *s / qmax } else { 1.0 };
+    }
+    let q =
+        vals.iter().enumerate().map(|(i, &v)| (v as f32 / scale[(i / inner) % k]).round_ties_even().clamp(-qmax, qmax) as i32).collect();
+    (q, scale)
+}
+
+/// `vals` quantized as [`quantize_channels`] does and dequantized again: the weights the
+/// quantized model computes with.
+pub(crate) fn fake_quantize(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> Vec<f64> {
+    let (q, scale) = quantize_channels(n, dims, vals, bits);
+    let axis = weight_axis(n);
+    let inner: usize = dims[axis + 1..].iter().product();
+    q.iter().enumerate().map(|(i, &v)| v as f64 * scale[(i / inner) % scale.len()] as f64).collect()
+}
+
 pub(crate) fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>, Vec<NodeProto>), OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let node_err = |n: &NodeProto, message: String, help: &str| node_error(model, path, n, message, help);
@@ -336,35 +387,18 @@ fn quantize_weights(
     m: &mut NodeProto,
     consts: &HashMap<String, Const>,
     quant: &HashMap<String, Quant>,
+    bits: u8,
     out_nodes: &mut Vec<NodeProto>,
     inits: &mut Vec<onnx_protobuf::TensorProto>,
 ) -> Result<(), String> {
     let w = n.input.get(1).and_then(|i| consts.get(i)).ok_or("the weights (input 1) must be a constant")?;
     let xq = quant.get(n.input[0].as_str()).copied().ok_or("the input is not a quantized activation")?;
-    let axis = match n.op_type.as_str() {
-        "Conv" => 0,
-        "Gemm" if attrs::int(n, "transB", 0) != 0 => 0,
-        _ => 1,
-    };
     if w.dims.len() < 2 {
         return Err(format!("weights of shape {:?}", w.dims));
     }
-    let k = w.dims[axis];
-    let inner: usize = w.dims[axis + 1..].iter().product();
-    let mut scale = vec![0f32; k];
-    for (i, &v) in w.vals.iter().enumerate() {
-        let ch = (i / inner) % k;
-        scale[ch] = scale[ch].max((v as f32).abs());
-    }
-    for s in scale.iter_mut() {
-        *s = if (*s / 127.0).is_normal() { *s / 127.0 } else { 1.0 };
-    }
-    let q: Vec<f64> = w
-        .vals
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| ((v as f32 / scale[(i / inner) % k]).round_ties_even().clamp(-127.0, 127.0)) as f64)
-        .collect();
+    let (q, scale) = quantize_channels(n, &w.dims, &w.vals, bits);
+    let k = scale.len();
+    let q: Vec<f64> = q.into_iter().map(|v| v as f64).collect();
     let base = node_name(n);
     let (wq, ws, wz, wd) = (format!("{base}__w_q"), format!("{base}__w_scale"), format!("{base}__w_zp"), format!("{base}__w"));
     inits.push(tensor_proto(&wq, &w.dims, dtype::INT8, &q));
@@ -375,7 +409,7 @@ fn quantize_weights(
         &format!("{base}__w_dequantize"),
         &[&wq, &ws, &wz],
         &wd,
-        vec![int_attr("axis", axis as i64)],
+        vec![int_attr("axis", weight_axis(n) as i64)],
     ));
     m.input[1] = wd;
     if let Some(b) = n.input.get(2).filter(|s| !s.is_empty()) {
