@@ -91,7 +91,10 @@ pub struct Bank {
     pub chain_out: Vec<Signal<Out, Signed<8>>>,
     spad: Scratchpad,
     base: Constant<Addr>,
-    limit: Constant<Addr>,
+    // Words in the bank: an address is the bank's when `address - base` (wrapping) is below.
+    size: Constant<Addr>,
+    write_offset: Signal<Local, Addr>,
+    read_offset: Signal<Local, Addr>,
     // False for the only bank: every address is its own, and synthesis drops the decode.
     decode: Constant<Bit>,
     write_hit: Signal<Local, Bit>,
@@ -113,7 +116,9 @@ impl Bank {
             chain_out: (0..lanes).map(|_| Default::default()).collect(),
             spad: Scratchpad::new(lanes, depth),
             base: Constant::new((base as u64).into()),
-            limit: Constant::new(((base + depth) as u64).into()),
+            size: Constant::new((depth as u64).into()),
+            write_offset: Default::default(),
+            read_offset: Default::default(),
             decode: Constant::new(banks > 1),
             write_hit: Default::default(),
             read_hit: Default::default(),
@@ -126,14 +131,16 @@ impl Logic for Bank {
     fn update(&mut self) {
         dff_setup!(self, clock, read_hit);
         self.spad.clock.next = self.clock.val();
-        self.write_hit.next = !self.decode.val() | ((self.host_addr.val() >= self.base.val()) & (self.host_addr.val() < self.limit.val()));
-        self.spad.host_addr.next = self.host_addr.val() - self.base.val();
+        self.write_offset.next = self.host_addr.val() - self.base.val();
+        self.read_offset.next = self.read_address.val() - self.base.val();
+        self.write_hit.next = !self.decode.val() | (self.write_offset.val() < self.size.val());
+        self.spad.host_addr.next = self.write_offset.val();
         if self.wide.val() {
             self.spad.read_address.next = self.read_address.val();
         } else {
-            self.spad.read_address.next = self.read_address.val() - self.base.val();
+            self.spad.read_address.next = self.read_offset.val();
         }
-        self.read_hit.d.next = (self.read_address.val() >= self.base.val()) & (self.read_address.val() < self.limit.val());
+        self.read_hit.d.next = self.read_offset.val() < self.size.val();
         for k in 0..self.host_data.len() {
             self.spad.host_we[k].next = self.host_we[k].val() & self.write_hit.val();
             self.spad.host_data[k].next = self.host_data[k].val();

@@ -74,6 +74,7 @@ pub struct WsPe {
     /// Weight bus downwards: row.
     pub w_row_out: Signal<Out, Bits<8>>,
     row: Constant<Bits<8>>,
+    // Lane `b + 1`'s index, for the lanes after the first.
     lane_ids: Vec<Constant<Bits<2>>>,
     active: DFF<Signed<8>>,
     shadow: DFF<Signed<8>>,
@@ -91,10 +92,8 @@ pub struct WsPe {
     index: Signal<Local, Bits<2>>,
     x: Signal<Local, Signed<8>>,
     x_hi: Signal<Local, Signed<8>>,
-    lo_op: Signal<Local, Signed<16>>,
-    hi_op: Signal<Local, Signed<16>>,
-    // Loop counts selecting the datapath: one 8x8 multiplier (1 lane), or the fused pair
-    // of 8x5 multipliers (4 lanes).
+    // Loop counts selecting the datapath: one multiplier (1 lane), or one that also works
+    // as two 8x4 ones (4 lanes).
     _plain: usize,
     _fused: usize,
 }
@@ -126,7 +125,7 @@ impl WsPe {
             w_valid_out: Default::default(),
             w_row_out: Default::default(),
             row: Constant::new((row as u64).into()),
-            lane_ids: (0..lanes).map(|b| Constant::new((b as u64).into())).collect(),
+            lane_ids: (1..lanes).map(|b| Constant::new((b as u64).into())).collect(),
             active: Default::default(),
             shadow: Default::default(),
             active_index: Default::default(),
@@ -143,8 +142,6 @@ impl WsPe {
             index: Default::default(),
             x: Default::default(),
             x_hi: Default::default(),
-            lo_op: Default::default(),
-            hi_op: Default::default(),
             _plain: usize::from(lanes == 1),
             _fused: usize::from(lanes > 1),
         }
@@ -165,34 +162,31 @@ impl Logic for WsPe {
             self.index.next = self.active_index.q.val();
         }
         self.x.next = self.a_in[0].val();
-        for b in 1..self.lane_ids.len() {
-            if self.index.val() == self.lane_ids[b].val() {
+        for b in 1..self.a_in.len() {
+            if self.index.val() == self.lane_ids[b - 1].val() {
                 self.x.next = self.a_in[b].val();
             }
         }
+        // The 1-lane PE has no second operand (every signal needs a driver).
+        self.x_hi.next = self.x.val();
         for _u in 0..self._plain {
             self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
         }
-        // Bit fusion: two multipliers by the low nibble and by the rest. Packed, they take
-        // two activations and the two signed nibbles; int8, one activation and the byte
-        // split as `w = lo + (w - lo)`, `lo` the signed low nibble (`w - lo` is a multiple
-        // of 16 in -128..=128).
+        // Packed, the weight byte is two int4 weights for two activations: two 8x4
+        // products (in silicon the halves of the 8x8 multiplier, bit fusion).
         for _u in 0..self._fused {
-            self.lo_op.next = signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0));
             if self.packed_in.val() {
-                self.hi_op.next = signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4));
                 if self.index.val().get_bit(1) {
                     self.x_hi.next = self.a_in[3].val();
                 } else {
                     self.x_hi.next = self.a_in[1].val();
                 }
+                self.p.d.next = self.p_in.val()
+                    + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
+                    + signed_cast_widen::<16, 8>(self.x_hi.val()) * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4));
             } else {
-                self.hi_op.next = signed_cast_widen::<16, 8>(self.weight.val()) - self.lo_op.val();
-                self.x_hi.next = self.x.val();
+                self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
             }
-            self.p.d.next = self.p_in.val()
-                + signed_cast_widen::<16, 8>(self.x.val()) * self.lo_op.val()
-                + signed_cast_widen::<16, 8>(self.x_hi.val()) * self.hi_op.val();
         }
         if self.w_valid_in.val() & (self.w_row_in.val() == self.row.val()) {
             self.shadow.d.next = self.w_in.val();

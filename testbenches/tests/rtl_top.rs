@@ -34,6 +34,23 @@ fn accelerator_lints() {
         let dir = scratch(&format!("top-{df}-lint"));
         verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("{df}: {e}"));
     }
+    // The compression features: four activation banks, 4-lane PEs with packed int4.
+    let sparse = ArchConfig { sparsity: systole_core::Sparsity::OneOfFour, int4_weights: true, ..small(Dataflow::Both) };
+    let rtl = emit(&mut Accelerator::new(&sparse, 16));
+    let dir = scratch("top-sparse-int4-lint");
+    verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("sparse int4: {e}"));
+}
+
+/// The compression features synthesize (about 4 minutes): `cargo test -p
+/// systole-testbenches --test rtl_top -- --ignored`.
+#[test]
+#[ignore = "slow: Yosys synthesis of a 4x4 instance with sparse and int4 support"]
+fn sparse_int4_accelerator_synthesizes() {
+    let sparse = ArchConfig { sparsity: systole_core::Sparsity::OneOfFour, int4_weights: true, ..small(Dataflow::Both) };
+    let rtl = emit(&mut Accelerator::new(&sparse, 16));
+    let dir = scratch("top-sparse-int4-synth");
+    let log = yosys_synth(&dir, ("top.v", &rtl), "ice40").unwrap_or_else(|e| panic!("sparse int4: {e}"));
+    assert!(log.contains("Number of cells"), "no statistics in the log:\n{log}");
 }
 
 /// The smallest useful configuration for synthesis: a 2x2 array, 1 KiB memories and 256
