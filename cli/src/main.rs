@@ -4,6 +4,7 @@ mod fpga;
 mod model;
 mod rtl;
 mod run;
+mod search;
 mod sweep;
 
 use clap::{Parser, Subcommand};
@@ -184,6 +185,33 @@ enum Command {
         /// Also write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// Hardware-aware compression search (HAQ / AMC style): per-layer pruning (dense, 2:4,
+    /// 1:4) and weight bits (8, 4) minimizing the simulator's latency or energy on an
+    /// architecture, or on every point of a space (co-search), under an output-SQNR budget.
+    /// Writes OUT/report.md, OUT/search.json (Pareto fronts, uniform baselines) and
+    /// OUT/policy.toml (for `systole compress --policy`)
+    Search {
+        /// Float ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// Architecture TOML.
+        #[arg(long, conflicts_with = "space", required_unless_present = "space")]
+        arch: Option<PathBuf>,
+        /// Space file: search every point (architecture and compression chosen together).
+        #[arg(long)]
+        space: Option<PathBuf>,
+        /// Minimum output SQNR of the chosen policy against the float model, dB.
+        #[arg(long)]
+        budget_db: f64,
+        /// What the search minimizes: latency or energy.
+        #[arg(long, default_value = "latency")]
+        objective: systole_core::mapping::Objective,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        calibration: CalibrationArgs,
     },
     /// Write a float ONNX model of a standard network (torchvision topology, seeded random
     /// weights) for architecture studies: mobilenetv2 or resnet18.
@@ -408,6 +436,21 @@ fn main() -> Result<()> {
                 fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref())
             }
         },
+        Command::Search { model, arch, space, budget_db, objective, out, calibration } => {
+            let archs = match (arch, space) {
+                (Some(a), _) => vec![ArchConfig::from_file(&a)?],
+                (None, Some(s)) => {
+                    let space = systole_sweep::Space::from_file(&s)?;
+                    (0..space.size()).filter_map(|id| space.arch(id).ok()).collect()
+                }
+                (None, None) => unreachable!("clap requires --arch or --space"),
+            };
+            if archs.is_empty() {
+                return Err(miette::miette!(help = "check the space's parameters", "the space has no valid architecture"));
+            }
+            let args = search::SearchArgs { model: &model, archs, objective, budget_db, out: &out };
+            search::search(&args, &calibration.into())
+        }
         Command::Sweep { command: Some(SweepCommand::Merge { out, shards }), .. } => {
             std::fs::create_dir_all(&out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
             let path = sweep::results_path(&out, None);

@@ -21,7 +21,7 @@ pub struct Calibration {
 }
 
 /// The calibration samples for `model`.
-fn samples(model: &onnx::OnnxModel, calibration: &Calibration) -> Result<Vec<ptq::Sample>> {
+pub(crate) fn samples(model: &onnx::OnnxModel, calibration: &Calibration) -> Result<Vec<ptq::Sample>> {
     Ok(match &calibration.file {
         Some(file) => {
             let (shape, data) = systole_core::npy::read_any::<f32>(file, "calibration batch")?;

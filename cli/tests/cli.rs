@@ -320,7 +320,9 @@ fn compress_refuses_bad_input_and_prunes() {
         args
     }
     let e = failure_in(&s.0, &compress(&[]));
-    assert!(e.contains("give --prune or --policy"), "{e}");
+    assert!(e.contains("give --prune, --bits or --policy"), "{e}");
+    let e = failure_in(&s.0, &compress(&["--bits", "3"]));
+    assert!(e.contains("--bits 3") && e.contains("4 or 8"), "{e}");
     let e = failure_in(&s.0, &compress(&["--prune", "2:8:1"]));
     assert!(e.contains("--prune") && e.contains("2:4"), "{e}");
     let e = failure_in(&s.0, &compress(&["--policy", "bad.toml"]));
@@ -335,4 +337,40 @@ fn compress_refuses_bad_input_and_prunes() {
     let sim =
         systole_in(&s.0, &["simulate", "--arch", repo().join("configs/archs/4x4.toml").to_str().unwrap(), "--model", "p.onnx", "--check"]);
     assert!(sim.status.success() && String::from_utf8_lossy(&sim.stdout).contains("bit-exact"), "{}", String::from_utf8_lossy(&sim.stderr));
+    // Int4 weights: the written model is quantized, its weights lie in -7..=7, and an
+    // instance that packs int4 runs it bit-exact.
+    let ok = systole_in(&s.0, &compress(&["--prune", "2:4", "--bits", "4"]));
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success() && text.contains("bits") && text.contains(" 4 "), "{text}{}", String::from_utf8_lossy(&ok.stderr));
+    std::fs::write(s.0.join("int4.toml"), "rows = 4\ncols = 4\nint4_weights = true\nsparsity = \"2:4\"\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n").unwrap();
+    let sim = systole_in(&s.0, &["simulate", "--arch", "int4.toml", "--model", "p.onnx", "--check"]);
+    assert!(sim.status.success() && String::from_utf8_lossy(&sim.stdout).contains("bit-exact"), "{}", String::from_utf8_lossy(&sim.stderr));
+    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&s.0.join("p.onnx")).unwrap(), &s.0.join("p.onnx")).unwrap();
+    assert!(net.layers().all(|(_, l)| l.weight_bits == 4), "every layer's weights are int4");
+}
+
+/// `systole search`: on the tiny float model and a 4x4 instance with sparse and int4
+/// support, the report lists every uniform policy and the chosen one, whose measured SQNR
+/// meets the budget, and the policy file compresses the model; an unreachable budget is an
+/// error that says so.
+#[test]
+fn search_finds_a_policy_within_the_budget() {
+    let s = Scratch::new("search");
+    std::fs::copy(repo().join("configs/models/tiny_float.onnx"), s.0.join("m.onnx")).unwrap();
+    std::fs::write(s.0.join("a.toml"), "rows = 4\ncols = 4\nint4_weights = true\nsparsity = \"1:4\"\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n").unwrap();
+    let run = systole_in(&s.0, &["search", "--model", "m.onnx", "--arch", "a.toml", "--budget-db", "15", "--out", "out"]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{text}{}", String::from_utf8_lossy(&run.stderr));
+    for row in ["uniform dense/8", "uniform 2:4/8", "uniform 1:4/8", "uniform dense/4", "| chosen |"] {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.0.join("out/search.json")).unwrap()).unwrap();
+    let chosen = &json["archs"][0]["chosen"];
+    assert!(chosen["measured_db"].as_f64().unwrap() >= 15.0, "{chosen}");
+    let dense = &json["archs"][0]["uniform"][0];
+    assert!(chosen["point"]["cycles"].as_u64().unwrap() <= dense["point"]["cycles"].as_u64().unwrap());
+    let ok = systole_in(&s.0, &["compress", "--model", "m.onnx", "--out", "c.onnx", "--policy", "out/policy.toml"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let e = failure_in(&s.0, &["search", "--model", "m.onnx", "--arch", "a.toml", "--budget-db", "500", "--out", "out2"]);
+    assert!(e.contains("no policy meets 500 dB") && e.contains("lower --budget-db"), "{e}");
 }

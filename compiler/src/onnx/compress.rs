@@ -431,22 +431,17 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         let n = &out_nodes[i];
         let (_, runs) = weight_runs(n, &work).expect("a compressible layer stays one");
         let pruning = applied[&i];
-        let mut values = work[w].f32s();
-        let zeros = prune(&mut values, &runs, if matches!(pruning, Pruning::Channels { .. }) { Pruning::None } else { pruning });
-        let mut vals: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+        let pruning_left = if matches!(pruning, Pruning::Channels { .. }) { Pruning::None } else { pruning };
         let bits = policy.bits_for(&node_name(n));
-        if let Some(bits) = bits {
-            // The accuracy proxy sees the quantized weights (the written model is quantized
-            // from the pruned float weights the same way).
-            vals = super::ptq::fake_quantize(n, &work[w].dims, &vals, bits);
-        }
+        let (vals, zeros) = compress_weights(n, &work[w], &runs, pruning_left, bits);
+        let count = vals.len();
         work.insert(w.clone(), Const { vals, ..work[w].clone() });
         stats.push(LayerStats {
             name: node_name(n),
             op: n.op_type.clone(),
             pruning: pruning.to_string(),
-            weights: values.len(),
-            removed: consts[w].vals.len() - values.len(),
+            weights: count,
+            removed: consts[w].vals.len() - count,
             zeros,
             bits,
             sqnr_db: f64::INFINITY,
@@ -513,6 +508,96 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
     // Shapes of narrowed tensors are stale; the importer infers them.
     g.value_info.retain(|v| !kept.contains_key(&v.name));
     Ok((OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() }, Report { layers: stats, outputs }))
+}
+
+/// The weights `c` of node `n` pruned by `pruning` (not channel pruning) and, with `bits`,
+/// quantized per output channel and dequantized (the accuracy proxy sees the quantized
+/// weights; the written model is quantized from the pruned float weights the same way);
+/// and how many are zero.
+fn compress_weights(n: &NodeProto, c: &Const, runs: &Runs, pruning: Pruning, bits: Option<u8>) -> (Vec<f64>, usize) {
+    let mut values = c.f32s();
+    let zeros = prune(&mut values, runs, pruning);
+    let vals: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+    match bits {
+        Some(bits) => (super::ptq::fake_quantize(n, &c.dims, &vals, bits), zeros),
+        None => (vals, zeros),
+    }
+}
+
+/// Per-layer sensitivity: for every compressible layer and every candidate `(pruning,
+/// bits)`, the noise-to-signal ratio `sum (ref - x)^2 / sum ref^2` over the graph outputs
+/// and `samples` when only that layer is compressed (the rest stay float). Under the
+/// usual additive-noise model a policy's ratio is about the sum of its layers'; the
+/// search uses that and checks its choice with [`compress`].
+pub fn sensitivity(
+    model: &OnnxModel,
+    path: &Path,
+    candidates: &[(Pruning, Option<u8>)],
+    samples: &[Sample],
+) -> Result<Sensitivity, OnnxError> {
+    use rayon::prelude::*;
+    let graph_err = |message: String, help: String| OnnxError::Graph { path: path.into(), message, help };
+    if let Some(p) = candidates.iter().find(|(p, _)| matches!(p, Pruning::Channels { .. })) {
+        return Err(graph_err(format!("candidate {}: channel pruning changes shapes", p.0), "use N:M or unstructured candidates".into()));
+    }
+    if samples.is_empty() {
+        return Err(graph_err("no calibration samples".into(), "give at least one calibration input".into()));
+    }
+    let graph = model.proto.graph.as_ref().expect("read checks the graph");
+    let (consts, nodes) = super::ptq::prepare(model, path)?;
+    let mut g = graph.clone();
+    g.node = nodes.clone();
+    let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    let run_err =
+        |(node, m): (String, String)| graph_err(format!("node `{node}`: {m}"), "see docs/ONNX.md for the operators of float models".into());
+    let run = |consts: &HashMap<String, Const>| -> Result<Vec<FTensor>, OnnxError> {
+        let mut outs = vec![];
+        for sample in samples {
+            float::run(&g, model.opset, consts, sample, |name, t| {
+                if outputs.iter().any(|o| o == name) {
+                    outs.push(t.clone());
+                }
+            })
+            .map_err(run_err)?;
+        }
+        Ok(outs)
+    };
+    let reference = run(&consts)?;
+    let signal: f64 = reference.iter().flat_map(|t| &t.data).map(|&v| (v as f64) * (v as f64)).sum();
+    let layers: Vec<(usize, String, Runs)> =
+        (0..nodes.len()).filter_map(|i| weight_runs(&nodes[i], &consts).map(|(w, r)| (i, w, r))).collect();
+    let jobs: Vec<(usize, usize)> = (0..layers.len()).flat_map(|l| (0..candidates.len()).map(move |c| (l, c))).collect();
+    let ratios: Vec<f64> = jobs
+        .par_iter()
+        .map(|&(l, c)| {
+            let (i, ref w, ref runs) = layers[l];
+            let (pruning, bits) = candidates[c];
+            let (vals, _) = compress_weights(&nodes[i], &consts[w], runs, pruning, bits);
+            let mut changed = consts.clone();
+            changed.insert(w.clone(), Const { vals, ..consts[w].clone() });
+            let outs = run(&changed)?;
+            let noise: f64 = reference
+                .iter()
+                .zip(&outs)
+                .flat_map(|(r, x)| r.data.iter().zip(&x.data))
+                .map(|(&a, &b)| (a as f64 - b as f64) * (a as f64 - b as f64))
+                .sum();
+            Ok(noise / signal.max(f64::MIN_POSITIVE))
+        })
+        .collect::<Result<_, OnnxError>>()?;
+    Ok(Sensitivity {
+        layers: layers.iter().map(|&(i, _, _)| node_name(&nodes[i])).collect(),
+        ratio: ratios.chunks(candidates.len()).map(<[f64]>::to_vec).collect(),
+    })
+}
+
+/// What [`sensitivity`] measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sensitivity {
+    /// The compressible layers (node names), in graph order.
+    pub layers: Vec<String>,
+    /// `ratio[layer][candidate]`: output noise-to-signal ratio with only that layer compressed.
+    pub ratio: Vec<Vec<f64>>,
 }
 
 /// `10 log10(signal / noise)` dB; infinity without noise.
