@@ -111,6 +111,27 @@ pub fn search(args: &SearchArgs, calibration: &Calibration) -> Result<()> {
         "archs": results,
     });
     write(&args.out.join("search.json"), &serde_json::to_string_pretty(&json).into_diagnostic()?)?;
+    for (i, r) in results.iter().enumerate() {
+        let cost = |p: &Point| p.cost(args.objective);
+        let front: Vec<(f64, f64)> = r.front.iter().map(|p| (p.predicted_db, cost(p))).collect();
+        let uniform: Vec<(String, f64, f64)> =
+            r.uniform.iter().map(|u| (u.label.replace("uniform ", ""), u.measured_db, cost(&u.point))).collect();
+        let title =
+            format!("{}: compression policies on {}", path.file_stem().map_or("model".into(), |s| s.to_string_lossy()), r.arch.name);
+        let unit = match args.objective {
+            Objective::Latency => "cycles (accelerator layers)",
+            Objective::Energy => "energy (uJ, accelerator layers)",
+        };
+        let chart = systole_reports::SearchFront {
+            title: &title,
+            cost: unit,
+            front: &front,
+            uniform: &uniform,
+            chosen: r.chosen.as_ref().map(|c| (c.measured_db, cost(&c.point))),
+        };
+        let name = if results.len() == 1 { "pareto".to_string() } else { format!("pareto-{i}") };
+        systole_reports::write_search_chart(&chart, args.out, &name).map_err(|e| miette!("{e}"))?;
+    }
     let page = report(args, &candidates, &sens.layers, &results);
     write(&args.out.join("report.md"), &page)?;
     print!("{page}");

@@ -364,6 +364,9 @@ fn search_finds_a_policy_within_the_budget() {
     for row in ["uniform dense/8", "uniform 2:4/8", "uniform 1:4/8", "uniform dense/4", "| chosen |"] {
         assert!(text.contains(row), "{row}: {text}");
     }
+    for f in ["report.md", "policy.toml", "pareto.svg", "pareto.png"] {
+        assert!(s.0.join("out").join(f).is_file(), "{f}");
+    }
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.0.join("out/search.json")).unwrap()).unwrap();
     let chosen = &json["archs"][0]["chosen"];
     assert!(chosen["measured_db"].as_f64().unwrap() >= 15.0, "{chosen}");
@@ -371,6 +374,16 @@ fn search_finds_a_policy_within_the_budget() {
     assert!(chosen["point"]["cycles"].as_u64().unwrap() <= dense["point"]["cycles"].as_u64().unwrap());
     let ok = systole_in(&s.0, &["compress", "--model", "m.onnx", "--out", "c.onnx", "--policy", "out/policy.toml"]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // Co-search: architecture and compression together over a space's points.
+    std::fs::write(s.0.join("s.toml"), "name = \"s\"\nbase = \"a.toml\"\n[params]\nsparsity = [\"dense\", \"1:4\"]\n").unwrap();
+    let run = systole_in(&s.0, &["search", "--model", "m.onnx", "--space", "s.toml", "--budget-db", "15", "--out", "co"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.0.join("co/search.json")).unwrap()).unwrap();
+    let archs = json["archs"].as_array().unwrap();
+    assert_eq!(archs.len(), 2);
+    let cycles = |i: usize| archs[i]["chosen"]["point"]["cycles"].as_u64().unwrap();
+    // The instance that skips sparse weights is never slower at the same budget.
+    assert!(cycles(1) <= cycles(0), "{} vs {}", cycles(1), cycles(0));
     let e = failure_in(&s.0, &["search", "--model", "m.onnx", "--arch", "a.toml", "--budget-db", "500", "--out", "out2"]);
     assert!(e.contains("no policy meets 500 dB") && e.contains("lower --budget-db"), "{e}");
 }

@@ -55,8 +55,75 @@ fn register_font() -> DrawResult<()> {
         .clone()
 }
 
+/// What a compression search found on one architecture, for [`write_search_chart`].
+pub struct SearchFront<'a> {
+    /// Chart title.
+    pub title: &'a str,
+    /// The cost axis label, e.g. "cycles".
+    pub cost: &'a str,
+    /// The Pareto front: (predicted SQNR dB, cost).
+    pub front: &'a [(f64, f64)],
+    /// Uniform policies: (label, measured SQNR dB, cost).
+    pub uniform: &'a [(String, f64, f64)],
+    /// The chosen policy: (measured SQNR dB, cost).
+    pub chosen: Option<(f64, f64)>,
+}
+
+/// Draws a compression search's front (cost against SQNR) into `out/name.svg` and
+/// `out/name.png`; returns the files written.
+pub fn write_search_chart(f: &SearchFront, out: &Path, name: &str) -> DrawResult<Vec<PathBuf>> {
+    register_font()?;
+    let mut files = vec![];
+    Chart::Search(f).write(out, name, (900, 640), &mut files)?;
+    Ok(files)
+}
+
+fn search_chart<DB: DrawingBackend>(f: &SearchFront, root: &DrawingArea<DB, Shift>) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(err)?;
+    let finite = |v: f64| v.is_finite();
+    let dbs = f.front.iter().map(|p| p.0).chain(f.uniform.iter().map(|u| u.1)).chain(f.chosen.map(|c| c.0)).filter(|&v| finite(v));
+    let costs = f.front.iter().map(|p| p.1).chain(f.uniform.iter().map(|u| u.2)).chain(f.chosen.map(|c| c.1));
+    let (d0, d1) = (dbs.clone().fold(f64::INFINITY, f64::min), dbs.fold(f64::NEG_INFINITY, f64::max));
+    let (c0, c1) = (costs.clone().fold(f64::INFINITY, f64::min), costs.fold(f64::NEG_INFINITY, f64::max));
+    let pad = |a: f64, b: f64| ((b - a).abs() * 0.08).max(1e-9);
+    let mut chart = ChartBuilder::on(root)
+        .caption(f.title, (FONT, 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(90)
+        .build_cartesian_2d((d0 - pad(d0, d1))..(d1 + pad(d0, d1)), (c0 - pad(c0, c1))..(c1 + pad(c0, c1)))
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("output SQNR (dB)").y_desc(f.cost).draw().map_err(err)?;
+    let front: Vec<(f64, f64)> = f.front.iter().copied().filter(|p| finite(p.0)).collect();
+    chart
+        .draw_series(LineSeries::new(front.clone(), RGBColor(50, 110, 200).stroke_width(2)))
+        .map_err(err)?
+        .label("Pareto front (predicted SQNR)")
+        .legend(|(x, y)| PathElement::new(vec![(x - 10, y), (x + 10, y)], RGBColor(50, 110, 200)));
+    chart.draw_series(front.iter().map(|&p| Circle::new(p, 3, RGBColor(50, 110, 200).filled()))).map_err(err)?;
+    chart
+        .draw_series(f.uniform.iter().filter(|u| finite(u.1)).map(|u| TriangleMarker::new((u.1, u.2), 8, RGBColor(230, 120, 40).filled())))
+        .map_err(err)?
+        .label("uniform policies (measured)")
+        .legend(|(x, y)| TriangleMarker::new((x, y), 6, RGBColor(230, 120, 40).filled()));
+    chart.draw_series(f.uniform.iter().filter(|u| finite(u.1)).map(|u| Text::new(u.0.clone(), (u.1, u.2), (FONT, 13)))).map_err(err)?;
+    if let Some(c) = f.chosen.filter(|c| finite(c.0)) {
+        chart
+            .draw_series([Circle::new(c, 8, BLACK.stroke_width(2))])
+            .map_err(err)?
+            .label("chosen (measured)")
+            .legend(|(x, y)| Circle::new((x, y), 6, BLACK.stroke_width(2)));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+    root.present().map_err(err)
+}
+
 /// The charts of a report, each drawable on any plotters backend.
 enum Chart<'a> {
+    Search(&'a SearchFront<'a>),
     Pareto(&'a [&'a Record], &'a [usize]),
     Utilization(&'a Record),
     Roofline(&'a Record),
@@ -68,6 +135,7 @@ impl Chart<'_> {
         DB::ErrorType: 'static,
     {
         match self {
+            Chart::Search(f) => search_chart(f, root),
             Chart::Pareto(ok, front) => pareto_chart(ok, front, root),
             Chart::Utilization(r) => utilization_chart(r, root),
             Chart::Roofline(r) => roofline_chart(r, root),
