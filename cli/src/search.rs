@@ -40,6 +40,7 @@ struct Checked {
 #[derive(serde::Serialize)]
 struct ArchResult {
     arch: ArchConfig,
+    costs: Costs,
     front: Vec<Point>,
     uniform: Vec<Checked>,
     /// Per non-dense uniform policy: the searched policy at its measured SQNR.
@@ -90,7 +91,7 @@ pub fn search(args: &SearchArgs, calibration: &Calibration) -> Result<()> {
         }
         let chosen = checker.meet(&front, args.budget_db, "chosen")?;
         measured = checker.measured;
-        results.push(ArchResult { arch: arch.clone(), front, uniform: uniforms, at_uniform_accuracy: at, chosen });
+        results.push(ArchResult { arch: arch.clone(), costs, front, uniform: uniforms, at_uniform_accuracy: at, chosen });
     }
 
     std::fs::create_dir_all(args.out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", args.out.display()))?;
@@ -312,9 +313,13 @@ fn report(args: &SearchArgs, candidates: &[Candidate], layers: &[String], result
             }
         }
         if let Some(c) = &r.chosen {
-            let _ = writeln!(s, "\nChosen policy (per layer):\n\n| layer | choice |\n|---|---|");
-            for (name, &k) in layers.iter().zip(&c.point.choice) {
-                let _ = writeln!(s, "| {name} | {} |", candidates[k].label());
+            let _ = writeln!(
+                s,
+                "\nChosen policy per layer, against dense int8 on the same instance:\n\n| layer | choice | cycles before | cycles after | energy before (uJ) | energy after (uJ) |\n|---|---|---|---|---|---|"
+            );
+            for (l, (name, &k)) in layers.iter().zip(&c.point.choice).enumerate() {
+                let (cy, en) = (&r.costs.cycles[l], &r.costs.energy_uj[l]);
+                let _ = writeln!(s, "| {name} | {} | {} | {} | {:.2} | {:.2} |", candidates[k].label(), cy[0], cy[k], en[0], en[k]);
             }
         }
         let _ = writeln!(

@@ -8,6 +8,9 @@
 //! - WS: activation word `kt * M + m` holds chunk `kt` of pixel `m`; weight tile `(nt, kt)`
 //!   (`rows` words) is preloaded while the previous tile streams. Accumulator row
 //!   `nt * M + m` gathers channels `nt*cols..` of pixel `m`.
+//! - WS, sparse (N:4) or packed int4 layers: a K-step of `E` chunks (`E = 4/N`, or 2 for
+//!   int4) sits in activation banks `0..E` at one offset and one compressed or packed tile
+//!   covers it (docs/ARCHITECTURE.md section 3), so the array makes `E` times fewer passes.
 //! - OS: pixels go down the array in blocks of `rows`; the transposer writes activation word
 //!   `block * Kg + k`; weight segment `(nt, k-group)` streams one word per step.
 
