@@ -329,3 +329,30 @@ pub fn weight_bits(weights: &crate::Tensor) -> u8 {
         8
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::prune_to;
+
+    #[test]
+    fn weight_formats_by_hand() {
+        let shape = ConvShape { n: 1, h: 1, w: 1, c: 8, k: 1, r: 1, s: 1, stride: [1, 1], dilation: [1, 1], pad: [0; 4], groups: 1 };
+        let t = |v: Vec<i8>| crate::Tensor::from_vec([1, 1, 1, 8], v);
+        // Groups [3, 0, -2, 0] and [0, 0, 0, 9]: at most two nonzeros per four.
+        assert_eq!(weight_sparsity(&shape, &t(vec![3, 0, -2, 0, 0, 0, 0, 9])), Sparsity::TwoOfFour);
+        assert_eq!(weight_sparsity(&shape, &t(vec![3, 0, 0, 0, 0, 0, 0, 9])), Sparsity::OneOfFour);
+        assert_eq!(weight_sparsity(&shape, &t(vec![3, 1, -2, 0, 0, 0, 0, 9])), Sparsity::Dense);
+        assert_eq!(weight_bits(&t(vec![-8, 7, 0, 1, 2, 3, 4, 5])), 4);
+        assert_eq!(weight_bits(&t(vec![-9, 7, 0, 1, 2, 3, 4, 5])), 8);
+        // Six channels do not divide into fours.
+        let six = ConvShape { c: 6, ..shape };
+        assert_eq!(weight_sparsity(&six, &crate::Tensor::from_vec([1, 1, 1, 6], vec![0; 6])), Sparsity::Dense);
+        // Pruning keeps the largest magnitudes, ties to the lower index.
+        let mut w = t(vec![1, -5, 5, 2, 7, 7, 7, 7]);
+        prune_to(&mut w, Sparsity::TwoOfFour);
+        assert_eq!(w.data, vec![0, -5, 5, 0, 7, 7, 0, 0]);
+        prune_to(&mut w, Sparsity::OneOfFour);
+        assert_eq!(w.data, vec![0, -5, 0, 0, 7, 0, 0, 0]);
+    }
+}

@@ -138,3 +138,44 @@ fn ops_the_instance_was_not_built_with_are_refused() {
     assert!(matches!(e, SimError::MixedDataflows { ws: 0, os: 2, .. }), "{e:?}");
     assert!(systole_sim::estimate(&both, &mixed).is_err());
 }
+
+/// A sparse or int4 matmul on an instance without that support is refused, and a stream
+/// whose format differs from the active tile's (set by the preloading matmul) is an error
+/// naming both formats.
+#[test]
+fn tile_formats_are_checked() {
+    use systole_core::Sparsity;
+    let sparse = |a: u32, preload: Option<u32>, sparse: Sparsity, int4: bool| Op::MatmulWs {
+        a: WordGen::linear(0, a),
+        acc: 0,
+        accumulate: false,
+        preload,
+        band: None,
+        sparse,
+        int4,
+    };
+    let e = run(vec![at(Sync::default(), sparse(0, Some(0), Sparsity::TwoOfFour, false))]).unwrap_err();
+    assert!(matches!(e, SimError::Unsupported { instr: 0, ref op, .. } if op.contains("2:4")), "{e:?}");
+    let e = run(vec![at(Sync::default(), sparse(0, Some(0), Sparsity::Dense, true))]).unwrap_err();
+    assert!(matches!(e, SimError::Unsupported { ref op, .. } if op.contains("int4")), "{e:?}");
+    let arch = ArchConfig { sparsity: Sparsity::OneOfFour, int4_weights: true, ..ArchConfig::preset_4x4() };
+    // A dense tile preloaded, then streamed as 1:4.
+    let p = program(vec![
+        at(Sync::default(), sparse(0, Some(0), Sparsity::Dense, false)),
+        at(Sync::default(), sparse(2, None, Sparsity::OneOfFour, false)),
+    ]);
+    let e = execute(&arch, &p, &mut vec![0u8; 4096]).unwrap_err();
+    assert!(matches!(e, SimError::FormatMismatch { instr: 1, ref stream, ref active } if stream == "1:4" && active == "dense"), "{e:?}");
+    let p = program(vec![
+        at(Sync::default(), sparse(0, Some(0), Sparsity::TwoOfFour, false)),
+        at(Sync::default(), sparse(2, None, Sparsity::Dense, true)),
+    ]);
+    let e = execute(&arch, &p, &mut vec![0u8; 4096]).unwrap_err();
+    assert!(matches!(e, SimError::FormatMismatch { ref stream, ref active, .. } if stream == "dense int4" && active == "2:4"), "{e:?}");
+    // Matching formats run.
+    let p = program(vec![
+        at(Sync::default(), sparse(0, Some(0), Sparsity::TwoOfFour, false)),
+        at(Sync::default(), sparse(2, None, Sparsity::TwoOfFour, false)),
+    ]);
+    execute(&arch, &p, &mut vec![0u8; 4096]).unwrap();
+}
