@@ -477,6 +477,20 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
         }
         let acc_region = Region::Acc(acc_buf);
         let acc_base = acc_buf * acc_half;
+        // The DRAM runs of `piece` for `count` chunks `chunk_stride` bytes apart, every pixel
+        // of the output tile.
+        let piece_src = |piece: &Piece, count: usize, chunk_stride: usize| {
+            let run = &runs[piece.run];
+            DramPattern {
+                addr: lay.in_addr(n, p0 * s.stride[0] + run.dy, q0 * s.stride[1] + run.dx, g * cg) + piece.off as u64,
+                len: piece.len as u32,
+                dims: [
+                    Dim { count: count as u32, stride: chunk_stride as i64 },
+                    Dim { count: pt as u32, stride: s.stride[0] as i64 * row_pitch },
+                    Dim { count: qt as u32, stride: s.stride[1] as i64 * cbytes },
+                ],
+            }
+        };
         for (gi, &(lo, hi)) in tiling.kgroups.iter().enumerate() {
             let act = Region::Act(act_buf);
             let a_base = act_buf * act_half;
@@ -502,17 +516,7 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
                     }
                     let dst = (i % expansion) as u32 * bank_words + a_base + (i / expansion - lo) as u32 * m as u32;
                     for piece in &chunks[i].pieces {
-                        let run = &runs[piece.run];
-                        let addr = lay.in_addr(n, p0 * s.stride[0] + run.dy, q0 * s.stride[1] + run.dx, g * cg) + piece.off as u64;
-                        let src = DramPattern {
-                            addr,
-                            len: piece.len as u32,
-                            dims: [
-                                Dim { count: count as u32, stride: (expansion * rows) as i64 },
-                                Dim { count: pt as u32, stride: s.stride[0] as i64 * row_pitch },
-                                Dim { count: qt as u32, stride: s.stride[1] as i64 * cbytes },
-                            ],
-                        };
+                        let src = piece_src(piece, count, expansion * rows);
                         steps.push(Step::Load { op: Op::Load { target: Buffer::Act, dst, offset: piece.at as u32, src }, region: act });
                     }
                 }
@@ -529,17 +533,7 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
                         }
                     }
                     for piece in &chunks[i].pieces {
-                        let run = &runs[piece.run];
-                        let addr = lay.in_addr(n, p0 * s.stride[0] + run.dy, q0 * s.stride[1] + run.dx, g * cg) + piece.off as u64;
-                        let src = DramPattern {
-                            addr,
-                            len: piece.len as u32,
-                            dims: [
-                                Dim { count: (j - i) as u32, stride: rows as i64 },
-                                Dim { count: pt as u32, stride: s.stride[0] as i64 * row_pitch },
-                                Dim { count: qt as u32, stride: s.stride[1] as i64 * cbytes },
-                            ],
-                        };
+                        let src = piece_src(piece, j - i, rows);
                         let op = if os {
                             Op::LoadTransposed { dst: a_base + koff + piece.at as u32, pitch: kgw, src }
                         } else {

@@ -331,11 +331,22 @@ impl Machine {
         Ok(())
     }
 
-    /// Streams `a` through the active packed int4 tile: K-steps of two words, PE `(k, j)`
-    /// multiplying lane `2k` by its low nibble and lane `2k + 1` by its high nibble.
-    fn stream_int4(&mut self, i: usize, a: WordGen, acc: usize, accumulate: bool, t: &InstrTiming) -> Result<(), SimError> {
-        let (rows, cols) = (self.rows, self.cols);
-        let mut lanes = vec![0i32; 2 * rows];
+    /// Streams `a` through the active tile, each word standing for a K-step of `banks`
+    /// words (see [`Machine::read_kstep`]): `dot(lanes, weights, indices, row)` adds one
+    /// K-step's products to an accumulator row.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_wide(
+        &mut self,
+        i: usize,
+        a: WordGen,
+        acc: usize,
+        accumulate: bool,
+        banks: usize,
+        t: &InstrTiming,
+        dot: impl Fn(&[i32], &[i32], &[u8], &mut [i32]),
+    ) -> Result<(), SimError> {
+        let cols = self.cols;
+        let mut lanes = vec![0i32; banks * self.rows];
         for (m, word) in a.addrs().enumerate() {
             self.read_kstep(i, word as usize, &mut lanes, t)?;
             self.acc_t.write(acc + m, t, t.done, i)?;
@@ -343,20 +354,29 @@ impl Machine {
             if !accumulate {
                 out.fill(0);
             }
-            for k in 0..rows {
-                for (j, o) in out.iter_mut().enumerate() {
-                    let w = self.active[k * cols + j] as u8;
-                    let (lo, hi) = (((w << 4) as i8 >> 4) as i32, (w as i8 >> 4) as i32);
-                    *o = o.wrapping_add(lanes[2 * k] * lo + lanes[2 * k + 1] * hi);
-                }
-            }
+            dot(&lanes, &self.active, &self.active_index, out);
         }
         Ok(())
     }
 
+    /// Streams `a` through the active packed int4 tile: K-steps of two words, PE `(k, j)`
+    /// multiplying lane `2k` by its low nibble and lane `2k + 1` by its high nibble.
+    fn stream_int4(&mut self, i: usize, a: WordGen, acc: usize, accumulate: bool, t: &InstrTiming) -> Result<(), SimError> {
+        let cols = self.cols;
+        self.stream_wide(i, a, acc, accumulate, 2, t, |lanes, active, _, out| {
+            for (k, pair) in lanes.chunks(2).enumerate() {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let w = active[k * cols + j] as u8;
+                    let (lo, hi) = (((w << 4) as i8 >> 4) as i32, (w as i8 >> 4) as i32);
+                    *o = o.wrapping_add(pair[0] * lo + pair[1] * hi);
+                }
+            }
+        })
+    }
+
     /// Streams `a` through the active sparse tile: word `a[m]` stands for the words
-    /// `a[m] + e * bank_words` of the `expansion` banks, lane `l` of the K-step being lane
-    /// `l % rows` of bank `l / rows`; PE `(r, j)` multiplies lane `4 * (r / N) + index`.
+    /// `a[m] + e * bank_words` of the `expansion` banks; PE `(r, j)` multiplies lane
+    /// `4 * (r / N) + index` of the K-step.
     fn stream_sparse(
         &mut self,
         i: usize,
@@ -366,25 +386,16 @@ impl Machine {
         format: Sparsity,
         t: &InstrTiming,
     ) -> Result<(), SimError> {
-        let (rows, cols) = (self.rows, self.cols);
-        let (banks, keep) = (format.expansion(), format.kept());
-        let mut lanes = vec![0i32; banks * rows];
-        for (m, word) in a.addrs().enumerate() {
-            self.read_kstep(i, word as usize, &mut lanes, t)?;
-            self.acc_t.write(acc + m, t, t.done, i)?;
-            let out = &mut self.acc[(acc + m) * cols..(acc + m + 1) * cols];
-            if !accumulate {
-                out.fill(0);
-            }
+        let (rows, cols, keep) = (self.rows, self.cols, format.kept());
+        self.stream_wide(i, a, acc, accumulate, format.expansion(), t, |lanes, active, index, out| {
             for r in 0..rows {
                 let group = &lanes[NM_GROUP * (r / keep)..NM_GROUP * (r / keep + 1)];
                 for (j, o) in out.iter_mut().enumerate() {
                     let pe = r * cols + j;
-                    *o = o.wrapping_add(group[self.active_index[pe] as usize].wrapping_mul(self.active[pe]));
+                    *o = o.wrapping_add(group[index[pe] as usize].wrapping_mul(active[pe]));
                 }
             }
-        }
-        Ok(())
+        })
     }
 
     fn check_band(&self, band: &Option<systole_core::isa::Band>, i: usize) -> Result<(), SimError> {
