@@ -89,3 +89,28 @@ fn int4_layers_match_golden_in_half_the_passes() {
         }
     }
 }
+
+/// The bundled compressed workload: its layers' random data satisfy their declared
+/// formats, and on the sparse preset each runs in that format (depthwise stays dense).
+#[test]
+fn bundled_compressed_workload_runs_in_its_formats() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let wl = systole_core::workload::Workload::from_file(&root.join("configs/workloads/compressed.toml")).unwrap();
+    let arch = ArchConfig::from_file(&root.join("configs/archs/16x16-sparse.toml")).unwrap();
+    for (i, layer) in wl.layers.iter().enumerate() {
+        let data = wl.layer_data(i).unwrap();
+        assert!(systole_core::layer::weight_sparsity(&layer.shape, &data.weights) >= layer.sparsity, "{}", layer.name);
+        assert!(systole_core::layer::weight_bits(&data.weights) <= layer.weight_bits, "{}", layer.name);
+        let program = systole_compiler::plan_layer(&arch, layer, systole_compiler::Choice::Best(Default::default())).unwrap();
+        let formats: std::collections::BTreeSet<(Sparsity, bool)> = program
+            .instrs
+            .iter()
+            .filter_map(|i| match i.op {
+                Op::MatmulWs { sparse, int4, .. } => Some((sparse, int4)),
+                _ => None,
+            })
+            .collect();
+        let want = (layer.sparsity, layer.weight_bits == 4);
+        assert_eq!(formats.into_iter().collect::<Vec<_>>(), vec![want], "{}", layer.name);
+    }
+}
