@@ -22,12 +22,13 @@ pub struct Target {
     pub name: String,
     /// The layers in order.
     pub layers: Vec<Layer>,
-    /// Each (engine view, operator, shape, objective) planned so far, shared by the points:
+    /// Each (engine view, operator, shape, weight format, objective) planned so far, shared by the points:
     /// repeated layers, and a `both` point and the WS and OS points beside it, plan once.
     costs: Mutex<FxHashMap<CostKey, CostResult>>,
 }
 
-type CostKey = (String, LayerOp, ConvShape, Objective);
+/// Engine view, operator, shape, weight format (sparsity, weight bits), objective.
+type CostKey = (String, LayerOp, ConvShape, (systole_core::Sparsity, u8), Objective);
 
 /// A layer's cost on one engine, or the failed record's status and message.
 type CostResult = Result<LayerCost, (&'static str, String)>;
@@ -67,7 +68,7 @@ impl Target {
     /// `layer` on the single-engine arch `view` (with its table key), planned and timed once
     /// per sweep; an error is the record's status and message.
     fn cost(&self, (view, view_key): &(ArchConfig, String), layer: &Layer, objective: Objective) -> CostResult {
-        let key = (view_key.clone(), layer.op, layer.shape, objective);
+        let key = (view_key.clone(), layer.op, layer.shape, (layer.sparsity, layer.weight_bits), objective);
         if let Some(c) = self.costs.lock().expect("no thread panics holding the lock").get(&key) {
             return c.clone();
         }
