@@ -120,10 +120,6 @@ impl Costs {
 
     /// What `objective` minimizes for layer `l` on candidate `c`.
     pub fn cost_of(&self, objective: Objective, l: usize, c: usize) -> f64 {
-        self.cost(objective, l, c)
-    }
-
-    fn cost(&self, objective: Objective, l: usize, c: usize) -> f64 {
         match objective {
             Objective::Latency => self.cycles[l][c] as f64,
             Objective::Energy => self.energy_uj[l][c],
@@ -176,7 +172,7 @@ pub fn pareto(costs: &Costs, ratio: &[Vec<f64>], objective: Objective, steps: us
     let positive = |v: f64| v.is_finite() && v > 0.0;
     let costs_seen: Vec<f64> = (0..layers)
         .flat_map(|l| (0..ratio[l].len()).map(move |c| (l, c)))
-        .map(|(l, c)| costs.cost(objective, l, c))
+        .map(|(l, c)| costs.cost_of(objective, l, c))
         .filter(|&v| positive(v))
         .collect();
     let ratios_seen: Vec<f64> = ratio.iter().flatten().copied().filter(|&v| positive(v)).collect();
@@ -193,7 +189,7 @@ pub fn pareto(costs: &Costs, ratio: &[Vec<f64>], objective: Objective, steps: us
                 .map(|l| {
                     (0..ratio[l].len())
                         .min_by(|&a, &b| {
-                            let f = |c: usize| costs.cost(objective, l, c) + lambda * ratio[l][c];
+                            let f = |c: usize| costs.cost_of(objective, l, c) + lambda * ratio[l][c];
                             f(a).total_cmp(&f(b)).then(a.cmp(&b))
                         })
                         .unwrap_or(0)
@@ -227,9 +223,9 @@ fn greedy_path(costs: &Costs, ratio: &[Vec<f64>], objective: Objective) -> Vec<P
     loop {
         let mut best: Option<(f64, usize, usize)> = None;
         for l in 0..layers {
-            let (c0, r0) = (costs.cost(objective, l, choice[l]), ratio[l][choice[l]]);
+            let (c0, r0) = (costs.cost_of(objective, l, choice[l]), ratio[l][choice[l]]);
             for (c, &r) in ratio[l].iter().enumerate() {
-                let saving = c0 - costs.cost(objective, l, c);
+                let saving = c0 - costs.cost_of(objective, l, c);
                 if saving <= 0.0 {
                     continue;
                 }

@@ -21,15 +21,12 @@ fn load_act(dst: u32, n: u32) -> Op {
 }
 
 fn matmul(n: u32) -> Op {
-    Op::MatmulWs {
-        a: WordGen::linear(0, n),
-        acc: 0,
-        accumulate: false,
-        preload: None,
-        band: None,
-        sparse: systole_core::Sparsity::Dense,
-        int4: false,
-    }
+    matmul_ws(n, None, systole_core::Sparsity::Dense, false)
+}
+
+/// A WS matmul over `n` words with an optional preload, in a tile format.
+fn matmul_ws(n: u32, preload: Option<u32>, sparse: systole_core::Sparsity, int4: bool) -> Op {
+    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload, band: None, sparse, int4 }
 }
 
 fn store(n: u32) -> Op {
@@ -121,15 +118,7 @@ fn ops_the_instance_was_not_built_with_are_refused() {
     assert!(e.to_string().contains("is not an op of arch `4x4-ws`"), "{e}");
     // A `both` instance has both matmuls, but one engine per program.
     let both = ArchConfig { name: "4x4-both".into(), dataflow: systole_core::Dataflow::Both, ..ArchConfig::preset_4x4() };
-    let ws = Op::MatmulWs {
-        a: WordGen::linear(0, 4),
-        acc: 0,
-        accumulate: false,
-        preload: None,
-        band: None,
-        sparse: systole_core::Sparsity::Dense,
-        int4: false,
-    };
+    let ws = matmul(4);
     for p in [vec![at(Sync::default(), ws)], vec![at(Sync::default(), os)]] {
         execute(&both, &program(p), &mut vec![0u8; 4096]).unwrap();
     }
@@ -145,37 +134,28 @@ fn ops_the_instance_was_not_built_with_are_refused() {
 #[test]
 fn tile_formats_are_checked() {
     use systole_core::Sparsity;
-    let sparse = |a: u32, preload: Option<u32>, sparse: Sparsity, int4: bool| Op::MatmulWs {
-        a: WordGen::linear(0, a),
-        acc: 0,
-        accumulate: false,
-        preload,
-        band: None,
-        sparse,
-        int4,
-    };
-    let e = run(vec![at(Sync::default(), sparse(0, Some(0), Sparsity::TwoOfFour, false))]).unwrap_err();
+    let e = run(vec![at(Sync::default(), matmul_ws(0, Some(0), Sparsity::TwoOfFour, false))]).unwrap_err();
     assert!(matches!(e, SimError::Unsupported { instr: 0, ref op, .. } if op.contains("2:4")), "{e:?}");
-    let e = run(vec![at(Sync::default(), sparse(0, Some(0), Sparsity::Dense, true))]).unwrap_err();
+    let e = run(vec![at(Sync::default(), matmul_ws(0, Some(0), Sparsity::Dense, true))]).unwrap_err();
     assert!(matches!(e, SimError::Unsupported { ref op, .. } if op.contains("int4")), "{e:?}");
     let arch = ArchConfig { sparsity: Sparsity::OneOfFour, int4_weights: true, ..ArchConfig::preset_4x4() };
     // A dense tile preloaded, then streamed as 1:4.
     let p = program(vec![
-        at(Sync::default(), sparse(0, Some(0), Sparsity::Dense, false)),
-        at(Sync::default(), sparse(2, None, Sparsity::OneOfFour, false)),
+        at(Sync::default(), matmul_ws(0, Some(0), Sparsity::Dense, false)),
+        at(Sync::default(), matmul_ws(2, None, Sparsity::OneOfFour, false)),
     ]);
     let e = execute(&arch, &p, &mut vec![0u8; 4096]).unwrap_err();
     assert!(matches!(e, SimError::FormatMismatch { instr: 1, ref stream, ref active } if stream == "1:4" && active == "dense"), "{e:?}");
     let p = program(vec![
-        at(Sync::default(), sparse(0, Some(0), Sparsity::TwoOfFour, false)),
-        at(Sync::default(), sparse(2, None, Sparsity::Dense, true)),
+        at(Sync::default(), matmul_ws(0, Some(0), Sparsity::TwoOfFour, false)),
+        at(Sync::default(), matmul_ws(2, None, Sparsity::Dense, true)),
     ]);
     let e = execute(&arch, &p, &mut vec![0u8; 4096]).unwrap_err();
     assert!(matches!(e, SimError::FormatMismatch { ref stream, ref active, .. } if stream == "dense int4" && active == "2:4"), "{e:?}");
     // Matching formats run.
     let p = program(vec![
-        at(Sync::default(), sparse(0, Some(0), Sparsity::TwoOfFour, false)),
-        at(Sync::default(), sparse(2, None, Sparsity::TwoOfFour, false)),
+        at(Sync::default(), matmul_ws(0, Some(0), Sparsity::TwoOfFour, false)),
+        at(Sync::default(), matmul_ws(2, None, Sparsity::TwoOfFour, false)),
     ]);
     execute(&arch, &p, &mut vec![0u8; 4096]).unwrap();
 }

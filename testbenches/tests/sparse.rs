@@ -16,6 +16,34 @@ fn shape(h: usize, c: usize, k: usize, r: usize) -> ConvShape {
     ConvShape { n: 1, h, w: h, c, k, r, s: r, stride: [1, 1], dilation: [1, 1], pad: [r / 2; 4], groups: 1 }
 }
 
+/// The K-steps of a layer of `runs` kernel rows of `run` bytes with `expansion` chunks per
+/// pass (chunks are the runs cut at `rows`, the short tails packed), and the words its
+/// program streams; `check` sees every WS matmul's format. Each (pixel, K-step, column
+/// tile) streams once, so the words streamed are `P*Q*ksteps*ceil(K/cols)`.
+fn passes(
+    program: &systole_core::Program,
+    rows: usize,
+    run: usize,
+    runs: usize,
+    expansion: usize,
+    check: impl Fn(Sparsity, bool),
+) -> (usize, usize) {
+    let tails = if run.is_multiple_of(rows) { 0 } else { (runs * (run % rows)).div_ceil(rows) };
+    let ksteps = (runs * (run / rows) + tails).div_ceil(expansion);
+    let streamed = program
+        .instrs
+        .iter()
+        .filter_map(|i| match i.op {
+            Op::MatmulWs { a, sparse, int4, .. } => {
+                check(sparse, int4);
+                Some(a.len() as usize)
+            }
+            _ => None,
+        })
+        .sum();
+    (ksteps, streamed)
+}
+
 #[test]
 fn sparse_layers_match_golden_in_every_format() {
     for (rows, cols) in [(4, 4), (8, 8), (8, 4), (16, 8)] {
@@ -28,25 +56,9 @@ fn sparse_layers_match_golden_in_every_format() {
                     let a = arch(rows, cols, hw);
                     let out = golden_vs_sim(&a, &layer, &data).unwrap_or_else(|e| panic!("{} {layer:?}: {e}", a.name));
                     assert_eq!(out.mismatch(), None, "{} {}x{}x{} k{} r{}", a.name, h, h, c, k, r);
-                    // Each (pixel, K-step, column tile) streams once. Chunks are whole
-                    // kernel rows of r*c bytes cut at `rows`, the short tails packed.
                     let format = weights.min(hw);
-                    let run = r * c;
-                    let tails: usize = if run % rows == 0 { 0 } else { (r * (run % rows)).div_ceil(rows) };
-                    let chunks = r * (run / rows) + tails;
-                    let ksteps = chunks.div_ceil(format.expansion());
-                    let streamed: usize = out
-                        .program
-                        .instrs
-                        .iter()
-                        .filter_map(|i| match i.op {
-                            Op::MatmulWs { a, sparse, .. } => {
-                                assert_eq!(sparse, format);
-                                Some(a.len() as usize)
-                            }
-                            _ => None,
-                        })
-                        .sum();
+                    let (ksteps, streamed) =
+                        passes(&out.program, rows, r * c, r, format.expansion(), |sparse, _| assert_eq!(sparse, format));
                     assert_eq!(streamed, layer.shape.p() * layer.shape.q() * ksteps * k.div_ceil(cols), "{} c{c} k{k} r{r}", a.name);
                 }
             }
@@ -68,22 +80,8 @@ fn int4_layers_match_golden_in_half_the_passes() {
                 let a = ArchConfig { int4_weights, ..arch(rows, cols, Sparsity::Dense) };
                 let out = golden_vs_sim(&a, &layer, &data).unwrap_or_else(|e| panic!("{}: {e}", a.name));
                 assert_eq!(out.mismatch(), None, "{} c{c} k{k} r{r}", a.name);
-                let run = r * c;
-                let tails: usize = if run % rows == 0 { 0 } else { (r * (run % rows)).div_ceil(rows) };
-                let chunks = r * (run / rows) + tails;
-                let ksteps = if int4_weights { chunks.div_ceil(2) } else { chunks };
-                let streamed: usize = out
-                    .program
-                    .instrs
-                    .iter()
-                    .filter_map(|i| match i.op {
-                        Op::MatmulWs { a, int4, .. } => {
-                            assert_eq!(int4, int4_weights);
-                            Some(a.len() as usize)
-                        }
-                        _ => None,
-                    })
-                    .sum();
+                let expansion = if int4_weights { 2 } else { 1 };
+                let (ksteps, streamed) = passes(&out.program, rows, r * c, r, expansion, |_, int4| assert_eq!(int4, int4_weights));
                 assert_eq!(streamed, layer.shape.p() * layer.shape.q() * ksteps * k.div_ceil(cols), "{} c{c} k{k} r{r}", a.name);
             }
         }
