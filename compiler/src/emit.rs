@@ -359,8 +359,16 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                 if active != Some(*tile) {
                     // Only the first tile of the stream needs a preload of its own.
                     let (w, wr) = plan.locate(em, &stream, pos);
-                    let op =
-                        Op::MatmulWs { a: WordGen::linear(0, 0), acc: 0, accumulate: false, preload: Some(w), band: *band, sparse, int4 };
+                    let op = Op::MatmulWs {
+                        a: WordGen::linear(0, 0),
+                        acc: 0,
+                        accumulate: false,
+                        preload: Some(w),
+                        band: *band,
+                        sparse,
+                        int4,
+                        csc: None,
+                    };
                     em.emit(op, &[wr], &[]);
                     active = Some(*tile);
                 }
@@ -373,7 +381,7 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                     None => (None, None, [*act, *act]),
                 };
                 let reads = if reads[0] == reads[1] { &reads[..1] } else { &reads[..] };
-                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse, int4 };
+                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse, int4, csc: None };
                 em.emit(op, reads, &[*acc_region]);
                 if let Some((t, _)) = next {
                     active = Some(t);

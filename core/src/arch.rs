@@ -149,6 +149,11 @@ pub struct ArchConfig {
     /// weights and its 8x8 multiplier works as two 8x4 ones, so a layer with int4 weights
     /// takes half the passes (docs/ARCHITECTURE.md section 3). Needs two activation banks.
     pub int4_weights: bool,
+    /// CSC weight tiles in the WS engine: a tile of unstructured-sparse weights is stored
+    /// as a presence bitmap and, per column, its nonzeros; the preload expands it, taking
+    /// one cycle per mask word and per value word instead of one per row
+    /// (docs/ARCHITECTURE.md section 3).
+    pub csc_weights: bool,
 }
 
 impl Default for ArchConfig {
@@ -169,6 +174,7 @@ impl Default for ArchConfig {
             fetch_cycles: 1,
             sparsity: Sparsity::Dense,
             int4_weights: false,
+            csc_weights: false,
         }
     }
 }
@@ -324,9 +330,19 @@ impl ArchConfig {
         match op {
             Op::Load { .. } | Op::LoadParams { .. } | Op::Store { .. } => true,
             Op::LoadTransposed { .. } | Op::StoreTransposed { .. } => self.transposer,
-            Op::MatmulWs { sparse, band, int4, .. } => {
+            Op::MatmulWs { sparse, band, int4, csc, .. } => {
                 let packed = !*int4 || (self.int4_weights && *sparse == Sparsity::Dense);
-                self.dataflow.has_ws() && self.runs_format(*sparse) && packed && (band.is_none() || (*sparse == Sparsity::Dense && !*int4))
+                let expands = match csc {
+                    Some(values) => {
+                        self.csc_weights && band.is_none() && *sparse == Sparsity::Dense && !*int4 && *values as usize <= self.rows
+                    }
+                    None => true,
+                };
+                self.dataflow.has_ws()
+                    && self.runs_format(*sparse)
+                    && packed
+                    && expands
+                    && (band.is_none() || (*sparse == Sparsity::Dense && !*int4))
             }
             Op::MatmulOs { .. } => self.dataflow.has_os(),
         }
@@ -445,6 +461,10 @@ impl ArchConfig {
                 return Err(ConfigError::new(field, format!("{what} {why}"))
                     .help("use sparsity = \"dense\" and int4_weights = false, or a WS instance with rows a multiple of 4 and a larger act_sram_kib"));
             }
+        }
+        if self.csc_weights && !self.dataflow.has_ws() {
+            return Err(ConfigError::new("csc_weights", "true needs the WS engine, and this instance has none")
+                .help("use csc_weights = false, or dataflow = \"ws\" or \"both\""));
         }
         Ok(())
     }

@@ -264,6 +264,10 @@ pub enum Op {
         /// The tiles hold packed int4 weights: PE row `k` multiplies lanes `2k` and `2k + 1`
         /// of a K-step of two words (low nibble, high nibble); dense format only.
         int4: bool,
+        /// The preload is a CSC tile with this many value words after its
+        /// `csc_mask_words(rows)` mask words; it expands to a dense int8 tile
+        /// (docs/ARCHITECTURE.md section 3).
+        csc: Option<u32>,
     },
     /// Exec unit, OS: for step `t`, PE `(i, j)` += lane `i` of activation word `a[t]` times
     /// lane `j` of weight word `b + t` (with `band`: row `t` of the band expanded from word
@@ -519,7 +523,7 @@ impl Instr {
                 w.put("addr", *addr as i128, ADDR, false)?;
                 w.put("count", *count as i128, COUNT, false)?;
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4 } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, csc } => {
                 gen(&mut w, a)?;
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("accumulate", *accumulate as i128, 1, false)?;
@@ -528,6 +532,8 @@ impl Instr {
                 band_fields(&mut w, band)?;
                 w.put("sparse", Sparsity::ALL.iter().position(|f| f == sparse).expect("a format") as i128, 2, false)?;
                 w.put("int4", *int4 as i128, 1, false)?;
+                w.put("csc.valid", csc.is_some() as i128, 1, false)?;
+                w.put("csc", csc.unwrap_or(0) as i128, 16, false)?;
             }
             Op::MatmulOs { a, b, acc, accumulate, band } => {
                 gen(&mut w, a)?;
@@ -600,7 +606,9 @@ impl Instr {
                 let band = read_band(&mut r);
                 let sparse = *Sparsity::ALL.get(r.get(2, false) as usize)?;
                 let int4 = r.get(1, false) == 1;
-                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse, int4 }
+                let csc_valid = r.get(1, false) == 1;
+                let csc = csc_valid.then_some(r.get(16, false) as u32);
+                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse, int4, csc }
             }
             5 => Op::MatmulOs {
                 a: gen(&mut r),
@@ -669,7 +677,7 @@ impl fmt::Display for Instr {
             }
             Op::LoadTransposed { dst, pitch, src } => write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?,
             Op::LoadParams { dst, addr, count } => write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?,
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4 } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, csc } => {
                 let op = if *accumulate { "+=" } else { "=" };
                 write!(f, "mm.ws       acc[{acc}] {op} act{a} x W")?;
                 if *sparse != Sparsity::Dense {
@@ -680,6 +688,9 @@ impl fmt::Display for Instr {
                 }
                 if let Some(p) = preload {
                     write!(f, "; preload wgt[{p}]")?;
+                }
+                if let Some(v) = csc {
+                    write!(f, " csc {v}")?;
                 }
                 if let Some(b) = band {
                     write!(f, " {b}")?;
@@ -764,11 +775,11 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
             Accesses { dram_read: src.num_runs() * len, ..Accesses::sram(&[(ACT_WRITE, outer * groups * len)]) }
         }
         Op::LoadParams { count, .. } => Accesses { dram_read: 8 * count as u64, ..Accesses::sram(&[(PARAM_WRITE, count as u64)]) },
-        Op::MatmulWs { a, accumulate, preload, band, sparse, int4, .. } => {
+        Op::MatmulWs { a, accumulate, preload, band, sparse, int4, csc, .. } => {
             let m = a.len() as u64;
             let preload = match (preload, band) {
                 (Some(_), Some(_)) => 1,
-                (Some(_), None) => ws_tile_words(arch.rows, sparse) as u64,
+                (Some(_), None) => preload_words(arch.rows, sparse, csc) as u64,
                 (None, _) => 0,
             };
             let act = m * if int4 { 2 } else { sparse.expansion() as u64 };
@@ -798,6 +809,21 @@ pub fn ws_tile_words(rows: usize, format: Sparsity) -> usize {
         Sparsity::Dense => rows,
         _ => rows + rows / crate::arch::NM_GROUP,
     }
+}
+
+/// Words a WS preload without a band reads: a `format` tile, or a CSC tile of `csc` value
+/// words.
+pub fn preload_words(rows: usize, format: Sparsity, csc: Option<u32>) -> usize {
+    match csc {
+        Some(values) => csc_mask_words(rows) + values as usize,
+        None => ws_tile_words(rows, format),
+    }
+}
+
+/// Mask words at the head of a CSC tile for `rows` PE rows: one presence bit per weight,
+/// eight PE rows per word (docs/ARCHITECTURE.md section 3).
+pub fn csc_mask_words(rows: usize) -> usize {
+    rows.div_ceil(8)
 }
 
 /// A program's access totals: the sum of [`accesses`] over its instructions.
@@ -881,16 +907,18 @@ mod tests {
                 proptest::option::of(word()),
                 band(),
                 proptest::sample::select(Sparsity::ALL.to_vec()),
-                any::<bool>()
+                any::<bool>(),
+                proptest::option::of(0u32..(1 << 16))
             )
-                .prop_map(|(a, acc, accumulate, preload, band, sparse, int4)| Op::MatmulWs {
+                .prop_map(|(a, acc, accumulate, preload, band, sparse, int4, csc)| Op::MatmulWs {
                     a,
                     acc,
                     accumulate,
                     preload,
                     band,
                     sparse,
-                    int4
+                    int4,
+                    csc
                 }),
             (wordgen(), word(), word(), any::<bool>(), band()).prop_map(|(a, b, acc, accumulate, band)| Op::MatmulOs {
                 a,

@@ -323,7 +323,7 @@ fn sample_ops() -> Vec<Op> {
         Op::Load { target: Buffer::Act, dst: 0, offset: 0, src },
         Op::LoadTransposed { dst: 0, pitch: 0, src },
         Op::LoadParams { dst: 0, addr: 0, count: 0 },
-        Op::MatmulWs { a, acc: 0, accumulate: false, preload: None, band: None, sparse: Sparsity::Dense, int4: false },
+        Op::MatmulWs { a, acc: 0, accumulate: false, preload: None, band: None, sparse: Sparsity::Dense, int4: false, csc: None },
         Op::MatmulOs { a, b: 0, acc: 0, accumulate: false, band: None },
         Op::Store { acc: 0, dst: src, out },
         Op::StoreTransposed { acc: 0, row_stride: 0, line_pitch: 0, width: 0, dst: src, out },

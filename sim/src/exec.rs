@@ -2,7 +2,7 @@
 
 use crate::SimError;
 use systole_core::arch::NM_GROUP;
-use systole_core::isa::{access_totals, ws_tile_words, AccessTotals, Buffer, DramPattern, Op, OutputStage, Unit, WordGen};
+use systole_core::isa::{access_totals, csc_mask_words, ws_tile_words, AccessTotals, Buffer, DramPattern, Op, OutputStage, Unit, WordGen};
 use systole_core::report::{utilization, LayerReport};
 use systole_core::requant::{requantize, ChannelParam};
 use systole_core::timing::{schedule, InstrTiming};
@@ -129,7 +129,7 @@ impl Machine {
                 }
                 Ok(())
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4 } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, csc } => {
                 let (rows, cols) = (self.rows, self.cols);
                 self.check_band(&band, i)?;
                 if !a.is_empty() && (sparse, int4) != self.active_format {
@@ -140,6 +140,7 @@ impl Machine {
                     self.shadow_format = (sparse, int4);
                 }
                 match (preload, band) {
+                    (Some(p), None) if csc.is_some() => self.preload_csc(i, p as usize, csc.unwrap_or(0) as usize, t)?,
                     (Some(p), None) if sparse != Sparsity::Dense => {
                         // Groups of four PE rows: a metadata word, then their value words.
                         let p = p as usize;
@@ -292,6 +293,28 @@ impl Machine {
                 Ok(())
             }
         }
+    }
+
+    /// Expands the CSC tile of `values` value words at weight word `p` into the shadow tile
+    /// (docs/ARCHITECTURE.md section 3): bit `i` of byte `j` of mask word `q` says whether
+    /// PE `(8q + i, j)` holds a nonzero; column `j`'s nonzeros, in row order, are lane `j`
+    /// of the value words. Rows whose bit is clear, and set bits beyond the value words,
+    /// get 0.
+    fn preload_csc(&mut self, i: usize, p: usize, values: usize, t: &InstrTiming) -> Result<(), SimError> {
+        let (rows, cols) = (self.rows, self.cols);
+        let masks = csc_mask_words(rows);
+        self.wgt_t.check(p, masks + values, i)?;
+        for w in p..p + masks + values {
+            self.wgt_t.read(w, t, t.free, i)?;
+        }
+        self.shadow.fill(0);
+        for j in 0..cols {
+            let present = (0..rows).filter(|&k| (self.wgt[(p + k / 8) * cols + j] as u8 >> (k % 8)) & 1 == 1);
+            for (v, k) in present.take(values).enumerate() {
+                self.shadow[k * cols + j] = self.wgt[(p + masks + v) * cols + j] as i32;
+            }
+        }
+        Ok(())
     }
 
     /// Streams the activation words `a` through the active dense tile.

@@ -26,7 +26,7 @@ fn matmul(n: u32) -> Op {
 
 /// A WS matmul over `n` words with an optional preload, in a tile format.
 fn matmul_ws(n: u32, preload: Option<u32>, sparse: systole_core::Sparsity, int4: bool) -> Op {
-    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload, band: None, sparse, int4 }
+    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload, band: None, sparse, int4, csc: None }
 }
 
 fn store(n: u32) -> Op {

@@ -86,6 +86,7 @@ impl ExecCase {
                     band,
                     sparse: Sparsity::Dense,
                     int4: false,
+                    csc: None,
                 }
             });
         }

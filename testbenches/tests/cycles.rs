@@ -69,6 +69,7 @@ fn pointwise_ws(b: usize) -> (ArchConfig, Program, Vec<u8>) {
                 band: None,
                 sparse: Sparsity::Dense,
                 int4: false,
+                csc: None,
             },
         },
         Instr {
@@ -81,6 +82,7 @@ fn pointwise_ws(b: usize) -> (ArchConfig, Program, Vec<u8>) {
                 band: None,
                 sparse: Sparsity::Dense,
                 int4: false,
+                csc: None,
             },
         },
         Instr { sync: sync(1, 2), op: Op::Store { acc: 0, dst: DramPattern::runs(OUT, 4, 16, 4), out: IDENTITY } },
@@ -181,6 +183,7 @@ fn band_preload_streams_like_a_full_preload() {
                 band: Some(band),
                 sparse: Sparsity::Dense,
                 int4: false,
+                csc: None,
             },
         },
         Instr {
@@ -193,6 +196,7 @@ fn band_preload_streams_like_a_full_preload() {
                 band: None,
                 sparse: Sparsity::Dense,
                 int4: false,
+                csc: None,
             },
         },
         Instr { sync: sync(1, 2), op: Op::Store { acc: 0, dst: DramPattern::runs(OUT, 2, 3, 2), out: IDENTITY } },
@@ -228,6 +232,7 @@ fn fill_and_drain_are_paid_once_per_stream() {
         band: None,
         sparse: Sparsity::Dense,
         int4: false,
+        csc: None,
     };
     let instrs = vec![
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Act, dst: 0, offset: 0, src: DramPattern::runs(0, 4, 8, 4) } },
@@ -242,6 +247,7 @@ fn fill_and_drain_are_paid_once_per_stream() {
                 band: None,
                 sparse: Sparsity::Dense,
                 int4: false,
+                csc: None,
             },
         },
         Instr { sync: sync(2, 0), op: mm(0, Some(4)) },
