@@ -132,7 +132,15 @@ struct Problem<'a> {
     /// The WS tiles hold packed int4 weights: a K-step of two chunks, PE row `k` taking
     /// lanes `2k` (low nibble) and `2k + 1` (high nibble).
     int4: bool,
+    /// Words of the largest WS tile when the layer's tiles are stored CSC (each tile of
+    /// `m` mask and `v` value words is CSC when `m + v < rows`, else dense); `None` when
+    /// every tile is dense.
+    csc_words: Option<usize>,
 }
+
+/// WS tiles of a CSC layer by (group, column tile, K-chunk): the value words of a CSC tile
+/// (`None` for a tile kept dense) and its bytes.
+type CscTiles = rustc_hash::FxHashMap<(usize, usize, usize), (Option<u32>, Vec<u8>)>;
 
 impl<'a> Problem<'a> {
     fn new(arch: &'a ArchConfig, layer: &'a Layer, runs: &[Run]) -> Self {
@@ -143,7 +151,60 @@ impl<'a> Problem<'a> {
         if int4 {
             format = Sparsity::Dense;
         }
-        Problem { arch, layer, chunks: chunks(runs, arch.rows), nt: layer.shape.kg().div_ceil(arch.cols), format, int4 }
+        let mut problem = Problem {
+            arch,
+            layer,
+            chunks: chunks(runs, arch.rows),
+            nt: layer.shape.kg().div_ceil(arch.cols),
+            format,
+            int4,
+            csc_words: None,
+        };
+        if problem.csc_eligible() {
+            let masks = systole_core::isa::csc_mask_words(arch.rows);
+            let values = expected_max_nonzeros(arch.rows, arch.cols.min(layer.shape.kg()), layer.density);
+            problem.csc_words = (masks + values < arch.rows).then_some(masks + values);
+        }
+        problem
+    }
+
+    /// Whether the layer's WS tiles may be stored CSC: an instance with `csc_weights`
+    /// running the layer dense int8 on its WS engine.
+    fn csc_eligible(&self) -> bool {
+        self.arch.csc_weights && !self.os() && self.format == Sparsity::Dense && !self.int4
+    }
+
+    /// Builds every WS tile of a CSC-eligible layer from its weights: CSC where that is
+    /// smaller, dense otherwise; and sets `csc_words` to the largest tile.
+    fn csc_tiles(&mut self, runs: &[Run], data: &LayerData) -> CscTiles {
+        let (rows, cols) = (self.arch.rows, self.arch.cols);
+        let s = &self.layer.shape;
+        let (kg, masks) = (s.kg(), systole_core::isa::csc_mask_words(rows));
+        let mut tiles = CscTiles::default();
+        let mut largest = 0;
+        for g in 0..s.groups {
+            for nt in 0..self.nt {
+                let width = cols.min(kg - nt * cols);
+                for (kt, chunk) in self.chunks.iter().enumerate() {
+                    let mut dense = vec![0u8; rows * cols];
+                    for p in &chunk.pieces {
+                        for k in 0..p.len {
+                            let (r, ss, ch) = runs[p.run].taps[p.off + k];
+                            for j in 0..width {
+                                dense[(p.at + k) * cols + j] = data.weights.at([g * kg + nt * cols + j, r, ss, ch]) as u8;
+                            }
+                        }
+                    }
+                    let values = (0..cols).map(|j| (0..rows).filter(|&k| dense[k * cols + j] != 0).count()).max().unwrap_or(0);
+                    let tile =
+                        if masks + values < rows { (Some(values as u32), pack_csc(rows, cols, values, &dense)) } else { (None, dense) };
+                    largest = largest.max(tile.1.len() / cols);
+                    tiles.insert((g, nt, kt), tile);
+                }
+            }
+        }
+        self.csc_words = (largest < rows).then_some(largest);
+        tiles
     }
 
     /// Activation words per K-step (chunks read together).
@@ -170,9 +231,9 @@ impl<'a> Problem<'a> {
         }
     }
 
-    /// Weight words of one WS tile.
+    /// Weight words of one WS tile (the largest, for CSC tiles).
     fn tile_words(&self) -> usize {
-        systole_core::isa::ws_tile_words(self.arch.rows, self.format)
+        self.csc_words.unwrap_or_else(|| systole_core::isa::ws_tile_words(self.arch.rows, self.format))
     }
 
     fn os(&self) -> bool {
@@ -340,7 +401,11 @@ pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, Compil
 /// Lowers a dense or grouped convolution, or a GEMM.
 pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
     let runs = runs(layer);
-    let problem = Problem::new(arch, layer, &runs);
+    let mut problem = Problem::new(arch, layer, &runs);
+    let csc_tiles = match data {
+        Some(data) if problem.csc_eligible() => problem.csc_tiles(&runs, data),
+        _ => CscTiles::default(),
+    };
     if let Some(data) = data {
         check_sparsity(layer, data, problem.format)?;
         if problem.int4 && systole_core::layer::weight_bits(&data.weights) > 4 {
@@ -356,7 +421,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     // once for all candidates.
     let ws_tiles = std::cell::RefCell::new(rustc_hash::FxHashMap::default());
     let build = |t: &Tiling| {
-        let mut p = build(&problem, &runs, t, data, &ws_tiles);
+        let mut p = build(&problem, &runs, t, data, &ws_tiles, &csc_tiles);
         p.mapping = Some(t.mapping(arch.dataflow));
         p
     };
@@ -378,7 +443,14 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
 /// WS weight tiles by (group, column tile, K-chunk), shared by the candidates of a layer.
 type TileCache = std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize, usize), Vec<u8>>>;
 
-fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerData>, ws_tiles: &TileCache) -> Program {
+fn build(
+    problem: &Problem,
+    runs: &[Run],
+    tiling: &Tiling,
+    data: Option<&LayerData>,
+    ws_tiles: &TileCache,
+    csc_tiles: &CscTiles,
+) -> Program {
     let (arch, layer) = (problem.arch, problem.layer);
     let s = &layer.shape;
     let lay = Layout::new(layer, data, 0);
@@ -394,6 +466,14 @@ fn build(problem: &Problem, runs: &[Run], tiling: &Tiling, data: Option<&LayerDa
     let mut tile_ids = rustc_hash::FxHashMap::default();
     let mut tile_id = |g: usize, nt: usize, ki: usize, chunks: &[Chunk], tiles: &mut Tiles| -> usize {
         *tile_ids.entry((g, nt, ki)).or_insert_with(|| {
+            if let Some((csc, bytes)) = csc_tiles.get(&(g, nt, ki)) {
+                return tiles.push_csc(bytes.len() / cols, *csc, |_, out| out.copy_from_slice(bytes));
+            }
+            if let (Some(words), false) = (problem.csc_words, os) {
+                // Without the weights: tiles of the size estimated from the layer's density.
+                let values = words - systole_core::isa::csc_mask_words(rows);
+                return tiles.push_csc(words, Some(values as u32), |_, _| {});
+            }
             let words: usize = if os { chunks.iter().map(|c| c.len).sum() } else { problem.tile_words() };
             tiles.push(words, |data, bytes| {
                 if !os {
@@ -621,6 +701,42 @@ fn pack_sparse(rows: usize, cols: usize, format: Sparsity, weight: impl Fn(usize
             bytes[5 * q * stride + j] |= (index as u8) << (2 * i);
         }
     }
+}
+
+/// The CSC form (docs/ARCHITECTURE.md section 3) of the dense `rows x cols` tile `dense`
+/// whose columns hold at most `values` nonzeros: mask words (bit `i` of byte `j` of word
+/// `q`: PE `(8q + i, j)` is nonzero), then `values` value words (lane `j` of word `v`: the
+/// `v`-th nonzero of column `j` in row order, or 0).
+fn pack_csc(rows: usize, cols: usize, values: usize, dense: &[u8]) -> Vec<u8> {
+    let masks = systole_core::isa::csc_mask_words(rows);
+    let mut bytes = vec![0u8; (masks + values) * cols];
+    for j in 0..cols {
+        let nonzero = (0..rows).filter(|&k| dense[k * cols + j] != 0);
+        for (v, k) in nonzero.enumerate() {
+            bytes[(k / 8) * cols + j] |= 1 << (k % 8);
+            bytes[(masks + v) * cols + j] = dense[k * cols + j];
+        }
+    }
+    bytes
+}
+
+/// The median of the largest nonzero count among `cols` columns of `rows` weights, each
+/// nonzero with probability `density`: the smallest `v` with `P(Binomial(rows, density) <=
+/// v)^cols >= 1/2`. It sizes CSC tiles when the weights are not at hand.
+fn expected_max_nonzeros(rows: usize, cols: usize, density: f64) -> usize {
+    let d = density.clamp(0.0, 1.0);
+    if d >= 1.0 {
+        return rows;
+    }
+    let (mut pmf, mut cdf) = ((1.0 - d).powi(rows as i32), 0.0);
+    for v in 0..=rows {
+        cdf += pmf;
+        if f64::min(cdf, 1.0).powi(cols as i32) >= 0.5 {
+            return v;
+        }
+        pmf *= (rows - v) as f64 / (v + 1) as f64 * d / (1.0 - d);
+    }
+    rows
 }
 
 /// Writes one packed int4 WS tile: byte `j` of word `k` holds the weights of column `j` at

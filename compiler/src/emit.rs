@@ -292,24 +292,32 @@ pub struct Tiles<'a> {
     data: Option<&'a LayerData>,
     cols: usize,
     words: Vec<u32>,
+    /// Value words of each CSC tile (`None`: not CSC).
+    csc: Vec<Option<u32>>,
     bytes: Vec<u8>,
 }
 
 impl<'a> Tiles<'a> {
     /// No tiles yet, for an array of `cols` columns; bytes are written only with `data`.
     pub fn new(cols: usize, data: Option<&'a LayerData>) -> Self {
-        Self { data, cols, words: Vec::new(), bytes: Vec::new() }
+        Self { data, cols, words: Vec::new(), csc: Vec::new(), bytes: Vec::new() }
     }
 
     /// Appends a tile of `words` words and returns its id; `fill` writes its bytes from the
     /// layer's data (called only when the program carries its DRAM image).
     pub fn push(&mut self, words: usize, fill: impl FnOnce(&LayerData, &mut [u8])) -> usize {
+        self.push_csc(words, None, fill)
+    }
+
+    /// [`Tiles::push`] for a tile that is CSC with `csc` value words when given.
+    pub fn push_csc(&mut self, words: usize, csc: Option<u32>, fill: impl FnOnce(&LayerData, &mut [u8])) -> usize {
         if let Some(data) = self.data {
             let start = self.bytes.len();
             self.bytes.resize(start + words * self.cols, 0);
             fill(data, &mut self.bytes[start..]);
         }
         self.words.push(words as u32);
+        self.csc.push(csc);
         self.words.len() - 1
     }
 }
@@ -319,7 +327,7 @@ impl<'a> Tiles<'a> {
 pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], tiles: Tiles) -> Program {
     let addrs = lay.place_weights(arch.cols, &tiles.words, tiles.data.map(|_| tiles.bytes));
     let mut em = Emitter { instrs: Vec::with_capacity(steps.len() + steps.len() / 4), ..Emitter::default() };
-    emit_steps(arch, steps, tiles.words, addrs, &mut em);
+    emit_steps(arch, steps, tiles.words, &tiles.csc, addrs, &mut em);
     Program {
         arch: arch.name.clone(),
         instrs: em.instrs,
@@ -333,7 +341,7 @@ pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], t
 }
 
 /// Emits `steps`, adding weight loads and WS preloads.
-fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr: Vec<u64>, em: &mut Emitter) {
+fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_csc: &[Option<u32>], tile_addr: Vec<u64>, em: &mut Emitter) {
     let matmuls: Vec<(usize, Option<Band>)> = steps
         .iter()
         .filter_map(|s| match s {
@@ -367,21 +375,21 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_addr
                         band: *band,
                         sparse,
                         int4,
-                        csc: None,
+                        csc: tile_csc[*tile],
                     };
                     em.emit(op, &[wr], &[]);
                     active = Some(*tile);
                 }
                 let next = matmuls.get(pos + 1).copied().filter(|&(t, _)| t != *tile);
-                let (preload, next_band, reads) = match next {
-                    Some((_, nb)) => {
+                let (preload, next_band, csc, reads) = match next {
+                    Some((t, nb)) => {
                         let (w, wr) = plan.locate(em, &stream, pos + 1);
-                        (Some(w), nb, [*act, wr])
+                        (Some(w), nb, tile_csc[t], [*act, wr])
                     }
-                    None => (None, None, [*act, *act]),
+                    None => (None, None, None, [*act, *act]),
                 };
                 let reads = if reads[0] == reads[1] { &reads[..1] } else { &reads[..] };
-                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse, int4, csc: None };
+                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse, int4, csc };
                 em.emit(op, reads, &[*acc_region]);
                 if let Some((t, _)) = next {
                     active = Some(t);

@@ -245,10 +245,27 @@ pub struct Layer {
     /// `int4_weights` runs packed, two per PE.
     #[serde(default = "eight")]
     pub weight_bits: u8,
+    /// Fraction of its weights that are nonzero (default 1). An instance with
+    /// `csc_weights` sizes the layer's CSC tiles from it when the weights are not at hand
+    /// (docs/ARCHITECTURE.md section 3); with the weights, their own zeros decide.
+    #[serde(default = "one")]
+    pub density: f64,
 }
 
 fn eight() -> u8 {
     8
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Fraction of `weights` that are nonzero (1 for an empty tensor).
+pub fn weight_density(weights: &crate::Tensor) -> f64 {
+    if weights.data.is_empty() {
+        return 1.0;
+    }
+    weights.data.iter().filter(|&&w| w != 0).count() as f64 / weights.data.len() as f64
 }
 
 impl Layer {

@@ -114,6 +114,10 @@ pub struct LayerSpec {
     /// file must fit.
     #[serde(default)]
     pub weight_bits: Option<u8>,
+    /// Fraction of nonzero weights, in (0, 1] (default 1): random weights are pruned to it
+    /// by magnitude, unstructured; weights from a file must not be denser.
+    #[serde(default)]
+    pub density: Option<f64>,
     /// Quantization.
     #[serde(default)]
     pub quant: QuantSpec,
@@ -235,7 +239,12 @@ impl LayerSpec {
             activation: self.activation,
             sparsity: self.sparsity,
             weight_bits: self.weight_bits.unwrap_or(8),
+            density: self.density.unwrap_or(1.0),
         };
+        if !(layer.density > 0.0 && layer.density <= 1.0) {
+            return Err(ConfigError::new("density", format!("{} is outside (0, 1]", layer.density))
+                .help("give the fraction of weights kept, e.g. density = 0.25 for 75% unstructured sparsity"));
+        }
         layer.validate()?;
         Ok(layer)
     }
@@ -279,6 +288,18 @@ impl Workload {
             if crate::layer::weight_bits(&data.weights) > layer.weight_bits {
                 let error = ConfigError::new(what("weights"), "the layer declares weight_bits = 4, but these weights exceed -8..=7")
                     .help("quantize the weights to int4 (`systole compress --policy` with bits = 4) or declare weight_bits = 8");
+                return Err(LoadError::invalid(p, error));
+            }
+            let density = crate::layer::weight_density(&data.weights);
+            if density > layer.density + 1e-9 {
+                let error = ConfigError::new(
+                    what("weights"),
+                    format!("the layer declares density = {}, but {:.4} of these weights are nonzero", layer.density, density),
+                )
+                .help(format!(
+                    "prune the weights (`systole compress --prune unstructured:{:.2}`) or declare density = {density:.4}",
+                    1.0 - layer.density
+                ));
                 return Err(LoadError::invalid(p, error));
             }
             let found = crate::layer::weight_sparsity(&layer.shape, &data.weights);
@@ -332,6 +353,20 @@ pub fn prune_to(weights: &mut Tensor, format: crate::Sparsity) {
     }
 }
 
+/// Zeroes the smallest-magnitude weights of `weights` until at most `density` of them are
+/// nonzero (unstructured magnitude pruning; ties keep the lower index).
+pub fn prune_unstructured(weights: &mut Tensor, density: f64) {
+    let keep = (density * weights.data.len() as f64).round() as usize;
+    let mut order: Vec<usize> = (0..weights.data.len()).filter(|&i| weights.data[i] != 0).collect();
+    if order.len() <= keep {
+        return;
+    }
+    order.sort_by_key(|&i| (std::cmp::Reverse(weights.data[i].unsigned_abs()), i));
+    for &i in &order[keep..] {
+        weights.data[i] = 0;
+    }
+}
+
 /// The tensors of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerData {
@@ -361,6 +396,7 @@ impl LayerData {
             }
         }
         prune_to(&mut weights, layer.sparsity);
+        prune_unstructured(&mut weights, layer.density);
         let bias = (0..s.k).map(|_| rng.gen_range(-(1 << 14)..(1 << 14))).collect();
         Self { input, weights, bias }
     }

@@ -204,6 +204,7 @@ mod tests {
             activation: Activation::None,
             sparsity: Default::default(),
             weight_bits: 8,
+            density: 1.0,
         }
     }
 

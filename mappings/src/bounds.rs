@@ -54,6 +54,7 @@ mod tests {
             activation: Activation::None,
             sparsity: Default::default(),
             weight_bits: 8,
+            density: 1.0,
         };
         let arch = ArchConfig { rows: 16, cols: 16, dram_bytes_per_cycle: 16, ..Default::default() };
         let b = bounds(&arch, &layer);

@@ -54,6 +54,7 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
         activation,
         sparsity: Sparsity::Dense,
         weight_bits: 8,
+        density: 1.0,
     }
 }
 

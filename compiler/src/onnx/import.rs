@@ -881,6 +881,7 @@ impl Importer {
             activation: act,
             sparsity: systole_core::layer::weight_sparsity(&shape, &weights),
             weight_bits: systole_core::layer::weight_bits(&weights),
+            density: systole_core::layer::weight_density(&weights),
         };
         layer
             .validate()
