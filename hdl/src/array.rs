@@ -1,7 +1,7 @@
 //! The `rows x cols` weight-stationary systolic array with its edge registers.
 //!
 //! ```text
-//!          w_in[j] (+ valid, row) -- skew j --> column j, down
+//!          w_in[j] (+ valid, row, clear) -- skew j --> column j, down
 //!  a_in[k], flip -- skew k --> PE(k,0) -> PE(k,1) -> ... -> PE(k,cols-1)
 //!                               |          |                 |
 //!                              ...        ...               ...
@@ -42,10 +42,12 @@ pub struct WsArray {
     pub w_in: Vec<Signal<In, Signed<8>>>,
     /// The lane index of each column's weight, lane `j` for column `j`.
     pub w_index_in: Vec<Signal<In, Bits<2>>>,
-    /// The weight row is valid.
-    pub w_valid_in: Signal<In, Bit>,
-    /// The PE row the weight row is destined for.
-    pub w_row_in: Signal<In, Bits<8>>,
+    /// Column `j`'s weight is valid (dense and band rows: every column together).
+    pub w_valid_in: Vec<Signal<In, Bit>>,
+    /// The PE row column `j`'s weight is destined for.
+    pub w_row_in: Vec<Signal<In, Bits<8>>>,
+    /// Zero the shadow tile, ahead of a CSC preload's writes (skewed like the weights).
+    pub w_clear_in: Signal<In, Bit>,
     /// Column sums, lane `j` for column `j`.
     pub out: Vec<Signal<Out, Signed<32>>>,
     pes: Vec<Vec<WsPe>>,
@@ -56,6 +58,7 @@ pub struct WsArray {
     w_index_skew: Vec<Delay<Bits<2>>>,
     w_valid_skew: Vec<Delay<Bit>>,
     w_row_skew: Vec<Delay<Bits<8>>>,
+    w_clear_skew: Vec<Delay<Bit>>,
     deskew: Vec<Delay<Signed<32>>>,
 }
 
@@ -71,8 +74,9 @@ impl WsArray {
             packed_in: Default::default(),
             w_in: (0..cols).map(|_| Default::default()).collect(),
             w_index_in: (0..cols).map(|_| Default::default()).collect(),
-            w_valid_in: Default::default(),
-            w_row_in: Default::default(),
+            w_valid_in: (0..cols).map(|_| Default::default()).collect(),
+            w_row_in: (0..cols).map(|_| Default::default()).collect(),
+            w_clear_in: Default::default(),
             out: (0..cols).map(|_| Default::default()).collect(),
             pes: (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes)).collect()).collect(),
             a_skew: (0..rows * lanes).map(|l| Delay::new(l / lanes)).collect(),
@@ -82,6 +86,7 @@ impl WsArray {
             w_index_skew: (0..cols).map(Delay::new).collect(),
             w_valid_skew: (0..cols).map(Delay::new).collect(),
             w_row_skew: (0..cols).map(Delay::new).collect(),
+            w_clear_skew: (0..cols).map(Delay::new).collect(),
             deskew: (0..cols).map(|j| Delay::new(cols - 1 - j)).collect(),
         }
     }
@@ -137,19 +142,28 @@ impl WsArray {
             }
         }
         for j in 0..cols {
-            for l in ["w_skew", "w_index_skew", "w_valid_skew", "w_row_skew", "deskew"] {
+            for l in ["w_skew", "w_index_skew", "w_valid_skew", "w_row_skew", "w_clear_skew", "deskew"] {
                 let clock = match l {
                     "w_skew" => &mut self.w_skew[j].clock,
                     "w_index_skew" => &mut self.w_index_skew[j].clock,
                     "w_valid_skew" => &mut self.w_valid_skew[j].clock,
                     "w_row_skew" => &mut self.w_row_skew[j].clock,
+                    "w_clear_skew" => &mut self.w_clear_skew[j].clock,
                     _ => &mut self.deskew[j].clock,
                 };
                 net!(mode, clock, lane(l, j, "clock"), self.clock, "clock".into());
             }
             net!(mode, self.w_skew[j].data_in, lane("w_skew", j, "data_in"), self.w_in[j], format!("w_in${j}"));
-            net!(mode, self.w_valid_skew[j].data_in, lane("w_valid_skew", j, "data_in"), self.w_valid_in, "w_valid_in".into());
-            net!(mode, self.w_row_skew[j].data_in, lane("w_row_skew", j, "data_in"), self.w_row_in, "w_row_in".into());
+            net!(mode, self.w_valid_skew[j].data_in, lane("w_valid_skew", j, "data_in"), self.w_valid_in[j], format!("w_valid_in${j}"));
+            net!(mode, self.w_row_skew[j].data_in, lane("w_row_skew", j, "data_in"), self.w_row_in[j], format!("w_row_in${j}"));
+            net!(mode, self.w_clear_skew[j].data_in, lane("w_clear_skew", j, "data_in"), self.w_clear_in, "w_clear_in".into());
+            net!(
+                mode,
+                self.pes[0][j].w_clear_in,
+                pe(0, j, "w_clear_in"),
+                self.w_clear_skew[j].data_out,
+                lane("w_clear_skew", j, "data_out")
+            );
             net!(mode, self.pes[0][j].w_in, pe(0, j, "w_in"), self.w_skew[j].data_out, lane("w_skew", j, "data_out"));
             net!(mode, self.w_index_skew[j].data_in, lane("w_index_skew", j, "data_in"), self.w_index_in[j], format!("w_index_in${j}"));
             net!(
@@ -173,6 +187,7 @@ impl WsArray {
                 net!(mode, self.pes[k][j].w_index_in, pe(k, j, "w_index_in"), self.pes[k - 1][j].w_index_out, pe(k - 1, j, "w_index_out"));
                 net!(mode, self.pes[k][j].w_valid_in, pe(k, j, "w_valid_in"), self.pes[k - 1][j].w_valid_out, pe(k - 1, j, "w_valid_out"));
                 net!(mode, self.pes[k][j].w_row_in, pe(k, j, "w_row_in"), self.pes[k - 1][j].w_row_out, pe(k - 1, j, "w_row_out"));
+                net!(mode, self.pes[k][j].w_clear_in, pe(k, j, "w_clear_in"), self.pes[k - 1][j].w_clear_out, pe(k - 1, j, "w_clear_out"));
             }
             net!(mode, self.deskew[j].data_in, lane("deskew", j, "data_in"), self.pes[rows - 1][j].p_out, pe(rows - 1, j, "p_out"));
             net!(mode, self.out[j], format!("out${j}"), self.deskew[j].data_out, lane("deskew", j, "data_out"));

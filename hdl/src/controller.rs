@@ -131,6 +131,10 @@ pub struct Controller {
     pub ex_sparse: Signal<Out, Bits<2>>,
     /// Exec: WS tiles of packed int4 weights.
     pub ex_int4: Signal<Out, Bit>,
+    /// Exec: the WS preload is a CSC tile.
+    pub ex_csc_valid: Signal<Out, Bit>,
+    /// Exec: its value words.
+    pub ex_csc: Signal<Out, Bits<16>>,
     /// `band.taps`.
     pub ex_band_taps: Signal<Out, Bits<16>>,
     /// `band.width`.
@@ -285,6 +289,8 @@ pub const FIELDS: &[FieldPort] = &[
     ("ex_band_stride", 8, 1, &[(4, "band.stride"), (5, "band.stride")]),
     ("ex_sparse", 2, 1, &[(4, "sparse")]),
     ("ex_int4", 1, 1, &[(4, "int4")]),
+    ("ex_csc_valid", 1, 1, &[(4, "csc.valid")]),
+    ("ex_csc", 16, 1, &[(4, "csc")]),
     ("ex_band_taps", 16, 1, &[(4, "band.taps"), (5, "band.taps")]),
     ("ex_band_width", 16, 1, &[(4, "band.width"), (5, "band.width")]),
     ("st_acc", ADDR_BITS, 2, &[(6, "acc"), (7, "acc")]),
@@ -463,6 +469,8 @@ impl Controller {
             ex_band_stride: Default::default(),
             ex_sparse: Default::default(),
             ex_int4: Default::default(),
+            ex_csc_valid: Default::default(),
+            ex_csc: Default::default(),
             ex_band_taps: Default::default(),
             ex_band_width: Default::default(),
             st_acc: Default::default(),
@@ -522,6 +530,8 @@ impl Controller {
             "ex_band_stride" => self.ex_band_stride.next = v.into(),
             "ex_sparse" => self.ex_sparse.next = v.into(),
             "ex_int4" => self.ex_int4.next = v != 0,
+            "ex_csc_valid" => self.ex_csc_valid.next = v != 0,
+            "ex_csc" => self.ex_csc.next = v.into(),
             "ex_band_taps" => self.ex_band_taps.next = v.into(),
             "ex_band_width" => self.ex_band_width.next = v.into(),
             "st_acc" => self.st_acc.next = b(v),
@@ -652,6 +662,7 @@ impl Logic for Controller {
             &mut self.ex_preload_valid,
             &mut self.ex_band_valid,
             &mut self.ex_int4,
+            &mut self.ex_csc_valid,
         ] {
             s.connect();
         }
@@ -674,9 +685,15 @@ impl Logic for Controller {
         ] {
             s.connect();
         }
-        for s in
-            [&mut self.ld_offset, &mut self.ld_len, &mut self.ex_band_taps, &mut self.ex_band_width, &mut self.st_width, &mut self.st_len]
-        {
+        for s in [
+            &mut self.ld_offset,
+            &mut self.ld_len,
+            &mut self.ex_band_taps,
+            &mut self.ex_band_width,
+            &mut self.ex_csc,
+            &mut self.st_width,
+            &mut self.st_len,
+        ] {
             s.connect();
         }
         self.ex_band_stride.connect();

@@ -58,6 +58,10 @@ pub struct ExecDual {
     pub sparse: Signal<In, Bits<2>>,
     /// WS: the tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// WS: the preload is a CSC tile.
+    pub csc_valid: Signal<In, Bit>,
+    /// WS: its value words.
+    pub csc_values: Signal<In, Bits<16>>,
     /// Both engines may start an instruction (the idle one always can).
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -109,6 +113,8 @@ impl ExecDual {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            csc_valid: Default::default(),
+            csc_values: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -125,6 +131,14 @@ impl ExecDual {
             os_last: Default::default(),
             use_os: Default::default(),
         }
+    }
+}
+
+impl ExecDual {
+    /// The WS engine with CSC preloads (`ArchConfig::csc_weights`) or without.
+    pub fn with_csc(mut self, csc: bool) -> Self {
+        self.ws = self.ws.with_csc(csc);
+        self
     }
 }
 
@@ -155,6 +169,8 @@ impl Logic for ExecDual {
         self.ws.preload.next = self.preload.val();
         self.ws.sparse.next = self.sparse.val();
         self.ws.int4.next = self.int4.val();
+        self.ws.csc_valid.next = self.csc_valid.val();
+        self.ws.csc_values.next = self.csc_values.val();
         self.os.b.next = self.b.val();
         self.ws.band_valid.next = self.band_valid.val();
         self.os.band_valid.next = self.band_valid.val();

@@ -18,6 +18,7 @@
 
 use crate::array::WsArray;
 use crate::band::BandUnit;
+use crate::csc::CscExpander;
 use crate::delay::Delay;
 use crate::memories::Memories;
 use crate::pe::GROUP_LANES;
@@ -65,6 +66,10 @@ pub struct WsEngine {
     pub sparse: Signal<In, Bits<2>>,
     /// The tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// The preload is a CSC tile.
+    pub csc_valid: Signal<In, Bit>,
+    /// Its value words.
+    pub csc_values: Signal<In, Bits<16>>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -91,6 +96,18 @@ pub struct WsEngine {
     pub acc_input: Vec<Signal<Out, Signed<32>>>,
     band: BandUnit,
     array: WsArray,
+    csc: CscExpander,
+    // Whether the instance expands CSC tiles; without, the field is masked to 0 and
+    // synthesis drops the expander.
+    cscs: Constant<Bit>,
+    mask_words: Constant<Bits<16>>,
+    f_csc: DFF<Bit>,
+    f_end: DFF<Bits<16>>,
+    cur_csc: Signal<Local, Bit>,
+    cur_end: Signal<Local, Bits<16>>,
+    wr_csc_mask: DFF<Bit>,
+    wr_csc_value: DFF<Bit>,
+    wr_clear: DFF<Bit>,
     rows: Constant<Bits<16>>,
     last_phase: Constant<Bits<3>>,
     // The formats this instance runs (bit 0: 2:4, bit 1: 1:4); a dense-only instance
@@ -184,6 +201,8 @@ impl WsEngine {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            csc_valid: Default::default(),
+            csc_values: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_raddr: Default::default(),
@@ -198,6 +217,16 @@ impl WsEngine {
             acc_input: (0..cols).map(|_| Default::default()).collect(),
             band: BandUnit::new(cols),
             array: WsArray::new(rows, cols, lanes),
+            csc: CscExpander::new(rows, cols),
+            cscs: Constant::new(false),
+            mask_words: Constant::new((systole_core::isa::csc_mask_words(rows) as u64).into()),
+            f_csc: Default::default(),
+            f_end: Default::default(),
+            cur_csc: Default::default(),
+            cur_end: Default::default(),
+            wr_csc_mask: Default::default(),
+            wr_csc_value: Default::default(),
+            wr_clear: Default::default(),
             rows: Constant::new((rows as u64).into()),
             last_phase: Constant::new(4u64.into()),
             formats: Constant::new(
@@ -264,6 +293,14 @@ impl WsEngine {
     }
 }
 
+impl WsEngine {
+    /// The engine with the CSC expander in use (`ArchConfig::csc_weights`) or masked off.
+    pub fn with_csc(mut self, csc: bool) -> Self {
+        self.cscs = Constant::new(csc);
+        self
+    }
+}
+
 impl Logic for WsEngine {
     #[hdl_gen]
     fn update(&mut self) {
@@ -294,13 +331,19 @@ impl Logic for WsEngine {
             a_mode,
             f_int4,
             wr_int4,
-            a_int4
+            a_int4,
+            f_csc,
+            f_end,
+            wr_csc_mask,
+            wr_csc_value,
+            wr_clear
         );
         self.d_valid.clock.next = self.clock.val();
         self.d_addr.clock.next = self.clock.val();
         self.d_accum.clock.next = self.clock.val();
         self.done_line.clock.next = self.clock.val();
         self.array.clock.next = self.clock.val();
+        self.csc.clock.next = self.clock.val();
 
         // Issue: from the field ports in the start cycle, else from the registers.
         self.seq.clock.next = self.clock.val();
@@ -325,6 +368,14 @@ impl Logic for WsEngine {
             self.f_sparse.d.next = self.sparse.val() & self.formats.val();
             self.cur_int4.next = self.int4.val() & self.packs.val();
             self.f_int4.d.next = self.int4.val() & self.packs.val();
+            self.cur_csc.next = self.csc_valid.val() & self.cscs.val();
+            self.f_csc.d.next = self.csc_valid.val() & self.cscs.val();
+            if self.csc_valid.val() & self.cscs.val() {
+                self.cur_end.next = self.csc_values.val() + self.mask_words.val();
+            } else {
+                self.cur_end.next = self.rows.val();
+            }
+            self.f_end.d.next = self.cur_end.val();
             self.f_accumulate.d.next = self.accumulate.val();
             self.f_band.d.next = self.band_valid.val();
             self.f_preload.d.next = self.preload_valid.val();
@@ -341,6 +392,8 @@ impl Logic for WsEngine {
             self.cur_sparse.next = self.f_sparse.q.val();
             self.cur_phase.next = self.r_phase.q.val();
             self.cur_int4.next = self.f_int4.q.val();
+            self.cur_csc.next = self.f_csc.q.val();
+            self.cur_end.next = self.f_end.q.val();
         }
         self.issue_w.next = self.seq.issue.val();
         // A flip rides the first word (or a bubble when there is none) after a preload.
@@ -373,7 +426,7 @@ impl Logic for WsEngine {
                 } else {
                     self.r_phase.d.next = self.cur_phase.val() + 1;
                 }
-                self.r_on_next.next = self.cur_row.val() + 1 < self.rows.val();
+                self.r_on_next.next = self.cur_row.val() + 1 < self.cur_end.val();
             }
         }
         self.r_on.d.next = self.r_on_next.val();
@@ -401,7 +454,12 @@ impl Logic for WsEngine {
         self.a_v.d.next = self.issue_w.val();
         self.a_bubble.d.next = self.issue_bubble.val();
         self.a_flip.d.next = self.issue_flip.val();
-        self.wr_v.d.next = self.issue_r.val() & !self.issue_meta.val();
+        self.wr_v.d.next = self.issue_r.val() & !self.issue_meta.val() & !self.cur_csc.val();
+        // A CSC preload: its first read also clears the shadow tile; mask words, then
+        // value words.
+        self.wr_clear.d.next = self.issue_r.val() & self.cur_csc.val() & (self.cur_row.val() == 0);
+        self.wr_csc_mask.d.next = self.issue_r.val() & self.cur_csc.val() & (self.cur_row.val() < self.mask_words.val());
+        self.wr_csc_value.d.next = self.issue_r.val() & self.cur_csc.val() & (self.cur_row.val() >= self.mask_words.val());
         self.wr_meta.d.next = self.issue_meta.val();
         self.wr_sparse.d.next = self.cur_sparse.val().any();
         self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
@@ -468,6 +526,8 @@ impl Logic for WsEngine {
                 } else {
                     self.array.w_index_in[j].next = 0.into();
                 }
+            } else if self.wr_csc_value.q.val() {
+                self.array.w_index_in[j].next = self.csc.row[j].val().get_bits::<2>(0);
             } else {
                 self.array.w_index_in[j].next = self.wr_row.q.val().get_bits::<2>(0);
             }
@@ -478,8 +538,18 @@ impl Logic for WsEngine {
                 self.meta[j].d.next = self.meta[j].q.val() >> 2;
             }
         }
-        self.array.w_valid_in.next = self.wr_v.q.val();
-        self.array.w_row_in.next = self.wr_row.q.val();
+        self.csc.capture.next = self.wr_csc_mask.q.val();
+        self.csc.consume.next = self.wr_csc_value.q.val();
+        for j in 0..self.wgt_rdata.len() {
+            self.csc.data[j].next = self.wgt_rdata[j].val();
+            self.array.w_valid_in[j].next = self.wr_v.q.val() | self.csc.valid[j].val();
+            if self.wr_csc_value.q.val() {
+                self.array.w_row_in[j].next = self.csc.row[j].val();
+            } else {
+                self.array.w_row_in[j].next = self.wr_row.q.val();
+            }
+        }
+        self.array.w_clear_in.next = self.wr_clear.q.val();
 
         // Accumulator: a row is issued rows+cols-1 cycles after its word, as the array's
         // column sums arrive.
@@ -534,6 +604,10 @@ pub struct ExecWs {
     pub sparse: Signal<In, Bits<2>>,
     /// The tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// The preload is a CSC tile.
+    pub csc_valid: Signal<In, Bit>,
+    /// Its value words.
+    pub csc_values: Signal<In, Bits<16>>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -581,6 +655,8 @@ impl ExecWs {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            csc_valid: Default::default(),
+            csc_values: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -594,6 +670,12 @@ impl ExecWs {
             engine: WsEngine::new(rows, cols, act_banks),
             mem: Memories::new(rows, cols, act_words, act_banks, wgt_words, acc_rows),
         }
+    }
+
+    /// The engine with CSC preloads (`ArchConfig::csc_weights`) or without.
+    pub fn with_csc(mut self, csc: bool) -> Self {
+        self.engine = self.engine.with_csc(csc);
+        self
     }
 }
 
@@ -617,6 +699,8 @@ impl Logic for ExecWs {
         self.engine.band_width.next = self.band_width.val();
         self.engine.sparse.next = self.sparse.val();
         self.engine.int4.next = self.int4.val();
+        self.engine.csc_valid.next = self.csc_valid.val();
+        self.engine.csc_values.next = self.csc_values.val();
         self.mem.act_wide.next = self.engine.act_wide.val();
         for l in 0..self.mem.act_wide_data.len() {
             self.engine.act_wide_data[l].next = self.mem.act_wide_data[l].val();

@@ -21,6 +21,7 @@ pub mod board;
 pub mod board_ram;
 pub mod bridge;
 pub mod controller;
+pub mod csc;
 pub mod delay;
 pub mod dma;
 pub mod dram;

@@ -13,7 +13,8 @@
 //! - The weight used this cycle is `shadow` when `flip_in` is set (the first activation of
 //!   a new tile) and `active` otherwise; `active` takes that value.
 //! - The weight bus carries `(w, row)` down the column; the PE whose row index matches
-//!   captures `w` into `shadow`. A capture in the same cycle as a flip is safe: the flip
+//!   captures `w` into `shadow`. A `clear` on the bus (the start of a CSC preload) zeroes
+//!   every `shadow` it passes, ahead of the tile's nonzeros. A capture in the same cycle as a flip is safe: the flip
 //!   reads the old `shadow`.
 //! - `p_out = p_in + a_in * w` (wrapping int32), `a_out = a_in`, both one cycle later.
 //! - In an array that skips sparse weights, `a_in` is a group of four activations and the
@@ -57,6 +58,8 @@ pub struct WsPe {
     pub w_valid_in: Signal<In, Bit>,
     /// Weight bus from above: the row it is destined for.
     pub w_row_in: Signal<In, Bits<8>>,
+    /// Weight bus from above: zero the shadow weight (the start of a CSC preload).
+    pub w_clear_in: Signal<In, Bit>,
     /// Activations to the right.
     pub a_out: Vec<Signal<Out, Signed<8>>>,
     /// Flip to the right.
@@ -73,6 +76,8 @@ pub struct WsPe {
     pub w_valid_out: Signal<Out, Bit>,
     /// Weight bus downwards: row.
     pub w_row_out: Signal<Out, Bits<8>>,
+    /// Weight bus downwards: clear.
+    pub w_clear_out: Signal<Out, Bit>,
     row: Constant<Bits<8>>,
     // Lane `b + 1`'s index, for the lanes after the first.
     lane_ids: Vec<Constant<Bits<2>>>,
@@ -88,6 +93,7 @@ pub struct WsPe {
     w_index: DFF<Bits<2>>,
     w_valid: DFF<Bit>,
     w_row: DFF<Bits<8>>,
+    w_clear: DFF<Bit>,
     weight: Signal<Local, Signed<8>>,
     index: Signal<Local, Bits<2>>,
     x: Signal<Local, Signed<8>>,
@@ -116,6 +122,7 @@ impl WsPe {
             w_index_in: Default::default(),
             w_valid_in: Default::default(),
             w_row_in: Default::default(),
+            w_clear_in: Default::default(),
             a_out: (0..lanes).map(|_| Default::default()).collect(),
             flip_out: Default::default(),
             packed_out: Default::default(),
@@ -124,6 +131,7 @@ impl WsPe {
             w_index_out: Default::default(),
             w_valid_out: Default::default(),
             w_row_out: Default::default(),
+            w_clear_out: Default::default(),
             row: Constant::new((row as u64).into()),
             lane_ids: (1..lanes).map(|b| Constant::new((b as u64).into())).collect(),
             active: Default::default(),
@@ -138,6 +146,7 @@ impl WsPe {
             w_index: Default::default(),
             w_valid: Default::default(),
             w_row: Default::default(),
+            w_clear: Default::default(),
             weight: Default::default(),
             index: Default::default(),
             x: Default::default(),
@@ -151,7 +160,7 @@ impl WsPe {
 impl Logic for WsPe {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, shadow, active_index, shadow_index, flip, pack, p, w, w_index, w_valid, w_row);
+        dff_setup!(self, clock, active, shadow, active_index, shadow_index, flip, pack, p, w, w_index, w_valid, w_row, w_clear);
         if self.flip_in.val() {
             self.active.d.next = self.shadow.q.val();
             self.active_index.d.next = self.shadow_index.q.val();
@@ -188,6 +197,9 @@ impl Logic for WsPe {
                 self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
             }
         }
+        if self.w_clear_in.val() {
+            self.shadow.d.next = 0.into();
+        }
         if self.w_valid_in.val() & (self.w_row_in.val() == self.row.val()) {
             self.shadow.d.next = self.w_in.val();
             self.shadow_index.d.next = self.w_index_in.val();
@@ -204,6 +216,8 @@ impl Logic for WsPe {
         self.w_index.d.next = self.w_index_in.val();
         self.w_valid.d.next = self.w_valid_in.val();
         self.w_row.d.next = self.w_row_in.val();
+        self.w_clear.d.next = self.w_clear_in.val();
+        self.w_clear_out.next = self.w_clear.q.val();
         self.flip_out.next = self.flip.q.val();
         self.p_out.next = self.p.q.val();
         self.w_out.next = self.w.q.val();

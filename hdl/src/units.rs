@@ -449,6 +449,10 @@ pub struct ExecUnit {
     pub sparse: Signal<In, Bits<2>>,
     /// WS: the tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// WS: the preload is a CSC tile.
+    pub csc_valid: Signal<In, Bit>,
+    /// WS: its value words.
+    pub csc_values: Signal<In, Bits<16>>,
     /// The unit may start an instruction.
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
@@ -502,6 +506,8 @@ impl ExecUnit {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            csc_valid: Default::default(),
+            csc_values: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -513,11 +519,14 @@ impl ExecUnit {
             acc_raddr: Default::default(),
             acc_rdata: (0..cols).map(|_| Default::default()).collect(),
             ws: (df == Dataflow::WeightStationary)
-                .then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4))
+                .then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4).with_csc(arch.csc_weights))
                 .into_iter()
                 .collect(),
             os: (df == Dataflow::OutputStationary).then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
-            dual: (df == Dataflow::Both).then(|| ExecDual::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)).into_iter().collect(),
+            dual: (df == Dataflow::Both)
+                .then(|| ExecDual::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4).with_csc(arch.csc_weights))
+                .into_iter()
+                .collect(),
             _arch: arch.clone(),
         }
     }
@@ -564,6 +573,8 @@ impl ExecUnit {
             net!(mode, self.ws[0].preload, "ws$0$preload".into(), self.preload, "preload".into());
             net!(mode, self.ws[0].sparse, "ws$0$sparse".into(), self.sparse, "sparse".into());
             net!(mode, self.ws[0].int4, "ws$0$int4".into(), self.int4, "int4".into());
+            net!(mode, self.ws[0].csc_valid, "ws$0$csc_valid".into(), self.csc_valid, "csc_valid".into());
+            net!(mode, self.ws[0].csc_values, "ws$0$csc_values".into(), self.csc_values, "csc_values".into());
         }
         if !self.os.is_empty() {
             common!(self.os[0], "os");
@@ -578,6 +589,8 @@ impl ExecUnit {
             net!(mode, self.dual[0].preload, "dual$0$preload".into(), self.preload, "preload".into());
             net!(mode, self.dual[0].sparse, "dual$0$sparse".into(), self.sparse, "sparse".into());
             net!(mode, self.dual[0].int4, "dual$0$int4".into(), self.int4, "int4".into());
+            net!(mode, self.dual[0].csc_valid, "dual$0$csc_valid".into(), self.csc_valid, "csc_valid".into());
+            net!(mode, self.dual[0].csc_values, "dual$0$csc_values".into(), self.csc_values, "csc_values".into());
             net!(mode, self.dual[0].b, "dual$0$b".into(), self.b, "b".into());
         }
     }

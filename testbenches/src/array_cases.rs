@@ -16,7 +16,7 @@ use systole_hdl::verilog::{clock_cycle, emit, settle};
 /// Which array a case drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// [`WsArray`]: ports `a_in$k`, `flip_in`, `w_in$j`, `w_valid_in`, `w_row_in`.
+    /// [`WsArray`]: ports `a_in$k`, `flip_in`, `w_in$j`, `w_valid_in$j`, `w_row_in$j`, `w_clear_in`.
     WeightStationary,
     /// [`OsArray`]: ports `a_in$i`, `first_in`, `last_in`, `b_in$j`.
     OutputStationary,
@@ -50,7 +50,9 @@ impl ArrayCase {
             Kind::WeightStationary => lanes("a_in", rows)
                 .chain([("flip_in".to_string(), 1)])
                 .chain(lanes("w_in", cols))
-                .chain([("w_valid_in".to_string(), 1), ("w_row_in".to_string(), 8)])
+                .chain((0..cols).map(|j| (format!("w_valid_in${j}"), 1)))
+                .chain(lanes("w_row_in", cols))
+                .chain([("w_clear_in".to_string(), 1)])
                 .collect(),
             Kind::OutputStationary => {
                 lanes("a_in", rows).chain([("first_in".to_string(), 1), ("last_in".to_string(), 1)]).chain(lanes("b_in", cols)).collect()
@@ -74,16 +76,16 @@ impl ArrayCase {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let tiles: Vec<Vec<Vec<i8>>> = (0..=lengths.len()).map(|_| random_matrix(&mut rng, rows, cols)).collect();
         let mut case = Self::new(Kind::WeightStationary, rows, cols);
-        let (flip, w, valid, tag) = (rows, rows + 1, rows + 1 + cols, rows + 2 + cols);
+        let (flip, w, valid, tag) = (rows, rows + 1, rows + 1 + cols, rows + 1 + 2 * cols);
         let mut start = 0usize;
         for (i, &m) in std::iter::once(&0).chain(lengths).enumerate() {
             for (r, row) in tiles[i].iter().enumerate() {
                 let v = case.at(start + 1 + r);
                 for (j, &x) in row.iter().enumerate() {
                     v[w + j] = x as i64;
+                    v[valid + j] = 1;
+                    v[tag + j] = r as i64;
                 }
-                v[valid] = 1;
-                v[tag] = r as i64;
             }
             for word in 0..m {
                 let a: Vec<i8> = (0..rows).map(|_| rng.gen()).collect();
@@ -167,8 +169,11 @@ impl ArrayCase {
                     for (lane, &x) in uut.w_in.iter_mut().zip(&v[rows + 1..]) {
                         lane.next = x.into();
                     }
-                    uut.w_valid_in.next = v[rows + 1 + cols] != 0;
-                    uut.w_row_in.next = (v[rows + 2 + cols] as u64).into();
+                    for j in 0..cols {
+                        uut.w_valid_in[j].next = v[rows + 1 + cols + j] != 0;
+                        uut.w_row_in[j].next = (v[rows + 1 + 2 * cols + j] as u64).into();
+                    }
+                    uut.w_clear_in.next = v[rows + 1 + 3 * cols] != 0;
                     assert!(settle(&mut uut), "array logic does not settle");
                     outs.push(read(&uut.out));
                     clock_cycle(&mut uut, |u| &mut u.clock);
