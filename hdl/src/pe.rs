@@ -79,6 +79,7 @@ pub struct WsPe {
     /// Weight bus downwards: clear.
     pub w_clear_out: Signal<Out, Bit>,
     row: Constant<Bits<8>>,
+    zero: Constant<Signed<8>>,
     // Lane `b + 1`'s index, for the lanes after the first.
     lane_ids: Vec<Constant<Bits<2>>>,
     active: DFF<Signed<8>>,
@@ -133,6 +134,7 @@ impl WsPe {
             w_row_out: Default::default(),
             w_clear_out: Default::default(),
             row: Constant::new((row as u64).into()),
+            zero: Constant::new(0i64.into()),
             lane_ids: (1..lanes).map(|b| Constant::new((b as u64).into())).collect(),
             active: Default::default(),
             shadow: Default::default(),
@@ -198,7 +200,7 @@ impl Logic for WsPe {
             }
         }
         if self.w_clear_in.val() {
-            self.shadow.d.next = 0.into();
+            self.shadow.d.next = self.zero.val();
         }
         if self.w_valid_in.val() & (self.w_row_in.val() == self.row.val()) {
             self.shadow.d.next = self.w_in.val();

@@ -332,3 +332,37 @@ fn rtl_runs_int4_layers() {
     ladder(&archs, &layers()[0..1], true, None);
     ladder(&archs[..1], &int4_layers[1..2], false, Some(Simulator::Icarus));
 }
+
+/// Unstructured-sparse layers on instances with `csc_weights` (docs/ARCHITECTURE.md
+/// section 3): tiles sparse enough are stored CSC and the RTL's expander rebuilds them in
+/// the shadow tile; the RTL equals the simulator in bytes and cycles, with CSC and dense
+/// tiles mixed in one layer, in rust-hdl and one case in Icarus; a dense layer runs on the
+/// same instances.
+#[test]
+fn rtl_runs_csc_layers() {
+    let csc = |a: ArchConfig| ArchConfig { name: format!("{}-csc", a.name), csc_weights: true, ..a };
+    let archs = [csc(arch(4, 4, WS, 4, 5, 1)), csc(arch(8, 4, BOTH, 8, 4, 2))];
+    let mut csc_layers: Vec<Layer> = [
+        ("csc_conv3x3", conv(4, 5, 8, 5, 3, 1, 1), 0.2),
+        ("csc_conv3x3s2", conv(5, 5, 6, 6, 3, 2, 1), 0.1),
+        ("csc_pointwise", conv(3, 3, 20, 9, 1, 1, 1), 0.3),
+    ]
+    .into_iter()
+    .map(|(name, shape, density)| {
+        let mut l = conv_layer(name, LayerOp::Conv, shape, 2, -1, Activation::Relu, true);
+        l.density = density;
+        l
+    })
+    .collect();
+    let mut gemm = conv_layer("csc_gemm", LayerOp::Gemm, ConvShape::gemm(1, 24, 16, 6), 1, 0, Activation::None, true);
+    gemm.density = 0.1;
+    csc_layers.push(gemm);
+    for (a, l) in archs.iter().flat_map(|a| csc_layers.iter().map(move |l| (a, l))) {
+        let program = systole_compiler::compile_layer(a, l, &LayerData::random(l, 1)).unwrap();
+        let expands = |i: &systole_core::Instr| matches!(i.op, systole_core::Op::MatmulWs { csc: Some(_), .. });
+        assert!(program.instrs.iter().any(expands), "{} on {} has no CSC tile", l.name, a.name);
+    }
+    ladder(&archs, &csc_layers, true, None);
+    ladder(&archs, &layers()[0..1], true, None);
+    ladder(&archs[..1], &csc_layers[1..2], false, Some(Simulator::Icarus));
+}
