@@ -768,3 +768,31 @@ fn check_sparsity(layer: &Layer, data: &LayerData, format: Sparsity) -> Result<(
         )),
     })
 }
+
+#[cfg(test)]
+mod csc_tests {
+    use super::*;
+
+    #[test]
+    fn csc_tiles_by_hand() {
+        // A 10 x 2 tile: column 0 holds 5 at row 1 and -3 at row 9, column 1 holds 7 at row 8.
+        let (rows, cols) = (10, 2);
+        let mut dense = vec![0u8; rows * cols];
+        dense[cols] = 5;
+        dense[9 * cols] = (-3i8) as u8;
+        dense[8 * cols + 1] = 7;
+        let bytes = pack_csc(rows, cols, 2, &dense);
+        // Two mask words (rows 0..8 and 8..16), then two value words.
+        assert_eq!(bytes, vec![0b10, 0, 0b10, 0b1, 5, 7, (-3i8) as u8, 0]);
+    }
+
+    #[test]
+    fn csc_sizes_from_density_by_hand() {
+        // One column of 4 weights at density 1/2: P(X <= 1) = 5/16, P(X <= 2) = 11/16.
+        assert_eq!(expected_max_nonzeros(4, 1, 0.5), 2);
+        // Two columns: (11/16)^2 = 0.47 < 1/2, (15/16)^2 = 0.88.
+        assert_eq!(expected_max_nonzeros(4, 2, 0.5), 3);
+        assert_eq!(expected_max_nonzeros(16, 16, 1.0), 16);
+        assert_eq!(expected_max_nonzeros(16, 16, 0.0), 0);
+    }
+}

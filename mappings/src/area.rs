@@ -56,8 +56,16 @@ pub fn area(arch: &ArchConfig) -> Area {
     let sram_bits: f64 = crate::energy::memories(arch).iter().map(|(_, bytes, _)| bytes * 8.0).sum();
     let arrays = if arch.dataflow == systole_core::Dataflow::Both { 2.0 } else { 1.0 };
     let sparse = if arch.sparsity == systole_core::Sparsity::Dense { 0.0 } else { 30.0 * FF_UM2 + 24.0 * MUX2_UM2 };
+    // CSC preloads: per PE the clear on the weight bus (a register and the zeroing of the
+    // shadow byte); per column the bitmap, its priority encoder and the row select.
+    let csc = if arch.csc_weights {
+        let mask_bits = 8.0 * systole_core::isa::csc_mask_words(arch.rows) as f64;
+        arch.pes() as f64 * (FF_UM2 + 8.0 * MUX2_UM2) + arch.cols as f64 * (mask_bits * FF_UM2 + (arch.rows as f64 + 8.0) * MUX2_UM2)
+    } else {
+        0.0
+    };
     Area {
-        array_mm2: (arrays * pe + sparse) * arch.pes() as f64 / 1e6,
+        array_mm2: ((arrays * pe + sparse) * arch.pes() as f64 + csc) / 1e6,
         requant_mm2: arch.cols as f64 * requant / 1e6,
         sram_mm2: sram_bits * SRAM_BIT_UM2 / 1e6,
     }
@@ -66,6 +74,10 @@ pub fn area(arch: &ArchConfig) -> Area {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dense_arch() -> ArchConfig {
+        ArchConfig { rows: 4, cols: 4, act_sram_kib: 1, wgt_sram_kib: 1, acc_sram_kib: 2, param_entries: 128, ..Default::default() }
+    }
 
     #[test]
     fn area_by_hand() {
@@ -85,5 +97,8 @@ mod tests {
         let sparse = area(&ArchConfig { rows: 4, sparsity: systole_core::Sparsity::TwoOfFour, ..arch.clone() });
         let dense = area(&ArchConfig { rows: 4, ..arch });
         assert!((sparse.array_mm2 - dense.array_mm2 - 16.0 * 179.688 / 1e6).abs() < 1e-12);
+        // CSC on 4x4: 16 PEs x (4.5 + 8 x 1.862) + 4 columns x (8 x 4.5 + (4 + 8) x 1.862).
+        let csc = area(&ArchConfig { rows: 4, csc_weights: true, ..dense_arch() });
+        assert!((csc.array_mm2 - area(&dense_arch()).array_mm2 - 543.712 / 1e6).abs() < 1e-12);
     }
 }

@@ -158,4 +158,21 @@ fn tile_formats_are_checked() {
         at(Sync::default(), matmul_ws(2, None, Sparsity::TwoOfFour, false)),
     ]);
     execute(&arch, &p, &mut vec![0u8; 4096]).unwrap();
+    // A CSC preload needs `csc_weights`, and at most `rows` value words.
+    let csc = |values: u32| Op::MatmulWs {
+        a: WordGen::linear(0, 0),
+        acc: 0,
+        accumulate: false,
+        preload: Some(0),
+        band: None,
+        sparse: Sparsity::Dense,
+        int4: false,
+        csc: Some(values),
+    };
+    let e = run(vec![at(Sync::default(), csc(2))]).unwrap_err();
+    assert!(matches!(e, SimError::Unsupported { ref op, .. } if op.contains("csc")), "{e:?}");
+    let arch = ArchConfig { csc_weights: true, ..ArchConfig::preset_4x4() };
+    let e = execute(&arch, &program(vec![at(Sync::default(), csc(5))]), &mut vec![0u8; 4096]).unwrap_err();
+    assert!(matches!(e, SimError::Unsupported { .. }), "{e:?}");
+    execute(&arch, &program(vec![at(Sync::default(), csc(2))]), &mut vec![0u8; 4096]).unwrap();
 }
