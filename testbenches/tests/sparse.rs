@@ -112,3 +112,48 @@ fn bundled_compressed_workload_runs_in_its_formats() {
         assert_eq!(formats.into_iter().collect::<Vec<_>>(), vec![want], "{}", layer.name);
     }
 }
+
+/// Unstructured-sparse GEMMs (docs/ARCHITECTURE.md section 3, CSC tiles) on instances
+/// with `csc_weights`: the simulator gives golden's output, and the program preloads
+/// exactly the CSC tiles the weights call for, counted here from the weights: tile
+/// `(kt, nt)` covers reduction rows `kt*rows..` and output columns `nt*cols..`; its `V` is
+/// the most nonzeros of any of its columns, and it is CSC when `ceil(rows/8) + V < rows`.
+#[test]
+fn csc_gemms_match_golden_and_preload_the_nonzeros() {
+    for (rows, cols) in [(4, 4), (8, 8), (16, 8)] {
+        for (k, n, density) in [(40, 12, 0.1), (64, 16, 0.3), (33, 9, 0.05)] {
+            let layer = systole_core::Layer {
+                density,
+                ..conv_layer("csc_gemm", LayerOp::Gemm, ConvShape::gemm(1, 1, k, n), 1, 0, Activation::None, true)
+            };
+            let data = LayerData::random(&layer, (rows * 13 + k + n) as u64);
+            let a = ArchConfig { name: format!("{rows}x{cols}-csc"), rows, cols, csc_weights: true, ..ArchConfig::preset_8x8() };
+            let out = golden_vs_sim(&a, &layer, &data).unwrap_or_else(|e| panic!("{} {k}x{n}: {e}", a.name));
+            assert_eq!(out.mismatch(), None, "{} {k}x{n}", a.name);
+            let mut expected = vec![];
+            for kt in 0..k.div_ceil(rows) {
+                for nt in 0..n.div_ceil(cols) {
+                    let column =
+                        |j: usize| (kt * rows..((kt + 1) * rows).min(k)).filter(|&kk| j < n && data.weights.at([j, 0, 0, kk]) != 0).count();
+                    let v = (nt * cols..(nt + 1) * cols).map(column).max().unwrap_or(0);
+                    if rows.div_ceil(8) + v < rows {
+                        expected.push(v as u32);
+                    }
+                }
+            }
+            let program = systole_compiler::compile_layer(&a, &layer, &data).unwrap();
+            let mut preloaded: Vec<u32> = program
+                .instrs
+                .iter()
+                .filter_map(|i| match i.op {
+                    Op::MatmulWs { csc, .. } => csc,
+                    _ => None,
+                })
+                .collect();
+            assert!(density > 0.1 || !expected.is_empty(), "{} {k}x{n}: no tile sparse enough for CSC", a.name);
+            expected.sort_unstable();
+            preloaded.sort_unstable();
+            assert_eq!(preloaded, expected, "{} {k}x{n} density {density}", a.name);
+        }
+    }
+}
