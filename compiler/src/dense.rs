@@ -179,22 +179,14 @@ impl<'a> Problem<'a> {
     fn csc_tiles(&mut self, runs: &[Run], data: &LayerData) -> CscTiles {
         let (rows, cols) = (self.arch.rows, self.arch.cols);
         let s = &self.layer.shape;
-        let (kg, masks) = (s.kg(), systole_core::isa::csc_mask_words(rows));
+        let masks = systole_core::isa::csc_mask_words(rows);
         let mut tiles = CscTiles::default();
         let mut largest = 0;
         for g in 0..s.groups {
             for nt in 0..self.nt {
-                let width = cols.min(kg - nt * cols);
                 for (kt, chunk) in self.chunks.iter().enumerate() {
                     let mut dense = vec![0u8; rows * cols];
-                    for p in &chunk.pieces {
-                        for k in 0..p.len {
-                            let (r, ss, ch) = runs[p.run].taps[p.off + k];
-                            for j in 0..width {
-                                dense[(p.at + k) * cols + j] = data.weights.at([g * kg + nt * cols + j, r, ss, ch]) as u8;
-                            }
-                        }
-                    }
+                    self.write_dense(runs, std::slice::from_ref(chunk), (g, nt), data, &mut dense);
                     let values = (0..cols).map(|j| (0..rows).filter(|&k| dense[k * cols + j] != 0).count()).max().unwrap_or(0);
                     let tile =
                         if masks + values < rows { (Some(values as u32), pack_csc(rows, cols, values, &dense)) } else { (None, dense) };
@@ -228,6 +220,24 @@ impl<'a> Problem<'a> {
             self.arch.act_bank_words()
         } else {
             self.arch.act_words()
+        }
+    }
+
+    /// Writes the dense weights of `chunks` for column tile `nt` of group `g` into `bytes`,
+    /// one word per reduction index: a WS chunk takes `rows` words, an OS one its length.
+    fn write_dense(&self, runs: &[Run], chunks: &[Chunk], (g, nt): (usize, usize), data: &LayerData, bytes: &mut [u8]) {
+        let (cols, kg) = (self.arch.cols, self.layer.shape.kg());
+        let mut word = 0;
+        for c in chunks {
+            for p in &c.pieces {
+                for k in 0..p.len {
+                    let (r, ss, ch) = runs[p.run].taps[p.off + k];
+                    for j in 0..cols.min(kg - nt * cols) {
+                        bytes[(word + p.at + k) * cols + j] = data.weights.at([g * kg + nt * cols + j, r, ss, ch]) as u8;
+                    }
+                }
+            }
+            word += if self.os() { c.len } else { self.arch.rows };
         }
     }
 
@@ -497,19 +507,7 @@ fn build(
                     ws_tiles.borrow_mut().insert((g, nt, ki), bytes.to_vec());
                     return;
                 }
-                let mut word = 0;
-                for c in chunks {
-                    for p in &c.pieces {
-                        for k in 0..p.len {
-                            let (r, ss, ch) = runs[p.run].taps[p.off + k];
-                            for j in 0..cols.min(kg - nt * cols) {
-                                let kk = g * kg + nt * cols + j;
-                                bytes[(word + p.at + k) * cols + j] = data.weights.at([kk, r, ss, ch]) as u8;
-                            }
-                        }
-                    }
-                    word += if os { c.len } else { rows };
-                }
+                problem.write_dense(runs, chunks, (g, nt), data, bytes);
                 if !os {
                     ws_tiles.borrow_mut().insert((g, nt, ki), bytes.to_vec());
                 }

@@ -314,6 +314,11 @@ pub enum Op {
 }
 
 impl Op {
+    /// A WS matmul of dense int8 tiles (no N:4, int4 or CSC format).
+    pub fn dense_ws(a: WordGen, acc: u32, accumulate: bool, preload: Option<u32>, band: Option<Band>) -> Self {
+        Op::MatmulWs { a, acc, accumulate, preload, band, sparse: Sparsity::Dense, int4: false, csc: None }
+    }
+
     /// The unit that executes this op.
     pub fn unit(&self) -> Unit {
         match self {

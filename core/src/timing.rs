@@ -263,19 +263,7 @@ mod tests {
     #[test]
     fn fetch_cycles_space_a_units_instructions() {
         // Three one-word matmuls (busy 1, latency 4 + 4 + 1 = 9) on the exec unit.
-        let one = Instr {
-            sync: crate::isa::Sync::default(),
-            op: Op::MatmulWs {
-                a: crate::isa::WordGen { start: 0, inner_count: 1, inner_stride: 1, outer_count: 1, outer_stride: 0 },
-                acc: 0,
-                accumulate: false,
-                preload: None,
-                band: None,
-                sparse: crate::Sparsity::Dense,
-                int4: false,
-                csc: None,
-            },
-        };
+        let one = Instr { sync: crate::isa::Sync::default(), op: Op::dense_ws(crate::isa::WordGen::linear(0, 1), 0, false, None, None) };
         let program = vec![one; 3];
         let starts = |fetch_cycles| {
             let arch = ArchConfig { rows: 4, cols: 4, fetch_cycles, ..ArchConfig::default() };

@@ -31,7 +31,7 @@ use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
 use systole_core::isa::{Buffer, DramPattern, FieldSlot, Instr, Op, OutputStage, Sync, WordGen, INSTR_BITS};
-use systole_core::{ArchConfig, Sparsity};
+use systole_core::ArchConfig;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
@@ -329,7 +329,7 @@ fn sample_ops() -> Vec<Op> {
         Op::Load { target: Buffer::Act, dst: 0, offset: 0, src },
         Op::LoadTransposed { dst: 0, pitch: 0, src },
         Op::LoadParams { dst: 0, addr: 0, count: 0 },
-        Op::MatmulWs { a, acc: 0, accumulate: false, preload: None, band: None, sparse: Sparsity::Dense, int4: false, csc: None },
+        Op::dense_ws(a, 0, false, None, None),
         Op::MatmulOs { a, b: 0, acc: 0, accumulate: false, band: None },
         Op::Store { acc: 0, dst: src, out },
         Op::StoreTransposed { acc: 0, row_stride: 0, line_pitch: 0, width: 0, dst: src, out },

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use systole_core::isa::{Band, Op, WordGen};
-use systole_core::{ArchConfig, Dataflow, Sparsity};
+use systole_core::{ArchConfig, Dataflow};
 use systole_hdl::exec_os::ExecOs;
 use systole_hdl::exec_ws::ExecWs;
 use systole_hdl::rust_hdl::prelude::*;
@@ -78,16 +78,7 @@ impl ExecCase {
             } else {
                 let preload = (i == 0 || rng.gen_bool(0.6)).then(|| rng.gen_range(0..=(WGT_WORDS - rows) as u32));
                 let band = (preload.is_some() && rng.gen_bool(0.4)).then(|| random_band(&mut rng, cols));
-                Op::MatmulWs {
-                    a,
-                    acc: rng.gen_range(0..=(ACC_ROWS - m) as u32),
-                    accumulate,
-                    preload,
-                    band,
-                    sparse: Sparsity::Dense,
-                    int4: false,
-                    csc: None,
-                }
+                Op::dense_ws(a, rng.gen_range(0..=(ACC_ROWS - m) as u32), accumulate, preload, band)
             });
         }
         let arch = ArchConfig { rows, cols, dataflow, ..ArchConfig::preset_4x4() };

@@ -3,7 +3,7 @@
 
 use systole_core::isa::{Band, Buffer, DramPattern, Instr, Op, OutputStage, Sync, WordGen};
 use systole_core::requant::ChannelParam;
-use systole_core::{ArchConfig, Dataflow, Program, Sparsity};
+use systole_core::{ArchConfig, Dataflow, Program};
 
 const PARAMS: u64 = 0x100;
 const WEIGHTS: u64 = 0x200;
@@ -59,32 +59,8 @@ fn pointwise_ws(b: usize) -> (ArchConfig, Program, Vec<u8>) {
         Instr { sync: Sync::default(), op: Op::LoadParams { dst: 0, addr: PARAMS, count: 4 } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Act, dst: 0, offset: 0, src: DramPattern::runs(0, 4, 16, 4) } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src: DramPattern::runs(WEIGHTS, 4, 4, 4) } },
-        Instr {
-            sync: sync(3, 0),
-            op: Op::MatmulWs {
-                a: WordGen::linear(0, 0),
-                acc: 0,
-                accumulate: false,
-                preload: Some(0),
-                band: None,
-                sparse: Sparsity::Dense,
-                int4: false,
-                csc: None,
-            },
-        },
-        Instr {
-            sync: sync(2, 0),
-            op: Op::MatmulWs {
-                a: WordGen::linear(0, 16),
-                acc: 0,
-                accumulate: false,
-                preload: None,
-                band: None,
-                sparse: Sparsity::Dense,
-                int4: false,
-                csc: None,
-            },
-        },
+        Instr { sync: sync(3, 0), op: Op::dense_ws(WordGen::linear(0, 0), 0, false, Some(0), None) },
+        Instr { sync: sync(2, 0), op: Op::dense_ws(WordGen::linear(0, 16), 0, false, None, None) },
         Instr { sync: sync(1, 2), op: Op::Store { acc: 0, dst: DramPattern::runs(OUT, 4, 16, 4), out: IDENTITY } },
     ];
     let (p, dram) = program(instrs, &small(1, 64), &small(2, 16));
@@ -173,32 +149,8 @@ fn band_preload_streams_like_a_full_preload() {
         Instr { sync: Sync::default(), op: Op::LoadParams { dst: 0, addr: PARAMS, count: 4 } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Act, dst: 0, offset: 0, src: DramPattern::runs(0, 4, 3, 4) } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src: DramPattern::runs(WEIGHTS, 3, 1, 4) } },
-        Instr {
-            sync: sync(3, 0),
-            op: Op::MatmulWs {
-                a: WordGen::linear(0, 0),
-                acc: 0,
-                accumulate: false,
-                preload: Some(0),
-                band: Some(band),
-                sparse: Sparsity::Dense,
-                int4: false,
-                csc: None,
-            },
-        },
-        Instr {
-            sync: sync(2, 0),
-            op: Op::MatmulWs {
-                a: WordGen::linear(0, 3),
-                acc: 0,
-                accumulate: false,
-                preload: None,
-                band: None,
-                sparse: Sparsity::Dense,
-                int4: false,
-                csc: None,
-            },
-        },
+        Instr { sync: sync(3, 0), op: Op::dense_ws(WordGen::linear(0, 0), 0, false, Some(0), Some(band)) },
+        Instr { sync: sync(2, 0), op: Op::dense_ws(WordGen::linear(0, 3), 0, false, None, None) },
         Instr { sync: sync(1, 2), op: Op::Store { acc: 0, dst: DramPattern::runs(OUT, 2, 3, 2), out: IDENTITY } },
     ];
     let (x, taps) = (small(5, 12), small(6, 3));
@@ -224,32 +176,11 @@ fn band_preload_streams_like_a_full_preload() {
 #[test]
 fn fill_and_drain_are_paid_once_per_stream() {
     let arch = arch(Dataflow::WeightStationary, 4);
-    let mm = |acc, preload| Op::MatmulWs {
-        a: WordGen::linear(0, 8),
-        acc,
-        accumulate: false,
-        preload,
-        band: None,
-        sparse: Sparsity::Dense,
-        int4: false,
-        csc: None,
-    };
+    let mm = |acc, preload| Op::dense_ws(WordGen::linear(0, 8), acc, false, preload, None);
     let instrs = vec![
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Act, dst: 0, offset: 0, src: DramPattern::runs(0, 4, 8, 4) } },
         Instr { sync: Sync::default(), op: Op::Load { target: Buffer::Wgt, dst: 0, offset: 0, src: DramPattern::runs(WEIGHTS, 4, 8, 4) } },
-        Instr {
-            sync: sync(2, 0),
-            op: Op::MatmulWs {
-                a: WordGen::linear(0, 0),
-                acc: 0,
-                accumulate: false,
-                preload: Some(0),
-                band: None,
-                sparse: Sparsity::Dense,
-                int4: false,
-                csc: None,
-            },
-        },
+        Instr { sync: sync(2, 0), op: Op::dense_ws(WordGen::linear(0, 0), 0, false, Some(0), None) },
         Instr { sync: sync(2, 0), op: mm(0, Some(4)) },
         Instr { sync: sync(2, 0), op: mm(8, None) },
     ];
