@@ -139,9 +139,9 @@ impl Machine {
                 if preload.is_some() {
                     self.shadow_format = (sparse, int4);
                 }
-                match (preload, band) {
-                    (Some(p), None) if csc.is_some() => self.preload_csc(i, p as usize, csc.unwrap_or(0) as usize, t)?,
-                    (Some(p), None) if sparse != Sparsity::Dense => {
+                match (preload, band, csc) {
+                    (Some(p), None, Some(values)) => self.preload_csc(i, p as usize, values as usize, t)?,
+                    (Some(p), None, None) if sparse != Sparsity::Dense => {
                         // Groups of four PE rows: a metadata word, then their value words.
                         let p = p as usize;
                         self.wgt_t.check(p, ws_tile_words(rows, sparse), i)?;
@@ -158,7 +158,7 @@ impl Machine {
                             }
                         }
                     }
-                    (Some(p), Some(band)) => {
+                    (Some(p), Some(band), _) => {
                         let p = p as usize;
                         self.wgt_t.check(p, 1, i)?;
                         self.wgt_t.read(p, t, t.free, i)?;
@@ -169,7 +169,7 @@ impl Machine {
                             }
                         }
                     }
-                    (Some(p), None) => {
+                    (Some(p), None, None) => {
                         let p = p as usize;
                         self.wgt_t.check(p, rows, i)?;
                         for k in 0..rows {
@@ -179,7 +179,7 @@ impl Machine {
                             }
                         }
                     }
-                    (None, _) => {}
+                    (None, _, _) => {}
                 }
                 let acc = acc as usize;
                 self.acc_t.check(acc, a.len() as usize, i)?;
