@@ -132,6 +132,9 @@ struct Problem<'a> {
     /// The WS tiles hold packed int4 weights: a K-step of two chunks, PE row `k` taking
     /// lanes `2k` (low nibble) and `2k + 1` (high nibble).
     int4: bool,
+    /// With `int4`, the activations are int4 too: quad tiles (`2 * rows` words, four int4
+    /// weights per PE) and a K-step of four chunks, PE row `k` taking lanes `4k..4k + 4`.
+    act4: bool,
     /// Words of the largest WS tile when the layer's tiles are stored CSC (each tile of
     /// `m` mask and `v` value words is CSC when `m + v < rows`, else dense); `None` when
     /// every tile is dense.
@@ -151,6 +154,7 @@ impl<'a> Problem<'a> {
         if int4 {
             format = Sparsity::Dense;
         }
+        let act4 = int4 && layer.act_bits == 4 && arch.int4_activations;
         let mut problem = Problem {
             arch,
             layer,
@@ -158,6 +162,7 @@ impl<'a> Problem<'a> {
             nt: layer.shape.kg().div_ceil(arch.cols),
             format,
             int4,
+            act4,
             csc_words: None,
         };
         if problem.csc_eligible() {
@@ -201,7 +206,9 @@ impl<'a> Problem<'a> {
 
     /// Activation words per K-step (chunks read together).
     fn expansion(&self) -> usize {
-        if self.int4 {
+        if self.act4 {
+            4
+        } else if self.int4 {
             2
         } else {
             self.format.expansion()
@@ -243,7 +250,7 @@ impl<'a> Problem<'a> {
 
     /// Weight words of one WS tile (the largest, for CSC tiles).
     fn tile_words(&self) -> usize {
-        self.csc_words.unwrap_or_else(|| systole_core::isa::ws_tile_words(self.arch.rows, self.format))
+        self.csc_words.unwrap_or_else(|| systole_core::isa::preload_words(self.arch.rows, self.format, self.act4, None))
     }
 
     fn os(&self) -> bool {
@@ -418,11 +425,18 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     };
     if let Some(data) = data {
         check_sparsity(layer, data, problem.format)?;
-        if problem.int4 && systole_core::layer::weight_bits(&data.weights) > 4 {
+        if problem.int4 && systole_core::layer::value_bits(&data.weights) > 4 {
             return Err(CompileError::Invalid {
                 layer: layer.name.clone(),
                 help: Some("quantize the weights to int4 or declare weight_bits = 8".into()),
                 error: Box::new(systole_core::ConfigError::new("weight_bits", "the layer declares 4, but its weights exceed -8..=7")),
+            });
+        }
+        if problem.act4 && systole_core::layer::value_bits(&data.input) > 4 {
+            return Err(CompileError::Invalid {
+                layer: layer.name.clone(),
+                help: Some("quantize the activations to int4 or declare act_bits = 8".into()),
+                error: Box::new(systole_core::ConfigError::new("act_bits", "the layer declares 4, but its inputs exceed -8..=7")),
             });
         }
     }
@@ -499,7 +513,9 @@ fn build(
                         let (r, ss, ch) = runs[p.run].taps[p.off + lane - p.at];
                         data.weights.at([g * kg + nt * cols + j, r, ss, ch])
                     };
-                    if problem.int4 {
+                    if problem.act4 {
+                        pack_int4x4(rows, cols.min(kg - nt * cols), weight, bytes);
+                    } else if problem.int4 {
                         pack_int4(rows, cols.min(kg - nt * cols), weight, bytes);
                     } else {
                         pack_sparse(rows, cols.min(kg - nt * cols), problem.format, weight, bytes);
@@ -653,6 +669,7 @@ fn build(
                             band: None,
                             sparse: problem.format,
                             int4: problem.int4,
+                            act4: problem.act4,
                         });
                     }
                 }
@@ -746,6 +763,22 @@ fn pack_int4(rows: usize, cols: usize, weight: impl Fn(usize, usize, usize) -> i
         for k in 0..rows {
             let nibble = |lane: usize| weight(j, lane / rows, lane % rows) as u8 & 0xf;
             bytes[k * stride + j] = nibble(2 * k) | nibble(2 * k + 1) << 4;
+        }
+    }
+}
+
+/// Writes one quad WS tile (int4 weights and activations): PE row `k` holds the weights of
+/// lanes `4k..4k + 4` of the K-step as a 16-bit register sent high byte first, so byte `j`
+/// of word `2k` holds column `j`'s weights at lanes `4k + 2` (bits 0..4) and `4k + 3`
+/// (bits 4..8), and of word `2k + 1` those at lanes `4k` and `4k + 1`
+/// (docs/ARCHITECTURE.md section 3).
+fn pack_int4x4(rows: usize, cols: usize, weight: impl Fn(usize, usize, usize) -> i8, bytes: &mut [u8]) {
+    let stride = bytes.len() / (2 * rows);
+    for j in 0..cols {
+        for k in 0..rows {
+            let nibble = |lane: usize| weight(j, lane / rows, lane % rows) as u8 & 0xf;
+            bytes[2 * k * stride + j] = nibble(4 * k + 2) | nibble(4 * k + 3) << 4;
+            bytes[(2 * k + 1) * stride + j] = nibble(4 * k) | nibble(4 * k + 1) << 4;
         }
     }
 }

@@ -281,6 +281,7 @@ fn build(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, geo: &Geome
                                         band,
                                         sparse: Sparsity::Dense,
                                         int4: false,
+                                        act4: false,
                                     });
                                 }
                             }

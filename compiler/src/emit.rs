@@ -122,6 +122,8 @@ pub enum Step {
         sparse: Sparsity,
         /// The tile holds packed int4 weights.
         int4: bool,
+        /// With `int4`: int4 activations too, a quad tile.
+        act4: bool,
     },
     /// OS matmul reading weight segment `tile`.
     MatmulOs {
@@ -362,8 +364,8 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_csc:
                 em.emit(Op::MatmulOs { a: *a, b, acc: *acc, accumulate: *accumulate, band: *band }, &[*act, wr], &[*acc_region]);
                 pos += 1;
             }
-            Step::MatmulWs { tile, a, acc, accumulate, act, acc_region, band, sparse, int4 } => {
-                let (sparse, int4) = (*sparse, *int4);
+            Step::MatmulWs { tile, a, acc, accumulate, act, acc_region, band, sparse, int4, act4 } => {
+                let (sparse, int4, act4) = (*sparse, *int4, *act4);
                 if active != Some(*tile) {
                     // Only the first tile of the stream needs a preload of its own.
                     let (w, wr) = plan.locate(em, &stream, pos);
@@ -375,6 +377,7 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_csc:
                         band: *band,
                         sparse,
                         int4,
+                        act4,
                         csc: tile_csc[*tile],
                     };
                     em.emit(op, &[wr], &[]);
@@ -389,7 +392,7 @@ fn emit_steps(arch: &ArchConfig, steps: &[Step], tile_words: Vec<u32>, tile_csc:
                     None => (None, None, None, [*act, *act]),
                 };
                 let reads = if reads[0] == reads[1] { &reads[..1] } else { &reads[..] };
-                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse, int4, csc };
+                let op = Op::MatmulWs { a: *a, acc: *acc, accumulate: *accumulate, preload, band: next_band, sparse, int4, act4, csc };
                 em.emit(op, reads, &[*acc_region]);
                 if let Some((t, _)) = next {
                     active = Some(t);

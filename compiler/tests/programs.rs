@@ -8,7 +8,18 @@ use systole_core::{ArchConfig, Dataflow};
 fn layer(op: LayerOp, h: usize, c: usize, k: usize, r: usize, groups: usize) -> Layer {
     let shape = ConvShape { n: 1, h, w: h, c, k, r, s: r, stride: [1, 1], dilation: [1, 1], pad: [r / 2; 4], groups };
     let quant = QuantParams { x_scale: 0.05, x_zp: 2, w_scale: vec![0.01], y_scale: 0.1, y_zp: -1 };
-    Layer { name: "t".into(), op, shape, quant, activation: Activation::Relu, sparsity: Default::default(), weight_bits: 8, density: 1.0 }
+    Layer {
+        name: "t".into(),
+        op,
+        shape,
+        quant,
+        activation: Activation::Relu,
+        sparsity: Default::default(),
+        weight_bits: 8,
+        density: 1.0,
+        act_bits: 8,
+        output_bits: 8,
+    }
 }
 
 /// The MobileNetV2 workload of configs/workloads.

@@ -154,6 +154,12 @@ pub struct ArchConfig {
     /// one cycle per mask word and per value word instead of one per row
     /// (docs/ARCHITECTURE.md section 3).
     pub csc_weights: bool,
+    /// int4 x int4 layers at four MACs per PE and cycle (bit fusion): with `int4_weights`,
+    /// each PE's weight register grows to 16 bits (four int4 weights) and its 8x8
+    /// multiplier works as four 4x4 ones, taking four activation lanes of a K-step of four
+    /// banks (docs/ARCHITECTURE.md section 3). Needs `int4_weights`; builds four activation
+    /// banks.
+    pub int4_activations: bool,
 }
 
 impl Default for ArchConfig {
@@ -175,6 +181,7 @@ impl Default for ArchConfig {
             sparsity: Sparsity::Dense,
             int4_weights: false,
             csc_weights: false,
+            int4_activations: false,
         }
     }
 }
@@ -269,7 +276,12 @@ impl ArchConfig {
     /// holds words `e * act_bank_words()..`; a sparse matmul reads one word of each bank at
     /// the same offset in one cycle.
     pub fn act_banks(&self) -> usize {
-        self.sparsity.expansion().max(if self.int4_weights { 2 } else { 1 })
+        let packed = match (self.int4_weights, self.int4_activations) {
+            (_, true) => 4,
+            (true, false) => 2,
+            (false, false) => 1,
+        };
+        self.sparsity.expansion().max(packed)
     }
 
     /// Words per activation bank.
@@ -330,8 +342,9 @@ impl ArchConfig {
         match op {
             Op::Load { .. } | Op::LoadParams { .. } | Op::Store { .. } => true,
             Op::LoadTransposed { .. } | Op::StoreTransposed { .. } => self.transposer,
-            Op::MatmulWs { sparse, band, int4, csc, .. } => {
+            Op::MatmulWs { sparse, band, int4, act4, csc, .. } => {
                 let packed = !*int4 || (self.int4_weights && *sparse == Sparsity::Dense);
+                let fused = !*act4 || (*int4 && self.int4_activations);
                 let expands = match csc {
                     Some(values) => {
                         self.csc_weights && band.is_none() && *sparse == Sparsity::Dense && !*int4 && *values as usize <= self.rows
@@ -341,6 +354,7 @@ impl ArchConfig {
                 self.dataflow.has_ws()
                     && self.runs_format(*sparse)
                     && packed
+                    && fused
                     && expands
                     && (band.is_none() || (*sparse == Sparsity::Dense && !*int4))
             }
@@ -462,6 +476,10 @@ impl ArchConfig {
                     .help("use sparsity = \"dense\" and int4_weights = false, or a WS instance with rows a multiple of 4 and a larger act_sram_kib"));
             }
         }
+        if self.int4_activations && !self.int4_weights {
+            return Err(ConfigError::new("int4_activations", "true needs int4_weights = true (an int4 x int4 PE packs four int4 weights)")
+                .help("set int4_weights = true as well, or int4_activations = false"));
+        }
         if self.csc_weights && !self.dataflow.has_ws() {
             return Err(ConfigError::new("csc_weights", "true needs the WS engine, and this instance has none")
                 .help("use csc_weights = false, or dataflow = \"ws\" or \"both\""));
@@ -538,6 +556,11 @@ mod tests {
         assert_eq!((c.act_banks(), c.runs_format(Sparsity::TwoOfFour)), (2, false));
         let d = ArchConfig { int4_weights: true, dataflow: Dataflow::OutputStationary, ..ArchConfig::default() };
         assert_eq!(d.validate().unwrap_err().field, "int4_weights");
+        let e = ArchConfig { int4_activations: true, ..ArchConfig::default() };
+        assert_eq!(e.validate().unwrap_err().field, "int4_activations");
+        let f = ArchConfig { int4_weights: true, ..e };
+        f.validate().unwrap();
+        assert_eq!((f.act_banks(), f.act_bank_words()), (4, 4096));
         assert_eq!(Sparsity::for_nonzeros(2), Sparsity::TwoOfFour);
         assert_eq!(toml::from_str::<ArchConfig>("sparsity = \"1:4\"").unwrap().sparsity, Sparsity::OneOfFour);
     }

@@ -264,6 +264,11 @@ pub enum Op {
         /// The tiles hold packed int4 weights: PE row `k` multiplies lanes `2k` and `2k + 1`
         /// of a K-step of two words (low nibble, high nibble); dense format only.
         int4: bool,
+        /// With `int4`, the activations are int4 too: the tiles are *quad* tiles of
+        /// `2 * rows` words (four int4 weights per PE, high byte first) and PE row `k`
+        /// multiplies lanes `4k..4k + 4` of a K-step of four words, each activation taken as
+        /// its low nibble (docs/ARCHITECTURE.md section 3).
+        act4: bool,
         /// The preload is a CSC tile with this many value words after its
         /// `csc_mask_words(rows)` mask words; it expands to a dense int8 tile
         /// (docs/ARCHITECTURE.md section 3).
@@ -316,7 +321,7 @@ pub enum Op {
 impl Op {
     /// A WS matmul of dense int8 tiles (no N:4, int4 or CSC format).
     pub fn dense_ws(a: WordGen, acc: u32, accumulate: bool, preload: Option<u32>, band: Option<Band>) -> Self {
-        Op::MatmulWs { a, acc, accumulate, preload, band, sparse: Sparsity::Dense, int4: false, csc: None }
+        Op::MatmulWs { a, acc, accumulate, preload, band, sparse: Sparsity::Dense, int4: false, act4: false, csc: None }
     }
 
     /// The unit that executes this op.
@@ -528,7 +533,7 @@ impl Instr {
                 w.put("addr", *addr as i128, ADDR, false)?;
                 w.put("count", *count as i128, COUNT, false)?;
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, csc } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
                 gen(&mut w, a)?;
                 w.put("acc", *acc as i128, WORD, false)?;
                 w.put("accumulate", *accumulate as i128, 1, false)?;
@@ -537,6 +542,7 @@ impl Instr {
                 band_fields(&mut w, band)?;
                 w.put("sparse", Sparsity::ALL.iter().position(|f| f == sparse).expect("a format") as i128, 2, false)?;
                 w.put("int4", *int4 as i128, 1, false)?;
+                w.put("act4", *act4 as i128, 1, false)?;
                 w.put("csc.valid", csc.is_some() as i128, 1, false)?;
                 w.put("csc", csc.unwrap_or(0) as i128, 16, false)?;
             }
@@ -611,9 +617,10 @@ impl Instr {
                 let band = read_band(&mut r);
                 let sparse = *Sparsity::ALL.get(r.get(2, false) as usize)?;
                 let int4 = r.get(1, false) == 1;
+                let act4 = r.get(1, false) == 1;
                 let csc_valid = r.get(1, false) == 1;
                 let csc = csc_valid.then_some(r.get(16, false) as u32);
-                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse, int4, csc }
+                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse, int4, act4, csc }
             }
             5 => Op::MatmulOs {
                 a: gen(&mut r),
@@ -682,14 +689,17 @@ impl fmt::Display for Instr {
             }
             Op::LoadTransposed { dst, pitch, src } => write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?,
             Op::LoadParams { dst, addr, count } => write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?,
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, csc } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
                 let op = if *accumulate { "+=" } else { "=" };
                 write!(f, "mm.ws       acc[{acc}] {op} act{a} x W")?;
                 if *sparse != Sparsity::Dense {
                     write!(f, " {sparse}")?;
                 }
-                if *int4 {
-                    write!(f, " int4")?;
+                match (*int4, *act4) {
+                    (true, true) => write!(f, " int4x4")?,
+                    (true, false) => write!(f, " int4")?,
+                    (false, true) => write!(f, " act4")?,
+                    (false, false) => {}
                 }
                 if let Some(p) = preload {
                     write!(f, "; preload wgt[{p}]")?;
@@ -780,14 +790,18 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
             Accesses { dram_read: src.num_runs() * len, ..Accesses::sram(&[(ACT_WRITE, outer * groups * len)]) }
         }
         Op::LoadParams { count, .. } => Accesses { dram_read: 8 * count as u64, ..Accesses::sram(&[(PARAM_WRITE, count as u64)]) },
-        Op::MatmulWs { a, accumulate, preload, band, sparse, int4, csc, .. } => {
+        Op::MatmulWs { a, accumulate, preload, band, sparse, int4, act4, csc, .. } => {
             let m = a.len() as u64;
             let preload = match (preload, band) {
                 (Some(_), Some(_)) => 1,
-                (Some(_), None) => preload_words(arch.rows, sparse, csc) as u64,
+                (Some(_), None) => preload_words(arch.rows, sparse, act4, csc) as u64,
                 (None, _) => 0,
             };
-            let act = m * if int4 { 2 } else { sparse.expansion() as u64 };
+            let act = m * match (int4, act4) {
+                (_, true) => 4,
+                (true, false) => 2,
+                (false, false) => sparse.expansion() as u64,
+            };
             Accesses::sram(&[(WGT_READ, preload), (ACT_READ, act), (ACC_WRITE, m), (ACC_READ, if accumulate { m } else { 0 })])
         }
         Op::MatmulOs { a, accumulate, .. } => {
@@ -816,11 +830,12 @@ pub fn ws_tile_words(rows: usize, format: Sparsity) -> usize {
     }
 }
 
-/// Words a WS preload without a band reads: a `format` tile, or a CSC tile of `csc` value
-/// words.
-pub fn preload_words(rows: usize, format: Sparsity, csc: Option<u32>) -> usize {
+/// Words a WS preload without a band reads: a `format` tile, a quad tile (`act4`: two
+/// words per PE row), or a CSC tile of `csc` value words.
+pub fn preload_words(rows: usize, format: Sparsity, act4: bool, csc: Option<u32>) -> usize {
     match csc {
         Some(values) => csc_mask_words(rows) + values as usize,
+        None if act4 => 2 * rows,
         None => ws_tile_words(rows, format),
     }
 }
@@ -912,10 +927,10 @@ mod tests {
                 proptest::option::of(word()),
                 band(),
                 proptest::sample::select(Sparsity::ALL.to_vec()),
-                any::<bool>(),
+                (any::<bool>(), any::<bool>()),
                 proptest::option::of(0u32..(1 << 16))
             )
-                .prop_map(|(a, acc, accumulate, preload, band, sparse, int4, csc)| Op::MatmulWs {
+                .prop_map(|(a, acc, accumulate, preload, band, sparse, (int4, act4), csc)| Op::MatmulWs {
                     a,
                     acc,
                     accumulate,
@@ -923,6 +938,7 @@ mod tests {
                     band,
                     sparse,
                     int4,
+                    act4,
                     csc
                 }),
             (wordgen(), word(), word(), any::<bool>(), band()).prop_map(|(a, b, acc, accumulate, band)| Op::MatmulOs {

@@ -250,6 +250,15 @@ pub struct Layer {
     /// (docs/ARCHITECTURE.md section 3); with the weights, their own zeros decide.
     #[serde(default = "one")]
     pub density: f64,
+    /// Bits of its input activations: 8, or 4 (every input value, and the input zero
+    /// point, in -8..=7), which an instance with `int4_activations` runs with int4 weights
+    /// at four MACs per PE (docs/ARCHITECTURE.md section 3).
+    #[serde(default = "eight")]
+    pub act_bits: u8,
+    /// Bits of its outputs: 8, or 4, when the requantizer saturates to -8..=7 (ONNX
+    /// `QuantizeLinear` to INT4), so that the next layer's activations are int4.
+    #[serde(default = "eight")]
+    pub output_bits: u8,
 }
 
 fn eight() -> u8 {
@@ -301,15 +310,31 @@ impl Layer {
             )
             .help("use sparsity = \"dense\" for this layer (depthwise layers and channel counts not divisible by 4 run dense)"));
         }
-        if self.weight_bits != 8 && self.weight_bits != 4 {
-            return Err(ConfigError::new("weight_bits", format!("{} bits is not supported", self.weight_bits)).help("use 8 or 4"));
+        for (field, bits) in [("weight_bits", self.weight_bits), ("act_bits", self.act_bits), ("output_bits", self.output_bits)] {
+            if bits != 8 && bits != 4 {
+                return Err(ConfigError::new(field, format!("{bits} bits is not supported")).help("use 8 or 4"));
+            }
+        }
+        if self.act_bits == 4 && !INT4.contains(&self.quant.x_zp) {
+            return Err(ConfigError::new("quant.x_zp", format!("{} is outside -8..=7, the range of int4 activations", self.quant.x_zp))
+                .help("give an int4 input zero point, or act_bits = 8"));
+        }
+        if self.output_bits == 4 && !INT4.contains(&self.quant.y_zp) {
+            return Err(ConfigError::new("quant.y_zp", format!("{} is outside -8..=7, the range of int4 outputs", self.quant.y_zp))
+                .help("give an int4 output zero point, or output_bits = 8"));
         }
         self.quant.validate(s.k)
     }
 
     /// Output clamp bounds `(lo, hi)` that implement the fused activation.
+    /// With `output_bits = 4` they are narrowed to the int4 range.
     pub fn clamp_bounds(&self) -> (i8, i8) {
-        activation_bounds(self.activation, self.quant.y_scale, self.quant.y_zp)
+        let (lo, hi) = activation_bounds(self.activation, self.quant.y_scale, self.quant.y_zp);
+        if self.output_bits == 4 {
+            (lo.clamp(*INT4.start(), *INT4.end()), hi.clamp(*INT4.start(), *INT4.end()))
+        } else {
+            (lo, hi)
+        }
     }
 }
 
@@ -338,9 +363,12 @@ pub fn weight_sparsity(shape: &ConvShape, weights: &crate::Tensor) -> Sparsity {
     Sparsity::for_nonzeros(worst)
 }
 
-/// The fewest bits, 4 or 8, that hold every weight of `weights` (int4: -8..=7).
-pub fn weight_bits(weights: &crate::Tensor) -> u8 {
-    if weights.data.iter().all(|&w| (-8..=7).contains(&w)) {
+/// The values of a signed int4.
+pub const INT4: std::ops::RangeInclusive<i8> = -8..=7;
+
+/// The fewest bits, 4 or 8, that hold every value of `values` (int4: -8..=7).
+pub fn value_bits(values: &crate::Tensor) -> u8 {
+    if values.data.iter().all(|w| INT4.contains(w)) {
         4
     } else {
         8
@@ -360,8 +388,8 @@ mod tests {
         assert_eq!(weight_sparsity(&shape, &t(vec![3, 0, -2, 0, 0, 0, 0, 9])), Sparsity::TwoOfFour);
         assert_eq!(weight_sparsity(&shape, &t(vec![3, 0, 0, 0, 0, 0, 0, 9])), Sparsity::OneOfFour);
         assert_eq!(weight_sparsity(&shape, &t(vec![3, 1, -2, 0, 0, 0, 0, 9])), Sparsity::Dense);
-        assert_eq!(weight_bits(&t(vec![-8, 7, 0, 1, 2, 3, 4, 5])), 4);
-        assert_eq!(weight_bits(&t(vec![-9, 7, 0, 1, 2, 3, 4, 5])), 8);
+        assert_eq!(value_bits(&t(vec![-8, 7, 0, 1, 2, 3, 4, 5])), 4);
+        assert_eq!(value_bits(&t(vec![-9, 7, 0, 1, 2, 3, 4, 5])), 8);
         // Six channels do not divide into fours.
         let six = ConvShape { c: 6, ..shape };
         assert_eq!(weight_sparsity(&six, &crate::Tensor::from_vec([1, 1, 1, 6], vec![0; 6])), Sparsity::Dense);

@@ -113,11 +113,11 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             let busy = (*count as u64).max((8 * *count as u64).div_ceil(bw as u64));
             (lat + busy, 0, busy)
         }
-        Op::MatmulWs { a, preload, band, sparse, csc, .. } => {
+        Op::MatmulWs { a, preload, band, sparse, act4, csc, .. } => {
             let m = a.len() as u64;
             let fill = match (preload, band) {
                 (Some(_), Some(_)) => rows,
-                (Some(_), None) => crate::isa::preload_words(arch.rows, *sparse, *csc) as u64,
+                (Some(_), None) => crate::isa::preload_words(arch.rows, *sparse, *act4, *csc) as u64,
                 (None, _) => 0,
             };
             let dur = m.max(fill).max(1);

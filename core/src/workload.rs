@@ -118,6 +118,13 @@ pub struct LayerSpec {
     /// by magnitude, unstructured; weights from a file must not be denser.
     #[serde(default)]
     pub density: Option<f64>,
+    /// Input activation bits, 8 (default) or 4: random inputs are drawn in -8..=7, inputs
+    /// from a file must fit, and the input zero point must be int4.
+    #[serde(default)]
+    pub act_bits: Option<u8>,
+    /// Output bits, 8 (default) or 4: the outputs saturate to -8..=7.
+    #[serde(default)]
+    pub output_bits: Option<u8>,
     /// Quantization.
     #[serde(default)]
     pub quant: QuantSpec,
@@ -230,7 +237,11 @@ impl LayerSpec {
             Some(OneOrMany::Many(v)) => v.clone(),
         };
         let x_scale = q.x_scale.unwrap_or(0.05);
-        let y_scale = q.y_scale.unwrap_or_else(|| default_y_scale(&shape, x_scale, w_scale[0]));
+        // int4 inputs are int8 ones shifted right by 4 (a sixteenth of the spread), and int4
+        // outputs should spread over a sixteenth of the codes.
+        let spread = |bits: Option<u8>| if bits == Some(4) { 16.0 } else { 1.0 };
+        let y_scale =
+            q.y_scale.unwrap_or_else(|| default_y_scale(&shape, x_scale, w_scale[0]) / spread(self.act_bits) * spread(self.output_bits));
         let layer = Layer {
             name: self.name.clone(),
             op: self.op,
@@ -240,6 +251,8 @@ impl LayerSpec {
             sparsity: self.sparsity,
             weight_bits: self.weight_bits.unwrap_or(8),
             density: self.density.unwrap_or(1.0),
+            act_bits: self.act_bits.unwrap_or(8),
+            output_bits: self.output_bits.unwrap_or(8),
         };
         if !(layer.density > 0.0 && layer.density <= 1.0) {
             return Err(ConfigError::new("density", format!("{} is outside (0, 1]", layer.density))
@@ -282,10 +295,15 @@ impl Workload {
         let what = |t: &str| format!("layer[{idx}] ({}).data.{t}", layer.name);
         if let Some(p) = &files.input {
             data.input.data = crate::npy::read(p, &data.input.dims, &what("input"))?;
+            if crate::layer::value_bits(&data.input) > layer.act_bits {
+                let error = ConfigError::new(what("input"), "the layer declares act_bits = 4, but these inputs exceed -8..=7")
+                    .help("quantize the activations to int4 (`systole compress --policy` with act_bits = 4) or declare act_bits = 8");
+                return Err(LoadError::invalid(p, error));
+            }
         }
         if let Some(p) = &files.weights {
             data.weights.data = crate::npy::read(p, &data.weights.dims, &what("weights"))?;
-            if crate::layer::weight_bits(&data.weights) > layer.weight_bits {
+            if crate::layer::value_bits(&data.weights) > layer.weight_bits {
                 let error = ConfigError::new(what("weights"), "the layer declares weight_bits = 4, but these weights exceed -8..=7")
                     .help("quantize the weights to int4 (`systole compress --policy` with bits = 4) or declare weight_bits = 8");
                 return Err(LoadError::invalid(p, error));
@@ -388,7 +406,12 @@ impl LayerData {
             let n = dims.iter().product();
             Tensor::from_vec(dims, (0..n).map(|_| rng.gen_range(lo..=i8::MAX)).collect())
         };
-        let input = tensor(s.input_dims(), i8::MIN);
+        let mut input = tensor(s.input_dims(), i8::MIN);
+        if layer.act_bits == 4 {
+            for x in &mut input.data {
+                *x >>= 4;
+            }
+        }
         let mut weights = tensor(s.weight_dims(), -127);
         if layer.weight_bits == 4 {
             for w in &mut weights.data {

@@ -10,7 +10,8 @@
 //! scale = x_scale * w_scale[k] / y_scale              (f32, left to right)
 //! ```
 //!
-//! Weights are symmetric (`w_zp = 0`). `lo, hi` are -128, 127 narrowed by a fused ReLU
+//! Weights are symmetric (`w_zp = 0`). `lo, hi` are -128, 127 (-8, 7 for a layer with int4
+//! outputs, ONNX `QuantizeLinear` to INT4) narrowed by a fused ReLU
 //! (`lo = y_zp`) or ReLU6 (`hi = y_zp + round_half_even(6 / y_scale)`). This crate computes
 //! the output stage with native floats; the hardware's integer emulation lives in
 //! `systole_core::requant`, so the two check each other.
@@ -43,6 +44,14 @@ pub fn activate(y: i8, act: Activation, y_scale: f32, y_zp: i8) -> i8 {
 /// Requantizes one accumulator value (bias already added) with scale `scale`.
 pub fn requantize(acc: i32, scale: f32, y_zp: i8) -> i8 {
     quantize(acc as f32 * scale, y_zp)
+}
+
+/// Rounds half to even and saturates to a signed `bits`-bit integer (8, or 4 as ONNX
+/// `QuantizeLinear` to INT4: -8..=7) after adding the zero point.
+pub fn quantize_bits(v: f32, zp: i8, bits: u8) -> i8 {
+    let max = (1i64 << (bits - 1)) - 1;
+    let y = (v.round_ties_even() as i64).saturating_add(zp as i64);
+    y.clamp(-max - 1, max) as i8
 }
 
 /// Accumulators (bias included) of a (grouped) convolution, NHWK order.
@@ -90,7 +99,7 @@ pub fn layer(layer: &Layer, data: &LayerData) -> Tensor {
         .iter()
         .enumerate()
         .map(|(i, &a)| {
-            let y = requantize(a, scales[i % s.k], qp.y_zp);
+            let y = quantize_bits(a as f32 * scales[i % s.k], qp.y_zp, layer.output_bits);
             activate(y, layer.activation, qp.y_scale, qp.y_zp)
         })
         .collect();
@@ -205,6 +214,8 @@ mod tests {
             sparsity: Default::default(),
             weight_bits: 8,
             density: 1.0,
+            act_bits: 8,
+            output_bits: 8,
         }
     }
 
@@ -259,6 +270,31 @@ mod tests {
         assert_eq!(activate(-20, Activation::Relu6, 0.1, -10), -10);
         assert_eq!(activate(-20, Activation::Relu, 0.1, -10), -10);
         assert_eq!(activate(-20, Activation::None, 0.1, -10), -20);
+    }
+
+    #[test]
+    fn int4_outputs_saturate_to_minus_8_7() {
+        assert_eq!(quantize_bits(6.4, 2, 4), 7);
+        assert_eq!(quantize_bits(-12.5, 0, 4), -8);
+        assert_eq!(quantize_bits(2.5, -1, 4), 1);
+        assert_eq!(quantize_bits(300.0, 0, 8), 127);
+        // A 1x1 layer: acc = 3 * 2 + 4 * 5 = 26, scale 0.5 gives 13, saturated to 7 (int4)
+        // where int8 keeps 13; ReLU with zero point -3 keeps -8 at -3.
+        let mut l = layer_1x1(2, 1);
+        l.quant = QuantParams { x_scale: 1.0, x_zp: 0, w_scale: vec![0.5], y_scale: 1.0, y_zp: 0 };
+        let data = LayerData {
+            input: Tensor::from_vec([1, 1, 1, 2], vec![3, 4]),
+            weights: Tensor::from_vec([1, 1, 1, 2], vec![2, 5]),
+            bias: vec![0],
+        };
+        assert_eq!(layer(&l, &data).data, vec![13]);
+        l.output_bits = 4;
+        assert_eq!(layer(&l, &data).data, vec![7]);
+        let negative = LayerData { bias: vec![-60], ..data };
+        assert_eq!(layer(&l, &negative).data, vec![-8]);
+        l.activation = Activation::Relu;
+        l.quant.y_zp = -3;
+        assert_eq!(layer(&l, &negative).data, vec![-3]);
     }
 
     #[test]

@@ -15,7 +15,12 @@
 //! around one set of memories), so twice the PEs. A WS array that skips N:4 sparse weights
 //! adds per PE three activation lanes (24 flip-flops), the weight's 2-bit index (active,
 //! shadow and the bus register: 6 flip-flops) and a 4:1 byte multiplexer (24 two-input
-//! multiplexer bits); its banked scratchpad holds the same bits. SRAMs count their bits. Wires, the controller and the DMA engines are not
+//! multiplexer bits); its banked scratchpad holds the same bits. Packed int4 weights use
+//! the same lanes (and the 8x8 multiplier's halves, so no more multiplier). int4 x int4 PEs
+//! (`int4_activations`) add the high bytes of the active and shadow weights (16 flip-flops)
+//! and 16 two-input multiplexer bits: 8 for the shift of the weight byte and 8 for the
+//! fused multiplier's mode (its four 4x4 products summed instead of shifted). SRAMs count
+//! their bits. Wires, the controller and the DMA engines are not
 //! modelled; the figure is a comparison between instances, not a floor plan.
 
 use systole_core::ArchConfig;
@@ -55,7 +60,9 @@ pub fn area(arch: &ArchConfig) -> Area {
     let requant = 16.0 * ADD32_UM2 + 64.0 * FF_UM2;
     let sram_bits: f64 = crate::energy::memories(arch).iter().map(|(_, bytes, _)| bytes * 8.0).sum();
     let arrays = if arch.dataflow == systole_core::Dataflow::Both { 2.0 } else { 1.0 };
-    let sparse = if arch.sparsity == systole_core::Sparsity::Dense { 0.0 } else { 30.0 * FF_UM2 + 24.0 * MUX2_UM2 };
+    let lanes = arch.sparsity != systole_core::Sparsity::Dense || arch.int4_weights;
+    let sparse = if lanes { 30.0 * FF_UM2 + 24.0 * MUX2_UM2 } else { 0.0 };
+    let fused = if arch.int4_activations { 16.0 * FF_UM2 + 16.0 * MUX2_UM2 } else { 0.0 };
     // CSC preloads: per PE the clear on the weight bus (a register and the zeroing of the
     // shadow byte); per column the bitmap, its priority encoder and the row select.
     let csc = if arch.csc_weights {
@@ -65,7 +72,7 @@ pub fn area(arch: &ArchConfig) -> Area {
         0.0
     };
     Area {
-        array_mm2: ((arrays * pe + sparse) * arch.pes() as f64 + csc) / 1e6,
+        array_mm2: ((arrays * pe + sparse + fused) * arch.pes() as f64 + csc) / 1e6,
         requant_mm2: arch.cols as f64 * requant / 1e6,
         sram_mm2: sram_bits * SRAM_BIT_UM2 / 1e6,
     }
@@ -95,8 +102,13 @@ mod tests {
         assert!((both.array_mm2 - 2.0 * a.array_mm2).abs() < 1e-12 && both.sram_mm2 == a.sram_mm2);
         // Sparse WS PEs: + 30 x 4.5 + 24 x 1.862 = 179.688 um^2 each.
         let sparse = area(&ArchConfig { rows: 4, sparsity: systole_core::Sparsity::TwoOfFour, ..arch.clone() });
-        let dense = area(&ArchConfig { rows: 4, ..arch });
+        let dense = area(&ArchConfig { rows: 4, ..arch.clone() });
         assert!((sparse.array_mm2 - dense.array_mm2 - 16.0 * 179.688 / 1e6).abs() < 1e-12);
+        let int4 = area(&ArchConfig { rows: 4, int4_weights: true, ..arch.clone() });
+        assert_eq!(int4.array_mm2, sparse.array_mm2);
+        // int4 x int4: + 16 x 4.5 + 16 x 1.862 = 101.792 um^2 per PE.
+        let int4x4 = area(&ArchConfig { rows: 4, int4_weights: true, int4_activations: true, ..arch });
+        assert!((int4x4.array_mm2 - int4.array_mm2 - 16.0 * 101.792 / 1e6).abs() < 1e-12);
         // CSC on 4x4: 16 PEs x (4.5 + 8 x 1.862) + 4 columns x (8 x 4.5 + (4 + 8) x 1.862).
         let csc = area(&ArchConfig { rows: 4, csc_weights: true, ..dense_arch() });
         assert!((csc.array_mm2 - area(&dense_arch()).array_mm2 - 543.712 / 1e6).abs() < 1e-12);

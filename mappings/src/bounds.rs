@@ -55,6 +55,8 @@ mod tests {
             sparsity: Default::default(),
             weight_bits: 8,
             density: 1.0,
+            act_bits: 8,
+            output_bits: 8,
         };
         let arch = ArchConfig { rows: 16, cols: 16, dram_bytes_per_cycle: 16, ..Default::default() };
         let b = bounds(&arch, &layer);

@@ -74,8 +74,8 @@ struct Machine {
     /// Per PE of a sparse tile: the lane within its group of four that its weight multiplies.
     active_index: Vec<u8>,
     shadow_index: Vec<u8>,
-    active_format: (Sparsity, bool),
-    shadow_format: (Sparsity, bool),
+    active_format: (Sparsity, bool, bool),
+    shadow_format: (Sparsity, bool, bool),
     bank_words: usize,
     act_t: Tracker,
     wgt_t: Tracker,
@@ -105,8 +105,8 @@ impl Machine {
             shadow: vec![0; rows * cols],
             active_index: vec![0; rows * cols],
             shadow_index: vec![0; rows * cols],
-            active_format: (Sparsity::Dense, false),
-            shadow_format: (Sparsity::Dense, false),
+            active_format: (Sparsity::Dense, false, false),
+            shadow_format: (Sparsity::Dense, false, false),
             bank_words: arch.act_bank_words(),
             act_t: Tracker::new("act", arch.act_words()),
             wgt_t: Tracker::new("wgt", arch.wgt_words()),
@@ -129,18 +129,38 @@ impl Machine {
                 }
                 Ok(())
             }
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, csc } => {
+            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
                 let (rows, cols) = (self.rows, self.cols);
                 self.check_band(&band, i)?;
-                if !a.is_empty() && (sparse, int4) != self.active_format {
-                    let name = |(s, int4): (Sparsity, bool)| format!("{s}{}", if int4 { " int4" } else { "" });
-                    return Err(SimError::FormatMismatch { instr: i, stream: name((sparse, int4)), active: name(self.active_format) });
+                if !a.is_empty() && (sparse, int4, act4) != self.active_format {
+                    let name = |(s, int4, act4): (Sparsity, bool, bool)| {
+                        format!("{s}{}{}", if int4 { " int4" } else { "" }, if act4 { " act4" } else { "" })
+                    };
+                    return Err(SimError::FormatMismatch {
+                        instr: i,
+                        stream: name((sparse, int4, act4)),
+                        active: name(self.active_format),
+                    });
                 }
                 if preload.is_some() {
-                    self.shadow_format = (sparse, int4);
+                    self.shadow_format = (sparse, int4, act4);
                 }
                 match (preload, band, csc) {
                     (Some(p), None, Some(values)) => self.preload_csc(i, p as usize, values as usize, t)?,
+                    (Some(p), None, None) if act4 => {
+                        // Two words per PE row, high byte first: a 16-bit register of four
+                        // int4 weights.
+                        let p = p as usize;
+                        self.wgt_t.check(p, 2 * rows, i)?;
+                        for k in 0..rows {
+                            self.wgt_t.read(p + 2 * k, t, t.free, i)?;
+                            self.wgt_t.read(p + 2 * k + 1, t, t.free, i)?;
+                            for j in 0..cols {
+                                let (hi, lo) = (self.wgt[(p + 2 * k) * cols + j] as u8, self.wgt[(p + 2 * k + 1) * cols + j] as u8);
+                                self.shadow[k * cols + j] = i32::from(u16::from_be_bytes([hi, lo]));
+                            }
+                        }
+                    }
                     (Some(p), None, None) if sparse != Sparsity::Dense => {
                         // Groups of four PE rows: a metadata word, then their value words.
                         let p = p as usize;
@@ -183,7 +203,9 @@ impl Machine {
                 }
                 let acc = acc as usize;
                 self.acc_t.check(acc, a.len() as usize, i)?;
-                if int4 {
+                if act4 {
+                    self.stream_int4x4(i, a, acc, accumulate, t)?;
+                } else if int4 {
                     self.stream_int4(i, a, acc, accumulate, t)?;
                 } else if sparse != Sparsity::Dense {
                     self.stream_sparse(i, a, acc, accumulate, sparse, t)?;
@@ -392,6 +414,23 @@ impl Machine {
                     let w = active[k * cols + j] as u8;
                     let (lo, hi) = (((w << 4) as i8 >> 4) as i32, (w as i8 >> 4) as i32);
                     *o = o.wrapping_add(pair[0] * lo + pair[1] * hi);
+                }
+            }
+        })
+    }
+
+    /// Streams `a` through the active quad tile: K-steps of four words, PE `(k, j)`
+    /// multiplying lane `4k + b` by nibble `b` of its 16-bit weight, each activation taken
+    /// as its low nibble (the 4x4 multipliers see four bits).
+    fn stream_int4x4(&mut self, i: usize, a: WordGen, acc: usize, accumulate: bool, t: &InstrTiming) -> Result<(), SimError> {
+        let cols = self.cols;
+        let nibble = |v: i32, b: usize| (((v >> (4 * b)) as i8) << 4 >> 4) as i32;
+        self.stream_wide(i, a, acc, accumulate, 4, t, |lanes, active, _, out| {
+            for (k, quad) in lanes.chunks(4).enumerate() {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let w = active[k * cols + j];
+                    let dot: i32 = quad.iter().enumerate().map(|(b, &x)| nibble(x, 0) * nibble(w, b)).sum();
+                    *o = o.wrapping_add(dot);
                 }
             }
         })

@@ -26,7 +26,13 @@ fn matmul(n: u32) -> Op {
 
 /// A WS matmul over `n` words with an optional preload, in a tile format.
 fn matmul_ws(n: u32, preload: Option<u32>, sparse: systole_core::Sparsity, int4: bool) -> Op {
-    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload, band: None, sparse, int4, csc: None }
+    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload, band: None, sparse, int4, act4: false, csc: None }
+}
+
+/// An int4 x int4 WS matmul over `n` words with an optional preload.
+fn matmul_int4x4(n: u32, preload: Option<u32>) -> Op {
+    let sparse = systole_core::Sparsity::Dense;
+    Op::MatmulWs { a: WordGen::linear(0, n), acc: 0, accumulate: false, preload, band: None, sparse, int4: true, act4: true, csc: None }
 }
 
 fn store(n: u32) -> Op {
@@ -167,6 +173,7 @@ fn tile_formats_are_checked() {
         band: None,
         sparse: Sparsity::Dense,
         int4: false,
+        act4: false,
         csc: Some(values),
     };
     let e = run(vec![at(Sync::default(), csc(2))]).unwrap_err();
@@ -175,4 +182,17 @@ fn tile_formats_are_checked() {
     let e = execute(&arch, &program(vec![at(Sync::default(), csc(5))]), &mut vec![0u8; 4096]).unwrap_err();
     assert!(matches!(e, SimError::Unsupported { .. }), "{e:?}");
     execute(&arch, &program(vec![at(Sync::default(), csc(2))]), &mut vec![0u8; 4096]).unwrap();
+    // int4 x int4 needs `int4_activations`; a quad tile streamed as int4 is a mismatch.
+    let int4 = ArchConfig { int4_weights: true, ..ArchConfig::preset_4x4() };
+    let e = execute(&int4, &program(vec![at(Sync::default(), matmul_int4x4(0, Some(0)))]), &mut vec![0u8; 4096]).unwrap_err();
+    assert!(matches!(e, SimError::Unsupported { ref op, .. } if op.contains("int4x4")), "{e:?}");
+    let quad = ArchConfig { int4_activations: true, ..int4 };
+    let p = program(vec![at(Sync::default(), matmul_int4x4(0, Some(0))), at(Sync::default(), matmul_ws(2, None, Sparsity::Dense, true))]);
+    let e = execute(&quad, &p, &mut vec![0u8; 4096]).unwrap_err();
+    assert!(
+        matches!(e, SimError::FormatMismatch { ref stream, ref active, .. } if stream == "dense int4" && active == "dense int4 act4"),
+        "{e:?}"
+    );
+    let p = program(vec![at(Sync::default(), matmul_int4x4(0, Some(0))), at(Sync::default(), matmul_int4x4(2, None))]);
+    execute(&quad, &p, &mut vec![0u8; 4096]).unwrap();
 }

@@ -55,6 +55,8 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
         sparsity: Sparsity::Dense,
         weight_bits: 8,
         density: 1.0,
+        act_bits: 8,
+        output_bits: 8,
     }
 }
 

@@ -35,6 +35,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 fetch_cycles: systole_core::arch::FETCH_CYCLES[fetch],
                 sparsity: systole_core::Sparsity::Dense,
                 int4_weights: false,
+                int4_activations: false,
                 csc_weights: false,
             }
         })

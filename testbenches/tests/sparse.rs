@@ -26,7 +26,7 @@ fn passes(
     run: usize,
     runs: usize,
     expansion: usize,
-    check: impl Fn(Sparsity, bool),
+    check: impl Fn(Sparsity, bool, bool),
 ) -> (usize, usize) {
     let tails = if run.is_multiple_of(rows) { 0 } else { (runs * (run % rows)).div_ceil(rows) };
     let ksteps = (runs * (run / rows) + tails).div_ceil(expansion);
@@ -34,8 +34,8 @@ fn passes(
         .instrs
         .iter()
         .filter_map(|i| match i.op {
-            Op::MatmulWs { a, sparse, int4, .. } => {
-                check(sparse, int4);
+            Op::MatmulWs { a, sparse, int4, act4, .. } => {
+                check(sparse, int4, act4);
                 Some(a.len() as usize)
             }
             _ => None,
@@ -58,7 +58,7 @@ fn sparse_layers_match_golden_in_every_format() {
                     assert_eq!(out.mismatch(), None, "{} {}x{}x{} k{} r{}", a.name, h, h, c, k, r);
                     let format = weights.min(hw);
                     let (ksteps, streamed) =
-                        passes(&out.program, rows, r * c, r, format.expansion(), |sparse, _| assert_eq!(sparse, format));
+                        passes(&out.program, rows, r * c, r, format.expansion(), |sparse, _, _| assert_eq!(sparse, format));
                     assert_eq!(streamed, layer.shape.p() * layer.shape.q() * ksteps * k.div_ceil(cols), "{} c{c} k{k} r{r}", a.name);
                 }
             }
@@ -81,11 +81,48 @@ fn int4_layers_match_golden_in_half_the_passes() {
                 let out = golden_vs_sim(&a, &layer, &data).unwrap_or_else(|e| panic!("{}: {e}", a.name));
                 assert_eq!(out.mismatch(), None, "{} c{c} k{k} r{r}", a.name);
                 let expansion = if int4_weights { 2 } else { 1 };
-                let (ksteps, streamed) = passes(&out.program, rows, r * c, r, expansion, |_, int4| assert_eq!(int4, int4_weights));
+                let (ksteps, streamed) =
+                    passes(&out.program, rows, r * c, r, expansion, |_, int4, act4| assert_eq!((int4, act4), (int4_weights, false)));
                 assert_eq!(streamed, layer.shape.p() * layer.shape.q() * ksteps * k.div_ceil(cols), "{} c{c} k{k} r{r}", a.name);
             }
         }
     }
+}
+
+/// int4 weights and int4 activations on an instance with `int4_activations`: golden's
+/// output (int4 or int8 outputs) in a quarter of the K-steps (four chunks per pass); with
+/// only `int4_weights` the same layer takes half, and on a plain instance all of them.
+#[test]
+fn int4x4_layers_match_golden_in_a_quarter_of_the_passes() {
+    let mut saturated = false;
+    for (rows, cols) in [(4, 4), (8, 4), (16, 8)] {
+        for (h, c, k, r) in [(6, 8, 8, 3), (5, 3, 6, 3), (4, 37, 9, 1), (3, 5, 3, 2), (2, 64, 5, 1)] {
+            for output_bits in [4, 8] {
+                let mut layer = conv_layer("int4x4", LayerOp::Conv, shape(h, c, k, r), -3, 2, Activation::Relu, true);
+                (layer.weight_bits, layer.act_bits, layer.output_bits) = (4, 4, output_bits);
+                // Inputs a sixteenth and weights an eighteenth of the int8 spread; int4
+                // outputs spread over a sixteenth of the codes.
+                layer.quant.y_scale /= if output_bits == 4 { 18.0 } else { 288.0 };
+                let data = LayerData::random(&layer, (rows * 13 + c * 3 + k) as u64);
+                assert!(data.input.data.iter().all(|x| (-8..=7).contains(x)) && data.input.data.iter().any(|&x| x < -4));
+                let expected = systole_golden::layer(&layer, &data);
+                if output_bits == 4 {
+                    assert!(expected.data.iter().all(|y| (2..=7).contains(y)), "ReLU with zero point 2, saturated at 7");
+                    saturated |= expected.data.contains(&7);
+                }
+                for (int4_weights, int4_activations, expansion) in [(true, true, 4), (true, false, 2), (false, false, 1)] {
+                    let a = ArchConfig { int4_weights, int4_activations, ..arch(rows, cols, Sparsity::Dense) };
+                    let out = golden_vs_sim(&a, &layer, &data).unwrap_or_else(|e| panic!("{}: {e}", a.name));
+                    assert_eq!(out.mismatch(), None, "{} c{c} k{k} r{r}", a.name);
+                    let (ksteps, streamed) = passes(&out.program, rows, r * c, r, expansion, |_, int4, act4| {
+                        assert_eq!((int4, act4), (int4_weights, int4_activations))
+                    });
+                    assert_eq!(streamed, layer.shape.p() * layer.shape.q() * ksteps * k.div_ceil(cols), "{} c{c} k{k} r{r}", a.name);
+                }
+            }
+        }
+    }
+    assert!(saturated, "some int4 outputs should saturate at 7");
 }
 
 /// The bundled compressed workload: its layers' random data satisfy their declared
@@ -98,7 +135,7 @@ fn bundled_compressed_workload_runs_in_its_formats() {
     for (i, layer) in wl.layers.iter().enumerate() {
         let data = wl.layer_data(i).unwrap();
         assert!(systole_core::layer::weight_sparsity(&layer.shape, &data.weights) >= layer.sparsity, "{}", layer.name);
-        assert!(systole_core::layer::weight_bits(&data.weights) <= layer.weight_bits, "{}", layer.name);
+        assert!(systole_core::layer::value_bits(&data.weights) <= layer.weight_bits, "{}", layer.name);
         let program = systole_compiler::plan_layer(&arch, layer, systole_compiler::Choice::Best(Default::default())).unwrap();
         let formats: std::collections::BTreeSet<(Sparsity, bool)> = program
             .instrs

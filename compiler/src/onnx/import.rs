@@ -880,8 +880,10 @@ impl Importer {
             quant: QuantParams { x_scale: xq.scale, x_zp: xq.zp, w_scale, y_scale: y.scale, y_zp: y.zp },
             activation: act,
             sparsity: systole_core::layer::weight_sparsity(&shape, &weights),
-            weight_bits: systole_core::layer::weight_bits(&weights),
+            weight_bits: systole_core::layer::value_bits(&weights),
             density: systole_core::layer::weight_density(&weights),
+            act_bits: 8,
+            output_bits: 8,
         };
         layer
             .validate()
