@@ -420,7 +420,9 @@ impl LayerData {
         }
         prune_to(&mut weights, layer.sparsity);
         prune_unstructured(&mut weights, layer.density);
-        let bias = (0..s.k).map(|_| rng.gen_range(-(1 << 14)..(1 << 14))).collect();
+        // Biases on the scale of the accumulator: int4 inputs and weights shrink it.
+        let shrink = if layer.act_bits == 4 { 16 } else { 1 } * if layer.weight_bits == 4 { 16 } else { 1 };
+        let bias = (0..s.k).map(|_| rng.gen_range(-(1 << 14) / shrink..(1 << 14) / shrink)).collect();
         Self { input, weights, bias }
     }
 }

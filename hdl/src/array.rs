@@ -36,8 +36,9 @@ pub struct WsArray {
     pub a_in: Vec<Signal<In, Signed<8>>>,
     /// Set with the first activation of a tile: the PEs switch to the shadow weights.
     pub flip_in: Signal<In, Bit>,
-    /// Set with every activation of a packed int4 tile (skewed like the flip).
-    pub packed_in: Signal<In, Bit>,
+    /// The packing of the active tile, with every activation (skewed like the flip): bit 0
+    /// packed int4 weights, bit 1 int4 x int4 (see [`WsPe::packed_in`]).
+    pub packed_in: Signal<In, Bits<2>>,
     /// Weight row, lane `j` for column `j`.
     pub w_in: Vec<Signal<In, Signed<8>>>,
     /// The lane index of each column's weight, lane `j` for column `j`.
@@ -53,7 +54,7 @@ pub struct WsArray {
     pes: Vec<Vec<WsPe>>,
     a_skew: Vec<Delay<Signed<8>>>,
     flip_skew: Vec<Delay<Bit>>,
-    packed_skew: Vec<Delay<Bit>>,
+    packed_skew: Vec<Delay<Bits<2>>>,
     w_skew: Vec<Delay<Signed<8>>>,
     w_index_skew: Vec<Delay<Bits<2>>>,
     w_valid_skew: Vec<Delay<Bit>>,
@@ -64,8 +65,9 @@ pub struct WsArray {
 
 impl WsArray {
     /// An array of `rows x cols` PEs with `lanes` activation lanes per row (1, or
-    /// [`crate::pe::GROUP_LANES`] to skip sparse weights).
-    pub fn new(rows: usize, cols: usize, lanes: usize) -> Self {
+    /// [`crate::pe::GROUP_LANES`] to skip sparse weights), whose PEs also multiply int4 x
+    /// int4 when `int4x4`.
+    pub fn new(rows: usize, cols: usize, lanes: usize, int4x4: bool) -> Self {
         assert!((1..=MAX_SIDE).contains(&rows) && (1..=MAX_SIDE).contains(&cols), "array {rows}x{cols}");
         Self {
             clock: Default::default(),
@@ -78,7 +80,7 @@ impl WsArray {
             w_row_in: (0..cols).map(|_| Default::default()).collect(),
             w_clear_in: Default::default(),
             out: (0..cols).map(|_| Default::default()).collect(),
-            pes: (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes)).collect()).collect(),
+            pes: (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes, int4x4)).collect()).collect(),
             a_skew: (0..rows * lanes).map(|l| Delay::new(l / lanes)).collect(),
             flip_skew: (0..rows).map(Delay::new).collect(),
             packed_skew: (0..rows).map(Delay::new).collect(),
@@ -213,7 +215,7 @@ impl Logic for WsArray {
     fn hdl(&self) -> Verilog {
         let mut block = vec![];
         // Emission reads no signal values; `wire` takes `&mut self` for the other modes.
-        WsArray::new(self.rows(), self.cols(), self.lanes()).wire(&mut Mode::Emit(&mut block));
+        WsArray::new(self.rows(), self.cols(), self.lanes(), false).wire(&mut Mode::Emit(&mut block));
         for j in 0..self.cols() {
             block.push(assign_zero(format!("pes$0${j}$p_in")));
         }

@@ -131,6 +131,8 @@ pub struct Controller {
     pub ex_sparse: Signal<Out, Bits<2>>,
     /// Exec: WS tiles of packed int4 weights.
     pub ex_int4: Signal<Out, Bit>,
+    /// Exec: WS quad tiles, int4 weights and activations.
+    pub ex_act4: Signal<Out, Bit>,
     /// Exec: the WS preload is a CSC tile.
     pub ex_csc_valid: Signal<Out, Bit>,
     /// Exec: its value words.
@@ -289,6 +291,7 @@ pub const FIELDS: &[FieldPort] = &[
     ("ex_band_stride", 8, 1, &[(4, "band.stride"), (5, "band.stride")]),
     ("ex_sparse", 2, 1, &[(4, "sparse")]),
     ("ex_int4", 1, 1, &[(4, "int4")]),
+    ("ex_act4", 1, 1, &[(4, "act4")]),
     ("ex_csc_valid", 1, 1, &[(4, "csc.valid")]),
     ("ex_csc", 16, 1, &[(4, "csc")]),
     ("ex_band_taps", 16, 1, &[(4, "band.taps"), (5, "band.taps")]),
@@ -469,6 +472,7 @@ impl Controller {
             ex_band_stride: Default::default(),
             ex_sparse: Default::default(),
             ex_int4: Default::default(),
+            ex_act4: Default::default(),
             ex_csc_valid: Default::default(),
             ex_csc: Default::default(),
             ex_band_taps: Default::default(),
@@ -530,6 +534,7 @@ impl Controller {
             "ex_band_stride" => self.ex_band_stride.next = v.into(),
             "ex_sparse" => self.ex_sparse.next = v.into(),
             "ex_int4" => self.ex_int4.next = v != 0,
+            "ex_act4" => self.ex_act4.next = v != 0,
             "ex_csc_valid" => self.ex_csc_valid.next = v != 0,
             "ex_csc" => self.ex_csc.next = v.into(),
             "ex_band_taps" => self.ex_band_taps.next = v.into(),
@@ -662,6 +667,7 @@ impl Logic for Controller {
             &mut self.ex_preload_valid,
             &mut self.ex_band_valid,
             &mut self.ex_int4,
+            &mut self.ex_act4,
             &mut self.ex_csc_valid,
         ] {
             s.connect();

@@ -58,6 +58,8 @@ pub struct ExecDual {
     pub sparse: Signal<In, Bits<2>>,
     /// WS: the tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// WS: with `int4`, int4 activations too (quad tiles).
+    pub act4: Signal<In, Bit>,
     /// WS: the preload is a CSC tile.
     pub csc_valid: Signal<In, Bit>,
     /// WS: its value words.
@@ -113,6 +115,7 @@ impl ExecDual {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            act4: Default::default(),
             csc_valid: Default::default(),
             csc_values: Default::default(),
             ready: Default::default(),
@@ -138,6 +141,12 @@ impl ExecDual {
     /// The WS engine with CSC preloads (`ArchConfig::csc_weights`) or without.
     pub fn with_csc(mut self, csc: bool) -> Self {
         self.ws = self.ws.with_csc(csc);
+        self
+    }
+
+    /// The WS engine with int4 x int4 PEs or without (see [`WsEngine::with_int4x4`]).
+    pub fn with_int4x4(mut self, on: bool) -> Self {
+        self.ws = self.ws.with_int4x4(on);
         self
     }
 }
@@ -169,6 +178,7 @@ impl Logic for ExecDual {
         self.ws.preload.next = self.preload.val();
         self.ws.sparse.next = self.sparse.val();
         self.ws.int4.next = self.int4.val();
+        self.ws.act4.next = self.act4.val();
         self.ws.csc_valid.next = self.csc_valid.val();
         self.ws.csc_values.next = self.csc_values.val();
         self.os.b.next = self.b.val();

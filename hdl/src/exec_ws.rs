@@ -66,6 +66,8 @@ pub struct WsEngine {
     pub sparse: Signal<In, Bits<2>>,
     /// The tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// With `int4`: int4 activations too, quad tiles.
+    pub act4: Signal<In, Bit>,
     /// The preload is a CSC tile.
     pub csc_valid: Signal<In, Bit>,
     /// Its value words.
@@ -119,6 +121,12 @@ pub struct WsEngine {
     wr_int4: DFF<Bit>,
     a_int4: DFF<Bit>,
     cur_int4: Signal<Local, Bit>,
+    // Whether the instance runs int4 x int4 (quad tiles); without, `act4` is masked to 0.
+    quads: Constant<Bit>,
+    rows2: Constant<Bits<16>>,
+    f_act4: DFF<Bit>,
+    a_act4: DFF<Bit>,
+    cur_act4: Signal<Local, Bit>,
     // Loop bounds of the lane routing: each is `rows` when the instance has that routing,
     // else 0 (1-lane dense, 4-lane dense, 2:4 and 1:4).
     _route_plain: usize,
@@ -201,6 +209,7 @@ impl WsEngine {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            act4: Default::default(),
             csc_valid: Default::default(),
             csc_values: Default::default(),
             ready: Default::default(),
@@ -216,7 +225,7 @@ impl WsEngine {
             acc_accumulate: Default::default(),
             acc_input: (0..cols).map(|_| Default::default()).collect(),
             band: BandUnit::new(cols),
-            array: WsArray::new(rows, cols, lanes),
+            array: WsArray::new(rows, cols, lanes, false),
             csc: CscExpander::new(rows, cols),
             cscs: Constant::new(false),
             mask_words: Constant::new((systole_core::isa::csc_mask_words(rows) as u64).into()),
@@ -243,6 +252,11 @@ impl WsEngine {
             wr_int4: Default::default(),
             a_int4: Default::default(),
             cur_int4: Default::default(),
+            quads: Constant::new(false),
+            rows2: Constant::new(((2 * rows) as u64).into()),
+            f_act4: Default::default(),
+            a_act4: Default::default(),
+            cur_act4: Default::default(),
             _route_plain: if lanes == 1 { rows } else { 0 },
             _route_dense: if lanes > 1 { rows } else { 0 },
             _route_two: if act_banks >= 2 { rows } else { 0 },
@@ -299,6 +313,16 @@ impl WsEngine {
         self.cscs = Constant::new(csc);
         self
     }
+
+    /// The engine with int4 x int4 PEs (`ArchConfig::int4_activations`, which needs four
+    /// activation banks) or without.
+    pub fn with_int4x4(mut self, on: bool) -> Self {
+        let (rows, cols, lanes) = (self.array.rows(), self.array.cols(), self.array.lanes());
+        assert!(!on || self.act_wide_data.len() == 4 * rows, "int4 x int4 needs four activation banks");
+        self.array = WsArray::new(rows, cols, lanes, on);
+        self.quads = Constant::new(on);
+        self
+    }
 }
 
 impl Logic for WsEngine {
@@ -332,6 +356,8 @@ impl Logic for WsEngine {
             f_int4,
             wr_int4,
             a_int4,
+            f_act4,
+            a_act4,
             f_csc,
             f_end,
             wr_csc_mask,
@@ -366,12 +392,16 @@ impl Logic for WsEngine {
             self.cur_sparse.next = self.sparse.val() & self.formats.val();
             self.cur_phase.next = 0.into();
             self.f_sparse.d.next = self.sparse.val() & self.formats.val();
-            self.cur_int4.next = self.int4.val() & self.packs.val();
-            self.f_int4.d.next = self.int4.val() & self.packs.val();
+            self.cur_act4.next = self.act4.val() & self.quads.val();
+            self.f_act4.d.next = self.act4.val() & self.quads.val();
+            self.cur_int4.next = self.int4.val() & self.packs.val() & !self.cur_act4.val();
+            self.f_int4.d.next = self.int4.val() & self.packs.val() & !self.cur_act4.val();
             self.cur_csc.next = self.csc_valid.val() & self.cscs.val();
             self.f_csc.d.next = self.csc_valid.val() & self.cscs.val();
             if self.csc_valid.val() & self.cscs.val() {
                 self.cur_end.next = self.csc_values.val() + self.mask_words.val();
+            } else if self.cur_act4.val() {
+                self.cur_end.next = self.rows2.val();
             } else {
                 self.cur_end.next = self.rows.val();
             }
@@ -392,6 +422,7 @@ impl Logic for WsEngine {
             self.cur_sparse.next = self.f_sparse.q.val();
             self.cur_phase.next = self.r_phase.q.val();
             self.cur_int4.next = self.f_int4.q.val();
+            self.cur_act4.next = self.f_act4.q.val();
             self.cur_csc.next = self.f_csc.q.val();
             self.cur_end.next = self.f_end.q.val();
         }
@@ -444,7 +475,7 @@ impl Logic for WsEngine {
 
         // Scratchpad reads.
         self.act_raddr.next = self.seq.addr.val();
-        self.act_wide.next = self.cur_sparse.val().any() | self.cur_int4.val();
+        self.act_wide.next = self.cur_sparse.val().any() | self.cur_int4.val() | self.cur_act4.val();
         self.wgt_raddr.next = self.cur_waddr.val();
         for j in 0..self.wgt_rdata.len() {
             self.band.word[j].next = self.wgt_rdata[j].val();
@@ -462,12 +493,24 @@ impl Logic for WsEngine {
         self.wr_csc_value.d.next = self.issue_r.val() & self.cur_csc.val() & (self.cur_row.val() >= self.mask_words.val());
         self.wr_meta.d.next = self.issue_meta.val();
         self.wr_sparse.d.next = self.cur_sparse.val().any();
-        self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
+        // A quad tile sends two words per PE row.
+        if self.cur_act4.val() {
+            self.wr_row.d.next = self.cur_row.val().get_bits::<8>(1);
+        } else {
+            self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
+        }
         self.wr_band.d.next = self.cur_band.val();
         self.a_mode.d.next = self.cur_sparse.val();
         self.a_int4.d.next = self.cur_int4.val();
         self.wr_int4.d.next = self.cur_int4.val();
-        self.array.packed_in.next = self.a_int4.q.val();
+        self.a_act4.d.next = self.cur_act4.val();
+        if self.a_act4.q.val() {
+            self.array.packed_in.next = 2.into();
+        } else if self.a_int4.q.val() {
+            self.array.packed_in.next = 1.into();
+        } else {
+            self.array.packed_in.next = 0.into();
+        }
         // Lane routing (docs/ARCHITECTURE.md section 3): row `k` gets lanes `4g..4g+4` of the
         // K-step, `g = k / N`; dense, `g = k / 4` of the word read (the PE's index is its
         // row's position in the group, so it takes lane `k`).
@@ -492,7 +535,7 @@ impl Logic for WsEngine {
         }
         for k in 0..self._route_one {
             for b in 0..4 {
-                if self.a_mode.q.val().get_bit(1) {
+                if self.a_mode.q.val().get_bit(1) | self.a_act4.q.val() {
                     self.array.a_in[k * 4 + b].next = self.act_wide_data[4 * k + b].val();
                 }
             }
@@ -604,6 +647,8 @@ pub struct ExecWs {
     pub sparse: Signal<In, Bits<2>>,
     /// The tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// With `int4`: int4 activations too, quad tiles.
+    pub act4: Signal<In, Bit>,
     /// The preload is a CSC tile.
     pub csc_valid: Signal<In, Bit>,
     /// Its value words.
@@ -655,6 +700,7 @@ impl ExecWs {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            act4: Default::default(),
             csc_valid: Default::default(),
             csc_values: Default::default(),
             ready: Default::default(),
@@ -675,6 +721,12 @@ impl ExecWs {
     /// The engine with CSC preloads (`ArchConfig::csc_weights`) or without.
     pub fn with_csc(mut self, csc: bool) -> Self {
         self.engine = self.engine.with_csc(csc);
+        self
+    }
+
+    /// The engine with int4 x int4 PEs or without (see [`WsEngine::with_int4x4`]).
+    pub fn with_int4x4(mut self, on: bool) -> Self {
+        self.engine = self.engine.with_int4x4(on);
         self
     }
 }
@@ -699,6 +751,7 @@ impl Logic for ExecWs {
         self.engine.band_width.next = self.band_width.val();
         self.engine.sparse.next = self.sparse.val();
         self.engine.int4.next = self.int4.val();
+        self.engine.act4.next = self.act4.val();
         self.engine.csc_valid.next = self.csc_valid.val();
         self.engine.csc_values.next = self.csc_values.val();
         self.mem.act_wide.next = self.engine.act_wide.val();

@@ -45,9 +45,11 @@ pub struct WsPe {
     pub a_in: Vec<Signal<In, Signed<8>>>,
     /// First activation of a new tile: switch to the shadow weight.
     pub flip_in: Signal<In, Bit>,
-    /// The activation comes with a packed int4 tile: the weight byte is two int4 weights,
-    /// for lanes `index` and `index + 1`.
-    pub packed_in: Signal<In, Bit>,
+    /// The packing of the tile the activation comes with. Bit 0: packed int4 weights, the
+    /// weight byte is two int4 weights for lanes `index` and `index + 1`. Bit 1: int4 x
+    /// int4, the 16-bit weight is four int4 weights for lanes 0..4, each activation taken
+    /// as its low nibble.
+    pub packed_in: Signal<In, Bits<2>>,
     /// Partial sum from above.
     pub p_in: Signal<In, Signed<32>>,
     /// Weight bus from above: value.
@@ -64,8 +66,8 @@ pub struct WsPe {
     pub a_out: Vec<Signal<Out, Signed<8>>>,
     /// Flip to the right.
     pub flip_out: Signal<Out, Bit>,
-    /// Packed flag to the right.
-    pub packed_out: Signal<Out, Bit>,
+    /// Packing to the right.
+    pub packed_out: Signal<Out, Bits<2>>,
     /// Partial sum downwards.
     pub p_out: Signal<Out, Signed<32>>,
     /// Weight bus downwards: value.
@@ -84,11 +86,15 @@ pub struct WsPe {
     lane_ids: Vec<Constant<Bits<2>>>,
     active: DFF<Signed<8>>,
     shadow: DFF<Signed<8>>,
+    // The high bytes of 16-bit int4 x int4 weights: a capture shifts `shadow` into
+    // `shadow_hi`, so a row's two words arrive high byte first.
+    active_hi: DFF<Signed<8>>,
+    shadow_hi: DFF<Signed<8>>,
     active_index: DFF<Bits<2>>,
     shadow_index: DFF<Bits<2>>,
     a: Vec<DFF<Signed<8>>>,
     flip: DFF<Bit>,
-    pack: DFF<Bit>,
+    pack: DFF<Bits<2>>,
     p: DFF<Signed<32>>,
     w: DFF<Signed<8>>,
     w_index: DFF<Bits<2>>,
@@ -96,6 +102,7 @@ pub struct WsPe {
     w_row: DFF<Bits<8>>,
     w_clear: DFF<Bit>,
     weight: Signal<Local, Signed<8>>,
+    weight_hi: Signal<Local, Signed<8>>,
     index: Signal<Local, Bits<2>>,
     x: Signal<Local, Signed<8>>,
     x_hi: Signal<Local, Signed<8>>,
@@ -103,16 +110,21 @@ pub struct WsPe {
     // as two 8x4 ones (4 lanes).
     _plain: usize,
     _fused: usize,
+    // 1 when the PE also works as four 4x4 multipliers (int4 x int4), else 0.
+    _quad: usize,
 }
 
 /// Activation lanes per PE row in an array that skips sparse weights: one group of N:4.
 pub const GROUP_LANES: usize = 4;
 
 impl WsPe {
-    /// A PE in array row `row` with `lanes` activation lanes (1 or [`GROUP_LANES`]).
-    pub fn new(row: usize, lanes: usize) -> Self {
+    /// A PE in array row `row` with `lanes` activation lanes (1 or [`GROUP_LANES`]), with
+    /// the 16-bit weights and four 4x4 products of int4 x int4 when `int4x4` (which needs
+    /// four lanes).
+    pub fn new(row: usize, lanes: usize, int4x4: bool) -> Self {
         assert!(row < MAX_SIDE, "row {row} beyond {MAX_SIDE}");
         assert!(lanes == 1 || lanes == GROUP_LANES, "{lanes} lanes");
+        assert!(!int4x4 || lanes == GROUP_LANES, "int4 x int4 needs {GROUP_LANES} lanes");
         Self {
             clock: Default::default(),
             a_in: (0..lanes).map(|_| Default::default()).collect(),
@@ -138,6 +150,8 @@ impl WsPe {
             lane_ids: (1..lanes).map(|b| Constant::new((b as u64).into())).collect(),
             active: Default::default(),
             shadow: Default::default(),
+            active_hi: Default::default(),
+            shadow_hi: Default::default(),
             active_index: Default::default(),
             shadow_index: Default::default(),
             a: (0..lanes).map(|_| Default::default()).collect(),
@@ -150,11 +164,13 @@ impl WsPe {
             w_row: Default::default(),
             w_clear: Default::default(),
             weight: Default::default(),
+            weight_hi: Default::default(),
             index: Default::default(),
             x: Default::default(),
             x_hi: Default::default(),
             _plain: usize::from(lanes == 1),
             _fused: usize::from(lanes > 1),
+            _quad: usize::from(int4x4),
         }
     }
 }
@@ -162,14 +178,34 @@ impl WsPe {
 impl Logic for WsPe {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, shadow, active_index, shadow_index, flip, pack, p, w, w_index, w_valid, w_row, w_clear);
+        dff_setup!(
+            self,
+            clock,
+            active,
+            shadow,
+            active_hi,
+            shadow_hi,
+            active_index,
+            shadow_index,
+            flip,
+            pack,
+            p,
+            w,
+            w_index,
+            w_valid,
+            w_row,
+            w_clear
+        );
         if self.flip_in.val() {
             self.active.d.next = self.shadow.q.val();
+            self.active_hi.d.next = self.shadow_hi.q.val();
             self.active_index.d.next = self.shadow_index.q.val();
             self.weight.next = self.shadow.q.val();
+            self.weight_hi.next = self.shadow_hi.q.val();
             self.index.next = self.shadow_index.q.val();
         } else {
             self.weight.next = self.active.q.val();
+            self.weight_hi.next = self.active_hi.q.val();
             self.index.next = self.active_index.q.val();
         }
         self.x.next = self.a_in[0].val();
@@ -186,7 +222,7 @@ impl Logic for WsPe {
         // Packed, the weight byte is two int4 weights for two activations: two 8x4
         // products (in silicon the halves of the 8x8 multiplier, bit fusion).
         for _u in 0..self._fused {
-            if self.packed_in.val() {
+            if self.packed_in.val().get_bit(0) {
                 if self.index.val().get_bit(1) {
                     self.x_hi.next = self.a_in[3].val();
                 } else {
@@ -199,12 +235,30 @@ impl Logic for WsPe {
                 self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
             }
         }
+        // int4 x int4: the 16-bit weight is four int4 weights for the four lanes, each
+        // taken as its low nibble: four 4x4 products (the 8x8 multiplier's quarters).
+        for _u in 0..self._quad {
+            if self.packed_in.val().get_bit(1) {
+                self.p.d.next = self.p_in.val()
+                    + signed_cast_widen::<16, 4>(self.a_in[0].val().get_bits::<4>(0))
+                        * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
+                    + signed_cast_widen::<16, 4>(self.a_in[1].val().get_bits::<4>(0))
+                        * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4))
+                    + signed_cast_widen::<16, 4>(self.a_in[2].val().get_bits::<4>(0))
+                        * signed_cast_widen::<16, 4>(self.weight_hi.val().get_bits::<4>(0))
+                    + signed_cast_widen::<16, 4>(self.a_in[3].val().get_bits::<4>(0))
+                        * signed_cast_widen::<16, 4>(self.weight_hi.val().get_bits::<4>(4));
+            }
+        }
         if self.w_clear_in.val() {
             self.shadow.d.next = self.zero.val();
         }
         if self.w_valid_in.val() & (self.w_row_in.val() == self.row.val()) {
             self.shadow.d.next = self.w_in.val();
             self.shadow_index.d.next = self.w_index_in.val();
+            for _u in 0..self._quad {
+                self.shadow_hi.d.next = self.shadow.q.val();
+            }
         }
         for b in 0..self.a.len() {
             self.a[b].clock.next = self.clock.val();

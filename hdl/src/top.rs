@@ -175,6 +175,7 @@ impl Logic for Accelerator {
         self.ex.band_stride.next = self.ctl.ex_band_stride.val();
         self.ex.sparse.next = self.ctl.ex_sparse.val();
         self.ex.int4.next = self.ctl.ex_int4.val();
+        self.ex.act4.next = self.ctl.ex_act4.val();
         self.ex.csc_valid.next = self.ctl.ex_csc_valid.val();
         self.ex.csc_values.next = self.ctl.ex_csc.val();
         self.ex.band_taps.next = self.ctl.ex_band_taps.val();

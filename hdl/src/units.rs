@@ -449,6 +449,8 @@ pub struct ExecUnit {
     pub sparse: Signal<In, Bits<2>>,
     /// WS: the tiles hold packed int4 weights.
     pub int4: Signal<In, Bit>,
+    /// WS: with `int4`, int4 activations too (quad tiles).
+    pub act4: Signal<In, Bit>,
     /// WS: the preload is a CSC tile.
     pub csc_valid: Signal<In, Bit>,
     /// WS: its value words.
@@ -506,6 +508,7 @@ impl ExecUnit {
             band_width: Default::default(),
             sparse: Default::default(),
             int4: Default::default(),
+            act4: Default::default(),
             csc_valid: Default::default(),
             csc_values: Default::default(),
             ready: Default::default(),
@@ -519,12 +522,20 @@ impl ExecUnit {
             acc_raddr: Default::default(),
             acc_rdata: (0..cols).map(|_| Default::default()).collect(),
             ws: (df == Dataflow::WeightStationary)
-                .then(|| ExecWs::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4).with_csc(arch.csc_weights))
+                .then(|| {
+                    ExecWs::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)
+                        .with_csc(arch.csc_weights)
+                        .with_int4x4(arch.int4_activations)
+                })
                 .into_iter()
                 .collect(),
             os: (df == Dataflow::OutputStationary).then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
             dual: (df == Dataflow::Both)
-                .then(|| ExecDual::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4).with_csc(arch.csc_weights))
+                .then(|| {
+                    ExecDual::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)
+                        .with_csc(arch.csc_weights)
+                        .with_int4x4(arch.int4_activations)
+                })
                 .into_iter()
                 .collect(),
             _arch: arch.clone(),
@@ -573,6 +584,7 @@ impl ExecUnit {
             net!(mode, self.ws[0].preload, "ws$0$preload".into(), self.preload, "preload".into());
             net!(mode, self.ws[0].sparse, "ws$0$sparse".into(), self.sparse, "sparse".into());
             net!(mode, self.ws[0].int4, "ws$0$int4".into(), self.int4, "int4".into());
+            net!(mode, self.ws[0].act4, "ws$0$act4".into(), self.act4, "act4".into());
             net!(mode, self.ws[0].csc_valid, "ws$0$csc_valid".into(), self.csc_valid, "csc_valid".into());
             net!(mode, self.ws[0].csc_values, "ws$0$csc_values".into(), self.csc_values, "csc_values".into());
         }
@@ -589,6 +601,7 @@ impl ExecUnit {
             net!(mode, self.dual[0].preload, "dual$0$preload".into(), self.preload, "preload".into());
             net!(mode, self.dual[0].sparse, "dual$0$sparse".into(), self.sparse, "sparse".into());
             net!(mode, self.dual[0].int4, "dual$0$int4".into(), self.int4, "int4".into());
+            net!(mode, self.dual[0].act4, "dual$0$act4".into(), self.act4, "act4".into());
             net!(mode, self.dual[0].csc_valid, "dual$0$csc_valid".into(), self.csc_valid, "csc_valid".into());
             net!(mode, self.dual[0].csc_values, "dual$0$csc_values".into(), self.csc_values, "csc_values".into());
             net!(mode, self.dual[0].b, "dual$0$b".into(), self.b, "b".into());

@@ -159,7 +159,7 @@ impl ArrayCase {
         let mut outs = vec![];
         match self.kind {
             Kind::WeightStationary => {
-                let mut uut = WsArray::new(rows, cols, 1);
+                let mut uut = WsArray::new(rows, cols, 1, false);
                 uut.connect_all();
                 for v in &self.cycles {
                     for (lane, &x) in uut.a_in.iter_mut().zip(v) {
@@ -203,7 +203,7 @@ impl ArrayCase {
     /// The emitted Verilog of the array this case drives.
     pub fn verilog(&self) -> String {
         match self.kind {
-            Kind::WeightStationary => emit(&mut WsArray::new(self.rows, self.cols, 1)),
+            Kind::WeightStationary => emit(&mut WsArray::new(self.rows, self.cols, 1, false)),
             Kind::OutputStationary => emit(&mut OsArray::new(self.rows, self.cols)),
         }
     }

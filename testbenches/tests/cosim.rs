@@ -333,6 +333,52 @@ fn rtl_runs_int4_layers() {
     ladder(&archs[..1], &int4_layers[1..2], false, Some(Simulator::Icarus));
 }
 
+/// int4 weights and activations (docs/ARCHITECTURE.md section 3) on instances with
+/// `int4_activations`: each PE's 16-bit weight feeds four 4x4 products over four
+/// activation banks; the RTL equals the simulator in bytes and cycles in rust-hdl (and one
+/// case in Icarus), int4 and int8 outputs, with int4-weight and int8 layers on the same
+/// instances.
+#[test]
+fn rtl_runs_int4x4_layers() {
+    let quad = |a: ArchConfig, s: systole_core::Sparsity| ArchConfig {
+        name: format!("{}-{s}-int4x4", a.name),
+        sparsity: s,
+        int4_weights: true,
+        int4_activations: true,
+        ..a
+    };
+    let archs =
+        [quad(arch(4, 4, WS, 4, 5, 1), systole_core::Sparsity::Dense), quad(arch(8, 4, BOTH, 8, 4, 2), systole_core::Sparsity::OneOfFour)];
+    let quad_layers: Vec<Layer> = [
+        ("int4x4_conv3x3", conv(4, 5, 8, 5, 3, 1, 1), 4),
+        ("int4x4_conv3x3s2", conv(5, 5, 12, 6, 3, 2, 1), 8),
+        ("int4x4_pointwise", conv(3, 3, 37, 9, 1, 1, 1), 4),
+    ]
+    .into_iter()
+    .map(|(name, shape, output_bits)| {
+        let mut l = conv_layer(name, LayerOp::Conv, shape, -2, 1, Activation::Relu, true);
+        (l.weight_bits, l.act_bits, l.output_bits) = (4, 4, output_bits);
+        // Inputs a sixteenth and weights an eighteenth of the int8 spread.
+        l.quant.y_scale /= if output_bits == 4 { 18.0 } else { 288.0 };
+        l
+    })
+    .collect();
+    for (a, l) in archs.iter().flat_map(|a| quad_layers.iter().map(move |l| (a, l))) {
+        let program = systole_compiler::compile_layer(a, l, &LayerData::random(l, 1)).unwrap();
+        let fused = |i: &systole_core::Instr| matches!(i.op, systole_core::Op::MatmulWs { act4: true, .. });
+        assert!(program.instrs.iter().any(fused), "{} on {} is not int4 x int4", l.name, a.name);
+        // Outputs inside the clamp, so that a wrong product shows.
+        let (lo, hi) = l.clamp_bounds();
+        let y = systole_golden::layer(l, &LayerData::random(l, 100));
+        assert!(y.data.iter().filter(|&&v| lo < v && v < hi).count() * 5 >= y.data.len(), "{}: outputs saturate", l.name);
+    }
+    let mut int4_weights = conv_layer("int4_weights_conv", LayerOp::Conv, conv(4, 4, 8, 5, 3, 1, 1), -2, 1, Activation::Relu6, true);
+    int4_weights.weight_bits = 4;
+    ladder(&archs, &quad_layers, true, None);
+    ladder(&archs, &[int4_weights, layers()[0].clone()], true, None);
+    ladder(&archs[..1], &quad_layers[2..3], false, Some(Simulator::Icarus));
+}
+
 /// Unstructured-sparse layers on instances with `csc_weights` (docs/ARCHITECTURE.md
 /// section 3): tiles sparse enough are stored CSC and the RTL's expander rebuilds them in
 /// the shadow tile; the RTL equals the simulator in bytes and cycles, with CSC and dense

@@ -34,9 +34,15 @@ fn accelerator_lints() {
         let dir = scratch(&format!("top-{df}-lint"));
         verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("{df}: {e}"));
     }
-    // The compression features: four activation banks, 4-lane PEs with packed int4, the
-    // CSC expander.
-    let sparse = ArchConfig { sparsity: systole_core::Sparsity::OneOfFour, int4_weights: true, csc_weights: true, ..small(Dataflow::Both) };
+    // The compression features: four activation banks, 4-lane PEs with packed int4 and
+    // int4 x int4, the CSC expander.
+    let sparse = ArchConfig {
+        sparsity: systole_core::Sparsity::OneOfFour,
+        int4_weights: true,
+        int4_activations: true,
+        csc_weights: true,
+        ..small(Dataflow::Both)
+    };
     let rtl = emit(&mut Accelerator::new(&sparse, 16));
     let dir = scratch("top-sparse-int4-lint");
     verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("sparse int4: {e}"));
@@ -47,7 +53,13 @@ fn accelerator_lints() {
 #[test]
 #[ignore = "slow: Yosys synthesis of a 4x4 instance with sparse and int4 support"]
 fn sparse_int4_accelerator_synthesizes() {
-    let sparse = ArchConfig { sparsity: systole_core::Sparsity::OneOfFour, int4_weights: true, csc_weights: true, ..small(Dataflow::Both) };
+    let sparse = ArchConfig {
+        sparsity: systole_core::Sparsity::OneOfFour,
+        int4_weights: true,
+        int4_activations: true,
+        csc_weights: true,
+        ..small(Dataflow::Both)
+    };
     let rtl = emit(&mut Accelerator::new(&sparse, 16));
     let dir = scratch("top-sparse-int4-synth");
     let log = yosys_synth(&dir, ("top.v", &rtl), "ice40").unwrap_or_else(|e| panic!("sparse int4: {e}"));
