@@ -172,14 +172,19 @@ enum Command {
         /// 2:4, or channels:R (filters removed with the next layer's input channels).
         #[arg(long)]
         prune: Option<String>,
-        /// Per-layer policy file (TOML: [default] and [layers."name"], each `prune = "..."`
-        /// and `bits = 4 | 8`).
+        /// Per-layer policy file (TOML: [default] and [layers."name"], each `prune = "..."`,
+        /// `bits = 4 | 8` and `act_bits = 4 | 8`).
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Weight bits of every layer the policy does not name (4 or 8): quantize per output
         /// channel and write the quantized model.
         #[arg(long)]
         bits: Option<u8>,
+        /// Input activation bits of every layer the policy does not name (4 or 8): 4 makes
+        /// the input int4 where a conv or GEMM layer produces it, and writes the quantized
+        /// model.
+        #[arg(long)]
+        act_bits: Option<u8>,
         #[command(flatten)]
         calibration: CalibrationArgs,
         /// Also write the report as JSON.
@@ -531,8 +536,8 @@ fn main() -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Compress { model, out, prune, policy, bits, calibration, json } => {
-            let choice = model::CompressChoice { prune: prune.as_deref(), policy: policy.as_deref(), bits };
+        Command::Compress { model, out, prune, policy, bits, act_bits, calibration, json } => {
+            let choice = model::CompressChoice { prune: prune.as_deref(), policy: policy.as_deref(), bits, act_bits };
             model::compress(&model, &out, &choice, &calibration.into(), json.as_deref())
         }
         Command::ExportModel { network, out, size, seed } => {

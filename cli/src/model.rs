@@ -40,6 +40,8 @@ pub struct CompressChoice<'a> {
     pub policy: Option<&'a Path>,
     /// `--bits`: the default weight bits.
     pub bits: Option<u8>,
+    /// `--act-bits`: the default input activation bits.
+    pub act_bits: Option<u8>,
 }
 
 /// `systole compress`: prunes (and, with weight bits, quantizes) the float model at `path`
@@ -64,21 +66,29 @@ pub fn compress(path: &Path, out: &Path, choice: &CompressChoice, calibration: &
         }
         p.default_bits = Some(b);
     }
+    if let Some(b) = choice.act_bits {
+        if b != 4 && b != 8 {
+            return Err(miette!(help = "use --act-bits 4 or --act-bits 8", "--act-bits {b}: activations are quantized to 4 or 8 bits"));
+        }
+        p.default_act_bits = Some(b);
+    }
     if p.quantizes() && p.default_bits.is_none() {
         // Every layer of the written model is quantized; the proxy should see all of them.
         p.default_bits = Some(8);
     }
-    if prune.is_none() && policy.is_none() && choice.bits.is_none() {
+    if prune.is_none() && policy.is_none() && choice.bits.is_none() && choice.act_bits.is_none() {
         return Err(miette!(
-            help = "e.g. --prune 2:4, --bits 4, or --policy policy.toml",
-            "nothing to do: give --prune, --bits or --policy"
+            help = "e.g. --prune 2:4, --bits 4, --act-bits 4, or --policy policy.toml",
+            "nothing to do: give --prune, --bits, --act-bits or --policy"
         ));
     }
     let model = onnx::read(path)?;
     let samples = samples(&model, calibration)?;
     let (pruned, report) = compress::compress(&model, path, &p, &samples)?;
     let written = if p.quantizes() {
-        let q = ptq::quantize_with_bits(&pruned, out, &samples, &|name| p.bits_for(name).unwrap_or(8))?;
+        let q = ptq::quantize_with_bits(&pruned, out, &samples, &|name| p.bits_for(name).unwrap_or(8), &|name| {
+            report.layers.iter().any(|l| l.name == name && l.act_bits == 4)
+        })?;
         onnx::import(&q, out)?;
         q
     } else {
@@ -86,11 +96,24 @@ pub fn compress(path: &Path, out: &Path, choice: &CompressChoice, calibration: &
     };
     std::fs::write(out, written.to_bytes()).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
     let db = |v: f64| if v.is_finite() { format!("{v:.1}") } else { "exact".into() };
-    println!("{:<28} {:<7} {:<18} {:>5} {:>10} {:>9} {:>9}", "layer", "op", "pruning", "bits", "weights", "sparsity", "SQNR dB");
+    println!(
+        "{:<28} {:<7} {:<18} {:>5} {:>5} {:>10} {:>9} {:>9}",
+        "layer", "op", "pruning", "bits", "act", "weights", "sparsity", "SQNR dB"
+    );
     for l in &report.layers {
         let sparsity = l.zeros as f64 / l.weights.max(1) as f64;
         let bits = l.bits.map_or("float".to_string(), |b| b.to_string());
-        println!("{:<28} {:<7} {:<18} {:>5} {:>10} {:>9.3} {:>9}", l.name, l.op, l.pruning, bits, l.weights, sparsity, db(l.sqnr_db));
+        println!(
+            "{:<28} {:<7} {:<18} {:>5} {:>5} {:>10} {:>9.3} {:>9}",
+            l.name,
+            l.op,
+            l.pruning,
+            bits,
+            l.act_bits,
+            l.weights,
+            sparsity,
+            db(l.sqnr_db)
+        );
     }
     let (w, z): (usize, usize) = report.layers.iter().fold((0, 0), |(w, z), l| (w + l.weights, z + l.zeros));
     println!("total: {w} weights, {z} zero ({:.3})", z as f64 / w.max(1) as f64);

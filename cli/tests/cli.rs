@@ -320,9 +320,15 @@ fn compress_refuses_bad_input_and_prunes() {
         args
     }
     let e = failure_in(&s.0, &compress(&[]));
-    assert!(e.contains("give --prune, --bits or --policy"), "{e}");
+    assert!(e.contains("give --prune, --bits, --act-bits or --policy"), "{e}");
     let e = failure_in(&s.0, &compress(&["--bits", "3"]));
     assert!(e.contains("--bits 3") && e.contains("4 or 8"), "{e}");
+    let e = failure_in(&s.0, &compress(&["--act-bits", "2"]));
+    assert!(e.contains("--act-bits 2") && e.contains("4 or 8"), "{e}");
+    // `expand`'s input is not a conv or GEMM layer's output, so it cannot be int4.
+    std::fs::write(s.0.join("act4.toml"), "[layers.\"expand\"]\nact_bits = 4\n").unwrap();
+    let e = failure_in(&s.0, &compress(&["--policy", "act4.toml"]));
+    assert!(e.contains("`expand`") && e.contains("act_bits = 4") && e.contains("act_bits = 8"), "{e}");
     let e = failure_in(&s.0, &compress(&["--prune", "2:8:1"]));
     assert!(e.contains("--prune") && e.contains("2:4"), "{e}");
     let e = failure_in(&s.0, &compress(&["--policy", "bad.toml"]));

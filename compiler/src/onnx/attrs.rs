@@ -22,6 +22,8 @@ pub mod dtype {
     pub const INT64: i32 = 7;
     /// float64.
     pub const DOUBLE: i32 = 11;
+    /// int4 (ONNX IR 10, opset 21): two per byte, the lower index in the low nibble.
+    pub const INT4: i32 = 22;
 
     /// The ONNX name of an element type.
     pub fn name(t: i32) -> String {
@@ -32,6 +34,7 @@ pub mod dtype {
             INT32 => "int32".into(),
             INT64 => "int64".into(),
             DOUBLE => "float64".into(),
+            INT4 => "int4".into(),
             other => format!("element type {other}"),
         }
     }
@@ -63,6 +66,22 @@ impl Const {
         let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= 1 << 31);
         let n = n.ok_or_else(|| format!("tensor `{}` has an absurd size {dims:?}", t.name))?;
         let raw = &t.raw_data;
+        if t.data_type == dtype::INT4 {
+            // Packed bytes: in `raw_data`, or one per `int32_data` entry (as onnx's helpers
+            // write them).
+            let packed: Vec<u8> = if raw.is_empty() { t.int32_data.iter().map(|&v| v as u8).collect() } else { raw.to_vec() };
+            if packed.len() != n.div_ceil(2) {
+                return Err(format!(
+                    "tensor `{}` has {} packed int4 bytes, its shape {dims:?} needs {}",
+                    t.name,
+                    packed.len(),
+                    n.div_ceil(2)
+                ));
+            }
+            let nibble = |b: u8| ((b << 4) as i8 >> 4) as f64;
+            let vals = (0..n).map(|i| nibble(packed[i / 2] >> (4 * (i % 2)))).collect();
+            return Ok(Self { dims, dtype: dtype::INT4, vals });
+        }
         let width = match t.data_type {
             dtype::FLOAT | dtype::INT32 => 4,
             dtype::UINT8 | dtype::INT8 => 1,
@@ -119,6 +138,7 @@ pub fn tensor_proto(name: &str, dims: &[usize], dtype: i32, vals: &[f64]) -> Ten
         dtype::INT32 => vals.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect(),
         dtype::INT8 => vals.iter().map(|&v| v as i8 as u8).collect(),
         dtype::UINT8 => vals.iter().map(|&v| v as u8).collect(),
+        dtype::INT4 => vals.chunks(2).map(|p| (p[0] as i8 as u8 & 0xf) | (p.get(1).map_or(0, |&v| v as i8 as u8) << 4)).collect(),
         dtype::INT64 => vals.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect(),
         _ => vals.iter().flat_map(|&v| v.to_le_bytes()).collect(),
     };
@@ -356,4 +376,24 @@ pub fn window_out(x: &[usize], w: &Window, k: usize) -> Result<Vec<usize>, Strin
         out.push((padded - span) / w.stride[d] + 1);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int4_tensors_pack_two_per_byte_low_nibble_first() {
+        let t = tensor_proto("z", &[5], dtype::INT4, &[-8.0, 7.0, 1.0, -1.0, 3.0]);
+        assert_eq!(t.raw_data, vec![0x78, 0xf1, 0x03]);
+        assert_eq!(Const::from_proto(&t).unwrap().vals, vec![-8.0, 7.0, 1.0, -1.0, 3.0]);
+        let mut ints = TensorProto::new();
+        ints.name = "z".into();
+        ints.dims = vec![2];
+        ints.data_type = dtype::INT4;
+        ints.int32_data = vec![0x9e];
+        assert_eq!(Const::from_proto(&ints).unwrap().vals, vec![-2.0, -7.0]);
+        ints.dims = vec![3];
+        assert!(Const::from_proto(&ints).unwrap_err().contains("needs 2"));
+    }
 }

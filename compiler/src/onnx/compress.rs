@@ -108,6 +108,11 @@ pub struct Policy {
     pub default_bits: Option<u8>,
     /// Weight bits by node name.
     pub layer_bits: BTreeMap<String, u8>,
+    /// Input activation bits (4 or 8) for layers not named in `layer_act_bits`; int4
+    /// applies where the input can be int4 ([`super::ptq::int4_inputs`]).
+    pub default_act_bits: Option<u8>,
+    /// Input activation bits by node name; a layer named with 4 must be able to take int4.
+    pub layer_act_bits: BTreeMap<String, u8>,
 }
 
 #[derive(serde::Deserialize)]
@@ -124,6 +129,7 @@ struct PolicyFile {
 struct LayerEntry {
     prune: Option<String>,
     bits: Option<u8>,
+    act_bits: Option<u8>,
 }
 
 impl Policy {
@@ -133,9 +139,11 @@ impl Policy {
     /// [default]
     /// prune = "2:4"
     /// bits = 4                # int4 weights (per-channel PTQ); 8 by default
+    /// act_bits = 4            # int4 input activations where the input can be int4
     /// [layers."conv0"]        # node names, as `systole compress` lists them
     /// prune = "none"
     /// bits = 8
+    /// act_bits = 8
     /// ```
     ///
     /// Errors name the file, the field and the fix.
@@ -144,23 +152,26 @@ impl Policy {
         let parse = |field: String, e: &LayerEntry| -> Result<Pruning, String> {
             e.prune.as_deref().map_or(Ok(Pruning::None), |s| s.parse().map_err(|m| format!("{}: `{field}`: {m}", path.display())))
         };
-        let bits = |field: String, e: &LayerEntry| match e.bits {
-            None | Some(4) | Some(8) => Ok(e.bits),
+        let bits = |field: String, b: Option<u8>| match b {
+            None | Some(4) | Some(8) => Ok(b),
             Some(b) => Err(format!("{}: `{field}`: {b} bits is not supported; use 4 or 8", path.display())),
         };
         let default = parse("default.prune".into(), &f.default)?;
-        let default_bits = bits("default.bits".into(), &f.default)?;
-        let mut layers = BTreeMap::new();
-        let mut layer_bits = BTreeMap::new();
+        let default_bits = bits("default.bits".into(), f.default.bits)?;
+        let default_act_bits = bits("default.act_bits".into(), f.default.act_bits)?;
+        let (mut layers, mut layer_bits, mut layer_act_bits) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         for (k, e) in &f.layers {
-            if e.prune.is_some() || e.bits.is_none() {
+            if e.prune.is_some() || (e.bits.is_none() && e.act_bits.is_none()) {
                 layers.insert(k.clone(), parse(format!("layers.\"{k}\".prune"), e)?);
             }
-            if let Some(b) = bits(format!("layers.\"{k}\".bits"), e)? {
+            if let Some(b) = bits(format!("layers.\"{k}\".bits"), e.bits)? {
                 layer_bits.insert(k.clone(), b);
             }
+            if let Some(b) = bits(format!("layers.\"{k}\".act_bits"), e.act_bits)? {
+                layer_act_bits.insert(k.clone(), b);
+            }
         }
-        Ok(Self { default, layers, default_bits, layer_bits })
+        Ok(Self { default, layers, default_bits, layer_bits, default_act_bits, layer_act_bits })
     }
 
     fn for_layer(&self, name: &str) -> Pruning {
@@ -172,10 +183,15 @@ impl Policy {
         self.layer_bits.get(name).copied().or(self.default_bits)
     }
 
-    /// Whether the policy sets weight bits anywhere: `systole compress` then writes the
-    /// quantized model.
+    /// Whether layer `name` asks for int4 input activations.
+    pub fn wants_int4_input(&self, name: &str) -> bool {
+        self.layer_act_bits.get(name).copied().or(self.default_act_bits) == Some(4)
+    }
+
+    /// Whether the policy sets weight or activation bits anywhere: `systole compress` then
+    /// writes the quantized model.
     pub fn quantizes(&self) -> bool {
-        self.default_bits.is_some() || !self.layer_bits.is_empty()
+        self.default_bits.is_some() || !self.layer_bits.is_empty() || self.default_act_bits.is_some() || !self.layer_act_bits.is_empty()
     }
 }
 
@@ -196,6 +212,9 @@ pub struct LayerStats {
     pub zeros: usize,
     /// Weight bits when the policy quantizes the layer.
     pub bits: Option<u8>,
+    /// Input activation bits: 4 where the policy asks it and the input can be int4, else 8
+    /// (int8 rounding is outside the accuracy proxy; int4 is in it).
+    pub act_bits: u8,
     /// Output SQNR against the original model, dB (all compression before it included).
     pub sqnr_db: f64,
 }
@@ -358,8 +377,12 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let (consts, nodes) = super::ptq::prepare(model, path)?;
     let layers: Vec<(usize, String)> = (0..nodes.len()).filter_map(|i| weight_runs(&nodes[i], &consts).map(|(w, _)| (i, w))).collect();
-    if let Some(unknown) =
-        policy.layers.keys().chain(policy.layer_bits.keys()).find(|k| !layers.iter().any(|&(i, _)| &node_name(&nodes[i]) == *k))
+    if let Some(unknown) = policy
+        .layers
+        .keys()
+        .chain(policy.layer_bits.keys())
+        .chain(policy.layer_act_bits.keys())
+        .find(|k| !layers.iter().any(|&(i, _)| &node_name(&nodes[i]) == *k))
     {
         let names: Vec<String> = layers.iter().map(|&(i, _)| node_name(&nodes[i])).collect();
         return Err(graph_err(
@@ -425,6 +448,15 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         applied.insert(i, pruning);
     }
 
+    // int4 input activations where asked and possible; a layer named for it must take it.
+    let int4 = super::ptq::int4_inputs(&out_nodes, &work, model.opset, &outputs, &|name| policy.wants_int4_input(name));
+    if let Some((name, _)) = policy.layer_act_bits.iter().find(|(name, &b)| b == 4 && !int4.contains_key(*name)) {
+        return Err(graph_err(
+            format!("the policy gives layer `{name}` act_bits = 4, but its input is not the output of a Conv, Gemm or MatMul"),
+            "only a conv or GEMM layer's requantizer saturates to int4 (through an optional BatchNormalization and ReLU); give this layer act_bits = 8".into(),
+        ));
+    }
+
     // Then the weights that remain.
     let mut stats = vec![];
     for &(i, ref w) in &layers {
@@ -444,6 +476,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
             removed: consts[w].vals.len() - count,
             zeros,
             bits,
+            act_bits: if int4.contains_key(&node_name(n)) { 4 } else { 8 },
             sqnr_db: f64::INFINITY,
         });
     }
@@ -456,6 +489,23 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
     let mut energy: HashMap<String, (f64, f64)> = HashMap::new();
     let run_err =
         |(node, m): (String, String)| graph_err(format!("node `{node}`: {m}"), "see docs/ONNX.md for the operators of float models".into());
+    // int4 activations: calibrated on the compressed graph as the quantizer does, then
+    // fake-quantized where the graph computes them.
+    let mut int4_range: HashMap<String, (f32, f32)> = int4.values().map(|t| (t.clone(), (0.0, 0.0))).collect();
+    if !int4_range.is_empty() {
+        for sample in samples {
+            float::run(&pruned, model.opset, &work, sample, |name, t| {
+                if let Some(r) = int4_range.get_mut(name) {
+                    for &v in t.data.iter().filter(|v| v.is_finite()) {
+                        *r = (r.0.min(v), r.1.max(v));
+                    }
+                }
+            })
+            .map_err(run_err)?;
+        }
+    }
+    let int4_quant: HashMap<String, systole_core::network::Quant> =
+        int4_range.iter().map(|(t, &(lo, hi))| (t.clone(), super::ptq::calibrated_quant(lo, hi, 4))).collect();
     for sample in samples {
         let mut reference: HashMap<String, FTensor> = HashMap::new();
         float::run(&original, model.opset, &consts, sample, |name, t| {
@@ -465,6 +515,11 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         })
         .map_err(run_err)?;
         float::run(&pruned, model.opset, &work, sample, |name, t| {
+            if let Some(q) = int4_quant.get(name) {
+                for v in t.data.iter_mut() {
+                    *v = (((*v / q.scale).round_ties_even() + q.zp as f32).clamp(-8.0, 7.0) - q.zp as f32) * q.scale;
+                }
+            }
             if let Some(r) = reference.get(name) {
                 let e = energy.entry(name.to_string()).or_insert((0.0, 0.0));
                 let mut add = |a: f32, b: f32| {

@@ -23,13 +23,14 @@ impl FTensor {
 }
 
 /// Runs `graph` (nodes in topological order) on `inputs` and calls `visit(name, tensor)` for
-/// every tensor a node computes. Errors name the node.
+/// every tensor a node computes, before its consumers read it (so `visit` may change it,
+/// e.g. fake-quantize it). Errors name the node.
 pub fn run(
     graph: &GraphProto,
     opset: i64,
     consts: &HashMap<String, Const>,
     inputs: &[(String, FTensor)],
-    mut visit: impl FnMut(&str, &FTensor),
+    mut visit: impl FnMut(&str, &mut FTensor),
 ) -> Result<(), (String, String)> {
     let mut env: HashMap<String, FTensor> = inputs.iter().cloned().collect();
     for n in &graph.node {
@@ -40,7 +41,7 @@ pub fn run(
                 .or_else(|| consts.get(key).map(FTensor::from_const))
                 .ok_or_else(|| format!("input `{key}` is not computed"))
         };
-        let out = eval(n, opset, consts, &get).map_err(|m| (super::node_name(n), m))?;
+        let mut out = eval(n, opset, consts, &get).map_err(|m| (super::node_name(n), m))?;
         if out.data.len() != out.shape.iter().product::<usize>() {
             return Err((
                 super::node_name(n),
@@ -48,7 +49,7 @@ pub fn run(
             ));
         }
         if let Some(o) = n.output.first() {
-            visit(o, &out);
+            visit(o, &mut out);
             env.insert(o.clone(), out);
         }
     }

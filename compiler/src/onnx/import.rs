@@ -87,6 +87,8 @@ enum Sym {
 struct Importer {
     syms: HashMap<String, Sym>,
     u8_values: HashSet<ValueId>,
+    // Values quantized to int4 (-8..=7): the layers reading them have int4 activations.
+    int4_values: HashSet<ValueId>,
     net: Network,
     opset: i64,
 }
@@ -97,6 +99,7 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
     let mut imp = Importer {
         syms: HashMap::new(),
         u8_values: HashSet::new(),
+        int4_values: HashSet::new(),
         net: Network { name: graph.name.clone(), values: vec![], nodes: vec![], inputs: vec![], outputs: vec![] },
         opset: model.opset,
     };
@@ -250,10 +253,20 @@ impl Importer {
         match c.dtype {
             dtype::INT8 => Ok((c.vals.iter().map(|&v| v as i8).collect(), false)),
             dtype::UINT8 => Ok((c.vals.iter().map(|&v| (v as i32 - 128) as i8).collect(), true)),
+            // int4 values are int8 values in -8..=7.
+            dtype::INT4 => Ok((c.vals.iter().map(|&v| v as i8).collect(), false)),
             other => fail(
                 format!("zero point `{name}` has {}; Systole takes int8 or uint8 activations", dtype::name(other)),
-                "quantize activations to int8",
+                "quantize activations to int8 (or int4)",
             ),
+        }
+    }
+
+    /// Whether the zero-point input `zp` is int4: its QuantizeLinear saturates to -8..=7.
+    fn int4_zero_point(&self, zp: Option<&String>) -> Result<bool, Fail> {
+        match zp.filter(|z| !z.is_empty()) {
+            Some(z) => Ok(self.constant(z, "zero point")?.dtype == dtype::INT4),
+            None => Ok(false),
         }
     }
 
@@ -574,6 +587,30 @@ impl Importer {
             }
             sym => {
                 let (q, u8) = self.quant(scale, zp, true)?;
+                if self.int4_zero_point(zp)? {
+                    let Sym::Pending(p) = sym else {
+                        return fail(
+                            format!("quantizes `{x}` to int4, but Systole saturates to int4 only in a conv or GEMM layer's requantizer"),
+                            "quantize to int4 only the outputs of Conv, Gemm or MatMul (with an optional ReLU), or use int8",
+                        );
+                    };
+                    let v = self.resolve(&p, q, out)?;
+                    let Some(Node { op: Op::Layer { layer, .. }, .. }) = self.net.nodes.iter_mut().rev().find(|n| n.output == v) else {
+                        return fail(
+                            format!(
+                                "quantizes the output of {} `{}` to int4; only conv and GEMM layers saturate to int4",
+                                p.node.op_type,
+                                node_name(&p.node)
+                            ),
+                            "quantize to int4 only the outputs of Conv, Gemm or MatMul (with an optional ReLU), or use int8",
+                        );
+                    };
+                    layer.output_bits = 4;
+                    layer.validate().map_err(|e| Fail { message: e.to_string(), help: e.help.clone().unwrap_or_default() })?;
+                    self.int4_values.insert(v);
+                    self.set(n, Sym::Quant(v));
+                    return Ok(());
+                }
                 let v = match sym {
                     Sym::FloatInput(name, shape) => {
                         let v = self.value(out, shape, q);
@@ -692,6 +729,9 @@ impl Importer {
         let w = self.emit(n, op, vec![v], out, out_shape, quant);
         if self.u8_values.contains(&v) {
             self.u8_values.insert(w);
+        }
+        if self.int4_values.contains(&v) {
+            self.int4_values.insert(w);
         }
         self.set(n, if let Some(q) = dq { Sym::Dq(w, q) } else { Sym::Quant(w) });
         Ok(())
@@ -882,7 +922,7 @@ impl Importer {
             sparsity: systole_core::layer::weight_sparsity(&shape, &weights),
             weight_bits: systole_core::layer::value_bits(&weights),
             density: systole_core::layer::weight_density(&weights),
-            act_bits: 8,
+            act_bits: if self.int4_values.contains(&x) { 4 } else { 8 },
             output_bits: 8,
         };
         layer

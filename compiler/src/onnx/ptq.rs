@@ -76,18 +76,23 @@ pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Samp
 
 /// Quantizes the float model `model` (read from `path`) calibrated on `samples`.
 pub fn quantize(model: &OnnxModel, path: &Path, samples: &[Sample]) -> Result<OnnxModel, OnnxError> {
-    quantize_with_bits(model, path, samples, &|_| 8)
+    quantize_with_bits(model, path, samples, &|_| 8, &|_| false)
 }
 
 /// [`quantize`] with the weights of each Conv / Gemm / MatMul node quantized to
 /// `weight_bits(node name)` bits, 8 or 4: symmetric per output channel, `scale = max|w| /
 /// (2^(bits-1) - 1)`, so int4 weights lie in -7..=7 (stored as INT8, which the importer
-/// recognizes as int4 and an `int4_weights` instance runs packed).
+/// recognizes as int4 and an `int4_weights` instance runs packed). The input activations
+/// of the layers `int4_inputs` selects (see [`int4_inputs`]; `wants_int4` names them)
+/// are quantized to int4: asymmetric over the calibrated range in 15 steps, with an INT4
+/// zero point, so that the producing layer saturates to -8..=7 and an `int4_activations`
+/// instance runs the reading layer int4 x int4.
 pub fn quantize_with_bits(
     model: &OnnxModel,
     path: &Path,
     samples: &[Sample],
     weight_bits: &dyn Fn(&str) -> u8,
+    wants_int4: &dyn Fn(&str) -> bool,
 ) -> Result<OnnxModel, OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let node_err = |n: &NodeProto, message: String, help: &str| node_error(model, path, n, message, help);
@@ -123,7 +128,7 @@ pub fn quantize_with_bits(
             }
             widen(name, t);
         }
-        float::run(&folded, model.opset, &consts, sample, &mut widen).map_err(|(node, m)| {
+        float::run(&folded, model.opset, &consts, sample, |name, t| widen(name, t)).map_err(|(node, m)| {
             let n = nodes.iter().find(|n| node_name(n) == node).cloned().unwrap_or_default();
             node_err(&n, m, "see docs/ONNX.md for the operators of float models")
         })?;
@@ -143,12 +148,11 @@ pub fn quantize_with_bits(
             && !is_output
             && matches!(consumers.get(out.as_str()).map(|c| &c[..]), Some([c]) if fusable_activation(c, model.opset, &consts))
     };
+    let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    let int4: std::collections::HashSet<String> = int4_inputs(&nodes, &consts, model.opset, &outputs, wants_int4).into_values().collect();
     let calibrated = |name: &str| -> Quant {
         let (lo, hi) = range.get(name).copied().unwrap_or((0.0, 0.0));
-        let scale = ((hi as f64 - lo as f64) / 255.0) as f32;
-        let scale = if scale.is_normal() { scale } else { 1.0 };
-        let zp = (-128.0 - lo as f64 / scale as f64).round().clamp(-128.0, 127.0) as i8;
-        Quant { scale, zp }
+        calibrated_quant(lo, hi, if int4.contains(name) { 4 } else { 8 })
     };
     let mut quant: HashMap<String, Quant> = HashMap::new();
     let mut out_nodes: Vec<NodeProto> = vec![];
@@ -157,7 +161,7 @@ pub fn quantize_with_bits(
     let add_qdq = |tensor: &str, from: &str, to: &str, q: Quant, out_nodes: &mut Vec<NodeProto>, inits: &mut Vec<_>| {
         let (s, z) = (format!("{tensor}__scale"), format!("{tensor}__zp"));
         inits.push(tensor_proto(&s, &[], dtype::FLOAT, &[q.scale as f64]));
-        inits.push(tensor_proto(&z, &[], dtype::INT8, &[q.zp as f64]));
+        inits.push(tensor_proto(&z, &[], if int4.contains(tensor) { dtype::INT4 } else { dtype::INT8 }, &[q.zp as f64]));
         out_nodes.push(node_proto("QuantizeLinear", &format!("{tensor}__quantize"), &[from, &s, &z], &format!("{tensor}__q"), vec![]));
         out_nodes.push(node_proto("DequantizeLinear", &format!("{tensor}__dequantize"), &[&format!("{tensor}__q"), &s, &z], to, vec![]));
     };
@@ -217,6 +221,18 @@ pub fn quantize_with_bits(
     kept.extend(inits);
     g.initializer = kept;
     Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
+}
+
+/// Asymmetric quantization of the range `lo..hi` (widened to include 0) to `bits` bits (8
+/// or 4): `2^bits - 1` steps, the zero point placing `lo` at the lowest code.
+pub fn calibrated_quant(lo: f32, hi: f32, bits: u8) -> Quant {
+    let (lo, hi) = (lo.min(0.0) as f64, hi.max(0.0) as f64);
+    let steps = ((1u32 << bits) - 1) as f64;
+    let min = -((1i32 << (bits - 1)) as f64);
+    let scale = ((hi - lo) / steps) as f32;
+    let scale = if scale.is_normal() { scale } else { 1.0 };
+    let zp = (min - lo / scale as f64).round().clamp(min, min + steps) as i8;
+    Quant { scale, zp }
 }
 
 /// The error for node `n` of `model`, read from `path`.
@@ -321,6 +337,38 @@ fn fusable_activation(n: &NodeProto, opset: i64, consts: &HashMap<String, Const>
         }
         _ => false,
     }
+}
+
+/// The layers (Conv / Gemm / MatMul node names) for which `wants_int4` asks int4 input
+/// activations and whose input can be int4, each with that input tensor. An input can be
+/// int4 when a Conv, Gemm or MatMul produces it (through a BatchNormalization and a fused
+/// ReLU / ReLU6, each its producer's only consumer), because only a layer's requantizer
+/// saturates to -8..=7 (docs/COMPRESSION.md).
+pub fn int4_inputs(
+    nodes: &[NodeProto],
+    consts: &HashMap<String, Const>,
+    opset: i64,
+    outputs: &[String],
+    wants_int4: &dyn Fn(&str) -> bool,
+) -> std::collections::BTreeMap<String, String> {
+    let producer = |t: &str| nodes.iter().find(|n| n.output.first().map(|o| o.as_str()) == Some(t));
+    let sole_use = |t: &str| !outputs.iter().any(|o| o == t) && nodes.iter().filter(|n| n.input.iter().any(|i| i == t)).count() == 1;
+    let from_layer = |t: &str| -> bool {
+        let mut at = producer(t);
+        if let Some(act) = at.filter(|n| fusable_activation(n, opset, consts)) {
+            at = producer(&act.input[0]).filter(|_| sole_use(&act.input[0]));
+        }
+        if let Some(bn) = at.filter(|n| n.op_type == "BatchNormalization") {
+            at = producer(&bn.input[0]).filter(|_| sole_use(&bn.input[0]));
+        }
+        at.is_some_and(|n| matches!(n.op_type.as_str(), "Conv" | "Gemm" | "MatMul"))
+    };
+    nodes
+        .iter()
+        .filter(|n| matches!(n.op_type.as_str(), "Conv" | "Gemm" | "MatMul") && wants_int4(&node_name(n)))
+        .filter(|n| from_layer(&n.input[0]))
+        .map(|n| (node_name(n), n.input[0].clone()))
+        .collect()
 }
 
 /// Folds each BatchNormalization into the Conv that feeds only it.
