@@ -154,17 +154,11 @@ impl<'a> Problem<'a> {
         if int4 {
             format = Sparsity::Dense;
         }
-        let act4 = int4 && layer.act_bits == 4 && arch.int4_activations;
-        let mut problem = Problem {
-            arch,
-            layer,
-            chunks: chunks(runs, arch.rows),
-            nt: layer.shape.kg().div_ceil(arch.cols),
-            format,
-            int4,
-            act4,
-            csc_words: None,
-        };
+        let chunks = chunks(runs, arch.rows);
+        // int4 x int4 takes a K-step of four chunks but a tile of two words per row: only
+        // where it saves passes over packed int4.
+        let act4 = int4 && layer.act_bits == 4 && arch.int4_activations && chunks.len().div_ceil(4) < chunks.len().div_ceil(2);
+        let mut problem = Problem { arch, layer, chunks, nt: layer.shape.kg().div_ceil(arch.cols), format, int4, act4, csc_words: None };
         if problem.csc_eligible() {
             let masks = systole_core::isa::csc_mask_words(arch.rows);
             let values = expected_max_nonzeros(arch.rows, arch.cols.min(layer.shape.kg()), layer.density);

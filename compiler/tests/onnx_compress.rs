@@ -149,3 +149,48 @@ fn channel_pruning_shrinks_mobilenetv2() {
     let e = compress(&m, Path::new("mbv2.onnx"), &policy, &samples).unwrap_err();
     assert!(e.to_string().contains(&last_conv) && e.to_string().contains("cannot be pruned"), "{e}");
 }
+
+/// int4 input activations by hand: conv `a` (1x1, weight 1) -> Relu -> conv `b` (1x1,
+/// weight 1) on x = [0, 1.2, 3, 7.5]. `b`'s input calibrates to 0..7.5: int4 scale 7.5 / 15
+/// = 0.5, zero point -8, so 1.2 becomes 1.0 and the rest are exact; the output's SQNR is
+/// 10 log10((1.2^2 + 3^2 + 7.5^2) / 0.2^2) = 32.22 dB. `a` reads the graph input and stays
+/// int8. The written model quantizes that tensor with an INT4 zero point, and the importer
+/// turns it into `a`'s saturation to int4 and `b`'s int4 inputs.
+#[test]
+fn int4_activations_by_hand() {
+    let mut g = GraphBuilder::new("two", &[1, 1, 1, 4], 1);
+    let a = g.conv("x", 1, 1, 1, 0, 1, 1.0, false);
+    let t = g.relu(&a);
+    let b = g.conv(&t, 1, 1, 1, 0, 1, 1.0, false);
+    let mut proto = g.finish(&b);
+    let graph = proto.graph.as_mut().unwrap();
+    let names: Vec<String> = graph.node.iter().filter(|n| n.op_type == "Conv").map(|n| n.input[1].clone()).collect();
+    for w in &names {
+        let init = graph.initializer.iter_mut().find(|t| &t.name == w).unwrap();
+        *init = tensor_proto(w, &[1, 1, 1, 1], dtype::FLOAT, &[1.0]);
+    }
+    let m = model(&proto);
+    let sample = vec![("x".to_string(), FTensor { shape: vec![1, 1, 1, 4], data: vec![0.0, 1.2, 3.0, 7.5] })];
+    let policy = Policy::from_toml(Path::new("p.toml"), "[default]\nact_bits = 4\n").unwrap();
+    let (pruned, report) = compress(&m, Path::new("two.onnx"), &policy, std::slice::from_ref(&sample)).unwrap();
+    let expected = 10.0 * ((1.44 + 9.0 + 56.25) / 0.04f64).log10();
+    assert!((report.outputs[0].1 - expected).abs() < 1e-3, "{report:?}");
+    assert_eq!(report.layers.iter().map(|l| l.act_bits).collect::<Vec<_>>(), vec![8, 4]);
+    assert_eq!(report.layers[0].sqnr_db, f64::INFINITY);
+
+    let wants = |name: &str| report.layers.iter().any(|l| l.name == name && l.act_bits == 4);
+    let q = ptq::quantize_with_bits(&pruned, Path::new("two.onnx"), &[sample], &|_| 8, &wants).unwrap();
+    let zp = q.proto.graph.as_ref().unwrap().initializer.iter().find(|z| z.name == format!("{t}__zp")).unwrap();
+    assert_eq!((zp.data_type, Const::from_proto(zp).unwrap().vals), (dtype::INT4, vec![-8.0]));
+    let net = onnx::import(&q, Path::new("two_q.onnx")).unwrap();
+    let layers: Vec<&systole_core::layer::Layer> = net
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            systole_core::network::Op::Layer { layer, .. } => Some(&**layer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(layers.iter().map(|l| (l.act_bits, l.output_bits)).collect::<Vec<_>>(), vec![(8, 4), (4, 8)]);
+    assert_eq!((layers[1].quant.x_scale, layers[1].quant.x_zp, layers[0].clamp_bounds()), (0.5, -8, (-8, 7)));
+}
