@@ -57,7 +57,7 @@ pub fn search(args: &SearchArgs, calibration: &Calibration) -> Result<()> {
     }
     let samples = samples(&model, calibration)?;
     let candidates = Candidate::all();
-    let spec: Vec<(Pruning, Option<u8>)> = candidates.iter().map(|c| (c.pruning, Some(c.bits))).collect();
+    let spec: Vec<(Pruning, Option<u8>, u8)> = candidates.iter().map(|c| (c.pruning, Some(c.bits), c.act_bits)).collect();
     eprintln!("sensitivity: {} candidates per layer, {} calibration input(s)", candidates.len(), samples.len());
     let sens = compress::sensitivity(&model, path, &spec, &samples)?;
     let net = onnx::import(&ptq::quantize(&model, path, &samples)?, path)?;
@@ -68,7 +68,7 @@ pub fn search(args: &SearchArgs, calibration: &Calibration) -> Result<()> {
     let mut results = vec![];
     for arch in &args.archs {
         eprintln!("costs on {}: {} layers x {} candidates", arch.name, layers.len(), candidates.len());
-        let costs = Costs::measure(arch, &layers, &candidates, args.objective)?;
+        let costs = Costs::measure(arch, &layers, &sens.int4_inputs, &candidates, args.objective)?;
         let front = pareto(&costs, &sens.ratio, args.objective, 400);
         let mut checker = Checker {
             costs: &costs,
@@ -77,6 +77,7 @@ pub fn search(args: &SearchArgs, calibration: &Calibration) -> Result<()> {
             model: &model,
             path,
             layers: &sens.layers,
+            int4_inputs: &sens.int4_inputs,
             candidates: &candidates,
             samples: &samples,
             measured: std::mem::take(&mut measured),
@@ -99,7 +100,7 @@ pub fn search(args: &SearchArgs, calibration: &Calibration) -> Result<()> {
     let best =
         results.iter().filter_map(|r| r.chosen.as_ref().map(|c| (r, c))).min_by(|a, b| cost(&a.1.point).total_cmp(&cost(&b.1.point)));
     if let Some((r, c)) = best {
-        let text = policy_toml(&sens.layers, &candidates, &c.point.choice, &r.arch.name);
+        let text = policy_toml(&sens.layers, &sens.int4_inputs, &candidates, &c.point.choice, &r.arch.name);
         write(&args.out.join("policy.toml"), &text)?;
     }
     let json = serde_json::json!({
@@ -158,6 +159,7 @@ struct Checker<'a> {
     model: &'a onnx::OnnxModel,
     path: &'a Path,
     layers: &'a [String],
+    int4_inputs: &'a [bool],
     candidates: &'a [Candidate],
     samples: &'a [ptq::Sample],
     measured: HashMap<Vec<usize>, f64>,
@@ -169,7 +171,7 @@ impl Checker<'_> {
         let db = match self.measured.get(&point.choice) {
             Some(&db) => db,
             None => {
-                let policy = policy(self.layers, self.candidates, &point.choice);
+                let policy = policy(self.layers, self.int4_inputs, self.candidates, &point.choice);
                 let (_, report) = compress::compress(self.model, self.path, &policy, self.samples)?;
                 let db = report.outputs.iter().map(|o| o.1).fold(f64::INFINITY, f64::min);
                 self.measured.insert(point.choice.clone(), db);
@@ -233,21 +235,24 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 /// The compression policy of `choice`.
-fn policy(layers: &[String], candidates: &[Candidate], choice: &[usize]) -> Policy {
+/// The compression policy of `choice`; int4 activations only where `int4_inputs` allows.
+fn policy(layers: &[String], int4_inputs: &[bool], candidates: &[Candidate], choice: &[usize]) -> Policy {
     let mut p = Policy::default();
-    for (name, &c) in layers.iter().zip(choice) {
+    for ((name, &c), &int4) in layers.iter().zip(choice).zip(int4_inputs) {
         p.layers.insert(name.clone(), candidates[c].pruning);
         p.layer_bits.insert(name.clone(), candidates[c].bits);
+        p.layer_act_bits.insert(name.clone(), if int4 { candidates[c].act_bits } else { 8 });
     }
     p
 }
 
 /// `choice` as a `systole compress --policy` file.
-fn policy_toml(layers: &[String], candidates: &[Candidate], choice: &[usize], arch: &str) -> String {
+fn policy_toml(layers: &[String], int4_inputs: &[bool], candidates: &[Candidate], choice: &[usize], arch: &str) -> String {
     let mut s = format!("# Found by `systole search` for {arch}; use with `systole compress --policy`.\n");
-    for (name, &c) in layers.iter().zip(choice) {
+    for ((name, &c), &int4) in layers.iter().zip(choice).zip(int4_inputs) {
         let cand = candidates[c];
-        let _ = write!(s, "\n[layers.\"{name}\"]\nprune = \"{}\"\nbits = {}\n", cand.pruning, cand.bits);
+        let act_bits = if int4 { cand.act_bits } else { 8 };
+        let _ = write!(s, "\n[layers.\"{name}\"]\nprune = \"{}\"\nbits = {}\nact_bits = {act_bits}\n", cand.pruning, cand.bits);
     }
     s
 }

@@ -178,6 +178,18 @@ fn int4_activations_by_hand() {
     assert_eq!(report.layers.iter().map(|l| l.act_bits).collect::<Vec<_>>(), vec![8, 4]);
     assert_eq!(report.layers[0].sqnr_db, f64::INFINITY);
 
+    // The search's sensitivity of int4 inputs alone: the same noise, on `b` only.
+    let sens = systole_compiler::onnx::compress::sensitivity(
+        &m,
+        Path::new("two.onnx"),
+        &[(Pruning::None, None, 4)],
+        std::slice::from_ref(&sample),
+    )
+    .unwrap();
+    assert_eq!(sens.int4_inputs, vec![false, true]);
+    assert_eq!(sens.ratio[0][0], 0.0);
+    assert!((sens.ratio[1][0] - 0.04 / 66.69).abs() < 1e-6, "{sens:?}");
+
     let wants = |name: &str| report.layers.iter().any(|l| l.name == name && l.act_bits == 4);
     let q = ptq::quantize_with_bits(&pruned, Path::new("two.onnx"), &[sample], &|_| 8, &wants).unwrap();
     let zp = q.proto.graph.as_ref().unwrap().initializer.iter().find(|z| z.name == format!("{t}__zp")).unwrap();

@@ -34,6 +34,9 @@ pub struct Candidate {
     pub pruning: Pruning,
     /// Weight bits, 8 or 4 (per-channel symmetric).
     pub bits: u8,
+    /// Input activation bits, 8 or 4; 4 applies where the layer's input can be int4 (a
+    /// conv or GEMM layer's output), elsewhere the candidate is its int8-activation twin.
+    pub act_bits: u8,
 }
 
 fn display<S: serde::Serializer>(p: &Pruning, s: S) -> Result<S::Ok, S::Error> {
@@ -41,34 +44,37 @@ fn display<S: serde::Serializer>(p: &Pruning, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Candidate {
-    /// The candidates the search picks from: dense, 2:4 and 1:4, at 8 bits, and dense and
-    /// 2:4 at 4 bits (the hardware packs int4 or skips N:4 per layer, so 2:4 int4 runs as
-    /// dense int4; it stays a candidate for instances without packing).
+    /// The candidates the search picks from: dense, 2:4 and 1:4, at 8 bits; dense and 2:4
+    /// at 4 bits (the hardware packs int4 or skips N:4 per layer, so 2:4 int4 runs as
+    /// dense int4; it stays a candidate for instances without packing); and dense int4
+    /// with int4 activations (int4 x int4 on instances with `int4_activations`).
     pub fn all() -> Vec<Candidate> {
         let nm = |n| Pruning::NofM { n, m: 4 };
-        vec![
-            Candidate { pruning: Pruning::None, bits: 8 },
-            Candidate { pruning: nm(2), bits: 8 },
-            Candidate { pruning: nm(1), bits: 8 },
-            Candidate { pruning: Pruning::None, bits: 4 },
-            Candidate { pruning: nm(2), bits: 4 },
-        ]
+        let c = |pruning, bits, act_bits| Candidate { pruning, bits, act_bits };
+        vec![c(Pruning::None, 8, 8), c(nm(2), 8, 8), c(nm(1), 8, 8), c(Pruning::None, 4, 8), c(nm(2), 4, 8), c(Pruning::None, 4, 4)]
     }
 
-    /// A short label: `dense/8`, `2:4/4`.
+    /// A short label: `dense/8`, `2:4/4`, `dense/4a4` (int4 activations).
     pub fn label(&self) -> String {
         let p = match self.pruning {
             Pruning::None => "dense".to_string(),
             p => p.to_string(),
         };
-        format!("{p}/{}", self.bits)
+        let act = if self.act_bits == 4 { "a4" } else { "" };
+        format!("{p}/{}{act}", self.bits)
     }
 
     /// `layer` as the compressed model's importer would see it: the N:4 format its pruned
-    /// weights satisfy (when the layer has groups of four channels) and its weight bits.
-    pub fn apply(&self, layer: &Layer) -> Layer {
+    /// weights satisfy (when the layer has groups of four channels), its weight bits, and
+    /// int4 inputs when `int4_input` (its input can be int4; the zero point is then an
+    /// int4 one, which does not change the cost).
+    pub fn apply(&self, layer: &Layer, int4_input: bool) -> Layer {
         let mut l = layer.clone();
         l.weight_bits = self.bits;
+        if self.act_bits == 4 && int4_input {
+            l.act_bits = 4;
+            l.quant.x_zp = l.quant.x_zp.clamp(-8, 7);
+        }
         if let Pruning::NofM { n, m: 4 } = self.pruning {
             l.sparsity = Sparsity::for_nonzeros(n);
             if l.validate().is_err() {
@@ -95,17 +101,19 @@ impl Costs {
     pub fn measure(
         arch: &ArchConfig,
         layers: &[Option<Layer>],
+        int4_inputs: &[bool],
         candidates: &[Candidate],
         objective: Objective,
     ) -> Result<Costs, CompileError> {
         let rows: Vec<Vec<(u64, f64)>> = layers
             .par_iter()
-            .map(|layer| {
+            .zip(int4_inputs)
+            .map(|(layer, &int4_input)| {
                 candidates
                     .iter()
                     .map(|c| {
                         let Some(layer) = layer else { return Ok((0, 0.0)) };
-                        let program = systole_compiler::plan_layer(arch, &c.apply(layer), Choice::Best(objective))?;
+                        let program = systole_compiler::plan_layer(arch, &c.apply(layer, int4_input), Choice::Best(objective))?;
                         let cycles = systole_sim::estimate(arch, &program).map(|e| e.report.cycles).unwrap_or(u64::MAX);
                         Ok((cycles, systole_compiler::program_energy_pj(arch, &program) / 1e6))
                     })

@@ -30,6 +30,7 @@ use super::{node_name, OnnxError, OnnxModel};
 use onnx_protobuf::NodeProto;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use systole_core::network::Quant;
 
 /// How a layer's weights are pruned.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -504,7 +505,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
             .map_err(run_err)?;
         }
     }
-    let int4_quant: HashMap<String, systole_core::network::Quant> =
+    let int4_quant: HashMap<String, Quant> =
         int4_range.iter().map(|(t, &(lo, hi))| (t.clone(), super::ptq::calibrated_quant(lo, hi, 4))).collect();
     for sample in samples {
         let mut reference: HashMap<String, FTensor> = HashMap::new();
@@ -515,10 +516,8 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         })
         .map_err(run_err)?;
         float::run(&pruned, model.opset, &work, sample, |name, t| {
-            if let Some(q) = int4_quant.get(name) {
-                for v in t.data.iter_mut() {
-                    *v = (((*v / q.scale).round_ties_even() + q.zp as f32).clamp(-8.0, 7.0) - q.zp as f32) * q.scale;
-                }
+            if let Some(&q) = int4_quant.get(name) {
+                fake_quantize_int4(&mut t.data, q);
             }
             if let Some(r) = reference.get(name) {
                 let e = energy.entry(name.to_string()).or_insert((0.0, 0.0));
@@ -580,19 +579,21 @@ fn compress_weights(n: &NodeProto, c: &Const, runs: &Runs, pruning: Pruning, bit
 }
 
 /// Per-layer sensitivity: for every compressible layer and every candidate `(pruning,
-/// bits)`, the noise-to-signal ratio `sum (ref - x)^2 / sum ref^2` over the graph outputs
-/// and `samples` when only that layer is compressed (the rest stay float). Under the
-/// usual additive-noise model a policy's ratio is about the sum of its layers'; the
+/// bits, act_bits)`, the noise-to-signal ratio `sum (ref - x)^2 / sum ref^2` over the
+/// graph outputs and `samples` when only that layer is compressed (the rest stay float).
+/// `act_bits = 4` fake-quantizes the layer's input to int4 (calibrated on the reference
+/// run) where [`super::ptq::int4_inputs`] allows it, and leaves it alone elsewhere. Under
+/// the usual additive-noise model a policy's ratio is about the sum of its layers'; the
 /// search uses that and checks its choice with [`compress`].
 pub fn sensitivity(
     model: &OnnxModel,
     path: &Path,
-    candidates: &[(Pruning, Option<u8>)],
+    candidates: &[(Pruning, Option<u8>, u8)],
     samples: &[Sample],
 ) -> Result<Sensitivity, OnnxError> {
     use rayon::prelude::*;
     let graph_err = |message: String, help: String| OnnxError::Graph { path: path.into(), message, help };
-    if let Some(p) = candidates.iter().find(|(p, _)| matches!(p, Pruning::Channels { .. })) {
+    if let Some(p) = candidates.iter().find(|(p, _, _)| matches!(p, Pruning::Channels { .. })) {
         return Err(graph_err(format!("candidate {}: channel pruning changes shapes", p.0), "use N:M or unstructured candidates".into()));
     }
     if samples.is_empty() {
@@ -605,10 +606,23 @@ pub fn sensitivity(
     let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
     let run_err =
         |(node, m): (String, String)| graph_err(format!("node `{node}`: {m}"), "see docs/ONNX.md for the operators of float models".into());
-    let run = |consts: &HashMap<String, Const>| -> Result<Vec<FTensor>, OnnxError> {
+    let int4 = super::ptq::int4_inputs(&nodes, &consts, model.opset, &outputs, &|_| true);
+    let mut ranges: HashMap<String, (f32, f32)> = int4.values().map(|t| (t.clone(), (0.0, 0.0))).collect();
+    let run = |consts: &HashMap<String, Const>,
+               fake: Option<(&str, Quant)>,
+               ranges: &mut HashMap<String, (f32, f32)>|
+     -> Result<Vec<FTensor>, OnnxError> {
         let mut outs = vec![];
         for sample in samples {
             float::run(&g, model.opset, consts, sample, |name, t| {
+                if let Some(r) = ranges.get_mut(name) {
+                    for &v in t.data.iter().filter(|v| v.is_finite()) {
+                        *r = (r.0.min(v), r.1.max(v));
+                    }
+                }
+                if let Some((_, q)) = fake.filter(|(f, _)| *f == name) {
+                    fake_quantize_int4(&mut t.data, q);
+                }
                 if outputs.iter().any(|o| o == name) {
                     outs.push(t.clone());
                 }
@@ -617,7 +631,8 @@ pub fn sensitivity(
         }
         Ok(outs)
     };
-    let reference = run(&consts)?;
+    let reference = run(&consts, None, &mut ranges)?;
+    let int4_quant: HashMap<&String, Quant> = ranges.iter().map(|(t, &(lo, hi))| (t, super::ptq::calibrated_quant(lo, hi, 4))).collect();
     let signal: f64 = reference.iter().flat_map(|t| &t.data).map(|&v| (v as f64) * (v as f64)).sum();
     let layers: Vec<(usize, String, Runs)> =
         (0..nodes.len()).filter_map(|i| weight_runs(&nodes[i], &consts).map(|(w, r)| (i, w, r))).collect();
@@ -626,11 +641,15 @@ pub fn sensitivity(
         .par_iter()
         .map(|&(l, c)| {
             let (i, ref w, ref runs) = layers[l];
-            let (pruning, bits) = candidates[c];
+            let (pruning, bits, act_bits) = candidates[c];
             let (vals, _) = compress_weights(&nodes[i], &consts[w], runs, pruning, bits);
             let mut changed = consts.clone();
             changed.insert(w.clone(), Const { vals, ..consts[w].clone() });
-            let outs = run(&changed)?;
+            let fake = match int4.get(&node_name(&nodes[i])) {
+                Some(t) if act_bits == 4 => Some((t.as_str(), int4_quant[t])),
+                _ => None,
+            };
+            let outs = run(&changed, fake, &mut HashMap::new())?;
             let noise: f64 = reference
                 .iter()
                 .zip(&outs)
@@ -641,6 +660,7 @@ pub fn sensitivity(
         })
         .collect::<Result<_, OnnxError>>()?;
     Ok(Sensitivity {
+        int4_inputs: layers.iter().map(|&(i, _, _)| int4.contains_key(&node_name(&nodes[i]))).collect(),
         layers: layers.iter().map(|&(i, _, _)| node_name(&nodes[i])).collect(),
         ratio: ratios.chunks(candidates.len()).map(<[f64]>::to_vec).collect(),
     })
@@ -653,6 +673,15 @@ pub struct Sensitivity {
     pub layers: Vec<String>,
     /// `ratio[layer][candidate]`: output noise-to-signal ratio with only that layer compressed.
     pub ratio: Vec<Vec<f64>>,
+    /// Per layer: whether its input can be int4 ([`super::ptq::int4_inputs`]).
+    pub int4_inputs: Vec<bool>,
+}
+
+/// Quantizes `data` to int4 with `q` (saturating to -8..=7) and back, in place.
+fn fake_quantize_int4(data: &mut [f32], q: Quant) {
+    for v in data {
+        *v = (((*v / q.scale).round_ties_even() + q.zp as f32).clamp(-8.0, 7.0) - q.zp as f32) * q.scale;
+    }
 }
 
 /// `10 log10(signal / noise)` dB; infinity without noise.
