@@ -27,6 +27,18 @@ fn small(dataflow: Dataflow) -> ArchConfig {
     ArchConfig { dataflow, param_entries: 64, act_sram_kib: 2, wgt_sram_kib: 2, acc_sram_kib: 2, ..ArchConfig::preset_4x4() }
 }
 
+/// `small(Both)` with every compression feature: four activation banks, 4-lane PEs with
+/// packed int4 and int4 x int4, the CSC expander.
+fn compression() -> ArchConfig {
+    ArchConfig {
+        sparsity: systole_core::Sparsity::OneOfFour,
+        int4_weights: true,
+        int4_activations: true,
+        csc_weights: true,
+        ..small(Dataflow::Both)
+    }
+}
+
 #[test]
 fn accelerator_lints() {
     for df in [Dataflow::WeightStationary, Dataflow::OutputStationary] {
@@ -34,16 +46,7 @@ fn accelerator_lints() {
         let dir = scratch(&format!("top-{df}-lint"));
         verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("{df}: {e}"));
     }
-    // The compression features: four activation banks, 4-lane PEs with packed int4 and
-    // int4 x int4, the CSC expander.
-    let sparse = ArchConfig {
-        sparsity: systole_core::Sparsity::OneOfFour,
-        int4_weights: true,
-        int4_activations: true,
-        csc_weights: true,
-        ..small(Dataflow::Both)
-    };
-    let rtl = emit(&mut Accelerator::new(&sparse, 16));
+    let rtl = emit(&mut Accelerator::new(&compression(), 16));
     let dir = scratch("top-sparse-int4-lint");
     verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("sparse int4: {e}"));
 }
@@ -53,14 +56,7 @@ fn accelerator_lints() {
 #[test]
 #[ignore = "slow: Yosys synthesis of a 4x4 instance with sparse and int4 support"]
 fn sparse_int4_accelerator_synthesizes() {
-    let sparse = ArchConfig {
-        sparsity: systole_core::Sparsity::OneOfFour,
-        int4_weights: true,
-        int4_activations: true,
-        csc_weights: true,
-        ..small(Dataflow::Both)
-    };
-    let rtl = emit(&mut Accelerator::new(&sparse, 16));
+    let rtl = emit(&mut Accelerator::new(&compression(), 16));
     let dir = scratch("top-sparse-int4-synth");
     let log = yosys_synth(&dir, ("top.v", &rtl), "ice40").unwrap_or_else(|e| panic!("sparse int4: {e}"));
     assert!(log.contains("Number of cells"), "no statistics in the log:\n{log}");
