@@ -27,9 +27,9 @@ pub struct Target {
     costs: Mutex<FxHashMap<CostKey, CostResult>>,
 }
 
-/// Engine view, operator, shape, weight format (sparsity, weight bits, density as bits),
-/// objective.
-type CostKey = (String, LayerOp, ConvShape, (systole_core::Sparsity, u8, u64), Objective);
+/// Engine view, operator, shape, format (sparsity, weight bits, density as bits, input
+/// activation bits), objective.
+type CostKey = (String, LayerOp, ConvShape, (systole_core::Sparsity, u8, u64, u8), Objective);
 
 /// A layer's cost on one engine, or the failed record's status and message.
 type CostResult = Result<LayerCost, (&'static str, String)>;
@@ -69,7 +69,13 @@ impl Target {
     /// `layer` on the single-engine arch `view` (with its table key), planned and timed once
     /// per sweep; an error is the record's status and message.
     fn cost(&self, (view, view_key): &(ArchConfig, String), layer: &Layer, objective: Objective) -> CostResult {
-        let key = (view_key.clone(), layer.op, layer.shape, (layer.sparsity, layer.weight_bits, layer.density.to_bits()), objective);
+        let key = (
+            view_key.clone(),
+            layer.op,
+            layer.shape,
+            (layer.sparsity, layer.weight_bits, layer.density.to_bits(), layer.act_bits),
+            objective,
+        );
         if let Some(c) = self.costs.lock().expect("no thread panics holding the lock").get(&key) {
             return c.clone();
         }

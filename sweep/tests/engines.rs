@@ -44,22 +44,23 @@ fn both_points_equal_compiling_for_the_instance() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Layers of one shape in different weight formats are costed apart: on a sparse, int4
-/// point each costs what compiling it costs, and the formats are faster than dense.
+/// Layers of one shape in different formats are costed apart: on a sparse, int4 x int4
+/// point each costs what compiling it costs, the formats are faster than dense, and int4
+/// activations faster than int4 weights alone.
 #[test]
 fn weight_formats_are_costed_apart() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = std::env::temp_dir().join(format!("systole-formats-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let space_path = dir.join("s.toml");
-    let base = root.join("configs/archs/16x16-sparse.toml");
+    let base = root.join("configs/archs/16x16-int4x4.toml");
     std::fs::write(&space_path, format!("name = \"f\"\nbase = {:?}\n[params]\nrows = [16]\n", base)).unwrap();
     let space = Space::from_file(&space_path).unwrap();
     let wl = Workload::from_file(&root.join("configs/workloads/compressed.toml")).unwrap();
     let mut layers = vec![];
-    for (sparsity, bits) in [(systole_core::Sparsity::Dense, 8), (systole_core::Sparsity::TwoOfFour, 8), (systole_core::Sparsity::Dense, 4)]
-    {
-        layers.push(systole_core::Layer { sparsity, weight_bits: bits, ..wl.layers[1].clone() });
+    let dense = systole_core::Sparsity::Dense;
+    for (sparsity, bits, act_bits) in [(dense, 8, 8), (systole_core::Sparsity::TwoOfFour, 8, 8), (dense, 4, 8), (dense, 4, 4)] {
+        layers.push(systole_core::Layer { sparsity, weight_bits: bits, act_bits, ..wl.layers[1].clone() });
     }
     let target = Target::workload(&Workload { layers: layers.clone(), ..wl });
     let rec = evaluate(&space, 0, &target, &Process::horowitz_45nm(), Objective::Latency, None);
@@ -67,8 +68,13 @@ fn weight_formats_are_costed_apart() {
     let cycles: Vec<u64> = rec.layers.iter().map(|l| l.cycles).collect();
     for (layer, &c) in layers.iter().zip(&cycles) {
         let program = plan_layer(&arch, layer, Choice::Best(Objective::Latency)).unwrap();
-        assert_eq!(c, systole_sim::estimate(&arch, &program).unwrap().report.cycles, "{:?}", (layer.sparsity, layer.weight_bits));
+        assert_eq!(
+            c,
+            systole_sim::estimate(&arch, &program).unwrap().report.cycles,
+            "{:?}",
+            (layer.sparsity, layer.weight_bits, layer.act_bits)
+        );
     }
-    assert!(cycles[1] < cycles[0] && cycles[2] < cycles[0], "{cycles:?}");
+    assert!(cycles[1] < cycles[0] && cycles[2] < cycles[0] && cycles[3] < cycles[2], "{cycles:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
