@@ -22,19 +22,30 @@ impl Bounds {
 
 /// The bounds of `layer` on `arch`. A sparse layer on an instance that skips its format
 /// performs only its stored weights' MACs and moves its compressed weights (one metadata
-/// byte per four values and column).
+/// byte per four values and column). An int4 layer on an instance that packs int4 does two
+/// MACs per PE and cycle (four with int4 activations on an `int4_activations` instance)
+/// and moves half the weight bytes. Formats do not combine in a layer, so the bound takes
+/// the fastest.
 pub fn bounds(arch: &ArchConfig, layer: &Layer) -> Bounds {
     let s = &layer.shape;
     let format = arch.format_for(layer.sparsity);
     let kept = |n: usize| n * format.kept() / systole_core::arch::NM_GROUP;
     let input: usize = s.input_dims().iter().product();
-    let stored = kept(s.weight_dims().iter().product::<usize>());
+    let all: usize = s.weight_dims().iter().product();
+    let stored = kept(all);
     let meta = if format == systole_core::Sparsity::Dense { 0 } else { stored / 4 };
-    let weights = stored + meta + 8 * s.k;
+    let packs = layer.weight_bits == 4 && arch.int4_weights && arch.dataflow.has_ws();
+    let per_pe = match (packs, layer.act_bits == 4 && arch.int4_activations) {
+        (true, true) => 4,
+        (true, false) => 2,
+        (false, _) => 1,
+    };
+    let weights = if packs { (stored + meta).min(all / 2) } else { stored + meta } + 8 * s.k;
     let output: usize = s.output_dims().iter().product();
     let bw = arch.dram_bytes_per_cycle as u64;
+    let sparse_macs = s.macs() * format.kept() as u64 / systole_core::arch::NM_GROUP as u64;
     Bounds {
-        compute: (s.macs() * format.kept() as u64 / systole_core::arch::NM_GROUP as u64).div_ceil(arch.pes() as u64),
+        compute: sparse_macs.min(s.macs() / per_pe).div_ceil(arch.pes() as u64),
         memory: ((input + weights) as u64).div_ceil(bw).max((output as u64).div_ceil(bw)),
     }
 }
@@ -63,5 +74,15 @@ mod tests {
         // 512,000 MACs / 256 PEs; (512 + 512,000 + 8,000) bytes / 16 per cycle.
         assert_eq!(b, Bounds { compute: 2000, memory: 32_532 });
         assert_eq!(b.cycles(), 32_532);
+        // int4 weights packed: half the MACs' cycles and half the weight bytes,
+        // (512 + 256,000 + 8,000) / 16; with int4 activations, a quarter.
+        let int4 = Layer { weight_bits: 4, ..layer.clone() };
+        let packs = ArchConfig { int4_weights: true, ..arch.clone() };
+        assert_eq!(bounds(&packs, &int4), Bounds { compute: 1000, memory: 16_532 });
+        assert_eq!(bounds(&arch, &int4), b);
+        let int4x4 = Layer { act_bits: 4, ..int4 };
+        let fused = ArchConfig { int4_activations: true, ..packs.clone() };
+        assert_eq!(bounds(&fused, &int4x4), Bounds { compute: 500, memory: 16_532 });
+        assert_eq!(bounds(&packs, &int4x4).compute, 1000);
     }
 }
