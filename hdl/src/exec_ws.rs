@@ -419,11 +419,13 @@ impl Logic for WsEngine {
             self.cur_row.next = self.r_row.q.val();
             self.cur_waddr.next = self.r_addr.q.val();
             self.cur_band.next = self.f_band.q.val();
-            self.cur_sparse.next = self.f_sparse.q.val();
+            // The masks again: a register loaded only with masked values still needs a
+            // proof to be a constant, which synthesis does not always find.
+            self.cur_sparse.next = self.f_sparse.q.val() & self.formats.val();
             self.cur_phase.next = self.r_phase.q.val();
-            self.cur_int4.next = self.f_int4.q.val();
-            self.cur_act4.next = self.f_act4.q.val();
-            self.cur_csc.next = self.f_csc.q.val();
+            self.cur_int4.next = self.f_int4.q.val() & self.packs.val();
+            self.cur_act4.next = self.f_act4.q.val() & self.quads.val();
+            self.cur_csc.next = self.f_csc.q.val() & self.cscs.val();
             self.cur_end.next = self.f_end.q.val();
         }
         self.issue_w.next = self.seq.issue.val();
