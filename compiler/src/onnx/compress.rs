@@ -497,9 +497,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         for sample in samples {
             float::run(&pruned, model.opset, &work, sample, |name, t| {
                 if let Some(r) = int4_range.get_mut(name) {
-                    for &v in t.data.iter().filter(|v| v.is_finite()) {
-                        *r = (r.0.min(v), r.1.max(v));
-                    }
+                    super::ptq::widen_range(r, t);
                 }
             })
             .map_err(run_err)?;
@@ -616,9 +614,7 @@ pub fn sensitivity(
         for sample in samples {
             float::run(&g, model.opset, consts, sample, |name, t| {
                 if let Some(r) = ranges.get_mut(name) {
-                    for &v in t.data.iter().filter(|v| v.is_finite()) {
-                        *r = (r.0.min(v), r.1.max(v));
-                    }
+                    super::ptq::widen_range(r, t);
                 }
                 if let Some((_, q)) = fake.filter(|(f, _)| *f == name) {
                     fake_quantize_int4(&mut t.data, q);

@@ -108,15 +108,7 @@ pub fn quantize_with_bits(
     let mut folded = graph.clone();
     folded.node = nodes.clone();
     let mut range: HashMap<String, (f32, f32)> = HashMap::new();
-    let mut widen = |name: &str, t: &FTensor| {
-        let r = range.entry(name.to_string()).or_insert((0.0, 0.0));
-        for &v in &t.data {
-            if v.is_finite() {
-                r.0 = r.0.min(v);
-                r.1 = r.1.max(v);
-            }
-        }
-    };
+    let mut widen = |name: &str, t: &FTensor| widen_range(range.entry(name.to_string()).or_insert((0.0, 0.0)), t);
     for sample in samples {
         for (name, t) in sample {
             let shape = model.inputs.iter().find(|(n, _)| n == name).map(|(_, s)| s);
@@ -221,6 +213,13 @@ pub fn quantize_with_bits(
     kept.extend(inits);
     g.initializer = kept;
     Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
+}
+
+/// Widens the calibration range `r` (min, max) to the finite values of `t`.
+pub fn widen_range(r: &mut (f32, f32), t: &FTensor) {
+    for &v in t.data.iter().filter(|v| v.is_finite()) {
+        *r = (r.0.min(v), r.1.max(v));
+    }
 }
 
 /// Asymmetric quantization of the range `lo..hi` (widened to include 0) to `bits` bits (8
