@@ -25,8 +25,7 @@ use systole_core::Tensor;
 
 /// Rounds half to even and saturates to int8 after adding the zero point.
 pub fn quantize(v: f32, zp: i8) -> i8 {
-    let y = (v.round_ties_even() as i64).saturating_add(zp as i64);
-    y.clamp(i8::MIN as i64, i8::MAX as i64) as i8
+    quantize_bits(v, zp, 8)
 }
 
 /// Applies a fused activation to an int8 value quantized with `(y_scale, y_zp)`.
