@@ -83,6 +83,12 @@ struct Machine {
     param_t: Tracker,
 }
 
+/// Nibble `b` of `v` as a signed int4 (nibble 0 is bits 0..4): the operand a 4-bit
+/// multiplier sees.
+fn nibble(v: i32, b: usize) -> i32 {
+    (((v >> (4 * b)) as i8) << 4 >> 4) as i32
+}
+
 fn dram_range(dram_len: usize, addr: i64, len: usize, instr: usize) -> Result<std::ops::Range<usize>, SimError> {
     if addr < 0 || addr as usize + len > dram_len {
         return Err(SimError::OutOfBounds { instr, detail: format!("DRAM bytes {addr}..{} outside 0..{dram_len}", addr + len as i64) });
@@ -411,9 +417,8 @@ impl Machine {
         self.stream_wide(i, a, acc, accumulate, 2, t, |lanes, active, _, out| {
             for (k, pair) in lanes.chunks(2).enumerate() {
                 for (j, o) in out.iter_mut().enumerate() {
-                    let w = active[k * cols + j] as u8;
-                    let (lo, hi) = (((w << 4) as i8 >> 4) as i32, (w as i8 >> 4) as i32);
-                    *o = o.wrapping_add(pair[0] * lo + pair[1] * hi);
+                    let w = active[k * cols + j];
+                    *o = o.wrapping_add(pair[0] * nibble(w, 0) + pair[1] * nibble(w, 1));
                 }
             }
         })
@@ -424,7 +429,6 @@ impl Machine {
     /// as its low nibble (the 4x4 multipliers see four bits).
     fn stream_int4x4(&mut self, i: usize, a: WordGen, acc: usize, accumulate: bool, t: &InstrTiming) -> Result<(), SimError> {
         let cols = self.cols;
-        let nibble = |v: i32, b: usize| (((v >> (4 * b)) as i8) << 4 >> 4) as i32;
         self.stream_wide(i, a, acc, accumulate, 4, t, |lanes, active, _, out| {
             for (k, quad) in lanes.chunks(4).enumerate() {
                 for (j, o) in out.iter_mut().enumerate() {
