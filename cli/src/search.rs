@@ -241,7 +241,7 @@ fn policy(layers: &[String], int4_inputs: &[bool], candidates: &[Candidate], cho
     for ((name, &c), &int4) in layers.iter().zip(choice).zip(int4_inputs) {
         p.layers.insert(name.clone(), candidates[c].pruning);
         p.layer_bits.insert(name.clone(), candidates[c].bits);
-        p.layer_act_bits.insert(name.clone(), if int4 { candidates[c].act_bits } else { 8 });
+        p.layer_act_bits.insert(name.clone(), candidates[c].act_bits_for(int4));
     }
     p
 }
@@ -251,7 +251,7 @@ fn policy_toml(layers: &[String], int4_inputs: &[bool], candidates: &[Candidate]
     let mut s = format!("# Found by `systole search` for {arch}; use with `systole compress --policy`.\n");
     for ((name, &c), &int4) in layers.iter().zip(choice).zip(int4_inputs) {
         let cand = candidates[c];
-        let act_bits = if int4 { cand.act_bits } else { 8 };
+        let act_bits = cand.act_bits_for(int4);
         let _ = write!(s, "\n[layers.\"{name}\"]\nprune = \"{}\"\nbits = {}\nact_bits = {act_bits}\n", cand.pruning, cand.bits);
     }
     s

@@ -54,6 +54,16 @@ impl Candidate {
         vec![c(Pruning::None, 8, 8), c(nm(2), 8, 8), c(nm(1), 8, 8), c(Pruning::None, 4, 8), c(nm(2), 4, 8), c(Pruning::None, 4, 4)]
     }
 
+    /// The input activation bits this candidate gives a layer whose input can be int4
+    /// (`int4_input`) or cannot.
+    pub fn act_bits_for(&self, int4_input: bool) -> u8 {
+        if int4_input {
+            self.act_bits
+        } else {
+            8
+        }
+    }
+
     /// A short label: `dense/8`, `2:4/4`, `dense/4a4` (int4 activations).
     pub fn label(&self) -> String {
         let p = match self.pruning {
@@ -71,7 +81,7 @@ impl Candidate {
     pub fn apply(&self, layer: &Layer, int4_input: bool) -> Layer {
         let mut l = layer.clone();
         l.weight_bits = self.bits;
-        if self.act_bits == 4 && int4_input {
+        if self.act_bits_for(int4_input) == 4 {
             l.act_bits = 4;
             l.quant.x_zp = l.quant.x_zp.clamp(-8, 7);
         }
