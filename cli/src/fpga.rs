@@ -30,12 +30,12 @@ pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions
     eprintln!("  done in {:.0} s; {:.0} s in all\n", step_started.elapsed().as_secs_f64(), started.elapsed().as_secs_f64());
     print!("{}", report.text());
     if !report.timing_met {
-        let divide = bitstream::clocked(&b, opts).divide;
-        let halve = format!("pass --clock-divide {} to halve the core clock (docs/ARCHITECTURE.md section 10)", divide * 2);
+        let fmax = report.pnr.clocks.iter().map(|c| c.fmax_mhz).fold(f64::INFINITY, f64::min);
+        let slower = format!("pass --clock-mhz {} (the Fmax reached) or set clock_mhz in {}", fmax.floor().max(1.0), arch_path.display());
         let help = if systole_hdl::units::rq_stages(&arch) < systole_hdl::requant::MAX_STAGES {
-            format!("set dram_latency = 4 or more in {} to pipeline the requantizer in two stages, or {halve}", arch_path.display())
+            format!("set dram_latency = 4 or more in {} to pipeline the requantizer in two stages, or {slower}", arch_path.display())
         } else {
-            halve
+            slower
         };
         return Err(miette!(
             help = help,

@@ -127,9 +127,10 @@ enum Command {
         /// With --synth: KiB of on-chip board memory.
         #[arg(long, default_value_t = BuildOptions::default().memory_bytes / 1024, requires = "synth")]
         synth_mem_kib: usize,
-        /// With --synth: divide the board's clock by this power of two for the core.
+        /// With --synth: the core clock's target in MHz (default: each point's clock_mhz),
+        /// made by the board's PLL.
         #[arg(long, requires = "synth")]
-        synth_clock_divide: Option<u32>,
+        synth_clock_mhz: Option<f64>,
         /// Points evaluated in parallel (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
@@ -316,10 +317,10 @@ enum FpgaCommand {
         /// UART baud rate.
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
-        /// Divide the board's clock by this power of two for the core (default: the
-        /// board's own, 12 MHz on every board); for designs that miss timing.
+        /// The core clock's target in MHz (default: the arch file's clock_mhz); the board's
+        /// PLL makes the fastest clock at or below it.
         #[arg(long)]
-        clock_divide: Option<u32>,
+        clock_mhz: Option<f64>,
     },
     /// Program a board with a bitstream (openFPGALoader, or iceprog for iCE40).
     Flash {
@@ -430,9 +431,9 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Fpga { command } => match command {
-            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_divide } => {
+            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_mhz } => {
                 let memory_bytes = mem_kib.checked_mul(1024).ok_or_else(|| miette::miette!("--mem-kib {mem_kib}: too large"))?;
-                fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud, clock_divide }).map(drop)
+                fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud, clock_mhz }).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
             FpgaCommand::Run { port, baud, timeout_s, layer: LayerArgs { arch, workload, layer } } => {
@@ -476,7 +477,7 @@ fn main() -> Result<()> {
             synth,
             synth_instr_depth,
             synth_mem_kib,
-            synth_clock_divide,
+            synth_clock_mhz,
             jobs,
         } => {
             let need = |v: Option<PathBuf>, flag: &str| {
@@ -503,7 +504,7 @@ fn main() -> Result<()> {
                     let opts = BuildOptions {
                         instr_depth: synth_instr_depth,
                         memory_bytes,
-                        clock_divide: synth_clock_divide,
+                        clock_mhz: synth_clock_mhz,
                         ..BuildOptions::default()
                     };
                     Some(systole_sweep::synth::Synth { board, opts, dir: out.join("synth") })

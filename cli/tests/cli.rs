@@ -194,7 +194,7 @@ fn fpga_commands_refuse_bad_input_before_running_tools() {
     s.file("lanes3.toml", "name = \"lanes3\"\nrows = 2\ncols = 2\ndram_bytes_per_cycle = 3\n");
     insta::assert_snapshot!("fpga_lanes_not_power_of_two", build("lanes3.toml", &[]));
     insta::assert_snapshot!("fpga_memory_not_power_of_two", build(ARCH, &["--mem-kib", "12"]));
-    insta::assert_snapshot!("fpga_clock_divide_not_power_of_two", build(ARCH, &["--clock-divide", "3"]));
+    insta::assert_snapshot!("fpga_clock_above_the_pll", build(ARCH, &["--clock-mhz", "450"]));
     s.file("design.bit", "not a bitstream");
     insta::assert_snapshot!("fpga_flash_wrong_format", failure(&s, &["fpga", "flash", "--board", "icebreaker", "design.bit"]));
     insta::assert_snapshot!("fpga_flash_missing", failure(&s, &["fpga", "flash", "--board", "ulx3s", "missing.bit"]));

@@ -164,7 +164,7 @@ fn synth_sweep(dir: &Path, mem_kib: &str) -> Vec<serde_json::Value> {
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_systole"))
         .args(["sweep", "--space", "ice.toml", "--workload", "w.toml", "--out", "out", "--synth", "icebreaker"])
-        .args(["--synth-instr-depth", "32", "--synth-mem-kib", mem_kib, "--synth-clock-divide", "2"])
+        .args(["--synth-instr-depth", "32", "--synth-mem-kib", mem_kib, "--synth-clock-mhz", "6"])
         .current_dir(dir)
         .output()
         .unwrap();

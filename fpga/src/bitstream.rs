@@ -2,6 +2,7 @@
 //! with a typed report of what it used and how fast it runs.
 
 use crate::board::{Board, Family};
+use crate::clock::{plan, CoreClock};
 use crate::report::{PnrReport, Use};
 use crate::tools::{self, FlowError};
 use crate::top::{top_name, top_verilog, CORE};
@@ -14,7 +15,7 @@ use systole_hdl::board::BoardCore;
 use systole_hdl::verilog::{emit, rename_top};
 
 /// The board-specific choices of a build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BuildOptions {
     /// Instructions each unit's memory holds.
     pub instr_depth: usize,
@@ -22,14 +23,14 @@ pub struct BuildOptions {
     pub memory_bytes: usize,
     /// UART baud rate.
     pub baud: u32,
-    /// Divide the board's oscillator (or PLL) clock by this power of two for the core,
-    /// instead of the board's default [`Board::divide`].
-    pub clock_divide: Option<u32>,
+    /// The core clock's target, MHz, instead of the ArchConfig's `clock_mhz`; the board's
+    /// PLL makes the fastest clock at or below it ([`crate::clock::plan`]).
+    pub clock_mhz: Option<f64>,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200, clock_divide: None }
+        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200, clock_mhz: None }
     }
 }
 
@@ -75,6 +76,8 @@ pub struct BuildReport {
     pub options: BuildOptions,
     /// The accelerator's clock, MHz.
     pub core_mhz: f64,
+    /// Where it comes from (the PLL's setting).
+    pub clock: CoreClock,
     /// UART clocks per bit at that clock.
     pub clocks_per_bit: usize,
     /// Resource use and timing from nextpnr.
@@ -87,20 +90,22 @@ pub struct BuildReport {
     pub bitstream: PathBuf,
 }
 
-/// Largest clock divider: 1024 takes the slowest board clock, 12 MHz, to under 12 kHz.
-const MAX_DIVIDE: u32 = 1024;
-
-/// `board` with the core clock divider `opts` asks for.
-pub fn clocked(board: &Board, opts: &BuildOptions) -> Board {
-    Board { divide: opts.clock_divide.unwrap_or(board.divide), ..board.clone() }
+/// The core clock for `arch` on `board`: the target is `opts.clock_mhz`, else the
+/// ArchConfig's `clock_mhz`.
+pub fn core_clock(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<CoreClock, BuildError> {
+    let (target, from) = match opts.clock_mhz {
+        Some(mhz) => (mhz, format!("--clock-mhz {mhz}")),
+        None => (arch.clock_mhz, format!("arch `{}`: clock_mhz = {}", arch.name, arch.clock_mhz)),
+    };
+    plan(board, target).map_err(|e| BuildError::Options(format!("{from}: {e}; set clock_mhz in the arch file or pass --clock-mhz")))
 }
 
 /// Largest baud-rate error an 8N1 UART tolerates with margin.
 const MAX_BAUD_ERROR: f64 = 0.02;
 
-/// Checks `arch` and `opts` against what a board core can be; returns the UART's clocks
-/// per bit at `board`'s core clock.
-pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<usize, BuildError> {
+/// Checks `arch` and `opts` against what a board core can be; returns the core clock and
+/// the UART's clocks per bit at it.
+pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(CoreClock, usize), BuildError> {
     arch.validate().map_err(|e| BuildError::Options(format!("arch `{}`: {e}", arch.name)))?;
     let lanes = arch.dram_bytes_per_cycle;
     if !lanes.is_power_of_two() {
@@ -125,33 +130,25 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<us
             u16::MAX
         )));
     }
-    if let Some(d) = opts.clock_divide {
-        if !d.is_power_of_two() || d > MAX_DIVIDE {
-            return Err(BuildError::Options(format!(
-                "--clock-divide {d}: the divider is a binary counter, so it must be a power of two from 1 to {MAX_DIVIDE}; {} by default on {}",
-                board.divide, board.name
-            )));
-        }
-    }
-    let board = &clocked(board, opts);
-    let core_hz = board.core_mhz() * 1e6;
+    let clock = core_clock(board, arch, opts)?;
+    let core_hz = clock.mhz * 1e6;
     let cpb = (core_hz / f64::from(opts.baud)).round() as usize;
     let actual = core_hz / cpb.max(1) as f64;
     if !(4..1 << 16).contains(&cpb) || (actual / f64::from(opts.baud) - 1.0).abs() > MAX_BAUD_ERROR {
         return Err(BuildError::Options(format!(
             "--baud {}: a {} MHz clock cannot make it within {}% (4 to 65535 clocks per bit); 115200 works on every board",
             opts.baud,
-            board.core_mhz(),
+            clock.mhz,
             MAX_BAUD_ERROR * 100.0
         )));
     }
-    Ok(cpb)
+    Ok((clock, cpb))
 }
 
 /// The Verilog of `arch`'s board core and `board`'s top level around it.
-pub fn board_verilog(board: &Board, arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
+pub fn board_verilog(board: &Board, clock: &CoreClock, arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
     let mut core = BoardCore::new(arch, opts.instr_depth, opts.memory_bytes, clocks_per_bit);
-    format!("{}\n{}", rename_top(&emit(&mut core), CORE), top_verilog(board))
+    format!("{}\n{}", rename_top(&emit(&mut core), CORE), top_verilog(board, clock))
 }
 
 /// Builds `arch`'s accelerator for `board` in `out`: Verilog, constraints, logs, the
@@ -165,10 +162,9 @@ pub fn build(
     out: &Path,
     progress: &mut dyn FnMut(tools::Step, &Path),
 ) -> Result<BuildReport, BuildError> {
-    let clocks_per_bit = check(board, arch, opts)?;
-    let board = &clocked(board, opts);
-    let verilog = board_verilog(board, arch, opts, clocks_per_bit);
-    let logs = tools::build(board, &verilog, &top_name(board), out, progress)?;
+    let (clock, clocks_per_bit) = check(board, arch, opts)?;
+    let verilog = board_verilog(board, &clock, arch, opts, clocks_per_bit);
+    let logs = tools::build(board, clock.mhz, &verilog, &top_name(board), out, progress)?;
     let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
     let timing_met = !pnr.clocks.is_empty() && pnr.clocks.iter().all(|c| c.pass);
     let report = BuildReport {
@@ -179,11 +175,12 @@ pub fn build(
         array: (arch.rows, arch.cols),
         dataflow: arch.dataflow,
         options: *opts,
-        core_mhz: board.core_mhz(),
+        core_mhz: clock.mhz,
+        clock,
         clocks_per_bit,
         pnr,
         timing_met,
-        peak_gops: 2.0 * arch.peak_macs_per_cycle() as f64 * board.core_mhz() / 1e3,
+        peak_gops: 2.0 * arch.peak_macs_per_cycle() as f64 * clock.mhz / 1e3,
         bitstream: logs.bitstream,
     };
     let json = serde_json::to_string_pretty(&report).expect("the report serializes");
@@ -249,7 +246,7 @@ mod tests {
     use crate::board::{board, boards};
 
     fn tiny(lanes: usize) -> ArchConfig {
-        ArchConfig { name: "tiny".into(), rows: 2, cols: 2, dram_bytes_per_cycle: lanes, ..ArchConfig::default() }
+        ArchConfig { name: "tiny".into(), rows: 2, cols: 2, dram_bytes_per_cycle: lanes, clock_mhz: 12.0, ..ArchConfig::default() }
     }
 
     fn refused(board_name: &str, arch: &ArchConfig, opts: BuildOptions) -> String {
@@ -262,12 +259,14 @@ mod tests {
     #[test]
     fn every_board_makes_115200_baud_within_two_percent() {
         for b in boards() {
-            let cpb = check(&b, &tiny(4), &BuildOptions::default()).unwrap();
-            let baud = b.core_mhz() * 1e6 / cpb as f64;
-            assert!((baud / 115_200.0 - 1.0).abs() < 0.02, "{}: {cpb} clocks per bit make {baud} baud", b.name);
+            for mhz in [6.0, 12.0, 30.0, 100.0] {
+                let (clock, cpb) = check(&b, &tiny(4), &BuildOptions { clock_mhz: Some(mhz), ..BuildOptions::default() }).unwrap();
+                let baud = clock.mhz * 1e6 / cpb as f64;
+                assert!((baud / 115_200.0 - 1.0).abs() < 0.02, "{}: {cpb} clocks per bit make {baud} baud", b.name);
+            }
         }
         // 12 MHz / 104 = 115385 baud, +0.16%.
-        assert_eq!(check(&board("icebreaker").unwrap(), &tiny(4), &BuildOptions::default()).unwrap(), 104);
+        assert_eq!(check(&board("icebreaker").unwrap(), &tiny(4), &BuildOptions::default()).unwrap().1, 104);
     }
 
     #[test]
@@ -281,19 +280,25 @@ mod tests {
         // 12 MHz / 5 clocks per bit = 2.4 Mbaud, 4% slow.
         assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 2_500_000, ..d }).contains("within 2%"));
         assert!(refused("ulx3s", &ArchConfig { rows: 0, ..tiny(4) }, d).contains("arch `tiny`"));
-        assert!(refused("ulx3s", &tiny(4), BuildOptions { clock_divide: Some(3), ..d }).contains("--clock-divide 3"));
-        assert!(refused("ulx3s", &tiny(4), BuildOptions { clock_divide: Some(2048), ..d }).contains("power of two from 1 to 1024"));
+        // The ArchConfig's clock is the default target; --clock-mhz replaces it.
+        let fast = ArchConfig { clock_mhz: 500.0, ..tiny(4) };
+        let e = refused("ulx3s", &fast, d);
+        assert!(e.contains("arch `tiny`: clock_mhz = 500") && e.contains("above the 400 MHz") && e.contains("--clock-mhz"), "{e}");
+        assert!(refused("ulx3s", &tiny(4), BuildOptions { clock_mhz: Some(0.0), ..d }).contains("--clock-mhz 0"));
         // 12 MHz / 64 = 187.5 kHz is 1.6 clocks per bit at 115200 baud.
-        assert!(refused("icebreaker", &tiny(4), BuildOptions { clock_divide: Some(64), ..d }).contains("115200 works"));
+        assert!(refused("icebreaker", &tiny(4), BuildOptions { clock_mhz: Some(0.1875), ..d }).contains("115200 works"));
     }
 
     #[test]
-    fn the_clock_divider_option_replaces_the_boards() {
-        let opts = BuildOptions { clock_divide: Some(8), ..BuildOptions::default() };
-        let b = clocked(&board("ulx3s").unwrap(), &opts);
-        assert_eq!((b.divide, b.core_mhz()), (8, 3.125));
-        // 3.125 MHz / 115200 = 27.1 clocks per bit.
-        assert_eq!(check(&board("ulx3s").unwrap(), &tiny(4), &opts).unwrap(), 27);
-        assert_eq!(clocked(&board("ulx3s").unwrap(), &BuildOptions::default()).divide, 2);
+    fn the_core_clock_comes_from_the_pll() {
+        use crate::clock::ClockSource;
+        let opts = BuildOptions { clock_mhz: Some(100.0), ..BuildOptions::default() };
+        let (clock, cpb) = check(&board("ulx3s").unwrap(), &tiny(4), &opts).unwrap();
+        assert!(matches!(clock.source, ClockSource::Ecp5Pll(_)) && clock.mhz == 100.0, "{clock:?}");
+        // 100 MHz / 115200 = 868.1 clocks per bit.
+        assert_eq!(cpb, 868);
+        // Without the option, the ArchConfig's 12 MHz: the iCEBreaker's oscillator itself.
+        let (clock, _) = check(&board("icebreaker").unwrap(), &tiny(4), &BuildOptions::default()).unwrap();
+        assert_eq!(clock.source, ClockSource::Oscillator);
     }
 }

@@ -66,45 +66,6 @@ pub struct Board {
     pub resources: Resources,
     /// Programmer for `openFPGALoader -b <board>`.
     pub loader_board: &'static str,
-    /// PLL between the oscillator and the accelerator's clock, if the oscillator is too fast.
-    pub pll: Option<Pll>,
-    /// Then a divider in logic (a power of two, 1 for none): the default core clock
-    /// divider, which `systole fpga build --clock-divide` replaces for slower designs.
-    pub divide: u32,
-}
-
-/// An ECP5 `EHXPLLL` setting with feedback from its primary output: the output runs at
-/// `f_in / clki_div * clkfb_div` and the VCO at `clkop_div` times that (the settings
-/// Project Trellis's `ecppll` computes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Pll {
-    /// Input divider.
-    pub clki_div: u32,
-    /// Feedback divider.
-    pub clkfb_div: u32,
-    /// Primary output divider from the VCO.
-    pub clkop_div: u32,
-    /// Primary output coarse phase, as `ecppll` sets it for 0 degrees with feedback from
-    /// the primary output.
-    pub clkop_cphase: u32,
-}
-
-/// The ECP5 PLL's VCO range, MHz (Lattice TN1263).
-pub const ECP5_VCO_MHZ: std::ops::RangeInclusive<f64> = 400.0..=800.0;
-
-/// The ECP5 PLL's output range, MHz, as `ecppll` enforces it.
-pub const ECP5_PLL_OUT_MHZ: std::ops::RangeInclusive<f64> = 10.0..=400.0;
-
-impl Pll {
-    /// Output frequency for an input of `in_mhz`.
-    pub fn out_mhz(&self, in_mhz: f64) -> f64 {
-        in_mhz / self.clki_div as f64 * self.clkfb_div as f64
-    }
-
-    /// VCO frequency for an input of `in_mhz`.
-    pub fn vco_mhz(&self, in_mhz: f64) -> f64 {
-        self.out_mhz(in_mhz) * self.clkop_div as f64
-    }
 }
 
 /// Every supported board.
@@ -124,8 +85,6 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: true,
             resources: Resources { luts: 5280, ffs: 5280, brams: 30, sprams: 4, dsps: 8 },
             loader_board: "ice40_generic",
-            pll: None,
-            divide: 1,
         },
         Board {
             name: "ulx3s",
@@ -146,10 +105,6 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: false,
             resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
             loader_board: "ulx3s",
-            // The core closes timing near 23 MHz with a two-stage requantizer and near 9 MHz
-            // with none (README, FPGA): half the oscillator leaves a margin.
-            pll: None,
-            divide: 2,
         },
         Board {
             name: "orangecrab",
@@ -165,9 +120,6 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: true,
             resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
             loader_board: "orangeCrab",
-            // 12 MHz from the PLL, like the ULX3S's halved oscillator (README, FPGA).
-            pll: Some(Pll { clki_div: 4, clkfb_div: 1, clkop_div: 50, clkop_cphase: 24 }),
-            divide: 1,
         },
     ]
 }
@@ -180,16 +132,6 @@ pub fn board(name: &str) -> Result<Board, String> {
 }
 
 impl Board {
-    /// The PLL's output, or the oscillator.
-    pub fn pll_mhz(&self) -> f64 {
-        self.pll.map_or(self.clock_mhz, |p| p.out_mhz(self.clock_mhz))
-    }
-
-    /// The accelerator's clock: [`Board::pll_mhz`] over [`Board::divide`].
-    pub fn core_mhz(&self) -> f64 {
-        self.pll_mhz() / f64::from(self.divide)
-    }
-
     /// Every constrained pin: clock, UART, LEDs.
     pub fn pins(&self) -> Vec<Pin> {
         [self.clock, self.uart_rx, self.uart_tx].into_iter().chain(self.leds.iter().copied()).collect()
@@ -218,28 +160,5 @@ impl Board {
     /// File name of [`Board::constraints`].
     pub fn constraints_file(&self) -> String {
         format!("{}.{}", self.name, if self.family == Family::Ice40 { "pcf" } else { "lpf" })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plls_are_in_range_and_only_on_ecp5() {
-        for b in boards() {
-            let Some(p) = b.pll else { continue };
-            assert_eq!(b.family, Family::Ecp5, "{}: the top level makes ECP5 PLLs only", b.name);
-            assert!(ECP5_VCO_MHZ.contains(&p.vco_mhz(b.clock_mhz)), "{}: VCO at {} MHz", b.name, p.vco_mhz(b.clock_mhz));
-            assert!(ECP5_PLL_OUT_MHZ.contains(&b.pll_mhz()), "{}: PLL output at {} MHz", b.name, b.pll_mhz());
-            assert!(p.clkop_cphase < p.clkop_div, "{}", b.name);
-        }
-        for b in boards() {
-            assert!(b.divide.is_power_of_two(), "{}: divide by {}", b.name, b.divide);
-        }
-        // OrangeCrab: 48 MHz / 4 * 1 = 12 MHz, VCO 12 * 50 = 600 MHz (as `ecppll -i 48 -o 12`
-        // computes), halved.
-        let crab = board("orangecrab").unwrap();
-        assert_eq!((crab.pll_mhz(), crab.pll.unwrap().vco_mhz(48.0), crab.core_mhz()), (12.0, 600.0, 12.0));
     }
 }

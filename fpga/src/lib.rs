@@ -3,6 +3,7 @@
 
 pub mod bitstream;
 pub mod board;
+pub mod clock;
 pub mod host;
 pub mod report;
 pub mod tools;

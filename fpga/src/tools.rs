@@ -119,9 +119,17 @@ pub struct FlowLogs {
 }
 
 /// Synthesizes `verilog` (top module `top`) for `board`, places and routes it against the
-/// board's generated constraints at its clock frequency, and packs the bitstream, all in
-/// `dir`; calls `progress` with each step and its log before the step runs.
-pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path, progress: &mut dyn FnMut(Step, &Path)) -> Result<FlowLogs, FlowError> {
+/// board's generated constraints with its core clock at `core_mhz`, and packs the
+/// bitstream, all in `dir`; calls `progress` with each step and its log before the step
+/// runs.
+pub fn build(
+    board: &Board,
+    core_mhz: f64,
+    verilog: &str,
+    top: &str,
+    dir: &Path,
+    progress: &mut dyn FnMut(Step, &Path),
+) -> Result<FlowLogs, FlowError> {
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(io(&path))
@@ -136,7 +144,7 @@ pub fn build(board: &Board, verilog: &str, top: &str, dir: &Path, progress: &mut
     let script = format!("read_verilog -sv design.v; synth_{family} -top {top}{dsp} -json design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run("yosys", &["-p", &script], dir, "yosys.log")?;
-    let freq = format!("{}", board.core_mhz());
+    let freq = format!("{core_mhz}");
     let device = format!("--{}", board.device);
     // Per family: nextpnr, its constraint flag, its output flag and file, the packer and
     // the bitstream.

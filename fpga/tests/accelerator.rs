@@ -7,6 +7,7 @@
 use systole_core::{ArchConfig, Dataflow};
 use systole_fpga::bitstream::{build, BuildError, BuildOptions};
 use systole_fpga::board::board;
+use systole_fpga::clock::ClockSource;
 use systole_fpga::tools::FlowError;
 
 fn tiny() -> ArchConfig {
@@ -26,7 +27,7 @@ fn tiny() -> ArchConfig {
     }
 }
 
-const OPTIONS: BuildOptions = BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_divide: None };
+const OPTIONS: BuildOptions = BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5) };
 
 fn out_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("systole-fpga-{name}-{}", std::process::id()))
@@ -47,9 +48,10 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     assert!(p.ffs.is_some_and(|f| f.used > 500), "{p:?}");
     // At least one multiplier per PE, and block RAM for the board memory's 2 banks.
     assert!(p.dsps.used >= 4 && p.brams.used >= 2, "{p:?}");
-    // The core runs at 25 MHz / 2; the divider at 25 MHz.
+    // The core runs at 12.5 MHz from the PLL (25 MHz / 2 x 1), its only clock.
     assert!(r.timing_met, "{p:?}");
-    assert!(p.clocks.iter().any(|c| c.target_mhz == 12.5) && p.clocks.iter().any(|c| c.target_mhz == 25.0), "{p:?}");
+    assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)), "{:?}", r.clock);
+    assert_eq!(p.clocks.iter().map(|c| c.target_mhz).collect::<Vec<_>>(), [12.5], "{p:?}");
     // 2x2 PEs, 2 ops per MAC, 12.5 MHz; 12.5 MHz / 115200 baud = 108.5, rounded up.
     assert_eq!(r.peak_gops, 0.1);
     assert_eq!(r.clocks_per_bit, 109);
@@ -68,8 +70,8 @@ fn the_small_fpga_2x1_preset_becomes_an_ice40_bitstream() {
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-2x1");
     // The preset's comment gives these options; the requantizer's last step closes near
-    // 9 MHz, so the core runs at the 12 MHz oscillator halved.
-    let opts = BuildOptions { instr_depth: 32, memory_bytes: 2048, baud: 115_200, clock_divide: Some(2) };
+    // 9 MHz, so the preset asks for 6 MHz: below the PLL's range, the oscillator halved.
+    let opts = BuildOptions { instr_depth: 32, memory_bytes: 2048, baud: 115_200, clock_mhz: None };
     let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", r.text());
     // An iCE40 UP5K image is 104,090 bytes.
