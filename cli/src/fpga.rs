@@ -32,8 +32,13 @@ pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions
     if !report.timing_met {
         let fmax = report.pnr.clocks.iter().map(|c| c.fmax_mhz).fold(f64::INFINITY, f64::min);
         let slower = format!("pass --clock-mhz {} (the Fmax reached) or set clock_mhz in {}", fmax.floor().max(1.0), arch_path.display());
-        let help = if systole_hdl::units::rq_stages(&arch) < systole_hdl::requant::MAX_STAGES {
-            format!("set dram_latency = 4 or more in {} to pipeline the requantizer in two stages, or {slower}", arch_path.display())
+        let help = if arch.requant_stages < systole_hdl::requant::MAX_STAGES {
+            format!(
+                "set requant_stages = {} in {} to pipeline the requantizer fully (a store then waits at least {} cycles), or {slower}",
+                systole_hdl::requant::MAX_STAGES,
+                arch_path.display(),
+                systole_hdl::requant::MAX_STAGES + 2
+            )
         } else {
             slower
         };

@@ -160,6 +160,12 @@ pub struct ArchConfig {
     /// banks (docs/ARCHITECTURE.md section 3). Needs `int4_weights`; builds four activation
     /// banks.
     pub int4_activations: bool,
+    /// Pipeline registers in each requantization unit of the store path, 0 to
+    /// [`MAX_REQUANT_STAGES`] (default 2). Each one shortens the unit's longest path and
+    /// costs its width in flip-flops; the store engines read that many cycles ahead inside
+    /// their DRAM wait, which grows to [`ArchConfig::store_latency`] when the stages do not
+    /// fit in it (docs/ARCHITECTURE.md sections 5 and 9).
+    pub requant_stages: usize,
 }
 
 impl Default for ArchConfig {
@@ -182,6 +188,7 @@ impl Default for ArchConfig {
             int4_weights: false,
             csc_weights: false,
             int4_activations: false,
+            requant_stages: 2,
         }
     }
 }
@@ -193,6 +200,10 @@ pub const FETCH_CYCLES: [usize; 4] = [1, 2, 4, 8];
 /// Smallest DRAM latency accepted: the DMA engines wait `L - 1 >= 1` cycles before their
 /// first beat (docs/ARCHITECTURE.md section 9).
 pub const MIN_DRAM_LATENCY: usize = 2;
+
+/// Most pipeline registers a requantization unit has: one between each two of its six
+/// steps (docs/ARCHITECTURE.md section 9).
+pub const MAX_REQUANT_STAGES: usize = 5;
 
 /// Largest array dimension accepted.
 pub const MAX_DIM: usize = 256;
@@ -327,6 +338,15 @@ impl ArchConfig {
         (self.rows + self.cols + 1) as u64
     }
 
+    /// The wait a `Store` or `StoreTransposed` pays before its first DRAM beat: the DRAM
+    /// latency, or more when the requantizer's pipeline does not fit in it. The store
+    /// engines issue their reads `requant_stages` cycles before the beats they feed, and
+    /// their start logic needs two cycles of the wait (docs/ARCHITECTURE.md section 9), so
+    /// the wait is at least `requant_stages + 2`.
+    pub fn store_latency(&self) -> usize {
+        self.dram_latency.max(self.requant_stages + MIN_DRAM_LATENCY)
+    }
+
     /// Cycles from an OS matmul's last issue cycle until its tile is in the accumulator:
     /// one scratchpad read, `rows - 1 + cols - 1` cycles of skew, `rows` cycles of drain
     /// and one accumulator write.
@@ -433,6 +453,13 @@ impl ArchConfig {
             )
             .help(format!("use at least {MIN_DRAM_LATENCY}; typical values are 10 to 200")));
         }
+        if self.requant_stages > MAX_REQUANT_STAGES {
+            return Err(ConfigError::new(
+                "requant_stages",
+                format!("{} pipeline registers, but the requantizer has six steps, so at most {MAX_REQUANT_STAGES}", self.requant_stages),
+            )
+            .help(format!("use 0 to {MAX_REQUANT_STAGES}: 2 by default, {MAX_REQUANT_STAGES} for the fastest clock")));
+        }
         if self.dram_latency > 100_000 {
             return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
                 .help("typical values are 10 to 200"));
@@ -507,6 +534,18 @@ mod tests {
         for f in files {
             ArchConfig::from_file(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         }
+    }
+
+    #[test]
+    fn the_store_waits_for_the_requantizer_pipeline() {
+        // Two stages fit in a DRAM latency of 4 (two cycles of start logic); five need 7.
+        let a = ArchConfig { dram_latency: 4, ..ArchConfig::default() };
+        assert_eq!(a.store_latency(), 4);
+        assert_eq!(ArchConfig { requant_stages: 5, ..a.clone() }.store_latency(), 7);
+        assert_eq!(ArchConfig { requant_stages: 0, dram_latency: 2, ..a.clone() }.store_latency(), 2);
+        assert_eq!(ArchConfig { requant_stages: 5, dram_latency: 40, ..a.clone() }.store_latency(), 40);
+        let e = ArchConfig { requant_stages: 6, ..a }.validate().unwrap_err();
+        assert_eq!(e.field, "requant_stages");
     }
 
     #[test]

@@ -91,6 +91,7 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.dram_latency,
         arch.transposer as usize,
         arch.fetch_cycles,
+        arch.requant_stages,
     ];
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
@@ -124,5 +125,7 @@ mod tests {
         assert_eq!(fingerprint(&a), fingerprint(&renamed));
         let deeper = ArchConfig { dram_latency: a.dram_latency + 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&deeper));
+        let pipelined = ArchConfig { requant_stages: a.requant_stages + 1, ..a.clone() };
+        assert_ne!(fingerprint(&a), fingerprint(&pipelined));
     }
 }

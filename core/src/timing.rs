@@ -129,11 +129,11 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
         }
         Op::Store { dst, .. } => {
             let busy = dst.num_runs().max(dst.beats(bw));
-            (lat + busy, 0, busy)
+            (arch.store_latency() as u64 + busy, 0, busy)
         }
         Op::StoreTransposed { dst, width, .. } => {
             let busy = transposer_cycles(store_transposed_groups(dst, *width as u64, bw as u64));
-            (lat + busy, 0, busy)
+            (arch.store_latency() as u64 + busy, 0, busy)
         }
     }
 }

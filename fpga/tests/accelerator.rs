@@ -21,7 +21,7 @@ fn tiny() -> ArchConfig {
         acc_sram_kib: 1,
         param_entries: 32,
         dram_bytes_per_cycle: 2,
-        // A DRAM latency of 4 gives the requantizer two pipeline stages.
+        // The requantizer's default two pipeline stages fit in a DRAM latency of 4.
         dram_latency: 4,
         ..ArchConfig::default()
     }

@@ -11,7 +11,8 @@
 //! With `ahead = p` (the requantization units' pipeline registers), the engine issues its
 //! reads `p` cycles earlier, inside the DRAM wait, and delays the beats' writes, `ready`
 //! and `complete` by `p` cycles, so that the bytes meet the units' results and the timing
-//! stays that of section 5.
+//! stays that of section 5. Its wait `L` is the ArchConfig's `store_latency()`, which is
+//! at least `p + 2`.
 //!
 //! The control is written as Verilog with its Rust model side by side; the requantization
 //! units sit outside, between the memories and this engine.
@@ -82,8 +83,8 @@ pub struct StoreEngine {
     _st: State,
 }
 
-/// Most cycles an engine reads ahead of its writes.
-pub const MAX_AHEAD: usize = 2;
+/// Most cycles an engine reads ahead of its writes: the requantizer's deepest pipeline.
+pub const MAX_AHEAD: usize = crate::requant::MAX_STAGES;
 
 /// The beat issued in the previous cycle, written in this one.
 #[derive(Clone, Copy, Debug, Default)]

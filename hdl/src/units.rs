@@ -12,7 +12,7 @@ use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
 use crate::net;
 use crate::params::ParamLoader;
-use crate::requant::{self, Requant};
+use crate::requant::Requant;
 use crate::sram::ADDR_BITS;
 use crate::store::{LaneSelect, StoreEngine};
 use crate::store_transposed::StoreTransposedEngine;
@@ -250,7 +250,7 @@ pub struct StoreUnit {
 impl StoreUnit {
     /// The store unit of `arch`.
     pub fn new(arch: &ArchConfig) -> Self {
-        let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.dram_latency);
+        let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.store_latency());
         let stages = rq_stages(arch);
         Self {
             clock: Default::default(),
@@ -399,11 +399,11 @@ pub fn rq_units(arch: &ArchConfig) -> usize {
     }
 }
 
-/// Pipeline registers in the store unit's requantization units: as many as the engines'
-/// DRAM wait leaves room to read ahead (`L - 2`, the engines needing a latency of 2), up
-/// to [`requant::MAX_STAGES`].
+/// Pipeline registers in the store unit's requantization units: the ArchConfig's
+/// `requant_stages`. The store engines read that many cycles ahead inside their wait,
+/// `ArchConfig::store_latency`, which leaves them room.
 pub fn rq_stages(arch: &ArchConfig) -> usize {
-    arch.dram_latency.saturating_sub(2).min(requant::MAX_STAGES)
+    arch.requant_stages
 }
 
 /// The exec unit: the WS or OS engine of the configured dataflow, or both around shared

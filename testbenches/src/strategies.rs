@@ -14,8 +14,21 @@ pub fn side() -> impl Strategy<Value = usize> + Clone {
 /// A valid architecture with sides drawn from `side`. With `roomy`, the activation scratchpad holds any window the
 /// generated layers need; without, memories start at the validation minimum.
 pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Strategy<Value = ArchConfig> {
-    (side.clone(), side, 0usize..3, 0usize..4, 0usize..4, 0usize..4, 1usize..=32, 2usize..64, 1usize..=3, any::<bool>(), 0usize..4)
-        .prop_map(move |(rows, cols, engines, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch)| {
+    (
+        side.clone(),
+        side,
+        0usize..3,
+        0usize..4,
+        0usize..4,
+        0usize..4,
+        1usize..=32,
+        2usize..64,
+        1usize..=3,
+        any::<bool>(),
+        0usize..4,
+        0usize..=systole_core::arch::MAX_REQUANT_STAGES,
+    )
+        .prop_map(move |(rows, cols, engines, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch, requant_stages)| {
             let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
             let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
             ArchConfig {
@@ -37,6 +50,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 int4_weights: false,
                 int4_activations: false,
                 csc_weights: false,
+                requant_stages,
             }
         })
 }

@@ -5,9 +5,9 @@
 //! or the first diverging completion.
 //!
 //! The default suite covers dense, strided, pointwise, grouped and depthwise convolutions
-//! and GEMMs with edge tiles on 2x2 to 8x8 arrays of both dataflows; the `#[ignore]`d
-//! sweep runs 16x16 and larger layers (`cargo test -p systole-testbenches --test cosim --
-//! --ignored`).
+//! and GEMMs with edge tiles on 2x2 to 8x8 arrays of both dataflows, with requantizers of 0
+//! to 5 pipeline stages; the `#[ignore]`d sweep runs 16x16 and larger layers (`cargo test
+//! -p systole-testbenches --test cosim -- --ignored`).
 
 use proptest::prelude::*;
 use systole_core::layer::{Activation, ConvShape, Layer, LayerOp};
@@ -60,23 +60,29 @@ fn layers() -> Vec<Layer> {
 
 fn archs() -> Vec<ArchConfig> {
     vec![
-        arch(2, 2, WS, 2, 3, 1),
+        // Requantizers of every depth: 5 stages lengthen a store's wait of 3 to 7.
+        staged(arch(2, 2, WS, 2, 3, 1), 5),
         arch(2, 2, OS, 1, 2, 1),
-        arch(4, 4, WS, 4, 5, 1),
-        arch(4, 4, OS, 3, 4, 1),
+        staged(arch(4, 4, WS, 4, 5, 1), 3),
+        staged(arch(4, 4, OS, 3, 4, 1), 0),
         arch(4, 2, WS, 8, 2, 1),
-        arch(2, 4, OS, 4, 3, 1),
-        arch(8, 8, WS, 8, 6, 2),
+        staged(arch(2, 4, OS, 4, 3, 1), 1),
+        staged(arch(8, 8, WS, 8, 6, 2), 4),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
         arch(4, 4, BOTH, 4, 5, 1),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
-        variant(arch(4, 4, OS, 2, 4, 1), 4, true),
+        staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 5),
         variant(arch(2, 2, WS, 1, 4, 1), 8, false),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
-        variant(arch(2, 4, WS, 2, 3, 1), 2, false),
+        staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5),
     ]
+}
+
+/// `a` with `requant_stages` pipeline registers in its requantizers, named after them.
+fn staged(a: ArchConfig, requant_stages: usize) -> ArchConfig {
+    ArchConfig { name: format!("{}-rq{requant_stages}", a.name), requant_stages, ..a }
 }
 
 /// `a` with `fetch_cycles` and `transposer` set, named after them.

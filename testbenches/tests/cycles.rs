@@ -103,6 +103,28 @@ fn narrow_bus_makes_transfers_beat_bound() {
     assert_eq!(done_cycles(&arch, &p, &mut dram), vec![params, act, wgt, preload, stream, store]);
 }
 
+#[test]
+fn a_deep_requantizer_lengthens_only_the_stores_wait() {
+    // DRAM latency 3 with five requantizer stages: loads wait 3 cycles, the store
+    // max(3, 5 + 2) = 7 (ARCHITECTURE.md sections 5 and 9).
+    let (base, p, mut dram) = pointwise_ws(4);
+    let arch = ArchConfig { dram_latency: 3, requant_stages: 5, ..base };
+    let (l, ls, rows, cols) = (3, 7, 4, 4);
+    let params = l + 8;
+    let act = params + l + 16;
+    let wgt = act + l + 4;
+    // The exec unit waits for the weights; then the 16-word stream runs after the preload.
+    let preload = wgt + rows + (rows + cols + 1);
+    let stream = wgt + rows + 16 + (rows + cols + 1);
+    let store = stream + ls + 16;
+    assert_eq!(done_cycles(&arch, &p, &mut dram), vec![params, act, wgt, preload, stream, store]);
+    // Two stages need a wait of 2 + 2 = 4; one fits in the DRAM latency of 3.
+    let two = ArchConfig { requant_stages: 2, ..arch.clone() };
+    assert_eq!(done_cycles(&two, &p, &mut dram).last(), Some(&(stream + 4 + 16)));
+    let none = ArchConfig { requant_stages: 1, ..arch };
+    assert_eq!(done_cycles(&none, &p, &mut dram).last(), Some(&(stream + l + 16)));
+}
+
 /// OS: 4 pixels (array rows) x reduction 6 -> 4 channels; the transposer builds the
 /// activation words from pixel-major rows.
 #[test]
