@@ -1,6 +1,7 @@
 //! Real accelerator bitstreams, each a board core with its UART bridge: a 2x2 through Yosys,
 //! nextpnr and ecppack for the ULX3S, and the small-FPGA 2x1 preset through nextpnr-ice40
-//! and icepack for the iCEBreaker, with the reports' figures checked against the device
+//! and icepack for the iCEBreaker (and, behind `--ignored`, the OrangeCrab preset at its
+//! PLL clock), with the reports' figures checked against the device
 //! and the configuration; and the small-FPGA 2x2 refused by the iCE40 UP5K with the
 //! overflowing resource named.
 
@@ -111,5 +112,24 @@ fn the_small_fpga_2x2_variant_fits_the_up5k_block_rams_but_not_its_logic() {
         }
         other => panic!("expected a fit error, got {other:?}"),
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The OrangeCrab preset, built as the README says (default options), meets its 40 MHz from
+/// the PLL.
+#[test]
+#[ignore = "slow: an ECP5-25F synthesis, place and route (about 6 minutes)"]
+fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
+    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/orangecrab.toml")).unwrap();
+    let b = board("orangecrab").unwrap();
+    let dir = out_dir("orangecrab-preset");
+    let r = build(&b, &arch, &BuildOptions::default(), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", r.text());
+    assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 40.0, "{:?}", r.clock);
+    assert!(r.timing_met, "{:?}", r.pnr);
+    let p = &r.pnr;
+    assert!(p.luts.used <= p.luts.total && p.dsps.used <= p.dsps.total, "{p:?}");
+    // 16 PEs, 2 ops per MAC, 40 MHz.
+    assert_eq!(r.peak_gops, 1.28);
     let _ = std::fs::remove_dir_all(&dir);
 }
