@@ -44,6 +44,9 @@ pub enum FlowError {
     },
 }
 
+/// nextpnr's placement seed: one fixed value, so that a build's Fmax is reproducible.
+pub const NEXTPNR_SEED: &str = "1";
+
 /// The repository's yowasp tool folder.
 fn venv_bin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin")
@@ -152,9 +155,12 @@ pub fn build(
         Family::Ice40 => ("nextpnr-ice40", "--pcf", "--asc", "design.asc", "icepack", "design.bin"),
         Family::Ecp5 => ("nextpnr-ecp5", "--lpf", "--textcfg", "design.config", "ecppack", "design.bit"),
     };
-    // Timing is judged from the report, so that a slow design still gets one.
+    // Timing is judged from the report, so that a slow design still gets one; a fixed seed
+    // makes placement, and so Fmax, reproducible.
     let args = [
         &device,
+        "--seed",
+        NEXTPNR_SEED,
         "--package",
         board.package,
         "--json",

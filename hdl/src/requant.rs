@@ -17,8 +17,8 @@
 //! rounds to 0; and magnitudes of 512 and more are capped, which with `|zp| <= 128` clamp
 //! to `lo` or `hi` exactly as the uncapped value would. The logic is six steps (1a: the
 //! sum and its magnitude; 1b: normalization and first rounding; 2a: the product; 2b: its
-//! rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to five
-//! pipeline registers between them, placed in [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)`
+//! rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to six
+//! pipeline registers after them, placed in [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)`
 //! answers `stages` cycles after its inputs (0 is combinational; 1 registers after the
 //! product's rounding, 2 also after the normalization). `stages` is the ArchConfig's
 //! `requant_stages`; the store unit reads that many cycles ahead (`units::StoreUnit`). Its
@@ -74,14 +74,14 @@ pub fn requantize(acc: i32, bias: i32, scale_bits: u32, zp: i8, lo: i8, hi: i8) 
     y.clamp(lo as i64, hi as i64) as i8
 }
 
-/// Most pipeline registers the unit has: one at each boundary between its six steps.
+/// Most pipeline registers the unit has: one after each of its six steps.
 pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 
-/// The boundaries between the steps (boundary `k` follows step `k` of 1a, 1b, 2a, 2b, 3a,
+/// The boundaries after the steps (boundary `k` follows step `k` of 1a, 1b, 2a, 2b, 3a,
 /// 3b), in the order they gain a register as `stages` grows: after the product's rounding,
 /// after the normalization, after the shift, at the multiplier's output, after the first
-/// addition.
-pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1];
+/// addition, and at the unit's output.
+pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6];
 
 /// The requantization unit.
 #[derive(LogicBlock)]
@@ -283,6 +283,7 @@ end
 {b5}
 // Step 3b: sign, zero point, clamp.
 reg signed [15:0] yy, zp16, lo16, hi16;
+reg signed [7:0] d_y;
 always @(*) begin
     yy = c_neg_q ? -$signed({{6'd0, c_q_q}}) : $signed({{6'd0, c_q_q}});
     zp16 = {{{{8{{c_zp_q[7]}}}}, c_zp_q}};
@@ -291,14 +292,15 @@ always @(*) begin
     yy = yy + zp16;
     if (yy < lo16) yy = lo16;
     if (yy > hi16) yy = hi16;
-    y = yy[7:0];
+    d_y = yy[7:0];
 end
-"#,
+{b6}"#,
             b1 = b(1, carry("s", &["mag", "neg", "e", "frac"])),
             b2 = b(2, carry("a", &["ma", "ms", "ea", "neg", "zero", "inf"])),
             b3 = b(3, carry("m", &["prod", "ea", "neg", "zero", "inf"])),
             b4 = b(4, carry("b", &["mp", "ep", "neg", "zero", "inf"])),
             b5 = b(5, carry("c", &["q", "neg"])),
+            b6 = if registered(6) { "always @(posedge clock) y <= d_y;\n" } else { "always @(*) y = d_y;\n" },
         ))
     }
 }

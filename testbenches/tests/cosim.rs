@@ -6,7 +6,7 @@
 //!
 //! The default suite covers dense, strided, pointwise, grouped and depthwise convolutions
 //! and GEMMs with edge tiles on 2x2 to 8x8 arrays of both dataflows, with requantizers of 0
-//! to 5 pipeline stages; the `#[ignore]`d sweep runs 16x16 and larger layers (`cargo test
+//! to 6 pipeline stages; the `#[ignore]`d sweep runs 16x16 and larger layers (`cargo test
 //! -p systole-testbenches --test cosim -- --ignored`).
 
 use proptest::prelude::*;
@@ -60,8 +60,8 @@ fn layers() -> Vec<Layer> {
 
 fn archs() -> Vec<ArchConfig> {
     vec![
-        // Requantizers of every depth: 5 stages lengthen a store's wait of 3 to 7.
-        staged(arch(2, 2, WS, 2, 3, 1), 5),
+        // Requantizers of every depth: 6 stages lengthen a store's wait of 3 to 8.
+        staged(arch(2, 2, WS, 2, 3, 1), 6),
         arch(2, 2, OS, 1, 2, 1),
         staged(arch(4, 4, WS, 4, 5, 1), 3),
         staged(arch(4, 4, OS, 3, 4, 1), 0),
@@ -73,7 +73,7 @@ fn archs() -> Vec<ArchConfig> {
         arch(4, 4, BOTH, 4, 5, 1),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
-        staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 5),
+        staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 6),
         variant(arch(2, 2, WS, 1, 4, 1), 8, false),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
         staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5),
