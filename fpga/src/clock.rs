@@ -49,9 +49,10 @@ impl Ice40Pll {
         self.pfd_mhz(in_mhz) * f64::from(u16::from(self.divf) + 1)
     }
 
-    /// The output frequency.
+    /// The output frequency (multiplied before it is divided, so that an exact ratio gives
+    /// the exact figure).
     pub fn out_mhz(&self, in_mhz: f64) -> f64 {
-        self.vco_mhz(in_mhz) / f64::from(1u32 << self.divq)
+        in_mhz * f64::from(u16::from(self.divf) + 1) / f64::from((u32::from(self.divr) + 1) << self.divq)
     }
 }
 
@@ -85,9 +86,10 @@ impl Ecp5Pll {
         in_mhz / f64::from(self.clki_div)
     }
 
-    /// The output frequency.
+    /// The output frequency (multiplied before it is divided, so that an exact ratio gives
+    /// the exact figure).
     pub fn out_mhz(&self, in_mhz: f64) -> f64 {
-        self.pfd_mhz(in_mhz) * f64::from(self.clkfb_div)
+        in_mhz * f64::from(self.clkfb_div) / f64::from(self.clki_div)
     }
 
     /// The VCO frequency.
@@ -249,6 +251,9 @@ mod tests {
         assert_eq!((p.out_mhz(48.0), p.vco_mhz(48.0)), (100.0, 400.0));
         // 25 MHz * 4 = 100 MHz.
         assert_eq!(ecp5_pll(25.0, 100.0).unwrap().out_mhz(25.0), 100.0);
+        // 45 MHz would need 48 / 16 x 15, a PFD input of 3 MHz, below its 3.125: 48 / 15 x 14
+        // = 44.8 MHz is the fastest below.
+        assert_eq!(ecp5_pll(48.0, 45.0).unwrap().out_mhz(48.0), 44.8);
         // 12 MHz from 48: the VCO at 12 * 34..66.
         let slow = ecp5_pll(48.0, 12.0).unwrap();
         assert_eq!(slow.out_mhz(48.0), 12.0);

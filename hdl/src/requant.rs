@@ -281,18 +281,19 @@ always @(*) begin
     c_hi = b_hi_q;
 end
 {b5}
-// Step 3b: sign, zero point, clamp.
-reg signed [15:0] yy, zp16, lo16, hi16;
+// Step 3b: sign and zero point in one addition, then the clamp, its two comparisons side
+// by side: max(yy, lo) > hi exactly when yy > hi or lo > hi.
+reg signed [15:0] yy, zp16, lo16, hi16, q16;
 reg signed [7:0] d_y;
 always @(*) begin
-    yy = c_neg_q ? -$signed({{6'd0, c_q_q}}) : $signed({{6'd0, c_q_q}});
+    q16 = $signed({{6'd0, c_q_q}});
     zp16 = {{{{8{{c_zp_q[7]}}}}, c_zp_q}};
     lo16 = {{{{8{{c_lo_q[7]}}}}, c_lo_q}};
     hi16 = {{{{8{{c_hi_q[7]}}}}, c_hi_q}};
-    yy = yy + zp16;
-    if (yy < lo16) yy = lo16;
-    if (yy > hi16) yy = hi16;
-    d_y = yy[7:0];
+    yy = c_neg_q ? zp16 - q16 : zp16 + q16;
+    if (yy > hi16 || c_lo_q > c_hi_q) d_y = c_hi_q;
+    else if (yy < lo16) d_y = c_lo_q;
+    else d_y = yy[7:0];
 end
 {b6}"#,
             b1 = b(1, carry("s", &["mag", "neg", "e", "frac"])),
