@@ -32,12 +32,13 @@ pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions
     if !report.timing_met {
         let fmax = report.pnr.clocks.iter().map(|c| c.fmax_mhz).fold(f64::INFINITY, f64::min);
         let slower = format!("pass --clock-mhz {} (the Fmax reached) or set clock_mhz in {}", fmax.floor().max(1.0), arch_path.display());
-        let help = if arch.requant_stages < systole_hdl::requant::MAX_STAGES {
+        let full = ArchConfig { requant_stages: systole_hdl::requant::MAX_STAGES, ..arch.clone() };
+        let help = if arch.requant_stages < full.requant_stages {
             format!(
-                "set requant_stages = {} in {} to pipeline the requantizer fully (a store then waits at least {} cycles), or {slower}",
-                systole_hdl::requant::MAX_STAGES,
+                "set requant_stages = {} in {} to pipeline the requantizer fully (a store then waits {} cycles), or {slower}",
+                full.requant_stages,
                 arch_path.display(),
-                systole_hdl::requant::MAX_STAGES + 2
+                full.store_latency()
             )
         } else {
             slower

@@ -251,7 +251,7 @@ impl StoreUnit {
     /// The store unit of `arch`.
     pub fn new(arch: &ArchConfig) -> Self {
         let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.store_latency());
-        let stages = rq_stages(arch);
+        let stages = arch.requant_stages;
         Self {
             clock: Default::default(),
             start_store: Default::default(),
@@ -397,13 +397,6 @@ pub fn rq_units(arch: &ArchConfig) -> usize {
     } else {
         arch.cols.min(arch.dram_bytes_per_cycle)
     }
-}
-
-/// Pipeline registers in the store unit's requantization units: the ArchConfig's
-/// `requant_stages`. The store engines read that many cycles ahead inside their wait,
-/// `ArchConfig::store_latency`, which leaves them room.
-pub fn rq_stages(arch: &ArchConfig) -> usize {
-    arch.requant_stages
 }
 
 /// The exec unit: the WS or OS engine of the configured dataflow, or both around shared
