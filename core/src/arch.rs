@@ -359,9 +359,10 @@ impl ArchConfig {
     /// the transposer.
     pub fn supports(&self, op: &crate::isa::Op) -> bool {
         use crate::isa::Op;
+        if !self.has_opcode(op.opcode()) {
+            return false;
+        }
         match op {
-            Op::Load { .. } | Op::LoadParams { .. } | Op::Store { .. } => true,
-            Op::LoadTransposed { .. } | Op::StoreTransposed { .. } => self.transposer,
             Op::MatmulWs { sparse, band, int4, act4, csc, .. } => {
                 let packed = !*int4 || (self.int4_weights && *sparse == Sparsity::Dense);
                 let fused = !*act4 || (*int4 && self.int4_activations);
@@ -371,14 +372,21 @@ impl ArchConfig {
                     }
                     None => true,
                 };
-                self.dataflow.has_ws()
-                    && self.runs_format(*sparse)
-                    && packed
-                    && fused
-                    && expands
-                    && (band.is_none() || (*sparse == Sparsity::Dense && !*int4))
+                self.runs_format(*sparse) && packed && fused && expands && (band.is_none() || (*sparse == Sparsity::Dense && !*int4))
             }
-            Op::MatmulOs { .. } => self.dataflow.has_os(),
+            _ => true,
+        }
+    }
+
+    /// True when the hardware has the engine of `opcode` (some op of it runs; which ones,
+    /// [`ArchConfig::supports`] says). The RTL decodes only these opcodes.
+    pub fn has_opcode(&self, opcode: crate::isa::Opcode) -> bool {
+        use crate::isa::Opcode;
+        match opcode {
+            Opcode::Load | Opcode::LoadParams | Opcode::Store => true,
+            Opcode::LoadTransposed | Opcode::StoreTransposed => self.transposer,
+            Opcode::MatmulWs => self.dataflow.has_ws(),
+            Opcode::MatmulOs => self.dataflow.has_os(),
         }
     }
 

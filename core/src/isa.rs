@@ -6,14 +6,13 @@
 //! start only once each other unit has *completed* at least the given number of
 //! instructions. The exact cycle cost of every op is given in `docs/ARCHITECTURE.md`.
 //!
-//! Every instruction encodes to [`INSTR_BITS`] bits (see [`Instr::encode`]).
+//! Every instruction encodes to [`INSTR_BITS`] bits (see [`Instr::encode`]), as the field
+//! tables of [`crate::encoding`] lay it out.
 
 use crate::arch::Sparsity;
+pub use crate::encoding::{EncodeError, Field, FieldSlot, OpSpec, Opcode, INSTR_BITS, INSTR_WORDS, OPS};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// Width of an encoded instruction.
-pub const INSTR_BITS: usize = 512;
 
 /// The unit that executes an op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -326,23 +325,7 @@ impl Op {
 
     /// The unit that executes this op.
     pub fn unit(&self) -> Unit {
-        match self {
-            Op::Load { .. } | Op::LoadTransposed { .. } | Op::LoadParams { .. } => Unit::Load,
-            Op::MatmulWs { .. } | Op::MatmulOs { .. } => Unit::Exec,
-            Op::Store { .. } | Op::StoreTransposed { .. } => Unit::Store,
-        }
-    }
-
-    fn opcode(&self) -> u64 {
-        match self {
-            Op::Load { .. } => 1,
-            Op::LoadTransposed { .. } => 2,
-            Op::LoadParams { .. } => 3,
-            Op::MatmulWs { .. } => 4,
-            Op::MatmulOs { .. } => 5,
-            Op::Store { .. } => 6,
-            Op::StoreTransposed { .. } => 7,
-        }
+        self.opcode().unit()
     }
 }
 
@@ -353,295 +336,6 @@ pub struct Instr {
     pub sync: Sync,
     /// What to do.
     pub op: Op,
-}
-
-/// A field that does not fit its encoding width.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("field `{field}` = {value} does not fit in {bits} bits")]
-pub struct EncodeError {
-    /// Field name.
-    pub field: &'static str,
-    /// Its value.
-    pub value: i128,
-    /// Width available.
-    pub bits: u32,
-}
-
-/// Where one field of an encoded instruction sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FieldSlot {
-    /// Field name, e.g. `src.dims[2].stride`.
-    pub name: &'static str,
-    /// First bit.
-    pub offset: u32,
-    /// Width in bits.
-    pub bits: u32,
-    /// Two's complement.
-    pub signed: bool,
-}
-
-struct BitWriter {
-    words: [u64; INSTR_BITS / 64],
-    pos: u32,
-    /// Field positions, recorded only when asked for (`Instr::layout`).
-    slots: Option<Vec<FieldSlot>>,
-}
-
-impl BitWriter {
-    fn put(&mut self, field: &'static str, value: i128, bits: u32, signed: bool) -> Result<(), EncodeError> {
-        if let Some(slots) = &mut self.slots {
-            slots.push(FieldSlot { name: field, offset: self.pos, bits, signed });
-        }
-        let fits =
-            if signed { value >= -(1i128 << (bits - 1)) && value < (1i128 << (bits - 1)) } else { value >= 0 && value < (1i128 << bits) };
-        if !fits {
-            return Err(EncodeError { field, value, bits });
-        }
-        let raw = (value as u128) & ((1u128 << bits) - 1);
-        // A field spans at most two words: fields are at most 64 bits wide.
-        let (word, shift) = ((self.pos / 64) as usize, self.pos % 64);
-        let shifted = raw << shift;
-        self.words[word] |= shifted as u64;
-        if let Some(next) = self.words.get_mut(word + 1) {
-            *next |= (shifted >> 64) as u64;
-        }
-        self.pos += bits;
-        Ok(())
-    }
-}
-
-struct BitReader<'a> {
-    words: &'a [u64],
-    pos: u32,
-}
-
-/// Bits `offset .. offset + bits` (at most 128) of an encoded instruction, unsigned.
-fn bit_range(words: &[u64], offset: u32, bits: u32) -> u128 {
-    (0..bits).fold(0u128, |raw, b| {
-        let p = offset + b;
-        raw | ((words[(p / 64) as usize] >> (p % 64) & 1) as u128) << b
-    })
-}
-
-impl FieldSlot {
-    /// The field's bits (at most 64) in the encoded instruction `words`, unsigned.
-    pub fn raw(&self, words: &[u64; INSTR_BITS / 64]) -> u64 {
-        bit_range(words, self.offset, self.bits.min(64)) as u64
-    }
-}
-
-impl BitReader<'_> {
-    fn get(&mut self, bits: u32, signed: bool) -> i128 {
-        let raw = bit_range(self.words, self.pos, bits);
-        self.pos += bits;
-        if signed && raw >> (bits - 1) & 1 == 1 {
-            raw as i128 - (1i128 << bits)
-        } else {
-            raw as i128
-        }
-    }
-}
-
-/// Field widths of the encoding (see ARCHITECTURE.md, "Encoding").
-mod width {
-    pub const OPCODE: u32 = 4;
-    pub const SYNC: u32 = 32;
-    pub const WORD: u32 = 24;
-    pub const ADDR: u32 = 40;
-    pub const LEN: u32 = 16;
-    pub const COUNT: u32 = 24;
-    pub const STRIDE: u32 = 40;
-}
-
-fn band_fields(w: &mut BitWriter, band: &Option<Band>) -> Result<(), EncodeError> {
-    let b = band.unwrap_or(Band { stride: 0, taps: 0, width: 0 });
-    w.put("band.valid", band.is_some() as i128, 1, false)?;
-    w.put("band.stride", b.stride as i128, 8, false)?;
-    w.put("band.taps", b.taps as i128, 16, false)?;
-    w.put("band.width", b.width as i128, 16, false)
-}
-
-fn read_band(r: &mut BitReader) -> Option<Band> {
-    let valid = r.get(1, false) == 1;
-    let b = Band { stride: r.get(8, false) as u32, taps: r.get(16, false) as u32, width: r.get(16, false) as u32 };
-    valid.then_some(b)
-}
-
-impl Instr {
-    /// Encodes to [`INSTR_BITS`] bits as little-endian u64 words: opcode, the three sync
-    /// counts, then the op's fields in declaration order, each at its width, LSB first.
-    pub fn encode(&self) -> Result<[u64; INSTR_BITS / 64], EncodeError> {
-        Ok(self.write(false)?.words)
-    }
-
-    /// Where each field of this instruction's op sits in its encoding, in encoding order
-    /// (the slots depend only on the op's variant). Hardware decoders are generated from it.
-    pub fn layout(&self) -> Result<Vec<FieldSlot>, EncodeError> {
-        Ok(self.write(true)?.slots.unwrap_or_default())
-    }
-
-    fn write(&self, with_slots: bool) -> Result<BitWriter, EncodeError> {
-        use width::*;
-        let mut w = BitWriter { words: [0; INSTR_BITS / 64], pos: 0, slots: with_slots.then(Vec::new) };
-        w.put("opcode", self.op.opcode() as i128, OPCODE, false)?;
-        for (f, v) in [("sync.load", self.sync.load), ("sync.exec", self.sync.exec), ("sync.store", self.sync.store)] {
-            w.put(f, v as i128, SYNC, false)?;
-        }
-        let pat = |w: &mut BitWriter, p: &DramPattern| -> Result<(), EncodeError> {
-            const COUNTS: [&str; 3] = ["dims[0].count", "dims[1].count", "dims[2].count"];
-            const STRIDES: [&str; 3] = ["dims[0].stride", "dims[1].stride", "dims[2].stride"];
-            w.put("addr", p.addr as i128, ADDR, false)?;
-            w.put("len", p.len as i128, LEN, false)?;
-            for (i, d) in p.dims.iter().enumerate() {
-                w.put(COUNTS[i], d.count as i128, COUNT, false)?;
-                w.put(STRIDES[i], d.stride as i128, STRIDE, true)?;
-            }
-            Ok(())
-        };
-        let gen = |w: &mut BitWriter, g: &WordGen| -> Result<(), EncodeError> {
-            for (name, v) in [
-                ("a.start", g.start),
-                ("a.inner_count", g.inner_count),
-                ("a.inner_stride", g.inner_stride),
-                ("a.outer_count", g.outer_count),
-                ("a.outer_stride", g.outer_stride),
-            ] {
-                w.put(name, v as i128, WORD, false)?;
-            }
-            Ok(())
-        };
-        let stage = |w: &mut BitWriter, o: &OutputStage| -> Result<(), EncodeError> {
-            w.put("out.param", o.param as i128, WORD, false)?;
-            w.put("out.zp", o.zp as i128, 8, true)?;
-            w.put("out.lo", o.lo as i128, 8, true)?;
-            w.put("out.hi", o.hi as i128, 8, true)
-        };
-        match &self.op {
-            Op::Load { target, dst, offset, src } => {
-                w.put("target", (*target == Buffer::Wgt) as i128, 1, false)?;
-                w.put("dst", *dst as i128, WORD, false)?;
-                w.put("offset", *offset as i128, LEN, false)?;
-                pat(&mut w, src)?;
-            }
-            Op::LoadTransposed { dst, pitch, src } => {
-                w.put("dst", *dst as i128, WORD, false)?;
-                w.put("pitch", *pitch as i128, WORD, false)?;
-                pat(&mut w, src)?;
-            }
-            Op::LoadParams { dst, addr, count } => {
-                w.put("dst", *dst as i128, WORD, false)?;
-                w.put("addr", *addr as i128, ADDR, false)?;
-                w.put("count", *count as i128, COUNT, false)?;
-            }
-            Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
-                gen(&mut w, a)?;
-                w.put("acc", *acc as i128, WORD, false)?;
-                w.put("accumulate", *accumulate as i128, 1, false)?;
-                w.put("preload.valid", preload.is_some() as i128, 1, false)?;
-                w.put("preload", preload.unwrap_or(0) as i128, WORD, false)?;
-                band_fields(&mut w, band)?;
-                w.put("sparse", Sparsity::ALL.iter().position(|f| f == sparse).expect("a format") as i128, 2, false)?;
-                w.put("int4", *int4 as i128, 1, false)?;
-                w.put("act4", *act4 as i128, 1, false)?;
-                w.put("csc.valid", csc.is_some() as i128, 1, false)?;
-                w.put("csc", csc.unwrap_or(0) as i128, 16, false)?;
-            }
-            Op::MatmulOs { a, b, acc, accumulate, band } => {
-                gen(&mut w, a)?;
-                w.put("b", *b as i128, WORD, false)?;
-                w.put("acc", *acc as i128, WORD, false)?;
-                w.put("accumulate", *accumulate as i128, 1, false)?;
-                band_fields(&mut w, band)?;
-            }
-            Op::Store { acc, dst, out } => {
-                w.put("acc", *acc as i128, WORD, false)?;
-                pat(&mut w, dst)?;
-                stage(&mut w, out)?;
-            }
-            Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out } => {
-                w.put("acc", *acc as i128, WORD, false)?;
-                w.put("row_stride", *row_stride as i128, WORD, false)?;
-                w.put("line_pitch", *line_pitch as i128, WORD, false)?;
-                w.put("width", *width as i128, LEN, false)?;
-                pat(&mut w, dst)?;
-                stage(&mut w, out)?;
-            }
-        }
-        Ok(w)
-    }
-
-    /// Decodes what [`Instr::encode`] wrote; `None` for an unknown opcode.
-    pub fn decode(words: &[u64; INSTR_BITS / 64]) -> Option<Instr> {
-        use width::*;
-        let mut r = BitReader { words, pos: 0 };
-        let opcode = r.get(OPCODE, false);
-        let sync = Sync { load: r.get(SYNC, false) as u32, exec: r.get(SYNC, false) as u32, store: r.get(SYNC, false) as u32 };
-        let pat = |r: &mut BitReader| {
-            let addr = r.get(ADDR, false) as u64;
-            let len = r.get(LEN, false) as u32;
-            let mut dims = [Dim::default(); 3];
-            for d in &mut dims {
-                d.count = r.get(COUNT, false) as u32;
-                d.stride = r.get(STRIDE, true) as i64;
-            }
-            DramPattern { addr, len, dims }
-        };
-        let gen = |r: &mut BitReader| WordGen {
-            start: r.get(WORD, false) as u32,
-            inner_count: r.get(WORD, false) as u32,
-            inner_stride: r.get(WORD, false) as u32,
-            outer_count: r.get(WORD, false) as u32,
-            outer_stride: r.get(WORD, false) as u32,
-        };
-        let stage = |r: &mut BitReader| OutputStage {
-            param: r.get(WORD, false) as u32,
-            zp: r.get(8, true) as i8,
-            lo: r.get(8, true) as i8,
-            hi: r.get(8, true) as i8,
-        };
-        let op = match opcode {
-            1 => Op::Load {
-                target: if r.get(1, false) == 1 { Buffer::Wgt } else { Buffer::Act },
-                dst: r.get(WORD, false) as u32,
-                offset: r.get(LEN, false) as u32,
-                src: pat(&mut r),
-            },
-            2 => Op::LoadTransposed { dst: r.get(WORD, false) as u32, pitch: r.get(WORD, false) as u32, src: pat(&mut r) },
-            3 => Op::LoadParams { dst: r.get(WORD, false) as u32, addr: r.get(ADDR, false) as u64, count: r.get(COUNT, false) as u32 },
-            4 => {
-                let a = gen(&mut r);
-                let acc = r.get(WORD, false) as u32;
-                let accumulate = r.get(1, false) == 1;
-                let valid = r.get(1, false) == 1;
-                let p = r.get(WORD, false) as u32;
-                let band = read_band(&mut r);
-                let sparse = *Sparsity::ALL.get(r.get(2, false) as usize)?;
-                let int4 = r.get(1, false) == 1;
-                let act4 = r.get(1, false) == 1;
-                let csc_valid = r.get(1, false) == 1;
-                let csc = csc_valid.then_some(r.get(16, false) as u32);
-                Op::MatmulWs { a, acc, accumulate, preload: valid.then_some(p), band, sparse, int4, act4, csc }
-            }
-            5 => Op::MatmulOs {
-                a: gen(&mut r),
-                b: r.get(WORD, false) as u32,
-                acc: r.get(WORD, false) as u32,
-                accumulate: r.get(1, false) == 1,
-                band: read_band(&mut r),
-            },
-            6 => Op::Store { acc: r.get(WORD, false) as u32, dst: pat(&mut r), out: stage(&mut r) },
-            7 => Op::StoreTransposed {
-                acc: r.get(WORD, false) as u32,
-                row_stride: r.get(WORD, false) as u32,
-                line_pitch: r.get(WORD, false) as u32,
-                width: r.get(LEN, false) as u32,
-                dst: pat(&mut r),
-                out: stage(&mut r),
-            },
-            _ => return None,
-        };
-        Some(Instr { sync, op })
-    }
 }
 
 impl fmt::Display for DramPattern {
@@ -879,9 +573,23 @@ pub fn access_totals(arch: &crate::ArchConfig, instrs: &[Instr]) -> AccessTotals
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// One op of each opcode, in opcode order.
+    pub(crate) fn sample_ops() -> Vec<Op> {
+        let (src, a, out) = (DramPattern::default(), WordGen::default(), OutputStage::default());
+        vec![
+            Op::Load { target: Buffer::Act, dst: 0, offset: 0, src },
+            Op::LoadTransposed { dst: 0, pitch: 0, src },
+            Op::LoadParams { dst: 0, addr: 0, count: 0 },
+            Op::dense_ws(a, 0, false, None, None),
+            Op::MatmulOs { a, b: 0, acc: 0, accumulate: false, band: None },
+            Op::Store { acc: 0, dst: src, out },
+            Op::StoreTransposed { acc: 0, row_stride: 0, line_pitch: 0, width: 0, dst: src, out },
+        ]
+    }
 
     fn word() -> impl Strategy<Value = u32> {
         prop_oneof![0u32..64, 0u32..(1 << 24)]

@@ -11,6 +11,7 @@
 
 pub mod arch;
 pub mod bridge;
+pub mod encoding;
 pub mod error;
 pub mod isa;
 pub mod layer;

@@ -7,11 +7,12 @@
 //! arrive while the bridge answers or while a program runs are dropped. A `Write`'s data
 //! bytes are taken as they arrive, one memory write per byte.
 
-use crate::controller::{CYCLE_BITS, INSTR_WORDS};
+use crate::controller::CYCLE_BITS;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 use systole_core::bridge::{Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_WRITE, IDENTITY_BYTES, NAK};
+use systole_core::isa::INSTR_WORDS;
 
 /// Where the bridge is in a command.
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]

@@ -17,8 +17,10 @@
 //! cycle before `done`). When every instruction has completed, `finished` rises and
 //! `cycles` holds the program's total `T` from then on.
 //!
-//! The decoder is generated from `Instr::layout`, so the field positions exist once, in
-//! `systole-core`. It decodes only the ops the configuration has (`ArchConfig::supports`):
+//! The decoder is generated from the opcodes' field tables (`systole_core::encoding`), so
+//! the field positions exist once, in `systole-core`; `PORTS` names each decoded port's
+//! unit and ISA field once. It decodes only the opcodes the configuration has
+//! (`ArchConfig::has_opcode`):
 //! the start ports of the others are constant 0, so synthesis removes their engines. The
 //! instruction counters are as wide as the memory depth needs (the host never sends a
 //! `Sync` count beyond a unit's instruction count: `core::timing::schedule` refuses such a
@@ -30,20 +32,18 @@ use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
-use systole_core::isa::{Buffer, DramPattern, FieldSlot, Instr, Op, OutputStage, Sync, WordGen, INSTR_BITS};
+use systole_core::encoding::OPCODE_BITS;
+use systole_core::isa::{FieldSlot, Opcode, Unit, INSTR_BITS, INSTR_WORDS};
 use systole_core::ArchConfig;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
-/// 64-bit words per instruction.
-pub const INSTR_WORDS: usize = INSTR_BITS / 64;
-
 /// Width of the cycle counter.
 pub const CYCLE_BITS: usize = 48;
 
 /// The controller.
-#[derive(LogicBlock)]
+#[derive(LogicBlock, Default)]
 pub struct Controller {
     /// Clock.
     pub clock: Signal<In, Clock>,
@@ -85,7 +85,7 @@ pub struct Controller {
     pub start_store: Signal<Out, Bit>,
     /// Start a `StoreTransposed`.
     pub start_store_t: Signal<Out, Bit>,
-    /// Load unit fields (see [`FIELDS`]).
+    /// `target` of `Load` (the load unit's fields follow).
     pub ld_target: Signal<Out, Bit>,
     /// `dst` of the load ops.
     pub ld_dst: Signal<Out, Addr>,
@@ -188,41 +188,6 @@ pub enum FieldKind {
     Whole,
 }
 
-/// One decoded output port: name, width, unit, and the `(opcode, ISA field)` it takes for
-/// each op of the unit that has it (0 for the others).
-pub type FieldPort = (&'static str, usize, usize, &'static [(u64, &'static str)]);
-
-/// The kind of the field port `name`.
-pub fn field_kind(name: &str) -> FieldKind {
-    const SRAM: &[&str] = &[
-        "ld_dst",
-        "ld_pitch",
-        "ex_a_start",
-        "ex_a_inner_stride",
-        "ex_a_outer_stride",
-        "ex_acc",
-        "ex_preload",
-        "ex_b",
-        "st_acc",
-        "st_row_stride",
-        "st_line_pitch",
-        "st_param",
-    ];
-    if SRAM.contains(&name) {
-        FieldKind::Sram
-    } else if name.ends_with("_addr") || name.contains("_stride$") {
-        FieldKind::Dram
-    } else if name.contains("_count$") || name == "ld_entries" {
-        FieldKind::Count
-    } else if ["ld_len", "st_len", "ld_offset"].contains(&name) {
-        FieldKind::Len
-    } else if ["ex_band_taps", "ex_band_width"].contains(&name) {
-        FieldKind::Band
-    } else {
-        FieldKind::Whole
-    }
-}
-
 /// The most words (or rows, or entries) of `arch`'s scratchpads, accumulator and table.
 fn most_words(arch: &ArchConfig) -> usize {
     arch.act_words().max(arch.wgt_words()).max(arch.acc_rows()).max(arch.param_entries)
@@ -245,7 +210,7 @@ pub fn len_bits(arch: &ArchConfig) -> usize {
     kept_bits(arch, FieldKind::Len, 16, DRAM_ADDR_BITS)
 }
 
-/// Bits the controller keeps of a field of `kind` that the ISA gives `width` bits.
+/// Bits the controller keeps of a field of `kind` that its port gives `width` bits.
 ///
 /// Counts and lengths are narrowed only without the transposer: a plain load or store
 /// writes or reads one word per run and the simulator bounds them by the memories, but a
@@ -262,126 +227,168 @@ fn kept_bits(arch: &ArchConfig, kind: FieldKind, width: usize, dram_addr_bits: u
     }
 }
 
+/// An output port the decoder drives from a field's bits.
+trait FieldOutput {
+    /// Drives the port with the field's bits (sign-extended for a signed port).
+    fn set(&mut self, raw: u64);
+    /// The port's width.
+    fn width(&self) -> usize;
+    /// Declares the port driven.
+    fn drive(&mut self);
+}
+
+impl<const N: usize> FieldOutput for Signal<Out, Bits<N>> {
+    fn set(&mut self, raw: u64) {
+        self.next = raw.into();
+    }
+    fn width(&self) -> usize {
+        N
+    }
+    fn drive(&mut self) {
+        self.connect();
+    }
+}
+
+impl FieldOutput for Signal<Out, Bit> {
+    fn set(&mut self, raw: u64) {
+        self.next = raw != 0;
+    }
+    fn width(&self) -> usize {
+        1
+    }
+    fn drive(&mut self) {
+        self.connect();
+    }
+}
+
+impl<const N: usize> FieldOutput for Signal<Out, Signed<N>> {
+    fn set(&mut self, raw: u64) {
+        self.next = (((raw << (64 - N)) as i64) >> (64 - N)).into();
+    }
+    fn width(&self) -> usize {
+        N
+    }
+    fn drive(&mut self) {
+        self.connect();
+    }
+}
+
+/// One decoded output port: it takes ISA field `field` from every op of `unit` whose
+/// table ([`OpSpec`]) has it, and 0 for the unit's other ops.
+struct DecodedPort {
+    /// The port's name in the emitted Verilog.
+    name: &'static str,
+    unit: Unit,
+    field: &'static str,
+    kind: FieldKind,
+    port: PortOf<dyn FieldOutput>,
+}
+
+const fn decoded(name: &'static str, unit: Unit, field: &'static str, kind: FieldKind, port: PortOf<dyn FieldOutput>) -> DecodedPort {
+    DecodedPort { name, unit, field, kind, port }
+}
+
+use FieldKind::{Band as BandK, Count, Dram, Len, Sram, Whole};
+use Unit::{Exec as Ex, Load as Ld, Store as St};
+
 /// The decoded output ports.
-pub const FIELDS: &[FieldPort] = &[
-    ("ld_target", 1, 0, &[(1, "target")]),
-    ("ld_dst", ADDR_BITS, 0, &[(1, "dst"), (2, "dst"), (3, "dst")]),
-    ("ld_offset", 16, 0, &[(1, "offset")]),
-    ("ld_pitch", ADDR_BITS, 0, &[(2, "pitch")]),
-    ("ld_addr", DRAM_ADDR_BITS, 0, &[(1, "addr"), (2, "addr"), (3, "addr")]),
-    ("ld_len", 16, 0, &[(1, "len"), (2, "len")]),
-    ("ld_count$0", 24, 0, &[(1, "dims[0].count"), (2, "dims[0].count")]),
-    ("ld_count$1", 24, 0, &[(1, "dims[1].count"), (2, "dims[1].count")]),
-    ("ld_count$2", 24, 0, &[(1, "dims[2].count"), (2, "dims[2].count")]),
-    ("ld_stride$0", DRAM_ADDR_BITS, 0, &[(1, "dims[0].stride"), (2, "dims[0].stride")]),
-    ("ld_stride$1", DRAM_ADDR_BITS, 0, &[(1, "dims[1].stride"), (2, "dims[1].stride")]),
-    ("ld_stride$2", DRAM_ADDR_BITS, 0, &[(1, "dims[2].stride"), (2, "dims[2].stride")]),
-    ("ld_entries", 24, 0, &[(3, "count")]),
-    ("ex_a_start", ADDR_BITS, 1, &[(4, "a.start"), (5, "a.start")]),
-    ("ex_a_inner_count", ADDR_BITS, 1, &[(4, "a.inner_count"), (5, "a.inner_count")]),
-    ("ex_a_inner_stride", ADDR_BITS, 1, &[(4, "a.inner_stride"), (5, "a.inner_stride")]),
-    ("ex_a_outer_count", ADDR_BITS, 1, &[(4, "a.outer_count"), (5, "a.outer_count")]),
-    ("ex_a_outer_stride", ADDR_BITS, 1, &[(4, "a.outer_stride"), (5, "a.outer_stride")]),
-    ("ex_acc", ADDR_BITS, 1, &[(4, "acc"), (5, "acc")]),
-    ("ex_accumulate", 1, 1, &[(4, "accumulate"), (5, "accumulate")]),
-    ("ex_preload_valid", 1, 1, &[(4, "preload.valid")]),
-    ("ex_preload", ADDR_BITS, 1, &[(4, "preload")]),
-    ("ex_b", ADDR_BITS, 1, &[(5, "b")]),
-    ("ex_band_valid", 1, 1, &[(4, "band.valid"), (5, "band.valid")]),
-    ("ex_band_stride", 8, 1, &[(4, "band.stride"), (5, "band.stride")]),
-    ("ex_sparse", 2, 1, &[(4, "sparse")]),
-    ("ex_int4", 1, 1, &[(4, "int4")]),
-    ("ex_act4", 1, 1, &[(4, "act4")]),
-    ("ex_csc_valid", 1, 1, &[(4, "csc.valid")]),
-    ("ex_csc", 16, 1, &[(4, "csc")]),
-    ("ex_band_taps", 16, 1, &[(4, "band.taps"), (5, "band.taps")]),
-    ("ex_band_width", 16, 1, &[(4, "band.width"), (5, "band.width")]),
-    ("st_acc", ADDR_BITS, 2, &[(6, "acc"), (7, "acc")]),
-    ("st_row_stride", ADDR_BITS, 2, &[(7, "row_stride")]),
-    ("st_line_pitch", ADDR_BITS, 2, &[(7, "line_pitch")]),
-    ("st_width", 16, 2, &[(7, "width")]),
-    ("st_addr", DRAM_ADDR_BITS, 2, &[(6, "addr"), (7, "addr")]),
-    ("st_len", 16, 2, &[(6, "len"), (7, "len")]),
-    ("st_count$0", 24, 2, &[(6, "dims[0].count"), (7, "dims[0].count")]),
-    ("st_count$1", 24, 2, &[(6, "dims[1].count"), (7, "dims[1].count")]),
-    ("st_count$2", 24, 2, &[(6, "dims[2].count"), (7, "dims[2].count")]),
-    ("st_stride$0", DRAM_ADDR_BITS, 2, &[(6, "dims[0].stride"), (7, "dims[0].stride")]),
-    ("st_stride$1", DRAM_ADDR_BITS, 2, &[(6, "dims[1].stride"), (7, "dims[1].stride")]),
-    ("st_stride$2", DRAM_ADDR_BITS, 2, &[(6, "dims[2].stride"), (7, "dims[2].stride")]),
-    ("st_param", ADDR_BITS, 2, &[(6, "out.param"), (7, "out.param")]),
-    ("st_zp", 8, 2, &[(6, "out.zp"), (7, "out.zp")]),
-    ("st_lo", 8, 2, &[(6, "out.lo"), (7, "out.lo")]),
-    ("st_hi", 8, 2, &[(6, "out.hi"), (7, "out.hi")]),
+const PORTS: &[DecodedPort] = &[
+    decoded("ld_target", Ld, "target", Whole, |c| &mut c.ld_target),
+    decoded("ld_dst", Ld, "dst", Sram, |c| &mut c.ld_dst),
+    decoded("ld_offset", Ld, "offset", Len, |c| &mut c.ld_offset),
+    decoded("ld_pitch", Ld, "pitch", Sram, |c| &mut c.ld_pitch),
+    decoded("ld_addr", Ld, "addr", Dram, |c| &mut c.ld_addr),
+    decoded("ld_len", Ld, "len", Len, |c| &mut c.ld_len),
+    decoded("ld_count$0", Ld, "dims[0].count", Count, |c| &mut c.ld_count[0]),
+    decoded("ld_count$1", Ld, "dims[1].count", Count, |c| &mut c.ld_count[1]),
+    decoded("ld_count$2", Ld, "dims[2].count", Count, |c| &mut c.ld_count[2]),
+    decoded("ld_stride$0", Ld, "dims[0].stride", Dram, |c| &mut c.ld_stride[0]),
+    decoded("ld_stride$1", Ld, "dims[1].stride", Dram, |c| &mut c.ld_stride[1]),
+    decoded("ld_stride$2", Ld, "dims[2].stride", Dram, |c| &mut c.ld_stride[2]),
+    decoded("ld_entries", Ld, "count", Count, |c| &mut c.ld_entries),
+    decoded("ex_a_start", Ex, "a.start", Sram, |c| &mut c.ex_a_start),
+    decoded("ex_a_inner_count", Ex, "a.inner_count", Whole, |c| &mut c.ex_a_inner_count),
+    decoded("ex_a_inner_stride", Ex, "a.inner_stride", Sram, |c| &mut c.ex_a_inner_stride),
+    decoded("ex_a_outer_count", Ex, "a.outer_count", Whole, |c| &mut c.ex_a_outer_count),
+    decoded("ex_a_outer_stride", Ex, "a.outer_stride", Sram, |c| &mut c.ex_a_outer_stride),
+    decoded("ex_acc", Ex, "acc", Sram, |c| &mut c.ex_acc),
+    decoded("ex_accumulate", Ex, "accumulate", Whole, |c| &mut c.ex_accumulate),
+    decoded("ex_preload_valid", Ex, "preload.valid", Whole, |c| &mut c.ex_preload_valid),
+    decoded("ex_preload", Ex, "preload", Sram, |c| &mut c.ex_preload),
+    decoded("ex_b", Ex, "b", Sram, |c| &mut c.ex_b),
+    decoded("ex_band_valid", Ex, "band.valid", Whole, |c| &mut c.ex_band_valid),
+    decoded("ex_band_stride", Ex, "band.stride", Whole, |c| &mut c.ex_band_stride),
+    decoded("ex_sparse", Ex, "sparse", Whole, |c| &mut c.ex_sparse),
+    decoded("ex_int4", Ex, "int4", Whole, |c| &mut c.ex_int4),
+    decoded("ex_act4", Ex, "act4", Whole, |c| &mut c.ex_act4),
+    decoded("ex_csc_valid", Ex, "csc.valid", Whole, |c| &mut c.ex_csc_valid),
+    decoded("ex_csc", Ex, "csc", Whole, |c| &mut c.ex_csc),
+    decoded("ex_band_taps", Ex, "band.taps", BandK, |c| &mut c.ex_band_taps),
+    decoded("ex_band_width", Ex, "band.width", BandK, |c| &mut c.ex_band_width),
+    decoded("st_acc", St, "acc", Sram, |c| &mut c.st_acc),
+    decoded("st_row_stride", St, "row_stride", Sram, |c| &mut c.st_row_stride),
+    decoded("st_line_pitch", St, "line_pitch", Sram, |c| &mut c.st_line_pitch),
+    decoded("st_width", St, "width", Whole, |c| &mut c.st_width),
+    decoded("st_addr", St, "addr", Dram, |c| &mut c.st_addr),
+    decoded("st_len", St, "len", Len, |c| &mut c.st_len),
+    decoded("st_count$0", St, "dims[0].count", Count, |c| &mut c.st_count[0]),
+    decoded("st_count$1", St, "dims[1].count", Count, |c| &mut c.st_count[1]),
+    decoded("st_count$2", St, "dims[2].count", Count, |c| &mut c.st_count[2]),
+    decoded("st_stride$0", St, "dims[0].stride", Dram, |c| &mut c.st_stride[0]),
+    decoded("st_stride$1", St, "dims[1].stride", Dram, |c| &mut c.st_stride[1]),
+    decoded("st_stride$2", St, "dims[2].stride", Dram, |c| &mut c.st_stride[2]),
+    decoded("st_param", St, "out.param", Sram, |c| &mut c.st_param),
+    decoded("st_zp", St, "out.zp", Whole, |c| &mut c.st_zp),
+    decoded("st_lo", St, "out.lo", Whole, |c| &mut c.st_lo),
+    decoded("st_hi", St, "out.hi", Whole, |c| &mut c.st_hi),
 ];
 
-/// The start port of each opcode.
-const STARTS: &[(u64, &str)] = &[
-    (1, "start_load"),
-    (2, "start_load_t"),
-    (3, "start_params"),
-    (4, "start_ws"),
-    (5, "start_os"),
-    (6, "start_store"),
-    (7, "start_store_t"),
+/// A port of the controller, reached from the controller.
+type PortOf<T> = fn(&mut Controller) -> &mut T;
+
+/// An opcode's start port.
+type StartPort = PortOf<Signal<Out, Bit>>;
+
+/// The start port of each opcode, in opcode order (a test checks the order).
+const STARTS: [(Opcode, &str, StartPort); 7] = [
+    (Opcode::Load, "start_load", |c| &mut c.start_load),
+    (Opcode::LoadTransposed, "start_load_t", |c| &mut c.start_load_t),
+    (Opcode::LoadParams, "start_params", |c| &mut c.start_params),
+    (Opcode::MatmulWs, "start_ws", |c| &mut c.start_ws),
+    (Opcode::MatmulOs, "start_os", |c| &mut c.start_os),
+    (Opcode::Store, "start_store", |c| &mut c.start_store),
+    (Opcode::StoreTransposed, "start_store_t", |c| &mut c.start_store_t),
 ];
 
-/// One op of each opcode, for their layouts.
-fn sample_ops() -> Vec<Op> {
-    let (src, a, out) = (DramPattern::default(), WordGen::default(), OutputStage::default());
-    vec![
-        Op::Load { target: Buffer::Act, dst: 0, offset: 0, src },
-        Op::LoadTransposed { dst: 0, pitch: 0, src },
-        Op::LoadParams { dst: 0, addr: 0, count: 0 },
-        Op::dense_ws(a, 0, false, None, None),
-        Op::MatmulOs { a, b: 0, acc: 0, accumulate: false, band: None },
-        Op::Store { acc: 0, dst: src, out },
-        Op::StoreTransposed { acc: 0, row_stride: 0, line_pitch: 0, width: 0, dst: src, out },
-    ]
+/// A decoded port's source: for each opcode of its unit that `arch` has and whose table has
+/// the field, the field's slot narrowed to the bits the hardware keeps.
+#[derive(Clone, Debug, Default)]
+struct PortSource {
+    slots: Vec<(Opcode, FieldSlot)>,
+    width: usize,
 }
 
-/// The opcodes of the ops `arch` has.
-fn supported_opcodes(arch: &ArchConfig) -> Vec<u64> {
-    sample_ops()
-        .into_iter()
-        .filter(|op| arch.supports(op))
-        .map(|op| Instr { sync: Sync::default(), op }.encode().expect("sample ops encode")[0] & 0xf)
-        .collect()
-}
-
-/// For each entry of [`FIELDS`], the slot per listed opcode that `arch` has (narrowed to the
-/// bits the hardware keeps); plus the sync slots, narrowed to `count_bits`.
-fn decoder(arch: &ArchConfig, dram_addr_bits: usize, count_bits: usize) -> (Vec<Vec<(u64, FieldSlot)>>, [FieldSlot; 3]) {
-    let supported = supported_opcodes(arch);
-    let layouts: Vec<(u64, Vec<FieldSlot>)> = sample_ops()
-        .into_iter()
-        .map(|op| {
-            let ins = Instr { sync: Sync::default(), op };
-            let words = ins.encode().expect("sample ops encode");
-            (words[0] & 0xf, ins.layout().expect("sample ops encode"))
-        })
-        .collect();
-    let find = |opcode: u64, name: &str| -> FieldSlot {
-        let (_, layout) = layouts.iter().find(|(o, _)| *o == opcode).expect("every opcode has a sample");
-        *layout.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("opcode {opcode} has no field `{name}`"))
-    };
-    let fields = FIELDS
+/// The sources of [`PORTS`] on `arch` (for a controller of the same shape as `ctl`), and
+/// the sync slots, narrowed to `count_bits`.
+fn decoder(ctl: &mut Controller, arch: &ArchConfig, dram_addr_bits: usize, count_bits: usize) -> (Vec<PortSource>, [FieldSlot; 3]) {
+    let sources = PORTS
         .iter()
-        .map(|&(port, width, _, srcs)| {
-            let kept = kept_bits(arch, field_kind(port), width, dram_addr_bits);
-            srcs.iter()
-                .filter(|(op, _)| supported.contains(op))
-                .map(|&(op, name)| {
-                    let s = find(op, name);
-                    (op, FieldSlot { bits: s.bits.min(kept as u32), ..s })
-                })
-                .collect()
+        .map(|p| {
+            let width = (p.port)(ctl).width();
+            let kept = kept_bits(arch, p.kind, width, dram_addr_bits) as u32;
+            let slots = Opcode::ALL
+                .into_iter()
+                .filter(|&o| o.unit() == p.unit && arch.has_opcode(o))
+                .filter_map(|o| o.spec().slot(p.field).map(|s| (o, FieldSlot { bits: s.bits.min(kept), ..s })))
+                .collect();
+            PortSource { slots, width }
         })
         .collect();
     let sync = ["sync.load", "sync.exec", "sync.store"].map(|n| {
-        let s = find(1, n);
+        let s = Opcode::Load.spec().slot(n).expect("the header has the sync counts");
         FieldSlot { bits: s.bits.min(count_bits as u32), ..s }
     });
-    (fields, sync)
+    (sources, sync)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -400,9 +407,10 @@ struct State {
     running: bool,
     finished: bool,
     cycles: u64,
-    fields: Vec<Vec<(u64, FieldSlot)>>,
+    sources: Vec<PortSource>,
     sync: [FieldSlot; 3],
-    starts: Vec<(u64, &'static str)>,
+    /// The opcodes `arch` has.
+    opcodes: Vec<Opcode>,
     count_mask: u64,
 }
 
@@ -419,170 +427,65 @@ fn bits_for(n: usize) -> usize {
     (usize::BITS - n.leading_zeros()).max(1) as usize
 }
 
+/// One default value per unit.
+fn per_unit<T: Default>() -> Vec<T> {
+    Unit::ALL.iter().map(|_| T::default()).collect()
+}
+
+/// The opcode in an encoded instruction's first word (0 for none).
+fn opcode_of(words: &[u64; INSTR_WORDS]) -> u64 {
+    words[0] & ((1 << OPCODE_BITS) - 1)
+}
+
 impl Controller {
     /// The controller of `arch` with `depth` instructions per unit, for a DRAM that decodes
     /// `dram_addr_bits` address bits.
     pub fn new(arch: &ArchConfig, depth: usize, dram_addr_bits: usize) -> Self {
         let fetch = arch.fetch_cycles.max(1);
         let count_bits = bits_for(depth);
-        let (fields, sync) = decoder(arch, dram_addr_bits, count_bits);
-        let supported = supported_opcodes(arch);
-        let starts = STARTS.iter().filter(|(o, _)| supported.contains(o)).copied().collect();
         let lanes = INSTR_WORDS / fetch;
-        Self {
-            clock: Default::default(),
-            host_we: Default::default(),
-            host_unit: Default::default(),
-            host_index: Default::default(),
+        let mut ctl = Self {
             host_word: (0..lanes).map(|_| Default::default()).collect(),
-            run: Default::default(),
-            count: (0..3).map(|_| Default::default()).collect(),
-            running: Default::default(),
-            finished: Default::default(),
-            cycles: Default::default(),
-            unit_ready: (0..3).map(|_| Default::default()).collect(),
-            unit_complete: (0..3).map(|_| Default::default()).collect(),
-            start_load: Default::default(),
-            start_load_t: Default::default(),
-            start_params: Default::default(),
-            start_ws: Default::default(),
-            start_os: Default::default(),
-            start_store: Default::default(),
-            start_store_t: Default::default(),
-            ld_target: Default::default(),
-            ld_dst: Default::default(),
-            ld_offset: Default::default(),
-            ld_pitch: Default::default(),
-            ld_addr: Default::default(),
-            ld_len: Default::default(),
-            ld_count: (0..3).map(|_| Default::default()).collect(),
-            ld_stride: (0..3).map(|_| Default::default()).collect(),
-            ld_entries: Default::default(),
-            ex_a_start: Default::default(),
-            ex_a_inner_count: Default::default(),
-            ex_a_inner_stride: Default::default(),
-            ex_a_outer_count: Default::default(),
-            ex_a_outer_stride: Default::default(),
-            ex_acc: Default::default(),
-            ex_accumulate: Default::default(),
-            ex_preload_valid: Default::default(),
-            ex_preload: Default::default(),
-            ex_b: Default::default(),
-            ex_band_valid: Default::default(),
-            ex_band_stride: Default::default(),
-            ex_sparse: Default::default(),
-            ex_int4: Default::default(),
-            ex_act4: Default::default(),
-            ex_csc_valid: Default::default(),
-            ex_csc: Default::default(),
-            ex_band_taps: Default::default(),
-            ex_band_width: Default::default(),
-            st_acc: Default::default(),
-            st_row_stride: Default::default(),
-            st_line_pitch: Default::default(),
-            st_width: Default::default(),
-            st_addr: Default::default(),
-            st_len: Default::default(),
-            st_count: (0..3).map(|_| Default::default()).collect(),
-            st_stride: (0..3).map(|_| Default::default()).collect(),
-            st_param: Default::default(),
-            st_zp: Default::default(),
-            st_lo: Default::default(),
-            st_hi: Default::default(),
+            count: per_unit(),
+            unit_ready: per_unit(),
+            unit_complete: per_unit(),
+            ld_count: per_unit(),
+            ld_stride: per_unit(),
+            st_count: per_unit(),
+            st_stride: per_unit(),
             _depth: depth,
             _fetch: fetch,
-            _st: State {
-                imem: std::array::from_fn(|_| vec![vec![0; lanes]; depth * fetch]),
-                rd: std::array::from_fn(|_| vec![0; lanes]),
-                parts: std::array::from_fn(|_| vec![vec![0; lanes]; fetch - 1]),
-                fields,
-                sync,
-                starts,
-                count_mask: (1 << count_bits) - 1,
-                ..Default::default()
-            },
-        }
-    }
-
-    fn set_field(&mut self, name: &str, v: u64) {
-        let b = |v: u64| -> Bits<24> { v.into() };
-        match name {
-            "ld_target" => self.ld_target.next = v != 0,
-            "ld_dst" => self.ld_dst.next = b(v),
-            "ld_offset" => self.ld_offset.next = v.into(),
-            "ld_pitch" => self.ld_pitch.next = b(v),
-            "ld_addr" => self.ld_addr.next = v.into(),
-            "ld_len" => self.ld_len.next = v.into(),
-            "ld_count$0" => self.ld_count[0].next = v.into(),
-            "ld_count$1" => self.ld_count[1].next = v.into(),
-            "ld_count$2" => self.ld_count[2].next = v.into(),
-            "ld_stride$0" => self.ld_stride[0].next = v.into(),
-            "ld_stride$1" => self.ld_stride[1].next = v.into(),
-            "ld_stride$2" => self.ld_stride[2].next = v.into(),
-            "ld_entries" => self.ld_entries.next = v.into(),
-            "ex_a_start" => self.ex_a_start.next = b(v),
-            "ex_a_inner_count" => self.ex_a_inner_count.next = b(v),
-            "ex_a_inner_stride" => self.ex_a_inner_stride.next = b(v),
-            "ex_a_outer_count" => self.ex_a_outer_count.next = b(v),
-            "ex_a_outer_stride" => self.ex_a_outer_stride.next = b(v),
-            "ex_acc" => self.ex_acc.next = b(v),
-            "ex_accumulate" => self.ex_accumulate.next = v != 0,
-            "ex_preload_valid" => self.ex_preload_valid.next = v != 0,
-            "ex_preload" => self.ex_preload.next = b(v),
-            "ex_b" => self.ex_b.next = b(v),
-            "ex_band_valid" => self.ex_band_valid.next = v != 0,
-            "ex_band_stride" => self.ex_band_stride.next = v.into(),
-            "ex_sparse" => self.ex_sparse.next = v.into(),
-            "ex_int4" => self.ex_int4.next = v != 0,
-            "ex_act4" => self.ex_act4.next = v != 0,
-            "ex_csc_valid" => self.ex_csc_valid.next = v != 0,
-            "ex_csc" => self.ex_csc.next = v.into(),
-            "ex_band_taps" => self.ex_band_taps.next = v.into(),
-            "ex_band_width" => self.ex_band_width.next = v.into(),
-            "st_acc" => self.st_acc.next = b(v),
-            "st_row_stride" => self.st_row_stride.next = b(v),
-            "st_line_pitch" => self.st_line_pitch.next = b(v),
-            "st_width" => self.st_width.next = v.into(),
-            "st_addr" => self.st_addr.next = v.into(),
-            "st_len" => self.st_len.next = v.into(),
-            "st_count$0" => self.st_count[0].next = v.into(),
-            "st_count$1" => self.st_count[1].next = v.into(),
-            "st_count$2" => self.st_count[2].next = v.into(),
-            "st_stride$0" => self.st_stride[0].next = v.into(),
-            "st_stride$1" => self.st_stride[1].next = v.into(),
-            "st_stride$2" => self.st_stride[2].next = v.into(),
-            "st_param" => self.st_param.next = b(v),
-            "st_zp" => self.st_zp.next = (v as u8 as i8 as i64).into(),
-            "st_lo" => self.st_lo.next = (v as u8 as i8 as i64).into(),
-            "st_hi" => self.st_hi.next = (v as u8 as i8 as i64).into(),
-            _ => unreachable!("FIELDS names only the ports above"),
-        }
-    }
-
-    fn start_port(&mut self, name: &str) -> &mut Signal<Out, Bit> {
-        match name {
-            "start_load" => &mut self.start_load,
-            "start_load_t" => &mut self.start_load_t,
-            "start_params" => &mut self.start_params,
-            "start_ws" => &mut self.start_ws,
-            "start_os" => &mut self.start_os,
-            "start_store" => &mut self.start_store,
-            _ => &mut self.start_store_t,
-        }
+            ..Default::default()
+        };
+        let (sources, sync) = decoder(&mut ctl, arch, dram_addr_bits, count_bits);
+        ctl._st = State {
+            imem: std::array::from_fn(|_| vec![vec![0; lanes]; depth * fetch]),
+            rd: std::array::from_fn(|_| vec![0; lanes]),
+            parts: std::array::from_fn(|_| vec![vec![0; lanes]; fetch - 1]),
+            sources,
+            sync,
+            opcodes: Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)).collect(),
+            count_mask: (1 << count_bits) - 1,
+            ..Default::default()
+        };
+        ctl
     }
 }
 
 impl Logic for Controller {
     fn update(&mut self) {
         let words: [[u64; INSTR_WORDS]; 3] = std::array::from_fn(|u| self._st.word(u));
-        let opcode = |u: usize| words[u][0] & 0xf;
-        let mut values = Vec::with_capacity(FIELDS.len());
-        for (f, &(name, _, unit, _)) in FIELDS.iter().enumerate() {
-            let v = self._st.fields[f].iter().find(|(o, _)| *o == opcode(unit)).map_or(0, |&(_, s)| s.raw(&words[unit]));
-            values.push((name, v));
-        }
-        for (name, v) in values {
-            self.set_field(name, v);
+        let opcode = |u: usize| opcode_of(&words[u]);
+        let values: Vec<u64> = PORTS
+            .iter()
+            .zip(&self._st.sources)
+            .map(|(p, src)| {
+                let u = p.unit.index();
+                src.slots.iter().find(|(o, _)| o.code() == opcode(u)).map_or(0, |(_, s)| s.raw(&words[u]))
+            })
+            .collect();
+        for (p, v) in PORTS.iter().zip(values) {
+            (p.port)(self).set(v);
         }
         let fetch = self._fetch as u64;
         let st = &self._st;
@@ -593,14 +496,12 @@ impl Logic for Controller {
                 && self.unit_ready[u].val()
                 && (0..3).all(|v| v == u || st.done[v] >= st.sync[v].raw(&words[u]))
         });
-        for &(_, port) in STARTS {
-            self.start_port(port).next = false;
-        }
-        let starts = self._st.starts.clone();
-        for (u, _) in issue.iter().enumerate().filter(|(_, &i)| i) {
-            if let Some(&(_, port)) = starts.iter().find(|(o, _)| *o == opcode(u)) {
-                self.start_port(port).next = true;
-            }
+        let started: Vec<bool> = STARTS
+            .iter()
+            .map(|(o, _, _)| st.opcodes.contains(o) && issue[o.unit().index()] && opcode(o.unit().index()) == o.code())
+            .collect();
+        for ((_, _, port), on) in STARTS.iter().zip(started) {
+            port(self).next = on;
         }
         let st = &self._st;
         let all_done = (0..3).all(|u| st.pc[u] == st.n[u] && st.done[u] == st.n[u]);
@@ -652,66 +553,14 @@ impl Logic for Controller {
     }
 
     fn connect(&mut self) {
-        for s in [
-            &mut self.running,
-            &mut self.finished,
-            &mut self.start_load,
-            &mut self.start_load_t,
-            &mut self.start_params,
-            &mut self.start_ws,
-            &mut self.start_os,
-            &mut self.start_store,
-            &mut self.start_store_t,
-            &mut self.ld_target,
-            &mut self.ex_accumulate,
-            &mut self.ex_preload_valid,
-            &mut self.ex_band_valid,
-            &mut self.ex_int4,
-            &mut self.ex_act4,
-            &mut self.ex_csc_valid,
-        ] {
-            s.connect();
-        }
+        self.running.connect();
+        self.finished.connect();
         self.cycles.connect();
-        for s in [
-            &mut self.ld_dst,
-            &mut self.ld_pitch,
-            &mut self.ex_a_start,
-            &mut self.ex_a_inner_count,
-            &mut self.ex_a_inner_stride,
-            &mut self.ex_a_outer_count,
-            &mut self.ex_a_outer_stride,
-            &mut self.ex_acc,
-            &mut self.ex_preload,
-            &mut self.ex_b,
-            &mut self.st_acc,
-            &mut self.st_row_stride,
-            &mut self.st_line_pitch,
-            &mut self.st_param,
-        ] {
-            s.connect();
+        for (_, _, port) in STARTS {
+            port(self).connect();
         }
-        for s in [
-            &mut self.ld_offset,
-            &mut self.ld_len,
-            &mut self.ex_band_taps,
-            &mut self.ex_band_width,
-            &mut self.ex_csc,
-            &mut self.st_width,
-            &mut self.st_len,
-        ] {
-            s.connect();
-        }
-        self.ex_band_stride.connect();
-        self.ex_sparse.connect();
-        for s in self.ld_count.iter_mut().chain(self.st_count.iter_mut()).chain([&mut self.ld_entries]) {
-            s.connect();
-        }
-        for s in self.ld_stride.iter_mut().chain(self.st_stride.iter_mut()).chain([&mut self.ld_addr, &mut self.st_addr]) {
-            s.connect();
-        }
-        for s in [&mut self.st_zp, &mut self.st_lo, &mut self.st_hi] {
-            s.connect();
+        for p in PORTS {
+            (p.port)(self).drive();
         }
     }
 
@@ -738,7 +587,7 @@ reg [{ctop}:0] pc{u}, n{u}, done{u};
 reg [{ftop}:0] fk{u};
 reg [31:0] ra{u};
 reg issue{u};
-wire [3:0] op{u} = w{u}[3:0];
+wire [{obits_top}:0] op{u} = w{u}[{obits_top}:0];
 ",
                 top = part - 1,
                 last = slots - 1,
@@ -747,6 +596,7 @@ wire [3:0] op{u} = w{u}[3:0];
                 concat = std::iter::once(format!("rd{u}")).chain(kept.iter().cloned()).collect::<Vec<_>>().join(", "),
                 ctop = cb - 1,
                 ftop = fb - 1,
+                obits_top = OPCODE_BITS - 1,
             );
         }
         let inits: String = (0..3)
@@ -782,31 +632,17 @@ always @(*) begin
             );
         }
         let _ = writeln!(v, "    all_done = pc0 == n0 && pc1 == n1 && pc2 == n2 && done0 == n0 && done1 == n1 && done2 == n2;");
-        let mut ports: Vec<&str> = STARTS.iter().map(|&(_, p)| p).collect();
-        ports.dedup();
-        for p in ports {
-            let ors: Vec<String> = st
-                .starts
-                .iter()
-                .filter(|&&(_, q)| q == p)
-                .map(|&(o, _)| {
-                    let u = if o <= 3 {
-                        0
-                    } else if o <= 5 {
-                        1
-                    } else {
-                        2
-                    };
-                    format!("(issue{u} && op{u} == 4'd{o})")
-                })
-                .collect();
-            let rhs = if ors.is_empty() { "1'b0".to_string() } else { ors.join(" || ") };
-            let _ = writeln!(v, "    {p} = {rhs};");
+        let ob = OPCODE_BITS;
+        for (o, name, _) in STARTS {
+            let u = o.unit().index();
+            let rhs = if st.opcodes.contains(&o) { format!("issue{u} && op{u} == {ob}'d{}", o.code()) } else { "1'b0".to_string() };
+            let _ = writeln!(v, "    {name} = {rhs};");
         }
-        for (f, &(name, width, unit, _)) in FIELDS.iter().enumerate() {
-            let _ = writeln!(v, "    {name} = 0;\n    case (op{unit})");
-            for &(o, s) in &st.fields[f] {
-                let _ = writeln!(v, "        4'd{o}: {name} = {};", slice(unit, s));
+        for (p, src) in PORTS.iter().zip(&st.sources) {
+            let (name, width, u) = (p.name, src.width, p.unit.index());
+            let _ = writeln!(v, "    {name} = 0;\n    case (op{u})");
+            for &(o, s) in &src.slots {
+                let _ = writeln!(v, "        {ob}'d{}: {name} = {};", o.code(), slice(u, s));
             }
             let _ = writeln!(v, "        default: {name} = {width}'d0;\n    endcase");
         }
@@ -840,5 +676,47 @@ end
             ctop = cb - 1
         );
         Verilog::Custom(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use systole_core::isa::OPS;
+
+    #[test]
+    fn every_opcode_has_its_start_port_in_order() {
+        let opcodes: Vec<Opcode> = STARTS.iter().map(|(o, _, _)| *o).collect();
+        assert_eq!(opcodes, Opcode::ALL.to_vec());
+    }
+
+    #[test]
+    fn every_field_of_every_op_has_a_port_and_every_port_a_field() {
+        for spec in &OPS {
+            for f in spec.fields() {
+                assert!(
+                    PORTS.iter().any(|p| p.unit == spec.unit && p.field == f.name),
+                    "{:?}'s field `{}` reaches no port of the {:?} unit",
+                    spec.opcode,
+                    f.name,
+                    spec.unit
+                );
+            }
+        }
+        for p in PORTS {
+            assert!(OPS.iter().any(|s| s.unit == p.unit && s.has(p.field)), "port `{}` decodes no field", p.name);
+        }
+    }
+
+    #[test]
+    fn ports_are_as_wide_as_their_fields_need() {
+        let arch = ArchConfig::default();
+        let mut ctl = Controller::new(&arch, 16, DRAM_ADDR_BITS);
+        for (p, src) in PORTS.iter().zip(ctl._st.sources.clone()) {
+            assert_eq!(src.width, (p.port)(&mut ctl).width());
+            for (o, s) in src.slots {
+                assert!(s.bits as usize <= src.width, "{:?} `{}`: {} bits into the {}-bit port {}", o, p.field, s.bits, src.width, p.name);
+            }
+        }
     }
 }

@@ -12,12 +12,13 @@
 //! ports with the one-cycle read of [`crate::dram::Dram`] (the engines add the configured
 //! latency themselves). [`System`] adds the behavioural DRAM and a host port to it.
 
-use crate::controller::{Controller, CYCLE_BITS, INSTR_WORDS};
+use crate::controller::{Controller, CYCLE_BITS};
 use crate::dram::{Dram, DRAM_ADDR_BITS};
 use crate::params::ParamTable;
 use crate::sram::ADDR_BITS;
 use crate::units::{ExecUnit, LoadUnit, StoreUnit};
 use rust_hdl::prelude::*;
+use systole_core::isa::INSTR_WORDS;
 use systole_core::ArchConfig;
 
 type Addr = Bits<ADDR_BITS>;
