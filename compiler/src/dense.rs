@@ -526,7 +526,9 @@ fn build(
     };
 
     let mut steps = Vec::new();
-    let params_fit = s.k <= arch.param_entries;
+    // A store reads its entries from a multiple of `cols` (a table row): the whole table is
+    // loaded once only if every group's column tiles start on a row.
+    let params_fit = s.k <= arch.param_entries && (s.groups == 1 || kg.is_multiple_of(cols));
     if params_fit {
         steps.push(Step::Load { op: Op::LoadParams { dst: 0, addr: lay.params, count: s.k as u32 }, region: Region::Param });
     }

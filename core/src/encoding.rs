@@ -167,14 +167,20 @@ pub struct OpSpec {
     groups: &'static [Group],
 }
 
-/// The field table of every opcode, in code order.
+/// The field table of every opcode, in code order. A field that several ops of a unit have
+/// sits at the same position in each (the tables put shared fields first), so the
+/// controller's decoder takes each field from one place, without a multiplexer.
 pub const OPS: [OpSpec; 7] = [
     OpSpec {
         opcode: Opcode::Load,
         unit: Unit::Load,
-        groups: &[own(&[unsigned("target", 1), unsigned("dst", WORD), unsigned("offset", LEN)]), PATTERN],
+        groups: &[own(&[unsigned("dst", WORD)]), PATTERN, own(&[unsigned("offset", LEN), unsigned("target", 1)])],
     },
-    OpSpec { opcode: Opcode::LoadTransposed, unit: Unit::Load, groups: &[own(&[unsigned("dst", WORD), unsigned("pitch", WORD)]), PATTERN] },
+    OpSpec {
+        opcode: Opcode::LoadTransposed,
+        unit: Unit::Load,
+        groups: &[own(&[unsigned("dst", WORD)]), PATTERN, own(&[unsigned("pitch", WORD)])],
+    },
     OpSpec {
         opcode: Opcode::LoadParams,
         unit: Unit::Load,
@@ -185,24 +191,33 @@ pub const OPS: [OpSpec; 7] = [
         unit: Unit::Exec,
         groups: &[
             WORD_GEN,
-            own(&[unsigned("acc", WORD), unsigned("accumulate", 1), unsigned("preload.valid", 1), unsigned("preload", WORD)]),
+            own(&[unsigned("acc", WORD), unsigned("accumulate", 1)]),
             BAND,
-            own(&[unsigned("sparse", 2), unsigned("int4", 1), unsigned("act4", 1), unsigned("csc.valid", 1), unsigned("csc", 16)]),
+            own(&[
+                unsigned("preload.valid", 1),
+                unsigned("preload", WORD),
+                unsigned("sparse", 2),
+                unsigned("int4", 1),
+                unsigned("act4", 1),
+                unsigned("csc.valid", 1),
+                unsigned("csc", 16),
+            ]),
         ],
     },
     OpSpec {
         opcode: Opcode::MatmulOs,
         unit: Unit::Exec,
-        groups: &[WORD_GEN, own(&[unsigned("b", WORD), unsigned("acc", WORD), unsigned("accumulate", 1)]), BAND],
+        groups: &[WORD_GEN, own(&[unsigned("acc", WORD), unsigned("accumulate", 1)]), BAND, own(&[unsigned("b", WORD)])],
     },
     OpSpec { opcode: Opcode::Store, unit: Unit::Store, groups: &[own(&[unsigned("acc", WORD)]), PATTERN, STAGE] },
     OpSpec {
         opcode: Opcode::StoreTransposed,
         unit: Unit::Store,
         groups: &[
-            own(&[unsigned("acc", WORD), unsigned("row_stride", WORD), unsigned("line_pitch", WORD), unsigned("width", LEN)]),
+            own(&[unsigned("acc", WORD)]),
             PATTERN,
             STAGE,
+            own(&[unsigned("row_stride", WORD), unsigned("line_pitch", WORD), unsigned("width", LEN)]),
         ],
     },
 ];
@@ -397,25 +412,29 @@ impl Op {
         let mut v: Vec<i128> = Vec::with_capacity(32);
         match self {
             Op::Load { target, dst, offset, src } => {
-                v.extend([(*target == Buffer::Wgt) as i128, *dst as i128, *offset as i128]);
+                v.push(*dst as i128);
                 v.extend(pattern_values(src));
+                v.extend([*offset as i128, (*target == Buffer::Wgt) as i128]);
             }
             Op::LoadTransposed { dst, pitch, src } => {
-                v.extend([*dst as i128, *pitch as i128]);
+                v.push(*dst as i128);
                 v.extend(pattern_values(src));
+                v.push(*pitch as i128);
             }
             Op::LoadParams { dst, addr, count } => v.extend([*dst as i128, *addr as i128, *count as i128]),
             Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
                 v.extend(word_gen_values(a));
-                v.extend([*acc as i128, *accumulate as i128, preload.is_some() as i128, preload.unwrap_or(0) as i128]);
+                v.extend([*acc as i128, *accumulate as i128]);
                 v.extend(band_values(band));
+                v.extend([preload.is_some() as i128, preload.unwrap_or(0) as i128]);
                 let format = Sparsity::ALL.iter().position(|f| f == sparse).expect("a format");
                 v.extend([format as i128, *int4 as i128, *act4 as i128, csc.is_some() as i128, csc.unwrap_or(0) as i128]);
             }
             Op::MatmulOs { a, b, acc, accumulate, band } => {
                 v.extend(word_gen_values(a));
-                v.extend([*b as i128, *acc as i128, *accumulate as i128]);
+                v.extend([*acc as i128, *accumulate as i128]);
                 v.extend(band_values(band));
+                v.push(*b as i128);
             }
             Op::Store { acc, dst, out } => {
                 v.push(*acc as i128);
@@ -423,9 +442,10 @@ impl Op {
                 v.extend(stage_values(out));
             }
             Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out } => {
-                v.extend([*acc as i128, *row_stride as i128, *line_pitch as i128, *width as i128]);
+                v.push(*acc as i128);
                 v.extend(pattern_values(dst));
                 v.extend(stage_values(out));
+                v.extend([*row_stride as i128, *line_pitch as i128, *width as i128]);
             }
         }
         v
@@ -437,14 +457,14 @@ impl Op {
         let mut r = Values(values);
         Some(match opcode {
             Opcode::Load => {
-                Op::Load { target: if r.flag() { Buffer::Wgt } else { Buffer::Act }, dst: r.u32(), offset: r.u32(), src: r.pattern() }
+                let (dst, src, offset) = (r.u32(), r.pattern(), r.u32());
+                Op::Load { target: if r.flag() { Buffer::Wgt } else { Buffer::Act }, dst, offset, src }
             }
-            Opcode::LoadTransposed => Op::LoadTransposed { dst: r.u32(), pitch: r.u32(), src: r.pattern() },
+            Opcode::LoadTransposed => Op::LoadTransposed { dst: r.u32(), src: r.pattern(), pitch: r.u32() },
             Opcode::LoadParams => Op::LoadParams { dst: r.u32(), addr: r.next() as u64, count: r.u32() },
             Opcode::MatmulWs => {
-                let (a, acc, accumulate) = (r.word_gen(), r.u32(), r.flag());
+                let (a, acc, accumulate, band) = (r.word_gen(), r.u32(), r.flag(), r.band());
                 let (preload_valid, preload) = (r.flag(), r.u32());
-                let band = r.band();
                 let sparse = *Sparsity::ALL.get(r.next() as usize)?;
                 let (int4, act4, csc_valid, csc) = (r.flag(), r.flag(), r.flag(), r.u32());
                 Op::MatmulWs {
@@ -459,15 +479,15 @@ impl Op {
                     csc: csc_valid.then_some(csc),
                 }
             }
-            Opcode::MatmulOs => Op::MatmulOs { a: r.word_gen(), b: r.u32(), acc: r.u32(), accumulate: r.flag(), band: r.band() },
+            Opcode::MatmulOs => Op::MatmulOs { a: r.word_gen(), acc: r.u32(), accumulate: r.flag(), band: r.band(), b: r.u32() },
             Opcode::Store => Op::Store { acc: r.u32(), dst: r.pattern(), out: r.stage() },
             Opcode::StoreTransposed => Op::StoreTransposed {
                 acc: r.u32(),
+                dst: r.pattern(),
+                out: r.stage(),
                 row_stride: r.u32(),
                 line_pitch: r.u32(),
                 width: r.u32(),
-                dst: r.pattern(),
-                out: r.stage(),
             },
         })
     }
@@ -531,6 +551,19 @@ mod tests {
         let doc = include_str!("../../docs/ARCHITECTURE.md");
         let tables = markdown_tables();
         assert!(doc.contains(&tables), "docs/ARCHITECTURE.md section 8 should hold:\n{tables}");
+    }
+
+    #[test]
+    fn a_field_shared_by_ops_of_a_unit_sits_in_one_place() {
+        for a in &OPS {
+            for b in OPS.iter().filter(|b| b.unit == a.unit) {
+                for s in a.layout() {
+                    if let Some(t) = b.slot(s.name) {
+                        assert_eq!(s, t, "{:?} and {:?} place `{}` differently", a.opcode, b.opcode, s.name);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -289,7 +289,8 @@ pub enum Op {
         band: Option<Band>,
     },
     /// Store unit: run `e` of `dst` <- requantized columns `0..len` of acc row `acc + e`,
-    /// column `j` using table entry `out.param + j`.
+    /// column `j` using table entry `out.param + j` (`out.param` a multiple of `cols`: the
+    /// table is read a row at a time).
     Store {
         /// First accumulator row.
         acc: u32,

@@ -165,9 +165,11 @@ pub struct ParamFixture {
 }
 
 impl ParamFixture {
-    /// A table of `entries` read `cols` at a time, a `dram_bytes` DRAM with `lanes` bytes
-    /// per cycle, DRAM latency `latency`.
-    pub fn new(entries: usize, cols: usize, dram_bytes: usize, lanes: usize, latency: usize) -> Self {
+    /// A table of `entries` in rows of `cols` (lane 0 reading single entries with
+    /// `entry_reads`), a `dram_bytes` DRAM with `lanes` bytes per cycle, DRAM latency
+    /// `latency`.
+    pub fn new(entries: usize, cols: usize, entry_reads: bool, dram_bytes: usize, lanes: usize, latency: usize) -> Self {
+        let table = ParamTable::new(entries, cols);
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -183,7 +185,7 @@ impl ParamFixture {
             host_data: (0..cols).map(|_| Default::default()).collect(),
             dram: Dram::new(dram_bytes, lanes),
             loader: ParamLoader::new(lanes, latency),
-            ptable: ParamTable::new(entries, cols),
+            ptable: if entry_reads { table.with_entry_reads() } else { table },
         }
     }
 }

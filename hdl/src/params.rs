@@ -1,8 +1,11 @@
 //! The requantization table and its loader.
 //!
-//! [`ParamTable`]: `entries` 8-byte entries (bias, then f32 scale bits, little-endian)
-//! banked by column, so that the store path reads entries `p .. p + cols` in one cycle:
-//! entry `e` lives in bank `e % cols` at index `e / cols`.
+//! [`ParamTable`]: `entries` 8-byte entries (bias, then f32 scale bits, little-endian) in
+//! rows of `cols`: entry `e` is lane `e % cols` of row `e / cols`. A read returns the row
+//! of `rd_entry`, so the store path gets entries `p .. p + cols` in one cycle when `p` is a
+//! multiple of `cols` (the ISA requires that of a `Store`'s `out.param`). With
+//! [`ParamTable::with_entry_reads`] lane 0 holds entry `rd_entry` itself, for the
+//! transposed store, which reads one entry per cycle from any position.
 //!
 //! [`ParamLoader`]: `LoadParams` (docs/ARCHITECTURE.md sections 4 and 5). It waits `L - 1`
 //! cycles, then reads `min(B, 8)` DRAM bytes per cycle as one stream and writes an entry
@@ -19,7 +22,7 @@ use std::fmt::Write;
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
-/// The banked requantization table.
+/// The requantization table, in rows of `cols` entries.
 #[derive(LogicBlock)]
 pub struct ParamTable {
     /// Clock.
@@ -30,15 +33,17 @@ pub struct ParamTable {
     pub wr_entry: Signal<In, Addr>,
     /// The entry's 8 bytes as a little-endian u64: bias in bits 0..32, scale in 32..64.
     pub wr_data: Signal<In, Bits<64>>,
-    /// First entry to read.
+    /// An entry of the row to read.
     pub rd_entry: Signal<In, Addr>,
-    /// Entries `rd_entry + j` of the previous cycle, lane `j`.
+    /// The previous cycle's row, lane `j` for its entry `j` (lane 0: the entry itself, with
+    /// entry reads).
     pub rd_data: Vec<Signal<Out, Bits<64>>>,
     _mem: Vec<Bits<64>>,
+    _entry_reads: bool,
 }
 
 impl ParamTable {
-    /// A table of `entries` entries read `cols` at a time.
+    /// A table of `entries` entries in rows of `cols`.
     pub fn new(entries: usize, cols: usize) -> Self {
         Self {
             clock: Default::default(),
@@ -48,16 +53,26 @@ impl ParamTable {
             rd_entry: Default::default(),
             rd_data: (0..cols).map(|_| Default::default()).collect(),
             _mem: vec![Bits::default(); entries],
+            _entry_reads: false,
         }
+    }
+
+    /// The table with lane 0 holding entry `rd_entry` itself (a `cols`-to-1 selection).
+    pub fn with_entry_reads(mut self) -> Self {
+        self._entry_reads = true;
+        self
     }
 }
 
 impl Logic for ParamTable {
     fn update(&mut self) {
         if self.clock.pos_edge() {
+            let cols = self.rd_data.len();
             let r = self.rd_entry.val().index();
+            let row = r - r % cols;
             for (j, lane) in self.rd_data.iter_mut().enumerate() {
-                lane.next = self._mem.get(r + j).copied().unwrap_or_default();
+                let e = if j == 0 && self._entry_reads { r } else { row + j };
+                lane.next = self._mem.get(e).copied().unwrap_or_default();
             }
             let w = self.wr_entry.val().index();
             if self.wr_en.val() && w < self._mem.len() {
@@ -74,34 +89,58 @@ impl Logic for ParamTable {
 
     fn hdl(&self) -> Verilog {
         let cols = self.rd_data.len();
-        let depth = self._mem.len().div_ceil(cols);
-        let mut v = String::new();
+        let entries = self._mem.len();
+        let depth = entries.div_ceil(cols);
+        // Rows and lanes of the read and write addresses, computed once (a shift and a
+        // mask when `cols` is a power of two).
+        let ab = (usize::BITS - (entries.max(2) - 1).leading_zeros()) as usize;
+        let t = ab - 1;
+        let div = |x: &str| match cols.trailing_zeros() as usize {
+            k if cols.is_power_of_two() && k <= t => format!("{x}[{t}:{k}]"),
+            _ => format!("{x}[{t}:0] / {cols}"),
+        };
+        let rem = |x: &str| match cols.trailing_zeros() {
+            0 if cols == 1 => "0".to_string(),
+            k if cols.is_power_of_two() => format!("{x}[{}:0]", k - 1),
+            _ => format!("{x}[{t}:0] % {cols}"),
+        };
+        let mut v = format!(
+            "wire [{t}:0] rd_row = {};
+wire [{t}:0] wr_row = {};
+wire [{t}:0] wr_lane = {};
+wire wr_ok = wr_en && wr_entry < {entries};
+",
+            div("rd_entry"),
+            div("wr_entry"),
+            rem("wr_entry"),
+        );
         for b in 0..cols {
             let _ = writeln!(v, "reg [63:0] bank{b} [0:{}];\nreg [63:0] out{b};", depth - 1);
         }
-        let _ = writeln!(v, "reg [23:0] rot;\ninteger i;\ninitial begin\n    rot = 0;");
+        let _ = writeln!(v, "integer i;\ninitial begin");
         for b in 0..cols {
             let _ = writeln!(v, "    out{b} = 0;\n    for (i = 0; i < {depth}; i = i + 1) bank{b}[i] = 0;");
         }
-        let _ = writeln!(v, "end\nalways @(posedge clock) begin\n    rot <= rd_entry % {cols};");
+        v.push_str("end\nalways @(posedge clock) begin\n");
         for b in 0..cols {
-            // Bank b serves lane (b - p) mod cols, i.e. entry p + that lane.
-            let _ = writeln!(v, "    out{b} <= bank{b}[(rd_entry + (({b} + {cols} - (rd_entry % {cols})) % {cols})) / {cols}];");
-            let _ = writeln!(
-                v,
-                "    if (wr_en && wr_entry < {} && wr_entry % {cols} == {b}) bank{b}[wr_entry / {cols}] <= wr_data;",
-                self._mem.len()
-            );
-        }
-        v.push_str("end\nalways @(*) begin\n");
-        for j in 0..cols {
-            let _ = writeln!(v, "    case ((rot + {j}) % {cols})");
-            for b in 0..cols {
-                let _ = writeln!(v, "        {b}: rd_data${j} = out{b};");
-            }
-            let _ = writeln!(v, "        default: rd_data${j} = 64'd0;\n    endcase");
+            let _ = writeln!(v, "    out{b} <= bank{b}[rd_row];");
+            let _ = writeln!(v, "    if (wr_ok && wr_lane == {b}) bank{b}[wr_row] <= wr_data;");
         }
         v.push_str("end\n");
+        if self._entry_reads && cols > 1 {
+            let _ = writeln!(v, "reg [{t}:0] rd_lane;\ninitial rd_lane = 0;");
+            let _ = writeln!(v, "always @(posedge clock) rd_lane <= {};", rem("rd_entry"));
+            v.push_str("always @(*) begin\n    case (rd_lane)\n");
+            for b in 0..cols {
+                let _ = writeln!(v, "        {b}: rd_data$0 = out{b};");
+            }
+            v.push_str("        default: rd_data$0 = 64'd0;\n    endcase\nend\n");
+        } else {
+            v.push_str("always @(*) rd_data$0 = out0;\n");
+        }
+        for j in 1..cols {
+            let _ = writeln!(v, "always @(*) rd_data${j} = out{j};");
+        }
         Verilog::Custom(v)
     }
 }

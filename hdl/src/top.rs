@@ -99,7 +99,14 @@ impl Accelerator {
             ld: LoadUnit::new(arch),
             ex: ExecUnit::new(arch),
             st: StoreUnit::new(arch),
-            ptable: ParamTable::new(arch.param_entries, arch.cols),
+            ptable: {
+                let table = ParamTable::new(arch.param_entries, arch.cols);
+                if arch.transposer {
+                    table.with_entry_reads()
+                } else {
+                    table
+                }
+            },
         }
     }
 }

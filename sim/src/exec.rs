@@ -275,6 +275,9 @@ impl Machine {
                         detail: format!("store run of {len} bytes exceeds the {} accumulator columns", self.cols),
                     });
                 }
+                if !(out.param as usize).is_multiple_of(self.cols) {
+                    return Err(SimError::MisalignedParam { instr: i, param: out.param, cols: self.cols });
+                }
                 let acc = acc as usize;
                 self.acc_t.check(acc, dst.num_runs() as usize, i)?;
                 self.param_t.check(out.param as usize, len, i)?;

@@ -84,6 +84,20 @@ pub enum SimError {
         /// The active tile's format.
         active: String,
     },
+    /// A `Store` whose first requantization entry does not start a table row.
+    #[error("instruction {instr}: a Store reads requantization entries from {param}, which is not a multiple of the {cols} columns")]
+    #[diagnostic(
+        code(systole::sim::misaligned_param),
+        help("the table is read a row of `cols` entries at a time; load the store's entries to a multiple of `cols` (LoadParams `dst`) and point `out.param` there")
+    )]
+    MisalignedParam {
+        /// Program index.
+        instr: usize,
+        /// The instruction's `out.param`.
+        param: u32,
+        /// The array's columns.
+        cols: usize,
+    },
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
     #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]

@@ -196,3 +196,11 @@ fn tile_formats_are_checked() {
     let p = program(vec![at(Sync::default(), matmul_int4x4(0, Some(0))), at(Sync::default(), matmul_int4x4(2, None))]);
     execute(&quad, &p, &mut vec![0u8; 4096]).unwrap();
 }
+
+#[test]
+fn a_store_reading_entries_from_inside_a_table_row_is_refused() {
+    let op = Op::Store { acc: 0, dst: DramPattern::runs(1024, 4, 1, 4), out: OutputStage { param: 6, zp: 0, lo: -128, hi: 127 } };
+    let e = run(vec![at(Sync::default(), op)]).unwrap_err();
+    assert!(matches!(e, SimError::MisalignedParam { instr: 0, param: 6, cols: 4 }), "{e:?}");
+    assert!(e.to_string().contains("not a multiple of the 4 columns"), "{e}");
+}

@@ -48,7 +48,8 @@ fn random_case(cols: usize, lanes: usize, latency: usize, seed: u64) -> Case {
             }
             let addr = rng.gen_range(-lo..(DRAM as i64 - hi - len as i64)) as u64;
             let (a, b): (i8, i8) = (rng.gen(), rng.gen());
-            let out = OutputStage { param: rng.gen_range(0..=ENTRIES as u32 - len), zp: rng.gen(), lo: a.min(b), hi: a.max(b) };
+            let param = cols as u32 * rng.gen_range(0..=(ENTRIES as u32 - len) / cols as u32);
+            let out = OutputStage { param, zp: rng.gen(), lo: a.min(b), hi: a.max(b) };
             let dims = [0, 1, 2].map(|i| Dim { count: counts[i], stride: strides[i] });
             Op::Store { acc: rng.gen_range(0..=ACC_ROWS as u32 - runs), dst: DramPattern { addr, len, dims }, out }
         })
