@@ -61,7 +61,11 @@ impl Logic for BandUnit {
         let cols = self.out.len();
         let mut v = String::from("reg [15:0] base, tap;\nalways @(*) begin\n");
         for n in 0..cols {
-            let _ = writeln!(v, "    base = {n} * stride;\n    tap = {{8'd0, row}} - base;\n    out${n} = 8'sd0;");
+            let _ = writeln!(
+                v,
+                "    base = {};\n    tap = {{8'd0, row}} - base;\n    out${n} = 8'sd0;",
+                crate::verilog::times("{8'd0, stride}", n, 16)
+            );
             let _ = writeln!(v, "    if ({n} < width && {{8'd0, row}} >= base && tap < taps) begin\n        case (tap)");
             for t in 0..cols {
                 let _ = writeln!(v, "            16'd{t}: out${n} = word${t};");

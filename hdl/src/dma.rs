@@ -204,7 +204,8 @@ initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s
         format!(
             "c0 <= count$0; c1 <= count$1; c2 <= count$2; s0 <= stride$0; s1 <= stride$1; s2 <= stride$2;
         i0 <= 0; i1 <= 0; i2 <= 0; b0 <= addr; b1 <= addr; b2 <= addr; beat <= 0; run <= 0;
-        bpr <= (len == 0) ? 16'd1 : (len + {lanes} - 1) / {lanes};"
+        bpr <= (len == 0) ? 16'd1 : ({{1'b0, len}} + 17'd{}) / 17'd{lanes};",
+            lanes - 1
         )
     }
 
@@ -235,6 +236,6 @@ initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s
 
     /// The current beat's DRAM address.
     pub fn beat_addr(lanes: usize) -> String {
-        format!("b2 + {{16'd0, beat}} * {lanes}")
+        format!("b2 + {}", crate::verilog::times("{16'd0, beat}", lanes, 32))
     }
 }

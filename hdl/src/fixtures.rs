@@ -155,7 +155,9 @@ pub struct ParamFixture {
     pub host_dram_addr: Signal<In, DAddr>,
     /// Host: DRAM lane data.
     pub host_dram_data: Vec<Signal<In, Signed<8>>>,
-    /// Host: first table entry to read.
+    /// Host: the table row to read.
+    pub host_row: Signal<In, Addr>,
+    /// Host: the entry to read (a table with entry reads).
     pub host_entry: Signal<In, Addr>,
     /// Host: entries read in the previous cycle.
     pub host_data: Vec<Signal<Out, Bits<64>>>,
@@ -181,10 +183,11 @@ impl ParamFixture {
             host_dram_we: (0..lanes).map(|_| Default::default()).collect(),
             host_dram_addr: Default::default(),
             host_dram_data: (0..lanes).map(|_| Default::default()).collect(),
+            host_row: Default::default(),
             host_entry: Default::default(),
             host_data: (0..cols).map(|_| Default::default()).collect(),
             dram: Dram::new(dram_bytes, lanes),
-            loader: ParamLoader::new(lanes, latency),
+            loader: ParamLoader::new(lanes, latency, entries, cols),
             ptable: if entry_reads { table.with_entry_reads() } else { table },
         }
     }
@@ -210,8 +213,10 @@ impl Logic for ParamFixture {
             self.dram.wr_data[i].next = self.host_dram_data[i].val();
         }
         self.ptable.wr_en.next = self.loader.wr_en.val();
-        self.ptable.wr_entry.next = self.loader.wr_entry.val();
+        self.ptable.wr_row.next = self.loader.wr_row.val();
+        self.ptable.wr_lane.next = self.loader.wr_lane.val();
         self.ptable.wr_data.next = self.loader.wr_data.val();
+        self.ptable.rd_row.next = self.host_row.val();
         self.ptable.rd_entry.next = self.host_entry.val();
         for j in 0..self.host_data.len() {
             self.host_data[j].next = self.ptable.rd_data[j].val();
@@ -258,8 +263,10 @@ pub struct StoreFixture {
     pub host_acc_data: Vec<Signal<In, Signed<32>>>,
     /// Host: write a requantization entry.
     pub host_param_we: Signal<In, Bit>,
-    /// Host: the entry.
-    pub host_param_entry: Signal<In, Addr>,
+    /// Host: the entry's row.
+    pub host_param_row: Signal<In, Addr>,
+    /// Host: the entry's lane.
+    pub host_param_lane: Signal<In, Bits<8>>,
     /// Host: its bytes (bias in bits 0..32, scale in 32..64).
     pub host_param_data: Signal<In, Bits<64>>,
     /// Host: DRAM bytes to read.
@@ -294,11 +301,18 @@ impl StoreFixture {
             host_acc_row: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
             host_param_we: Default::default(),
-            host_param_entry: Default::default(),
+            host_param_row: Default::default(),
+            host_param_lane: Default::default(),
             host_param_data: Default::default(),
             host_dram_raddr: Default::default(),
             host_dram_rdata: (0..lanes).map(|_| Default::default()).collect(),
-            unit: StoreUnit::new(&ArchConfig { cols, dram_bytes_per_cycle: lanes, dram_latency: latency, ..ArchConfig::default() }),
+            unit: StoreUnit::new(&ArchConfig {
+                cols,
+                dram_bytes_per_cycle: lanes,
+                dram_latency: latency,
+                param_entries: entries,
+                ..ArchConfig::default()
+            }),
             accs: Accumulator::new(cols, acc_rows),
             ptable: ParamTable::new(entries, cols),
             dram: Dram::new(dram_bytes, lanes),
@@ -336,8 +350,10 @@ impl Logic for StoreFixture {
         self.accs.accumulate.next = false;
         self.accs.host_addr.next = self.unit.acc_addr.val();
         self.ptable.wr_en.next = self.host_param_we.val();
-        self.ptable.wr_entry.next = self.host_param_entry.val();
+        self.ptable.wr_row.next = self.host_param_row.val();
+        self.ptable.wr_lane.next = self.host_param_lane.val();
         self.ptable.wr_data.next = self.host_param_data.val();
+        self.ptable.rd_row.next = self.unit.param_row.val();
         self.ptable.rd_entry.next = self.unit.param_entry.val();
         for j in 0..self.host_acc_data.len() {
             self.accs.input[j].next = self.host_acc_data[j].val();

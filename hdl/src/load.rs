@@ -221,6 +221,7 @@ impl Logic for LoadEngine {
 
     fn hdl(&self) -> Verilog {
         let lanes = self.lanes();
+        let beat_lanes = crate::verilog::times("beat", lanes, 32);
         let (rows, cols) = (self.act_we.len(), self.wgt_we.len());
         let mut v = String::new();
         let _ = write!(
@@ -272,7 +273,7 @@ end
                 dma::verilog::NONEMPTY_AT_START,
                 dma::verilog::NONEMPTY,
                 &format!(
-                    "p_valid <= 1; p_tgt <= tgt; p_word <= f_dst + run; p_base <= f_off + beat * {lanes};
+                    "p_valid <= 1; p_tgt <= tgt; p_word <= f_dst + run; p_base <= f_off + {beat_lanes};
         p_first <= (beat == 0); p_end <= f_off + f_len;
         {}",
                     dma::verilog::advance("mode <= 3;")

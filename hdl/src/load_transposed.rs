@@ -222,6 +222,7 @@ impl Logic for LoadTransposedEngine {
     fn hdl(&self) -> Verilog {
         use transposer::verilog as tv;
         let lanes = self.dram_rd_data.len();
+        let beat_lanes = crate::verilog::times("beat", lanes, 32);
         let rows = self.act_we.len();
         let depth = self._depth;
         // An instruction with runs of at least one byte has work after its wait.
@@ -319,7 +320,7 @@ end
             end else d_j <= d_j + 1;
         end
         if (g_issue) begin
-            p_valid <= 1; p_bank <= g_bank; p_lane <= g_lane; p_base <= beat * {lanes};
+            p_valid <= 1; p_bank <= g_bank; p_lane <= g_lane; p_base <= {beat_lanes};
             p_end <= last_beat && (g_lane + 1 == {rows} || outer_end || last_run);
             p_outer <= outer_end; p_last <= last_run;
             if (last_beat && (g_lane + 1 == {rows} || outer_end || last_run)) begin g_lane <= 0; g_bank <= !g_bank; end

@@ -1,11 +1,12 @@
 //! The requantization table and its loader.
 //!
 //! [`ParamTable`]: `entries` 8-byte entries (bias, then f32 scale bits, little-endian) in
-//! rows of `cols`: entry `e` is lane `e % cols` of row `e / cols`. A read returns the row
-//! of `rd_entry`, so the store path gets entries `p .. p + cols` in one cycle when `p` is a
-//! multiple of `cols` (the ISA requires that of a `Store`'s `out.param`). With
-//! [`ParamTable::with_entry_reads`] lane 0 holds entry `rd_entry` itself, for the
-//! transposed store, which reads one entry per cycle from any position.
+//! rows of `cols`: entry `e` is lane `e % cols` of row `e / cols`. A read returns row
+//! `rd_row`, so the store path gets entries `p .. p + cols` in one cycle when `p` is a
+//! multiple of `cols` (the ISA requires that of a `Store`'s `out.param`; the store engine
+//! divides it once, at its start). With [`ParamTable::with_entry_reads`] the table is read
+//! by entry instead, lane 0 holding entry `rd_entry` itself, for the transposed store,
+//! which reads one entry per cycle from any position.
 //!
 //! [`ParamLoader`]: `LoadParams` (docs/ARCHITECTURE.md sections 4 and 5). It waits `L - 1`
 //! cycles, then reads `min(B, 8)` DRAM bytes per cycle as one stream and writes an entry
@@ -22,18 +23,27 @@ use std::fmt::Write;
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
+/// Address bits of a table of `entries` entries.
+pub fn entry_bits(entries: usize) -> usize {
+    (usize::BITS - (entries.max(2) - 1).leading_zeros()) as usize
+}
+
 /// The requantization table, in rows of `cols` entries.
 #[derive(LogicBlock)]
 pub struct ParamTable {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Write `wr_data` to entry `wr_entry`.
+    /// Write `wr_data` to lane `wr_lane` of row `wr_row` (entry `wr_row * cols + wr_lane`).
     pub wr_en: Signal<In, Bit>,
-    /// Entry written.
-    pub wr_entry: Signal<In, Addr>,
+    /// Row written.
+    pub wr_row: Signal<In, Addr>,
+    /// Lane written (below `cols`).
+    pub wr_lane: Signal<In, Bits<8>>,
     /// The entry's 8 bytes as a little-endian u64: bias in bits 0..32, scale in 32..64.
     pub wr_data: Signal<In, Bits<64>>,
-    /// An entry of the row to read.
+    /// Row to read.
+    pub rd_row: Signal<In, Addr>,
+    /// With entry reads, the entry to read instead (its row is `rd_entry / cols`).
     pub rd_entry: Signal<In, Addr>,
     /// The previous cycle's row, lane `j` for its entry `j` (lane 0: the entry itself, with
     /// entry reads).
@@ -48,8 +58,10 @@ impl ParamTable {
         Self {
             clock: Default::default(),
             wr_en: Default::default(),
-            wr_entry: Default::default(),
+            wr_row: Default::default(),
+            wr_lane: Default::default(),
             wr_data: Default::default(),
+            rd_row: Default::default(),
             rd_entry: Default::default(),
             rd_data: (0..cols).map(|_| Default::default()).collect(),
             _mem: vec![Bits::default(); entries],
@@ -57,7 +69,9 @@ impl ParamTable {
         }
     }
 
-    /// The table with lane 0 holding entry `rd_entry` itself (a `cols`-to-1 selection).
+    /// The table read by entry (`rd_entry`, divided by `cols` in the read path) rather than
+    /// by row, with lane 0 holding that entry itself: for the transposed store, which reads
+    /// one entry per cycle from any position.
     pub fn with_entry_reads(mut self) -> Self {
         self._entry_reads = true;
         self
@@ -68,13 +82,14 @@ impl Logic for ParamTable {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             let cols = self.rd_data.len();
-            let r = self.rd_entry.val().index();
-            let row = r - r % cols;
+            let bits = entry_bits(self._mem.len());
+            let r = self.rd_entry.val().index() & ((1 << bits) - 1);
+            let row = if self._entry_reads { r / cols } else { self.rd_row.val().index() };
             for (j, lane) in self.rd_data.iter_mut().enumerate() {
-                let e = if j == 0 && self._entry_reads { r } else { row + j };
+                let e = if j == 0 && self._entry_reads { r } else { row * cols + j };
                 lane.next = self._mem.get(e).copied().unwrap_or_default();
             }
-            let w = self.wr_entry.val().index();
+            let w = self.wr_row.val().index() * cols + self.wr_lane.val().index();
             if self.wr_en.val() && w < self._mem.len() {
                 self._mem[w] = self.wr_data.val();
             }
@@ -91,29 +106,17 @@ impl Logic for ParamTable {
         let cols = self.rd_data.len();
         let entries = self._mem.len();
         let depth = entries.div_ceil(cols);
-        // Rows and lanes of the read and write addresses, computed once (a shift and a
-        // mask when `cols` is a power of two).
-        let ab = (usize::BITS - (entries.max(2) - 1).leading_zeros()) as usize;
-        let t = ab - 1;
-        let div = |x: &str| match cols.trailing_zeros() as usize {
-            k if cols.is_power_of_two() && k <= t => format!("{x}[{t}:{k}]"),
-            _ => format!("{x}[{t}:0] / {cols}"),
-        };
-        let rem = |x: &str| match cols.trailing_zeros() {
-            0 if cols == 1 => "0".to_string(),
-            k if cols.is_power_of_two() => format!("{x}[{}:0]", k - 1),
-            _ => format!("{x}[{t}:0] % {cols}"),
-        };
-        let mut v = format!(
-            "wire [{t}:0] rd_row = {};
-wire [{t}:0] wr_row = {};
-wire [{t}:0] wr_lane = {};
-wire wr_ok = wr_en && wr_entry < {entries};
-",
-            div("rd_entry"),
-            div("wr_entry"),
-            rem("wr_entry"),
-        );
+        let ab = entry_bits(entries);
+        let (full, part) = (entries / cols, entries % cols);
+        let in_range =
+            if part == 0 { format!("wr_row < {full}") } else { format!("(wr_row < {full} || (wr_row == {full} && wr_lane < {part}))") };
+        let mut v = format!("wire wr_ok = wr_en && {in_range};\n");
+        let (row, lane) = crate::verilog::div_rem("rd_entry", ab, cols);
+        if self._entry_reads {
+            let _ = writeln!(v, "wire [{}:0] row = {row};", ab - 1);
+        } else {
+            v.push_str("wire [23:0] row = rd_row;\n");
+        }
         for b in 0..cols {
             let _ = writeln!(v, "reg [63:0] bank{b} [0:{}];\nreg [63:0] out{b};", depth - 1);
         }
@@ -123,13 +126,13 @@ wire wr_ok = wr_en && wr_entry < {entries};
         }
         v.push_str("end\nalways @(posedge clock) begin\n");
         for b in 0..cols {
-            let _ = writeln!(v, "    out{b} <= bank{b}[rd_row];");
+            let _ = writeln!(v, "    out{b} <= bank{b}[row];");
             let _ = writeln!(v, "    if (wr_ok && wr_lane == {b}) bank{b}[wr_row] <= wr_data;");
         }
         v.push_str("end\n");
         if self._entry_reads && cols > 1 {
-            let _ = writeln!(v, "reg [{t}:0] rd_lane;\ninitial rd_lane = 0;");
-            let _ = writeln!(v, "always @(posedge clock) rd_lane <= {};", rem("rd_entry"));
+            let _ = writeln!(v, "reg [{}:0] rd_lane;\ninitial rd_lane = 0;", ab - 1);
+            let _ = writeln!(v, "always @(posedge clock) rd_lane <= {lane};");
             v.push_str("always @(*) begin\n    case (rd_lane)\n");
             for b in 0..cols {
                 let _ = writeln!(v, "        {b}: rd_data$0 = out{b};");
@@ -168,19 +171,25 @@ pub struct ParamLoader {
     pub dram_rd_data: Vec<Signal<In, Signed<8>>>,
     /// Table: write an entry.
     pub wr_en: Signal<Out, Bit>,
-    /// Table: entry written.
-    pub wr_entry: Signal<Out, Addr>,
+    /// Table: row written.
+    pub wr_row: Signal<Out, Addr>,
+    /// Table: lane written.
+    pub wr_lane: Signal<Out, Bits<8>>,
     /// Table: its bytes.
     pub wr_data: Signal<Out, Bits<64>>,
     _latency: usize,
     _count_bits: usize,
+    _cols: usize,
+    _table_bits: usize,
     _st: LoaderState,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 struct LoaderState {
     mode: Phase,
-    dst: u32,
+    /// Row and lane of the next entry written.
+    row: u32,
+    lane: u32,
     next_addr: u32,
     /// Bytes still to read.
     remaining: usize,
@@ -189,12 +198,13 @@ struct LoaderState {
     /// Assembled bytes not yet written, oldest first.
     acc_bytes: [u8; 16],
     have: usize,
-    entry: u32,
 }
 
 impl ParamLoader {
-    /// A loader reading `lanes` DRAM bytes per cycle with DRAM latency `latency >= 2`.
-    pub fn new(lanes: usize, latency: usize) -> Self {
+    /// A loader reading `lanes` DRAM bytes per cycle with DRAM latency `latency >= 2`, into
+    /// a table of `entries` entries in rows of `cols`: it divides `dst` by `cols` once, at
+    /// the start, and then counts rows and lanes.
+    pub fn new(lanes: usize, latency: usize, entries: usize, cols: usize) -> Self {
         assert!(latency >= 2, "the parameter loader needs a DRAM latency of at least 2");
         Self {
             clock: Default::default(),
@@ -207,10 +217,13 @@ impl ParamLoader {
             dram_rd_addr: Default::default(),
             dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
             wr_en: Default::default(),
-            wr_entry: Default::default(),
+            wr_row: Default::default(),
+            wr_lane: Default::default(),
             wr_data: Default::default(),
             _latency: latency,
             _count_bits: 24,
+            _cols: cols,
+            _table_bits: entry_bits(entries),
             _st: LoaderState::default(),
         }
     }
@@ -240,7 +253,8 @@ impl Logic for ParamLoader {
         }
         let full = have >= 8;
         self.wr_en.next = full;
-        self.wr_entry.next = (st.dst.wrapping_add(st.entry) as u64).into();
+        self.wr_row.next = (st.row as u64).into();
+        self.wr_lane.next = (st.lane as u64).into();
         self.wr_data.next = u64::from_le_bytes(acc_bytes[..8].try_into().unwrap()).into();
         self.ready.next = st.mode == Phase::Idle;
         self.complete.next = st.mode == Phase::Tail;
@@ -254,17 +268,17 @@ impl Logic for ParamLoader {
         if full {
             acc_bytes.copy_within(8..16, 0);
             have -= 8;
-            n.entry = st.entry + 1;
+            (n.row, n.lane) = if st.lane + 1 == self._cols as u32 { (st.row + 1, 0) } else { (st.row, st.lane + 1) };
         }
         n.acc_bytes = acc_bytes;
         n.have = have;
         match st.mode {
             Phase::Idle if self.start.val() => {
-                n.dst = self.dst.val().index() as u32;
+                let dst = self.dst.val().index() as u32 & ((1 << self._table_bits) - 1);
+                (n.row, n.lane) = (dst / self._cols as u32, dst % self._cols as u32);
                 n.next_addr = self.addr.val().index() as u32;
                 n.remaining = 8 * self.count.val().index();
                 n.have = 0;
-                n.entry = 0;
                 n.mode = Phase::started(self._latency, n.remaining > 0);
             }
             Phase::Idle => {}
@@ -287,7 +301,8 @@ impl Logic for ParamLoader {
         self.complete.connect();
         self.dram_rd_addr.connect();
         self.wr_en.connect();
-        self.wr_entry.connect();
+        self.wr_row.connect();
+        self.wr_lane.connect();
         self.wr_data.connect();
     }
 
@@ -304,17 +319,16 @@ impl Logic for ParamLoader {
             "reg [{rt}:0] remaining;
 reg [31:0] next_addr;
 reg [3:0] arriving;
-reg [23:0] f_dst;
-reg [{ct}:0] entry;
+reg [23:0] w_row;
+reg [7:0] w_lane;
 reg [{bt}:0] acc_bytes, cat;
 reg [4:0] have, got;
 initial begin
-    remaining = 0; next_addr = 0; arriving = 0; f_dst = 0; entry = 0; acc_bytes = 0; have = 0;
+    remaining = 0; next_addr = 0; arriving = 0; w_row = 0; w_lane = 0; acc_bytes = 0; have = 0;
 end
 always @(*) begin
 ",
             rt = rb - 1,
-            ct = cb - 1,
             bt = if shift { 63 } else { 127 },
         );
         if shift {
@@ -331,18 +345,23 @@ always @(*) begin
                 let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
             }
         }
+        let last = self._cols - 1;
+        let next_entry =
+            format!("if (w_lane == 8'd{last}) begin w_lane <= 8'd0; w_row <= w_row + 24'd1; end else w_lane <= w_lane + 8'd1;");
+        let (row, lane) = crate::verilog::div_rem("dst", self._table_bits, self._cols);
         let keep = if shift { "acc_bytes <= cat; have <= 5'd0;" } else { "acc_bytes <= cat >> 64; have <= got - 8;" };
         let _ = write!(
             v,
             "    wr_en = (got >= 8);
-    wr_entry = f_dst + entry;
+    wr_row = w_row;
+    wr_lane = w_lane;
     wr_data = cat[63:0];
     {phase_outputs}
     dram_rd_addr = (mode == 2) ? next_addr : 32'd0;
 end
 always @(posedge clock) begin
     arriving <= 0;
-    if (got >= 8) begin {keep} entry <= entry + 1; end
+    if (got >= 8) begin {keep} {next_entry} end
     else begin acc_bytes <= cat; have <= got; end
     {phases}
 end
@@ -351,7 +370,7 @@ end
             phases = dma::verilog::phases(
                 self._latency,
                 &format!(
-                    "f_dst <= dst; next_addr <= addr; remaining <= {{count[{}:0], 3'd0}}; have <= 0; entry <= 0; acc_bytes <= 0;",
+                    "w_row <= {row}; w_lane <= {lane}; next_addr <= addr; remaining <= {{count[{}:0], 3'd0}}; have <= 0; acc_bytes <= 0;",
                     cb - 1
                 ),
                 "count != 0",

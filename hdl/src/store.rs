@@ -59,6 +59,8 @@ pub struct StoreEngine {
     pub acc_addr: Signal<Out, Addr>,
     /// First requantization entry to read this cycle.
     pub param_entry: Signal<Out, Addr>,
+    /// The table row holding it (`param / cols`, divided once, at the start).
+    pub param_row: Signal<Out, Addr>,
     /// Zero point for the requantization units.
     pub rq_zp: Signal<Out, Signed<8>>,
     /// Lower clamp for the requantization units.
@@ -80,6 +82,7 @@ pub struct StoreEngine {
     _count_bits: usize,
     _len_bits: usize,
     _ahead: usize,
+    _table_bits: usize,
     _st: State,
 }
 
@@ -101,6 +104,7 @@ struct State {
     acc: u32,
     len: usize,
     param: u32,
+    param_row: u32,
     zp: i64,
     lo: i64,
     hi: i64,
@@ -138,6 +142,7 @@ impl StoreEngine {
             complete: Default::default(),
             acc_addr: Default::default(),
             param_entry: Default::default(),
+            param_row: Default::default(),
             rq_zp: Default::default(),
             rq_lo: Default::default(),
             rq_hi: Default::default(),
@@ -150,6 +155,7 @@ impl StoreEngine {
             _count_bits: 24,
             _len_bits: 16,
             _ahead: ahead,
+            _table_bits: ADDR_BITS,
             _st: State { was_ready: [true; MAX_AHEAD], ..State::default() },
         }
     }
@@ -162,6 +168,13 @@ impl StoreEngine {
     pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
         assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
         (self._count_bits, self._len_bits) = (count_bits, len_bits);
+        self
+    }
+
+    /// The engine for a table of `entries` entries: its row divider takes the entry's
+    /// low address bits only.
+    pub fn with_table_entries(mut self, entries: usize) -> Self {
+        self._table_bits = crate::params::entry_bits(entries);
         self
     }
 }
@@ -185,6 +198,7 @@ impl Logic for StoreEngine {
         self.complete.next = if ahead == 0 { complete } else { st.was_complete[ahead - 1] };
         self.acc_addr.next = (st.acc.wrapping_add(st.walk.run) as u64).into();
         self.param_entry.next = (st.param as u64).into();
+        self.param_row.next = (st.param_row as u64).into();
         self.rq_zp.next = st.zp.into();
         self.rq_lo.next = st.lo.into();
         self.rq_hi.next = st.hi.into();
@@ -201,6 +215,7 @@ impl Logic for StoreEngine {
                 n.acc = self.acc.val().index() as u32;
                 n.len = self.len.val().index();
                 n.param = self.param.val().index() as u32;
+                n.param_row = (n.param & ((1 << self._table_bits) - 1)) / self.q.len() as u32;
                 n.zp = dma::byte(self.zp.val());
                 n.lo = dma::byte(self.lo.val());
                 n.hi = dma::byte(self.hi.val());
@@ -228,6 +243,7 @@ impl Logic for StoreEngine {
         }
         self.acc_addr.connect();
         self.param_entry.connect();
+        self.param_row.connect();
         self.beat_col.connect();
         for s in [&mut self.rq_zp, &mut self.rq_lo, &mut self.rq_hi] {
             s.connect();
@@ -243,6 +259,7 @@ impl Logic for StoreEngine {
 
     fn hdl(&self) -> Verilog {
         let lanes = self.dram_wr_data.len();
+        let beat_lanes = crate::verilog::times("beat", lanes, 32);
         let cols = self.q.len();
         let ahead = self._ahead;
         // The write side: the pending beat `ahead` cycles late (w_*), and the history of
@@ -272,14 +289,14 @@ impl Logic for StoreEngine {
         let mut v = String::new();
         let _ = write!(
             v,
-            "{phase_decls}reg [23:0] f_acc, f_param;
+            "{phase_decls}reg [23:0] f_acc, f_param, f_prow;
 reg [15:0] f_len;
 reg signed [7:0] f_zp, f_lo, f_hi;
 {decls}{delay_decls}reg p_valid;
 reg [31:0] p_addr;
 reg [{lt}:0] p_base, p_bytes;
 initial begin
-    f_acc = 0; f_param = 0; f_len = 0; f_zp = 0; f_lo = 0; f_hi = 0;
+    f_acc = 0; f_param = 0; f_prow = 0; f_len = 0; f_zp = 0; f_lo = 0; f_hi = 0;
     p_valid = 0; p_addr = 0; p_base = 0; p_bytes = 0;
 end
 always @(*) begin
@@ -287,6 +304,7 @@ always @(*) begin
     complete = {complete};
     acc_addr = f_acc + run;
     param_entry = f_param;
+    param_row = f_prow;
     rq_zp = f_zp;
     rq_lo = f_lo;
     rq_hi = f_hi;
@@ -316,7 +334,8 @@ end
             phases = dma::verilog::phases(
                 self._latency - ahead,
                 &format!(
-                    "f_acc <= acc; f_len <= len; f_param <= param; f_zp <= zp; f_lo <= lo; f_hi <= hi;\n        {}",
+                    "f_acc <= acc; f_len <= len; f_param <= param; f_prow <= {}; f_zp <= zp; f_lo <= lo; f_hi <= hi;\n        {}",
+                    crate::verilog::div_rem("param", self._table_bits, cols).0,
                     dma::verilog::start(lanes)
                 ),
                 dma::verilog::NONEMPTY_AT_START,
@@ -324,8 +343,8 @@ end
                 &format!(
                     "p_valid <= 1;
         p_addr <= {};
-        p_base <= beat * {lanes};
-        p_bytes <= (f_len > beat * {lanes}) ? ((f_len - beat * {lanes} < {lanes}) ? f_len - beat * {lanes} : {lanes}) : {lb}'d0;
+        p_base <= {beat_lanes};
+        p_bytes <= (f_len > {beat_lanes}) ? ((f_len - {beat_lanes} < {lanes}) ? f_len - {beat_lanes} : {lanes}) : {lb}'d0;
         {}",
                     dma::verilog::beat_addr(lanes),
                     dma::verilog::advance("mode <= 3;")

@@ -287,6 +287,7 @@ impl Logic for StoreTransposedEngine {
     fn hdl(&self) -> Verilog {
         use transposer::verilog as tv;
         let lanes = self.dram_wr_data.len();
+        let beat_lanes = crate::verilog::times("beat", lanes, 32);
         let cols = self.q.len();
         let depth = self._depth;
         // An instruction with runs of at least one byte has work after its wait.
@@ -334,8 +335,8 @@ always @(*) begin
         for i in 0..lanes {
             let _ = writeln!(
                 v,
-                "    dram_wr_en${i} = d_on && (beat * {lanes} + {i} < f_len);\n    dram_wr_data${i} = dram_wr_en${i} ? tb[{at}] : 8'sd0;",
-                at = tv::at(cols, depth, "d_bank", "d_lane", &format!("(beat * {lanes} + {i})"))
+                "    dram_wr_en${i} = d_on && ({beat_lanes} + {i} < f_len);\n    dram_wr_data${i} = dram_wr_en${i} ? tb[{at}] : 8'sd0;",
+                at = tv::at(cols, depth, "d_bank", "d_lane", &format!("({beat_lanes} + {i})"))
             );
         }
         let _ = write!(

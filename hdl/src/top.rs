@@ -164,7 +164,8 @@ impl Logic for Accelerator {
             self.ld.dram_rd_data[i].next = self.dram_rd_data[i].val();
         }
         self.ptable.wr_en.next = self.ld.param_we.val();
-        self.ptable.wr_entry.next = self.ld.param_entry.val();
+        self.ptable.wr_row.next = self.ld.param_row.val();
+        self.ptable.wr_lane.next = self.ld.param_lane.val();
         self.ptable.wr_data.next = self.ld.param_data.val();
         // Exec unit.
         self.ex.start_ws.next = self.ctl.start_ws.val();
@@ -212,6 +213,7 @@ impl Logic for Accelerator {
         self.st.lo.next = self.ctl.st_lo.val();
         self.st.hi.next = self.ctl.st_hi.val();
         self.ex.acc_raddr.next = self.st.acc_addr.val();
+        self.ptable.rd_row.next = self.st.param_row.val();
         self.ptable.rd_entry.next = self.st.param_entry.val();
         for j in 0..self.st.acc_data.len() {
             self.st.acc_data[j].next = self.ex.acc_rdata[j].val();

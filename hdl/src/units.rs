@@ -74,8 +74,10 @@ pub struct LoadUnit {
     pub wgt_data: Vec<Signal<Out, Signed<8>>>,
     /// Parameter table write.
     pub param_we: Signal<Out, Bit>,
-    /// Parameter table entry.
-    pub param_entry: Signal<Out, Addr>,
+    /// Parameter table row written.
+    pub param_row: Signal<Out, Addr>,
+    /// Parameter table lane written.
+    pub param_lane: Signal<Out, Bits<8>>,
     /// Parameter table entry bytes.
     pub param_data: Signal<Out, Bits<64>>,
     load: LoadEngine,
@@ -112,12 +114,13 @@ impl LoadUnit {
             wgt_addr: Default::default(),
             wgt_data: (0..cols).map(|_| Default::default()).collect(),
             param_we: Default::default(),
-            param_entry: Default::default(),
+            param_row: Default::default(),
+            param_lane: Default::default(),
             param_data: Default::default(),
             load: LoadEngine::new(rows, cols, lanes, lat)
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
             load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
-            params: ParamLoader::new(lanes, lat).with_count_bits(crate::controller::count_bits(arch)),
+            params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols).with_count_bits(crate::controller::count_bits(arch)),
         }
     }
 }
@@ -178,7 +181,8 @@ impl Logic for LoadUnit {
             self.wgt_data[j].next = self.load.wgt_data[j].val();
         }
         self.param_we.next = self.params.wr_en.val();
-        self.param_entry.next = self.params.wr_entry.val();
+        self.param_row.next = self.params.wr_row.val();
+        self.param_lane.next = self.params.wr_lane.val();
         self.param_data.next = self.params.wr_data.val();
     }
 }
@@ -224,8 +228,10 @@ pub struct StoreUnit {
     pub acc_addr: Signal<Out, Addr>,
     /// The row read in the previous cycle.
     pub acc_data: Vec<Signal<In, Signed<32>>>,
-    /// First table entry to read.
+    /// First table entry to read (a table with entry reads takes this).
     pub param_entry: Signal<Out, Addr>,
+    /// The table row of a plain store's entries (a table read by row takes this).
+    pub param_row: Signal<Out, Addr>,
     /// Entries read in the previous cycle.
     pub param_data: Vec<Signal<In, Bits<64>>>,
     /// DRAM write address.
@@ -273,12 +279,14 @@ impl StoreUnit {
             acc_addr: Default::default(),
             acc_data: (0..cols).map(|_| Default::default()).collect(),
             param_entry: Default::default(),
+            param_row: Default::default(),
             param_data: (0..cols).map(|_| Default::default()).collect(),
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
             store: StoreEngine::new(cols, lanes, lat, stages)
-                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
+                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
+                .with_table_entries(arch.param_entries),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
             rq: (0..rq_units(arch)).map(|_| Requant::new(stages)).collect(),
@@ -346,6 +354,7 @@ impl Logic for StoreUnit {
             self.acc_addr.next = self.store.acc_addr.val();
             self.param_entry.next = self.store.param_entry.val();
         }
+        self.param_row.next = self.store.param_row.val();
         self.sel.beat_col.next = self.store.beat_col.val();
         for j in 0..self.acc_data.len() {
             self.sel.acc_in[j].next = self.acc_data[j].val();

@@ -59,6 +59,7 @@ fn ports(c: &Case) -> Vec<(String, usize)> {
     p.extend((0..c.lanes).map(|i| (format!("host_dram_we${i}"), 1)));
     p.push(("host_dram_addr".into(), 32));
     p.extend((0..c.lanes).map(|i| (format!("host_dram_data${i}"), 8)));
+    p.push(("host_row".into(), 24));
     p.push(("host_entry".into(), 24));
     p
 }
@@ -72,7 +73,10 @@ fn stimulus(c: &Case) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
         vec![1, dst as i64, addr as i64, count as i64]
     });
     for e in 0..=ENTRIES {
-        *stim.push().last_mut().expect("ports") = e.min(ENTRIES - 1) as i64;
+        let e = e.min(ENTRIES - 1);
+        let row = stim.push();
+        let n = row.len();
+        (row[n - 2], row[n - 1]) = ((e / c.cols) as i64, e as i64);
     }
     (stim.rows, t0, done)
 }
@@ -121,6 +125,7 @@ fn rust_hdl_matches_semantics_and_timing() {
                 uut.host_dram_data[i].next = v[5 + c.lanes + i].into();
             }
             uut.host_dram_addr.next = (v[4 + c.lanes] as u64).into();
+            uut.host_row.next = (v[v.len() - 2] as u64).into();
             uut.host_entry.next = (v[v.len() - 1] as u64).into();
             assert!(settle(&mut uut));
             assert!(v[0] == 0 || uut.ready.val(), "the timing model starts a load while the loader is busy");

@@ -79,7 +79,8 @@ fn ports(c: &Case) -> Vec<(String, usize)> {
     p.extend([("param", 24), ("zp", 8), ("lo", 8), ("hi", 8), ("host_acc_we", 1), ("host_acc_row", 24)].map(|(n, b)| (n.to_string(), b)));
     p.extend((0..c.cols).map(|j| (format!("host_acc_data${j}"), 32)));
     p.extend(
-        [("host_param_we", 1), ("host_param_entry", 24), ("host_param_data", 64), ("host_dram_raddr", 32)].map(|(n, b)| (n.to_string(), b)),
+        [("host_param_we", 1), ("host_param_row", 24), ("host_param_lane", 8), ("host_param_data", 64), ("host_dram_raddr", 32)]
+            .map(|(n, b)| (n.to_string(), b)),
     );
     p
 }
@@ -103,7 +104,7 @@ fn stimulus(c: &Case) -> (Vec<Vec<i64>>, usize, Vec<u64>) {
     for (e, p) in c.params.iter().enumerate() {
         let v = stim.push();
         v[col("host_param_we")] = 1;
-        v[col("host_param_entry")] = e as i64;
+        (v[col("host_param_row")], v[col("host_param_lane")]) = ((e / c.cols) as i64, (e % c.cols) as i64);
         v[col("host_param_data")] = u64::from_le_bytes(p.to_bytes()) as i64;
     }
     let (t0, done) = stim.instructions(&arch, &c.ops, |op| {
@@ -170,9 +171,10 @@ fn rust_hdl_matches_semantics_and_timing() {
             }
             let h = 16 + c.cols;
             uut.host_param_we.next = v[h] != 0;
-            uut.host_param_entry.next = (v[h + 1] as u64).into();
-            uut.host_param_data.next = (v[h + 2] as u64).into();
-            uut.host_dram_raddr.next = (v[h + 3] as u64).into();
+            uut.host_param_row.next = (v[h + 1] as u64).into();
+            uut.host_param_lane.next = (v[h + 2] as u64).into();
+            uut.host_param_data.next = (v[h + 3] as u64).into();
+            uut.host_dram_raddr.next = (v[h + 4] as u64).into();
             assert!(settle(&mut uut));
             assert!(v[0] == 0 || uut.ready.val(), "the timing model starts a store while the engine is busy");
             let mut o = vec![Some(uut.complete.val() as i64)];
