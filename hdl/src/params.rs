@@ -113,6 +113,7 @@ impl Logic for ParamTable {
         let mut v = format!("wire wr_ok = wr_en && {in_range};\n");
         let (row, lane) = crate::verilog::div_rem("rd_entry", ab, cols);
         if self._entry_reads {
+            v += &crate::verilog::div_rem_functions(ab, cols);
             let _ = writeln!(v, "wire [{}:0] row = {row};", ab - 1);
         } else {
             v.push_str("wire [23:0] row = rd_row;\n");
@@ -309,6 +310,7 @@ impl Logic for ParamLoader {
     fn hdl(&self) -> Verilog {
         let r = self.per_cycle();
         let mut v = dma::verilog::phase_decls(self._latency);
+        v += &crate::verilog::div_rem_functions(self._table_bits, self._cols);
         // With `r` dividing 8 (1, 2, 4 or 8 bytes per cycle) every beat brings exactly `r`
         // bytes of one entry: they shift into a 64-bit register from the top. Otherwise an
         // entry may straddle two beats, and a 16-byte buffer takes the bytes at `have`.

@@ -119,8 +119,9 @@ struct State {
 impl StoreEngine {
     /// An engine for `cols` accumulator columns, `lanes` DRAM bytes per cycle and a DRAM
     /// latency of `latency` cycles, reading `ahead` cycles before it writes
-    /// (`latency - ahead >= 2`, `ahead <= MAX_AHEAD`).
-    pub fn new(cols: usize, lanes: usize, latency: usize, ahead: usize) -> Self {
+    /// (`latency - ahead >= 2`, `ahead <= MAX_AHEAD`), for a table of `entries` entries (its
+    /// row divider takes an entry's low address bits only).
+    pub fn new(cols: usize, lanes: usize, latency: usize, ahead: usize, entries: usize) -> Self {
         assert!(
             ahead <= MAX_AHEAD && latency >= ahead + 2,
             "the store engine needs a DRAM latency of at least {} to read {ahead} cycles ahead",
@@ -155,7 +156,7 @@ impl StoreEngine {
             _count_bits: 24,
             _len_bits: 16,
             _ahead: ahead,
-            _table_bits: ADDR_BITS,
+            _table_bits: crate::params::entry_bits(entries),
             _st: State { was_ready: [true; MAX_AHEAD], ..State::default() },
         }
     }
@@ -168,13 +169,6 @@ impl StoreEngine {
     pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
         assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
         (self._count_bits, self._len_bits) = (count_bits, len_bits);
-        self
-    }
-
-    /// The engine for a table of `entries` entries: its row divider takes the entry's
-    /// low address bits only.
-    pub fn with_table_entries(mut self, entries: usize) -> Self {
-        self._table_bits = crate::params::entry_bits(entries);
         self
     }
 }
@@ -286,7 +280,7 @@ impl Logic for StoreEngine {
         }
         let w = if ahead == 0 { "p".to_string() } else { format!("d{}", ahead - 1) };
         let complete = if ahead == 0 { "(mode == 3)".to_string() } else { format!("ch{}", ahead - 1) };
-        let mut v = String::new();
+        let mut v = crate::verilog::div_rem_functions(self._table_bits, cols);
         let _ = write!(
             v,
             "{phase_decls}reg [23:0] f_acc, f_param, f_prow;

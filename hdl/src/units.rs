@@ -284,9 +284,8 @@ impl StoreUnit {
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            store: StoreEngine::new(cols, lanes, lat, stages)
-                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
-                .with_table_entries(arch.param_entries),
+            store: StoreEngine::new(cols, lanes, lat, stages, arch.param_entries)
+                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
             rq: (0..rq_units(arch)).map(|_| Requant::new(stages)).collect(),

@@ -56,16 +56,39 @@ pub fn times(expr: &str, k: usize, bits: usize) -> String {
     }
 }
 
-/// `expr / k` and `expr % k` for an `expr` of `bits` bits: bit slices when `k` is a power
-/// of two, else a `bits`-wide division by a sized constant (an unsized one would make it
-/// a 32-bit divider).
+/// `expr / k` and `expr % k` for the low `bits` bits of `expr`, each `bits` wide: bit
+/// slices when `k` is a power of two, else calls of the lookup functions
+/// [`div_rem_functions`] declares (a ROM of `2^bits` entries is a few LUT levels, where a
+/// divider is a chain of `bits` subtractions).
 pub fn div_rem(expr: &str, bits: usize, k: usize) -> (String, String) {
     let t = bits - 1;
     match k.trailing_zeros() as usize {
         0 if k == 1 => (format!("{expr}[{t}:0]"), format!("{bits}'d0")),
-        s if k.is_power_of_two() && s <= t => (format!("{expr}[{t}:{s}]"), format!("{expr}[{}:0]", s - 1)),
-        _ => (format!("{expr}[{t}:0] / {bits}'d{k}"), format!("{expr}[{t}:0] % {bits}'d{k}")),
+        s if k.is_power_of_two() && s <= t => (format!("{expr}[{t}:{s}]"), format!("{{{}'d0, {expr}[{}:0]}}", bits - s, s - 1)),
+        _ if bits > MAX_TABLE_BITS => (format!("{{{expr}[{t}:0] / {bits}'d{k}}}"), format!("{{{expr}[{t}:0] % {bits}'d{k}}}")),
+        _ => (format!("div{k}_{bits}({expr}[{t}:0])"), format!("rem{k}_{bits}({expr}[{t}:0])")),
     }
+}
+
+/// Widest operand [`div_rem`] divides through a lookup table; wider ones get a divider.
+pub const MAX_TABLE_BITS: usize = 12;
+
+/// The module-level declarations [`div_rem`]`(_, bits, k)` needs: none when `k` is a power
+/// of two, else the quotient and remainder lookup functions.
+pub fn div_rem_functions(bits: usize, k: usize) -> String {
+    if (k.is_power_of_two() && (k.trailing_zeros() as usize) < bits) || bits > MAX_TABLE_BITS {
+        return String::new();
+    }
+    let t = bits - 1;
+    let mut v = String::new();
+    for (name, f) in [("div", (|x: usize, k: usize| x / k) as fn(usize, usize) -> usize), ("rem", |x, k| x % k)] {
+        v += &format!("function [{t}:0] {name}{k}_{bits};\n    input [{t}:0] x;\n    case (x)\n");
+        for x in 0..1usize << bits {
+            v += &format!("        {bits}'d{x}: {name}{k}_{bits} = {bits}'d{};\n", f(x, k));
+        }
+        v += &format!("        default: {name}{k}_{bits} = {bits}'d0;\n    endcase\nendfunction\n");
+    }
+    v
 }
 
 #[cfg(test)]
@@ -92,8 +115,11 @@ mod tests {
 
     #[test]
     fn divisions_by_powers_of_two_are_slices() {
-        assert_eq!(div_rem("e", 8, 4), ("e[7:2]".to_string(), "e[1:0]".to_string()));
+        assert_eq!(div_rem("e", 8, 4), ("e[7:2]".to_string(), "{6'd0, e[1:0]}".to_string()));
         assert_eq!(div_rem("e", 8, 1), ("e[7:0]".to_string(), "8'd0".to_string()));
-        assert_eq!(div_rem("e", 8, 6), ("e[7:0] / 8'd6".to_string(), "e[7:0] % 8'd6".to_string()));
+        assert_eq!(div_rem("e", 8, 6), ("div6_8(e[7:0])".to_string(), "rem6_8(e[7:0])".to_string()));
+        assert!(div_rem_functions(8, 4).is_empty());
+        let f = div_rem_functions(3, 3);
+        assert!(f.contains("function [2:0] div3_3;") && f.contains("3'd7: div3_3 = 3'd2;") && f.contains("3'd7: rem3_3 = 3'd1;"), "{f}");
     }
 }
