@@ -195,7 +195,7 @@ fn most_words(arch: &ArchConfig) -> usize {
 
 /// Address bits the scratchpads, the accumulator and the parameter table of `arch` decode.
 pub fn sram_addr_bits(arch: &ArchConfig) -> usize {
-    (usize::BITS - (most_words(arch) - 1).leading_zeros()).max(1) as usize
+    crate::sram::index_bits(most_words(arch))
 }
 
 /// Bits the controller keeps of the pattern and entry count fields (24 in the ISA): the

@@ -23,11 +23,6 @@ use std::fmt::Write;
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
-/// Address bits of a table of `entries` entries.
-pub fn entry_bits(entries: usize) -> usize {
-    (usize::BITS - (entries.max(2) - 1).leading_zeros()) as usize
-}
-
 /// The requantization table, in rows of `cols` entries.
 #[derive(LogicBlock)]
 pub struct ParamTable {
@@ -82,7 +77,7 @@ impl Logic for ParamTable {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             let cols = self.rd_data.len();
-            let bits = entry_bits(self._mem.len());
+            let bits = crate::sram::index_bits(self._mem.len());
             let r = self.rd_entry.val().index() & ((1 << bits) - 1);
             let row = if self._entry_reads { r / cols } else { self.rd_row.val().index() };
             for (j, lane) in self.rd_data.iter_mut().enumerate() {
@@ -106,7 +101,7 @@ impl Logic for ParamTable {
         let cols = self.rd_data.len();
         let entries = self._mem.len();
         let depth = entries.div_ceil(cols);
-        let ab = entry_bits(entries);
+        let ab = crate::sram::index_bits(entries);
         let (full, part) = (entries / cols, entries % cols);
         let in_range =
             if part == 0 { format!("wr_row < {full}") } else { format!("(wr_row < {full} || (wr_row == {full} && wr_lane < {part}))") };
@@ -224,7 +219,7 @@ impl ParamLoader {
             _latency: latency,
             _count_bits: 24,
             _cols: cols,
-            _table_bits: entry_bits(entries),
+            _table_bits: crate::sram::index_bits(entries),
             _st: LoaderState::default(),
         }
     }

@@ -55,10 +55,11 @@ impl<D: Synth> SyncRam<D> {
     pub fn depth(&self) -> usize {
         self._mem.len()
     }
+}
 
-    fn index_bits(&self) -> usize {
-        (usize::BITS - (self.depth().max(2) - 1).leading_zeros()) as usize
-    }
+/// Address bits of a memory of `words` words (at least 1).
+pub fn index_bits(words: usize) -> usize {
+    (usize::BITS - (words.max(2) - 1).leading_zeros()) as usize
 }
 
 impl<D: Synth> Logic for SyncRam<D> {
@@ -78,7 +79,7 @@ impl<D: Synth> Logic for SyncRam<D> {
     }
 
     fn hdl(&self) -> Verilog {
-        let (bits, top) = (D::BITS, self.index_bits() - 1);
+        let (bits, top) = (D::BITS, index_bits(self.depth()) - 1);
         Verilog::Custom(format!(
             "{attr}reg [{w}:0] mem [0:{last}];\n\
              integer i;\n\

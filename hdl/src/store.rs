@@ -156,7 +156,7 @@ impl StoreEngine {
             _count_bits: 24,
             _len_bits: 16,
             _ahead: ahead,
-            _table_bits: crate::params::entry_bits(entries),
+            _table_bits: crate::sram::index_bits(entries),
             _st: State { was_ready: [true; MAX_AHEAD], ..State::default() },
         }
     }
