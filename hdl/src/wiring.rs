@@ -43,3 +43,8 @@ pub fn assign_zero(dst: String) -> VerilogStatement {
 pub fn assign_zero_byte(dst: String) -> VerilogStatement {
     VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Literal(Signed::<8>::from(0i64).verilog()))
 }
+
+/// `n` default signals (or sub-blocks): a block's per-lane ports and locals.
+pub fn signals<T: Default>(n: usize) -> Vec<T> {
+    (0..n).map(|_| T::default()).collect()
+}
