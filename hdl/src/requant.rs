@@ -21,58 +21,22 @@
 //! pipeline registers after them, placed in [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)`
 //! answers `stages` cycles after its inputs (0 is combinational; 1 registers after the
 //! product's rounding, 2 also after the normalization). `stages` is the ArchConfig's
-//! `requant_stages`; the store unit reads that many cycles ahead (`units::StoreUnit`). Its
-//! Verilog and its Rust model ([`requantize`]) are written here side by side and both are
-//! tested against `systole_core::requant`, the oracle.
+//! `requant_stages`; the store unit reads that many cycles ahead (`units::StoreUnit`).
+//!
+//! The unit is written once, as an `hdl_gen` kernel that rust-hdl both simulates and emits;
+//! what crosses a boundary is one bundle ([`Magnitude`], [`Normalized`], [`Product`],
+//! [`Rounded`], [`Quantized`]) through a [`Delay`] of 0 or 1 cycles, and the output stage
+//! (zero point and clamp bounds) waits in one [`Delay`] as long as the steps before 3b. The
+//! 24x24 product is the leaf [`Product24`], so that synthesis maps it to DSP blocks.
+//! Exponents are carried biased by 256 (`E = ep + 256`, always in `[83, 395]`), so that
+//! every comparison is unsigned. Tested against `systole_core::requant`, the oracle.
 
+use crate::delay::Delay;
+use crate::pe::signed_cast_widen;
 use rust_hdl::prelude::*;
 
 /// Largest magnitude the unit carries before the clamp.
 pub const CAP: u64 = 511;
-
-/// Rounds `x`, whose top set bit is bit `top` or `top - 1`, to the 24 bits below and
-/// including its top set bit, half to even; returns the significand (in `[2^23, 2^24)`)
-/// and the right shift it stands for.
-fn round_24(x: u64, top: u32) -> (u64, i64) {
-    let sh = if x >> top & 1 == 1 { top - 23 } else { top - 24 };
-    let (m, guard, sticky) = (x >> sh, x >> (sh - 1) & 1 == 1, x & ((1 << (sh - 1)) - 1) != 0);
-    let m = m + (guard && (sticky || m & 1 == 1)) as u64;
-    if m == 1 << 24 {
-        (1 << 23, sh as i64 + 1)
-    } else {
-        (m, sh as i64)
-    }
-}
-
-/// The unit's function, structured as its logic: the Rust model of [`Requant`].
-pub fn requantize(acc: i32, bias: i32, scale_bits: u32, zp: i8, lo: i8, hi: i8) -> i8 {
-    let v = acc.wrapping_add(bias);
-    let mag = v.unsigned_abs() as u64;
-    let neg = (v < 0) ^ (scale_bits >> 31 == 1);
-    let e = ((scale_bits >> 23) & 0xff) as i64;
-    let zero = mag == 0 || e == 0;
-    // Step 1: normalize to bit 31 (`x = mag << lz`), round to 24 bits at bit 8.
-    let lz = (mag as u32).leading_zeros() as i64;
-    let (ma, sa) = round_24((mag << lz) & 0xffff_ffff, 31);
-    let ms = (scale_bits & 0x7f_ffff) as u64 | 1 << 23;
-    // Step 2: the product of two normalized significands has its top bit at 47 or 46.
-    let (mp, sp) = round_24(ma * ms, 47);
-    // mag = ma * 2^(sa - lz), scale = ms * 2^(e - 150): the f32 product is mp * 2^ep.
-    let ep = sa - lz + e - 150 + sp;
-    let q = if zero {
-        0
-    } else if e == 0xff || ep >= -14 {
-        CAP
-    } else if ep <= -25 {
-        0
-    } else {
-        let s = -ep;
-        let (q, guard, sticky) = (mp >> s, mp >> (s - 1) & 1 == 1, mp & ((1 << (s - 1)) - 1) != 0);
-        (q + (guard && (sticky || q & 1 == 1)) as u64).min(CAP)
-    };
-    let y = if neg { -(q as i64) } else { q as i64 } + zp as i64;
-    y.clamp(lo as i64, hi as i64) as i8
-}
 
 /// Most pipeline registers the unit has: one after each of its six steps.
 pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
@@ -82,6 +46,87 @@ pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 /// after the normalization, after the shift, at the multiplier's output, after the first
 /// addition, and at the unit's output.
 pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6];
+
+/// After step 1a: `|acc + bias|`, the result's sign and the scale's fields.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Magnitude {
+    mag: Bits<32>,
+    neg: Bit,
+    e: Bits<8>,
+    frac: Bits<23>,
+}
+
+/// After step 1b: the magnitude rounded to a 24-bit significand `ma` (exponent `ea`,
+/// biased, scaled by the scale's exponent), the scale's significand `ms`, and the flags.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Normalized {
+    ma: Bits<24>,
+    ms: Bits<24>,
+    ea: Bits<10>,
+    neg: Bit,
+    zero: Bit,
+    inf: Bit,
+}
+
+/// After step 2a: the product of the significands.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Product {
+    prod: Bits<48>,
+    ea: Bits<10>,
+    neg: Bit,
+    zero: Bit,
+    inf: Bit,
+}
+
+/// After step 2b: the f32 product `mp * 2^(ep - 256)`, `mp` in `[2^23, 2^24)`.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Rounded {
+    mp: Bits<24>,
+    ep: Bits<10>,
+    neg: Bit,
+    zero: Bit,
+    inf: Bit,
+}
+
+/// After step 3a: the rounded magnitude, capped at [`CAP`], and its sign.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Quantized {
+    q: Bits<10>,
+    neg: Bit,
+}
+
+/// The output stage a result meets in step 3b, as bits (a bundle holds no signed field).
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Clamp {
+    zp: Bits<8>,
+    lo: Bits<8>,
+    hi: Bits<8>,
+}
+
+/// A 24x24 unsigned product, combinational: the leaf that synthesis maps to DSP blocks.
+#[derive(LogicBlock, Default)]
+pub struct Product24 {
+    /// Left operand.
+    pub a: Signal<In, Bits<24>>,
+    /// Right operand.
+    pub b: Signal<In, Bits<24>>,
+    /// `a * b`.
+    pub p: Signal<Out, Bits<48>>,
+}
+
+impl Logic for Product24 {
+    fn update(&mut self) {
+        self.p.next = (self.a.val().to_u64() * self.b.val().to_u64()).into();
+    }
+
+    fn connect(&mut self) {
+        self.p.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom("always @(*) p = a * b;".into())
+    }
+}
 
 /// The requantization unit.
 #[derive(LogicBlock)]
@@ -102,14 +147,50 @@ pub struct Requant {
     pub hi: Signal<In, Signed<8>>,
     /// The int8 result for the inputs of `stages` cycles ago.
     pub y: Signal<Out, Signed<8>>,
-    // Results in flight, oldest first.
-    _pipe: Vec<i8>,
+    // The boundaries after steps 1a, 1b, 2a, 2b, 3a and 3b; the output stage's wait.
+    b1: Delay<Magnitude>,
+    b2: Delay<Normalized>,
+    b3: Delay<Product>,
+    b4: Delay<Rounded>,
+    b5: Delay<Quantized>,
+    b6: Delay<Signed<8>>,
+    clamp: Delay<Clamp>,
+    product: Product24,
+    // `31 - k` for bit `k`: the left shift that normalizes a magnitude whose top bit is `k`.
+    shift_of: Vec<Constant<Bits<5>>>,
+    // Bundle fields and casts are copied into locals before their bits are indexed: the
+    // Verilog of a field or a cast cannot be indexed again.
+    // Step 1a.
+    v: Signal<Local, Signed<32>>,
+    v_bits: Signal<Local, Bits<32>>,
+    // Step 1b.
+    mag: Signal<Local, Bits<32>>,
+    lz: Signal<Local, Bits<5>>,
+    x: Signal<Local, Bits<32>>,
+    r1: Signal<Local, Bits<25>>,
+    // Step 2b.
+    prod: Signal<Local, Bits<48>>,
+    r2: Signal<Local, Bits<25>>,
+    // Step 3a.
+    mp: Signal<Local, Bits<24>>,
+    s: Signal<Local, Bits<5>>,
+    round_bit: Signal<Local, Bits<24>>,
+    down: Signal<Local, Bits<10>>,
+    mask: Signal<Local, Bits<24>>,
+    sum: Signal<Local, Bits<10>>,
+    // Step 3b.
+    q16: Signal<Local, Signed<16>>,
+    zp16: Signal<Local, Signed<16>>,
+    lo16: Signal<Local, Signed<16>>,
+    hi16: Signal<Local, Signed<16>>,
+    yy: Signal<Local, Signed<16>>,
 }
 
 impl Requant {
     /// A unit with `stages <= MAX_STAGES` pipeline registers.
     pub fn new(stages: usize) -> Self {
         assert!(stages <= MAX_STAGES, "{stages} requantizer stages; at most {MAX_STAGES}");
+        let registered = |boundary: usize| BOUNDARY_ORDER[..stages].contains(&boundary) as usize;
         Self {
             clock: Default::default(),
             acc: Default::default(),
@@ -119,189 +200,159 @@ impl Requant {
             lo: Default::default(),
             hi: Default::default(),
             y: Default::default(),
-            _pipe: vec![0; stages],
+            b1: Delay::new(registered(1)),
+            b2: Delay::new(registered(2)),
+            b3: Delay::new(registered(3)),
+            b4: Delay::new(registered(4)),
+            b5: Delay::new(registered(5)),
+            b6: Delay::new(registered(6)),
+            clamp: Delay::new((1..=5).map(registered).sum()),
+            product: Default::default(),
+            shift_of: (0..32u64).map(|k| Constant::new((31 - k).into())).collect(),
+            v: Default::default(),
+            v_bits: Default::default(),
+            mag: Default::default(),
+            lz: Default::default(),
+            x: Default::default(),
+            r1: Default::default(),
+            prod: Default::default(),
+            r2: Default::default(),
+            mp: Default::default(),
+            s: Default::default(),
+            round_bit: Default::default(),
+            down: Default::default(),
+            mask: Default::default(),
+            sum: Default::default(),
+            q16: Default::default(),
+            zp16: Default::default(),
+            lo16: Default::default(),
+            hi16: Default::default(),
+            yy: Default::default(),
         }
-    }
-}
-
-fn to_i64<const N: usize>(s: Signed<N>) -> i64 {
-    s.bigint().try_into().expect("fits in i64")
-}
-
-/// Verilog between two steps: registers, or wires when `registered` is false.
-fn boundary(registered: bool, names: &[&str]) -> String {
-    let moves: String = names.iter().map(|n| format!("    {n}_q {} {n};\n", if registered { "<=" } else { "=" })).collect();
-    if registered {
-        format!("always @(posedge clock) begin\n{moves}end\n")
-    } else {
-        format!("always @(*) begin\n{moves}end\n")
     }
 }
 
 impl Logic for Requant {
+    #[hdl_gen]
     fn update(&mut self) {
-        let y = requantize(
-            to_i64(self.acc.val()) as i32,
-            to_i64(self.bias.val()) as i32,
-            self.scale.val().index() as u32,
-            to_i64(self.zp.val()) as i8,
-            to_i64(self.lo.val()) as i8,
-            to_i64(self.hi.val()) as i8,
-        );
-        if self._pipe.is_empty() {
-            self.y.next = (y as i64).into();
-            return;
-        }
-        if self.clock.pos_edge() {
-            self._pipe.remove(0);
-            self._pipe.push(y);
-        }
-        self.y.next = (self._pipe[0] as i64).into();
-    }
+        self.b1.clock.next = self.clock.val();
+        self.b2.clock.next = self.clock.val();
+        self.b3.clock.next = self.clock.val();
+        self.b4.clock.next = self.clock.val();
+        self.b5.clock.next = self.clock.val();
+        self.b6.clock.next = self.clock.val();
+        self.clamp.clock.next = self.clock.val();
+        self.clamp.data_in.next.zp = unsigned_cast(self.zp.val());
+        self.clamp.data_in.next.lo = unsigned_cast(self.lo.val());
+        self.clamp.data_in.next.hi = unsigned_cast(self.hi.val());
 
-    fn connect(&mut self) {
-        self.y.connect();
-    }
+        // Step 1a: v = acc + bias, its magnitude, the result's sign; the scale's fields.
+        self.v.next = self.acc.val() + self.bias.val();
+        self.v_bits.next = unsigned_cast(self.v.val());
+        if self.v_bits.val().get_bit(31) {
+            self.b1.data_in.next.mag = unsigned_cast(-self.v.val());
+        } else {
+            self.b1.data_in.next.mag = self.v_bits.val();
+        }
+        self.b1.data_in.next.neg = self.v_bits.val().get_bit(31) ^ self.scale.val().get_bit(31);
+        self.b1.data_in.next.e = self.scale.val().get_bits::<8>(23);
+        self.b1.data_in.next.frac = self.scale.val().get_bits::<23>(0);
 
-    fn hdl(&self) -> Verilog {
-        let stages = self._pipe.len();
-        // The boundaries between the six steps, in the order they gain a register.
-        let registered = |boundary: usize| BOUNDARY_ORDER[..stages].contains(&boundary);
-        let side = ["zp", "lo", "hi"];
-        let carry = |prefix: &str, names: &[&str]| -> Vec<String> {
-            names.iter().map(|n| format!("{prefix}_{n}")).chain(side.iter().map(|n| format!("{prefix}_{n}"))).collect()
-        };
-        let b = |k: usize, names: Vec<String>| boundary(registered(k), &names.iter().map(String::as_str).collect::<Vec<_>>());
-        Verilog::Custom(format!(
-            r#"// Step 1a: v = acc + bias, its magnitude, the result's sign; the scale's fields.
-reg [31:0] v;
-reg [31:0] s_mag, s_mag_q;
-reg s_neg, s_neg_q;
-reg [7:0] s_e, s_e_q;
-reg [22:0] s_frac, s_frac_q;
-reg signed [7:0] s_zp, s_lo, s_hi, s_zp_q, s_lo_q, s_hi_q;
-always @(*) begin
-    v = acc + bias;
-    s_mag = v[31] ? (~v + 32'd1) : v;
-    s_neg = v[31] ^ scale[31];
-    s_e = scale[30:23];
-    s_frac = scale[22:0];
-    s_zp = zp;
-    s_lo = lo;
-    s_hi = hi;
-end
-{b1}
-// Step 1b: the magnitude normalized to bit 31 and rounded to 24 bits (half to even); the
-// scale's significand. A subnormal or zero scale gives 0.
-reg [31:0] x;
-reg [4:0] lz;
-reg [24:0] r1;
-reg [23:0] a_ma, a_ms, a_ma_q, a_ms_q;
-reg signed [10:0] a_ea, a_ea_q;
-reg a_neg, a_zero, a_inf, a_neg_q, a_zero_q, a_inf_q;
-reg signed [7:0] a_zp, a_lo, a_hi, a_zp_q, a_lo_q, a_hi_q;
-integer k;
-always @(*) begin
-    lz = 5'd0;
-    for (k = 0; k < 32; k = k + 1) if (s_mag_q[k]) lz = 5'd31 - k[4:0];
-    x = s_mag_q << lz;
-    r1 = {{1'b0, x[31:8]}} + {{24'd0, x[7] && (x[6:0] != 7'd0 || x[8])}};
-    a_neg = s_neg_q;
-    a_ms = {{1'b1, s_frac_q}};
-    a_zero = s_mag_q == 32'd0 || s_e_q == 8'd0;
-    a_inf = s_e_q == 8'hff;
-    // mag = a_ma * 2^(8 - lz), one more when the rounding carried out.
-    a_ma = r1[24] ? 24'h800000 : r1[23:0];
-    a_ea = $signed({{3'd0, s_e_q}}) - 11'sd150 + 11'sd8 + $signed({{10'd0, r1[24]}}) - $signed({{6'd0, lz}});
-    a_zp = s_zp_q;
-    a_lo = s_lo_q;
-    a_hi = s_hi_q;
-end
-{b2}
-// Step 2a: the product of the two significands (a DSP; its output register is the next
-// boundary's).
-reg [47:0] m_prod, m_prod_q;
-reg signed [10:0] m_ea, m_ea_q;
-reg m_neg, m_zero, m_inf, m_neg_q, m_zero_q, m_inf_q;
-reg signed [7:0] m_zp, m_lo, m_hi, m_zp_q, m_lo_q, m_hi_q;
-always @(*) begin
-    m_prod = a_ma_q * a_ms_q;
-    m_ea = a_ea_q;
-    m_neg = a_neg_q;
-    m_zero = a_zero_q;
-    m_inf = a_inf_q;
-    m_zp = a_zp_q;
-    m_lo = a_lo_q;
-    m_hi = a_hi_q;
-end
-{b3}
-// Step 2b: the product, top bit 47 or 46, rounded to 24 bits; the f32 product is
-// b_mp * 2^b_ep.
-reg [24:0] r2;
-reg [23:0] b_mp, b_mp_q;
-reg signed [10:0] b_ep, b_ep_q;
-reg b_neg, b_zero, b_inf, b_neg_q, b_zero_q, b_inf_q;
-reg signed [7:0] b_zp, b_lo, b_hi, b_zp_q, b_lo_q, b_hi_q;
-always @(*) begin
-    if (m_prod_q[47]) r2 = {{1'b0, m_prod_q[47:24]}} + {{24'd0, m_prod_q[23] && (m_prod_q[22:0] != 23'd0 || m_prod_q[24])}};
-    else r2 = {{1'b0, m_prod_q[46:23]}} + {{24'd0, m_prod_q[22] && (m_prod_q[21:0] != 22'd0 || m_prod_q[23])}};
-    b_mp = r2[24] ? 24'h800000 : r2[23:0];
-    b_ep = m_ea_q + (m_prod_q[47] ? 11'sd24 : 11'sd23) + $signed({{10'd0, r2[24]}});
-    b_neg = m_neg_q;
-    b_zero = m_zero_q;
-    b_inf = m_inf_q;
-    b_zp = m_zp_q;
-    b_lo = m_lo_q;
-    b_hi = m_hi_q;
-end
-{b4}
-// Step 3a: b_mp * 2^b_ep is at least 512 from b_ep = -14 and below 0.5 up to b_ep = -25;
-// between, shift right by 15..24 (half to even) and cap.
-reg [4:0] s;
-reg [23:0] mask;
-reg [9:0] down;
-reg [9:0] c_q, c_q_q;
-reg c_neg, c_neg_q;
-reg signed [7:0] c_zp, c_lo, c_hi, c_zp_q, c_lo_q, c_hi_q;
-always @(*) begin
-    s = 5'd0 - b_ep_q[4:0];
-    // s >= 15 when it is used, so the quotient is the top ten bits shifted by s - 14.
-    down = b_mp_q[23:14] >> (s - 5'd14);
-    mask = (24'd1 << (s - 5'd1)) - 24'd1;
-    if (b_zero_q) c_q = 10'd0;
-    else if (b_inf_q || b_ep_q >= -11'sd14) c_q = 10'd511;
-    else if (b_ep_q <= -11'sd25) c_q = 10'd0;
-    else begin
-        c_q = down + {{9'd0, b_mp_q[s - 5'd1] && ((b_mp_q & mask) != 24'd0 || down[0])}};
-        if (c_q > 10'd511) c_q = 10'd511;
-    end
-    c_neg = b_neg_q;
-    c_zp = b_zp_q;
-    c_lo = b_lo_q;
-    c_hi = b_hi_q;
-end
-{b5}
-// Step 3b: sign and zero point in one addition, then the clamp, its two comparisons side
-// by side: max(yy, lo) > hi exactly when yy > hi or lo > hi.
-reg signed [15:0] yy, zp16, lo16, hi16, q16;
-reg signed [7:0] d_y;
-always @(*) begin
-    q16 = $signed({{6'd0, c_q_q}});
-    zp16 = {{{{8{{c_zp_q[7]}}}}, c_zp_q}};
-    lo16 = {{{{8{{c_lo_q[7]}}}}, c_lo_q}};
-    hi16 = {{{{8{{c_hi_q[7]}}}}, c_hi_q}};
-    yy = c_neg_q ? zp16 - q16 : zp16 + q16;
-    if (yy > hi16 || c_lo_q > c_hi_q) d_y = c_hi_q;
-    else if (yy < lo16) d_y = c_lo_q;
-    else d_y = yy[7:0];
-end
-{b6}"#,
-            b1 = b(1, carry("s", &["mag", "neg", "e", "frac"])),
-            b2 = b(2, carry("a", &["ma", "ms", "ea", "neg", "zero", "inf"])),
-            b3 = b(3, carry("m", &["prod", "ea", "neg", "zero", "inf"])),
-            b4 = b(4, carry("b", &["mp", "ep", "neg", "zero", "inf"])),
-            b5 = b(5, carry("c", &["q", "neg"])),
-            b6 = if registered(6) { "always @(posedge clock) y <= d_y;\n" } else { "always @(*) y = d_y;\n" },
-        ))
+        // Step 1b: the magnitude normalized to bit 31 and rounded to 24 bits (half to even);
+        // the scale's significand. mag = ma * 2^(8 - lz), one more when the rounding
+        // carried out, so ea = e - 150 + 8 + carry - lz, plus the bias 256.
+        self.mag.next = self.b1.data_out.val().mag;
+        self.lz.next = 0.into();
+        for k in 0..32 {
+            if self.mag.val().get_bit(k) {
+                self.lz.next = self.shift_of[k].val();
+            }
+        }
+        self.x.next = self.mag.val() << self.lz.val();
+        self.r1.next = bit_cast::<25, 24>(self.x.val().get_bits::<24>(8))
+            + (self.x.val().get_bit(7) & ((self.x.val().get_bits::<7>(0) != 0) | self.x.val().get_bit(8)));
+        if self.r1.val().get_bit(24) {
+            self.b2.data_in.next.ma = 0x80_0000.into();
+        } else {
+            self.b2.data_in.next.ma = self.r1.val().get_bits::<24>(0);
+        }
+        self.b2.data_in.next.ms = bit_cast::<24, 23>(self.b1.data_out.val().frac) | 0x80_0000;
+        self.b2.data_in.next.ea =
+            bit_cast::<10, 8>(self.b1.data_out.val().e) + 114 + self.r1.val().get_bit(24) - bit_cast::<10, 5>(self.lz.val());
+        self.b2.data_in.next.neg = self.b1.data_out.val().neg;
+        // A subnormal or zero scale gives 0.
+        self.b2.data_in.next.zero = (self.mag.val() == 0) | (self.b1.data_out.val().e == 0);
+        self.b2.data_in.next.inf = self.b1.data_out.val().e == 0xff;
+
+        // Step 2a: the product of the two significands.
+        self.product.a.next = self.b2.data_out.val().ma;
+        self.product.b.next = self.b2.data_out.val().ms;
+        self.b3.data_in.next.prod = self.product.p.val();
+        self.b3.data_in.next.ea = self.b2.data_out.val().ea;
+        self.b3.data_in.next.neg = self.b2.data_out.val().neg;
+        self.b3.data_in.next.zero = self.b2.data_out.val().zero;
+        self.b3.data_in.next.inf = self.b2.data_out.val().inf;
+
+        // Step 2b: the product, top bit 47 or 46, rounded to 24 bits.
+        self.prod.next = self.b3.data_out.val().prod;
+        if self.prod.val().get_bit(47) {
+            self.r2.next = bit_cast::<25, 24>(self.prod.val().get_bits::<24>(24))
+                + (self.prod.val().get_bit(23) & ((self.prod.val().get_bits::<23>(0) != 0) | self.prod.val().get_bit(24)));
+        } else {
+            self.r2.next = bit_cast::<25, 24>(self.prod.val().get_bits::<24>(23))
+                + (self.prod.val().get_bit(22) & ((self.prod.val().get_bits::<22>(0) != 0) | self.prod.val().get_bit(23)));
+        }
+        if self.r2.val().get_bit(24) {
+            self.b4.data_in.next.mp = 0x80_0000.into();
+        } else {
+            self.b4.data_in.next.mp = self.r2.val().get_bits::<24>(0);
+        }
+        self.b4.data_in.next.ep = self.b3.data_out.val().ea + 23 + self.prod.val().get_bit(47) + self.r2.val().get_bit(24);
+        self.b4.data_in.next.neg = self.b3.data_out.val().neg;
+        self.b4.data_in.next.zero = self.b3.data_out.val().zero;
+        self.b4.data_in.next.inf = self.b3.data_out.val().inf;
+
+        // Step 3a: mp * 2^(ep - 256) is at least 512 from ep = 242 and below 0.5 up to
+        // ep = 231; between, shift right by s = 256 - ep, 15..24 (half to even), and cap.
+        // As s >= 15 where it is used, the quotient is the top ten bits shifted by s - 14.
+        self.mp.next = self.b4.data_out.val().mp;
+        self.s.next = bit_cast::<5, 10>(0 - self.b4.data_out.val().ep);
+        self.down.next = self.mp.val().get_bits::<10>(14) >> (self.s.val() - 14);
+        self.round_bit.next = self.mp.val() >> (self.s.val() - 1);
+        self.mask.next = (bits::<24>(1) << (self.s.val() - 1)) - 1;
+        self.sum.next =
+            self.down.val() + (self.round_bit.val().get_bit(0) & (((self.mp.val() & self.mask.val()) != 0) | self.down.val().get_bit(0)));
+        if self.b4.data_out.val().zero {
+            self.b5.data_in.next.q = 0.into();
+        } else if self.b4.data_out.val().inf | (self.b4.data_out.val().ep >= 242) {
+            self.b5.data_in.next.q = 511.into();
+        } else if self.b4.data_out.val().ep <= 231 {
+            self.b5.data_in.next.q = 0.into();
+        } else if self.sum.val() > 511 {
+            self.b5.data_in.next.q = 511.into();
+        } else {
+            self.b5.data_in.next.q = self.sum.val();
+        }
+        self.b5.data_in.next.neg = self.b4.data_out.val().neg;
+
+        // Step 3b: sign and zero point in one addition, then the clamp, its two comparisons
+        // side by side: max(yy, lo) > hi exactly when yy > hi or lo > hi.
+        self.q16.next = signed_cast(bit_cast::<16, 10>(self.b5.data_out.val().q));
+        self.zp16.next = signed_cast_widen::<16, 8>(signed_cast(self.clamp.data_out.val().zp));
+        self.lo16.next = signed_cast_widen::<16, 8>(signed_cast(self.clamp.data_out.val().lo));
+        self.hi16.next = signed_cast_widen::<16, 8>(signed_cast(self.clamp.data_out.val().hi));
+        if self.b5.data_out.val().neg {
+            self.yy.next = self.zp16.val() - self.q16.val();
+        } else {
+            self.yy.next = self.zp16.val() + self.q16.val();
+        }
+        if (self.yy.val() > self.hi16.val()) | (self.lo16.val() > self.hi16.val()) {
+            self.b6.data_in.next = signed_cast(self.clamp.data_out.val().hi);
+        } else if self.yy.val() < self.lo16.val() {
+            self.b6.data_in.next = signed_cast(self.clamp.data_out.val().lo);
+        } else {
+            self.b6.data_in.next = signed_bit_cast::<8, 16>(self.yy.val());
+        }
+        self.y.next = self.b6.data_out.val();
     }
 }
