@@ -1,6 +1,7 @@
 //! The open toolchain: Yosys, nextpnr-ice40/-ecp5, icepack/ecppack. Each tool is taken
-//! from PATH, or else from the yowasp packages `scripts/setup` installs into
-//! `.tools/venv` (as `yowasp-<tool>`).
+//! from the yowasp packages `scripts/setup` installs into `.tools/venv` (as
+//! `yowasp-<tool>`, at the versions it pins, so that a build's figures are reproducible),
+//! or else from PATH.
 
 use crate::board::{Board, Family};
 use crate::report::utilisation;
@@ -52,11 +53,18 @@ fn venv_bin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin")
 }
 
-/// The program for `tool`: on PATH, else `yowasp-<tool>` in `.tools/venv/bin`.
+/// The program for `tool`: `yowasp-<tool>` in `.tools/venv/bin` (the pinned version), else
+/// `tool` on PATH.
 pub fn find(tool: &str) -> Result<PathBuf, FlowError> {
-    let on_path = std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|d| d.join(tool)).find(|p| p.is_file());
-    on_path
-        .or_else(|| Some(venv_bin().join(format!("yowasp-{tool}"))).filter(|p| p.is_file()))
+    let pinned = venv_bin().join(format!("yowasp-{tool}"));
+    if pinned.is_file() {
+        return Ok(pinned);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
         .ok_or_else(|| FlowError::Missing(tool.into()))
 }
 

