@@ -11,13 +11,89 @@
 //!
 //! The outputs follow the inputs in the same cycle (a value word meets the array in the
 //! cycle it is read back, as a dense row does), so the flip after the preload still comes
-//! after its last write. The priority encoders are written as Verilog with their Rust model
-//! side by side (rust-hdl's `hdl_gen` cannot index bits by a run-time value).
+//! after its last write. Written once, as an `hdl_gen` kernel: the bitmaps are registers of
+//! the widest size, [`MASK_BITS`], of which the low `8 * ceil(rows / 8)` bits are ever set
+//! (synthesis removes the rest); a column's lowest set bit is `m & -m`, and its row an OR of
+//! the constant row numbers that bit selects.
 
+use crate::wiring::signals;
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
-/// The expander for `rows x cols` PEs.
+/// Widest bitmap: one bit per row of the largest array.
+pub const MASK_BITS: usize = crate::pe::MAX_SIDE;
+
+/// One column's bitmap and priority encoder.
+#[derive(LogicBlock)]
+pub struct CscColumn {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// This cycle's weight word is a mask word.
+    pub capture: Signal<In, Bit>,
+    /// This cycle's weight word is a value word.
+    pub consume: Signal<In, Bit>,
+    /// The column's lane of the weight word.
+    pub data: Signal<In, Signed<8>>,
+    /// The column writes its lane of the value word this cycle.
+    pub valid: Signal<Out, Bit>,
+    /// The PE row it writes.
+    pub row: Signal<Out, Bits<8>>,
+    /// The presence bitmap, bit `k` for PE row `k`.
+    mask: DFF<Bits<MASK_BITS>>,
+    /// `k`, for PE row `k`.
+    row_of: Vec<Constant<Bits<8>>>,
+    /// The bitmap bits that stand for PE rows: the low `rows`.
+    rows_mask: Constant<Bits<MASK_BITS>>,
+    /// Where a mask word's byte enters the bitmap: `8 * ceil(rows / 8) - 8`.
+    top: Constant<Bits<16>>,
+    /// The lowest set bitmap bit, one-hot.
+    lowest: Signal<Local, Bits<MASK_BITS>>,
+}
+
+impl CscColumn {
+    /// A column of `rows` PEs (at most [`MASK_BITS`]).
+    pub fn new(rows: usize) -> Self {
+        assert!((1..=MASK_BITS).contains(&rows), "{rows} rows");
+        let rows_mask = (0..rows).fold(Bits::<MASK_BITS>::default(), |m, k| m.replace_bit(k, true));
+        Self {
+            clock: Default::default(),
+            capture: Default::default(),
+            consume: Default::default(),
+            data: Default::default(),
+            valid: Default::default(),
+            row: Default::default(),
+            mask: Default::default(),
+            row_of: (0..rows as u64).map(|k| Constant::new(k.into())).collect(),
+            rows_mask: Constant::new(rows_mask),
+            top: Constant::new((8 * rows.div_ceil(8) as u64 - 8).into()),
+            lowest: Default::default(),
+        }
+    }
+}
+
+impl Logic for CscColumn {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.mask.clock.next = self.clock.val();
+        self.lowest.next = self.mask.q.val() & (0 - self.mask.q.val());
+        self.valid.next = self.consume.val() & ((self.lowest.val() & self.rows_mask.val()) != 0);
+        self.row.next = 0.into();
+        for k in 0..self.row_of.len() {
+            if self.lowest.val().get_bit(k) {
+                self.row.next = self.row.val() | self.row_of[k].val();
+            }
+        }
+        if self.capture.val() {
+            self.mask.d.next = (self.mask.q.val() >> 8) | (bit_cast::<MASK_BITS, 8>(unsigned_cast(self.data.val())) << self.top.val());
+        } else if self.consume.val() {
+            // `m & (m - 1)`: the lowest set bit of the whole bitmap cleared.
+            self.mask.d.next = self.mask.q.val() & (self.mask.q.val() - 1);
+        } else {
+            self.mask.d.next = self.mask.q.val();
+        }
+    }
+}
+
+/// The expander for `rows x cols` PEs: a [`CscColumn`] per column.
 #[derive(LogicBlock)]
 pub struct CscExpander {
     /// Clock.
@@ -32,94 +108,34 @@ pub struct CscExpander {
     pub valid: Vec<Signal<Out, Bit>>,
     /// The PE row column `j` writes.
     pub row: Vec<Signal<Out, Bits<8>>>,
-    _rows: usize,
-    // Bitmap bits per column: `8 * ceil(rows / 8)`, one byte per mask word.
-    _mask: Vec<Vec<bool>>,
+    columns: Vec<CscColumn>,
 }
 
 impl CscExpander {
     /// An expander for `rows` PE rows (at most 256) and `cols` columns.
     pub fn new(rows: usize, cols: usize) -> Self {
-        assert!((1..=crate::pe::MAX_SIDE).contains(&rows), "{rows} rows");
         Self {
             clock: Default::default(),
             capture: Default::default(),
             consume: Default::default(),
-            data: (0..cols).map(|_| Default::default()).collect(),
-            valid: (0..cols).map(|_| Default::default()).collect(),
-            row: (0..cols).map(|_| Default::default()).collect(),
-            _rows: rows,
-            _mask: vec![vec![false; 8 * rows.div_ceil(8)]; cols],
+            data: signals(cols),
+            valid: signals(cols),
+            row: signals(cols),
+            columns: (0..cols).map(|_| CscColumn::new(rows)).collect(),
         }
-    }
-
-    fn mask_bits(&self) -> usize {
-        8 * self._rows.div_ceil(8)
-    }
-
-    /// The row of column `j`'s lowest set bitmap bit below `rows`.
-    fn lowest(&self, j: usize) -> Option<usize> {
-        (0..self._rows).find(|&k| self._mask[j][k])
     }
 }
 
 impl Logic for CscExpander {
+    #[hdl_gen]
     fn update(&mut self) {
-        let consume = self.consume.val();
-        for j in 0..self.valid.len() {
-            let low = self.lowest(j).filter(|_| consume);
-            self.valid[j].next = low.is_some();
-            self.row[j].next = (low.unwrap_or(0) as u64).into();
+        for j in 0..self.columns.len() {
+            self.columns[j].clock.next = self.clock.val();
+            self.columns[j].capture.next = self.capture.val();
+            self.columns[j].consume.next = self.consume.val();
+            self.columns[j].data.next = self.data[j].val();
+            self.valid[j].next = self.columns[j].valid.val();
+            self.row[j].next = self.columns[j].row.val();
         }
-        if !self.clock.pos_edge() {
-            return;
-        }
-        let bits = self.mask_bits();
-        for j in 0..self.valid.len() {
-            if self.capture.val() {
-                let byte = unsigned_cast::<8>(self.data[j].val()).index();
-                self._mask[j].drain(..8);
-                self._mask[j].extend((0..8).map(|i| byte >> i & 1 == 1));
-                debug_assert_eq!(self._mask[j].len(), bits);
-            } else if consume {
-                // `m & (m - 1)`: the lowest set bit of the whole bitmap.
-                if let Some(k) = self._mask[j].iter().position(|&b| b) {
-                    self._mask[j][k] = false;
-                }
-            }
-        }
-    }
-
-    fn connect(&mut self) {
-        for s in &mut self.valid {
-            s.connect();
-        }
-        for s in &mut self.row {
-            s.connect();
-        }
-    }
-
-    fn hdl(&self) -> Verilog {
-        let (bits, rows) = (self.mask_bits(), self._rows);
-        let mut v = String::new();
-        for j in 0..self.valid.len() {
-            let _ = writeln!(v, "reg [{}:0] mask{j};\ninitial mask{j} = {bits}'d0;", bits - 1);
-        }
-        let _ = writeln!(v, "always @(*) begin");
-        for j in 0..self.valid.len() {
-            let _ = writeln!(v, "    valid${j} = 1'b0;\n    row${j} = 8'd0;");
-            // Highest first, so the lowest set bit is assigned last.
-            for k in (0..rows).rev() {
-                let _ = writeln!(v, "    if (consume && mask{j}[{k}]) begin valid${j} = 1'b1; row${j} = 8'd{k}; end");
-            }
-        }
-        let _ = writeln!(v, "end\nalways @(posedge clock) begin");
-        for j in 0..self.valid.len() {
-            let shifted = if bits > 8 { format!("{{data${j}, mask{j}[{}:8]}}", bits - 1) } else { format!("data${j}") };
-            let _ =
-                writeln!(v, "    if (capture) mask{j} <= {shifted};\n    else if (consume) mask{j} <= mask{j} & (mask{j} - {bits}'d1);");
-        }
-        let _ = writeln!(v, "end");
-        Verilog::Custom(v)
     }
 }
