@@ -239,3 +239,110 @@ initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s
         format!("b2 + {}", crate::verilog::times("{16'd0, beat}", lanes, 32))
     }
 }
+
+/// The phases of a DMA instruction, written once as an `hdl_gen` kernel (the engines that
+/// are still Verilog strings use [`verilog::phases`], its twin): idle (`ready`), a wait of
+/// `L - 2` cycles after the start cycle, issue (`issuing`, until the cycle `last` is set),
+/// and the tail cycle (`complete`). An instruction without work goes from the wait straight
+/// to the tail.
+#[derive(LogicBlock)]
+pub struct DmaPhase {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start an instruction (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// The starting instruction has beats to issue (from the field ports).
+    pub work_at_start: Signal<In, Bit>,
+    /// Beats remain (from the engine's registers), read in the last wait cycle.
+    pub work: Signal<In, Bit>,
+    /// This issue cycle is the instruction's last.
+    pub last: Signal<In, Bit>,
+    /// Ready for an instruction.
+    pub ready: Signal<Out, Bit>,
+    /// Issuing one beat this cycle.
+    pub issuing: Signal<Out, Bit>,
+    /// The instruction's last busy cycle.
+    pub complete: Signal<Out, Bit>,
+    /// 0 idle, 1 wait, 2 issue, 3 tail.
+    mode: DFF<Bits<2>>,
+    /// Wait cycles left.
+    left: DFF<Bits<16>>,
+    /// Wait cycles after the start cycle, `L - 1`, and the count they start from, `L - 2`
+    /// (not named `wait`, a Verilog keyword).
+    wait_cycles: Constant<Bits<16>>,
+    first_left: Constant<Bits<16>>,
+}
+
+impl DmaPhase {
+    /// The phases for a DRAM latency of `latency >= 2` cycles.
+    pub fn new(latency: usize) -> Self {
+        assert!((2..1 << 16).contains(&latency), "DRAM latency {latency}");
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            work_at_start: Default::default(),
+            work: Default::default(),
+            last: Default::default(),
+            ready: Default::default(),
+            issuing: Default::default(),
+            complete: Default::default(),
+            mode: Default::default(),
+            left: Default::default(),
+            wait_cycles: Constant::new(((latency - 1) as u64).into()),
+            first_left: Constant::new(((latency - 1).saturating_sub(1) as u64).into()),
+        }
+    }
+}
+
+impl Logic for DmaPhase {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, mode, left);
+        self.ready.next = self.mode.q.val() == 0;
+        self.issuing.next = self.mode.q.val() == 2;
+        self.complete.next = self.mode.q.val() == 3;
+        if self.mode.q.val() == 0 {
+            if self.start.val() {
+                if self.wait_cycles.val() > 1 {
+                    self.mode.d.next = 1.into();
+                    self.left.d.next = self.first_left.val();
+                } else if self.work_at_start.val() {
+                    self.mode.d.next = 2.into();
+                } else {
+                    self.mode.d.next = 3.into();
+                }
+            }
+        } else if self.mode.q.val() == 1 {
+            if self.left.q.val() > 1 {
+                self.left.d.next = self.left.q.val() - 1;
+            } else if self.work.val() {
+                self.mode.d.next = 2.into();
+            } else {
+                self.mode.d.next = 3.into();
+            }
+        } else if self.mode.q.val() == 2 {
+            if self.last.val() {
+                self.mode.d.next = 3.into();
+            }
+        } else {
+            self.mode.d.next = 0.into();
+        }
+    }
+}
+
+/// A DRAM byte lane as the low byte of a 128-bit word, for an engine that places lanes at
+/// run-time positions of a wider register.
+#[derive(LogicBlock, Default)]
+pub struct Widen {
+    /// The byte (not named `byte`, a SystemVerilog keyword).
+    pub lane: Signal<In, Signed<8>>,
+    /// It, zero-extended.
+    pub wide: Signal<Out, Bits<128>>,
+}
+
+impl Logic for Widen {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.wide.next = bit_cast::<128, 8>(unsigned_cast(self.lane.val()));
+    }
+}

@@ -12,13 +12,16 @@
 //! cycles, then reads `min(B, 8)` DRAM bytes per cycle as one stream and writes an entry
 //! in the cycle its eighth byte arrives: `L + max(count, ceil(8 * count / B))` cycles.
 //!
-//! Both are written as Verilog with their Rust model side by side.
+//! Both are written once, as `hdl_gen` kernels that rust-hdl simulates and emits: the table
+//! is `cols` [`SyncRam`] banks; the loader's phases are a [`crate::dma::DmaPhase`], and its
+//! constant division of `dst` by `cols` the leaf [`crate::verilog::ConstDivider`].
 
-use crate::dma::{self, Phase};
+use crate::dma::{DmaPhase, Widen};
 use crate::dram::DRAM_ADDR_BITS;
-use crate::sram::ADDR_BITS;
+use crate::sram::{SyncRam, ADDR_BITS};
+use crate::verilog::{low_mask, ConstDivider};
+use crate::wiring::signals;
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
@@ -43,13 +46,27 @@ pub struct ParamTable {
     /// The previous cycle's row, lane `j` for its entry `j` (lane 0: the entry itself, with
     /// entry reads).
     pub rd_data: Vec<Signal<Out, Bits<64>>>,
-    _mem: Vec<Bits<64>>,
-    _entry_reads: bool,
+    /// Bank `j` holds lane `j` of every row.
+    banks: Vec<SyncRam<Bits<64>>>,
+    /// `rd_entry` as a row and a lane.
+    entry: ConstDivider,
+    /// The lane of the previous cycle's entry read.
+    rd_lane: DFF<Bits<8>>,
+    /// `j`, for lane `j`.
+    lane_of: Vec<Constant<Bits<8>>>,
+    /// Rows, the last row, and the entries of the last row (1 to `cols`).
+    depth: Constant<Addr>,
+    last_row: Constant<Addr>,
+    last_row_lanes: Constant<Bits<8>>,
+    entry_reads: Constant<Bit>,
+    /// The write addresses an entry of the table.
+    wr_ok: Signal<Local, Bit>,
 }
 
 impl ParamTable {
     /// A table of `entries` entries in rows of `cols`.
     pub fn new(entries: usize, cols: usize) -> Self {
+        let depth = entries.div_ceil(cols);
         Self {
             clock: Default::default(),
             wr_en: Default::default(),
@@ -58,9 +75,16 @@ impl ParamTable {
             wr_data: Default::default(),
             rd_row: Default::default(),
             rd_entry: Default::default(),
-            rd_data: (0..cols).map(|_| Default::default()).collect(),
-            _mem: vec![Bits::default(); entries],
-            _entry_reads: false,
+            rd_data: signals(cols),
+            banks: (0..cols).map(|_| SyncRam::new(depth)).collect(),
+            entry: ConstDivider::new(crate::sram::index_bits(entries), cols),
+            rd_lane: Default::default(),
+            lane_of: (0..cols as u64).map(|j| Constant::new(j.into())).collect(),
+            depth: Constant::new((depth as u64).into()),
+            last_row: Constant::new(((depth - 1) as u64).into()),
+            last_row_lanes: Constant::new(((entries - (depth - 1) * cols) as u64).into()),
+            entry_reads: Constant::new(false),
+            wr_ok: Default::default(),
         }
     }
 
@@ -68,81 +92,45 @@ impl ParamTable {
     /// by row, with lane 0 holding that entry itself: for the transposed store, which reads
     /// one entry per cycle from any position.
     pub fn with_entry_reads(mut self) -> Self {
-        self._entry_reads = true;
+        self.entry_reads = Constant::new(true);
         self
     }
 }
 
 impl Logic for ParamTable {
+    #[hdl_gen]
     fn update(&mut self) {
-        if self.clock.pos_edge() {
-            let cols = self.rd_data.len();
-            let bits = crate::sram::index_bits(self._mem.len());
-            let r = self.rd_entry.val().index() & ((1 << bits) - 1);
-            let row = if self._entry_reads { r / cols } else { self.rd_row.val().index() };
-            for (j, lane) in self.rd_data.iter_mut().enumerate() {
-                let e = if j == 0 && self._entry_reads { r } else { row * cols + j };
-                lane.next = self._mem.get(e).copied().unwrap_or_default();
+        dff_setup!(self, clock, rd_lane);
+        self.entry.x.next = self.rd_entry.val();
+        self.rd_lane.d.next = self.entry.r.val();
+        self.wr_ok.next = self.wr_en.val()
+            & (self.wr_row.val() < self.depth.val())
+            & ((self.wr_row.val() != self.last_row.val()) | (self.wr_lane.val() < self.last_row_lanes.val()));
+        for j in 0..self.banks.len() {
+            self.banks[j].clock.next = self.clock.val();
+            self.banks[j].write_address.next = self.wr_row.val();
+            self.banks[j].write_data.next = self.wr_data.val();
+            self.banks[j].write_enable.next = self.wr_ok.val() & (self.wr_lane.val() == self.lane_of[j].val());
+            if self.entry_reads.val() {
+                self.banks[j].read_address.next = self.entry.q.val();
+            } else {
+                self.banks[j].read_address.next = self.rd_row.val();
             }
-            let w = self.wr_row.val().index() * cols + self.wr_lane.val().index();
-            if self.wr_en.val() && w < self._mem.len() {
-                self._mem[w] = self.wr_data.val();
+            self.rd_data[j].next = self.banks[j].read_data.val();
+        }
+        if self.entry_reads.val() {
+            self.rd_data[0].next = 0.into();
+            for j in 0..self.banks.len() {
+                if self.rd_lane.q.val() == self.lane_of[j].val() {
+                    self.rd_data[0].next = self.banks[j].read_data.val();
+                }
             }
         }
-    }
-
-    fn connect(&mut self) {
-        for lane in &mut self.rd_data {
-            lane.connect();
-        }
-    }
-
-    fn hdl(&self) -> Verilog {
-        let cols = self.rd_data.len();
-        let entries = self._mem.len();
-        let depth = entries.div_ceil(cols);
-        let ab = crate::sram::index_bits(entries);
-        let (full, part) = (entries / cols, entries % cols);
-        let in_range =
-            if part == 0 { format!("wr_row < {full}") } else { format!("(wr_row < {full} || (wr_row == {full} && wr_lane < {part}))") };
-        let mut v = format!("wire wr_ok = wr_en && {in_range};\n");
-        let (row, lane) = crate::verilog::div_rem("rd_entry", ab, cols);
-        if self._entry_reads {
-            v += &crate::verilog::div_rem_functions(ab, cols);
-            let _ = writeln!(v, "wire [{}:0] row = {row};", ab - 1);
-        } else {
-            v.push_str("wire [23:0] row = rd_row;\n");
-        }
-        for b in 0..cols {
-            let _ = writeln!(v, "reg [63:0] bank{b} [0:{}];\nreg [63:0] out{b};", depth - 1);
-        }
-        let _ = writeln!(v, "integer i;\ninitial begin");
-        for b in 0..cols {
-            let _ = writeln!(v, "    out{b} = 0;\n    for (i = 0; i < {depth}; i = i + 1) bank{b}[i] = 0;");
-        }
-        v.push_str("end\nalways @(posedge clock) begin\n");
-        for b in 0..cols {
-            let _ = writeln!(v, "    out{b} <= bank{b}[row];");
-            let _ = writeln!(v, "    if (wr_ok && wr_lane == {b}) bank{b}[wr_row] <= wr_data;");
-        }
-        v.push_str("end\n");
-        if self._entry_reads && cols > 1 {
-            let _ = writeln!(v, "reg [{}:0] rd_lane;\ninitial rd_lane = 0;", ab - 1);
-            let _ = writeln!(v, "always @(posedge clock) rd_lane <= {lane};");
-            v.push_str("always @(*) begin\n    case (rd_lane)\n");
-            for b in 0..cols {
-                let _ = writeln!(v, "        {b}: rd_data$0 = out{b};");
-            }
-            v.push_str("        default: rd_data$0 = 64'd0;\n    endcase\nend\n");
-        } else {
-            v.push_str("always @(*) rd_data$0 = out0;\n");
-        }
-        for j in 1..cols {
-            let _ = writeln!(v, "always @(*) rd_data${j} = out{j};");
-        }
-        Verilog::Custom(v)
     }
 }
+
+/// Widest DRAM read of the parameter loader per cycle: one entry.
+const ENTRY_BYTES: usize = 8;
 
 /// The `LoadParams` engine.
 #[derive(LogicBlock)]
@@ -173,27 +161,37 @@ pub struct ParamLoader {
     pub wr_lane: Signal<Out, Bits<8>>,
     /// Table: its bytes.
     pub wr_data: Signal<Out, Bits<64>>,
-    _latency: usize,
-    _count_bits: usize,
-    _cols: usize,
-    _table_bits: usize,
-    _st: LoaderState,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct LoaderState {
-    mode: Phase,
-    /// Row and lane of the next entry written.
-    row: u32,
-    lane: u32,
-    next_addr: u32,
+    phase: DmaPhase,
+    /// `dst` as a row and a lane of the table.
+    first: ConstDivider,
+    /// The DRAM lanes this engine reads (`min(B, 8)`), widened.
+    lanes: Vec<Widen>,
     /// Bytes still to read.
-    remaining: usize,
+    remaining: DFF<Bits<27>>,
+    next_addr: DFF<DAddr>,
     /// Bytes read in the previous cycle (their data arrives now).
-    arriving: usize,
-    /// Assembled bytes not yet written, oldest first.
-    acc_bytes: [u8; 16],
-    have: usize,
+    arriving: DFF<Bits<4>>,
+    /// Row and lane of the next entry written.
+    w_row: DFF<Addr>,
+    w_lane: DFF<Bits<8>>,
+    /// Assembled bytes not yet written, from bit 0, and how many.
+    acc_bytes: DFF<Bits<128>>,
+    have: DFF<Bits<5>>,
+    /// The buffer with this cycle's bytes, and its byte count.
+    cat: Signal<Local, Bits<128>>,
+    got: Signal<Local, Bits<5>>,
+    /// Bytes read per cycle, `r = min(B, 8)`, and `r` dividing 8: then every read brings `r`
+    /// bytes of one entry, which shift into a 64-bit register from the top; otherwise an
+    /// entry may straddle two reads, and a 16-byte buffer takes the bytes at `have`.
+    per_cycle: Constant<Bits<27>>,
+    shifts: Constant<Bit>,
+    /// `64 - 8 * r + 8 * i`: where DRAM lane `i` enters a shifting entry.
+    top_pos: Vec<Constant<Bits<8>>>,
+    /// `i`, for DRAM lane `i`.
+    lane_of: Vec<Constant<Bits<4>>>,
+    last_lane: Constant<Bits<8>>,
+    /// The byte counter's size: `8 * count` for the count bits the controller keeps.
+    remaining_mask: Constant<Bits<27>>,
 }
 
 impl ParamLoader {
@@ -202,6 +200,8 @@ impl ParamLoader {
     /// the start, and then counts rows and lanes.
     pub fn new(lanes: usize, latency: usize, entries: usize, cols: usize) -> Self {
         assert!(latency >= 2, "the parameter loader needs a DRAM latency of at least 2");
+        let r = lanes.min(ENTRY_BYTES);
+        let table_bits = crate::sram::index_bits(entries);
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -211,16 +211,29 @@ impl ParamLoader {
             ready: Default::default(),
             complete: Default::default(),
             dram_rd_addr: Default::default(),
-            dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
+            dram_rd_data: signals(lanes),
             wr_en: Default::default(),
             wr_row: Default::default(),
             wr_lane: Default::default(),
             wr_data: Default::default(),
-            _latency: latency,
-            _count_bits: 24,
-            _cols: cols,
-            _table_bits: crate::sram::index_bits(entries),
-            _st: LoaderState::default(),
+            phase: DmaPhase::new(latency),
+            first: ConstDivider::new(table_bits, cols),
+            lanes: signals(r),
+            remaining: Default::default(),
+            next_addr: Default::default(),
+            arriving: Default::default(),
+            w_row: Default::default(),
+            w_lane: Default::default(),
+            acc_bytes: Default::default(),
+            have: Default::default(),
+            cat: Default::default(),
+            got: Default::default(),
+            per_cycle: Constant::new((r as u64).into()),
+            shifts: Constant::new(ENTRY_BYTES.is_multiple_of(r)),
+            top_pos: (0..r as u64).map(|i| Constant::new((64 - 8 * r as u64 + 8 * i).into())).collect(),
+            lane_of: (0..r as u64).map(|i| Constant::new(i.into())).collect(),
+            last_lane: Constant::new(((cols - 1) as u64).into()),
+            remaining_mask: Constant::new(low_mask(24 + 3)),
         }
     }
 
@@ -228,158 +241,93 @@ impl ParamLoader {
     /// keeps that many bits of the entry count.
     pub fn with_count_bits(mut self, bits: usize) -> Self {
         assert!((1..=24).contains(&bits), "{bits}-bit entry counters");
-        self._count_bits = bits;
+        self.remaining_mask = Constant::new(low_mask(bits + 3));
         self
-    }
-
-    fn per_cycle(&self) -> usize {
-        self.dram_rd_data.len().min(8)
     }
 }
 
 impl Logic for ParamLoader {
+    #[hdl_gen]
     fn update(&mut self) {
-        let st = self._st;
+        dff_setup!(self, clock, remaining, next_addr, arriving, w_row, w_lane, acc_bytes, have);
+        self.phase.clock.next = self.clock.val();
+        self.first.x.next = self.dst.val();
+        for i in 0..self.lanes.len() {
+            self.lanes[i].lane.next = self.dram_rd_data[i].val();
+        }
+
         // Bytes arriving this cycle join the buffer; a full entry is written.
-        let mut acc_bytes = st.acc_bytes;
-        let mut have = st.have;
-        for i in 0..st.arriving {
-            acc_bytes[have] = dma::byte(self.dram_rd_data[i].val()) as u8;
-            have += 1;
-        }
-        let full = have >= 8;
-        self.wr_en.next = full;
-        self.wr_row.next = (st.row as u64).into();
-        self.wr_lane.next = (st.lane as u64).into();
-        self.wr_data.next = u64::from_le_bytes(acc_bytes[..8].try_into().unwrap()).into();
-        self.ready.next = st.mode == Phase::Idle;
-        self.complete.next = st.mode == Phase::Tail;
-        let take = self.per_cycle().min(st.remaining);
-        self.dram_rd_addr.next = if st.mode == Phase::Issue { (st.next_addr as u64).into() } else { 0u64.into() };
-        if !self.clock.pos_edge() {
-            return;
-        }
-        let mut n = st;
-        n.arriving = 0;
-        if full {
-            acc_bytes.copy_within(8..16, 0);
-            have -= 8;
-            (n.row, n.lane) = if st.lane + 1 == self._cols as u32 { (st.row + 1, 0) } else { (st.row, st.lane + 1) };
-        }
-        n.acc_bytes = acc_bytes;
-        n.have = have;
-        match st.mode {
-            Phase::Idle if self.start.val() => {
-                let dst = self.dst.val().index() as u32 & ((1 << self._table_bits) - 1);
-                (n.row, n.lane) = (dst / self._cols as u32, dst % self._cols as u32);
-                n.next_addr = self.addr.val().index() as u32;
-                n.remaining = 8 * self.count.val().index();
-                n.have = 0;
-                n.mode = Phase::started(self._latency, n.remaining > 0);
-            }
-            Phase::Idle => {}
-            Phase::Wait { left } => n.mode = Phase::after_wait(left, st.remaining > 0),
-            Phase::Issue => {
-                n.arriving = take;
-                n.remaining = st.remaining - take;
-                n.next_addr = st.next_addr.wrapping_add(take as u32);
-                if n.remaining == 0 {
-                    n.mode = Phase::Tail;
+        self.cat.next = self.acc_bytes.q.val();
+        self.got.next = self.have.q.val();
+        if self.shifts.val() {
+            if self.arriving.q.val() != 0 {
+                self.cat.next = self.acc_bytes.q.val() >> (bit_cast::<8, 27>(self.per_cycle.val()) << 3);
+                for i in 0..self.lanes.len() {
+                    self.cat.next = self.cat.val() | (self.lanes[i].wide.val() << self.top_pos[i].val());
                 }
             }
-            Phase::Tail => n.mode = Phase::Idle,
-        }
-        self._st = n;
-    }
-
-    fn connect(&mut self) {
-        self.ready.connect();
-        self.complete.connect();
-        self.dram_rd_addr.connect();
-        self.wr_en.connect();
-        self.wr_row.connect();
-        self.wr_lane.connect();
-        self.wr_data.connect();
-    }
-
-    fn hdl(&self) -> Verilog {
-        let r = self.per_cycle();
-        let mut v = dma::verilog::phase_decls(self._latency);
-        v += &crate::verilog::div_rem_functions(self._table_bits, self._cols);
-        // With `r` dividing 8 (1, 2, 4 or 8 bytes per cycle) every beat brings exactly `r`
-        // bytes of one entry: they shift into a 64-bit register from the top. Otherwise an
-        // entry may straddle two beats, and a 16-byte buffer takes the bytes at `have`.
-        let shift = 8 % r == 0;
-        let (cb, rb) = (self._count_bits, self._count_bits + 3);
-        let _ = write!(
-            v,
-            "reg [{rt}:0] remaining;
-reg [31:0] next_addr;
-reg [3:0] arriving;
-reg [23:0] w_row;
-reg [7:0] w_lane;
-reg [{bt}:0] acc_bytes, cat;
-reg [4:0] have, got;
-initial begin
-    remaining = 0; next_addr = 0; arriving = 0; w_row = 0; w_lane = 0; acc_bytes = 0; have = 0;
-end
-always @(*) begin
-",
-            rt = rb - 1,
-            bt = if shift { 63 } else { 127 },
-        );
-        if shift {
-            let bytes: Vec<String> = (0..r).rev().map(|i| format!("dram_rd_data${i}")).collect();
-            let rest = if r == 8 { String::new() } else { format!(", acc_bytes[63:{}]", 8 * r) };
-            let _ = writeln!(
-                v,
-                "    cat = (arriving != 0) ? {{{}{rest}}} : acc_bytes;\n    got = have + {{1'b0, arriving}};",
-                bytes.join(", ")
-            );
+            self.got.next = self.have.q.val() + bit_cast::<5, 4>(self.arriving.q.val());
         } else {
-            v.push_str("    cat = acc_bytes;\n    got = have;\n");
-            for i in 0..r {
-                let _ = writeln!(v, "    if ({i} < arriving) begin cat[got*8 +: 8] = dram_rd_data${i}; got = got + 1; end");
+            for i in 0..self.lanes.len() {
+                if self.lane_of[i].val() < self.arriving.q.val() {
+                    self.cat.next = self.cat.val() | (self.lanes[i].wide.val() << (bit_cast::<8, 5>(self.got.val()) << 3));
+                    self.got.next = self.got.val() + 1;
+                }
             }
         }
-        let last = self._cols - 1;
-        let next_entry =
-            format!("if (w_lane == 8'd{last}) begin w_lane <= 8'd0; w_row <= w_row + 24'd1; end else w_lane <= w_lane + 8'd1;");
-        let (row, lane) = crate::verilog::div_rem("dst", self._table_bits, self._cols);
-        let keep = if shift { "acc_bytes <= cat; have <= 5'd0;" } else { "acc_bytes <= cat >> 64; have <= got - 8;" };
-        let _ = write!(
-            v,
-            "    wr_en = (got >= 8);
-    wr_row = w_row;
-    wr_lane = w_lane;
-    wr_data = cat[63:0];
-    {phase_outputs}
-    dram_rd_addr = (mode == 2) ? next_addr : 32'd0;
-end
-always @(posedge clock) begin
-    arriving <= 0;
-    if (got >= 8) begin {keep} {next_entry} end
-    else begin acc_bytes <= cat; have <= got; end
-    {phases}
-end
-",
-            phase_outputs = dma::verilog::PHASE_OUTPUTS,
-            phases = dma::verilog::phases(
-                self._latency,
-                &format!(
-                    "w_row <= {row}; w_lane <= {lane}; next_addr <= addr; remaining <= {{count[{}:0], 3'd0}}; have <= 0; acc_bytes <= 0;",
-                    cb - 1
-                ),
-                "count != 0",
-                "remaining != 0",
-                &format!(
-                    "arriving <= (remaining < {r}) ? remaining[3:0] : 4'd{r};
-        remaining <= (remaining < {r}) ? {rb}'d0 : remaining - {rb}'d{r};
-        next_addr <= next_addr + {r};
-        if (remaining <= {r}) mode <= 3;"
-                ),
-            ),
-        );
-        Verilog::Custom(v)
+        self.wr_en.next = self.got.val() >= 8;
+        self.wr_row.next = self.w_row.q.val();
+        self.wr_lane.next = self.w_lane.q.val();
+        self.wr_data.next = self.cat.val().get_bits::<64>(0);
+        self.ready.next = self.phase.ready.val();
+        self.complete.next = self.phase.complete.val();
+        if self.phase.issuing.val() {
+            self.dram_rd_addr.next = self.next_addr.q.val();
+        } else {
+            self.dram_rd_addr.next = 0.into();
+        }
+
+        self.arriving.d.next = 0.into();
+        if self.got.val() >= 8 {
+            if self.shifts.val() {
+                self.acc_bytes.d.next = self.cat.val();
+                self.have.d.next = 0.into();
+            } else {
+                self.acc_bytes.d.next = self.cat.val() >> 64;
+                self.have.d.next = self.got.val() - 8;
+            }
+            if self.w_lane.q.val() == self.last_lane.val() {
+                self.w_lane.d.next = 0.into();
+                self.w_row.d.next = self.w_row.q.val() + 1;
+            } else {
+                self.w_lane.d.next = self.w_lane.q.val() + 1;
+            }
+        } else {
+            self.acc_bytes.d.next = self.cat.val();
+            self.have.d.next = self.got.val();
+        }
+
+        self.phase.start.next = self.start.val();
+        self.phase.work_at_start.next = self.count.val() != 0;
+        self.phase.work.next = self.remaining.q.val() != 0;
+        self.phase.last.next = self.remaining.q.val() <= self.per_cycle.val();
+        if self.phase.ready.val() & self.start.val() {
+            self.w_row.d.next = self.first.q.val();
+            self.w_lane.d.next = self.first.r.val();
+            self.next_addr.d.next = self.addr.val();
+            self.remaining.d.next = (bit_cast::<27, 24>(self.count.val()) << 3) & self.remaining_mask.val();
+            self.have.d.next = 0.into();
+            self.acc_bytes.d.next = 0.into();
+        }
+        if self.phase.issuing.val() {
+            if self.remaining.q.val() < self.per_cycle.val() {
+                self.arriving.d.next = self.remaining.q.val().get_bits::<4>(0);
+                self.remaining.d.next = 0.into();
+            } else {
+                self.arriving.d.next = self.per_cycle.val().get_bits::<4>(0);
+                self.remaining.d.next = (self.remaining.q.val() - self.per_cycle.val()) & self.remaining_mask.val();
+            }
+            self.next_addr.d.next = self.next_addr.q.val() + bit_cast::<DRAM_ADDR_BITS, 27>(self.per_cycle.val());
+        }
     }
 }

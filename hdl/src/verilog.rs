@@ -91,6 +91,52 @@ pub fn div_rem_functions(bits: usize, k: usize) -> String {
     v
 }
 
+/// `(1 << bits) - 1`, `N` bits wide: a constant that sizes a register or counter of a
+/// fixed-width `hdl_gen` kernel to `bits` (synthesis removes the bits it clears).
+pub fn low_mask<const N: usize>(bits: usize) -> Bits<N> {
+    (0..bits.min(N)).fold(Bits::<N>::default(), |m, k| m.replace_bit(k, true))
+}
+
+/// `x / k` and `x % k` of the low `bits` bits of `x`, combinational: a leaf whose Verilog is
+/// [`div_rem`] (bit slices, or lookup functions up to [`MAX_TABLE_BITS`] bits).
+#[derive(LogicBlock)]
+pub struct ConstDivider {
+    /// The dividend (its low `bits` bits).
+    pub x: Signal<In, Bits<24>>,
+    /// The quotient.
+    pub q: Signal<Out, Bits<24>>,
+    /// The remainder.
+    pub r: Signal<Out, Bits<8>>,
+    _bits: usize,
+    _k: usize,
+}
+
+impl ConstDivider {
+    /// A divider by `k` (1 to 255) of `bits`-bit numbers (1 to 24).
+    pub fn new(bits: usize, k: usize) -> Self {
+        assert!((1..=24).contains(&bits) && (1..256).contains(&k), "{bits}-bit division by {k}");
+        Self { x: Default::default(), q: Default::default(), r: Default::default(), _bits: bits, _k: k }
+    }
+}
+
+impl Logic for ConstDivider {
+    fn update(&mut self) {
+        let x = self.x.val().index() as u64 & ((1 << self._bits) - 1);
+        self.q.next = (x / self._k as u64).into();
+        self.r.next = (x % self._k as u64).into();
+    }
+
+    fn connect(&mut self) {
+        self.q.connect();
+        self.r.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let (q, r) = div_rem("x", self._bits, self._k);
+        Verilog::Custom(format!("{}always @(*) begin\n    q = {q};\n    r = {r};\nend\n", div_rem_functions(self._bits, self._k)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
