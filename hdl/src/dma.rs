@@ -346,3 +346,168 @@ impl Logic for Widen {
         self.wide.next = bit_cast::<128, 8>(unsigned_cast(self.lane.val()));
     }
 }
+
+/// The walk over a `DramPattern` ([`BeatWalk`]'s logic), written once as an `hdl_gen`
+/// kernel: three loop levels (counts, strides, the base address of each level's current
+/// iteration), the beat within the run and the run number. `start` latches the field
+/// ports; `advance` moves one beat on.
+#[derive(LogicBlock)]
+pub struct BeatWalker {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Latch the pattern on the field ports.
+    pub start: Signal<In, Bit>,
+    /// Move to the next beat.
+    pub advance: Signal<In, Bit>,
+    /// DRAM address of run 0.
+    pub addr: Signal<In, DAddr>,
+    /// Bytes per run.
+    pub len: Signal<In, Bits<16>>,
+    /// Runs per loop level, outermost first.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Byte stride per loop level (two's complement), outermost first.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// The pattern on the field ports has runs.
+    pub nonempty_at_start: Signal<Out, Bit>,
+    /// The latched pattern has runs.
+    pub nonempty: Signal<Out, Bit>,
+    /// The current beat is the walk's last.
+    pub last: Signal<Out, Bit>,
+    /// The current beat's DRAM address.
+    pub beat_addr: Signal<Out, DAddr>,
+    /// The beat within the run.
+    pub beat: Signal<Out, Bits<16>>,
+    /// Runs completed.
+    pub run: Signal<Out, Bits<24>>,
+    /// The current beat's first byte within its run: `beat * lanes`.
+    pub beat_offset: Signal<Out, Bits<16>>,
+    c: Vec<DFF<Bits<24>>>,
+    s: Vec<DFF<DAddr>>,
+    i: Vec<DFF<Bits<24>>>,
+    b: Vec<DFF<DAddr>>,
+    beat_reg: DFF<Bits<16>>,
+    bpr: DFF<Bits<16>>,
+    run_reg: DFF<Bits<24>>,
+    /// `ceil(len / lanes)`.
+    beats: crate::verilog::ConstDivider,
+    lanes: Constant<Bits<16>>,
+    /// `k`, for bit `k` of `lanes`.
+    bit_pos: Vec<Constant<Bits<8>>>,
+    count_mask: Constant<Bits<24>>,
+    beat_mask: Constant<Bits<16>>,
+    last_beat: Signal<Local, Bit>,
+    beat_bytes: Signal<Local, DAddr>,
+}
+
+impl BeatWalker {
+    /// A walk of `lanes`-byte beats (at most 255) whose counters are `count_bits` (runs) and
+    /// `len_bits` (beats) wide: 24 and 16 hold every ISA count and length.
+    pub fn new(lanes: usize, count_bits: usize, len_bits: usize) -> Self {
+        assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit runs, {len_bits}-bit beats");
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            advance: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: crate::wiring::signals(3),
+            stride: crate::wiring::signals(3),
+            nonempty_at_start: Default::default(),
+            nonempty: Default::default(),
+            last: Default::default(),
+            beat_addr: Default::default(),
+            beat: Default::default(),
+            run: Default::default(),
+            beat_offset: Default::default(),
+            c: crate::wiring::signals(3),
+            s: crate::wiring::signals(3),
+            i: crate::wiring::signals(3),
+            b: crate::wiring::signals(3),
+            beat_reg: Default::default(),
+            bpr: Default::default(),
+            run_reg: Default::default(),
+            beats: crate::verilog::ConstDivider::new(17, lanes),
+            lanes: Constant::new((lanes as u64).into()),
+            bit_pos: (0..8u64).map(|k| Constant::new(k.into())).collect(),
+            count_mask: Constant::new(crate::verilog::low_mask(count_bits)),
+            beat_mask: Constant::new(crate::verilog::low_mask(len_bits)),
+            last_beat: Default::default(),
+            beat_bytes: Default::default(),
+        }
+    }
+}
+
+impl Logic for BeatWalker {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, beat_reg, bpr, run_reg);
+        for k in 0..3 {
+            self.c[k].clock.next = self.clock.val();
+            self.s[k].clock.next = self.clock.val();
+            self.i[k].clock.next = self.clock.val();
+            self.b[k].clock.next = self.clock.val();
+            self.c[k].d.next = self.c[k].q.val();
+            self.s[k].d.next = self.s[k].q.val();
+            self.i[k].d.next = self.i[k].q.val();
+            self.b[k].d.next = self.b[k].q.val();
+        }
+        self.nonempty_at_start.next = (self.count[0].val() != 0) & (self.count[1].val() != 0) & (self.count[2].val() != 0);
+        self.nonempty.next = (self.c[0].q.val() != 0) & (self.c[1].q.val() != 0) & (self.c[2].q.val() != 0);
+        self.last_beat.next = (self.beat_reg.q.val() + 1) >= self.bpr.q.val();
+        self.last.next = self.last_beat.val()
+            & ((self.i[2].q.val() + 1) >= self.c[2].q.val())
+            & ((self.i[1].q.val() + 1) >= self.c[1].q.val())
+            & ((self.i[0].q.val() + 1) >= self.c[0].q.val());
+        // beat * lanes as shifted beats, so that no multiplier is inferred.
+        self.beat_bytes.next = 0.into();
+        for k in 0..8 {
+            if self.lanes.val().get_bit(k) {
+                self.beat_bytes.next =
+                    self.beat_bytes.val() + (bit_cast::<DRAM_ADDR_BITS, 16>(self.beat_reg.q.val()) << self.bit_pos[k].val());
+            }
+        }
+        self.beat_addr.next = self.b[2].q.val() + self.beat_bytes.val();
+        self.beat_offset.next = self.beat_bytes.val().get_bits::<16>(0);
+        self.beat.next = self.beat_reg.q.val();
+        self.run.next = self.run_reg.q.val();
+        self.beats.x.next = bit_cast::<24, 16>(self.len.val()) + bit_cast::<24, 16>(self.lanes.val()) - 1;
+        if self.start.val() {
+            for k in 0..3 {
+                self.c[k].d.next = self.count[k].val() & self.count_mask.val();
+                self.s[k].d.next = self.stride[k].val();
+                self.i[k].d.next = 0.into();
+                self.b[k].d.next = self.addr.val();
+            }
+            self.beat_reg.d.next = 0.into();
+            self.run_reg.d.next = 0.into();
+            if self.len.val() == 0 {
+                self.bpr.d.next = 1.into();
+            } else {
+                self.bpr.d.next = self.beats.q.val().get_bits::<16>(0) & self.beat_mask.val();
+            }
+        } else if self.advance.val() {
+            if !self.last_beat.val() {
+                self.beat_reg.d.next = (self.beat_reg.q.val() + 1) & self.beat_mask.val();
+            } else {
+                self.beat_reg.d.next = 0.into();
+                self.run_reg.d.next = (self.run_reg.q.val() + 1) & self.count_mask.val();
+                if (self.i[2].q.val() + 1) < self.c[2].q.val() {
+                    self.i[2].d.next = (self.i[2].q.val() + 1) & self.count_mask.val();
+                    self.b[2].d.next = self.b[2].q.val() + self.s[2].q.val();
+                } else if (self.i[1].q.val() + 1) < self.c[1].q.val() {
+                    self.i[1].d.next = (self.i[1].q.val() + 1) & self.count_mask.val();
+                    self.i[2].d.next = 0.into();
+                    self.b[1].d.next = self.b[1].q.val() + self.s[1].q.val();
+                    self.b[2].d.next = self.b[1].q.val() + self.s[1].q.val();
+                } else if (self.i[0].q.val() + 1) < self.c[0].q.val() {
+                    self.i[0].d.next = (self.i[0].q.val() + 1) & self.count_mask.val();
+                    self.i[1].d.next = 0.into();
+                    self.i[2].d.next = 0.into();
+                    self.b[0].d.next = self.b[0].q.val() + self.s[0].q.val();
+                    self.b[1].d.next = self.b[0].q.val() + self.s[0].q.val();
+                    self.b[2].d.next = self.b[0].q.val() + self.s[0].q.val();
+                }
+            }
+        }
+    }
+}

@@ -8,14 +8,15 @@
 //! last write is in cycle `s + L + T - 1` with `T = max(runs, beats)`, the instruction's
 //! last busy cycle, which pulses `complete`.
 //!
-//! The control and the lane multiplexers are written as Verilog with their Rust model side
-//! by side (rust-hdl's `hdl_gen` cannot index lanes by a run-time value).
+//! Written once, as an `hdl_gen` kernel: the phases are a [`DmaPhase`], the walk a
+//! [`BeatWalker`], and a lane's byte is chosen by comparing its constant number with the
+//! beat's first lane, since a kernel cannot index lanes by a run-time value.
 
-use crate::dma::{self, BeatWalk, Phase};
+use crate::dma::{BeatWalker, DmaPhase};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
+use crate::wiring::signals;
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
@@ -61,33 +62,24 @@ pub struct LoadEngine {
     pub wgt_addr: Signal<Out, Addr>,
     /// Weight scratchpad: lane data.
     pub wgt_data: Vec<Signal<Out, Signed<8>>>,
-    _latency: usize,
-    _count_bits: usize,
-    _len_bits: usize,
-    _st: State,
-}
-
-/// The beat issued in the previous cycle, written in this one.
-#[derive(Clone, Copy, Debug, Default)]
-struct Pending {
-    valid: bool,
-    target: bool,
-    word: u32,
-    lane_base: usize,
-    first: bool,
-    end: usize,
-}
-
-/// Latched fields and loop counters.
-#[derive(Clone, Copy, Debug, Default)]
-struct State {
-    mode: Phase,
-    target: bool,
-    dst: u32,
-    offset: usize,
-    len: usize,
-    walk: BeatWalk,
-    pending: Pending,
+    phase: DmaPhase,
+    walk: BeatWalker,
+    /// The latched target, destination, offset and length.
+    tgt: DFF<Bit>,
+    f_dst: DFF<Addr>,
+    f_off: DFF<Bits<16>>,
+    f_len: DFF<Bits<16>>,
+    /// The beat issued in the previous cycle, written in this one: its word, its first
+    /// lane, the end of the run's bytes in the word, and whether it is its run's first.
+    p_valid: DFF<Bit>,
+    p_tgt: DFF<Bit>,
+    p_first: DFF<Bit>,
+    p_word: DFF<Addr>,
+    p_base: DFF<Bits<16>>,
+    p_end: DFF<Bits<16>>,
+    /// `l`, for lane `l` of a word or of a beat.
+    lane_of: Vec<Constant<Bits<16>>>,
+    lanes: Constant<Bits<16>>,
 }
 
 impl LoadEngine {
@@ -103,183 +95,131 @@ impl LoadEngine {
             offset: Default::default(),
             addr: Default::default(),
             len: Default::default(),
-            count: (0..3).map(|_| Default::default()).collect(),
-            stride: (0..3).map(|_| Default::default()).collect(),
+            count: signals(3),
+            stride: signals(3),
             ready: Default::default(),
             complete: Default::default(),
             dram_rd_addr: Default::default(),
-            dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
-            act_we: (0..rows).map(|_| Default::default()).collect(),
+            dram_rd_data: signals(lanes),
+            act_we: signals(rows),
             act_addr: Default::default(),
-            act_data: (0..rows).map(|_| Default::default()).collect(),
-            wgt_we: (0..cols).map(|_| Default::default()).collect(),
+            act_data: signals(rows),
+            wgt_we: signals(cols),
             wgt_addr: Default::default(),
-            wgt_data: (0..cols).map(|_| Default::default()).collect(),
-            _latency: latency,
-            _count_bits: 24,
-            _len_bits: 16,
-            _st: State::default(),
+            wgt_data: signals(cols),
+            phase: DmaPhase::new(latency),
+            walk: BeatWalker::new(lanes, 24, 16),
+            tgt: Default::default(),
+            f_dst: Default::default(),
+            f_off: Default::default(),
+            f_len: Default::default(),
+            p_valid: Default::default(),
+            p_tgt: Default::default(),
+            p_first: Default::default(),
+            p_word: Default::default(),
+            p_base: Default::default(),
+            p_end: Default::default(),
+            lane_of: (0..rows.max(cols).max(lanes) as u64).map(|l| Constant::new(l.into())).collect(),
+            lanes: Constant::new((lanes as u64).into()),
         }
     }
 
-    fn lanes(&self) -> usize {
-        self.dram_rd_data.len()
-    }
-}
-
-impl LoadEngine {
     /// The engine with its loop counters `count_bits` wide (at most 24) and its beat and
     /// byte counters `len_bits` wide (at most 16), for a controller that keeps that many
     /// bits of the count and length fields.
     pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
         assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
-        (self._count_bits, self._len_bits) = (count_bits, len_bits);
+        self.walk = BeatWalker::new(self.dram_rd_data.len(), count_bits, len_bits);
         self
     }
 }
 
 impl Logic for LoadEngine {
+    #[hdl_gen]
     fn update(&mut self) {
-        let st = self._st;
-        let lanes = self.lanes();
-        // Writes of the beat issued in the previous cycle.
-        let p = st.pending;
-        let rd: Vec<Signed<8>> = self.dram_rd_data.iter().map(|d| d.val()).collect();
-        let lane = |l: usize, target: bool| -> (bool, Signed<8>) {
-            if !p.valid || p.target != target {
-                return (false, Signed::default());
-            }
-            if l >= p.lane_base && l < (p.lane_base + lanes).min(p.end) {
-                (true, rd[l - p.lane_base])
-            } else {
-                (p.first && l >= p.end, Signed::default())
-            }
-        };
+        dff_setup!(self, clock, tgt, f_dst, f_off, f_len, p_valid, p_tgt, p_first, p_word, p_base, p_end);
+        self.phase.clock.next = self.clock.val();
+        self.walk.clock.next = self.clock.val();
+        self.walk.addr.next = self.addr.val();
+        self.walk.len.next = self.len.val();
+        for k in 0..3 {
+            self.walk.count[k].next = self.count[k].val();
+            self.walk.stride[k].next = self.stride[k].val();
+        }
+        self.phase.start.next = self.start.val();
+        self.phase.work_at_start.next = self.walk.nonempty_at_start.val();
+        self.phase.work.next = self.walk.nonempty.val();
+        self.phase.last.next = self.walk.last.val();
+        self.walk.start.next = self.phase.ready.val() & self.start.val();
+        self.walk.advance.next = self.phase.issuing.val();
+        self.ready.next = self.phase.ready.val();
+        self.complete.next = self.phase.complete.val();
+        if self.phase.issuing.val() {
+            self.dram_rd_addr.next = self.walk.beat_addr.val();
+        } else {
+            self.dram_rd_addr.next = 0.into();
+        }
+
+        // Writes of the beat issued in the previous cycle: its bytes into lanes
+        // `p_base .. p_base + B` below `p_end`, and the first beat of a run zeroes the lanes
+        // from `p_end` on.
+        self.act_addr.next = self.p_word.q.val();
+        self.wgt_addr.next = self.p_word.q.val();
         for l in 0..self.act_we.len() {
-            let (en, v) = lane(l, false);
-            self.act_we[l].next = en;
-            self.act_data[l].next = v;
+            self.act_we[l].next = false;
+            self.act_data[l].next = 0.into();
+            if self.p_valid.q.val() & !self.p_tgt.q.val() {
+                if self.p_first.q.val() & (self.lane_of[l].val() >= self.p_end.q.val()) {
+                    self.act_we[l].next = true;
+                }
+                if (self.lane_of[l].val() >= self.p_base.q.val())
+                    & (self.lane_of[l].val() < self.p_base.q.val() + self.lanes.val())
+                    & (self.lane_of[l].val() < self.p_end.q.val())
+                {
+                    self.act_we[l].next = true;
+                    for i in 0..self.dram_rd_data.len() {
+                        if self.lane_of[l].val() == self.p_base.q.val() + self.lane_of[i].val() {
+                            self.act_data[l].next = self.dram_rd_data[i].val();
+                        }
+                    }
+                }
+            }
         }
         for l in 0..self.wgt_we.len() {
-            let (en, v) = lane(l, true);
-            self.wgt_we[l].next = en;
-            self.wgt_data[l].next = v;
-        }
-        self.act_addr.next = (p.word as u64).into();
-        self.wgt_addr.next = (p.word as u64).into();
-        self.ready.next = st.mode == Phase::Idle;
-        self.complete.next = st.mode == Phase::Tail;
-        self.dram_rd_addr.next = if st.mode == Phase::Issue { (st.walk.beat_addr(lanes) as u64).into() } else { 0u64.into() };
-        if !self.clock.pos_edge() {
-            return;
-        }
-        // The edge: next state.
-        let mut n = st;
-        n.pending = Pending::default();
-        match st.mode {
-            Phase::Idle if self.start.val() => {
-                n.target = self.target.val();
-                n.dst = self.dst.val().index() as u32;
-                n.offset = self.offset.val().index();
-                n.len = self.len.val().index();
-                n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
-                n.mode = Phase::started(self._latency, n.walk.nonempty());
-            }
-            Phase::Idle => {}
-            Phase::Wait { left } => n.mode = Phase::after_wait(left, st.walk.nonempty()),
-            Phase::Issue => {
-                n.pending = Pending {
-                    valid: true,
-                    target: st.target,
-                    word: st.dst.wrapping_add(st.walk.run),
-                    lane_base: st.offset + st.walk.beat * lanes,
-                    first: st.walk.beat == 0,
-                    end: st.offset + st.len,
-                };
-                if !n.walk.advance() {
-                    n.mode = Phase::Tail;
+            self.wgt_we[l].next = false;
+            self.wgt_data[l].next = 0.into();
+            if self.p_valid.q.val() & self.p_tgt.q.val() {
+                if self.p_first.q.val() & (self.lane_of[l].val() >= self.p_end.q.val()) {
+                    self.wgt_we[l].next = true;
+                }
+                if (self.lane_of[l].val() >= self.p_base.q.val())
+                    & (self.lane_of[l].val() < self.p_base.q.val() + self.lanes.val())
+                    & (self.lane_of[l].val() < self.p_end.q.val())
+                {
+                    self.wgt_we[l].next = true;
+                    for i in 0..self.dram_rd_data.len() {
+                        if self.lane_of[l].val() == self.p_base.q.val() + self.lane_of[i].val() {
+                            self.wgt_data[l].next = self.dram_rd_data[i].val();
+                        }
+                    }
                 }
             }
-            Phase::Tail => n.mode = Phase::Idle,
         }
-        self._st = n;
-    }
 
-    fn connect(&mut self) {
-        self.ready.connect();
-        self.complete.connect();
-        self.dram_rd_addr.connect();
-        self.act_addr.connect();
-        self.wgt_addr.connect();
-        for s in self.act_we.iter_mut().chain(self.wgt_we.iter_mut()) {
-            s.connect();
+        self.p_valid.d.next = false;
+        if self.phase.ready.val() & self.start.val() {
+            self.tgt.d.next = self.target.val();
+            self.f_dst.d.next = self.dst.val();
+            self.f_off.d.next = self.offset.val();
+            self.f_len.d.next = self.len.val();
         }
-        for s in self.act_data.iter_mut().chain(self.wgt_data.iter_mut()) {
-            s.connect();
+        if self.phase.issuing.val() {
+            self.p_valid.d.next = true;
+            self.p_tgt.d.next = self.tgt.q.val();
+            self.p_word.d.next = self.f_dst.q.val() + self.walk.run.val();
+            self.p_base.d.next = self.f_off.q.val() + self.walk.beat_offset.val();
+            self.p_first.d.next = self.walk.beat.val() == 0;
+            self.p_end.d.next = self.f_off.q.val() + self.f_len.q.val();
         }
-    }
-
-    fn hdl(&self) -> Verilog {
-        let lanes = self.lanes();
-        let beat_lanes = crate::verilog::times("beat", lanes, 32);
-        let (rows, cols) = (self.act_we.len(), self.wgt_we.len());
-        let mut v = String::new();
-        let _ = write!(
-            v,
-            "{phase_decls}reg tgt;
-reg [23:0] f_dst;
-reg [15:0] f_off, f_len;
-{decls}reg p_valid, p_tgt, p_first;
-reg [23:0] p_word;
-reg [15:0] p_base, p_end;
-initial begin
-    tgt = 0; f_dst = 0; f_off = 0; f_len = 0;
-    p_valid = 0; p_tgt = 0; p_first = 0; p_word = 0; p_base = 0; p_end = 0;
-end
-always @(*) begin
-    {phase_outputs}
-    dram_rd_addr = (mode == 2) ? {beat_addr} : 32'd0;
-    act_addr = p_word;
-    wgt_addr = p_word;
-",
-            phase_decls = dma::verilog::phase_decls(self._latency),
-            phase_outputs = dma::verilog::PHASE_OUTPUTS,
-            decls = dma::verilog::decls(self._count_bits, self._len_bits),
-            beat_addr = dma::verilog::beat_addr(lanes),
-        );
-        for (port, width, sel) in [("act", rows, "!p_tgt"), ("wgt", cols, "p_tgt")] {
-            for l in 0..width {
-                let _ = writeln!(v, "    {port}_we${l} = 1'b0;\n    {port}_data${l} = 8'sd0;");
-                let _ = writeln!(v, "    if (p_valid && {sel} && p_first && {l} >= p_end) {port}_we${l} = 1'b1;");
-                let _ = writeln!(v, "    if (p_valid && {sel} && {l} >= p_base && {l} < p_base + {lanes} && {l} < p_end) begin");
-                let _ = writeln!(v, "        {port}_we${l} = 1'b1;\n        case ({l} - p_base)");
-                for i in 0..lanes.min(width) {
-                    let _ = writeln!(v, "            {i}: {port}_data${l} = dram_rd_data${i};");
-                }
-                let _ = writeln!(v, "            default: {port}_data${l} = 8'sd0;\n        endcase\n    end");
-            }
-        }
-        let _ = write!(
-            v,
-            "end
-always @(posedge clock) begin
-    p_valid <= 0;
-    {phases}
-end
-",
-            phases = dma::verilog::phases(
-                self._latency,
-                &format!("tgt <= target; f_dst <= dst; f_off <= offset; f_len <= len;\n        {}", dma::verilog::start(lanes)),
-                dma::verilog::NONEMPTY_AT_START,
-                dma::verilog::NONEMPTY,
-                &format!(
-                    "p_valid <= 1; p_tgt <= tgt; p_word <= f_dst + run; p_base <= f_off + {beat_lanes};
-        p_first <= (beat == 0); p_end <= f_off + f_len;
-        {}",
-                    dma::verilog::advance("mode <= 3;")
-                ),
-            ),
-        );
-        Verilog::Custom(v)
     }
 }
