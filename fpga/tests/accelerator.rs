@@ -70,8 +70,8 @@ fn the_small_fpga_2x1_preset_becomes_an_ice40_bitstream() {
     let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/2x1-small.toml")).unwrap();
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-2x1");
-    // The preset's comment gives these options; the requantizer's last step closes near
-    // 9 MHz, so the preset asks for 6 MHz: below the PLL's range, the oscillator halved.
+    // The preset's comment gives these options; with the requantizer fully pipelined the
+    // design closes near 16 MHz, and the preset asks for the 12 MHz oscillator.
     let opts = BuildOptions { instr_depth: 32, memory_bytes: 2048, baud: 115_200, clock_mhz: None };
     let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", r.text());
@@ -87,8 +87,9 @@ fn the_small_fpga_2x1_preset_becomes_an_ice40_bitstream() {
     // The PEs' multipliers and the requantizer's 24x24 product in SB_MAC16s.
     assert!(p.dsps.used >= 3, "{p:?}");
     assert!(r.timing_met, "{p:?}");
-    // 2 PEs, 2 ops per MAC, 6 MHz.
-    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (6.0, 52, 0.024));
+    // 2 PEs, 2 ops per MAC, 12 MHz.
+    assert!(matches!(r.clock.source, ClockSource::Oscillator), "{:?}", r.clock);
+    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (12.0, 104, 0.048));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -116,7 +117,7 @@ fn the_small_fpga_2x2_variant_fits_the_up5k_block_rams_but_not_its_logic() {
 }
 
 /// The OrangeCrab preset (4x6, 24 MACs), built as the README says (default options),
-/// fits the 28 multipliers and meets timing at its 48 MHz, the board's oscillator.
+/// fits the 28 multipliers and meets timing at its 60 MHz, from the PLL (48 MHz / 4 x 5).
 #[test]
 #[ignore = "slow: an ECP5-25F synthesis, place and route (about 6 minutes)"]
 fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
@@ -125,11 +126,11 @@ fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
     let dir = out_dir("orangecrab-preset");
     let r = build(&b, &arch, &BuildOptions::default(), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", r.text());
-    assert!(matches!(r.clock.source, ClockSource::Oscillator) && r.core_mhz == 48.0, "{:?}", r.clock);
+    assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 60.0, "{:?}", r.clock);
     assert!(r.timing_met, "{:?}", r.pnr);
     let p = &r.pnr;
     assert!(p.luts.used <= p.luts.total && p.dsps.used <= p.dsps.total, "{p:?}");
-    // 24 PEs, 2 ops per MAC, 48 MHz.
-    assert!((r.peak_gops - 2.304).abs() < 1e-9, "{}", r.peak_gops);
+    // 24 PEs, 2 ops per MAC, 60 MHz.
+    assert!((r.peak_gops - 2.88).abs() < 1e-9, "{}", r.peak_gops);
     let _ = std::fs::remove_dir_all(&dir);
 }
