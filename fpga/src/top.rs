@@ -88,6 +88,8 @@ pub fn top_verilog(board: &Board, clock: &CoreClock) -> String {
     );
     let not = if board.leds_active_low { "~" } else { "" };
     let dark = if board.leds_active_low { "1'b1" } else { "1'b0" };
+    // Each LED from a register, so that no path from the core's logic to a pad limits the
+    // core clock.
     for (i, led) in board.leds.iter().enumerate() {
         let source = match i {
             0 => format!("{not}running"),
@@ -95,7 +97,13 @@ pub fn top_verilog(board: &Board, clock: &CoreClock) -> String {
             2 => format!("{not}heartbeat[{}]", hb - 1),
             _ => dark.to_string(),
         };
-        let _ = writeln!(v, "  assign {} = {source};", led.port);
+        let _ = writeln!(
+            v,
+            "  reg {0}_q = {dark};
+  always @(posedge core_clk) {0}_q <= {source};
+  assign {0} = {0}_q;",
+            led.port
+        );
     }
     v.push_str("endmodule\n");
     v

@@ -14,6 +14,22 @@
 //! engines around one set of memories; store:
 //! [`store::StoreEngine`], [`store_transposed::StoreTransposedEngine`] and the
 //! [`requant::Requant`] units). [`top::System`] adds a behavioural DRAM for co-simulation.
+//!
+//! Each block is written once: an `hdl_gen` kernel, which rust-hdl both simulates and
+//! emits, or a leaf (block RAM, DSP product, constant-division lookup, the co-simulation
+//! DRAM) whose Verilog is an instantiation or an inference template. The controller and the
+//! transposed DMA engines are still Verilog strings beside a Rust model (issue 22). Where
+//! rust-hdl's Rust execution and its Verilog part ways, a kernel keeps to these rules:
+//! - `!x` of a narrow signal goes into a local before it joins a wider expression: Verilog
+//!   widens `x` first and inverts every bit of the width;
+//! - bits are indexed on a signal, never on a bundle field or a cast, which Verilog cannot
+//!   index again; a field or cast is copied into a local first;
+//! - a loop variable appears only as an index, never inside `bit_cast`/`bits` (rust-hdl
+//!   evaluates those calls outside the loop) or in arithmetic (it is a `usize`): a vector
+//!   of [`rust_hdl::prelude::Constant`]s carries per-lane numbers;
+//! - run-time widths are fixed-width registers and counters masked by a constant
+//!   ([`verilog::low_mask`]), which synthesis trims;
+//! - no signal is named after a Verilog keyword (`byte`, `wait`).
 
 pub mod array;
 pub mod band;

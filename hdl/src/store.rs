@@ -14,17 +14,33 @@
 //! stays that of section 5. Its wait `L` is the ArchConfig's `store_latency()`, which is
 //! at least `p + 2`.
 //!
-//! The control is written as Verilog with its Rust model side by side; the requantization
-//! units sit outside, between the memories and this engine.
+//! Written once, as `hdl_gen` kernels: the phases are a [`DmaPhase`] with the wait shortened
+//! by `ahead`, the walk a [`BeatWalker`], the beat and the history of `ready` and `complete`
+//! wait `ahead` cycles in registers. The requantization units sit outside, between the
+//! memories and this engine, behind the [`LaneSelect`].
 
-use crate::dma::{self, BeatWalk, Phase};
+use crate::delay::Delay;
+use crate::dma::{BeatWalker, DmaPhase};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
+use crate::verilog::{low_mask, ConstDivider};
+use crate::wiring::signals;
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// Most cycles an engine reads ahead of its writes: the requantizer's deepest pipeline.
+pub const MAX_AHEAD: usize = crate::requant::MAX_STAGES;
+
+/// A beat issued: its DRAM address, its first column and its byte count.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Beat {
+    valid: Bit,
+    addr: Bits<32>,
+    base: Bits<16>,
+    bytes: Bits<16>,
+}
 
 /// The store engine.
 #[derive(LogicBlock)]
@@ -78,42 +94,39 @@ pub struct StoreEngine {
     pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
     /// DRAM: lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
-    _latency: usize,
-    _count_bits: usize,
-    _len_bits: usize,
-    _ahead: usize,
-    _table_bits: usize,
-    _st: State,
-}
-
-/// Most cycles an engine reads ahead of its writes: the requantizer's deepest pipeline.
-pub const MAX_AHEAD: usize = crate::requant::MAX_STAGES;
-
-/// The beat issued in the previous cycle, written in this one.
-#[derive(Clone, Copy, Debug, Default)]
-struct Pending {
-    valid: bool,
-    addr: u32,
-    col_base: usize,
-    bytes: usize,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct State {
-    mode: Phase,
-    acc: u32,
-    len: usize,
-    param: u32,
-    param_row: u32,
-    zp: i64,
-    lo: i64,
-    hi: i64,
-    walk: BeatWalk,
-    pending: Pending,
-    // `pending`, `ready` and `complete` of the last `MAX_AHEAD` cycles, latest first.
-    delayed: [Pending; MAX_AHEAD],
-    was_ready: [bool; MAX_AHEAD],
-    was_complete: [bool; MAX_AHEAD],
+    phase: DmaPhase,
+    walk: BeatWalker,
+    /// `param` as a table row.
+    first_row: ConstDivider,
+    /// The latched fields.
+    f_acc: DFF<Addr>,
+    f_param: DFF<Addr>,
+    f_prow: DFF<Addr>,
+    f_len: DFF<Bits<16>>,
+    f_zp: DFF<Signed<8>>,
+    f_lo: DFF<Signed<8>>,
+    f_hi: DFF<Signed<8>>,
+    /// The beat issued in the previous cycle, and the same `ahead` cycles later.
+    pending: DFF<Beat>,
+    written: Delay<Beat>,
+    /// The last cycles' `ready` (inverted) and `complete`, latest in bit 0.
+    was_busy: DFF<Bits<8>>,
+    was_complete: DFF<Bits<8>>,
+    /// `ahead` as a mask of history bits, and as the shift to its last bit.
+    ahead_mask: Constant<Bits<8>>,
+    ahead_shift: Constant<Bits<8>>,
+    reads_ahead: Constant<Bit>,
+    /// `j`, for column or lane `j`; the DRAM lanes and the columns.
+    lane_of: Vec<Constant<Bits<16>>>,
+    lanes: Constant<Bits<16>>,
+    cols: Constant<Bits<16>>,
+    len_mask: Constant<Bits<16>>,
+    beat: Signal<Local, Beat>,
+    busy: Signal<Local, Bit>,
+    w_base: Signal<Local, Bits<16>>,
+    w_bytes: Signal<Local, Bits<16>>,
+    complete_history: Signal<Local, Bits<8>>,
+    left_bytes: Signal<Local, Bits<16>>,
 }
 
 impl StoreEngine {
@@ -133,8 +146,8 @@ impl StoreEngine {
             acc: Default::default(),
             addr: Default::default(),
             len: Default::default(),
-            count: (0..3).map(|_| Default::default()).collect(),
-            stride: (0..3).map(|_| Default::default()).collect(),
+            count: signals(3),
+            stride: signals(3),
             param: Default::default(),
             zp: Default::default(),
             lo: Default::default(),
@@ -147,205 +160,140 @@ impl StoreEngine {
             rq_zp: Default::default(),
             rq_lo: Default::default(),
             rq_hi: Default::default(),
-            q: (0..cols).map(|_| Default::default()).collect(),
+            q: signals(cols),
             beat_col: Default::default(),
             dram_wr_addr: Default::default(),
-            dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
-            dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            _latency: latency,
-            _count_bits: 24,
-            _len_bits: 16,
-            _ahead: ahead,
-            _table_bits: crate::sram::index_bits(entries),
-            _st: State { was_ready: [true; MAX_AHEAD], ..State::default() },
+            dram_wr_data: signals(lanes),
+            dram_wr_en: signals(lanes),
+            phase: DmaPhase::new(latency - ahead),
+            walk: BeatWalker::new(lanes, 24, 16),
+            first_row: ConstDivider::new(crate::sram::index_bits(entries), cols),
+            f_acc: Default::default(),
+            f_param: Default::default(),
+            f_prow: Default::default(),
+            f_len: Default::default(),
+            f_zp: Default::default(),
+            f_lo: Default::default(),
+            f_hi: Default::default(),
+            pending: Default::default(),
+            written: Delay::new(ahead),
+            was_busy: Default::default(),
+            was_complete: Default::default(),
+            ahead_mask: Constant::new(low_mask(ahead)),
+            ahead_shift: Constant::new((ahead.saturating_sub(1) as u64).into()),
+            reads_ahead: Constant::new(ahead > 0),
+            lane_of: (0..cols.max(lanes) as u64).map(|j| Constant::new(j.into())).collect(),
+            lanes: Constant::new((lanes as u64).into()),
+            cols: Constant::new((cols as u64).into()),
+            len_mask: Constant::new(low_mask(16)),
+            beat: Default::default(),
+            busy: Default::default(),
+            w_base: Default::default(),
+            w_bytes: Default::default(),
+            complete_history: Default::default(),
+            left_bytes: Default::default(),
         }
     }
-}
 
-impl StoreEngine {
     /// The engine with its loop counters `count_bits` wide (at most 24) and its beat and
     /// byte counters `len_bits` wide (at most 16), for a controller that keeps that many
     /// bits of the count and length fields.
     pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
         assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
-        (self._count_bits, self._len_bits) = (count_bits, len_bits);
+        self.walk = BeatWalker::new(self.dram_wr_data.len(), count_bits, len_bits);
+        self.len_mask = Constant::new(low_mask(len_bits));
         self
     }
 }
 
 impl Logic for StoreEngine {
+    #[hdl_gen]
     fn update(&mut self) {
-        let st = self._st;
-        let lanes = self.dram_wr_data.len();
-        let ahead = self._ahead;
-        let p = if ahead == 0 { st.pending } else { st.delayed[ahead - 1] };
-        for i in 0..lanes {
-            let col = p.col_base + i;
-            let en = p.valid && i < p.bytes && col < self.q.len();
-            self.dram_wr_en[i].next = en;
-            self.dram_wr_data[i].next = if en { self.q[col].val() } else { Signed::default() };
+        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_zp, f_lo, f_hi, pending, was_busy, was_complete);
+        self.phase.clock.next = self.clock.val();
+        self.walk.clock.next = self.clock.val();
+        self.written.clock.next = self.clock.val();
+        self.walk.addr.next = self.addr.val();
+        self.walk.len.next = self.len.val();
+        for k in 0..3 {
+            self.walk.count[k].next = self.count[k].val();
+            self.walk.stride[k].next = self.stride[k].val();
         }
-        self.dram_wr_addr.next = (p.addr as u64).into();
-        self.beat_col.next = (st.pending.col_base as u64).into();
-        let (ready, complete) = (st.mode == Phase::Idle, st.mode == Phase::Tail);
-        self.ready.next = ready && st.was_ready[..ahead].iter().all(|&r| r);
-        self.complete.next = if ahead == 0 { complete } else { st.was_complete[ahead - 1] };
-        self.acc_addr.next = (st.acc.wrapping_add(st.walk.run) as u64).into();
-        self.param_entry.next = (st.param as u64).into();
-        self.param_row.next = (st.param_row as u64).into();
-        self.rq_zp.next = st.zp.into();
-        self.rq_lo.next = st.lo.into();
-        self.rq_hi.next = st.hi.into();
-        if !self.clock.pos_edge() {
-            return;
+        self.first_row.x.next = self.param.val();
+        self.phase.start.next = self.start.val();
+        self.phase.work_at_start.next = self.walk.nonempty_at_start.val();
+        self.phase.work.next = self.walk.nonempty.val();
+        self.phase.last.next = self.walk.last.val();
+        self.walk.start.next = self.phase.ready.val() & self.start.val();
+        self.walk.advance.next = self.phase.issuing.val();
+
+        // The write side, `ahead` cycles behind the reads.
+        // `busy` first: a `~` inside the sum would invert the bit widened to the sum's width.
+        self.busy.next = !self.phase.ready.val();
+        self.was_busy.d.next = (self.was_busy.q.val() << 1) + self.busy.val();
+        self.was_complete.d.next = (self.was_complete.q.val() << 1) + self.phase.complete.val();
+        self.ready.next = self.phase.ready.val() & ((self.was_busy.q.val() & self.ahead_mask.val()) == 0);
+        self.complete_history.next = self.was_complete.q.val() >> self.ahead_shift.val();
+        if self.reads_ahead.val() {
+            self.complete.next = self.complete_history.val().get_bit(0);
+        } else {
+            self.complete.next = self.phase.complete.val();
         }
-        let mut n = st;
-        n.pending = Pending::default();
-        n.delayed = std::array::from_fn(|k| if k == 0 { st.pending } else { st.delayed[k - 1] });
-        n.was_ready = std::array::from_fn(|k| if k == 0 { ready } else { st.was_ready[k - 1] });
-        n.was_complete = std::array::from_fn(|k| if k == 0 { complete } else { st.was_complete[k - 1] });
-        match st.mode {
-            Phase::Idle if self.start.val() => {
-                n.acc = self.acc.val().index() as u32;
-                n.len = self.len.val().index();
-                n.param = self.param.val().index() as u32;
-                n.param_row = (n.param & ((1 << self._table_bits) - 1)) / self.q.len() as u32;
-                n.zp = dma::byte(self.zp.val());
-                n.lo = dma::byte(self.lo.val());
-                n.hi = dma::byte(self.hi.val());
-                n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
-                n.mode = Phase::started(self._latency - self._ahead, n.walk.nonempty());
-            }
-            Phase::Idle => {}
-            Phase::Wait { left } => n.mode = Phase::after_wait(left, st.walk.nonempty()),
-            Phase::Issue => {
-                let col_base = st.walk.beat * lanes;
-                n.pending =
-                    Pending { valid: true, addr: st.walk.beat_addr(lanes), col_base, bytes: st.len.saturating_sub(col_base).min(lanes) };
-                if !n.walk.advance() {
-                    n.mode = Phase::Tail;
+        self.written.data_in.next = self.pending.q.val();
+        self.beat.next = self.written.data_out.val();
+        self.w_base.next = self.beat.val().base;
+        self.w_bytes.next = self.beat.val().bytes;
+        self.dram_wr_addr.next = self.beat.val().addr;
+        for i in 0..self.dram_wr_en.len() {
+            self.dram_wr_en[i].next = self.beat.val().valid
+                & (self.lane_of[i].val() < self.w_bytes.val())
+                & (self.w_base.val() + self.lane_of[i].val() < self.cols.val());
+            self.dram_wr_data[i].next = 0.into();
+            for j in 0..self.q.len() {
+                if self.w_base.val() + self.lane_of[i].val() == self.lane_of[j].val() {
+                    self.dram_wr_data[i].next = self.q[j].val();
                 }
             }
-            Phase::Tail => n.mode = Phase::Idle,
-        }
-        self._st = n;
-    }
-
-    fn connect(&mut self) {
-        for s in [&mut self.ready, &mut self.complete] {
-            s.connect();
-        }
-        self.acc_addr.connect();
-        self.param_entry.connect();
-        self.param_row.connect();
-        self.beat_col.connect();
-        for s in [&mut self.rq_zp, &mut self.rq_lo, &mut self.rq_hi] {
-            s.connect();
-        }
-        self.dram_wr_addr.connect();
-        for s in &mut self.dram_wr_data {
-            s.connect();
-        }
-        for s in &mut self.dram_wr_en {
-            s.connect();
-        }
-    }
-
-    fn hdl(&self) -> Verilog {
-        let lanes = self.dram_wr_data.len();
-        let beat_lanes = crate::verilog::times("beat", lanes, 32);
-        let cols = self.q.len();
-        let ahead = self._ahead;
-        // The write side: the pending beat `ahead` cycles late (w_*), and the history of
-        // `ready` and `complete` (rh*, ch*, latest first).
-        let (lt, lb) = (self._len_bits - 1, self._len_bits);
-        let mut delay_decls = String::new();
-        let mut delay_moves = String::new();
-        let mut ready_terms = String::new();
-        for k in 0..ahead {
-            let (src, rsrc, csrc) = if k == 0 {
-                ("p".to_string(), "(mode == 0)".to_string(), "(mode == 3)".to_string())
-            } else {
-                (format!("d{}", k - 1), format!("rh{}", k - 1), format!("ch{}", k - 1))
-            };
-            let _ = write!(
-                delay_decls,
-                "reg d{k}_valid, rh{k}, ch{k};\nreg [31:0] d{k}_addr;\nreg [{lt}:0] d{k}_base, d{k}_bytes;\ninitial begin d{k}_valid = 0; rh{k} = 1; ch{k} = 0; d{k}_addr = 0; d{k}_base = 0; d{k}_bytes = 0; end\n"
-            );
-            let _ = write!(
-                delay_moves,
-                "d{k}_valid <= {src}_valid; d{k}_addr <= {src}_addr; d{k}_base <= {src}_base; d{k}_bytes <= {src}_bytes;\n    rh{k} <= {rsrc}; ch{k} <= {csrc};\n    "
-            );
-            let _ = write!(ready_terms, " && rh{k}");
-        }
-        let w = if ahead == 0 { "p".to_string() } else { format!("d{}", ahead - 1) };
-        let complete = if ahead == 0 { "(mode == 3)".to_string() } else { format!("ch{}", ahead - 1) };
-        let mut v = crate::verilog::div_rem_functions(self._table_bits, cols);
-        let _ = write!(
-            v,
-            "{phase_decls}reg [23:0] f_acc, f_param, f_prow;
-reg [15:0] f_len;
-reg signed [7:0] f_zp, f_lo, f_hi;
-{decls}{delay_decls}reg p_valid;
-reg [31:0] p_addr;
-reg [{lt}:0] p_base, p_bytes;
-initial begin
-    f_acc = 0; f_param = 0; f_prow = 0; f_len = 0; f_zp = 0; f_lo = 0; f_hi = 0;
-    p_valid = 0; p_addr = 0; p_base = 0; p_bytes = 0;
-end
-always @(*) begin
-    ready = (mode == 0){ready_terms};
-    complete = {complete};
-    acc_addr = f_acc + run;
-    param_entry = f_param;
-    param_row = f_prow;
-    rq_zp = f_zp;
-    rq_lo = f_lo;
-    rq_hi = f_hi;
-    dram_wr_addr = {w}_addr;
-    beat_col = p_base;
-",
-            phase_decls = dma::verilog::phase_decls(self._latency - ahead),
-            decls = dma::verilog::decls(self._count_bits, self._len_bits),
-        );
-        for i in 0..lanes {
-            let _ =
-                writeln!(v, "    dram_wr_en${i} = {w}_valid && {i} < {w}_bytes && {w}_base + {i} < {cols};\n    dram_wr_data${i} = 8'sd0;");
-            let _ = writeln!(v, "    if (dram_wr_en${i}) case ({w}_base + {i})");
-            for j in 0..cols {
-                let _ = writeln!(v, "        {j}: dram_wr_data${i} = q${j};");
+            if !self.dram_wr_en[i].val() {
+                self.dram_wr_data[i].next = 0.into();
             }
-            let _ = writeln!(v, "        default: dram_wr_data${i} = 8'sd0;\n    endcase");
         }
-        let _ = write!(
-            v,
-            "end
-always @(posedge clock) begin
-    {delay_moves}p_valid <= 0;
-    {phases}
-end
-",
-            phases = dma::verilog::phases(
-                self._latency - ahead,
-                &format!(
-                    "f_acc <= acc; f_len <= len; f_param <= param; f_prow <= {}; f_zp <= zp; f_lo <= lo; f_hi <= hi;\n        {}",
-                    crate::verilog::div_rem("param", self._table_bits, cols).0,
-                    dma::verilog::start(lanes)
-                ),
-                dma::verilog::NONEMPTY_AT_START,
-                dma::verilog::NONEMPTY,
-                &format!(
-                    "p_valid <= 1;
-        p_addr <= {};
-        p_base <= {beat_lanes};
-        p_bytes <= (f_len > {beat_lanes}) ? ((f_len - {beat_lanes} < {lanes}) ? f_len - {beat_lanes} : {lanes}) : {lb}'d0;
-        {}",
-                    dma::verilog::beat_addr(lanes),
-                    dma::verilog::advance("mode <= 3;")
-                ),
-            ),
-        );
-        Verilog::Custom(v)
+
+        // The read side.
+        self.acc_addr.next = self.f_acc.q.val() + self.walk.run.val();
+        self.param_entry.next = self.f_param.q.val();
+        self.param_row.next = self.f_prow.q.val();
+        self.rq_zp.next = self.f_zp.q.val();
+        self.rq_lo.next = self.f_lo.q.val();
+        self.rq_hi.next = self.f_hi.q.val();
+        self.beat_col.next = self.pending.q.val().base;
+        if self.phase.ready.val() & self.start.val() {
+            self.f_acc.d.next = self.acc.val();
+            self.f_len.d.next = self.len.val();
+            self.f_param.d.next = self.param.val();
+            self.f_prow.d.next = self.first_row.q.val();
+            self.f_zp.d.next = self.zp.val();
+            self.f_lo.d.next = self.lo.val();
+            self.f_hi.d.next = self.hi.val();
+        }
+        self.pending.d.next.valid = false;
+        if self.phase.issuing.val() {
+            self.pending.d.next.valid = true;
+            self.pending.d.next.addr = self.walk.beat_addr.val();
+            self.pending.d.next.base = self.walk.beat_offset.val() & self.len_mask.val();
+            self.left_bytes.next = self.f_len.q.val() - self.walk.beat_offset.val();
+            if self.f_len.q.val() > self.walk.beat_offset.val() {
+                if self.left_bytes.val() < self.lanes.val() {
+                    self.pending.d.next.bytes = self.left_bytes.val() & self.len_mask.val();
+                } else {
+                    self.pending.d.next.bytes = self.lanes.val();
+                }
+            } else {
+                self.pending.d.next.bytes = 0.into();
+            }
+        } else {
+            self.left_bytes.next = 0.into();
+        }
     }
 }
 
@@ -371,6 +319,11 @@ pub struct LaneSelect {
     pub y_in: Vec<Signal<In, Signed<8>>>,
     /// Per column: the result of the unit that requantized it.
     pub q_out: Vec<Signal<Out, Signed<8>>>,
+    /// A unit per column: unit `i` takes column `i`.
+    direct: Constant<Bit>,
+    /// `j`, for column or unit `j`; `j % n`, the unit of column `j`.
+    lane_of: Vec<Constant<Bits<16>>>,
+    unit_of: Vec<Constant<Bits<16>>>,
 }
 
 impl LaneSelect {
@@ -379,69 +332,44 @@ impl LaneSelect {
         assert!((1..=cols).contains(&units), "{units} requantization units for {cols} columns");
         Self {
             beat_col: Default::default(),
-            acc_in: (0..cols).map(|_| Default::default()).collect(),
-            param_in: (0..cols).map(|_| Default::default()).collect(),
-            acc_out: (0..units).map(|_| Default::default()).collect(),
-            param_out: (0..units).map(|_| Default::default()).collect(),
-            y_in: (0..units).map(|_| Default::default()).collect(),
-            q_out: (0..cols).map(|_| Default::default()).collect(),
-        }
-    }
-
-    /// The column unit `i` takes when the beat starts at column `base`.
-    fn column(&self, base: usize, i: usize) -> usize {
-        if self.acc_out.len() == self.acc_in.len() {
-            i
-        } else {
-            base + i
+            acc_in: signals(cols),
+            param_in: signals(cols),
+            acc_out: signals(units),
+            param_out: signals(units),
+            y_in: signals(units),
+            q_out: signals(cols),
+            direct: Constant::new(units == cols),
+            lane_of: (0..cols as u64).map(|j| Constant::new(j.into())).collect(),
+            unit_of: (0..cols).map(|j| Constant::new(((j % units) as u64).into())).collect(),
         }
     }
 }
 
 impl Logic for LaneSelect {
+    #[hdl_gen]
     fn update(&mut self) {
-        let base = self.beat_col.val().index();
         for i in 0..self.acc_out.len() {
-            let j = self.column(base, i);
-            self.acc_out[i].next = self.acc_in.get(j).map_or(Signed::default(), |s| s.val());
-            self.param_out[i].next = self.param_in.get(j).map_or(Bits::default(), |s| s.val());
+            if self.direct.val() {
+                self.acc_out[i].next = self.acc_in[i].val();
+                self.param_out[i].next = self.param_in[i].val();
+            } else {
+                self.acc_out[i].next = 0.into();
+                self.param_out[i].next = 0.into();
+                for j in 0..self.acc_in.len() {
+                    if self.beat_col.val() + self.lane_of[i].val() == self.lane_of[j].val() {
+                        self.acc_out[i].next = self.acc_in[j].val();
+                        self.param_out[i].next = self.param_in[j].val();
+                    }
+                }
+            }
         }
-        let units = self.y_in.len();
         for j in 0..self.q_out.len() {
-            self.q_out[j].next = self.y_in[j % units].val();
-        }
-    }
-
-    fn connect(&mut self) {
-        for s in &mut self.acc_out {
-            s.connect();
-        }
-        for s in &mut self.param_out {
-            s.connect();
-        }
-        for s in &mut self.q_out {
-            s.connect();
-        }
-    }
-
-    fn hdl(&self) -> Verilog {
-        let (cols, units) = (self.acc_in.len(), self.acc_out.len());
-        let mut v = String::from("always @(*) begin\n");
-        for i in 0..units {
-            if units == cols {
-                let _ = writeln!(v, "    acc_out${i} = acc_in${i};\n    param_out${i} = param_in${i};");
-                continue;
+            self.q_out[j].next = 0.into();
+            for u in 0..self.y_in.len() {
+                if self.unit_of[j].val() == self.lane_of[u].val() {
+                    self.q_out[j].next = self.y_in[u].val();
+                }
             }
-            let _ = writeln!(v, "    acc_out${i} = 32'sd0;\n    param_out${i} = 64'd0;\n    case (beat_col + {i})");
-            for j in i..cols {
-                let _ = writeln!(v, "        {j}: begin acc_out${i} = acc_in${j}; param_out${i} = param_in${j}; end");
-            }
-            let _ = writeln!(v, "        default: ;\n    endcase");
         }
-        for j in 0..cols {
-            let _ = writeln!(v, "    q_out${j} = y_in${};", j % units);
-        }
-        v.push_str("end\n");
-        Verilog::Custom(v)
     }
 }
