@@ -80,7 +80,9 @@ pub fn top_verilog(board: &Board, clock: &CoreClock) -> String {
     let hb = heartbeat_bits(clock.mhz);
     let _ = write!(
         v,
-        "  wire running, finished;\n  {CORE} core(.clock(core_clk), .uart_rx({}), .uart_tx({}), .running(running), .finished(finished));\n  \
+        "  wire running, finished, tx;\n  {CORE} core(.clock(core_clk), .uart_rx({}), .uart_tx(tx), .running(running), .finished(finished));\n  \
+         // The serial line from a register too (one cycle later, the same waveform).\n  \
+         reg tx_q = 1'b1;\n  always @(posedge core_clk) tx_q <= tx;\n  assign {} = tx_q;\n  \
          reg [{}:0] heartbeat = 0;\n  always @(posedge core_clk) heartbeat <= heartbeat + 1'b1;\n",
         board.uart_rx.port,
         board.uart_tx.port,
