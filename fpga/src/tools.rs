@@ -92,6 +92,24 @@ pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, F
     }
 }
 
+/// Runs Yosys's `script` in `dir` with its log written by Yosys itself to `<dir>/yosys.log`
+/// (yowasp's Yosys loses its console output after ABC runs, so the console goes to
+/// `yosys.console.log`); returns the log, or its end in the error.
+pub fn run_yosys(script: &str, dir: &Path) -> Result<String, FlowError> {
+    let result = run("yosys", &["-q", "-l", "yosys.log", "-p", script], dir, "yosys.console.log");
+    let log = dir.join("yosys.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    match result {
+        Ok(_) => Ok(text),
+        Err(FlowError::Failed { tool, tail, .. }) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let own = lines[lines.len().saturating_sub(20)..].join("\n");
+            Err(FlowError::Failed { tool, log, tail: if own.is_empty() { tail } else { own } })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Maps an I/O error on `path` to a [`FlowError`].
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FlowError + '_ {
     move |source| FlowError::Io { path: path.to_path_buf(), source }
@@ -154,7 +172,7 @@ pub fn build(
     let dsp = if board.family == Family::Ice40 { " -dsp" } else { "" };
     let script = format!("read_verilog -sv design.v; synth_{family} -top {top}{dsp} -json design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
-    let synth = run("yosys", &["-p", &script], dir, "yosys.log")?;
+    let synth = run_yosys(&script, dir)?;
     let freq = format!("{core_mhz}");
     let device = format!("--{}", board.device);
     // Per family: nextpnr, its constraint flag, its output flag and file, the packer and

@@ -90,13 +90,15 @@ pub fn verilator_lint(dir: &Path, file: (&str, &str), waivers: &[(&str, &str)]) 
     run("verilator", &args, dir)
 }
 
-/// Synthesizes `file` (top module `top`) with Yosys for `family` (`ice40` or `ecp5`) and
-/// returns the log.
+/// Synthesizes `file` (top module `top`) with the FPGA flow's Yosys for `family` (`ice40` or
+/// `ecp5`) and returns its log (`yosys.log` in `dir`).
 pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<String, ToolError> {
     write(dir, file.0, file.1)?;
     let script = format!("read_verilog -sv {}; synth_{family} -top top; stat", file.0);
-    let yosys = systole_fpga::tools::find("yosys").map_err(|_| ToolError::Missing("yosys"))?;
-    run_program("yosys", &yosys, &["-p", &script], dir)
+    systole_fpga::tools::run_yosys(&script, dir).map_err(|e| match e {
+        systole_fpga::tools::FlowError::Missing(_) => ToolError::Missing("yosys"),
+        e => ToolError::Failed { tool: "yosys", output: e.to_string() },
+    })
 }
 
 /// The Verilog simulators a test can drive.
