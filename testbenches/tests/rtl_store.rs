@@ -192,8 +192,13 @@ fn verilog_matches_semantics_and_timing() {
         let (stim, t0, want) = stimulus(&c);
         let mut outputs = vec![("complete".to_string(), 1)];
         outputs.extend((0..c.lanes).map(|k| (format!("host_dram_rdata${k}"), 8)));
+        outputs.push(("ready".to_string(), 1));
         let dir = scratch(&format!("store-{i}"));
-        let outs = icarus_vectors(&dir, &emit(&mut fixture(&c)), true, &ports(&c), &outputs, &stim).unwrap_or_else(|e| panic!("{e}"));
+        let mut outs = icarus_vectors(&dir, &emit(&mut fixture(&c)), true, &ports(&c), &outputs, &stim).unwrap_or_else(|e| panic!("{e}"));
+        for (row, (v, o)) in stim.iter().zip(&mut outs).enumerate() {
+            let ready = o.pop().flatten();
+            assert!(v[0] == 0 || ready == Some(1), "Icarus: the timing model starts a store in row {row} while the engine is busy");
+        }
         check(&c, &outs, t0, &want, "Icarus");
     }
 }
