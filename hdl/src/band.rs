@@ -7,7 +7,7 @@
 //! constant `n`), so no multiplier is inferred; the tap a column takes is decoded against
 //! the constant lane numbers, so each output is a short multiplexer of the word's lanes.
 
-use crate::wiring::signals;
+use crate::wiring::{constants, signals};
 use rust_hdl::prelude::*;
 
 /// Bits of the band's row arithmetic: rows, strides and widths fit in 16.
@@ -50,7 +50,7 @@ impl BandUnit {
             taps: Default::default(),
             width: Default::default(),
             out: signals(cols),
-            lane: (0..cols).map(|n| Constant::new((n as u64).into())).collect(),
+            lane: constants(0..cols as u64),
             base: signals(cols),
             tap: signals(cols),
             used: signals(cols),

@@ -53,7 +53,6 @@ impl CscColumn {
     /// A column of `rows` PEs (at most [`MASK_BITS`]).
     pub fn new(rows: usize) -> Self {
         assert!((1..=MASK_BITS).contains(&rows), "{rows} rows");
-        let rows_mask = (0..rows).fold(Bits::<MASK_BITS>::default(), |m, k| m.replace_bit(k, true));
         Self {
             clock: Default::default(),
             capture: Default::default(),
@@ -62,8 +61,8 @@ impl CscColumn {
             valid: Default::default(),
             row: Default::default(),
             mask: Default::default(),
-            row_of: (0..rows as u64).map(|k| Constant::new(k.into())).collect(),
-            rows_mask: Constant::new(rows_mask),
+            row_of: crate::wiring::constants(0..rows as u64),
+            rows_mask: Constant::new(crate::verilog::low_mask(rows)),
             top: Constant::new((8 * rows.div_ceil(8) as u64 - 8).into()),
             lowest: Default::default(),
         }

@@ -428,7 +428,7 @@ impl BeatWalker {
             run_reg: Default::default(),
             beats: crate::verilog::ConstDivider::new(17, lanes),
             lanes: Constant::new((lanes as u64).into()),
-            bit_pos: (0..8u64).map(|k| Constant::new(k.into())).collect(),
+            bit_pos: crate::wiring::constants(0..8),
             count_mask: Constant::new(crate::verilog::low_mask(count_bits)),
             beat_mask: Constant::new(crate::verilog::low_mask(len_bits)),
             last_beat: Default::default(),
@@ -509,5 +509,101 @@ impl Logic for BeatWalker {
                 }
             }
         }
+    }
+}
+
+/// A DMA instruction over a `DramPattern`: the [`DmaPhase`] issuing the [`BeatWalker`]'s
+/// beats, joined once for every engine that walks a pattern.
+#[derive(LogicBlock)]
+pub struct DmaWalk {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// DRAM address of run 0.
+    pub addr: Signal<In, DAddr>,
+    /// Bytes per run.
+    pub len: Signal<In, Bits<16>>,
+    /// Runs per loop level, outermost first.
+    pub count: Vec<Signal<In, Bits<24>>>,
+    /// Byte stride per loop level (two's complement), outermost first.
+    pub stride: Vec<Signal<In, DAddr>>,
+    /// Ready for an instruction.
+    pub ready: Signal<Out, Bit>,
+    /// An instruction starts this cycle: the engine latches its other fields.
+    pub starting: Signal<Out, Bit>,
+    /// Issuing the current beat this cycle.
+    pub issuing: Signal<Out, Bit>,
+    /// The instruction's last busy cycle.
+    pub complete: Signal<Out, Bit>,
+    /// The current beat's DRAM address.
+    pub beat_addr: Signal<Out, DAddr>,
+    /// The beat within the run.
+    pub beat: Signal<Out, Bits<16>>,
+    /// Runs completed.
+    pub run: Signal<Out, Bits<24>>,
+    /// The current beat's first byte within its run: `beat * lanes`.
+    pub beat_offset: Signal<Out, Bits<16>>,
+    phase: DmaPhase,
+    walk: BeatWalker,
+    _lanes: usize,
+}
+
+impl DmaWalk {
+    /// The walk of `lanes`-byte beats after a DRAM latency of `latency >= 2` cycles, with
+    /// counters `count_bits` (runs) and `len_bits` (beats) wide.
+    pub fn new(lanes: usize, latency: usize, count_bits: usize, len_bits: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            addr: Default::default(),
+            len: Default::default(),
+            count: crate::wiring::signals(3),
+            stride: crate::wiring::signals(3),
+            ready: Default::default(),
+            starting: Default::default(),
+            issuing: Default::default(),
+            complete: Default::default(),
+            beat_addr: Default::default(),
+            beat: Default::default(),
+            run: Default::default(),
+            beat_offset: Default::default(),
+            phase: DmaPhase::new(latency),
+            walk: BeatWalker::new(lanes, count_bits, len_bits),
+            _lanes: lanes,
+        }
+    }
+
+    /// Narrows the walk's counters to `count_bits` (runs) and `len_bits` (beats).
+    pub fn narrow(&mut self, count_bits: usize, len_bits: usize) {
+        self.walk = BeatWalker::new(self._lanes, count_bits, len_bits);
+    }
+}
+
+impl Logic for DmaWalk {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.phase.clock.next = self.clock.val();
+        self.walk.clock.next = self.clock.val();
+        self.walk.addr.next = self.addr.val();
+        self.walk.len.next = self.len.val();
+        for k in 0..3 {
+            self.walk.count[k].next = self.count[k].val();
+            self.walk.stride[k].next = self.stride[k].val();
+        }
+        self.phase.start.next = self.start.val();
+        self.phase.work_at_start.next = self.walk.nonempty_at_start.val();
+        self.phase.work.next = self.walk.nonempty.val();
+        self.phase.last.next = self.walk.last.val();
+        self.starting.next = self.phase.ready.val() & self.start.val();
+        self.walk.start.next = self.phase.ready.val() & self.start.val();
+        self.walk.advance.next = self.phase.issuing.val();
+        self.ready.next = self.phase.ready.val();
+        self.issuing.next = self.phase.issuing.val();
+        self.complete.next = self.phase.complete.val();
+        self.beat_addr.next = self.walk.beat_addr.val();
+        self.beat.next = self.walk.beat.val();
+        self.run.next = self.walk.run.val();
+        self.beat_offset.next = self.walk.beat_offset.val();
     }
 }

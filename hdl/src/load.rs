@@ -8,11 +8,11 @@
 //! last write is in cycle `s + L + T - 1` with `T = max(runs, beats)`, the instruction's
 //! last busy cycle, which pulses `complete`.
 //!
-//! Written once, as an `hdl_gen` kernel: the phases are a [`DmaPhase`], the walk a
-//! [`BeatWalker`], and a lane's byte is chosen by comparing its constant number with the
-//! beat's first lane, since a kernel cannot index lanes by a run-time value.
+//! Written once, as an `hdl_gen` kernel: the phases and the walk are a [`DmaWalk`], and a
+//! lane's byte is chosen by comparing its constant number with the beat's first lane, since
+//! a kernel cannot index lanes by a run-time value.
 
-use crate::dma::{BeatWalker, DmaPhase};
+use crate::dma::DmaWalk;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use crate::wiring::signals;
@@ -62,8 +62,7 @@ pub struct LoadEngine {
     pub wgt_addr: Signal<Out, Addr>,
     /// Weight scratchpad: lane data.
     pub wgt_data: Vec<Signal<Out, Signed<8>>>,
-    phase: DmaPhase,
-    walk: BeatWalker,
+    dma: DmaWalk,
     /// The latched target, destination, offset and length.
     tgt: DFF<Bit>,
     f_dst: DFF<Addr>,
@@ -107,8 +106,7 @@ impl LoadEngine {
             wgt_we: signals(cols),
             wgt_addr: Default::default(),
             wgt_data: signals(cols),
-            phase: DmaPhase::new(latency),
-            walk: BeatWalker::new(lanes, 24, 16),
+            dma: DmaWalk::new(lanes, latency, 24, 16),
             tgt: Default::default(),
             f_dst: Default::default(),
             f_off: Default::default(),
@@ -119,7 +117,7 @@ impl LoadEngine {
             p_word: Default::default(),
             p_base: Default::default(),
             p_end: Default::default(),
-            lane_of: (0..rows.max(cols).max(lanes) as u64).map(|l| Constant::new(l.into())).collect(),
+            lane_of: crate::wiring::constants(0..rows.max(cols).max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
         }
     }
@@ -129,7 +127,7 @@ impl LoadEngine {
     /// bits of the count and length fields.
     pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
         assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
-        self.walk = BeatWalker::new(self.dram_rd_data.len(), count_bits, len_bits);
+        self.dma.narrow(count_bits, len_bits);
         self
     }
 }
@@ -138,24 +136,18 @@ impl Logic for LoadEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, tgt, f_dst, f_off, f_len, p_valid, p_tgt, p_first, p_word, p_base, p_end);
-        self.phase.clock.next = self.clock.val();
-        self.walk.clock.next = self.clock.val();
-        self.walk.addr.next = self.addr.val();
-        self.walk.len.next = self.len.val();
+        self.dma.clock.next = self.clock.val();
+        self.dma.start.next = self.start.val();
+        self.dma.addr.next = self.addr.val();
+        self.dma.len.next = self.len.val();
         for k in 0..3 {
-            self.walk.count[k].next = self.count[k].val();
-            self.walk.stride[k].next = self.stride[k].val();
+            self.dma.count[k].next = self.count[k].val();
+            self.dma.stride[k].next = self.stride[k].val();
         }
-        self.phase.start.next = self.start.val();
-        self.phase.work_at_start.next = self.walk.nonempty_at_start.val();
-        self.phase.work.next = self.walk.nonempty.val();
-        self.phase.last.next = self.walk.last.val();
-        self.walk.start.next = self.phase.ready.val() & self.start.val();
-        self.walk.advance.next = self.phase.issuing.val();
-        self.ready.next = self.phase.ready.val();
-        self.complete.next = self.phase.complete.val();
-        if self.phase.issuing.val() {
-            self.dram_rd_addr.next = self.walk.beat_addr.val();
+        self.ready.next = self.dma.ready.val();
+        self.complete.next = self.dma.complete.val();
+        if self.dma.issuing.val() {
+            self.dram_rd_addr.next = self.dma.beat_addr.val();
         } else {
             self.dram_rd_addr.next = 0.into();
         }
@@ -207,18 +199,18 @@ impl Logic for LoadEngine {
         }
 
         self.p_valid.d.next = false;
-        if self.phase.ready.val() & self.start.val() {
+        if self.dma.starting.val() {
             self.tgt.d.next = self.target.val();
             self.f_dst.d.next = self.dst.val();
             self.f_off.d.next = self.offset.val();
             self.f_len.d.next = self.len.val();
         }
-        if self.phase.issuing.val() {
+        if self.dma.issuing.val() {
             self.p_valid.d.next = true;
             self.p_tgt.d.next = self.tgt.q.val();
-            self.p_word.d.next = self.f_dst.q.val() + self.walk.run.val();
-            self.p_base.d.next = self.f_off.q.val() + self.walk.beat_offset.val();
-            self.p_first.d.next = self.walk.beat.val() == 0;
+            self.p_word.d.next = self.f_dst.q.val() + self.dma.run.val();
+            self.p_base.d.next = self.f_off.q.val() + self.dma.beat_offset.val();
+            self.p_first.d.next = self.dma.beat.val() == 0;
             self.p_end.d.next = self.f_off.q.val() + self.f_len.q.val();
         }
     }

@@ -147,7 +147,7 @@ impl WsPe {
             w_clear_out: Default::default(),
             row: Constant::new((row as u64).into()),
             zero: Constant::new(0i64.into()),
-            lane_ids: (1..lanes).map(|b| Constant::new((b as u64).into())).collect(),
+            lane_ids: crate::wiring::constants(1..lanes as u64),
             active: Default::default(),
             shadow: Default::default(),
             active_hi: Default::default(),

@@ -208,7 +208,7 @@ impl Requant {
             b6: Delay::new(registered(6)),
             clamp: Delay::new((1..=5).map(registered).sum()),
             product: Default::default(),
-            shift_of: (0..32u64).map(|k| Constant::new((31 - k).into())).collect(),
+            shift_of: crate::wiring::constants((0..32).map(|k| 31 - k)),
             v: Default::default(),
             v_bits: Default::default(),
             mag: Default::default(),

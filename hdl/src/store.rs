@@ -14,13 +14,13 @@
 //! stays that of section 5. Its wait `L` is the ArchConfig's `store_latency()`, which is
 //! at least `p + 2`.
 //!
-//! Written once, as `hdl_gen` kernels: the phases are a [`DmaPhase`] with the wait shortened
-//! by `ahead`, the walk a [`BeatWalker`], the beat and the history of `ready` and `complete`
+//! Written once, as `hdl_gen` kernels: the phases and the walk are a [`DmaWalk`] with the
+//! wait shortened by `ahead`, the beat and the history of `ready` and `complete`
 //! wait `ahead` cycles in registers. The requantization units sit outside, between the
 //! memories and this engine, behind the [`LaneSelect`].
 
 use crate::delay::Delay;
-use crate::dma::{BeatWalker, DmaPhase};
+use crate::dma::DmaWalk;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use crate::verilog::{low_mask, ConstDivider};
@@ -94,8 +94,7 @@ pub struct StoreEngine {
     pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
     /// DRAM: lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
-    phase: DmaPhase,
-    walk: BeatWalker,
+    dma: DmaWalk,
     /// `param` as a table row.
     first_row: ConstDivider,
     /// The latched fields.
@@ -165,8 +164,7 @@ impl StoreEngine {
             dram_wr_addr: Default::default(),
             dram_wr_data: signals(lanes),
             dram_wr_en: signals(lanes),
-            phase: DmaPhase::new(latency - ahead),
-            walk: BeatWalker::new(lanes, 24, 16),
+            dma: DmaWalk::new(lanes, latency - ahead, 24, 16),
             first_row: ConstDivider::new(crate::sram::index_bits(entries), cols),
             f_acc: Default::default(),
             f_param: Default::default(),
@@ -182,7 +180,7 @@ impl StoreEngine {
             ahead_mask: Constant::new(low_mask(ahead)),
             ahead_shift: Constant::new((ahead.saturating_sub(1) as u64).into()),
             reads_ahead: Constant::new(ahead > 0),
-            lane_of: (0..cols.max(lanes) as u64).map(|j| Constant::new(j.into())).collect(),
+            lane_of: crate::wiring::constants(0..cols.max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
             cols: Constant::new((cols as u64).into()),
             len_mask: Constant::new(low_mask(16)),
@@ -200,7 +198,7 @@ impl StoreEngine {
     /// bits of the count and length fields.
     pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
         assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
-        self.walk = BeatWalker::new(self.dram_wr_data.len(), count_bits, len_bits);
+        self.dma.narrow(count_bits, len_bits);
         self.len_mask = Constant::new(low_mask(len_bits));
         self
     }
@@ -210,34 +208,28 @@ impl Logic for StoreEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_zp, f_lo, f_hi, pending, was_busy, was_complete);
-        self.phase.clock.next = self.clock.val();
-        self.walk.clock.next = self.clock.val();
-        self.written.clock.next = self.clock.val();
-        self.walk.addr.next = self.addr.val();
-        self.walk.len.next = self.len.val();
+        self.dma.clock.next = self.clock.val();
+        self.dma.start.next = self.start.val();
+        self.dma.addr.next = self.addr.val();
+        self.dma.len.next = self.len.val();
         for k in 0..3 {
-            self.walk.count[k].next = self.count[k].val();
-            self.walk.stride[k].next = self.stride[k].val();
+            self.dma.count[k].next = self.count[k].val();
+            self.dma.stride[k].next = self.stride[k].val();
         }
+        self.written.clock.next = self.clock.val();
         self.first_row.x.next = self.param.val();
-        self.phase.start.next = self.start.val();
-        self.phase.work_at_start.next = self.walk.nonempty_at_start.val();
-        self.phase.work.next = self.walk.nonempty.val();
-        self.phase.last.next = self.walk.last.val();
-        self.walk.start.next = self.phase.ready.val() & self.start.val();
-        self.walk.advance.next = self.phase.issuing.val();
 
         // The write side, `ahead` cycles behind the reads.
         // `busy` first: a `~` inside the sum would invert the bit widened to the sum's width.
-        self.busy.next = !self.phase.ready.val();
+        self.busy.next = !self.dma.ready.val();
         self.was_busy.d.next = (self.was_busy.q.val() << 1) + self.busy.val();
-        self.was_complete.d.next = (self.was_complete.q.val() << 1) + self.phase.complete.val();
-        self.ready.next = self.phase.ready.val() & ((self.was_busy.q.val() & self.ahead_mask.val()) == 0);
+        self.was_complete.d.next = (self.was_complete.q.val() << 1) + self.dma.complete.val();
+        self.ready.next = self.dma.ready.val() & ((self.was_busy.q.val() & self.ahead_mask.val()) == 0);
         self.complete_history.next = self.was_complete.q.val() >> self.ahead_shift.val();
         if self.reads_ahead.val() {
             self.complete.next = self.complete_history.val().get_bit(0);
         } else {
-            self.complete.next = self.phase.complete.val();
+            self.complete.next = self.dma.complete.val();
         }
         self.written.data_in.next = self.pending.q.val();
         self.beat.next = self.written.data_out.val();
@@ -260,14 +252,14 @@ impl Logic for StoreEngine {
         }
 
         // The read side.
-        self.acc_addr.next = self.f_acc.q.val() + self.walk.run.val();
+        self.acc_addr.next = self.f_acc.q.val() + self.dma.run.val();
         self.param_entry.next = self.f_param.q.val();
         self.param_row.next = self.f_prow.q.val();
         self.rq_zp.next = self.f_zp.q.val();
         self.rq_lo.next = self.f_lo.q.val();
         self.rq_hi.next = self.f_hi.q.val();
         self.beat_col.next = self.pending.q.val().base;
-        if self.phase.ready.val() & self.start.val() {
+        if self.dma.starting.val() {
             self.f_acc.d.next = self.acc.val();
             self.f_len.d.next = self.len.val();
             self.f_param.d.next = self.param.val();
@@ -277,12 +269,12 @@ impl Logic for StoreEngine {
             self.f_hi.d.next = self.hi.val();
         }
         self.pending.d.next.valid = false;
-        if self.phase.issuing.val() {
+        if self.dma.issuing.val() {
             self.pending.d.next.valid = true;
-            self.pending.d.next.addr = self.walk.beat_addr.val();
-            self.pending.d.next.base = self.walk.beat_offset.val() & self.len_mask.val();
-            self.left_bytes.next = self.f_len.q.val() - self.walk.beat_offset.val();
-            if self.f_len.q.val() > self.walk.beat_offset.val() {
+            self.pending.d.next.addr = self.dma.beat_addr.val();
+            self.pending.d.next.base = self.dma.beat_offset.val() & self.len_mask.val();
+            self.left_bytes.next = self.f_len.q.val() - self.dma.beat_offset.val();
+            if self.f_len.q.val() > self.dma.beat_offset.val() {
                 if self.left_bytes.val() < self.lanes.val() {
                     self.pending.d.next.bytes = self.left_bytes.val() & self.len_mask.val();
                 } else {
@@ -339,8 +331,8 @@ impl LaneSelect {
             y_in: signals(units),
             q_out: signals(cols),
             direct: Constant::new(units == cols),
-            lane_of: (0..cols as u64).map(|j| Constant::new(j.into())).collect(),
-            unit_of: (0..cols).map(|j| Constant::new(((j % units) as u64).into())).collect(),
+            lane_of: crate::wiring::constants(0..cols as u64),
+            unit_of: crate::wiring::constants((0..cols).map(|j| (j % units) as u64)),
         }
     }
 }

@@ -48,3 +48,9 @@ pub fn assign_zero_byte(dst: String) -> VerilogStatement {
 pub fn signals<T: Default>(n: usize) -> Vec<T> {
     (0..n).map(|_| T::default()).collect()
 }
+
+/// One `N`-bit constant per value: the per-lane numbers (lane, row, bit position) a kernel
+/// compares with, since a loop variable cannot enter its arithmetic.
+pub fn constants<const N: usize>(values: impl IntoIterator<Item = u64>) -> Vec<Constant<Bits<N>>> {
+    values.into_iter().map(|v| Constant::new(v.into())).collect()
+}
