@@ -17,9 +17,13 @@
 //! cycle before `done`). When every instruction has completed, `finished` rises and
 //! `cycles` holds the program's total `T` from then on.
 //!
-//! The decoder is generated from the opcodes' field tables (`systole_core::encoding`), so
-//! the field positions exist once, in `systole-core`; `PORTS` names each decoded port's
-//! unit and ISA field once. It decodes only the opcodes the configuration has
+//! The controller and each unit's [`UnitSequencer`] (memory, fetch, decoder, counters) are
+//! written once, as `hdl_gen` kernels. The decoder's tables come from the opcodes' field
+//! tables (`systole_core::encoding`), so the field positions exist once, in `systole-core`;
+//! `PORTS` names each decoded port's unit and ISA field once. A field is cut from the
+//! instruction's 32-bit lanes at each place its unit's opcodes put it, with the place's
+//! opcodes, lanes, shift and kept bits as constants, so synthesis folds each port to a
+//! multiplexer of its slices. It decodes only the opcodes the configuration has
 //! (`ArchConfig::has_opcode`):
 //! the start ports of the others are constant 0, so synthesis removes their engines. The
 //! instruction counters are as wide as the memory depth needs (the host never sends a
@@ -29,9 +33,10 @@
 //! (the board memory wraps at its size), which is exact for every address inside them.
 
 use crate::dram::DRAM_ADDR_BITS;
-use crate::sram::ADDR_BITS;
+use crate::sram::{SyncRam, ADDR_BITS};
+use crate::verilog::low_mask;
+use crate::wiring::{constants, signals};
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 use systole_core::encoding::OPCODE_BITS;
 use systole_core::isa::{FieldSlot, Opcode, Unit, INSTR_BITS, INSTR_WORDS};
 use systole_core::ArchConfig;
@@ -43,7 +48,7 @@ type DAddr = Bits<DRAM_ADDR_BITS>;
 pub const CYCLE_BITS: usize = 48;
 
 /// The controller.
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct Controller {
     /// Clock.
     pub clock: Signal<In, Clock>,
@@ -165,9 +170,16 @@ pub struct Controller {
     pub st_lo: Signal<Out, Signed<8>>,
     /// `out.hi`.
     pub st_hi: Signal<Out, Signed<8>>,
-    _depth: usize,
-    _fetch: usize,
-    _st: State,
+    load: UnitSequencer,
+    exec: UnitSequencer,
+    store: UnitSequencer,
+    run_r: DFF<Bit>,
+    fin_r: DFF<Bit>,
+    cyc: DFF<Bits<CYCLE_BITS>>,
+    /// Per start port of [`STARTS`]: its opcode's code...
+    op_code: Vec<Constant<Bits<OPCODE_BITS_USIZE>>>,
+    /// ... and whether the configuration has the opcode.
+    op_on: Vec<Constant<Bit>>,
 }
 
 /// What a decoded field is, for how many of its bits the hardware keeps.
@@ -227,65 +239,58 @@ fn kept_bits(arch: &ArchConfig, kind: FieldKind, width: usize, dram_addr_bits: u
     }
 }
 
-/// An output port the decoder drives from a field's bits.
+/// A decoded port's width, for how many of a field's bits it can take.
 trait FieldOutput {
-    /// Drives the port with the field's bits (sign-extended for a signed port).
-    fn set(&mut self, raw: u64);
     /// The port's width.
     fn width(&self) -> usize;
-    /// Declares the port driven.
-    fn drive(&mut self);
+    /// The port's value as raw bits (two's complement for a signed port).
+    #[cfg(test)]
+    fn raw(&self) -> u64;
 }
 
 impl<const N: usize> FieldOutput for Signal<Out, Bits<N>> {
-    fn set(&mut self, raw: u64) {
-        self.next = raw.into();
-    }
     fn width(&self) -> usize {
         N
     }
-    fn drive(&mut self) {
-        self.connect();
+    #[cfg(test)]
+    fn raw(&self) -> u64 {
+        self.val().to_u64()
     }
 }
 
 impl FieldOutput for Signal<Out, Bit> {
-    fn set(&mut self, raw: u64) {
-        self.next = raw != 0;
-    }
     fn width(&self) -> usize {
         1
     }
-    fn drive(&mut self) {
-        self.connect();
+    #[cfg(test)]
+    fn raw(&self) -> u64 {
+        self.val() as u64
     }
 }
 
 impl<const N: usize> FieldOutput for Signal<Out, Signed<N>> {
-    fn set(&mut self, raw: u64) {
-        self.next = (((raw << (64 - N)) as i64) >> (64 - N)).into();
-    }
     fn width(&self) -> usize {
         N
     }
-    fn drive(&mut self) {
-        self.connect();
+    #[cfg(test)]
+    fn raw(&self) -> u64 {
+        (self.val().bigint().try_into().unwrap_or(0i64) as u64) & ((1 << N) - 1)
     }
 }
 
 /// One decoded output port: it takes ISA field `field` from every op of `unit` whose
-/// table ([`OpSpec`]) has it, and 0 for the unit's other ops.
+/// table ([`OpSpec`](systole_core::isa::OpSpec)) has it, and 0 for the unit's other ops.
+/// Its place in [`PORTS`] among its unit's ports, after the three `Sync` counts, is its
+/// index in the unit's [`UnitSequencer::field`], which the kernel wires by number.
 struct DecodedPort {
-    /// The port's name in the emitted Verilog.
-    name: &'static str,
     unit: Unit,
     field: &'static str,
     kind: FieldKind,
     port: PortOf<dyn FieldOutput>,
 }
 
-const fn decoded(name: &'static str, unit: Unit, field: &'static str, kind: FieldKind, port: PortOf<dyn FieldOutput>) -> DecodedPort {
-    DecodedPort { name, unit, field, kind, port }
+const fn decoded(unit: Unit, field: &'static str, kind: FieldKind, port: PortOf<dyn FieldOutput>) -> DecodedPort {
+    DecodedPort { unit, field, kind, port }
 }
 
 use FieldKind::{Band as BandK, Count, Dram, Len, Sram, Whole};
@@ -293,64 +298,66 @@ use Unit::{Exec as Ex, Load as Ld, Store as St};
 
 /// The decoded output ports.
 const PORTS: &[DecodedPort] = &[
-    decoded("ld_target", Ld, "target", Whole, |c| &mut c.ld_target),
-    decoded("ld_dst", Ld, "dst", Sram, |c| &mut c.ld_dst),
-    decoded("ld_offset", Ld, "offset", Len, |c| &mut c.ld_offset),
-    decoded("ld_pitch", Ld, "pitch", Sram, |c| &mut c.ld_pitch),
-    decoded("ld_addr", Ld, "addr", Dram, |c| &mut c.ld_addr),
-    decoded("ld_len", Ld, "len", Len, |c| &mut c.ld_len),
-    decoded("ld_count$0", Ld, "dims[0].count", Count, |c| &mut c.ld_count[0]),
-    decoded("ld_count$1", Ld, "dims[1].count", Count, |c| &mut c.ld_count[1]),
-    decoded("ld_count$2", Ld, "dims[2].count", Count, |c| &mut c.ld_count[2]),
-    decoded("ld_stride$0", Ld, "dims[0].stride", Dram, |c| &mut c.ld_stride[0]),
-    decoded("ld_stride$1", Ld, "dims[1].stride", Dram, |c| &mut c.ld_stride[1]),
-    decoded("ld_stride$2", Ld, "dims[2].stride", Dram, |c| &mut c.ld_stride[2]),
-    decoded("ld_entries", Ld, "count", Count, |c| &mut c.ld_entries),
-    decoded("ex_a_start", Ex, "a.start", Sram, |c| &mut c.ex_a_start),
-    decoded("ex_a_inner_count", Ex, "a.inner_count", Whole, |c| &mut c.ex_a_inner_count),
-    decoded("ex_a_inner_stride", Ex, "a.inner_stride", Sram, |c| &mut c.ex_a_inner_stride),
-    decoded("ex_a_outer_count", Ex, "a.outer_count", Whole, |c| &mut c.ex_a_outer_count),
-    decoded("ex_a_outer_stride", Ex, "a.outer_stride", Sram, |c| &mut c.ex_a_outer_stride),
-    decoded("ex_acc", Ex, "acc", Sram, |c| &mut c.ex_acc),
-    decoded("ex_accumulate", Ex, "accumulate", Whole, |c| &mut c.ex_accumulate),
-    decoded("ex_preload_valid", Ex, "preload.valid", Whole, |c| &mut c.ex_preload_valid),
-    decoded("ex_preload", Ex, "preload", Sram, |c| &mut c.ex_preload),
-    decoded("ex_b", Ex, "b", Sram, |c| &mut c.ex_b),
-    decoded("ex_band_valid", Ex, "band.valid", Whole, |c| &mut c.ex_band_valid),
-    decoded("ex_band_stride", Ex, "band.stride", Whole, |c| &mut c.ex_band_stride),
-    decoded("ex_sparse", Ex, "sparse", Whole, |c| &mut c.ex_sparse),
-    decoded("ex_int4", Ex, "int4", Whole, |c| &mut c.ex_int4),
-    decoded("ex_act4", Ex, "act4", Whole, |c| &mut c.ex_act4),
-    decoded("ex_csc_valid", Ex, "csc.valid", Whole, |c| &mut c.ex_csc_valid),
-    decoded("ex_csc", Ex, "csc", Whole, |c| &mut c.ex_csc),
-    decoded("ex_band_taps", Ex, "band.taps", BandK, |c| &mut c.ex_band_taps),
-    decoded("ex_band_width", Ex, "band.width", BandK, |c| &mut c.ex_band_width),
-    decoded("st_acc", St, "acc", Sram, |c| &mut c.st_acc),
-    decoded("st_row_stride", St, "row_stride", Sram, |c| &mut c.st_row_stride),
-    decoded("st_line_pitch", St, "line_pitch", Sram, |c| &mut c.st_line_pitch),
-    decoded("st_width", St, "width", Whole, |c| &mut c.st_width),
-    decoded("st_addr", St, "addr", Dram, |c| &mut c.st_addr),
-    decoded("st_len", St, "len", Len, |c| &mut c.st_len),
-    decoded("st_count$0", St, "dims[0].count", Count, |c| &mut c.st_count[0]),
-    decoded("st_count$1", St, "dims[1].count", Count, |c| &mut c.st_count[1]),
-    decoded("st_count$2", St, "dims[2].count", Count, |c| &mut c.st_count[2]),
-    decoded("st_stride$0", St, "dims[0].stride", Dram, |c| &mut c.st_stride[0]),
-    decoded("st_stride$1", St, "dims[1].stride", Dram, |c| &mut c.st_stride[1]),
-    decoded("st_stride$2", St, "dims[2].stride", Dram, |c| &mut c.st_stride[2]),
-    decoded("st_param", St, "out.param", Sram, |c| &mut c.st_param),
-    decoded("st_zp", St, "out.zp", Whole, |c| &mut c.st_zp),
-    decoded("st_lo", St, "out.lo", Whole, |c| &mut c.st_lo),
-    decoded("st_hi", St, "out.hi", Whole, |c| &mut c.st_hi),
+    decoded(Ld, "target", Whole, |c| &mut c.ld_target),
+    decoded(Ld, "dst", Sram, |c| &mut c.ld_dst),
+    decoded(Ld, "offset", Len, |c| &mut c.ld_offset),
+    decoded(Ld, "pitch", Sram, |c| &mut c.ld_pitch),
+    decoded(Ld, "addr", Dram, |c| &mut c.ld_addr),
+    decoded(Ld, "len", Len, |c| &mut c.ld_len),
+    decoded(Ld, "dims[0].count", Count, |c| &mut c.ld_count[0]),
+    decoded(Ld, "dims[1].count", Count, |c| &mut c.ld_count[1]),
+    decoded(Ld, "dims[2].count", Count, |c| &mut c.ld_count[2]),
+    decoded(Ld, "dims[0].stride", Dram, |c| &mut c.ld_stride[0]),
+    decoded(Ld, "dims[1].stride", Dram, |c| &mut c.ld_stride[1]),
+    decoded(Ld, "dims[2].stride", Dram, |c| &mut c.ld_stride[2]),
+    decoded(Ld, "count", Count, |c| &mut c.ld_entries),
+    decoded(Ex, "a.start", Sram, |c| &mut c.ex_a_start),
+    decoded(Ex, "a.inner_count", Whole, |c| &mut c.ex_a_inner_count),
+    decoded(Ex, "a.inner_stride", Sram, |c| &mut c.ex_a_inner_stride),
+    decoded(Ex, "a.outer_count", Whole, |c| &mut c.ex_a_outer_count),
+    decoded(Ex, "a.outer_stride", Sram, |c| &mut c.ex_a_outer_stride),
+    decoded(Ex, "acc", Sram, |c| &mut c.ex_acc),
+    decoded(Ex, "accumulate", Whole, |c| &mut c.ex_accumulate),
+    decoded(Ex, "preload.valid", Whole, |c| &mut c.ex_preload_valid),
+    decoded(Ex, "preload", Sram, |c| &mut c.ex_preload),
+    decoded(Ex, "b", Sram, |c| &mut c.ex_b),
+    decoded(Ex, "band.valid", Whole, |c| &mut c.ex_band_valid),
+    decoded(Ex, "band.stride", Whole, |c| &mut c.ex_band_stride),
+    decoded(Ex, "sparse", Whole, |c| &mut c.ex_sparse),
+    decoded(Ex, "int4", Whole, |c| &mut c.ex_int4),
+    decoded(Ex, "act4", Whole, |c| &mut c.ex_act4),
+    decoded(Ex, "csc.valid", Whole, |c| &mut c.ex_csc_valid),
+    decoded(Ex, "csc", Whole, |c| &mut c.ex_csc),
+    decoded(Ex, "band.taps", BandK, |c| &mut c.ex_band_taps),
+    decoded(Ex, "band.width", BandK, |c| &mut c.ex_band_width),
+    decoded(St, "acc", Sram, |c| &mut c.st_acc),
+    decoded(St, "row_stride", Sram, |c| &mut c.st_row_stride),
+    decoded(St, "line_pitch", Sram, |c| &mut c.st_line_pitch),
+    decoded(St, "width", Whole, |c| &mut c.st_width),
+    decoded(St, "addr", Dram, |c| &mut c.st_addr),
+    decoded(St, "len", Len, |c| &mut c.st_len),
+    decoded(St, "dims[0].count", Count, |c| &mut c.st_count[0]),
+    decoded(St, "dims[1].count", Count, |c| &mut c.st_count[1]),
+    decoded(St, "dims[2].count", Count, |c| &mut c.st_count[2]),
+    decoded(St, "dims[0].stride", Dram, |c| &mut c.st_stride[0]),
+    decoded(St, "dims[1].stride", Dram, |c| &mut c.st_stride[1]),
+    decoded(St, "dims[2].stride", Dram, |c| &mut c.st_stride[2]),
+    decoded(St, "out.param", Sram, |c| &mut c.st_param),
+    decoded(St, "out.zp", Whole, |c| &mut c.st_zp),
+    decoded(St, "out.lo", Whole, |c| &mut c.st_lo),
+    decoded(St, "out.hi", Whole, |c| &mut c.st_hi),
 ];
+
+/// The `Sync` counts every instruction's header carries, which come first among each unit's
+/// decoded fields.
+const SYNC_FIELDS: [&str; 3] = ["sync.load", "sync.exec", "sync.store"];
 
 /// A port of the controller, reached from the controller.
 type PortOf<T> = fn(&mut Controller) -> &mut T;
 
-/// An opcode's start port.
-type StartPort = PortOf<Signal<Out, Bit>>;
-
-/// The start port of each opcode, in opcode order (a test checks the order).
-const STARTS: [(Opcode, &str, StartPort); 7] = [
+/// The start port of each opcode, in opcode order (a test checks the order); its place is
+/// its index in the kernel's opcode constants.
+const STARTS: [(Opcode, &str, PortOf<Signal<Out, Bit>>); 7] = [
     (Opcode::Load, "start_load", |c| &mut c.start_load),
     (Opcode::LoadTransposed, "start_load_t", |c| &mut c.start_load_t),
     (Opcode::LoadParams, "start_params", |c| &mut c.start_params),
@@ -360,71 +367,347 @@ const STARTS: [(Opcode, &str, StartPort); 7] = [
     (Opcode::StoreTransposed, "start_store_t", |c| &mut c.start_store_t),
 ];
 
-/// A decoded port's source: for each opcode of its unit that `arch` has and whose table has
-/// the field, the field's slot narrowed to the bits the hardware keeps.
-#[derive(Clone, Debug, Default)]
-struct PortSource {
-    slots: Vec<(Opcode, FieldSlot)>,
-    width: usize,
-}
-
-/// The sources of [`PORTS`] on `arch` (for a controller of the same shape as `ctl`), and
-/// the sync slots, narrowed to `count_bits`.
-fn decoder(ctl: &mut Controller, arch: &ArchConfig, dram_addr_bits: usize, count_bits: usize) -> (Vec<PortSource>, [FieldSlot; 3]) {
-    let sources = PORTS
-        .iter()
-        .map(|p| {
-            let width = (p.port)(ctl).width();
-            let kept = kept_bits(arch, p.kind, width, dram_addr_bits) as u32;
-            let slots = Opcode::ALL
-                .into_iter()
-                .filter(|&o| o.unit() == p.unit && arch.has_opcode(o))
-                .filter_map(|o| o.spec().slot(p.field).map(|s| (o, FieldSlot { bits: s.bits.min(kept), ..s })))
-                .collect();
-            PortSource { slots, width }
-        })
-        .collect();
-    let sync = ["sync.load", "sync.exec", "sync.store"].map(|n| {
-        let s = Opcode::Load.spec().slot(n).expect("the header has the sync counts");
-        FieldSlot { bits: s.bits.min(count_bits as u32), ..s }
-    });
-    (sources, sync)
-}
-
-#[derive(Clone, Debug, Default)]
-struct State {
-    /// Per unit: `depth * F` memory words of `8 / F` lanes.
-    imem: [Vec<Vec<u64>>; 3],
-    /// Per unit: the memory's registered read.
-    rd: [Vec<u64>; 3],
-    /// Per unit: parts `0..F-1` of the instruction being fetched.
-    parts: [Vec<Vec<u64>>; 3],
-    /// Per unit: parts whose reads have been issued for instruction `pc` (`F`: whole).
-    fk: [u64; 3],
-    pc: [u64; 3],
-    n: [u64; 3],
-    done: [u64; 3],
-    running: bool,
-    finished: bool,
-    cycles: u64,
-    sources: Vec<PortSource>,
-    sync: [FieldSlot; 3],
-    /// The opcodes `arch` has.
-    opcodes: Vec<Opcode>,
-    count_mask: u64,
-}
-
-impl State {
-    /// Unit `u`'s instruction as the decoder sees it: the kept parts, then the read.
-    fn word(&self, u: usize) -> [u64; INSTR_WORDS] {
-        let lanes = self.parts[u].iter().chain([&self.rd[u]]).flatten().copied().collect::<Vec<_>>();
-        std::array::from_fn(|w| lanes[w])
-    }
-}
-
 /// Bits that hold the numbers `0..=n`.
 fn bits_for(n: usize) -> usize {
     (usize::BITS - n.leading_zeros()).max(1) as usize
+}
+
+/// Bits of a lane of the decoder: 32, so that every field spans at most two lanes and
+/// rust-hdl simulates each lane as a machine word.
+const LANE_BITS: usize = 32;
+
+/// Lanes of an encoded instruction (the kernel's literal 15 is `LANES - 1`).
+const LANES: usize = INSTR_BITS / LANE_BITS;
+const _: () = assert!(LANES == 16);
+
+/// Most distinct places one field has among a unit's opcodes; the kernel numbers them
+/// `place * PLACES + k` with the literal 3 (a test checks that no field has more).
+const PLACES: usize = 3;
+
+/// Where a decoded field sits in the opcodes of one unit: the places it has and, per place,
+/// the opcodes that put it there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct FieldPlaces {
+    /// `(opcodes (bit c for code c), slot)` per place.
+    places: Vec<(u64, FieldSlot)>,
+}
+
+impl FieldPlaces {
+    /// The places of field `field` among `opcodes` (of one unit), narrowed to `kept` bits.
+    fn of(field: &str, opcodes: &[Opcode], kept: u32) -> Self {
+        let mut places: Vec<(u64, FieldSlot)> = vec![];
+        for &o in opcodes {
+            if let Some(s) = o.spec().slot(field) {
+                let slot = FieldSlot { bits: s.bits.min(kept), ..s };
+                match places.iter_mut().find(|(_, p)| p.offset == slot.offset) {
+                    Some((set, _)) => *set |= 1 << o.code(),
+                    None => places.push((1 << o.code(), slot)),
+                }
+            }
+        }
+        Self { places }
+    }
+
+    /// A header field, at the same place in every instruction, whatever its opcode.
+    fn header(field: &str, kept: u32) -> Self {
+        let s = Opcode::Load.spec().slot(field).expect("the header has the field");
+        Self { places: vec![((1 << (1 << OPCODE_BITS)) - 1, FieldSlot { bits: s.bits.min(kept), ..s })] }
+    }
+}
+
+/// One unit's instruction memory, fetch, field decoder and counters, written once as an
+/// `hdl_gen` kernel (see [`Controller`] for the fetch and issue rules).
+#[derive(LogicBlock)]
+pub struct UnitSequencer {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Host: write `data` as memory word `index`.
+    pub write: Signal<In, Bit>,
+    /// Host: memory word (`instruction * F + part`).
+    pub index: Signal<In, Addr>,
+    /// Host: the part, 64-bit words, least significant first.
+    pub data: Vec<Signal<In, Bits<64>>>,
+    /// Start the program: fetch from instruction 0, `count` instructions.
+    pub run: Signal<In, Bit>,
+    /// Instructions, sampled with `run`.
+    pub count: Signal<In, Addr>,
+    /// The program runs, the unit's engine is ready and the instruction's `Sync` counts are
+    /// met: issue it if it is whole and one remains.
+    pub go: Signal<In, Bit>,
+    /// The unit's engine completes an instruction in this cycle.
+    pub complete: Signal<In, Bit>,
+    /// The current instruction issues in this cycle.
+    pub issue: Signal<Out, Bit>,
+    /// The current instruction's opcode.
+    pub opcode: Signal<Out, Bits<OPCODE_BITS_USIZE>>,
+    /// Its decoded fields: the three `Sync` counts, then the unit's ports of [`PORTS`].
+    pub field: Vec<Signal<Out, Bits<LANE_BITS>>>,
+    /// Instructions completed since `run`.
+    pub done: Signal<Out, Addr>,
+    /// Every instruction has issued and completed.
+    pub idle: Signal<Out, Bit>,
+    /// Instruction memory: one RAM per 32-bit lane of a part, in reverse lane order.
+    imem: Vec<SyncRam<Bits<LANE_BITS>>>,
+    /// Parts `0..F-1` of the instruction being fetched, by instruction lane.
+    parts: Vec<DFF<Bits<LANE_BITS>>>,
+    /// Per RAM: the part lane it holds.
+    imem_lane: Vec<Constant<Bits<8>>>,
+    /// Per part register: the part lane it takes...
+    part_lane: Vec<Constant<Bits<8>>>,
+    /// ... in the cycle with this `fk`.
+    part_fk: Vec<Constant<Bits<4>>>,
+    /// Parts of the instruction at `pc` whose reads have been issued (`F`: whole).
+    fk: DFF<Bits<4>>,
+    pc: DFF<Addr>,
+    n: DFF<Addr>,
+    done_count: DFF<Addr>,
+    /// The instruction's lanes: the kept parts, then the memory's read.
+    word: Vec<Signal<Local, Bits<LANE_BITS>>>,
+    /// Memory word read in this cycle.
+    read: Signal<Local, Addr>,
+    /// `F`, `F - 1` and `log2 F`.
+    fetch: Constant<Bits<4>>,
+    last_part: Constant<Bits<4>>,
+    fetch_shift: Constant<Bits<8>>,
+    count_mask: Constant<Addr>,
+    /// `k`, for lane `k`.
+    lane_num: Vec<Constant<Bits<8>>>,
+    /// The decoder, a block of its own so that an event-driven simulator evaluates it only
+    /// when the instruction changes.
+    decoder: FieldDecoder,
+}
+
+/// [`OPCODE_BITS`] as a `usize`.
+const OPCODE_BITS_USIZE: usize = OPCODE_BITS as usize;
+
+impl UnitSequencer {
+    /// A unit with `depth` instructions of `fetch` parts and the fields `fields`.
+    fn new(depth: usize, fetch: usize, fields: &[FieldPlaces]) -> Self {
+        let lanes = LANES / fetch;
+        let count_bits = bits_for(depth);
+        let read_base = (fetch - 1) * lanes;
+        Self {
+            clock: Default::default(),
+            write: Default::default(),
+            index: Default::default(),
+            data: signals(INSTR_WORDS / fetch),
+            run: Default::default(),
+            count: Default::default(),
+            go: Default::default(),
+            complete: Default::default(),
+            issue: Default::default(),
+            opcode: Default::default(),
+            field: signals(fields.len()),
+            done: Default::default(),
+            idle: Default::default(),
+            imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions()).collect(),
+            parts: signals(read_base),
+            imem_lane: constants((0..lanes).map(|k| (lanes - 1 - k) as u64)),
+            part_lane: constants((0..read_base).map(|i| (i % lanes) as u64)),
+            part_fk: constants((0..read_base).map(|i| (i / lanes + 1) as u64)),
+            fk: Default::default(),
+            pc: Default::default(),
+            n: Default::default(),
+            done_count: Default::default(),
+            word: signals(LANES),
+            read: Default::default(),
+            fetch: Constant::new((fetch as u64).into()),
+            last_part: Constant::new(((fetch - 1) as u64).into()),
+            fetch_shift: Constant::new((fetch.trailing_zeros() as u64).into()),
+            count_mask: Constant::new(low_mask(count_bits)),
+            lane_num: constants(0..LANES as u64),
+            decoder: FieldDecoder::new(fields),
+        }
+    }
+}
+
+impl Logic for UnitSequencer {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, fk, pc, n, done_count);
+        for i in 0..self.parts.len() {
+            self.parts[i].clock.next = self.clock.val();
+            self.parts[i].d.next = self.parts[i].q.val();
+        }
+        self.issue.next = self.go.val() & (self.pc.q.val() < self.n.q.val()) & (self.fk.q.val() == self.fetch.val());
+        if self.run.val() {
+            self.read.next = 0.into();
+        } else if self.issue.val() {
+            self.read.next = (self.pc.q.val() + 1) << self.fetch_shift.val();
+        } else if self.fk.q.val() < self.fetch.val() {
+            self.read.next = (self.pc.q.val() << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.fk.q.val());
+        } else {
+            self.read.next = (self.pc.q.val() << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.last_part.val());
+        }
+        for j in 0..self.imem.len() {
+            self.imem[j].clock.next = self.clock.val();
+            self.imem[j].write_enable.next = self.write.val();
+            self.imem[j].write_address.next = self.index.val();
+            self.imem[j].read_address.next = self.read.val();
+        }
+        // Data lane m (32 bits) goes to the RAM of part lane m; host writes are rare, so the
+        // simulation compares only while one happens.
+        for k in 0..self.imem.len() {
+            self.imem[k].write_data.next = 0.into();
+        }
+        if self.write.val() {
+            for j in 0..self.data.len() {
+                for k in 0..self.imem.len() {
+                    if self.imem_lane[k].val() == self.lane_num[2 * j].val() {
+                        self.imem[k].write_data.next = self.data[j].val().get_bits::<LANE_BITS>(0);
+                    }
+                    if self.imem_lane[k].val() == self.lane_num[2 * j + 1].val() {
+                        self.imem[k].write_data.next = self.data[j].val().get_bits::<LANE_BITS>(32);
+                    }
+                }
+            }
+        }
+        // The instruction: the kept parts, then the read, whose RAMs are in reverse lane
+        // order so that RAM k holds instruction lane 15 - k (LANES - 1 - k).
+        for i in 0..self.parts.len() {
+            self.word[i].next = self.parts[i].q.val();
+        }
+        for k in 0..self.imem.len() {
+            self.word[15 - k].next = self.imem[k].read_data.val();
+        }
+        if (self.fk.q.val() != 0) & (self.fk.q.val() < self.fetch.val()) {
+            for i in 0..self.parts.len() {
+                if self.fk.q.val() == self.part_fk[i].val() {
+                    for k in 0..self.imem.len() {
+                        if self.imem_lane[k].val() == self.part_lane[i].val() {
+                            self.parts[i].d.next = self.imem[k].read_data.val();
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..self.word.len() {
+            self.decoder.word[i].next = self.word[i].val();
+        }
+        self.opcode.next = self.decoder.opcode.val();
+        for f in 0..self.field.len() {
+            self.field[f].next = self.decoder.field[f].val();
+        }
+        if self.run.val() {
+            self.fk.d.next = 1.into();
+            self.pc.d.next = 0.into();
+            self.done_count.d.next = 0.into();
+            self.n.d.next = self.count.val() & self.count_mask.val();
+        } else {
+            if self.issue.val() {
+                self.fk.d.next = 1.into();
+                self.pc.d.next = (self.pc.q.val() + 1) & self.count_mask.val();
+            } else if self.fk.q.val() < self.fetch.val() {
+                self.fk.d.next = self.fk.q.val() + 1;
+            }
+            if self.complete.val() {
+                self.done_count.d.next = (self.done_count.q.val() + 1) & self.count_mask.val();
+            }
+        }
+        self.done.next = self.done_count.q.val();
+        self.idle.next = (self.pc.q.val() == self.n.q.val()) & (self.done_count.q.val() == self.n.q.val());
+    }
+}
+
+/// The field decoder of a unit: each field cut from the instruction's 32-bit lanes at the
+/// place the current opcode puts it (0 where it has none), with the places as constants.
+#[derive(LogicBlock)]
+pub struct FieldDecoder {
+    /// The instruction, 32-bit lanes, least significant first.
+    pub word: Vec<Signal<In, Bits<LANE_BITS>>>,
+    /// Its opcode.
+    pub opcode: Signal<Out, Bits<OPCODE_BITS_USIZE>>,
+    /// The decoded fields.
+    pub field: Vec<Signal<Out, Bits<LANE_BITS>>>,
+    /// `k`, for lane `k`.
+    lane_num: Vec<Constant<Bits<8>>>,
+    /// Per field and place (`field * 3 + place`): the opcodes that put the field there (0
+    /// for an unused place)...
+    place_ops: Vec<Constant<Bits<16>>>,
+    /// ... the lane of its first bit and the lane after...
+    place_lane: Vec<Constant<Bits<8>>>,
+    place_next: Vec<Constant<Bits<8>>>,
+    /// ... its first bit within the lane...
+    place_shift: Vec<Constant<Bits<8>>>,
+    /// ... and its kept bits.
+    place_mask: Vec<Constant<Bits<LANE_BITS>>>,
+    /// `c` and bit `c`, for opcode code `c`.
+    code_num: Vec<Constant<Bits<OPCODE_BITS_USIZE>>>,
+    code_bit: Vec<Constant<Bits<16>>>,
+    opcode_bit: Signal<Local, Bits<16>>,
+    lo: Signal<Local, Bits<LANE_BITS>>,
+    hi: Signal<Local, Bits<LANE_BITS>>,
+    /// The two lanes a field spans.
+    window: Signal<Local, Bits<64>>,
+}
+
+impl FieldDecoder {
+    /// The decoder of `fields`.
+    fn new(fields: &[FieldPlaces]) -> Self {
+        let place = |f: &dyn Fn(Option<&(u64, FieldSlot)>) -> u64| -> Vec<u64> {
+            fields.iter().flat_map(|fp| (0..PLACES).map(move |k| fp.places.get(k))).map(f).collect()
+        };
+        let lane_of = |s: &FieldSlot| u64::from(s.offset) / LANE_BITS as u64;
+        let shift_of = |s: &FieldSlot| u64::from(s.offset) % LANE_BITS as u64;
+        Self {
+            word: signals(LANES),
+            opcode: Default::default(),
+            field: signals(fields.len()),
+            lane_num: constants(0..LANES as u64),
+            place_ops: constants(place(&|p| p.map_or(0, |(ops, _)| *ops))),
+            place_lane: constants(place(&|p| p.map_or(0xff, |(_, s)| lane_of(s)))),
+            place_next: constants(place(&|p| p.map_or(0xff, |(_, s)| lane_of(s) + 1))),
+            place_shift: constants(place(&|p| p.map_or(0, |(_, s)| shift_of(s)))),
+            place_mask: place(&|p| p.map_or(0, |(_, s)| (1u64 << s.bits) - 1)).into_iter().map(|m| Constant::new(m.into())).collect(),
+            code_num: constants(0..1 << OPCODE_BITS),
+            code_bit: constants((0..1 << OPCODE_BITS).map(|c| 1 << c)),
+            opcode_bit: Default::default(),
+            lo: Default::default(),
+            hi: Default::default(),
+            window: Default::default(),
+        }
+    }
+}
+
+impl Logic for FieldDecoder {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.opcode.next = bit_cast::<OPCODE_BITS_USIZE, LANE_BITS>(self.word[0].val());
+        // The opcode as one bit of 16, by comparison (rust-hdl simulates a shift slowly).
+        self.opcode_bit.next = 0.into();
+        for c in 0..self.code_num.len() {
+            if self.opcode.val() == self.code_num[c].val() {
+                self.opcode_bit.next = self.code_bit[c].val();
+            }
+        }
+        self.lo.next = 0.into();
+        self.hi.next = 0.into();
+        self.window.next = 0.into();
+        for f in 0..self.field.len() {
+            self.field[f].next = 0.into();
+            for k in 0..3 {
+                if (self.place_ops[f * 3 + k].val() & self.opcode_bit.val()).any() {
+                    self.lo.next = 0.into();
+                    self.hi.next = 0.into();
+                    for i in 0..self.word.len() {
+                        if self.lane_num[i].val() == self.place_lane[f * 3 + k].val() {
+                            self.lo.next = self.word[i].val();
+                        }
+                        if self.lane_num[i].val() == self.place_next[f * 3 + k].val() {
+                            self.hi.next = self.word[i].val();
+                        }
+                    }
+                    if self.place_shift[f * 3 + k].val() == 0 {
+                        self.field[f].next = self.lo.val() & self.place_mask[f * 3 + k].val();
+                    } else {
+                        self.window.next = (bit_cast::<64, LANE_BITS>(self.hi.val()) << 32) | bit_cast::<64, LANE_BITS>(self.lo.val());
+                        self.window.next = self.window.val() >> self.place_shift[f * 3 + k].val();
+                        self.field[f].next = bit_cast::<LANE_BITS, 64>(self.window.val()) & self.place_mask[f * 3 + k].val();
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One default value per unit.
@@ -432,257 +715,216 @@ fn per_unit<T: Default>() -> Vec<T> {
     Unit::ALL.iter().map(|_| T::default()).collect()
 }
 
-/// The opcode in an encoded instruction's first word (0 for none).
-fn opcode_of(words: &[u64; INSTR_WORDS]) -> u64 {
-    words[0] & ((1 << OPCODE_BITS) - 1)
-}
-
 impl Controller {
     /// The controller of `arch` with `depth` instructions per unit, for a DRAM that decodes
     /// `dram_addr_bits` address bits.
     pub fn new(arch: &ArchConfig, depth: usize, dram_addr_bits: usize) -> Self {
         let fetch = arch.fetch_cycles.max(1);
-        let count_bits = bits_for(depth);
-        let lanes = INSTR_WORDS / fetch;
+        assert!(fetch.is_power_of_two() && fetch <= INSTR_WORDS, "fetch_cycles {fetch}");
+        let count_bits = bits_for(depth) as u32;
+        let opcodes: Vec<Opcode> = Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)).collect();
         let mut ctl = Self {
-            host_word: (0..lanes).map(|_| Default::default()).collect(),
+            clock: Default::default(),
+            host_we: Default::default(),
+            host_unit: Default::default(),
+            host_index: Default::default(),
+            host_word: signals(INSTR_WORDS / fetch),
+            run: Default::default(),
             count: per_unit(),
+            running: Default::default(),
+            finished: Default::default(),
+            cycles: Default::default(),
             unit_ready: per_unit(),
             unit_complete: per_unit(),
+            start_load: Default::default(),
+            start_load_t: Default::default(),
+            start_params: Default::default(),
+            start_ws: Default::default(),
+            start_os: Default::default(),
+            start_store: Default::default(),
+            start_store_t: Default::default(),
+            ld_target: Default::default(),
+            ld_dst: Default::default(),
+            ld_offset: Default::default(),
+            ld_pitch: Default::default(),
+            ld_addr: Default::default(),
+            ld_len: Default::default(),
             ld_count: per_unit(),
             ld_stride: per_unit(),
+            ld_entries: Default::default(),
+            ex_a_start: Default::default(),
+            ex_a_inner_count: Default::default(),
+            ex_a_inner_stride: Default::default(),
+            ex_a_outer_count: Default::default(),
+            ex_a_outer_stride: Default::default(),
+            ex_acc: Default::default(),
+            ex_accumulate: Default::default(),
+            ex_preload_valid: Default::default(),
+            ex_preload: Default::default(),
+            ex_b: Default::default(),
+            ex_band_valid: Default::default(),
+            ex_band_stride: Default::default(),
+            ex_sparse: Default::default(),
+            ex_int4: Default::default(),
+            ex_act4: Default::default(),
+            ex_csc_valid: Default::default(),
+            ex_csc: Default::default(),
+            ex_band_taps: Default::default(),
+            ex_band_width: Default::default(),
+            st_acc: Default::default(),
+            st_row_stride: Default::default(),
+            st_line_pitch: Default::default(),
+            st_width: Default::default(),
+            st_addr: Default::default(),
+            st_len: Default::default(),
             st_count: per_unit(),
             st_stride: per_unit(),
-            _depth: depth,
-            _fetch: fetch,
-            ..Default::default()
+            st_param: Default::default(),
+            st_zp: Default::default(),
+            st_lo: Default::default(),
+            st_hi: Default::default(),
+            load: UnitSequencer::new(depth, fetch, &[]),
+            exec: UnitSequencer::new(depth, fetch, &[]),
+            store: UnitSequencer::new(depth, fetch, &[]),
+            run_r: Default::default(),
+            fin_r: Default::default(),
+            cyc: Default::default(),
+            op_code: constants(STARTS.iter().map(|(o, _, _)| o.code())),
+            op_on: STARTS.iter().map(|(o, _, _)| Constant::new(opcodes.contains(o))).collect(),
         };
-        let (sources, sync) = decoder(&mut ctl, arch, dram_addr_bits, count_bits);
-        ctl._st = State {
-            imem: std::array::from_fn(|_| vec![vec![0; lanes]; depth * fetch]),
-            rd: std::array::from_fn(|_| vec![0; lanes]),
-            parts: std::array::from_fn(|_| vec![vec![0; lanes]; fetch - 1]),
-            sources,
-            sync,
-            opcodes: Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)).collect(),
-            count_mask: (1 << count_bits) - 1,
-            ..Default::default()
-        };
+        let mut fields = Unit::ALL.map(|_| SYNC_FIELDS.iter().map(|f| FieldPlaces::header(f, count_bits)).collect::<Vec<_>>());
+        for p in PORTS {
+            let unit_ops: Vec<Opcode> = opcodes.iter().copied().filter(|o| o.unit() == p.unit).collect();
+            let kept = kept_bits(arch, p.kind, (p.port)(&mut ctl).width(), dram_addr_bits) as u32;
+            fields[p.unit.index()].push(FieldPlaces::of(p.field, &unit_ops, kept));
+        }
+        let [load, exec, store] = fields.map(|f| UnitSequencer::new(depth, fetch, &f));
+        (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
         ctl
     }
 }
 
 impl Logic for Controller {
+    #[hdl_gen]
     fn update(&mut self) {
-        let words: [[u64; INSTR_WORDS]; 3] = std::array::from_fn(|u| self._st.word(u));
-        let opcode = |u: usize| opcode_of(&words[u]);
-        let values: Vec<u64> = PORTS
-            .iter()
-            .zip(&self._st.sources)
-            .map(|(p, src)| {
-                let u = p.unit.index();
-                src.slots.iter().find(|(o, _)| o.code() == opcode(u)).map_or(0, |(_, s)| s.raw(&words[u]))
-            })
-            .collect();
-        for (p, v) in PORTS.iter().zip(values) {
-            (p.port)(self).set(v);
+        dff_setup!(self, clock, run_r, fin_r, cyc);
+        self.load.clock.next = self.clock.val();
+        self.exec.clock.next = self.clock.val();
+        self.store.clock.next = self.clock.val();
+        self.load.write.next = self.host_we.val() & (self.host_unit.val() == 0);
+        self.exec.write.next = self.host_we.val() & (self.host_unit.val() == 1);
+        self.store.write.next = self.host_we.val() & (self.host_unit.val() == 2);
+        self.load.index.next = self.host_index.val();
+        self.exec.index.next = self.host_index.val();
+        self.store.index.next = self.host_index.val();
+        for j in 0..self.host_word.len() {
+            self.load.data[j].next = self.host_word[j].val();
+            self.exec.data[j].next = self.host_word[j].val();
+            self.store.data[j].next = self.host_word[j].val();
         }
-        let fetch = self._fetch as u64;
-        let st = &self._st;
-        let issue: [bool; 3] = std::array::from_fn(|u| {
-            st.running
-                && st.pc[u] < st.n[u]
-                && st.fk[u] == fetch
-                && self.unit_ready[u].val()
-                && (0..3).all(|v| v == u || st.done[v] >= st.sync[v].raw(&words[u]))
-        });
-        let started: Vec<bool> = STARTS
-            .iter()
-            .map(|(o, _, _)| st.opcodes.contains(o) && issue[o.unit().index()] && opcode(o.unit().index()) == o.code())
-            .collect();
-        for ((_, _, port), on) in STARTS.iter().zip(started) {
-            port(self).next = on;
-        }
-        let st = &self._st;
-        let all_done = (0..3).all(|u| st.pc[u] == st.n[u] && st.done[u] == st.n[u]);
-        self.running.next = st.running;
-        self.finished.next = st.finished;
-        self.cycles.next = st.cycles.into();
-        if !self.clock.pos_edge() {
-            return;
-        }
-        let mut n = self._st.clone();
-        let slots = self._depth * self._fetch;
-        if self.host_we.val() {
-            let (u, i) = (self.host_unit.val().index(), self.host_index.val().index());
-            if u < 3 && i < slots {
-                n.imem[u][i] = self.host_word.iter().map(|w| w.val().to_u64()).collect();
-            }
-        }
-        let run = self.run.val();
-        for (u, &issued) in issue.iter().enumerate() {
-            let (pc, fk) = (st.pc[u], st.fk[u]);
-            let read = if run {
-                0
-            } else if issued {
-                (pc + 1) * fetch
-            } else if fk < fetch {
-                pc * fetch + fk
+        self.load.run.next = self.run.val();
+        self.exec.run.next = self.run.val();
+        self.store.run.next = self.run.val();
+        self.load.count.next = self.count[0].val();
+        self.exec.count.next = self.count[1].val();
+        self.store.count.next = self.count[2].val();
+        self.load.complete.next = self.unit_complete[0].val();
+        self.exec.complete.next = self.unit_complete[1].val();
+        self.store.complete.next = self.unit_complete[2].val();
+        // Fields 0, 1, 2 of a unit are its instruction's Sync counts of load, exec, store.
+        self.load.go.next = self.run_r.q.val()
+            & self.unit_ready[0].val()
+            & (self.exec.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[1].val()))
+            & (self.store.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[2].val()));
+        self.exec.go.next = self.run_r.q.val()
+            & self.unit_ready[1].val()
+            & (self.load.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[0].val()))
+            & (self.store.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[2].val()));
+        self.store.go.next = self.run_r.q.val()
+            & self.unit_ready[2].val()
+            & (self.load.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[0].val()))
+            & (self.exec.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[1].val()));
+        // The starts in the order of STARTS.
+        self.start_load.next = self.op_on[0].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[0].val());
+        self.start_load_t.next = self.op_on[1].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[1].val());
+        self.start_params.next = self.op_on[2].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[2].val());
+        self.start_ws.next = self.op_on[3].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[3].val());
+        self.start_os.next = self.op_on[4].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[4].val());
+        self.start_store.next = self.op_on[5].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[5].val());
+        self.start_store_t.next = self.op_on[6].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[6].val());
+        // The decoded ports in the order of PORTS, from field 3 of their unit on.
+        self.ld_target.next = self.load.field[3].val().get_bit(0);
+        self.ld_dst.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[4].val());
+        self.ld_offset.next = bit_cast::<16, LANE_BITS>(self.load.field[5].val());
+        self.ld_pitch.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[6].val());
+        self.ld_addr.next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[7].val());
+        self.ld_len.next = bit_cast::<16, LANE_BITS>(self.load.field[8].val());
+        self.ld_count[0].next = bit_cast::<24, LANE_BITS>(self.load.field[9].val());
+        self.ld_count[1].next = bit_cast::<24, LANE_BITS>(self.load.field[10].val());
+        self.ld_count[2].next = bit_cast::<24, LANE_BITS>(self.load.field[11].val());
+        self.ld_stride[0].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[12].val());
+        self.ld_stride[1].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[13].val());
+        self.ld_stride[2].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[14].val());
+        self.ld_entries.next = bit_cast::<24, LANE_BITS>(self.load.field[15].val());
+        self.ex_a_start.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[3].val());
+        self.ex_a_inner_count.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[4].val());
+        self.ex_a_inner_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[5].val());
+        self.ex_a_outer_count.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[6].val());
+        self.ex_a_outer_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[7].val());
+        self.ex_acc.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[8].val());
+        self.ex_accumulate.next = self.exec.field[9].val().get_bit(0);
+        self.ex_preload_valid.next = self.exec.field[10].val().get_bit(0);
+        self.ex_preload.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[11].val());
+        self.ex_b.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[12].val());
+        self.ex_band_valid.next = self.exec.field[13].val().get_bit(0);
+        self.ex_band_stride.next = bit_cast::<8, LANE_BITS>(self.exec.field[14].val());
+        self.ex_sparse.next = bit_cast::<2, LANE_BITS>(self.exec.field[15].val());
+        self.ex_int4.next = self.exec.field[16].val().get_bit(0);
+        self.ex_act4.next = self.exec.field[17].val().get_bit(0);
+        self.ex_csc_valid.next = self.exec.field[18].val().get_bit(0);
+        self.ex_csc.next = bit_cast::<16, LANE_BITS>(self.exec.field[19].val());
+        self.ex_band_taps.next = bit_cast::<16, LANE_BITS>(self.exec.field[20].val());
+        self.ex_band_width.next = bit_cast::<16, LANE_BITS>(self.exec.field[21].val());
+        self.st_acc.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[3].val());
+        self.st_row_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[4].val());
+        self.st_line_pitch.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[5].val());
+        self.st_width.next = bit_cast::<16, LANE_BITS>(self.store.field[6].val());
+        self.st_addr.next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[7].val());
+        self.st_len.next = bit_cast::<16, LANE_BITS>(self.store.field[8].val());
+        self.st_count[0].next = bit_cast::<24, LANE_BITS>(self.store.field[9].val());
+        self.st_count[1].next = bit_cast::<24, LANE_BITS>(self.store.field[10].val());
+        self.st_count[2].next = bit_cast::<24, LANE_BITS>(self.store.field[11].val());
+        self.st_stride[0].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[12].val());
+        self.st_stride[1].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[13].val());
+        self.st_stride[2].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[14].val());
+        self.st_param.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[15].val());
+        self.st_zp.next = signed_cast(bit_cast::<8, LANE_BITS>(self.store.field[16].val()));
+        self.st_lo.next = signed_cast(bit_cast::<8, LANE_BITS>(self.store.field[17].val()));
+        self.st_hi.next = signed_cast(bit_cast::<8, LANE_BITS>(self.store.field[18].val()));
+        self.running.next = self.run_r.q.val();
+        self.finished.next = self.fin_r.q.val();
+        self.cycles.next = self.cyc.q.val();
+        if self.run.val() {
+            self.run_r.d.next = true;
+            self.fin_r.d.next = false;
+            self.cyc.d.next = 0.into();
+        } else if self.run_r.q.val() {
+            if self.load.idle.val() & self.exec.idle.val() & self.store.idle.val() {
+                self.run_r.d.next = false;
+                self.fin_r.d.next = true;
             } else {
-                pc * fetch + fetch - 1
-            };
-            n.rd[u] = st.imem[u].get(read as usize).cloned().unwrap_or_else(|| vec![0; st.rd[u].len()]);
-            if fk >= 1 && fk < fetch {
-                n.parts[u][fk as usize - 1] = st.rd[u].clone();
-            }
-            n.fk[u] = if run || issued { 1 } else { (fk + 1).min(fetch) };
-            n.pc[u] = if run { 0 } else { (pc + issued as u64) & st.count_mask };
-            n.done[u] = if run { 0 } else { (st.done[u] + self.unit_complete[u].val() as u64) & st.count_mask };
-        }
-        if run {
-            n.n = std::array::from_fn(|u| self.count[u].val().index() as u64 & st.count_mask);
-            (n.running, n.finished, n.cycles) = (true, false, 0);
-        } else if st.running {
-            if all_done {
-                (n.running, n.finished) = (false, true);
-            } else {
-                n.cycles = st.cycles + 1;
+                self.cyc.d.next = self.cyc.q.val() + 1;
             }
         }
-        self._st = n;
-    }
-
-    fn connect(&mut self) {
-        self.running.connect();
-        self.finished.connect();
-        self.cycles.connect();
-        for (_, _, port) in STARTS {
-            port(self).connect();
-        }
-        for p in PORTS {
-            (p.port)(self).drive();
-        }
-    }
-
-    fn hdl(&self) -> Verilog {
-        let st = &self._st;
-        let (fetch, lanes) = (self._fetch, self.host_word.len());
-        let slots = self._depth * fetch;
-        let part = 64 * lanes;
-        let cb = bits_for(self._depth);
-        let fb = bits_for(fetch);
-        let mut v = String::new();
-        let word = (0..lanes).rev().map(|w| format!("host_word${w}")).collect::<Vec<_>>().join(", ");
-        let slice = |u: usize, s: FieldSlot| format!("w{u}[{} +: {}]", s.offset, s.bits);
-        // `no_rw_check`: the host writes the memories only while no program runs, and the
-        // read that matters, in the `run` cycle, follows its last write.
-        for u in 0..3 {
-            let kept: Vec<String> = (0..fetch - 1).rev().map(|k| format!("part{u}_{k}")).collect();
-            let _ = write!(
-                v,
-                "(* no_rw_check *) reg [{top}:0] imem{u} [0:{last}];
-reg [{top}:0] rd{u};
-{parts}wire [{wtop}:0] w{u} = {{{concat}}};
-reg [{ctop}:0] pc{u}, n{u}, done{u};
-reg [{ftop}:0] fk{u};
-reg [31:0] ra{u};
-reg issue{u};
-wire [{obits_top}:0] op{u} = w{u}[{obits_top}:0];
-",
-                top = part - 1,
-                last = slots - 1,
-                parts = kept.iter().map(|p| format!("reg [{}:0] {p};\n", part - 1)).collect::<String>(),
-                wtop = INSTR_BITS - 1,
-                concat = std::iter::once(format!("rd{u}")).chain(kept.iter().cloned()).collect::<Vec<_>>().join(", "),
-                ctop = cb - 1,
-                ftop = fb - 1,
-                obits_top = OPCODE_BITS - 1,
-            );
-        }
-        let inits: String = (0..3)
-            .map(|u| {
-                let parts: String = (0..fetch - 1).map(|k| format!(" part{u}_{k} = 0;")).collect();
-                format!("    rd{u} = 0; fk{u} = 0; pc{u} = 0; n{u} = 0; done{u} = 0;{parts}\n")
-            })
-            .collect();
-        let _ = write!(
-            v,
-            "reg run_r, fin_r;
-reg [{cbits}:0] cyc;
-reg all_done;
-integer ii;
-initial begin
-    for (ii = 0; ii < {slots}; ii = ii + 1) begin imem0[ii] = 0; imem1[ii] = 0; imem2[ii] = 0; end
-{inits}    run_r = 0; fin_r = 0; cyc = 0;
-end
-always @(*) begin
-    running = run_r;
-    finished = fin_r;
-    cycles = cyc;
-",
-            cbits = CYCLE_BITS - 1,
-        );
-        for u in 0..3 {
-            let waits: Vec<String> = (0..3).filter(|&w| w != u).map(|w| format!("done{w} >= {}", slice(u, st.sync[w]))).collect();
-            let _ = writeln!(v, "    issue{u} = run_r && pc{u} < n{u} && fk{u} == {fetch} && unit_ready${u} && {};", waits.join(" && "));
-            let _ = writeln!(
-                v,
-                "    ra{u} = run ? 32'd0 : issue{u} ? (pc{u} + 32'd1) * {fetch} : fk{u} < {fetch} ? pc{u} * {fetch} + fk{u} : pc{u} * {fetch} + {};",
-                fetch - 1
-            );
-        }
-        let _ = writeln!(v, "    all_done = pc0 == n0 && pc1 == n1 && pc2 == n2 && done0 == n0 && done1 == n1 && done2 == n2;");
-        let ob = OPCODE_BITS;
-        for (o, name, _) in STARTS {
-            let u = o.unit().index();
-            let rhs = if st.opcodes.contains(&o) { format!("issue{u} && op{u} == {ob}'d{}", o.code()) } else { "1'b0".to_string() };
-            let _ = writeln!(v, "    {name} = {rhs};");
-        }
-        for (p, src) in PORTS.iter().zip(&st.sources) {
-            let (name, width, u) = (p.name, src.width, p.unit.index());
-            let _ = writeln!(v, "    {name} = 0;\n    case (op{u})");
-            for &(o, s) in &src.slots {
-                let _ = writeln!(v, "        {ob}'d{}: {name} = {};", o.code(), slice(u, s));
-            }
-            let _ = writeln!(v, "        default: {name} = {width}'d0;\n    endcase");
-        }
-        let _ = write!(v, "end\nalways @(posedge clock) begin\n");
-        for u in 0..3 {
-            let _ = writeln!(v, "    if (host_we && host_unit == {u} && host_index < {slots}) imem{u}[host_index] <= {{{word}}};");
-        }
-        for u in 0..3 {
-            let _ = writeln!(
-                v,
-                "    rd{u} <= ra{u} < {slots} ? imem{u}[ra{u}] : {part}'d0;
-    fk{u} <= (run || issue{u}) ? {fb}'d1 : fk{u} < {fetch} ? fk{u} + {fb}'d1 : fk{u};
-    pc{u} <= run ? {cb}'d0 : pc{u} + issue{u};
-    done{u} <= run ? {cb}'d0 : done{u} + unit_complete${u};"
-            );
-            for k in 0..fetch - 1 {
-                let _ = writeln!(v, "    if (fk{u} == {}) part{u}_{k} <= rd{u};", k + 1);
-            }
-        }
-        let _ = write!(
-            v,
-            "    if (run) begin
-        n0 <= count$0[{ctop}:0]; n1 <= count$1[{ctop}:0]; n2 <= count$2[{ctop}:0];
-        run_r <= 1; fin_r <= 0; cyc <= 0;
-    end else if (run_r) begin
-        if (all_done) begin run_r <= 0; fin_r <= 1; end
-        else cyc <= cyc + 1;
-    end
-end
-",
-            ctop = cb - 1
-        );
-        Verilog::Custom(v)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verilog::{clock_cycle, settle};
     use systole_core::isa::OPS;
+    use systole_core::Dataflow;
 
     #[test]
     fn every_opcode_has_its_start_port_in_order() {
@@ -704,18 +946,98 @@ mod tests {
             }
         }
         for p in PORTS {
-            assert!(OPS.iter().any(|s| s.unit == p.unit && s.has(p.field)), "port `{}` decodes no field", p.name);
+            assert!(OPS.iter().any(|s| s.unit == p.unit && s.has(p.field)), "the {:?} port of `{}` decodes no field", p.unit, p.field);
         }
     }
 
     #[test]
-    fn ports_are_as_wide_as_their_fields_need() {
-        let arch = ArchConfig::default();
-        let mut ctl = Controller::new(&arch, 16, DRAM_ADDR_BITS);
-        for (p, src) in PORTS.iter().zip(ctl._st.sources.clone()) {
-            assert_eq!(src.width, (p.port)(&mut ctl).width());
-            for (o, s) in src.slots {
-                assert!(s.bits as usize <= src.width, "{:?} `{}`: {} bits into the {}-bit port {}", o, p.field, s.bits, src.width, p.name);
+    fn no_field_has_more_places_than_the_kernel_numbers() {
+        for p in PORTS {
+            let ops: Vec<Opcode> = Opcode::ALL.into_iter().filter(|o| o.unit() == p.unit).collect();
+            let places = FieldPlaces::of(p.field, &ops, 32).places;
+            assert!(places.len() <= PLACES, "`{}` has {} places", p.field, places.len());
+            for (_, s) in places {
+                assert!(s.bits as usize <= LANE_BITS, "`{}` is {} bits", p.field, s.bits);
+            }
+        }
+    }
+
+    /// Deterministic pseudo-random words (xorshift).
+    fn noise(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    /// Writes one instruction of random bits with opcode `op` and no `Sync` waits into its
+    /// unit, runs it with every engine ready, and checks in its issue cycle that its start
+    /// port alone is high and that every decoded port holds the field's bits as
+    /// `systole-core`'s layout places them, narrowed to the bits the hardware keeps.
+    fn issue_and_decode(arch: &ArchConfig, op: Opcode, seed: &mut u64) {
+        let depth = 4;
+        let mut ctl = Controller::new(arch, depth, DRAM_ADDR_BITS);
+        let mut words = [0u64; INSTR_WORDS];
+        for w in &mut words {
+            *w = noise(seed);
+        }
+        for name in SYNC_FIELDS {
+            let s = op.spec().slot(name).expect("header");
+            for b in s.offset..s.offset + s.bits {
+                words[(b / 64) as usize] &= !(1 << (b % 64));
+            }
+        }
+        words[0] = (words[0] & !((1 << OPCODE_BITS) - 1)) | op.code();
+        let unit = op.unit().index();
+        let fetch = arch.fetch_cycles;
+        let lanes = INSTR_WORDS / fetch;
+        settle(&mut ctl);
+        for (k, part) in words.chunks(lanes).enumerate() {
+            ctl.host_we.next = true;
+            ctl.host_unit.next = (unit as u64).into();
+            ctl.host_index.next = (k as u64).into();
+            for (w, &v) in part.iter().enumerate() {
+                ctl.host_word[w].next = v.into();
+            }
+            clock_cycle(&mut ctl, |c| &mut c.clock);
+        }
+        ctl.host_we.next = false;
+        for u in 0..3 {
+            ctl.count[u].next = ((u == unit) as u64).into();
+            ctl.unit_ready[u].next = true;
+        }
+        ctl.run.next = true;
+        clock_cycle(&mut ctl, |c| &mut c.clock);
+        ctl.run.next = false;
+        let mut cycle = 0;
+        while !STARTS.iter().any(|(_, _, p)| p(&mut ctl).val()) {
+            clock_cycle(&mut ctl, |c| &mut c.clock);
+            cycle += 1;
+            assert!(cycle <= fetch, "{op:?} does not issue within {fetch} cycles");
+        }
+        assert_eq!(cycle + 1, fetch, "{op:?} issues {} cycles into the program", cycle);
+        for (o, name, port) in STARTS {
+            assert_eq!(port(&mut ctl).val(), o == op, "{name} while {op:?} issues");
+        }
+        for p in PORTS.iter().filter(|p| p.unit == op.unit()) {
+            let width = (p.port)(&mut ctl).width();
+            let expected = op.spec().slot(p.field).map_or(0, |s| {
+                let kept = kept_bits(arch, p.kind, width, DRAM_ADDR_BITS).min(s.bits as usize);
+                s.raw(&words) & ((1u64 << kept) - 1)
+            });
+            assert_eq!((p.port)(&mut ctl).raw(), expected, "{op:?}: the port of field `{}` on {}", p.field, arch.name);
+        }
+    }
+
+    #[test]
+    fn the_kernel_decodes_every_field_of_every_opcode_into_its_port() {
+        let mut seed = 0x5eed_1234_abcd_9876;
+        for fetch in [1, 2, 8] {
+            for dataflow in [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both] {
+                let arch = ArchConfig { fetch_cycles: fetch, transposer: true, dataflow, ..ArchConfig::default() };
+                for op in Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)) {
+                    issue_and_decode(&arch, op, &mut seed);
+                }
             }
         }
     }

@@ -1,249 +1,21 @@
-//! What the DMA engines share, written once as a Rust model and once as Verilog snippets
-//! ([`verilog`]) that the engines splice in:
+//! What the DMA engines share, each written once as an `hdl_gen` kernel:
 //!
-//! - [`Phase`]: every instruction waits `L - 1` cycles (its start cycle included), issues
-//!   one beat per cycle while it has work, and ends with a tail cycle for the last write,
-//!   which is its last busy cycle.
-//! - [`BeatWalk`]: the walk over a `DramPattern`: runs in loop order, each cut into
+//! - [`DmaPhase`]: every instruction waits `L - 1` cycles (its start cycle included),
+//!   issues one beat per cycle while it has work, and ends with a tail cycle for the last
+//!   write, which is its last busy cycle (or, for the transposed engines, in the drain's
+//!   last cycle).
+//! - [`BeatWalker`]: the walk over a `DramPattern`: runs in loop order, each cut into
 //!   `max(1, ceil(len / B))` beats of at most `B` bytes.
+//! - [`DmaWalk`]: the two joined, for the engines that issue one beat per cycle.
 
 use crate::dram::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
-/// The value of a byte lane (the engines' Rust models read DRAM and requantized bytes).
-pub fn byte(s: Signed<8>) -> i64 {
-    s.bigint().try_into().unwrap_or(0)
-}
-
-/// Where a DMA engine is in its instruction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Phase {
-    /// Ready for an instruction.
-    #[default]
-    Idle,
-    /// Waiting out the DRAM latency; `left` wait cycles remain, this one included.
-    Wait {
-        /// Wait cycles remaining.
-        left: usize,
-    },
-    /// Issuing one beat per cycle.
-    Issue,
-    /// The last busy cycle.
-    Tail,
-}
-
-impl Phase {
-    /// The phase after the start cycle of an instruction with DRAM latency `latency`;
-    /// `work` says whether it has beats to issue.
-    pub fn started(latency: usize, work: bool) -> Self {
-        Self::after_wait(latency - 1, work)
-    }
-
-    /// The phase after a wait cycle with `left` wait cycles remaining (it included).
-    pub fn after_wait(left: usize, work: bool) -> Self {
-        match left {
-            0 | 1 if work => Phase::Issue,
-            0 | 1 => Phase::Tail,
-            _ => Phase::Wait { left: left - 1 },
-        }
-    }
-}
-
-/// Position in a pattern: loop indices, the start address of each level's current
-/// iteration (`base[2]` is the current run), the beat within the run and the run number.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BeatWalk {
-    count: [u32; 3],
-    stride: [u32; 3],
-    idx: [u32; 3],
-    base: [u32; 3],
-    /// Beat within the current run.
-    pub beat: usize,
-    /// Runs completed.
-    pub run: u32,
-    beats_per_run: usize,
-}
-
-impl BeatWalk {
-    /// The start of the pattern on an engine's field ports: `addr`, `count` and `stride`
-    /// per level (outermost first), `len` bytes per run, `lanes` bytes per beat.
-    pub fn from_ports(
-        addr: &Signal<In, DAddr>,
-        count: &[Signal<In, Bits<24>>],
-        stride: &[Signal<In, DAddr>],
-        len: usize,
-        lanes: usize,
-    ) -> Self {
-        let c = |i: usize| count[i].val().index() as u32;
-        let s = |i: usize| stride[i].val().index() as u32;
-        Self::new(addr.val().index() as u32, [c(0), c(1), c(2)], [s(0), s(1), s(2)], len, lanes)
-    }
-
-    /// The start of the pattern at byte `addr` with `count` and two's-complement `stride`
-    /// per level (outermost first), `len` bytes per run, `lanes` bytes per beat.
-    pub fn new(addr: u32, count: [u32; 3], stride: [u32; 3], len: usize, lanes: usize) -> Self {
-        Self { count, stride, idx: [0; 3], base: [addr; 3], beat: 0, run: 0, beats_per_run: len.div_ceil(lanes).max(1) }
-    }
-
-    /// True when the pattern has at least one run.
-    pub fn nonempty(&self) -> bool {
-        self.count.iter().all(|&c| c > 0)
-    }
-
-    /// True when the current beat is the last of its run.
-    pub fn last_beat(&self) -> bool {
-        self.beat + 1 >= self.beats_per_run
-    }
-
-    /// True when the current run is the last of its outermost iteration.
-    pub fn last_inner_run(&self) -> bool {
-        self.idx[1] + 1 >= self.count[1] && self.idx[2] + 1 >= self.count[2]
-    }
-
-    /// DRAM address of the current beat.
-    pub fn beat_addr(&self, lanes: usize) -> u32 {
-        self.base[2].wrapping_add((self.beat * lanes) as u32)
-    }
-
-    /// Moves to the next beat; false when the current one was the last.
-    pub fn advance(&mut self) -> bool {
-        if self.beat + 1 < self.beats_per_run {
-            self.beat += 1;
-            return true;
-        }
-        self.beat = 0;
-        self.run = self.run.wrapping_add(1);
-        for level in (0..3).rev() {
-            if self.idx[level] + 1 < self.count[level] {
-                self.idx[level] += 1;
-                self.base[level] = self.base[level].wrapping_add(self.stride[level]);
-                for inner in level + 1..3 {
-                    self.idx[inner] = 0;
-                    self.base[inner] = self.base[level];
-                }
-                return true;
-            }
-        }
-        false
-    }
-}
-
-/// The same in Verilog: the phase in registers `mode` (0 idle, 1 wait, 2 issue, 3 tail) and
-/// `left`; the walk in `c0..c2`, `s0..s2`, `i0..i2`, `b0..b2`, `beat`, `bpr` and `run`.
-pub mod verilog {
-    /// Declarations of the phase registers for a DRAM latency of `latency` cycles.
-    pub fn phase_decls(latency: usize) -> String {
-        format!("reg [1:0] mode;\nreg [{}:0] left;\ninitial begin mode = 0; left = 0; end\n", wait_bits(latency) - 1)
-    }
-
-    /// Bits of the wait counter `left`, which holds at most `latency - 2`.
-    fn wait_bits(latency: usize) -> usize {
-        (usize::BITS - latency.leading_zeros()) as usize
-    }
-
-    /// Blocking assignments of the `ready` and `complete` outputs.
-    pub const PHASE_OUTPUTS: &str = "ready = (mode == 0);
-    complete = (mode == 3);";
-
-    /// The walk has runs, from the field ports (in the start cycle).
-    pub const NONEMPTY_AT_START: &str = "count$0 != 0 && count$1 != 0 && count$2 != 0";
-
-    /// The walk has runs, from its registers.
-    pub const NONEMPTY: &str = "c0 != 0 && c1 != 0 && c2 != 0";
-
-    /// The `case (mode)` of the clocked block: `latch` runs in the start cycle, `work_at_start`
-    /// and `work` say whether there are beats to issue (from the ports, from registers), and
-    /// `issue` runs in every issue cycle (it sets `mode <= 3` after the last beat).
-    pub fn phases(latency: usize, latch: &str, work_at_start: &str, work: &str, issue: &str) -> String {
-        let wait = latency - 1;
-        let (w, first) = (wait_bits(latency), wait.saturating_sub(1));
-        format!(
-            "case (mode)
-    0: if (start) begin
-        {latch}
-        if ({wait} > 1) begin mode <= 1; left <= {w}'d{first}; end
-        else mode <= ({work_at_start}) ? 2'd2 : 2'd3;
-    end
-    1: if (left > {w}'d1) left <= left - {w}'d1;
-       else mode <= ({work}) ? 2'd2 : 2'd3;
-    2: begin
-        {issue}
-    end
-    3: mode <= 0;
-    endcase"
-        )
-    }
-
-    /// Register declarations and their reset values, with the loop counts and counters
-    /// (`c*`, `i*`, `run`) `count_bits` wide and the beat counters `beat_bits` wide: 24 and
-    /// 16 hold every ISA count and length; a configuration whose controller narrows the
-    /// count and length fields (`controller::kept_bits`) needs fewer.
-    pub fn decls(count_bits: usize, beat_bits: usize) -> String {
-        let (top, btop) = (count_bits - 1, beat_bits - 1);
-        format!(
-            "reg [{top}:0] c0, c1, c2, i0, i1, i2, run;
-reg [31:0] s0, s1, s2, b0, b1, b2;
-reg [{btop}:0] beat, bpr;
-initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s1 = 0; s2 = 0; b0 = 0; b1 = 0; b2 = 0; beat = 0; bpr = 0; end
-"
-        )
-    }
-
-    /// The declarations for every ISA count.
-    pub const DECLS: &str = "reg [23:0] c0, c1, c2, i0, i1, i2, run;
-reg [31:0] s0, s1, s2, b0, b1, b2;
-reg [15:0] beat, bpr;
-initial begin c0 = 0; c1 = 0; c2 = 0; i0 = 0; i1 = 0; i2 = 0; run = 0; s0 = 0; s1 = 0; s2 = 0; b0 = 0; b1 = 0; b2 = 0; beat = 0; bpr = 0; end
-";
-
-    /// Non-blocking assignments that start a walk from the field ports `addr`, `len`,
-    /// `count$i`, `stride$i`.
-    pub fn start(lanes: usize) -> String {
-        format!(
-            "c0 <= count$0; c1 <= count$1; c2 <= count$2; s0 <= stride$0; s1 <= stride$1; s2 <= stride$2;
-        i0 <= 0; i1 <= 0; i2 <= 0; b0 <= addr; b1 <= addr; b2 <= addr; beat <= 0; run <= 0;
-        bpr <= (len == 0) ? 16'd1 : ({{1'b0, len}} + 17'd{}) / 17'd{lanes};",
-            lanes - 1
-        )
-    }
-
-    /// Non-blocking assignments that advance the walk by one beat, running `last` after the
-    /// final beat.
-    pub fn advance(last: &str) -> String {
-        format!(
-            "if (beat + 1 < bpr) beat <= beat + 1;
-        else begin
-            beat <= 0;
-            run <= run + 1;
-            if (i2 + 1 < c2) begin i2 <= i2 + 1; b2 <= b2 + s2; end
-            else if (i1 + 1 < c1) begin i1 <= i1 + 1; i2 <= 0; b1 <= b1 + s1; b2 <= b1 + s1; end
-            else if (i0 + 1 < c0) begin i0 <= i0 + 1; i1 <= 0; i2 <= 0; b0 <= b0 + s0; b1 <= b0 + s0; b2 <= b0 + s0; end
-            else {last}
-        end"
-        )
-    }
-
-    /// The current beat is the last of its run.
-    pub const LAST_BEAT: &str = "(beat + 1 >= bpr)";
-
-    /// The current run is the last of its outermost iteration.
-    pub const LAST_INNER_RUN: &str = "(i1 + 1 >= c1 && i2 + 1 >= c2)";
-
-    /// Runs remain after the current one.
-    pub const MORE_RUNS: &str = "(i2 + 1 < c2 || i1 + 1 < c1 || i0 + 1 < c0)";
-
-    /// The current beat's DRAM address.
-    pub fn beat_addr(lanes: usize) -> String {
-        format!("b2 + {}", crate::verilog::times("{16'd0, beat}", lanes, 32))
-    }
-}
-
-/// The phases of a DMA instruction, written once as an `hdl_gen` kernel (the engines that
-/// are still Verilog strings use [`verilog::phases`], its twin): idle (`ready`), a wait of
-/// `L - 2` cycles after the start cycle, issue (`issuing`, until the cycle `last` is set),
-/// and the tail cycle (`complete`). An instruction without work goes from the wait straight
+/// The phases of a DMA instruction: idle (`ready`), a wait of `L - 2` cycles after the
+/// start cycle, issue (`issuing`, until the cycle `last` or `finish` is set), and the tail
+/// cycle (`complete`) after `last`. An instruction without work goes from the wait straight
 /// to the tail.
 #[derive(LogicBlock)]
 pub struct DmaPhase {
@@ -255,8 +27,11 @@ pub struct DmaPhase {
     pub work_at_start: Signal<In, Bit>,
     /// Beats remain (from the engine's registers), read in the last wait cycle.
     pub work: Signal<In, Bit>,
-    /// This issue cycle is the instruction's last.
+    /// This issue cycle is the instruction's last, a tail cycle follows.
     pub last: Signal<In, Bit>,
+    /// This issue cycle is the instruction's last busy cycle: the engine completes in it and
+    /// is ready in the next (the transposed engines, whose drain ends the instruction).
+    pub finish: Signal<In, Bit>,
     /// Ready for an instruction.
     pub ready: Signal<Out, Bit>,
     /// Issuing one beat this cycle.
@@ -283,6 +58,7 @@ impl DmaPhase {
             work_at_start: Default::default(),
             work: Default::default(),
             last: Default::default(),
+            finish: Default::default(),
             ready: Default::default(),
             issuing: Default::default(),
             complete: Default::default(),
@@ -321,7 +97,9 @@ impl Logic for DmaPhase {
                 self.mode.d.next = 3.into();
             }
         } else if self.mode.q.val() == 2 {
-            if self.last.val() {
+            if self.finish.val() {
+                self.mode.d.next = 0.into();
+            } else if self.last.val() {
                 self.mode.d.next = 3.into();
             }
         } else {
@@ -347,8 +125,7 @@ impl Logic for Widen {
     }
 }
 
-/// The walk over a `DramPattern` ([`BeatWalk`]'s logic), written once as an `hdl_gen`
-/// kernel: three loop levels (counts, strides, the base address of each level's current
+/// The walk over a `DramPattern`: three loop levels (counts, strides, the base address of each level's current
 /// iteration), the beat within the run and the run number. `start` latches the field
 /// ports; `advance` moves one beat on.
 #[derive(LogicBlock)]
@@ -373,6 +150,10 @@ pub struct BeatWalker {
     pub nonempty: Signal<Out, Bit>,
     /// The current beat is the walk's last.
     pub last: Signal<Out, Bit>,
+    /// The current beat is the last of its run.
+    pub last_beat: Signal<Out, Bit>,
+    /// The current run is the last of its outermost iteration.
+    pub last_inner_run: Signal<Out, Bit>,
     /// The current beat's DRAM address.
     pub beat_addr: Signal<Out, DAddr>,
     /// The beat within the run.
@@ -395,7 +176,6 @@ pub struct BeatWalker {
     bit_pos: Vec<Constant<Bits<8>>>,
     count_mask: Constant<Bits<24>>,
     beat_mask: Constant<Bits<16>>,
-    last_beat: Signal<Local, Bit>,
     beat_bytes: Signal<Local, DAddr>,
 }
 
@@ -415,6 +195,8 @@ impl BeatWalker {
             nonempty_at_start: Default::default(),
             nonempty: Default::default(),
             last: Default::default(),
+            last_beat: Default::default(),
+            last_inner_run: Default::default(),
             beat_addr: Default::default(),
             beat: Default::default(),
             run: Default::default(),
@@ -431,7 +213,6 @@ impl BeatWalker {
             bit_pos: crate::wiring::constants(0..8),
             count_mask: Constant::new(crate::verilog::low_mask(count_bits)),
             beat_mask: Constant::new(crate::verilog::low_mask(len_bits)),
-            last_beat: Default::default(),
             beat_bytes: Default::default(),
         }
     }
@@ -454,10 +235,8 @@ impl Logic for BeatWalker {
         self.nonempty_at_start.next = (self.count[0].val() != 0) & (self.count[1].val() != 0) & (self.count[2].val() != 0);
         self.nonempty.next = (self.c[0].q.val() != 0) & (self.c[1].q.val() != 0) & (self.c[2].q.val() != 0);
         self.last_beat.next = (self.beat_reg.q.val() + 1) >= self.bpr.q.val();
-        self.last.next = self.last_beat.val()
-            & ((self.i[2].q.val() + 1) >= self.c[2].q.val())
-            & ((self.i[1].q.val() + 1) >= self.c[1].q.val())
-            & ((self.i[0].q.val() + 1) >= self.c[0].q.val());
+        self.last_inner_run.next = ((self.i[2].q.val() + 1) >= self.c[2].q.val()) & ((self.i[1].q.val() + 1) >= self.c[1].q.val());
+        self.last.next = self.last_beat.val() & self.last_inner_run.val() & ((self.i[0].q.val() + 1) >= self.c[0].q.val());
         // beat * lanes as shifted beats, so that no multiplier is inferred.
         self.beat_bytes.next = 0.into();
         for k in 0..8 {
@@ -595,6 +374,7 @@ impl Logic for DmaWalk {
         self.phase.work_at_start.next = self.walk.nonempty_at_start.val();
         self.phase.work.next = self.walk.nonempty.val();
         self.phase.last.next = self.walk.last.val();
+        self.phase.finish.next = false;
         self.starting.next = self.phase.ready.val() & self.start.val();
         self.walk.start.next = self.phase.ready.val() & self.start.val();
         self.walk.advance.next = self.phase.issuing.val();

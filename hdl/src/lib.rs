@@ -17,8 +17,7 @@
 //!
 //! Each block is written once: an `hdl_gen` kernel, which rust-hdl both simulates and
 //! emits, or a leaf (block RAM, DSP product, constant-division lookup, the co-simulation
-//! DRAM) whose Verilog is an instantiation or an inference template. The controller and the
-//! transposed DMA engines are still Verilog strings beside a Rust model (issue 22). Where
+//! DRAM) whose Verilog is an instantiation or an inference template. Where
 //! rust-hdl's Rust execution and its Verilog part ways, a kernel keeps to these rules:
 //! - `!x` of a narrow signal goes into a local before it joins a wider expression: Verilog
 //!   widens `x` first and inverts every bit of the width;

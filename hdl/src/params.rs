@@ -311,6 +311,7 @@ impl Logic for ParamLoader {
         self.phase.work_at_start.next = self.count.val() != 0;
         self.phase.work.next = self.remaining.q.val() != 0;
         self.phase.last.next = self.remaining.q.val() <= self.per_cycle.val();
+        self.phase.finish.next = false;
         if self.phase.ready.val() & self.start.val() {
             self.w_row.d.next = self.first.q.val();
             self.w_lane.d.next = self.first.r.val();

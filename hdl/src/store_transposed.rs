@@ -10,13 +10,17 @@
 //! [`crate::transposer`] describes, which gives `core::timing::transposer_cycles`
 //! exactly; the last drain cycle of the last block is the instruction's last busy cycle
 //! and pulses `complete`. An instruction without runs or with `len = 0` only waits.
+//!
+//! Written once as an `hdl_gen` kernel on [`DmaPhase`], [`BeatWalker`] and
+//! [`TransposerBanks`], whose lanes here are a run's bytes and whose positions are the
+//! runs (the columns).
 
-use crate::dma::{self, BeatWalk, Phase};
+use crate::dma::{BeatWalker, DmaPhase};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
-use crate::transposer::{self, Banks};
+use crate::transposer::TransposerBanks;
+use crate::wiring::{constants, signals};
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
@@ -74,47 +78,58 @@ pub struct StoreTransposedEngine {
     pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
     /// DRAM: lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
-    _latency: usize,
-    _depth: usize,
-    _st: State,
-}
-
-/// The row read in the previous cycle, written into a bank in this one.
-#[derive(Clone, Copy, Debug, Default)]
-struct Pending {
-    valid: bool,
-    bank: usize,
-    j: usize,
-    end_group: bool,
-    runs: u32,
-    last: bool,
-}
-
-#[derive(Clone, Debug, Default)]
-struct State {
-    mode: Phase,
-    acc: u32,
-    row_stride: u32,
-    line_pitch: u32,
-    width: u32,
-    len: usize,
-    param: u32,
-    out: [i64; 3],
-    per_line: u32,
-    lines: [u32; 2],
-    walk: BeatWalk,
-    g_on: bool,
-    g_bank: usize,
-    g_j: usize,
-    g_row: u32,
-    g_line: u32,
-    g_block: u32,
-    g_run0: u32,
-    g_l: [u32; 2],
-    pending: Pending,
-    banks: Banks,
-    d_bank: usize,
-    d_lane: u32,
+    phase: DmaPhase,
+    walk: BeatWalker,
+    banks: TransposerBanks,
+    f_acc: DFF<Addr>,
+    f_rs: DFF<Addr>,
+    f_lp: DFF<Addr>,
+    f_param: DFF<Addr>,
+    f_width: DFF<Bits<16>>,
+    f_len: DFF<Bits<16>>,
+    f_zp: DFF<Signed<8>>,
+    f_lo: DFF<Signed<8>>,
+    f_hi: DFF<Signed<8>>,
+    /// Runs per line (`count[2]`) and the line counts (`count[0]`, `count[1]`).
+    f_pl: DFF<Bits<24>>,
+    f_l0: DFF<Bits<24>>,
+    f_l1: DFF<Bits<24>>,
+    /// Gather: runs remain, its bank, the byte `j` of the block's runs, the accumulator
+    /// row, the line's first row, the block within the line, the block's first run and
+    /// the line indices.
+    g_on: DFF<Bit>,
+    g_bank: DFF<Bit>,
+    g_j: DFF<Bits<16>>,
+    g_row: DFF<Addr>,
+    g_line: DFF<Addr>,
+    g_block: DFF<Addr>,
+    g_run0: DFF<Bits<24>>,
+    g_l0: DFF<Bits<24>>,
+    g_l1: DFF<Bits<24>>,
+    /// Drain: its bank and the run it writes.
+    d_bank: DFF<Bit>,
+    d_lane: DFF<Bits<16>>,
+    /// The row read in the previous cycle, written into a bank in this one.
+    p_valid: DFF<Bit>,
+    p_bank: DFF<Bit>,
+    p_j: DFF<Bits<16>>,
+    p_end: DFF<Bit>,
+    p_runs: DFF<Bits<16>>,
+    p_last: DFF<Bit>,
+    cols_c: Constant<Bits<16>>,
+    /// `i`, for DRAM lane `i`.
+    lane_num: Vec<Constant<Bits<16>>>,
+    starting: Signal<Local, Bit>,
+    d_on: Signal<Local, Bit>,
+    d_last: Signal<Local, Bit>,
+    g_issue: Signal<Local, Bit>,
+    end_group: Signal<Local, Bit>,
+    more_blocks: Signal<Local, Bit>,
+    last_line: Signal<Local, Bit>,
+    last_block: Signal<Local, Bit>,
+    /// Runs left in the line from the block's first.
+    left: Signal<Local, Bits<24>>,
+    enable: Signal<Local, Bit>,
 }
 
 impl StoreTransposedEngine {
@@ -131,8 +146,8 @@ impl StoreTransposedEngine {
             width: Default::default(),
             addr: Default::default(),
             len: Default::default(),
-            count: (0..3).map(|_| Default::default()).collect(),
-            stride: (0..3).map(|_| Default::default()).collect(),
+            count: signals(3),
+            stride: signals(3),
             param: Default::default(),
             zp: Default::default(),
             lo: Default::default(),
@@ -144,271 +159,201 @@ impl StoreTransposedEngine {
             rq_zp: Default::default(),
             rq_lo: Default::default(),
             rq_hi: Default::default(),
-            q: (0..cols).map(|_| Default::default()).collect(),
+            q: signals(cols),
             dram_wr_addr: Default::default(),
-            dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
-            dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            _latency: latency,
-            _depth: depth,
-            _st: State { banks: Banks::new(cols, depth), ..Default::default() },
+            dram_wr_data: signals(lanes),
+            dram_wr_en: signals(lanes),
+            phase: DmaPhase::new(latency),
+            walk: BeatWalker::new(lanes, 24, 16),
+            banks: TransposerBanks::new(depth, cols, cols, lanes),
+            f_acc: Default::default(),
+            f_rs: Default::default(),
+            f_lp: Default::default(),
+            f_param: Default::default(),
+            f_width: Default::default(),
+            f_len: Default::default(),
+            f_zp: Default::default(),
+            f_lo: Default::default(),
+            f_hi: Default::default(),
+            f_pl: Default::default(),
+            f_l0: Default::default(),
+            f_l1: Default::default(),
+            g_on: Default::default(),
+            g_bank: Default::default(),
+            g_j: Default::default(),
+            g_row: Default::default(),
+            g_line: Default::default(),
+            g_block: Default::default(),
+            g_run0: Default::default(),
+            g_l0: Default::default(),
+            g_l1: Default::default(),
+            d_bank: Default::default(),
+            d_lane: Default::default(),
+            p_valid: Default::default(),
+            p_bank: Default::default(),
+            p_j: Default::default(),
+            p_end: Default::default(),
+            p_runs: Default::default(),
+            p_last: Default::default(),
+            cols_c: Constant::new((cols as u64).into()),
+            lane_num: constants(0..lanes as u64),
+            starting: Default::default(),
+            d_on: Default::default(),
+            d_last: Default::default(),
+            g_issue: Default::default(),
+            end_group: Default::default(),
+            more_blocks: Default::default(),
+            last_line: Default::default(),
+            last_block: Default::default(),
+            left: Default::default(),
+            enable: Default::default(),
         }
     }
 }
 
 impl Logic for StoreTransposedEngine {
+    #[hdl_gen]
     fn update(&mut self) {
-        let lanes = self.dram_wr_data.len();
-        let st = &self._st;
-        let working = st.mode == Phase::Issue;
-        let d_on = working && st.banks.full[st.d_bank];
-        let d_last = d_on && st.walk.last_beat() && st.d_lane + 1 == st.banks.runs[st.d_bank];
-        let g_issue = working && st.g_on && st.banks.free(st.g_bank, d_last, st.d_bank);
-        for i in 0..lanes {
-            let byte = st.walk.beat * lanes + i;
-            let en = d_on && byte < st.len;
-            self.dram_wr_en[i].next = en;
-            self.dram_wr_data[i].next = (if en { st.banks.at(st.d_bank, st.d_lane as usize, byte) as i64 } else { 0 }).into();
+        dff_setup!(
+            self, clock, f_acc, f_rs, f_lp, f_param, f_width, f_len, f_zp, f_lo, f_hi, f_pl, f_l0, f_l1, g_on, g_bank, g_j, g_row, g_line,
+            g_block, g_run0, g_l0, g_l1, d_bank, d_lane, p_valid, p_bank, p_j, p_end, p_runs, p_last
+        );
+        self.phase.clock.next = self.clock.val();
+        self.walk.clock.next = self.clock.val();
+        self.banks.clock.next = self.clock.val();
+        self.walk.addr.next = self.addr.val();
+        self.walk.len.next = self.len.val();
+        for k in 0..3 {
+            self.walk.count[k].next = self.count[k].val();
+            self.walk.stride[k].next = self.stride[k].val();
         }
-        self.dram_wr_addr.next = (if d_on { st.walk.beat_addr(lanes) } else { 0 } as u64).into();
-        self.acc_addr.next = (st.g_row as u64).into();
-        self.param_entry.next = (st.param.wrapping_add(st.g_j as u32) as u64).into();
-        self.rq_zp.next = st.out[0].into();
-        self.rq_lo.next = st.out[1].into();
-        self.rq_hi.next = st.out[2].into();
-        self.ready.next = st.mode == Phase::Idle;
-        self.complete.next = st.mode == Phase::Tail || (d_last && st.banks.last[st.d_bank]);
-        if !self.clock.pos_edge() {
-            return;
-        }
-        let q: Vec<i8> = self.q.iter().map(|d| dma::byte(d.val()) as i8).collect();
-        let mut n = self._st.clone();
-        let st = &self._st;
-        n.pending = Pending::default();
-        let p = st.pending;
-        if p.valid {
-            for (c, &b) in q.iter().enumerate() {
-                n.banks.set(p.bank, c, p.j, b);
-            }
-        }
-        match st.mode {
-            Phase::Idle if self.start.val() => {
-                let c = |i: usize| self.count[i].val().index() as u32;
-                n.acc = self.acc.val().index() as u32;
-                n.row_stride = self.row_stride.val().index() as u32;
-                n.line_pitch = self.line_pitch.val().index() as u32;
-                n.width = self.width.val().index() as u32;
-                n.len = self.len.val().index();
-                n.param = self.param.val().index() as u32;
-                n.out = [dma::byte(self.zp.val()), dma::byte(self.lo.val()), dma::byte(self.hi.val())];
-                n.per_line = c(2);
-                n.lines = [c(0), c(1)];
-                n.walk = BeatWalk::from_ports(&self.addr, &self.count, &self.stride, n.len, lanes);
-                n.g_on = n.walk.nonempty() && n.len > 0;
-                (n.g_bank, n.g_j, n.g_row, n.g_line, n.g_block, n.g_run0, n.g_l) = (0, 0, n.acc, n.acc, 0, 0, [0, 0]);
-                (n.d_bank, n.d_lane) = (0, 0);
-                n.banks.full = [false; 2];
-                n.mode = Phase::started(self._latency, n.g_on);
-            }
-            Phase::Idle => {}
-            Phase::Wait { left } => n.mode = Phase::after_wait(left, st.g_on),
-            Phase::Issue => {
-                if d_on {
-                    let last_beat = st.walk.last_beat();
-                    n.walk.advance();
-                    if d_last {
-                        n.d_lane = 0;
-                        n.banks.full[st.d_bank] = false;
-                        n.d_bank = 1 - st.d_bank;
-                        if st.banks.last[st.d_bank] {
-                            n.mode = Phase::Idle;
-                        }
-                    } else if last_beat {
-                        n.d_lane = st.d_lane + 1;
-                    }
-                }
-                if g_issue {
-                    let end_group = st.g_j + 1 == st.len;
-                    let more_blocks = st.g_run0 + st.width < st.per_line;
-                    let last_line = st.g_l[1] + 1 >= st.lines[1] && st.g_l[0] + 1 >= st.lines[0];
-                    let last = end_group && !more_blocks && last_line;
-                    let runs = st.width.min(st.per_line - st.g_run0);
-                    n.pending = Pending { valid: true, bank: st.g_bank, j: st.g_j, end_group, runs, last };
-                    if !end_group {
-                        n.g_j = st.g_j + 1;
-                        n.g_row = st.g_row.wrapping_add(st.row_stride);
-                    } else {
-                        n.g_j = 0;
-                        n.g_bank = 1 - st.g_bank;
-                        if more_blocks {
-                            n.g_run0 = st.g_run0 + st.width;
-                            n.g_block = st.g_block + 1;
-                            n.g_row = st.g_line.wrapping_add(n.g_block);
-                        } else {
-                            n.g_run0 = 0;
-                            n.g_block = 0;
-                            n.g_line = st.g_line.wrapping_add(st.line_pitch);
-                            n.g_row = n.g_line;
-                            if st.g_l[1] + 1 < st.lines[1] {
-                                n.g_l[1] = st.g_l[1] + 1;
-                            } else {
-                                n.g_l = [st.g_l[0] + 1, 0];
-                            }
-                        }
-                    }
-                    n.g_on = !last;
-                }
-            }
-            Phase::Tail => n.mode = Phase::Idle,
-        }
-        if p.valid && p.end_group {
-            n.banks.fill(p.bank, p.runs, p.last, false);
-        }
-        self._st = n;
-    }
-
-    fn connect(&mut self) {
-        for s in [&mut self.ready, &mut self.complete] {
-            s.connect();
-        }
-        self.acc_addr.connect();
-        self.param_entry.connect();
-        for s in [&mut self.rq_zp, &mut self.rq_lo, &mut self.rq_hi] {
-            s.connect();
-        }
-        self.dram_wr_addr.connect();
-        for s in &mut self.dram_wr_data {
-            s.connect();
-        }
-        for s in &mut self.dram_wr_en {
-            s.connect();
-        }
-    }
-
-    fn hdl(&self) -> Verilog {
-        use transposer::verilog as tv;
-        let lanes = self.dram_wr_data.len();
-        let beat_lanes = crate::verilog::times("beat", lanes, 32);
-        let cols = self.q.len();
-        let depth = self._depth;
+        self.starting.next = self.phase.ready.val() & self.start.val();
+        self.d_on.next = self.phase.issuing.val() & self.banks.full.val();
+        self.d_last.next = self.d_on.val() & self.walk.last_beat.val() & ((self.d_lane.q.val() + 1) == self.banks.runs.val());
+        self.g_issue.next = self.phase.issuing.val() & self.g_on.q.val() & self.banks.free.val();
+        self.end_group.next = (self.g_j.q.val() + 1) == self.f_len.q.val();
+        self.more_blocks.next =
+            (bit_cast::<32, 24>(self.g_run0.q.val()) + bit_cast::<32, 16>(self.f_width.q.val())) < bit_cast::<32, 24>(self.f_pl.q.val());
+        self.last_line.next = ((self.g_l1.q.val() + 1) >= self.f_l1.q.val()) & ((self.g_l0.q.val() + 1) >= self.f_l0.q.val());
+        self.last_block.next = self.end_group.val() & !self.more_blocks.val() & self.last_line.val();
+        self.left.next = self.f_pl.q.val() - self.g_run0.q.val();
         // An instruction with runs of at least one byte has work after its wait.
-        let work_at_start = format!("({}) && len != 0", dma::verilog::NONEMPTY_AT_START);
-        let mut v = String::new();
-        let _ = write!(
-            v,
-            "{phase_decls}{decls}{banks}reg [23:0] f_acc, f_rs, f_lp, f_param, g_row, g_line, g_block, g_run0, g_l0, g_l1, f_pl, f_l0, f_l1;
-reg [15:0] f_width, f_len, g_j, d_lane;
-reg signed [7:0] f_zp, f_lo, f_hi;
-reg g_on, g_bank, d_bank;
-reg p_valid, p_bank, p_end, p_last;
-reg [15:0] p_j, p_runs;
-reg d_on, d_last, g_issue, end_group, more_blocks, last_line;
-initial begin
-    f_acc = 0; f_rs = 0; f_lp = 0; f_param = 0; g_row = 0; g_line = 0; g_block = 0; g_run0 = 0;
-    g_l0 = 0; g_l1 = 0; f_pl = 0; f_l0 = 0; f_l1 = 0; f_width = 0; f_len = 0; g_j = 0; d_lane = 0;
-    f_zp = 0; f_lo = 0; f_hi = 0; g_on = 0; g_bank = 0; d_bank = 0;
-    p_valid = 0; p_bank = 0; p_end = 0; p_last = 0; p_j = 0; p_runs = 0;
-end
-always @(*) begin
-    ready = (mode == 0);
-    d_on = (mode == 2) && full[d_bank];
-    d_last = d_on && {last_beat} && (d_lane + 1 == {runs});
-    g_issue = (mode == 2) && g_on && {free};
-    complete = (mode == 3) || (d_last && last[d_bank]);
-    dram_wr_addr = d_on ? {beat_addr} : 32'd0;
-    acc_addr = g_row;
-    param_entry = f_param + g_j;
-    rq_zp = f_zp;
-    rq_lo = f_lo;
-    rq_hi = f_hi;
-    end_group = (g_j + 1 == f_len);
-    more_blocks = ({{8'd0, g_run0}} + f_width < {{8'd0, f_pl}});
-    last_line = (g_l1 + 1 >= f_l1) && (g_l0 + 1 >= f_l0);
-",
-            phase_decls = dma::verilog::phase_decls(self._latency),
-            decls = dma::verilog::DECLS,
-            banks = tv::decls(cols, depth),
-            last_beat = dma::verilog::LAST_BEAT,
-            runs = tv::runs("d_bank"),
-            free = tv::free("g_bank", "d_last", "d_bank"),
-            beat_addr = dma::verilog::beat_addr(lanes),
-        );
-        for i in 0..lanes {
-            let _ = writeln!(
-                v,
-                "    dram_wr_en${i} = d_on && ({beat_lanes} + {i} < f_len);\n    dram_wr_data${i} = dram_wr_en${i} ? tb[{at}] : 8'sd0;",
-                at = tv::at(cols, depth, "d_bank", "d_lane", &format!("({beat_lanes} + {i})"))
-            );
+        self.phase.start.next = self.start.val();
+        self.phase.work_at_start.next = self.walk.nonempty_at_start.val() & (self.len.val() != 0);
+        self.phase.work.next = self.g_on.q.val();
+        self.phase.last.next = false;
+        self.phase.finish.next = self.d_last.val() & self.banks.last.val();
+        self.walk.start.next = self.starting.val();
+        self.walk.advance.next = self.d_on.val();
+        self.ready.next = self.phase.ready.val();
+        self.complete.next = self.phase.complete.val() | (self.d_last.val() & self.banks.last.val());
+        self.dram_wr_addr.next = 0.into();
+        if self.d_on.val() {
+            self.dram_wr_addr.next = self.walk.beat_addr.val();
         }
-        let _ = write!(
-            v,
-            "end
-always @(posedge clock) begin
-    p_valid <= 0;
-    if (p_valid) begin
-"
-        );
-        for c in 0..cols {
-            let _ = writeln!(v, "        tb[{at}] <= q${c};", at = tv::at(cols, depth, "p_bank", &c.to_string(), "p_j"));
+        self.acc_addr.next = self.g_row.q.val();
+        self.param_entry.next = self.f_param.q.val() + bit_cast::<ADDR_BITS, 16>(self.g_j.q.val());
+        self.rq_zp.next = self.f_zp.q.val();
+        self.rq_lo.next = self.f_lo.q.val();
+        self.rq_hi.next = self.f_hi.q.val();
+        self.banks.r_bank.next = self.d_bank.q.val();
+        self.banks.r_lane.next = self.walk.beat_offset.val();
+        self.banks.r_pos.next = self.d_lane.q.val();
+        for i in 0..self.dram_wr_en.len() {
+            self.enable.next = self.d_on.val() & ((self.walk.beat_offset.val() + self.lane_num[i].val()) < self.f_len.q.val());
+            self.dram_wr_en[i].next = self.enable.val();
+            self.dram_wr_data[i].next = 0.into();
+            if self.enable.val() {
+                self.dram_wr_data[i].next = self.banks.r_data[i].val();
+            }
         }
-        let _ = write!(
-            v,
-            "    end
-    {phases}
-    if (p_valid && p_end) begin
-        {fill}
-    end
-end
-",
-            phases = dma::verilog::phases(
-                self._latency,
-                &format!(
-                    "f_acc <= acc; f_rs <= row_stride; f_lp <= line_pitch; f_width <= width; f_len <= len;
-        f_param <= param; f_zp <= zp; f_lo <= lo; f_hi <= hi;
-        f_pl <= count$2; f_l0 <= count$0; f_l1 <= count$1;
-        {start}
-        g_on <= {work};
-        g_bank <= 0; g_j <= 0; g_row <= acc; g_line <= acc; g_block <= 0; g_run0 <= 0; g_l0 <= 0; g_l1 <= 0;
-        d_bank <= 0; d_lane <= 0;
-        full <= 2'b00;",
-                    start = dma::verilog::start(lanes),
-                    work = work_at_start,
-                ),
-                &work_at_start,
-                "g_on",
-                &format!(
-                    "if (d_on) begin
-            {advance}
-            if (d_last) begin
-                d_lane <= 0;
-                full[d_bank] <= 1'b0;
-                d_bank <= !d_bank;
-                if (last[d_bank]) mode <= 0;
-            end else if ({last_beat}) d_lane <= d_lane + 1;
-        end
-        if (g_issue) begin
-            p_valid <= 1; p_bank <= g_bank; p_j <= g_j; p_end <= end_group;
-            p_runs <= (f_pl - g_run0 < f_width) ? f_pl - g_run0 : f_width;
-            p_last <= end_group && !more_blocks && last_line;
-            if (end_group && !more_blocks && last_line) g_on <= 0;
-            if (!end_group) begin g_j <= g_j + 1; g_row <= g_row + f_rs; end
-            else begin
-                g_j <= 0;
-                g_bank <= !g_bank;
-                if (more_blocks) begin
-                    g_run0 <= g_run0 + f_width; g_block <= g_block + 1; g_row <= g_line + g_block + 1;
-                end else begin
-                    g_run0 <= 0; g_block <= 0; g_line <= g_line + f_lp; g_row <= g_line + f_lp;
-                    if (g_l1 + 1 < f_l1) g_l1 <= g_l1 + 1;
-                    else begin g_l1 <= 0; g_l0 <= g_l0 + 1; end
-                end
-            end
-        end",
-                    advance = dma::verilog::advance(";"),
-                    last_beat = dma::verilog::LAST_BEAT,
-                ),
-            ),
-            fill = tv::fill("p_bank", "p_runs", "p_last", "1'b0"),
-        );
-        Verilog::Custom(v)
+        self.banks.write.next = self.p_valid.q.val();
+        self.banks.w_bank.next = self.p_bank.q.val();
+        self.banks.w_lane.next = self.p_j.q.val();
+        self.banks.w_pos.next = 0.into();
+        self.banks.w_end.next = self.cols_c.val();
+        for c in 0..self.q.len() {
+            self.banks.w_data[c].next = self.q[c].val();
+        }
+        self.banks.fill.next = self.p_valid.q.val() & self.p_end.q.val();
+        self.banks.fill_bank.next = self.p_bank.q.val();
+        self.banks.fill_runs.next = self.p_runs.q.val();
+        self.banks.fill_last.next = self.p_last.q.val();
+        self.banks.fill_outer.next = false;
+        self.banks.drained.next = self.d_last.val();
+        self.banks.gather_bank.next = self.g_bank.q.val();
+        self.banks.clear.next = self.starting.val();
+        self.p_valid.d.next = false;
+        if self.starting.val() {
+            self.f_acc.d.next = self.acc.val();
+            self.f_rs.d.next = self.row_stride.val();
+            self.f_lp.d.next = self.line_pitch.val();
+            self.f_width.d.next = self.width.val();
+            self.f_len.d.next = self.len.val();
+            self.f_param.d.next = self.param.val();
+            self.f_zp.d.next = self.zp.val();
+            self.f_lo.d.next = self.lo.val();
+            self.f_hi.d.next = self.hi.val();
+            self.f_pl.d.next = self.count[2].val();
+            self.f_l0.d.next = self.count[0].val();
+            self.f_l1.d.next = self.count[1].val();
+            self.g_on.d.next = self.walk.nonempty_at_start.val() & (self.len.val() != 0);
+            self.g_bank.d.next = false;
+            self.g_j.d.next = 0.into();
+            self.g_row.d.next = self.acc.val();
+            self.g_line.d.next = self.acc.val();
+            self.g_block.d.next = 0.into();
+            self.g_run0.d.next = 0.into();
+            self.g_l0.d.next = 0.into();
+            self.g_l1.d.next = 0.into();
+            self.d_bank.d.next = false;
+            self.d_lane.d.next = 0.into();
+        }
+        if self.d_on.val() {
+            if self.d_last.val() {
+                self.d_lane.d.next = 0.into();
+                self.d_bank.d.next = !self.d_bank.q.val();
+            } else if self.walk.last_beat.val() {
+                self.d_lane.d.next = self.d_lane.q.val() + 1;
+            }
+        }
+        if self.g_issue.val() {
+            self.p_valid.d.next = true;
+            self.p_bank.d.next = self.g_bank.q.val();
+            self.p_j.d.next = self.g_j.q.val();
+            self.p_end.d.next = self.end_group.val();
+            if self.left.val() < bit_cast::<24, 16>(self.f_width.q.val()) {
+                self.p_runs.d.next = self.left.val().get_bits::<16>(0);
+            } else {
+                self.p_runs.d.next = self.f_width.q.val();
+            }
+            self.p_last.d.next = self.last_block.val();
+            if self.last_block.val() {
+                self.g_on.d.next = false;
+            }
+            if !self.end_group.val() {
+                self.g_j.d.next = self.g_j.q.val() + 1;
+                self.g_row.d.next = self.g_row.q.val() + self.f_rs.q.val();
+            } else {
+                self.g_j.d.next = 0.into();
+                self.g_bank.d.next = !self.g_bank.q.val();
+                if self.more_blocks.val() {
+                    self.g_run0.d.next = self.g_run0.q.val() + bit_cast::<24, 16>(self.f_width.q.val());
+                    self.g_block.d.next = self.g_block.q.val() + 1;
+                    self.g_row.d.next = self.g_line.q.val() + self.g_block.q.val() + 1;
+                } else {
+                    self.g_run0.d.next = 0.into();
+                    self.g_block.d.next = 0.into();
+                    self.g_line.d.next = self.g_line.q.val() + self.f_lp.q.val();
+                    self.g_row.d.next = self.g_line.q.val() + self.f_lp.q.val();
+                    if (self.g_l1.q.val() + 1) < self.f_l1.q.val() {
+                        self.g_l1.d.next = self.g_l1.q.val() + 1;
+                    } else {
+                        self.g_l1.d.next = 0.into();
+                        self.g_l0.d.next = self.g_l0.q.val() + 1;
+                    }
+                }
+            }
+        }
     }
 }
