@@ -35,7 +35,7 @@
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
-use crate::wiring::{constants, signals};
+use crate::wiring::{constants, signals, Router};
 use rust_hdl::prelude::*;
 use systole_core::encoding::OPCODE_BITS;
 use systole_core::isa::{FieldSlot, Opcode, Unit, INSTR_BITS, INSTR_WORDS};
@@ -355,9 +355,12 @@ const SYNC_FIELDS: [&str; 3] = ["sync.load", "sync.exec", "sync.store"];
 /// A port of the controller, reached from the controller.
 type PortOf<T> = fn(&mut Controller) -> &mut T;
 
+/// An opcode's start port.
+type StartPort = PortOf<Signal<Out, Bit>>;
+
 /// The start port of each opcode, in opcode order (a test checks the order); its place is
 /// its index in the kernel's opcode constants.
-const STARTS: [(Opcode, &str, PortOf<Signal<Out, Bit>>); 7] = [
+const STARTS: [(Opcode, &str, StartPort); 7] = [
     (Opcode::Load, "start_load", |c| &mut c.start_load),
     (Opcode::LoadTransposed, "start_load_t", |c| &mut c.start_load_t),
     (Opcode::LoadParams, "start_params", |c| &mut c.start_params),
@@ -388,14 +391,16 @@ const PLACES: usize = 3;
 /// the opcodes that put it there.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct FieldPlaces {
-    /// `(opcodes (bit c for code c), slot)` per place.
-    places: Vec<(u64, FieldSlot)>,
+    places: Vec<Place>,
 }
+
+/// A place of a field: the opcodes that put it there (bit `c` for code `c`) and its slot.
+type Place = (u64, FieldSlot);
 
 impl FieldPlaces {
     /// The places of field `field` among `opcodes` (of one unit), narrowed to `kept` bits.
     fn of(field: &str, opcodes: &[Opcode], kept: u32) -> Self {
-        let mut places: Vec<(u64, FieldSlot)> = vec![];
+        let mut places: Vec<Place> = vec![];
         for &o in opcodes {
             if let Some(s) = o.spec().slot(field) {
                 let slot = FieldSlot { bits: s.bits.min(kept), ..s };
@@ -450,10 +455,10 @@ pub struct UnitSequencer {
     imem: Vec<SyncRam<Bits<LANE_BITS>>>,
     /// Parts `0..F-1` of the instruction being fetched, by instruction lane.
     parts: Vec<DFF<Bits<LANE_BITS>>>,
-    /// Per RAM: the part lane it holds.
-    imem_lane: Vec<Constant<Bits<8>>>,
-    /// Per part register: the part lane it takes...
-    part_lane: Vec<Constant<Bits<8>>>,
+    /// The host's data lanes to the RAMs that hold them.
+    to_imem: Router<Bits<LANE_BITS>>,
+    /// The RAMs' reads to the part registers that keep them...
+    to_parts: Router<Bits<LANE_BITS>>,
     /// ... in the cycle with this `fk`.
     part_fk: Vec<Constant<Bits<4>>>,
     /// Parts of the instruction at `pc` whose reads have been issued (`F`: whole).
@@ -470,8 +475,6 @@ pub struct UnitSequencer {
     last_part: Constant<Bits<4>>,
     fetch_shift: Constant<Bits<8>>,
     count_mask: Constant<Addr>,
-    /// `k`, for lane `k`.
-    lane_num: Vec<Constant<Bits<8>>>,
     /// The decoder, a block of its own so that an event-driven simulator evaluates it only
     /// when the instruction changes.
     decoder: FieldDecoder,
@@ -502,8 +505,8 @@ impl UnitSequencer {
             idle: Default::default(),
             imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions()).collect(),
             parts: signals(read_base),
-            imem_lane: constants((0..lanes).map(|k| (lanes - 1 - k) as u64)),
-            part_lane: constants((0..read_base).map(|i| (i % lanes) as u64)),
+            to_imem: Router::new(lanes, (0..lanes).map(|k| Some(lanes - 1 - k)).collect()),
+            to_parts: Router::new(lanes, (0..read_base).map(|i| Some(lanes - 1 - i % lanes)).collect()),
             part_fk: constants((0..read_base).map(|i| (i / lanes + 1) as u64)),
             fk: Default::default(),
             pc: Default::default(),
@@ -515,7 +518,6 @@ impl UnitSequencer {
             last_part: Constant::new(((fetch - 1) as u64).into()),
             fetch_shift: Constant::new((fetch.trailing_zeros() as u64).into()),
             count_mask: Constant::new(low_mask(count_bits)),
-            lane_num: constants(0..LANES as u64),
             decoder: FieldDecoder::new(fields),
         }
     }
@@ -545,22 +547,14 @@ impl Logic for UnitSequencer {
             self.imem[j].write_address.next = self.index.val();
             self.imem[j].read_address.next = self.read.val();
         }
-        // Data lane m (32 bits) goes to the RAM of part lane m; host writes are rare, so the
-        // simulation compares only while one happens.
-        for k in 0..self.imem.len() {
-            self.imem[k].write_data.next = 0.into();
+        // Data lane m (32 bits) goes to the RAM of part lane m.
+        for j in 0..self.data.len() {
+            self.to_imem.inputs[2 * j].next = self.data[j].val().get_bits::<LANE_BITS>(0);
+            self.to_imem.inputs[2 * j + 1].next = self.data[j].val().get_bits::<LANE_BITS>(32);
         }
-        if self.write.val() {
-            for j in 0..self.data.len() {
-                for k in 0..self.imem.len() {
-                    if self.imem_lane[k].val() == self.lane_num[2 * j].val() {
-                        self.imem[k].write_data.next = self.data[j].val().get_bits::<LANE_BITS>(0);
-                    }
-                    if self.imem_lane[k].val() == self.lane_num[2 * j + 1].val() {
-                        self.imem[k].write_data.next = self.data[j].val().get_bits::<LANE_BITS>(32);
-                    }
-                }
-            }
+        for k in 0..self.imem.len() {
+            self.imem[k].write_data.next = self.to_imem.outputs[k].val();
+            self.to_parts.inputs[k].next = self.imem[k].read_data.val();
         }
         // The instruction: the kept parts, then the read, whose RAMs are in reverse lane
         // order so that RAM k holds instruction lane 15 - k (LANES - 1 - k).
@@ -570,15 +564,9 @@ impl Logic for UnitSequencer {
         for k in 0..self.imem.len() {
             self.word[15 - k].next = self.imem[k].read_data.val();
         }
-        if (self.fk.q.val() != 0) & (self.fk.q.val() < self.fetch.val()) {
-            for i in 0..self.parts.len() {
-                if self.fk.q.val() == self.part_fk[i].val() {
-                    for k in 0..self.imem.len() {
-                        if self.imem_lane[k].val() == self.part_lane[i].val() {
-                            self.parts[i].d.next = self.imem[k].read_data.val();
-                        }
-                    }
-                }
+        for i in 0..self.parts.len() {
+            if self.fk.q.val() == self.part_fk[i].val() {
+                self.parts[i].d.next = self.to_parts.outputs[i].val();
             }
         }
         for i in 0..self.word.len() {
@@ -619,14 +607,12 @@ pub struct FieldDecoder {
     pub opcode: Signal<Out, Bits<OPCODE_BITS_USIZE>>,
     /// The decoded fields.
     pub field: Vec<Signal<Out, Bits<LANE_BITS>>>,
-    /// `k`, for lane `k`.
-    lane_num: Vec<Constant<Bits<8>>>,
-    /// Per field and place (`field * 3 + place`): the opcodes that put the field there (0
-    /// for an unused place)...
+    /// Per field and place (`field * 3 + place`): the lane of its first bit (`lo`) and the
+    /// lane after (`hi`, zero beyond the last)...
+    lo: Router<Bits<LANE_BITS>>,
+    hi: Router<Bits<LANE_BITS>>,
+    /// ... the opcodes that put the field there (0 for an unused place)...
     place_ops: Vec<Constant<Bits<16>>>,
-    /// ... the lane of its first bit and the lane after...
-    place_lane: Vec<Constant<Bits<8>>>,
-    place_next: Vec<Constant<Bits<8>>>,
     /// ... its first bit within the lane...
     place_shift: Vec<Constant<Bits<8>>>,
     /// ... and its kept bits.
@@ -635,8 +621,8 @@ pub struct FieldDecoder {
     code_num: Vec<Constant<Bits<OPCODE_BITS_USIZE>>>,
     code_bit: Vec<Constant<Bits<16>>>,
     opcode_bit: Signal<Local, Bits<16>>,
-    lo: Signal<Local, Bits<LANE_BITS>>,
-    hi: Signal<Local, Bits<LANE_BITS>>,
+    lo_lane: Signal<Local, Bits<LANE_BITS>>,
+    hi_lane: Signal<Local, Bits<LANE_BITS>>,
     /// The two lanes a field spans.
     window: Signal<Local, Bits<64>>,
 }
@@ -644,7 +630,7 @@ pub struct FieldDecoder {
 impl FieldDecoder {
     /// The decoder of `fields`.
     fn new(fields: &[FieldPlaces]) -> Self {
-        let place = |f: &dyn Fn(Option<&(u64, FieldSlot)>) -> u64| -> Vec<u64> {
+        let place = |f: &dyn Fn(Option<&Place>) -> u64| -> Vec<u64> {
             fields.iter().flat_map(|fp| (0..PLACES).map(move |k| fp.places.get(k))).map(f).collect()
         };
         let lane_of = |s: &FieldSlot| u64::from(s.offset) / LANE_BITS as u64;
@@ -653,17 +639,19 @@ impl FieldDecoder {
             word: signals(LANES),
             opcode: Default::default(),
             field: signals(fields.len()),
-            lane_num: constants(0..LANES as u64),
+            lo: Router::new(LANES, place(&|p| p.map_or(0, |(_, s)| lane_of(s))).into_iter().map(|l| Some(l as usize)).collect()),
+            hi: Router::new(
+                LANES,
+                place(&|p| p.map_or(0, |(_, s)| lane_of(s) + 1)).into_iter().map(|l| Some(l as usize).filter(|&l| l < LANES)).collect(),
+            ),
             place_ops: constants(place(&|p| p.map_or(0, |(ops, _)| *ops))),
-            place_lane: constants(place(&|p| p.map_or(0xff, |(_, s)| lane_of(s)))),
-            place_next: constants(place(&|p| p.map_or(0xff, |(_, s)| lane_of(s) + 1))),
             place_shift: constants(place(&|p| p.map_or(0, |(_, s)| shift_of(s)))),
             place_mask: place(&|p| p.map_or(0, |(_, s)| (1u64 << s.bits) - 1)).into_iter().map(|m| Constant::new(m.into())).collect(),
             code_num: constants(0..1 << OPCODE_BITS),
             code_bit: constants((0..1 << OPCODE_BITS).map(|c| 1 << c)),
             opcode_bit: Default::default(),
-            lo: Default::default(),
-            hi: Default::default(),
+            lo_lane: Default::default(),
+            hi_lane: Default::default(),
             window: Default::default(),
         }
     }
@@ -680,27 +668,24 @@ impl Logic for FieldDecoder {
                 self.opcode_bit.next = self.code_bit[c].val();
             }
         }
-        self.lo.next = 0.into();
-        self.hi.next = 0.into();
+        for i in 0..self.word.len() {
+            self.lo.inputs[i].next = self.word[i].val();
+            self.hi.inputs[i].next = self.word[i].val();
+        }
+        self.lo_lane.next = 0.into();
+        self.hi_lane.next = 0.into();
         self.window.next = 0.into();
         for f in 0..self.field.len() {
             self.field[f].next = 0.into();
             for k in 0..3 {
                 if (self.place_ops[f * 3 + k].val() & self.opcode_bit.val()).any() {
-                    self.lo.next = 0.into();
-                    self.hi.next = 0.into();
-                    for i in 0..self.word.len() {
-                        if self.lane_num[i].val() == self.place_lane[f * 3 + k].val() {
-                            self.lo.next = self.word[i].val();
-                        }
-                        if self.lane_num[i].val() == self.place_next[f * 3 + k].val() {
-                            self.hi.next = self.word[i].val();
-                        }
-                    }
                     if self.place_shift[f * 3 + k].val() == 0 {
-                        self.field[f].next = self.lo.val() & self.place_mask[f * 3 + k].val();
+                        self.field[f].next = self.lo.outputs[f * 3 + k].val() & self.place_mask[f * 3 + k].val();
                     } else {
-                        self.window.next = (bit_cast::<64, LANE_BITS>(self.hi.val()) << 32) | bit_cast::<64, LANE_BITS>(self.lo.val());
+                        self.lo_lane.next = self.lo.outputs[f * 3 + k].val();
+                        self.hi_lane.next = self.hi.outputs[f * 3 + k].val();
+                        self.window.next =
+                            (bit_cast::<64, LANE_BITS>(self.hi_lane.val()) << 32) | bit_cast::<64, LANE_BITS>(self.lo_lane.val());
                         self.window.next = self.window.val() >> self.place_shift[f * 3 + k].val();
                         self.field[f].next = bit_cast::<LANE_BITS, 64>(self.window.val()) & self.place_mask[f * 3 + k].val();
                     }
@@ -999,6 +984,8 @@ mod tests {
             for (w, &v) in part.iter().enumerate() {
                 ctl.host_word[w].next = v.into();
             }
+            // Inputs settle before the edge, as a synchronous host drives them.
+            settle(&mut ctl);
             clock_cycle(&mut ctl, |c| &mut c.clock);
         }
         ctl.host_we.next = false;
@@ -1007,8 +994,10 @@ mod tests {
             ctl.unit_ready[u].next = true;
         }
         ctl.run.next = true;
+        settle(&mut ctl);
         clock_cycle(&mut ctl, |c| &mut c.clock);
         ctl.run.next = false;
+        settle(&mut ctl);
         let mut cycle = 0;
         while !STARTS.iter().any(|(_, _, p)| p(&mut ctl).val()) {
             clock_cycle(&mut ctl, |c| &mut c.clock);

@@ -174,22 +174,27 @@ impl Logic for LoadTransposedEngine {
         self.walk.advance.next = self.g_issue.val();
         self.ready.next = self.phase.ready.val();
         self.complete.next = self.phase.complete.val() | (self.d_last.val() & self.banks.last.val());
-        self.dram_rd_addr.next = 0.into();
+        // Each output is assigned once per evaluation (no default then override), so that an
+        // event-driven simulator sees no glitch on it.
         if self.g_issue.val() {
             self.dram_rd_addr.next = self.walk.beat_addr.val();
+        } else {
+            self.dram_rd_addr.next = 0.into();
         }
-        self.act_addr.next = 0.into();
         if self.d_on.val() {
             self.act_addr.next = self.d_base.q.val() + bit_cast::<ADDR_BITS, 16>(self.d_j.q.val());
+        } else {
+            self.act_addr.next = 0.into();
         }
         self.banks.r_bank.next = self.d_bank.q.val();
         self.banks.r_lane.next = 0.into();
         self.banks.r_pos.next = self.d_j.q.val();
         for l in 0..self.act_we.len() {
             self.act_we[l].next = self.d_on.val();
-            self.act_data[l].next = 0.into();
             if self.d_on.val() & (self.lane_num[l].val() < self.banks.runs.val()) {
                 self.act_data[l].next = self.banks.r_data[l].val();
+            } else {
+                self.act_data[l].next = 0.into();
             }
         }
         self.banks.write.next = self.p_valid.q.val();

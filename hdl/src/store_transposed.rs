@@ -247,9 +247,12 @@ impl Logic for StoreTransposedEngine {
         self.walk.advance.next = self.d_on.val();
         self.ready.next = self.phase.ready.val();
         self.complete.next = self.phase.complete.val() | (self.d_last.val() & self.banks.last.val());
-        self.dram_wr_addr.next = 0.into();
+        // Each output is assigned once per evaluation (no default then override), so that an
+        // event-driven simulator sees no glitch on it.
         if self.d_on.val() {
             self.dram_wr_addr.next = self.walk.beat_addr.val();
+        } else {
+            self.dram_wr_addr.next = 0.into();
         }
         self.acc_addr.next = self.g_row.q.val();
         self.param_entry.next = self.f_param.q.val() + bit_cast::<ADDR_BITS, 16>(self.g_j.q.val());
@@ -262,9 +265,10 @@ impl Logic for StoreTransposedEngine {
         for i in 0..self.dram_wr_en.len() {
             self.enable.next = self.d_on.val() & ((self.walk.beat_offset.val() + self.lane_num[i].val()) < self.f_len.q.val());
             self.dram_wr_en[i].next = self.enable.val();
-            self.dram_wr_data[i].next = 0.into();
             if self.enable.val() {
                 self.dram_wr_data[i].next = self.banks.r_data[i].val();
+            } else {
+                self.dram_wr_data[i].next = 0.into();
             }
         }
         self.banks.write.next = self.p_valid.q.val();

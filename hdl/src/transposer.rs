@@ -8,8 +8,12 @@
 //! is full from the cycle after its group's last gathered byte is written until its last
 //! drain cycle; the gather may issue into it again in that last drain cycle, since the
 //! first gathered byte is written one cycle after its issue.
+//!
+//! The bookkeeping is an `hdl_gen` kernel; the bytes are a leaf, [`ByteFile`], a register
+//! file (LUT RAM or flip-flops) that rust-hdl simulates as an array and emits as a Verilog
+//! memory with an indexed write and indexed asynchronous reads.
 
-use crate::wiring::{constants, signals};
+use crate::wiring::signals;
 use rust_hdl::prelude::*;
 
 /// Bits of lane and position numbers.
@@ -68,13 +72,8 @@ pub struct TransposerBanks {
     /// The gather may issue into `gather_bank` in this cycle: it is empty, or the drain is in
     /// its last cycle on it.
     pub free: Signal<Out, Bit>,
-    bytes: Vec<DFF<Signed<8>>>,
-    /// Per byte: its bank, lane and position.
-    entry_bank: Vec<Constant<Bit>>,
-    entry_lane: Vec<Constant<Num>>,
-    entry_pos: Vec<Constant<Num>>,
-    /// `k`, for byte `k` of `w_data` or `r_data`.
-    k_num: Vec<Constant<Num>>,
+    /// The bytes.
+    file: ByteFile,
     full0: DFF<Bit>,
     full1: DFF<Bit>,
     runs0: DFF<Num>,
@@ -83,7 +82,6 @@ pub struct TransposerBanks {
     last1: DFF<Bit>,
     outer0: DFF<Bit>,
     outer1: DFF<Bit>,
-    offset: Signal<Local, Num>,
 }
 
 impl TransposerBanks {
@@ -91,7 +89,6 @@ impl TransposerBanks {
     /// bytes at a time.
     pub fn new(lanes: usize, positions: usize, writes: usize, reads: usize) -> Self {
         assert!(lanes < 1 << BITS && positions < 1 << BITS, "{lanes} x {positions} transposer");
-        let entries = || (0..2).flat_map(move |b| (0..lanes).flat_map(move |l| (0..positions).map(move |p| (b, l, p))));
         Self {
             clock: Default::default(),
             clear: Default::default(),
@@ -117,11 +114,7 @@ impl TransposerBanks {
             last: Default::default(),
             ends_outer: Default::default(),
             free: Default::default(),
-            bytes: signals(2 * lanes * positions),
-            entry_bank: entries().map(|(b, _, _)| Constant::new(b == 1)).collect(),
-            entry_lane: constants(entries().map(|(_, l, _)| l as u64)),
-            entry_pos: constants(entries().map(|(_, _, p)| p as u64)),
-            k_num: constants(0..writes.max(reads) as u64),
+            file: ByteFile::new(lanes, positions, writes, reads),
             full0: Default::default(),
             full1: Default::default(),
             runs0: Default::default(),
@@ -130,7 +123,6 @@ impl TransposerBanks {
             last1: Default::default(),
             outer0: Default::default(),
             outer1: Default::default(),
-            offset: Default::default(),
         }
     }
 }
@@ -139,33 +131,20 @@ impl Logic for TransposerBanks {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, full0, full1, runs0, runs1, last0, last1, outer0, outer1);
-        self.offset.next = 0.into();
-        for k in 0..self.r_data.len() {
-            self.r_data[k].next = 0.into();
+        self.file.clock.next = self.clock.val();
+        self.file.write.next = self.write.val();
+        self.file.w_bank.next = self.w_bank.val();
+        self.file.w_lane.next = self.w_lane.val();
+        self.file.w_pos.next = self.w_pos.val();
+        self.file.w_end.next = self.w_end.val();
+        for k in 0..self.w_data.len() {
+            self.file.w_data[k].next = self.w_data[k].val();
         }
-        for e in 0..self.bytes.len() {
-            self.bytes[e].clock.next = self.clock.val();
-            self.bytes[e].d.next = self.bytes[e].q.val();
-            if self.write.val()
-                & (self.entry_bank[e].val() == self.w_bank.val())
-                & (self.entry_lane[e].val() == self.w_lane.val())
-                & (self.entry_pos[e].val() < self.w_end.val())
-            {
-                self.offset.next = self.entry_pos[e].val() - self.w_pos.val();
-                for k in 0..self.w_data.len() {
-                    if self.offset.val() == self.k_num[k].val() {
-                        self.bytes[e].d.next = self.w_data[k].val();
-                    }
-                }
-            }
-            if (self.entry_bank[e].val() == self.r_bank.val()) & (self.entry_pos[e].val() == self.r_pos.val()) {
-                self.offset.next = self.entry_lane[e].val() - self.r_lane.val();
-                for k in 0..self.r_data.len() {
-                    if self.offset.val() == self.k_num[k].val() {
-                        self.r_data[k].next = self.bytes[e].q.val();
-                    }
-                }
-            }
+        self.file.r_bank.next = self.r_bank.val();
+        self.file.r_lane.next = self.r_lane.val();
+        self.file.r_pos.next = self.r_pos.val();
+        for k in 0..self.r_data.len() {
+            self.r_data[k].next = self.file.r_data[k].val();
         }
         if self.r_bank.val() {
             self.full.next = self.full1.q.val();
@@ -206,5 +185,122 @@ impl Logic for TransposerBanks {
                 self.outer0.d.next = self.fill_outer.val();
             }
         }
+    }
+}
+
+/// Two banks of `lanes x positions` signed bytes, byte `(bank, lane, pos)` at
+/// `(bank * lanes + lane) * positions + pos`: one write port of `W` bytes into one lane at
+/// positions `w_pos..` (those below `w_end`, written at the clock edge) and one
+/// asynchronous read port of `R` bytes from one position of lanes `r_lane..` (0 beyond the
+/// last lane or position).
+#[derive(LogicBlock)]
+pub struct ByteFile {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Write at the end of this cycle.
+    pub write: Signal<In, Bit>,
+    /// Bank written.
+    pub w_bank: Signal<In, Bit>,
+    /// Lane written.
+    pub w_lane: Signal<In, Num>,
+    /// Position of `w_data[0]`.
+    pub w_pos: Signal<In, Num>,
+    /// Positions from here on are not written.
+    pub w_end: Signal<In, Num>,
+    /// Bytes written.
+    pub w_data: Vec<Signal<In, Signed<8>>>,
+    /// Bank read.
+    pub r_bank: Signal<In, Bit>,
+    /// Lane of `r_data[0]`.
+    pub r_lane: Signal<In, Num>,
+    /// Position read.
+    pub r_pos: Signal<In, Num>,
+    /// Bytes read.
+    pub r_data: Vec<Signal<Out, Signed<8>>>,
+    _lanes: usize,
+    _positions: usize,
+    _bytes: Vec<i8>,
+}
+
+impl ByteFile {
+    /// The file of `lanes x positions` bytes per bank, `writes` bytes written and `reads`
+    /// bytes read at a time.
+    pub fn new(lanes: usize, positions: usize, writes: usize, reads: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            write: Default::default(),
+            w_bank: Default::default(),
+            w_lane: Default::default(),
+            w_pos: Default::default(),
+            w_end: Default::default(),
+            w_data: signals(writes),
+            r_bank: Default::default(),
+            r_lane: Default::default(),
+            r_pos: Default::default(),
+            r_data: signals(reads),
+            _lanes: lanes,
+            _positions: positions,
+            _bytes: vec![0; 2 * lanes * positions],
+        }
+    }
+
+    /// The index of byte `(bank, lane, pos)`, if it exists.
+    fn index(&self, bank: bool, lane: usize, pos: usize) -> Option<usize> {
+        (lane < self._lanes && pos < self._positions).then(|| (bank as usize * self._lanes + lane) * self._positions + pos)
+    }
+}
+
+impl Logic for ByteFile {
+    fn update(&mut self) {
+        if self.clock.pos_edge() && self.write.val() {
+            let (bank, lane) = (self.w_bank.val(), self.w_lane.val().index());
+            let (pos, end) = (self.w_pos.val().index(), self.w_end.val().index());
+            for i in 0..self.w_data.len() {
+                if pos + i < end {
+                    if let Some(at) = self.index(bank, lane, pos + i) {
+                        self._bytes[at] = self.w_data[i].val().bigint().try_into().unwrap_or(0);
+                    }
+                }
+            }
+        }
+        let (bank, lane, pos) = (self.r_bank.val(), self.r_lane.val().index(), self.r_pos.val().index());
+        for k in 0..self.r_data.len() {
+            let byte = self.index(bank, lane + k, pos).map_or(0, |at| self._bytes[at]);
+            self.r_data[k].next = (byte as i64).into();
+        }
+    }
+
+    fn connect(&mut self) {
+        for r in &mut self.r_data {
+            r.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        let (lanes, positions) = (self._lanes, self._positions);
+        let size = 2 * lanes * positions;
+        let mut v = format!(
+            "reg signed [7:0] mem [0:{last}];
+integer i;
+initial for (i = 0; i < {size}; i = i + 1) mem[i] = 0;
+always @(posedge clock) if (write) begin
+",
+            last = size - 1
+        );
+        for i in 0..self.w_data.len() {
+            v += &format!(
+                "    if (w_pos + {i} < w_end && w_lane < {lanes} && w_pos + {i} < {positions}) \
+                 mem[(w_bank * {lanes} + w_lane) * {positions} + w_pos + {i}] <= w_data${i};\n"
+            );
+        }
+        v += "end\nalways @(*) begin\n";
+        for k in 0..self.r_data.len() {
+            v += &format!(
+                "    r_data${k} = (r_lane + {k} < {lanes} && r_pos < {positions}) ? \
+                 mem[(r_bank * {lanes} + r_lane + {k}) * {positions} + r_pos] : 8'sd0;\n"
+            );
+        }
+        v += "end";
+        Verilog::Custom(v)
     }
 }

@@ -54,3 +54,53 @@ pub fn signals<T: Default>(n: usize) -> Vec<T> {
 pub fn constants<const N: usize>(values: impl IntoIterator<Item = u64>) -> Vec<Constant<Bits<N>>> {
     values.into_iter().map(|v| Constant::new(v.into())).collect()
 }
+
+/// A block of wires: output `k` is input `from[k]`, or zero where `from[k]` is `None`. The
+/// choice is made at construction, so a kernel can take a run-time-chosen lane of a vector
+/// without a comparison per lane (which `hdl_gen` would unroll).
+#[derive(LogicBlock)]
+pub struct Router<T: Synth> {
+    /// The inputs.
+    pub inputs: Vec<Signal<In, T>>,
+    /// The outputs.
+    pub outputs: Vec<Signal<Out, T>>,
+    _from: Vec<Option<usize>>,
+}
+
+impl<T: Synth> Router<T> {
+    /// Output `k` of `inputs` inputs is input `from[k]` (zero for `None`).
+    pub fn new(inputs: usize, from: Vec<Option<usize>>) -> Self {
+        assert!(from.iter().flatten().all(|&i| i < inputs), "a route from beyond {inputs} inputs");
+        Self { inputs: signals(inputs), outputs: signals(from.len()), _from: from }
+    }
+}
+
+impl<T: Synth> Logic for Router<T> {
+    fn update(&mut self) {
+        for (k, from) in self._from.iter().enumerate() {
+            self.outputs[k].next = from.map_or_else(T::default, |i| self.inputs[i].val());
+        }
+    }
+
+    fn connect(&mut self) {
+        for o in &mut self.outputs {
+            o.connect();
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Combinatorial(
+            self._from
+                .iter()
+                .enumerate()
+                .map(|(k, from)| match from {
+                    Some(i) => assign(format!("outputs${k}"), format!("inputs${i}")),
+                    None => VerilogStatement::Assignment(
+                        VerilogExpression::Signal(format!("outputs${k}")),
+                        VerilogExpression::Literal(T::default().verilog()),
+                    ),
+                })
+                .collect(),
+        )
+    }
+}
