@@ -173,10 +173,10 @@ pub struct Requant {
     r2: Signal<Local, Bits<25>>,
     // Step 3a.
     mp: Signal<Local, Bits<24>>,
-    s: Signal<Local, Bits<5>>,
-    round_bit: Signal<Local, Bits<24>>,
+    ep: Signal<Local, Bits<10>>,
+    j: Signal<Local, Bits<4>>,
+    w: Signal<Local, Bits<34>>,
     down: Signal<Local, Bits<10>>,
-    mask: Signal<Local, Bits<24>>,
     sum: Signal<Local, Bits<10>>,
     // Step 3b.
     q16: Signal<Local, Signed<16>>,
@@ -218,10 +218,10 @@ impl Requant {
             prod: Default::default(),
             r2: Default::default(),
             mp: Default::default(),
-            s: Default::default(),
-            round_bit: Default::default(),
+            ep: Default::default(),
+            j: Default::default(),
+            w: Default::default(),
             down: Default::default(),
-            mask: Default::default(),
             sum: Default::default(),
             q16: Default::default(),
             zp16: Default::default(),
@@ -313,22 +313,23 @@ impl Logic for Requant {
         self.b4.data_in.next.inf = self.b3.data_out.val().inf;
 
         // Step 3a: mp * 2^(ep - 256) is at least 512 from ep = 242 and below 0.5 up to
-        // ep = 231; between, shift right by s = 256 - ep, 15..24 (half to even), and cap.
-        // As s >= 15 where it is used, the quotient is the top ten bits shifted by s - 14.
+        // ep = 231; between, shift right by 256 - ep, 15..24 (half to even), and cap. With
+        // j = ep - 232 (0..9, the low four bits of ep with bit 3 flipped), w = mp << j puts
+        // the quotient in bits 24..33 (below 512), the rounding bit at 23 and the rest
+        // below, so the step has no subtraction and no comparison in series.
         self.mp.next = self.b4.data_out.val().mp;
-        self.s.next = bit_cast::<5, 10>(0 - self.b4.data_out.val().ep);
-        self.down.next = self.mp.val().get_bits::<10>(14) >> (self.s.val() - 14);
-        self.round_bit.next = self.mp.val() >> (self.s.val() - 1);
-        self.mask.next = (bits::<24>(1) << (self.s.val() - 1)) - 1;
-        self.sum.next =
-            self.down.val() + (self.round_bit.val().get_bit(0) & (((self.mp.val() & self.mask.val()) != 0) | self.down.val().get_bit(0)));
+        self.ep.next = self.b4.data_out.val().ep;
+        self.j.next = self.ep.val().get_bits::<4>(0) ^ 8;
+        self.w.next = bit_cast::<34, 24>(self.mp.val()) << self.j.val();
+        self.down.next = self.w.val().get_bits::<10>(24);
+        self.sum.next = self.down.val() + (self.w.val().get_bit(23) & ((self.w.val().get_bits::<23>(0) != 0) | self.down.val().get_bit(0)));
         if self.b4.data_out.val().zero {
             self.b5.data_in.next.q = 0.into();
-        } else if self.b4.data_out.val().inf | (self.b4.data_out.val().ep >= 242) {
+        } else if self.b4.data_out.val().inf | (self.ep.val() >= 242) {
             self.b5.data_in.next.q = 511.into();
-        } else if self.b4.data_out.val().ep <= 231 {
+        } else if self.ep.val() <= 231 {
             self.b5.data_in.next.q = 0.into();
-        } else if self.sum.val() > 511 {
+        } else if self.sum.val().get_bit(9) {
             self.b5.data_in.next.q = 511.into();
         } else {
             self.b5.data_in.next.q = self.sum.val();
