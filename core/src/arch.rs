@@ -166,6 +166,13 @@ pub struct ArchConfig {
     /// their DRAM wait, which grows to [`ArchConfig::store_latency`] when the stages do not
     /// fit in it (docs/ARCHITECTURE.md sections 5 and 9).
     pub requant_stages: usize,
+    /// Pipeline registers between each weight-stationary PE's multiplier and its adder, 0
+    /// or [`MAX_PE_STAGES`] (default 0): with one, the product of the activation and
+    /// weight of cycle `t` is added to the partial sum in cycle `t + 1`, so the slowest PE
+    /// path is a multiplier or an adder, not both; every column sum, and so a WS matmul's
+    /// latency, is one cycle later (docs/ARCHITECTURE.md sections 5 and 9). The OS PEs
+    /// have none.
+    pub pe_stages: usize,
 }
 
 impl Default for ArchConfig {
@@ -189,6 +196,7 @@ impl Default for ArchConfig {
             csc_weights: false,
             int4_activations: false,
             requant_stages: 2,
+            pe_stages: 0,
         }
     }
 }
@@ -204,6 +212,9 @@ pub const MIN_DRAM_LATENCY: usize = 2;
 /// Most pipeline registers a requantization unit has: one after each of its six steps
 /// (docs/ARCHITECTURE.md section 9).
 pub const MAX_REQUANT_STAGES: usize = 6;
+
+/// Most pipeline registers a WS PE has: one, after its multiplier.
+pub const MAX_PE_STAGES: usize = 1;
 
 /// Largest array dimension accepted.
 pub const MAX_DIM: usize = 256;
@@ -332,10 +343,10 @@ impl ArchConfig {
     }
 
     /// Cycles from a WS matmul's last issue cycle to its last accumulator write, plus one:
-    /// one scratchpad read, `rows` cycles down a column, `cols - 1` cycles of column skew
-    /// and one accumulator write.
+    /// one scratchpad read, `rows` cycles down a column, `cols - 1` cycles of column skew,
+    /// the PEs' `pe_stages` product registers and one accumulator write.
     pub fn ws_latency(&self) -> u64 {
-        (self.rows + self.cols + 1) as u64
+        (self.rows + self.cols + 1 + self.pe_stages) as u64
     }
 
     /// The wait a `Store` or `StoreTransposed` pays before its first DRAM beat: the DRAM
@@ -468,6 +479,23 @@ impl ArchConfig {
             )
             .help(format!("use 0 to {MAX_REQUANT_STAGES}: 2 by default, {MAX_REQUANT_STAGES} for the fastest clock")));
         }
+        if self.pe_stages > MAX_PE_STAGES {
+            return Err(ConfigError::new(
+                "pe_stages",
+                format!(
+                    "{} pipeline registers, but a PE has one multiplier and one adder, so one register between them at most",
+                    self.pe_stages
+                ),
+            )
+            .help(format!("use 0, or {MAX_PE_STAGES} for the fastest clock")));
+        }
+        if self.pe_stages > 0 && !self.dataflow.has_ws() {
+            return Err(ConfigError::new(
+                "pe_stages",
+                format!("{} product registers are in the WS PEs, and this instance has none", self.pe_stages),
+            )
+            .help("use pe_stages = 0 with dataflow = \"os\""));
+        }
         if self.dram_latency > 100_000 {
             return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
                 .help("typical values are 10 to 200"));
@@ -554,6 +582,19 @@ mod tests {
         assert_eq!(ArchConfig { requant_stages: 5, dram_latency: 40, ..a.clone() }.store_latency(), 40);
         let e = ArchConfig { requant_stages: 7, ..a }.validate().unwrap_err();
         assert_eq!(e.field, "requant_stages");
+    }
+
+    #[test]
+    fn a_product_register_delays_every_ws_column_sum_by_one_cycle() {
+        // 4x4: one scratchpad read, 4 rows, 3 cycles of column skew, one write; plus one.
+        let a = ArchConfig::preset_4x4();
+        assert_eq!(a.ws_latency(), 9);
+        assert_eq!(ArchConfig { pe_stages: 1, ..a.clone() }.ws_latency(), 10);
+        assert_eq!(ArchConfig { pe_stages: 2, ..a.clone() }.validate().unwrap_err().field, "pe_stages");
+        let os = ArchConfig { pe_stages: 1, dataflow: Dataflow::OutputStationary, transposer: true, ..a };
+        let e = os.validate().unwrap_err();
+        assert_eq!(e.field, "pe_stages");
+        assert!(e.to_string().contains("WS PEs"), "{e}");
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.transposer as usize,
         arch.fetch_cycles,
         arch.requant_stages,
+        arch.pe_stages,
     ];
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
@@ -127,5 +128,7 @@ mod tests {
         assert_ne!(fingerprint(&a), fingerprint(&deeper));
         let pipelined = ArchConfig { requant_stages: a.requant_stages + 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&pipelined));
+        let staged = ArchConfig { pe_stages: 1, ..a.clone() };
+        assert_ne!(fingerprint(&a), fingerprint(&staged));
     }
 }

@@ -13,8 +13,8 @@
 //! ```
 //!
 //! Timing (docs/ARCHITECTURE.md section 9): the activation word presented on `a_in` in
-//! cycle `t` appears as the column sums on `out` in cycle `t + rows + cols - 1`, all
-//! columns together. A weight row presented on `w_in` in cycle `t` reaches PE `(k, j)`'s
+//! cycle `t` appears as the column sums on `out` in cycle `t + rows + cols - 1 + s`, all
+//! columns together, with `s` product registers per PE ([`WsArray::with_pe_stages`]). A weight row presented on `w_in` in cycle `t` reaches PE `(k, j)`'s
 //! capture in cycle `t + j + k`; the flip presented with an activation in cycle `t`
 //! switches PE `(k, j)` in cycle `t + k + j`.
 //!
@@ -61,6 +61,8 @@ pub struct WsArray {
     w_row_skew: Vec<Delay<Bits<8>>>,
     w_clear_skew: Vec<Delay<Bit>>,
     deskew: Vec<Delay<Signed<32>>>,
+    /// Product registers per PE (`ArchConfig::pe_stages`).
+    _pe_stages: usize,
 }
 
 impl WsArray {
@@ -90,7 +92,26 @@ impl WsArray {
             w_row_skew: (0..cols).map(Delay::new).collect(),
             w_clear_skew: (0..cols).map(Delay::new).collect(),
             deskew: (0..cols).map(|j| Delay::new(cols - 1 - j)).collect(),
+            _pe_stages: 0,
         }
+    }
+
+    /// The array with `stages` (0 or 1) product registers in every PE
+    /// (`ArchConfig::pe_stages`): the column sums come `stages` cycles later.
+    pub fn with_pe_stages(mut self, stages: usize) -> Self {
+        assert!(stages <= systole_core::arch::MAX_PE_STAGES, "{stages} PE stages");
+        for row in &mut self.pes {
+            for pe in row.iter_mut() {
+                pe.set_product_register(stages == 1);
+            }
+        }
+        self._pe_stages = stages;
+        self
+    }
+
+    /// Product registers per PE.
+    pub fn pe_stages(&self) -> usize {
+        self._pe_stages
     }
 
     /// Rows of PEs.
@@ -110,7 +131,7 @@ impl WsArray {
 
     /// Cycles from an activation word on `a_in` to its column sums on `out`.
     pub fn latency(&self) -> usize {
-        self.rows() + self.cols() - 1
+        self.rows() + self.cols() - 1 + self._pe_stages
     }
 
     /// Every net of the array, applied according to `mode`.

@@ -149,6 +149,13 @@ impl ExecDual {
         self.ws = self.ws.with_int4x4(on);
         self
     }
+
+    /// The WS engine with `stages` product registers per PE (see
+    /// [`WsEngine::with_pe_stages`]).
+    pub fn with_pe_stages(mut self, stages: usize) -> Self {
+        self.ws = self.ws.with_pe_stages(stages);
+        self
+    }
 }
 
 impl Logic for ExecDual {

@@ -314,12 +314,25 @@ impl WsEngine {
         self
     }
 
+    /// The engine with `stages` product registers in every PE (`ArchConfig::pe_stages`):
+    /// the column sums, their accumulator writes and the completion come that much later.
+    pub fn with_pe_stages(mut self, stages: usize) -> Self {
+        self.array = std::mem::replace(&mut self.array, WsArray::new(1, 1, 1, false)).with_pe_stages(stages);
+        let drain = self.array.latency();
+        let (rows, cols) = (self.array.rows(), self.array.cols());
+        self.d_valid = Delay::new(drain);
+        self.d_addr = Delay::new(drain);
+        self.d_accum = Delay::new(drain);
+        self.done_line = Delay::new(rows + cols + 1 + stages);
+        self
+    }
+
     /// The engine with int4 x int4 PEs (`ArchConfig::int4_activations`, which needs four
     /// activation banks) or without.
     pub fn with_int4x4(mut self, on: bool) -> Self {
         let (rows, cols, lanes) = (self.array.rows(), self.array.cols(), self.array.lanes());
         assert!(!on || self.act_wide_data.len() == 4 * rows, "int4 x int4 needs four activation banks");
-        self.array = WsArray::new(rows, cols, lanes, on);
+        self.array = WsArray::new(rows, cols, lanes, on).with_pe_stages(self.array.pe_stages());
         self.quads = Constant::new(on);
         self
     }
@@ -723,6 +736,12 @@ impl ExecWs {
     /// The engine with CSC preloads (`ArchConfig::csc_weights`) or without.
     pub fn with_csc(mut self, csc: bool) -> Self {
         self.engine = self.engine.with_csc(csc);
+        self
+    }
+
+    /// The engine with `stages` product registers per PE (see [`WsEngine::with_pe_stages`]).
+    pub fn with_pe_stages(mut self, stages: usize) -> Self {
+        self.engine = self.engine.with_pe_stages(stages);
         self
     }
 

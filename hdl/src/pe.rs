@@ -16,7 +16,9 @@
 //!   captures `w` into `shadow`. A `clear` on the bus (the start of a CSC preload) zeroes
 //!   every `shadow` it passes, ahead of the tile's nonzeros. A capture in the same cycle as a flip is safe: the flip
 //!   reads the old `shadow`.
-//! - `p_out = p_in + a_in * w` (wrapping int32), `a_out = a_in`, both one cycle later.
+//! - `p_out = p_in + a_in * w` (wrapping int32), `a_out = a_in`, both one cycle later;
+//!   with a product register (`ArchConfig::pe_stages = 1`), `a_in * w` is registered and
+//!   added to the `p_in` of the next cycle, so `p_out` is two cycles after `a_in`.
 //! - In an array that skips sparse weights, `a_in` is a group of four activations and the
 //!   weight carries a 2-bit index: the PE multiplies `a_in[index]` (a dense tile's index is
 //!   the row's position in its group of four, so it multiplies its own lane).
@@ -96,6 +98,8 @@ pub struct WsPe {
     flip: DFF<Bit>,
     pack: DFF<Bits<2>>,
     p: DFF<Signed<32>>,
+    // The product register (with `_staged`).
+    prod: DFF<Signed<16>>,
     w: DFF<Signed<8>>,
     w_index: DFF<Bits<2>>,
     w_valid: DFF<Bit>,
@@ -106,12 +110,18 @@ pub struct WsPe {
     index: Signal<Local, Bits<2>>,
     x: Signal<Local, Signed<8>>,
     x_hi: Signal<Local, Signed<8>>,
+    // This cycle's product (the sum of the partial products in the int4 modes).
+    term: Signal<Local, Signed<32>>,
     // Loop counts selecting the datapath: one multiplier (1 lane), or one that also works
     // as two 8x4 ones (4 lanes).
     _plain: usize,
     _fused: usize,
     // 1 when the PE also works as four 4x4 multipliers (int4 x int4), else 0.
     _quad: usize,
+    // Loop counts choosing the adder's input: the product (`_direct`) or the product
+    // register (`_staged`).
+    _direct: usize,
+    _staged: usize,
 }
 
 /// Activation lanes per PE row in an array that skips sparse weights: one group of N:4.
@@ -158,6 +168,7 @@ impl WsPe {
             flip: Default::default(),
             pack: Default::default(),
             p: Default::default(),
+            prod: Default::default(),
             w: Default::default(),
             w_index: Default::default(),
             w_valid: Default::default(),
@@ -168,10 +179,20 @@ impl WsPe {
             index: Default::default(),
             x: Default::default(),
             x_hi: Default::default(),
+            term: Default::default(),
             _plain: usize::from(lanes == 1),
             _fused: usize::from(lanes > 1),
             _quad: usize::from(int4x4),
+            _direct: 1,
+            _staged: 0,
         }
+    }
+
+    /// The PE with a product register between its multiplier and its adder
+    /// (`ArchConfig::pe_stages`), which delays `p_out` by one more cycle.
+    pub fn set_product_register(&mut self, on: bool) {
+        self._direct = usize::from(!on);
+        self._staged = usize::from(on);
     }
 }
 
@@ -190,6 +211,7 @@ impl Logic for WsPe {
             flip,
             pack,
             p,
+            prod,
             w,
             w_index,
             w_valid,
@@ -217,7 +239,7 @@ impl Logic for WsPe {
         // The 1-lane PE has no second operand (every signal needs a driver).
         self.x_hi.next = self.x.val();
         for _u in 0..self._plain {
-            self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
+            self.term.next = signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
         }
         // Packed, the weight byte is two int4 weights for two activations: two 8x4
         // products (in silicon the halves of the 8x8 multiplier, bit fusion).
@@ -228,20 +250,18 @@ impl Logic for WsPe {
                 } else {
                     self.x_hi.next = self.a_in[1].val();
                 }
-                self.p.d.next = self.p_in.val()
-                    + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
+                self.term.next = signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
                     + signed_cast_widen::<16, 8>(self.x_hi.val()) * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4));
             } else {
-                self.p.d.next = self.p_in.val() + signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
+                self.term.next = signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
             }
         }
         // int4 x int4: the 16-bit weight is four int4 weights for the four lanes, each
         // taken as its low nibble: four 4x4 products (the 8x8 multiplier's quarters).
         for _u in 0..self._quad {
             if self.packed_in.val().get_bit(1) {
-                self.p.d.next = self.p_in.val()
-                    + signed_cast_widen::<16, 4>(self.a_in[0].val().get_bits::<4>(0))
-                        * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
+                self.term.next = signed_cast_widen::<16, 4>(self.a_in[0].val().get_bits::<4>(0))
+                    * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
                     + signed_cast_widen::<16, 4>(self.a_in[1].val().get_bits::<4>(0))
                         * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4))
                     + signed_cast_widen::<16, 4>(self.a_in[2].val().get_bits::<4>(0))
@@ -249,6 +269,16 @@ impl Logic for WsPe {
                     + signed_cast_widen::<16, 4>(self.a_in[3].val().get_bits::<4>(0))
                         * signed_cast_widen::<16, 4>(self.weight_hi.val().get_bits::<4>(4));
             }
+        }
+        // The product joins the partial sum now, or (with the product register) in the
+        // next cycle, the partial sum from above being one cycle later too.
+        for _u in 0..self._direct {
+            self.p.d.next = self.p_in.val() + self.term.val();
+        }
+        for _u in 0..self._staged {
+            // Every product fits 16 bits: |a * w| <= 2^14.
+            self.prod.d.next = signed_bit_cast::<16, 32>(self.term.val());
+            self.p.d.next = self.p_in.val() + signed_cast_widen::<32, 16>(self.prod.q.val());
         }
         if self.w_clear_in.val() {
             self.shadow.d.next = self.zero.val();

@@ -527,6 +527,7 @@ impl ExecUnit {
                     ExecWs::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)
                         .with_csc(arch.csc_weights)
                         .with_int4x4(arch.int4_activations)
+                        .with_pe_stages(arch.pe_stages)
                 })
                 .into_iter()
                 .collect(),
@@ -536,6 +537,7 @@ impl ExecUnit {
                     ExecDual::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)
                         .with_csc(arch.csc_weights)
                         .with_int4x4(arch.int4_activations)
+                        .with_pe_stages(arch.pe_stages)
                 })
                 .into_iter()
                 .collect(),

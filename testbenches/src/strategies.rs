@@ -26,33 +26,37 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
         1usize..=3,
         any::<bool>(),
         0usize..4,
-        0usize..=systole_core::arch::MAX_REQUANT_STAGES,
+        (0usize..=systole_core::arch::MAX_REQUANT_STAGES, 0usize..=systole_core::arch::MAX_PE_STAGES),
     )
-        .prop_map(move |(rows, cols, engines, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch, requant_stages)| {
-            let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
-            let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
-            ArchConfig {
-                name: format!("{rows}x{cols}"),
-                rows,
-                cols,
-                dataflow,
-                act_sram_kib: kib(if roomy { 128 } else { 4 } * rows * rows, act_x),
-                wgt_sram_kib: kib(2 * rows * cols, wgt_x),
-                acc_sram_kib: kib(2 * rows * cols * 4, acc_x),
-                param_entries: cols * params,
-                dram_bytes_per_cycle: bw,
-                dram_latency: lat,
-                clock_mhz: 100.0,
-                // OS needs the transposer.
-                transposer: transposer || dataflow.has_os(),
-                fetch_cycles: systole_core::arch::FETCH_CYCLES[fetch],
-                sparsity: systole_core::Sparsity::Dense,
-                int4_weights: false,
-                int4_activations: false,
-                csc_weights: false,
-                requant_stages,
-            }
-        })
+        .prop_map(
+            move |(rows, cols, engines, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch, (requant_stages, pe_stages))| {
+                let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
+                let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
+                ArchConfig {
+                    name: format!("{rows}x{cols}"),
+                    rows,
+                    cols,
+                    dataflow,
+                    act_sram_kib: kib(if roomy { 128 } else { 4 } * rows * rows, act_x),
+                    wgt_sram_kib: kib(2 * rows * cols, wgt_x),
+                    acc_sram_kib: kib(2 * rows * cols * 4, acc_x),
+                    param_entries: cols * params,
+                    dram_bytes_per_cycle: bw,
+                    dram_latency: lat,
+                    clock_mhz: 100.0,
+                    // OS needs the transposer.
+                    transposer: transposer || dataflow.has_os(),
+                    fetch_cycles: systole_core::arch::FETCH_CYCLES[fetch],
+                    sparsity: systole_core::Sparsity::Dense,
+                    int4_weights: false,
+                    int4_activations: false,
+                    csc_weights: false,
+                    requant_stages,
+                    // The OS PEs have no product register.
+                    pe_stages: if dataflow.has_ws() { pe_stages } else { 0 },
+                }
+            },
+        )
 }
 
 pub fn activation() -> impl Strategy<Value = Activation> {

@@ -63,26 +63,32 @@ fn archs() -> Vec<ArchConfig> {
         // Requantizers of every depth: 6 stages lengthen a store's wait of 3 to 8.
         staged(arch(2, 2, WS, 2, 3, 1), 6),
         arch(2, 2, OS, 1, 2, 1),
-        staged(arch(4, 4, WS, 4, 5, 1), 3),
+        // Product registers in the WS PEs: every column sum one cycle later.
+        product_registered(staged(arch(4, 4, WS, 4, 5, 1), 3)),
         staged(arch(4, 4, OS, 3, 4, 1), 0),
         arch(4, 2, WS, 8, 2, 1),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
         staged(arch(8, 8, WS, 8, 6, 2), 4),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
-        arch(4, 4, BOTH, 4, 5, 1),
+        product_registered(arch(4, 4, BOTH, 4, 5, 1)),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 6),
         variant(arch(2, 2, WS, 1, 4, 1), 8, false),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
-        staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5),
+        product_registered(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5)),
     ]
 }
 
 /// `a` with `requant_stages` pipeline registers in its requantizers, named after them.
 fn staged(a: ArchConfig, requant_stages: usize) -> ArchConfig {
     ArchConfig { name: format!("{}-rq{requant_stages}", a.name), requant_stages, ..a }
+}
+
+/// `a` with a product register in each WS PE (`pe_stages = 1`), named after it.
+fn product_registered(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-pe1", a.name), pe_stages: 1, ..a }
 }
 
 /// `a` with `fetch_cycles` and `transposer` set, named after them.
