@@ -156,8 +156,6 @@ pub struct Requant {
     b6: Delay<Signed<8>>,
     clamp: Delay<Clamp>,
     product: Product24,
-    // `31 - k` for bit `k`: the left shift that normalizes a magnitude whose top bit is `k`.
-    shift_of: Vec<Constant<Bits<5>>>,
     // Bundle fields and casts are copied into locals before their bits are indexed: the
     // Verilog of a field or a cast cannot be indexed again.
     // Step 1a.
@@ -165,7 +163,21 @@ pub struct Requant {
     v_bits: Signal<Local, Bits<32>>,
     // Step 1b.
     mag: Signal<Local, Bits<32>>,
+    z16: Signal<Local, Bit>,
+    z8: Signal<Local, Bit>,
+    z4: Signal<Local, Bit>,
+    z2: Signal<Local, Bit>,
+    n16: Signal<Local, Bits<32>>,
+    n8: Signal<Local, Bits<32>>,
+    n4: Signal<Local, Bits<32>>,
+    n2: Signal<Local, Bits<32>>,
+    l16: Signal<Local, Bits<5>>,
+    l8: Signal<Local, Bits<5>>,
+    l4: Signal<Local, Bits<5>>,
+    l2: Signal<Local, Bits<5>>,
     lz: Signal<Local, Bits<5>>,
+    ea0: Signal<Local, Bits<10>>,
+    ea1: Signal<Local, Bits<10>>,
     x: Signal<Local, Bits<32>>,
     r1: Signal<Local, Bits<25>>,
     // Step 2b.
@@ -208,11 +220,24 @@ impl Requant {
             b6: Delay::new(registered(6)),
             clamp: Delay::new((1..=5).map(registered).sum()),
             product: Default::default(),
-            shift_of: crate::wiring::constants((0..32).map(|k| 31 - k)),
             v: Default::default(),
             v_bits: Default::default(),
             mag: Default::default(),
+            z16: Default::default(),
+            z8: Default::default(),
+            z4: Default::default(),
+            z2: Default::default(),
+            n16: Default::default(),
+            n8: Default::default(),
+            n4: Default::default(),
+            n2: Default::default(),
+            l16: Default::default(),
+            l8: Default::default(),
+            l4: Default::default(),
+            l2: Default::default(),
             lz: Default::default(),
+            ea0: Default::default(),
+            ea1: Default::default(),
             x: Default::default(),
             r1: Default::default(),
             prod: Default::default(),
@@ -262,13 +287,47 @@ impl Logic for Requant {
         // the scale's significand. mag = ma * 2^(8 - lz), one more when the rounding
         // carried out, so ea = e - 150 + 8 + carry - lz, plus the bias 256.
         self.mag.next = self.b1.data_out.val().mag;
-        self.lz.next = 0.into();
-        for k in 0..32 {
-            if self.mag.val().get_bit(k) {
-                self.lz.next = self.shift_of[k].val();
-            }
+        // Normalization as a binary search (16, 8, 4, 2, 1): five short steps instead of
+        // a 32-way priority chain before the shift.
+        self.z16.next = self.mag.val().get_bits::<16>(16) == 0;
+        if self.z16.val() {
+            self.n16.next = self.mag.val() << 16;
+            self.l16.next = 16.into();
+        } else {
+            self.n16.next = self.mag.val();
+            self.l16.next = 0.into();
         }
-        self.x.next = self.mag.val() << self.lz.val();
+        self.z8.next = self.n16.val().get_bits::<8>(24) == 0;
+        if self.z8.val() {
+            self.n8.next = self.n16.val() << 8;
+            self.l8.next = self.l16.val() | 8;
+        } else {
+            self.n8.next = self.n16.val();
+            self.l8.next = self.l16.val();
+        }
+        self.z4.next = self.n8.val().get_bits::<4>(28) == 0;
+        if self.z4.val() {
+            self.n4.next = self.n8.val() << 4;
+            self.l4.next = self.l8.val() | 4;
+        } else {
+            self.n4.next = self.n8.val();
+            self.l4.next = self.l8.val();
+        }
+        self.z2.next = self.n4.val().get_bits::<2>(30) == 0;
+        if self.z2.val() {
+            self.n2.next = self.n4.val() << 2;
+            self.l2.next = self.l4.val() | 2;
+        } else {
+            self.n2.next = self.n4.val();
+            self.l2.next = self.l4.val();
+        }
+        if self.n2.val().get_bit(31) {
+            self.x.next = self.n2.val();
+            self.lz.next = self.l2.val();
+        } else {
+            self.x.next = self.n2.val() << 1;
+            self.lz.next = self.l2.val() | 1;
+        }
         self.r1.next = bit_cast::<25, 24>(self.x.val().get_bits::<24>(8))
             + (self.x.val().get_bit(7) & ((self.x.val().get_bits::<7>(0) != 0) | self.x.val().get_bit(8)));
         if self.r1.val().get_bit(24) {
@@ -277,8 +336,14 @@ impl Logic for Requant {
             self.b2.data_in.next.ma = self.r1.val().get_bits::<24>(0);
         }
         self.b2.data_in.next.ms = bit_cast::<24, 23>(self.b1.data_out.val().frac) | 0x80_0000;
-        self.b2.data_in.next.ea =
-            bit_cast::<10, 8>(self.b1.data_out.val().e) + 114 + self.r1.val().get_bit(24) - bit_cast::<10, 5>(self.lz.val());
+        // Both exponents, with and without the rounding's carry, side by side.
+        self.ea0.next = bit_cast::<10, 8>(self.b1.data_out.val().e) + 114 - bit_cast::<10, 5>(self.lz.val());
+        self.ea1.next = bit_cast::<10, 8>(self.b1.data_out.val().e) + 115 - bit_cast::<10, 5>(self.lz.val());
+        if self.r1.val().get_bit(24) {
+            self.b2.data_in.next.ea = self.ea1.val();
+        } else {
+            self.b2.data_in.next.ea = self.ea0.val();
+        }
         self.b2.data_in.next.neg = self.b1.data_out.val().neg;
         // A subnormal or zero scale gives 0.
         self.b2.data_in.next.zero = (self.mag.val() == 0) | (self.b1.data_out.val().e == 0);

@@ -33,6 +33,14 @@ fn samples(n: usize, seed: u64) -> Vec<(i32, i32, u32, i8, i8, i8)> {
         (-123, 0, 0xff80_0000, 0, -128, 127),
         (0, 0, 0.25f32.to_bits(), 9, 9, 70),
     ];
+    // Every leading-zero count of |acc + bias| (the normalizer's five steps), rounding
+    // both ways, with results inside the int8 range.
+    for k in 0..31 {
+        for (m, sign) in [(1i64 << k, 1), ((1i64 << k) + (1 << k) / 3, -1), ((2i64 << k) - 1, 1)] {
+            let scale = 77.7f32 * 2f32.powi(-k);
+            v.push(((sign * m.min(i32::MAX as i64)) as i32, 0, scale.to_bits(), 0, -128, 127));
+        }
+    }
     for _ in v.len()..n {
         let acc = if rng.gen_bool(0.2) { rng.gen() } else { rng.gen_range(-(1 << 20)..(1 << 20)) };
         let scale = match rng.gen_range(0..4) {
