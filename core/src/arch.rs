@@ -166,12 +166,12 @@ pub struct ArchConfig {
     /// their DRAM wait, which grows to [`ArchConfig::store_latency`] when the stages do not
     /// fit in it (docs/ARCHITECTURE.md sections 5 and 9).
     pub requant_stages: usize,
-    /// Pipeline registers between each weight-stationary PE's multiplier and its adder, 0
-    /// or [`MAX_PE_STAGES`] (default 0): with one, the product of the activation and
-    /// weight of cycle `t` is added to the partial sum in cycle `t + 1`, so the slowest PE
-    /// path is a multiplier or an adder, not both; every column sum, and so a WS matmul's
-    /// latency, is one cycle later (docs/ARCHITECTURE.md sections 5 and 9). The OS PEs
-    /// have none.
+    /// Pipeline stages in each weight-stationary PE, 0 to [`MAX_PE_STAGES`] (default 0):
+    /// with one, the product of the activation and weight of cycle `t` is registered and
+    /// added to the partial sum in cycle `t + 1`, so the slowest PE path is a multiplier or
+    /// an adder, not both; with two, the multiplier also takes its operands from the PE's
+    /// registers, one cycle later. Every column sum, and so a WS matmul's latency, is that
+    /// many cycles later (docs/ARCHITECTURE.md sections 5 and 9). The OS PEs have none.
     pub pe_stages: usize,
 }
 
@@ -213,8 +213,8 @@ pub const MIN_DRAM_LATENCY: usize = 2;
 /// (docs/ARCHITECTURE.md section 9).
 pub const MAX_REQUANT_STAGES: usize = 6;
 
-/// Most pipeline registers a WS PE has: one, after its multiplier.
-pub const MAX_PE_STAGES: usize = 1;
+/// Most pipeline stages a WS PE has: registered operands and a registered product.
+pub const MAX_PE_STAGES: usize = 2;
 
 /// Largest array dimension accepted.
 pub const MAX_DIM: usize = 256;
@@ -344,7 +344,7 @@ impl ArchConfig {
 
     /// Cycles from a WS matmul's last issue cycle to its last accumulator write, plus one:
     /// one scratchpad read, `rows` cycles down a column, `cols - 1` cycles of column skew,
-    /// the PEs' `pe_stages` product registers and one accumulator write.
+    /// the PEs' `pe_stages` pipeline stages and one accumulator write.
     pub fn ws_latency(&self) -> u64 {
         (self.rows + self.cols + 1 + self.pe_stages) as u64
     }
@@ -585,12 +585,13 @@ mod tests {
     }
 
     #[test]
-    fn a_product_register_delays_every_ws_column_sum_by_one_cycle() {
+    fn each_pe_stage_delays_every_ws_column_sum_by_one_cycle() {
         // 4x4: one scratchpad read, 4 rows, 3 cycles of column skew, one write; plus one.
         let a = ArchConfig::preset_4x4();
         assert_eq!(a.ws_latency(), 9);
         assert_eq!(ArchConfig { pe_stages: 1, ..a.clone() }.ws_latency(), 10);
-        assert_eq!(ArchConfig { pe_stages: 2, ..a.clone() }.validate().unwrap_err().field, "pe_stages");
+        assert_eq!(ArchConfig { pe_stages: 2, ..a.clone() }.ws_latency(), 11);
+        assert_eq!(ArchConfig { pe_stages: 3, ..a.clone() }.validate().unwrap_err().field, "pe_stages");
         let os = ArchConfig { pe_stages: 1, dataflow: Dataflow::OutputStationary, transposer: true, ..a };
         let e = os.validate().unwrap_err();
         assert_eq!(e.field, "pe_stages");

@@ -96,13 +96,13 @@ impl WsArray {
         }
     }
 
-    /// The array with `stages` (0 or 1) product registers in every PE
-    /// (`ArchConfig::pe_stages`): the column sums come `stages` cycles later.
+    /// The array with `stages` pipeline stages in every PE (`ArchConfig::pe_stages`, see
+    /// [`WsPe::set_pe_stages`]): the column sums come `stages` cycles later.
     pub fn with_pe_stages(mut self, stages: usize) -> Self {
         assert!(stages <= systole_core::arch::MAX_PE_STAGES, "{stages} PE stages");
         for row in &mut self.pes {
             for pe in row.iter_mut() {
-                pe.set_product_register(stages == 1);
+                pe.set_pe_stages(stages);
             }
         }
         self._pe_stages = stages;

@@ -18,7 +18,9 @@
 //!   reads the old `shadow`.
 //! - `p_out = p_in + a_in * w` (wrapping int32), `a_out = a_in`, both one cycle later;
 //!   with a product register (`ArchConfig::pe_stages = 1`), `a_in * w` is registered and
-//!   added to the `p_in` of the next cycle, so `p_out` is two cycles after `a_in`.
+//!   added to the `p_in` of the next cycle, so `p_out` is two cycles after `a_in`; with
+//!   operand registers too (`pe_stages = 2`) the multiplier takes the previous cycle's
+//!   `a` and weight from the PE's own `a` and `active` registers, three cycles in all.
 //! - In an array that skips sparse weights, `a_in` is a group of four activations and the
 //!   weight carries a 2-bit index: the PE multiplies `a_in[index]` (a dense tile's index is
 //!   the row's position in its group of four, so it multiplies its own lane).
@@ -112,6 +114,9 @@ pub struct WsPe {
     x_hi: Signal<Local, Signed<8>>,
     // This cycle's product (the sum of the partial products in the int4 modes).
     term: Signal<Local, Signed<32>>,
+    // The multiplier's activations and packing.
+    op_a: Vec<Signal<Local, Signed<8>>>,
+    op_pack: Signal<Local, Bits<2>>,
     // Loop counts selecting the datapath: one multiplier (1 lane), or one that also works
     // as two 8x4 ones (4 lanes).
     _plain: usize,
@@ -122,6 +127,8 @@ pub struct WsPe {
     // register (`_staged`).
     _direct: usize,
     _staged: usize,
+    // 1 when the operands come from the PE's registers (two pipeline stages).
+    _reg_ops: usize,
 }
 
 /// Activation lanes per PE row in an array that skips sparse weights: one group of N:4.
@@ -180,19 +187,25 @@ impl WsPe {
             x: Default::default(),
             x_hi: Default::default(),
             term: Default::default(),
+            op_a: (0..lanes).map(|_| Default::default()).collect(),
+            op_pack: Default::default(),
             _plain: usize::from(lanes == 1),
             _fused: usize::from(lanes > 1),
             _quad: usize::from(int4x4),
             _direct: 1,
             _staged: 0,
+            _reg_ops: 0,
         }
     }
 
-    /// The PE with a product register between its multiplier and its adder
-    /// (`ArchConfig::pe_stages`), which delays `p_out` by one more cycle.
-    pub fn set_product_register(&mut self, on: bool) {
-        self._direct = usize::from(!on);
-        self._staged = usize::from(on);
+    /// The PE with `stages` pipeline stages (`ArchConfig::pe_stages`), each delaying
+    /// `p_out` by one more cycle: 1 registers the product before the adder, 2 also takes
+    /// the multiplier's operands from the PE's registers (the previous cycle's).
+    pub fn set_pe_stages(&mut self, stages: usize) {
+        assert!(stages <= systole_core::arch::MAX_PE_STAGES, "{stages} PE stages");
+        self._direct = usize::from(stages == 0);
+        self._staged = usize::from(stages >= 1);
+        self._reg_ops = usize::from(stages >= 2);
     }
 }
 
@@ -230,10 +243,25 @@ impl Logic for WsPe {
             self.weight_hi.next = self.active_hi.q.val();
             self.index.next = self.active_index.q.val();
         }
-        self.x.next = self.a_in[0].val();
+        // The multiplier's operands: this cycle's, or (with operand registers) the previous
+        // cycle's from the PE's own registers, `active` holding the weight it then chose.
+        for b in 0..self.a_in.len() {
+            self.op_a[b].next = self.a_in[b].val();
+        }
+        self.op_pack.next = self.packed_in.val();
+        for _u in 0..self._reg_ops {
+            self.weight.next = self.active.q.val();
+            self.weight_hi.next = self.active_hi.q.val();
+            self.index.next = self.active_index.q.val();
+            self.op_pack.next = self.pack.q.val();
+            for b in 0..self.a.len() {
+                self.op_a[b].next = self.a[b].q.val();
+            }
+        }
+        self.x.next = self.op_a[0].val();
         for b in 1..self.a_in.len() {
             if self.index.val() == self.lane_ids[b - 1].val() {
-                self.x.next = self.a_in[b].val();
+                self.x.next = self.op_a[b].val();
             }
         }
         // The 1-lane PE has no second operand (every signal needs a driver).
@@ -244,11 +272,11 @@ impl Logic for WsPe {
         // Packed, the weight byte is two int4 weights for two activations: two 8x4
         // products (in silicon the halves of the 8x8 multiplier, bit fusion).
         for _u in 0..self._fused {
-            if self.packed_in.val().get_bit(0) {
+            if self.op_pack.val().get_bit(0) {
                 if self.index.val().get_bit(1) {
-                    self.x_hi.next = self.a_in[3].val();
+                    self.x_hi.next = self.op_a[3].val();
                 } else {
-                    self.x_hi.next = self.a_in[1].val();
+                    self.x_hi.next = self.op_a[1].val();
                 }
                 self.term.next = signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
                     + signed_cast_widen::<16, 8>(self.x_hi.val()) * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4));
@@ -259,14 +287,14 @@ impl Logic for WsPe {
         // int4 x int4: the 16-bit weight is four int4 weights for the four lanes, each
         // taken as its low nibble: four 4x4 products (the 8x8 multiplier's quarters).
         for _u in 0..self._quad {
-            if self.packed_in.val().get_bit(1) {
-                self.term.next = signed_cast_widen::<16, 4>(self.a_in[0].val().get_bits::<4>(0))
+            if self.op_pack.val().get_bit(1) {
+                self.term.next = signed_cast_widen::<16, 4>(self.op_a[0].val().get_bits::<4>(0))
                     * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(0))
-                    + signed_cast_widen::<16, 4>(self.a_in[1].val().get_bits::<4>(0))
+                    + signed_cast_widen::<16, 4>(self.op_a[1].val().get_bits::<4>(0))
                         * signed_cast_widen::<16, 4>(self.weight.val().get_bits::<4>(4))
-                    + signed_cast_widen::<16, 4>(self.a_in[2].val().get_bits::<4>(0))
+                    + signed_cast_widen::<16, 4>(self.op_a[2].val().get_bits::<4>(0))
                         * signed_cast_widen::<16, 4>(self.weight_hi.val().get_bits::<4>(0))
-                    + signed_cast_widen::<16, 4>(self.a_in[3].val().get_bits::<4>(0))
+                    + signed_cast_widen::<16, 4>(self.op_a[3].val().get_bits::<4>(0))
                         * signed_cast_widen::<16, 4>(self.weight_hi.val().get_bits::<4>(4));
             }
         }

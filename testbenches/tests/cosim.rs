@@ -63,21 +63,21 @@ fn archs() -> Vec<ArchConfig> {
         // Requantizers of every depth: 6 stages lengthen a store's wait of 3 to 8.
         staged(arch(2, 2, WS, 2, 3, 1), 6),
         arch(2, 2, OS, 1, 2, 1),
-        // Product registers in the WS PEs: every column sum one cycle later.
-        product_registered(staged(arch(4, 4, WS, 4, 5, 1), 3)),
+        // Pipelined WS PEs: every column sum one or two cycles later.
+        pe_staged(staged(arch(4, 4, WS, 4, 5, 1), 3), 2),
         staged(arch(4, 4, OS, 3, 4, 1), 0),
         arch(4, 2, WS, 8, 2, 1),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
         staged(arch(8, 8, WS, 8, 6, 2), 4),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
-        product_registered(arch(4, 4, BOTH, 4, 5, 1)),
+        pe_staged(arch(4, 4, BOTH, 4, 5, 1), 1),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 6),
         variant(arch(2, 2, WS, 1, 4, 1), 8, false),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
-        product_registered(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5)),
+        pe_staged(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5), 2),
     ]
 }
 
@@ -86,9 +86,9 @@ fn staged(a: ArchConfig, requant_stages: usize) -> ArchConfig {
     ArchConfig { name: format!("{}-rq{requant_stages}", a.name), requant_stages, ..a }
 }
 
-/// `a` with a product register in each WS PE (`pe_stages = 1`), named after it.
-fn product_registered(a: ArchConfig) -> ArchConfig {
-    ArchConfig { name: format!("{}-pe1", a.name), pe_stages: 1, ..a }
+/// `a` with `pe_stages` pipeline stages in each WS PE, named after them.
+fn pe_staged(a: ArchConfig, pe_stages: usize) -> ArchConfig {
+    ArchConfig { name: format!("{}-pe{pe_stages}", a.name), pe_stages, ..a }
 }
 
 /// `a` with `fetch_cycles` and `transposer` set, named after them.
@@ -280,7 +280,7 @@ fn verilator_full_size_layers() {
 fn rtl_runs_sparse_layers() {
     use systole_core::Sparsity::{OneOfFour, TwoOfFour};
     let sparse = |a: ArchConfig, s: systole_core::Sparsity| ArchConfig { name: format!("{}-{s}", a.name), sparsity: s, ..a };
-    let archs = [sparse(arch(4, 4, WS, 4, 5, 1), OneOfFour), sparse(arch(8, 4, BOTH, 8, 4, 2), TwoOfFour)];
+    let archs = [sparse(pe_staged(arch(4, 4, WS, 4, 5, 1), 2), OneOfFour), sparse(arch(8, 4, BOTH, 8, 4, 2), TwoOfFour)];
     let dense = layers();
     let mut sparse_layers: Vec<Layer> = [
         ("sparse_conv3x3_2of4", conv(4, 5, 8, 5, 3, 1, 1), TwoOfFour),
@@ -321,8 +321,10 @@ fn rtl_runs_int4_layers() {
         int4_weights: true,
         ..a
     };
-    let archs =
-        [int4(arch(4, 4, WS, 4, 5, 1), systole_core::Sparsity::Dense), int4(arch(8, 4, BOTH, 8, 4, 2), systole_core::Sparsity::OneOfFour)];
+    let archs = [
+        int4(pe_staged(arch(4, 4, WS, 4, 5, 1), 2), systole_core::Sparsity::Dense),
+        int4(arch(8, 4, BOTH, 8, 4, 2), systole_core::Sparsity::OneOfFour),
+    ];
     let int4_layers: Vec<Layer> = [
         ("int4_conv3x3", conv(4, 5, 3, 5, 3, 1, 1)),
         ("int4_conv3x3s2", conv(5, 5, 12, 6, 3, 2, 1)),
@@ -359,8 +361,10 @@ fn rtl_runs_int4x4_layers() {
         int4_activations: true,
         ..a
     };
-    let archs =
-        [quad(arch(4, 4, WS, 4, 5, 1), systole_core::Sparsity::Dense), quad(arch(8, 4, BOTH, 8, 4, 2), systole_core::Sparsity::OneOfFour)];
+    let archs = [
+        quad(pe_staged(arch(4, 4, WS, 4, 5, 1), 2), systole_core::Sparsity::Dense),
+        quad(arch(8, 4, BOTH, 8, 4, 2), systole_core::Sparsity::OneOfFour),
+    ];
     let quad_layers: Vec<Layer> = [
         ("int4x4_conv3x3", conv(4, 5, 8, 5, 3, 1, 1), 4),
         ("int4x4_conv3x3s2", conv(5, 5, 12, 6, 3, 2, 1), 8),
@@ -399,7 +403,7 @@ fn rtl_runs_int4x4_layers() {
 #[test]
 fn rtl_runs_csc_layers() {
     let csc = |a: ArchConfig| ArchConfig { name: format!("{}-csc", a.name), csc_weights: true, ..a };
-    let archs = [csc(arch(4, 4, WS, 4, 5, 1)), csc(arch(8, 4, BOTH, 8, 4, 2))];
+    let archs = [csc(arch(4, 4, WS, 4, 5, 1)), csc(pe_staged(arch(8, 4, BOTH, 8, 4, 2), 1))];
     let mut csc_layers: Vec<Layer> = [
         ("csc_conv3x3", conv(4, 5, 8, 5, 3, 1, 1), 0.2),
         ("csc_conv3x3s2", conv(5, 5, 6, 6, 3, 2, 1), 0.1),
