@@ -14,8 +14,9 @@
 //!
 //! Timing (docs/ARCHITECTURE.md section 9): the activation word presented on `a_in` in
 //! cycle `t` appears as the column sums on `out` in cycle `t + rows + cols - 1 + s`, all
-//! columns together, with `s` product registers per PE ([`WsArray::with_pe_stages`]). A weight row presented on `w_in` in cycle `t` reaches PE `(k, j)`'s
-//! capture in cycle `t + j + k`; the flip presented with an activation in cycle `t`
+//! columns together, with `s` pipeline stages per PE ([`WsArray::set_pe_stages`]). A
+//! weight row presented on `w_in` in cycle `t` reaches PE `(k, j)`'s capture in cycle
+//! `t + j + k`; the flip presented with an activation in cycle `t`
 //! switches PE `(k, j)` in cycle `t + k + j`.
 //!
 //! The nets are listed once with [`crate::net!`] (see [`crate::wiring`]).
@@ -96,17 +97,15 @@ impl WsArray {
         }
     }
 
-    /// The array with `stages` pipeline stages in every PE (`ArchConfig::pe_stages`, see
+    /// Sets `stages` pipeline stages in every PE (`ArchConfig::pe_stages`, see
     /// [`WsPe::set_pe_stages`]): the column sums come `stages` cycles later.
-    pub fn with_pe_stages(mut self, stages: usize) -> Self {
-        assert!(stages <= systole_core::arch::MAX_PE_STAGES, "{stages} PE stages");
+    pub fn set_pe_stages(&mut self, stages: usize) {
         for row in &mut self.pes {
             for pe in row.iter_mut() {
                 pe.set_pe_stages(stages);
             }
         }
         self._pe_stages = stages;
-        self
     }
 
     /// Product registers per PE.

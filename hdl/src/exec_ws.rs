@@ -317,7 +317,7 @@ impl WsEngine {
     /// The engine with `stages` product registers in every PE (`ArchConfig::pe_stages`):
     /// the column sums, their accumulator writes and the completion come that much later.
     pub fn with_pe_stages(mut self, stages: usize) -> Self {
-        self.array = std::mem::replace(&mut self.array, WsArray::new(1, 1, 1, false)).with_pe_stages(stages);
+        self.array.set_pe_stages(stages);
         let drain = self.array.latency();
         let (rows, cols) = (self.array.rows(), self.array.cols());
         self.d_valid = Delay::new(drain);
@@ -332,7 +332,9 @@ impl WsEngine {
     pub fn with_int4x4(mut self, on: bool) -> Self {
         let (rows, cols, lanes) = (self.array.rows(), self.array.cols(), self.array.lanes());
         assert!(!on || self.act_wide_data.len() == 4 * rows, "int4 x int4 needs four activation banks");
-        self.array = WsArray::new(rows, cols, lanes, on).with_pe_stages(self.array.pe_stages());
+        let stages = self.array.pe_stages();
+        self.array = WsArray::new(rows, cols, lanes, on);
+        self.array.set_pe_stages(stages);
         self.quads = Constant::new(on);
         self
     }
