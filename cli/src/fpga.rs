@@ -7,14 +7,29 @@ use std::time::{Duration, Instant};
 use systole_core::workload::Workload;
 use systole_core::ArchConfig;
 use systole_fpga::bitstream::{self, BuildOptions, BuildReport};
-use systole_fpga::board::board;
+use systole_fpga::board::{board, Board};
 use systole_fpga::host::{open_serial, Host};
 use systole_fpga::{tools, Family};
 
-/// Builds `arch`'s bitstream for the board `board_name` in `out`; fails after writing the
-/// report if the clock misses its target.
-pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
-    let b = board(board_name).map_err(|e| miette!(help = "pass --board with one of the names listed", "--board: {e}"))?;
+/// The build options for `b`: the board's defaults where the command line (flags named
+/// `--{flag_prefix}instr-depth` and `--{flag_prefix}mem-kib`) gave none.
+pub fn options(b: &Board, instr_depth: Option<usize>, mem_kib: Option<usize>, flag_prefix: &str) -> Result<BuildOptions> {
+    let d = BuildOptions::for_board(b);
+    let memory_bytes = match mem_kib {
+        None => d.memory_bytes,
+        Some(k) => k.checked_mul(1024).ok_or_else(|| miette!("--{flag_prefix}mem-kib {k}: too large"))?,
+    };
+    Ok(BuildOptions { instr_depth: instr_depth.unwrap_or(d.instr_depth), memory_bytes, ..d })
+}
+
+/// The board named `name` (from `--{flag}`).
+pub fn board_named(name: &str, flag: &str) -> Result<Board> {
+    board(name).map_err(|e| miette!(help = format!("pass --{flag} with one of the names listed"), "--{flag}: {e}"))
+}
+
+/// Builds `arch`'s bitstream for the board `b` in `out`; fails after writing the report if
+/// the clock misses its target.
+pub fn build(b: &Board, arch_path: &Path, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let arch = ArchConfig::from_file(arch_path)?;
     let started = Instant::now();
     let mut step_started = started;
@@ -25,7 +40,7 @@ pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions
         step_started = Instant::now();
         eprintln!("{step}: log in {}", log.display());
     };
-    let report = bitstream::build(&b, &arch, opts, out, &mut announce)
+    let report = bitstream::build(b, &arch, opts, out, &mut announce)
         .map_err(|e| miette!("{}: building `{}` for {}: {e}", arch_path.display(), arch.name, b.name))?;
     eprintln!("  done in {:.0} s; {:.0} s in all\n", step_started.elapsed().as_secs_f64(), started.elapsed().as_secs_f64());
     print!("{}", report.text());
@@ -56,7 +71,7 @@ pub fn build(board_name: &str, arch_path: &Path, out: &Path, opts: &BuildOptions
 /// Flashes `bitstream` to the board `board_name` with openFPGALoader, or iceprog for
 /// iCE40 boards if openFPGALoader is missing.
 pub fn flash(board_name: &str, bitstream: &Path) -> Result<()> {
-    let b = board(board_name).map_err(|e| miette!(help = "pass --board with one of the names listed", "--board: {e}"))?;
+    let b = board_named(board_name, "board")?;
     let want = if b.family == Family::Ice40 { "bin" } else { "bit" };
     if bitstream.extension().and_then(|e| e.to_str()) != Some(want) {
         return Err(miette!(

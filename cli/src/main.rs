@@ -121,12 +121,14 @@ enum Command {
         /// record its real resource use and clock (minutes per point; builds in OUT/synth/).
         #[arg(long)]
         synth: Option<String>,
-        /// With --synth: instructions each unit's memory holds.
-        #[arg(long, default_value_t = BuildOptions::default().instr_depth, requires = "synth")]
-        synth_instr_depth: usize,
-        /// With --synth: KiB of on-chip board memory.
-        #[arg(long, default_value_t = BuildOptions::default().memory_bytes / 1024, requires = "synth")]
-        synth_mem_kib: usize,
+        /// With --synth: instructions each unit's memory holds (default: the board's, 32 on
+        /// the iCEBreaker, 64 on the others).
+        #[arg(long, requires = "synth")]
+        synth_instr_depth: Option<usize>,
+        /// With --synth: KiB of on-chip board memory (default: the board's, 2 on the
+        /// iCEBreaker, 16 on the others).
+        #[arg(long, requires = "synth")]
+        synth_mem_kib: Option<usize>,
         /// With --synth: the core clock's target in MHz (default: each point's clock_mhz),
         /// made by the board's PLL.
         #[arg(long, requires = "synth")]
@@ -308,12 +310,14 @@ enum FpgaCommand {
         /// Output folder (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// Instructions each unit's memory holds.
-        #[arg(long, default_value_t = BuildOptions::default().instr_depth)]
-        instr_depth: usize,
-        /// KiB of on-chip board memory for tensors (a power of two).
-        #[arg(long, default_value_t = BuildOptions::default().memory_bytes / 1024)]
-        mem_kib: usize,
+        /// Instructions each unit's memory holds (default: the board's, 32 on the
+        /// iCEBreaker, 64 on the others).
+        #[arg(long)]
+        instr_depth: Option<usize>,
+        /// KiB of on-chip board memory for tensors, a power of two (default: the board's, 2
+        /// on the iCEBreaker, 16 on the others).
+        #[arg(long)]
+        mem_kib: Option<usize>,
         /// UART baud rate.
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
@@ -432,8 +436,9 @@ fn main() -> Result<()> {
         }
         Command::Fpga { command } => match command {
             FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_mhz } => {
-                let memory_bytes = mem_kib.checked_mul(1024).ok_or_else(|| miette::miette!("--mem-kib {mem_kib}: too large"))?;
-                fpga::build(&board, &arch, &out, &BuildOptions { instr_depth, memory_bytes, baud, clock_mhz }).map(drop)
+                let board = fpga::board_named(&board, "board")?;
+                let opts = BuildOptions { baud, clock_mhz, ..fpga::options(&board, instr_depth, mem_kib, "")? };
+                fpga::build(&board, &arch, &out, &opts).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
             FpgaCommand::Run { port, baud, timeout_s, layer: LayerArgs { arch, workload, layer } } => {
@@ -497,16 +502,9 @@ fn main() -> Result<()> {
             let synth = match synth {
                 None => None,
                 Some(name) => {
-                    let board = systole_fpga::board::board(&name)
-                        .map_err(|e| miette::miette!(help = "pass --synth with one of the names listed", "--synth: {e}"))?;
-                    let memory_bytes =
-                        synth_mem_kib.checked_mul(1024).ok_or_else(|| miette::miette!("--synth-mem-kib {synth_mem_kib}: too large"))?;
-                    let opts = BuildOptions {
-                        instr_depth: synth_instr_depth,
-                        memory_bytes,
-                        clock_mhz: synth_clock_mhz,
-                        ..BuildOptions::default()
-                    };
+                    let board = fpga::board_named(&name, "synth")?;
+                    let opts =
+                        BuildOptions { clock_mhz: synth_clock_mhz, ..fpga::options(&board, synth_instr_depth, synth_mem_kib, "synth-")? };
                     Some(systole_sweep::synth::Synth { board, opts, dir: out.join("synth") })
                 }
             };

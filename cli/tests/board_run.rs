@@ -138,7 +138,7 @@ fn the_board_workload_on_the_small_fpga_4x4() {
 /// per unit, 2 KiB).
 #[test]
 fn the_icebreaker_workload_fits_the_up5k_build_of_the_2x1_preset() {
-    let needs = workload_needs("2x1-small.toml", "icebreaker.toml");
+    let needs = workload_needs("icebreaker.toml", "icebreaker.toml");
     eprintln!("{needs:?}");
     assert!(needs.len() >= 3 && needs.iter().all(|&(_, (depth, bytes))| depth <= 32 && bytes <= 2048), "{needs:?}");
 }

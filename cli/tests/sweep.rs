@@ -159,7 +159,7 @@ fn a_sweep_runs_on_an_onnx_model_with_the_energy_objective() {
 fn synth_sweep(dir: &Path, mem_kib: &str) -> Vec<serde_json::Value> {
     std::fs::write(
         dir.join("ice.toml"),
-        format!("name = \"ice\"\nbase = \"{}\"\n[params]\ncols = [1]\n", repo().join("configs/archs/2x1-small.toml").display()),
+        format!("name = \"ice\"\nbase = \"{}\"\n[params]\ncols = [1]\n", repo().join("configs/archs/icebreaker.toml").display()),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_systole"))

@@ -1,6 +1,7 @@
 //! `systole fpga build`: an ArchConfig's accelerator on a board, from Verilog to bitstream,
 //! with a typed report of what it used and how fast it runs.
 
+use crate::blocks::{cells_by_block, table, BlockCells};
 use crate::board::{Board, Family};
 use crate::clock::{plan, CoreClock};
 use crate::report::{PnrReport, Use};
@@ -34,6 +35,14 @@ impl Default for BuildOptions {
     }
 }
 
+impl BuildOptions {
+    /// The defaults on `board`: its instruction depth and board memory, 115200 baud, the
+    /// ArchConfig's clock.
+    pub fn for_board(board: &Board) -> Self {
+        Self { instr_depth: board.default_instr_depth, memory_bytes: board.default_memory_kib * 1024, ..Self::default() }
+    }
+}
+
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -46,6 +55,14 @@ pub enum BuildError {
     /// nextpnr's log has no utilisation table to report.
     #[error("nextpnr's log {0} has no `Device utilisation` table; the report cannot be made")]
     NoReport(PathBuf),
+    /// Yosys's netlist could not be read for the per-block breakdown.
+    #[error("cannot read the synthesized netlist {path}: {reason}")]
+    Netlist {
+        /// The netlist file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A report file could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -86,6 +103,9 @@ pub struct BuildReport {
     pub timing_met: bool,
     /// Peak throughput at the core clock: two operations per MAC, one MAC per PE per cycle.
     pub peak_gops: f64,
+    /// Where the logic goes: the synthesized netlist's cells per block of the hierarchy
+    /// (before nextpnr packs LUTs, carries and flip-flops into its cells).
+    pub blocks: Vec<BlockCells>,
     /// The bitstream.
     pub bitstream: PathBuf,
 }
@@ -99,6 +119,10 @@ pub fn core_clock(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Resu
     };
     plan(board, target).map_err(|e| BuildError::Options(format!("{from}: {e}; set clock_mhz in the arch file or pass --clock-mhz")))
 }
+
+/// The smallest share of the design's LUTs that a block needs to get a row of its own in
+/// the report's breakdown.
+const MIN_BLOCK_SHARE: f64 = 0.03;
 
 /// Largest baud-rate error an 8N1 UART tolerates with margin.
 const MAX_BAUD_ERROR: f64 = 0.02;
@@ -167,6 +191,11 @@ pub fn build(
     let logs = tools::build(board, clock.mhz, &verilog, &top_name(board), out, progress)?;
     let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
     let timing_met = !pnr.clocks.is_empty() && pnr.clocks.iter().all(|c| c.pass);
+    let netlist = out.join("design.json");
+    let blocks = std::fs::read_to_string(&netlist)
+        .map_err(|e| e.to_string())
+        .and_then(|json| cells_by_block(&json).map_err(|e| e.to_string()))
+        .map_err(|reason| BuildError::Netlist { path: netlist, reason })?;
     let report = BuildReport {
         board: board.name.into(),
         family: board.family,
@@ -181,6 +210,7 @@ pub fn build(
         pnr,
         timing_met,
         peak_gops: 2.0 * arch.peak_macs_per_cycle() as f64 * clock.mhz / 1e3,
+        blocks,
         bitstream: logs.bitstream,
     };
     let json = serde_json::to_string_pretty(&report).expect("the report serializes");
@@ -235,6 +265,12 @@ impl BuildReport {
             self.array.0 * self.array.1,
             self.core_mhz,
             self.bitstream.display()
+        );
+        let _ = write!(
+            t,
+            "\nwhere the logic goes (synthesized cells of blocks with at least {}% of the LUTs):\n{}",
+            MIN_BLOCK_SHARE * 100.0,
+            table(&self.blocks, MIN_BLOCK_SHARE)
         );
         t
     }

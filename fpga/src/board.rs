@@ -66,6 +66,11 @@ pub struct Board {
     pub resources: Resources,
     /// Programmer for `openFPGALoader -b <board>`.
     pub loader_board: &'static str,
+    /// Instructions per unit memory when the build does not say: what fits beside the
+    /// board's preset.
+    pub default_instr_depth: usize,
+    /// KiB of block-RAM board memory when the build does not say.
+    pub default_memory_kib: usize,
 }
 
 /// Every supported board.
@@ -85,6 +90,10 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: true,
             resources: Resources { luts: 5280, ffs: 5280, brams: 30, sprams: 4, dsps: 8 },
             loader_board: "ice40_generic",
+            // The UP5K's 30 block RAMs: 12 for the instruction memories at 32 (64-bit
+            // parts), 4 for 2 KiB of board memory, the rest for the scratchpads.
+            default_instr_depth: 32,
+            default_memory_kib: 2,
         },
         Board {
             name: "ulx3s",
@@ -105,6 +114,8 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: false,
             resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
             loader_board: "ulx3s",
+            default_instr_depth: 64,
+            default_memory_kib: 16,
         },
         Board {
             name: "orangecrab",
@@ -120,6 +131,8 @@ pub fn boards() -> Vec<Board> {
             leds_active_low: true,
             resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
             loader_board: "orangeCrab",
+            default_instr_depth: 64,
+            default_memory_kib: 16,
         },
     ]
 }

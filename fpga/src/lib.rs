@@ -2,6 +2,7 @@
 //! from one description per board so that no PCF/LPF file is kept by hand.
 
 pub mod bitstream;
+pub mod blocks;
 pub mod board;
 pub mod clock;
 pub mod host;

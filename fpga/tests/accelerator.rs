@@ -1,5 +1,5 @@
 //! Real accelerator bitstreams, each a board core with its UART bridge: a 2x2 through Yosys,
-//! nextpnr and ecppack for the ULX3S, and the small-FPGA 2x1 preset through nextpnr-ice40
+//! nextpnr and ecppack for the ULX3S, and the iCEBreaker preset (2x1) through nextpnr-ice40
 //! and icepack for the iCEBreaker (and, behind `--ignored`, the OrangeCrab preset at its
 //! PLL clock), with the reports' figures checked against the device
 //! and the configuration; and the small-FPGA 2x2 refused by the iCE40 UP5K with the
@@ -66,13 +66,15 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
 }
 
 #[test]
-fn the_small_fpga_2x1_preset_becomes_an_ice40_bitstream() {
-    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/2x1-small.toml")).unwrap();
+fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
+    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/icebreaker.toml")).unwrap();
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-2x1");
-    // The preset's comment gives these options; with the requantizer fully pipelined the
-    // design closes near 16 MHz, and the preset asks for the 12 MHz oscillator.
-    let opts = BuildOptions { instr_depth: 32, memory_bytes: 2048, baud: 115_200, clock_mhz: None };
+    // The board's defaults, as `systole fpga build` takes them: 32 instructions and 2 KiB.
+    // With the requantizer fully pipelined the design closes near 17 MHz, and the preset
+    // asks for the 12 MHz oscillator.
+    let opts = BuildOptions::for_board(&b);
+    assert_eq!((opts.instr_depth, opts.memory_bytes, opts.clock_mhz), (32, 2048, None));
     let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", r.text());
     // An iCE40 UP5K image is 104,090 bytes.
@@ -90,6 +92,14 @@ fn the_small_fpga_2x1_preset_becomes_an_ice40_bitstream() {
     // 2 PEs, 2 ops per MAC, 12 MHz.
     assert!(matches!(r.clock.source, ClockSource::Oscillator), "{:?}", r.clock);
     assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (12.0, 104, 0.048));
+    // Where the logic goes: every block RAM and multiplier nextpnr placed is in a block,
+    // the PEs' two in the execute unit and the requantizer's four in the store unit.
+    let block = |path: &str| r.blocks.iter().find(|b| b.path == path).unwrap_or_else(|| panic!("no block {path}: {:?}", r.blocks));
+    assert_eq!((block("").rams, block("").dsps), (p.brams.used, p.dsps.used));
+    assert_eq!((block("core.acc.ex").dsps, block("core.acc.st").dsps), (2, 4));
+    assert!(block("core.acc").luts > block("core.acc.ex").luts + block("core.acc.st").luts);
+    let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    assert!(text.contains("where the logic goes") && text.lines().any(|l| l.trim_start().starts_with("rq$0 ")), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
