@@ -179,6 +179,12 @@ pub struct WsEngine {
     cur_sparse: Signal<Local, Bits<2>>,
     cur_phase: Signal<Local, Bits<3>>,
     issue_meta: Signal<Local, Bit>,
+    /// The start cycle's row count, from the field ports.
+    s_end: Signal<Local, Bits<16>>,
+    /// The preload goes on after this cycle: if it starts now (from the fields) and if it
+    /// runs on (from the registers).
+    s_r_on: Signal<Local, Bit>,
+    c_r_on: Signal<Local, Bit>,
     active: Signal<Local, Bit>,
     r_on_next: Signal<Local, Bit>,
 }
@@ -301,6 +307,9 @@ impl WsEngine {
             cur_sparse: Default::default(),
             cur_phase: Default::default(),
             issue_meta: Default::default(),
+            s_end: Default::default(),
+            s_r_on: Default::default(),
+            c_r_on: Default::default(),
             active: Default::default(),
             r_on_next: Default::default(),
         }
@@ -386,6 +395,21 @@ impl Logic for WsEngine {
         self.array.clock.next = self.clock.val();
         self.csc.clock.next = self.clock.val();
 
+        // The start cycle's row count and preload continuation, from the field ports alone
+        // (row 0, phase 0), and the running continuation from the registers: both are ready
+        // before `start`, which arrives late from the controller's issue decision, selects.
+        if self.csc_valid.val() & self.cscs.val() {
+            self.s_end.next = self.csc_values.val() + self.mask_words.val();
+        } else if self.act4.val() & self.quads.val() {
+            self.s_end.next = self.rows2.val();
+        } else {
+            self.s_end.next = self.rows.val();
+        }
+        self.s_r_on.next = self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | (self.s_end.val() > 1));
+        self.c_r_on.next = self.r_on.q.val()
+            & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
+                | (self.r_row.q.val() + 1 < self.f_end.q.val()));
+
         // Issue: from the field ports in the start cycle, else from the registers.
         self.seq.clock.next = self.clock.val();
         self.seq.start.next = self.start.val();
@@ -413,13 +437,7 @@ impl Logic for WsEngine {
             self.f_int4.d.next = self.int4.val() & self.packs.val() & !self.cur_act4.val();
             self.cur_csc.next = self.csc_valid.val() & self.cscs.val();
             self.f_csc.d.next = self.csc_valid.val() & self.cscs.val();
-            if self.csc_valid.val() & self.cscs.val() {
-                self.cur_end.next = self.csc_values.val() + self.mask_words.val();
-            } else if self.cur_act4.val() {
-                self.cur_end.next = self.rows2.val();
-            } else {
-                self.cur_end.next = self.rows.val();
-            }
+            self.cur_end.next = self.s_end.val();
             self.f_end.d.next = self.cur_end.val();
             self.f_accumulate.d.next = self.accumulate.val();
             self.f_band.d.next = self.band_valid.val();
@@ -455,7 +473,11 @@ impl Logic for WsEngine {
         }
 
         // Advance the preload. A sparse tile reads a metadata word before every four rows.
-        self.r_on_next.next = false;
+        if self.start.val() {
+            self.r_on_next.next = self.s_r_on.val();
+        } else {
+            self.r_on_next.next = self.c_r_on.val();
+        }
         self.issue_meta.next = self.issue_r.val() & self.cur_sparse.val().any() & !self.cur_phase.val().any();
         if self.issue_r.val() {
             if self.cur_band.val() {
@@ -466,7 +488,6 @@ impl Logic for WsEngine {
             if self.issue_meta.val() {
                 self.r_row.d.next = self.cur_row.val();
                 self.r_phase.d.next = 1.into();
-                self.r_on_next.next = true;
             } else {
                 self.r_row.d.next = self.cur_row.val() + 1;
                 if self.cur_phase.val() == self.last_phase.val() {
@@ -474,7 +495,6 @@ impl Logic for WsEngine {
                 } else {
                     self.r_phase.d.next = self.cur_phase.val() + 1;
                 }
-                self.r_on_next.next = self.cur_row.val() + 1 < self.cur_end.val();
             }
         }
         self.r_on.d.next = self.r_on_next.val();
