@@ -209,9 +209,9 @@ pub const FETCH_CYCLES: [usize; 4] = [1, 2, 4, 8];
 /// first beat (docs/ARCHITECTURE.md section 9).
 pub const MIN_DRAM_LATENCY: usize = 2;
 
-/// Most pipeline registers a requantization unit has: one after each of its six steps
-/// (docs/ARCHITECTURE.md section 9).
-pub const MAX_REQUANT_STAGES: usize = 6;
+/// Most pipeline registers a requantization unit has: one at its inputs and one after each
+/// of its seven steps (docs/ARCHITECTURE.md section 9).
+pub const MAX_REQUANT_STAGES: usize = 8;
 
 /// Most pipeline stages a WS PE has: registered operands and a registered product.
 pub const MAX_PE_STAGES: usize = 2;
@@ -475,7 +475,10 @@ impl ArchConfig {
         if self.requant_stages > MAX_REQUANT_STAGES {
             return Err(ConfigError::new(
                 "requant_stages",
-                format!("{} pipeline registers, but the requantizer has six steps, one register after each at most", self.requant_stages),
+                format!(
+                    "{} pipeline registers, but the requantizer has eight places for one: its inputs and after each of its seven steps",
+                    self.requant_stages
+                ),
             )
             .help(format!("use 0 to {MAX_REQUANT_STAGES}: 2 by default, {MAX_REQUANT_STAGES} for the fastest clock")));
         }
@@ -580,7 +583,9 @@ mod tests {
         assert_eq!(ArchConfig { requant_stages: 5, ..a.clone() }.store_latency(), 7);
         assert_eq!(ArchConfig { requant_stages: 0, dram_latency: 2, ..a.clone() }.store_latency(), 2);
         assert_eq!(ArchConfig { requant_stages: 5, dram_latency: 40, ..a.clone() }.store_latency(), 40);
-        let e = ArchConfig { requant_stages: 7, ..a }.validate().unwrap_err();
+        assert_eq!(ArchConfig { requant_stages: 8, ..a.clone() }.store_latency(), 10);
+        assert!(ArchConfig { requant_stages: 8, ..a.clone() }.validate().is_ok());
+        let e = ArchConfig { requant_stages: 9, ..a }.validate().unwrap_err();
         assert_eq!(e.field, "requant_stages");
     }
 

@@ -15,17 +15,18 @@
 //! a 32-bit normalizer, one multiplier and short muxes. Two facts keep it exact without
 //! more: a subnormal (or zero) scale makes `|f32(v) * scale| < 2^31 * 2^-126`, which
 //! rounds to 0; and magnitudes of 512 and more are capped, which with `|zp| <= 128` clamp
-//! to `lo` or `hi` exactly as the uncapped value would. The logic is six steps (1a: the
-//! sum and its magnitude; 1b: normalization and first rounding; 2a: the product; 2b: its
-//! rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to six
-//! pipeline registers after them, placed in [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)`
-//! answers `stages` cycles after its inputs (0 is combinational; 1 registers after the
-//! product's rounding, 2 also after the normalization). `stages` is the ArchConfig's
-//! `requant_stages`; the store unit reads that many cycles ahead (`units::StoreUnit`).
+//! to `lo` or `hi` exactly as the uncapped value would. The logic is seven steps (1a: the
+//! sum and its magnitude; 1b: normalization; 1c: the first rounding; 2a: the product; 2b:
+//! its rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to eight
+//! pipeline registers around them (one at the inputs, one after each step), placed in
+//! [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)` answers `stages` cycles after its inputs
+//! (0 is combinational; 1 registers after the product's rounding, 2 also after the first
+//! rounding). `stages` is the ArchConfig's `requant_stages`; the store unit reads that many
+//! cycles ahead (`units::StoreUnit`).
 //!
 //! The unit is written once, as an `hdl_gen` kernel that rust-hdl both simulates and emits;
-//! what crosses a boundary is one bundle ([`Magnitude`], [`Normalized`], [`Product`],
-//! [`Rounded`], [`Quantized`]) through a [`Delay`] of 0 or 1 cycles, and the output stage
+//! what crosses a boundary is one bundle ([`Operands`], [`Magnitude`], [`Shifted`],
+//! [`Normalized`], [`Product`], [`Rounded`], [`Quantized`]) through a [`Delay`] of 0 or 1 cycles, and the output stage
 //! (zero point and clamp bounds) waits in one [`Delay`] as long as the steps before 3b. The
 //! 24x24 product is the leaf [`Product24`], so that synthesis maps it to DSP blocks.
 //! Exponents are carried biased by 256 (`E = ep + 256`, always in `[83, 395]`), so that
@@ -38,14 +39,26 @@ use rust_hdl::prelude::*;
 /// Largest magnitude the unit carries before the clamp.
 pub const CAP: u64 = 511;
 
-/// Most pipeline registers the unit has: one after each of its six steps.
+/// Most pipeline registers the unit has: one at its inputs and one after each of its
+/// seven steps.
 pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 
-/// The boundaries after the steps (boundary `k` follows step `k` of 1a, 1b, 2a, 2b, 3a,
-/// 3b), in the order they gain a register as `stages` grows: after the product's rounding,
-/// after the normalization, after the shift, at the multiplier's output, after the first
-/// addition, and at the unit's output.
-pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6];
+/// The unit's boundaries (boundary `k` follows step `k` of 1a, 1b + 1c, 2a, 2b, 3a, 3b
+/// for `k` in 1..=6; boundary 0 is at the inputs and boundary 7 between 1b and 1c), in the
+/// order they gain a register as `stages` grows: after the product's rounding, after the
+/// first rounding, after the shift, at the multiplier's output, after the first addition,
+/// at the unit's output, at the inputs (the accumulator's block RAM, the lane select and
+/// the parameter table are then a cycle of their own), and between normalization and
+/// rounding.
+pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6, 0, 7];
+
+/// The unit's inputs, as bits (a bundle holds no signed field).
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Operands {
+    acc: Bits<32>,
+    bias: Bits<32>,
+    scale: Bits<32>,
+}
 
 /// After step 1a: `|acc + bias|`, the result's sign and the scale's fields.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
@@ -56,7 +69,19 @@ pub struct Magnitude {
     frac: Bits<23>,
 }
 
-/// After step 1b: the magnitude rounded to a 24-bit significand `ma` (exponent `ea`,
+/// After step 1b: the magnitude shifted left by its leading zeros `lz` (the MSB at bit 31,
+/// unless it is 0), and what step 1a passed on.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Shifted {
+    x: Bits<32>,
+    lz: Bits<5>,
+    neg: Bit,
+    e: Bits<8>,
+    frac: Bits<23>,
+    zero: Bit,
+}
+
+/// After step 1c: the magnitude rounded to a 24-bit significand `ma` (exponent `ea`,
 /// biased, scaled by the scale's exponent), the scale's significand `ms`, and the flags.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct Normalized {
@@ -147,18 +172,24 @@ pub struct Requant {
     pub hi: Signal<In, Signed<8>>,
     /// The int8 result for the inputs of `stages` cycles ago.
     pub y: Signal<Out, Signed<8>>,
-    // The boundaries after steps 1a, 1b, 2a, 2b, 3a and 3b; the output stage's wait.
+    // The boundaries: at the inputs, after steps 1a, 1b + 1c, 2a, 2b, 3a and 3b, between
+    // 1b and 1c; the output stage's wait.
+    b0: Delay<Operands>,
     b1: Delay<Magnitude>,
     b2: Delay<Normalized>,
     b3: Delay<Product>,
     b4: Delay<Rounded>,
     b5: Delay<Quantized>,
     b6: Delay<Signed<8>>,
+    b7: Delay<Shifted>,
     clamp: Delay<Clamp>,
     product: Product24,
     // Bundle fields and casts are copied into locals before their bits are indexed: the
     // Verilog of a field or a cast cannot be indexed again.
     // Step 1a.
+    acc_in: Signal<Local, Signed<32>>,
+    bias_in: Signal<Local, Signed<32>>,
+    scale_in: Signal<Local, Bits<32>>,
     v: Signal<Local, Signed<32>>,
     v_bits: Signal<Local, Bits<32>>,
     // Step 1b.
@@ -179,6 +210,10 @@ pub struct Requant {
     ea0: Signal<Local, Bits<10>>,
     ea1: Signal<Local, Bits<10>>,
     x: Signal<Local, Bits<32>>,
+    // Step 1c.
+    x1: Signal<Local, Bits<32>>,
+    lz1: Signal<Local, Bits<5>>,
+    e1: Signal<Local, Bits<8>>,
     r1: Signal<Local, Bits<25>>,
     // Step 2b.
     prod: Signal<Local, Bits<48>>,
@@ -212,14 +247,19 @@ impl Requant {
             lo: Default::default(),
             hi: Default::default(),
             y: Default::default(),
+            b0: Delay::new(registered(0)),
             b1: Delay::new(registered(1)),
             b2: Delay::new(registered(2)),
             b3: Delay::new(registered(3)),
             b4: Delay::new(registered(4)),
             b5: Delay::new(registered(5)),
             b6: Delay::new(registered(6)),
-            clamp: Delay::new((1..=5).map(registered).sum()),
+            b7: Delay::new(registered(7)),
+            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7].into_iter().map(registered).sum()),
             product: Default::default(),
+            acc_in: Default::default(),
+            bias_in: Default::default(),
+            scale_in: Default::default(),
             v: Default::default(),
             v_bits: Default::default(),
             mag: Default::default(),
@@ -239,6 +279,9 @@ impl Requant {
             ea0: Default::default(),
             ea1: Default::default(),
             x: Default::default(),
+            x1: Default::default(),
+            lz1: Default::default(),
+            e1: Default::default(),
             r1: Default::default(),
             prod: Default::default(),
             r2: Default::default(),
@@ -260,6 +303,8 @@ impl Requant {
 impl Logic for Requant {
     #[hdl_gen]
     fn update(&mut self) {
+        self.b0.clock.next = self.clock.val();
+        self.b7.clock.next = self.clock.val();
         self.b1.clock.next = self.clock.val();
         self.b2.clock.next = self.clock.val();
         self.b3.clock.next = self.clock.val();
@@ -271,21 +316,26 @@ impl Logic for Requant {
         self.clamp.data_in.next.lo = unsigned_cast(self.lo.val());
         self.clamp.data_in.next.hi = unsigned_cast(self.hi.val());
 
+        self.b0.data_in.next.acc = unsigned_cast(self.acc.val());
+        self.b0.data_in.next.bias = unsigned_cast(self.bias.val());
+        self.b0.data_in.next.scale = self.scale.val();
+
         // Step 1a: v = acc + bias, its magnitude, the result's sign; the scale's fields.
-        self.v.next = self.acc.val() + self.bias.val();
+        self.acc_in.next = signed_cast(self.b0.data_out.val().acc);
+        self.bias_in.next = signed_cast(self.b0.data_out.val().bias);
+        self.v.next = self.acc_in.val() + self.bias_in.val();
         self.v_bits.next = unsigned_cast(self.v.val());
         if self.v_bits.val().get_bit(31) {
             self.b1.data_in.next.mag = unsigned_cast(-self.v.val());
         } else {
             self.b1.data_in.next.mag = self.v_bits.val();
         }
-        self.b1.data_in.next.neg = self.v_bits.val().get_bit(31) ^ self.scale.val().get_bit(31);
-        self.b1.data_in.next.e = self.scale.val().get_bits::<8>(23);
-        self.b1.data_in.next.frac = self.scale.val().get_bits::<23>(0);
+        self.scale_in.next = self.b0.data_out.val().scale;
+        self.b1.data_in.next.neg = self.v_bits.val().get_bit(31) ^ self.scale_in.val().get_bit(31);
+        self.b1.data_in.next.e = self.scale_in.val().get_bits::<8>(23);
+        self.b1.data_in.next.frac = self.scale_in.val().get_bits::<23>(0);
 
-        // Step 1b: the magnitude normalized to bit 31 and rounded to 24 bits (half to even);
-        // the scale's significand. mag = ma * 2^(8 - lz), one more when the rounding
-        // carried out, so ea = e - 150 + 8 + carry - lz, plus the bias 256.
+        // Step 1b: the magnitude normalized to bit 31.
         self.mag.next = self.b1.data_out.val().mag;
         // Normalization as a binary search (16, 8, 4, 2, 1): five short steps instead of
         // a 32-way priority chain before the shift.
@@ -328,26 +378,39 @@ impl Logic for Requant {
             self.x.next = self.n2.val() << 1;
             self.lz.next = self.l2.val() | 1;
         }
-        self.r1.next = bit_cast::<25, 24>(self.x.val().get_bits::<24>(8))
-            + (self.x.val().get_bit(7) & ((self.x.val().get_bits::<7>(0) != 0) | self.x.val().get_bit(8)));
+        self.b7.data_in.next.x = self.x.val();
+        self.b7.data_in.next.lz = self.lz.val();
+        self.b7.data_in.next.neg = self.b1.data_out.val().neg;
+        self.b7.data_in.next.e = self.b1.data_out.val().e;
+        self.b7.data_in.next.frac = self.b1.data_out.val().frac;
+        // A subnormal or zero scale gives 0.
+        self.b7.data_in.next.zero = (self.mag.val() == 0) | (self.b1.data_out.val().e == 0);
+
+        // Step 1c: the normalized magnitude rounded to 24 bits (half to even); the scale's
+        // significand. mag = ma * 2^(8 - lz), one more when the rounding carried out, so
+        // ea = e - 150 + 8 + carry - lz, plus the bias 256.
+        self.x1.next = self.b7.data_out.val().x;
+        self.lz1.next = self.b7.data_out.val().lz;
+        self.e1.next = self.b7.data_out.val().e;
+        self.r1.next = bit_cast::<25, 24>(self.x1.val().get_bits::<24>(8))
+            + (self.x1.val().get_bit(7) & ((self.x1.val().get_bits::<7>(0) != 0) | self.x1.val().get_bit(8)));
         if self.r1.val().get_bit(24) {
             self.b2.data_in.next.ma = 0x80_0000.into();
         } else {
             self.b2.data_in.next.ma = self.r1.val().get_bits::<24>(0);
         }
-        self.b2.data_in.next.ms = bit_cast::<24, 23>(self.b1.data_out.val().frac) | 0x80_0000;
+        self.b2.data_in.next.ms = bit_cast::<24, 23>(self.b7.data_out.val().frac) | 0x80_0000;
         // Both exponents, with and without the rounding's carry, side by side.
-        self.ea0.next = bit_cast::<10, 8>(self.b1.data_out.val().e) + 114 - bit_cast::<10, 5>(self.lz.val());
-        self.ea1.next = bit_cast::<10, 8>(self.b1.data_out.val().e) + 115 - bit_cast::<10, 5>(self.lz.val());
+        self.ea0.next = bit_cast::<10, 8>(self.e1.val()) + 114 - bit_cast::<10, 5>(self.lz1.val());
+        self.ea1.next = bit_cast::<10, 8>(self.e1.val()) + 115 - bit_cast::<10, 5>(self.lz1.val());
         if self.r1.val().get_bit(24) {
             self.b2.data_in.next.ea = self.ea1.val();
         } else {
             self.b2.data_in.next.ea = self.ea0.val();
         }
-        self.b2.data_in.next.neg = self.b1.data_out.val().neg;
-        // A subnormal or zero scale gives 0.
-        self.b2.data_in.next.zero = (self.mag.val() == 0) | (self.b1.data_out.val().e == 0);
-        self.b2.data_in.next.inf = self.b1.data_out.val().e == 0xff;
+        self.b2.data_in.next.neg = self.b7.data_out.val().neg;
+        self.b2.data_in.next.zero = self.b7.data_out.val().zero;
+        self.b2.data_in.next.inf = self.e1.val() == 0xff;
 
         // Step 2a: the product of the two significands.
         self.product.a.next = self.b2.data_out.val().ma;

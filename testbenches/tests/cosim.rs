@@ -60,8 +60,8 @@ fn layers() -> Vec<Layer> {
 
 fn archs() -> Vec<ArchConfig> {
     vec![
-        // Requantizers of every depth: 6 stages lengthen a store's wait of 3 to 8.
-        staged(arch(2, 2, WS, 2, 3, 1), 6),
+        // Requantizers of every depth: 8 stages lengthen a store's wait of 3 to 10.
+        staged(arch(2, 2, WS, 2, 3, 1), 8),
         arch(2, 2, OS, 1, 2, 1),
         // Pipelined WS PEs: every column sum one or two cycles later.
         pe_staged(staged(arch(4, 4, WS, 4, 5, 1), 3), 2),
@@ -74,7 +74,7 @@ fn archs() -> Vec<ArchConfig> {
         pe_staged(arch(4, 4, BOTH, 4, 5, 1), 1),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
-        staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 6),
+        staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
         variant(arch(2, 2, WS, 1, 4, 1), 8, false),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
         pe_staged(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5), 2),
