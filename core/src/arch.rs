@@ -173,6 +173,13 @@ pub struct ArchConfig {
     /// registers, one cycle later. Every column sum, and so a WS matmul's latency, is that
     /// many cycles later (docs/ARCHITECTURE.md sections 5 and 9). The OS PEs have none.
     pub pe_stages: usize,
+    /// Pipeline stages in the accumulator's read-modify-write, 0 or [`MAX_ACC_STAGES`]
+    /// (default 0): with one, the old row read from block RAM and the new values are
+    /// registered before the addition, so the slowest accumulator path is an adder, not a
+    /// block RAM read and an adder. Every accumulator write, and so the latency of a
+    /// matmul of either dataflow, is that many cycles later (docs/ARCHITECTURE.md sections
+    /// 5 and 9).
+    pub acc_stages: usize,
 }
 
 impl Default for ArchConfig {
@@ -197,6 +204,7 @@ impl Default for ArchConfig {
             int4_activations: false,
             requant_stages: 2,
             pe_stages: 0,
+            acc_stages: 0,
         }
     }
 }
@@ -208,6 +216,10 @@ pub const FETCH_CYCLES: [usize; 4] = [1, 2, 4, 8];
 /// Smallest DRAM latency accepted: the DMA engines wait `L - 1 >= 1` cycles before their
 /// first beat (docs/ARCHITECTURE.md section 9).
 pub const MIN_DRAM_LATENCY: usize = 2;
+
+/// Most pipeline stages of the accumulator's read-modify-write: a register after its
+/// block RAM read (docs/ARCHITECTURE.md section 9).
+pub const MAX_ACC_STAGES: usize = 1;
 
 /// Most pipeline registers a requantization unit has: one at its inputs and one after each
 /// of its seven steps (docs/ARCHITECTURE.md section 9).
@@ -344,9 +356,10 @@ impl ArchConfig {
 
     /// Cycles from a WS matmul's last issue cycle to its last accumulator write, plus one:
     /// one scratchpad read, `rows` cycles down a column, `cols - 1` cycles of column skew,
-    /// the PEs' `pe_stages` pipeline stages and one accumulator write.
+    /// the PEs' `pe_stages` pipeline stages, the accumulator's `acc_stages` and one
+    /// accumulator write.
     pub fn ws_latency(&self) -> u64 {
-        (self.rows + self.cols + 1 + self.pe_stages) as u64
+        (self.rows + self.cols + 1 + self.pe_stages + self.acc_stages) as u64
     }
 
     /// The wait a `Store` or `StoreTransposed` pays before its first DRAM beat: the DRAM
@@ -359,10 +372,10 @@ impl ArchConfig {
     }
 
     /// Cycles from an OS matmul's last issue cycle until its tile is in the accumulator:
-    /// one scratchpad read, `rows - 1 + cols - 1` cycles of skew, `rows` cycles of drain
-    /// and one accumulator write.
+    /// one scratchpad read, `rows - 1 + cols - 1` cycles of skew, `rows` cycles of drain,
+    /// the accumulator's `acc_stages` and one accumulator write.
     pub fn os_latency(&self) -> u64 {
-        (2 * self.rows + self.cols) as u64
+        (2 * self.rows + self.cols + self.acc_stages) as u64
     }
 
     /// Whether this instance has `op`: the matmul of its dataflow (a sparse WS matmul only
@@ -499,6 +512,16 @@ impl ArchConfig {
             )
             .help("use pe_stages = 0 with dataflow = \"os\""));
         }
+        if self.acc_stages > MAX_ACC_STAGES {
+            return Err(ConfigError::new(
+                "acc_stages",
+                format!(
+                    "{} pipeline registers, but the accumulator's read-modify-write has one place for one (after its block RAM read)",
+                    self.acc_stages
+                ),
+            )
+            .help(format!("use 0, or {MAX_ACC_STAGES} for the fastest clock")));
+        }
         if self.dram_latency > 100_000 {
             return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
                 .help("typical values are 10 to 200"));
@@ -601,6 +624,19 @@ mod tests {
         let e = os.validate().unwrap_err();
         assert_eq!(e.field, "pe_stages");
         assert!(e.to_string().contains("WS PEs"), "{e}");
+    }
+
+    #[test]
+    fn an_accumulator_stage_delays_every_write_of_both_dataflows_by_one_cycle() {
+        // 4x4 OS: one scratchpad read, 3 + 3 cycles of skew, 4 of drain, one write.
+        let a = ArchConfig::preset_4x4();
+        let os = ArchConfig { dataflow: Dataflow::OutputStationary, ..a.clone() };
+        assert_eq!((a.ws_latency(), os.os_latency()), (9, 12));
+        let staged = |c: &ArchConfig| ArchConfig { acc_stages: 1, ..c.clone() };
+        assert_eq!((staged(&a).ws_latency(), staged(&os).os_latency()), (10, 13));
+        assert_eq!(ArchConfig { pe_stages: 2, ..staged(&a) }.ws_latency(), 12);
+        assert!(staged(&os).validate().is_ok());
+        assert_eq!(ArchConfig { acc_stages: 2, ..a }.validate().unwrap_err().field, "acc_stages");
     }
 
     #[test]

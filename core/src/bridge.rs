@@ -93,6 +93,7 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.fetch_cycles,
         arch.requant_stages,
         arch.pe_stages,
+        arch.acc_stages,
     ];
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
@@ -130,5 +131,7 @@ mod tests {
         assert_ne!(fingerprint(&a), fingerprint(&pipelined));
         let staged = ArchConfig { pe_stages: 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&staged));
+        let acc_staged = ArchConfig { acc_stages: 1, ..a.clone() };
+        assert_ne!(fingerprint(&a), fingerprint(&acc_staged));
     }
 }

@@ -24,6 +24,11 @@ impl<T: Synth> Delay<T> {
             regs: (0..depth).map(|_| DFF::default()).collect(),
         }
     }
+
+    /// The delay in cycles.
+    pub fn depth(&self) -> usize {
+        self.regs.len()
+    }
 }
 
 impl<T: Synth> Logic for Delay<T> {

@@ -156,6 +156,15 @@ impl ExecDual {
         self.ws = self.ws.with_pe_stages(stages);
         self
     }
+
+    /// Both engines and the memories with `stages` accumulator pipeline stages (see
+    /// [`WsEngine::with_acc_stages`]).
+    pub fn with_acc_stages(mut self, stages: usize) -> Self {
+        self.ws = self.ws.with_acc_stages(stages);
+        self.os = self.os.with_acc_stages(stages);
+        self.mem = self.mem.with_acc_stages(stages);
+        self
+    }
 }
 
 impl Logic for ExecDual {

@@ -174,6 +174,15 @@ impl OsEngine {
     }
 }
 
+impl OsEngine {
+    /// The engine in front of an accumulator with `stages` pipeline stages
+    /// (`ArchConfig::acc_stages`): its writes, and so the completion, come that much later.
+    pub fn with_acc_stages(mut self, stages: usize) -> Self {
+        self.done_line = Delay::new(2 * self.array.rows() + self.array.cols() + stages);
+        self
+    }
+}
+
 impl Logic for OsEngine {
     #[hdl_gen]
     fn update(&mut self) {
@@ -412,6 +421,16 @@ impl ExecOs {
             engine: OsEngine::new(rows, cols),
             mem: Memories::new(rows, cols, act_words, 1, wgt_words, acc_rows),
         }
+    }
+}
+
+impl ExecOs {
+    /// The unit with `stages` accumulator pipeline stages (see
+    /// [`OsEngine::with_acc_stages`]).
+    pub fn with_acc_stages(mut self, stages: usize) -> Self {
+        self.engine = self.engine.with_acc_stages(stages);
+        self.mem = self.mem.with_acc_stages(stages);
+        self
     }
 }
 

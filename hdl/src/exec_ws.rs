@@ -326,13 +326,20 @@ impl WsEngine {
     /// The engine with `stages` product registers in every PE (`ArchConfig::pe_stages`):
     /// the column sums, their accumulator writes and the completion come that much later.
     pub fn with_pe_stages(mut self, stages: usize) -> Self {
+        let acc_stages = self.done_line.depth() - self.array.latency() - 2;
         self.array.set_pe_stages(stages);
         let drain = self.array.latency();
-        let (rows, cols) = (self.array.rows(), self.array.cols());
         self.d_valid = Delay::new(drain);
         self.d_addr = Delay::new(drain);
         self.d_accum = Delay::new(drain);
-        self.done_line = Delay::new(rows + cols + 1 + stages);
+        self.done_line = Delay::new(drain + 2 + acc_stages);
+        self
+    }
+
+    /// The engine in front of an accumulator with `stages` pipeline stages
+    /// (`ArchConfig::acc_stages`): its writes, and so the completion, come that much later.
+    pub fn with_acc_stages(mut self, stages: usize) -> Self {
+        self.done_line = Delay::new(self.array.latency() + 2 + stages);
         self
     }
 
@@ -758,6 +765,14 @@ impl ExecWs {
     /// The engine with CSC preloads (`ArchConfig::csc_weights`) or without.
     pub fn with_csc(mut self, csc: bool) -> Self {
         self.engine = self.engine.with_csc(csc);
+        self
+    }
+
+    /// The unit with `stages` accumulator pipeline stages (see
+    /// [`WsEngine::with_acc_stages`]).
+    pub fn with_acc_stages(mut self, stages: usize) -> Self {
+        self.engine = self.engine.with_acc_stages(stages);
+        self.mem = self.mem.with_acc_stages(stages);
         self
     }
 

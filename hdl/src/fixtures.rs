@@ -313,7 +313,7 @@ impl StoreFixture {
                 param_entries: entries,
                 ..ArchConfig::default()
             }),
-            accs: Accumulator::new(cols, acc_rows),
+            accs: Accumulator::new(cols, acc_rows, 0),
             ptable: ParamTable::new(entries, cols),
             dram: Dram::new(dram_bytes, lanes),
         }

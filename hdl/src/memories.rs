@@ -1,6 +1,7 @@
 //! The scratchpads and the accumulator as the engines see them: lanes of [`SyncRam`] with a
 //! host port, and the accumulator's read-modify-write with forwarding.
 
+use crate::delay::Delay;
 use crate::net;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::wiring::{assign_zero_byte, Mode};
@@ -259,8 +260,12 @@ impl Logic for ActBanks {
 }
 
 /// The accumulator: a row issued in cycle `c` (`issue`, `addr`, `accumulate`) is read in
-/// `c` and written in `c + 1` with `input + (accumulate ? old : 0)`, where `old` is
-/// forwarded from the write of cycle `c` when it hits the same row.
+/// `c` and written in `c + 1 + S` with `input + (accumulate ? old : 0)`, `S` the
+/// accumulator stages (`ArchConfig::acc_stages`, 0 or 1), `input` presented in `c + 1`.
+/// With a stage the row read and the input wait a cycle in registers, so the addition
+/// starts from registers instead of the block RAM's output. `old` is forwarded from the
+/// writes of cycles `c + S` and `c + S - 1` when they hit the same row (the first follows
+/// the read, the second, with a stage, falls in its cycle).
 ///
 /// The host port (the store engine's) reads a replica that takes the same writes, so that
 /// stores and accumulating matmuls, which run concurrently on different rows, each have a
@@ -275,7 +280,7 @@ pub struct Accumulator {
     pub addr: Signal<In, Addr>,
     /// Add to its old value.
     pub accumulate: Signal<In, Bit>,
-    /// The values written in the cycle after the issue, one per column.
+    /// The values for the row issued in the previous cycle, one per column.
     pub input: Vec<Signal<In, Signed<32>>>,
     /// Host: row of the replica to read (data in the next cycle).
     pub host_addr: Signal<In, Addr>,
@@ -286,15 +291,29 @@ pub struct Accumulator {
     p_valid: DFF<Bit>,
     p_addr: DFF<Addr>,
     p_accum: DFF<Bit>,
+    // The issue, the input and the row read, `S` cycles later: the write's cycle.
+    w_valid: Delay<Bit>,
+    w_addr: Delay<Addr>,
+    w_accum: Delay<Bit>,
+    w_input: Vec<Delay<Signed<32>>>,
+    w_old: Vec<Delay<Signed<32>>>,
     last_we: DFF<Bit>,
     last_wa: DFF<Addr>,
     last_wd: Vec<DFF<Signed<32>>>,
+    prev_we: DFF<Bit>,
+    prev_wa: DFF<Addr>,
+    prev_wd: Vec<DFF<Signed<32>>>,
+    /// The write two cycles back can hit a row the read did not see (with a stage).
+    two_back: Constant<Bit>,
     fwd: Signal<Local, Bit>,
+    fwd2: Signal<Local, Bit>,
 }
 
 impl Accumulator {
-    /// `depth` rows of `cols` int32 values.
-    pub fn new(cols: usize, depth: usize) -> Self {
+    /// `depth` rows of `cols` int32 values, with `stages` (at most
+    /// [`systole_core::arch::MAX_ACC_STAGES`]) pipeline stages before the addition.
+    pub fn new(cols: usize, depth: usize, stages: usize) -> Self {
+        assert!(stages <= systole_core::arch::MAX_ACC_STAGES, "{stages} accumulator stages");
         Self {
             clock: Default::default(),
             issue: Default::default(),
@@ -309,10 +328,20 @@ impl Accumulator {
             p_valid: Default::default(),
             p_addr: Default::default(),
             p_accum: Default::default(),
+            w_valid: Delay::new(stages),
+            w_addr: Delay::new(stages),
+            w_accum: Delay::new(stages),
+            w_input: (0..cols).map(|_| Delay::new(stages)).collect(),
+            w_old: (0..cols).map(|_| Delay::new(stages)).collect(),
             last_we: Default::default(),
             last_wa: Default::default(),
             last_wd: (0..cols).map(|_| Default::default()).collect(),
+            prev_we: Default::default(),
+            prev_wa: Default::default(),
+            prev_wd: (0..cols).map(|_| Default::default()).collect(),
+            two_back: Constant::new(stages > 0),
             fwd: Default::default(),
+            fwd2: Default::default(),
         }
     }
 }
@@ -320,36 +349,53 @@ impl Accumulator {
 impl Logic for Accumulator {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa);
+        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa, prev_we, prev_wa);
         self.p_valid.d.next = self.issue.val();
         self.p_addr.d.next = self.addr.val();
         self.p_accum.d.next = self.accumulate.val();
-        self.fwd.next = self.last_we.q.val() & (self.last_wa.q.val() == self.p_addr.q.val());
-        self.last_we.d.next = self.p_valid.q.val();
-        self.last_wa.d.next = self.p_addr.q.val();
+        self.w_valid.clock.next = self.clock.val();
+        self.w_addr.clock.next = self.clock.val();
+        self.w_accum.clock.next = self.clock.val();
+        self.w_valid.data_in.next = self.p_valid.q.val();
+        self.w_addr.data_in.next = self.p_addr.q.val();
+        self.w_accum.data_in.next = self.p_accum.q.val();
+        self.fwd.next = self.last_we.q.val() & (self.last_wa.q.val() == self.w_addr.data_out.val());
+        self.fwd2.next = self.two_back.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.w_addr.data_out.val());
+        self.last_we.d.next = self.w_valid.data_out.val();
+        self.last_wa.d.next = self.w_addr.data_out.val();
+        self.prev_we.d.next = self.last_we.q.val();
+        self.prev_wa.d.next = self.last_wa.q.val();
         for j in 0..self.rams.len() {
             self.rams[j].clock.next = self.clock.val();
             self.replica[j].clock.next = self.clock.val();
+            self.w_input[j].clock.next = self.clock.val();
+            self.w_old[j].clock.next = self.clock.val();
             self.last_wd[j].clock.next = self.clock.val();
+            self.prev_wd[j].clock.next = self.clock.val();
             self.last_wd[j].d.next = self.last_wd[j].q.val();
+            self.prev_wd[j].d.next = self.last_wd[j].q.val();
+            self.w_input[j].data_in.next = self.input[j].val();
+            self.w_old[j].data_in.next = self.rams[j].read_data.val();
             self.rams[j].read_address.next = self.addr.val();
             self.replica[j].read_address.next = self.host_addr.val();
             self.host_data[j].next = self.replica[j].read_data.val();
-            self.rams[j].write_enable.next = self.p_valid.q.val();
-            self.rams[j].write_address.next = self.p_addr.q.val();
-            self.replica[j].write_enable.next = self.p_valid.q.val();
-            self.replica[j].write_address.next = self.p_addr.q.val();
+            self.rams[j].write_enable.next = self.w_valid.data_out.val();
+            self.rams[j].write_address.next = self.w_addr.data_out.val();
+            self.replica[j].write_enable.next = self.w_valid.data_out.val();
+            self.replica[j].write_address.next = self.w_addr.data_out.val();
             self.replica[j].write_data.next = self.rams[j].write_data.val();
-            if self.p_accum.q.val() {
+            if self.w_accum.data_out.val() {
                 if self.fwd.val() {
-                    self.rams[j].write_data.next = self.input[j].val() + self.last_wd[j].q.val();
+                    self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.last_wd[j].q.val();
+                } else if self.fwd2.val() {
+                    self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.prev_wd[j].q.val();
                 } else {
-                    self.rams[j].write_data.next = self.input[j].val() + self.rams[j].read_data.val();
+                    self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.w_old[j].data_out.val();
                 }
             } else {
-                self.rams[j].write_data.next = self.input[j].val();
+                self.rams[j].write_data.next = self.w_input[j].data_out.val();
             }
-            if self.p_valid.q.val() {
+            if self.w_valid.data_out.val() {
                 self.last_wd[j].d.next = self.rams[j].write_data.val();
             }
         }
@@ -432,8 +478,14 @@ impl Memories {
             acc_input: (0..cols).map(|_| Default::default()).collect(),
             act: ActBanks::new(rows, act_words, act_banks),
             wgt: Scratchpad::new(cols, wgt_words),
-            accs: Accumulator::new(cols, acc_rows),
+            accs: Accumulator::new(cols, acc_rows, 0),
         }
+    }
+
+    /// The memories with `stages` accumulator pipeline stages (`ArchConfig::acc_stages`).
+    pub fn with_acc_stages(mut self, stages: usize) -> Self {
+        self.accs = Accumulator::new(self.accs.input.len(), self.accs.rams[0].depth(), stages);
+        self
     }
 }
 

@@ -528,16 +528,21 @@ impl ExecUnit {
                         .with_csc(arch.csc_weights)
                         .with_int4x4(arch.int4_activations)
                         .with_pe_stages(arch.pe_stages)
+                        .with_acc_stages(arch.acc_stages)
                 })
                 .into_iter()
                 .collect(),
-            os: (df == Dataflow::OutputStationary).then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4)).into_iter().collect(),
+            os: (df == Dataflow::OutputStationary)
+                .then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4).with_acc_stages(arch.acc_stages))
+                .into_iter()
+                .collect(),
             dual: (df == Dataflow::Both)
                 .then(|| {
                     ExecDual::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)
                         .with_csc(arch.csc_weights)
                         .with_int4x4(arch.int4_activations)
                         .with_pe_stages(arch.pe_stages)
+                        .with_acc_stages(arch.acc_stages)
                 })
                 .into_iter()
                 .collect(),

@@ -26,10 +26,27 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
         1usize..=3,
         any::<bool>(),
         0usize..4,
-        (0usize..=systole_core::arch::MAX_REQUANT_STAGES, 0usize..=systole_core::arch::MAX_PE_STAGES),
+        (
+            0usize..=systole_core::arch::MAX_REQUANT_STAGES,
+            0usize..=systole_core::arch::MAX_PE_STAGES,
+            0usize..=systole_core::arch::MAX_ACC_STAGES,
+        ),
     )
         .prop_map(
-            move |(rows, cols, engines, act_x, wgt_x, acc_x, bw, lat, params, transposer, fetch, (requant_stages, pe_stages))| {
+            move |(
+                rows,
+                cols,
+                engines,
+                act_x,
+                wgt_x,
+                acc_x,
+                bw,
+                lat,
+                params,
+                transposer,
+                fetch,
+                (requant_stages, pe_stages, acc_stages),
+            )| {
                 let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
                 ArchConfig {
@@ -54,6 +71,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     requant_stages,
                     // The OS PEs have no product register.
                     pe_stages: if dataflow.has_ws() { pe_stages } else { 0 },
+                    acc_stages,
                 }
             },
         )

@@ -61,17 +61,18 @@ fn layers() -> Vec<Layer> {
 fn archs() -> Vec<ArchConfig> {
     vec![
         // Requantizers of every depth: 8 stages lengthen a store's wait of 3 to 10.
-        staged(arch(2, 2, WS, 2, 3, 1), 8),
+        acc_staged(staged(arch(2, 2, WS, 2, 3, 1), 8)),
         arch(2, 2, OS, 1, 2, 1),
-        // Pipelined WS PEs: every column sum one or two cycles later.
-        pe_staged(staged(arch(4, 4, WS, 4, 5, 1), 3), 2),
-        staged(arch(4, 4, OS, 3, 4, 1), 0),
+        // Pipelined WS PEs and accumulator: every column sum one or two cycles later, every
+        // accumulator write one more.
+        acc_staged(pe_staged(staged(arch(4, 4, WS, 4, 5, 1), 3), 2)),
+        acc_staged(staged(arch(4, 4, OS, 3, 4, 1), 0)),
         arch(4, 2, WS, 8, 2, 1),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
         staged(arch(8, 8, WS, 8, 6, 2), 4),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
-        pe_staged(arch(4, 4, BOTH, 4, 5, 1), 1),
+        acc_staged(pe_staged(arch(4, 4, BOTH, 4, 5, 1), 1)),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
@@ -89,6 +90,11 @@ fn staged(a: ArchConfig, requant_stages: usize) -> ArchConfig {
 /// `a` with `pe_stages` pipeline stages in each WS PE, named after them.
 fn pe_staged(a: ArchConfig, pe_stages: usize) -> ArchConfig {
     ArchConfig { name: format!("{}-pe{pe_stages}", a.name), pe_stages, ..a }
+}
+
+/// `a` with a pipeline stage in its accumulator, named after it.
+fn acc_staged(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-acc1", a.name), acc_stages: 1, ..a }
 }
 
 /// `a` with `fetch_cycles` and `transposer` set, named after them.
