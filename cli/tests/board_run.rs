@@ -134,11 +134,16 @@ fn the_board_workload_on_the_small_fpga_4x4() {
     assert!(over.iter().all(|name| name.contains("depthwise")), "{needs:?}");
 }
 
-/// The iCEBreaker's workload fits the build its preset's comment gives (32 instructions
-/// per unit, 2 KiB).
+/// The iCEBreaker's workload fits the default build of its preset on that board (32
+/// instructions per unit, 2 KiB).
 #[test]
-fn the_icebreaker_workload_fits_the_up5k_build_of_the_2x1_preset() {
+fn the_icebreaker_workload_fits_the_default_build_of_its_preset() {
+    let opts = systole_fpga::bitstream::BuildOptions::for_board(&systole_fpga::board::board("icebreaker").unwrap());
+    assert_eq!((opts.instr_depth, opts.memory_bytes), (32, 2048));
     let needs = workload_needs("icebreaker.toml", "icebreaker.toml");
     eprintln!("{needs:?}");
-    assert!(needs.len() >= 3 && needs.iter().all(|&(_, (depth, bytes))| depth <= 32 && bytes <= 2048), "{needs:?}");
+    assert!(
+        needs.len() >= 3 && needs.iter().all(|&(_, (depth, bytes))| depth <= opts.instr_depth && bytes <= opts.memory_bytes),
+        "{needs:?}"
+    );
 }

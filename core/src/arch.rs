@@ -221,9 +221,10 @@ pub const MIN_DRAM_LATENCY: usize = 2;
 /// block RAM read (docs/ARCHITECTURE.md section 9).
 pub const MAX_ACC_STAGES: usize = 1;
 
-/// Most pipeline registers a requantization unit has: one at its inputs and one after each
-/// of its seven steps (docs/ARCHITECTURE.md section 9).
-pub const MAX_REQUANT_STAGES: usize = 8;
+/// Most pipeline registers a requantization unit has: one at its inputs, one after each of
+/// its seven steps and one between its product's multipliers and their sum
+/// (docs/ARCHITECTURE.md section 9).
+pub const MAX_REQUANT_STAGES: usize = 9;
 
 /// Most pipeline stages a WS PE has: registered operands and a registered product.
 pub const MAX_PE_STAGES: usize = 2;
@@ -489,7 +490,7 @@ impl ArchConfig {
             return Err(ConfigError::new(
                 "requant_stages",
                 format!(
-                    "{} pipeline registers, but the requantizer has eight places for one: its inputs and after each of its seven steps",
+                    "{} pipeline registers, but the requantizer has nine places for one: its inputs, after each of its seven steps and inside its product",
                     self.requant_stages
                 ),
             )
@@ -606,9 +607,9 @@ mod tests {
         assert_eq!(ArchConfig { requant_stages: 5, ..a.clone() }.store_latency(), 7);
         assert_eq!(ArchConfig { requant_stages: 0, dram_latency: 2, ..a.clone() }.store_latency(), 2);
         assert_eq!(ArchConfig { requant_stages: 5, dram_latency: 40, ..a.clone() }.store_latency(), 40);
-        assert_eq!(ArchConfig { requant_stages: 8, ..a.clone() }.store_latency(), 10);
-        assert!(ArchConfig { requant_stages: 8, ..a.clone() }.validate().is_ok());
-        let e = ArchConfig { requant_stages: 9, ..a }.validate().unwrap_err();
+        assert_eq!(ArchConfig { requant_stages: 9, ..a.clone() }.store_latency(), 11);
+        assert!(ArchConfig { requant_stages: 9, ..a.clone() }.validate().is_ok());
+        let e = ArchConfig { requant_stages: 10, ..a }.validate().unwrap_err();
         assert_eq!(e.field, "requant_stages");
     }
 

@@ -120,6 +120,13 @@ pub fn core_clock(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Resu
     plan(board, target).map_err(|e| BuildError::Options(format!("{from}: {e}; set clock_mhz in the arch file or pass --clock-mhz")))
 }
 
+/// A frequency in MHz for people: at most three decimals, no trailing zeros (a PLL's
+/// 25 x 16 / 7 MHz is `57.143`).
+fn mhz(f: f64) -> String {
+    let t = format!("{f:.3}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// The smallest share of the design's LUTs that a block needs to get a row of its own in
 /// the report's breakdown.
 const MIN_BLOCK_SHARE: f64 = 0.03;
@@ -234,7 +241,7 @@ impl BuildReport {
             self.array.1,
             self.dataflow,
             self.fingerprint,
-            self.core_mhz,
+            mhz(self.core_mhz),
             o.baud,
             self.clocks_per_bit,
             o.instr_depth,
@@ -263,7 +270,7 @@ impl BuildReport {
             "peak: {:.3} GOPS ({} MACs per cycle x 2 ops x {} MHz)\nbitstream: {}",
             self.peak_gops,
             self.array.0 * self.array.1,
-            self.core_mhz,
+            mhz(self.core_mhz),
             self.bitstream.display()
         );
         let _ = write!(
@@ -323,6 +330,11 @@ mod tests {
         assert!(refused("ulx3s", &tiny(4), BuildOptions { clock_mhz: Some(0.0), ..d }).contains("--clock-mhz 0"));
         // 12 MHz / 64 = 187.5 kHz is 1.6 clocks per bit at 115200 baud.
         assert!(refused("icebreaker", &tiny(4), BuildOptions { clock_mhz: Some(0.1875), ..d }).contains("115200 works"));
+    }
+
+    #[test]
+    fn frequencies_are_written_with_at_most_three_decimals() {
+        assert_eq!([mhz(400.0 / 7.0), mhz(12.0), mhz(57.6), mhz(12.5)], ["57.143", "12", "57.6", "12.5"]);
     }
 
     #[test]

@@ -71,8 +71,7 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-2x1");
     // The board's defaults, as `systole fpga build` takes them: 32 instructions and 2 KiB.
-    // With the requantizer fully pipelined the design closes near 17 MHz, and the preset
-    // asks for the 12 MHz oscillator.
+    // The preset asks for 18 MHz, which the PLL makes from the 12 MHz oscillator.
     let opts = BuildOptions::for_board(&b);
     assert_eq!((opts.instr_depth, opts.memory_bytes, opts.clock_mhz), (32, 2048, None));
     let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
@@ -89,9 +88,9 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     // The PEs' multipliers and the requantizer's 24x24 product in SB_MAC16s.
     assert!(p.dsps.used >= 3, "{p:?}");
     assert!(r.timing_met, "{p:?}");
-    // 2 PEs, 2 ops per MAC, 12 MHz.
-    assert!(matches!(r.clock.source, ClockSource::Oscillator), "{:?}", r.clock);
-    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (12.0, 104, 0.048));
+    // 2 PEs, 2 ops per MAC, 18 MHz; 18 MHz / 115200 baud = 156.25 clocks per bit.
+    assert!(matches!(r.clock.source, ClockSource::Ice40Pll(_)), "{:?}", r.clock);
+    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (18.0, 156, 0.072));
     // Where the logic goes: every block RAM and multiplier nextpnr placed is in a block,
     // the PEs' two in the execute unit and the requantizer's four in the store unit.
     let block = |path: &str| r.blocks.iter().find(|b| b.path == path).unwrap_or_else(|| panic!("no block {path}: {:?}", r.blocks));
@@ -127,20 +126,20 @@ fn the_small_fpga_2x2_variant_fits_the_up5k_block_rams_but_not_its_logic() {
 }
 
 /// The OrangeCrab preset (4x6, 24 MACs), built as the README says (default options),
-/// fits the 28 multipliers and meets timing at its 57.6 MHz, from the PLL (48 MHz / 5 x 6).
+/// fits the 28 multipliers and meets timing at its 76.8 MHz, from the PLL (48 MHz x 8 / 5).
 #[test]
-#[ignore = "slow: an ECP5-25F synthesis, place and route (about 6 minutes)"]
+#[ignore = "slow: an ECP5-25F synthesis, place and route (about 5 minutes)"]
 fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
     let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/orangecrab.toml")).unwrap();
     let b = board("orangecrab").unwrap();
     let dir = out_dir("orangecrab-preset");
     let r = build(&b, &arch, &BuildOptions::default(), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{}", r.text());
-    assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 57.6, "{:?}", r.clock);
+    assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 76.8, "{:?}", r.clock);
     assert!(r.timing_met, "{:?}", r.pnr);
     let p = &r.pnr;
     assert!(p.luts.used <= p.luts.total && p.dsps.used <= p.dsps.total, "{p:?}");
-    // 24 PEs, 2 ops per MAC, 57.6 MHz.
-    assert!((r.peak_gops - 2.7648).abs() < 1e-9, "{}", r.peak_gops);
+    // 24 PEs, 2 ops per MAC, 76.8 MHz.
+    assert!((r.peak_gops - 3.6864).abs() < 1e-9, "{}", r.peak_gops);
     let _ = std::fs::remove_dir_all(&dir);
 }

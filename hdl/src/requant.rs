@@ -17,8 +17,9 @@
 //! rounds to 0; and magnitudes of 512 and more are capped, which with `|zp| <= 128` clamp
 //! to `lo` or `hi` exactly as the uncapped value would. The logic is seven steps (1a: the
 //! sum and its magnitude; 1b: normalization; 1c: the first rounding; 2a: the product; 2b:
-//! its rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to eight
-//! pipeline registers around them (one at the inputs, one after each step), placed in
+//! its rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to nine
+//! pipeline registers around them (one at the inputs, one after each step, one between
+//! the product's multipliers and their sum), placed in
 //! [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)` answers `stages` cycles after its inputs
 //! (0 is combinational; 1 registers after the product's rounding, 2 also after the first
 //! rounding). `stages` is the ArchConfig's `requant_stages`; the store unit reads that many
@@ -26,9 +27,10 @@
 //!
 //! The unit is written once, as an `hdl_gen` kernel that rust-hdl both simulates and emits;
 //! what crosses a boundary is one bundle ([`Operands`], [`Magnitude`], [`Shifted`],
-//! [`Normalized`], [`Product`], [`Rounded`], [`Quantized`]) through a [`Delay`] of 0 or 1 cycles, and the output stage
-//! (zero point and clamp bounds) waits in one [`Delay`] as long as the steps before 3b. The
-//! 24x24 product is the leaf [`Product24`], so that synthesis maps it to DSP blocks.
+//! [`Normalized`], [`Partials`], [`Product`], [`Rounded`], [`Quantized`]) through a
+//! [`Delay`] of 0 or 1 cycles, and the output stage (zero point and clamp bounds) waits in
+//! one [`Delay`] as long as the steps before 3b. The 24x24 product is four leaves
+//! [`Product16`], so that synthesis maps each to a DSP block, and their sum.
 //! Exponents are carried biased by 256 (`E = ep + 256`, always in `[83, 395]`), so that
 //! every comparison is unsigned. Tested against `systole_core::requant`, the oracle.
 
@@ -39,18 +41,19 @@ use rust_hdl::prelude::*;
 /// Largest magnitude the unit carries before the clamp.
 pub const CAP: u64 = 511;
 
-/// Most pipeline registers the unit has: one at its inputs and one after each of its
-/// seven steps.
+/// Most pipeline registers the unit has: one at its inputs, one after each of its seven
+/// steps and one inside the product.
 pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 
 /// The unit's boundaries (boundary `k` follows step `k` of 1a, 1b + 1c, 2a, 2b, 3a, 3b
-/// for `k` in 1..=6; boundary 0 is at the inputs and boundary 7 between 1b and 1c), in the
+/// for `k` in 1..=6; boundary 0 is at the inputs, boundary 7 between 1b and 1c and
+/// boundary 8 inside 2a, between the multipliers and the sum of their partial products), in the
 /// order they gain a register as `stages` grows: after the product's rounding, after the
 /// first rounding, after the shift, at the multiplier's output, after the first addition,
 /// at the unit's output, at the inputs (the accumulator's block RAM, the lane select and
-/// the parameter table are then a cycle of their own), and between normalization and
-/// rounding.
-pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6, 0, 7];
+/// the parameter table are then a cycle of their own), between normalization and
+/// rounding, and between the multipliers and their sum.
+pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6, 0, 7, 8];
 
 /// The unit's inputs, as bits (a bundle holds no signed field).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
@@ -128,18 +131,20 @@ pub struct Clamp {
     hi: Bits<8>,
 }
 
-/// A 24x24 unsigned product, combinational: the leaf that synthesis maps to DSP blocks.
+/// A 16x16 unsigned product, combinational: the leaf that synthesis maps to one DSP block,
+/// an SB_MAC16 on iCE40 or a MULT18X18D on ECP5 (the 24x24 product of the significands is
+/// four of them and a sum).
 #[derive(LogicBlock, Default)]
-pub struct Product24 {
+pub struct Product16 {
     /// Left operand.
-    pub a: Signal<In, Bits<24>>,
+    pub a: Signal<In, Bits<16>>,
     /// Right operand.
-    pub b: Signal<In, Bits<24>>,
+    pub b: Signal<In, Bits<16>>,
     /// `a * b`.
-    pub p: Signal<Out, Bits<48>>,
+    pub p: Signal<Out, Bits<32>>,
 }
 
-impl Logic for Product24 {
+impl Logic for Product16 {
     fn update(&mut self) {
         self.p.next = (self.a.val().to_u64() * self.b.val().to_u64()).into();
     }
@@ -151,6 +156,21 @@ impl Logic for Product24 {
     fn hdl(&self) -> Verilog {
         Verilog::Custom("always @(*) p = a * b;".into())
     }
+}
+
+/// Inside step 2a: the four partial products of the significands split at bit 16 (low
+/// and high parts, `ll = a_lo * b_lo`, `hl = a_hi * b_lo`, ...), with the exponent and
+/// flags.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct Partials {
+    ll: Bits<32>,
+    hl: Bits<32>,
+    lh: Bits<32>,
+    hh: Bits<32>,
+    ea: Bits<10>,
+    neg: Bit,
+    zero: Bit,
+    inf: Bit,
 }
 
 /// The requantization unit.
@@ -182,8 +202,12 @@ pub struct Requant {
     b5: Delay<Quantized>,
     b6: Delay<Signed<8>>,
     b7: Delay<Shifted>,
+    b8: Delay<Partials>,
     clamp: Delay<Clamp>,
-    product: Product24,
+    ll: Product16,
+    hl: Product16,
+    lh: Product16,
+    hh: Product16,
     // Bundle fields and casts are copied into locals before their bits are indexed: the
     // Verilog of a field or a cast cannot be indexed again.
     // Step 1a.
@@ -215,6 +239,9 @@ pub struct Requant {
     lz1: Signal<Local, Bits<5>>,
     e1: Signal<Local, Bits<8>>,
     r1: Signal<Local, Bits<25>>,
+    // Step 2a.
+    ma: Signal<Local, Bits<24>>,
+    ms: Signal<Local, Bits<24>>,
     // Step 2b.
     prod: Signal<Local, Bits<48>>,
     r2: Signal<Local, Bits<25>>,
@@ -255,8 +282,12 @@ impl Requant {
             b5: Delay::new(registered(5)),
             b6: Delay::new(registered(6)),
             b7: Delay::new(registered(7)),
-            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7].into_iter().map(registered).sum()),
-            product: Default::default(),
+            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8].into_iter().map(registered).sum()),
+            b8: Delay::new(registered(8)),
+            ll: Default::default(),
+            hl: Default::default(),
+            lh: Default::default(),
+            hh: Default::default(),
             acc_in: Default::default(),
             bias_in: Default::default(),
             scale_in: Default::default(),
@@ -283,6 +314,8 @@ impl Requant {
             lz1: Default::default(),
             e1: Default::default(),
             r1: Default::default(),
+            ma: Default::default(),
+            ms: Default::default(),
             prod: Default::default(),
             r2: Default::default(),
             mp: Default::default(),
@@ -412,14 +445,35 @@ impl Logic for Requant {
         self.b2.data_in.next.zero = self.b7.data_out.val().zero;
         self.b2.data_in.next.inf = self.e1.val() == 0xff;
 
-        // Step 2a: the product of the two significands.
-        self.product.a.next = self.b2.data_out.val().ma;
-        self.product.b.next = self.b2.data_out.val().ms;
-        self.b3.data_in.next.prod = self.product.p.val();
-        self.b3.data_in.next.ea = self.b2.data_out.val().ea;
-        self.b3.data_in.next.neg = self.b2.data_out.val().neg;
-        self.b3.data_in.next.zero = self.b2.data_out.val().zero;
-        self.b3.data_in.next.inf = self.b2.data_out.val().inf;
+        // Step 2a: the product of the two significands, as four partial products (one DSP
+        // block each) and their sum.
+        self.b8.clock.next = self.clock.val();
+        self.ma.next = self.b2.data_out.val().ma;
+        self.ms.next = self.b2.data_out.val().ms;
+        self.ll.a.next = self.ma.val().get_bits::<16>(0);
+        self.ll.b.next = self.ms.val().get_bits::<16>(0);
+        self.hl.a.next = bit_cast::<16, 8>(self.ma.val().get_bits::<8>(16));
+        self.hl.b.next = self.ms.val().get_bits::<16>(0);
+        self.lh.a.next = self.ma.val().get_bits::<16>(0);
+        self.lh.b.next = bit_cast::<16, 8>(self.ms.val().get_bits::<8>(16));
+        self.hh.a.next = bit_cast::<16, 8>(self.ma.val().get_bits::<8>(16));
+        self.hh.b.next = bit_cast::<16, 8>(self.ms.val().get_bits::<8>(16));
+        self.b8.data_in.next.ll = self.ll.p.val();
+        self.b8.data_in.next.hl = self.hl.p.val();
+        self.b8.data_in.next.lh = self.lh.p.val();
+        self.b8.data_in.next.hh = self.hh.p.val();
+        self.b8.data_in.next.ea = self.b2.data_out.val().ea;
+        self.b8.data_in.next.neg = self.b2.data_out.val().neg;
+        self.b8.data_in.next.zero = self.b2.data_out.val().zero;
+        self.b8.data_in.next.inf = self.b2.data_out.val().inf;
+        self.b3.data_in.next.prod = bit_cast::<48, 32>(self.b8.data_out.val().ll)
+            + (bit_cast::<48, 32>(self.b8.data_out.val().hl) << 16)
+            + (bit_cast::<48, 32>(self.b8.data_out.val().lh) << 16)
+            + (bit_cast::<48, 32>(self.b8.data_out.val().hh) << 32);
+        self.b3.data_in.next.ea = self.b8.data_out.val().ea;
+        self.b3.data_in.next.neg = self.b8.data_out.val().neg;
+        self.b3.data_in.next.zero = self.b8.data_out.val().zero;
+        self.b3.data_in.next.inf = self.b8.data_out.val().inf;
 
         // Step 2b: the product, top bit 47 or 46, rounded to 24 bits.
         self.prod.next = self.b3.data_out.val().prod;

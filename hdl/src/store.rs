@@ -33,6 +33,11 @@ type DAddr = Bits<DRAM_ADDR_BITS>;
 /// Most cycles an engine reads ahead of its writes: the requantizer's deepest pipeline.
 pub const MAX_AHEAD: usize = crate::requant::MAX_STAGES;
 
+/// The engine's history of `busy` and `complete`, one bit per cycle back: at least
+/// [`MAX_AHEAD`] cycles.
+type History = Bits<16>;
+const _: () = assert!(MAX_AHEAD <= 16, "the store engine's history holds 16 cycles");
+
 /// A beat issued: its DRAM address, its first column and its byte count.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct Beat {
@@ -109,10 +114,10 @@ pub struct StoreEngine {
     pending: DFF<Beat>,
     written: Delay<Beat>,
     /// The last cycles' `ready` (inverted) and `complete`, latest in bit 0.
-    was_busy: DFF<Bits<8>>,
-    was_complete: DFF<Bits<8>>,
+    was_busy: DFF<History>,
+    was_complete: DFF<History>,
     /// `ahead` as a mask of history bits, and as the shift to its last bit.
-    ahead_mask: Constant<Bits<8>>,
+    ahead_mask: Constant<History>,
     ahead_shift: Constant<Bits<8>>,
     reads_ahead: Constant<Bit>,
     /// `j`, for column or lane `j`; the DRAM lanes and the columns.
@@ -124,7 +129,7 @@ pub struct StoreEngine {
     busy: Signal<Local, Bit>,
     w_base: Signal<Local, Bits<16>>,
     w_bytes: Signal<Local, Bits<16>>,
-    complete_history: Signal<Local, Bits<8>>,
+    complete_history: Signal<Local, History>,
     left_bytes: Signal<Local, Bits<16>>,
 }
 
