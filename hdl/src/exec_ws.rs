@@ -185,6 +185,11 @@ pub struct WsEngine {
     /// runs on (from the registers).
     s_r_on: Signal<Local, Bit>,
     c_r_on: Signal<Local, Bit>,
+    /// The next accumulator row, weight address and preload row, each both ways (from the
+    /// fields and from the registers) before `start` chooses.
+    acc_inc: Signal<Local, Addr>,
+    waddr_inc: Signal<Local, Addr>,
+    row_inc: Signal<Local, Bits<16>>,
     active: Signal<Local, Bit>,
     r_on_next: Signal<Local, Bit>,
 }
@@ -310,6 +315,9 @@ impl WsEngine {
             s_end: Default::default(),
             s_r_on: Default::default(),
             c_r_on: Default::default(),
+            acc_inc: Default::default(),
+            waddr_inc: Default::default(),
+            row_inc: Default::default(),
             active: Default::default(),
             r_on_next: Default::default(),
         }
@@ -429,6 +437,9 @@ impl Logic for WsEngine {
         self.ready.next = !(self.seq.busy.val() | self.r_on.q.val());
         self.active.next = self.start.val() | self.seq.busy.val() | self.r_on.q.val();
         if self.start.val() {
+            self.acc_inc.next = self.acc.val() + 1;
+            self.waddr_inc.next = self.preload.val() + 1;
+            self.row_inc.next = 1.into();
             self.cur_acc.next = self.acc.val();
             self.cur_accum.next = self.accumulate.val();
             self.issue_r.next = self.preload_valid.val();
@@ -453,6 +464,9 @@ impl Logic for WsEngine {
             self.f_taps.d.next = self.band_taps.val();
             self.f_width.d.next = self.band_width.val();
         } else {
+            self.acc_inc.next = self.acc_next.q.val() + 1;
+            self.waddr_inc.next = self.r_addr.q.val() + 1;
+            self.row_inc.next = self.r_row.q.val() + 1;
             self.cur_acc.next = self.acc_next.q.val();
             self.cur_accum.next = self.f_accumulate.q.val();
             self.issue_r.next = self.r_on.q.val();
@@ -476,7 +490,7 @@ impl Logic for WsEngine {
             self.pending_flip.d.next = false;
         }
         if self.issue_w.val() {
-            self.acc_next.d.next = self.cur_acc.val() + 1;
+            self.acc_next.d.next = self.acc_inc.val();
         }
 
         // Advance the preload. A sparse tile reads a metadata word before every four rows.
@@ -490,13 +504,13 @@ impl Logic for WsEngine {
             if self.cur_band.val() {
                 self.r_addr.d.next = self.cur_waddr.val();
             } else {
-                self.r_addr.d.next = self.cur_waddr.val() + 1;
+                self.r_addr.d.next = self.waddr_inc.val();
             }
             if self.issue_meta.val() {
                 self.r_row.d.next = self.cur_row.val();
                 self.r_phase.d.next = 1.into();
             } else {
-                self.r_row.d.next = self.cur_row.val() + 1;
+                self.r_row.d.next = self.row_inc.val();
                 if self.cur_phase.val() == self.last_phase.val() {
                     self.r_phase.d.next = 0.into();
                 } else {
