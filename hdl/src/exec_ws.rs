@@ -181,10 +181,6 @@ pub struct WsEngine {
     issue_meta: Signal<Local, Bit>,
     /// The start cycle's row count, from the field ports.
     s_end: Signal<Local, Bits<16>>,
-    /// The preload goes on after this cycle: if it starts now (from the fields) and if it
-    /// runs on (from the registers).
-    s_r_on: Signal<Local, Bit>,
-    c_r_on: Signal<Local, Bit>,
     /// The next accumulator row, weight address and preload row, each both ways (from the
     /// fields and from the registers) before `start` chooses.
     acc_inc: Signal<Local, Addr>,
@@ -313,8 +309,6 @@ impl WsEngine {
             cur_phase: Default::default(),
             issue_meta: Default::default(),
             s_end: Default::default(),
-            s_r_on: Default::default(),
-            c_r_on: Default::default(),
             acc_inc: Default::default(),
             waddr_inc: Default::default(),
             row_inc: Default::default(),
@@ -410,9 +404,10 @@ impl Logic for WsEngine {
         self.array.clock.next = self.clock.val();
         self.csc.clock.next = self.clock.val();
 
-        // The start cycle's row count and preload continuation, from the field ports alone
-        // (row 0, phase 0), and the running continuation from the registers: both are ready
-        // before `start`, which arrives late from the controller's issue decision, selects.
+        // Each branch of `start` computes the preload's continuation and the next counter
+        // values from its own operands: the field ports in the start cycle (row 0, phase 0,
+        // the row count `s_end`), else the registers. Both are ready before `start`, which
+        // arrives late from the controller's issue decision, selects between them.
         if self.csc_valid.val() & self.cscs.val() {
             self.s_end.next = self.csc_values.val() + self.mask_words.val();
         } else if self.act4.val() & self.quads.val() {
@@ -420,10 +415,6 @@ impl Logic for WsEngine {
         } else {
             self.s_end.next = self.rows.val();
         }
-        self.s_r_on.next = self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | (self.s_end.val() > 1));
-        self.c_r_on.next = self.r_on.q.val()
-            & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
-                | (self.r_row.q.val() + 1 < self.f_end.q.val()));
 
         // Issue: from the field ports in the start cycle, else from the registers.
         self.seq.clock.next = self.clock.val();
@@ -437,6 +428,7 @@ impl Logic for WsEngine {
         self.ready.next = !(self.seq.busy.val() | self.r_on.q.val());
         self.active.next = self.start.val() | self.seq.busy.val() | self.r_on.q.val();
         if self.start.val() {
+            self.r_on_next.next = self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | (self.s_end.val() > 1));
             self.acc_inc.next = self.acc.val() + 1;
             self.waddr_inc.next = self.preload.val() + 1;
             self.row_inc.next = 1.into();
@@ -464,6 +456,9 @@ impl Logic for WsEngine {
             self.f_taps.d.next = self.band_taps.val();
             self.f_width.d.next = self.band_width.val();
         } else {
+            self.r_on_next.next = self.r_on.q.val()
+                & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
+                    | (self.r_row.q.val() + 1 < self.f_end.q.val()));
             self.acc_inc.next = self.acc_next.q.val() + 1;
             self.waddr_inc.next = self.r_addr.q.val() + 1;
             self.row_inc.next = self.r_row.q.val() + 1;
@@ -494,11 +489,6 @@ impl Logic for WsEngine {
         }
 
         // Advance the preload. A sparse tile reads a metadata word before every four rows.
-        if self.start.val() {
-            self.r_on_next.next = self.s_r_on.val();
-        } else {
-            self.r_on_next.next = self.c_r_on.val();
-        }
         self.issue_meta.next = self.issue_r.val() & self.cur_sparse.val().any() & !self.cur_phase.val().any();
         if self.issue_r.val() {
             if self.cur_band.val() {

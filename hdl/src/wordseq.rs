@@ -54,47 +54,26 @@ pub struct WordSeq {
     cur_is: Signal<Local, Addr>,
     cur_oc: Signal<Local, Addr>,
     cur_os: Signal<Local, Addr>,
-    /// The inner loop goes on after this word: from the fields (`s_`), from the registers
-    /// (`r_`), and the one `start` chose.
+    /// The inner loop goes on after this word.
     inner: Signal<Local, Bit>,
-    s_inner: Signal<Local, Bit>,
-    r_inner: Signal<Local, Bit>,
     /// The outer loop goes on after this inner run.
     outer: Signal<Local, Bit>,
-    s_outer: Signal<Local, Bit>,
-    r_outer: Signal<Local, Bit>,
     /// The next address within the inner run.
     step_in: Signal<Local, Addr>,
-    s_step_in: Signal<Local, Addr>,
-    r_step_in: Signal<Local, Addr>,
     /// The first address of the next inner run.
     step_out: Signal<Local, Addr>,
-    s_step_out: Signal<Local, Addr>,
-    r_step_out: Signal<Local, Addr>,
     /// The loop counters plus one.
     i1: Signal<Local, Addr>,
-    r_i1: Signal<Local, Addr>,
     o1: Signal<Local, Addr>,
-    r_o1: Signal<Local, Addr>,
 }
 
 impl Logic for WordSeq {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, on, i, o, base, next, ic, is, oc, os);
-        // Both the start cycle's values (from the field ports) and the running values (from
-        // the registers) are computed before `start`, which arrives late from the
+        // Each branch computes the loop steps from its own operands (the field ports or the
+        // registers), so both are ready before `start`, which arrives late from the
         // controller's issue decision, selects between them.
-        self.s_inner.next = self.inner_count.val() > 1;
-        self.s_outer.next = self.outer_count.val() > 1;
-        self.s_step_in.next = self.first_addr.val() + self.inner_stride.val();
-        self.s_step_out.next = self.first_addr.val() + self.outer_stride.val();
-        self.r_inner.next = self.i.q.val() + 1 < self.ic.q.val();
-        self.r_outer.next = self.o.q.val() + 1 < self.oc.q.val();
-        self.r_step_in.next = self.next.q.val() + self.is.q.val();
-        self.r_step_out.next = self.base.q.val() + self.os.q.val();
-        self.r_i1.next = self.i.q.val() + 1;
-        self.r_o1.next = self.o.q.val() + 1;
         if self.start.val() {
             self.words.next = (self.inner_count.val() != 0) & (self.outer_count.val() != 0);
             self.cur_i.next = 0.into();
@@ -105,10 +84,10 @@ impl Logic for WordSeq {
             self.cur_is.next = self.inner_stride.val();
             self.cur_oc.next = self.outer_count.val();
             self.cur_os.next = self.outer_stride.val();
-            self.inner.next = self.s_inner.val();
-            self.outer.next = self.s_outer.val();
-            self.step_in.next = self.s_step_in.val();
-            self.step_out.next = self.s_step_out.val();
+            self.inner.next = self.inner_count.val() > 1;
+            self.outer.next = self.outer_count.val() > 1;
+            self.step_in.next = self.first_addr.val() + self.inner_stride.val();
+            self.step_out.next = self.first_addr.val() + self.outer_stride.val();
             self.i1.next = 1.into();
             self.o1.next = 1.into();
         } else {
@@ -121,12 +100,12 @@ impl Logic for WordSeq {
             self.cur_is.next = self.is.q.val();
             self.cur_oc.next = self.oc.q.val();
             self.cur_os.next = self.os.q.val();
-            self.inner.next = self.r_inner.val();
-            self.outer.next = self.r_outer.val();
-            self.step_in.next = self.r_step_in.val();
-            self.step_out.next = self.r_step_out.val();
-            self.i1.next = self.r_i1.val();
-            self.o1.next = self.r_o1.val();
+            self.inner.next = self.i.q.val() + 1 < self.ic.q.val();
+            self.outer.next = self.o.q.val() + 1 < self.oc.q.val();
+            self.step_in.next = self.next.q.val() + self.is.q.val();
+            self.step_out.next = self.base.q.val() + self.os.q.val();
+            self.i1.next = self.i.q.val() + 1;
+            self.o1.next = self.o.q.val() + 1;
         }
         self.ic.d.next = self.cur_ic.val();
         self.is.d.next = self.cur_is.val();
