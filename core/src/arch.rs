@@ -180,6 +180,12 @@ pub struct ArchConfig {
     /// matmul of either dataflow, is that many cycles later (docs/ARCHITECTURE.md sections
     /// 5 and 9).
     pub acc_stages: usize,
+    /// Pipeline stages between the controller's instruction fetch and its issue, 0 or
+    /// [`MAX_DECODE_STAGES`] (default 0): with one, each unit's decoded opcode and fields
+    /// are registered, so that an instruction's issue and its engine's start logic begin
+    /// at registers instead of behind the decoder. An instruction then issues at the
+    /// earliest one cycle after it is whole (docs/ARCHITECTURE.md sections 4 and 5).
+    pub decode_stages: usize,
 }
 
 impl Default for ArchConfig {
@@ -205,6 +211,7 @@ impl Default for ArchConfig {
             requant_stages: 2,
             pe_stages: 0,
             acc_stages: 0,
+            decode_stages: 0,
         }
     }
 }
@@ -220,6 +227,9 @@ pub const MIN_DRAM_LATENCY: usize = 2;
 /// Most pipeline stages of the accumulator's read-modify-write: a register after its
 /// block RAM read (docs/ARCHITECTURE.md section 9).
 pub const MAX_ACC_STAGES: usize = 1;
+
+/// Most pipeline stages between instruction fetch and issue: the decoded fields' registers.
+pub const MAX_DECODE_STAGES: usize = 1;
 
 /// Most pipeline registers a requantization unit has: one at its inputs, one after each of
 /// its seven steps and one between its product's multipliers and their sum
@@ -523,6 +533,16 @@ impl ArchConfig {
             )
             .help(format!("use 0, or {MAX_ACC_STAGES} for the fastest clock")));
         }
+        if self.decode_stages > MAX_DECODE_STAGES {
+            return Err(ConfigError::new(
+                "decode_stages",
+                format!(
+                    "{} pipeline registers, but the controller has one place for one (its decoded opcode and fields)",
+                    self.decode_stages
+                ),
+            )
+            .help(format!("use 0, or {MAX_DECODE_STAGES} for the fastest clock")));
+        }
         if self.dram_latency > 100_000 {
             return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
                 .help("typical values are 10 to 200"));
@@ -625,6 +645,15 @@ mod tests {
         let e = os.validate().unwrap_err();
         assert_eq!(e.field, "pe_stages");
         assert!(e.to_string().contains("WS PEs"), "{e}");
+    }
+
+    #[test]
+    fn the_decode_stage_is_one_register_or_none() {
+        let a = ArchConfig::preset_4x4();
+        assert!(ArchConfig { decode_stages: 1, ..a.clone() }.validate().is_ok());
+        let e = ArchConfig { decode_stages: 2, ..a }.validate().unwrap_err();
+        assert_eq!(e.field, "decode_stages");
+        assert!(e.to_string().contains("decoded opcode and fields"), "{e}");
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.requant_stages,
         arch.pe_stages,
         arch.acc_stages,
+        arch.decode_stages,
     ];
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
@@ -133,5 +134,7 @@ mod tests {
         assert_ne!(fingerprint(&a), fingerprint(&staged));
         let acc_staged = ArchConfig { acc_stages: 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&acc_staged));
+        let decoded = ArchConfig { decode_stages: 1, ..a.clone() };
+        assert_ne!(fingerprint(&a), fingerprint(&decoded));
     }
 }

@@ -205,7 +205,9 @@ pub struct Timeline {
 impl Timeline {
     /// No instruction issued yet.
     pub fn new(arch: &ArchConfig) -> Self {
-        let fetch = arch.fetch_cycles.max(1) as u64;
+        // An instruction is whole `fetch_cycles` cycles after its predecessor issued, and
+        // can issue `decode_stages` cycles after that.
+        let fetch = (arch.fetch_cycles.max(1) + arch.decode_stages) as u64;
         Self { done: Default::default(), free: [0; 3], fetched: [fetch - 1; 3], fetch, last: 0 }
     }
 
@@ -265,14 +267,17 @@ mod tests {
         // Three one-word matmuls (busy 1, latency 4 + 4 + 1 = 9) on the exec unit.
         let one = Instr { sync: crate::isa::Sync::default(), op: Op::dense_ws(crate::isa::WordGen::linear(0, 1), 0, false, None, None) };
         let program = vec![one; 3];
-        let starts = |fetch_cycles| {
-            let arch = ArchConfig { rows: 4, cols: 4, fetch_cycles, ..ArchConfig::default() };
+        let starts = |fetch_cycles, decode_stages| {
+            let arch = ArchConfig { rows: 4, cols: 4, fetch_cycles, decode_stages, ..ArchConfig::default() };
             schedule(&arch, &program).unwrap().iter().map(|t| (t.start, t.done)).collect::<Vec<_>>()
         };
         // Whole-instruction fetch: back to back.
-        assert_eq!(starts(1), [(0, 10), (1, 11), (2, 12)]);
+        assert_eq!(starts(1, 0), [(0, 10), (1, 11), (2, 12)]);
         // Four cycles per instruction: the first is fetched by cycle 3, the others 4 apart.
-        assert_eq!(starts(4), [(3, 13), (7, 17), (11, 21)]);
+        assert_eq!(starts(4, 0), [(3, 13), (7, 17), (11, 21)]);
+        // A decode stage: each issues a cycle after it is whole.
+        assert_eq!(starts(1, 1), [(1, 11), (3, 13), (5, 15)]);
+        assert_eq!(starts(4, 1), [(4, 14), (9, 19), (14, 24)]);
     }
 
     #[test]

@@ -168,9 +168,13 @@ pub fn build(
     let constraints = board.constraints_file();
     write(&constraints, &board.constraints())?;
     let family = if board.family == Family::Ice40 { "ice40" } else { "ecp5" };
-    // iCE40: map multipliers to the SB_MAC16 DSPs (ECP5's synthesis uses its MULT18X18D by default).
-    let dsp = if board.family == Family::Ice40 { " -dsp" } else { "" };
-    let script = format!("read_verilog -sv design.v; synth_{family} -top {top}{dsp} -json design.json");
+    // iCE40: map multipliers to the SB_MAC16 DSPs (ECP5's synthesis uses its MULT18X18D by
+    // default). ECP5: the DSP leaves instantiate MULT18X18D with their registers inside.
+    let (dsp, define) = match board.family {
+        Family::Ice40 => (" -dsp", String::new()),
+        Family::Ecp5 => ("", format!(" -D{}", systole_hdl::dsp::ECP5_DEFINE)),
+    };
+    let script = format!("read_verilog -sv{define} design.v; synth_{family} -top {top}{dsp} -json design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run_yosys(&script, dir)?;
     let freq = format!("{core_mhz}");

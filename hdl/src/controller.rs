@@ -32,6 +32,7 @@
 //! addresses as many as the largest scratchpad needs, DRAM addresses `dram_addr_bits`
 //! (the board memory wraps at its size), which is exact for every address inside them.
 
+use crate::delay::Delay;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
@@ -478,14 +479,26 @@ pub struct UnitSequencer {
     /// The decoder, a block of its own so that an event-driven simulator evaluates it only
     /// when the instruction changes.
     decoder: FieldDecoder,
+    /// The decoded opcode and fields, through `decode_stages` registers.
+    dec_opcode: Delay<Bits<OPCODE_BITS_USIZE>>,
+    dec_field: Vec<Delay<Bits<LANE_BITS>>>,
+    /// The instruction was whole in the previous cycle and did not issue (so the decode
+    /// registers hold it).
+    whole_r: DFF<Bit>,
+    whole: Signal<Local, Bit>,
+    /// The instruction may issue: whole, and decoded when there is a decode stage.
+    ready: Signal<Local, Bit>,
+    /// 1 with a decode stage.
+    _decoded: usize,
 }
 
 /// [`OPCODE_BITS`] as a `usize`.
 const OPCODE_BITS_USIZE: usize = OPCODE_BITS as usize;
 
 impl UnitSequencer {
-    /// A unit with `depth` instructions of `fetch` parts and the fields `fields`.
-    fn new(depth: usize, fetch: usize, fields: &[FieldPlaces]) -> Self {
+    /// A unit with `depth` instructions of `fetch` parts and the fields `fields`, decoded
+    /// through `decode_stages` registers (`ArchConfig::decode_stages`).
+    fn new(depth: usize, fetch: usize, fields: &[FieldPlaces], decode_stages: usize) -> Self {
         let lanes = LANES / fetch;
         let count_bits = bits_for(depth);
         let read_base = (fetch - 1) * lanes;
@@ -519,6 +532,12 @@ impl UnitSequencer {
             fetch_shift: Constant::new((fetch.trailing_zeros() as u64).into()),
             count_mask: Constant::new(low_mask(count_bits)),
             decoder: FieldDecoder::new(fields),
+            dec_opcode: Delay::new(decode_stages),
+            dec_field: (0..fields.len()).map(|_| Delay::new(decode_stages)).collect(),
+            whole_r: Default::default(),
+            whole: Default::default(),
+            ready: Default::default(),
+            _decoded: decode_stages,
         }
     }
 }
@@ -526,12 +545,20 @@ impl UnitSequencer {
 impl Logic for UnitSequencer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, fk, pc, n, done_count);
+        dff_setup!(self, clock, fk, pc, n, done_count, whole_r);
         for i in 0..self.parts.len() {
             self.parts[i].clock.next = self.clock.val();
             self.parts[i].d.next = self.parts[i].q.val();
         }
-        self.issue.next = self.go.val() & (self.pc.q.val() < self.n.q.val()) & (self.fk.q.val() == self.fetch.val());
+        // With a decode stage the decoded registers hold the instruction one cycle after it
+        // is whole, and it issues from them.
+        self.whole.next = self.fk.q.val() == self.fetch.val();
+        self.ready.next = self.whole.val();
+        for _u in 0..self._decoded {
+            self.ready.next = self.whole.val() & self.whole_r.q.val();
+        }
+        self.issue.next = self.go.val() & (self.pc.q.val() < self.n.q.val()) & self.ready.val();
+        self.whole_r.d.next = self.whole.val() & !self.issue.val();
         if self.run.val() {
             self.read.next = 0.into();
         } else if self.issue.val() {
@@ -572,12 +599,17 @@ impl Logic for UnitSequencer {
         for i in 0..self.word.len() {
             self.decoder.word[i].next = self.word[i].val();
         }
-        self.opcode.next = self.decoder.opcode.val();
+        self.dec_opcode.clock.next = self.clock.val();
+        self.dec_opcode.data_in.next = self.decoder.opcode.val();
+        self.opcode.next = self.dec_opcode.data_out.val();
         for f in 0..self.field.len() {
-            self.field[f].next = self.decoder.field[f].val();
+            self.dec_field[f].clock.next = self.clock.val();
+            self.dec_field[f].data_in.next = self.decoder.field[f].val();
+            self.field[f].next = self.dec_field[f].data_out.val();
         }
         if self.run.val() {
             self.fk.d.next = 1.into();
+            self.whole_r.d.next = false;
             self.pc.d.next = 0.into();
             self.done_count.d.next = 0.into();
             self.n.d.next = self.count.val() & self.count_mask.val();
@@ -768,9 +800,9 @@ impl Controller {
             st_zp: Default::default(),
             st_lo: Default::default(),
             st_hi: Default::default(),
-            load: UnitSequencer::new(depth, fetch, &[]),
-            exec: UnitSequencer::new(depth, fetch, &[]),
-            store: UnitSequencer::new(depth, fetch, &[]),
+            load: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
+            exec: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
+            store: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
             run_r: Default::default(),
             fin_r: Default::default(),
             cyc: Default::default(),
@@ -783,7 +815,7 @@ impl Controller {
             let kept = kept_bits(arch, p.kind, (p.port)(&mut ctl).width(), dram_addr_bits) as u32;
             fields[p.unit.index()].push(FieldPlaces::of(p.field, &unit_ops, kept));
         }
-        let [load, exec, store] = fields.map(|f| UnitSequencer::new(depth, fetch, &f));
+        let [load, exec, store] = fields.map(|f| UnitSequencer::new(depth, fetch, &f, arch.decode_stages));
         (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
         ctl
     }
@@ -976,6 +1008,9 @@ mod tests {
         let unit = op.unit().index();
         let fetch = arch.fetch_cycles;
         let lanes = INSTR_WORDS / fetch;
+        // The first instruction is whole `fetch - 1` cycles into the program and issues
+        // `decode_stages` cycles later.
+        let first = fetch - 1 + arch.decode_stages;
         settle(&mut ctl);
         for (k, part) in words.chunks(lanes).enumerate() {
             ctl.host_we.next = true;
@@ -1002,9 +1037,9 @@ mod tests {
         while !STARTS.iter().any(|(_, _, p)| p(&mut ctl).val()) {
             clock_cycle(&mut ctl, |c| &mut c.clock);
             cycle += 1;
-            assert!(cycle <= fetch, "{op:?} does not issue within {fetch} cycles");
+            assert!(cycle <= first, "{op:?} does not issue within {first} cycles");
         }
-        assert_eq!(cycle + 1, fetch, "{op:?} issues {} cycles into the program", cycle);
+        assert_eq!(cycle, first, "{op:?} issues {} cycles into the program", cycle);
         for (o, name, port) in STARTS {
             assert_eq!(port(&mut ctl).val(), o == op, "{name} while {op:?} issues");
         }
@@ -1021,9 +1056,9 @@ mod tests {
     #[test]
     fn the_kernel_decodes_every_field_of_every_opcode_into_its_port() {
         let mut seed = 0x5eed_1234_abcd_9876;
-        for fetch in [1, 2, 8] {
+        for (fetch, decode_stages) in [(1, 0), (2, 0), (8, 0), (1, 1), (8, 1)] {
             for dataflow in [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both] {
-                let arch = ArchConfig { fetch_cycles: fetch, transposer: true, dataflow, ..ArchConfig::default() };
+                let arch = ArchConfig { fetch_cycles: fetch, decode_stages, transposer: true, dataflow, ..ArchConfig::default() };
                 for op in Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)) {
                     issue_and_decode(&arch, op, &mut seed);
                 }

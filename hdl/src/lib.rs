@@ -40,6 +40,7 @@ pub mod csc;
 pub mod delay;
 pub mod dma;
 pub mod dram;
+pub mod dsp;
 pub mod dual;
 pub mod exec_os;
 pub mod exec_ws;

@@ -25,6 +25,7 @@
 //!   weight carries a 2-bit index: the PE multiplies `a_in[index]` (a dense tile's index is
 //!   the row's position in its group of four, so it multiplies its own lane).
 
+use crate::dsp::DspProduct;
 use rust_hdl::prelude::*;
 
 /// Sign-extends `x` to `M` bits. In an `hdl_gen` kernel it translates, like rust-hdl's own
@@ -102,12 +103,19 @@ pub struct WsPe {
     p: DFF<Signed<32>>,
     // The product register (with `_staged`).
     prod: DFF<Signed<16>>,
+    // The 1-lane PE's multiplier, a DSP block holding its pipeline registers: one, or
+    // none in a PE with lanes.
+    mul: Vec<DspProduct<8, 8, 32>>,
     w: DFF<Signed<8>>,
     w_index: DFF<Bits<2>>,
     w_valid: DFF<Bit>,
     w_row: DFF<Bits<8>>,
     w_clear: DFF<Bit>,
     weight: Signal<Local, Signed<8>>,
+    // The weight chosen this cycle (before the operand registers).
+    w_now: Signal<Local, Signed<8>>,
+    // The 1-lane PE's product, sign-extended by the multiplier.
+    product: Signal<Local, Signed<32>>,
     weight_hi: Signal<Local, Signed<8>>,
     index: Signal<Local, Bits<2>>,
     x: Signal<Local, Signed<8>>,
@@ -176,12 +184,15 @@ impl WsPe {
             pack: Default::default(),
             p: Default::default(),
             prod: Default::default(),
+            mul: (0..usize::from(lanes == 1)).map(|_| DspProduct::new(true, false, false)).collect(),
             w: Default::default(),
             w_index: Default::default(),
             w_valid: Default::default(),
             w_row: Default::default(),
             w_clear: Default::default(),
             weight: Default::default(),
+            w_now: Default::default(),
+            product: Default::default(),
             weight_hi: Default::default(),
             index: Default::default(),
             x: Default::default(),
@@ -192,7 +203,7 @@ impl WsPe {
             _plain: usize::from(lanes == 1),
             _fused: usize::from(lanes > 1),
             _quad: usize::from(int4x4),
-            _direct: 1,
+            _direct: usize::from(lanes > 1),
             _staged: 0,
             _reg_ops: 0,
         }
@@ -201,11 +212,19 @@ impl WsPe {
     /// The PE with `stages` pipeline stages (`ArchConfig::pe_stages`), each delaying
     /// `p_out` by one more cycle: 1 registers the product before the adder, 2 also takes
     /// the multiplier's operands from the PE's registers (the previous cycle's).
+    ///
+    /// The 1-lane PE's registers are its multiplier's (a DSP block's input and output
+    /// registers, [`DspProduct`]); a PE with lanes registers its operands and product in
+    /// logic around the lane selection.
     pub fn set_pe_stages(&mut self, stages: usize) {
         assert!(stages <= systole_core::arch::MAX_PE_STAGES, "{stages} PE stages");
-        self._direct = usize::from(stages == 0);
-        self._staged = usize::from(stages >= 1);
-        self._reg_ops = usize::from(stages >= 2);
+        let fused = usize::from(self._plain == 0);
+        self._direct = fused * usize::from(stages == 0);
+        self._staged = fused * usize::from(stages >= 1);
+        self._reg_ops = fused * usize::from(stages >= 2);
+        for m in &mut self.mul {
+            *m = DspProduct::new(true, stages >= 2, stages >= 1);
+        }
     }
 }
 
@@ -243,6 +262,7 @@ impl Logic for WsPe {
             self.weight_hi.next = self.active_hi.q.val();
             self.index.next = self.active_index.q.val();
         }
+        self.w_now.next = self.weight.val();
         // The multiplier's operands: this cycle's, or (with operand registers) the previous
         // cycle's from the PE's own registers, `active` holding the weight it then chose.
         for b in 0..self.a_in.len() {
@@ -266,8 +286,18 @@ impl Logic for WsPe {
         }
         // The 1-lane PE has no second operand (every signal needs a driver).
         self.x_hi.next = self.x.val();
-        for _u in 0..self._plain {
-            self.term.next = signed_cast_widen::<16, 8>(self.x.val()) * signed_cast_widen::<16, 8>(self.weight.val());
+        // The 1-lane PE: this cycle's operands into the multiplier, whose registers make
+        // the PE's stages; the product joins the partial sum as it comes out.
+        // (Every local needs a driver: the defaults of the locals a PE of the other kind
+        // does not use, in their own widths.)
+        self.product.next = self.p_in.val();
+        self.term.next = self.p_in.val();
+        for m in 0..self.mul.len() {
+            self.mul[m].clock.next = self.clock.val();
+            self.mul[m].a.next = unsigned_cast(self.a_in[0].val());
+            self.mul[m].b.next = unsigned_cast(self.w_now.val());
+            self.product.next = signed_cast(self.mul[m].p.val());
+            self.p.d.next = self.p_in.val() + self.product.val();
         }
         // Packed, the weight byte is two int4 weights for two activations: two 8x4
         // products (in silicon the halves of the 8x8 multiplier, bit fusion).

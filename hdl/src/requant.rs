@@ -30,11 +30,13 @@
 //! [`Normalized`], [`Partials`], [`Product`], [`Rounded`], [`Quantized`]) through a
 //! [`Delay`] of 0 or 1 cycles, and the output stage (zero point and clamp bounds) waits in
 //! one [`Delay`] as long as the steps before 3b. The 24x24 product is four leaves
-//! [`Product16`], so that synthesis maps each to a DSP block, and their sum.
+//! [`DspProduct`] leaves, one DSP block each, and their sum; the significands cross the
+//! boundaries before and after the multipliers in the DSP blocks' own registers.
 //! Exponents are carried biased by 256 (`E = ep + 256`, always in `[83, 395]`), so that
 //! every comparison is unsigned. Tested against `systole_core::requant`, the oracle.
 
 use crate::delay::Delay;
+use crate::dsp::DspProduct;
 use crate::pe::signed_cast_widen;
 use rust_hdl::prelude::*;
 
@@ -84,12 +86,11 @@ pub struct Shifted {
     zero: Bit,
 }
 
-/// After step 1c: the magnitude rounded to a 24-bit significand `ma` (exponent `ea`,
-/// biased, scaled by the scale's exponent), the scale's significand `ms`, and the flags.
+/// After step 1c: the exponent `ea` (biased, scaled by the scale's exponent) of the
+/// magnitude rounded to a 24-bit significand, and the flags. The significands themselves
+/// cross this boundary in the multipliers' input registers ([`DspProduct`]).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct Normalized {
-    ma: Bits<24>,
-    ms: Bits<24>,
     ea: Bits<10>,
     neg: Bit,
     zero: Bit,
@@ -131,42 +132,11 @@ pub struct Clamp {
     hi: Bits<8>,
 }
 
-/// A 16x16 unsigned product, combinational: the leaf that synthesis maps to one DSP block,
-/// an SB_MAC16 on iCE40 or a MULT18X18D on ECP5 (the 24x24 product of the significands is
-/// four of them and a sum).
-#[derive(LogicBlock, Default)]
-pub struct Product16 {
-    /// Left operand.
-    pub a: Signal<In, Bits<16>>,
-    /// Right operand.
-    pub b: Signal<In, Bits<16>>,
-    /// `a * b`.
-    pub p: Signal<Out, Bits<32>>,
-}
-
-impl Logic for Product16 {
-    fn update(&mut self) {
-        self.p.next = (self.a.val().to_u64() * self.b.val().to_u64()).into();
-    }
-
-    fn connect(&mut self) {
-        self.p.connect();
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom("always @(*) p = a * b;".into())
-    }
-}
-
-/// Inside step 2a: the four partial products of the significands split at bit 16 (low
-/// and high parts, `ll = a_lo * b_lo`, `hl = a_hi * b_lo`, ...), with the exponent and
+/// Inside step 2a, beside the four partial products of the significands (which cross
+/// this boundary in the multipliers' output registers, [`DspProduct`]): the exponent and
 /// flags.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct Partials {
-    ll: Bits<32>,
-    hl: Bits<32>,
-    lh: Bits<32>,
-    hh: Bits<32>,
     ea: Bits<10>,
     neg: Bit,
     zero: Bit,
@@ -204,10 +174,12 @@ pub struct Requant {
     b7: Delay<Shifted>,
     b8: Delay<Partials>,
     clamp: Delay<Clamp>,
-    ll: Product16,
-    hl: Product16,
-    lh: Product16,
-    hh: Product16,
+    // The partial products of the significands split at bit 16 (low and high parts:
+    // `ll = ma_lo * ms_lo`, `hl = ma_hi * ms_lo`, ...), registered at boundaries 2 and 8.
+    ll: DspProduct<16, 16, 32>,
+    hl: DspProduct<16, 16, 32>,
+    lh: DspProduct<16, 16, 32>,
+    hh: DspProduct<16, 16, 32>,
     // Bundle fields and casts are copied into locals before their bits are indexed: the
     // Verilog of a field or a cast cannot be indexed again.
     // Step 1a.
@@ -239,12 +211,14 @@ pub struct Requant {
     lz1: Signal<Local, Bits<5>>,
     e1: Signal<Local, Bits<8>>,
     r1: Signal<Local, Bits<25>>,
-    // Step 2a.
+    // Step 1c's significands: the multipliers' operands.
     ma: Signal<Local, Bits<24>>,
     ms: Signal<Local, Bits<24>>,
     // Step 2b.
     prod: Signal<Local, Bits<48>>,
     r2: Signal<Local, Bits<25>>,
+    ep0: Signal<Local, Bits<10>>,
+    ep1: Signal<Local, Bits<10>>,
     // Step 3a.
     mp: Signal<Local, Bits<24>>,
     ep: Signal<Local, Bits<10>>,
@@ -284,10 +258,10 @@ impl Requant {
             b7: Delay::new(registered(7)),
             clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8].into_iter().map(registered).sum()),
             b8: Delay::new(registered(8)),
-            ll: Default::default(),
-            hl: Default::default(),
-            lh: Default::default(),
-            hh: Default::default(),
+            ll: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
+            hl: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
+            lh: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
+            hh: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
             acc_in: Default::default(),
             bias_in: Default::default(),
             scale_in: Default::default(),
@@ -318,6 +292,8 @@ impl Requant {
             ms: Default::default(),
             prod: Default::default(),
             r2: Default::default(),
+            ep0: Default::default(),
+            ep1: Default::default(),
             mp: Default::default(),
             ep: Default::default(),
             j: Default::default(),
@@ -428,11 +404,11 @@ impl Logic for Requant {
         self.r1.next = bit_cast::<25, 24>(self.x1.val().get_bits::<24>(8))
             + (self.x1.val().get_bit(7) & ((self.x1.val().get_bits::<7>(0) != 0) | self.x1.val().get_bit(8)));
         if self.r1.val().get_bit(24) {
-            self.b2.data_in.next.ma = 0x80_0000.into();
+            self.ma.next = 0x80_0000.into();
         } else {
-            self.b2.data_in.next.ma = self.r1.val().get_bits::<24>(0);
+            self.ma.next = self.r1.val().get_bits::<24>(0);
         }
-        self.b2.data_in.next.ms = bit_cast::<24, 23>(self.b7.data_out.val().frac) | 0x80_0000;
+        self.ms.next = bit_cast::<24, 23>(self.b7.data_out.val().frac) | 0x80_0000;
         // Both exponents, with and without the rounding's carry, side by side.
         self.ea0.next = bit_cast::<10, 8>(self.e1.val()) + 114 - bit_cast::<10, 5>(self.lz1.val());
         self.ea1.next = bit_cast::<10, 8>(self.e1.val()) + 115 - bit_cast::<10, 5>(self.lz1.val());
@@ -448,8 +424,10 @@ impl Logic for Requant {
         // Step 2a: the product of the two significands, as four partial products (one DSP
         // block each) and their sum.
         self.b8.clock.next = self.clock.val();
-        self.ma.next = self.b2.data_out.val().ma;
-        self.ms.next = self.b2.data_out.val().ms;
+        self.ll.clock.next = self.clock.val();
+        self.hl.clock.next = self.clock.val();
+        self.lh.clock.next = self.clock.val();
+        self.hh.clock.next = self.clock.val();
         self.ll.a.next = self.ma.val().get_bits::<16>(0);
         self.ll.b.next = self.ms.val().get_bits::<16>(0);
         self.hl.a.next = bit_cast::<16, 8>(self.ma.val().get_bits::<8>(16));
@@ -458,18 +436,14 @@ impl Logic for Requant {
         self.lh.b.next = bit_cast::<16, 8>(self.ms.val().get_bits::<8>(16));
         self.hh.a.next = bit_cast::<16, 8>(self.ma.val().get_bits::<8>(16));
         self.hh.b.next = bit_cast::<16, 8>(self.ms.val().get_bits::<8>(16));
-        self.b8.data_in.next.ll = self.ll.p.val();
-        self.b8.data_in.next.hl = self.hl.p.val();
-        self.b8.data_in.next.lh = self.lh.p.val();
-        self.b8.data_in.next.hh = self.hh.p.val();
         self.b8.data_in.next.ea = self.b2.data_out.val().ea;
         self.b8.data_in.next.neg = self.b2.data_out.val().neg;
         self.b8.data_in.next.zero = self.b2.data_out.val().zero;
         self.b8.data_in.next.inf = self.b2.data_out.val().inf;
-        self.b3.data_in.next.prod = bit_cast::<48, 32>(self.b8.data_out.val().ll)
-            + (bit_cast::<48, 32>(self.b8.data_out.val().hl) << 16)
-            + (bit_cast::<48, 32>(self.b8.data_out.val().lh) << 16)
-            + (bit_cast::<48, 32>(self.b8.data_out.val().hh) << 32);
+        self.b3.data_in.next.prod = bit_cast::<48, 32>(self.ll.p.val())
+            + (bit_cast::<48, 32>(self.hl.p.val()) << 16)
+            + (bit_cast::<48, 32>(self.lh.p.val()) << 16)
+            + (bit_cast::<48, 32>(self.hh.p.val()) << 32);
         self.b3.data_in.next.ea = self.b8.data_out.val().ea;
         self.b3.data_in.next.neg = self.b8.data_out.val().neg;
         self.b3.data_in.next.zero = self.b8.data_out.val().zero;
@@ -489,7 +463,14 @@ impl Logic for Requant {
         } else {
             self.b4.data_in.next.mp = self.r2.val().get_bits::<24>(0);
         }
-        self.b4.data_in.next.ep = self.b3.data_out.val().ea + 23 + self.prod.val().get_bit(47) + self.r2.val().get_bit(24);
+        // Both exponents, with and without the rounding's carry, side by side.
+        self.ep0.next = self.b3.data_out.val().ea + 23 + self.prod.val().get_bit(47);
+        self.ep1.next = self.b3.data_out.val().ea + 24 + self.prod.val().get_bit(47);
+        if self.r2.val().get_bit(24) {
+            self.b4.data_in.next.ep = self.ep1.val();
+        } else {
+            self.b4.data_in.next.ep = self.ep0.val();
+        }
         self.b4.data_in.next.neg = self.b3.data_out.val().neg;
         self.b4.data_in.next.zero = self.b3.data_out.val().zero;
         self.b4.data_in.next.inf = self.b3.data_out.val().inf;

@@ -30,6 +30,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
             0usize..=systole_core::arch::MAX_REQUANT_STAGES,
             0usize..=systole_core::arch::MAX_PE_STAGES,
             0usize..=systole_core::arch::MAX_ACC_STAGES,
+            0usize..=systole_core::arch::MAX_DECODE_STAGES,
         ),
     )
         .prop_map(
@@ -45,7 +46,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 params,
                 transposer,
                 fetch,
-                (requant_stages, pe_stages, acc_stages),
+                (requant_stages, pe_stages, acc_stages, decode_stages),
             )| {
                 let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
@@ -72,6 +73,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     // The OS PEs have no product register.
                     pe_stages: if dataflow.has_ws() { pe_stages } else { 0 },
                     acc_stages,
+                    decode_stages,
                 }
             },
         )

@@ -63,9 +63,9 @@ fn archs() -> Vec<ArchConfig> {
         // Requantizers of every depth: 9 stages lengthen a store's wait of 3 to 11.
         acc_staged(staged(arch(2, 2, WS, 2, 3, 1), 9)),
         arch(2, 2, OS, 1, 2, 1),
-        // Pipelined WS PEs and accumulator: every column sum one or two cycles later, every
-        // accumulator write one more.
-        acc_staged(pe_staged(staged(arch(4, 4, WS, 4, 5, 1), 3), 2)),
+        // Pipelined WS PEs, accumulator and decode: every column sum one or two cycles
+        // later, every accumulator write one more, every issue a cycle after its fetch.
+        decoded(acc_staged(pe_staged(staged(arch(4, 4, WS, 4, 5, 1), 3), 2))),
         acc_staged(staged(arch(4, 4, OS, 3, 4, 1), 0)),
         arch(4, 2, WS, 8, 2, 1),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
@@ -78,7 +78,7 @@ fn archs() -> Vec<ArchConfig> {
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
         variant(arch(2, 2, WS, 1, 4, 1), 8, false),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
-        pe_staged(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5), 2),
+        decoded(pe_staged(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5), 2)),
     ]
 }
 
@@ -95,6 +95,11 @@ fn pe_staged(a: ArchConfig, pe_stages: usize) -> ArchConfig {
 /// `a` with a pipeline stage in its accumulator, named after it.
 fn acc_staged(a: ArchConfig) -> ArchConfig {
     ArchConfig { name: format!("{}-acc1", a.name), acc_stages: 1, ..a }
+}
+
+/// `a` with a decode stage in its controller, named after it.
+fn decoded(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-dec1", a.name), decode_stages: 1, ..a }
 }
 
 /// `a` with `fetch_cycles` and `transposer` set, named after them.

@@ -1,0 +1,177 @@
+//! The multiplier leaf: an `A x B` product with optional input and output registers, which
+//! the FPGA flow places in one DSP block with those registers inside it.
+//!
+//! Yosys infers multipliers, but neither `synth_ecp5` nor `synth_ice40 -dsp` moves the
+//! registers around them into the DSP block, so a registered product still pays the
+//! routing into and out of the block, about 6 ns of an ECP5 PE's 11 ns. This leaf's
+//! Verilog therefore has one body per target, chosen by a define of the FPGA flow
+//! (`systole_fpga`): `SYSTOLE_ECP5` instantiates `MULT18X18D` with its input registers
+//! (`REG_INPUTA_CLK`, `REG_INPUTB_CLK`) and output register (`REG_OUTPUT_CLK`) on as asked;
+//! without a define (simulation, Verilator, Icarus, other parts) the body is the same
+//! registers and product in plain Verilog. The Rust model below is that plain body.
+//!
+//! Its latency is `reg_in + reg_out` cycles: `p` is the product of the `a` and `b` of that
+//! many cycles ago (the registers start at zero).
+
+use rust_hdl::prelude::*;
+use std::fmt::Write;
+
+/// Define of the FPGA flow that selects the ECP5 body.
+pub const ECP5_DEFINE: &str = "SYSTOLE_ECP5";
+
+/// An `A x B -> P` bit product, signed or unsigned, with `reg_in` and `reg_out` registers.
+#[derive(LogicBlock)]
+pub struct DspProduct<const A: usize, const B: usize, const P: usize> {
+    /// Clock (unused with no registers).
+    pub clock: Signal<In, Clock>,
+    /// Left operand.
+    pub a: Signal<In, Bits<A>>,
+    /// Right operand.
+    pub b: Signal<In, Bits<B>>,
+    /// The low `P` bits of the product, `reg_in + reg_out` cycles later.
+    pub p: Signal<Out, Bits<P>>,
+    _signed: bool,
+    _reg_in: bool,
+    _reg_out: bool,
+    // The registers' contents (the plain body's `a_r`, `b_r`, `p_r`).
+    _a: u64,
+    _b: u64,
+    _p: u64,
+}
+
+impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
+    /// A product of `signed` (two's complement) or unsigned operands, with registers on
+    /// the operands (`reg_in`) and on the product (`reg_out`). Both operands fit the
+    /// 18-bit inputs of an ECP5 multiplier, and so does the product its 36-bit output.
+    pub fn new(signed: bool, reg_in: bool, reg_out: bool) -> Self {
+        assert!(A <= 18 && B <= 18 && P <= 36, "a {A} x {B} -> {P} bit product does not fit one DSP block");
+        Self {
+            clock: Default::default(),
+            a: Default::default(),
+            b: Default::default(),
+            p: Default::default(),
+            _signed: signed,
+            _reg_in: reg_in,
+            _reg_out: reg_out,
+            _a: 0,
+            _b: 0,
+            _p: 0,
+        }
+    }
+
+    /// Cycles from an operand to its product.
+    pub fn latency(&self) -> usize {
+        usize::from(self._reg_in) + usize::from(self._reg_out)
+    }
+
+    fn product(&self, a: u64, b: u64) -> u64 {
+        let value = |x: u64, bits: usize| if self._signed { ((x << (64 - bits)) as i64) >> (64 - bits) } else { x as i64 };
+        let mask = if P == 64 { u64::MAX } else { (1 << P) - 1 };
+        (value(a, A).wrapping_mul(value(b, B)) as u64) & mask
+    }
+}
+
+impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, P> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let (a, b) = if self._reg_in { (self._a, self._b) } else { (self.a.val().to_u64(), self.b.val().to_u64()) };
+            self._p = self.product(a, b);
+            self._a = self.a.val().to_u64();
+            self._b = self.b.val().to_u64();
+        }
+        let (a, b) = if self._reg_in { (self._a, self._b) } else { (self.a.val().to_u64(), self.b.val().to_u64()) };
+        self.p.next = if self._reg_out { self._p.into() } else { self.product(a, b).into() };
+    }
+
+    fn connect(&mut self) {
+        self.p.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let mut v = String::new();
+        let extend = |name: &str, bits: usize| {
+            if bits == 18 {
+                name.to_string()
+            } else if self._signed {
+                format!("{{{{{}{{{name}[{}]}}}}, {name}}}", 18 - bits, bits - 1)
+            } else {
+                format!("{{{}'d0, {name}}}", 18 - bits)
+            }
+        };
+        let clk = |on: bool| if on { "\"CLK0\"" } else { "\"NONE\"" };
+        let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
+        let _ = writeln!(v, "wire [17:0] ax = {};\nwire [17:0] bx = {};\nwire [35:0] px;", extend("a", A), extend("b", B));
+        let _ = write!(
+            v,
+            "MULT18X18D #(.REG_INPUTA_CLK({i}), .REG_INPUTB_CLK({i}), .REG_OUTPUT_CLK({o}), .GSR(\"DISABLED\")) mult (",
+            i = clk(self._reg_in),
+            o = clk(self._reg_out)
+        );
+        for k in 0..18 {
+            let _ = write!(v, ".A{k}(ax[{k}]), .B{k}(bx[{k}]), .C{k}(1'b0), ");
+        }
+        for k in 0..36 {
+            let _ = write!(v, ".P{k}(px[{k}]), ");
+        }
+        let sign = if self._signed { "1'b1" } else { "1'b0" };
+        let _ = writeln!(v, ".SIGNEDA({sign}), .SIGNEDB({sign}), .SOURCEA(1'b0), .SOURCEB(1'b0), .CLK0(clock), .CE0(1'b1), .RST0(1'b0));");
+        let _ = writeln!(v, "assign p = px[{}:0];", P - 1);
+        let _ = writeln!(v, "`else");
+        // The plain body: the same registers around a Verilog product of the extended operands.
+        let _ = writeln!(v, "reg [{}:0] a_r = 0;\nreg [{}:0] b_r = 0;\nreg [{}:0] p_r = 0;", A - 1, B - 1, P - 1);
+        let (ai, bi) = if self._reg_in { ("a_r", "b_r") } else { ("a", "b") };
+        let (ax, bx) = if self._signed { (format!("$signed({ai})"), format!("$signed({bi})")) } else { (ai.to_string(), bi.to_string()) };
+        let _ = writeln!(v, "wire [{}:0] prod = {ax} * {bx};", P - 1);
+        let _ = writeln!(v, "always @(posedge clock) begin\n    a_r <= a;\n    b_r <= b;\n    p_r <= prod;\nend");
+        let _ = writeln!(v, "assign p = {};", if self._reg_out { "p_r" } else { "prod" });
+        let _ = writeln!(v, "`endif");
+        Verilog::Wrapper(Wrapper { code: v, cores: String::new() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verilog::clock_cycle;
+
+    fn run<const A: usize, const B: usize, const P: usize>(m: &mut DspProduct<A, B, P>, a: u64, b: u64) -> u64 {
+        m.a.next = a.into();
+        m.b.next = b.into();
+        crate::verilog::settle(m);
+        let before = m.p.val().to_u64();
+        clock_cycle(m, |m| &mut m.clock);
+        before
+    }
+
+    #[test]
+    fn the_product_comes_after_its_registers() {
+        for (reg_in, reg_out) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut m = DspProduct::<8, 8, 16>::new(true, reg_in, reg_out);
+            m.connect_all();
+            let latency = m.latency();
+            // (-128) x (-128) = 16384, (-1) x 127 = -127, 5 x 7 = 35, then zeros.
+            let ins = [(0x80, 0x80), (0xff, 0x7f), (5, 7), (0, 0), (0, 0), (0, 0)];
+            let expected = [16384u64, 0xff81, 35, 0, 0, 0];
+            let seen: Vec<u64> = ins.iter().map(|&(a, b)| run(&mut m, a, b)).collect();
+            for (t, &s) in seen.iter().enumerate() {
+                let want = if t >= latency { expected[t - latency] } else { 0 };
+                assert_eq!(s, want, "cycle {t} with registers in {reg_in} out {reg_out}: {seen:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_operands_are_not_sign_extended() {
+        let mut m = DspProduct::<16, 16, 32>::new(false, false, false);
+        m.connect_all();
+        assert_eq!(run(&mut m, 0xffff, 0xffff), 0xfffe_0001);
+    }
+
+    #[test]
+    fn the_ecp5_body_turns_on_the_registers_asked_for() {
+        let Verilog::Wrapper(w) = DspProduct::<8, 8, 16>::new(true, true, false).hdl() else { panic!("not a wrapper") };
+        assert!(w.code.contains(".REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTB_CLK(\"CLK0\"), .REG_OUTPUT_CLK(\"NONE\")"), "{}", w.code);
+        assert!(w.code.contains("wire [17:0] ax = {{10{a[7]}}, a};"), "{}", w.code);
+        assert!(w.code.contains(".SIGNEDA(1'b1)"), "{}", w.code);
+    }
+}
