@@ -186,6 +186,13 @@ pub struct ArchConfig {
     /// at registers instead of behind the decoder. An instruction then issues at the
     /// earliest one cycle after it is whole (docs/ARCHITECTURE.md sections 4 and 5).
     pub decode_stages: usize,
+    /// Registers on the DRAM read data before the loading engines use it, 0 or
+    /// [`MAX_DRAM_READ_STAGES`] (default 0): with one, a board's block RAM memory is read
+    /// into a register with no logic after it. The engines issue their reads that many
+    /// cycles earlier, inside the DRAM latency, so the timing model does not change; it
+    /// needs `dram_latency >= 2 + dram_read_stages` and no transposer (whose load shares
+    /// its issue phase with its drain; docs/ARCHITECTURE.md section 9).
+    pub dram_read_stages: usize,
 }
 
 impl Default for ArchConfig {
@@ -212,6 +219,7 @@ impl Default for ArchConfig {
             pe_stages: 0,
             acc_stages: 0,
             decode_stages: 0,
+            dram_read_stages: 0,
         }
     }
 }
@@ -230,6 +238,9 @@ pub const MAX_ACC_STAGES: usize = 1;
 
 /// Most pipeline stages between instruction fetch and issue: the decoded fields' registers.
 pub const MAX_DECODE_STAGES: usize = 1;
+
+/// Most registers on the DRAM read data.
+pub const MAX_DRAM_READ_STAGES: usize = 1;
 
 /// Most pipeline registers a requantization unit has: one at its inputs, one after each of
 /// its seven steps and one between its product's multipliers and their sum
@@ -543,6 +554,35 @@ impl ArchConfig {
             )
             .help(format!("use 0, or {MAX_DECODE_STAGES} for the fastest clock")));
         }
+        if self.dram_read_stages > MAX_DRAM_READ_STAGES {
+            return Err(ConfigError::new(
+                "dram_read_stages",
+                format!("{} registers, but the DRAM read data has one place for one (after the memory's read)", self.dram_read_stages),
+            )
+            .help(format!("use 0, or {MAX_DRAM_READ_STAGES} for the fastest clock")));
+        }
+        if self.dram_read_stages > 0 && self.dram_latency < MIN_DRAM_LATENCY + self.dram_read_stages {
+            return Err(ConfigError::new(
+                "dram_read_stages",
+                format!(
+                    "{} read registers need a DRAM latency of at least {} (the engines read that many cycles early, inside it), but dram_latency is {}",
+                    self.dram_read_stages,
+                    MIN_DRAM_LATENCY + self.dram_read_stages,
+                    self.dram_latency
+                ),
+            )
+            .help("raise dram_latency or use dram_read_stages = 0"));
+        }
+        if self.dram_read_stages > 0 && self.transposer {
+            return Err(ConfigError::new(
+                "dram_read_stages",
+                format!(
+                    "{} read registers, but the transposed load cannot read ahead (its gather and drain share one issue phase)",
+                    self.dram_read_stages
+                ),
+            )
+            .help("use transposer = false (the small-FPGA variant) or dram_read_stages = 0"));
+        }
         if self.dram_latency > 100_000 {
             return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
                 .help("typical values are 10 to 200"));
@@ -645,6 +685,18 @@ mod tests {
         let e = os.validate().unwrap_err();
         assert_eq!(e.field, "pe_stages");
         assert!(e.to_string().contains("WS PEs"), "{e}");
+    }
+
+    #[test]
+    fn dram_read_stages_need_room_in_the_latency_and_no_transposer() {
+        let a = ArchConfig { transposer: false, dram_latency: 3, dram_read_stages: 1, ..ArchConfig::preset_4x4() };
+        assert!(a.validate().is_ok());
+        let short = ArchConfig { dram_latency: 2, ..a.clone() }.validate().unwrap_err();
+        assert_eq!(short.field, "dram_read_stages");
+        assert!(short.to_string().contains("at least 3"), "{short}");
+        let transposed = ArchConfig { transposer: true, ..a.clone() }.validate().unwrap_err();
+        assert_eq!(transposed.field, "dram_read_stages");
+        assert_eq!(ArchConfig { dram_read_stages: 2, ..a }.validate().unwrap_err().field, "dram_read_stages");
     }
 
     #[test]

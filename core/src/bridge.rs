@@ -95,6 +95,7 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.pe_stages,
         arch.acc_stages,
         arch.decode_stages,
+        arch.dram_read_stages,
     ];
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
@@ -136,5 +137,7 @@ mod tests {
         assert_ne!(fingerprint(&a), fingerprint(&acc_staged));
         let decoded = ArchConfig { decode_stages: 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&decoded));
+        let read_staged = ArchConfig { dram_read_stages: 1, transposer: false, ..a.clone() };
+        assert_ne!(fingerprint(&ArchConfig { transposer: false, ..a.clone() }), fingerprint(&read_staged));
     }
 }

@@ -3,7 +3,10 @@
 //! - [`DmaPhase`]: every instruction waits `L - 1` cycles (its start cycle included),
 //!   issues one beat per cycle while it has work, and ends with a tail cycle for the last
 //!   write, which is its last busy cycle (or, for the transposed engines, in the drain's
-//!   last cycle).
+//!   last cycle). An engine whose read data passes `r` registers
+//!   (`ArchConfig::dram_read_stages`) reads ahead: it issues `r` cycles earlier, inside its
+//!   wait, and its tail is `1 + r` cycles, so that every write and `complete` fall in the
+//!   same cycles as without the registers.
 //! - [`BeatWalker`]: the walk over a `DramPattern`: runs in loop order, each cut into
 //!   `max(1, ceil(len / B))` beats of at most `B` bytes.
 //! - [`DmaWalk`]: the two joined, for the engines that issue one beat per cycle.
@@ -42,10 +45,13 @@ pub struct DmaPhase {
     mode: DFF<Bits<2>>,
     /// Wait cycles left.
     left: DFF<Bits<16>>,
-    /// Wait cycles after the start cycle, `L - 1`, and the count they start from, `L - 2`
-    /// (not named `wait`, a Verilog keyword).
+    /// Wait cycles after the start cycle, `L - 1 - r`, and the count they start from,
+    /// `L - 2 - r` (not named `wait`, a Verilog keyword).
     wait_cycles: Constant<Bits<16>>,
     first_left: Constant<Bits<16>>,
+    /// Tail cycles after the first, `r`.
+    tail: Constant<Bits<16>>,
+    _latency: usize,
 }
 
 impl DmaPhase {
@@ -66,7 +72,21 @@ impl DmaPhase {
             left: Default::default(),
             wait_cycles: Constant::new(((latency - 1) as u64).into()),
             first_left: Constant::new(((latency - 1).saturating_sub(1) as u64).into()),
+            tail: Constant::new(0u64.into()),
+            _latency: latency,
         }
+    }
+
+    /// The phases of an engine that reads `ahead` cycles early, for read data that passes
+    /// `ahead` registers: it issues `ahead` cycles sooner and its tail is `ahead` cycles
+    /// longer. The wait must keep a cycle: `L >= 2 + ahead`.
+    pub fn with_read_ahead(mut self, ahead: usize) -> Self {
+        let latency = self._latency;
+        assert!(latency >= 2 + ahead, "a DRAM latency of {latency} has no room to read {ahead} cycles ahead");
+        self.wait_cycles = Constant::new(((latency - 1 - ahead) as u64).into());
+        self.first_left = Constant::new(((latency - 1 - ahead).saturating_sub(1) as u64).into());
+        self.tail = Constant::new((ahead as u64).into());
+        self
     }
 }
 
@@ -76,7 +96,8 @@ impl Logic for DmaPhase {
         dff_setup!(self, clock, mode, left);
         self.ready.next = self.mode.q.val() == 0;
         self.issuing.next = self.mode.q.val() == 2;
-        self.complete.next = self.mode.q.val() == 3;
+        // The tail counts `left` down from `tail` to 0, its last cycle.
+        self.complete.next = (self.mode.q.val() == 3) & (self.left.q.val() == 0);
         if self.mode.q.val() == 0 {
             if self.start.val() {
                 if self.wait_cycles.val() > 1 {
@@ -86,6 +107,7 @@ impl Logic for DmaPhase {
                     self.mode.d.next = 2.into();
                 } else {
                     self.mode.d.next = 3.into();
+                    self.left.d.next = self.tail.val();
                 }
             }
         } else if self.mode.q.val() == 1 {
@@ -95,15 +117,19 @@ impl Logic for DmaPhase {
                 self.mode.d.next = 2.into();
             } else {
                 self.mode.d.next = 3.into();
+                self.left.d.next = self.tail.val();
             }
         } else if self.mode.q.val() == 2 {
             if self.finish.val() {
                 self.mode.d.next = 0.into();
             } else if self.last.val() {
                 self.mode.d.next = 3.into();
+                self.left.d.next = self.tail.val();
             }
-        } else {
+        } else if self.left.q.val() == 0 {
             self.mode.d.next = 0.into();
+        } else {
+            self.left.d.next = self.left.q.val() - 1;
         }
     }
 }
@@ -351,6 +377,12 @@ impl DmaWalk {
             walk: BeatWalker::new(lanes, count_bits, len_bits),
             _lanes: lanes,
         }
+    }
+
+    /// The walk of an engine that reads `ahead` cycles early (see [`DmaPhase::with_read_ahead`]).
+    pub fn with_read_ahead(mut self, ahead: usize) -> Self {
+        self.phase = self.phase.with_read_ahead(ahead);
+        self
     }
 
     /// Narrows the walk's counters to `count_bits` (runs) and `len_bits` (beats).

@@ -8,10 +8,16 @@
 //! last write is in cycle `s + L + T - 1` with `T = max(runs, beats)`, the instruction's
 //! last busy cycle, which pulses `complete`.
 //!
+//! With `r` read registers ([`LoadEngine::with_read_stages`], `ArchConfig::dram_read_stages`)
+//! the DRAM's read data passes `r` registers before the lane selection, and the engine
+//! issues each beat `r` cycles earlier, inside its wait: the beat's description waits with
+//! its data, and every write falls in the cycle it does without the registers.
+//!
 //! Written once, as an `hdl_gen` kernel: the phases and the walk are a [`DmaWalk`], and a
 //! lane's byte is chosen by comparing its constant number with the beat's first lane, since
 //! a kernel cannot index lanes by a run-time value.
 
+use crate::delay::Delay;
 use crate::dma::DmaWalk;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
@@ -76,6 +82,14 @@ pub struct LoadEngine {
     p_word: DFF<Addr>,
     p_base: DFF<Bits<16>>,
     p_end: DFF<Bits<16>>,
+    /// The read data and the beat's description through the `r` read registers.
+    rd: Vec<Delay<Signed<8>>>,
+    w_valid: Delay<Bit>,
+    w_tgt: Delay<Bit>,
+    w_first: Delay<Bit>,
+    w_word: Delay<Addr>,
+    w_base: Delay<Bits<16>>,
+    w_end: Delay<Bits<16>>,
     /// `l`, for lane `l` of a word or of a beat.
     lane_of: Vec<Constant<Bits<16>>>,
     lanes: Constant<Bits<16>>,
@@ -117,9 +131,33 @@ impl LoadEngine {
             p_word: Default::default(),
             p_base: Default::default(),
             p_end: Default::default(),
+            rd: (0..lanes).map(|_| Delay::new(0)).collect(),
+            w_valid: Delay::new(0),
+            w_tgt: Delay::new(0),
+            w_first: Delay::new(0),
+            w_word: Delay::new(0),
+            w_base: Delay::new(0),
+            w_end: Delay::new(0),
             lane_of: crate::wiring::constants(0..rows.max(cols).max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
         }
+    }
+
+    /// The engine with its DRAM read data through `stages` registers, reading that many
+    /// cycles ahead (`ArchConfig::dram_read_stages`; the latency must be at least
+    /// `2 + stages`).
+    pub fn with_read_stages(mut self, stages: usize) -> Self {
+        self.dma = self.dma.with_read_ahead(stages);
+        for d in &mut self.rd {
+            *d = Delay::new(stages);
+        }
+        self.w_valid = Delay::new(stages);
+        self.w_tgt = Delay::new(stages);
+        self.w_first = Delay::new(stages);
+        self.w_word = Delay::new(stages);
+        self.w_base = Delay::new(stages);
+        self.w_end = Delay::new(stages);
+        self
     }
 
     /// The engine with its loop counters `count_bits` wide (at most 24) and its beat and
@@ -152,26 +190,42 @@ impl Logic for LoadEngine {
             self.dram_rd_addr.next = 0.into();
         }
 
-        // Writes of the beat issued in the previous cycle: its bytes into lanes
-        // `p_base .. p_base + B` below `p_end`, and the first beat of a run zeroes the lanes
-        // from `p_end` on.
-        self.act_addr.next = self.p_word.q.val();
-        self.wgt_addr.next = self.p_word.q.val();
+        // Writes of the beat issued `1 + r` cycles ago: its bytes into lanes
+        // `base .. base + B` below `end`, and the first beat of a run zeroes the lanes from
+        // `end` on.
+        for i in 0..self.rd.len() {
+            self.rd[i].clock.next = self.clock.val();
+            self.rd[i].data_in.next = self.dram_rd_data[i].val();
+        }
+        self.w_valid.clock.next = self.clock.val();
+        self.w_tgt.clock.next = self.clock.val();
+        self.w_first.clock.next = self.clock.val();
+        self.w_word.clock.next = self.clock.val();
+        self.w_base.clock.next = self.clock.val();
+        self.w_end.clock.next = self.clock.val();
+        self.w_valid.data_in.next = self.p_valid.q.val();
+        self.w_tgt.data_in.next = self.p_tgt.q.val();
+        self.w_first.data_in.next = self.p_first.q.val();
+        self.w_word.data_in.next = self.p_word.q.val();
+        self.w_base.data_in.next = self.p_base.q.val();
+        self.w_end.data_in.next = self.p_end.q.val();
+        self.act_addr.next = self.w_word.data_out.val();
+        self.wgt_addr.next = self.w_word.data_out.val();
         for l in 0..self.act_we.len() {
             self.act_we[l].next = false;
             self.act_data[l].next = 0.into();
-            if self.p_valid.q.val() & !self.p_tgt.q.val() {
-                if self.p_first.q.val() & (self.lane_of[l].val() >= self.p_end.q.val()) {
+            if self.w_valid.data_out.val() & !self.w_tgt.data_out.val() {
+                if self.w_first.data_out.val() & (self.lane_of[l].val() >= self.w_end.data_out.val()) {
                     self.act_we[l].next = true;
                 }
-                if (self.lane_of[l].val() >= self.p_base.q.val())
-                    & (self.lane_of[l].val() < self.p_base.q.val() + self.lanes.val())
-                    & (self.lane_of[l].val() < self.p_end.q.val())
+                if (self.lane_of[l].val() >= self.w_base.data_out.val())
+                    & (self.lane_of[l].val() < self.w_base.data_out.val() + self.lanes.val())
+                    & (self.lane_of[l].val() < self.w_end.data_out.val())
                 {
                     self.act_we[l].next = true;
                     for i in 0..self.dram_rd_data.len() {
-                        if self.lane_of[l].val() == self.p_base.q.val() + self.lane_of[i].val() {
-                            self.act_data[l].next = self.dram_rd_data[i].val();
+                        if self.lane_of[l].val() == self.w_base.data_out.val() + self.lane_of[i].val() {
+                            self.act_data[l].next = self.rd[i].data_out.val();
                         }
                     }
                 }
@@ -180,18 +234,18 @@ impl Logic for LoadEngine {
         for l in 0..self.wgt_we.len() {
             self.wgt_we[l].next = false;
             self.wgt_data[l].next = 0.into();
-            if self.p_valid.q.val() & self.p_tgt.q.val() {
-                if self.p_first.q.val() & (self.lane_of[l].val() >= self.p_end.q.val()) {
+            if self.w_valid.data_out.val() & self.w_tgt.data_out.val() {
+                if self.w_first.data_out.val() & (self.lane_of[l].val() >= self.w_end.data_out.val()) {
                     self.wgt_we[l].next = true;
                 }
-                if (self.lane_of[l].val() >= self.p_base.q.val())
-                    & (self.lane_of[l].val() < self.p_base.q.val() + self.lanes.val())
-                    & (self.lane_of[l].val() < self.p_end.q.val())
+                if (self.lane_of[l].val() >= self.w_base.data_out.val())
+                    & (self.lane_of[l].val() < self.w_base.data_out.val() + self.lanes.val())
+                    & (self.lane_of[l].val() < self.w_end.data_out.val())
                 {
                     self.wgt_we[l].next = true;
                     for i in 0..self.dram_rd_data.len() {
-                        if self.lane_of[l].val() == self.p_base.q.val() + self.lane_of[i].val() {
-                            self.wgt_data[l].next = self.dram_rd_data[i].val();
+                        if self.lane_of[l].val() == self.w_base.data_out.val() + self.lane_of[i].val() {
+                            self.wgt_data[l].next = self.rd[i].data_out.val();
                         }
                     }
                 }

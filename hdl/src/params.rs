@@ -11,11 +11,14 @@
 //! [`ParamLoader`]: `LoadParams` (docs/ARCHITECTURE.md sections 4 and 5). It waits `L - 1`
 //! cycles, then reads `min(B, 8)` DRAM bytes per cycle as one stream and writes an entry
 //! in the cycle its eighth byte arrives: `L + max(count, ceil(8 * count / B))` cycles.
+//! With `r` read registers ([`ParamLoader::with_read_stages`]) it reads `r` cycles earlier
+//! and the bytes and their count pass `r` registers, so every write keeps its cycle.
 //!
 //! Both are written once, as `hdl_gen` kernels that rust-hdl simulates and emits: the table
 //! is `cols` [`SyncRam`] banks; the loader's phases are a [`crate::dma::DmaPhase`], and its
 //! constant division of `dst` by `cols` the leaf [`crate::verilog::ConstDivider`].
 
+use crate::delay::Delay;
 use crate::dma::{DmaPhase, Widen};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::{SyncRam, ADDR_BITS};
@@ -169,8 +172,11 @@ pub struct ParamLoader {
     /// Bytes still to read.
     remaining: DFF<Bits<27>>,
     next_addr: DFF<DAddr>,
-    /// Bytes read in the previous cycle (their data arrives now).
+    /// Bytes read in the previous cycle (their data arrives now)...
     arriving: DFF<Bits<4>>,
+    /// ... and both through the `r` read registers.
+    arrived: Delay<Bits<4>>,
+    rd: Vec<Delay<Signed<8>>>,
     /// Row and lane of the next entry written.
     w_row: DFF<Addr>,
     w_lane: DFF<Bits<8>>,
@@ -222,6 +228,8 @@ impl ParamLoader {
             remaining: Default::default(),
             next_addr: Default::default(),
             arriving: Default::default(),
+            arrived: Delay::new(0),
+            rd: (0..r).map(|_| Delay::new(0)).collect(),
             w_row: Default::default(),
             w_lane: Default::default(),
             acc_bytes: Default::default(),
@@ -235,6 +243,18 @@ impl ParamLoader {
             last_lane: Constant::new(((cols - 1) as u64).into()),
             remaining_mask: Constant::new(low_mask(24 + 3)),
         }
+    }
+
+    /// The loader with its DRAM read data through `stages` registers, reading that many
+    /// cycles ahead (`ArchConfig::dram_read_stages`; the latency must be at least
+    /// `2 + stages`).
+    pub fn with_read_stages(mut self, stages: usize) -> Self {
+        self.phase = std::mem::replace(&mut self.phase, DmaPhase::new(2)).with_read_ahead(stages);
+        self.arrived = Delay::new(stages);
+        for d in &mut self.rd {
+            *d = Delay::new(stages);
+        }
+        self
     }
 
     /// The loader with its entry counters `bits` wide (at most 24), for a controller that
@@ -252,24 +272,28 @@ impl Logic for ParamLoader {
         dff_setup!(self, clock, remaining, next_addr, arriving, w_row, w_lane, acc_bytes, have);
         self.phase.clock.next = self.clock.val();
         self.first.x.next = self.dst.val();
+        self.arrived.clock.next = self.clock.val();
+        self.arrived.data_in.next = self.arriving.q.val();
         for i in 0..self.lanes.len() {
-            self.lanes[i].lane.next = self.dram_rd_data[i].val();
+            self.rd[i].clock.next = self.clock.val();
+            self.rd[i].data_in.next = self.dram_rd_data[i].val();
+            self.lanes[i].lane.next = self.rd[i].data_out.val();
         }
 
         // Bytes arriving this cycle join the buffer; a full entry is written.
         self.cat.next = self.acc_bytes.q.val();
         self.got.next = self.have.q.val();
         if self.shifts.val() {
-            if self.arriving.q.val() != 0 {
+            if self.arrived.data_out.val() != 0 {
                 self.cat.next = self.acc_bytes.q.val() >> (bit_cast::<8, 27>(self.per_cycle.val()) << 3);
                 for i in 0..self.lanes.len() {
                     self.cat.next = self.cat.val() | (self.lanes[i].wide.val() << self.top_pos[i].val());
                 }
             }
-            self.got.next = self.have.q.val() + bit_cast::<5, 4>(self.arriving.q.val());
+            self.got.next = self.have.q.val() + bit_cast::<5, 4>(self.arrived.data_out.val());
         } else {
             for i in 0..self.lanes.len() {
-                if self.lane_of[i].val() < self.arriving.q.val() {
+                if self.lane_of[i].val() < self.arrived.data_out.val() {
                     self.cat.next = self.cat.val() | (self.lanes[i].wide.val() << (bit_cast::<8, 5>(self.got.val()) << 3));
                     self.got.next = self.got.val() + 1;
                 }

@@ -118,9 +118,12 @@ impl LoadUnit {
             param_lane: Default::default(),
             param_data: Default::default(),
             load: LoadEngine::new(rows, cols, lanes, lat)
-                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
+                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
+                .with_read_stages(arch.dram_read_stages),
             load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
-            params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols).with_count_bits(crate::controller::count_bits(arch)),
+            params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols)
+                .with_count_bits(crate::controller::count_bits(arch))
+                .with_read_stages(arch.dram_read_stages),
         }
     }
 }

@@ -31,6 +31,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
             0usize..=systole_core::arch::MAX_PE_STAGES,
             0usize..=systole_core::arch::MAX_ACC_STAGES,
             0usize..=systole_core::arch::MAX_DECODE_STAGES,
+            0usize..=systole_core::arch::MAX_DRAM_READ_STAGES,
         ),
     )
         .prop_map(
@@ -46,10 +47,12 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 params,
                 transposer,
                 fetch,
-                (requant_stages, pe_stages, acc_stages, decode_stages),
+                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages),
             )| {
                 let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
+                // OS needs the transposer.
+                let transposer = transposer || dataflow.has_os();
                 ArchConfig {
                     name: format!("{rows}x{cols}"),
                     rows,
@@ -62,8 +65,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     dram_bytes_per_cycle: bw,
                     dram_latency: lat,
                     clock_mhz: 100.0,
-                    // OS needs the transposer.
-                    transposer: transposer || dataflow.has_os(),
+                    transposer,
                     fetch_cycles: systole_core::arch::FETCH_CYCLES[fetch],
                     sparsity: systole_core::Sparsity::Dense,
                     int4_weights: false,
@@ -74,6 +76,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     pe_stages: if dataflow.has_ws() { pe_stages } else { 0 },
                     acc_stages,
                     decode_stages,
+                    // Read registers need room in the latency and no transposer.
+                    dram_read_stages: if !transposer && lat >= 2 + read_stages { read_stages } else { 0 },
                 }
             },
         )

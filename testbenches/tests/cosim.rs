@@ -76,9 +76,10 @@ fn archs() -> Vec<ArchConfig> {
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
-        variant(arch(2, 2, WS, 1, 4, 1), 8, false),
+        // Read registers on the DRAM data, read ahead inside latencies of 4 and 3.
+        read_staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false)),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
-        decoded(pe_staged(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5), 2)),
+        read_staged(decoded(pe_staged(staged(variant(arch(2, 4, WS, 2, 3, 1), 2, false), 5), 2))),
     ]
 }
 
@@ -95,6 +96,11 @@ fn pe_staged(a: ArchConfig, pe_stages: usize) -> ArchConfig {
 /// `a` with a pipeline stage in its accumulator, named after it.
 fn acc_staged(a: ArchConfig) -> ArchConfig {
     ArchConfig { name: format!("{}-acc1", a.name), acc_stages: 1, ..a }
+}
+
+/// `a` with a register on its DRAM read data, named after it.
+fn read_staged(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-rd1", a.name), dram_read_stages: 1, ..a }
 }
 
 /// `a` with a decode stage in its controller, named after it.
