@@ -176,6 +176,16 @@ pub struct Controller {
     store: UnitSequencer,
     run_r: DFF<Bit>,
     fin_r: DFF<Bit>,
+    /// Each unit's `Sync` counts are met: this cycle's comparisons, or with a decode stage
+    /// the registers that made them a cycle early from the next counts and fields.
+    load_met: Signal<Local, Bit>,
+    exec_met: Signal<Local, Bit>,
+    store_met: Signal<Local, Bit>,
+    load_met_r: DFF<Bit>,
+    exec_met_r: DFF<Bit>,
+    store_met_r: DFF<Bit>,
+    /// 1 with a decode stage.
+    _decoded: usize,
     cyc: DFF<Bits<CYCLE_BITS>>,
     /// Per start port of [`STARTS`]: its opcode's code...
     op_code: Vec<Constant<Bits<OPCODE_BITS_USIZE>>>,
@@ -450,6 +460,11 @@ pub struct UnitSequencer {
     pub field: Vec<Signal<Out, Bits<LANE_BITS>>>,
     /// Instructions completed since `run`.
     pub done: Signal<Out, Addr>,
+    /// `done` of the next cycle.
+    pub done_next: Signal<Out, Addr>,
+    /// The three `Sync` counts the decoder reads from the instruction now: with a decode
+    /// stage, the `field`s 0 to 2 of the next cycle.
+    pub sync_next: Vec<Signal<Out, Bits<LANE_BITS>>>,
     /// Every instruction has issued and completed.
     pub idle: Signal<Out, Bit>,
     /// Instruction memory: one RAM per 32-bit lane of a part, in reverse lane order.
@@ -515,6 +530,8 @@ impl UnitSequencer {
             opcode: Default::default(),
             field: signals(fields.len()),
             done: Default::default(),
+            done_next: Default::default(),
+            sync_next: signals(fields.len().min(3)),
             idle: Default::default(),
             imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions()).collect(),
             parts: signals(read_base),
@@ -602,16 +619,20 @@ impl Logic for UnitSequencer {
         self.dec_opcode.clock.next = self.clock.val();
         self.dec_opcode.data_in.next = self.decoder.opcode.val();
         self.opcode.next = self.dec_opcode.data_out.val();
+        for f in 0..self.sync_next.len() {
+            self.sync_next[f].next = self.decoder.field[f].val();
+        }
         for f in 0..self.field.len() {
             self.dec_field[f].clock.next = self.clock.val();
             self.dec_field[f].data_in.next = self.decoder.field[f].val();
             self.field[f].next = self.dec_field[f].data_out.val();
         }
+        self.done_next.next = self.done_count.q.val();
         if self.run.val() {
             self.fk.d.next = 1.into();
             self.whole_r.d.next = false;
             self.pc.d.next = 0.into();
-            self.done_count.d.next = 0.into();
+            self.done_next.next = 0.into();
             self.n.d.next = self.count.val() & self.count_mask.val();
         } else {
             if self.issue.val() {
@@ -621,9 +642,10 @@ impl Logic for UnitSequencer {
                 self.fk.d.next = self.fk.q.val() + 1;
             }
             if self.complete.val() {
-                self.done_count.d.next = (self.done_count.q.val() + 1) & self.count_mask.val();
+                self.done_next.next = (self.done_count.q.val() + 1) & self.count_mask.val();
             }
         }
+        self.done_count.d.next = self.done_next.val();
         self.done.next = self.done_count.q.val();
         self.idle.next = (self.pc.q.val() == self.n.q.val()) & (self.done_count.q.val() == self.n.q.val());
     }
@@ -804,6 +826,13 @@ impl Controller {
             exec: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
             store: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
             run_r: Default::default(),
+            load_met: Default::default(),
+            exec_met: Default::default(),
+            store_met: Default::default(),
+            load_met_r: Default::default(),
+            exec_met_r: Default::default(),
+            store_met_r: Default::default(),
+            _decoded: arch.decode_stages,
             fin_r: Default::default(),
             cyc: Default::default(),
             op_code: constants(STARTS.iter().map(|(o, _, _)| o.code())),
@@ -824,7 +853,7 @@ impl Controller {
 impl Logic for Controller {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, run_r, fin_r, cyc);
+        dff_setup!(self, clock, run_r, fin_r, cyc, load_met_r, exec_met_r, store_met_r);
         self.load.clock.next = self.clock.val();
         self.exec.clock.next = self.clock.val();
         self.store.clock.next = self.clock.val();
@@ -849,18 +878,29 @@ impl Logic for Controller {
         self.exec.complete.next = self.unit_complete[1].val();
         self.store.complete.next = self.unit_complete[2].val();
         // Fields 0, 1, 2 of a unit are its instruction's Sync counts of load, exec, store.
-        self.load.go.next = self.run_r.q.val()
-            & self.unit_ready[0].val()
-            & (self.exec.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[1].val()))
+        self.load_met.next = (self.exec.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[1].val()))
             & (self.store.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[2].val()));
-        self.exec.go.next = self.run_r.q.val()
-            & self.unit_ready[1].val()
-            & (self.load.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[0].val()))
+        self.exec_met.next = (self.load.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[0].val()))
             & (self.store.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[2].val()));
-        self.store.go.next = self.run_r.q.val()
-            & self.unit_ready[2].val()
-            & (self.load.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[0].val()))
+        self.store_met.next = (self.load.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[0].val()))
             & (self.exec.done.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[1].val()));
+        // With a decode stage the fields of the next cycle are the decoder's output now, so
+        // the comparisons of the next cycle can be made now and registered: the same
+        // values, with no comparator between the registers and the issue.
+        for _u in 0..self._decoded {
+            self.load_met_r.d.next = (self.exec.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.sync_next[1].val()))
+                & (self.store.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.sync_next[2].val()));
+            self.exec_met_r.d.next = (self.load.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.sync_next[0].val()))
+                & (self.store.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.sync_next[2].val()));
+            self.store_met_r.d.next = (self.load.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.sync_next[0].val()))
+                & (self.exec.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.sync_next[1].val()));
+            self.load_met.next = self.load_met_r.q.val();
+            self.exec_met.next = self.exec_met_r.q.val();
+            self.store_met.next = self.store_met_r.q.val();
+        }
+        self.load.go.next = self.run_r.q.val() & self.unit_ready[0].val() & self.load_met.val();
+        self.exec.go.next = self.run_r.q.val() & self.unit_ready[1].val() & self.exec_met.val();
+        self.store.go.next = self.run_r.q.val() & self.unit_ready[2].val() & self.store_met.val();
         // The starts in the order of STARTS.
         self.start_load.next = self.op_on[0].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[0].val());
         self.start_load_t.next = self.op_on[1].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[1].val());

@@ -17,7 +17,9 @@ pub struct UartTx {
     pub ready: Signal<Out, Bit>,
     /// The serial line (1 when idle).
     pub tx: Signal<Out, Bit>,
-    cpb: Constant<Bits<16>>,
+    /// `clocks_per_bit - 1`: the bit's clock counter counts down from it to 0, so that
+    /// the end of a bit is a test for zero, not a sum and a comparison.
+    last: Constant<Bits<16>>,
     stop: Constant<Bits<10>>,
     busy: DFF<Bit>,
     shift: DFF<Bits<10>>,
@@ -36,7 +38,7 @@ impl UartTx {
             send: Default::default(),
             ready: Default::default(),
             tx: Default::default(),
-            cpb: Constant::new((clocks_per_bit as u64).into()),
+            last: Constant::new(((clocks_per_bit - 1) as u64).into()),
             stop: Constant::new(512u64.into()),
             busy: Default::default(),
             shift: Default::default(),
@@ -56,11 +58,11 @@ impl Logic for UartTx {
             // Frame, LSB first: start 0, data, stop 1.
             self.shift.d.next = (bit_cast::<10, 8>(self.data.val()) << 1) | self.stop.val();
             self.busy.d.next = true;
-            self.count.d.next = 0.into();
+            self.count.d.next = self.last.val();
             self.index.d.next = 0.into();
         } else if self.busy.q.val() {
-            if self.count.q.val() + 1 == self.cpb.val() {
-                self.count.d.next = 0.into();
+            if self.count.q.val() == 0 {
+                self.count.d.next = self.last.val();
                 self.shift.d.next = self.shift.q.val() >> 1;
                 if self.index.q.val() == 9 {
                     self.busy.d.next = false;
@@ -68,7 +70,7 @@ impl Logic for UartTx {
                     self.index.d.next = self.index.q.val() + 1;
                 }
             } else {
-                self.count.d.next = self.count.q.val() + 1;
+                self.count.d.next = self.count.q.val() - 1;
             }
         }
     }
