@@ -243,9 +243,9 @@ pub const MAX_DECODE_STAGES: usize = 1;
 pub const MAX_DRAM_READ_STAGES: usize = 1;
 
 /// Most pipeline registers a requantization unit has: one at its inputs, one after each of
-/// its seven steps and one between its product's multipliers and their sum
-/// (docs/ARCHITECTURE.md section 9).
-pub const MAX_REQUANT_STAGES: usize = 9;
+/// its seven steps, one between its product's multipliers and their sum and one halfway
+/// through its normalization (docs/ARCHITECTURE.md section 9).
+pub const MAX_REQUANT_STAGES: usize = 10;
 
 /// Most pipeline stages a WS PE has: registered operands and a registered product.
 pub const MAX_PE_STAGES: usize = 2;
@@ -511,7 +511,7 @@ impl ArchConfig {
             return Err(ConfigError::new(
                 "requant_stages",
                 format!(
-                    "{} pipeline registers, but the requantizer has nine places for one: its inputs, after each of its seven steps and inside its product",
+                    "{} pipeline registers, but the requantizer has ten places for one: its inputs, after each of its seven steps, inside its product and inside its normalization",
                     self.requant_stages
                 ),
             )
@@ -667,9 +667,9 @@ mod tests {
         assert_eq!(ArchConfig { requant_stages: 5, ..a.clone() }.store_latency(), 7);
         assert_eq!(ArchConfig { requant_stages: 0, dram_latency: 2, ..a.clone() }.store_latency(), 2);
         assert_eq!(ArchConfig { requant_stages: 5, dram_latency: 40, ..a.clone() }.store_latency(), 40);
-        assert_eq!(ArchConfig { requant_stages: 9, ..a.clone() }.store_latency(), 11);
-        assert!(ArchConfig { requant_stages: 9, ..a.clone() }.validate().is_ok());
-        let e = ArchConfig { requant_stages: 10, ..a }.validate().unwrap_err();
+        assert_eq!(ArchConfig { requant_stages: 10, ..a.clone() }.store_latency(), 12);
+        assert!(ArchConfig { requant_stages: 10, ..a.clone() }.validate().is_ok());
+        let e = ArchConfig { requant_stages: 11, ..a }.validate().unwrap_err();
         assert_eq!(e.field, "requant_stages");
     }
 

@@ -17,9 +17,9 @@
 //! rounds to 0; and magnitudes of 512 and more are capped, which with `|zp| <= 128` clamp
 //! to `lo` or `hi` exactly as the uncapped value would. The logic is seven steps (1a: the
 //! sum and its magnitude; 1b: normalization; 1c: the first rounding; 2a: the product; 2b:
-//! its rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to nine
+//! its rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to ten
 //! pipeline registers around them (one at the inputs, one after each step, one between
-//! the product's multipliers and their sum), placed in
+//! the product's multipliers and their sum, one halfway through the normalization), placed in
 //! [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)` answers `stages` cycles after its inputs
 //! (0 is combinational; 1 registers after the product's rounding, 2 also after the first
 //! rounding). `stages` is the ArchConfig's `requant_stages`; the store unit reads that many
@@ -44,18 +44,19 @@ use rust_hdl::prelude::*;
 pub const CAP: u64 = 511;
 
 /// Most pipeline registers the unit has: one at its inputs, one after each of its seven
-/// steps and one inside the product.
+/// steps, one inside the product and one inside the normalization.
 pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 
 /// The unit's boundaries (boundary `k` follows step `k` of 1a, 1b + 1c, 2a, 2b, 3a, 3b
 /// for `k` in 1..=6; boundary 0 is at the inputs, boundary 7 between 1b and 1c and
-/// boundary 8 inside 2a, between the multipliers and the sum of their partial products), in the
+/// boundary 8 inside 2a, between the multipliers and the sum of their partial products,
+/// boundary 9 inside 1b, after its shifts by 16 and 8), in the
 /// order they gain a register as `stages` grows: after the product's rounding, after the
 /// first rounding, after the shift, at the multiplier's output, after the first addition,
 /// at the unit's output, at the inputs (the accumulator's block RAM, the lane select and
 /// the parameter table are then a cycle of their own), between normalization and
-/// rounding, and between the multipliers and their sum.
-pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6, 0, 7, 8];
+/// rounding, between the multipliers and their sum, and halfway through the normalization.
+pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6, 0, 7, 8, 9];
 
 /// The unit's inputs, as bits (a bundle holds no signed field).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
@@ -172,6 +173,7 @@ pub struct Requant {
     b5: Delay<Quantized>,
     b6: Delay<Signed<8>>,
     b7: Delay<Shifted>,
+    b9: Delay<Shifted>,
     b8: Delay<Partials>,
     clamp: Delay<Clamp>,
     // The partial products of the significands split at bit 16 (low and high parts:
@@ -196,6 +198,8 @@ pub struct Requant {
     z2: Signal<Local, Bit>,
     n16: Signal<Local, Bits<32>>,
     n8: Signal<Local, Bits<32>>,
+    n8b: Signal<Local, Bits<32>>,
+    l8b: Signal<Local, Bits<5>>,
     n4: Signal<Local, Bits<32>>,
     n2: Signal<Local, Bits<32>>,
     l16: Signal<Local, Bits<5>>,
@@ -256,7 +260,8 @@ impl Requant {
             b5: Delay::new(registered(5)),
             b6: Delay::new(registered(6)),
             b7: Delay::new(registered(7)),
-            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8].into_iter().map(registered).sum()),
+            b9: Delay::new(registered(9)),
+            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8, 9].into_iter().map(registered).sum()),
             b8: Delay::new(registered(8)),
             ll: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
             hl: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
@@ -274,6 +279,8 @@ impl Requant {
             z2: Default::default(),
             n16: Default::default(),
             n8: Default::default(),
+            n8b: Default::default(),
+            l8b: Default::default(),
             n4: Default::default(),
             n2: Default::default(),
             l16: Default::default(),
@@ -314,6 +321,7 @@ impl Logic for Requant {
     fn update(&mut self) {
         self.b0.clock.next = self.clock.val();
         self.b7.clock.next = self.clock.val();
+        self.b9.clock.next = self.clock.val();
         self.b1.clock.next = self.clock.val();
         self.b2.clock.next = self.clock.val();
         self.b3.clock.next = self.clock.val();
@@ -364,13 +372,23 @@ impl Logic for Requant {
             self.n8.next = self.n16.val();
             self.l8.next = self.l16.val();
         }
-        self.z4.next = self.n8.val().get_bits::<4>(28) == 0;
+        // Boundary 9, halfway through the normalization.
+        self.b9.data_in.next.x = self.n8.val();
+        self.b9.data_in.next.lz = self.l8.val();
+        self.b9.data_in.next.neg = self.b1.data_out.val().neg;
+        self.b9.data_in.next.e = self.b1.data_out.val().e;
+        self.b9.data_in.next.frac = self.b1.data_out.val().frac;
+        // A subnormal or zero scale gives 0.
+        self.b9.data_in.next.zero = (self.mag.val() == 0) | (self.b1.data_out.val().e == 0);
+        self.n8b.next = self.b9.data_out.val().x;
+        self.l8b.next = self.b9.data_out.val().lz;
+        self.z4.next = self.n8b.val().get_bits::<4>(28) == 0;
         if self.z4.val() {
-            self.n4.next = self.n8.val() << 4;
-            self.l4.next = self.l8.val() | 4;
+            self.n4.next = self.n8b.val() << 4;
+            self.l4.next = self.l8b.val() | 4;
         } else {
-            self.n4.next = self.n8.val();
-            self.l4.next = self.l8.val();
+            self.n4.next = self.n8b.val();
+            self.l4.next = self.l8b.val();
         }
         self.z2.next = self.n4.val().get_bits::<2>(30) == 0;
         if self.z2.val() {
@@ -389,11 +407,10 @@ impl Logic for Requant {
         }
         self.b7.data_in.next.x = self.x.val();
         self.b7.data_in.next.lz = self.lz.val();
-        self.b7.data_in.next.neg = self.b1.data_out.val().neg;
-        self.b7.data_in.next.e = self.b1.data_out.val().e;
-        self.b7.data_in.next.frac = self.b1.data_out.val().frac;
-        // A subnormal or zero scale gives 0.
-        self.b7.data_in.next.zero = (self.mag.val() == 0) | (self.b1.data_out.val().e == 0);
+        self.b7.data_in.next.neg = self.b9.data_out.val().neg;
+        self.b7.data_in.next.e = self.b9.data_out.val().e;
+        self.b7.data_in.next.frac = self.b9.data_out.val().frac;
+        self.b7.data_in.next.zero = self.b9.data_out.val().zero;
 
         // Step 1c: the normalized magnitude rounded to 24 bits (half to even); the scale's
         // significand. mag = ma * 2^(8 - lz), one more when the rounding carried out, so

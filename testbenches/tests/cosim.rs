@@ -60,8 +60,8 @@ fn layers() -> Vec<Layer> {
 
 fn archs() -> Vec<ArchConfig> {
     vec![
-        // Requantizers of every depth: 9 stages lengthen a store's wait of 3 to 11.
-        acc_staged(staged(arch(2, 2, WS, 2, 3, 1), 9)),
+        // Requantizers of every depth: 10 stages lengthen a store's wait of 3 to 12.
+        acc_staged(staged(arch(2, 2, WS, 2, 3, 1), 10)),
         arch(2, 2, OS, 1, 2, 1),
         // Pipelined WS PEs, accumulator and decode: every column sum one or two cycles
         // later, every accumulator write one more, every issue a cycle after its fetch.
