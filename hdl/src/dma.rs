@@ -45,6 +45,8 @@ pub struct DmaPhase {
     mode: DFF<Bits<2>>,
     /// Wait cycles left.
     left: DFF<Bits<16>>,
+    /// The next cycle is the tail's last (so `complete` is a register).
+    last_tail: DFF<Bit>,
     /// Wait cycles after the start cycle, `L - 1 - r`, and the count they start from,
     /// `L - 2 - r` (not named `wait`, a Verilog keyword).
     wait_cycles: Constant<Bits<16>>,
@@ -70,6 +72,7 @@ impl DmaPhase {
             complete: Default::default(),
             mode: Default::default(),
             left: Default::default(),
+            last_tail: Default::default(),
             wait_cycles: Constant::new(((latency - 1) as u64).into()),
             first_left: Constant::new(((latency - 1).saturating_sub(1) as u64).into()),
             tail: Constant::new(0u64.into()),
@@ -93,11 +96,13 @@ impl DmaPhase {
 impl Logic for DmaPhase {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, mode, left);
+        dff_setup!(self, clock, mode, left, last_tail);
         self.ready.next = self.mode.q.val() == 0;
         self.issuing.next = self.mode.q.val() == 2;
-        // The tail counts `left` down from `tail` to 0, its last cycle.
-        self.complete.next = (self.mode.q.val() == 3) & (self.left.q.val() == 0);
+        // The tail counts `left` down from `tail` to 0, its last cycle, which `last_tail`
+        // marks a cycle ahead.
+        self.complete.next = self.last_tail.q.val();
+        self.last_tail.d.next = false;
         if self.mode.q.val() == 0 {
             if self.start.val() {
                 if self.wait_cycles.val() > 1 {
@@ -108,6 +113,7 @@ impl Logic for DmaPhase {
                 } else {
                     self.mode.d.next = 3.into();
                     self.left.d.next = self.tail.val();
+                    self.last_tail.d.next = self.tail.val() == 0;
                 }
             }
         } else if self.mode.q.val() == 1 {
@@ -118,6 +124,7 @@ impl Logic for DmaPhase {
             } else {
                 self.mode.d.next = 3.into();
                 self.left.d.next = self.tail.val();
+                self.last_tail.d.next = self.tail.val() == 0;
             }
         } else if self.mode.q.val() == 2 {
             if self.finish.val() {
@@ -125,11 +132,13 @@ impl Logic for DmaPhase {
             } else if self.last.val() {
                 self.mode.d.next = 3.into();
                 self.left.d.next = self.tail.val();
+                self.last_tail.d.next = self.tail.val() == 0;
             }
         } else if self.left.q.val() == 0 {
             self.mode.d.next = 0.into();
         } else {
             self.left.d.next = self.left.q.val() - 1;
+            self.last_tail.d.next = self.left.q.val() == 1;
         }
     }
 }
