@@ -503,6 +503,10 @@ pub struct UnitSequencer {
     whole: Signal<Local, Bit>,
     /// The instruction may issue: whole, and decoded when there is a decode stage.
     ready: Signal<Local, Bit>,
+    /// Instructions remain (`pc < n`): compared now, or with a decode stage registered
+    /// from the next cycle's `pc` and `n`.
+    remain: Signal<Local, Bit>,
+    remain_r: DFF<Bit>,
     /// 1 with a decode stage.
     _decoded: usize,
 }
@@ -552,6 +556,8 @@ impl UnitSequencer {
             dec_opcode: Delay::new(decode_stages),
             dec_field: (0..fields.len()).map(|_| Delay::new(decode_stages)).collect(),
             whole_r: Default::default(),
+            remain: Default::default(),
+            remain_r: Default::default(),
             whole: Default::default(),
             ready: Default::default(),
             _decoded: decode_stages,
@@ -562,19 +568,28 @@ impl UnitSequencer {
 impl Logic for UnitSequencer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, fk, pc, n, done_count, whole_r);
+        dff_setup!(self, clock, fk, pc, n, done_count, whole_r, remain_r);
         for i in 0..self.parts.len() {
             self.parts[i].clock.next = self.clock.val();
             self.parts[i].d.next = self.parts[i].q.val();
         }
         // With a decode stage the decoded registers hold the instruction one cycle after it
         // is whole, and it issues from them.
+        // (`whole_r` alone implies `whole`: an instruction that was whole and did not issue
+        // still is. Both registers make the issue a function of registers and `go`.)
         self.whole.next = self.fk.q.val() == self.fetch.val();
         self.ready.next = self.whole.val();
+        self.remain.next = self.pc.q.val() < self.n.q.val();
         for _u in 0..self._decoded {
-            self.ready.next = self.whole.val() & self.whole_r.q.val();
+            self.ready.next = self.whole_r.q.val();
+            self.remain.next = self.remain_r.q.val();
         }
-        self.issue.next = self.go.val() & (self.pc.q.val() < self.n.q.val()) & self.ready.val();
+        self.issue.next = self.go.val() & self.remain.val() & self.ready.val();
+        if self.issue.val() {
+            self.remain_r.d.next = ((self.pc.q.val() + 1) & self.count_mask.val()) < self.n.q.val();
+        } else {
+            self.remain_r.d.next = self.pc.q.val() < self.n.q.val();
+        }
         self.whole_r.d.next = self.whole.val() & !self.issue.val();
         if self.run.val() {
             self.read.next = 0.into();
@@ -631,6 +646,7 @@ impl Logic for UnitSequencer {
         if self.run.val() {
             self.fk.d.next = 1.into();
             self.whole_r.d.next = false;
+            self.remain_r.d.next = (self.count.val() & self.count_mask.val()) != 0;
             self.pc.d.next = 0.into();
             self.done_next.next = 0.into();
             self.n.d.next = self.count.val() & self.count_mask.val();
