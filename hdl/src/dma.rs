@@ -53,6 +53,9 @@ pub struct DmaPhase {
     first_left: Constant<Bits<16>>,
     /// Tail cycles after the first, `r`.
     tail: Constant<Bits<16>>,
+    /// The bits the wait count needs (the latency's): the counter is masked to them, so
+    /// that synthesis keeps only those.
+    left_mask: Constant<Bits<16>>,
     _latency: usize,
 }
 
@@ -76,6 +79,7 @@ impl DmaPhase {
             wait_cycles: Constant::new(((latency - 1) as u64).into()),
             first_left: Constant::new(((latency - 1).saturating_sub(1) as u64).into()),
             tail: Constant::new(0u64.into()),
+            left_mask: Constant::new(crate::verilog::low_mask(crate::sram::index_bits(latency))),
             _latency: latency,
         }
     }
@@ -118,7 +122,7 @@ impl Logic for DmaPhase {
             }
         } else if self.mode.q.val() == 1 {
             if self.left.q.val() > 1 {
-                self.left.d.next = self.left.q.val() - 1;
+                self.left.d.next = (self.left.q.val() - 1) & self.left_mask.val();
             } else if self.work.val() {
                 self.mode.d.next = 2.into();
             } else {
@@ -137,7 +141,7 @@ impl Logic for DmaPhase {
         } else if self.left.q.val() == 0 {
             self.mode.d.next = 0.into();
         } else {
-            self.left.d.next = self.left.q.val() - 1;
+            self.left.d.next = (self.left.q.val() - 1) & self.left_mask.val();
             self.last_tail.d.next = self.left.q.val() == 1;
         }
     }
