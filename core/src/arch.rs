@@ -517,16 +517,20 @@ impl ArchConfig {
             )
             .help(format!("use 0 to {MAX_REQUANT_STAGES}: 2 by default, {MAX_REQUANT_STAGES} for the fastest clock")));
         }
-        if self.pe_stages > MAX_PE_STAGES {
-            return Err(ConfigError::new(
-                "pe_stages",
-                format!(
-                    "{} pipeline registers, but a PE has one multiplier and one adder, so one register between them at most",
-                    self.pe_stages
-                ),
-            )
-            .help(format!("use 0, or {MAX_PE_STAGES} for the fastest clock")));
-        }
+        // A stage count beyond the places the hardware has for registers.
+        let too_many = |field: &'static str, stages: usize, max: usize, places: &str| {
+            if stages > max {
+                Err(ConfigError::new(field, format!("{stages} {places}")).help(format!("use 0, or {max} for the fastest clock")))
+            } else {
+                Ok(())
+            }
+        };
+        too_many(
+            "pe_stages",
+            self.pe_stages,
+            MAX_PE_STAGES,
+            "pipeline registers, but a PE has one multiplier and one adder, so one register between them at most",
+        )?;
         if self.pe_stages > 0 && !self.dataflow.has_ws() {
             return Err(ConfigError::new(
                 "pe_stages",
@@ -534,33 +538,24 @@ impl ArchConfig {
             )
             .help("use pe_stages = 0 with dataflow = \"os\""));
         }
-        if self.acc_stages > MAX_ACC_STAGES {
-            return Err(ConfigError::new(
-                "acc_stages",
-                format!(
-                    "{} pipeline registers, but the accumulator's read-modify-write has one place for one (after its block RAM read)",
-                    self.acc_stages
-                ),
-            )
-            .help(format!("use 0, or {MAX_ACC_STAGES} for the fastest clock")));
-        }
-        if self.decode_stages > MAX_DECODE_STAGES {
-            return Err(ConfigError::new(
-                "decode_stages",
-                format!(
-                    "{} pipeline registers, but the controller has one place for one (its decoded opcode and fields)",
-                    self.decode_stages
-                ),
-            )
-            .help(format!("use 0, or {MAX_DECODE_STAGES} for the fastest clock")));
-        }
-        if self.dram_read_stages > MAX_DRAM_READ_STAGES {
-            return Err(ConfigError::new(
-                "dram_read_stages",
-                format!("{} registers, but the DRAM read data has one place for one (after the memory's read)", self.dram_read_stages),
-            )
-            .help(format!("use 0, or {MAX_DRAM_READ_STAGES} for the fastest clock")));
-        }
+        too_many(
+            "acc_stages",
+            self.acc_stages,
+            MAX_ACC_STAGES,
+            "pipeline registers, but the accumulator's read-modify-write has one place for one (after its block RAM read)",
+        )?;
+        too_many(
+            "decode_stages",
+            self.decode_stages,
+            MAX_DECODE_STAGES,
+            "pipeline registers, but the controller has one place for one (its decoded opcode and fields)",
+        )?;
+        too_many(
+            "dram_read_stages",
+            self.dram_read_stages,
+            MAX_DRAM_READ_STAGES,
+            "registers, but the DRAM read data has one place for one (after the memory's read)",
+        )?;
         if self.dram_read_stages > 0 && self.dram_latency < MIN_DRAM_LATENCY + self.dram_read_stages {
             return Err(ConfigError::new(
                 "dram_read_stages",

@@ -125,9 +125,8 @@ pub struct WsPe {
     // The multiplier's activations and packing.
     op_a: Vec<Signal<Local, Signed<8>>>,
     op_pack: Signal<Local, Bits<2>>,
-    // Loop counts selecting the datapath: one multiplier (1 lane), or one that also works
-    // as two 8x4 ones (4 lanes).
-    _plain: usize,
+    // 1 for a PE with lanes, whose multiplier also works as two 8x4 ones (the 1-lane PE's
+    // is `mul`).
     _fused: usize,
     // 1 when the PE also works as four 4x4 multipliers (int4 x int4), else 0.
     _quad: usize,
@@ -200,7 +199,6 @@ impl WsPe {
             term: Default::default(),
             op_a: (0..lanes).map(|_| Default::default()).collect(),
             op_pack: Default::default(),
-            _plain: usize::from(lanes == 1),
             _fused: usize::from(lanes > 1),
             _quad: usize::from(int4x4),
             _direct: usize::from(lanes > 1),
@@ -218,10 +216,9 @@ impl WsPe {
     /// logic around the lane selection.
     pub fn set_pe_stages(&mut self, stages: usize) {
         assert!(stages <= systole_core::arch::MAX_PE_STAGES, "{stages} PE stages");
-        let fused = usize::from(self._plain == 0);
-        self._direct = fused * usize::from(stages == 0);
-        self._staged = fused * usize::from(stages >= 1);
-        self._reg_ops = fused * usize::from(stages >= 2);
+        self._direct = self._fused * usize::from(stages == 0);
+        self._staged = self._fused * usize::from(stages >= 1);
+        self._reg_ops = self._fused * usize::from(stages >= 2);
         for m in &mut self.mul {
             *m = DspProduct::new(true, stages >= 2, stages >= 1);
         }
