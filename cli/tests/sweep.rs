@@ -156,7 +156,8 @@ fn a_sweep_runs_on_an_onnx_model_with_the_energy_objective() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn synth_sweep(dir: &Path, mem_kib: &str) -> Vec<serde_json::Value> {
+/// A sweep of the iCEBreaker preset's one point with `--synth icebreaker` and `options`.
+fn synth_sweep(dir: &Path, options: &[&str]) -> Vec<serde_json::Value> {
     std::fs::write(
         dir.join("ice.toml"),
         format!("name = \"ice\"\nbase = \"{}\"\n[params]\ncols = [1]\n", repo().join("configs/archs/icebreaker.toml").display()),
@@ -164,7 +165,7 @@ fn synth_sweep(dir: &Path, mem_kib: &str) -> Vec<serde_json::Value> {
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_systole"))
         .args(["sweep", "--space", "ice.toml", "--workload", "w.toml", "--out", "out", "--synth", "icebreaker"])
-        .args(["--synth-instr-depth", "32", "--synth-mem-kib", mem_kib, "--synth-clock-mhz", "6"])
+        .args(options)
         .current_dir(dir)
         .output()
         .unwrap();
@@ -177,24 +178,29 @@ fn synth_sweep(dir: &Path, mem_kib: &str) -> Vec<serde_json::Value> {
 #[test]
 fn synth_records_a_failed_build() {
     let dir = scratch("synth-fail");
-    let recs = synth_sweep(&dir, "3");
+    let recs = synth_sweep(&dir, &["--synth-mem-kib", "3"]);
     let fpga = &recs[0]["fpga"];
     assert_eq!((fpga["board"].as_str(), fpga["fits"].as_bool()), (Some("icebreaker"), Some(false)), "{fpga}");
     assert!(fpga["error"].as_str().unwrap().contains("power of two"), "{fpga}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `--synth` builds the point for the iCEBreaker and records nextpnr's figures (the same
-/// build as fpga/tests/accelerator.rs, so it is not repeated in the default suite).
+/// `--synth` with the board's defaults builds the iCEBreaker preset as `systole fpga build`
+/// does (the same build as fpga/tests/accelerator.rs, so it is not repeated in the default
+/// suite) and records nextpnr's figures: the UP5K's totals, timing met at the preset's
+/// 18 MHz, and the peak of 2 MACs x 2 operations x 18 MHz.
 #[test]
-#[ignore = "slow: a full iCE40 synthesis, place and route (about 1.5 minutes)"]
+#[ignore = "slow: a full iCE40 synthesis, place and route (about 2 minutes)"]
 fn synth_records_the_real_build() {
     let dir = scratch("synth");
-    let recs = synth_sweep(&dir, "2");
+    let recs = synth_sweep(&dir, &[]);
     let fpga = &recs[0]["fpga"];
     assert_eq!(fpga["fits"].as_bool(), Some(true), "{fpga}");
-    let luts = fpga["luts"].as_array().unwrap();
-    assert!(luts[0].as_u64().unwrap() <= 5280 && luts[1].as_u64() == Some(5280), "{fpga}");
-    assert!(fpga["fmax_mhz"].as_f64().unwrap() >= fpga["target_mhz"].as_f64().unwrap() && fpga["timing_met"].as_bool() == Some(true));
+    let total = |field: &str| fpga[field].as_array().unwrap()[1].as_u64();
+    assert_eq!((total("luts"), total("brams"), total("sprams"), total("dsps")), (Some(5280), Some(30), Some(4), Some(8)), "{fpga}");
+    assert!(fpga["luts"].as_array().unwrap()[0].as_u64().unwrap() <= 5280, "{fpga}");
+    assert_eq!((fpga["target_mhz"].as_f64(), fpga["timing_met"].as_bool()), (Some(18.0), Some(true)), "{fpga}");
+    assert!(fpga["fmax_mhz"].as_f64().unwrap() >= 18.0, "{fpga}");
+    assert!((fpga["peak_gops"].as_f64().unwrap() - 0.072).abs() < 1e-9, "{fpga}");
     let _ = std::fs::remove_dir_all(&dir);
 }

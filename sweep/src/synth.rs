@@ -35,9 +35,15 @@ pub struct FpgaRecord {
     /// Logic cells or LUT4s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub luts: Option<Cells>,
+    /// Flip-flops, where nextpnr counts them apart from the logic cells (ECP5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffs: Option<Cells>,
     /// Block RAMs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brams: Option<Cells>,
+    /// Single-port RAMs (the UP5K's SPRAM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sprams: Option<Cells>,
     /// Multipliers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dsps: Option<Cells>,
@@ -50,6 +56,10 @@ pub struct FpgaRecord {
     /// Every clock met its target.
     #[serde(default)]
     pub timing_met: bool,
+    /// Peak throughput at the core clock the board's PLL makes, GOPS (two operations per
+    /// MAC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_gops: Option<f64>,
 }
 
 /// Builds point `id`'s accelerator.
@@ -60,11 +70,14 @@ pub fn synthesize(s: &Synth, arch: &ArchConfig, id: u64) -> FpgaRecord {
         fits: false,
         error: None,
         luts: None,
+        ffs: None,
         brams: None,
+        sprams: None,
         dsps: None,
         fmax_mhz: None,
         target_mhz: None,
         timing_met: false,
+        peak_gops: None,
     };
     if let Err(e) = std::fs::create_dir_all(&out) {
         record.error = Some(format!("{}: {e}", out.display()));
@@ -74,12 +87,16 @@ pub fn synthesize(s: &Synth, arch: &ArchConfig, id: u64) -> FpgaRecord {
         Ok(r) => {
             let slowest = r.pnr.clocks.iter().min_by(|a, b| (a.fmax_mhz / a.target_mhz).total_cmp(&(b.fmax_mhz / b.target_mhz)));
             record.fits = true;
-            record.luts = Some((r.pnr.luts.used, r.pnr.luts.total));
-            record.brams = Some((r.pnr.brams.used, r.pnr.brams.total));
-            record.dsps = Some((r.pnr.dsps.used, r.pnr.dsps.total));
+            let cells = |u: &systole_fpga::report::Use| (u.used, u.total);
+            record.luts = Some(cells(&r.pnr.luts));
+            record.ffs = r.pnr.ffs.as_ref().map(cells);
+            record.brams = Some(cells(&r.pnr.brams));
+            record.sprams = r.pnr.sprams.as_ref().map(cells);
+            record.dsps = Some(cells(&r.pnr.dsps));
             record.fmax_mhz = slowest.map(|c| c.fmax_mhz);
             record.target_mhz = slowest.map(|c| c.target_mhz);
             record.timing_met = r.timing_met;
+            record.peak_gops = Some(r.peak_gops);
         }
         Err(e) => record.error = Some(e.to_string()),
     }
