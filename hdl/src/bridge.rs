@@ -27,7 +27,9 @@ pub enum BridgeState {
     WriteData,
     /// Reading the next byte of a `Read`.
     ReadIssue,
-    /// Taking the byte read in the previous cycle.
+    /// The byte arrives from memory and is registered (`rbyte`).
+    ReadWait,
+    /// Taking the registered byte.
     ReadCapture,
     /// Collecting the 64 bytes of an instruction.
     InstrData,
@@ -95,6 +97,9 @@ pub struct HostBridge {
     part_mask: Constant<Bits<8>>,
     part_shift: Constant<Bits<ADDR_BITS>>,
     out: DFF<Bits<128>>,
+    /// The byte memory returned in the previous cycle: a block RAM's output goes through
+    /// this register before the reply's wide multiplexer.
+    rbyte: DFF<Bits<8>>,
     nout: DFF<Bits<5>>,
     identity: Constant<Bits<128>>,
     cmd_identify: Constant<Bits<8>>,
@@ -146,6 +151,7 @@ impl HostBridge {
             part_mask: Constant::new((64 / parts as u64 - 1).into()),
             part_shift: Constant::new((parts.trailing_zeros() as u64).into()),
             out: Default::default(),
+            rbyte: Default::default(),
             nout: Default::default(),
             identity: Constant::new(u128::from_le_bytes(id).to_bits()),
             cmd_identify: byte(CMD_IDENTIFY),
@@ -162,7 +168,8 @@ impl HostBridge {
 impl Logic for HostBridge {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, cmd, left, arg, addr, len, part_done, slot, out, nout);
+        dff_setup!(self, clock, state, cmd, left, arg, addr, len, part_done, slot, out, rbyte, nout);
+        self.rbyte.d.next = unsigned_cast(self.mem_rdata.val());
         for w in 0..self.words.len() {
             self.words[w].clock.next = self.clock.val();
             self.words[w].d.next = self.words[w].q.val();
@@ -261,10 +268,13 @@ impl Logic for HostBridge {
             BridgeState::ReadIssue => {
                 self.addr.d.next = self.addr.q.val() + 1;
                 self.len.d.next = self.len.q.val() - 1;
+                self.state.d.next = BridgeState::ReadWait;
+            }
+            BridgeState::ReadWait => {
                 self.state.d.next = BridgeState::ReadCapture;
             }
             BridgeState::ReadCapture => {
-                self.out.d.next = bit_cast::<128, 8>(unsigned_cast(self.mem_rdata.val()));
+                self.out.d.next = bit_cast::<128, 8>(self.rbyte.q.val());
                 self.nout.d.next = 1.into();
                 self.state.d.next = BridgeState::Send;
             }

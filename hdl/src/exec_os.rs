@@ -88,8 +88,6 @@ pub struct OsEngine {
     a_v: DFF<Bit>,
     first_d: DFF<Bit>,
     last_d: DFF<Bit>,
-    t_d: DFF<Bits<8>>,
-    band_d: DFF<Bit>,
     trig_valid: Delay<Bit>,
     trig_acc: Delay<Addr>,
     trig_accum: Delay<Bit>,
@@ -152,8 +150,6 @@ impl OsEngine {
             a_v: Default::default(),
             first_d: Default::default(),
             last_d: Default::default(),
-            t_d: Default::default(),
-            band_d: Default::default(),
             trig_valid: Delay::new(cols),
             trig_acc: Delay::new(cols),
             trig_accum: Delay::new(cols),
@@ -201,8 +197,6 @@ impl Logic for OsEngine {
             a_v,
             first_d,
             last_d,
-            t_d,
-            band_d,
             ro_left,
             ro_addr,
             ro_accum
@@ -286,8 +280,6 @@ impl Logic for OsEngine {
         self.a_v.d.next = self.seq.issue.val();
         self.first_d.d.next = self.seq.issue.val() & (self.cur_t.val() == 0);
         self.last_d.d.next = self.seq.issue.val() & !self.seq.more.val();
-        self.t_d.d.next = self.cur_t.val().get_bits::<8>(0);
-        self.band_d.d.next = self.cur_band.val();
         self.array.first_in.next = self.first_d.q.val();
         self.array.last_in.next = self.last_d.q.val();
         for i in 0..self.act_rdata.len() {
@@ -297,17 +289,25 @@ impl Logic for OsEngine {
                 self.array.a_in[i].next = 0.into();
             }
         }
-        self.band.row.next = self.t_d.q.val();
+        // The band unit chooses the lanes of the word read now for the next cycle: from
+        // the ports on a start (step 0), else from the latched fields and the step count.
+        self.band.clock.next = self.clock.val();
+        self.band.start.next = self.start.val();
+        self.band.start_banded.next = self.band_valid.val();
+        self.band.start_row.next = 0.into();
+        self.band.start_stride.next = self.band_stride.val();
+        self.band.start_taps.next = self.band_taps.val();
+        self.band.start_width.next = self.band_width.val();
+        self.band.banded.next = self.f_band.q.val();
+        self.band.row.next = self.t.q.val().get_bits::<8>(0);
         self.band.stride.next = self.f_stride.q.val();
         self.band.taps.next = self.f_taps.q.val();
         self.band.width.next = self.f_width.q.val();
         for j in 0..self.wgt_rdata.len() {
-            if !self.a_v.q.val() {
-                self.array.b_in[j].next = 0.into();
-            } else if self.band_d.q.val() {
+            if self.a_v.q.val() {
                 self.array.b_in[j].next = self.band.out[j].val();
             } else {
-                self.array.b_in[j].next = self.wgt_rdata[j].val();
+                self.array.b_in[j].next = 0.into();
             }
         }
 

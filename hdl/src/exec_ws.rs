@@ -160,7 +160,6 @@ pub struct WsEngine {
     a_flip: DFF<Bit>,
     wr_v: DFF<Bit>,
     wr_row: DFF<Bits<8>>,
-    wr_band: DFF<Bit>,
     // Accumulator pipeline.
     d_valid: Delay<Bit>,
     d_addr: Delay<Addr>,
@@ -291,7 +290,6 @@ impl WsEngine {
             a_flip: Default::default(),
             wr_v: Default::default(),
             wr_row: Default::default(),
-            wr_band: Default::default(),
             d_valid: Delay::new(rows + cols - 1),
             d_addr: Delay::new(rows + cols - 1),
             d_accum: Delay::new(rows + cols - 1),
@@ -380,7 +378,6 @@ impl Logic for WsEngine {
             a_flip,
             wr_v,
             wr_row,
-            wr_band,
             f_sparse,
             r_phase,
             wr_meta,
@@ -547,7 +544,6 @@ impl Logic for WsEngine {
         } else {
             self.wr_row.d.next = self.cur_row.val().get_bits::<8>(0);
         }
-        self.wr_band.d.next = self.cur_band.val();
         self.a_mode.d.next = self.cur_sparse.val();
         self.a_int4.d.next = self.cur_int4.val();
         self.wr_int4.d.next = self.cur_int4.val();
@@ -596,16 +592,27 @@ impl Logic for WsEngine {
             }
         }
         self.array.flip_in.next = self.a_flip.q.val();
-        self.band.row.next = self.wr_row.q.val();
+        // The band unit chooses the lanes of the word read now for the next cycle: from
+        // the ports on a start (the first row, 0), else from the latched fields and the
+        // row register, as `wr_row` gets it.
+        self.band.clock.next = self.clock.val();
+        self.band.start.next = self.start.val();
+        self.band.start_banded.next = self.band_valid.val();
+        self.band.start_row.next = 0.into();
+        self.band.start_stride.next = self.band_stride.val();
+        self.band.start_taps.next = self.band_taps.val();
+        self.band.start_width.next = self.band_width.val();
+        self.band.banded.next = self.f_band.q.val();
+        if self.f_act4.q.val() & self.quads.val() {
+            self.band.row.next = self.r_row.q.val().get_bits::<8>(1);
+        } else {
+            self.band.row.next = self.r_row.q.val().get_bits::<8>(0);
+        }
         self.band.stride.next = self.f_stride.q.val();
         self.band.taps.next = self.f_taps.q.val();
         self.band.width.next = self.f_width.q.val();
         for j in 0..self.wgt_rdata.len() {
-            if self.wr_band.q.val() {
-                self.array.w_in[j].next = self.band.out[j].val();
-            } else {
-                self.array.w_in[j].next = self.wgt_rdata[j].val();
-            }
+            self.array.w_in[j].next = self.band.out[j].val();
             self.meta[j].clock.next = self.clock.val();
             self.meta[j].d.next = self.meta[j].q.val();
             if self.wr_sparse.q.val() {

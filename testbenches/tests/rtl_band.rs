@@ -1,29 +1,70 @@
 //! The band unit against `systole_core::isa::Band::at` (the oracle the simulator uses):
 //! its rust-hdl simulation and the Verilog rust-hdl emits from the same kernel, under
 //! Icarus, on random tap words and bands; plus lint and synthesis.
+//!
+//! The unit chooses a word's lanes in the cycle before the word arrives, from the `start_*`
+//! ports or the running ones, so case `i`'s row and band go in with cycle `i` and its word
+//! with cycle `i + 1`, when its row of the matrix comes out. Cases alternate at random
+//! between the two sets of ports (the other set holds another case's values), and some are
+//! plain words, which pass through.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use systole_core::isa::Band;
 use systole_hdl::band::BandUnit;
 use systole_hdl::rust_hdl::prelude::*;
-use systole_hdl::verilog::{emit, settle};
+use systole_hdl::verilog::{clock_cycle, emit, settle};
 use systole_testbenches::tools::{icarus_vectors, scratch, verilator_lint, yosys_synth};
 
-/// `(word, row, band)` cases for `cols` columns, rows and bands within what the ISA allows.
-fn cases(cols: usize, n: usize, seed: u64) -> Vec<(Vec<i8>, usize, Band)> {
+/// One case: a word, a row, the band (`None`: a plain word) and whether it comes with a
+/// start.
+struct Case {
+    word: Vec<i8>,
+    row: usize,
+    band: Option<Band>,
+    start: bool,
+}
+
+/// Cases for `cols` columns, rows and bands within what the ISA allows.
+fn cases(cols: usize, n: usize, seed: u64) -> Vec<Case> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..n)
-        .map(|_| {
-            let word = (0..cols).map(|_| rng.gen()).collect();
-            let band = Band { stride: rng.gen_range(1..=3), taps: rng.gen_range(0..=cols as u32), width: rng.gen_range(0..=cols as u32) };
-            (word, rng.gen_range(0..cols.max(2) * 2), band)
+        .map(|_| Case {
+            word: (0..cols).map(|_| rng.gen()).collect(),
+            row: rng.gen_range(0..cols.max(2) * 2),
+            band: rng.gen_bool(0.9).then(|| Band {
+                stride: rng.gen_range(1..=3),
+                taps: rng.gen_range(0..=cols as u32),
+                width: rng.gen_range(0..=cols as u32),
+            }),
+            start: rng.gen_bool(0.3),
         })
         .collect()
 }
 
-fn expected(word: &[i8], row: usize, band: &Band) -> Vec<i64> {
-    (0..word.len()).map(|n| band.at(word, row, n) as i64).collect()
+fn expected(case: &Case) -> Vec<i64> {
+    match &case.band {
+        Some(band) => (0..case.word.len()).map(|n| band.at(&case.word, case.row, n) as i64).collect(),
+        None => case.word.iter().map(|&w| w as i64).collect(),
+    }
+}
+
+/// The choice ports' values for a case: band, row, stride, taps, width.
+fn choice(case: &Case) -> [i64; 5] {
+    let b = case.band.unwrap_or(Band { stride: 0, taps: 0, width: 0 });
+    [case.band.is_some() as i64, case.row as i64, b.stride as i64, b.taps as i64, b.width as i64]
+}
+
+/// Cycle `i`'s inputs: case `i`'s choice on the ports its `start` names (case `i - 1`'s on
+/// the others), and case `i - 1`'s word.
+fn inputs(cs: &[Case], i: usize) -> (Vec<i64>, bool, [i64; 5], [i64; 5]) {
+    let cols = cs[0].word.len();
+    let word = if i > 0 { cs[i - 1].word.iter().map(|&w| w as i64).collect() } else { vec![0; cols] };
+    let this = cs.get(i).map_or([0; 5], choice);
+    let other = if i > 0 { choice(&cs[i - 1]) } else { [0; 5] };
+    let start = cs.get(i).is_some_and(|c| c.start);
+    let (first, running) = if start { (this, other) } else { (other, this) };
+    (word, start, first, running)
 }
 
 #[test]
@@ -32,31 +73,42 @@ fn model_and_verilog_match_the_isa() {
         let cs = cases(cols, 400, seed);
         let mut uut = BandUnit::new(cols);
         uut.connect_all();
-        for (word, row, band) in &cs {
-            for (lane, &w) in uut.word.iter_mut().zip(word) {
-                lane.next = (w as i64).into();
+        let mut vectors = Vec::new();
+        for i in 0..=cs.len() {
+            let (word, start, first, running) = inputs(&cs, i);
+            for (lane, &w) in uut.word.iter_mut().zip(&word) {
+                lane.next = w.into();
             }
-            uut.row.next = (*row as u64).into();
-            uut.stride.next = (band.stride as u64).into();
-            uut.taps.next = (band.taps as u64).into();
-            uut.width.next = (band.width as u64).into();
+            uut.start.next = start;
+            uut.start_banded.next = first[0] != 0;
+            uut.start_row.next = (first[1] as u64).into();
+            uut.start_stride.next = (first[2] as u64).into();
+            uut.start_taps.next = (first[3] as u64).into();
+            uut.start_width.next = (first[4] as u64).into();
+            uut.banded.next = running[0] != 0;
+            uut.row.next = (running[1] as u64).into();
+            uut.stride.next = (running[2] as u64).into();
+            uut.taps.next = (running[3] as u64).into();
+            uut.width.next = (running[4] as u64).into();
             assert!(settle(&mut uut));
-            let got: Vec<i64> = uut.out.iter().map(|o| o.val().bigint().try_into().unwrap()).collect();
-            assert_eq!(got, expected(word, *row, band), "model: {cols} cols, row {row}, {band}");
+            if i > 0 {
+                let got: Vec<i64> = uut.out.iter().map(|o| o.val().bigint().try_into().unwrap()).collect();
+                assert_eq!(got, expected(&cs[i - 1]), "model: {cols} cols, case {}", i - 1);
+            }
+            clock_cycle(&mut uut, |u| &mut u.clock);
+            vectors.push(word.into_iter().chain([start as i64]).chain(first).chain(running).collect::<Vec<i64>>());
         }
-        let mut inputs: Vec<(String, usize)> = (0..cols).map(|i| (format!("word${i}"), 8)).collect();
-        inputs.extend([("row", 8), ("stride", 8), ("taps", 16), ("width", 16)].map(|(n, b)| (n.to_string(), b)));
+        let mut ports: Vec<(String, usize)> = (0..cols).map(|i| (format!("word${i}"), 8)).collect();
+        ports.push(("start".to_string(), 1));
+        for prefix in ["start_", ""] {
+            ports.extend([("banded", 1), ("row", 8), ("stride", 8), ("taps", 16), ("width", 16)].map(|(n, b)| (format!("{prefix}{n}"), b)));
+        }
         let outputs: Vec<(String, usize)> = (0..cols).map(|n| (format!("out${n}"), 8)).collect();
-        let cycles: Vec<Vec<i64>> = cs
-            .iter()
-            .map(|(w, r, b)| w.iter().map(|&x| x as i64).chain([*r as i64, b.stride as i64, b.taps as i64, b.width as i64]).collect())
-            .collect();
         let dir = scratch(&format!("band-{cols}"));
-        let got =
-            icarus_vectors(&dir, &emit(&mut BandUnit::new(cols)), false, &inputs, &outputs, &cycles).unwrap_or_else(|e| panic!("{e}"));
-        for ((word, row, band), g) in cs.iter().zip(&got) {
-            let want: Vec<Option<i64>> = expected(word, *row, band).into_iter().map(Some).collect();
-            assert_eq!(g, &want, "Icarus: {cols} cols, row {row}, {band}");
+        let got = icarus_vectors(&dir, &emit(&mut BandUnit::new(cols)), true, &ports, &outputs, &vectors).unwrap_or_else(|e| panic!("{e}"));
+        for (i, case) in cs.iter().enumerate() {
+            let want: Vec<Option<i64>> = expected(case).into_iter().map(Some).collect();
+            assert_eq!(got[i + 1], want, "Icarus: {cols} cols, case {i}");
         }
     }
 }
