@@ -465,7 +465,8 @@ pub struct UnitSequencer {
     /// The three `Sync` counts the decoder reads from the instruction now: with a decode
     /// stage, the `field`s 0 to 2 of the next cycle.
     pub sync_next: Vec<Signal<Out, Bits<LANE_BITS>>>,
-    /// Every instruction has issued and completed.
+    /// Every instruction has completed (so every one has issued), after a `run`: from a
+    /// register, loaded with the next cycle's `done == n`.
     pub idle: Signal<Out, Bit>,
     /// Instruction memory: one RAM per 32-bit lane of a part, in reverse lane order.
     imem: Vec<SyncRam<Bits<LANE_BITS>>>,
@@ -507,6 +508,7 @@ pub struct UnitSequencer {
     /// from the next cycle's `pc` and `n`.
     remain: Signal<Local, Bit>,
     remain_r: DFF<Bit>,
+    idle_r: DFF<Bit>,
     /// 1 with a decode stage.
     _decoded: usize,
 }
@@ -558,6 +560,7 @@ impl UnitSequencer {
             whole_r: Default::default(),
             remain: Default::default(),
             remain_r: Default::default(),
+            idle_r: Default::default(),
             whole: Default::default(),
             ready: Default::default(),
             _decoded: decode_stages,
@@ -568,7 +571,7 @@ impl UnitSequencer {
 impl Logic for UnitSequencer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, fk, pc, n, done_count, whole_r, remain_r);
+        dff_setup!(self, clock, fk, pc, n, done_count, whole_r, remain_r, idle_r);
         for i in 0..self.parts.len() {
             self.parts[i].clock.next = self.clock.val();
             self.parts[i].d.next = self.parts[i].q.val();
@@ -663,7 +666,13 @@ impl Logic for UnitSequencer {
         }
         self.done_count.d.next = self.done_next.val();
         self.done.next = self.done_count.q.val();
-        self.idle.next = (self.pc.q.val() == self.n.q.val()) & (self.done_count.q.val() == self.n.q.val());
+        // `done <= pc <= n`, so `done == n` alone says every instruction issued and completed.
+        if self.run.val() {
+            self.idle_r.d.next = (self.count.val() & self.count_mask.val()) == 0;
+        } else {
+            self.idle_r.d.next = self.done_next.val() == self.n.q.val();
+        }
+        self.idle.next = self.idle_r.q.val();
     }
 }
 
