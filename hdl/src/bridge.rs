@@ -27,6 +27,8 @@ pub enum BridgeState {
     WriteData,
     /// Reading the next byte of a `Read`.
     ReadIssue,
+    /// `run` is high (from a register) for the program's first cycle.
+    RunStart,
     /// The byte arrives from memory and is registered (`rbyte`).
     ReadWait,
     /// Taking the registered byte.
@@ -100,6 +102,9 @@ pub struct HostBridge {
     /// The byte memory returned in the previous cycle: a block RAM's output goes through
     /// this register before the reply's wide multiplexer.
     rbyte: DFF<Bits<8>>,
+    /// `run`, registered: the controller's start of a program comes from this flip-flop,
+    /// not from the command decode.
+    run_r: DFF<Bit>,
     nout: DFF<Bits<5>>,
     identity: Constant<Bits<128>>,
     cmd_identify: Constant<Bits<8>>,
@@ -152,6 +157,7 @@ impl HostBridge {
             part_shift: Constant::new((parts.trailing_zeros() as u64).into()),
             out: Default::default(),
             rbyte: Default::default(),
+            run_r: Default::default(),
             nout: Default::default(),
             identity: Constant::new(u128::from_le_bytes(id).to_bits()),
             cmd_identify: byte(CMD_IDENTIFY),
@@ -168,7 +174,7 @@ impl HostBridge {
 impl Logic for HostBridge {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, cmd, left, arg, addr, len, part_done, slot, out, rbyte, nout);
+        dff_setup!(self, clock, state, cmd, left, arg, addr, len, part_done, slot, out, rbyte, run_r, nout);
         self.rbyte.d.next = unsigned_cast(self.mem_rdata.val());
         for w in 0..self.words.len() {
             self.words[w].clock.next = self.clock.val();
@@ -187,7 +193,8 @@ impl Logic for HostBridge {
         if self.part_done.q.val() {
             self.slot.d.next = self.slot.q.val() + 1;
         }
-        self.run.next = false;
+        self.run.next = self.run_r.q.val();
+        self.run_r.d.next = false;
         self.mem_host.next = self.state.q.val() != BridgeState::RunWait;
         self.mem_addr.next = self.addr.q.val();
         self.mem_we.next = false;
@@ -249,8 +256,8 @@ impl Logic for HostBridge {
                     self.slot.d.next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(48)) << self.part_shift.val();
                     self.state.d.next = BridgeState::InstrData;
                 } else {
-                    self.run.next = true;
-                    self.state.d.next = BridgeState::RunWait;
+                    self.run_r.d.next = true;
+                    self.state.d.next = BridgeState::RunStart;
                 }
             }
             BridgeState::WriteData => {
@@ -301,6 +308,10 @@ impl Logic for HostBridge {
                 self.out.d.next = bit_cast::<128, 8>(self.ack.val());
                 self.nout.d.next = 1.into();
                 self.state.d.next = BridgeState::Send;
+            }
+            BridgeState::RunStart => {
+                // `finished` still tells of the previous program in this cycle.
+                self.state.d.next = BridgeState::RunWait;
             }
             BridgeState::RunWait => {
                 if self.finished.val() {
