@@ -305,9 +305,17 @@ pub struct Accumulator {
     prev_wd: Vec<DFF<Signed<32>>>,
     /// The write two cycles back can hit a row the read did not see (with a stage).
     two_back: Constant<Bit>,
-    fwd: Signal<Local, Bit>,
-    fwd2: Signal<Local, Bit>,
+    /// The forwarding decisions, made a cycle ahead from the next write's row (`p_addr`
+    /// with a stage, `addr` without) and registered, so that no comparator lies between
+    /// the registers and the addition.
+    fwd: DFF<Bit>,
+    fwd2: DFF<Bit>,
+    /// The row the write of the next cycle goes to.
+    next_wa: Signal<Local, Addr>,
 }
+
+// `next_wa` takes the next write's row from `p_addr`, one register before the write.
+const _: () = assert!(systole_core::arch::MAX_ACC_STAGES <= 1, "the accumulator forwards for at most one stage");
 
 impl Accumulator {
     /// `depth` rows of `cols` int32 values, with `stages` (at most
@@ -342,6 +350,7 @@ impl Accumulator {
             two_back: Constant::new(stages > 0),
             fwd: Default::default(),
             fwd2: Default::default(),
+            next_wa: Default::default(),
         }
     }
 }
@@ -349,7 +358,7 @@ impl Accumulator {
 impl Logic for Accumulator {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa, prev_we, prev_wa);
+        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa, prev_we, prev_wa, fwd, fwd2);
         self.p_valid.d.next = self.issue.val();
         self.p_addr.d.next = self.addr.val();
         self.p_accum.d.next = self.accumulate.val();
@@ -359,8 +368,14 @@ impl Logic for Accumulator {
         self.w_valid.data_in.next = self.p_valid.q.val();
         self.w_addr.data_in.next = self.p_addr.q.val();
         self.w_accum.data_in.next = self.p_accum.q.val();
-        self.fwd.next = self.last_we.q.val() & (self.last_wa.q.val() == self.w_addr.data_out.val());
-        self.fwd2.next = self.two_back.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.w_addr.data_out.val());
+        if self.two_back.val() {
+            self.next_wa.next = self.p_addr.q.val();
+        } else {
+            self.next_wa.next = self.addr.val();
+        }
+        // Next cycle's `last_w*` are this cycle's write and its `prev_w*` this `last_w*`.
+        self.fwd.d.next = self.w_valid.data_out.val() & (self.w_addr.data_out.val() == self.next_wa.val());
+        self.fwd2.d.next = self.two_back.val() & self.last_we.q.val() & (self.last_wa.q.val() == self.next_wa.val());
         self.last_we.d.next = self.w_valid.data_out.val();
         self.last_wa.d.next = self.w_addr.data_out.val();
         self.prev_we.d.next = self.last_we.q.val();
@@ -385,9 +400,9 @@ impl Logic for Accumulator {
             self.replica[j].write_address.next = self.w_addr.data_out.val();
             self.replica[j].write_data.next = self.rams[j].write_data.val();
             if self.w_accum.data_out.val() {
-                if self.fwd.val() {
+                if self.fwd.q.val() {
                     self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.last_wd[j].q.val();
-                } else if self.fwd2.val() {
+                } else if self.fwd2.q.val() {
                     self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.prev_wd[j].q.val();
                 } else {
                     self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.w_old[j].data_out.val();
