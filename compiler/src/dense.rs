@@ -305,7 +305,7 @@ impl<'a> Problem<'a> {
         let ng_cap = if s.k > a.param_entries { a.param_entries / a.cols } else { self.nt };
         let ng_max = self.nt.min(acc_half / mrows).min(ng_cap).max(1);
         let bw = a.dram_bytes_per_cycle;
-        let lat = a.dram_latency as u64;
+        let lat = a.load_latency() as u64;
         let row_beats = |len: usize| len.div_ceil(bw) as u64;
         let tiles = (s.p().div_ceil(pt) * s.q().div_ceil(qt) * s.n * s.groups) as u64;
         let kt = self.ksteps() as u64;

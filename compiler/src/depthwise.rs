@@ -78,7 +78,7 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
     let fits = |g: usize, pt: usize, ut: usize| {
         act_words(arch, geo, g, ht(pt), ut) <= arch.act_words() / 2 && g * pt * ut * geo.unit <= arch.acc_rows() / 2
     };
-    let (lat, rows, bw) = (arch.dram_latency as u64, arch.rows as u64, arch.dram_bytes_per_cycle);
+    let (lat, rows, bw) = (arch.load_latency() as u64, arch.rows as u64, arch.dram_bytes_per_cycle);
     let os = geo.unit > 1;
     let estimate = |g: usize, pt: usize, ut: usize| {
         let tiles = (s.p().div_ceil(pt) * units.div_ceil(ut) * s.c.div_ceil(g) * s.n) as u64;

@@ -98,7 +98,7 @@ pub fn store_transposed_groups(dst: &DramPattern, width: u64, bytes_per_cycle: u
 /// Unit occupancy, completion latency after it, and useful cycles of one op.
 pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
     let bw = arch.dram_bytes_per_cycle;
-    let lat = arch.dram_latency as u64;
+    let lat = arch.load_latency() as u64;
     let rows = arch.rows as u64;
     match op {
         Op::Load { src, .. } => {
@@ -292,5 +292,27 @@ mod tests {
         assert_eq!(load_transposed_groups(&src, 4, 2).collect::<Vec<_>>(), vec![(12, 5), (6, 5), (12, 5), (6, 5)]);
         // 4 lines of 3 runs in blocks of width 2: blocks of 2 and 1 runs, 5 accumulator rows.
         assert_eq!(store_transposed_groups(&src, 2, 2).collect::<Vec<_>>(), [(5, 6), (5, 3)].repeat(4));
+    }
+
+    #[test]
+    fn a_read_register_without_room_in_the_dram_latency_lengthens_only_the_loads() {
+        // 3 runs of 4 bytes on 2 lanes: 6 beats. The store's wait is max(2, 0 + 2) = 2.
+        let pattern =
+            DramPattern { addr: 0, len: 4, dims: [Dim { count: 1, stride: 0 }, Dim { count: 1, stride: 0 }, Dim { count: 3, stride: 4 }] };
+        let load = Op::Load { target: crate::isa::Buffer::Act, dst: 0, offset: 0, src: pattern };
+        let store = Op::Store { acc: 0, dst: pattern, out: crate::isa::OutputStage::default() };
+        let arch = |dram_latency, dram_read_stages| ArchConfig {
+            dram_bytes_per_cycle: 2,
+            dram_latency,
+            dram_read_stages,
+            requant_stages: 0,
+            transposer: false,
+            ..ArchConfig::preset_4x4()
+        };
+        let busy = |a: &ArchConfig| (cost(a, &load).0, cost(a, &store).0);
+        assert_eq!(busy(&arch(2, 0)), (2 + 6, 2 + 6));
+        // The engine needs a cycle of wait before it reads a cycle ahead: 3.
+        assert_eq!(busy(&arch(2, 1)), (3 + 6, 2 + 6));
+        assert_eq!(busy(&arch(5, 1)), (5 + 6, 5 + 6));
     }
 }

@@ -144,8 +144,8 @@ impl LoadEngine {
     }
 
     /// The engine with its DRAM read data through `stages` registers, reading that many
-    /// cycles ahead (`ArchConfig::dram_read_stages`; the latency must be at least
-    /// `2 + stages`).
+    /// cycles ahead (`ArchConfig::dram_read_stages`; the wait must be at least
+    /// `2 + stages`, as `ArchConfig::load_latency` is).
     pub fn with_read_stages(mut self, stages: usize) -> Self {
         self.dma = self.dma.with_read_ahead(stages);
         for d in &mut self.rd {

@@ -246,8 +246,8 @@ impl ParamLoader {
     }
 
     /// The loader with its DRAM read data through `stages` registers, reading that many
-    /// cycles ahead (`ArchConfig::dram_read_stages`; the latency must be at least
-    /// `2 + stages`).
+    /// cycles ahead (`ArchConfig::dram_read_stages`; the wait must be at least
+    /// `2 + stages`, as `ArchConfig::load_latency` is).
     pub fn with_read_stages(mut self, stages: usize) -> Self {
         self.phase = std::mem::replace(&mut self.phase, DmaPhase::new(2)).with_read_ahead(stages);
         self.arrived = Delay::new(stages);

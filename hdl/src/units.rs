@@ -88,7 +88,7 @@ pub struct LoadUnit {
 impl LoadUnit {
     /// The load unit of `arch`.
     pub fn new(arch: &ArchConfig) -> Self {
-        let (rows, cols, lanes, lat) = (arch.rows, arch.cols, arch.dram_bytes_per_cycle, arch.dram_latency);
+        let (rows, cols, lanes, lat) = (arch.rows, arch.cols, arch.dram_bytes_per_cycle, arch.load_latency());
         Self {
             clock: Default::default(),
             start_load: Default::default(),

@@ -76,8 +76,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     pe_stages: if dataflow.has_ws() { pe_stages } else { 0 },
                     acc_stages,
                     decode_stages,
-                    // Read registers need room in the latency and no transposer.
-                    dram_read_stages: if !transposer && lat >= 2 + read_stages { read_stages } else { 0 },
+                    // Read registers need no transposer (a short latency grows the load wait).
+                    dram_read_stages: if transposer { 0 } else { read_stages },
                 }
             },
         )
