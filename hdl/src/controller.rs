@@ -184,6 +184,10 @@ pub struct Controller {
     load_met_r: DFF<Bit>,
     exec_met_r: DFF<Bit>,
     store_met_r: DFF<Bit>,
+    /// With a decode stage, the next cycle's tests of the six `Sync` counts against the
+    /// other units' done counts, in the order load's exec and store counts, exec's load
+    /// and store counts, store's load and exec counts.
+    next_met: Vec<NextReaches>,
     /// 1 with a decode stage.
     _decoded: usize,
     cyc: DFF<Bits<CYCLE_BITS>>,
@@ -462,6 +466,9 @@ pub struct UnitSequencer {
     pub done: Signal<Out, Addr>,
     /// `done` of the next cycle.
     pub done_next: Signal<Out, Addr>,
+    /// `done + 1` (wrapped to the count's width): `done_next` when an instruction
+    /// completes without a `run`, from a register.
+    pub done_inc: Signal<Out, Addr>,
     /// The three `Sync` counts the decoder reads from the instruction now: with a decode
     /// stage, the `field`s 0 to 2 of the next cycle.
     pub sync_next: Vec<Signal<Out, Bits<LANE_BITS>>>,
@@ -483,6 +490,8 @@ pub struct UnitSequencer {
     pc: DFF<Addr>,
     n: DFF<Addr>,
     done_count: DFF<Addr>,
+    /// `done_count + 1`, kept beside it so that the next count's tests need no adder.
+    done1: DFF<Addr>,
     /// The instruction's lanes: the kept parts, then the memory's read.
     word: Vec<Signal<Local, Bits<LANE_BITS>>>,
     /// Memory word read in this cycle.
@@ -537,6 +546,7 @@ impl UnitSequencer {
             field: signals(fields.len()),
             done: Default::default(),
             done_next: Default::default(),
+            done_inc: Default::default(),
             sync_next: signals(fields.len().min(3)),
             idle: Default::default(),
             imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions()).collect(),
@@ -548,6 +558,7 @@ impl UnitSequencer {
             pc: Default::default(),
             n: Default::default(),
             done_count: Default::default(),
+            done1: Default::default(),
             word: signals(LANES),
             read: Default::default(),
             fetch: Constant::new((fetch as u64).into()),
@@ -571,7 +582,7 @@ impl UnitSequencer {
 impl Logic for UnitSequencer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, fk, pc, n, done_count, whole_r, remain_r, idle_r);
+        dff_setup!(self, clock, fk, pc, n, done_count, done1, whole_r, remain_r, idle_r);
         for i in 0..self.parts.len() {
             self.parts[i].clock.next = self.clock.val();
             self.parts[i].d.next = self.parts[i].q.val();
@@ -652,6 +663,7 @@ impl Logic for UnitSequencer {
             self.remain_r.d.next = (self.count.val() & self.count_mask.val()) != 0;
             self.pc.d.next = 0.into();
             self.done_next.next = 0.into();
+            self.done1.d.next = 1.into();
             self.n.d.next = self.count.val() & self.count_mask.val();
         } else {
             if self.issue.val() {
@@ -661,18 +673,57 @@ impl Logic for UnitSequencer {
                 self.fk.d.next = self.fk.q.val() + 1;
             }
             if self.complete.val() {
-                self.done_next.next = (self.done_count.q.val() + 1) & self.count_mask.val();
+                self.done_next.next = self.done1.q.val();
+                self.done1.d.next = (self.done1.q.val() + 1) & self.count_mask.val();
             }
         }
         self.done_count.d.next = self.done_next.val();
         self.done.next = self.done_count.q.val();
+        self.done_inc.next = self.done1.q.val();
         // `done <= pc <= n`, so `done == n` alone says every instruction issued and completed.
+        // Both candidates of the next count are compared before `complete` chooses one.
         if self.run.val() {
             self.idle_r.d.next = (self.count.val() & self.count_mask.val()) == 0;
+        } else if self.complete.val() {
+            self.idle_r.d.next = self.done1.q.val() == self.n.q.val();
         } else {
-            self.idle_r.d.next = self.done_next.val() == self.n.q.val();
+            self.idle_r.d.next = self.done_count.q.val() == self.n.q.val();
         }
         self.idle.next = self.idle_r.q.val();
+    }
+}
+
+/// Whether a unit's done count of the next cycle reaches a `Sync` count: with a `run` it
+/// is 0, with a completion `done + 1`, else `done`. Both counts are compared before the
+/// late `complete` chooses, so no adder or comparator follows it.
+#[derive(LogicBlock, Default)]
+pub struct NextReaches {
+    /// The unit's `done`.
+    pub done: Signal<In, Addr>,
+    /// Its `done_inc`.
+    pub done_inc: Signal<In, Addr>,
+    /// It completes an instruction in this cycle.
+    pub complete: Signal<In, Bit>,
+    /// A program starts in this cycle (the counts restart at 0).
+    pub run: Signal<In, Bit>,
+    /// The `Sync` count.
+    pub count: Signal<In, Bits<LANE_BITS>>,
+    /// The next cycle's done count is at least `count`.
+    pub met: Signal<Out, Bit>,
+    wanted: Signal<Local, Addr>,
+}
+
+impl Logic for NextReaches {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.wanted.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.count.val());
+        if self.run.val() {
+            self.met.next = self.wanted.val() == 0;
+        } else if self.complete.val() {
+            self.met.next = self.done_inc.val() >= self.wanted.val();
+        } else {
+            self.met.next = self.done.val() >= self.wanted.val();
+        }
     }
 }
 
@@ -857,6 +908,7 @@ impl Controller {
             load_met_r: Default::default(),
             exec_met_r: Default::default(),
             store_met_r: Default::default(),
+            next_met: (0..6).map(|_| NextReaches::default()).collect(),
             _decoded: arch.decode_stages,
             fin_r: Default::default(),
             cyc: Default::default(),
@@ -912,13 +964,37 @@ impl Logic for Controller {
         // With a decode stage the fields of the next cycle are the decoder's output now, so
         // the comparisons of the next cycle can be made now and registered: the same
         // values, with no comparator between the registers and the issue.
+        for k in 0..6 {
+            self.next_met[k].run.next = self.run.val();
+        }
+        self.next_met[0].count.next = self.load.sync_next[1].val();
+        self.next_met[1].count.next = self.load.sync_next[2].val();
+        self.next_met[2].count.next = self.exec.sync_next[0].val();
+        self.next_met[3].count.next = self.exec.sync_next[2].val();
+        self.next_met[4].count.next = self.store.sync_next[0].val();
+        self.next_met[5].count.next = self.store.sync_next[1].val();
+        self.next_met[0].done.next = self.exec.done.val();
+        self.next_met[0].done_inc.next = self.exec.done_inc.val();
+        self.next_met[0].complete.next = self.unit_complete[1].val();
+        self.next_met[1].done.next = self.store.done.val();
+        self.next_met[1].done_inc.next = self.store.done_inc.val();
+        self.next_met[1].complete.next = self.unit_complete[2].val();
+        self.next_met[2].done.next = self.load.done.val();
+        self.next_met[2].done_inc.next = self.load.done_inc.val();
+        self.next_met[2].complete.next = self.unit_complete[0].val();
+        self.next_met[3].done.next = self.store.done.val();
+        self.next_met[3].done_inc.next = self.store.done_inc.val();
+        self.next_met[3].complete.next = self.unit_complete[2].val();
+        self.next_met[4].done.next = self.load.done.val();
+        self.next_met[4].done_inc.next = self.load.done_inc.val();
+        self.next_met[4].complete.next = self.unit_complete[0].val();
+        self.next_met[5].done.next = self.exec.done.val();
+        self.next_met[5].done_inc.next = self.exec.done_inc.val();
+        self.next_met[5].complete.next = self.unit_complete[1].val();
         for _u in 0..self._decoded {
-            self.load_met_r.d.next = (self.exec.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.sync_next[1].val()))
-                & (self.store.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.load.sync_next[2].val()));
-            self.exec_met_r.d.next = (self.load.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.sync_next[0].val()))
-                & (self.store.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.sync_next[2].val()));
-            self.store_met_r.d.next = (self.load.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.sync_next[0].val()))
-                & (self.exec.done_next.val() >= bit_cast::<ADDR_BITS, LANE_BITS>(self.store.sync_next[1].val()));
+            self.load_met_r.d.next = self.next_met[0].met.val() & self.next_met[1].met.val();
+            self.exec_met_r.d.next = self.next_met[2].met.val() & self.next_met[3].met.val();
+            self.store_met_r.d.next = self.next_met[4].met.val() & self.next_met[5].met.val();
             self.load_met.next = self.load_met_r.q.val();
             self.exec_met.next = self.exec_met_r.q.val();
             self.store_met.next = self.store_met_r.q.val();

@@ -10,6 +10,11 @@
 //! without a define (simulation, Verilator, Icarus, other parts) the body is the same
 //! registers and product in plain Verilog. The Rust model below is that plain body.
 //!
+//! In the ECP5 body an operand narrower than 18 bits sits in the top of its input, below it
+//! constant zeros ([`Ecp5Placement`]), and the product is read `sa + sb` bits up: nextpnr
+//! ties constant DSP inputs in the block's own configuration, so only the operand's bits
+//! are routed (8 of 18 for an int8 PE), where a sign extension would route all 18.
+//!
 //! Its latency is `reg_in + reg_out` cycles: `p` is the product of the `a` and `b` of that
 //! many cycles ago (the registers start at zero).
 
@@ -18,6 +23,33 @@ use std::fmt::Write;
 
 /// Define of the FPGA flow that selects the ECP5 body.
 pub const ECP5_DEFINE: &str = "SYSTOLE_ECP5";
+
+/// Where an `A x B -> P` product sits in a MULT18X18D: operand `a` shifted up by `a_shift`
+/// bits (its low bits constant zero), `b` by `b_shift`, and the product's `P` bits read
+/// from output bit `p_lo` on. With `P <= A + B` the operands fill the top of their inputs,
+/// so the product is `a * b * 2^(a_shift + b_shift)`, exact in the 36-bit output, signed
+/// or not; a wider `P` needs the sign-extended form with both shifts 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ecp5Placement {
+    /// Bits below `a` on input A.
+    pub a_shift: usize,
+    /// Bits below `b` on input B.
+    pub b_shift: usize,
+    /// First output bit of the product.
+    pub p_lo: usize,
+}
+
+impl Ecp5Placement {
+    /// The placement of an `a_bits x b_bits -> p_bits` product.
+    pub fn of(a_bits: usize, b_bits: usize, p_bits: usize) -> Self {
+        if p_bits <= a_bits + b_bits {
+            let (a_shift, b_shift) = (18 - a_bits, 18 - b_bits);
+            Self { a_shift, b_shift, p_lo: a_shift + b_shift }
+        } else {
+            Self { a_shift: 0, b_shift: 0, p_lo: 0 }
+        }
+    }
+}
 
 /// An `A x B -> P` bit product, signed or unsigned, with `reg_in` and `reg_out` registers.
 #[derive(LogicBlock)]
@@ -89,9 +121,12 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
 
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
-        let extend = |name: &str, bits: usize| {
+        let place = Ecp5Placement::of(A, B, P);
+        let extend = |name: &str, bits: usize, shift: usize| {
             if bits == 18 {
                 name.to_string()
+            } else if shift > 0 {
+                format!("{{{name}, {shift}'d0}}")
             } else if self._signed {
                 format!("{{{{{}{{{name}[{}]}}}}, {name}}}", 18 - bits, bits - 1)
             } else {
@@ -100,7 +135,12 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
         };
         let clk = |on: bool| if on { "\"CLK0\"" } else { "\"NONE\"" };
         let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
-        let _ = writeln!(v, "wire [17:0] ax = {};\nwire [17:0] bx = {};\nwire [35:0] px;", extend("a", A), extend("b", B));
+        let _ = writeln!(
+            v,
+            "wire [17:0] ax = {};\nwire [17:0] bx = {};\nwire [35:0] px;",
+            extend("a", A, place.a_shift),
+            extend("b", B, place.b_shift)
+        );
         let _ = write!(
             v,
             "MULT18X18D #(.REG_INPUTA_CLK({i}), .REG_INPUTB_CLK({i}), .REG_OUTPUT_CLK({o}), .GSR(\"DISABLED\")) mult (",
@@ -115,7 +155,7 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
         }
         let sign = if self._signed { "1'b1" } else { "1'b0" };
         let _ = writeln!(v, ".SIGNEDA({sign}), .SIGNEDB({sign}), .SOURCEA(1'b0), .SOURCEB(1'b0), .CLK0(clock), .CE0(1'b1), .RST0(1'b0));");
-        let _ = writeln!(v, "assign p = px[{}:0];", P - 1);
+        let _ = writeln!(v, "assign p = px[{}:{}];", place.p_lo + P - 1, place.p_lo);
         let _ = writeln!(v, "`else");
         // The plain body: the same registers around a Verilog product of the extended operands.
         let _ = writeln!(v, "reg [{}:0] a_r = 0;\nreg [{}:0] b_r = 0;\nreg [{}:0] p_r = 0;", A - 1, B - 1, P - 1);
@@ -171,7 +211,41 @@ mod tests {
     fn the_ecp5_body_turns_on_the_registers_asked_for() {
         let Verilog::Wrapper(w) = DspProduct::<8, 8, 16>::new(true, true, false).hdl() else { panic!("not a wrapper") };
         assert!(w.code.contains(".REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTB_CLK(\"CLK0\"), .REG_OUTPUT_CLK(\"NONE\")"), "{}", w.code);
-        assert!(w.code.contains("wire [17:0] ax = {{10{a[7]}}, a};"), "{}", w.code);
+        assert!(w.code.contains("wire [17:0] ax = {a, 10'd0};"), "{}", w.code);
+        assert!(w.code.contains("assign p = px[35:20];"), "{}", w.code);
         assert!(w.code.contains(".SIGNEDA(1'b1)"), "{}", w.code);
+        // A product wider than its operands' bits keeps the sign extension.
+        let Verilog::Wrapper(wide) = DspProduct::<8, 8, 18>::new(true, false, false).hdl() else { panic!("not a wrapper") };
+        assert!(wide.code.contains("wire [17:0] ax = {{10{a[7]}}, a};"), "{}", wide.code);
+        assert!(wide.code.contains("assign p = px[17:0];"), "{}", wide.code);
+    }
+
+    /// The MULT18X18D as its data sheet gives it: the 36-bit product of two 18-bit inputs,
+    /// two's complement when `signed`.
+    fn mult18x18(a: u64, b: u64, signed: bool) -> u64 {
+        let value = |x: u64| if signed { ((x << 46) as i64) >> 46 } else { x as i64 };
+        (value(a).wrapping_mul(value(b)) as u64) & ((1 << 36) - 1)
+    }
+
+    #[test]
+    fn operands_at_the_top_of_the_inputs_give_the_exact_product() {
+        // Every int8 pair, and 12 x 12 -> 24 unsigned (the requantizer's partial products)
+        // at its corners and a stride through the rest.
+        let int8 = Ecp5Placement::of(8, 8, 16);
+        assert_eq!(int8, Ecp5Placement { a_shift: 10, b_shift: 10, p_lo: 20 });
+        for a in 0..256u64 {
+            for b in 0..256u64 {
+                let want = ((a as u8 as i8 as i64 * b as u8 as i8 as i64) as u64) & 0xffff;
+                let got = (mult18x18(a << int8.a_shift, b << int8.b_shift, true) >> int8.p_lo) & 0xffff;
+                assert_eq!(got, want, "{a} x {b}");
+            }
+        }
+        let wide = Ecp5Placement::of(12, 12, 24);
+        for a in (0..4096u64).step_by(37).chain([4095]) {
+            for b in (0..4096u64).step_by(41).chain([4095]) {
+                let got = (mult18x18(a << wide.a_shift, b << wide.b_shift, false) >> wide.p_lo) & 0xff_ffff;
+                assert_eq!(got, a * b, "{a} x {b}");
+            }
+        }
     }
 }

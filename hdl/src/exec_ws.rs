@@ -147,6 +147,8 @@ pub struct WsEngine {
     // Preload state (the next row to issue).
     r_on: DFF<Bit>,
     r_row: DFF<Bits<16>>,
+    /// `r_row + 1`, kept beside it so the preload's end test is one comparison.
+    r_row1: DFF<Bits<16>>,
     r_addr: DFF<Addr>,
     f_band: DFF<Bit>,
     f_preload: DFF<Bit>,
@@ -278,6 +280,7 @@ impl WsEngine {
             a_mode: Default::default(),
             r_on: Default::default(),
             r_row: Default::default(),
+            r_row1: Default::default(),
             r_addr: Default::default(),
             f_band: Default::default(),
             f_preload: Default::default(),
@@ -366,6 +369,7 @@ impl Logic for WsEngine {
             f_accumulate,
             r_on,
             r_row,
+            r_row1,
             r_addr,
             f_band,
             f_preload,
@@ -455,10 +459,10 @@ impl Logic for WsEngine {
         } else {
             self.r_on_next.next = self.r_on.q.val()
                 & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
-                    | (self.r_row.q.val() + 1 < self.f_end.q.val()));
+                    | (self.r_row1.q.val() < self.f_end.q.val()));
             self.acc_inc.next = self.acc_next.q.val() + 1;
             self.waddr_inc.next = self.r_addr.q.val() + 1;
-            self.row_inc.next = self.r_row.q.val() + 1;
+            self.row_inc.next = self.r_row1.q.val();
             self.cur_acc.next = self.acc_next.q.val();
             self.cur_accum.next = self.f_accumulate.q.val();
             self.issue_r.next = self.r_on.q.val();
@@ -495,9 +499,11 @@ impl Logic for WsEngine {
             }
             if self.issue_meta.val() {
                 self.r_row.d.next = self.cur_row.val();
+                self.r_row1.d.next = self.row_inc.val();
                 self.r_phase.d.next = 1.into();
             } else {
                 self.r_row.d.next = self.row_inc.val();
+                self.r_row1.d.next = self.row_inc.val() + 1;
                 if self.cur_phase.val() == self.last_phase.val() {
                     self.r_phase.d.next = 0.into();
                 } else {

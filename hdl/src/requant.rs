@@ -125,12 +125,25 @@ pub struct Quantized {
     neg: Bit,
 }
 
-/// The output stage a result meets in step 3b, as bits (a bundle holds no signed field).
+/// The output stage a result meets in step 3b, as bits (a bundle holds no signed field),
+/// with the clamp bounds moved by the zero point at the inputs, so that step 3b compares
+/// the magnitude `q` with them beside the addition of `zp`, not after it (12-bit two's
+/// complement: `q <= 511`, bounds within 255 of 0).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct Clamp {
     zp: Bits<8>,
     lo: Bits<8>,
     hi: Bits<8>,
+    /// `hi - zp`: a positive result is above `hi` when `q` exceeds it...
+    hi_pos: Bits<12>,
+    /// ... and below `lo` when `q` is under `lo - zp`.
+    lo_pos: Bits<12>,
+    /// `zp - hi`: a negative result is above `hi` when `q` is under it...
+    hi_neg: Bits<12>,
+    /// ... and below `lo` when `q` exceeds `zp - lo`.
+    lo_neg: Bits<12>,
+    /// `lo > hi`: every result is `hi`.
+    inverted: Bit,
 }
 
 /// Inside step 2a, beside the four partial products of the significands (which cross
@@ -233,8 +246,12 @@ pub struct Requant {
     // Step 3b.
     q16: Signal<Local, Signed<16>>,
     zp16: Signal<Local, Signed<16>>,
-    lo16: Signal<Local, Signed<16>>,
-    hi16: Signal<Local, Signed<16>>,
+    q12: Signal<Local, Signed<12>>,
+    zp_in: Signal<Local, Signed<12>>,
+    lo_in: Signal<Local, Signed<12>>,
+    hi_in: Signal<Local, Signed<12>>,
+    above: Signal<Local, Bit>,
+    below: Signal<Local, Bit>,
     yy: Signal<Local, Signed<16>>,
 }
 
@@ -309,8 +326,12 @@ impl Requant {
             sum: Default::default(),
             q16: Default::default(),
             zp16: Default::default(),
-            lo16: Default::default(),
-            hi16: Default::default(),
+            q12: Default::default(),
+            zp_in: Default::default(),
+            lo_in: Default::default(),
+            hi_in: Default::default(),
+            above: Default::default(),
+            below: Default::default(),
             yy: Default::default(),
         }
     }
@@ -332,6 +353,14 @@ impl Logic for Requant {
         self.clamp.data_in.next.zp = unsigned_cast(self.zp.val());
         self.clamp.data_in.next.lo = unsigned_cast(self.lo.val());
         self.clamp.data_in.next.hi = unsigned_cast(self.hi.val());
+        self.zp_in.next = signed_cast_widen::<12, 8>(self.zp.val());
+        self.lo_in.next = signed_cast_widen::<12, 8>(self.lo.val());
+        self.hi_in.next = signed_cast_widen::<12, 8>(self.hi.val());
+        self.clamp.data_in.next.hi_pos = unsigned_cast(self.hi_in.val() - self.zp_in.val());
+        self.clamp.data_in.next.lo_pos = unsigned_cast(self.lo_in.val() - self.zp_in.val());
+        self.clamp.data_in.next.hi_neg = unsigned_cast(self.zp_in.val() - self.hi_in.val());
+        self.clamp.data_in.next.lo_neg = unsigned_cast(self.zp_in.val() - self.lo_in.val());
+        self.clamp.data_in.next.inverted = self.lo.val() > self.hi.val();
 
         self.b0.data_in.next.acc = unsigned_cast(self.acc.val());
         self.b0.data_in.next.bias = unsigned_cast(self.bias.val());
@@ -516,20 +545,25 @@ impl Logic for Requant {
         }
         self.b5.data_in.next.neg = self.b4.data_out.val().neg;
 
-        // Step 3b: sign and zero point in one addition, then the clamp, its two comparisons
-        // side by side: max(yy, lo) > hi exactly when yy > hi or lo > hi.
+        // Step 3b: sign and zero point in one addition `yy`, and beside it the clamp's tests
+        // of `q` against the bounds moved by the zero point (yy > hi exactly when q > hi - zp
+        // for a positive result, q < zp - hi for a negative one; likewise for lo), so no
+        // comparison waits for the sum. max(yy, lo) > hi exactly when yy > hi or lo > hi.
         self.q16.next = signed_cast(bit_cast::<16, 10>(self.b5.data_out.val().q));
+        self.q12.next = signed_cast(bit_cast::<12, 10>(self.b5.data_out.val().q));
         self.zp16.next = signed_cast_widen::<16, 8>(signed_cast(self.clamp.data_out.val().zp));
-        self.lo16.next = signed_cast_widen::<16, 8>(signed_cast(self.clamp.data_out.val().lo));
-        self.hi16.next = signed_cast_widen::<16, 8>(signed_cast(self.clamp.data_out.val().hi));
         if self.b5.data_out.val().neg {
             self.yy.next = self.zp16.val() - self.q16.val();
+            self.above.next = self.q12.val() < signed_cast(self.clamp.data_out.val().hi_neg);
+            self.below.next = self.q12.val() > signed_cast(self.clamp.data_out.val().lo_neg);
         } else {
             self.yy.next = self.zp16.val() + self.q16.val();
+            self.above.next = self.q12.val() > signed_cast(self.clamp.data_out.val().hi_pos);
+            self.below.next = self.q12.val() < signed_cast(self.clamp.data_out.val().lo_pos);
         }
-        if (self.yy.val() > self.hi16.val()) | (self.lo16.val() > self.hi16.val()) {
+        if self.above.val() | self.clamp.data_out.val().inverted {
             self.b6.data_in.next = signed_cast(self.clamp.data_out.val().hi);
-        } else if self.yy.val() < self.lo16.val() {
+        } else if self.below.val() {
             self.b6.data_in.next = signed_cast(self.clamp.data_out.val().lo);
         } else {
             self.b6.data_in.next = signed_bit_cast::<8, 16>(self.yy.val());

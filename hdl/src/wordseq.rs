@@ -37,22 +37,23 @@ pub struct WordSeq {
     /// A loaded sequence has words left (registered state: does not depend on `start`).
     pub busy: Signal<Out, Bit>,
     on: DFF<Bit>,
-    i: DFF<Addr>,
-    o: DFF<Addr>,
+    /// Words left in the inner run after the current one.
+    i_left: DFF<Addr>,
+    /// Inner runs left after the current one.
+    o_left: DFF<Addr>,
     base: DFF<Addr>,
     next: DFF<Addr>,
-    ic: DFF<Addr>,
+    /// `inner_count - 1`, the reload of `i_left`.
+    ic_m1: DFF<Addr>,
     is: DFF<Addr>,
-    oc: DFF<Addr>,
     os: DFF<Addr>,
     words: Signal<Local, Bit>,
-    cur_i: Signal<Local, Addr>,
-    cur_o: Signal<Local, Addr>,
+    cur_i_left: Signal<Local, Addr>,
+    cur_o_left: Signal<Local, Addr>,
     cur_base: Signal<Local, Addr>,
     cur_addr: Signal<Local, Addr>,
-    cur_ic: Signal<Local, Addr>,
+    cur_ic_m1: Signal<Local, Addr>,
     cur_is: Signal<Local, Addr>,
-    cur_oc: Signal<Local, Addr>,
     cur_os: Signal<Local, Addr>,
     /// The inner loop goes on after this word.
     inner: Signal<Local, Bit>,
@@ -62,57 +63,48 @@ pub struct WordSeq {
     step_in: Signal<Local, Addr>,
     /// The first address of the next inner run.
     step_out: Signal<Local, Addr>,
-    /// The loop counters plus one.
-    i1: Signal<Local, Addr>,
-    o1: Signal<Local, Addr>,
 }
 
 impl Logic for WordSeq {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, on, i, o, base, next, ic, is, oc, os);
+        dff_setup!(self, clock, on, i_left, o_left, base, next, ic_m1, is, os);
         // Each branch computes the loop steps from its own operands (the field ports or the
         // registers), so both are ready before `start`, which arrives late from the
-        // controller's issue decision, selects between them.
+        // controller's issue decision, selects between them. The loops count down to zero,
+        // so whether one goes on is a zero test of a register, not a sum and a comparison.
         if self.start.val() {
             self.words.next = (self.inner_count.val() != 0) & (self.outer_count.val() != 0);
-            self.cur_i.next = 0.into();
-            self.cur_o.next = 0.into();
+            self.cur_i_left.next = self.inner_count.val() - 1;
+            self.cur_o_left.next = self.outer_count.val() - 1;
             self.cur_base.next = self.first_addr.val();
             self.cur_addr.next = self.first_addr.val();
-            self.cur_ic.next = self.inner_count.val();
+            self.cur_ic_m1.next = self.inner_count.val() - 1;
             self.cur_is.next = self.inner_stride.val();
-            self.cur_oc.next = self.outer_count.val();
             self.cur_os.next = self.outer_stride.val();
             self.inner.next = self.inner_count.val() > 1;
             self.outer.next = self.outer_count.val() > 1;
             self.step_in.next = self.first_addr.val() + self.inner_stride.val();
             self.step_out.next = self.first_addr.val() + self.outer_stride.val();
-            self.i1.next = 1.into();
-            self.o1.next = 1.into();
         } else {
             self.words.next = self.on.q.val();
-            self.cur_i.next = self.i.q.val();
-            self.cur_o.next = self.o.q.val();
+            self.cur_i_left.next = self.i_left.q.val();
+            self.cur_o_left.next = self.o_left.q.val();
             self.cur_base.next = self.base.q.val();
             self.cur_addr.next = self.next.q.val();
-            self.cur_ic.next = self.ic.q.val();
+            self.cur_ic_m1.next = self.ic_m1.q.val();
             self.cur_is.next = self.is.q.val();
-            self.cur_oc.next = self.oc.q.val();
             self.cur_os.next = self.os.q.val();
-            self.inner.next = self.i.q.val() + 1 < self.ic.q.val();
-            self.outer.next = self.o.q.val() + 1 < self.oc.q.val();
+            self.inner.next = self.i_left.q.val() != 0;
+            self.outer.next = self.o_left.q.val() != 0;
             self.step_in.next = self.next.q.val() + self.is.q.val();
             self.step_out.next = self.base.q.val() + self.os.q.val();
-            self.i1.next = self.i.q.val() + 1;
-            self.o1.next = self.o.q.val() + 1;
         }
-        self.ic.d.next = self.cur_ic.val();
+        self.ic_m1.d.next = self.cur_ic_m1.val();
         self.is.d.next = self.cur_is.val();
-        self.oc.d.next = self.cur_oc.val();
         self.os.d.next = self.cur_os.val();
-        self.i.d.next = self.cur_i.val();
-        self.o.d.next = self.cur_o.val();
+        self.i_left.d.next = self.cur_i_left.val();
+        self.o_left.d.next = self.cur_o_left.val();
         self.base.d.next = self.cur_base.val();
         self.next.d.next = self.cur_addr.val();
         self.on.d.next = self.words.val();
@@ -123,11 +115,11 @@ impl Logic for WordSeq {
         self.more.next = self.words.val();
         if self.words.val() & self.enable.val() {
             if self.inner.val() {
-                self.i.d.next = self.i1.val();
+                self.i_left.d.next = self.cur_i_left.val() - 1;
                 self.next.d.next = self.step_in.val();
             } else {
-                self.i.d.next = 0.into();
-                self.o.d.next = self.o1.val();
+                self.i_left.d.next = self.cur_ic_m1.val();
+                self.o_left.d.next = self.cur_o_left.val() - 1;
                 self.base.d.next = self.step_out.val();
                 self.next.d.next = self.step_out.val();
                 self.on.d.next = self.outer.val();

@@ -90,6 +90,24 @@ fn simulation_matches_oracle_on_samples() {
     }
 }
 
+/// Step 3b on its own: every magnitude up to past the cap, of both signs (scale 1), through
+/// zero points and clamp bounds at and between their extremes, equal bounds included.
+#[test]
+fn every_magnitude_meets_the_zero_point_and_clamp_exactly() {
+    let mut uut = combinational();
+    let bounds = [(-128, 127), (0, 127), (0, 6), (-5, -5), (-128, -128), (127, 127), (-100, 30)];
+    for zp in [-128i8, -77, -1, 0, 1, 64, 127] {
+        for (lo, hi) in bounds {
+            for q in 0..=520i32 {
+                for acc in [q, -q] {
+                    let case = (acc, 0, 1.0f32.to_bits(), zp, lo, hi);
+                    assert_eq!(simulated(&mut uut, case), expected(acc, 0, case.2, zp, lo, hi), "{acc} with zp {zp}, [{lo}, {hi}]");
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn simulation_matches_oracle(acc in any::<i32>(), bias in any::<i32>(), scale in any::<u32>(), zp in any::<i8>(), a in any::<i8>(), b in any::<i8>()) {
