@@ -188,6 +188,15 @@ pub struct Controller {
     /// other units' done counts, in the order load's exec and store counts, exec's load
     /// and store counts, store's load and exec counts.
     next_met: Vec<NextReaches>,
+    /// With a decode stage, per unit: in this cycle its instruction may issue but for its
+    /// engine's readiness (the program runs, the instruction is whole and remains, its
+    /// counts are met), registered from the next-cycle values of those registers...
+    issuable_r: Vec<DFF<Bit>>,
+    /// ... and per start port of [`STARTS`]: the decoded opcode is the port's, registered
+    /// from the decoder's output. So a start is one gate after the engine's `ready`.
+    op_match_r: Vec<DFF<Bit>>,
+    /// What `run_r` loads.
+    run_next: Signal<Local, Bit>,
     /// 1 with a decode stage.
     _decoded: usize,
     cyc: DFF<Bits<CYCLE_BITS>>,
@@ -472,6 +481,12 @@ pub struct UnitSequencer {
     /// The three `Sync` counts the decoder reads from the instruction now: with a decode
     /// stage, the `field`s 0 to 2 of the next cycle.
     pub sync_next: Vec<Signal<Out, Bits<LANE_BITS>>>,
+    /// The opcode the decoder reads from the instruction now: with a decode stage,
+    /// `opcode` of the next cycle.
+    pub opcode_next: Signal<Out, Bits<OPCODE_BITS_USIZE>>,
+    /// With a decode stage: in the next cycle an instruction is whole, decoded and remains
+    /// (so it issues when its engine is ready, the program runs and its counts are met).
+    pub can_issue_next: Signal<Out, Bit>,
     /// Every instruction has completed (so every one has issued), after a `run`: from a
     /// register, loaded with the next cycle's `done == n`.
     pub idle: Signal<Out, Bit>,
@@ -517,6 +532,9 @@ pub struct UnitSequencer {
     /// from the next cycle's `pc` and `n`.
     remain: Signal<Local, Bit>,
     remain_r: DFF<Bit>,
+    /// What `whole_r` and `remain_r` load.
+    whole_next: Signal<Local, Bit>,
+    remain_next: Signal<Local, Bit>,
     idle_r: DFF<Bit>,
     /// 1 with a decode stage.
     _decoded: usize,
@@ -548,6 +566,8 @@ impl UnitSequencer {
             done_next: Default::default(),
             done_inc: Default::default(),
             sync_next: signals(fields.len().min(3)),
+            opcode_next: Default::default(),
+            can_issue_next: Default::default(),
             idle: Default::default(),
             imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions()).collect(),
             parts: signals(read_base),
@@ -571,6 +591,8 @@ impl UnitSequencer {
             whole_r: Default::default(),
             remain: Default::default(),
             remain_r: Default::default(),
+            whole_next: Default::default(),
+            remain_next: Default::default(),
             idle_r: Default::default(),
             whole: Default::default(),
             ready: Default::default(),
@@ -600,11 +622,11 @@ impl Logic for UnitSequencer {
         }
         self.issue.next = self.go.val() & self.remain.val() & self.ready.val();
         if self.issue.val() {
-            self.remain_r.d.next = ((self.pc.q.val() + 1) & self.count_mask.val()) < self.n.q.val();
+            self.remain_next.next = ((self.pc.q.val() + 1) & self.count_mask.val()) < self.n.q.val();
         } else {
-            self.remain_r.d.next = self.pc.q.val() < self.n.q.val();
+            self.remain_next.next = self.pc.q.val() < self.n.q.val();
         }
-        self.whole_r.d.next = self.whole.val() & !self.issue.val();
+        self.whole_next.next = self.whole.val() & !self.issue.val();
         if self.run.val() {
             self.read.next = 0.into();
         } else if self.issue.val() {
@@ -648,6 +670,7 @@ impl Logic for UnitSequencer {
         self.dec_opcode.clock.next = self.clock.val();
         self.dec_opcode.data_in.next = self.decoder.opcode.val();
         self.opcode.next = self.dec_opcode.data_out.val();
+        self.opcode_next.next = self.decoder.opcode.val();
         for f in 0..self.sync_next.len() {
             self.sync_next[f].next = self.decoder.field[f].val();
         }
@@ -659,8 +682,8 @@ impl Logic for UnitSequencer {
         self.done_next.next = self.done_count.q.val();
         if self.run.val() {
             self.fk.d.next = 1.into();
-            self.whole_r.d.next = false;
-            self.remain_r.d.next = (self.count.val() & self.count_mask.val()) != 0;
+            self.whole_next.next = false;
+            self.remain_next.next = (self.count.val() & self.count_mask.val()) != 0;
             self.pc.d.next = 0.into();
             self.done_next.next = 0.into();
             self.done1.d.next = 1.into();
@@ -677,6 +700,9 @@ impl Logic for UnitSequencer {
                 self.done1.d.next = (self.done1.q.val() + 1) & self.count_mask.val();
             }
         }
+        self.whole_r.d.next = self.whole_next.val();
+        self.remain_r.d.next = self.remain_next.val();
+        self.can_issue_next.next = self.whole_next.val() & self.remain_next.val();
         self.done_count.d.next = self.done_next.val();
         self.done.next = self.done_count.q.val();
         self.done_inc.next = self.done1.q.val();
@@ -909,6 +935,9 @@ impl Controller {
             exec_met_r: Default::default(),
             store_met_r: Default::default(),
             next_met: (0..6).map(|_| NextReaches::default()).collect(),
+            issuable_r: (0..3).map(|_| Default::default()).collect(),
+            op_match_r: STARTS.iter().map(|_| Default::default()).collect(),
+            run_next: Default::default(),
             _decoded: arch.decode_stages,
             fin_r: Default::default(),
             cyc: Default::default(),
@@ -1010,6 +1039,20 @@ impl Logic for Controller {
         self.start_os.next = self.op_on[4].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[4].val());
         self.start_store.next = self.op_on[5].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[5].val());
         self.start_store_t.next = self.op_on[6].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[6].val());
+        // With a decode stage the same starts, one gate after the engines' `ready`: the
+        // registered `issuable_r` and `op_match_r` hold the rest of each product.
+        for _u in 0..self._decoded {
+            self.load.go.next = self.issuable_r[0].q.val() & self.unit_ready[0].val();
+            self.exec.go.next = self.issuable_r[1].q.val() & self.unit_ready[1].val();
+            self.store.go.next = self.issuable_r[2].q.val() & self.unit_ready[2].val();
+            self.start_load.next = self.issuable_r[0].q.val() & self.unit_ready[0].val() & self.op_match_r[0].q.val();
+            self.start_load_t.next = self.issuable_r[0].q.val() & self.unit_ready[0].val() & self.op_match_r[1].q.val();
+            self.start_params.next = self.issuable_r[0].q.val() & self.unit_ready[0].val() & self.op_match_r[2].q.val();
+            self.start_ws.next = self.issuable_r[1].q.val() & self.unit_ready[1].val() & self.op_match_r[3].q.val();
+            self.start_os.next = self.issuable_r[1].q.val() & self.unit_ready[1].val() & self.op_match_r[4].q.val();
+            self.start_store.next = self.issuable_r[2].q.val() & self.unit_ready[2].val() & self.op_match_r[5].q.val();
+            self.start_store_t.next = self.issuable_r[2].q.val() & self.unit_ready[2].val() & self.op_match_r[6].q.val();
+        }
         // The decoded ports in the order of PORTS, from field 3 of their unit on.
         self.ld_target.next = self.load.field[3].val().get_bit(0);
         self.ld_dst.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[4].val());
@@ -1062,17 +1105,44 @@ impl Logic for Controller {
         self.running.next = self.run_r.q.val();
         self.finished.next = self.fin_r.q.val();
         self.cycles.next = self.cyc.q.val();
+        self.run_next.next = self.run_r.q.val();
         if self.run.val() {
-            self.run_r.d.next = true;
+            self.run_next.next = true;
             self.fin_r.d.next = false;
             self.cyc.d.next = 0.into();
         } else if self.run_r.q.val() {
             if self.load.idle.val() & self.exec.idle.val() & self.store.idle.val() {
-                self.run_r.d.next = false;
+                self.run_next.next = false;
                 self.fin_r.d.next = true;
             } else {
                 self.cyc.d.next = self.cyc.q.val() + 1;
             }
+        }
+        self.run_r.d.next = self.run_next.val();
+        // With a decode stage, whether each unit may issue in the next cycle, and which
+        // opcode it then holds, from the values its registers load now.
+        for k in 0..3 {
+            self.issuable_r[k].clock.next = self.clock.val();
+            self.issuable_r[k].d.next = false;
+        }
+        for k in 0..self.op_match_r.len() {
+            self.op_match_r[k].clock.next = self.clock.val();
+            self.op_match_r[k].d.next = false;
+        }
+        for _u in 0..self._decoded {
+            self.issuable_r[0].d.next =
+                self.run_next.val() & self.next_met[0].met.val() & self.next_met[1].met.val() & self.load.can_issue_next.val();
+            self.issuable_r[1].d.next =
+                self.run_next.val() & self.next_met[2].met.val() & self.next_met[3].met.val() & self.exec.can_issue_next.val();
+            self.issuable_r[2].d.next =
+                self.run_next.val() & self.next_met[4].met.val() & self.next_met[5].met.val() & self.store.can_issue_next.val();
+            self.op_match_r[0].d.next = self.op_on[0].val() & (self.load.opcode_next.val() == self.op_code[0].val());
+            self.op_match_r[1].d.next = self.op_on[1].val() & (self.load.opcode_next.val() == self.op_code[1].val());
+            self.op_match_r[2].d.next = self.op_on[2].val() & (self.load.opcode_next.val() == self.op_code[2].val());
+            self.op_match_r[3].d.next = self.op_on[3].val() & (self.exec.opcode_next.val() == self.op_code[3].val());
+            self.op_match_r[4].d.next = self.op_on[4].val() & (self.exec.opcode_next.val() == self.op_code[4].val());
+            self.op_match_r[5].d.next = self.op_on[5].val() & (self.store.opcode_next.val() == self.op_code[5].val());
+            self.op_match_r[6].d.next = self.op_on[6].val() & (self.store.opcode_next.val() == self.op_code[6].val());
         }
     }
 }

@@ -47,84 +47,129 @@ pub struct WordSeq {
     ic_m1: DFF<Addr>,
     is: DFF<Addr>,
     os: DFF<Addr>,
-    words: Signal<Local, Bit>,
-    cur_i_left: Signal<Local, Addr>,
-    cur_o_left: Signal<Local, Addr>,
-    cur_base: Signal<Local, Addr>,
-    cur_addr: Signal<Local, Addr>,
-    cur_ic_m1: Signal<Local, Addr>,
-    cur_is: Signal<Local, Addr>,
-    cur_os: Signal<Local, Addr>,
-    /// The inner loop goes on after this word.
-    inner: Signal<Local, Bit>,
-    /// The outer loop goes on after this inner run.
-    outer: Signal<Local, Bit>,
-    /// The next address within the inner run.
-    step_in: Signal<Local, Addr>,
-    /// The first address of the next inner run.
-    step_out: Signal<Local, Addr>,
+    /// The step from a start (the field ports) and from the registers: both are ready
+    /// before `start`, which arrives late from the controller's issue decision and only
+    /// chooses between their results.
+    at_start: WordStep,
+    running: WordStep,
+}
+
+/// One step of a word sequence, from the state it is given: whether a word is issued and
+/// the state after it. Combinational.
+#[derive(LogicBlock, Default)]
+pub struct WordStep {
+    /// Words remain.
+    pub words: Signal<In, Bit>,
+    /// Issue a word if one remains.
+    pub enable: Signal<In, Bit>,
+    /// The inner loop goes on after this word (`i_left != 0`).
+    pub inner: Signal<In, Bit>,
+    /// The outer loop goes on after this inner run (`o_left != 0`).
+    pub outer: Signal<In, Bit>,
+    /// Words left in the inner run after this one.
+    pub i_left: Signal<In, Addr>,
+    /// Inner runs left after this one.
+    pub o_left: Signal<In, Addr>,
+    /// First address of this inner run.
+    pub base: Signal<In, Addr>,
+    /// This word's address.
+    pub addr: Signal<In, Addr>,
+    /// `inner_count - 1`.
+    pub ic_m1: Signal<In, Addr>,
+    /// `addr + inner_stride`.
+    pub step_in: Signal<In, Addr>,
+    /// `base + outer_stride`.
+    pub step_out: Signal<In, Addr>,
+    /// A word is issued.
+    pub issue: Signal<Out, Bit>,
+    /// Words remain after this step.
+    pub more: Signal<Out, Bit>,
+    /// `i_left` after this step.
+    pub i_left_next: Signal<Out, Addr>,
+    /// `o_left` after this step.
+    pub o_left_next: Signal<Out, Addr>,
+    /// `base` after this step.
+    pub base_next: Signal<Out, Addr>,
+    /// The next word's address.
+    pub addr_next: Signal<Out, Addr>,
+}
+
+impl Logic for WordStep {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.issue.next = self.words.val() & self.enable.val();
+        self.more.next = self.words.val();
+        self.i_left_next.next = self.i_left.val();
+        self.o_left_next.next = self.o_left.val();
+        self.base_next.next = self.base.val();
+        self.addr_next.next = self.addr.val();
+        if self.words.val() & self.enable.val() {
+            if self.inner.val() {
+                self.i_left_next.next = self.i_left.val() - 1;
+                self.addr_next.next = self.step_in.val();
+            } else {
+                self.i_left_next.next = self.ic_m1.val();
+                self.o_left_next.next = self.o_left.val() - 1;
+                self.base_next.next = self.step_out.val();
+                self.addr_next.next = self.step_out.val();
+                self.more.next = self.outer.val();
+            }
+        }
+    }
 }
 
 impl Logic for WordSeq {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, on, i_left, o_left, base, next, ic_m1, is, os);
-        // Each branch computes the loop steps from its own operands (the field ports or the
-        // registers), so both are ready before `start`, which arrives late from the
-        // controller's issue decision, selects between them. The loops count down to zero,
-        // so whether one goes on is a zero test of a register, not a sum and a comparison.
-        if self.start.val() {
-            self.words.next = (self.inner_count.val() != 0) & (self.outer_count.val() != 0);
-            self.cur_i_left.next = self.inner_count.val() - 1;
-            self.cur_o_left.next = self.outer_count.val() - 1;
-            self.cur_base.next = self.first_addr.val();
-            self.cur_addr.next = self.first_addr.val();
-            self.cur_ic_m1.next = self.inner_count.val() - 1;
-            self.cur_is.next = self.inner_stride.val();
-            self.cur_os.next = self.outer_stride.val();
-            self.inner.next = self.inner_count.val() > 1;
-            self.outer.next = self.outer_count.val() > 1;
-            self.step_in.next = self.first_addr.val() + self.inner_stride.val();
-            self.step_out.next = self.first_addr.val() + self.outer_stride.val();
-        } else {
-            self.words.next = self.on.q.val();
-            self.cur_i_left.next = self.i_left.q.val();
-            self.cur_o_left.next = self.o_left.q.val();
-            self.cur_base.next = self.base.q.val();
-            self.cur_addr.next = self.next.q.val();
-            self.cur_ic_m1.next = self.ic_m1.q.val();
-            self.cur_is.next = self.is.q.val();
-            self.cur_os.next = self.os.q.val();
-            self.inner.next = self.i_left.q.val() != 0;
-            self.outer.next = self.o_left.q.val() != 0;
-            self.step_in.next = self.next.q.val() + self.is.q.val();
-            self.step_out.next = self.base.q.val() + self.os.q.val();
-        }
-        self.ic_m1.d.next = self.cur_ic_m1.val();
-        self.is.d.next = self.cur_is.val();
-        self.os.d.next = self.cur_os.val();
-        self.i_left.d.next = self.cur_i_left.val();
-        self.o_left.d.next = self.cur_o_left.val();
-        self.base.d.next = self.cur_base.val();
-        self.next.d.next = self.cur_addr.val();
-        self.on.d.next = self.words.val();
-        self.issue.next = self.words.val() & self.enable.val();
-        self.addr.next = self.cur_addr.val();
-        self.pending.next = self.words.val();
+        // The loops count down to zero, so whether one goes on is a zero test of a
+        // register, not a sum and a comparison.
+        self.at_start.words.next = (self.inner_count.val() != 0) & (self.outer_count.val() != 0);
+        self.at_start.enable.next = self.enable.val();
+        self.at_start.inner.next = self.inner_count.val() > 1;
+        self.at_start.outer.next = self.outer_count.val() > 1;
+        self.at_start.i_left.next = self.inner_count.val() - 1;
+        self.at_start.o_left.next = self.outer_count.val() - 1;
+        self.at_start.base.next = self.first_addr.val();
+        self.at_start.addr.next = self.first_addr.val();
+        self.at_start.ic_m1.next = self.inner_count.val() - 1;
+        self.at_start.step_in.next = self.first_addr.val() + self.inner_stride.val();
+        self.at_start.step_out.next = self.first_addr.val() + self.outer_stride.val();
+        self.running.words.next = self.on.q.val();
+        self.running.enable.next = self.enable.val();
+        self.running.inner.next = self.i_left.q.val() != 0;
+        self.running.outer.next = self.o_left.q.val() != 0;
+        self.running.i_left.next = self.i_left.q.val();
+        self.running.o_left.next = self.o_left.q.val();
+        self.running.base.next = self.base.q.val();
+        self.running.addr.next = self.next.q.val();
+        self.running.ic_m1.next = self.ic_m1.q.val();
+        self.running.step_in.next = self.next.q.val() + self.is.q.val();
+        self.running.step_out.next = self.base.q.val() + self.os.q.val();
         self.busy.next = self.on.q.val();
-        self.more.next = self.words.val();
-        if self.words.val() & self.enable.val() {
-            if self.inner.val() {
-                self.i_left.d.next = self.cur_i_left.val() - 1;
-                self.next.d.next = self.step_in.val();
-            } else {
-                self.i_left.d.next = self.cur_ic_m1.val();
-                self.o_left.d.next = self.cur_o_left.val() - 1;
-                self.base.d.next = self.step_out.val();
-                self.next.d.next = self.step_out.val();
-                self.on.d.next = self.outer.val();
-                self.more.next = self.outer.val();
-            }
+        if self.start.val() {
+            self.ic_m1.d.next = self.inner_count.val() - 1;
+            self.is.d.next = self.inner_stride.val();
+            self.os.d.next = self.outer_stride.val();
+            self.on.d.next = self.at_start.more.val();
+            self.i_left.d.next = self.at_start.i_left_next.val();
+            self.o_left.d.next = self.at_start.o_left_next.val();
+            self.base.d.next = self.at_start.base_next.val();
+            self.next.d.next = self.at_start.addr_next.val();
+            self.issue.next = self.at_start.issue.val();
+            self.addr.next = self.first_addr.val();
+            self.pending.next = self.at_start.words.val();
+            self.more.next = self.at_start.more.val();
+        } else {
+            self.on.d.next = self.running.more.val();
+            self.i_left.d.next = self.running.i_left_next.val();
+            self.o_left.d.next = self.running.o_left_next.val();
+            self.base.d.next = self.running.base_next.val();
+            self.next.d.next = self.running.addr_next.val();
+            self.issue.next = self.running.issue.val();
+            self.addr.next = self.next.q.val();
+            self.pending.next = self.on.q.val();
+            self.more.next = self.running.more.val();
         }
     }
 }
