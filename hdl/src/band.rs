@@ -6,13 +6,19 @@
 //! The choice of lane depends only on the row and the band's fields, never on the word, so
 //! it is made one cycle early, in the cycle the word is read, and registered: the word meets
 //! only a decode of registered lane numbers on its way from the scratchpad to the array
-//! (the same function as choosing it in the word's cycle; nothing moves in time). The row
-//! of an instruction's first read comes with its start, when the fields are still on the
-//! ports, so two [`BandTaps`] make the choice from the ports and from the latched fields,
-//! and `start` picks one late.
+//! (the same function as choosing it in the word's cycle; nothing moves in time).
 //!
-//! Written once, as `hdl_gen` kernels. Column `n`'s first row `n * stride` is a sum of
-//! shifted strides (the set bits of the constant `n`), so no multiplier is inferred.
+//! An instruction's first read is its row 0 and comes with its start, when the fields are
+//! still on the `start_*` ports: at row 0 only the columns whose first row `n * stride` is 0
+//! take a lane, lane 0, so that choice needs no arithmetic. The rows after it use the
+//! latched fields, and each column's first row `n * stride` and end `n * stride +
+//! min(taps, lanes)` are registered a cycle ahead, from the stride and taps of the cycle
+//! before (the start ports' in a start cycle): a running row is compared with registers
+//! only. So the running `stride` and `taps` must be those of the cycle before, as the
+//! engines' latched fields are through an instruction.
+//!
+//! Written once, as an `hdl_gen` kernel. Column `n`'s first row is a sum of shifted strides
+//! (the set bits of the constant `n`), so no multiplier is inferred.
 
 use crate::wiring::{constants, signals};
 use rust_hdl::prelude::*;
@@ -22,77 +28,6 @@ const BITS: usize = 16;
 
 /// Bits of a lane number: arrays have at most 256 columns.
 const LANE_BITS: usize = 8;
-
-/// The lane each column takes for one row: combinational.
-#[derive(LogicBlock)]
-pub struct BandTaps {
-    /// The word is a band (else column `n` takes lane `n`).
-    pub banded: Signal<In, Bit>,
-    /// The weight-matrix row to generate.
-    pub row: Signal<In, Bits<8>>,
-    /// Row offset between adjacent columns.
-    pub stride: Signal<In, Bits<8>>,
-    /// Taps used from the word.
-    pub taps: Signal<In, Bits<BITS>>,
-    /// Columns generated.
-    pub width: Signal<In, Bits<BITS>>,
-    /// The lane column `n` takes, when `ok[n]`.
-    pub tap: Vec<Signal<Out, Bits<LANE_BITS>>>,
-    /// Column `n` takes a lane (else it is 0).
-    pub ok: Vec<Signal<Out, Bit>>,
-    /// `n`, for column `n`.
-    lane: Vec<Constant<Bits<BITS>>>,
-    /// The number of lanes.
-    lanes: Constant<Bits<BITS>>,
-    /// Column `n`'s first row, `n * stride`.
-    base: Vec<Signal<Local, Bits<BITS>>>,
-    /// `row - n * stride`.
-    diff: Vec<Signal<Local, Bits<BITS>>>,
-}
-
-impl BandTaps {
-    /// The lane choice for `cols` columns.
-    pub fn new(cols: usize) -> Self {
-        Self {
-            banded: Default::default(),
-            row: Default::default(),
-            stride: Default::default(),
-            taps: Default::default(),
-            width: Default::default(),
-            tap: signals(cols),
-            ok: signals(cols),
-            lane: constants(0..cols as u64),
-            lanes: Constant::new((cols as u64).into()),
-            base: signals(cols),
-            diff: signals(cols),
-        }
-    }
-}
-
-impl Logic for BandTaps {
-    #[hdl_gen]
-    fn update(&mut self) {
-        for n in 0..self.tap.len() {
-            self.base[n].next = 0.into();
-            for b in 0..8 {
-                if ((n >> b) & 1) == 1 {
-                    self.base[n].next = self.base[n].val() + (bit_cast::<BITS, 8>(self.stride.val()) << b);
-                }
-            }
-            self.diff[n].next = bit_cast::<BITS, 8>(self.row.val()) - self.base[n].val();
-            if self.banded.val() {
-                self.tap[n].next = self.diff[n].val().get_bits::<LANE_BITS>(0);
-                self.ok[n].next = (self.lane[n].val() < self.width.val())
-                    & (bit_cast::<BITS, 8>(self.row.val()) >= self.base[n].val())
-                    & (self.diff[n].val() < self.taps.val())
-                    & (self.diff[n].val() < self.lanes.val());
-            } else {
-                self.tap[n].next = self.lane[n].val().get_bits::<LANE_BITS>(0);
-                self.ok[n].next = true;
-            }
-        }
-    }
-}
 
 /// The band unit for an array of `cols` columns: the lane choice for the next cycle's word,
 /// registered, and the word's lanes routed by it.
@@ -104,8 +39,6 @@ pub struct BandUnit {
     pub start: Signal<In, Bit>,
     /// With `start`: the next word is a band.
     pub start_banded: Signal<In, Bit>,
-    /// With `start`: its row.
-    pub start_row: Signal<In, Bits<8>>,
     /// With `start`: the band's stride.
     pub start_stride: Signal<In, Bits<8>>,
     /// With `start`: the band's taps.
@@ -116,9 +49,9 @@ pub struct BandUnit {
     pub banded: Signal<In, Bit>,
     /// Without `start`: its row.
     pub row: Signal<In, Bits<8>>,
-    /// Without `start`: the band's stride.
+    /// Without `start`: the band's stride, that of the cycle before.
     pub stride: Signal<In, Bits<8>>,
-    /// Without `start`: the band's taps.
+    /// Without `start`: the band's taps, those of the cycle before.
     pub taps: Signal<In, Bits<BITS>>,
     /// Without `start`: the band's width.
     pub width: Signal<In, Bits<BITS>>,
@@ -126,8 +59,22 @@ pub struct BandUnit {
     pub word: Vec<Signal<In, Signed<8>>>,
     /// Its row of the weight matrix (or the word itself), lane `n` for column `n`.
     pub out: Vec<Signal<Out, Signed<8>>>,
-    first: BandTaps,
-    running: BandTaps,
+    /// Column `n`'s first row and end for the next cycle's row, registered.
+    base: Vec<DFF<Bits<BITS>>>,
+    end: Vec<DFF<Bits<BITS>>>,
+    /// The first rows `n * stride` from the start ports and from the running ports.
+    start_base: Vec<Signal<Local, Bits<BITS>>>,
+    run_base: Vec<Signal<Local, Bits<BITS>>>,
+    /// `min(taps, lanes)` from either set of ports.
+    start_span: Signal<Local, Bits<BITS>>,
+    run_span: Signal<Local, Bits<BITS>>,
+    /// The running row, widened, and its offset from each column's first row.
+    row16: Signal<Local, Bits<BITS>>,
+    diff: Vec<Signal<Local, Bits<LANE_BITS>>>,
+    /// The number of lanes.
+    lanes: Constant<Bits<BITS>>,
+    /// `n`, for column `n`, in the band's arithmetic.
+    column: Vec<Constant<Bits<BITS>>>,
     /// The registered choice.
     tap: Vec<DFF<Bits<LANE_BITS>>>,
     ok: Vec<DFF<Bit>>,
@@ -146,7 +93,6 @@ impl BandUnit {
             clock: Default::default(),
             start: Default::default(),
             start_banded: Default::default(),
-            start_row: Default::default(),
             start_stride: Default::default(),
             start_taps: Default::default(),
             start_width: Default::default(),
@@ -157,8 +103,16 @@ impl BandUnit {
             width: Default::default(),
             word: signals(cols),
             out: signals(cols),
-            first: BandTaps::new(cols),
-            running: BandTaps::new(cols),
+            base: signals(cols),
+            end: signals(cols),
+            start_base: signals(cols),
+            run_base: signals(cols),
+            start_span: Default::default(),
+            run_span: Default::default(),
+            row16: Default::default(),
+            diff: signals(cols),
+            lanes: Constant::new((cols as u64).into()),
+            column: constants(0..cols as u64),
             tap: signals(cols),
             ok: signals(cols),
             lane: constants(0..cols as u64),
@@ -171,25 +125,57 @@ impl BandUnit {
 impl Logic for BandUnit {
     #[hdl_gen]
     fn update(&mut self) {
-        self.first.banded.next = self.start_banded.val();
-        self.first.row.next = self.start_row.val();
-        self.first.stride.next = self.start_stride.val();
-        self.first.taps.next = self.start_taps.val();
-        self.first.width.next = self.start_width.val();
-        self.running.banded.next = self.banded.val();
-        self.running.row.next = self.row.val();
-        self.running.stride.next = self.stride.val();
-        self.running.taps.next = self.taps.val();
-        self.running.width.next = self.width.val();
+        if self.start_taps.val() < self.lanes.val() {
+            self.start_span.next = self.start_taps.val();
+        } else {
+            self.start_span.next = self.lanes.val();
+        }
+        if self.taps.val() < self.lanes.val() {
+            self.run_span.next = self.taps.val();
+        } else {
+            self.run_span.next = self.lanes.val();
+        }
+        self.row16.next = bit_cast::<BITS, 8>(self.row.val());
         for n in 0..self.out.len() {
+            self.start_base[n].next = 0.into();
+            self.run_base[n].next = 0.into();
+            for b in 0..8 {
+                if ((n >> b) & 1) == 1 {
+                    self.start_base[n].next = self.start_base[n].val() + (bit_cast::<BITS, 8>(self.start_stride.val()) << b);
+                    self.run_base[n].next = self.run_base[n].val() + (bit_cast::<BITS, 8>(self.stride.val()) << b);
+                }
+            }
+            self.base[n].clock.next = self.clock.val();
+            self.end[n].clock.next = self.clock.val();
+            if self.start.val() {
+                self.base[n].d.next = self.start_base[n].val();
+                self.end[n].d.next = self.start_base[n].val() + self.start_span.val();
+            } else {
+                self.base[n].d.next = self.run_base[n].val();
+                self.end[n].d.next = self.run_base[n].val() + self.run_span.val();
+            }
             self.tap[n].clock.next = self.clock.val();
             self.ok[n].clock.next = self.clock.val();
+            self.diff[n].next = self.row.val() - self.base[n].q.val().get_bits::<LANE_BITS>(0);
             if self.start.val() {
-                self.tap[n].d.next = self.first.tap[n].val();
-                self.ok[n].d.next = self.first.ok[n].val();
+                // Row 0: column n takes lane 0 when its first row n * stride is 0.
+                if self.start_banded.val() {
+                    self.tap[n].d.next = 0.into();
+                    self.ok[n].d.next = (self.column[n].val() < self.start_width.val())
+                        & ((self.column[n].val() == 0) | (self.start_stride.val() == 0))
+                        & (self.start_taps.val() != 0);
+                } else {
+                    self.tap[n].d.next = self.lane[n].val();
+                    self.ok[n].d.next = true;
+                }
+            } else if self.banded.val() {
+                self.tap[n].d.next = self.diff[n].val();
+                self.ok[n].d.next = (self.column[n].val() < self.width.val())
+                    & (self.row16.val() >= self.base[n].q.val())
+                    & (self.row16.val() < self.end[n].q.val());
             } else {
-                self.tap[n].d.next = self.running.tap[n].val();
-                self.ok[n].d.next = self.running.ok[n].val();
+                self.tap[n].d.next = self.lane[n].val();
+                self.ok[n].d.next = true;
             }
             self.picked[n].next = 0.into();
             for t in 0..self.word.len() {

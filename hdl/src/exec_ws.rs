@@ -604,7 +604,6 @@ impl Logic for WsEngine {
         self.band.clock.next = self.clock.val();
         self.band.start.next = self.start.val();
         self.band.start_banded.next = self.band_valid.val();
-        self.band.start_row.next = 0.into();
         self.band.start_stride.next = self.band_stride.val();
         self.band.start_taps.next = self.band_taps.val();
         self.band.start_width.next = self.band_width.val();
