@@ -121,7 +121,7 @@ impl Logic for DmaPhase {
                 }
             }
         } else if self.mode.q.val() == 1 {
-            if self.left.q.val() > 1 {
+            if (self.left.q.val() >> 1) != 0 {
                 self.left.d.next = (self.left.q.val() - 1) & self.left_mask.val();
             } else if self.work.val() {
                 self.mode.d.next = 2.into();

@@ -248,7 +248,7 @@ impl Logic for OsEngine {
         self.active.next = self.start.val() | self.seq.busy.val() | (self.pad.q.val() != 0);
         if self.cur_pad.val() != 0 {
             self.pad.d.next = self.cur_pad.val() - 1;
-            self.busy_next.next = (self.cur_pad.val() > 1) | self.seq.pending.val();
+            self.busy_next.next = ((self.cur_pad.val() >> 1) != 0) | self.seq.pending.val();
         } else {
             self.pad.d.next = 0.into();
             self.busy_next.next = self.seq.more.val();

@@ -123,11 +123,12 @@ impl Logic for WordSeq {
     fn update(&mut self) {
         dff_setup!(self, clock, on, i_left, o_left, base, next, ic_m1, is, os);
         // The loops count down to zero, so whether one goes on is a zero test of a
-        // register, not a sum and a comparison.
+        // register, not a sum and a comparison; `count > 1` is written as a zero test of
+        // `count >> 1`, which synthesis maps to LUTs instead of a carry chain.
         self.at_start.words.next = (self.inner_count.val() != 0) & (self.outer_count.val() != 0);
         self.at_start.enable.next = self.enable.val();
-        self.at_start.inner.next = self.inner_count.val() > 1;
-        self.at_start.outer.next = self.outer_count.val() > 1;
+        self.at_start.inner.next = (self.inner_count.val() >> 1) != 0;
+        self.at_start.outer.next = (self.outer_count.val() >> 1) != 0;
         self.at_start.i_left.next = self.inner_count.val() - 1;
         self.at_start.o_left.next = self.outer_count.val() - 1;
         self.at_start.base.next = self.first_addr.val();
