@@ -564,12 +564,11 @@ impl Logic for WsEngine {
         // Lane routing (docs/ARCHITECTURE.md section 3): row `k` gets lanes `4g..4g+4` of the
         // K-step, `g = k / N`; dense, `g = k / 4` of the word read (the PE's index is its
         // row's position in the group, so it takes lane `k`).
+        // A plain lane goes from the scratchpad's read straight into the array: a slot
+        // without a word sums whatever it reads, and its column sums are never written
+        // (the accumulator writes only the slots `d_valid` marks).
         for k in 0..self._route_plain {
-            if self.a_v.q.val() {
-                self.array.a_in[k].next = self.act_rdata[k].val();
-            } else {
-                self.array.a_in[k].next = 0.into();
-            }
+            self.array.a_in[k].next = self.act_rdata[k].val();
         }
         for k in 0..self._route_dense {
             for b in 0..4 {
