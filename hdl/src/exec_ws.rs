@@ -429,7 +429,8 @@ impl Logic for WsEngine {
         self.ready.next = !(self.seq.busy.val() | self.r_on.q.val());
         self.active.next = self.start.val() | self.seq.busy.val() | self.r_on.q.val();
         if self.start.val() {
-            self.r_on_next.next = self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | ((self.s_end.val() >> 1) != 0));
+            self.r_on_next.next =
+                self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | ((self.s_end.val() >> 1) != 0));
             self.acc_inc.next = self.acc.val() + 1;
             self.waddr_inc.next = self.preload.val() + 1;
             self.row_inc.next = 1.into();

@@ -1,12 +1,13 @@
 //! The requantization table and its loader.
 //!
 //! [`ParamTable`]: `entries` 8-byte entries (bias, then f32 scale bits, little-endian) in
-//! rows of `cols`: entry `e` is lane `e % cols` of row `e / cols`. A write is registered
-//! (its row, data and per-bank enables) and reaches the banks in the next cycle, so the
-//! loader's byte count meets only that register, not the banks' many write enables; an
-//! entry written in cycle `t` is read from cycle `t + 2` on, and no read waits for it
-//! sooner: a `Store` that uses it starts after the `LoadParams` completes, in cycle
-//! `t + 1` at the earliest, and reads after a wait of at least one cycle. A read returns row
+//! rows of `cols`: entry `e` is lane `e % cols` of row `e / cols`. In a table of more than
+//! one row a write is registered (its row, data and per-bank enables) and reaches the
+//! banks in the next cycle, so the loader's byte count meets only that register, not the
+//! banks' many write enables; an entry written in cycle `t` is read from cycle `t + 2` on,
+//! and no read waits for it sooner: a `Store` that uses it starts after the `LoadParams`
+//! completes, in cycle `t + 1` at the earliest, and reads after a wait of at least one
+//! cycle. A one-row table (small FPGAs) is registers already and writes directly. A read returns row
 //! `rd_row`, so the store path gets entries `p .. p + cols` in one cycle when `p` is a
 //! multiple of `cols` (the ISA requires that of a `Store`'s `out.param`; the store engine
 //! divides it once, at its start). With [`ParamTable::with_entry_reads`] the table is read
@@ -69,10 +70,11 @@ pub struct ParamTable {
     entry_reads: Constant<Bit>,
     /// The write addresses an entry of the table.
     wr_ok: Signal<Local, Bit>,
-    /// The write, registered: row, data, and per bank its enable.
-    w_row: DFF<Addr>,
-    w_data: DFF<Bits<64>>,
-    w_en: Vec<DFF<Bit>>,
+    /// The write, through 1 register in a table of more than one row, else 0: row, data,
+    /// and per bank its enable.
+    w_row: Delay<Addr>,
+    w_data: Delay<Bits<64>>,
+    w_en: Vec<Delay<Bit>>,
 }
 
 impl ParamTable {
@@ -97,9 +99,9 @@ impl ParamTable {
             last_row_lanes: Constant::new(((entries - (depth - 1) * cols) as u64).into()),
             entry_reads: Constant::new(false),
             wr_ok: Default::default(),
-            w_row: Default::default(),
-            w_data: Default::default(),
-            w_en: signals(cols),
+            w_row: Delay::new(usize::from(depth > 1)),
+            w_data: Delay::new(usize::from(depth > 1)),
+            w_en: (0..cols).map(|_| Delay::new(usize::from(depth > 1))).collect(),
         }
     }
 
@@ -115,21 +117,23 @@ impl ParamTable {
 impl Logic for ParamTable {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, rd_lane, w_row, w_data);
+        dff_setup!(self, clock, rd_lane);
+        self.w_row.clock.next = self.clock.val();
+        self.w_data.clock.next = self.clock.val();
         self.entry.x.next = self.rd_entry.val();
         self.rd_lane.d.next = self.entry.r.val();
         self.wr_ok.next = self.wr_en.val()
             & (self.wr_row.val() < self.depth.val())
             & ((self.wr_row.val() != self.last_row.val()) | (self.wr_lane.val() < self.last_row_lanes.val()));
-        self.w_row.d.next = self.wr_row.val();
-        self.w_data.d.next = self.wr_data.val();
+        self.w_row.data_in.next = self.wr_row.val();
+        self.w_data.data_in.next = self.wr_data.val();
         for j in 0..self.banks.len() {
             self.w_en[j].clock.next = self.clock.val();
-            self.w_en[j].d.next = self.wr_ok.val() & (self.wr_lane.val() == self.lane_of[j].val());
+            self.w_en[j].data_in.next = self.wr_ok.val() & (self.wr_lane.val() == self.lane_of[j].val());
             self.banks[j].clock.next = self.clock.val();
-            self.banks[j].write_address.next = self.w_row.q.val();
-            self.banks[j].write_data.next = self.w_data.q.val();
-            self.banks[j].write_enable.next = self.w_en[j].q.val();
+            self.banks[j].write_address.next = self.w_row.data_out.val();
+            self.banks[j].write_data.next = self.w_data.data_out.val();
+            self.banks[j].write_enable.next = self.w_en[j].data_out.val();
             if self.entry_reads.val() {
                 self.banks[j].read_address.next = self.entry.q.val();
             } else {

@@ -125,25 +125,19 @@ pub struct Quantized {
     neg: Bit,
 }
 
-/// The output stage a result meets in step 3b, as bits (a bundle holds no signed field),
-/// with the clamp bounds moved by the zero point at the inputs, so that step 3b compares
-/// the magnitude `q` with them beside the addition of `zp`, not after it (12-bit two's
-/// complement: `q <= 511`, bounds within 255 of 0).
+/// The output stage a result meets in step 3b, as bits (a bundle holds no signed field):
+/// the zero point and the clamp bounds moved by it at the inputs (10-bit two's complement,
+/// within 255 of 0), so that step 3b tests the magnitude `q` against them beside the
+/// addition of `zp`, not after it. A positive result `zp + q` is above `hi` when
+/// `q > hi - zp` and below `lo` when `q < lo - zp`; a negative one `zp - q` when
+/// `q + (hi - zp) < 0` and `q + (lo - zp) > 0`. The bounds themselves are `zp` plus these.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct Clamp {
     zp: Bits<8>,
-    lo: Bits<8>,
-    hi: Bits<8>,
-    /// `hi - zp`: a positive result is above `hi` when `q` exceeds it...
-    hi_pos: Bits<12>,
-    /// ... and below `lo` when `q` is under `lo - zp`.
-    lo_pos: Bits<12>,
-    /// `zp - hi`: a negative result is above `hi` when `q` is under it...
-    hi_neg: Bits<12>,
-    /// ... and below `lo` when `q` exceeds `zp - lo`.
-    lo_neg: Bits<12>,
-    /// `lo > hi`: every result is `hi`.
-    inverted: Bit,
+    /// `hi - zp`.
+    hi_off: Bits<10>,
+    /// `lo - zp`.
+    lo_off: Bits<10>,
 }
 
 /// Inside step 2a, beside the four partial products of the significands (which cross
@@ -250,6 +244,16 @@ pub struct Requant {
     zp_in: Signal<Local, Signed<12>>,
     lo_in: Signal<Local, Signed<12>>,
     hi_in: Signal<Local, Signed<12>>,
+    hi_off: Signal<Local, Signed<12>>,
+    lo_off: Signal<Local, Signed<12>>,
+    /// The offsets computed at the inputs, as bits.
+    hi_off_in: Signal<Local, Bits<12>>,
+    lo_off_in: Signal<Local, Bits<12>>,
+    /// The bounds `zp + offset`, from the offsets' low bits.
+    hi8: Signal<Local, Bits<8>>,
+    lo8: Signal<Local, Bits<8>>,
+    hi_sum: Signal<Local, Bits<12>>,
+    lo_sum: Signal<Local, Bits<12>>,
     above: Signal<Local, Bit>,
     below: Signal<Local, Bit>,
     yy: Signal<Local, Signed<16>>,
@@ -330,6 +334,14 @@ impl Requant {
             zp_in: Default::default(),
             lo_in: Default::default(),
             hi_in: Default::default(),
+            hi_off: Default::default(),
+            lo_off: Default::default(),
+            hi_off_in: Default::default(),
+            lo_off_in: Default::default(),
+            hi8: Default::default(),
+            lo8: Default::default(),
+            hi_sum: Default::default(),
+            lo_sum: Default::default(),
             above: Default::default(),
             below: Default::default(),
             yy: Default::default(),
@@ -351,16 +363,13 @@ impl Logic for Requant {
         self.b6.clock.next = self.clock.val();
         self.clamp.clock.next = self.clock.val();
         self.clamp.data_in.next.zp = unsigned_cast(self.zp.val());
-        self.clamp.data_in.next.lo = unsigned_cast(self.lo.val());
-        self.clamp.data_in.next.hi = unsigned_cast(self.hi.val());
         self.zp_in.next = signed_cast_widen::<12, 8>(self.zp.val());
         self.lo_in.next = signed_cast_widen::<12, 8>(self.lo.val());
         self.hi_in.next = signed_cast_widen::<12, 8>(self.hi.val());
-        self.clamp.data_in.next.hi_pos = unsigned_cast(self.hi_in.val() - self.zp_in.val());
-        self.clamp.data_in.next.lo_pos = unsigned_cast(self.lo_in.val() - self.zp_in.val());
-        self.clamp.data_in.next.hi_neg = unsigned_cast(self.zp_in.val() - self.hi_in.val());
-        self.clamp.data_in.next.lo_neg = unsigned_cast(self.zp_in.val() - self.lo_in.val());
-        self.clamp.data_in.next.inverted = self.lo.val() > self.hi.val();
+        self.hi_off_in.next = unsigned_cast(self.hi_in.val() - self.zp_in.val());
+        self.lo_off_in.next = unsigned_cast(self.lo_in.val() - self.zp_in.val());
+        self.clamp.data_in.next.hi_off = self.hi_off_in.val().get_bits::<10>(0);
+        self.clamp.data_in.next.lo_off = self.lo_off_in.val().get_bits::<10>(0);
 
         self.b0.data_in.next.acc = unsigned_cast(self.acc.val());
         self.b0.data_in.next.bias = unsigned_cast(self.bias.val());
@@ -552,19 +561,26 @@ impl Logic for Requant {
         self.q16.next = signed_cast(bit_cast::<16, 10>(self.b5.data_out.val().q));
         self.q12.next = signed_cast(bit_cast::<12, 10>(self.b5.data_out.val().q));
         self.zp16.next = signed_cast_widen::<16, 8>(signed_cast(self.clamp.data_out.val().zp));
+        self.hi_off.next = signed_cast_widen::<12, 10>(signed_cast(self.clamp.data_out.val().hi_off));
+        self.lo_off.next = signed_cast_widen::<12, 10>(signed_cast(self.clamp.data_out.val().lo_off));
+        self.hi_sum.next = bit_cast::<12, 10>(self.b5.data_out.val().q) + unsigned_cast(self.hi_off.val());
+        self.lo_sum.next = bit_cast::<12, 10>(self.b5.data_out.val().q) + unsigned_cast(self.lo_off.val());
+        self.hi8.next = self.clamp.data_out.val().zp + bit_cast::<8, 10>(self.clamp.data_out.val().hi_off);
+        self.lo8.next = self.clamp.data_out.val().zp + bit_cast::<8, 10>(self.clamp.data_out.val().lo_off);
         if self.b5.data_out.val().neg {
             self.yy.next = self.zp16.val() - self.q16.val();
-            self.above.next = self.q12.val() < signed_cast(self.clamp.data_out.val().hi_neg);
-            self.below.next = self.q12.val() > signed_cast(self.clamp.data_out.val().lo_neg);
+            self.above.next = self.hi_sum.val().get_bit(11);
+            self.below.next = !self.lo_sum.val().get_bit(11) & (self.lo_sum.val() != 0);
         } else {
             self.yy.next = self.zp16.val() + self.q16.val();
-            self.above.next = self.q12.val() > signed_cast(self.clamp.data_out.val().hi_pos);
-            self.below.next = self.q12.val() < signed_cast(self.clamp.data_out.val().lo_pos);
+            self.above.next = self.q12.val() > self.hi_off.val();
+            self.below.next = self.q12.val() < self.lo_off.val();
         }
-        if self.above.val() | self.clamp.data_out.val().inverted {
-            self.b6.data_in.next = signed_cast(self.clamp.data_out.val().hi);
+        // max(yy, lo) > hi exactly when yy > hi or lo > hi; the bounds are zp plus offsets.
+        if self.above.val() | (self.lo_off.val() > self.hi_off.val()) {
+            self.b6.data_in.next = signed_cast(self.hi8.val());
         } else if self.below.val() {
-            self.b6.data_in.next = signed_cast(self.clamp.data_out.val().lo);
+            self.b6.data_in.next = signed_cast(self.lo8.val());
         } else {
             self.b6.data_in.next = signed_bit_cast::<8, 16>(self.yy.val());
         }
