@@ -25,10 +25,10 @@ use std::fmt::Write;
 pub const ECP5_DEFINE: &str = "SYSTOLE_ECP5";
 
 /// Where an `A x B -> P` product sits in a MULT18X18D: operand `a` shifted up by `a_shift`
-/// bits (its low bits constant zero), `b` by `b_shift`, and the product's `P` bits read
-/// from output bit `p_lo` on. With `P <= A + B` the operands fill the top of their inputs,
-/// so the product is `a * b * 2^(a_shift + b_shift)`, exact in the 36-bit output, signed
-/// or not; a wider `P` needs the sign-extended form with both shifts 0.
+/// bits (its low bits constant zero), `b` by `b_shift`, so that both fill the top of their
+/// inputs and the product is `a * b * 2^(a_shift + b_shift)`, exact in the 36-bit output,
+/// signed or not; its `A + B` significant bits are read from output bit `p_lo` on, and a
+/// wider `P` is their sign (or zero) extension in logic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ecp5Placement {
     /// Bits below `a` on input A.
@@ -41,13 +41,9 @@ pub struct Ecp5Placement {
 
 impl Ecp5Placement {
     /// The placement of an `a_bits x b_bits -> p_bits` product.
-    pub fn of(a_bits: usize, b_bits: usize, p_bits: usize) -> Self {
-        if p_bits <= a_bits + b_bits {
-            let (a_shift, b_shift) = (18 - a_bits, 18 - b_bits);
-            Self { a_shift, b_shift, p_lo: a_shift + b_shift }
-        } else {
-            Self { a_shift: 0, b_shift: 0, p_lo: 0 }
-        }
+    pub fn of(a_bits: usize, b_bits: usize) -> Self {
+        let (a_shift, b_shift) = (18 - a_bits, 18 - b_bits);
+        Self { a_shift, b_shift, p_lo: a_shift + b_shift }
     }
 }
 
@@ -121,25 +117,16 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
 
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
-        let place = Ecp5Placement::of(A, B, P);
-        let extend = |name: &str, bits: usize, shift: usize| {
-            if bits == 18 {
-                name.to_string()
-            } else if shift > 0 {
-                format!("{{{name}, {shift}'d0}}")
-            } else if self._signed {
-                format!("{{{{{}{{{name}[{}]}}}}, {name}}}", 18 - bits, bits - 1)
-            } else {
-                format!("{{{}'d0, {name}}}", 18 - bits)
-            }
-        };
+        let place = Ecp5Placement::of(A, B);
+        // An operand narrower than the input sits at its top, above constant zeros.
+        let extend = |name: &str, shift: usize| if shift == 0 { name.to_string() } else { format!("{{{name}, {shift}'d0}}") };
         let clk = |on: bool| if on { "\"CLK0\"" } else { "\"NONE\"" };
         let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
         let _ = writeln!(
             v,
             "wire [17:0] ax = {};\nwire [17:0] bx = {};\nwire [35:0] px;",
-            extend("a", A, place.a_shift),
-            extend("b", B, place.b_shift)
+            extend("a", place.a_shift),
+            extend("b", place.b_shift)
         );
         let _ = write!(
             v,
@@ -155,7 +142,14 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
         }
         let sign = if self._signed { "1'b1" } else { "1'b0" };
         let _ = writeln!(v, ".SIGNEDA({sign}), .SIGNEDB({sign}), .SOURCEA(1'b0), .SOURCEB(1'b0), .CLK0(clock), .CE0(1'b1), .RST0(1'b0));");
-        let _ = writeln!(v, "assign p = px[{}:{}];", place.p_lo + P - 1, place.p_lo);
+        let significant = A + B;
+        if P <= significant {
+            let _ = writeln!(v, "assign p = px[{}:{}];", place.p_lo + P - 1, place.p_lo);
+        } else if self._signed {
+            let _ = writeln!(v, "assign p = {{{{{}{{px[35]}}}}, px[35:{}]}};", P - significant, place.p_lo);
+        } else {
+            let _ = writeln!(v, "assign p = {{{}'d0, px[35:{}]}};", P - significant, place.p_lo);
+        }
         let _ = writeln!(v, "`else");
         // The plain body: the same registers around a Verilog product of the extended operands.
         let _ = writeln!(v, "reg [{}:0] a_r = 0;\nreg [{}:0] b_r = 0;\nreg [{}:0] p_r = 0;", A - 1, B - 1, P - 1);
@@ -214,10 +208,10 @@ mod tests {
         assert!(w.code.contains("wire [17:0] ax = {a, 10'd0};"), "{}", w.code);
         assert!(w.code.contains("assign p = px[35:20];"), "{}", w.code);
         assert!(w.code.contains(".SIGNEDA(1'b1)"), "{}", w.code);
-        // A product wider than its operands' bits keeps the sign extension.
-        let Verilog::Wrapper(wide) = DspProduct::<8, 8, 18>::new(true, false, false).hdl() else { panic!("not a wrapper") };
-        assert!(wide.code.contains("wire [17:0] ax = {{10{a[7]}}, a};"), "{}", wide.code);
-        assert!(wide.code.contains("assign p = px[17:0];"), "{}", wide.code);
+        // A product wider than its operands' bits: their 16 bits, sign-extended in logic.
+        let Verilog::Wrapper(wide) = DspProduct::<8, 8, 32>::new(true, false, false).hdl() else { panic!("not a wrapper") };
+        assert!(wide.code.contains("wire [17:0] ax = {a, 10'd0};"), "{}", wide.code);
+        assert!(wide.code.contains("assign p = {{16{px[35]}}, px[35:20]};"), "{}", wide.code);
     }
 
     /// The MULT18X18D as its data sheet gives it: the 36-bit product of two 18-bit inputs,
@@ -231,7 +225,7 @@ mod tests {
     fn operands_at_the_top_of_the_inputs_give_the_exact_product() {
         // Every int8 pair, and 12 x 12 -> 24 unsigned (the requantizer's partial products)
         // at its corners and a stride through the rest.
-        let int8 = Ecp5Placement::of(8, 8, 16);
+        let int8 = Ecp5Placement::of(8, 8);
         assert_eq!(int8, Ecp5Placement { a_shift: 10, b_shift: 10, p_lo: 20 });
         for a in 0..256u64 {
             for b in 0..256u64 {
@@ -240,7 +234,7 @@ mod tests {
                 assert_eq!(got, want, "{a} x {b}");
             }
         }
-        let wide = Ecp5Placement::of(12, 12, 24);
+        let wide = Ecp5Placement::of(12, 12);
         for a in (0..4096u64).step_by(37).chain([4095]) {
             for b in (0..4096u64).step_by(41).chain([4095]) {
                 let got = (mult18x18(a << wide.a_shift, b << wide.b_shift, false) >> wide.p_lo) & 0xff_ffff;

@@ -105,7 +105,7 @@ pub struct WsPe {
     prod: DFF<Signed<16>>,
     // The 1-lane PE's multiplier, a DSP block holding its pipeline registers: one, or
     // none in a PE with lanes.
-    mul: Vec<DspProduct<8, 8, 16>>,
+    mul: Vec<DspProduct<8, 8, 32>>,
     w: DFF<Signed<8>>,
     w_index: DFF<Bits<2>>,
     w_valid: DFF<Bit>,
@@ -294,7 +294,7 @@ impl Logic for WsPe {
             self.mul[m].clock.next = self.clock.val();
             self.mul[m].a.next = unsigned_cast(self.a_in[0].val());
             self.mul[m].b.next = unsigned_cast(self.w_now.val());
-            self.product.next = signed_cast_widen::<32, 16>(signed_cast(self.mul[m].p.val()));
+            self.product.next = signed_cast(self.mul[m].p.val());
             self.p.d.next = self.p_in.val() + self.product.val();
         }
         // Packed, the weight byte is two int4 weights for two activations: two 8x4
