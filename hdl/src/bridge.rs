@@ -5,7 +5,9 @@
 //!
 //! The host waits for each command's answer before it sends the next command; bytes that
 //! arrive while the bridge answers or while a program runs are dropped. A `Write`'s data
-//! bytes are taken as they arrive, one memory write per byte.
+//! bytes are taken as they arrive, one memory write per byte. Every received byte waits one
+//! cycle in a register, with its command decoded beside it, before the bridge acts on it
+//! (bytes arrive many cycles apart, so this costs nothing but a cycle per command).
 
 use crate::controller::CYCLE_BITS;
 use crate::dram::DRAM_ADDR_BITS;
@@ -86,6 +88,15 @@ pub struct HostBridge {
     /// Memory: lane 0's byte read in the previous cycle.
     pub mem_rdata: Signal<In, Signed<8>>,
     state: DFF<BridgeState>,
+    /// The received byte and its valid flag, registered, with the byte's command decoded
+    /// beside it: the state machine starts from flip-flops, not from the receiver's
+    /// register through the command comparisons.
+    rx_byte: DFF<Bits<8>>,
+    rx_new: DFF<Bit>,
+    rx_identify: DFF<Bit>,
+    rx_mem: DFF<Bit>,
+    rx_instr: DFF<Bit>,
+    rx_run: DFF<Bit>,
     cmd: DFF<Bits<8>>,
     left: DFF<Bits<8>>,
     arg: DFF<Bits<64>>,
@@ -145,6 +156,12 @@ impl HostBridge {
             mem_wdata: Default::default(),
             mem_rdata: Default::default(),
             state: Default::default(),
+            rx_byte: Default::default(),
+            rx_new: Default::default(),
+            rx_identify: Default::default(),
+            rx_mem: Default::default(),
+            rx_instr: Default::default(),
+            rx_run: Default::default(),
             cmd: Default::default(),
             left: Default::default(),
             arg: Default::default(),
@@ -174,7 +191,34 @@ impl HostBridge {
 impl Logic for HostBridge {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, cmd, left, arg, addr, len, part_done, slot, out, rbyte, run_r, nout);
+        dff_setup!(
+            self,
+            clock,
+            state,
+            rx_byte,
+            rx_new,
+            rx_identify,
+            rx_mem,
+            rx_instr,
+            rx_run,
+            cmd,
+            left,
+            arg,
+            addr,
+            len,
+            part_done,
+            slot,
+            out,
+            rbyte,
+            run_r,
+            nout
+        );
+        self.rx_byte.d.next = self.rx_data.val();
+        self.rx_new.d.next = self.rx_valid.val();
+        self.rx_identify.d.next = self.rx_data.val() == self.cmd_identify.val();
+        self.rx_mem.d.next = (self.rx_data.val() == self.cmd_write.val()) | (self.rx_data.val() == self.cmd_read.val());
+        self.rx_instr.d.next = self.rx_data.val() == self.cmd_instr.val();
+        self.rx_run.d.next = self.rx_data.val() == self.cmd_run.val();
         self.rbyte.d.next = unsigned_cast(self.mem_rdata.val());
         for w in 0..self.words.len() {
             self.words[w].clock.next = self.clock.val();
@@ -198,24 +242,24 @@ impl Logic for HostBridge {
         self.mem_host.next = self.state.q.val() != BridgeState::RunWait;
         self.mem_addr.next = self.addr.q.val();
         self.mem_we.next = false;
-        self.mem_wdata.next = signed_cast(self.rx_data.val());
+        self.mem_wdata.next = signed_cast(self.rx_byte.q.val());
         self.tx_data.next = self.out.q.val().get_bits::<8>(0);
         self.tx_send.next = false;
         match self.state.q.val() {
             BridgeState::Idle => {
-                if self.rx_valid.val() {
-                    self.cmd.d.next = self.rx_data.val();
-                    if self.rx_data.val() == self.cmd_identify.val() {
+                if self.rx_new.q.val() {
+                    self.cmd.d.next = self.rx_byte.q.val();
+                    if self.rx_identify.q.val() {
                         self.out.d.next = self.identity.val();
                         self.nout.d.next = 16.into();
                         self.state.d.next = BridgeState::Send;
-                    } else if (self.rx_data.val() == self.cmd_write.val()) | (self.rx_data.val() == self.cmd_read.val()) {
+                    } else if self.rx_mem.q.val() {
                         self.left.d.next = 8.into();
                         self.state.d.next = BridgeState::Args;
-                    } else if self.rx_data.val() == self.cmd_instr.val() {
+                    } else if self.rx_instr.q.val() {
                         self.left.d.next = 3.into();
                         self.state.d.next = BridgeState::Args;
-                    } else if self.rx_data.val() == self.cmd_run.val() {
+                    } else if self.rx_run.q.val() {
                         self.left.d.next = 6.into();
                         self.state.d.next = BridgeState::Args;
                     } else {
@@ -226,8 +270,8 @@ impl Logic for HostBridge {
                 }
             }
             BridgeState::Args => {
-                if self.rx_valid.val() {
-                    self.arg.d.next = (self.arg.q.val() >> 8) | (bit_cast::<64, 8>(self.rx_data.val()) << 56);
+                if self.rx_new.q.val() {
+                    self.arg.d.next = (self.arg.q.val() >> 8) | (bit_cast::<64, 8>(self.rx_byte.q.val()) << 56);
                     self.left.d.next = self.left.q.val() - 1;
                     if self.left.q.val() == 1 {
                         self.state.d.next = BridgeState::Dispatch;
@@ -261,7 +305,7 @@ impl Logic for HostBridge {
                 }
             }
             BridgeState::WriteData => {
-                if self.rx_valid.val() {
+                if self.rx_new.q.val() {
                     self.mem_we.next = true;
                     self.addr.d.next = self.addr.q.val() + 1;
                     self.len.d.next = self.len.q.val() - 1;
@@ -286,13 +330,13 @@ impl Logic for HostBridge {
                 self.state.d.next = BridgeState::Send;
             }
             BridgeState::InstrData => {
-                if self.rx_valid.val() {
+                if self.rx_new.q.val() {
                     // The 64 bytes shift through the words from the top, as `arg` does.
                     for w in 1..self.words.len() {
                         self.words[w - 1].d.next = (self.words[w - 1].q.val() >> 8) | (self.words[w].q.val() << 56);
                     }
                     for w in (self.words.len() - 1)..self.words.len() {
-                        self.words[w].d.next = (self.words[w].q.val() >> 8) | (bit_cast::<64, 8>(self.rx_data.val()) << 56);
+                        self.words[w].d.next = (self.words[w].q.val() >> 8) | (bit_cast::<64, 8>(self.rx_byte.q.val()) << 56);
                     }
                     self.left.d.next = self.left.q.val() - 1;
                     if ((self.left.q.val() - 1) & self.part_mask.val()) == 0 {

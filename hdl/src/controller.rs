@@ -33,7 +33,9 @@
 //! (the board memory wraps at its size), which is exact for every address inside them.
 
 use crate::delay::Delay;
+use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
+use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
 use crate::wiring::{constants, signals, Router};
@@ -43,7 +45,6 @@ use systole_core::isa::{FieldSlot, Opcode, Unit, INSTR_BITS, INSTR_WORDS};
 use systole_core::ArchConfig;
 
 type Addr = Bits<ADDR_BITS>;
-type DAddr = Bits<DRAM_ADDR_BITS>;
 
 /// Width of the cycle counter.
 pub const CYCLE_BITS: usize = 48;
@@ -99,14 +100,8 @@ pub struct Controller {
     pub ld_offset: Signal<Out, Bits<16>>,
     /// `pitch` of `LoadTransposed`.
     pub ld_pitch: Signal<Out, Addr>,
-    /// DRAM address of the load ops.
-    pub ld_addr: Signal<Out, DAddr>,
-    /// `src.len`.
-    pub ld_len: Signal<Out, Bits<16>>,
-    /// `src.dims[i].count`.
-    pub ld_count: Vec<Signal<Out, Bits<24>>>,
-    /// `src.dims[i].stride`.
-    pub ld_stride: Vec<Signal<Out, DAddr>>,
+    /// `src` of `Load` and `LoadTransposed`, and `addr` of `LoadParams` as its address.
+    pub ld_pattern: Signal<Out, DmaPattern>,
     /// `count` of `LoadParams`.
     pub ld_entries: Signal<Out, Bits<24>>,
     /// `a.start`.
@@ -155,22 +150,12 @@ pub struct Controller {
     pub st_line_pitch: Signal<Out, Addr>,
     /// `width` of `StoreTransposed`.
     pub st_width: Signal<Out, Bits<16>>,
-    /// DRAM address of the stores.
-    pub st_addr: Signal<Out, DAddr>,
-    /// `dst.len`.
-    pub st_len: Signal<Out, Bits<16>>,
-    /// `dst.dims[i].count`.
-    pub st_count: Vec<Signal<Out, Bits<24>>>,
-    /// `dst.dims[i].stride`.
-    pub st_stride: Vec<Signal<Out, DAddr>>,
+    /// `dst` of the stores.
+    pub st_pattern: Signal<Out, DmaPattern>,
     /// `out.param`.
     pub st_param: Signal<Out, Addr>,
-    /// `out.zp`.
-    pub st_zp: Signal<Out, Signed<8>>,
-    /// `out.lo`.
-    pub st_lo: Signal<Out, Signed<8>>,
-    /// `out.hi`.
-    pub st_hi: Signal<Out, Signed<8>>,
+    /// `out.zp`, `out.lo` and `out.hi`.
+    pub st_stage: Signal<Out, OutputStage>,
     load: UnitSequencer,
     exec: UnitSequencer,
     store: UnitSequencer,
@@ -263,42 +248,29 @@ fn kept_bits(arch: &ArchConfig, kind: FieldKind, width: usize, dram_addr_bits: u
     }
 }
 
-/// A decoded port's width, for how many of a field's bits it can take.
-trait FieldOutput {
-    /// The port's width.
-    fn width(&self) -> usize;
-    /// The port's value as raw bits (two's complement for a signed port).
-    #[cfg(test)]
-    fn raw(&self) -> u64;
+/// A decoded port's value: its width (how many of a field's bits it can take) and its
+/// bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FieldValue {
+    width: usize,
+    #[cfg_attr(not(test), allow(dead_code))]
+    raw: u64,
 }
 
-impl<const N: usize> FieldOutput for Signal<Out, Bits<N>> {
-    fn width(&self) -> usize {
-        N
-    }
-    #[cfg(test)]
-    fn raw(&self) -> u64 {
-        self.val().to_u64()
-    }
+/// A decoded port's value type, as a [`FieldValue`].
+trait AsField {
+    fn field(self) -> FieldValue;
 }
 
-impl FieldOutput for Signal<Out, Bit> {
-    fn width(&self) -> usize {
-        1
-    }
-    #[cfg(test)]
-    fn raw(&self) -> u64 {
-        self.val() as u64
+impl<const N: usize> AsField for Bits<N> {
+    fn field(self) -> FieldValue {
+        FieldValue { width: N, raw: self.to_u64() }
     }
 }
 
-impl<const N: usize> FieldOutput for Signal<Out, Signed<N>> {
-    fn width(&self) -> usize {
-        N
-    }
-    #[cfg(test)]
-    fn raw(&self) -> u64 {
-        (self.val().bigint().try_into().unwrap_or(0i64) as u64) & ((1 << N) - 1)
+impl AsField for bool {
+    fn field(self) -> FieldValue {
+        FieldValue { width: 1, raw: self as u64 }
     }
 }
 
@@ -310,10 +282,10 @@ struct DecodedPort {
     unit: Unit,
     field: &'static str,
     kind: FieldKind,
-    port: PortOf<dyn FieldOutput>,
+    port: fn(&Controller) -> FieldValue,
 }
 
-const fn decoded(unit: Unit, field: &'static str, kind: FieldKind, port: PortOf<dyn FieldOutput>) -> DecodedPort {
+const fn decoded(unit: Unit, field: &'static str, kind: FieldKind, port: fn(&Controller) -> FieldValue) -> DecodedPort {
     DecodedPort { unit, field, kind, port }
 }
 
@@ -322,54 +294,54 @@ use Unit::{Exec as Ex, Load as Ld, Store as St};
 
 /// The decoded output ports.
 const PORTS: &[DecodedPort] = &[
-    decoded(Ld, "target", Whole, |c| &mut c.ld_target),
-    decoded(Ld, "dst", Sram, |c| &mut c.ld_dst),
-    decoded(Ld, "offset", Len, |c| &mut c.ld_offset),
-    decoded(Ld, "pitch", Sram, |c| &mut c.ld_pitch),
-    decoded(Ld, "addr", Dram, |c| &mut c.ld_addr),
-    decoded(Ld, "len", Len, |c| &mut c.ld_len),
-    decoded(Ld, "dims[0].count", Count, |c| &mut c.ld_count[0]),
-    decoded(Ld, "dims[1].count", Count, |c| &mut c.ld_count[1]),
-    decoded(Ld, "dims[2].count", Count, |c| &mut c.ld_count[2]),
-    decoded(Ld, "dims[0].stride", Dram, |c| &mut c.ld_stride[0]),
-    decoded(Ld, "dims[1].stride", Dram, |c| &mut c.ld_stride[1]),
-    decoded(Ld, "dims[2].stride", Dram, |c| &mut c.ld_stride[2]),
-    decoded(Ld, "count", Count, |c| &mut c.ld_entries),
-    decoded(Ex, "a.start", Sram, |c| &mut c.ex_a_start),
-    decoded(Ex, "a.inner_count", Whole, |c| &mut c.ex_a_inner_count),
-    decoded(Ex, "a.inner_stride", Sram, |c| &mut c.ex_a_inner_stride),
-    decoded(Ex, "a.outer_count", Whole, |c| &mut c.ex_a_outer_count),
-    decoded(Ex, "a.outer_stride", Sram, |c| &mut c.ex_a_outer_stride),
-    decoded(Ex, "acc", Sram, |c| &mut c.ex_acc),
-    decoded(Ex, "accumulate", Whole, |c| &mut c.ex_accumulate),
-    decoded(Ex, "preload.valid", Whole, |c| &mut c.ex_preload_valid),
-    decoded(Ex, "preload", Sram, |c| &mut c.ex_preload),
-    decoded(Ex, "b", Sram, |c| &mut c.ex_b),
-    decoded(Ex, "band.valid", Whole, |c| &mut c.ex_band_valid),
-    decoded(Ex, "band.stride", Whole, |c| &mut c.ex_band_stride),
-    decoded(Ex, "sparse", Whole, |c| &mut c.ex_sparse),
-    decoded(Ex, "int4", Whole, |c| &mut c.ex_int4),
-    decoded(Ex, "act4", Whole, |c| &mut c.ex_act4),
-    decoded(Ex, "csc.valid", Whole, |c| &mut c.ex_csc_valid),
-    decoded(Ex, "csc", Whole, |c| &mut c.ex_csc),
-    decoded(Ex, "band.taps", BandK, |c| &mut c.ex_band_taps),
-    decoded(Ex, "band.width", BandK, |c| &mut c.ex_band_width),
-    decoded(St, "acc", Sram, |c| &mut c.st_acc),
-    decoded(St, "row_stride", Sram, |c| &mut c.st_row_stride),
-    decoded(St, "line_pitch", Sram, |c| &mut c.st_line_pitch),
-    decoded(St, "width", Whole, |c| &mut c.st_width),
-    decoded(St, "addr", Dram, |c| &mut c.st_addr),
-    decoded(St, "len", Len, |c| &mut c.st_len),
-    decoded(St, "dims[0].count", Count, |c| &mut c.st_count[0]),
-    decoded(St, "dims[1].count", Count, |c| &mut c.st_count[1]),
-    decoded(St, "dims[2].count", Count, |c| &mut c.st_count[2]),
-    decoded(St, "dims[0].stride", Dram, |c| &mut c.st_stride[0]),
-    decoded(St, "dims[1].stride", Dram, |c| &mut c.st_stride[1]),
-    decoded(St, "dims[2].stride", Dram, |c| &mut c.st_stride[2]),
-    decoded(St, "out.param", Sram, |c| &mut c.st_param),
-    decoded(St, "out.zp", Whole, |c| &mut c.st_zp),
-    decoded(St, "out.lo", Whole, |c| &mut c.st_lo),
-    decoded(St, "out.hi", Whole, |c| &mut c.st_hi),
+    decoded(Ld, "target", Whole, |c| c.ld_target.val().field()),
+    decoded(Ld, "dst", Sram, |c| c.ld_dst.val().field()),
+    decoded(Ld, "offset", Len, |c| c.ld_offset.val().field()),
+    decoded(Ld, "pitch", Sram, |c| c.ld_pitch.val().field()),
+    decoded(Ld, "addr", Dram, |c| c.ld_pattern.val().addr.field()),
+    decoded(Ld, "len", Len, |c| c.ld_pattern.val().len.field()),
+    decoded(Ld, "dims[0].count", Count, |c| c.ld_pattern.val().count0.field()),
+    decoded(Ld, "dims[1].count", Count, |c| c.ld_pattern.val().count1.field()),
+    decoded(Ld, "dims[2].count", Count, |c| c.ld_pattern.val().count2.field()),
+    decoded(Ld, "dims[0].stride", Dram, |c| c.ld_pattern.val().stride0.field()),
+    decoded(Ld, "dims[1].stride", Dram, |c| c.ld_pattern.val().stride1.field()),
+    decoded(Ld, "dims[2].stride", Dram, |c| c.ld_pattern.val().stride2.field()),
+    decoded(Ld, "count", Count, |c| c.ld_entries.val().field()),
+    decoded(Ex, "a.start", Sram, |c| c.ex_a_start.val().field()),
+    decoded(Ex, "a.inner_count", Whole, |c| c.ex_a_inner_count.val().field()),
+    decoded(Ex, "a.inner_stride", Sram, |c| c.ex_a_inner_stride.val().field()),
+    decoded(Ex, "a.outer_count", Whole, |c| c.ex_a_outer_count.val().field()),
+    decoded(Ex, "a.outer_stride", Sram, |c| c.ex_a_outer_stride.val().field()),
+    decoded(Ex, "acc", Sram, |c| c.ex_acc.val().field()),
+    decoded(Ex, "accumulate", Whole, |c| c.ex_accumulate.val().field()),
+    decoded(Ex, "preload.valid", Whole, |c| c.ex_preload_valid.val().field()),
+    decoded(Ex, "preload", Sram, |c| c.ex_preload.val().field()),
+    decoded(Ex, "b", Sram, |c| c.ex_b.val().field()),
+    decoded(Ex, "band.valid", Whole, |c| c.ex_band_valid.val().field()),
+    decoded(Ex, "band.stride", Whole, |c| c.ex_band_stride.val().field()),
+    decoded(Ex, "sparse", Whole, |c| c.ex_sparse.val().field()),
+    decoded(Ex, "int4", Whole, |c| c.ex_int4.val().field()),
+    decoded(Ex, "act4", Whole, |c| c.ex_act4.val().field()),
+    decoded(Ex, "csc.valid", Whole, |c| c.ex_csc_valid.val().field()),
+    decoded(Ex, "csc", Whole, |c| c.ex_csc.val().field()),
+    decoded(Ex, "band.taps", BandK, |c| c.ex_band_taps.val().field()),
+    decoded(Ex, "band.width", BandK, |c| c.ex_band_width.val().field()),
+    decoded(St, "acc", Sram, |c| c.st_acc.val().field()),
+    decoded(St, "row_stride", Sram, |c| c.st_row_stride.val().field()),
+    decoded(St, "line_pitch", Sram, |c| c.st_line_pitch.val().field()),
+    decoded(St, "width", Whole, |c| c.st_width.val().field()),
+    decoded(St, "addr", Dram, |c| c.st_pattern.val().addr.field()),
+    decoded(St, "len", Len, |c| c.st_pattern.val().len.field()),
+    decoded(St, "dims[0].count", Count, |c| c.st_pattern.val().count0.field()),
+    decoded(St, "dims[1].count", Count, |c| c.st_pattern.val().count1.field()),
+    decoded(St, "dims[2].count", Count, |c| c.st_pattern.val().count2.field()),
+    decoded(St, "dims[0].stride", Dram, |c| c.st_pattern.val().stride0.field()),
+    decoded(St, "dims[1].stride", Dram, |c| c.st_pattern.val().stride1.field()),
+    decoded(St, "dims[2].stride", Dram, |c| c.st_pattern.val().stride2.field()),
+    decoded(St, "out.param", Sram, |c| c.st_param.val().field()),
+    decoded(St, "out.zp", Whole, |c| c.st_stage.val().zp.field()),
+    decoded(St, "out.lo", Whole, |c| c.st_stage.val().lo.field()),
+    decoded(St, "out.hi", Whole, |c| c.st_stage.val().hi.field()),
 ];
 
 /// The `Sync` counts every instruction's header carries, which come first among each unit's
@@ -888,10 +860,7 @@ impl Controller {
             ld_dst: Default::default(),
             ld_offset: Default::default(),
             ld_pitch: Default::default(),
-            ld_addr: Default::default(),
-            ld_len: Default::default(),
-            ld_count: per_unit(),
-            ld_stride: per_unit(),
+            ld_pattern: Default::default(),
             ld_entries: Default::default(),
             ex_a_start: Default::default(),
             ex_a_inner_count: Default::default(),
@@ -916,14 +885,9 @@ impl Controller {
             st_row_stride: Default::default(),
             st_line_pitch: Default::default(),
             st_width: Default::default(),
-            st_addr: Default::default(),
-            st_len: Default::default(),
-            st_count: per_unit(),
-            st_stride: per_unit(),
+            st_pattern: Default::default(),
             st_param: Default::default(),
-            st_zp: Default::default(),
-            st_lo: Default::default(),
-            st_hi: Default::default(),
+            st_stage: Default::default(),
             load: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
             exec: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
             store: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
@@ -947,7 +911,7 @@ impl Controller {
         let mut fields = Unit::ALL.map(|_| SYNC_FIELDS.iter().map(|f| FieldPlaces::header(f, count_bits)).collect::<Vec<_>>());
         for p in PORTS {
             let unit_ops: Vec<Opcode> = opcodes.iter().copied().filter(|o| o.unit() == p.unit).collect();
-            let kept = kept_bits(arch, p.kind, (p.port)(&mut ctl).width(), dram_addr_bits) as u32;
+            let kept = kept_bits(arch, p.kind, (p.port)(&ctl).width, dram_addr_bits) as u32;
             fields[p.unit.index()].push(FieldPlaces::of(p.field, &unit_ops, kept));
         }
         let [load, exec, store] = fields.map(|f| UnitSequencer::new(depth, fetch, &f, arch.decode_stages));
@@ -1058,14 +1022,14 @@ impl Logic for Controller {
         self.ld_dst.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[4].val());
         self.ld_offset.next = bit_cast::<16, LANE_BITS>(self.load.field[5].val());
         self.ld_pitch.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[6].val());
-        self.ld_addr.next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[7].val());
-        self.ld_len.next = bit_cast::<16, LANE_BITS>(self.load.field[8].val());
-        self.ld_count[0].next = bit_cast::<24, LANE_BITS>(self.load.field[9].val());
-        self.ld_count[1].next = bit_cast::<24, LANE_BITS>(self.load.field[10].val());
-        self.ld_count[2].next = bit_cast::<24, LANE_BITS>(self.load.field[11].val());
-        self.ld_stride[0].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[12].val());
-        self.ld_stride[1].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[13].val());
-        self.ld_stride[2].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[14].val());
+        self.ld_pattern.next.addr = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[7].val());
+        self.ld_pattern.next.len = bit_cast::<16, LANE_BITS>(self.load.field[8].val());
+        self.ld_pattern.next.count0 = bit_cast::<24, LANE_BITS>(self.load.field[9].val());
+        self.ld_pattern.next.count1 = bit_cast::<24, LANE_BITS>(self.load.field[10].val());
+        self.ld_pattern.next.count2 = bit_cast::<24, LANE_BITS>(self.load.field[11].val());
+        self.ld_pattern.next.stride0 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[12].val());
+        self.ld_pattern.next.stride1 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[13].val());
+        self.ld_pattern.next.stride2 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[14].val());
         self.ld_entries.next = bit_cast::<24, LANE_BITS>(self.load.field[15].val());
         self.ex_a_start.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[3].val());
         self.ex_a_inner_count.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[4].val());
@@ -1090,18 +1054,18 @@ impl Logic for Controller {
         self.st_row_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[4].val());
         self.st_line_pitch.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[5].val());
         self.st_width.next = bit_cast::<16, LANE_BITS>(self.store.field[6].val());
-        self.st_addr.next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[7].val());
-        self.st_len.next = bit_cast::<16, LANE_BITS>(self.store.field[8].val());
-        self.st_count[0].next = bit_cast::<24, LANE_BITS>(self.store.field[9].val());
-        self.st_count[1].next = bit_cast::<24, LANE_BITS>(self.store.field[10].val());
-        self.st_count[2].next = bit_cast::<24, LANE_BITS>(self.store.field[11].val());
-        self.st_stride[0].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[12].val());
-        self.st_stride[1].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[13].val());
-        self.st_stride[2].next = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[14].val());
+        self.st_pattern.next.addr = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[7].val());
+        self.st_pattern.next.len = bit_cast::<16, LANE_BITS>(self.store.field[8].val());
+        self.st_pattern.next.count0 = bit_cast::<24, LANE_BITS>(self.store.field[9].val());
+        self.st_pattern.next.count1 = bit_cast::<24, LANE_BITS>(self.store.field[10].val());
+        self.st_pattern.next.count2 = bit_cast::<24, LANE_BITS>(self.store.field[11].val());
+        self.st_pattern.next.stride0 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[12].val());
+        self.st_pattern.next.stride1 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[13].val());
+        self.st_pattern.next.stride2 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[14].val());
         self.st_param.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[15].val());
-        self.st_zp.next = signed_cast(bit_cast::<8, LANE_BITS>(self.store.field[16].val()));
-        self.st_lo.next = signed_cast(bit_cast::<8, LANE_BITS>(self.store.field[17].val()));
-        self.st_hi.next = signed_cast(bit_cast::<8, LANE_BITS>(self.store.field[18].val()));
+        self.st_stage.next.zp = bit_cast::<8, LANE_BITS>(self.store.field[16].val());
+        self.st_stage.next.lo = bit_cast::<8, LANE_BITS>(self.store.field[17].val());
+        self.st_stage.next.hi = bit_cast::<8, LANE_BITS>(self.store.field[18].val());
         self.running.next = self.run_r.q.val();
         self.finished.next = self.fin_r.q.val();
         self.cycles.next = self.cyc.q.val();
@@ -1255,12 +1219,12 @@ mod tests {
             assert_eq!(port(&mut ctl).val(), o == op, "{name} while {op:?} issues");
         }
         for p in PORTS.iter().filter(|p| p.unit == op.unit()) {
-            let width = (p.port)(&mut ctl).width();
+            let width = (p.port)(&ctl).width;
             let expected = op.spec().slot(p.field).map_or(0, |s| {
                 let kept = kept_bits(arch, p.kind, width, DRAM_ADDR_BITS).min(s.bits as usize);
                 s.raw(&words) & ((1u64 << kept) - 1)
             });
-            assert_eq!((p.port)(&mut ctl).raw(), expected, "{op:?}: the port of field `{}` on {}", p.field, arch.name);
+            assert_eq!((p.port)(&ctl).raw, expected, "{op:?}: the port of field `{}` on {}", p.field, arch.name);
         }
     }
 

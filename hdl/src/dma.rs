@@ -10,11 +10,57 @@
 //! - [`BeatWalker`]: the walk over a `DramPattern`: runs in loop order, each cut into
 //!   `max(1, ceil(len / B))` beats of at most `B` bytes.
 //! - [`DmaWalk`]: the two joined, for the engines that issue one beat per cycle.
+//!
+//! A pattern travels from the controller's decoder to the walk as one bundle, a
+//! [`DmaPattern`].
 
 use crate::dram::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
+use systole_core::isa::DramPattern;
 
 type DAddr = Bits<DRAM_ADDR_BITS>;
+
+/// A `DramPattern` as one signal: the fields a DMA instruction's access pattern decodes
+/// to, declared once for the controller's outputs, the units, the engines and the walk.
+/// Loop levels are outermost first; strides are two's complement. Counts and lengths keep
+/// the ISA's widths (24 and 16 bits); the walk masks them to the bits the controller keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct DmaPattern {
+    /// DRAM address of run 0.
+    pub addr: DAddr,
+    /// Bytes per run.
+    pub len: Bits<16>,
+    /// Runs of loop level 0 (outermost).
+    pub count0: Bits<24>,
+    /// Runs of loop level 1.
+    pub count1: Bits<24>,
+    /// Runs of loop level 2 (innermost).
+    pub count2: Bits<24>,
+    /// Byte stride of loop level 0.
+    pub stride0: DAddr,
+    /// Byte stride of loop level 1.
+    pub stride1: DAddr,
+    /// Byte stride of loop level 2.
+    pub stride2: DAddr,
+}
+
+impl DmaPattern {
+    /// The bundle of `p`: its address and strides taken modulo `2^32` (as the DRAM
+    /// address wraps), counts and length as the ISA encodes them.
+    pub fn of(p: &DramPattern) -> Self {
+        let bits = |x: i64| -> DAddr { (x as u64 & 0xffff_ffff).into() };
+        Self {
+            addr: bits(p.addr as i64),
+            len: (p.len as u64 & 0xffff).into(),
+            count0: (p.dims[0].count as u64 & 0xff_ffff).into(),
+            count1: (p.dims[1].count as u64 & 0xff_ffff).into(),
+            count2: (p.dims[2].count as u64 & 0xff_ffff).into(),
+            stride0: bits(p.dims[0].stride),
+            stride1: bits(p.dims[1].stride),
+            stride2: bits(p.dims[2].stride),
+        }
+    }
+}
 
 /// The phases of a DMA instruction: idle (`ready`), a wait of `L - 2` cycles after the
 /// start cycle, issue (`issuing`, until the cycle `last` or `finish` is set), and the tail
@@ -175,14 +221,8 @@ pub struct BeatWalker {
     pub start: Signal<In, Bit>,
     /// Move to the next beat.
     pub advance: Signal<In, Bit>,
-    /// DRAM address of run 0.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run.
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level, outermost first.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level (two's complement), outermost first.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The pattern.
+    pub pattern: Signal<In, DmaPattern>,
     /// The pattern on the field ports has runs.
     pub nonempty_at_start: Signal<Out, Bit>,
     /// The latched pattern has runs.
@@ -227,10 +267,7 @@ impl BeatWalker {
             clock: Default::default(),
             start: Default::default(),
             advance: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: crate::wiring::signals(3),
-            stride: crate::wiring::signals(3),
+            pattern: Default::default(),
             nonempty_at_start: Default::default(),
             nonempty: Default::default(),
             last: Default::default(),
@@ -271,7 +308,8 @@ impl Logic for BeatWalker {
             self.i[k].d.next = self.i[k].q.val();
             self.b[k].d.next = self.b[k].q.val();
         }
-        self.nonempty_at_start.next = (self.count[0].val() != 0) & (self.count[1].val() != 0) & (self.count[2].val() != 0);
+        self.nonempty_at_start.next =
+            (self.pattern.val().count0 != 0) & (self.pattern.val().count1 != 0) & (self.pattern.val().count2 != 0);
         self.nonempty.next = (self.c[0].q.val() != 0) & (self.c[1].q.val() != 0) & (self.c[2].q.val() != 0);
         self.last_beat.next = (self.beat_reg.q.val() + 1) >= self.bpr.q.val();
         self.last_inner_run.next = ((self.i[2].q.val() + 1) >= self.c[2].q.val()) & ((self.i[1].q.val() + 1) >= self.c[1].q.val());
@@ -288,17 +326,21 @@ impl Logic for BeatWalker {
         self.beat_offset.next = self.beat_bytes.val().get_bits::<16>(0);
         self.beat.next = self.beat_reg.q.val();
         self.run.next = self.run_reg.q.val();
-        self.beats.x.next = bit_cast::<24, 16>(self.len.val()) + bit_cast::<24, 16>(self.lanes.val()) - 1;
+        self.beats.x.next = bit_cast::<24, 16>(self.pattern.val().len) + bit_cast::<24, 16>(self.lanes.val()) - 1;
         if self.start.val() {
+            self.c[0].d.next = self.pattern.val().count0 & self.count_mask.val();
+            self.c[1].d.next = self.pattern.val().count1 & self.count_mask.val();
+            self.c[2].d.next = self.pattern.val().count2 & self.count_mask.val();
+            self.s[0].d.next = self.pattern.val().stride0;
+            self.s[1].d.next = self.pattern.val().stride1;
+            self.s[2].d.next = self.pattern.val().stride2;
             for k in 0..3 {
-                self.c[k].d.next = self.count[k].val() & self.count_mask.val();
-                self.s[k].d.next = self.stride[k].val();
                 self.i[k].d.next = 0.into();
-                self.b[k].d.next = self.addr.val();
+                self.b[k].d.next = self.pattern.val().addr;
             }
             self.beat_reg.d.next = 0.into();
             self.run_reg.d.next = 0.into();
-            if self.len.val() == 0 {
+            if self.pattern.val().len == 0 {
                 self.bpr.d.next = 1.into();
             } else {
                 self.bpr.d.next = self.beats.q.val().get_bits::<16>(0) & self.beat_mask.val();
@@ -338,14 +380,8 @@ pub struct DmaWalk {
     pub clock: Signal<In, Clock>,
     /// Start the instruction on the field ports in this cycle (only when `ready`).
     pub start: Signal<In, Bit>,
-    /// DRAM address of run 0.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run.
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level, outermost first.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level (two's complement), outermost first.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The pattern.
+    pub pattern: Signal<In, DmaPattern>,
     /// Ready for an instruction.
     pub ready: Signal<Out, Bit>,
     /// An instruction starts this cycle: the engine latches its other fields.
@@ -374,10 +410,7 @@ impl DmaWalk {
         Self {
             clock: Default::default(),
             start: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: crate::wiring::signals(3),
-            stride: crate::wiring::signals(3),
+            pattern: Default::default(),
             ready: Default::default(),
             starting: Default::default(),
             issuing: Default::default(),
@@ -409,12 +442,7 @@ impl Logic for DmaWalk {
     fn update(&mut self) {
         self.phase.clock.next = self.clock.val();
         self.walk.clock.next = self.clock.val();
-        self.walk.addr.next = self.addr.val();
-        self.walk.len.next = self.len.val();
-        for k in 0..3 {
-            self.walk.count[k].next = self.count[k].val();
-            self.walk.stride[k].next = self.stride[k].val();
-        }
+        self.walk.pattern.next = self.pattern.val();
         self.phase.start.next = self.start.val();
         self.phase.work_at_start.next = self.walk.nonempty_at_start.val();
         self.phase.work.next = self.walk.nonempty.val();

@@ -100,12 +100,14 @@ impl Logic for LoadFixture {
         self.engine.target.next = self.target.val();
         self.engine.dst.next = self.dst.val();
         self.engine.offset.next = self.offset.val();
-        self.engine.addr.next = self.addr.val();
-        self.engine.len.next = self.len.val();
-        for i in 0..self.count.len() {
-            self.engine.count[i].next = self.count[i].val();
-            self.engine.stride[i].next = self.stride[i].val();
-        }
+        self.engine.pattern.next.addr = self.addr.val();
+        self.engine.pattern.next.len = self.len.val();
+        self.engine.pattern.next.count0 = self.count[0].val();
+        self.engine.pattern.next.count1 = self.count[1].val();
+        self.engine.pattern.next.count2 = self.count[2].val();
+        self.engine.pattern.next.stride0 = self.stride[0].val();
+        self.engine.pattern.next.stride1 = self.stride[1].val();
+        self.engine.pattern.next.stride2 = self.stride[2].val();
         self.ready.next = self.engine.ready.val();
         self.complete.next = self.engine.complete.val();
         self.dram.rd_addr.next = self.engine.dram_rd_addr.val();
@@ -333,16 +335,18 @@ impl Logic for StoreFixture {
         self.unit.row_stride.next = 0.into();
         self.unit.line_pitch.next = 0.into();
         self.unit.width.next = 0.into();
-        self.unit.addr.next = self.addr.val();
-        self.unit.len.next = self.len.val();
+        self.unit.pattern.next.addr = self.addr.val();
+        self.unit.pattern.next.len = self.len.val();
+        self.unit.pattern.next.count0 = self.count[0].val();
+        self.unit.pattern.next.count1 = self.count[1].val();
+        self.unit.pattern.next.count2 = self.count[2].val();
+        self.unit.pattern.next.stride0 = self.stride[0].val();
+        self.unit.pattern.next.stride1 = self.stride[1].val();
+        self.unit.pattern.next.stride2 = self.stride[2].val();
         self.unit.param.next = self.param.val();
-        self.unit.zp.next = self.zp.val();
-        self.unit.lo.next = self.lo.val();
-        self.unit.hi.next = self.hi.val();
-        for i in 0..self.count.len() {
-            self.unit.count[i].next = self.count[i].val();
-            self.unit.stride[i].next = self.stride[i].val();
-        }
+        self.unit.stage.next.zp = unsigned_cast(self.zp.val());
+        self.unit.stage.next.lo = unsigned_cast(self.lo.val());
+        self.unit.stage.next.hi = unsigned_cast(self.hi.val());
         self.ready.next = self.unit.ready.val();
         self.complete.next = self.unit.complete.val();
         self.accs.issue.next = self.host_acc_we.val();

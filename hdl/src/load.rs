@@ -18,7 +18,7 @@
 //! a kernel cannot index lanes by a run-time value.
 
 use crate::delay::Delay;
-use crate::dma::DmaWalk;
+use crate::dma::{DmaPattern, DmaWalk};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use crate::wiring::signals;
@@ -40,14 +40,8 @@ pub struct LoadEngine {
     pub dst: Signal<In, Addr>,
     /// First byte written within each word.
     pub offset: Signal<In, Bits<16>>,
-    /// DRAM address of run 0.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run.
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level, outermost first.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level (two's complement), outermost first.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The DRAM access pattern.
+    pub pattern: Signal<In, DmaPattern>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// The instruction's last busy cycle.
@@ -106,10 +100,7 @@ impl LoadEngine {
             target: Default::default(),
             dst: Default::default(),
             offset: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: signals(3),
-            stride: signals(3),
+            pattern: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             dram_rd_addr: Default::default(),
@@ -176,12 +167,7 @@ impl Logic for LoadEngine {
         dff_setup!(self, clock, tgt, f_dst, f_off, f_len, p_valid, p_tgt, p_first, p_word, p_base, p_end);
         self.dma.clock.next = self.clock.val();
         self.dma.start.next = self.start.val();
-        self.dma.addr.next = self.addr.val();
-        self.dma.len.next = self.len.val();
-        for k in 0..3 {
-            self.dma.count[k].next = self.count[k].val();
-            self.dma.stride[k].next = self.stride[k].val();
-        }
+        self.dma.pattern.next = self.pattern.val();
         self.ready.next = self.dma.ready.val();
         self.complete.next = self.dma.complete.val();
         if self.dma.issuing.val() {
@@ -257,7 +243,7 @@ impl Logic for LoadEngine {
             self.tgt.d.next = self.target.val();
             self.f_dst.d.next = self.dst.val();
             self.f_off.d.next = self.offset.val();
-            self.f_len.d.next = self.len.val();
+            self.f_len.d.next = self.pattern.val().len;
         }
         if self.dma.issuing.val() {
             self.p_valid.d.next = true;

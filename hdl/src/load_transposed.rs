@@ -10,7 +10,7 @@
 //! instruction's last busy cycle and pulses `complete`. An instruction without runs or
 //! with `len = 0` only waits.
 
-use crate::dma::{BeatWalker, DmaPhase};
+use crate::dma::{BeatWalker, DmaPattern, DmaPhase};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use crate::transposer::TransposerBanks;
@@ -31,14 +31,8 @@ pub struct LoadTransposedEngine {
     pub dst: Signal<In, Addr>,
     /// Words between groups.
     pub pitch: Signal<In, Addr>,
-    /// DRAM address of run 0.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run (at most the transposer depth).
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level, outermost first.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level (two's complement), outermost first.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The DRAM access pattern.
+    pub pattern: Signal<In, DmaPattern>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// The instruction's last busy cycle.
@@ -98,10 +92,7 @@ impl LoadTransposedEngine {
             start: Default::default(),
             dst: Default::default(),
             pitch: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: signals(3),
-            stride: signals(3),
+            pattern: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             dram_rd_addr: Default::default(),
@@ -151,12 +142,7 @@ impl Logic for LoadTransposedEngine {
         self.phase.clock.next = self.clock.val();
         self.walk.clock.next = self.clock.val();
         self.banks.clock.next = self.clock.val();
-        self.walk.addr.next = self.addr.val();
-        self.walk.len.next = self.len.val();
-        for k in 0..3 {
-            self.walk.count[k].next = self.count[k].val();
-            self.walk.stride[k].next = self.stride[k].val();
-        }
+        self.walk.pattern.next = self.pattern.val();
         self.starting.next = self.phase.ready.val() & self.start.val();
         self.d_on.next = self.phase.issuing.val() & self.banks.full.val();
         self.d_last.next = self.d_on.val() & ((self.d_j.q.val() + 1) == self.f_len.q.val());
@@ -166,7 +152,7 @@ impl Logic for LoadTransposedEngine {
             self.walk.last_beat.val() & (((self.g_lane.q.val() + 1) == self.rows_c.val()) | self.outer_end.val() | self.walk.last.val());
         // An instruction with runs of at least one byte has work after its wait.
         self.phase.start.next = self.start.val();
-        self.phase.work_at_start.next = self.walk.nonempty_at_start.val() & (self.len.val() != 0);
+        self.phase.work_at_start.next = self.walk.nonempty_at_start.val() & (self.pattern.val().len != 0);
         self.phase.work.next = self.g_on.q.val();
         self.phase.last.next = false;
         self.phase.finish.next = self.d_last.val() & self.banks.last.val();
@@ -217,8 +203,8 @@ impl Logic for LoadTransposedEngine {
         if self.starting.val() {
             self.f_dst.d.next = self.dst.val();
             self.f_pitch.d.next = self.pitch.val();
-            self.f_len.d.next = self.len.val();
-            self.g_on.d.next = self.walk.nonempty_at_start.val() & (self.len.val() != 0);
+            self.f_len.d.next = self.pattern.val().len;
+            self.g_on.d.next = self.walk.nonempty_at_start.val() & (self.pattern.val().len != 0);
             self.g_lane.d.next = 0.into();
             self.g_bank.d.next = false;
             self.d_bank.d.next = false;

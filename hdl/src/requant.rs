@@ -140,6 +140,28 @@ pub struct Clamp {
     lo_off: Bits<10>,
 }
 
+/// An instruction's output stage (`out.zp`, `out.lo`, `out.hi`) as one signal, from the
+/// controller's decoder through the store unit and its engines to the requantization
+/// units: the int8 zero point and clamp bounds, as two's complement bits (a bundle holds no
+/// signed field).
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct OutputStage {
+    /// Zero point.
+    pub zp: Bits<8>,
+    /// Lower clamp.
+    pub lo: Bits<8>,
+    /// Upper clamp.
+    pub hi: Bits<8>,
+}
+
+impl OutputStage {
+    /// The stage of zero point `zp` and clamp `[lo, hi]`.
+    pub fn new(zp: i8, lo: i8, hi: i8) -> Self {
+        let bits = |x: i8| -> Bits<8> { (x as u8 as u64).into() };
+        Self { zp: bits(zp), lo: bits(lo), hi: bits(hi) }
+    }
+}
+
 /// Inside step 2a, beside the four partial products of the significands (which cross
 /// this boundary in the multipliers' output registers, [`DspProduct`]): the exponent and
 /// flags.
@@ -162,12 +184,8 @@ pub struct Requant {
     pub bias: Signal<In, Signed<32>>,
     /// IEEE-754 bits of the channel's f32 scale.
     pub scale: Signal<In, Bits<32>>,
-    /// Output zero point.
-    pub zp: Signal<In, Signed<8>>,
-    /// Lower clamp.
-    pub lo: Signal<In, Signed<8>>,
-    /// Upper clamp.
-    pub hi: Signal<In, Signed<8>>,
+    /// The output stage: zero point and clamp bounds.
+    pub stage: Signal<In, OutputStage>,
     /// The int8 result for the inputs of `stages` cycles ago.
     pub y: Signal<Out, Signed<8>>,
     // The boundaries: at the inputs, after steps 1a, 1b + 1c, 2a, 2b, 3a and 3b, between
@@ -237,7 +255,10 @@ pub struct Requant {
     w: Signal<Local, Bits<34>>,
     down: Signal<Local, Bits<10>>,
     sum: Signal<Local, Bits<10>>,
-    // Step 3b.
+    // Step 3b, and the output stage's fields as int8 at the inputs.
+    zp: Signal<Local, Signed<8>>,
+    lo: Signal<Local, Signed<8>>,
+    hi: Signal<Local, Signed<8>>,
     q16: Signal<Local, Signed<16>>,
     zp16: Signal<Local, Signed<16>>,
     q12: Signal<Local, Signed<12>>,
@@ -269,9 +290,7 @@ impl Requant {
             acc: Default::default(),
             bias: Default::default(),
             scale: Default::default(),
-            zp: Default::default(),
-            lo: Default::default(),
-            hi: Default::default(),
+            stage: Default::default(),
             y: Default::default(),
             b0: Delay::new(registered(0)),
             b1: Delay::new(registered(1)),
@@ -328,6 +347,9 @@ impl Requant {
             w: Default::default(),
             down: Default::default(),
             sum: Default::default(),
+            zp: Default::default(),
+            lo: Default::default(),
+            hi: Default::default(),
             q16: Default::default(),
             zp16: Default::default(),
             q12: Default::default(),
@@ -362,7 +384,10 @@ impl Logic for Requant {
         self.b5.clock.next = self.clock.val();
         self.b6.clock.next = self.clock.val();
         self.clamp.clock.next = self.clock.val();
-        self.clamp.data_in.next.zp = unsigned_cast(self.zp.val());
+        self.zp.next = signed_cast(self.stage.val().zp);
+        self.lo.next = signed_cast(self.stage.val().lo);
+        self.hi.next = signed_cast(self.stage.val().hi);
+        self.clamp.data_in.next.zp = self.stage.val().zp;
         self.zp_in.next = signed_cast_widen::<12, 8>(self.zp.val());
         self.lo_in.next = signed_cast_widen::<12, 8>(self.lo.val());
         self.hi_in.next = signed_cast_widen::<12, 8>(self.hi.val());

@@ -20,8 +20,9 @@
 //! memories and this engine, behind the [`LaneSelect`].
 
 use crate::delay::Delay;
-use crate::dma::DmaWalk;
+use crate::dma::{DmaPattern, DmaWalk};
 use crate::dram::DRAM_ADDR_BITS;
+use crate::requant::OutputStage;
 use crate::sram::ADDR_BITS;
 use crate::verilog::{low_mask, ConstDivider};
 use crate::wiring::signals;
@@ -56,22 +57,12 @@ pub struct StoreEngine {
     pub start: Signal<In, Bit>,
     /// First accumulator row.
     pub acc: Signal<In, Addr>,
-    /// DRAM address of run 0.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run (at most `cols`).
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level, outermost first.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level (two's complement), outermost first.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The DRAM access pattern.
+    pub pattern: Signal<In, DmaPattern>,
     /// First requantization entry.
     pub param: Signal<In, Addr>,
-    /// Output zero point.
-    pub zp: Signal<In, Signed<8>>,
-    /// Lower clamp.
-    pub lo: Signal<In, Signed<8>>,
-    /// Upper clamp.
-    pub hi: Signal<In, Signed<8>>,
+    /// The output stage.
+    pub stage: Signal<In, OutputStage>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// The instruction's last busy cycle.
@@ -82,12 +73,8 @@ pub struct StoreEngine {
     pub param_entry: Signal<Out, Addr>,
     /// The table row holding it (`param / cols`, divided once, at the start).
     pub param_row: Signal<Out, Addr>,
-    /// Zero point for the requantization units.
-    pub rq_zp: Signal<Out, Signed<8>>,
-    /// Lower clamp for the requantization units.
-    pub rq_lo: Signal<Out, Signed<8>>,
-    /// Upper clamp for the requantization units.
-    pub rq_hi: Signal<Out, Signed<8>>,
+    /// The output stage for the requantization units.
+    pub rq_stage: Signal<Out, OutputStage>,
     /// The requantized row read in the previous cycle, lane `j` for column `j`.
     pub q: Vec<Signal<In, Signed<8>>>,
     /// The first column of the beat whose row was read in the previous cycle (its bytes
@@ -107,9 +94,7 @@ pub struct StoreEngine {
     f_param: DFF<Addr>,
     f_prow: DFF<Addr>,
     f_len: DFF<Bits<16>>,
-    f_zp: DFF<Signed<8>>,
-    f_lo: DFF<Signed<8>>,
-    f_hi: DFF<Signed<8>>,
+    f_stage: DFF<OutputStage>,
     /// The beat issued in the previous cycle, and the same `ahead` cycles later.
     pending: DFF<Beat>,
     written: Delay<Beat>,
@@ -148,22 +133,15 @@ impl StoreEngine {
             clock: Default::default(),
             start: Default::default(),
             acc: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: signals(3),
-            stride: signals(3),
+            pattern: Default::default(),
             param: Default::default(),
-            zp: Default::default(),
-            lo: Default::default(),
-            hi: Default::default(),
+            stage: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             acc_addr: Default::default(),
             param_entry: Default::default(),
             param_row: Default::default(),
-            rq_zp: Default::default(),
-            rq_lo: Default::default(),
-            rq_hi: Default::default(),
+            rq_stage: Default::default(),
             q: signals(cols),
             beat_col: Default::default(),
             dram_wr_addr: Default::default(),
@@ -175,9 +153,7 @@ impl StoreEngine {
             f_param: Default::default(),
             f_prow: Default::default(),
             f_len: Default::default(),
-            f_zp: Default::default(),
-            f_lo: Default::default(),
-            f_hi: Default::default(),
+            f_stage: Default::default(),
             pending: Default::default(),
             written: Delay::new(ahead),
             was_busy: Default::default(),
@@ -212,15 +188,10 @@ impl StoreEngine {
 impl Logic for StoreEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_zp, f_lo, f_hi, pending, was_busy, was_complete);
+        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_stage, pending, was_busy, was_complete);
         self.dma.clock.next = self.clock.val();
         self.dma.start.next = self.start.val();
-        self.dma.addr.next = self.addr.val();
-        self.dma.len.next = self.len.val();
-        for k in 0..3 {
-            self.dma.count[k].next = self.count[k].val();
-            self.dma.stride[k].next = self.stride[k].val();
-        }
+        self.dma.pattern.next = self.pattern.val();
         self.written.clock.next = self.clock.val();
         self.first_row.x.next = self.param.val();
 
@@ -260,18 +231,14 @@ impl Logic for StoreEngine {
         self.acc_addr.next = self.f_acc.q.val() + self.dma.run.val();
         self.param_entry.next = self.f_param.q.val();
         self.param_row.next = self.f_prow.q.val();
-        self.rq_zp.next = self.f_zp.q.val();
-        self.rq_lo.next = self.f_lo.q.val();
-        self.rq_hi.next = self.f_hi.q.val();
+        self.rq_stage.next = self.f_stage.q.val();
         self.beat_col.next = self.pending.q.val().base;
         if self.dma.starting.val() {
             self.f_acc.d.next = self.acc.val();
-            self.f_len.d.next = self.len.val();
+            self.f_len.d.next = self.pattern.val().len;
             self.f_param.d.next = self.param.val();
             self.f_prow.d.next = self.first_row.q.val();
-            self.f_zp.d.next = self.zp.val();
-            self.f_lo.d.next = self.lo.val();
-            self.f_hi.d.next = self.hi.val();
+            self.f_stage.d.next = self.stage.val();
         }
         self.pending.d.next.valid = false;
         if self.dma.issuing.val() {

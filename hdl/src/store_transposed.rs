@@ -15,8 +15,9 @@
 //! [`TransposerBanks`], whose lanes here are a run's bytes and whose positions are the
 //! runs (the columns).
 
-use crate::dma::{BeatWalker, DmaPhase};
+use crate::dma::{BeatWalker, DmaPattern, DmaPhase};
 use crate::dram::DRAM_ADDR_BITS;
+use crate::requant::OutputStage;
 use crate::sram::ADDR_BITS;
 use crate::transposer::TransposerBanks;
 use crate::wiring::{constants, signals};
@@ -40,22 +41,12 @@ pub struct StoreTransposedEngine {
     pub line_pitch: Signal<In, Addr>,
     /// Runs per accumulator row (at most `cols`).
     pub width: Signal<In, Bits<16>>,
-    /// DRAM address of run 0.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run (at most the transposer depth).
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level, outermost first.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level (two's complement), outermost first.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The DRAM access pattern.
+    pub pattern: Signal<In, DmaPattern>,
     /// First requantization entry.
     pub param: Signal<In, Addr>,
-    /// Output zero point.
-    pub zp: Signal<In, Signed<8>>,
-    /// Lower clamp.
-    pub lo: Signal<In, Signed<8>>,
-    /// Upper clamp.
-    pub hi: Signal<In, Signed<8>>,
+    /// The output stage.
+    pub stage: Signal<In, OutputStage>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// The instruction's last busy cycle.
@@ -64,12 +55,8 @@ pub struct StoreTransposedEngine {
     pub acc_addr: Signal<Out, Addr>,
     /// Requantization entry to read this cycle, for every column.
     pub param_entry: Signal<Out, Addr>,
-    /// Zero point for the requantization units.
-    pub rq_zp: Signal<Out, Signed<8>>,
-    /// Lower clamp for the requantization units.
-    pub rq_lo: Signal<Out, Signed<8>>,
-    /// Upper clamp for the requantization units.
-    pub rq_hi: Signal<Out, Signed<8>>,
+    /// The output stage for the requantization units.
+    pub rq_stage: Signal<Out, OutputStage>,
     /// The requantized row read in the previous cycle, lane `j` for column `j`.
     pub q: Vec<Signal<In, Signed<8>>>,
     /// DRAM: first byte written this cycle.
@@ -87,9 +74,7 @@ pub struct StoreTransposedEngine {
     f_param: DFF<Addr>,
     f_width: DFF<Bits<16>>,
     f_len: DFF<Bits<16>>,
-    f_zp: DFF<Signed<8>>,
-    f_lo: DFF<Signed<8>>,
-    f_hi: DFF<Signed<8>>,
+    f_stage: DFF<OutputStage>,
     /// Runs per line (`count[2]`) and the line counts (`count[0]`, `count[1]`).
     f_pl: DFF<Bits<24>>,
     f_l0: DFF<Bits<24>>,
@@ -144,21 +129,14 @@ impl StoreTransposedEngine {
             row_stride: Default::default(),
             line_pitch: Default::default(),
             width: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: signals(3),
-            stride: signals(3),
+            pattern: Default::default(),
             param: Default::default(),
-            zp: Default::default(),
-            lo: Default::default(),
-            hi: Default::default(),
+            stage: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             acc_addr: Default::default(),
             param_entry: Default::default(),
-            rq_zp: Default::default(),
-            rq_lo: Default::default(),
-            rq_hi: Default::default(),
+            rq_stage: Default::default(),
             q: signals(cols),
             dram_wr_addr: Default::default(),
             dram_wr_data: signals(lanes),
@@ -172,9 +150,7 @@ impl StoreTransposedEngine {
             f_param: Default::default(),
             f_width: Default::default(),
             f_len: Default::default(),
-            f_zp: Default::default(),
-            f_lo: Default::default(),
-            f_hi: Default::default(),
+            f_stage: Default::default(),
             f_pl: Default::default(),
             f_l0: Default::default(),
             f_l1: Default::default(),
@@ -215,18 +191,13 @@ impl Logic for StoreTransposedEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, f_acc, f_rs, f_lp, f_param, f_width, f_len, f_zp, f_lo, f_hi, f_pl, f_l0, f_l1, g_on, g_bank, g_j, g_row, g_line,
-            g_block, g_run0, g_l0, g_l1, d_bank, d_lane, p_valid, p_bank, p_j, p_end, p_runs, p_last
+            self, clock, f_acc, f_rs, f_lp, f_param, f_width, f_len, f_stage, f_pl, f_l0, f_l1, g_on, g_bank, g_j, g_row, g_line, g_block,
+            g_run0, g_l0, g_l1, d_bank, d_lane, p_valid, p_bank, p_j, p_end, p_runs, p_last
         );
         self.phase.clock.next = self.clock.val();
         self.walk.clock.next = self.clock.val();
         self.banks.clock.next = self.clock.val();
-        self.walk.addr.next = self.addr.val();
-        self.walk.len.next = self.len.val();
-        for k in 0..3 {
-            self.walk.count[k].next = self.count[k].val();
-            self.walk.stride[k].next = self.stride[k].val();
-        }
+        self.walk.pattern.next = self.pattern.val();
         self.starting.next = self.phase.ready.val() & self.start.val();
         self.d_on.next = self.phase.issuing.val() & self.banks.full.val();
         self.d_last.next = self.d_on.val() & self.walk.last_beat.val() & ((self.d_lane.q.val() + 1) == self.banks.runs.val());
@@ -239,7 +210,7 @@ impl Logic for StoreTransposedEngine {
         self.left.next = self.f_pl.q.val() - self.g_run0.q.val();
         // An instruction with runs of at least one byte has work after its wait.
         self.phase.start.next = self.start.val();
-        self.phase.work_at_start.next = self.walk.nonempty_at_start.val() & (self.len.val() != 0);
+        self.phase.work_at_start.next = self.walk.nonempty_at_start.val() & (self.pattern.val().len != 0);
         self.phase.work.next = self.g_on.q.val();
         self.phase.last.next = false;
         self.phase.finish.next = self.d_last.val() & self.banks.last.val();
@@ -256,9 +227,7 @@ impl Logic for StoreTransposedEngine {
         }
         self.acc_addr.next = self.g_row.q.val();
         self.param_entry.next = self.f_param.q.val() + bit_cast::<ADDR_BITS, 16>(self.g_j.q.val());
-        self.rq_zp.next = self.f_zp.q.val();
-        self.rq_lo.next = self.f_lo.q.val();
-        self.rq_hi.next = self.f_hi.q.val();
+        self.rq_stage.next = self.f_stage.q.val();
         self.banks.r_bank.next = self.d_bank.q.val();
         self.banks.r_lane.next = self.walk.beat_offset.val();
         self.banks.r_pos.next = self.d_lane.q.val();
@@ -293,15 +262,13 @@ impl Logic for StoreTransposedEngine {
             self.f_rs.d.next = self.row_stride.val();
             self.f_lp.d.next = self.line_pitch.val();
             self.f_width.d.next = self.width.val();
-            self.f_len.d.next = self.len.val();
+            self.f_len.d.next = self.pattern.val().len;
             self.f_param.d.next = self.param.val();
-            self.f_zp.d.next = self.zp.val();
-            self.f_lo.d.next = self.lo.val();
-            self.f_hi.d.next = self.hi.val();
-            self.f_pl.d.next = self.count[2].val();
-            self.f_l0.d.next = self.count[0].val();
-            self.f_l1.d.next = self.count[1].val();
-            self.g_on.d.next = self.walk.nonempty_at_start.val() & (self.len.val() != 0);
+            self.f_stage.d.next = self.stage.val();
+            self.f_pl.d.next = self.pattern.val().count2;
+            self.f_l0.d.next = self.pattern.val().count0;
+            self.f_l1.d.next = self.pattern.val().count1;
+            self.g_on.d.next = self.walk.nonempty_at_start.val() & (self.pattern.val().len != 0);
             self.g_bank.d.next = false;
             self.g_j.d.next = 0.into();
             self.g_row.d.next = self.acc.val();

@@ -150,15 +150,8 @@ impl Logic for Accelerator {
         self.ld.dst.next = self.ctl.ld_dst.val();
         self.ld.offset.next = self.ctl.ld_offset.val();
         self.ld.pitch.next = self.ctl.ld_pitch.val();
-        self.ld.addr.next = self.ctl.ld_addr.val();
-        self.ld.len.next = self.ctl.ld_len.val();
+        self.ld.pattern.next = self.ctl.ld_pattern.val();
         self.ld.entries.next = self.ctl.ld_entries.val();
-        for i in 0..self.ld.count.len() {
-            self.ld.count[i].next = self.ctl.ld_count[i].val();
-            self.ld.stride[i].next = self.ctl.ld_stride[i].val();
-            self.st.count[i].next = self.ctl.st_count[i].val();
-            self.st.stride[i].next = self.ctl.st_stride[i].val();
-        }
         self.dram_rd_addr.next = self.ld.dram_rd_addr.val();
         for i in 0..self.dram_rd_data.len() {
             self.ld.dram_rd_data[i].next = self.dram_rd_data[i].val();
@@ -206,12 +199,9 @@ impl Logic for Accelerator {
         self.st.row_stride.next = self.ctl.st_row_stride.val();
         self.st.line_pitch.next = self.ctl.st_line_pitch.val();
         self.st.width.next = self.ctl.st_width.val();
-        self.st.addr.next = self.ctl.st_addr.val();
-        self.st.len.next = self.ctl.st_len.val();
+        self.st.pattern.next = self.ctl.st_pattern.val();
         self.st.param.next = self.ctl.st_param.val();
-        self.st.zp.next = self.ctl.st_zp.val();
-        self.st.lo.next = self.ctl.st_lo.val();
-        self.st.hi.next = self.ctl.st_hi.val();
+        self.st.stage.next = self.ctl.st_stage.val();
         self.ex.acc_raddr.next = self.st.acc_addr.val();
         self.ptable.rd_row.next = self.st.param_row.val();
         self.ptable.rd_entry.next = self.st.param_entry.val();

@@ -4,6 +4,7 @@
 //! transposed stores with the requantization units). A unit runs one instruction at a
 //! time, so its engines share its ports.
 
+use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
@@ -12,7 +13,7 @@ use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
 use crate::net;
 use crate::params::ParamLoader;
-use crate::requant::Requant;
+use crate::requant::{OutputStage, Requant};
 use crate::sram::ADDR_BITS;
 use crate::store::{LaneSelect, StoreEngine};
 use crate::store_transposed::StoreTransposedEngine;
@@ -42,14 +43,8 @@ pub struct LoadUnit {
     pub offset: Signal<In, Bits<16>>,
     /// `LoadTransposed` group pitch.
     pub pitch: Signal<In, Addr>,
-    /// DRAM address of the three ops.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run.
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The DRAM access pattern (of `LoadParams`, only its address).
+    pub pattern: Signal<In, DmaPattern>,
     /// `LoadParams` entry count.
     pub entries: Signal<In, Bits<24>>,
     /// The unit may start an instruction.
@@ -98,10 +93,7 @@ impl LoadUnit {
             dst: Default::default(),
             offset: Default::default(),
             pitch: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: (0..3).map(|_| Default::default()).collect(),
-            stride: (0..3).map(|_| Default::default()).collect(),
+            pattern: Default::default(),
             entries: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
@@ -143,18 +135,10 @@ impl Logic for LoadUnit {
         self.params.dst.next = self.dst.val();
         self.load.offset.next = self.offset.val();
         self.load_t.pitch.next = self.pitch.val();
-        self.load.addr.next = self.addr.val();
-        self.load_t.addr.next = self.addr.val();
-        self.params.addr.next = self.addr.val();
-        self.load.len.next = self.len.val();
-        self.load_t.len.next = self.len.val();
+        self.load.pattern.next = self.pattern.val();
+        self.load_t.pattern.next = self.pattern.val();
+        self.params.addr.next = self.pattern.val().addr;
         self.params.count.next = self.entries.val();
-        for i in 0..self.count.len() {
-            self.load.count[i].next = self.count[i].val();
-            self.load_t.count[i].next = self.count[i].val();
-            self.load.stride[i].next = self.stride[i].val();
-            self.load_t.stride[i].next = self.stride[i].val();
-        }
         self.ready.next = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
         self.complete.next = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
         // Idle engines drive address 0, so the read addresses can be ORed.
@@ -207,22 +191,12 @@ pub struct StoreUnit {
     pub line_pitch: Signal<In, Addr>,
     /// `StoreTransposed` width.
     pub width: Signal<In, Bits<16>>,
-    /// DRAM address of run 0.
-    pub addr: Signal<In, DAddr>,
-    /// Bytes per run.
-    pub len: Signal<In, Bits<16>>,
-    /// Runs per loop level.
-    pub count: Vec<Signal<In, Bits<24>>>,
-    /// Byte stride per loop level.
-    pub stride: Vec<Signal<In, DAddr>>,
+    /// The DRAM access pattern.
+    pub pattern: Signal<In, DmaPattern>,
     /// First requantization entry.
     pub param: Signal<In, Addr>,
-    /// Output zero point.
-    pub zp: Signal<In, Signed<8>>,
-    /// Lower clamp.
-    pub lo: Signal<In, Signed<8>>,
-    /// Upper clamp.
-    pub hi: Signal<In, Signed<8>>,
+    /// The output stage.
+    pub stage: Signal<In, OutputStage>,
     /// The unit may start an instruction.
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
@@ -269,14 +243,9 @@ impl StoreUnit {
             row_stride: Default::default(),
             line_pitch: Default::default(),
             width: Default::default(),
-            addr: Default::default(),
-            len: Default::default(),
-            count: (0..3).map(|_| Default::default()).collect(),
-            stride: (0..3).map(|_| Default::default()).collect(),
+            pattern: Default::default(),
             param: Default::default(),
-            zp: Default::default(),
-            lo: Default::default(),
-            hi: Default::default(),
+            stage: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             acc_addr: Default::default(),
@@ -312,38 +281,21 @@ impl Logic for StoreUnit {
         self.store_t.row_stride.next = self.row_stride.val();
         self.store_t.line_pitch.next = self.line_pitch.val();
         self.store_t.width.next = self.width.val();
-        self.store.addr.next = self.addr.val();
-        self.store_t.addr.next = self.addr.val();
-        self.store.len.next = self.len.val();
-        self.store_t.len.next = self.len.val();
-        for i in 0..self.count.len() {
-            self.store.count[i].next = self.count[i].val();
-            self.store_t.count[i].next = self.count[i].val();
-            self.store.stride[i].next = self.stride[i].val();
-            self.store_t.stride[i].next = self.stride[i].val();
-            self.store_t_ahead.count[i].next = self.count[i].val();
-            self.store_t_ahead.stride[i].next = self.stride[i].val();
-        }
+        self.store.pattern.next = self.pattern.val();
+        self.store_t.pattern.next = self.pattern.val();
+        self.store_t_ahead.pattern.next = self.pattern.val();
         self.store.param.next = self.param.val();
         self.store_t.param.next = self.param.val();
-        self.store.zp.next = self.zp.val();
-        self.store_t.zp.next = self.zp.val();
-        self.store.lo.next = self.lo.val();
-        self.store_t.lo.next = self.lo.val();
-        self.store.hi.next = self.hi.val();
-        self.store_t.hi.next = self.hi.val();
+        self.store.stage.next = self.stage.val();
+        self.store_t.stage.next = self.stage.val();
         self.store_t_ahead.clock.next = self.clock.val();
         self.store_t_ahead.start.next = self.start_store_t.val();
         self.store_t_ahead.acc.next = self.acc.val();
         self.store_t_ahead.row_stride.next = self.row_stride.val();
         self.store_t_ahead.line_pitch.next = self.line_pitch.val();
         self.store_t_ahead.width.next = self.width.val();
-        self.store_t_ahead.addr.next = self.addr.val();
-        self.store_t_ahead.len.next = self.len.val();
         self.store_t_ahead.param.next = self.param.val();
-        self.store_t_ahead.zp.next = self.zp.val();
-        self.store_t_ahead.lo.next = self.lo.val();
-        self.store_t_ahead.hi.next = self.hi.val();
+        self.store_t_ahead.stage.next = self.stage.val();
         self.ready.next = self.store.ready.val() & self.store_t.ready.val();
         self.complete.next = self.store.complete.val() | self.store_t.complete.val();
         self.transposed.next = !self.store_t.ready.val();
@@ -372,15 +324,11 @@ impl Logic for StoreUnit {
             if self.bcast.q.val() {
                 self.rq[j].bias.next = signed_cast(self.param_data[0].val().get_bits::<32>(0));
                 self.rq[j].scale.next = self.param_data[0].val().get_bits::<32>(32);
-                self.rq[j].zp.next = self.store_t.rq_zp.val();
-                self.rq[j].lo.next = self.store_t.rq_lo.val();
-                self.rq[j].hi.next = self.store_t.rq_hi.val();
+                self.rq[j].stage.next = self.store_t.rq_stage.val();
             } else {
                 self.rq[j].bias.next = signed_cast(self.sel.param_out[j].val().get_bits::<32>(0));
                 self.rq[j].scale.next = self.sel.param_out[j].val().get_bits::<32>(32);
-                self.rq[j].zp.next = self.store.rq_zp.val();
-                self.rq[j].lo.next = self.store.rq_lo.val();
-                self.rq[j].hi.next = self.store.rq_hi.val();
+                self.rq[j].stage.next = self.store.rq_stage.val();
             }
         }
         if self.transposed.val() {
