@@ -16,7 +16,8 @@
 //!   captures `w` into `shadow`. A `clear` on the bus (the start of a CSC preload) zeroes
 //!   every `shadow` it passes, ahead of the tile's nonzeros. A capture in the same cycle as a flip is safe: the flip
 //!   reads the old `shadow`.
-//! - `p_out = p_in + a_in * w` (wrapping int32), `a_out = a_in`, both one cycle later;
+//! - `p_out = p_in + a_in * w` (int32, computed in the bits a partial sum of its row can
+//!   have: [`partial_sum_bits`]), `a_out = a_in`, both one cycle later;
 //!   with a product register (`ArchConfig::pe_stages = 1`), `a_in * w` is registered and
 //!   added to the `p_in` of the next cycle, so `p_out` is two cycles after `a_in`; with
 //!   operand registers too (`pe_stages = 2`) the multiplier takes the previous cycle's
@@ -137,6 +138,37 @@ pub struct WsPe {
     _staged: usize,
     // 1 when the operands come from the PE's registers (two pipeline stages).
     _reg_ops: usize,
+    // The partial sums' significant bits (see [`WsPe::new`]): for the sum from above and
+    // for this PE's sum, the sign bit, the significant bits and the bits above them.
+    in_sign: Constant<Bits<32>>,
+    in_low: Constant<Bits<32>>,
+    in_high: Constant<Bits<32>>,
+    out_sign: Constant<Bits<32>>,
+    out_low: Constant<Bits<32>>,
+    out_high: Constant<Bits<32>>,
+    // The sum from above, sign-extended from its significant bits; this PE's sum, and the
+    // same sign-extended from its significant bits.
+    p_in_bits: Signal<Local, Bits<32>>,
+    p_above: Signal<Local, Signed<32>>,
+    sum: Signal<Local, Signed<32>>,
+    sum_bits: Signal<Local, Bits<32>>,
+    p_bits: Signal<Local, Bits<32>>,
+}
+
+/// Bits of the two's complement partial sum of `terms` products of int8 x int8, each at
+/// most `2^14` in magnitude (`-128 * -128`; the int4 modes' sums of products are smaller):
+/// a sign bit above the bits of `terms * 2^14`.
+pub fn partial_sum_bits(terms: usize) -> usize {
+    let most = (terms.max(1) as u64) << 14;
+    (65 - most.leading_zeros() as usize).min(32)
+}
+
+/// The constants that sign-extend a 32-bit word from its low `bits` bits: the sign bit, the
+/// low `bits` bits (the sign bit included) and the bits above them.
+fn sign_extension(bits: usize) -> [Constant<Bits<32>>; 3] {
+    let sign = 1u64 << (bits - 1);
+    let below = (sign << 1) - 1;
+    [Constant::new(sign.into()), Constant::new(below.into()), Constant::new((!below & 0xffff_ffff).into())]
 }
 
 /// Activation lanes per PE row in an array that skips sparse weights: one group of N:4.
@@ -146,8 +178,17 @@ impl WsPe {
     /// A PE in array row `row` with `lanes` activation lanes (1 or [`GROUP_LANES`]), with
     /// the 16-bit weights and four 4x4 products of int4 x int4 when `int4x4` (which needs
     /// four lanes).
+    ///
+    /// The partial sum leaving row `row` adds `row + 1` products, so it has at most
+    /// [`partial_sum_bits`]`(row + 1)` significant bits, whatever the data (the top row's
+    /// `p_in` is 0): the PE computes and registers those and sign-extends them to the
+    /// int32 `p_out`, and takes only the significant bits of its `p_in`, so synthesis keeps
+    /// an adder and a register as wide as the row needs (18 bits in row 3, 19 in row 11)
+    /// and every sum stays the exact int32 one.
     pub fn new(row: usize, lanes: usize, int4x4: bool) -> Self {
         assert!(row < MAX_SIDE, "row {row} beyond {MAX_SIDE}");
+        let [in_sign, in_low, in_high] = sign_extension(partial_sum_bits(row));
+        let [out_sign, out_low, out_high] = sign_extension(partial_sum_bits(row + 1));
         assert!(lanes == 1 || lanes == GROUP_LANES, "{lanes} lanes");
         assert!(!int4x4 || lanes == GROUP_LANES, "int4 x int4 needs {GROUP_LANES} lanes");
         Self {
@@ -205,6 +246,17 @@ impl WsPe {
             _direct: usize::from(lanes > 1),
             _staged: 0,
             _reg_ops: 0,
+            in_sign,
+            in_low,
+            in_high,
+            out_sign,
+            out_low,
+            out_high,
+            p_in_bits: Default::default(),
+            p_above: Default::default(),
+            sum: Default::default(),
+            sum_bits: Default::default(),
+            p_bits: Default::default(),
         }
     }
 
@@ -288,14 +340,22 @@ impl Logic for WsPe {
         // the PE's stages; the product joins the partial sum as it comes out.
         // (Every local needs a driver: the defaults of the locals a PE of the other kind
         // does not use, in their own widths.)
-        self.product.next = self.p_in.val();
-        self.term.next = self.p_in.val();
+        // The sum from above, from its significant bits.
+        self.p_in_bits.next = unsigned_cast(self.p_in.val());
+        if (self.p_in_bits.val() & self.in_sign.val()) != 0 {
+            self.p_above.next = signed_cast(self.p_in_bits.val() | self.in_high.val());
+        } else {
+            self.p_above.next = signed_cast(self.p_in_bits.val() & self.in_low.val());
+        }
+        self.product.next = self.p_above.val();
+        self.term.next = self.p_above.val();
+        self.sum.next = self.p_above.val();
         for m in 0..self.mul.len() {
             self.mul[m].clock.next = self.clock.val();
             self.mul[m].a.next = unsigned_cast(self.a_in[0].val());
             self.mul[m].b.next = unsigned_cast(self.w_now.val());
             self.product.next = signed_cast(self.mul[m].p.val());
-            self.p.d.next = self.p_in.val() + self.product.val();
+            self.sum.next = self.p_above.val() + self.product.val();
         }
         // Packed, the weight byte is two int4 weights for two activations: two 8x4
         // products (in silicon the halves of the 8x8 multiplier, bit fusion).
@@ -329,13 +389,21 @@ impl Logic for WsPe {
         // The product joins the partial sum now, or (with the product register) in the
         // next cycle, the partial sum from above being one cycle later too.
         for _u in 0..self._direct {
-            self.p.d.next = self.p_in.val() + self.term.val();
+            self.sum.next = self.p_above.val() + self.term.val();
         }
         for _u in 0..self._staged {
             // Every product fits 16 bits: |a * w| <= 2^14.
             self.prod.d.next = signed_bit_cast::<16, 32>(self.term.val());
-            self.p.d.next = self.p_in.val() + signed_cast_widen::<32, 16>(self.prod.q.val());
+            self.sum.next = self.p_above.val() + signed_cast_widen::<32, 16>(self.prod.q.val());
         }
+        // The sum, sign-extended from its significant bits (exact: it has no others).
+        self.sum_bits.next = unsigned_cast(self.sum.val());
+        if (self.sum_bits.val() & self.out_sign.val()) != 0 {
+            self.p_bits.next = self.sum_bits.val() | self.out_high.val();
+        } else {
+            self.p_bits.next = self.sum_bits.val() & self.out_low.val();
+        }
+        self.p.d.next = signed_cast(self.p_bits.val());
         if self.w_clear_in.val() {
             self.shadow.d.next = self.zero.val();
         }
@@ -439,5 +507,22 @@ impl Logic for OsPe {
         self.first_out.next = self.first.q.val();
         self.last_out.next = self.last.q.val();
         self.b_out.next = self.b.q.val();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partial_sum_bits;
+
+    #[test]
+    fn partial_sums_keep_the_bits_their_extremes_need() {
+        // n * 2^14 (n products of -128 * -128) must fit below the sign bit; n * -16,256
+        // (-128 * 127) then fits too.
+        for (terms, bits) in [(1, 16), (2, 17), (3, 17), (4, 18), (5, 18), (12, 19), (16, 20), (17, 20), (256, 24)] {
+            assert_eq!(partial_sum_bits(terms), bits, "{terms} products");
+            let top = (1i64 << (bits - 1)) - 1;
+            assert!(terms as i64 * 16384 <= top && terms as i64 * 16384 > top / 2, "{terms} products in {bits} bits");
+        }
+        assert_eq!(partial_sum_bits(1 << 20), 32, "no wider than the int32 sum");
     }
 }

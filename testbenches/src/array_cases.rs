@@ -73,8 +73,22 @@ impl ArrayCase {
     /// tile `i`; each holds the unit for `max(M, rows)` cycles and presents word `m` and
     /// preload row `r` in cycles `start + 1 + m` and `start + 1 + r`.
     pub fn weight_stationary(rows: usize, cols: usize, lengths: &[usize], seed: u64) -> Self {
+        Self::weight_stationary_of(rows, cols, lengths, seed, |rng, _| rng.gen())
+    }
+
+    /// [`ArrayCase::weight_stationary`] with every weight and activation -128 or 127, and
+    /// the first tile and the first word all -128: its column sums are `rows * 2^14`, the
+    /// largest a column can make, and the others are as far from 0 as int8 data go.
+    pub fn weight_stationary_extremes(rows: usize, cols: usize, lengths: &[usize], seed: u64) -> Self {
+        Self::weight_stationary_of(rows, cols, lengths, seed, |rng, first| if first || rng.gen() { -128 } else { 127 })
+    }
+
+    /// A WS case whose weights and activations are `value(rng, first)`, `first` for those
+    /// of the first tile and the first word.
+    fn weight_stationary_of(rows: usize, cols: usize, lengths: &[usize], seed: u64, value: impl Fn(&mut ChaCha8Rng, bool) -> i8) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let tiles: Vec<Vec<Vec<i8>>> = (0..=lengths.len()).map(|_| random_matrix(&mut rng, rows, cols)).collect();
+        let tiles: Vec<Vec<Vec<i8>>> =
+            (0..=lengths.len()).map(|i| (0..rows).map(|_| (0..cols).map(|_| value(&mut rng, i == 0)).collect()).collect()).collect();
         let mut case = Self::new(Kind::WeightStationary, rows, cols);
         let (flip, w, valid, tag) = (rows, rows + 1, rows + 1 + cols, rows + 1 + 2 * cols);
         let mut start = 0usize;
@@ -88,7 +102,7 @@ impl ArrayCase {
                 }
             }
             for word in 0..m {
-                let a: Vec<i8> = (0..rows).map(|_| rng.gen()).collect();
+                let a: Vec<i8> = (0..rows).map(|_| value(&mut rng, i == 1 && word == 0)).collect();
                 let t = start + 1 + word;
                 let sums = (0..cols).map(|j| a.iter().zip(&tiles[i - 1]).map(|(&x, wr)| x as i32 * wr[j] as i32).sum()).collect();
                 case.expect.push((t + rows + cols - 1, sums));

@@ -13,6 +13,10 @@ fn cases() -> Vec<ArrayCase> {
         ArrayCase::weight_stationary(5, 2, &[1, 1, 6, 5], 4),
         ArrayCase::weight_stationary(1, 1, &[2, 1, 3], 5),
         ArrayCase::weight_stationary(8, 8, &[16, 8, 3, 8], 6),
+        // Each PE keeps only the bits its row's partial sums can have: the extremes reach
+        // them (a column of twelve -128 * -128 is 196,608, 19 bits).
+        ArrayCase::weight_stationary_extremes(12, 3, &[6, 4], 13),
+        ArrayCase::weight_stationary_extremes(1, 2, &[3, 2], 14),
         ArrayCase::output_stationary(2, 2, &[3, 1, 2, 5], 7),
         ArrayCase::output_stationary(4, 4, &[8, 4, 6, 1, 2, 9], 8),
         ArrayCase::output_stationary(3, 5, &[5, 3, 1, 7], 9),
