@@ -486,7 +486,10 @@ impl Logic for WsEngine {
         if self.issue_flip.val() {
             self.pending_flip.d.next = false;
         }
-        if self.issue_w.val() {
+        // The next word's accumulator row, loaded in every start cycle and every running
+        // one: the same as loading it only with a word (a start without words leaves a row
+        // that no word reads), without the start's word test before the register's enable.
+        if self.start.val() | self.seq.busy.val() {
             self.acc_next.d.next = self.acc_inc.val();
         }
 
