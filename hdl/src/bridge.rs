@@ -102,6 +102,13 @@ pub struct HostBridge {
     arg: DFF<Bits<64>>,
     addr: DFF<Bits<DRAM_ADDR_BITS>>,
     len: DFF<Bits<32>>,
+    /// `len == 1` and `len != 0`, registered: a cycle late, but `len` changes only with a
+    /// received byte or in `ReadIssue`, and is next tested at the next byte (a UART frame,
+    /// at least 40 cycles, later) or in `Send` (three cycles later), so the flags are
+    /// current whenever they are read, and the 32-bit comparisons stay off the paths into
+    /// the state machine.
+    len_one: DFF<Bit>,
+    len_left: DFF<Bit>,
     words: Vec<DFF<Bits<64>>>,
     // The part just received is in `words`: write it in this cycle, at `slot`.
     part_done: DFF<Bit>,
@@ -167,6 +174,8 @@ impl HostBridge {
             arg: Default::default(),
             addr: Default::default(),
             len: Default::default(),
+            len_one: Default::default(),
+            len_left: Default::default(),
             words: (0..INSTR_WORDS / parts).map(|_| Default::default()).collect(),
             part_done: Default::default(),
             slot: Default::default(),
@@ -206,6 +215,8 @@ impl Logic for HostBridge {
             arg,
             addr,
             len,
+            len_one,
+            len_left,
             part_done,
             slot,
             out,
@@ -213,6 +224,8 @@ impl Logic for HostBridge {
             run_r,
             nout
         );
+        self.len_one.d.next = self.len.q.val() == 1;
+        self.len_left.d.next = self.len.q.val() != 0;
         self.rx_byte.d.next = self.rx_data.val();
         self.rx_new.d.next = self.rx_valid.val();
         self.rx_identify.d.next = self.rx_data.val() == self.cmd_identify.val();
@@ -309,7 +322,7 @@ impl Logic for HostBridge {
                     self.mem_we.next = true;
                     self.addr.d.next = self.addr.q.val() + 1;
                     self.len.d.next = self.len.q.val() - 1;
-                    if self.len.q.val() == 1 {
+                    if self.len_one.q.val() {
                         self.out.d.next = bit_cast::<128, 8>(self.ack.val());
                         self.nout.d.next = 1.into();
                         self.state.d.next = BridgeState::Send;
@@ -370,7 +383,7 @@ impl Logic for HostBridge {
                     self.out.d.next = self.out.q.val() >> 8;
                     self.nout.d.next = self.nout.q.val() - 1;
                     if self.nout.q.val() == 1 {
-                        if (self.cmd.q.val() == self.cmd_read.val()) & (self.len.q.val() != 0) {
+                        if (self.cmd.q.val() == self.cmd_read.val()) & self.len_left.q.val() {
                             self.state.d.next = BridgeState::ReadIssue;
                         } else {
                             self.state.d.next = BridgeState::Idle;
