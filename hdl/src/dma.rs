@@ -246,6 +246,9 @@ pub struct BeatWalker {
     i: Vec<DFF<Bits<24>>>,
     b: Vec<DFF<DAddr>>,
     beat_reg: DFF<Bits<16>>,
+    /// The current beat's address, `b[2] + beat * lanes`, kept beside the counters so that
+    /// the DRAM address leaves a register.
+    addr_reg: DFF<DAddr>,
     bpr: DFF<Bits<16>>,
     run_reg: DFF<Bits<24>>,
     /// `ceil(len / lanes)`.
@@ -282,6 +285,7 @@ impl BeatWalker {
             i: crate::wiring::signals(3),
             b: crate::wiring::signals(3),
             beat_reg: Default::default(),
+            addr_reg: Default::default(),
             bpr: Default::default(),
             run_reg: Default::default(),
             beats: crate::verilog::ConstDivider::new(17, lanes),
@@ -297,7 +301,7 @@ impl BeatWalker {
 impl Logic for BeatWalker {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, beat_reg, bpr, run_reg);
+        dff_setup!(self, clock, beat_reg, addr_reg, bpr, run_reg);
         for k in 0..3 {
             self.c[k].clock.next = self.clock.val();
             self.s[k].clock.next = self.clock.val();
@@ -322,7 +326,7 @@ impl Logic for BeatWalker {
                     self.beat_bytes.val() + (bit_cast::<DRAM_ADDR_BITS, 16>(self.beat_reg.q.val()) << self.bit_pos[k].val());
             }
         }
-        self.beat_addr.next = self.b[2].q.val() + self.beat_bytes.val();
+        self.beat_addr.next = self.addr_reg.q.val();
         self.beat_offset.next = self.beat_bytes.val().get_bits::<16>(0);
         self.beat.next = self.beat_reg.q.val();
         self.run.next = self.run_reg.q.val();
@@ -339,6 +343,7 @@ impl Logic for BeatWalker {
                 self.b[k].d.next = self.pattern.val().addr;
             }
             self.beat_reg.d.next = 0.into();
+            self.addr_reg.d.next = self.pattern.val().addr;
             self.run_reg.d.next = 0.into();
             if self.pattern.val().len == 0 {
                 self.bpr.d.next = 1.into();
@@ -348,17 +353,20 @@ impl Logic for BeatWalker {
         } else if self.advance.val() {
             if !self.last_beat.val() {
                 self.beat_reg.d.next = (self.beat_reg.q.val() + 1) & self.beat_mask.val();
+                self.addr_reg.d.next = self.addr_reg.q.val() + bit_cast::<DRAM_ADDR_BITS, 16>(self.lanes.val());
             } else {
                 self.beat_reg.d.next = 0.into();
                 self.run_reg.d.next = (self.run_reg.q.val() + 1) & self.count_mask.val();
                 if (self.i[2].q.val() + 1) < self.c[2].q.val() {
                     self.i[2].d.next = (self.i[2].q.val() + 1) & self.count_mask.val();
                     self.b[2].d.next = self.b[2].q.val() + self.s[2].q.val();
+                    self.addr_reg.d.next = self.b[2].q.val() + self.s[2].q.val();
                 } else if (self.i[1].q.val() + 1) < self.c[1].q.val() {
                     self.i[1].d.next = (self.i[1].q.val() + 1) & self.count_mask.val();
                     self.i[2].d.next = 0.into();
                     self.b[1].d.next = self.b[1].q.val() + self.s[1].q.val();
                     self.b[2].d.next = self.b[1].q.val() + self.s[1].q.val();
+                    self.addr_reg.d.next = self.b[1].q.val() + self.s[1].q.val();
                 } else if (self.i[0].q.val() + 1) < self.c[0].q.val() {
                     self.i[0].d.next = (self.i[0].q.val() + 1) & self.count_mask.val();
                     self.i[1].d.next = 0.into();
@@ -366,6 +374,7 @@ impl Logic for BeatWalker {
                     self.b[0].d.next = self.b[0].q.val() + self.s[0].q.val();
                     self.b[1].d.next = self.b[0].q.val() + self.s[0].q.val();
                     self.b[2].d.next = self.b[0].q.val() + self.s[0].q.val();
+                    self.addr_reg.d.next = self.b[0].q.val() + self.s[0].q.val();
                 }
             }
         }
