@@ -108,8 +108,8 @@ fn check_ice40_leaf<const A: usize, const B: usize, const P: usize>(signed: bool
     let (amax, bmax) = ((1u64 << A) - 1, (1u64 << B) - 1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(A as u64 * 31 + P as u64);
     // The corners (both signs' extremes, zero, one), then random operands.
-    let corners = [0, 1, amax, amax >> 1, (amax >> 1) + 1];
-    let mut ins: Vec<(u64, u64)> = corners.iter().flat_map(|&a| [0, 1, bmax, bmax >> 1, (bmax >> 1) + 1].map(|b| (a, b & bmax))).collect();
+    let corners = |max: u64| [0, 1, max, max >> 1, (max >> 1) + 1];
+    let mut ins: Vec<(u64, u64)> = corners(amax).into_iter().flat_map(|a| corners(bmax).map(|b| (a, b))).collect();
     ins.extend((0..40).map(|_| (rng.gen_range(0..=amax), rng.gen_range(0..=bmax))));
     let rows: Vec<Vec<i64>> = ins.iter().map(|&(a, b)| vec![a as i64, b as i64]).collect();
     let outs =
