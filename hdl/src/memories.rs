@@ -312,6 +312,8 @@ pub struct Accumulator {
     fwd2: DFF<Bit>,
     /// The row the write of the next cycle goes to.
     next_wa: Signal<Local, Addr>,
+    /// What each column's input is added to: the old row, forwarded or read, or zero.
+    addend: Vec<Signal<Local, Signed<32>>>,
 }
 
 // `next_wa` takes the next write's row from `p_addr`, one register before the write.
@@ -330,7 +332,9 @@ impl Accumulator {
             input: (0..cols).map(|_| Default::default()).collect(),
             host_addr: Default::default(),
             host_data: (0..cols).map(|_| Default::default()).collect(),
-            rams: (0..cols).map(|_| SyncRam::new(depth)).collect(),
+            // A read that meets a write of its row takes the written row from
+            // `last_wd`/`prev_wd` (`fwd`, `fwd2`), never the block RAM's word.
+            rams: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
             // The exec unit writes and the store unit reads, never one row in one cycle.
             replica: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
             p_valid: Default::default(),
@@ -351,6 +355,7 @@ impl Accumulator {
             fwd: Default::default(),
             fwd2: Default::default(),
             next_wa: Default::default(),
+            addend: (0..cols).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -399,17 +404,18 @@ impl Logic for Accumulator {
             self.replica[j].write_enable.next = self.w_valid.data_out.val();
             self.replica[j].write_address.next = self.w_addr.data_out.val();
             self.replica[j].write_data.next = self.rams[j].write_data.val();
+            // One adder per column: the old row is chosen (or zeroed) before the addition.
+            self.addend[j].next = 0.into();
             if self.w_accum.data_out.val() {
                 if self.fwd.q.val() {
-                    self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.last_wd[j].q.val();
+                    self.addend[j].next = self.last_wd[j].q.val();
                 } else if self.fwd2.q.val() {
-                    self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.prev_wd[j].q.val();
+                    self.addend[j].next = self.prev_wd[j].q.val();
                 } else {
-                    self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.w_old[j].data_out.val();
+                    self.addend[j].next = self.w_old[j].data_out.val();
                 }
-            } else {
-                self.rams[j].write_data.next = self.w_input[j].data_out.val();
             }
+            self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.addend[j].val();
             if self.w_valid.data_out.val() {
                 self.last_wd[j].d.next = self.rams[j].write_data.val();
             }
