@@ -19,12 +19,17 @@
 //! `t + j + k`; the flip presented with an activation in cycle `t`
 //! switches PE `(k, j)` in cycle `t + k + j`.
 //!
+//! In a dense array, PEs `(2m, j)` and `(2m + 1, j)` share one multiplier leaf,
+//! [`DspPair`] (one SB_MAC16 in dual 8x8 mode on iCE40), with the PEs' own register
+//! stages; the last row of an odd count keeps its own.
+//!
 //! The nets are listed once with [`crate::net!`] (see [`crate::wiring`]).
 
 use crate::delay::Delay;
+use crate::dsp::DspPair;
 use crate::net;
 use crate::pe::{WsPe, MAX_SIDE};
-use crate::wiring::{assign_zero, Mode};
+use crate::wiring::{assign_literal, assign_zero, Mode};
 use rust_hdl::prelude::*;
 
 /// The weight-stationary array.
@@ -62,6 +67,8 @@ pub struct WsArray {
     w_row_skew: Vec<Delay<Bits<8>>>,
     w_clear_skew: Vec<Delay<Bit>>,
     deskew: Vec<Delay<Signed<32>>>,
+    /// The shared multipliers, pair `j * (rows / 2) + m` for PEs `(2m, j)` and `(2m + 1, j)`.
+    pairs: Vec<DspPair>,
     /// Product registers per PE (`ArchConfig::pe_stages`).
     _pe_stages: usize,
 }
@@ -72,6 +79,13 @@ impl WsArray {
     /// int4 when `int4x4`.
     pub fn new(rows: usize, cols: usize, lanes: usize, int4x4: bool) -> Self {
         assert!((1..=MAX_SIDE).contains(&rows) && (1..=MAX_SIDE).contains(&cols), "array {rows}x{cols}");
+        let paired_rows = if lanes == 1 { rows / 2 * 2 } else { 0 };
+        let mut pes: Vec<Vec<WsPe>> = (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes, int4x4)).collect()).collect();
+        for row in &mut pes[..paired_rows] {
+            for pe in row.iter_mut() {
+                pe.use_external_multiplier();
+            }
+        }
         Self {
             clock: Default::default(),
             a_in: (0..rows * lanes).map(|_| Default::default()).collect(),
@@ -83,7 +97,7 @@ impl WsArray {
             w_row_in: (0..cols).map(|_| Default::default()).collect(),
             w_clear_in: Default::default(),
             out: (0..cols).map(|_| Default::default()).collect(),
-            pes: (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes, int4x4)).collect()).collect(),
+            pes,
             a_skew: (0..rows * lanes).map(|l| Delay::new(l / lanes)).collect(),
             flip_skew: (0..rows).map(Delay::new).collect(),
             packed_skew: (0..rows).map(Delay::new).collect(),
@@ -93,6 +107,7 @@ impl WsArray {
             w_row_skew: (0..cols).map(Delay::new).collect(),
             w_clear_skew: (0..cols).map(Delay::new).collect(),
             deskew: (0..cols).map(|j| Delay::new(cols - 1 - j)).collect(),
+            pairs: (0..cols * paired_rows / 2).map(|_| DspPair::new(false, false)).collect(),
             _pe_stages: 0,
         }
     }
@@ -104,6 +119,9 @@ impl WsArray {
             for pe in row.iter_mut() {
                 pe.set_pe_stages(stages);
             }
+        }
+        for pair in &mut self.pairs {
+            *pair = DspPair::new(stages >= 2, stages >= 1);
         }
         self._pe_stages = stages;
     }
@@ -133,10 +151,30 @@ impl WsArray {
         self.rows() + self.cols() - 1 + self._pe_stages
     }
 
+    /// Rows whose PEs share a [`DspPair`] with their neighbour: an even count.
+    fn paired_rows(&self) -> usize {
+        2 * self.pairs.len() / self.cols()
+    }
+
     /// Every net of the array, applied according to `mode`.
     fn wire(&mut self, mode: &mut Mode) {
         let (rows, cols, lanes) = (self.rows(), self.cols(), self.lanes());
         let pe = |k: usize, j: usize, p: &str| format!("pes${k}${j}${p}");
+        let half = self.paired_rows() / 2;
+        for j in 0..cols {
+            for m in 0..half {
+                let i = j * half + m;
+                let pair = |p: &str| format!("pairs${i}${p}");
+                let (k0, k1) = (2 * m, 2 * m + 1);
+                net!(mode, self.pairs[i].clock, pair("clock"), self.clock, "clock".into());
+                net!(mode, self.pairs[i].a0, pair("a0"), self.pes[k0][j].mul_a, pe(k0, j, "mul_a"));
+                net!(mode, self.pairs[i].b0, pair("b0"), self.pes[k0][j].mul_b, pe(k0, j, "mul_b"));
+                net!(mode, self.pes[k0][j].mul_p, pe(k0, j, "mul_p"), self.pairs[i].p0, pair("p0"));
+                net!(mode, self.pairs[i].a1, pair("a1"), self.pes[k1][j].mul_a, pe(k1, j, "mul_a"));
+                net!(mode, self.pairs[i].b1, pair("b1"), self.pes[k1][j].mul_b, pe(k1, j, "mul_b"));
+                net!(mode, self.pes[k1][j].mul_p, pe(k1, j, "mul_p"), self.pairs[i].p1, pair("p1"));
+            }
+        }
         let lane = |l: &str, i: usize, p: &str| format!("{l}${i}${p}");
         for k in 0..rows {
             net!(mode, self.flip_skew[k].clock, lane("flip_skew", k, "clock"), self.clock, "clock".into());
@@ -220,15 +258,23 @@ impl WsArray {
 impl Logic for WsArray {
     fn update(&mut self) {
         self.wire(&mut Mode::Update);
+        let paired = self.paired_rows();
         for j in 0..self.cols() {
             self.pes[0][j].p_in.next = 0.into();
+            for row in &mut self.pes[paired..] {
+                row[j].mul_p.next = 0.into();
+            }
         }
     }
 
     fn connect(&mut self) {
         self.wire(&mut Mode::Connect);
+        let paired = self.paired_rows();
         for j in 0..self.cols() {
             self.pes[0][j].p_in.connect();
+            for row in &mut self.pes[paired..] {
+                row[j].mul_p.connect();
+            }
         }
     }
 
@@ -238,6 +284,9 @@ impl Logic for WsArray {
         WsArray::new(self.rows(), self.cols(), self.lanes(), false).wire(&mut Mode::Emit(&mut block));
         for j in 0..self.cols() {
             block.push(assign_zero(format!("pes$0${j}$p_in")));
+            for k in self.paired_rows()..self.rows() {
+                block.push(assign_literal(format!("pes${k}${j}$mul_p"), Bits::<32>::from(0u64)));
+            }
         }
         Verilog::Combinatorial(block)
     }

@@ -157,50 +157,200 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
 
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
-        let place = Ecp5Placement::of(A, B);
-        // An operand narrower than the input sits at its top, above constant zeros.
-        let extend = |name: &str, shift: usize| if shift == 0 { name.to_string() } else { format!("{{{name}, {shift}'d0}}") };
-        let clk = |on: bool| if on { "\"CLK0\"" } else { "\"NONE\"" };
+        let leaf = Leaf { a: A, b: B, p: P, signed: self._signed, reg_in: self._reg_in, reg_out: self._reg_out };
         let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
-        let _ = writeln!(
-            v,
-            "wire [17:0] ax = {};\nwire [17:0] bx = {};\nwire [35:0] px;",
-            extend("a", place.a_shift),
-            extend("b", place.b_shift)
-        );
-        let _ = write!(
-            v,
-            "MULT18X18D #(.REG_INPUTA_CLK({i}), .REG_INPUTB_CLK({i}), .REG_OUTPUT_CLK({o}), .GSR(\"DISABLED\")) mult (",
-            i = clk(self._reg_in),
-            o = clk(self._reg_out)
-        );
-        for k in 0..18 {
-            let _ = write!(v, ".A{k}(ax[{k}]), .B{k}(bx[{k}]), .C{k}(1'b0), ");
-        }
-        for k in 0..36 {
-            let _ = write!(v, ".P{k}(px[{k}]), ");
-        }
-        let sign = if self._signed { "1'b1" } else { "1'b0" };
-        let _ = writeln!(v, ".SIGNEDA({sign}), .SIGNEDB({sign}), .SOURCEA(1'b0), .SOURCEB(1'b0), .CLK0(clock), .CE0(1'b1), .RST0(1'b0));");
-        let significant = A + B;
-        if P <= significant {
-            let _ = writeln!(v, "assign p = px[{}:{}];", place.p_lo + P - 1, place.p_lo);
-        } else if self._signed {
-            let _ = writeln!(v, "assign p = {{{{{}{{px[35]}}}}, px[35:{}]}};", P - significant, place.p_lo);
-        } else {
-            let _ = writeln!(v, "assign p = {{{}'d0, px[35:{}]}};", P - significant, place.p_lo);
-        }
+        leaf.ecp5_body(&mut v, ["a", "b", "p"], "");
         if A <= 16 && B <= 16 && P <= 32 {
             self.ice40_body(&mut v);
         }
         let _ = writeln!(v, "`else");
-        // The plain body: the same registers around a Verilog product of the extended operands.
-        let _ = writeln!(v, "reg [{}:0] a_r = 0;\nreg [{}:0] b_r = 0;\nreg [{}:0] p_r = 0;", A - 1, B - 1, P - 1);
-        let (ai, bi) = if self._reg_in { ("a_r", "b_r") } else { ("a", "b") };
-        let (ax, bx) = if self._signed { (format!("$signed({ai})"), format!("$signed({bi})")) } else { (ai.to_string(), bi.to_string()) };
-        let _ = writeln!(v, "wire [{}:0] prod = {ax} * {bx};", P - 1);
-        let _ = writeln!(v, "always @(posedge clock) begin\n    a_r <= a;\n    b_r <= b;\n    p_r <= prod;\nend");
-        let _ = writeln!(v, "assign p = {};", if self._reg_out { "p_r" } else { "prod" });
+        leaf.plain_body(&mut v, ["a", "b", "p"], "");
+        let _ = writeln!(v, "`endif");
+        Verilog::Wrapper(Wrapper { code: v, cores: String::new() })
+    }
+}
+
+/// The shape and registers of one product, for the Verilog bodies both leaves write.
+struct Leaf {
+    a: usize,
+    b: usize,
+    p: usize,
+    signed: bool,
+    reg_in: bool,
+    reg_out: bool,
+}
+
+impl Leaf {
+    /// The `SYSTOLE_ECP5` body: a MULT18X18D with the registers asked for, computing port
+    /// `names[2]` from ports `names[0]` and `names[1]`; its wires and instance end in
+    /// `suffix`.
+    fn ecp5_body(&self, v: &mut String, [a, b, p]: [&str; 3], suffix: &str) {
+        let place = Ecp5Placement::of(self.a, self.b);
+        // An operand narrower than the input sits at its top, above constant zeros.
+        let extend = |name: &str, shift: usize| if shift == 0 { name.to_string() } else { format!("{{{name}, {shift}'d0}}") };
+        let clk = |on: bool| if on { "\"CLK0\"" } else { "\"NONE\"" };
+        let _ = writeln!(
+            v,
+            "wire [17:0] ax{suffix} = {};\nwire [17:0] bx{suffix} = {};\nwire [35:0] px{suffix};",
+            extend(a, place.a_shift),
+            extend(b, place.b_shift)
+        );
+        let _ = write!(
+            v,
+            "MULT18X18D #(.REG_INPUTA_CLK({i}), .REG_INPUTB_CLK({i}), .REG_OUTPUT_CLK({o}), .GSR(\"DISABLED\")) mult{suffix} (",
+            i = clk(self.reg_in),
+            o = clk(self.reg_out)
+        );
+        for k in 0..18 {
+            let _ = write!(v, ".A{k}(ax{suffix}[{k}]), .B{k}(bx{suffix}[{k}]), .C{k}(1'b0), ");
+        }
+        for k in 0..36 {
+            let _ = write!(v, ".P{k}(px{suffix}[{k}]), ");
+        }
+        let sign = if self.signed { "1'b1" } else { "1'b0" };
+        let _ = writeln!(v, ".SIGNEDA({sign}), .SIGNEDB({sign}), .SOURCEA(1'b0), .SOURCEB(1'b0), .CLK0(clock), .CE0(1'b1), .RST0(1'b0));");
+        let significant = self.a + self.b;
+        let px = format!("px{suffix}");
+        if self.p <= significant {
+            let _ = writeln!(v, "assign {p} = {px}[{}:{}];", place.p_lo + self.p - 1, place.p_lo);
+        } else if self.signed {
+            let _ = writeln!(v, "assign {p} = {{{{{}{{{px}[35]}}}}, {px}[35:{}]}};", self.p - significant, place.p_lo);
+        } else {
+            let _ = writeln!(v, "assign {p} = {{{}'d0, {px}[35:{}]}};", self.p - significant, place.p_lo);
+        }
+    }
+
+    /// The plain body (simulation and other parts): the same registers around a Verilog
+    /// product of the extended operands.
+    fn plain_body(&self, v: &mut String, [a, b, p]: [&str; 3], suffix: &str) {
+        let (ar, br, pr) = (format!("a_r{suffix}"), format!("b_r{suffix}"), format!("p_r{suffix}"));
+        let _ = writeln!(v, "reg [{}:0] {ar} = 0;\nreg [{}:0] {br} = 0;\nreg [{}:0] {pr} = 0;", self.a - 1, self.b - 1, self.p - 1);
+        let (ai, bi) = if self.reg_in { (ar.as_str(), br.as_str()) } else { (a, b) };
+        let (ax, bx) = if self.signed { (format!("$signed({ai})"), format!("$signed({bi})")) } else { (ai.to_string(), bi.to_string()) };
+        let _ = writeln!(v, "wire [{}:0] prod{suffix} = {ax} * {bx};", self.p - 1);
+        let _ = writeln!(v, "always @(posedge clock) begin\n    {ar} <= {a};\n    {br} <= {b};\n    {pr} <= prod{suffix};\nend");
+        let _ = writeln!(v, "assign {p} = {};", if self.reg_out { pr } else { format!("prod{suffix}") });
+    }
+}
+
+/// Two independent signed int8 x int8 products (`p0 = a0 * b0`, `p1 = a1 * b1`, each
+/// sign-extended from its 16 bits to 32 outside the block) with the same `reg_in` and `reg_out` registers, in one DSP block where the part
+/// has a dual mode: `SYSTOLE_ICE40` instantiates one SB_MAC16 in 8x8 mode (`MODE_8x8`),
+/// `{a1, a0}` on A and `{b1, b0}` on B, its A/B input registers and both 8x8 product
+/// registers (`TOP_8x8_MULT_REG`, `BOT_8x8_MULT_REG`) on as asked and its outputs taken
+/// from the products (`TOPOUTPUT_SELECT = BOTOUTPUT_SELECT = 2`), so two PEs share the
+/// block that one [`DspProduct`] would fill. The ECP5 flow has no 9x9 mode (prjtrellis
+/// issue 152), so `SYSTOLE_ECP5` is two MULT18X18D as [`DspProduct`] writes them, and so
+/// is the plain body. Latency and register contents are as for two [`DspProduct`]s.
+#[derive(LogicBlock)]
+pub struct DspPair {
+    /// Clock (unused with no registers).
+    pub clock: Signal<In, Clock>,
+    /// First product's left operand.
+    pub a0: Signal<In, Bits<8>>,
+    /// First product's right operand.
+    pub b0: Signal<In, Bits<8>>,
+    /// Second product's left operand.
+    pub a1: Signal<In, Bits<8>>,
+    /// Second product's right operand.
+    pub b1: Signal<In, Bits<8>>,
+    /// `a0 * b0`, `reg_in + reg_out` cycles later.
+    pub p0: Signal<Out, Bits<32>>,
+    /// `a1 * b1`, `reg_in + reg_out` cycles later.
+    pub p1: Signal<Out, Bits<32>>,
+    _reg_in: bool,
+    _reg_out: bool,
+    // The registers' contents, per product: a, b, p.
+    _regs: [[u64; 3]; 2],
+}
+
+impl DspPair {
+    /// Two signed products with registers on the operands (`reg_in`) and products
+    /// (`reg_out`).
+    pub fn new(reg_in: bool, reg_out: bool) -> Self {
+        Self {
+            clock: Default::default(),
+            a0: Default::default(),
+            b0: Default::default(),
+            a1: Default::default(),
+            b1: Default::default(),
+            p0: Default::default(),
+            p1: Default::default(),
+            _reg_in: reg_in,
+            _reg_out: reg_out,
+            _regs: [[0; 3]; 2],
+        }
+    }
+
+    /// Cycles from an operand to its product.
+    pub fn latency(&self) -> usize {
+        usize::from(self._reg_in) + usize::from(self._reg_out)
+    }
+
+    /// The product of two int8 bit patterns, as 32 bits.
+    fn product(a: u64, b: u64) -> u64 {
+        ((a as u8 as i8 as i64 * b as u8 as i8 as i64) as u64) & 0xffff_ffff
+    }
+
+    fn leaf(&self) -> Leaf {
+        Leaf { a: 8, b: 8, p: 32, signed: true, reg_in: self._reg_in, reg_out: self._reg_out }
+    }
+}
+
+impl Logic for DspPair {
+    fn update(&mut self) {
+        let ins = [(self.a0.val().to_u64(), self.b0.val().to_u64()), (self.a1.val().to_u64(), self.b1.val().to_u64())];
+        if self.clock.pos_edge() {
+            for (r, &(a, b)) in self._regs.iter_mut().zip(&ins) {
+                let (x, y) = if self._reg_in { (r[0], r[1]) } else { (a, b) };
+                *r = [a, b, Self::product(x, y)];
+            }
+        }
+        let out = |r: &[u64; 3], (a, b): (u64, u64)| -> u64 {
+            if self._reg_out {
+                r[2]
+            } else if self._reg_in {
+                Self::product(r[0], r[1])
+            } else {
+                Self::product(a, b)
+            }
+        };
+        self.p0.next = out(&self._regs[0], ins[0]).into();
+        self.p1.next = out(&self._regs[1], ins[1]).into();
+    }
+
+    fn connect(&mut self) {
+        self.p0.connect();
+        self.p1.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let mut v = String::new();
+        let on = |b: bool| u8::from(b);
+        let _ = writeln!(v, "`ifdef {ICE40_DEFINE}\nwire [31:0] px;");
+        let _ = writeln!(
+            v,
+            "SB_MAC16 #(.A_REG(1'b{i}), .B_REG(1'b{i}), .C_REG(1'b0), .D_REG(1'b0), .TOP_8x8_MULT_REG(1'b{o}), \
+             .BOT_8x8_MULT_REG(1'b{o}), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b0), \
+             .TOPOUTPUT_SELECT(2'b10), .BOTOUTPUT_SELECT(2'b10), .MODE_8x8(1'b1), .A_SIGNED(1'b1), .B_SIGNED(1'b1)) mac (",
+            i = on(self._reg_in),
+            o = on(self._reg_out),
+        );
+        let _ = writeln!(
+            v,
+            "    .CLK(clock), .CE(1'b1), .A({{a1, a0}}), .B({{b1, b0}}), .C(16'd0), .D(16'd0), .AHOLD(1'b0), .BHOLD(1'b0), \
+             .CHOLD(1'b0), .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), \
+             .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), \
+             .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(px), .CO(), .ACCUMCO(), .SIGNEXTOUT());"
+        );
+        let _ =
+            writeln!(v, "assign p1 = {{{{16{{px[31]}}}}, px[31:16]}};\nassign p0 = {{{{16{{px[15]}}}}, px[15:0]}};\n`elsif {ECP5_DEFINE}");
+        let leaf = self.leaf();
+        leaf.ecp5_body(&mut v, ["a0", "b0", "p0"], "0");
+        leaf.ecp5_body(&mut v, ["a1", "b1", "p1"], "1");
+        let _ = writeln!(v, "`else");
+        leaf.plain_body(&mut v, ["a0", "b0", "p0"], "0");
+        leaf.plain_body(&mut v, ["a1", "b1", "p1"], "1");
         let _ = writeln!(v, "`endif");
         Verilog::Wrapper(Wrapper { code: v, cores: String::new() })
     }

@@ -86,6 +86,13 @@ pub struct WsPe {
     pub w_row_out: Signal<Out, Bits<8>>,
     /// Weight bus downwards: clear.
     pub w_clear_out: Signal<Out, Bit>,
+    /// The multiplier's left operand this cycle (the activation of lane 0), for a
+    /// multiplier outside the PE ([`WsPe::use_external_multiplier`]).
+    pub mul_a: Signal<Out, Bits<8>>,
+    /// The multiplier's right operand this cycle (the weight).
+    pub mul_b: Signal<Out, Bits<8>>,
+    /// The outside multiplier's product of `mul_a` and `mul_b`, after the PE's stages.
+    pub mul_p: Signal<In, Bits<32>>,
     row: Constant<Bits<8>>,
     zero: Constant<Signed<8>>,
     // Lane `b + 1`'s index, for the lanes after the first.
@@ -127,6 +134,8 @@ pub struct WsPe {
     // The multiplier's activations and packing.
     op_a: Vec<Signal<Local, Signed<8>>>,
     op_pack: Signal<Local, Bits<2>>,
+    // 1 when the product comes from `mul_p` (a multiplier the array holds), else 0.
+    _external: usize,
     // 1 for a PE with lanes, whose multiplier also works as two 8x4 ones (the 1-lane PE's
     // is `mul`).
     _fused: usize,
@@ -211,6 +220,9 @@ impl WsPe {
             w_valid_out: Default::default(),
             w_row_out: Default::default(),
             w_clear_out: Default::default(),
+            mul_a: Default::default(),
+            mul_b: Default::default(),
+            mul_p: Default::default(),
             row: Constant::new((row as u64).into()),
             zero: Constant::new(0i64.into()),
             lane_ids: crate::wiring::constants(1..lanes as u64),
@@ -241,6 +253,7 @@ impl WsPe {
             term: Default::default(),
             op_a: (0..lanes).map(|_| Default::default()).collect(),
             op_pack: Default::default(),
+            _external: 0,
             _fused: usize::from(lanes > 1),
             _quad: usize::from(int4x4),
             _direct: usize::from(lanes > 1),
@@ -275,6 +288,16 @@ impl WsPe {
         for m in &mut self.mul {
             *m = DspProduct::new(true, stages >= 2, stages >= 1);
         }
+    }
+
+    /// The 1-lane PE with its multiplier outside it: it puts its operands on `mul_a` and
+    /// `mul_b` and takes their product from `mul_p`, which the multiplier must deliver
+    /// after the PE's stages (its operand and product registers), as its own would. The
+    /// array gives two PEs one DSP block this way ([`crate::dsp::DspPair`]).
+    pub fn use_external_multiplier(&mut self) {
+        assert!(self.mul.len() == 1, "only a 1-lane PE has a multiplier to move out");
+        self.mul.clear();
+        self._external = 1;
     }
 }
 
@@ -350,6 +373,12 @@ impl Logic for WsPe {
         self.product.next = self.p_above.val();
         self.term.next = self.p_above.val();
         self.sum.next = self.p_above.val();
+        self.mul_a.next = unsigned_cast(self.a_in[0].val());
+        self.mul_b.next = unsigned_cast(self.w_now.val());
+        for _u in 0..self._external {
+            self.product.next = signed_cast(self.mul_p.val());
+            self.sum.next = self.p_above.val() + self.product.val();
+        }
         for m in 0..self.mul.len() {
             self.mul[m].clock.next = self.clock.val();
             self.mul[m].a.next = unsigned_cast(self.a_in[0].val());

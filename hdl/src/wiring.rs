@@ -44,6 +44,11 @@ pub fn assign_zero_byte(dst: String) -> VerilogStatement {
     VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Literal(Signed::<8>::from(0i64).verilog()))
 }
 
+/// The Verilog assignment of `value`, a literal of its own width, to `dst`.
+pub fn assign_literal<T: Synth>(dst: String, value: T) -> VerilogStatement {
+    VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Literal(value.verilog()))
+}
+
 /// `n` default signals (or sub-blocks): a block's per-lane ports and locals.
 pub fn signals<T: Default>(n: usize) -> Vec<T> {
     (0..n).map(|_| T::default()).collect()

@@ -2,6 +2,7 @@
 //! emitted Verilog under Icarus see the same per-cycle stimulus and must agree on every
 //! output in every cycle. The Verilog also passes Verilator's lint and Yosys synthesis.
 
+use systole_hdl::rust_hdl::prelude::Block;
 use systole_testbenches::array_cases::ArrayCase;
 use systole_testbenches::tools::{scratch, verilator_lint, yosys_synth};
 
@@ -99,16 +100,10 @@ fn check_ice40_leaf<const A: usize, const B: usize, const P: usize>(signed: bool
     let mut leaf = systole_hdl::dsp::DspProduct::<A, B, P>::new(signed, reg_in, reg_out);
     let latency = leaf.latency();
     let dir = scratch(&name);
-    std::fs::write(dir.join("leaf.v"), systole_hdl::verilog::emit(&mut leaf)).unwrap();
-    let script = systole_fpga::tools::synthesis_script(systole_fpga::board::Family::Ice40, "top", "leaf.v", "leaf.json");
-    systole_fpga::tools::run_yosys(&format!("{script}; write_verilog -noattr net.v"), &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let netlist = std::fs::read_to_string(dir.join("net.v")).unwrap();
-    assert!(netlist.contains("SB_MAC16 #("), "{name}: no SB_MAC16 in the netlist:\n{netlist}");
-    let flat = format!("{netlist}\n{}", ice40_cell_models(&netlist));
+    let flat = ice40_netlist(&name, &mut leaf, &dir);
     let (amax, bmax) = ((1u64 << A) - 1, (1u64 << B) - 1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(A as u64 * 31 + P as u64);
-    // The corners (both signs' extremes, zero, one), then random operands.
-    let corners = |max: u64| [0, 1, max, max >> 1, (max >> 1) + 1];
+    // The corners, then random operands.
     let mut ins: Vec<(u64, u64)> = corners(amax).into_iter().flat_map(|a| corners(bmax).map(|b| (a, b))).collect();
     ins.extend((0..40).map(|_| (rng.gen_range(0..=amax), rng.gen_range(0..=bmax))));
     let rows: Vec<Vec<i64>> = ins.iter().map(|&(a, b)| vec![a as i64, b as i64]).collect();
@@ -119,6 +114,65 @@ fn check_ice40_leaf<const A: usize, const B: usize, const P: usize>(signed: bool
         let Some(want) = want else { continue };
         let got = outs[t][0].map(|p| (p as u64) & ((1u64 << P) - 1));
         assert_eq!(got, Some(want), "{name}, cycle {t}: {:?} x {:?}", ins[t - latency].0, ins[t - latency].1);
+    }
+}
+
+/// Synthesizes `leaf`'s Verilog with the FPGA flow's own iCE40 script and returns the
+/// netlist with the Yosys cell models it instantiates, checking that it holds an SB_MAC16.
+fn ice40_netlist(name: &str, leaf: &mut impl Block, dir: &std::path::Path) -> String {
+    std::fs::write(dir.join("leaf.v"), systole_hdl::verilog::emit(leaf)).unwrap();
+    let script = systole_fpga::tools::synthesis_script(systole_fpga::board::Family::Ice40, "top", "leaf.v", "leaf.json");
+    systole_fpga::tools::run_yosys(&format!("{script}; write_verilog -noattr net.v"), dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let netlist = std::fs::read_to_string(dir.join("net.v")).unwrap();
+    assert_eq!(netlist.matches("SB_MAC16 #(").count(), 1, "{name}: not one SB_MAC16 in the netlist:\n{netlist}");
+    format!("{netlist}\n{}", ice40_cell_models(&netlist))
+}
+
+/// The corners of an operand of `max + 1` values (both signs' extremes, zero, one).
+fn corners(max: u64) -> [u64; 5] {
+    [0, 1, max, max >> 1, (max >> 1) + 1]
+}
+
+/// The iCE40 body of the shared multiplier ([`systole_hdl::dsp::DspPair`]: one SB_MAC16 in
+/// dual 8x8 mode), synthesized by the flow's script and simulated with Yosys's cell
+/// model: both products, every cycle, against [`products`] of each operand pair.
+fn check_ice40_pair(reg_in: bool, reg_out: bool) {
+    use rand::{Rng, SeedableRng};
+    let name = format!("ice40-dsp-pair-{reg_in}-{reg_out}");
+    let mut leaf = systole_hdl::dsp::DspPair::new(reg_in, reg_out);
+    let latency = leaf.latency();
+    let dir = scratch(&name);
+    let flat = ice40_netlist(&name, &mut leaf, &dir);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(u64::from(reg_in) * 2 + u64::from(reg_out));
+    // Every pair of corners on one product while the other takes random operands (each
+    // half of A and B must not disturb the other), then random operands on both.
+    let mut ins: Vec<[u64; 4]> = vec![];
+    for a in corners(255) {
+        for b in corners(255) {
+            let (x, y) = (rng.gen_range(0..256), rng.gen_range(0..256));
+            ins.push([a, b, x, y]);
+            ins.push([x, y, a, b]);
+        }
+    }
+    ins.extend((0..40).map(|_| [0; 4].map(|_| rng.gen_range(0..256))));
+    let rows: Vec<Vec<i64>> = ins.iter().map(|i| i.iter().map(|&x| x as i64).collect()).collect();
+    let ports = ["a0", "b0", "a1", "b1"].map(|p| (p.to_string(), 8));
+    let outs = systole_testbenches::tools::icarus_vectors(&dir, &flat, true, &ports, &[("p0".into(), 32), ("p1".into(), 32)], &rows)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for (k, (a, b)) in [(0, 1), (2, 3)].into_iter().enumerate() {
+        let operands: Vec<(u64, u64)> = ins.iter().map(|i| (i[a], i[b])).collect();
+        for (t, want) in products(&operands, (8, 8, 32), true, latency).into_iter().enumerate() {
+            let Some(want) = want else { continue };
+            let got = outs[t][k].map(|p| (p as u64) & 0xffff_ffff);
+            assert_eq!(got, Some(want), "{name}, product {k}, cycle {t}: {:?}", operands[t - latency]);
+        }
+    }
+}
+
+#[test]
+fn the_ice40_dsp_pair_is_two_exact_products_after_their_registers() {
+    for (reg_in, reg_out) in [(false, false), (true, false), (false, true), (true, true)] {
+        check_ice40_pair(reg_in, reg_out);
     }
 }
 
