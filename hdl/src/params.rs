@@ -7,7 +7,9 @@
 //! banks' many write enables; an entry written in cycle `t` is read from cycle `t + 2` on,
 //! and no read waits for it sooner: a `Store` that uses it starts after the `LoadParams`
 //! completes, in cycle `t + 1` at the earliest, and reads after a wait of at least one
-//! cycle. A one-row table (small FPGAs) is registers already and writes directly. A read returns row
+//! cycle. A one-row table (small FPGAs) is registers already: it writes directly and has no read
+//! register, `rd_data` showing the entries as they are (what a read register would show
+//! too, since no read meets the write of its entry in the cycle before). A read returns row
 //! `rd_row`, so the store path gets entries `p .. p + cols` in one cycle when `p` is a
 //! multiple of `cols` (the ISA requires that of a `Store`'s `out.param`; the store engine
 //! divides it once, at its start). With [`ParamTable::with_entry_reads`] the table is read
@@ -55,8 +57,10 @@ pub struct ParamTable {
     /// The previous cycle's row, lane `j` for its entry `j` (lane 0: the entry itself, with
     /// entry reads).
     pub rd_data: Vec<Signal<Out, Bits<64>>>,
-    /// Bank `j` holds lane `j` of every row.
+    /// Bank `j` holds lane `j` of every row (a table of more than one row).
     banks: Vec<SyncRam<Bits<64>>>,
+    /// Entry `j` of a one-row table.
+    cells: Vec<DFF<Bits<64>>>,
     /// `rd_entry` as a row and a lane.
     entry: ConstDivider,
     /// The lane of the previous cycle's entry read.
@@ -90,7 +94,8 @@ impl ParamTable {
             rd_row: Default::default(),
             rd_entry: Default::default(),
             rd_data: signals(cols),
-            banks: (0..cols).map(|_| SyncRam::new(depth)).collect(),
+            banks: (0..if depth > 1 { cols } else { 0 }).map(|_| SyncRam::new(depth)).collect(),
+            cells: signals(if depth > 1 { 0 } else { cols }),
             entry: ConstDivider::new(crate::sram::index_bits(entries), cols),
             rd_lane: Default::default(),
             lane_of: crate::wiring::constants(0..cols as u64),
@@ -127,9 +132,11 @@ impl Logic for ParamTable {
             & ((self.wr_row.val() != self.last_row.val()) | (self.wr_lane.val() < self.last_row_lanes.val()));
         self.w_row.data_in.next = self.wr_row.val();
         self.w_data.data_in.next = self.wr_data.val();
-        for j in 0..self.banks.len() {
+        for j in 0..self.w_en.len() {
             self.w_en[j].clock.next = self.clock.val();
             self.w_en[j].data_in.next = self.wr_ok.val() & (self.wr_lane.val() == self.lane_of[j].val());
+        }
+        for j in 0..self.banks.len() {
             self.banks[j].clock.next = self.clock.val();
             self.banks[j].write_address.next = self.w_row.data_out.val();
             self.banks[j].write_data.next = self.w_data.data_out.val();
@@ -141,11 +148,24 @@ impl Logic for ParamTable {
             }
             self.rd_data[j].next = self.banks[j].read_data.val();
         }
+        for j in 0..self.cells.len() {
+            self.cells[j].clock.next = self.clock.val();
+            self.cells[j].d.next = self.cells[j].q.val();
+            if self.w_en[j].data_out.val() {
+                self.cells[j].d.next = self.w_data.data_out.val();
+            }
+            self.rd_data[j].next = self.cells[j].q.val();
+        }
         if self.entry_reads.val() {
             self.rd_data[0].next = 0.into();
             for j in 0..self.banks.len() {
                 if self.rd_lane.q.val() == self.lane_of[j].val() {
                     self.rd_data[0].next = self.banks[j].read_data.val();
+                }
+            }
+            for j in 0..self.cells.len() {
+                if self.rd_lane.q.val() == self.lane_of[j].val() {
+                    self.rd_data[0].next = self.cells[j].q.val();
                 }
             }
         }

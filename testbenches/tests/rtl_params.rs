@@ -101,7 +101,8 @@ fn fixture(c: &Case) -> ParamFixture {
 }
 
 fn cases() -> Vec<Case> {
-    [(4, 4, 2), (3, 8, 3), (5, 16, 4), (1, 3, 2), (8, 1, 6), (6, 5, 5), (12, 2, 3), (6, 4, 2)]
+    // The last two are one-row tables (cols = ENTRIES), read without a read register.
+    [(4, 4, 2), (3, 8, 3), (5, 16, 4), (1, 3, 2), (8, 1, 6), (6, 5, 5), (12, 2, 3), (6, 4, 2), (ENTRIES, 4, 3), (ENTRIES, 1, 2)]
         .iter()
         .enumerate()
         .map(|(i, &(c, b, l))| random_case(c, b, l, i as u64 + 1))
