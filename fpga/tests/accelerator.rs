@@ -71,7 +71,7 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-2x1");
     // The board's defaults, as `systole fpga build` takes them: 32 instructions and 2 KiB.
-    // The preset asks for 18 MHz, which the PLL makes from the 12 MHz oscillator.
+    // The preset asks for 24 MHz, which the PLL makes from the 12 MHz oscillator.
     let opts = BuildOptions::for_board(&b);
     assert_eq!((opts.instr_depth, opts.memory_bytes, opts.clock_mhz), (32, 2048, None));
     let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
@@ -88,14 +88,15 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     // The PEs' multipliers and the requantizer's 24x24 product in SB_MAC16s.
     assert!(p.dsps.used >= 3, "{p:?}");
     assert!(r.timing_met, "{p:?}");
-    // 2 PEs, 2 ops per MAC, 18 MHz; 18 MHz / 115200 baud = 156.25 clocks per bit.
+    // 2 PEs, 2 ops per MAC, 24 MHz; 24 MHz / 115200 baud = 208.3 clocks per bit.
     assert!(matches!(r.clock.source, ClockSource::Ice40Pll(_)), "{:?}", r.clock);
-    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (18.0, 156, 0.072));
+    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (24.0, 208, 0.096));
     // Where the logic goes: every block RAM and multiplier nextpnr placed is in a block,
-    // the PEs' two in the execute unit and the requantizer's four in the store unit.
+    // the two PEs' one (an SB_MAC16 in dual 8x8 mode) in the execute unit and the
+    // requantizer's four in the store unit.
     let block = |path: &str| r.blocks.iter().find(|b| b.path == path).unwrap_or_else(|| panic!("no block {path}: {:?}", r.blocks));
     assert_eq!((block("").rams, block("").dsps), (p.brams.used, p.dsps.used));
-    assert_eq!((block("core.acc.ex").dsps, block("core.acc.st").dsps), (2, 4));
+    assert_eq!((block("core.acc.ex").dsps, block("core.acc.st").dsps), (1, 4));
     assert!(block("core.acc").luts > block("core.acc.ex").luts + block("core.acc.st").luts);
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains("where the logic goes") && text.lines().any(|l| l.trim_start().starts_with("rq$0 ")), "{text}");

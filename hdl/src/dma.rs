@@ -102,6 +102,8 @@ pub struct DmaPhase {
     /// The bits the wait count needs (the latency's): the counter is masked to them, so
     /// that synthesis keeps only those.
     left_mask: Constant<Bits<16>>,
+    /// The tail starts next cycle (from the start, the wait or the last issue).
+    enter_tail: Signal<Local, Bit>,
     _latency: usize,
 }
 
@@ -126,6 +128,7 @@ impl DmaPhase {
             first_left: Constant::new(((latency - 1).saturating_sub(1) as u64).into()),
             tail: Constant::new(0u64.into()),
             left_mask: Constant::new(crate::verilog::low_mask(crate::sram::index_bits(latency))),
+            enter_tail: Default::default(),
             _latency: latency,
         }
     }
@@ -153,6 +156,7 @@ impl Logic for DmaPhase {
         // marks a cycle ahead.
         self.complete.next = self.last_tail.q.val();
         self.last_tail.d.next = false;
+        self.enter_tail.next = false;
         if self.mode.q.val() == 0 {
             if self.start.val() {
                 if self.wait_cycles.val() > 1 {
@@ -161,9 +165,7 @@ impl Logic for DmaPhase {
                 } else if self.work_at_start.val() {
                     self.mode.d.next = 2.into();
                 } else {
-                    self.mode.d.next = 3.into();
-                    self.left.d.next = self.tail.val();
-                    self.last_tail.d.next = self.tail.val() == 0;
+                    self.enter_tail.next = true;
                 }
             }
         } else if self.mode.q.val() == 1 {
@@ -172,23 +174,24 @@ impl Logic for DmaPhase {
             } else if self.work.val() {
                 self.mode.d.next = 2.into();
             } else {
-                self.mode.d.next = 3.into();
-                self.left.d.next = self.tail.val();
-                self.last_tail.d.next = self.tail.val() == 0;
+                self.enter_tail.next = true;
             }
         } else if self.mode.q.val() == 2 {
             if self.finish.val() {
                 self.mode.d.next = 0.into();
             } else if self.last.val() {
-                self.mode.d.next = 3.into();
-                self.left.d.next = self.tail.val();
-                self.last_tail.d.next = self.tail.val() == 0;
+                self.enter_tail.next = true;
             }
         } else if self.left.q.val() == 0 {
             self.mode.d.next = 0.into();
         } else {
             self.left.d.next = (self.left.q.val() - 1) & self.left_mask.val();
             self.last_tail.d.next = self.left.q.val() == 1;
+        }
+        if self.enter_tail.val() {
+            self.mode.d.next = 3.into();
+            self.left.d.next = self.tail.val();
+            self.last_tail.d.next = self.tail.val() == 0;
         }
     }
 }

@@ -53,10 +53,11 @@ pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 /// boundary 9 inside 1b, after its shifts by 16 and 8), in the
 /// order they gain a register as `stages` grows: after the product's rounding, after the
 /// first rounding, after the shift, at the multiplier's output, after the first addition,
-/// at the unit's output, at the inputs (the accumulator's block RAM, the lane select and
-/// the parameter table are then a cycle of their own), between normalization and
-/// rounding, between the multipliers and their sum, and halfway through the normalization.
-pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 6, 0, 7, 8, 9];
+/// between normalization and rounding (the deepest logic left at six stages), at the
+/// unit's output, at the inputs (the accumulator's block RAM, the lane select and the
+/// parameter table are then a cycle of their own), between the multipliers and their sum,
+/// and halfway through the normalization.
+pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 7, 6, 0, 8, 9];
 
 /// The unit's inputs, as bits (a bundle holds no signed field).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
