@@ -27,6 +27,23 @@ use rust_hdl::prelude::*;
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
+/// A beat's scratchpad write, from the cycle it is issued to the cycle its bytes arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+struct BeatWrite {
+    /// A beat was issued.
+    valid: Bit,
+    /// It goes to the weight scratchpad (else the activation scratchpad).
+    wgt: Bit,
+    /// It is its run's first, which also zeroes the word's lanes from `end` on.
+    first: Bit,
+    /// The word written.
+    word: Addr,
+    /// The word's lane of the beat's first byte.
+    base: Bits<16>,
+    /// The end of the run's bytes in the word.
+    end: Bits<16>,
+}
+
 /// The load engine.
 #[derive(LogicBlock)]
 pub struct LoadEngine {
@@ -68,22 +85,13 @@ pub struct LoadEngine {
     f_dst: DFF<Addr>,
     f_off: DFF<Bits<16>>,
     f_len: DFF<Bits<16>>,
-    /// The beat issued in the previous cycle, written in this one: its word, its first
-    /// lane, the end of the run's bytes in the word, and whether it is its run's first.
-    p_valid: DFF<Bit>,
-    p_tgt: DFF<Bit>,
-    p_first: DFF<Bit>,
-    p_word: DFF<Addr>,
-    p_base: DFF<Bits<16>>,
-    p_end: DFF<Bits<16>>,
-    /// The read data and the beat's description through the `r` read registers.
+    /// The beat issued in the previous cycle, written in this one.
+    issued: DFF<BeatWrite>,
+    /// The read data and the beat through the `r` read registers.
     rd: Vec<Delay<Signed<8>>>,
-    w_valid: Delay<Bit>,
-    w_tgt: Delay<Bit>,
-    w_first: Delay<Bit>,
-    w_word: Delay<Addr>,
-    w_base: Delay<Bits<16>>,
-    w_end: Delay<Bits<16>>,
+    arriving: Delay<BeatWrite>,
+    /// The beat whose bytes arrive in this cycle.
+    beat: Signal<Local, BeatWrite>,
     /// `l`, for lane `l` of a word or of a beat.
     lane_of: Vec<Constant<Bits<16>>>,
     lanes: Constant<Bits<16>>,
@@ -116,19 +124,10 @@ impl LoadEngine {
             f_dst: Default::default(),
             f_off: Default::default(),
             f_len: Default::default(),
-            p_valid: Default::default(),
-            p_tgt: Default::default(),
-            p_first: Default::default(),
-            p_word: Default::default(),
-            p_base: Default::default(),
-            p_end: Default::default(),
+            issued: Default::default(),
             rd: (0..lanes).map(|_| Delay::new(0)).collect(),
-            w_valid: Delay::new(0),
-            w_tgt: Delay::new(0),
-            w_first: Delay::new(0),
-            w_word: Delay::new(0),
-            w_base: Delay::new(0),
-            w_end: Delay::new(0),
+            arriving: Delay::new(0),
+            beat: Default::default(),
             lane_of: crate::wiring::constants(0..rows.max(cols).max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
         }
@@ -142,12 +141,7 @@ impl LoadEngine {
         for d in &mut self.rd {
             *d = Delay::new(stages);
         }
-        self.w_valid = Delay::new(stages);
-        self.w_tgt = Delay::new(stages);
-        self.w_first = Delay::new(stages);
-        self.w_word = Delay::new(stages);
-        self.w_base = Delay::new(stages);
-        self.w_end = Delay::new(stages);
+        self.arriving = Delay::new(stages);
         self
     }
 
@@ -164,7 +158,7 @@ impl LoadEngine {
 impl Logic for LoadEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, tgt, f_dst, f_off, f_len, p_valid, p_tgt, p_first, p_word, p_base, p_end);
+        dff_setup!(self, clock, tgt, f_dst, f_off, f_len, issued);
         self.dma.clock.next = self.clock.val();
         self.dma.start.next = self.start.val();
         self.dma.pattern.next = self.pattern.val();
@@ -183,34 +177,25 @@ impl Logic for LoadEngine {
             self.rd[i].clock.next = self.clock.val();
             self.rd[i].data_in.next = self.dram_rd_data[i].val();
         }
-        self.w_valid.clock.next = self.clock.val();
-        self.w_tgt.clock.next = self.clock.val();
-        self.w_first.clock.next = self.clock.val();
-        self.w_word.clock.next = self.clock.val();
-        self.w_base.clock.next = self.clock.val();
-        self.w_end.clock.next = self.clock.val();
-        self.w_valid.data_in.next = self.p_valid.q.val();
-        self.w_tgt.data_in.next = self.p_tgt.q.val();
-        self.w_first.data_in.next = self.p_first.q.val();
-        self.w_word.data_in.next = self.p_word.q.val();
-        self.w_base.data_in.next = self.p_base.q.val();
-        self.w_end.data_in.next = self.p_end.q.val();
-        self.act_addr.next = self.w_word.data_out.val();
-        self.wgt_addr.next = self.w_word.data_out.val();
+        self.arriving.clock.next = self.clock.val();
+        self.arriving.data_in.next = self.issued.q.val();
+        self.beat.next = self.arriving.data_out.val();
+        self.act_addr.next = self.beat.val().word;
+        self.wgt_addr.next = self.beat.val().word;
         for l in 0..self.act_we.len() {
             self.act_we[l].next = false;
             self.act_data[l].next = 0.into();
-            if self.w_valid.data_out.val() & !self.w_tgt.data_out.val() {
-                if self.w_first.data_out.val() & (self.lane_of[l].val() >= self.w_end.data_out.val()) {
+            if self.beat.val().valid & !self.beat.val().wgt {
+                if self.beat.val().first & (self.lane_of[l].val() >= self.beat.val().end) {
                     self.act_we[l].next = true;
                 }
-                if (self.lane_of[l].val() >= self.w_base.data_out.val())
-                    & (self.lane_of[l].val() < self.w_base.data_out.val() + self.lanes.val())
-                    & (self.lane_of[l].val() < self.w_end.data_out.val())
+                if (self.lane_of[l].val() >= self.beat.val().base)
+                    & (self.lane_of[l].val() < self.beat.val().base + self.lanes.val())
+                    & (self.lane_of[l].val() < self.beat.val().end)
                 {
                     self.act_we[l].next = true;
                     for i in 0..self.dram_rd_data.len() {
-                        if self.lane_of[l].val() == self.w_base.data_out.val() + self.lane_of[i].val() {
+                        if self.lane_of[l].val() == self.beat.val().base + self.lane_of[i].val() {
                             self.act_data[l].next = self.rd[i].data_out.val();
                         }
                     }
@@ -220,17 +205,17 @@ impl Logic for LoadEngine {
         for l in 0..self.wgt_we.len() {
             self.wgt_we[l].next = false;
             self.wgt_data[l].next = 0.into();
-            if self.w_valid.data_out.val() & self.w_tgt.data_out.val() {
-                if self.w_first.data_out.val() & (self.lane_of[l].val() >= self.w_end.data_out.val()) {
+            if self.beat.val().valid & self.beat.val().wgt {
+                if self.beat.val().first & (self.lane_of[l].val() >= self.beat.val().end) {
                     self.wgt_we[l].next = true;
                 }
-                if (self.lane_of[l].val() >= self.w_base.data_out.val())
-                    & (self.lane_of[l].val() < self.w_base.data_out.val() + self.lanes.val())
-                    & (self.lane_of[l].val() < self.w_end.data_out.val())
+                if (self.lane_of[l].val() >= self.beat.val().base)
+                    & (self.lane_of[l].val() < self.beat.val().base + self.lanes.val())
+                    & (self.lane_of[l].val() < self.beat.val().end)
                 {
                     self.wgt_we[l].next = true;
                     for i in 0..self.dram_rd_data.len() {
-                        if self.lane_of[l].val() == self.w_base.data_out.val() + self.lane_of[i].val() {
+                        if self.lane_of[l].val() == self.beat.val().base + self.lane_of[i].val() {
                             self.wgt_data[l].next = self.rd[i].data_out.val();
                         }
                     }
@@ -238,7 +223,7 @@ impl Logic for LoadEngine {
             }
         }
 
-        self.p_valid.d.next = false;
+        self.issued.d.next.valid = false;
         if self.dma.starting.val() {
             self.tgt.d.next = self.target.val();
             self.f_dst.d.next = self.dst.val();
@@ -246,12 +231,12 @@ impl Logic for LoadEngine {
             self.f_len.d.next = self.pattern.val().len;
         }
         if self.dma.issuing.val() {
-            self.p_valid.d.next = true;
-            self.p_tgt.d.next = self.tgt.q.val();
-            self.p_word.d.next = self.f_dst.q.val() + self.dma.run.val();
-            self.p_base.d.next = self.f_off.q.val() + self.dma.beat_offset.val();
-            self.p_first.d.next = self.dma.beat.val() == 0;
-            self.p_end.d.next = self.f_off.q.val() + self.f_len.q.val();
+            self.issued.d.next.valid = true;
+            self.issued.d.next.wgt = self.tgt.q.val();
+            self.issued.d.next.word = self.f_dst.q.val() + self.dma.run.val();
+            self.issued.d.next.base = self.f_off.q.val() + self.dma.beat_offset.val();
+            self.issued.d.next.first = self.dma.beat.val() == 0;
+            self.issued.d.next.end = self.f_off.q.val() + self.f_len.q.val();
         }
     }
 }
