@@ -445,9 +445,7 @@ pub struct UnitSequencer {
     pub field: Vec<Signal<Out, Bits<LANE_BITS>>>,
     /// Instructions completed since `run`.
     pub done: Signal<Out, Addr>,
-    /// `done` of the next cycle.
-    pub done_next: Signal<Out, Addr>,
-    /// `done + 1` (wrapped to the count's width): `done_next` when an instruction
+    /// `done + 1` (wrapped to the count's width): the next cycle's `done` when an instruction
     /// completes without a `run`, from a register.
     pub done_inc: Signal<Out, Addr>,
     /// The three `Sync` counts the decoder reads from the instruction now: with a decode
@@ -476,6 +474,8 @@ pub struct UnitSequencer {
     fk: DFF<Bits<4>>,
     pc: DFF<Addr>,
     n: DFF<Addr>,
+    /// `done` of the next cycle.
+    done_next: Signal<Local, Addr>,
     done_count: DFF<Addr>,
     /// `done_count + 1`, kept beside it so that the next count's tests need no adder.
     done1: DFF<Addr>,
