@@ -63,13 +63,9 @@ pub struct DspProduct<const A: usize, const B: usize, const P: usize> {
     pub b: Signal<In, Bits<B>>,
     /// The low `P` bits of the product, `reg_in + reg_out` cycles later.
     pub p: Signal<Out, Bits<P>>,
-    _signed: bool,
-    _reg_in: bool,
-    _reg_out: bool,
+    _leaf: Leaf,
     // The registers' contents (the plain body's `a_r`, `b_r`, `p_r`).
-    _a: u64,
-    _b: u64,
-    _p: u64,
+    _regs: Regs,
 }
 
 impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
@@ -83,18 +79,14 @@ impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
             a: Default::default(),
             b: Default::default(),
             p: Default::default(),
-            _signed: signed,
-            _reg_in: reg_in,
-            _reg_out: reg_out,
-            _a: 0,
-            _b: 0,
-            _p: 0,
+            _leaf: Leaf { a: A, b: B, p: P, signed, reg_in, reg_out },
+            _regs: [0; 3],
         }
     }
 
     /// Cycles from an operand to its product.
     pub fn latency(&self) -> usize {
-        usize::from(self._reg_in) + usize::from(self._reg_out)
+        self._leaf.latency()
     }
 
     /// The `SYSTOLE_ICE40` branch: one SB_MAC16 in 16x16 mode, its A and B input registers
@@ -105,50 +97,27 @@ impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
     /// so the flow synthesizes without `-dsp`). An operand wider than 16 bits keeps the
     /// plain body.
     fn ice40_body(&self, v: &mut String) {
-        let extend = |name: &str, bits: usize| match (16 - bits, self._signed) {
+        let leaf = &self._leaf;
+        let extend = |name: &str, bits: usize| match (16 - bits, leaf.signed) {
             (0, _) => name.to_string(),
             (pad, true) => format!("{{{{{pad}{{{name}[{}]}}}}, {name}}}", bits - 1),
             (pad, false) => format!("{{{pad}'d0, {name}}}"),
         };
-        let on = |b: bool| u8::from(b);
         let _ = writeln!(v, "`elsif {ICE40_DEFINE}");
         let _ = writeln!(v, "wire [15:0] ax = {};\nwire [15:0] bx = {};\nwire [31:0] px;", extend("a", A), extend("b", B));
-        let _ = writeln!(
-            v,
-            "SB_MAC16 #(.A_REG(1'b{i}), .B_REG(1'b{i}), .C_REG(1'b0), .D_REG(1'b0), .TOP_8x8_MULT_REG(1'b0), \
-             .BOT_8x8_MULT_REG(1'b0), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b{o}), \
-             .TOPOUTPUT_SELECT(2'b11), .BOTOUTPUT_SELECT(2'b11), .MODE_8x8(1'b0), .A_SIGNED(1'b{s}), .B_SIGNED(1'b{s})) mac (",
-            i = on(self._reg_in),
-            o = on(self._reg_out),
-            s = on(self._signed)
-        );
-        let _ = writeln!(
-            v,
-            "    .CLK(clock), .CE(1'b1), .A(ax), .B(bx), .C(16'd0), .D(16'd0), .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), \
-             .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), \
-             .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), \
-             .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(px), .CO(), .ACCUMCO(), .SIGNEXTOUT());"
-        );
+        let mode = Mac16Mode { dual: false, signed: leaf.signed, reg_in: leaf.reg_in, reg_out: leaf.reg_out };
+        mode.instance(v, "ax", "bx");
         let _ = writeln!(v, "assign p = px[{}:0];", P - 1);
-    }
-
-    fn product(&self, a: u64, b: u64) -> u64 {
-        let value = |x: u64, bits: usize| if self._signed { ((x << (64 - bits)) as i64) >> (64 - bits) } else { x as i64 };
-        let mask = if P == 64 { u64::MAX } else { (1 << P) - 1 };
-        (value(a, A).wrapping_mul(value(b, B)) as u64) & mask
     }
 }
 
 impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, P> {
     fn update(&mut self) {
+        let ins = (self.a.val().to_u64(), self.b.val().to_u64());
         if self.clock.pos_edge() {
-            let (a, b) = if self._reg_in { (self._a, self._b) } else { (self.a.val().to_u64(), self.b.val().to_u64()) };
-            self._p = self.product(a, b);
-            self._a = self.a.val().to_u64();
-            self._b = self.b.val().to_u64();
+            self._leaf.clock(&mut self._regs, ins);
         }
-        let (a, b) = if self._reg_in { (self._a, self._b) } else { (self.a.val().to_u64(), self.b.val().to_u64()) };
-        self.p.next = if self._reg_out { self._p.into() } else { self.product(a, b).into() };
+        self.p.next = self._leaf.output(&self._regs, ins).into();
     }
 
     fn connect(&mut self) {
@@ -157,7 +126,7 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
 
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
-        let leaf = Leaf { a: A, b: B, p: P, signed: self._signed, reg_in: self._reg_in, reg_out: self._reg_out };
+        let leaf = &self._leaf;
         let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
         leaf.ecp5_body(&mut v, ["a", "b", "p"], "");
         if A <= 16 && B <= 16 && P <= 32 {
@@ -170,7 +139,12 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
     }
 }
 
-/// The shape and registers of one product, for the Verilog bodies both leaves write.
+/// The contents of one product's registers: the operands `a` and `b` and the product.
+type Regs = [u64; 3];
+
+/// The shape and registers of one product: the model both leaves simulate and the Verilog
+/// bodies both write.
+#[derive(Clone, Copy, Debug)]
 struct Leaf {
     a: usize,
     b: usize,
@@ -181,6 +155,34 @@ struct Leaf {
 }
 
 impl Leaf {
+    /// Cycles from an operand to its product.
+    fn latency(&self) -> usize {
+        usize::from(self.reg_in) + usize::from(self.reg_out)
+    }
+
+    /// The low `p` bits of the product of the bit patterns `a` and `b`.
+    fn product(&self, a: u64, b: u64) -> u64 {
+        let value = |x: u64, bits: usize| if self.signed { ((x << (64 - bits)) as i64) >> (64 - bits) } else { x as i64 };
+        let mask = if self.p == 64 { u64::MAX } else { (1 << self.p) - 1 };
+        (value(a, self.a).wrapping_mul(value(b, self.b)) as u64) & mask
+    }
+
+    /// The registers after a clock edge with the operands `ins` at the inputs.
+    fn clock(&self, regs: &mut Regs, ins: (u64, u64)) {
+        let (x, y) = if self.reg_in { (regs[0], regs[1]) } else { ins };
+        *regs = [ins.0, ins.1, self.product(x, y)];
+    }
+
+    /// The product at the output, from the registers and the operands `ins`.
+    fn output(&self, regs: &Regs, ins: (u64, u64)) -> u64 {
+        let (x, y) = if self.reg_in { (regs[0], regs[1]) } else { ins };
+        if self.reg_out {
+            regs[2]
+        } else {
+            self.product(x, y)
+        }
+    }
+
     /// The `SYSTOLE_ECP5` body: a MULT18X18D with the registers asked for, computing port
     /// `names[2]` from ports `names[0]` and `names[1]`; its wires and instance end in
     /// `suffix`.
@@ -233,6 +235,44 @@ impl Leaf {
     }
 }
 
+/// How an SB_MAC16 is used: one 16x16 product (its output the product, its pipeline
+/// register `PIPELINE_16x16_MULT_REG2` the product register) or two 8x8 products (`dual`:
+/// `MODE_8x8`, the top and bottom outputs the two products, their registers
+/// `TOP_8x8_MULT_REG` and `BOT_8x8_MULT_REG`), with the A/B input registers as asked.
+struct Mac16Mode {
+    dual: bool,
+    signed: bool,
+    reg_in: bool,
+    reg_out: bool,
+}
+
+impl Mac16Mode {
+    /// The instance `mac`, inputs A and B driven by the expressions `a` and `b`, output O on
+    /// the wire `px`; the accumulators, C and D inputs and holds unused.
+    fn instance(&self, v: &mut String, a: &str, b: &str) {
+        let on = |b: bool| u8::from(b);
+        let (reg8, reg16, select) = if self.dual { (self.reg_out, false, "10") } else { (false, self.reg_out, "11") };
+        let _ = writeln!(
+            v,
+            "SB_MAC16 #(.A_REG(1'b{i}), .B_REG(1'b{i}), .C_REG(1'b0), .D_REG(1'b0), .TOP_8x8_MULT_REG(1'b{r8}), \
+             .BOT_8x8_MULT_REG(1'b{r8}), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b{r16}), \
+             .TOPOUTPUT_SELECT(2'b{select}), .BOTOUTPUT_SELECT(2'b{select}), .MODE_8x8(1'b{d}), .A_SIGNED(1'b{s}), .B_SIGNED(1'b{s})) mac (",
+            i = on(self.reg_in),
+            r8 = on(reg8),
+            r16 = on(reg16),
+            d = on(self.dual),
+            s = on(self.signed)
+        );
+        let _ = writeln!(
+            v,
+            "    .CLK(clock), .CE(1'b1), .A({a}), .B({b}), .C(16'd0), .D(16'd0), .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), \
+             .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), \
+             .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), \
+             .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(px), .CO(), .ACCUMCO(), .SIGNEXTOUT());"
+        );
+    }
+}
+
 /// Two independent signed int8 x int8 products (`p0 = a0 * b0`, `p1 = a1 * b1`, each
 /// sign-extended from its 16 bits to 32 outside the block) with the same `reg_in` and `reg_out` registers, in one DSP block where the part
 /// has a dual mode: `SYSTOLE_ICE40` instantiates one SB_MAC16 in 8x8 mode (`MODE_8x8`),
@@ -258,10 +298,9 @@ pub struct DspPair {
     pub p0: Signal<Out, Bits<32>>,
     /// `a1 * b1`, `reg_in + reg_out` cycles later.
     pub p1: Signal<Out, Bits<32>>,
-    _reg_in: bool,
-    _reg_out: bool,
-    // The registers' contents, per product: a, b, p.
-    _regs: [[u64; 3]; 2],
+    _leaf: Leaf,
+    // The registers' contents, per product.
+    _regs: [Regs; 2],
 }
 
 impl DspPair {
@@ -276,24 +315,14 @@ impl DspPair {
             b1: Default::default(),
             p0: Default::default(),
             p1: Default::default(),
-            _reg_in: reg_in,
-            _reg_out: reg_out,
+            _leaf: Leaf { a: 8, b: 8, p: 32, signed: true, reg_in, reg_out },
             _regs: [[0; 3]; 2],
         }
     }
 
     /// Cycles from an operand to its product.
     pub fn latency(&self) -> usize {
-        usize::from(self._reg_in) + usize::from(self._reg_out)
-    }
-
-    /// The product of two int8 bit patterns, as 32 bits.
-    fn product(a: u64, b: u64) -> u64 {
-        ((a as u8 as i8 as i64 * b as u8 as i8 as i64) as u64) & 0xffff_ffff
-    }
-
-    fn leaf(&self) -> Leaf {
-        Leaf { a: 8, b: 8, p: 32, signed: true, reg_in: self._reg_in, reg_out: self._reg_out }
+        self._leaf.latency()
     }
 }
 
@@ -301,22 +330,12 @@ impl Logic for DspPair {
     fn update(&mut self) {
         let ins = [(self.a0.val().to_u64(), self.b0.val().to_u64()), (self.a1.val().to_u64(), self.b1.val().to_u64())];
         if self.clock.pos_edge() {
-            for (r, &(a, b)) in self._regs.iter_mut().zip(&ins) {
-                let (x, y) = if self._reg_in { (r[0], r[1]) } else { (a, b) };
-                *r = [a, b, Self::product(x, y)];
+            for (regs, &operands) in self._regs.iter_mut().zip(&ins) {
+                self._leaf.clock(regs, operands);
             }
         }
-        let out = |r: &[u64; 3], (a, b): (u64, u64)| -> u64 {
-            if self._reg_out {
-                r[2]
-            } else if self._reg_in {
-                Self::product(r[0], r[1])
-            } else {
-                Self::product(a, b)
-            }
-        };
-        self.p0.next = out(&self._regs[0], ins[0]).into();
-        self.p1.next = out(&self._regs[1], ins[1]).into();
+        self.p0.next = self._leaf.output(&self._regs[0], ins[0]).into();
+        self.p1.next = self._leaf.output(&self._regs[1], ins[1]).into();
     }
 
     fn connect(&mut self) {
@@ -326,26 +345,11 @@ impl Logic for DspPair {
 
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
-        let on = |b: bool| u8::from(b);
+        let leaf = &self._leaf;
         let _ = writeln!(v, "`ifdef {ICE40_DEFINE}\nwire [31:0] px;");
-        let _ = writeln!(
-            v,
-            "SB_MAC16 #(.A_REG(1'b{i}), .B_REG(1'b{i}), .C_REG(1'b0), .D_REG(1'b0), .TOP_8x8_MULT_REG(1'b{o}), \
-             .BOT_8x8_MULT_REG(1'b{o}), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b0), \
-             .TOPOUTPUT_SELECT(2'b10), .BOTOUTPUT_SELECT(2'b10), .MODE_8x8(1'b1), .A_SIGNED(1'b1), .B_SIGNED(1'b1)) mac (",
-            i = on(self._reg_in),
-            o = on(self._reg_out),
-        );
-        let _ = writeln!(
-            v,
-            "    .CLK(clock), .CE(1'b1), .A({{a1, a0}}), .B({{b1, b0}}), .C(16'd0), .D(16'd0), .AHOLD(1'b0), .BHOLD(1'b0), \
-             .CHOLD(1'b0), .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), \
-             .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), \
-             .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(px), .CO(), .ACCUMCO(), .SIGNEXTOUT());"
-        );
+        Mac16Mode { dual: true, signed: true, reg_in: leaf.reg_in, reg_out: leaf.reg_out }.instance(&mut v, "{a1, a0}", "{b1, b0}");
         let _ =
             writeln!(v, "assign p1 = {{{{16{{px[31]}}}}, px[31:16]}};\nassign p0 = {{{{16{{px[15]}}}}, px[15:0]}};\n`elsif {ECP5_DEFINE}");
-        let leaf = self.leaf();
         leaf.ecp5_body(&mut v, ["a0", "b0", "p0"], "0");
         leaf.ecp5_body(&mut v, ["a1", "b1", "p1"], "1");
         let _ = writeln!(v, "`else");

@@ -36,12 +36,12 @@ pub fn assign(dst: String, src: String) -> VerilogStatement {
 
 /// The Verilog assignment of a 32-bit zero to `dst`.
 pub fn assign_zero(dst: String) -> VerilogStatement {
-    VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Literal(Signed::<32>::from(0i64).verilog()))
+    assign_literal(dst, Signed::<32>::from(0i64))
 }
 
 /// The Verilog assignment of an 8-bit zero to `dst`.
 pub fn assign_zero_byte(dst: String) -> VerilogStatement {
-    VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Literal(Signed::<8>::from(0i64).verilog()))
+    assign_literal(dst, Signed::<8>::from(0i64))
 }
 
 /// The Verilog assignment of `value`, a literal of its own width, to `dst`.
