@@ -22,25 +22,44 @@ pub fn clock_cycle<B: Block>(block: &mut B, clock: impl Fn(&mut B) -> &mut Signa
 }
 
 /// Renames the top module `top` of emitted Verilog, and its sub-modules `top$...`, to
-/// `name` (an identifier), so that the design can sit beside other modules.
+/// `name` (an identifier), so that the design can sit beside other modules. Only module
+/// names are renamed, where the syntax has one: after `module`, after `endmodule //`, and
+/// as the first word of an instantiation (`top$ctl ctl(`); a signal or constant that
+/// happens to be called `top` (or a sub-block's stub `top$d`) keeps its name.
 pub fn rename_top(verilog: &str, name: &str) -> String {
+    let renamed = |word: &str| match word.strip_prefix("top") {
+        Some(rest) if rest.is_empty() || rest.starts_with('$') => Some(format!("{name}{rest}")),
+        _ => None,
+    };
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
-    let mut out = String::with_capacity(verilog.len());
-    let mut rest = verilog;
-    let mut prev: Option<char> = None;
-    while let Some(i) = rest.find("top") {
-        let before = rest[..i].chars().next_back().or(prev);
-        let after = rest[i + 3..].chars().next();
-        out.push_str(&rest[..i]);
-        if !before.is_some_and(ident) && matches!(after, Some('$') | Some('(') | Some(' ')) {
-            out.push_str(name);
+    let mut out = String::with_capacity(verilog.len() + 1024);
+    for line in verilog.split_inclusive('\n') {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let (prefix, rest) = if let Some(rest) = body.strip_prefix("module ") {
+            ("module ", rest)
+        } else if let Some(rest) = body.strip_prefix("endmodule // ") {
+            ("endmodule // ", rest)
         } else {
-            out.push_str("top");
+            ("", body)
+        };
+        let word_end = rest.find(|c: char| !ident(c)).unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(word_end);
+        let is_instance = || {
+            let inst = tail.strip_prefix(' ').unwrap_or("");
+            let inst_end = inst.find(|c: char| !ident(c)).unwrap_or(inst.len());
+            inst_end > 0 && inst[inst_end..].trim_start().starts_with('(')
+        };
+        match renamed(word) {
+            Some(new) if !prefix.is_empty() || is_instance() => {
+                out.push_str(indent);
+                out.push_str(prefix);
+                out.push_str(&new);
+                out.push_str(tail);
+            }
+            _ => out.push_str(line),
         }
-        prev = Some('p');
-        rest = &rest[i + 3..];
     }
-    out.push_str(rest);
     out
 }
 
@@ -150,6 +169,29 @@ mod tests {
             r,
             "module systole_top(clock, stop);\n  systole_top$ctl ctl(.clock(clock));\nendmodule\nmodule systole_top$ctl(clock);\n  reg top_x, laptop;\nendmodule\n"
         );
+    }
+
+    #[test]
+    fn a_signal_called_top_keeps_its_name() {
+        let v = "module top$csc(clock);\n    localparam  top = 16'h8;\n    reg  [7:0] top$d;\n    wire  top$q;\n    \
+                 top$csc$top top(\n        .d(top$d)\n    );\n    always @(*) begin\n        top$d = x << top;\n    end\n\
+                 endmodule // top$csc\n";
+        let r = rename_top(v, "core");
+        assert_eq!(
+            r,
+            "module core$csc(clock);\n    localparam  top = 16'h8;\n    reg  [7:0] top$d;\n    wire  top$q;\n    \
+             core$csc$top top(\n        .d(top$d)\n    );\n    always @(*) begin\n        top$d = x << top;\n    end\n\
+             endmodule // core$csc\n"
+        );
+    }
+
+    #[test]
+    fn an_emitted_design_differs_only_in_its_module_names() {
+        let v = emit(&mut crate::csc::CscColumn::new(12));
+        assert!(v.contains("localparam  top = 16'h8;"), "the column's constant `top` is gone");
+        let r = rename_top(&v, "renamed_core");
+        assert!(r.contains("module renamed_core(") && r.contains("localparam  top = 16'h8;"), "{r}");
+        assert_eq!(r.replace("renamed_core", "top"), v);
     }
 
     #[test]
