@@ -34,6 +34,14 @@ fn out_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("systole-fpga-{name}-{}", std::process::id()))
 }
 
+/// Yosys's warnings in the build's synthesis log: an undeclared or undriven signal in the
+/// emitted Verilog shows up here first (a constant renamed in its declaration only once
+/// reached the bitstreams this way).
+fn synthesis_warnings(dir: &std::path::Path) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join("yosys.log")).unwrap_or_else(|e| panic!("{}: {e}", dir.join("yosys.log").display()));
+    log.lines().filter(|l| l.starts_with("Warning:")).map(str::to_string).collect()
+}
+
 #[test]
 fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     let b = board("ulx3s").unwrap();
@@ -62,6 +70,7 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains(&format!("LUT4 (TRELLIS_COMB)          {:>8} {:>8}", p.luts.used, p.luts.total)), "{text}");
     assert!(text.contains(": met"), "{text}");
+    assert_eq!(synthesis_warnings(&dir), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -100,6 +109,7 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     assert!(block("core.acc").luts > block("core.acc.ex").luts + block("core.acc.st").luts);
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains("where the logic goes") && text.lines().any(|l| l.trim_start().starts_with("rq$0 ")), "{text}");
+    assert_eq!(synthesis_warnings(&dir), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
