@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use systole_core::workload::Workload;
 use systole_core::ArchConfig;
 use systole_fpga::bitstream::BuildOptions;
+use systole_fpga::PeProducts;
 
 /// Systole: simulate and co-design systolic-array DNN accelerators.
 #[derive(Parser)]
@@ -325,6 +326,11 @@ enum FpgaCommand {
         /// PLL makes the fastest clock at or below it.
         #[arg(long)]
         clock_mhz: Option<f64>,
+        /// Where the PEs' multipliers go: `dsp` (DSP blocks) or `logic` (LUTs, so that a
+        /// large array places as one grid); default: the board's, logic on the ULX3S,
+        /// DSP blocks on the others.
+        #[arg(long)]
+        pe_products: Option<PeProducts>,
     },
     /// Program a board with a bitstream (openFPGALoader, or iceprog for iCE40).
     Flash {
@@ -435,9 +441,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Fpga { command } => match command {
-            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_mhz } => {
+            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_mhz, pe_products } => {
                 let board = fpga::board_named(&board, "board")?;
-                let opts = BuildOptions { baud, clock_mhz, ..fpga::options(&board, instr_depth, mem_kib, "")? };
+                let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
+                let opts = BuildOptions { baud, clock_mhz, pe_products: pe_products.unwrap_or(defaults.pe_products), ..defaults };
                 fpga::build(&board, &arch, &out, &opts).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),

@@ -2,7 +2,7 @@
 //! with a typed report of what it used and how fast it runs.
 
 use crate::blocks::{cells_by_block, table, BlockCells};
-use crate::board::{Board, Family};
+use crate::board::{Board, Family, PeProducts};
 use crate::clock::{plan, CoreClock};
 use crate::report::{PnrReport, Use};
 use crate::tools::{self, FlowError};
@@ -27,19 +27,26 @@ pub struct BuildOptions {
     /// The core clock's target, MHz, instead of the ArchConfig's `clock_mhz`; the board's
     /// PLL makes the fastest clock at or below it ([`crate::clock::plan`]).
     pub clock_mhz: Option<f64>,
+    /// Where the PEs' multipliers go.
+    pub pe_products: PeProducts,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200, clock_mhz: None }
+        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200, clock_mhz: None, pe_products: PeProducts::Dsp }
     }
 }
 
 impl BuildOptions {
-    /// The defaults on `board`: its instruction depth and board memory, 115200 baud, the
-    /// ArchConfig's clock.
+    /// The defaults on `board`: its instruction depth, board memory and PE multipliers,
+    /// 115200 baud, the ArchConfig's clock.
     pub fn for_board(board: &Board) -> Self {
-        Self { instr_depth: board.default_instr_depth, memory_bytes: board.default_memory_kib * 1024, ..Self::default() }
+        Self {
+            instr_depth: board.default_instr_depth,
+            memory_bytes: board.default_memory_kib * 1024,
+            pe_products: board.default_pe_products,
+            ..Self::default()
+        }
     }
 }
 
@@ -195,7 +202,7 @@ pub fn build(
 ) -> Result<BuildReport, BuildError> {
     let (clock, clocks_per_bit) = check(board, arch, opts)?;
     let verilog = board_verilog(board, &clock, arch, opts, clocks_per_bit);
-    let logs = tools::build(board, clock.mhz, &verilog, &top_name(board), out, progress)?;
+    let logs = tools::build(board, clock.mhz, opts.pe_products, &verilog, &top_name(board), out, progress)?;
     let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
     let timing_met = !pnr.clocks.is_empty() && pnr.clocks.iter().all(|c| c.pass);
     let netlist = out.join("design.json");
@@ -234,7 +241,8 @@ impl BuildReport {
         let o = &self.options;
         let mut t = format!(
             "Systole on {}: `{}`, {}x{} {}, fingerprint {:#010x}\n\
-             core clock {} MHz, UART {} baud ({} clocks per bit), {} instructions per unit, {} KiB board memory\n\n",
+             core clock {} MHz, UART {} baud ({} clocks per bit), {} instructions per unit, {} KiB board memory, \
+             PE multipliers in {}\n\n",
             self.board,
             self.arch,
             self.array.0,
@@ -246,6 +254,10 @@ impl BuildReport {
             self.clocks_per_bit,
             o.instr_depth,
             o.memory_bytes / 1024,
+            match o.pe_products {
+                PeProducts::Dsp => "DSP blocks",
+                PeProducts::Logic => "logic",
+            },
         );
         let _ = writeln!(t, "{:<28} {:>8} {:>8} {:>6}", "resource", "used", "total", "use");
         let ice40 = self.family == Family::Ice40;

@@ -28,6 +28,30 @@ pub struct Resources {
     pub dsps: u32,
 }
 
+/// Where the PEs' multipliers go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeProducts {
+    /// DSP blocks (SB_MAC16, in dual 8x8 mode for weight-stationary pairs; MULT18X18D),
+    /// registers inside.
+    Dsp,
+    /// Logic (LUTs and carry chains), the same registers in flip-flops: the array then
+    /// places as one compact grid instead of along the device's DSP rows. The requantizer's
+    /// products stay in DSP blocks.
+    Logic,
+}
+
+impl std::str::FromStr for PeProducts {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dsp" => Ok(Self::Dsp),
+            "logic" => Ok(Self::Logic),
+            _ => Err(format!("`{s}` is neither `dsp` nor `logic`")),
+        }
+    }
+}
+
 /// One pin: the top-level port name and the package site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Pin {
@@ -71,6 +95,8 @@ pub struct Board {
     pub default_instr_depth: usize,
     /// KiB of block-RAM board memory when the build does not say.
     pub default_memory_kib: usize,
+    /// Where the PEs' multipliers go when the build does not say.
+    pub default_pe_products: PeProducts,
 }
 
 /// Every supported board.
@@ -94,6 +120,7 @@ pub fn boards() -> Vec<Board> {
             // parts), 4 for 2 KiB of board memory, the rest for the scratchpads.
             default_instr_depth: 32,
             default_memory_kib: 2,
+            default_pe_products: PeProducts::Dsp,
         },
         Board {
             name: "ulx3s",
@@ -116,6 +143,11 @@ pub fn boards() -> Vec<Board> {
             loader_board: "ulx3s",
             default_instr_depth: 64,
             default_memory_kib: 16,
+            // The 85F's 156 multipliers lie in three rows across the die: an array that
+            // fills them (the 12x12 preset) is stretched along those rows, its partial sums
+            // wired across tens of tiles, and did not route in 150 minutes. In logic the
+            // array places as one grid and routes in minutes (README, FPGA).
+            default_pe_products: PeProducts::Logic,
         },
         Board {
             name: "orangecrab",
@@ -133,6 +165,7 @@ pub fn boards() -> Vec<Board> {
             loader_board: "orangeCrab",
             default_instr_depth: 64,
             default_memory_kib: 16,
+            default_pe_products: PeProducts::Dsp,
         },
     ]
 }

@@ -10,4 +10,4 @@ pub mod report;
 pub mod tools;
 pub mod top;
 
-pub use board::{Board, Family};
+pub use board::{Board, Family, PeProducts};

@@ -3,7 +3,7 @@
 //! `yowasp-<tool>`, at the versions it pins, so that a build's figures are reproducible),
 //! or else from PATH.
 
-use crate::board::{Board, Family};
+use crate::board::{Board, Family, PeProducts};
 use crate::report::utilisation;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -116,12 +116,20 @@ pub fn yosys_data(relative: &str) -> Result<PathBuf, FlowError> {
 /// ones included, clearing their register parameters and their clock (so the leaves'
 /// registers would vanish). Every multiplier of a dense PE and of the requantizer is such
 /// a leaf; the int4 and sparse-lane PEs' small products are left to logic cells on iCE40.
-pub fn synthesis_script(family: Family, top: &str, source: &str, json: &str) -> String {
+/// With the PEs' products in logic ([`PeProducts::Logic`]) their leaves take the plain
+/// body (`-D` [`systole_hdl::dsp::LOGIC_PE_DEFINE`]) and ECP5 synthesis infers no DSP
+/// block (`-nodsp`), so the requantizer's instantiated blocks are the only ones.
+pub fn synthesis_script(family: Family, pe_products: PeProducts, top: &str, source: &str, json: &str) -> String {
     let (name, define) = match family {
         Family::Ice40 => ("ice40", systole_hdl::dsp::ICE40_DEFINE),
         Family::Ecp5 => ("ecp5", systole_hdl::dsp::ECP5_DEFINE),
     };
-    format!("read_verilog -sv -D{define} {source}; synth_{name} -top {top} -json {json}")
+    let (logic_define, nodsp) = match (pe_products, family) {
+        (PeProducts::Dsp, _) => (String::new(), ""),
+        (PeProducts::Logic, Family::Ice40) => (format!(" -D{}", systole_hdl::dsp::LOGIC_PE_DEFINE), ""),
+        (PeProducts::Logic, Family::Ecp5) => (format!(" -D{}", systole_hdl::dsp::LOGIC_PE_DEFINE), " -nodsp"),
+    };
+    format!("read_verilog -sv -D{define}{logic_define} {source}; synth_{name} -top {top}{nodsp} -json {json}")
 }
 
 /// Runs Yosys's `script` in `dir` with its log written by Yosys itself to `<dir>/yosys.log`
@@ -179,13 +187,14 @@ pub struct FlowLogs {
     pub bitstream: PathBuf,
 }
 
-/// Synthesizes `verilog` (top module `top`) for `board`, places and routes it against the
-/// board's generated constraints with its core clock at `core_mhz`, and packs the
-/// bitstream, all in `dir`; calls `progress` with each step and its log before the step
-/// runs.
+/// Synthesizes `verilog` (top module `top`) for `board` with the PEs' products where
+/// `pe_products` says, places and routes it against the board's generated constraints with
+/// its core clock at `core_mhz`, and packs the bitstream, all in `dir`; calls `progress`
+/// with each step and its log before the step runs.
 pub fn build(
     board: &Board,
     core_mhz: f64,
+    pe_products: PeProducts,
     verilog: &str,
     top: &str,
     dir: &Path,
@@ -199,7 +208,7 @@ pub fn build(
     write("design.v", verilog)?;
     let constraints = board.constraints_file();
     write(&constraints, &board.constraints())?;
-    let script = synthesis_script(board.family, top, "design.v", "design.json");
+    let script = synthesis_script(board.family, pe_products, top, "design.v", "design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run_yosys(&script, dir)?;
     let freq = format!("{core_mhz}");

@@ -7,7 +7,7 @@
 
 use systole_core::{ArchConfig, Dataflow};
 use systole_fpga::bitstream::{build, BuildError, BuildOptions};
-use systole_fpga::board::board;
+use systole_fpga::board::{board, PeProducts};
 use systole_fpga::clock::ClockSource;
 use systole_fpga::tools::FlowError;
 
@@ -28,7 +28,9 @@ fn tiny() -> ArchConfig {
     }
 }
 
-const OPTIONS: BuildOptions = BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5) };
+/// The ULX3S's PE multipliers (in logic; the requantizers' products stay in MULT18X18D).
+const OPTIONS: BuildOptions =
+    BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5), pe_products: PeProducts::Logic };
 
 fn out_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("systole-fpga-{name}-{}", std::process::id()))
@@ -55,8 +57,12 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     assert_eq!((p.luts.total, p.brams.total, p.dsps.total), (b.resources.luts, b.resources.brams, b.resources.dsps));
     assert!(p.luts.used > 2_000 && p.luts.used <= p.luts.total, "{p:?}");
     assert!(p.ffs.is_some_and(|f| f.used > 500), "{p:?}");
-    // At least one multiplier per PE, and block RAM for the board memory's 2 banks.
-    assert!(p.dsps.used >= 4 && p.brams.used >= 2, "{p:?}");
+    // The PEs' products in logic, as on the board by default: the only multipliers are
+    // the two requantizers' four each. Block RAM for the board memory's 2 banks.
+    assert_eq!(b.default_pe_products, PeProducts::Logic);
+    let block = |path: &str| r.blocks.iter().find(|b| b.path == path).unwrap_or_else(|| panic!("no block {path}: {:?}", r.blocks));
+    assert_eq!((p.dsps.used, block("core.acc.ex").dsps, block("core.acc.st").dsps), (8, 0, 8), "{p:?}");
+    assert!(p.brams.used >= 2, "{p:?}");
     // The core runs at 12.5 MHz from the PLL (25 MHz / 2 x 1), its only clock.
     assert!(r.timing_met, "{p:?}");
     assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)), "{:?}", r.clock);
@@ -69,7 +75,7 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     assert_eq!(json["fingerprint"], systole_core::bridge::fingerprint(&tiny()));
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains(&format!("LUT4 (TRELLIS_COMB)          {:>8} {:>8}", p.luts.used, p.luts.total)), "{text}");
-    assert!(text.contains(": met"), "{text}");
+    assert!(text.contains(": met") && text.contains("PE multipliers in logic"), "{text}");
     assert_eq!(synthesis_warnings(&dir), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -122,7 +128,7 @@ fn tiny_for_small_fpgas() -> ArchConfig {
 #[test]
 fn the_small_fpga_2x2_variant_fits_the_up5k_block_rams_but_not_its_logic() {
     let dir = out_dir("icebreaker-2x2");
-    let opts = BuildOptions { memory_bytes: 2048, ..OPTIONS };
+    let opts = BuildOptions { memory_bytes: 2048, pe_products: PeProducts::Dsp, ..OPTIONS };
     match build(&board("icebreaker").unwrap(), &tiny_for_small_fpgas(), &opts, &dir, &mut |_, _| {}) {
         Err(BuildError::Flow(FlowError::DoesNotFit { overflows, .. })) => {
             // The 64-bit instruction memories bring block RAM within the 30 (the full

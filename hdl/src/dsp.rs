@@ -29,6 +29,13 @@ pub const ECP5_DEFINE: &str = "SYSTOLE_ECP5";
 /// Define of the FPGA flow that selects the iCE40 body.
 pub const ICE40_DEFINE: &str = "SYSTOLE_ICE40";
 
+/// Define of the FPGA flow that keeps the PEs' products (a [`DspProduct`] made with
+/// [`DspProduct::in_pe`], every [`DspPair`]) in the plain body, so that synthesis maps them
+/// to logic (with `-nodsp`) while the other products keep their DSP bodies: an array
+/// whose PEs would fill a large part's DSP rows places as a compact grid instead, with
+/// short partial-sum wires (docs/ARCHITECTURE.md section 10).
+pub const LOGIC_PE_DEFINE: &str = "SYSTOLE_LOGIC_PE_PRODUCTS";
+
 /// Where an `A x B -> P` product sits in a MULT18X18D: operand `a` shifted up by `a_shift`
 /// bits (its low bits constant zero), `b` by `b_shift`, so that both fill the top of their
 /// inputs and the product is `a * b * 2^(a_shift + b_shift)`, exact in the 36-bit output,
@@ -79,9 +86,15 @@ impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
             a: Default::default(),
             b: Default::default(),
             p: Default::default(),
-            _leaf: Leaf { a: A, b: B, p: P, signed, reg_in, reg_out },
+            _leaf: Leaf { a: A, b: B, p: P, signed, reg_in, reg_out, pe: false },
             _regs: [0; 3],
         }
+    }
+
+    /// The product as a PE's: in logic under [`LOGIC_PE_DEFINE`].
+    pub fn in_pe(mut self) -> Self {
+        self._leaf.pe = true;
+        self
     }
 
     /// Cycles from an operand to its product.
@@ -127,7 +140,13 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
         let leaf = &self._leaf;
-        let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
+        if leaf.pe {
+            let _ = writeln!(v, "`ifdef {LOGIC_PE_DEFINE}");
+            leaf.plain_body(&mut v, ["a", "b", "p"], "");
+            let _ = writeln!(v, "`elsif {ECP5_DEFINE}");
+        } else {
+            let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
+        }
         leaf.ecp5_body(&mut v, ["a", "b", "p"], "");
         if A <= 16 && B <= 16 && P <= 32 {
             self.ice40_body(&mut v);
@@ -152,6 +171,8 @@ struct Leaf {
     signed: bool,
     reg_in: bool,
     reg_out: bool,
+    // A PE's product, in logic under `LOGIC_PE_DEFINE`.
+    pe: bool,
 }
 
 impl Leaf {
@@ -315,7 +336,7 @@ impl DspPair {
             b1: Default::default(),
             p0: Default::default(),
             p1: Default::default(),
-            _leaf: Leaf { a: 8, b: 8, p: 32, signed: true, reg_in, reg_out },
+            _leaf: Leaf { a: 8, b: 8, p: 32, signed: true, reg_in, reg_out, pe: true },
             _regs: [[0; 3]; 2],
         }
     }
@@ -346,15 +367,20 @@ impl Logic for DspPair {
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
         let leaf = &self._leaf;
-        let _ = writeln!(v, "`ifdef {ICE40_DEFINE}\nwire [31:0] px;");
+        let plain = |v: &mut String| {
+            leaf.plain_body(v, ["a0", "b0", "p0"], "0");
+            leaf.plain_body(v, ["a1", "b1", "p1"], "1");
+        };
+        let _ = writeln!(v, "`ifdef {LOGIC_PE_DEFINE}");
+        plain(&mut v);
+        let _ = writeln!(v, "`elsif {ICE40_DEFINE}\nwire [31:0] px;");
         Mac16Mode { dual: true, signed: true, reg_in: leaf.reg_in, reg_out: leaf.reg_out }.instance(&mut v, "{a1, a0}", "{b1, b0}");
         let _ =
             writeln!(v, "assign p1 = {{{{16{{px[31]}}}}, px[31:16]}};\nassign p0 = {{{{16{{px[15]}}}}, px[15:0]}};\n`elsif {ECP5_DEFINE}");
         leaf.ecp5_body(&mut v, ["a0", "b0", "p0"], "0");
         leaf.ecp5_body(&mut v, ["a1", "b1", "p1"], "1");
         let _ = writeln!(v, "`else");
-        leaf.plain_body(&mut v, ["a0", "b0", "p0"], "0");
-        leaf.plain_body(&mut v, ["a1", "b1", "p1"], "1");
+        plain(&mut v);
         let _ = writeln!(v, "`endif");
         Verilog::Wrapper(Wrapper { code: v, cores: String::new() })
     }
@@ -409,6 +435,23 @@ mod tests {
         let Verilog::Wrapper(wide) = DspProduct::<8, 8, 32>::new(true, false, false).hdl() else { panic!("not a wrapper") };
         assert!(wide.code.contains("wire [17:0] ax = {a, 10'd0};"), "{}", wide.code);
         assert!(wide.code.contains("assign p = {{16{px[35]}}, px[35:20]};"), "{}", wide.code);
+    }
+
+    #[test]
+    fn a_pes_products_are_plain_under_the_logic_define() {
+        let code = |v: Verilog| match v {
+            Verilog::Wrapper(w) => w.code,
+            _ => panic!("not a wrapper"),
+        };
+        let pe = code(DspProduct::<8, 8, 32>::new(true, true, true).in_pe().hdl());
+        let plain = format!("`ifdef {LOGIC_PE_DEFINE}\nreg [7:0] a_r = 0;");
+        assert!(pe.starts_with(&plain) && pe.contains(&format!("`elsif {ECP5_DEFINE}")) && pe.contains("MULT18X18D"), "{pe}");
+        let pair = code(DspPair::new(true, true).hdl());
+        assert!(pair.starts_with(&format!("`ifdef {LOGIC_PE_DEFINE}\nreg [7:0] a_r0 = 0;")), "{pair}");
+        assert!(pair.contains(&format!("`elsif {ICE40_DEFINE}")) && pair.contains("SB_MAC16"), "{pair}");
+        // The requantizer's products keep their DSP bodies.
+        let other = code(DspProduct::<12, 12, 24>::new(false, true, true).hdl());
+        assert!(!other.contains(LOGIC_PE_DEFINE) && other.starts_with(&format!("`ifdef {ECP5_DEFINE}")), "{other}");
     }
 
     /// The MULT18X18D as its data sheet gives it: the 36-bit product of two 18-bit inputs,

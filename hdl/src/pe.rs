@@ -237,7 +237,7 @@ impl WsPe {
             pack: Default::default(),
             p: Default::default(),
             prod: Default::default(),
-            mul: (0..usize::from(lanes == 1)).map(|_| DspProduct::new(true, false, false)).collect(),
+            mul: (0..usize::from(lanes == 1)).map(|_| DspProduct::new(true, false, false).in_pe()).collect(),
             w: Default::default(),
             w_index: Default::default(),
             w_valid: Default::default(),
@@ -286,7 +286,7 @@ impl WsPe {
         self._staged = self._fused * usize::from(stages >= 1);
         self._reg_ops = self._fused * usize::from(stages >= 2);
         for m in &mut self.mul {
-            *m = DspProduct::new(true, stages >= 2, stages >= 1);
+            *m = DspProduct::new(true, stages >= 2, stages >= 1).in_pe();
         }
     }
 

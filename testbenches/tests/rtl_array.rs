@@ -121,7 +121,13 @@ fn check_ice40_leaf<const A: usize, const B: usize, const P: usize>(signed: bool
 /// netlist with the Yosys cell models it instantiates, checking that it holds an SB_MAC16.
 fn ice40_netlist(name: &str, leaf: &mut impl Block, dir: &std::path::Path) -> String {
     std::fs::write(dir.join("leaf.v"), systole_hdl::verilog::emit(leaf)).unwrap();
-    let script = systole_fpga::tools::synthesis_script(systole_fpga::board::Family::Ice40, "top", "leaf.v", "leaf.json");
+    let script = systole_fpga::tools::synthesis_script(
+        systole_fpga::board::Family::Ice40,
+        systole_fpga::board::PeProducts::Dsp,
+        "top",
+        "leaf.v",
+        "leaf.json",
+    );
     systole_fpga::tools::run_yosys(&format!("{script}; write_verilog -noattr net.v"), dir).unwrap_or_else(|e| panic!("{name}: {e}"));
     let netlist = std::fs::read_to_string(dir.join("net.v")).unwrap();
     assert_eq!(netlist.matches("SB_MAC16 #(").count(), 1, "{name}: not one SB_MAC16 in the netlist:\n{netlist}");
