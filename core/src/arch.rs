@@ -193,6 +193,12 @@ pub struct ArchConfig {
     /// the registers do not fit in it. Needs no transposer (whose load shares its issue
     /// phase with its drain; docs/ARCHITECTURE.md section 9).
     pub dram_read_stages: usize,
+    /// Registers on the WS array's edge, 0 or [`MAX_EDGE_STAGES`] (default 0): with one,
+    /// the activations, weights and their controls are registered between the scratchpads'
+    /// reads (and the lane routing after them) and the array, in its skew lines, so no path
+    /// runs from a block RAM read into a PE. Every column sum, and so a WS matmul's
+    /// latency, is that many cycles later (docs/ARCHITECTURE.md sections 5 and 9).
+    pub edge_stages: usize,
 }
 
 impl Default for ArchConfig {
@@ -220,6 +226,7 @@ impl Default for ArchConfig {
             acc_stages: 0,
             decode_stages: 0,
             dram_read_stages: 0,
+            edge_stages: 0,
         }
     }
 }
@@ -241,6 +248,9 @@ pub const MAX_DECODE_STAGES: usize = 1;
 
 /// Most registers on the DRAM read data.
 pub const MAX_DRAM_READ_STAGES: usize = 1;
+
+/// Most registers on the WS array's edge inputs.
+pub const MAX_EDGE_STAGES: usize = 1;
 
 /// Most pipeline registers a requantization unit has: one at its inputs, one after each of
 /// its seven steps, one between its product's multipliers and their sum and one halfway
@@ -377,11 +387,11 @@ impl ArchConfig {
     }
 
     /// Cycles from a WS matmul's last issue cycle to its last accumulator write, plus one:
-    /// one scratchpad read, `rows` cycles down a column, `cols - 1` cycles of column skew,
-    /// the PEs' `pe_stages` pipeline stages, the accumulator's `acc_stages` and one
-    /// accumulator write.
+    /// one scratchpad read, the array's `edge_stages` edge registers, `rows` cycles down a
+    /// column, `cols - 1` cycles of column skew, the PEs' `pe_stages` pipeline stages, the
+    /// accumulator's `acc_stages` and one accumulator write.
     pub fn ws_latency(&self) -> u64 {
-        (self.rows + self.cols + 1 + self.pe_stages + self.acc_stages) as u64
+        (self.rows + self.cols + 1 + self.edge_stages + self.pe_stages + self.acc_stages) as u64
     }
 
     /// The wait a `Store` or `StoreTransposed` pays before its first DRAM beat: the DRAM
@@ -534,19 +544,29 @@ impl ArchConfig {
                 Ok(())
             }
         };
+        // Registers of the WS array, which an OS-only instance does not have.
+        let in_ws_array = |field: &'static str, stages: usize, what: &str| {
+            if stages > 0 && !self.dataflow.has_ws() {
+                Err(ConfigError::new(field, format!("{stages} {what}, and this instance has none"))
+                    .help(format!("use {field} = 0 with dataflow = \"os\"")))
+            } else {
+                Ok(())
+            }
+        };
         too_many(
             "pe_stages",
             self.pe_stages,
             MAX_PE_STAGES,
             "pipeline registers, but a PE has one multiplier and one adder, so one register between them at most",
         )?;
-        if self.pe_stages > 0 && !self.dataflow.has_ws() {
-            return Err(ConfigError::new(
-                "pe_stages",
-                format!("{} product registers are in the WS PEs, and this instance has none", self.pe_stages),
-            )
-            .help("use pe_stages = 0 with dataflow = \"os\""));
-        }
+        in_ws_array("pe_stages", self.pe_stages, "product registers are in the WS PEs")?;
+        too_many(
+            "edge_stages",
+            self.edge_stages,
+            MAX_EDGE_STAGES,
+            "registers, but the WS array's edge has one place for them (before its skew lines)",
+        )?;
+        in_ws_array("edge_stages", self.edge_stages, "edge registers are on the WS array")?;
         too_many(
             "acc_stages",
             self.acc_stages,
@@ -677,6 +697,20 @@ mod tests {
         let e = os.validate().unwrap_err();
         assert_eq!(e.field, "pe_stages");
         assert!(e.to_string().contains("WS PEs"), "{e}");
+    }
+
+    #[test]
+    fn an_edge_stage_delays_every_ws_column_sum_by_one_cycle() {
+        let a = ArchConfig::preset_4x4();
+        let edged = ArchConfig { edge_stages: 1, ..a.clone() };
+        assert!(edged.validate().is_ok());
+        assert_eq!((a.ws_latency(), edged.ws_latency()), (9, 10));
+        assert_eq!(ArchConfig { pe_stages: 2, acc_stages: 1, ..edged.clone() }.ws_latency(), 13);
+        assert_eq!(ArchConfig { edge_stages: 2, ..a.clone() }.validate().unwrap_err().field, "edge_stages");
+        let os = ArchConfig { dataflow: Dataflow::OutputStationary, transposer: true, ..edged };
+        let e = os.validate().unwrap_err();
+        assert_eq!(e.field, "edge_stages");
+        assert!(e.to_string().contains("WS array"), "{e}");
     }
 
     #[test]

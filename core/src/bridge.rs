@@ -97,6 +97,9 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.decode_stages,
         arch.dram_read_stages,
     ];
+    // Newer parameters enter only when set, so that older instances keep their fingerprint.
+    let newer = [arch.edge_stages];
+    let fields = fields.into_iter().chain(newer.into_iter().filter(|&v| v != 0));
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
         for byte in (v as u64).to_le_bytes() {
@@ -137,6 +140,8 @@ mod tests {
         assert_ne!(fingerprint(&a), fingerprint(&acc_staged));
         let decoded = ArchConfig { decode_stages: 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&decoded));
+        let edged = ArchConfig { edge_stages: 1, ..a.clone() };
+        assert_ne!(fingerprint(&a), fingerprint(&edged));
         let read_staged = ArchConfig { dram_read_stages: 1, transposer: false, ..a.clone() };
         assert_ne!(fingerprint(&ArchConfig { transposer: false, ..a.clone() }), fingerprint(&read_staged));
     }

@@ -17,7 +17,9 @@
 //! columns together, with `s` pipeline stages per PE ([`WsArray::set_pe_stages`]). A
 //! weight row presented on `w_in` in cycle `t` reaches PE `(k, j)`'s capture in cycle
 //! `t + j + k`; the flip presented with an activation in cycle `t`
-//! switches PE `(k, j)` in cycle `t + k + j`.
+//! switches PE `(k, j)` in cycle `t + k + j`. With `e` edge registers
+//! ([`WsArray::set_edge_stages`]) every input enters `e` cycles later, so all of these
+//! times grow by `e`.
 //!
 //! In a dense array, PEs `(2m, j)` and `(2m + 1, j)` share one multiplier leaf,
 //! [`DspPair`] (one SB_MAC16 in dual 8x8 mode on iCE40), with the PEs' own register
@@ -31,6 +33,11 @@ use crate::net;
 use crate::pe::{WsPe, MAX_SIDE};
 use crate::wiring::{assign_literal, assign_zero, Mode};
 use rust_hdl::prelude::*;
+
+/// `n` delay lines, line `i` `depth(i) + extra` deep.
+fn lines<T: Synth>(n: usize, extra: usize, depth: impl Fn(usize) -> usize) -> Vec<Delay<T>> {
+    (0..n).map(|i| Delay::new(depth(i) + extra)).collect()
+}
 
 /// The weight-stationary array.
 #[derive(LogicBlock)]
@@ -71,6 +78,8 @@ pub struct WsArray {
     pairs: Vec<DspPair>,
     /// Product registers per PE (`ArchConfig::pe_stages`).
     _pe_stages: usize,
+    /// Registers at the edge, in front of the skew (`ArchConfig::edge_stages`).
+    _edge_stages: usize,
 }
 
 impl WsArray {
@@ -98,18 +107,41 @@ impl WsArray {
             w_clear_in: Default::default(),
             out: (0..cols).map(|_| Default::default()).collect(),
             pes,
-            a_skew: (0..rows * lanes).map(|l| Delay::new(l / lanes)).collect(),
-            flip_skew: (0..rows).map(Delay::new).collect(),
-            packed_skew: (0..rows).map(Delay::new).collect(),
-            w_skew: (0..cols).map(Delay::new).collect(),
-            w_index_skew: (0..cols).map(Delay::new).collect(),
-            w_valid_skew: (0..cols).map(Delay::new).collect(),
-            w_row_skew: (0..cols).map(Delay::new).collect(),
-            w_clear_skew: (0..cols).map(Delay::new).collect(),
-            deskew: (0..cols).map(|j| Delay::new(cols - 1 - j)).collect(),
+            a_skew: lines(rows * lanes, 0, |l| l / lanes),
+            flip_skew: lines(rows, 0, |k| k),
+            packed_skew: lines(rows, 0, |k| k),
+            w_skew: lines(cols, 0, |j| j),
+            w_index_skew: lines(cols, 0, |j| j),
+            w_valid_skew: lines(cols, 0, |j| j),
+            w_row_skew: lines(cols, 0, |j| j),
+            w_clear_skew: lines(cols, 0, |j| j),
+            deskew: lines(cols, 0, |j| cols - 1 - j),
             pairs: (0..cols * paired_rows / 2).map(|_| DspPair::new(false, false)).collect(),
             _pe_stages: 0,
+            _edge_stages: 0,
         }
+    }
+
+    /// Sets `stages` registers on every edge input (`ArchConfig::edge_stages`): row `k`'s
+    /// activations and flip and column `j`'s weight bus enter through skew lines `stages`
+    /// deeper, so nothing runs from the inputs into a PE in one cycle, and the column sums
+    /// come `stages` cycles later.
+    pub fn set_edge_stages(&mut self, stages: usize) {
+        let (rows, cols, lanes) = (self.rows(), self.cols(), self.lanes());
+        self.a_skew = lines(rows * lanes, stages, |l| l / lanes);
+        self.flip_skew = lines(rows, stages, |k| k);
+        self.packed_skew = lines(rows, stages, |k| k);
+        self.w_skew = lines(cols, stages, |j| j);
+        self.w_index_skew = lines(cols, stages, |j| j);
+        self.w_valid_skew = lines(cols, stages, |j| j);
+        self.w_row_skew = lines(cols, stages, |j| j);
+        self.w_clear_skew = lines(cols, stages, |j| j);
+        self._edge_stages = stages;
+    }
+
+    /// Edge registers.
+    pub fn edge_stages(&self) -> usize {
+        self._edge_stages
     }
 
     /// Sets `stages` pipeline stages in every PE (`ArchConfig::pe_stages`, see
@@ -148,7 +180,7 @@ impl WsArray {
 
     /// Cycles from an activation word on `a_in` to its column sums on `out`.
     pub fn latency(&self) -> usize {
-        self.rows() + self.cols() - 1 + self._pe_stages
+        self.rows() + self.cols() - 1 + self._edge_stages + self._pe_stages
     }
 
     /// Rows whose PEs share a [`DspPair`] with their neighbour: an even count.

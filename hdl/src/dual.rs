@@ -157,6 +157,13 @@ impl ExecDual {
         self
     }
 
+    /// The WS engine with `stages` edge registers on its array (see
+    /// [`WsEngine::with_edge_stages`]).
+    pub fn with_edge_stages(mut self, stages: usize) -> Self {
+        self.ws = self.ws.with_edge_stages(stages);
+        self
+    }
+
     /// Both engines and the memories with `stages` accumulator pipeline stages (see
     /// [`WsEngine::with_acc_stages`]).
     pub fn with_acc_stages(mut self, stages: usize) -> Self {

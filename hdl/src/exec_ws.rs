@@ -329,21 +329,41 @@ impl WsEngine {
     /// The engine with `stages` product registers in every PE (`ArchConfig::pe_stages`):
     /// the column sums, their accumulator writes and the completion come that much later.
     pub fn with_pe_stages(mut self, stages: usize) -> Self {
-        let acc_stages = self.done_line.depth() - self.array.latency() - 2;
+        let acc_stages = self.acc_stages();
         self.array.set_pe_stages(stages);
-        let drain = self.array.latency();
-        self.d_valid = Delay::new(drain);
-        self.d_addr = Delay::new(drain);
-        self.d_accum = Delay::new(drain);
-        self.done_line = Delay::new(drain + 2 + acc_stages);
+        self.set_lines(acc_stages);
+        self
+    }
+
+    /// The engine with `stages` registers on the array's edge (`ArchConfig::edge_stages`):
+    /// the column sums, their accumulator writes and the completion come that much later.
+    pub fn with_edge_stages(mut self, stages: usize) -> Self {
+        let acc_stages = self.acc_stages();
+        self.array.set_edge_stages(stages);
+        self.set_lines(acc_stages);
         self
     }
 
     /// The engine in front of an accumulator with `stages` pipeline stages
     /// (`ArchConfig::acc_stages`): its writes, and so the completion, come that much later.
     pub fn with_acc_stages(mut self, stages: usize) -> Self {
-        self.done_line = Delay::new(self.array.latency() + 2 + stages);
+        self.set_lines(stages);
         self
+    }
+
+    /// The accumulator's pipeline stages the completion line allows for.
+    fn acc_stages(&self) -> usize {
+        self.done_line.depth() - self.array.latency() - 2
+    }
+
+    /// Sizes the accumulator issue lines to the array's latency and the completion line to
+    /// it, the read, the write and `acc_stages`.
+    fn set_lines(&mut self, acc_stages: usize) {
+        let drain = self.array.latency();
+        self.d_valid = Delay::new(drain);
+        self.d_addr = Delay::new(drain);
+        self.d_accum = Delay::new(drain);
+        self.done_line = Delay::new(drain + 2 + acc_stages);
     }
 
     /// The engine with int4 x int4 PEs (`ArchConfig::int4_activations`, which needs four
@@ -351,9 +371,10 @@ impl WsEngine {
     pub fn with_int4x4(mut self, on: bool) -> Self {
         let (rows, cols, lanes) = (self.array.rows(), self.array.cols(), self.array.lanes());
         assert!(!on || self.act_wide_data.len() == 4 * rows, "int4 x int4 needs four activation banks");
-        let stages = self.array.pe_stages();
+        let (stages, edge) = (self.array.pe_stages(), self.array.edge_stages());
         self.array = WsArray::new(rows, cols, lanes, on);
         self.array.set_pe_stages(stages);
+        self.array.set_edge_stages(edge);
         self.quads = Constant::new(on);
         self
     }
@@ -798,6 +819,13 @@ impl ExecWs {
     /// The engine with `stages` product registers per PE (see [`WsEngine::with_pe_stages`]).
     pub fn with_pe_stages(mut self, stages: usize) -> Self {
         self.engine = self.engine.with_pe_stages(stages);
+        self
+    }
+
+    /// The engine with `stages` edge registers on its array (see
+    /// [`WsEngine::with_edge_stages`]).
+    pub fn with_edge_stages(mut self, stages: usize) -> Self {
+        self.engine = self.engine.with_edge_stages(stages);
         self
     }
 

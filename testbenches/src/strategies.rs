@@ -32,6 +32,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
             0usize..=systole_core::arch::MAX_ACC_STAGES,
             0usize..=systole_core::arch::MAX_DECODE_STAGES,
             0usize..=systole_core::arch::MAX_DRAM_READ_STAGES,
+            0usize..=systole_core::arch::MAX_EDGE_STAGES,
         ),
     )
         .prop_map(
@@ -47,7 +48,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 params,
                 transposer,
                 fetch,
-                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages),
+                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages, edge_stages),
             )| {
                 let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
@@ -78,6 +79,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     decode_stages,
                     // Read registers need no transposer (a short latency grows the load wait).
                     dram_read_stages: if transposer { 0 } else { read_stages },
+                    // The edge registers are the WS array's.
+                    edge_stages: if dataflow.has_ws() { edge_stages } else { 0 },
                 }
             },
         )

@@ -63,16 +63,17 @@ fn archs() -> Vec<ArchConfig> {
         // Requantizers of every depth: 10 stages lengthen a store's wait of 3 to 12.
         acc_staged(staged(arch(2, 2, WS, 2, 3, 1), 10)),
         arch(2, 2, OS, 1, 2, 1),
-        // Pipelined WS PEs, accumulator and decode: every column sum one or two cycles
-        // later, every accumulator write one more, every issue a cycle after its fetch.
-        decoded(acc_staged(pe_staged(staged(arch(4, 4, WS, 4, 5, 1), 3), 2))),
+        // Pipelined WS edge, PEs, accumulator and decode: every column sum one, then two
+        // more cycles later, every accumulator write one more, every issue a cycle after its
+        // fetch.
+        decoded(acc_staged(pe_staged(edged(staged(arch(4, 4, WS, 4, 5, 1), 3)), 2))),
         acc_staged(staged(arch(4, 4, OS, 3, 4, 1), 0)),
         arch(4, 2, WS, 8, 2, 1),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
         staged(arch(8, 8, WS, 8, 6, 2), 4),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
-        acc_staged(pe_staged(arch(4, 4, BOTH, 4, 5, 1), 1)),
+        acc_staged(pe_staged(edged(arch(4, 4, BOTH, 4, 5, 1)), 1)),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
@@ -80,7 +81,7 @@ fn archs() -> Vec<ArchConfig> {
         // latency of 2, which leaves no room for them and so lengthens each load's wait to 3.
         read_staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false)),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
-        read_staged(decoded(pe_staged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5), 2))),
+        read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2))),
     ]
 }
 
@@ -92,6 +93,11 @@ fn staged(a: ArchConfig, requant_stages: usize) -> ArchConfig {
 /// `a` with `pe_stages` pipeline stages in each WS PE, named after them.
 fn pe_staged(a: ArchConfig, pe_stages: usize) -> ArchConfig {
     ArchConfig { name: format!("{}-pe{pe_stages}", a.name), pe_stages, ..a }
+}
+
+/// `a` with a register on its WS array's edge, named after it.
+fn edged(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-edge1", a.name), edge_stages: 1, ..a }
 }
 
 /// `a` with a pipeline stage in its accumulator, named after it.
