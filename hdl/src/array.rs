@@ -78,8 +78,9 @@ pub struct WsArray {
     pairs: Vec<DspPair>,
     /// Product registers per PE (`ArchConfig::pe_stages`).
     _pe_stages: usize,
-    /// Registers at the edge, in front of the skew (`ArchConfig::edge_stages`).
-    _edge_stages: usize,
+    /// Registers at the edge, in front of the skew (`ArchConfig::edge_stages`), and those
+    /// of the weight words.
+    _edge_stages: (usize, usize),
 }
 
 impl WsArray {
@@ -118,29 +119,31 @@ impl WsArray {
             deskew: lines(cols, 0, |j| cols - 1 - j),
             pairs: (0..cols * paired_rows / 2).map(|_| DspPair::new(false, false)).collect(),
             _pe_stages: 0,
-            _edge_stages: 0,
+            _edge_stages: (0, 0),
         }
     }
 
     /// Sets `stages` registers on every edge input (`ArchConfig::edge_stages`): row `k`'s
     /// activations and flip and column `j`'s weight bus enter through skew lines `stages`
     /// deeper, so nothing runs from the inputs into a PE in one cycle, and the column sums
-    /// come `stages` cycles later.
-    pub fn set_edge_stages(&mut self, stages: usize) {
+    /// come `stages` cycles later. The weight words' lines are `word_stages` deeper
+    /// instead: an engine that registers its weight words before its band unit
+    /// ([`crate::band::BandUnit::with_word_stages`]) presents them that much later itself.
+    pub fn set_edge_stages(&mut self, stages: usize, word_stages: usize) {
         let (rows, cols, lanes) = (self.rows(), self.cols(), self.lanes());
         self.a_skew = lines(rows * lanes, stages, |l| l / lanes);
         self.flip_skew = lines(rows, stages, |k| k);
         self.packed_skew = lines(rows, stages, |k| k);
-        self.w_skew = lines(cols, stages, |j| j);
+        self.w_skew = lines(cols, word_stages, |j| j);
         self.w_index_skew = lines(cols, stages, |j| j);
         self.w_valid_skew = lines(cols, stages, |j| j);
         self.w_row_skew = lines(cols, stages, |j| j);
         self.w_clear_skew = lines(cols, stages, |j| j);
-        self._edge_stages = stages;
+        self._edge_stages = (stages, word_stages);
     }
 
-    /// Edge registers.
-    pub fn edge_stages(&self) -> usize {
+    /// Edge registers: of every input, and of the weight words.
+    pub fn edge_stages(&self) -> (usize, usize) {
         self._edge_stages
     }
 
@@ -180,7 +183,7 @@ impl WsArray {
 
     /// Cycles from an activation word on `a_in` to its column sums on `out`.
     pub fn latency(&self) -> usize {
-        self.rows() + self.cols() - 1 + self._edge_stages + self._pe_stages
+        self.rows() + self.cols() - 1 + self._edge_stages.0 + self._pe_stages
     }
 
     /// Rows whose PEs share a [`DspPair`] with their neighbour: an even count.

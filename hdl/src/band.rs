@@ -17,9 +17,14 @@
 //! only. So the running `stride` and `taps` must be those of the cycle before, as the
 //! engines' latched fields are through an instruction.
 //!
+//! With `e` word stages ([`BandUnit::with_word_stages`]) the word's lanes and the choice
+//! both pass `e` registers before the decode, so the word leaves its block RAM into a
+//! register and the row comes out `e` cycles later.
+//!
 //! Written once, as an `hdl_gen` kernel. Column `n`'s first row is a sum of shifted strides
 //! (the set bits of the constant `n`), so no multiplier is inferred.
 
+use crate::delay::Delay;
 use crate::wiring::{constants, signals};
 use rust_hdl::prelude::*;
 
@@ -84,6 +89,15 @@ pub struct BandUnit {
     lane_mask: Constant<Bits<LANE_BITS>>,
     /// Column `n`'s byte: the OR of the lanes it selects (at most one).
     picked: Vec<Signal<Local, Bits<8>>>,
+    /// With word stages, the word's lanes and the registered choice that many cycles later
+    /// (no lines without).
+    word_line: Vec<Delay<Signed<8>>>,
+    tap_line: Vec<Delay<Bits<LANE_BITS>>>,
+    ok_line: Vec<Delay<Bit>>,
+    /// The word and the choice the decode uses: the ports' and registers', or the lines'.
+    word_now: Vec<Signal<Local, Signed<8>>>,
+    tap_now: Vec<Signal<Local, Bits<LANE_BITS>>>,
+    ok_now: Vec<Signal<Local, Bit>>,
 }
 
 impl BandUnit {
@@ -118,7 +132,25 @@ impl BandUnit {
             lane: constants(0..cols as u64),
             lane_mask: Constant::new((cols.next_power_of_two() as u64 - 1).into()),
             picked: signals(cols),
+            word_line: vec![],
+            tap_line: vec![],
+            ok_line: vec![],
+            word_now: signals(cols),
+            tap_now: signals(cols),
+            ok_now: signals(cols),
         }
+    }
+
+    /// The unit with `stages` registers on the word's lanes, and as many on the choice, so
+    /// that the word read from a block RAM reaches a register before the lane decode
+    /// (`ArchConfig::edge_stages`, which the WS engine spends here for its weights): `out`
+    /// is the row of the word `word` carried `stages` cycles earlier.
+    pub fn with_word_stages(mut self, stages: usize) -> Self {
+        let lines = if stages == 0 { 0 } else { self.out.len() };
+        self.word_line = (0..lines).map(|_| Delay::new(stages)).collect();
+        self.tap_line = (0..lines).map(|_| Delay::new(stages)).collect();
+        self.ok_line = (0..lines).map(|_| Delay::new(stages)).collect();
+        self
     }
 }
 
@@ -177,10 +209,26 @@ impl Logic for BandUnit {
                 self.tap[n].d.next = self.lane[n].val();
                 self.ok[n].d.next = true;
             }
+            self.word_now[n].next = self.word[n].val();
+            self.tap_now[n].next = self.tap[n].q.val();
+            self.ok_now[n].next = self.ok[n].q.val();
+        }
+        for n in 0..self.word_line.len() {
+            self.word_line[n].clock.next = self.clock.val();
+            self.word_line[n].data_in.next = self.word[n].val();
+            self.word_now[n].next = self.word_line[n].data_out.val();
+            self.tap_line[n].clock.next = self.clock.val();
+            self.tap_line[n].data_in.next = self.tap[n].q.val();
+            self.tap_now[n].next = self.tap_line[n].data_out.val();
+            self.ok_line[n].clock.next = self.clock.val();
+            self.ok_line[n].data_in.next = self.ok[n].q.val();
+            self.ok_now[n].next = self.ok_line[n].data_out.val();
+        }
+        for n in 0..self.out.len() {
             self.picked[n].next = 0.into();
             for t in 0..self.word.len() {
-                if self.ok[n].q.val() & ((self.tap[n].q.val() & self.lane_mask.val()) == self.lane[t].val()) {
-                    self.picked[n].next = self.picked[n].val() | unsigned_cast(self.word[t].val());
+                if self.ok_now[n].val() & ((self.tap_now[n].val() & self.lane_mask.val()) == self.lane[t].val()) {
+                    self.picked[n].next = self.picked[n].val() | unsigned_cast(self.word_now[t].val());
                 }
             }
             self.out[n].next = signed_cast(self.picked[n].val());

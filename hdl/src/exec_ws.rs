@@ -337,9 +337,11 @@ impl WsEngine {
 
     /// The engine with `stages` registers on the array's edge (`ArchConfig::edge_stages`):
     /// the column sums, their accumulator writes and the completion come that much later.
+    /// The weight words take theirs before the band unit, straight from the scratchpad.
     pub fn with_edge_stages(mut self, stages: usize) -> Self {
         let acc_stages = self.acc_stages();
-        self.array.set_edge_stages(stages);
+        self.array.set_edge_stages(stages, 0);
+        self.band = BandUnit::new(self.array.cols()).with_word_stages(stages);
         self.set_lines(acc_stages);
         self
     }
@@ -374,7 +376,7 @@ impl WsEngine {
         let (stages, edge) = (self.array.pe_stages(), self.array.edge_stages());
         self.array = WsArray::new(rows, cols, lanes, on);
         self.array.set_pe_stages(stages);
-        self.array.set_edge_stages(edge);
+        self.array.set_edge_stages(edge.0, edge.1);
         self.quads = Constant::new(on);
         self
     }

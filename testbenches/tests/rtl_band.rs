@@ -80,13 +80,15 @@ fn inputs(cs: &[Case], i: usize) -> (Vec<i64>, bool, [i64; 5], [i64; 5]) {
 
 #[test]
 fn model_and_verilog_match_the_isa() {
-    for (cols, seed) in [(1usize, 1u64), (3, 2), (4, 3), (8, 4)] {
+    // Without word registers, and with one (a WS engine's edge register): every row `stages`
+    // cycles later.
+    for (cols, seed, stages) in [(1usize, 1u64, 0usize), (3, 2, 0), (4, 3, 1), (8, 4, 0), (8, 5, 1)] {
         let cs = cases(cols, 400, seed);
-        let mut uut = BandUnit::new(cols);
+        let mut uut = BandUnit::new(cols).with_word_stages(stages);
         uut.connect_all();
         let mut vectors = Vec::new();
-        for i in 0..=cs.len() {
-            let (word, start, first, running) = inputs(&cs, i);
+        for i in 0..=cs.len() + stages {
+            let (word, start, first, running) = inputs(&cs, i.min(cs.len()));
             for (lane, &w) in uut.word.iter_mut().zip(&word) {
                 lane.next = w.into();
             }
@@ -101,9 +103,9 @@ fn model_and_verilog_match_the_isa() {
             uut.taps.next = (running[3] as u64).into();
             uut.width.next = (running[4] as u64).into();
             assert!(settle(&mut uut));
-            if i > 0 {
+            if i > stages {
                 let got: Vec<i64> = uut.out.iter().map(|o| o.val().bigint().try_into().unwrap()).collect();
-                assert_eq!(got, expected(&cs[i - 1]), "model: {cols} cols, case {}", i - 1);
+                assert_eq!(got, expected(&cs[i - 1 - stages]), "model: {cols} cols, {stages} stages, case {}", i - 1 - stages);
             }
             clock_cycle(&mut uut, |u| &mut u.clock);
             let first = [first[0], first[2], first[3], first[4]];
@@ -114,19 +116,23 @@ fn model_and_verilog_match_the_isa() {
         ports.extend([("banded", 1), ("stride", 8), ("taps", 16), ("width", 16)].map(|(n, b)| (format!("start_{n}"), b)));
         ports.extend([("banded", 1), ("row", 8), ("stride", 8), ("taps", 16), ("width", 16)].map(|(n, b)| (n.to_string(), b)));
         let outputs: Vec<(String, usize)> = (0..cols).map(|n| (format!("out${n}"), 8)).collect();
-        let dir = scratch(&format!("band-{cols}"));
-        let got = icarus_vectors(&dir, &emit(&mut BandUnit::new(cols)), true, &ports, &outputs, &vectors).unwrap_or_else(|e| panic!("{e}"));
+        let dir = scratch(&format!("band-{cols}-{stages}"));
+        let rtl = emit(&mut BandUnit::new(cols).with_word_stages(stages));
+        let got = icarus_vectors(&dir, &rtl, true, &ports, &outputs, &vectors).unwrap_or_else(|e| panic!("{e}"));
         for (i, case) in cs.iter().enumerate() {
             let want: Vec<Option<i64>> = expected(case).into_iter().map(Some).collect();
-            assert_eq!(got[i + 1], want, "Icarus: {cols} cols, case {i}");
+            assert_eq!(got[i + 1 + stages], want, "Icarus: {cols} cols, {stages} stages, case {i}");
         }
     }
 }
 
 #[test]
 fn verilog_lints_and_synthesizes() {
-    let rtl = emit(&mut BandUnit::new(8));
     let dir = scratch("band-synth");
+    let staged = emit(&mut BandUnit::new(8).with_word_stages(1));
+    verilator_lint(&dir, ("top.v", &staged), &[("DECLFILENAME", "rust-hdl names the top module `top`"), ("WIDTH", "as below")])
+        .unwrap_or_else(|e| panic!("with a word stage: {e}"));
+    let rtl = emit(&mut BandUnit::new(8));
     let waivers = [
         ("DECLFILENAME", "rust-hdl names the top module `top`"),
         ("WIDTH", "rust-hdl writes integer literals as 32-bit constants and widens with a 16-bit mask"),
