@@ -13,6 +13,11 @@
 //! issues each beat `r` cycles earlier, inside its wait: the beat's description waits with
 //! its data, and every write falls in the cycle it does without the registers.
 //!
+//! Each word lane's part in a beat (written or not, fed a byte or zeroed, which byte) is
+//! decided in the cycle after the beat is issued, from the registered beat, and passes the
+//! read registers with it: with `r >= 1` the scratchpad writes meet only registered
+//! decisions and the byte choice, not the lane arithmetic.
+//!
 //! Written once, as an `hdl_gen` kernel: the phases and the walk are a [`DmaWalk`], and a
 //! lane's byte is chosen by comparing its constant number with the beat's first lane, since
 //! a kernel cannot index lanes by a run-time value.
@@ -92,6 +97,13 @@ pub struct LoadEngine {
     arriving: Delay<BeatWrite>,
     /// The beat whose bytes arrive in this cycle.
     beat: Signal<Local, BeatWrite>,
+    /// Per word lane, decided from the issued beat and carried through the read registers
+    /// with it: the lane takes one of the beat's bytes (`fed`), byte `src`, or is written
+    /// at all (`hit`: fed, or zeroed after the run's end by its first beat).
+    fed_now: Vec<Signal<Local, Bit>>,
+    fed: Vec<Delay<Bit>>,
+    hit: Vec<Delay<Bit>>,
+    src: Vec<Delay<Bits<16>>>,
     /// `l`, for lane `l` of a word or of a beat.
     lane_of: Vec<Constant<Bits<16>>>,
     lanes: Constant<Bits<16>>,
@@ -128,6 +140,10 @@ impl LoadEngine {
             rd: (0..lanes).map(|_| Delay::new(0)).collect(),
             arriving: Delay::new(0),
             beat: Default::default(),
+            fed_now: signals(rows.max(cols)),
+            fed: (0..rows.max(cols)).map(|_| Delay::new(0)).collect(),
+            hit: (0..rows.max(cols)).map(|_| Delay::new(0)).collect(),
+            src: (0..rows.max(cols)).map(|_| Delay::new(0)).collect(),
             lane_of: crate::wiring::constants(0..rows.max(cols).max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
         }
@@ -142,6 +158,9 @@ impl LoadEngine {
             *d = Delay::new(stages);
         }
         self.arriving = Delay::new(stages);
+        for l in 0..self.hit.len() {
+            (self.fed[l], self.hit[l], self.src[l]) = (Delay::new(stages), Delay::new(stages), Delay::new(stages));
+        }
         self
     }
 
@@ -182,42 +201,38 @@ impl Logic for LoadEngine {
         self.beat.next = self.arriving.data_out.val();
         self.act_addr.next = self.beat.val().word;
         self.wgt_addr.next = self.beat.val().word;
+        // Each lane's part in the beat, decided as the beat is issued, so that with read
+        // registers the write meets only registered decisions.
+        for l in 0..self.hit.len() {
+            self.fed[l].clock.next = self.clock.val();
+            self.hit[l].clock.next = self.clock.val();
+            self.src[l].clock.next = self.clock.val();
+            self.fed_now[l].next = (self.lane_of[l].val() >= self.issued.q.val().base)
+                & (self.lane_of[l].val() < self.issued.q.val().base + self.lanes.val())
+                & (self.lane_of[l].val() < self.issued.q.val().end);
+            self.fed[l].data_in.next = self.fed_now[l].val();
+            self.hit[l].data_in.next =
+                self.fed_now[l].val() | (self.issued.q.val().first & (self.lane_of[l].val() >= self.issued.q.val().end));
+            self.src[l].data_in.next = self.lane_of[l].val() - self.issued.q.val().base;
+        }
         for l in 0..self.act_we.len() {
-            self.act_we[l].next = false;
+            self.act_we[l].next = self.beat.val().valid & !self.beat.val().wgt & self.hit[l].data_out.val();
             self.act_data[l].next = 0.into();
-            if self.beat.val().valid & !self.beat.val().wgt {
-                if self.beat.val().first & (self.lane_of[l].val() >= self.beat.val().end) {
-                    self.act_we[l].next = true;
-                }
-                if (self.lane_of[l].val() >= self.beat.val().base)
-                    & (self.lane_of[l].val() < self.beat.val().base + self.lanes.val())
-                    & (self.lane_of[l].val() < self.beat.val().end)
-                {
-                    self.act_we[l].next = true;
-                    for i in 0..self.dram_rd_data.len() {
-                        if self.lane_of[l].val() == self.beat.val().base + self.lane_of[i].val() {
-                            self.act_data[l].next = self.rd[i].data_out.val();
-                        }
+            if self.fed[l].data_out.val() {
+                for i in 0..self.dram_rd_data.len() {
+                    if self.src[l].data_out.val() == self.lane_of[i].val() {
+                        self.act_data[l].next = self.rd[i].data_out.val();
                     }
                 }
             }
         }
         for l in 0..self.wgt_we.len() {
-            self.wgt_we[l].next = false;
+            self.wgt_we[l].next = self.beat.val().valid & self.beat.val().wgt & self.hit[l].data_out.val();
             self.wgt_data[l].next = 0.into();
-            if self.beat.val().valid & self.beat.val().wgt {
-                if self.beat.val().first & (self.lane_of[l].val() >= self.beat.val().end) {
-                    self.wgt_we[l].next = true;
-                }
-                if (self.lane_of[l].val() >= self.beat.val().base)
-                    & (self.lane_of[l].val() < self.beat.val().base + self.lanes.val())
-                    & (self.lane_of[l].val() < self.beat.val().end)
-                {
-                    self.wgt_we[l].next = true;
-                    for i in 0..self.dram_rd_data.len() {
-                        if self.lane_of[l].val() == self.beat.val().base + self.lane_of[i].val() {
-                            self.wgt_data[l].next = self.rd[i].data_out.val();
-                        }
+            if self.fed[l].data_out.val() {
+                for i in 0..self.dram_rd_data.len() {
+                    if self.src[l].data_out.val() == self.lane_of[i].val() {
+                        self.wgt_data[l].next = self.rd[i].data_out.val();
                     }
                 }
             }
