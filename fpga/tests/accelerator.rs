@@ -1,7 +1,7 @@
 //! Real accelerator bitstreams, each a board core with its UART bridge: a 2x2 through Yosys,
 //! nextpnr and ecppack for the ULX3S, and the iCEBreaker preset (2x1) through nextpnr-ice40
-//! and icepack for the iCEBreaker (and, behind `--ignored`, the OrangeCrab preset at its
-//! PLL clock), with the reports' figures checked against the device
+//! and icepack for the iCEBreaker (and, behind `--ignored`, the OrangeCrab and ULX3S presets at
+//! their PLL clocks), with the reports' figures checked against the device
 //! and the configuration; and the small-FPGA 2x2 refused by the iCE40 UP5K with the
 //! overflowing resource named.
 
@@ -158,5 +158,24 @@ fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
     assert!(p.luts.used <= p.luts.total && p.dsps.used <= p.dsps.total, "{p:?}");
     // 24 PEs, 2 ops per MAC, 100 MHz.
     assert!((r.peak_gops - 4.8).abs() < 1e-9, "{}", r.peak_gops);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "slow: an ECP5-85F synthesis, place and route of a 12x12 (about 16 minutes)"]
+fn the_ulx3s_preset_meets_timing_at_its_pll_clock() {
+    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/ulx3s.toml")).unwrap();
+    let b = board("ulx3s").unwrap();
+    let dir = out_dir("ulx3s-preset");
+    let r = build(&b, &arch, &BuildOptions::for_board(&b), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", r.text());
+    assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 85.0, "{:?}", r.clock);
+    assert!(r.timing_met, "{:?}", r.pnr);
+    // The PEs' multipliers in logic: the two requantizers' eight are the only DSP blocks.
+    let p = &r.pnr;
+    assert_eq!(p.dsps.used, 8, "{p:?}");
+    assert!(p.luts.used <= p.luts.total, "{p:?}");
+    // 144 PEs, 2 ops per MAC, 85 MHz.
+    assert!((r.peak_gops - 24.48).abs() < 1e-9, "{}", r.peak_gops);
     let _ = std::fs::remove_dir_all(&dir);
 }
