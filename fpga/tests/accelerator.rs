@@ -32,6 +32,12 @@ fn tiny() -> ArchConfig {
 const OPTIONS: BuildOptions =
     BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5), pe_products: PeProducts::Logic };
 
+/// The board's preset, `configs/archs/<board>.toml`.
+fn preset(board: &str) -> ArchConfig {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/archs/{board}.toml"));
+    ArchConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn out_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("systole-fpga-{name}-{}", std::process::id()))
 }
@@ -82,7 +88,7 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
 
 #[test]
 fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
-    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/icebreaker.toml")).unwrap();
+    let arch = preset("icebreaker");
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-2x1");
     // The board's defaults, as `systole fpga build` takes them: 32 instructions and 2 KiB.
@@ -147,7 +153,7 @@ fn the_small_fpga_2x2_variant_fits_the_up5k_block_rams_but_not_its_logic() {
 #[test]
 #[ignore = "slow: an ECP5-25F synthesis, place and route (about 8 minutes)"]
 fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
-    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/orangecrab.toml")).unwrap();
+    let arch = preset("orangecrab");
     let b = board("orangecrab").unwrap();
     let dir = out_dir("orangecrab-preset");
     let r = build(&b, &arch, &BuildOptions::default(), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
@@ -164,7 +170,7 @@ fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
 #[test]
 #[ignore = "slow: an ECP5-85F synthesis, place and route of a 12x12 (about 12 minutes)"]
 fn the_ulx3s_preset_meets_timing_at_its_pll_clock() {
-    let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/ulx3s.toml")).unwrap();
+    let arch = preset("ulx3s");
     let b = board("ulx3s").unwrap();
     let dir = out_dir("ulx3s-preset");
     let r = build(&b, &arch, &BuildOptions::for_board(&b), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));

@@ -96,7 +96,7 @@ impl WsArray {
                 pe.use_external_multiplier();
             }
         }
-        Self {
+        let mut array = Self {
             clock: Default::default(),
             a_in: (0..rows * lanes).map(|_| Default::default()).collect(),
             flip_in: Default::default(),
@@ -108,19 +108,22 @@ impl WsArray {
             w_clear_in: Default::default(),
             out: (0..cols).map(|_| Default::default()).collect(),
             pes,
-            a_skew: lines(rows * lanes, 0, |l| l / lanes),
-            flip_skew: lines(rows, 0, |k| k),
-            packed_skew: lines(rows, 0, |k| k),
-            w_skew: lines(cols, 0, |j| j),
-            w_index_skew: lines(cols, 0, |j| j),
-            w_valid_skew: lines(cols, 0, |j| j),
-            w_row_skew: lines(cols, 0, |j| j),
-            w_clear_skew: lines(cols, 0, |j| j),
+            // The skew lines, set below.
+            a_skew: vec![],
+            flip_skew: vec![],
+            packed_skew: vec![],
+            w_skew: vec![],
+            w_index_skew: vec![],
+            w_valid_skew: vec![],
+            w_row_skew: vec![],
+            w_clear_skew: vec![],
             deskew: lines(cols, 0, |j| cols - 1 - j),
             pairs: (0..cols * paired_rows / 2).map(|_| DspPair::new(false, false)).collect(),
             _pe_stages: 0,
             _edge_stages: (0, 0),
-        }
+        };
+        array.set_edge_stages(0, 0);
+        array
     }
 
     /// Sets `stages` registers on every edge input (`ArchConfig::edge_stages`): row `k`'s

@@ -104,6 +104,8 @@ pub struct LoadEngine {
     fed: Vec<Delay<Bit>>,
     hit: Vec<Delay<Bit>>,
     src: Vec<Delay<Bits<16>>>,
+    /// The byte lane `l` takes, or 0.
+    byte: Vec<Signal<Local, Signed<8>>>,
     /// `l`, for lane `l` of a word or of a beat.
     lane_of: Vec<Constant<Bits<16>>>,
     lanes: Constant<Bits<16>>,
@@ -144,6 +146,7 @@ impl LoadEngine {
             fed: (0..rows.max(cols)).map(|_| Delay::new(0)).collect(),
             hit: (0..rows.max(cols)).map(|_| Delay::new(0)).collect(),
             src: (0..rows.max(cols)).map(|_| Delay::new(0)).collect(),
+            byte: signals(rows.max(cols)),
             lane_of: crate::wiring::constants(0..rows.max(cols).max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
         }
@@ -215,27 +218,24 @@ impl Logic for LoadEngine {
                 self.fed_now[l].val() | (self.issued.q.val().first & (self.lane_of[l].val() >= self.issued.q.val().end));
             self.src[l].data_in.next = self.lane_of[l].val() - self.issued.q.val().base;
         }
-        for l in 0..self.act_we.len() {
-            self.act_we[l].next = self.beat.val().valid & !self.beat.val().wgt & self.hit[l].data_out.val();
-            self.act_data[l].next = 0.into();
+        // Lane `l`'s byte, the same for either scratchpad: the write enables pick one.
+        for l in 0..self.byte.len() {
+            self.byte[l].next = 0.into();
             if self.fed[l].data_out.val() {
                 for i in 0..self.dram_rd_data.len() {
                     if self.src[l].data_out.val() == self.lane_of[i].val() {
-                        self.act_data[l].next = self.rd[i].data_out.val();
+                        self.byte[l].next = self.rd[i].data_out.val();
                     }
                 }
             }
         }
+        for l in 0..self.act_we.len() {
+            self.act_we[l].next = self.beat.val().valid & !self.beat.val().wgt & self.hit[l].data_out.val();
+            self.act_data[l].next = self.byte[l].val();
+        }
         for l in 0..self.wgt_we.len() {
             self.wgt_we[l].next = self.beat.val().valid & self.beat.val().wgt & self.hit[l].data_out.val();
-            self.wgt_data[l].next = 0.into();
-            if self.fed[l].data_out.val() {
-                for i in 0..self.dram_rd_data.len() {
-                    if self.src[l].data_out.val() == self.lane_of[i].val() {
-                        self.wgt_data[l].next = self.rd[i].data_out.val();
-                    }
-                }
-            }
+            self.wgt_data[l].next = self.byte[l].val();
         }
 
         self.issued.d.next.valid = false;
