@@ -54,8 +54,9 @@ pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 /// order they gain a register as `stages` grows: after the product's rounding, after the
 /// first rounding, after the shift, at the multiplier's output, after the first addition,
 /// between normalization and rounding (the deepest logic left at six stages), at the
-/// unit's output, at the inputs (the accumulator's block RAM, the lane select and the
-/// parameter table are then a cycle of their own), between the multipliers and their sum,
+/// unit's output, at the inputs (the accumulator's and the parameter table's block RAM
+/// reads then reach a register directly: the store unit places this one in front of its
+/// lane select), between the multipliers and their sum,
 /// and halfway through the normalization.
 pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 7, 6, 0, 8, 9];
 
@@ -370,6 +371,25 @@ impl Requant {
             yy: Default::default(),
         }
     }
+}
+
+impl Requant {
+    /// The unit without its input register (boundary 0), for a caller that registers the
+    /// inputs itself, further upstream: it answers one cycle sooner when `stages` gave it
+    /// one. The store unit puts that register on the block RAM reads, in front of its
+    /// lane select ([`crate::units::StoreUnit`]).
+    pub fn without_input_register(mut self) -> Self {
+        if self.b0.depth() > 0 {
+            self.clamp = Delay::new(self.clamp.depth() - self.b0.depth());
+            self.b0 = Delay::new(0);
+        }
+        self
+    }
+}
+
+/// Whether a unit with `stages` registers has one at its inputs (boundary 0).
+pub fn input_registered(stages: usize) -> bool {
+    BOUNDARY_ORDER[..stages.min(MAX_STAGES)].contains(&0)
 }
 
 impl Logic for Requant {

@@ -4,6 +4,7 @@
 //! transposed stores with the requantization units). A unit runs one instruction at a
 //! time, so its engines share its ports.
 
+use crate::delay::Delay;
 use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
@@ -228,6 +229,17 @@ pub struct StoreUnit {
     // The read of the previous cycle was a transposed store's: one entry for all columns.
     bcast: DFF<Bit>,
     transposed: Signal<Local, Bit>,
+    // The requantization units' input register (their boundary 0, when `requant_stages`
+    // gives them one) sits in front of the lane select, so that the block RAM reads reach
+    // a register directly: the row, the entries, the beat's first column, the broadcast
+    // flag and the output stage wait here instead of inside the units.
+    held_acc: Vec<Delay<Signed<32>>>,
+    held_param: Vec<Delay<Bits<64>>>,
+    held_col: Delay<Bits<16>>,
+    held_bcast: Delay<Bit>,
+    held_stage: Delay<OutputStage>,
+    /// The output stage of the read of the previous cycle.
+    read_stage: Signal<Local, OutputStage>,
 }
 
 impl StoreUnit {
@@ -235,6 +247,7 @@ impl StoreUnit {
     pub fn new(arch: &ArchConfig) -> Self {
         let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.store_latency());
         let stages = arch.requant_stages;
+        let held = crate::requant::input_registered(stages) as usize;
         Self {
             clock: Default::default(),
             start_store: Default::default(),
@@ -260,10 +273,16 @@ impl StoreUnit {
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
-            rq: (0..rq_units(arch)).map(|_| Requant::new(stages)).collect(),
+            rq: (0..rq_units(arch)).map(|_| Requant::new(stages).without_input_register()).collect(),
             sel: LaneSelect::new(cols, rq_units(arch)),
             bcast: Default::default(),
             transposed: Default::default(),
+            held_acc: (0..cols).map(|_| Delay::new(held)).collect(),
+            held_param: (0..cols).map(|_| Delay::new(held)).collect(),
+            held_col: Delay::new(held),
+            held_bcast: Delay::new(held),
+            held_stage: Delay::new(held),
+            read_stage: Default::default(),
         }
     }
 }
@@ -309,10 +328,25 @@ impl Logic for StoreUnit {
             self.param_entry.next = self.store.param_entry.val();
         }
         self.param_row.next = self.store.param_row.val();
-        self.sel.beat_col.next = self.store.beat_col.val();
+        self.held_col.clock.next = self.clock.val();
+        self.held_bcast.clock.next = self.clock.val();
+        self.held_stage.clock.next = self.clock.val();
+        self.held_col.data_in.next = self.store.beat_col.val();
+        self.held_bcast.data_in.next = self.bcast.q.val();
+        if self.bcast.q.val() {
+            self.read_stage.next = self.store_t.rq_stage.val();
+        } else {
+            self.read_stage.next = self.store.rq_stage.val();
+        }
+        self.held_stage.data_in.next = self.read_stage.val();
+        self.sel.beat_col.next = self.held_col.data_out.val();
         for j in 0..self.acc_data.len() {
-            self.sel.acc_in[j].next = self.acc_data[j].val();
-            self.sel.param_in[j].next = self.param_data[j].val();
+            self.held_acc[j].clock.next = self.clock.val();
+            self.held_param[j].clock.next = self.clock.val();
+            self.held_acc[j].data_in.next = self.acc_data[j].val();
+            self.held_param[j].data_in.next = self.param_data[j].val();
+            self.sel.acc_in[j].next = self.held_acc[j].data_out.val();
+            self.sel.param_in[j].next = self.held_param[j].data_out.val();
             self.store_t_ahead.q[j].next = 0.into();
             self.store.q[j].next = self.sel.q_out[j].val();
             self.store_t.q[j].next = self.sel.q_out[j].val();
@@ -320,15 +354,14 @@ impl Logic for StoreUnit {
         for j in 0..self.rq.len() {
             self.rq[j].clock.next = self.clock.val();
             self.rq[j].acc.next = self.sel.acc_out[j].val();
+            self.rq[j].stage.next = self.held_stage.data_out.val();
             self.sel.y_in[j].next = self.rq[j].y.val();
-            if self.bcast.q.val() {
-                self.rq[j].bias.next = signed_cast(self.param_data[0].val().get_bits::<32>(0));
-                self.rq[j].scale.next = self.param_data[0].val().get_bits::<32>(32);
-                self.rq[j].stage.next = self.store_t.rq_stage.val();
+            if self.held_bcast.data_out.val() {
+                self.rq[j].bias.next = signed_cast(self.held_param[0].data_out.val().get_bits::<32>(0));
+                self.rq[j].scale.next = self.held_param[0].data_out.val().get_bits::<32>(32);
             } else {
                 self.rq[j].bias.next = signed_cast(self.sel.param_out[j].val().get_bits::<32>(0));
                 self.rq[j].scale.next = self.sel.param_out[j].val().get_bits::<32>(32);
-                self.rq[j].stage.next = self.store.rq_stage.val();
             }
         }
         if self.transposed.val() {
