@@ -253,9 +253,10 @@ pub const MAX_DRAM_READ_STAGES: usize = 1;
 pub const MAX_EDGE_STAGES: usize = 1;
 
 /// Most pipeline registers a requantization unit has: one at its inputs, one after each of
-/// its seven steps, one between its product's multipliers and their sum and one halfway
-/// through its normalization (docs/ARCHITECTURE.md section 9).
-pub const MAX_REQUANT_STAGES: usize = 10;
+/// its seven steps, one between its product's multipliers and their sum, one halfway
+/// through its normalization and one on the block RAM reads that feed it, in front of the
+/// store unit's lane select (docs/ARCHITECTURE.md section 9).
+pub const MAX_REQUANT_STAGES: usize = 11;
 
 /// Most pipeline stages a WS PE has: registered operands and a registered product.
 pub const MAX_PE_STAGES: usize = 2;

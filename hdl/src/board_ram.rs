@@ -5,7 +5,12 @@
 //! many written. Byte `a` lives in bank `a mod lanes`, row `a / lanes`, so one access
 //! touches each bank once; bank `k` reads row `a / lanes + (k < a mod lanes)`, and lane
 //! `i` takes bank `(a + i) mod lanes` from the registered low address bits. Each bank is
-//! a simple dual-port byte-wide memory that Yosys maps to SB_RAM40_4K or DP16KD.
+//! a simple dual-port byte-wide memory that Yosys maps to SB_RAM40_4K or DP16KD, marked
+//! `no_rw_check`: a byte is never read and written in one cycle (the host's accesses come
+//! one at a time and only while no program runs, and a program's stores and loads of the
+//! same bytes are ordered by `Sync`, so a load reads no earlier than the cycle after the
+//! store's last write), so synthesis builds no logic to return the old byte on a collision,
+//! which on ECP5 sat between the read address and a fabric register.
 //!
 //! `lanes` and the depth per bank are powers of two; addresses wrap at the size.
 
@@ -84,7 +89,7 @@ impl Logic for BankedRam {
         let _ = writeln!(v, "wire [{}:0] wlo = {};", sel_bits - 1, low("wr_addr"));
         let _ = writeln!(v, "reg [{}:0] rsel;", sel_bits - 1);
         for k in 0..lanes {
-            let _ = writeln!(v, "reg [7:0] bank{k} [0:{}];", depth - 1);
+            let _ = writeln!(v, "(* no_rw_check *) reg [7:0] bank{k} [0:{}];", depth - 1);
             let _ = writeln!(v, "reg [7:0] q{k};\nreg we{k};\nreg [7:0] wd{k};");
             let _ = writeln!(v, "wire [{}:0] rrow{k} = {} + ({k} < rlo);", db - 1, row("rd_addr"));
             let _ = writeln!(v, "wire [{}:0] wrow{k} = {} + ({k} < wlo);", db - 1, row("wr_addr"));

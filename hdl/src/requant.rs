@@ -17,9 +17,10 @@
 //! rounds to 0; and magnitudes of 512 and more are capped, which with `|zp| <= 128` clamp
 //! to `lo` or `hi` exactly as the uncapped value would. The logic is seven steps (1a: the
 //! sum and its magnitude; 1b: normalization; 1c: the first rounding; 2a: the product; 2b:
-//! its rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to ten
+//! its rounding; 3a: the shift and cap; 3b: sign, zero point and clamp) with up to eleven
 //! pipeline registers around them (one at the inputs, one after each step, one between
-//! the product's multipliers and their sum, one halfway through the normalization), placed in
+//! the product's multipliers and their sum, one halfway through the normalization, one in
+//! front of the inputs), placed in
 //! [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)` answers `stages` cycles after its inputs
 //! (0 is combinational; 1 registers after the product's rounding, 2 also after the first
 //! rounding). `stages` is the ArchConfig's `requant_stages`; the store unit reads that many
@@ -44,21 +45,25 @@ use rust_hdl::prelude::*;
 pub const CAP: u64 = 511;
 
 /// Most pipeline registers the unit has: one at its inputs, one after each of its seven
-/// steps, one inside the product and one inside the normalization.
+/// steps, one inside the product, one inside the normalization and one in front of its
+/// inputs (the read register, which the store unit moves onto its block RAM reads).
 pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 
 /// The unit's boundaries (boundary `k` follows step `k` of 1a, 1b + 1c, 2a, 2b, 3a, 3b
 /// for `k` in 1..=6; boundary 0 is at the inputs, boundary 7 between 1b and 1c and
 /// boundary 8 inside 2a, between the multipliers and the sum of their partial products,
-/// boundary 9 inside 1b, after its shifts by 16 and 8), in the
+/// boundary 9 inside 1b, after its shifts by 16 and 8, boundary 10 in front of boundary 0),
+/// in the
 /// order they gain a register as `stages` grows: after the product's rounding, after the
 /// first rounding, after the shift, at the multiplier's output, after the first addition,
 /// between normalization and rounding (the deepest logic left at six stages), at the
-/// unit's output, at the inputs (the accumulator's and the parameter table's block RAM
-/// reads then reach a register directly: the store unit places this one in front of its
-/// lane select), between the multipliers and their sum,
-/// and halfway through the normalization.
-pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 7, 6, 0, 8, 9];
+/// unit's output, at the inputs (the accumulator's block RAM, the lane select and the
+/// parameter table are then a cycle of their own), between the multipliers and their sum,
+/// halfway through the normalization, and in front of the inputs: the read register, which
+/// the store unit places on the accumulator's and the parameter table's block RAM reads,
+/// in front of its lane select ([`Requant::without_read_register`]), so that those reads
+/// meet a register directly.
+pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 7, 6, 0, 8, 9, 10];
 
 /// The unit's inputs, as bits (a bundle holds no signed field).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
@@ -192,6 +197,7 @@ pub struct Requant {
     pub y: Signal<Out, Signed<8>>,
     // The boundaries: at the inputs, after steps 1a, 1b + 1c, 2a, 2b, 3a and 3b, between
     // 1b and 1c; the output stage's wait.
+    b10: Delay<Operands>,
     b0: Delay<Operands>,
     b1: Delay<Magnitude>,
     b2: Delay<Normalized>,
@@ -294,6 +300,7 @@ impl Requant {
             scale: Default::default(),
             stage: Default::default(),
             y: Default::default(),
+            b10: Delay::new(registered(10)),
             b0: Delay::new(registered(0)),
             b1: Delay::new(registered(1)),
             b2: Delay::new(registered(2)),
@@ -303,7 +310,7 @@ impl Requant {
             b6: Delay::new(registered(6)),
             b7: Delay::new(registered(7)),
             b9: Delay::new(registered(9)),
-            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8, 9].into_iter().map(registered).sum()),
+            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8, 9, 10].into_iter().map(registered).sum()),
             b8: Delay::new(registered(8)),
             ll: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
             hl: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
@@ -374,27 +381,28 @@ impl Requant {
 }
 
 impl Requant {
-    /// The unit without its input register (boundary 0), for a caller that registers the
+    /// The unit without its read register (boundary 10), for a caller that registers the
     /// inputs itself, further upstream: it answers one cycle sooner when `stages` gave it
     /// one. The store unit puts that register on the block RAM reads, in front of its
     /// lane select ([`crate::units::StoreUnit`]).
-    pub fn without_input_register(mut self) -> Self {
-        if self.b0.depth() > 0 {
-            self.clamp = Delay::new(self.clamp.depth() - self.b0.depth());
-            self.b0 = Delay::new(0);
+    pub fn without_read_register(mut self) -> Self {
+        if self.b10.depth() > 0 {
+            self.clamp = Delay::new(self.clamp.depth() - self.b10.depth());
+            self.b10 = Delay::new(0);
         }
         self
     }
 }
 
-/// Whether a unit with `stages` registers has one at its inputs (boundary 0).
-pub fn input_registered(stages: usize) -> bool {
-    BOUNDARY_ORDER[..stages.min(MAX_STAGES)].contains(&0)
+/// Whether a unit with `stages` registers has its read register (boundary 10).
+pub fn read_registered(stages: usize) -> bool {
+    BOUNDARY_ORDER[..stages.min(MAX_STAGES)].contains(&10)
 }
 
 impl Logic for Requant {
     #[hdl_gen]
     fn update(&mut self) {
+        self.b10.clock.next = self.clock.val();
         self.b0.clock.next = self.clock.val();
         self.b7.clock.next = self.clock.val();
         self.b9.clock.next = self.clock.val();
@@ -417,9 +425,10 @@ impl Logic for Requant {
         self.clamp.data_in.next.hi_off = self.hi_off_in.val().get_bits::<10>(0);
         self.clamp.data_in.next.lo_off = self.lo_off_in.val().get_bits::<10>(0);
 
-        self.b0.data_in.next.acc = unsigned_cast(self.acc.val());
-        self.b0.data_in.next.bias = unsigned_cast(self.bias.val());
-        self.b0.data_in.next.scale = self.scale.val();
+        self.b10.data_in.next.acc = unsigned_cast(self.acc.val());
+        self.b10.data_in.next.bias = unsigned_cast(self.bias.val());
+        self.b10.data_in.next.scale = self.scale.val();
+        self.b0.data_in.next = self.b10.data_out.val();
 
         // Step 1a: v = acc + bias, its magnitude, the result's sign; the scale's fields.
         self.acc_in.next = signed_cast(self.b0.data_out.val().acc);

@@ -229,7 +229,7 @@ pub struct StoreUnit {
     // The read of the previous cycle was a transposed store's: one entry for all columns.
     bcast: DFF<Bit>,
     transposed: Signal<Local, Bit>,
-    // The requantization units' input register (their boundary 0, when `requant_stages`
+    // The requantization units' read register (their boundary 10, when `requant_stages`
     // gives them one) sits in front of the lane select, so that the block RAM reads reach
     // a register directly: the row, the entries, the beat's first column, the broadcast
     // flag and the output stage wait here instead of inside the units.
@@ -247,7 +247,7 @@ impl StoreUnit {
     pub fn new(arch: &ArchConfig) -> Self {
         let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.store_latency());
         let stages = arch.requant_stages;
-        let held = crate::requant::input_registered(stages) as usize;
+        let held = crate::requant::read_registered(stages) as usize;
         Self {
             clock: Default::default(),
             start_store: Default::default(),
@@ -273,7 +273,7 @@ impl StoreUnit {
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
-            rq: (0..rq_units(arch)).map(|_| Requant::new(stages).without_input_register()).collect(),
+            rq: (0..rq_units(arch)).map(|_| Requant::new(stages).without_read_register()).collect(),
             sel: LaneSelect::new(cols, rq_units(arch)),
             bcast: Default::default(),
             transposed: Default::default(),

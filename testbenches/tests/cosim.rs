@@ -79,9 +79,9 @@ fn archs() -> Vec<ArchConfig> {
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
         // Read registers on the DRAM data, read ahead inside a latency of 4, and with a
         // latency of 2, which leaves no room for them and so lengthens each load's wait to 3.
-        // Eight requantizer stages put their input register in front of the lane select
+        // Eleven requantizer stages put their read register in front of the lane select
         // (two columns, one unit).
-        read_staged(staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false), 8)),
+        read_staged(staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false), 11)),
         variant(arch(2, 1, WS, 1, 4, 1), 8, false),
         read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2))),
     ]

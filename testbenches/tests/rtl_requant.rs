@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use systole_core::requant::{requantize as oracle, ChannelParam};
-use systole_hdl::requant::{input_registered, OutputStage, Requant, MAX_STAGES};
+use systole_hdl::requant::{read_registered, OutputStage, Requant, MAX_STAGES};
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
 use systole_testbenches::tools::{icarus_vectors, scratch, verilator_lint, yosys_synth};
@@ -119,11 +119,11 @@ proptest! {
 fn simulation_answers_stages_cycles_late_at_every_depth() {
     let cases = samples(500, 3);
     for stages in 0..=MAX_STAGES {
-        // Without its input register a unit answers one cycle sooner, from the depth that
+        // Without its read register a unit answers one cycle sooner, from the depth that
         // gives it one.
-        let outside = input_registered(stages) as usize;
-        assert_eq!(outside == 1, stages >= 8, "boundary 0 is the eighth register");
-        for (mut uut, late) in [(Requant::new(stages), stages), (Requant::new(stages).without_input_register(), stages - outside)] {
+        let outside = read_registered(stages) as usize;
+        assert_eq!(outside == 1, stages >= 11, "the read register is the eleventh");
+        for (mut uut, late) in [(Requant::new(stages), stages), (Requant::new(stages).without_read_register(), stages - outside)] {
             uut.connect_all();
             for (n, &case) in cases.iter().enumerate() {
                 present(&mut uut, case);
