@@ -251,8 +251,15 @@ pub struct Requant {
     // Step 1c's significands: the multipliers' operands.
     ma: Signal<Local, Bits<24>>,
     ms: Signal<Local, Bits<24>>,
-    // Step 2b.
+    // Step 2b: the significand at either alignment, each with its increment and its
+    // rounding decision, all straight from the register.
     prod: Signal<Local, Bits<48>>,
+    hi24: Signal<Local, Bits<24>>,
+    lo24: Signal<Local, Bits<24>>,
+    hi_inc: Signal<Local, Bits<25>>,
+    lo_inc: Signal<Local, Bits<25>>,
+    hi_up: Signal<Local, Bit>,
+    lo_up: Signal<Local, Bit>,
     r2: Signal<Local, Bits<25>>,
     ep0: Signal<Local, Bits<10>>,
     ep1: Signal<Local, Bits<10>>,
@@ -347,6 +354,12 @@ impl Requant {
             ma: Default::default(),
             ms: Default::default(),
             prod: Default::default(),
+            hi24: Default::default(),
+            lo24: Default::default(),
+            hi_inc: Default::default(),
+            lo_inc: Default::default(),
+            hi_up: Default::default(),
+            lo_up: Default::default(),
             r2: Default::default(),
             ep0: Default::default(),
             ep1: Default::default(),
@@ -559,14 +572,26 @@ impl Logic for Requant {
         self.b3.data_in.next.zero = self.b8.data_out.val().zero;
         self.b3.data_in.next.inf = self.b8.data_out.val().inf;
 
-        // Step 2b: the product, top bit 47 or 46, rounded to 24 bits.
+        // Step 2b: the product, top bit 47 or 46, rounded to 24 bits. Both alignments and
+        // their increments are computed side by side and chosen last, so that neither the
+        // sticky bits' OR nor the choice of alignment lies in front of a carry chain.
         self.prod.next = self.b3.data_out.val().prod;
+        self.hi24.next = self.prod.val().get_bits::<24>(24);
+        self.lo24.next = self.prod.val().get_bits::<24>(23);
+        self.hi_inc.next = bit_cast::<25, 24>(self.hi24.val()) + 1;
+        self.lo_inc.next = bit_cast::<25, 24>(self.lo24.val()) + 1;
+        self.hi_up.next = self.prod.val().get_bit(23) & ((self.prod.val().get_bits::<23>(0) != 0) | self.prod.val().get_bit(24));
+        self.lo_up.next = self.prod.val().get_bit(22) & ((self.prod.val().get_bits::<22>(0) != 0) | self.prod.val().get_bit(23));
         if self.prod.val().get_bit(47) {
-            self.r2.next = bit_cast::<25, 24>(self.prod.val().get_bits::<24>(24))
-                + (self.prod.val().get_bit(23) & ((self.prod.val().get_bits::<23>(0) != 0) | self.prod.val().get_bit(24)));
+            if self.hi_up.val() {
+                self.r2.next = self.hi_inc.val();
+            } else {
+                self.r2.next = bit_cast::<25, 24>(self.hi24.val());
+            }
+        } else if self.lo_up.val() {
+            self.r2.next = self.lo_inc.val();
         } else {
-            self.r2.next = bit_cast::<25, 24>(self.prod.val().get_bits::<24>(23))
-                + (self.prod.val().get_bit(22) & ((self.prod.val().get_bits::<22>(0) != 0) | self.prod.val().get_bit(23)));
+            self.r2.next = bit_cast::<25, 24>(self.lo24.val());
         }
         if self.r2.val().get_bit(24) {
             self.b4.data_in.next.mp = 0x80_0000.into();
