@@ -246,9 +246,7 @@ pub struct BeatWalker {
     pub beat_offset: Signal<Out, Bits<16>>,
     c: Vec<DFF<Bits<24>>>,
     s: Vec<DFF<DAddr>>,
-    /// The iterations of each level left after its current one, counted down, so that
-    /// whether a level wraps is a zero test rather than an addition and a comparison.
-    left: Vec<DFF<Bits<24>>>,
+    i: Vec<DFF<Bits<24>>>,
     b: Vec<DFF<DAddr>>,
     beat_reg: DFF<Bits<16>>,
     /// The current beat's address, `b[2] + beat * lanes`, kept beside the counters so that
@@ -287,7 +285,7 @@ impl BeatWalker {
             beat_offset: Default::default(),
             c: crate::wiring::signals(3),
             s: crate::wiring::signals(3),
-            left: crate::wiring::signals(3),
+            i: crate::wiring::signals(3),
             b: crate::wiring::signals(3),
             beat_reg: Default::default(),
             addr_reg: Default::default(),
@@ -310,19 +308,19 @@ impl Logic for BeatWalker {
         for k in 0..3 {
             self.c[k].clock.next = self.clock.val();
             self.s[k].clock.next = self.clock.val();
-            self.left[k].clock.next = self.clock.val();
+            self.i[k].clock.next = self.clock.val();
             self.b[k].clock.next = self.clock.val();
             self.c[k].d.next = self.c[k].q.val();
             self.s[k].d.next = self.s[k].q.val();
-            self.left[k].d.next = self.left[k].q.val();
+            self.i[k].d.next = self.i[k].q.val();
             self.b[k].d.next = self.b[k].q.val();
         }
         self.nonempty_at_start.next =
             (self.pattern.val().count0 != 0) & (self.pattern.val().count1 != 0) & (self.pattern.val().count2 != 0);
         self.nonempty.next = (self.c[0].q.val() != 0) & (self.c[1].q.val() != 0) & (self.c[2].q.val() != 0);
         self.last_beat.next = (self.beat_reg.q.val() + 1) >= self.bpr.q.val();
-        self.last_inner_run.next = (self.left[2].q.val() == 0) & (self.left[1].q.val() == 0);
-        self.last.next = self.last_beat.val() & self.last_inner_run.val() & (self.left[0].q.val() == 0);
+        self.last_inner_run.next = ((self.i[2].q.val() + 1) >= self.c[2].q.val()) & ((self.i[1].q.val() + 1) >= self.c[1].q.val());
+        self.last.next = self.last_beat.val() & self.last_inner_run.val() & ((self.i[0].q.val() + 1) >= self.c[0].q.val());
         // beat * lanes as shifted beats, so that no multiplier is inferred.
         self.beat_bytes.next = 0.into();
         for k in 0..8 {
@@ -343,10 +341,8 @@ impl Logic for BeatWalker {
             self.s[0].d.next = self.pattern.val().stride0;
             self.s[1].d.next = self.pattern.val().stride1;
             self.s[2].d.next = self.pattern.val().stride2;
-            self.left[0].d.next = (self.pattern.val().count0 - 1) & self.count_mask.val();
-            self.left[1].d.next = (self.pattern.val().count1 - 1) & self.count_mask.val();
-            self.left[2].d.next = (self.pattern.val().count2 - 1) & self.count_mask.val();
             for k in 0..3 {
+                self.i[k].d.next = 0.into();
                 self.b[k].d.next = self.pattern.val().addr;
             }
             self.beat_reg.d.next = 0.into();
@@ -364,20 +360,20 @@ impl Logic for BeatWalker {
             } else {
                 self.beat_reg.d.next = 0.into();
                 self.run_reg.d.next = (self.run_reg.q.val() + 1) & self.count_mask.val();
-                if self.left[2].q.val() != 0 {
-                    self.left[2].d.next = self.left[2].q.val() - 1;
+                if (self.i[2].q.val() + 1) < self.c[2].q.val() {
+                    self.i[2].d.next = (self.i[2].q.val() + 1) & self.count_mask.val();
                     self.b[2].d.next = self.b[2].q.val() + self.s[2].q.val();
                     self.addr_reg.d.next = self.b[2].q.val() + self.s[2].q.val();
-                } else if self.left[1].q.val() != 0 {
-                    self.left[1].d.next = self.left[1].q.val() - 1;
-                    self.left[2].d.next = (self.c[2].q.val() - 1) & self.count_mask.val();
+                } else if (self.i[1].q.val() + 1) < self.c[1].q.val() {
+                    self.i[1].d.next = (self.i[1].q.val() + 1) & self.count_mask.val();
+                    self.i[2].d.next = 0.into();
                     self.b[1].d.next = self.b[1].q.val() + self.s[1].q.val();
                     self.b[2].d.next = self.b[1].q.val() + self.s[1].q.val();
                     self.addr_reg.d.next = self.b[1].q.val() + self.s[1].q.val();
-                } else if self.left[0].q.val() != 0 {
-                    self.left[0].d.next = self.left[0].q.val() - 1;
-                    self.left[1].d.next = (self.c[1].q.val() - 1) & self.count_mask.val();
-                    self.left[2].d.next = (self.c[2].q.val() - 1) & self.count_mask.val();
+                } else if (self.i[0].q.val() + 1) < self.c[0].q.val() {
+                    self.i[0].d.next = (self.i[0].q.val() + 1) & self.count_mask.val();
+                    self.i[1].d.next = 0.into();
+                    self.i[2].d.next = 0.into();
                     self.b[0].d.next = self.b[0].q.val() + self.s[0].q.val();
                     self.b[1].d.next = self.b[0].q.val() + self.s[0].q.val();
                     self.b[2].d.next = self.b[0].q.val() + self.s[0].q.val();
