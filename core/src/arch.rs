@@ -680,9 +680,9 @@ mod tests {
         assert_eq!(ArchConfig { requant_stages: 5, ..a.clone() }.store_latency(), 7);
         assert_eq!(ArchConfig { requant_stages: 0, dram_latency: 2, ..a.clone() }.store_latency(), 2);
         assert_eq!(ArchConfig { requant_stages: 5, dram_latency: 40, ..a.clone() }.store_latency(), 40);
-        assert_eq!(ArchConfig { requant_stages: 10, ..a.clone() }.store_latency(), 12);
-        assert!(ArchConfig { requant_stages: 10, ..a.clone() }.validate().is_ok());
-        let e = ArchConfig { requant_stages: 11, ..a }.validate().unwrap_err();
+        assert_eq!(ArchConfig { requant_stages: 11, ..a.clone() }.store_latency(), 13);
+        assert!(ArchConfig { requant_stages: 11, ..a.clone() }.validate().is_ok());
+        let e = ArchConfig { requant_stages: 12, ..a }.validate().unwrap_err();
         assert_eq!(e.field, "requant_stages");
     }
 
