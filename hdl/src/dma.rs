@@ -244,15 +244,29 @@ pub struct BeatWalker {
     pub run: Signal<Out, Bits<24>>,
     /// The current beat's first byte within its run: `beat * lanes`.
     pub beat_offset: Signal<Out, Bits<16>>,
-    c: Vec<DFF<Bits<24>>>,
+    /// Each level's count less one: the reload of `left`.
+    c_m1: Vec<DFF<Bits<24>>>,
     s: Vec<DFF<DAddr>>,
-    i: Vec<DFF<Bits<24>>>,
+    /// The iterations of each level left after its current one, counted down.
+    left: Vec<DFF<Bits<24>>>,
+    /// `left[k] != 0`, and `c_m1[k] != 0` (its value after a reload), kept as registers
+    /// so that which level steps is decided from flip-flops: the decision enables every
+    /// base register.
+    more: Vec<DFF<Bit>>,
+    many: Vec<DFF<Bit>>,
+    /// The latched pattern has runs.
+    has_runs: DFF<Bit>,
     b: Vec<DFF<DAddr>>,
     beat_reg: DFF<Bits<16>>,
     /// The current beat's address, `b[2] + beat * lanes`, kept beside the counters so that
     /// the DRAM address leaves a register.
     addr_reg: DFF<DAddr>,
-    bpr: DFF<Bits<16>>,
+    /// Beats per run less one, the beats left in the run after the current one, and the
+    /// flags `beats_left != 0` and `bpr_m1 != 0`, as for the levels.
+    bpr_m1: DFF<Bits<16>>,
+    beats_left: DFF<Bits<16>>,
+    beat_more: DFF<Bit>,
+    beat_many: DFF<Bit>,
     run_reg: DFF<Bits<24>>,
     /// `ceil(len / lanes)`.
     beats: crate::verilog::ConstDivider,
@@ -262,6 +276,10 @@ pub struct BeatWalker {
     count_mask: Constant<Bits<24>>,
     beat_mask: Constant<Bits<16>>,
     beat_bytes: Signal<Local, DAddr>,
+    /// The counts on the field ports, masked to the counters' bits.
+    counts: Vec<Signal<Local, Bits<24>>>,
+    /// Beats per run of the pattern on the field ports (a run of no bytes takes one).
+    bpr: Signal<Local, Bits<16>>,
 }
 
 impl BeatWalker {
@@ -283,13 +301,19 @@ impl BeatWalker {
             beat: Default::default(),
             run: Default::default(),
             beat_offset: Default::default(),
-            c: crate::wiring::signals(3),
+            c_m1: crate::wiring::signals(3),
             s: crate::wiring::signals(3),
-            i: crate::wiring::signals(3),
+            left: crate::wiring::signals(3),
+            more: crate::wiring::signals(3),
+            many: crate::wiring::signals(3),
+            has_runs: Default::default(),
             b: crate::wiring::signals(3),
             beat_reg: Default::default(),
             addr_reg: Default::default(),
-            bpr: Default::default(),
+            bpr_m1: Default::default(),
+            beats_left: Default::default(),
+            beat_more: Default::default(),
+            beat_many: Default::default(),
             run_reg: Default::default(),
             beats: crate::verilog::ConstDivider::new(17, lanes),
             lanes: Constant::new((lanes as u64).into()),
@@ -297,6 +321,8 @@ impl BeatWalker {
             count_mask: Constant::new(crate::verilog::low_mask(count_bits)),
             beat_mask: Constant::new(crate::verilog::low_mask(len_bits)),
             beat_bytes: Default::default(),
+            counts: crate::wiring::signals(3),
+            bpr: Default::default(),
         }
     }
 }
@@ -304,23 +330,27 @@ impl BeatWalker {
 impl Logic for BeatWalker {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, beat_reg, addr_reg, bpr, run_reg);
+        dff_setup!(self, clock, has_runs, beat_reg, addr_reg, bpr_m1, beats_left, beat_more, beat_many, run_reg);
         for k in 0..3 {
-            self.c[k].clock.next = self.clock.val();
+            self.c_m1[k].clock.next = self.clock.val();
             self.s[k].clock.next = self.clock.val();
-            self.i[k].clock.next = self.clock.val();
+            self.left[k].clock.next = self.clock.val();
+            self.more[k].clock.next = self.clock.val();
+            self.many[k].clock.next = self.clock.val();
             self.b[k].clock.next = self.clock.val();
-            self.c[k].d.next = self.c[k].q.val();
+            self.c_m1[k].d.next = self.c_m1[k].q.val();
             self.s[k].d.next = self.s[k].q.val();
-            self.i[k].d.next = self.i[k].q.val();
+            self.left[k].d.next = self.left[k].q.val();
+            self.more[k].d.next = self.more[k].q.val();
+            self.many[k].d.next = self.many[k].q.val();
             self.b[k].d.next = self.b[k].q.val();
         }
         self.nonempty_at_start.next =
             (self.pattern.val().count0 != 0) & (self.pattern.val().count1 != 0) & (self.pattern.val().count2 != 0);
-        self.nonempty.next = (self.c[0].q.val() != 0) & (self.c[1].q.val() != 0) & (self.c[2].q.val() != 0);
-        self.last_beat.next = (self.beat_reg.q.val() + 1) >= self.bpr.q.val();
-        self.last_inner_run.next = ((self.i[2].q.val() + 1) >= self.c[2].q.val()) & ((self.i[1].q.val() + 1) >= self.c[1].q.val());
-        self.last.next = self.last_beat.val() & self.last_inner_run.val() & ((self.i[0].q.val() + 1) >= self.c[0].q.val());
+        self.nonempty.next = self.has_runs.q.val();
+        self.last_beat.next = !self.beat_more.q.val();
+        self.last_inner_run.next = !self.more[2].q.val() & !self.more[1].q.val();
+        self.last.next = self.last_beat.val() & self.last_inner_run.val() & !self.more[0].q.val();
         // beat * lanes as shifted beats, so that no multiplier is inferred.
         self.beat_bytes.next = 0.into();
         for k in 0..8 {
@@ -334,46 +364,64 @@ impl Logic for BeatWalker {
         self.beat.next = self.beat_reg.q.val();
         self.run.next = self.run_reg.q.val();
         self.beats.x.next = bit_cast::<24, 16>(self.pattern.val().len) + bit_cast::<24, 16>(self.lanes.val()) - 1;
+        self.counts[0].next = self.pattern.val().count0 & self.count_mask.val();
+        self.counts[1].next = self.pattern.val().count1 & self.count_mask.val();
+        self.counts[2].next = self.pattern.val().count2 & self.count_mask.val();
+        if self.pattern.val().len == 0 {
+            self.bpr.next = 1.into();
+        } else {
+            self.bpr.next = self.beats.q.val().get_bits::<16>(0) & self.beat_mask.val();
+        }
         if self.start.val() {
-            self.c[0].d.next = self.pattern.val().count0 & self.count_mask.val();
-            self.c[1].d.next = self.pattern.val().count1 & self.count_mask.val();
-            self.c[2].d.next = self.pattern.val().count2 & self.count_mask.val();
             self.s[0].d.next = self.pattern.val().stride0;
             self.s[1].d.next = self.pattern.val().stride1;
             self.s[2].d.next = self.pattern.val().stride2;
             for k in 0..3 {
-                self.i[k].d.next = 0.into();
+                self.c_m1[k].d.next = (self.counts[k].val() - 1) & self.count_mask.val();
+                self.left[k].d.next = (self.counts[k].val() - 1) & self.count_mask.val();
+                self.more[k].d.next = self.counts[k].val() > 1;
+                self.many[k].d.next = self.counts[k].val() > 1;
                 self.b[k].d.next = self.pattern.val().addr;
             }
+            self.has_runs.d.next = self.nonempty_at_start.val();
             self.beat_reg.d.next = 0.into();
             self.addr_reg.d.next = self.pattern.val().addr;
             self.run_reg.d.next = 0.into();
-            if self.pattern.val().len == 0 {
-                self.bpr.d.next = 1.into();
-            } else {
-                self.bpr.d.next = self.beats.q.val().get_bits::<16>(0) & self.beat_mask.val();
-            }
+            self.bpr_m1.d.next = (self.bpr.val() - 1) & self.beat_mask.val();
+            self.beats_left.d.next = (self.bpr.val() - 1) & self.beat_mask.val();
+            self.beat_more.d.next = self.bpr.val() > 1;
+            self.beat_many.d.next = self.bpr.val() > 1;
         } else if self.advance.val() {
-            if !self.last_beat.val() {
+            if self.beat_more.q.val() {
                 self.beat_reg.d.next = (self.beat_reg.q.val() + 1) & self.beat_mask.val();
+                self.beats_left.d.next = self.beats_left.q.val() - 1;
+                self.beat_more.d.next = self.beats_left.q.val() != 1;
                 self.addr_reg.d.next = self.addr_reg.q.val() + bit_cast::<DRAM_ADDR_BITS, 16>(self.lanes.val());
             } else {
                 self.beat_reg.d.next = 0.into();
+                self.beats_left.d.next = self.bpr_m1.q.val();
+                self.beat_more.d.next = self.beat_many.q.val();
                 self.run_reg.d.next = (self.run_reg.q.val() + 1) & self.count_mask.val();
-                if (self.i[2].q.val() + 1) < self.c[2].q.val() {
-                    self.i[2].d.next = (self.i[2].q.val() + 1) & self.count_mask.val();
+                if self.more[2].q.val() {
+                    self.left[2].d.next = self.left[2].q.val() - 1;
+                    self.more[2].d.next = self.left[2].q.val() != 1;
                     self.b[2].d.next = self.b[2].q.val() + self.s[2].q.val();
                     self.addr_reg.d.next = self.b[2].q.val() + self.s[2].q.val();
-                } else if (self.i[1].q.val() + 1) < self.c[1].q.val() {
-                    self.i[1].d.next = (self.i[1].q.val() + 1) & self.count_mask.val();
-                    self.i[2].d.next = 0.into();
+                } else if self.more[1].q.val() {
+                    self.left[1].d.next = self.left[1].q.val() - 1;
+                    self.more[1].d.next = self.left[1].q.val() != 1;
+                    self.left[2].d.next = self.c_m1[2].q.val();
+                    self.more[2].d.next = self.many[2].q.val();
                     self.b[1].d.next = self.b[1].q.val() + self.s[1].q.val();
                     self.b[2].d.next = self.b[1].q.val() + self.s[1].q.val();
                     self.addr_reg.d.next = self.b[1].q.val() + self.s[1].q.val();
-                } else if (self.i[0].q.val() + 1) < self.c[0].q.val() {
-                    self.i[0].d.next = (self.i[0].q.val() + 1) & self.count_mask.val();
-                    self.i[1].d.next = 0.into();
-                    self.i[2].d.next = 0.into();
+                } else if self.more[0].q.val() {
+                    self.left[0].d.next = self.left[0].q.val() - 1;
+                    self.more[0].d.next = self.left[0].q.val() != 1;
+                    self.left[1].d.next = self.c_m1[1].q.val();
+                    self.more[1].d.next = self.many[1].q.val();
+                    self.left[2].d.next = self.c_m1[2].q.val();
+                    self.more[2].d.next = self.many[2].q.val();
                     self.b[0].d.next = self.b[0].q.val() + self.s[0].q.val();
                     self.b[1].d.next = self.b[0].q.val() + self.s[0].q.val();
                     self.b[2].d.next = self.b[0].q.val() + self.s[0].q.val();
