@@ -329,7 +329,7 @@ impl<'a> Problem<'a> {
         let w_per_nt = if self.os() { ktot } else { kt * fill };
         let resident = nt * w_per_nt <= a.wgt_words() as u64;
         let stream = |words: u64| words * row_beats(a.cols) + lat * (words / wgt_half).max(1);
-        let store_per_nt = m as u64 * row_beats(a.cols) + a.store_latency() as u64;
+        let store_per_nt = a.store_busy(m as u64 * row_beats(a.cols)) + a.store_latency() as u64;
         let tiling = |ng: usize, order: LoopOrder| {
             let (ngu, groups) = (ng as u64, self.nt.div_ceil(ng) as u64);
             // Steady state per unit of work, plus the first unit's loads and the last

@@ -88,7 +88,7 @@ fn candidates(arch: &ArchConfig, layer: &Layer, geo: &Geometry) -> Result<Vec<Ti
         let words = ht * ut * per_row * g as u64;
         let beats = ht * ut * per_row * rows * g.div_ceil(bw) as u64;
         let load = geo.nsc as u64 * (lat * if os { ht } else { 1 } + words.max(beats));
-        let store = pt as u64 * (arch.store_latency() as u64 + ut * (geo.unit * geo.wo) as u64);
+        let store = pt as u64 * (arch.store_latency() as u64 + arch.store_busy(ut * (geo.unit * geo.wo) as u64));
         tiles * exec.max(load).max(store)
     };
     // Without room for every channel's requantization entry, each channel group loads its own.

@@ -166,6 +166,16 @@ pub struct ArchConfig {
     /// their DRAM wait, which grows to [`ArchConfig::store_latency`] when the stages do not
     /// fit in it (docs/ARCHITECTURE.md sections 5 and 9).
     pub requant_stages: usize,
+    /// Cycles each requantization unit takes per value, one of [`REQUANT_INTERVALS`]
+    /// (default 1). With 1 the product of the two 24-bit significands is four DSP blocks'
+    /// partial products; with `I > 1` it is computed in logic, `24 / I` bits of the scale's
+    /// significand per cycle, so the unit uses no DSP block (for parts like the iCE40 UP5K,
+    /// whose eight go to the PEs), takes a value every `I` cycles and answers `I` cycles
+    /// later ([`ArchConfig::requant_latency`]). A `Store` then issues one beat every `I`
+    /// cycles ([`ArchConfig::store_busy`]). Needs no transposer (whose store requantizes a
+    /// row per cycle) and at most [`MAX_SERIAL_REQUANT_STAGES`] requant stages
+    /// (docs/ARCHITECTURE.md sections 5 and 9).
+    pub requant_interval: usize,
     /// Pipeline stages in each weight-stationary PE, 0 to [`MAX_PE_STAGES`] (default 0):
     /// with one, the product of the activation and weight of cycle `t` is registered and
     /// added to the partial sum in cycle `t + 1`, so the slowest PE path is a multiplier or
@@ -222,6 +232,7 @@ impl Default for ArchConfig {
             csc_weights: false,
             int4_activations: false,
             requant_stages: 2,
+            requant_interval: 1,
             pe_stages: 0,
             acc_stages: 0,
             decode_stages: 0,
@@ -257,6 +268,15 @@ pub const MAX_EDGE_STAGES: usize = 1;
 /// through its normalization and one on the block RAM reads that feed it, in front of the
 /// store unit's lane select (docs/ARCHITECTURE.md section 9).
 pub const MAX_REQUANT_STAGES: usize = 11;
+
+/// The cycles per value a requantization unit can take: 1 (its product in DSP blocks) or
+/// the iterations of its product in logic, `24 / I` bits of the scale's significand each.
+pub const REQUANT_INTERVALS: [usize; 6] = [1, 2, 3, 4, 6, 8];
+
+/// Most pipeline registers a requantization unit with its product in logic has: those
+/// before its product's inside (the order of docs/ARCHITECTURE.md section 9 places the
+/// product's inside ninth), so `requant_latency` stays within the store engine's reach.
+pub const MAX_SERIAL_REQUANT_STAGES: usize = 8;
 
 /// Most pipeline stages a WS PE has: registered operands and a registered product.
 pub const MAX_PE_STAGES: usize = 2;
@@ -401,7 +421,26 @@ impl ArchConfig {
     /// their start logic needs two cycles of the wait (docs/ARCHITECTURE.md section 9), so
     /// the wait is at least `requant_stages + 2`.
     pub fn store_latency(&self) -> usize {
-        self.dram_latency.max(self.requant_stages + MIN_DRAM_LATENCY)
+        self.dram_latency.max(self.requant_latency() + MIN_DRAM_LATENCY)
+    }
+
+    /// Cycles from a requantization unit's inputs to its result: its `requant_stages`
+    /// registers, and with a product in logic (`requant_interval = I > 1`) the product's
+    /// `I` iterations as well (docs/ARCHITECTURE.md section 9).
+    pub fn requant_latency(&self) -> usize {
+        self.requant_stages + if self.requant_interval > 1 { self.requant_interval } else { 0 }
+    }
+
+    /// Cycles a `Store` of `beats` DRAM beats (`max(runs, beats)` of section 5) issues for,
+    /// after its wait: one beat every `requant_interval` cycles, the instruction ending
+    /// the cycle after its last beat's, so `1 + I * (beats - 1)`, which is `beats` when
+    /// `I = 1`, and 0 without beats.
+    pub fn store_busy(&self, beats: u64) -> u64 {
+        if beats == 0 {
+            0
+        } else {
+            1 + self.requant_interval.max(1) as u64 * (beats - 1)
+        }
     }
 
     /// The wait a `Load`, `LoadTransposed` or `LoadParams` pays before its first DRAM beat:
@@ -536,6 +575,30 @@ impl ArchConfig {
                 ),
             )
             .help(format!("use 0 to {MAX_REQUANT_STAGES}: 2 by default, {MAX_REQUANT_STAGES} for the fastest clock")));
+        }
+        if !REQUANT_INTERVALS.contains(&self.requant_interval) {
+            return Err(ConfigError::new(
+                "requant_interval",
+                format!("{} is not one of {REQUANT_INTERVALS:?} (cycles per requantized value)", self.requant_interval),
+            )
+            .help("use 1 for the product in DSP blocks, or 6 or 8 for a product in logic on parts short of DSP blocks"));
+        }
+        if self.requant_interval > 1 && self.transposer {
+            return Err(ConfigError::new(
+                "requant_interval",
+                format!("{} cycles per value, but the transposed store requantizes a whole row per cycle", self.requant_interval),
+            )
+            .help("use transposer = false (the small-FPGA variant) or requant_interval = 1"));
+        }
+        if self.requant_interval > 1 && self.requant_stages > MAX_SERIAL_REQUANT_STAGES {
+            return Err(ConfigError::new(
+                "requant_stages",
+                format!(
+                    "{} pipeline registers, but a requantizer with its product in logic (requant_interval = {}) has {MAX_SERIAL_REQUANT_STAGES} places for one",
+                    self.requant_stages, self.requant_interval
+                ),
+            )
+            .help(format!("use 0 to {MAX_SERIAL_REQUANT_STAGES}, or requant_interval = 1")));
         }
         // A stage count beyond the places the hardware has for registers.
         let too_many = |field: &'static str, stages: usize, max: usize, places: &str| {
@@ -684,6 +747,25 @@ mod tests {
         assert!(ArchConfig { requant_stages: 11, ..a.clone() }.validate().is_ok());
         let e = ArchConfig { requant_stages: 12, ..a }.validate().unwrap_err();
         assert_eq!(e.field, "requant_stages");
+    }
+
+    #[test]
+    fn a_requantizer_with_its_product_in_logic_paces_the_store() {
+        let a = ArchConfig { transposer: false, requant_stages: 6, requant_interval: 6, dram_latency: 4, ..ArchConfig::default() };
+        assert!(a.validate().is_ok());
+        // Six registers and six iterations of the product; two cycles of start logic.
+        assert_eq!(a.requant_latency(), 12);
+        assert_eq!(a.store_latency(), 14);
+        // Beats 6 cycles apart, the instruction ending the cycle after the last one's.
+        assert_eq!((a.store_busy(0), a.store_busy(1), a.store_busy(3)), (0, 1, 13));
+        let one = ArchConfig { requant_interval: 1, ..a.clone() };
+        assert_eq!((one.requant_latency(), one.store_busy(3)), (6, 3));
+        let field = |c: ArchConfig| c.validate().unwrap_err().field;
+        assert_eq!(field(ArchConfig { transposer: true, ..a.clone() }), "requant_interval");
+        assert_eq!(field(ArchConfig { requant_interval: 5, ..a.clone() }), "requant_interval");
+        assert_eq!(field(ArchConfig { requant_interval: 0, ..a.clone() }), "requant_interval");
+        assert_eq!(field(ArchConfig { requant_stages: 9, ..a.clone() }), "requant_stages");
+        assert!(ArchConfig { requant_stages: 8, ..a }.validate().is_ok());
     }
 
     #[test]

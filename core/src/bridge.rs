@@ -98,8 +98,11 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.dram_read_stages,
     ];
     // Newer parameters enter only when set, so that older instances keep their fingerprint.
-    let newer = [arch.edge_stages];
-    let fields = fields.into_iter().chain(newer.into_iter().filter(|&v| v != 0));
+    // Each enters tagged with its position in this list, so that two of them cannot stand
+    // for each other (`edge_stages` predates the tags and enters untagged).
+    let newer = [arch.edge_stages].into_iter().filter(|&v| v != 0);
+    let tagged = [(1, arch.requant_interval, 1)].into_iter().filter(|&(_, v, default)| v != default).map(|(tag, v, _)| (tag << 16) | v);
+    let fields = fields.into_iter().chain(newer).chain(tagged);
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
         for byte in (v as u64).to_le_bytes() {
@@ -134,6 +137,8 @@ mod tests {
         assert_ne!(fingerprint(&a), fingerprint(&deeper));
         let pipelined = ArchConfig { requant_stages: a.requant_stages + 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&pipelined));
+        let serial = ArchConfig { requant_interval: 6, ..a.clone() };
+        assert_ne!(fingerprint(&a), fingerprint(&serial));
         let staged = ArchConfig { pe_stages: 1, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&staged));
         let acc_staged = ArchConfig { acc_stages: 1, ..a.clone() };

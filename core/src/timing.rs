@@ -128,7 +128,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             (k.max(rows), arch.os_latency(), k)
         }
         Op::Store { dst, .. } => {
-            let busy = dst.num_runs().max(dst.beats(bw));
+            let busy = arch.store_busy(dst.num_runs().max(dst.beats(bw)));
             (arch.store_latency() as u64 + busy, 0, busy)
         }
         Op::StoreTransposed { dst, width, .. } => {

@@ -102,6 +102,10 @@ pub struct DmaPhase {
     /// The bits the wait count needs (the latency's): the counter is masked to them, so
     /// that synthesis keeps only those.
     left_mask: Constant<Bits<16>>,
+    /// Cycles until the next beat may issue, counted down from `gap_reload` after each
+    /// beat (an engine that issues a beat every `interval` cycles); always 0 at interval 1.
+    gap: DFF<Bits<4>>,
+    gap_reload: Constant<Bits<4>>,
     /// The tail starts next cycle (from the start, the wait or the last issue).
     enter_tail: Signal<Local, Bit>,
     _latency: usize,
@@ -128,9 +132,20 @@ impl DmaPhase {
             first_left: Constant::new(((latency - 1).saturating_sub(1) as u64).into()),
             tail: Constant::new(0u64.into()),
             left_mask: Constant::new(crate::verilog::low_mask(crate::sram::index_bits(latency))),
+            gap: Default::default(),
+            gap_reload: Constant::new(0u64.into()),
             enter_tail: Default::default(),
             _latency: latency,
         }
+    }
+
+    /// The phases of an engine that issues a beat every `interval` cycles (1 to 16): each
+    /// beat but the last is followed by `interval - 1` cycles without one, so `n` beats
+    /// take `1 + interval * (n - 1)` cycles ([`systole_core::arch::ArchConfig::store_busy`]).
+    pub fn with_interval(mut self, interval: usize) -> Self {
+        assert!((1..=16).contains(&interval), "a beat every {interval} cycles");
+        self.gap_reload = Constant::new(((interval - 1) as u64).into());
+        self
     }
 
     /// The phases of an engine that reads `ahead` cycles early, for read data that passes
@@ -149,9 +164,9 @@ impl DmaPhase {
 impl Logic for DmaPhase {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, mode, left, last_tail);
+        dff_setup!(self, clock, mode, left, last_tail, gap);
         self.ready.next = self.mode.q.val() == 0;
-        self.issuing.next = self.mode.q.val() == 2;
+        self.issuing.next = (self.mode.q.val() == 2) & (self.gap.q.val() == 0);
         // The tail counts `left` down from `tail` to 0, its last cycle, which `last_tail`
         // marks a cycle ahead.
         self.complete.next = self.last_tail.q.val();
@@ -177,10 +192,14 @@ impl Logic for DmaPhase {
                 self.enter_tail.next = true;
             }
         } else if self.mode.q.val() == 2 {
-            if self.finish.val() {
+            if self.gap.q.val() != 0 {
+                self.gap.d.next = self.gap.q.val() - 1;
+            } else if self.finish.val() {
                 self.mode.d.next = 0.into();
             } else if self.last.val() {
                 self.enter_tail.next = true;
+            } else {
+                self.gap.d.next = self.gap_reload.val();
             }
         } else if self.left.q.val() == 0 {
             self.mode.d.next = 0.into();
@@ -394,8 +413,8 @@ impl Logic for BeatWalker {
         } else if self.advance.val() {
             if self.beat_more.q.val() {
                 self.beat_reg.d.next = (self.beat_reg.q.val() + 1) & self.beat_mask.val();
-                self.beats_left.d.next = self.beats_left.q.val() - 1;
-                self.beat_more.d.next = self.beats_left.q.val() != 1;
+                self.beats_left.d.next = (self.beats_left.q.val() - 1) & self.beat_mask.val();
+                self.beat_more.d.next = (self.beats_left.q.val() & self.beat_mask.val()) != 1;
                 self.addr_reg.d.next = self.addr_reg.q.val() + bit_cast::<DRAM_ADDR_BITS, 16>(self.lanes.val());
             } else {
                 self.beat_reg.d.next = 0.into();
@@ -403,21 +422,21 @@ impl Logic for BeatWalker {
                 self.beat_more.d.next = self.beat_many.q.val();
                 self.run_reg.d.next = (self.run_reg.q.val() + 1) & self.count_mask.val();
                 if self.more[2].q.val() {
-                    self.left[2].d.next = self.left[2].q.val() - 1;
-                    self.more[2].d.next = self.left[2].q.val() != 1;
+                    self.left[2].d.next = (self.left[2].q.val() - 1) & self.count_mask.val();
+                    self.more[2].d.next = (self.left[2].q.val() & self.count_mask.val()) != 1;
                     self.b[2].d.next = self.b[2].q.val() + self.s[2].q.val();
                     self.addr_reg.d.next = self.b[2].q.val() + self.s[2].q.val();
                 } else if self.more[1].q.val() {
-                    self.left[1].d.next = self.left[1].q.val() - 1;
-                    self.more[1].d.next = self.left[1].q.val() != 1;
+                    self.left[1].d.next = (self.left[1].q.val() - 1) & self.count_mask.val();
+                    self.more[1].d.next = (self.left[1].q.val() & self.count_mask.val()) != 1;
                     self.left[2].d.next = self.c_m1[2].q.val();
                     self.more[2].d.next = self.many[2].q.val();
                     self.b[1].d.next = self.b[1].q.val() + self.s[1].q.val();
                     self.b[2].d.next = self.b[1].q.val() + self.s[1].q.val();
                     self.addr_reg.d.next = self.b[1].q.val() + self.s[1].q.val();
                 } else if self.more[0].q.val() {
-                    self.left[0].d.next = self.left[0].q.val() - 1;
-                    self.more[0].d.next = self.left[0].q.val() != 1;
+                    self.left[0].d.next = (self.left[0].q.val() - 1) & self.count_mask.val();
+                    self.more[0].d.next = (self.left[0].q.val() & self.count_mask.val()) != 1;
                     self.left[1].d.next = self.c_m1[1].q.val();
                     self.more[1].d.next = self.many[1].q.val();
                     self.left[2].d.next = self.c_m1[2].q.val();
@@ -488,6 +507,13 @@ impl DmaWalk {
     /// The walk of an engine that reads `ahead` cycles early (see [`DmaPhase::with_read_ahead`]).
     pub fn with_read_ahead(mut self, ahead: usize) -> Self {
         self.phase = self.phase.with_read_ahead(ahead);
+        self
+    }
+
+    /// The walk of an engine that issues a beat every `interval` cycles (see
+    /// [`DmaPhase::with_interval`]).
+    pub fn with_interval(mut self, interval: usize) -> Self {
+        self.phase = self.phase.with_interval(interval);
         self
     }
 

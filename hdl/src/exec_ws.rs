@@ -175,6 +175,9 @@ pub struct WsEngine {
     issue_flip: Signal<Local, Bit>,
     issue_r: Signal<Local, Bit>,
     cur_row: Signal<Local, Bits<16>>,
+    /// `row_inc + 1`, from the start's constant or the register's increment, chosen by
+    /// the start after the adder rather than in front of it.
+    row_inc2: Signal<Local, Bits<16>>,
     cur_waddr: Signal<Local, Addr>,
     cur_band: Signal<Local, Bit>,
     cur_sparse: Signal<Local, Bits<2>>,
@@ -304,6 +307,7 @@ impl WsEngine {
             issue_flip: Default::default(),
             issue_r: Default::default(),
             cur_row: Default::default(),
+            row_inc2: Default::default(),
             cur_waddr: Default::default(),
             cur_band: Default::default(),
             cur_sparse: Default::default(),
@@ -457,6 +461,7 @@ impl Logic for WsEngine {
             self.acc_inc.next = self.acc.val() + 1;
             self.waddr_inc.next = self.preload.val() + 1;
             self.row_inc.next = 1.into();
+            self.row_inc2.next = 2.into();
             self.cur_acc.next = self.acc.val();
             self.cur_accum.next = self.accumulate.val();
             self.issue_r.next = self.preload_valid.val();
@@ -487,6 +492,7 @@ impl Logic for WsEngine {
             self.acc_inc.next = self.acc_next.q.val() + 1;
             self.waddr_inc.next = self.r_addr.q.val() + 1;
             self.row_inc.next = self.r_row1.q.val();
+            self.row_inc2.next = self.r_row1.q.val() + 1;
             self.cur_acc.next = self.acc_next.q.val();
             self.cur_accum.next = self.f_accumulate.q.val();
             self.issue_r.next = self.r_on.q.val();
@@ -530,7 +536,7 @@ impl Logic for WsEngine {
                 self.r_phase.d.next = 1.into();
             } else {
                 self.r_row.d.next = self.row_inc.val();
-                self.r_row1.d.next = self.row_inc.val() + 1;
+                self.r_row1.d.next = self.row_inc2.val();
                 if self.cur_phase.val() == self.last_phase.val() {
                     self.r_phase.d.next = 0.into();
                 } else {

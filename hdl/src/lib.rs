@@ -52,6 +52,7 @@ pub mod os_array;
 pub mod params;
 pub mod pe;
 pub mod requant;
+pub mod significands;
 pub mod sram;
 pub mod store;
 pub mod store_transposed;

@@ -37,8 +37,8 @@
 //! every comparison is unsigned. Tested against `systole_core::requant`, the oracle.
 
 use crate::delay::Delay;
-use crate::dsp::DspProduct;
 use crate::pe::signed_cast_widen;
+use crate::significands::{DspSignificands, SerialSignificands};
 use rust_hdl::prelude::*;
 
 /// Largest magnitude the unit carries before the clamp.
@@ -209,12 +209,16 @@ pub struct Requant {
     b9: Delay<Shifted>,
     b8: Delay<Partials>,
     clamp: Delay<Clamp>,
-    // The partial products of the significands split at bit 16 (low and high parts:
-    // `ll = ma_lo * ms_lo`, `hl = ma_hi * ms_lo`, ...), registered at boundaries 2 and 8.
-    ll: DspProduct<16, 16, 32>,
-    hl: DspProduct<16, 16, 32>,
-    lh: DspProduct<16, 16, 32>,
-    hh: DspProduct<16, 16, 32>,
+    /// With a product in logic (`with_interval`): the first cycle of a value at the
+    /// inputs, which each value's inputs stay on for the interval.
+    pub first: Signal<In, Bit>,
+    // Step 2a, the product of the significands: in DSP blocks, registered at boundaries 2
+    // and 8, or in logic, over the interval, registered at boundary 2 (one of the two).
+    dsp: Vec<DspSignificands>,
+    serial: Vec<SerialSignificands>,
+    /// `first` on its way to step 2a, through the boundaries before it.
+    first_line: Delay<Bit>,
+    _stages: usize,
     // Bundle fields and casts are copied into locals before their bits are indexed: the
     // Verilog of a field or a cast cannot be indexed again.
     // Step 1a.
@@ -251,6 +255,8 @@ pub struct Requant {
     // Step 1c's significands: the multipliers' operands.
     ma: Signal<Local, Bits<24>>,
     ms: Signal<Local, Bits<24>>,
+    // Step 2a's product.
+    prod_ab: Signal<Local, Bits<48>>,
     // Step 2b: the significand at either alignment, each with its increment and its
     // rounding decision, all straight from the register.
     prod: Signal<Local, Bits<48>>,
@@ -319,10 +325,11 @@ impl Requant {
             b9: Delay::new(registered(9)),
             clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8, 9, 10].into_iter().map(registered).sum()),
             b8: Delay::new(registered(8)),
-            ll: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
-            hl: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
-            lh: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
-            hh: DspProduct::new(false, registered(2) == 1, registered(8) == 1),
+            first: Default::default(),
+            dsp: vec![DspSignificands::new(registered(2) == 1, registered(8) == 1)],
+            serial: vec![],
+            first_line: Delay::new(0),
+            _stages: stages,
             acc_in: Default::default(),
             bias_in: Default::default(),
             scale_in: Default::default(),
@@ -353,6 +360,7 @@ impl Requant {
             r1: Default::default(),
             ma: Default::default(),
             ms: Default::default(),
+            prod_ab: Default::default(),
             prod: Default::default(),
             hi24: Default::default(),
             lo24: Default::default(),
@@ -401,8 +409,41 @@ impl Requant {
     pub fn without_read_register(mut self) -> Self {
         if self.b10.depth() > 0 {
             self.clamp = Delay::new(self.clamp.depth() - self.b10.depth());
+            self.first_line = Delay::new(self.first_line.depth().saturating_sub(self.b10.depth()));
             self.b10 = Delay::new(0);
         }
+        self
+    }
+
+    /// The unit with its product in logic over `interval` cycles (`ArchConfig::
+    /// requant_interval`; 1 keeps the DSP blocks): a value's inputs arrive with `first`
+    /// and stay for `interval` cycles, and its result comes `stages + interval` cycles
+    /// after `first` ([`SerialSignificands`]). The exponent and flags wait at boundary 8,
+    /// one cycle, so that they leave step 2a with their product. At most
+    /// [`systole_core::arch::MAX_SERIAL_REQUANT_STAGES`] stages (boundary 8 is inside the
+    /// DSP product only).
+    pub fn with_interval(mut self, interval: usize) -> Self {
+        if interval > 1 {
+            let stages = self._stages;
+            assert!(stages <= systole_core::arch::MAX_SERIAL_REQUANT_STAGES, "{stages} stages around a product in logic");
+            let registered = |boundary: usize| BOUNDARY_ORDER[..stages].contains(&boundary) as usize;
+            self.dsp = vec![];
+            self.serial = vec![SerialSignificands::new(interval, registered(2) == 1)];
+            self.b8 = Delay::new(1);
+            // Of the boundaries before step 2a, 9 and 10 come after 8 in the order, so
+            // only 0, 1 and 7 can hold a register here.
+            self.first_line = Delay::new([0, 1, 7].into_iter().map(registered).sum());
+            self.clamp = Delay::new(self.clamp.depth() + interval);
+        }
+        self
+    }
+
+    /// The unit for an output stage that stays on its input while any of its values is in
+    /// the pipeline (a store engine holds an instruction's stage until its last write): the
+    /// stage, with its bounds moved by the zero point, crosses one register (none in a
+    /// unit without registers) instead of waiting beside each value.
+    pub fn with_held_stage(mut self) -> Self {
+        self.clamp = Delay::new(self.clamp.depth().min(1));
         self
     }
 }
@@ -544,29 +585,29 @@ impl Logic for Requant {
         self.b2.data_in.next.zero = self.b7.data_out.val().zero;
         self.b2.data_in.next.inf = self.e1.val() == 0xff;
 
-        // Step 2a: the product of the two significands, as four partial products (one DSP
-        // block each) and their sum.
+        // Step 2a: the product of the two significands, in DSP blocks or in logic.
         self.b8.clock.next = self.clock.val();
-        self.ll.clock.next = self.clock.val();
-        self.hl.clock.next = self.clock.val();
-        self.lh.clock.next = self.clock.val();
-        self.hh.clock.next = self.clock.val();
-        self.ll.a.next = self.ma.val().get_bits::<16>(0);
-        self.ll.b.next = self.ms.val().get_bits::<16>(0);
-        self.hl.a.next = bit_cast::<16, 8>(self.ma.val().get_bits::<8>(16));
-        self.hl.b.next = self.ms.val().get_bits::<16>(0);
-        self.lh.a.next = self.ma.val().get_bits::<16>(0);
-        self.lh.b.next = bit_cast::<16, 8>(self.ms.val().get_bits::<8>(16));
-        self.hh.a.next = bit_cast::<16, 8>(self.ma.val().get_bits::<8>(16));
-        self.hh.b.next = bit_cast::<16, 8>(self.ms.val().get_bits::<8>(16));
+        self.first_line.clock.next = self.clock.val();
+        self.first_line.data_in.next = self.first.val();
+        self.prod_ab.next = 0.into();
+        for k in 0..self.dsp.len() {
+            self.dsp[k].clock.next = self.clock.val();
+            self.dsp[k].ma.next = self.ma.val();
+            self.dsp[k].ms.next = self.ms.val();
+            self.prod_ab.next = self.dsp[k].prod.val();
+        }
+        for k in 0..self.serial.len() {
+            self.serial[k].clock.next = self.clock.val();
+            self.serial[k].ma.next = self.ma.val();
+            self.serial[k].ms.next = self.ms.val();
+            self.serial[k].first.next = self.first_line.data_out.val();
+            self.prod_ab.next = self.serial[k].prod.val();
+        }
         self.b8.data_in.next.ea = self.b2.data_out.val().ea;
         self.b8.data_in.next.neg = self.b2.data_out.val().neg;
         self.b8.data_in.next.zero = self.b2.data_out.val().zero;
         self.b8.data_in.next.inf = self.b2.data_out.val().inf;
-        self.b3.data_in.next.prod = bit_cast::<48, 32>(self.ll.p.val())
-            + (bit_cast::<48, 32>(self.hl.p.val()) << 16)
-            + (bit_cast::<48, 32>(self.lh.p.val()) << 16)
-            + (bit_cast::<48, 32>(self.hh.p.val()) << 32);
+        self.b3.data_in.next.prod = self.prod_ab.val();
         self.b3.data_in.next.ea = self.b8.data_out.val().ea;
         self.b3.data_in.next.neg = self.b8.data_out.val().neg;
         self.b3.data_in.next.zero = self.b8.data_out.val().zero;

@@ -31,8 +31,13 @@ use rust_hdl::prelude::*;
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
-/// Most cycles an engine reads ahead of its writes: the requantizer's deepest pipeline.
-pub const MAX_AHEAD: usize = crate::requant::MAX_STAGES;
+/// Most cycles an engine reads ahead of its writes: at least the requantizer's deepest
+/// pipeline, and its latency with a product in logic (`ArchConfig::requant_latency`).
+pub const MAX_AHEAD: usize = 16;
+const _: () = assert!(
+    crate::requant::MAX_STAGES <= MAX_AHEAD
+        && systole_core::arch::MAX_SERIAL_REQUANT_STAGES + systole_core::arch::REQUANT_INTERVALS[5] <= MAX_AHEAD
+);
 
 /// The engine's history of `busy` and `complete`, one bit per cycle back: at least
 /// [`MAX_AHEAD`] cycles.
@@ -80,6 +85,9 @@ pub struct StoreEngine {
     /// The first column of the beat whose row was read in the previous cycle (its bytes
     /// are columns `beat_col ..`, one per DRAM lane).
     pub beat_col: Signal<Out, Bits<16>>,
+    /// A beat's row was read in the previous cycle: its values reach the requantization
+    /// units in this cycle (and, at an interval above 1, stay there until the next beat's).
+    pub beat_read: Signal<Out, Bit>,
     /// DRAM: first byte written this cycle.
     pub dram_wr_addr: Signal<Out, DAddr>,
     /// DRAM: bytes.
@@ -95,6 +103,11 @@ pub struct StoreEngine {
     f_prow: DFF<Addr>,
     f_len: DFF<Bits<16>>,
     f_stage: DFF<OutputStage>,
+    /// The row of the last beat issued: with an interval above 1 the read port stays on it
+    /// until the next beat, so that the requantization units' inputs hold for the interval.
+    held_row: DFF<Addr>,
+    paced: Constant<Bit>,
+    row_now: Signal<Local, Addr>,
     /// The beat issued in the previous cycle, and the same `ahead` cycles later.
     pending: DFF<Beat>,
     written: Delay<Beat>,
@@ -144,6 +157,7 @@ impl StoreEngine {
             rq_stage: Default::default(),
             q: signals(cols),
             beat_col: Default::default(),
+            beat_read: Default::default(),
             dram_wr_addr: Default::default(),
             dram_wr_data: signals(lanes),
             dram_wr_en: signals(lanes),
@@ -154,6 +168,9 @@ impl StoreEngine {
             f_prow: Default::default(),
             f_len: Default::default(),
             f_stage: Default::default(),
+            held_row: Default::default(),
+            paced: Constant::new(false),
+            row_now: Default::default(),
             pending: Default::default(),
             written: Delay::new(ahead),
             was_busy: Default::default(),
@@ -183,12 +200,21 @@ impl StoreEngine {
         self.len_mask = Constant::new(low_mask(len_bits));
         self
     }
+
+    /// The engine issuing a beat every `interval` cycles, for requantization units that
+    /// take a value every `interval` cycles (`ArchConfig::requant_interval`). The row and
+    /// the entries read for a beat stay on the read ports until the next beat.
+    pub fn with_interval(mut self, interval: usize) -> Self {
+        self.dma = self.dma.with_interval(interval);
+        self.paced = Constant::new(interval > 1);
+        self
+    }
 }
 
 impl Logic for StoreEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_stage, pending, was_busy, was_complete);
+        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_stage, held_row, pending, was_busy, was_complete);
         self.dma.clock.next = self.clock.val();
         self.dma.start.next = self.start.val();
         self.dma.pattern.next = self.pattern.val();
@@ -228,11 +254,20 @@ impl Logic for StoreEngine {
         }
 
         // The read side.
-        self.acc_addr.next = self.f_acc.q.val() + self.dma.run.val();
+        self.row_now.next = self.f_acc.q.val() + self.dma.run.val();
+        if self.dma.issuing.val() {
+            self.held_row.d.next = self.row_now.val();
+        }
+        if self.paced.val() & !self.dma.issuing.val() {
+            self.acc_addr.next = self.held_row.q.val();
+        } else {
+            self.acc_addr.next = self.row_now.val();
+        }
         self.param_entry.next = self.f_param.q.val();
         self.param_row.next = self.f_prow.q.val();
         self.rq_stage.next = self.f_stage.q.val();
         self.beat_col.next = self.pending.q.val().base;
+        self.beat_read.next = self.pending.q.val().valid;
         if self.dma.starting.val() {
             self.f_acc.d.next = self.acc.val();
             self.f_len.d.next = self.pattern.val().len;

@@ -218,7 +218,7 @@ pub struct StoreUnit {
     pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
     /// DRAM write lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
-    // Reads `stages` cycles ahead of its writes, for the pipelined requantization units.
+    // Reads `requant_latency` cycles ahead of its writes, for the pipelined requantization units.
     store: StoreEngine,
     store_t: StoreTransposedEngine,
     // A copy of the transposed engine with `stages` cycles less latency: it issues the same
@@ -238,6 +238,7 @@ pub struct StoreUnit {
     held_col: Delay<Bits<16>>,
     held_bcast: Delay<Bit>,
     held_stage: Delay<OutputStage>,
+    held_first: Delay<Bit>,
     /// The output stage of the read of the previous cycle.
     read_stage: Signal<Local, OutputStage>,
 }
@@ -248,6 +249,16 @@ impl StoreUnit {
         let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.store_latency());
         let stages = arch.requant_stages;
         let held = crate::requant::read_registered(stages) as usize;
+        let unit = || {
+            let unit = Requant::new(stages).without_read_register().with_interval(arch.requant_interval);
+            // Without the transposer only the store engine feeds the units, and it holds
+            // an instruction's output stage until its last write.
+            if arch.transposer {
+                unit
+            } else {
+                unit.with_held_stage()
+            }
+        };
         Self {
             clock: Default::default(),
             start_store: Default::default(),
@@ -269,11 +280,12 @@ impl StoreUnit {
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            store: StoreEngine::new(cols, lanes, lat, stages, arch.param_entries)
-                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch)),
+            store: StoreEngine::new(cols, lanes, lat, arch.requant_latency(), arch.param_entries)
+                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
+                .with_interval(arch.requant_interval),
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
-            rq: (0..rq_units(arch)).map(|_| Requant::new(stages).without_read_register()).collect(),
+            rq: (0..rq_units(arch)).map(|_| unit()).collect(),
             sel: LaneSelect::new(cols, rq_units(arch)),
             bcast: Default::default(),
             transposed: Default::default(),
@@ -282,6 +294,7 @@ impl StoreUnit {
             held_col: Delay::new(held),
             held_bcast: Delay::new(held),
             held_stage: Delay::new(held),
+            held_first: Delay::new(held),
             read_stage: Default::default(),
         }
     }
@@ -339,6 +352,8 @@ impl Logic for StoreUnit {
             self.read_stage.next = self.store.rq_stage.val();
         }
         self.held_stage.data_in.next = self.read_stage.val();
+        self.held_first.clock.next = self.clock.val();
+        self.held_first.data_in.next = self.store.beat_read.val();
         self.sel.beat_col.next = self.held_col.data_out.val();
         for j in 0..self.acc_data.len() {
             self.held_acc[j].clock.next = self.clock.val();
@@ -355,6 +370,7 @@ impl Logic for StoreUnit {
             self.rq[j].clock.next = self.clock.val();
             self.rq[j].acc.next = self.sel.acc_out[j].val();
             self.rq[j].stage.next = self.held_stage.data_out.val();
+            self.rq[j].first.next = self.held_first.data_out.val();
             self.sel.y_in[j].next = self.rq[j].y.val();
             if self.held_bcast.data_out.val() {
                 self.rq[j].bias.next = signed_cast(self.held_param[0].data_out.val().get_bits::<32>(0));

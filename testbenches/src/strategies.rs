@@ -33,6 +33,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
             0usize..=systole_core::arch::MAX_DECODE_STAGES,
             0usize..=systole_core::arch::MAX_DRAM_READ_STAGES,
             0usize..=systole_core::arch::MAX_EDGE_STAGES,
+            0usize..systole_core::arch::REQUANT_INTERVALS.len(),
         ),
     )
         .prop_map(
@@ -48,7 +49,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 params,
                 transposer,
                 fetch,
-                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages, edge_stages),
+                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages, edge_stages, interval),
             )| {
                 let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
@@ -72,7 +73,13 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     int4_weights: false,
                     int4_activations: false,
                     csc_weights: false,
-                    requant_stages,
+                    // A product in logic needs no transposer and leaves out the last stages.
+                    requant_interval: if transposer { 1 } else { systole_core::arch::REQUANT_INTERVALS[interval] },
+                    requant_stages: if transposer || interval == 0 {
+                        requant_stages
+                    } else {
+                        requant_stages.min(systole_core::arch::MAX_SERIAL_REQUANT_STAGES)
+                    },
                     // The OS PEs have no product register.
                     pe_stages: if dataflow.has_ws() { pe_stages } else { 0 },
                     acc_stages,

@@ -82,14 +82,22 @@ fn archs() -> Vec<ArchConfig> {
         // Eleven requantizer stages put their read register in front of the lane select
         // (two columns, one unit).
         read_staged(staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false), 11)),
-        variant(arch(2, 1, WS, 1, 4, 1), 8, false),
-        read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2))),
+        // Requantizers with their product in logic: the iCEBreaker preset's six stages and a
+        // value every six cycles (a store's beats six cycles apart), and two units (two
+        // DRAM lanes) taking a value every two cycles.
+        serial(staged(variant(arch(2, 1, WS, 1, 4, 1), 8, false), 6), 6),
+        serial(read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2))), 2),
     ]
 }
 
 /// `a` with `requant_stages` pipeline registers in its requantizers, named after them.
 fn staged(a: ArchConfig, requant_stages: usize) -> ArchConfig {
     ArchConfig { name: format!("{}-rq{requant_stages}", a.name), requant_stages, ..a }
+}
+
+/// `a` with requantizers that take `interval` cycles per value, named after it.
+fn serial(a: ArchConfig, interval: usize) -> ArchConfig {
+    ArchConfig { name: format!("{}-ri{interval}", a.name), requant_interval: interval, ..a }
 }
 
 /// `a` with `pe_stages` pipeline stages in each WS PE, named after them.

@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use systole_core::arch::{MAX_SERIAL_REQUANT_STAGES, REQUANT_INTERVALS};
 use systole_core::requant::{requantize as oracle, ChannelParam};
 use systole_hdl::requant::{read_registered, OutputStage, Requant, MAX_STAGES};
 use systole_hdl::rust_hdl::prelude::*;
@@ -139,6 +140,99 @@ fn simulation_answers_stages_cycles_late_at_every_depth() {
                 }
                 clock_cycle(&mut uut, |u| &mut u.clock);
             }
+        }
+    }
+}
+
+/// The inputs of a unit with its product in logic, one case per `interval` cycles, held,
+/// with `first` in each case's first cycle; the case whose result is due in cycle `t`.
+fn paced(
+    cases: &[(i32, i32, u32, i8, i8, i8)],
+    interval: usize,
+    latency: usize,
+) -> impl Iterator<Item = (usize, bool, Option<usize>)> + '_ {
+    (0..cases.len() * interval + latency + 1).map(move |t| {
+        let due = t.checked_sub(latency).filter(|d| d.is_multiple_of(interval) && d / interval < cases.len()).map(|d| d / interval);
+        ((t / interval).min(cases.len() - 1), t % interval == 0 && t / interval < cases.len(), due)
+    })
+}
+
+/// With its product in logic (`requant_interval` > 1), a unit takes a value every
+/// `interval` cycles, held on its inputs from `first`, and answers `stages + interval`
+/// cycles after `first`, at every interval and every depth it allows; with a held output
+/// stage (the store engine's, constant over an instruction) as well.
+#[test]
+fn a_unit_with_its_product_in_logic_answers_stages_plus_interval_cycles_late() {
+    let cases = samples(150, 4);
+    for interval in REQUANT_INTERVALS.into_iter().filter(|&i| i > 1) {
+        for stages in 0..=MAX_SERIAL_REQUANT_STAGES {
+            for held in [false, true] {
+                let mut uut = Requant::new(stages).with_interval(interval);
+                // A held stage is one instruction's: every case gets the same.
+                let case_at = |n: usize| if held { (cases[n].0, cases[n].1, cases[n].2, 3, -100, 120) } else { cases[n] };
+                if held {
+                    uut = uut.with_held_stage();
+                }
+                uut.connect_all();
+                for (n, first, due) in paced(&cases, interval, stages + interval) {
+                    present(&mut uut, case_at(n));
+                    uut.first.next = first;
+                    assert!(settle(&mut uut));
+                    if let Some(d) = due {
+                        let (acc, bias, scale, zp, lo, hi) = case_at(d);
+                        assert_eq!(
+                            output(&uut),
+                            expected(acc, bias, scale, zp, lo, hi) as i64,
+                            "interval {interval}, {stages} stages, held stage {held}, case {d}"
+                        );
+                    }
+                    clock_cycle(&mut uut, |u| &mut u.clock);
+                }
+            }
+        }
+    }
+}
+
+/// The same unit's Verilog under Icarus, and its synthesis for the iCE40 without a DSP
+/// block.
+#[test]
+fn verilog_with_the_product_in_logic_matches_oracle_and_uses_no_dsp_block() {
+    let cases = samples(400, 5);
+    let inputs = [("acc", 32), ("bias", 32), ("scale", 32), ("stage", 24), ("first", 1)].map(|(n, b)| (n.to_string(), b));
+    let stage = |z: i8, l: i8, h: i8| z as u8 as i64 | (l as u8 as i64) << 8 | (h as u8 as i64) << 16;
+    for (interval, stages) in [(6, 6), (2, 0), (8, 8)] {
+        let dir = scratch(&format!("requant-serial-{interval}-{stages}"));
+        let rtl = emit(&mut Requant::new(stages).with_interval(interval));
+        let schedule: Vec<_> = paced(&cases, interval, stages + interval).collect();
+        let cycles: Vec<Vec<i64>> = schedule
+            .iter()
+            .map(|&(n, first, _)| {
+                let (a, b, s, z, l, h) = cases[n];
+                vec![a as i64, b as i64, s as i64, stage(z, l, h), first as i64]
+            })
+            .collect();
+        let out = icarus_vectors(&dir, &rtl, true, &inputs, &[("y".to_string(), 8)], &cycles).unwrap_or_else(|e| panic!("{e}"));
+        let mut checked = 0;
+        for (&(_, _, due), row) in schedule.iter().zip(&out) {
+            if let Some(d) = due {
+                let (acc, bias, scale, zp, lo, hi) = cases[d];
+                assert_eq!(row[0], Some(expected(acc, bias, scale, zp, lo, hi) as i64), "interval {interval}, {stages} stages, case {d}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, cases.len());
+        if (interval, stages) == (6, 6) {
+            let report = yosys_synth(&dir, ("top.v", &rtl), "ice40").unwrap_or_else(|e| panic!("{e}"));
+            // The statistics' cell lines: a count, then the cell type.
+            let count = |kind: &str| -> usize {
+                let counts = report.lines().filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                    [n, k] if k == kind => n.parse::<usize>().ok(),
+                    _ => None,
+                });
+                counts.sum()
+            };
+            assert_eq!(count("SB_MAC16"), 0, "a product in logic synthesizes to no DSP block");
+            assert!(count("SB_LUT4") > 0, "{report}");
         }
     }
 }
