@@ -98,10 +98,10 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         arch.dram_read_stages,
     ];
     // Newer parameters enter only when set, so that older instances keep their fingerprint.
-    // Each enters tagged with its position in this list, so that two of them cannot stand
-    // for each other (`edge_stages` predates the tags and enters untagged).
+    // After `edge_stages`, each enters with a tag above 16 bits, so that two of them cannot
+    // stand for each other (`edge_stages` predates the tags and enters untagged).
     let newer = [arch.edge_stages].into_iter().filter(|&v| v != 0);
-    let tagged = [(1, arch.requant_interval, 1)].into_iter().filter(|&(_, v, default)| v != default).map(|(tag, v, _)| (tag << 16) | v);
+    let tagged = (arch.requant_interval != 1).then_some((1 << 16) | arch.requant_interval);
     let fields = fields.into_iter().chain(newer).chain(tagged);
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {

@@ -305,7 +305,7 @@ impl Requant {
     /// A unit with `stages <= MAX_STAGES` pipeline registers.
     pub fn new(stages: usize) -> Self {
         assert!(stages <= MAX_STAGES, "{stages} requantizer stages; at most {MAX_STAGES}");
-        let registered = |boundary: usize| BOUNDARY_ORDER[..stages].contains(&boundary) as usize;
+        let registered = |boundary: usize| registers_at(stages, boundary);
         Self {
             clock: Default::default(),
             acc: Default::default(),
@@ -426,7 +426,7 @@ impl Requant {
         if interval > 1 {
             let stages = self._stages;
             assert!(stages <= systole_core::arch::MAX_SERIAL_REQUANT_STAGES, "{stages} stages around a product in logic");
-            let registered = |boundary: usize| BOUNDARY_ORDER[..stages].contains(&boundary) as usize;
+            let registered = |boundary: usize| registers_at(stages, boundary);
             self.dsp = vec![];
             self.serial = vec![SerialSignificands::new(interval, registered(2) == 1)];
             self.b8 = Delay::new(1);
@@ -448,9 +448,15 @@ impl Requant {
     }
 }
 
+/// The registers (0 or 1) at `boundary` of a unit with `stages` registers, which take the
+/// first `stages` places of [`BOUNDARY_ORDER`].
+fn registers_at(stages: usize, boundary: usize) -> usize {
+    BOUNDARY_ORDER[..stages.min(MAX_STAGES)].contains(&boundary) as usize
+}
+
 /// Whether a unit with `stages` registers has its read register (boundary 10).
 pub fn read_registered(stages: usize) -> bool {
-    BOUNDARY_ORDER[..stages.min(MAX_STAGES)].contains(&10)
+    registers_at(stages, 10) == 1
 }
 
 impl Logic for Requant {

@@ -8,11 +8,14 @@
 //! `max(1, ceil(len / B))` beats; with `len = 0` its beat writes nothing. The last write is
 //! in cycle `s + L + T - 1` with `T = max(runs, beats)`, the instruction's last busy cycle.
 //!
-//! With `ahead = p` (the requantization units' pipeline registers), the engine issues its
-//! reads `p` cycles earlier, inside the DRAM wait, and delays the beats' writes, `ready`
-//! and `complete` by `p` cycles, so that the bytes meet the units' results and the timing
-//! stays that of section 5. Its wait `L` is the ArchConfig's `store_latency()`, which is
-//! at least `p + 2`.
+//! With `ahead = p` (the requantization units' latency, `ArchConfig::requant_latency`), the
+//! engine issues its reads `p` cycles earlier, inside the DRAM wait, and delays the beats'
+//! writes, `ready` and `complete` by `p` cycles, so that the bytes meet the units' results
+//! and the timing stays that of section 5. Its wait `L` is the ArchConfig's
+//! `store_latency()`, which is at least `p + 2`. For units that take a value every `I`
+//! cycles ([`StoreEngine::with_interval`]) it issues a beat every `I` cycles instead of
+//! every cycle, `1 + I (n - 1)` cycles for `n` beats, and keeps each beat's row on the
+//! read port until the next beat.
 //!
 //! Written once, as `hdl_gen` kernels: the phases and the walk are a [`DmaWalk`] with the
 //! wait shortened by `ahead`, the beat and the history of `ready` and `complete`
@@ -36,7 +39,9 @@ type DAddr = Bits<DRAM_ADDR_BITS>;
 pub const MAX_AHEAD: usize = 16;
 const _: () = assert!(
     crate::requant::MAX_STAGES <= MAX_AHEAD
-        && systole_core::arch::MAX_SERIAL_REQUANT_STAGES + systole_core::arch::REQUANT_INTERVALS[5] <= MAX_AHEAD
+        && systole_core::arch::MAX_SERIAL_REQUANT_STAGES
+            + systole_core::arch::REQUANT_INTERVALS[systole_core::arch::REQUANT_INTERVALS.len() - 1]
+            <= MAX_AHEAD
 );
 
 /// The engine's history of `busy` and `complete`, one bit per cycle back: at least

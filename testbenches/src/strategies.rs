@@ -55,6 +55,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
                 // OS needs the transposer.
                 let transposer = transposer || dataflow.has_os();
+                // A product in logic needs no transposer and leaves out the last stages.
+                let requant_interval = if transposer { 1 } else { systole_core::arch::REQUANT_INTERVALS[interval] };
                 ArchConfig {
                     name: format!("{rows}x{cols}"),
                     rows,
@@ -73,12 +75,11 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     int4_weights: false,
                     int4_activations: false,
                     csc_weights: false,
-                    // A product in logic needs no transposer and leaves out the last stages.
-                    requant_interval: if transposer { 1 } else { systole_core::arch::REQUANT_INTERVALS[interval] },
-                    requant_stages: if transposer || interval == 0 {
-                        requant_stages
-                    } else {
+                    requant_interval,
+                    requant_stages: if requant_interval > 1 {
                         requant_stages.min(systole_core::arch::MAX_SERIAL_REQUANT_STAGES)
+                    } else {
+                        requant_stages
                     },
                     // The OS PEs have no product register.
                     pe_stages: if dataflow.has_ws() { pe_stages } else { 0 },
