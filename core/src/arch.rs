@@ -183,12 +183,13 @@ pub struct ArchConfig {
     /// registers, one cycle later. Every column sum, and so a WS matmul's latency, is that
     /// many cycles later (docs/ARCHITECTURE.md sections 5 and 9). The OS PEs have none.
     pub pe_stages: usize,
-    /// Pipeline stages in the accumulator's read-modify-write, 0 or [`MAX_ACC_STAGES`]
+    /// Pipeline stages in the accumulator's read-modify-write, 0 to [`MAX_ACC_STAGES`]
     /// (default 0): with one, the old row read from block RAM and the new values are
     /// registered before the addition, so the slowest accumulator path is an adder, not a
-    /// block RAM read and an adder. Every accumulator write, and so the latency of a
-    /// matmul of either dataflow, is that many cycles later (docs/ARCHITECTURE.md sections
-    /// 5 and 9).
+    /// block RAM read and an adder; with two, the sum is also registered before the block
+    /// RAM's write port, so the adder ends at a register. Every accumulator write, and so
+    /// the latency of a matmul of either dataflow, is that many cycles later
+    /// (docs/ARCHITECTURE.md sections 5 and 9).
     pub acc_stages: usize,
     /// Pipeline stages between the controller's instruction fetch and its issue, 0 or
     /// [`MAX_DECODE_STAGES`] (default 0): with one, each unit's decoded opcode and fields
@@ -251,8 +252,8 @@ pub const FETCH_CYCLES: [usize; 4] = [1, 2, 4, 8];
 pub const MIN_DRAM_LATENCY: usize = 2;
 
 /// Most pipeline stages of the accumulator's read-modify-write: a register after its
-/// block RAM read (docs/ARCHITECTURE.md section 9).
-pub const MAX_ACC_STAGES: usize = 1;
+/// block RAM read and one before its block RAM write (docs/ARCHITECTURE.md section 9).
+pub const MAX_ACC_STAGES: usize = 2;
 
 /// Most pipeline stages between instruction fetch and issue: the decoded fields' registers.
 pub const MAX_DECODE_STAGES: usize = 1;
@@ -635,7 +636,7 @@ impl ArchConfig {
             "acc_stages",
             self.acc_stages,
             MAX_ACC_STAGES,
-            "pipeline registers, but the accumulator's read-modify-write has one place for one (after its block RAM read)",
+            "pipeline registers, but the accumulator's read-modify-write has two places for them (after its block RAM read and before its write)",
         )?;
         too_many(
             "decode_stages",
@@ -820,16 +821,19 @@ mod tests {
     }
 
     #[test]
-    fn an_accumulator_stage_delays_every_write_of_both_dataflows_by_one_cycle() {
+    fn each_accumulator_stage_delays_every_write_of_both_dataflows_by_one_cycle() {
         // 4x4 OS: one scratchpad read, 3 + 3 cycles of skew, 4 of drain, one write.
         let a = ArchConfig::preset_4x4();
         let os = ArchConfig { dataflow: Dataflow::OutputStationary, ..a.clone() };
         assert_eq!((a.ws_latency(), os.os_latency()), (9, 12));
-        let staged = |c: &ArchConfig| ArchConfig { acc_stages: 1, ..c.clone() };
-        assert_eq!((staged(&a).ws_latency(), staged(&os).os_latency()), (10, 13));
-        assert_eq!(ArchConfig { pe_stages: 2, ..staged(&a) }.ws_latency(), 12);
-        assert!(staged(&os).validate().is_ok());
-        assert_eq!(ArchConfig { acc_stages: 2, ..a }.validate().unwrap_err().field, "acc_stages");
+        let staged = |c: &ArchConfig, acc_stages| ArchConfig { acc_stages, ..c.clone() };
+        assert_eq!((staged(&a, 1).ws_latency(), staged(&os, 1).os_latency()), (10, 13));
+        assert_eq!((staged(&a, 2).ws_latency(), staged(&os, 2).os_latency()), (11, 14));
+        assert_eq!(ArchConfig { pe_stages: 2, ..staged(&a, 1) }.ws_latency(), 12);
+        assert!(staged(&os, 2).validate().is_ok());
+        let e = staged(&a, 3).validate().unwrap_err();
+        assert_eq!(e.field, "acc_stages");
+        assert!(e.to_string().contains("before its write"), "{e}");
     }
 
     #[test]

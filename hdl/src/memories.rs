@@ -4,7 +4,7 @@
 use crate::delay::Delay;
 use crate::net;
 use crate::sram::{SyncRam, ADDR_BITS};
-use crate::wiring::{assign_zero_byte, Mode};
+use crate::wiring::{assign_zero_byte, signals, Mode};
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
@@ -260,12 +260,17 @@ impl Logic for ActBanks {
 }
 
 /// The accumulator: a row issued in cycle `c` (`issue`, `addr`, `accumulate`) is read in
-/// `c` and written in `c + 1 + S` with `input + (accumulate ? old : 0)`, `S` the
-/// accumulator stages (`ArchConfig::acc_stages`, 0 or 1), `input` presented in `c + 1`.
-/// With a stage the row read and the input wait a cycle in registers, so the addition
-/// starts from registers instead of the block RAM's output. `old` is forwarded from the
-/// writes of cycles `c + S` and `c + S - 1` when they hit the same row (the first follows
-/// the read, the second, with a stage, falls in its cycle).
+/// `c` and its sum `input + (accumulate ? old : 0)` formed in `s = c + 1 + P`, `input`
+/// presented in `c + 1`, and written in `s + W`. The stages (`ArchConfig::acc_stages`, at
+/// most [`systole_core::arch::MAX_ACC_STAGES`]) are `P + W`: the first (`P`) registers the
+/// input and the old row before the addition, so the addition starts from registers
+/// instead of the block RAM's output; the second (`W`) registers the sum before the block
+/// RAM's write port. `old` is forwarded from the sums of the `stages + 1` cycles before
+/// `s` when they hit the same row, since the read saw none of their writes.
+///
+/// With `P`, what the sum adds unless the previous cycle's sum hits its row (the old row,
+/// read or forwarded from further back, or zero) is chosen a cycle ahead and registered,
+/// so that one two-way choice lies between the registers and the adder.
 ///
 /// The host port (the store engine's) reads a replica that takes the same writes, so that
 /// stores and accumulating matmuls, which run concurrently on different rows, each have a
@@ -291,71 +296,80 @@ pub struct Accumulator {
     p_valid: DFF<Bit>,
     p_addr: DFF<Addr>,
     p_accum: DFF<Bit>,
-    // The issue, the input and the row read, `S` cycles later: the write's cycle.
+    // The issue and the input, `P` cycles later: the sum's cycle.
     w_valid: Delay<Bit>,
     w_addr: Delay<Addr>,
     w_accum: Delay<Bit>,
     w_input: Vec<Delay<Signed<32>>>,
-    w_old: Vec<Delay<Signed<32>>>,
+    /// The previous cycle's sum (the block RAM's write with `W`), and the one before.
     last_we: DFF<Bit>,
     last_wa: DFF<Addr>,
     last_wd: Vec<DFF<Signed<32>>>,
     prev_we: DFF<Bit>,
     prev_wa: DFF<Addr>,
     prev_wd: Vec<DFF<Signed<32>>>,
-    /// The write two cycles back can hit a row the read did not see (with a stage).
-    two_back: Constant<Bit>,
-    /// The forwarding decisions, made a cycle ahead from the next write's row (`p_addr`
-    /// with a stage, `addr` without) and registered, so that no comparator lies between
-    /// the registers and the addition.
+    /// `P`: the old row is chosen a cycle ahead, into `older`.
+    pre_stage: Constant<Bit>,
+    /// `W`: the block RAM writes `last_*`; the sum three cycles back can hit the row.
+    write_stage: Constant<Bit>,
+    /// The previous cycle's sum hits the row of this cycle's, decided a cycle ahead from
+    /// the next sum's row (`p_addr` with `P`, `addr` without) and registered, so that no
+    /// comparator lies between the registers and the addition.
     fwd: DFF<Bit>,
-    fwd2: DFF<Bit>,
-    /// The row the write of the next cycle goes to.
+    /// With `P`: this cycle's sum adds this unless `fwd`.
+    older: Vec<DFF<Signed<32>>>,
+    /// The row the sum of the next cycle goes to.
     next_wa: Signal<Local, Addr>,
     /// What each column's input is added to: the old row, forwarded or read, or zero.
     addend: Vec<Signal<Local, Signed<32>>>,
+    /// Each column's sum.
+    sum: Vec<Signal<Local, Signed<32>>>,
 }
 
-// `next_wa` takes the next write's row from `p_addr`, one register before the write.
-const _: () = assert!(systole_core::arch::MAX_ACC_STAGES <= 1, "the accumulator forwards for at most one stage");
+// `next_wa` takes the next sum's row from `p_addr`, one register before the sum, and the
+// sums forwarded from `last_*` and `prev_*` a cycle ahead reach three cycles back.
+const _: () = assert!(systole_core::arch::MAX_ACC_STAGES <= 2, "the accumulator forwards for at most two stages");
 
 impl Accumulator {
     /// `depth` rows of `cols` int32 values, with `stages` (at most
-    /// [`systole_core::arch::MAX_ACC_STAGES`]) pipeline stages before the addition.
+    /// [`systole_core::arch::MAX_ACC_STAGES`]) pipeline stages: the first before the
+    /// addition, the second after it.
     pub fn new(cols: usize, depth: usize, stages: usize) -> Self {
         assert!(stages <= systole_core::arch::MAX_ACC_STAGES, "{stages} accumulator stages");
+        let pre = stages.min(1);
         Self {
             clock: Default::default(),
             issue: Default::default(),
             addr: Default::default(),
             accumulate: Default::default(),
-            input: (0..cols).map(|_| Default::default()).collect(),
+            input: signals(cols),
             host_addr: Default::default(),
-            host_data: (0..cols).map(|_| Default::default()).collect(),
-            // A read that meets a write of its row takes the written row from
-            // `last_wd`/`prev_wd` (`fwd`, `fwd2`), never the block RAM's word.
+            host_data: signals(cols),
+            // A read that meets a write of its row takes the row from `last_wd`/`prev_wd`
+            // (`fwd`, `older`), never the block RAM's word.
             rams: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
             // The exec unit writes and the store unit reads, never one row in one cycle.
             replica: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
             p_valid: Default::default(),
             p_addr: Default::default(),
             p_accum: Default::default(),
-            w_valid: Delay::new(stages),
-            w_addr: Delay::new(stages),
-            w_accum: Delay::new(stages),
-            w_input: (0..cols).map(|_| Delay::new(stages)).collect(),
-            w_old: (0..cols).map(|_| Delay::new(stages)).collect(),
+            w_valid: Delay::new(pre),
+            w_addr: Delay::new(pre),
+            w_accum: Delay::new(pre),
+            w_input: (0..cols).map(|_| Delay::new(pre)).collect(),
             last_we: Default::default(),
             last_wa: Default::default(),
-            last_wd: (0..cols).map(|_| Default::default()).collect(),
+            last_wd: signals(cols),
             prev_we: Default::default(),
             prev_wa: Default::default(),
-            prev_wd: (0..cols).map(|_| Default::default()).collect(),
-            two_back: Constant::new(stages > 0),
+            prev_wd: signals(cols),
+            pre_stage: Constant::new(pre > 0),
+            write_stage: Constant::new(stages > 1),
             fwd: Default::default(),
-            fwd2: Default::default(),
+            older: signals(cols),
             next_wa: Default::default(),
-            addend: (0..cols).map(|_| Default::default()).collect(),
+            addend: signals(cols),
+            sum: signals(cols),
         }
     }
 }
@@ -363,7 +377,7 @@ impl Accumulator {
 impl Logic for Accumulator {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa, prev_we, prev_wa, fwd, fwd2);
+        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa, prev_we, prev_wa, fwd);
         self.p_valid.d.next = self.issue.val();
         self.p_addr.d.next = self.addr.val();
         self.p_accum.d.next = self.accumulate.val();
@@ -373,14 +387,13 @@ impl Logic for Accumulator {
         self.w_valid.data_in.next = self.p_valid.q.val();
         self.w_addr.data_in.next = self.p_addr.q.val();
         self.w_accum.data_in.next = self.p_accum.q.val();
-        if self.two_back.val() {
+        if self.pre_stage.val() {
             self.next_wa.next = self.p_addr.q.val();
         } else {
             self.next_wa.next = self.addr.val();
         }
-        // Next cycle's `last_w*` are this cycle's write and its `prev_w*` this `last_w*`.
+        // Next cycle's `last_w*` are this cycle's sum and its `prev_w*` this `last_w*`.
         self.fwd.d.next = self.w_valid.data_out.val() & (self.w_addr.data_out.val() == self.next_wa.val());
-        self.fwd2.d.next = self.two_back.val() & self.last_we.q.val() & (self.last_wa.q.val() == self.next_wa.val());
         self.last_we.d.next = self.w_valid.data_out.val();
         self.last_wa.d.next = self.w_addr.data_out.val();
         self.prev_we.d.next = self.last_we.q.val();
@@ -389,36 +402,60 @@ impl Logic for Accumulator {
             self.rams[j].clock.next = self.clock.val();
             self.replica[j].clock.next = self.clock.val();
             self.w_input[j].clock.next = self.clock.val();
-            self.w_old[j].clock.next = self.clock.val();
             self.last_wd[j].clock.next = self.clock.val();
             self.prev_wd[j].clock.next = self.clock.val();
+            self.older[j].clock.next = self.clock.val();
             self.last_wd[j].d.next = self.last_wd[j].q.val();
             self.prev_wd[j].d.next = self.last_wd[j].q.val();
             self.w_input[j].data_in.next = self.input[j].val();
-            self.w_old[j].data_in.next = self.rams[j].read_data.val();
             self.rams[j].read_address.next = self.addr.val();
             self.replica[j].read_address.next = self.host_addr.val();
             self.host_data[j].next = self.replica[j].read_data.val();
-            self.rams[j].write_enable.next = self.w_valid.data_out.val();
-            self.rams[j].write_address.next = self.w_addr.data_out.val();
-            self.replica[j].write_enable.next = self.w_valid.data_out.val();
-            self.replica[j].write_address.next = self.w_addr.data_out.val();
-            self.replica[j].write_data.next = self.rams[j].write_data.val();
-            // One adder per column: the old row is chosen (or zeroed) before the addition.
-            self.addend[j].next = 0.into();
-            if self.w_accum.data_out.val() {
-                if self.fwd.q.val() {
-                    self.addend[j].next = self.last_wd[j].q.val();
-                } else if self.fwd2.q.val() {
-                    self.addend[j].next = self.prev_wd[j].q.val();
+            // With `P`, the next sum's old row: its read arrives now, and the sums two and
+            // (with `W`) three cycles before it are this cycle's `last_*` and `prev_*`.
+            self.older[j].d.next = 0.into();
+            if self.p_accum.q.val() {
+                if self.last_we.q.val() & (self.last_wa.q.val() == self.next_wa.val()) {
+                    self.older[j].d.next = self.last_wd[j].q.val();
+                } else if self.write_stage.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.next_wa.val()) {
+                    self.older[j].d.next = self.prev_wd[j].q.val();
                 } else {
-                    self.addend[j].next = self.w_old[j].data_out.val();
+                    self.older[j].d.next = self.rams[j].read_data.val();
                 }
             }
-            self.rams[j].write_data.next = self.w_input[j].data_out.val() + self.addend[j].val();
-            if self.w_valid.data_out.val() {
-                self.last_wd[j].d.next = self.rams[j].write_data.val();
+            // One adder per column: the old row is chosen (or zeroed) before the addition.
+            if self.pre_stage.val() {
+                if self.fwd.q.val() & self.w_accum.data_out.val() {
+                    self.addend[j].next = self.last_wd[j].q.val();
+                } else {
+                    self.addend[j].next = self.older[j].q.val();
+                }
+            } else {
+                self.addend[j].next = 0.into();
+                if self.w_accum.data_out.val() {
+                    if self.fwd.q.val() {
+                        self.addend[j].next = self.last_wd[j].q.val();
+                    } else {
+                        self.addend[j].next = self.rams[j].read_data.val();
+                    }
+                }
             }
+            self.sum[j].next = self.w_input[j].data_out.val() + self.addend[j].val();
+            if self.w_valid.data_out.val() {
+                self.last_wd[j].d.next = self.sum[j].val();
+            }
+            if self.write_stage.val() {
+                self.rams[j].write_enable.next = self.last_we.q.val();
+                self.rams[j].write_address.next = self.last_wa.q.val();
+                self.rams[j].write_data.next = self.last_wd[j].q.val();
+            } else {
+                self.rams[j].write_enable.next = self.w_valid.data_out.val();
+                self.rams[j].write_address.next = self.w_addr.data_out.val();
+                self.rams[j].write_data.next = self.sum[j].val();
+            }
+            self.replica[j].write_enable.next = self.rams[j].write_enable.val();
+            self.replica[j].write_address.next = self.rams[j].write_address.val();
+            self.replica[j].write_data.next = self.rams[j].write_data.val();
         }
     }
 }
@@ -541,6 +578,90 @@ impl Logic for Memories {
         for j in 0..self.acc_input.len() {
             self.accs.input[j].next = self.acc_input[j].val();
             self.host_acc_data[j].next = self.accs.host_data[j].val();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verilog::{clock_cycle, settle};
+
+    /// One slot of an issue sequence: `None` is a cycle without an issue.
+    type Slot = Option<(u64, bool, i32)>;
+
+    /// Issues to row 0 that follow an issue to row 0 by 1 to 5 cycles, with the cycles
+    /// between idle or issuing row 1, some of them overwriting instead of accumulating.
+    fn hits() -> Vec<Slot> {
+        let mut slots = Vec::new();
+        let mut value = 1;
+        let mut next = |slots: &mut Vec<Slot>, row, accumulate| {
+            value = value * 7 % 1009 + 1;
+            slots.push(Some((row, accumulate, value - 500)));
+        };
+        for gap in 1..=5 {
+            for idle in [false, true] {
+                for overwrite in [false, true] {
+                    next(&mut slots, 0, !overwrite);
+                    for _ in 1..gap {
+                        if idle {
+                            slots.push(None);
+                        } else {
+                            next(&mut slots, 1, true);
+                        }
+                    }
+                    next(&mut slots, 0, true);
+                }
+            }
+        }
+        slots
+    }
+
+    /// Runs `slots` through an accumulator of `stages` stages and returns rows 0 and 1 as
+    /// the host port reads them once the writes are done.
+    fn run(stages: usize, slots: &[Slot]) -> Vec<i32> {
+        let cols = 2;
+        let mut acc = Accumulator::new(cols, 4, stages);
+        acc.connect_all();
+        settle(&mut acc);
+        let mut previous: Slot = None;
+        for &slot in slots.iter().chain(std::iter::repeat_n(&None, 4)) {
+            acc.issue.next = slot.is_some();
+            let (row, accumulate, _) = slot.unwrap_or((0, false, 0));
+            acc.addr.next = row.into();
+            acc.accumulate.next = accumulate;
+            let input = previous.map_or(0, |(_, _, v)| v);
+            for j in 0..cols {
+                acc.input[j].next = (i64::from(input) * (j as i64 + 1)).into();
+            }
+            settle(&mut acc);
+            clock_cycle(&mut acc, |a| &mut a.clock);
+            previous = slot;
+        }
+        let mut rows = Vec::new();
+        for row in 0..2u64 {
+            acc.issue.next = false;
+            acc.host_addr.next = row.into();
+            settle(&mut acc);
+            clock_cycle(&mut acc, |a| &mut a.clock);
+            for j in 0..cols {
+                rows.push(acc.host_data[j].val().bigint().try_into().expect("an int32"));
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn every_stage_count_forwards_the_sums_its_reads_miss() {
+        let slots = hits();
+        let mut rows = [0i32; 2];
+        for &(row, accumulate, value) in slots.iter().flatten() {
+            let old = if accumulate { rows[row as usize] } else { 0 };
+            rows[row as usize] = old + value;
+        }
+        let want: Vec<i32> = rows.iter().flat_map(|&r| [r, 2 * r]).collect();
+        for stages in 0..=systole_core::arch::MAX_ACC_STAGES {
+            assert_eq!(run(stages, &slots), want, "{stages} accumulator stages");
         }
     }
 }
