@@ -187,7 +187,8 @@ pub struct ArchConfig {
     /// (default 0): with one, the old row read from block RAM and the new values are
     /// registered before the addition, so the slowest accumulator path is an adder, not a
     /// block RAM read and an adder; with two, the sum is also registered before the block
-    /// RAM's write port, so the adder ends at a register. Every accumulator write, and so
+    /// RAM's write port, so the adder ends at a register; with three, the block RAM's word
+    /// is also registered before the old row is chosen. Every accumulator write, and so
     /// the latency of a matmul of either dataflow, is that many cycles later
     /// (docs/ARCHITECTURE.md sections 5 and 9).
     pub acc_stages: usize,
@@ -251,9 +252,10 @@ pub const FETCH_CYCLES: [usize; 4] = [1, 2, 4, 8];
 /// first beat (docs/ARCHITECTURE.md section 9).
 pub const MIN_DRAM_LATENCY: usize = 2;
 
-/// Most pipeline stages of the accumulator's read-modify-write: a register after its
-/// block RAM read and one before its block RAM write (docs/ARCHITECTURE.md section 9).
-pub const MAX_ACC_STAGES: usize = 2;
+/// Most pipeline stages of the accumulator's read-modify-write: the old row's register
+/// before the addition, the sum's before the block RAM's write and the block RAM word's
+/// after its read (docs/ARCHITECTURE.md section 9).
+pub const MAX_ACC_STAGES: usize = 3;
 
 /// Most pipeline stages between instruction fetch and issue: the decoded fields' registers.
 pub const MAX_DECODE_STAGES: usize = 1;
@@ -636,7 +638,7 @@ impl ArchConfig {
             "acc_stages",
             self.acc_stages,
             MAX_ACC_STAGES,
-            "pipeline registers, but the accumulator's read-modify-write has two places for them (after its block RAM read and before its write)",
+            "pipeline registers, but the accumulator's read-modify-write has three places for them (the old row's, the sum's and the block RAM word's)",
         )?;
         too_many(
             "decode_stages",
@@ -831,9 +833,10 @@ mod tests {
         assert_eq!((staged(&a, 2).ws_latency(), staged(&os, 2).os_latency()), (11, 14));
         assert_eq!(ArchConfig { pe_stages: 2, ..staged(&a, 1) }.ws_latency(), 12);
         assert!(staged(&os, 2).validate().is_ok());
-        let e = staged(&a, 3).validate().unwrap_err();
+        assert_eq!((staged(&a, 3).ws_latency(), staged(&os, 3).os_latency()), (12, 15));
+        let e = staged(&a, 4).validate().unwrap_err();
         assert_eq!(e.field, "acc_stages");
-        assert!(e.to_string().contains("before its write"), "{e}");
+        assert!(e.to_string().contains("the block RAM word's"), "{e}");
     }
 
     #[test]

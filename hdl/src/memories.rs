@@ -262,15 +262,20 @@ impl Logic for ActBanks {
 /// The accumulator: a row issued in cycle `c` (`issue`, `addr`, `accumulate`) is read in
 /// `c` and its sum `input + (accumulate ? old : 0)` formed in `s = c + 1 + P`, `input`
 /// presented in `c + 1`, and written in `s + W`. The stages (`ArchConfig::acc_stages`, at
-/// most [`systole_core::arch::MAX_ACC_STAGES`]) are `P + W`: the first (`P`) registers the
-/// input and the old row before the addition, so the addition starts from registers
-/// instead of the block RAM's output; the second (`W`) registers the sum before the block
-/// RAM's write port. `old` is forwarded from the sums of the `stages + 1` cycles before
-/// `s` when they hit the same row, since the read saw none of their writes.
+/// most [`systole_core::arch::MAX_ACC_STAGES`]) place `P` and `W`:
 ///
-/// With `P`, what the sum adds unless the previous cycle's sum hits its row (the old row,
-/// read or forwarded from further back, or zero) is chosen a cycle ahead and registered,
-/// so that one two-way choice lies between the registers and the adder.
+/// | stages | `P` | `W` | registers |
+/// |---|---|---|---|
+/// | 0 | 0 | 0 | none: the block RAM's word and the input meet at the adder |
+/// | 1 | 1 | 0 | the old row, chosen a cycle ahead, and the input, before the adder |
+/// | 2 | 1 | 1 | and the sum, before the block RAM's write port |
+/// | 3 | 2 | 1 | and the block RAM's word, before the choice of the old row |
+///
+/// `old` is forwarded from the sums of the `P + W + 1` cycles before `s` when they hit the
+/// same row, since the read saw none of their writes. With `P > 0`, what the sum adds
+/// unless the previous cycle's sum hits its row (the old row, read or forwarded from
+/// further back, or zero) is chosen in the cycle before `s` and registered (`older`), so
+/// that one two-way choice lies between the registers and each adder.
 ///
 /// The host port (the store engine's) reads a replica that takes the same writes, so that
 /// stores and accumulating matmuls, which run concurrently on different rows, each have a
@@ -293,50 +298,58 @@ pub struct Accumulator {
     pub host_data: Vec<Signal<Out, Signed<32>>>,
     rams: Vec<SyncRam<Signed<32>>>,
     replica: Vec<SyncRam<Signed<32>>>,
-    p_valid: DFF<Bit>,
-    p_addr: DFF<Addr>,
-    p_accum: DFF<Bit>,
-    // The issue and the input, `P` cycles later: the sum's cycle.
-    w_valid: Delay<Bit>,
-    w_addr: Delay<Addr>,
-    w_accum: Delay<Bit>,
+    // The issue `P` cycles later: the issue of the next cycle's sum.
+    ahead_valid: Delay<Bit>,
+    ahead_addr: Delay<Addr>,
+    ahead_accum: Delay<Bit>,
+    // The issue and the input in the sum's cycle.
+    w_valid: DFF<Bit>,
+    w_addr: DFF<Addr>,
+    w_accum: DFF<Bit>,
     w_input: Vec<Delay<Signed<32>>>,
-    /// The previous cycle's sum (the block RAM's write with `W`), and the one before.
+    /// The block RAM's word, `P - 1` cycles later: the next sum's read, at `older`'s choice.
+    read: Vec<Delay<Signed<32>>>,
+    /// The sums of the previous three cycles (the previous one is the block RAM's write
+    /// with `W`).
     last_we: DFF<Bit>,
     last_wa: DFF<Addr>,
     last_wd: Vec<DFF<Signed<32>>>,
     prev_we: DFF<Bit>,
     prev_wa: DFF<Addr>,
     prev_wd: Vec<DFF<Signed<32>>>,
-    /// `P`: the old row is chosen a cycle ahead, into `older`.
+    prev2_we: DFF<Bit>,
+    prev2_wa: DFF<Addr>,
+    prev2_wd: Vec<DFF<Signed<32>>>,
+    /// `P > 0`: the old row is chosen a cycle ahead, into `older`.
     pre_stage: Constant<Bit>,
-    /// `W`: the block RAM writes `last_*`; the sum three cycles back can hit the row.
+    /// `P + W >= 2`: the sum three cycles back can hit the row.
+    reach3: Constant<Bit>,
+    /// `P + W >= 3`: the sum four cycles back can hit the row.
+    reach4: Constant<Bit>,
+    /// `W`: the block RAM writes `last_*`.
     write_stage: Constant<Bit>,
     /// The previous cycle's sum hits the row of this cycle's, decided a cycle ahead from
-    /// the next sum's row (`p_addr` with `P`, `addr` without) and registered, so that no
-    /// comparator lies between the registers and the addition.
+    /// the next sum's row and registered, so that no comparator lies between the
+    /// registers and the addition.
     fwd: DFF<Bit>,
-    /// With `P`: this cycle's sum adds this unless `fwd`.
+    /// With `P > 0`: this cycle's sum adds this unless `fwd`.
     older: Vec<DFF<Signed<32>>>,
-    /// The row the sum of the next cycle goes to.
-    next_wa: Signal<Local, Addr>,
     /// What each column's input is added to: the old row, forwarded or read, or zero.
     addend: Vec<Signal<Local, Signed<32>>>,
     /// Each column's sum.
     sum: Vec<Signal<Local, Signed<32>>>,
 }
 
-// `next_wa` takes the next sum's row from `p_addr`, one register before the sum, and the
-// sums forwarded from `last_*` and `prev_*` a cycle ahead reach three cycles back.
-const _: () = assert!(systole_core::arch::MAX_ACC_STAGES <= 2, "the accumulator forwards for at most two stages");
+// `last_*`, `prev_*` and `prev2_*`, read a cycle ahead, reach four cycles back.
+const _: () = assert!(systole_core::arch::MAX_ACC_STAGES <= 3, "the accumulator forwards for at most three stages");
 
 impl Accumulator {
     /// `depth` rows of `cols` int32 values, with `stages` (at most
-    /// [`systole_core::arch::MAX_ACC_STAGES`]) pipeline stages: the first before the
-    /// addition, the second after it.
+    /// [`systole_core::arch::MAX_ACC_STAGES`]) pipeline stages, placed as the table of
+    /// [`Accumulator`] shows.
     pub fn new(cols: usize, depth: usize, stages: usize) -> Self {
         assert!(stages <= systole_core::arch::MAX_ACC_STAGES, "{stages} accumulator stages");
-        let pre = stages.min(1);
+        let (pre, write) = (stages.min(1) + usize::from(stages >= 3), usize::from(stages >= 2));
         Self {
             clock: Default::default(),
             issue: Default::default(),
@@ -345,29 +358,34 @@ impl Accumulator {
             input: signals(cols),
             host_addr: Default::default(),
             host_data: signals(cols),
-            // A read that meets a write of its row takes the row from `last_wd`/`prev_wd`
+            // A read that meets a write of its row takes the row from a sum register
             // (`fwd`, `older`), never the block RAM's word.
             rams: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
             // The exec unit writes and the store unit reads, never one row in one cycle.
             replica: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
-            p_valid: Default::default(),
-            p_addr: Default::default(),
-            p_accum: Default::default(),
-            w_valid: Delay::new(pre),
-            w_addr: Delay::new(pre),
-            w_accum: Delay::new(pre),
+            ahead_valid: Delay::new(pre),
+            ahead_addr: Delay::new(pre),
+            ahead_accum: Delay::new(pre),
+            w_valid: Default::default(),
+            w_addr: Default::default(),
+            w_accum: Default::default(),
             w_input: (0..cols).map(|_| Delay::new(pre)).collect(),
+            read: (0..cols).map(|_| Delay::new(pre.saturating_sub(1))).collect(),
             last_we: Default::default(),
             last_wa: Default::default(),
             last_wd: signals(cols),
             prev_we: Default::default(),
             prev_wa: Default::default(),
             prev_wd: signals(cols),
+            prev2_we: Default::default(),
+            prev2_wa: Default::default(),
+            prev2_wd: signals(cols),
             pre_stage: Constant::new(pre > 0),
-            write_stage: Constant::new(stages > 1),
+            reach3: Constant::new(pre + write >= 2),
+            reach4: Constant::new(pre + write >= 3),
+            write_stage: Constant::new(write > 0),
             fwd: Default::default(),
             older: signals(cols),
-            next_wa: Default::default(),
             addend: signals(cols),
             sum: signals(cols),
         }
@@ -377,62 +395,65 @@ impl Accumulator {
 impl Logic for Accumulator {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, p_valid, p_addr, p_accum, last_we, last_wa, prev_we, prev_wa, fwd);
-        self.p_valid.d.next = self.issue.val();
-        self.p_addr.d.next = self.addr.val();
-        self.p_accum.d.next = self.accumulate.val();
-        self.w_valid.clock.next = self.clock.val();
-        self.w_addr.clock.next = self.clock.val();
-        self.w_accum.clock.next = self.clock.val();
-        self.w_valid.data_in.next = self.p_valid.q.val();
-        self.w_addr.data_in.next = self.p_addr.q.val();
-        self.w_accum.data_in.next = self.p_accum.q.val();
-        if self.pre_stage.val() {
-            self.next_wa.next = self.p_addr.q.val();
-        } else {
-            self.next_wa.next = self.addr.val();
-        }
-        // Next cycle's `last_w*` are this cycle's sum and its `prev_w*` this `last_w*`.
-        self.fwd.d.next = self.w_valid.data_out.val() & (self.w_addr.data_out.val() == self.next_wa.val());
-        self.last_we.d.next = self.w_valid.data_out.val();
-        self.last_wa.d.next = self.w_addr.data_out.val();
+        dff_setup!(self, clock, w_valid, w_addr, w_accum, last_we, last_wa, prev_we, prev_wa, prev2_we, prev2_wa, fwd);
+        self.ahead_valid.clock.next = self.clock.val();
+        self.ahead_addr.clock.next = self.clock.val();
+        self.ahead_accum.clock.next = self.clock.val();
+        self.ahead_valid.data_in.next = self.issue.val();
+        self.ahead_addr.data_in.next = self.addr.val();
+        self.ahead_accum.data_in.next = self.accumulate.val();
+        self.w_valid.d.next = self.ahead_valid.data_out.val();
+        self.w_addr.d.next = self.ahead_addr.data_out.val();
+        self.w_accum.d.next = self.ahead_accum.data_out.val();
+        // Next cycle's `last_w*` are this cycle's sum, its `prev_w*` this `last_w*`, ...
+        self.fwd.d.next = self.w_valid.q.val() & (self.w_addr.q.val() == self.ahead_addr.data_out.val());
+        self.last_we.d.next = self.w_valid.q.val();
+        self.last_wa.d.next = self.w_addr.q.val();
         self.prev_we.d.next = self.last_we.q.val();
         self.prev_wa.d.next = self.last_wa.q.val();
+        self.prev2_we.d.next = self.prev_we.q.val();
+        self.prev2_wa.d.next = self.prev_wa.q.val();
         for j in 0..self.rams.len() {
             self.rams[j].clock.next = self.clock.val();
             self.replica[j].clock.next = self.clock.val();
             self.w_input[j].clock.next = self.clock.val();
+            self.read[j].clock.next = self.clock.val();
             self.last_wd[j].clock.next = self.clock.val();
             self.prev_wd[j].clock.next = self.clock.val();
+            self.prev2_wd[j].clock.next = self.clock.val();
             self.older[j].clock.next = self.clock.val();
             self.last_wd[j].d.next = self.last_wd[j].q.val();
             self.prev_wd[j].d.next = self.last_wd[j].q.val();
+            self.prev2_wd[j].d.next = self.prev_wd[j].q.val();
             self.w_input[j].data_in.next = self.input[j].val();
+            self.read[j].data_in.next = self.rams[j].read_data.val();
             self.rams[j].read_address.next = self.addr.val();
             self.replica[j].read_address.next = self.host_addr.val();
             self.host_data[j].next = self.replica[j].read_data.val();
-            // With `P`, the next sum's old row: its read arrives now, and the sums two and
-            // (with `W`) three cycles before it are this cycle's `last_*` and `prev_*`.
+            // With `P > 0`, the next sum's old row: its read, or the sums two, three and
+            // four cycles before it, which are this cycle's `last_*`, `prev_*`, `prev2_*`.
             self.older[j].d.next = 0.into();
-            if self.p_accum.q.val() {
-                if self.last_we.q.val() & (self.last_wa.q.val() == self.next_wa.val()) {
+            if self.ahead_accum.data_out.val() {
+                if self.last_we.q.val() & (self.last_wa.q.val() == self.ahead_addr.data_out.val()) {
                     self.older[j].d.next = self.last_wd[j].q.val();
-                } else if self.write_stage.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.next_wa.val()) {
+                } else if self.reach3.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.ahead_addr.data_out.val()) {
                     self.older[j].d.next = self.prev_wd[j].q.val();
+                } else if self.reach4.val() & self.prev2_we.q.val() & (self.prev2_wa.q.val() == self.ahead_addr.data_out.val()) {
+                    self.older[j].d.next = self.prev2_wd[j].q.val();
                 } else {
-                    self.older[j].d.next = self.rams[j].read_data.val();
+                    self.older[j].d.next = self.read[j].data_out.val();
                 }
             }
             // One adder per column: the old row is chosen (or zeroed) before the addition.
             if self.pre_stage.val() {
-                if self.fwd.q.val() & self.w_accum.data_out.val() {
+                if self.fwd.q.val() & self.w_accum.q.val() {
                     self.addend[j].next = self.last_wd[j].q.val();
                 } else {
                     self.addend[j].next = self.older[j].q.val();
                 }
             } else {
                 self.addend[j].next = 0.into();
-                if self.w_accum.data_out.val() {
+                if self.w_accum.q.val() {
                     if self.fwd.q.val() {
                         self.addend[j].next = self.last_wd[j].q.val();
                     } else {
@@ -441,7 +462,7 @@ impl Logic for Accumulator {
                 }
             }
             self.sum[j].next = self.w_input[j].data_out.val() + self.addend[j].val();
-            if self.w_valid.data_out.val() {
+            if self.w_valid.q.val() {
                 self.last_wd[j].d.next = self.sum[j].val();
             }
             if self.write_stage.val() {
@@ -449,8 +470,8 @@ impl Logic for Accumulator {
                 self.rams[j].write_address.next = self.last_wa.q.val();
                 self.rams[j].write_data.next = self.last_wd[j].q.val();
             } else {
-                self.rams[j].write_enable.next = self.w_valid.data_out.val();
-                self.rams[j].write_address.next = self.w_addr.data_out.val();
+                self.rams[j].write_enable.next = self.w_valid.q.val();
+                self.rams[j].write_address.next = self.w_addr.q.val();
                 self.rams[j].write_data.next = self.sum[j].val();
             }
             self.replica[j].write_enable.next = self.rams[j].write_enable.val();
@@ -590,31 +611,26 @@ mod tests {
     /// One slot of an issue sequence: `None` is a cycle without an issue.
     type Slot = Option<(u64, bool, i32)>;
 
-    /// Issues to row 0 that follow an issue to row 0 by 1 to 5 cycles, with the cycles
-    /// between idle or issuing row 1, some of them overwriting instead of accumulating.
-    fn hits() -> Vec<Slot> {
-        let mut slots = Vec::new();
-        let mut value = 1;
-        let mut next = |slots: &mut Vec<Slot>, row, accumulate| {
-            value = value * 7 % 1009 + 1;
-            slots.push(Some((row, accumulate, value - 500)));
-        };
+    /// Sequences in which an issue to row 0 follows another by 1 to 5 cycles, with the
+    /// cycles between idle or issuing row 1, the first accumulating or overwriting a row 0
+    /// written long before.
+    fn hits() -> Vec<Vec<Slot>> {
+        let mut sequences = Vec::new();
         for gap in 1..=5 {
             for idle in [false, true] {
                 for overwrite in [false, true] {
-                    next(&mut slots, 0, !overwrite);
-                    for _ in 1..gap {
-                        if idle {
-                            slots.push(None);
-                        } else {
-                            next(&mut slots, 1, true);
-                        }
+                    let mut slots = vec![Some((0, true, 1000))];
+                    slots.extend([None; 5]);
+                    slots.push(Some((0, !overwrite, 100 * gap)));
+                    for k in 1..gap {
+                        slots.push(if idle { None } else { Some((1, true, k)) });
                     }
-                    next(&mut slots, 0, true);
+                    slots.push(Some((0, true, 7)));
+                    sequences.push(slots);
                 }
             }
         }
-        slots
+        sequences
     }
 
     /// Runs `slots` through an accumulator of `stages` stages and returns rows 0 and 1 as
@@ -653,15 +669,16 @@ mod tests {
 
     #[test]
     fn every_stage_count_forwards_the_sums_its_reads_miss() {
-        let slots = hits();
-        let mut rows = [0i32; 2];
-        for &(row, accumulate, value) in slots.iter().flatten() {
-            let old = if accumulate { rows[row as usize] } else { 0 };
-            rows[row as usize] = old + value;
-        }
-        let want: Vec<i32> = rows.iter().flat_map(|&r| [r, 2 * r]).collect();
-        for stages in 0..=systole_core::arch::MAX_ACC_STAGES {
-            assert_eq!(run(stages, &slots), want, "{stages} accumulator stages");
+        for slots in hits() {
+            let mut rows = [0i32; 2];
+            for &(row, accumulate, value) in slots.iter().flatten() {
+                let old = if accumulate { rows[row as usize] } else { 0 };
+                rows[row as usize] = old + value;
+            }
+            let want: Vec<i32> = rows.iter().flat_map(|&r| [r, 2 * r]).collect();
+            for stages in 0..=systole_core::arch::MAX_ACC_STAGES {
+                assert_eq!(run(stages, &slots), want, "{stages} accumulator stages, {slots:?}");
+            }
         }
     }
 }

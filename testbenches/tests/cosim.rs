@@ -64,16 +64,16 @@ fn archs() -> Vec<ArchConfig> {
         acc_staged(staged(arch(2, 2, WS, 2, 3, 1), 10), 1),
         arch(2, 2, OS, 1, 2, 1),
         // Pipelined WS edge, PEs, accumulator and decode: every column sum one, then two
-        // more cycles later, every accumulator write two more, every issue a cycle after its
+        // more cycles later, every accumulator write three more, every issue a cycle after its
         // fetch.
-        decoded(acc_staged(pe_staged(edged(staged(arch(4, 4, WS, 4, 5, 1), 3)), 2), 2)),
+        decoded(acc_staged(pe_staged(edged(staged(arch(4, 4, WS, 4, 5, 1), 3)), 2), 3)),
         acc_staged(staged(arch(4, 4, OS, 3, 4, 1), 0), 2),
         arch(4, 2, WS, 8, 2, 1),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
         staged(arch(8, 8, WS, 8, 6, 2), 4),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
-        acc_staged(pe_staged(edged(arch(4, 4, BOTH, 4, 5, 1)), 1), 2),
+        acc_staged(pe_staged(edged(arch(4, 4, BOTH, 4, 5, 1)), 1), 3),
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
