@@ -302,6 +302,14 @@ pub struct Accumulator {
     ahead_valid: Delay<Bit>,
     ahead_addr: Delay<Addr>,
     ahead_accum: Delay<Bit>,
+    // The issue `P - 1` cycles later: the issue of the sum two cycles ahead.
+    early_addr: Delay<Addr>,
+    /// The sums two, three and four cycles before the next cycle's sum hit its row,
+    /// decided a cycle ahead of `older`'s choice and registered, so that no comparator
+    /// lies before that choice.
+    hit2: DFF<Bit>,
+    hit3: DFF<Bit>,
+    hit4: DFF<Bit>,
     // The issue and the input in the sum's cycle.
     w_valid: DFF<Bit>,
     w_addr: DFF<Addr>,
@@ -366,6 +374,10 @@ impl Accumulator {
             ahead_valid: Delay::new(pre),
             ahead_addr: Delay::new(pre),
             ahead_accum: Delay::new(pre),
+            early_addr: Delay::new(pre.saturating_sub(1)),
+            hit2: Default::default(),
+            hit3: Default::default(),
+            hit4: Default::default(),
             w_valid: Default::default(),
             w_addr: Default::default(),
             w_accum: Default::default(),
@@ -395,13 +407,18 @@ impl Accumulator {
 impl Logic for Accumulator {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, w_valid, w_addr, w_accum, last_we, last_wa, prev_we, prev_wa, prev2_we, prev2_wa, fwd);
+        dff_setup!(self, clock, w_valid, w_addr, w_accum, last_we, last_wa, prev_we, prev_wa, prev2_we, prev2_wa, fwd, hit2, hit3, hit4);
         self.ahead_valid.clock.next = self.clock.val();
         self.ahead_addr.clock.next = self.clock.val();
         self.ahead_accum.clock.next = self.clock.val();
         self.ahead_valid.data_in.next = self.issue.val();
         self.ahead_addr.data_in.next = self.addr.val();
         self.ahead_accum.data_in.next = self.accumulate.val();
+        self.early_addr.clock.next = self.clock.val();
+        self.early_addr.data_in.next = self.addr.val();
+        self.hit2.d.next = self.w_valid.q.val() & (self.w_addr.q.val() == self.early_addr.data_out.val());
+        self.hit3.d.next = self.reach3.val() & self.last_we.q.val() & (self.last_wa.q.val() == self.early_addr.data_out.val());
+        self.hit4.d.next = self.reach4.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.early_addr.data_out.val());
         self.w_valid.d.next = self.ahead_valid.data_out.val();
         self.w_addr.d.next = self.ahead_addr.data_out.val();
         self.w_accum.d.next = self.ahead_accum.data_out.val();
@@ -431,14 +448,15 @@ impl Logic for Accumulator {
             self.replica[j].read_address.next = self.host_addr.val();
             self.host_data[j].next = self.replica[j].read_data.val();
             // With `P > 0`, the next sum's old row: its read, or the sums two, three and
-            // four cycles before it, which are this cycle's `last_*`, `prev_*`, `prev2_*`.
+            // four cycles before it, which are this cycle's `last_*`, `prev_*`, `prev2_*`
+            // (`hit2`, `hit3`, `hit4`).
             self.older[j].d.next = 0.into();
             if self.ahead_accum.data_out.val() {
-                if self.last_we.q.val() & (self.last_wa.q.val() == self.ahead_addr.data_out.val()) {
+                if self.hit2.q.val() {
                     self.older[j].d.next = self.last_wd[j].q.val();
-                } else if self.reach3.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.ahead_addr.data_out.val()) {
+                } else if self.hit3.q.val() {
                     self.older[j].d.next = self.prev_wd[j].q.val();
-                } else if self.reach4.val() & self.prev2_we.q.val() & (self.prev2_wa.q.val() == self.ahead_addr.data_out.val()) {
+                } else if self.hit4.q.val() {
                     self.older[j].d.next = self.prev2_wd[j].q.val();
                 } else {
                     self.older[j].d.next = self.read[j].data_out.val();
