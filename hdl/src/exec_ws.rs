@@ -144,6 +144,9 @@ pub struct WsEngine {
     wr_meta: DFF<Bit>,
     wr_sparse: DFF<Bit>,
     a_mode: DFF<Bits<2>>,
+    /// `seq.busy | r_on`, registered from the values they load, so the controller's issue
+    /// decision starts at a register of this engine rather than at its logic.
+    busy_r: DFF<Bit>,
     // Preload state (the next row to issue).
     r_on: DFF<Bit>,
     r_row: DFF<Bits<16>>,
@@ -179,7 +182,6 @@ pub struct WsEngine {
     /// the start after the adder rather than in front of it.
     row_inc2: Signal<Local, Bits<16>>,
     cur_waddr: Signal<Local, Addr>,
-    cur_band: Signal<Local, Bit>,
     cur_sparse: Signal<Local, Bits<2>>,
     cur_phase: Signal<Local, Bits<3>>,
     issue_meta: Signal<Local, Bit>,
@@ -188,8 +190,11 @@ pub struct WsEngine {
     /// The next accumulator row, weight address and preload row, each both ways (from the
     /// fields and from the registers) before `start` chooses.
     acc_inc: Signal<Local, Addr>,
-    waddr_inc: Signal<Local, Addr>,
     row_inc: Signal<Local, Bits<16>>,
+    /// The weight address after the start's first read and after a running read, each
+    /// settled (band or not) before `start` chooses between them.
+    start_waddr_next: Signal<Local, Addr>,
+    run_waddr_next: Signal<Local, Addr>,
     active: Signal<Local, Bit>,
     r_on_next: Signal<Local, Bit>,
 }
@@ -281,6 +286,7 @@ impl WsEngine {
             wr_meta: Default::default(),
             wr_sparse: Default::default(),
             a_mode: Default::default(),
+            busy_r: Default::default(),
             r_on: Default::default(),
             r_row: Default::default(),
             r_row1: Default::default(),
@@ -309,13 +315,13 @@ impl WsEngine {
             cur_row: Default::default(),
             row_inc2: Default::default(),
             cur_waddr: Default::default(),
-            cur_band: Default::default(),
             cur_sparse: Default::default(),
             cur_phase: Default::default(),
             issue_meta: Default::default(),
             s_end: Default::default(),
             acc_inc: Default::default(),
-            waddr_inc: Default::default(),
+            start_waddr_next: Default::default(),
+            run_waddr_next: Default::default(),
             row_inc: Default::default(),
             active: Default::default(),
             r_on_next: Default::default(),
@@ -394,6 +400,7 @@ impl Logic for WsEngine {
             clock,
             acc_next,
             f_accumulate,
+            busy_r,
             r_on,
             r_row,
             r_row1,
@@ -453,13 +460,12 @@ impl Logic for WsEngine {
         self.seq.outer_count.next = self.a_outer_count.val();
         self.seq.outer_stride.next = self.a_outer_stride.val();
         self.seq.enable.next = true;
-        self.ready.next = !(self.seq.busy.val() | self.r_on.q.val());
+        self.ready.next = !self.busy_r.q.val();
         self.active.next = self.start.val() | self.seq.busy.val() | self.r_on.q.val();
         if self.start.val() {
             self.r_on_next.next =
                 self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | ((self.s_end.val() >> 1) != 0));
             self.acc_inc.next = self.acc.val() + 1;
-            self.waddr_inc.next = self.preload.val() + 1;
             self.row_inc.next = 1.into();
             self.row_inc2.next = 2.into();
             self.cur_acc.next = self.acc.val();
@@ -467,7 +473,6 @@ impl Logic for WsEngine {
             self.issue_r.next = self.preload_valid.val();
             self.cur_row.next = 0.into();
             self.cur_waddr.next = self.preload.val();
-            self.cur_band.next = self.band_valid.val();
             self.cur_sparse.next = self.sparse.val() & self.formats.val();
             self.cur_phase.next = 0.into();
             self.f_sparse.d.next = self.sparse.val() & self.formats.val();
@@ -490,7 +495,6 @@ impl Logic for WsEngine {
                 & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
                     | (self.r_row1.q.val() < self.f_end.q.val()));
             self.acc_inc.next = self.acc_next.q.val() + 1;
-            self.waddr_inc.next = self.r_addr.q.val() + 1;
             self.row_inc.next = self.r_row1.q.val();
             self.row_inc2.next = self.r_row1.q.val() + 1;
             self.cur_acc.next = self.acc_next.q.val();
@@ -498,7 +502,6 @@ impl Logic for WsEngine {
             self.issue_r.next = self.r_on.q.val();
             self.cur_row.next = self.r_row.q.val();
             self.cur_waddr.next = self.r_addr.q.val();
-            self.cur_band.next = self.f_band.q.val();
             // The masks again: a register loaded only with masked values still needs a
             // proof to be a constant, which synthesis does not always find.
             self.cur_sparse.next = self.f_sparse.q.val() & self.formats.val();
@@ -524,12 +527,26 @@ impl Logic for WsEngine {
 
         // Advance the preload. A sparse tile reads a metadata word before every four rows.
         self.issue_meta.next = self.issue_r.val() & self.cur_sparse.val().any() & !self.cur_phase.val().any();
-        if self.issue_r.val() {
-            if self.cur_band.val() {
-                self.r_addr.d.next = self.cur_waddr.val();
-            } else {
-                self.r_addr.d.next = self.waddr_inc.val();
+        // A band rereads its word; otherwise the address steps. Both ways are settled
+        // before `start`, late from the controller, chooses one.
+        if self.band_valid.val() {
+            self.start_waddr_next.next = self.preload.val();
+        } else {
+            self.start_waddr_next.next = self.preload.val() + 1;
+        }
+        if self.f_band.q.val() {
+            self.run_waddr_next.next = self.r_addr.q.val();
+        } else {
+            self.run_waddr_next.next = self.r_addr.q.val() + 1;
+        }
+        if self.start.val() {
+            if self.preload_valid.val() {
+                self.r_addr.d.next = self.start_waddr_next.val();
             }
+        } else if self.r_on.q.val() {
+            self.r_addr.d.next = self.run_waddr_next.val();
+        }
+        if self.issue_r.val() {
             if self.issue_meta.val() {
                 self.r_row.d.next = self.cur_row.val();
                 self.r_row1.d.next = self.row_inc.val();
@@ -545,6 +562,7 @@ impl Logic for WsEngine {
             }
         }
         self.r_on.d.next = self.r_on_next.val();
+        self.busy_r.d.next = self.seq.more.val() | self.r_on_next.val();
 
         // The last busy cycle: completion enters the latency line, a preload arms a flip.
         self.done_line.data_in.next = self.active.val() & !self.seq.more.val() & !self.r_on_next.val();
