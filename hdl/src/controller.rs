@@ -177,8 +177,9 @@ pub struct Controller {
     /// engine's readiness (the program runs, the instruction is whole and remains, its
     /// counts are met), registered from the next-cycle values of those registers...
     issuable_r: Vec<DFF<Bit>>,
-    /// ... and per start port of [`STARTS`]: the decoded opcode is the port's, registered
-    /// from the decoder's output. So a start is one gate after the engine's `ready`.
+    /// ... and per start port of [`STARTS`]: the same, and the decoded opcode is the port's.
+    /// So a start is one gate after the engine's `ready`, and its register, feeding only
+    /// that gate, may sit beside the engine rather than in the controller.
     op_match_r: Vec<DFF<Bit>>,
     /// What `run_r` loads.
     run_next: Signal<Local, Bit>,
@@ -1009,13 +1010,13 @@ impl Logic for Controller {
             self.load.go.next = self.issuable_r[0].q.val() & self.unit_ready[0].val();
             self.exec.go.next = self.issuable_r[1].q.val() & self.unit_ready[1].val();
             self.store.go.next = self.issuable_r[2].q.val() & self.unit_ready[2].val();
-            self.start_load.next = self.issuable_r[0].q.val() & self.unit_ready[0].val() & self.op_match_r[0].q.val();
-            self.start_load_t.next = self.issuable_r[0].q.val() & self.unit_ready[0].val() & self.op_match_r[1].q.val();
-            self.start_params.next = self.issuable_r[0].q.val() & self.unit_ready[0].val() & self.op_match_r[2].q.val();
-            self.start_ws.next = self.issuable_r[1].q.val() & self.unit_ready[1].val() & self.op_match_r[3].q.val();
-            self.start_os.next = self.issuable_r[1].q.val() & self.unit_ready[1].val() & self.op_match_r[4].q.val();
-            self.start_store.next = self.issuable_r[2].q.val() & self.unit_ready[2].val() & self.op_match_r[5].q.val();
-            self.start_store_t.next = self.issuable_r[2].q.val() & self.unit_ready[2].val() & self.op_match_r[6].q.val();
+            self.start_load.next = self.op_match_r[0].q.val() & self.unit_ready[0].val();
+            self.start_load_t.next = self.op_match_r[1].q.val() & self.unit_ready[0].val();
+            self.start_params.next = self.op_match_r[2].q.val() & self.unit_ready[0].val();
+            self.start_ws.next = self.op_match_r[3].q.val() & self.unit_ready[1].val();
+            self.start_os.next = self.op_match_r[4].q.val() & self.unit_ready[1].val();
+            self.start_store.next = self.op_match_r[5].q.val() & self.unit_ready[2].val();
+            self.start_store_t.next = self.op_match_r[6].q.val() & self.unit_ready[2].val();
         }
         // The decoded ports in the order of PORTS, from field 3 of their unit on.
         self.ld_target.next = self.load.field[3].val().get_bit(0);
@@ -1100,13 +1101,48 @@ impl Logic for Controller {
                 self.run_next.val() & self.next_met[2].met.val() & self.next_met[3].met.val() & self.exec.can_issue_next.val();
             self.issuable_r[2].d.next =
                 self.run_next.val() & self.next_met[4].met.val() & self.next_met[5].met.val() & self.store.can_issue_next.val();
-            self.op_match_r[0].d.next = self.op_on[0].val() & (self.load.opcode_next.val() == self.op_code[0].val());
-            self.op_match_r[1].d.next = self.op_on[1].val() & (self.load.opcode_next.val() == self.op_code[1].val());
-            self.op_match_r[2].d.next = self.op_on[2].val() & (self.load.opcode_next.val() == self.op_code[2].val());
-            self.op_match_r[3].d.next = self.op_on[3].val() & (self.exec.opcode_next.val() == self.op_code[3].val());
-            self.op_match_r[4].d.next = self.op_on[4].val() & (self.exec.opcode_next.val() == self.op_code[4].val());
-            self.op_match_r[5].d.next = self.op_on[5].val() & (self.store.opcode_next.val() == self.op_code[5].val());
-            self.op_match_r[6].d.next = self.op_on[6].val() & (self.store.opcode_next.val() == self.op_code[6].val());
+            self.op_match_r[0].d.next = self.run_next.val()
+                & self.next_met[0].met.val()
+                & self.next_met[1].met.val()
+                & self.load.can_issue_next.val()
+                & self.op_on[0].val()
+                & (self.load.opcode_next.val() == self.op_code[0].val());
+            self.op_match_r[1].d.next = self.run_next.val()
+                & self.next_met[0].met.val()
+                & self.next_met[1].met.val()
+                & self.load.can_issue_next.val()
+                & self.op_on[1].val()
+                & (self.load.opcode_next.val() == self.op_code[1].val());
+            self.op_match_r[2].d.next = self.run_next.val()
+                & self.next_met[0].met.val()
+                & self.next_met[1].met.val()
+                & self.load.can_issue_next.val()
+                & self.op_on[2].val()
+                & (self.load.opcode_next.val() == self.op_code[2].val());
+            self.op_match_r[3].d.next = self.run_next.val()
+                & self.next_met[2].met.val()
+                & self.next_met[3].met.val()
+                & self.exec.can_issue_next.val()
+                & self.op_on[3].val()
+                & (self.exec.opcode_next.val() == self.op_code[3].val());
+            self.op_match_r[4].d.next = self.run_next.val()
+                & self.next_met[2].met.val()
+                & self.next_met[3].met.val()
+                & self.exec.can_issue_next.val()
+                & self.op_on[4].val()
+                & (self.exec.opcode_next.val() == self.op_code[4].val());
+            self.op_match_r[5].d.next = self.run_next.val()
+                & self.next_met[4].met.val()
+                & self.next_met[5].met.val()
+                & self.store.can_issue_next.val()
+                & self.op_on[5].val()
+                & (self.store.opcode_next.val() == self.op_code[5].val());
+            self.op_match_r[6].d.next = self.run_next.val()
+                & self.next_met[4].met.val()
+                & self.next_met[5].met.val()
+                & self.store.can_issue_next.val()
+                & self.op_on[6].val()
+                & (self.store.opcode_next.val() == self.op_code[6].val());
         }
     }
 }

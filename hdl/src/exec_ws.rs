@@ -197,6 +197,12 @@ pub struct WsEngine {
     run_waddr_next: Signal<Local, Addr>,
     active: Signal<Local, Bit>,
     r_on_next: Signal<Local, Bit>,
+    /// `r_on_next` and the last busy cycle, if `start` is high this cycle and if it is low,
+    /// so that `start`, late from the controller, only chooses between them.
+    r_on_at_start: Signal<Local, Bit>,
+    r_on_running: Signal<Local, Bit>,
+    last_at_start: Signal<Local, Bit>,
+    last_running: Signal<Local, Bit>,
 }
 
 impl WsEngine {
@@ -325,6 +331,10 @@ impl WsEngine {
             row_inc: Default::default(),
             active: Default::default(),
             r_on_next: Default::default(),
+            r_on_at_start: Default::default(),
+            r_on_running: Default::default(),
+            last_at_start: Default::default(),
+            last_running: Default::default(),
         }
     }
 }
@@ -462,9 +472,15 @@ impl Logic for WsEngine {
         self.seq.enable.next = true;
         self.ready.next = !self.busy_r.q.val();
         self.active.next = self.start.val() | self.seq.busy.val() | self.r_on.q.val();
+        self.r_on_at_start.next =
+            self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | ((self.s_end.val() >> 1) != 0));
+        self.r_on_running.next = self.r_on.q.val()
+            & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
+                | (self.r_row1.q.val() < self.f_end.q.val()));
+        self.last_at_start.next = !self.seq.more_at_start.val() & !self.r_on_at_start.val();
+        self.last_running.next = (self.seq.busy.val() | self.r_on.q.val()) & !self.seq.more_running.val() & !self.r_on_running.val();
         if self.start.val() {
-            self.r_on_next.next =
-                self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | ((self.s_end.val() >> 1) != 0));
+            self.r_on_next.next = self.r_on_at_start.val();
             self.acc_inc.next = self.acc.val() + 1;
             self.row_inc.next = 1.into();
             self.row_inc2.next = 2.into();
@@ -491,9 +507,7 @@ impl Logic for WsEngine {
             self.f_taps.d.next = self.band_taps.val();
             self.f_width.d.next = self.band_width.val();
         } else {
-            self.r_on_next.next = self.r_on.q.val()
-                & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
-                    | (self.r_row1.q.val() < self.f_end.q.val()));
+            self.r_on_next.next = self.r_on_running.val();
             self.acc_inc.next = self.acc_next.q.val() + 1;
             self.row_inc.next = self.r_row1.q.val();
             self.row_inc2.next = self.r_row1.q.val() + 1;
@@ -562,16 +576,23 @@ impl Logic for WsEngine {
             }
         }
         self.r_on.d.next = self.r_on_next.val();
-        self.busy_r.d.next = self.seq.more.val() | self.r_on_next.val();
+        if self.start.val() {
+            self.busy_r.d.next = self.seq.more_at_start.val() | self.r_on_at_start.val();
+        } else {
+            self.busy_r.d.next = self.seq.more_running.val() | self.r_on_running.val();
+        }
 
         // The last busy cycle: completion enters the latency line, a preload arms a flip.
-        self.done_line.data_in.next = self.active.val() & !self.seq.more.val() & !self.r_on_next.val();
-        if self.active.val()
-            & !self.seq.more.val()
-            & !self.r_on_next.val()
-            & (self.start.val() & self.preload_valid.val() | !self.start.val() & self.f_preload.q.val())
-        {
-            self.pending_flip.d.next = true;
+        if self.start.val() {
+            self.done_line.data_in.next = self.last_at_start.val();
+            if self.last_at_start.val() & self.preload_valid.val() {
+                self.pending_flip.d.next = true;
+            }
+        } else {
+            self.done_line.data_in.next = self.last_running.val();
+            if self.last_running.val() & self.f_preload.q.val() {
+                self.pending_flip.d.next = true;
+            }
         }
         self.complete.next = self.done_line.data_out.val();
 

@@ -36,6 +36,11 @@ pub struct WordSeq {
     pub more: Signal<Out, Bit>,
     /// A loaded sequence has words left (registered state: does not depend on `start`).
     pub busy: Signal<Out, Bit>,
+    /// `more` if `start` is high this cycle (settled before `start`, so a user may choose
+    /// between its own results late, as `more` does)...
+    pub more_at_start: Signal<Out, Bit>,
+    /// ... and if it is low.
+    pub more_running: Signal<Out, Bit>,
     on: DFF<Bit>,
     /// Words left in the inner run after the current one.
     i_left: DFF<Addr>,
@@ -148,6 +153,8 @@ impl Logic for WordSeq {
         self.running.step_in.next = self.next.q.val() + self.is.q.val();
         self.running.step_out.next = self.base.q.val() + self.os.q.val();
         self.busy.next = self.on.q.val();
+        self.more_at_start.next = self.at_start.more.val();
+        self.more_running.next = self.running.more.val();
         if self.start.val() {
             self.ic_m1.d.next = self.inner_count.val() - 1;
             self.is.d.next = self.inner_stride.val();
