@@ -181,6 +181,8 @@ pub struct Controller {
     /// So a start is one gate after the engine's `ready`, and its register, feeding only
     /// that gate, may sit beside the engine rather than in the controller.
     op_match_r: Vec<DFF<Bit>>,
+    /// What `issuable_r` loads.
+    issuable_next: Vec<Signal<Local, Bit>>,
     /// What `run_r` loads.
     run_next: Signal<Local, Bit>,
     /// 1 with a decode stage.
@@ -902,6 +904,7 @@ impl Controller {
             next_met: (0..6).map(|_| NextReaches::default()).collect(),
             issuable_r: (0..3).map(|_| Default::default()).collect(),
             op_match_r: STARTS.iter().map(|_| Default::default()).collect(),
+            issuable_next: signals(3),
             run_next: Default::default(),
             _decoded: arch.decode_stages,
             fin_r: Default::default(),
@@ -1089,60 +1092,36 @@ impl Logic for Controller {
         for k in 0..3 {
             self.issuable_r[k].clock.next = self.clock.val();
             self.issuable_r[k].d.next = false;
+            self.issuable_next[k].next = false;
         }
         for k in 0..self.op_match_r.len() {
             self.op_match_r[k].clock.next = self.clock.val();
             self.op_match_r[k].d.next = false;
         }
         for _u in 0..self._decoded {
-            self.issuable_r[0].d.next =
+            self.issuable_next[0].next =
                 self.run_next.val() & self.next_met[0].met.val() & self.next_met[1].met.val() & self.load.can_issue_next.val();
-            self.issuable_r[1].d.next =
+            self.issuable_r[0].d.next = self.issuable_next[0].val();
+            self.issuable_next[1].next =
                 self.run_next.val() & self.next_met[2].met.val() & self.next_met[3].met.val() & self.exec.can_issue_next.val();
-            self.issuable_r[2].d.next =
+            self.issuable_r[1].d.next = self.issuable_next[1].val();
+            self.issuable_next[2].next =
                 self.run_next.val() & self.next_met[4].met.val() & self.next_met[5].met.val() & self.store.can_issue_next.val();
-            self.op_match_r[0].d.next = self.run_next.val()
-                & self.next_met[0].met.val()
-                & self.next_met[1].met.val()
-                & self.load.can_issue_next.val()
-                & self.op_on[0].val()
-                & (self.load.opcode_next.val() == self.op_code[0].val());
-            self.op_match_r[1].d.next = self.run_next.val()
-                & self.next_met[0].met.val()
-                & self.next_met[1].met.val()
-                & self.load.can_issue_next.val()
-                & self.op_on[1].val()
-                & (self.load.opcode_next.val() == self.op_code[1].val());
-            self.op_match_r[2].d.next = self.run_next.val()
-                & self.next_met[0].met.val()
-                & self.next_met[1].met.val()
-                & self.load.can_issue_next.val()
-                & self.op_on[2].val()
-                & (self.load.opcode_next.val() == self.op_code[2].val());
-            self.op_match_r[3].d.next = self.run_next.val()
-                & self.next_met[2].met.val()
-                & self.next_met[3].met.val()
-                & self.exec.can_issue_next.val()
-                & self.op_on[3].val()
-                & (self.exec.opcode_next.val() == self.op_code[3].val());
-            self.op_match_r[4].d.next = self.run_next.val()
-                & self.next_met[2].met.val()
-                & self.next_met[3].met.val()
-                & self.exec.can_issue_next.val()
-                & self.op_on[4].val()
-                & (self.exec.opcode_next.val() == self.op_code[4].val());
-            self.op_match_r[5].d.next = self.run_next.val()
-                & self.next_met[4].met.val()
-                & self.next_met[5].met.val()
-                & self.store.can_issue_next.val()
-                & self.op_on[5].val()
-                & (self.store.opcode_next.val() == self.op_code[5].val());
-            self.op_match_r[6].d.next = self.run_next.val()
-                & self.next_met[4].met.val()
-                & self.next_met[5].met.val()
-                & self.store.can_issue_next.val()
-                & self.op_on[6].val()
-                & (self.store.opcode_next.val() == self.op_code[6].val());
+            self.issuable_r[2].d.next = self.issuable_next[2].val();
+            self.op_match_r[0].d.next =
+                self.issuable_next[0].val() & self.op_on[0].val() & (self.load.opcode_next.val() == self.op_code[0].val());
+            self.op_match_r[1].d.next =
+                self.issuable_next[0].val() & self.op_on[1].val() & (self.load.opcode_next.val() == self.op_code[1].val());
+            self.op_match_r[2].d.next =
+                self.issuable_next[0].val() & self.op_on[2].val() & (self.load.opcode_next.val() == self.op_code[2].val());
+            self.op_match_r[3].d.next =
+                self.issuable_next[1].val() & self.op_on[3].val() & (self.exec.opcode_next.val() == self.op_code[3].val());
+            self.op_match_r[4].d.next =
+                self.issuable_next[1].val() & self.op_on[4].val() & (self.exec.opcode_next.val() == self.op_code[4].val());
+            self.op_match_r[5].d.next =
+                self.issuable_next[2].val() & self.op_on[5].val() & (self.store.opcode_next.val() == self.op_code[5].val());
+            self.op_match_r[6].d.next =
+                self.issuable_next[2].val() & self.op_on[6].val() & (self.store.opcode_next.val() == self.op_code[6].val());
         }
     }
 }
