@@ -67,9 +67,15 @@ pub struct BandUnit {
     /// Column `n`'s first row and end for the next cycle's row, registered.
     base: Vec<DFF<Bits<BITS>>>,
     end: Vec<DFF<Bits<BITS>>>,
-    /// The first rows `n * stride` from the start ports and from the running ports.
-    start_base: Vec<Signal<Local, Bits<BITS>>>,
-    run_base: Vec<Signal<Local, Bits<BITS>>>,
+    /// The first rows `n * stride` from the start ports and from the running ports, each
+    /// the sum of two partial sums: of the strides shifted by bits 0-1 of `n` and by the
+    /// others, so a first row is two adder levels deep and its end, with `span` joining the
+    /// partial sum of fewer terms (`span_low`), also two for `n` of up to three set bits.
+    start_lo: Vec<Signal<Local, Bits<BITS>>>,
+    start_hi: Vec<Signal<Local, Bits<BITS>>>,
+    run_lo: Vec<Signal<Local, Bits<BITS>>>,
+    run_hi: Vec<Signal<Local, Bits<BITS>>>,
+    span_low: Vec<Constant<Bit>>,
     /// `min(taps, lanes)` from either set of ports.
     start_span: Signal<Local, Bits<BITS>>,
     run_span: Signal<Local, Bits<BITS>>,
@@ -119,8 +125,11 @@ impl BandUnit {
             out: signals(cols),
             base: signals(cols),
             end: signals(cols),
-            start_base: signals(cols),
-            run_base: signals(cols),
+            start_lo: signals(cols),
+            start_hi: signals(cols),
+            run_lo: signals(cols),
+            run_hi: signals(cols),
+            span_low: (0..cols).map(|n| Constant::new((n & 3).count_ones() <= (n >> 2).count_ones())).collect(),
             start_span: Default::default(),
             run_span: Default::default(),
             row16: Default::default(),
@@ -169,22 +178,38 @@ impl Logic for BandUnit {
         }
         self.row16.next = bit_cast::<BITS, 8>(self.row.val());
         for n in 0..self.out.len() {
-            self.start_base[n].next = 0.into();
-            self.run_base[n].next = 0.into();
-            for b in 0..8 {
+            self.start_lo[n].next = 0.into();
+            self.start_hi[n].next = 0.into();
+            self.run_lo[n].next = 0.into();
+            self.run_hi[n].next = 0.into();
+            for b in 0..2 {
                 if ((n >> b) & 1) == 1 {
-                    self.start_base[n].next = self.start_base[n].val() + (bit_cast::<BITS, 8>(self.start_stride.val()) << b);
-                    self.run_base[n].next = self.run_base[n].val() + (bit_cast::<BITS, 8>(self.stride.val()) << b);
+                    self.start_lo[n].next = self.start_lo[n].val() + (bit_cast::<BITS, 8>(self.start_stride.val()) << b);
+                    self.run_lo[n].next = self.run_lo[n].val() + (bit_cast::<BITS, 8>(self.stride.val()) << b);
+                }
+            }
+            for b in 2..8 {
+                if ((n >> b) & 1) == 1 {
+                    self.start_hi[n].next = self.start_hi[n].val() + (bit_cast::<BITS, 8>(self.start_stride.val()) << b);
+                    self.run_hi[n].next = self.run_hi[n].val() + (bit_cast::<BITS, 8>(self.stride.val()) << b);
                 }
             }
             self.base[n].clock.next = self.clock.val();
             self.end[n].clock.next = self.clock.val();
             if self.start.val() {
-                self.base[n].d.next = self.start_base[n].val();
-                self.end[n].d.next = self.start_base[n].val() + self.start_span.val();
+                self.base[n].d.next = self.start_lo[n].val() + self.start_hi[n].val();
+                if self.span_low[n].val() {
+                    self.end[n].d.next = (self.start_lo[n].val() + self.start_span.val()) + self.start_hi[n].val();
+                } else {
+                    self.end[n].d.next = self.start_lo[n].val() + (self.start_hi[n].val() + self.start_span.val());
+                }
             } else {
-                self.base[n].d.next = self.run_base[n].val();
-                self.end[n].d.next = self.run_base[n].val() + self.run_span.val();
+                self.base[n].d.next = self.run_lo[n].val() + self.run_hi[n].val();
+                if self.span_low[n].val() {
+                    self.end[n].d.next = (self.run_lo[n].val() + self.run_span.val()) + self.run_hi[n].val();
+                } else {
+                    self.end[n].d.next = self.run_lo[n].val() + (self.run_hi[n].val() + self.run_span.val());
+                }
             }
             self.tap[n].clock.next = self.clock.val();
             self.ok[n].clock.next = self.clock.val();
