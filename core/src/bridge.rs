@@ -8,7 +8,7 @@
 //! | [`CMD_IDENTIFY`] | nothing more | the [`IDENTITY_BYTES`]-byte [`Identity`] |
 //! | [`CMD_WRITE`] | address u32, length u32, the bytes | [`ACK`] once written |
 //! | [`CMD_READ`] | address u32, length u32 | the bytes |
-//! | [`CMD_INSTR`] | unit u8 (0 load, 1 exec, 2 store), index u16, the 64 bytes of `Instr::encode` | [`ACK`] |
+//! | [`CMD_INSTR`] | unit u8 (0 load, 1 exec, 2 store), index u16, the 64 bytes of `Instr::encode` packed for the board's controller (`systole_hdl::controller::InstrFormat`) | [`ACK`] |
 //! | [`CMD_RUN`] | load, exec and store instruction counts, u16 each | the program's cycles, u48, once it has finished |
 //!
 //! Any other command byte is answered with [`NAK`] and ignored. Memory addresses wrap

@@ -56,9 +56,18 @@ pub enum BuildError {
     /// The options or the ArchConfig cannot be built for a board.
     #[error("{0}")]
     Options(String),
-    /// A tool failed or is missing (this includes a design that does not fit the device).
+    /// A tool failed or is missing.
     #[error(transparent)]
     Flow(#[from] FlowError),
+    /// The design does not fit the device: nextpnr's verdict and, where the netlist could
+    /// be read, where its logic goes, so that the user sees which block to shrink.
+    #[error("{source}{}", blocks.as_deref().map(|t| format!("\nwhere the logic goes (synthesized cells of blocks with at least {}% of the LUTs):\n{t}", MIN_BLOCK_SHARE * 100.0)).unwrap_or_default())]
+    DoesNotFit {
+        /// nextpnr's verdict ([`FlowError::DoesNotFit`]).
+        source: FlowError,
+        /// The per-block table of the synthesized netlist, if it could be read.
+        blocks: Option<String>,
+    },
     /// nextpnr's log has no utilisation table to report.
     #[error("nextpnr's log {0} has no `Device utilisation` table; the report cannot be made")]
     NoReport(PathBuf),
@@ -202,14 +211,20 @@ pub fn build(
 ) -> Result<BuildReport, BuildError> {
     let (clock, clocks_per_bit) = check(board, arch, opts)?;
     let verilog = board_verilog(board, &clock, arch, opts, clocks_per_bit);
-    let logs = tools::build(board, clock.mhz, opts.pe_products, &verilog, &top_name(board), out, progress)?;
+    let netlist = out.join("design.json");
+    let read_blocks = || -> Result<Vec<BlockCells>, String> {
+        let json = std::fs::read_to_string(&netlist).map_err(|e| e.to_string())?;
+        cells_by_block(&json).map_err(|e| e.to_string())
+    };
+    let logs = tools::build(board, clock.mhz, opts.pe_products, &verilog, &top_name(board), out, progress).map_err(|e| match e {
+        FlowError::DoesNotFit { .. } => {
+            BuildError::DoesNotFit { source: e, blocks: read_blocks().ok().map(|b| table(&b, MIN_BLOCK_SHARE)) }
+        }
+        e => BuildError::Flow(e),
+    })?;
     let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
     let timing_met = !pnr.clocks.is_empty() && pnr.clocks.iter().all(|c| c.pass);
-    let netlist = out.join("design.json");
-    let blocks = std::fs::read_to_string(&netlist)
-        .map_err(|e| e.to_string())
-        .and_then(|json| cells_by_block(&json).map_err(|e| e.to_string()))
-        .map_err(|reason| BuildError::Netlist { path: netlist, reason })?;
+    let blocks = read_blocks().map_err(|reason| BuildError::Netlist { path: netlist.clone(), reason })?;
     let report = BuildReport {
         board: board.name.into(),
         family: board.family,

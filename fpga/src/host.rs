@@ -7,6 +7,7 @@ use systole_core::bridge::{
 };
 use systole_core::isa::Unit;
 use systole_core::{ArchConfig, Program};
+use systole_hdl::controller::InstrFormat;
 
 /// Why talking to a board failed.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +138,8 @@ impl<P: Read + Write> Host<P> {
         self.receive(&what, len as usize)
     }
 
-    /// Writes one encoded instruction as `index` of `unit`'s instruction memory.
+    /// Writes one instruction, packed as the board's controller holds it
+    /// (`systole_hdl::controller::InstrFormat::pack`), as `index` of `unit`'s instruction memory.
     pub fn write_instr(&mut self, unit: Unit, index: u16, words: &[u64]) -> Result<(), HostError> {
         let what = format!("write {unit:?} instruction {index}");
         let mut msg = vec![CMD_INSTR, unit.index() as u8];
@@ -182,11 +184,14 @@ impl<P: Read + Write> Host<P> {
             )));
         }
         self.write_memory(0, dram)?;
+        // The board's controller holds instructions in the format of its instruction depth
+        // and memory size (`BoardCore::new`).
+        let format = InstrFormat::new(arch, usize::from(id.instr_depth), id.memory_bytes.trailing_zeros() as usize);
         let mut next = [0u16; 3];
         for instr in &program.instrs {
             let unit = instr.op.unit();
             let words = instr.encode().map_err(|e| HostError::TooLarge(format!("instruction `{instr}`: {e}")))?;
-            self.write_instr(unit, next[unit.index()], &words)?;
+            self.write_instr(unit, next[unit.index()], &format.pack(unit, &words))?;
             next[unit.index()] += 1;
         }
         let cycles = self.start(next)?;

@@ -136,12 +136,17 @@ fn the_small_fpga_2x2_variant_fits_the_up5k_block_rams_but_not_its_logic() {
     let dir = out_dir("icebreaker-2x2");
     let opts = BuildOptions { memory_bytes: 2048, pe_products: PeProducts::Dsp, ..OPTIONS };
     match build(&board("icebreaker").unwrap(), &tiny_for_small_fpgas(), &opts, &dir, &mut |_, _| {}) {
-        Err(BuildError::Flow(FlowError::DoesNotFit { overflows, .. })) => {
+        Err(e @ BuildError::DoesNotFit { source: FlowError::DoesNotFit { .. }, .. }) => {
+            let BuildError::DoesNotFit { source: FlowError::DoesNotFit { ref overflows, .. }, ref blocks } = e else { unreachable!() };
             // The 64-bit instruction memories bring block RAM within the 30 (the full
             // design needs 95); the logic cells remain over.
             assert_eq!(overflows.len(), 1, "{overflows:?}");
             let (cell, used, total) = &overflows[0];
             assert!(cell == "ICESTORM_LC" && used > total && *total == 5280, "{overflows:?}");
+            // The error names where the logic goes, down to the engine's blocks.
+            let table = blocks.as_deref().expect("the netlist is read");
+            assert!(table.lines().any(|l| l.trim_start().starts_with("core ")), "{table}");
+            assert!(e.to_string().contains("where the logic goes"), "{e}");
         }
         other => panic!("expected a fit error, got {other:?}"),
     }

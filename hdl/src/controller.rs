@@ -2,8 +2,9 @@
 //! fetch, decode, the `Sync` waits and the cycle counter.
 //!
 //! The host writes each unit's instructions, in program order, into that unit's memory as
-//! the 512-bit words of `Instr::encode` (the host splits the program by unit), then pulses
-//! `run` with the three instruction counts. Program cycle 0 is the cycle after `run`.
+//! the 512-bit words of `Instr::encode` packed by [`InstrFormat::pack`] (the host splits the
+//! program by unit), then pulses `run` with the three instruction counts. Program cycle 0
+//! is the cycle after `run`.
 //!
 //! A unit's memory is `512 / F` bits wide (`F = ArchConfig::fetch_cycles`): the host writes
 //! instruction `i` as its `F` parts, part `k` (bits `k*512/F ..`) at index `i*F + k`. Each
@@ -18,12 +19,12 @@
 //! `cycles` holds the program's total `T` from then on.
 //!
 //! The controller and each unit's [`UnitSequencer`] (memory, fetch, decoder, counters) are
-//! written once, as `hdl_gen` kernels. The decoder's tables come from the opcodes' field
+//! written once, as `hdl_gen` kernels. The packed format comes from the opcodes' field
 //! tables (`systole_core::encoding`), so the field positions exist once, in `systole-core`;
-//! `PORTS` names each decoded port's unit and ISA field once. A field is cut from the
-//! instruction's 32-bit lanes at each place its unit's opcodes put it, with the place's
-//! opcodes, lanes, shift and kept bits as constants, so synthesis folds each port to a
-//! multiplexer of its slices. It decodes only the opcodes the configuration has
+//! `PORTS` names each decoded port's unit and ISA field once. In the packed image every
+//! field has one place, so the decoder cuts it from the instruction's 32-bit lanes with
+//! its lanes, shifts and kept bits as constants: wires. It decodes only the opcodes the
+//! configuration has
 //! (`ArchConfig::has_opcode`):
 //! the start ports of the others are constant 0, so synthesis removes their engines. The
 //! instruction counters are as wide as the memory depth needs (the host never sends a
@@ -42,7 +43,7 @@ use crate::wiring::{constants, signals, Router};
 use rust_hdl::prelude::*;
 use systole_core::encoding::OPCODE_BITS;
 use systole_core::isa::{FieldSlot, Opcode, Unit, INSTR_BITS, INSTR_WORDS};
-use systole_core::ArchConfig;
+use systole_core::{ArchConfig, Dataflow};
 
 type Addr = Bits<ADDR_BITS>;
 
@@ -208,6 +209,19 @@ pub enum FieldKind {
     Len,
     /// A band's taps or width: at most `cols` (the simulator refuses more).
     Band,
+    /// A WS tile's sparse format or its packed int4 weights: none without activation banks
+    /// to run them (the engine masks them, `ArchConfig::act_banks`).
+    Packing,
+    /// A WS quad tile: none without `int4_activations` (the engine masks it).
+    Quad,
+    /// A CSC preload and its value words: none without `csc_weights` (the engine masks
+    /// them).
+    Csc,
+    /// A matmul's inner or outer word count: on a WS-only instance at most the
+    /// accumulator's rows when the other is not 0 (a WS matmul writes a row per word,
+    /// and the simulator refuses rows beyond the accumulator), and without effect when the
+    /// other is 0. An OS matmul may run any number of words into its `rows` rows.
+    MatmulCount,
     /// Anything else (matmul counts, flags, output stage): every bit.
     Whole,
 }
@@ -247,6 +261,10 @@ fn kept_bits(arch: &ArchConfig, kind: FieldKind, width: usize, dram_addr_bits: u
         FieldKind::Count if !arch.transposer => bits_for(most_words(arch)).min(width),
         FieldKind::Len if !arch.transposer => bits_for(arch.rows.max(arch.cols)).min(width),
         FieldKind::Band => bits_for(arch.cols).min(width),
+        FieldKind::Packing if arch.act_banks() == 1 => 0,
+        FieldKind::Quad if !arch.int4_activations => 0,
+        FieldKind::Csc if !arch.csc_weights => 0,
+        FieldKind::MatmulCount if arch.dataflow == Dataflow::WeightStationary => bits_for(arch.acc_rows()).min(width),
         _ => width,
     }
 }
@@ -292,7 +310,7 @@ const fn decoded(unit: Unit, field: &'static str, kind: FieldKind, port: fn(&Con
     DecodedPort { unit, field, kind, port }
 }
 
-use FieldKind::{Band as BandK, Count, Dram, Len, Sram, Whole};
+use FieldKind::{Band as BandK, Count, Csc, Dram, Len, MatmulCount, Packing, Quad, Sram, Whole};
 use Unit::{Exec as Ex, Load as Ld, Store as St};
 
 /// The decoded output ports.
@@ -311,9 +329,9 @@ const PORTS: &[DecodedPort] = &[
     decoded(Ld, "dims[2].stride", Dram, |c| c.ld_pattern.val().stride2.field()),
     decoded(Ld, "count", Count, |c| c.ld_entries.val().field()),
     decoded(Ex, "a.start", Sram, |c| c.ex_a_start.val().field()),
-    decoded(Ex, "a.inner_count", Whole, |c| c.ex_a_inner_count.val().field()),
+    decoded(Ex, "a.inner_count", MatmulCount, |c| c.ex_a_inner_count.val().field()),
     decoded(Ex, "a.inner_stride", Sram, |c| c.ex_a_inner_stride.val().field()),
-    decoded(Ex, "a.outer_count", Whole, |c| c.ex_a_outer_count.val().field()),
+    decoded(Ex, "a.outer_count", MatmulCount, |c| c.ex_a_outer_count.val().field()),
     decoded(Ex, "a.outer_stride", Sram, |c| c.ex_a_outer_stride.val().field()),
     decoded(Ex, "acc", Sram, |c| c.ex_acc.val().field()),
     decoded(Ex, "accumulate", Whole, |c| c.ex_accumulate.val().field()),
@@ -322,11 +340,11 @@ const PORTS: &[DecodedPort] = &[
     decoded(Ex, "b", Sram, |c| c.ex_b.val().field()),
     decoded(Ex, "band.valid", Whole, |c| c.ex_band_valid.val().field()),
     decoded(Ex, "band.stride", Whole, |c| c.ex_band_stride.val().field()),
-    decoded(Ex, "sparse", Whole, |c| c.ex_sparse.val().field()),
-    decoded(Ex, "int4", Whole, |c| c.ex_int4.val().field()),
-    decoded(Ex, "act4", Whole, |c| c.ex_act4.val().field()),
-    decoded(Ex, "csc.valid", Whole, |c| c.ex_csc_valid.val().field()),
-    decoded(Ex, "csc", Whole, |c| c.ex_csc.val().field()),
+    decoded(Ex, "sparse", Packing, |c| c.ex_sparse.val().field()),
+    decoded(Ex, "int4", Packing, |c| c.ex_int4.val().field()),
+    decoded(Ex, "act4", Quad, |c| c.ex_act4.val().field()),
+    decoded(Ex, "csc.valid", Csc, |c| c.ex_csc_valid.val().field()),
+    decoded(Ex, "csc", Csc, |c| c.ex_csc.val().field()),
     decoded(Ex, "band.taps", BandK, |c| c.ex_band_taps.val().field()),
     decoded(Ex, "band.width", BandK, |c| c.ex_band_width.val().field()),
     decoded(St, "acc", Sram, |c| c.st_acc.val().field()),
@@ -382,12 +400,8 @@ const LANE_BITS: usize = 32;
 const LANES: usize = INSTR_BITS / LANE_BITS;
 const _: () = assert!(LANES == 16);
 
-/// Most distinct places one field has among a unit's opcodes; the kernel numbers them
-/// `place * PLACES + k` with the literal 3 (a test checks that no field has more).
-const PLACES: usize = 3;
-
-/// Where a decoded field sits in the opcodes of one unit: the places it has and, per place,
-/// the opcodes that put it there.
+/// Where a decoded field sits in `Instr::encode`'s words among the opcodes of one unit:
+/// the places it has and, per place, the opcodes that put it there.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct FieldPlaces {
     places: Vec<Place>,
@@ -395,6 +409,9 @@ struct FieldPlaces {
 
 /// A place of a field: the opcodes that put it there (bit `c` for code `c`) and its slot.
 type Place = (u64, FieldSlot);
+
+/// Every opcode, as a set of codes.
+const ALL_CODES: u64 = (1 << (1 << OPCODE_BITS)) - 1;
 
 impl FieldPlaces {
     /// The places of field `field` among `opcodes` (of one unit), narrowed to `kept` bits.
@@ -415,8 +432,162 @@ impl FieldPlaces {
     /// A header field, at the same place in every instruction, whatever its opcode.
     fn header(field: &str, kept: u32) -> Self {
         let s = Opcode::Load.spec().slot(field).expect("the header has the field");
-        Self { places: vec![((1 << (1 << OPCODE_BITS)) - 1, FieldSlot { bits: s.bits.min(kept), ..s })] }
+        Self { places: vec![(ALL_CODES, FieldSlot { bits: s.bits.min(kept), ..s })] }
     }
+
+    /// The opcode, the first bits of every instruction.
+    fn opcode() -> Self {
+        Self { places: vec![(ALL_CODES, FieldSlot { name: "opcode", offset: 0, bits: OPCODE_BITS, signed: false })] }
+    }
+
+    /// Bits the field needs: its widest place.
+    fn bits(&self) -> u32 {
+        self.places.iter().map(|(_, s)| s.bits).max().unwrap_or(0)
+    }
+
+    /// The field's kept bits in the encoded instruction `words`, whose opcode has code
+    /// `code`; 0 when that opcode does not have the field.
+    fn raw(&self, code: u64, words: &[u64; INSTR_WORDS]) -> u64 {
+        self.places.iter().find(|(ops, _)| ops >> code & 1 == 1).map_or(0, |(_, s)| s.raw(words))
+    }
+}
+
+/// The instruction image a controller's memories hold: the same `512 / F`-bit parts as
+/// `Instr::encode`'s words, but with each unit's decoded fields (its opcode, its three `Sync`
+/// counts and its ports of [`PORTS`]) packed into the low `part_bits` bits of the parts,
+/// each kept only as wide as the hardware keeps it (see [`FieldKind`]), in at most two
+/// pieces of at most `part_bits` bits, each inside one part. So every field has one place
+/// whatever the opcode (the decoder is wires), the
+/// parts' registers hold only the fields, and the memories' bits above `part_bits`, never
+/// read, are left out by synthesis: a small instance's instructions take a block RAM or
+/// two instead of 512 bits each. The host packs each instruction with [`InstrFormat::pack`]
+/// before it writes it; a field an opcode does not have is 0, as the unpacked decoder made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstrFormat {
+    /// Per unit: each decoded field and where its pieces start in the packed image.
+    units: [Vec<(FieldPlaces, Pieces)>; 3],
+    /// Bits of each part that the fields use.
+    part_bits: u32,
+}
+
+/// Where a field sits in the packed image: its low `low_bits` bits from bit `low`, the
+/// rest (if any) from bit `high`, each piece inside one part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pieces {
+    low: u32,
+    low_bits: u32,
+    high: u32,
+    high_bits: u32,
+}
+
+impl Pieces {
+    /// The two pieces as slots (the high one of 0 bits when the field is whole).
+    fn slots(&self) -> [FieldSlot; 2] {
+        [
+            FieldSlot { name: "", offset: self.low, bits: self.low_bits, signed: false },
+            FieldSlot { name: "", offset: self.high, bits: self.high_bits, signed: false },
+        ]
+    }
+}
+
+impl InstrFormat {
+    /// The format of the controller of `arch` with `depth` instructions per unit and a DRAM
+    /// of `dram_addr_bits` address bits (the arguments of [`Controller::new`]).
+    pub fn new(arch: &ArchConfig, depth: usize, dram_addr_bits: usize) -> Self {
+        Self::of(arch, depth, dram_addr_bits, &Controller::shell(arch, 1))
+    }
+
+    /// The format, with the port widths read off `ctl`.
+    fn of(arch: &ArchConfig, depth: usize, dram_addr_bits: usize, ctl: &Controller) -> Self {
+        let fetch = arch.fetch_cycles.max(1);
+        let count_bits = bits_for(depth) as u32;
+        let opcodes: Vec<Opcode> = Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)).collect();
+        let mut fields = Unit::ALL.map(|_| {
+            let mut f = vec![FieldPlaces::opcode()];
+            f.extend(SYNC_FIELDS.iter().map(|name| FieldPlaces::header(name, count_bits)));
+            f
+        });
+        for p in PORTS {
+            let unit_ops: Vec<Opcode> = opcodes.iter().copied().filter(|o| o.unit() == p.unit).collect();
+            let kept = kept_bits(arch, p.kind, (p.port)(ctl).width, dram_addr_bits) as u32;
+            fields[p.unit.index()].push(FieldPlaces::of(p.field, &unit_ops, kept));
+        }
+        let span = (INSTR_BITS / fetch) as u32;
+        let widest = fields.iter().flatten().map(FieldPlaces::bits).max().unwrap_or(1);
+        // The narrowest parts that hold every unit's fields, each field in at most two
+        // pieces, placed first fit by decreasing width.
+        let (part_bits, pieces) = (widest.div_ceil(2)..=span)
+            .find_map(|w| {
+                let pieces: Option<Vec<Vec<Pieces>>> = fields.iter().map(|f| place_pieces(f, fetch, w, span)).collect();
+                pieces.map(|p| (w, p))
+            })
+            .expect("a unit's kept fields fit its 512 instruction bits (a test packs the widest configurations)");
+        let mut pieces = pieces.into_iter();
+        let units = fields.map(|f| f.into_iter().zip(pieces.next().expect("a unit's pieces")).collect());
+        Self { units, part_bits }
+    }
+
+    /// Bits of each `512 / F`-bit part that hold fields; the rest of the part is zero.
+    pub fn part_bits(&self) -> usize {
+        self.part_bits as usize
+    }
+
+    /// The packed image of the encoded instruction `words` (`Instr::encode`) of `unit`:
+    /// what the host writes into that unit's memory, part `k` from word `k * 8 / F` on.
+    pub fn pack(&self, unit: Unit, words: &[u64; INSTR_WORDS]) -> [u64; INSTR_WORDS] {
+        let code = words[0] & ((1 << OPCODE_BITS) - 1);
+        let mut packed = [0u64; INSTR_WORDS];
+        for (field, pieces) in &self.units[unit.index()] {
+            let raw = field.raw(code, words);
+            let mut b = 0;
+            for slot in pieces.slots() {
+                for i in 0..slot.bits {
+                    let p = slot.offset + i;
+                    packed[(p / 64) as usize] |= (raw >> b & 1) << (p % 64);
+                    b += 1;
+                }
+            }
+        }
+        packed
+    }
+
+    /// The packed slots of `unit`'s decoded fields, the opcode first: two per field, its
+    /// low piece and its high one.
+    fn slots(&self, unit: Unit) -> Vec<FieldSlot> {
+        self.units[unit.index()].iter().flat_map(|(_, p)| p.slots()).collect()
+    }
+}
+
+/// Where the pieces of `fields` go in `parts` parts of `width` used bits each (part `k`
+/// starting at bit `k * span`): a field wider than `width` is cut into a low piece of
+/// `width` bits and the rest, and the pieces are placed first fit, widest first, so that
+/// none crosses a part; `None` if they do not fit.
+fn place_pieces(fields: &[FieldPlaces], parts: usize, width: u32, span: u32) -> Option<Vec<Pieces>> {
+    let mut pieces: Vec<(usize, bool, u32)> = vec![];
+    for (i, f) in fields.iter().enumerate() {
+        let bits = f.bits();
+        if bits > 2 * width {
+            return None;
+        }
+        pieces.push((i, false, bits.min(width)));
+        if bits > width {
+            pieces.push((i, true, bits - width));
+        }
+    }
+    pieces.sort_by_key(|&(i, high, bits)| (std::cmp::Reverse(bits), i, high));
+    let mut used = vec![0u32; parts];
+    let mut placed = vec![Pieces { low: 0, low_bits: 0, high: 0, high_bits: 0 }; fields.len()];
+    for (i, high, bits) in pieces {
+        let k = used.iter().position(|&u| u + bits <= width)?;
+        let at = k as u32 * span + used[k];
+        used[k] += bits;
+        if high {
+            (placed[i].high, placed[i].high_bits) = (at, bits);
+        } else {
+            (placed[i].low, placed[i].low_bits) = (at, bits);
+        }
+    }
+    Some(placed)
 }
 
 /// One unit's instruction memory, fetch, field decoder and counters, written once as an
@@ -519,9 +690,12 @@ pub struct UnitSequencer {
 const OPCODE_BITS_USIZE: usize = OPCODE_BITS as usize;
 
 impl UnitSequencer {
-    /// A unit with `depth` instructions of `fetch` parts and the fields `fields`, decoded
-    /// through `decode_stages` registers (`ArchConfig::decode_stages`).
-    fn new(depth: usize, fetch: usize, fields: &[FieldPlaces], decode_stages: usize) -> Self {
+    /// A unit with `depth` instructions of `fetch` parts whose decoder cuts the fields at
+    /// `slots` of the packed image (the opcode first, see [`InstrFormat`]), through
+    /// `decode_stages` registers (`ArchConfig::decode_stages`).
+    fn new(depth: usize, fetch: usize, slots: &[FieldSlot], decode_stages: usize) -> Self {
+        assert!(slots.len() >= 2, "the opcode's pieces come first");
+        let fields = slots.len() / 2 - 1;
         let lanes = LANES / fetch;
         let count_bits = bits_for(depth);
         let read_base = (fetch - 1) * lanes;
@@ -536,11 +710,11 @@ impl UnitSequencer {
             complete: Default::default(),
             issue: Default::default(),
             opcode: Default::default(),
-            field: signals(fields.len()),
+            field: signals(fields),
             done: Default::default(),
             done_next: Default::default(),
             done_inc: Default::default(),
-            sync_next: signals(fields.len().min(3)),
+            sync_next: signals(fields.min(3)),
             opcode_next: Default::default(),
             can_issue_next: Default::default(),
             idle: Default::default(),
@@ -560,9 +734,9 @@ impl UnitSequencer {
             last_part: Constant::new(((fetch - 1) as u64).into()),
             fetch_shift: Constant::new((fetch.trailing_zeros() as u64).into()),
             count_mask: Constant::new(low_mask(count_bits)),
-            decoder: FieldDecoder::new(fields),
+            decoder: FieldDecoder::new(slots),
             dec_opcode: Delay::new(decode_stages),
-            dec_field: (0..fields.len()).map(|_| Delay::new(decode_stages)).collect(),
+            dec_field: (0..fields).map(|_| Delay::new(decode_stages)).collect(),
             whole_r: Default::default(),
             remain: Default::default(),
             remain_r: Default::default(),
@@ -728,8 +902,9 @@ impl Logic for NextReaches {
     }
 }
 
-/// The field decoder of a unit: each field cut from the instruction's 32-bit lanes at the
-/// place the current opcode puts it (0 where it has none), with the places as constants.
+/// The field decoder of a unit: each field (the opcode first) cut from the instruction's
+/// 32-bit lanes at its one place in the packed image ([`InstrFormat`]), with the place's
+/// lanes, shift and bits as constants, so that synthesis folds it to wires.
 #[derive(LogicBlock)]
 pub struct FieldDecoder {
     /// The instruction, 32-bit lanes, least significant first.
@@ -738,52 +913,44 @@ pub struct FieldDecoder {
     pub opcode: Signal<Out, Bits<OPCODE_BITS_USIZE>>,
     /// The decoded fields.
     pub field: Vec<Signal<Out, Bits<LANE_BITS>>>,
-    /// Per field and place (`field * 3 + place`): the lane of its first bit (`lo`) and the
-    /// lane after (`hi`, zero beyond the last)...
+    /// Per field, the opcode first: the lane of its first bit (`lo`) and the lane after
+    /// (`hi`, zero beyond the last)...
     lo: Router<Bits<LANE_BITS>>,
     hi: Router<Bits<LANE_BITS>>,
-    /// ... the opcodes that put the field there (0 for an unused place)...
-    place_ops: Vec<Constant<Bits<16>>>,
     /// ... its first bit within the lane...
-    place_shift: Vec<Constant<Bits<8>>>,
-    /// ... and its kept bits.
-    place_mask: Vec<Constant<Bits<LANE_BITS>>>,
-    /// `c` and bit `c`, for opcode code `c`.
-    code_num: Vec<Constant<Bits<OPCODE_BITS_USIZE>>>,
-    code_bit: Vec<Constant<Bits<16>>>,
-    opcode_bit: Signal<Local, Bits<16>>,
+    shift: Vec<Constant<Bits<8>>>,
+    /// ... and its bits.
+    mask: Vec<Constant<Bits<LANE_BITS>>>,
+    /// Per field, the bits of its low piece (where its high piece goes).
+    low_bits: Vec<Constant<Bits<8>>>,
+    /// The two lanes a piece spans, as one window, each piece and each field.
     lo_lane: Signal<Local, Bits<LANE_BITS>>,
     hi_lane: Signal<Local, Bits<LANE_BITS>>,
-    /// The two lanes a field spans.
     window: Signal<Local, Bits<64>>,
+    piece: Vec<Signal<Local, Bits<LANE_BITS>>>,
+    value: Vec<Signal<Local, Bits<LANE_BITS>>>,
 }
 
 impl FieldDecoder {
-    /// The decoder of `fields`.
-    fn new(fields: &[FieldPlaces]) -> Self {
-        let place = |f: &dyn Fn(Option<&Place>) -> u64| -> Vec<u64> {
-            fields.iter().flat_map(|fp| (0..PLACES).map(move |k| fp.places.get(k))).map(f).collect()
-        };
-        let lane_of = |s: &FieldSlot| u64::from(s.offset) / LANE_BITS as u64;
-        let shift_of = |s: &FieldSlot| u64::from(s.offset) % LANE_BITS as u64;
+    /// The decoder of the fields whose low and high pieces are at `slots` (two per field,
+    /// the opcode first).
+    fn new(slots: &[FieldSlot]) -> Self {
+        let lane = |s: &FieldSlot| s.offset as usize / LANE_BITS;
+        assert!(slots.len().is_multiple_of(2) && !slots.is_empty(), "two pieces per field, the opcode first");
         Self {
             word: signals(LANES),
             opcode: Default::default(),
-            field: signals(fields.len()),
-            lo: Router::new(LANES, place(&|p| p.map_or(0, |(_, s)| lane_of(s))).into_iter().map(|l| Some(l as usize)).collect()),
-            hi: Router::new(
-                LANES,
-                place(&|p| p.map_or(0, |(_, s)| lane_of(s) + 1)).into_iter().map(|l| Some(l as usize).filter(|&l| l < LANES)).collect(),
-            ),
-            place_ops: constants(place(&|p| p.map_or(0, |(ops, _)| *ops))),
-            place_shift: constants(place(&|p| p.map_or(0, |(_, s)| shift_of(s)))),
-            place_mask: place(&|p| p.map_or(0, |(_, s)| (1u64 << s.bits) - 1)).into_iter().map(|m| Constant::new(m.into())).collect(),
-            code_num: constants(0..1 << OPCODE_BITS),
-            code_bit: constants((0..1 << OPCODE_BITS).map(|c| 1 << c)),
-            opcode_bit: Default::default(),
+            field: signals(slots.len() / 2 - 1),
+            lo: Router::new(LANES, slots.iter().map(|s| Some(lane(s))).collect()),
+            hi: Router::new(LANES, slots.iter().map(|s| Some(lane(s) + 1).filter(|&l| l < LANES)).collect()),
+            shift: constants(slots.iter().map(|s| u64::from(s.offset) % LANE_BITS as u64)),
+            mask: slots.iter().map(|s| Constant::new(((1u64 << s.bits) - 1).into())).collect(),
+            low_bits: constants(slots.chunks(2).map(|p| u64::from(p[0].bits))),
             lo_lane: Default::default(),
             hi_lane: Default::default(),
             window: Default::default(),
+            piece: signals(slots.len()),
+            value: signals(slots.len() / 2),
         }
     }
 }
@@ -791,14 +958,6 @@ impl FieldDecoder {
 impl Logic for FieldDecoder {
     #[hdl_gen]
     fn update(&mut self) {
-        self.opcode.next = bit_cast::<OPCODE_BITS_USIZE, LANE_BITS>(self.word[0].val());
-        // The opcode as one bit of 16, by comparison (rust-hdl simulates a shift slowly).
-        self.opcode_bit.next = 0.into();
-        for c in 0..self.code_num.len() {
-            if self.opcode.val() == self.code_num[c].val() {
-                self.opcode_bit.next = self.code_bit[c].val();
-            }
-        }
         for i in 0..self.word.len() {
             self.lo.inputs[i].next = self.word[i].val();
             self.hi.inputs[i].next = self.word[i].val();
@@ -806,22 +965,19 @@ impl Logic for FieldDecoder {
         self.lo_lane.next = 0.into();
         self.hi_lane.next = 0.into();
         self.window.next = 0.into();
+        for p in 0..self.piece.len() {
+            self.lo_lane.next = self.lo.outputs[p].val();
+            self.hi_lane.next = self.hi.outputs[p].val();
+            self.window.next = (bit_cast::<64, LANE_BITS>(self.hi_lane.val()) << 32) | bit_cast::<64, LANE_BITS>(self.lo_lane.val());
+            self.window.next = self.window.val() >> self.shift[p].val();
+            self.piece[p].next = bit_cast::<LANE_BITS, 64>(self.window.val()) & self.mask[p].val();
+        }
+        for f in 0..self.value.len() {
+            self.value[f].next = self.piece[f * 2].val() | (self.piece[f * 2 + 1].val() << self.low_bits[f].val());
+        }
+        self.opcode.next = bit_cast::<OPCODE_BITS_USIZE, LANE_BITS>(self.value[0].val());
         for f in 0..self.field.len() {
-            self.field[f].next = 0.into();
-            for k in 0..3 {
-                if (self.place_ops[f * 3 + k].val() & self.opcode_bit.val()).any() {
-                    if self.place_shift[f * 3 + k].val() == 0 {
-                        self.field[f].next = self.lo.outputs[f * 3 + k].val() & self.place_mask[f * 3 + k].val();
-                    } else {
-                        self.lo_lane.next = self.lo.outputs[f * 3 + k].val();
-                        self.hi_lane.next = self.hi.outputs[f * 3 + k].val();
-                        self.window.next =
-                            (bit_cast::<64, LANE_BITS>(self.hi_lane.val()) << 32) | bit_cast::<64, LANE_BITS>(self.lo_lane.val());
-                        self.window.next = self.window.val() >> self.place_shift[f * 3 + k].val();
-                        self.field[f].next = bit_cast::<LANE_BITS, 64>(self.window.val()) & self.place_mask[f * 3 + k].val();
-                    }
-                }
-            }
+            self.field[f].next = self.value[f + 1].val();
         }
     }
 }
@@ -833,13 +989,25 @@ fn per_unit<T: Default>() -> Vec<T> {
 
 impl Controller {
     /// The controller of `arch` with `depth` instructions per unit, for a DRAM that decodes
-    /// `dram_addr_bits` address bits.
+    /// `dram_addr_bits` address bits. Its memories hold instructions in the format
+    /// `InstrFormat::new(arch, depth, dram_addr_bits)`.
     pub fn new(arch: &ArchConfig, depth: usize, dram_addr_bits: usize) -> Self {
+        let mut ctl = Self::shell(arch, depth);
+        let format = InstrFormat::of(arch, depth, dram_addr_bits, &ctl);
+        let fetch = arch.fetch_cycles.max(1);
+        let [load, exec, store] = Unit::ALL.map(|u| UnitSequencer::new(depth, fetch, &format.slots(u), arch.decode_stages));
+        (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
+        ctl
+    }
+
+    /// The controller's ports and registers, with sequencers that decode only an opcode:
+    /// what [`Controller::new`] and [`InstrFormat::new`] read the port widths from.
+    fn shell(arch: &ArchConfig, depth: usize) -> Self {
         let fetch = arch.fetch_cycles.max(1);
         assert!(fetch.is_power_of_two() && fetch <= INSTR_WORDS, "fetch_cycles {fetch}");
-        let count_bits = bits_for(depth) as u32;
         let opcodes: Vec<Opcode> = Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)).collect();
-        let mut ctl = Self {
+        let opcode_only = [FieldSlot { name: "opcode", offset: 0, bits: OPCODE_BITS, signed: false }, FieldSlot::default()];
+        Self {
             clock: Default::default(),
             host_we: Default::default(),
             host_unit: Default::default(),
@@ -891,9 +1059,9 @@ impl Controller {
             st_pattern: Default::default(),
             st_param: Default::default(),
             st_stage: Default::default(),
-            load: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
-            exec: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
-            store: UnitSequencer::new(depth, fetch, &[], arch.decode_stages),
+            load: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
+            exec: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
+            store: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
             run_r: Default::default(),
             load_met: Default::default(),
             exec_met: Default::default(),
@@ -911,16 +1079,7 @@ impl Controller {
             cyc: Default::default(),
             op_code: constants(STARTS.iter().map(|(o, _, _)| o.code())),
             op_on: STARTS.iter().map(|(o, _, _)| Constant::new(opcodes.contains(o))).collect(),
-        };
-        let mut fields = Unit::ALL.map(|_| SYNC_FIELDS.iter().map(|f| FieldPlaces::header(f, count_bits)).collect::<Vec<_>>());
-        for p in PORTS {
-            let unit_ops: Vec<Opcode> = opcodes.iter().copied().filter(|o| o.unit() == p.unit).collect();
-            let kept = kept_bits(arch, p.kind, (p.port)(&ctl).width, dram_addr_bits) as u32;
-            fields[p.unit.index()].push(FieldPlaces::of(p.field, &unit_ops, kept));
         }
-        let [load, exec, store] = fields.map(|f| UnitSequencer::new(depth, fetch, &f, arch.decode_stages));
-        (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
-        ctl
     }
 }
 
@@ -1131,7 +1290,6 @@ mod tests {
     use super::*;
     use crate::verilog::{clock_cycle, settle};
     use systole_core::isa::OPS;
-    use systole_core::Dataflow;
 
     #[test]
     fn every_opcode_has_its_start_port_in_order() {
@@ -1158,15 +1316,48 @@ mod tests {
     }
 
     #[test]
-    fn no_field_has_more_places_than_the_kernel_numbers() {
-        for p in PORTS {
-            let ops: Vec<Opcode> = Opcode::ALL.into_iter().filter(|o| o.unit() == p.unit).collect();
-            let places = FieldPlaces::of(p.field, &ops, 32).places;
-            assert!(places.len() <= PLACES, "`{}` has {} places", p.field, places.len());
-            for (_, s) in places {
-                assert!(s.bits as usize <= LANE_BITS, "`{}` is {} bits", p.field, s.bits);
+    fn the_widest_configurations_pack_and_small_ones_pack_narrow() {
+        for fetch in systole_core::arch::FETCH_CYCLES {
+            for dataflow in [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both] {
+                let arch = ArchConfig { fetch_cycles: fetch, transposer: true, dataflow, ..ArchConfig::default() };
+                let f = InstrFormat::new(&arch, 1 << 16, DRAM_ADDR_BITS);
+                assert!(f.part_bits() <= INSTR_BITS / fetch, "{fetch} parts of {} bits", f.part_bits());
+                // No two fields overlap, and none crosses a part.
+                for unit in &f.units {
+                    let mut bits = vec![false; INSTR_BITS];
+                    for (field, pieces) in unit {
+                        let slots = pieces.slots();
+                        assert_eq!(slots[0].bits + slots[1].bits, field.bits());
+                        for piece in slots.iter().filter(|p| p.bits > 0) {
+                            let (first, last) = (piece.offset as usize, (piece.offset + piece.bits - 1) as usize);
+                            assert_eq!(first / (INSTR_BITS / fetch), last / (INSTR_BITS / fetch), "a piece crosses a part");
+                            assert!(first % (INSTR_BITS / fetch) + piece.bits as usize <= f.part_bits());
+                            for b in &mut bits[first..=last] {
+                                assert!(!*b, "pieces overlap");
+                                *b = true;
+                            }
+                        }
+                    }
+                }
             }
         }
+        // The iCEBreaker's 4x4: first fit wastes at most two bits per part over the bound
+        // that the widest unit's fields set.
+        let small = ArchConfig {
+            rows: 4,
+            cols: 4,
+            act_sram_kib: 1,
+            wgt_sram_kib: 1,
+            acc_sram_kib: 1,
+            param_entries: 4,
+            dram_bytes_per_cycle: 1,
+            transposer: false,
+            fetch_cycles: 8,
+            ..ArchConfig::default()
+        };
+        let format = InstrFormat::new(&small, 32, 11);
+        let widest_unit = format.units.iter().map(|u| u.iter().map(|(f, _)| f.bits()).sum::<u32>()).max().unwrap();
+        assert!(format.part_bits() as u32 <= widest_unit.div_ceil(8) + 2, "{} bits per part for {widest_unit}", format.part_bits());
     }
 
     /// Deterministic pseudo-random words (xorshift).
@@ -1177,7 +1368,8 @@ mod tests {
         *seed
     }
 
-    /// Writes one instruction of random bits with opcode `op` and no `Sync` waits into its
+    /// Writes one instruction of random bits with opcode `op` and no `Sync` waits, packed
+    /// ([`InstrFormat::pack`]), into its
     /// unit, runs it with every engine ready, and checks in its issue cycle that its start
     /// port alone is high and that every decoded port holds the field's bits as
     /// `systole-core`'s layout places them, narrowed to the bits the hardware keeps.
@@ -1198,11 +1390,12 @@ mod tests {
         let unit = op.unit().index();
         let fetch = arch.fetch_cycles;
         let lanes = INSTR_WORDS / fetch;
+        let packed = InstrFormat::new(arch, depth, DRAM_ADDR_BITS).pack(op.unit(), &words);
         // The first instruction is whole `fetch - 1` cycles into the program and issues
         // `decode_stages` cycles later.
         let first = fetch - 1 + arch.decode_stages;
         settle(&mut ctl);
-        for (k, part) in words.chunks(lanes).enumerate() {
+        for (k, part) in packed.chunks(lanes).enumerate() {
             ctl.host_we.next = true;
             ctl.host_unit.next = (unit as u64).into();
             ctl.host_index.next = (k as u64).into();

@@ -3,7 +3,8 @@
 
 use crate::delay::Delay;
 use crate::net;
-use crate::sram::{SyncRam, ADDR_BITS};
+use crate::sram::{index_bits, ByteRam, SyncRam, ADDR_BITS};
+use crate::verilog::low_mask;
 use crate::wiring::{assign_zero_byte, signals, Mode};
 use rust_hdl::prelude::*;
 
@@ -25,7 +26,9 @@ pub struct Scratchpad {
     pub read_address: Signal<In, Addr>,
     /// Engine: the word addressed in the previous cycle.
     pub read_data: Vec<Signal<Out, Signed<8>>>,
-    rams: Vec<SyncRam<Signed<8>>>,
+    /// The words, one byte-enabled RAM: the load unit writes and the exec unit reads,
+    /// never one word in one cycle.
+    ram: ByteRam,
 }
 
 impl Scratchpad {
@@ -38,8 +41,7 @@ impl Scratchpad {
             host_data: (0..lanes).map(|_| Default::default()).collect(),
             read_address: Default::default(),
             read_data: (0..lanes).map(|_| Default::default()).collect(),
-            // The load unit writes and the exec unit reads, never one word in one cycle.
-            rams: (0..lanes).map(|_| SyncRam::new(depth).without_collisions()).collect(),
+            ram: ByteRam::new(lanes, depth),
         }
     }
 }
@@ -47,20 +49,20 @@ impl Scratchpad {
 impl Scratchpad {
     /// Words.
     pub fn depth(&self) -> usize {
-        self.rams.first().map_or(0, |r| r.depth())
+        self.ram.depth()
     }
 }
 
 impl Logic for Scratchpad {
     #[hdl_gen]
     fn update(&mut self) {
-        for k in 0..self.rams.len() {
-            self.rams[k].clock.next = self.clock.val();
-            self.rams[k].write_enable.next = self.host_we[k].val();
-            self.rams[k].write_address.next = self.host_addr.val();
-            self.rams[k].write_data.next = self.host_data[k].val();
-            self.rams[k].read_address.next = self.read_address.val();
-            self.read_data[k].next = self.rams[k].read_data.val();
+        self.ram.clock.next = self.clock.val();
+        self.ram.write_address.next = self.host_addr.val();
+        self.ram.read_address.next = self.read_address.val();
+        for k in 0..self.read_data.len() {
+            self.ram.write_enable[k].next = self.host_we[k].val();
+            self.ram.write_data[k].next = self.host_data[k].val();
+            self.read_data[k].next = self.ram.read_data[k].val();
         }
     }
 }
@@ -298,6 +300,12 @@ pub struct Accumulator {
     pub host_data: Vec<Signal<Out, Signed<32>>>,
     rams: Vec<SyncRam<Signed<32>>>,
     replica: Vec<SyncRam<Signed<32>>>,
+    /// The address bits the rows need: `addr` and `host_addr` are cut to them on entry,
+    /// so that the engines' address registers and delay lines keep no more (an address
+    /// beyond the rows, which the simulator refuses, would alias).
+    row_mask: Constant<Addr>,
+    row: Signal<Local, Addr>,
+    host_row: Signal<Local, Addr>,
     // The issue `P` cycles later: the issue of the next cycle's sum.
     ahead_valid: Delay<Bit>,
     ahead_addr: Delay<Addr>,
@@ -371,6 +379,9 @@ impl Accumulator {
             rams: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
             // The exec unit writes and the store unit reads, never one row in one cycle.
             replica: (0..cols).map(|_| SyncRam::new(depth).without_collisions()).collect(),
+            row_mask: Constant::new(low_mask(index_bits(depth))),
+            row: Default::default(),
+            host_row: Default::default(),
             ahead_valid: Delay::new(pre),
             ahead_addr: Delay::new(pre),
             ahead_accum: Delay::new(pre),
@@ -411,11 +422,13 @@ impl Logic for Accumulator {
         self.ahead_valid.clock.next = self.clock.val();
         self.ahead_addr.clock.next = self.clock.val();
         self.ahead_accum.clock.next = self.clock.val();
+        self.row.next = self.addr.val() & self.row_mask.val();
+        self.host_row.next = self.host_addr.val() & self.row_mask.val();
         self.ahead_valid.data_in.next = self.issue.val();
-        self.ahead_addr.data_in.next = self.addr.val();
+        self.ahead_addr.data_in.next = self.row.val();
         self.ahead_accum.data_in.next = self.accumulate.val();
         self.early_addr.clock.next = self.clock.val();
-        self.early_addr.data_in.next = self.addr.val();
+        self.early_addr.data_in.next = self.row.val();
         self.hit2.d.next = self.w_valid.q.val() & (self.w_addr.q.val() == self.early_addr.data_out.val());
         self.hit3.d.next = self.reach3.val() & self.last_we.q.val() & (self.last_wa.q.val() == self.early_addr.data_out.val());
         self.hit4.d.next = self.reach4.val() & self.prev_we.q.val() & (self.prev_wa.q.val() == self.early_addr.data_out.val());
@@ -444,8 +457,8 @@ impl Logic for Accumulator {
             self.prev2_wd[j].d.next = self.prev_wd[j].q.val();
             self.w_input[j].data_in.next = self.input[j].val();
             self.read[j].data_in.next = self.rams[j].read_data.val();
-            self.rams[j].read_address.next = self.addr.val();
-            self.replica[j].read_address.next = self.host_addr.val();
+            self.rams[j].read_address.next = self.row.val();
+            self.replica[j].read_address.next = self.host_row.val();
             self.host_data[j].next = self.replica[j].read_data.val();
             // With `P > 0`, the next sum's old row: its read, or the sums two, three and
             // four cycles before it, which are this cycle's `last_*`, `prev_*`, `prev2_*`

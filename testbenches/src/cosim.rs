@@ -14,7 +14,8 @@ use systole_core::isa::Unit;
 use systole_core::isa::INSTR_WORDS;
 use systole_core::timing::InstrTiming;
 use systole_core::{ArchConfig, Program, Tensor};
-use systole_hdl::controller::CYCLE_BITS;
+use systole_hdl::controller::{InstrFormat, CYCLE_BITS};
+use systole_hdl::dram::DRAM_ADDR_BITS;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::top::System;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
@@ -40,11 +41,14 @@ fn observed(lanes: usize) -> Vec<(String, usize)> {
     o
 }
 
-/// Instructions per unit, in program order within each unit.
-fn by_unit(program: &Program) -> [Vec<[u64; INSTR_WORDS]>; 3] {
+/// Instructions per unit, in program order within each unit, packed as the controller of
+/// `arch`'s [`System`] holds them.
+fn by_unit(arch: &ArchConfig, program: &Program) -> [Vec<[u64; INSTR_WORDS]>; 3] {
+    let format = InstrFormat::new(arch, instr_depth(program), DRAM_ADDR_BITS);
     let mut units: [Vec<[u64; INSTR_WORDS]>; 3] = Default::default();
     for ins in &program.instrs {
-        units[ins.op.unit().index()].push(ins.encode().expect("compiled programs encode"));
+        let unit = ins.op.unit();
+        units[unit.index()].push(format.pack(unit, &ins.encode().expect("compiled programs encode")));
     }
     units
 }
@@ -82,7 +86,7 @@ impl HostScript {
             (col("host_we"), col("host_unit"), col("host_index"), col("host_word$0"), col("run"), col("count$0"));
         let (hd, dwe, daddr, ddata) = (col("host_dram"), col("host_dram_we$0"), col("host_dram_addr"), col("host_dram_data$0"));
         let width = ports.len();
-        let units = by_unit(program);
+        let units = by_unit(arch, program);
         let instrs = part_writes(&units, arch.fetch_cycles);
         // The DRAM model starts zeroed: only non-zero beats need writing.
         let beats: Vec<(usize, &[u8])> = dram.chunks(lanes).enumerate().filter(|(_, c)| c.iter().any(|&b| b != 0)).collect();
