@@ -94,10 +94,15 @@ pub struct HostBridge {
     rx_byte: DFF<Bits<8>>,
     rx_new: DFF<Bit>,
     rx_identify: DFF<Bit>,
-    rx_mem: DFF<Bit>,
+    rx_write: DFF<Bit>,
+    rx_read: DFF<Bit>,
     rx_instr: DFF<Bit>,
     rx_run: DFF<Bit>,
-    cmd: DFF<Bits<8>>,
+    /// The command being served, as flags set with its byte (a `Run` has none), so that
+    /// no comparison of the command byte lies on a path into the state machine.
+    is_write: DFF<Bit>,
+    is_read: DFF<Bit>,
+    is_instr: DFF<Bit>,
     left: DFF<Bits<8>>,
     arg: DFF<Bits<64>>,
     addr: DFF<Bits<DRAM_ADDR_BITS>>,
@@ -109,6 +114,8 @@ pub struct HostBridge {
     /// the state machine.
     len_one: DFF<Bit>,
     len_left: DFF<Bit>,
+    /// The length argument (`arg` bits 32..64) is 0, decided as its last byte shifts in.
+    len_zero: DFF<Bit>,
     words: Vec<DFF<Bits<64>>>,
     // The part just received is in `words`: write it in this cycle, at `slot`.
     part_done: DFF<Bit>,
@@ -166,16 +173,20 @@ impl HostBridge {
             rx_byte: Default::default(),
             rx_new: Default::default(),
             rx_identify: Default::default(),
-            rx_mem: Default::default(),
+            rx_write: Default::default(),
+            rx_read: Default::default(),
             rx_instr: Default::default(),
             rx_run: Default::default(),
-            cmd: Default::default(),
+            is_write: Default::default(),
+            is_read: Default::default(),
+            is_instr: Default::default(),
             left: Default::default(),
             arg: Default::default(),
             addr: Default::default(),
             len: Default::default(),
             len_one: Default::default(),
             len_left: Default::default(),
+            len_zero: Default::default(),
             words: (0..INSTR_WORDS / parts).map(|_| Default::default()).collect(),
             part_done: Default::default(),
             slot: Default::default(),
@@ -207,16 +218,20 @@ impl Logic for HostBridge {
             rx_byte,
             rx_new,
             rx_identify,
-            rx_mem,
+            rx_write,
+            rx_read,
             rx_instr,
             rx_run,
-            cmd,
+            is_write,
+            is_read,
+            is_instr,
             left,
             arg,
             addr,
             len,
             len_one,
             len_left,
+            len_zero,
             part_done,
             slot,
             out,
@@ -229,7 +244,8 @@ impl Logic for HostBridge {
         self.rx_byte.d.next = self.rx_data.val();
         self.rx_new.d.next = self.rx_valid.val();
         self.rx_identify.d.next = self.rx_data.val() == self.cmd_identify.val();
-        self.rx_mem.d.next = (self.rx_data.val() == self.cmd_write.val()) | (self.rx_data.val() == self.cmd_read.val());
+        self.rx_write.d.next = self.rx_data.val() == self.cmd_write.val();
+        self.rx_read.d.next = self.rx_data.val() == self.cmd_read.val();
         self.rx_instr.d.next = self.rx_data.val() == self.cmd_instr.val();
         self.rx_run.d.next = self.rx_data.val() == self.cmd_run.val();
         self.rbyte.d.next = unsigned_cast(self.mem_rdata.val());
@@ -261,12 +277,14 @@ impl Logic for HostBridge {
         match self.state.q.val() {
             BridgeState::Idle => {
                 if self.rx_new.q.val() {
-                    self.cmd.d.next = self.rx_byte.q.val();
+                    self.is_write.d.next = self.rx_write.q.val();
+                    self.is_read.d.next = self.rx_read.q.val();
+                    self.is_instr.d.next = self.rx_instr.q.val();
                     if self.rx_identify.q.val() {
                         self.out.d.next = self.identity.val();
                         self.nout.d.next = 16.into();
                         self.state.d.next = BridgeState::Send;
-                    } else if self.rx_mem.q.val() {
+                    } else if self.rx_write.q.val() | self.rx_read.q.val() {
                         self.left.d.next = 8.into();
                         self.state.d.next = BridgeState::Args;
                     } else if self.rx_instr.q.val() {
@@ -285,6 +303,7 @@ impl Logic for HostBridge {
             BridgeState::Args => {
                 if self.rx_new.q.val() {
                     self.arg.d.next = (self.arg.q.val() >> 8) | (bit_cast::<64, 8>(self.rx_byte.q.val()) << 56);
+                    self.len_zero.d.next = (self.arg.q.val().get_bits::<24>(40) == 0) & (self.rx_byte.q.val() == 0);
                     self.left.d.next = self.left.q.val() - 1;
                     if self.left.q.val() == 1 {
                         self.state.d.next = BridgeState::Dispatch;
@@ -294,21 +313,21 @@ impl Logic for HostBridge {
             BridgeState::Dispatch => {
                 self.addr.d.next = self.arg.q.val().get_bits::<DRAM_ADDR_BITS>(0);
                 self.len.d.next = self.arg.q.val().get_bits::<32>(32);
-                if self.cmd.q.val() == self.cmd_write.val() {
-                    if self.arg.q.val().get_bits::<32>(32) == 0 {
+                if self.is_write.q.val() {
+                    if self.len_zero.q.val() {
                         self.out.d.next = bit_cast::<128, 8>(self.ack.val());
                         self.nout.d.next = 1.into();
                         self.state.d.next = BridgeState::Send;
                     } else {
                         self.state.d.next = BridgeState::WriteData;
                     }
-                } else if self.cmd.q.val() == self.cmd_read.val() {
-                    if self.arg.q.val().get_bits::<32>(32) == 0 {
+                } else if self.is_read.q.val() {
+                    if self.len_zero.q.val() {
                         self.state.d.next = BridgeState::Idle;
                     } else {
                         self.state.d.next = BridgeState::ReadIssue;
                     }
-                } else if self.cmd.q.val() == self.cmd_instr.val() {
+                } else if self.is_instr.q.val() {
                     self.left.d.next = 64.into();
                     self.slot.d.next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(48)) << self.part_shift.val();
                     self.state.d.next = BridgeState::InstrData;
@@ -383,7 +402,7 @@ impl Logic for HostBridge {
                     self.out.d.next = self.out.q.val() >> 8;
                     self.nout.d.next = self.nout.q.val() - 1;
                     if self.nout.q.val() == 1 {
-                        if (self.cmd.q.val() == self.cmd_read.val()) & self.len_left.q.val() {
+                        if self.is_read.q.val() & self.len_left.q.val() {
                             self.state.d.next = BridgeState::ReadIssue;
                         } else {
                             self.state.d.next = BridgeState::Idle;

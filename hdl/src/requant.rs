@@ -275,6 +275,8 @@ pub struct Requant {
     j: Signal<Local, Bits<4>>,
     w: Signal<Local, Bits<34>>,
     down: Signal<Local, Bits<10>>,
+    down1: Signal<Local, Bits<10>>,
+    round_up: Signal<Local, Bit>,
     sum: Signal<Local, Bits<10>>,
     // Step 3b, and the output stage's fields as int8 at the inputs.
     zp: Signal<Local, Signed<8>>,
@@ -376,6 +378,8 @@ impl Requant {
             j: Default::default(),
             w: Default::default(),
             down: Default::default(),
+            down1: Default::default(),
+            round_up: Default::default(),
             sum: Default::default(),
             zp: Default::default(),
             lo: Default::default(),
@@ -667,7 +671,15 @@ impl Logic for Requant {
         self.j.next = self.ep.val().get_bits::<4>(0) ^ 8;
         self.w.next = bit_cast::<34, 24>(self.mp.val()) << self.j.val();
         self.down.next = self.w.val().get_bits::<10>(24);
-        self.sum.next = self.down.val() + (self.w.val().get_bit(23) & ((self.w.val().get_bits::<23>(0) != 0) | self.down.val().get_bit(0)));
+        // The rounding's increment beside its decision (which waits for the 23-bit sticky
+        // test), not after it: the decision chooses.
+        self.down1.next = self.down.val() + 1;
+        self.round_up.next = self.w.val().get_bit(23) & ((self.w.val().get_bits::<23>(0) != 0) | self.down.val().get_bit(0));
+        if self.round_up.val() {
+            self.sum.next = self.down1.val();
+        } else {
+            self.sum.next = self.down.val();
+        }
         if self.b4.data_out.val().zero {
             self.b5.data_in.next.q = 0.into();
         } else if self.b4.data_out.val().inf | (self.ep.val() >= 242) {
