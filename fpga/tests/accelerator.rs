@@ -125,21 +125,36 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The small-FPGA variant of `tiny`: no transposer, 64-bit instruction memories, one DRAM
-/// lane (so one requantizer), the smallest parameter table.
-fn tiny_for_small_fpgas() -> ArchConfig {
-    ArchConfig { transposer: false, fetch_cycles: 8, dram_bytes_per_cycle: 1, param_entries: 4, ..tiny() }
+/// The 4x4 small-FPGA variant the iCEBreaker's target asks for: no transposer, 64-bit
+/// instruction memories, one DRAM lane (so one requantizer), its product in logic
+/// (`requant_interval = 6`) so that the sixteen PEs take the eight SB_MAC16 in dual 8x8
+/// mode, four table entries.
+fn small_fpga_4x4() -> ArchConfig {
+    ArchConfig {
+        name: "4x4-ws-small".into(),
+        rows: 4,
+        cols: 4,
+        transposer: false,
+        fetch_cycles: 8,
+        dram_bytes_per_cycle: 1,
+        param_entries: 4,
+        requant_stages: 6,
+        requant_interval: 6,
+        ..tiny()
+    }
 }
 
 #[test]
-fn the_small_fpga_2x2_variant_fits_the_up5k_block_rams_but_not_its_logic() {
-    let dir = out_dir("icebreaker-2x2");
-    let opts = BuildOptions { memory_bytes: 2048, pe_products: PeProducts::Dsp, ..OPTIONS };
-    match build(&board("icebreaker").unwrap(), &tiny_for_small_fpgas(), &opts, &dir, &mut |_, _| {}) {
+fn the_small_fpga_4x4_fits_the_up5k_dsps_and_block_rams_but_not_its_logic() {
+    let dir = out_dir("icebreaker-4x4");
+    let b = board("icebreaker").unwrap();
+    let opts = BuildOptions { clock_mhz: Some(12.0), ..BuildOptions::for_board(&b) };
+    match build(&b, &small_fpga_4x4(), &opts, &dir, &mut |_, _| {}) {
         Err(e @ BuildError::DoesNotFit { source: FlowError::DoesNotFit { .. }, .. }) => {
             let BuildError::DoesNotFit { source: FlowError::DoesNotFit { ref overflows, .. }, ref blocks } = e else { unreachable!() };
-            // The 64-bit instruction memories bring block RAM within the 30 (the full
-            // design needs 95); the logic cells remain over.
+            // The packed instruction memories and the byte-enabled scratchpads bring block
+            // RAM within the 30 and the PEs take the 8 DSP blocks; the logic cells remain
+            // over.
             assert_eq!(overflows.len(), 1, "{overflows:?}");
             let (cell, used, total) = &overflows[0];
             assert!(cell == "ICESTORM_LC" && used > total && *total == 5280, "{overflows:?}");

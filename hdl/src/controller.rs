@@ -242,6 +242,12 @@ pub fn count_bits(arch: &ArchConfig) -> usize {
     kept_bits(arch, FieldKind::Count, 24, DRAM_ADDR_BITS)
 }
 
+/// Bits the controller keeps of a matmul's word counts (24 in the ISA): the width the
+/// engines' word sequencers need.
+pub fn matmul_count_bits(arch: &ArchConfig) -> usize {
+    kept_bits(arch, FieldKind::MatmulCount, ADDR_BITS, DRAM_ADDR_BITS)
+}
+
 /// Bits the controller keeps of the run length fields (16 in the ISA): the width the DMA
 /// engines' beat counters need.
 pub fn len_bits(arch: &ArchConfig) -> usize {

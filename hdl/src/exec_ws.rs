@@ -388,6 +388,13 @@ impl WsEngine {
         self.done_line = Delay::new(drain + 2 + acc_stages);
     }
 
+    /// The engine with its word sequencer's counters `bits` wide, for a controller that
+    /// keeps that many bits of a matmul's counts (`controller::matmul_count_bits`).
+    pub fn with_count_bits(mut self, bits: usize) -> Self {
+        self.seq = std::mem::take(&mut self.seq).with_count_bits(bits);
+        self
+    }
+
     /// The engine with int4 x int4 PEs (`ArchConfig::int4_activations`, which needs four
     /// activation banks) or without.
     pub fn with_int4x4(mut self, on: bool) -> Self {
@@ -879,6 +886,12 @@ impl ExecWs {
     /// The engine with int4 x int4 PEs or without (see [`WsEngine::with_int4x4`]).
     pub fn with_int4x4(mut self, on: bool) -> Self {
         self.engine = self.engine.with_int4x4(on);
+        self
+    }
+
+    /// The engine's word counters `bits` wide (see [`WsEngine::with_count_bits`]).
+    pub fn with_count_bits(mut self, bits: usize) -> Self {
+        self.engine = self.engine.with_count_bits(bits);
         self
     }
 }

@@ -1,6 +1,8 @@
 //! Synchronous single-clock RAM of run-time depth, written so that Yosys infers block RAM
 //! (iCE40 `SB_RAM40_4K`, ECP5 `DP16KD`): one write port, one registered read port,
-//! read-before-write on the same address.
+//! read-before-write on the same address. A memory decodes the low `index_bits(depth)`
+//! bits of its addresses (a write whose low bits name no word is dropped), so that the
+//! address registers upstream keep no more bits than that.
 
 use rust_hdl::prelude::*;
 
@@ -65,9 +67,10 @@ pub fn index_bits(words: usize) -> usize {
 impl<D: Synth> Logic for SyncRam<D> {
     fn update(&mut self) {
         if self.clock.pos_edge() {
-            let read = self.read_address.val().index();
+            let mask = (1 << index_bits(self.depth())) - 1;
+            let read = self.read_address.val().index() & mask;
             self.read_data.next = self._mem.get(read).copied().unwrap_or_default();
-            let write = self.write_address.val().index();
+            let write = self.write_address.val().index() & mask;
             if self.write_enable.val() && write < self.depth() {
                 self._mem[write] = self.write_data.val();
             }
@@ -85,7 +88,7 @@ impl<D: Synth> Logic for SyncRam<D> {
              integer i;\n\
              initial begin\n    for (i = 0; i < {depth}; i = i + 1) mem[i] = 0;\n    read_data = 0;\nend\n\
              always @(posedge clock) begin\n    \
-                 if (write_enable && write_address < {depth}) mem[write_address[{top}:0]] <= write_data;\n    \
+                 if (write_enable && write_address[{top}:0] < {depth}) mem[write_address[{top}:0]] <= write_data;\n    \
                  read_data <= mem[read_address[{top}:0]];\n\
              end",
             attr = if self._no_collisions { "(* no_rw_check *) " } else { "" },
@@ -144,7 +147,8 @@ impl Logic for ByteRam {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             let lanes = self.read_data.len();
-            let (read, write) = (self.read_address.val().index(), self.write_address.val().index());
+            let mask = (1 << index_bits(self.depth())) - 1;
+            let (read, write) = (self.read_address.val().index() & mask, self.write_address.val().index() & mask);
             for k in 0..lanes {
                 self.read_data[k].next = self._mem.get(read * lanes + k).copied().unwrap_or_default();
             }
@@ -180,7 +184,7 @@ impl Logic for ByteRam {
         v += "end\nalways @(posedge clock) begin\n";
         for k in 0..lanes {
             v += &format!(
-                "    if (write_enable${k} && write_address < {depth}) mem[write_address[{top}:0]][{hi}:{lo}] <= write_data${k};\n",
+                "    if (write_enable${k} && write_address[{top}:0] < {depth}) mem[write_address[{top}:0]][{hi}:{lo}] <= write_data${k};\n",
                 hi = 8 * k + 7,
                 lo = 8 * k
             );

@@ -113,9 +113,20 @@ pub struct StoreEngine {
     held_row: DFF<Addr>,
     paced: Constant<Bit>,
     row_now: Signal<Local, Addr>,
-    /// The beat issued in the previous cycle, and the same `ahead` cycles later.
+    /// The beat issued in the previous cycle, and the same `ahead` cycles later: through a
+    /// line of `ahead` registers, or with an interval `I > 1` (beats at least `I` cycles
+    /// apart, so at most `ceil(ahead / I)` of them in flight) through a ring of one more
+    /// slot than that, written at `ring_in` as each beat issues and read at `ring_out` as
+    /// a line of valid bits brings each one's cycle.
     pending: DFF<Beat>,
     written: Delay<Beat>,
+    ring_valid: Delay<Bit>,
+    ring: Vec<DFF<Beat>>,
+    ring_in: DFF<Bits<4>>,
+    ring_out: DFF<Bits<4>>,
+    ring_slot: Vec<Constant<Bits<4>>>,
+    /// The last slot, with a ring (none without, so that no constant goes unused).
+    ring_last: Vec<Constant<Bits<4>>>,
     /// The last cycles' `ready` (inverted) and `complete`, latest in bit 0.
     was_busy: DFF<History>,
     was_complete: DFF<History>,
@@ -178,6 +189,12 @@ impl StoreEngine {
             row_now: Default::default(),
             pending: Default::default(),
             written: Delay::new(ahead),
+            ring_valid: Delay::new(0),
+            ring: vec![],
+            ring_in: Default::default(),
+            ring_out: Default::default(),
+            ring_slot: vec![],
+            ring_last: vec![],
             was_busy: Default::default(),
             was_complete: Default::default(),
             ahead_mask: Constant::new(low_mask(ahead)),
@@ -212,6 +229,16 @@ impl StoreEngine {
     pub fn with_interval(mut self, interval: usize) -> Self {
         self.dma = self.dma.with_interval(interval);
         self.paced = Constant::new(interval > 1);
+        let ahead = self.written.depth() + self.ring_valid.depth();
+        if interval > 1 && ahead > 1 {
+            let slots = ahead.div_ceil(interval) + 1;
+            assert!(slots <= 16, "{slots} ring slots");
+            self.written = Delay::new(0);
+            self.ring_valid = Delay::new(ahead);
+            self.ring = (0..slots).map(|_| DFF::default()).collect();
+            self.ring_slot = crate::wiring::constants(0..slots as u64);
+            self.ring_last = crate::wiring::constants([(slots - 1) as u64]);
+        }
         self
     }
 }
@@ -219,7 +246,7 @@ impl StoreEngine {
 impl Logic for StoreEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_stage, held_row, pending, was_busy, was_complete);
+        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_stage, held_row, pending, was_busy, was_complete, ring_in, ring_out);
         self.dma.clock.next = self.clock.val();
         self.dma.start.next = self.start.val();
         self.dma.pattern.next = self.pattern.val();
@@ -240,6 +267,37 @@ impl Logic for StoreEngine {
         }
         self.written.data_in.next = self.pending.q.val();
         self.beat.next = self.written.data_out.val();
+        self.ring_valid.clock.next = self.clock.val();
+        self.ring_valid.data_in.next = self.pending.q.val().valid;
+        self.ring_in.d.next = self.ring_in.q.val();
+        self.ring_out.d.next = self.ring_out.q.val();
+        for k in 0..self.ring.len() {
+            self.ring[k].clock.next = self.clock.val();
+            self.ring[k].d.next = self.ring[k].q.val();
+            if self.pending.q.val().valid & (self.ring_in.q.val() == self.ring_slot[k].val()) {
+                self.ring[k].d.next = self.pending.q.val();
+            }
+            if self.ring_out.q.val() == self.ring_slot[k].val() {
+                self.beat.next = self.ring[k].q.val();
+            }
+        }
+        for k in 0..self.ring_last.len() {
+            self.beat.next.valid = self.ring_valid.data_out.val();
+            if self.pending.q.val().valid {
+                if self.ring_in.q.val() == self.ring_last[k].val() {
+                    self.ring_in.d.next = 0.into();
+                } else {
+                    self.ring_in.d.next = self.ring_in.q.val() + 1;
+                }
+            }
+            if self.ring_valid.data_out.val() {
+                if self.ring_out.q.val() == self.ring_last[k].val() {
+                    self.ring_out.d.next = 0.into();
+                } else {
+                    self.ring_out.d.next = self.ring_out.q.val() + 1;
+                }
+            }
+        }
         self.w_base.next = self.beat.val().base;
         self.w_bytes.next = self.beat.val().bytes;
         self.dram_wr_addr.next = self.beat.val().addr;

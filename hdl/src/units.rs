@@ -530,6 +530,7 @@ impl ExecUnit {
                         .with_pe_stages(arch.pe_stages)
                         .with_edge_stages(arch.edge_stages)
                         .with_acc_stages(arch.acc_stages)
+                        .with_count_bits(crate::controller::matmul_count_bits(arch))
                 })
                 .into_iter()
                 .collect(),

@@ -8,7 +8,7 @@ use rust_hdl::prelude::*;
 type Addr = Bits<ADDR_BITS>;
 
 /// Steps through a two-level word sequence.
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct WordSeq {
     /// Clock.
     pub clock: Signal<In, Clock>,
@@ -52,6 +52,9 @@ pub struct WordSeq {
     ic_m1: DFF<Addr>,
     is: DFF<Addr>,
     os: DFF<Addr>,
+    /// The count bits above those the controller keeps ([`WordSeq::with_count_bits`]),
+    /// cleared in the counters' registers so that synthesis drops them.
+    count_drop: Constant<Addr>,
     /// The step from a start (the field ports) and from the registers: both are ready
     /// before `start`, which arrives late from the controller's issue decision and only
     /// chooses between their results.
@@ -123,6 +126,48 @@ impl Logic for WordStep {
     }
 }
 
+impl Default for WordSeq {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            first_addr: Default::default(),
+            inner_count: Default::default(),
+            inner_stride: Default::default(),
+            outer_count: Default::default(),
+            outer_stride: Default::default(),
+            enable: Default::default(),
+            issue: Default::default(),
+            addr: Default::default(),
+            pending: Default::default(),
+            more: Default::default(),
+            busy: Default::default(),
+            more_at_start: Default::default(),
+            more_running: Default::default(),
+            on: Default::default(),
+            i_left: Default::default(),
+            o_left: Default::default(),
+            base: Default::default(),
+            next: Default::default(),
+            ic_m1: Default::default(),
+            is: Default::default(),
+            os: Default::default(),
+            count_drop: Constant::new(0.into()),
+            at_start: Default::default(),
+            running: Default::default(),
+        }
+    }
+}
+
+impl WordSeq {
+    /// The sequencer with its loop counters `bits` wide, for a controller that keeps that
+    /// many bits of the count fields (`controller::matmul_count_bits`).
+    pub fn with_count_bits(mut self, bits: usize) -> Self {
+        self.count_drop = Constant::new(!crate::verilog::low_mask::<ADDR_BITS>(bits));
+        self
+    }
+}
+
 impl Logic for WordSeq {
     #[hdl_gen]
     fn update(&mut self) {
@@ -156,12 +201,12 @@ impl Logic for WordSeq {
         self.more_at_start.next = self.at_start.more.val();
         self.more_running.next = self.running.more.val();
         if self.start.val() {
-            self.ic_m1.d.next = self.inner_count.val() - 1;
+            self.ic_m1.d.next = (self.inner_count.val() - 1) & !self.count_drop.val();
             self.is.d.next = self.inner_stride.val();
             self.os.d.next = self.outer_stride.val();
             self.on.d.next = self.at_start.more.val();
-            self.i_left.d.next = self.at_start.i_left_next.val();
-            self.o_left.d.next = self.at_start.o_left_next.val();
+            self.i_left.d.next = self.at_start.i_left_next.val() & !self.count_drop.val();
+            self.o_left.d.next = self.at_start.o_left_next.val() & !self.count_drop.val();
             self.base.d.next = self.at_start.base_next.val();
             self.next.d.next = self.at_start.addr_next.val();
             self.issue.next = self.at_start.issue.val();
@@ -170,8 +215,8 @@ impl Logic for WordSeq {
             self.more.next = self.at_start.more.val();
         } else {
             self.on.d.next = self.running.more.val();
-            self.i_left.d.next = self.running.i_left_next.val();
-            self.o_left.d.next = self.running.o_left_next.val();
+            self.i_left.d.next = self.running.i_left_next.val() & !self.count_drop.val();
+            self.o_left.d.next = self.running.o_left_next.val() & !self.count_drop.val();
             self.base.d.next = self.running.base_next.val();
             self.next.d.next = self.running.addr_next.val();
             self.issue.next = self.running.issue.val();
