@@ -103,8 +103,8 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let p = &r.pnr;
     assert_eq!((p.luts.total, p.brams.total, p.dsps.total), (5280, 30, 8));
     assert!(p.luts.used > 2_000 && p.luts.used <= p.luts.total, "{p:?}");
-    // Instruction memories (3 x 4), scratchpads (1 + 1), accumulator and replica (2 + 2),
-    // board memory (4): at most 30 block RAMs with some left for the divider and bridge.
+    // Instruction memories (3 x 1 or 2, packed: `controller::InstrFormat`), scratchpads
+    // (1 + 1), accumulator and replica (2 + 2), board memory (4): at most 30 block RAMs.
     assert!(p.brams.used >= 12 && p.brams.used <= 30, "{p:?}");
     // The PEs' multipliers and the requantizer's 24x24 product in SB_MAC16s.
     assert!(p.dsps.used >= 3, "{p:?}");
