@@ -98,6 +98,8 @@ pub fn synthesize(s: &Synth, arch: &ArchConfig, id: u64) -> FpgaRecord {
             record.timing_met = r.timing_met;
             record.peak_gops = Some(r.peak_gops);
         }
+        // A sweep record keeps nextpnr's verdict, not the per-block table the CLI prints.
+        Err(bitstream::BuildError::DoesNotFit { source, .. }) => record.error = Some(source.to_string()),
         Err(e) => record.error = Some(e.to_string()),
     }
     record
