@@ -88,11 +88,15 @@ impl Logic for BankedRam {
         let _ = writeln!(v, "wire [{}:0] rlo = {};", sel_bits - 1, low("rd_addr"));
         let _ = writeln!(v, "wire [{}:0] wlo = {};", sel_bits - 1, low("wr_addr"));
         let _ = writeln!(v, "reg [{}:0] rsel;", sel_bits - 1);
+        // A bank's row is the access's row or the next: one incrementer beside the low
+        // bits' comparisons, which only choose (not the comparison into an adder's carry).
+        let _ = writeln!(v, "wire [{}:0] rrow = {};\nwire [{}:0] rrow_next = rrow + 1'b1;", db - 1, row("rd_addr"), db - 1);
+        let _ = writeln!(v, "wire [{}:0] wrow = {};\nwire [{}:0] wrow_next = wrow + 1'b1;", db - 1, row("wr_addr"), db - 1);
         for k in 0..lanes {
             let _ = writeln!(v, "(* no_rw_check *) reg [7:0] bank{k} [0:{}];", depth - 1);
             let _ = writeln!(v, "reg [7:0] q{k};\nreg we{k};\nreg [7:0] wd{k};");
-            let _ = writeln!(v, "wire [{}:0] rrow{k} = {} + ({k} < rlo);", db - 1, row("rd_addr"));
-            let _ = writeln!(v, "wire [{}:0] wrow{k} = {} + ({k} < wlo);", db - 1, row("wr_addr"));
+            let _ = writeln!(v, "wire [{}:0] rrow{k} = ({k} < rlo) ? rrow_next : rrow;", db - 1);
+            let _ = writeln!(v, "wire [{}:0] wrow{k} = ({k} < wlo) ? wrow_next : wrow;", db - 1);
             // Bank k takes lane (k - wlo) mod lanes.
             let _ = writeln!(v, "always @(*) begin\n    case (wlo)");
             for lo in 0..lanes {
