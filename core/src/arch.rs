@@ -211,6 +211,15 @@ pub struct ArchConfig {
     /// runs from a block RAM read into a PE. Every column sum, and so a WS matmul's
     /// latency, is that many cycles later (docs/ARCHITECTURE.md sections 5 and 9).
     pub edge_stages: usize,
+    /// The WS array's weight bus reaches every PE of a column in one cycle instead of moving
+    /// down a row per cycle (default false). No cycle changes: a preload presents row `r`'s
+    /// weights `r` cycles after its start, so each row captures them `r` cycles earlier
+    /// than on the registered bus, and the flips it must follow also reach row `r` `r`
+    /// cycles after row 0 (docs/ARCHITECTURE.md section 9). It saves every PE's bus
+    /// registers (a small part's logic cells) at the price of a bus driving `rows` PEs, and
+    /// needs dense int8 tiles (no `sparsity`, `int4_weights` or `csc_weights`), whose
+    /// preloads present the rows in order.
+    pub weight_broadcast: bool,
 }
 
 impl Default for ArchConfig {
@@ -240,6 +249,7 @@ impl Default for ArchConfig {
             decode_stages: 0,
             dram_read_stages: 0,
             edge_stages: 0,
+            weight_broadcast: false,
         }
     }
 }
@@ -634,6 +644,19 @@ impl ArchConfig {
             "registers, but the WS array's edge has one place for them (before its skew lines)",
         )?;
         in_ws_array("edge_stages", self.edge_stages, "edge registers are on the WS array")?;
+        if self.weight_broadcast {
+            let why = if !self.dataflow.has_ws() {
+                Some("the weight bus is the WS array's, and this instance has none".to_string())
+            } else if self.sparsity != Sparsity::Dense || self.int4_weights || self.csc_weights {
+                Some("compressed tiles (sparsity, int4_weights, csc_weights) present their rows out of order, so a broadcast row could overwrite a weight its PE still needs".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::new("weight_broadcast", format!("true, but {why}"))
+                    .help("use weight_broadcast = false (the registered bus)"));
+            }
+        }
         too_many(
             "acc_stages",
             self.acc_stages,
@@ -797,6 +820,23 @@ mod tests {
         let e = os.validate().unwrap_err();
         assert_eq!(e.field, "edge_stages");
         assert!(e.to_string().contains("WS array"), "{e}");
+    }
+
+    #[test]
+    fn a_broadcast_weight_bus_needs_a_dense_ws_array_and_changes_no_latency() {
+        let a = ArchConfig { weight_broadcast: true, ..ArchConfig::preset_4x4() };
+        assert!(a.validate().is_ok());
+        assert_eq!(a.ws_latency(), ArchConfig::preset_4x4().ws_latency());
+        for bad in [
+            ArchConfig { sparsity: Sparsity::TwoOfFour, ..a.clone() },
+            ArchConfig { int4_weights: true, ..a.clone() },
+            ArchConfig { csc_weights: true, ..a.clone() },
+            ArchConfig { dataflow: Dataflow::OutputStationary, ..a.clone() },
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert_eq!(e.field, "weight_broadcast", "{bad:?}: {e}");
+            assert!(e.help.as_deref().is_some_and(|h| h.contains("weight_broadcast = false")), "{e}");
+        }
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct WsArray {
     pairs: Vec<DspPair>,
     /// Product registers per PE (`ArchConfig::pe_stages`).
     _pe_stages: usize,
+    /// The weight bus reaches every row of a column at once (`ArchConfig::weight_broadcast`).
+    _broadcast: bool,
     /// Registers at the edge, in front of the skew (`ArchConfig::edge_stages`), and those
     /// of the weight words.
     _edge_stages: (usize, usize),
@@ -120,6 +122,7 @@ impl WsArray {
             deskew: lines(cols, 0, |j| cols - 1 - j),
             pairs: (0..cols * paired_rows / 2).map(|_| DspPair::new(false, false)).collect(),
             _pe_stages: 0,
+            _broadcast: false,
             _edge_stages: (0, 0),
         };
         array.set_edge_stages(0, 0);
@@ -162,6 +165,20 @@ impl WsArray {
             *pair = DspPair::new(stages >= 2, stages >= 1);
         }
         self._pe_stages = stages;
+    }
+
+    /// Sets the weight bus (`ArchConfig::weight_broadcast`): with `on`, every PE of column
+    /// `j` takes the bus where it enters the column, so PE `(k, j)` captures a weight row
+    /// presented in cycle `t` in cycle `t + j` rather than `t + j + k`, and the PEs' own bus
+    /// registers are left unread (synthesis removes them). Only for preloads that present
+    /// row `r` no earlier than `r` cycles after their start (dense int8 and band tiles).
+    pub fn set_weight_broadcast(&mut self, on: bool) {
+        self._broadcast = on;
+    }
+
+    /// The weight bus is broadcast down each column.
+    pub fn weight_broadcast(&self) -> bool {
+        self._broadcast
     }
 
     /// Product registers per PE.
@@ -211,6 +228,8 @@ impl WsArray {
                 net!(mode, self.pairs[i].a1, pair("a1"), self.pes[k1][j].mul_a, pe(k1, j, "mul_a"));
                 net!(mode, self.pairs[i].b1, pair("b1"), self.pes[k1][j].mul_b, pe(k1, j, "mul_b"));
                 net!(mode, self.pes[k1][j].mul_p, pe(k1, j, "mul_p"), self.pairs[i].p1, pair("p1"));
+                net!(mode, self.pairs[i].b0_q, pair("b0_q"), self.pes[k0][j].mul_b_q, pe(k0, j, "mul_b_q"));
+                net!(mode, self.pairs[i].b1_q, pair("b1_q"), self.pes[k1][j].mul_b_q, pe(k1, j, "mul_b_q"));
             }
         }
         let lane = |l: &str, i: usize, p: &str| format!("{l}${i}${p}");
@@ -281,6 +300,15 @@ impl WsArray {
             net!(mode, self.pes[0][j].w_row_in, pe(0, j, "w_row_in"), self.w_row_skew[j].data_out, lane("w_row_skew", j, "data_out"));
             for k in 1..rows {
                 net!(mode, self.pes[k][j].p_in, pe(k, j, "p_in"), self.pes[k - 1][j].p_out, pe(k - 1, j, "p_out"));
+                if self._broadcast {
+                    let top = |l: &str| lane(l, j, "data_out");
+                    net!(mode, self.pes[k][j].w_in, pe(k, j, "w_in"), self.w_skew[j].data_out, top("w_skew"));
+                    net!(mode, self.pes[k][j].w_index_in, pe(k, j, "w_index_in"), self.w_index_skew[j].data_out, top("w_index_skew"));
+                    net!(mode, self.pes[k][j].w_valid_in, pe(k, j, "w_valid_in"), self.w_valid_skew[j].data_out, top("w_valid_skew"));
+                    net!(mode, self.pes[k][j].w_row_in, pe(k, j, "w_row_in"), self.w_row_skew[j].data_out, top("w_row_skew"));
+                    net!(mode, self.pes[k][j].w_clear_in, pe(k, j, "w_clear_in"), self.w_clear_skew[j].data_out, top("w_clear_skew"));
+                    continue;
+                }
                 net!(mode, self.pes[k][j].w_in, pe(k, j, "w_in"), self.pes[k - 1][j].w_out, pe(k - 1, j, "w_out"));
                 net!(mode, self.pes[k][j].w_index_in, pe(k, j, "w_index_in"), self.pes[k - 1][j].w_index_out, pe(k - 1, j, "w_index_out"));
                 net!(mode, self.pes[k][j].w_valid_in, pe(k, j, "w_valid_in"), self.pes[k - 1][j].w_valid_out, pe(k - 1, j, "w_valid_out"));
@@ -319,7 +347,9 @@ impl Logic for WsArray {
     fn hdl(&self) -> Verilog {
         let mut block = vec![];
         // Emission reads no signal values; `wire` takes `&mut self` for the other modes.
-        WsArray::new(self.rows(), self.cols(), self.lanes(), false).wire(&mut Mode::Emit(&mut block));
+        let mut shell = WsArray::new(self.rows(), self.cols(), self.lanes(), false);
+        shell.set_weight_broadcast(self._broadcast);
+        shell.wire(&mut Mode::Emit(&mut block));
         for j in 0..self.cols() {
             block.push(assign_zero(format!("pes$0${j}$p_in")));
             for k in self.paired_rows()..self.rows() {

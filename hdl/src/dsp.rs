@@ -118,7 +118,7 @@ impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
         };
         let _ = writeln!(v, "`elsif {ICE40_DEFINE}");
         let _ = writeln!(v, "wire [15:0] ax = {};\nwire [15:0] bx = {};\nwire [31:0] px;", extend("a", A), extend("b", B));
-        let mode = Mac16Mode { dual: false, signed: leaf.signed, reg_in: leaf.reg_in, reg_out: leaf.reg_out };
+        let mode = Mac16Mode { dual: false, signed: leaf.signed, reg_a: leaf.reg_in, reg_in: leaf.reg_in, reg_out: leaf.reg_out };
         mode.instance(v, "ax", "bx");
         let _ = writeln!(v, "assign p = px[{}:0];", P - 1);
     }
@@ -263,6 +263,8 @@ impl Leaf {
 struct Mac16Mode {
     dual: bool,
     signed: bool,
+    /// The A input register (the B one is `reg_in`).
+    reg_a: bool,
     reg_in: bool,
     reg_out: bool,
 }
@@ -275,9 +277,10 @@ impl Mac16Mode {
         let (reg8, reg16, select) = if self.dual { (self.reg_out, false, "10") } else { (false, self.reg_out, "11") };
         let _ = writeln!(
             v,
-            "SB_MAC16 #(.A_REG(1'b{i}), .B_REG(1'b{i}), .C_REG(1'b0), .D_REG(1'b0), .TOP_8x8_MULT_REG(1'b{r8}), \
+            "SB_MAC16 #(.A_REG(1'b{ia}), .B_REG(1'b{i}), .C_REG(1'b0), .D_REG(1'b0), .TOP_8x8_MULT_REG(1'b{r8}), \
              .BOT_8x8_MULT_REG(1'b{r8}), .PIPELINE_16x16_MULT_REG1(1'b0), .PIPELINE_16x16_MULT_REG2(1'b{r16}), \
              .TOPOUTPUT_SELECT(2'b{select}), .BOTOUTPUT_SELECT(2'b{select}), .MODE_8x8(1'b{d}), .A_SIGNED(1'b{s}), .B_SIGNED(1'b{s})) mac (",
+            ia = on(self.reg_a),
             i = on(self.reg_in),
             r8 = on(reg8),
             r16 = on(reg16),
@@ -315,6 +318,15 @@ pub struct DspPair {
     pub a1: Signal<In, Bits<8>>,
     /// Second product's right operand.
     pub b1: Signal<In, Bits<8>>,
+    /// With operand registers: `b0` of the previous cycle, as the PE's own `active`
+    /// register holds it. The iCE40 body takes the weights `b0_q` and `b1_q` with the
+    /// SB_MAC16's B register off, so that a PE's weight choice feeds its `active` register
+    /// alone and packs with it into one logic cell (the block's two halves of B share one
+    /// hold input, and the two PEs flip their weights in different cycles); it keeps its A
+    /// register. The ECP5 body keeps the MULT18X18D's own input registers.
+    pub b0_q: Signal<In, Bits<8>>,
+    /// `b1` of the previous cycle (see [`DspPair::b0_q`]).
+    pub b1_q: Signal<In, Bits<8>>,
     /// `a0 * b0`, `reg_in + reg_out` cycles later.
     pub p0: Signal<Out, Bits<32>>,
     /// `a1 * b1`, `reg_in + reg_out` cycles later.
@@ -334,6 +346,8 @@ impl DspPair {
             b0: Default::default(),
             a1: Default::default(),
             b1: Default::default(),
+            b0_q: Default::default(),
+            b1_q: Default::default(),
             p0: Default::default(),
             p1: Default::default(),
             _leaf: Leaf { a: 8, b: 8, p: 32, signed: true, reg_in, reg_out, pe: true },
@@ -374,7 +388,8 @@ impl Logic for DspPair {
         let _ = writeln!(v, "`ifdef {LOGIC_PE_DEFINE}");
         plain(&mut v);
         let _ = writeln!(v, "`elsif {ICE40_DEFINE}\nwire [31:0] px;");
-        Mac16Mode { dual: true, signed: true, reg_in: leaf.reg_in, reg_out: leaf.reg_out }.instance(&mut v, "{a1, a0}", "{b1, b0}");
+        let b = if leaf.reg_in { "{b1_q, b0_q}" } else { "{b1, b0}" };
+        Mac16Mode { dual: true, signed: true, reg_a: leaf.reg_in, reg_in: false, reg_out: leaf.reg_out }.instance(&mut v, "{a1, a0}", b);
         let _ =
             writeln!(v, "assign p1 = {{{{16{{px[31]}}}}, px[31:16]}};\nassign p0 = {{{{16{{px[15]}}}}, px[15:0]}};\n`elsif {ECP5_DEFINE}");
         leaf.ecp5_body(&mut v, ["a0", "b0", "p0"], "0");

@@ -164,6 +164,13 @@ impl ExecDual {
         self
     }
 
+    /// The WS engine's weight bus broadcast or registered (see
+    /// [`WsEngine::with_weight_broadcast`]).
+    pub fn with_weight_broadcast(mut self, on: bool) -> Self {
+        self.ws = self.ws.with_weight_broadcast(on);
+        self
+    }
+
     /// Both engines and the memories with `stages` accumulator pipeline stages (see
     /// [`WsEngine::with_acc_stages`]).
     pub fn with_acc_stages(mut self, stages: usize) -> Self {

@@ -373,6 +373,13 @@ impl WsEngine {
         self
     }
 
+    /// The engine with its array's weight bus broadcast down each column
+    /// (`ArchConfig::weight_broadcast`, [`WsArray::set_weight_broadcast`]); no cycle changes.
+    pub fn with_weight_broadcast(mut self, on: bool) -> Self {
+        self.array.set_weight_broadcast(on);
+        self
+    }
+
     /// The accumulator's pipeline stages the completion line allows for.
     fn acc_stages(&self) -> usize {
         self.done_line.depth() - self.array.latency() - 2
@@ -400,10 +407,11 @@ impl WsEngine {
     pub fn with_int4x4(mut self, on: bool) -> Self {
         let (rows, cols, lanes) = (self.array.rows(), self.array.cols(), self.array.lanes());
         assert!(!on || self.act_wide_data.len() == 4 * rows, "int4 x int4 needs four activation banks");
-        let (stages, edge) = (self.array.pe_stages(), self.array.edge_stages());
+        let (stages, edge, broadcast) = (self.array.pe_stages(), self.array.edge_stages(), self.array.weight_broadcast());
         self.array = WsArray::new(rows, cols, lanes, on);
         self.array.set_pe_stages(stages);
         self.array.set_edge_stages(edge.0, edge.1);
+        self.array.set_weight_broadcast(broadcast);
         self.quads = Constant::new(on);
         self
     }
@@ -880,6 +888,13 @@ impl ExecWs {
     /// [`WsEngine::with_edge_stages`]).
     pub fn with_edge_stages(mut self, stages: usize) -> Self {
         self.engine = self.engine.with_edge_stages(stages);
+        self
+    }
+
+    /// The engine's weight bus broadcast or registered (see
+    /// [`WsEngine::with_weight_broadcast`]).
+    pub fn with_weight_broadcast(mut self, on: bool) -> Self {
+        self.engine = self.engine.with_weight_broadcast(on);
         self
     }
 

@@ -170,10 +170,11 @@ pub struct ParamFixture {
 
 impl ParamFixture {
     /// A table of `entries` in rows of `cols` (lane 0 reading single entries with
-    /// `entry_reads`), a `dram_bytes` DRAM with `lanes` bytes per cycle, DRAM latency
-    /// `latency`.
-    pub fn new(entries: usize, cols: usize, entry_reads: bool, dram_bytes: usize, lanes: usize, latency: usize) -> Self {
+    /// `entry_reads`, or, with `one_bank`, the table in one bank read by entry), a
+    /// `dram_bytes` DRAM with `lanes` bytes per cycle, DRAM latency `latency`.
+    pub fn new(entries: usize, cols: usize, entry_reads: bool, one_bank: bool, dram_bytes: usize, lanes: usize, latency: usize) -> Self {
         let table = ParamTable::new(entries, cols);
+        let table = if one_bank { table.in_one_bank() } else { table };
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -217,6 +218,7 @@ impl Logic for ParamFixture {
         self.ptable.wr_en.next = self.loader.wr_en.val();
         self.ptable.wr_row.next = self.loader.wr_row.val();
         self.ptable.wr_lane.next = self.loader.wr_lane.val();
+        self.ptable.wr_entry.next = self.loader.wr_entry.val();
         self.ptable.wr_data.next = self.loader.wr_data.val();
         self.ptable.rd_row.next = self.host_row.val();
         self.ptable.rd_entry.next = self.host_entry.val();
@@ -356,6 +358,8 @@ impl Logic for StoreFixture {
         self.ptable.wr_en.next = self.host_param_we.val();
         self.ptable.wr_row.next = self.host_param_row.val();
         self.ptable.wr_lane.next = self.host_param_lane.val();
+        // A table in rows (this one) writes by row and lane.
+        self.ptable.wr_entry.next = 0.into();
         self.ptable.wr_data.next = self.host_param_data.val();
         self.ptable.rd_row.next = self.unit.param_row.val();
         self.ptable.rd_entry.next = self.unit.param_entry.val();

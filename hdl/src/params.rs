@@ -14,7 +14,9 @@
 //! multiple of `cols` (the ISA requires that of a `Store`'s `out.param`; the store engine
 //! divides it once, at its start). With [`ParamTable::with_entry_reads`] the table is read
 //! by entry instead, lane 0 holding entry `rd_entry` itself, for the transposed store,
-//! which reads one entry per cycle from any position.
+//! which reads one entry per cycle from any position. With [`ParamTable::in_one_bank`] it is
+//! a single bank of `entries` words read by entry (lane 0), written directly: for a store
+//! path with one requantization unit, which reads one entry per beat.
 //!
 //! [`ParamLoader`]: `LoadParams` (docs/ARCHITECTURE.md sections 4 and 5). It waits `L - 1`
 //! cycles, then reads `min(B, 8)` DRAM bytes per cycle as one stream and writes an entry
@@ -54,6 +56,8 @@ pub struct ParamTable {
     pub rd_row: Signal<In, Addr>,
     /// With entry reads, the entry to read instead (its row is `rd_entry / cols`).
     pub rd_entry: Signal<In, Addr>,
+    /// The entry `wr_row * cols + wr_lane`, which a table in one bank writes.
+    pub wr_entry: Signal<In, Addr>,
     /// The previous cycle's row, lane `j` for its entry `j` (lane 0: the entry itself, with
     /// entry reads).
     pub rd_data: Vec<Signal<Out, Bits<64>>>,
@@ -61,6 +65,11 @@ pub struct ParamTable {
     banks: Vec<SyncRam<Bits<64>>>,
     /// Entry `j` of a one-row table.
     cells: Vec<DFF<Bits<64>>>,
+    /// A table read by entry from one bank ([`ParamTable::in_one_bank`]).
+    single: Vec<SyncRam<Bits<64>>>,
+    /// Its write's entry and enable, through the write register.
+    w_entry: Delay<Addr>,
+    w_single: Delay<Bit>,
     /// `rd_entry` as a row and a lane.
     entry: ConstDivider,
     /// The lane of the previous cycle's entry read.
@@ -93,9 +102,13 @@ impl ParamTable {
             wr_data: Default::default(),
             rd_row: Default::default(),
             rd_entry: Default::default(),
+            wr_entry: Default::default(),
             rd_data: signals(cols),
             banks: (0..if depth > 1 { cols } else { 0 }).map(|_| SyncRam::new(depth)).collect(),
             cells: signals(if depth > 1 { 0 } else { cols }),
+            single: vec![],
+            w_entry: Delay::new(0),
+            w_single: Delay::new(0),
             entry: ConstDivider::new(crate::sram::index_bits(entries), cols),
             rd_lane: Default::default(),
             lane_of: crate::wiring::constants(0..cols as u64),
@@ -117,6 +130,29 @@ impl ParamTable {
         self.entry_reads = Constant::new(true);
         self
     }
+
+    /// The table as one bank of `entries` words (one block RAM, or a row of them, instead
+    /// of `cols` banks or `cols` entries of flip-flops), read by entry: lane 0 holds entry
+    /// `rd_entry`, the other lanes 0. For a store path with one requantization unit, which
+    /// needs one entry per value. Its one write enable needs no write register: a write
+    /// reaches the bank directly, as in a one-row table.
+    pub fn in_one_bank(mut self) -> Self {
+        // A `LoadParams` never writes an entry a running `Store` reads (`Sync` orders them,
+        // as it orders every instruction pair that shares data).
+        self.single = vec![SyncRam::new(self.entries()).without_collisions()];
+        self.banks.clear();
+        self.cells.clear();
+        self.w_data = Delay::new(0);
+        self.w_entry = Delay::new(0);
+        self.w_single = Delay::new(0);
+        self
+    }
+
+    /// Entries the table holds.
+    fn entries(&self) -> usize {
+        let (depth, cols) = (self.depth.val().index(), self.rd_data.len());
+        (depth - 1) * cols + self.last_row_lanes.val().index()
+    }
 }
 
 impl Logic for ParamTable {
@@ -132,6 +168,21 @@ impl Logic for ParamTable {
             & ((self.wr_row.val() != self.last_row.val()) | (self.wr_lane.val() < self.last_row_lanes.val()));
         self.w_row.data_in.next = self.wr_row.val();
         self.w_data.data_in.next = self.wr_data.val();
+        self.w_entry.clock.next = self.clock.val();
+        self.w_single.clock.next = self.clock.val();
+        self.w_entry.data_in.next = self.wr_entry.val();
+        self.w_single.data_in.next = self.wr_ok.val();
+        for j in 0..self.rd_data.len() {
+            self.rd_data[j].next = 0.into();
+        }
+        for k in 0..self.single.len() {
+            self.single[k].clock.next = self.clock.val();
+            self.single[k].write_address.next = self.w_entry.data_out.val();
+            self.single[k].write_data.next = self.w_data.data_out.val();
+            self.single[k].write_enable.next = self.w_single.data_out.val();
+            self.single[k].read_address.next = self.rd_entry.val();
+            self.rd_data[0].next = self.single[k].read_data.val();
+        }
         for j in 0..self.w_en.len() {
             self.w_en[j].clock.next = self.clock.val();
             self.w_en[j].data_in.next = self.wr_ok.val() & (self.wr_lane.val() == self.lane_of[j].val());
@@ -202,6 +253,8 @@ pub struct ParamLoader {
     pub wr_row: Signal<Out, Addr>,
     /// Table: lane written.
     pub wr_lane: Signal<Out, Bits<8>>,
+    /// Table: the entry written (`wr_row * cols + wr_lane`), for a table read by entry.
+    pub wr_entry: Signal<Out, Addr>,
     /// Table: its bytes.
     pub wr_data: Signal<Out, Bits<64>>,
     phase: DmaPhase,
@@ -220,6 +273,8 @@ pub struct ParamLoader {
     /// Row and lane of the next entry written.
     w_row: DFF<Addr>,
     w_lane: DFF<Bits<8>>,
+    /// The next entry written, counted beside its row and lane.
+    w_entry: DFF<Addr>,
     /// Assembled bytes not yet written, from bit 0, and how many.
     acc_bytes: DFF<Bits<128>>,
     have: DFF<Bits<5>>,
@@ -261,6 +316,7 @@ impl ParamLoader {
             wr_en: Default::default(),
             wr_row: Default::default(),
             wr_lane: Default::default(),
+            wr_entry: Default::default(),
             wr_data: Default::default(),
             phase: DmaPhase::new(latency),
             first: ConstDivider::new(table_bits, cols),
@@ -272,6 +328,7 @@ impl ParamLoader {
             rd: (0..r).map(|_| Delay::new(0)).collect(),
             w_row: Default::default(),
             w_lane: Default::default(),
+            w_entry: Default::default(),
             acc_bytes: Default::default(),
             have: Default::default(),
             cat: Default::default(),
@@ -309,7 +366,7 @@ impl ParamLoader {
 impl Logic for ParamLoader {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, remaining, next_addr, arriving, w_row, w_lane, acc_bytes, have);
+        dff_setup!(self, clock, remaining, next_addr, arriving, w_row, w_lane, w_entry, acc_bytes, have);
         self.phase.clock.next = self.clock.val();
         self.first.x.next = self.dst.val();
         self.arrived.clock.next = self.clock.val();
@@ -342,6 +399,7 @@ impl Logic for ParamLoader {
         self.wr_en.next = self.got.val() >= 8;
         self.wr_row.next = self.w_row.q.val();
         self.wr_lane.next = self.w_lane.q.val();
+        self.wr_entry.next = self.w_entry.q.val();
         self.wr_data.next = self.cat.val().get_bits::<64>(0);
         self.ready.next = self.phase.ready.val();
         self.complete.next = self.phase.complete.val();
@@ -360,6 +418,7 @@ impl Logic for ParamLoader {
                 self.acc_bytes.d.next = self.cat.val() >> 64;
                 self.have.d.next = self.got.val() - 8;
             }
+            self.w_entry.d.next = self.w_entry.q.val() + 1;
             if self.w_lane.q.val() == self.last_lane.val() {
                 self.w_lane.d.next = 0.into();
                 self.w_row.d.next = self.w_row.q.val() + 1;
@@ -379,6 +438,7 @@ impl Logic for ParamLoader {
         if self.phase.ready.val() & self.start.val() {
             self.w_row.d.next = self.first.q.val();
             self.w_lane.d.next = self.first.r.val();
+            self.w_entry.d.next = self.dst.val();
             self.next_addr.d.next = self.addr.val();
             self.remaining.d.next = (bit_cast::<27, 24>(self.count.val()) << 3) & self.remaining_mask.val();
             self.have.d.next = 0.into();

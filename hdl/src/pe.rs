@@ -91,6 +91,10 @@ pub struct WsPe {
     pub mul_a: Signal<Out, Bits<8>>,
     /// The multiplier's right operand this cycle (the weight).
     pub mul_b: Signal<Out, Bits<8>>,
+    /// `mul_b` of the previous cycle, as the PE's own `active` register holds it: an
+    /// outside multiplier with operand registers may take this instead of registering
+    /// `mul_b` itself (so that the weight choice feeds only `active`).
+    pub mul_b_q: Signal<Out, Bits<8>>,
     /// The outside multiplier's product of `mul_a` and `mul_b`, after the PE's stages.
     pub mul_p: Signal<In, Bits<32>>,
     row: Constant<Bits<8>>,
@@ -222,6 +226,7 @@ impl WsPe {
             w_clear_out: Default::default(),
             mul_a: Default::default(),
             mul_b: Default::default(),
+            mul_b_q: Default::default(),
             mul_p: Default::default(),
             row: Constant::new((row as u64).into()),
             zero: Constant::new(0i64.into()),
@@ -375,6 +380,7 @@ impl Logic for WsPe {
         self.sum.next = self.p_above.val();
         self.mul_a.next = unsigned_cast(self.a_in[0].val());
         self.mul_b.next = unsigned_cast(self.w_now.val());
+        self.mul_b_q.next = unsigned_cast(self.active.q.val());
         for _u in 0..self._external {
             self.product.next = signed_cast(self.mul_p.val());
             self.sum.next = self.p_above.val() + self.product.val();

@@ -79,7 +79,8 @@ pub struct StoreEngine {
     pub complete: Signal<Out, Bit>,
     /// Accumulator row to read this cycle.
     pub acc_addr: Signal<Out, Addr>,
-    /// First requantization entry to read this cycle.
+    /// First requantization entry to read this cycle: the instruction's, or for a table
+    /// read by entry ([`StoreEngine::reading_entries`]) that of the beat's column.
     pub param_entry: Signal<Out, Addr>,
     /// The table row holding it (`param / cols`, divided once, at the start).
     pub param_row: Signal<Out, Addr>,
@@ -111,6 +112,10 @@ pub struct StoreEngine {
     /// The row of the last beat issued: with an interval above 1 the read port stays on it
     /// until the next beat, so that the requantization units' inputs hold for the interval.
     held_row: DFF<Addr>,
+    /// The entry of the beat's column, for a table read by entry (held like the row).
+    held_entry: DFF<Addr>,
+    entry_now: Signal<Local, Addr>,
+    by_entry: Constant<Bit>,
     paced: Constant<Bit>,
     row_now: Signal<Local, Addr>,
     /// The beat issued in the previous cycle, and the same `ahead` cycles later: through a
@@ -185,6 +190,9 @@ impl StoreEngine {
             f_len: Default::default(),
             f_stage: Default::default(),
             held_row: Default::default(),
+            held_entry: Default::default(),
+            entry_now: Default::default(),
+            by_entry: Constant::new(false),
             paced: Constant::new(false),
             row_now: Default::default(),
             pending: Default::default(),
@@ -223,6 +231,16 @@ impl StoreEngine {
         self
     }
 
+    /// The engine for a table read by entry, with one DRAM lane (one column per beat):
+    /// `param_entry` is the entry of the beat's column, `param + column`, in the cycle of
+    /// the beat's read (and held with its row), so the table returns the one entry the
+    /// beat's requantization unit needs.
+    pub fn reading_entries(mut self) -> Self {
+        assert!(self.dram_wr_en.len() == 1, "a store reads one entry per beat only with one DRAM lane");
+        self.by_entry = Constant::new(true);
+        self
+    }
+
     /// The engine issuing a beat every `interval` cycles, for requantization units that
     /// take a value every `interval` cycles (`ArchConfig::requant_interval`). The row and
     /// the entries read for a beat stay on the read ports until the next beat.
@@ -246,7 +264,22 @@ impl StoreEngine {
 impl Logic for StoreEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_stage, held_row, pending, was_busy, was_complete, ring_in, ring_out);
+        dff_setup!(
+            self,
+            clock,
+            f_acc,
+            f_param,
+            f_prow,
+            f_len,
+            f_stage,
+            held_row,
+            held_entry,
+            pending,
+            was_busy,
+            was_complete,
+            ring_in,
+            ring_out
+        );
         self.dma.clock.next = self.clock.val();
         self.dma.start.next = self.start.val();
         self.dma.pattern.next = self.pattern.val();
@@ -326,7 +359,17 @@ impl Logic for StoreEngine {
         } else {
             self.acc_addr.next = self.row_now.val();
         }
-        self.param_entry.next = self.f_param.q.val();
+        self.entry_now.next = self.f_param.q.val() + bit_cast::<ADDR_BITS, 16>(self.dma.beat_offset.val() & self.len_mask.val());
+        if self.dma.issuing.val() {
+            self.held_entry.d.next = self.entry_now.val();
+        }
+        if !self.by_entry.val() {
+            self.param_entry.next = self.f_param.q.val();
+        } else if self.paced.val() & !self.dma.issuing.val() {
+            self.param_entry.next = self.held_entry.q.val();
+        } else {
+            self.param_entry.next = self.entry_now.val();
+        }
         self.param_row.next = self.f_prow.q.val();
         self.rq_stage.next = self.f_stage.q.val();
         self.beat_col.next = self.pending.q.val().base;

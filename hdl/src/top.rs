@@ -103,6 +103,8 @@ impl Accelerator {
                 let table = ParamTable::new(arch.param_entries, arch.cols);
                 if arch.transposer {
                     table.with_entry_reads()
+                } else if crate::units::params_in_one_bank(arch) {
+                    table.in_one_bank()
                 } else {
                     table
                 }
@@ -159,6 +161,7 @@ impl Logic for Accelerator {
         self.ptable.wr_en.next = self.ld.param_we.val();
         self.ptable.wr_row.next = self.ld.param_row.val();
         self.ptable.wr_lane.next = self.ld.param_lane.val();
+        self.ptable.wr_entry.next = self.ld.param_entry.val();
         self.ptable.wr_data.next = self.ld.param_data.val();
         // Exec unit.
         self.ex.start_ws.next = self.ctl.start_ws.val();

@@ -74,6 +74,8 @@ pub struct LoadUnit {
     pub param_row: Signal<Out, Addr>,
     /// Parameter table lane written.
     pub param_lane: Signal<Out, Bits<8>>,
+    /// Table: entry written (row times columns plus lane).
+    pub param_entry: Signal<Out, Addr>,
     /// Parameter table entry bytes.
     pub param_data: Signal<Out, Bits<64>>,
     load: LoadEngine,
@@ -109,6 +111,7 @@ impl LoadUnit {
             param_we: Default::default(),
             param_row: Default::default(),
             param_lane: Default::default(),
+            param_entry: Default::default(),
             param_data: Default::default(),
             load: LoadEngine::new(rows, cols, lanes, lat)
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
@@ -171,6 +174,7 @@ impl Logic for LoadUnit {
         self.param_we.next = self.params.wr_en.val();
         self.param_row.next = self.params.wr_row.val();
         self.param_lane.next = self.params.wr_lane.val();
+        self.param_entry.next = self.params.wr_entry.val();
         self.param_data.next = self.params.wr_data.val();
     }
 }
@@ -241,6 +245,8 @@ pub struct StoreUnit {
     held_first: Delay<Bit>,
     /// The output stage of the read of the previous cycle.
     read_stage: Signal<Local, OutputStage>,
+    /// The table is read by entry ([`params_in_one_bank`]): the unit takes lane 0.
+    entry_params: Constant<Bit>,
 }
 
 impl StoreUnit {
@@ -280,9 +286,16 @@ impl StoreUnit {
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
-            store: StoreEngine::new(cols, lanes, lat, arch.requant_latency(), arch.param_entries)
-                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
-                .with_interval(arch.requant_interval),
+            store: {
+                let store = StoreEngine::new(cols, lanes, lat, arch.requant_latency(), arch.param_entries)
+                    .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
+                    .with_interval(arch.requant_interval);
+                if params_in_one_bank(arch) {
+                    store.reading_entries()
+                } else {
+                    store
+                }
+            },
             store_t: StoreTransposedEngine::new(cols, lanes, lat, arch.transposer_depth()),
             store_t_ahead: StoreTransposedEngine::new(cols, lanes, lat - stages, arch.transposer_depth()),
             rq: (0..rq_units(arch)).map(|_| unit()).collect(),
@@ -296,6 +309,7 @@ impl StoreUnit {
             held_stage: Delay::new(held),
             held_first: Delay::new(held),
             read_stage: Default::default(),
+            entry_params: Constant::new(params_in_one_bank(arch)),
         }
     }
 }
@@ -372,7 +386,7 @@ impl Logic for StoreUnit {
             self.rq[j].stage.next = self.held_stage.data_out.val();
             self.rq[j].first.next = self.held_first.data_out.val();
             self.sel.y_in[j].next = self.rq[j].y.val();
-            if self.held_bcast.data_out.val() {
+            if self.held_bcast.data_out.val() | self.entry_params.val() {
                 self.rq[j].bias.next = signed_cast(self.held_param[0].data_out.val().get_bits::<32>(0));
                 self.rq[j].scale.next = self.held_param[0].data_out.val().get_bits::<32>(32);
             } else {
@@ -394,6 +408,16 @@ impl Logic for StoreUnit {
             }
         }
     }
+}
+
+/// The requantization table is one bank read by entry
+/// ([`crate::params::ParamTable::in_one_bank`]): with
+/// one requantization unit that takes a value every few cycles (`requant_interval > 1`,
+/// the small-FPGA variant with one DRAM lane), so one entry per beat is all the store
+/// path reads, and one block RAM holds the table that would otherwise take `cols` banks
+/// or `64 * cols` flip-flops. No cycle changes.
+pub fn params_in_one_bank(arch: &ArchConfig) -> bool {
+    !arch.transposer && rq_units(arch) == 1 && arch.requant_interval > 1
 }
 
 /// Requantization units in the store unit: one per column, or, without the transposer
@@ -529,6 +553,7 @@ impl ExecUnit {
                         .with_int4x4(arch.int4_activations)
                         .with_pe_stages(arch.pe_stages)
                         .with_edge_stages(arch.edge_stages)
+                        .with_weight_broadcast(arch.weight_broadcast)
                         .with_acc_stages(arch.acc_stages)
                         .with_count_bits(crate::controller::matmul_count_bits(arch))
                 })
@@ -545,6 +570,7 @@ impl ExecUnit {
                         .with_int4x4(arch.int4_activations)
                         .with_pe_stages(arch.pe_stages)
                         .with_edge_stages(arch.edge_stages)
+                        .with_weight_broadcast(arch.weight_broadcast)
                         .with_acc_stages(arch.acc_stages)
                 })
                 .into_iter()

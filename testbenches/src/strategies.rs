@@ -34,6 +34,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
             0usize..=systole_core::arch::MAX_DRAM_READ_STAGES,
             0usize..=systole_core::arch::MAX_EDGE_STAGES,
             0usize..systole_core::arch::REQUANT_INTERVALS.len(),
+            any::<bool>(),
         ),
     )
         .prop_map(
@@ -49,7 +50,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 params,
                 transposer,
                 fetch,
-                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages, edge_stages, interval),
+                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages, edge_stages, interval, broadcast),
             )| {
                 let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
@@ -89,6 +90,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     dram_read_stages: if transposer { 0 } else { read_stages },
                     // The edge registers are the WS array's.
                     edge_stages: if dataflow.has_ws() { edge_stages } else { 0 },
+                    // The broadcast weight bus is the WS array's (these tiles are dense).
+                    weight_broadcast: broadcast && dataflow.has_ws(),
                 }
             },
         )

@@ -68,9 +68,10 @@ fn archs() -> Vec<ArchConfig> {
         // fetch.
         decoded(acc_staged(pe_staged(edged(staged(arch(4, 4, WS, 4, 5, 1), 3)), 2), 3)),
         acc_staged(staged(arch(4, 4, OS, 3, 4, 1), 0), 2),
-        arch(4, 2, WS, 8, 2, 1),
+        // The weight bus broadcast down each column: every capture earlier, no cycle changed.
+        broadcast(arch(4, 2, WS, 8, 2, 1)),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
-        staged(arch(8, 8, WS, 8, 6, 2), 4),
+        broadcast(staged(arch(8, 8, WS, 8, 6, 2), 4)),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
         acc_staged(pe_staged(edged(arch(4, 4, BOTH, 4, 5, 1)), 1), 3),
@@ -83,9 +84,11 @@ fn archs() -> Vec<ArchConfig> {
         // (two columns, one unit).
         read_staged(staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false), 11)),
         // Requantizers with their product in logic: the iCEBreaker preset's six stages and a
-        // value every six cycles (a store's beats six cycles apart), and two units (two
-        // DRAM lanes) taking a value every two cycles.
-        serial(staged(variant(arch(2, 1, WS, 1, 4, 1), 8, false), 6), 6),
+        // value every six cycles (a store's beats six cycles apart, its one unit reading the
+        // table by entry, one block RAM across two columns), with its two PE stages and
+        // broadcast weight bus; and two units (two DRAM lanes) taking a value every two
+        // cycles.
+        broadcast(pe_staged(serial(staged(variant(arch(4, 2, WS, 1, 4, 1), 8, false), 6), 6), 2)),
         serial(read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2))), 2),
     ]
 }
@@ -113,6 +116,11 @@ fn edged(a: ArchConfig) -> ArchConfig {
 /// `a` with `acc_stages` pipeline stages in its accumulator, named after them.
 fn acc_staged(a: ArchConfig, acc_stages: usize) -> ArchConfig {
     ArchConfig { name: format!("{}-acc{acc_stages}", a.name), acc_stages, ..a }
+}
+
+/// `a` with its WS weight bus broadcast down each column, named after it.
+fn broadcast(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-bc", a.name), weight_broadcast: true, ..a }
 }
 
 /// `a` with a register on its DRAM read data, named after it.

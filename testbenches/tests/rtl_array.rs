@@ -161,8 +161,17 @@ fn check_ice40_pair(reg_in: bool, reg_out: bool) {
         }
     }
     ins.extend((0..40).map(|_| [0; 4].map(|_| rng.gen_range(0..256))));
-    let rows: Vec<Vec<i64>> = ins.iter().map(|i| i.iter().map(|&x| x as i64).collect()).collect();
-    let ports = ["a0", "b0", "a1", "b1"].map(|p| (p.to_string(), 8));
+    // With operand registers the SB_MAC16 takes the previous cycle's weights from the PEs'
+    // `active` registers (`b0_q`, `b1_q`): here, the previous row's.
+    let rows: Vec<Vec<i64>> = ins
+        .iter()
+        .enumerate()
+        .map(|(t, i)| {
+            let before = if t == 0 { [0; 4] } else { ins[t - 1] };
+            [i[0], i[1], i[2], i[3], before[1], before[3]].map(|x| x as i64).to_vec()
+        })
+        .collect();
+    let ports = ["a0", "b0", "a1", "b1", "b0_q", "b1_q"].map(|p| (p.to_string(), 8));
     let outs = systole_testbenches::tools::icarus_vectors(&dir, &flat, true, &ports, &[("p0".into(), 32), ("p1".into(), 32)], &rows)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     for (k, (a, b)) in [(0, 1), (2, 3)].into_iter().enumerate() {
