@@ -220,6 +220,16 @@ pub struct ArchConfig {
     /// needs dense int8 tiles (no `sparsity`, `int4_weights` or `csc_weights`), whose
     /// preloads present the rows in order.
     pub weight_broadcast: bool,
+    /// The WS engine's activation scratchpad is read with a stagger of one cycle per row
+    /// (default false): row `k`'s byte of a word is read `k` cycles after row 0's (pairs of
+    /// rows sharing a block RAM read at one address, the odd row through one register), so
+    /// the array's activation skew lines, `k` registers per row, shrink to a line of
+    /// address registers. No cycle changes: every row still gets its byte in the same
+    /// cycle. A load never writes a word between two of its rows' reads (`Sync` orders a
+    /// load after the matmuls that read what it overwrites, and those complete after
+    /// their last read). Needs the WS dataflow alone with dense int8 activations (no
+    /// `sparsity` or `int4_weights`, whose banks are read all at once).
+    pub staggered_act_reads: bool,
 }
 
 impl Default for ArchConfig {
@@ -250,6 +260,7 @@ impl Default for ArchConfig {
             dram_read_stages: 0,
             edge_stages: 0,
             weight_broadcast: false,
+            staggered_act_reads: false,
         }
     }
 }
@@ -657,6 +668,22 @@ impl ArchConfig {
                     .help("use weight_broadcast = false (the registered bus)"));
             }
         }
+        if self.staggered_act_reads {
+            let why = if self.dataflow != Dataflow::WeightStationary {
+                Some(
+                    "the stagger is the WS engine's, and the OS engine shares this instance's activation scratchpad or replaces it"
+                        .to_string(),
+                )
+            } else if self.sparsity != Sparsity::Dense || self.int4_weights {
+                Some("sparse and int4 activations are read from every bank at once".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::new("staggered_act_reads", format!("true, but {why}"))
+                    .help("use staggered_act_reads = false (skew registers in the array)"));
+            }
+        }
         too_many(
             "acc_stages",
             self.acc_stages,
@@ -836,6 +863,21 @@ mod tests {
             let e = bad.validate().unwrap_err();
             assert_eq!(e.field, "weight_broadcast", "{bad:?}: {e}");
             assert!(e.help.as_deref().is_some_and(|h| h.contains("weight_broadcast = false")), "{e}");
+        }
+    }
+
+    #[test]
+    fn staggered_act_reads_need_a_dense_ws_only_engine_and_change_no_latency() {
+        let a = ArchConfig { staggered_act_reads: true, ..ArchConfig::preset_4x4() };
+        assert!(a.validate().is_ok());
+        assert_eq!(a.ws_latency(), ArchConfig::preset_4x4().ws_latency());
+        for bad in [
+            ArchConfig { sparsity: Sparsity::OneOfFour, ..a.clone() },
+            ArchConfig { int4_weights: true, ..a.clone() },
+            ArchConfig { dataflow: Dataflow::Both, ..a.clone() },
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert_eq!(e.field, "staggered_act_reads", "{bad:?}: {e}");
         }
     }
 

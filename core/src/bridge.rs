@@ -101,7 +101,11 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
     // After `edge_stages`, each enters with a tag above 16 bits, so that two of them cannot
     // stand for each other (`edge_stages` predates the tags and enters untagged).
     let newer = [arch.edge_stages].into_iter().filter(|&v| v != 0);
-    let tagged = [(arch.requant_interval != 1).then_some((1 << 16) | arch.requant_interval), arch.weight_broadcast.then_some(2 << 16)];
+    let tagged = [
+        (arch.requant_interval != 1).then_some((1 << 16) | arch.requant_interval),
+        arch.weight_broadcast.then_some(2 << 16),
+        arch.staggered_act_reads.then_some(3 << 16),
+    ];
     let fields = fields.into_iter().chain(newer).chain(tagged.into_iter().flatten());
     let mut h: u32 = 0x811c_9dc5;
     for v in fields {
@@ -152,5 +156,7 @@ mod tests {
         let broadcast = ArchConfig { weight_broadcast: true, ..a.clone() };
         assert_ne!(fingerprint(&a), fingerprint(&broadcast));
         assert_ne!(fingerprint(&serial), fingerprint(&ArchConfig { weight_broadcast: true, ..serial.clone() }));
+        let staggered = ArchConfig { staggered_act_reads: true, ..a.clone() };
+        assert_ne!(fingerprint(&broadcast), fingerprint(&staggered));
     }
 }

@@ -80,6 +80,9 @@ pub struct WsArray {
     _pe_stages: usize,
     /// The weight bus reaches every row of a column at once (`ArchConfig::weight_broadcast`).
     _broadcast: bool,
+    /// Row `k`'s activations arrive `k` cycles late already (a staggered scratchpad read,
+    /// `ArchConfig::staggered_act_reads`): its skew line keeps only the edge registers.
+    _act_skewed_before: bool,
     /// Registers at the edge, in front of the skew (`ArchConfig::edge_stages`), and those
     /// of the weight words.
     _edge_stages: (usize, usize),
@@ -123,6 +126,7 @@ impl WsArray {
             pairs: (0..cols * paired_rows / 2).map(|_| DspPair::new(false, false)).collect(),
             _pe_stages: 0,
             _broadcast: false,
+            _act_skewed_before: false,
             _edge_stages: (0, 0),
         };
         array.set_edge_stages(0, 0);
@@ -137,7 +141,8 @@ impl WsArray {
     /// ([`crate::band::BandUnit::with_word_stages`]) presents them that much later itself.
     pub fn set_edge_stages(&mut self, stages: usize, word_stages: usize) {
         let (rows, cols, lanes) = (self.rows(), self.cols(), self.lanes());
-        self.a_skew = lines(rows * lanes, stages, |l| l / lanes);
+        let skewed_before = self._act_skewed_before;
+        self.a_skew = lines(rows * lanes, stages, |l| if skewed_before { 0 } else { l / lanes });
         self.flip_skew = lines(rows, stages, |k| k);
         self.packed_skew = lines(rows, stages, |k| k);
         self.w_skew = lines(cols, word_stages, |j| j);
@@ -179,6 +184,20 @@ impl WsArray {
     /// The weight bus is broadcast down each column.
     pub fn weight_broadcast(&self) -> bool {
         self._broadcast
+    }
+
+    /// With `on`, row `k`'s activations on `a_in` come `k` cycles late already (from a
+    /// scratchpad read with a stagger, `ArchConfig::staggered_act_reads`), so the row's
+    /// skew line keeps only its edge registers; the array's timing is unchanged.
+    pub fn set_act_skewed_before(&mut self, on: bool) {
+        self._act_skewed_before = on;
+        let edge = self._edge_stages;
+        self.set_edge_stages(edge.0, edge.1);
+    }
+
+    /// Row `k`'s activations arrive `k` cycles late already.
+    pub fn act_skewed_before(&self) -> bool {
+        self._act_skewed_before
     }
 
     /// Product registers per PE.

@@ -122,8 +122,26 @@ pub struct HostBridge {
     slot: DFF<Bits<ADDR_BITS>>,
     // Bytes per instruction part, less one; log2 of the parts per instruction.
     part_mask: Constant<Bits<8>>,
+    /// `w`, for word `w` of a part.
+    word_of: Vec<Constant<Bits<8>>>,
     part_shift: Constant<Bits<ADDR_BITS>>,
-    out: DFF<Bits<128>>,
+    /// The answer: its kind (0 the byte `one`, 1 the identity, 2 the cycle count), its
+    /// bytes sent so far and left to send. Each byte is chosen from the identity constant or
+    /// the accelerator's cycle counter (which holds until the next `run`), not shifted out
+    /// of a copy.
+    reply: DFF<Bits<2>>,
+    one: DFF<Bits<8>>,
+    sent: DFF<Bits<5>>,
+    /// The identity and the cycle count from the byte being sent on.
+    id_rest: Signal<Local, Bits<128>>,
+    cycles_rest: Signal<Local, Bits<CYCLE_BITS>>,
+    /// The received instruction byte's position in its part, its bit offset in its word,
+    /// the byte placed there and the mask of the word's other bytes.
+    part_byte: Signal<Local, Bits<8>>,
+    byte_shift: Signal<Local, Bits<8>>,
+    placed: Signal<Local, Bits<64>>,
+    kept: Signal<Local, Bits<64>>,
+    low_byte: Constant<Bits<64>>,
     /// The byte memory returned in the previous cycle: a block RAM's output goes through
     /// this register before the reply's wide multiplexer.
     rbyte: DFF<Bits<8>>,
@@ -191,8 +209,18 @@ impl HostBridge {
             part_done: Default::default(),
             slot: Default::default(),
             part_mask: Constant::new((64 / parts as u64 - 1).into()),
+            word_of: crate::wiring::constants(0..(INSTR_WORDS / parts) as u64),
             part_shift: Constant::new((parts.trailing_zeros() as u64).into()),
-            out: Default::default(),
+            reply: Default::default(),
+            one: Default::default(),
+            sent: Default::default(),
+            id_rest: Default::default(),
+            cycles_rest: Default::default(),
+            part_byte: Default::default(),
+            byte_shift: Default::default(),
+            placed: Default::default(),
+            kept: Default::default(),
+            low_byte: Constant::new(0xffu64.into()),
             rbyte: Default::default(),
             run_r: Default::default(),
             nout: Default::default(),
@@ -234,7 +262,9 @@ impl Logic for HostBridge {
             len_zero,
             part_done,
             slot,
-            out,
+            reply,
+            one,
+            sent,
             rbyte,
             run_r,
             nout
@@ -272,7 +302,20 @@ impl Logic for HostBridge {
         self.mem_addr.next = self.addr.q.val();
         self.mem_we.next = false;
         self.mem_wdata.next = signed_cast(self.rx_byte.q.val());
-        self.tx_data.next = self.out.q.val().get_bits::<8>(0);
+        self.id_rest.next = self.identity.val() >> (bit_cast::<8, 5>(self.sent.q.val()) << 3);
+        self.cycles_rest.next = self.cycles.val() >> (bit_cast::<8, 5>(self.sent.q.val()) << 3);
+        if self.reply.q.val() == 1 {
+            self.tx_data.next = self.id_rest.val().get_bits::<8>(0);
+        } else if self.reply.q.val() == 2 {
+            self.tx_data.next = self.cycles_rest.val().get_bits::<8>(0);
+        } else {
+            self.tx_data.next = self.one.q.val();
+        }
+        // Byte `64 - left` of the instruction, within its part (a part's size divides 64).
+        self.part_byte.next = (!self.left.q.val() + 1) & self.part_mask.val();
+        self.byte_shift.next = bit_cast::<8, 8>(self.part_byte.val() & 7) << 3;
+        self.placed.next = bit_cast::<64, 8>(self.rx_byte.q.val()) << self.byte_shift.val();
+        self.kept.next = !(self.low_byte.val() << self.byte_shift.val());
         self.tx_send.next = false;
         match self.state.q.val() {
             BridgeState::Idle => {
@@ -281,7 +324,8 @@ impl Logic for HostBridge {
                     self.is_read.d.next = self.rx_read.q.val();
                     self.is_instr.d.next = self.rx_instr.q.val();
                     if self.rx_identify.q.val() {
-                        self.out.d.next = self.identity.val();
+                        self.reply.d.next = 1.into();
+                        self.sent.d.next = 0.into();
                         self.nout.d.next = 16.into();
                         self.state.d.next = BridgeState::Send;
                     } else if self.rx_write.q.val() | self.rx_read.q.val() {
@@ -294,7 +338,9 @@ impl Logic for HostBridge {
                         self.left.d.next = 6.into();
                         self.state.d.next = BridgeState::Args;
                     } else {
-                        self.out.d.next = bit_cast::<128, 8>(self.nak.val());
+                        self.one.d.next = self.nak.val();
+                        self.reply.d.next = 0.into();
+                        self.sent.d.next = 0.into();
                         self.nout.d.next = 1.into();
                         self.state.d.next = BridgeState::Send;
                     }
@@ -315,7 +361,9 @@ impl Logic for HostBridge {
                 self.len.d.next = self.arg.q.val().get_bits::<32>(32);
                 if self.is_write.q.val() {
                     if self.len_zero.q.val() {
-                        self.out.d.next = bit_cast::<128, 8>(self.ack.val());
+                        self.one.d.next = self.ack.val();
+                        self.reply.d.next = 0.into();
+                        self.sent.d.next = 0.into();
                         self.nout.d.next = 1.into();
                         self.state.d.next = BridgeState::Send;
                     } else {
@@ -342,7 +390,9 @@ impl Logic for HostBridge {
                     self.addr.d.next = self.addr.q.val() + 1;
                     self.len.d.next = self.len.q.val() - 1;
                     if self.len_one.q.val() {
-                        self.out.d.next = bit_cast::<128, 8>(self.ack.val());
+                        self.one.d.next = self.ack.val();
+                        self.reply.d.next = 0.into();
+                        self.sent.d.next = 0.into();
                         self.nout.d.next = 1.into();
                         self.state.d.next = BridgeState::Send;
                     }
@@ -357,18 +407,21 @@ impl Logic for HostBridge {
                 self.state.d.next = BridgeState::ReadCapture;
             }
             BridgeState::ReadCapture => {
-                self.out.d.next = bit_cast::<128, 8>(self.rbyte.q.val());
+                self.one.d.next = self.rbyte.q.val();
+                self.reply.d.next = 0.into();
+                self.sent.d.next = 0.into();
                 self.nout.d.next = 1.into();
                 self.state.d.next = BridgeState::Send;
             }
             BridgeState::InstrData => {
                 if self.rx_new.q.val() {
-                    // The 64 bytes shift through the words from the top, as `arg` does.
-                    for w in 1..self.words.len() {
-                        self.words[w - 1].d.next = (self.words[w - 1].q.val() >> 8) | (self.words[w].q.val() << 56);
-                    }
-                    for w in (self.words.len() - 1)..self.words.len() {
-                        self.words[w].d.next = (self.words[w].q.val() >> 8) | (bit_cast::<64, 8>(self.rx_byte.q.val()) << 56);
+                    // Byte `b` of a part (bytes arrive least significant first) goes to its
+                    // place, byte `b % 8` of word `b / 8`: a part's bytes that hold no field
+                    // are never read, and synthesis drops their registers.
+                    for w in 0..self.words.len() {
+                        if (self.part_byte.val() >> 3) == self.word_of[w].val() {
+                            self.words[w].d.next = (self.words[w].q.val() & self.kept.val()) | self.placed.val();
+                        }
                     }
                     self.left.d.next = self.left.q.val() - 1;
                     if ((self.left.q.val() - 1) & self.part_mask.val()) == 0 {
@@ -381,7 +434,9 @@ impl Logic for HostBridge {
             }
             BridgeState::InstrWrite => {
                 // The last part is written in this cycle (`part_done`).
-                self.out.d.next = bit_cast::<128, 8>(self.ack.val());
+                self.one.d.next = self.ack.val();
+                self.reply.d.next = 0.into();
+                self.sent.d.next = 0.into();
                 self.nout.d.next = 1.into();
                 self.state.d.next = BridgeState::Send;
             }
@@ -391,7 +446,8 @@ impl Logic for HostBridge {
             }
             BridgeState::RunWait => {
                 if self.finished.val() {
-                    self.out.d.next = bit_cast::<128, CYCLE_BITS>(self.cycles.val());
+                    self.reply.d.next = 2.into();
+                    self.sent.d.next = 0.into();
                     self.nout.d.next = 6.into();
                     self.state.d.next = BridgeState::Send;
                 }
@@ -399,7 +455,7 @@ impl Logic for HostBridge {
             BridgeState::Send => {
                 if self.tx_ready.val() {
                     self.tx_send.next = true;
-                    self.out.d.next = self.out.q.val() >> 8;
+                    self.sent.d.next = self.sent.q.val() + 1;
                     self.nout.d.next = self.nout.q.val() - 1;
                     if self.nout.q.val() == 1 {
                         if self.is_read.q.val() & self.len_left.q.val() {

@@ -724,7 +724,8 @@ impl UnitSequencer {
             opcode_next: Default::default(),
             can_issue_next: Default::default(),
             idle: Default::default(),
-            imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions()).collect(),
+            // Read only from `run` on, and no instruction issues before its parts are read.
+            imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions().without_read_init()).collect(),
             parts: signals(read_base),
             to_imem: Router::new(lanes, (0..lanes).map(|k| Some(lanes - 1 - k)).collect()),
             to_parts: Router::new(lanes, (0..read_base).map(|i| Some(lanes - 1 - i % lanes)).collect()),

@@ -380,6 +380,14 @@ impl WsEngine {
         self
     }
 
+    /// The engine for a scratchpad whose read gives row `k` its activation `k` cycles late
+    /// (`ArchConfig::staggered_act_reads`): its array keeps no activation skew registers
+    /// ([`WsArray::set_act_skewed_before`]); no cycle changes.
+    pub fn with_act_skewed_before(mut self, on: bool) -> Self {
+        self.array.set_act_skewed_before(on);
+        self
+    }
+
     /// The accumulator's pipeline stages the completion line allows for.
     fn acc_stages(&self) -> usize {
         self.done_line.depth() - self.array.latency() - 2
@@ -408,10 +416,12 @@ impl WsEngine {
         let (rows, cols, lanes) = (self.array.rows(), self.array.cols(), self.array.lanes());
         assert!(!on || self.act_wide_data.len() == 4 * rows, "int4 x int4 needs four activation banks");
         let (stages, edge, broadcast) = (self.array.pe_stages(), self.array.edge_stages(), self.array.weight_broadcast());
+        let skewed = self.array.act_skewed_before();
         self.array = WsArray::new(rows, cols, lanes, on);
         self.array.set_pe_stages(stages);
         self.array.set_edge_stages(edge.0, edge.1);
         self.array.set_weight_broadcast(broadcast);
+        self.array.set_act_skewed_before(skewed);
         self.quads = Constant::new(on);
         self
     }
@@ -895,6 +905,18 @@ impl ExecWs {
     /// [`WsEngine::with_weight_broadcast`]).
     pub fn with_weight_broadcast(mut self, on: bool) -> Self {
         self.engine = self.engine.with_weight_broadcast(on);
+        self
+    }
+
+    /// The activation scratchpad read with a stagger of one cycle per row, pairs of rows
+    /// sharing a block RAM (one row per block RAM for an odd count), and the array without
+    /// its activation skew registers (`ArchConfig::staggered_act_reads`); no cycle changes.
+    pub fn with_staggered_act_reads(mut self, on: bool) -> Self {
+        if on {
+            let rows = self.engine.act_rdata.len();
+            self.mem = self.mem.with_staggered_act_reads(if rows.is_multiple_of(2) { 2 } else { 1 });
+            self.engine = self.engine.with_act_skewed_before(true);
+        }
         self
     }
 

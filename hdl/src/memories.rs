@@ -51,6 +51,13 @@ impl Scratchpad {
     pub fn depth(&self) -> usize {
         self.ram.depth()
     }
+
+    /// The scratchpad read with a stagger of one cycle per lane, in groups of `group`
+    /// lanes ([`ByteRam::staggered`]).
+    pub fn with_staggered_reads(mut self, group: usize) -> Self {
+        self.ram = ByteRam::new(self.read_data.len(), self.depth()).staggered(group);
+        self
+    }
 }
 
 impl Logic for Scratchpad {
@@ -183,6 +190,17 @@ pub struct ActBanks {
 }
 
 impl ActBanks {
+    /// The scratchpad of one bank read with a stagger of one cycle per lane, in groups of
+    /// `group` lanes ([`ByteRam::staggered`]): lane `k` of `read_data` is byte `k` of the
+    /// word addressed `k + 1` cycles before. Not for a scratchpad in banks, whose wide
+    /// reads take every lane at once.
+    pub fn with_staggered_reads(mut self, group: usize) -> Self {
+        assert!(self.banks.len() == 1, "a staggered read of a scratchpad in {} banks", self.banks.len());
+        let bank = &mut self.banks[0];
+        bank.spad = std::mem::replace(&mut bank.spad, Scratchpad::new(1, 1)).with_staggered_reads(group);
+        self
+    }
+
     /// `banks` banks of `depth / banks` words of `lanes` bytes.
     pub fn new(lanes: usize, depth: usize, banks: usize) -> Self {
         assert!(banks >= 1 && depth.is_multiple_of(banks), "{depth} words in {banks} banks");
@@ -590,6 +608,13 @@ impl Memories {
             wgt: Scratchpad::new(cols, wgt_words),
             accs: Accumulator::new(cols, acc_rows, 0),
         }
+    }
+
+    /// The memories with the activation scratchpad read with a stagger of one cycle per
+    /// lane (row), in groups of `group` lanes (see [`ActBanks::with_staggered_reads`]).
+    pub fn with_staggered_act_reads(mut self, group: usize) -> Self {
+        self.act = std::mem::replace(&mut self.act, ActBanks::new(1, 1, 1)).with_staggered_reads(group);
+        self
     }
 
     /// The memories with `stages` accumulator pipeline stages (`ArchConfig::acc_stages`).

@@ -231,12 +231,16 @@ impl StoreEngine {
         self
     }
 
-    /// The engine for a table read by entry, with one DRAM lane (one column per beat):
+    /// The engine for a table read by entry, with one column per beat (one DRAM lane, or
+    /// one column):
     /// `param_entry` is the entry of the beat's column, `param + column`, in the cycle of
     /// the beat's read (and held with its row), so the table returns the one entry the
     /// beat's requantization unit needs.
     pub fn reading_entries(mut self) -> Self {
-        assert!(self.dram_wr_en.len() == 1, "a store reads one entry per beat only with one DRAM lane");
+        assert!(
+            self.dram_wr_en.len() == 1 || self.q.len() == 1,
+            "a store reads one entry per beat only with one column per beat (one DRAM lane or one column)"
+        );
         self.by_entry = Constant::new(true);
         self
     }

@@ -554,6 +554,7 @@ impl ExecUnit {
                         .with_pe_stages(arch.pe_stages)
                         .with_edge_stages(arch.edge_stages)
                         .with_weight_broadcast(arch.weight_broadcast)
+                        .with_staggered_act_reads(arch.staggered_act_reads)
                         .with_acc_stages(arch.acc_stages)
                         .with_count_bits(crate::controller::matmul_count_bits(arch))
                 })

@@ -92,6 +92,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     edge_stages: if dataflow.has_ws() { edge_stages } else { 0 },
                     // The broadcast weight bus is the WS array's (these tiles are dense).
                     weight_broadcast: broadcast && dataflow.has_ws(),
+                    // A stagger of the WS engine's own scratchpad (with the broadcast bus).
+                    staggered_act_reads: broadcast && dataflow == Dataflow::WeightStationary,
                 }
             },
         )

@@ -71,7 +71,7 @@ fn archs() -> Vec<ArchConfig> {
         // The weight bus broadcast down each column: every capture earlier, no cycle changed.
         broadcast(arch(4, 2, WS, 8, 2, 1)),
         staged(arch(2, 4, OS, 4, 3, 1), 1),
-        broadcast(staged(arch(8, 8, WS, 8, 6, 2), 4)),
+        staggered(broadcast(staged(arch(8, 8, WS, 8, 6, 2), 4))),
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
         acc_staged(pe_staged(edged(arch(4, 4, BOTH, 4, 5, 1)), 1), 3),
@@ -88,7 +88,7 @@ fn archs() -> Vec<ArchConfig> {
         // table by entry, one block RAM across two columns), with its two PE stages and
         // broadcast weight bus; and two units (two DRAM lanes) taking a value every two
         // cycles.
-        broadcast(pe_staged(serial(staged(variant(arch(4, 2, WS, 1, 4, 1), 8, false), 6), 6), 2)),
+        staggered(broadcast(pe_staged(serial(staged(variant(arch(4, 2, WS, 1, 4, 1), 8, false), 6), 6), 2))),
         serial(read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2))), 2),
     ]
 }
@@ -121,6 +121,11 @@ fn acc_staged(a: ArchConfig, acc_stages: usize) -> ArchConfig {
 /// `a` with its WS weight bus broadcast down each column, named after it.
 fn broadcast(a: ArchConfig) -> ArchConfig {
     ArchConfig { name: format!("{}-bc", a.name), weight_broadcast: true, ..a }
+}
+
+/// `a` with its WS activation scratchpad read with a stagger, named after it.
+fn staggered(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-st", a.name), staggered_act_reads: true, ..a }
 }
 
 /// `a` with a register on its DRAM read data, named after it.

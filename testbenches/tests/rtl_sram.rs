@@ -79,3 +79,69 @@ fn yosys_infers_block_ram() {
         assert!(stats.contains(cell), "{family}: no {cell} in\n{stats}");
     }
 }
+
+/// A scratchpad read with a stagger (`ByteRam::staggered`): lane `k` of group `m` (lanes
+/// `g*m ..`) shows, `1 + k % g` cycles after the edge at which its group read, byte `k` of
+/// the word addressed `g*m` cycles before that edge, as the memory held it then; random
+/// byte writes to a few hot words meet the reads.
+#[test]
+fn a_staggered_byte_ram_reads_each_group_at_its_old_address() {
+    use systole_hdl::sram::ByteRam;
+    let (lanes, group, depth, cycles) = (6usize, 2usize, 8usize, 200usize);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    // Per cycle: read address, write address, then per lane its byte and write enable.
+    let t: Vec<Vec<i64>> = (0..cycles)
+        .map(|_| {
+            let mut row = vec![rng.gen_range(0..depth) as i64, rng.gen_range(0..depth) as i64];
+            row.extend((0..lanes).map(|_| rng.gen::<i8>() as i64));
+            row.extend((0..lanes).map(|_| rng.gen_bool(0.3) as i64));
+            row
+        })
+        .collect();
+    // The memory before each edge's writes, and the edges' reads.
+    let mut mem = vec![vec![0i64; lanes]; depth];
+    let mut before = vec![];
+    for row in &t {
+        before.push(mem.clone());
+        for k in 0..lanes {
+            if row[2 + lanes + k] == 1 {
+                mem[row[1] as usize][k] = row[2 + k];
+            }
+        }
+    }
+    let want = |c: usize, k: usize| -> i64 {
+        let (m, i) = (k / group, k % group);
+        // Edge `e` (the end of cycle `e`) read the group's byte; it shows from cycle e + 1 + i.
+        let Some(e) = c.checked_sub(1 + i) else { return 0 };
+        let Some(at) = e.checked_sub(group * m) else { return before[e][0][k] };
+        before[e][t[at][0] as usize][k]
+    };
+    let mut ram = ByteRam::new(lanes, depth).staggered(group);
+    ram.connect_all();
+    for (c, row) in t.iter().enumerate() {
+        ram.read_address.next = (row[0] as u64).into();
+        ram.write_address.next = (row[1] as u64).into();
+        for k in 0..lanes {
+            ram.write_data[k].next = row[2 + k].into();
+            ram.write_enable[k].next = row[2 + lanes + k] == 1;
+        }
+        assert!(settle(&mut ram));
+        for k in 0..lanes {
+            let got: i64 = ram.read_data[k].val().bigint().try_into().unwrap();
+            assert_eq!(got, want(c, k), "rust-hdl, cycle {c}, lane {k}");
+        }
+        clock_cycle(&mut ram, |r| &mut r.clock);
+    }
+    let mut inputs = vec![("read_address".to_string(), 24), ("write_address".to_string(), 24)];
+    inputs.extend((0..lanes).map(|k| (format!("write_data${k}"), 8)));
+    inputs.extend((0..lanes).map(|k| (format!("write_enable${k}"), 1)));
+    let outputs: Vec<(String, usize)> = (0..lanes).map(|k| (format!("read_data${k}"), 8)).collect();
+    let dir = scratch("sram-staggered");
+    let rtl = emit(&mut ByteRam::new(lanes, depth).staggered(group));
+    let got = icarus_vectors(&dir, &rtl, true, &inputs, &outputs, &t).unwrap_or_else(|e| panic!("{e}"));
+    for (c, row) in got.iter().enumerate() {
+        for k in 0..lanes {
+            assert_eq!(row[k], Some(want(c, k)), "Icarus, cycle {c}, lane {k}");
+        }
+    }
+}
