@@ -140,8 +140,8 @@ fn a_staggered_byte_ram_reads_each_group_at_its_old_address() {
     let rtl = emit(&mut ByteRam::new(lanes, depth).staggered(group));
     let got = icarus_vectors(&dir, &rtl, true, &inputs, &outputs, &t).unwrap_or_else(|e| panic!("{e}"));
     for (c, row) in got.iter().enumerate() {
-        for k in 0..lanes {
-            assert_eq!(row[k], Some(want(c, k)), "Icarus, cycle {c}, lane {k}");
+        for (k, value) in row.iter().enumerate() {
+            assert_eq!(*value, Some(want(c, k)), "Icarus, cycle {c}, lane {k}");
         }
     }
 }
