@@ -219,6 +219,10 @@ impl Logic for ParamFixture {
         self.ptable.wr_row.next = self.loader.wr_row.val();
         self.ptable.wr_lane.next = self.loader.wr_lane.val();
         self.ptable.wr_entry.next = self.loader.wr_entry.val();
+        for k in 0..self.loader.wr_bytes.len() {
+            self.ptable.wr_byte_en[k].next = self.loader.wr_byte_en[k].val();
+            self.ptable.wr_bytes[k].next = self.loader.wr_bytes[k].val();
+        }
         self.ptable.wr_data.next = self.loader.wr_data.val();
         self.ptable.rd_row.next = self.host_row.val();
         self.ptable.rd_entry.next = self.host_entry.val();
@@ -360,6 +364,10 @@ impl Logic for StoreFixture {
         self.ptable.wr_lane.next = self.host_param_lane.val();
         // A table in rows (this one) writes by row and lane.
         self.ptable.wr_entry.next = 0.into();
+        for k in 0..self.ptable.wr_bytes.len() {
+            self.ptable.wr_byte_en[k].next = false;
+            self.ptable.wr_bytes[k].next = 0.into();
+        }
         self.ptable.wr_data.next = self.host_param_data.val();
         self.ptable.rd_row.next = self.unit.param_row.val();
         self.ptable.rd_entry.next = self.unit.param_entry.val();

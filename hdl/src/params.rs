@@ -31,7 +31,7 @@
 use crate::delay::Delay;
 use crate::dma::{DmaPhase, Widen};
 use crate::dram::DRAM_ADDR_BITS;
-use crate::sram::{SyncRam, ADDR_BITS};
+use crate::sram::{ByteRam, SyncRam, ADDR_BITS};
 use crate::verilog::{low_mask, ConstDivider};
 use crate::wiring::signals;
 use rust_hdl::prelude::*;
@@ -58,6 +58,11 @@ pub struct ParamTable {
     pub rd_entry: Signal<In, Addr>,
     /// The entry `wr_row * cols + wr_lane`, which a table in one bank writes.
     pub wr_entry: Signal<In, Addr>,
+    /// A table in one bank writes bytes of entry `wr_entry` as they arrive: byte `k`
+    /// (bits `8k..`) when `wr_byte_en[k]`.
+    pub wr_byte_en: Vec<Signal<In, Bit>>,
+    /// The bytes.
+    pub wr_bytes: Vec<Signal<In, Bits<8>>>,
     /// The previous cycle's row, lane `j` for its entry `j` (lane 0: the entry itself, with
     /// entry reads).
     pub rd_data: Vec<Signal<Out, Bits<64>>>,
@@ -65,11 +70,17 @@ pub struct ParamTable {
     banks: Vec<SyncRam<Bits<64>>>,
     /// Entry `j` of a one-row table.
     cells: Vec<DFF<Bits<64>>>,
-    /// A table read by entry from one bank ([`ParamTable::in_one_bank`]).
-    single: Vec<SyncRam<Bits<64>>>,
-    /// Its write's entry and enable, through the write register.
-    w_entry: Delay<Addr>,
-    w_single: Delay<Bit>,
+    /// A table read by entry from one bank of byte lanes ([`ParamTable::in_one_bank`]);
+    /// one word, written never and read by no one, in the other tables.
+    single: ByteRam,
+    one_bank: Constant<Bit>,
+    /// The write's entry is one of the table's.
+    wr_in_range: Signal<Local, Bit>,
+    /// The entry read, its bytes joined; `8k`, for byte `k`.
+    joined: Signal<Local, Bits<128>>,
+    read_byte: Vec<Widen>,
+    placed: Vec<Signal<Local, Bits<128>>>,
+    byte_pos: Vec<Constant<Bits<8>>>,
     /// `rd_entry` as a row and a lane.
     entry: ConstDivider,
     /// The lane of the previous cycle's entry read.
@@ -103,12 +114,18 @@ impl ParamTable {
             rd_row: Default::default(),
             rd_entry: Default::default(),
             wr_entry: Default::default(),
+            wr_byte_en: signals(ENTRY_BYTES),
+            wr_bytes: signals(ENTRY_BYTES),
             rd_data: signals(cols),
             banks: (0..if depth > 1 { cols } else { 0 }).map(|_| SyncRam::new(depth)).collect(),
             cells: signals(if depth > 1 { 0 } else { cols }),
-            single: vec![],
-            w_entry: Delay::new(0),
-            w_single: Delay::new(0),
+            single: ByteRam::new(ENTRY_BYTES, 1),
+            one_bank: Constant::new(false),
+            wr_in_range: Default::default(),
+            joined: Default::default(),
+            read_byte: signals(ENTRY_BYTES),
+            placed: signals(ENTRY_BYTES),
+            byte_pos: crate::wiring::constants((0..ENTRY_BYTES as u64).map(|k| 8 * k)),
             entry: ConstDivider::new(crate::sram::index_bits(entries), cols),
             rd_lane: Default::default(),
             lane_of: crate::wiring::constants(0..cols as u64),
@@ -134,17 +151,16 @@ impl ParamTable {
     /// The table as one bank of `entries` words (one block RAM, or a row of them, instead
     /// of `cols` banks or `cols` entries of flip-flops), read by entry: lane 0 holds entry
     /// `rd_entry`, the other lanes 0. For a store path with one requantization unit, which
-    /// needs one entry per value. Its one write enable needs no write register: a write
-    /// reaches the bank directly, as in a one-row table.
+    /// needs one entry per value. It is written a byte at a time as the bytes arrive
+    /// (`wr_bytes`), so the loader assembles no entry; a write reaches the bank directly, as
+    /// in a one-row table.
     pub fn in_one_bank(mut self) -> Self {
         // A `LoadParams` never writes an entry a running `Store` reads (`Sync` orders them,
         // as it orders every instruction pair that shares data).
-        self.single = vec![SyncRam::new(self.entries()).without_collisions()];
+        self.single = ByteRam::new(ENTRY_BYTES, self.entries());
+        self.one_bank = Constant::new(true);
         self.banks.clear();
         self.cells.clear();
-        self.w_data = Delay::new(0);
-        self.w_entry = Delay::new(0);
-        self.w_single = Delay::new(0);
         self
     }
 
@@ -163,25 +179,27 @@ impl Logic for ParamTable {
         self.w_data.clock.next = self.clock.val();
         self.entry.x.next = self.rd_entry.val();
         self.rd_lane.d.next = self.entry.r.val();
-        self.wr_ok.next = self.wr_en.val()
-            & (self.wr_row.val() < self.depth.val())
+        self.wr_in_range.next = (self.wr_row.val() < self.depth.val())
             & ((self.wr_row.val() != self.last_row.val()) | (self.wr_lane.val() < self.last_row_lanes.val()));
+        self.wr_ok.next = self.wr_en.val() & self.wr_in_range.val();
         self.w_row.data_in.next = self.wr_row.val();
         self.w_data.data_in.next = self.wr_data.val();
-        self.w_entry.clock.next = self.clock.val();
-        self.w_single.clock.next = self.clock.val();
-        self.w_entry.data_in.next = self.wr_entry.val();
-        self.w_single.data_in.next = self.wr_ok.val();
         for j in 0..self.rd_data.len() {
             self.rd_data[j].next = 0.into();
         }
-        for k in 0..self.single.len() {
-            self.single[k].clock.next = self.clock.val();
-            self.single[k].write_address.next = self.w_entry.data_out.val();
-            self.single[k].write_data.next = self.w_data.data_out.val();
-            self.single[k].write_enable.next = self.w_single.data_out.val();
-            self.single[k].read_address.next = self.rd_entry.val();
-            self.rd_data[0].next = self.single[k].read_data.val();
+        self.joined.next = 0.into();
+        self.single.clock.next = self.clock.val();
+        self.single.write_address.next = self.wr_entry.val();
+        self.single.read_address.next = self.rd_entry.val();
+        for k in 0..self.wr_bytes.len() {
+            self.single.write_enable[k].next = self.one_bank.val() & self.wr_byte_en[k].val() & self.wr_in_range.val();
+            self.single.write_data[k].next = signed_cast(self.wr_bytes[k].val());
+            self.read_byte[k].lane.next = self.single.read_data[k].val();
+            self.placed[k].next = self.read_byte[k].wide.val() << self.byte_pos[k].val();
+            self.joined.next = self.joined.val() | self.placed[k].val();
+        }
+        if self.one_bank.val() {
+            self.rd_data[0].next = self.joined.val().get_bits::<64>(0);
         }
         for j in 0..self.w_en.len() {
             self.w_en[j].clock.next = self.clock.val();
@@ -255,6 +273,11 @@ pub struct ParamLoader {
     pub wr_lane: Signal<Out, Bits<8>>,
     /// Table: the entry written (`wr_row * cols + wr_lane`), for a table read by entry.
     pub wr_entry: Signal<Out, Addr>,
+    /// Table in one bank: write byte `k` of entry `wr_entry` (the bytes as they arrive
+    /// when `min(B, 8)` divides 8, else the whole entry as `wr_en` writes it).
+    pub wr_byte_en: Vec<Signal<Out, Bit>>,
+    /// The bytes.
+    pub wr_bytes: Vec<Signal<Out, Bits<8>>>,
     /// Table: its bytes.
     pub wr_data: Signal<Out, Bits<64>>,
     phase: DmaPhase,
@@ -275,6 +298,14 @@ pub struct ParamLoader {
     w_lane: DFF<Bits<8>>,
     /// The next entry written, counted beside its row and lane.
     w_entry: DFF<Addr>,
+    /// The entry's bytes from byte `k` on (`wr_data >> 8k`), for whole-entry byte writes;
+    /// `8k`, and `k`, for byte `k`.
+    entry_from: Vec<Signal<Local, Bits<64>>>,
+    byte_pos: Vec<Constant<Bits<8>>>,
+    byte_of: Vec<Constant<Bits<5>>>,
+    /// Where DRAM lane `i`'s byte goes in the entry: `have + i`.
+    at_byte: Vec<Signal<Local, Bits<5>>>,
+    lane5: Vec<Constant<Bits<5>>>,
     /// Assembled bytes not yet written, from bit 0, and how many.
     acc_bytes: DFF<Bits<128>>,
     have: DFF<Bits<5>>,
@@ -317,6 +348,8 @@ impl ParamLoader {
             wr_row: Default::default(),
             wr_lane: Default::default(),
             wr_entry: Default::default(),
+            wr_byte_en: signals(ENTRY_BYTES),
+            wr_bytes: signals(ENTRY_BYTES),
             wr_data: Default::default(),
             phase: DmaPhase::new(latency),
             first: ConstDivider::new(table_bits, cols),
@@ -329,6 +362,11 @@ impl ParamLoader {
             w_row: Default::default(),
             w_lane: Default::default(),
             w_entry: Default::default(),
+            entry_from: signals(ENTRY_BYTES),
+            byte_pos: crate::wiring::constants((0..ENTRY_BYTES as u64).map(|k| 8 * k)),
+            byte_of: crate::wiring::constants(0..ENTRY_BYTES as u64),
+            at_byte: signals(r),
+            lane5: crate::wiring::constants(0..r as u64),
             acc_bytes: Default::default(),
             have: Default::default(),
             cat: Default::default(),
@@ -401,6 +439,29 @@ impl Logic for ParamLoader {
         self.wr_lane.next = self.w_lane.q.val();
         self.wr_entry.next = self.w_entry.q.val();
         self.wr_data.next = self.cat.val().get_bits::<64>(0);
+        // Byte writes: each arriving byte at its place in the entry, or, when an entry may
+        // straddle two reads, the whole entry as it completes.
+        for i in 0..self.lanes.len() {
+            self.at_byte[i].next = self.have.q.val() + self.lane5[i].val();
+        }
+        for k in 0..self.wr_bytes.len() {
+            self.entry_from[k].next = self.wr_data.val() >> self.byte_pos[k].val();
+            self.wr_byte_en[k].next = false;
+            self.wr_bytes[k].next = 0.into();
+            if !self.shifts.val() {
+                self.wr_byte_en[k].next = self.got.val() >= 8;
+                self.wr_bytes[k].next = self.entry_from[k].val().get_bits::<8>(0);
+            }
+            for i in 0..self.lanes.len() {
+                if self.shifts.val()
+                    & (self.lane_of[i].val() < self.arrived.data_out.val())
+                    & (self.at_byte[i].val() == self.byte_of[k].val())
+                {
+                    self.wr_byte_en[k].next = true;
+                    self.wr_bytes[k].next = unsigned_cast(self.rd[i].data_out.val());
+                }
+            }
+        }
         self.ready.next = self.phase.ready.val();
         self.complete.next = self.phase.complete.val();
         if self.phase.issuing.val() {

@@ -162,6 +162,10 @@ impl Logic for Accelerator {
         self.ptable.wr_row.next = self.ld.param_row.val();
         self.ptable.wr_lane.next = self.ld.param_lane.val();
         self.ptable.wr_entry.next = self.ld.param_entry.val();
+        for k in 0..self.ld.param_bytes.len() {
+            self.ptable.wr_byte_en[k].next = self.ld.param_byte_en[k].val();
+            self.ptable.wr_bytes[k].next = self.ld.param_bytes[k].val();
+        }
         self.ptable.wr_data.next = self.ld.param_data.val();
         // Exec unit.
         self.ex.start_ws.next = self.ctl.start_ws.val();

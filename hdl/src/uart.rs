@@ -20,6 +20,9 @@ pub struct UartTx {
     /// `clocks_per_bit - 1`: the bit's clock counter counts down from it to 0, so that
     /// the end of a bit is a test for zero, not a sum and a comparison.
     last: Constant<Bits<16>>,
+    /// The bits `clocks_per_bit` needs: the counter never holds more (it counts down to 0
+    /// from `last`), and the mask lets synthesis see it.
+    count_mask: Constant<Bits<16>>,
     stop: Constant<Bits<10>>,
     busy: DFF<Bit>,
     shift: DFF<Bits<10>>,
@@ -39,6 +42,7 @@ impl UartTx {
             ready: Default::default(),
             tx: Default::default(),
             last: Constant::new(((clocks_per_bit - 1) as u64).into()),
+            count_mask: Constant::new(crate::verilog::low_mask(crate::sram::index_bits(clocks_per_bit))),
             stop: Constant::new(512u64.into()),
             busy: Default::default(),
             shift: Default::default(),
@@ -70,7 +74,7 @@ impl Logic for UartTx {
                     self.index.d.next = self.index.q.val() + 1;
                 }
             } else {
-                self.count.d.next = self.count.q.val() - 1;
+                self.count.d.next = (self.count.q.val() - 1) & self.count_mask.val();
             }
         }
     }
@@ -90,6 +94,8 @@ pub struct UartRx {
     /// `data` is new in this cycle.
     pub valid: Signal<Out, Bit>,
     cpb: Constant<Bits<16>>,
+    /// The bits `clocks_per_bit` needs (see [`UartTx`]'s).
+    count_mask: Constant<Bits<16>>,
     half: Constant<Bits<16>>,
     msb: Constant<Bits<8>>,
     sync0: DFF<Bit>,
@@ -111,6 +117,7 @@ impl UartRx {
             data: Default::default(),
             valid: Default::default(),
             cpb: Constant::new((clocks_per_bit as u64 - 1).into()),
+            count_mask: Constant::new(crate::verilog::low_mask(crate::sram::index_bits(clocks_per_bit))),
             half: Constant::new(((clocks_per_bit as u64 - 1) / 2).into()),
             msb: Constant::new(128u64.into()),
             sync0: Default::default(),
@@ -158,7 +165,7 @@ impl Logic for UartRx {
                 }
             }
         } else {
-            self.count.d.next = self.count.q.val() - 1;
+            self.count.d.next = (self.count.q.val() - 1) & self.count_mask.val();
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct LoadUnit {
     pub param_lane: Signal<Out, Bits<8>>,
     /// Table: entry written (row times columns plus lane).
     pub param_entry: Signal<Out, Addr>,
+    /// Table in one bank: write byte `k` of the entry.
+    pub param_byte_en: Vec<Signal<Out, Bit>>,
+    /// Table in one bank: the bytes.
+    pub param_bytes: Vec<Signal<Out, Bits<8>>>,
     /// Parameter table entry bytes.
     pub param_data: Signal<Out, Bits<64>>,
     load: LoadEngine,
@@ -112,6 +116,8 @@ impl LoadUnit {
             param_row: Default::default(),
             param_lane: Default::default(),
             param_entry: Default::default(),
+            param_byte_en: crate::wiring::signals(8),
+            param_bytes: crate::wiring::signals(8),
             param_data: Default::default(),
             load: LoadEngine::new(rows, cols, lanes, lat)
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
@@ -175,6 +181,10 @@ impl Logic for LoadUnit {
         self.param_row.next = self.params.wr_row.val();
         self.param_lane.next = self.params.wr_lane.val();
         self.param_entry.next = self.params.wr_entry.val();
+        for k in 0..self.param_bytes.len() {
+            self.param_byte_en[k].next = self.params.wr_byte_en[k].val();
+            self.param_bytes[k].next = self.params.wr_bytes[k].val();
+        }
         self.param_data.next = self.params.wr_data.val();
     }
 }
