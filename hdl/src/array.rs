@@ -21,9 +21,11 @@
 //! ([`WsArray::set_edge_stages`]) every input enters `e` cycles later, so all of these
 //! times grow by `e`.
 //!
-//! In a dense array, PEs `(2m, j)` and `(2m + 1, j)` share one multiplier leaf,
-//! [`DspPair`] (one SB_MAC16 in dual 8x8 mode on iCE40), with the PEs' own register
-//! stages; the last row of an odd count keeps its own.
+//! In a dense array, two PEs share one multiplier leaf, [`DspPair`] (one SB_MAC16 in dual
+//! 8x8 mode on iCE40), with the PEs' own register stages: neighbours on an anti-diagonal,
+//! which flip in the same cycles, so that with operand registers the pair holds their
+//! weights in its own ([`DspPair::with_held_weights`]); the PEs left over pair among
+//! themselves, and with an odd count of PEs the last keeps its own multiplier.
 //!
 //! The nets are listed once with [`crate::net!`] (see [`crate::wiring`]).
 
@@ -33,6 +35,34 @@ use crate::net;
 use crate::pe::{WsPe, MAX_SIDE};
 use crate::wiring::{assign_literal, assign_zero, Mode};
 use rust_hdl::prelude::*;
+
+/// Two PEs `(k, j)` that share one [`DspPair`], and whether they flip in the same cycles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PairedPes {
+    pes: [(usize, usize); 2],
+    same_flips: bool,
+}
+
+/// The PEs of a dense `rows x cols` array that share [`DspPair`]s: along each
+/// anti-diagonal (whose PEs flip in the same cycle, `k + j` cycles after the flip enters)
+/// neighbours in pairs, then the PEs left over (one per diagonal of odd length) in pairs
+/// of their own; with an odd count of PEs the last left over keeps its own multiplier.
+fn dsp_pairs(rows: usize, cols: usize) -> Vec<PairedPes> {
+    let mut pairs = vec![];
+    let mut left_over = vec![];
+    for d in 0..rows + cols - 1 {
+        let diagonal: Vec<(usize, usize)> = (d.saturating_sub(cols - 1)..rows.min(d + 1)).map(|k| (k, d - k)).collect();
+        for two in diagonal.chunks(2) {
+            match two {
+                [first, second] => pairs.push(PairedPes { pes: [*first, *second], same_flips: true }),
+                [one] => left_over.push(*one),
+                _ => unreachable!("chunks of two"),
+            }
+        }
+    }
+    pairs.extend(left_over.chunks_exact(2).map(|two| PairedPes { pes: [two[0], two[1]], same_flips: false }));
+    pairs
+}
 
 /// `n` delay lines, line `i` `depth(i) + extra` deep.
 fn lines<T: Synth>(n: usize, extra: usize, depth: impl Fn(usize) -> usize) -> Vec<Delay<T>> {
@@ -74,8 +104,11 @@ pub struct WsArray {
     w_row_skew: Vec<Delay<Bits<8>>>,
     w_clear_skew: Vec<Delay<Bit>>,
     deskew: Vec<Delay<Signed<32>>>,
-    /// The shared multipliers, pair `j * (rows / 2) + m` for PEs `(2m, j)` and `(2m + 1, j)`.
+    /// The shared multipliers, pair `i` for the PEs of `paired[i]`.
     pairs: Vec<DspPair>,
+    _paired: Vec<PairedPes>,
+    /// The PEs that keep their own multipliers.
+    _own_multiplier: Vec<(usize, usize)>,
     /// Product registers per PE (`ArchConfig::pe_stages`).
     _pe_stages: usize,
     /// The weight bus reaches every row of a column at once (`ArchConfig::weight_broadcast`).
@@ -94,13 +127,13 @@ impl WsArray {
     /// int4 when `int4x4`.
     pub fn new(rows: usize, cols: usize, lanes: usize, int4x4: bool) -> Self {
         assert!((1..=MAX_SIDE).contains(&rows) && (1..=MAX_SIDE).contains(&cols), "array {rows}x{cols}");
-        let paired_rows = if lanes == 1 { rows / 2 * 2 } else { 0 };
+        let paired = if lanes == 1 { dsp_pairs(rows, cols) } else { vec![] };
         let mut pes: Vec<Vec<WsPe>> = (0..rows).map(|k| (0..cols).map(|_| WsPe::new(k, lanes, int4x4)).collect()).collect();
-        for row in &mut pes[..paired_rows] {
-            for pe in row.iter_mut() {
-                pe.use_external_multiplier();
-            }
+        for &(k, j) in paired.iter().flat_map(|pair| &pair.pes) {
+            pes[k][j].use_external_multiplier();
         }
+        let in_pair = |pe: &(usize, usize)| paired.iter().any(|pair| pair.pes.contains(pe));
+        let own_multiplier = (0..rows).flat_map(|k| (0..cols).map(move |j| (k, j))).filter(|pe| !in_pair(pe)).collect();
         let mut array = Self {
             clock: Default::default(),
             a_in: (0..rows * lanes).map(|_| Default::default()).collect(),
@@ -123,7 +156,9 @@ impl WsArray {
             w_row_skew: vec![],
             w_clear_skew: vec![],
             deskew: lines(cols, 0, |j| cols - 1 - j),
-            pairs: (0..cols * paired_rows / 2).map(|_| DspPair::new(false, false)).collect(),
+            pairs: paired.iter().map(|_| DspPair::new(false, false)).collect(),
+            _paired: paired,
+            _own_multiplier: own_multiplier,
             _pe_stages: 0,
             _broadcast: false,
             _act_skewed_before: false,
@@ -166,8 +201,11 @@ impl WsArray {
                 pe.set_pe_stages(stages);
             }
         }
-        for pair in &mut self.pairs {
+        for (pair, pes) in self.pairs.iter_mut().zip(&self._paired) {
             *pair = DspPair::new(stages >= 2, stages >= 1);
+            if stages >= 2 && pes.same_flips {
+                *pair = DspPair::new(true, true).with_held_weights();
+            }
         }
         self._pe_stages = stages;
     }
@@ -225,31 +263,26 @@ impl WsArray {
         self.rows() + self.cols() - 1 + self._edge_stages.0 + self._pe_stages
     }
 
-    /// Rows whose PEs share a [`DspPair`] with their neighbour: an even count.
-    fn paired_rows(&self) -> usize {
-        2 * self.pairs.len() / self.cols()
-    }
-
     /// Every net of the array, applied according to `mode`.
     fn wire(&mut self, mode: &mut Mode) {
         let (rows, cols, lanes) = (self.rows(), self.cols(), self.lanes());
         let pe = |k: usize, j: usize, p: &str| format!("pes${k}${j}${p}");
-        let half = self.paired_rows() / 2;
-        for j in 0..cols {
-            for m in 0..half {
-                let i = j * half + m;
-                let pair = |p: &str| format!("pairs${i}${p}");
-                let (k0, k1) = (2 * m, 2 * m + 1);
-                net!(mode, self.pairs[i].clock, pair("clock"), self.clock, "clock".into());
-                net!(mode, self.pairs[i].a0, pair("a0"), self.pes[k0][j].mul_a, pe(k0, j, "mul_a"));
-                net!(mode, self.pairs[i].b0, pair("b0"), self.pes[k0][j].mul_b, pe(k0, j, "mul_b"));
-                net!(mode, self.pes[k0][j].mul_p, pe(k0, j, "mul_p"), self.pairs[i].p0, pair("p0"));
-                net!(mode, self.pairs[i].a1, pair("a1"), self.pes[k1][j].mul_a, pe(k1, j, "mul_a"));
-                net!(mode, self.pairs[i].b1, pair("b1"), self.pes[k1][j].mul_b, pe(k1, j, "mul_b"));
-                net!(mode, self.pes[k1][j].mul_p, pe(k1, j, "mul_p"), self.pairs[i].p1, pair("p1"));
-                net!(mode, self.pairs[i].b0_q, pair("b0_q"), self.pes[k0][j].mul_b_q, pe(k0, j, "mul_b_q"));
-                net!(mode, self.pairs[i].b1_q, pair("b1_q"), self.pes[k1][j].mul_b_q, pe(k1, j, "mul_b_q"));
-            }
+        for i in 0..self._paired.len() {
+            let pair = |p: &str| format!("pairs${i}${p}");
+            let [(k0, j0), (k1, j1)] = self._paired[i].pes;
+            net!(mode, self.pairs[i].clock, pair("clock"), self.clock, "clock".into());
+            net!(mode, self.pairs[i].a0, pair("a0"), self.pes[k0][j0].mul_a, pe(k0, j0, "mul_a"));
+            net!(mode, self.pairs[i].b0, pair("b0"), self.pes[k0][j0].mul_b, pe(k0, j0, "mul_b"));
+            net!(mode, self.pes[k0][j0].mul_p, pe(k0, j0, "mul_p"), self.pairs[i].p0, pair("p0"));
+            net!(mode, self.pairs[i].a1, pair("a1"), self.pes[k1][j1].mul_a, pe(k1, j1, "mul_a"));
+            net!(mode, self.pairs[i].b1, pair("b1"), self.pes[k1][j1].mul_b, pe(k1, j1, "mul_b"));
+            net!(mode, self.pes[k1][j1].mul_p, pe(k1, j1, "mul_p"), self.pairs[i].p1, pair("p1"));
+            net!(mode, self.pairs[i].b0_q, pair("b0_q"), self.pes[k0][j0].mul_b_q, pe(k0, j0, "mul_b_q"));
+            net!(mode, self.pairs[i].b1_q, pair("b1_q"), self.pes[k1][j1].mul_b_q, pe(k1, j1, "mul_b_q"));
+            // The pair's PEs flip together when it holds their weights.
+            net!(mode, self.pairs[i].b_load, pair("b_load"), self.pes[k0][j0].mul_load, pe(k0, j0, "mul_load"));
+            net!(mode, self.pairs[i].b0_new, pair("b0_new"), self.pes[k0][j0].mul_b_new, pe(k0, j0, "mul_b_new"));
+            net!(mode, self.pairs[i].b1_new, pair("b1_new"), self.pes[k1][j1].mul_b_new, pe(k1, j1, "mul_b_new"));
         }
         let lane = |l: &str, i: usize, p: &str| format!("{l}${i}${p}");
         for k in 0..rows {
@@ -343,23 +376,21 @@ impl WsArray {
 impl Logic for WsArray {
     fn update(&mut self) {
         self.wire(&mut Mode::Update);
-        let paired = self.paired_rows();
         for j in 0..self.cols() {
             self.pes[0][j].p_in.next = 0.into();
-            for row in &mut self.pes[paired..] {
-                row[j].mul_p.next = 0.into();
-            }
+        }
+        for &(k, j) in &self._own_multiplier {
+            self.pes[k][j].mul_p.next = 0.into();
         }
     }
 
     fn connect(&mut self) {
         self.wire(&mut Mode::Connect);
-        let paired = self.paired_rows();
         for j in 0..self.cols() {
             self.pes[0][j].p_in.connect();
-            for row in &mut self.pes[paired..] {
-                row[j].mul_p.connect();
-            }
+        }
+        for &(k, j) in &self._own_multiplier {
+            self.pes[k][j].mul_p.connect();
         }
     }
 
@@ -371,10 +402,37 @@ impl Logic for WsArray {
         shell.wire(&mut Mode::Emit(&mut block));
         for j in 0..self.cols() {
             block.push(assign_zero(format!("pes$0${j}$p_in")));
-            for k in self.paired_rows()..self.rows() {
-                block.push(assign_literal(format!("pes${k}${j}$mul_p"), Bits::<32>::from(0u64)));
-            }
+        }
+        for &(k, j) in &self._own_multiplier {
+            block.push(assign_literal(format!("pes${k}${j}$mul_p"), Bits::<32>::from(0u64)));
         }
         Verilog::Combinatorial(block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pe_but_one_of_an_odd_count_shares_a_pair_and_held_pairs_flip_together() {
+        for (rows, cols) in [(1, 1), (2, 1), (1, 2), (8, 2), (4, 4), (3, 5), (5, 2), (12, 12), (16, 16)] {
+            let pairs = dsp_pairs(rows, cols);
+            let mut seen = vec![vec![0; cols]; rows];
+            for pair in &pairs {
+                for &(k, j) in &pair.pes {
+                    seen[k][j] += 1;
+                }
+                let [(k0, j0), (k1, j1)] = pair.pes;
+                // PE (k, j) flips k + j cycles after the flip enters the array.
+                assert_eq!(pair.same_flips, k0 + j0 == k1 + j1, "{rows}x{cols}: {pair:?}");
+            }
+            assert_eq!(pairs.len(), rows * cols / 2, "{rows}x{cols}");
+            assert!(seen.iter().flatten().all(|&n| n <= 1), "{rows}x{cols}: {seen:?}");
+        }
+        // The 8x2 array: seven pairs on anti-diagonals, the two corners together.
+        let pairs = dsp_pairs(8, 2);
+        assert_eq!(pairs.iter().filter(|p| p.same_flips).count(), 7);
+        assert_eq!(pairs.last().map(|p| p.pes), Some([(0, 0), (7, 1)]));
     }
 }

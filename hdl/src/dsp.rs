@@ -118,7 +118,8 @@ impl<const A: usize, const B: usize, const P: usize> DspProduct<A, B, P> {
         };
         let _ = writeln!(v, "`elsif {ICE40_DEFINE}");
         let _ = writeln!(v, "wire [15:0] ax = {};\nwire [15:0] bx = {};\nwire [31:0] px;", extend("a", A), extend("b", B));
-        let mode = Mac16Mode { dual: false, signed: leaf.signed, reg_a: leaf.reg_in, reg_in: leaf.reg_in, reg_out: leaf.reg_out };
+        let mode =
+            Mac16Mode { dual: false, signed: leaf.signed, reg_a: leaf.reg_in, reg_in: leaf.reg_in, reg_out: leaf.reg_out, b_hold: "1'b0" };
         mode.instance(v, "ax", "bx");
         let _ = writeln!(v, "assign p = px[{}:0];", P - 1);
     }
@@ -142,7 +143,7 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
         let leaf = &self._leaf;
         if leaf.pe {
             let _ = writeln!(v, "`ifdef {LOGIC_PE_DEFINE}");
-            leaf.plain_body(&mut v, ["a", "b", "p"], "");
+            leaf.plain_body(&mut v, ["a", "b", "p"], "", None);
             let _ = writeln!(v, "`elsif {ECP5_DEFINE}");
         } else {
             let _ = writeln!(v, "`ifdef {ECP5_DEFINE}");
@@ -152,7 +153,7 @@ impl<const A: usize, const B: usize, const P: usize> Logic for DspProduct<A, B, 
             self.ice40_body(&mut v);
         }
         let _ = writeln!(v, "`else");
-        leaf.plain_body(&mut v, ["a", "b", "p"], "");
+        leaf.plain_body(&mut v, ["a", "b", "p"], "", None);
         let _ = writeln!(v, "`endif");
         Verilog::Wrapper(Wrapper { code: v, cores: String::new() })
     }
@@ -245,13 +246,19 @@ impl Leaf {
 
     /// The plain body (simulation and other parts): the same registers around a Verilog
     /// product of the extended operands.
-    fn plain_body(&self, v: &mut String, [a, b, p]: [&str; 3], suffix: &str) {
+    /// With `held = Some((load, b_new))` the `b` register is loaded with port `b_new` in the
+    /// cycles `load` is set and holds otherwise ([`DspPair::with_held_weights`]).
+    fn plain_body(&self, v: &mut String, [a, b, p]: [&str; 3], suffix: &str, held: Option<(&str, &str)>) {
         let (ar, br, pr) = (format!("a_r{suffix}"), format!("b_r{suffix}"), format!("p_r{suffix}"));
         let _ = writeln!(v, "reg [{}:0] {ar} = 0;\nreg [{}:0] {br} = 0;\nreg [{}:0] {pr} = 0;", self.a - 1, self.b - 1, self.p - 1);
         let (ai, bi) = if self.reg_in { (ar.as_str(), br.as_str()) } else { (a, b) };
         let (ax, bx) = if self.signed { (format!("$signed({ai})"), format!("$signed({bi})")) } else { (ai.to_string(), bi.to_string()) };
         let _ = writeln!(v, "wire [{}:0] prod{suffix} = {ax} * {bx};", self.p - 1);
-        let _ = writeln!(v, "always @(posedge clock) begin\n    {ar} <= {a};\n    {br} <= {b};\n    {pr} <= prod{suffix};\nend");
+        let b_load = match held {
+            Some((load, b_new)) => format!("if ({load}) {br} <= {b_new};"),
+            None => format!("{br} <= {b};"),
+        };
+        let _ = writeln!(v, "always @(posedge clock) begin\n    {ar} <= {a};\n    {b_load}\n    {pr} <= prod{suffix};\nend");
         let _ = writeln!(v, "assign {p} = {};", if self.reg_out { pr } else { format!("prod{suffix}") });
     }
 }
@@ -267,6 +274,8 @@ struct Mac16Mode {
     reg_a: bool,
     reg_in: bool,
     reg_out: bool,
+    /// The B register's hold input (`1'b0`: it loads every cycle).
+    b_hold: &'static str,
 }
 
 impl Mac16Mode {
@@ -289,10 +298,11 @@ impl Mac16Mode {
         );
         let _ = writeln!(
             v,
-            "    .CLK(clock), .CE(1'b1), .A({a}), .B({b}), .C(16'd0), .D(16'd0), .AHOLD(1'b0), .BHOLD(1'b0), .CHOLD(1'b0), \
+            "    .CLK(clock), .CE(1'b1), .A({a}), .B({b}), .C(16'd0), .D(16'd0), .AHOLD(1'b0), .BHOLD({hold}), .CHOLD(1'b0), \
              .DHOLD(1'b0), .IRSTTOP(1'b0), .IRSTBOT(1'b0), .ORSTTOP(1'b0), .ORSTBOT(1'b0), .OLOADTOP(1'b0), \
              .OLOADBOT(1'b0), .ADDSUBTOP(1'b0), .ADDSUBBOT(1'b0), .OHOLDTOP(1'b0), .OHOLDBOT(1'b0), .CI(1'b0), \
-             .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(px), .CO(), .ACCUMCO(), .SIGNEXTOUT());"
+             .ACCUMCI(1'b0), .SIGNEXTIN(1'b0), .O(px), .CO(), .ACCUMCO(), .SIGNEXTOUT());",
+            hold = self.b_hold
         );
     }
 }
@@ -319,14 +329,23 @@ pub struct DspPair {
     /// Second product's right operand.
     pub b1: Signal<In, Bits<8>>,
     /// With operand registers: `b0` of the previous cycle, as the PE's own `active`
-    /// register holds it. The iCE40 body takes the weights `b0_q` and `b1_q` with the
-    /// SB_MAC16's B register off, so that a PE's weight choice feeds its `active` register
-    /// alone and packs with it into one logic cell (the block's two halves of B share one
-    /// hold input, and the two PEs flip their weights in different cycles); it keeps its A
-    /// register. The ECP5 body keeps the MULT18X18D's own input registers.
+    /// register holds it. Unless the pair holds the weights itself
+    /// ([`DspPair::with_held_weights`]), the iCE40 body takes the weights `b0_q` and `b1_q`
+    /// with the SB_MAC16's B register off, so that a PE's weight choice feeds its `active`
+    /// register alone and packs with it into one logic cell (the block's two halves of B
+    /// share one hold input, and two PEs off one anti-diagonal flip their weights in
+    /// different cycles); it keeps its A register. The ECP5 body keeps the MULT18X18D's
+    /// own input registers.
     pub b0_q: Signal<In, Bits<8>>,
     /// `b1` of the previous cycle (see [`DspPair::b0_q`]).
     pub b1_q: Signal<In, Bits<8>>,
+    /// With held weights ([`DspPair::with_held_weights`]): both PEs flip in this cycle, to
+    /// `b0_new` and `b1_new`.
+    pub b_load: Signal<In, Bit>,
+    /// The weight the first PE flips to (its `shadow`).
+    pub b0_new: Signal<In, Bits<8>>,
+    /// The weight the second PE flips to.
+    pub b1_new: Signal<In, Bits<8>>,
     /// `a0 * b0`, `reg_in + reg_out` cycles later.
     pub p0: Signal<Out, Bits<32>>,
     /// `a1 * b1`, `reg_in + reg_out` cycles later.
@@ -334,6 +353,8 @@ pub struct DspPair {
     _leaf: Leaf,
     // The registers' contents, per product.
     _regs: [Regs; 2],
+    // The B registers hold the weights between flips.
+    _held: bool,
 }
 
 impl DspPair {
@@ -348,11 +369,33 @@ impl DspPair {
             b1: Default::default(),
             b0_q: Default::default(),
             b1_q: Default::default(),
+            b_load: Default::default(),
+            b0_new: Default::default(),
+            b1_new: Default::default(),
             p0: Default::default(),
             p1: Default::default(),
             _leaf: Leaf { a: 8, b: 8, p: 32, signed: true, reg_in, reg_out, pe: true },
             _regs: [[0; 3]; 2],
+            _held: false,
         }
+    }
+
+    /// The pair with its weights held in its operand registers, for two PEs that flip in
+    /// the same cycles (they sit on one anti-diagonal of the array): each B register loads
+    /// the PE's next weight (`b0_new`, `b1_new`) when `b_load` is set and holds otherwise,
+    /// so it is the PEs' `active` register and theirs goes unused. On iCE40 that is the
+    /// SB_MAC16's B register with `BHOLD = !b_load`; the plain body writes the same
+    /// register; the ECP5 body keeps taking `b0` and `b1`, equal by the PEs' rule
+    /// (`active` takes the weight chosen, the shadow in a flip). Needs operand registers.
+    pub fn with_held_weights(mut self) -> Self {
+        assert!(self._leaf.reg_in, "weights are held in the operand registers");
+        self._held = true;
+        self
+    }
+
+    /// The weights are held in the operand registers.
+    pub fn held_weights(&self) -> bool {
+        self._held
     }
 
     /// Cycles from an operand to its product.
@@ -365,8 +408,14 @@ impl Logic for DspPair {
     fn update(&mut self) {
         let ins = [(self.a0.val().to_u64(), self.b0.val().to_u64()), (self.a1.val().to_u64(), self.b1.val().to_u64())];
         if self.clock.pos_edge() {
-            for (regs, &operands) in self._regs.iter_mut().zip(&ins) {
+            let new = [self.b0_new.val().to_u64(), self.b1_new.val().to_u64()];
+            let load = self.b_load.val();
+            for ((regs, &operands), new) in self._regs.iter_mut().zip(&ins).zip(new) {
+                let b_before = regs[1];
                 self._leaf.clock(regs, operands);
+                if self._held {
+                    regs[1] = if load { new } else { b_before };
+                }
             }
         }
         self.p0.next = self._leaf.output(&self._regs[0], ins[0]).into();
@@ -381,15 +430,21 @@ impl Logic for DspPair {
     fn hdl(&self) -> Verilog {
         let mut v = String::new();
         let leaf = &self._leaf;
+        let held = self._held;
         let plain = |v: &mut String| {
-            leaf.plain_body(v, ["a0", "b0", "p0"], "0");
-            leaf.plain_body(v, ["a1", "b1", "p1"], "1");
+            leaf.plain_body(v, ["a0", "b0", "p0"], "0", held.then_some(("b_load", "b0_new")));
+            leaf.plain_body(v, ["a1", "b1", "p1"], "1", held.then_some(("b_load", "b1_new")));
         };
         let _ = writeln!(v, "`ifdef {LOGIC_PE_DEFINE}");
         plain(&mut v);
         let _ = writeln!(v, "`elsif {ICE40_DEFINE}\nwire [31:0] px;");
-        let b = if leaf.reg_in { "{b1_q, b0_q}" } else { "{b1, b0}" };
-        Mac16Mode { dual: true, signed: true, reg_a: leaf.reg_in, reg_in: false, reg_out: leaf.reg_out }.instance(&mut v, "{a1, a0}", b);
+        let (b, b_reg, b_hold) = match (held, leaf.reg_in) {
+            (true, _) => ("{b1_new, b0_new}", true, "~b_load"),
+            (false, true) => ("{b1_q, b0_q}", false, "1'b0"),
+            (false, false) => ("{b1, b0}", false, "1'b0"),
+        };
+        Mac16Mode { dual: true, signed: true, reg_a: leaf.reg_in, reg_in: b_reg, reg_out: leaf.reg_out, b_hold }
+            .instance(&mut v, "{a1, a0}", b);
         let _ =
             writeln!(v, "assign p1 = {{{{16{{px[31]}}}}, px[31:16]}};\nassign p0 = {{{{16{{px[15]}}}}, px[15:0]}};\n`elsif {ECP5_DEFINE}");
         leaf.ecp5_body(&mut v, ["a0", "b0", "p0"], "0");

@@ -95,6 +95,13 @@ pub struct WsPe {
     /// outside multiplier with operand registers may take this instead of registering
     /// `mul_b` itself (so that the weight choice feeds only `active`).
     pub mul_b_q: Signal<Out, Bits<8>>,
+    /// The weight the PE takes at its next flip (its `shadow`), and `mul_load`, the flip
+    /// itself: an outside multiplier with operand registers may hold the weight in its own
+    /// register, loaded with `mul_b_new` when `mul_load` is set, instead of taking
+    /// `mul_b_q` ([`crate::dsp::DspPair::with_held_weights`]).
+    pub mul_b_new: Signal<Out, Bits<8>>,
+    /// The PE flips to `mul_b_new` in this cycle (see [`WsPe::mul_b_new`]).
+    pub mul_load: Signal<Out, Bit>,
     /// The outside multiplier's product of `mul_a` and `mul_b`, after the PE's stages.
     pub mul_p: Signal<In, Bits<32>>,
     row: Constant<Bits<8>>,
@@ -227,6 +234,8 @@ impl WsPe {
             mul_a: Default::default(),
             mul_b: Default::default(),
             mul_b_q: Default::default(),
+            mul_b_new: Default::default(),
+            mul_load: Default::default(),
             mul_p: Default::default(),
             row: Constant::new((row as u64).into()),
             zero: Constant::new(0i64.into()),
@@ -381,6 +390,8 @@ impl Logic for WsPe {
         self.mul_a.next = unsigned_cast(self.a_in[0].val());
         self.mul_b.next = unsigned_cast(self.w_now.val());
         self.mul_b_q.next = unsigned_cast(self.active.q.val());
+        self.mul_b_new.next = unsigned_cast(self.shadow.q.val());
+        self.mul_load.next = self.flip_in.val();
         for _u in 0..self._external {
             self.product.next = signed_cast(self.mul_p.val());
             self.sum.next = self.p_above.val() + self.product.val();

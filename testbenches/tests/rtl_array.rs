@@ -184,10 +184,72 @@ fn check_ice40_pair(reg_in: bool, reg_out: bool) {
     }
 }
 
+/// The iCE40 body of a pair that holds its PEs' weights
+/// ([`systole_hdl::dsp::DspPair::with_held_weights`]: the SB_MAC16's B register loaded
+/// with `b0_new`/`b1_new` when `b_load` is set, `BHOLD` otherwise): both products, every
+/// cycle, against a model of that register, while `b0`, `b1`, `b0_q` and `b1_q` carry
+/// noise that must not reach them.
+fn check_ice40_held_pair(reg_out: bool) {
+    use rand::{Rng, SeedableRng};
+    let name = format!("ice40-dsp-held-pair-{reg_out}");
+    let mut leaf = systole_hdl::dsp::DspPair::new(true, reg_out).with_held_weights();
+    let latency = leaf.latency();
+    let dir = scratch(&name);
+    let flat = ice40_netlist(&name, &mut leaf, &dir);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17 + u64::from(reg_out));
+    // Per cycle: a0, a1, b_load, b0_new, b1_new, then the noise on b0, b1, b0_q, b1_q.
+    // Loads come in runs and gaps, with the weights' corners among the new values.
+    let weights = corners(255);
+    let ins: Vec<[u64; 9]> = (0..120)
+        .map(|t| {
+            let mut i = [0u64; 9].map(|_| rng.gen_range(0..256));
+            i[2] = u64::from(t % 7 == 0 || rng.gen_range(0..4) == 0);
+            for x in &mut i[3..5] {
+                if rng.gen_range(0..3) == 0 {
+                    *x = weights[rng.gen_range(0..5)];
+                }
+            }
+            i
+        })
+        .collect();
+    // The B registers: the new weights of the last load before each cycle.
+    let mut held = [0u64; 2];
+    let operands: Vec<[(u64, u64); 2]> = ins
+        .iter()
+        .map(|i| {
+            let now = held;
+            if i[2] == 1 {
+                held = [i[3], i[4]];
+            }
+            [(i[0], now[0]), (i[1], now[1])]
+        })
+        .collect();
+    let rows: Vec<Vec<i64>> = ins.iter().map(|i| i.iter().map(|&x| x as i64).collect()).collect();
+    let ports = [("a0", 8), ("a1", 8), ("b_load", 1), ("b0_new", 8), ("b1_new", 8), ("b0", 8), ("b1", 8), ("b0_q", 8), ("b1_q", 8)]
+        .map(|(p, w)| (p.to_string(), w));
+    let outs = systole_testbenches::tools::icarus_vectors(&dir, &flat, true, &ports, &[("p0".into(), 32), ("p1".into(), 32)], &rows)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for k in 0..2 {
+        // The A register takes the previous cycle's activation, the B register holds the
+        // weight loaded before it: a product of `a(t - 1)` and the weight in cycle `t`,
+        // `reg_out` cycles later still.
+        let pairs: Vec<(u64, u64)> = (0..ins.len()).map(|t| (if t == 0 { 0 } else { ins[t - 1][k] }, operands[t][k].1)).collect();
+        // Before the first clock edge the cell model's registers are unknown.
+        for (t, want) in products(&pairs, (8, 8, 32), true, latency - 1).into_iter().enumerate().skip(latency) {
+            let Some(want) = want else { continue };
+            let got = outs[t][k].map(|p| (p as u64) & 0xffff_ffff);
+            assert_eq!(got, Some(want), "{name}, product {k}, cycle {t}: {:?}", pairs[t + 1 - latency]);
+        }
+    }
+}
+
 #[test]
 fn the_ice40_dsp_pair_is_two_exact_products_after_their_registers() {
     for (reg_in, reg_out) in [(false, false), (true, false), (false, true), (true, true)] {
         check_ice40_pair(reg_in, reg_out);
+    }
+    for reg_out in [false, true] {
+        check_ice40_held_pair(reg_out);
     }
 }
 
