@@ -128,7 +128,7 @@ impl ExecDual {
             host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
-            ws: WsEngine::new(rows, cols, act_banks),
+            ws: WsEngine::new(rows, cols, act_banks).with_acc_rows(acc_rows),
             os: OsEngine::new(rows, cols),
             mem: Memories::new(rows, cols, act_words, act_banks, wgt_words, acc_rows),
             os_last: Default::default(),

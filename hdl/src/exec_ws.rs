@@ -19,7 +19,7 @@
 use crate::array::WsArray;
 use crate::band::BandUnit;
 use crate::csc::CscExpander;
-use crate::delay::Delay;
+use crate::delay::{Delay, RamDelay};
 use crate::memories::Memories;
 use crate::pe::GROUP_LANES;
 use crate::sram::ADDR_BITS;
@@ -27,6 +27,11 @@ use crate::wordseq::WordSeq;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;
+
+/// Bits of a drain line entry: from a word's issue to its column sums' arrival, the
+/// accumulator issue (bit 0 valid, bit 1 accumulate or overwrite), the completion (bit 2)
+/// and the row address (bits 3 on).
+const DRAIN_BITS: usize = 3 + ADDR_BITS;
 
 /// The WS engine for a `rows x cols` array, without memories: it reads the scratchpads and
 /// drives the accumulator through its ports.
@@ -165,11 +170,20 @@ pub struct WsEngine {
     a_flip: DFF<Bit>,
     wr_v: DFF<Bit>,
     wr_row: DFF<Bits<8>>,
-    // Accumulator pipeline.
+    // Accumulator pipeline: the issue lines and the first `drain` cycles of the
+    // completion line in one block RAM line (`drain_ram`, when the array's latency is at
+    // least 2), or all in registers.
+    drain_ram: Vec<RamDelay<DRAIN_BITS>>,
     d_valid: Delay<Bit>,
     d_addr: Delay<Addr>,
     d_accum: Delay<Bit>,
     done_line: Delay<Bit>,
+    done_in: Signal<Local, Bit>,
+    // What enters the block RAM line, and what leaves it.
+    drain_entry: Signal<Local, Bits<DRAIN_BITS>>,
+    drained: Signal<Local, Bits<DRAIN_BITS>>,
+    // Bits of the accumulator's row addresses the drain line keeps.
+    _acc_bits: usize,
     // Combinational values of this cycle.
     cur_acc: Signal<Local, Addr>,
     cur_accum: Signal<Local, Bit>,
@@ -308,10 +322,15 @@ impl WsEngine {
             a_flip: Default::default(),
             wr_v: Default::default(),
             wr_row: Default::default(),
+            drain_ram: vec![],
             d_valid: Delay::new(rows + cols - 1),
             d_addr: Delay::new(rows + cols - 1),
             d_accum: Delay::new(rows + cols - 1),
             done_line: Delay::new(latency),
+            done_in: Default::default(),
+            drain_entry: Default::default(),
+            drained: Default::default(),
+            _acc_bits: ADDR_BITS,
             cur_acc: Default::default(),
             cur_accum: Default::default(),
             issue_w: Default::default(),
@@ -390,17 +409,30 @@ impl WsEngine {
 
     /// The accumulator's pipeline stages the completion line allows for.
     fn acc_stages(&self) -> usize {
-        self.done_line.depth() - self.array.latency() - 2
+        let in_ram: usize = self.drain_ram.iter().map(RamDelay::depth).sum();
+        self.done_line.depth() + in_ram - self.array.latency() - 2
     }
 
     /// Sizes the accumulator issue lines to the array's latency and the completion line to
-    /// it, the read, the write and `acc_stages`.
+    /// it, the read, the write and `acc_stages`: the issue lines and the completion's
+    /// first `drain` cycles in one [`RamDelay`] when `drain` is at least 2.
     fn set_lines(&mut self, acc_stages: usize) {
         let drain = self.array.latency();
-        self.d_valid = Delay::new(drain);
-        self.d_addr = Delay::new(drain);
-        self.d_accum = Delay::new(drain);
-        self.done_line = Delay::new(drain + 2 + acc_stages);
+        let in_ram = if drain >= 2 { drain } else { 0 };
+        self.drain_ram = (in_ram > 0).then(|| RamDelay::new(drain).keeping(3 + self._acc_bits)).into_iter().collect();
+        self.d_valid = Delay::new(drain - in_ram);
+        self.d_addr = Delay::new(drain - in_ram);
+        self.d_accum = Delay::new(drain - in_ram);
+        self.done_line = Delay::new(drain - in_ram + 2 + acc_stages);
+    }
+
+    /// The engine for an accumulator of `rows` rows, whose row addresses the drain line
+    /// keeps only as many bits of as the accumulator decodes.
+    pub fn with_acc_rows(mut self, rows: usize) -> Self {
+        self._acc_bits = crate::sram::index_bits(rows);
+        let acc_stages = self.acc_stages();
+        self.set_lines(acc_stages);
+        self
     }
 
     /// The engine with its word sequencer's counters `bits` wide, for a controller that
@@ -609,12 +641,12 @@ impl Logic for WsEngine {
 
         // The last busy cycle: completion enters the latency line, a preload arms a flip.
         if self.start.val() {
-            self.done_line.data_in.next = self.last_at_start.val();
+            self.done_in.next = self.last_at_start.val();
             if self.last_at_start.val() & self.preload_valid.val() {
                 self.pending_flip.d.next = true;
             }
         } else {
-            self.done_line.data_in.next = self.last_running.val();
+            self.done_in.next = self.last_running.val();
             if self.last_running.val() & self.f_preload.q.val() {
                 self.pending_flip.d.next = true;
             }
@@ -755,9 +787,24 @@ impl Logic for WsEngine {
         self.d_valid.data_in.next = self.issue_w.val();
         self.d_addr.data_in.next = self.cur_acc.val();
         self.d_accum.data_in.next = self.cur_accum.val();
+        self.done_line.data_in.next = self.done_in.val();
         self.acc_issue.next = self.d_valid.data_out.val();
         self.acc_addr.next = self.d_addr.data_out.val();
         self.acc_accumulate.next = self.d_accum.data_out.val();
+        self.drain_entry.next = (bit_cast::<DRAIN_BITS, ADDR_BITS>(self.cur_acc.val()) << 3)
+            | bit_cast::<DRAIN_BITS, 1>(self.issue_w.val().into())
+            | (bit_cast::<DRAIN_BITS, 1>(self.cur_accum.val().into()) << 1)
+            | (bit_cast::<DRAIN_BITS, 1>(self.done_in.val().into()) << 2);
+        self.drained.next = self.drain_entry.val();
+        for k in 0..self.drain_ram.len() {
+            self.drain_ram[k].clock.next = self.clock.val();
+            self.drain_ram[k].data_in.next = self.drain_entry.val();
+            self.drained.next = self.drain_ram[k].data_out.val();
+            self.acc_issue.next = self.drained.val().get_bit(0);
+            self.acc_accumulate.next = self.drained.val().get_bit(1);
+            self.done_line.data_in.next = self.drained.val().get_bit(2);
+            self.acc_addr.next = self.drained.val().get_bits::<ADDR_BITS>(3);
+        }
         for j in 0..self.acc_input.len() {
             self.acc_input[j].next = self.array.out[j].val();
         }
@@ -869,7 +916,7 @@ impl ExecWs {
             host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
-            engine: WsEngine::new(rows, cols, act_banks),
+            engine: WsEngine::new(rows, cols, act_banks).with_acc_rows(acc_rows),
             mem: Memories::new(rows, cols, act_words, act_banks, wgt_words, acc_rows),
         }
     }

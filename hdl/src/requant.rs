@@ -219,6 +219,9 @@ pub struct Requant {
     /// `first` on its way to step 2a, through the boundaries before it.
     first_line: Delay<Bit>,
     _stages: usize,
+    // 1 when step 2a reads the scale's significand from the unit's inputs, which still
+    // hold it when the iteration starts (`with_interval`), else 0.
+    _ms_from_inputs: usize,
     // Bundle fields and casts are copied into locals before their bits are indexed: the
     // Verilog of a field or a cast cannot be indexed again.
     // Step 1a.
@@ -332,6 +335,7 @@ impl Requant {
             serial: vec![],
             first_line: Delay::new(0),
             _stages: stages,
+            _ms_from_inputs: 0,
             acc_in: Default::default(),
             bias_in: Default::default(),
             scale_in: Default::default(),
@@ -425,18 +429,40 @@ impl Requant {
     /// after `first` ([`SerialSignificands`]). The exponent and flags wait at boundary 8,
     /// one cycle, so that they leave step 2a with their product. At most
     /// [`systole_core::arch::MAX_SERIAL_REQUANT_STAGES`] stages (boundary 8 is inside the
-    /// DSP product only).
+    /// DSP product only). Two registers go that the held inputs make redundant: the
+    /// scale's significand is read straight from the inputs when they still hold it as the
+    /// iteration starts, and a register at boundary 3 (after 2a: the iteration's own) moves to
+    /// boundary 6; neither moves the result's cycle.
     pub fn with_interval(mut self, interval: usize) -> Self {
         if interval > 1 {
             let stages = self._stages;
             assert!(stages <= systole_core::arch::MAX_SERIAL_REQUANT_STAGES, "{stages} stages around a product in logic");
             let registered = |boundary: usize| registers_at(stages, boundary);
             self.dsp = vec![];
-            self.serial = vec![SerialSignificands::new(interval, registered(2) == 1)];
-            self.b8 = Delay::new(1);
             // Of the boundaries before step 2a, 9 and 10 come after 8 in the order, so
             // only 0, 1 and 7 can hold a register here.
-            self.first_line = Delay::new([0, 1, 7].into_iter().map(registered).sum());
+            let ahead = [0, 1, 7].into_iter().map(registered).sum::<usize>();
+            self.first_line = Delay::new(ahead);
+            // A value's inputs stay for the interval, and the iteration starts
+            // `ahead - registered(0) + registered(2)` cycles after boundary 0 passes them
+            // on: while they are still there, the significand of the scale is read from
+            // them, not carried through boundaries 1, 7 and 2.
+            let serial = SerialSignificands::new(interval, registered(2) == 1);
+            if ahead - registered(0) + registered(2) < interval {
+                self._ms_from_inputs = 1;
+                self.serial = vec![serial.with_ms_read_at_start()];
+            } else {
+                self.serial = vec![serial];
+            }
+            self.b8 = Delay::new(1);
+            // The product leaves the iteration's own registers: the register of boundary 3
+            // after them would hold it again, so it moves to boundary 6 (the 8-bit result),
+            // and the unit's latency stays `stages + interval`.
+            if registered(3) == 1 && registered(6) == 0 {
+                self.b3 = Delay::new(0);
+                self.b6 = Delay::new(1);
+                self.clamp = Delay::new(self.clamp.depth() - 1);
+            }
             self.clamp = Delay::new(self.clamp.depth() + interval);
         }
         self
@@ -583,6 +609,9 @@ impl Logic for Requant {
             self.ma.next = self.r1.val().get_bits::<24>(0);
         }
         self.ms.next = bit_cast::<24, 23>(self.b7.data_out.val().frac) | 0x80_0000;
+        for _u in 0..self._ms_from_inputs {
+            self.ms.next = bit_cast::<24, 23>(self.scale_in.val().get_bits::<23>(0)) | 0x80_0000;
+        }
         // Both exponents, with and without the rounding's carry, side by side.
         self.ea0.next = bit_cast::<10, 8>(self.e1.val()) + 114 - bit_cast::<10, 5>(self.lz1.val());
         self.ea1.next = bit_cast::<10, 8>(self.e1.val()) + 115 - bit_cast::<10, 5>(self.lz1.val());

@@ -162,6 +162,17 @@ impl SerialSignificands {
     }
 }
 
+impl SerialSignificands {
+    /// The product with `ms` read only in the first cycle of the iteration, straight from
+    /// the input: for a caller whose `ms` is still on the input in the cycle the iteration
+    /// starts (its inputs held longer than the input register delays them), so the input
+    /// register of `ms` goes.
+    pub fn with_ms_read_at_start(mut self) -> Self {
+        self.s_in = Delay::new(0);
+        self
+    }
+}
+
 impl Logic for SerialSignificands {
     #[hdl_gen]
     fn update(&mut self) {

@@ -101,6 +101,48 @@ pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<Strin
     })
 }
 
+/// `rtl` (module `top`) synthesized for iCE40 by the FPGA flow's own Yosys script (with its
+/// `SYSTOLE_ICE40` define and the DSP mapping), as a netlist followed by the modules of
+/// Yosys's `ice40/cells_sim.v` that it instantiates (and the macros they use): ready for
+/// [`icarus_vectors`].
+pub fn ice40_netlist(dir: &Path, rtl: &str) -> Result<String, ToolError> {
+    use systole_fpga::board::{Family, PeProducts};
+    write(dir, "leaf.v", rtl)?;
+    let script = systole_fpga::tools::synthesis_script(Family::Ice40, PeProducts::Dsp, "top", "leaf.v", "leaf.json");
+    let yosys_error = |e: systole_fpga::tools::FlowError| match e {
+        systole_fpga::tools::FlowError::Missing(_) => ToolError::Missing("yosys"),
+        e => ToolError::Failed { tool: "yosys", output: e.to_string() },
+    };
+    systole_fpga::tools::run_yosys(&format!("{script}; write_verilog -noattr net.v"), dir).map_err(yosys_error)?;
+    let read = |path: &Path| std::fs::read_to_string(path).map_err(|source| ToolError::Io { path: path.to_path_buf(), source });
+    let netlist = read(&dir.join("net.v"))?;
+    let models_path = systole_fpga::tools::yosys_data("ice40/cells_sim.v").map_err(yosys_error)?;
+    let cells = read(&models_path)?;
+    let used = |m: &&str| {
+        let name: String = m.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        netlist.lines().any(|l| l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.starts_with([' ', '#'])))
+    };
+    let models: String = cells
+        .split("\nmodule ")
+        .skip(1)
+        .map(|m| m.split("\nendmodule").next().unwrap_or(m))
+        .filter(used)
+        .map(|m| format!("module {m}\nendmodule\n"))
+        .collect();
+    // The macros that the models' port declarations use, without the file's timescale and
+    // without port defaults (Verilog-2005 has none; the netlist drives every port it uses).
+    let macros: String = "`define NO_ICE40_DEFAULT_ASSIGNMENTS\n".to_string()
+        + &cells
+            .split("\nmodule ")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.starts_with("`timescale"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>();
+    Ok(format!("{netlist}\n{macros}{models}"))
+}
+
 /// The Verilog simulators a test can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Simulator {

@@ -79,18 +79,6 @@ fn products(ins: &[(u64, u64)], (a_bits, b_bits, p_bits): (usize, usize, usize),
         .collect()
 }
 
-/// The modules of Yosys's `ice40/cells_sim.v` that `netlist` instantiates.
-fn ice40_cell_models(netlist: &str) -> String {
-    let path = systole_fpga::tools::yosys_data("ice40/cells_sim.v").unwrap_or_else(|e| panic!("{e}"));
-    let cells = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let models: Vec<&str> = cells.split("\nmodule ").skip(1).map(|m| m.split("\nendmodule").next().unwrap_or(m)).collect();
-    let used = |m: &&str| {
-        let name: String = m.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        netlist.lines().any(|l| l.trim_start().strip_prefix(name.as_str()).is_some_and(|r| r.starts_with([' ', '#'])))
-    };
-    models.into_iter().filter(used).map(|m| format!("module {m}\nendmodule\n")).collect()
-}
-
 /// The iCE40 body of one DSP leaf (`SYSTOLE_ICE40`: an SB_MAC16 with its registers as
 /// asked), synthesized by the FPGA flow's own Yosys script and run as a netlist under
 /// Icarus with Yosys's cell models: every cycle's output against [`products`].
@@ -120,18 +108,9 @@ fn check_ice40_leaf<const A: usize, const B: usize, const P: usize>(signed: bool
 /// Synthesizes `leaf`'s Verilog with the FPGA flow's own iCE40 script and returns the
 /// netlist with the Yosys cell models it instantiates, checking that it holds an SB_MAC16.
 fn ice40_netlist(name: &str, leaf: &mut impl Block, dir: &std::path::Path) -> String {
-    std::fs::write(dir.join("leaf.v"), systole_hdl::verilog::emit(leaf)).unwrap();
-    let script = systole_fpga::tools::synthesis_script(
-        systole_fpga::board::Family::Ice40,
-        systole_fpga::board::PeProducts::Dsp,
-        "top",
-        "leaf.v",
-        "leaf.json",
-    );
-    systole_fpga::tools::run_yosys(&format!("{script}; write_verilog -noattr net.v"), dir).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let netlist = std::fs::read_to_string(dir.join("net.v")).unwrap();
-    assert_eq!(netlist.matches("SB_MAC16 #(").count(), 1, "{name}: not one SB_MAC16 in the netlist:\n{netlist}");
-    format!("{netlist}\n{}", ice40_cell_models(&netlist))
+    let flat = systole_testbenches::tools::ice40_netlist(dir, &systole_hdl::verilog::emit(leaf)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(flat.matches("SB_MAC16 #(").count(), 1, "{name}: not one SB_MAC16 in the netlist:\n{flat}");
+    flat
 }
 
 /// The corners of an operand of `max + 1` values (both signs' extremes, zero, one).

@@ -145,3 +145,43 @@ fn a_staggered_byte_ram_reads_each_group_at_its_old_address() {
         }
     }
 }
+
+/// A block RAM delay line ([`systole_hdl::delay::RamDelay`]) under Icarus in both bodies:
+/// the register chain as emitted, and the iCE40 circular buffer as the flow's Yosys
+/// script maps it (an `SB_RAM40_4K`, simulated with Yosys's cell model). In every cycle
+/// after the first `depth`, the output is the kept bits of the input `depth` cycles
+/// before; before that, zero. The rust-hdl model gives the same trace.
+#[test]
+fn a_block_ram_delay_line_is_a_chain_of_registers_on_every_target() {
+    use systole_hdl::delay::RamDelay;
+    use systole_testbenches::tools::ice40_netlist;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for (depth, kept) in [(2usize, 12usize), (5, 7), (16, 12), (19, 3)] {
+        let ins: Vec<i64> = (0..120).map(|_| rng.gen_range(1..4096)).collect();
+        let want: Vec<i64> = (0..ins.len()).map(|t| if t < depth { 0 } else { ins[t - depth] & ((1 << kept) - 1) }).collect();
+        let name = format!("ram-delay-{depth}-{kept}");
+        let mut line = RamDelay::<12>::new(depth).keeping(kept);
+        let rtl = emit(&mut line);
+        let rows: Vec<Vec<i64>> = ins.iter().map(|&x| vec![x]).collect();
+        let (input, output) = ([("data_in".to_string(), 12)], [("data_out".to_string(), 12)]);
+        let plain = icarus_vectors(&scratch(&name), &rtl, true, &input, &output, &rows).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let dir = scratch(&format!("{name}-ice40"));
+        let netlist = ice40_netlist(&dir, &rtl).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(netlist.matches("SB_RAM40_4K #(").count(), 1, "{name}: not one block RAM in\n{netlist}");
+        let ice40 = icarus_vectors(&dir, &netlist, true, &input, &output, &rows).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut model = RamDelay::<12>::new(depth).keeping(kept);
+        model.connect_all();
+        let mut modelled = vec![];
+        for &x in &ins {
+            model.data_in.next = (x as u64).into();
+            assert!(settle(&mut model));
+            modelled.push(model.data_out.val().index() as i64);
+            clock_cycle(&mut model, |m| &mut m.clock);
+        }
+        for t in 0..ins.len() {
+            // Icarus reads the 12-bit port as signed.
+            let (p, i) = (plain[t][0].map(|v| v & 0xfff), ice40[t][0].map(|v| v & 0xfff));
+            assert_eq!((p, i, modelled[t]), (Some(want[t]), Some(want[t]), want[t]), "{name}, cycle {t}: chain, iCE40, model");
+        }
+    }
+}
