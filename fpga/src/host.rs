@@ -61,6 +61,9 @@ pub enum HostError {
 /// A board running a Systole bitstream, behind a byte stream.
 pub struct Host<P> {
     port: P,
+    /// The board memory's size, once [`Host::identify`] has asked: reads and writes must
+    /// stay within it (the board keeps only the address and length bits it decodes).
+    memory_bytes: Option<u32>,
 }
 
 /// What a program run on a board produced.
@@ -75,7 +78,7 @@ pub struct BoardRun {
 impl<P: Read + Write> Host<P> {
     /// A client on `port`.
     pub fn new(port: P) -> Self {
-        Self { port }
+        Self { port, memory_bytes: None }
     }
 
     /// The byte stream, e.g. to change its time-out.
@@ -110,13 +113,28 @@ impl<P: Read + Write> Host<P> {
         let what = "identify";
         self.send(what, &[CMD_IDENTIFY])?;
         let got: [u8; IDENTITY_BYTES] = self.receive(what, IDENTITY_BYTES)?.try_into().expect("receive returns n bytes");
-        Identity::decode(&got).ok_or(HostError::NotSystole(got))
+        let id = Identity::decode(&got).ok_or(HostError::NotSystole(got))?;
+        self.memory_bytes = Some(id.memory_bytes);
+        Ok(id)
     }
 
-    /// Writes `bytes` to board memory at `addr`.
+    /// Refuses an access of `len` bytes at `addr` beyond the board memory (when known).
+    fn check_range(&self, what: &str, addr: u32, len: u64) -> Result<(), HostError> {
+        match self.memory_bytes {
+            Some(size) if u64::from(addr) + len > u64::from(size) => Err(HostError::TooLarge(format!(
+                "{what}: the board memory holds {size} bytes (0x0 to {:#x}); build the bitstream with a larger --mem-kib, or keep the access within it",
+                size.saturating_sub(1)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `bytes` to board memory at `addr`: within the memory, once [`Host::identify`]
+    /// has told its size.
     pub fn write_memory(&mut self, addr: u32, bytes: &[u8]) -> Result<(), HostError> {
         let what = format!("write {} bytes at {addr:#x}", bytes.len());
         let len = u32::try_from(bytes.len()).map_err(|_| HostError::TooLarge(format!("{what}: more than 4 GiB")))?;
+        self.check_range(&what, addr, u64::from(len))?;
         let mut msg = vec![CMD_WRITE];
         msg.extend(addr.to_le_bytes());
         msg.extend(len.to_le_bytes());
@@ -125,12 +143,14 @@ impl<P: Read + Write> Host<P> {
         self.expect_ack(&what)
     }
 
-    /// Reads `len` bytes of board memory at `addr`.
+    /// Reads `len` bytes of board memory at `addr`: within the memory, once
+    /// [`Host::identify`] has told its size.
     pub fn read_memory(&mut self, addr: u32, len: u32) -> Result<Vec<u8>, HostError> {
         if len == 0 {
             return Ok(vec![]);
         }
         let what = format!("read {len} bytes at {addr:#x}");
+        self.check_range(&what, addr, u64::from(len))?;
         let mut msg = vec![CMD_READ];
         msg.extend(addr.to_le_bytes());
         msg.extend(len.to_le_bytes());

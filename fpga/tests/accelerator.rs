@@ -90,7 +90,7 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
 fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let arch = preset("icebreaker");
     let b = board("icebreaker").unwrap();
-    let dir = out_dir("icebreaker-2x1");
+    let dir = out_dir("icebreaker-8x2");
     // The board's defaults, as `systole fpga build` takes them: 32 instructions and 2 KiB.
     // The preset asks for 24 MHz, which the PLL makes from the 12 MHz oscillator.
     let opts = BuildOptions::for_board(&b);
@@ -102,22 +102,22 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     assert_eq!(bitstream, 104_090, "bitstream of {bitstream} bytes");
     let p = &r.pnr;
     assert_eq!((p.luts.total, p.brams.total, p.dsps.total), (5280, 30, 8));
-    assert!(p.luts.used > 2_000 && p.luts.used <= p.luts.total, "{p:?}");
+    assert!(p.luts.used > 4_000 && p.luts.used <= p.luts.total, "{p:?}");
     // Instruction memories (3 x 1 or 2, packed: `controller::InstrFormat`), scratchpads
     // (1 + 1), accumulator and replica (2 + 2), board memory (4): at most 30 block RAMs.
     assert!(p.brams.used >= 12 && p.brams.used <= 30, "{p:?}");
-    // The PEs' multipliers and the requantizer's 24x24 product in SB_MAC16s.
-    assert!(p.dsps.used >= 3, "{p:?}");
+    // The 16 PEs' multipliers in all eight SB_MAC16s, two to each (dual 8x8 mode).
+    assert_eq!(p.dsps.used, 8, "{p:?}");
     assert!(r.timing_met, "{p:?}");
-    // 2 PEs, 2 ops per MAC, 24 MHz; 24 MHz / 115200 baud = 208.3 clocks per bit.
+    // 16 PEs, 2 ops per MAC, 24 MHz; 24 MHz / 115200 baud = 208.3 clocks per bit.
     assert!(matches!(r.clock.source, ClockSource::Ice40Pll(_)), "{:?}", r.clock);
-    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (24.0, 208, 0.096));
+    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (24.0, 208, 0.768));
     // Where the logic goes: every block RAM and multiplier nextpnr placed is in a block,
-    // the two PEs' one (an SB_MAC16 in dual 8x8 mode) in the execute unit and the
-    // requantizer's four in the store unit.
+    // the PEs' eight in the execute unit and none in the store unit (the requantizer's
+    // product is in logic, `requant_interval = 6`).
     let block = |path: &str| r.blocks.iter().find(|b| b.path == path).unwrap_or_else(|| panic!("no block {path}: {:?}", r.blocks));
     assert_eq!((block("").rams, block("").dsps), (p.brams.used, p.dsps.used));
-    assert_eq!((block("core.acc.ex").dsps, block("core.acc.st").dsps), (1, 4));
+    assert_eq!((block("core.acc.ex").dsps, block("core.acc.st").dsps), (8, 0));
     assert!(block("core.acc").luts > block("core.acc.ex").luts + block("core.acc.st").luts);
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains("where the logic goes") && text.lines().any(|l| l.trim_start().starts_with("rq$0 ")), "{text}");
@@ -125,47 +125,21 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The 16-MAC small-FPGA variant for the iCEBreaker's target, as an 8x2 (two columns keep
-/// the accumulator, table and store path narrow): no transposer, 64-bit instruction
-/// memories, one DRAM lane (so one requantizer, its product in logic with
-/// `requant_interval = 6`, its table one block RAM of 256 entries read by entry), two PE
-/// stages (the SB_MAC16 pairs take the weights from the PEs' registers), the weight bus
-/// broadcast and the activation reads staggered (docs/ARCHITECTURE.md section 9).
-fn small_fpga_16_macs() -> ArchConfig {
-    ArchConfig {
-        name: "8x2-ws-small".into(),
-        rows: 8,
-        cols: 2,
-        transposer: false,
-        fetch_cycles: 8,
-        dram_bytes_per_cycle: 1,
-        param_entries: 256,
-        requant_stages: 6,
-        requant_interval: 6,
-        pe_stages: 2,
-        weight_broadcast: true,
-        staggered_act_reads: true,
-        ..tiny()
-    }
-}
-
+/// Twice the iCEBreaker preset's rows, 32 MACs, does not fit the UP5K: its PEs need 16
+/// SB_MAC16 of the 8, and the error says so and names where the logic goes.
 #[test]
-fn the_small_fpga_16_macs_fit_the_up5k_dsps_and_block_rams_but_not_its_logic() {
-    let dir = out_dir("icebreaker-8x2");
+fn twice_the_icebreaker_preset_does_not_fit_the_up5k() {
+    let dir = out_dir("icebreaker-16x2");
     let b = board("icebreaker").unwrap();
-    let opts = BuildOptions { clock_mhz: Some(12.0), ..BuildOptions::for_board(&b) };
-    match build(&b, &small_fpga_16_macs(), &opts, &dir, &mut |_, _| {}) {
+    let arch = ArchConfig { name: "16x2-ws-small".into(), rows: 16, ..preset("icebreaker") };
+    match build(&b, &arch, &BuildOptions::for_board(&b), &dir, &mut |_, _| {}) {
         Err(e @ BuildError::DoesNotFit { source: FlowError::DoesNotFit { .. }, .. }) => {
             let BuildError::DoesNotFit { source: FlowError::DoesNotFit { ref overflows, .. }, ref blocks } = e else { unreachable!() };
-            // Block RAM is within the 30 and the PEs take the 8 DSP blocks; the logic cells
-            // remain over (README, FPGA).
-            assert_eq!(overflows.len(), 1, "{overflows:?}");
-            let (cell, used, total) = &overflows[0];
-            assert!(cell == "ICESTORM_LC" && used > total && *total == 5280, "{overflows:?}");
-            // The error names where the logic goes, down to the engine's blocks.
+            assert!(overflows.iter().any(|(cell, used, total)| cell == "ICESTORM_DSP" && (*used, *total) == (16, 8)), "{overflows:?}");
             let table = blocks.as_deref().expect("the netlist is read");
             assert!(table.lines().any(|l| l.trim_start().starts_with("core ")), "{table}");
-            assert!(e.to_string().contains("where the logic goes"), "{e}");
+            let text = e.to_string();
+            assert!(text.contains("where the logic goes") && text.contains("choose a smaller array"), "{text}");
         }
         other => panic!("expected a fit error, got {other:?}"),
     }

@@ -106,7 +106,12 @@ pub struct HostBridge {
     left: DFF<Bits<8>>,
     arg: DFF<Bits<64>>,
     addr: DFF<Bits<DRAM_ADDR_BITS>>,
+    /// Bytes left of a `Read` or `Write`, kept to the bits that count the board memory's
+    /// size (`len_mask`): like the address, which the memory decodes only as far as its
+    /// size, a length is to stay within the memory, and the host checks that it does
+    /// (`systole_fpga::host::Host`).
     len: DFF<Bits<32>>,
+    len_mask: Constant<Bits<32>>,
     /// `len == 1` and `len != 0`, registered: a cycle late, but `len` changes only with a
     /// received byte or in `ReadIssue`, and is next tested at the next byte (a UART frame,
     /// at least 40 cycles, later) or in `Send` (three cycles later), so the flags are
@@ -202,6 +207,7 @@ impl HostBridge {
             arg: Default::default(),
             addr: Default::default(),
             len: Default::default(),
+            len_mask: Constant::new(crate::verilog::low_mask(crate::sram::index_bits(identity.memory_bytes as usize) + 1)),
             len_one: Default::default(),
             len_left: Default::default(),
             len_zero: Default::default(),
@@ -358,7 +364,7 @@ impl Logic for HostBridge {
             }
             BridgeState::Dispatch => {
                 self.addr.d.next = self.arg.q.val().get_bits::<DRAM_ADDR_BITS>(0);
-                self.len.d.next = self.arg.q.val().get_bits::<32>(32);
+                self.len.d.next = self.arg.q.val().get_bits::<32>(32) & self.len_mask.val();
                 if self.is_write.q.val() {
                     if self.len_zero.q.val() {
                         self.one.d.next = self.ack.val();
@@ -388,7 +394,7 @@ impl Logic for HostBridge {
                 if self.rx_new.q.val() {
                     self.mem_we.next = true;
                     self.addr.d.next = self.addr.q.val() + 1;
-                    self.len.d.next = self.len.q.val() - 1;
+                    self.len.d.next = (self.len.q.val() - 1) & self.len_mask.val();
                     if self.len_one.q.val() {
                         self.one.d.next = self.ack.val();
                         self.reply.d.next = 0.into();
@@ -400,7 +406,7 @@ impl Logic for HostBridge {
             }
             BridgeState::ReadIssue => {
                 self.addr.d.next = self.addr.q.val() + 1;
-                self.len.d.next = self.len.q.val() - 1;
+                self.len.d.next = (self.len.q.val() - 1) & self.len_mask.val();
                 self.state.d.next = BridgeState::ReadWait;
             }
             BridgeState::ReadWait => {

@@ -162,8 +162,9 @@ pub struct Controller {
     store: UnitSequencer,
     run_r: DFF<Bit>,
     fin_r: DFF<Bit>,
-    /// Each unit's `Sync` counts are met: this cycle's comparisons, or with a decode stage
-    /// the registers that made them a cycle early from the next counts and fields.
+    /// Each unit's `Sync` counts are met: this cycle's comparisons, or (with a decode stage
+    /// or `_counts_early`) the registers that made them a cycle early from the next done
+    /// counts and the fields.
     load_met: Signal<Local, Bit>,
     exec_met: Signal<Local, Bit>,
     store_met: Signal<Local, Bit>,
@@ -188,6 +189,11 @@ pub struct Controller {
     run_next: Signal<Local, Bit>,
     /// 1 with a decode stage.
     _decoded: usize,
+    // 1 when the `Sync` counts sit in parts fetched at least two cycles before their
+    // instruction is whole (and there is no decode stage): then they are the same in any
+    // cycle the instruction may issue in as in the cycle before, and the tests are
+    // registered a cycle early against the other units' next done counts.
+    _counts_early: usize,
     cyc: DFF<Bits<CYCLE_BITS>>,
     /// Per start port of [`STARTS`]: its opcode's code...
     op_code: Vec<Constant<Bits<OPCODE_BITS_USIZE>>>,
@@ -521,11 +527,15 @@ impl InstrFormat {
         let span = (INSTR_BITS / fetch) as u32;
         let widest = fields.iter().flatten().map(FieldPlaces::bits).max().unwrap_or(1);
         // The narrowest parts that hold every unit's fields, each field in at most two
-        // pieces, placed first fit by decreasing width.
-        let (part_bits, pieces) = (widest.div_ceil(2)..=span)
-            .find_map(|w| {
-                let pieces: Option<Vec<Vec<Pieces>>> = fields.iter().map(|f| place_pieces(f, fetch, w, span)).collect();
-                pieces.map(|p| (w, p))
+        // pieces, placed by decreasing width: the `Sync` counts first if they then still
+        // fit (so that they are fetched early, see `Controller::new`).
+        let (part_bits, pieces) = [true, false]
+            .into_iter()
+            .find_map(|counts_first| {
+                (widest.div_ceil(2)..=span).find_map(|w| {
+                    let pieces: Option<Vec<Vec<Pieces>>> = fields.iter().map(|f| place_pieces(f, fetch, w, span, counts_first)).collect();
+                    pieces.map(|p| (w, p))
+                })
             })
             .expect("a unit's kept fields fit its 512 instruction bits (a test packs the widest configurations)");
         let mut pieces = pieces.into_iter();
@@ -566,9 +576,12 @@ impl InstrFormat {
 
 /// Where the pieces of `fields` go in `parts` parts of `width` used bits each (part `k`
 /// starting at bit `k * span`): a field wider than `width` is cut into a low piece of
-/// `width` bits and the rest, and the pieces are placed first fit, widest first, so that
-/// none crosses a part; `None` if they do not fit.
-fn place_pieces(fields: &[FieldPlaces], parts: usize, width: u32, span: u32) -> Option<Vec<Pieces>> {
+/// `width` bits and the rest, and the pieces are placed widest first, each in the last
+/// part with room, so that none crosses a part and the last part, which the sequencer
+/// reads straight from its memory rather than keeping in registers, fills first. With
+/// `counts_first`, fields 1 to 3 (the `Sync` counts) are placed before all others, each
+/// in the first part with room (see `Controller::new`). `None` if they do not fit.
+fn place_pieces(fields: &[FieldPlaces], parts: usize, width: u32, span: u32, counts_first: bool) -> Option<Vec<Pieces>> {
     let mut pieces: Vec<(usize, bool, u32)> = vec![];
     for (i, f) in fields.iter().enumerate() {
         let bits = f.bits();
@@ -580,11 +593,13 @@ fn place_pieces(fields: &[FieldPlaces], parts: usize, width: u32, span: u32) -> 
             pieces.push((i, true, bits - width));
         }
     }
-    pieces.sort_by_key(|&(i, high, bits)| (std::cmp::Reverse(bits), i, high));
+    let early = |i: usize| counts_first && (1..=3).contains(&i);
+    pieces.sort_by_key(|&(i, high, bits)| (!early(i), std::cmp::Reverse(bits), i, high));
     let mut used = vec![0u32; parts];
     let mut placed = vec![Pieces { low: 0, low_bits: 0, high: 0, high_bits: 0 }; fields.len()];
     for (i, high, bits) in pieces {
-        let k = used.iter().position(|&u| u + bits <= width)?;
+        let room = |k: &usize| used[*k] + bits <= width;
+        let k = if early(i) { (0..parts).find(room) } else { (0..parts).rev().find(room) }?;
         let at = k as u32 * span + used[k];
         used[k] += bits;
         if high {
@@ -1004,6 +1019,16 @@ impl Controller {
         let fetch = arch.fetch_cycles.max(1);
         let [load, exec, store] = Unit::ALL.map(|u| UnitSequencer::new(depth, fetch, &format.slots(u), arch.decode_stages));
         (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
+        // Part `p` of an instruction fetched from the cycle of its predecessor's issue (or
+        // of `run`), `t`, is in its register from `t + p + 2`; the instruction is whole,
+        // and may issue, from `t + fetch`.
+        let lanes_per_part = LANES / fetch;
+        let settled =
+            |slot: &FieldSlot| slot.bits == 0 || ((slot.offset + slot.bits - 1) as usize / LANE_BITS) / lanes_per_part + 3 <= fetch;
+        // Slots 2 to 7: the low and high pieces of fields 1 to 3, the `Sync` counts.
+        if arch.decode_stages == 0 && Unit::ALL.iter().all(|&u| format.slots(u).iter().skip(2).take(6).all(settled)) {
+            ctl._counts_early = 1;
+        }
         ctl
     }
 
@@ -1082,6 +1107,7 @@ impl Controller {
             issuable_next: signals(3),
             run_next: Default::default(),
             _decoded: arch.decode_stages,
+            _counts_early: 0,
             fin_r: Default::default(),
             cyc: Default::default(),
             op_code: constants(STARTS.iter().map(|(o, _, _)| o.code())),
@@ -1154,7 +1180,7 @@ impl Logic for Controller {
         self.next_met[5].done.next = self.exec.done.val();
         self.next_met[5].done_inc.next = self.exec.done_inc.val();
         self.next_met[5].complete.next = self.unit_complete[1].val();
-        for _u in 0..self._decoded {
+        for _u in 0..(self._decoded + self._counts_early) {
             self.load_met_r.d.next = self.next_met[0].met.val() & self.next_met[1].met.val();
             self.exec_met_r.d.next = self.next_met[2].met.val() & self.next_met[3].met.val();
             self.store_met_r.d.next = self.next_met[4].met.val() & self.next_met[5].met.val();
@@ -1365,6 +1391,20 @@ mod tests {
         let format = InstrFormat::new(&small, 32, 11);
         let widest_unit = format.units.iter().map(|u| u.iter().map(|(f, _)| f.bits()).sum::<u32>()).max().unwrap();
         assert!(format.part_bits() as u32 <= widest_unit.div_ceil(8) + 2, "{} bits per part for {widest_unit}", format.part_bits());
+        // The iCEBreaker preset (8x2, its 256-entry table): every unit's `Sync` counts in
+        // part 0, so the controller tests them a cycle early, and the last part, read
+        // straight from the memory, full.
+        let preset = ArchConfig { rows: 8, cols: 2, param_entries: 256, requant_interval: 6, pe_stages: 2, ..small };
+        let format = InstrFormat::new(&preset, 32, 11);
+        let part = |bit: u32| bit as usize / (INSTR_BITS / 8);
+        for unit in Unit::ALL {
+            let slots = format.slots(unit);
+            assert!(slots[2..8].iter().all(|s| s.bits == 0 || part(s.offset + s.bits - 1) == 0), "{unit:?}: {slots:?}");
+            let last: u32 = slots.iter().filter(|s| s.bits > 0 && part(s.offset) == 7).map(|s| s.bits).sum();
+            assert_eq!(last, format.part_bits, "{unit:?}: {slots:?}");
+        }
+        assert_eq!(Controller::new(&preset, 32, 11)._counts_early, 1);
+        assert_eq!(Controller::new(&ArchConfig { fetch_cycles: 2, ..preset }, 32, 11)._counts_early, 0);
     }
 
     /// Deterministic pseudo-random words (xorshift).

@@ -58,8 +58,14 @@ fn identifies_and_round_trips_memory() {
     let mut host = board(&a, 8, 256);
     let id = host.identify().unwrap();
     assert_eq!((id.arch, id.instr_depth, id.clocks_per_bit, id.memory_bytes), (fingerprint(&a), 8, CLOCKS_PER_BIT as u16, 256));
-    // Unaligned, across banks, and wrapping past the end of the 256 bytes.
+    // Past the end of the 256 bytes the host refuses, naming the size and the fix.
     let bytes: Vec<u8> = (0..37u32).map(|i| (i * 97 + 13) as u8).collect();
+    let e = host.write_memory(230, &bytes).unwrap_err().to_string();
+    assert!(e.contains("holds 256 bytes") && e.contains("--mem-kib"), "{e}");
+    assert!(host.read_memory(250, 7).unwrap_err().to_string().contains("holds 256 bytes"));
+    // A host that has not asked does not know the size: the board decodes the address
+    // only as far as its memory, so an access past the end wraps (unaligned, across banks).
+    let mut host = Host::new(host.into_inner());
     host.write_memory(230, &bytes).unwrap();
     assert_eq!(host.read_memory(230, 37).unwrap(), bytes);
     host.write_memory(3, &[0xa5, 0x5a]).unwrap();
