@@ -198,9 +198,10 @@ pub struct ArchConfig {
     /// at registers instead of behind the decoder. An instruction then issues at the
     /// earliest one cycle after it is whole (docs/ARCHITECTURE.md sections 4 and 5).
     pub decode_stages: usize,
-    /// Registers on the DRAM read data before the loading engines use it, 0 or
-    /// [`MAX_DRAM_READ_STAGES`] (default 0): with one, a board's block RAM memory is read
-    /// into a register with no logic after it. The engines issue their reads that many
+    /// Registers on the DRAM read path of the loading engines, 0 to [`MAX_DRAM_READ_STAGES`]
+    /// (default 0): with one, a board's block RAM memory is read into a register with no
+    /// logic after it; with two, the read address also leaves the accelerator from a
+    /// register, so the board memory's bank rows begin at one. The engines issue their reads that many
     /// cycles earlier, inside their wait, which grows to [`ArchConfig::load_latency`] when
     /// the registers do not fit in it. Needs no transposer (whose load shares its issue
     /// phase with its drain; docs/ARCHITECTURE.md section 9).
@@ -281,8 +282,9 @@ pub const MAX_ACC_STAGES: usize = 3;
 /// Most pipeline stages between instruction fetch and issue: the decoded fields' registers.
 pub const MAX_DECODE_STAGES: usize = 1;
 
-/// Most registers on the DRAM read data.
-pub const MAX_DRAM_READ_STAGES: usize = 1;
+/// Most registers on the DRAM read path: one on the data, then one on the address
+/// ([`ArchConfig::dram_read_address_stages`], [`ArchConfig::dram_read_data_stages`]).
+pub const MAX_DRAM_READ_STAGES: usize = 2;
 
 /// Most registers on the WS array's edge inputs.
 pub const MAX_EDGE_STAGES: usize = 1;
@@ -474,6 +476,19 @@ impl ArchConfig {
     /// the wait is at least `dram_read_stages + 2`.
     pub fn load_latency(&self) -> usize {
         self.dram_latency.max(self.dram_read_stages + MIN_DRAM_LATENCY)
+    }
+
+    /// Of the `dram_read_stages` registers, those on the read address the load unit
+    /// presents to the DRAM port (the second, when there are two): the memory sees each read
+    /// that many cycles after the engine issues it.
+    pub fn dram_read_address_stages(&self) -> usize {
+        self.dram_read_stages.saturating_sub(1)
+    }
+
+    /// Of the `dram_read_stages` registers, those on the read data before the engines'
+    /// logic (the first).
+    pub fn dram_read_data_stages(&self) -> usize {
+        self.dram_read_stages.min(1)
     }
 
     /// Cycles from an OS matmul's last issue cycle until its tile is in the accumulator:
@@ -700,7 +715,7 @@ impl ArchConfig {
             "dram_read_stages",
             self.dram_read_stages,
             MAX_DRAM_READ_STAGES,
-            "registers, but the DRAM read data has one place for one (after the memory's read)",
+            "registers, but the DRAM read path has two places for them (after the memory's read and on its address)",
         )?;
         if self.dram_read_stages > 0 && self.transposer {
             return Err(ConfigError::new(
@@ -892,7 +907,12 @@ mod tests {
         assert_eq!((short.load_latency(), ArchConfig { dram_read_stages: 0, ..short.clone() }.load_latency()), (3, 2));
         let transposed = ArchConfig { transposer: true, ..a.clone() }.validate().unwrap_err();
         assert_eq!(transposed.field, "dram_read_stages");
-        assert_eq!(ArchConfig { dram_read_stages: 2, ..a }.validate().unwrap_err().field, "dram_read_stages");
+        let two = ArchConfig { dram_read_stages: 2, ..a.clone() };
+        assert!(two.validate().is_ok());
+        assert_eq!((two.dram_read_address_stages(), two.dram_read_data_stages()), (1, 1));
+        assert_eq!((a.dram_read_address_stages(), a.dram_read_data_stages()), (0, 1));
+        assert_eq!(ArchConfig { dram_latency: 2, ..two }.load_latency(), 4);
+        assert_eq!(ArchConfig { dram_read_stages: 3, ..a }.validate().unwrap_err().field, "dram_read_stages");
     }
 
     #[test]

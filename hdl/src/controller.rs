@@ -36,6 +36,7 @@
 use crate::delay::Delay;
 use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
+use crate::matmul::MatmulFields;
 use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
@@ -105,44 +106,8 @@ pub struct Controller {
     pub ld_pattern: Signal<Out, DmaPattern>,
     /// `count` of `LoadParams`.
     pub ld_entries: Signal<Out, Bits<24>>,
-    /// `a.start`.
-    pub ex_a_start: Signal<Out, Addr>,
-    /// `a.inner_count`.
-    pub ex_a_inner_count: Signal<Out, Addr>,
-    /// `a.inner_stride`.
-    pub ex_a_inner_stride: Signal<Out, Addr>,
-    /// `a.outer_count`.
-    pub ex_a_outer_count: Signal<Out, Addr>,
-    /// `a.outer_stride`.
-    pub ex_a_outer_stride: Signal<Out, Addr>,
-    /// `acc` of the matmuls.
-    pub ex_acc: Signal<Out, Addr>,
-    /// `accumulate`.
-    pub ex_accumulate: Signal<Out, Bit>,
-    /// `preload.is_some()` of `MatmulWs`.
-    pub ex_preload_valid: Signal<Out, Bit>,
-    /// `preload` of `MatmulWs`.
-    pub ex_preload: Signal<Out, Addr>,
-    /// `b` of `MatmulOs`.
-    pub ex_b: Signal<Out, Addr>,
-    /// `band.is_some()`.
-    pub ex_band_valid: Signal<Out, Bit>,
-    /// `band.stride`.
-    pub ex_band_stride: Signal<Out, Bits<8>>,
-    /// Exec: WS tile format (0 dense, 1 2:4, 2 1:4).
-    pub ex_sparse: Signal<Out, Bits<2>>,
-    /// Exec: WS tiles of packed int4 weights.
-    pub ex_int4: Signal<Out, Bit>,
-    /// Exec: WS quad tiles, int4 weights and activations.
-    pub ex_act4: Signal<Out, Bit>,
-    /// Exec: the WS preload is a CSC tile.
-    pub ex_csc_valid: Signal<Out, Bit>,
-    /// Exec: its value words.
-    pub ex_csc: Signal<Out, Bits<16>>,
-    /// `band.taps`.
-    pub ex_band_taps: Signal<Out, Bits<16>>,
-    /// `band.width`.
-    pub ex_band_width: Signal<Out, Bits<16>>,
+    /// The exec unit's fields (`MatmulWs` and `MatmulOs`).
+    pub ex: Signal<Out, MatmulFields>,
     /// `acc` of the stores.
     pub st_acc: Signal<Out, Addr>,
     /// `row_stride` of `StoreTransposed`.
@@ -340,25 +305,25 @@ const PORTS: &[DecodedPort] = &[
     decoded(Ld, "dims[1].stride", Dram, |c| c.ld_pattern.val().stride1.field()),
     decoded(Ld, "dims[2].stride", Dram, |c| c.ld_pattern.val().stride2.field()),
     decoded(Ld, "count", Count, |c| c.ld_entries.val().field()),
-    decoded(Ex, "a.start", Sram, |c| c.ex_a_start.val().field()),
-    decoded(Ex, "a.inner_count", MatmulCount, |c| c.ex_a_inner_count.val().field()),
-    decoded(Ex, "a.inner_stride", Sram, |c| c.ex_a_inner_stride.val().field()),
-    decoded(Ex, "a.outer_count", MatmulCount, |c| c.ex_a_outer_count.val().field()),
-    decoded(Ex, "a.outer_stride", Sram, |c| c.ex_a_outer_stride.val().field()),
-    decoded(Ex, "acc", Sram, |c| c.ex_acc.val().field()),
-    decoded(Ex, "accumulate", Whole, |c| c.ex_accumulate.val().field()),
-    decoded(Ex, "preload.valid", Whole, |c| c.ex_preload_valid.val().field()),
-    decoded(Ex, "preload", Sram, |c| c.ex_preload.val().field()),
-    decoded(Ex, "b", Sram, |c| c.ex_b.val().field()),
-    decoded(Ex, "band.valid", Whole, |c| c.ex_band_valid.val().field()),
-    decoded(Ex, "band.stride", Whole, |c| c.ex_band_stride.val().field()),
-    decoded(Ex, "sparse", Packing, |c| c.ex_sparse.val().field()),
-    decoded(Ex, "int4", Packing, |c| c.ex_int4.val().field()),
-    decoded(Ex, "act4", Quad, |c| c.ex_act4.val().field()),
-    decoded(Ex, "csc.valid", Csc, |c| c.ex_csc_valid.val().field()),
-    decoded(Ex, "csc", Csc, |c| c.ex_csc.val().field()),
-    decoded(Ex, "band.taps", BandK, |c| c.ex_band_taps.val().field()),
-    decoded(Ex, "band.width", BandK, |c| c.ex_band_width.val().field()),
+    decoded(Ex, "a.start", Sram, |c| c.ex.val().a_start.field()),
+    decoded(Ex, "a.inner_count", MatmulCount, |c| c.ex.val().a_inner_count.field()),
+    decoded(Ex, "a.inner_stride", Sram, |c| c.ex.val().a_inner_stride.field()),
+    decoded(Ex, "a.outer_count", MatmulCount, |c| c.ex.val().a_outer_count.field()),
+    decoded(Ex, "a.outer_stride", Sram, |c| c.ex.val().a_outer_stride.field()),
+    decoded(Ex, "acc", Sram, |c| c.ex.val().acc.field()),
+    decoded(Ex, "accumulate", Whole, |c| c.ex.val().accumulate.field()),
+    decoded(Ex, "preload.valid", Whole, |c| c.ex.val().preload_valid.field()),
+    decoded(Ex, "preload", Sram, |c| c.ex.val().preload.field()),
+    decoded(Ex, "b", Sram, |c| c.ex.val().b.field()),
+    decoded(Ex, "band.valid", Whole, |c| c.ex.val().band_valid.field()),
+    decoded(Ex, "band.stride", Whole, |c| c.ex.val().band_stride.field()),
+    decoded(Ex, "sparse", Packing, |c| c.ex.val().sparse.field()),
+    decoded(Ex, "int4", Packing, |c| c.ex.val().int4.field()),
+    decoded(Ex, "act4", Quad, |c| c.ex.val().act4.field()),
+    decoded(Ex, "csc.valid", Csc, |c| c.ex.val().csc_valid.field()),
+    decoded(Ex, "csc", Csc, |c| c.ex.val().csc_values.field()),
+    decoded(Ex, "band.taps", BandK, |c| c.ex.val().band_taps.field()),
+    decoded(Ex, "band.width", BandK, |c| c.ex.val().band_width.field()),
     decoded(St, "acc", Sram, |c| c.st_acc.val().field()),
     decoded(St, "row_stride", Sram, |c| c.st_row_stride.val().field()),
     decoded(St, "line_pitch", Sram, |c| c.st_line_pitch.val().field()),
@@ -1065,25 +1030,7 @@ impl Controller {
             ld_pitch: Default::default(),
             ld_pattern: Default::default(),
             ld_entries: Default::default(),
-            ex_a_start: Default::default(),
-            ex_a_inner_count: Default::default(),
-            ex_a_inner_stride: Default::default(),
-            ex_a_outer_count: Default::default(),
-            ex_a_outer_stride: Default::default(),
-            ex_acc: Default::default(),
-            ex_accumulate: Default::default(),
-            ex_preload_valid: Default::default(),
-            ex_preload: Default::default(),
-            ex_b: Default::default(),
-            ex_band_valid: Default::default(),
-            ex_band_stride: Default::default(),
-            ex_sparse: Default::default(),
-            ex_int4: Default::default(),
-            ex_act4: Default::default(),
-            ex_csc_valid: Default::default(),
-            ex_csc: Default::default(),
-            ex_band_taps: Default::default(),
-            ex_band_width: Default::default(),
+            ex: Default::default(),
             st_acc: Default::default(),
             st_row_stride: Default::default(),
             st_line_pitch: Default::default(),
@@ -1227,25 +1174,25 @@ impl Logic for Controller {
         self.ld_pattern.next.stride1 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[13].val());
         self.ld_pattern.next.stride2 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[14].val());
         self.ld_entries.next = bit_cast::<24, LANE_BITS>(self.load.field[15].val());
-        self.ex_a_start.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[3].val());
-        self.ex_a_inner_count.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[4].val());
-        self.ex_a_inner_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[5].val());
-        self.ex_a_outer_count.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[6].val());
-        self.ex_a_outer_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[7].val());
-        self.ex_acc.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[8].val());
-        self.ex_accumulate.next = self.exec.field[9].val().get_bit(0);
-        self.ex_preload_valid.next = self.exec.field[10].val().get_bit(0);
-        self.ex_preload.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[11].val());
-        self.ex_b.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[12].val());
-        self.ex_band_valid.next = self.exec.field[13].val().get_bit(0);
-        self.ex_band_stride.next = bit_cast::<8, LANE_BITS>(self.exec.field[14].val());
-        self.ex_sparse.next = bit_cast::<2, LANE_BITS>(self.exec.field[15].val());
-        self.ex_int4.next = self.exec.field[16].val().get_bit(0);
-        self.ex_act4.next = self.exec.field[17].val().get_bit(0);
-        self.ex_csc_valid.next = self.exec.field[18].val().get_bit(0);
-        self.ex_csc.next = bit_cast::<16, LANE_BITS>(self.exec.field[19].val());
-        self.ex_band_taps.next = bit_cast::<16, LANE_BITS>(self.exec.field[20].val());
-        self.ex_band_width.next = bit_cast::<16, LANE_BITS>(self.exec.field[21].val());
+        self.ex.next.a_start = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[3].val());
+        self.ex.next.a_inner_count = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[4].val());
+        self.ex.next.a_inner_stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[5].val());
+        self.ex.next.a_outer_count = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[6].val());
+        self.ex.next.a_outer_stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[7].val());
+        self.ex.next.acc = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[8].val());
+        self.ex.next.accumulate = self.exec.field[9].val().get_bit(0);
+        self.ex.next.preload_valid = self.exec.field[10].val().get_bit(0);
+        self.ex.next.preload = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[11].val());
+        self.ex.next.b = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[12].val());
+        self.ex.next.band_valid = self.exec.field[13].val().get_bit(0);
+        self.ex.next.band_stride = bit_cast::<8, LANE_BITS>(self.exec.field[14].val());
+        self.ex.next.sparse = bit_cast::<2, LANE_BITS>(self.exec.field[15].val());
+        self.ex.next.int4 = self.exec.field[16].val().get_bit(0);
+        self.ex.next.act4 = self.exec.field[17].val().get_bit(0);
+        self.ex.next.csc_valid = self.exec.field[18].val().get_bit(0);
+        self.ex.next.csc_values = bit_cast::<16, LANE_BITS>(self.exec.field[19].val());
+        self.ex.next.band_taps = bit_cast::<16, LANE_BITS>(self.exec.field[20].val());
+        self.ex.next.band_width = bit_cast::<16, LANE_BITS>(self.exec.field[21].val());
         self.st_acc.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[3].val());
         self.st_row_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[4].val());
         self.st_line_pitch.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[5].val());

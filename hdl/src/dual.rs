@@ -11,6 +11,7 @@
 
 use crate::exec_os::OsEngine;
 use crate::exec_ws::WsEngine;
+use crate::matmul::MatmulFields;
 use crate::memories::Memories;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
@@ -26,44 +27,8 @@ pub struct ExecDual {
     pub start_ws: Signal<In, Bit>,
     /// Start a `MatmulOs` on the field ports in this cycle (only when `ready`).
     pub start_os: Signal<In, Bit>,
-    /// `a.start`.
-    pub a_start: Signal<In, Addr>,
-    /// `a.inner_count`.
-    pub a_inner_count: Signal<In, Addr>,
-    /// `a.inner_stride`.
-    pub a_inner_stride: Signal<In, Addr>,
-    /// `a.outer_count`.
-    pub a_outer_count: Signal<In, Addr>,
-    /// `a.outer_stride`.
-    pub a_outer_stride: Signal<In, Addr>,
-    /// First accumulator row.
-    pub acc: Signal<In, Addr>,
-    /// Add to the accumulator.
-    pub accumulate: Signal<In, Bit>,
-    /// WS: the instruction preloads.
-    pub preload_valid: Signal<In, Bit>,
-    /// WS: first weight word of the preload.
-    pub preload: Signal<In, Addr>,
-    /// OS: first weight word.
-    pub b: Signal<In, Addr>,
-    /// The weights are a band.
-    pub band_valid: Signal<In, Bit>,
-    /// Band stride.
-    pub band_stride: Signal<In, Bits<8>>,
-    /// Band taps.
-    pub band_taps: Signal<In, Bits<16>>,
-    /// Band width.
-    pub band_width: Signal<In, Bits<16>>,
-    /// WS: tile format (0 dense, 1 2:4, 2 1:4).
-    pub sparse: Signal<In, Bits<2>>,
-    /// WS: the tiles hold packed int4 weights.
-    pub int4: Signal<In, Bit>,
-    /// WS: with `int4`, int4 activations too (quad tiles).
-    pub act4: Signal<In, Bit>,
-    /// WS: the preload is a CSC tile.
-    pub csc_valid: Signal<In, Bit>,
-    /// WS: its value words.
-    pub csc_values: Signal<In, Bits<16>>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, MatmulFields>,
     /// Both engines may start an instruction (the idle one always can).
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -99,25 +64,7 @@ impl ExecDual {
             clock: Default::default(),
             start_ws: Default::default(),
             start_os: Default::default(),
-            a_start: Default::default(),
-            a_inner_count: Default::default(),
-            a_inner_stride: Default::default(),
-            a_outer_count: Default::default(),
-            a_outer_stride: Default::default(),
-            acc: Default::default(),
-            accumulate: Default::default(),
-            preload_valid: Default::default(),
-            preload: Default::default(),
-            b: Default::default(),
-            band_valid: Default::default(),
-            band_stride: Default::default(),
-            band_taps: Default::default(),
-            band_width: Default::default(),
-            sparse: Default::default(),
-            int4: Default::default(),
-            act4: Default::default(),
-            csc_valid: Default::default(),
-            csc_values: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -190,36 +137,8 @@ impl Logic for ExecDual {
         self.mem.clock.next = self.clock.val();
         self.ws.start.next = self.start_ws.val();
         self.os.start.next = self.start_os.val();
-        self.ws.a_start.next = self.a_start.val();
-        self.os.a_start.next = self.a_start.val();
-        self.ws.a_inner_count.next = self.a_inner_count.val();
-        self.os.a_inner_count.next = self.a_inner_count.val();
-        self.ws.a_inner_stride.next = self.a_inner_stride.val();
-        self.os.a_inner_stride.next = self.a_inner_stride.val();
-        self.ws.a_outer_count.next = self.a_outer_count.val();
-        self.os.a_outer_count.next = self.a_outer_count.val();
-        self.ws.a_outer_stride.next = self.a_outer_stride.val();
-        self.os.a_outer_stride.next = self.a_outer_stride.val();
-        self.ws.acc.next = self.acc.val();
-        self.os.acc.next = self.acc.val();
-        self.ws.accumulate.next = self.accumulate.val();
-        self.os.accumulate.next = self.accumulate.val();
-        self.ws.preload_valid.next = self.preload_valid.val();
-        self.ws.preload.next = self.preload.val();
-        self.ws.sparse.next = self.sparse.val();
-        self.ws.int4.next = self.int4.val();
-        self.ws.act4.next = self.act4.val();
-        self.ws.csc_valid.next = self.csc_valid.val();
-        self.ws.csc_values.next = self.csc_values.val();
-        self.os.b.next = self.b.val();
-        self.ws.band_valid.next = self.band_valid.val();
-        self.os.band_valid.next = self.band_valid.val();
-        self.ws.band_stride.next = self.band_stride.val();
-        self.os.band_stride.next = self.band_stride.val();
-        self.ws.band_taps.next = self.band_taps.val();
-        self.os.band_taps.next = self.band_taps.val();
-        self.ws.band_width.next = self.band_width.val();
-        self.os.band_width.next = self.band_width.val();
+        self.ws.fields.next = self.fields.val();
+        self.os.fields.next = self.fields.val();
         self.ready.next = self.ws.ready.val() & self.os.ready.val();
         self.complete.next = self.ws.complete.val() | self.os.complete.val();
 

@@ -12,6 +12,7 @@
 
 use crate::band::BandUnit;
 use crate::delay::Delay;
+use crate::matmul::MatmulFields;
 use crate::memories::Memories;
 use crate::os_array::OsArray;
 use crate::sram::ADDR_BITS;
@@ -28,30 +29,8 @@ pub struct OsEngine {
     pub clock: Signal<In, Clock>,
     /// Start the instruction on the field ports in this cycle (only when `ready`).
     pub start: Signal<In, Bit>,
-    /// `a.start`.
-    pub a_start: Signal<In, Addr>,
-    /// `a.inner_count`.
-    pub a_inner_count: Signal<In, Addr>,
-    /// `a.inner_stride`.
-    pub a_inner_stride: Signal<In, Addr>,
-    /// `a.outer_count`.
-    pub a_outer_count: Signal<In, Addr>,
-    /// `a.outer_stride`.
-    pub a_outer_stride: Signal<In, Addr>,
-    /// First weight word (or the band's tap word).
-    pub b: Signal<In, Addr>,
-    /// First accumulator row.
-    pub acc: Signal<In, Addr>,
-    /// Add to the accumulator.
-    pub accumulate: Signal<In, Bit>,
-    /// Generate weight rows from the tap word `b`.
-    pub band_valid: Signal<In, Bit>,
-    /// Band stride.
-    pub band_stride: Signal<In, Bits<8>>,
-    /// Band taps.
-    pub band_taps: Signal<In, Bits<16>>,
-    /// Band width.
-    pub band_width: Signal<In, Bits<16>>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, MatmulFields>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -112,18 +91,7 @@ impl OsEngine {
         Self {
             clock: Default::default(),
             start: Default::default(),
-            a_start: Default::default(),
-            a_inner_count: Default::default(),
-            a_inner_stride: Default::default(),
-            a_outer_count: Default::default(),
-            a_outer_stride: Default::default(),
-            b: Default::default(),
-            acc: Default::default(),
-            accumulate: Default::default(),
-            band_valid: Default::default(),
-            band_stride: Default::default(),
-            band_taps: Default::default(),
-            band_width: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_raddr: Default::default(),
@@ -209,8 +177,8 @@ impl Logic for OsEngine {
 
         // Steps are right-aligned in max(K, rows) cycles: first `rows - K` idle cycles.
         self.steps.next = 0x1_0000.into();
-        if (self.a_inner_count.val() < 0x100) & (self.a_outer_count.val() < 0x100) {
-            self.steps.next = bit_cast::<16, 24>(self.a_inner_count.val()) * bit_cast::<16, 24>(self.a_outer_count.val());
+        if (self.fields.val().a_inner_count < 0x100) & (self.fields.val().a_outer_count < 0x100) {
+            self.steps.next = bit_cast::<16, 24>(self.fields.val().a_inner_count) * bit_cast::<16, 24>(self.fields.val().a_outer_count);
         }
         if self.start.val() {
             self.cur_pad.next = 0.into();
@@ -218,16 +186,16 @@ impl Logic for OsEngine {
                 self.cur_pad.next = self.rows.val() - bit_cast::<16, 32>(self.steps.val());
             }
             self.cur_t.next = 0.into();
-            self.cur_baddr.next = self.b.val();
-            self.cur_band.next = self.band_valid.val();
-            self.cur_acc.next = self.acc.val();
-            self.cur_accum.next = self.accumulate.val();
-            self.f_band.d.next = self.band_valid.val();
-            self.f_acc.d.next = self.acc.val();
-            self.f_accumulate.d.next = self.accumulate.val();
-            self.f_stride.d.next = self.band_stride.val();
-            self.f_taps.d.next = self.band_taps.val();
-            self.f_width.d.next = self.band_width.val();
+            self.cur_baddr.next = self.fields.val().b;
+            self.cur_band.next = self.fields.val().band_valid;
+            self.cur_acc.next = self.fields.val().acc;
+            self.cur_accum.next = self.fields.val().accumulate;
+            self.f_band.d.next = self.fields.val().band_valid;
+            self.f_acc.d.next = self.fields.val().acc;
+            self.f_accumulate.d.next = self.fields.val().accumulate;
+            self.f_stride.d.next = self.fields.val().band_stride;
+            self.f_taps.d.next = self.fields.val().band_taps;
+            self.f_width.d.next = self.fields.val().band_width;
         } else {
             self.cur_pad.next = self.pad.q.val();
             self.cur_t.next = self.t.q.val();
@@ -238,11 +206,11 @@ impl Logic for OsEngine {
         }
         self.seq.clock.next = self.clock.val();
         self.seq.start.next = self.start.val();
-        self.seq.first_addr.next = self.a_start.val();
-        self.seq.inner_count.next = self.a_inner_count.val();
-        self.seq.inner_stride.next = self.a_inner_stride.val();
-        self.seq.outer_count.next = self.a_outer_count.val();
-        self.seq.outer_stride.next = self.a_outer_stride.val();
+        self.seq.first_addr.next = self.fields.val().a_start;
+        self.seq.inner_count.next = self.fields.val().a_inner_count;
+        self.seq.inner_stride.next = self.fields.val().a_inner_stride;
+        self.seq.outer_count.next = self.fields.val().a_outer_count;
+        self.seq.outer_stride.next = self.fields.val().a_outer_stride;
         self.seq.enable.next = self.cur_pad.val() == 0;
         self.ready.next = !(self.seq.busy.val() | (self.pad.q.val() != 0));
         self.active.next = self.start.val() | self.seq.busy.val() | (self.pad.q.val() != 0);
@@ -293,10 +261,10 @@ impl Logic for OsEngine {
         // the ports on a start (step 0), else from the latched fields and the step count.
         self.band.clock.next = self.clock.val();
         self.band.start.next = self.start.val();
-        self.band.start_banded.next = self.band_valid.val();
-        self.band.start_stride.next = self.band_stride.val();
-        self.band.start_taps.next = self.band_taps.val();
-        self.band.start_width.next = self.band_width.val();
+        self.band.start_banded.next = self.fields.val().band_valid;
+        self.band.start_stride.next = self.fields.val().band_stride;
+        self.band.start_taps.next = self.fields.val().band_taps;
+        self.band.start_width.next = self.fields.val().band_width;
         self.band.banded.next = self.f_band.q.val();
         self.band.row.next = self.t.q.val().get_bits::<8>(0);
         self.band.stride.next = self.f_stride.q.val();
@@ -340,30 +308,8 @@ pub struct ExecOs {
     pub clock: Signal<In, Clock>,
     /// Start the instruction on the field ports in this cycle (only when `ready`).
     pub start: Signal<In, Bit>,
-    /// `a.start`.
-    pub a_start: Signal<In, Addr>,
-    /// `a.inner_count`.
-    pub a_inner_count: Signal<In, Addr>,
-    /// `a.inner_stride`.
-    pub a_inner_stride: Signal<In, Addr>,
-    /// `a.outer_count`.
-    pub a_outer_count: Signal<In, Addr>,
-    /// `a.outer_stride`.
-    pub a_outer_stride: Signal<In, Addr>,
-    /// First weight word (or the band's tap word).
-    pub b: Signal<In, Addr>,
-    /// First accumulator row.
-    pub acc: Signal<In, Addr>,
-    /// Add to the accumulator.
-    pub accumulate: Signal<In, Bit>,
-    /// Generate weight rows from the tap word `b`.
-    pub band_valid: Signal<In, Bit>,
-    /// Band stride.
-    pub band_stride: Signal<In, Bits<8>>,
-    /// Band taps.
-    pub band_taps: Signal<In, Bits<16>>,
-    /// Band width.
-    pub band_width: Signal<In, Bits<16>>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, MatmulFields>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -395,18 +341,7 @@ impl ExecOs {
         Self {
             clock: Default::default(),
             start: Default::default(),
-            a_start: Default::default(),
-            a_inner_count: Default::default(),
-            a_inner_stride: Default::default(),
-            a_outer_count: Default::default(),
-            a_outer_stride: Default::default(),
-            b: Default::default(),
-            acc: Default::default(),
-            accumulate: Default::default(),
-            band_valid: Default::default(),
-            band_stride: Default::default(),
-            band_taps: Default::default(),
-            band_width: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -438,18 +373,7 @@ impl Logic for ExecOs {
     fn update(&mut self) {
         self.engine.clock.next = self.clock.val();
         self.engine.start.next = self.start.val();
-        self.engine.a_start.next = self.a_start.val();
-        self.engine.a_inner_count.next = self.a_inner_count.val();
-        self.engine.a_inner_stride.next = self.a_inner_stride.val();
-        self.engine.a_outer_count.next = self.a_outer_count.val();
-        self.engine.a_outer_stride.next = self.a_outer_stride.val();
-        self.engine.b.next = self.b.val();
-        self.engine.acc.next = self.acc.val();
-        self.engine.accumulate.next = self.accumulate.val();
-        self.engine.band_valid.next = self.band_valid.val();
-        self.engine.band_stride.next = self.band_stride.val();
-        self.engine.band_taps.next = self.band_taps.val();
-        self.engine.band_width.next = self.band_width.val();
+        self.engine.fields.next = self.fields.val();
         self.ready.next = self.engine.ready.val();
         self.complete.next = self.engine.complete.val();
         self.mem.clock.next = self.clock.val();

@@ -20,6 +20,7 @@ use crate::array::WsArray;
 use crate::band::BandUnit;
 use crate::csc::CscExpander;
 use crate::delay::{Delay, RamDelay};
+use crate::matmul::MatmulFields;
 use crate::memories::Memories;
 use crate::pe::GROUP_LANES;
 use crate::sram::ADDR_BITS;
@@ -41,42 +42,8 @@ pub struct WsEngine {
     pub clock: Signal<In, Clock>,
     /// Start the instruction on the field ports in this cycle (only when `ready`).
     pub start: Signal<In, Bit>,
-    /// `a.start` of the instruction's word sequence.
-    pub a_start: Signal<In, Addr>,
-    /// `a.inner_count`.
-    pub a_inner_count: Signal<In, Addr>,
-    /// `a.inner_stride`.
-    pub a_inner_stride: Signal<In, Addr>,
-    /// `a.outer_count`.
-    pub a_outer_count: Signal<In, Addr>,
-    /// `a.outer_stride`.
-    pub a_outer_stride: Signal<In, Addr>,
-    /// First accumulator row.
-    pub acc: Signal<In, Addr>,
-    /// Add to the accumulator.
-    pub accumulate: Signal<In, Bit>,
-    /// The instruction preloads.
-    pub preload_valid: Signal<In, Bit>,
-    /// First weight word of the preload.
-    pub preload: Signal<In, Addr>,
-    /// The preload is a band.
-    pub band_valid: Signal<In, Bit>,
-    /// Band stride.
-    pub band_stride: Signal<In, Bits<8>>,
-    /// Band taps.
-    pub band_taps: Signal<In, Bits<16>>,
-    /// Band width.
-    pub band_width: Signal<In, Bits<16>>,
-    /// Tile format: 0 dense, 1 2:4, 2 1:4 (position in `Sparsity::ALL`).
-    pub sparse: Signal<In, Bits<2>>,
-    /// The tiles hold packed int4 weights.
-    pub int4: Signal<In, Bit>,
-    /// With `int4`: int4 activations too, quad tiles.
-    pub act4: Signal<In, Bit>,
-    /// The preload is a CSC tile.
-    pub csc_valid: Signal<In, Bit>,
-    /// Its value words.
-    pub csc_values: Signal<In, Bits<16>>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, MatmulFields>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -230,24 +197,7 @@ impl WsEngine {
         Self {
             clock: Default::default(),
             start: Default::default(),
-            a_start: Default::default(),
-            a_inner_count: Default::default(),
-            a_inner_stride: Default::default(),
-            a_outer_count: Default::default(),
-            a_outer_stride: Default::default(),
-            acc: Default::default(),
-            accumulate: Default::default(),
-            preload_valid: Default::default(),
-            preload: Default::default(),
-            band_valid: Default::default(),
-            band_stride: Default::default(),
-            band_taps: Default::default(),
-            band_width: Default::default(),
-            sparse: Default::default(),
-            int4: Default::default(),
-            act4: Default::default(),
-            csc_valid: Default::default(),
-            csc_values: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_raddr: Default::default(),
@@ -510,9 +460,9 @@ impl Logic for WsEngine {
         // values from its own operands: the field ports in the start cycle (row 0, phase 0,
         // the row count `s_end`), else the registers. Both are ready before `start`, which
         // arrives late from the controller's issue decision, selects between them.
-        if self.csc_valid.val() & self.cscs.val() {
-            self.s_end.next = self.csc_values.val() + self.mask_words.val();
-        } else if self.act4.val() & self.quads.val() {
+        if self.fields.val().csc_valid & self.cscs.val() {
+            self.s_end.next = self.fields.val().csc_values + self.mask_words.val();
+        } else if self.fields.val().act4 & self.quads.val() {
             self.s_end.next = self.rows2.val();
         } else {
             self.s_end.next = self.rows.val();
@@ -521,16 +471,16 @@ impl Logic for WsEngine {
         // Issue: from the field ports in the start cycle, else from the registers.
         self.seq.clock.next = self.clock.val();
         self.seq.start.next = self.start.val();
-        self.seq.first_addr.next = self.a_start.val();
-        self.seq.inner_count.next = self.a_inner_count.val();
-        self.seq.inner_stride.next = self.a_inner_stride.val();
-        self.seq.outer_count.next = self.a_outer_count.val();
-        self.seq.outer_stride.next = self.a_outer_stride.val();
+        self.seq.first_addr.next = self.fields.val().a_start;
+        self.seq.inner_count.next = self.fields.val().a_inner_count;
+        self.seq.inner_stride.next = self.fields.val().a_inner_stride;
+        self.seq.outer_count.next = self.fields.val().a_outer_count;
+        self.seq.outer_stride.next = self.fields.val().a_outer_stride;
         self.seq.enable.next = true;
         self.ready.next = !self.busy_r.q.val();
         self.active.next = self.start.val() | self.seq.busy.val() | self.r_on.q.val();
         self.r_on_at_start.next =
-            self.preload_valid.val() & ((self.sparse.val() & self.formats.val()).any() | ((self.s_end.val() >> 1) != 0));
+            self.fields.val().preload_valid & ((self.fields.val().sparse & self.formats.val()).any() | ((self.s_end.val() >> 1) != 0));
         self.r_on_running.next = self.r_on.q.val()
             & ((self.f_sparse.q.val() & self.formats.val()).any() & !self.r_phase.q.val().any()
                 | (self.r_row1.q.val() < self.f_end.q.val()));
@@ -538,31 +488,31 @@ impl Logic for WsEngine {
         self.last_running.next = (self.seq.busy.val() | self.r_on.q.val()) & !self.seq.more_running.val() & !self.r_on_running.val();
         if self.start.val() {
             self.r_on_next.next = self.r_on_at_start.val();
-            self.acc_inc.next = self.acc.val() + 1;
+            self.acc_inc.next = self.fields.val().acc + 1;
             self.row_inc.next = 1.into();
             self.row_inc2.next = 2.into();
-            self.cur_acc.next = self.acc.val();
-            self.cur_accum.next = self.accumulate.val();
-            self.issue_r.next = self.preload_valid.val();
+            self.cur_acc.next = self.fields.val().acc;
+            self.cur_accum.next = self.fields.val().accumulate;
+            self.issue_r.next = self.fields.val().preload_valid;
             self.cur_row.next = 0.into();
-            self.cur_waddr.next = self.preload.val();
-            self.cur_sparse.next = self.sparse.val() & self.formats.val();
+            self.cur_waddr.next = self.fields.val().preload;
+            self.cur_sparse.next = self.fields.val().sparse & self.formats.val();
             self.cur_phase.next = 0.into();
-            self.f_sparse.d.next = self.sparse.val() & self.formats.val();
-            self.cur_act4.next = self.act4.val() & self.quads.val();
-            self.f_act4.d.next = self.act4.val() & self.quads.val();
-            self.cur_int4.next = self.int4.val() & self.packs.val() & !self.cur_act4.val();
-            self.f_int4.d.next = self.int4.val() & self.packs.val() & !self.cur_act4.val();
-            self.cur_csc.next = self.csc_valid.val() & self.cscs.val();
-            self.f_csc.d.next = self.csc_valid.val() & self.cscs.val();
+            self.f_sparse.d.next = self.fields.val().sparse & self.formats.val();
+            self.cur_act4.next = self.fields.val().act4 & self.quads.val();
+            self.f_act4.d.next = self.fields.val().act4 & self.quads.val();
+            self.cur_int4.next = self.fields.val().int4 & self.packs.val() & !self.cur_act4.val();
+            self.f_int4.d.next = self.fields.val().int4 & self.packs.val() & !self.cur_act4.val();
+            self.cur_csc.next = self.fields.val().csc_valid & self.cscs.val();
+            self.f_csc.d.next = self.fields.val().csc_valid & self.cscs.val();
             self.cur_end.next = self.s_end.val();
             self.f_end.d.next = self.cur_end.val();
-            self.f_accumulate.d.next = self.accumulate.val();
-            self.f_band.d.next = self.band_valid.val();
-            self.f_preload.d.next = self.preload_valid.val();
-            self.f_stride.d.next = self.band_stride.val();
-            self.f_taps.d.next = self.band_taps.val();
-            self.f_width.d.next = self.band_width.val();
+            self.f_accumulate.d.next = self.fields.val().accumulate;
+            self.f_band.d.next = self.fields.val().band_valid;
+            self.f_preload.d.next = self.fields.val().preload_valid;
+            self.f_stride.d.next = self.fields.val().band_stride;
+            self.f_taps.d.next = self.fields.val().band_taps;
+            self.f_width.d.next = self.fields.val().band_width;
         } else {
             self.r_on_next.next = self.r_on_running.val();
             self.acc_inc.next = self.acc_next.q.val() + 1;
@@ -600,10 +550,10 @@ impl Logic for WsEngine {
         self.issue_meta.next = self.issue_r.val() & self.cur_sparse.val().any() & !self.cur_phase.val().any();
         // A band rereads its word; otherwise the address steps. Both ways are settled
         // before `start`, late from the controller, chooses one.
-        if self.band_valid.val() {
-            self.start_waddr_next.next = self.preload.val();
+        if self.fields.val().band_valid {
+            self.start_waddr_next.next = self.fields.val().preload;
         } else {
-            self.start_waddr_next.next = self.preload.val() + 1;
+            self.start_waddr_next.next = self.fields.val().preload + 1;
         }
         if self.f_band.q.val() {
             self.run_waddr_next.next = self.r_addr.q.val();
@@ -611,7 +561,7 @@ impl Logic for WsEngine {
             self.run_waddr_next.next = self.r_addr.q.val() + 1;
         }
         if self.start.val() {
-            if self.preload_valid.val() {
+            if self.fields.val().preload_valid {
                 self.r_addr.d.next = self.start_waddr_next.val();
             }
         } else if self.r_on.q.val() {
@@ -642,7 +592,7 @@ impl Logic for WsEngine {
         // The last busy cycle: completion enters the latency line, a preload arms a flip.
         if self.start.val() {
             self.done_in.next = self.last_at_start.val();
-            if self.last_at_start.val() & self.preload_valid.val() {
+            if self.last_at_start.val() & self.fields.val().preload_valid {
                 self.pending_flip.d.next = true;
             }
         } else {
@@ -731,10 +681,10 @@ impl Logic for WsEngine {
         // row register, as `wr_row` gets it.
         self.band.clock.next = self.clock.val();
         self.band.start.next = self.start.val();
-        self.band.start_banded.next = self.band_valid.val();
-        self.band.start_stride.next = self.band_stride.val();
-        self.band.start_taps.next = self.band_taps.val();
-        self.band.start_width.next = self.band_width.val();
+        self.band.start_banded.next = self.fields.val().band_valid;
+        self.band.start_stride.next = self.fields.val().band_stride;
+        self.band.start_taps.next = self.fields.val().band_taps;
+        self.band.start_width.next = self.fields.val().band_width;
         self.band.banded.next = self.f_band.q.val();
         if self.f_act4.q.val() & self.quads.val() {
             self.band.row.next = self.r_row.q.val().get_bits::<8>(1);
@@ -820,42 +770,8 @@ pub struct ExecWs {
     pub clock: Signal<In, Clock>,
     /// Start the instruction on the field ports in this cycle (only when `ready`).
     pub start: Signal<In, Bit>,
-    /// `a.start` of the instruction's word sequence.
-    pub a_start: Signal<In, Addr>,
-    /// `a.inner_count`.
-    pub a_inner_count: Signal<In, Addr>,
-    /// `a.inner_stride`.
-    pub a_inner_stride: Signal<In, Addr>,
-    /// `a.outer_count`.
-    pub a_outer_count: Signal<In, Addr>,
-    /// `a.outer_stride`.
-    pub a_outer_stride: Signal<In, Addr>,
-    /// First accumulator row.
-    pub acc: Signal<In, Addr>,
-    /// Add to the accumulator.
-    pub accumulate: Signal<In, Bit>,
-    /// The instruction preloads.
-    pub preload_valid: Signal<In, Bit>,
-    /// First weight word of the preload.
-    pub preload: Signal<In, Addr>,
-    /// The preload is a band.
-    pub band_valid: Signal<In, Bit>,
-    /// Band stride.
-    pub band_stride: Signal<In, Bits<8>>,
-    /// Band taps.
-    pub band_taps: Signal<In, Bits<16>>,
-    /// Band width.
-    pub band_width: Signal<In, Bits<16>>,
-    /// Tile format: 0 dense, 1 2:4, 2 1:4.
-    pub sparse: Signal<In, Bits<2>>,
-    /// The tiles hold packed int4 weights.
-    pub int4: Signal<In, Bit>,
-    /// With `int4`: int4 activations too, quad tiles.
-    pub act4: Signal<In, Bit>,
-    /// The preload is a CSC tile.
-    pub csc_valid: Signal<In, Bit>,
-    /// Its value words.
-    pub csc_values: Signal<In, Bits<16>>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, MatmulFields>,
     /// The engine may start an instruction in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An instruction completes: its effects are visible from the next cycle.
@@ -888,24 +804,7 @@ impl ExecWs {
         Self {
             clock: Default::default(),
             start: Default::default(),
-            a_start: Default::default(),
-            a_inner_count: Default::default(),
-            a_inner_stride: Default::default(),
-            a_outer_count: Default::default(),
-            a_outer_stride: Default::default(),
-            acc: Default::default(),
-            accumulate: Default::default(),
-            preload_valid: Default::default(),
-            preload: Default::default(),
-            band_valid: Default::default(),
-            band_stride: Default::default(),
-            band_taps: Default::default(),
-            band_width: Default::default(),
-            sparse: Default::default(),
-            int4: Default::default(),
-            act4: Default::default(),
-            csc_valid: Default::default(),
-            csc_values: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             host_act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -985,24 +884,7 @@ impl Logic for ExecWs {
     fn update(&mut self) {
         self.engine.clock.next = self.clock.val();
         self.engine.start.next = self.start.val();
-        self.engine.a_start.next = self.a_start.val();
-        self.engine.a_inner_count.next = self.a_inner_count.val();
-        self.engine.a_inner_stride.next = self.a_inner_stride.val();
-        self.engine.a_outer_count.next = self.a_outer_count.val();
-        self.engine.a_outer_stride.next = self.a_outer_stride.val();
-        self.engine.acc.next = self.acc.val();
-        self.engine.accumulate.next = self.accumulate.val();
-        self.engine.preload_valid.next = self.preload_valid.val();
-        self.engine.preload.next = self.preload.val();
-        self.engine.band_valid.next = self.band_valid.val();
-        self.engine.band_stride.next = self.band_stride.val();
-        self.engine.band_taps.next = self.band_taps.val();
-        self.engine.band_width.next = self.band_width.val();
-        self.engine.sparse.next = self.sparse.val();
-        self.engine.int4.next = self.int4.val();
-        self.engine.act4.next = self.act4.val();
-        self.engine.csc_valid.next = self.csc_valid.val();
-        self.engine.csc_values.next = self.csc_values.val();
+        self.engine.fields.next = self.fields.val();
         self.mem.act_wide.next = self.engine.act_wide.val();
         for l in 0..self.mem.act_wide_data.len() {
             self.engine.act_wide_data[l].next = self.mem.act_wide_data[l].val();

@@ -47,6 +47,7 @@ pub mod exec_ws;
 pub mod fixtures;
 pub mod load;
 pub mod load_transposed;
+pub mod matmul;
 pub mod memories;
 pub mod os_array;
 pub mod params;

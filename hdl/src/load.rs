@@ -9,9 +9,10 @@
 //! last busy cycle, which pulses `complete`.
 //!
 //! With `r` read registers ([`LoadEngine::with_read_stages`], `ArchConfig::dram_read_stages`)
-//! the DRAM's read data passes `r` registers before the lane selection, and the engine
-//! issues each beat `r` cycles earlier, inside its wait: the beat's description waits with
-//! its data, and every write falls in the cycle it does without the registers.
+//! on the DRAM read path (on the data before the lane selection, and with two on the
+//! address as well, outside the engine), the engine issues each beat `r` cycles earlier,
+//! inside its wait: the beat's description waits with its data, and every write falls in
+//! the cycle it does without the registers.
 //!
 //! Each word lane's part in a beat (written or not, fed a byte or zeroed, which byte) is
 //! decided in the cycle after the beat is issued, from the registered beat, and passes the
@@ -152,13 +153,15 @@ impl LoadEngine {
         }
     }
 
-    /// The engine with its DRAM read data through `stages` registers, reading that many
-    /// cycles ahead (`ArchConfig::dram_read_stages`; the wait must be at least
-    /// `2 + stages`, as `ArchConfig::load_latency` is).
-    pub fn with_read_stages(mut self, stages: usize) -> Self {
+    /// The engine reading `stages` cycles ahead (`ArchConfig::dram_read_stages`; the wait
+    /// must be at least `2 + stages`, as `ArchConfig::load_latency` is), `address_stages` of
+    /// them registers on the read address outside the engine and the rest on its read data
+    /// (`ArchConfig::dram_read_address_stages`).
+    pub fn with_read_stages(mut self, stages: usize, address_stages: usize) -> Self {
+        assert!(address_stages <= stages, "{address_stages} of {stages} read registers on the address");
         self.dma = self.dma.with_read_ahead(stages);
         for d in &mut self.rd {
-            *d = Delay::new(stages);
+            *d = Delay::new(stages - address_stages);
         }
         self.arriving = Delay::new(stages);
         for l in 0..self.hit.len() {

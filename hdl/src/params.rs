@@ -22,7 +22,8 @@
 //! cycles, then reads `min(B, 8)` DRAM bytes per cycle as one stream and writes an entry
 //! in the cycle its eighth byte arrives: `L + max(count, ceil(8 * count / B))` cycles.
 //! With `r` read registers ([`ParamLoader::with_read_stages`]) it reads `r` cycles earlier
-//! and the bytes and their count pass `r` registers, so every write keeps its cycle.
+//! and the bytes' count passes `r` registers beside the bytes (which pass those of the `r`
+//! not on the read address), so every write keeps its cycle.
 //!
 //! Both are written once, as `hdl_gen` kernels that rust-hdl simulates and emits: the table
 //! is `cols` [`SyncRam`] banks; the loader's phases are a [`crate::dma::DmaPhase`], and its
@@ -380,14 +381,16 @@ impl ParamLoader {
         }
     }
 
-    /// The loader with its DRAM read data through `stages` registers, reading that many
-    /// cycles ahead (`ArchConfig::dram_read_stages`; the wait must be at least
-    /// `2 + stages`, as `ArchConfig::load_latency` is).
-    pub fn with_read_stages(mut self, stages: usize) -> Self {
+    /// The loader reading `stages` cycles ahead (`ArchConfig::dram_read_stages`; the wait
+    /// must be at least `2 + stages`, as `ArchConfig::load_latency` is), `address_stages` of
+    /// them registers on the read address outside the loader and the rest on its read data
+    /// (`ArchConfig::dram_read_address_stages`).
+    pub fn with_read_stages(mut self, stages: usize, address_stages: usize) -> Self {
+        assert!(address_stages <= stages, "{address_stages} of {stages} read registers on the address");
         self.phase = std::mem::replace(&mut self.phase, DmaPhase::new(2)).with_read_ahead(stages);
         self.arrived = Delay::new(stages);
         for d in &mut self.rd {
-            *d = Delay::new(stages);
+            *d = Delay::new(stages - address_stages);
         }
         self
     }

@@ -170,25 +170,7 @@ impl Logic for Accelerator {
         // Exec unit.
         self.ex.start_ws.next = self.ctl.start_ws.val();
         self.ex.start_os.next = self.ctl.start_os.val();
-        self.ex.a_start.next = self.ctl.ex_a_start.val();
-        self.ex.a_inner_count.next = self.ctl.ex_a_inner_count.val();
-        self.ex.a_inner_stride.next = self.ctl.ex_a_inner_stride.val();
-        self.ex.a_outer_count.next = self.ctl.ex_a_outer_count.val();
-        self.ex.a_outer_stride.next = self.ctl.ex_a_outer_stride.val();
-        self.ex.acc.next = self.ctl.ex_acc.val();
-        self.ex.accumulate.next = self.ctl.ex_accumulate.val();
-        self.ex.preload_valid.next = self.ctl.ex_preload_valid.val();
-        self.ex.preload.next = self.ctl.ex_preload.val();
-        self.ex.b.next = self.ctl.ex_b.val();
-        self.ex.band_valid.next = self.ctl.ex_band_valid.val();
-        self.ex.band_stride.next = self.ctl.ex_band_stride.val();
-        self.ex.sparse.next = self.ctl.ex_sparse.val();
-        self.ex.int4.next = self.ctl.ex_int4.val();
-        self.ex.act4.next = self.ctl.ex_act4.val();
-        self.ex.csc_valid.next = self.ctl.ex_csc_valid.val();
-        self.ex.csc_values.next = self.ctl.ex_csc.val();
-        self.ex.band_taps.next = self.ctl.ex_band_taps.val();
-        self.ex.band_width.next = self.ctl.ex_band_width.val();
+        self.ex.fields.next = self.ctl.ex.val();
         self.ex.act_addr.next = self.ld.act_addr.val();
         for k in 0..self.ld.act_we.len() {
             self.ex.act_we[k].next = self.ld.act_we[k].val();

@@ -12,6 +12,7 @@ use crate::exec_os::ExecOs;
 use crate::exec_ws::ExecWs;
 use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
+use crate::matmul::MatmulFields;
 use crate::net;
 use crate::params::ParamLoader;
 use crate::requant::{OutputStage, Requant};
@@ -52,7 +53,7 @@ pub struct LoadUnit {
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
     pub complete: Signal<Out, Bit>,
-    /// DRAM read address.
+    /// DRAM read address, `ArchConfig::dram_read_address_stages` cycles after its issue.
     pub dram_rd_addr: Signal<Out, DAddr>,
     /// DRAM bytes read in the previous cycle.
     pub dram_rd_data: Vec<Signal<In, Signed<8>>>,
@@ -85,6 +86,8 @@ pub struct LoadUnit {
     load: LoadEngine,
     load_t: LoadTransposedEngine,
     params: ParamLoader,
+    /// The read address's registers (`ArchConfig::dram_read_address_stages`).
+    rd_addr_regs: Delay<DAddr>,
 }
 
 impl LoadUnit {
@@ -121,11 +124,12 @@ impl LoadUnit {
             param_data: Default::default(),
             load: LoadEngine::new(rows, cols, lanes, lat)
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
-                .with_read_stages(arch.dram_read_stages),
+                .with_read_stages(arch.dram_read_stages, arch.dram_read_address_stages()),
             load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
             params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols)
                 .with_count_bits(crate::controller::count_bits(arch))
-                .with_read_stages(arch.dram_read_stages),
+                .with_read_stages(arch.dram_read_stages, arch.dram_read_address_stages()),
+            rd_addr_regs: Delay::new(arch.dram_read_address_stages()),
         }
     }
 }
@@ -152,7 +156,9 @@ impl Logic for LoadUnit {
         self.ready.next = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
         self.complete.next = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
         // Idle engines drive address 0, so the read addresses can be ORed.
-        self.dram_rd_addr.next = self.load.dram_rd_addr.val() | self.load_t.dram_rd_addr.val() | self.params.dram_rd_addr.val();
+        self.rd_addr_regs.clock.next = self.clock.val();
+        self.rd_addr_regs.data_in.next = self.load.dram_rd_addr.val() | self.load_t.dram_rd_addr.val() | self.params.dram_rd_addr.val();
+        self.dram_rd_addr.next = self.rd_addr_regs.data_out.val();
         for i in 0..self.dram_rd_data.len() {
             self.load.dram_rd_data[i].next = self.dram_rd_data[i].val();
             self.load_t.dram_rd_data[i].next = self.dram_rd_data[i].val();
@@ -452,44 +458,8 @@ pub struct ExecUnit {
     pub start_ws: Signal<In, Bit>,
     /// Start a `MatmulOs`.
     pub start_os: Signal<In, Bit>,
-    /// `a.start`.
-    pub a_start: Signal<In, Addr>,
-    /// `a.inner_count`.
-    pub a_inner_count: Signal<In, Addr>,
-    /// `a.inner_stride`.
-    pub a_inner_stride: Signal<In, Addr>,
-    /// `a.outer_count`.
-    pub a_outer_count: Signal<In, Addr>,
-    /// `a.outer_stride`.
-    pub a_outer_stride: Signal<In, Addr>,
-    /// First accumulator row.
-    pub acc: Signal<In, Addr>,
-    /// Add to the accumulator.
-    pub accumulate: Signal<In, Bit>,
-    /// WS: the instruction preloads.
-    pub preload_valid: Signal<In, Bit>,
-    /// WS: first weight word of the preload.
-    pub preload: Signal<In, Addr>,
-    /// OS: first weight word.
-    pub b: Signal<In, Addr>,
-    /// The weights are a band.
-    pub band_valid: Signal<In, Bit>,
-    /// Band stride.
-    pub band_stride: Signal<In, Bits<8>>,
-    /// Band taps.
-    pub band_taps: Signal<In, Bits<16>>,
-    /// Band width.
-    pub band_width: Signal<In, Bits<16>>,
-    /// WS: tile format (0 dense, 1 2:4, 2 1:4).
-    pub sparse: Signal<In, Bits<2>>,
-    /// WS: the tiles hold packed int4 weights.
-    pub int4: Signal<In, Bit>,
-    /// WS: with `int4`, int4 activations too (quad tiles).
-    pub act4: Signal<In, Bit>,
-    /// WS: the preload is a CSC tile.
-    pub csc_valid: Signal<In, Bit>,
-    /// WS: its value words.
-    pub csc_values: Signal<In, Bits<16>>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, MatmulFields>,
     /// The unit may start an instruction.
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
@@ -527,25 +497,7 @@ impl ExecUnit {
             clock: Default::default(),
             start_ws: Default::default(),
             start_os: Default::default(),
-            a_start: Default::default(),
-            a_inner_count: Default::default(),
-            a_inner_stride: Default::default(),
-            a_outer_count: Default::default(),
-            a_outer_stride: Default::default(),
-            acc: Default::default(),
-            accumulate: Default::default(),
-            preload_valid: Default::default(),
-            preload: Default::default(),
-            b: Default::default(),
-            band_valid: Default::default(),
-            band_stride: Default::default(),
-            band_taps: Default::default(),
-            band_width: Default::default(),
-            sparse: Default::default(),
-            int4: Default::default(),
-            act4: Default::default(),
-            csc_valid: Default::default(),
-            csc_values: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -598,17 +550,7 @@ impl ExecUnit {
                 let p = |port: &str| format!("{e}$0${port}");
                 let l = |port: &str, i: usize| format!("{e}$0${port}${i}");
                 net!(mode, $eng.clock, p("clock"), self.clock, "clock".into());
-                net!(mode, $eng.a_start, p("a_start"), self.a_start, "a_start".into());
-                net!(mode, $eng.a_inner_count, p("a_inner_count"), self.a_inner_count, "a_inner_count".into());
-                net!(mode, $eng.a_inner_stride, p("a_inner_stride"), self.a_inner_stride, "a_inner_stride".into());
-                net!(mode, $eng.a_outer_count, p("a_outer_count"), self.a_outer_count, "a_outer_count".into());
-                net!(mode, $eng.a_outer_stride, p("a_outer_stride"), self.a_outer_stride, "a_outer_stride".into());
-                net!(mode, $eng.acc, p("acc"), self.acc, "acc".into());
-                net!(mode, $eng.accumulate, p("accumulate"), self.accumulate, "accumulate".into());
-                net!(mode, $eng.band_valid, p("band_valid"), self.band_valid, "band_valid".into());
-                net!(mode, $eng.band_stride, p("band_stride"), self.band_stride, "band_stride".into());
-                net!(mode, $eng.band_taps, p("band_taps"), self.band_taps, "band_taps".into());
-                net!(mode, $eng.band_width, p("band_width"), self.band_width, "band_width".into());
+                net!(mode, $eng.fields, p("fields"), self.fields, "fields".into());
                 net!(mode, self.ready, "ready".into(), $eng.ready, p("ready"));
                 net!(mode, self.complete, "complete".into(), $eng.complete, p("complete"));
                 net!(mode, $eng.host_act_addr, p("host_act_addr"), self.act_addr, "act_addr".into());
@@ -628,31 +570,15 @@ impl ExecUnit {
         if !self.ws.is_empty() {
             common!(self.ws[0], "ws");
             net!(mode, self.ws[0].start, "ws$0$start".into(), self.start_ws, "start_ws".into());
-            net!(mode, self.ws[0].preload_valid, "ws$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
-            net!(mode, self.ws[0].preload, "ws$0$preload".into(), self.preload, "preload".into());
-            net!(mode, self.ws[0].sparse, "ws$0$sparse".into(), self.sparse, "sparse".into());
-            net!(mode, self.ws[0].int4, "ws$0$int4".into(), self.int4, "int4".into());
-            net!(mode, self.ws[0].act4, "ws$0$act4".into(), self.act4, "act4".into());
-            net!(mode, self.ws[0].csc_valid, "ws$0$csc_valid".into(), self.csc_valid, "csc_valid".into());
-            net!(mode, self.ws[0].csc_values, "ws$0$csc_values".into(), self.csc_values, "csc_values".into());
         }
         if !self.os.is_empty() {
             common!(self.os[0], "os");
             net!(mode, self.os[0].start, "os$0$start".into(), self.start_os, "start_os".into());
-            net!(mode, self.os[0].b, "os$0$b".into(), self.b, "b".into());
         }
         if !self.dual.is_empty() {
             common!(self.dual[0], "dual");
             net!(mode, self.dual[0].start_ws, "dual$0$start_ws".into(), self.start_ws, "start_ws".into());
             net!(mode, self.dual[0].start_os, "dual$0$start_os".into(), self.start_os, "start_os".into());
-            net!(mode, self.dual[0].preload_valid, "dual$0$preload_valid".into(), self.preload_valid, "preload_valid".into());
-            net!(mode, self.dual[0].preload, "dual$0$preload".into(), self.preload, "preload".into());
-            net!(mode, self.dual[0].sparse, "dual$0$sparse".into(), self.sparse, "sparse".into());
-            net!(mode, self.dual[0].int4, "dual$0$int4".into(), self.int4, "int4".into());
-            net!(mode, self.dual[0].act4, "dual$0$act4".into(), self.act4, "act4".into());
-            net!(mode, self.dual[0].csc_valid, "dual$0$csc_valid".into(), self.csc_valid, "csc_valid".into());
-            net!(mode, self.dual[0].csc_values, "dual$0$csc_values".into(), self.csc_values, "csc_values".into());
-            net!(mode, self.dual[0].b, "dual$0$b".into(), self.b, "b".into());
         }
     }
 }

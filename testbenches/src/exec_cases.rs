@@ -12,6 +12,7 @@ use systole_core::isa::{Band, Op, WordGen};
 use systole_core::{ArchConfig, Dataflow};
 use systole_hdl::exec_os::ExecOs;
 use systole_hdl::exec_ws::ExecWs;
+use systole_hdl::matmul::MatmulFields;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
 
@@ -235,9 +236,49 @@ impl ExecCase {
     pub fn run_verilog(&self, dir: &Path, stim: &[Vec<i64>]) -> Result<Vec<Vec<i64>>, ToolError> {
         let mut outputs = vec![("complete".to_string(), 1)];
         outputs.extend((0..self.arch.cols).map(|j| (format!("host_acc_data${j}"), 32)));
-        let outs = icarus_vectors(dir, &self.verilog(), true, &self.ports(), &outputs, stim)?;
+        let rtl = with_field_ports(&self.verilog(), &self.ports(), &outputs);
+        let outs = icarus_vectors(dir, &rtl, true, &self.ports(), &outputs, stim)?;
         Ok(outs.into_iter().map(|o| o.into_iter().map(|v| v.unwrap_or(i64::MIN)).collect()).collect())
     }
+}
+
+/// `rtl` (an engine whose `top` takes the instruction as one `fields` bundle) under a new
+/// `top` with a port per field among `inputs` (the others 0), placed at the bundle's
+/// offsets, and the other `inputs` and `outputs` passed through: the port per field that the
+/// vector testbench drives.
+fn with_field_ports(rtl: &str, inputs: &[(String, usize)], outputs: &[(String, usize)]) -> String {
+    let TypeKind::Composite(fields) = MatmulFields::descriptor().kind else { unreachable!("a bundle is a composite") };
+    let width = |k: &TypeKind| match k {
+        TypeKind::Bits(n) | TypeKind::Signed(n) => *n,
+        _ => unreachable!("the matmul fields are bits"),
+    };
+    let (mut offset, mut assembly) = (0, String::new());
+    for f in &fields {
+        let w = width(&f.kind.kind);
+        if inputs.iter().any(|(n, _)| *n == f.fieldname) {
+            assembly += &format!("    fields[{offset} +: {w}] = {};\n", f.fieldname);
+        }
+        offset += w;
+    }
+    let mut ports = vec!["clock".to_string()];
+    let mut decls = vec!["  input clock;".to_string()];
+    let mut conns = vec![".clock(clock)".to_string(), ".fields(fields)".to_string()];
+    let ios = inputs.iter().map(|p| ("input", p)).chain(outputs.iter().map(|p| ("output", p)));
+    for (dir, (name, bits)) in ios {
+        ports.push(name.clone());
+        decls.push(format!("  {dir} [{}:0] {name};", bits - 1));
+        if !fields.iter().any(|f| f.fieldname == *name) {
+            conns.push(format!(".{name}({name})"));
+        }
+    }
+    format!(
+        "{}\nmodule top({});\n{}\n  reg [{}:0] fields;\n  always @(*) begin\n    fields = 0;\n{assembly}  end\n  exec_engine dut({});\nendmodule\n",
+        rtl.replacen("module top(", "module exec_engine(", 1),
+        ports.join(", "),
+        decls.join("\n"),
+        offset - 1,
+        conns.join(", ")
+    )
 }
 
 /// The Verilog of the exec engine for `dataflow` with `[act words, weight words, acc rows]`.
@@ -278,17 +319,17 @@ macro_rules! apply_common {
     ($uut:expr, $v:expr, $n:expr) => {{
         let (uut, v, n) = ($uut, $v, $n);
         uut.start.next = bit(v[0]);
-        uut.a_start.next = addr(v[1]);
-        uut.a_inner_count.next = addr(v[2]);
-        uut.a_inner_stride.next = addr(v[3]);
-        uut.a_outer_count.next = addr(v[4]);
-        uut.a_outer_stride.next = addr(v[5]);
-        uut.acc.next = addr(v[6]);
-        uut.accumulate.next = bit(v[7]);
-        uut.band_valid.next = bit(v[n]);
-        uut.band_stride.next = (v[n + 1] as u64).into();
-        uut.band_taps.next = (v[n + 2] as u64).into();
-        uut.band_width.next = (v[n + 3] as u64).into();
+        uut.fields.next.a_start = addr(v[1]);
+        uut.fields.next.a_inner_count = addr(v[2]);
+        uut.fields.next.a_inner_stride = addr(v[3]);
+        uut.fields.next.a_outer_count = addr(v[4]);
+        uut.fields.next.a_outer_stride = addr(v[5]);
+        uut.fields.next.acc = addr(v[6]);
+        uut.fields.next.accumulate = bit(v[7]);
+        uut.fields.next.band_valid = bit(v[n]);
+        uut.fields.next.band_stride = (v[n + 1] as u64).into();
+        uut.fields.next.band_taps = (v[n + 2] as u64).into();
+        uut.fields.next.band_width = (v[n + 3] as u64).into();
         let h = n + 4;
         let rows = uut.host_act_data.len();
         for k in 0..rows {
@@ -308,12 +349,12 @@ macro_rules! apply_common {
 }
 
 fn apply_ws(uut: &mut ExecWs, v: &[i64]) {
-    uut.preload_valid.next = bit(v[8]);
-    uut.preload.next = addr(v[9]);
+    uut.fields.next.preload_valid = bit(v[8]);
+    uut.fields.next.preload = addr(v[9]);
     apply_common!(uut, v, 10);
 }
 
 fn apply_os(uut: &mut ExecOs, v: &[i64]) {
-    uut.b.next = addr(v[8]);
+    uut.fields.next.b = addr(v[8]);
     apply_common!(uut, v, 9);
 }

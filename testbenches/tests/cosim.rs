@@ -78,18 +78,18 @@ fn archs() -> Vec<ArchConfig> {
         // Narrow instruction memories, and the small-FPGA variant without the transposer
         // (depthwise layers as grouped GEMMs).
         staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
-        // Read registers on the DRAM data, read ahead inside a latency of 4, and with a
-        // latency of 2, which leaves no room for them and so lengthens each load's wait to 3.
-        // Eleven requantizer stages put their read register in front of the lane select
-        // (two columns, one unit).
-        read_staged(staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false), 11)),
+        // Read registers on the DRAM address and data, read ahead inside a latency of 4
+        // (the last arch has one on the data with a latency of 2, which leaves no room for it
+        // and so lengthens each load's wait to 3). Eleven requantizer stages put their read
+        // register in front of the lane select (two columns, one unit).
+        read_staged(staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false), 11), 2),
         // Requantizers with their product in logic: the iCEBreaker preset's six stages and a
         // value every six cycles (a store's beats six cycles apart, its one unit reading the
         // table by entry, one block RAM across two columns), with its two PE stages and
         // broadcast weight bus; and two units (two DRAM lanes) taking a value every two
         // cycles.
         staggered(broadcast(pe_staged(serial(staged(variant(arch(4, 2, WS, 1, 4, 1), 8, false), 6), 6), 2))),
-        serial(read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2))), 2),
+        serial(read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2)), 1), 2),
     ]
 }
 
@@ -128,9 +128,9 @@ fn staggered(a: ArchConfig) -> ArchConfig {
     ArchConfig { name: format!("{}-st", a.name), staggered_act_reads: true, ..a }
 }
 
-/// `a` with a register on its DRAM read data, named after it.
-fn read_staged(a: ArchConfig) -> ArchConfig {
-    ArchConfig { name: format!("{}-rd1", a.name), dram_read_stages: 1, ..a }
+/// `a` with `dram_read_stages` registers on its DRAM read path, named after them.
+fn read_staged(a: ArchConfig, dram_read_stages: usize) -> ArchConfig {
+    ArchConfig { name: format!("{}-rd{dram_read_stages}", a.name), dram_read_stages, ..a }
 }
 
 /// `a` with a decode stage in its controller, named after it.
