@@ -36,7 +36,7 @@
 use crate::delay::Delay;
 use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
-use crate::matmul::MatmulFields;
+use crate::fields::{LoadFields, MatmulFields, StoreFields};
 use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
@@ -94,34 +94,17 @@ pub struct Controller {
     pub start_store: Signal<Out, Bit>,
     /// Start a `StoreTransposed`.
     pub start_store_t: Signal<Out, Bit>,
-    /// `target` of `Load` (the load unit's fields follow).
-    pub ld_target: Signal<Out, Bit>,
-    /// `dst` of the load ops.
-    pub ld_dst: Signal<Out, Addr>,
-    /// `offset` of `Load`.
-    pub ld_offset: Signal<Out, Bits<16>>,
-    /// `pitch` of `LoadTransposed`.
-    pub ld_pitch: Signal<Out, Addr>,
-    /// `src` of `Load` and `LoadTransposed`, and `addr` of `LoadParams` as its address.
-    pub ld_pattern: Signal<Out, DmaPattern>,
-    /// `count` of `LoadParams`.
-    pub ld_entries: Signal<Out, Bits<24>>,
+    /// The load unit's fields.
+    pub ld: Signal<Out, LoadFields>,
     /// The exec unit's fields (`MatmulWs` and `MatmulOs`).
     pub ex: Signal<Out, MatmulFields>,
-    /// `acc` of the stores.
-    pub st_acc: Signal<Out, Addr>,
-    /// `row_stride` of `StoreTransposed`.
-    pub st_row_stride: Signal<Out, Addr>,
-    /// `line_pitch` of `StoreTransposed`.
-    pub st_line_pitch: Signal<Out, Addr>,
-    /// `width` of `StoreTransposed`.
-    pub st_width: Signal<Out, Bits<16>>,
-    /// `dst` of the stores.
-    pub st_pattern: Signal<Out, DmaPattern>,
-    /// `out.param`.
-    pub st_param: Signal<Out, Addr>,
-    /// `out.zp`, `out.lo` and `out.hi`.
-    pub st_stage: Signal<Out, OutputStage>,
+    /// The store unit's fields.
+    pub st: Signal<Out, StoreFields>,
+    // The access patterns and output stage, built field by field before they join their
+    // unit's bundle (a bundle's field is assigned one level deep).
+    ld_pattern: Signal<Local, DmaPattern>,
+    st_pattern: Signal<Local, DmaPattern>,
+    st_stage: Signal<Local, OutputStage>,
     load: UnitSequencer,
     exec: UnitSequencer,
     store: UnitSequencer,
@@ -292,19 +275,19 @@ use Unit::{Exec as Ex, Load as Ld, Store as St};
 
 /// The decoded output ports.
 const PORTS: &[DecodedPort] = &[
-    decoded(Ld, "target", Whole, |c| c.ld_target.val().field()),
-    decoded(Ld, "dst", Sram, |c| c.ld_dst.val().field()),
-    decoded(Ld, "offset", Len, |c| c.ld_offset.val().field()),
-    decoded(Ld, "pitch", Sram, |c| c.ld_pitch.val().field()),
-    decoded(Ld, "addr", Dram, |c| c.ld_pattern.val().addr.field()),
-    decoded(Ld, "len", Len, |c| c.ld_pattern.val().len.field()),
-    decoded(Ld, "dims[0].count", Count, |c| c.ld_pattern.val().count0.field()),
-    decoded(Ld, "dims[1].count", Count, |c| c.ld_pattern.val().count1.field()),
-    decoded(Ld, "dims[2].count", Count, |c| c.ld_pattern.val().count2.field()),
-    decoded(Ld, "dims[0].stride", Dram, |c| c.ld_pattern.val().stride0.field()),
-    decoded(Ld, "dims[1].stride", Dram, |c| c.ld_pattern.val().stride1.field()),
-    decoded(Ld, "dims[2].stride", Dram, |c| c.ld_pattern.val().stride2.field()),
-    decoded(Ld, "count", Count, |c| c.ld_entries.val().field()),
+    decoded(Ld, "target", Whole, |c| c.ld.val().target.field()),
+    decoded(Ld, "dst", Sram, |c| c.ld.val().dst.field()),
+    decoded(Ld, "offset", Len, |c| c.ld.val().offset.field()),
+    decoded(Ld, "pitch", Sram, |c| c.ld.val().pitch.field()),
+    decoded(Ld, "addr", Dram, |c| c.ld.val().pattern.addr.field()),
+    decoded(Ld, "len", Len, |c| c.ld.val().pattern.len.field()),
+    decoded(Ld, "dims[0].count", Count, |c| c.ld.val().pattern.count0.field()),
+    decoded(Ld, "dims[1].count", Count, |c| c.ld.val().pattern.count1.field()),
+    decoded(Ld, "dims[2].count", Count, |c| c.ld.val().pattern.count2.field()),
+    decoded(Ld, "dims[0].stride", Dram, |c| c.ld.val().pattern.stride0.field()),
+    decoded(Ld, "dims[1].stride", Dram, |c| c.ld.val().pattern.stride1.field()),
+    decoded(Ld, "dims[2].stride", Dram, |c| c.ld.val().pattern.stride2.field()),
+    decoded(Ld, "count", Count, |c| c.ld.val().entries.field()),
     decoded(Ex, "a.start", Sram, |c| c.ex.val().a_start.field()),
     decoded(Ex, "a.inner_count", MatmulCount, |c| c.ex.val().a_inner_count.field()),
     decoded(Ex, "a.inner_stride", Sram, |c| c.ex.val().a_inner_stride.field()),
@@ -324,22 +307,22 @@ const PORTS: &[DecodedPort] = &[
     decoded(Ex, "csc", Csc, |c| c.ex.val().csc_values.field()),
     decoded(Ex, "band.taps", BandK, |c| c.ex.val().band_taps.field()),
     decoded(Ex, "band.width", BandK, |c| c.ex.val().band_width.field()),
-    decoded(St, "acc", Sram, |c| c.st_acc.val().field()),
-    decoded(St, "row_stride", Sram, |c| c.st_row_stride.val().field()),
-    decoded(St, "line_pitch", Sram, |c| c.st_line_pitch.val().field()),
-    decoded(St, "width", Whole, |c| c.st_width.val().field()),
-    decoded(St, "addr", Dram, |c| c.st_pattern.val().addr.field()),
-    decoded(St, "len", Len, |c| c.st_pattern.val().len.field()),
-    decoded(St, "dims[0].count", Count, |c| c.st_pattern.val().count0.field()),
-    decoded(St, "dims[1].count", Count, |c| c.st_pattern.val().count1.field()),
-    decoded(St, "dims[2].count", Count, |c| c.st_pattern.val().count2.field()),
-    decoded(St, "dims[0].stride", Dram, |c| c.st_pattern.val().stride0.field()),
-    decoded(St, "dims[1].stride", Dram, |c| c.st_pattern.val().stride1.field()),
-    decoded(St, "dims[2].stride", Dram, |c| c.st_pattern.val().stride2.field()),
-    decoded(St, "out.param", Sram, |c| c.st_param.val().field()),
-    decoded(St, "out.zp", Whole, |c| c.st_stage.val().zp.field()),
-    decoded(St, "out.lo", Whole, |c| c.st_stage.val().lo.field()),
-    decoded(St, "out.hi", Whole, |c| c.st_stage.val().hi.field()),
+    decoded(St, "acc", Sram, |c| c.st.val().acc.field()),
+    decoded(St, "row_stride", Sram, |c| c.st.val().row_stride.field()),
+    decoded(St, "line_pitch", Sram, |c| c.st.val().line_pitch.field()),
+    decoded(St, "width", Whole, |c| c.st.val().width.field()),
+    decoded(St, "addr", Dram, |c| c.st.val().pattern.addr.field()),
+    decoded(St, "len", Len, |c| c.st.val().pattern.len.field()),
+    decoded(St, "dims[0].count", Count, |c| c.st.val().pattern.count0.field()),
+    decoded(St, "dims[1].count", Count, |c| c.st.val().pattern.count1.field()),
+    decoded(St, "dims[2].count", Count, |c| c.st.val().pattern.count2.field()),
+    decoded(St, "dims[0].stride", Dram, |c| c.st.val().pattern.stride0.field()),
+    decoded(St, "dims[1].stride", Dram, |c| c.st.val().pattern.stride1.field()),
+    decoded(St, "dims[2].stride", Dram, |c| c.st.val().pattern.stride2.field()),
+    decoded(St, "out.param", Sram, |c| c.st.val().param.field()),
+    decoded(St, "out.zp", Whole, |c| c.st.val().stage.zp.field()),
+    decoded(St, "out.lo", Whole, |c| c.st.val().stage.lo.field()),
+    decoded(St, "out.hi", Whole, |c| c.st.val().stage.hi.field()),
 ];
 
 /// The `Sync` counts every instruction's header carries, which come first among each unit's
@@ -1024,19 +1007,11 @@ impl Controller {
             start_os: Default::default(),
             start_store: Default::default(),
             start_store_t: Default::default(),
-            ld_target: Default::default(),
-            ld_dst: Default::default(),
-            ld_offset: Default::default(),
-            ld_pitch: Default::default(),
+            ld: Default::default(),
             ld_pattern: Default::default(),
-            ld_entries: Default::default(),
             ex: Default::default(),
-            st_acc: Default::default(),
-            st_row_stride: Default::default(),
-            st_line_pitch: Default::default(),
-            st_width: Default::default(),
+            st: Default::default(),
             st_pattern: Default::default(),
-            st_param: Default::default(),
             st_stage: Default::default(),
             load: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
             exec: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
@@ -1161,10 +1136,10 @@ impl Logic for Controller {
             self.start_store_t.next = self.op_match_r[6].q.val() & self.unit_ready[2].val();
         }
         // The decoded ports in the order of PORTS, from field 3 of their unit on.
-        self.ld_target.next = self.load.field[3].val().get_bit(0);
-        self.ld_dst.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[4].val());
-        self.ld_offset.next = bit_cast::<16, LANE_BITS>(self.load.field[5].val());
-        self.ld_pitch.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[6].val());
+        self.ld.next.target = self.load.field[3].val().get_bit(0);
+        self.ld.next.dst = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[4].val());
+        self.ld.next.offset = bit_cast::<16, LANE_BITS>(self.load.field[5].val());
+        self.ld.next.pitch = bit_cast::<ADDR_BITS, LANE_BITS>(self.load.field[6].val());
         self.ld_pattern.next.addr = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[7].val());
         self.ld_pattern.next.len = bit_cast::<16, LANE_BITS>(self.load.field[8].val());
         self.ld_pattern.next.count0 = bit_cast::<24, LANE_BITS>(self.load.field[9].val());
@@ -1173,7 +1148,8 @@ impl Logic for Controller {
         self.ld_pattern.next.stride0 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[12].val());
         self.ld_pattern.next.stride1 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[13].val());
         self.ld_pattern.next.stride2 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.load.field[14].val());
-        self.ld_entries.next = bit_cast::<24, LANE_BITS>(self.load.field[15].val());
+        self.ld.next.pattern = self.ld_pattern.val();
+        self.ld.next.entries = bit_cast::<24, LANE_BITS>(self.load.field[15].val());
         self.ex.next.a_start = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[3].val());
         self.ex.next.a_inner_count = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[4].val());
         self.ex.next.a_inner_stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[5].val());
@@ -1193,10 +1169,10 @@ impl Logic for Controller {
         self.ex.next.csc_values = bit_cast::<16, LANE_BITS>(self.exec.field[19].val());
         self.ex.next.band_taps = bit_cast::<16, LANE_BITS>(self.exec.field[20].val());
         self.ex.next.band_width = bit_cast::<16, LANE_BITS>(self.exec.field[21].val());
-        self.st_acc.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[3].val());
-        self.st_row_stride.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[4].val());
-        self.st_line_pitch.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[5].val());
-        self.st_width.next = bit_cast::<16, LANE_BITS>(self.store.field[6].val());
+        self.st.next.acc = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[3].val());
+        self.st.next.row_stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[4].val());
+        self.st.next.line_pitch = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[5].val());
+        self.st.next.width = bit_cast::<16, LANE_BITS>(self.store.field[6].val());
         self.st_pattern.next.addr = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[7].val());
         self.st_pattern.next.len = bit_cast::<16, LANE_BITS>(self.store.field[8].val());
         self.st_pattern.next.count0 = bit_cast::<24, LANE_BITS>(self.store.field[9].val());
@@ -1205,10 +1181,12 @@ impl Logic for Controller {
         self.st_pattern.next.stride0 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[12].val());
         self.st_pattern.next.stride1 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[13].val());
         self.st_pattern.next.stride2 = bit_cast::<DRAM_ADDR_BITS, LANE_BITS>(self.store.field[14].val());
-        self.st_param.next = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[15].val());
+        self.st.next.param = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[15].val());
         self.st_stage.next.zp = bit_cast::<8, LANE_BITS>(self.store.field[16].val());
         self.st_stage.next.lo = bit_cast::<8, LANE_BITS>(self.store.field[17].val());
         self.st_stage.next.hi = bit_cast::<8, LANE_BITS>(self.store.field[18].val());
+        self.st.next.pattern = self.st_pattern.val();
+        self.st.next.stage = self.st_stage.val();
         self.running.next = self.run_r.q.val();
         self.finished.next = self.fin_r.q.val();
         self.cycles.next = self.cyc.q.val();

@@ -11,7 +11,7 @@
 
 use crate::exec_os::OsEngine;
 use crate::exec_ws::WsEngine;
-use crate::matmul::MatmulFields;
+use crate::fields::MatmulFields;
 use crate::memories::Memories;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;

@@ -12,7 +12,7 @@
 
 use crate::band::BandUnit;
 use crate::delay::Delay;
-use crate::matmul::MatmulFields;
+use crate::fields::MatmulFields;
 use crate::memories::Memories;
 use crate::os_array::OsArray;
 use crate::sram::ADDR_BITS;

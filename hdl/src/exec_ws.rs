@@ -20,7 +20,7 @@ use crate::array::WsArray;
 use crate::band::BandUnit;
 use crate::csc::CscExpander;
 use crate::delay::{Delay, RamDelay};
-use crate::matmul::MatmulFields;
+use crate::fields::MatmulFields;
 use crate::memories::Memories;
 use crate::pe::GROUP_LANES;
 use crate::sram::ADDR_BITS;

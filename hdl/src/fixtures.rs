@@ -1,10 +1,12 @@
 //! Test fixtures: engines wired to a DRAM model and scratchpads, with host ports to fill
 //! the DRAM and read the scratchpads back, for the co-simulation tests.
 
+use crate::dma::DmaPattern;
 use crate::dram::{Dram, DRAM_ADDR_BITS};
 use crate::load::LoadEngine;
 use crate::memories::{Accumulator, Scratchpad};
 use crate::params::{ParamLoader, ParamTable};
+use crate::requant::OutputStage;
 use crate::sram::ADDR_BITS;
 use crate::units::StoreUnit;
 use rust_hdl::prelude::*;
@@ -282,6 +284,9 @@ pub struct StoreFixture {
     /// Host: DRAM bytes read in the previous cycle.
     pub host_dram_rdata: Vec<Signal<Out, Signed<8>>>,
     unit: StoreUnit,
+    // The pattern and output stage, built from the ports before they join the fields.
+    pattern: Signal<Local, DmaPattern>,
+    stage: Signal<Local, OutputStage>,
     accs: Accumulator,
     ptable: ParamTable,
     dram: Dram,
@@ -321,6 +326,8 @@ impl StoreFixture {
                 param_entries: entries,
                 ..ArchConfig::default()
             }),
+            pattern: Default::default(),
+            stage: Default::default(),
             accs: Accumulator::new(cols, acc_rows, 0),
             ptable: ParamTable::new(entries, cols),
             dram: Dram::new(dram_bytes, lanes),
@@ -337,22 +344,24 @@ impl Logic for StoreFixture {
         self.dram.clock.next = self.clock.val();
         self.unit.start_store.next = self.start.val();
         self.unit.start_store_t.next = false;
-        self.unit.acc.next = self.acc.val();
-        self.unit.row_stride.next = 0.into();
-        self.unit.line_pitch.next = 0.into();
-        self.unit.width.next = 0.into();
-        self.unit.pattern.next.addr = self.addr.val();
-        self.unit.pattern.next.len = self.len.val();
-        self.unit.pattern.next.count0 = self.count[0].val();
-        self.unit.pattern.next.count1 = self.count[1].val();
-        self.unit.pattern.next.count2 = self.count[2].val();
-        self.unit.pattern.next.stride0 = self.stride[0].val();
-        self.unit.pattern.next.stride1 = self.stride[1].val();
-        self.unit.pattern.next.stride2 = self.stride[2].val();
-        self.unit.param.next = self.param.val();
-        self.unit.stage.next.zp = unsigned_cast(self.zp.val());
-        self.unit.stage.next.lo = unsigned_cast(self.lo.val());
-        self.unit.stage.next.hi = unsigned_cast(self.hi.val());
+        self.pattern.next.addr = self.addr.val();
+        self.pattern.next.len = self.len.val();
+        self.pattern.next.count0 = self.count[0].val();
+        self.pattern.next.count1 = self.count[1].val();
+        self.pattern.next.count2 = self.count[2].val();
+        self.pattern.next.stride0 = self.stride[0].val();
+        self.pattern.next.stride1 = self.stride[1].val();
+        self.pattern.next.stride2 = self.stride[2].val();
+        self.stage.next.zp = unsigned_cast(self.zp.val());
+        self.stage.next.lo = unsigned_cast(self.lo.val());
+        self.stage.next.hi = unsigned_cast(self.hi.val());
+        self.unit.fields.next.acc = self.acc.val();
+        self.unit.fields.next.row_stride = 0.into();
+        self.unit.fields.next.line_pitch = 0.into();
+        self.unit.fields.next.width = 0.into();
+        self.unit.fields.next.pattern = self.pattern.val();
+        self.unit.fields.next.param = self.param.val();
+        self.unit.fields.next.stage = self.stage.val();
         self.ready.next = self.unit.ready.val();
         self.complete.next = self.unit.complete.val();
         self.accs.issue.next = self.host_acc_we.val();

@@ -148,12 +148,7 @@ impl Logic for Accelerator {
         self.ld.start_load.next = self.ctl.start_load.val();
         self.ld.start_load_t.next = self.ctl.start_load_t.val();
         self.ld.start_params.next = self.ctl.start_params.val();
-        self.ld.target.next = self.ctl.ld_target.val();
-        self.ld.dst.next = self.ctl.ld_dst.val();
-        self.ld.offset.next = self.ctl.ld_offset.val();
-        self.ld.pitch.next = self.ctl.ld_pitch.val();
-        self.ld.pattern.next = self.ctl.ld_pattern.val();
-        self.ld.entries.next = self.ctl.ld_entries.val();
+        self.ld.fields.next = self.ctl.ld.val();
         self.dram_rd_addr.next = self.ld.dram_rd_addr.val();
         for i in 0..self.dram_rd_data.len() {
             self.ld.dram_rd_data[i].next = self.dram_rd_data[i].val();
@@ -184,13 +179,7 @@ impl Logic for Accelerator {
         // Store unit.
         self.st.start_store.next = self.ctl.start_store.val();
         self.st.start_store_t.next = self.ctl.start_store_t.val();
-        self.st.acc.next = self.ctl.st_acc.val();
-        self.st.row_stride.next = self.ctl.st_row_stride.val();
-        self.st.line_pitch.next = self.ctl.st_line_pitch.val();
-        self.st.width.next = self.ctl.st_width.val();
-        self.st.pattern.next = self.ctl.st_pattern.val();
-        self.st.param.next = self.ctl.st_param.val();
-        self.st.stage.next = self.ctl.st_stage.val();
+        self.st.fields.next = self.ctl.st.val();
         self.ex.acc_raddr.next = self.st.acc_addr.val();
         self.ptable.rd_row.next = self.st.param_row.val();
         self.ptable.rd_entry.next = self.st.param_entry.val();

@@ -10,9 +10,9 @@ use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
 use crate::exec_ws::ExecWs;
+use crate::fields::{LoadFields, MatmulFields, StoreFields};
 use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
-use crate::matmul::MatmulFields;
 use crate::net;
 use crate::params::ParamLoader;
 use crate::requant::{OutputStage, Requant};
@@ -37,18 +37,8 @@ pub struct LoadUnit {
     pub start_load_t: Signal<In, Bit>,
     /// Start a `LoadParams`.
     pub start_params: Signal<In, Bit>,
-    /// `Load` target (weights when set).
-    pub target: Signal<In, Bit>,
-    /// `dst` of the three ops.
-    pub dst: Signal<In, Addr>,
-    /// `Load` byte offset.
-    pub offset: Signal<In, Bits<16>>,
-    /// `LoadTransposed` group pitch.
-    pub pitch: Signal<In, Addr>,
-    /// The DRAM access pattern (of `LoadParams`, only its address).
-    pub pattern: Signal<In, DmaPattern>,
-    /// `LoadParams` entry count.
-    pub entries: Signal<In, Bits<24>>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, LoadFields>,
     /// The unit may start an instruction.
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
@@ -88,6 +78,8 @@ pub struct LoadUnit {
     params: ParamLoader,
     /// The read address's registers (`ArchConfig::dram_read_address_stages`).
     rd_addr_regs: Delay<DAddr>,
+    /// The access pattern of the instruction's fields.
+    pattern: Signal<Local, DmaPattern>,
 }
 
 impl LoadUnit {
@@ -99,12 +91,7 @@ impl LoadUnit {
             start_load: Default::default(),
             start_load_t: Default::default(),
             start_params: Default::default(),
-            target: Default::default(),
-            dst: Default::default(),
-            offset: Default::default(),
-            pitch: Default::default(),
-            pattern: Default::default(),
-            entries: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             dram_rd_addr: Default::default(),
@@ -130,6 +117,7 @@ impl LoadUnit {
                 .with_count_bits(crate::controller::count_bits(arch))
                 .with_read_stages(arch.dram_read_stages, arch.dram_read_address_stages()),
             rd_addr_regs: Delay::new(arch.dram_read_address_stages()),
+            pattern: Default::default(),
         }
     }
 }
@@ -137,22 +125,23 @@ impl LoadUnit {
 impl Logic for LoadUnit {
     #[hdl_gen]
     fn update(&mut self) {
+        self.pattern.next = self.fields.val().pattern;
         self.load.clock.next = self.clock.val();
         self.load_t.clock.next = self.clock.val();
         self.params.clock.next = self.clock.val();
         self.load.start.next = self.start_load.val();
         self.load_t.start.next = self.start_load_t.val();
         self.params.start.next = self.start_params.val();
-        self.load.target.next = self.target.val();
-        self.load.dst.next = self.dst.val();
-        self.load_t.dst.next = self.dst.val();
-        self.params.dst.next = self.dst.val();
-        self.load.offset.next = self.offset.val();
-        self.load_t.pitch.next = self.pitch.val();
+        self.load.target.next = self.fields.val().target;
+        self.load.dst.next = self.fields.val().dst;
+        self.load_t.dst.next = self.fields.val().dst;
+        self.params.dst.next = self.fields.val().dst;
+        self.load.offset.next = self.fields.val().offset;
+        self.load_t.pitch.next = self.fields.val().pitch;
         self.load.pattern.next = self.pattern.val();
         self.load_t.pattern.next = self.pattern.val();
         self.params.addr.next = self.pattern.val().addr;
-        self.params.count.next = self.entries.val();
+        self.params.count.next = self.fields.val().entries;
         self.ready.next = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
         self.complete.next = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
         // Idle engines drive address 0, so the read addresses can be ORed.
@@ -204,20 +193,8 @@ pub struct StoreUnit {
     pub start_store: Signal<In, Bit>,
     /// Start a `StoreTransposed`.
     pub start_store_t: Signal<In, Bit>,
-    /// First accumulator row.
-    pub acc: Signal<In, Addr>,
-    /// `StoreTransposed` row stride.
-    pub row_stride: Signal<In, Addr>,
-    /// `StoreTransposed` line pitch.
-    pub line_pitch: Signal<In, Addr>,
-    /// `StoreTransposed` width.
-    pub width: Signal<In, Bits<16>>,
-    /// The DRAM access pattern.
-    pub pattern: Signal<In, DmaPattern>,
-    /// First requantization entry.
-    pub param: Signal<In, Addr>,
-    /// The output stage.
-    pub stage: Signal<In, OutputStage>,
+    /// The instruction's fields, read in the start cycle.
+    pub fields: Signal<In, StoreFields>,
     /// The unit may start an instruction.
     pub ready: Signal<Out, Bit>,
     /// The unit's instruction completes.
@@ -285,13 +262,7 @@ impl StoreUnit {
             clock: Default::default(),
             start_store: Default::default(),
             start_store_t: Default::default(),
-            acc: Default::default(),
-            row_stride: Default::default(),
-            line_pitch: Default::default(),
-            width: Default::default(),
-            pattern: Default::default(),
-            param: Default::default(),
-            stage: Default::default(),
+            fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             acc_addr: Default::default(),
@@ -338,26 +309,26 @@ impl Logic for StoreUnit {
         self.store_t.clock.next = self.clock.val();
         self.store.start.next = self.start_store.val();
         self.store_t.start.next = self.start_store_t.val();
-        self.store.acc.next = self.acc.val();
-        self.store_t.acc.next = self.acc.val();
-        self.store_t.row_stride.next = self.row_stride.val();
-        self.store_t.line_pitch.next = self.line_pitch.val();
-        self.store_t.width.next = self.width.val();
-        self.store.pattern.next = self.pattern.val();
-        self.store_t.pattern.next = self.pattern.val();
-        self.store_t_ahead.pattern.next = self.pattern.val();
-        self.store.param.next = self.param.val();
-        self.store_t.param.next = self.param.val();
-        self.store.stage.next = self.stage.val();
-        self.store_t.stage.next = self.stage.val();
+        self.store.acc.next = self.fields.val().acc;
+        self.store_t.acc.next = self.fields.val().acc;
+        self.store_t.row_stride.next = self.fields.val().row_stride;
+        self.store_t.line_pitch.next = self.fields.val().line_pitch;
+        self.store_t.width.next = self.fields.val().width;
+        self.store.pattern.next = self.fields.val().pattern;
+        self.store_t.pattern.next = self.fields.val().pattern;
+        self.store_t_ahead.pattern.next = self.fields.val().pattern;
+        self.store.param.next = self.fields.val().param;
+        self.store_t.param.next = self.fields.val().param;
+        self.store.stage.next = self.fields.val().stage;
+        self.store_t.stage.next = self.fields.val().stage;
         self.store_t_ahead.clock.next = self.clock.val();
         self.store_t_ahead.start.next = self.start_store_t.val();
-        self.store_t_ahead.acc.next = self.acc.val();
-        self.store_t_ahead.row_stride.next = self.row_stride.val();
-        self.store_t_ahead.line_pitch.next = self.line_pitch.val();
-        self.store_t_ahead.width.next = self.width.val();
-        self.store_t_ahead.param.next = self.param.val();
-        self.store_t_ahead.stage.next = self.stage.val();
+        self.store_t_ahead.acc.next = self.fields.val().acc;
+        self.store_t_ahead.row_stride.next = self.fields.val().row_stride;
+        self.store_t_ahead.line_pitch.next = self.fields.val().line_pitch;
+        self.store_t_ahead.width.next = self.fields.val().width;
+        self.store_t_ahead.param.next = self.fields.val().param;
+        self.store_t_ahead.stage.next = self.fields.val().stage;
         self.ready.next = self.store.ready.val() & self.store_t.ready.val();
         self.complete.next = self.store.complete.val() | self.store_t.complete.val();
         self.transposed.next = !self.store_t.ready.val();

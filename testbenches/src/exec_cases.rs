@@ -12,7 +12,7 @@ use systole_core::isa::{Band, Op, WordGen};
 use systole_core::{ArchConfig, Dataflow};
 use systole_hdl::exec_os::ExecOs;
 use systole_hdl::exec_ws::ExecWs;
-use systole_hdl::matmul::MatmulFields;
+use systole_hdl::fields::MatmulFields;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
 
