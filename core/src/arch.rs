@@ -670,35 +670,36 @@ impl ArchConfig {
             "registers, but the WS array's edge has one place for them (before its skew lines)",
         )?;
         in_ws_array("edge_stages", self.edge_stages, "edge registers are on the WS array")?;
-        if self.weight_broadcast {
-            let why = if !self.dataflow.has_ws() {
-                Some("the weight bus is the WS array's, and this instance has none".to_string())
-            } else if self.sparsity != Sparsity::Dense || self.int4_weights || self.csc_weights {
-                Some("compressed tiles (sparsity, int4_weights, csc_weights) present their rows out of order, so a broadcast row could overwrite a weight its PE still needs".to_string())
+        // A switch that is on where `why` says it cannot be; off is always valid.
+        let refused = |field: &'static str, on: bool, why: Option<&str>, off: &str| match why {
+            Some(why) if on => Err(ConfigError::new(field, format!("true, but {why}")).help(format!("use {field} = false ({off})"))),
+            _ => Ok(()),
+        };
+        let compressed = self.sparsity != Sparsity::Dense || self.int4_weights;
+        refused(
+            "weight_broadcast",
+            self.weight_broadcast,
+            if !self.dataflow.has_ws() {
+                Some("the weight bus is the WS array's, and this instance has none")
+            } else if compressed || self.csc_weights {
+                Some("compressed tiles (sparsity, int4_weights, csc_weights) present their rows out of order, so a broadcast row could overwrite a weight its PE still needs")
             } else {
                 None
-            };
-            if let Some(why) = why {
-                return Err(ConfigError::new("weight_broadcast", format!("true, but {why}"))
-                    .help("use weight_broadcast = false (the registered bus)"));
-            }
-        }
-        if self.staggered_act_reads {
-            let why = if self.dataflow != Dataflow::WeightStationary {
-                Some(
-                    "the stagger is the WS engine's, and the OS engine shares this instance's activation scratchpad or replaces it"
-                        .to_string(),
-                )
-            } else if self.sparsity != Sparsity::Dense || self.int4_weights {
-                Some("sparse and int4 activations are read from every bank at once".to_string())
+            },
+            "the registered bus",
+        )?;
+        refused(
+            "staggered_act_reads",
+            self.staggered_act_reads,
+            if self.dataflow != Dataflow::WeightStationary {
+                Some("the stagger is the WS engine's, and the OS engine shares this instance's activation scratchpad or replaces it")
+            } else if compressed {
+                Some("sparse and int4 activations are read from every bank at once")
             } else {
                 None
-            };
-            if let Some(why) = why {
-                return Err(ConfigError::new("staggered_act_reads", format!("true, but {why}"))
-                    .help("use staggered_act_reads = false (skew registers in the array)"));
-            }
-        }
+            },
+            "skew registers in the array",
+        )?;
         too_many(
             "acc_stages",
             self.acc_stages,
