@@ -382,15 +382,15 @@ impl ParamLoader {
     }
 
     /// The loader reading `stages` cycles ahead (`ArchConfig::dram_read_stages`; the wait
-    /// must be at least `2 + stages`, as `ArchConfig::load_latency` is), `address_stages` of
-    /// them registers on the read address outside the loader and the rest on its read data
-    /// (`ArchConfig::dram_read_address_stages`).
-    pub fn with_read_stages(mut self, stages: usize, address_stages: usize) -> Self {
-        assert!(address_stages <= stages, "{address_stages} of {stages} read registers on the address");
+    /// must be at least `2 + stages`, as `ArchConfig::load_latency` is), `data_stages` of
+    /// them (`ArchConfig::dram_read_data_stages`) registers on its read data
+    /// and the rest on the read address outside the loader.
+    pub fn with_read_stages(mut self, stages: usize, data_stages: usize) -> Self {
+        assert!(data_stages <= stages, "{data_stages} of {stages} read registers on the data");
         self.phase = std::mem::replace(&mut self.phase, DmaPhase::new(2)).with_read_ahead(stages);
         self.arrived = Delay::new(stages);
         for d in &mut self.rd {
-            *d = Delay::new(stages - address_stages);
+            *d = Delay::new(data_stages);
         }
         self
     }

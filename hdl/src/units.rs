@@ -111,11 +111,11 @@ impl LoadUnit {
             param_data: Default::default(),
             load: LoadEngine::new(rows, cols, lanes, lat)
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
-                .with_read_stages(arch.dram_read_stages, arch.dram_read_address_stages()),
+                .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
             load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
             params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols)
                 .with_count_bits(crate::controller::count_bits(arch))
-                .with_read_stages(arch.dram_read_stages, arch.dram_read_address_stages()),
+                .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
             rd_addr_regs: Delay::new(arch.dram_read_address_stages()),
             pattern: Default::default(),
         }
