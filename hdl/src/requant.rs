@@ -65,6 +65,13 @@ pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 /// meet a register directly.
 pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 7, 6, 0, 8, 9, 10];
 
+/// The boundaries of a unit with its product in logic ([`Requant::with_interval`]), in
+/// the order they gain a register: as [`BOUNDARY_ORDER`], except that the seventh goes
+/// halfway through the normalization (boundary 9), the deepest logic left at six stages
+/// once the lane select in front of step 1a is a single multiplexer, rather than to the
+/// unit's output (boundary 6).
+pub const SERIAL_BOUNDARY_ORDER: [usize; systole_core::arch::MAX_SERIAL_REQUANT_STAGES] = [4, 2, 5, 3, 1, 7, 9, 0];
+
 /// The unit's inputs, as bits (a bundle holds no signed field).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct Operands {
@@ -427,42 +434,52 @@ impl Requant {
     /// requant_interval`; 1 keeps the DSP blocks): a value's inputs arrive with `first`
     /// and stay for `interval` cycles, and its result comes `stages + interval` cycles
     /// after `first` ([`SerialSignificands`]). The exponent and flags wait at boundary 8,
-    /// one cycle, so that they leave step 2a with their product. At most
+    /// one cycle (two with the step register below), so that they leave step 2a with their
+    /// product. At most
     /// [`systole_core::arch::MAX_SERIAL_REQUANT_STAGES`] stages (boundary 8 is inside the
-    /// DSP product only). Two registers go that the held inputs make redundant: the
+    /// DSP product only). Two registers go or move, as the held inputs and the iteration allow: the
     /// scale's significand is read straight from the inputs when they still hold it as the
-    /// iteration starts, and a register at boundary 3 (after 2a: the iteration's own) moves to
-    /// boundary 6; neither moves the result's cycle.
+    /// iteration starts, and a register at boundary 3 (after 2a, where the iteration's own
+    /// registers already hold the product) goes inside the iteration, between each digit's
+    /// multiple of the significand and the running sum
+    /// ([`SerialSignificands::with_step_register`]); neither moves the result's cycle.
+    /// The registers take the places of [`SERIAL_BOUNDARY_ORDER`].
     pub fn with_interval(mut self, interval: usize) -> Self {
         if interval > 1 {
             let stages = self._stages;
             assert!(stages <= systole_core::arch::MAX_SERIAL_REQUANT_STAGES, "{stages} stages around a product in logic");
-            let registered = |boundary: usize| registers_at(stages, boundary);
+            let registered = |boundary: usize| placed_at(&SERIAL_BOUNDARY_ORDER, stages, boundary);
+            // The orders differ only in boundaries 6 and 9; of the two, the output stage
+            // waits beside boundary 9, not beside 6, which no serial unit registers.
+            let was_halfway = registers_at(stages, 9);
+            self.b6 = Delay::new(registered(6));
+            self.b9 = Delay::new(registered(9));
+            self.clamp = Delay::new(self.clamp.depth() + registered(9) - was_halfway);
             self.dsp = vec![];
-            // Of the boundaries before step 2a, 9 and 10 come after 8 in the order, so
-            // only 0, 1 and 7 can hold a register here.
-            let ahead = [0, 1, 7].into_iter().map(registered).sum::<usize>();
+            // Of the boundaries before step 2a, 10 is not in the order, so only 0, 1, 7
+            // and 9 can hold a register here.
+            let ahead = [0, 1, 7, 9].into_iter().map(registered).sum::<usize>();
             self.first_line = Delay::new(ahead);
             // A value's inputs stay for the interval, and the iteration starts
             // `ahead - registered(0) + registered(2)` cycles after boundary 0 passes them
             // on: while they are still there, the significand of the scale is read from
             // them, not carried through boundaries 1, 7 and 2.
-            let serial = SerialSignificands::new(interval, registered(2) == 1);
+            let mut serial = SerialSignificands::new(interval, registered(2) == 1);
             if ahead - registered(0) + registered(2) < interval {
                 self._ms_from_inputs = 1;
-                self.serial = vec![serial.with_ms_read_at_start()];
-            } else {
-                self.serial = vec![serial];
+                serial = serial.with_ms_read_at_start();
             }
-            self.b8 = Delay::new(1);
-            // The product leaves the iteration's own registers: the register of boundary 3
-            // after them would hold it again, so it moves to boundary 6 (the 8-bit result),
-            // and the unit's latency stays `stages + interval`.
-            if registered(3) == 1 && registered(6) == 0 {
+            // The product leaves the iteration's own registers: a register of boundary 3
+            // after them would hold it again, so it goes inside the iteration instead,
+            // between each digit's multiple of the significand and the running sum, and
+            // the unit's latency stays `stages + interval`.
+            if registered(3) == 1 {
                 self.b3 = Delay::new(0);
-                self.b6 = Delay::new(1);
-                self.clamp = Delay::new(self.clamp.depth() - 1);
+                serial = serial.with_step_register();
             }
+            self.serial = vec![serial];
+            // The exponent and flags leave step 2a with their product.
+            self.b8 = Delay::new(1 + registered(3));
             self.clamp = Delay::new(self.clamp.depth() + interval);
         }
         self
@@ -481,7 +498,13 @@ impl Requant {
 /// The registers (0 or 1) at `boundary` of a unit with `stages` registers, which take the
 /// first `stages` places of [`BOUNDARY_ORDER`].
 fn registers_at(stages: usize, boundary: usize) -> usize {
-    BOUNDARY_ORDER[..stages.min(MAX_STAGES)].contains(&boundary) as usize
+    placed_at(&BOUNDARY_ORDER, stages, boundary)
+}
+
+/// The registers (0 or 1) at `boundary` of a unit whose `stages` registers take the first
+/// places of `order`.
+fn placed_at(order: &[usize], stages: usize, boundary: usize) -> usize {
+    order[..stages.min(order.len())].contains(&boundary) as usize
 }
 
 /// Whether a unit with `stages` registers has its read register (boundary 10).

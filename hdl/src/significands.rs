@@ -78,11 +78,15 @@ impl Logic for DspSignificands {
 /// `ma * ms` in logic over `interval` cycles: in the cycle `first` is set the iteration
 /// starts over, and each cycle adds `ma` times the next `d = 24 / interval` bits of `ms`
 /// to the running sum, whose low `d` bits then shift into `lo`. With `reg_in` the
-/// operands and `first` pass a register first. The product is in the registers
-/// `interval + reg_in` cycles after `first` and stays there until the next `first`.
-/// `ms` is taken in the cycle of `first` (after the register); `ma` is read in every
-/// iteration, so it must not change during one (the store engine holds a beat's reads
-/// until the next beat, `interval` cycles later).
+/// operands and `first` pass a register first; with a step register
+/// ([`SerialSignificands::with_step_register`]) each digit's multiple of `ma` is
+/// registered before it meets the running sum, so that a cycle holds either the digit's
+/// additions or the running sum's, not both. The product is in the registers
+/// `interval + reg_in + step` cycles after `first` and stays there until the next
+/// `first` (or, with a step register, until the cycle after it). `ms` is taken in the
+/// cycle of `first` (after the register); `ma` is read in every iteration, so it must not
+/// change during one (the store engine holds a beat's reads until the next beat,
+/// `interval` cycles later).
 #[derive(LogicBlock)]
 pub struct SerialSignificands {
     /// Clock.
@@ -106,24 +110,39 @@ pub struct SerialSignificands {
     rest: DFF<Bits<24>>,
     /// Iterations left after the current one.
     left: DFF<Bits<5>>,
+    /// The step register (0 or 1 cycles): the digit's multiple of `ma`, whether it is the
+    /// iteration's first, and whether it is one of its steps.
+    partial_line: Delay<Bits<36>>,
+    first_line: Delay<Bit>,
+    step_line: Delay<Bit>,
     digit_mask: Constant<Bits<24>>,
     /// `d` and `24 - d`, as shift amounts.
     d: Constant<Bits<8>>,
     up: Constant<Bits<8>>,
     /// `interval - 1`, the iterations after the first.
     more: Constant<Bits<5>>,
-    /// `b`, for bit `b` of a digit.
-    bit_pos: Vec<Constant<Bits<8>>>,
+    /// For pair `k` of a digit's bits: bits `2k` and `2k + 1` as masks, and as shifts.
+    even_bit: Vec<Constant<Bits<24>>>,
+    odd_bit: Vec<Constant<Bits<24>>>,
+    even_pos: Vec<Constant<Bits<8>>>,
+    odd_pos: Vec<Constant<Bits<8>>>,
     src: Signal<Local, Bits<24>>,
     base: Signal<Local, Bits<24>>,
     lo_base: Signal<Local, Bits<24>>,
     digit: Signal<Local, Bits<24>>,
+    a36: Signal<Local, Bits<36>>,
+    even_term: Vec<Signal<Local, Bits<36>>>,
+    odd_term: Vec<Signal<Local, Bits<36>>>,
+    pair: Vec<Signal<Local, Bits<36>>>,
     partial: Signal<Local, Bits<36>>,
     sum: Signal<Local, Bits<36>>,
     shifted: Signal<Local, Bits<36>>,
     sum_lo: Signal<Local, Bits<24>>,
     step: Signal<Local, Bit>,
 }
+
+/// Pairs of bits in the widest digit.
+const DIGIT_PAIRS: usize = MAX_DIGIT_BITS / 2;
 
 impl SerialSignificands {
     /// The product over `interval` cycles (2 to 24, a divisor of 24 with digits of at most
@@ -144,15 +163,25 @@ impl SerialSignificands {
             lo: Default::default(),
             rest: Default::default(),
             left: Default::default(),
+            partial_line: Delay::new(0),
+            first_line: Delay::new(0),
+            step_line: Delay::new(0),
             digit_mask: Constant::new(crate::verilog::low_mask(d)),
             d: Constant::new((d as u64).into()),
             up: Constant::new(((24 - d) as u64).into()),
             more: Constant::new(((interval - 1) as u64).into()),
-            bit_pos: crate::wiring::constants(0..MAX_DIGIT_BITS as u64),
+            even_bit: crate::wiring::constants((0..DIGIT_PAIRS).map(|k| 1 << (2 * k))),
+            odd_bit: crate::wiring::constants((0..DIGIT_PAIRS).map(|k| 1 << (2 * k + 1))),
+            even_pos: crate::wiring::constants((0..DIGIT_PAIRS as u64).map(|k| 2 * k)),
+            odd_pos: crate::wiring::constants((0..DIGIT_PAIRS as u64).map(|k| 2 * k + 1)),
             src: Default::default(),
             base: Default::default(),
             lo_base: Default::default(),
             digit: Default::default(),
+            a36: Default::default(),
+            even_term: crate::wiring::signals(DIGIT_PAIRS),
+            odd_term: crate::wiring::signals(DIGIT_PAIRS),
+            pair: crate::wiring::signals(DIGIT_PAIRS),
             partial: Default::default(),
             sum: Default::default(),
             shifted: Default::default(),
@@ -171,6 +200,15 @@ impl SerialSignificands {
         self.s_in = Delay::new(0);
         self
     }
+
+    /// The product with a register between each digit's multiple of `ma` and the running
+    /// sum: one cycle later, with half the logic in each cycle.
+    pub fn with_step_register(mut self) -> Self {
+        self.partial_line = Delay::new(1);
+        self.first_line = Delay::new(1);
+        self.step_line = Delay::new(1);
+        self
+    }
 }
 
 impl Logic for SerialSignificands {
@@ -180,40 +218,62 @@ impl Logic for SerialSignificands {
         self.a_in.clock.next = self.clock.val();
         self.s_in.clock.next = self.clock.val();
         self.f_in.clock.next = self.clock.val();
+        self.partial_line.clock.next = self.clock.val();
+        self.first_line.clock.next = self.clock.val();
+        self.step_line.clock.next = self.clock.val();
         self.a_in.data_in.next = self.ma.val();
         self.s_in.data_in.next = self.ms.val();
         self.f_in.data_in.next = self.first.val();
+        // The digit and its multiple of `ma`.
         if self.f_in.data_out.val() {
             self.src.next = self.s_in.data_out.val();
-            self.base.next = 0.into();
-            self.lo_base.next = 0.into();
         } else {
             self.src.next = self.rest.q.val();
-            self.base.next = self.hi.q.val();
-            self.lo_base.next = self.lo.q.val();
         }
         self.digit.next = self.src.val() & self.digit_mask.val();
-        // ma * digit as shifted copies of ma, so that no multiplier is inferred; the bits
-        // above `d` are 0 and their adders vanish in synthesis.
+        // ma * digit as shifted copies of ma, added in pairs and then the pairs, so that
+        // no multiplier is inferred and two additions deep for a digit of up to 4 bits;
+        // the copies for bits at and above `d` are 0 and their adders vanish in synthesis.
+        self.a36.next = bit_cast::<36, 24>(self.a_in.data_out.val());
         self.partial.next = 0.into();
-        for b in 0..MAX_DIGIT_BITS {
-            if self.digit.val().get_bit(b) {
-                self.partial.next = self.partial.val() + (bit_cast::<36, 24>(self.a_in.data_out.val()) << self.bit_pos[b].val());
+        for k in 0..self.pair.len() {
+            self.even_term[k].next = 0.into();
+            self.odd_term[k].next = 0.into();
+            if (self.digit.val() & self.even_bit[k].val()).any() {
+                self.even_term[k].next = self.a36.val() << self.even_pos[k].val();
             }
+            if (self.digit.val() & self.odd_bit[k].val()).any() {
+                self.odd_term[k].next = self.a36.val() << self.odd_pos[k].val();
+            }
+            self.pair[k].next = self.even_term[k].val() + self.odd_term[k].val();
+            self.partial.next = self.partial.val() + self.pair[k].val();
         }
-        self.sum.next = bit_cast::<36, 24>(self.base.val()) + self.partial.val();
-        self.shifted.next = self.sum.val() >> self.d.val();
-        self.sum_lo.next = self.sum.val().get_bits::<24>(0);
         self.step.next = self.f_in.data_out.val() | (self.left.q.val() != 0);
         if self.step.val() {
-            self.hi.d.next = self.shifted.val().get_bits::<24>(0);
-            self.lo.d.next = (self.lo_base.val() >> self.d.val()) | (self.sum_lo.val() << self.up.val());
             self.rest.d.next = self.src.val() >> self.d.val();
             if self.f_in.data_out.val() {
                 self.left.d.next = self.more.val();
             } else {
                 self.left.d.next = self.left.q.val() - 1;
             }
+        }
+        self.partial_line.data_in.next = self.partial.val();
+        self.first_line.data_in.next = self.f_in.data_out.val();
+        self.step_line.data_in.next = self.step.val();
+        // The running sum, through the step register.
+        if self.first_line.data_out.val() {
+            self.base.next = 0.into();
+            self.lo_base.next = 0.into();
+        } else {
+            self.base.next = self.hi.q.val();
+            self.lo_base.next = self.lo.q.val();
+        }
+        self.sum.next = bit_cast::<36, 24>(self.base.val()) + self.partial_line.data_out.val();
+        self.shifted.next = self.sum.val() >> self.d.val();
+        self.sum_lo.next = self.sum.val().get_bits::<24>(0);
+        if self.step_line.data_out.val() {
+            self.hi.d.next = self.shifted.val().get_bits::<24>(0);
+            self.lo.d.next = (self.lo_base.val() >> self.d.val()) | (self.sum_lo.val() << self.up.val());
         }
         self.prod.next = (bit_cast::<48, 24>(self.hi.q.val()) << 24) | bit_cast::<48, 24>(self.lo.q.val());
     }
@@ -227,10 +287,13 @@ mod tests {
 
     /// Runs the serial product on `(ma, ms)` pairs, each held for `interval` cycles from its
     /// `first`, and returns the product read `interval + reg_in` cycles after each `first`.
-    fn serial_products(pairs: &[(u64, u64)], interval: usize, reg_in: bool) -> Vec<u64> {
+    fn serial_products(pairs: &[(u64, u64)], interval: usize, reg_in: bool, step_reg: bool) -> Vec<u64> {
         let mut uut = SerialSignificands::new(interval, reg_in);
+        if step_reg {
+            uut = uut.with_step_register();
+        }
         uut.connect_all();
-        let lag = interval + reg_in as usize;
+        let lag = interval + reg_in as usize + step_reg as usize;
         let mut out = vec![];
         for t in 0..pairs.len() * interval + lag + 1 {
             let (i, phase) = (t / interval, t % interval);
@@ -252,10 +315,10 @@ mod tests {
         let edge = (1 << 24) - 1;
         let pairs = [(edge, edge), (1 << 23, 1 << 23), (0xabcdef, 0x800001), (0x812345, 0xfedcba), (edge, 1 << 23), (0x800000, edge)];
         for interval in [2, 3, 4, 6, 8, 12, 24] {
-            for reg_in in [false, true] {
-                let got = serial_products(&pairs, interval, reg_in);
+            for (reg_in, step_reg) in [(false, false), (true, false), (false, true), (true, true)] {
+                let got = serial_products(&pairs, interval, reg_in, step_reg);
                 let want: Vec<u64> = pairs.iter().map(|&(a, s)| a * s).collect();
-                assert_eq!(got, want, "interval {interval}, input register {reg_in}");
+                assert_eq!(got, want, "interval {interval}, input register {reg_in}, step register {step_reg}");
             }
         }
     }

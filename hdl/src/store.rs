@@ -143,7 +143,11 @@ pub struct StoreEngine {
     lane_of: Vec<Constant<Bits<16>>>,
     lanes: Constant<Bits<16>>,
     cols: Constant<Bits<16>>,
-    len_mask: Constant<Bits<16>>,
+    /// The bits of a column (a store's runs are at most `cols` long, so a beat's first
+    /// column is below `cols`) and of a beat's byte count (at most `lanes`), so that the
+    /// beats carry no wider values and the column choices compare no more bits.
+    col_mask: Constant<Bits<16>>,
+    bytes_mask: Constant<Bits<16>>,
     beat: Signal<Local, Beat>,
     busy: Signal<Local, Bit>,
     w_base: Signal<Local, Bits<16>>,
@@ -211,7 +215,8 @@ impl StoreEngine {
             lane_of: crate::wiring::constants(0..cols.max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
             cols: Constant::new((cols as u64).into()),
-            len_mask: Constant::new(low_mask(16)),
+            col_mask: Constant::new(low_mask(crate::sram::index_bits(cols))),
+            bytes_mask: Constant::new(low_mask(crate::sram::index_bits(lanes + 1))),
             beat: Default::default(),
             busy: Default::default(),
             w_base: Default::default(),
@@ -227,7 +232,6 @@ impl StoreEngine {
     pub fn with_field_bits(mut self, count_bits: usize, len_bits: usize) -> Self {
         assert!((1..=24).contains(&count_bits) && (1..=16).contains(&len_bits), "{count_bits}-bit loop and {len_bits}-bit beat counters");
         self.dma.narrow(count_bits, len_bits);
-        self.len_mask = Constant::new(low_mask(len_bits));
         self
     }
 
@@ -363,7 +367,7 @@ impl Logic for StoreEngine {
         } else {
             self.acc_addr.next = self.row_now.val();
         }
-        self.entry_now.next = self.f_param.q.val() + bit_cast::<ADDR_BITS, 16>(self.dma.beat_offset.val() & self.len_mask.val());
+        self.entry_now.next = self.f_param.q.val() + bit_cast::<ADDR_BITS, 16>(self.dma.beat_offset.val() & self.col_mask.val());
         if self.dma.issuing.val() {
             self.held_entry.d.next = self.entry_now.val();
         }
@@ -389,11 +393,11 @@ impl Logic for StoreEngine {
         if self.dma.issuing.val() {
             self.pending.d.next.valid = true;
             self.pending.d.next.addr = self.dma.beat_addr.val();
-            self.pending.d.next.base = self.dma.beat_offset.val() & self.len_mask.val();
+            self.pending.d.next.base = self.dma.beat_offset.val() & self.col_mask.val();
             self.left_bytes.next = self.f_len.q.val() - self.dma.beat_offset.val();
             if self.f_len.q.val() > self.dma.beat_offset.val() {
                 if self.left_bytes.val() < self.lanes.val() {
-                    self.pending.d.next.bytes = self.left_bytes.val() & self.len_mask.val();
+                    self.pending.d.next.bytes = self.left_bytes.val() & self.bytes_mask.val();
                 } else {
                     self.pending.d.next.bytes = self.lanes.val();
                 }
