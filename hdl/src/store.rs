@@ -44,10 +44,9 @@ const _: () = assert!(
             <= MAX_AHEAD
 );
 
-/// The engine's history of `busy` and `complete`, one bit per cycle back: at least
-/// [`MAX_AHEAD`] cycles.
-type History = Bits<16>;
-const _: () = assert!(MAX_AHEAD <= 16, "the store engine's history holds 16 cycles");
+/// A count of cycles up to [`MAX_AHEAD`].
+type Countdown = Bits<5>;
+const _: () = assert!(MAX_AHEAD < 32, "the store engine's countdowns hold MAX_AHEAD");
 
 /// A beat issued: its DRAM address, its first column and its byte count.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
@@ -132,12 +131,13 @@ pub struct StoreEngine {
     ring_slot: Vec<Constant<Bits<4>>>,
     /// The last slot, with a ring (none without, so that no constant goes unused).
     ring_last: Vec<Constant<Bits<4>>>,
-    /// The last cycles' `ready` (inverted) and `complete`, latest in bit 0.
-    was_busy: DFF<History>,
-    was_complete: DFF<History>,
-    /// `ahead` as a mask of history bits, and as the shift to its last bit.
-    ahead_mask: Constant<History>,
-    ahead_shift: Constant<Bits<8>>,
+    /// Cycles until the write side is idle: `ahead` after a busy cycle, then down to 0.
+    drain: DFF<Countdown>,
+    /// Cycles until the walk's `complete` reaches the write side, from `ahead` down to 1
+    /// (its cycle), else 0. A walk completes at most once in `ahead` cycles: the next one
+    /// starts only when `drain` is 0.
+    tail: DFF<Countdown>,
+    ahead_count: Constant<Countdown>,
     reads_ahead: Constant<Bit>,
     /// `j`, for column or lane `j`; the DRAM lanes and the columns.
     lane_of: Vec<Constant<Bits<16>>>,
@@ -152,7 +152,6 @@ pub struct StoreEngine {
     busy: Signal<Local, Bit>,
     w_base: Signal<Local, Bits<16>>,
     w_bytes: Signal<Local, Bits<16>>,
-    complete_history: Signal<Local, History>,
     left_bytes: Signal<Local, Bits<16>>,
 }
 
@@ -207,10 +206,9 @@ impl StoreEngine {
             ring_out: Default::default(),
             ring_slot: vec![],
             ring_last: vec![],
-            was_busy: Default::default(),
-            was_complete: Default::default(),
-            ahead_mask: Constant::new(low_mask(ahead)),
-            ahead_shift: Constant::new((ahead.saturating_sub(1) as u64).into()),
+            drain: Default::default(),
+            tail: Default::default(),
+            ahead_count: Constant::new((ahead as u64).into()),
             reads_ahead: Constant::new(ahead > 0),
             lane_of: crate::wiring::constants(0..cols.max(lanes) as u64),
             lanes: Constant::new((lanes as u64).into()),
@@ -221,7 +219,6 @@ impl StoreEngine {
             busy: Default::default(),
             w_base: Default::default(),
             w_bytes: Default::default(),
-            complete_history: Default::default(),
             left_bytes: Default::default(),
         }
     }
@@ -272,22 +269,7 @@ impl StoreEngine {
 impl Logic for StoreEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(
-            self,
-            clock,
-            f_acc,
-            f_param,
-            f_prow,
-            f_len,
-            f_stage,
-            held_row,
-            held_entry,
-            pending,
-            was_busy,
-            was_complete,
-            ring_in,
-            ring_out
-        );
+        dff_setup!(self, clock, f_acc, f_param, f_prow, f_len, f_stage, held_row, held_entry, pending, drain, tail, ring_in, ring_out);
         self.dma.clock.next = self.clock.val();
         self.dma.start.next = self.start.val();
         self.dma.pattern.next = self.pattern.val();
@@ -297,12 +279,21 @@ impl Logic for StoreEngine {
         // The write side, `ahead` cycles behind the reads.
         // `busy` first: a `~` inside the sum would invert the bit widened to the sum's width.
         self.busy.next = !self.dma.ready.val();
-        self.was_busy.d.next = (self.was_busy.q.val() << 1) + self.busy.val();
-        self.was_complete.d.next = (self.was_complete.q.val() << 1) + self.dma.complete.val();
-        self.ready.next = self.dma.ready.val() & ((self.was_busy.q.val() & self.ahead_mask.val()) == 0);
-        self.complete_history.next = self.was_complete.q.val() >> self.ahead_shift.val();
+        self.drain.d.next = self.drain.q.val();
+        if self.busy.val() {
+            self.drain.d.next = self.ahead_count.val();
+        } else if self.drain.q.val() != 0 {
+            self.drain.d.next = self.drain.q.val() - 1;
+        }
+        self.tail.d.next = self.tail.q.val();
+        if self.dma.complete.val() {
+            self.tail.d.next = self.ahead_count.val();
+        } else if self.tail.q.val() != 0 {
+            self.tail.d.next = self.tail.q.val() - 1;
+        }
+        self.ready.next = self.dma.ready.val() & (self.drain.q.val() == 0);
         if self.reads_ahead.val() {
-            self.complete.next = self.complete_history.val().get_bit(0);
+            self.complete.next = self.tail.q.val() == 1;
         } else {
             self.complete.next = self.dma.complete.val();
         }
