@@ -36,7 +36,7 @@
 use crate::delay::Delay;
 use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
-use crate::fields::{LoadFields, MatmulFields, StoreFields};
+use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
 use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
@@ -76,24 +76,18 @@ pub struct Controller {
     pub finished: Signal<Out, Bit>,
     /// Cycles since program cycle 0 (the total once finished).
     pub cycles: Signal<Out, Bits<CYCLE_BITS>>,
-    /// Each unit's engine may start an instruction (load, exec, store).
-    pub unit_ready: Vec<Signal<In, Bit>>,
-    /// Each unit completes an instruction in this cycle.
-    pub unit_complete: Vec<Signal<In, Bit>>,
-    /// Start a `Load`.
-    pub start_load: Signal<Out, Bit>,
-    /// Start a `LoadTransposed`.
-    pub start_load_t: Signal<Out, Bit>,
-    /// Start a `LoadParams`.
-    pub start_params: Signal<Out, Bit>,
-    /// Start a `MatmulWs`.
-    pub start_ws: Signal<Out, Bit>,
-    /// Start a `MatmulOs`.
-    pub start_os: Signal<Out, Bit>,
-    /// Start a `Store`.
-    pub start_store: Signal<Out, Bit>,
-    /// Start a `StoreTransposed`.
-    pub start_store_t: Signal<Out, Bit>,
+    /// The load unit's readiness and completions.
+    pub ld_status: Signal<In, UnitStatus>,
+    /// The exec unit's.
+    pub ex_status: Signal<In, UnitStatus>,
+    /// The store unit's.
+    pub st_status: Signal<In, UnitStatus>,
+    /// The load unit's starts.
+    pub ld_start: Signal<Out, LoadStarts>,
+    /// The exec unit's starts.
+    pub ex_start: Signal<Out, ExecStarts>,
+    /// The store unit's starts.
+    pub st_start: Signal<Out, StoreStarts>,
     /// The load unit's fields.
     pub ld: Signal<Out, LoadFields>,
     /// The exec unit's fields (`MatmulWs` and `MatmulOs`).
@@ -147,6 +141,9 @@ pub struct Controller {
     op_code: Vec<Constant<Bits<OPCODE_BITS_USIZE>>>,
     /// ... and whether the configuration has the opcode.
     op_on: Vec<Constant<Bit>>,
+    /// Each unit's `ready` and `complete` (load, exec, store), from its status.
+    unit_ready: Vec<Signal<Local, Bit>>,
+    unit_complete: Vec<Signal<Local, Bit>>,
 }
 
 /// What a decoded field is, for how many of its bits the hardware keeps.
@@ -329,22 +326,19 @@ const PORTS: &[DecodedPort] = &[
 /// decoded fields.
 const SYNC_FIELDS: [&str; 3] = ["sync.load", "sync.exec", "sync.store"];
 
-/// A port of the controller, reached from the controller.
-type PortOf<T> = fn(&mut Controller) -> &mut T;
+/// An opcode's start: its bit of its unit's start bundle, read from the controller.
+type StartPort = fn(&Controller) -> bool;
 
-/// An opcode's start port.
-type StartPort = PortOf<Signal<Out, Bit>>;
-
-/// The start port of each opcode, in opcode order (a test checks the order); its place is
-/// its index in the kernel's opcode constants.
+/// The start of each opcode, in opcode order (a test checks the order); its place is its
+/// index in the kernel's opcode constants.
 const STARTS: [(Opcode, &str, StartPort); 7] = [
-    (Opcode::Load, "start_load", |c| &mut c.start_load),
-    (Opcode::LoadTransposed, "start_load_t", |c| &mut c.start_load_t),
-    (Opcode::LoadParams, "start_params", |c| &mut c.start_params),
-    (Opcode::MatmulWs, "start_ws", |c| &mut c.start_ws),
-    (Opcode::MatmulOs, "start_os", |c| &mut c.start_os),
-    (Opcode::Store, "start_store", |c| &mut c.start_store),
-    (Opcode::StoreTransposed, "start_store_t", |c| &mut c.start_store_t),
+    (Opcode::Load, "ld_start.load", |c| c.ld_start.val().load),
+    (Opcode::LoadTransposed, "ld_start.load_t", |c| c.ld_start.val().load_t),
+    (Opcode::LoadParams, "ld_start.params", |c| c.ld_start.val().params),
+    (Opcode::MatmulWs, "ex_start.ws", |c| c.ex_start.val().ws),
+    (Opcode::MatmulOs, "ex_start.os", |c| c.ex_start.val().os),
+    (Opcode::Store, "st_start.store", |c| c.st_start.val().store),
+    (Opcode::StoreTransposed, "st_start.store_t", |c| c.st_start.val().store_t),
 ];
 
 /// Bits that hold the numbers `0..=n`.
@@ -998,15 +992,14 @@ impl Controller {
             running: Default::default(),
             finished: Default::default(),
             cycles: Default::default(),
+            ld_status: Default::default(),
+            ex_status: Default::default(),
+            st_status: Default::default(),
+            ld_start: Default::default(),
+            ex_start: Default::default(),
+            st_start: Default::default(),
             unit_ready: per_unit(),
             unit_complete: per_unit(),
-            start_load: Default::default(),
-            start_load_t: Default::default(),
-            start_params: Default::default(),
-            start_ws: Default::default(),
-            start_os: Default::default(),
-            start_store: Default::default(),
-            start_store_t: Default::default(),
             ld: Default::default(),
             ld_pattern: Default::default(),
             ex: Default::default(),
@@ -1062,6 +1055,13 @@ impl Logic for Controller {
         self.load.count.next = self.count[0].val();
         self.exec.count.next = self.count[1].val();
         self.store.count.next = self.count[2].val();
+        // The units' statuses, by unit (load, exec, store).
+        self.unit_ready[0].next = self.ld_status.val().ready;
+        self.unit_ready[1].next = self.ex_status.val().ready;
+        self.unit_ready[2].next = self.st_status.val().ready;
+        self.unit_complete[0].next = self.ld_status.val().complete;
+        self.unit_complete[1].next = self.ex_status.val().complete;
+        self.unit_complete[2].next = self.st_status.val().complete;
         self.load.complete.next = self.unit_complete[0].val();
         self.exec.complete.next = self.unit_complete[1].val();
         self.store.complete.next = self.unit_complete[2].val();
@@ -1114,26 +1114,26 @@ impl Logic for Controller {
         self.exec.go.next = self.run_r.q.val() & self.unit_ready[1].val() & self.exec_met.val();
         self.store.go.next = self.run_r.q.val() & self.unit_ready[2].val() & self.store_met.val();
         // The starts in the order of STARTS.
-        self.start_load.next = self.op_on[0].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[0].val());
-        self.start_load_t.next = self.op_on[1].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[1].val());
-        self.start_params.next = self.op_on[2].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[2].val());
-        self.start_ws.next = self.op_on[3].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[3].val());
-        self.start_os.next = self.op_on[4].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[4].val());
-        self.start_store.next = self.op_on[5].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[5].val());
-        self.start_store_t.next = self.op_on[6].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[6].val());
+        self.ld_start.next.load = self.op_on[0].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[0].val());
+        self.ld_start.next.load_t = self.op_on[1].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[1].val());
+        self.ld_start.next.params = self.op_on[2].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[2].val());
+        self.ex_start.next.ws = self.op_on[3].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[3].val());
+        self.ex_start.next.os = self.op_on[4].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[4].val());
+        self.st_start.next.store = self.op_on[5].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[5].val());
+        self.st_start.next.store_t = self.op_on[6].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[6].val());
         // With a decode stage the same starts, one gate after the engines' `ready`: the
         // registered `issuable_r` and `op_match_r` hold the rest of each product.
         for _u in 0..self._decoded {
             self.load.go.next = self.issuable_r[0].q.val() & self.unit_ready[0].val();
             self.exec.go.next = self.issuable_r[1].q.val() & self.unit_ready[1].val();
             self.store.go.next = self.issuable_r[2].q.val() & self.unit_ready[2].val();
-            self.start_load.next = self.op_match_r[0].q.val() & self.unit_ready[0].val();
-            self.start_load_t.next = self.op_match_r[1].q.val() & self.unit_ready[0].val();
-            self.start_params.next = self.op_match_r[2].q.val() & self.unit_ready[0].val();
-            self.start_ws.next = self.op_match_r[3].q.val() & self.unit_ready[1].val();
-            self.start_os.next = self.op_match_r[4].q.val() & self.unit_ready[1].val();
-            self.start_store.next = self.op_match_r[5].q.val() & self.unit_ready[2].val();
-            self.start_store_t.next = self.op_match_r[6].q.val() & self.unit_ready[2].val();
+            self.ld_start.next.load = self.op_match_r[0].q.val() & self.unit_ready[0].val();
+            self.ld_start.next.load_t = self.op_match_r[1].q.val() & self.unit_ready[0].val();
+            self.ld_start.next.params = self.op_match_r[2].q.val() & self.unit_ready[0].val();
+            self.ex_start.next.ws = self.op_match_r[3].q.val() & self.unit_ready[1].val();
+            self.ex_start.next.os = self.op_match_r[4].q.val() & self.unit_ready[1].val();
+            self.st_start.next.store = self.op_match_r[5].q.val() & self.unit_ready[2].val();
+            self.st_start.next.store_t = self.op_match_r[6].q.val() & self.unit_ready[2].val();
         }
         // The decoded ports in the order of PORTS, from field 3 of their unit on.
         self.ld.next.target = self.load.field[3].val().get_bit(0);
@@ -1381,22 +1381,23 @@ mod tests {
         ctl.host_we.next = false;
         for u in 0..3 {
             ctl.count[u].next = ((u == unit) as u64).into();
-            ctl.unit_ready[u].next = true;
         }
+        let ready = UnitStatus { ready: true, complete: false };
+        (ctl.ld_status.next, ctl.ex_status.next, ctl.st_status.next) = (ready, ready, ready);
         ctl.run.next = true;
         settle(&mut ctl);
         clock_cycle(&mut ctl, |c| &mut c.clock);
         ctl.run.next = false;
         settle(&mut ctl);
         let mut cycle = 0;
-        while !STARTS.iter().any(|(_, _, p)| p(&mut ctl).val()) {
+        while !STARTS.iter().any(|(_, _, p)| p(&ctl)) {
             clock_cycle(&mut ctl, |c| &mut c.clock);
             cycle += 1;
             assert!(cycle <= first, "{op:?} does not issue within {first} cycles");
         }
         assert_eq!(cycle, first, "{op:?} issues {} cycles into the program", cycle);
         for (o, name, port) in STARTS {
-            assert_eq!(port(&mut ctl).val(), o == op, "{name} while {op:?} issues");
+            assert_eq!(port(&ctl), o == op, "{name} while {op:?} issues");
         }
         for p in PORTS.iter().filter(|p| p.unit == op.unit()) {
             let width = (p.port)(&ctl).width;

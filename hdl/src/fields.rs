@@ -1,6 +1,9 @@
 //! Each unit's decoded instruction fields as one bundle, declared once for the
 //! controller's decoder, the unit and (for the exec unit) both engines and their kernels:
-//! [`LoadFields`], [`MatmulFields`] and [`StoreFields`]. A bundle inside a bundle (a
+//! [`LoadFields`], [`MatmulFields`] and [`StoreFields`]; and the handshake between the
+//! controller and each unit as two bundles, its starts ([`LoadStarts`], [`ExecStarts`],
+//! [`StoreStarts`]: one bit per opcode) down and its [`UnitStatus`] (`ready`, `complete`)
+//! up. A bundle inside a bundle (a
 //! [`DmaPattern`], an [`OutputStage`]) is passed on whole; a kernel that reads its fields
 //! copies it into a signal first, since a field is read one level deep.
 
@@ -92,4 +95,42 @@ pub struct StoreFields {
     pub param: Addr,
     /// `out.zp`, `out.lo` and `out.hi`.
     pub stage: OutputStage,
+}
+
+/// A unit's state as its controller sees it: what the unit presents every cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct UnitStatus {
+    /// The unit may start an instruction.
+    pub ready: Bit,
+    /// The unit's instruction completes in this cycle.
+    pub complete: Bit,
+}
+
+/// The load unit's starts: one of them for a cycle when its instruction issues.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct LoadStarts {
+    /// Start a `Load`.
+    pub load: Bit,
+    /// Start a `LoadTransposed`.
+    pub load_t: Bit,
+    /// Start a `LoadParams`.
+    pub params: Bit,
+}
+
+/// The exec unit's starts.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct ExecStarts {
+    /// Start a `MatmulWs`.
+    pub ws: Bit,
+    /// Start a `MatmulOs`.
+    pub os: Bit,
+}
+
+/// The store unit's starts.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct StoreStarts {
+    /// Start a `Store`.
+    pub store: Bit,
+    /// Start a `StoreTransposed`.
+    pub store_t: Bit,
 }

@@ -342,8 +342,8 @@ impl Logic for StoreFixture {
         self.accs.clock.next = self.clock.val();
         self.ptable.clock.next = self.clock.val();
         self.dram.clock.next = self.clock.val();
-        self.unit.start_store.next = self.start.val();
-        self.unit.start_store_t.next = false;
+        self.unit.start.next.store = self.start.val();
+        self.unit.start.next.store_t = false;
         self.pattern.next.addr = self.addr.val();
         self.pattern.next.len = self.len.val();
         self.pattern.next.count0 = self.count[0].val();
@@ -362,8 +362,8 @@ impl Logic for StoreFixture {
         self.unit.fields.next.pattern = self.pattern.val();
         self.unit.fields.next.param = self.param.val();
         self.unit.fields.next.stage = self.stage.val();
-        self.ready.next = self.unit.ready.val();
-        self.complete.next = self.unit.complete.val();
+        self.ready.next = self.unit.status.val().ready;
+        self.complete.next = self.unit.status.val().complete;
         self.accs.issue.next = self.host_acc_we.val();
         self.accs.addr.next = self.host_acc_row.val();
         self.accs.accumulate.next = false;

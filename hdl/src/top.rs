@@ -135,19 +135,14 @@ impl Logic for Accelerator {
         self.running.next = self.ctl.running.val();
         self.finished.next = self.ctl.finished.val();
         self.cycles.next = self.ctl.cycles.val();
-        self.ctl.unit_ready[0].next = self.ld.ready.val();
-        self.ctl.unit_ready[1].next = self.ex.ready.val();
-        self.ctl.unit_ready[2].next = self.st.ready.val();
-        self.ctl.unit_complete[0].next = self.ld.complete.val();
-        self.ctl.unit_complete[1].next = self.ex.complete.val();
-        self.ctl.unit_complete[2].next = self.st.complete.val();
-        self.unit_done[0].next = self.ld.complete.val();
-        self.unit_done[1].next = self.ex.complete.val();
-        self.unit_done[2].next = self.st.complete.val();
+        self.ctl.ld_status.next = self.ld.status.val();
+        self.ctl.ex_status.next = self.ex.status.val();
+        self.ctl.st_status.next = self.st.status.val();
+        self.unit_done[0].next = self.ld.status.val().complete;
+        self.unit_done[1].next = self.ex.status.val().complete;
+        self.unit_done[2].next = self.st.status.val().complete;
         // Load unit.
-        self.ld.start_load.next = self.ctl.start_load.val();
-        self.ld.start_load_t.next = self.ctl.start_load_t.val();
-        self.ld.start_params.next = self.ctl.start_params.val();
+        self.ld.start.next = self.ctl.ld_start.val();
         self.ld.fields.next = self.ctl.ld.val();
         self.dram_rd_addr.next = self.ld.dram_rd_addr.val();
         for i in 0..self.dram_rd_data.len() {
@@ -163,8 +158,7 @@ impl Logic for Accelerator {
         }
         self.ptable.wr_data.next = self.ld.param_data.val();
         // Exec unit.
-        self.ex.start_ws.next = self.ctl.start_ws.val();
-        self.ex.start_os.next = self.ctl.start_os.val();
+        self.ex.start.next = self.ctl.ex_start.val();
         self.ex.fields.next = self.ctl.ex.val();
         self.ex.act_addr.next = self.ld.act_addr.val();
         for k in 0..self.ld.act_we.len() {
@@ -177,8 +171,7 @@ impl Logic for Accelerator {
             self.ex.wgt_data[j].next = self.ld.wgt_data[j].val();
         }
         // Store unit.
-        self.st.start_store.next = self.ctl.start_store.val();
-        self.st.start_store_t.next = self.ctl.start_store_t.val();
+        self.st.start.next = self.ctl.st_start.val();
         self.st.fields.next = self.ctl.st.val();
         self.ex.acc_raddr.next = self.st.acc_addr.val();
         self.ptable.rd_row.next = self.st.param_row.val();

@@ -10,7 +10,7 @@ use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
 use crate::exec_ws::ExecWs;
-use crate::fields::{LoadFields, MatmulFields, StoreFields};
+use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
 use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
 use crate::net;
@@ -19,7 +19,7 @@ use crate::requant::{OutputStage, Requant};
 use crate::sram::ADDR_BITS;
 use crate::store::{LaneSelect, StoreEngine};
 use crate::store_transposed::StoreTransposedEngine;
-use crate::wiring::Mode;
+use crate::wiring::{assign_from_field, assign_to_field, Mode};
 use rust_hdl::prelude::*;
 use systole_core::{ArchConfig, Dataflow};
 
@@ -31,18 +31,12 @@ type DAddr = Bits<DRAM_ADDR_BITS>;
 pub struct LoadUnit {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Start a `Load`.
-    pub start_load: Signal<In, Bit>,
-    /// Start a `LoadTransposed`.
-    pub start_load_t: Signal<In, Bit>,
-    /// Start a `LoadParams`.
-    pub start_params: Signal<In, Bit>,
+    /// Start a `Load`, a `LoadTransposed` or a `LoadParams`.
+    pub start: Signal<In, LoadStarts>,
     /// The instruction's fields, read in the start cycle.
     pub fields: Signal<In, LoadFields>,
-    /// The unit may start an instruction.
-    pub ready: Signal<Out, Bit>,
-    /// The unit's instruction completes.
-    pub complete: Signal<Out, Bit>,
+    /// The unit may start an instruction; its instruction completes.
+    pub status: Signal<Out, UnitStatus>,
     /// DRAM read address, `ArchConfig::dram_read_address_stages` cycles after its issue.
     pub dram_rd_addr: Signal<Out, DAddr>,
     /// DRAM bytes read in the previous cycle.
@@ -88,12 +82,9 @@ impl LoadUnit {
         let (rows, cols, lanes, lat) = (arch.rows, arch.cols, arch.dram_bytes_per_cycle, arch.load_latency());
         Self {
             clock: Default::default(),
-            start_load: Default::default(),
-            start_load_t: Default::default(),
-            start_params: Default::default(),
+            start: Default::default(),
             fields: Default::default(),
-            ready: Default::default(),
-            complete: Default::default(),
+            status: Default::default(),
             dram_rd_addr: Default::default(),
             dram_rd_data: (0..lanes).map(|_| Default::default()).collect(),
             act_we: (0..rows).map(|_| Default::default()).collect(),
@@ -129,9 +120,9 @@ impl Logic for LoadUnit {
         self.load.clock.next = self.clock.val();
         self.load_t.clock.next = self.clock.val();
         self.params.clock.next = self.clock.val();
-        self.load.start.next = self.start_load.val();
-        self.load_t.start.next = self.start_load_t.val();
-        self.params.start.next = self.start_params.val();
+        self.load.start.next = self.start.val().load;
+        self.load_t.start.next = self.start.val().load_t;
+        self.params.start.next = self.start.val().params;
         self.load.target.next = self.fields.val().target;
         self.load.dst.next = self.fields.val().dst;
         self.load_t.dst.next = self.fields.val().dst;
@@ -142,8 +133,8 @@ impl Logic for LoadUnit {
         self.load_t.pattern.next = self.pattern.val();
         self.params.addr.next = self.pattern.val().addr;
         self.params.count.next = self.fields.val().entries;
-        self.ready.next = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
-        self.complete.next = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
+        self.status.next.ready = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
+        self.status.next.complete = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
         // Idle engines drive address 0, so the read addresses can be ORed.
         self.rd_addr_regs.clock.next = self.clock.val();
         self.rd_addr_regs.data_in.next = self.load.dram_rd_addr.val() | self.load_t.dram_rd_addr.val() | self.params.dram_rd_addr.val();
@@ -189,16 +180,12 @@ impl Logic for LoadUnit {
 pub struct StoreUnit {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Start a `Store`.
-    pub start_store: Signal<In, Bit>,
-    /// Start a `StoreTransposed`.
-    pub start_store_t: Signal<In, Bit>,
+    /// Start a `Store` or a `StoreTransposed`.
+    pub start: Signal<In, StoreStarts>,
     /// The instruction's fields, read in the start cycle.
     pub fields: Signal<In, StoreFields>,
-    /// The unit may start an instruction.
-    pub ready: Signal<Out, Bit>,
-    /// The unit's instruction completes.
-    pub complete: Signal<Out, Bit>,
+    /// The unit may start an instruction; its instruction completes.
+    pub status: Signal<Out, UnitStatus>,
     /// Accumulator row to read.
     pub acc_addr: Signal<Out, Addr>,
     /// The row read in the previous cycle.
@@ -260,11 +247,9 @@ impl StoreUnit {
         };
         Self {
             clock: Default::default(),
-            start_store: Default::default(),
-            start_store_t: Default::default(),
+            start: Default::default(),
             fields: Default::default(),
-            ready: Default::default(),
-            complete: Default::default(),
+            status: Default::default(),
             acc_addr: Default::default(),
             acc_data: (0..cols).map(|_| Default::default()).collect(),
             param_entry: Default::default(),
@@ -307,8 +292,8 @@ impl Logic for StoreUnit {
         dff_setup!(self, clock, bcast);
         self.store.clock.next = self.clock.val();
         self.store_t.clock.next = self.clock.val();
-        self.store.start.next = self.start_store.val();
-        self.store_t.start.next = self.start_store_t.val();
+        self.store.start.next = self.start.val().store;
+        self.store_t.start.next = self.start.val().store_t;
         self.store.acc.next = self.fields.val().acc;
         self.store_t.acc.next = self.fields.val().acc;
         self.store_t.row_stride.next = self.fields.val().row_stride;
@@ -322,15 +307,15 @@ impl Logic for StoreUnit {
         self.store.stage.next = self.fields.val().stage;
         self.store_t.stage.next = self.fields.val().stage;
         self.store_t_ahead.clock.next = self.clock.val();
-        self.store_t_ahead.start.next = self.start_store_t.val();
+        self.store_t_ahead.start.next = self.start.val().store_t;
         self.store_t_ahead.acc.next = self.fields.val().acc;
         self.store_t_ahead.row_stride.next = self.fields.val().row_stride;
         self.store_t_ahead.line_pitch.next = self.fields.val().line_pitch;
         self.store_t_ahead.width.next = self.fields.val().width;
         self.store_t_ahead.param.next = self.fields.val().param;
         self.store_t_ahead.stage.next = self.fields.val().stage;
-        self.ready.next = self.store.ready.val() & self.store_t.ready.val();
-        self.complete.next = self.store.complete.val() | self.store_t.complete.val();
+        self.status.next.ready = self.store.ready.val() & self.store_t.ready.val();
+        self.status.next.complete = self.store.complete.val() | self.store_t.complete.val();
         self.transposed.next = !self.store_t.ready.val();
         self.bcast.d.next = self.transposed.val();
         // The original transposed engine is busy over the whole window of its copy's reads.
@@ -425,16 +410,12 @@ pub fn rq_units(arch: &ArchConfig) -> usize {
 pub struct ExecUnit {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Start a `MatmulWs`.
-    pub start_ws: Signal<In, Bit>,
-    /// Start a `MatmulOs`.
-    pub start_os: Signal<In, Bit>,
+    /// Start a `MatmulWs` or a `MatmulOs`.
+    pub start: Signal<In, ExecStarts>,
     /// The instruction's fields, read in the start cycle.
     pub fields: Signal<In, MatmulFields>,
-    /// The unit may start an instruction.
-    pub ready: Signal<Out, Bit>,
-    /// The unit's instruction completes.
-    pub complete: Signal<Out, Bit>,
+    /// The unit may start an instruction; its instruction completes.
+    pub status: Signal<Out, UnitStatus>,
     /// Activation scratchpad write: lane enables.
     pub act_we: Vec<Signal<In, Bit>>,
     /// Activation scratchpad write: word.
@@ -466,11 +447,9 @@ impl ExecUnit {
         let df = arch.dataflow;
         Self {
             clock: Default::default(),
-            start_ws: Default::default(),
-            start_os: Default::default(),
+            start: Default::default(),
             fields: Default::default(),
-            ready: Default::default(),
-            complete: Default::default(),
+            status: Default::default(),
             act_we: (0..rows).map(|_| Default::default()).collect(),
             act_addr: Default::default(),
             act_data: (0..rows).map(|_| Default::default()).collect(),
@@ -522,8 +501,15 @@ impl ExecUnit {
                 let l = |port: &str, i: usize| format!("{e}$0${port}${i}");
                 net!(mode, $eng.clock, p("clock"), self.clock, "clock".into());
                 net!(mode, $eng.fields, p("fields"), self.fields, "fields".into());
-                net!(mode, self.ready, "ready".into(), $eng.ready, p("ready"));
-                net!(mode, self.complete, "complete".into(), $eng.complete, p("complete"));
+                // The engine's `ready` and `complete` are the unit's status.
+                match mode {
+                    Mode::Update => self.status.next = UnitStatus { ready: $eng.ready.val(), complete: $eng.complete.val() },
+                    Mode::Connect => self.status.connect(),
+                    Mode::Emit(block) => {
+                        block.push(assign_to_field::<UnitStatus>("status", "ready", p("ready")));
+                        block.push(assign_to_field::<UnitStatus>("status", "complete", p("complete")));
+                    }
+                }
                 net!(mode, $eng.host_act_addr, p("host_act_addr"), self.act_addr, "act_addr".into());
                 net!(mode, $eng.host_wgt_addr, p("host_wgt_addr"), self.wgt_addr, "wgt_addr".into());
                 net!(mode, $eng.host_acc_addr, p("host_acc_addr"), self.acc_raddr, "acc_raddr".into());
@@ -538,18 +524,28 @@ impl ExecUnit {
                 }
             }};
         }
+        // A start bit of the unit's starts to an engine's start port.
+        macro_rules! start {
+            ($dst:expr, $dn:expr, $field:ident) => {
+                match mode {
+                    Mode::Update => $dst.next = self.start.val().$field,
+                    Mode::Connect => $dst.connect(),
+                    Mode::Emit(block) => block.push(assign_from_field::<ExecStarts>($dn.into(), "start", stringify!($field))),
+                }
+            };
+        }
         if !self.ws.is_empty() {
             common!(self.ws[0], "ws");
-            net!(mode, self.ws[0].start, "ws$0$start".into(), self.start_ws, "start_ws".into());
+            start!(self.ws[0].start, "ws$0$start", ws);
         }
         if !self.os.is_empty() {
             common!(self.os[0], "os");
-            net!(mode, self.os[0].start, "os$0$start".into(), self.start_os, "start_os".into());
+            start!(self.os[0].start, "os$0$start", os);
         }
         if !self.dual.is_empty() {
             common!(self.dual[0], "dual");
-            net!(mode, self.dual[0].start_ws, "dual$0$start_ws".into(), self.start_ws, "start_ws".into());
-            net!(mode, self.dual[0].start_os, "dual$0$start_os".into(), self.start_os, "start_os".into());
+            start!(self.dual[0].start_ws, "dual$0$start_ws", ws);
+            start!(self.dual[0].start_os, "dual$0$start_os", os);
         }
     }
 }

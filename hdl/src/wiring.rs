@@ -29,6 +29,52 @@ macro_rules! net {
     };
 }
 
+/// Where field `field` of a bundle of type `T` lies: its offset and width in bits (a
+/// bundle's fields lie from bit 0 up, in declaration order).
+fn field_bits<T: Synth>(field: &str) -> (usize, usize) {
+    fn width(d: &TypeDescriptor) -> usize {
+        match &d.kind {
+            TypeKind::Bits(n) | TypeKind::Signed(n) => *n,
+            TypeKind::Composite(fields) => fields.iter().map(|f| width(&f.kind)).sum(),
+            TypeKind::Enum(names) => crate::sram::index_bits(names.len()),
+        }
+    }
+    let d = T::descriptor();
+    let TypeKind::Composite(fields) = &d.kind else { panic!("{} is not a bundle", d.name) };
+    let mut offset = 0;
+    for f in fields {
+        let w = width(&f.kind);
+        if f.fieldname == field {
+            return (offset, w);
+        }
+        offset += w;
+    }
+    panic!("{} has no field `{field}`", d.name)
+}
+
+/// The offset of a field, as the literal of a part-select.
+fn offset_literal(offset: usize) -> Box<VerilogExpression> {
+    Box::new(VerilogExpression::Literal(Bits::<64>::from(offset as u64).verilog()))
+}
+
+/// The Verilog assignment `dst = src.field`, `src` a bundle of type `T`.
+pub fn assign_from_field<T: Synth>(dst: String, src: &str, field: &str) -> VerilogStatement {
+    let (offset, width) = field_bits::<T>(field);
+    let slice = VerilogExpression::Slice(Box::new(VerilogExpression::Signal(src.into())), width, offset_literal(offset));
+    VerilogStatement::Assignment(VerilogExpression::Signal(dst), slice)
+}
+
+/// The Verilog assignment `dst.field = src`, `dst` a bundle of type `T`.
+pub fn assign_to_field<T: Synth>(dst: &str, field: &str, src: String) -> VerilogStatement {
+    let (offset, width) = field_bits::<T>(field);
+    VerilogStatement::SliceAssignment {
+        base: VerilogExpression::Signal(dst.into()),
+        width,
+        offset: *offset_literal(offset),
+        replacement: VerilogExpression::Signal(src),
+    }
+}
+
 /// The Verilog assignment `dst = src`.
 pub fn assign(dst: String, src: String) -> VerilogStatement {
     VerilogStatement::Assignment(VerilogExpression::Signal(dst), VerilogExpression::Signal(src))
