@@ -4,14 +4,14 @@
 //! started last; in its start cycle, the one starting.
 //!
 //! ```text
-//!  start_ws --> WsEngine --+                     +--> act / wgt read data (to both)
-//!                          +-- select (last started) --> Memories <-- host ports
-//!  start_os --> OsEngine --+
+//! start.ws --> WsEngine --+                     +--> act / wgt read data (to both)
+//!                         +-- select (last started) --> Memories <-- host ports
+//! start.os --> OsEngine --+
 //! ```
 
 use crate::exec_os::OsEngine;
 use crate::exec_ws::WsEngine;
-use crate::fields::MatmulFields;
+use crate::fields::{ExecStarts, MatmulFields};
 use crate::memories::Memories;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
@@ -23,10 +23,9 @@ type Addr = Bits<ADDR_BITS>;
 pub struct ExecDual {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Start a `MatmulWs` on the field ports in this cycle (only when `ready`).
-    pub start_ws: Signal<In, Bit>,
-    /// Start a `MatmulOs` on the field ports in this cycle (only when `ready`).
-    pub start_os: Signal<In, Bit>,
+    /// Start a `MatmulWs` or a `MatmulOs` on the field ports in this cycle (only when
+    /// `ready`).
+    pub start: Signal<In, ExecStarts>,
     /// The instruction's fields, read in the start cycle.
     pub fields: Signal<In, MatmulFields>,
     /// Both engines may start an instruction (the idle one always can).
@@ -62,8 +61,7 @@ impl ExecDual {
     pub fn new(rows: usize, cols: usize, act_words: usize, act_banks: usize, wgt_words: usize, acc_rows: usize) -> Self {
         Self {
             clock: Default::default(),
-            start_ws: Default::default(),
-            start_os: Default::default(),
+            start: Default::default(),
             fields: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
@@ -135,20 +133,20 @@ impl Logic for ExecDual {
         self.ws.clock.next = self.clock.val();
         self.os.clock.next = self.clock.val();
         self.mem.clock.next = self.clock.val();
-        self.ws.start.next = self.start_ws.val();
-        self.os.start.next = self.start_os.val();
+        self.ws.start.next = self.start.val().ws;
+        self.os.start.next = self.start.val().os;
         self.ws.fields.next = self.fields.val();
         self.os.fields.next = self.fields.val();
         self.ready.next = self.ws.ready.val() & self.os.ready.val();
         self.complete.next = self.ws.complete.val() | self.os.complete.val();
 
         // The engine that started last owns the memories' engine ports.
-        if self.start_os.val() {
+        if self.start.val().os {
             self.os_last.d.next = true;
-        } else if self.start_ws.val() {
+        } else if self.start.val().ws {
             self.os_last.d.next = false;
         }
-        self.use_os.next = self.start_os.val() | (!self.start_ws.val() & self.os_last.q.val());
+        self.use_os.next = self.start.val().os | (!self.start.val().ws & self.os_last.q.val());
         self.mem.host_act_addr.next = self.host_act_addr.val();
         self.mem.host_wgt_addr.next = self.host_wgt_addr.val();
         self.mem.host_acc_addr.next = self.host_acc_addr.val();

@@ -544,8 +544,7 @@ impl ExecUnit {
         }
         if !self.dual.is_empty() {
             common!(self.dual[0], "dual");
-            start!(self.dual[0].start_ws, "dual$0$start_ws", ws);
-            start!(self.dual[0].start_os, "dual$0$start_os", os);
+            net!(mode, self.dual[0].start, "dual$0$start".into(), self.start, "start".into());
         }
     }
 }
