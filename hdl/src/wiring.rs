@@ -31,7 +31,7 @@ macro_rules! net {
 
 /// Where field `field` of a bundle of type `T` lies: its offset and width in bits (a
 /// bundle's fields lie from bit 0 up, in declaration order).
-fn field_bits<T: Synth>(field: &str) -> (usize, usize) {
+pub fn field_bits<T: Synth>(field: &str) -> (usize, usize) {
     fn width(d: &TypeDescriptor) -> usize {
         match &d.kind {
             TypeKind::Bits(n) | TypeKind::Signed(n) => *n,

@@ -15,6 +15,7 @@ use systole_hdl::exec_ws::ExecWs;
 use systole_hdl::fields::MatmulFields;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_hdl::wiring::field_bits;
 
 /// Activation words in the test engines.
 pub const ACT_WORDS: usize = 48;
@@ -248,17 +249,12 @@ impl ExecCase {
 /// vector testbench drives.
 fn with_field_ports(rtl: &str, inputs: &[(String, usize)], outputs: &[(String, usize)]) -> String {
     let TypeKind::Composite(fields) = MatmulFields::descriptor().kind else { unreachable!("a bundle is a composite") };
-    let width = |k: &TypeKind| match k {
-        TypeKind::Bits(n) | TypeKind::Signed(n) => *n,
-        _ => unreachable!("the matmul fields are bits"),
-    };
-    let (mut offset, mut assembly) = (0, String::new());
+    let mut assembly = String::new();
     for f in &fields {
-        let w = width(&f.kind.kind);
         if inputs.iter().any(|(n, _)| *n == f.fieldname) {
+            let (offset, w) = field_bits::<MatmulFields>(&f.fieldname);
             assembly += &format!("    fields[{offset} +: {w}] = {};\n", f.fieldname);
         }
-        offset += w;
     }
     let mut ports = vec!["clock".to_string()];
     let mut decls = vec!["  input clock;".to_string()];
@@ -276,7 +272,7 @@ fn with_field_ports(rtl: &str, inputs: &[(String, usize)], outputs: &[(String, u
         rtl.replacen("module top(", "module exec_engine(", 1),
         ports.join(", "),
         decls.join("\n"),
-        offset - 1,
+        MatmulFields::BITS - 1,
         conns.join(", ")
     )
 }
