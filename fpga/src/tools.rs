@@ -124,18 +124,37 @@ pub fn yosys_data(relative: &str) -> Result<PathBuf, FlowError> {
 /// a leaf; the int4 and sparse-lane PEs' small products are left to logic cells on iCE40.
 /// With the PEs' products in logic ([`PeProducts::Logic`]) their leaves take the plain
 /// body (`-D` [`systole_hdl::dsp::LOGIC_PE_DEFINE`]) and ECP5 synthesis infers no DSP
-/// block (`-nodsp`), so the requantizer's instantiated blocks are the only ones.
-pub fn synthesis_script(family: Family, pe_products: PeProducts, top: &str, source: &str, json: &str) -> String {
+/// block (`-nodsp`), so the requantizer's instantiated blocks are the only ones. `device`
+/// is nextpnr's device name: iCE40 synthesis maps for its speed class
+/// ([`ice40_speed_class`]).
+pub fn synthesis_script(family: Family, device: &str, pe_products: PeProducts, top: &str, source: &str, json: &str) -> String {
     let (name, define) = match family {
         Family::Ice40 => ("ice40", systole_hdl::dsp::ICE40_DEFINE),
         Family::Ecp5 => ("ecp5", systole_hdl::dsp::ECP5_DEFINE),
+    };
+    let timing = match (family, ice40_speed_class(device)) {
+        (Family::Ice40, Some(class)) => format!(" -device {class}"),
+        _ => String::new(),
     };
     let (logic_define, nodsp) = match (pe_products, family) {
         (PeProducts::Dsp, _) => (String::new(), ""),
         (PeProducts::Logic, Family::Ice40) => (format!(" -D{}", systole_hdl::dsp::LOGIC_PE_DEFINE), ""),
         (PeProducts::Logic, Family::Ecp5) => (format!(" -D{}", systole_hdl::dsp::LOGIC_PE_DEFINE), " -nodsp"),
     };
-    format!("read_verilog -sv -D{define}{logic_define} {source}; synth_{name} -top {top}{nodsp} -json {json}")
+    format!("read_verilog -sv -D{define}{logic_define} {source}; synth_{name} -top {top}{timing}{nodsp} -json {json}")
+}
+
+/// The speed class `synth_ice40 -device` optimises for, from nextpnr's device name: `u` for
+/// the UltraPlus parts (UP5K, UP3K, U4K), `lp` and `hx` for the others. ABC9 maps the logic
+/// with the class's LUT, carry and wire delays; Yosys assumes `hx` when not told, whose
+/// delays are about half the UltraPlus's.
+pub fn ice40_speed_class(device: &str) -> Option<&'static str> {
+    match device {
+        d if d.starts_with("up") || d.starts_with("u4k") => Some("u"),
+        d if d.starts_with("lp") => Some("lp"),
+        d if d.starts_with("hx") => Some("hx"),
+        _ => None,
+    }
 }
 
 /// Runs Yosys's `script` in `dir` with its log written by Yosys itself to `<dir>/yosys.log`
@@ -214,7 +233,7 @@ pub fn build(
     write("design.v", verilog)?;
     let constraints = board.constraints_file();
     write(&constraints, &board.constraints())?;
-    let script = synthesis_script(board.family, pe_products, top, "design.v", "design.json");
+    let script = synthesis_script(board.family, board.device, pe_products, top, "design.v", "design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run_yosys(&script, dir)?;
     let freq = format!("{core_mhz}");

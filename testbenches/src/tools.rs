@@ -108,7 +108,7 @@ pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<Strin
 pub fn ice40_netlist(dir: &Path, rtl: &str) -> Result<String, ToolError> {
     use systole_fpga::board::{Family, PeProducts};
     write(dir, "leaf.v", rtl)?;
-    let script = systole_fpga::tools::synthesis_script(Family::Ice40, PeProducts::Dsp, "top", "leaf.v", "leaf.json");
+    let script = systole_fpga::tools::synthesis_script(Family::Ice40, "up5k", PeProducts::Dsp, "top", "leaf.v", "leaf.json");
     let yosys_error = |e: systole_fpga::tools::FlowError| match e {
         systole_fpga::tools::FlowError::Missing(_) => ToolError::Missing("yosys"),
         e => ToolError::Failed { tool: "yosys", output: e.to_string() },
