@@ -535,12 +535,7 @@ impl Logic for DmaWalk {
         self.phase.last.next = self.walk.last.val();
         self.phase.finish.next = false;
         self.starting.next = self.phase.ready.val() & self.start.val();
-        // The walk latches the pattern in every cycle the phase is ready, not only as an
-        // instruction starts: the start, which comes late (from the controller's issue
-        // decision), then meets the phase alone, not the enables of every walk register,
-        // and a walk still holds the pattern of its start cycle (the phase leaves `ready`
-        // in the next cycle and reads nothing of the walk while ready).
-        self.walk.start.next = self.phase.ready.val();
+        self.walk.start.next = self.phase.ready.val() & self.start.val();
         self.walk.advance.next = self.phase.issuing.val();
         self.ready.next = self.phase.ready.val();
         self.issuing.next = self.phase.issuing.val();
