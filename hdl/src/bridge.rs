@@ -119,8 +119,7 @@ pub struct HostBridge {
     /// the state machine.
     len_one: DFF<Bit>,
     len_left: DFF<Bit>,
-    /// The length argument (`arg` bits 32..64) is 0, decided byte by byte as its four
-    /// bytes arrive (the last four of a `Read` or `Write`).
+    /// The length argument (`arg` bits 32..64) is 0, decided as its last byte shifts in.
     len_zero: DFF<Bit>,
     words: Vec<DFF<Bits<64>>>,
     // The part just received is in `words`: write it in this cycle, at `slot`.
@@ -291,8 +290,8 @@ impl Logic for HostBridge {
             self.words[w].d.next = self.words[w].q.val();
             self.host_word[w].next = self.words[w].q.val();
         }
-        // Argument fields arrive least significant byte first and are placed from the top,
-        // so after n bytes they sit in the top 8n bits of `arg`.
+        // Argument fields arrive least significant byte first and are shifted in from the
+        // top, so after n bytes they sit in the top 8n bits of `arg`.
         self.host_unit.next = self.arg.q.val().get_bits::<2>(40);
         self.host_index.next = self.slot.q.val();
         self.count[0].next = bit_cast::<ADDR_BITS, 16>(self.arg.q.val().get_bits::<16>(16));
@@ -318,8 +317,7 @@ impl Logic for HostBridge {
         } else {
             self.tx_data.next = self.one.q.val();
         }
-        // Byte `64 - left` of the instruction, within its part (a part's size divides 64);
-        // its byte within a 64-bit word, `(8 - left) mod 8`, also places an argument byte.
+        // Byte `64 - left` of the instruction, within its part (a part's size divides 64).
         self.part_byte.next = (!self.left.q.val() + 1) & self.part_mask.val();
         self.byte_shift.next = bit_cast::<8, 8>(self.part_byte.val() & 7) << 3;
         self.placed.next = bit_cast::<64, 8>(self.rx_byte.q.val()) << self.byte_shift.val();
@@ -356,15 +354,8 @@ impl Logic for HostBridge {
             }
             BridgeState::Args => {
                 if self.rx_new.q.val() {
-                    // Byte `8 - left` of `arg` (the command's last byte goes to byte 7),
-                    // placed rather than shifted in, so that synthesis keeps only the
-                    // bits some command uses.
-                    self.arg.d.next = (self.arg.q.val() & self.kept.val()) | self.placed.val();
-                    if self.left.q.val() == 4 {
-                        self.len_zero.d.next = self.rx_byte.q.val() == 0;
-                    } else {
-                        self.len_zero.d.next = self.len_zero.q.val() & (self.rx_byte.q.val() == 0);
-                    }
+                    self.arg.d.next = (self.arg.q.val() >> 8) | (bit_cast::<64, 8>(self.rx_byte.q.val()) << 56);
+                    self.len_zero.d.next = (self.arg.q.val().get_bits::<24>(40) == 0) & (self.rx_byte.q.val() == 0);
                     self.left.d.next = self.left.q.val() - 1;
                     if self.left.q.val() == 1 {
                         self.state.d.next = BridgeState::Dispatch;

@@ -21,9 +21,7 @@
 //! pipeline registers around them (one at the inputs, one after each step, one between
 //! the product's multipliers and their sum, one halfway through the normalization, one in
 //! front of the inputs), placed in
-//! [`BOUNDARY_ORDER`] (with the product in logic, up to nine in [`SERIAL_BOUNDARY_ORDER`],
-//! which also has one inside 3a, between its shift and its rounding):
-//! [`Requant::new`]`(stages)` answers `stages` cycles after its inputs
+//! [`BOUNDARY_ORDER`]: [`Requant::new`]`(stages)` answers `stages` cycles after its inputs
 //! (0 is combinational; 1 registers after the product's rounding, 2 also after the first
 //! rounding). `stages` is the ArchConfig's `requant_stages`; the store unit reads that many
 //! cycles ahead (`units::StoreUnit`).
@@ -54,8 +52,7 @@ pub const MAX_STAGES: usize = systole_core::arch::MAX_REQUANT_STAGES;
 /// The unit's boundaries (boundary `k` follows step `k` of 1a, 1b + 1c, 2a, 2b, 3a, 3b
 /// for `k` in 1..=6; boundary 0 is at the inputs, boundary 7 between 1b and 1c and
 /// boundary 8 inside 2a, between the multipliers and the sum of their partial products,
-/// boundary 9 inside 1b, after its shifts by 16 and 8, boundary 10 in front of boundary 0,
-/// boundary 11 inside 3a, after its shift, which only [`SERIAL_BOUNDARY_ORDER`] uses),
+/// boundary 9 inside 1b, after its shifts by 16 and 8, boundary 10 in front of boundary 0),
 /// in the
 /// order they gain a register as `stages` grows: after the product's rounding, after the
 /// first rounding, after the shift, at the multiplier's output, after the first addition,
@@ -72,9 +69,8 @@ pub const BOUNDARY_ORDER: [usize; MAX_STAGES] = [4, 2, 5, 3, 1, 7, 6, 0, 8, 9, 1
 /// the order they gain a register: as [`BOUNDARY_ORDER`], except that the seventh goes
 /// halfway through the normalization (boundary 9), the deepest logic left at six stages
 /// once the lane select in front of step 1a is a single multiplexer, rather than to the
-/// unit's output (boundary 6), and the eighth inside step 3a (boundary 11, between its
-/// shift and its rounding), the deepest left at seven, before the inputs (boundary 0).
-pub const SERIAL_BOUNDARY_ORDER: [usize; systole_core::arch::MAX_SERIAL_REQUANT_STAGES] = [4, 2, 5, 3, 1, 7, 9, 11, 0];
+/// unit's output (boundary 6).
+pub const SERIAL_BOUNDARY_ORDER: [usize; systole_core::arch::MAX_SERIAL_REQUANT_STAGES] = [4, 2, 5, 3, 1, 7, 9, 0];
 
 /// The unit's inputs, as bits (a bundle holds no signed field).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
@@ -134,19 +130,6 @@ pub struct Rounded {
     neg: Bit,
     zero: Bit,
     inf: Bit,
-}
-
-/// Inside step 3a, after its shift (boundary 11): the quotient before rounding, its
-/// rounding bit, whether any bit below that is set, the results that override the quotient
-/// (0 for a zero or a value below 0.5, the cap for one of 512 or more) and the sign.
-#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
-pub struct Aligned {
-    down: Bits<10>,
-    guard: Bit,
-    sticky: Bit,
-    to_zero: Bit,
-    to_cap: Bit,
-    neg: Bit,
 }
 
 /// After step 3a: the rounded magnitude, capped at [`CAP`], and its sign.
@@ -229,7 +212,6 @@ pub struct Requant {
     b4: Delay<Rounded>,
     b5: Delay<Quantized>,
     b6: Delay<Signed<8>>,
-    b11: Delay<Aligned>,
     b7: Delay<Shifted>,
     b9: Delay<Shifted>,
     b8: Delay<Partials>,
@@ -302,10 +284,6 @@ pub struct Requant {
     ep: Signal<Local, Bits<10>>,
     j: Signal<Local, Bits<4>>,
     w: Signal<Local, Bits<34>>,
-    /// The bits of `mp` below the rounding bit after the shift: `0x7f_ffff >> j`.
-    sticky_mask: Signal<Local, Bits<23>>,
-    mp_low: Signal<Local, Bits<23>>,
-    low23: Constant<Bits<23>>,
     down: Signal<Local, Bits<10>>,
     down1: Signal<Local, Bits<10>>,
     round_up: Signal<Local, Bit>,
@@ -355,10 +333,9 @@ impl Requant {
             b4: Delay::new(registered(4)),
             b5: Delay::new(registered(5)),
             b6: Delay::new(registered(6)),
-            b11: Delay::new(registered(11)),
             b7: Delay::new(registered(7)),
             b9: Delay::new(registered(9)),
-            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11].into_iter().map(registered).sum()),
+            clamp: Delay::new([0, 1, 2, 3, 4, 5, 7, 8, 9, 10].into_iter().map(registered).sum()),
             b8: Delay::new(registered(8)),
             first: Default::default(),
             dsp: vec![DspSignificands::new(registered(2) == 1, registered(8) == 1)],
@@ -411,9 +388,6 @@ impl Requant {
             ep: Default::default(),
             j: Default::default(),
             w: Default::default(),
-            sticky_mask: Default::default(),
-            mp_low: Default::default(),
-            low23: Constant::new(crate::verilog::low_mask(23)),
             down: Default::default(),
             down1: Default::default(),
             round_up: Default::default(),
@@ -475,23 +449,12 @@ impl Requant {
             let stages = self._stages;
             assert!(stages <= systole_core::arch::MAX_SERIAL_REQUANT_STAGES, "{stages} stages around a product in logic");
             let registered = |boundary: usize| placed_at(&SERIAL_BOUNDARY_ORDER, stages, boundary);
-            // Every boundary takes its place in the serial order; boundaries 3 and 8 are
-            // placed below, around the iteration.
-            self.b10 = Delay::new(registered(10));
-            self.b0 = Delay::new(registered(0));
-            self.b1 = Delay::new(registered(1));
-            self.b7 = Delay::new(registered(7));
-            self.b9 = Delay::new(registered(9));
-            self.b2 = Delay::new(registered(2));
-            self.b3 = Delay::new(registered(3));
-            self.b4 = Delay::new(registered(4));
-            self.b11 = Delay::new(registered(11));
-            self.b5 = Delay::new(registered(5));
+            // The orders differ only in boundaries 6 and 9; of the two, the output stage
+            // waits beside boundary 9, not beside 6, which no serial unit registers.
+            let was_halfway = registers_at(stages, 9);
             self.b6 = Delay::new(registered(6));
-            // The output stage waits as long as a value takes to reach step 3b: the
-            // boundaries before it and the iteration (which boundary 8 is inside of).
-            let before_3b = [10, 0, 1, 7, 9, 2, 3, 4, 11, 5].into_iter().map(registered).sum::<usize>();
-            self.clamp = Delay::new(before_3b);
+            self.b9 = Delay::new(registered(9));
+            self.clamp = Delay::new(self.clamp.depth() + registered(9) - was_halfway);
             self.dsp = vec![];
             // Of the boundaries before step 2a, 10 is not in the order, so only 0, 1, 7
             // and 9 can hold a register here.
@@ -562,7 +525,6 @@ impl Logic for Requant {
         self.b4.clock.next = self.clock.val();
         self.b5.clock.next = self.clock.val();
         self.b6.clock.next = self.clock.val();
-        self.b11.clock.next = self.clock.val();
         self.clamp.clock.next = self.clock.val();
         self.zp.next = signed_cast(self.stage.val().zp);
         self.lo.next = signed_cast(self.stage.val().lo);
@@ -760,36 +722,28 @@ impl Logic for Requant {
         self.ep.next = self.b4.data_out.val().ep;
         self.j.next = self.ep.val().get_bits::<4>(0) ^ 8;
         self.w.next = bit_cast::<34, 24>(self.mp.val()) << self.j.val();
-        self.b11.data_in.next.down = self.w.val().get_bits::<10>(24);
-        self.b11.data_in.next.guard = self.w.val().get_bit(23);
-        // The bits below the rounding bit, `w`'s low 23, are `mp`'s low `23 - j`: tested
-        // under a mask of `j` beside the shift rather than after it.
-        self.mp_low.next = self.mp.val().get_bits::<23>(0);
-        self.sticky_mask.next = self.low23.val() >> self.j.val();
-        self.b11.data_in.next.sticky = (self.mp_low.val() & self.sticky_mask.val()) != 0;
-        // The overrides, in their order: a zero gives 0, then a value of 512 or more the
-        // cap, then one below 0.5 gives 0 (the two ranges are disjoint).
-        self.b11.data_in.next.to_zero = self.b4.data_out.val().zero | (!self.b4.data_out.val().inf & (self.ep.val() <= 231));
-        self.b11.data_in.next.to_cap = !self.b4.data_out.val().zero & (self.b4.data_out.val().inf | (self.ep.val() >= 242));
-        self.b11.data_in.next.neg = self.b4.data_out.val().neg;
-        self.down.next = self.b11.data_out.val().down;
-        // The rounding's increment beside its decision (which waits for the sticky test),
-        // not after it: the decision chooses.
+        self.down.next = self.w.val().get_bits::<10>(24);
+        // The rounding's increment beside its decision (which waits for the 23-bit sticky
+        // test), not after it: the decision chooses.
         self.down1.next = self.down.val() + 1;
-        self.round_up.next = self.b11.data_out.val().guard & (self.b11.data_out.val().sticky | self.down.val().get_bit(0));
+        self.round_up.next = self.w.val().get_bit(23) & ((self.w.val().get_bits::<23>(0) != 0) | self.down.val().get_bit(0));
         if self.round_up.val() {
             self.sum.next = self.down1.val();
         } else {
             self.sum.next = self.down.val();
         }
-        if self.b11.data_out.val().to_zero {
+        if self.b4.data_out.val().zero {
             self.b5.data_in.next.q = 0.into();
-        } else if self.b11.data_out.val().to_cap | self.sum.val().get_bit(9) {
+        } else if self.b4.data_out.val().inf | (self.ep.val() >= 242) {
+            self.b5.data_in.next.q = 511.into();
+        } else if self.ep.val() <= 231 {
+            self.b5.data_in.next.q = 0.into();
+        } else if self.sum.val().get_bit(9) {
             self.b5.data_in.next.q = 511.into();
         } else {
             self.b5.data_in.next.q = self.sum.val();
         }
-        self.b5.data_in.next.neg = self.b11.data_out.val().neg;
+        self.b5.data_in.next.neg = self.b4.data_out.val().neg;
 
         // Step 3b: sign and zero point in one addition `yy`, and beside it the clamp's tests
         // of `q` against the bounds moved by the zero point (yy > hi exactly when q > hi - zp

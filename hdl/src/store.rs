@@ -36,7 +36,7 @@ type DAddr = Bits<DRAM_ADDR_BITS>;
 
 /// Most cycles an engine reads ahead of its writes: at least the requantizer's deepest
 /// pipeline, and its latency with a product in logic (`ArchConfig::requant_latency`).
-pub const MAX_AHEAD: usize = 17;
+pub const MAX_AHEAD: usize = 16;
 const _: () = assert!(
     crate::requant::MAX_STAGES <= MAX_AHEAD
         && systole_core::arch::MAX_SERIAL_REQUANT_STAGES
