@@ -289,3 +289,25 @@ pub fn build(
     let bitstream = dir.join(bitstream);
     Ok(FlowLogs { synth, pnr, bitstream })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::boards;
+
+    #[test]
+    fn ice40_synthesis_maps_for_the_parts_speed_class() {
+        // Lattice's iCE40 families: UltraPlus (UP3K, UP5K, U4K), LP and HX.
+        for (device, class) in
+            [("up5k", Some("u")), ("up3k", Some("u")), ("u4k", Some("u")), ("lp8k", Some("lp")), ("hx8k", Some("hx")), ("85k", None)]
+        {
+            assert_eq!(ice40_speed_class(device), class, "{device}");
+        }
+        for board in boards() {
+            let script = synthesis_script(board.family, board.device, PeProducts::Dsp, "top", "design.v", "design.json");
+            let expected = board.family == Family::Ice40;
+            assert_eq!(script.contains("synth_ice40 -top top -device u "), expected, "{}: {script}", board.name);
+            assert!(!script.contains("-device") || expected, "{}: {script}", board.name);
+        }
+    }
+}
