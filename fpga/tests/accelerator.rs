@@ -92,7 +92,7 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-8x2");
     // The board's defaults, as `systole fpga build` takes them: 32 instructions and 2 KiB.
-    // The preset asks for 27 MHz, which the PLL makes from the 12 MHz oscillator.
+    // The preset asks for 30 MHz, which the PLL makes from the 12 MHz oscillator.
     let opts = BuildOptions::for_board(&b);
     assert_eq!((opts.instr_depth, opts.memory_bytes, opts.clock_mhz), (32, 2048, None));
     let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
@@ -109,9 +109,9 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     // The 16 PEs' multipliers in all eight SB_MAC16s, two to each (dual 8x8 mode).
     assert_eq!(p.dsps.used, 8, "{p:?}");
     assert!(r.timing_met, "{p:?}");
-    // 16 PEs, 2 ops per MAC, 27 MHz; 27 MHz / 115200 baud = 234.4 clocks per bit.
+    // 16 PEs, 2 ops per MAC, 30 MHz; 30 MHz / 115200 baud = 260.4 clocks per bit.
     assert!(matches!(r.clock.source, ClockSource::Ice40Pll(_)), "{:?}", r.clock);
-    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (27.0, 234, 0.864));
+    assert_eq!((r.core_mhz, r.clocks_per_bit, r.peak_gops), (30.0, 260, 0.96));
     // Where the logic goes: every block RAM and multiplier nextpnr placed is in a block,
     // the PEs' eight in the execute unit and none in the store unit (the requantizer's
     // product is in logic, `requant_interval = 6`).
