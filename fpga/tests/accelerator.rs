@@ -29,8 +29,10 @@ fn tiny() -> ArchConfig {
 }
 
 /// The ULX3S's PE multipliers (in logic; the requantizers' products stay in MULT18X18D).
+/// A small ECP5 build; placed with seed 2, not the default, so that the seed is seen to
+/// reach nextpnr (its log starts with the command line).
 const OPTIONS: BuildOptions =
-    BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5), pe_products: PeProducts::Logic };
+    BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5), pe_products: PeProducts::Logic, seed: 2 };
 
 /// The board's preset, `configs/archs/<board>.toml`.
 fn preset(board: &str) -> ArchConfig {
@@ -81,7 +83,10 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     assert_eq!(json["fingerprint"], systole_core::bridge::fingerprint(&tiny()));
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains(&format!("LUT4 (TRELLIS_COMB)          {:>8} {:>8}", p.luts.used, p.luts.total)), "{text}");
-    assert!(text.contains(": met") && text.contains("PE multipliers in logic"), "{text}");
+    assert!(text.contains(": met") && text.contains("PE multipliers in logic, nextpnr seed 2"), "{text}");
+    let pnr_log = std::fs::read_to_string(dir.join("nextpnr.log")).unwrap();
+    let command = pnr_log.lines().next().unwrap_or_default();
+    assert!(command.starts_with("$ ") && command.contains("nextpnr-ecp5") && command.contains(" --seed 2 "), "{command}");
     assert_eq!(synthesis_warnings(&dir), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -121,6 +126,7 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     assert!(block("core.acc").luts > block("core.acc.ex").luts + block("core.acc.st").luts);
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains("where the logic goes") && text.lines().any(|l| l.trim_start().starts_with("rq$0 ")), "{text}");
+    assert!(text.contains("nextpnr seed 1\n"), "{text}");
     assert_eq!(synthesis_warnings(&dir), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }

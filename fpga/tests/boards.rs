@@ -5,7 +5,7 @@
 use systole_fpga::board::{board, boards};
 use systole_fpga::clock::{plan, ClockSource};
 use systole_fpga::report::PnrReport;
-use systole_fpga::tools::{build, Step};
+use systole_fpga::tools::{build, FlowSettings, Step, NEXTPNR_SEED};
 use systole_fpga::top::{top_name, top_verilog, CORE};
 
 #[test]
@@ -38,10 +38,9 @@ fn every_board_builds_a_bitstream_on_its_pins() {
         let dir = std::env::temp_dir().join(format!("systole-fpga-pins-{}-{}", b.name, std::process::id()));
         let verilog = format!("{}{}", stand_in_core(), top_verilog(&b, &clock));
         let mut steps = vec![];
-        let logs = build(&b, clock.mhz, b.default_pe_products, &verilog, &top_name(&b), &dir, &mut |step, log| {
-            steps.push((step, log.to_path_buf()))
-        })
-        .unwrap_or_else(|e| panic!("{}: {e}", b.name));
+        let settings = FlowSettings { core_mhz: clock.mhz, pe_products: b.default_pe_products, seed: NEXTPNR_SEED };
+        let logs = build(&b, settings, &verilog, &top_name(&b), &dir, &mut |step, log| steps.push((step, log.to_path_buf())))
+            .unwrap_or_else(|e| panic!("{}: {e}", b.name));
         // Each step was announced, in order, with the log it then wrote.
         assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), [Step::Synthesis, Step::PlaceAndRoute, Step::Packing]);
         assert!(steps.iter().all(|(_, log)| log.is_file()), "{steps:?}");
