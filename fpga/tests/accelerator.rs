@@ -28,9 +28,9 @@ fn tiny() -> ArchConfig {
     }
 }
 
-/// The ULX3S's PE multipliers (in logic; the requantizers' products stay in MULT18X18D).
-/// A small ECP5 build; placed with seed 2, not the default, so that the seed is seen to
-/// reach nextpnr (its log starts with the command line).
+/// A small ULX3S build: the board's PE multipliers (in logic; the requantizers' products
+/// stay in MULT18X18D), placed with seed 2, not the default, so that the seed is seen to
+/// reach nextpnr (each log of the flow starts with the command line that ran it).
 const OPTIONS: BuildOptions =
     BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5), pe_products: PeProducts::Logic, seed: 2 };
 
@@ -84,9 +84,18 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains(&format!("LUT4 (TRELLIS_COMB)          {:>8} {:>8}", p.luts.used, p.luts.total)), "{text}");
     assert!(text.contains(": met") && text.contains("PE multipliers in logic, nextpnr seed 2"), "{text}");
-    let pnr_log = std::fs::read_to_string(dir.join("nextpnr.log")).unwrap();
-    let command = pnr_log.lines().next().unwrap_or_default();
-    assert!(command.starts_with("$ ") && command.contains("nextpnr-ecp5") && command.contains(" --seed 2 "), "{command}");
+    // Each log's first line is its step's command, as a shell reads it back.
+    let command = |log: &str| {
+        let text = std::fs::read_to_string(dir.join(log)).unwrap();
+        let line = text.lines().next().unwrap_or_default().to_string();
+        let words = line.strip_prefix("$ ").and_then(shlex::split).unwrap_or_else(|| panic!("{log}: {line}"));
+        (line, words)
+    };
+    let (line, pnr) = command("nextpnr.log");
+    assert!(pnr[0].ends_with("nextpnr-ecp5") && pnr.windows(2).any(|w| w == ["--seed", "2"]), "{line}");
+    let (line, synth) = command("yosys.console.log");
+    let script = synth.iter().position(|w| w == "-p").and_then(|i| synth.get(i + 1));
+    assert!(script.is_some_and(|s| s.starts_with("read_verilog ") && s.contains("; synth_ecp5 -top ")), "{line}");
     assert_eq!(synthesis_warnings(&dir), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
