@@ -395,8 +395,8 @@ fn main() -> Result<()> {
             if let Some(path) = model {
                 let net = model::load(&path, &model::Calibration { file: calibrate, samples: calib_samples, seed })?;
                 let x = model::inputs(&net, &input, seed)?;
-                let run = pool.install(|| model::simulate(&arch_cfg, &net, &x, check))?;
-                print!("{}", model::table(&arch_cfg, &net, &run));
+                let (run, compiled) = pool.install(|| model::simulate(&arch_cfg, &net, &x, check))?;
+                print!("{}", model::table(&arch_cfg, &net, &run, &compiled)?);
                 if let Some(out) = output {
                     for f in model::write_outputs(&net, &run, &out)? {
                         println!("wrote {}", f.display());

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use systole_compiler::onnx::{self, ptq, FTensor};
 use systole_core::network::{HostTensor, Network, Op};
 use systole_core::ArchConfig;
-use systole_runtime::{NetworkRun, Row};
+use systole_runtime::{Compiled, NetworkRun, Row};
 
 /// How to calibrate a float model.
 pub struct Calibration {
@@ -188,10 +188,11 @@ pub fn inputs(net: &Network, files: &[PathBuf], seed: u64) -> Result<Vec<HostTen
         .collect()
 }
 
-/// Compiles and simulates; with `check`, every value must equal the golden network's.
-pub fn simulate(arch: &ArchConfig, net: &Network, inputs: &[HostTensor], check: bool) -> Result<NetworkRun> {
-    let programs = systole_runtime::compile(arch, net)?;
-    let run = systole_runtime::simulate(arch, net, &programs, inputs)?;
+/// Compiles the network program and simulates it; with `check`, every value must equal the
+/// golden network's.
+pub fn simulate(arch: &ArchConfig, net: &Network, inputs: &[HostTensor], check: bool) -> Result<(NetworkRun, Compiled)> {
+    let compiled = systole_runtime::compile(arch, net)?;
+    let run = systole_runtime::simulate(arch, net, &compiled.network, inputs)?;
     if check {
         let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
         let golden = systole_golden::network::run_with(net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d)))
@@ -209,7 +210,7 @@ pub fn simulate(arch: &ArchConfig, net: &Network, inputs: &[HostTensor], check: 
             }
         }
     }
-    Ok(run)
+    Ok((run, compiled))
 }
 
 /// Writes the outputs: one output to `path`, several to `path` with `.NAME` before `.npy`.
@@ -234,16 +235,17 @@ pub fn write_outputs(net: &Network, run: &NetworkRun, path: &Path) -> Result<Vec
 
 /// The per-node table: accelerator layers with cycles, utilization and bound; host operators
 /// with the bytes they move; totals and the DRAM buffer plan.
-pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
+pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Compiled) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(out, "arch {} ({}x{} {}, {} MHz), model {}", arch.name, arch.rows, arch.cols, arch.dataflow, arch.clock_mhz, net.name);
     let _ = writeln!(out, "{:<28} {:<13} {}", "node", "op", crate::run::CELLS_HEADER);
-    let layer_kind: Vec<&str> = net.nodes.iter().filter(|n| matches!(n.op, Op::Layer { .. })).map(|n| n.op.kind()).collect();
+    let mut layer_kind = vec![""; run.report.layers.len()];
     for row in &run.rows {
         match row {
-            Row::Layer(i) => {
-                let l = &run.report.layers[*i];
-                let _ = writeln!(out, "{:<28} {:<13} {}", l.name, layer_kind[*i], crate::run::layer_cells(l));
+            &Row::Layer { layer, node } => {
+                let l = &run.report.layers[layer];
+                layer_kind[layer] = net.nodes[node].op.kind();
+                let _ = writeln!(out, "{:<28} {:<13} {}", l.name, layer_kind[layer], crate::run::layer_cells(l));
             }
             Row::Host(h) => {
                 let _ = writeln!(out, "{:<28} {:<13} {}", h.name, h.kind, crate::run::host_cells(h.bytes));
@@ -274,6 +276,21 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
         run.report.layers.len(),
         crate::run::throughput(arch, t)
     );
+    let np = &compiled.network;
+    let runs = np.runs().count();
+    let alone = compiled
+        .layers
+        .iter()
+        .flatten()
+        .map(|p| Ok(systole_sim::estimate(arch, p)?.report.cycles))
+        .sum::<Result<u64, systole_sim::SimError>>()?;
+    let _ = writeln!(
+        out,
+        "one program: {runs} accelerator run(s) and {host_ops} host step(s) over one DRAM image of {:.1} KiB; {} cycles, against {alone} with each layer alone ({:+.1}%)",
+        np.dram_size as f64 / 1024.0,
+        t.cycles,
+        100.0 * (t.cycles as f64 - alone as f64) / alone.max(1) as f64
+    );
     let plan = systole_compiler::schedule::plan(net);
     let weights: usize = net
         .nodes
@@ -290,7 +307,7 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun) -> String {
         plan.total as f64 / 1024.0,
         weights as f64 / 1024.0
     );
-    out
+    Ok(out)
 }
 
 /// Times a whole model, best of `repeat`: reading and quantizing, compiling every layer (all
@@ -299,8 +316,8 @@ pub fn bench(arch: &ArchConfig, path: &Path, calibration: &Calibration, repeat: 
     use crate::run::best_of;
     let (t_load, net) = best_of(repeat, || load(path, calibration))?;
     let x = inputs(&net, &[], calibration.seed)?;
-    let (t_compile, programs) = best_of(repeat, || Ok(systole_runtime::compile(arch, &net)?))?;
-    let (t_sim, cycles) = best_of(repeat, || Ok(systole_runtime::simulate(arch, &net, &programs, &x)?.report.total.cycles))?;
+    let (t_compile, compiled) = best_of(repeat, || Ok(systole_runtime::compile(arch, &net)?))?;
+    let (t_sim, cycles) = best_of(repeat, || Ok(systole_runtime::simulate(arch, &net, &compiled.network, &x)?.report.total.cycles))?;
     let macs = net.macs();
     println!(
         "model {} on {}: {} nodes ({} accelerator layers), {} MACs, {} simulated cycles",

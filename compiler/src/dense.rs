@@ -15,7 +15,7 @@
 //!   `block * Kg + k`; weight segment `(nt, k-group)` streams one word per step.
 
 use crate::emit::{assemble, Region, Step, Tiles};
-use crate::layout::Layout;
+use crate::layout::{Frame, Layout};
 use crate::{Choice, CompileError};
 use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
@@ -410,7 +410,13 @@ pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, Compil
 }
 
 /// Lowers a dense or grouped convolution, or a GEMM.
-pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
+pub fn lower(
+    arch: &ArchConfig,
+    layer: &Layer,
+    data: Option<&LayerData>,
+    choice: Choice,
+    frame: Option<&Frame>,
+) -> Result<Program, CompileError> {
     let runs = runs(layer);
     let mut problem = Problem::new(arch, layer, &runs);
     let csc_tiles = match data {
@@ -439,7 +445,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     // once for all candidates.
     let ws_tiles = std::cell::RefCell::new(rustc_hash::FxHashMap::default());
     let build = |t: &Tiling| {
-        let mut p = build(&problem, &runs, t, data, &ws_tiles, &csc_tiles);
+        let mut p = build(&problem, &runs, t, (data, frame), &ws_tiles, &csc_tiles);
         p.mapping = Some(t.mapping(arch.dataflow));
         p
     };
@@ -465,19 +471,19 @@ fn build(
     problem: &Problem,
     runs: &[Run],
     tiling: &Tiling,
-    data: Option<&LayerData>,
+    (data, frame): (Option<&LayerData>, Option<&Frame>),
     ws_tiles: &TileCache,
     csc_tiles: &CscTiles,
 ) -> Program {
     let (arch, layer) = (problem.arch, problem.layer);
     let s = &layer.shape;
-    let lay = Layout::new(layer, data, 0);
+    let lay = Layout::new(layer, data, 0, frame);
     let os = problem.os();
     let (rows, cols) = (arch.rows, arch.cols);
     let (act_half, acc_half) = ((problem.act_space() / 2) as u32, (arch.acc_rows() / 2) as u32);
     let (expansion, bank_words) = (problem.expansion(), arch.act_bank_words() as u32);
     let (cg, kg) = (s.cg(), s.kg());
-    let row_pitch = lay.input.row_pitch() as i64;
+    let row_pitch = lay.in_row_pitch();
     let cbytes = s.c as i64;
 
     let mut tiles = Tiles::new(cols, data);

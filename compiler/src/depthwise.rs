@@ -16,7 +16,7 @@
 //! - OS: the array's rows are `rows` windows; a step `k` feeds pixel `k` of each window.
 
 use crate::emit::{assemble, Region, Step, Tiles};
-use crate::layout::Layout;
+use crate::layout::{Frame, Layout};
 use crate::{Choice, CompileError};
 use systole_core::isa::{Band, Dim, DramPattern, Op, OutputStage, WordGen};
 use systole_core::layer::Layer;
@@ -137,11 +137,17 @@ pub fn mappings(arch: &ArchConfig, layer: &Layer) -> Result<Vec<Mapping>, Compil
 }
 
 /// Lowers a depthwise convolution (`groups = C = K`).
-pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
+pub fn lower(
+    arch: &ArchConfig,
+    layer: &Layer,
+    data: Option<&LayerData>,
+    choice: Choice,
+    frame: Option<&Frame>,
+) -> Result<Program, CompileError> {
     let geo = Geometry::new(arch, layer);
     let tiles = candidates(arch, layer, &geo)?;
     let build = |t: &Tile| {
-        let mut p = build(arch, layer, data, &geo, t);
+        let mut p = build(arch, layer, (data, frame), &geo, t);
         p.mapping = Some(t.mapping(arch.dataflow));
         p
     };
@@ -151,7 +157,7 @@ pub fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice:
     }
 }
 
-fn build(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, geo: &Geometry, tile: &Tile) -> Program {
+fn build(arch: &ArchConfig, layer: &Layer, (data, frame): (Option<&LayerData>, Option<&Frame>), geo: &Geometry, tile: &Tile) -> Program {
     let s = &layer.shape;
     let os = arch.dataflow == Dataflow::OutputStationary;
     let (rows, cols) = (arch.rows, arch.cols);
@@ -159,8 +165,8 @@ fn build(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, geo: &Geome
     let step = geo.wo * st.1;
     // Windows of the last unit may read up to this many pixels past the padded row.
     let reach = (geo.bpr.div_ceil(geo.unit) * geo.unit) * step + (s.s - 1) * dil.1 + rows;
-    let lay = Layout::new(layer, data, reach * s.c);
-    let row_pitch = lay.input.row_pitch() as i64;
+    let lay = Layout::new(layer, data, reach * s.c, frame);
+    let row_pitch = lay.in_row_pitch();
     let c = s.c as i64;
     let (act_half, acc_half) = ((arch.act_words() / 2) as u32, (arch.acc_rows() / 2) as u32);
     let units = geo.bpr.div_ceil(geo.unit);

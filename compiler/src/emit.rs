@@ -330,13 +330,15 @@ pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], t
     let addrs = lay.place_weights(arch.cols, &tiles.words, tiles.data.map(|_| tiles.bytes));
     let mut em = Emitter { instrs: Vec::with_capacity(steps.len() + steps.len() / 4), ..Emitter::default() };
     emit_steps(arch, steps, tiles.words, &tiles.csc, addrs, &mut em);
+    // A framed layer's tensors belong to the program it is part of.
+    let (inputs, outputs) = if lay.framed() { (vec![], vec![]) } else { (vec![lay.input.clone()], vec![lay.output.clone()]) };
     Program {
         arch: arch.name.clone(),
         instrs: em.instrs,
         dram_size: lay.size(),
         dram_init: lay.segments,
-        inputs: vec![lay.input],
-        outputs: vec![lay.output],
+        inputs,
+        outputs,
         macs,
         mapping: None,
     }

@@ -13,12 +13,65 @@ fn align(v: u64) -> u64 {
     v.div_ceil(ALIGN) * ALIGN
 }
 
+/// An NHWC tensor as a layer addresses it inside a larger buffer: the byte address of
+/// element `(0, 0, 0, 0)` in the layer's own coordinates and the buffer's pitches (a pixel
+/// is always the tensor's channels, contiguous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Byte address of element `(0, 0, 0, 0)`.
+    pub addr: u64,
+    /// Bytes between rows.
+    pub row_pitch: u64,
+    /// Bytes between images.
+    pub image_pitch: u64,
+}
+
+impl View {
+    /// The whole of `t`, border included (coordinates count from the border's corner).
+    pub fn padded(t: &TensorPlacement) -> Self {
+        Self { addr: t.addr, row_pitch: t.row_pitch() as u64, image_pitch: t.image_pitch() as u64 }
+    }
+
+    /// The layer's padded input inside `buffer`, whose border is at least `pad` on every
+    /// side: the layer's corner is `buffer.pad - pad` rows and columns inside the buffer's.
+    pub fn inset(buffer: &TensorPlacement, pad: [usize; 4]) -> Self {
+        let (dy, dx) = (buffer.pad[0] - pad[0], buffer.pad[1] - pad[1]);
+        Self { addr: buffer.padded_addr(0, dy, dx, 0), ..Self::padded(buffer) }
+    }
+
+    /// The interior of `buffer` (its logical tensor, border excluded).
+    pub fn interior(buffer: &TensorPlacement) -> Self {
+        Self::inset(buffer, [0; 4])
+    }
+
+    /// Address of element `(n, y, x, c)` of a tensor of `channels` channels.
+    fn at(&self, channels: usize, n: usize, y: usize, x: usize, c: usize) -> u64 {
+        self.addr + n as u64 * self.image_pitch + y as u64 * self.row_pitch + (x * channels + c) as u64
+    }
+}
+
+/// Where a layer compiled into a larger program finds its tensors and puts its constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// The layer's padded input (the buffer's border, filled with the input zero point,
+    /// at least the layer's padding; its spare bytes at least the program's reach).
+    pub input: View,
+    /// The layer's output.
+    pub output: View,
+    /// First byte of the requantization table and the weights, in this order.
+    pub consts: u64,
+}
+
 /// The DRAM map of one layer: padded input, output, requantization table, then weights.
 pub struct Layout {
-    /// Input, padded with the zero point, with `tail` spare bytes for window over-reads.
+    /// Input, padded with the zero point, with `tail` spare bytes for window over-reads
+    /// (where a layer compiled alone puts it).
     pub input: TensorPlacement,
-    /// Output, unpadded NHWC.
+    /// Output, unpadded NHWC (where a layer compiled alone puts it).
     pub output: TensorPlacement,
+    /// Where the instructions address the input and the output.
+    frame: Frame,
+    framed: bool,
     /// Requantization table address (one 8-byte entry per output channel).
     pub params: u64,
     /// Address of the first weight byte.
@@ -31,8 +84,10 @@ pub struct Layout {
 
 impl Layout {
     /// Places a layer whose windows may read up to `tail` bytes past the padded input; with
-    /// `data`, the requantization table's bytes too.
-    pub fn new(layer: &Layer, data: Option<&LayerData>, tail: usize) -> Self {
+    /// `data`, the requantization table's bytes too. Alone (no `frame`) the program owns
+    /// its DRAM: input at 0, then output, table and weights; in a `frame`, the tensors and
+    /// constants go where the frame says.
+    pub fn new(layer: &Layer, data: Option<&LayerData>, tail: usize, frame: Option<&Frame>) -> Self {
         let s = &layer.shape;
         let input = TensorPlacement { name: "input".into(), dims: s.input_dims(), addr: 0, pad: s.pad, pad_value: layer.quant.x_zp, tail };
         let output = TensorPlacement {
@@ -43,7 +98,13 @@ impl Layout {
             pad_value: 0,
             tail: 0,
         };
-        let params = align(output.addr + output.size() as u64);
+        let framed = frame.is_some();
+        let frame = frame.copied().unwrap_or(Frame {
+            input: View::padded(&input),
+            output: View::padded(&output),
+            consts: align(output.addr + output.size() as u64),
+        });
+        let params = frame.consts;
         let end = params + (ChannelParam::BYTES * s.k) as u64;
         let segments = data
             .map(|data| {
@@ -52,25 +113,30 @@ impl Layout {
             })
             .into_iter()
             .collect();
-        Self { input, output, params, weights: align(end), segments, end }
+        Self { input, output, frame, framed, params, weights: align(end), segments, end }
+    }
+
+    /// Bytes between rows of the padded input.
+    pub fn in_row_pitch(&self) -> i64 {
+        self.frame.input.row_pitch as i64
     }
 
     /// Address of padded input element `(n, y, x, c)`.
     pub fn in_addr(&self, n: usize, y: usize, x: usize, c: usize) -> u64 {
-        self.input.padded_addr(n, y, x, c)
+        self.frame.input.at(self.input.dims[3], n, y, x, c)
     }
 
     /// A store pattern covering output rows `rows`, columns `cols` and channels `channels`
     /// of image `n`.
     pub fn out_pattern(&self, n: usize, rows: Range<usize>, cols: Range<usize>, channels: Range<usize>) -> DramPattern {
-        let [_, p, q, k] = self.output.dims;
-        let addr = self.output.addr + (((n * p + rows.start) * q + cols.start) * k + channels.start) as u64;
+        let k = self.output.dims[3];
+        let out = &self.frame.output;
         DramPattern {
-            addr,
+            addr: out.at(k, n, rows.start, cols.start, channels.start),
             len: channels.len() as u32,
             dims: [
                 Dim { count: 1, stride: 0 },
-                Dim { count: rows.len() as u32, stride: (q * k) as i64 },
+                Dim { count: rows.len() as u32, stride: out.row_pitch as i64 },
                 Dim { count: cols.len() as u32, stride: k as i64 },
             ],
         }
@@ -96,9 +162,14 @@ impl Layout {
         addrs
     }
 
-    /// DRAM bytes used.
+    /// DRAM bytes used (in a frame: the end of the constants).
     pub fn size(&self) -> u64 {
         align(self.end.max(self.weights))
+    }
+
+    /// True when the layer is compiled into a larger program's frame.
+    pub fn framed(&self) -> bool {
+        self.framed
     }
 }
 

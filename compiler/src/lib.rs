@@ -19,6 +19,7 @@ mod dense;
 mod depthwise;
 mod emit;
 mod layout;
+pub mod network;
 pub mod onnx;
 pub mod passes;
 pub mod schedule;
@@ -31,6 +32,7 @@ use systole_core::{ArchConfig, ConfigError, Dataflow, Program};
 use thiserror::Error;
 
 pub use emit::{Emitter, Region, Step};
+pub use layout::{Frame, View};
 
 /// Why a layer could not be compiled.
 #[derive(Debug, Error, Diagnostic)]
@@ -150,7 +152,7 @@ pub fn compile_layer(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Resu
 
 /// Compiles one layer with the mapping `choice` picks; the program records it.
 pub fn compile_layer_with(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: Choice) -> Result<Program, CompileError> {
-    lower(arch, layer, Some(data), choice)
+    lower(arch, layer, Some(data), choice, None)
 }
 
 /// The program [`compile_layer_with`] emits for `layer`, without its constant data: the
@@ -158,7 +160,7 @@ pub fn compile_layer_with(arch: &ArchConfig, layer: &Layer, data: &LayerData, ch
 /// empty). Timing and access counts depend only on the instructions, so this is what
 /// design-space sweeps time (`systole_sim::estimate`); it cannot be simulated with data.
 pub fn plan_layer(arch: &ArchConfig, layer: &Layer, choice: Choice) -> Result<Program, CompileError> {
-    lower(arch, layer, None, choice)
+    lower(arch, layer, None, choice, None)
 }
 
 /// Every feasible mapping of `layer` on `arch`, best estimate first (a `both` instance:
@@ -198,10 +200,30 @@ pub fn engines(arch: &ArchConfig) -> Vec<ArchConfig> {
     }
 }
 
-fn lower(arch: &ArchConfig, layer: &Layer, data: Option<&LayerData>, choice: Choice) -> Result<Program, CompileError> {
+/// Compiles `layer` with `mapping` (one [`compile_layer_with`] chose) into `frame` of a
+/// larger program: the same instructions, addressing the frame's tensors, with the table and
+/// weights from `frame.consts` (`dram_size` is their end; no tensor placements).
+pub fn compile_layer_framed(
+    arch: &ArchConfig,
+    layer: &Layer,
+    data: &LayerData,
+    mapping: Mapping,
+    frame: &Frame,
+) -> Result<Program, CompileError> {
+    lower(arch, layer, Some(data), Choice::Fixed(mapping), Some(frame))
+}
+
+fn lower(
+    arch: &ArchConfig,
+    layer: &Layer,
+    data: Option<&LayerData>,
+    choice: Choice,
+    frame: Option<&Frame>,
+) -> Result<Program, CompileError> {
     let depthwise = is_depthwise(arch, layer)?;
     let lower_on = |arch: &ArchConfig, choice| {
-        let program = if depthwise { depthwise::lower(arch, layer, data, choice)? } else { dense::lower(arch, layer, data, choice)? };
+        let program =
+            if depthwise { depthwise::lower(arch, layer, data, choice, frame)? } else { dense::lower(arch, layer, data, choice, frame)? };
         for ins in &program.instrs {
             ins.encode().map_err(|source| CompileError::Encode { layer: layer.name.clone(), source })?;
         }

@@ -27,8 +27,20 @@ pub struct BufferPlan {
     pub total: usize,
 }
 
-/// Schedules `net` and places its values.
+/// Schedules `net` and places its values, each taking its int8 data's bytes.
 pub fn plan(net: &Network) -> BufferPlan {
+    let mut present = vec![false; net.values.len()];
+    for v in net.inputs.iter().map(|i| i.value).chain(net.nodes.iter().map(|n| n.output)) {
+        present[v] = true;
+    }
+    let sizes: Vec<usize> = (0..net.values.len()).map(|v| if present[v] { net.values[v].len() } else { 0 }).collect();
+    plan_sized(net, &sizes, &[])
+}
+
+/// Schedules `net` and places its values, value `v` taking `sizes[v]` bytes (0: not in
+/// the arena), rounded up to [`ALIGN`]; the values in `pinned` are live from start to end
+/// (their space is never shared).
+pub fn plan_sized(net: &Network, sizes: &[usize], pinned: &[ValueId]) -> BufferPlan {
     let g = net.graph();
     let order: Vec<usize> =
         toposort(&g, None).expect("a network is acyclic: nodes are stored in a topological order").into_iter().map(|i| g[i]).collect();
@@ -44,11 +56,10 @@ pub fn plan(net: &Network) -> BufferPlan {
     for o in &net.outputs {
         live[o.value].1 = end;
     }
-    let mut present = vec![false; net.values.len()];
-    for v in net.inputs.iter().map(|i| i.value).chain(net.nodes.iter().map(|n| n.output)) {
-        present[v] = true;
+    for &v in pinned {
+        live[v] = (0, end);
     }
-    let size = |v: ValueId| if present[v] { net.values[v].len().div_ceil(ALIGN) * ALIGN } else { 0 };
+    let size = |v: ValueId| sizes[v].div_ceil(ALIGN) * ALIGN;
     let mut by_size: Vec<ValueId> = (0..net.values.len()).collect();
     by_size.sort_by_key(|&v| (std::cmp::Reverse(size(v)), v));
     let mut offsets = vec![0; net.values.len()];

@@ -163,3 +163,76 @@ impl fmt::Display for Program {
         Ok(())
     }
 }
+
+/// An accelerator layer inside a [`NetStep::Run`]: its node and its instructions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLayer {
+    /// Index of the node in [`crate::network::Network::nodes`].
+    pub node: usize,
+    /// Its instructions: `instrs[first..end]` of the run's program.
+    pub first: usize,
+    /// One past its last instruction.
+    pub end: usize,
+    /// Its useful multiply-accumulates.
+    pub macs: u64,
+}
+
+/// One step of a [`NetworkProgram`], in schedule order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NetStep {
+    /// Consecutive accelerator layers as one program on the network's DRAM image: each
+    /// layer's instructions in turn, its waits on the layers before it in `Sync`.
+    Run {
+        /// The program (no placements or constants of its own: see [`NetworkProgram`]).
+        program: Program,
+        /// Its layers, in program order.
+        layers: Vec<RunLayer>,
+    },
+    /// A node the accelerator instance cannot run; the host runs it between programs, reading
+    /// and writing the network's DRAM image.
+    Host {
+        /// Index of the node.
+        node: usize,
+    },
+}
+
+/// A whole network compiled for one architecture: one DRAM image holding every constant and
+/// every activation the accelerator touches, and the steps that run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkProgram {
+    /// Name of the architecture it was compiled for.
+    pub arch: String,
+    /// Bytes of DRAM it addresses.
+    pub dram_size: u64,
+    /// Requantization tables and weights of every layer, each placed once.
+    pub dram_init: Vec<DramSegment>,
+    /// Per network value, its NHWC buffer in DRAM (border filled with its zero point), or
+    /// `None` for values only the host touches.
+    pub buffers: Vec<Option<TensorPlacement>>,
+    /// Steps in schedule order.
+    pub steps: Vec<NetStep>,
+}
+
+impl NetworkProgram {
+    /// The DRAM image before the network runs: constants written, borders of every buffer
+    /// filled with their zero points (producers write only the interiors).
+    pub fn initial_dram(&self) -> Vec<u8> {
+        let mut dram = vec![0u8; self.dram_size as usize];
+        for b in self.buffers.iter().flatten() {
+            let base = b.addr as usize;
+            dram[base..base + b.size()].fill(b.pad_value as u8);
+        }
+        for s in &self.dram_init {
+            dram[s.addr as usize..s.addr as usize + s.bytes.len()].copy_from_slice(&s.bytes);
+        }
+        dram
+    }
+
+    /// The accelerator programs, in order.
+    pub fn runs(&self) -> impl Iterator<Item = (&Program, &[RunLayer])> {
+        self.steps.iter().filter_map(|s| match s {
+            NetStep::Run { program, layers } => Some((program, layers.as_slice())),
+            NetStep::Host { .. } => None,
+        })
+    }
+}

@@ -46,7 +46,9 @@ pub struct SimReport {
     pub clock_mhz: f64,
     /// One row per layer, in workload order.
     pub layers: Vec<LayerReport>,
-    /// Sum over layers (layers run one after another).
+    /// Sum over layers. Layers compiled alone run one after another; in a network program a
+    /// layer's cycles are those it adds after the layers before it (it may overlap them), so
+    /// they sum to the program's.
     pub total: LayerReport,
 }
 

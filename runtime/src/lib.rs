@@ -1,21 +1,25 @@
 //! Whole-network execution on the accelerator model.
 //!
 //! ```text
-//!  Network ──compile (every layer, in parallel)──► Program per accelerator layer
-//!     │
-//!     ▼  in topological order
-//!  accelerator layer: NCHW -> NHWC, simulate its Program, NHWC -> NCHW   (cycles, report)
-//!  host operator:     pooling, Add, Concat, layout: the reference code    (bytes moved)
+//!  Network ──compile (every layer alone, in parallel)──► Program per accelerator layer
+//!     │                                                        │ mappings, reach
+//!     ▼  compile_network: one DRAM image, layers linked ◄──────┘
+//!  NetworkProgram: runs of accelerator layers, host steps between them
+//!     │  simulate: each run on the simulator over the one DRAM image (cycles, per-layer
+//!     │  report); each host step with the reference code on the values it reads
 //!     ▼
 //!  outputs (dequantized as the graph says) + per-node report
 //! ```
 //!
-//! The glue between nodes is [`systole_golden::network::run_with`], the one the golden
+//! [`simulate_layers`] runs the layers alone instead, one program each with the host
+//! converting layouts between them: the layer-by-layer figures a network program is
+//! compared with. Host steps use [`systole_golden::network::eval_node`], the glue the golden
 //! oracle uses, so a simulated network and its oracle differ only in how layers compute.
 
 use miette::Diagnostic;
 use rayon::prelude::*;
-use systole_core::network::{HostTensor, Network, Op};
+use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op};
+use systole_core::program::{NetStep, NetworkProgram};
 use systole_core::{ArchConfig, Program, SimReport};
 use systole_golden::network::InputError;
 use thiserror::Error;
@@ -56,8 +60,13 @@ pub struct HostOp {
 /// A row of the per-node report, in execution order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
-    /// Index into [`NetworkRun::report`]`.layers`.
-    Layer(usize),
+    /// An accelerator layer.
+    Layer {
+        /// Index into [`NetworkRun::report`]`.layers`.
+        layer: usize,
+        /// Index of its node in the network.
+        node: usize,
+    },
     /// A host operator.
     Host(HostOp),
 }
@@ -75,8 +84,26 @@ pub struct NetworkRun {
     pub rows: Vec<Row>,
 }
 
-/// Compiles every accelerator layer of `net` for `arch` (in parallel); `None` for host nodes.
-pub fn compile(arch: &ArchConfig, net: &Network) -> Result<Vec<Option<Program>>, RunError> {
+/// A network compiled for one architecture.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// Each accelerator layer compiled alone (`None` for host nodes).
+    pub layers: Vec<Option<Program>>,
+    /// The whole network as one DRAM image and its steps.
+    pub network: NetworkProgram,
+}
+
+/// Compiles `net` for `arch`: every accelerator layer alone (in parallel), then the network
+/// program with the same mappings.
+pub fn compile(arch: &ArchConfig, net: &Network) -> Result<Compiled, RunError> {
+    let layers = compile_layers(arch, net)?;
+    let network = systole_compiler::network::compile_network(arch, net, &layers)?;
+    Ok(Compiled { layers, network })
+}
+
+/// Compiles every accelerator layer of `net` for `arch` alone (in parallel); `None` for host
+/// nodes.
+pub fn compile_layers(arch: &ArchConfig, net: &Network) -> Result<Vec<Option<Program>>, RunError> {
     net.nodes
         .par_iter()
         .map(|n| match n.op.layer_data() {
@@ -86,8 +113,90 @@ pub fn compile(arch: &ArchConfig, net: &Network) -> Result<Vec<Option<Program>>,
         .collect()
 }
 
-/// Runs `net` on `inputs` with each layer's program from [`compile`] on the simulator.
-pub fn simulate(arch: &ArchConfig, net: &Network, programs: &[Option<Program>], inputs: &[HostTensor]) -> Result<NetworkRun, RunError> {
+/// Runs `net` on `inputs` as its network program on the simulator: the runs of accelerator
+/// layers over one DRAM image, the host steps between them. Every value is read back from
+/// DRAM when its producer's last store has been applied (before any later layer may reuse
+/// its space); each layer's report covers the cycles it adds to its run.
+pub fn simulate(arch: &ArchConfig, net: &Network, program: &NetworkProgram, inputs: &[HostTensor]) -> Result<NetworkRun, RunError> {
+    let x = systole_golden::network::input_values(net, inputs)?;
+    let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
+    let mut dram = program.initial_dram();
+    let write = |values: &[Vec<i8>], v: usize, dram: &mut [u8]| {
+        if let Some(buffer) = &program.buffers[v] {
+            buffer.write(dram, &to_nhwc(&net.values[v].shape, &values[v]));
+        }
+    };
+    for (i, data) in net.inputs.iter().zip(x) {
+        values[i.value] = data;
+        write(&values, i.value, &mut dram);
+    }
+    let mut layers = Vec::new();
+    let mut rows = Vec::with_capacity(net.nodes.len());
+    for step in &program.steps {
+        match step {
+            NetStep::Run { program: run, layers: run_layers } => {
+                let mut last_store = vec![None; run.instrs.len()];
+                for (k, l) in run_layers.iter().enumerate() {
+                    let store = (l.first..l.end).rev().find(|&i| run.instrs[i].op.unit() == systole_core::Unit::Store);
+                    last_store[store.expect("a layer stores its output")] = Some(k);
+                }
+                let mut digests = vec![String::new(); run_layers.len()];
+                let exe = systole_sim::execute_observed(arch, run, &mut dram, |i, dram| {
+                    if let Some(k) = last_store[i] {
+                        let out = net.nodes[run_layers[k].node].output;
+                        let t = program.buffers[out].as_ref().expect("layer outputs have buffers").read(dram);
+                        digests[k] = format!("{:016x}", t.digest());
+                        values[out] = from_nhwc(&t, net.values[out].shape.len());
+                    }
+                })
+                .map_err(|source| RunError::Sim { layer: format!("run of {}", run_names(net, run_layers)), source })?;
+                let mut end = 0;
+                for (k, l) in run_layers.iter().enumerate() {
+                    let timing = &exe.timing[l.first..l.end];
+                    let from = end;
+                    end = end.max(timing.iter().map(|t| t.done).max().unwrap_or(0));
+                    let mut report = systole_sim::window_report(arch, (&run.instrs[l.first..l.end], l.macs), timing, from..end);
+                    report.name = net.nodes[l.node].name.clone();
+                    report.output_digest = std::mem::take(&mut digests[k]);
+                    rows.push(Row::Layer { layer: layers.len(), node: l.node });
+                    layers.push(report);
+                }
+            }
+            &NetStep::Host { node } => {
+                // The compiler leaves only operators that are not layers to the host.
+                let result = systole_golden::network::eval_node(net, node, &values, |_, layer, data| {
+                    Ok::<_, std::convert::Infallible>(systole_golden::layer(layer, data))
+                })
+                .unwrap_or_else(|never| match never {});
+                let n = &net.nodes[node];
+                values[n.output] = result;
+                write(&values, n.output, &mut dram);
+                let bytes = n.inputs.iter().map(|&v| net.values[v].len() as u64).sum::<u64>() + net.values[n.output].len() as u64;
+                rows.push(Row::Host(HostOp { name: n.name.clone(), kind: n.op.kind(), bytes }));
+            }
+        }
+    }
+    let outputs = systole_golden::network::outputs(net, &values);
+    let report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
+    Ok(NetworkRun { outputs, values, report, rows })
+}
+
+fn run_names(net: &Network, layers: &[systole_core::program::RunLayer]) -> String {
+    match layers {
+        [] => String::new(),
+        [only] => format!("`{}`", net.nodes[only.node].name),
+        [first, .., last] => format!("`{}`..`{}`", net.nodes[first.node].name, net.nodes[last.node].name),
+    }
+}
+
+/// Runs `net` on `inputs` layer by layer: each layer's program from [`compile_layers`] alone
+/// on the simulator (its own DRAM image), the host converting layouts between layers.
+pub fn simulate_layers(
+    arch: &ArchConfig,
+    net: &Network,
+    programs: &[Option<Program>],
+    inputs: &[HostTensor],
+) -> Result<NetworkRun, RunError> {
     let x = systole_golden::network::input_values(net, inputs)?;
     let mut layers = Vec::new();
     let values = systole_golden::network::run_with(net, x, |idx, layer, data| {
@@ -101,9 +210,9 @@ pub fn simulate(arch: &ArchConfig, net: &Network, programs: &[Option<Program>], 
     })?;
     let mut rows = Vec::with_capacity(net.nodes.len());
     let mut layer_idx = 0;
-    for n in &net.nodes {
+    for (node, n) in net.nodes.iter().enumerate() {
         if let Op::Layer { .. } = n.op {
-            rows.push(Row::Layer(layer_idx));
+            rows.push(Row::Layer { layer: layer_idx, node });
             layer_idx += 1;
         } else {
             let bytes = n.inputs.iter().map(|&v| net.values[v].len() as u64).sum::<u64>() + net.values[n.output].len() as u64;

@@ -2,11 +2,11 @@
 
 use crate::SimError;
 use systole_core::arch::NM_GROUP;
-use systole_core::isa::{access_totals, csc_mask_words, ws_tile_words, AccessTotals, Buffer, DramPattern, Op, OutputStage, Unit, WordGen};
+use systole_core::isa::{access_totals, csc_mask_words, ws_tile_words, Buffer, DramPattern, Op, OutputStage, Unit, WordGen};
 use systole_core::report::{utilization, LayerReport};
 use systole_core::requant::{requantize, ChannelParam};
 use systole_core::timing::{schedule, InstrTiming};
-use systole_core::{ArchConfig, Program, Sparsity};
+use systole_core::{ArchConfig, Instr, Program, Sparsity};
 
 /// Who last wrote and read each word of one memory, and until when.
 struct Tracker {
@@ -81,6 +81,7 @@ struct Machine {
     wgt_t: Tracker,
     acc_t: Tracker,
     param_t: Tracker,
+    dram_t: Tracker,
 }
 
 /// Nibble `b` of `v` as a signed int4 (nibble 0 is bits 0..4): the operand a 4-bit
@@ -89,15 +90,36 @@ fn nibble(v: i32, b: usize) -> i32 {
     (((v >> (4 * b)) as i8) << 4 >> 4) as i32
 }
 
-fn dram_range(dram_len: usize, addr: i64, len: usize, instr: usize) -> Result<std::ops::Range<usize>, SimError> {
+/// DRAM is race-checked in lines of this many bytes (the compiler aligns every buffer to it).
+const DRAM_LINE: usize = 64;
+
+/// The bytes `addr..addr + len` of DRAM, which instruction `instr` reads (or writes), checked
+/// against the bounds and, line by line, against other units' accesses in flight.
+fn dram_range(
+    tracker: &mut Tracker,
+    dram_len: usize,
+    (addr, len): (i64, usize),
+    (instr, t): (usize, &InstrTiming),
+    write: bool,
+) -> Result<std::ops::Range<usize>, SimError> {
     if addr < 0 || addr as usize + len > dram_len {
         return Err(SimError::OutOfBounds { instr, detail: format!("DRAM bytes {addr}..{} outside 0..{dram_len}", addr + len as i64) });
     }
-    Ok(addr as usize..addr as usize + len)
+    let range = addr as usize..addr as usize + len;
+    if len > 0 {
+        for line in range.start / DRAM_LINE..=(range.end - 1) / DRAM_LINE {
+            if write {
+                tracker.write(line, t, t.done, instr)?;
+            } else {
+                tracker.read(line, t, t.done, instr)?;
+            }
+        }
+    }
+    Ok(range)
 }
 
 impl Machine {
-    fn new(arch: &ArchConfig) -> Self {
+    fn new(arch: &ArchConfig, dram_len: usize) -> Self {
         let (rows, cols) = (arch.rows, arch.cols);
         Self {
             rows,
@@ -118,6 +140,7 @@ impl Machine {
             wgt_t: Tracker::new("wgt", arch.wgt_words()),
             acc_t: Tracker::new("acc", arch.acc_rows()),
             param_t: Tracker::new("param", arch.param_entries),
+            dram_t: Tracker::new("dram line", dram_len.div_ceil(DRAM_LINE)),
         }
     }
 
@@ -128,7 +151,7 @@ impl Machine {
             Op::LoadParams { dst, addr, count } => {
                 let (dst, count) = (dst as usize, count as usize);
                 self.param_t.check(dst, count, i)?;
-                let range = dram_range(dram.len(), addr as i64, 8 * count, i)?;
+                let range = dram_range(&mut self.dram_t, dram.len(), (addr as i64, 8 * count), (i, t), false)?;
                 for (e, chunk) in dram[range].chunks_exact(8).enumerate() {
                     self.param_t.write(dst + e, t, t.done, i)?;
                     self.params[dst + e] = ChannelParam::from_bytes(chunk);
@@ -282,7 +305,7 @@ impl Machine {
                 self.acc_t.check(acc, dst.num_runs() as usize, i)?;
                 self.param_t.check(out.param as usize, len, i)?;
                 for (e, addr) in dst.run_addrs().enumerate() {
-                    let range = dram_range(dram.len(), addr, len, i)?;
+                    let range = dram_range(&mut self.dram_t, dram.len(), (addr, len), (i, t), true)?;
                     self.acc_t.read(acc + e, t, t.done, i)?;
                     for (j, d) in dram[range].iter_mut().enumerate() {
                         *d = self.requant(acc + e, j, out.param as usize + j, &out, t, i)? as u8;
@@ -312,7 +335,7 @@ impl Machine {
                 }
                 self.param_t.check(out.param as usize, len, i)?;
                 for (e, addr) in dst.run_addrs().enumerate() {
-                    let range = dram_range(dram.len(), addr, len, i)?;
+                    let range = dram_range(&mut self.dram_t, dram.len(), (addr, len), (i, t), true)?;
                     let (l, i0) = (e / per_line, e % per_line);
                     let (block, lane) = (i0 / width, i0 % width);
                     for (j, d) in dram[range].iter_mut().enumerate() {
@@ -504,7 +527,7 @@ impl Machine {
         let runs = src.num_runs() as usize;
         tracker.check(dst, runs, i)?;
         for (e, addr) in src.run_addrs().enumerate() {
-            let range = dram_range(dram.len(), addr, len, i)?;
+            let range = dram_range(&mut self.dram_t, dram.len(), (addr, len), (i, t), false)?;
             tracker.write(dst + e, t, t.done, i)?;
             let word = &mut mem[(dst + e) * width..(dst + e + 1) * width];
             for (w, &b) in word[offset..].iter_mut().zip(&dram[range]) {
@@ -549,7 +572,7 @@ impl Machine {
             }
         }
         for (e, addr) in src.run_addrs().enumerate() {
-            let range = dram_range(dram.len(), addr, len, i)?;
+            let range = dram_range(&mut self.dram_t, dram.len(), (addr, len), (i, t), false)?;
             let (i2, e) = (e / inner, e % inner);
             let (g, lane) = (e / rows, e % rows);
             for (j, &b) in dram[range].iter().enumerate() {
@@ -586,15 +609,28 @@ pub struct Execution {
 /// Runs `program` on `arch` against the DRAM image `dram` (inputs already placed), leaving
 /// the outputs in it.
 pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<Execution, SimError> {
+    execute_observed(arch, program, dram, |_, _| {})
+}
+
+/// [`execute`], calling `after(i, dram)` once instruction `i`'s effect is applied. Effects
+/// are applied in start order and no other unit touches the same DRAM line while an
+/// instruction is in flight, so after a layer's last store the DRAM holds its output.
+pub fn execute_observed(
+    arch: &ArchConfig,
+    program: &Program,
+    dram: &mut [u8],
+    mut after: impl FnMut(usize, &[u8]),
+) -> Result<Execution, SimError> {
     check_ops(arch, program)?;
     let timing = schedule(arch, &program.instrs)?;
     let mut order: Vec<usize> = (0..program.instrs.len()).collect();
     order.sort_by_key(|&i| (timing[i].start, timing[i].unit.index(), i));
-    let mut m = Machine::new(arch);
+    let mut m = Machine::new(arch, dram.len());
     for &i in &order {
         m.step(i, &program.instrs[i].op, &timing[i], dram)?;
+        after(i, dram);
     }
-    let report = build_report(arch, program, &timing, &access_totals(arch, &program.instrs));
+    let report = build_report(arch, program, &timing);
     Ok(Execution { timing, report })
 }
 
@@ -604,12 +640,29 @@ pub fn execute(arch: &ArchConfig, program: &Program, dram: &mut [u8]) -> Result<
 pub fn estimate(arch: &ArchConfig, program: &Program) -> Result<Execution, SimError> {
     check_ops(arch, program)?;
     let timing = schedule(arch, &program.instrs)?;
-    let report = build_report(arch, program, &timing, &access_totals(arch, &program.instrs));
+    let report = build_report(arch, program, &timing);
     Ok(Execution { timing, report })
 }
 
-fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], counts: &AccessTotals) -> LayerReport {
+fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming]) -> LayerReport {
     let total = timing.iter().map(|t| t.done).max().unwrap_or(0);
+    window_report(arch, (&program.instrs, program.macs), timing, 0..total)
+}
+
+/// The report of the instructions `instrs` (with `macs` useful MACs) of a longer program,
+/// timed by `timing`, over the cycles `window`: what a layer of a network program adds to
+/// it, when `window` runs from the end of the layers before it to its own end. Every cycle
+/// of the window is attributed to one cause, from the array's point of view (exec time of
+/// these instructions outside the window is clipped).
+pub fn window_report(
+    arch: &ArchConfig,
+    (instrs, macs): (&[Instr], u64),
+    timing: &[InstrTiming],
+    window: std::ops::Range<u64>,
+) -> LayerReport {
+    let counts = access_totals(arch, instrs);
+    let (from, total) = (window.start, window.end);
+    let clip = |c: u64| c.clamp(from, total);
     let mut busy = [0u64; 3];
     let mut count = [0u64; 3];
     for t in timing {
@@ -617,33 +670,32 @@ fn build_report(arch: &ArchConfig, program: &Program, timing: &[InstrTiming], co
         count[t.unit.index()] += 1;
     }
     // Attribute every cycle to one cause from the array's point of view.
-    let (mut compute, mut fill_drain, mut stall) = (0u64, 0u64, 0u64);
-    let mut cursor = 0u64;
-    let mut last_done = 0u64;
+    let (mut compute, mut fill_drain) = (0u64, 0u64);
+    let mut cursor = from;
+    let mut last_done = from;
     for t in timing.iter().filter(|t| t.unit == Unit::Exec) {
-        stall += t.start - cursor;
-        let useful = t.useful.min(t.free - t.start);
+        let (start, free) = (clip(t.start).max(cursor), clip(t.free).max(cursor));
+        let useful = t.useful.min(free - start);
         compute += useful;
-        fill_drain += t.free - t.start - useful;
-        cursor = t.free;
-        last_done = t.done;
+        fill_drain += free - start - useful;
+        cursor = free;
+        last_done = clip(t.done);
     }
-    let drain = last_done.saturating_sub(cursor).min(total - cursor.min(total));
-    fill_drain += drain;
-    stall += total - cursor.min(total) - drain;
+    fill_drain += last_done.saturating_sub(cursor);
+    let stall = (total - from) - compute - fill_drain;
     let exec = busy[Unit::Exec.index()];
     let dma = busy[Unit::Load.index()].max(busy[Unit::Store.index()]);
     let names = ["load", "exec", "store"];
     LayerReport {
-        cycles: total,
+        cycles: total - from,
         cycles_by_cause: [("compute", compute), ("fill_drain", fill_drain), ("dram_stall", stall)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        utilization: utilization(program.macs, arch.pes() as u64, total),
+        utilization: utilization(macs, arch.pes() as u64, total - from),
         unit_busy: names.iter().zip(busy).map(|(k, v)| (k.to_string(), v)).collect(),
         instructions: names.iter().zip(count).map(|(k, v)| (k.to_string(), v)).collect(),
         bound: if exec >= dma { "compute" } else { "memory" }.into(),
-        ..counts.report(program.macs)
+        ..counts.report(macs)
     }
 }

@@ -20,7 +20,7 @@
 
 mod exec;
 
-pub use exec::{estimate, execute, Execution};
+pub use exec::{estimate, execute, execute_observed, window_report, Execution};
 pub use systole_core::timing::{schedule, InstrTiming};
 
 use systole_core::isa::Unit;

@@ -36,7 +36,7 @@ fn check(model: &str, out: &str) {
     assert_eq!(bits(data), bits(&ort), "{model}: golden network vs ONNX Runtime\n golden {data:?}\n ort    {ort:?}");
     let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
     let programs = systole_runtime::compile(&arch, &net).unwrap();
-    let run = systole_runtime::simulate(&arch, &net, &programs, &[x]).unwrap();
+    let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
     assert_eq!(run.outputs, golden, "{model}: simulated network vs golden");
 }
 
@@ -128,7 +128,7 @@ fn qdq_model_simulates_as_its_golden_network() {
     let golden = systole_golden::network::run(&net, std::slice::from_ref(&x)).unwrap();
     let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
     let programs = systole_runtime::compile(&arch, &net).unwrap();
-    let run = systole_runtime::simulate(&arch, &net, &programs, &[x]).unwrap();
+    let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
     assert_eq!(run.outputs, golden);
     assert_eq!(run.report.layers.len(), 6, "stem, dw, pw, expand, head and fc run on the accelerator");
 }
@@ -165,7 +165,7 @@ fn float_model_quantized_by_systole_tracks_the_float_model() {
     );
     let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
     let programs = systole_runtime::compile(&arch, &net).unwrap();
-    let run = systole_runtime::simulate(&arch, &net, &programs, &[x]).unwrap();
+    let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
     assert_eq!(run.outputs, golden);
     // ONNX Runtime running the QDQ model `systole quantize` writes (the dev script saved its
     // output) gives the same bits: Systole's quantized model means the same to both.
@@ -186,8 +186,8 @@ fn zoo_network_end_to_end(name: &str, layers: usize, depthwise: usize) -> systol
     assert_eq!(net.layers().filter(|(_, l)| l.op == systole_core::LayerOp::Depthwise).count(), depthwise);
     let x = vec![samples[0][0].1.clone()].into_iter().map(|t| HostTensor::F32 { shape: t.shape, data: t.data }).collect::<Vec<_>>();
     let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
-    let programs = systole_runtime::compile(&arch, &net).unwrap();
-    let run = systole_runtime::simulate(&arch, &net, &programs, &x).unwrap();
+    let compiled = systole_runtime::compile(&arch, &net).unwrap();
+    let run = systole_runtime::simulate(&arch, &net, &compiled.network, &x).unwrap();
     let golden = systole_golden::network::run_with(&net, systole_golden::network::input_values(&net, &x).unwrap(), |_, l, d| {
         Ok::<_, ()>(systole_golden::layer(l, d))
     })
@@ -196,6 +196,10 @@ fn zoo_network_end_to_end(name: &str, layers: usize, depthwise: usize) -> systol
         assert!(golden[n.output] == run.values[n.output], "{name}: node `{}` ({}) differs from the golden network", n.name, n.op.kind());
     }
     assert_eq!(run.report.total.macs, net.macs());
+    // Linked into one program, a layer starts no later than after the whole of the one
+    // before it, so the network takes at most the sum of its layers run alone.
+    let alone: u64 = compiled.layers.iter().flatten().map(|p| systole_sim::estimate(&arch, p).unwrap().report.cycles).sum();
+    assert!(run.report.total.cycles <= alone, "{name}: {} cycles as one program, {alone} layer by layer", run.report.total.cycles);
     run
 }
 
