@@ -19,7 +19,7 @@
 use miette::Diagnostic;
 use rayon::prelude::*;
 use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op};
-use systole_core::program::{NetStep, NetworkProgram};
+use systole_core::program::{NetStep, NetworkProgram, RunLayer};
 use systole_core::{ArchConfig, Program, SimReport};
 use systole_golden::network::InputError;
 use thiserror::Error;
@@ -118,6 +118,32 @@ pub fn compile_layers(arch: &ArchConfig, net: &Network) -> Result<Vec<Option<Pro
 /// DRAM when its producer's last store has been applied (before any later layer may reuse
 /// its space); each layer's report covers the cycles it adds to its run.
 pub fn simulate(arch: &ArchConfig, net: &Network, program: &NetworkProgram, inputs: &[HostTensor]) -> Result<NetworkRun, RunError> {
+    simulate_observed(arch, net, program, inputs, |_| {})
+}
+
+/// One accelerator run of a network program, as [`simulate_observed`] shows it.
+pub struct RunRecord<'a> {
+    /// The run's program.
+    pub program: &'a Program,
+    /// Its layers.
+    pub layers: &'a [RunLayer],
+    /// The DRAM image when it starts.
+    pub before: &'a [u8],
+    /// The DRAM image when it has finished.
+    pub after: &'a [u8],
+    /// Its schedule and report.
+    pub execution: &'a systole_sim::Execution,
+}
+
+/// [`simulate`], calling `on_run` after each accelerator run (the co-simulation ladder runs
+/// the same program from the same image on the RTL).
+pub fn simulate_observed(
+    arch: &ArchConfig,
+    net: &Network,
+    program: &NetworkProgram,
+    inputs: &[HostTensor],
+    mut on_run: impl FnMut(RunRecord),
+) -> Result<NetworkRun, RunError> {
     let x = systole_golden::network::input_values(net, inputs)?;
     let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
     let mut dram = program.initial_dram();
@@ -141,6 +167,7 @@ pub fn simulate(arch: &ArchConfig, net: &Network, program: &NetworkProgram, inpu
                     last_store[store.expect("a layer stores its output")] = Some(k);
                 }
                 let mut digests = vec![String::new(); run_layers.len()];
+                let before = dram.clone();
                 let exe = systole_sim::execute_observed(arch, run, &mut dram, |i, dram| {
                     if let Some(k) = last_store[i] {
                         let out = net.nodes[run_layers[k].node].output;
@@ -150,6 +177,7 @@ pub fn simulate(arch: &ArchConfig, net: &Network, program: &NetworkProgram, inpu
                     }
                 })
                 .map_err(|source| RunError::Sim { layer: format!("run of {}", run_names(net, run_layers)), source })?;
+                on_run(RunRecord { program: run, layers: run_layers, before: &before, after: &dram, execution: &exe });
                 let mut end = 0;
                 for (k, l) in run_layers.iter().enumerate() {
                     let timing = &exe.timing[l.first..l.end];
@@ -181,7 +209,7 @@ pub fn simulate(arch: &ArchConfig, net: &Network, program: &NetworkProgram, inpu
     Ok(NetworkRun { outputs, values, report, rows })
 }
 
-fn run_names(net: &Network, layers: &[systole_core::program::RunLayer]) -> String {
+fn run_names(net: &Network, layers: &[RunLayer]) -> String {
     match layers {
         [] => String::new(),
         [only] => format!("`{}`", net.nodes[only.node].name),

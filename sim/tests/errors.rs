@@ -71,6 +71,25 @@ fn overwriting_words_still_being_read_is_a_race() {
     assert!(matches!(e, SimError::Race { instr: 1 | 2, buffer: "act", word: 0, other: 1 | 2, .. }), "{e:?}");
 }
 
+/// A store's output read back by a load (the next layer of a network program) that does
+/// not wait for it: the DRAM line is written while it is read.
+#[test]
+fn reading_dram_a_store_is_still_writing_is_a_race() {
+    let back = Op::Load { target: Buffer::Act, dst: 16, offset: 0, src: DramPattern::runs(1024, 4, 8, 4) };
+    let program = |wait: u32| {
+        vec![
+            at(Sync::default(), load_act(0, 8)),
+            at(Sync { load: 1, ..Sync::default() }, matmul(8)),
+            at(Sync { exec: 1, ..Sync::default() }, store(8)),
+            // Starts once the matmul is done, in the same cycles as the store.
+            at(Sync { exec: 1, store: wait, ..Sync::default() }, back),
+        ]
+    };
+    let e = run(program(0)).unwrap_err();
+    assert!(matches!(e, SimError::Race { buffer: "dram line", word: 16, unit: Unit::Load | Unit::Store, other: 2 | 3, .. }), "{e:?}");
+    run(program(1)).unwrap();
+}
+
 #[test]
 fn correctly_synchronized_program_runs() {
     run(vec![

@@ -475,3 +475,62 @@ fn rtl_runs_csc_layers() {
     ladder(&archs, &layers()[0..1], true, None);
     ladder(&archs[..1], &csc_layers[1..2], false, Some(Simulator::Icarus));
 }
+
+/// A network program on the RTL: the bundled tiny model (QOperator) on the 4x4 preset,
+/// compiled as one DRAM image with its layers linked into runs (docs/ARCHITECTURE.md
+/// section 7). Each run starts from the simulator's image at that point and runs under
+/// Icarus; its instruction completions and total cycles must equal the timing model's and
+/// the whole activation arena afterwards the simulator's, byte for byte. (The host steps
+/// between runs, pooling, Add and Concat, still split the model into four runs.)
+#[test]
+fn verilog_runs_network_programs() {
+    use systole_core::program::TensorPlacement;
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models");
+    let path = models.join("tiny_qop.onnx");
+    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let arch = ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap();
+    let compiled = systole_runtime::compile(&arch, &net).unwrap();
+    let buffers = compiled.network.buffers.iter().flatten();
+    let arena = buffers.map(|b| b.addr as usize + b.size()).max().unwrap();
+    let arena = TensorPlacement { name: "activations".into(), dims: [1, 1, 1, arena], addr: 0, pad: [0; 4], pad_value: 0, tail: 0 };
+    let shape = net.values[net.inputs[0].value].shape.clone();
+    let x = systole_core::npy::read::<f32>(&models.join("tiny_input.npy"), &shape, "input").unwrap();
+    let mut runs = vec![];
+    let golden =
+        systole_golden::network::run(&net, &[systole_core::network::HostTensor::F32 { shape: shape.clone(), data: x.clone() }]).unwrap();
+    let sim = systole_runtime::simulate_observed(
+        &arch,
+        &net,
+        &compiled.network,
+        &[systole_core::network::HostTensor::F32 { shape, data: x }],
+        |r| {
+            let program = systole_core::Program { outputs: vec![arena.clone()], ..r.program.clone() };
+            runs.push((
+                program,
+                r.before.to_vec(),
+                arena.read(r.after),
+                r.execution.timing.clone(),
+                r.execution.report.cycles,
+                r.layers.len(),
+            ));
+        },
+    )
+    .unwrap();
+    assert_eq!(sim.outputs, golden, "the network program equals the golden network");
+    assert_eq!(runs.iter().map(|r| r.5).collect::<Vec<_>>(), [3, 1, 1, 1], "stem, dw and pw in one run; expand, head and fc alone");
+    let mut failures = vec![];
+    for (k, (program, before, after, timing, cycles, _)) in runs.iter().enumerate() {
+        let script = systole_testbenches::cosim::HostScript::new(&arch, program, before, cycles + cycles / 8 + 64);
+        let dir = scratch(&format!("cosim_network_run{k}"));
+        match run_verilog(Simulator::Icarus, &arch, program, before, &script, &dir) {
+            Ok((rtl, _)) => {
+                if let Err(e) = systole_testbenches::cosim::compare(program, std::slice::from_ref(after), timing, *cycles, &rtl) {
+                    failures.push(format!("run {k}: {e}"));
+                }
+            }
+            Err(e) => failures.push(format!("run {k}: {e}")),
+        }
+        eprintln!("run {k}: {} instructions, {cycles} cycles", program.instrs.len());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
