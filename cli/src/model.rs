@@ -284,10 +284,12 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Comp
         .flatten()
         .map(|p| Ok(systole_sim::estimate(arch, p)?.report.cycles))
         .sum::<Result<u64, systole_sim::SimError>>()?;
+    let arena = np.buffers.iter().flatten().map(|b| b.addr + b.size() as u64).max().unwrap_or(0);
     let _ = writeln!(
         out,
-        "one program: {runs} accelerator run(s) and {host_ops} host step(s) over one DRAM image of {:.1} KiB; {} cycles, against {alone} with each layer alone ({:+.1}%)",
+        "one program: {runs} accelerator run(s) and {host_ops} host step(s) over one DRAM image of {:.1} KiB ({:.1} KiB activations); {} cycles, against {alone} with each layer alone ({:+.1}%)",
         np.dram_size as f64 / 1024.0,
+        arena as f64 / 1024.0,
         t.cycles,
         100.0 * (t.cycles as f64 - alone as f64) / alone.max(1) as f64
     );
@@ -310,8 +312,8 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Comp
     Ok(out)
 }
 
-/// Times a whole model, best of `repeat`: reading and quantizing, compiling every layer (all
-/// cores), and simulating the network end to end on one core.
+/// Times a whole model, best of `repeat`: reading and quantizing, compiling every layer and
+/// the network program (all cores), and simulating the network program on one core.
 pub fn bench(arch: &ArchConfig, path: &Path, calibration: &Calibration, repeat: usize) -> Result<()> {
     use crate::run::best_of;
     let (t_load, net) = best_of(repeat, || load(path, calibration))?;
@@ -329,7 +331,7 @@ pub fn bench(arch: &ArchConfig, path: &Path, calibration: &Calibration, repeat: 
         cycles
     );
     println!("read + quantize + import:      {t_load:>8.3} s");
-    println!("compile all layers, {} cores:  {t_compile:>8.3} s", rayon::current_num_threads());
+    println!("compile network, {} cores:     {t_compile:>8.3} s", rayon::current_num_threads());
     println!(
         "simulate network, 1 core:      {t_sim:>8.3} s  ({:.0} M simulated MACs/s, {:.1} M simulated cycles/s)",
         macs as f64 / t_sim / 1e6,

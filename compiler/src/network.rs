@@ -58,9 +58,23 @@ fn invalid(layer: &str, field: &str, detail: String) -> CompileError {
 pub fn compile_network(arch: &ArchConfig, net: &Network, alone: &[Option<Program>]) -> Result<NetworkProgram, CompileError> {
     let buffers = buffer_shapes(net, alone)?;
     let sizes: Vec<usize> = buffers.iter().map(|b| b.as_ref().map_or(0, |b| b.size())).collect();
-    // A border is written once, before the network runs, so its space is never shared.
-    let bordered: Vec<ValueId> = (0..buffers.len()).filter(|&v| buffers[v].as_ref().is_some_and(|b| b.pad != [0; 4])).collect();
-    let plan = plan_sized(net, &sizes, &bordered);
+    // A border is written once, before the network runs: a bordered buffer shares space
+    // only with buffers of the same shape, border and zero point, whose borders coincide.
+    let mut shapes: Vec<([usize; 4], [usize; 4], i8, usize)> = vec![];
+    let kinds: Vec<usize> = buffers
+        .iter()
+        .map(|b| match b {
+            Some(b) if b.pad != [0; 4] => {
+                let shape = (b.dims, b.pad, b.pad_value, b.tail);
+                1 + shapes.iter().position(|s| *s == shape).unwrap_or_else(|| {
+                    shapes.push(shape);
+                    shapes.len() - 1
+                })
+            }
+            _ => 0,
+        })
+        .collect();
+    let plan = plan_sized(net, &sizes, Some(&kinds));
     let mut buffers = buffers;
     for (v, b) in buffers.iter_mut().enumerate() {
         if let Some(b) = b {

@@ -34,13 +34,13 @@ pub fn plan(net: &Network) -> BufferPlan {
         present[v] = true;
     }
     let sizes: Vec<usize> = (0..net.values.len()).map(|v| if present[v] { net.values[v].len() } else { 0 }).collect();
-    plan_sized(net, &sizes, &[])
+    plan_sized(net, &sizes, None)
 }
 
 /// Schedules `net` and places its values, value `v` taking `sizes[v]` bytes (0: not in
-/// the arena), rounded up to [`ALIGN`]; the values in `pinned` are live from start to end
-/// (their space is never shared).
-pub fn plan_sized(net: &Network, sizes: &[usize], pinned: &[ValueId]) -> BufferPlan {
+/// the arena), rounded up to [`ALIGN`]. With `kinds` (one per value), two values share
+/// bytes only if they are of the same kind and never live at once.
+pub fn plan_sized(net: &Network, sizes: &[usize], kinds: Option<&[usize]>) -> BufferPlan {
     let g = net.graph();
     let order: Vec<usize> =
         toposort(&g, None).expect("a network is acyclic: nodes are stored in a topological order").into_iter().map(|i| g[i]).collect();
@@ -56,9 +56,6 @@ pub fn plan_sized(net: &Network, sizes: &[usize], pinned: &[ValueId]) -> BufferP
     for o in &net.outputs {
         live[o.value].1 = end;
     }
-    for &v in pinned {
-        live[v] = (0, end);
-    }
     let size = |v: ValueId| sizes[v].div_ceil(ALIGN) * ALIGN;
     let mut by_size: Vec<ValueId> = (0..net.values.len()).collect();
     by_size.sort_by_key(|&v| (std::cmp::Reverse(size(v)), v));
@@ -67,7 +64,7 @@ pub fn plan_sized(net: &Network, sizes: &[usize], pinned: &[ValueId]) -> BufferP
     for v in by_size {
         let mut blocks: Vec<(usize, usize)> = placed
             .iter()
-            .filter(|&&p| live[p].0 <= live[v].1 && live[v].0 <= live[p].1)
+            .filter(|&&p| (live[p].0 <= live[v].1 && live[v].0 <= live[p].1) || kinds.is_some_and(|k| k[p] != k[v]))
             .map(|&p| (offsets[p], offsets[p] + size(p)))
             .collect();
         blocks.sort();
