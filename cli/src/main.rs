@@ -28,8 +28,9 @@ struct Cli {
 enum Command {
     /// Run a whole ONNX model, or every layer of a workload, on the cycle-accurate simulator.
     ///
-    /// With --model: the network runs end to end (accelerator layers simulated, pooling,
-    /// Add, Concat and layout on the host); float models are quantized first. With
+    /// With --model: the network runs end to end as its network program (accelerator layers
+    /// linked into programs over one DRAM image; pooling, Add, Concat and layout on the host
+    /// between them); float models are quantized first. With
     /// --workload: each layer runs alone, tensors from its `data` files or random.
     /// Prints a per-layer table (cycles, MACs, utilization, compute- or memory-bound) and
     /// totals.
@@ -73,12 +74,29 @@ enum Command {
         jobs: Option<usize>,
     },
     /// Compile one layer of a workload and print its program.
+    ///
+    /// With --model: the whole network program instead (its DRAM map, every run's
+    /// instructions under a line per layer, and the host steps between runs).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["workload", "model"])))]
     Compile {
-        #[command(flatten)]
-        layer: LayerArgs,
-        /// Write the encoded program (one 512-bit instruction per line, hex, LSB word first) here.
+        /// Architecture file.
         #[arg(long)]
+        arch: PathBuf,
+        /// Workload file.
+        #[arg(long)]
+        workload: Option<PathBuf>,
+        /// ONNX model (float models are quantized first, on --calib-samples random inputs).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Name of the layer (default: the first).
+        #[arg(long, conflicts_with = "model")]
+        layer: Option<String>,
+        /// Write the encoded program (one 512-bit instruction per line, hex, LSB word first) here.
+        #[arg(long, conflicts_with = "model")]
         hex: Option<PathBuf>,
+        /// Float models: random calibration inputs.
+        #[arg(long, default_value_t = 4, conflicts_with = "workload")]
+        calib_samples: usize,
     },
     /// Write the accelerator's Verilog for an architecture: one top module
     /// (`systole_top.v`) and a parameters header (`systole_params.vh`).
@@ -255,7 +273,7 @@ enum Command {
         #[arg(long)]
         model: Option<PathBuf>,
         /// Float models: random calibration inputs.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, requires = "model")]
         calib_samples: usize,
         /// Timed repetitions (the best is reported).
         #[arg(long, default_value_t = 3)]
@@ -424,8 +442,15 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Compile { layer: LayerArgs { arch, workload, layer }, hex } => {
+        Command::Compile { arch, workload, model, layer, hex, calib_samples } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
+            if let Some(path) = model {
+                let net = model::load(&path, &model::Calibration { file: None, samples: calib_samples, seed: 1 })?;
+                let compiled = systole_runtime::compile(&arch_cfg, &net)?;
+                print!("{}", compiled.network.listing(|n| format!("{} ({})", net.nodes[n].name, net.nodes[n].op.kind())));
+                return Ok(());
+            }
+            let workload = workload.expect("clap requires --workload or --model");
             let wl = Workload::from_file(&workload)?;
             let idx = layer_index(&wl, &workload, layer.as_deref())?;
             let l = &wl.layers[idx];

@@ -108,6 +108,45 @@ fn layer_that_cannot_fit_names_the_memory() {
     insta::assert_snapshot!("does_not_fit", failure(&s, &["simulate", "--arch", "tiny.toml", "--workload", "dw.toml"]));
 }
 
+/// `systole compile --model`: the tiny model's network program on the 4x4 preset, its DRAM
+/// map and steps (snapshot), every node once, the instructions under their layers.
+#[test]
+fn compile_prints_the_network_program() {
+    let out = systole(&["compile", "--arch", "configs/archs/4x4.toml", "--model", "configs/models/tiny_qop.onnx"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let is_instr = |l: &str| l.len() > 1 && l.starts_with(['L', 'E', 'S']) && l.as_bytes()[1].is_ascii_digit();
+    let structure: Vec<&str> = text.lines().filter(|l| !is_instr(l)).collect();
+    insta::assert_snapshot!("network_program", structure.join("\n"));
+    let named =
+        |n: &str| structure.iter().filter(|l| l.starts_with("host ") || l.starts_with("; layer ")).any(|l| l.contains(&format!(" {n} (")));
+    for n in [
+        "stem_quant",
+        "dw_quant",
+        "pw_quant",
+        "res_quant",
+        "pool",
+        "expand_quant",
+        "cat_quant",
+        "avg_quant",
+        "head_quant",
+        "gap_quant",
+        "flat",
+        "fc_quant",
+    ] {
+        assert!(named(n), "node {n} missing:\n{}", structure.join("\n"));
+    }
+    let runs: usize = structure
+        .iter()
+        .filter_map(|l| l.strip_prefix("run "))
+        .map(|l| l.split(", ").nth(1).unwrap().split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(text.lines().filter(|l| is_instr(l)).count(), runs, "every run's instructions listed");
+    let e =
+        failure_in(&repo(), &["compile", "--arch", "configs/archs/4x4.toml", "--model", "configs/models/tiny_qop.onnx", "--hex", "x.hex"]);
+    assert!(e.contains("cannot be used with"), "{e}");
+}
+
 #[test]
 fn compile_unknown_layer() {
     let args = ["compile", "--arch", "configs/archs/4x4.toml", "--workload", "configs/workloads/resnet18.toml", "--layer", "conv9"];

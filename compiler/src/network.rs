@@ -32,7 +32,7 @@ use crate::CompileError;
 use rayon::prelude::*;
 use systole_core::isa::{DramPattern, Instr, Op, Unit};
 use systole_core::network::{Network, ValueId};
-use systole_core::program::{NetStep, NetworkProgram, RunLayer, TensorPlacement};
+use systole_core::program::{DramSegment, NetStep, NetworkProgram, RunLayer, TensorPlacement};
 use systole_core::{ArchConfig, ConfigError, Program};
 
 /// NHWC extents of a value of logical `shape` (NCHW, or `[M, K]` as `[1, 1, M, K]`).
@@ -109,7 +109,8 @@ pub fn compile_network(arch: &ArchConfig, net: &Network, alone: &[Option<Program
     for &n in &plan.order {
         match framed[n].as_ref() {
             Some(p) => {
-                dram_init.extend(p.dram_init.iter().cloned());
+                let layer = &net.nodes[n].name;
+                dram_init.extend(p.dram_init.iter().map(|s| DramSegment { name: format!("{layer}: {}", s.name), ..s.clone() }));
                 if let Some(run) = linker.add(n, p) {
                     steps.push(run);
                 }

@@ -4,6 +4,7 @@ use crate::isa::{Instr, Unit};
 use crate::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::fmt::Write as _;
 
 /// Where an NHWC tensor lives in DRAM. The buffer may carry a border of `pad` pixels filled
 /// with `pad_value` (the compiler reads padded inputs without bounds checks) and `tail`
@@ -154,14 +155,19 @@ impl fmt::Display for Program {
         for t in self.inputs.iter().chain(&self.outputs) {
             writeln!(f, "; dram[{:#x}] tensor {} {:?} pad {:?}", t.addr, t.name, t.dims, t.pad)?;
         }
-        let mut idx = [0usize; 3];
-        for i in &self.instrs {
-            let u = i.op.unit();
-            writeln!(f, "{}{:<5} {}", ["L", "E", "S"][u.index()], idx[u.index()], i)?;
-            idx[u.index()] += 1;
-        }
-        Ok(())
+        write_instrs(f, &self.instrs, &mut [0; 3])
     }
+}
+
+/// One line per instruction: the unit's letter, its index within its unit (counted on in
+/// `idx`), the instruction.
+fn write_instrs(f: &mut impl fmt::Write, instrs: &[Instr], idx: &mut [usize; 3]) -> fmt::Result {
+    for i in instrs {
+        let u = i.op.unit();
+        writeln!(f, "{}{:<5} {}", ["L", "E", "S"][u.index()], idx[u.index()], i)?;
+        idx[u.index()] += 1;
+    }
+    Ok(())
 }
 
 /// An accelerator layer inside a [`NetStep::Run`]: its node and its instructions.
@@ -234,5 +240,51 @@ impl NetworkProgram {
             NetStep::Run { program, layers } => Some((program, layers.as_slice())),
             NetStep::Host { .. } => None,
         })
+    }
+}
+
+impl NetworkProgram {
+    /// The program as text: the DRAM map, then each step, a run's instructions under a line
+    /// naming each layer; `node(i)` names node `i` (and says what it is).
+    pub fn listing(&self, node: impl Fn(usize) -> String) -> String {
+        let mut out = String::new();
+        let runs = self.runs().count();
+        let hosts = self.steps.len() - runs;
+        let _ = writeln!(out, "; network program for {}: {runs} run(s), {hosts} host step(s), {} bytes of DRAM", self.arch, self.dram_size);
+        for b in self.buffers.iter().flatten() {
+            let _ = writeln!(
+                out,
+                "; dram[{:#x}..{:#x}] value {} {:?} pad {:?} (= {}) tail {}",
+                b.addr,
+                b.addr + b.size() as u64,
+                b.name,
+                b.dims,
+                b.pad,
+                b.pad_value,
+                b.tail
+            );
+        }
+        for s in &self.dram_init {
+            let _ = writeln!(out, "; dram[{:#x}..{:#x}] {}", s.addr, s.addr + s.bytes.len() as u64, s.name);
+        }
+        let mut run = 0;
+        for step in &self.steps {
+            match step {
+                NetStep::Run { program, layers } => {
+                    let _ =
+                        writeln!(out, "run {run}: {} layer(s), {} instructions, {} MACs", layers.len(), program.instrs.len(), program.macs);
+                    let mut idx = [0; 3];
+                    for l in layers {
+                        let _ = writeln!(out, "; layer {}", node(l.node));
+                        let _ = write_instrs(&mut out, &program.instrs[l.first..l.end], &mut idx);
+                    }
+                    run += 1;
+                }
+                NetStep::Host { node: n } => {
+                    let _ = writeln!(out, "host {}", node(*n));
+                }
+            }
+        }
+        out
     }
 }
