@@ -415,6 +415,8 @@ fn compress_refuses_bad_input_and_prunes() {
             String::from_utf8_lossy(&sim.stderr)
         );
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.0.join(format!("{arch}.json"))).unwrap()).unwrap();
+        let host: Vec<&str> = report["host"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
+        assert_eq!(host, ["add", "maxpool", "concat", "avgpool", "globalavgpool", "reshape"], "host steps are in the JSON, marked");
         report["total"]["cycles"].as_u64().unwrap()
     };
     assert_eq!(cycles("int4x4.toml"), cycles("int4w.toml"), "the compiler keeps packed int4 where int4 x int4 saves no pass");

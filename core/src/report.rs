@@ -33,6 +33,20 @@ pub struct LayerReport {
     pub output_digest: String,
 }
 
+/// An operator the host ran between accelerator programs, a fallback for an operator the
+/// instance lacks; its time is not in the cycles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostStep {
+    /// Node name.
+    pub name: String,
+    /// Operator kind (`add`, `maxpool`, ...).
+    pub kind: String,
+    /// Bytes it reads and writes.
+    pub bytes: u64,
+    /// Accelerator layers (rows of [`SimReport::layers`]) that ran before it.
+    pub after_layers: usize,
+}
+
 /// A whole workload's report: per-layer rows and totals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimReport {
@@ -46,6 +60,9 @@ pub struct SimReport {
     pub clock_mhz: f64,
     /// One row per layer, in workload order.
     pub layers: Vec<LayerReport>,
+    /// Operators the host ran between programs (networks only), in execution order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<HostStep>,
     /// Sum over layers. Layers compiled alone run one after another; in a network program a
     /// layer's cycles are those it adds after the layers before it (it may overlap them), so
     /// they sum to the program's.
@@ -75,7 +92,7 @@ impl SimReport {
         let exec = total.unit_busy.get("exec").copied().unwrap_or(0);
         let dma = ["load", "store"].iter().map(|k| total.unit_busy.get(*k).copied().unwrap_or(0)).max().unwrap_or(0);
         total.bound = if exec >= dma { "compute" } else { "memory" }.into();
-        Self { arch: arch.into(), workload: workload.into(), pes, clock_mhz, layers, total }
+        Self { arch: arch.into(), workload: workload.into(), pes, clock_mhz, layers, host: vec![], total }
     }
 }
 

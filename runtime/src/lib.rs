@@ -20,6 +20,7 @@ use miette::Diagnostic;
 use rayon::prelude::*;
 use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op};
 use systole_core::program::{NetStep, NetworkProgram, RunLayer};
+use systole_core::report::HostStep;
 use systole_core::{ArchConfig, Program, SimReport};
 use systole_golden::network::InputError;
 use thiserror::Error;
@@ -46,17 +47,6 @@ pub enum RunError {
     Input(#[from] InputError),
 }
 
-/// One host operator's row in the report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostOp {
-    /// Node name.
-    pub name: String,
-    /// Operator kind.
-    pub kind: &'static str,
-    /// Bytes it reads and writes.
-    pub bytes: u64,
-}
-
 /// A row of the per-node report, in execution order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
@@ -68,7 +58,7 @@ pub enum Row {
         node: usize,
     },
     /// A host operator.
-    Host(HostOp),
+    Host(HostStep),
 }
 
 /// The result of simulating a network.
@@ -200,13 +190,23 @@ pub fn simulate_observed(
                 values[n.output] = result;
                 write(&values, n.output, &mut dram);
                 let bytes = n.inputs.iter().map(|&v| net.values[v].len() as u64).sum::<u64>() + net.values[n.output].len() as u64;
-                rows.push(Row::Host(HostOp { name: n.name.clone(), kind: n.op.kind(), bytes }));
+                rows.push(Row::Host(HostStep { name: n.name.clone(), kind: n.op.kind().into(), bytes, after_layers: layers.len() }));
             }
         }
     }
     let outputs = systole_golden::network::outputs(net, &values);
-    let report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
+    let mut report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
+    report.host = host_steps(&rows);
     Ok(NetworkRun { outputs, values, report, rows })
+}
+
+fn host_steps(rows: &[Row]) -> Vec<HostStep> {
+    rows.iter()
+        .filter_map(|r| match r {
+            Row::Host(h) => Some(h.clone()),
+            Row::Layer { .. } => None,
+        })
+        .collect()
 }
 
 fn run_names(net: &Network, layers: &[RunLayer]) -> String {
@@ -244,10 +244,11 @@ pub fn simulate_layers(
             layer_idx += 1;
         } else {
             let bytes = n.inputs.iter().map(|&v| net.values[v].len() as u64).sum::<u64>() + net.values[n.output].len() as u64;
-            rows.push(Row::Host(HostOp { name: n.name.clone(), kind: n.op.kind(), bytes }));
+            rows.push(Row::Host(HostStep { name: n.name.clone(), kind: n.op.kind().into(), bytes, after_layers: layer_idx }));
         }
     }
     let outputs = systole_golden::network::outputs(net, &values);
-    let report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
+    let mut report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
+    report.host = host_steps(&rows);
     Ok(NetworkRun { outputs, values, report, rows })
 }

@@ -131,6 +131,9 @@ fn qdq_model_simulates_as_its_golden_network() {
     let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
     assert_eq!(run.outputs, golden);
     assert_eq!(run.report.layers.len(), 6, "stem, dw, pw, expand, head and fc run on the accelerator");
+    // The rest is marked as the host's, after the layers that run before it.
+    let host: Vec<(&str, usize)> = run.report.host.iter().map(|h| (h.kind.as_str(), h.after_layers)).collect();
+    assert_eq!(host, [("add", 3), ("maxpool", 3), ("concat", 4), ("avgpool", 4), ("globalavgpool", 5), ("reshape", 5)]);
 }
 
 fn float_batch(name: &str) -> systole_compiler::onnx::FTensor {
