@@ -285,6 +285,7 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Comp
         .map(|p| Ok(systole_sim::estimate(arch, p)?.report.cycles))
         .sum::<Result<u64, systole_sim::SimError>>()?;
     let arena = np.buffers.iter().flatten().map(|b| b.addr + b.size() as u64).max().unwrap_or(0);
+    let longest = np.runs().flat_map(|(p, _)| systole_core::Unit::ALL.map(|u| p.count(u))).max().unwrap_or(0);
     let _ = writeln!(
         out,
         "one program: {runs} accelerator run(s) and {host_ops} host step(s) over one DRAM image of {:.1} KiB ({:.1} KiB activations); {} cycles, against {alone} with each layer alone ({:+.1}%)",
@@ -292,6 +293,10 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Comp
         arena as f64 / 1024.0,
         t.cycles,
         100.0 * (t.cycles as f64 - alone as f64) / alone.max(1) as f64
+    );
+    let _ = writeln!(
+        out,
+        "longest run: {longest} instructions on one unit (the RTL's instruction memories hold 16 to 1024: `systole rtl --instr-depth`)"
     );
     let plan = systole_compiler::schedule::plan(net);
     let weights: usize = net
