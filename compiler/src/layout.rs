@@ -7,10 +7,15 @@ use systole_core::program::{DramSegment, TensorPlacement};
 use systole_core::requant::ChannelParam;
 use systole_core::workload::LayerData;
 
-const ALIGN: u64 = 64;
+/// `v` rounded up to a DRAM buffer boundary ([`crate::schedule::ALIGN`]).
+pub(crate) fn align(v: u64) -> u64 {
+    let a = crate::schedule::ALIGN as u64;
+    v.div_ceil(a) * a
+}
 
-fn align(v: u64) -> u64 {
-    v.div_ceil(ALIGN) * ALIGN
+/// Where a layer compiled alone, with its output at `output`, puts its table and weights.
+pub(crate) fn consts_after(output: &TensorPlacement) -> u64 {
+    align(output.addr + output.size() as u64)
 }
 
 /// An NHWC tensor as a layer addresses it inside a larger buffer: the byte address of
@@ -99,11 +104,8 @@ impl Layout {
             tail: 0,
         };
         let framed = frame.is_some();
-        let frame = frame.copied().unwrap_or(Frame {
-            input: View::padded(&input),
-            output: View::padded(&output),
-            consts: align(output.addr + output.size() as u64),
-        });
+        let frame =
+            frame.copied().unwrap_or(Frame { input: View::padded(&input), output: View::padded(&output), consts: consts_after(&output) });
         let params = frame.consts;
         let end = params + (ChannelParam::BYTES * s.k) as u64;
         let segments = data

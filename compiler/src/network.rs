@@ -12,27 +12,21 @@
 //!        the layers before it (below); a host node or an engine change ends the run
 //! ```
 //!
-//! A layer's own waits cover its own hazards. Across layers, with `L`, `E`, `S` the load,
-//! exec and store instructions of the run before the layer and `S_in` those up to the last
-//! layer of the run that writes its input:
-//! - an activation load waits for `S_in` stores (its data) and `E` execs (the previous
-//!   layers read the activation scratchpad);
-//! - a weight load waits for `E` execs (they read the weight scratchpad);
-//! - a table load waits for `S` stores (they read the table);
-//! - a matmul waits for `S` stores (they read the accumulators it overwrites);
-//! - a store waits for `L` loads (they read the buffers whose space its output may reuse).
-//!
-//! Everything else of the next layer (its weight loads above all) overlaps the previous
+//! A layer's own waits cover its own hazards; the linker ([`Linker`]) adds its waits on the
+//! layers before it in the run, exactly per accumulator row, table entry and DRAM line from
+//! a scoreboard of every instruction's footprint, and for loads into the scratchpads on
+//! every exec before the layer. Everything else of the next layer (its table and weight
+//! loads, its first activation loads once their rows are stored) overlaps the previous
 //! layer's tail. The simulator checks every wait: scratchpad words and DRAM lines are
 //! race-checked per unit.
 
-use crate::layout::{Frame, View};
-use crate::schedule::{plan_sized, ALIGN};
+use crate::layout::{align, consts_after, Frame, View};
+use crate::schedule::plan_sized;
 use crate::CompileError;
 use rayon::prelude::*;
 use systole_core::isa::{DramPattern, Instr, Op, Unit};
 use systole_core::network::{Network, ValueId};
-use systole_core::program::{DramSegment, NetStep, NetworkProgram, RunLayer, TensorPlacement};
+use systole_core::program::{DramSegment, NetStep, NetworkProgram, RunLayer, TensorPlacement, DRAM_LINE};
 use systole_core::{ArchConfig, ConfigError, Program};
 
 /// NHWC extents of a value of logical `shape` (NCHW, or `[M, K]` as `[1, 1, M, K]`).
@@ -42,10 +36,6 @@ pub fn nhwc_dims(shape: &[usize]) -> Option<[usize; 4]> {
         [m, k] => Some([1, 1, m, k]),
         _ => None,
     }
-}
-
-fn align(v: u64) -> u64 {
-    v.div_ceil(ALIGN as u64) * ALIGN as u64
 }
 
 fn invalid(layer: &str, field: &str, detail: String) -> CompileError {
@@ -90,8 +80,7 @@ pub fn compile_network(arch: &ArchConfig, net: &Network, alone: &[Option<Program
         let (input, output) = (buffers[node.inputs[0]].as_ref(), buffers[node.output].as_ref());
         let (input, output) = (input.expect("layer inputs have buffers"), output.expect("layer outputs have buffers"));
         frames[n] = Some(Frame { input: View::inset(input, layer.shape.pad), output: View::interior(output), consts });
-        let out = &program.outputs[0];
-        consts += program.dram_size - align(out.addr + out.size() as u64);
+        consts += program.dram_size - consts_after(&program.outputs[0]);
     }
     let framed: Vec<Option<Program>> = (0..net.nodes.len())
         .into_par_iter()
@@ -193,19 +182,16 @@ enum Mem {
     DramLine,
 }
 
-/// The DRAM lines (see [`LINE`]) the runs of `pattern` touch.
+/// The DRAM lines (see [`DRAM_LINE`]) the runs of `pattern` touch.
 fn lines(pattern: &DramPattern, mut f: impl FnMut(usize)) {
     if pattern.len == 0 {
         return;
     }
     for addr in pattern.run_addrs() {
-        let (first, last) = (addr as usize / LINE, (addr as usize + pattern.len as usize - 1) / LINE);
+        let (first, last) = (addr as usize / DRAM_LINE, (addr as usize + pattern.len as usize - 1) / DRAM_LINE);
         (first..=last).for_each(&mut f);
     }
 }
-
-/// DRAM lines tracked by the linker, bytes (the simulator race-checks the same lines).
-const LINE: usize = ALIGN;
 
 /// Calls `f(memory, element, is_write)` for every accumulator row, table entry and DRAM line
 /// `op` touches (a superset where the op's exact set depends on its format).
@@ -289,7 +275,7 @@ impl Linker {
             counts: [0; 3],
             acc: vec![Use::default(); arch.acc_rows()],
             params: vec![Use::default(); arch.param_entries],
-            dram: vec![Use::default(); (dram_size as usize).div_ceil(LINE)],
+            dram: vec![Use::default(); (dram_size as usize).div_ceil(DRAM_LINE)],
             param_end: 0,
             arch: arch.name.clone(),
         }

@@ -10,7 +10,7 @@ use petgraph::algo::toposort;
 use systole_core::network::{Network, ValueId};
 
 /// DRAM buffers are aligned to this many bytes (one DRAM beat of the widest preset).
-pub const ALIGN: usize = 64;
+pub const ALIGN: usize = systole_core::program::DRAM_LINE;
 
 /// Where each value lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fmt::Write as _;
 
+/// DRAM is checked for races in lines of this many bytes (the simulator) and the compiler
+/// aligns every buffer to it, so that no two buffers share a line.
+pub const DRAM_LINE: usize = 64;
+
 /// Where an NHWC tensor lives in DRAM. The buffer may carry a border of `pad` pixels filled
 /// with `pad_value` (the compiler reads padded inputs without bounds checks) and `tail`
 /// spare bytes after it that windows may over-read.

@@ -3,6 +3,7 @@
 use crate::SimError;
 use systole_core::arch::NM_GROUP;
 use systole_core::isa::{access_totals, csc_mask_words, ws_tile_words, Buffer, DramPattern, Op, OutputStage, Unit, WordGen};
+use systole_core::program::DRAM_LINE;
 use systole_core::report::{utilization, LayerReport};
 use systole_core::requant::{requantize, ChannelParam};
 use systole_core::timing::{schedule, InstrTiming};
@@ -89,9 +90,6 @@ struct Machine {
 fn nibble(v: i32, b: usize) -> i32 {
     (((v >> (4 * b)) as i8) << 4 >> 4) as i32
 }
-
-/// DRAM is race-checked in lines of this many bytes (the compiler aligns every buffer to it).
-const DRAM_LINE: usize = 64;
 
 /// The bytes `addr..addr + len` of DRAM, which instruction `instr` reads (or writes), checked
 /// against the bounds and, line by line, against other units' accesses in flight.
