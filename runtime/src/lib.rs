@@ -11,14 +11,13 @@
 //!  outputs (dequantized as the graph says) + per-node report
 //! ```
 //!
-//! [`simulate_layers`] runs the layers alone instead, one program each with the host
-//! converting layouts between them: the layer-by-layer figures a network program is
-//! compared with. Host steps use [`systole_golden::network::eval_node`], the glue the golden
+//! The layers compiled alone (in [`Compiled::layers`]) give the layer-by-layer figures a
+//! network program is compared with (`systole_sim::estimate` times each). Host steps use [`systole_golden::network::eval_node`], the glue the golden
 //! oracle uses, so a simulated network and its oracle differ only in how layers compute.
 
 use miette::Diagnostic;
 use rayon::prelude::*;
-use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op};
+use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network};
 use systole_core::program::{NetStep, NetworkProgram, RunLayer};
 use systole_core::report::HostStep;
 use systole_core::{ArchConfig, Program, SimReport};
@@ -215,40 +214,4 @@ fn run_names(net: &Network, layers: &[RunLayer]) -> String {
         [only] => format!("`{}`", net.nodes[only.node].name),
         [first, .., last] => format!("`{}`..`{}`", net.nodes[first.node].name, net.nodes[last.node].name),
     }
-}
-
-/// Runs `net` on `inputs` layer by layer: each layer's program from [`compile_layers`] alone
-/// on the simulator (its own DRAM image), the host converting layouts between layers.
-pub fn simulate_layers(
-    arch: &ArchConfig,
-    net: &Network,
-    programs: &[Option<Program>],
-    inputs: &[HostTensor],
-) -> Result<NetworkRun, RunError> {
-    let x = systole_golden::network::input_values(net, inputs)?;
-    let mut layers = Vec::new();
-    let values = systole_golden::network::run_with(net, x, |idx, layer, data| {
-        let program = programs[idx].as_ref().expect("compile gives every layer a program");
-        let (mut outs, exe) =
-            systole_sim::run(arch, program, &[&data.input]).map_err(|source| RunError::Sim { layer: layer.name.clone(), source })?;
-        let mut report = exe.report;
-        report.name = net.nodes[idx].name.clone();
-        layers.push(report);
-        Ok::<_, RunError>(outs.swap_remove(0))
-    })?;
-    let mut rows = Vec::with_capacity(net.nodes.len());
-    let mut layer_idx = 0;
-    for (node, n) in net.nodes.iter().enumerate() {
-        if let Op::Layer { .. } = n.op {
-            rows.push(Row::Layer { layer: layer_idx, node });
-            layer_idx += 1;
-        } else {
-            let bytes = n.inputs.iter().map(|&v| net.values[v].len() as u64).sum::<u64>() + net.values[n.output].len() as u64;
-            rows.push(Row::Host(HostStep { name: n.name.clone(), kind: n.op.kind().into(), bytes, after_layers: layer_idx }));
-        }
-    }
-    let outputs = systole_golden::network::outputs(net, &values);
-    let mut report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
-    report.host = host_steps(&rows);
-    Ok(NetworkRun { outputs, values, report, rows })
 }
