@@ -231,6 +231,16 @@ pub struct ArchConfig {
     /// their last read). Needs the WS dataflow alone with dense int8 activations (no
     /// `sparsity` or `int4_weights`, whose banks are read all at once).
     pub staggered_act_reads: bool,
+    /// Instructions per unit that the controller's instruction queue holds, a power of two
+    /// from 2 to [`MAX_INSTR_QUEUE`] (default none). With a queue the host preloads each
+    /// unit's first `instr_queue` instructions and the controller's fetcher streams the rest
+    /// from DRAM, in program order, into the queues as slots free, so a program of any
+    /// length runs; its fetches enter the timing model (docs/ARCHITECTURE.md section 5).
+    /// Without one, the instruction memories hold the whole program (their depth is chosen
+    /// when the RTL is built), which costs nothing in the timing model and suits small
+    /// FPGAs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instr_queue: Option<usize>,
 }
 
 impl Default for ArchConfig {
@@ -262,9 +272,13 @@ impl Default for ArchConfig {
             edge_stages: 0,
             weight_broadcast: false,
             staggered_act_reads: false,
+            instr_queue: None,
         }
     }
 }
+
+/// The deepest instruction queue per unit (`ArchConfig::instr_queue`).
+pub const MAX_INSTR_QUEUE: usize = 1 << 16;
 
 /// The instruction-fetch widths the controller can be built with: 512, 256, 128 or 64 bits
 /// per memory word.
@@ -745,6 +759,12 @@ impl ArchConfig {
                 format!("{} is not one of {FETCH_CYCLES:?} (instruction memories of 512 / fetch_cycles bits)", self.fetch_cycles),
             )
             .help("use 1 for whole-instruction memories, or 8 for the narrowest (small FPGAs)"));
+        }
+        if let Some(q) = self.instr_queue {
+            if !(2..=MAX_INSTR_QUEUE).contains(&q) || !q.is_power_of_two() {
+                return Err(ConfigError::new("instr_queue", format!("{q} is not a power of two from 2 to {MAX_INSTR_QUEUE}"))
+                    .help("use 256 (a block RAM's depth), or leave it out for instruction memories that hold the whole program"));
+            }
         }
         if self.sparsity != Sparsity::Dense || self.int4_weights {
             let (field, what) = if self.sparsity != Sparsity::Dense {

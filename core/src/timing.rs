@@ -20,6 +20,23 @@ pub enum TimingError {
         /// Description of each blocked unit's next instruction.
         pending: String,
     },
+    /// With an instruction queue, a Sync field waits for an instruction later in the
+    /// program, which the in-order fetcher may not have fetched.
+    #[error("instruction {instr} waits for {need} completed {unit:?} instructions, but only {before} come before it in the program")]
+    #[diagnostic(
+        code(systole::timing::later),
+        help("with instr_queue the fetcher streams the program in order: a wait may name only earlier instructions (the compiler's programs do)")
+    )]
+    WaitsForLater {
+        /// Program index.
+        instr: usize,
+        /// Unit waited on.
+        unit: Unit,
+        /// Count required.
+        need: u32,
+        /// That unit's instructions before this one.
+        before: usize,
+    },
     /// A Sync field waits for more instructions than the unit has.
     #[error("instruction {instr} waits for {need} completed {unit:?} instructions but the program has {have}")]
     #[diagnostic(code(systole::timing::sync))]
@@ -143,21 +160,38 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
 /// Sync wait is met. With `F = arch.fetch_cycles`, a unit's first instruction is fetched by
 /// cycle `F - 1` and each later one `F` cycles after its predecessor started (the fetch
 /// begins in the issue cycle); `F = 1` never delays an instruction, since every op keeps its
-/// unit for at least one cycle.
+/// unit for at least one cycle. With an instruction queue (`arch.instr_queue`) a streamed
+/// instruction is read no earlier than its arrival ([`Timeline`]), and every wait must name
+/// an earlier instruction.
 pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>, TimingError> {
     let mut queues: [Vec<usize>; 3] = Default::default();
     for (i, ins) in instrs.iter().enumerate() {
         queues[ins.op.unit().index()].push(i);
     }
+    let mut before = [0usize; 3];
+    let mut in_order = true;
     for (i, ins) in instrs.iter().enumerate() {
         for u in Unit::ALL {
             let need = ins.sync.on(u);
-            if u != ins.op.unit() && need as usize > queues[u.index()].len() {
+            if u == ins.op.unit() {
+                continue;
+            }
+            if need as usize > queues[u.index()].len() {
                 return Err(TimingError::SyncBeyondProgram { instr: i, unit: u, need, have: queues[u.index()].len() });
             }
+            if need as usize > before[u.index()] {
+                if arch.instr_queue.is_some() {
+                    return Err(TimingError::WaitsForLater { instr: i, unit: u, need, before: before[u.index()] });
+                }
+                in_order = false;
+            }
         }
+        before[ins.op.unit().index()] += 1;
     }
     let mut line = Timeline::new(arch);
+    if in_order {
+        return Ok(instrs.iter().map(|ins| line.issue(arch, ins).expect("every wait names an earlier instruction")).collect());
+    }
     let mut timing: Vec<Option<InstrTiming>> = vec![None; instrs.len()];
     loop {
         let mut progressed = false;
@@ -194,12 +228,28 @@ pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>,
 
 /// The units' state while a program issues: when each unit is free, when its next
 /// instruction is fetched, and when each of its instructions so far completes.
+///
+/// With an instruction queue of `Q` entries per unit (docs/ARCHITECTURE.md section 5), the
+/// host preloads each unit's first `Q` instructions and the fetcher streams the others,
+/// the *entries*, in program order: entry `n`, instruction `k >= Q` of its unit, goes to
+/// the slot of the unit's instruction `k - Q`, free from the cycle after that one issued,
+/// `s_n`. The entry's first part reaches the fetcher in cycle `t_n` (`t_0 = L`, the DRAM
+/// latency); if its slot is free by then it is written in cycles `t_n .. t_n + F`, else the
+/// fetcher stops and starts again when the slot frees, writing from `s_n + L`. The next
+/// entry's first part follows in the cycle after the last write, and the unit may read
+/// the instruction from then on. So issuing must follow program order.
 pub struct Timeline {
     done: [Vec<u64>; 3],
     free: [u64; 3],
     fetched: [u64; 3],
     fetch: u64,
     last: u64,
+    /// Start cycles of each unit's instructions so far (kept with a queue only).
+    starts: [Vec<u64>; 3],
+    /// The cycle the next entry's first part reaches the fetcher if it streams on.
+    next_part: u64,
+    /// Entries fetched, and the DRAM bytes they took.
+    entries: u64,
 }
 
 impl Timeline {
@@ -208,23 +258,47 @@ impl Timeline {
         // An instruction is whole `fetch_cycles` cycles after its predecessor issued, and
         // can issue `decode_stages` cycles after that.
         let fetch = (arch.fetch_cycles.max(1) + arch.decode_stages) as u64;
-        Self { done: Default::default(), free: [0; 3], fetched: [fetch - 1; 3], fetch, last: 0 }
+        Self {
+            done: Default::default(),
+            free: [0; 3],
+            fetched: [fetch - 1; 3],
+            fetch,
+            last: 0,
+            starts: Default::default(),
+            next_part: arch.dram_latency as u64,
+            entries: 0,
+        }
     }
 
     /// Issues `ins` as its unit's next instruction, or returns `None` (changing nothing) if
     /// a Sync wait names an instruction not issued yet. Issuing a program in program order
     /// gives [`schedule`]'s timing whenever every wait names an earlier instruction, which
-    /// the compiler's emitter guarantees.
+    /// the compiler's emitter guarantees; with an instruction queue, program order is
+    /// required.
     pub fn issue(&mut self, arch: &ArchConfig, ins: &Instr) -> Option<InstrTiming> {
         let u = ins.op.unit();
         let ui = u.index();
-        let mut start = self.free[ui].max(self.fetched[ui]);
+        let mut ready = self.free[ui].max(self.fetched[ui]);
         for v in Unit::ALL {
             let need = ins.sync.on(v) as usize;
             if v == u || need == 0 {
                 continue;
             }
-            start = start.max(*self.done[v.index()].get(need - 1)?);
+            ready = ready.max(*self.done[v.index()].get(need - 1)?);
+        }
+        let mut start = ready;
+        if let Some(q) = arch.instr_queue {
+            let k = self.done[ui].len();
+            if k >= q {
+                let fetch_parts = arch.fetch_cycles.max(1) as u64;
+                let slot_free = self.starts[ui][k - q] + 1;
+                let first_write = if slot_free <= self.next_part { self.next_part } else { slot_free + arch.dram_latency as u64 };
+                let arrived = first_write + fetch_parts;
+                self.next_part = arrived;
+                self.entries += 1;
+                start = start.max(arrived + self.fetch);
+            }
+            self.starts[ui].push(start);
         }
         let (busy, latency, useful) = cost(arch, &ins.op);
         let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
@@ -238,6 +312,12 @@ impl Timeline {
     /// The last completion so far: the total cycles once the whole program has issued.
     pub fn cycles(&self) -> u64 {
         self.last
+    }
+
+    /// Instructions the fetcher has streamed from DRAM so far (each [`crate::isa::INSTR_BITS`]
+    /// bits, 64 bytes).
+    pub fn streamed(&self) -> u64 {
+        self.entries
     }
 }
 
@@ -278,6 +358,41 @@ mod tests {
         // A decode stage: each issues a cycle after it is whole.
         assert_eq!(starts(1, 1), [(1, 11), (3, 13), (5, 15)]);
         assert_eq!(starts(4, 1), [(4, 14), (9, 19), (14, 24)]);
+    }
+
+    #[test]
+    fn a_queue_streams_the_instructions_beyond_it_by_hand() {
+        let matmul = |words| Instr {
+            sync: crate::isa::Sync::default(),
+            op: Op::dense_ws(crate::isa::WordGen::linear(0, words), 0, false, None, None),
+        };
+        let arch = |instr_queue| ArchConfig { rows: 4, cols: 4, dram_latency: 5, instr_queue, ..ArchConfig::default() };
+        let starts = |a: &ArchConfig, p: &[Instr]| schedule(a, p).unwrap().iter().map(|t| t.start).collect::<Vec<_>>();
+        // One-cycle matmuls: entry 0 (instruction 2) reaches the fetcher at L = 5, its slot
+        // free since cycle 1, is written in cycle 5 and read in 6, so it issues in 7; entry
+        // 1 streams on behind it.
+        let short = vec![matmul(1); 4];
+        assert_eq!(starts(&arch(None), &short), [0, 1, 2, 3]);
+        assert_eq!(starts(&arch(Some(2)), &short), [0, 1, 7, 8]);
+        assert_eq!(starts(&arch(Some(4)), &short), [0, 1, 2, 3]);
+        // Ten-cycle matmuls: entry 1's slot (instruction 1, issued in 10) frees in 11, after
+        // the fetcher reached it in 6, so the fetcher starts again: written in 11 + 5 = 16,
+        // long before the unit is free in 30.
+        let long = vec![matmul(10); 4];
+        assert_eq!(starts(&arch(Some(2)), &long), [0, 10, 20, 30]);
+        let mut line = Timeline::new(&arch(Some(2)));
+        for ins in &long {
+            line.issue(&arch(Some(2)), ins).unwrap();
+        }
+        assert_eq!(line.streamed(), 2);
+        // A wait on a later instruction cannot be fetched in order.
+        let load = Op::LoadParams { dst: 0, addr: 0, count: 4 };
+        let waits_ahead = [
+            Instr { sync: crate::isa::Sync { load: 1, exec: 0, store: 0 }, op: matmul(1).op },
+            Instr { sync: crate::isa::Sync::default(), op: load },
+        ];
+        assert!(schedule(&arch(None), &waits_ahead).is_ok());
+        assert!(matches!(schedule(&arch(Some(2)), &waits_ahead), Err(TimingError::WaitsForLater { instr: 0, need: 1, before: 0, .. })));
     }
 
     #[test]
