@@ -36,6 +36,7 @@
 use crate::delay::Delay;
 use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
+use crate::fetch::Fetcher;
 use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
 use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
@@ -47,6 +48,7 @@ use systole_core::isa::{FieldSlot, Opcode, Unit, INSTR_BITS, INSTR_WORDS};
 use systole_core::{ArchConfig, Dataflow};
 
 type Addr = Bits<ADDR_BITS>;
+type DAddr = Bits<DRAM_ADDR_BITS>;
 
 /// Width of the cycle counter.
 pub const CYCLE_BITS: usize = 48;
@@ -70,6 +72,15 @@ pub struct Controller {
     pub run: Signal<In, Bit>,
     /// Instructions per unit (load, exec, store), sampled with `run`.
     pub count: Vec<Signal<In, Addr>>,
+    /// With an instruction queue (one each, else none): the DRAM address of the streamed
+    /// instructions ([`Fetcher`]), sampled with `run`...
+    pub stream_addr: Vec<Signal<In, DAddr>>,
+    /// ... their number...
+    pub stream_count: Vec<Signal<In, Addr>>,
+    /// ... the fetcher's DRAM read address...
+    pub ir_addr: Vec<Signal<Out, DAddr>>,
+    /// ... and the part read in the previous cycle (`8 / F` words).
+    pub ir_data: Vec<Signal<In, Bits<64>>>,
     /// A program is running.
     pub running: Signal<Out, Bit>,
     /// The last program has finished.
@@ -102,6 +113,8 @@ pub struct Controller {
     load: UnitSequencer,
     exec: UnitSequencer,
     store: UnitSequencer,
+    /// The instruction fetcher, with a queue.
+    fetcher: Vec<Fetcher>,
     run_r: DFF<Bit>,
     fin_r: DFF<Bit>,
     /// Each unit's `Sync` counts are met: this cycle's comparisons, or (with a decode stage
@@ -467,6 +480,8 @@ impl InstrFormat {
             fields[p.unit.index()].push(FieldPlaces::of(p.field, &unit_ops, kept));
         }
         let span = (INSTR_BITS / fetch) as u32;
+        // The fetcher of a queue learns an instruction's unit from its opcode: bit 0 on.
+        let queued = arch.instr_queue.is_some();
         let widest = fields.iter().flatten().map(FieldPlaces::bits).max().unwrap_or(1);
         // The narrowest parts that hold every unit's fields, each field in at most two
         // pieces, placed by decreasing width: the `Sync` counts first if they then still
@@ -475,7 +490,8 @@ impl InstrFormat {
             .into_iter()
             .find_map(|counts_first| {
                 (widest.div_ceil(2)..=span).find_map(|w| {
-                    let pieces: Option<Vec<Vec<Pieces>>> = fields.iter().map(|f| place_pieces(f, fetch, w, span, counts_first)).collect();
+                    let pieces: Option<Vec<Vec<Pieces>>> =
+                        fields.iter().map(|f| place_pieces(f, fetch, w, span, counts_first, queued)).collect();
                     pieces.map(|p| (w, p))
                 })
             })
@@ -522,8 +538,17 @@ impl InstrFormat {
 /// part with room, so that none crosses a part and the last part, which the sequencer
 /// reads straight from its memory rather than keeping in registers, fills first. With
 /// `counts_first`, fields 1 to 3 (the `Sync` counts) are placed before all others, each
-/// in the first part with room (see `Controller::new`). `None` if they do not fit.
-fn place_pieces(fields: &[FieldPlaces], parts: usize, width: u32, span: u32, counts_first: bool) -> Option<Vec<Pieces>> {
+/// in the first part with room (see `Controller::new`). With `opcode_first`, field 0 (the
+/// opcode) goes first, at bit 0, in every unit's format alike ([`crate::fetch::Fetcher`]).
+/// `None` if they do not fit.
+fn place_pieces(
+    fields: &[FieldPlaces],
+    parts: usize,
+    width: u32,
+    span: u32,
+    counts_first: bool,
+    opcode_first: bool,
+) -> Option<Vec<Pieces>> {
     let mut pieces: Vec<(usize, bool, u32)> = vec![];
     for (i, f) in fields.iter().enumerate() {
         let bits = f.bits();
@@ -535,8 +560,8 @@ fn place_pieces(fields: &[FieldPlaces], parts: usize, width: u32, span: u32, cou
             pieces.push((i, true, bits - width));
         }
     }
-    let early = |i: usize| counts_first && (1..=3).contains(&i);
-    pieces.sort_by_key(|&(i, high, bits)| (!early(i), std::cmp::Reverse(bits), i, high));
+    let early = |i: usize| (counts_first && (1..=3).contains(&i)) || (opcode_first && i == 0);
+    pieces.sort_by_key(|&(i, high, bits)| (!(opcode_first && i == 0), !early(i), std::cmp::Reverse(bits), i, high));
     let mut used = vec![0u32; parts];
     let mut placed = vec![Pieces { low: 0, low_bits: 0, high: 0, high_bits: 0 }; fields.len()];
     for (i, high, bits) in pieces {
@@ -574,6 +599,15 @@ pub struct UnitSequencer {
     pub go: Signal<In, Bit>,
     /// The unit's engine completes an instruction in this cycle.
     pub complete: Signal<In, Bit>,
+    /// The fetcher (with an instruction queue): write `data` as part `fetch_part` of the
+    /// instruction after the last one fetched...
+    pub fetch_write: Signal<In, Bit>,
+    /// ... the part...
+    pub fetch_part: Signal<In, Bits<4>>,
+    /// ... and it is the instruction's last: the queue holds one more from the next cycle.
+    pub fetch_last: Signal<In, Bit>,
+    /// The queue has a free slot: fewer than `Q` instructions fetched and not issued.
+    pub room: Signal<Out, Bit>,
     /// The current instruction issues in this cycle.
     pub issue: Signal<Out, Bit>,
     /// The current instruction's opcode.
@@ -620,6 +654,18 @@ pub struct UnitSequencer {
     word: Vec<Signal<Local, Bits<LANE_BITS>>>,
     /// Memory word read in this cycle.
     read: Signal<Local, Addr>,
+    /// Memory word written in this cycle.
+    write_index: Signal<Local, Addr>,
+    /// With a queue: instructions in the queue or issued (the host's preloaded ones and
+    /// the fetcher's); the instruction at `pc` and the one after it are among them.
+    written: DFF<Addr>,
+    present: Signal<Local, Bit>,
+    present_after: Signal<Local, Bit>,
+    /// `Q - 1` (with a queue, else the count's mask: a slot per instruction) and `Q`.
+    slot_mask: Constant<Addr>,
+    queue_depth: Constant<Addr>,
+    /// 1 with an instruction queue.
+    _queued: usize,
     /// `F`, `F - 1` and `log2 F`.
     fetch: Constant<Bits<4>>,
     last_part: Constant<Bits<4>>,
@@ -653,14 +699,16 @@ pub struct UnitSequencer {
 const OPCODE_BITS_USIZE: usize = OPCODE_BITS as usize;
 
 impl UnitSequencer {
-    /// A unit with `depth` instructions of `fetch` parts whose decoder cuts the fields at
-    /// `slots` of the packed image (the opcode first, see [`InstrFormat`]), through
-    /// `decode_stages` registers (`ArchConfig::decode_stages`).
-    fn new(depth: usize, fetch: usize, slots: &[FieldSlot], decode_stages: usize) -> Self {
+    /// A unit with memory for `depth` instructions of `fetch` parts, counting up to
+    /// `capacity` instructions (a queue of `depth` when `queued`), whose decoder cuts the
+    /// fields at `slots` of the packed image (the opcode first, see [`InstrFormat`]),
+    /// through `decode_stages` registers (`ArchConfig::decode_stages`).
+    fn new(depth: usize, capacity: usize, queued: bool, fetch: usize, slots: &[FieldSlot], decode_stages: usize) -> Self {
         assert!(slots.len() >= 2, "the opcode's pieces come first");
+        assert!(!queued || depth.is_power_of_two(), "a queue of {depth}");
         let fields = slots.len() / 2 - 1;
         let lanes = LANES / fetch;
-        let count_bits = bits_for(depth);
+        let count_bits = bits_for(capacity.max(depth));
         let read_base = (fetch - 1) * lanes;
         Self {
             clock: Default::default(),
@@ -671,6 +719,10 @@ impl UnitSequencer {
             count: Default::default(),
             go: Default::default(),
             complete: Default::default(),
+            fetch_write: Default::default(),
+            fetch_part: Default::default(),
+            fetch_last: Default::default(),
+            room: Default::default(),
             issue: Default::default(),
             opcode: Default::default(),
             field: signals(fields),
@@ -694,6 +746,13 @@ impl UnitSequencer {
             done1: Default::default(),
             word: signals(LANES),
             read: Default::default(),
+            write_index: Default::default(),
+            written: Default::default(),
+            present: Default::default(),
+            present_after: Default::default(),
+            slot_mask: Constant::new(if queued { ((depth - 1) as u64).into() } else { low_mask(count_bits) }),
+            queue_depth: Constant::new((depth as u64).into()),
+            _queued: usize::from(queued),
             fetch: Constant::new((fetch as u64).into()),
             last_part: Constant::new(((fetch - 1) as u64).into()),
             fetch_shift: Constant::new((fetch.trailing_zeros() as u64).into()),
@@ -717,7 +776,7 @@ impl UnitSequencer {
 impl Logic for UnitSequencer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, fk, pc, n, done_count, done1, whole_r, remain_r, idle_r);
+        dff_setup!(self, clock, fk, pc, n, done_count, done1, whole_r, remain_r, idle_r, written);
         for i in 0..self.parts.len() {
             self.parts[i].clock.next = self.clock.val();
             self.parts[i].d.next = self.parts[i].q.val();
@@ -740,19 +799,48 @@ impl Logic for UnitSequencer {
             self.remain_next.next = self.pc.q.val() < self.n.q.val();
         }
         self.whole_next.next = self.whole.val() & !self.issue.val();
+        // Without a queue every instruction is in memory; with one, those fetched so far.
+        // (Each assigned once per path: a passing value of `room` in an event-driven
+        // simulator would reach the fetcher, whose write comes back here.)
+        for _q in self._queued..1 {
+            self.present.next = true;
+            self.present_after.next = true;
+            self.room.next = false;
+        }
+        self.write_index.next = self.index.val();
+        for _q in 0..self._queued {
+            self.present.next = self.pc.q.val() < self.written.q.val();
+            self.present_after.next = ((self.pc.q.val() + 1) & self.count_mask.val()) < self.written.q.val();
+            self.room.next = ((self.written.q.val() - self.pc.q.val()) & self.count_mask.val()) < self.queue_depth.val();
+            if self.fetch_write.val() {
+                self.write_index.next = ((self.written.q.val() & self.slot_mask.val()) << self.fetch_shift.val())
+                    + bit_cast::<ADDR_BITS, 4>(self.fetch_part.val());
+            }
+            if self.run.val() {
+                if self.count.val() < self.queue_depth.val() {
+                    self.written.d.next = self.count.val();
+                } else {
+                    self.written.d.next = self.queue_depth.val();
+                }
+            } else if self.fetch_last.val() {
+                self.written.d.next = self.written.q.val() + 1;
+            }
+        }
         if self.run.val() {
             self.read.next = 0.into();
         } else if self.issue.val() {
-            self.read.next = (self.pc.q.val() + 1) << self.fetch_shift.val();
+            self.read.next = ((self.pc.q.val() + 1) & self.slot_mask.val()) << self.fetch_shift.val();
         } else if self.fk.q.val() < self.fetch.val() {
-            self.read.next = (self.pc.q.val() << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.fk.q.val());
+            self.read.next =
+                ((self.pc.q.val() & self.slot_mask.val()) << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.fk.q.val());
         } else {
-            self.read.next = (self.pc.q.val() << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.last_part.val());
+            self.read.next =
+                ((self.pc.q.val() & self.slot_mask.val()) << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.last_part.val());
         }
         for j in 0..self.imem.len() {
             self.imem[j].clock.next = self.clock.val();
-            self.imem[j].write_enable.next = self.write.val();
-            self.imem[j].write_address.next = self.index.val();
+            self.imem[j].write_enable.next = self.write.val() | self.fetch_write.val();
+            self.imem[j].write_address.next = self.write_index.val();
             self.imem[j].read_address.next = self.read.val();
         }
         // Data lane m (32 bits) goes to the RAM of part lane m.
@@ -803,9 +891,13 @@ impl Logic for UnitSequencer {
             self.n.d.next = self.count.val() & self.count_mask.val();
         } else {
             if self.issue.val() {
-                self.fk.d.next = 1.into();
+                if self.present_after.val() {
+                    self.fk.d.next = 1.into();
+                } else {
+                    self.fk.d.next = 0.into();
+                }
                 self.pc.d.next = (self.pc.q.val() + 1) & self.count_mask.val();
-            } else if self.fk.q.val() < self.fetch.val() {
+            } else if (self.fk.q.val() < self.fetch.val()) & self.present.val() {
                 self.fk.d.next = self.fk.q.val() + 1;
             }
             if self.complete.val() {
@@ -952,15 +1044,27 @@ fn per_unit<T: Default>() -> Vec<T> {
 }
 
 impl Controller {
-    /// The controller of `arch` with `depth` instructions per unit, for a DRAM that decodes
-    /// `dram_addr_bits` address bits. Its memories hold instructions in the format
-    /// `InstrFormat::new(arch, depth, dram_addr_bits)`.
-    pub fn new(arch: &ArchConfig, depth: usize, dram_addr_bits: usize) -> Self {
-        let mut ctl = Self::shell(arch, depth);
-        let format = InstrFormat::of(arch, depth, dram_addr_bits, &ctl);
+    /// The controller of `arch` for programs of up to `capacity` instructions per unit, for
+    /// a DRAM that decodes `dram_addr_bits` address bits. Its memories hold instructions in
+    /// the format `InstrFormat::new(arch, capacity, dram_addr_bits)`: the whole program, or
+    /// with an instruction queue (`arch.instr_queue`) its first `Q` instructions per unit,
+    /// the [`Fetcher`] streaming the others.
+    pub fn new(arch: &ArchConfig, capacity: usize, dram_addr_bits: usize) -> Self {
+        let mut ctl = Self::shell(arch, capacity);
+        let format = InstrFormat::of(arch, capacity, dram_addr_bits, &ctl);
         let fetch = arch.fetch_cycles.max(1);
-        let [load, exec, store] = Unit::ALL.map(|u| UnitSequencer::new(depth, fetch, &format.slots(u), arch.decode_stages));
+        let depth = arch.instr_queue.unwrap_or(capacity);
+        let queued = arch.instr_queue.is_some();
+        let [load, exec, store] =
+            Unit::ALL.map(|u| UnitSequencer::new(depth, capacity, queued, fetch, &format.slots(u), arch.decode_stages));
         (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
+        if queued {
+            ctl.fetcher = vec![Fetcher::new(fetch, arch.dram_latency)];
+            ctl.stream_addr = signals(1);
+            ctl.stream_count = signals(1);
+            ctl.ir_addr = signals(1);
+            ctl.ir_data = signals(INSTR_WORDS / fetch);
+        }
         // Part `p` of an instruction fetched from the cycle of its predecessor's issue (or
         // of `run`), `t`, is in its register from `t + p + 2`; the instruction is whole,
         // and may issue, from `t + fetch`.
@@ -989,6 +1093,10 @@ impl Controller {
             host_word: signals(INSTR_WORDS / fetch),
             run: Default::default(),
             count: per_unit(),
+            stream_addr: vec![],
+            stream_count: vec![],
+            ir_addr: vec![],
+            ir_data: vec![],
             running: Default::default(),
             finished: Default::default(),
             cycles: Default::default(),
@@ -1006,9 +1114,10 @@ impl Controller {
             st: Default::default(),
             st_pattern: Default::default(),
             st_stage: Default::default(),
-            load: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
-            exec: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
-            store: UnitSequencer::new(depth, fetch, &opcode_only, arch.decode_stages),
+            load: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
+            exec: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
+            store: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
+            fetcher: vec![],
             run_r: Default::default(),
             load_met: Default::default(),
             exec_met: Default::default(),
@@ -1048,6 +1157,44 @@ impl Logic for Controller {
             self.load.data[j].next = self.host_word[j].val();
             self.exec.data[j].next = self.host_word[j].val();
             self.store.data[j].next = self.host_word[j].val();
+        }
+        self.load.fetch_write.next = false;
+        self.exec.fetch_write.next = false;
+        self.store.fetch_write.next = false;
+        self.load.fetch_last.next = false;
+        self.exec.fetch_last.next = false;
+        self.store.fetch_last.next = false;
+        self.load.fetch_part.next = 0.into();
+        self.exec.fetch_part.next = 0.into();
+        self.store.fetch_part.next = 0.into();
+        for f in 0..self.fetcher.len() {
+            self.fetcher[f].clock.next = self.clock.val();
+            self.fetcher[f].run.next = self.run.val();
+            self.fetcher[f].stream_addr.next = self.stream_addr[f].val();
+            self.fetcher[f].stream_count.next = self.stream_count[f].val();
+            self.ir_addr[f].next = self.fetcher[f].ir_addr.val();
+            self.fetcher[f].ir_opcode.next = self.ir_data[0].val().get_bits::<4>(0);
+            self.fetcher[f].room_load.next = self.load.room.val();
+            self.fetcher[f].room_exec.next = self.exec.room.val();
+            self.fetcher[f].room_store.next = self.store.room.val();
+            self.load.fetch_write.next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 0);
+            self.exec.fetch_write.next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 1);
+            self.store.fetch_write.next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 2);
+            self.load.fetch_last.next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 0);
+            self.exec.fetch_last.next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 1);
+            self.store.fetch_last.next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 2);
+            self.load.fetch_part.next = self.fetcher[f].part.val();
+            self.exec.fetch_part.next = self.fetcher[f].part.val();
+            self.store.fetch_part.next = self.fetcher[f].part.val();
+        }
+        // The fetcher's words replace the host's while it writes (the host writes only
+        // before `run`).
+        for j in 0..self.ir_data.len() {
+            if self.fetcher[0].write.val() {
+                self.load.data[j].next = self.ir_data[j].val();
+                self.exec.data[j].next = self.ir_data[j].val();
+                self.store.data[j].next = self.ir_data[j].val();
+            }
         }
         self.load.run.next = self.run.val();
         self.exec.run.next = self.run.val();

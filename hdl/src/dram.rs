@@ -24,6 +24,11 @@ pub struct Dram {
     pub wr_data: Vec<Signal<In, Signed<8>>>,
     /// Which lanes to write.
     pub wr_en: Vec<Signal<In, Bit>>,
+    /// The instruction port ([`Dram::with_instr_port`]; none by default): first byte to
+    /// read...
+    pub ir_addr: Vec<Signal<In, Bits<DRAM_ADDR_BITS>>>,
+    /// ... and the 64-bit little-endian words from it, of the previous cycle.
+    pub ir_data: Vec<Signal<Out, Bits<64>>>,
     _mem: Vec<Signed<8>>,
 }
 
@@ -37,8 +42,17 @@ impl Dram {
             wr_addr: Default::default(),
             wr_data: (0..lanes).map(|_| Default::default()).collect(),
             wr_en: (0..lanes).map(|_| Default::default()).collect(),
+            ir_addr: vec![],
+            ir_data: vec![],
             _mem: vec![Signed::default(); bytes],
         }
+    }
+
+    /// With a read port of `words` 64-bit words (none for 0), for an instruction fetcher.
+    pub fn with_instr_port(mut self, words: usize) -> Self {
+        self.ir_addr = (0..words.min(1)).map(|_| Default::default()).collect();
+        self.ir_data = (0..words).map(|_| Default::default()).collect();
+        self
     }
 }
 
@@ -54,11 +68,24 @@ impl Logic for Dram {
                     self._mem[wa + i] = self.wr_data[i].val();
                 }
             }
+            if let Some(a) = self.ir_addr.first() {
+                let a = a.val().index();
+                for (w, d) in self.ir_data.iter_mut().enumerate() {
+                    let word = (0..8).rev().fold(0u64, |acc, b| {
+                        let byte = self._mem.get(a + 8 * w + b).map_or(0, |v| i64::try_from(v.bigint()).unwrap_or(0) as u64 & 0xff);
+                        acc << 8 | byte
+                    });
+                    d.next = word.into();
+                }
+            }
         }
     }
 
     fn connect(&mut self) {
         for d in &mut self.rd_data {
+            d.connect();
+        }
+        for d in &mut self.ir_data {
             d.connect();
         }
     }
@@ -70,7 +97,15 @@ impl Logic for Dram {
         for i in 0..self.rd_data.len() {
             let _ = writeln!(v, "    rd_data${i} = 0;");
         }
+        for w in 0..self.ir_data.len() {
+            let _ = writeln!(v, "    ir_data${w} = 0;");
+        }
         v.push_str("end\nalways @(posedge clock) begin\n");
+        for w in 0..self.ir_data.len() {
+            let bytes: Vec<String> =
+                (0..8).rev().map(|b| format!("((ir_addr$0 + {o} < {size}) ? mem[ir_addr$0 + {o}] : 8'd0)", o = 8 * w + b)).collect();
+            let _ = writeln!(v, "    ir_data${w} <= {{{}}};", bytes.join(", "));
+        }
         for i in 0..self.rd_data.len() {
             let _ = writeln!(v, "    rd_data${i} <= (rd_addr + {i} < {size}) ? mem[rd_addr + {i}] : 8'd0;");
             let _ = writeln!(v, "    if (wr_en${i} && wr_addr + {i} < {size}) mem[wr_addr + {i}] <= wr_data${i};");

@@ -44,6 +44,7 @@ pub mod dsp;
 pub mod dual;
 pub mod exec_os;
 pub mod exec_ws;
+pub mod fetch;
 pub mod fields;
 pub mod fixtures;
 pub mod load;

@@ -17,6 +17,7 @@ use crate::dram::{Dram, DRAM_ADDR_BITS};
 use crate::params::ParamTable;
 use crate::sram::ADDR_BITS;
 use crate::units::{ExecUnit, LoadUnit, StoreUnit};
+use crate::wiring::signals;
 use rust_hdl::prelude::*;
 use systole_core::isa::INSTR_WORDS;
 use systole_core::ArchConfig;
@@ -42,6 +43,15 @@ pub struct Accelerator {
     pub run: Signal<In, Bit>,
     /// Instructions per unit, sampled with `run`.
     pub count: Vec<Signal<In, Addr>>,
+    /// With an instruction queue (one each, else none; see [`crate::fetch::Fetcher`]): the
+    /// DRAM address of the streamed instructions, sampled with `run`...
+    pub stream_addr: Vec<Signal<In, DAddr>>,
+    /// ... and their number.
+    pub stream_count: Vec<Signal<In, Addr>>,
+    /// With an instruction queue: the instruction port's DRAM read address...
+    pub dram_ir_addr: Vec<Signal<Out, DAddr>>,
+    /// ... and the part read in the previous cycle, `8 / fetch_cycles` little-endian words.
+    pub dram_ir_data: Vec<Signal<In, Bits<64>>>,
     /// A program is running.
     pub running: Signal<Out, Bit>,
     /// The last program has finished.
@@ -68,7 +78,7 @@ pub struct Accelerator {
 }
 
 impl Accelerator {
-    /// The accelerator of `arch` with room for `instr_depth` instructions per unit.
+    /// The accelerator of `arch` for programs of up to `instr_depth` instructions per unit.
     pub fn new(arch: &ArchConfig, instr_depth: usize) -> Self {
         Self::for_memory(arch, instr_depth, DRAM_ADDR_BITS)
     }
@@ -78,6 +88,7 @@ impl Accelerator {
     /// address fields.
     pub fn for_memory(arch: &ArchConfig, instr_depth: usize, dram_addr_bits: usize) -> Self {
         let lanes = arch.dram_bytes_per_cycle;
+        let queued = usize::from(arch.instr_queue.is_some());
         Self {
             clock: Default::default(),
             host_we: Default::default(),
@@ -86,6 +97,10 @@ impl Accelerator {
             host_word: (0..INSTR_WORDS / arch.fetch_cycles).map(|_| Default::default()).collect(),
             run: Default::default(),
             count: (0..3).map(|_| Default::default()).collect(),
+            stream_addr: signals(queued),
+            stream_count: signals(queued),
+            dram_ir_addr: signals(queued),
+            dram_ir_data: signals(queued * INSTR_WORDS / arch.fetch_cycles),
             running: Default::default(),
             finished: Default::default(),
             cycles: Default::default(),
@@ -131,6 +146,14 @@ impl Logic for Accelerator {
         self.ctl.run.next = self.run.val();
         for u in 0..self.count.len() {
             self.ctl.count[u].next = self.count[u].val();
+        }
+        for f in 0..self.stream_addr.len() {
+            self.ctl.stream_addr[f].next = self.stream_addr[f].val();
+            self.ctl.stream_count[f].next = self.stream_count[f].val();
+            self.dram_ir_addr[f].next = self.ctl.ir_addr[f].val();
+        }
+        for w in 0..self.dram_ir_data.len() {
+            self.ctl.ir_data[w].next = self.dram_ir_data[w].val();
         }
         self.running.next = self.ctl.running.val();
         self.finished.next = self.ctl.finished.val();
@@ -205,6 +228,10 @@ pub struct System {
     pub run: Signal<In, Bit>,
     /// Instructions per unit.
     pub count: Vec<Signal<In, Addr>>,
+    /// With an instruction queue: where the streamed instructions are in DRAM...
+    pub stream_addr: Vec<Signal<In, DAddr>>,
+    /// ... and how many.
+    pub stream_count: Vec<Signal<In, Addr>>,
     /// A program is running.
     pub running: Signal<Out, Bit>,
     /// The last program has finished.
@@ -228,10 +255,11 @@ pub struct System {
 }
 
 impl System {
-    /// `arch`'s accelerator with `instr_depth` instructions per unit and `dram_bytes` bytes
-    /// of DRAM.
+    /// `arch`'s accelerator for programs of up to `instr_depth` instructions per unit and
+    /// `dram_bytes` bytes of DRAM (with an instruction port when `arch` has a queue).
     pub fn new(arch: &ArchConfig, instr_depth: usize, dram_bytes: usize) -> Self {
         let lanes = arch.dram_bytes_per_cycle;
+        let queued = usize::from(arch.instr_queue.is_some());
         Self {
             clock: Default::default(),
             host_we: Default::default(),
@@ -240,6 +268,8 @@ impl System {
             host_word: (0..INSTR_WORDS / arch.fetch_cycles).map(|_| Default::default()).collect(),
             run: Default::default(),
             count: (0..3).map(|_| Default::default()).collect(),
+            stream_addr: signals(queued),
+            stream_count: signals(queued),
             running: Default::default(),
             finished: Default::default(),
             cycles: Default::default(),
@@ -250,7 +280,7 @@ impl System {
             host_dram_data: (0..lanes).map(|_| Default::default()).collect(),
             host_dram_rdata: (0..lanes).map(|_| Default::default()).collect(),
             acc: Accelerator::new(arch, instr_depth),
-            dram: Dram::new(dram_bytes, lanes),
+            dram: Dram::new(dram_bytes, lanes).with_instr_port(queued * INSTR_WORDS / arch.fetch_cycles),
         }
     }
 }
@@ -269,6 +299,14 @@ impl Logic for System {
         self.acc.run.next = self.run.val();
         for u in 0..self.count.len() {
             self.acc.count[u].next = self.count[u].val();
+        }
+        for f in 0..self.stream_addr.len() {
+            self.acc.stream_addr[f].next = self.stream_addr[f].val();
+            self.acc.stream_count[f].next = self.stream_count[f].val();
+            self.dram.ir_addr[f].next = self.acc.dram_ir_addr[f].val();
+        }
+        for w in 0..self.dram.ir_data.len() {
+            self.acc.dram_ir_data[w].next = self.dram.ir_data[w].val();
         }
         self.running.next = self.acc.running.val();
         self.finished.next = self.acc.finished.val();

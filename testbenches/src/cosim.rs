@@ -31,6 +31,9 @@ pub struct HostScript {
     /// `(row, first byte)` of every DRAM read-back beat; its data shows in the next row.
     reads: Vec<(usize, u64)>,
     lanes: usize,
+    /// Bytes of DRAM the system needs: the image and, with an instruction queue, the
+    /// streamed instructions after it.
+    pub dram_bytes: usize,
 }
 
 /// Output ports of [`System`] the script observes, in column order.
@@ -53,13 +56,33 @@ fn by_unit(arch: &ArchConfig, program: &Program) -> [Vec<[u64; INSTR_WORDS]>; 3]
     units
 }
 
+/// With an instruction queue of `Q` (`arch.instr_queue`), the instructions the fetcher
+/// streams: every unit's instructions from its `Q`-th on, in program order, as the 64
+/// little-endian bytes of their packed images (`systole_hdl::fetch::Fetcher`).
+pub fn instruction_stream(arch: &ArchConfig, program: &Program) -> Vec<u8> {
+    let Some(queue) = arch.instr_queue else { return vec![] };
+    let format = InstrFormat::new(arch, instr_depth(program), DRAM_ADDR_BITS);
+    let mut seen = [0usize; 3];
+    let mut bytes = vec![];
+    for ins in &program.instrs {
+        let unit = ins.op.unit();
+        seen[unit.index()] += 1;
+        if seen[unit.index()] > queue {
+            for w in format.pack(unit, &ins.encode().expect("compiled programs encode")) {
+                bytes.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+    }
+    bytes
+}
+
 /// The host port's writes for `units`: `(unit, index, words)` for each of an instruction's
-/// `parts` parts (see `systole_hdl::controller::Controller`).
-fn part_writes(units: &[Vec<[u64; INSTR_WORDS]>; 3], parts: usize) -> Vec<(usize, usize, Vec<u64>)> {
+/// `parts` parts (see `systole_hdl::controller::Controller`), the first `preload` of each.
+fn part_writes(units: &[Vec<[u64; INSTR_WORDS]>; 3], parts: usize, preload: usize) -> Vec<(usize, usize, Vec<u64>)> {
     let lanes = INSTR_WORDS / parts;
     let mut writes = vec![];
     for (u, list) in units.iter().enumerate() {
-        for (i, w) in list.iter().enumerate() {
+        for (i, w) in list.iter().take(preload).enumerate() {
             for (k, part) in w.chunks(lanes).enumerate() {
                 writes.push((u, i * parts + k, part.to_vec()));
             }
@@ -70,13 +93,26 @@ fn part_writes(units: &[Vec<[u64; INSTR_WORDS]>; 3], parts: usize) -> Vec<(usize
 
 impl HostScript {
     /// Loads `dram` (the initial image) and `program`, runs it for at most `budget` cycles,
-    /// and reads back every output region.
+    /// and reads back every output region. With an instruction queue the host writes each
+    /// unit's first `Q` instructions and places the [`instruction_stream`] in DRAM after
+    /// the image, 64-byte aligned.
     pub fn new(arch: &ArchConfig, program: &Program, dram: &[u8], budget: u64) -> Self {
         let lanes = arch.dram_bytes_per_cycle;
+        let stream = instruction_stream(arch, program);
+        let stream_addr = dram.len().next_multiple_of(64);
+        let mut image = dram.to_vec();
+        if !stream.is_empty() {
+            image.resize(stream_addr, 0);
+            image.extend_from_slice(&stream);
+        }
+        let dram = &image[..];
         let mut ports = vec![("host_we".to_string(), 1), ("host_unit".to_string(), 2), ("host_index".to_string(), 24)];
         ports.extend((0..INSTR_WORDS / arch.fetch_cycles).map(|w| (format!("host_word${w}"), 64)));
         ports.push(("run".to_string(), 1));
         ports.extend((0..3).map(|u| (format!("count${u}"), 24)));
+        if arch.instr_queue.is_some() {
+            ports.extend([("stream_addr$0".to_string(), 32), ("stream_count$0".to_string(), 24)]);
+        }
         ports.push(("host_dram".to_string(), 1));
         ports.extend((0..lanes).map(|i| (format!("host_dram_we${i}"), 1)));
         ports.push(("host_dram_addr".to_string(), 32));
@@ -87,7 +123,7 @@ impl HostScript {
         let (hd, dwe, daddr, ddata) = (col("host_dram"), col("host_dram_we$0"), col("host_dram_addr"), col("host_dram_data$0"));
         let width = ports.len();
         let units = by_unit(arch, program);
-        let instrs = part_writes(&units, arch.fetch_cycles);
+        let instrs = part_writes(&units, arch.fetch_cycles, arch.instr_queue.unwrap_or(usize::MAX));
         // The DRAM model starts zeroed: only non-zero beats need writing.
         let beats: Vec<(usize, &[u8])> = dram.chunks(lanes).enumerate().filter(|(_, c)| c.iter().any(|&b| b != 0)).collect();
         let mut rows = vec![];
@@ -115,6 +151,10 @@ impl HostScript {
         for (u, list) in units.iter().enumerate() {
             v[count + u] = list.len() as i64;
         }
+        if arch.instr_queue.is_some() {
+            v[col("stream_addr$0")] = stream_addr as i64;
+            v[col("stream_count$0")] = (stream.len() / 64) as i64;
+        }
         rows.push(v);
         rows.extend((0..budget + 1).map(|_| vec![0i64; width]));
         let mut reads = vec![];
@@ -127,7 +167,7 @@ impl HostScript {
             }
         }
         rows.push(vec![0i64; width]);
-        Self { ports, rows, run_row, reads, lanes }
+        Self { ports, rows, run_row, reads, lanes, dram_bytes: dram.len().max(1) }
     }
 
     /// What the per-cycle outputs (columns of [`observed`]) say about the run, with the
@@ -164,7 +204,7 @@ pub struct RtlRun {
 
 /// Runs `script` on `arch`'s [`System`] in rust-hdl's simulator.
 pub fn run_rust_hdl(arch: &ArchConfig, program: &Program, dram: &[u8], script: &HostScript) -> RtlRun {
-    let mut sys = System::new(arch, instr_depth(program), dram.len());
+    let mut sys = System::new(arch, instr_depth(program), script.dram_bytes);
     sys.connect_all();
     let outs: Vec<Vec<Option<i64>>> = script
         .rows
@@ -192,7 +232,7 @@ pub fn run_verilog(
     script: &HostScript,
     dir: &Path,
 ) -> Result<(RtlRun, Duration), ToolError> {
-    let rtl = emit(&mut System::new(arch, instr_depth(program), dram.len()));
+    let rtl = emit(&mut System::new(arch, instr_depth(program), script.dram_bytes));
     let outputs = observed(arch.dram_bytes_per_cycle);
     let run = VectorRun { dir, rtl: &rtl, clocked: true, inputs: &script.ports, outputs: &outputs, volatile: &[2] };
     let (outs, elapsed) = run.run(sim, &script.rows)?;
@@ -217,6 +257,8 @@ fn apply(sys: &mut System, ports: &[(String, usize)], v: &[i64]) {
             "host_word" => sys.host_word[lane].next = (x as u64).into(),
             "run" => sys.run.next = x != 0,
             "count" => sys.count[lane].next = (x as u64).into(),
+            "stream_addr" => sys.stream_addr[lane].next = (x as u64).into(),
+            "stream_count" => sys.stream_count[lane].next = (x as u64).into(),
             "host_dram" => sys.host_dram.next = x != 0,
             "host_dram_we" => sys.host_dram_we[lane].next = x != 0,
             "host_dram_addr" => sys.host_dram_addr.next = (x as u64).into(),

@@ -35,6 +35,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
             0usize..=systole_core::arch::MAX_EDGE_STAGES,
             0usize..systole_core::arch::REQUANT_INTERVALS.len(),
             any::<bool>(),
+            0usize..6,
         ),
     )
         .prop_map(
@@ -50,7 +51,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                 params,
                 transposer,
                 fetch,
-                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages, edge_stages, interval, broadcast),
+                (requant_stages, pe_stages, acc_stages, decode_stages, read_stages, edge_stages, interval, broadcast, queue),
             )| {
                 let dataflow = [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both][engines];
                 let kib = |bytes: usize, extra: usize| bytes.div_ceil(1024) << extra;
@@ -94,6 +95,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     weight_broadcast: broadcast && dataflow.has_ws(),
                     // A stagger of the WS engine's own scratchpad (with the broadcast bus).
                     staggered_act_reads: broadcast && dataflow == Dataflow::WeightStationary,
+                    // Half of the instances stream their programs through a short queue.
+                    instr_queue: [None, None, None, Some(2), Some(4), Some(16)][queue],
                 }
             },
         )

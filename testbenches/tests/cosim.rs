@@ -138,10 +138,27 @@ fn decoded(a: ArchConfig) -> ArchConfig {
     ArchConfig { name: format!("{}-dec1", a.name), decode_stages: 1, ..a }
 }
 
+/// `a` with an instruction queue of `q` per unit, named after it.
+fn queued(a: ArchConfig, q: usize) -> ArchConfig {
+    ArchConfig { name: format!("{}-q{q}", a.name), instr_queue: Some(q), ..a }
+}
+
 /// `a` with `fetch_cycles` and `transposer` set, named after them.
 fn variant(a: ArchConfig, fetch_cycles: usize, transposer: bool) -> ArchConfig {
     let name = format!("{}-f{fetch_cycles}{}", a.name, if transposer { "" } else { "-nt" });
     ArchConfig { name, fetch_cycles, transposer, ..a }
+}
+
+/// Programs longer than the instruction queues: the fetcher streams every unit's
+/// instructions beyond the first `Q` from DRAM, stopping when a queue is full and paying
+/// the DRAM latency again, in whole-instruction and eight-part fetches, with and without a
+/// decode stage; every completion on the timing model's cycle.
+#[test]
+fn rtl_streams_instructions_through_a_queue() {
+    let layers = layers();
+    let picked = [&layers[0], &layers[4]].map(|l| l.clone());
+    let archs = [queued(arch(4, 4, WS, 4, 5, 1), 2), queued(decoded(variant(arch(4, 4, WS, 2, 3, 1), 8, false)), 4)];
+    ladder(&archs, &picked, true, Some(Simulator::Icarus));
 }
 
 /// Runs every case through rust-hdl (when `rust_hdl`) and the Verilog simulator `verilog`;
