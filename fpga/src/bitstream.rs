@@ -164,6 +164,13 @@ const MAX_BAUD_ERROR: f64 = 0.02;
 /// the UART's clocks per bit at it.
 pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(CoreClock, usize), BuildError> {
     arch.validate().map_err(|e| BuildError::Options(format!("arch `{}`: {e}", arch.name)))?;
+    if let Some(q) = arch.instr_queue {
+        return Err(BuildError::Options(format!(
+            "arch `{}`: instr_queue = {q}, but the board memory has no port for the instruction fetcher yet; \
+             leave instr_queue out (the instruction memories then hold each program, --instr-depth instructions per unit)",
+            arch.name
+        )));
+    }
     let lanes = arch.dram_bytes_per_cycle;
     if !lanes.is_power_of_two() {
         return Err(BuildError::Options(format!(
@@ -362,6 +369,7 @@ mod tests {
         // 12 MHz / 5 clocks per bit = 2.4 Mbaud, 4% slow.
         assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 2_500_000, ..d }).contains("within 2%"));
         assert!(refused("ulx3s", &ArchConfig { rows: 0, ..tiny(4) }, d).contains("arch `tiny`"));
+        assert!(refused("ulx3s", &ArchConfig { instr_queue: Some(64), ..tiny(4) }, d).contains("leave instr_queue out"));
         // The ArchConfig's clock is the default target; --clock-mhz replaces it.
         let fast = ArchConfig { clock_mhz: 500.0, ..tiny(4) };
         let e = refused("ulx3s", &fast, d);

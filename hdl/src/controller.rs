@@ -661,9 +661,10 @@ pub struct UnitSequencer {
     written: DFF<Addr>,
     present: Signal<Local, Bit>,
     present_after: Signal<Local, Bit>,
-    /// `Q - 1` (with a queue, else the count's mask: a slot per instruction) and `Q`.
+    /// `Q - 1` (with a queue, else the count's mask: a slot per instruction) and, with a
+    /// queue, `Q`.
     slot_mask: Constant<Addr>,
-    queue_depth: Constant<Addr>,
+    queue_depth: Vec<Constant<Addr>>,
     /// 1 with an instruction queue.
     _queued: usize,
     /// `F`, `F - 1` and `log2 F`.
@@ -751,7 +752,7 @@ impl UnitSequencer {
             present: Default::default(),
             present_after: Default::default(),
             slot_mask: Constant::new(if queued { ((depth - 1) as u64).into() } else { low_mask(count_bits) }),
-            queue_depth: Constant::new((depth as u64).into()),
+            queue_depth: constants((0..usize::from(queued)).map(|_| depth as u64)),
             _queued: usize::from(queued),
             fetch: Constant::new((fetch as u64).into()),
             last_part: Constant::new(((fetch - 1) as u64).into()),
@@ -808,19 +809,19 @@ impl Logic for UnitSequencer {
             self.room.next = false;
         }
         self.write_index.next = self.index.val();
-        for _q in 0..self._queued {
+        for q in 0..self._queued {
             self.present.next = self.pc.q.val() < self.written.q.val();
             self.present_after.next = ((self.pc.q.val() + 1) & self.count_mask.val()) < self.written.q.val();
-            self.room.next = ((self.written.q.val() - self.pc.q.val()) & self.count_mask.val()) < self.queue_depth.val();
+            self.room.next = ((self.written.q.val() - self.pc.q.val()) & self.count_mask.val()) < self.queue_depth[q].val();
             if self.fetch_write.val() {
                 self.write_index.next = ((self.written.q.val() & self.slot_mask.val()) << self.fetch_shift.val())
                     + bit_cast::<ADDR_BITS, 4>(self.fetch_part.val());
             }
             if self.run.val() {
-                if self.count.val() < self.queue_depth.val() {
+                if self.count.val() < self.queue_depth[q].val() {
                     self.written.d.next = self.count.val();
                 } else {
-                    self.written.d.next = self.queue_depth.val();
+                    self.written.d.next = self.queue_depth[q].val();
                 }
             } else if self.fetch_last.val() {
                 self.written.d.next = self.written.q.val() + 1;

@@ -42,7 +42,9 @@ fn compression() -> ArchConfig {
 #[test]
 fn accelerator_lints() {
     for df in [Dataflow::WeightStationary, Dataflow::OutputStationary] {
-        let rtl = emit(&mut Accelerator::new(&small(df), 16));
+        // The OS instance streams its instructions through queues of 8 (the fetcher).
+        let queue = (df == Dataflow::OutputStationary).then_some(8);
+        let rtl = emit(&mut Accelerator::new(&ArchConfig { instr_queue: queue, ..small(df) }, 16));
         let dir = scratch(&format!("top-{df}-lint"));
         verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("{df}: {e}"));
     }
