@@ -66,7 +66,8 @@ fn archs() -> Vec<ArchConfig> {
         // Pipelined WS edge, PEs, accumulator and decode: every column sum one, then two
         // more cycles later, every accumulator write three more, every issue a cycle after its
         // fetch.
-        decoded(acc_staged(pe_staged(edged(staged(arch(4, 4, WS, 4, 5, 1), 3)), 2), 3)),
+        // Its instructions streamed through queues of 4.
+        queued(decoded(acc_staged(pe_staged(edged(staged(arch(4, 4, WS, 4, 5, 1), 3)), 2), 3)), 4),
         acc_staged(staged(arch(4, 4, OS, 3, 4, 1), 0), 2),
         // The weight bus broadcast down each column: every capture earlier, no cycle changed.
         broadcast(arch(4, 2, WS, 8, 2, 1)),
@@ -75,9 +76,9 @@ fn archs() -> Vec<ArchConfig> {
         arch(8, 8, OS, 8, 4, 2),
         // Both engines around shared memories: each layer on the engine the compiler picks.
         acc_staged(pe_staged(edged(arch(4, 4, BOTH, 4, 5, 1)), 1), 3),
-        // Narrow instruction memories, and the small-FPGA variant without the transposer
-        // (depthwise layers as grouped GEMMs).
-        staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7),
+        // Narrow instruction memories (streamed through queues of 2), and the small-FPGA
+        // variant without the transposer (depthwise layers as grouped GEMMs).
+        queued(staged(variant(arch(4, 4, OS, 2, 4, 1), 4, true), 7), 2),
         // Read registers on the DRAM address and data, read ahead inside a latency of 4
         // (the last arch has one on the data with a latency of 2, which leaves no room for it
         // and so lengthens each load's wait to 3). Eleven requantizer stages put their read
@@ -202,8 +203,21 @@ fn rust_hdl_matches_simulator() {
     ladder(&archs(), &layers(), true, None);
 }
 
+/// The Verilog of every instance under Icarus on three of the layers (a 3x3 convolution,
+/// a strided depthwise one, a GEMM of more than 256 reduction steps): rust-hdl
+/// runs all eight on the same logic above, so this rung guards the emission.
 #[test]
 fn verilog_matches_simulator() {
+    let layers = layers();
+    let picked = [&layers[0], &layers[5], &layers[7]].map(|l| l.clone());
+    ladder(&archs(), &picked, false, Some(Simulator::Icarus));
+}
+
+/// Every layer on every instance under Icarus (about 10 minutes): `cargo test --release -p
+/// systole-testbenches --test cosim -- --ignored verilog_runs_every_layer`.
+#[test]
+#[ignore = "slow: every conformance layer on every instance under Icarus"]
+fn verilog_runs_every_layer() {
     ladder(&archs(), &layers(), false, Some(Simulator::Icarus));
 }
 
