@@ -294,10 +294,22 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Comp
         t.cycles,
         100.0 * (t.cycles as f64 - alone as f64) / alone.max(1) as f64
     );
-    let _ = writeln!(
-        out,
-        "longest run: {longest} instructions on one unit (the RTL's instruction memories hold 16 to 1024: `systole rtl --instr-depth`)"
-    );
+    match arch.instr_queue {
+        Some(q) => {
+            let streamed: usize = np.runs().flat_map(|(p, _)| systole_core::Unit::ALL.map(|u| p.count(u).saturating_sub(q))).sum();
+            let _ = writeln!(
+                out,
+                "longest run: {longest} instructions on one unit; with queues of {q}, {streamed} instructions ({:.1} KiB) streamed from DRAM",
+                streamed as f64 * 64.0 / 1024.0
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "longest run: {longest} instructions on one unit (without instr_queue the RTL's instruction memories must hold it: `systole rtl --instr-depth`)"
+            );
+        }
+    }
     let plan = systole_compiler::schedule::plan(net);
     let weights: usize = net
         .nodes
