@@ -507,8 +507,8 @@ fn rtl_runs_csc_layers() {
     ladder(&archs[..1], &csc_layers[1..2], false, Some(Simulator::Icarus));
 }
 
-/// A network program on the RTL: the bundled tiny model (QOperator) on the 4x4 preset,
-/// compiled as one DRAM image with its layers linked into runs (docs/ARCHITECTURE.md
+/// A network program on the RTL: the bundled tiny model (QOperator) on the 4x4 preset with
+/// instruction queues of 8 (the rest of each run streamed), compiled as one DRAM image with its layers linked into runs (docs/ARCHITECTURE.md
 /// section 7). Each run starts from the simulator's image at that point and runs under
 /// Icarus; its instruction completions and total cycles must equal the timing model's and
 /// the whole activation arena afterwards the simulator's, byte for byte. (The host steps
@@ -519,7 +519,8 @@ fn verilog_runs_network_programs() {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models");
     let path = models.join("tiny_qop.onnx");
     let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
-    let arch = ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap();
+    // Queues of 8: each run's instructions beyond them streamed from DRAM.
+    let arch = ArchConfig { instr_queue: Some(8), ..ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap() };
     let compiled = systole_runtime::compile(&arch, &net).unwrap();
     let buffers = compiled.network.buffers.iter().flatten();
     let arena = buffers.map(|b| b.addr as usize + b.size()).max().unwrap();
