@@ -4,7 +4,10 @@
 //! The host writes each unit's instructions, in program order, into that unit's memory as
 //! the 512-bit words of `Instr::encode` packed by [`InstrFormat::pack`] (the host splits the
 //! program by unit), then pulses `run` with the three instruction counts. Program cycle 0
-//! is the cycle after `run`.
+//! is the cycle after `run`. With an instruction queue (`ArchConfig::instr_queue`) the
+//! memories hold `Q` instructions per unit: the host writes each unit's first `Q`, and the
+//! [`Fetcher`] streams the others from DRAM into the slots their predecessors free
+//! (docs/ARCHITECTURE.md sections 5 and 9).
 //!
 //! A unit's memory is `512 / F` bits wide (`F = ArchConfig::fetch_cycles`): the host writes
 //! instruction `i` as its `F` parts, part `k` (bits `k*512/F ..`) at index `i*F + k`. Each
