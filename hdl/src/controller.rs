@@ -604,13 +604,13 @@ pub struct UnitSequencer {
     pub complete: Signal<In, Bit>,
     /// The fetcher (with an instruction queue): write `data` as part `fetch_part` of the
     /// instruction after the last one fetched...
-    pub fetch_write: Signal<In, Bit>,
+    pub fetch_write: Vec<Signal<In, Bit>>,
     /// ... the part...
-    pub fetch_part: Signal<In, Bits<4>>,
+    pub fetch_part: Vec<Signal<In, Addr>>,
     /// ... and it is the instruction's last: the queue holds one more from the next cycle.
-    pub fetch_last: Signal<In, Bit>,
+    pub fetch_last: Vec<Signal<In, Bit>>,
     /// The queue has a free slot: fewer than `Q` instructions fetched and not issued.
-    pub room: Signal<Out, Bit>,
+    pub room: Vec<Signal<Out, Bit>>,
     /// The current instruction issues in this cycle.
     pub issue: Signal<Out, Bit>,
     /// The current instruction's opcode.
@@ -658,15 +658,15 @@ pub struct UnitSequencer {
     /// Memory word read in this cycle.
     read: Signal<Local, Addr>,
     /// Memory word written in this cycle.
-    write_index: Signal<Local, Addr>,
+    write_index: Vec<Signal<Local, Addr>>,
     /// With a queue: instructions in the queue or issued (the host's preloaded ones and
     /// the fetcher's); the instruction at `pc` and the one after it are among them.
-    written: DFF<Addr>,
-    present: Signal<Local, Bit>,
-    present_after: Signal<Local, Bit>,
+    written: Vec<DFF<Addr>>,
+    present: Vec<Signal<Local, Bit>>,
+    present_after: Vec<Signal<Local, Bit>>,
     /// `Q - 1` (with a queue, else the count's mask: a slot per instruction) and, with a
     /// queue, `Q`.
-    slot_mask: Constant<Addr>,
+    slot_mask: Vec<Constant<Addr>>,
     queue_depth: Vec<Constant<Addr>>,
     /// 1 with an instruction queue.
     _queued: usize,
@@ -713,6 +713,9 @@ impl UnitSequencer {
         let fields = slots.len() / 2 - 1;
         let lanes = LANES / fetch;
         let count_bits = bits_for(capacity.max(depth));
+        // The queue's signals exist only with a queue, so that an instance without one is
+        // the same Verilog as before queues existed.
+        let queues = usize::from(queued);
         let read_base = (fetch - 1) * lanes;
         Self {
             clock: Default::default(),
@@ -723,10 +726,10 @@ impl UnitSequencer {
             count: Default::default(),
             go: Default::default(),
             complete: Default::default(),
-            fetch_write: Default::default(),
-            fetch_part: Default::default(),
-            fetch_last: Default::default(),
-            room: Default::default(),
+            fetch_write: signals(queues),
+            fetch_part: signals(queues),
+            fetch_last: signals(queues),
+            room: signals(queues),
             issue: Default::default(),
             opcode: Default::default(),
             field: signals(fields),
@@ -750,11 +753,11 @@ impl UnitSequencer {
             done1: Default::default(),
             word: signals(LANES),
             read: Default::default(),
-            write_index: Default::default(),
-            written: Default::default(),
-            present: Default::default(),
-            present_after: Default::default(),
-            slot_mask: Constant::new(if queued { ((depth - 1) as u64).into() } else { low_mask(count_bits) }),
+            write_index: signals(queues),
+            written: signals(queues),
+            present: signals(queues),
+            present_after: signals(queues),
+            slot_mask: constants((0..queues).map(|_| (depth - 1) as u64)),
             queue_depth: constants((0..usize::from(queued)).map(|_| depth as u64)),
             _queued: usize::from(queued),
             fetch: Constant::new((fetch as u64).into()),
@@ -780,7 +783,7 @@ impl UnitSequencer {
 impl Logic for UnitSequencer {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, fk, pc, n, done_count, done1, whole_r, remain_r, idle_r, written);
+        dff_setup!(self, clock, fk, pc, n, done_count, done1, whole_r, remain_r, idle_r);
         for i in 0..self.parts.len() {
             self.parts[i].clock.next = self.clock.val();
             self.parts[i].d.next = self.parts[i].q.val();
@@ -803,49 +806,62 @@ impl Logic for UnitSequencer {
             self.remain_next.next = self.pc.q.val() < self.n.q.val();
         }
         self.whole_next.next = self.whole.val() & !self.issue.val();
-        // Without a queue every instruction is in memory; with one, those fetched so far.
-        // (Each assigned once per path: a passing value of `room` in an event-driven
-        // simulator would reach the fetcher, whose write comes back here.)
-        for _q in self._queued..1 {
-            self.present.next = true;
-            self.present_after.next = true;
-            self.room.next = false;
-        }
-        self.write_index.next = self.index.val();
-        for q in 0..self._queued {
-            self.present.next = self.pc.q.val() < self.written.q.val();
-            self.present_after.next = ((self.pc.q.val() + 1) & self.count_mask.val()) < self.written.q.val();
-            self.room.next = ((self.written.q.val() - self.pc.q.val()) & self.count_mask.val()) < self.queue_depth[q].val();
-            if self.fetch_write.val() {
-                self.write_index.next = ((self.written.q.val() & self.slot_mask.val()) << self.fetch_shift.val())
-                    + bit_cast::<ADDR_BITS, 4>(self.fetch_part.val());
-            }
-            if self.run.val() {
-                if self.count.val() < self.queue_depth[q].val() {
-                    self.written.d.next = self.count.val();
-                } else {
-                    self.written.d.next = self.queue_depth[q].val();
-                }
-            } else if self.fetch_last.val() {
-                self.written.d.next = self.written.q.val() + 1;
-            }
-        }
         if self.run.val() {
             self.read.next = 0.into();
         } else if self.issue.val() {
-            self.read.next = ((self.pc.q.val() + 1) & self.slot_mask.val()) << self.fetch_shift.val();
+            self.read.next = (self.pc.q.val() + 1) << self.fetch_shift.val();
         } else if self.fk.q.val() < self.fetch.val() {
-            self.read.next =
-                ((self.pc.q.val() & self.slot_mask.val()) << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.fk.q.val());
+            self.read.next = (self.pc.q.val() << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.fk.q.val());
         } else {
-            self.read.next =
-                ((self.pc.q.val() & self.slot_mask.val()) << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.last_part.val());
+            self.read.next = (self.pc.q.val() << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.last_part.val());
         }
         for j in 0..self.imem.len() {
             self.imem[j].clock.next = self.clock.val();
-            self.imem[j].write_enable.next = self.write.val() | self.fetch_write.val();
-            self.imem[j].write_address.next = self.write_index.val();
+            self.imem[j].write_enable.next = self.write.val();
+            self.imem[j].write_address.next = self.index.val();
             self.imem[j].read_address.next = self.read.val();
+        }
+        // With a queue: slot `i mod Q` for instruction `i`, which is read only once fetched,
+        // the fetcher writing the slot after the last fetched one. (Each signal assigned once
+        // per path: a passing value of `room` in an event-driven simulator would reach the
+        // fetcher, whose write comes back here.)
+        for q in 0..self._queued {
+            self.written[q].clock.next = self.clock.val();
+            self.written[q].d.next = self.written[q].q.val();
+            self.present[q].next = self.pc.q.val() < self.written[q].q.val();
+            self.present_after[q].next = ((self.pc.q.val() + 1) & self.count_mask.val()) < self.written[q].q.val();
+            self.room[q].next = ((self.written[q].q.val() - self.pc.q.val()) & self.count_mask.val()) < self.queue_depth[q].val();
+            if self.fetch_write[q].val() {
+                self.write_index[q].next =
+                    ((self.written[q].q.val() & self.slot_mask[q].val()) << self.fetch_shift.val()) + self.fetch_part[q].val();
+            } else {
+                self.write_index[q].next = self.index.val();
+            }
+            if self.run.val() {
+                if self.count.val() < self.queue_depth[q].val() {
+                    self.written[q].d.next = self.count.val();
+                } else {
+                    self.written[q].d.next = self.queue_depth[q].val();
+                }
+            } else if self.fetch_last[q].val() {
+                self.written[q].d.next = self.written[q].q.val() + 1;
+            }
+            if self.run.val() {
+                self.read.next = 0.into();
+            } else if self.issue.val() {
+                self.read.next = ((self.pc.q.val() + 1) & self.slot_mask[q].val()) << self.fetch_shift.val();
+            } else if self.fk.q.val() < self.fetch.val() {
+                self.read.next =
+                    ((self.pc.q.val() & self.slot_mask[q].val()) << self.fetch_shift.val()) + bit_cast::<ADDR_BITS, 4>(self.fk.q.val());
+            } else {
+                self.read.next = ((self.pc.q.val() & self.slot_mask[q].val()) << self.fetch_shift.val())
+                    + bit_cast::<ADDR_BITS, 4>(self.last_part.val());
+            }
+            for j in 0..self.imem.len() {
+                self.imem[j].write_enable.next = self.write.val() | self.fetch_write[q].val();
+                self.imem[j].write_address.next = self.write_index[q].val();
+                self.imem[j].read_address.next = self.read.val();
+            }
         }
         // Data lane m (32 bits) goes to the RAM of part lane m.
         for j in 0..self.data.len() {
@@ -895,14 +911,20 @@ impl Logic for UnitSequencer {
             self.n.d.next = self.count.val() & self.count_mask.val();
         } else {
             if self.issue.val() {
-                if self.present_after.val() {
-                    self.fk.d.next = 1.into();
-                } else {
-                    self.fk.d.next = 0.into();
-                }
+                self.fk.d.next = 1.into();
                 self.pc.d.next = (self.pc.q.val() + 1) & self.count_mask.val();
-            } else if (self.fk.q.val() < self.fetch.val()) & self.present.val() {
+            } else if self.fk.q.val() < self.fetch.val() {
                 self.fk.d.next = self.fk.q.val() + 1;
+            }
+            // With a queue, an instruction not yet fetched is not read.
+            for q in 0..self._queued {
+                if self.issue.val() {
+                    if !self.present_after[q].val() {
+                        self.fk.d.next = 0.into();
+                    }
+                } else if !self.present[q].val() {
+                    self.fk.d.next = self.fk.q.val();
+                }
             }
             if self.complete.val() {
                 self.done_next.next = self.done1.q.val();
@@ -1162,15 +1184,6 @@ impl Logic for Controller {
             self.exec.data[j].next = self.host_word[j].val();
             self.store.data[j].next = self.host_word[j].val();
         }
-        self.load.fetch_write.next = false;
-        self.exec.fetch_write.next = false;
-        self.store.fetch_write.next = false;
-        self.load.fetch_last.next = false;
-        self.exec.fetch_last.next = false;
-        self.store.fetch_last.next = false;
-        self.load.fetch_part.next = 0.into();
-        self.exec.fetch_part.next = 0.into();
-        self.store.fetch_part.next = 0.into();
         for f in 0..self.fetcher.len() {
             self.fetcher[f].clock.next = self.clock.val();
             self.fetcher[f].run.next = self.run.val();
@@ -1178,18 +1191,18 @@ impl Logic for Controller {
             self.fetcher[f].stream_count.next = self.stream_count[f].val();
             self.ir_addr[f].next = self.fetcher[f].ir_addr.val();
             self.fetcher[f].ir_opcode.next = self.ir_data[0].val().get_bits::<4>(0);
-            self.fetcher[f].room_load.next = self.load.room.val();
-            self.fetcher[f].room_exec.next = self.exec.room.val();
-            self.fetcher[f].room_store.next = self.store.room.val();
-            self.load.fetch_write.next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 0);
-            self.exec.fetch_write.next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 1);
-            self.store.fetch_write.next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 2);
-            self.load.fetch_last.next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 0);
-            self.exec.fetch_last.next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 1);
-            self.store.fetch_last.next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 2);
-            self.load.fetch_part.next = self.fetcher[f].part.val();
-            self.exec.fetch_part.next = self.fetcher[f].part.val();
-            self.store.fetch_part.next = self.fetcher[f].part.val();
+            self.fetcher[f].room_load.next = self.load.room[f].val();
+            self.fetcher[f].room_exec.next = self.exec.room[f].val();
+            self.fetcher[f].room_store.next = self.store.room[f].val();
+            self.load.fetch_write[f].next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 0);
+            self.exec.fetch_write[f].next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 1);
+            self.store.fetch_write[f].next = self.fetcher[f].write.val() & (self.fetcher[f].unit.val() == 2);
+            self.load.fetch_last[f].next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 0);
+            self.exec.fetch_last[f].next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 1);
+            self.store.fetch_last[f].next = self.fetcher[f].last.val() & (self.fetcher[f].unit.val() == 2);
+            self.load.fetch_part[f].next = self.fetcher[f].part.val();
+            self.exec.fetch_part[f].next = self.fetcher[f].part.val();
+            self.store.fetch_part[f].next = self.fetcher[f].part.val();
         }
         // The fetcher's words replace the host's while it writes (the host writes only
         // before `run`).

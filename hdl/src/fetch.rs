@@ -54,7 +54,7 @@ pub struct Fetcher {
     /// The unit.
     pub unit: Signal<Out, Bits<2>>,
     /// The part.
-    pub part: Signal<Out, Bits<4>>,
+    pub part: Signal<Out, Bits<ADDR_BITS>>,
     /// This write is the entry's last part: the unit's queue holds one more instruction.
     pub last: Signal<Out, Bit>,
     /// Address of the part whose bytes arrive in the next cycle.
@@ -161,7 +161,7 @@ impl Logic for Fetcher {
             self.held_room.next = self.room_store.val();
         }
         self.unit.next = self.target.val();
-        self.part.next = self.at_part.q.val();
+        self.part.next = bit_cast::<ADDR_BITS, 4>(self.at_part.q.val());
         self.write.next = false;
         self.last.next = false;
         if self.run.val() {
