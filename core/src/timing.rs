@@ -248,7 +248,7 @@ pub struct Timeline {
     starts: [Vec<u64>; 3],
     /// The cycle the next entry's first part reaches the fetcher if it streams on.
     next_part: u64,
-    /// Entries fetched, and the DRAM bytes they took.
+    /// Entries fetched so far (64 bytes of DRAM reads each).
     entries: u64,
 }
 
