@@ -27,6 +27,8 @@ pub enum Region {
     Acc(u32),
     /// Requantization table.
     Param,
+    /// The vector unit's tables.
+    Table,
 }
 
 impl Region {
@@ -34,9 +36,10 @@ impl Region {
     fn slot(self) -> usize {
         match self {
             Region::Param => 0,
-            Region::Act(i) => 1 + 3 * i as usize,
-            Region::Acc(i) => 2 + 3 * i as usize,
-            Region::Wgt(i) => 3 + 3 * i as usize,
+            Region::Table => 1,
+            Region::Act(i) => 2 + 3 * i as usize,
+            Region::Acc(i) => 3 + 3 * i as usize,
+            Region::Wgt(i) => 4 + 3 * i as usize,
         }
     }
 }

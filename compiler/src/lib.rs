@@ -23,6 +23,7 @@ pub mod network;
 pub mod onnx;
 pub mod passes;
 pub mod schedule;
+pub mod vector;
 
 use miette::Diagnostic;
 use systole_core::layer::{Layer, LayerOp};

@@ -22,10 +22,12 @@
 
 use crate::layout::{align, consts_after, Frame, View};
 use crate::schedule::plan_sized;
+use crate::vector::{consts_size, Kernel, Operands, Window};
 use crate::CompileError;
 use rayon::prelude::*;
+use systole_core::arch::VECTOR_TABLE_ENTRIES;
 use systole_core::isa::{DramPattern, Instr, Op, Unit};
-use systole_core::network::{Network, ValueId};
+use systole_core::network::{Network, Op as NodeOp, Pool, ValueId};
 use systole_core::program::{DramSegment, NetStep, NetworkProgram, RunLayer, TensorPlacement, DRAM_LINE};
 use systole_core::{ArchConfig, ConfigError, Program};
 
@@ -43,10 +45,16 @@ fn invalid(layer: &str, field: &str, detail: String) -> CompileError {
 }
 
 /// Builds the network program from each layer's program compiled alone (`alone[node]`,
-/// `None` for host nodes, as `systole_runtime::compile` gives them): the same mappings,
-/// framed into one DRAM image.
-pub fn compile_network(arch: &ArchConfig, net: &Network, alone: &[Option<Program>]) -> Result<NetworkProgram, CompileError> {
-    let buffers = buffer_shapes(net, alone)?;
+/// `None` for other nodes, as `systole_runtime::compile` gives them): the same mappings,
+/// framed into one DRAM image. Nodes with a vector kernel (`kernels[node]`, see
+/// [`crate::vector::kernel`]) run on the vector unit; the others are host steps.
+pub fn compile_network(
+    arch: &ArchConfig,
+    net: &Network,
+    alone: &[Option<Program>],
+    kernels: &[Option<Kernel>],
+) -> Result<NetworkProgram, CompileError> {
+    let buffers = buffer_shapes(net, alone, kernels)?;
     let sizes: Vec<usize> = buffers.iter().map(|b| b.as_ref().map_or(0, |b| b.size())).collect();
     // A border is written once, before the network runs: a bordered buffer shares space
     // only with buffers of the same shape, border and zero point, whose borders coincide.
@@ -74,7 +82,26 @@ pub fn compile_network(arch: &ArchConfig, net: &Network, alone: &[Option<Program
     // Constants after the arena, in schedule order.
     let mut consts = align(plan.peak as u64);
     let mut frames = vec![None; net.nodes.len()];
+    let mut operands = vec![None; net.nodes.len()];
     for &n in &plan.order {
+        if kernels.get(n).is_some_and(Option::is_some) {
+            let node = &net.nodes[n];
+            let view = |v: ValueId, pad: [usize; 4]| View::inset(buffers[v].as_ref().expect("vector operands have buffers"), pad);
+            let out = buffers[node.output].as_ref().expect("vector outputs have buffers");
+            let pool = pool_of(&node.op);
+            let input = buffers[node.inputs[0]].as_ref().expect("vector operands have buffers");
+            let pad = pool.map_or([0; 4], |p| p.pad);
+            let second = node.inputs.get(1).map_or(view(node.inputs[0], pad), |&v| view(v, [0; 4]));
+            operands[n] = Some(Operands {
+                inputs: [view(node.inputs[0], pad), second],
+                input_width: input.dims[2] + pad[1] + pad[3],
+                output: View::interior(out),
+                out_dims: out.dims,
+                consts,
+            });
+            consts += consts_size(arch);
+            continue;
+        }
         let (Some((layer, _)), Some(program)) = (net.nodes[n].op.layer_data(), &alone[n]) else { continue };
         let node = &net.nodes[n];
         let (input, output) = (buffers[node.inputs[0]].as_ref(), buffers[node.output].as_ref());
@@ -89,7 +116,20 @@ pub fn compile_network(arch: &ArchConfig, net: &Network, alone: &[Option<Program
                 let mapping = p.mapping.expect("compiled layers record their mapping");
                 crate::compile_layer_framed(arch, layer, &data, mapping, frame).map(Some)
             }
-            _ => Ok(None),
+            _ => match (&operands[n], kernels.get(n).and_then(Option::as_ref)) {
+                (Some(at), Some(kernel)) => {
+                    let node = &net.nodes[n];
+                    let window = match &node.op {
+                        NodeOp::Add(_) => Window::Pair,
+                        op => {
+                            let d = buffers[node.inputs[0]].as_ref().expect("vector operands have buffers").dims;
+                            Window::of_pool(pool_of(op), [d[1], d[2]])
+                        }
+                    };
+                    crate::vector::lower(arch, &node.name, kernel, window, at).map(Some)
+                }
+                _ => Ok(None),
+            },
         })
         .collect::<Result<_, _>>()?;
     let mut linker = Linker::new(arch, align(consts));
@@ -122,7 +162,11 @@ pub fn compile_network(arch: &ArchConfig, net: &Network, alone: &[Option<Program
 
 /// The DRAM buffer of every value a layer reads or writes (addresses still 0): NHWC, with
 /// the widest border any consuming layer pads with and the longest reach past its end.
-fn buffer_shapes(net: &Network, alone: &[Option<Program>]) -> Result<Vec<Option<TensorPlacement>>, CompileError> {
+fn buffer_shapes(
+    net: &Network,
+    alone: &[Option<Program>],
+    kernels: &[Option<Kernel>],
+) -> Result<Vec<Option<TensorPlacement>>, CompileError> {
     fn touch<'b>(
         buffers: &'b mut [Option<TensorPlacement>],
         net: &Network,
@@ -164,7 +208,31 @@ fn buffer_shapes(net: &Network, alone: &[Option<Program>]) -> Result<Vec<Option<
         input.tail = input.tail.max(program.inputs[0].tail);
         touch(&mut buffers, net, node.output, layer.shape.output_dims(), &node.name)?;
     }
+    for (n, node) in net.nodes.iter().enumerate() {
+        if kernels.get(n).is_none_or(Option::is_none) {
+            continue;
+        }
+        let dims = |v: ValueId| nhwc_dims(&net.values[v].shape).ok_or_else(|| invalid(&node.name, "shape", "not an image".into()));
+        let pad = pool_of(&node.op).map_or([0; 4], |p| p.pad);
+        for (k, &v) in node.inputs.iter().enumerate() {
+            let input = touch(&mut buffers, net, v, dims(v)?, &node.name)?;
+            if k == 0 {
+                for (b, p) in input.pad.iter_mut().zip(pad) {
+                    *b = (*b).max(p);
+                }
+            }
+        }
+        touch(&mut buffers, net, node.output, dims(node.output)?, &node.name)?;
+    }
     Ok(buffers)
+}
+
+/// The pooling window of a pooling node.
+fn pool_of(op: &NodeOp) -> Option<&Pool> {
+    match op {
+        NodeOp::MaxPool(p) | NodeOp::AvgPool(p) => Some(p),
+        _ => None,
+    }
 }
 
 /// Who last wrote and read each element of a memory, as completed-instruction counts.
@@ -179,6 +247,7 @@ struct Use {
 enum Mem {
     Acc,
     Param,
+    Table,
     DramLine,
 }
 
@@ -202,6 +271,14 @@ fn footprint(op: &Op, rows: usize, mut f: impl FnMut(Mem, usize, bool)) {
             (dst..dst + count).for_each(|e| f(Mem::Param, e as usize, true));
             let pattern = DramPattern::runs(addr, 8 * count, 1, 0);
             lines(&pattern, |l| f(Mem::DramLine, l, false));
+        }
+        Op::LoadTable { dst, addr, count } => {
+            (dst..dst + count).for_each(|e| f(Mem::Table, e as usize, true));
+            lines(&DramPattern::runs(addr, 4 * count, 1, 0), |l| f(Mem::DramLine, l, false));
+        }
+        Op::Vector { acc, count, .. } => {
+            (0..VECTOR_TABLE_ENTRIES).for_each(|e| f(Mem::Table, e, false));
+            (acc..acc + count).for_each(|r| f(Mem::Acc, r as usize, true));
         }
         Op::MatmulWs { a, acc, .. } => (acc..acc + a.len()).for_each(|r| f(Mem::Acc, r as usize, true)),
         Op::MatmulOs { acc, .. } => (acc as usize..acc as usize + rows).for_each(|r| f(Mem::Acc, r, true)),
@@ -256,6 +333,7 @@ struct Linker {
     counts: [u32; 3],
     acc: Vec<Use>,
     params: Vec<Use>,
+    tables: Vec<Use>,
     dram: Vec<Use>,
     /// The previous layer's table entries.
     param_end: u32,
@@ -275,6 +353,7 @@ impl Linker {
             counts: [0; 3],
             acc: vec![Use::default(); arch.acc_rows()],
             params: vec![Use::default(); arch.param_entries],
+            tables: vec![Use::default(); VECTOR_TABLE_ENTRIES],
             dram: vec![Use::default(); (dram_size as usize).div_ceil(DRAM_LINE)],
             param_end: 0,
             arch: arch.name.clone(),
@@ -284,7 +363,8 @@ impl Linker {
     /// Appends layer `node`'s program; a finished run first if the layer needs another
     /// engine than the run's.
     fn add(&mut self, node: usize, p: &Program) -> Option<NetStep> {
-        let dataflow = p.mapping.map(|m| m.dataflow());
+        // A vector op (no mapping) runs beside either engine.
+        let dataflow = p.mapping.map(|m| m.dataflow()).or(self.dataflow);
         let done = if self.dataflow.is_some() && dataflow != self.dataflow { self.finish() } else { None };
         self.dataflow = dataflow;
         let base = self.counts;
@@ -313,11 +393,12 @@ impl Linker {
                 sync.exec = sync.exec.max(execs_before);
             }
             let n = self.counts[unit.index()] + 1;
-            let (acc, params, dram) = (&mut self.acc, &mut self.params, &mut self.dram);
+            let (acc, params, tables, dram) = (&mut self.acc, &mut self.params, &mut self.tables, &mut self.dram);
             footprint(&op, self.rows, |mem, e, write| {
                 let slot = match mem {
                     Mem::Acc => &mut acc[e],
                     Mem::Param => &mut params[e],
+                    Mem::Table => &mut tables[e],
                     Mem::DramLine => &mut dram[e],
                 };
                 if let Some((w, count)) = slot.write {
@@ -350,7 +431,7 @@ impl Linker {
         self.dataflow = None;
         self.counts = [0; 3];
         self.param_end = 0;
-        for table in [&mut self.acc, &mut self.params, &mut self.dram] {
+        for table in [&mut self.acc, &mut self.params, &mut self.tables, &mut self.dram] {
             table.fill(Use::default());
         }
         if self.layers.is_empty() {

@@ -20,7 +20,7 @@ fn tiny(arch: &ArchConfig) -> (Network, Vec<Option<Program>>, NetworkProgram) {
         .iter()
         .map(|n| n.op.layer_data().map(|(layer, data)| systole_compiler::compile_layer(arch, layer, &data).unwrap()))
         .collect();
-    let program = compile_network(arch, &net, &alone).unwrap();
+    let program = compile_network(arch, &net, &alone, &[]).unwrap();
     (net, alone, program)
 }
 

@@ -241,6 +241,19 @@ pub struct ArchConfig {
     /// FPGAs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instr_queue: Option<usize>,
+    /// Lanes of the vector unit beside the array, 0 (default: none) or a divisor of
+    /// `min(rows, cols)`: the exec unit's `Vector` op maps every byte of the activation
+    /// words it reads through one of two 256-entry tables, sums or takes the maximum over a
+    /// window of words and writes accumulator rows, `vector_lanes` lanes a cycle. It runs
+    /// residual Add, max and average pooling on the accelerator, exactly as ONNX Runtime
+    /// computes them (docs/ARCHITECTURE.md sections 3 and 5); without it these operators
+    /// run on the host.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub vector_lanes: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl Default for ArchConfig {
@@ -273,9 +286,18 @@ impl Default for ArchConfig {
             weight_broadcast: false,
             staggered_act_reads: false,
             instr_queue: None,
+            vector_lanes: 0,
         }
     }
 }
+
+/// Entries of the vector unit's table memory: two tables of 256 (one per byte value).
+pub const VECTOR_TABLE_ENTRIES: usize = 512;
+
+/// Cycles from a `Vector` op's last busy cycle to the cycle after its last accumulator
+/// write: the scratchpad read, the table read, the reduction's register and the write
+/// (docs/ARCHITECTURE.md section 5).
+pub const VECTOR_LATENCY: u64 = 4;
 
 /// The deepest instruction queue per unit (`ArchConfig::instr_queue`).
 pub const MAX_INSTR_QUEUE: usize = 1 << 16;
@@ -545,7 +567,20 @@ impl ArchConfig {
             Opcode::LoadTransposed | Opcode::StoreTransposed => self.transposer,
             Opcode::MatmulWs => self.dataflow.has_ws(),
             Opcode::MatmulOs => self.dataflow.has_os(),
+            Opcode::LoadTable | Opcode::Vector => self.vector_lanes > 0,
         }
+    }
+
+    /// Lanes of an activation word the vector unit maps, `min(rows, cols)`: lane `j` of each
+    /// word read becomes column `j` of the accumulator row written.
+    pub fn vector_width(&self) -> usize {
+        self.rows.min(self.cols)
+    }
+
+    /// Cycles the vector unit spends on each word it reads, `vector_width / vector_lanes`
+    /// (0 without a vector unit).
+    pub fn vector_passes(&self) -> usize {
+        self.vector_width().checked_div(self.vector_lanes).unwrap_or(0)
     }
 
     /// Peak multiply-accumulates per cycle.
@@ -765,6 +800,21 @@ impl ArchConfig {
                 return Err(ConfigError::new("instr_queue", format!("{q} is not a power of two from 2 to {MAX_INSTR_QUEUE}"))
                     .help("use 256 (a block RAM's depth), or leave it out for instruction memories that hold the whole program"));
             }
+        }
+        if self.vector_lanes > 0 && !self.vector_width().is_multiple_of(self.vector_lanes) {
+            return Err(ConfigError::new(
+                "vector_lanes",
+                format!(
+                    "{} does not divide min(rows, cols) = {} (the lanes of a word the vector unit maps)",
+                    self.vector_lanes,
+                    self.vector_width()
+                ),
+            )
+            .help(format!(
+                "use 0 (no vector unit), 1, or a divisor of {} such as {}",
+                self.vector_width(),
+                self.vector_width()
+            )));
         }
         if self.sparsity != Sparsity::Dense || self.int4_weights {
             let (field, what) = if self.sparsity != Sparsity::Dense {

@@ -35,6 +35,10 @@ pub enum Opcode {
     Store = 6,
     /// [`Op::StoreTransposed`].
     StoreTransposed = 7,
+    /// [`Op::LoadTable`].
+    LoadTable = 8,
+    /// [`Op::Vector`].
+    Vector = 9,
 }
 
 /// Bits of the opcode field.
@@ -42,7 +46,7 @@ pub const OPCODE_BITS: u32 = 4;
 
 impl Opcode {
     /// Every opcode, in code order.
-    pub const ALL: [Opcode; 7] = [
+    pub const ALL: [Opcode; 9] = [
         Opcode::Load,
         Opcode::LoadTransposed,
         Opcode::LoadParams,
@@ -50,6 +54,8 @@ impl Opcode {
         Opcode::MatmulOs,
         Opcode::Store,
         Opcode::StoreTransposed,
+        Opcode::LoadTable,
+        Opcode::Vector,
     ];
 
     /// The encoded value.
@@ -170,7 +176,7 @@ pub struct OpSpec {
 /// The field table of every opcode, in code order. A field that several ops of a unit have
 /// sits at the same position in each (the tables put shared fields first), so the
 /// controller's decoder takes each field from one place, without a multiplexer.
-pub const OPS: [OpSpec; 7] = [
+pub const OPS: [OpSpec; 9] = [
     OpSpec {
         opcode: Opcode::Load,
         unit: Unit::Load,
@@ -219,6 +225,16 @@ pub const OPS: [OpSpec; 7] = [
             STAGE,
             own(&[unsigned("row_stride", WORD), unsigned("line_pitch", WORD), unsigned("width", LEN)]),
         ],
+    },
+    OpSpec {
+        opcode: Opcode::LoadTable,
+        unit: Unit::Load,
+        groups: &[own(&[unsigned("dst", WORD), unsigned("addr", ADDR), unsigned("count", COUNT)])],
+    },
+    OpSpec {
+        opcode: Opcode::Vector,
+        unit: Unit::Exec,
+        groups: &[WORD_GEN, own(&[unsigned("acc", WORD)]), own(&[unsigned("count", COUNT), unsigned("stride", WORD), unsigned("max", 1)])],
     },
 ];
 
@@ -404,6 +420,8 @@ impl Op {
             Op::MatmulOs { .. } => Opcode::MatmulOs,
             Op::Store { .. } => Opcode::Store,
             Op::StoreTransposed { .. } => Opcode::StoreTransposed,
+            Op::LoadTable { .. } => Opcode::LoadTable,
+            Op::Vector { .. } => Opcode::Vector,
         }
     }
 
@@ -421,7 +439,13 @@ impl Op {
                 v.extend(pattern_values(src));
                 v.push(*pitch as i128);
             }
-            Op::LoadParams { dst, addr, count } => v.extend([*dst as i128, *addr as i128, *count as i128]),
+            Op::LoadParams { dst, addr, count } | Op::LoadTable { dst, addr, count } => {
+                v.extend([*dst as i128, *addr as i128, *count as i128])
+            }
+            Op::Vector { window, count, stride, acc, max } => {
+                v.extend(word_gen_values(window));
+                v.extend([*acc as i128, *count as i128, *stride as i128, *max as i128]);
+            }
             Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
                 v.extend(word_gen_values(a));
                 v.extend([*acc as i128, *accumulate as i128]);
@@ -462,6 +486,11 @@ impl Op {
             }
             Opcode::LoadTransposed => Op::LoadTransposed { dst: r.u32(), src: r.pattern(), pitch: r.u32() },
             Opcode::LoadParams => Op::LoadParams { dst: r.u32(), addr: r.next() as u64, count: r.u32() },
+            Opcode::LoadTable => Op::LoadTable { dst: r.u32(), addr: r.next() as u64, count: r.u32() },
+            Opcode::Vector => {
+                let (window, acc, count, stride) = (r.word_gen(), r.u32(), r.u32(), r.u32());
+                Op::Vector { window, count, stride, acc, max: r.flag() }
+            }
             Opcode::MatmulWs => {
                 let (a, acc, accumulate, band) = (r.word_gen(), r.u32(), r.flag(), r.band());
                 let (preload_valid, preload) = (r.flag(), r.u32());
@@ -573,7 +602,7 @@ mod tests {
             assert_eq!(Opcode::from_code(spec.opcode.code()), Some(spec.opcode));
         }
         assert_eq!(Opcode::from_code(0), None);
-        assert_eq!(Opcode::from_code(8), None);
+        assert_eq!(Opcode::from_code(10), None);
     }
 
     #[test]

@@ -241,6 +241,33 @@ pub enum Op {
         /// Entries.
         count: u32,
     },
+    /// Load unit: `count` 4-byte entries (little-endian i32) from `addr` -> entries
+    /// `dst..` of the vector unit's table memory, every lane's copy. Entry `256 * t + x` is
+    /// table `t`'s value for the byte `x` (as unsigned).
+    LoadTable {
+        /// First table entry.
+        dst: u32,
+        /// DRAM byte address.
+        addr: u64,
+        /// Entries.
+        count: u32,
+    },
+    /// Exec unit, vector unit: for each output `o < count`, column `j < vector_width` of acc
+    /// row `acc + o` <- the sum (wrapping) or, with `max`, the maximum over the words of
+    /// `window` shifted by `o * stride` of `T[lane j of the word]`, with table `T` 0 for
+    /// the window's first word and 1 for the others; columns from `vector_width` on become 0.
+    Vector {
+        /// The words of output 0's window, in order.
+        window: WordGen,
+        /// Outputs (accumulator rows written).
+        count: u32,
+        /// Words between the windows of consecutive outputs.
+        stride: u32,
+        /// First accumulator row.
+        acc: u32,
+        /// Reduce by maximum instead of sum.
+        max: bool,
+    },
     /// Exec unit, WS: acc row `acc + i` (=, or += if `accumulate`) the product of activation
     /// word `a[i]` with the active weight tile; meanwhile weight words `preload..+rows` fill
     /// the shadow tile (or, with `band`, word `preload` expands into it), which becomes active
@@ -384,6 +411,11 @@ impl fmt::Display for Instr {
             }
             Op::LoadTransposed { dst, pitch, src } => write!(f, "load.act.t  act[{dst}] pitch {pitch} <- {src}")?,
             Op::LoadParams { dst, addr, count } => write!(f, "load.param  param[{dst}..+{count}] <- dram[{addr:#x}]")?,
+            Op::LoadTable { dst, addr, count } => write!(f, "load.table  table[{dst}..+{count}] <- dram[{addr:#x}]")?,
+            Op::Vector { window, count, stride, acc, max } => {
+                let reduce = if *max { "max" } else { "sum" };
+                write!(f, "vec.{reduce}     acc[{acc}..+{count}] <- T(act{window}) step {stride}")?
+            }
             Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
                 let op = if *accumulate { "+=" } else { "=" };
                 write!(f, "mm.ws       acc[{acc}] {op} act{a} x W")?;
@@ -433,8 +465,8 @@ impl fmt::Display for Instr {
 
 /// The kinds of SRAM access the simulator counts, as report keys: the index of each is its
 /// slot in [`Accesses::sram`].
-pub const SRAM_ACCESS_KINDS: [&str; 8] =
-    ["act.read", "act.write", "wgt.read", "wgt.write", "acc.read", "acc.write", "param.read", "param.write"];
+pub const SRAM_ACCESS_KINDS: [&str; 10] =
+    ["act.read", "act.write", "wgt.read", "wgt.write", "acc.read", "acc.write", "param.read", "param.write", "table.read", "table.write"];
 
 const ACT_READ: usize = 0;
 const ACT_WRITE: usize = 1;
@@ -444,6 +476,8 @@ const ACC_READ: usize = 4;
 const ACC_WRITE: usize = 5;
 const PARAM_READ: usize = 6;
 const PARAM_WRITE: usize = 7;
+const TABLE_READ: usize = 8;
+const TABLE_WRITE: usize = 9;
 
 /// SRAM words and DRAM bytes one instruction touches, from its fields alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -485,6 +519,11 @@ pub fn accesses(arch: &crate::ArchConfig, op: &Op) -> Accesses {
             Accesses { dram_read: src.num_runs() * len, ..Accesses::sram(&[(ACT_WRITE, outer * groups * len)]) }
         }
         Op::LoadParams { count, .. } => Accesses { dram_read: 8 * count as u64, ..Accesses::sram(&[(PARAM_WRITE, count as u64)]) },
+        Op::LoadTable { count, .. } => Accesses { dram_read: 4 * count as u64, ..Accesses::sram(&[(TABLE_WRITE, count as u64)]) },
+        Op::Vector { window, count, .. } => {
+            let words = window.len() as u64 * count as u64;
+            Accesses::sram(&[(ACT_READ, words), (TABLE_READ, words), (ACC_WRITE, count as u64)])
+        }
         Op::MatmulWs { a, accumulate, preload, band, sparse, int4, act4, csc, .. } => {
             let m = a.len() as u64;
             let preload = match (preload, band) {
@@ -589,6 +628,8 @@ pub(crate) mod tests {
             Op::MatmulOs { a, b: 0, acc: 0, accumulate: false, band: None },
             Op::Store { acc: 0, dst: src, out },
             Op::StoreTransposed { acc: 0, row_stride: 0, line_pitch: 0, width: 0, dst: src, out },
+            Op::LoadTable { dst: 0, addr: 0, count: 0 },
+            Op::Vector { window: a, count: 0, stride: 0, acc: 0, max: false },
         ]
     }
 
@@ -661,6 +702,14 @@ pub(crate) mod tests {
             (word(), word(), word(), 0u32..(1 << 16), pattern(), stage()).prop_map(|(acc, row_stride, line_pitch, width, dst, out)| {
                 Op::StoreTransposed { acc, row_stride, line_pitch, width, dst, out }
             }),
+            (0u32..(1 << 10), 0u64..(1 << 40), 0u32..(1 << 10)).prop_map(|(dst, addr, count)| Op::LoadTable { dst, addr, count }),
+            (wordgen(), 0u32..(1 << 24), word(), word(), any::<bool>()).prop_map(|(window, count, stride, acc, max)| Op::Vector {
+                window,
+                count,
+                stride,
+                acc,
+                max
+            }),
         ]
     }
 
@@ -685,7 +734,7 @@ pub(crate) mod tests {
 
     #[test]
     fn unknown_opcodes_do_not_decode() {
-        for opcode in [0u64, 8, 15] {
+        for opcode in [0u64, 10, 15] {
             assert_eq!(Instr::decode(&[opcode, 0, 0, 0, 0, 0, 0, 0]), None);
         }
     }

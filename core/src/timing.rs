@@ -130,6 +130,14 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
             let busy = (*count as u64).max((8 * *count as u64).div_ceil(bw as u64));
             (lat + busy, 0, busy)
         }
+        Op::LoadTable { count, .. } => {
+            let busy = (*count as u64).max((4 * *count as u64).div_ceil(bw as u64));
+            (lat + busy, 0, busy)
+        }
+        Op::Vector { window, count, .. } => {
+            let busy = window.len() as u64 * *count as u64 * arch.vector_passes() as u64;
+            (busy.max(1), crate::arch::VECTOR_LATENCY, busy)
+        }
         Op::MatmulWs { a, preload, band, sparse, act4, csc, .. } => {
             let m = a.len() as u64;
             let fill = match (preload, band) {
@@ -250,6 +258,8 @@ pub struct Timeline {
     next_part: u64,
     /// Entries fetched so far (64 bytes of DRAM reads each).
     entries: u64,
+    /// The exec unit's last instruction was a `Vector` op.
+    after_vector: bool,
 }
 
 impl Timeline {
@@ -267,6 +277,7 @@ impl Timeline {
             starts: Default::default(),
             next_part: arch.dram_latency as u64,
             entries: 0,
+            after_vector: false,
         }
     }
 
@@ -279,6 +290,12 @@ impl Timeline {
         let u = ins.op.unit();
         let ui = u.index();
         let mut ready = self.free[ui].max(self.fetched[ui]);
+        let vector = matches!(ins.op, Op::Vector { .. });
+        if u == Unit::Exec && (vector || self.after_vector) {
+            // The vector unit and the array share the accumulator's write port: a Vector op
+            // and the exec op after it do not overlap their writes.
+            ready = ready.max(self.done[ui].last().copied().unwrap_or(0));
+        }
         for v in Unit::ALL {
             let need = ins.sync.on(v) as usize;
             if v == u || need == 0 {
@@ -303,6 +320,9 @@ impl Timeline {
         let (busy, latency, useful) = cost(arch, &ins.op);
         let t = InstrTiming { unit: u, start, free: start + busy, done: start + busy + latency, useful };
         self.free[ui] = t.free;
+        if u == Unit::Exec {
+            self.after_vector = vector;
+        }
         self.fetched[ui] = start + self.fetch;
         self.done[ui].push(t.done);
         self.last = self.last.max(t.done);

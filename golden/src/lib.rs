@@ -167,8 +167,14 @@ pub fn avg_pool(x: &Tensor, pool: &Pool, x_scale: f32, x_zp: i8, y_scale: f32, y
     pool_windows(pool, x, |w| {
         let sum: i32 = w.iter().map(|&v| v as i32 - x_zp as i32).sum();
         let count = if pool.count_include_pad { full } else { w.len() as f32 };
-        quantize(sum as f32 * (x_scale / y_scale) / count, y_zp)
+        average(sum, count, x_scale, y_scale, y_zp)
     })
+}
+
+/// QLinearAveragePool's output for a window whose values less the input zero point sum to
+/// `sum` over `count` elements.
+pub fn average(sum: i32, count: f32, x_scale: f32, y_scale: f32, y_zp: i8) -> i8 {
+    quantize(sum as f32 * (x_scale / y_scale) / count, y_zp)
 }
 
 /// QLinearGlobalAveragePool: average over the whole H x W plane, output `N x 1 x 1 x C`.
@@ -181,16 +187,14 @@ pub fn global_avg_pool(x: &Tensor, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i
 /// in f32, with an optional fused activation.
 pub fn add(a: &Tensor, aq: Quant, b: &Tensor, bq: Quant, yq: Quant, act: Activation) -> Tensor {
     assert_eq!(a.dims, b.dims, "residual add operands must have equal shapes");
-    let data = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(&x, &y)| {
-            let real = aq.scale * (x as i32 - aq.zp as i32) as f32 + bq.scale * (y as i32 - bq.zp as i32) as f32;
-            activate(quantize(real / yq.scale, yq.zp), act, yq.scale, yq.zp)
-        })
-        .collect();
+    let data = a.data.iter().zip(&b.data).map(|(&x, &y)| add_one(x, aq, y, bq, yq, act)).collect();
     Tensor::from_vec(a.dims, data)
+}
+
+/// QLinearAdd of one pair of elements.
+pub fn add_one(x: i8, aq: Quant, y: i8, bq: Quant, yq: Quant, act: Activation) -> i8 {
+    let real = aq.scale * (x as i32 - aq.zp as i32) as f32 + bq.scale * (y as i32 - bq.zp as i32) as f32;
+    activate(quantize(real / yq.scale, yq.zp), act, yq.scale, yq.zp)
 }
 
 /// A standalone ReLU or ReLU6 on an int8 tensor quantized with `(scale, zp)`.

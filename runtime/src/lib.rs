@@ -17,7 +17,8 @@
 
 use miette::Diagnostic;
 use rayon::prelude::*;
-use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network};
+use systole_core::layer::Activation;
+use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Quant};
 use systole_core::program::{NetStep, NetworkProgram, RunLayer};
 use systole_core::report::HostStep;
 use systole_core::{ArchConfig, Program, SimReport};
@@ -86,8 +87,28 @@ pub struct Compiled {
 /// program with the same mappings.
 pub fn compile(arch: &ArchConfig, net: &Network) -> Result<Compiled, RunError> {
     let layers = compile_layers(arch, net)?;
-    let network = systole_compiler::network::compile_network(arch, net, &layers)?;
+    let kernels = vector_kernels(arch, net);
+    let network = systole_compiler::network::compile_network(arch, net, &layers, &kernels)?;
     Ok(Compiled { layers, network })
+}
+
+/// The golden model's operators, which vector kernels are made to equal.
+struct Golden;
+
+impl systole_compiler::vector::Reference for Golden {
+    fn add(&self, a: i8, aq: Quant, b: i8, bq: Quant, yq: Quant, act: Activation) -> i8 {
+        systole_golden::add_one(a, aq, b, bq, yq, act)
+    }
+
+    fn average(&self, sum: i32, count: usize, xq: Quant, yq: Quant) -> i8 {
+        systole_golden::average(sum, count as f32, xq.scale, yq.scale, yq.zp)
+    }
+}
+
+/// The vector kernel of every node that runs on `arch`'s vector unit (in parallel), equal to
+/// the golden model's operator on every input; `None` for the others.
+pub fn vector_kernels(arch: &ArchConfig, net: &Network) -> Vec<Option<systole_compiler::vector::Kernel>> {
+    (0..net.nodes.len()).into_par_iter().map(|n| systole_compiler::vector::kernel(arch, net, n, &Golden)).collect()
 }
 
 /// Compiles every accelerator layer of `net` for `arch` alone (in parallel); `None` for host

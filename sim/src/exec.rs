@@ -1,7 +1,7 @@
 //! Functional execution in start order, with per-word race checks, and the report.
 
 use crate::SimError;
-use systole_core::arch::NM_GROUP;
+use systole_core::arch::{NM_GROUP, VECTOR_TABLE_ENTRIES};
 use systole_core::isa::{access_totals, csc_mask_words, ws_tile_words, Buffer, DramPattern, Op, OutputStage, Unit, WordGen};
 use systole_core::program::DRAM_LINE;
 use systole_core::report::{utilization, LayerReport};
@@ -70,6 +70,9 @@ struct Machine {
     wgt: Vec<i8>,
     acc: Vec<i32>,
     params: Vec<ChannelParam>,
+    /// The vector unit's table memory ([`VECTOR_TABLE_ENTRIES`] entries, every lane's copy alike).
+    table: Vec<i32>,
+    vector_width: usize,
     active: Vec<i32>,
     shadow: Vec<i32>,
     /// Per PE of a sparse tile: the lane within its group of four that its weight multiplies.
@@ -82,6 +85,7 @@ struct Machine {
     wgt_t: Tracker,
     acc_t: Tracker,
     param_t: Tracker,
+    table_t: Tracker,
     dram_t: Tracker,
 }
 
@@ -127,6 +131,8 @@ impl Machine {
             wgt: vec![0; arch.wgt_words() * cols],
             acc: vec![0; arch.acc_rows() * cols],
             params: vec![ChannelParam::default(); arch.param_entries],
+            table: vec![0; if arch.vector_lanes > 0 { VECTOR_TABLE_ENTRIES } else { 0 }],
+            vector_width: arch.vector_width(),
             active: vec![0; rows * cols],
             shadow: vec![0; rows * cols],
             active_index: vec![0; rows * cols],
@@ -138,6 +144,7 @@ impl Machine {
             wgt_t: Tracker::new("wgt", arch.wgt_words()),
             acc_t: Tracker::new("acc", arch.acc_rows()),
             param_t: Tracker::new("param", arch.param_entries),
+            table_t: Tracker::new("table", if arch.vector_lanes > 0 { VECTOR_TABLE_ENTRIES } else { 0 }),
             dram_t: Tracker::new("dram line", dram_len.div_ceil(DRAM_LINE)),
         }
     }
@@ -155,6 +162,19 @@ impl Machine {
                     self.params[dst + e] = ChannelParam::from_bytes(chunk);
                 }
                 Ok(())
+            }
+            Op::LoadTable { dst, addr, count } => {
+                let (dst, count) = (dst as usize, count as usize);
+                self.table_t.check(dst, count, i)?;
+                let range = dram_range(&mut self.dram_t, dram.len(), (addr as i64, 4 * count), (i, t), false)?;
+                for (e, chunk) in dram[range].chunks_exact(4).enumerate() {
+                    self.table_t.write(dst + e, t, t.done, i)?;
+                    self.table[dst + e] = i32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+                }
+                Ok(())
+            }
+            Op::Vector { window, count, stride, acc, max } => {
+                self.vector(i, window, (count as usize, stride as usize), acc as usize, max, t)
             }
             Op::MatmulWs { a, acc, accumulate, preload, band, sparse, int4, act4, csc } => {
                 let (rows, cols) = (self.rows, self.cols);
@@ -496,6 +516,46 @@ impl Machine {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// The vector unit: each output row reduces its window's words through the tables.
+    fn vector(
+        &mut self,
+        i: usize,
+        window: WordGen,
+        (count, stride): (usize, usize),
+        acc: usize,
+        max: bool,
+        t: &InstrTiming,
+    ) -> Result<(), SimError> {
+        let (rows, cols, width) = (self.rows, self.cols, self.vector_width);
+        if window.is_empty() {
+            return Err(SimError::OutOfBounds { instr: i, detail: "a Vector op with an empty window".into() });
+        }
+        self.acc_t.check(acc, count, i)?;
+        for e in 0..VECTOR_TABLE_ENTRIES {
+            self.table_t.read(e, t, t.free, i)?;
+        }
+        let mut row = vec![0i32; cols];
+        for o in 0..count {
+            for (w, word) in window.addrs().enumerate() {
+                let word = word as usize + o * stride;
+                self.act_t.check(word, 1, i)?;
+                self.act_t.read(word, t, t.free, i)?;
+                let table = &self.table[if w == 0 { 0 } else { 256 }..][..256];
+                for (r, &x) in row[..width].iter_mut().zip(&self.act[word * rows..(word + 1) * rows]) {
+                    let v = table[x as u8 as usize];
+                    *r = match (w, max) {
+                        (0, _) => v,
+                        (_, true) => (*r).max(v),
+                        (_, false) => r.wrapping_add(v),
+                    };
+                }
+            }
+            self.acc_t.write(acc + o, t, t.done, i)?;
+            self.acc[(acc + o) * cols..(acc + o + 1) * cols].copy_from_slice(&row);
+        }
+        Ok(())
     }
 
     fn requant(&mut self, row: usize, col: usize, param: usize, out: &OutputStage, t: &InstrTiming, i: usize) -> Result<i8, SimError> {

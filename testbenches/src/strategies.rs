@@ -97,6 +97,7 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     staggered_act_reads: broadcast && dataflow == Dataflow::WeightStationary,
                     // Half of the instances stream their programs through a short queue.
                     instr_queue: [None, None, None, Some(2), Some(4), Some(16)][queue],
+                    vector_lanes: 0,
                 }
             },
         )

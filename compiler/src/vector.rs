@@ -1,0 +1,362 @@
+//! Residual Add, max pooling and average pooling on the vector unit, exactly as ONNX Runtime
+//! computes them.
+//!
+//! ```text
+//!  act words (a pixel's channels) ──T0 / T1 (256 entries)──► sum or max over the window ──► acc row
+//!  acc row ──store: y = clamp(round_half_even(f32(acc) * scale) + zp)──► DRAM
+//! ```
+//!
+//! Each operator becomes a [`Kernel`]: two tables, a reduction and the store's output stage,
+//! chosen so that the result equals the reference on *every* input, which is checked
+//! exhaustively when the kernel is made (never assumed):
+//!
+//! - **Add** `y = f(a, b)`: `acc = T0[a] + T1[b]` and `y = round(acc / 2^12)`, so each pair
+//!   bounds `T0[a] + T1[b]` to the open interval of its output; the 512 unknowns under the
+//!   65,536 pairs' bounds are a system of difference constraints, solved by Bellman-Ford
+//!   relaxation. Any `f` that is a monotone function of `A[a] + B[b]` (as ONNX Runtime's
+//!   float QLinearAdd is, up to its roundings) has solutions.
+//! - **Average pooling** `y = h(sum)`: `T[x] = x - x_zp`, the sum over the window, and a
+//!   store scale near `x_scale / (y_scale * count)` found among the nearest floats so that
+//!   the store's exact f32 rounding equals `h` on every reachable sum.
+//! - **Max pooling**: `T[x] = x`, the maximum, a store scale of 1.
+
+use crate::emit::{Emitter, Region};
+use crate::layout::{align, View};
+use crate::CompileError;
+use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
+use systole_core::network::{Network, Op as NodeOp, Pool, Quant};
+use systole_core::program::DramSegment;
+use systole_core::requant::{requantize, ChannelParam};
+use systole_core::{ArchConfig, Program};
+
+/// Fractional bits of an Add kernel's accumulator: `y = round_half_even(acc / 2^12)`.
+pub const ADD_FRACTION_BITS: u32 = 12;
+
+/// The largest accumulator magnitude an Add kernel produces, so that `f32(acc)` is exact.
+const ADD_LIMIT: i64 = 1 << 24;
+
+/// No clamp beyond int8's range.
+const FULL: (i8, i8) = (i8::MIN, i8::MAX);
+
+/// The references a kernel is made to equal (the golden model's operators).
+pub trait Reference: Sync {
+    /// QLinearAdd of one pair of elements, with the fused activation.
+    fn add(&self, a: i8, aq: Quant, b: i8, bq: Quant, yq: Quant, act: systole_core::layer::Activation) -> i8;
+    /// QLinearAveragePool's output for a window whose values less `x_zp` sum to `sum`.
+    fn average(&self, sum: i32, count: usize, xq: Quant, yq: Quant) -> i8;
+}
+
+/// What the vector unit computes for one operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kernel {
+    /// Table 0 (the window's first word) and table 1 (its other words), indexed by the
+    /// byte as unsigned.
+    pub tables: [[i32; 256]; 2],
+    /// Reduce by maximum instead of sum.
+    pub max: bool,
+    /// The store's requantization entry (the same for every column).
+    pub param: ChannelParam,
+    /// The store's output zero point.
+    pub zp: i8,
+    /// The store's clamp: the least and greatest output.
+    pub clamp: (i8, i8),
+}
+
+/// The byte of table index `i`.
+fn byte(i: usize) -> i8 {
+    i as u8 as i8
+}
+
+impl Kernel {
+    /// Max pooling: the identity tables, the maximum, a scale of 1.
+    pub fn max_pool() -> Self {
+        let t = std::array::from_fn(|i| byte(i) as i32);
+        Self { tables: [t, t], max: true, param: ChannelParam { bias: 0, scale_bits: 1f32.to_bits() }, zp: 0, clamp: FULL }
+    }
+
+    /// Average pooling over windows of `count` elements, or `None` if no scale among the
+    /// 512 floats nearest `x_scale / (y_scale * count)` reproduces `target` on every sum.
+    pub fn average(count: usize, xq: Quant, yq: Quant, target: impl Fn(i32) -> i8) -> Option<Self> {
+        let t: [i32; 256] = std::array::from_fn(|i| byte(i) as i32 - xq.zp as i32);
+        let (lo, hi) = (count as i64 * (-128 - xq.zp as i64), count as i64 * (127 - xq.zp as i64));
+        if hi - lo > 1 << 24 {
+            return None;
+        }
+        let sums: Vec<(i32, i8)> = (lo..=hi).map(|s| (s as i32, target(s as i32))).collect();
+        let guess = xq.scale / (yq.scale * count as f32);
+        if !(guess.is_finite() && guess > 0.0) {
+            return None;
+        }
+        let candidates = (0..256u32).flat_map(|k| [guess.to_bits() + k, guess.to_bits().wrapping_sub(k + 1)]);
+        for bits in candidates {
+            let param = ChannelParam { bias: 0, scale_bits: bits };
+            if !f32::from_bits(bits).is_finite() || f32::from_bits(bits) <= 0.0 {
+                continue;
+            }
+            if sums.iter().all(|&(s, y)| requantize(s, param, yq.zp, i8::MIN, i8::MAX) == y) {
+                return Some(Self { tables: [t, t], max: false, param, zp: yq.zp, clamp: FULL });
+            }
+        }
+        None
+    }
+
+    /// Residual Add `y = target(a, b)`, or `None` if no tables reproduce it (a target that is
+    /// not a monotone function of a sum of per-operand terms). `hint` gives each operand's
+    /// real contribution in output steps, `(a_scale (a - a_zp) + ..) / y_scale`, a start
+    /// the relaxation corrects.
+    pub fn add(hint: (impl Fn(i8) -> f64, impl Fn(i8) -> f64), target: impl Fn(i8, i8) -> i8) -> Option<Self> {
+        let unit = (1i64 << ADD_FRACTION_BITS) as f64;
+        let y: Vec<i8> = (0..1 << 16).map(|k| target(byte(k >> 8), byte(k & 255))).collect();
+        let clamp = (*y.iter().min().expect("pairs"), *y.iter().max().expect("pairs"));
+        // round_half_even(acc / 2^12) = y exactly when acc is strictly inside y's interval;
+        // the clamp makes the least and greatest outputs' intervals unbounded (a fused ReLU
+        // floors at the zero point).
+        let bounds = |y: i8| {
+            let (mid, half) = (y as i64 * (1 << ADD_FRACTION_BITS), 1i64 << (ADD_FRACTION_BITS - 1));
+            let lo = if y == clamp.0 { -ADD_LIMIT } else { mid - half + 1 };
+            let hi = if y == clamp.1 { ADD_LIMIT - 1 } else { mid + half - 1 };
+            (lo, hi)
+        };
+        // Unknowns: x[a] = T0[a] and w[b] = -T1[b]; a pair's bounds lo <= x[a] - w[b] <= hi
+        // are the edges w[b] -> x[a] (hi) and x[a] -> w[b] (-lo).
+        let mut x: Vec<i64> = (0..256).map(|a| (hint.0(byte(a)) * unit).round() as i64).collect();
+        let mut w: Vec<i64> = (0..256).map(|b| -(hint.1(byte(b)) * unit).round() as i64).collect();
+        let mut settled = false;
+        for _ in 0..4096 {
+            let mut changed = false;
+            for a in 0..256 {
+                for b in 0..256 {
+                    let (lo, hi) = bounds(y[a << 8 | b]);
+                    if x[a] > w[b] + hi {
+                        x[a] = w[b] + hi;
+                        changed = true;
+                    }
+                    if w[b] > x[a] - lo {
+                        w[b] = x[a] - lo;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                settled = true;
+                break;
+            }
+        }
+        if !settled {
+            return None;
+        }
+        let t0: [i32; 256] = std::array::from_fn(|a| x[a] as i32);
+        let t1: [i32; 256] = std::array::from_fn(|b| (-w[b]) as i32);
+        let ok = (0..256).all(|a| {
+            (0..256).all(|b| {
+                let (lo, hi) = bounds(y[a << 8 | b]);
+                let s = x[a] - w[b];
+                lo <= s && s <= hi && x[a].abs() < 1 << 31 && w[b].abs() < 1 << 31
+            })
+        });
+        let scale = 1.0 / (1u32 << ADD_FRACTION_BITS) as f32;
+        ok.then_some(Self { tables: [t0, t1], max: false, param: ChannelParam { bias: 0, scale_bits: scale.to_bits() }, zp: 0, clamp })
+    }
+
+    /// The output the store writes for one accumulator value (the unit's exact arithmetic).
+    pub fn output(&self, acc: i32) -> i8 {
+        requantize(acc, self.param, self.zp, self.clamp.0, self.clamp.1)
+    }
+
+    /// The tables' DRAM image: 512 little-endian i32 entries.
+    fn table_bytes(&self) -> Vec<u8> {
+        self.tables.iter().flatten().flat_map(|v| v.to_le_bytes()).collect()
+    }
+}
+
+/// The kernel of network node `node` on `arch`, or `None` when it runs on the host: the
+/// instance has no vector unit, the operator is not one the unit runs, or (rarely) no
+/// exact kernel exists for its quantization.
+pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Reference) -> Option<Kernel> {
+    if arch.vector_lanes == 0 {
+        return None;
+    }
+    let n = &net.nodes[node];
+    let (x, y) = (&net.values[n.inputs[0]], &net.values[n.output]);
+    if x.shape.len() != 4 || y.shape.len() != 4 {
+        return None;
+    }
+    match &n.op {
+        NodeOp::Add(act) => {
+            let b = &net.values[*n.inputs.get(1)?];
+            if b.shape != x.shape || y.shape != x.shape {
+                return None;
+            }
+            let (aq, bq, yq) = (x.quant, b.quant, y.quant);
+            let hint_a = |v: i8| (aq.scale as f64 * (v as f64 - aq.zp as f64)) / yq.scale as f64 + yq.zp as f64;
+            let hint_b = |v: i8| (bq.scale as f64 * (v as f64 - bq.zp as f64)) / yq.scale as f64;
+            Kernel::add((hint_a, hint_b), |a, b| reference.add(a, aq, b, bq, yq, *act))
+        }
+        NodeOp::MaxPool(pool) => {
+            // A border wins no window when it is at most every value: the producer clamps its
+            // outputs at the zero point the border holds (a fused ReLU).
+            let clamped = net.nodes.iter().any(|p| {
+                p.output == n.inputs[0]
+                    && matches!(p.op.layer_data(), Some((l, _)) if l.activation != systole_core::layer::Activation::None)
+            });
+            (pool.pad == [0; 4] || clamped).then(Kernel::max_pool)
+        }
+        NodeOp::AvgPool(pool) if pool.pad == [0; 4] || pool.count_include_pad => {
+            let count = pool.kernel[0] * pool.kernel[1];
+            Kernel::average(count, x.quant, y.quant, |s| reference.average(s, count, x.quant, y.quant))
+        }
+        NodeOp::GlobalAvgPool => {
+            let count = x.shape[2] * x.shape[3];
+            Kernel::average(count, x.quant, y.quant, |s| reference.average(s, count, x.quant, y.quant))
+        }
+        _ => None,
+    }
+}
+
+/// The window a kernel reduces over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// One pixel of each of two equally shaped inputs (Add).
+    Pair,
+    /// A pooling window over the one input's padded pixels.
+    Pool {
+        /// Height and width.
+        kernel: [usize; 2],
+        /// Stride.
+        stride: [usize; 2],
+    },
+}
+
+impl Window {
+    /// The window of a pooling node (the whole plane for a global pool of `h x w`).
+    pub fn of_pool(pool: Option<&Pool>, hw: [usize; 2]) -> Self {
+        match pool {
+            Some(p) => Window::Pool { kernel: p.kernel, stride: p.stride },
+            None => Window::Pool { kernel: hw, stride: [1, 1] },
+        }
+    }
+}
+
+/// Where a vector operator finds its tensors.
+#[derive(Debug, Clone, Copy)]
+pub struct Operands {
+    /// The inputs (two for [`Window::Pair`]); a pool's at its padded corner.
+    pub inputs: [View; 2],
+    /// Padded input width (a pair's: the output's).
+    pub input_width: usize,
+    /// The output.
+    pub output: View,
+    /// Output NHWC extents.
+    pub out_dims: [usize; 4],
+    /// First byte of the tables and the store's entries.
+    pub consts: u64,
+}
+
+/// DRAM bytes of a vector kernel's constants: the tables, then `cols` store entries.
+pub fn consts_size(arch: &ArchConfig) -> u64 {
+    align(4 * systole_core::arch::VECTOR_TABLE_ENTRIES as u64 + (ChannelParam::BYTES * arch.cols) as u64)
+}
+
+/// The program of one vector operator: per image, channel group of `min(rows, cols)` and
+/// band of output rows, the inputs' words into one half of the activation scratchpad, a
+/// `Vector` op per output row (per band for a pair) into one half of the accumulator, a
+/// store; the halves alternate so that the next band loads while this one reduces.
+pub fn lower(arch: &ArchConfig, name: &str, kernel: &Kernel, window: Window, at: &Operands) -> Result<Program, CompileError> {
+    let [n, p, q, c] = at.out_dims;
+    let group = arch.vector_width();
+    let (act_half, acc_half) = (arch.act_words() / 2, arch.acc_rows() / 2);
+    let wp = at.input_width;
+    let (kh, sh) = match window {
+        Window::Pair => (1, 1),
+        Window::Pool { kernel, stride } => (kernel[0], stride[0]),
+    };
+    let words_for = |band: usize| match window {
+        Window::Pair => 2 * band * q,
+        Window::Pool { .. } => ((band - 1) * sh + kh) * wp,
+    };
+    let band = (1..=p).rev().find(|&b| words_for(b) <= act_half && b * q <= acc_half).ok_or_else(|| CompileError::DoesNotFit {
+        layer: name.into(),
+        what: format!("one output row's input ({} words) and outputs ({q} rows)", words_for(1)),
+        field: if words_for(1) > act_half { "act_sram_kib" } else { "acc_sram_kib" },
+        need: 2 * if words_for(1) > act_half { words_for(1) } else { q },
+        have: 2 * if words_for(1) > act_half { act_half } else { acc_half },
+        help: "enlarge the scratchpad, or run the operator on the host (an instance with vector_lanes = 0)".into(),
+    })?;
+    let tables = at.consts;
+    let params = tables + 4 * systole_core::arch::VECTOR_TABLE_ENTRIES as u64;
+    let mut em = Emitter::default();
+    em.emit(Op::LoadTable { dst: 0, addr: tables, count: systole_core::arch::VECTOR_TABLE_ENTRIES as u32 }, &[], &[Region::Table]);
+    em.emit(Op::LoadParams { dst: 0, addr: params, count: arch.cols as u32 }, &[], &[Region::Param]);
+    let out_stage = OutputStage { param: 0, zp: kernel.zp, lo: kernel.clamp.0, hi: kernel.clamp.1 };
+    let rows_pattern = |view: &View, img: usize, y: usize, x_count: usize, rows: usize, c0: usize, len: usize| DramPattern {
+        addr: view.addr + img as u64 * view.image_pitch + y as u64 * view.row_pitch + c0 as u64,
+        len: len as u32,
+        dims: [
+            Dim { count: 1, stride: 0 },
+            Dim { count: rows as u32, stride: view.row_pitch as i64 },
+            Dim { count: x_count as u32, stride: c as i64 },
+        ],
+    };
+    let mut tile = 0u32;
+    for img in 0..n {
+        for c0 in (0..c).step_by(group) {
+            let len = group.min(c - c0);
+            for y0 in (0..p).step_by(band) {
+                let b = band.min(p - y0);
+                let h = tile % 2;
+                let (act, acc) = (h * act_half as u32, h * acc_half as u32);
+                match window {
+                    Window::Pair => {
+                        let words = (b * q) as u32;
+                        for (k, input) in at.inputs.iter().enumerate() {
+                            let src = rows_pattern(input, img, y0, q, b, c0, len);
+                            em.emit(Op::Load { target: Buffer::Act, dst: act + k as u32 * words, offset: 0, src }, &[], &[Region::Act(h)]);
+                        }
+                        let window = WordGen { start: act, inner_count: 2, inner_stride: words, outer_count: 1, outer_stride: 0 };
+                        em.emit(
+                            Op::Vector { window, count: words, stride: 1, acc, max: kernel.max },
+                            &[Region::Act(h), Region::Table],
+                            &[Region::Acc(h)],
+                        );
+                    }
+                    Window::Pool { kernel: [kh, kw], stride: [sh, sw] } => {
+                        let iy0 = y0 * sh;
+                        let rows = (b - 1) * sh + kh;
+                        let src = rows_pattern(&at.inputs[0], img, iy0, wp, rows, c0, len);
+                        em.emit(Op::Load { target: Buffer::Act, dst: act, offset: 0, src }, &[], &[Region::Act(h)]);
+                        for oy in y0..y0 + b {
+                            let start = act + ((oy * sh - iy0) * wp) as u32;
+                            let window =
+                                WordGen { start, inner_count: kw as u32, inner_stride: 1, outer_count: kh as u32, outer_stride: wp as u32 };
+                            let op = Op::Vector {
+                                window,
+                                count: q as u32,
+                                stride: sw as u32,
+                                acc: acc + ((oy - y0) * q) as u32,
+                                max: kernel.max,
+                            };
+                            em.emit(op, &[Region::Act(h), Region::Table], &[Region::Acc(h)]);
+                        }
+                    }
+                }
+                let dst = rows_pattern(&at.output, img, y0, q, b, c0, len);
+                em.emit(Op::Store { acc, dst, out: out_stage }, &[Region::Acc(h), Region::Param], &[]);
+                tile += 1;
+            }
+        }
+    }
+    let entries: Vec<u8> = (0..arch.cols).flat_map(|_| kernel.param.to_bytes()).collect();
+    Ok(Program {
+        arch: arch.name.clone(),
+        instrs: em.instrs,
+        dram_size: at.consts + consts_size(arch),
+        dram_init: vec![
+            DramSegment { name: "vector tables".into(), addr: tables, bytes: kernel.table_bytes() },
+            DramSegment { name: "requantization table".into(), addr: params, bytes: entries },
+        ],
+        inputs: vec![],
+        outputs: vec![],
+        macs: 0,
+        mapping: None,
+    })
+}
