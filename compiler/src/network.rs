@@ -22,12 +22,12 @@
 
 use crate::layout::{align, consts_after, Frame, View};
 use crate::schedule::plan_sized;
-use crate::vector::{consts_size, Kernel, Operands, Window};
+use crate::vector::{consts_size, padding, Kernel, Operands, Window};
 use crate::CompileError;
 use rayon::prelude::*;
 use systole_core::arch::VECTOR_TABLE_ENTRIES;
 use systole_core::isa::{DramPattern, Instr, Op, Unit};
-use systole_core::network::{Network, Op as NodeOp, Pool, ValueId};
+use systole_core::network::{Network, ValueId};
 use systole_core::program::{DramSegment, NetStep, NetworkProgram, RunLayer, TensorPlacement, DRAM_LINE};
 use systole_core::{ArchConfig, ConfigError, Program};
 
@@ -88,9 +88,8 @@ pub fn compile_network(
             let node = &net.nodes[n];
             let view = |v: ValueId, pad: [usize; 4]| View::inset(buffers[v].as_ref().expect("vector operands have buffers"), pad);
             let out = buffers[node.output].as_ref().expect("vector outputs have buffers");
-            let pool = pool_of(&node.op);
             let input = buffers[node.inputs[0]].as_ref().expect("vector operands have buffers");
-            let pad = pool.map_or([0; 4], |p| p.pad);
+            let pad = padding(&node.op);
             let second = node.inputs.get(1).map_or(view(node.inputs[0], pad), |&v| view(v, [0; 4]));
             operands[n] = Some(Operands {
                 inputs: [view(node.inputs[0], pad), second],
@@ -119,13 +118,8 @@ pub fn compile_network(
             _ => match (&operands[n], kernels.get(n).and_then(Option::as_ref)) {
                 (Some(at), Some(kernel)) => {
                     let node = &net.nodes[n];
-                    let window = match &node.op {
-                        NodeOp::Add(_) => Window::Pair,
-                        op => {
-                            let d = buffers[node.inputs[0]].as_ref().expect("vector operands have buffers").dims;
-                            Window::of_pool(pool_of(op), [d[1], d[2]])
-                        }
-                    };
+                    let input = buffers[node.inputs[0]].as_ref().expect("vector operands have buffers").dims;
+                    let window = Window::of(&node.op, input);
                     crate::vector::lower(arch, &node.name, kernel, window, at).map(Some)
                 }
                 _ => Ok(None),
@@ -213,7 +207,7 @@ fn buffer_shapes(
             continue;
         }
         let dims = |v: ValueId| nhwc_dims(&net.values[v].shape).ok_or_else(|| invalid(&node.name, "shape", "not an image".into()));
-        let pad = pool_of(&node.op).map_or([0; 4], |p| p.pad);
+        let pad = padding(&node.op);
         for (k, &v) in node.inputs.iter().enumerate() {
             let input = touch(&mut buffers, net, v, dims(v)?, &node.name)?;
             if k == 0 {
@@ -225,14 +219,6 @@ fn buffer_shapes(
         touch(&mut buffers, net, node.output, dims(node.output)?, &node.name)?;
     }
     Ok(buffers)
-}
-
-/// The pooling window of a pooling node.
-fn pool_of(op: &NodeOp) -> Option<&Pool> {
-    match op {
-        NodeOp::MaxPool(p) | NodeOp::AvgPool(p) => Some(p),
-        _ => None,
-    }
 }
 
 /// Who last wrote and read each element of a memory, as completed-instruction counts.

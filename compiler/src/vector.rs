@@ -24,8 +24,8 @@ use crate::emit::{Emitter, Region};
 use crate::layout::{align, View};
 use crate::CompileError;
 use systole_core::isa::{Buffer, Dim, DramPattern, Op, OutputStage, WordGen};
-use systole_core::network::{Network, Op as NodeOp, Pool, Quant};
-use systole_core::program::DramSegment;
+use systole_core::network::{Network, Op as NodeOp, Quant};
+use systole_core::program::{DramSegment, TensorPlacement};
 use systole_core::requant::{requantize, ChannelParam};
 use systole_core::{ArchConfig, Program};
 
@@ -68,7 +68,8 @@ fn byte(i: usize) -> i8 {
 }
 
 impl Kernel {
-    /// Max pooling: the identity tables, the maximum, a scale of 1.
+    /// Max pooling (and a copy, a window of one): the identity tables, the maximum, a
+    /// scale of 1.
     pub fn max_pool() -> Self {
         let t = std::array::from_fn(|i| byte(i) as i32);
         Self { tables: [t, t], max: true, param: ChannelParam { bias: 0, scale_bits: 1f32.to_bits() }, zp: 0, clamp: FULL }
@@ -178,6 +179,12 @@ pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Ref
     }
     let n = &net.nodes[node];
     let (x, y) = (&net.values[n.inputs[0]], &net.values[n.output]);
+    if let NodeOp::Reshape = n.op {
+        // A flatten of `N x C x 1 x 1` keeps the NHWC bytes: a copy.
+        let same =
+            crate::network::nhwc_dims(&x.shape).is_some() && crate::network::nhwc_dims(&x.shape) == crate::network::nhwc_dims(&y.shape);
+        return same.then(Kernel::max_pool);
+    }
     if x.shape.len() != 4 || y.shape.len() != 4 {
         return None;
     }
@@ -228,13 +235,65 @@ pub enum Window {
 }
 
 impl Window {
-    /// The window of a pooling node (the whole plane for a global pool of `h x w`).
-    pub fn of_pool(pool: Option<&Pool>, hw: [usize; 2]) -> Self {
-        match pool {
-            Some(p) => Window::Pool { kernel: p.kernel, stride: p.stride },
-            None => Window::Pool { kernel: hw, stride: [1, 1] },
+    /// The window of a node with a kernel whose (first) input has NHWC extents `input`:
+    /// a pair for Add, one pixel for a copy, the whole plane for a global pool.
+    pub fn of(op: &NodeOp, input: [usize; 4]) -> Self {
+        match op {
+            NodeOp::Add(_) => Window::Pair,
+            NodeOp::MaxPool(p) | NodeOp::AvgPool(p) => Window::Pool { kernel: p.kernel, stride: p.stride },
+            NodeOp::GlobalAvgPool => Window::Pool { kernel: [input[1], input[2]], stride: [1, 1] },
+            _ => Window::Pool { kernel: [1, 1], stride: [1, 1] },
         }
     }
+}
+
+/// The border a node's (first) input needs: a pool's padding.
+pub fn padding(op: &NodeOp) -> [usize; 4] {
+    match op {
+        NodeOp::MaxPool(p) | NodeOp::AvgPool(p) => p.pad,
+        _ => [0; 4],
+    }
+}
+
+/// Node `node` with `kernel` compiled alone, owning its DRAM: its inputs (a pool's padded,
+/// a max pool's border at -128, which wins no window) from 0, then its output, then the
+/// constants. Its timing is that of the node in a network program.
+pub fn compile_alone(arch: &ArchConfig, net: &Network, node: usize, kernel: &Kernel) -> Result<Program, CompileError> {
+    let n = &net.nodes[node];
+    let dims = |v: usize| {
+        crate::network::nhwc_dims(&net.values[v].shape).ok_or_else(|| CompileError::Invalid {
+            layer: n.name.clone(),
+            help: None,
+            error: Box::new(systole_core::ConfigError::new("shape", format!("{:?} is not an image or a matrix", net.values[v].shape))),
+        })
+    };
+    let mut end = 0u64;
+    let mut place = |name: &str, dims: [usize; 4], pad: [usize; 4], pad_value: i8| {
+        let t = TensorPlacement { name: name.into(), dims, addr: end, pad, pad_value, tail: 0 };
+        end = align(end + t.size() as u64);
+        t
+    };
+    let pad = padding(&n.op);
+    let border = if kernel.max { i8::MIN } else { net.values[n.inputs[0]].quant.zp };
+    let inputs: Vec<TensorPlacement> = n
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| Ok(place(&format!("input{k}"), dims(v)?, if k == 0 { pad } else { [0; 4] }, border)))
+        .collect::<Result<_, CompileError>>()?;
+    let output = place("output", dims(n.output)?, [0; 4], 0);
+    let first = View::inset(&inputs[0], pad);
+    let at = Operands {
+        inputs: [first, inputs.get(1).map_or(first, View::interior)],
+        input_width: inputs[0].wp(),
+        output: View::interior(&output),
+        out_dims: output.dims,
+        consts: end,
+    };
+    let mut program = lower(arch, &n.name, kernel, Window::of(&n.op, inputs[0].dims), &at)?;
+    program.inputs = inputs;
+    program.outputs = vec![output];
+    Ok(program)
 }
 
 /// Where a vector operator finds its tensors.

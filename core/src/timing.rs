@@ -416,6 +416,26 @@ mod tests {
     }
 
     #[test]
+    fn vector_ops_by_hand() {
+        // 8x4 array: the unit maps min(8, 4) = 4 lanes a word; with 2 lanes, 2 passes a word.
+        let arch = ArchConfig { rows: 8, cols: 4, vector_lanes: 2, ..ArchConfig::default() };
+        let plain = |op| Instr { sync: crate::isa::Sync::default(), op };
+        // A 3x3 window, 5 outputs: 9 * 5 * 2 = 90 cycles busy, then 4 to the last write.
+        let window = crate::isa::WordGen { start: 0, inner_count: 3, inner_stride: 1, outer_count: 3, outer_stride: 10 };
+        let vector = Op::Vector { window, count: 5, stride: 2, acc: 0, max: true };
+        assert_eq!(cost(&arch, &vector), (90, 4, 90));
+        // A table load of 512 entries at 16 bytes a cycle: 512 beats after the wait of 40.
+        let table = Op::LoadTable { dst: 0, addr: 0, count: 512 };
+        assert_eq!(cost(&arch, &table), (40 + 512, 0, 512));
+        // The array's latency is 8 + 4 + 1 = 13 (no pipeline stages): a vector op after a
+        // 6-word matmul starts at its done, 6 + 13 = 19, not when the unit frees at 6; and
+        // the matmul after it starts at its done, 19 + 90 + 4 = 113.
+        let matmul = Op::dense_ws(crate::isa::WordGen::linear(0, 6), 0, false, None, None);
+        let t = schedule(&arch, &[plain(matmul), plain(vector), plain(matmul)]).unwrap();
+        assert_eq!(t.iter().map(|t| (t.start, t.done)).collect::<Vec<_>>(), [(0, 19), (19, 113), (113, 132)]);
+    }
+
+    #[test]
     fn transposed_groups_by_hand() {
         // 2 outer x 6 inner runs of 5 bytes on 4 rows, 2 bytes per beat: groups of 4 and 2
         // runs, 3 beats per run, 5 words each.

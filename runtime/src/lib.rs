@@ -77,7 +77,7 @@ pub struct NetworkRun {
 /// A network compiled for one architecture.
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    /// Each accelerator layer compiled alone (`None` for host nodes).
+    /// Each accelerator layer and vector-unit node compiled alone (`None` for host nodes).
     pub layers: Vec<Option<Program>>,
     /// The whole network as one DRAM image and its steps.
     pub network: NetworkProgram,
@@ -86,9 +86,14 @@ pub struct Compiled {
 /// Compiles `net` for `arch`: every accelerator layer alone (in parallel), then the network
 /// program with the same mappings.
 pub fn compile(arch: &ArchConfig, net: &Network) -> Result<Compiled, RunError> {
-    let layers = compile_layers(arch, net)?;
+    let mut layers = compile_layers(arch, net)?;
     let kernels = vector_kernels(arch, net);
     let network = systole_compiler::network::compile_network(arch, net, &layers, &kernels)?;
+    for (n, kernel) in kernels.iter().enumerate() {
+        if let Some(k) = kernel {
+            layers[n] = Some(systole_compiler::vector::compile_alone(arch, net, n, k)?);
+        }
+    }
     Ok(Compiled { layers, network })
 }
 

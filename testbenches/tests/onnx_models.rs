@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use systole_core::network::{HostTensor, Network};
+use systole_core::program::NetStep;
 use systole_core::ArchConfig;
 
 fn models() -> PathBuf {
@@ -178,7 +179,8 @@ fn float_model_quantized_by_systole_tracks_the_float_model() {
 }
 
 /// A whole network from `zoo` at 224x224: quantized by Systole on two random inputs, then
-/// simulated on the 16x16 preset; every node's output equals the golden network's.
+/// simulated on the 16x16 preset with a vector unit as one program without a host step;
+/// every node's output equals the golden network's.
 fn zoo_network_end_to_end(name: &str, layers: usize, depthwise: usize) -> systole_runtime::NetworkRun {
     let bytes = systole_compiler::onnx::zoo::build(name, 224, 7).unwrap();
     let path = PathBuf::from(format!("{name}.onnx"));
@@ -188,8 +190,11 @@ fn zoo_network_end_to_end(name: &str, layers: usize, depthwise: usize) -> systol
     assert_eq!(net.layers().count(), layers);
     assert_eq!(net.layers().filter(|(_, l)| l.op == systole_core::LayerOp::Depthwise).count(), depthwise);
     let x = vec![samples[0][0].1.clone()].into_iter().map(|t| HostTensor::F32 { shape: t.shape, data: t.data }).collect::<Vec<_>>();
-    let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
+    let preset = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
+    let arch = ArchConfig { vector_lanes: 16, ..preset };
     let compiled = systole_runtime::compile(&arch, &net).unwrap();
+    assert_eq!(compiled.network.runs().count(), 1, "{name}: one program");
+    assert!(compiled.network.steps.iter().all(|s| matches!(s, NetStep::Run { .. })), "{name}: a host step");
     let run = systole_runtime::simulate(&arch, &net, &compiled.network, &x).unwrap();
     let golden = systole_golden::network::run_with(&net, systole_golden::network::input_values(&net, &x).unwrap(), |_, l, d| {
         Ok::<_, ()>(systole_golden::layer(l, d))
