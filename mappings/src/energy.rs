@@ -80,14 +80,18 @@ impl Energy {
 }
 
 /// The SRAMs of `arch` as (report key prefix, bytes, word bits).
-pub fn memories(arch: &ArchConfig) -> [(&'static str, f64, f64); 4] {
+pub fn memories(arch: &ArchConfig) -> [(&'static str, f64, f64); 5] {
     let kib = |k: usize| (k * 1024) as f64;
+    let table_bytes = (4 * systole_core::arch::VECTOR_TABLE_ENTRIES * arch.vector_lanes) as f64;
     [
         ("act", kib(arch.act_sram_kib), (8 * arch.rows) as f64),
         ("wgt", kib(arch.wgt_sram_kib), (8 * arch.cols) as f64),
         ("acc", kib(arch.acc_sram_kib), (32 * arch.cols) as f64),
         // One entry: an int32 bias and an f32 scale.
         ("param", (arch.param_entries * 8) as f64, 64.0),
+        // The vector unit's tables, a copy per lane (none without a vector unit); a word
+        // read looks up an entry for each of its `vector_width` lanes.
+        ("table", table_bytes, (32 * arch.vector_width()) as f64),
     ]
 }
 
