@@ -345,6 +345,12 @@ const SYNC_FIELDS: [&str; 3] = ["sync.load", "sync.exec", "sync.store"];
 /// An opcode's start: its bit of its unit's start bundle, read from the controller.
 type StartPort = fn(&Controller) -> bool;
 
+/// The opcodes the RTL implements, in code order: all but the vector unit's `LoadTable` and
+/// `Vector`, which it does not have yet (`systole rtl` and the boards refuse
+/// `vector_lanes`, so no instance decodes them).
+pub const RTL_OPCODES: [Opcode; 7] =
+    [Opcode::Load, Opcode::LoadTransposed, Opcode::LoadParams, Opcode::MatmulWs, Opcode::MatmulOs, Opcode::Store, Opcode::StoreTransposed];
+
 /// The start of each opcode, in opcode order (a test checks the order); its place is its
 /// index in the kernel's opcode constants.
 const STARTS: [(Opcode, &str, StartPort); 7] = [
@@ -1416,12 +1422,13 @@ mod tests {
     #[test]
     fn every_opcode_has_its_start_port_in_order() {
         let opcodes: Vec<Opcode> = STARTS.iter().map(|(o, _, _)| *o).collect();
-        assert_eq!(opcodes, Opcode::ALL.to_vec());
+        assert_eq!(opcodes, RTL_OPCODES.to_vec());
+        assert!(Opcode::ALL.iter().filter(|o| !RTL_OPCODES.contains(o)).all(|&o| o == Opcode::LoadTable || o == Opcode::Vector));
     }
 
     #[test]
     fn every_field_of_every_op_has_a_port_and_every_port_a_field() {
-        for spec in &OPS {
+        for spec in OPS.iter().filter(|s| RTL_OPCODES.contains(&s.opcode)) {
             for f in spec.fields() {
                 assert!(
                     PORTS.iter().any(|p| p.unit == spec.unit && p.field == f.name),
@@ -1433,7 +1440,12 @@ mod tests {
             }
         }
         for p in PORTS {
-            assert!(OPS.iter().any(|s| s.unit == p.unit && s.has(p.field)), "the {:?} port of `{}` decodes no field", p.unit, p.field);
+            assert!(
+                OPS.iter().any(|s| RTL_OPCODES.contains(&s.opcode) && s.unit == p.unit && s.has(p.field)),
+                "the {:?} port of `{}` decodes no field",
+                p.unit,
+                p.field
+            );
         }
     }
 

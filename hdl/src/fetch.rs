@@ -19,7 +19,7 @@ use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 use systole_core::encoding::OPCODE_BITS;
-use systole_core::isa::{Opcode, Unit, INSTR_WORDS};
+use systole_core::isa::{Unit, INSTR_WORDS};
 
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
@@ -90,10 +90,11 @@ impl Fetcher {
     pub fn new(fetch: usize, dram_latency: usize) -> Self {
         assert!((2..1 << WAIT_BITS).contains(&dram_latency), "DRAM latency {dram_latency}");
         assert_eq!(OPCODE_BITS, 4);
-        let last_code = |unit: Unit| Opcode::ALL.iter().filter(|o| o.unit() == unit).map(|o| o.code()).max().unwrap_or(0);
+        let opcodes = crate::controller::RTL_OPCODES;
+        let last_code = |unit: Unit| opcodes.iter().filter(|o| o.unit() == unit).map(|o| o.code()).max().unwrap_or(0);
         let (last_load, last_exec) = (last_code(Unit::Load), last_code(Unit::Exec));
         assert!(
-            Opcode::ALL
+            opcodes
                 .iter()
                 .all(|o| (o.code() <= last_load) == (o.unit() == Unit::Load) && (o.code() <= last_exec) == (o.unit() != Unit::Store)),
             "opcodes are grouped by unit"
