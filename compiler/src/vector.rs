@@ -170,20 +170,32 @@ impl Kernel {
     }
 }
 
-/// The kernel of network node `node` on `arch`, or `None` when it runs on the host: the
-/// instance has no vector unit, the operator is not one the unit runs, or (rarely) no
-/// exact kernel exists for its quantization.
-pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Reference) -> Option<Kernel> {
-    if arch.vector_lanes == 0 {
-        return None;
-    }
+/// What the vector unit computes for a node, before its tables are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorOp {
+    /// Residual Add with its fused activation.
+    Add(systole_core::layer::Activation),
+    /// Max pooling.
+    Max,
+    /// Average pooling (and a global one) over windows of `count` elements.
+    Average {
+        /// Elements per window.
+        count: usize,
+    },
+    /// A flatten that keeps the NHWC bytes.
+    Copy,
+}
+
+/// The operator node `node` would be on a vector unit, or `None` when the unit cannot run
+/// it: another operator, operands of other shapes, a padded max pool whose border could
+/// win a window, or average pooling over windows of varying size.
+pub fn vector_op(net: &Network, node: usize) -> Option<VectorOp> {
     let n = &net.nodes[node];
     let (x, y) = (&net.values[n.inputs[0]], &net.values[n.output]);
     if let NodeOp::Reshape = n.op {
         // A flatten of `N x C x 1 x 1` keeps the NHWC bytes: a copy.
-        let same =
-            crate::network::nhwc_dims(&x.shape).is_some() && crate::network::nhwc_dims(&x.shape) == crate::network::nhwc_dims(&y.shape);
-        return same.then(Kernel::max_pool);
+        let dims = crate::network::nhwc_dims(&x.shape);
+        return (dims.is_some() && dims == crate::network::nhwc_dims(&y.shape)).then_some(VectorOp::Copy);
     }
     if x.shape.len() != 4 || y.shape.len() != 4 {
         return None;
@@ -191,13 +203,7 @@ pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Ref
     match &n.op {
         NodeOp::Add(act) => {
             let b = &net.values[*n.inputs.get(1)?];
-            if b.shape != x.shape || y.shape != x.shape {
-                return None;
-            }
-            let (aq, bq, yq) = (x.quant, b.quant, y.quant);
-            let hint_a = |v: i8| (aq.scale as f64 * (v as f64 - aq.zp as f64)) / yq.scale as f64 + yq.zp as f64;
-            let hint_b = |v: i8| (bq.scale as f64 * (v as f64 - bq.zp as f64)) / yq.scale as f64;
-            Kernel::add((hint_a, hint_b), |a, b| reference.add(a, aq, b, bq, yq, *act))
+            (n.inputs.len() == 2 && b.shape == x.shape && y.shape == x.shape).then_some(VectorOp::Add(*act))
         }
         NodeOp::MaxPool(pool) => {
             // A border wins no window when it is at most every value: the producer clamps its
@@ -206,17 +212,44 @@ pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Ref
                 p.output == n.inputs[0]
                     && matches!(p.op.layer_data(), Some((l, _)) if l.activation != systole_core::layer::Activation::None)
             });
-            (pool.pad == [0; 4] || clamped).then(Kernel::max_pool)
+            (pool.pad == [0; 4] || clamped).then_some(VectorOp::Max)
         }
         NodeOp::AvgPool(pool) if pool.pad == [0; 4] || pool.count_include_pad => {
-            let count = pool.kernel[0] * pool.kernel[1];
-            Kernel::average(count, x.quant, y.quant, |s| reference.average(s, count, x.quant, y.quant))
+            Some(VectorOp::Average { count: pool.kernel[0] * pool.kernel[1] })
         }
-        NodeOp::GlobalAvgPool => {
-            let count = x.shape[2] * x.shape[3];
-            Kernel::average(count, x.quant, y.quant, |s| reference.average(s, count, x.quant, y.quant))
-        }
+        NodeOp::GlobalAvgPool => Some(VectorOp::Average { count: x.shape[2] * x.shape[3] }),
         _ => None,
+    }
+}
+
+/// The kernel of network node `node` on `arch`, or `None` when it runs on the host: the
+/// instance has no vector unit, the unit cannot run the operator ([`vector_op`]), or
+/// (rarely) no exact kernel exists for its quantization.
+pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Reference) -> Option<Kernel> {
+    if arch.vector_lanes == 0 {
+        return None;
+    }
+    let n = &net.nodes[node];
+    let (x, y) = (net.values[n.inputs[0]].quant, net.values[n.output].quant);
+    match vector_op(net, node)? {
+        VectorOp::Copy | VectorOp::Max => Some(Kernel::max_pool()),
+        VectorOp::Add(act) => {
+            let bq = net.values[n.inputs[1]].quant;
+            let hint_a = |v: i8| (x.scale as f64 * (v as f64 - x.zp as f64)) / y.scale as f64 + y.zp as f64;
+            let hint_b = |v: i8| (bq.scale as f64 * (v as f64 - bq.zp as f64)) / y.scale as f64;
+            Kernel::add((hint_a, hint_b), |a, b| reference.add(a, x, b, bq, y, act))
+        }
+        VectorOp::Average { count } => Kernel::average(count, x, y, |s| reference.average(s, count, x, y)),
+    }
+}
+
+impl VectorOp {
+    /// A kernel of this operator's reduction with empty tables: its programs have the
+    /// exact kernel's instructions and timing (which depend on no table value), for
+    /// timing a node without making its tables (the sweep).
+    pub fn timing_kernel(self) -> Kernel {
+        let param = ChannelParam { bias: 0, scale_bits: 1f32.to_bits() };
+        Kernel { tables: [[0; 256]; 2], max: matches!(self, VectorOp::Max | VectorOp::Copy), param, zp: 0, clamp: FULL }
     }
 }
 

@@ -1,12 +1,14 @@
 //! Evaluating one point: every layer compiled for the point's architecture and timed on the
 //! simulator's fast path (exact schedule and access counts without moving data), then
-//! energy, area and lower bounds from `systole-mappings`.
+//! energy, area and lower bounds from `systole-mappings`. With a vector unit, a network's
+//! residual Adds, pools and flatten are timed the same way.
 
 use crate::results::{LayerRecord, Record};
 use crate::space::Space;
 use crate::synth::Synth;
 use rustc_hash::FxHashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use systole_compiler::vector::VectorOp;
 use systole_core::layer::{ConvShape, Layer, LayerOp};
 use systole_core::mapping::Objective;
 use systole_core::network::Network;
@@ -22,6 +24,9 @@ pub struct Target {
     pub name: String,
     /// The layers in order.
     pub layers: Vec<Layer>,
+    /// A network's nodes that a vector unit runs (residual Add, pooling, a flatten's copy),
+    /// timed at points with `vector_lanes > 0` (compiled alone like the layers).
+    vector: Option<(Arc<Network>, Vec<(usize, VectorOp)>)>,
     /// Each (engine view, operator, shape, weight format, objective) planned so far, shared by the points:
     /// repeated layers, and a `both` point and the WS and OS points beside it, plan once.
     costs: Mutex<FxHashMap<CostKey, CostResult>>,
@@ -49,21 +54,23 @@ struct LayerCost {
 impl Target {
     /// The layers of a workload file.
     pub fn workload(wl: &Workload) -> Self {
-        Self::new(&wl.name, wl.layers.clone())
+        Self::new(&wl.name, wl.layers.clone(), None)
     }
 
-    /// The accelerator layers of a network.
+    /// The accelerator layers of a network, and the nodes a vector unit runs.
     pub fn network(net: &Network) -> Self {
-        Self::new(&net.name, net.nodes.iter().filter_map(|n| n.op.layer_data().map(|(layer, _)| layer.clone())).collect())
+        let layers = net.nodes.iter().filter_map(|n| n.op.layer_data().map(|(layer, _)| layer.clone())).collect();
+        let vector = (0..net.nodes.len()).filter_map(|n| systole_compiler::vector::vector_op(net, n).map(|op| (n, op))).collect();
+        Self::new(&net.name, layers, Some((Arc::new(net.clone()), vector)))
     }
 
     /// The same layers with nothing planned yet (for timing a sweep from a cold start).
     pub fn cold(&self) -> Self {
-        Self::new(&self.name, self.layers.clone())
+        Self::new(&self.name, self.layers.clone(), self.vector.clone())
     }
 
-    fn new(name: &str, layers: Vec<Layer>) -> Self {
-        Self { name: name.into(), layers, costs: Mutex::default() }
+    fn new(name: &str, layers: Vec<Layer>, vector: Option<(Arc<Network>, Vec<(usize, VectorOp)>)>) -> Self {
+        Self { name: name.into(), layers, vector, costs: Mutex::default() }
     }
 
     /// `layer` on the single-engine arch `view` (with its table key), planned and timed once
@@ -162,6 +169,43 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
             mapping,
         });
         reports.push(report);
+    }
+    if let (Some((net, nodes)), true) = (&target.vector, arch.vector_lanes > 0) {
+        for &(n, op) in nodes {
+            // Timing and accesses depend on the node's shapes, not on its tables (which the
+            // full simulation makes and checks exactly).
+            let name = &net.nodes[n].name;
+            let program = match systole_compiler::vector::compile_alone(&arch, net, n, &op.timing_kernel()) {
+                Ok(p) => p,
+                Err(e) => return rec.failed("unmappable", e.to_string()),
+            };
+            let report = match systole_sim::estimate(&arch, &program) {
+                Ok(x) => x.report,
+                Err(e) => return rec.failed("simulator", format!("node `{name}`: {e}")),
+            };
+            let busy: u64 = program
+                .instrs
+                .iter()
+                .filter(|i| matches!(i.op, systole_core::isa::Op::Vector { .. }))
+                .map(|i| systole_core::timing::cost(&arch, &i.op).0)
+                .sum();
+            let dram: u64 = report.dram_bytes.values().sum();
+            let e = energy::energy(&arch, &report, process);
+            rec.layers.push(LayerRecord {
+                name: name.clone(),
+                op: net.nodes[n].op.kind().into(),
+                cycles: report.cycles,
+                macs: 0,
+                utilization: 0.0,
+                bound: report.bound.clone(),
+                compute_bound_cycles: busy,
+                memory_bound_cycles: dram.div_ceil(arch.dram_bytes_per_cycle as u64),
+                energy_pj: e.total_pj(),
+                dram_bytes: dram,
+                mapping: None,
+            });
+            reports.push(report);
+        }
     }
     let total = systole_core::SimReport::new(&arch.name, &target.name, arch.pes() as u64, arch.clock_mhz, reports).total;
     let e = energy::energy(&arch, &total, process);
