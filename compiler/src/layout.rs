@@ -19,12 +19,15 @@ pub(crate) fn consts_after(output: &TensorPlacement) -> u64 {
 }
 
 /// An NHWC tensor as a layer addresses it inside a larger buffer: the byte address of
-/// element `(0, 0, 0, 0)` in the layer's own coordinates and the buffer's pitches (a pixel
-/// is always the tensor's channels, contiguous).
+/// element `(0, 0, 0, 0)` in the layer's own coordinates and the buffer's pitches (a layer's
+/// pixel is always its tensor's channels, contiguous; a concatenation's part is a slice of
+/// the buffer's pixels, `pixel_pitch` apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
     /// Byte address of element `(0, 0, 0, 0)`.
     pub addr: u64,
+    /// Bytes between pixels: the buffer's channels.
+    pub pixel_pitch: u64,
     /// Bytes between rows.
     pub row_pitch: u64,
     /// Bytes between images.
@@ -34,7 +37,7 @@ pub struct View {
 impl View {
     /// The whole of `t`, border included (coordinates count from the border's corner).
     pub fn padded(t: &TensorPlacement) -> Self {
-        Self { addr: t.addr, row_pitch: t.row_pitch() as u64, image_pitch: t.image_pitch() as u64 }
+        Self { addr: t.addr, pixel_pitch: t.dims[3] as u64, row_pitch: t.row_pitch() as u64, image_pitch: t.image_pitch() as u64 }
     }
 
     /// The layer's padded input inside `buffer`, whose border is at least `pad` on every

@@ -22,7 +22,7 @@
 
 use crate::layout::{align, consts_after, Frame, View};
 use crate::schedule::plan_sized;
-use crate::vector::{consts_size, padding, Kernel, Operands, Window};
+use crate::vector::{consts_size, padding, Kernel, Window};
 use crate::CompileError;
 use rayon::prelude::*;
 use systole_core::arch::VECTOR_TABLE_ENTRIES;
@@ -52,7 +52,7 @@ pub fn compile_network(
     arch: &ArchConfig,
     net: &Network,
     alone: &[Option<Program>],
-    kernels: &[Option<Kernel>],
+    kernels: &[Option<Vec<Kernel>>],
 ) -> Result<NetworkProgram, CompileError> {
     let buffers = buffer_shapes(net, alone, kernels)?;
     let sizes: Vec<usize> = buffers.iter().map(|b| b.as_ref().map_or(0, |b| b.size())).collect();
@@ -86,19 +86,16 @@ pub fn compile_network(
     for &n in &plan.order {
         if kernels.get(n).is_some_and(Option::is_some) {
             let node = &net.nodes[n];
-            let view = |v: ValueId, pad: [usize; 4]| View::inset(buffers[v].as_ref().expect("vector operands have buffers"), pad);
-            let out = buffers[node.output].as_ref().expect("vector outputs have buffers");
-            let input = buffers[node.inputs[0]].as_ref().expect("vector operands have buffers");
-            let pad = padding(&node.op);
-            let second = node.inputs.get(1).map_or(view(node.inputs[0], pad), |&v| view(v, [0; 4]));
-            operands[n] = Some(Operands {
-                inputs: [view(node.inputs[0], pad), second],
-                input_width: input.dims[2] + pad[1] + pad[3],
-                output: View::interior(out),
-                out_dims: out.dims,
+            let buffer = |v: ValueId| buffers[v].as_ref().expect("vector operands have buffers");
+            let parts = crate::vector::operands(
+                arch,
+                &node.op,
+                &node.inputs.iter().map(|&v| buffer(v)).collect::<Vec<_>>(),
+                buffer(node.output),
                 consts,
-            });
-            consts += consts_size(arch);
+            );
+            consts += parts.len() as u64 * consts_size(arch);
+            operands[n] = Some(parts);
             continue;
         }
         let (Some((layer, _)), Some(program)) = (net.nodes[n].op.layer_data(), &alone[n]) else { continue };
@@ -116,11 +113,11 @@ pub fn compile_network(
                 crate::compile_layer_framed(arch, layer, &data, mapping, frame).map(Some)
             }
             _ => match (&operands[n], kernels.get(n).and_then(Option::as_ref)) {
-                (Some(at), Some(kernel)) => {
+                (Some(parts), Some(kernels)) => {
                     let node = &net.nodes[n];
                     let input = buffers[node.inputs[0]].as_ref().expect("vector operands have buffers").dims;
-                    let window = Window::of(&node.op, input);
-                    crate::vector::lower(arch, &node.name, kernel, window, at).map(Some)
+                    let parts: Vec<_> = kernels.iter().zip(parts.iter().copied()).collect();
+                    crate::vector::lower(arch, &node.name, Window::of(&node.op, input), &parts).map(Some)
                 }
                 _ => Ok(None),
             },
@@ -159,7 +156,7 @@ pub fn compile_network(
 fn buffer_shapes(
     net: &Network,
     alone: &[Option<Program>],
-    kernels: &[Option<Kernel>],
+    kernels: &[Option<Vec<Kernel>>],
 ) -> Result<Vec<Option<TensorPlacement>>, CompileError> {
     fn touch<'b>(
         buffers: &'b mut [Option<TensorPlacement>],

@@ -44,6 +44,8 @@ pub trait Reference: Sync {
     fn add(&self, a: i8, aq: Quant, b: i8, bq: Quant, yq: Quant, act: systole_core::layer::Activation) -> i8;
     /// QLinearAveragePool's output for a window whose values less `x_zp` sum to `sum`.
     fn average(&self, sum: i32, count: usize, xq: Quant, yq: Quant) -> i8;
+    /// One element of a QLinearConcat input, requantized to the output's quantization.
+    fn requantize(&self, x: i8, from: Quant, to: Quant) -> i8;
 }
 
 /// What the vector unit computes for one operator.
@@ -72,6 +74,13 @@ impl Kernel {
     /// scale of 1.
     pub fn max_pool() -> Self {
         let t = std::array::from_fn(|i| byte(i) as i32);
+        Self { tables: [t, t], max: true, param: ChannelParam { bias: 0, scale_bits: 1f32.to_bits() }, zp: 0, clamp: FULL }
+    }
+
+    /// A table lookup `y = target(x)` (a concatenation's requantization): table 0 holds
+    /// the outputs, a window of one word, a scale of 1.
+    pub fn lookup(target: impl Fn(i8) -> i8) -> Self {
+        let t = std::array::from_fn(|i| target(byte(i)) as i32);
         Self { tables: [t, t], max: true, param: ChannelParam { bias: 0, scale_bits: 1f32.to_bits() }, zp: 0, clamp: FULL }
     }
 
@@ -184,6 +193,9 @@ pub enum VectorOp {
     },
     /// A flatten that keeps the NHWC bytes.
     Copy,
+    /// A concatenation along the channels: each input requantized into its slice of the
+    /// output's pixels.
+    Concat,
 }
 
 /// The operator node `node` would be on a vector unit, or `None` when the unit cannot run
@@ -218,20 +230,35 @@ pub fn vector_op(net: &Network, node: usize) -> Option<VectorOp> {
             Some(VectorOp::Average { count: pool.kernel[0] * pool.kernel[1] })
         }
         NodeOp::GlobalAvgPool => Some(VectorOp::Average { count: x.shape[2] * x.shape[3] }),
+        NodeOp::Concat { axis: 1 } => {
+            let same = |v: usize| {
+                let s = &net.values[v].shape;
+                s.len() == 4 && s[0] == y.shape[0] && s[2..] == y.shape[2..]
+            };
+            n.inputs.iter().all(|&v| same(v)).then_some(VectorOp::Concat)
+        }
         _ => None,
     }
 }
 
-/// The kernel of network node `node` on `arch`, or `None` when it runs on the host: the
-/// instance has no vector unit, the unit cannot run the operator ([`vector_op`]), or
-/// (rarely) no exact kernel exists for its quantization.
-pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Reference) -> Option<Kernel> {
+/// The kernels of network node `node` on `arch` (one per part: a concatenation's inputs,
+/// else one), or `None` when it runs on the host: the instance has no vector unit, the
+/// unit cannot run the operator ([`vector_op`]), or (rarely) no exact kernel exists for
+/// its quantization.
+pub fn kernels(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Reference) -> Option<Vec<Kernel>> {
     if arch.vector_lanes == 0 {
         return None;
     }
     let n = &net.nodes[node];
     let (x, y) = (net.values[n.inputs[0]].quant, net.values[n.output].quant);
-    match vector_op(net, node)? {
+    let one = match vector_op(net, node)? {
+        VectorOp::Concat => {
+            let part = |v: usize| {
+                let from = net.values[v].quant;
+                Kernel::lookup(|b| reference.requantize(b, from, y))
+            };
+            return Some(n.inputs.iter().map(|&v| part(v)).collect());
+        }
         VectorOp::Copy | VectorOp::Max => Some(Kernel::max_pool()),
         VectorOp::Add(act) => {
             let bq = net.values[n.inputs[1]].quant;
@@ -240,16 +267,19 @@ pub fn kernel(arch: &ArchConfig, net: &Network, node: usize, reference: &dyn Ref
             Kernel::add((hint_a, hint_b), |a, b| reference.add(a, x, b, bq, y, act))
         }
         VectorOp::Average { count } => Kernel::average(count, x, y, |s| reference.average(s, count, x, y)),
-    }
+    };
+    one.map(|k| vec![k])
 }
 
 impl VectorOp {
     /// A kernel of this operator's reduction with empty tables: its programs have the
     /// exact kernel's instructions and timing (which depend on no table value), for
     /// timing a node without making its tables (the sweep).
-    pub fn timing_kernel(self) -> Kernel {
+    pub fn timing_kernels(self, net: &Network, node: usize) -> Vec<Kernel> {
         let param = ChannelParam { bias: 0, scale_bits: 1f32.to_bits() };
-        Kernel { tables: [[0; 256]; 2], max: matches!(self, VectorOp::Max | VectorOp::Copy), param, zp: 0, clamp: FULL }
+        let max = matches!(self, VectorOp::Max | VectorOp::Copy | VectorOp::Concat);
+        let parts = if self == VectorOp::Concat { net.nodes[node].inputs.len() } else { 1 };
+        vec![Kernel { tables: [[0; 256]; 2], max, param, zp: 0, clamp: FULL }; parts]
     }
 }
 
@@ -288,10 +318,10 @@ pub fn padding(op: &NodeOp) -> [usize; 4] {
     }
 }
 
-/// Node `node` with `kernel` compiled alone, owning its DRAM: its inputs (a pool's padded,
-/// a max pool's border at -128, which wins no window) from 0, then its output, then the
-/// constants. Its timing is that of the node in a network program.
-pub fn compile_alone(arch: &ArchConfig, net: &Network, node: usize, kernel: &Kernel) -> Result<Program, CompileError> {
+/// Node `node` with its `kernels` compiled alone, owning its DRAM: its inputs (a pool's
+/// padded, a max pool's border at -128, which wins no window) from 0, then its output, then
+/// the constants. Its timing is that of the node in a network program.
+pub fn compile_alone(arch: &ArchConfig, net: &Network, node: usize, kernels: &[Kernel]) -> Result<Program, CompileError> {
     let n = &net.nodes[node];
     let dims = |v: usize| {
         crate::network::nhwc_dims(&net.values[v].shape).ok_or_else(|| CompileError::Invalid {
@@ -307,7 +337,7 @@ pub fn compile_alone(arch: &ArchConfig, net: &Network, node: usize, kernel: &Ker
         t
     };
     let pad = padding(&n.op);
-    let border = if kernel.max { i8::MIN } else { net.values[n.inputs[0]].quant.zp };
+    let border = if matches!(n.op, NodeOp::MaxPool(_)) { i8::MIN } else { net.values[n.inputs[0]].quant.zp };
     let inputs: Vec<TensorPlacement> = n
         .inputs
         .iter()
@@ -315,30 +345,56 @@ pub fn compile_alone(arch: &ArchConfig, net: &Network, node: usize, kernel: &Ker
         .map(|(k, &v)| Ok(place(&format!("input{k}"), dims(v)?, if k == 0 { pad } else { [0; 4] }, border)))
         .collect::<Result<_, CompileError>>()?;
     let output = place("output", dims(n.output)?, [0; 4], 0);
-    let first = View::inset(&inputs[0], pad);
-    let at = Operands {
-        inputs: [first, inputs.get(1).map_or(first, View::interior)],
-        input_width: inputs[0].wp(),
-        output: View::interior(&output),
-        out_dims: output.dims,
-        consts: end,
-    };
-    let mut program = lower(arch, &n.name, kernel, Window::of(&n.op, inputs[0].dims), &at)?;
+    let parts = operands(arch, &n.op, &inputs.iter().collect::<Vec<_>>(), &output, end);
+    let mut program = lower(arch, &n.name, Window::of(&n.op, inputs[0].dims), &kernels.iter().zip(parts).collect::<Vec<_>>())?;
     program.inputs = inputs;
     program.outputs = vec![output];
     Ok(program)
 }
 
-/// Where a vector operator finds its tensors.
+/// Where each part of a vector operator (a concatenation's inputs, else the one) finds its
+/// tensors in `inputs` and `output`, with its constants from `consts` on.
+pub fn operands(arch: &ArchConfig, op: &NodeOp, inputs: &[&TensorPlacement], output: &TensorPlacement, consts: u64) -> Vec<Operands> {
+    let pad = padding(op);
+    if let NodeOp::Concat { .. } = op {
+        let mut channel = 0;
+        return inputs
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let mut out = View::interior(output);
+                out.addr += channel as u64;
+                channel += t.dims[3];
+                Operands {
+                    inputs: [View::interior(t); 2],
+                    input_width: t.dims[2],
+                    output: out,
+                    out_dims: t.dims,
+                    consts: consts + k as u64 * consts_size(arch),
+                }
+            })
+            .collect();
+    }
+    let first = View::inset(inputs[0], pad);
+    vec![Operands {
+        inputs: [first, inputs.get(1).map_or(first, |t| View::interior(t))],
+        input_width: inputs[0].dims[2] + pad[1] + pad[3],
+        output: View::interior(output),
+        out_dims: output.dims,
+        consts,
+    }]
+}
+
+/// Where a part of a vector operator finds its tensors.
 #[derive(Debug, Clone, Copy)]
 pub struct Operands {
     /// The inputs (two for [`Window::Pair`]); a pool's at its padded corner.
     pub inputs: [View; 2],
     /// Padded input width (a pair's: the output's).
     pub input_width: usize,
-    /// The output.
+    /// The output (a concatenation's part: its slice of the output's pixels).
     pub output: View,
-    /// Output NHWC extents.
+    /// Output NHWC extents (a part's channels).
     pub out_dims: [usize; 4],
     /// First byte of the tables and the store's entries.
     pub consts: u64,
@@ -349,11 +405,46 @@ pub fn consts_size(arch: &ArchConfig) -> u64 {
     align(4 * systole_core::arch::VECTOR_TABLE_ENTRIES as u64 + (ChannelParam::BYTES * arch.cols) as u64)
 }
 
-/// The program of one vector operator: per image, channel group of `min(rows, cols)` and
-/// band of output rows, the inputs' words into one half of the activation scratchpad, a
-/// `Vector` op per output row (per band for a pair) into one half of the accumulator, a
-/// store; the halves alternate so that the next band loads while this one reduces.
-pub fn lower(arch: &ArchConfig, name: &str, kernel: &Kernel, window: Window, at: &Operands) -> Result<Program, CompileError> {
+/// The program of one vector operator: per part (a concatenation's inputs, else one) its
+/// tables, then per image, channel group of `min(rows, cols)` and band of output rows, the
+/// inputs' words into one half of the activation scratchpad, a `Vector` op per output row
+/// (per band for a pair) into one half of the accumulator, a store; the halves alternate so
+/// that the next band loads while this one reduces.
+pub fn lower(arch: &ArchConfig, name: &str, window: Window, parts: &[(&Kernel, Operands)]) -> Result<Program, CompileError> {
+    let mut em = Emitter::default();
+    let mut tile = 0u32;
+    let mut dram_init = vec![];
+    for (kernel, at) in parts {
+        lower_part(arch, name, (kernel, window, at), &mut em, &mut tile)?;
+        let entries: Vec<u8> = (0..arch.cols).flat_map(|_| kernel.param.to_bytes()).collect();
+        let tables = at.consts;
+        dram_init.push(DramSegment { name: "vector tables".into(), addr: tables, bytes: kernel.table_bytes() });
+        dram_init.push(DramSegment { name: "requantization table".into(), addr: tables + TABLE_BYTES, bytes: entries });
+    }
+    Ok(Program {
+        arch: arch.name.clone(),
+        instrs: em.instrs,
+        dram_size: parts.iter().map(|(_, at)| at.consts + consts_size(arch)).max().unwrap_or(0),
+        dram_init,
+        inputs: vec![],
+        outputs: vec![],
+        macs: 0,
+        mapping: None,
+    })
+}
+
+/// Bytes of the two tables in DRAM.
+const TABLE_BYTES: u64 = 4 * systole_core::arch::VECTOR_TABLE_ENTRIES as u64;
+
+/// Emits one part of [`lower`], counting its tiles on from `tile` (the halves alternate
+/// across parts).
+fn lower_part(
+    arch: &ArchConfig,
+    name: &str,
+    (kernel, window, at): (&Kernel, Window, &Operands),
+    em: &mut Emitter,
+    tile: &mut u32,
+) -> Result<(), CompileError> {
     let [n, p, q, c] = at.out_dims;
     let group = arch.vector_width();
     let (act_half, acc_half) = (arch.act_words() / 2, arch.acc_rows() / 2);
@@ -375,8 +466,7 @@ pub fn lower(arch: &ArchConfig, name: &str, kernel: &Kernel, window: Window, at:
         help: "enlarge the scratchpad, or run the operator on the host (an instance with vector_lanes = 0)".into(),
     })?;
     let tables = at.consts;
-    let params = tables + 4 * systole_core::arch::VECTOR_TABLE_ENTRIES as u64;
-    let mut em = Emitter::default();
+    let params = tables + TABLE_BYTES;
     em.emit(Op::LoadTable { dst: 0, addr: tables, count: systole_core::arch::VECTOR_TABLE_ENTRIES as u32 }, &[], &[Region::Table]);
     em.emit(Op::LoadParams { dst: 0, addr: params, count: arch.cols as u32 }, &[], &[Region::Param]);
     let out_stage = OutputStage { param: 0, zp: kernel.zp, lo: kernel.clamp.0, hi: kernel.clamp.1 };
@@ -386,16 +476,15 @@ pub fn lower(arch: &ArchConfig, name: &str, kernel: &Kernel, window: Window, at:
         dims: [
             Dim { count: 1, stride: 0 },
             Dim { count: rows as u32, stride: view.row_pitch as i64 },
-            Dim { count: x_count as u32, stride: c as i64 },
+            Dim { count: x_count as u32, stride: view.pixel_pitch as i64 },
         ],
     };
-    let mut tile = 0u32;
     for img in 0..n {
         for c0 in (0..c).step_by(group) {
             let len = group.min(c - c0);
             for y0 in (0..p).step_by(band) {
                 let b = band.min(p - y0);
-                let h = tile % 2;
+                let h = *tile % 2;
                 let (act, acc) = (h * act_half as u32, h * acc_half as u32);
                 match window {
                     Window::Pair => {
@@ -433,22 +522,9 @@ pub fn lower(arch: &ArchConfig, name: &str, kernel: &Kernel, window: Window, at:
                 }
                 let dst = rows_pattern(&at.output, img, y0, q, b, c0, len);
                 em.emit(Op::Store { acc, dst, out: out_stage }, &[Region::Acc(h), Region::Param], &[]);
-                tile += 1;
+                *tile += 1;
             }
         }
     }
-    let entries: Vec<u8> = (0..arch.cols).flat_map(|_| kernel.param.to_bytes()).collect();
-    Ok(Program {
-        arch: arch.name.clone(),
-        instrs: em.instrs,
-        dram_size: at.consts + consts_size(arch),
-        dram_init: vec![
-            DramSegment { name: "vector tables".into(), addr: tables, bytes: kernel.table_bytes() },
-            DramSegment { name: "requantization table".into(), addr: params, bytes: entries },
-        ],
-        inputs: vec![],
-        outputs: vec![],
-        macs: 0,
-        mapping: None,
-    })
+    Ok(())
 }

@@ -108,12 +108,16 @@ impl systole_compiler::vector::Reference for Golden {
     fn average(&self, sum: i32, count: usize, xq: Quant, yq: Quant) -> i8 {
         systole_golden::average(sum, count as f32, xq.scale, yq.scale, yq.zp)
     }
+
+    fn requantize(&self, x: i8, from: Quant, to: Quant) -> i8 {
+        systole_golden::network::requantize(&[x], from, to)[0]
+    }
 }
 
 /// The vector kernel of every node that runs on `arch`'s vector unit (in parallel), equal to
 /// the golden model's operator on every input; `None` for the others.
-pub fn vector_kernels(arch: &ArchConfig, net: &Network) -> Vec<Option<systole_compiler::vector::Kernel>> {
-    (0..net.nodes.len()).into_par_iter().map(|n| systole_compiler::vector::kernel(arch, net, n, &Golden)).collect()
+pub fn vector_kernels(arch: &ArchConfig, net: &Network) -> Vec<Option<Vec<systole_compiler::vector::Kernel>>> {
+    (0..net.nodes.len()).into_par_iter().map(|n| systole_compiler::vector::kernels(arch, net, n, &Golden)).collect()
 }
 
 /// Compiles every accelerator layer of `net` for `arch` alone (in parallel); `None` for host

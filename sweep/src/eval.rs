@@ -26,7 +26,7 @@ pub struct Target {
     pub layers: Vec<Layer>,
     /// A network's nodes that a vector unit runs (residual Add, pooling, a flatten's copy),
     /// timed at points with `vector_lanes > 0` (compiled alone like the layers).
-    vector: Option<(Arc<Network>, Vec<(usize, VectorOp)>)>,
+    vector: Option<VectorNodes>,
     /// Each (engine view, operator, shape, weight format, objective) planned so far, shared by the points:
     /// repeated layers, and a `both` point and the WS and OS points beside it, plan once.
     costs: Mutex<FxHashMap<CostKey, CostResult>>,
@@ -38,6 +38,9 @@ type CostKey = (String, LayerOp, ConvShape, (systole_core::Sparsity, u8, u64, u8
 
 /// A layer's cost on one engine, or the failed record's status and message.
 type CostResult = Result<LayerCost, (&'static str, String)>;
+
+/// A network and its nodes a vector unit runs, with what each computes.
+type VectorNodes = (Arc<Network>, Vec<(usize, VectorOp)>);
 
 /// Planned layers a sweep keeps for reuse.
 const MAX_CACHED_COSTS: usize = 20_000;
@@ -69,7 +72,7 @@ impl Target {
         Self::new(&self.name, self.layers.clone(), self.vector.clone())
     }
 
-    fn new(name: &str, layers: Vec<Layer>, vector: Option<(Arc<Network>, Vec<(usize, VectorOp)>)>) -> Self {
+    fn new(name: &str, layers: Vec<Layer>, vector: Option<VectorNodes>) -> Self {
         Self { name: name.into(), layers, vector, costs: Mutex::default() }
     }
 
@@ -175,7 +178,7 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
             // Timing and accesses depend on the node's shapes, not on its tables (which the
             // full simulation makes and checks exactly).
             let name = &net.nodes[n].name;
-            let program = match systole_compiler::vector::compile_alone(&arch, net, n, &op.timing_kernel()) {
+            let program = match systole_compiler::vector::compile_alone(&arch, net, n, &op.timing_kernels(net, n)) {
                 Ok(p) => p,
                 Err(e) => return rec.failed("unmappable", e.to_string()),
             };

@@ -1,6 +1,7 @@
 //! The vector unit's operators, each compiled alone and simulated on random tensors, against
 //! the golden model's operators: residual Add (with a fused ReLU), max and average pooling
-//! (padded, strided), global average pooling and a flatten's copy, on instances whose
+//! (padded, strided), global average pooling, a flatten's copy and a concatenation along
+//! the channels (each part requantized into its slice of the pixels), on instances whose
 //! vector unit maps a word in one pass or several, square or not, with scratchpads small
 //! enough that the operators run in several bands.
 
@@ -35,8 +36,8 @@ fn one_node(op: Op, shapes: &[&[usize]], out: &[usize], rng: &mut impl Rng) -> N
 /// (one per band) in `stores`.
 fn check(arch: &ArchConfig, net: &Network, rng: &mut impl Rng, stores: &mut Vec<usize>) {
     let kernels = systole_runtime::vector_kernels(arch, net);
-    let kernel = kernels[0].as_ref().unwrap_or_else(|| panic!("{}: no kernel for {}", arch.name, net.nodes[0].op.kind()));
-    let program = systole_compiler::vector::compile_alone(arch, net, 0, kernel).unwrap();
+    let kernels = kernels[0].as_ref().unwrap_or_else(|| panic!("{}: no kernel for {}", arch.name, net.nodes[0].op.kind()));
+    let program = systole_compiler::vector::compile_alone(arch, net, 0, kernels).unwrap();
     let data: Vec<Vec<i8>> = net.inputs.iter().map(|i| (0..net.values[i.value].len()).map(|_| rng.gen()).collect()).collect();
     let tensors: Vec<_> = net.inputs.iter().zip(&data).map(|(i, d)| to_nhwc(&net.values[i.value].shape, d)).collect();
     let (outputs, exe) = systole_sim::run(arch, &program, &tensors.iter().collect::<Vec<_>>()).unwrap();
@@ -84,6 +85,8 @@ fn vector_operators_equal_golden_on_random_tensors() {
         check(&arch, &one_node(Op::AvgPool(pool(3, 2, 0)), &[shape], &[1, 7, 9, 4], &mut rng), &mut rng, &mut stores);
         check(&arch, &one_node(Op::GlobalAvgPool, &[shape], &[1, 7, 1, 1], &mut rng), &mut rng, &mut stores);
         check(&arch, &one_node(Op::Reshape, &[&[1, 6, 1, 1]], &[1, 6], &mut rng), &mut rng, &mut stores);
+        let parts: [&[usize]; 3] = [&[1, 3, 5, 6], &[1, 6, 5, 6], &[1, 1, 5, 6]];
+        check(&arch, &one_node(Op::Concat { axis: 1 }, &parts, &[1, 10, 5, 6], &mut rng), &mut rng, &mut stores);
         // The Adds run in several bands of rows per channel group.
         let groups = 7usize.div_ceil(arch.vector_width());
         assert!(stores[0] > groups, "{}: {stores:?}", arch.name);
