@@ -222,6 +222,17 @@ fn rtl_rejects_an_empty_instruction_memory() {
 }
 
 #[test]
+fn rtl_refuses_a_vector_unit_it_does_not_have() {
+    let s = Scratch::new("rtl-vector");
+    s.file("vector.toml", "rows = 4\ncols = 4\nvector_lanes = 4\n");
+    let err = failure(&s, &["rtl", "--arch", "vector.toml", "--out", "rtl"]);
+    assert!(err.contains("vector_lanes = 4") && err.contains("use vector_lanes = 0"), "{err}");
+    assert!(!s.0.join("rtl").exists(), "nothing is written");
+    s.file("lanes.toml", "rows = 4\ncols = 4\nvector_lanes = 3\n");
+    insta::assert_snapshot!("arch_vector_lanes", failure(&s, &["simulate", "--arch", "lanes.toml", "--workload", WL]));
+}
+
+#[test]
 fn fpga_commands_refuse_bad_input_before_running_tools() {
     let s = Scratch::new("fpga");
     let build = |arch: &str, extra: &[&str]| {

@@ -811,9 +811,8 @@ impl ArchConfig {
                 ),
             )
             .help(format!(
-                "use 0 (no vector unit), 1, or a divisor of {} such as {}",
-                self.vector_width(),
-                self.vector_width()
+                "use 0 (no vector unit) or a divisor of {w}: {w} maps a word a cycle, 1 a lane a cycle",
+                w = self.vector_width()
             )));
         }
         if self.sparsity != Sparsity::Dense || self.int4_weights {

@@ -376,6 +376,7 @@ mod tests {
         assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 2_500_000, ..d }).contains("within 2%"));
         assert!(refused("ulx3s", &ArchConfig { rows: 0, ..tiny(4) }, d).contains("arch `tiny`"));
         assert!(refused("ulx3s", &ArchConfig { instr_queue: Some(64), ..tiny(4) }, d).contains("leave instr_queue out"));
+        assert!(refused("ulx3s", &ArchConfig { vector_lanes: 2, ..tiny(4) }, d).contains("use vector_lanes = 0"));
         // The ArchConfig's clock is the default target; --clock-mhz replaces it.
         let fast = ArchConfig { clock_mhz: 500.0, ..tiny(4) };
         let e = refused("ulx3s", &fast, d);
