@@ -47,7 +47,7 @@ fn invalid(layer: &str, field: &str, detail: String) -> CompileError {
 /// Builds the network program from each layer's program compiled alone (`alone[node]`,
 /// `None` for other nodes, as `systole_runtime::compile` gives them): the same mappings,
 /// framed into one DRAM image. Nodes with a vector kernel (`kernels[node]`, see
-/// [`crate::vector::kernel`]) run on the vector unit; the others are host steps.
+/// [`crate::vector::kernels`]) run on the vector unit; the others are host steps.
 pub fn compile_network(
     arch: &ArchConfig,
     net: &Network,
