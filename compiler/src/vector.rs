@@ -1,5 +1,5 @@
-//! Residual Add, max pooling and average pooling on the vector unit, exactly as ONNX Runtime
-//! computes them.
+//! Residual Add, max and average pooling, Concat along the channels and a flatten's copy on
+//! the vector unit, exactly as ONNX Runtime computes them.
 //!
 //! ```text
 //!  act words (a pixel's channels) ──T0 / T1 (256 entries)──► sum or max over the window ──► acc row
@@ -18,7 +18,10 @@
 //! - **Average pooling** `y = h(sum)`: `T[x] = x - x_zp`, the sum over the window, and a
 //!   store scale near `x_scale / (y_scale * count)` found among the nearest floats so that
 //!   the store's exact f32 rounding equals `h` on every reachable sum.
-//! - **Max pooling**: `T[x] = x`, the maximum, a store scale of 1.
+//! - **Max pooling** (and a copy, a window of one): `T[x] = x`, the maximum, a store scale
+//!   of 1.
+//! - **Concat**: per input, `T[x]` its requantization, each part stored into its slice of
+//!   the output's pixels.
 
 use crate::emit::{Emitter, Region};
 use crate::layout::{align, View};
