@@ -78,3 +78,36 @@ fn weight_formats_are_costed_apart() {
     assert!(cycles[1] < cycles[0] && cycles[2] < cycles[0] && cycles[3] < cycles[2], "{cycles:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A network's Adds, pools, Concat and flatten are costed at points with a vector unit, each
+/// as the network compiler compiles it alone with its exact tables; without one they are
+/// the host's and not in the record.
+#[test]
+fn vector_nodes_are_costed_at_points_with_a_vector_unit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("systole-vector-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let space_path = dir.join("s.toml");
+    let base = root.join("configs/archs/4x4.toml");
+    std::fs::write(&space_path, format!("name = \"v\"\nbase = {:?}\n[params]\nvector_lanes = [0, 1, 4]\n", base)).unwrap();
+    let space = Space::from_file(&space_path).unwrap();
+    let path = root.join("configs/models/tiny_qop.onnx");
+    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let target = Target::network(&net);
+    let layers = net.layers().count();
+    for id in space.order() {
+        let arch = space.arch(id).unwrap();
+        let rec = evaluate(&space, id, &target, &Process::horowitz_45nm(), Objective::Latency, None);
+        assert_eq!(rec.status, "ok", "{:?}", rec.error);
+        let compiled = systole_runtime::compile(&arch, &net).unwrap();
+        let vector: Vec<_> =
+            compiled.layers.iter().enumerate().filter(|(n, p)| p.is_some() && net.nodes[*n].op.layer_data().is_none()).collect();
+        assert_eq!(rec.layers.len(), layers + vector.len(), "lanes {}", arch.vector_lanes);
+        assert_eq!(vector.is_empty(), arch.vector_lanes == 0);
+        for (lr, (n, program)) in rec.layers[layers..].iter().zip(vector) {
+            assert_eq!(lr.name, net.nodes[n].name);
+            assert_eq!(lr.cycles, systole_sim::estimate(&arch, program.as_ref().unwrap()).unwrap().report.cycles, "{}", lr.name);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
