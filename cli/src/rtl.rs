@@ -53,13 +53,8 @@ pub fn write(arch: &ArchConfig, out: &Path, instr_depth: usize) -> Result<Vec<Pa
             "--instr-depth 0: each unit needs room for at least one instruction"
         ));
     }
-    if arch.vector_lanes > 0 {
-        return Err(miette!(
-            help = "use vector_lanes = 0 for Verilog (Add and pooling then run on the host); the simulator runs the vector unit",
-            "arch `{}`: vector_lanes = {}, but the RTL has no vector unit yet",
-            arch.name,
-            arch.vector_lanes
-        ));
+    if let Some((why, fix)) = systole_hdl::unbuildable(arch) {
+        return Err(miette!(help = fix, "{why}"));
     }
     std::fs::create_dir_all(out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
     let verilog = rename_top(&emit(&mut Accelerator::new(arch, instr_depth)), TOP);

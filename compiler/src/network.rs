@@ -40,7 +40,7 @@ pub fn nhwc_dims(shape: &[usize]) -> Option<[usize; 4]> {
     }
 }
 
-fn invalid(layer: &str, field: &str, detail: String) -> CompileError {
+pub(crate) fn invalid(layer: &str, field: &str, detail: String) -> CompileError {
     CompileError::Invalid { layer: layer.into(), help: None, error: Box::new(ConfigError::new(field, detail)) }
 }
 

@@ -76,8 +76,7 @@ impl Kernel {
     /// Max pooling (and a copy, a window of one): the identity tables, the maximum, a
     /// scale of 1.
     pub fn max_pool() -> Self {
-        let t = std::array::from_fn(|i| byte(i) as i32);
-        Self { tables: [t, t], max: true, param: ChannelParam { bias: 0, scale_bits: 1f32.to_bits() }, zp: 0, clamp: FULL }
+        Self::lookup(|x| x)
     }
 
     /// A table lookup `y = target(x)` (a concatenation's requantization): table 0 holds
@@ -327,11 +326,9 @@ pub fn padding(op: &NodeOp) -> [usize; 4] {
 pub fn compile_alone(arch: &ArchConfig, net: &Network, node: usize, kernels: &[Kernel]) -> Result<Program, CompileError> {
     let n = &net.nodes[node];
     let dims = |v: usize| {
-        crate::network::nhwc_dims(&net.values[v].shape).ok_or_else(|| CompileError::Invalid {
-            layer: n.name.clone(),
-            help: None,
-            error: Box::new(systole_core::ConfigError::new("shape", format!("{:?} is not an image or a matrix", net.values[v].shape))),
-        })
+        let shape = &net.values[v].shape;
+        crate::network::nhwc_dims(shape)
+            .ok_or_else(|| crate::network::invalid(&n.name, "shape", format!("{shape:?} is not an image or a matrix")))
     };
     let mut end = 0u64;
     let mut place = |name: &str, dims: [usize; 4], pad: [usize; 4], pad_value: i8| {

@@ -171,11 +171,8 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(C
             arch.name
         )));
     }
-    if arch.vector_lanes > 0 {
-        return Err(BuildError::Options(format!(
-            "arch `{}`: vector_lanes = {}, but the RTL has no vector unit yet; use vector_lanes = 0 (Add and pooling then run on the host)",
-            arch.name, arch.vector_lanes
-        )));
+    if let Some((why, fix)) = systole_hdl::unbuildable(arch) {
+        return Err(BuildError::Options(format!("{why}; {fix}")));
     }
     let lanes = arch.dram_bytes_per_cycle;
     if !lanes.is_power_of_two() {
