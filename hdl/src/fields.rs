@@ -61,6 +61,18 @@ pub struct MatmulFields {
     pub csc_values: Bits<16>,
 }
 
+/// The decoded fields of a `Vector` besides its window (`a.*`) and `acc`, which it shares
+/// with the matmuls' [`MatmulFields`].
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct VectorFields {
+    /// Outputs (accumulator rows written).
+    pub count: Bits<24>,
+    /// Words between the windows of consecutive outputs.
+    pub stride: Addr,
+    /// Reduce by maximum instead of sum.
+    pub max: Bit,
+}
+
 /// The decoded fields of a `Load`, `LoadTransposed` or `LoadParams` as one signal.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct LoadFields {

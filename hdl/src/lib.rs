@@ -73,6 +73,7 @@ pub mod top;
 pub mod transposer;
 pub mod uart;
 pub mod units;
+pub mod vector;
 pub mod verilog;
 pub mod wiring;
 pub mod wordseq;
