@@ -295,8 +295,9 @@ impl Default for ArchConfig {
 pub const VECTOR_TABLE_ENTRIES: usize = 512;
 
 /// Cycles from a `Vector` op's last busy cycle to the cycle after its last accumulator
-/// write: the scratchpad read, the table read, the reduction's register and the write
-/// (docs/ARCHITECTURE.md section 5).
+/// write without accumulator stages: the scratchpad read, the table read, the reduction's
+/// register and the write (docs/ARCHITECTURE.md section 5). See
+/// [`ArchConfig::vector_latency`].
 pub const VECTOR_LATENCY: u64 = 4;
 
 /// The deepest instruction queue per unit (`ArchConfig::instr_queue`).
@@ -575,6 +576,12 @@ impl ArchConfig {
     /// word read becomes column `j` of the accumulator row written.
     pub fn vector_width(&self) -> usize {
         self.rows.min(self.cols)
+    }
+
+    /// A `Vector` op's completion latency: [`VECTOR_LATENCY`] plus the accumulator's
+    /// pipeline stages (`acc_stages`), which its row writes pass like the array's.
+    pub fn vector_latency(&self) -> u64 {
+        VECTOR_LATENCY + self.acc_stages as u64
     }
 
     /// Cycles the vector unit spends on each word it reads, `vector_width / vector_lanes`

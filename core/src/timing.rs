@@ -136,7 +136,7 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
         }
         Op::Vector { window, count, .. } => {
             let busy = window.len() as u64 * *count as u64 * arch.vector_passes() as u64;
-            (busy.max(1), crate::arch::VECTOR_LATENCY, busy)
+            (busy.max(1), arch.vector_latency(), busy)
         }
         Op::MatmulWs { a, preload, band, sparse, act4, csc, .. } => {
             let m = a.len() as u64;
