@@ -323,8 +323,13 @@ pub struct ParamLoader {
     /// `i`, for DRAM lane `i`.
     lane_of: Vec<Constant<Bits<4>>>,
     last_lane: Constant<Bits<8>>,
-    /// The byte counter's size: `8 * count` for the count bits the controller keeps.
+    /// The byte counter's size: `E * count` for the count bits the controller keeps.
     remaining_mask: Constant<Bits<27>>,
+    /// The entry's bytes `E` (8, or 4 for the vector unit's table), its bits and `log2 E`.
+    entry_bytes: Constant<Bits<5>>,
+    entry_bits: Constant<Bits<8>>,
+    entry_shift: Constant<Bits<3>>,
+    _entry_shift: usize,
 }
 
 impl ParamLoader {
@@ -378,7 +383,34 @@ impl ParamLoader {
             lane_of: crate::wiring::constants(0..r as u64),
             last_lane: Constant::new(((cols - 1) as u64).into()),
             remaining_mask: Constant::new(low_mask(24 + 3)),
+            entry_bytes: Constant::new((ENTRY_BYTES as u64).into()),
+            entry_bits: Constant::new((8 * ENTRY_BYTES as u64).into()),
+            entry_shift: Constant::new(3.into()),
+            _entry_shift: 3,
         }
+    }
+
+    /// The loader of `LoadTable` (docs/ARCHITECTURE.md section 5): entries of 4 bytes
+    /// (a little-endian i32 in `wr_data`'s low half) into the vector unit's table, read by
+    /// entry (`wr_entry`), `L + max(count, ceil(4 * count / B))` cycles.
+    pub fn for_vector_table(lanes: usize, latency: usize) -> Self {
+        const TABLE_ENTRY_BYTES: usize = 4;
+        let mut loader = Self::new(lanes, latency, systole_core::arch::VECTOR_TABLE_ENTRIES, 1);
+        let r = lanes.min(TABLE_ENTRY_BYTES);
+        loader.lanes = signals(r);
+        loader.rd = (0..r).map(|_| Delay::new(0)).collect();
+        loader.at_byte = signals(r);
+        loader.lane5 = crate::wiring::constants(0..r as u64);
+        loader.per_cycle = Constant::new((r as u64).into());
+        loader.shifts = Constant::new(TABLE_ENTRY_BYTES.is_multiple_of(r));
+        loader.top_pos = crate::wiring::constants((0..r as u64).map(|i| 8 * (TABLE_ENTRY_BYTES - r) as u64 + 8 * i));
+        loader.lane_of = crate::wiring::constants(0..r as u64);
+        loader.remaining_mask = Constant::new(low_mask(24 + 2));
+        loader.entry_bytes = Constant::new((TABLE_ENTRY_BYTES as u64).into());
+        loader.entry_bits = Constant::new((8 * TABLE_ENTRY_BYTES as u64).into());
+        loader.entry_shift = Constant::new(2.into());
+        loader._entry_shift = 2;
+        loader
     }
 
     /// The loader reading `stages` cycles ahead (`ArchConfig::dram_read_stages`; the wait
@@ -399,7 +431,7 @@ impl ParamLoader {
     /// keeps that many bits of the entry count.
     pub fn with_count_bits(mut self, bits: usize) -> Self {
         assert!((1..=24).contains(&bits), "{bits}-bit entry counters");
-        self.remaining_mask = Constant::new(low_mask(bits + 3));
+        self.remaining_mask = Constant::new(low_mask(bits + self._entry_shift));
         self
     }
 }
@@ -437,7 +469,7 @@ impl Logic for ParamLoader {
                 }
             }
         }
-        self.wr_en.next = self.got.val() >= 8;
+        self.wr_en.next = self.got.val() >= self.entry_bytes.val();
         self.wr_row.next = self.w_row.q.val();
         self.wr_lane.next = self.w_lane.q.val();
         self.wr_entry.next = self.w_entry.q.val();
@@ -452,7 +484,7 @@ impl Logic for ParamLoader {
             self.wr_byte_en[k].next = false;
             self.wr_bytes[k].next = 0.into();
             if !self.shifts.val() {
-                self.wr_byte_en[k].next = self.got.val() >= 8;
+                self.wr_byte_en[k].next = self.got.val() >= self.entry_bytes.val();
                 self.wr_bytes[k].next = self.entry_from[k].val().get_bits::<8>(0);
             }
             for i in 0..self.lanes.len() {
@@ -474,13 +506,13 @@ impl Logic for ParamLoader {
         }
 
         self.arriving.d.next = 0.into();
-        if self.got.val() >= 8 {
+        if self.got.val() >= self.entry_bytes.val() {
             if self.shifts.val() {
                 self.acc_bytes.d.next = self.cat.val();
                 self.have.d.next = 0.into();
             } else {
-                self.acc_bytes.d.next = self.cat.val() >> 64;
-                self.have.d.next = self.got.val() - 8;
+                self.acc_bytes.d.next = self.cat.val() >> self.entry_bits.val();
+                self.have.d.next = self.got.val() - self.entry_bytes.val();
             }
             self.w_entry.d.next = self.w_entry.q.val() + 1;
             if self.w_lane.q.val() == self.last_lane.val() {
@@ -504,7 +536,7 @@ impl Logic for ParamLoader {
             self.w_lane.d.next = self.first.r.val();
             self.w_entry.d.next = self.dst.val();
             self.next_addr.d.next = self.addr.val();
-            self.remaining.d.next = (bit_cast::<27, 24>(self.count.val()) << 3) & self.remaining_mask.val();
+            self.remaining.d.next = (bit_cast::<27, 24>(self.count.val()) << self.entry_shift.val()) & self.remaining_mask.val();
             self.have.d.next = 0.into();
             self.acc_bytes.d.next = 0.into();
         }
@@ -517,6 +549,64 @@ impl Logic for ParamLoader {
                 self.remaining.d.next = (self.remaining.q.val() - self.per_cycle.val()) & self.remaining_mask.val();
             }
             self.next_addr.d.next = self.next_addr.q.val() + bit_cast::<DRAM_ADDR_BITS, 27>(self.per_cycle.val());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verilog::{clock_cycle, settle};
+
+    /// Runs a `LoadTable` of `count` entries from `addr` to `dst` on a table loader reading
+    /// `lanes` bytes a cycle with latency `latency`, from a DRAM that answers a read in the
+    /// next cycle: the entries written (entry, value) and the cycle of the completion (the
+    /// load starts in cycle 0).
+    fn load_table(lanes: usize, latency: usize, (dst, addr, count): (u64, u64, u64), dram: &[u8]) -> (Vec<(u64, i32)>, u64) {
+        let mut l = ParamLoader::for_vector_table(lanes, latency);
+        l.connect_all();
+        settle(&mut l);
+        l.dst.next = dst.into();
+        l.addr.next = addr.into();
+        l.count.next = count.into();
+        let (mut written, mut complete, mut read) = (vec![], None, None::<u64>);
+        for cycle in 0..200u64 {
+            l.start.next = cycle == 0;
+            for i in 0..lanes {
+                let byte = read.map_or(0, |a| dram[a as usize + i]);
+                l.dram_rd_data[i].next = (byte as i8 as i64).into();
+            }
+            settle(&mut l);
+            if l.wr_en.val() {
+                written.push((l.wr_entry.val().to_u64(), l.wr_data.val().to_u64() as u32 as i32));
+            }
+            if l.complete.val() {
+                complete = Some(cycle);
+            }
+            read = Some(l.dram_rd_addr.val().to_u64());
+            clock_cycle(&mut l, |l| &mut l.clock);
+        }
+        (written, complete.expect("the load completes"))
+    }
+
+    #[test]
+    fn the_table_loader_writes_little_endian_words_on_the_model_cycles() {
+        let dram: Vec<u8> = (0..256u32).map(|i| (i * 37 + 11) as u8).collect();
+        for lanes in [1, 2, 4, 8, 16] {
+            for latency in [2, 5] {
+                for (dst, addr, count) in [(0, 0, 1), (3, 8, 5), (500, 12, 12), (7, 40, 0)] {
+                    let (written, complete) = load_table(lanes, latency, (dst, addr, count), &dram);
+                    let want: Vec<(u64, i32)> = (0..count)
+                        .map(|e| {
+                            let at = (addr + 4 * e) as usize;
+                            (dst + e, i32::from_le_bytes(dram[at..at + 4].try_into().expect("4 bytes")))
+                        })
+                        .collect();
+                    assert_eq!(written, want, "{lanes} lanes, latency {latency}, {count} entries");
+                    let busy = count.max((4 * count).div_ceil(lanes as u64));
+                    assert_eq!(complete + 1, latency as u64 + busy, "{lanes} lanes, latency {latency}, {count} entries");
+                }
+            }
         }
     }
 }
