@@ -133,7 +133,7 @@ pub struct VectorEngine {
     /// The row's columns to the accumulator's (zero from `vector_width` on).
     to_cols: Router<Bits<32>>,
     /// The last read, `latency - 1` cycles later: the completion.
-    end: Delay<Bit>,
+    closing: Delay<Bit>,
     ended: Signal<Local, Bit>,
 }
 
@@ -201,7 +201,7 @@ impl VectorEngine {
             reduced: signals(lanes),
             sign: Constant::new((1u64 << 31).into()),
             to_cols: Router::new(width, (0..cols).map(|j| (j < width).then_some(j)).collect()),
-            end: Delay::new(latency - 1),
+            closing: Delay::new(latency - 1),
             ended: Default::default(),
         }
     }
@@ -310,11 +310,11 @@ impl Logic for VectorEngine {
                 self.row.d.next = self.row.q.val() + 1;
             }
         }
-        self.end.clock.next = self.clock.val();
-        self.end.data_in.next = self.ended.val();
-        self.complete.next = self.end.data_out.val();
+        self.closing.clock.next = self.clock.val();
+        self.closing.data_in.next = self.ended.val();
+        self.complete.next = self.closing.data_out.val();
         self.ready.next = !self.engaged.q.val();
-        if self.end.data_out.val() {
+        if self.closing.data_out.val() {
             self.engaged.d.next = false;
         }
         if self.start.val() & !self.engaged.q.val() {

@@ -68,3 +68,18 @@ fn verilog_lints_and_synthesizes() {
         }
     }
 }
+
+/// The vector unit's engine is Verilog that Verilator accepts, and its per-lane tables are
+/// block RAM on both families (the unit's cycles and rows are checked in rust-hdl against
+/// the ISA, `systole_hdl::vector`'s tests).
+#[test]
+fn the_vector_engine_lints_and_keeps_its_tables_in_block_ram() {
+    let rtl = systole_hdl::verilog::emit(&mut systole_hdl::vector::VectorEngine::new(4, 4, 2, 5));
+    let dir = scratch("vector-synth");
+    verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("{e}"));
+    for (family, bram) in [("ice40", "SB_RAM40_4K"), ("ecp5", "DP16KD")] {
+        let log = yosys_synth(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{family}: {e}"));
+        let stats = log.rsplit("Printing statistics").next().unwrap_or("");
+        assert!(stats.contains(bram), "{family}: tables not in block RAM:\n{stats}");
+    }
+}
