@@ -53,9 +53,6 @@ pub fn write(arch: &ArchConfig, out: &Path, instr_depth: usize) -> Result<Vec<Pa
             "--instr-depth 0: each unit needs room for at least one instruction"
         ));
     }
-    if let Some((why, fix)) = systole_hdl::unbuildable(arch) {
-        return Err(miette!(help = fix, "{why}"));
-    }
     std::fs::create_dir_all(out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
     let verilog = rename_top(&emit(&mut Accelerator::new(arch, instr_depth)), TOP);
     let files = [(format!("{TOP}.v"), verilog), ("systole_params.vh".to_string(), params_header(arch, instr_depth))];

@@ -222,12 +222,14 @@ fn rtl_rejects_an_empty_instruction_memory() {
 }
 
 #[test]
-fn rtl_refuses_a_vector_unit_it_does_not_have() {
+fn rtl_emits_the_vector_unit_and_simulate_refuses_a_lane_count_that_does_not_divide() {
     let s = Scratch::new("rtl-vector");
-    s.file("vector.toml", "rows = 4\ncols = 4\nvector_lanes = 4\n");
-    let err = failure(&s, &["rtl", "--arch", "vector.toml", "--out", "rtl"]);
-    assert!(err.contains("vector_lanes = 4") && err.contains("use vector_lanes = 0"), "{err}");
-    assert!(!s.0.join("rtl").exists(), "nothing is written");
+    s.file("vector.toml", "rows = 4\ncols = 4\nvector_lanes = 2\n");
+    let out = systole_in(&s.0, &["rtl", "--arch", "vector.toml", "--out", "rtl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let verilog = std::fs::read_to_string(s.0.join("rtl/systole_top.v")).expect("the Verilog");
+    // The engine with its two lanes' table copies.
+    assert!(verilog.contains("vector$0$tables$1$"), "no vector unit in the Verilog");
     s.file("lanes.toml", "rows = 4\ncols = 4\nvector_lanes = 3\n");
     insta::assert_snapshot!("arch_vector_lanes", failure(&s, &["simulate", "--arch", "lanes.toml", "--workload", WL]));
 }

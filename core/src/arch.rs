@@ -751,6 +751,8 @@ impl ArchConfig {
                 Some("the stagger is the WS engine's, and the OS engine shares this instance's activation scratchpad or replaces it")
             } else if compressed {
                 Some("sparse and int4 activations are read from every bank at once")
+            } else if self.vector_lanes > 0 {
+                Some("the vector unit reads every lane of a word in one cycle")
             } else {
                 None
             },

@@ -171,8 +171,12 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(C
             arch.name
         )));
     }
-    if let Some((why, fix)) = systole_hdl::unbuildable(arch) {
-        return Err(BuildError::Options(format!("{why}; {fix}")));
+    if arch.vector_lanes > 0 {
+        return Err(BuildError::Options(format!(
+            "arch `{}`: vector_lanes = {}, but the board designs do not include the vector unit yet (its tables take a block RAM \
+             of 512 x 32 bits per lane, which no board preset budgets); use vector_lanes = 0 (Add, pooling and Concat then run on the host)",
+            arch.name, arch.vector_lanes
+        )));
     }
     let lanes = arch.dram_bytes_per_cycle;
     if !lanes.is_power_of_two() {

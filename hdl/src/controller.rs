@@ -40,7 +40,7 @@ use crate::delay::Delay;
 use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::fetch::Fetcher;
-use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
+use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus, VectorFields};
 use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
@@ -108,6 +108,14 @@ pub struct Controller {
     pub ex: Signal<Out, MatmulFields>,
     /// The store unit's fields.
     pub st: Signal<Out, StoreFields>,
+    /// With a vector unit (one, else none): a `Vector`'s fields besides `ex`'s.
+    pub ex_vector: Vec<Signal<Out, VectorFields>>,
+    /// The decoded `Vector` fields (zero without a vector unit, whose decoder has no
+    /// place for them).
+    ex_vf: Signal<Local, VectorFields>,
+    /// 1 with a vector unit: a `Vector` issues only when every exec instruction before it
+    /// has completed (the exec sequencer's `drained`), docs/ARCHITECTURE.md section 5.
+    _vector: usize,
     // The access patterns and output stage, built field by field before they join their
     // unit's bundle (a bundle's field is assigned one level deep).
     ld_pattern: Signal<Local, DmaPattern>,
@@ -320,6 +328,9 @@ const PORTS: &[DecodedPort] = &[
     decoded(Ex, "csc", Csc, |c| c.ex.val().csc_values.field()),
     decoded(Ex, "band.taps", BandK, |c| c.ex.val().band_taps.field()),
     decoded(Ex, "band.width", BandK, |c| c.ex.val().band_width.field()),
+    decoded(Ex, "count", Count, |c| c.ex_vf.val().count.field()),
+    decoded(Ex, "stride", Sram, |c| c.ex_vf.val().stride.field()),
+    decoded(Ex, "max", Whole, |c| c.ex_vf.val().max.field()),
     decoded(St, "acc", Sram, |c| c.st.val().acc.field()),
     decoded(St, "row_stride", Sram, |c| c.st.val().row_stride.field()),
     decoded(St, "line_pitch", Sram, |c| c.st.val().line_pitch.field()),
@@ -345,15 +356,17 @@ const SYNC_FIELDS: [&str; 3] = ["sync.load", "sync.exec", "sync.store"];
 /// An opcode's start: its bit of its unit's start bundle, read from the controller.
 type StartPort = fn(&Controller) -> bool;
 
-/// The opcodes the RTL implements, in code order: all but the vector unit's `LoadTable` and
-/// `Vector`, which it does not have yet (`systole rtl` and the boards refuse
-/// `vector_lanes`, so no instance decodes them).
-pub const RTL_OPCODES: [Opcode; 7] =
+/// The opcodes the RTL implements, in code order: all of them.
+pub const RTL_OPCODES: [Opcode; 9] = Opcode::ALL;
+
+/// The opcodes before the vector unit's, whose codes are grouped by unit (load, exec,
+/// store); `LoadTable` and `Vector` follow them.
+pub const GROUPED_OPCODES: [Opcode; 7] =
     [Opcode::Load, Opcode::LoadTransposed, Opcode::LoadParams, Opcode::MatmulWs, Opcode::MatmulOs, Opcode::Store, Opcode::StoreTransposed];
 
 /// The start of each opcode, in opcode order (a test checks the order); its place is its
 /// index in the kernel's opcode constants.
-const STARTS: [(Opcode, &str, StartPort); 7] = [
+const STARTS: [(Opcode, &str, StartPort); 9] = [
     (Opcode::Load, "ld_start.load", |c| c.ld_start.val().load),
     (Opcode::LoadTransposed, "ld_start.load_t", |c| c.ld_start.val().load_t),
     (Opcode::LoadParams, "ld_start.params", |c| c.ld_start.val().params),
@@ -361,6 +374,8 @@ const STARTS: [(Opcode, &str, StartPort); 7] = [
     (Opcode::MatmulOs, "ex_start.os", |c| c.ex_start.val().os),
     (Opcode::Store, "st_start.store", |c| c.st_start.val().store),
     (Opcode::StoreTransposed, "st_start.store_t", |c| c.st_start.val().store_t),
+    (Opcode::LoadTable, "ld_start.table", |c| c.ld_start.val().table),
+    (Opcode::Vector, "ex_start.vector", |c| c.ex_start.val().vector),
 ];
 
 /// Bits that hold the numbers `0..=n`.
@@ -640,6 +655,9 @@ pub struct UnitSequencer {
     /// Every instruction has completed (so every one has issued), after a `run`: from a
     /// register, loaded with the next cycle's `done == n`.
     pub idle: Signal<Out, Bit>,
+    /// Of the exec unit of an instance with a vector unit (one, else none): every
+    /// instruction issued so far has completed.
+    pub drained: Vec<Signal<Out, Bit>>,
     /// Instruction memory: one RAM per 32-bit lane of a part, in reverse lane order.
     imem: Vec<SyncRam<Bits<LANE_BITS>>>,
     /// Parts `0..F-1` of the instruction being fetched, by instruction lane.
@@ -746,6 +764,7 @@ impl UnitSequencer {
             opcode_next: Default::default(),
             can_issue_next: Default::default(),
             idle: Default::default(),
+            drained: vec![],
             // Read only from `run` on, and no instruction issues before its parts are read.
             imem: (0..lanes).map(|_| SyncRam::new(depth * fetch).without_collisions().without_read_init()).collect(),
             parts: signals(read_base),
@@ -953,6 +972,9 @@ impl Logic for UnitSequencer {
             self.idle_r.d.next = self.done_count.q.val() == self.n.q.val();
         }
         self.idle.next = self.idle_r.q.val();
+        for d in 0..self.drained.len() {
+            self.drained[d].next = self.done_count.q.val() == self.pc.q.val();
+        }
     }
 }
 
@@ -1090,8 +1112,11 @@ impl Controller {
         let [load, exec, store] =
             Unit::ALL.map(|u| UnitSequencer::new(depth, capacity, queued, fetch, &format.slots(u), arch.decode_stages));
         (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
+        if arch.vector_lanes > 0 {
+            ctl.exec.drained = signals(1);
+        }
         if queued {
-            ctl.fetcher = vec![Fetcher::new(fetch, arch.dram_latency)];
+            ctl.fetcher = vec![Fetcher::new(fetch, arch.dram_latency, arch.vector_lanes > 0)];
             ctl.stream_addr = signals(1);
             ctl.stream_count = signals(1);
             ctl.ir_addr = signals(1);
@@ -1146,6 +1171,9 @@ impl Controller {
             st: Default::default(),
             st_pattern: Default::default(),
             st_stage: Default::default(),
+            ex_vector: signals(usize::from(arch.vector_lanes > 0)),
+            ex_vf: Default::default(),
+            _vector: usize::from(arch.vector_lanes > 0),
             load: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
             exec: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
             store: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
@@ -1291,6 +1319,8 @@ impl Logic for Controller {
         self.ex_start.next.os = self.op_on[4].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[4].val());
         self.st_start.next.store = self.op_on[5].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[5].val());
         self.st_start.next.store_t = self.op_on[6].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[6].val());
+        self.ld_start.next.table = self.op_on[7].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[7].val());
+        self.ex_start.next.vector = self.op_on[8].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[8].val());
         // With a decode stage the same starts, one gate after the engines' `ready`: the
         // registered `issuable_r` and `op_match_r` hold the rest of each product.
         for _u in 0..self._decoded {
@@ -1304,6 +1334,15 @@ impl Logic for Controller {
             self.ex_start.next.os = self.op_match_r[4].q.val() & self.unit_ready[1].val();
             self.st_start.next.store = self.op_match_r[5].q.val() & self.unit_ready[2].val();
             self.st_start.next.store_t = self.op_match_r[6].q.val() & self.unit_ready[2].val();
+            self.ld_start.next.table = self.op_match_r[7].q.val() & self.unit_ready[0].val();
+            self.ex_start.next.vector = self.op_match_r[8].q.val() & self.unit_ready[1].val();
+        }
+        // A `Vector` waits until the exec unit's earlier instructions have completed.
+        for _v in 0..self._vector {
+            if (self.exec.opcode.val() == self.op_code[8].val()) & !self.exec.drained[0].val() {
+                self.exec.go.next = false;
+                self.ex_start.next.vector = false;
+            }
         }
         // The decoded ports in the order of PORTS, from field 3 of their unit on.
         self.ld.next.target = self.load.field[3].val().get_bit(0);
@@ -1339,6 +1378,12 @@ impl Logic for Controller {
         self.ex.next.csc_values = bit_cast::<16, LANE_BITS>(self.exec.field[19].val());
         self.ex.next.band_taps = bit_cast::<16, LANE_BITS>(self.exec.field[20].val());
         self.ex.next.band_width = bit_cast::<16, LANE_BITS>(self.exec.field[21].val());
+        self.ex_vf.next.count = bit_cast::<24, LANE_BITS>(self.exec.field[22].val());
+        self.ex_vf.next.stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[23].val());
+        self.ex_vf.next.max = self.exec.field[24].val().get_bit(0);
+        for v in 0..self.ex_vector.len() {
+            self.ex_vector[v].next = self.ex_vf.val();
+        }
         self.st.next.acc = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[3].val());
         self.st.next.row_stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[4].val());
         self.st.next.line_pitch = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[5].val());
@@ -1409,6 +1454,10 @@ impl Logic for Controller {
                 self.issuable_next[2].val() & self.op_on[5].val() & (self.store.opcode_next.val() == self.op_code[5].val());
             self.op_match_r[6].d.next =
                 self.issuable_next[2].val() & self.op_on[6].val() & (self.store.opcode_next.val() == self.op_code[6].val());
+            self.op_match_r[7].d.next =
+                self.issuable_next[0].val() & self.op_on[7].val() & (self.load.opcode_next.val() == self.op_code[7].val());
+            self.op_match_r[8].d.next =
+                self.issuable_next[1].val() & self.op_on[8].val() & (self.exec.opcode_next.val() == self.op_code[8].val());
         }
     }
 }
@@ -1423,7 +1472,6 @@ mod tests {
     fn every_opcode_has_its_start_port_in_order() {
         let opcodes: Vec<Opcode> = STARTS.iter().map(|(o, _, _)| *o).collect();
         assert_eq!(opcodes, RTL_OPCODES.to_vec());
-        assert!(Opcode::ALL.iter().filter(|o| !RTL_OPCODES.contains(o)).all(|&o| o == Opcode::LoadTable || o == Opcode::Vector));
     }
 
     #[test]

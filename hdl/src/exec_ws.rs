@@ -793,6 +793,19 @@ pub struct ExecWs {
     pub host_acc_addr: Signal<In, Addr>,
     /// Host: accumulator row read in the previous cycle, lane `j`.
     pub host_acc_data: Vec<Signal<Out, Signed<32>>>,
+    /// With a vector unit ([`crate::vector::VectorEngine`] beside the engine, one each,
+    /// else none): it reads the activation scratchpad in this cycle...
+    pub vec_act_on: Vec<Signal<In, Bit>>,
+    /// ... at this word...
+    pub vec_act_raddr: Vec<Signal<In, Addr>>,
+    /// ... whose lanes come a cycle later (`rows` with a vector unit)...
+    pub vec_act_rdata: Vec<Signal<Out, Signed<8>>>,
+    /// ... and it issues an accumulator row...
+    pub vec_acc_issue: Vec<Signal<In, Bit>>,
+    /// ... this one...
+    pub vec_acc_addr: Vec<Signal<In, Addr>>,
+    /// ... with these values a cycle later (`cols` with a vector unit).
+    pub vec_acc_input: Vec<Signal<In, Signed<32>>>,
     engine: WsEngine,
     mem: Memories,
 }
@@ -815,9 +828,29 @@ impl ExecWs {
             host_wgt_data: (0..cols).map(|_| Default::default()).collect(),
             host_acc_addr: Default::default(),
             host_acc_data: (0..cols).map(|_| Default::default()).collect(),
+            vec_act_on: vec![],
+            vec_act_raddr: vec![],
+            vec_act_rdata: vec![],
+            vec_acc_issue: vec![],
+            vec_acc_addr: vec![],
+            vec_acc_input: vec![],
             engine: WsEngine::new(rows, cols, act_banks).with_acc_rows(acc_rows),
             mem: Memories::new(rows, cols, act_words, act_banks, wgt_words, acc_rows),
         }
+    }
+
+    /// The engine with the ports of a vector unit beside it, which take the memories'
+    /// engine ports while it runs ([`Memories::with_vector_ports`]).
+    pub fn with_vector_ports(mut self) -> Self {
+        let (rows, cols) = (self.host_act_data.len(), self.host_acc_data.len());
+        self.vec_act_on = crate::wiring::signals(1);
+        self.vec_act_raddr = crate::wiring::signals(1);
+        self.vec_act_rdata = crate::wiring::signals(rows);
+        self.vec_acc_issue = crate::wiring::signals(1);
+        self.vec_acc_addr = crate::wiring::signals(1);
+        self.vec_acc_input = crate::wiring::signals(cols);
+        self.mem = std::mem::replace(&mut self.mem, Memories::new(1, 1, 1, 1, 1, 1)).with_vector_ports();
+        self
     }
 
     /// The engine with CSC preloads (`ArchConfig::csc_weights`) or without.
@@ -911,6 +944,18 @@ impl Logic for ExecWs {
             self.engine.wgt_rdata[j].next = self.mem.wgt_rdata[j].val();
             self.mem.acc_input[j].next = self.engine.acc_input[j].val();
             self.host_acc_data[j].next = self.mem.host_acc_data[j].val();
+        }
+        for v in 0..self.vec_act_on.len() {
+            self.mem.vec_act_on[v].next = self.vec_act_on[v].val();
+            self.mem.vec_act_raddr[v].next = self.vec_act_raddr[v].val();
+            self.mem.vec_acc_issue[v].next = self.vec_acc_issue[v].val();
+            self.mem.vec_acc_addr[v].next = self.vec_acc_addr[v].val();
+        }
+        for k in 0..self.vec_act_rdata.len() {
+            self.vec_act_rdata[k].next = self.mem.act_rdata[k].val();
+        }
+        for j in 0..self.vec_acc_input.len() {
+            self.mem.vec_acc_input[j].next = self.vec_acc_input[j].val();
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
 use systole_core::encoding::OPCODE_BITS;
-use systole_core::isa::{Unit, INSTR_WORDS};
+use systole_core::isa::{Opcode, Unit, INSTR_WORDS};
 
 type DAddr = Bits<DRAM_ADDR_BITS>;
 
@@ -75,9 +75,14 @@ pub struct Fetcher {
     /// Room in `target`'s queue, and in `held`'s.
     target_room: Signal<Local, Bit>,
     held_room: Signal<Local, Bit>,
-    /// The last opcode of the load unit and of the exec unit (codes are grouped by unit).
+    /// The last opcode of the load unit and of the exec unit (the codes of
+    /// [`crate::controller::GROUPED_OPCODES`] are grouped by unit)...
     last_load_code: Constant<Bits<4>>,
     last_exec_code: Constant<Bits<4>>,
+    /// ... and, with a vector unit (one each, else none), the codes of `LoadTable` and
+    /// `Vector`, which follow them.
+    table_code: Vec<Constant<Bits<4>>>,
+    vector_code: Vec<Constant<Bits<4>>>,
     /// Bytes per part, `F - 1`, the DRAM latency less one and less two.
     part_bytes: Constant<DAddr>,
     last_part: Constant<Bits<4>>,
@@ -86,11 +91,13 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// The fetcher of instructions in `fetch` parts from a DRAM of latency `dram_latency`.
-    pub fn new(fetch: usize, dram_latency: usize) -> Self {
+    /// The fetcher of instructions in `fetch` parts from a DRAM of latency `dram_latency`,
+    /// for an instance with a vector unit or without.
+    pub fn new(fetch: usize, dram_latency: usize, vector: bool) -> Self {
         assert!((2..1 << WAIT_BITS).contains(&dram_latency), "DRAM latency {dram_latency}");
         assert_eq!(OPCODE_BITS, 4);
-        let opcodes = crate::controller::RTL_OPCODES;
+        let opcodes = crate::controller::GROUPED_OPCODES;
+        let vectors = usize::from(vector);
         let last_code = |unit: Unit| opcodes.iter().filter(|o| o.unit() == unit).map(|o| o.code()).max().unwrap_or(0);
         let (last_load, last_exec) = (last_code(Unit::Load), last_code(Unit::Exec));
         assert!(
@@ -125,6 +132,8 @@ impl Fetcher {
             held_room: Default::default(),
             last_load_code: Constant::new(last_load.into()),
             last_exec_code: Constant::new(last_exec.into()),
+            table_code: crate::wiring::constants((0..vectors).map(|_| Opcode::LoadTable.code())),
+            vector_code: crate::wiring::constants((0..vectors).map(|_| Opcode::Vector.code())),
             part_bytes: Constant::new(((words * 8) as u64).into()),
             last_part: Constant::new(((fetch - 1) as u64).into()),
             latency1: Constant::new(((dram_latency - 1) as u64).into()),
@@ -146,6 +155,14 @@ impl Logic for Fetcher {
             self.target.next = 1.into();
         } else {
             self.target.next = 2.into();
+        }
+        for v in 0..self.table_code.len() {
+            if (self.at_part.q.val() == 0) & (self.ir_opcode.val() == self.table_code[v].val()) {
+                self.target.next = 0.into();
+            }
+            if (self.at_part.q.val() == 0) & (self.ir_opcode.val() == self.vector_code[v].val()) {
+                self.target.next = 1.into();
+            }
         }
         if self.target.val() == 0 {
             self.target_room.next = self.room_load.val();

@@ -127,6 +127,8 @@ pub struct LoadStarts {
     pub load_t: Bit,
     /// Start a `LoadParams`.
     pub params: Bit,
+    /// Start a `LoadTable`.
+    pub table: Bit,
 }
 
 /// The exec unit's starts.
@@ -136,6 +138,8 @@ pub struct ExecStarts {
     pub ws: Bit,
     /// Start a `MatmulOs`.
     pub os: Bit,
+    /// Start a `Vector`.
+    pub vector: Bit,
 }
 
 /// The store unit's starts.

@@ -30,17 +30,6 @@
 //!   ([`verilog::low_mask`]), which synthesis trims;
 //! - no signal is named after a Verilog keyword (`byte`, `wait`).
 
-/// Why the RTL cannot be built for `arch` and the fix, or `None` when it can: it has no
-/// vector unit yet. `systole rtl` and the board builds both ask.
-pub fn unbuildable(arch: &systole_core::ArchConfig) -> Option<(String, &'static str)> {
-    (arch.vector_lanes > 0).then(|| {
-        (
-            format!("arch `{}`: vector_lanes = {}, but the RTL has no vector unit yet", arch.name, arch.vector_lanes),
-            "use vector_lanes = 0 (Add, pooling and Concat then run on the host; the simulator runs the vector unit)",
-        )
-    })
-}
-
 pub mod array;
 pub mod band;
 pub mod board;

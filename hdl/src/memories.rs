@@ -575,6 +575,20 @@ pub struct Memories {
     pub acc_accumulate: Signal<In, Bit>,
     /// Engine: the values, one cycle after the issue.
     pub acc_input: Vec<Signal<In, Signed<32>>>,
+    /// With a vector unit (one each, else none; [`Memories::with_vector_ports`]): it reads
+    /// the activation scratchpad in this cycle, in place of the engine...
+    pub vec_act_on: Vec<Signal<In, Bit>>,
+    /// ... at this word...
+    pub vec_act_raddr: Vec<Signal<In, Addr>>,
+    /// ... and it issues an accumulator row (overwritten) in this cycle, in place of the
+    /// engine (the controller never runs both: docs/ARCHITECTURE.md section 5)...
+    pub vec_acc_issue: Vec<Signal<In, Bit>>,
+    /// ... this row...
+    pub vec_acc_addr: Vec<Signal<In, Addr>>,
+    /// ... with these values, one cycle after the issue (`cols` with a vector unit).
+    pub vec_acc_input: Vec<Signal<In, Signed<32>>>,
+    /// The vector unit's row was issued in the previous cycle.
+    vec_issued: Vec<DFF<Bit>>,
     act: ActBanks,
     wgt: Scratchpad,
     accs: Accumulator,
@@ -604,6 +618,12 @@ impl Memories {
             acc_addr: Default::default(),
             acc_accumulate: Default::default(),
             acc_input: (0..cols).map(|_| Default::default()).collect(),
+            vec_act_on: vec![],
+            vec_act_raddr: vec![],
+            vec_acc_issue: vec![],
+            vec_acc_addr: vec![],
+            vec_acc_input: vec![],
+            vec_issued: vec![],
             act: ActBanks::new(rows, act_words, act_banks),
             wgt: Scratchpad::new(cols, wgt_words),
             accs: Accumulator::new(cols, acc_rows, 0),
@@ -614,6 +634,19 @@ impl Memories {
     /// lane (row), in groups of `group` lanes (see [`ActBanks::with_staggered_reads`]).
     pub fn with_staggered_act_reads(mut self, group: usize) -> Self {
         self.act = std::mem::replace(&mut self.act, ActBanks::new(1, 1, 1)).with_staggered_reads(group);
+        self
+    }
+
+    /// The memories with the ports of a vector unit ([`crate::vector::VectorEngine`]),
+    /// whose activation reads and accumulator rows take the engine's ports while it runs.
+    pub fn with_vector_ports(mut self) -> Self {
+        let cols = self.acc_input.len();
+        self.vec_act_on = signals(1);
+        self.vec_act_raddr = signals(1);
+        self.vec_acc_issue = signals(1);
+        self.vec_acc_addr = signals(1);
+        self.vec_acc_input = signals(cols);
+        self.vec_issued = signals(1);
         self
     }
 
@@ -655,6 +688,24 @@ impl Logic for Memories {
         for j in 0..self.acc_input.len() {
             self.accs.input[j].next = self.acc_input[j].val();
             self.host_acc_data[j].next = self.accs.host_data[j].val();
+        }
+        for v in 0..self.vec_issued.len() {
+            self.vec_issued[v].clock.next = self.clock.val();
+            self.vec_issued[v].d.next = self.vec_acc_issue[v].val();
+            if self.vec_act_on[v].val() {
+                self.act.read_address.next = self.vec_act_raddr[v].val();
+                self.act.wide.next = false;
+            }
+            if self.vec_acc_issue[v].val() {
+                self.accs.issue.next = true;
+                self.accs.addr.next = self.vec_acc_addr[v].val();
+                self.accs.accumulate.next = false;
+            }
+        }
+        for j in 0..self.vec_acc_input.len() {
+            if self.vec_issued[0].q.val() {
+                self.accs.input[j].next = self.vec_acc_input[j].val();
+            }
         }
     }
 }

@@ -183,6 +183,12 @@ impl Logic for Accelerator {
         // Exec unit.
         self.ex.start.next = self.ctl.ex_start.val();
         self.ex.fields.next = self.ctl.ex.val();
+        for v in 0..self.ex.vfields.len() {
+            self.ex.vfields[v].next = self.ctl.ex_vector[v].val();
+            self.ex.table_we[v].next = self.ld.table_we[v].val();
+            self.ex.table_entry[v].next = self.ld.table_entry[v].val();
+            self.ex.table_data[v].next = self.ld.table_data[v].val();
+        }
         self.ex.act_addr.next = self.ld.act_addr.val();
         for k in 0..self.ld.act_we.len() {
             self.ex.act_we[k].next = self.ld.act_we[k].val();

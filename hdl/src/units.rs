@@ -10,7 +10,7 @@ use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
 use crate::exec_ws::ExecWs;
-use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
+use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus, VectorFields};
 use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
 use crate::net;
@@ -19,7 +19,9 @@ use crate::requant::{OutputStage, Requant};
 use crate::sram::ADDR_BITS;
 use crate::store::{LaneSelect, StoreEngine};
 use crate::store_transposed::StoreTransposedEngine;
-use crate::wiring::{assign_from_field, assign_to_field, Mode};
+use crate::vector::VectorEngine;
+use crate::wiring::{assign_expression_to_field, assign_from_field, binary, signals, Mode};
+use rust_hdl::core::ast::VerilogOp;
 use rust_hdl::prelude::*;
 use systole_core::{ArchConfig, Dataflow};
 
@@ -67,9 +69,18 @@ pub struct LoadUnit {
     pub param_bytes: Vec<Signal<Out, Bits<8>>>,
     /// Parameter table entry bytes.
     pub param_data: Signal<Out, Bits<64>>,
+    /// With a vector unit (one each, else none): write a table entry...
+    pub table_we: Vec<Signal<Out, Bit>>,
+    /// ... this one...
+    pub table_entry: Vec<Signal<Out, Addr>>,
+    /// ... with this value.
+    pub table_data: Vec<Signal<Out, Bits<32>>>,
     load: LoadEngine,
     load_t: LoadTransposedEngine,
     params: ParamLoader,
+    /// `LoadTable`'s loader: wired only with a vector unit (without one, nothing reads it
+    /// and synthesis drops it).
+    table_loader: ParamLoader,
     /// The read address's registers (`ArchConfig::dram_read_address_stages`).
     rd_addr_regs: Delay<DAddr>,
     /// The access pattern of the instruction's fields.
@@ -100,11 +111,17 @@ impl LoadUnit {
             param_byte_en: crate::wiring::signals(8),
             param_bytes: crate::wiring::signals(8),
             param_data: Default::default(),
+            table_we: signals(usize::from(arch.vector_lanes > 0)),
+            table_entry: signals(usize::from(arch.vector_lanes > 0)),
+            table_data: signals(usize::from(arch.vector_lanes > 0)),
             load: LoadEngine::new(rows, cols, lanes, lat)
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
                 .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
             load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
             params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols)
+                .with_count_bits(crate::controller::count_bits(arch))
+                .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
+            table_loader: ParamLoader::for_vector_table(lanes, lat)
                 .with_count_bits(crate::controller::count_bits(arch))
                 .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
             rd_addr_regs: Delay::new(arch.dram_read_address_stages()),
@@ -133,16 +150,36 @@ impl Logic for LoadUnit {
         self.load_t.pattern.next = self.pattern.val();
         self.params.addr.next = self.pattern.val().addr;
         self.params.count.next = self.fields.val().entries;
+        self.table_loader.clock.next = self.clock.val();
+        self.table_loader.start.next = false;
+        self.table_loader.dst.next = self.fields.val().dst;
+        self.table_loader.addr.next = self.pattern.val().addr;
+        self.table_loader.count.next = self.fields.val().entries;
         self.status.next.ready = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
         self.status.next.complete = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
         // Idle engines drive address 0, so the read addresses can be ORed.
         self.rd_addr_regs.clock.next = self.clock.val();
         self.rd_addr_regs.data_in.next = self.load.dram_rd_addr.val() | self.load_t.dram_rd_addr.val() | self.params.dram_rd_addr.val();
+        for v in 0..self.table_we.len() {
+            self.table_loader.start.next = self.start.val().table;
+            self.status.next.ready =
+                self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val() & self.table_loader.ready.val();
+            self.status.next.complete =
+                self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val() | self.table_loader.complete.val();
+            self.rd_addr_regs.data_in.next = self.load.dram_rd_addr.val()
+                | self.load_t.dram_rd_addr.val()
+                | self.params.dram_rd_addr.val()
+                | self.table_loader.dram_rd_addr.val();
+            self.table_we[v].next = self.table_loader.wr_en.val();
+            self.table_entry[v].next = self.table_loader.wr_entry.val();
+            self.table_data[v].next = self.table_loader.wr_data.val().get_bits::<32>(0);
+        }
         self.dram_rd_addr.next = self.rd_addr_regs.data_out.val();
         for i in 0..self.dram_rd_data.len() {
             self.load.dram_rd_data[i].next = self.dram_rd_data[i].val();
             self.load_t.dram_rd_data[i].next = self.dram_rd_data[i].val();
             self.params.dram_rd_data[i].next = self.dram_rd_data[i].val();
+            self.table_loader.dram_rd_data[i].next = self.dram_rd_data[i].val();
         }
         // A transposed drain writes whole words.
         if self.load_t.act_we[0].val() {
@@ -432,9 +469,19 @@ pub struct ExecUnit {
     pub acc_raddr: Signal<In, Addr>,
     /// The row read in the previous cycle.
     pub acc_rdata: Vec<Signal<Out, Signed<32>>>,
+    /// With a vector unit (one each, else none): a `Vector`'s fields besides `fields`...
+    pub vfields: Vec<Signal<In, VectorFields>>,
+    /// ... and the load unit's table writes (`LoadTable`): enable...
+    pub table_we: Vec<Signal<In, Bit>>,
+    /// ... entry...
+    pub table_entry: Vec<Signal<In, Addr>>,
+    /// ... and value.
+    pub table_data: Vec<Signal<In, Bits<32>>>,
     ws: Vec<ExecWs>,
     os: Vec<ExecOs>,
     dual: Vec<ExecDual>,
+    /// The vector unit, beside the engine, with `vector_lanes`.
+    vector: Vec<VectorEngine>,
     _arch: ArchConfig,
 }
 
@@ -445,6 +492,7 @@ impl ExecUnit {
         let sizes = (rows, cols, arch.act_words(), arch.wgt_words(), arch.acc_rows());
         let banks = arch.act_banks();
         let df = arch.dataflow;
+        let vectors = usize::from(arch.vector_lanes > 0);
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -458,6 +506,10 @@ impl ExecUnit {
             wgt_data: (0..cols).map(|_| Default::default()).collect(),
             acc_raddr: Default::default(),
             acc_rdata: (0..cols).map(|_| Default::default()).collect(),
+            vfields: signals(vectors),
+            table_we: signals(vectors),
+            table_entry: signals(vectors),
+            table_data: signals(vectors),
             ws: (df == Dataflow::WeightStationary)
                 .then(|| {
                     ExecWs::new(sizes.0, sizes.1, sizes.2, banks, sizes.3, sizes.4)
@@ -470,10 +522,12 @@ impl ExecUnit {
                         .with_acc_stages(arch.acc_stages)
                         .with_count_bits(crate::controller::matmul_count_bits(arch))
                 })
+                .map(|e| if vectors > 0 { e.with_vector_ports() } else { e })
                 .into_iter()
                 .collect(),
             os: (df == Dataflow::OutputStationary)
                 .then(|| ExecOs::new(sizes.0, sizes.1, sizes.2, sizes.3, sizes.4).with_acc_stages(arch.acc_stages))
+                .map(|e| if vectors > 0 { e.with_vector_ports() } else { e })
                 .into_iter()
                 .collect(),
             dual: (df == Dataflow::Both)
@@ -486,14 +540,17 @@ impl ExecUnit {
                         .with_weight_broadcast(arch.weight_broadcast)
                         .with_acc_stages(arch.acc_stages)
                 })
+                .map(|e| if vectors > 0 { e.with_vector_ports() } else { e })
                 .into_iter()
                 .collect(),
+            vector: (0..vectors).map(|_| VectorEngine::new(rows, cols, arch.vector_lanes, arch.vector_latency() as usize)).collect(),
             _arch: arch.clone(),
         }
     }
 
     fn wire(&mut self, mode: &mut Mode) {
         let (rows, cols) = (self.act_we.len(), self.acc_rdata.len());
+        let vectors = self.vector.len();
         macro_rules! common {
             ($eng:expr, $name:expr) => {{
                 let e = $name;
@@ -501,13 +558,38 @@ impl ExecUnit {
                 let l = |port: &str, i: usize| format!("{e}$0${port}${i}");
                 net!(mode, $eng.clock, p("clock"), self.clock, "clock".into());
                 net!(mode, $eng.fields, p("fields"), self.fields, "fields".into());
-                // The engine's `ready` and `complete` are the unit's status.
+                // The engine's `ready` and `complete` are the unit's status, with the
+                // vector unit's joined when there is one.
                 match mode {
-                    Mode::Update => self.status.next = UnitStatus { ready: $eng.ready.val(), complete: $eng.complete.val() },
+                    Mode::Update => {
+                        self.status.next = UnitStatus { ready: $eng.ready.val(), complete: $eng.complete.val() };
+                        for v in &self.vector {
+                            self.status.next.ready &= v.ready.val();
+                            self.status.next.complete |= v.complete.val();
+                        }
+                    }
                     Mode::Connect => self.status.connect(),
                     Mode::Emit(block) => {
-                        block.push(assign_to_field::<UnitStatus>("status", "ready", p("ready")));
-                        block.push(assign_to_field::<UnitStatus>("status", "complete", p("complete")));
+                        let (ready, complete) = if vectors > 0 {
+                            (binary(&p("ready"), VerilogOp::BitAnd, "vector$0$ready"), binary(&p("complete"), VerilogOp::BitOr, "vector$0$complete"))
+                        } else {
+                            (rust_hdl::core::ast::VerilogExpression::Signal(p("ready")), rust_hdl::core::ast::VerilogExpression::Signal(p("complete")))
+                        };
+                        block.push(assign_expression_to_field::<UnitStatus>("status", "ready", ready));
+                        block.push(assign_expression_to_field::<UnitStatus>("status", "complete", complete));
+                    }
+                }
+                for v in 0..vectors {
+                    let vp = |port: &str| format!("vector${v}${port}");
+                    net!(mode, $eng.vec_act_on[v], l("vec_act_on", v), self.vector[v].act_on, vp("act_on"));
+                    net!(mode, $eng.vec_act_raddr[v], l("vec_act_raddr", v), self.vector[v].act_raddr, vp("act_raddr"));
+                    net!(mode, $eng.vec_acc_issue[v], l("vec_acc_issue", v), self.vector[v].acc_issue, vp("acc_issue"));
+                    net!(mode, $eng.vec_acc_addr[v], l("vec_acc_addr", v), self.vector[v].acc_addr, vp("acc_addr"));
+                    for k in 0..rows {
+                        net!(mode, self.vector[v].act_rdata[k], format!("vector${v}$act_rdata${k}"), $eng.vec_act_rdata[k], l("vec_act_rdata", k));
+                    }
+                    for j in 0..cols {
+                        net!(mode, $eng.vec_acc_input[j], l("vec_acc_input", j), self.vector[v].acc_input[j], format!("vector${v}$acc_input${j}"));
                     }
                 }
                 net!(mode, $eng.host_act_addr, p("host_act_addr"), self.act_addr, "act_addr".into());
@@ -545,6 +627,17 @@ impl ExecUnit {
         if !self.dual.is_empty() {
             common!(self.dual[0], "dual");
             net!(mode, self.dual[0].start, "dual$0$start".into(), self.start, "start".into());
+        }
+        for v in 0..vectors {
+            let vp = |port: &str| format!("vector${v}${port}");
+            let l = |port: &str| format!("{port}${v}");
+            net!(mode, self.vector[v].clock, vp("clock"), self.clock, "clock".into());
+            start!(self.vector[v].start, vp("start"), vector);
+            net!(mode, self.vector[v].fields, vp("fields"), self.fields, "fields".into());
+            net!(mode, self.vector[v].vfields, vp("vfields"), self.vfields[v], l("vfields"));
+            net!(mode, self.vector[v].table_we, vp("table_we"), self.table_we[v], l("table_we"));
+            net!(mode, self.vector[v].table_entry, vp("table_entry"), self.table_entry[v], l("table_entry"));
+            net!(mode, self.vector[v].table_data, vp("table_data"), self.table_data[v], l("table_data"));
         }
     }
 }

@@ -92,8 +92,8 @@ pub struct VectorEngine {
     base: DFF<Addr>,
     row: DFF<Addr>,
     /// The pass of the word read in this cycle, `0..P`.
-    pass: DFF<Bits<8>>,
-    last_pass: Constant<Bits<8>>,
+    pass: DFF<Bits<16>>,
+    last_pass: Constant<Bits<16>>,
     /// The word read next is its window's first.
     first: DFF<Bit>,
     /// The window's last read (its last word's last pass) is in this cycle.
@@ -146,7 +146,7 @@ impl VectorEngine {
         assert!(lanes > 0 && width.is_multiple_of(lanes), "{lanes} vector lanes for a width of {width}");
         assert!(latency >= 4, "a vector latency of {latency}");
         let passes = width / lanes;
-        assert!(passes <= 256, "{passes} passes per word");
+        assert!(passes <= 1 << 16, "{passes} passes per word");
         Self {
             clock: Default::default(),
             start: Default::default(),

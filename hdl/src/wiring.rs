@@ -66,13 +66,18 @@ pub fn assign_from_field<T: Synth>(dst: String, src: &str, field: &str) -> Veril
 
 /// The Verilog assignment `dst.field = src`, `dst` a bundle of type `T`.
 pub fn assign_to_field<T: Synth>(dst: &str, field: &str, src: String) -> VerilogStatement {
+    assign_expression_to_field::<T>(dst, field, VerilogExpression::Signal(src))
+}
+
+/// The Verilog assignment `dst.field = expression`, `dst` a bundle of type `T`.
+pub fn assign_expression_to_field<T: Synth>(dst: &str, field: &str, expression: VerilogExpression) -> VerilogStatement {
     let (offset, width) = field_bits::<T>(field);
-    VerilogStatement::SliceAssignment {
-        base: VerilogExpression::Signal(dst.into()),
-        width,
-        offset: *offset_literal(offset),
-        replacement: VerilogExpression::Signal(src),
-    }
+    VerilogStatement::SliceAssignment { base: VerilogExpression::Signal(dst.into()), width, offset: *offset_literal(offset), replacement: expression }
+}
+
+/// The Verilog expression `a op b` of two signals.
+pub fn binary(a: &str, op: rust_hdl::core::ast::VerilogOp, b: &str) -> VerilogExpression {
+    VerilogExpression::Binary(Box::new(VerilogExpression::Signal(a.into())), op, Box::new(VerilogExpression::Signal(b.into())))
 }
 
 /// The Verilog assignment `dst = src`.

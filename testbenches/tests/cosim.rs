@@ -566,3 +566,39 @@ fn verilog_runs_network_programs() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The whole bundled tiny model (QOperator) as one program on the RTL
+/// (docs/ARCHITECTURE.md section 7): the 4x4 preset with a vector unit of two lanes and
+/// instruction queues of 8, so its QLinearAdd, pooling and Concat run on the vector unit
+/// and no host step splits the program. Under Verilator the output bytes, every
+/// instruction's completion cycle and the total cycle count must equal the simulator's,
+/// and the output equals the golden network's.
+#[test]
+fn verilator_runs_the_tiny_model_as_one_program() {
+    use systole_core::network::HostTensor;
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models");
+    let path = models.join("tiny_qop.onnx");
+    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let preset = ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap();
+    let arch = ArchConfig { name: "4x4-vector".into(), instr_queue: Some(8), vector_lanes: 2, ..preset };
+    let compiled = systole_runtime::compile(&arch, &net).unwrap();
+    let shape = net.values[net.inputs[0].value].shape.clone();
+    let x = systole_core::npy::read::<f32>(&models.join("tiny_input.npy"), &shape, "input").unwrap();
+    let golden = systole_golden::network::run(&net, &[HostTensor::F32 { shape: shape.clone(), data: x.clone() }]).unwrap();
+    let mut runs = vec![];
+    let sim = systole_runtime::simulate_observed(&arch, &net, &compiled.network, &[HostTensor::F32 { shape, data: x }], |r| {
+        let outputs = r.program.outputs.clone();
+        let after: Vec<_> = outputs.iter().map(|o| o.read(r.after)).collect();
+        runs.push((r.program.clone(), r.before.to_vec(), after, r.execution.timing.clone(), r.execution.report.cycles, r.layers.len()));
+    })
+    .unwrap();
+    assert_eq!(sim.outputs, golden, "the one program equals the golden network");
+    assert_eq!(runs.len(), 1, "one program, no host step");
+    let (program, before, after, timing, cycles, layers) = &runs[0];
+    assert!(program.instrs.iter().any(|i| matches!(i.op, systole_core::Op::Vector { .. })), "the program uses the vector unit");
+    let script = systole_testbenches::cosim::HostScript::new(&arch, program, before, cycles + cycles / 8 + 64);
+    let dir = scratch("cosim_tiny_one_program");
+    let (rtl, _) = run_verilog(Simulator::Verilator, &arch, program, before, &script, &dir).unwrap_or_else(|e| panic!("{e}"));
+    systole_testbenches::cosim::compare(program, after, timing, *cycles, &rtl).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("tiny model: {layers} layers, {} instructions, {cycles} cycles, bit- and cycle-exact", program.instrs.len());
+}
