@@ -292,6 +292,9 @@ pub fn compare(program: &Program, expected: &[Tensor], timing: &[InstrTiming], t
             rtl.cycles.map_or("nothing (not finished)".to_string(), |c| c.to_string())
         ));
     }
+    if expected.len() != rtl.outputs.len() {
+        return Err(format!("{} expected outputs, {} read from the RTL", expected.len(), rtl.outputs.len()));
+    }
     for (t, (want, got)) in expected.iter().zip(&rtl.outputs).enumerate() {
         if let Some((idx, s, r)) = want.first_mismatch(got) {
             return Err(format!("output {t}: first mismatch at NHWC {idx:?}: simulator {s}, RTL {r}"));

@@ -570,9 +570,9 @@ fn verilog_runs_network_programs() {
 /// The whole bundled tiny model (QOperator) as one program on the RTL
 /// (docs/ARCHITECTURE.md section 7): the 4x4 preset with a vector unit of two lanes and
 /// instruction queues of 8, so its QLinearAdd, pooling and Concat run on the vector unit
-/// and no host step splits the program. Under Verilator the output bytes, every
-/// instruction's completion cycle and the total cycle count must equal the simulator's,
-/// and the output equals the golden network's.
+/// and no host step splits the program. Under Verilator the whole activation arena
+/// afterwards (every layer's output), every instruction's completion cycle and the total
+/// cycle count must equal the simulator's, and the output equals the golden network's.
 #[test]
 fn verilator_runs_the_tiny_model_as_one_program() {
     use systole_core::network::HostTensor;
@@ -585,11 +585,21 @@ fn verilator_runs_the_tiny_model_as_one_program() {
     let shape = net.values[net.inputs[0].value].shape.clone();
     let x = systole_core::npy::read::<f32>(&models.join("tiny_input.npy"), &shape, "input").unwrap();
     let golden = systole_golden::network::run(&net, &[HostTensor::F32 { shape: shape.clone(), data: x.clone() }]).unwrap();
+    // The RTL's whole activation arena is compared, every layer's output in it.
+    let arena = compiled.network.buffers.iter().flatten().map(|b| b.addr as usize + b.size()).max().unwrap();
+    let arena = systole_core::program::TensorPlacement {
+        name: "activations".into(),
+        dims: [1, 1, 1, arena],
+        addr: 0,
+        pad: [0; 4],
+        pad_value: 0,
+        tail: 0,
+    };
     let mut runs = vec![];
     let sim = systole_runtime::simulate_observed(&arch, &net, &compiled.network, &[HostTensor::F32 { shape, data: x }], |r| {
-        let outputs = r.program.outputs.clone();
-        let after: Vec<_> = outputs.iter().map(|o| o.read(r.after)).collect();
-        runs.push((r.program.clone(), r.before.to_vec(), after, r.execution.timing.clone(), r.execution.report.cycles, r.layers.len()));
+        let program = systole_core::Program { outputs: vec![arena.clone()], ..r.program.clone() };
+        let after = vec![arena.read(r.after)];
+        runs.push((program, r.before.to_vec(), after, r.execution.timing.clone(), r.execution.report.cycles, r.layers.len()));
     })
     .unwrap();
     assert_eq!(sim.outputs, golden, "the one program equals the golden network");
