@@ -571,9 +571,15 @@ impl ExecUnit {
                     Mode::Connect => self.status.connect(),
                     Mode::Emit(block) => {
                         let (ready, complete) = if vectors > 0 {
-                            (binary(&p("ready"), VerilogOp::BitAnd, "vector$0$ready"), binary(&p("complete"), VerilogOp::BitOr, "vector$0$complete"))
+                            (
+                                binary(&p("ready"), VerilogOp::BitAnd, "vector$0$ready"),
+                                binary(&p("complete"), VerilogOp::BitOr, "vector$0$complete"),
+                            )
                         } else {
-                            (rust_hdl::core::ast::VerilogExpression::Signal(p("ready")), rust_hdl::core::ast::VerilogExpression::Signal(p("complete")))
+                            (
+                                rust_hdl::core::ast::VerilogExpression::Signal(p("ready")),
+                                rust_hdl::core::ast::VerilogExpression::Signal(p("complete")),
+                            )
                         };
                         block.push(assign_expression_to_field::<UnitStatus>("status", "ready", ready));
                         block.push(assign_expression_to_field::<UnitStatus>("status", "complete", complete));
@@ -586,10 +592,22 @@ impl ExecUnit {
                     net!(mode, $eng.vec_acc_issue[v], l("vec_acc_issue", v), self.vector[v].acc_issue, vp("acc_issue"));
                     net!(mode, $eng.vec_acc_addr[v], l("vec_acc_addr", v), self.vector[v].acc_addr, vp("acc_addr"));
                     for k in 0..rows {
-                        net!(mode, self.vector[v].act_rdata[k], format!("vector${v}$act_rdata${k}"), $eng.vec_act_rdata[k], l("vec_act_rdata", k));
+                        net!(
+                            mode,
+                            self.vector[v].act_rdata[k],
+                            format!("vector${v}$act_rdata${k}"),
+                            $eng.vec_act_rdata[k],
+                            l("vec_act_rdata", k)
+                        );
                     }
                     for j in 0..cols {
-                        net!(mode, $eng.vec_acc_input[j], l("vec_acc_input", j), self.vector[v].acc_input[j], format!("vector${v}$acc_input${j}"));
+                        net!(
+                            mode,
+                            $eng.vec_acc_input[j],
+                            l("vec_acc_input", j),
+                            self.vector[v].acc_input[j],
+                            format!("vector${v}$acc_input${j}")
+                        );
                     }
                 }
                 net!(mode, $eng.host_act_addr, p("host_act_addr"), self.act_addr, "act_addr".into());

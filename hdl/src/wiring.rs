@@ -72,7 +72,12 @@ pub fn assign_to_field<T: Synth>(dst: &str, field: &str, src: String) -> Verilog
 /// The Verilog assignment `dst.field = expression`, `dst` a bundle of type `T`.
 pub fn assign_expression_to_field<T: Synth>(dst: &str, field: &str, expression: VerilogExpression) -> VerilogStatement {
     let (offset, width) = field_bits::<T>(field);
-    VerilogStatement::SliceAssignment { base: VerilogExpression::Signal(dst.into()), width, offset: *offset_literal(offset), replacement: expression }
+    VerilogStatement::SliceAssignment {
+        base: VerilogExpression::Signal(dst.into()),
+        width,
+        offset: *offset_literal(offset),
+        replacement: expression,
+    }
 }
 
 /// The Verilog expression `a op b` of two signals.

@@ -3,7 +3,8 @@
 //! (padded, strided), global average pooling, a flatten's copy and a concatenation along
 //! the channels (each part requantized into its slice of the pixels), on instances whose
 //! vector unit maps a word in one pass or several, square or not, with scratchpads small
-//! enough that the operators run in several bands.
+//! enough that the operators run in several bands; and the same operators on the RTL, in
+//! rust-hdl's simulator, bit- and cycle-exact with the simulator.
 
 use rand::{Rng, SeedableRng};
 use systole_core::layer::Activation;
@@ -90,6 +91,46 @@ fn vector_operators_equal_golden_on_random_tensors() {
         // The Adds run in several bands of rows per channel group.
         let groups = 7usize.div_ceil(arch.vector_width());
         assert!(stores[0] > groups, "{}: {stores:?}", arch.name);
+    }
+}
+
+/// The RTL rung: `net`'s node compiled alone runs on the accelerator in rust-hdl's
+/// simulator with every output byte, every instruction's completion cycle and the total
+/// cycle count equal to the simulator's (which the test above holds to golden).
+fn check_rtl(arch: &ArchConfig, net: &Network, rng: &mut impl Rng) {
+    let kernels = systole_runtime::vector_kernels(arch, net);
+    let kernels = kernels[0].as_ref().unwrap_or_else(|| panic!("{}: no kernel for {}", arch.name, net.nodes[0].op.kind()));
+    let program = systole_compiler::vector::compile_alone(arch, net, 0, kernels).unwrap();
+    let tensors: Vec<_> = net
+        .inputs
+        .iter()
+        .map(|i| {
+            let shape = &net.values[i.value].shape;
+            to_nhwc(shape, &(0..net.values[i.value].len()).map(|_| rng.gen()).collect::<Vec<i8>>())
+        })
+        .collect();
+    let inputs: Vec<_> = tensors.iter().collect();
+    let (outputs, exe) = systole_sim::run(arch, &program, &inputs).unwrap();
+    let dram = program.dram_with_inputs(&inputs);
+    let cycles = exe.report.cycles;
+    let script = systole_testbenches::cosim::HostScript::new(arch, &program, &dram, cycles + cycles / 8 + 64);
+    let rtl = systole_testbenches::cosim::run_rust_hdl(arch, &program, &dram, &script);
+    systole_testbenches::cosim::compare(&program, &outputs, &exe.timing, cycles, &rtl)
+        .unwrap_or_else(|e| panic!("{}: {} on the RTL: {e}", arch.name, net.nodes[0].op.kind()));
+}
+
+#[test]
+fn the_rtl_runs_every_vector_operator_as_the_simulator_does() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let pool = |k: usize, s: usize, p: usize| Pool { kernel: [k, k], stride: [s, s], pad: [p; 4], count_include_pad: true };
+    for arch in instances() {
+        let shape: &[usize] = &[1, 5, 6, 4];
+        check_rtl(&arch, &one_node(Op::Add(Activation::Relu), &[shape, shape], shape, &mut rng), &mut rng);
+        check_rtl(&arch, &one_node(Op::MaxPool(pool(2, 2, 0)), &[shape], &[1, 5, 3, 2], &mut rng), &mut rng);
+        check_rtl(&arch, &one_node(Op::AvgPool(pool(3, 1, 1)), &[shape], shape, &mut rng), &mut rng);
+        check_rtl(&arch, &one_node(Op::GlobalAvgPool, &[shape], &[1, 5, 1, 1], &mut rng), &mut rng);
+        let parts: [&[usize]; 2] = [&[1, 3, 2, 3], &[1, 2, 2, 3]];
+        check_rtl(&arch, &one_node(Op::Concat { axis: 1 }, &parts, &[1, 5, 2, 3], &mut rng), &mut rng);
     }
 }
 
