@@ -567,24 +567,28 @@ fn verilog_runs_network_programs() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The whole bundled tiny model (QOperator) as one program on the RTL
-/// (docs/ARCHITECTURE.md section 7): the 4x4 preset with a vector unit of two lanes and
-/// instruction queues of 8, so its QLinearAdd, pooling and Concat run on the vector unit
-/// and no host step splits the program. Under Verilator the whole activation arena
-/// afterwards (every layer's output), every instruction's completion cycle and the total
-/// cycle count must equal the simulator's, and the output equals the golden network's.
-#[test]
-fn verilator_runs_the_tiny_model_as_one_program() {
-    use systole_core::network::HostTensor;
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models");
-    let path = models.join("tiny_qop.onnx");
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
-    let preset = ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap();
-    let arch = ArchConfig { name: "4x4-vector".into(), instr_queue: Some(8), vector_lanes: 2, ..preset };
-    let compiled = systole_runtime::compile(&arch, &net).unwrap();
-    let shape = net.values[net.inputs[0].value].shape.clone();
-    let x = systole_core::npy::read::<f32>(&models.join("tiny_input.npy"), &shape, "input").unwrap();
-    let golden = systole_golden::network::run(&net, &[HostTensor::F32 { shape: shape.clone(), data: x.clone() }]).unwrap();
+/// What a network's one program did on the RTL: instructions, cycles, and the wall times
+/// of the simulator's run and of the Verilator run (without its build).
+struct OneProgram {
+    instrs: usize,
+    cycles: u64,
+    sim_wall: std::time::Duration,
+    rtl_wall: std::time::Duration,
+}
+
+/// Runs `net` on `arch` (with a vector unit and an instruction queue) as one program:
+/// the simulator's output must equal the golden network's, the program must have no host
+/// step, and under Verilator the whole activation arena afterwards (every node's output),
+/// every instruction's completion cycle and the total cycle count must equal the
+/// simulator's.
+fn one_program_on_verilator(
+    arch: &ArchConfig,
+    net: &systole_core::network::Network,
+    x: Vec<systole_core::network::HostTensor>,
+    dir: &str,
+) -> OneProgram {
+    let compiled = systole_runtime::compile(arch, net).unwrap();
+    let golden = systole_golden::network::run(net, &x).unwrap();
     // The RTL's whole activation arena is compared, every layer's output in it.
     let arena = compiled.network.buffers.iter().flatten().map(|b| b.addr as usize + b.size()).max().unwrap();
     let arena = systole_core::program::TensorPlacement {
@@ -596,19 +600,82 @@ fn verilator_runs_the_tiny_model_as_one_program() {
         tail: 0,
     };
     let mut runs = vec![];
-    let sim = systole_runtime::simulate_observed(&arch, &net, &compiled.network, &[HostTensor::F32 { shape, data: x }], |r| {
+    let t = std::time::Instant::now();
+    let sim = systole_runtime::simulate_observed(arch, net, &compiled.network, &x, |r| {
         let program = systole_core::Program { outputs: vec![arena.clone()], ..r.program.clone() };
         let after = vec![arena.read(r.after)];
-        runs.push((program, r.before.to_vec(), after, r.execution.timing.clone(), r.execution.report.cycles, r.layers.len()));
+        runs.push((program, r.before.to_vec(), after, r.execution.timing.clone(), r.execution.report.cycles));
     })
     .unwrap();
-    assert_eq!(sim.outputs, golden, "the one program equals the golden network");
-    assert_eq!(runs.len(), 1, "one program, no host step");
-    let (program, before, after, timing, cycles, layers) = &runs[0];
+    let sim_wall = t.elapsed();
+    assert_eq!(sim.outputs, golden, "{}: the one program equals the golden network", net.name);
+    assert_eq!(runs.len(), 1, "{}: one program, no host step", net.name);
+    let (program, before, after, timing, cycles) = runs.pop().unwrap();
     assert!(program.instrs.iter().any(|i| matches!(i.op, systole_core::Op::Vector { .. })), "the program uses the vector unit");
-    let script = systole_testbenches::cosim::HostScript::new(&arch, program, before, cycles + cycles / 8 + 64);
-    let dir = scratch("cosim_tiny_one_program");
-    let (rtl, _) = run_verilog(Simulator::Verilator, &arch, program, before, &script, &dir).unwrap_or_else(|e| panic!("{e}"));
-    systole_testbenches::cosim::compare(program, after, timing, *cycles, &rtl).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("tiny model: {layers} layers, {} instructions, {cycles} cycles, bit- and cycle-exact", program.instrs.len());
+    let script = systole_testbenches::cosim::HostScript::new(arch, &program, &before, cycles + cycles / 8 + 64);
+    let (rtl, rtl_wall) =
+        run_verilog(Simulator::Verilator, arch, &program, &before, &script, &scratch(dir)).unwrap_or_else(|e| panic!("{e}"));
+    systole_testbenches::cosim::compare(&program, &after, &timing, cycles, &rtl).unwrap_or_else(|e| panic!("{}: {e}", net.name));
+    OneProgram { instrs: program.instrs.len(), cycles, sim_wall, rtl_wall }
+}
+
+/// The whole bundled tiny model (QOperator) as one program on the RTL
+/// (docs/ARCHITECTURE.md section 7): the 4x4 preset with a vector unit of two lanes and
+/// instruction queues of 8, so its QLinearAdd, pooling and Concat run on the vector unit
+/// and no host step splits the program; bit- and cycle-exact under Verilator
+/// ([`one_program_on_verilator`]).
+#[test]
+fn verilator_runs_the_tiny_model_as_one_program() {
+    use systole_core::network::HostTensor;
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models");
+    let path = models.join("tiny_qop.onnx");
+    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let preset = ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap();
+    let arch = ArchConfig { name: "4x4-vector".into(), instr_queue: Some(8), vector_lanes: 2, ..preset };
+    let shape = net.values[net.inputs[0].value].shape.clone();
+    let x = systole_core::npy::read::<f32>(&models.join("tiny_input.npy"), &shape, "input").unwrap();
+    let run = one_program_on_verilator(&arch, &net, vec![HostTensor::F32 { shape, data: x }], "cosim_tiny_one_program");
+    eprintln!("tiny model: {} instructions, {} cycles, bit- and cycle-exact", run.instrs, run.cycles);
+}
+
+/// A zoo network at 224x224 (quantized by Systole on a random input) on the 16x16 preset
+/// with a vector unit of 16 lanes, as one program under Verilator; prints the wall times
+/// and simulated cycles per second of the simulator and of Verilator (README).
+fn zoo_network_on_verilator(name: &str) {
+    use systole_core::network::HostTensor;
+    let bytes = systole_compiler::onnx::zoo::build(name, 224, 7).unwrap();
+    let path = std::path::PathBuf::from(format!("{name}.onnx"));
+    let model = systole_compiler::onnx::parse(&path, &bytes).unwrap();
+    let samples = systole_compiler::onnx::ptq::random_samples(&model, 1, 3);
+    let net = systole_compiler::onnx::import(&systole_compiler::onnx::ptq::quantize(&model, &path, &samples).unwrap(), &path).unwrap();
+    let x = samples[0].iter().map(|(_, t)| HostTensor::F32 { shape: t.shape.clone(), data: t.data.clone() }).collect();
+    let preset = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
+    let arch = ArchConfig { vector_lanes: 16, ..preset };
+    let run = one_program_on_verilator(&arch, &net, x, &format!("cosim_{name}_one_program"));
+    let rate = |w: std::time::Duration| run.cycles as f64 / w.as_secs_f64();
+    eprintln!(
+        "{name} 224 on 16x16 + 16 vector lanes: {} instructions, {} cycles, bit- and cycle-exact; simulator {:.2} s ({:.3e} cycles/s), Verilator {:.1} s ({:.3e} cycles/s)",
+        run.instrs,
+        run.cycles,
+        run.sim_wall.as_secs_f64(),
+        rate(run.sim_wall),
+        run.rtl_wall.as_secs_f64(),
+        rate(run.rtl_wall)
+    );
+}
+
+/// `cargo test --release -p systole-testbenches --test cosim -- --ignored --nocapture
+/// verilator_runs_mobilenetv2_224`.
+#[test]
+#[ignore = "slow: MobileNetV2 at 224 as one program on the 16x16 preset in Verilator"]
+fn verilator_runs_mobilenetv2_224_as_one_program() {
+    zoo_network_on_verilator("mobilenetv2");
+}
+
+/// `cargo test --release -p systole-testbenches --test cosim -- --ignored --nocapture
+/// verilator_runs_resnet18_224`.
+#[test]
+#[ignore = "slow: ResNet-18 at 224 as one program on the 16x16 preset in Verilator"]
+fn verilator_runs_resnet18_224_as_one_program() {
+    zoo_network_on_verilator("resnet18");
 }
