@@ -8,10 +8,12 @@
 //!
 //! The top is [`top::Accelerator`]: the [`controller::Controller`] and the three
 //! [`units`] (load: [`load::LoadEngine`], [`load_transposed::LoadTransposedEngine`],
-//! [`params::ParamLoader`]; exec: [`exec_ws::ExecWs`] or [`exec_os::ExecOs`], an engine
-//! ([`exec_ws::WsEngine`] / [`exec_os::OsEngine`] around the arrays [`array::WsArray`] /
-//! [`os_array::OsArray`]) with its [`memories::Memories`], or [`dual::ExecDual`], both
-//! engines around one set of memories; store:
+//! [`params::ParamLoader`], and with a vector unit the table loader
+//! [`params::ParamLoader::for_vector_table`]; exec: [`exec_ws::ExecWs`] or
+//! [`exec_os::ExecOs`], an engine ([`exec_ws::WsEngine`] / [`exec_os::OsEngine`] around the
+//! arrays [`array::WsArray`] / [`os_array::OsArray`]) with its [`memories::Memories`], or
+//! [`dual::ExecDual`], both engines around one set of memories, and the vector unit
+//! [`vector::VectorEngine`] on those memories' engine ports; store:
 //! [`store::StoreEngine`], [`store_transposed::StoreTransposedEngine`] and the
 //! [`requant::Requant`] units). [`top::System`] adds a behavioural DRAM for co-simulation.
 //!
@@ -28,7 +30,8 @@
 //!   of [`rust_hdl::prelude::Constant`]s carries per-lane numbers;
 //! - run-time widths are fixed-width registers and counters masked by a constant
 //!   ([`verilog::low_mask`]), which synthesis trims;
-//! - no signal is named after a Verilog keyword (`byte`, `wait`).
+//! - no signal or sub-block is named after a Verilog keyword (`byte`, `wait`, `end`,
+//!   `table`).
 
 pub mod array;
 pub mod band;
