@@ -40,7 +40,7 @@ use crate::delay::Delay;
 use crate::dma::DmaPattern;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::fetch::Fetcher;
-use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus, VectorFields};
+use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
 use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
@@ -108,14 +108,17 @@ pub struct Controller {
     pub ex: Signal<Out, MatmulFields>,
     /// The store unit's fields.
     pub st: Signal<Out, StoreFields>,
-    /// With a vector unit (one, else none): a `Vector`'s fields besides `ex`'s.
-    pub ex_vector: Vec<Signal<Out, VectorFields>>,
-    /// The decoded `Vector` fields (zero without a vector unit, whose decoder has no
-    /// place for them).
-    ex_vf: Signal<Local, VectorFields>,
-    /// 1 with a vector unit: a `Vector` issues only when every exec instruction before it
-    /// has completed (the exec sequencer's `drained`), docs/ARCHITECTURE.md section 5.
-    _vector: usize,
+    /// With a vector unit (else none, so that an instance without one is the Verilog of
+    /// before the vector unit): the exec unit's decoded fields as they are, of which the
+    /// exec unit takes a `Vector`'s own ([`vector_field_index`])...
+    pub ex_raw: Vec<Signal<Out, Bits<LANE_BITS>>>,
+    /// ... the start of a `LoadTable`...
+    pub ld_start_table: Vec<Signal<Out, Bit>>,
+    /// ... and of a `Vector`, which issues only when every exec instruction before it has
+    /// completed (the exec sequencer's `drained`, docs/ARCHITECTURE.md section 5).
+    pub ex_start_vector: Vec<Signal<Out, Bit>>,
+    /// 1 with a vector unit and a decode stage.
+    _vector_decoded: usize,
     // The access patterns and output stage, built field by field before they join their
     // unit's bundle (a bundle's field is assigned one level deep).
     ld_pattern: Signal<Local, DmaPattern>,
@@ -328,9 +331,6 @@ const PORTS: &[DecodedPort] = &[
     decoded(Ex, "csc", Csc, |c| c.ex.val().csc_values.field()),
     decoded(Ex, "band.taps", BandK, |c| c.ex.val().band_taps.field()),
     decoded(Ex, "band.width", BandK, |c| c.ex.val().band_width.field()),
-    decoded(Ex, "count", Count, |c| c.ex_vf.val().count.field()),
-    decoded(Ex, "stride", Sram, |c| c.ex_vf.val().stride.field()),
-    decoded(Ex, "max", Whole, |c| c.ex_vf.val().max.field()),
     decoded(St, "acc", Sram, |c| c.st.val().acc.field()),
     decoded(St, "row_stride", Sram, |c| c.st.val().row_stride.field()),
     decoded(St, "line_pitch", Sram, |c| c.st.val().line_pitch.field()),
@@ -348,6 +348,30 @@ const PORTS: &[DecodedPort] = &[
     decoded(St, "out.lo", Whole, |c| c.st.val().stage.lo.field()),
     decoded(St, "out.hi", Whole, |c| c.st.val().stage.hi.field()),
 ];
+
+/// The decoded ports of an instance with a vector unit, after the others (so the others'
+/// places are those of an instance without one): the `Vector`'s own fields.
+const VECTOR_PORTS: &[DecodedPort] = &[
+    decoded(Ex, "count", Count, |c| FieldValue { width: 24, raw: vector_field(c, 0) }),
+    decoded(Ex, "stride", Sram, |c| FieldValue { width: ADDR_BITS, raw: vector_field(c, 1) }),
+    decoded(Ex, "max", Whole, |c| FieldValue { width: 1, raw: vector_field(c, 2) }),
+];
+
+/// Where the `k`-th of [`VECTOR_PORTS`] (`count`, `stride`, `max`) is among the exec unit's
+/// decoded fields (after the three `Sync` counts and the exec unit's [`PORTS`]).
+pub fn vector_field_index(k: usize) -> usize {
+    SYNC_FIELDS.len() + PORTS.iter().filter(|p| p.unit == Unit::Exec).count() + k
+}
+
+/// The `k`-th `Vector` field `ctl` presents (zero without a vector unit).
+fn vector_field(ctl: &Controller, k: usize) -> u64 {
+    ctl.ex_raw.get(vector_field_index(k)).map_or(0, |s| s.val().to_u64())
+}
+
+/// The decoded ports of an instance with a vector unit or without.
+fn ports(vector: bool) -> impl Iterator<Item = &'static DecodedPort> {
+    PORTS.iter().chain(if vector { VECTOR_PORTS } else { &[] })
+}
 
 /// The `Sync` counts every instruction's header carries, which come first among each unit's
 /// decoded fields.
@@ -374,8 +398,8 @@ const STARTS: [(Opcode, &str, StartPort); 9] = [
     (Opcode::MatmulOs, "ex_start.os", |c| c.ex_start.val().os),
     (Opcode::Store, "st_start.store", |c| c.st_start.val().store),
     (Opcode::StoreTransposed, "st_start.store_t", |c| c.st_start.val().store_t),
-    (Opcode::LoadTable, "ld_start.table", |c| c.ld_start.val().table),
-    (Opcode::Vector, "ex_start.vector", |c| c.ex_start.val().vector),
+    (Opcode::LoadTable, "ld_start_table", |c| c.ld_start_table.first().is_some_and(|s| s.val())),
+    (Opcode::Vector, "ex_start_vector", |c| c.ex_start_vector.first().is_some_and(|s| s.val())),
 ];
 
 /// Bits that hold the numbers `0..=n`.
@@ -498,7 +522,7 @@ impl InstrFormat {
             f.extend(SYNC_FIELDS.iter().map(|name| FieldPlaces::header(name, count_bits)));
             f
         });
-        for p in PORTS {
+        for p in ports(arch.vector_lanes > 0) {
             let unit_ops: Vec<Opcode> = opcodes.iter().copied().filter(|o| o.unit() == p.unit).collect();
             let kept = kept_bits(arch, p.kind, (p.port)(ctl).width, dram_addr_bits) as u32;
             fields[p.unit.index()].push(FieldPlaces::of(p.field, &unit_ops, kept));
@@ -1114,6 +1138,7 @@ impl Controller {
         (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
         if arch.vector_lanes > 0 {
             ctl.exec.drained = signals(1);
+            ctl.ex_raw = signals(ctl.exec.field.len());
         }
         if queued {
             ctl.fetcher = vec![Fetcher::new(fetch, arch.dram_latency, arch.vector_lanes > 0)];
@@ -1142,6 +1167,9 @@ impl Controller {
         assert!(fetch.is_power_of_two() && fetch <= INSTR_WORDS, "fetch_cycles {fetch}");
         let opcodes: Vec<Opcode> = Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)).collect();
         let opcode_only = [FieldSlot { name: "opcode", offset: 0, bits: OPCODE_BITS, signed: false }, FieldSlot::default()];
+        // The vector unit's signals, and its two opcodes' starts, exist only with one.
+        let vectors = usize::from(arch.vector_lanes > 0);
+        let starts = GROUPED_OPCODES.len() + 2 * vectors;
         Self {
             clock: Default::default(),
             host_we: Default::default(),
@@ -1171,9 +1199,10 @@ impl Controller {
             st: Default::default(),
             st_pattern: Default::default(),
             st_stage: Default::default(),
-            ex_vector: signals(usize::from(arch.vector_lanes > 0)),
-            ex_vf: Default::default(),
-            _vector: usize::from(arch.vector_lanes > 0),
+            ex_raw: vec![],
+            ld_start_table: signals(vectors),
+            ex_start_vector: signals(vectors),
+            _vector_decoded: vectors * arch.decode_stages,
             load: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
             exec: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
             store: UnitSequencer::new(depth, depth, false, fetch, &opcode_only, arch.decode_stages),
@@ -1187,15 +1216,15 @@ impl Controller {
             store_met_r: Default::default(),
             next_met: (0..6).map(|_| NextReaches::default()).collect(),
             issuable_r: (0..3).map(|_| Default::default()).collect(),
-            op_match_r: STARTS.iter().map(|_| Default::default()).collect(),
+            op_match_r: STARTS[..starts].iter().map(|_| Default::default()).collect(),
             issuable_next: signals(3),
             run_next: Default::default(),
             _decoded: arch.decode_stages,
             _counts_early: 0,
             fin_r: Default::default(),
             cyc: Default::default(),
-            op_code: constants(STARTS.iter().map(|(o, _, _)| o.code())),
-            op_on: STARTS.iter().map(|(o, _, _)| Constant::new(opcodes.contains(o))).collect(),
+            op_code: constants(STARTS[..starts].iter().map(|(o, _, _)| o.code())),
+            op_on: STARTS[..starts].iter().map(|(o, _, _)| Constant::new(opcodes.contains(o))).collect(),
         }
     }
 }
@@ -1319,8 +1348,10 @@ impl Logic for Controller {
         self.ex_start.next.os = self.op_on[4].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[4].val());
         self.st_start.next.store = self.op_on[5].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[5].val());
         self.st_start.next.store_t = self.op_on[6].val() & self.store.issue.val() & (self.store.opcode.val() == self.op_code[6].val());
-        self.ld_start.next.table = self.op_on[7].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[7].val());
-        self.ex_start.next.vector = self.op_on[8].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[8].val());
+        for v in 0..self.ld_start_table.len() {
+            self.ld_start_table[v].next = self.op_on[7].val() & self.load.issue.val() & (self.load.opcode.val() == self.op_code[7].val());
+            self.ex_start_vector[v].next = self.op_on[8].val() & self.exec.issue.val() & (self.exec.opcode.val() == self.op_code[8].val());
+        }
         // With a decode stage the same starts, one gate after the engines' `ready`: the
         // registered `issuable_r` and `op_match_r` hold the rest of each product.
         for _u in 0..self._decoded {
@@ -1334,14 +1365,16 @@ impl Logic for Controller {
             self.ex_start.next.os = self.op_match_r[4].q.val() & self.unit_ready[1].val();
             self.st_start.next.store = self.op_match_r[5].q.val() & self.unit_ready[2].val();
             self.st_start.next.store_t = self.op_match_r[6].q.val() & self.unit_ready[2].val();
-            self.ld_start.next.table = self.op_match_r[7].q.val() & self.unit_ready[0].val();
-            self.ex_start.next.vector = self.op_match_r[8].q.val() & self.unit_ready[1].val();
+        }
+        for v in 0..self._vector_decoded {
+            self.ld_start_table[v].next = self.op_match_r[7].q.val() & self.unit_ready[0].val();
+            self.ex_start_vector[v].next = self.op_match_r[8].q.val() & self.unit_ready[1].val();
         }
         // A `Vector` waits until the exec unit's earlier instructions have completed.
-        for _v in 0..self._vector {
-            if (self.exec.opcode.val() == self.op_code[8].val()) & !self.exec.drained[0].val() {
+        for v in 0..self.ex_start_vector.len() {
+            if (self.exec.opcode.val() == self.op_code[8].val()) & !self.exec.drained[v].val() {
                 self.exec.go.next = false;
-                self.ex_start.next.vector = false;
+                self.ex_start_vector[v].next = false;
             }
         }
         // The decoded ports in the order of PORTS, from field 3 of their unit on.
@@ -1378,11 +1411,8 @@ impl Logic for Controller {
         self.ex.next.csc_values = bit_cast::<16, LANE_BITS>(self.exec.field[19].val());
         self.ex.next.band_taps = bit_cast::<16, LANE_BITS>(self.exec.field[20].val());
         self.ex.next.band_width = bit_cast::<16, LANE_BITS>(self.exec.field[21].val());
-        self.ex_vf.next.count = bit_cast::<24, LANE_BITS>(self.exec.field[22].val());
-        self.ex_vf.next.stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.exec.field[23].val());
-        self.ex_vf.next.max = self.exec.field[24].val().get_bit(0);
-        for v in 0..self.ex_vector.len() {
-            self.ex_vector[v].next = self.ex_vf.val();
+        for f in 0..self.ex_raw.len() {
+            self.ex_raw[f].next = self.exec.field[f].val();
         }
         self.st.next.acc = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[3].val());
         self.st.next.row_stride = bit_cast::<ADDR_BITS, LANE_BITS>(self.store.field[4].val());
@@ -1454,6 +1484,8 @@ impl Logic for Controller {
                 self.issuable_next[2].val() & self.op_on[5].val() & (self.store.opcode_next.val() == self.op_code[5].val());
             self.op_match_r[6].d.next =
                 self.issuable_next[2].val() & self.op_on[6].val() & (self.store.opcode_next.val() == self.op_code[6].val());
+        }
+        for _v in 0..self._vector_decoded {
             self.op_match_r[7].d.next =
                 self.issuable_next[0].val() & self.op_on[7].val() & (self.load.opcode_next.val() == self.op_code[7].val());
             self.op_match_r[8].d.next =
@@ -1479,7 +1511,7 @@ mod tests {
         for spec in OPS.iter().filter(|s| RTL_OPCODES.contains(&s.opcode)) {
             for f in spec.fields() {
                 assert!(
-                    PORTS.iter().any(|p| p.unit == spec.unit && p.field == f.name),
+                    ports(true).any(|p| p.unit == spec.unit && p.field == f.name),
                     "{:?}'s field `{}` reaches no port of the {:?} unit",
                     spec.opcode,
                     f.name,
@@ -1623,7 +1655,7 @@ mod tests {
         for (o, name, port) in STARTS {
             assert_eq!(port(&ctl), o == op, "{name} while {op:?} issues");
         }
-        for p in PORTS.iter().filter(|p| p.unit == op.unit()) {
+        for p in ports(arch.vector_lanes > 0).filter(|p| p.unit == op.unit()) {
             let width = (p.port)(&ctl).width;
             let expected = op.spec().slot(p.field).map_or(0, |s| {
                 let kept = kept_bits(arch, p.kind, width, DRAM_ADDR_BITS).min(s.bits as usize);
@@ -1638,7 +1670,11 @@ mod tests {
         let mut seed = 0x5eed_1234_abcd_9876;
         for (fetch, decode_stages) in [(1, 0), (2, 0), (8, 0), (1, 1), (8, 1)] {
             for dataflow in [Dataflow::WeightStationary, Dataflow::OutputStationary, Dataflow::Both] {
-                let arch = ArchConfig { fetch_cycles: fetch, decode_stages, transposer: true, dataflow, ..ArchConfig::default() };
+                // A vector unit (its two opcodes and their fields) with whole-instruction
+                // fetches, with a decode stage and without.
+                let vector_lanes = usize::from(fetch == 1);
+                let arch =
+                    ArchConfig { fetch_cycles: fetch, decode_stages, transposer: true, dataflow, vector_lanes, ..ArchConfig::default() };
                 for op in Opcode::ALL.into_iter().filter(|&o| arch.has_opcode(o)) {
                     issue_and_decode(&arch, op, &mut seed);
                 }

@@ -61,18 +61,6 @@ pub struct MatmulFields {
     pub csc_values: Bits<16>,
 }
 
-/// The decoded fields of a `Vector` besides its window (`a.*`) and `acc`, which it shares
-/// with the matmuls' [`MatmulFields`].
-#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
-pub struct VectorFields {
-    /// Outputs (accumulator rows written).
-    pub count: Bits<24>,
-    /// Words between the windows of consecutive outputs.
-    pub stride: Addr,
-    /// Reduce by maximum instead of sum.
-    pub max: Bit,
-}
-
 /// The decoded fields of a `Load`, `LoadTransposed` or `LoadParams` as one signal.
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct LoadFields {
@@ -118,7 +106,8 @@ pub struct UnitStatus {
     pub complete: Bit,
 }
 
-/// The load unit's starts: one of them for a cycle when its instruction issues.
+/// The load unit's starts: one of them for a cycle when its instruction issues (a
+/// `LoadTable`'s has a port of its own, which exists only with a vector unit).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct LoadStarts {
     /// Start a `Load`.
@@ -127,19 +116,16 @@ pub struct LoadStarts {
     pub load_t: Bit,
     /// Start a `LoadParams`.
     pub params: Bit,
-    /// Start a `LoadTable`.
-    pub table: Bit,
 }
 
-/// The exec unit's starts.
+/// The exec unit's starts (a `Vector`'s has a port of its own, which exists only with a
+/// vector unit).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct ExecStarts {
     /// Start a `MatmulWs`.
     pub ws: Bit,
     /// Start a `MatmulOs`.
     pub os: Bit,
-    /// Start a `Vector`.
-    pub vector: Bit,
 }
 
 /// The store unit's starts.

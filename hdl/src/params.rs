@@ -323,12 +323,13 @@ pub struct ParamLoader {
     /// `i`, for DRAM lane `i`.
     lane_of: Vec<Constant<Bits<4>>>,
     last_lane: Constant<Bits<8>>,
-    /// The byte counter's size: `E * count` for the count bits the controller keeps.
+    /// The byte counter's size: `8 * count` for the count bits the controller keeps.
     remaining_mask: Constant<Bits<27>>,
-    /// The entry's bytes `E` (8, or 4 for the vector unit's table), its bits and `log2 E`.
-    entry_bytes: Constant<Bits<5>>,
-    entry_bits: Constant<Bits<8>>,
-    entry_shift: Constant<Bits<3>>,
+    /// With 4-byte entries (the vector unit's table, [`ParamLoader::for_vector_table`]),
+    /// one `true`, else none: the kernel's 8-byte steps are overridden by 4-byte ones, so
+    /// that the requantization table's loader is the Verilog of before.
+    entry4: Vec<Constant<Bit>>,
+    /// `log2` of the entry's bytes.
     _entry_shift: usize,
 }
 
@@ -383,9 +384,7 @@ impl ParamLoader {
             lane_of: crate::wiring::constants(0..r as u64),
             last_lane: Constant::new(((cols - 1) as u64).into()),
             remaining_mask: Constant::new(low_mask(24 + 3)),
-            entry_bytes: Constant::new((ENTRY_BYTES as u64).into()),
-            entry_bits: Constant::new((8 * ENTRY_BYTES as u64).into()),
-            entry_shift: Constant::new(3.into()),
+            entry4: vec![],
             _entry_shift: 3,
         }
     }
@@ -406,9 +405,7 @@ impl ParamLoader {
         loader.top_pos = crate::wiring::constants((0..r as u64).map(|i| 8 * (TABLE_ENTRY_BYTES - r) as u64 + 8 * i));
         loader.lane_of = crate::wiring::constants(0..r as u64);
         loader.remaining_mask = Constant::new(low_mask(24 + 2));
-        loader.entry_bytes = Constant::new((TABLE_ENTRY_BYTES as u64).into());
-        loader.entry_bits = Constant::new((8 * TABLE_ENTRY_BYTES as u64).into());
-        loader.entry_shift = Constant::new(2.into());
+        loader.entry4 = vec![Constant::new(true)];
         loader._entry_shift = 2;
         loader
     }
@@ -469,7 +466,10 @@ impl Logic for ParamLoader {
                 }
             }
         }
-        self.wr_en.next = self.got.val() >= self.entry_bytes.val();
+        self.wr_en.next = self.got.val() >= 8;
+        for e in 0..self.entry4.len() {
+            self.wr_en.next = self.entry4[e].val() & (self.got.val() >= 4);
+        }
         self.wr_row.next = self.w_row.q.val();
         self.wr_lane.next = self.w_lane.q.val();
         self.wr_entry.next = self.w_entry.q.val();
@@ -484,7 +484,7 @@ impl Logic for ParamLoader {
             self.wr_byte_en[k].next = false;
             self.wr_bytes[k].next = 0.into();
             if !self.shifts.val() {
-                self.wr_byte_en[k].next = self.got.val() >= self.entry_bytes.val();
+                self.wr_byte_en[k].next = self.got.val() >= 8;
                 self.wr_bytes[k].next = self.entry_from[k].val().get_bits::<8>(0);
             }
             for i in 0..self.lanes.len() {
@@ -506,13 +506,13 @@ impl Logic for ParamLoader {
         }
 
         self.arriving.d.next = 0.into();
-        if self.got.val() >= self.entry_bytes.val() {
+        if self.got.val() >= 8 {
             if self.shifts.val() {
                 self.acc_bytes.d.next = self.cat.val();
                 self.have.d.next = 0.into();
             } else {
-                self.acc_bytes.d.next = self.cat.val() >> self.entry_bits.val();
-                self.have.d.next = self.got.val() - self.entry_bytes.val();
+                self.acc_bytes.d.next = self.cat.val() >> 64;
+                self.have.d.next = self.got.val() - 8;
             }
             self.w_entry.d.next = self.w_entry.q.val() + 1;
             if self.w_lane.q.val() == self.last_lane.val() {
@@ -525,6 +525,21 @@ impl Logic for ParamLoader {
             self.acc_bytes.d.next = self.cat.val();
             self.have.d.next = self.got.val();
         }
+        for e in 0..self.entry4.len() {
+            if self.entry4[e].val() & (self.got.val() >= 4) {
+                if self.shifts.val() {
+                    self.acc_bytes.d.next = self.cat.val();
+                    self.have.d.next = 0.into();
+                } else {
+                    self.acc_bytes.d.next = self.cat.val() >> 32;
+                    self.have.d.next = self.got.val() - 4;
+                }
+                self.w_entry.d.next = self.w_entry.q.val() + 1;
+            } else {
+                self.acc_bytes.d.next = self.cat.val();
+                self.have.d.next = self.got.val();
+            }
+        }
 
         self.phase.start.next = self.start.val();
         self.phase.work_at_start.next = self.count.val() != 0;
@@ -536,7 +551,12 @@ impl Logic for ParamLoader {
             self.w_lane.d.next = self.first.r.val();
             self.w_entry.d.next = self.dst.val();
             self.next_addr.d.next = self.addr.val();
-            self.remaining.d.next = (bit_cast::<27, 24>(self.count.val()) << self.entry_shift.val()) & self.remaining_mask.val();
+            self.remaining.d.next = (bit_cast::<27, 24>(self.count.val()) << 3) & self.remaining_mask.val();
+            for e in 0..self.entry4.len() {
+                if self.entry4[e].val() {
+                    self.remaining.d.next = (bit_cast::<27, 24>(self.count.val()) << 2) & self.remaining_mask.val();
+                }
+            }
             self.have.d.next = 0.into();
             self.acc_bytes.d.next = 0.into();
         }
@@ -549,6 +569,94 @@ impl Logic for ParamLoader {
                 self.remaining.d.next = (self.remaining.q.val() - self.per_cycle.val()) & self.remaining_mask.val();
             }
             self.next_addr.d.next = self.next_addr.q.val() + bit_cast::<DRAM_ADDR_BITS, 27>(self.per_cycle.val());
+        }
+    }
+}
+
+/// `LoadTable`'s loader ([`ParamLoader::for_vector_table`]) with scalar ports only, so that
+/// a unit holds it as an optional sub-block (a `Vec` of none or one, whose ports a kernel
+/// indexes one level deep): the DRAM bytes it reads, `min(B, 4)` lanes, arrive packed, lane
+/// `i` at bits `8i..`.
+#[derive(LogicBlock)]
+pub struct TableLoader {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the instruction on the field ports in this cycle (only when `ready`).
+    pub start: Signal<In, Bit>,
+    /// First table entry.
+    pub dst: Signal<In, Addr>,
+    /// DRAM byte address.
+    pub addr: Signal<In, DAddr>,
+    /// Entries.
+    pub count: Signal<In, Bits<24>>,
+    /// The engine may start an instruction in this cycle.
+    pub ready: Signal<Out, Bit>,
+    /// The instruction's last busy cycle.
+    pub complete: Signal<Out, Bit>,
+    /// DRAM: first byte of this cycle's read.
+    pub dram_rd_addr: Signal<Out, DAddr>,
+    /// DRAM: the bytes read in the previous cycle, packed.
+    pub dram_bytes: Signal<In, Bits<128>>,
+    /// Table: write entry `wr_entry`...
+    pub wr_en: Signal<Out, Bit>,
+    /// ... this one...
+    pub wr_entry: Signal<Out, Addr>,
+    /// ... with this value.
+    pub wr_data: Signal<Out, Bits<32>>,
+    loader: ParamLoader,
+    /// `8i`, where lane `i` sits in `dram_bytes`, and the bytes from there on.
+    byte_at: Vec<Constant<Bits<8>>>,
+    from_byte: Vec<Signal<Local, Bits<128>>>,
+}
+
+impl TableLoader {
+    /// The loader of a load unit reading `lanes` DRAM bytes per cycle with latency
+    /// `latency`, its entry counters `count_bits` wide, reading `stages` cycles ahead with
+    /// `data_stages` registers on its data (as [`ParamLoader::with_read_stages`]).
+    pub fn new(lanes: usize, latency: usize, count_bits: usize, (stages, data_stages): (usize, usize)) -> Self {
+        let r = Self::lanes(lanes);
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            dst: Default::default(),
+            addr: Default::default(),
+            count: Default::default(),
+            ready: Default::default(),
+            complete: Default::default(),
+            dram_rd_addr: Default::default(),
+            dram_bytes: Default::default(),
+            wr_en: Default::default(),
+            wr_entry: Default::default(),
+            wr_data: Default::default(),
+            loader: ParamLoader::for_vector_table(r, latency).with_count_bits(count_bits).with_read_stages(stages, data_stages),
+            byte_at: crate::wiring::constants((0..r as u64).map(|i| 8 * i)),
+            from_byte: signals(r),
+        }
+    }
+
+    /// The DRAM lanes the loader of a unit reading `lanes` bytes per cycle reads.
+    pub fn lanes(lanes: usize) -> usize {
+        lanes.min(4)
+    }
+}
+
+impl Logic for TableLoader {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.loader.clock.next = self.clock.val();
+        self.loader.start.next = self.start.val();
+        self.loader.dst.next = self.dst.val();
+        self.loader.addr.next = self.addr.val();
+        self.loader.count.next = self.count.val();
+        self.ready.next = self.loader.ready.val();
+        self.complete.next = self.loader.complete.val();
+        self.dram_rd_addr.next = self.loader.dram_rd_addr.val();
+        self.wr_en.next = self.loader.wr_en.val();
+        self.wr_entry.next = self.loader.wr_entry.val();
+        self.wr_data.next = self.loader.wr_data.val().get_bits::<32>(0);
+        for i in 0..self.from_byte.len() {
+            self.from_byte[i].next = self.dram_bytes.val() >> self.byte_at[i].val();
+            self.loader.dram_rd_data[i].next = signed_cast(self.from_byte[i].val().get_bits::<8>(0));
         }
     }
 }

@@ -183,8 +183,12 @@ impl Logic for Accelerator {
         // Exec unit.
         self.ex.start.next = self.ctl.ex_start.val();
         self.ex.fields.next = self.ctl.ex.val();
-        for v in 0..self.ex.vfields.len() {
-            self.ex.vfields[v].next = self.ctl.ex_vector[v].val();
+        for f in 0..self.ex.vector_raw.len() {
+            self.ex.vector_raw[f].next = self.ctl.ex_raw[f].val();
+        }
+        for v in 0..self.ex.table_we.len() {
+            self.ld.start_table[v].next = self.ctl.ld_start_table[v].val();
+            self.ex.start_vector[v].next = self.ctl.ex_start_vector[v].val();
             self.ex.table_we[v].next = self.ld.table_we[v].val();
             self.ex.table_entry[v].next = self.ld.table_entry[v].val();
             self.ex.table_data[v].next = self.ld.table_data[v].val();

@@ -5,16 +5,16 @@
 //! time, so its engines share its ports.
 
 use crate::delay::Delay;
-use crate::dma::DmaPattern;
+use crate::dma::{DmaPattern, Widen};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
 use crate::exec_ws::ExecWs;
-use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus, VectorFields};
+use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
 use crate::load::LoadEngine;
 use crate::load_transposed::LoadTransposedEngine;
 use crate::net;
-use crate::params::ParamLoader;
+use crate::params::{ParamLoader, TableLoader};
 use crate::requant::{OutputStage, Requant};
 use crate::sram::ADDR_BITS;
 use crate::store::{LaneSelect, StoreEngine};
@@ -69,7 +69,10 @@ pub struct LoadUnit {
     pub param_bytes: Vec<Signal<Out, Bits<8>>>,
     /// Parameter table entry bytes.
     pub param_data: Signal<Out, Bits<64>>,
-    /// With a vector unit (one each, else none): write a table entry...
+    /// With a vector unit (one each, else none, so that an instance without one is the
+    /// Verilog of before the vector unit): start a `LoadTable`...
+    pub start_table: Vec<Signal<In, Bit>>,
+    /// ... write a table entry...
     pub table_we: Vec<Signal<Out, Bit>>,
     /// ... this one...
     pub table_entry: Vec<Signal<Out, Addr>>,
@@ -78,9 +81,12 @@ pub struct LoadUnit {
     load: LoadEngine,
     load_t: LoadTransposedEngine,
     params: ParamLoader,
-    /// `LoadTable`'s loader: wired only with a vector unit (without one, nothing reads it
-    /// and synthesis drops it).
-    table_loader: ParamLoader,
+    /// `LoadTable`'s loader, with a vector unit...
+    tables: Vec<TableLoader>,
+    /// ... and the DRAM lanes it reads, widened, placed (`8i`) and packed.
+    table_widen: Vec<Widen>,
+    table_shift: Vec<Constant<Bits<8>>>,
+    table_pack: Vec<Signal<Local, Bits<128>>>,
     /// The read address's registers (`ArchConfig::dram_read_address_stages`).
     rd_addr_regs: Delay<DAddr>,
     /// The access pattern of the instruction's fields.
@@ -91,6 +97,7 @@ impl LoadUnit {
     /// The load unit of `arch`.
     pub fn new(arch: &ArchConfig) -> Self {
         let (rows, cols, lanes, lat) = (arch.rows, arch.cols, arch.dram_bytes_per_cycle, arch.load_latency());
+        let vectors = usize::from(arch.vector_lanes > 0);
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -111,9 +118,10 @@ impl LoadUnit {
             param_byte_en: crate::wiring::signals(8),
             param_bytes: crate::wiring::signals(8),
             param_data: Default::default(),
-            table_we: signals(usize::from(arch.vector_lanes > 0)),
-            table_entry: signals(usize::from(arch.vector_lanes > 0)),
-            table_data: signals(usize::from(arch.vector_lanes > 0)),
+            start_table: signals(vectors),
+            table_we: signals(vectors),
+            table_entry: signals(vectors),
+            table_data: signals(vectors),
             load: LoadEngine::new(rows, cols, lanes, lat)
                 .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
                 .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
@@ -121,9 +129,15 @@ impl LoadUnit {
             params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols)
                 .with_count_bits(crate::controller::count_bits(arch))
                 .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
-            table_loader: ParamLoader::for_vector_table(lanes, lat)
-                .with_count_bits(crate::controller::count_bits(arch))
-                .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
+            tables: (0..vectors)
+                .map(|_| {
+                    let stages = (arch.dram_read_stages, arch.dram_read_data_stages());
+                    TableLoader::new(lanes, lat, crate::controller::count_bits(arch), stages)
+                })
+                .collect(),
+            table_widen: signals(vectors * TableLoader::lanes(lanes)),
+            table_shift: crate::wiring::constants((0..(vectors * TableLoader::lanes(lanes)) as u64).map(|i| 8 * i)),
+            table_pack: signals(vectors),
             rd_addr_regs: Delay::new(arch.dram_read_address_stages()),
             pattern: Default::default(),
         }
@@ -150,36 +164,41 @@ impl Logic for LoadUnit {
         self.load_t.pattern.next = self.pattern.val();
         self.params.addr.next = self.pattern.val().addr;
         self.params.count.next = self.fields.val().entries;
-        self.table_loader.clock.next = self.clock.val();
-        self.table_loader.start.next = false;
-        self.table_loader.dst.next = self.fields.val().dst;
-        self.table_loader.addr.next = self.pattern.val().addr;
-        self.table_loader.count.next = self.fields.val().entries;
         self.status.next.ready = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val();
         self.status.next.complete = self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val();
         // Idle engines drive address 0, so the read addresses can be ORed.
         self.rd_addr_regs.clock.next = self.clock.val();
         self.rd_addr_regs.data_in.next = self.load.dram_rd_addr.val() | self.load_t.dram_rd_addr.val() | self.params.dram_rd_addr.val();
-        for v in 0..self.table_we.len() {
-            self.table_loader.start.next = self.start.val().table;
-            self.status.next.ready =
-                self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val() & self.table_loader.ready.val();
+        for v in 0..self.tables.len() {
+            self.tables[v].clock.next = self.clock.val();
+            self.tables[v].start.next = self.start_table[v].val();
+            self.tables[v].dst.next = self.fields.val().dst;
+            self.tables[v].addr.next = self.pattern.val().addr;
+            self.tables[v].count.next = self.fields.val().entries;
+            self.status.next.ready = self.load.ready.val() & self.load_t.ready.val() & self.params.ready.val() & self.tables[v].ready.val();
             self.status.next.complete =
-                self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val() | self.table_loader.complete.val();
+                self.load.complete.val() | self.load_t.complete.val() | self.params.complete.val() | self.tables[v].complete.val();
             self.rd_addr_regs.data_in.next = self.load.dram_rd_addr.val()
                 | self.load_t.dram_rd_addr.val()
                 | self.params.dram_rd_addr.val()
-                | self.table_loader.dram_rd_addr.val();
-            self.table_we[v].next = self.table_loader.wr_en.val();
-            self.table_entry[v].next = self.table_loader.wr_entry.val();
-            self.table_data[v].next = self.table_loader.wr_data.val().get_bits::<32>(0);
+                | self.tables[v].dram_rd_addr.val();
+            self.table_we[v].next = self.tables[v].wr_en.val();
+            self.table_entry[v].next = self.tables[v].wr_entry.val();
+            self.table_data[v].next = self.tables[v].wr_data.val();
+            self.table_pack[v].next = 0.into();
+        }
+        for i in 0..self.table_widen.len() {
+            self.table_widen[i].lane.next = self.dram_rd_data[i].val();
+            self.table_pack[0].next = self.table_pack[0].val() | (self.table_widen[i].wide.val() << self.table_shift[i].val());
+        }
+        for v in 0..self.tables.len() {
+            self.tables[v].dram_bytes.next = self.table_pack[v].val();
         }
         self.dram_rd_addr.next = self.rd_addr_regs.data_out.val();
         for i in 0..self.dram_rd_data.len() {
             self.load.dram_rd_data[i].next = self.dram_rd_data[i].val();
             self.load_t.dram_rd_data[i].next = self.dram_rd_data[i].val();
             self.params.dram_rd_data[i].next = self.dram_rd_data[i].val();
-            self.table_loader.dram_rd_data[i].next = self.dram_rd_data[i].val();
         }
         // A transposed drain writes whole words.
         if self.load_t.act_we[0].val() {
@@ -469,8 +488,11 @@ pub struct ExecUnit {
     pub acc_raddr: Signal<In, Addr>,
     /// The row read in the previous cycle.
     pub acc_rdata: Vec<Signal<Out, Signed<32>>>,
-    /// With a vector unit (one each, else none): a `Vector`'s fields besides `fields`...
-    pub vfields: Vec<Signal<In, VectorFields>>,
+    /// With a vector unit (one each, else none): start a `Vector`...
+    pub start_vector: Vec<Signal<In, Bit>>,
+    /// ... the exec unit's decoded fields, of which it takes its count, stride and
+    /// reduction (`controller::vector_field_index`)...
+    pub vector_raw: Vec<Signal<In, Bits<32>>>,
     /// ... and the load unit's table writes (`LoadTable`): enable...
     pub table_we: Vec<Signal<In, Bit>>,
     /// ... entry...
@@ -506,7 +528,8 @@ impl ExecUnit {
             wgt_data: (0..cols).map(|_| Default::default()).collect(),
             acc_raddr: Default::default(),
             acc_rdata: (0..cols).map(|_| Default::default()).collect(),
-            vfields: signals(vectors),
+            start_vector: signals(vectors),
+            vector_raw: signals(if vectors > 0 { crate::controller::vector_field_index(3) } else { 0 }),
             table_we: signals(vectors),
             table_entry: signals(vectors),
             table_data: signals(vectors),
@@ -650,9 +673,17 @@ impl ExecUnit {
             let vp = |port: &str| format!("vector${v}${port}");
             let l = |port: &str| format!("{port}${v}");
             net!(mode, self.vector[v].clock, vp("clock"), self.clock, "clock".into());
-            start!(self.vector[v].start, vp("start"), vector);
+            net!(mode, self.vector[v].start, vp("start"), self.start_vector[v], l("start_vector"));
             net!(mode, self.vector[v].fields, vp("fields"), self.fields, "fields".into());
-            net!(mode, self.vector[v].vfields, vp("vfields"), self.vfields[v], l("vfields"));
+            for (k, port) in ["count", "stride_field", "max_field"].into_iter().enumerate() {
+                let f = crate::controller::vector_field_index(k);
+                let dst = match k {
+                    0 => &mut self.vector[v].count,
+                    1 => &mut self.vector[v].stride_field,
+                    _ => &mut self.vector[v].max_field,
+                };
+                net!(mode, dst, vp(port), self.vector_raw[f], format!("vector_raw${f}"));
+            }
             net!(mode, self.vector[v].table_we, vp("table_we"), self.table_we[v], l("table_we"));
             net!(mode, self.vector[v].table_entry, vp("table_entry"), self.table_entry[v], l("table_entry"));
             net!(mode, self.vector[v].table_data, vp("table_data"), self.table_data[v], l("table_data"));

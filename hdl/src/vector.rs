@@ -29,7 +29,7 @@
 //! kernel that rust-hdl simulates and emits.
 
 use crate::delay::Delay;
-use crate::fields::{MatmulFields, VectorFields};
+use crate::fields::MatmulFields;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::wiring::{signals, Router};
 use crate::wordseq::WordSeq;
@@ -47,8 +47,13 @@ pub struct VectorEngine {
     pub start: Signal<In, Bit>,
     /// Its window (`a.*`) and first accumulator row (`acc`).
     pub fields: Signal<In, MatmulFields>,
-    /// Its output count, stride and reduction.
-    pub vfields: Signal<In, VectorFields>,
+    /// Its output count, stride and reduction (`max`, bit 0), as the controller decodes
+    /// them (`controller::vector_field_index`).
+    pub count: Signal<In, Bits<32>>,
+    /// See `count`.
+    pub stride_field: Signal<In, Bits<32>>,
+    /// See `count`.
+    pub max_field: Signal<In, Bits<32>>,
     /// The engine may start an op in this cycle.
     pub ready: Signal<Out, Bit>,
     /// An op completes: its rows are visible from the next cycle.
@@ -151,7 +156,9 @@ impl VectorEngine {
             clock: Default::default(),
             start: Default::default(),
             fields: Default::default(),
-            vfields: Default::default(),
+            count: Default::default(),
+            stride_field: Default::default(),
+            max_field: Default::default(),
             ready: Default::default(),
             complete: Default::default(),
             table_we: Default::default(),
@@ -325,12 +332,12 @@ impl Logic for VectorEngine {
             self.os.d.next = self.fields.val().a_outer_stride;
             self.base.d.next = self.fields.val().a_start;
             self.row.d.next = self.fields.val().acc;
-            self.stride.d.next = self.vfields.val().stride;
-            self.max.d.next = self.vfields.val().max;
-            self.outputs_left.d.next = self.vfields.val().count - 1;
+            self.stride.d.next = bit_cast::<ADDR_BITS, 32>(self.stride_field.val());
+            self.max.d.next = self.max_field.val().get_bit(0);
+            self.outputs_left.d.next = bit_cast::<24, 32>(self.count.val()) - 1;
             self.pass.d.next = 0.into();
             self.first.d.next = true;
-            if (self.vfields.val().count == 0) | (self.fields.val().a_inner_count == 0) | (self.fields.val().a_outer_count == 0) {
+            if (self.count.val() == 0) | (self.fields.val().a_inner_count == 0) | (self.fields.val().a_outer_count == 0) {
                 self.empty.d.next = true;
             } else {
                 self.kick.d.next = true;
@@ -480,7 +487,9 @@ mod tests {
             acc: op.acc.into(),
             ..Default::default()
         };
-        e.vfields.next = VectorFields { count: op.count.into(), stride: op.stride.into(), max: op.max };
+        e.count.next = op.count.into();
+        e.stride_field.next = op.stride.into();
+        e.max_field.next = (op.max as u64).into();
         let (mut written, mut complete) = (vec![], None);
         let (mut word, mut issued): (Vec<i8>, Option<u64>) = (vec![0; rows], None);
         for cycle in 0..2000u64 {
