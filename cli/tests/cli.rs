@@ -229,7 +229,7 @@ fn rtl_emits_the_vector_unit_and_simulate_refuses_a_lane_count_that_does_not_div
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let verilog = std::fs::read_to_string(s.0.join("rtl/systole_top.v")).expect("the Verilog");
     // The engine with its two lanes' table copies.
-    assert!(verilog.contains("vector$0$tables$1$"), "no vector unit in the Verilog");
+    assert!(verilog.contains("vector$0$tables$1"), "no vector unit in the Verilog");
     s.file("lanes.toml", "rows = 4\ncols = 4\nvector_lanes = 3\n");
     insta::assert_snapshot!("arch_vector_lanes", failure(&s, &["simulate", "--arch", "lanes.toml", "--workload", WL]));
 }
