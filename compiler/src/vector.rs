@@ -402,7 +402,7 @@ pub struct Operands {
 
 /// DRAM bytes of a vector kernel's constants: the tables, then `cols` store entries.
 pub fn consts_size(arch: &ArchConfig) -> u64 {
-    align(4 * systole_core::arch::VECTOR_TABLE_ENTRIES as u64 + (ChannelParam::BYTES * arch.cols) as u64)
+    align(TABLE_BYTES + (ChannelParam::BYTES * arch.cols) as u64)
 }
 
 /// The program of one vector operator: per part (a concatenation's inputs, else one) its

@@ -363,6 +363,12 @@ pub fn vector_field_index(k: usize) -> usize {
     SYNC_FIELDS.len() + PORTS.iter().filter(|p| p.unit == Unit::Exec).count() + k
 }
 
+/// The exec unit's decoded fields with a vector unit: `Sync` counts, [`PORTS`] and
+/// [`VECTOR_PORTS`] (the length of [`Controller::ex_raw`]).
+pub fn vector_exec_fields() -> usize {
+    vector_field_index(VECTOR_PORTS.len())
+}
+
 /// The `k`-th `Vector` field `ctl` presents (zero without a vector unit).
 fn vector_field(ctl: &Controller, k: usize) -> u64 {
     ctl.ex_raw.get(vector_field_index(k)).map_or(0, |s| s.val().to_u64())
@@ -1138,7 +1144,8 @@ impl Controller {
         (ctl.load, ctl.exec, ctl.store) = (load, exec, store);
         if arch.vector_lanes > 0 {
             ctl.exec.drained = signals(1);
-            ctl.ex_raw = signals(ctl.exec.field.len());
+            ctl.ex_raw = signals(vector_exec_fields());
+            assert_eq!(ctl.ex_raw.len(), ctl.exec.field.len(), "the exec unit's fields with a vector unit");
         }
         if queued {
             ctl.fetcher = vec![Fetcher::new(fetch, arch.dram_latency, arch.vector_lanes > 0)];

@@ -338,9 +338,17 @@ impl ParamLoader {
     /// a table of `entries` entries in rows of `cols`: it divides `dst` by `cols` once, at
     /// the start, and then counts rows and lanes.
     pub fn new(lanes: usize, latency: usize, entries: usize, cols: usize) -> Self {
+        Self::with_entry_bytes(lanes, latency, entries, cols, ENTRY_BYTES)
+    }
+
+    /// [`ParamLoader::new`] for entries of `entry_bytes` bytes, 8 or 4: the lanes it reads,
+    /// `min(B, entry_bytes)`, and where each enters an entry follow from it.
+    fn with_entry_bytes(lanes: usize, latency: usize, entries: usize, cols: usize, entry_bytes: usize) -> Self {
         assert!(latency >= 2, "the parameter loader needs a DRAM latency of at least 2");
-        let r = lanes.min(ENTRY_BYTES);
+        assert!(entry_bytes == ENTRY_BYTES || entry_bytes == 4, "{entry_bytes}-byte entries");
+        let r = lanes.min(entry_bytes);
         let table_bits = crate::sram::index_bits(entries);
+        let entry_shift = entry_bytes.trailing_zeros() as usize;
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -379,13 +387,13 @@ impl ParamLoader {
             cat: Default::default(),
             got: Default::default(),
             per_cycle: Constant::new((r as u64).into()),
-            shifts: Constant::new(ENTRY_BYTES.is_multiple_of(r)),
-            top_pos: crate::wiring::constants((0..r as u64).map(|i| 64 - 8 * r as u64 + 8 * i)),
+            shifts: Constant::new(entry_bytes.is_multiple_of(r)),
+            top_pos: crate::wiring::constants((0..r as u64).map(|i| 8 * (entry_bytes - r) as u64 + 8 * i)),
             lane_of: crate::wiring::constants(0..r as u64),
             last_lane: Constant::new(((cols - 1) as u64).into()),
-            remaining_mask: Constant::new(low_mask(24 + 3)),
-            entry4: vec![],
-            _entry_shift: 3,
+            remaining_mask: Constant::new(low_mask(24 + entry_shift)),
+            entry4: (entry_bytes == 4).then(|| Constant::new(true)).into_iter().collect(),
+            _entry_shift: entry_shift,
         }
     }
 
@@ -393,21 +401,7 @@ impl ParamLoader {
     /// (a little-endian i32 in `wr_data`'s low half) into the vector unit's table, read by
     /// entry (`wr_entry`), `L + max(count, ceil(4 * count / B))` cycles.
     pub fn for_vector_table(lanes: usize, latency: usize) -> Self {
-        const TABLE_ENTRY_BYTES: usize = 4;
-        let mut loader = Self::new(lanes, latency, systole_core::arch::VECTOR_TABLE_ENTRIES, 1);
-        let r = lanes.min(TABLE_ENTRY_BYTES);
-        loader.lanes = signals(r);
-        loader.rd = (0..r).map(|_| Delay::new(0)).collect();
-        loader.at_byte = signals(r);
-        loader.lane5 = crate::wiring::constants(0..r as u64);
-        loader.per_cycle = Constant::new((r as u64).into());
-        loader.shifts = Constant::new(TABLE_ENTRY_BYTES.is_multiple_of(r));
-        loader.top_pos = crate::wiring::constants((0..r as u64).map(|i| 8 * (TABLE_ENTRY_BYTES - r) as u64 + 8 * i));
-        loader.lane_of = crate::wiring::constants(0..r as u64);
-        loader.remaining_mask = Constant::new(low_mask(24 + 2));
-        loader.entry4 = vec![Constant::new(true)];
-        loader._entry_shift = 2;
-        loader
+        Self::with_entry_bytes(lanes, latency, systole_core::arch::VECTOR_TABLE_ENTRIES, 1, 4)
     }
 
     /// The loader reading `stages` cycles ahead (`ArchConfig::dram_read_stages`; the wait

@@ -529,7 +529,7 @@ impl ExecUnit {
             acc_raddr: Default::default(),
             acc_rdata: (0..cols).map(|_| Default::default()).collect(),
             start_vector: signals(vectors),
-            vector_raw: signals(if vectors > 0 { crate::controller::vector_field_index(3) } else { 0 }),
+            vector_raw: signals(vectors * crate::controller::vector_exec_fields()),
             table_we: signals(vectors),
             table_entry: signals(vectors),
             table_data: signals(vectors),
