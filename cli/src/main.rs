@@ -72,6 +72,11 @@ enum Command {
         /// Layers simulated in parallel (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// With --model on an instance without instr_queue: run each accelerator run in the
+        /// segments that instruction memories of this many instructions per unit hold, as a
+        /// board built with `--instr-depth` does (cycles include every segment's drain).
+        #[arg(long, requires = "model")]
+        instr_depth: Option<usize>,
     },
     /// Compile one layer of a workload and print its program.
     ///
@@ -407,14 +412,14 @@ fn layer_index(wl: &Workload, path: &Path, name: Option<&str>) -> Result<usize> 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Simulate { arch, workload, model, input, output, calibrate, calib_samples, seed, json, check, jobs } => {
+        Command::Simulate { arch, workload, model, input, output, calibrate, calib_samples, seed, json, check, jobs, instr_depth } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
             if let Some(path) = model {
                 let net = model::load(&path, &model::Calibration { file: calibrate, samples: calib_samples, seed })?;
                 let x = model::inputs(&net, &input, seed)?;
-                let (run, compiled) = pool.install(|| model::simulate(&arch_cfg, &net, &x, check))?;
-                print!("{}", model::table(&arch_cfg, &net, &run, &compiled)?);
+                let (run, compiled) = pool.install(|| model::simulate(&arch_cfg, &net, &x, instr_depth, check))?;
+                print!("{}", model::table(&arch_cfg, &net, &run, &compiled, instr_depth)?);
                 if let Some(out) = output {
                     for f in model::write_outputs(&net, &run, &out)? {
                         println!("wrote {}", f.display());

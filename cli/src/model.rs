@@ -188,29 +188,42 @@ pub fn inputs(net: &Network, files: &[PathBuf], seed: u64) -> Result<Vec<HostTen
         .collect()
 }
 
-/// Compiles the network program and simulates it; with `check`, every value must equal the
-/// golden network's.
-pub fn simulate(arch: &ArchConfig, net: &Network, inputs: &[HostTensor], check: bool) -> Result<(NetworkRun, Compiled)> {
+/// Compiles the network program and simulates it (each run in the segments that
+/// instruction memories of `instr_depth` hold, if given); with `check`, every value must
+/// equal the golden network's.
+pub fn simulate(
+    arch: &ArchConfig,
+    net: &Network,
+    inputs: &[HostTensor],
+    instr_depth: Option<usize>,
+    check: bool,
+) -> Result<(NetworkRun, Compiled)> {
     let compiled = systole_runtime::compile(arch, net)?;
-    let run = systole_runtime::simulate(arch, net, &compiled.network, inputs)?;
+    let run = systole_runtime::simulate_observed(arch, net, &compiled.network, inputs, instr_depth, |_| {})?;
     if check {
-        let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
-        let golden = systole_golden::network::run_with(net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d)))
-            .expect("golden layers do not fail");
-        for n in &net.nodes {
-            if golden[n.output] != run.values[n.output] {
-                let i = golden[n.output].iter().zip(&run.values[n.output]).position(|(a, b)| a != b).unwrap_or(0);
-                return Err(miette!(
-                    "node `{}` ({}): simulated output differs from the golden network at element {i}: golden {}, simulator {}",
-                    n.name,
-                    n.op.kind(),
-                    golden[n.output].get(i).copied().unwrap_or_default(),
-                    run.values[n.output].get(i).copied().unwrap_or_default()
-                ));
-            }
-        }
+        check_values(net, inputs, &run.values, "simulator")?;
     }
     Ok((run, compiled))
+}
+
+/// Every node's output in `values` (from `who`) must equal the golden network's on `inputs`.
+pub fn check_values(net: &Network, inputs: &[HostTensor], values: &[Vec<i8>], who: &str) -> Result<()> {
+    let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
+    let golden =
+        systole_golden::network::run_with(net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d))).expect("golden layers do not fail");
+    for n in &net.nodes {
+        if golden[n.output] != values[n.output] {
+            let i = golden[n.output].iter().zip(&values[n.output]).position(|(a, b)| a != b).unwrap_or(0);
+            return Err(miette!(
+                "node `{}` ({}): the {who}'s output differs from the golden network at element {i}: golden {}, {who} {}",
+                n.name,
+                n.op.kind(),
+                golden[n.output].get(i).copied().unwrap_or_default(),
+                values[n.output].get(i).copied().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes the outputs: one output to `path`, several to `path` with `.NAME` before `.npy`.
@@ -235,7 +248,8 @@ pub fn write_outputs(net: &Network, run: &NetworkRun, path: &Path) -> Result<Vec
 
 /// The per-node table: accelerator layers with cycles, utilization and bound; host operators
 /// with the bytes they move; totals and the DRAM buffer plan.
-pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Compiled) -> Result<String> {
+/// `instr_depth` is the depth the runs were segmented for, if any.
+pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Compiled, instr_depth: Option<usize>) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(out, "arch {} ({}x{} {}, {} MHz), model {}", arch.name, arch.rows, arch.cols, arch.dataflow, arch.clock_mhz, net.name);
     let _ = writeln!(out, "{:<28} {:<13} {}", "node", "op", crate::run::CELLS_HEADER);
@@ -301,6 +315,14 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Comp
                 out,
                 "longest run: {longest} instructions on one unit; with queues of {q}, {streamed} instructions ({:.1} KiB) streamed from DRAM",
                 streamed as f64 * 64.0 / 1024.0
+            );
+        }
+        None if run.segment_cycles.len() > runs => {
+            let _ = writeln!(
+                out,
+                "longest run: {longest} instructions on one unit; in instruction memories of {} per unit the runs take {} segments, each loaded once the one before has finished",
+                instr_depth.unwrap_or(longest),
+                run.segment_cycles.len()
             );
         }
         None => {

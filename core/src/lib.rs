@@ -21,6 +21,7 @@ pub mod npy;
 pub mod program;
 pub mod report;
 pub mod requant;
+pub mod segment;
 pub mod tensor;
 pub mod timing;
 pub mod workload;

@@ -72,6 +72,9 @@ pub struct NetworkRun {
     pub report: SimReport,
     /// Every node in execution order.
     pub rows: Vec<Row>,
+    /// Cycles of every program the accelerator ran, in order: one per run, or each
+    /// segment's with an instruction depth.
+    pub segment_cycles: Vec<u64>,
 }
 
 /// A network compiled for one architecture.
@@ -137,7 +140,7 @@ pub fn compile_layers(arch: &ArchConfig, net: &Network) -> Result<Vec<Option<Pro
 /// DRAM when its producer's last store has been applied (before any later layer may reuse
 /// its space); each layer's report covers the cycles it adds to its run.
 pub fn simulate(arch: &ArchConfig, net: &Network, program: &NetworkProgram, inputs: &[HostTensor]) -> Result<NetworkRun, RunError> {
-    simulate_observed(arch, net, program, inputs, |_| {})
+    simulate_observed(arch, net, program, inputs, None, |_| {})
 }
 
 /// One accelerator run of a network program, as [`simulate_observed`] shows it.
@@ -150,17 +153,23 @@ pub struct RunRecord<'a> {
     pub before: &'a [u8],
     /// The DRAM image when it has finished.
     pub after: &'a [u8],
-    /// Its schedule and report.
+    /// Its schedule and report (with instruction segments, cycles counted across them).
     pub execution: &'a systole_sim::Execution,
+    /// The segments it ran in (program indices and cycles): one unless an instruction
+    /// depth split it.
+    pub segments: &'a [(std::ops::Range<usize>, u64)],
 }
 
 /// [`simulate`], calling `on_run` after each accelerator run (the co-simulation ladder runs
-/// the same program from the same image on the RTL).
+/// the same program from the same image on the RTL). With `instr_depth`, each run executes
+/// in the segments that instruction memories of that depth per unit hold
+/// (`systole_sim::execute_segmented`), as on a board without an instruction queue.
 pub fn simulate_observed(
     arch: &ArchConfig,
     net: &Network,
     program: &NetworkProgram,
     inputs: &[HostTensor],
+    instr_depth: Option<usize>,
     mut on_run: impl FnMut(RunRecord),
 ) -> Result<NetworkRun, RunError> {
     let x = systole_golden::network::input_values(net, inputs)?;
@@ -177,6 +186,7 @@ pub fn simulate_observed(
     }
     let mut layers = Vec::new();
     let mut rows = Vec::with_capacity(net.nodes.len());
+    let mut segment_cycles = Vec::new();
     for step in &program.steps {
         match step {
             NetStep::Run { program: run, layers: run_layers } => {
@@ -187,16 +197,32 @@ pub fn simulate_observed(
                 }
                 let mut digests = vec![String::new(); run_layers.len()];
                 let before = dram.clone();
-                let exe = systole_sim::execute_observed(arch, run, &mut dram, |i, dram| {
+                let observe = |i: usize, dram: &[u8]| {
                     if let Some(k) = last_store[i] {
                         let out = net.nodes[run_layers[k].node].output;
                         let t = program.buffers[out].as_ref().expect("layer outputs have buffers").read(dram);
                         digests[k] = format!("{:016x}", t.digest());
                         values[out] = from_nhwc(&t, net.values[out].shape.len());
                     }
-                })
+                };
+                let segmented = match instr_depth {
+                    None => systole_sim::execute_observed(arch, run, &mut dram, observe).map(|execution| {
+                        let whole = vec![(0..run.instrs.len(), execution.report.cycles)];
+                        systole_sim::Segmented { execution, segments: whole }
+                    }),
+                    Some(depth) => systole_sim::execute_segmented(arch, run, depth, &mut dram, observe),
+                }
                 .map_err(|source| RunError::Sim { layer: format!("run of {}", run_names(net, run_layers)), source })?;
-                on_run(RunRecord { program: run, layers: run_layers, before: &before, after: &dram, execution: &exe });
+                let exe = &segmented.execution;
+                segment_cycles.extend(segmented.segments.iter().map(|(_, c)| c));
+                on_run(RunRecord {
+                    program: run,
+                    layers: run_layers,
+                    before: &before,
+                    after: &dram,
+                    execution: exe,
+                    segments: &segmented.segments,
+                });
                 let mut end = 0;
                 for (k, l) in run_layers.iter().enumerate() {
                     let timing = &exe.timing[l.first..l.end];
@@ -226,7 +252,7 @@ pub fn simulate_observed(
     let outputs = systole_golden::network::outputs(net, &values);
     let mut report = SimReport::new(&arch.name, &net.name, arch.pes() as u64, arch.clock_mhz, layers);
     report.host = host_steps(&rows);
-    Ok(NetworkRun { outputs, values, report, rows })
+    Ok(NetworkRun { outputs, values, report, rows, segment_cycles })
 }
 
 fn host_steps(rows: &[Row]) -> Vec<HostStep> {

@@ -6,6 +6,7 @@ use systole_core::isa::{access_totals, csc_mask_words, ws_tile_words, Buffer, Dr
 use systole_core::program::DRAM_LINE;
 use systole_core::report::{utilization, LayerReport};
 use systole_core::requant::{requantize, ChannelParam};
+use systole_core::segment::{segment_bounds, segment_program};
 use systole_core::timing::{schedule, InstrTiming};
 use systole_core::{ArchConfig, Instr, Program, Sparsity};
 
@@ -19,6 +20,12 @@ struct Tracker {
 impl Tracker {
     fn new(name: &'static str, words: usize) -> Self {
         Self { name, writer: vec![(u32::MAX, 0, 0); words], readers: vec![[(u32::MAX, 0); 3]; words] }
+    }
+
+    /// Forgets every access: a new run starts with nothing in flight.
+    fn clear(&mut self) {
+        self.writer.fill((u32::MAX, 0, 0));
+        self.readers.fill([(u32::MAX, 0); 3]);
     }
 
     fn check(&self, word: usize, len: usize, instr: usize) -> Result<(), SimError> {
@@ -146,6 +153,14 @@ impl Machine {
             param_t: Tracker::new("param", arch.param_entries),
             table_t: Tracker::new("table", if arch.vector_lanes > 0 { VECTOR_TABLE_ENTRIES } else { 0 }),
             dram_t: Tracker::new("dram line", dram_len.div_ceil(DRAM_LINE)),
+        }
+    }
+
+    /// Starts another run on the same state (a program segment): the memories, tables and
+    /// array registers keep their contents; nothing is in flight.
+    fn restart(&mut self) {
+        for t in [&mut self.act_t, &mut self.wgt_t, &mut self.acc_t, &mut self.param_t, &mut self.table_t, &mut self.dram_t] {
+            t.clear();
         }
     }
 
@@ -679,11 +694,69 @@ pub fn execute_observed(
     dram: &mut [u8],
     mut after: impl FnMut(usize, &[u8]),
 ) -> Result<Execution, SimError> {
+    let mut m = Machine::new(arch, dram.len());
+    run_on(&mut m, arch, program, dram, &mut after)
+}
+
+/// A program run in segments (`systole_core::segment`): the whole program's execution
+/// with every segment's times moved by the cycles of the segments before it (so a
+/// segment's first cycle follows the last one's end), and each segment's instructions and
+/// cycles.
+#[derive(Debug, Clone)]
+pub struct Segmented {
+    /// Timing of every instruction (cycles counted across segments) and the report.
+    pub execution: Execution,
+    /// Program indices and cycles of each segment, in order.
+    pub segments: Vec<(std::ops::Range<usize>, u64)>,
+}
+
+/// Runs `program` against `dram` as a board whose instruction memories hold `depth`
+/// instructions per unit runs it: in the segments of `systole_core::segment::segment_bounds`,
+/// each from cycle 0 once the one before has finished, the scratchpads, accumulators,
+/// tables and array registers keeping their contents between them. `after(i, dram)` follows
+/// program instruction `i`.
+pub fn execute_segmented(
+    arch: &ArchConfig,
+    program: &Program,
+    depth: usize,
+    dram: &mut [u8],
+    mut after: impl FnMut(usize, &[u8]),
+) -> Result<Segmented, SimError> {
+    let bounds = segment_bounds(&program.instrs, depth)?;
+    let mut m = Machine::new(arch, dram.len());
+    let mut timing = Vec::with_capacity(program.instrs.len());
+    let mut segments = Vec::with_capacity(bounds.len());
+    let mut offset = 0;
+    for range in bounds {
+        let part = segment_program(program, range.clone());
+        m.restart();
+        let start = range.start;
+        let exe = run_on(&mut m, arch, &part, dram, &mut |i, d: &[u8]| after(start + i, d))?;
+        timing.extend(exe.timing.iter().map(|t| InstrTiming {
+            start: t.start + offset,
+            free: t.free + offset,
+            done: t.done + offset,
+            ..*t
+        }));
+        segments.push((range, exe.report.cycles));
+        offset += exe.report.cycles;
+    }
+    let report = window_report(arch, (&program.instrs, program.macs), &timing, 0..offset);
+    Ok(Segmented { execution: Execution { timing, report }, segments })
+}
+
+/// Runs `program` on the state `m`.
+fn run_on(
+    m: &mut Machine,
+    arch: &ArchConfig,
+    program: &Program,
+    dram: &mut [u8],
+    after: &mut impl FnMut(usize, &[u8]),
+) -> Result<Execution, SimError> {
     check_ops(arch, program)?;
     let timing = schedule(arch, &program.instrs)?;
     let mut order: Vec<usize> = (0..program.instrs.len()).collect();
     order.sort_by_key(|&i| (timing[i].start, timing[i].unit.index(), i));
-    let mut m = Machine::new(arch, dram.len());
     for &i in &order {
         m.step(i, &program.instrs[i].op, &timing[i], dram)?;
         after(i, dram);

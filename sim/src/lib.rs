@@ -20,7 +20,7 @@
 
 mod exec;
 
-pub use exec::{estimate, execute, execute_observed, window_report, Execution};
+pub use exec::{estimate, execute, execute_observed, execute_segmented, window_report, Execution, Segmented};
 pub use systole_core::timing::{schedule, InstrTiming};
 
 use systole_core::isa::Unit;
@@ -98,6 +98,10 @@ pub enum SimError {
         /// The array's columns.
         cols: usize,
     },
+    /// The program cannot be split for the instruction memories.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Segment(#[from] systole_core::segment::SegmentError),
     /// Two units touch the same word at overlapping times.
     #[error("race: instruction {instr} ({unit:?}) {kind} {buffer}[{word}] while instruction {other} ({other_unit:?}) is still using it")]
     #[diagnostic(code(systole::sim::race), help("add a Sync wait so one instruction completes before the other starts"))]

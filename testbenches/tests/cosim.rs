@@ -541,6 +541,7 @@ fn verilog_runs_network_programs() {
         &net,
         &compiled.network,
         &[systole_core::network::HostTensor::F32 { shape, data: x }],
+        None,
         |r| {
             let program = systole_core::Program { outputs: vec![arena.clone()], ..r.program.clone() };
             runs.push((
@@ -607,7 +608,7 @@ fn one_program_on_verilator(
     };
     let mut runs = vec![];
     let t = std::time::Instant::now();
-    let sim = systole_runtime::simulate_observed(arch, net, &compiled.network, &x, |r| {
+    let sim = systole_runtime::simulate_observed(arch, net, &compiled.network, &x, None, |r| {
         let program = systole_core::Program { outputs: vec![arena.clone()], ..r.program.clone() };
         let after = vec![arena.read(r.after)];
         runs.push((program, r.before.to_vec(), after, r.execution.timing.clone(), r.execution.report.cycles));
