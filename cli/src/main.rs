@@ -415,6 +415,13 @@ fn main() -> Result<()> {
         Command::Simulate { arch, workload, model, input, output, calibrate, calib_samples, seed, json, check, jobs, instr_depth } => {
             let arch_cfg = ArchConfig::from_file(&arch)?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
+            if let (Some(q), Some(_)) = (arch_cfg.instr_queue, instr_depth) {
+                return Err(miette::miette!(
+                    help = format!("leave out --instr-depth, or remove instr_queue from {}", arch.display()),
+                    "--instr-depth: `{}` streams its instructions through queues of {q}, so no run is split into segments",
+                    arch_cfg.name
+                ));
+            }
             if let Some(path) = model {
                 let net = model::load(&path, &model::Calibration { file: calibrate, samples: calib_samples, seed })?;
                 let x = model::inputs(&net, &input, seed)?;
