@@ -148,6 +148,7 @@ pub fn lower(
     let tiles = candidates(arch, layer, &geo)?;
     let build = |t: &Tile| {
         let mut p = build(arch, layer, (data, frame), &geo, t);
+        systole_core::timing::serialize_dram_port(arch, &mut p.instrs);
         p.mapping = Some(t.mapping(arch.dataflow));
         p
     };

@@ -335,6 +335,7 @@ pub fn assemble(arch: &ArchConfig, macs: u64, mut lay: Layout, steps: &[Step], t
     emit_steps(arch, steps, tiles.words, &tiles.csc, addrs, &mut em);
     // A framed layer's tensors belong to the program it is part of.
     let (inputs, outputs) = if lay.framed() { (vec![], vec![]) } else { (vec![lay.input.clone()], vec![lay.output.clone()]) };
+    systole_core::timing::serialize_dram_port(arch, &mut em.instrs);
     Program {
         arch: arch.name.clone(),
         instrs: em.instrs,

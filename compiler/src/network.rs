@@ -146,6 +146,8 @@ pub fn compile_network(
     for step in &mut steps {
         if let NetStep::Run { program, .. } = step {
             program.dram_size = dram_size;
+            // The linker's waits between layers leave their loads and stores free to overlap.
+            systole_core::timing::serialize_dram_port(arch, &mut program.instrs);
         }
     }
     Ok(NetworkProgram { arch: arch.name.clone(), dram_size, dram_init, buffers, steps })

@@ -421,6 +421,7 @@ pub fn lower(arch: &ArchConfig, name: &str, window: Window, parts: &[(&Kernel, O
         dram_init.push(DramSegment { name: "vector tables".into(), addr: tables, bytes: kernel.table_bytes() });
         dram_init.push(DramSegment { name: "requantization table".into(), addr: tables + TABLE_BYTES, bytes: entries });
     }
+    systole_core::timing::serialize_dram_port(arch, &mut em.instrs);
     Ok(Program {
         arch: arch.name.clone(),
         instrs: em.instrs,

@@ -250,6 +250,15 @@ pub struct ArchConfig {
     /// run on the host.
     #[serde(skip_serializing_if = "is_zero")]
     pub vector_lanes: usize,
+    /// The DRAM has one port that reads and writes share (default false: a read port and a
+    /// write port), as the iCEBreaker's single-port SPRAM board memory has. The compiler
+    /// then makes every load-unit and store-unit instruction wait for the other unit's
+    /// earlier instructions ([`crate::timing::serialize_dram_port`]), so a load's reads and
+    /// a store's writes never share a cycle, and the timing model refuses a program in
+    /// which they could (docs/ARCHITECTURE.md section 5). Needs no instruction queue (its
+    /// fetcher would be a third user of the port).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dram_single_port: bool,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -287,6 +296,7 @@ impl Default for ArchConfig {
             staggered_act_reads: false,
             instr_queue: None,
             vector_lanes: 0,
+            dram_single_port: false,
         }
     }
 }
@@ -757,6 +767,12 @@ impl ArchConfig {
                 None
             },
             "skew registers in the array",
+        )?;
+        refused(
+            "dram_single_port",
+            self.dram_single_port,
+            self.instr_queue.is_some().then_some("the instruction queue's fetcher reads DRAM beside the load and store units"),
+            "a read port and a write port",
         )?;
         too_many(
             "acc_stages",

@@ -105,6 +105,7 @@ pub fn fingerprint(arch: &ArchConfig) -> u32 {
         (arch.requant_interval != 1).then_some((1 << 16) | arch.requant_interval),
         arch.weight_broadcast.then_some(2 << 16),
         arch.staggered_act_reads.then_some(3 << 16),
+        arch.dram_single_port.then_some(4 << 16),
     ];
     let fields = fields.into_iter().chain(newer).chain(tagged.into_iter().flatten());
     let mut h: u32 = 0x811c_9dc5;

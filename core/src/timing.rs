@@ -37,6 +37,22 @@ pub enum TimingError {
         /// That unit's instructions before this one.
         before: usize,
     },
+    /// On a single DRAM port, a load-unit and a store-unit instruction overlap.
+    #[error("instruction {load} (load unit, cycles {load_cycles:?}) and instruction {store} (store, cycles {store_cycles:?}) share the single DRAM port in the same cycles")]
+    #[diagnostic(
+        code(systole::timing::port),
+        help("with dram_single_port every DMA instruction must wait for the other DMA unit's earlier ones, as the compiler's programs do (timing::serialize_dram_port)")
+    )]
+    PortShared {
+        /// Program index of the load-unit instruction.
+        load: usize,
+        /// Its cycles, start to completion.
+        load_cycles: std::ops::Range<u64>,
+        /// Program index of the store.
+        store: usize,
+        /// Its cycles, start to completion.
+        store_cycles: std::ops::Range<u64>,
+    },
     /// A Sync field waits for more instructions than the unit has.
     #[error("instruction {instr} waits for {need} completed {unit:?} instructions but the program has {have}")]
     #[diagnostic(code(systole::timing::sync))]
@@ -172,6 +188,18 @@ pub fn cost(arch: &ArchConfig, op: &Op) -> (u64, u64, u64) {
 /// instruction is read no earlier than its arrival ([`Timeline`]), and every wait must name
 /// an earlier instruction.
 pub fn schedule(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>, TimingError> {
+    let timing = schedule_any_port(arch, instrs)?;
+    if arch.dram_single_port {
+        if let Some((load, store)) = shared_port_overlap(&timing) {
+            let cycles = |i: usize| timing[i].start..timing[i].done;
+            return Err(TimingError::PortShared { load, load_cycles: cycles(load), store, store_cycles: cycles(store) });
+        }
+    }
+    Ok(timing)
+}
+
+/// [`schedule`] without the single port's check.
+fn schedule_any_port(arch: &ArchConfig, instrs: &[Instr]) -> Result<Vec<InstrTiming>, TimingError> {
     let mut queues: [Vec<usize>; 3] = Default::default();
     for (i, ins) in instrs.iter().enumerate() {
         queues[ins.op.unit().index()].push(i);
@@ -341,6 +369,48 @@ impl Timeline {
     }
 }
 
+/// With `arch.dram_single_port`, makes every load-unit instruction wait for the store
+/// unit's instructions before it in the program and every store for the load unit's, so
+/// the two units' DRAM accesses never overlap (a load reads until its completion, a store
+/// writes until its); without it, leaves `instrs` as they are. The waits name earlier
+/// instructions only, so an in-order program stays in order.
+pub fn serialize_dram_port(arch: &ArchConfig, instrs: &mut [Instr]) {
+    if !arch.dram_single_port {
+        return;
+    }
+    let mut counts = [0u32; 3];
+    for ins in instrs.iter_mut() {
+        let u = ins.op.unit();
+        let other = match u {
+            Unit::Load => Some(Unit::Store),
+            Unit::Store => Some(Unit::Load),
+            Unit::Exec => None,
+        };
+        if let Some(o) = other {
+            let need = ins.sync.on_mut(o);
+            *need = (*need).max(counts[o.index()]);
+        }
+        counts[u.index()] += 1;
+    }
+}
+
+/// With `arch.dram_single_port`, the first load-unit and store instructions of `timing` whose
+/// cycles from start to completion overlap.
+fn shared_port_overlap(timing: &[InstrTiming]) -> Option<(usize, usize)> {
+    let loads: Vec<usize> = (0..timing.len()).filter(|&i| timing[i].unit == Unit::Load).collect();
+    // A unit starts its instructions in program order, so `loads` is sorted by start;
+    // latest[k]: the load among loads[..=k] that completes last.
+    let mut latest: Vec<usize> = Vec::with_capacity(loads.len());
+    for (k, &l) in loads.iter().enumerate() {
+        latest.push(if k > 0 && timing[latest[k - 1]].done >= timing[l].done { latest[k - 1] } else { l });
+    }
+    timing.iter().enumerate().filter(|(_, t)| t.unit == Unit::Store).find_map(|(s, t)| {
+        let started = loads.partition_point(|&l| timing[l].start < t.done);
+        let l = *latest.get(started.checked_sub(1)?)?;
+        (timing[l].done > t.start).then_some((l, s))
+    })
+}
+
 /// Total cycles of a program: the last completion.
 pub fn total_cycles(timing: &[InstrTiming]) -> u64 {
     timing.iter().map(|t| t.done).max().unwrap_or(0)
@@ -378,6 +448,40 @@ mod tests {
         // A decode stage: each issues a cycle after it is whole.
         assert_eq!(starts(1, 1), [(1, 11), (3, 13), (5, 15)]);
         assert_eq!(starts(4, 1), [(4, 14), (9, 19), (14, 24)]);
+    }
+
+    #[test]
+    fn a_single_dram_port_serializes_loads_and_stores() {
+        let arch = ArchConfig { rows: 4, cols: 4, dram_latency: 5, dram_single_port: true, ..ArchConfig::default() };
+        let two_ports = ArchConfig { dram_single_port: false, ..arch.clone() };
+        // L0 (params, 8 cycles of reads + 5) and S0 (one beat) are independent: on two ports
+        // both start in cycle 0; on one they may not overlap.
+        let mut p = vec![
+            Instr { sync: crate::isa::Sync::default(), op: Op::LoadParams { dst: 0, addr: 0, count: 4 } },
+            Instr {
+                sync: crate::isa::Sync::default(),
+                op: Op::Store { acc: 0, dst: DramPattern::runs(64, 4, 1, 4), out: Default::default() },
+            },
+        ];
+        let both = schedule(&two_ports, &p).unwrap();
+        assert_eq!((both[0].start, both[1].start), (0, 0));
+        match schedule(&arch, &p) {
+            Err(TimingError::PortShared { load: 0, store: 1, load_cycles, store_cycles }) => {
+                assert_eq!((load_cycles.start, store_cycles.start), (0, 0))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Serialized, the store waits for the load's completion.
+        serialize_dram_port(&arch, &mut p);
+        assert_eq!(p[1].sync, crate::isa::Sync { load: 1, exec: 0, store: 0 });
+        assert_eq!(p[0].sync, crate::isa::Sync::default());
+        let t = schedule(&arch, &p).unwrap();
+        assert_eq!(t[1].start, t[0].done);
+        // Without the single port the program is left as it is.
+        let mut q = p.clone();
+        q[1].sync = crate::isa::Sync::default();
+        serialize_dram_port(&two_ports, &mut q);
+        assert_eq!(q[1].sync, crate::isa::Sync::default());
     }
 
     #[test]
