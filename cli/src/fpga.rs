@@ -145,3 +145,210 @@ pub fn run(port: &str, baud: u32, timeout: Duration, arch_path: &Path, workload:
     println!("cycles: {} on the board, as the simulator predicts", board_run.cycles);
     Ok(())
 }
+
+/// Where `systole fpga run` runs.
+pub enum Target {
+    /// A board on a serial port at a baud rate.
+    Port(String, u32),
+    /// The board design under Verilator, built with these options in a folder of this cache.
+    Sim(BuildOptions, std::path::PathBuf),
+}
+
+/// A byte stream to a board whose reads give up after a time-out.
+trait BoardStream: std::io::Read + std::io::Write {
+    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()>;
+}
+
+impl BoardStream for Box<dyn systole_fpga::host::SerialPort> {
+    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.set_timeout(timeout).map_err(std::io::Error::other)
+    }
+}
+
+impl BoardStream for systole_fpga::sim::BoardSim {
+    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.set_timeout(timeout);
+        Ok(())
+    }
+}
+
+/// Runs the network of `model` on `board` (a real one on a serial port, or its design in
+/// Verilator): writes its memory image once, runs every accelerator run in the segments
+/// that the board's instruction memories hold and every host step on the host, reads the
+/// outputs back, and checks every value against the golden network and every segment's
+/// cycles against the simulator's. `timeout` bounds each wait for an answer (a run's also
+/// gets twice its time at the core clock).
+pub fn run_model(
+    board: &Board,
+    target: Target,
+    timeout: Duration,
+    arch_path: &Path,
+    model_args: (&Path, &[std::path::PathBuf], Option<&Path>, &crate::model::Calibration),
+) -> Result<()> {
+    let arch = ArchConfig::from_file(arch_path)?;
+    let (model_path, input_files, output, calibration) = model_args;
+    let net = crate::model::load(model_path, calibration)?;
+    let inputs = crate::model::inputs(&net, input_files, calibration.seed)?;
+    match target {
+        Target::Port(path, baud) => {
+            let serial = open_serial(&path, baud, timeout).map_err(|e| miette!(help = PORT_HELP, "{e}"))?;
+            let mut host = Host::new(serial);
+            let id = host.identify().map_err(|e| miette!(help = PORT_HELP, "{path}: {e}"))?;
+            let core_hz = f64::from(id.clocks_per_bit.max(1)) * f64::from(baud);
+            println!(
+                "board: {} on {path}, core clock {:.3} MHz ({} clocks per UART bit at {baud} baud)",
+                board.name,
+                core_hz / 1e6,
+                id.clocks_per_bit
+            );
+            run_network(&mut host, &id, (&arch, &net, &inputs), core_hz, timeout, output)
+        }
+        Target::Sim(opts, cache) => {
+            let (clock, _) = systole_fpga::bitstream::check(board, &arch, &opts).map_err(|e| miette!("{}: {e}", arch_path.display()))?;
+            let started = Instant::now();
+            let build = systole_fpga::sim::build(board, &arch, &opts, &cache).map_err(|e| miette!("simulated {}: {e}", board.name))?;
+            eprintln!("simulated board: {} ({:.0} s to build or find)", build.binary.display(), started.elapsed().as_secs_f64());
+            let sim = systole_fpga::sim::BoardSim::start(&build, timeout).map_err(|e| miette!("{e}"))?;
+            let mut host = Host::new(sim);
+            let id = host.identify().map_err(|e| miette!("simulated {}: {e}", board.name))?;
+            println!(
+                "board: {} in Verilator, core clock {} MHz, {} KiB of {} board memory, {} instructions per unit",
+                board.name,
+                clock.mhz,
+                id.memory_bytes / 1024,
+                match opts.memory {
+                    systole_fpga::board::BoardMemory::Spram => "SPRAM",
+                    systole_fpga::board::BoardMemory::BlockRam => "block RAM",
+                },
+                id.instr_depth
+            );
+            run_network(&mut host, &id, (&arch, &net, &inputs), clock.mhz * 1e6, timeout, output)
+        }
+    }
+}
+
+/// [`run_model`] on a connected board whose identity is `id` and whose core runs at
+/// `core_hz`.
+fn run_network<P: BoardStream>(
+    host: &mut Host<P>,
+    id: &systole_core::bridge::Identity,
+    (arch, net, inputs): (&ArchConfig, &systole_core::network::Network, &[systole_core::network::HostTensor]),
+    core_hz: f64,
+    timeout: Duration,
+    output: Option<&Path>,
+) -> Result<()> {
+    use systole_core::network::{from_nhwc, to_nhwc};
+    use systole_core::program::NetStep;
+    let want = systole_core::bridge::fingerprint(arch);
+    if id.arch != want {
+        return Err(miette!(
+            help = "build and flash the bitstream of this arch file, or pass the arch file the board's bitstream was built from",
+            "the board's accelerator has fingerprint {:#010x}, but `{}` has {want:#010x}",
+            id.arch,
+            arch.name
+        ));
+    }
+    let depth = usize::from(id.instr_depth);
+    let (expected, compiled) = crate::model::simulate(arch, net, inputs, Some(depth), true)?;
+    let np = &compiled.network;
+    if np.dram_size > u64::from(id.memory_bytes) {
+        return Err(miette!(
+            help = "build the bitstream with a larger --mem-kib (or on a board with more memory), or run a smaller network",
+            "network `{}` needs {} bytes of memory (weights, tables and activations), the board memory holds {} bytes",
+            net.name,
+            np.dram_size,
+            id.memory_bytes
+        ));
+    }
+    let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
+    let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
+    let mut image = np.initial_dram();
+    for (i, data) in net.inputs.iter().zip(x) {
+        if let Some(b) = &np.buffers[i.value] {
+            b.write(&mut image, &to_nhwc(&net.values[i.value].shape, &data));
+        }
+        values[i.value] = data;
+    }
+    let started = Instant::now();
+    let mut moved = image.len();
+    host.write_memory(0, &image).map_err(|e| miette!("writing the memory image: {e}"))?;
+    println!("memory image: {} bytes written once (weights, tables, inputs)", image.len());
+    let mut segment = 0;
+    let mut cycles = 0u64;
+    for step in &np.steps {
+        match step {
+            NetStep::Run { program, layers } => {
+                let bounds = systole_core::segment::segment_bounds(&program.instrs, depth).map_err(|e| miette!("{e}"))?;
+                for range in bounds {
+                    let part = systole_core::segment::segment_program(program, range);
+
+                    let want = expected.segment_cycles[segment];
+                    let wait = timeout + Duration::from_secs_f64(2.0 * want as f64 / core_hz);
+                    host.port_mut().set_read_timeout(wait).into_diagnostic()?;
+                    let got = host.load_and_start(id, arch, &part).map_err(|e| miette!("segment {segment}: {e}"))?;
+                    if got != want {
+                        return Err(miette!(
+                            "segment {segment} ({} instructions): the board counted {got} cycles, the simulator {want}",
+                            part.instrs.len()
+                        ));
+                    }
+                    cycles += got;
+                    moved += part.instrs.len() * 16;
+                    segment += 1;
+                }
+                for l in layers {
+                    let out = net.nodes[l.node].output;
+                    let b = np.buffers[out].as_ref().expect("layer outputs have buffers");
+                    let bytes = host
+                        .read_memory(b.addr as u32, b.size() as u32)
+                        .map_err(|e| miette!("reading `{}`: {e}", net.nodes[l.node].name))?;
+                    image[b.addr as usize..b.addr as usize + b.size()].copy_from_slice(&bytes);
+                    values[out] = from_nhwc(&b.read(&image), net.values[out].shape.len());
+                    moved += bytes.len();
+                }
+            }
+            &NetStep::Host { node } => {
+                let result = systole_golden::network::eval_node(net, node, &values, |_, layer, data| {
+                    Ok::<_, std::convert::Infallible>(systole_golden::layer(layer, data))
+                })
+                .unwrap_or_else(|never| match never {});
+                let out = net.nodes[node].output;
+                values[out] = result;
+                if let Some(b) = &np.buffers[out] {
+                    b.write(&mut image, &to_nhwc(&net.values[out].shape, &values[out]));
+                    let range = b.addr as usize..b.addr as usize + b.size();
+                    host.write_memory(b.addr as u32, &image[range]).map_err(|e| miette!("writing `{}`: {e}", net.nodes[node].name))?;
+                    moved += b.size();
+                }
+            }
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    crate::model::check_values(net, inputs, &values, "board")?;
+    println!("outputs: every node's output bit-exact with the golden network ({} nodes)", net.nodes.len());
+    println!(
+        "cycles: {cycles} in {segment} segment(s) of at most {depth} instructions per unit, each as the simulator predicts ({} cycles in all)",
+        expected.segment_cycles.iter().sum::<u64>()
+    );
+    println!(
+        "inference: {:.3} ms of accelerator time at {:.3} MHz = {:.1} inferences/s; {:.2} s on the wall with the host protocol ({} bytes moved)",
+        cycles as f64 / core_hz * 1e3,
+        core_hz / 1e6,
+        core_hz / cycles.max(1) as f64,
+        wall,
+        moved
+    );
+    if let Some(path) = output {
+        let run = systole_runtime::NetworkRun {
+            outputs: systole_golden::network::outputs(net, &values),
+            values,
+            report: expected.report.clone(),
+            rows: vec![],
+            segment_cycles: vec![],
+        };
+        for f in crate::model::write_outputs(net, &run, path)? {
+            println!("wrote {}", f.display());
+        }
+    }
+    Ok(())
+}

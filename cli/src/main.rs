@@ -367,22 +367,72 @@ enum FpgaCommand {
         /// The bitstream `systole fpga build` wrote (design.bin for iCE40, design.bit for ECP5).
         bitstream: PathBuf,
     },
-    /// Run one layer of a workload on a board over its UART; check the output against the
-    /// golden model and the board's cycle count against the simulator.
+    /// Run a whole network (--model) or one layer of a workload (--workload) on a board over
+    /// its UART, or with --sim on the board's design in Verilator; check every output
+    /// against the golden model and the cycles against the simulator.
+    ///
+    /// With --model: the memory image (weights, tables, inputs) is written once; each
+    /// accelerator run goes in the segments that the board's instruction memories hold,
+    /// each host step runs on the host between them; prints the cycles and the inferences
+    /// per second at the board's core clock.
     Run {
+        /// Board: icebreaker, ulx3s or orangecrab (needed with --sim or --model).
+        #[arg(long, required_if_eq_any = [("sim", "true")])]
+        board: Option<String>,
         /// The board's serial port, e.g. /dev/ttyUSB1.
+        #[arg(long, required_unless_present = "sim", conflicts_with = "sim")]
+        port: Option<String>,
+        /// Run on the board design in Verilator instead of a board: the design `systole fpga
+        /// build` would make with the same options, board memory included.
         #[arg(long)]
-        port: String,
-        /// UART baud rate the bitstream was built with.
+        sim: bool,
+        /// UART baud rate the bitstream was (or with --sim, is) built with.
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
         /// Seconds to wait for each answer of the board (the run's answer also gets twice
-        /// the run's time at the core clock the board reports).
+        /// the run's time at the core clock).
         #[arg(long, default_value_t = 5.0)]
         timeout_s: f64,
-        /// The layer, and the architecture the bitstream was built from.
-        #[command(flatten)]
-        layer: LayerArgs,
+        /// Architecture file the bitstream was built from.
+        #[arg(long)]
+        arch: PathBuf,
+        /// Workload file: run one of its layers.
+        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+        workload: Option<PathBuf>,
+        /// Name of the workload's layer (default: the first).
+        #[arg(long, requires = "workload")]
+        layer: Option<String>,
+        /// ONNX model: run the whole network.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Model input as .npy, one per input (default: seeded random values).
+        #[arg(long, requires = "model")]
+        input: Vec<PathBuf>,
+        /// Write the board's output(s) here as .npy.
+        #[arg(long, requires = "model")]
+        output: Option<PathBuf>,
+        /// Float models: calibration inputs, a float32 .npy batch along axis 0.
+        #[arg(long, requires = "model")]
+        calibrate: Option<PathBuf>,
+        /// Float models: random calibration inputs when --calibrate is not given.
+        #[arg(long, default_value_t = 4, requires = "model")]
+        calib_samples: usize,
+        /// Seed of random inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// With --sim: instructions per unit memory (default: the board's).
+        #[arg(long, requires = "sim")]
+        instr_depth: Option<usize>,
+        /// With --sim: KiB of board memory (default: the board's).
+        #[arg(long, requires = "sim")]
+        mem_kib: Option<usize>,
+        /// With --sim: the board memory, `block-ram` or `spram` (iCE40 UP5K; default: the
+        /// board's).
+        #[arg(long, requires = "sim")]
+        memory: Option<systole_fpga::board::BoardMemory>,
+        /// With --sim: where the Verilated designs are kept (one folder per design).
+        #[arg(long, default_value = "target/fpga-sim", requires = "sim")]
+        sim_cache: PathBuf,
     },
 }
 
@@ -489,10 +539,56 @@ fn main() -> Result<()> {
                 fpga::build(&board, &arch, &out, &opts).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
-            FpgaCommand::Run { port, baud, timeout_s, layer: LayerArgs { arch, workload, layer } } => {
+            FpgaCommand::Run {
+                board,
+                port,
+                sim: _,
+                baud,
+                timeout_s,
+                arch,
+                workload,
+                layer,
+                model,
+                input,
+                output,
+                calibrate,
+                calib_samples,
+                seed,
+                instr_depth,
+                mem_kib,
+                memory,
+                sim_cache,
+            } => {
                 let timeout = std::time::Duration::try_from_secs_f64(timeout_s)
                     .map_err(|e| miette::miette!(help = "pass a positive number of seconds", "--timeout-s {timeout_s}: {e}"))?;
-                fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref())
+                match (model, workload) {
+                    (Some(model_path), _) => {
+                        let board = fpga::board_named(
+                            &board.ok_or_else(|| {
+                                miette::miette!(help = "pass --board icebreaker, ulx3s or orangecrab", "--model needs --board")
+                            })?,
+                            "board",
+                        )?;
+                        let target = match port {
+                            Some(p) => fpga::Target::Port(p, baud),
+                            None => {
+                                let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
+                                let opts = BuildOptions { baud, memory: memory.unwrap_or(defaults.memory), ..defaults };
+                                fpga::Target::Sim(opts, sim_cache)
+                            }
+                        };
+                        let calibration = model::Calibration { file: calibrate, samples: calib_samples, seed };
+                        fpga::run_model(&board, target, timeout, &arch, (&model_path, &input, output.as_deref(), &calibration))
+                    }
+                    (None, Some(workload)) => match port {
+                        Some(port) => fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref()),
+                        None => Err(miette::miette!(
+                            help = "pass --port with the board's serial port, or run a network with --model",
+                            "--sim runs a whole network (--model); a workload's layer runs on a board (--port)"
+                        )),
+                    },
+                    (None, None) => unreachable!("clap requires --workload or --model"),
+                }
             }
         },
         Command::Search { model, arch, space, budget_db, objective, out, calibration } => {

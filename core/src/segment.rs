@@ -122,7 +122,7 @@ pub fn segment(instrs: &[Instr], range: Range<usize>) -> Vec<Instr> {
     instrs[range]
         .iter()
         .map(|ins| {
-            let mut ins = ins.clone();
+            let mut ins = *ins;
             for u in Unit::ALL {
                 let need = ins.sync.on_mut(u);
                 *need = need.saturating_sub(base[u.index()]);

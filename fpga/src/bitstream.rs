@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use systole_core::bridge::fingerprint;
 use systole_core::{ArchConfig, Dataflow};
 use systole_hdl::board::BoardCore;
+use systole_hdl::board_ram::{spram_count, BoardMemory};
 use systole_hdl::verilog::{emit, rename_top};
 
 /// The board-specific choices of a build.
@@ -20,7 +21,10 @@ use systole_hdl::verilog::{emit, rename_top};
 pub struct BuildOptions {
     /// Instructions each unit's memory holds.
     pub instr_depth: usize,
-    /// Bytes of board memory (block RAM) that stand in for DRAM; a power of two.
+    /// What the board memory is made of.
+    pub memory: BoardMemory,
+    /// Bytes of board memory (block RAM, or the UP5K's SPRAM) that stand in for DRAM; a
+    /// power of two.
     pub memory_bytes: usize,
     /// UART baud rate.
     pub baud: u32,
@@ -38,6 +42,7 @@ impl Default for BuildOptions {
     fn default() -> Self {
         Self {
             instr_depth: 64,
+            memory: BoardMemory::BlockRam,
             memory_bytes: 16 * 1024,
             baud: 115_200,
             clock_mhz: None,
@@ -53,6 +58,7 @@ impl BuildOptions {
     pub fn for_board(board: &Board) -> Self {
         Self {
             instr_depth: board.default_instr_depth,
+            memory: board.memory,
             memory_bytes: board.default_memory_kib * 1024,
             pe_products: board.default_pe_products,
             ..Self::default()
@@ -188,6 +194,33 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(C
         )));
     }
     let m = opts.memory_bytes;
+    if opts.memory == BoardMemory::Spram {
+        if board.resources.sprams == 0 {
+            return Err(BuildError::Options(format!(
+                "--memory spram: the {} has no single-port RAMs (SPRAM is the iCE40 UP5K's); use --memory block-ram",
+                board.name
+            )));
+        }
+        if !arch.dram_single_port {
+            return Err(BuildError::Options(format!(
+                "arch `{}`: the {} board memory is single-port SPRAM, but the arch has separate DRAM read and write ports; set dram_single_port = true (its programs then never read and write in one cycle)",
+                arch.name, board.name
+            )));
+        }
+        if lanes != 1 {
+            return Err(BuildError::Options(format!(
+                "arch `{}`: dram_bytes_per_cycle = {lanes}, but the {} SPRAM board memory serves one byte per cycle; use dram_bytes_per_cycle = 1",
+                arch.name, board.name
+            )));
+        }
+        if spram_count(m).is_none() {
+            return Err(BuildError::Options(format!(
+                "board memory of {} KiB: the {} board memory is one, two or four SPRAMs of 32 KiB; pass --mem-kib 32, 64 or 128",
+                m / 1024,
+                board.name
+            )));
+        }
+    }
     if !m.is_power_of_two() || m < 2 * lanes || u32::try_from(m).is_err() {
         return Err(BuildError::Options(format!(
             "board memory of {m} bytes: it must be a power of two of at least {} bytes (two rows of {lanes} lanes) and below 4 GiB; pass --mem-kib 16, for example",
@@ -218,8 +251,14 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(C
 
 /// The Verilog of `arch`'s board core and `board`'s top level around it.
 pub fn board_verilog(board: &Board, clock: &CoreClock, arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
-    let mut core = BoardCore::new(arch, opts.instr_depth, opts.memory_bytes, clocks_per_bit);
-    format!("{}\n{}", rename_top(&emit(&mut core), CORE), top_verilog(board, clock))
+    format!("{}\n{}", core_verilog(arch, opts, clocks_per_bit), top_verilog(board, clock))
+}
+
+/// The Verilog of `arch`'s board core (module [`CORE`]) with `opts` and a UART of
+/// `clocks_per_bit`.
+pub fn core_verilog(arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
+    let mut core = BoardCore::with_memory(arch, opts.instr_depth, (opts.memory, opts.memory_bytes), clocks_per_bit);
+    rename_top(&emit(&mut core), CORE)
 }
 
 /// Builds `arch`'s accelerator for `board` in `out`: Verilog, constraints, logs, the

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use std::fmt::Write;
+pub use systole_hdl::board_ram::BoardMemory;
 
 /// FPGA family, which picks the tools and the constraint format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,7 +94,9 @@ pub struct Board {
     /// Instructions per unit memory when the build does not say: what fits beside the
     /// board's preset.
     pub default_instr_depth: usize,
-    /// KiB of block-RAM board memory when the build does not say.
+    /// What the board memory is made of.
+    pub memory: BoardMemory,
+    /// KiB of board memory when the build does not say.
     pub default_memory_kib: usize,
     /// Where the PEs' multipliers go when the build does not say.
     pub default_pe_products: PeProducts,
@@ -117,8 +120,11 @@ pub fn boards() -> Vec<Board> {
             resources: Resources { luts: 5280, ffs: 5280, brams: 30, sprams: 4, dsps: 8 },
             loader_board: "ice40_generic",
             // The UP5K's 30 block RAMs: 12 for the instruction memories at 32 (64-bit
-            // parts), 4 for 2 KiB of board memory, the rest for the scratchpads.
+            // parts), 4 for 2 KiB of board memory, the rest for the scratchpads. The four
+            // SPRAMs (128 KiB, `--memory spram`) do not fit beside the preset yet: its
+            // DRAM addresses grow from 11 to 17 bits (5,638 of 5,280 logic cells).
             default_instr_depth: 32,
+            memory: BoardMemory::BlockRam,
             default_memory_kib: 2,
             default_pe_products: PeProducts::Dsp,
         },
@@ -142,6 +148,7 @@ pub fn boards() -> Vec<Board> {
             resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
             loader_board: "ulx3s",
             default_instr_depth: 64,
+            memory: BoardMemory::BlockRam,
             default_memory_kib: 16,
             // The 85F's 156 multipliers lie in three rows across the die: an array that
             // fills them (the 12x12 preset) is stretched along those rows, its partial sums
@@ -164,6 +171,7 @@ pub fn boards() -> Vec<Board> {
             resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
             loader_board: "orangeCrab",
             default_instr_depth: 64,
+            memory: BoardMemory::BlockRam,
             default_memory_kib: 16,
             default_pe_products: PeProducts::Dsp,
         },

@@ -1,6 +1,7 @@
 //! The host side of the board protocol (`systole_core::bridge`): a client over any byte
 //! stream, a serial port on a real board or a simulated UART in the tests.
 
+pub use serialport::SerialPort;
 use std::io::{Read, Write};
 use systole_core::bridge::{
     fingerprint, Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_WRITE, CYCLE_BYTES, IDENTITY_BYTES,
@@ -180,6 +181,24 @@ impl<P: Read + Write> Host<P> {
         Ok(got.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64))
     }
 
+    /// Writes `program`'s instructions (no more per unit than the board's instruction
+    /// memories hold) into the board's instruction memories and runs it on what the board
+    /// memory holds; answers its cycles.
+    pub fn load_and_start(&mut self, id: &Identity, arch: &ArchConfig, program: &Program) -> Result<u64, HostError> {
+        fits_instruction_memories(id, program)?;
+        // The board's controller holds instructions in the format of its instruction depth
+        // and memory size (`BoardCore::new`).
+        let format = InstrFormat::new(arch, usize::from(id.instr_depth), id.memory_bytes.trailing_zeros() as usize);
+        let mut next = [0u16; 3];
+        for instr in &program.instrs {
+            let unit = instr.op.unit();
+            let words = instr.encode().map_err(|e| HostError::TooLarge(format!("instruction `{instr}`: {e}")))?;
+            self.write_instr(unit, next[unit.index()], &format.pack(unit, &words))?;
+            next[unit.index()] += 1;
+        }
+        self.start(next)
+    }
+
     /// Runs `program` of `arch` on the board from the memory image `dram` (see
     /// `Program::dram_with_inputs`): checks them against the board's identity `id` (from
     /// [`Host::identify`]), writes the whole image and every instruction, runs, and reads
@@ -196,25 +215,9 @@ impl<P: Read + Write> Host<P> {
                 id.memory_bytes
             )));
         }
-        let counts = Unit::ALL.map(|u| program.count(u));
-        if let Some(&n) = counts.iter().find(|&&n| n > id.instr_depth as usize) {
-            return Err(HostError::TooLarge(format!(
-                "a unit of the program has {n} instructions, the board's instruction memories hold {}; build the bitstream with a larger --instr-depth",
-                id.instr_depth
-            )));
-        }
+        fits_instruction_memories(id, program)?;
         self.write_memory(0, dram)?;
-        // The board's controller holds instructions in the format of its instruction depth
-        // and memory size (`BoardCore::new`).
-        let format = InstrFormat::new(arch, usize::from(id.instr_depth), id.memory_bytes.trailing_zeros() as usize);
-        let mut next = [0u16; 3];
-        for instr in &program.instrs {
-            let unit = instr.op.unit();
-            let words = instr.encode().map_err(|e| HostError::TooLarge(format!("instruction `{instr}`: {e}")))?;
-            self.write_instr(unit, next[unit.index()], &format.pack(unit, &words))?;
-            next[unit.index()] += 1;
-        }
-        let cycles = self.start(next)?;
+        let cycles = self.load_and_start(id, arch, program)?;
         let mut image = dram.to_vec();
         for out in &program.outputs {
             let (addr, size) = (out.addr as usize, out.size());
@@ -222,6 +225,18 @@ impl<P: Read + Write> Host<P> {
             image[addr..addr + size].copy_from_slice(&bytes);
         }
         Ok(BoardRun { dram: image, cycles })
+    }
+}
+
+/// Refuses a program with more instructions in a unit than the board's memories hold.
+fn fits_instruction_memories(id: &Identity, program: &Program) -> Result<(), HostError> {
+    let counts = Unit::ALL.map(|u| program.count(u));
+    match counts.iter().find(|&&n| n > id.instr_depth as usize) {
+        Some(&n) => Err(HostError::TooLarge(format!(
+            "a unit of the program has {n} instructions, the board's instruction memories hold {}; build the bitstream with a larger --instr-depth",
+            id.instr_depth
+        ))),
+        None => Ok(()),
     }
 }
 

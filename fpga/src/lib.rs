@@ -7,6 +7,7 @@ pub mod board;
 pub mod clock;
 pub mod host;
 pub mod report;
+pub mod sim;
 pub mod tools;
 pub mod top;
 

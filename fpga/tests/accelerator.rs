@@ -7,7 +7,7 @@
 
 use systole_core::{ArchConfig, Dataflow};
 use systole_fpga::bitstream::{build, BuildError, BuildOptions};
-use systole_fpga::board::{board, PeProducts};
+use systole_fpga::board::{board, BoardMemory, PeProducts};
 use systole_fpga::clock::ClockSource;
 use systole_fpga::tools::FlowError;
 
@@ -31,8 +31,15 @@ fn tiny() -> ArchConfig {
 /// A small ULX3S build: the board's PE multipliers (in logic; the requantizers' products
 /// stay in MULT18X18D), placed with seed 2, not the default, so that the seed is seen to
 /// reach nextpnr (each log of the flow starts with the command line that ran it).
-const OPTIONS: BuildOptions =
-    BuildOptions { instr_depth: 16, memory_bytes: 4096, baud: 115_200, clock_mhz: Some(12.5), pe_products: PeProducts::Logic, seed: 2 };
+const OPTIONS: BuildOptions = BuildOptions {
+    instr_depth: 16,
+    memory: BoardMemory::BlockRam,
+    memory_bytes: 4096,
+    baud: 115_200,
+    clock_mhz: Some(12.5),
+    pe_products: PeProducts::Logic,
+    seed: 2,
+};
 
 /// The board's preset, `configs/archs/<board>.toml`.
 fn preset(board: &str) -> ArchConfig {

@@ -9,7 +9,7 @@
 //!                                  (the bridge's while no program runs)
 //! ```
 
-use crate::board_ram::BankedRam;
+use crate::board_ram::{BankedRam, BoardMemory};
 use crate::bridge::HostBridge;
 use crate::top::Accelerator;
 use crate::uart::{UartRx, UartTx};
@@ -39,8 +39,15 @@ pub struct BoardCore {
 
 impl BoardCore {
     /// `arch`'s accelerator with `instr_depth` instructions per unit, `memory_bytes` bytes
-    /// of board memory (a power of two) and a UART of `clocks_per_bit` clocks per bit.
+    /// of board memory (a power of two) of block RAM and a UART of `clocks_per_bit` clocks
+    /// per bit.
     pub fn new(arch: &ArchConfig, instr_depth: usize, memory_bytes: usize, clocks_per_bit: usize) -> Self {
+        Self::with_memory(arch, instr_depth, (BoardMemory::BlockRam, memory_bytes), clocks_per_bit)
+    }
+
+    /// [`BoardCore::new`] with board memory of `kind` (SPRAM needs `arch.dram_single_port`).
+    pub fn with_memory(arch: &ArchConfig, instr_depth: usize, (kind, memory_bytes): (BoardMemory, usize), clocks_per_bit: usize) -> Self {
+        assert!(kind != BoardMemory::Spram || arch.dram_single_port, "single-port SPRAM under an arch with two DRAM ports");
         let identity = Identity {
             arch: fingerprint(arch),
             instr_depth: instr_depth.try_into().expect("instruction depth fits the protocol's u16"),
@@ -57,7 +64,7 @@ impl BoardCore {
             transmitter: UartTx::new(clocks_per_bit),
             bridge: HostBridge::new(identity, arch.fetch_cycles),
             acc: Accelerator::for_memory(arch, instr_depth, memory_bytes.trailing_zeros() as usize),
-            ram: BankedRam::new(memory_bytes, arch.dram_bytes_per_cycle),
+            ram: BankedRam::of_kind(kind, memory_bytes, arch.dram_bytes_per_cycle),
         }
     }
 }

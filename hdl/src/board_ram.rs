@@ -13,11 +13,49 @@
 //! which on ECP5 sat between the read address and a fabric register.
 //!
 //! `lanes` and the depth per bank are powers of two; addresses wrap at the size.
+//!
+//! On the iCE40 UP5K the memory can instead be the device's single-port RAMs
+//! ([`BoardMemory::Spram`]): one to four SB_SPRAM256KA of 16K x 16 bits (32 to 128 KiB),
+//! one byte lane. A cycle either writes (`wr_en`) or reads, so the accelerator must never
+//! do both: its ArchConfig has `dram_single_port`, whose programs order every load after
+//! the stores before it and every store after the loads before it; the host's accesses come
+//! one at a time. The read has the block RAMs' timing: the byte of `rd_addr` in the next
+//! cycle, from the SPRAM's output register through a byte and SPRAM choice made by
+//! registered address bits.
 
 use rust_hdl::prelude::*;
 use std::fmt::Write;
 
 use crate::dram::DRAM_ADDR_BITS;
+
+/// Which on-chip memory a board's memory is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoardMemory {
+    /// Block RAM banks, one per byte lane (SB_RAM40_4K or DP16KD), a read and a write port.
+    BlockRam,
+    /// The iCE40 UP5K's single-port SB_SPRAM256KA, one byte lane, 32, 64 or 128 KiB.
+    Spram,
+}
+
+impl std::str::FromStr for BoardMemory {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "block-ram" => Ok(Self::BlockRam),
+            "spram" => Ok(Self::Spram),
+            _ => Err(format!("`{s}` is neither `block-ram` nor `spram`")),
+        }
+    }
+}
+
+/// Bytes in one SB_SPRAM256KA (16K x 16 bits).
+pub const SPRAM_BYTES: usize = 32 * 1024;
+
+/// The SB_SPRAM256KA that make `bytes` of board memory: one, two or four, else None.
+pub fn spram_count(bytes: usize) -> Option<usize> {
+    [1, 2, 4].into_iter().find(|&n| n * SPRAM_BYTES == bytes)
+}
 
 /// The banked on-chip memory.
 #[derive(LogicBlock)]
@@ -35,6 +73,7 @@ pub struct BankedRam {
     /// Which lanes to write.
     pub wr_en: Vec<Signal<In, Bit>>,
     _mem: Vec<Signed<8>>,
+    _kind: BoardMemory,
 }
 
 impl BankedRam {
@@ -49,7 +88,17 @@ impl BankedRam {
             wr_data: (0..lanes).map(|_| Default::default()).collect(),
             wr_en: (0..lanes).map(|_| Default::default()).collect(),
             _mem: vec![Signed::default(); bytes],
+            _kind: BoardMemory::BlockRam,
         }
+    }
+
+    /// `bytes` bytes of `kind`: [`BankedRam::new`] for block RAM; for SPRAM one lane and
+    /// one, two or four SB_SPRAM256KA (`bytes` of 32, 64 or 128 KiB).
+    pub fn of_kind(kind: BoardMemory, bytes: usize, lanes: usize) -> Self {
+        if kind == BoardMemory::Spram {
+            assert!(lanes == 1 && spram_count(bytes).is_some(), "SPRAM of {bytes} bytes, {lanes} lanes");
+        }
+        Self { _kind: kind, ..Self::new(bytes, lanes) }
     }
 }
 
@@ -76,6 +125,9 @@ impl Logic for BankedRam {
     }
 
     fn hdl(&self) -> Verilog {
+        if self._kind == BoardMemory::Spram {
+            return Verilog::Custom(spram_verilog(self._mem.len() / SPRAM_BYTES));
+        }
         let lanes = self.rd_data.len();
         let lb = lanes.trailing_zeros() as usize;
         let depth = self._mem.len() / lanes;
@@ -117,4 +169,39 @@ impl Logic for BankedRam {
         }
         Verilog::Custom(v)
     }
+}
+
+/// One byte lane on `count` SB_SPRAM256KA: byte `a` is byte `a[0]` of word `a[14:1]` of
+/// SPRAM `a / 32K`. A write cycle writes the byte's two nibbles (MASKWREN) of the chosen
+/// SPRAM; any other cycle reads `rd_addr`'s word from it, and the next cycle picks the
+/// byte by the registered address bits.
+fn spram_verilog(count: usize) -> String {
+    let mut v = String::new();
+    let sel_bits = count.trailing_zeros() as usize;
+    let _ = writeln!(v, "wire we = wr_en$0;\nwire [{}:0] a = we ? wr_addr[{0}:0] : rd_addr[{0}:0];", 14 + sel_bits);
+    let _ = writeln!(v, "reg rbyte;\nalways @(posedge clock) rbyte <= rd_addr[0];");
+    if sel_bits > 0 {
+        let _ = writeln!(v, "reg [{}:0] rsel;\nalways @(posedge clock) rsel <= rd_addr[{}:15];", sel_bits - 1, 14 + sel_bits);
+    }
+    for k in 0..count {
+        let chip = if sel_bits == 0 { "1'b1".to_string() } else { format!("a[{}:15] == {sel_bits}'d{k}", 14 + sel_bits) };
+        let _ = writeln!(
+            v,
+            "wire [15:0] q{k};\nSB_SPRAM256KA spram{k} (.ADDRESS(a[14:1]), .DATAIN({{wr_data$0, wr_data$0}}), \
+             .MASKWREN(a[0] ? 4'b1100 : 4'b0011), .WREN(we), .CHIPSELECT({chip}), .CLOCK(clock), \
+             .STANDBY(1'b0), .SLEEP(1'b0), .POWEROFF(1'b1), .DATAOUT(q{k}));"
+        );
+    }
+    let word = if sel_bits == 0 {
+        "q0".to_string()
+    } else {
+        let mut w = String::new();
+        for k in (1..count).rev() {
+            let _ = write!(w, "rsel == {sel_bits}'d{k} ? q{k} : ");
+        }
+        w + "q0"
+    };
+    let _ = writeln!(v, "wire [15:0] word = {word};");
+    let _ = writeln!(v, "always @(*) rd_data$0 = rbyte ? word[15:8] : word[7:0];");
+    v
 }

@@ -98,6 +98,8 @@ pub fn arch(roomy: bool, side: impl Strategy<Value = usize> + Clone) -> impl Str
                     // Half of the instances stream their programs through a short queue.
                     instr_queue: [None, None, None, Some(2), Some(4), Some(16)][queue],
                     vector_lanes: 0,
+                    // One of the unqueued instances has one DRAM port (as on SPRAM).
+                    dram_single_port: queue == 1,
                 }
             },
         )
