@@ -205,6 +205,9 @@ pub fn run_model(
         }
         Target::Sim(opts, cache) => {
             let (clock, _) = systole_fpga::bitstream::check(board, &arch, &opts).map_err(|e| miette!("{}: {e}", arch_path.display()))?;
+            // Refused before the (slow) Verilator build.
+            let np = systole_runtime::compile(&arch, &net)?.network;
+            fits_board_memory(&net, np.dram_size, opts.memory_bytes as u64)?;
             let started = Instant::now();
             let build = systole_fpga::sim::build(board, &arch, &opts, &cache).map_err(|e| miette!("simulated {}: {e}", board.name))?;
             eprintln!("simulated board: {} ({:.0} s to build or find)", build.binary.display(), started.elapsed().as_secs_f64());
@@ -225,6 +228,18 @@ pub fn run_model(
             run_network(&mut host, &id, (&arch, &net, &inputs), clock.mhz * 1e6, timeout, output)
         }
     }
+}
+
+/// Refuses a network whose memory image (`needs` bytes) is larger than the board's memory.
+fn fits_board_memory(net: &systole_core::network::Network, needs: u64, holds: u64) -> Result<()> {
+    if needs > holds {
+        return Err(miette!(
+            help = "build the bitstream with a larger --mem-kib (or for a board with more memory), or run a smaller network",
+            "network `{}` needs {needs} bytes of board memory (weights, tables and activations), the board memory holds {holds} bytes",
+            net.name
+        ));
+    }
+    Ok(())
 }
 
 /// [`run_model`] on a connected board whose identity is `id` and whose core runs at
@@ -251,15 +266,7 @@ fn run_network<P: BoardStream>(
     let depth = usize::from(id.instr_depth);
     let (expected, compiled) = crate::model::simulate(arch, net, inputs, Some(depth), true)?;
     let np = &compiled.network;
-    if np.dram_size > u64::from(id.memory_bytes) {
-        return Err(miette!(
-            help = "build the bitstream with a larger --mem-kib (or on a board with more memory), or run a smaller network",
-            "network `{}` needs {} bytes of memory (weights, tables and activations), the board memory holds {} bytes",
-            net.name,
-            np.dram_size,
-            id.memory_bytes
-        ));
-    }
+    fits_board_memory(net, np.dram_size, u64::from(id.memory_bytes))?;
     let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
     let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
     let mut image = np.initial_dram();

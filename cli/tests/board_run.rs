@@ -147,3 +147,38 @@ fn the_icebreaker_workload_fits_the_default_build_of_its_preset() {
         "{needs:?}"
     );
 }
+
+/// `fpga run --model` on a port whose board holds another accelerator: refused after the
+/// identity, naming both fingerprints and the fix.
+#[test]
+fn fpga_run_refuses_a_board_with_another_accelerator() {
+    let dir = std::env::temp_dir().join(format!("systole-board-other-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let arch = dir.join("arch.toml");
+    std::fs::write(&arch, ARCH).unwrap();
+    // The board runs the 2x2 OS instance; the command asks for the 4x4 preset.
+    let board = SimulatedBoard::new(BoardCore::new(&ArchConfig::from_file(&arch).unwrap(), 4, 256, CLOCKS_PER_BIT), CLOCKS_PER_BIT);
+    let (host_side, terminal) = TTYPort::pair().unwrap();
+    let port = terminal.name().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pumping = {
+        let stop = stop.clone();
+        std::thread::spawn(move || pump(host_side, board, stop))
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["fpga", "run", "--board", "icebreaker", "--port", &port, "--timeout-s", "60", "--arch", "configs/archs/4x4.toml"])
+        .args(["--model", "configs/models/tiny_qop.onnx"])
+        .current_dir(repo)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    pumping.join().unwrap();
+    drop(terminal);
+    let err: String = String::from_utf8_lossy(&out.stderr).chars().filter(|c| !c.is_whitespace() && *c != '│').collect();
+    assert!(!out.status.success(), "{err}");
+    let want = format!("{:#010x}", systole_core::bridge::fingerprint(&ArchConfig::from_file(&arch).unwrap()));
+    assert!(err.contains(&format!("theboard'sacceleratorhasfingerprint{want}")) && err.contains("`4x4-ws`has"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,136 @@
+//! `systole fpga run --model --sim`: a whole network on a board's design under Verilator
+//! (accelerator, board memory, host bridge and UART, as `fpga build` emits them), driven
+//! over the host protocol. The board's output must equal ONNX Runtime's (made on an
+//! AVX512-VNNI machine, `configs/models/tiny_qop_out.npy`), every node's the golden
+//! network's, and every segment's cycles the simulator's; bad input gets an error naming
+//! the sizes or the fix.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn systole(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_systole")).args(args).current_dir(repo()).env("NO_COLOR", "1").output().unwrap()
+}
+
+/// The Verilated designs of the tests, kept across runs like the CLI's default cache.
+fn cache() -> String {
+    repo().join("target/fpga-sim-tests").display().to_string()
+}
+
+#[test]
+fn the_tiny_model_runs_on_the_icebreaker_spram_design() {
+    let out = std::env::temp_dir().join(format!("systole-board-sim-{}.npy", std::process::id()));
+    let run = systole(&[
+        "fpga",
+        "run",
+        "--sim",
+        "--board",
+        "icebreaker",
+        "--arch",
+        "configs/archs/icebreaker-spram.toml",
+        "--memory",
+        "spram",
+        "--mem-kib",
+        "128",
+        "--baud",
+        "3000000",
+        "--sim-cache",
+        &cache(),
+        "--model",
+        "configs/models/tiny_qop.onnx",
+        "--input",
+        "configs/models/tiny_input.npy",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{text}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(text.contains("128 KiB of SPRAM board memory, 32 instructions per unit"), "{text}");
+    assert!(text.contains("every node's output bit-exact with the golden network (12 nodes)"), "{text}");
+    assert!(text.contains("each as the simulator predicts"), "{text}");
+    let board = systole_core::npy::read::<f32>(&out, &[1, 10], "board").unwrap();
+    let ort = systole_core::npy::read::<f32>(&repo().join("configs/models/tiny_qop_out.npy"), &[1, 10], "ort").unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(board.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ort.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+}
+
+/// The error text of a failing run, without the spaces and frame that miette wraps it in.
+fn failure(args: &[&str]) -> String {
+    let run = systole(args);
+    let err = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(!run.status.success(), "{args:?} succeeded: {}", String::from_utf8_lossy(&run.stdout));
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    squeeze(&err)
+}
+
+/// `text` without whitespace and miette's frame characters, so that a phrase is found
+/// wherever the terminal width broke it.
+fn squeeze(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace() && !['│', '×'].contains(c)).collect()
+}
+
+/// `err` (squeezed) holds every phrase.
+fn says(err: &str, phrases: &[&str]) -> bool {
+    phrases.iter().all(|p| err.contains(&squeeze(p)))
+}
+
+#[test]
+fn bad_runs_name_the_sizes_or_the_fix() {
+    let tiny = ["--model", "configs/models/tiny_qop.onnx"];
+    fn sim<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec!["fpga", "run", "--sim", "--board", "icebreaker"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["--model", "configs/models/tiny_qop.onnx"]);
+        a
+    }
+    // The network's image (8,256 bytes) in 2 KiB of block RAM: refused before any build.
+    let e = failure(&sim(&["--arch", "configs/archs/icebreaker.toml"]));
+    assert!(says(&e, &["needs 8256 bytes of board memory", "holds 2048 bytes", "--mem-kib"]), "{e}");
+    // SPRAM under an arch with two DRAM ports.
+    let e = failure(&sim(&["--arch", "configs/archs/icebreaker.toml", "--memory", "spram", "--mem-kib", "128"]));
+    assert!(says(&e, &["single-port SPRAM", "dram_single_port = true"]), "{e}");
+    // SPRAM in sizes the UP5K does not have, and on a board without it.
+    let e = failure(&sim(&["--arch", "configs/archs/icebreaker-spram.toml", "--memory", "spram", "--mem-kib", "96"]));
+    assert!(says(&e, &["--mem-kib 32, 64 or 128"]), "{e}");
+    let e =
+        failure(&["fpga", "run", "--sim", "--board", "ulx3s", "--arch", "configs/archs/ulx3s.toml", "--memory", "spram", tiny[0], tiny[1]]);
+    assert!(says(&e, &["no single-port RAMs"]), "{e}");
+    // A unit the board designs do not include.
+    let vector = std::env::temp_dir().join(format!("systole-board-sim-vector-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(repo().join("configs/archs/4x4.toml")).unwrap() + "vector_lanes = 4\n";
+    std::fs::write(&vector, text).unwrap();
+    let e = failure(&sim(&["--arch", vector.to_str().unwrap()]));
+    let _ = std::fs::remove_file(&vector);
+    assert!(says(&e, &["vector_lanes = 4", "use vector_lanes = 0"]), "{e}");
+    // An absent serial port.
+    let e = failure(&[
+        "fpga",
+        "run",
+        "--board",
+        "icebreaker",
+        "--port",
+        "/dev/systole-no-such-port",
+        "--arch",
+        "configs/archs/icebreaker.toml",
+        tiny[0],
+        tiny[1],
+    ]);
+    assert!(says(&e, &["cannot open serial port /dev/systole-no-such-port", "--port"]), "{e}");
+    // --sim runs networks only.
+    let e = failure(&[
+        "fpga",
+        "run",
+        "--sim",
+        "--board",
+        "icebreaker",
+        "--arch",
+        "configs/archs/icebreaker.toml",
+        "--workload",
+        "configs/workloads/board.toml",
+    ]);
+    assert!(says(&e, &["--sim runs a whole network"]), "{e}");
+}
