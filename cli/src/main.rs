@@ -390,9 +390,10 @@ enum FpgaCommand {
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
         /// Seconds to wait for each answer of the board (the run's answer also gets twice
-        /// the run's time at the core clock).
-        #[arg(long, default_value_t = 5.0)]
-        timeout_s: f64,
+        /// the run's time at the core clock); default 5, or 600 with --sim (a simulated
+        /// cycle takes far longer than a board's).
+        #[arg(long)]
+        timeout_s: Option<f64>,
         /// Architecture file the bitstream was built from.
         #[arg(long)]
         arch: PathBuf,
@@ -559,6 +560,7 @@ fn main() -> Result<()> {
                 memory,
                 sim_cache,
             } => {
+                let timeout_s = timeout_s.unwrap_or(if port.is_some() { 5.0 } else { 600.0 });
                 let timeout = std::time::Duration::try_from_secs_f64(timeout_s)
                     .map_err(|e| miette::miette!(help = "pass a positive number of seconds", "--timeout-s {timeout_s}: {e}"))?;
                 match (model, workload) {
