@@ -134,3 +134,29 @@ fn bad_runs_name_the_sizes_or_the_fix() {
     ]);
     assert!(says(&e, &["--sim runs a whole network"]), "{e}");
 }
+
+/// The same network on an ECP5 board's design (the OrangeCrab preset, block RAM): about a
+/// minute with its Verilator build.
+#[test]
+#[ignore]
+fn the_tiny_model_runs_on_the_orangecrab_design() {
+    let run = systole(&[
+        "fpga",
+        "run",
+        "--sim",
+        "--board",
+        "orangecrab",
+        "--arch",
+        "configs/archs/orangecrab.toml",
+        "--baud",
+        "3000000",
+        "--sim-cache",
+        &cache(),
+        "--model",
+        "configs/models/tiny_qop.onnx",
+    ]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{text}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(text.contains("every node's output bit-exact with the golden network (12 nodes)"), "{text}");
+    assert!(text.contains("each as the simulator predicts"), "{text}");
+}
