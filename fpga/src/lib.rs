@@ -6,6 +6,7 @@ pub mod blocks;
 pub mod board;
 pub mod clock;
 pub mod host;
+pub mod litedram;
 pub mod report;
 pub mod sim;
 pub mod tools;

@@ -60,3 +60,30 @@ fn every_board_builds_a_bitstream_on_its_pins() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// LiteDRAM generates the ULX3S's SDRAM controller for the board and, with its memory
+/// model, for Verilator (which lints it); and the OrangeCrab's DDR3 controller.
+#[test]
+fn litedram_generates_the_boards_memory_controllers() {
+    let dir = std::env::temp_dir().join(format!("systole-litedram-{}", std::process::id()));
+    let all = systole_fpga::board::boards();
+    let (ulx3s, orangecrab) = (&all[1], &all[2]);
+    let sim = systole_fpga::litedram::generate(ulx3s, 50.0, true, &dir.join("ulx3s-sim")).unwrap();
+    let text = std::fs::read_to_string(&sim).unwrap();
+    // The native port, 32 bits of data; the model's memory: four banks of 4M 16-bit words.
+    assert!(text.contains("output wire   [31:0] user_port_acc_rdata_data"), "{sim:?}");
+    assert_eq!(text.matches(&"reg [15:0] mem".to_string()).count(), 4);
+    assert!(text.contains("[0:4194303];"));
+    let lint = std::process::Command::new("verilator")
+        .args(["--lint-only", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "litedram_core"])
+        .arg(&sim)
+        .output()
+        .unwrap();
+    assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
+    let hw = std::fs::read_to_string(systole_fpga::litedram::generate(ulx3s, 50.0, false, &dir.join("ulx3s")).unwrap()).unwrap();
+    assert!(hw.contains("sdram_ras_n") && hw.contains("[15:0] sdram_dq"), "the SDRAM pads");
+    let ddr3 =
+        std::fs::read_to_string(systole_fpga::litedram::generate(orangecrab, 48.0, false, &dir.join("orangecrab")).unwrap()).unwrap();
+    assert!(ddr3.contains("ddram_dqs_p") && ddr3.contains("[127:0] user_port_acc_rdata_data"), "the DDR3 pads and a 128-bit port");
+    let _ = std::fs::remove_dir_all(&dir);
+}
