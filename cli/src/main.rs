@@ -342,6 +342,10 @@ enum FpgaCommand {
         /// on the iCEBreaker, 16 on the others).
         #[arg(long)]
         mem_kib: Option<usize>,
+        /// The board memory: `block-ram`, or `spram` (the iCE40 UP5K's single-port RAMs,
+        /// 32, 64 or 128 KiB; the arch needs `dram_single_port`); default: the board's.
+        #[arg(long)]
+        memory: Option<systole_fpga::board::BoardMemory>,
         /// UART baud rate.
         #[arg(long, default_value_t = BuildOptions::default().baud)]
         baud: u32,
@@ -533,10 +537,17 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Fpga { command } => match command {
-            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, baud, clock_mhz, pe_products, seed } => {
+            FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, memory, baud, clock_mhz, pe_products, seed } => {
                 let board = fpga::board_named(&board, "board")?;
                 let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
-                let opts = BuildOptions { baud, clock_mhz, pe_products: pe_products.unwrap_or(defaults.pe_products), seed, ..defaults };
+                let opts = BuildOptions {
+                    baud,
+                    clock_mhz,
+                    memory: memory.unwrap_or(defaults.memory),
+                    pe_products: pe_products.unwrap_or(defaults.pe_products),
+                    seed,
+                    ..defaults
+                };
                 fpga::build(&board, &arch, &out, &opts).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
