@@ -473,3 +473,45 @@ fn search_finds_a_policy_within_the_budget() {
     let e = failure_in(&s.0, &["search", "--model", "m.onnx", "--arch", "a.toml", "--budget-db", "500", "--out", "out2"]);
     assert!(e.contains("no policy meets 500 dB") && e.contains("lower --budget-db"), "{e}");
 }
+
+/// `simulate --instr-depth`: each run in segments that instruction memories of that depth
+/// hold, every node still equal to the golden network's (and the output to ONNX
+/// Runtime's); an instance with an instruction queue is refused.
+#[test]
+fn a_network_simulated_in_segments_stays_bit_exact() {
+    let s = Scratch::new("segments");
+    let models = repo().join("configs/models");
+    let out = s.0.join("y.npy");
+    let model = models.join("tiny_qop.onnx");
+    let input = models.join("tiny_input.npy");
+    let args = |arch: &'static str, depth: &'static str| {
+        vec![
+            "simulate".to_string(),
+            "--arch".into(),
+            arch.into(),
+            "--model".into(),
+            model.display().to_string(),
+            "--input".into(),
+            input.display().to_string(),
+            "--output".into(),
+            out.display().to_string(),
+            "--check".into(),
+            "--instr-depth".into(),
+            depth.into(),
+        ]
+    };
+    let a = args("configs/archs/4x4.toml", "3");
+    let run = systole(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{text}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        text.contains("in instruction memories of 3 per unit the runs take") && text.contains("check: all 12 nodes bit-exact"),
+        "{text}"
+    );
+    let ours = systole_core::npy::read::<f32>(&out, &[1, 10], "ours").unwrap();
+    let ort = systole_core::npy::read::<f32>(&models.join("tiny_qop_out.npy"), &[1, 10], "ort").unwrap();
+    assert_eq!(ours.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ort.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    let a = args("configs/archs/16x16.toml", "3");
+    let e = failure_in(&repo(), &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("streams its instructions through queues of 256"), "{e}");
+}
