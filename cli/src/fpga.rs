@@ -22,6 +22,14 @@ pub fn options(b: &Board, instr_depth: Option<usize>, mem_kib: Option<usize>, fl
     Ok(BuildOptions { instr_depth: instr_depth.unwrap_or(d.instr_depth), memory_bytes, ..d })
 }
 
+/// The UART rate `fpga build` picks by default for `arch_path`'s ArchConfig on `b`: the
+/// fastest the board's bridge and the arch's clock allow.
+pub fn default_baud(b: &Board, arch_path: &Path) -> Result<u32> {
+    let arch = ArchConfig::from_file(arch_path)?;
+    let clock = systole_fpga::clock::plan(b, arch.clock_mhz).map_err(|e| miette!("{}: {e}", arch_path.display()))?;
+    Ok(systole_fpga::bitstream::uart_rate(b, clock.mhz, None).map_err(|e| miette!("{e}"))?.0)
+}
+
 /// The board named `name` (from `--{flag}`).
 pub fn board_named(name: &str, flag: &str) -> Result<Board> {
     board(name).map_err(|e| miette!(help = format!("pass --{flag} with one of the names listed"), "--{flag}: {e}"))

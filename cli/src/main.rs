@@ -346,9 +346,11 @@ enum FpgaCommand {
         /// 32, 64 or 128 KiB; the arch needs `dram_single_port`); default: the board's.
         #[arg(long)]
         memory: Option<systole_fpga::board::BoardMemory>,
-        /// UART baud rate.
-        #[arg(long, default_value_t = BuildOptions::default().baud)]
-        baud: u32,
+        /// UART baud rate (default: the fastest standard rate up to the board's USB-serial
+        /// bridge's that the core clock makes within 2%: 3 Mbaud on the iCEBreaker and the
+        /// ULX3S, 1 Mbaud on the OrangeCrab).
+        #[arg(long)]
+        baud: Option<u32>,
         /// The core clock's target in MHz (default: the arch file's clock_mhz); the board's
         /// PLL makes the fastest clock at or below it.
         #[arg(long)]
@@ -390,9 +392,10 @@ enum FpgaCommand {
         /// build` would make with the same options, board memory included.
         #[arg(long)]
         sim: bool,
-        /// UART baud rate the bitstream was (or with --sim, is) built with.
-        #[arg(long, default_value_t = BuildOptions::default().baud)]
-        baud: u32,
+        /// UART baud rate the bitstream was (or with --sim, is) built with (default: the
+        /// rate `fpga build` picks for --board at the arch file's clock).
+        #[arg(long)]
+        baud: Option<u32>,
         /// Seconds to wait for each answer of the board (the run's answer also gets twice
         /// the run's time at the core clock); default 5, or 600 with --sim (a simulated
         /// cycle takes far longer than a board's).
@@ -574,6 +577,11 @@ fn main() -> Result<()> {
                 let timeout_s = timeout_s.unwrap_or(if port.is_some() { 5.0 } else { 600.0 });
                 let timeout = std::time::Duration::try_from_secs_f64(timeout_s)
                     .map_err(|e| miette::miette!(help = "pass a positive number of seconds", "--timeout-s {timeout_s}: {e}"))?;
+                let baud = match (baud, &board) {
+                    (Some(b), _) => Some(b),
+                    (None, Some(name)) if port.is_some() => Some(fpga::default_baud(&fpga::board_named(name, "board")?, &arch)?),
+                    (None, _) => None,
+                };
                 match (model, workload) {
                     (Some(model_path), _) => {
                         let board = fpga::board_named(
@@ -583,7 +591,7 @@ fn main() -> Result<()> {
                             "board",
                         )?;
                         let target = match port {
-                            Some(p) => fpga::Target::Port(p, baud),
+                            Some(p) => fpga::Target::Port(p, baud.expect("a port run with a board has a rate")),
                             None => {
                                 let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
                                 let opts = BuildOptions { baud, memory: memory.unwrap_or(defaults.memory), ..defaults };
@@ -594,7 +602,15 @@ fn main() -> Result<()> {
                         fpga::run_model(&board, target, timeout, &arch, (&model_path, &input, output.as_deref(), &calibration))
                     }
                     (None, Some(workload)) => match port {
-                        Some(port) => fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref()),
+                        Some(port) => {
+                            let baud = baud.ok_or_else(|| {
+                                miette::miette!(
+                                    help = "pass --board (for the rate its build picks) or the build's --baud",
+                                    "--port: at which baud rate?"
+                                )
+                            })?;
+                            fpga::run(&port, baud, timeout, &arch, &workload, layer.as_deref())
+                        }
                         None => Err(miette::miette!(
                             help = "pass --port with the board's serial port, or run a network with --model",
                             "--sim runs a whole network (--model); a workload's layer runs on a board (--port)"

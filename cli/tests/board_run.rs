@@ -66,7 +66,7 @@ fn fpga_run_streams_a_layer_to_a_simulated_board() {
         std::thread::spawn(move || pump(host_side, board, stop))
     };
     let out = Command::new(env!("CARGO_BIN_EXE_systole"))
-        .args(["fpga", "run", "--port", &port, "--timeout-s", "600"])
+        .args(["fpga", "run", "--port", &port, "--baud", "115200", "--timeout-s", "600"])
         .arg("--arch")
         .arg(&arch)
         .arg("--workload")

@@ -250,8 +250,10 @@ fn fpga_commands_refuse_bad_input_before_running_tools() {
     s.file("design.bit", "not a bitstream");
     insta::assert_snapshot!("fpga_flash_wrong_format", failure(&s, &["fpga", "flash", "--board", "icebreaker", "design.bit"]));
     insta::assert_snapshot!("fpga_flash_missing", failure(&s, &["fpga", "flash", "--board", "ulx3s", "missing.bit"]));
-    let run = ["fpga", "run", "--port", "/dev/systole-no-such-tty", "--arch", ARCH, "--workload", WL];
+    let run = ["fpga", "run", "--port", "/dev/systole-no-such-tty", "--baud", "115200", "--arch", ARCH, "--workload", WL];
     insta::assert_snapshot!("fpga_run_no_port", failure(&s, &run));
+    let run = ["fpga", "run", "--port", "/dev/systole-no-such-tty", "--arch", ARCH, "--workload", WL];
+    insta::assert_snapshot!("fpga_run_which_baud", failure(&s, &run));
 }
 
 /// Puts a stand-in for `tool` into `bin` that records its arguments in `<bin>/<tool>.args`

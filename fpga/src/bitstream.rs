@@ -26,8 +26,9 @@ pub struct BuildOptions {
     /// Bytes of board memory (block RAM, or the UP5K's SPRAM) that stand in for DRAM; a
     /// power of two.
     pub memory_bytes: usize,
-    /// UART baud rate.
-    pub baud: u32,
+    /// UART baud rate; None: the fastest of the standard rates up to the board's
+    /// [`Board::max_baud`] that the core clock makes within 2% ([`uart_rate`]).
+    pub baud: Option<u32>,
     /// The core clock's target, MHz, instead of the ArchConfig's `clock_mhz`; the board's
     /// PLL makes the fastest clock at or below it ([`crate::clock::plan`]).
     pub clock_mhz: Option<f64>,
@@ -44,7 +45,7 @@ impl Default for BuildOptions {
             instr_depth: 64,
             memory: BoardMemory::BlockRam,
             memory_bytes: 16 * 1024,
-            baud: 115_200,
+            baud: None,
             clock_mhz: None,
             pe_products: PeProducts::Dsp,
             seed: tools::NEXTPNR_SEED,
@@ -235,18 +236,36 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(C
         )));
     }
     let clock = core_clock(board, arch, opts)?;
-    let core_hz = clock.mhz * 1e6;
-    let cpb = (core_hz / f64::from(opts.baud)).round() as usize;
-    let actual = core_hz / cpb.max(1) as f64;
-    if !(4..1 << 16).contains(&cpb) || (actual / f64::from(opts.baud) - 1.0).abs() > MAX_BAUD_ERROR {
-        return Err(BuildError::Options(format!(
-            "--baud {}: a {} MHz clock cannot make it within {}% (4 to 65535 clocks per bit); 115200 works on every board",
-            opts.baud,
-            clock.mhz,
-            MAX_BAUD_ERROR * 100.0
-        )));
-    }
+    let (_, cpb) = uart_rate(board, clock.mhz, opts.baud)?;
     Ok((clock, cpb))
+}
+
+/// The standard UART rates, fastest first, that a board's default is chosen from.
+pub const UART_RATES: [u32; 9] = [3_000_000, 2_000_000, 1_500_000, 1_000_000, 921_600, 500_000, 460_800, 230_400, 115_200];
+
+/// The UART's rate and clocks per bit at a core clock of `mhz`: `asked`, if the clock makes
+/// it within 2% (4 to 65535 clocks per bit), else an error; without `asked`, the fastest of
+/// [`UART_RATES`] up to the board's `max_baud` that the clock makes.
+pub fn uart_rate(board: &Board, mhz: f64, asked: Option<u32>) -> Result<(u32, usize), BuildError> {
+    let makes = |baud: u32| {
+        let cpb = (mhz * 1e6 / f64::from(baud)).round() as usize;
+        let actual = mhz * 1e6 / cpb.max(1) as f64;
+        ((4..1 << 16).contains(&cpb) && (actual / f64::from(baud) - 1.0).abs() <= MAX_BAUD_ERROR).then_some((baud, cpb))
+    };
+    match asked {
+        Some(baud) => makes(baud).ok_or_else(|| {
+            BuildError::Options(format!(
+                "--baud {baud}: a {mhz} MHz clock cannot make it within {}% (4 to 65535 clocks per bit); 115200 works on every board",
+                MAX_BAUD_ERROR * 100.0
+            ))
+        }),
+        None => UART_RATES.iter().filter(|&&b| b <= board.max_baud).find_map(|&b| makes(b)).ok_or_else(|| {
+            BuildError::Options(format!(
+                "a {mhz} MHz core clock makes none of the UART rates up to {} baud within 2%; pass --baud",
+                board.max_baud
+            ))
+        }),
+    }
 }
 
 /// The Verilog of `arch`'s board core and `board`'s top level around it.
@@ -329,7 +348,7 @@ impl BuildReport {
             self.dataflow,
             self.fingerprint,
             mhz(self.core_mhz),
-            o.baud,
+            (self.core_mhz * 1e6 / self.clocks_per_bit as f64).round(),
             self.clocks_per_bit,
             o.instr_depth,
             o.memory_bytes / 1024,
@@ -395,13 +414,34 @@ mod tests {
     fn every_board_makes_115200_baud_within_two_percent() {
         for b in boards() {
             for mhz in [6.0, 12.0, 30.0, 100.0] {
-                let (clock, cpb) = check(&b, &tiny(4), &BuildOptions { clock_mhz: Some(mhz), ..BuildOptions::default() }).unwrap();
+                let opts = BuildOptions { clock_mhz: Some(mhz), baud: Some(115_200), ..BuildOptions::default() };
+                let (clock, cpb) = check(&b, &tiny(4), &opts).unwrap();
                 let baud = clock.mhz * 1e6 / cpb as f64;
                 assert!((baud / 115_200.0 - 1.0).abs() < 0.02, "{}: {cpb} clocks per bit make {baud} baud", b.name);
             }
         }
         // 12 MHz / 104 = 115385 baud, +0.16%.
-        assert_eq!(check(&board("icebreaker").unwrap(), &tiny(4), &BuildOptions::default()).unwrap().1, 104);
+        let at_115200 = BuildOptions { baud: Some(115_200), ..BuildOptions::default() };
+        assert_eq!(check(&board("icebreaker").unwrap(), &tiny(4), &at_115200).unwrap().1, 104);
+    }
+
+    #[test]
+    fn the_default_rate_is_the_fastest_the_bridge_and_clock_allow() {
+        let [ice, ulx3s, orangecrab] = [0, 1, 2].map(|i| boards().swap_remove(i));
+        // The iCEBreaker's FT2232H at 3 Mbaud: 30 MHz / 10, 12 MHz / 4; at 25 MHz 3 Mbaud
+        // (8.33 clocks per bit -> 8) and 2 Mbaud (12.5 -> 12) miss by 4%, 1.5 Mbaud
+        // (16.67 -> 17) by 1.96%; at 27 MHz 3 Mbaud is 9 clocks per bit.
+        assert_eq!(uart_rate(&ice, 30.0, None).unwrap(), (3_000_000, 10));
+        assert_eq!(uart_rate(&ice, 12.0, None).unwrap(), (3_000_000, 4));
+        assert_eq!(uart_rate(&ice, 25.0, None).unwrap(), (1_500_000, 17));
+        assert_eq!(uart_rate(&ice, 27.0, None).unwrap(), (3_000_000, 9));
+        // The ULX3S's FT231X at 3 Mbaud: 100 MHz / 33 is 1% fast.
+        assert_eq!(uart_rate(&ulx3s, 100.0, None).unwrap(), (3_000_000, 33));
+        // The OrangeCrab's UART is on header pins: 1 Mbaud, which USB-serial adapters take.
+        assert_eq!(uart_rate(&orangecrab, 100.0, None).unwrap(), (1_000_000, 100));
+        // At 460.8 kHz only the slowest rate is made (4 clocks per bit), below it none.
+        assert_eq!(uart_rate(&ice, 0.4608, None).unwrap(), (115_200, 4));
+        assert!(matches!(uart_rate(&ice, 0.3, None), Err(BuildError::Options(e)) if e.contains("pass --baud")));
     }
 
     #[test]
@@ -411,9 +451,9 @@ mod tests {
         assert!(refused("ulx3s", &tiny(4), BuildOptions { memory_bytes: 12 * 1024, ..d }).contains("--mem-kib"));
         assert!(refused("ulx3s", &tiny(4), BuildOptions { instr_depth: 0, ..d }).contains("--instr-depth 0"));
         assert!(refused("ulx3s", &tiny(4), BuildOptions { instr_depth: 70_000, ..d }).contains("16 bits"));
-        assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 5_000_000, ..d }).contains("115200 works"));
+        assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: Some(5_000_000), ..d }).contains("115200 works"));
         // 12 MHz / 5 clocks per bit = 2.4 Mbaud, 4% slow.
-        assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: 2_500_000, ..d }).contains("within 2%"));
+        assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: Some(2_500_000), ..d }).contains("within 2%"));
         assert!(refused("ulx3s", &ArchConfig { rows: 0, ..tiny(4) }, d).contains("arch `tiny`"));
         assert!(refused("ulx3s", &ArchConfig { instr_queue: Some(64), ..tiny(4) }, d).contains("leave instr_queue out"));
         assert!(refused("ulx3s", &ArchConfig { vector_lanes: 2, ..tiny(4) }, d).contains("use vector_lanes = 0"));
@@ -423,7 +463,9 @@ mod tests {
         assert!(e.contains("arch `tiny`: clock_mhz = 500") && e.contains("above the 400 MHz") && e.contains("--clock-mhz"), "{e}");
         assert!(refused("ulx3s", &tiny(4), BuildOptions { clock_mhz: Some(0.0), ..d }).contains("--clock-mhz 0"));
         // 12 MHz / 64 = 187.5 kHz is 1.6 clocks per bit at 115200 baud.
-        assert!(refused("icebreaker", &tiny(4), BuildOptions { clock_mhz: Some(0.1875), ..d }).contains("115200 works"));
+        let slow = BuildOptions { clock_mhz: Some(0.1875), ..d };
+        assert!(refused("icebreaker", &tiny(4), BuildOptions { baud: Some(115_200), ..slow }).contains("115200 works"));
+        assert!(refused("icebreaker", &tiny(4), slow).contains("pass --baud"));
     }
 
     #[test]
@@ -437,8 +479,8 @@ mod tests {
         let opts = BuildOptions { clock_mhz: Some(100.0), ..BuildOptions::default() };
         let (clock, cpb) = check(&board("ulx3s").unwrap(), &tiny(4), &opts).unwrap();
         assert!(matches!(clock.source, ClockSource::Ecp5Pll(_)) && clock.mhz == 100.0, "{clock:?}");
-        // 100 MHz / 115200 = 868.1 clocks per bit.
-        assert_eq!(cpb, 868);
+        // The FT231X's 3 Mbaud: 100 MHz / 3 Mbaud = 33.3 clocks per bit.
+        assert_eq!(cpb, 33);
         // Without the option, the ArchConfig's 12 MHz: the iCEBreaker's oscillator itself.
         let (clock, _) = check(&board("icebreaker").unwrap(), &tiny(4), &BuildOptions::default()).unwrap();
         assert_eq!(clock.source, ClockSource::Oscillator);

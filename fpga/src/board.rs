@@ -94,6 +94,9 @@ pub struct Board {
     /// Instructions per unit memory when the build does not say: what fits beside the
     /// board's preset.
     pub default_instr_depth: usize,
+    /// The fastest UART rate the board's USB-serial bridge takes: the default rate of a
+    /// build is the fastest standard rate up to it that the core clock makes.
+    pub max_baud: u32,
     /// What the board memory is made of.
     pub memory: BoardMemory,
     /// KiB of board memory when the build does not say.
@@ -124,6 +127,9 @@ pub fn boards() -> Vec<Board> {
             // SPRAMs (128 KiB, `--memory spram`) do not fit beside the preset yet: its
             // DRAM addresses grow from 11 to 17 bits (5,638 of 5,280 logic cells).
             default_instr_depth: 32,
+            // The FT2232H takes up to 12 Mbaud; 3 Mbaud is the fastest standard rate a
+            // 30 MHz core makes (10 clocks per bit).
+            max_baud: 3_000_000,
             memory: BoardMemory::BlockRam,
             default_memory_kib: 2,
             default_pe_products: PeProducts::Dsp,
@@ -148,6 +154,8 @@ pub fn boards() -> Vec<Board> {
             resources: Resources { luts: 83_640, ffs: 83_640, brams: 208, sprams: 0, dsps: 156 },
             loader_board: "ulx3s",
             default_instr_depth: 64,
+            // The FT231X's fastest rate.
+            max_baud: 3_000_000,
             memory: BoardMemory::BlockRam,
             default_memory_kib: 16,
             // The 85F's 156 multipliers lie in three rows across the die: an array that
@@ -171,6 +179,9 @@ pub fn boards() -> Vec<Board> {
             resources: Resources { luts: 24_288, ffs: 24_288, brams: 56, sprams: 0, dsps: 28 },
             loader_board: "orangeCrab",
             default_instr_depth: 64,
+            // No USB-serial bridge on the board (the UART is on header pins): 1 Mbaud, which
+            // the common adapters (FT232R, CP2102, CH340) take.
+            max_baud: 1_000_000,
             memory: BoardMemory::BlockRam,
             default_memory_kib: 16,
             default_pe_products: PeProducts::Dsp,
