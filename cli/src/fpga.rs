@@ -209,19 +209,25 @@ pub fn run_model(
                 core_hz / 1e6,
                 id.clocks_per_bit
             );
-            run_network(&mut host, &id, (&arch, &net, &inputs), core_hz, timeout, output)
+            check_fingerprint(&id, &arch)?;
+            let run = prepare(&arch, &net, &inputs, usize::from(id.instr_depth), u64::from(id.memory_bytes))?;
+            let started = Instant::now();
+            host.write_memory(0, &run.image).map_err(|e| miette!("writing the memory image: {e}"))?;
+            println!("memory image: {} bytes written once (weights, tables, inputs)", run.image.len());
+            let image_bytes = run.image.len();
+            execute(&mut host, &id, run, (&arch, &net, &inputs), (core_hz, timeout, started, image_bytes), output)
         }
         Target::Sim(opts, cache) => {
             let (clock, _) = systole_fpga::bitstream::check(board, &arch, &opts).map_err(|e| miette!("{}: {e}", arch_path.display()))?;
             // Refused before the (slow) Verilator build.
-            let np = systole_runtime::compile(&arch, &net)?.network;
-            fits_board_memory(&net, np.dram_size, opts.memory_bytes as u64)?;
+            let run = prepare(&arch, &net, &inputs, opts.instr_depth, opts.memory_bytes as u64)?;
             let started = Instant::now();
             let build = systole_fpga::sim::build(board, &arch, &opts, &cache).map_err(|e| miette!("simulated {}: {e}", board.name))?;
             eprintln!("simulated board: {} ({:.0} s to build or find)", build.binary.display(), started.elapsed().as_secs_f64());
-            let sim = systole_fpga::sim::BoardSim::start(&build, timeout).map_err(|e| miette!("{e}"))?;
+            let sim = systole_fpga::sim::BoardSim::start(&build, timeout, Some(&run.image)).map_err(|e| miette!("{e}"))?;
             let mut host = Host::new(sim);
             let id = host.identify().map_err(|e| miette!("simulated {}: {e}", board.name))?;
+            check_fingerprint(&id, &arch)?;
             println!(
                 "board: {} in Verilator, core clock {} MHz, {} KiB of {} board memory, {} instructions per unit",
                 board.name,
@@ -233,9 +239,61 @@ pub fn run_model(
                 },
                 id.instr_depth
             );
-            run_network(&mut host, &id, (&arch, &net, &inputs), clock.mhz * 1e6, timeout, output)
+            println!("memory image: {} bytes preloaded into the simulated board memory (weights, tables, inputs)", run.image.len());
+            execute(&mut host, &id, run, (&arch, &net, &inputs), (clock.mhz * 1e6, timeout, Instant::now(), 0), output)
         }
     }
+}
+
+/// Refuses a board whose accelerator is not `arch`'s.
+fn check_fingerprint(id: &systole_core::bridge::Identity, arch: &ArchConfig) -> Result<()> {
+    let want = systole_core::bridge::fingerprint(arch);
+    if id.arch != want {
+        return Err(miette!(
+            help = "build and flash the bitstream of this arch file, or pass the arch file the board's bitstream was built from",
+            "the board's accelerator has fingerprint {:#010x}, but `{}` has {want:#010x}",
+            id.arch,
+            arch.name
+        ));
+    }
+    Ok(())
+}
+
+/// A network ready for a board: what the simulator expects of it in segments of the
+/// board's instruction depth, its program, its memory image with the inputs placed, and
+/// every value the host knows so far (the inputs).
+struct Prepared {
+    expected: systole_runtime::NetworkRun,
+    compiled: systole_runtime::Compiled,
+    image: Vec<u8>,
+    values: Vec<Vec<i8>>,
+    depth: usize,
+}
+
+/// Compiles and simulates `net` for instruction memories of `depth` (checking the
+/// simulator against the golden network) and lays out its memory image, which must fit
+/// `memory_bytes`.
+fn prepare(
+    arch: &ArchConfig,
+    net: &systole_core::network::Network,
+    inputs: &[systole_core::network::HostTensor],
+    depth: usize,
+    memory_bytes: u64,
+) -> Result<Prepared> {
+    let compiled = systole_runtime::compile(arch, net)?;
+    fits_board_memory(net, compiled.network.dram_size, memory_bytes)?;
+    let (expected, compiled) = crate::model::simulate(arch, net, inputs, Some(depth), true)?;
+    let np = &compiled.network;
+    let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
+    let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
+    let mut image = np.initial_dram();
+    for (i, data) in net.inputs.iter().zip(x) {
+        if let Some(b) = &np.buffers[i.value] {
+            b.write(&mut image, &systole_core::network::to_nhwc(&net.values[i.value].shape, &data));
+        }
+        values[i.value] = data;
+    }
+    Ok(Prepared { expected, compiled, image, values, depth })
 }
 
 /// Refuses a network whose memory image (`needs` bytes) is larger than the board's memory.
@@ -250,44 +308,20 @@ fn fits_board_memory(net: &systole_core::network::Network, needs: u64, holds: u6
     Ok(())
 }
 
-/// [`run_model`] on a connected board whose identity is `id` and whose core runs at
-/// `core_hz`.
-fn run_network<P: BoardStream>(
+/// [`run_model`] on a connected board whose identity is `id`, whose core runs at `core_hz`
+/// and whose memory holds `run`'s image (since `started`, with `moved` bytes sent so far).
+fn execute<P: BoardStream>(
     host: &mut Host<P>,
     id: &systole_core::bridge::Identity,
+    run: Prepared,
     (arch, net, inputs): (&ArchConfig, &systole_core::network::Network, &[systole_core::network::HostTensor]),
-    core_hz: f64,
-    timeout: Duration,
+    (core_hz, timeout, started, mut moved): (f64, Duration, Instant, usize),
     output: Option<&Path>,
 ) -> Result<()> {
     use systole_core::network::{from_nhwc, to_nhwc};
     use systole_core::program::NetStep;
-    let want = systole_core::bridge::fingerprint(arch);
-    if id.arch != want {
-        return Err(miette!(
-            help = "build and flash the bitstream of this arch file, or pass the arch file the board's bitstream was built from",
-            "the board's accelerator has fingerprint {:#010x}, but `{}` has {want:#010x}",
-            id.arch,
-            arch.name
-        ));
-    }
-    let depth = usize::from(id.instr_depth);
-    let (expected, compiled) = crate::model::simulate(arch, net, inputs, Some(depth), true)?;
+    let Prepared { expected, compiled, mut image, mut values, depth } = run;
     let np = &compiled.network;
-    fits_board_memory(net, np.dram_size, u64::from(id.memory_bytes))?;
-    let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
-    let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
-    let mut image = np.initial_dram();
-    for (i, data) in net.inputs.iter().zip(x) {
-        if let Some(b) = &np.buffers[i.value] {
-            b.write(&mut image, &to_nhwc(&net.values[i.value].shape, &data));
-        }
-        values[i.value] = data;
-    }
-    let started = Instant::now();
-    let mut moved = image.len();
-    host.write_memory(0, &image).map_err(|e| miette!("writing the memory image: {e}"))?;
-    println!("memory image: {} bytes written once (weights, tables, inputs)", image.len());
     let mut segment = 0;
     let mut cycles = 0u64;
     for step in &np.steps {
@@ -346,7 +380,7 @@ fn run_network<P: BoardStream>(
         expected.segment_cycles.iter().sum::<u64>()
     );
     println!(
-        "inference: {:.3} ms of accelerator time at {:.3} MHz = {:.1} inferences/s; {:.2} s on the wall with the host protocol ({} bytes moved)",
+        "inference: {:.3} ms of accelerator time at {:.3} MHz = {:.1} inferences/s; {:.2} s on the wall with the host protocol ({} bytes over it)",
         cycles as f64 / core_hz * 1e3,
         core_hz / 1e6,
         core_hz / cycles.max(1) as f64,
