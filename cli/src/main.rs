@@ -347,8 +347,8 @@ enum FpgaCommand {
         #[arg(long)]
         memory: Option<systole_fpga::board::BoardMemory>,
         /// UART baud rate (default: the fastest standard rate up to the board's USB-serial
-        /// bridge's that the core clock makes within 2%: 3 Mbaud on the iCEBreaker and the
-        /// ULX3S, 1 Mbaud on the OrangeCrab).
+        /// bridge's that the core clock makes within 2%: 3 Mbaud on the iCEBreaker, 1 Mbaud
+        /// on the OrangeCrab, 115200 on the ULX3S).
         #[arg(long)]
         baud: Option<u32>,
         /// The core clock's target in MHz (default: the arch file's clock_mhz); the board's

@@ -435,8 +435,8 @@ mod tests {
         assert_eq!(uart_rate(&ice, 12.0, None).unwrap(), (3_000_000, 4));
         assert_eq!(uart_rate(&ice, 25.0, None).unwrap(), (1_500_000, 17));
         assert_eq!(uart_rate(&ice, 27.0, None).unwrap(), (3_000_000, 9));
-        // The ULX3S's FT231X at 3 Mbaud: 100 MHz / 33 is 1% fast.
-        assert_eq!(uart_rate(&ulx3s, 100.0, None).unwrap(), (3_000_000, 33));
+        // The ULX3S keeps 115200 (`Board::max_baud`): 100 MHz / 868.
+        assert_eq!(uart_rate(&ulx3s, 100.0, None).unwrap(), (115_200, 868));
         // The OrangeCrab's UART is on header pins: 1 Mbaud, which USB-serial adapters take.
         assert_eq!(uart_rate(&orangecrab, 100.0, None).unwrap(), (1_000_000, 100));
         // At 460.8 kHz only the slowest rate is made (4 clocks per bit), below it none.
@@ -479,8 +479,8 @@ mod tests {
         let opts = BuildOptions { clock_mhz: Some(100.0), ..BuildOptions::default() };
         let (clock, cpb) = check(&board("ulx3s").unwrap(), &tiny(4), &opts).unwrap();
         assert!(matches!(clock.source, ClockSource::Ecp5Pll(_)) && clock.mhz == 100.0, "{clock:?}");
-        // The FT231X's 3 Mbaud: 100 MHz / 3 Mbaud = 33.3 clocks per bit.
-        assert_eq!(cpb, 33);
+        // The ULX3S's default 115200 baud: 100 MHz / 115200 = 868.1 clocks per bit.
+        assert_eq!(cpb, 868);
         // Without the option, the ArchConfig's 12 MHz: the iCEBreaker's oscillator itself.
         let (clock, _) = check(&board("icebreaker").unwrap(), &tiny(4), &BuildOptions::default()).unwrap();
         assert_eq!(clock.source, ClockSource::Oscillator);
