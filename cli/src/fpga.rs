@@ -282,8 +282,9 @@ fn prepare(
 ) -> Result<Prepared> {
     let compiled = systole_runtime::compile(arch, net)?;
     fits_board_memory(net, compiled.network.dram_size, memory_bytes)?;
-    let (expected, compiled) = crate::model::simulate(arch, net, inputs, Some(depth), true)?;
     let np = &compiled.network;
+    let expected = systole_runtime::simulate_observed(arch, net, np, inputs, Some(depth), |_| {})?;
+    crate::model::check_values(net, inputs, &expected.values, "simulator")?;
     let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
     let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
     let mut image = np.initial_dram();
