@@ -62,6 +62,55 @@ impl DmaPattern {
     }
 }
 
+/// A [`BeatWalker`]'s outputs as one signal, for engines that share one walker
+/// ([`SharedWalker`]).
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct WalkState {
+    /// The pattern on the walker's field ports has runs.
+    pub nonempty_at_start: Bit,
+    /// The latched pattern has runs.
+    pub nonempty: Bit,
+    /// The current beat is the walk's last.
+    pub last: Bit,
+    /// The current beat's DRAM address.
+    pub beat_addr: DAddr,
+    /// The beat within the run.
+    pub beat: Bits<16>,
+    /// Runs completed.
+    pub run: Bits<24>,
+    /// The current beat's first byte within its run.
+    pub beat_offset: Bits<16>,
+}
+
+/// A [`WalkState`] field by field (`hdl_gen` reads a field of a signal, not of an
+/// element of a `Vec` of signals).
+#[derive(LogicBlock, Default)]
+pub struct SplitWalkState {
+    /// The state.
+    pub state: Signal<In, WalkState>,
+    /// Its fields.
+    pub nonempty_at_start: Signal<Out, Bit>,
+    pub nonempty: Signal<Out, Bit>,
+    pub last: Signal<Out, Bit>,
+    pub beat_addr: Signal<Out, DAddr>,
+    pub beat: Signal<Out, Bits<16>>,
+    pub run: Signal<Out, Bits<24>>,
+    pub beat_offset: Signal<Out, Bits<16>>,
+}
+
+impl Logic for SplitWalkState {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.nonempty_at_start.next = self.state.val().nonempty_at_start;
+        self.nonempty.next = self.state.val().nonempty;
+        self.last.next = self.state.val().last;
+        self.beat_addr.next = self.state.val().beat_addr;
+        self.beat.next = self.state.val().beat;
+        self.run.next = self.state.val().run;
+        self.beat_offset.next = self.state.val().beat_offset;
+    }
+}
+
 /// The phases of a DMA instruction: idle (`ready`), a wait of `L - 2` cycles after the
 /// start cycle, issue (`issuing`, until the cycle `last` or `finish` is set), and the tail
 /// cycle (`complete`) after `last`. An instruction without work goes from the wait straight
@@ -477,8 +526,17 @@ pub struct DmaWalk {
     pub run: Signal<Out, Bits<24>>,
     /// The current beat's first byte within its run: `beat * lanes`.
     pub beat_offset: Signal<Out, Bits<16>>,
+    /// With a shared walker ([`DmaWalk::shared`], one element each, else none): start
+    /// the walk, advance it, the pattern it starts from, and its state.
+    pub walk_start: Vec<Signal<Out, Bit>>,
+    pub walk_advance: Vec<Signal<Out, Bit>>,
+    pub walk_pattern: Vec<Signal<Out, DmaPattern>>,
+    pub walk_state: Vec<Signal<In, WalkState>>,
     phase: DmaPhase,
+    /// The own walker, whose outputs go unused (and are synthesized away) with a shared one.
     walk: BeatWalker,
+    /// The shared walker's state, field by field.
+    split: Vec<SplitWalkState>,
     _lanes: usize,
 }
 
@@ -498,6 +556,11 @@ impl DmaWalk {
             beat: Default::default(),
             run: Default::default(),
             beat_offset: Default::default(),
+            walk_start: vec![],
+            walk_advance: vec![],
+            walk_pattern: vec![],
+            walk_state: vec![],
+            split: vec![],
             phase: DmaPhase::new(latency),
             walk: BeatWalker::new(lanes, count_bits, len_bits),
             _lanes: lanes,
@@ -514,6 +577,17 @@ impl DmaWalk {
     /// [`DmaPhase::with_interval`]).
     pub fn with_interval(mut self, interval: usize) -> Self {
         self.phase = self.phase.with_interval(interval);
+        self
+    }
+
+    /// The walk of an engine that never walks while another engine does and shares one
+    /// [`SharedWalker`] with it, through the `walk_*` ports.
+    pub fn shared(mut self) -> Self {
+        self.walk_start = vec![Default::default()];
+        self.walk_advance = vec![Default::default()];
+        self.walk_pattern = vec![Default::default()];
+        self.walk_state = vec![Default::default()];
+        self.split = vec![SplitWalkState::default()];
         self
     }
 
@@ -544,5 +618,79 @@ impl Logic for DmaWalk {
         self.beat.next = self.walk.beat.val();
         self.run.next = self.walk.run.val();
         self.beat_offset.next = self.walk.beat_offset.val();
+        for i in 0..self.walk_state.len() {
+            self.walk_start[i].next = self.phase.ready.val() & self.start.val();
+            self.walk_advance[i].next = self.phase.issuing.val();
+            self.walk_pattern[i].next = self.pattern.val();
+            self.split[i].state.next = self.walk_state[i].val();
+            self.phase.work_at_start.next = self.split[i].nonempty_at_start.val();
+            self.phase.work.next = self.split[i].nonempty.val();
+            self.phase.last.next = self.split[i].last.val();
+            self.beat_addr.next = self.split[i].beat_addr.val();
+            self.beat.next = self.split[i].beat.val();
+            self.run.next = self.split[i].run.val();
+            self.beat_offset.next = self.split[i].beat_offset.val();
+        }
+    }
+}
+
+/// One [`BeatWalker`] for two engines that never walk at once (the load and store
+/// engines on a single DRAM port, `ArchConfig::dram_single_port`: every load waits for
+/// the stores before it and every store for the loads before it, so one walk ends before
+/// the other starts). It starts from the pattern of the engine that starts; both see its
+/// state. Half the address logic of two walkers, for a 2:1 choice of the pattern.
+#[derive(LogicBlock)]
+pub struct SharedWalker {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// The load engine's `walk_start`, `walk_advance` and `walk_pattern`...
+    pub ld_start: Signal<In, Bit>,
+    pub ld_advance: Signal<In, Bit>,
+    pub ld_pattern: Signal<In, DmaPattern>,
+    /// ... and the store engine's.
+    pub st_start: Signal<In, Bit>,
+    pub st_advance: Signal<In, Bit>,
+    pub st_pattern: Signal<In, DmaPattern>,
+    /// The walker's state, for both.
+    pub state: Signal<Out, WalkState>,
+    walk: BeatWalker,
+}
+
+impl SharedWalker {
+    /// A walker for two engines of `lanes`-byte beats with counters `count_bits` (runs)
+    /// and `len_bits` (beats) wide.
+    pub fn new(lanes: usize, count_bits: usize, len_bits: usize) -> Self {
+        Self {
+            clock: Default::default(),
+            ld_start: Default::default(),
+            ld_advance: Default::default(),
+            ld_pattern: Default::default(),
+            st_start: Default::default(),
+            st_advance: Default::default(),
+            st_pattern: Default::default(),
+            state: Default::default(),
+            walk: BeatWalker::new(lanes, count_bits, len_bits),
+        }
+    }
+}
+
+impl Logic for SharedWalker {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.walk.clock.next = self.clock.val();
+        self.walk.start.next = self.ld_start.val() | self.st_start.val();
+        self.walk.advance.next = self.ld_advance.val() | self.st_advance.val();
+        if self.st_start.val() {
+            self.walk.pattern.next = self.st_pattern.val();
+        } else {
+            self.walk.pattern.next = self.ld_pattern.val();
+        }
+        self.state.next.nonempty_at_start = self.walk.nonempty_at_start.val();
+        self.state.next.nonempty = self.walk.nonempty.val();
+        self.state.next.last = self.walk.last.val();
+        self.state.next.beat_addr = self.walk.beat_addr.val();
+        self.state.next.beat = self.walk.beat.val();
+        self.state.next.run = self.walk.run.val();
+        self.state.next.beat_offset = self.walk.beat_offset.val();
     }
 }

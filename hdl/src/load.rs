@@ -24,7 +24,7 @@
 //! a kernel cannot index lanes by a run-time value.
 
 use crate::delay::Delay;
-use crate::dma::{DmaPattern, DmaWalk};
+use crate::dma::{DmaPattern, DmaWalk, WalkState};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use crate::wiring::signals;
@@ -85,6 +85,12 @@ pub struct LoadEngine {
     pub wgt_addr: Signal<Out, Addr>,
     /// Weight scratchpad: lane data.
     pub wgt_data: Vec<Signal<Out, Signed<8>>>,
+    /// With a shared walker ([`LoadEngine::with_shared_walker`]; one element each, else none):
+    /// the walk's drive and the walker's state (see [`crate::dma::SharedWalker`]).
+    pub walk_start: Vec<Signal<Out, Bit>>,
+    pub walk_advance: Vec<Signal<Out, Bit>>,
+    pub walk_pattern: Vec<Signal<Out, DmaPattern>>,
+    pub walk_state: Vec<Signal<In, WalkState>>,
     dma: DmaWalk,
     /// The latched target, destination, offset and length.
     tgt: DFF<Bit>,
@@ -134,6 +140,10 @@ impl LoadEngine {
             wgt_we: signals(cols),
             wgt_addr: Default::default(),
             wgt_data: signals(cols),
+            walk_start: vec![],
+            walk_advance: vec![],
+            walk_pattern: vec![],
+            walk_state: vec![],
             dma: DmaWalk::new(lanes, latency, 24, 16),
             tgt: Default::default(),
             f_dst: Default::default(),
@@ -170,6 +180,17 @@ impl LoadEngine {
         self
     }
 
+    /// The engine sharing one walker with an engine that never walks at the same time,
+    /// through the `walk_*` ports.
+    pub fn with_shared_walker(mut self) -> Self {
+        self.dma = self.dma.shared();
+        self.walk_start = vec![Default::default()];
+        self.walk_advance = vec![Default::default()];
+        self.walk_pattern = vec![Default::default()];
+        self.walk_state = vec![Default::default()];
+        self
+    }
+
     /// The engine with its loop counters `count_bits` wide (at most 24) and its beat and
     /// byte counters `len_bits` wide (at most 16), for a controller that keeps that many
     /// bits of the count and length fields.
@@ -188,6 +209,12 @@ impl Logic for LoadEngine {
         self.dma.start.next = self.start.val();
         self.dma.pattern.next = self.pattern.val();
         self.ready.next = self.dma.ready.val();
+        for i in 0..self.walk_state.len() {
+            self.walk_start[i].next = self.dma.walk_start[i].val();
+            self.walk_advance[i].next = self.dma.walk_advance[i].val();
+            self.walk_pattern[i].next = self.dma.walk_pattern[i].val();
+            self.dma.walk_state[i].next = self.walk_state[i].val();
+        }
         self.complete.next = self.dma.complete.val();
         if self.dma.issuing.val() {
             self.dram_rd_addr.next = self.dma.beat_addr.val();

@@ -23,7 +23,7 @@
 //! memories and this engine, behind the [`LaneSelect`].
 
 use crate::delay::Delay;
-use crate::dma::{DmaPattern, DmaWalk};
+use crate::dma::{DmaPattern, DmaWalk, WalkState};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::requant::OutputStage;
 use crate::sram::ADDR_BITS;
@@ -99,6 +99,12 @@ pub struct StoreEngine {
     pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
     /// DRAM: lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
+    /// With a shared walker ([`StoreEngine::with_shared_walker`]; one element each, else none):
+    /// the walk's drive and the walker's state (see [`crate::dma::SharedWalker`]).
+    pub walk_start: Vec<Signal<Out, Bit>>,
+    pub walk_advance: Vec<Signal<Out, Bit>>,
+    pub walk_pattern: Vec<Signal<Out, DmaPattern>>,
+    pub walk_state: Vec<Signal<In, WalkState>>,
     dma: DmaWalk,
     /// `param` as a table row.
     first_row: ConstDivider,
@@ -185,6 +191,10 @@ impl StoreEngine {
             dram_wr_addr: Default::default(),
             dram_wr_data: signals(lanes),
             dram_wr_en: signals(lanes),
+            walk_start: vec![],
+            walk_advance: vec![],
+            walk_pattern: vec![],
+            walk_state: vec![],
             dma: DmaWalk::new(lanes, latency - ahead, 24, 16),
             first_row: ConstDivider::new(crate::sram::index_bits(entries), cols),
             f_acc: Default::default(),
@@ -221,6 +231,17 @@ impl StoreEngine {
             w_bytes: Default::default(),
             left_bytes: Default::default(),
         }
+    }
+
+    /// The engine sharing one walker with an engine that never walks at the same time,
+    /// through the `walk_*` ports.
+    pub fn with_shared_walker(mut self) -> Self {
+        self.dma = self.dma.shared();
+        self.walk_start = vec![Default::default()];
+        self.walk_advance = vec![Default::default()];
+        self.walk_pattern = vec![Default::default()];
+        self.walk_state = vec![Default::default()];
+        self
     }
 
     /// The engine with its loop counters `count_bits` wide (at most 24) and its beat and
@@ -274,6 +295,12 @@ impl Logic for StoreEngine {
         self.dma.start.next = self.start.val();
         self.dma.pattern.next = self.pattern.val();
         self.written.clock.next = self.clock.val();
+        for i in 0..self.walk_state.len() {
+            self.walk_start[i].next = self.dma.walk_start[i].val();
+            self.walk_advance[i].next = self.dma.walk_advance[i].val();
+            self.walk_pattern[i].next = self.dma.walk_pattern[i].val();
+            self.dma.walk_state[i].next = self.walk_state[i].val();
+        }
         self.first_row.x.next = self.param.val();
 
         // The write side, `ahead` cycles behind the reads.

@@ -13,6 +13,7 @@
 //! latency themselves). [`System`] adds the behavioural DRAM and a host port to it.
 
 use crate::controller::{Controller, CYCLE_BITS};
+use crate::dma::SharedWalker;
 use crate::dram::{Dram, DRAM_ADDR_BITS};
 use crate::params::ParamTable;
 use crate::sram::ADDR_BITS;
@@ -75,6 +76,9 @@ pub struct Accelerator {
     ex: ExecUnit,
     st: StoreUnit,
     ptable: ParamTable,
+    /// The walker the load and store engines share (one with
+    /// [`crate::units::shares_walker`], else none).
+    walker: Vec<SharedWalker>,
 }
 
 impl Accelerator {
@@ -124,6 +128,9 @@ impl Accelerator {
                     table
                 }
             },
+            walker: (0..usize::from(crate::units::shares_walker(arch)))
+                .map(|_| SharedWalker::new(lanes, crate::controller::count_bits(arch), crate::controller::len_bits(arch)))
+                .collect(),
         }
     }
 }
@@ -206,6 +213,17 @@ impl Logic for Accelerator {
         // Store unit.
         self.st.start.next = self.ctl.st_start.val();
         self.st.fields.next = self.ctl.st.val();
+        for i in 0..self.walker.len() {
+            self.walker[i].clock.next = self.clock.val();
+            self.walker[i].ld_start.next = self.ld.walk_start[i].val();
+            self.walker[i].ld_advance.next = self.ld.walk_advance[i].val();
+            self.walker[i].ld_pattern.next = self.ld.walk_pattern[i].val();
+            self.walker[i].st_start.next = self.st.walk_start[i].val();
+            self.walker[i].st_advance.next = self.st.walk_advance[i].val();
+            self.walker[i].st_pattern.next = self.st.walk_pattern[i].val();
+            self.ld.walk_state[i].next = self.walker[i].state.val();
+            self.st.walk_state[i].next = self.walker[i].state.val();
+        }
         self.ex.acc_raddr.next = self.st.acc_addr.val();
         self.ptable.rd_row.next = self.st.param_row.val();
         self.ptable.rd_entry.next = self.st.param_entry.val();

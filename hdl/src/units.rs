@@ -5,7 +5,7 @@
 //! time, so its engines share its ports.
 
 use crate::delay::Delay;
-use crate::dma::{DmaPattern, Widen};
+use crate::dma::{DmaPattern, WalkState, Widen};
 use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
@@ -78,6 +78,12 @@ pub struct LoadUnit {
     pub table_entry: Vec<Signal<Out, Addr>>,
     /// ... with this value.
     pub table_data: Vec<Signal<Out, Bits<32>>>,
+    /// With a walker shared by the load and store engines ([`shares_walker`]; one element
+    /// each, else none): the engine's walk drive and the walker's state.
+    pub walk_start: Vec<Signal<Out, Bit>>,
+    pub walk_advance: Vec<Signal<Out, Bit>>,
+    pub walk_pattern: Vec<Signal<Out, DmaPattern>>,
+    pub walk_state: Vec<Signal<In, WalkState>>,
     load: LoadEngine,
     load_t: LoadTransposedEngine,
     params: ParamLoader,
@@ -98,6 +104,7 @@ impl LoadUnit {
     pub fn new(arch: &ArchConfig) -> Self {
         let (rows, cols, lanes, lat) = (arch.rows, arch.cols, arch.dram_bytes_per_cycle, arch.load_latency());
         let vectors = usize::from(arch.vector_lanes > 0);
+        let shared = usize::from(shares_walker(arch));
         Self {
             clock: Default::default(),
             start: Default::default(),
@@ -122,9 +129,20 @@ impl LoadUnit {
             table_we: signals(vectors),
             table_entry: signals(vectors),
             table_data: signals(vectors),
-            load: LoadEngine::new(rows, cols, lanes, lat)
-                .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
-                .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages()),
+            walk_start: signals(shared),
+            walk_advance: signals(shared),
+            walk_pattern: signals(shared),
+            walk_state: signals(shared),
+            load: {
+                let load = LoadEngine::new(rows, cols, lanes, lat)
+                    .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
+                    .with_read_stages(arch.dram_read_stages, arch.dram_read_data_stages());
+                if shares_walker(arch) {
+                    load.with_shared_walker()
+                } else {
+                    load
+                }
+            },
             load_t: LoadTransposedEngine::new(rows, lanes, lat, arch.transposer_depth()),
             params: ParamLoader::new(lanes, lat, arch.param_entries, arch.cols)
                 .with_count_bits(crate::controller::count_bits(arch))
@@ -161,6 +179,12 @@ impl Logic for LoadUnit {
         self.load.offset.next = self.fields.val().offset;
         self.load_t.pitch.next = self.fields.val().pitch;
         self.load.pattern.next = self.pattern.val();
+        for i in 0..self.walk_state.len() {
+            self.walk_start[i].next = self.load.walk_start[i].val();
+            self.walk_advance[i].next = self.load.walk_advance[i].val();
+            self.walk_pattern[i].next = self.load.walk_pattern[i].val();
+            self.load.walk_state[i].next = self.walk_state[i].val();
+        }
         self.load_t.pattern.next = self.pattern.val();
         self.params.addr.next = self.pattern.val().addr;
         self.params.count.next = self.fields.val().entries;
@@ -258,6 +282,12 @@ pub struct StoreUnit {
     pub dram_wr_data: Vec<Signal<Out, Signed<8>>>,
     /// DRAM write lane enables.
     pub dram_wr_en: Vec<Signal<Out, Bit>>,
+    /// With a walker shared by the load and store engines ([`shares_walker`]; one element
+    /// each, else none): the engine's walk drive and the walker's state.
+    pub walk_start: Vec<Signal<Out, Bit>>,
+    pub walk_advance: Vec<Signal<Out, Bit>>,
+    pub walk_pattern: Vec<Signal<Out, DmaPattern>>,
+    pub walk_state: Vec<Signal<In, WalkState>>,
     // Reads `requant_latency` cycles ahead of its writes, for the pipelined requantization units.
     store: StoreEngine,
     store_t: StoreTransposedEngine,
@@ -291,6 +321,7 @@ impl StoreUnit {
         let (cols, lanes, lat) = (arch.cols, arch.dram_bytes_per_cycle, arch.store_latency());
         let stages = arch.requant_stages;
         let held = crate::requant::read_registered(stages) as usize;
+        let shared = usize::from(shares_walker(arch));
         let unit = || {
             let unit = Requant::new(stages).without_read_register().with_interval(arch.requant_interval);
             // Without the transposer only the store engine feeds the units, and it holds
@@ -314,12 +345,17 @@ impl StoreUnit {
             dram_wr_addr: Default::default(),
             dram_wr_data: (0..lanes).map(|_| Default::default()).collect(),
             dram_wr_en: (0..lanes).map(|_| Default::default()).collect(),
+            walk_start: signals(shared),
+            walk_advance: signals(shared),
+            walk_pattern: signals(shared),
+            walk_state: signals(shared),
             store: {
                 let store = StoreEngine::new(cols, lanes, lat, arch.requant_latency(), arch.param_entries)
                     .with_field_bits(crate::controller::count_bits(arch), crate::controller::len_bits(arch))
                     .with_interval(arch.requant_interval);
-                if params_in_one_bank(arch) {
-                    store.reading_entries()
+                let store = if params_in_one_bank(arch) { store.reading_entries() } else { store };
+                if shares_walker(arch) {
+                    store.with_shared_walker()
                 } else {
                     store
                 }
@@ -356,6 +392,12 @@ impl Logic for StoreUnit {
         self.store_t.line_pitch.next = self.fields.val().line_pitch;
         self.store_t.width.next = self.fields.val().width;
         self.store.pattern.next = self.fields.val().pattern;
+        for i in 0..self.walk_state.len() {
+            self.walk_start[i].next = self.store.walk_start[i].val();
+            self.walk_advance[i].next = self.store.walk_advance[i].val();
+            self.walk_pattern[i].next = self.store.walk_pattern[i].val();
+            self.store.walk_state[i].next = self.walk_state[i].val();
+        }
         self.store_t.pattern.next = self.fields.val().pattern;
         self.store_t_ahead.pattern.next = self.fields.val().pattern;
         self.store.param.next = self.fields.val().param;
@@ -446,6 +488,14 @@ impl Logic for StoreUnit {
 /// or `64 * cols` flip-flops. No cycle changes.
 pub fn params_in_one_bank(arch: &ArchConfig) -> bool {
     !arch.transposer && rq_units(arch) == 1 && arch.requant_interval > 1
+}
+
+/// The load and store engines share one walker ([`crate::dma::SharedWalker`]): with a
+/// single DRAM port they never walk at once (every load waits for the stores before it
+/// and every store for the loads before it), and without the transposer they are the
+/// only engines that walk a full pattern.
+pub fn shares_walker(arch: &ArchConfig) -> bool {
+    arch.dram_single_port && !arch.transposer
 }
 
 /// Requantization units in the store unit: one per column, or, without the transposer

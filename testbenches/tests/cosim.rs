@@ -93,6 +93,9 @@ fn archs() -> Vec<ArchConfig> {
         // cycles.
         staggered(broadcast(pe_staged(serial(staged(variant(arch(4, 2, WS, 1, 4, 1), 8, false), 6), 6), 2))),
         serial(read_staged(decoded(pe_staged(edged(staged(variant(arch(2, 4, WS, 2, 2, 1), 2, false), 5)), 2)), 1), 2),
+        // One DRAM port (the iCEBreaker's SPRAM): loads and stores serialized, their engines
+        // sharing one walker.
+        single_port(broadcast(serial(staged(variant(arch(2, 2, WS, 1, 4, 1), 8, false), 6), 6))),
     ]
 }
 
@@ -134,6 +137,11 @@ fn staggered(a: ArchConfig) -> ArchConfig {
 /// `a` with `dram_read_stages` registers on its DRAM read path, named after them.
 fn read_staged(a: ArchConfig, dram_read_stages: usize) -> ArchConfig {
     ArchConfig { name: format!("{}-rd{dram_read_stages}", a.name), dram_read_stages, ..a }
+}
+
+/// `a` with one DRAM port for loads and stores, named after it.
+fn single_port(a: ArchConfig) -> ArchConfig {
+    ArchConfig { name: format!("{}-1p", a.name), dram_single_port: true, ..a }
 }
 
 /// `a` with a decode stage in its controller, named after it.
