@@ -53,6 +53,7 @@ pub mod fixtures;
 pub mod load;
 pub mod load_transposed;
 pub mod memories;
+pub mod native_port;
 pub mod os_array;
 pub mod params;
 pub mod pe;

@@ -1,0 +1,156 @@
+//! The bridge from the core's one-cycle byte ports to a LiteDRAM native port
+//! (`hdl::native_port`): against a native port answering after random delays, a core that
+//! advances only when the bridge lets its clock tick sees, in every one of its cycles, the
+//! bytes a one-cycle memory would give (a byte array updated by the core's own writes),
+//! and every cycle its clock is held is counted as a stall. Its Verilog lints.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::VecDeque;
+use systole_hdl::native_port::NativePortBridge;
+use systole_hdl::rust_hdl::prelude::*;
+use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::tools::{scratch, verilator_lint};
+
+/// One core cycle's request: the read beat's address, and the write beat's address and
+/// lane bytes (`None` for a lane not written).
+struct Request {
+    rd: u64,
+    wr: u64,
+    bytes: Vec<Option<u8>>,
+}
+
+/// A native port of `port_bytes`-byte words over `mem`, taking commands and write data
+/// when a coin says so and answering reads in order after 1 to 8 cycles.
+struct PortModel {
+    mem: Vec<u8>,
+    port_bytes: usize,
+    writes: VecDeque<u64>,
+    reads: VecDeque<(u64, u64)>,
+    rng: ChaCha8Rng,
+}
+
+impl PortModel {
+    fn word(&self, w: u64) -> Bits<128> {
+        let base = w as usize * self.port_bytes;
+        let mut word = Bits::<128>::default();
+        for (i, &b) in self.mem[base..base + self.port_bytes].iter().enumerate() {
+            for j in 0..8 {
+                word = word.replace_bit(8 * i + j, b >> j & 1 == 1);
+            }
+        }
+        word
+    }
+}
+
+fn run(lanes: usize, port_bytes: usize, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let size = 256usize;
+    let init: Vec<u8> = (0..size + 64).map(|_| rng.gen()).collect();
+    let mut reference = init.clone();
+    let mut port =
+        PortModel { mem: init, port_bytes, writes: VecDeque::new(), reads: VecDeque::new(), rng: ChaCha8Rng::seed_from_u64(seed + 1) };
+    // Runs of sequential beats (as a DMA walks) mixed with jumps, some cycles writing.
+    let mut requests = vec![];
+    let (mut rd, mut wr) = (0u64, 128u64);
+    for _ in 0..600 {
+        if rng.gen_bool(0.1) {
+            rd = rng.gen_range(0..size as u64);
+        }
+        if rng.gen_bool(0.1) {
+            wr = rng.gen_range(0..size as u64);
+        }
+        let writing = rng.gen_bool(0.3);
+        let bytes = (0..lanes).map(|_| (writing && rng.gen_bool(0.8)).then(|| rng.gen())).collect();
+        requests.push(Request { rd, wr, bytes });
+        rd += lanes as u64;
+        wr += lanes as u64;
+    }
+
+    let mut bridge = NativePortBridge::new(lanes, port_bytes);
+    bridge.connect_all();
+    let (mut k, mut cycles, mut expected): (usize, u64, Option<Vec<u8>>) = (0, 0, None);
+    let mut now = 0u64;
+    while k < requests.len() {
+        let req = &requests[k];
+        bridge.rd_addr.next = req.rd.into();
+        bridge.wr_addr.next = req.wr.into();
+        for (i, b) in req.bytes.iter().enumerate() {
+            bridge.wr_en[i].next = b.is_some();
+            bridge.wr_data[i].next = (b.unwrap_or(0) as i8 as i64).into();
+        }
+        bridge.count.next = true;
+        let cmd_ready = port.rng.gen_bool(0.6);
+        let wdata_ready = !port.writes.is_empty() && port.rng.gen_bool(0.6);
+        let answer = port.reads.front().filter(|r| r.1 <= now).map(|r| r.0);
+        bridge.cmd_ready.next = cmd_ready;
+        bridge.wdata_ready.next = wdata_ready;
+        bridge.rdata_valid.next = answer.is_some();
+        bridge.rdata_data.next = answer.map(|w| port.word(w)).unwrap_or_default();
+        assert!(settle(&mut bridge));
+        if let Some(want) = &expected {
+            let got: Vec<u8> = bridge.rd_data.iter().map(|d| d.val().bigint().to_string().parse::<i64>().unwrap() as u8).collect();
+            assert_eq!(&got, want, "{lanes} lanes, {port_bytes}-byte words: core cycle {k} (free cycle {now})");
+        }
+        if bridge.cmd_valid.val() && cmd_ready {
+            let addr = bridge.cmd_addr.val().to_u64();
+            if bridge.cmd_we.val() {
+                port.writes.push_back(addr);
+            } else {
+                let after = port.reads.back().map_or(0, |r| r.1);
+                let at = (now + port.rng.gen_range(1..=8)).max(after);
+                port.reads.push_back((addr, at));
+            }
+        }
+        if bridge.wdata_valid.val() && wdata_ready {
+            let w = port.writes.pop_front().unwrap() as usize;
+            let data = bridge.wdata_data.val();
+            let mask = bridge.wdata_we.val().to_u64();
+            for b in 0..port_bytes {
+                if mask >> b & 1 == 1 {
+                    port.mem[w * port_bytes + b] = data.get_bits::<8>(8 * b).to_u8();
+                }
+            }
+        }
+        if answer.is_some() && bridge.rdata_ready.val() {
+            port.reads.pop_front();
+        }
+        if bridge.advance.val() {
+            for (i, b) in req.bytes.iter().enumerate() {
+                if let Some(b) = b {
+                    reference[req.wr as usize + i] = *b;
+                }
+            }
+            expected = Some((0..lanes).map(|i| reference[req.rd as usize + i]).collect());
+            k += 1;
+            cycles += 1;
+        }
+        clock_cycle(&mut bridge, |b| &mut b.clock);
+        now += 1;
+        assert!(now < 100 * requests.len() as u64, "the bridge stopped advancing at core cycle {k}");
+    }
+    assert!(settle(&mut bridge));
+    assert_eq!(bridge.stalls.val().to_u64(), now - cycles, "stalls: every held cycle");
+    assert!(now > cycles, "no cycle was held");
+    assert_eq!(port.mem[..size + 64], reference[..], "memory after the writes");
+}
+
+#[test]
+fn the_core_sees_one_cycle_memory_through_a_native_port() {
+    for (lanes, port_bytes, seed) in [(1, 4, 1), (2, 4, 2), (1, 16, 3), (4, 16, 4)] {
+        run(lanes, port_bytes, seed);
+    }
+}
+
+#[test]
+fn the_native_port_bridge_lints() {
+    let dir = scratch("native-port-lint");
+    let rtl = emit(&mut NativePortBridge::new(2, 4));
+    let waivers = [
+        ("DECLFILENAME", "rust-hdl names the top module `top`"),
+        ("WIDTH", "rust-hdl writes integer literals as 32-bit constants"),
+        ("UNUSEDSIGNAL", "each read lane takes the low byte of its shifted word"),
+        ("UNUSEDPARAM", "rust-hdl declares the state constants in the state register's module too"),
+    ];
+    verilator_lint(&dir, ("top.v", &rtl), &waivers).unwrap_or_else(|e| panic!("{e}"));
+}
