@@ -10,6 +10,7 @@
 //! | [`CMD_READ`] | address u32, length u32 | the bytes |
 //! | [`CMD_INSTR`] | unit u8 (0 load, 1 exec, 2 store), index u16, the 64 bytes of `Instr::encode` packed for the board's controller (`systole_hdl::controller::InstrFormat`) | [`ACK`] |
 //! | [`CMD_RUN`] | load, exec and store instruction counts, u16 each | the program's cycles, u48, once it has finished |
+//! | [`CMD_STALLS`] | nothing more | a board whose memory holds the core's clock (LiteDRAM): [`ACK`], then the cycles it held it while the last program ran, u48; any other board: [`NAK`] (its memory never stalls) |
 //!
 //! Any other command byte is answered with [`NAK`] and ignored. Memory addresses wrap
 //! at the board memory's size.
@@ -26,6 +27,8 @@ pub const CMD_READ: u8 = b'R';
 pub const CMD_INSTR: u8 = b'I';
 /// Run the program and answer its cycle count when it has finished.
 pub const CMD_RUN: u8 = b'G';
+/// Ask how many cycles the memory held the core's clock during the last program.
+pub const CMD_STALLS: u8 = b'S';
 /// A command was carried out.
 pub const ACK: u8 = 0x06;
 /// The command byte is unknown.

@@ -4,7 +4,7 @@
 pub use serialport::SerialPort;
 use std::io::{Read, Write};
 use systole_core::bridge::{
-    fingerprint, Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_WRITE, CYCLE_BYTES, IDENTITY_BYTES,
+    fingerprint, Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_STALLS, CMD_WRITE, CYCLE_BYTES, IDENTITY_BYTES, NAK,
 };
 use systole_core::isa::Unit;
 use systole_core::{ArchConfig, Program};
@@ -179,6 +179,22 @@ impl<P: Read + Write> Host<P> {
         self.send(what, &msg)?;
         let got = self.receive(what, CYCLE_BYTES)?;
         Ok(got.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64))
+    }
+
+    /// The cycles the board's memory held the core's clock while the last program ran:
+    /// `None` from a board whose memory never holds it (it answers `CMD_STALLS` with
+    /// `NAK`), so that its cycle counter alone tells the run's length.
+    pub fn stalls(&mut self) -> Result<Option<u64>, HostError> {
+        let what = "ask for the stall cycles";
+        self.send(what, &[CMD_STALLS])?;
+        match self.receive(what, 1)?[0] {
+            NAK => Ok(None),
+            ACK => {
+                let got = self.receive(what, CYCLE_BYTES)?;
+                Ok(Some(got.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64)))
+            }
+            got => Err(HostError::Protocol { what: what.into(), got, expected: ACK }),
+        }
     }
 
     /// Writes `program`'s instructions (no more per unit than the board's instruction

@@ -13,7 +13,7 @@ use crate::controller::CYCLE_BITS;
 use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use rust_hdl::prelude::*;
-use systole_core::bridge::{Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_WRITE, IDENTITY_BYTES, NAK};
+use systole_core::bridge::{Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_STALLS, CMD_WRITE, IDENTITY_BYTES, NAK};
 use systole_core::isa::INSTR_WORDS;
 
 /// Where the bridge is in a command.
@@ -87,6 +87,10 @@ pub struct HostBridge {
     pub mem_wdata: Signal<Out, Signed<8>>,
     /// Memory: lane 0's byte read in the previous cycle.
     pub mem_rdata: Signal<In, Signed<8>>,
+    /// With memory that holds the core's clock ([`HostBridge::counting_stalls`]; one
+    /// element, else none, so that other boards' Verilog is unchanged): the cycles held
+    /// while the last program ran (at most 48 bits), the answer to `CMD_STALLS`.
+    pub stalls: Vec<Signal<In, Bits<64>>>,
     state: DFF<BridgeState>,
     /// The received byte and its valid flag, registered, with the byte's command decoded
     /// beside it: the state machine starts from flip-flops, not from the receiver's
@@ -160,6 +164,16 @@ pub struct HostBridge {
     cmd_read: Constant<Bits<8>>,
     cmd_instr: Constant<Bits<8>>,
     cmd_run: Constant<Bits<8>>,
+    /// With `stalls`: the received byte is `CMD_STALLS`, the command byte, and the stall
+    /// count from the byte being sent on.
+    rx_stalls: Vec<DFF<Bit>>,
+    cmd_stalls: Vec<Constant<Bits<8>>>,
+    stalls_rest: Vec<Signal<Local, Bits<64>>>,
+    /// The answer: `ACK`, then the count.
+    stalls_answer: Vec<Signal<Local, Bits<64>>>,
+    ack_wide: Vec<Constant<Bits<64>>>,
+    /// With `stalls`: the bit offset of the byte being sent.
+    sent_bits: Vec<Signal<Local, Bits<8>>>,
     ack: Constant<Bits<8>>,
     nak: Constant<Bits<8>>,
 }
@@ -192,6 +206,7 @@ impl HostBridge {
             mem_we: Default::default(),
             mem_wdata: Default::default(),
             mem_rdata: Default::default(),
+            stalls: vec![],
             state: Default::default(),
             rx_byte: Default::default(),
             rx_new: Default::default(),
@@ -236,9 +251,30 @@ impl HostBridge {
             cmd_read: byte(CMD_READ),
             cmd_instr: byte(CMD_INSTR),
             cmd_run: byte(CMD_RUN),
+            rx_stalls: vec![],
+            cmd_stalls: vec![],
+            stalls_rest: vec![],
+            stalls_answer: vec![],
+            ack_wide: vec![],
+            sent_bits: vec![],
             ack: byte(ACK),
             nak: byte(NAK),
         }
+    }
+}
+
+impl HostBridge {
+    /// The bridge of a board whose memory holds the core's clock: it answers `CMD_STALLS`
+    /// with the `stalls` input (other boards answer it with `NAK`).
+    pub fn counting_stalls(mut self) -> Self {
+        self.stalls = vec![Default::default()];
+        self.rx_stalls = vec![Default::default()];
+        self.cmd_stalls = vec![Constant::new((CMD_STALLS as u64).into())];
+        self.stalls_rest = vec![Default::default()];
+        self.stalls_answer = vec![Default::default()];
+        self.ack_wide = vec![Constant::new((ACK as u64).into())];
+        self.sent_bits = vec![Default::default()];
+        self
     }
 }
 
@@ -285,6 +321,13 @@ impl Logic for HostBridge {
         self.rx_instr.d.next = self.rx_data.val() == self.cmd_instr.val();
         self.rx_run.d.next = self.rx_data.val() == self.cmd_run.val();
         self.rbyte.d.next = unsigned_cast(self.mem_rdata.val());
+        for i in 0..self.stalls.len() {
+            self.sent_bits[i].next = bit_cast::<8, 5>(self.sent.q.val()) << 3;
+            self.rx_stalls[i].clock.next = self.clock.val();
+            self.rx_stalls[i].d.next = self.rx_data.val() == self.cmd_stalls[i].val();
+            self.stalls_answer[i].next = (self.stalls[i].val() << 8) | self.ack_wide[i].val();
+            self.stalls_rest[i].next = self.stalls_answer[i].val() >> self.sent_bits[i].val();
+        }
         for w in 0..self.words.len() {
             self.words[w].clock.next = self.clock.val();
             self.words[w].d.next = self.words[w].q.val();
@@ -316,6 +359,11 @@ impl Logic for HostBridge {
             self.tx_data.next = self.cycles_rest.val().get_bits::<8>(0);
         } else {
             self.tx_data.next = self.one.q.val();
+        }
+        for i in 0..self.stalls.len() {
+            if self.reply.q.val() == 3 {
+                self.tx_data.next = self.stalls_rest[i].val().get_bits::<8>(0);
+            }
         }
         // Byte `64 - left` of the instruction, within its part (a part's size divides 64).
         self.part_byte.next = (!self.left.q.val() + 1) & self.part_mask.val();
@@ -349,6 +397,14 @@ impl Logic for HostBridge {
                         self.sent.d.next = 0.into();
                         self.nout.d.next = 1.into();
                         self.state.d.next = BridgeState::Send;
+                    }
+                    for i in 0..self.stalls.len() {
+                        if self.rx_stalls[i].q.val() {
+                            self.reply.d.next = 3.into();
+                            self.sent.d.next = 0.into();
+                            self.nout.d.next = 7.into();
+                            self.state.d.next = BridgeState::Send;
+                        }
                     }
                 }
             }

@@ -1,17 +1,116 @@
-//! A board in simulation behind a byte stream: [`SimulatedBoard`] runs the
-//! [`BoardCore`] RTL in rust-hdl's simulator and speaks 8N1 on its serial pins, so that
-//! the host client of `systole-fpga` can be tested against the real bridge without a
-//! board.
+//! A board in simulation behind a byte stream: [`SimulatedBoard`] runs a board's RTL (a
+//! [`BoardCore`] with its block RAM, or a [`DramBoard`]: a [`DramBoardCore`] on a
+//! behavioural native port, its core's clock gated) in rust-hdl's simulator and speaks
+//! 8N1 on its serial pins, so that the host client of `systole-fpga` can be tested
+//! against the real bridge without a board.
 
+use crate::native_port_model::NativePortModel;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use systole_hdl::board::BoardCore;
+use systole_hdl::board::{BoardCore, DramBoardCore};
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, settle};
 
+/// A board's serial pins and clock, as [`SimulatedBoard`] drives them.
+pub trait BoardPins {
+    /// Connects and settles the logic, the line idle.
+    fn prepare(&mut self);
+    /// Drives the line to the board for the next cycle.
+    fn set_rx(&mut self, level: bool);
+    /// The line from the board.
+    fn tx(&self) -> bool;
+    /// One cycle of the board's clock.
+    fn cycle(&mut self);
+}
+
+impl BoardPins for BoardCore {
+    fn prepare(&mut self) {
+        self.connect_all();
+        self.uart_rx.next = true;
+        assert!(settle(self), "board logic does not settle");
+    }
+
+    fn set_rx(&mut self, level: bool) {
+        self.uart_rx.next = level;
+    }
+
+    fn tx(&self) -> bool {
+        self.uart_tx.val()
+    }
+
+    fn cycle(&mut self) {
+        clock_cycle(self, |c| &mut c.clock);
+    }
+}
+
+/// A [`DramBoardCore`] on a [`NativePortModel`]: each cycle the port offers, the core
+/// answers, and the core's clock rises with the free clock only when the core's
+/// `advance` is high (the board's clock gate).
+pub struct DramBoard {
+    /// The RTL.
+    pub core: DramBoardCore,
+    /// The native port and its memory.
+    pub port: NativePortModel,
+    /// Cycles of the free clock, of them those in which the core's clock ticked, and
+    /// those in which a program ran.
+    pub cycles: u64,
+    pub ticks: u64,
+    pub running_cycles: u64,
+    /// Cycles in which a program ran and the core's clock ticked.
+    pub running_ticks: u64,
+}
+
+impl DramBoard {
+    /// `core` on `port`.
+    pub fn new(core: DramBoardCore, port: NativePortModel) -> Self {
+        Self { core, port, cycles: 0, ticks: 0, running_cycles: 0, running_ticks: 0 }
+    }
+}
+
+impl BoardPins for DramBoard {
+    fn prepare(&mut self) {
+        self.core.connect_all();
+        self.core.uart_rx.next = true;
+        assert!(settle(&mut self.core), "board logic does not settle");
+    }
+
+    fn set_rx(&mut self, level: bool) {
+        self.core.uart_rx.next = level;
+    }
+
+    fn tx(&self) -> bool {
+        self.core.uart_tx.val()
+    }
+
+    fn cycle(&mut self) {
+        let c = &mut self.core;
+        let offer = self.port.offer();
+        c.cmd_ready.next = offer.cmd_ready;
+        c.wdata_ready.next = offer.wdata_ready;
+        c.rdata_valid.next = offer.rdata.is_some();
+        c.rdata_data.next = offer.rdata.unwrap_or_default();
+        assert!(settle(c), "board logic does not settle");
+        let cmd = c.cmd_valid.val().then(|| (c.cmd_we.val(), c.cmd_addr.val().to_u64()));
+        let wdata = c.wdata_valid.val().then(|| (c.wdata_data.val(), c.wdata_we.val().to_u64()));
+        self.port.take(&offer, cmd, wdata, c.rdata_ready.val());
+        let advance = c.advance.val();
+        self.running_cycles += u64::from(c.running.val());
+        self.running_ticks += u64::from(c.running.val() && advance);
+        c.clock.next = Clock { clk: true };
+        c.core_clock.next = Clock { clk: advance };
+        assert!(settle(c), "logic does not settle after the rising edge");
+        c.clock.next = Clock { clk: false };
+        c.core_clock.next = Clock { clk: false };
+        assert!(settle(c), "logic does not settle after the falling edge");
+        self.cycles += 1;
+        self.ticks += u64::from(advance);
+    }
+}
+
 /// The host's end of a serial line to a simulated board.
-pub struct SimulatedBoard {
-    core: BoardCore,
+pub struct SimulatedBoard<B: BoardPins = BoardCore> {
+    /// The board.
+    pub core: B,
     clocks_per_bit: usize,
     /// Bytes written by the host and not yet on the line.
     to_board: VecDeque<u8>,
@@ -30,12 +129,10 @@ pub struct SimulatedBoard {
     pub timeout: u64,
 }
 
-impl SimulatedBoard {
+impl<B: BoardPins> SimulatedBoard<B> {
     /// `core`, whose UART runs at `clocks_per_bit` clocks per bit.
-    pub fn new(mut core: BoardCore, clocks_per_bit: usize) -> Self {
-        core.connect_all();
-        core.uart_rx.next = true;
-        assert!(settle(&mut core), "board logic does not settle");
+    pub fn new(mut core: B, clocks_per_bit: usize) -> Self {
+        core.prepare();
         Self {
             core,
             clocks_per_bit,
@@ -73,8 +170,8 @@ impl SimulatedBoard {
         };
         // The line reaches only a synchronizer flip-flop, so `uart_tx` as settled after
         // the previous cycle is this cycle's.
-        self.core.uart_rx.next = line;
-        let tx = self.core.uart_tx.val();
+        self.core.set_rx(line);
+        let tx = self.core.tx();
         self.trace.push((line, tx));
         // Sample each bit in its middle.
         self.receiving = match self.receiving {
@@ -91,13 +188,13 @@ impl SimulatedBoard {
                 }
             }
         };
-        clock_cycle(&mut self.core, |c| &mut c.clock);
+        self.core.cycle();
         self.sending = self.sending.map(|(f, t)| (f, t + 1)).filter(|&(_, t)| t < 10 * cpb);
         self.cycles += 1;
     }
 }
 
-impl Write for SimulatedBoard {
+impl<B: BoardPins> Write for SimulatedBoard<B> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.to_board.extend(buf);
         Ok(buf.len())
@@ -112,7 +209,7 @@ impl Write for SimulatedBoard {
     }
 }
 
-impl Read for SimulatedBoard {
+impl<B: BoardPins> Read for SimulatedBoard<B> {
     /// Runs the board until it has sent at least one byte.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let start = self.cycles;

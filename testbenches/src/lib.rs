@@ -64,6 +64,7 @@ pub mod array_cases;
 pub mod board_uart;
 pub mod cosim;
 pub mod exec_cases;
+pub mod native_port_model;
 pub mod stimulus;
 pub mod strategies;
 pub mod tools;

@@ -11,9 +11,10 @@ use systole_core::layer::{Activation, ConvShape, LayerOp};
 use systole_core::workload::LayerData;
 use systole_core::{ArchConfig, Dataflow};
 use systole_fpga::host::Host;
-use systole_hdl::board::BoardCore;
+use systole_hdl::board::{BoardCore, DramBoardCore};
 use systole_hdl::verilog::emit;
-use systole_testbenches::board_uart::SimulatedBoard;
+use systole_testbenches::board_uart::{DramBoard, SimulatedBoard};
+use systole_testbenches::native_port_model::NativePortModel;
 use systole_testbenches::tools::{scratch, verilator_lint, Simulator, VectorRun};
 use systole_testbenches::{conv_layer, golden_vs_sim};
 
@@ -87,6 +88,43 @@ fn unknown_commands_get_a_nak_and_change_nothing() {
     let mut host = Host::new(port);
     assert_eq!(host.read_memory(10, 3).unwrap(), [1, 2, 3]);
     assert_eq!(host.identify().unwrap().arch, fingerprint(&a));
+    // Block RAM never holds the core's clock: `CMD_STALLS` is unknown to this board.
+    assert_eq!(host.stalls().unwrap(), None);
+}
+
+/// A board whose memory is a DRAM controller's native port (LiteDRAM's, on the ECP5
+/// boards), here a behavioural port answering after random delays, with two lanes that
+/// straddle its 4-byte words: the host protocol round-trips memory, and a layer's output
+/// equals golden's while the core's cycle counter equals the simulator's; the board
+/// answers the cycles it held the core's clock during the run, which with the counted
+/// cycles make up every cycle the run took.
+#[test]
+fn runs_a_layer_on_a_board_with_dram_behind_a_native_port() {
+    let a = ArchConfig { name: "2x2-ws-b2-dram".into(), ..arch(Dataflow::WeightStationary, 2) };
+    let layer = conv_layer("layer", LayerOp::Gemm, ConvShape::gemm(1, 3, 5, 3), 3, -2, Activation::Relu, true);
+    let data = LayerData::random(&layer, 7);
+    let outcome = golden_vs_sim(&a, &layer, &data).unwrap();
+    let program = &outcome.program;
+    let dram = program.dram_with_inputs(&[&data.input]);
+    let memory = dram.len().next_power_of_two().max(256);
+    let depth = systole_testbenches::cosim::instr_depth(program);
+    let core = DramBoardCore::new(&a, depth, memory, 4, CLOCKS_PER_BIT);
+    let junk: Vec<u8> = (0..memory).map(|i| (i * 31 + 7) as u8).collect();
+    let mut host = Host::new(SimulatedBoard::new(DramBoard::new(core, NativePortModel::new(junk, 4, 11)), CLOCKS_PER_BIT));
+    let id = host.identify().unwrap();
+    assert_eq!((id.arch, id.memory_bytes), (fingerprint(&a), memory as u32));
+    host.write_memory(13, &[9, 8, 7, 6, 5]).unwrap();
+    assert_eq!(host.read_memory(12, 7).unwrap(), [(12 * 31 + 7) as u8, 9, 8, 7, 6, 5, (18 * 31 + 7) as u8]);
+    let run = host.run_program(&id, &a, program, &dram).unwrap();
+    assert_eq!(outcome.golden.first_mismatch(&program.outputs[0].read(&run.dram)), None, "board output differs from golden");
+    assert_eq!(run.cycles, outcome.report.cycles, "board cycle counter differs from the simulator");
+    let stalls = host.stalls().unwrap().expect("a DRAM board counts its stalls");
+    let board = host.into_inner().core;
+    assert_eq!(stalls, board.running_cycles - board.running_ticks, "every held cycle of the run is a counted stall");
+    // `running` spans the program's cycles and the one in which `finished` rises.
+    assert_eq!(board.running_ticks, run.cycles + 1, "the core's clock ticked once per counted cycle");
+    assert!(stalls > 0, "a native port with delays holds the core");
+    eprintln!("2x2 GEMM on DRAM: {} cycles + {stalls} stalls; {} of {} free cycles ticked", run.cycles, board.ticks, board.cycles);
 }
 
 /// Runs one layer through the host client on the simulated board; see the module doc.
@@ -132,6 +170,9 @@ fn board_verilog_lints() {
     let rtl = emit(&mut BoardCore::new(&a, 16, 1024, 104));
     let dir = scratch("board-lint");
     verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("{e}"));
+    let rtl = emit(&mut DramBoardCore::new(&arch(Dataflow::WeightStationary, 2), 16, 1 << 25, 4, 104));
+    let dir = scratch("board-dram-lint");
+    verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("DRAM board: {e}"));
 }
 
 #[test]

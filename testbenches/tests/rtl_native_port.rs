@@ -6,10 +6,10 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::VecDeque;
 use systole_hdl::native_port::NativePortBridge;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::native_port_model::NativePortModel;
 use systole_testbenches::tools::{scratch, verilator_lint};
 
 /// One core cycle's request: the read beat's address, and the write beat's address and
@@ -20,36 +20,12 @@ struct Request {
     bytes: Vec<Option<u8>>,
 }
 
-/// A native port of `port_bytes`-byte words over `mem`, taking commands and write data
-/// when a coin says so and answering reads in order after 1 to 8 cycles.
-struct PortModel {
-    mem: Vec<u8>,
-    port_bytes: usize,
-    writes: VecDeque<u64>,
-    reads: VecDeque<(u64, u64)>,
-    rng: ChaCha8Rng,
-}
-
-impl PortModel {
-    fn word(&self, w: u64) -> Bits<128> {
-        let base = w as usize * self.port_bytes;
-        let mut word = Bits::<128>::default();
-        for (i, &b) in self.mem[base..base + self.port_bytes].iter().enumerate() {
-            for j in 0..8 {
-                word = word.replace_bit(8 * i + j, b >> j & 1 == 1);
-            }
-        }
-        word
-    }
-}
-
 fn run(lanes: usize, port_bytes: usize, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let size = 256usize;
     let init: Vec<u8> = (0..size + 64).map(|_| rng.gen()).collect();
     let mut reference = init.clone();
-    let mut port =
-        PortModel { mem: init, port_bytes, writes: VecDeque::new(), reads: VecDeque::new(), rng: ChaCha8Rng::seed_from_u64(seed + 1) };
+    let mut port = NativePortModel::new(init, port_bytes, seed + 1);
     // Runs of sequential beats (as a DMA walks) mixed with jumps, some cycles writing.
     let mut requests = vec![];
     let (mut rd, mut wr) = (0u64, 128u64);
@@ -80,41 +56,19 @@ fn run(lanes: usize, port_bytes: usize, seed: u64) {
             bridge.wr_data[i].next = (b.unwrap_or(0) as i8 as i64).into();
         }
         bridge.count.next = true;
-        let cmd_ready = port.rng.gen_bool(0.6);
-        let wdata_ready = !port.writes.is_empty() && port.rng.gen_bool(0.6);
-        let answer = port.reads.front().filter(|r| r.1 <= now).map(|r| r.0);
-        bridge.cmd_ready.next = cmd_ready;
-        bridge.wdata_ready.next = wdata_ready;
-        bridge.rdata_valid.next = answer.is_some();
-        bridge.rdata_data.next = answer.map(|w| port.word(w)).unwrap_or_default();
+        let offer = port.offer();
+        bridge.cmd_ready.next = offer.cmd_ready;
+        bridge.wdata_ready.next = offer.wdata_ready;
+        bridge.rdata_valid.next = offer.rdata.is_some();
+        bridge.rdata_data.next = offer.rdata.unwrap_or_default();
         assert!(settle(&mut bridge));
         if let Some(want) = &expected {
             let got: Vec<u8> = bridge.rd_data.iter().map(|d| d.val().bigint().to_string().parse::<i64>().unwrap() as u8).collect();
             assert_eq!(&got, want, "{lanes} lanes, {port_bytes}-byte words: core cycle {k} (free cycle {now})");
         }
-        if bridge.cmd_valid.val() && cmd_ready {
-            let addr = bridge.cmd_addr.val().to_u64();
-            if bridge.cmd_we.val() {
-                port.writes.push_back(addr);
-            } else {
-                let after = port.reads.back().map_or(0, |r| r.1);
-                let at = (now + port.rng.gen_range(1..=8)).max(after);
-                port.reads.push_back((addr, at));
-            }
-        }
-        if bridge.wdata_valid.val() && wdata_ready {
-            let w = port.writes.pop_front().unwrap() as usize;
-            let data = bridge.wdata_data.val();
-            let mask = bridge.wdata_we.val().to_u64();
-            for b in 0..port_bytes {
-                if mask >> b & 1 == 1 {
-                    port.mem[w * port_bytes + b] = data.get_bits::<8>(8 * b).to_u8();
-                }
-            }
-        }
-        if answer.is_some() && bridge.rdata_ready.val() {
-            port.reads.pop_front();
-        }
+        let cmd = bridge.cmd_valid.val().then(|| (bridge.cmd_we.val(), bridge.cmd_addr.val().to_u64()));
+        let wdata = bridge.wdata_valid.val().then(|| (bridge.wdata_data.val(), bridge.wdata_we.val().to_u64()));
+        port.take(&offer, cmd, wdata, bridge.rdata_ready.val());
         if bridge.advance.val() {
             for (i, b) in req.bytes.iter().enumerate() {
                 if let Some(b) = b {
