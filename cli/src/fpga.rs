@@ -236,6 +236,7 @@ pub fn run_model(
                 match opts.memory {
                     systole_fpga::board::BoardMemory::Spram => "SPRAM",
                     systole_fpga::board::BoardMemory::BlockRam => "block RAM",
+                    systole_fpga::board::BoardMemory::Dram => "DRAM (LiteDRAM's controller on its memory model)",
                 },
                 id.instr_depth
             );
@@ -325,6 +326,8 @@ fn execute<P: BoardStream>(
     let np = &compiled.network;
     let mut segment = 0;
     let mut cycles = 0u64;
+    // Cycles the board's memory held the core's clock, from a board whose memory can.
+    let mut stalls: Option<u64> = None;
     for step in &np.steps {
         match step {
             NetStep::Run { program, layers } => {
@@ -343,6 +346,9 @@ fn execute<P: BoardStream>(
                         ));
                     }
                     cycles += got;
+                    if let Some(held) = host.stalls().map_err(|e| miette!("segment {segment}: {e}"))? {
+                        stalls = Some(stalls.unwrap_or(0) + held);
+                    }
                     moved += part.instrs.len() * 16;
                     segment += 1;
                 }
@@ -380,11 +386,18 @@ fn execute<P: BoardStream>(
         "cycles: {cycles} in {segment} segment(s) of at most {depth} instructions per unit, each as the simulator predicts ({} cycles in all)",
         expected.segment_cycles.iter().sum::<u64>()
     );
+    let total = cycles + stalls.unwrap_or(0);
+    if let Some(held) = stalls {
+        println!(
+            "stalls: {held} cycles in which the DRAM held the core's clock ({:.1}% of the {total} cycles the runs took), counted apart",
+            100.0 * held as f64 / total.max(1) as f64
+        );
+    }
     println!(
         "inference: {:.3} ms of accelerator time at {:.3} MHz = {:.1} inferences/s; {:.2} s on the wall with the host protocol ({} bytes over it)",
-        cycles as f64 / core_hz * 1e3,
+        total as f64 / core_hz * 1e3,
         core_hz / 1e6,
-        core_hz / cycles.max(1) as f64,
+        core_hz / total.max(1) as f64,
         wall,
         moved
     );

@@ -434,8 +434,9 @@ enum FpgaCommand {
         /// With --sim: KiB of board memory (default: the board's).
         #[arg(long, requires = "sim")]
         mem_kib: Option<usize>,
-        /// With --sim: the board memory, `block-ram` or `spram` (iCE40 UP5K; default: the
-        /// board's).
+        /// With --sim: the board memory, `block-ram`, `spram` (iCE40 UP5K) or `dram` (the
+        /// ULX3S's SDRAM through LiteDRAM, on its simulation model; all 32 MiB unless
+        /// --mem-kib); default: the board's.
         #[arg(long, requires = "sim")]
         memory: Option<systole_fpga::board::BoardMemory>,
         /// With --sim: where the Verilated designs are kept (one folder per design).
@@ -594,7 +595,15 @@ fn main() -> Result<()> {
                             Some(p) => fpga::Target::Port(p, baud.expect("a port run with a board has a rate")),
                             None => {
                                 let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
-                                let opts = BuildOptions { baud, memory: memory.unwrap_or(defaults.memory), ..defaults };
+                                let memory = memory.unwrap_or(defaults.memory);
+                                // External DRAM: all of it unless --mem-kib says otherwise.
+                                let dram =
+                                    systole_fpga::litedram::config(&board).filter(|_| memory == systole_fpga::board::BoardMemory::Dram);
+                                let memory_bytes = match (dram, mem_kib) {
+                                    (Some(d), None) => usize::try_from(d.bytes).into_diagnostic()?,
+                                    _ => defaults.memory_bytes,
+                                };
+                                let opts = BuildOptions { baud, memory, memory_bytes, ..defaults };
                                 fpga::Target::Sim(opts, sim_cache)
                             }
                         };

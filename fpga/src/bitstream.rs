@@ -12,7 +12,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use systole_core::bridge::fingerprint;
 use systole_core::{ArchConfig, Dataflow};
-use systole_hdl::board::BoardCore;
+use systole_hdl::board::{BoardCore, DramBoardCore};
 use systole_hdl::board_ram::{spram_count, BoardMemory};
 use systole_hdl::verilog::{emit, rename_top};
 
@@ -222,6 +222,32 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(C
             )));
         }
     }
+    if opts.memory == BoardMemory::Dram {
+        let Some(dram) = crate::litedram::config(board) else {
+            return Err(BuildError::Options(format!(
+                "--memory dram: the {} has no external DRAM that LiteDRAM drives (the ULX3S and the OrangeCrab do); use --memory block-ram",
+                board.name
+            )));
+        };
+        if m as u64 > dram.bytes || m < dram.port_bits / 8 {
+            return Err(BuildError::Options(format!(
+                "board memory of {} KiB: the {}'s DRAM holds {} KiB; pass --mem-kib up to {}",
+                m / 1024,
+                board.name,
+                dram.bytes / 1024,
+                dram.bytes / 1024
+            )));
+        }
+        if lanes > dram.port_bits / 8 {
+            return Err(BuildError::Options(format!(
+                "arch `{}`: dram_bytes_per_cycle = {lanes}, more than the {}'s DRAM port word of {} bytes; use at most {}",
+                arch.name,
+                board.name,
+                dram.port_bits / 8,
+                dram.port_bits / 8
+            )));
+        }
+    }
     if !m.is_power_of_two() || m < 2 * lanes || u32::try_from(m).is_err() {
         return Err(BuildError::Options(format!(
             "board memory of {m} bytes: it must be a power of two of at least {} bytes (two rows of {lanes} lanes) and below 4 GiB; pass --mem-kib 16, for example",
@@ -270,12 +296,17 @@ pub fn uart_rate(board: &Board, mhz: f64, asked: Option<u32>) -> Result<(u32, us
 
 /// The Verilog of `arch`'s board core and `board`'s top level around it.
 pub fn board_verilog(board: &Board, clock: &CoreClock, arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
-    format!("{}\n{}", core_verilog(arch, opts, clocks_per_bit), top_verilog(board, clock))
+    format!("{}\n{}", core_verilog(board, arch, opts, clocks_per_bit), top_verilog(board, clock))
 }
 
 /// The Verilog of `arch`'s board core (module [`CORE`]) with `opts` and a UART of
 /// `clocks_per_bit`.
-pub fn core_verilog(arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
+pub fn core_verilog(board: &Board, arch: &ArchConfig, opts: &BuildOptions, clocks_per_bit: usize) -> String {
+    if opts.memory == BoardMemory::Dram {
+        let port_bytes = crate::litedram::config(board).map_or(4, |c| c.port_bits / 8);
+        let mut core = DramBoardCore::new(arch, opts.instr_depth, opts.memory_bytes, port_bytes, clocks_per_bit);
+        return rename_top(&emit(&mut core), CORE);
+    }
     let mut core = BoardCore::with_memory(arch, opts.instr_depth, (opts.memory, opts.memory_bytes), clocks_per_bit);
     rename_top(&emit(&mut core), CORE)
 }
@@ -292,6 +323,13 @@ pub fn build(
     progress: &mut dyn FnMut(tools::Step, &Path),
 ) -> Result<BuildReport, BuildError> {
     let (clock, clocks_per_bit) = check(board, arch, opts)?;
+    if opts.memory == BoardMemory::Dram {
+        return Err(BuildError::Options(format!(
+            "--memory dram: the {} design on its DRAM runs in simulation (`systole fpga run --sim --memory dram`); its bitstream \
+             also needs the DRAM's initialization sequence and a clock gate on the board, which are not built yet; use --memory block-ram",
+            board.name
+        )));
+    }
     let verilog = board_verilog(board, &clock, arch, opts, clocks_per_bit);
     let netlist = out.join("design.json");
     let read_blocks = || -> Result<Vec<BlockCells>, String> {

@@ -161,8 +161,10 @@ pub struct SimBuild {
 /// Builds (or finds, when an earlier build made the same design) the Verilated board core
 /// of `arch` on `board` with `opts`, in a folder of `cache` named by the design's hash.
 pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache: &Path) -> Result<SimBuild, SimError> {
-    let (_, clocks_per_bit) = crate::bitstream::check(board, arch, opts).map_err(|e| SimError::Options(e.to_string()))?;
-    let mut core = core_verilog(arch, opts, clocks_per_bit);
+    let (clock, clocks_per_bit) = crate::bitstream::check(board, arch, opts).map_err(|e| SimError::Options(e.to_string()))?;
+    let mut core = core_verilog(board, arch, opts, clocks_per_bit);
+    let mut top = crate::top::CORE.to_string();
+    let mut extra = vec![];
     let lanes = arch.dram_bytes_per_cycle;
     let body = match opts.memory {
         BoardMemory::BlockRam => {
@@ -190,8 +192,34 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
                 mems.join(", ")
             )
         }
+        BoardMemory::Dram => {
+            let dram =
+                crate::litedram::config(board).ok_or_else(|| SimError::Options(format!("the {} has no LiteDRAM memory", board.name)))?;
+            let gen = cache.join(format!("litedram-{}-{:.0}mhz-sim", board.name, clock.mhz));
+            let verilog = crate::litedram::generate(board, clock.mhz, true, &gen)?;
+            let mut text = std::fs::read_to_string(&verilog).map_err(|source| FlowError::Io { path: verilog.clone(), source })?;
+            let geometry = SdramGeometry::of(&dram).ok_or_else(|| {
+                SimError::Options(format!(
+                    "--memory dram: the {}'s {} runs in simulation only on the ULX3S's SDR SDRAM so far; use --memory block-ram",
+                    board.name, dram.memtype
+                ))
+            })?;
+            let arrays: Vec<String> = (0..geometry.banks).map(|b| if b == 0 { "mem".to_string() } else { format!("mem_{b}") }).collect();
+            for name in &arrays {
+                let decl = format!("reg [{}:0] {name}[0:{}];", geometry.word_bits - 1, geometry.bank_words - 1);
+                if !text.contains(&decl) {
+                    return Err(SimError::Options(format!("LiteDRAM's memory model in {} has no `{decl}`", verilog.display())));
+                }
+                text = text.replacen(&decl, &format!("{} /*verilator public_flat_rw*/;", decl.trim_end_matches(';')), 1);
+            }
+            extra.push(("litedram_core.v".to_string(), text));
+            extra.push(("board_sim.v".to_string(), dram_sim_top(&dram)));
+            top = DRAM_SIM_TOP.to_string();
+            geometry.preload_body(&arrays.iter().map(|a| format!("&root->{DRAM_SIM_TOP}__DOT__dram__DOT__{a}")).collect::<Vec<_>>())
+        }
     };
     let mut sources = vec![("core.v".to_string(), core)];
+    sources.extend(extra);
     if opts.memory == BoardMemory::Spram {
         let path = tools::yosys_data("ice40/cells_sim.v")?;
         let text = std::fs::read_to_string(&path).map_err(|source| FlowError::Io { path: path.clone(), source })?;
@@ -200,7 +228,7 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
         let model = model.replacen("reg [15:0] mem [0:16383];", "reg [15:0] mem [0:16383] /*verilator public_flat_rw*/;", 1);
         sources.push(("sb_spram256ka.v".into(), model));
     }
-    sources.push(("harness.cpp".into(), HARNESS.replace("PRELOAD_BODY", &body)));
+    sources.push(("harness.cpp".into(), HARNESS.replace("PRELOAD_BODY", &body).replace("Vsystole_board_core", &format!("V{top}"))));
     let dir = cache.join(format!("{}-{:016x}", board.name, hash(&sources)));
     let binary = dir.join("obj/board_sim");
     if binary.is_file() {
@@ -212,10 +240,99 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
         std::fs::write(&path, text).map_err(|source| FlowError::Io { path, source })?;
     }
     let mut args = vec!["--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN"];
-    args.extend(["--top-module", crate::top::CORE, "-Mdir", "obj", "-o", "board_sim", "-j", "2"]);
+    args.extend(["--top-module", &top, "-Mdir", "obj", "-o", "board_sim", "-j", "2"]);
     args.extend(sources.iter().map(|(n, _)| n.as_str()));
     tools::run("verilator", &args, &dir, "verilator.log")?;
     Ok(SimBuild { binary, clocks_per_bit })
+}
+
+/// The simulation's top module with external DRAM: the board core, LiteDRAM's core with
+/// its memory model, and the core clock's gate.
+const DRAM_SIM_TOP: &str = "systole_board_sim";
+
+/// The top of a simulated DRAM board: LiteDRAM's core (its `--sim` build, the PHY a memory
+/// model) on the free clock, the board core's native port on LiteDRAM's user port, and the
+/// core clock gated by the core's `advance` (captured while the clock is low, as a clock
+/// gate cell does, so that the gated clock never glitches).
+fn dram_sim_top(dram: &crate::litedram::DramConfig) -> String {
+    let w = dram.port_bits;
+    let a = (dram.bytes / (w as u64 / 8)).trailing_zeros();
+    format!(
+        "// A DRAM board in simulation; generated by Systole (fpga/src/sim.rs), do not edit.
+module {DRAM_SIM_TOP}(input clock, input uart_rx, output uart_tx, output running, output finished);
+  wire advance, cmd_valid, cmd_ready, cmd_we, wdata_valid, wdata_ready, rdata_valid, rdata_ready;
+  wire [31:0] cmd_addr;
+  wire [127:0] wdata_data;
+  wire [15:0] wdata_we;
+  wire [{wm}:0] rdata;
+  reg gate = 1'b0;
+  always @(negedge clock) gate <= advance;
+  wire core_clock = clock & gate;
+  litedram_core dram(
+    .clk(clock), .sim_trace(1'b0), .init_done(), .init_error(), .user_clk(), .user_rst(),
+    .user_port_acc_cmd_addr(cmd_addr[{am}:0]), .user_port_acc_cmd_ready(cmd_ready), .user_port_acc_cmd_valid(cmd_valid),
+    .user_port_acc_cmd_we(cmd_we), .user_port_acc_rdata_data(rdata), .user_port_acc_rdata_ready(rdata_ready),
+    .user_port_acc_rdata_valid(rdata_valid), .user_port_acc_wdata_data(wdata_data[{wm}:0]), .user_port_acc_wdata_ready(wdata_ready),
+    .user_port_acc_wdata_valid(wdata_valid), .user_port_acc_wdata_we(wdata_we[{bm}:0]),
+    .wb_ctrl_adr(30'd0), .wb_ctrl_bte(2'd0), .wb_ctrl_cti(3'd0), .wb_ctrl_cyc(1'b0), .wb_ctrl_dat_w(32'd0), .wb_ctrl_sel(4'd0),
+    .wb_ctrl_stb(1'b0), .wb_ctrl_we(1'b0), .wb_ctrl_ack(), .wb_ctrl_dat_r(), .wb_ctrl_err());
+  {core} core(
+    .clock(clock), .core_clock(core_clock), .advance(advance), .uart_rx(uart_rx), .uart_tx(uart_tx),
+    .running(running), .finished(finished), .cmd_valid(cmd_valid), .cmd_ready(cmd_ready), .cmd_we(cmd_we),
+    .cmd_addr(cmd_addr), .wdata_valid(wdata_valid), .wdata_ready(wdata_ready), .wdata_data(wdata_data),
+    .wdata_we(wdata_we), .rdata_valid(rdata_valid), .rdata_ready(rdata_ready), .rdata_data({{{pad}'d0, rdata}}));
+endmodule
+",
+        wm = w - 1,
+        am = a - 1,
+        bm = w / 8 - 1,
+        pad = 128 - w,
+        core = crate::top::CORE,
+    )
+}
+
+/// Where LiteDRAM's memory model keeps each byte: `banks` arrays of `bank_words` words of
+/// `word_bits` bits, the controller's words laid out row, bank, column (LiteDRAM's
+/// `ROW_BANK_COL` mapping, as its model's own init data is), `columns` words to a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SdramGeometry {
+    /// Banks, and columns (controller words) per row.
+    pub banks: usize,
+    pub columns: usize,
+    /// Bits of a controller word, and words per bank array.
+    pub word_bits: usize,
+    pub bank_words: usize,
+}
+
+impl SdramGeometry {
+    /// The geometry of the board memory `dram`, for the memories whose model is wired:
+    /// the ULX3S's one 16-bit SDR chip, 4 banks of 8192 rows of 512 columns.
+    pub fn of(dram: &crate::litedram::DramConfig) -> Option<Self> {
+        (dram.memtype == "SDR" && dram.module == "MT48LC16M16").then_some(Self {
+            banks: 4,
+            columns: 512,
+            word_bits: 16,
+            bank_words: 8192 * 512,
+        })
+    }
+
+    /// The harness's preload through the arrays `arrays` (C++ pointers to them).
+    fn preload_body(&self, arrays: &[String]) -> String {
+        let bytes = self.word_bits / 8;
+        let (columns, banks) = (self.columns, self.banks);
+        let store = "auto& w = (*mems[bank])[index];\n        \
+             w = (w & ~(0xffull << (8 * byte))) | ((unsigned long long)b[a] << (8 * byte));";
+        format!(
+            "    decltype({first}) mems[] = {{{all}}};\n    \
+             for (size_t a = 0; a < n; a++) {{\n        \
+             size_t word = a / {bytes}, byte = a % {bytes};\n        \
+             size_t row = word / ({columns} * {banks}), bank = (word / {columns}) % {banks};\n        \
+             size_t index = row * {columns} + word % {columns};\n        \
+             {store}\n    }}",
+            first = arrays[0],
+            all = arrays.join(", "),
+        )
+    }
 }
 
 /// The text of `module name ... endmodule` in `text`.

@@ -36,6 +36,9 @@ pub enum BoardMemory {
     BlockRam,
     /// The iCE40 UP5K's single-port SB_SPRAM256KA, one byte lane, 32, 64 or 128 KiB.
     Spram,
+    /// The board's external DRAM through a LiteDRAM controller's native port
+    /// ([`crate::board::DramBoardCore`]), the core's clock held while the memory answers.
+    Dram,
 }
 
 impl std::str::FromStr for BoardMemory {
@@ -44,7 +47,8 @@ impl std::str::FromStr for BoardMemory {
         match s {
             "block-ram" => Ok(Self::BlockRam),
             "spram" => Ok(Self::Spram),
-            _ => Err(format!("`{s}` is neither `block-ram` nor `spram`")),
+            "dram" => Ok(Self::Dram),
+            _ => Err(format!("`{s}` is none of `block-ram`, `spram` and `dram`")),
         }
     }
 }
@@ -95,6 +99,7 @@ impl BankedRam {
     /// `bytes` bytes of `kind`: [`BankedRam::new`] for block RAM; for SPRAM one lane and
     /// one, two or four SB_SPRAM256KA (`bytes` of 32, 64 or 128 KiB).
     pub fn of_kind(kind: BoardMemory, bytes: usize, lanes: usize) -> Self {
+        assert!(kind != BoardMemory::Dram, "external DRAM is no on-chip memory (see DramBoardCore)");
         if kind == BoardMemory::Spram {
             assert!(lanes == 1 && spram_count(bytes).is_some(), "SPRAM of {bytes} bytes, {lanes} lanes");
         }
