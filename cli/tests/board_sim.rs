@@ -21,41 +21,43 @@ fn cache() -> String {
     repo().join("target/fpga-sim-tests").display().to_string()
 }
 
-#[test]
-fn the_tiny_model_runs_on_the_icebreaker_spram_design() {
-    let out = std::env::temp_dir().join(format!("systole-board-sim-{}.npy", std::process::id()));
-    let run = systole(&[
-        "fpga",
-        "run",
-        "--sim",
-        "--board",
-        "icebreaker",
-        "--arch",
-        "configs/archs/icebreaker-spram.toml",
-        "--memory",
-        "spram",
-        "--mem-kib",
-        "128",
-        "--baud",
-        "3000000",
-        "--sim-cache",
-        &cache(),
-        "--model",
-        "configs/models/tiny_qop.onnx",
-        "--input",
-        "configs/models/tiny_input.npy",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
-    let text = String::from_utf8_lossy(&run.stdout);
+/// Runs the bundled tiny CNN with its input on `board`'s design built from `arch` and
+/// `flags` in Verilator; checks that every node is golden's, every segment's cycles the
+/// simulator's and the output ONNX Runtime's bit for bit; answers what the run printed.
+fn tiny_model_on(board: &str, arch: &str, flags: &[&str]) -> String {
+    let out = std::env::temp_dir().join(format!("systole-board-sim-{board}-{}.npy", std::process::id()));
+    let cache = cache();
+    let mut args = vec!["fpga", "run", "--sim", "--board", board, "--arch", arch, "--sim-cache", &cache];
+    args.extend(flags);
+    args.extend(["--model", "configs/models/tiny_qop.onnx", "--input", "configs/models/tiny_input.npy", "--output", out.to_str().unwrap()]);
+    let run = systole(&args);
+    let text = String::from_utf8_lossy(&run.stdout).to_string();
     assert!(run.status.success(), "{text}\n{}", String::from_utf8_lossy(&run.stderr));
-    assert!(text.contains("128 KiB of SPRAM board memory, 32 instructions per unit"), "{text}");
     assert!(text.contains("every node's output bit-exact with the golden network (12 nodes)"), "{text}");
     assert!(text.contains("each as the simulator predicts"), "{text}");
-    let board = systole_core::npy::read::<f32>(&out, &[1, 10], "board").unwrap();
+    let got = systole_core::npy::read::<f32>(&out, &[1, 10], "board").unwrap();
     let ort = systole_core::npy::read::<f32>(&repo().join("configs/models/tiny_qop_out.npy"), &[1, 10], "ort").unwrap();
     let _ = std::fs::remove_file(&out);
-    assert_eq!(board.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ort.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ort.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    text
+}
+
+#[test]
+fn the_tiny_model_runs_on_the_icebreaker_spram_design() {
+    let flags = ["--memory", "spram", "--mem-kib", "128", "--baud", "3000000"];
+    let text = tiny_model_on("icebreaker", "configs/archs/icebreaker-spram.toml", &flags);
+    assert!(text.contains("128 KiB of SPRAM board memory, 32 instructions per unit"), "{text}");
+    assert!(!text.contains("stalls"), "fixed-latency memory never stalls: {text}");
+}
+
+/// An ECP5 design on LiteDRAM's SDR controller and its memory model (the ULX3S board with
+/// the OrangeCrab's smaller 4x6 arch, which builds faster under Verilator): the core's
+/// cycles are the simulator's, and the cycles the DRAM held its clock are counted apart.
+#[test]
+fn the_tiny_model_runs_on_an_ecp5_design_with_litedram() {
+    let text = tiny_model_on("ulx3s", "configs/archs/orangecrab.toml", &["--memory", "dram", "--baud", "12500000"]);
+    assert!(text.contains("32768 KiB of DRAM (LiteDRAM's controller on its memory model) board memory"), "{text}");
+    assert!(text.contains("cycles in which the DRAM held the core's clock"), "{text}");
 }
 
 /// The error text of a failing run, without the spaces and frame that miette wraps it in.
@@ -133,6 +135,35 @@ fn bad_runs_name_the_sizes_or_the_fix() {
         "configs/workloads/board.toml",
     ]);
     assert!(says(&e, &["--sim runs a whole network"]), "{e}");
+    // External DRAM only where LiteDRAM drives some, and no bitstream of it yet.
+    let e = failure(&[
+        "fpga",
+        "run",
+        "--sim",
+        "--board",
+        "icebreaker",
+        "--arch",
+        "configs/archs/icebreaker.toml",
+        "--memory",
+        "dram",
+        tiny[0],
+        tiny[1],
+    ]);
+    assert!(says(&e, &["--memory dram: the icebreaker has no external DRAM", "--memory block-ram"]), "{e}");
+    let out = std::env::temp_dir().join(format!("systole-dram-build-{}", std::process::id()));
+    let e = failure(&[
+        "fpga",
+        "build",
+        "--board",
+        "ulx3s",
+        "--arch",
+        "configs/archs/ulx3s.toml",
+        "--memory",
+        "dram",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(says(&e, &["--memory dram", "runs in simulation", "use --memory block-ram"]), "{e}");
 }
 
 /// The same network on an ECP5 board's design (the OrangeCrab preset, block RAM): about a
@@ -140,23 +171,5 @@ fn bad_runs_name_the_sizes_or_the_fix() {
 #[test]
 #[ignore]
 fn the_tiny_model_runs_on_the_orangecrab_design() {
-    let run = systole(&[
-        "fpga",
-        "run",
-        "--sim",
-        "--board",
-        "orangecrab",
-        "--arch",
-        "configs/archs/orangecrab.toml",
-        "--baud",
-        "3000000",
-        "--sim-cache",
-        &cache(),
-        "--model",
-        "configs/models/tiny_qop.onnx",
-    ]);
-    let text = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{text}\n{}", String::from_utf8_lossy(&run.stderr));
-    assert!(text.contains("every node's output bit-exact with the golden network (12 nodes)"), "{text}");
-    assert!(text.contains("each as the simulator predicts"), "{text}");
+    tiny_model_on("orangecrab", "configs/archs/orangecrab.toml", &["--baud", "3000000"]);
 }
