@@ -8,8 +8,11 @@
 //! initialization registers; no CPU. With `sim` the PHY is LiteDRAM's `SDRAMPHYModel`,
 //! which holds the memory itself, so the same controller runs in Verilator.
 //!
-//! Not yet wired to the accelerator (issue 24): the board core's bridge from its DRAM ports
-//! to the native port, with stall cycles counted apart, comes next.
+//! Both user ports are 128 bits wide: a miss of the accelerator's bridge
+//! (`systole_hdl::native_port`) then fetches 16 bytes, eight of the ULX3S's 16-bit words in
+//! one burst of LiteDRAM's port converter. The ULX3S's core runs in simulation
+//! (`crate::sim`, `--memory dram`); its bitstream (the SDR chip's initialization sequence
+//! and the clock gate) and the OrangeCrab's DDR3 in simulation are not built yet.
 
 use crate::tools::FlowError;
 use crate::Board;
@@ -30,7 +33,7 @@ pub struct DramConfig {
     pub device: &'static str,
     /// Bytes of memory on the board.
     pub bytes: u64,
-    /// Bits of the user port's data.
+    /// Bits of the user port's data (16 bytes: one DDR3 burst, eight SDR words).
     pub port_bits: usize,
     /// The board's oscillator, which the DDR3 PHY's own PLL takes in.
     pub input_mhz: f64,
@@ -46,7 +49,7 @@ pub fn config(board: &Board) -> Option<DramConfig> {
             phy: "GENSDRPHY",
             device: "LFE5U-85F-6BG381C",
             bytes: 32 << 20,
-            port_bits: 32,
+            port_bits: 128,
             input_mhz: board.clock_mhz,
         }),
         "orangecrab" => Some(DramConfig {
@@ -143,6 +146,6 @@ mod tests {
         let ulx3s = config(&all[1]).unwrap();
         assert_eq!((ulx3s.bytes, ulx3s.memtype, ulx3s.module_bytes * 8), (32 << 20, "SDR", 16));
         let yaml = ulx3s.yaml(50.0);
-        assert!(yaml.contains("\"sys_clk_freq\": 50000000") && yaml.contains("\"data_width\": 32"), "{yaml}");
+        assert!(yaml.contains("\"sys_clk_freq\": 50000000") && yaml.contains("\"data_width\": 128"), "{yaml}");
     }
 }

@@ -7,14 +7,16 @@
 //! The core behind it runs on a clock that ticks only in the cycles in which `advance` is
 //! high (a gated clock: `DCCA` on the ECP5, a clock-gate cell in simulation). In every
 //! other cycle the bridge works on the core's current request, which its registers hold
-//! still: it reads the words of the read beat that its two-word cache lacks, then writes
-//! each word that the write beat touches (write-through, with byte enables), and only then
-//! lets the core's clock tick, latching the read beat's bytes for the core's next cycle.
+//! still: it reads the words of the read beat that its two-word cache lacks, then takes the
+//! write beat (into the posted write, which collects one word's bytes until a write to
+//! another word or a read miss sends it; a beat across two words is written at once), and
+//! only then lets the core's clock tick, latching the read beat's bytes for the core's next
+//! cycle. The cache is write-through.
 //! So the core sees memory of one cycle's latency and runs exactly the simulator's cycles;
 //! each cycle the bridge holds its clock is a stall, counted in `stalls` while `count` is
 //! high (the program runs). A beat may straddle two words (the cache keeps an even and an
-//! odd word, so both fit). A read and a write in one cycle see the write's bytes (the
-//! compiler never reads a buffer in the cycle it is written).
+//! odd word, so both fit). A read sees memory as it was before its cycle's write, as
+//! block RAM's does.
 
 use crate::dma::Widen;
 use crate::dram::DRAM_ADDR_BITS;
@@ -90,8 +92,23 @@ pub struct NativePortBridge {
     wmask: DFF<Bits<16>>,
     /// The write's byte enables as bit masks.
     wbits: DFF<Bits<PORT_BITS>>,
-    /// The request's writes done so far: to its first word, to its second.
+    /// The request's writes done so far: to its first word, to its second; and all of
+    /// them (a write across two words goes to memory directly).
     written: Vec<DFF<Bit>>,
+    wdone: DFF<Bit>,
+    /// The posted write: one word's bytes, written to memory when a write to another word,
+    /// a write across two words or a read miss comes (write combining).
+    pw_valid: DFF<Bit>,
+    pw_word: DFF<Bits<32>>,
+    pw_data: DFF<Bits<PORT_BITS>>,
+    pw_mask: DFF<Bits<16>>,
+    pw_bits: DFF<Bits<PORT_BITS>>,
+    /// The read beat's bytes, captured once its words are cached and before the request's
+    /// write touches the cache, so that a read sees memory as it was before the cycle's
+    /// write (as block RAM does).
+    captured: DFF<Bit>,
+    held: Vec<DFF<Signed<8>>>,
+    write_waits: Signal<Local, Bit>,
     out: Vec<DFF<Signed<8>>>,
     stall_count: DFF<Bits<STALL_BITS>>,
     /// Per read lane: its byte address, word, byte within the word, and whether the
@@ -167,6 +184,15 @@ impl NativePortBridge {
             wmask: Default::default(),
             wbits: Default::default(),
             written: signals(2),
+            wdone: Default::default(),
+            pw_valid: Default::default(),
+            pw_word: Default::default(),
+            pw_data: Default::default(),
+            pw_mask: Default::default(),
+            pw_bits: Default::default(),
+            captured: Default::default(),
+            held: signals(lanes),
+            write_waits: Default::default(),
             out: signals(lanes),
             stall_count: Default::default(),
             rd_byte: signals(lanes),
@@ -200,7 +226,23 @@ impl NativePortBridge {
 impl Logic for NativePortBridge {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, word, wdata, wmask, wbits, stall_count);
+        dff_setup!(
+            self,
+            clock,
+            state,
+            word,
+            wdata,
+            wmask,
+            wbits,
+            stall_count,
+            wdone,
+            pw_valid,
+            pw_word,
+            pw_data,
+            pw_mask,
+            pw_bits,
+            captured
+        );
         for s in 0..2 {
             self.tag[s].clock.next = self.clock.val();
             self.valid[s].clock.next = self.clock.val();
@@ -212,6 +254,8 @@ impl Logic for NativePortBridge {
             self.written[s].d.next = self.written[s].q.val();
         }
         for k in 0..self.out.len() {
+            self.held[k].clock.next = self.clock.val();
+            self.held[k].d.next = self.held[k].q.val();
             self.out[k].clock.next = self.clock.val();
             self.out[k].d.next = self.out[k].q.val();
             self.rd_data[k].next = self.out[k].q.val();
@@ -276,6 +320,11 @@ impl Logic for NativePortBridge {
             }
         }
 
+        // The request's write needs the port before the core's clock may tick: it spans two
+        // words, or another word's write is posted.
+        self.write_waits.next = (self.w_any[0].val() | self.w_any[1].val())
+            & !self.wdone.q.val()
+            & (self.w_any[1].val() | (self.pw_valid.q.val() & (self.pw_word.q.val() != self.wr_first.val())));
         self.advance.next = false;
         self.cmd_valid.next = false;
         self.cmd_we.next = false;
@@ -287,30 +336,88 @@ impl Logic for NativePortBridge {
         match self.state.q.val() {
             PortState::Check => {
                 if self.miss.val() {
-                    self.word.d.next = self.miss_word.val();
-                    self.state.d.next = PortState::ReadCmd;
-                } else if self.w_any[0].val() & !self.written[0].q.val() {
-                    self.word.d.next = self.wr_first.val();
-                    self.wdata.d.next = self.w_data[0].val();
-                    self.wmask.d.next = self.w_mask[0].val();
-                    self.wbits.d.next = self.w_bits[0].val();
-                    self.written[0].d.next = true;
-                    self.state.d.next = PortState::WriteCmd;
-                } else if self.w_any[1].val() & !self.written[1].q.val() {
-                    self.word.d.next = self.wr_last.val();
-                    self.wdata.d.next = self.w_data[1].val();
-                    self.wmask.d.next = self.w_mask[1].val();
-                    self.wbits.d.next = self.w_bits[1].val();
-                    self.written[1].d.next = true;
-                    self.state.d.next = PortState::WriteCmd;
+                    if self.pw_valid.q.val() {
+                        // The posted write reaches memory before any read does.
+                        self.word.d.next = self.pw_word.q.val();
+                        self.wdata.d.next = self.pw_data.q.val();
+                        self.wmask.d.next = self.pw_mask.q.val();
+                        self.wbits.d.next = self.pw_bits.q.val();
+                        self.pw_valid.d.next = false;
+                        self.state.d.next = PortState::WriteCmd;
+                    } else {
+                        self.word.d.next = self.miss_word.val();
+                        self.state.d.next = PortState::ReadCmd;
+                    }
                 } else {
-                    // Every read word cached, every write done: the core's clock ticks
-                    // and its next cycle sees the beat's bytes.
-                    self.advance.next = true;
-                    self.written[0].d.next = false;
-                    self.written[1].d.next = false;
-                    for k in 0..self.out.len() {
-                        self.out[k].d.next = signed_cast(self.rd_shifted[k].val().get_bits::<8>(0));
+                    // The read beat, as memory holds it before this cycle's write.
+                    if !self.captured.q.val() {
+                        self.captured.d.next = true;
+                        for k in 0..self.held.len() {
+                            self.held[k].d.next = signed_cast(self.rd_shifted[k].val().get_bits::<8>(0));
+                        }
+                    }
+                    if self.write_waits.val() {
+                        if self.pw_valid.q.val() {
+                            self.word.d.next = self.pw_word.q.val();
+                            self.wdata.d.next = self.pw_data.q.val();
+                            self.wmask.d.next = self.pw_mask.q.val();
+                            self.wbits.d.next = self.pw_bits.q.val();
+                            self.pw_valid.d.next = false;
+                            self.state.d.next = PortState::WriteCmd;
+                        } else if self.w_any[0].val() & !self.written[0].q.val() {
+                            self.word.d.next = self.wr_first.val();
+                            self.wdata.d.next = self.w_data[0].val();
+                            self.wmask.d.next = self.w_mask[0].val();
+                            self.wbits.d.next = self.w_bits[0].val();
+                            self.written[0].d.next = true;
+                            self.state.d.next = PortState::WriteCmd;
+                        } else if self.w_any[1].val() & !self.written[1].q.val() {
+                            self.word.d.next = self.wr_last.val();
+                            self.wdata.d.next = self.w_data[1].val();
+                            self.wmask.d.next = self.w_mask[1].val();
+                            self.wbits.d.next = self.w_bits[1].val();
+                            self.written[1].d.next = true;
+                            self.state.d.next = PortState::WriteCmd;
+                        } else {
+                            self.wdone.d.next = true;
+                        }
+                    } else {
+                        // Every read word cached, the write posted or done: the core's
+                        // clock ticks and its next cycle sees the beat's bytes.
+                        self.advance.next = true;
+                        self.captured.d.next = false;
+                        self.wdone.d.next = false;
+                        self.written[0].d.next = false;
+                        self.written[1].d.next = false;
+                        for k in 0..self.out.len() {
+                            if self.captured.q.val() {
+                                self.out[k].d.next = self.held[k].q.val();
+                            } else {
+                                self.out[k].d.next = signed_cast(self.rd_shifted[k].val().get_bits::<8>(0));
+                            }
+                        }
+                        if self.w_any[0].val() & !self.wdone.q.val() {
+                            // A write within one word joins the posted write (the same
+                            // word, or none posted) and the cache, write-through.
+                            self.pw_valid.d.next = true;
+                            self.pw_word.d.next = self.wr_first.val();
+                            if self.pw_valid.q.val() {
+                                self.pw_data.d.next = (self.pw_data.q.val() & !self.w_bits[0].val()) | self.w_data[0].val();
+                                self.pw_mask.d.next = self.pw_mask.q.val() | self.w_mask[0].val();
+                                self.pw_bits.d.next = self.pw_bits.q.val() | self.w_bits[0].val();
+                            } else {
+                                self.pw_data.d.next = self.w_data[0].val();
+                                self.pw_mask.d.next = self.w_mask[0].val();
+                                self.pw_bits.d.next = self.w_bits[0].val();
+                            }
+                            if self.wr_first.val().get_bit(0) {
+                                if self.valid[1].q.val() & (self.tag[1].q.val() == self.wr_first.val()) {
+                                    self.line[1].d.next = (self.line[1].q.val() & !self.w_bits[0].val()) | self.w_data[0].val();
+                                }
+                            } else if self.valid[0].q.val() & (self.tag[0].q.val() == self.wr_first.val()) {
+                                self.line[0].d.next = (self.line[0].q.val() & !self.w_bits[0].val()) | self.w_data[0].val();
+                            }
+                        }
                     }
                 }
             }
