@@ -335,19 +335,18 @@ impl Logic for NativePortBridge {
         self.rdata_ready.next = false;
         match self.state.q.val() {
             PortState::Check => {
-                if self.miss.val() {
-                    if self.pw_valid.q.val() {
-                        // The posted write reaches memory before any read does.
-                        self.word.d.next = self.pw_word.q.val();
-                        self.wdata.d.next = self.pw_data.q.val();
-                        self.wmask.d.next = self.pw_mask.q.val();
-                        self.wbits.d.next = self.pw_bits.q.val();
-                        self.pw_valid.d.next = false;
-                        self.state.d.next = PortState::WriteCmd;
-                    } else {
-                        self.word.d.next = self.miss_word.val();
-                        self.state.d.next = PortState::ReadCmd;
-                    }
+                if self.pw_valid.q.val() & (self.miss.val() | self.write_waits.val()) {
+                    // The posted write goes first: before any read, and before a write to
+                    // another word takes its place.
+                    self.word.d.next = self.pw_word.q.val();
+                    self.wdata.d.next = self.pw_data.q.val();
+                    self.wmask.d.next = self.pw_mask.q.val();
+                    self.wbits.d.next = self.pw_bits.q.val();
+                    self.pw_valid.d.next = false;
+                    self.state.d.next = PortState::WriteCmd;
+                } else if self.miss.val() {
+                    self.word.d.next = self.miss_word.val();
+                    self.state.d.next = PortState::ReadCmd;
                 } else {
                     // The read beat, as memory holds it before this cycle's write.
                     if !self.captured.q.val() {
@@ -357,14 +356,8 @@ impl Logic for NativePortBridge {
                         }
                     }
                     if self.write_waits.val() {
-                        if self.pw_valid.q.val() {
-                            self.word.d.next = self.pw_word.q.val();
-                            self.wdata.d.next = self.pw_data.q.val();
-                            self.wmask.d.next = self.pw_mask.q.val();
-                            self.wbits.d.next = self.pw_bits.q.val();
-                            self.pw_valid.d.next = false;
-                            self.state.d.next = PortState::WriteCmd;
-                        } else if self.w_any[0].val() & !self.written[0].q.val() {
+                        // A write across two words, straight to memory.
+                        if self.w_any[0].val() & !self.written[0].q.val() {
                             self.word.d.next = self.wr_first.val();
                             self.wdata.d.next = self.w_data[0].val();
                             self.wmask.d.next = self.w_mask[0].val();

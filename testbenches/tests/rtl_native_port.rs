@@ -96,8 +96,10 @@ fn run(lanes: usize, port_bytes: usize, seed: u64) {
 
 #[test]
 fn the_core_sees_one_cycle_memory_through_a_native_port() {
-    for (lanes, port_bytes, seed) in [(1, 4, 1), (2, 4, 2), (1, 16, 3), (4, 16, 4)] {
-        run(lanes, port_bytes, seed);
+    for (lanes, port_bytes) in [(1, 4), (2, 4), (1, 16), (2, 16), (4, 16)] {
+        for seed in 1..=4 {
+            run(lanes, port_bytes, seed);
+        }
     }
 }
 
