@@ -40,8 +40,8 @@ fn run(lanes: usize, port_bytes: usize, seed: u64) {
         let writing = rng.gen_bool(0.3);
         let bytes = (0..lanes).map(|_| (writing && rng.gen_bool(0.8)).then(|| rng.gen())).collect();
         requests.push(Request { rd, wr, bytes });
-        rd += lanes as u64;
-        wr += lanes as u64;
+        rd = (rd + lanes as u64) % size as u64;
+        wr = (wr + lanes as u64) % size as u64;
     }
     // Reads of words no write touched: the posted write reaches memory first.
     for w in 0..2 {
