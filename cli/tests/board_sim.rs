@@ -173,3 +173,40 @@ fn bad_runs_name_the_sizes_or_the_fix() {
 fn the_tiny_model_runs_on_the_orangecrab_design() {
     tiny_model_on("orangecrab", "configs/archs/orangecrab.toml", &["--baud", "3000000"]);
 }
+
+/// MobileNetV2 at 224 (README command 1 fetches `target/mobilenetv2.onnx`) on the ULX3S
+/// preset's design with its SDRAM through LiteDRAM's model: every node golden, every
+/// segment's cycles the simulator's, the DRAM's stalls counted apart. Long under
+/// Verilator: `cargo test --release -p systole --test board_sim -- --ignored mobilenetv2`.
+#[test]
+#[ignore]
+fn mobilenetv2_runs_on_the_ulx3s_dram_design() {
+    let model = repo().join("target/mobilenetv2.onnx");
+    assert!(model.is_file(), "{} is missing: run README command 1 first", model.display());
+    let cache = cache();
+    let run = systole(&[
+        "fpga",
+        "run",
+        "--sim",
+        "--board",
+        "ulx3s",
+        "--arch",
+        "configs/archs/ulx3s.toml",
+        "--memory",
+        "dram",
+        "--baud",
+        "12500000",
+        "--timeout-s",
+        "20000",
+        "--sim-cache",
+        &cache,
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{text}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(text.contains("every node's output bit-exact with the golden network"), "{text}");
+    assert!(text.contains("each as the simulator predicts"), "{text}");
+    assert!(text.contains("cycles in which the DRAM held the core's clock"), "{text}");
+    eprintln!("{text}");
+}
