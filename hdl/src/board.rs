@@ -262,6 +262,7 @@ impl Logic for DramBoardCore {
         self.finished.next = self.acc.finished.val();
 
         self.port.count.next = self.acc.running.val();
+        self.port.clear.next = self.bridge.run.val();
         for i in 0..self.bridge.stalls.len() {
             self.bridge.stalls[i].next = bit_cast::<64, STALL_BITS>(self.port.stalls.val());
         }

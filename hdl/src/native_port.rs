@@ -65,7 +65,9 @@ pub struct NativePortBridge {
     pub advance: Signal<Out, Bit>,
     /// Count held cycles (the program runs).
     pub count: Signal<In, Bit>,
-    /// Cycles held while `count` was high.
+    /// Start counting from 0 (a program starts).
+    pub clear: Signal<In, Bit>,
+    /// Cycles held while `count` was high since `clear`.
     pub stalls: Signal<Out, Bits<STALL_BITS>>,
     /// Native port: command (word address, write flag), offered and taken.
     pub cmd_valid: Signal<Out, Bit>,
@@ -163,6 +165,7 @@ impl NativePortBridge {
             wr_data: signals(lanes),
             advance: Default::default(),
             count: Default::default(),
+            clear: Default::default(),
             stalls: Default::default(),
             cmd_valid: Default::default(),
             cmd_ready: Default::default(),
@@ -457,7 +460,9 @@ impl Logic for NativePortBridge {
                 }
             }
         }
-        if !self.advance.val() & self.count.val() {
+        if self.clear.val() {
+            self.stall_count.d.next = 0.into();
+        } else if !self.advance.val() & self.count.val() {
             self.stall_count.d.next = self.stall_count.q.val() + 1;
         }
     }

@@ -119,12 +119,21 @@ fn runs_a_layer_on_a_board_with_dram_behind_a_native_port() {
     assert_eq!(outcome.golden.first_mismatch(&program.outputs[0].read(&run.dram)), None, "board output differs from golden");
     assert_eq!(run.cycles, outcome.report.cycles, "board cycle counter differs from the simulator");
     let stalls = host.stalls().unwrap().expect("a DRAM board counts its stalls");
-    let board = host.into_inner().core;
+    let board = &host.port_mut().core;
     assert_eq!(stalls, board.running_cycles - board.running_ticks, "every held cycle of the run is a counted stall");
     // `running` spans the program's cycles and the one in which `finished` rises.
     assert_eq!(board.running_ticks, run.cycles + 1, "the core's clock ticked once per counted cycle");
     assert!(stalls > 0, "a native port with delays holds the core");
-    eprintln!("2x2 GEMM on DRAM: {} cycles + {stalls} stalls; {} of {} free cycles ticked", run.cycles, board.ticks, board.cycles);
+    // The same program again: the same cycles, and the stalls of this run alone.
+    let (cycles_before, ticks_before) = (board.running_cycles, board.running_ticks);
+    assert_eq!(host.load_and_start(&id, &a, program).unwrap(), run.cycles);
+    let again = host.stalls().unwrap().unwrap();
+    let board = &host.port_mut().core;
+    assert_eq!(again, (board.running_cycles - cycles_before) - (board.running_ticks - ticks_before), "stalls of the last run only");
+    eprintln!(
+        "2x2 GEMM on DRAM: {} cycles + {stalls} stalls, then + {again}; {} of {} free cycles ticked",
+        run.cycles, board.ticks, board.cycles
+    );
 }
 
 /// Runs one layer through the host client on the simulated board; see the module doc.

@@ -61,6 +61,7 @@ fn run(lanes: usize, port_bytes: usize, seed: u64) {
             bridge.wr_data[i].next = (b.unwrap_or(0) as i8 as i64).into();
         }
         bridge.count.next = true;
+        bridge.clear.next = false;
         let offer = port.offer();
         bridge.cmd_ready.next = offer.cmd_ready;
         bridge.wdata_ready.next = offer.wdata_ready;
