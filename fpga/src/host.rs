@@ -178,7 +178,7 @@ impl<P: Read + Write> Host<P> {
         msg.extend(counts.iter().flat_map(|c| c.to_le_bytes()));
         self.send(what, &msg)?;
         let got = self.receive(what, CYCLE_BYTES)?;
-        Ok(got.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64))
+        Ok(little_endian(&got))
     }
 
     /// The cycles the board's memory held the core's clock while the last program ran:
@@ -191,7 +191,7 @@ impl<P: Read + Write> Host<P> {
             NAK => Ok(None),
             ACK => {
                 let got = self.receive(what, CYCLE_BYTES)?;
-                Ok(Some(got.iter().rev().fold(0u64, |acc, &b| acc << 8 | b as u64)))
+                Ok(Some(little_endian(&got)))
             }
             got => Err(HostError::Protocol { what: what.into(), got, expected: ACK }),
         }
@@ -242,6 +242,11 @@ impl<P: Read + Write> Host<P> {
         }
         Ok(BoardRun { dram: image, cycles })
     }
+}
+
+/// The value of `bytes`, least significant first (the protocol's counts).
+fn little_endian(bytes: &[u8]) -> u64 {
+    bytes.iter().rev().fold(0u64, |acc, &b| acc << 8 | u64::from(b))
 }
 
 /// Refuses a program with more instructions in a unit than the board's memories hold.

@@ -280,13 +280,15 @@ module {DRAM_SIM_TOP}(input clock, input uart_rx, output uart_tx, output running
     .clock(clock), .core_clock(core_clock), .advance(advance), .uart_rx(uart_rx), .uart_tx(uart_tx),
     .running(running), .finished(finished), .cmd_valid(cmd_valid), .cmd_ready(cmd_ready), .cmd_we(cmd_we),
     .cmd_addr(cmd_addr), .wdata_valid(wdata_valid), .wdata_ready(wdata_ready), .wdata_data(wdata_data),
-    .wdata_we(wdata_we), .rdata_valid(rdata_valid), .rdata_ready(rdata_ready), .rdata_data({{{pad}'d0, rdata}}));
+    .wdata_we(wdata_we), .rdata_valid(rdata_valid), .rdata_ready(rdata_ready), .rdata_data({rdata}));
 endmodule
 ",
         wm = w - 1,
         am = a - 1,
         bm = w / 8 - 1,
-        pad = 128 - w,
+        // A 128-bit port fills the core's port; a narrower one is zero-extended (a
+        // zero-width constant is no Verilog).
+        rdata = if w == 128 { "rdata".to_string() } else { format!("{{{}'d0, rdata}}", 128 - w) },
         core = crate::top::CORE,
     )
 }
