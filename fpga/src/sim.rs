@@ -16,6 +16,12 @@
 //! simulation marks the board memory's arrays for Verilator's access (a `public_flat_rw`
 //! metacomment beside each, the only difference from the built design's text) and the
 //! harness writes the image into them, in the memory's own layout, before the first cycle.
+//! The same access is a back door ([`BoardSim::peek`], [`BoardSim::poke`]) once the core is
+//! idle, for the megabytes of a large network's intermediate values, which the simulated
+//! UART (10 bits a byte at the core's clocks per bit) would take hours to carry.
+//!
+//! The harness's standard input and output carry frames: the UART's bytes (`'U'`), and the
+//! back door's reads (`'R'`) and writes (`'W'`).
 
 use crate::bitstream::{core_verilog, BuildOptions};
 use crate::tools::{self, FlowError};
@@ -40,10 +46,34 @@ const HARNESS: &str = r#"// The board core under Verilator, its UART on stdin/st
 #include <poll.h>
 #include <unistd.h>
 
-// Writes bytes `b[0..n)` into the board memory from address 0, as the host's writes would.
-static void preload(Vsystole_board_core___024root* root, const unsigned char* b, size_t n) {
-PRELOAD_BODY
+// Reads (or, with `write`, writes) the board memory's byte at address `a`, in the memory's
+// own layout, as the host's reads and writes would.
+static void memory_byte(Vsystole_board_core___024root* root, size_t a, unsigned char* value, bool write) {
+MEMORY_BYTE_BODY
+    if (write) w = (w & ~(0xffull << shift)) | ((unsigned long long)*value << shift);
+    else *value = (unsigned char)(w >> shift);
 }
+
+static unsigned long le32(const unsigned char* p) {
+    return (unsigned long)p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24;
+}
+
+static bool write_all(const unsigned char* b, size_t n) {
+    while (n > 0) {
+        ssize_t k = write(1, b, n);
+        if (k <= 0) return false;
+        b += k;
+        n -= k;
+    }
+    return true;
+}
+
+// A back-door access of the memory: a read of `len` bytes, or a write of `data`.
+struct BackDoor {
+    bool write;
+    unsigned long addr, len;
+    std::vector<unsigned char> data;
+};
 
 int main(int argc, char** argv) {
     const long cpb = std::atol(argv[1]);
@@ -54,16 +84,22 @@ int main(int argc, char** argv) {
     if (argc > 2) {
         FILE* f = std::fopen(argv[2], "rb");
         if (!f) return 2;
-        std::deque<unsigned char> image;
-        for (int c; (c = std::fgetc(f)) != EOF;) image.push_back((unsigned char)c);
+        size_t a = 0;
+        for (int c; (c = std::fgetc(f)) != EOF; a++) {
+            unsigned char b = (unsigned char)c;
+            memory_byte(core->rootp, a, &b, true);
+        }
         std::fclose(f);
-        std::vector<unsigned char> bytes(image.begin(), image.end());
-        preload(core->rootp, bytes.data(), bytes.size());
     }
     core->uart_rx = 1;
     core->clock = 0;
     core->eval();
+    // Bytes for the UART, and back-door accesses (served when the line is quiet, so the
+    // core is idle and its last writes have reached the memory), parsed from stdin's
+    // frames: 'U' len32 bytes, 'R' addr32 len32, 'W' addr32 len32 bytes.
     std::deque<unsigned char> pending;
+    std::deque<BackDoor> doors;
+    std::vector<unsigned char> input;
     long send_bit = -1, send_count = 0, recv_count = -1, idle = 0;
     int send_byte = 0, recv_byte = 0;
     bool eof = false;
@@ -72,6 +108,23 @@ int main(int argc, char** argv) {
     for (unsigned long cycle = 0;; cycle++) {
         if (core->running) idle = 0;
         bool quiet = pending.empty() && send_bit < 0 && recv_count < 0 && idle > quiet_after;
+        if (quiet) {
+            for (; !doors.empty(); doors.pop_front()) {
+                BackDoor& d = doors.front();
+                if (trace) fprintf(stderr, "board_sim: cycle %lu: back door %s %lu bytes at %lu\n", cycle, d.write ? "writes" : "reads", d.len, d.addr);
+                if (d.write) {
+                    for (unsigned long i = 0; i < d.len; i++) memory_byte(core->rootp, d.addr + i, &d.data[i], true);
+                    const unsigned char ack = 'W';
+                    if (!write_all(&ack, 1)) return 1;
+                } else {
+                    std::vector<unsigned char> out(5 + d.len);
+                    out[0] = 'R';
+                    for (int i = 0; i < 4; i++) out[1 + i] = (unsigned char)(d.len >> (8 * i));
+                    for (unsigned long i = 0; i < d.len; i++) memory_byte(core->rootp, d.addr + i, &out[5 + i], false);
+                    if (!write_all(out.data(), out.size())) return 1;
+                }
+            }
+        }
         if (quiet && eof) break;
         if (!eof && (quiet || cycle % 256 == 0)) {
             if (quiet && trace) fprintf(stderr, "board_sim: cycle %lu: idle, waiting for the host (finished=%d)\n", cycle, (int)core->finished);
@@ -79,8 +132,33 @@ int main(int argc, char** argv) {
             if (poll(&p, 1, quiet ? -1 : 0) > 0) {
                 ssize_t n = read(0, buf, sizeof buf);
                 if (n <= 0) eof = true;
-                else pending.insert(pending.end(), buf, buf + n);
-                idle = 0;
+                else input.insert(input.end(), buf, buf + n);
+                size_t at = 0;
+                for (;;) {
+                    size_t left = input.size() - at;
+                    if (left < 5) break;
+                    unsigned char tag = input[at];
+                    unsigned long first = le32(&input[at + 1]);
+                    if (tag == 'U') {
+                        if (left < 5 + first) break;
+                        pending.insert(pending.end(), input.begin() + at + 5, input.begin() + at + 5 + first);
+                        at += 5 + first;
+                        idle = 0;
+                    } else if (tag == 'R' || tag == 'W') {
+                        if (left < 9) break;
+                        unsigned long len = le32(&input[at + 5]);
+                        size_t size = tag == 'W' ? 9 + len : 9;
+                        if (left < size) break;
+                        BackDoor d{tag == 'W', first, len, {}};
+                        if (d.write) d.data.assign(input.begin() + at + 9, input.begin() + at + 9 + len);
+                        doors.push_back(std::move(d));
+                        at += size;
+                    } else {
+                        fprintf(stderr, "board_sim: unknown frame %02x on stdin\n", tag);
+                        return 3;
+                    }
+                }
+                input.erase(input.begin(), input.begin() + at);
             }
         }
         if (send_bit < 0 && !pending.empty()) {
@@ -116,9 +194,9 @@ int main(int argc, char** argv) {
             long bit = (recv_count - cpb / 2) / cpb;
             if ((recv_count - cpb / 2) % cpb == 0 && bit >= 1 && bit <= 8) recv_byte |= (core->uart_tx & 1) << (bit - 1);
             if (recv_count == 9 * cpb + cpb / 2) {
-                unsigned char b = recv_byte;
-                if (trace) fprintf(stderr, "board_sim: cycle %lu: sent %02x\n", cycle, b);
-                if (write(1, &b, 1) != 1) return 1;
+                const unsigned char frame[2] = {'U', (unsigned char)recv_byte};
+                if (trace) fprintf(stderr, "board_sim: cycle %lu: sent %02x\n", cycle, frame[1]);
+                if (!write_all(frame, 2)) return 1;
                 recv_count = -1;
                 idle = 0;
             }
@@ -156,6 +234,8 @@ pub struct SimBuild {
     pub binary: PathBuf,
     /// The UART's clocks per bit.
     pub clocks_per_bit: usize,
+    /// Bytes of board memory.
+    pub memory_bytes: u64,
 }
 
 /// Builds (or finds, when an earlier build made the same design) the Verilated board core
@@ -176,7 +256,8 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
             let banks: Vec<String> = (0..lanes).map(|k| format!("&root->systole_board_core__DOT__ram__DOT__bank{k}")).collect();
             format!(
                 "    decltype(&root->systole_board_core__DOT__ram__DOT__bank0) banks[] = {{{}}};\n    \
-                 for (size_t a = 0; a < n; a++) (*banks[a % {lanes}])[a / {lanes}] = b[a];",
+                 auto& w = (*banks[a % {lanes}])[a / {lanes}];\n    \
+                 const int shift = 0;",
                 banks.join(", ")
             )
         }
@@ -185,10 +266,8 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
             let mems: Vec<String> = (0..count).map(|k| format!("&root->systole_board_core__DOT__ram__DOT__spram{k}__DOT__mem")).collect();
             format!(
                 "    decltype(&root->systole_board_core__DOT__ram__DOT__spram0__DOT__mem) mems[] = {{{}}};\n    \
-                 for (size_t a = 0; a < n; a++) {{\n        \
-                 auto& w = (*mems[a >> 15])[(a >> 1) & 0x3fff];\n        \
-                 int shift = (a & 1) * 8;\n        \
-                 w = (w & ~(0xff << shift)) | (b[a] << shift);\n    }}",
+                 auto& w = (*mems[a >> 15])[(a >> 1) & 0x3fff];\n    \
+                 const int shift = (a & 1) * 8;",
                 mems.join(", ")
             )
         }
@@ -215,7 +294,7 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
             extra.push(("litedram_core.v".to_string(), text));
             extra.push(("board_sim.v".to_string(), dram_sim_top(&dram)));
             top = DRAM_SIM_TOP.to_string();
-            geometry.preload_body(&arrays.iter().map(|a| format!("&root->{DRAM_SIM_TOP}__DOT__dram__DOT__{a}")).collect::<Vec<_>>())
+            geometry.memory_byte_body(&arrays.iter().map(|a| format!("&root->{DRAM_SIM_TOP}__DOT__dram__DOT__{a}")).collect::<Vec<_>>())
         }
     };
     let mut sources = vec![("core.v".to_string(), core)];
@@ -228,11 +307,12 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
         let model = model.replacen("reg [15:0] mem [0:16383];", "reg [15:0] mem [0:16383] /*verilator public_flat_rw*/;", 1);
         sources.push(("sb_spram256ka.v".into(), model));
     }
-    sources.push(("harness.cpp".into(), HARNESS.replace("PRELOAD_BODY", &body).replace("Vsystole_board_core", &format!("V{top}"))));
+    sources.push(("harness.cpp".into(), HARNESS.replace("MEMORY_BYTE_BODY", &body).replace("Vsystole_board_core", &format!("V{top}"))));
+    let memory_bytes = opts.memory_bytes as u64;
     let dir = cache.join(format!("{}-{:016x}", board.name, hash(&sources)));
     let binary = dir.join("obj/board_sim");
     if binary.is_file() {
-        return Ok(SimBuild { binary, clocks_per_bit });
+        return Ok(SimBuild { binary, clocks_per_bit, memory_bytes });
     }
     std::fs::create_dir_all(&dir).map_err(|source| FlowError::Io { path: dir.clone(), source })?;
     for (name, text) in &sources {
@@ -243,7 +323,7 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
     args.extend(["--top-module", &top, "-Mdir", "obj", "-o", "board_sim", "-j", "2"]);
     args.extend(sources.iter().map(|(n, _)| n.as_str()));
     tools::run("verilator", &args, &dir, "verilator.log")?;
-    Ok(SimBuild { binary, clocks_per_bit })
+    Ok(SimBuild { binary, clocks_per_bit, memory_bytes })
 }
 
 /// The simulation's top module with external DRAM: the board core, LiteDRAM's core with
@@ -318,19 +398,17 @@ impl SdramGeometry {
         })
     }
 
-    /// The harness's preload through the arrays `arrays` (C++ pointers to them).
-    fn preload_body(&self, arrays: &[String]) -> String {
+    /// The harness's access to byte `a` through the arrays `arrays` (C++ pointers to them):
+    /// the word `w` that holds it and the byte's `shift` in it.
+    fn memory_byte_body(&self, arrays: &[String]) -> String {
         let bytes = self.word_bits / 8;
         let (columns, banks) = (self.columns, self.banks);
-        let store = "auto& w = (*mems[bank])[index];\n        \
-             w = (w & ~(0xffull << (8 * byte))) | ((unsigned long long)b[a] << (8 * byte));";
         format!(
             "    decltype({first}) mems[] = {{{all}}};\n    \
-             for (size_t a = 0; a < n; a++) {{\n        \
-             size_t word = a / {bytes}, byte = a % {bytes};\n        \
-             size_t row = word / ({columns} * {banks}), bank = (word / {columns}) % {banks};\n        \
-             size_t index = row * {columns} + word % {columns};\n        \
-             {store}\n    }}",
+             const size_t word = a / {bytes}, byte = a % {bytes};\n    \
+             const size_t row = word / ({columns} * {banks}), bank = (word / {columns}) % {banks};\n    \
+             auto& w = (*mems[bank])[row * {columns} + word % {columns}];\n    \
+             const int shift = 8 * byte;",
             first = arrays[0],
             all = arrays.join(", "),
         )
@@ -356,14 +434,50 @@ fn hash(sources: &[(String, String)]) -> u64 {
 }
 
 /// A running simulated board: a byte stream to its host bridge, reads giving up after the
-/// time-out (as a serial port's do).
+/// time-out (as a serial port's do), and a back door to its memory.
 pub struct BoardSim {
     child: Child,
     stdin: Option<ChildStdin>,
     bytes: Receiver<Vec<u8>>,
+    doors: Receiver<Vec<u8>>,
     unread: Vec<u8>,
     timeout: Duration,
+    memory_bytes: u64,
     preload_file: Option<PathBuf>,
+}
+
+/// The harness's output: the UART's bytes ('U' byte), the back door's reads ('R' len32
+/// bytes) and its acknowledged writes ('W'), sent on to `bytes` and `doors`.
+fn demultiplex(stdout: impl Read, bytes: std::sync::mpsc::Sender<Vec<u8>>, doors: std::sync::mpsc::Sender<Vec<u8>>) {
+    let mut out = std::io::BufReader::new(stdout);
+    let mut tag = [0u8; 1];
+    while out.read_exact(&mut tag).is_ok() {
+        let sent = match tag[0] {
+            b'U' => {
+                let mut byte = [0u8; 1];
+                if out.read_exact(&mut byte).is_err() {
+                    return;
+                }
+                bytes.send(byte.to_vec()).is_ok()
+            }
+            b'R' => {
+                let mut len = [0u8; 4];
+                if out.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut data = vec![0u8; u32::from_le_bytes(len) as usize];
+                if out.read_exact(&mut data).is_err() {
+                    return;
+                }
+                doors.send(data).is_ok()
+            }
+            b'W' => doors.send(Vec::new()).is_ok(),
+            _ => false,
+        };
+        if !sent {
+            return;
+        }
+    }
 }
 
 impl BoardSim {
@@ -389,23 +503,74 @@ impl BoardSim {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|source| SimError::Spawn { path: build.binary.clone(), source })?;
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, bytes) = channel();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (bytes_tx, bytes) = channel();
+        let (doors_tx, doors) = channel();
+        std::thread::spawn(move || demultiplex(stdout, bytes_tx, doors_tx));
         let stdin = child.stdin.take();
-        Ok(Self { child, stdin, bytes, unread: Vec::new(), timeout, preload_file })
+        Ok(Self { child, stdin, bytes, doors, unread: Vec::new(), timeout, memory_bytes: build.memory_bytes, preload_file })
     }
 
     /// Sets how long a read waits for the board.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// Sends one frame to the harness.
+    fn send(&mut self, tag: u8, fields: &[u32], data: &[u8]) -> std::io::Result<()> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| std::io::Error::other("the simulated board has stopped"))?;
+        let mut frame = vec![tag];
+        for f in fields {
+            frame.extend(f.to_le_bytes());
+        }
+        frame.extend(data);
+        stdin.write_all(&frame)?;
+        stdin.flush()
+    }
+
+    /// Checks a back-door access of `len` bytes at `addr` against the memory's size, and
+    /// gives its frame fields.
+    fn door(&self, addr: u64, len: usize) -> std::io::Result<[u32; 2]> {
+        let end = addr.checked_add(len as u64).filter(|&e| e <= self.memory_bytes);
+        match (end, u32::try_from(addr), u32::try_from(len)) {
+            (Some(_), Ok(a), Ok(l)) => Ok([a, l]),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{len} bytes at {addr} lie outside the simulated board memory of {} bytes", self.memory_bytes),
+            )),
+        }
+    }
+
+    /// The back door's answer, once the board is idle.
+    fn door_answer(&mut self) -> std::io::Result<Vec<u8>> {
+        match self.doors.recv_timeout(self.timeout) {
+            Ok(data) => Ok(data),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the simulated board's memory did not answer in time"))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(std::io::Error::other("the simulated board has stopped")),
+        }
+    }
+
+    /// Reads `len` bytes of the board memory from `addr` through the simulation's back
+    /// door (Verilator's access to the memory's arrays), once the core is idle and its
+    /// writes have reached the memory: in a moment, where the simulated UART takes 10 bits
+    /// a byte.
+    pub fn peek(&mut self, addr: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let fields = self.door(addr, len)?;
+        self.send(b'R', &fields, &[])?;
+        let data = self.door_answer()?;
+        if data.len() != len {
+            return Err(std::io::Error::other(format!("the back door answered {} bytes for {len}", data.len())));
+        }
+        Ok(data)
+    }
+
+    /// Writes `bytes` into the board memory from `addr` through the back door (as [`Self::peek`]).
+    pub fn poke(&mut self, addr: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let fields = self.door(addr, bytes.len())?;
+        self.send(b'W', &fields, bytes)?;
+        self.door_answer().map(drop)
     }
 }
 
@@ -420,6 +585,9 @@ impl Read for BoardSim {
                 Err(RecvTimeoutError::Disconnected) => return Ok(0),
             }
         }
+        while let Ok(more) = self.bytes.try_recv() {
+            self.unread.extend(more);
+        }
         let n = buf.len().min(self.unread.len());
         buf[..n].copy_from_slice(&self.unread[..n]);
         self.unread.drain(..n);
@@ -429,11 +597,13 @@ impl Read for BoardSim {
 
 impl Write for BoardSim {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.stdin.as_mut().ok_or_else(|| std::io::Error::other("the simulated board has stopped"))?.write(buf)
+        let len = buf.len().min(u32::MAX as usize);
+        self.send(b'U', &[len as u32], &buf[..len])?;
+        Ok(len)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.stdin.as_mut().map_or(Ok(()), |s| s.flush())
+        Ok(())
     }
 }
 

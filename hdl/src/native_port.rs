@@ -9,9 +9,10 @@
 //! other cycle the bridge works on the core's current request, which its registers hold
 //! still: it reads the words of the read beat that its two-word cache lacks, then takes the
 //! write beat (into the posted write, which collects one word's bytes until a write to
-//! another word or a read miss sends it; a beat across two words is written at once), and
+//! another word or a read miss sends it, or no program runs; a beat across two words is
+//! written at once), and
 //! only then lets the core's clock tick, latching the read beat's bytes for the core's next
-//! cycle. The cache is write-through.
+//! cycle. The cache is write-through, and emptied when a program starts.
 //! So the core sees memory of one cycle's latency and runs exactly the simulator's cycles;
 //! each cycle the bridge holds its clock is a stall, counted in `stalls` while `count` is
 //! high (the program runs). A beat may straddle two words (the cache keeps an even and an
@@ -63,9 +64,9 @@ pub struct NativePortBridge {
     pub wr_data: Vec<Signal<In, Signed<8>>>,
     /// The core's clock ticks at the end of this cycle.
     pub advance: Signal<Out, Bit>,
-    /// Count held cycles (the program runs).
+    /// A program runs: held cycles are counted, and the posted write waits for a reason to go.
     pub count: Signal<In, Bit>,
-    /// Start counting from 0 (a program starts).
+    /// A program starts: count from 0, and empty the cache as the core's clock ticks.
     pub clear: Signal<In, Bit>,
     /// Cycles held while `count` was high since `clear`.
     pub stalls: Signal<Out, Bits<STALL_BITS>>,
@@ -338,9 +339,10 @@ impl Logic for NativePortBridge {
         self.rdata_ready.next = false;
         match self.state.q.val() {
             PortState::Check => {
-                if self.pw_valid.q.val() & (self.miss.val() | self.write_waits.val()) {
-                    // The posted write goes first: before any read, and before a write to
-                    // another word takes its place.
+                if self.pw_valid.q.val() & (self.miss.val() | self.write_waits.val() | !self.count.val()) {
+                    // The posted write goes first: before any read, before a write to
+                    // another word takes its place, and at once when no program runs (so
+                    // that memory holds every write once a program has finished).
                     self.word.d.next = self.pw_word.q.val();
                     self.wdata.d.next = self.pw_data.q.val();
                     self.wmask.d.next = self.pw_mask.q.val();
@@ -459,6 +461,12 @@ impl Logic for NativePortBridge {
                     self.state.d.next = PortState::Check;
                 }
             }
+        }
+        if self.clear.val() & self.advance.val() {
+            // A program starts with an empty cache, so that it sees memory written by any
+            // other means since the last (a simulation's back door, another master).
+            self.valid[0].d.next = false;
+            self.valid[1].d.next = false;
         }
         if self.clear.val() {
             self.stall_count.d.next = 0.into();
