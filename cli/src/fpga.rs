@@ -158,8 +158,10 @@ pub fn run(port: &str, baud: u32, timeout: Duration, arch_path: &Path, workload:
 pub enum Target {
     /// A board on a serial port at a baud rate.
     Port(String, u32),
-    /// The board design under Verilator, built with these options in a folder of this cache.
-    Sim(BuildOptions, std::path::PathBuf),
+    /// The board design under Verilator, built with these options in a folder of this
+    /// cache; with `back_door`, the instructions and the intermediate values go through the
+    /// simulation's access to the memories instead of the simulated UART.
+    Sim { opts: BuildOptions, cache: std::path::PathBuf, back_door: bool },
 }
 
 /// A byte stream to a board whose reads give up after a time-out.
@@ -224,9 +226,9 @@ pub fn run_model(
             host.write_memory(0, &run.image).map_err(|e| miette!("writing the memory image: {e}"))?;
             println!("memory image: {} bytes written once (weights, tables, inputs)", run.image.len());
             let image_bytes = run.image.len();
-            execute(&mut host, &id, run, (&arch, &net, &inputs), (core_hz, timeout, started, image_bytes), output)
+            execute(&mut host, &id, run, (&arch, &net, &inputs), (core_hz, timeout, started, image_bytes), (output, false))
         }
-        Target::Sim(opts, cache) => {
+        Target::Sim { opts, cache, back_door } => {
             let (clock, _) = systole_fpga::bitstream::check(board, &arch, &opts).map_err(|e| miette!("{}: {e}", arch_path.display()))?;
             // Refused before the (slow) Verilator build.
             let run = prepare(&arch, &net, &inputs, opts.instr_depth, opts.memory_bytes as u64)?;
@@ -250,7 +252,7 @@ pub fn run_model(
                 id.instr_depth
             );
             println!("memory image: {} bytes preloaded into the simulated board memory (weights, tables, inputs)", run.image.len());
-            execute(&mut host, &id, run, (&arch, &net, &inputs), (clock.mhz * 1e6, timeout, Instant::now(), 0), output)
+            execute(&mut host, &id, run, (&arch, &net, &inputs), (clock.mhz * 1e6, timeout, Instant::now(), 0), (output, back_door))
         }
     }
 }
@@ -319,6 +321,11 @@ fn fits_board_memory(net: &systole_core::network::Network, needs: u64, holds: u6
     Ok(())
 }
 
+/// The simulated board's back door, when one is asked for.
+fn door<P: BoardStream>(host: &mut Host<P>, back_door: bool) -> Option<&mut systole_fpga::sim::BoardSim> {
+    host.port_mut().back_door().filter(|_| back_door)
+}
+
 /// [`run_model`] on a connected board whose identity is `id`, whose core runs at `core_hz`
 /// and whose memory holds `run`'s image (since `started`, with `moved` bytes sent so far).
 fn execute<P: BoardStream>(
@@ -327,7 +334,7 @@ fn execute<P: BoardStream>(
     run: Prepared,
     (arch, net, inputs): (&ArchConfig, &systole_core::network::Network, &[systole_core::network::HostTensor]),
     (core_hz, timeout, started, mut moved): (f64, Duration, Instant, usize),
-    output: Option<&Path>,
+    (output, back_door): (Option<&Path>, bool),
 ) -> Result<()> {
     use systole_core::network::{from_nhwc, to_nhwc};
     use systole_core::program::NetStep;
@@ -338,6 +345,8 @@ fn execute<P: BoardStream>(
     // Cycles the board's memory held the core's clock, from a board whose memory can.
     let mut stalls: Option<u64> = None;
     let mut through_door = 0;
+    let runs = np.steps.iter().filter(|s| matches!(s, NetStep::Run { .. })).count();
+    let mut runs_done = 0;
     for step in &np.steps {
         match step {
             NetStep::Run { program, layers } => {
@@ -348,7 +357,22 @@ fn execute<P: BoardStream>(
                     let want = expected.segment_cycles[segment];
                     let wait = timeout + Duration::from_secs_f64(2.0 * want as f64 / core_hz);
                     host.port_mut().set_read_timeout(wait).into_diagnostic()?;
-                    let got = host.load_and_start(id, arch, &part).map_err(|e| miette!("segment {segment}: {e}"))?;
+                    let got = match door(host, back_door) {
+                        Some(door) => {
+                            let images =
+                                systole_fpga::host::packed_instructions(id, arch, &part).map_err(|e| miette!("segment {segment}: {e}"))?;
+                            for (unit, unit_images) in images.iter().enumerate() {
+                                door.write_instructions(unit as u8, 0, unit_images)
+                                    .map_err(|e| miette!("segment {segment}: writing instructions through the back door: {e}"))?;
+                                through_door += 64 * unit_images.len();
+                            }
+                            host.start(images.map(|i| i.len() as u16)).map_err(|e| miette!("segment {segment}: {e}"))?
+                        }
+                        None => {
+                            moved += part.instrs.len() * (64 + 4);
+                            host.load_and_start(id, arch, &part).map_err(|e| miette!("segment {segment}: {e}"))?
+                        }
+                    };
                     if got != want {
                         return Err(miette!(
                             "segment {segment} ({} instructions): the board counted {got} cycles, the simulator {want}",
@@ -359,16 +383,21 @@ fn execute<P: BoardStream>(
                     if let Some(held) = host.stalls().map_err(|e| miette!("segment {segment}: {e}"))? {
                         stalls = Some(stalls.unwrap_or(0) + held);
                     }
-                    moved += part.instrs.len() * 16;
                     segment += 1;
                 }
+                runs_done += 1;
+                eprintln!(
+                    "run {runs_done} of {runs}: {segment} segment(s), {cycles} cycles{} so far; {:.0} s",
+                    stalls.map(|s| format!(" and {s} stalls")).unwrap_or_default(),
+                    started.elapsed().as_secs_f64()
+                );
                 for l in layers {
                     let out = net.nodes[l.node].output;
                     let b = np.buffers[out].as_ref().expect("layer outputs have buffers");
                     let name = &net.nodes[l.node].name;
                     // The network's outputs come over the host protocol; a simulated
                     // board's intermediate values through its back door.
-                    let bytes = match host.port_mut().back_door().filter(|_| net.outputs.iter().all(|o| o.value != out)) {
+                    let bytes = match door(host, back_door).filter(|_| net.outputs.iter().all(|o| o.value != out)) {
                         Some(door) => {
                             through_door += b.size();
                             door.peek(b.addr, b.size()).map_err(|e| miette!("reading `{name}` through the back door: {e}"))?
@@ -393,7 +422,7 @@ fn execute<P: BoardStream>(
                     b.write(&mut image, &to_nhwc(&net.values[out].shape, &values[out]));
                     let range = b.addr as usize..b.addr as usize + b.size();
                     let name = &net.nodes[node].name;
-                    match host.port_mut().back_door() {
+                    match door(host, back_door) {
                         Some(door) => {
                             door.poke(b.addr, &image[range]).map_err(|e| miette!("writing `{name}` through the back door: {e}"))?;
                             through_door += b.size();
@@ -431,7 +460,7 @@ fn execute<P: BoardStream>(
     );
     if through_door > 0 {
         println!(
-            "back door: {through_door} bytes of intermediate values read and written through the simulation's access to the board memory, not the simulated UART"
+            "back door: {through_door} bytes of instructions and intermediate values written and read through the simulation's access to the memories, not the simulated UART"
         );
     }
     if let Some(path) = output {

@@ -442,6 +442,13 @@ enum FpgaCommand {
         /// With --sim: where the Verilated designs are kept (one folder per design).
         #[arg(long, default_value = "target/fpga-sim", requires = "sim")]
         sim_cache: PathBuf,
+        /// With --sim: write the instructions and the intermediate values through the
+        /// simulation's access to the memories instead of the simulated UART, which takes
+        /// about a millisecond a byte (hours for a large network's megabytes of instructions);
+        /// the runs, their cycles and stalls and the network's outputs still go over the host
+        /// protocol.
+        #[arg(long, requires = "sim")]
+        back_door: bool,
     },
 }
 
@@ -574,6 +581,7 @@ fn main() -> Result<()> {
                 mem_kib,
                 memory,
                 sim_cache,
+                back_door,
             } => {
                 let timeout_s = timeout_s.unwrap_or(if port.is_some() { 5.0 } else { 600.0 });
                 let timeout = std::time::Duration::try_from_secs_f64(timeout_s)
@@ -604,7 +612,7 @@ fn main() -> Result<()> {
                                     _ => defaults.memory_bytes,
                                 };
                                 let opts = BuildOptions { baud, memory, memory_bytes, ..defaults };
-                                fpga::Target::Sim(opts, sim_cache)
+                                fpga::Target::Sim { opts, cache: sim_cache, back_door }
                             }
                         };
                         let calibration = model::Calibration { file: calibrate, samples: calib_samples, seed };

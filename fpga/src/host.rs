@@ -201,18 +201,14 @@ impl<P: Read + Write> Host<P> {
     /// memories hold) into the board's instruction memories and runs it on what the board
     /// memory holds; answers its cycles.
     pub fn load_and_start(&mut self, id: &Identity, arch: &ArchConfig, program: &Program) -> Result<u64, HostError> {
-        fits_instruction_memories(id, program)?;
-        // The board's controller holds instructions in the format of its instruction depth
-        // and memory size (`BoardCore::new`).
-        let format = InstrFormat::new(arch, usize::from(id.instr_depth), id.memory_bytes.trailing_zeros() as usize);
-        let mut next = [0u16; 3];
-        for instr in &program.instrs {
-            let unit = instr.op.unit();
-            let words = instr.encode().map_err(|e| HostError::TooLarge(format!("instruction `{instr}`: {e}")))?;
-            self.write_instr(unit, next[unit.index()], &format.pack(unit, &words))?;
-            next[unit.index()] += 1;
+        let images = packed_instructions(id, arch, program)?;
+        for unit in Unit::ALL {
+            for (index, image) in images[unit.index()].iter().enumerate() {
+                let words: Vec<u64> = image.chunks(8).map(little_endian).collect();
+                self.write_instr(unit, index as u16, &words)?;
+            }
         }
-        self.start(next)
+        self.start(images.map(|i| i.len() as u16))
     }
 
     /// Runs `program` of `arch` on the board from the memory image `dram` (see
@@ -247,6 +243,28 @@ impl<P: Read + Write> Host<P> {
 /// The value of `bytes`, least significant first (the protocol's counts).
 fn little_endian(bytes: &[u8]) -> u64 {
     bytes.iter().rev().fold(0u64, |acc, &b| acc << 8 | u64::from(b))
+}
+
+/// `program`'s instructions as the board's instruction memories hold them, per unit (load,
+/// exec, store): each the 64 bytes (`InstrFormat::pack`'s words, little-endian) that the
+/// protocol's `I` command carries. Refuses a program with more instructions in a unit than
+/// the memories hold.
+pub fn packed_instructions(id: &Identity, arch: &ArchConfig, program: &Program) -> Result<[Vec<[u8; 64]>; 3], HostError> {
+    fits_instruction_memories(id, program)?;
+    // The board's controller holds instructions in the format of its instruction depth and
+    // memory size (`BoardCore::new`).
+    let format = InstrFormat::new(arch, usize::from(id.instr_depth), id.memory_bytes.trailing_zeros() as usize);
+    let mut images: [Vec<[u8; 64]>; 3] = Default::default();
+    for instr in &program.instrs {
+        let unit = instr.op.unit();
+        let words = instr.encode().map_err(|e| HostError::TooLarge(format!("instruction `{instr}`: {e}")))?;
+        let mut image = [0u8; 64];
+        for (bytes, word) in image.chunks_mut(8).zip(format.pack(unit, &words)) {
+            bytes.copy_from_slice(&word.to_le_bytes());
+        }
+        images[unit.index()].push(image);
+    }
+    Ok(images)
 }
 
 /// Refuses a program with more instructions in a unit than the board's memories hold.

@@ -58,6 +58,12 @@ static unsigned long le32(const unsigned char* p) {
     return (unsigned long)p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24;
 }
 
+// Writes instruction `index` of unit `unit` (0 load, 1 exec, 2 store), its 64-byte packed
+// image `image`, into the unit's instruction memories, as the host bridge would.
+static void instr_parts(Vsystole_board_core___024root* root, unsigned long unit, unsigned long index, const unsigned char* image) {
+INSTR_BODY
+}
+
 static bool write_all(const unsigned char* b, size_t n) {
     while (n > 0) {
         ssize_t k = write(1, b, n);
@@ -73,6 +79,7 @@ struct BackDoor {
     bool write;
     unsigned long addr, len;
     std::vector<unsigned char> data;
+    bool instructions = false;
 };
 
 int main(int argc, char** argv) {
@@ -96,7 +103,8 @@ int main(int argc, char** argv) {
     core->eval();
     // Bytes for the UART, and back-door accesses (served when the line is quiet, so the
     // core is idle and its last writes have reached the memory), parsed from stdin's
-    // frames: 'U' len32 bytes, 'R' addr32 len32, 'W' addr32 len32 bytes.
+    // frames: 'U' len32 bytes, 'R' addr32 len32, 'W' addr32 len32 bytes, 'I' (unit << 16 |
+    // index) len32 and len / 64 packed instructions.
     std::deque<unsigned char> pending;
     std::deque<BackDoor> doors;
     std::vector<unsigned char> input;
@@ -112,7 +120,11 @@ int main(int argc, char** argv) {
             for (; !doors.empty(); doors.pop_front()) {
                 BackDoor& d = doors.front();
                 if (trace) fprintf(stderr, "board_sim: cycle %lu: back door %s %lu bytes at %lu\n", cycle, d.write ? "writes" : "reads", d.len, d.addr);
-                if (d.write) {
+                if (d.instructions) {
+                    for (unsigned long i = 0; i < d.len / 64; i++) instr_parts(core->rootp, d.addr >> 16, (d.addr & 0xffff) + i, &d.data[64 * i]);
+                    const unsigned char ack = 'W';
+                    if (!write_all(&ack, 1)) return 1;
+                } else if (d.write) {
                     for (unsigned long i = 0; i < d.len; i++) memory_byte(core->rootp, d.addr + i, &d.data[i], true);
                     const unsigned char ack = 'W';
                     if (!write_all(&ack, 1)) return 1;
@@ -144,6 +156,16 @@ int main(int argc, char** argv) {
                         pending.insert(pending.end(), input.begin() + at + 5, input.begin() + at + 5 + first);
                         at += 5 + first;
                         idle = 0;
+                    } else if (tag == 'I') {
+                        // Instructions: unit << 16 | first index, then 64 bytes each.
+                        if (left < 9) break;
+                        unsigned long len = le32(&input[at + 5]);
+                        if (left < 9 + len) break;
+                        BackDoor d{true, first, len, {}};
+                        d.instructions = true;
+                        d.data.assign(input.begin() + at + 9, input.begin() + at + 9 + len);
+                        doors.push_back(std::move(d));
+                        at += 9 + len;
                     } else if (tag == 'R' || tag == 'W') {
                         if (left < 9) break;
                         unsigned long len = le32(&input[at + 5]);
@@ -297,6 +319,8 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
             geometry.memory_byte_body(&arrays.iter().map(|a| format!("&root->{DRAM_SIM_TOP}__DOT__dram__DOT__{a}")).collect::<Vec<_>>())
         }
     };
+    let prefix = if opts.memory == BoardMemory::Dram { format!("{DRAM_SIM_TOP}__DOT__core") } else { "systole_board_core".to_string() };
+    let (core, instr_body) = instruction_memories(core, arch, opts.instr_depth, &prefix)?;
     let mut sources = vec![("core.v".to_string(), core)];
     sources.extend(extra);
     if opts.memory == BoardMemory::Spram {
@@ -307,7 +331,10 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
         let model = model.replacen("reg [15:0] mem [0:16383];", "reg [15:0] mem [0:16383] /*verilator public_flat_rw*/;", 1);
         sources.push(("sb_spram256ka.v".into(), model));
     }
-    sources.push(("harness.cpp".into(), HARNESS.replace("MEMORY_BYTE_BODY", &body).replace("Vsystole_board_core", &format!("V{top}"))));
+    sources.push((
+        "harness.cpp".into(),
+        HARNESS.replace("MEMORY_BYTE_BODY", &body).replace("INSTR_BODY", &instr_body).replace("Vsystole_board_core", &format!("V{top}")),
+    ));
     let memory_bytes = opts.memory_bytes as u64;
     let dir = cache.join(format!("{}-{:016x}", board.name, hash(&sources)));
     let binary = dir.join("obj/board_sim");
@@ -324,6 +351,39 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
     args.extend(sources.iter().map(|(n, _)| n.as_str()));
     tools::run("verilator", &args, &dir, "verilator.log")?;
     Ok(SimBuild { binary, clocks_per_bit, memory_bytes })
+}
+
+/// Marks the controller's instruction memories in the board core's Verilog `core` for
+/// Verilator's access, and gives the harness's `instr_parts` body: each unit has `16 / F`
+/// RAMs of 32 bits (`F = fetch_cycles`), word `index * F + f` holding part `f` of
+/// instruction `index`, RAM `k` the part's 32-bit lane `16 / F - 1 - k`
+/// (`hdl::controller::Controller`).
+fn instruction_memories(mut core: String, arch: &ArchConfig, depth: usize, prefix: &str) -> Result<(String, String), SimError> {
+    let parts = arch.fetch_cycles;
+    let lanes = 16 / parts.clamp(1, 16);
+    let decl = format!("reg [31:0] mem [0:{}];", depth * parts - 1);
+    let mut rams = vec![];
+    for unit in ["load", "exec", "store"] {
+        let mut row = vec![];
+        for k in 0..lanes {
+            let module = format!("module systole_board_core$acc$ctl${unit}$imem${k}(");
+            let at = core.find(&module).and_then(|m| core[m..].find(&decl).map(|d| m + d)).ok_or_else(|| {
+                SimError::Options(format!("the board core has no instruction memory `{decl}` in `{module}`: its layout changed"))
+            })?;
+            core.replace_range(at..at + decl.len(), &format!("{} /*verilator public_flat_rw*/;", decl.trim_end_matches(';')));
+            row.push(format!("&root->{prefix}__DOT__acc__DOT__ctl__DOT__{unit}__DOT__imem__024{k}__DOT__mem"));
+        }
+        rams.push(format!("{{{}}}", row.join(", ")));
+    }
+    let body = format!(
+        "    decltype(&root->{prefix}__DOT__acc__DOT__ctl__DOT__load__DOT__imem__0240__DOT__mem) rams[3][{lanes}] = {{{all}}};\n    \
+         for (unsigned long f = 0; f < {parts}; f++)\n        \
+         for (unsigned long k = 0; k < {lanes}; k++)\n            \
+         (*rams[unit][k])[index * {parts} + f] = le32(image + (f * {part_bits} + 32 * ({lanes} - 1 - k)) / 8);",
+        all = rams.join(", "),
+        part_bits = 512 / parts.clamp(1, 16),
+    );
+    Ok((core, body))
 }
 
 /// The simulation's top module with external DRAM: the board core, LiteDRAM's core with
@@ -564,6 +624,16 @@ impl BoardSim {
             return Err(std::io::Error::other(format!("the back door answered {} bytes for {len}", data.len())));
         }
         Ok(data)
+    }
+
+    /// Writes instructions into `unit`'s instruction memories (0 load, 1 exec, 2 store)
+    /// from `index` through the back door, each the 64-byte image the host protocol's `I`
+    /// command carries (`InstrFormat::pack`'s words, little-endian).
+    pub fn write_instructions(&mut self, unit: u8, index: u16, images: &[[u8; 64]]) -> std::io::Result<()> {
+        let bytes: Vec<u8> = images.iter().flatten().copied().collect();
+        let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+        self.send(b'I', &[u32::from(unit) << 16 | u32::from(index), len], &bytes)?;
+        self.door_answer().map(drop)
     }
 
     /// Writes `bytes` into the board memory from `addr` through the back door (as [`Self::peek`]).

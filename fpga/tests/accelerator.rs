@@ -1,9 +1,9 @@
 //! Real accelerator bitstreams, each a board core with its UART bridge: a 2x2 through Yosys,
-//! nextpnr and ecppack for the ULX3S, and the iCEBreaker preset (2x1) through nextpnr-ice40
-//! and icepack for the iCEBreaker (and, behind `--ignored`, the OrangeCrab and ULX3S presets at
-//! their PLL clocks), with the reports' figures checked against the device
-//! and the configuration; and the small-FPGA 2x2 refused by the iCE40 UP5K with the
-//! overflowing resource named.
+//! nextpnr and ecppack for the ULX3S, and a 2x2 variant of the iCEBreaker preset through
+//! nextpnr-ice40 and icepack for the iCEBreaker (and, behind `--ignored`, the iCEBreaker,
+//! OrangeCrab and ULX3S presets at their PLL clocks), with the reports' figures checked
+//! against the device and the configuration; and twice the iCEBreaker preset refused by the
+//! iCE40 UP5K with the overflowing resource named.
 
 use systole_core::{ArchConfig, Dataflow};
 use systole_fpga::bitstream::{build, BuildError, BuildOptions};
@@ -107,7 +107,40 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A small iCEBreaker design, the preset's with two rows (4 PEs), built with the board's
+/// defaults: the representative iCE40 flow of the default suite (the preset itself, at
+/// 99% of the UP5K's logic cells, routes for about ten minutes: behind `--ignored`).
 #[test]
+fn a_small_icebreaker_design_becomes_an_ice40_bitstream() {
+    // At 24 MHz: the small design does not have the preset's placement, which meets 30.
+    let arch = ArchConfig { name: "2x2-ws-small".into(), rows: 2, clock_mhz: 24.0, ..preset("icebreaker") };
+    let b = board("icebreaker").unwrap();
+    let dir = out_dir("icebreaker-2x2");
+    let r = build(&b, &arch, &BuildOptions::for_board(&b), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", r.text());
+    // An iCE40 UP5K image is 104,090 bytes.
+    let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(bitstream, 104_090, "bitstream of {bitstream} bytes");
+    let p = &r.pnr;
+    assert_eq!((p.luts.total, p.brams.total, p.dsps.total), (5280, 30, 8));
+    // The 4 PEs' multipliers in two SB_MAC16s, two to each (dual 8x8 mode).
+    assert_eq!(p.dsps.used, 2, "{p:?}");
+    assert!(r.timing_met, "{p:?}");
+    // 4 PEs, 2 ops per MAC, 24 MHz from the PLL; 3 Mbaud at 8 clocks per bit.
+    assert!(matches!(r.clock.source, ClockSource::Ice40Pll(_)), "{:?}", r.clock);
+    assert_eq!((r.core_mhz, r.clocks_per_bit), (24.0, 8));
+    assert!((r.peak_gops - 0.192).abs() < 1e-9, "{}", r.peak_gops);
+    let block = |path: &str| r.blocks.iter().find(|b| b.path == path).unwrap_or_else(|| panic!("no block {path}: {:?}", r.blocks));
+    assert_eq!((block("").rams, block("").dsps), (p.brams.used, p.dsps.used));
+    assert_eq!((block("core.acc.ex").dsps, block("core.acc.st").dsps), (2, 0));
+    let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    assert!(text.contains("where the logic goes") && text.contains("nextpnr seed 1\n"), "{text}");
+    assert_eq!(synthesis_warnings(&dir), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "slow: the UP5K at 99% of its logic cells routes for about 10 minutes"]
 fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     let arch = preset("icebreaker");
     let b = board("icebreaker").unwrap();
