@@ -321,6 +321,13 @@ fn fits_board_memory(net: &systole_core::network::Network, needs: u64, holds: u6
     Ok(())
 }
 
+/// Bytes of an instruction over the host protocol: the command, unit and index, the packed
+/// instruction, the acknowledgement.
+const INSTR_BYTES: usize = 1 + 1 + 2 + 64 + 1;
+
+/// Bytes of a run over the host protocol: the command and three counts, the cycles.
+const START_BYTES: usize = 1 + 6 + 6;
+
 /// The simulated board's back door, when one is asked for.
 fn door<P: BoardStream>(host: &mut Host<P>, back_door: bool) -> Option<&mut systole_fpga::sim::BoardSim> {
     host.port_mut().back_door().filter(|_| back_door)
@@ -366,10 +373,11 @@ fn execute<P: BoardStream>(
                                     .map_err(|e| miette!("segment {segment}: writing instructions through the back door: {e}"))?;
                                 through_door += 64 * unit_images.len();
                             }
+                            moved += START_BYTES;
                             host.start(images.map(|i| i.len() as u16)).map_err(|e| miette!("segment {segment}: {e}"))?
                         }
                         None => {
-                            moved += part.instrs.len() * (64 + 4);
+                            moved += part.instrs.len() * INSTR_BYTES + START_BYTES;
                             host.load_and_start(id, arch, &part).map_err(|e| miette!("segment {segment}: {e}"))?
                         }
                     };

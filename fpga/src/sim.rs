@@ -301,8 +301,8 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
             let mut text = std::fs::read_to_string(&verilog).map_err(|source| FlowError::Io { path: verilog.clone(), source })?;
             let geometry = SdramGeometry::of(&dram).ok_or_else(|| {
                 SimError::Options(format!(
-                    "--memory dram: the {}'s {} runs in simulation only on the ULX3S's SDR SDRAM so far; use --memory block-ram",
-                    board.name, dram.memtype
+                    "--memory dram: the {}'s {} ({}) has no memory model wired in simulation; use --memory block-ram",
+                    board.name, dram.memtype, dram.module
                 ))
             })?;
             let arrays: Vec<String> = (0..geometry.banks).map(|b| if b == 0 { "mem".to_string() } else { format!("mem_{b}") }).collect();
@@ -448,14 +448,16 @@ pub struct SdramGeometry {
 
 impl SdramGeometry {
     /// The geometry of the board memory `dram`, for the memories whose model is wired:
-    /// the ULX3S's one 16-bit SDR chip, 4 banks of 8192 rows of 512 columns.
+    /// the ULX3S's one 16-bit SDR chip, 4 banks of 8192 rows of 512 columns, and the
+    /// OrangeCrab's one 16-bit DDR3 chip, 8 banks of 8192 rows of 1024 columns.
     pub fn of(dram: &crate::litedram::DramConfig) -> Option<Self> {
-        (dram.memtype == "SDR" && dram.module == "MT48LC16M16").then_some(Self {
-            banks: 4,
-            columns: 512,
-            word_bits: 16,
-            bank_words: 8192 * 512,
-        })
+        match (dram.memtype, dram.module) {
+            ("SDR", "MT48LC16M16") => Some(Self { banks: 4, columns: 512, word_bits: 16, bank_words: 8192 * 512 }),
+            // The OrangeCrab's x16 DDR3: the controller's word is one burst of eight 16-bit
+            // beats (four DFI phases of two), so a row of 1024 columns holds 128 words.
+            ("DDR3", "MT41K64M16") => Some(Self { banks: 8, columns: 128, word_bits: 128, bank_words: 8192 * 128 }),
+            _ => None,
+        }
     }
 
     /// The harness's access to byte `a` through the arrays `arrays` (C++ pointers to them):
@@ -463,12 +465,14 @@ impl SdramGeometry {
     fn memory_byte_body(&self, arrays: &[String]) -> String {
         let bytes = self.word_bits / 8;
         let (columns, banks) = (self.columns, self.banks);
+        // Words wider than 64 bits are Verilator's arrays of 32-bit pieces.
+        let (piece, shift) = if self.word_bits > 64 { ("[byte / 4]", "8 * (byte % 4)") } else { ("", "8 * byte") };
         format!(
             "    decltype({first}) mems[] = {{{all}}};\n    \
              const size_t word = a / {bytes}, byte = a % {bytes};\n    \
              const size_t row = word / ({columns} * {banks}), bank = (word / {columns}) % {banks};\n    \
-             auto& w = (*mems[bank])[row * {columns} + word % {columns}];\n    \
-             const int shift = 8 * byte;",
+             auto& w = (*mems[bank])[row * {columns} + word % {columns}]{piece};\n    \
+             const int shift = {shift};",
             first = arrays[0],
             all = arrays.join(", "),
         )
