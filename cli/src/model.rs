@@ -214,10 +214,12 @@ pub fn check_values(net: &Network, inputs: &[HostTensor], values: &[Vec<i8>], wh
     for n in &net.nodes {
         if golden[n.output] != values[n.output] {
             let i = golden[n.output].iter().zip(&values[n.output]).position(|(a, b)| a != b).unwrap_or(0);
+            let differ = golden[n.output].iter().zip(&values[n.output]).filter(|(a, b)| a != b).count();
             return Err(miette!(
-                "node `{}` ({}): the {who}'s output differs from the golden network at element {i}: golden {}, {who} {}",
+                "node `{}` ({}): the {who}'s output differs from the golden network in {differ} of {} elements, first at element {i}: golden {}, {who} {}",
                 n.name,
                 n.op.kind(),
+                golden[n.output].len(),
                 golden[n.output].get(i).copied().unwrap_or_default(),
                 values[n.output].get(i).copied().unwrap_or_default()
             ));

@@ -17,6 +17,7 @@
 use crate::tools::FlowError;
 use crate::Board;
 use std::path::{Path, PathBuf};
+pub use systole_hdl::dram_init::InitStep;
 
 /// The LiteDRAM configuration of a board's memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +132,104 @@ pub fn generate(board: &Board, clock_mhz: f64, sim: bool, dir: &Path) -> Result<
         return Err(FlowError::Failed { tool: "litedram_gen".into(), log, tail: lines[lines.len().saturating_sub(20)..].join("\n") });
     }
     Ok(verilog)
+}
+
+/// The initialization of the memory of a core generated in `dir` (by [`generate`]), as
+/// LiteX's BIOS makes it with a CPU: the register writes and waits of `init_sequence` in
+/// the generated `sdram_phy.h` (`sdram_dfii_<register>_write(v)`, `command_p0(c)` as the
+/// command and its issue, `cdelay(n)` as `n` cycles: the BIOS's loop takes at least one a
+/// turn), the registers' addresses from the generated `csr.h`; then `init_done` set and
+/// the controller handed to hardware (`DFII_CONTROL_SEL`), as the BIOS's
+/// `sdram_software_control_off` does. Any other statement is refused with its line. The
+/// DDR3's read leveling, which the BIOS runs after this, is not in it.
+pub fn init_steps(dir: &Path) -> Result<Vec<InitStep>, FlowError> {
+    let generated = dir.join("core/software/include/generated");
+    let read = |name: &str| {
+        let path = generated.join(name);
+        std::fs::read_to_string(&path).map(|text| (path.clone(), text)).map_err(|source| FlowError::Io { path, source })
+    };
+    let (csr_path, csr) = read("csr.h")?;
+    let (phy_path, phy) = read("sdram_phy.h")?;
+    // `#define NAME value` of both headers; `CSR_BASE + 0x800L` forms added up.
+    let mut defines = std::collections::HashMap::new();
+    for text in [&csr, &phy] {
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            if let (Some("#define"), Some(name)) = (words.next(), words.next()) {
+                let value: String = words.collect::<Vec<_>>().join(" ");
+                if let Some(v) = constant(&value, &defines) {
+                    defines.insert(name.to_string(), v);
+                }
+            }
+        }
+    }
+    let register = |name: &str, line: usize| {
+        let key = format!("CSR_SDRAM_{}_ADDR", name.to_uppercase());
+        let key = if name == "init_done" { "CSR_DDRCTRL_INIT_DONE_ADDR".to_string() } else { key };
+        defines.get(&key).map(|&a| a as u32).ok_or_else(|| FlowError::Unreadable {
+            path: csr_path.clone(),
+            line,
+            why: format!("no `{key}`, the address of a register that `init_sequence` writes"),
+        })
+    };
+    let start = phy.lines().position(|l| l.contains("void init_sequence(void)")).ok_or_else(|| FlowError::Unreadable {
+        path: phy_path.clone(),
+        line: 1,
+        why: "no `init_sequence`: regenerate the core with the pinned litedram (./scripts/setup)".into(),
+    })?;
+    let mut steps = vec![];
+    for (n, raw) in phy.lines().enumerate().skip(start + 1) {
+        let line = raw.trim();
+        if line == "}" {
+            break;
+        }
+        if line.is_empty() || line == "{" || (line.starts_with("/*") && line.ends_with("*/")) {
+            continue;
+        }
+        let unreadable = |why: &str| FlowError::Unreadable { path: phy_path.clone(), line: n + 1, why: format!("`{line}`: {why}") };
+        let (call, argument) = line
+            .strip_suffix(");")
+            .and_then(|l| l.split_once('('))
+            .ok_or_else(|| unreadable("not a call; Systole plays only register writes, commands and delays"))?;
+        let value = constant(argument, &defines).ok_or_else(|| unreadable("an argument that is not a constant"))?;
+        let value32 = u32::try_from(value).map_err(|_| unreadable("a value wider than a register"))?;
+        match call {
+            "cdelay" => steps.push(InitStep::Wait(value32)),
+            "command_p0" => {
+                steps.push(InitStep::Write { addr: register("dfii_pi0_command", n + 1)?, value: value32 });
+                steps.push(InitStep::Write { addr: register("dfii_pi0_command_issue", n + 1)?, value: 1 });
+            }
+            _ => match call.strip_prefix("sdram_").and_then(|c| c.strip_suffix("_write")) {
+                Some(name) => steps.push(InitStep::Write { addr: register(name, n + 1)?, value: value32 }),
+                None => return Err(unreadable("not a register write, a command or a delay")),
+            },
+        }
+    }
+    let sel = defines.get("DFII_CONTROL_SEL").copied().unwrap_or(1) as u32;
+    steps.push(InitStep::Write { addr: register("init_done", 0)?, value: 1 });
+    steps.push(InitStep::Write { addr: register("dfii_control", 0)?, value: sel });
+    Ok(steps)
+}
+
+/// The value of a C constant expression of `defines`, numbers (`0x400`, `20000`, `0x0L`)
+/// and `|` or `+` between them (with parentheses around the whole).
+fn constant(text: &str, defines: &std::collections::HashMap<String, u64>) -> Option<u64> {
+    let text = text.trim().trim_start_matches('(').trim_end_matches(')').trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.contains('|') || text.contains('+') {
+        let (a, b) = text.split_once(['|', '+'])?;
+        let op = text.as_bytes()[a.len()];
+        let (a, b) = (constant(a, defines)?, constant(b, defines)?);
+        return Some(if op == b'|' { a | b } else { a + b });
+    }
+    let number = text.trim_end_matches(['L', 'U']);
+    match number.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None if number.chars().all(|c| c.is_ascii_digit()) => number.parse().ok(),
+        None => defines.get(text).copied(),
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,16 @@ pub enum FlowError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A generated file says what Systole cannot read.
+    #[error("{path}:{line}: {why}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Its line (1-based).
+        line: usize,
+        /// What is wrong, and the fix.
+        why: String,
+    },
 }
 
 /// nextpnr's default placement seed: one fixed value, so that a build's Fmax is reproducible.

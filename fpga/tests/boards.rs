@@ -4,6 +4,7 @@
 
 use systole_fpga::board::{board, boards};
 use systole_fpga::clock::{plan, ClockSource};
+use systole_fpga::litedram::InitStep;
 use systole_fpga::report::PnrReport;
 use systole_fpga::tools::{build, FlowSettings, Step, NEXTPNR_SEED};
 use systole_fpga::top::{top_name, top_verilog, CORE};
@@ -63,7 +64,7 @@ fn every_board_builds_a_bitstream_on_its_pins() {
 
 /// LiteDRAM generates the ULX3S's SDRAM controller for the board and with its memory model
 /// (which `cli/tests/board_sim.rs` runs under Verilator with the accelerator), and the
-/// OrangeCrab's DDR3 controller.
+/// OrangeCrab's DDR3 controller; the SDR chip's initialization is read from its headers.
 #[test]
 fn litedram_generates_the_boards_memory_controllers() {
     let dir = std::env::temp_dir().join(format!("systole-litedram-{}", std::process::id()));
@@ -82,5 +83,42 @@ fn litedram_generates_the_boards_memory_controllers() {
     let ddr3 =
         std::fs::read_to_string(systole_fpga::litedram::generate(orangecrab, 48.0, false, &dir.join("orangecrab")).unwrap()).unwrap();
     assert!(ddr3.contains("ddram_dqs_p") && ddr3.contains("[127:0] user_port_acc_rdata_data"), "the DDR3 pads and a 128-bit port");
+    // The SDR chip's initialization, read from the generated headers, against the JEDEC
+    // SDR power-up (CKE high and 200 us, precharge all, mode register, precharge, two
+    // auto refreshes, mode register: CAS latency 2, burst length 1, LiteDRAM's MT48LC16M16
+    // at 50 MHz), at the generated registers' addresses (DFII control 0x800, then pi0's
+    // command, command issue, address and bank address; init_done at 0).
+    let steps = systole_fpga::litedram::init_steps(&dir.join("ulx3s")).unwrap();
+    let w = |addr, value| InitStep::Write { addr, value };
+    let command = |address, command| vec![w(0x80c, address), w(0x810, 0), w(0x804, command), w(0x808, 1)];
+    let (cs, we, cas, ras) = (1, 2, 4, 8);
+    let mut want = vec![w(0x80c, 0), w(0x810, 0), w(0x800, 0b1110), InitStep::Wait(20000)];
+    want.extend(command(0x400, ras | we | cs));
+    want.extend(command(0x120, ras | cas | we | cs));
+    want.push(InitStep::Wait(200));
+    want.extend(command(0x400, ras | we | cs));
+    for _ in 0..2 {
+        want.extend(command(0, ras | cas | cs));
+        want.push(InitStep::Wait(4));
+    }
+    want.extend(command(0x20, ras | cas | we | cs));
+    want.extend([InitStep::Wait(200), w(0, 1), w(0x800, 1)]);
+    assert_eq!(steps, want);
+    // The DDR3's: reset released and 500 us at 100 MHz before CKE, the four mode registers
+    // (MR2, MR3, MR1, MR0 by bank address) and ZQ calibration; then hardware control. Its
+    // DFII registers are at 0x1000, after the DDR3 PHY's.
+    let ddr3 = systole_fpga::litedram::init_steps(&dir.join("orangecrab")).unwrap();
+    assert_eq!(ddr3[..4], [w(0x100c, 0), w(0x1010, 0), w(0x1000, 0b1100), InitStep::Wait(50000)]);
+    let mut bank = None;
+    let mut banks = vec![];
+    for step in &ddr3 {
+        match *step {
+            InitStep::Write { addr: 0x1010, value } => bank = Some(value),
+            s if s == w(0x1004, ras | cas | we | cs) => banks.extend(bank),
+            _ => {}
+        }
+    }
+    assert_eq!(banks, [2, 3, 1, 0], "{ddr3:?}");
+    assert_eq!(ddr3.last(), Some(&w(0x1000, 1)));
     let _ = std::fs::remove_dir_all(&dir);
 }

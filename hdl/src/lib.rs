@@ -43,6 +43,7 @@ pub mod csc;
 pub mod delay;
 pub mod dma;
 pub mod dram;
+pub mod dram_init;
 pub mod dsp;
 pub mod dual;
 pub mod exec_os;
