@@ -298,8 +298,17 @@ fn prepare(
     let compiled = systole_runtime::compile(arch, net)?;
     fits_board_memory(net, compiled.network.dram_size, memory_bytes)?;
     let np = &compiled.network;
-    let mut afters: Vec<Vec<u8>> = vec![];
-    let expected = systole_runtime::simulate_observed(arch, net, np, inputs, Some(depth), |r| afters.push(r.after.to_vec()))?;
+    // Each layer output's bytes as its run leaves them (a later layer of the run may reuse
+    // the buffer: the board's memory holds the output only until then, and the host reads
+    // after the run).
+    let mut run_end: Vec<Option<Vec<u8>>> = vec![None; net.values.len()];
+    let expected = systole_runtime::simulate_observed(arch, net, np, inputs, Some(depth), |r| {
+        for l in r.layers {
+            let out = net.nodes[l.node].output;
+            let b = np.buffers[out].as_ref().expect("layer outputs have buffers");
+            run_end[out] = Some(r.after[b.addr as usize..b.addr as usize + b.size()].to_vec());
+        }
+    })?;
     crate::model::check_values(net, inputs, &expected.values, "simulator")?;
     let x = systole_golden::network::input_values(net, inputs).into_diagnostic()?;
     let mut values: Vec<Vec<i8>> = vec![Vec::new(); net.values.len()];
@@ -310,20 +319,13 @@ fn prepare(
         }
         values[i.value] = data;
     }
-    // A layer whose output buffer a later layer of its run reuses: the board's memory
-    // holds it only until then, so the host, which reads after the run, compares the
-    // buffer with the simulator's at the run's end instead.
-    let mut run_end: Vec<Option<Vec<u8>>> = vec![None; net.values.len()];
-    let runs = np.steps.iter().filter_map(|s| match s {
-        systole_core::program::NetStep::Run { layers, .. } => Some(layers),
-        _ => None,
-    });
-    for (layers, after) in runs.zip(&afters) {
-        for l in layers {
-            let out = net.nodes[l.node].output;
-            let b = np.buffers[out].as_ref().expect("layer outputs have buffers");
-            if systole_core::network::from_nhwc(&b.read(after), net.values[out].shape.len()) != expected.values[out] {
-                run_end[out] = Some(after[b.addr as usize..b.addr as usize + b.size()].to_vec());
+    // Kept only where the run's end no longer holds the layer's output: for those the host
+    // compares the buffer with the simulator's at the run's end instead.
+    for (out, bytes) in run_end.iter_mut().enumerate() {
+        if let (Some(end), Some(b)) = (bytes.as_ref(), np.buffers[out].as_ref()) {
+            let at_zero = systole_core::program::TensorPlacement { addr: 0, ..b.clone() };
+            if systole_core::network::from_nhwc(&at_zero.read(end), net.values[out].shape.len()) == expected.values[out] {
+                *bytes = None;
             }
         }
     }

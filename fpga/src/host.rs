@@ -159,13 +159,13 @@ impl<P: Read + Write> Host<P> {
         self.receive(&what, len as usize)
     }
 
-    /// Writes one instruction, packed as the board's controller holds it
-    /// (`systole_hdl::controller::InstrFormat::pack`), as `index` of `unit`'s instruction memory.
-    pub fn write_instr(&mut self, unit: Unit, index: u16, words: &[u64]) -> Result<(), HostError> {
+    /// Writes one instruction, packed as the board's controller holds it (its 64-byte image
+    /// from [`packed_instructions`]), as `index` of `unit`'s instruction memory.
+    pub fn write_instr(&mut self, unit: Unit, index: u16, image: &[u8; 64]) -> Result<(), HostError> {
         let what = format!("write {unit:?} instruction {index}");
         let mut msg = vec![CMD_INSTR, unit.index() as u8];
         msg.extend(index.to_le_bytes());
-        msg.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+        msg.extend(image);
         self.send(&what, &msg)?;
         self.expect_ack(&what)
     }
@@ -204,8 +204,7 @@ impl<P: Read + Write> Host<P> {
         let images = packed_instructions(id, arch, program)?;
         for unit in Unit::ALL {
             for (index, image) in images[unit.index()].iter().enumerate() {
-                let words: Vec<u64> = image.chunks(8).map(little_endian).collect();
-                self.write_instr(unit, index as u16, &words)?;
+                self.write_instr(unit, index as u16, image)?;
             }
         }
         self.start(images.map(|i| i.len() as u16))
