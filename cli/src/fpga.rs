@@ -7,19 +7,31 @@ use std::time::{Duration, Instant};
 use systole_core::workload::Workload;
 use systole_core::ArchConfig;
 use systole_fpga::bitstream::{self, BuildOptions, BuildReport};
-use systole_fpga::board::{board, Board};
+use systole_fpga::board::{board, Board, BoardMemory};
 use systole_fpga::host::{open_serial, Host};
 use systole_fpga::{tools, Family};
 
 /// The build options for `b`: the board's defaults where the command line (flags named
 /// `--{flag_prefix}instr-depth` and `--{flag_prefix}mem-kib`) gave none.
-pub fn options(b: &Board, instr_depth: Option<usize>, mem_kib: Option<usize>, flag_prefix: &str) -> Result<BuildOptions> {
+pub fn options(
+    b: &Board,
+    instr_depth: Option<usize>,
+    mem_kib: Option<usize>,
+    memory: Option<BoardMemory>,
+    flag_prefix: &str,
+) -> Result<BuildOptions> {
     let d = BuildOptions::for_board(b);
-    let memory_bytes = match mem_kib {
-        None => d.memory_bytes,
-        Some(k) => k.checked_mul(1024).ok_or_else(|| miette!("--{flag_prefix}mem-kib {k}: too large"))?,
+    let memory = memory.unwrap_or(d.memory);
+    // External DRAM: all of it unless --mem-kib says otherwise.
+    let dram = systole_fpga::litedram::config(b).filter(|_| memory == BoardMemory::Dram);
+    let memory_bytes = match (mem_kib, dram) {
+        (None, Some(d)) => {
+            usize::try_from(d.bytes).map_err(|_| miette!("the {}'s DRAM is larger than this machine's addresses", b.name))?
+        }
+        (None, None) => d.memory_bytes,
+        (Some(k), _) => k.checked_mul(1024).ok_or_else(|| miette!("--{flag_prefix}mem-kib {k}: too large"))?,
     };
-    Ok(BuildOptions { instr_depth: instr_depth.unwrap_or(d.instr_depth), memory_bytes, ..d })
+    Ok(BuildOptions { instr_depth: instr_depth.unwrap_or(d.instr_depth), memory_bytes, memory, ..d })
 }
 
 /// The UART rate `fpga build` picks by default for `arch_path`'s ArchConfig on `b`: the
@@ -53,7 +65,7 @@ pub fn build(b: &Board, arch_path: &Path, out: &Path, opts: &BuildOptions) -> Re
     eprintln!("  done in {:.0} s; {:.0} s in all\n", step_started.elapsed().as_secs_f64(), started.elapsed().as_secs_f64());
     print!("{}", report.text());
     if !report.timing_met {
-        let fmax = report.pnr.clocks.iter().map(|c| c.fmax_mhz).fold(f64::INFINITY, f64::min);
+        let fmax = report.pnr.fmax_mhz();
         let slower = format!(
             "pass --clock-mhz {} (the Fmax reached) or set clock_mhz in {}, or try another placement with --seed {}",
             fmax.floor().max(1.0),
@@ -245,9 +257,9 @@ pub fn run_model(
                 clock.mhz,
                 id.memory_bytes / 1024,
                 match opts.memory {
-                    systole_fpga::board::BoardMemory::Spram => "SPRAM",
-                    systole_fpga::board::BoardMemory::BlockRam => "block RAM",
-                    systole_fpga::board::BoardMemory::Dram => "DRAM (LiteDRAM's controller on its memory model)",
+                    BoardMemory::Spram => "SPRAM",
+                    BoardMemory::BlockRam => "block RAM",
+                    BoardMemory::Dram => "DRAM (LiteDRAM's controller on its memory model)",
                 },
                 id.instr_depth
             );

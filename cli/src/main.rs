@@ -342,8 +342,9 @@ enum FpgaCommand {
         /// on the iCEBreaker, 16 on the others).
         #[arg(long)]
         mem_kib: Option<usize>,
-        /// The board memory: `block-ram`, or `spram` (the iCE40 UP5K's single-port RAMs,
-        /// 32, 64 or 128 KiB; the arch needs `dram_single_port`); default: the board's.
+        /// The board memory: `block-ram`, `spram` (the iCE40 UP5K's single-port RAMs, 32,
+        /// 64 or 128 KiB; the arch needs `dram_single_port`) or `dram` (the ULX3S's SDRAM
+        /// through LiteDRAM, all 32 MiB unless --mem-kib says less); default: the board's.
         #[arg(long)]
         memory: Option<systole_fpga::board::BoardMemory>,
         /// UART baud rate (default: the fastest standard rate up to the board's USB-serial
@@ -550,15 +551,8 @@ fn main() -> Result<()> {
         Command::Fpga { command } => match command {
             FpgaCommand::Build { board, arch, out, instr_depth, mem_kib, memory, baud, clock_mhz, pe_products, seed } => {
                 let board = fpga::board_named(&board, "board")?;
-                let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
-                let opts = BuildOptions {
-                    baud,
-                    clock_mhz,
-                    memory: memory.unwrap_or(defaults.memory),
-                    pe_products: pe_products.unwrap_or(defaults.pe_products),
-                    seed,
-                    ..defaults
-                };
+                let defaults = fpga::options(&board, instr_depth, mem_kib, memory, "")?;
+                let opts = BuildOptions { baud, clock_mhz, pe_products: pe_products.unwrap_or(defaults.pe_products), seed, ..defaults };
                 fpga::build(&board, &arch, &out, &opts).map(drop)
             }
             FpgaCommand::Flash { board, bitstream } => fpga::flash(&board, &bitstream),
@@ -602,16 +596,7 @@ fn main() -> Result<()> {
                         let target = match port {
                             Some(p) => fpga::Target::Port(p, baud.expect("a port run with a board has a rate")),
                             None => {
-                                let defaults = fpga::options(&board, instr_depth, mem_kib, "")?;
-                                let memory = memory.unwrap_or(defaults.memory);
-                                // External DRAM: all of it unless --mem-kib says otherwise.
-                                let dram =
-                                    systole_fpga::litedram::config(&board).filter(|_| memory == systole_fpga::board::BoardMemory::Dram);
-                                let memory_bytes = match (dram, mem_kib) {
-                                    (Some(d), None) => usize::try_from(d.bytes).into_diagnostic()?,
-                                    _ => defaults.memory_bytes,
-                                };
-                                let opts = BuildOptions { baud, memory, memory_bytes, ..defaults };
+                                let opts = BuildOptions { baud, ..fpga::options(&board, instr_depth, mem_kib, memory, "")? };
                                 fpga::Target::Sim { opts, cache: sim_cache, back_door }
                             }
                         };
@@ -693,8 +678,10 @@ fn main() -> Result<()> {
                 None => None,
                 Some(name) => {
                     let board = fpga::board_named(&name, "synth")?;
-                    let opts =
-                        BuildOptions { clock_mhz: synth_clock_mhz, ..fpga::options(&board, synth_instr_depth, synth_mem_kib, "synth-")? };
+                    let opts = BuildOptions {
+                        clock_mhz: synth_clock_mhz,
+                        ..fpga::options(&board, synth_instr_depth, synth_mem_kib, None, "synth-")?
+                    };
                     Some(systole_sweep::synth::Synth { board, opts, dir: out.join("synth") })
                 }
             };

@@ -165,20 +165,23 @@ fn bad_runs_name_the_sizes_or_the_fix() {
         tiny[1],
     ]);
     assert!(says(&e, &["--memory dram: the icebreaker has no external DRAM", "--memory block-ram"]), "{e}");
+    // The OrangeCrab's DDR3 bitstream would need read leveling; the ULX3S's SDRAM needs
+    // the PLL's second output for its clock, which the oscillator's own 25 MHz lacks. Both
+    // are refused before anything is generated.
     let out = std::env::temp_dir().join(format!("systole-dram-build-{}", std::process::id()));
-    let e = failure(&[
-        "fpga",
-        "build",
-        "--board",
-        "ulx3s",
-        "--arch",
-        "configs/archs/ulx3s.toml",
-        "--memory",
-        "dram",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(says(&e, &["--memory dram", "runs in simulation", "use --memory block-ram"]), "{e}");
+    let build = |board: &str, arch: &str, clock: &[&str]| {
+        let mut args = vec!["fpga", "build", "--board", board, "--arch", arch, "--memory", "dram", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(clock);
+        failure(&args)
+    };
+    let e = build("orangecrab", "configs/archs/orangecrab.toml", &[]);
+    assert!(
+        says(&e, &["--memory dram: the DDR3 (MT41K64M16) needs", "read leveling", "fpga run --sim --memory dram", "--memory block-ram"]),
+        "{e}"
+    );
+    let e = build("ulx3s", "configs/archs/ulx3s.toml", &["--clock-mhz", "25"]);
+    assert!(says(&e, &["--memory dram: a 25 MHz core clock does not come from the ulx3s's PLL", "pass a --clock-mhz"]), "{e}");
+    assert!(!out.join("design.v").exists(), "nothing is built");
 }
 
 /// The same network on an ECP5 board's design (the OrangeCrab preset, block RAM): about a

@@ -311,6 +311,45 @@ pub fn core_verilog(board: &Board, arch: &ArchConfig, opts: &BuildOptions, clock
     rename_top(&emit(&mut core), CORE)
 }
 
+/// The Verilog, top module and pin constraints of `board`'s DRAM design: the board core of
+/// `arch` on LiteDRAM's core (generated in `out/litedram` for the board's pins), the
+/// initialization sequence LiteDRAM generated, and the top level with the PLL, the
+/// memory's clock and the core's clock gate (`crate::top::dram_top_verilog`).
+fn dram_design(
+    board: &Board,
+    clock: &CoreClock,
+    arch: &ArchConfig,
+    opts: &BuildOptions,
+    clocks_per_bit: usize,
+    out: &Path,
+) -> Result<(String, String, String), BuildError> {
+    let dram = crate::litedram::config(board).ok_or_else(|| BuildError::Options(format!("the {} has no LiteDRAM memory", board.name)))?;
+    let pins = match (dram.pins, dram.bitstream_refusal()) {
+        (Some(pins), _) => pins,
+        (None, why) => {
+            return Err(BuildError::Options(format!(
+                "--memory dram: {}; build the {} with --memory block-ram",
+                why.unwrap_or_default(),
+                board.name
+            )))
+        }
+    };
+    let top = crate::top::dram_top_verilog(board, clock, &dram, &pins).ok_or_else(|| {
+        BuildError::Options(format!(
+            "--memory dram: a {} MHz core clock does not come from the {}'s PLL, whose second output forwards the SDRAM's clock; \
+             pass a --clock-mhz the PLL makes (10 to 400 MHz, not the oscillator's {} MHz)",
+            clock.mhz, board.name, board.clock_mhz
+        ))
+    })?;
+    let gen = out.join("litedram");
+    let litedram = crate::litedram::generate(board, clock.mhz, false, &gen)?;
+    let litedram = std::fs::read_to_string(&litedram).map_err(|source| BuildError::Io { path: litedram.clone(), source })?;
+    let steps = crate::litedram::init_steps(&gen)?;
+    let init = rename_top(&emit(&mut systole_hdl::dram_init::DramInit::new(&steps)), crate::top::DRAM_INIT);
+    let verilog = format!("{}\n{litedram}\n{init}\n{top}", core_verilog(board, arch, opts, clocks_per_bit));
+    Ok((verilog, top_name(board), pins.constraints()))
+}
+
 /// Builds `arch`'s accelerator for `board` in `out`: Verilog, constraints, logs, the
 /// bitstream, `report.json` and `report.txt`. A build whose clock misses its target still
 /// writes everything and reports `timing_met: false`. `progress` hears of each step of the
@@ -323,28 +362,25 @@ pub fn build(
     progress: &mut dyn FnMut(tools::Step, &Path),
 ) -> Result<BuildReport, BuildError> {
     let (clock, clocks_per_bit) = check(board, arch, opts)?;
-    if opts.memory == BoardMemory::Dram {
-        return Err(BuildError::Options(format!(
-            "--memory dram: the {} design on its DRAM runs in simulation (`systole fpga run --sim --memory dram`); its bitstream \
-             also needs the DRAM's initialization sequence and a clock gate on the board, which are not built yet; use --memory block-ram",
-            board.name
-        )));
-    }
-    let verilog = board_verilog(board, &clock, arch, opts, clocks_per_bit);
+    let (verilog, top, extra_constraints) = if opts.memory == BoardMemory::Dram {
+        dram_design(board, &clock, arch, opts, clocks_per_bit, out)?
+    } else {
+        (board_verilog(board, &clock, arch, opts, clocks_per_bit), top_name(board), String::new())
+    };
     let netlist = out.join("design.json");
     let read_blocks = || -> Result<Vec<BlockCells>, String> {
         let json = std::fs::read_to_string(&netlist).map_err(|e| e.to_string())?;
         cells_by_block(&json).map_err(|e| e.to_string())
     };
     let settings = tools::FlowSettings { core_mhz: clock.mhz, pe_products: opts.pe_products, seed: opts.seed };
-    let logs = tools::build(board, settings, &verilog, &top_name(board), out, progress).map_err(|e| match e {
+    let logs = tools::build(board, settings, &verilog, &top, &extra_constraints, out, progress).map_err(|e| match e {
         FlowError::DoesNotFit { .. } => {
             BuildError::DoesNotFit { source: e, blocks: read_blocks().ok().map(|b| table(&b, MIN_BLOCK_SHARE)) }
         }
         e => BuildError::Flow(e),
     })?;
     let pnr = PnrReport::parse(board.family, &logs.pnr).ok_or_else(|| BuildError::NoReport(out.join("nextpnr.log")))?;
-    let timing_met = !pnr.clocks.is_empty() && pnr.clocks.iter().all(|c| c.pass);
+    let timing_met = pnr.timing_met();
     let blocks = read_blocks().map_err(|reason| BuildError::Netlist { path: netlist.clone(), reason })?;
     let report = BuildReport {
         board: board.name.into(),
@@ -413,6 +449,19 @@ impl BuildReport {
         for c in &self.pnr.clocks {
             let verdict = if c.pass { "met" } else { "NOT MET" };
             let _ = writeln!(t, "timing: clock `{}` Fmax {:.2} MHz, target {:.2} MHz: {verdict}", c.clock, c.fmax_mhz, c.target_mhz);
+        }
+        for p in &self.pnr.cross_clock {
+            let verdict = if p.pass { "met" } else { "NOT MET" };
+            let half = if p.period_share < 1.0 { " (half a period: opposite edges)" } else { "" };
+            let _ = writeln!(
+                t,
+                "timing: path {} -> {} {:.2} ns, budget {:.2} ns{half}, {:.2} MHz at most: {verdict}",
+                p.from,
+                p.to,
+                p.delay_ns,
+                p.budget_ns,
+                p.fmax_mhz()
+            );
         }
         let _ = writeln!(
             t,

@@ -10,9 +10,10 @@
 //!
 //! Both user ports are 128 bits wide: a miss of the accelerator's bridge
 //! (`systole_hdl::native_port`) then fetches 16 bytes, eight of the ULX3S's 16-bit words in
-//! one burst of LiteDRAM's port converter. The ULX3S's core runs in simulation
-//! (`crate::sim`, `--memory dram`); its bitstream (the SDR chip's initialization sequence
-//! and the clock gate) and the OrangeCrab's DDR3 in simulation are not built yet.
+//! one burst of LiteDRAM's port converter. Both run in simulation (`crate::sim`,
+//! `--memory dram`); the ULX3S's also as a bitstream (`crate::top::dram_top_verilog`, the
+//! chip's pins in [`ULX3S_SDRAM_PINS`]). The OrangeCrab's DDR3 bitstream would also need
+//! the PHY's read leveling, which LiteX's BIOS does in software ([`DramConfig::bitstream_refusal`]).
 
 use crate::tools::FlowError;
 use crate::Board;
@@ -38,7 +39,57 @@ pub struct DramConfig {
     pub port_bits: usize,
     /// The board's oscillator, which the DDR3 PHY's own PLL takes in.
     pub input_mhz: f64,
+    /// The memory's pins on the board, for its bitstream; `None` where the bitstream is
+    /// not built (see [`DramConfig::bitstream_refusal`]).
+    pub pins: Option<DramPins>,
 }
+
+/// An SDR SDRAM chip's pins on a board: LiteDRAM's pad names (`sdram_a`, ...) with one
+/// site per bit, and the clock the FPGA forwards to the chip.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DramPins {
+    /// The chip's clock pin, driven by an output DDR register from the PLL's phase-shifted
+    /// output.
+    pub clock: &'static str,
+    /// Each of LiteDRAM's pads and its sites, bit 0 first.
+    pub pads: &'static [(&'static str, &'static [&'static str])],
+    /// How far the chip's clock lags the core clock, degrees: the commands and write data
+    /// leave the FPGA on the core clock's edge and the chip samples them this much later.
+    pub clock_phase_deg: u32,
+}
+
+impl DramPins {
+    /// The pins' LPF lines: each site, LVCMOS33 with fast slew.
+    pub fn constraints(&self) -> String {
+        let mut c = String::from("# The SDRAM's pins (fpga/src/litedram.rs).\n");
+        let bits = self.pads.iter().flat_map(|(pad, sites)| {
+            sites.iter().enumerate().map(move |(i, site)| (if sites.len() > 1 { format!("{pad}[{i}]") } else { pad.to_string() }, *site))
+        });
+        for (port, site) in std::iter::once(("sdram_clock".to_string(), self.clock)).chain(bits) {
+            c.push_str(&format!("LOCATE COMP \"{port}\" SITE \"{site}\";\nIOBUF PORT \"{port}\" IO_TYPE=LVCMOS33 SLEWRATE=FAST;\n"));
+        }
+        c
+    }
+}
+
+/// The ULX3S's SDRAM pins, the sites of LiteX-Boards' `radiona_ulx3s` platform (the same
+/// on the board's revisions 1.7 and 2.0), all LVCMOS33 with fast slew. Its clock
+/// lags by 90 degrees, as LiteX's ULX3S target sets it for full-rate SDR.
+pub const ULX3S_SDRAM_PINS: DramPins = DramPins {
+    clock: "F19",
+    pads: &[
+        ("sdram_a", &["M20", "M19", "L20", "L19", "K20", "K19", "K18", "J20", "J19", "H20", "N19", "G20", "G19"]),
+        ("sdram_dq", &["J16", "L18", "M18", "N18", "P18", "T18", "T17", "U20", "E19", "D20", "D19", "C20", "E18", "F18", "J18", "J17"]),
+        ("sdram_we_n", &["T20"]),
+        ("sdram_ras_n", &["R20"]),
+        ("sdram_cas_n", &["T19"]),
+        ("sdram_cs_n", &["P20"]),
+        ("sdram_cke", &["F20"]),
+        ("sdram_ba", &["P19", "N20"]),
+        ("sdram_dm", &["U19", "E20"]),
+    ],
+    clock_phase_deg: 90,
+};
 
 /// The board's external memory, if LiteDRAM has a PHY for it.
 pub fn config(board: &Board) -> Option<DramConfig> {
@@ -52,6 +103,7 @@ pub fn config(board: &Board) -> Option<DramConfig> {
             bytes: 32 << 20,
             port_bits: 128,
             input_mhz: board.clock_mhz,
+            pins: Some(ULX3S_SDRAM_PINS),
         }),
         "orangecrab" => Some(DramConfig {
             memtype: "DDR3",
@@ -62,12 +114,26 @@ pub fn config(board: &Board) -> Option<DramConfig> {
             bytes: 128 << 20,
             port_bits: 128,
             input_mhz: board.clock_mhz,
+            pins: None,
         }),
         _ => None,
     }
 }
 
 impl DramConfig {
+    /// Why the board's DRAM design has no bitstream yet, if it has none: the DDR3 PHY
+    /// needs its read leveling, which LiteX's BIOS runs in software and Systole's
+    /// initialization sequencer does not.
+    pub fn bitstream_refusal(&self) -> Option<String> {
+        self.pins.is_none().then(|| {
+            format!(
+                "the {} ({}) needs its PHY's read leveling after the initialization sequence, which LiteX's BIOS does in \
+                 software and the board design does not do yet; the design runs in simulation (`systole fpga run --sim --memory dram`)",
+                self.memtype, self.module
+            )
+        })
+    }
+
     /// `litedram_gen`'s YAML for the core at `clock_mhz`.
     pub fn yaml(&self, clock_mhz: f64) -> String {
         format!(

@@ -1,5 +1,5 @@
-//! Typed results parsed from nextpnr's log: resource use against the device's totals, and
-//! the maximum frequency of each clock against its target.
+//! Typed results parsed from nextpnr's log: resource use against the device's totals, the
+//! maximum frequency of each clock against its target, and the paths between clocks.
 
 use crate::board::Family;
 use serde::Serialize;
@@ -26,6 +26,72 @@ pub struct ClockTiming {
     pub pass: bool,
 }
 
+/// The slowest path from one clock's edge to another's, which nextpnr reports but does not
+/// judge (it judges paths within a clock, both edges included). Systole's designs derive
+/// every clock of one frequency from one PLL output, the DRAM designs' core clock through
+/// a clock buffer with enable, so such a path is synchronous: it has a period from an edge
+/// to the same edge of the other clock and half a period to the opposite edge.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrossClockPath {
+    /// The launching clock and edge (`posedge` or `negedge`), nextpnr's names.
+    pub from: String,
+    /// The capturing clock and edge.
+    pub to: String,
+    /// The path's delay.
+    pub delay_ns: f64,
+    /// The share of a period it has: 1, or 0.5 between opposite edges.
+    pub period_share: f64,
+    /// The time that is at the clocks' target.
+    pub budget_ns: f64,
+    /// `delay <= budget`.
+    pub pass: bool,
+}
+
+impl CrossClockPath {
+    /// The fastest clock at which the path meets its budget.
+    pub fn fmax_mhz(&self) -> f64 {
+        1e3 * self.period_share / self.delay_ns
+    }
+}
+
+/// The last `Max delay` line of each pair of clocks in `log` whose targets (from `clocks`)
+/// are equal, judged as [`CrossClockPath`] says; paths from or to pins (`<async>`) are left
+/// out.
+pub fn cross_clock_paths(log: &str, clocks: &[ClockTiming]) -> Vec<CrossClockPath> {
+    let mut out: Vec<CrossClockPath> = vec![];
+    for l in log.lines() {
+        let Some(rest) = l.split("Max delay ").nth(1) else { continue };
+        let Some((pair, delay)) = rest.rsplit_once(':') else { continue };
+        let Some((from, to)) = pair.split_once("->") else { continue };
+        let edge_and_clock = |t: &str| {
+            let mut w = t.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        };
+        let (Some((from_edge, from_clock)), Some((to_edge, to_clock))) = (edge_and_clock(from), edge_and_clock(to)) else { continue };
+        let Some(delay_ns) = delay.split_whitespace().next().and_then(|d| d.parse::<f64>().ok()) else { continue };
+        let target = |name: &str| clocks.iter().find(|c| c.clock == name).map(|c| c.target_mhz);
+        let (Some(a), Some(b)) = (target(&from_clock), target(&to_clock)) else { continue };
+        if a != b || from_clock == to_clock {
+            continue;
+        }
+        let period_share = if from_edge == to_edge { 1.0 } else { 0.5 };
+        let budget_ns = 1e3 / a * period_share;
+        let path = CrossClockPath {
+            from: format!("{from_edge} {from_clock}"),
+            to: format!("{to_edge} {to_clock}"),
+            delay_ns,
+            period_share,
+            budget_ns,
+            pass: delay_ns <= budget_ns,
+        };
+        match out.iter_mut().find(|p| p.from == path.from && p.to == path.to) {
+            Some(p) => *p = path,
+            None => out.push(path),
+        }
+    }
+    out
+}
+
 /// What a place-and-route run used and achieved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PnrReport {
@@ -41,6 +107,8 @@ pub struct PnrReport {
     pub dsps: Use,
     /// Every clock's final timing.
     pub clocks: Vec<ClockTiming>,
+    /// The final paths between clocks of one frequency.
+    pub cross_clock: Vec<CrossClockPath>,
 }
 
 /// The `Device utilisation:` table of `log` (its last occurrence): `(cell, used, total)`.
@@ -94,7 +162,21 @@ impl PnrReport {
             Family::Ice40 => (get("ICESTORM_LC")?, None, get("ICESTORM_RAM")?, get("ICESTORM_SPRAM"), get("ICESTORM_DSP")?),
             Family::Ecp5 => (get("TRELLIS_COMB")?, get("TRELLIS_FF"), get("DP16KD")?, None, get("MULT18X18D")?),
         };
-        Some(Self { luts, ffs, brams, sprams, dsps, clocks: clocks(log) })
+        let clocks = clocks(log);
+        let cross_clock = cross_clock_paths(log, &clocks);
+        Some(Self { luts, ffs, brams, sprams, dsps, clocks, cross_clock })
+    }
+
+    /// Whether every clock and every path between clocks meets its target (and there is a
+    /// clock at all).
+    pub fn timing_met(&self) -> bool {
+        !self.clocks.is_empty() && self.clocks.iter().all(|c| c.pass) && self.cross_clock.iter().all(|p| p.pass)
+    }
+
+    /// The fastest clock that every clock and every path between clocks allows.
+    pub fn fmax_mhz(&self) -> f64 {
+        let within = self.clocks.iter().map(|c| c.fmax_mhz);
+        within.chain(self.cross_clock.iter().map(CrossClockPath::fmax_mhz)).fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -138,6 +220,39 @@ Info: Max frequency for clock 'clk$TRELLIS_IO_IN': 655.74 MHz (PASS at 100.00 MH
         assert_eq!((r.brams.used, r.dsps.used), (4, 16));
         assert!(!r.clocks[0].pass && r.clocks[0].fmax_mhz == 18.5 && r.clocks[0].target_mhz == 25.0);
         assert_eq!((r.clocks.len(), r.clocks[0].clock.as_str(), r.clocks[1].pass), (2, "$glbnet$core_clk", true));
+    }
+
+    #[test]
+    fn paths_between_clocks_of_one_frequency_are_judged_by_their_edges() {
+        // A DRAM design's log: the free clock and the core's gated clock at 100 MHz.
+        let log = format!(
+            "{ECP5}Info: Max frequency for clock 'core.clock': 120.00 MHz (PASS at 100.00 MHz)
+Info: Max frequency for clock '$glbnet$core_clk': 101.00 MHz (PASS at 100.00 MHz)
+Info: Max delay <async>                -> posedge $glbnet$core_clk: 9.44 ns
+Info: Max delay posedge $glbnet$core_clk -> posedge core.clock      : 6.00 ns
+Info: Max delay posedge core.clock      -> posedge $glbnet$core_clk: 9.50 ns
+Info: Max delay posedge core.clock      -> negedge $glbnet$core_clk: 15.12 ns
+Info: Max delay posedge core.clock      -> negedge $glbnet$core_clk: 5.10 ns
+Info: Max frequency for clock 'slow': 300.00 MHz (PASS at 25.00 MHz)
+Info: Max delay posedge slow -> posedge core.clock: 50.00 ns
+"
+        );
+        let r = PnrReport::parse(Family::Ecp5, &log).unwrap();
+        let found: Vec<_> = r.cross_clock.iter().map(|p| (p.from.as_str(), p.to.as_str(), p.delay_ns, p.budget_ns, p.pass)).collect();
+        // The last line of a pair counts (after routing); paths between clocks of other
+        // frequencies, and those from pins, are not judged.
+        assert_eq!(
+            found,
+            [
+                ("posedge $glbnet$core_clk", "posedge core.clock", 6.0, 10.0, true),
+                ("posedge core.clock", "posedge $glbnet$core_clk", 9.5, 10.0, true),
+                ("posedge core.clock", "negedge $glbnet$core_clk", 5.1, 5.0, false),
+            ]
+        );
+        // Every clock passes; the path to the opposite edge does not, and its 5.1 ns in
+        // half a period allow 98.04 MHz, the slowest of all.
+        assert!(r.clocks.iter().all(|c| c.pass) && !r.timing_met(), "{r:?}");
+        assert!((r.fmax_mhz() - 1e3 / 10.2).abs() < 1e-9, "{}", r.fmax_mhz());
     }
 
     #[test]

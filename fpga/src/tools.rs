@@ -256,7 +256,8 @@ pub struct FlowSettings {
 }
 
 /// Synthesizes `verilog` (top module `top`) for `board` with the PEs' products where
-/// `settings` says, places and routes it against the board's generated constraints with
+/// `settings` says, places and routes it against the board's generated constraints (and
+/// `extra_constraints`, for pins beyond the board's clock, UART and LEDs) with
 /// its core clock and placement seed from `settings`, and packs the bitstream, all in
 /// `dir`; calls `progress` with each step and its log before the step runs.
 pub fn build(
@@ -264,6 +265,7 @@ pub fn build(
     settings: FlowSettings,
     verilog: &str,
     top: &str,
+    extra_constraints: &str,
     dir: &Path,
     progress: &mut dyn FnMut(Step, &Path),
 ) -> Result<FlowLogs, FlowError> {
@@ -274,7 +276,7 @@ pub fn build(
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     write("design.v", verilog)?;
     let constraints = board.constraints_file();
-    write(&constraints, &board.constraints())?;
+    write(&constraints, &(board.constraints() + extra_constraints))?;
     let FlowSettings { core_mhz, pe_products, seed } = settings;
     let script = synthesis_script(board.family, board.device, pe_products, top, "design.v", "design.json");
     progress(Step::Synthesis, &dir.join("yosys.log"));

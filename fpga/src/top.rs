@@ -5,7 +5,7 @@
 //! the bitstream is alive; any others stay dark.
 
 use crate::board::Board;
-use crate::clock::{ClockSource, CoreClock};
+use crate::clock::{ClockSource, CoreClock, Ecp5Pll};
 use std::fmt::Write;
 
 /// Module name of the board core inside the top level.
@@ -47,26 +47,7 @@ pub fn top_verilog(board: &Board, clock: &CoreClock) -> String {
                 p.divr, p.divf, p.divq, p.filter_range
             );
         }
-        ClockSource::Ecp5Pll(p) => {
-            let _ = write!(
-                v,
-                "  (* FREQUENCY_PIN_CLKI=\"{fin}\" *) (* FREQUENCY_PIN_CLKOP=\"{fout}\" *)\n  \
-                 (* ICP_CURRENT=\"12\" *) (* LPF_RESISTOR=\"8\" *) (* MFG_ENABLE_FILTEROPAMP=\"1\" *) (* MFG_GMCREF_SEL=\"2\" *)\n  \
-                 EHXPLLL #(.PLLRST_ENA(\"DISABLED\"), .INTFB_WAKE(\"DISABLED\"), .STDBY_ENABLE(\"DISABLED\"), .DPHASE_SOURCE(\"DISABLED\"),\n    \
-                 .OUTDIVIDER_MUXA(\"DIVA\"), .OUTDIVIDER_MUXB(\"DIVB\"), .OUTDIVIDER_MUXC(\"DIVC\"), .OUTDIVIDER_MUXD(\"DIVD\"),\n    \
-                 .CLKI_DIV({}), .CLKFB_DIV({}), .CLKOP_ENABLE(\"ENABLED\"), .CLKOP_DIV({}), .CLKOP_CPHASE({}), .CLKOP_FPHASE(0),\n    \
-                 .FEEDBK_PATH(\"CLKOP\")\n  ) pll (\n    \
-                 .RST(1'b0), .STDBY(1'b0), .CLKI({osc}), .CLKOP(core_clk), .CLKFB(core_clk), .CLKINTFB(),\n    \
-                 .PHASESEL0(1'b0), .PHASESEL1(1'b0), .PHASEDIR(1'b1), .PHASESTEP(1'b1), .PHASELOADREG(1'b1),\n    \
-                 .PLLWAKESYNC(1'b0), .ENCLKOP(1'b0), .LOCK()\n  );\n",
-                p.clki_div,
-                p.clkfb_div,
-                p.clkop_div,
-                p.clkop_cphase(),
-                fin = board.clock_mhz,
-                fout = clock.mhz,
-            );
-        }
+        ClockSource::Ecp5Pll(p) => v.push_str(&ecp5_pll(board, clock, &p, None)),
         ClockSource::Divided(d) => {
             let _ = write!(
                 v,
@@ -77,21 +58,31 @@ pub fn top_verilog(board: &Board, clock: &CoreClock) -> String {
             );
         }
     }
-    let hb = heartbeat_bits(clock.mhz);
     let _ = write!(
         v,
-        "  wire running, finished, tx;\n  {CORE} core(.clock(core_clk), .uart_rx({}), .uart_tx(tx), .running(running), .finished(finished));\n  \
-         // The serial line from a register too (one cycle later, the same waveform).\n  \
-         reg tx_q = 1'b1;\n  always @(posedge core_clk) tx_q <= tx;\n  assign {} = tx_q;\n  \
-         reg [{}:0] heartbeat = 0;\n  always @(posedge core_clk) heartbeat <= heartbeat + 1'b1;\n",
+        "  wire running, finished, tx;\n  {CORE} core(.clock(core_clk), .uart_rx({}), .uart_tx(tx), .running(running), .finished(finished));\n",
         board.uart_rx.port,
+    );
+    v.push_str(&status_outputs(board, "core_clk", clock.mhz));
+    v.push_str("endmodule\n");
+    v
+}
+
+/// The board's serial output and LEDs from the nets `tx`, `running` and `finished`, each
+/// through a register on `clock_net` (so that no path from the core's logic to a pad
+/// limits the clock): the first LED lights while a program runs, the second once one has
+/// finished, the third blinks from a heartbeat counter; any others stay dark.
+fn status_outputs(board: &Board, clock_net: &str, mhz: f64) -> String {
+    let hb = heartbeat_bits(mhz);
+    let mut v = format!(
+        "  // The serial line from a register too (one cycle later, the same waveform).\n  \
+         reg tx_q = 1'b1;\n  always @(posedge {clock_net}) tx_q <= tx;\n  assign {} = tx_q;\n  \
+         reg [{}:0] heartbeat = 0;\n  always @(posedge {clock_net}) heartbeat <= heartbeat + 1'b1;\n",
         board.uart_tx.port,
         hb - 1
     );
     let not = if board.leds_active_low { "~" } else { "" };
     let dark = if board.leds_active_low { "1'b1" } else { "1'b0" };
-    // Each LED from a register, so that no path from the core's logic to a pad limits the
-    // core clock.
     for (i, led) in board.leds.iter().enumerate() {
         let source = match i {
             0 => format!("{not}running"),
@@ -102,13 +93,168 @@ pub fn top_verilog(board: &Board, clock: &CoreClock) -> String {
         let _ = writeln!(
             v,
             "  reg {0}_q = {dark};
-  always @(posedge core_clk) {0}_q <= {source};
+  always @(posedge {clock_net}) {0}_q <= {source};
   assign {0} = {0}_q;",
             led.port
         );
     }
-    v.push_str("endmodule\n");
     v
+}
+
+/// Module name of the DRAM initialization sequencer in a DRAM design
+/// (`systole_hdl::dram_init::DramInit`).
+pub const DRAM_INIT: &str = "systole_dram_init";
+
+/// How a DRAM design gates its core's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockGate {
+    /// An AND of the clock and the enable (simulation).
+    Logic,
+    /// The ECP5's clock buffer with enable, `DCCA`, on a global clock net.
+    Dcca,
+}
+
+/// The inside of a DRAM design: LiteDRAM's core (module `litedram_core`) on the free clock
+/// `clock`, its control bus driven by the initialization sequencer ([`DRAM_INIT`]), the
+/// board core's native port on LiteDRAM's user port once the sequencer is done (until then
+/// no command passes either way), and the core clock gated by the core's `advance`,
+/// captured while the clock is low so that the gated clock never glitches. `litedram_ports`
+/// connects LiteDRAM's ports other than `clk`, the user port and the control bus. The body
+/// drives the nets `tx`, `running` (also while the memory initializes, so that a host does
+/// not take the board for idle) and `finished`, which the caller declares; it reads
+/// `clock` and the serial input `uart_rx`.
+pub fn dram_system(dram: &crate::litedram::DramConfig, uart_rx: &str, litedram_ports: &str, gate: ClockGate) -> String {
+    let w = dram.port_bits;
+    let a = (dram.bytes / (w as u64 / 8)).trailing_zeros();
+    let gate_cell = match gate {
+        ClockGate::Logic => "wire core_clock = clock & gate;".to_string(),
+        ClockGate::Dcca => "wire core_clock;\n  DCCA core_clock_gate(.CLKI(clock), .CE(gate), .CLKO(core_clock));".to_string(),
+    };
+    format!(
+        "  wire advance, cmd_valid, cmd_ready, cmd_we, wdata_valid, wdata_ready, rdata_valid, rdata_ready;
+  wire init_done, wb_cyc, wb_stb, wb_we, wb_ack;
+  wire [29:0] wb_adr;
+  wire [31:0] wb_dat_w;
+  wire [3:0] wb_sel;
+  {DRAM_INIT} init(.clock(clock), .wb_adr(wb_adr), .wb_dat_w(wb_dat_w), .wb_sel(wb_sel), .wb_cyc(wb_cyc), .wb_stb(wb_stb),
+    .wb_we(wb_we), .wb_ack(wb_ack), .done(init_done));
+  wire [31:0] cmd_addr;
+  wire [127:0] wdata_data;
+  wire [15:0] wdata_we;
+  wire [{wm}:0] rdata;
+  wire dram_cmd_ready, core_running;
+  assign running = core_running | ~init_done;
+  reg gate = 1'b0;
+  always @(negedge clock) gate <= advance;
+  {gate_cell}
+  litedram_core dram(
+    .clk(clock), {litedram_ports}
+    .user_port_acc_cmd_addr(cmd_addr[{am}:0]), .user_port_acc_cmd_ready(dram_cmd_ready), .user_port_acc_cmd_valid(cmd_valid & init_done),
+    .user_port_acc_cmd_we(cmd_we), .user_port_acc_rdata_data(rdata), .user_port_acc_rdata_ready(rdata_ready),
+    .user_port_acc_rdata_valid(rdata_valid), .user_port_acc_wdata_data(wdata_data[{wm}:0]), .user_port_acc_wdata_ready(wdata_ready),
+    .user_port_acc_wdata_valid(wdata_valid), .user_port_acc_wdata_we(wdata_we[{bm}:0]),
+    .wb_ctrl_adr(wb_adr), .wb_ctrl_bte(2'd0), .wb_ctrl_cti(3'd0), .wb_ctrl_cyc(wb_cyc), .wb_ctrl_dat_w(wb_dat_w), .wb_ctrl_sel(wb_sel),
+    .wb_ctrl_stb(wb_stb), .wb_ctrl_we(wb_we), .wb_ctrl_ack(wb_ack), .wb_ctrl_dat_r(), .wb_ctrl_err());
+  assign cmd_ready = dram_cmd_ready & init_done;
+  {CORE} core(
+    .clock(clock), .core_clock(core_clock), .advance(advance), .uart_rx({uart_rx}), .uart_tx(tx),
+    .running(core_running), .finished(finished), .cmd_valid(cmd_valid), .cmd_ready(cmd_ready), .cmd_we(cmd_we),
+    .cmd_addr(cmd_addr), .wdata_valid(wdata_valid), .wdata_ready(wdata_ready), .wdata_data(wdata_data),
+    .wdata_we(wdata_we), .rdata_valid(rdata_valid), .rdata_ready(rdata_ready), .rdata_data({rdata}));
+",
+        wm = w - 1,
+        am = a - 1,
+        bm = w / 8 - 1,
+        // A 128-bit port fills the core's port; a narrower one is zero-extended (a
+        // zero-width constant is no Verilog).
+        rdata = if w == 128 { "rdata".to_string() } else { format!("{{{}'d0, rdata}}", 128 - w) },
+    )
+}
+
+/// The top level of `board`'s DRAM design ([`dram_system`] around the board core) with
+/// the memory's pins `pins`: the board's PLL makes the core clock and, lagging by
+/// `pins.clock_phase_deg`, the memory chip's clock, forwarded through an output DDR
+/// register; LiteDRAM is held in reset until the PLL locks. Only for a clock from the
+/// ECP5's PLL (the chip's clock needs its second output); `None` otherwise.
+pub fn dram_top_verilog(
+    board: &Board,
+    clock: &CoreClock,
+    dram: &crate::litedram::DramConfig,
+    pins: &crate::litedram::DramPins,
+) -> Option<String> {
+    let ClockSource::Ecp5Pll(p) = clock.source else { return None };
+    let mut ports =
+        vec![format!("input {}", board.clock.port), format!("input {}", board.uart_rx.port), format!("output {}", board.uart_tx.port)];
+    ports.extend(board.leds.iter().map(|l| format!("output {}", l.port)));
+    ports.push("output sdram_clock".to_string());
+    let mut connections = String::from(".rst(~pll_locked), .init_done(), .init_error(), .user_clk(), .user_rst(),\n   ");
+    for (pad, sites) in pins.pads {
+        let dir = if *pad == "sdram_dq" { "inout" } else { "output" };
+        let width = if sites.len() > 1 { format!(" [{}:0]", sites.len() - 1) } else { String::new() };
+        ports.push(format!("{dir}{width} {pad}"));
+        let _ = write!(connections, " .{pad}({pad}),");
+    }
+    let mut v = format!(
+        "// Top level for {} on its {} {} through LiteDRAM (core clock {} MHz), generated by Systole from fpga/src/top.rs; do not edit.\n\
+         module {}(\n  {}\n);\n  wire core_clk, sdram_clock_shifted, pll_locked;\n",
+        board.description,
+        dram.memtype,
+        dram.module,
+        clock.mhz,
+        top_name(board),
+        ports.join(",\n  ")
+    );
+    v.push_str(&ecp5_pll(board, clock, &p, Some(("sdram_clock_shifted", pins.clock_phase_deg))));
+    v.push_str(
+        "  ODDRX1F sdram_clock_out(.D0(1'b1), .D1(1'b0), .SCLK(sdram_clock_shifted), .RST(1'b0), .Q(sdram_clock));\n  \
+         wire clock = core_clk;\n  wire running, finished, tx;\n",
+    );
+    v.push_str(&dram_system(dram, board.uart_rx.port, &connections, ClockGate::Dcca));
+    v.push_str(&status_outputs(board, "clock", clock.mhz));
+    v.push_str("endmodule\n");
+    Some(v)
+}
+
+/// An ECP5 `EHXPLLL` from the board's oscillator: `core_clk` on its primary output at
+/// `clock`'s frequency and, with `phase_shifted`, a second output `(net, degrees)` at the
+/// same frequency lagging by that phase (in eighths of a VCO cycle, the PLL's finest
+/// step), and `pll_locked`.
+fn ecp5_pll(board: &Board, clock: &CoreClock, p: &Ecp5Pll, phase_shifted: Option<(&str, u32)>) -> String {
+    let osc = board.clock.port;
+    let (secondary_attr, secondary_params, secondary_port, lock) = match phase_shifted {
+        None => (String::new(), String::new(), String::new(), ""),
+        Some((net, degrees)) => {
+            let eighths = p.clkop_div * 8 * degrees / 360;
+            (
+                format!(" (* FREQUENCY_PIN_CLKOS=\"{}\" *)", clock.mhz),
+                format!(
+                    " .CLKOS_ENABLE(\"ENABLED\"), .CLKOS_DIV({}), .CLKOS_CPHASE({}), .CLKOS_FPHASE({}),\n   ",
+                    p.clkop_div,
+                    p.clkop_cphase() + eighths / 8,
+                    eighths % 8
+                ),
+                format!(".CLKOS({net}), "),
+                "pll_locked",
+            )
+        }
+    };
+    format!(
+        "  (* FREQUENCY_PIN_CLKI=\"{fin}\" *) (* FREQUENCY_PIN_CLKOP=\"{fout}\" *){secondary_attr}\n  \
+         (* ICP_CURRENT=\"12\" *) (* LPF_RESISTOR=\"8\" *) (* MFG_ENABLE_FILTEROPAMP=\"1\" *) (* MFG_GMCREF_SEL=\"2\" *)\n  \
+         EHXPLLL #(.PLLRST_ENA(\"DISABLED\"), .INTFB_WAKE(\"DISABLED\"), .STDBY_ENABLE(\"DISABLED\"), .DPHASE_SOURCE(\"DISABLED\"),\n    \
+         .OUTDIVIDER_MUXA(\"DIVA\"), .OUTDIVIDER_MUXB(\"DIVB\"), .OUTDIVIDER_MUXC(\"DIVC\"), .OUTDIVIDER_MUXD(\"DIVD\"),\n    \
+         .CLKI_DIV({}), .CLKFB_DIV({}), .CLKOP_ENABLE(\"ENABLED\"), .CLKOP_DIV({}), .CLKOP_CPHASE({}), .CLKOP_FPHASE(0),\n   \
+         {secondary_params} .FEEDBK_PATH(\"CLKOP\")\n  ) pll (\n    \
+         .RST(1'b0), .STDBY(1'b0), .CLKI({osc}), .CLKOP(core_clk), {secondary_port}.CLKFB(core_clk), .CLKINTFB(),\n    \
+         .PHASESEL0(1'b0), .PHASESEL1(1'b0), .PHASEDIR(1'b1), .PHASESTEP(1'b1), .PHASELOADREG(1'b1),\n    \
+         .PLLWAKESYNC(1'b0), .ENCLKOP(1'b0), .LOCK({lock})\n  );\n",
+        p.clki_div,
+        p.clkfb_div,
+        p.clkop_div,
+        p.clkop_cphase(),
+        fin = board.clock_mhz,
+        fout = clock.mhz,
+    )
 }
 
 #[cfg(test)]
@@ -134,5 +280,31 @@ mod tests {
         }
         let ice = &boards()[0];
         insta::assert_snapshot!("top_icebreaker_divided", top_verilog(ice, &plan(ice, 6.0).unwrap()));
+    }
+
+    #[test]
+    fn the_ulx3s_dram_top_forwards_a_lagging_sdram_clock_and_gates_the_core_clock() {
+        let ulx3s = &boards()[1];
+        let dram = crate::litedram::config(ulx3s).unwrap();
+        let pins = dram.pins.unwrap();
+        let v = dram_top_verilog(ulx3s, &plan(ulx3s, 100.0).unwrap(), &dram, &pins).unwrap();
+        // 100 MHz from a 400 MHz VCO (divider 4): a quarter period is one VCO cycle, so the
+        // SDRAM's clock has the core clock's coarse phase plus one and no fine phase.
+        assert!(v.contains(".CLKOP_DIV(4), .CLKOP_CPHASE(3)") && v.contains(".CLKOS_DIV(4), .CLKOS_CPHASE(4), .CLKOS_FPHASE(0)"), "{v}");
+        assert!(v.contains("DCCA core_clock_gate(.CLKI(clock), .CE(gate), .CLKO(core_clock));"), "{v}");
+        assert!(v.contains("always @(negedge clock) gate <= advance;"), "{v}");
+        assert!(v.contains("inout [15:0] sdram_dq") && v.contains("output [12:0] sdram_a") && v.contains("output sdram_cke"), "{v}");
+        // 25 MHz is the oscillator itself: no PLL output to lag, so no DRAM top.
+        assert!(dram_top_verilog(ulx3s, &plan(ulx3s, 25.0).unwrap(), &dram, &pins).is_none());
+        insta::assert_snapshot!("top_ulx3s_dram", v);
+        // Every bit of every pad has a site, and no site is used twice.
+        let lpf = pins.constraints();
+        let sites: Vec<&str> = lpf.lines().filter_map(|l| l.strip_prefix("LOCATE COMP ")).collect();
+        assert_eq!(sites.len(), 1 + 13 + 16 + 5 + 2 + 2, "{lpf}");
+        let mut unique: Vec<&str> = sites.iter().map(|l| l.rsplit(' ').next().unwrap()).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), sites.len(), "{lpf}");
+        assert!(lpf.contains("LOCATE COMP \"sdram_dq[15]\" SITE \"J17\";") && lpf.contains("LOCATE COMP \"sdram_clock\" SITE \"F19\";"));
     }
 }

@@ -1,5 +1,5 @@
-//! Real accelerator bitstreams, each a board core with its UART bridge: a 2x2 through Yosys,
-//! nextpnr and ecppack for the ULX3S, and a 2x2 variant of the iCEBreaker preset through
+//! Real accelerator bitstreams, each a board core with its UART bridge: a 2x2 on the ULX3S's
+//! SDRAM through LiteDRAM (Yosys, nextpnr and ecppack), and a 2x2 variant of the iCEBreaker preset through
 //! nextpnr-ice40 and icepack for the iCEBreaker (and, behind `--ignored`, the iCEBreaker,
 //! OrangeCrab and ULX3S presets at their PLL clocks), with the reports' figures checked
 //! against the device and the configuration; and twice the iCEBreaker preset refused by the
@@ -28,13 +28,14 @@ fn tiny() -> ArchConfig {
     }
 }
 
-/// A small ULX3S build: the board's PE multipliers (in logic; the requantizers' products
-/// stay in MULT18X18D), placed with seed 2, not the default, so that the seed is seen to
-/// reach nextpnr (each log of the flow starts with the command line that ran it).
+/// A small ULX3S build on the board's 32 MiB of SDRAM: the board's PE multipliers (in
+/// logic; the requantizers' products stay in MULT18X18D), placed with seed 2, not the
+/// default, so that the seed is seen to reach nextpnr (each log of the flow starts with the
+/// command line that ran it).
 const OPTIONS: BuildOptions = BuildOptions {
     instr_depth: 16,
-    memory: BoardMemory::BlockRam,
-    memory_bytes: 4096,
+    memory: BoardMemory::Dram,
+    memory_bytes: 32 << 20,
     baud: Some(115_200),
     clock_mhz: Some(12.5),
     pe_products: PeProducts::Logic,
@@ -59,8 +60,11 @@ fn synthesis_warnings(dir: &std::path::Path) -> Vec<String> {
     log.lines().filter(|l| l.starts_with("Warning:")).map(str::to_string).collect()
 }
 
+/// The DRAM design: LiteDRAM's controller (generated for the board's SDRAM pins), the
+/// initialization sequencer, the PLL's second output forwarding the SDRAM's clock and the
+/// core's clock gated by a `DCCA`, timed within and between the clocks.
 #[test]
-fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
+fn a_2x2_accelerator_on_the_ulx3s_sdram_becomes_an_ecp5_bitstream() {
     let b = board("ulx3s").unwrap();
     let dir = out_dir("ulx3s-2x2");
     let r = build(&b, &tiny(), &OPTIONS, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
@@ -73,15 +77,20 @@ fn a_2x2_accelerator_becomes_an_ecp5_bitstream() {
     assert!(p.luts.used > 2_000 && p.luts.used <= p.luts.total, "{p:?}");
     assert!(p.ffs.is_some_and(|f| f.used > 500), "{p:?}");
     // The PEs' products in logic, as on the board by default: the only multipliers are
-    // the two requantizers' four each. Block RAM for the board memory's 2 banks.
+    // the two requantizers' four each. LiteDRAM and the port bridge are blocks of their own.
     assert_eq!(b.default_pe_products, PeProducts::Logic);
     let block = |path: &str| r.blocks.iter().find(|b| b.path == path).unwrap_or_else(|| panic!("no block {path}: {:?}", r.blocks));
     assert_eq!((p.dsps.used, block("core.acc.ex").dsps, block("core.acc.st").dsps), (8, 0, 8), "{p:?}");
-    assert!(p.brams.used >= 2, "{p:?}");
-    // The core runs at 12.5 MHz from the PLL (25 MHz / 2 x 1), its only clock.
+    assert!(block("dram").luts > 300 && block("core.port").luts > 300, "{:?}", r.blocks);
+    // The free clock and the core's gated copy run at 12.5 MHz from the PLL (25 MHz / 2 x
+    // 1), and the paths between them (the gate's enable, captured on the falling edge, in
+    // half a period) are judged too.
     assert!(r.timing_met, "{p:?}");
     assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)), "{:?}", r.clock);
-    assert_eq!(p.clocks.iter().map(|c| c.target_mhz).collect::<Vec<_>>(), [12.5], "{p:?}");
+    assert!(p.clocks.len() >= 2 && p.clocks.iter().all(|c| c.target_mhz == 12.5), "{p:?}");
+    assert!(p.cross_clock.iter().any(|x| x.to.starts_with("negedge") && x.budget_ns == 40.0), "{p:?}");
+    let lpf = std::fs::read_to_string(dir.join("ulx3s.lpf")).unwrap();
+    assert!(lpf.contains("LOCATE COMP \"sdram_clock\" SITE \"F19\";") && lpf.contains("\"sdram_dq[15]\" SITE \"J17\""), "{lpf}");
     // 2x2 PEs, 2 ops per MAC, 12.5 MHz; 12.5 MHz / 115200 baud = 108.5, rounded up.
     assert_eq!(r.peak_gops, 0.1);
     assert_eq!(r.clocks_per_bit, 109);

@@ -40,7 +40,7 @@ fn every_board_builds_a_bitstream_on_its_pins() {
         let verilog = format!("{}{}", stand_in_core(), top_verilog(&b, &clock));
         let mut steps = vec![];
         let settings = FlowSettings { core_mhz: clock.mhz, pe_products: b.default_pe_products, seed: NEXTPNR_SEED };
-        let logs = build(&b, settings, &verilog, &top_name(&b), &dir, &mut |step, log| steps.push((step, log.to_path_buf())))
+        let logs = build(&b, settings, &verilog, &top_name(&b), "", &dir, &mut |step, log| steps.push((step, log.to_path_buf())))
             .unwrap_or_else(|e| panic!("{}: {e}", b.name));
         // Each step was announced, in order, with the log it then wrote.
         assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), [Step::Synthesis, Step::PlaceAndRoute, Step::Packing]);
