@@ -166,8 +166,9 @@ fn bad_runs_name_the_sizes_or_the_fix() {
     ]);
     assert!(says(&e, &["--memory dram: the icebreaker has no external DRAM", "--memory block-ram"]), "{e}");
     // The OrangeCrab's DDR3 bitstream would need read leveling; the ULX3S's SDRAM needs
-    // the PLL's second output for its clock, which the oscillator's own 25 MHz lacks. Both
-    // are refused before anything is generated.
+    // the PLL's second output for its clock, which the oscillator's own 25 MHz lacks, and
+    // LiteDRAM's refresher 100 cycles per 7.8 us. All are refused before anything is
+    // generated.
     let out = std::env::temp_dir().join(format!("systole-dram-build-{}", std::process::id()));
     let build = |board: &str, arch: &str, clock: &[&str]| {
         let mut args = vec!["fpga", "build", "--board", board, "--arch", arch, "--memory", "dram", "--out", out.to_str().unwrap()];
@@ -181,6 +182,11 @@ fn bad_runs_name_the_sizes_or_the_fix() {
     );
     let e = build("ulx3s", "configs/archs/ulx3s.toml", &["--clock-mhz", "25"]);
     assert!(says(&e, &["--memory dram: a 25 MHz core clock does not come from the ulx3s's PLL", "pass a --clock-mhz"]), "{e}");
+    let e = build("ulx3s", "configs/archs/ulx3s-dram.toml", &["--clock-mhz", "12.5"]);
+    assert!(
+        says(&e, &["a 12.5 MHz core clock is too slow for LiteDRAM", "7.8 us for the MT48LC16M16", "pass --clock-mhz 13 or more"]),
+        "{e}"
+    );
     assert!(!out.join("design.v").exists(), "nothing is built");
 }
 

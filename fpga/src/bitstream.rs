@@ -238,6 +238,18 @@ pub fn check(board: &Board, arch: &ArchConfig, opts: &BuildOptions) -> Result<(C
                 dram.bytes / 1024
             )));
         }
+        let clock = core_clock(board, arch, opts)?;
+        if clock.mhz < dram.min_clock_mhz() {
+            return Err(BuildError::Options(format!(
+                "--memory dram: a {} MHz core clock is too slow for LiteDRAM, whose refresher needs at least {} cycles per refresh \
+                 interval ({:.1} us for the {}); pass --clock-mhz {:.0} or more",
+                clock.mhz,
+                crate::litedram::MIN_REFRESH_CYCLES,
+                dram.trefi_ns / 1e3,
+                dram.module,
+                dram.min_clock_mhz().ceil()
+            )));
+        }
         if lanes > dram.port_bits / 8 {
             return Err(BuildError::Options(format!(
                 "arch `{}`: dram_bytes_per_cycle = {lanes}, more than the {}'s DRAM port word of {} bytes; use at most {}",

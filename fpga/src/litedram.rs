@@ -39,6 +39,9 @@ pub struct DramConfig {
     pub port_bits: usize,
     /// The board's oscillator, which the DDR3 PHY's own PLL takes in.
     pub input_mhz: f64,
+    /// The module's refresh interval (tREFI), nanoseconds: its rows' retention time over
+    /// its refresh commands per period (64 ms / 8,192 for both modules).
+    pub trefi_ns: f64,
     /// The memory's pins on the board, for its bitstream; `None` where the bitstream is
     /// not built (see [`DramConfig::bitstream_refusal`]).
     pub pins: Option<DramPins>,
@@ -103,6 +106,7 @@ pub fn config(board: &Board) -> Option<DramConfig> {
             bytes: 32 << 20,
             port_bits: 128,
             input_mhz: board.clock_mhz,
+            trefi_ns: 64e6 / 8192.0,
             pins: Some(ULX3S_SDRAM_PINS),
         }),
         "orangecrab" => Some(DramConfig {
@@ -114,13 +118,24 @@ pub fn config(board: &Board) -> Option<DramConfig> {
             bytes: 128 << 20,
             port_bits: 128,
             input_mhz: board.clock_mhz,
+            trefi_ns: 64e6 / 8192.0,
             pins: None,
         }),
         _ => None,
     }
 }
 
+/// The fewest controller cycles per refresh interval that LiteDRAM's refresher accepts
+/// (`litedram.core.refresher`; below it `litedram_gen` stops with "Clk/tREFI is ratio too
+/// low").
+pub const MIN_REFRESH_CYCLES: f64 = 100.0;
+
 impl DramConfig {
+    /// The slowest controller clock LiteDRAM generates for this memory, MHz.
+    pub fn min_clock_mhz(&self) -> f64 {
+        MIN_REFRESH_CYCLES * 1e3 / self.trefi_ns
+    }
+
     /// Why the board's DRAM design has no bitstream yet, if it has none: the DDR3 PHY
     /// needs its read leveling, which LiteX's BIOS runs in software and Systole's
     /// initialization sequencer does not.
