@@ -513,11 +513,14 @@ fn execute<P: BoardStream>(
             100.0 * held as f64 / total.max(1) as f64
         );
     }
+    // A large network on a slow board runs well under one inference a second: three
+    // decimals then, so that the figure is not rounded away.
+    let rate = core_hz / total.max(1) as f64;
+    let rate = if rate >= 10.0 { format!("{rate:.1}") } else { format!("{rate:.3}") };
     println!(
-        "inference: {:.3} ms of accelerator time at {:.3} MHz = {:.1} inferences/s; {:.2} s on the wall with the host protocol ({} bytes over it)",
+        "inference: {:.3} ms of accelerator time at {:.3} MHz = {rate} inferences/s; {:.2} s on the wall with the host protocol ({} bytes over it)",
         total as f64 / core_hz * 1e3,
         core_hz / 1e6,
-        core_hz / total.max(1) as f64,
         wall,
         moved
     );

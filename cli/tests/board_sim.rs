@@ -199,7 +199,8 @@ fn the_tiny_model_runs_on_the_orangecrab_design() {
 }
 
 /// MobileNetV2 at 224 (README command 1 fetches `target/mobilenetv2.onnx`) on the ULX3S
-/// preset's design with its SDRAM through LiteDRAM's model: every node golden, every
+/// DRAM preset's design (`ulx3s-dram.toml`, 30 MHz, as its bitstream is built) with its
+/// SDRAM through LiteDRAM's model: every node golden, every
 /// segment's cycles the simulator's, the DRAM's stalls counted apart. Long under
 /// Verilator: `cargo test --release -p systole --test board_sim -- --ignored mobilenetv2`.
 #[test]
@@ -215,11 +216,11 @@ fn mobilenetv2_runs_on_the_ulx3s_dram_design() {
         "--board",
         "ulx3s",
         "--arch",
-        "configs/archs/ulx3s.toml",
+        "configs/archs/ulx3s-dram.toml",
         "--memory",
         "dram",
         "--baud",
-        "12500000",
+        "3000000",
         "--timeout-s",
         "20000",
         "--sim-cache",
