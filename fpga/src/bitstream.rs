@@ -336,15 +336,12 @@ fn dram_design(
     out: &Path,
 ) -> Result<(String, String, String), BuildError> {
     let dram = crate::litedram::config(board).ok_or_else(|| BuildError::Options(format!("the {} has no LiteDRAM memory", board.name)))?;
-    let pins = match (dram.pins, dram.bitstream_refusal()) {
-        (Some(pins), _) => pins,
-        (None, why) => {
-            return Err(BuildError::Options(format!(
-                "--memory dram: {}; build the {} with --memory block-ram",
-                why.unwrap_or_default(),
-                board.name
-            )))
-        }
+    let Some(pins) = dram.pins else {
+        return Err(BuildError::Options(format!(
+            "--memory dram: {}; build the {} with --memory block-ram",
+            dram.bitstream_refusal().unwrap_or_default(),
+            board.name
+        )));
     };
     let top = crate::top::dram_top_verilog(board, clock, &dram, &pins).ok_or_else(|| {
         BuildError::Options(format!(

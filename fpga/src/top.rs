@@ -2,7 +2,10 @@
 //! (`crate::clock`), clocks the accelerator's board core (`systole_hdl::board::BoardCore`), whose UART goes
 //! to the board's host pins and whose status drives the LEDs: the first lights while a
 //! program runs, the second once one has finished, the third blinks at about 1 Hz to show
-//! the bitstream is alive; any others stay dark.
+//! the bitstream is alive; any others stay dark. A DRAM design's top level
+//! ([`dram_top_verilog`]) adds LiteDRAM on the memory's pins, the memory's clock from the
+//! PLL's second output and the core's gated clock ([`dram_system`], which the simulation's
+//! top wraps too).
 
 use crate::board::Board;
 use crate::clock::{ClockSource, CoreClock, Ecp5Pll};
