@@ -44,7 +44,7 @@ fn tiny_model_on(board: &str, arch: &str, flags: &[&str]) -> String {
 
 #[test]
 fn the_tiny_model_runs_on_the_icebreaker_spram_design() {
-    let flags = ["--memory", "spram", "--mem-kib", "128", "--baud", "3000000"];
+    let flags = ["--memory", "spram", "--mem-kib", "128"];
     let text = tiny_model_on("icebreaker", "configs/archs/icebreaker-spram.toml", &flags);
     assert!(text.contains("128 KiB of SPRAM board memory, 32 instructions per unit"), "{text}");
     assert!(!text.contains("stalls"), "fixed-latency memory never stalls: {text}");
