@@ -353,8 +353,7 @@ fn dram_design(
     let gen = out.join("litedram");
     let litedram = crate::litedram::generate(board, clock.mhz, false, &gen)?;
     let litedram = std::fs::read_to_string(&litedram).map_err(|source| BuildError::Io { path: litedram.clone(), source })?;
-    let steps = crate::litedram::init_steps(&gen)?;
-    let init = rename_top(&emit(&mut systole_hdl::dram_init::DramInit::new(&steps)), crate::top::DRAM_INIT);
+    let init = crate::litedram::init_verilog(&gen)?;
     let verilog = format!("{}\n{litedram}\n{init}\n{top}", core_verilog(board, arch, opts, clocks_per_bit));
     Ok((verilog, top_name(board), pins.constraints()))
 }

@@ -292,6 +292,14 @@ pub fn init_steps(dir: &Path) -> Result<Vec<InitStep>, FlowError> {
     Ok(steps)
 }
 
+/// The Verilog of the initialization sequencer (`systole_hdl::dram_init::DramInit`, module
+/// [`crate::top::DRAM_INIT`]) that plays [`init_steps`] of the core generated in `dir`.
+pub fn init_verilog(dir: &Path) -> Result<String, FlowError> {
+    let steps = init_steps(dir)?;
+    let init = systole_hdl::verilog::emit(&mut systole_hdl::dram_init::DramInit::new(&steps));
+    Ok(systole_hdl::verilog::rename_top(&init, crate::top::DRAM_INIT))
+}
+
 /// The value of a C constant expression of `defines`, numbers (`0x400`, `20000`, `0x0L`)
 /// and `|` or `+` between them (with parentheses around the whole).
 fn constant(text: &str, defines: &std::collections::HashMap<String, u64>) -> Option<u64> {

@@ -316,9 +316,7 @@ pub fn build(board: &crate::Board, arch: &ArchConfig, opts: &BuildOptions, cache
             extra.push(("litedram_core.v".to_string(), text));
             // The memory's initialization, played on the controller's control bus as it
             // will be on the board; the core's port waits for it.
-            let steps = crate::litedram::init_steps(&gen)?;
-            let init = systole_hdl::verilog::emit(&mut systole_hdl::dram_init::DramInit::new(&steps));
-            extra.push(("dram_init.v".to_string(), systole_hdl::verilog::rename_top(&init, crate::top::DRAM_INIT)));
+            extra.push(("dram_init.v".to_string(), crate::litedram::init_verilog(&gen)?));
             extra.push(("board_sim.v".to_string(), dram_sim_top(&dram)));
             top = DRAM_SIM_TOP.to_string();
             geometry.memory_byte_body(&arrays.iter().map(|a| format!("&root->{DRAM_SIM_TOP}__DOT__dram__DOT__{a}")).collect::<Vec<_>>())

@@ -6,8 +6,8 @@
 //! iCE40 UP5K with the overflowing resource named.
 
 use systole_core::{ArchConfig, Dataflow};
-use systole_fpga::bitstream::{build, BuildError, BuildOptions};
-use systole_fpga::board::{board, BoardMemory, PeProducts};
+use systole_fpga::bitstream::{build, BuildError, BuildOptions, BuildReport};
+use systole_fpga::board::{board, Board, BoardMemory, PeProducts};
 use systole_fpga::clock::ClockSource;
 use systole_fpga::tools::FlowError;
 
@@ -52,6 +52,13 @@ fn out_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("systole-fpga-{name}-{}", std::process::id()))
 }
 
+/// Builds `arch` for `b` with `opts` in `dir`, printing the report; panics on a failed build.
+fn built(b: &Board, arch: &ArchConfig, opts: &BuildOptions, dir: &std::path::Path) -> BuildReport {
+    let r = build(b, arch, opts, dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", r.text());
+    r
+}
+
 /// Yosys's warnings in the build's synthesis log: an undeclared or undriven signal in the
 /// emitted Verilog shows up here first (a constant renamed in its declaration only once
 /// reached the bitstreams this way).
@@ -67,8 +74,7 @@ fn synthesis_warnings(dir: &std::path::Path) -> Vec<String> {
 fn a_2x2_accelerator_on_the_ulx3s_sdram_becomes_an_ecp5_bitstream() {
     let b = board("ulx3s").unwrap();
     let dir = out_dir("ulx3s-2x2");
-    let r = build(&b, &tiny(), &OPTIONS, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}", r.text());
+    let r = built(&b, &tiny(), &OPTIONS, &dir);
     let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
     assert!(bitstream > 100_000, "bitstream of {bitstream} bytes");
     // The device's totals come from nextpnr; the use must be real and within them.
@@ -128,8 +134,7 @@ fn a_small_icebreaker_design_becomes_an_ice40_bitstream() {
     let arch = ArchConfig { name: "2x2-ws-small".into(), rows: 2, clock_mhz: 24.0, ..preset("icebreaker") };
     let b = board("icebreaker").unwrap();
     let dir = out_dir("icebreaker-2x2");
-    let r = build(&b, &arch, &BuildOptions::for_board(&b), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}", r.text());
+    let r = built(&b, &arch, &BuildOptions::for_board(&b), &dir);
     // An iCE40 UP5K image is 104,090 bytes.
     let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
     assert_eq!(bitstream, 104_090, "bitstream of {bitstream} bytes");
@@ -161,8 +166,7 @@ fn the_icebreaker_preset_becomes_an_ice40_bitstream() {
     // The preset asks for 30 MHz, which the PLL makes from the 12 MHz oscillator.
     let opts = BuildOptions::for_board(&b);
     assert_eq!((opts.instr_depth, opts.memory_bytes, opts.clock_mhz), (32, 2048, None));
-    let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}", r.text());
+    let r = built(&b, &arch, &opts, &dir);
     // An iCE40 UP5K image is 104,090 bytes.
     let bitstream = std::fs::metadata(&r.bitstream).map(|m| m.len()).unwrap_or(0);
     assert_eq!(bitstream, 104_090, "bitstream of {bitstream} bytes");
@@ -222,8 +226,7 @@ fn the_orangecrab_preset_meets_timing_at_its_pll_clock() {
     let arch = preset("orangecrab");
     let b = board("orangecrab").unwrap();
     let dir = out_dir("orangecrab-preset");
-    let r = build(&b, &arch, &BuildOptions::default(), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}", r.text());
+    let r = built(&b, &arch, &BuildOptions::default(), &dir);
     assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 100.0, "{:?}", r.clock);
     assert!(r.timing_met, "{:?}", r.pnr);
     let p = &r.pnr;
@@ -239,8 +242,7 @@ fn the_ulx3s_preset_meets_timing_at_its_pll_clock() {
     let arch = preset("ulx3s");
     let b = board("ulx3s").unwrap();
     let dir = out_dir("ulx3s-preset");
-    let r = build(&b, &arch, &BuildOptions::for_board(&b), &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}", r.text());
+    let r = built(&b, &arch, &BuildOptions::for_board(&b), &dir);
     assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 100.0, "{:?}", r.clock);
     assert!(r.timing_met, "{:?}", r.pnr);
     // The PEs' multipliers in logic: the two requantizers' eight are the only DSP blocks.
@@ -259,8 +261,7 @@ fn the_ulx3s_dram_preset_meets_timing_at_its_pll_clock() {
     let b = board("ulx3s").unwrap();
     let dir = out_dir("ulx3s-dram-preset");
     let opts = BuildOptions { memory: BoardMemory::Dram, memory_bytes: 32 << 20, ..BuildOptions::for_board(&b) };
-    let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}", r.text());
+    let r = built(&b, &arch, &opts, &dir);
     assert!(matches!(r.clock.source, ClockSource::Ecp5Pll(_)) && r.core_mhz == 30.0, "{:?}", r.clock);
     // Every clock and the paths between the free clock and the gated one, the gate's
     // enable into the falling edge among them.
@@ -277,8 +278,7 @@ fn the_icebreaker_spram_preset_routes_at_its_pll_clock() {
     let dir = out_dir("icebreaker-spram-preset");
     // Placement seed 3: seed 1 did not route (the preset's comment).
     let opts = BuildOptions { memory: BoardMemory::Spram, memory_bytes: 128 << 10, seed: 3, ..BuildOptions::for_board(&b) };
-    let r = build(&b, &arch, &opts, &dir, &mut |_, _| {}).unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}", r.text());
+    let r = built(&b, &arch, &opts, &dir);
     // 23 MHz asked, 22.875 from the PLL (12 MHz x 61 / 32).
     assert!(matches!(r.clock.source, ClockSource::Ice40Pll(_)) && r.core_mhz == 22.875, "{:?}", r.clock);
     assert!(r.timing_met, "{:?}", r.pnr);
