@@ -16,6 +16,56 @@ use systole_core::ArchConfig;
 use systole_fpga::bitstream::BuildOptions;
 use systole_fpga::PeProducts;
 
+/// Most random calibration inputs (`--calib-samples`): each is a whole forward pass of the
+/// float model; PTQ statistics settle within tens.
+const MAX_CALIB_SAMPLES: u64 = 4096;
+/// Most worker threads (`--jobs`): beyond the largest servers' cores, more only slow a run.
+const MAX_JOBS: u64 = 1024;
+/// Deepest instruction memory (`--instr-depth`): 65,536 instructions of 64 bytes per unit
+/// (4 MiB), far beyond a board's block RAM.
+const MAX_INSTR_DEPTH: u64 = 1 << 16;
+/// Largest board memory in KiB (`--mem-kib`): 1 GiB, beyond every supported board's DRAM.
+const MAX_MEM_KIB: u64 = 1 << 20;
+/// Most repetitions of a benchmark (`--repeat`).
+const MAX_REPEAT: u64 = 1000;
+/// Input image sizes of `export-model` (`--size`): the networks' five stride-2 stages need
+/// 32; 2048 makes tensors of hundreds of MiB.
+const MIN_IMAGE_SIZE: u64 = 32;
+const MAX_IMAGE_SIZE: u64 = 2048;
+
+/// A count flag from 1 to `max`.
+fn counted(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=max)
+}
+
+/// A finite number in `range`, or why not.
+fn finite_in(s: &str, range: std::ops::RangeInclusive<f64>, unit: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    let positive = *range.start() == 0.0;
+    if v.is_finite() && range.contains(&v) && !(positive && v == 0.0) {
+        Ok(v)
+    } else if positive {
+        Err(format!("{v} is not a {unit} above 0 and at most {}", range.end()))
+    } else {
+        Err(format!("{v} is not a {unit} from {} to {}", range.start(), range.end()))
+    }
+}
+
+/// `--clock-mhz`: a positive frequency up to [`systole_core::arch::MAX_CLOCK_MHZ`].
+fn clock_mhz(s: &str) -> Result<f64, String> {
+    finite_in(s, 0.0..=systole_core::arch::MAX_CLOCK_MHZ, "frequency in MHz")
+}
+
+/// `--timeout-s`: a positive time up to a week.
+fn seconds(s: &str) -> Result<f64, String> {
+    finite_in(s, 0.0..=7.0 * 86400.0, "number of seconds")
+}
+
+/// `--budget-db`: a finite SQNR.
+fn decibels(s: &str) -> Result<f64, String> {
+    finite_in(s, -1000.0..=1000.0, "level in dB")
+}
+
 /// Systole: simulate and co-design systolic-array DNN accelerators.
 #[derive(Parser)]
 #[command(name = "systole", version, about, long_about = None)]
@@ -58,7 +108,7 @@ enum Command {
         #[arg(long, requires = "model")]
         calibrate: Option<PathBuf>,
         /// Float models: random calibration inputs when --calibrate is not given.
-        #[arg(long, default_value_t = 4, requires = "model")]
+        #[arg(long, default_value_t = 4, requires = "model", value_parser = counted(MAX_CALIB_SAMPLES))]
         calib_samples: usize,
         /// Seed of random inputs.
         #[arg(long, default_value_t = 1)]
@@ -70,12 +120,12 @@ enum Command {
         #[arg(long)]
         check: bool,
         /// Layers simulated in parallel (default: all cores).
-        #[arg(long)]
+        #[arg(long, value_parser = counted(MAX_JOBS))]
         jobs: Option<usize>,
         /// With --model on an instance without instr_queue: run each accelerator run in the
         /// segments that instruction memories of this many instructions per unit hold, as a
         /// board built with `--instr-depth` does (cycles include every segment's drain).
-        #[arg(long, requires = "model")]
+        #[arg(long, requires = "model", value_parser = counted(MAX_INSTR_DEPTH))]
         instr_depth: Option<usize>,
     },
     /// Compile one layer of a workload and print its program.
@@ -100,7 +150,7 @@ enum Command {
         #[arg(long, conflicts_with = "model")]
         hex: Option<PathBuf>,
         /// Float models: random calibration inputs.
-        #[arg(long, default_value_t = 4, conflicts_with = "workload")]
+        #[arg(long, default_value_t = 4, conflicts_with = "workload", value_parser = counted(MAX_CALIB_SAMPLES))]
         calib_samples: usize,
     },
     /// Write the accelerator's Verilog for an architecture: one top module
@@ -113,7 +163,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Instructions each unit's memory holds.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 1024, value_parser = counted(MAX_INSTR_DEPTH))]
         instr_depth: usize,
     },
     /// Sweep a design space: every point (or a sample, or one shard) of a space file
@@ -147,18 +197,18 @@ enum Command {
         synth: Option<String>,
         /// With --synth: instructions each unit's memory holds (default: the board's, 32 on
         /// the iCEBreaker, 64 on the others).
-        #[arg(long, requires = "synth")]
+        #[arg(long, requires = "synth", value_parser = counted(MAX_INSTR_DEPTH))]
         synth_instr_depth: Option<usize>,
         /// With --synth: KiB of on-chip board memory (default: the board's, 2 on the
         /// iCEBreaker, 16 on the others).
-        #[arg(long, requires = "synth")]
+        #[arg(long, requires = "synth", value_parser = counted(MAX_MEM_KIB))]
         synth_mem_kib: Option<usize>,
         /// With --synth: the core clock's target in MHz (default: each point's clock_mhz),
         /// made by the board's PLL.
-        #[arg(long, requires = "synth")]
+        #[arg(long, requires = "synth", value_parser = clock_mhz)]
         synth_clock_mhz: Option<f64>,
         /// Points evaluated in parallel (default: all cores).
-        #[arg(long)]
+        #[arg(long, value_parser = counted(MAX_JOBS))]
         jobs: Option<usize>,
     },
     /// Draw a sweep's results (DIR/results.jsonl): Pareto front, per-layer utilization and
@@ -234,7 +284,7 @@ enum Command {
         #[arg(long)]
         space: Option<PathBuf>,
         /// Minimum output SQNR of the chosen policy against the float model, dB.
-        #[arg(long)]
+        #[arg(long, value_parser = decibels)]
         budget_db: f64,
         /// What the search minimizes: latency or energy.
         #[arg(long, default_value = "latency")]
@@ -254,7 +304,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Input height and width.
-        #[arg(long, default_value_t = 224)]
+        #[arg(long, default_value_t = 224, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(MIN_IMAGE_SIZE..=MAX_IMAGE_SIZE))]
         size: usize,
         /// Seed of the random weights.
         #[arg(long, default_value_t = 1)]
@@ -278,10 +328,10 @@ enum Command {
         #[arg(long)]
         model: Option<PathBuf>,
         /// Float models: random calibration inputs.
-        #[arg(long, default_value_t = 4, requires = "model")]
+        #[arg(long, default_value_t = 4, requires = "model", value_parser = counted(MAX_CALIB_SAMPLES))]
         calib_samples: usize,
         /// Timed repetitions (the best is reported).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = counted(MAX_REPEAT))]
         repeat: usize,
     },
 }
@@ -294,7 +344,7 @@ struct CalibrationArgs {
     #[arg(long)]
     calibrate: Option<PathBuf>,
     /// Random calibration inputs when --calibrate is not given.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = counted(MAX_CALIB_SAMPLES))]
     calib_samples: usize,
     /// Seed of the random calibration inputs.
     #[arg(long, default_value_t = 1)]
@@ -336,11 +386,11 @@ enum FpgaCommand {
         out: PathBuf,
         /// Instructions each unit's memory holds (default: the board's, 32 on the
         /// iCEBreaker, 64 on the others).
-        #[arg(long)]
+        #[arg(long, value_parser = counted(MAX_INSTR_DEPTH))]
         instr_depth: Option<usize>,
         /// KiB of on-chip board memory for tensors, a power of two (default: the board's, 2
         /// on the iCEBreaker, 16 on the others).
-        #[arg(long)]
+        #[arg(long, value_parser = counted(MAX_MEM_KIB))]
         mem_kib: Option<usize>,
         /// The board memory: `block-ram`, `spram` (the iCE40 UP5K's single-port RAMs, 32,
         /// 64 or 128 KiB; the arch needs `dram_single_port`) or `dram` (the ULX3S's SDRAM
@@ -354,7 +404,7 @@ enum FpgaCommand {
         baud: Option<u32>,
         /// The core clock's target in MHz (default: the arch file's clock_mhz); the board's
         /// PLL makes the fastest clock at or below it.
-        #[arg(long)]
+        #[arg(long, value_parser = clock_mhz)]
         clock_mhz: Option<f64>,
         /// Where the PEs' multipliers go: `dsp` (DSP blocks) or `logic` (LUTs, so that a
         /// large array places as one grid); default: the board's, logic on the ULX3S,
@@ -400,7 +450,7 @@ enum FpgaCommand {
         /// Seconds to wait for each answer of the board (the run's answer also gets twice
         /// the run's time at the core clock); default 5, or 600 with --sim (a simulated
         /// cycle takes far longer than a board's).
-        #[arg(long)]
+        #[arg(long, value_parser = seconds)]
         timeout_s: Option<f64>,
         /// Architecture file the bitstream was built from.
         #[arg(long)]
@@ -424,16 +474,16 @@ enum FpgaCommand {
         #[arg(long, requires = "model")]
         calibrate: Option<PathBuf>,
         /// Float models: random calibration inputs when --calibrate is not given.
-        #[arg(long, default_value_t = 4, requires = "model")]
+        #[arg(long, default_value_t = 4, requires = "model", value_parser = counted(MAX_CALIB_SAMPLES))]
         calib_samples: usize,
         /// Seed of random inputs.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// With --sim: instructions per unit memory (default: the board's).
-        #[arg(long, requires = "sim")]
+        #[arg(long, requires = "sim", value_parser = counted(MAX_INSTR_DEPTH))]
         instr_depth: Option<usize>,
         /// With --sim: KiB of board memory (default: the board's).
-        #[arg(long, requires = "sim")]
+        #[arg(long, requires = "sim", value_parser = counted(MAX_MEM_KIB))]
         mem_kib: Option<usize>,
         /// With --sim: the board memory, `block-ram`, `spram` (iCE40 UP5K) or `dram` (the
         /// ULX3S's SDRAM through LiteDRAM, on its simulation model; all 32 MiB unless

@@ -184,6 +184,21 @@ fn is_depthwise(arch: &ArchConfig, layer: &Layer) -> Result<bool, CompileError> 
         |error: ConfigError| CompileError::Invalid { layer: layer.name.clone(), help: error.help.clone(), error: Box::new(error) };
     arch.validate().map_err(invalid)?;
     layer.validate().map_err(invalid)?;
+    let min_cycles = layer.shape.macs().div_ceil(arch.pes() as u64);
+    if min_cycles > systole_core::layer::MAX_LAYER_MIN_CYCLES {
+        return Err(invalid(
+            ConfigError::new(
+                "input",
+                format!(
+                    "{} multiply-accumulates take at least {min_cycles} cycles on {} PEs, more than the {} accepted for one layer",
+                    layer.shape.macs(),
+                    arch.pes(),
+                    systole_core::layer::MAX_LAYER_MIN_CYCLES
+                ),
+            )
+            .help("split the layer, lower its batch, or use a larger array"),
+        ));
+    }
     // Without the transposer a depthwise layer is a grouped GEMM like any other.
     Ok(arch.transposer
         && (layer.op == LayerOp::Depthwise || (layer.shape.groups == layer.shape.c && layer.shape.k == layer.shape.c && layer.shape.c > 1)))

@@ -4,7 +4,7 @@
 //! Presets are built by struct update from [`ArchConfig::default`], in the manner of
 //! Gemmini's `GemminiArrayConfig`; derived quantities are methods.
 
-use crate::error::{read_toml, ConfigError, LoadError};
+use crate::error::{parse_toml, ConfigError, LoadError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -107,7 +107,7 @@ impl std::fmt::Display for Sparsity {
 
 /// Parameters of one accelerator instance. See `docs/ARCHITECTURE.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ArchConfig {
     /// A short name for reports.
     pub name: String,
@@ -135,36 +135,43 @@ pub struct ArchConfig {
     /// (docs/ARCHITECTURE.md section 5). Without it the compiler maps depthwise layers as
     /// grouped GEMMs, and only the WS dataflow is available (OS builds its activation words
     /// with the transposer).
+    #[serde(default = "default_true")]
     pub transposer: bool,
     /// Cycles the controller takes to fetch one instruction: its instruction memories are
     /// `512 / fetch_cycles` bits wide. 1 (the default) holds whole instructions; 2, 4 or 8
     /// narrow the memories for small FPGAs, at a cost in the timing model (section 5).
+    #[serde(default = "default_one")]
     pub fetch_cycles: usize,
     /// The sparsest N:4 weight format the WS engine skips (`"dense"`, the default, `"2:4"`
     /// or `"1:4"`): the activation scratchpad is built of `expansion()` banks read together
     /// and every PE selects its activation from a group of four (docs/ARCHITECTURE.md
     /// section 3).
+    #[serde(default)]
     pub sparsity: Sparsity,
     /// Packed int4 weights in the WS engine: a PE's 8-bit weight register holds two int4
     /// weights and its 8x8 multiplier works as two 8x4 ones, so a layer with int4 weights
     /// takes half the passes (docs/ARCHITECTURE.md section 3). Needs two activation banks.
+    #[serde(default)]
     pub int4_weights: bool,
     /// CSC weight tiles in the WS engine: a tile of unstructured-sparse weights is stored
     /// as a presence bitmap and, per column, its nonzeros; the preload expands it, taking
     /// one cycle per mask word and per value word instead of one per row
     /// (docs/ARCHITECTURE.md section 3).
+    #[serde(default)]
     pub csc_weights: bool,
     /// int4 x int4 layers at four MACs per PE and cycle (bit fusion): with `int4_weights`,
     /// each PE's weight register grows to 16 bits (four int4 weights) and its 8x8
     /// multiplier works as four 4x4 ones, taking four activation lanes of a K-step of four
     /// banks (docs/ARCHITECTURE.md section 3). Needs `int4_weights`; builds four activation
     /// banks.
+    #[serde(default)]
     pub int4_activations: bool,
     /// Pipeline registers in each requantization unit of the store path, 0 to
     /// [`MAX_REQUANT_STAGES`] (default 2). Each one shortens the unit's longest path and
     /// costs its width in flip-flops; the store engines read that many cycles ahead inside
     /// their DRAM wait, which grows to [`ArchConfig::store_latency`] when the stages do not
     /// fit in it (docs/ARCHITECTURE.md sections 5 and 9).
+    #[serde(default = "default_requant_stages")]
     pub requant_stages: usize,
     /// Cycles each requantization unit takes per value, one of [`REQUANT_INTERVALS`]
     /// (default 1). With 1 the product of the two 24-bit significands is four DSP blocks'
@@ -175,6 +182,7 @@ pub struct ArchConfig {
     /// cycles ([`ArchConfig::store_busy`]). Needs no transposer (whose store requantizes a
     /// row per cycle) and at most [`MAX_SERIAL_REQUANT_STAGES`] requant stages
     /// (docs/ARCHITECTURE.md sections 5 and 9).
+    #[serde(default = "default_one")]
     pub requant_interval: usize,
     /// Pipeline stages in each weight-stationary PE, 0 to [`MAX_PE_STAGES`] (default 0):
     /// with one, the product of the activation and weight of cycle `t` is registered and
@@ -182,6 +190,7 @@ pub struct ArchConfig {
     /// an adder, not both; with two, the multiplier also takes its operands from the PE's
     /// registers, one cycle later. Every column sum, and so a WS matmul's latency, is that
     /// many cycles later (docs/ARCHITECTURE.md sections 5 and 9). The OS PEs have none.
+    #[serde(default)]
     pub pe_stages: usize,
     /// Pipeline stages in the accumulator's read-modify-write, 0 to [`MAX_ACC_STAGES`]
     /// (default 0): with one, the old row read from block RAM and the new values are
@@ -191,12 +200,14 @@ pub struct ArchConfig {
     /// is also registered before the old row is chosen. Every accumulator write, and so
     /// the latency of a matmul of either dataflow, is that many cycles later
     /// (docs/ARCHITECTURE.md sections 5 and 9).
+    #[serde(default)]
     pub acc_stages: usize,
     /// Pipeline stages between the controller's instruction fetch and its issue, 0 or
     /// [`MAX_DECODE_STAGES`] (default 0): with one, each unit's decoded opcode and fields
     /// are registered, so that an instruction's issue and its engine's start logic begin
     /// at registers instead of behind the decoder. An instruction then issues at the
     /// earliest one cycle after it is whole (docs/ARCHITECTURE.md sections 4 and 5).
+    #[serde(default)]
     pub decode_stages: usize,
     /// Registers on the DRAM read path of the loading engines, 0 to [`MAX_DRAM_READ_STAGES`]
     /// (default 0): with one, a board's block RAM memory is read into a register with no
@@ -205,12 +216,14 @@ pub struct ArchConfig {
     /// cycles earlier, inside their wait, which grows to [`ArchConfig::load_latency`] when
     /// the registers do not fit in it. Needs no transposer (whose load shares its issue
     /// phase with its drain; docs/ARCHITECTURE.md section 9).
+    #[serde(default)]
     pub dram_read_stages: usize,
     /// Registers on the WS array's edge, 0 or [`MAX_EDGE_STAGES`] (default 0): with one,
     /// the activations, weights and their controls are registered between the scratchpads'
     /// reads (and the lane routing after them) and the array, in its skew lines, so no path
     /// runs from a block RAM read into a PE. Every column sum, and so a WS matmul's
     /// latency, is that many cycles later (docs/ARCHITECTURE.md sections 5 and 9).
+    #[serde(default)]
     pub edge_stages: usize,
     /// The WS array's weight bus reaches every PE of a column in one cycle instead of moving
     /// down a row per cycle (default false). No cycle changes: a preload presents row `r`'s
@@ -220,6 +233,7 @@ pub struct ArchConfig {
     /// registers (a small part's logic cells) at the price of a bus driving `rows` PEs, and
     /// needs dense int8 tiles (no `sparsity`, `int4_weights` or `csc_weights`), whose
     /// preloads present the rows in order.
+    #[serde(default)]
     pub weight_broadcast: bool,
     /// The WS engine's activation scratchpad is read with a stagger of one cycle per row
     /// (default false): row `k`'s byte of a word is read `k` cycles after row 0's (pairs of
@@ -230,6 +244,7 @@ pub struct ArchConfig {
     /// load after the matmuls that read what it overwrites, and those complete after
     /// their last read). Needs the WS dataflow alone with dense int8 activations (no
     /// `sparsity` or `int4_weights`, whose banks are read all at once).
+    #[serde(default)]
     pub staggered_act_reads: bool,
     /// Instructions per unit that the controller's instruction queue holds, a power of two
     /// from 2 to [`MAX_INSTR_QUEUE`] (default none). With a queue the host preloads each
@@ -239,7 +254,7 @@ pub struct ArchConfig {
     /// Without one, the instruction memories hold the whole program (their depth is chosen
     /// when the RTL is built), which costs nothing in the timing model and suits small
     /// FPGAs.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instr_queue: Option<usize>,
     /// Lanes of the vector unit beside the array, 0 (default: none) or a divisor of
     /// `min(rows, cols)`: the exec unit's `Vector` op maps every byte of the activation
@@ -248,7 +263,7 @@ pub struct ArchConfig {
     /// residual Add, max and average pooling on the accelerator, exactly as ONNX Runtime
     /// computes them (docs/ARCHITECTURE.md sections 3 and 5); without it these operators
     /// run on the host.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub vector_lanes: usize,
     /// The DRAM has one port that reads and writes share (default false: a read port and a
     /// write port), as the iCEBreaker's single-port SPRAM board memory has. The compiler
@@ -257,13 +272,48 @@ pub struct ArchConfig {
     /// a store's writes never share a cycle, and the timing model refuses a program in
     /// which they could (docs/ARCHITECTURE.md section 5). Needs no instruction queue (its
     /// fetcher would be a third user of the port).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dram_single_port: bool,
 }
 
 fn is_zero(v: &usize) -> bool {
     *v == 0
 }
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_one() -> usize {
+    1
+}
+
+fn default_requant_stages() -> usize {
+    2
+}
+
+/// The fields an architecture file may leave out, each with its documented default
+/// (docs/ARCHITECTURE.md section 2); every other field is required.
+pub const OPTIONAL_FIELDS: [&str; 18] = [
+    "transposer",
+    "fetch_cycles",
+    "sparsity",
+    "int4_weights",
+    "csc_weights",
+    "int4_activations",
+    "requant_stages",
+    "requant_interval",
+    "pe_stages",
+    "acc_stages",
+    "decode_stages",
+    "dram_read_stages",
+    "edge_stages",
+    "weight_broadcast",
+    "staggered_act_reads",
+    "instr_queue",
+    "vector_lanes",
+    "dram_single_port",
+];
 
 impl Default for ArchConfig {
     fn default() -> Self {
@@ -357,6 +407,39 @@ pub const MAX_PE_STAGES: usize = 2;
 /// Largest array dimension accepted.
 pub const MAX_DIM: usize = 256;
 
+/// Largest scratchpad, accumulator or table accepted, in KiB: 128 MiB, the size of the
+/// largest on-chip memory of any accelerator (a TPU v4's common memory). The simulator
+/// allocates each memory whole.
+pub const MAX_SRAM_KIB: usize = 128 * 1024;
+
+/// Most words, rows or entries a memory can have: an instruction addresses them with
+/// [`crate::encoding::WORD_ADDRESS_BITS`] bits.
+pub const MAX_MEMORY_WORDS: usize = 1 << crate::encoding::WORD_ADDRESS_BITS;
+
+/// Widest DRAM bus accepted, in bytes per cycle for reads (and as many for writes): eight
+/// HBM3 stacks at a 1 GHz core clock move about 6.6 KB a cycle in all.
+pub const MAX_DRAM_BYTES_PER_CYCLE: usize = 4096;
+
+/// Longest DRAM latency accepted, in cycles: 100 us at 1 GHz, beyond any memory system.
+pub const MAX_DRAM_LATENCY: usize = 100_000;
+
+/// Fastest clock accepted, MHz: beyond any synchronous digital accelerator.
+pub const MAX_CLOCK_MHZ: f64 = 10_000.0;
+
+/// Longest `name` accepted (it names files, reports and the Verilog's header).
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Checks a name that becomes part of file names, report headers and Verilog comments:
+/// 1 to [`MAX_NAME_CHARS`] ASCII letters, digits and `-`, `_`, `.`, `+`.
+pub fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !name.chars().all(allowed) {
+        return Err(ConfigError::new(field, format!("{name:?} is not 1 to {MAX_NAME_CHARS} letters, digits, `-`, `_`, `.` or `+`"))
+            .help("it becomes part of file names and the Verilog's header; use e.g. \"16x16-ws\""));
+    }
+    Ok(())
+}
+
 impl ArchConfig {
     /// A 4x4 array, the smallest preset (the whole accelerator does not fit an iCE40 UP5K;
     /// see the README's FPGA section).
@@ -417,9 +500,33 @@ impl ArchConfig {
 
     /// Reads and validates an architecture TOML file.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
-        let arch: ArchConfig = read_toml(path)?;
+        Self::read(path).map(|(arch, _)| arch)
+    }
+
+    /// Reads and validates an architecture TOML file, and lists `field = value` for each of
+    /// the [`OPTIONAL_FIELDS`] it leaves out (their defaults), for reports to state. A
+    /// missing required field is an error naming it.
+    pub fn read(path: &Path) -> Result<(Self, Vec<String>), LoadError> {
+        let text = crate::input::read_text(path, crate::input::MAX_TOML_BYTES, "an architecture file")?;
+        let table: toml::Table = parse_toml(path, &text)?;
+        let defaults = toml::Table::try_from(ArchConfig::default()).expect("the default arch serializes");
+        let required: Vec<&str> = defaults.keys().map(|k| k.as_str()).filter(|k| !OPTIONAL_FIELDS.contains(k)).collect();
+        if let Some(missing) = required.iter().find(|k| !table.contains_key(**k)) {
+            let all = &required;
+            return Err(LoadError::invalid(
+                path,
+                ConfigError::new(*missing, "is missing; it has no default")
+                    .help(format!("an architecture file sets {} (docs/ARCHITECTURE.md section 2)", all.join(", "))),
+            ));
+        }
+        let arch: ArchConfig = parse_toml(path, &text)?;
         arch.validate().map_err(|source| LoadError::invalid(path, source))?;
-        Ok(arch)
+        let taken = OPTIONAL_FIELDS
+            .iter()
+            .filter(|f| !table.contains_key(**f))
+            .map(|f| format!("{f} = {}", defaults.get(*f).map_or("none".to_string(), |v| v.to_string())))
+            .collect();
+        Ok((arch, taken))
     }
 
     /// Number of PEs.
@@ -607,12 +714,54 @@ impl ArchConfig {
 
     /// Checks every parameter; the error names the field, the reason and a fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        check_name("name", &self.name)?;
         for (field, v) in [("rows", self.rows), ("cols", self.cols)] {
             if v == 0 || v > MAX_DIM {
                 return Err(
                     ConfigError::new(field, format!("{v} is outside 1..={MAX_DIM}")).help("arrays from 1x1 to 256x256 are supported")
                 );
             }
+        }
+        // Before any size is multiplied: the products below then fit in 64 bits.
+        for (field, kib) in [("act_sram_kib", self.act_sram_kib), ("wgt_sram_kib", self.wgt_sram_kib), ("acc_sram_kib", self.acc_sram_kib)] {
+            if kib > MAX_SRAM_KIB {
+                return Err(ConfigError::new(field, format!("{kib} KiB is more than the {MAX_SRAM_KIB} KiB (128 MiB) accepted"))
+                    .help("the largest on-chip memories of accelerators are tens of MiB; typical values are 16 to 1024"));
+            }
+        }
+        for (field, words, what, width) in [
+            ("act_sram_kib", self.act_words(), "words", self.rows),
+            ("wgt_sram_kib", self.wgt_words(), "words", self.cols),
+            ("acc_sram_kib", self.acc_rows(), "rows", 4 * self.cols),
+        ] {
+            if words > MAX_MEMORY_WORDS {
+                return Err(ConfigError::new(
+                    field,
+                    format!(
+                        "holds {words} {what}, more than the {MAX_MEMORY_WORDS} an instruction's {}-bit address reaches",
+                        crate::encoding::WORD_ADDRESS_BITS
+                    ),
+                )
+                .help(format!("use at most {} KiB with {width}-byte {what}", MAX_MEMORY_WORDS * width / 1024)));
+            }
+        }
+        if self.param_entries > MAX_MEMORY_WORDS {
+            return Err(ConfigError::new(
+                "param_entries",
+                format!(
+                    "{} is more than the {MAX_MEMORY_WORDS} entries an instruction's {}-bit address reaches",
+                    self.param_entries,
+                    crate::encoding::WORD_ADDRESS_BITS
+                ),
+            )
+            .help("a layer needs one entry per output channel; typical values are 1024 to 4096"));
+        }
+        if self.dram_bytes_per_cycle > MAX_DRAM_BYTES_PER_CYCLE {
+            return Err(ConfigError::new(
+                "dram_bytes_per_cycle",
+                format!("{} is more than the {MAX_DRAM_BYTES_PER_CYCLE} accepted (eight HBM3 stacks at 1 GHz)", self.dram_bytes_per_cycle),
+            )
+            .help("typical values are 4 to 64"));
         }
         let need_act = 4 * self.rows;
         if self.act_sram_kib == 0 || self.act_words() < need_act {
@@ -802,12 +951,16 @@ impl ArchConfig {
             )
             .help("use transposer = false (the small-FPGA variant) or dram_read_stages = 0"));
         }
-        if self.dram_latency > 100_000 {
-            return Err(ConfigError::new("dram_latency", format!("{} cycles is implausible", self.dram_latency))
-                .help("typical values are 10 to 200"));
+        if self.dram_latency > MAX_DRAM_LATENCY {
+            return Err(ConfigError::new(
+                "dram_latency",
+                format!("{} cycles is more than the {MAX_DRAM_LATENCY} accepted (100 us at 1 GHz)", self.dram_latency),
+            )
+            .help("typical values are 10 to 200"));
         }
-        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0) {
-            return Err(ConfigError::new("clock_mhz", format!("{} is not a positive frequency", self.clock_mhz)));
+        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0 && self.clock_mhz <= MAX_CLOCK_MHZ) {
+            return Err(ConfigError::new("clock_mhz", format!("{} is not a frequency from 0 to {MAX_CLOCK_MHZ} MHz", self.clock_mhz))
+                .help("typical values are 20 to 100 on an FPGA and 500 to 1500 on an ASIC"));
         }
         if !self.transposer && self.dataflow.has_os() {
             return Err(ConfigError::new("transposer", "false, but the OS dataflow builds its activation words with the transposer")

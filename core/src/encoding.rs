@@ -98,6 +98,10 @@ const fn signed(name: &'static str, bits: u32) -> Field {
     Field { name, bits, signed: true }
 }
 
+/// Bits of an instruction's scratchpad, accumulator and parameter-table addresses: an
+/// instance's memories hold at most `2^WORD_ADDRESS_BITS` words, rows or entries each.
+pub const WORD_ADDRESS_BITS: u32 = width::WORD;
+
 /// Field widths shared by several fields.
 mod width {
     pub const SYNC: u32 = 32;

@@ -91,8 +91,15 @@ impl LoadError {
     }
 }
 
-/// Reads and parses a TOML file into `T`, naming the file in any error.
-pub fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-    toml::from_str(&text).map_err(|e| LoadError::Parse { path: path.to_owned(), message: e.to_string() })
+/// Reads and parses a TOML file into `T`, naming the file in any error; `what` names the
+/// kind of file (e.g. "an architecture file") if it is not a regular UTF-8 file of at most
+/// [`crate::input::MAX_TOML_BYTES`].
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path, what: &str) -> Result<T, LoadError> {
+    let text = crate::input::read_text(path, crate::input::MAX_TOML_BYTES, what)?;
+    parse_toml(path, &text)
+}
+
+/// Parses `text`, the TOML file `path`, into `T`, naming the file in any error.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path, text: &str) -> Result<T, LoadError> {
+    toml::from_str(text).map_err(|e| LoadError::Parse { path: path.to_owned(), message: e.to_string() })
 }

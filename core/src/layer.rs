@@ -33,6 +33,15 @@ pub enum Activation {
     Relu6,
 }
 
+/// Most multiply-accumulates a layer may take: 2^40, 250 times a whole ResNet-50, so that a
+/// simulation of one layer ends in minutes.
+pub const MAX_LAYER_MACS: u64 = 1 << 40;
+
+/// Most cycles a layer may need at the least (`ceil(MACs / PEs)`) on an instance: 2^26,
+/// ten times the largest layer of ResNet-18 on a 2x2 array, so that compiling and
+/// simulating one layer stays within a minute and a few GiB (its program grows with it).
+pub const MAX_LAYER_MIN_CYCLES: u64 = 1 << 26;
+
 /// Extents of the loop nest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConvShape {
@@ -135,6 +144,23 @@ impl ConvShape {
             if v == 0 {
                 return Err(ConfigError::new(f, "must be at least 1"));
             }
+            if v as u64 > crate::input::MAX_TENSOR_ELEMENTS {
+                return Err(ConfigError::new(f, format!("{v} is more than the {} accepted", crate::input::MAX_TENSOR_ELEMENTS)));
+            }
+        }
+        for (i, &p) in self.pad.iter().enumerate() {
+            if p as u64 > crate::input::MAX_TENSOR_ELEMENTS {
+                return Err(ConfigError::new(format!("padding[{i}]"), format!("{p} is more than the {} accepted", crate::input::MAX_TENSOR_ELEMENTS)));
+            }
+        }
+        // Every extent is at most 2^30 here, so the products below fit in 128 bits.
+        let elements = |dims: [usize; 4]| dims.iter().map(|&d| d as u128).product::<u128>();
+        let max = crate::input::MAX_TENSOR_ELEMENTS as u128;
+        for (what, dims) in [("input", [self.n, self.h, self.w, self.c]), ("weights", [self.k, self.r, self.s, self.c / self.groups])] {
+            if elements(dims) > max {
+                return Err(ConfigError::new(what, format!("{dims:?} is a tensor of {} elements, more than the {max} accepted", elements(dims)))
+                    .help("split the layer, or lower its batch"));
+            }
         }
         if !self.c.is_multiple_of(self.groups) || !self.k.is_multiple_of(self.groups) {
             return Err(ConfigError::new(
@@ -156,6 +182,19 @@ impl ConvShape {
                 ),
             )
             .help("use a smaller kernel or more padding"));
+        }
+        let out = [self.n, self.p(), self.q(), self.k];
+        if elements(out) > max {
+            return Err(ConfigError::new("out_channels", format!("the output {out:?} has {} elements, more than the {max} accepted", elements(out)))
+                .help("split the layer, or lower its batch"));
+        }
+        let macs = elements(out) * (self.r * self.s * self.cg()) as u128;
+        if macs > MAX_LAYER_MACS as u128 {
+            return Err(ConfigError::new(
+                "input",
+                format!("the layer takes {macs} multiply-accumulates, more than the {MAX_LAYER_MACS} accepted"),
+            )
+            .help("split the layer, or lower its batch"));
         }
         for (i, side) in ["top", "left", "bottom", "right"].iter().enumerate() {
             let span = if i % 2 == 0 { self.r_span() } else { self.s_span() };

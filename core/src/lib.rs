@@ -13,6 +13,7 @@ pub mod arch;
 pub mod bridge;
 pub mod encoding;
 pub mod error;
+pub mod input;
 pub mod isa;
 pub mod layer;
 pub mod mapping;

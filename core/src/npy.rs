@@ -22,29 +22,78 @@ pub trait Element: npyz::Deserialize + npyz::Serialize + npyz::AutoSerialize + C
     const DESCR: &'static str;
     /// The NumPy name, for messages.
     const NAME: &'static str;
+    /// Bytes per element.
+    const SIZE: u64;
+    /// Whether the value is a number (not NaN or an infinity).
+    fn is_finite(self) -> bool {
+        true
+    }
 }
 
 impl Element for i8 {
     const DESCR: &'static str = "|i1";
     const NAME: &'static str = "int8";
+    const SIZE: u64 = 1;
 }
 
 impl Element for i32 {
     const DESCR: &'static str = "<i4";
     const NAME: &'static str = "int32";
+    const SIZE: u64 = 4;
 }
 
 impl Element for f32 {
     const DESCR: &'static str = "<f4";
     const NAME: &'static str = "float32";
+    const SIZE: u64 = 4;
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+}
+
+/// The header of the `.npy` file at `path`, read (with a size cap, before any data) from a
+/// regular file, and the file's length.
+fn open(path: &Path, what: &str) -> Result<(npyz::NpyFile<std::io::BufReader<std::fs::File>>, u64), LoadError> {
+    let (file, len) = crate::input::open(path, crate::input::MAX_NPY_BYTES, "a NumPy .npy file")?;
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
+        .map_err(|e| data_error(path, format!("{what}: not a NumPy .npy file ({e})"), "save the array with numpy.save".into()))?;
+    Ok((npy, len))
+}
+
+/// The shape in the header of `npy`, after checking that its elements exist in a file of
+/// `len` bytes and number at most [`crate::input::MAX_TENSOR_ELEMENTS`].
+fn header_shape<R: std::io::Read>(npy: &npyz::NpyFile<R>, len: u64, elem_size: u64, path: &Path, what: &str) -> Result<Vec<usize>, LoadError> {
+    let elements = npy.shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    match elements {
+        Some(n) if n <= crate::input::MAX_TENSOR_ELEMENTS && n.saturating_mul(elem_size) <= len => {
+            Ok(npy.shape().iter().map(|&d| d as usize).collect())
+        }
+        _ => Err(data_error(
+            path,
+            format!("{what}: the header's shape {:?} needs more data than the file's {len} bytes hold", npy.shape()),
+            format!(
+                "the file is truncated or its header is damaged; save the array again (at most {} elements)",
+                crate::input::MAX_TENSOR_ELEMENTS
+            ),
+        )),
+    }
 }
 
 /// Reads `path` as an array of `T` whose shape matches `dims` up to axes of extent 1.
-/// `what` names the tensor in errors (e.g. `layer[2].data.input`).
+/// `what` names the tensor in errors (e.g. `layer[2].data.input`). The header is checked
+/// before any data is read; float values must be finite.
 pub fn read<T: Element>(path: &Path, dims: &[usize], what: &str) -> Result<Vec<T>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .map_err(|e| data_error(path, format!("{what}: not a NumPy .npy file ({e})"), "save the array with numpy.save".into()))?;
+    let (npy, len) = open(path, what)?;
+    read_data(npy, len, path, dims, what)
+}
+
+fn read_data<T: Element, R: std::io::Read>(
+    npy: npyz::NpyFile<R>,
+    len: u64,
+    path: &Path,
+    dims: &[usize],
+    what: &str,
+) -> Result<Vec<T>, LoadError> {
     let descr = match npy.dtype() {
         npyz::DType::Plain(t) => t.to_string(),
         other => other.descr(),
@@ -57,7 +106,7 @@ pub fn read<T: Element>(path: &Path, dims: &[usize], what: &str) -> Result<Vec<T
             format!("convert with array.astype(numpy.{})", T::NAME),
         ));
     }
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let shape = header_shape(&npy, len, T::SIZE, path, what)?;
     if squeeze(&shape) != squeeze(dims) {
         return Err(data_error(
             path,
@@ -68,16 +117,25 @@ pub fn read<T: Element>(path: &Path, dims: &[usize], what: &str) -> Result<Vec<T
     if npy.order() != npyz::Order::C {
         return Err(data_error(path, format!("{what}: Fortran-ordered array"), "save a C-ordered array (numpy.ascontiguousarray)".into()));
     }
-    npy.into_vec::<T>().map_err(|e| data_error(path, format!("{what}: truncated or unreadable data ({e})"), "save the array again".into()))
+    let data = npy
+        .into_vec::<T>()
+        .map_err(|e| data_error(path, format!("{what}: truncated or unreadable data ({e})"), "save the array again".into()))?;
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(data_error(
+            path,
+            format!("{what}: element {i} (of {} in C order) is NaN or infinite", data.len()),
+            "replace the non-finite values (numpy.nan_to_num) or fix what produced them".into(),
+        ));
+    }
+    Ok(data)
 }
 
-/// Reads `path` as an array of `T` of any shape; returns the shape and the data.
+/// Reads `path` as an array of `T` of any shape (within the limits of [`read`]); returns the
+/// shape and the data.
 pub fn read_any<T: Element>(path: &Path, what: &str) -> Result<(Vec<usize>, Vec<T>), LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .map_err(|e| data_error(path, format!("{what}: not a NumPy .npy file ({e})"), "save the array with numpy.save".into()))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    read(path, &shape, what).map(|data| (shape, data))
+    let (npy, len) = open(path, what)?;
+    let shape = header_shape(&npy, len, T::SIZE, path, what)?;
+    read_data(npy, len, path, &shape, what).map(|data| (shape, data))
 }
 
 /// Writes `data` with shape `dims` to `path`.

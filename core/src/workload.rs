@@ -275,7 +275,7 @@ pub fn default_y_scale(shape: &ConvShape, x_scale: f32, w_scale: f32) -> f32 {
 impl Workload {
     /// Reads and validates a workload file.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
-        let spec: WorkloadSpec = read_toml(path)?;
+        let spec: WorkloadSpec = read_toml(path, "a workload file")?;
         let mut wl = spec.validate().map_err(|source| LoadError::invalid(path, source))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for files in &mut wl.data {

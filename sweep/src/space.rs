@@ -108,7 +108,7 @@ impl Space {
     /// Reads and checks a space file: every parameter is an ArchConfig field with at least one
     /// value, and the base architecture is valid.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
-        let file: SpaceFile = systole_core::error::read_toml(path)?;
+        let file: SpaceFile = systole_core::error::read_toml(path, "a space file")?;
         let invalid = |e: ConfigError| LoadError::invalid(path, e);
         let base = match &file.base {
             Some(b) => ArchConfig::from_file(&path.parent().unwrap_or(Path::new(".")).join(b))?,

@@ -63,7 +63,7 @@ impl Const {
             .iter()
             .map(|&d| usize::try_from(d).map_err(|_| format!("tensor `{}` has negative dimension {d}", t.name)))
             .collect::<Result<Vec<_>, _>>()?;
-        let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= 1 << 31);
+        let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n as u64 <= systole_core::input::MAX_TENSOR_ELEMENTS);
         let n = n.ok_or_else(|| format!("tensor `{}` has an absurd size {dims:?}", t.name))?;
         let raw = &t.raw_data;
         if t.data_type == dtype::INT4 {
@@ -112,6 +112,9 @@ impl Const {
         };
         if vals.len() != n {
             return Err(format!("tensor `{}` has {} values, its shape {dims:?} needs {n}", t.name, vals.len()));
+        }
+        if let Some(i) = vals.iter().position(|v| !v.is_finite()) {
+            return Err(format!("tensor `{}` holds {} at element {i}; weights and constants must be finite", t.name, vals[i]));
         }
         Ok(Self { dims, dtype: t.data_type, vals })
     }
@@ -223,8 +226,24 @@ pub fn tensor<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
 }
 
 /// Non-negative integers from an attribute list, each checked.
+/// A Conv's `group` attribute (default 1), which must be at least 1.
+pub fn group(node: &NodeProto) -> Result<usize, String> {
+    let g = int(node, "group", 1);
+    usize::try_from(g).ok().filter(|&g| g >= 1).ok_or_else(|| format!("group = {g}; it must be at least 1"))
+}
+
+/// Largest window attribute (kernel extent, stride, dilation, pad) accepted: 2^20, beyond
+/// any image's extent, so that the window arithmetic cannot overflow.
+pub const MAX_WINDOW_ATTRIBUTE: usize = 1 << 20;
+
 fn sizes(v: &[i64], what: &str) -> Result<Vec<usize>, String> {
-    v.iter().map(|&x| usize::try_from(x).map_err(|_| format!("{what} has the negative value {x}"))).collect()
+    v.iter()
+        .map(|&x| match usize::try_from(x) {
+            Err(_) => Err(format!("{what} has the negative value {x}")),
+            Ok(x) if x > MAX_WINDOW_ATTRIBUTE => Err(format!("{what} has the value {x}, more than the {MAX_WINDOW_ATTRIBUTE} accepted")),
+            Ok(x) => Ok(x),
+        })
+        .collect()
 }
 
 /// The spatial window attributes of Conv and the pools, for a 2-D window over an `h x w`
@@ -317,19 +336,20 @@ pub fn reshape(input: &[usize], target: &[f64], allowzero: bool) -> Result<Vec<u
                 out.push(1);
             }
             0 if !allowzero => out.push(*input.get(i).ok_or_else(|| format!("shape {target:?}: 0 at axis {i} copies no input axis"))?),
-            v if v >= 0 => out.push(v as usize),
+            v if v >= 0 && t.fract() == 0.0 => out.push(v as usize),
             _ => return Err(format!("shape {target:?} is not a valid Reshape target")),
         }
     }
-    let known: usize = out.iter().product();
+    let known = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| format!("shape {target:?} is too large"))?;
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("shape {target:?} cannot hold {total} elements"));
         }
         out[i] = total / known;
     }
-    if out.iter().product::<usize>() != total {
-        return Err(format!("shape {target:?} holds {} elements, the input {input:?} has {total}", out.iter().product::<usize>()));
+    let holds = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if holds != Some(total) {
+        return Err(format!("shape {target:?} does not hold the {total} elements of the input {input:?}"));
     }
     Ok(out)
 }

@@ -333,7 +333,7 @@ fn channel_chain(nodes: &[NodeProto], consts: &HashMap<String, Const>, outputs: 
             "Relu" | "Clip" if n.input[0] == t => {}
             "Conv" if n.input[0] == t => {
                 let w = weights.ok_or_else(|| format!("Conv `{}` has no constant weights", node_name(n)))?;
-                let group = super::attrs::int(n, "group", 1) as usize;
+                let group = super::attrs::group(n)?;
                 if group > 1 && group == w.dims[0] && w.dims.get(1) == Some(&1) {
                     chain.cuts.extend(n.input[1..].iter().filter(|c| !c.is_empty()).cloned());
                     chain.depthwise.push(j);

@@ -108,7 +108,7 @@ fn eval(
             if c.as_ref().is_some_and(|c| c.data.len() != nn && c.data.len() != 1) {
                 return Err(format!("C must hold 1 or {nn} values"));
             }
-            let mut out = vec![0f32; m * nn];
+            let mut out = zeros(&[m, nn], 0.0)?;
             for i in 0..m {
                 for j in 0..nn {
                     let mut acc = c.as_ref().map_or(0.0, |c| c.data[if c.data.len() == nn { j } else { 0 }]);
@@ -128,6 +128,12 @@ fn eval(
             if [&g, &b, &m, &v].iter().any(|t| t.data.len() != c) {
                 return Err(format!("scale, bias, mean and variance must hold {c} values"));
             }
+            if !(eps.is_finite() && eps >= 0.0) {
+                return Err(format!("epsilon = {eps}; it must be a finite value of at least 0"));
+            }
+            if let Some(ch) = v.data.iter().position(|&var| !(var + eps > 0.0)) {
+                return Err(format!("channel {ch}'s variance {} plus epsilon {eps} is not positive", v.data[ch]));
+            }
             let inner: usize = x.shape[2..].iter().product();
             let mut data = x.data.clone();
             for (i, d) in data.iter_mut().enumerate() {
@@ -146,7 +152,8 @@ fn eval(
                 op => (Window::read(n, None, [h, w])?.pool(n)?, op == "MaxPool"),
             };
             let [p, q] = pool.out_hw(h, w);
-            let mut out = Vec::with_capacity(nb * c * p * q);
+            let mut out = zeros(&[nb, c, p, q], 0.0)?;
+            out.clear();
             for plane in x.data.chunks(h * w) {
                 for oy in 0..p {
                     for ox in 0..q {
@@ -209,18 +216,23 @@ fn eval(
         }
         "Pad" => {
             let x = get(0)?;
-            let pads: Vec<usize> = if opset < 11 {
-                attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p.max(0) as usize).collect()
+            let pads: Vec<f64> = if opset < 11 {
+                attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p as f64).collect()
             } else {
-                get(1)?.data.iter().map(|&p| p.max(0.0) as usize).collect()
+                get(1)?.data.iter().map(|&p| p as f64).collect()
             };
+            if let Some(p) = pads.iter().find(|&&p| p < 0.0) {
+                return Err(format!("pads {pads:?} has the negative value {p} (a crop), which Systole does not support"));
+            }
+            let pads: Vec<usize> = pads.iter().map(|&p| p as usize).collect();
             let rank = x.shape.len();
             if pads.len() != 2 * rank {
                 return Err(format!("pads {pads:?} do not give two values per axis"));
             }
             let value = if has(2) { get(2)?.data.first().copied().unwrap_or(0.0) } else { 0.0 };
-            let out_shape: Vec<usize> = (0..rank).map(|d| x.shape[d] + pads[d] + pads[rank + d]).collect();
-            let mut data = vec![value; out_shape.iter().product()];
+            let out_shape: Vec<usize> =
+                (0..rank).map(|d| x.shape[d].saturating_add(pads[d]).saturating_add(pads[rank + d])).collect();
+            let mut data = zeros(&out_shape, value)?;
             let strides = systole_core::tensor::row_major_strides(&out_shape);
             for (i, &v) in x.data.iter().enumerate() {
                 let mut rest = i;
@@ -237,6 +249,16 @@ fn eval(
     })
 }
 
+/// A tensor's data of `shape`, every element `value`, if it has at most
+/// [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
+fn zeros(shape: &[usize], value: f32) -> Result<Vec<f32>, String> {
+    let max = systole_core::input::MAX_TENSOR_ELEMENTS;
+    match shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)) {
+        Some(n) if n <= max => Ok(vec![value; n as usize]),
+        _ => Err(format!("computes a tensor of shape {shape:?}, more than {max} elements")),
+    }
+}
+
 fn map(mut t: FTensor, f: impl Fn(f32) -> f32) -> FTensor {
     t.data.iter_mut().for_each(|v| *v = f(*v));
     t
@@ -245,7 +267,7 @@ fn map(mut t: FTensor, f: impl Fn(f32) -> f32) -> FTensor {
 fn conv(n: &NodeProto, x: &FTensor, w: &FTensor, b: Option<FTensor>) -> Result<FTensor, String> {
     let ([nb, c, h, wd], [k, cg, r, s]) =
         (x.shape[..].try_into().map_err(|_| "Conv input must be NCHW")?, w.shape[..].try_into().map_err(|_| "Conv weights must be 4-D")?);
-    let groups = attrs::int(n, "group", 1).max(1) as usize;
+    let groups = attrs::group(n)?;
     if cg * groups != c || k % groups != 0 {
         return Err(format!("{groups} groups of {cg} channels do not match {c} input and {k} output channels"));
     }
@@ -259,7 +281,7 @@ fn conv(n: &NodeProto, x: &FTensor, w: &FTensor, b: Option<FTensor>) -> Result<F
     let out = attrs::window_out(&x.shape, &win, k)?;
     let (p, q) = (out[2], out[3]);
     let kg = k / groups;
-    let mut data = vec![0f32; nb * k * p * q];
+    let mut data = zeros(&[nb, k, p, q], 0.0)?;
     data.par_chunks_mut(p * q).enumerate().for_each(|(plane, o)| {
         let (bi, ki) = (plane / k, plane % k);
         let g = ki / kg;

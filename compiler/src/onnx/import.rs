@@ -110,6 +110,7 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
     }
     let mut float_inputs = vec![];
     for (name, shape) in &model.inputs {
+        check_elements(name, shape).map_err(|f| graph_err(f.message, &f.help))?;
         let elem = graph
             .input
             .iter()
@@ -126,7 +127,7 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
                 float_inputs.push(name.clone());
             }
             dtype::INT8 => {
-                let v = imp.value(name, shape.clone(), Quant { scale: 1.0, zp: 0 });
+                let v = imp.value(name, shape.clone(), Quant { scale: 1.0, zp: 0 }).map_err(|f| graph_err(f.message, &f.help))?;
                 imp.net.inputs.push(NetInput { name: name.clone(), value: v, float: false });
                 imp.syms.insert(name.clone(), Sym::Quant(v));
             }
@@ -210,16 +211,31 @@ pub(super) fn sorted<'a>(nodes: Vec<&'a NodeProto>, path: &Path) -> Result<Vec<&
     Ok(order.into_iter().map(|i| nodes[g[i]]).collect())
 }
 
+/// Refuses a tensor of more than [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
+fn check_elements(name: &str, shape: &[usize]) -> Result<(), Fail> {
+    let max = systole_core::input::MAX_TENSOR_ELEMENTS;
+    match shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)) {
+        Some(n) if n <= max => Ok(()),
+        _ => fail(
+            format!("tensor `{name}` of shape {shape:?} has more than {max} elements"),
+            "check the model's input shape and the attributes (pads, sizes) that grow it",
+        ),
+    }
+}
+
 impl Importer {
-    fn value(&mut self, name: &str, shape: Vec<usize>, quant: Quant) -> ValueId {
+    /// A new value, after checking that its tensor has at most
+    /// [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
+    fn value(&mut self, name: &str, shape: Vec<usize>, quant: Quant) -> Result<ValueId, Fail> {
+        check_elements(name, &shape)?;
         self.net.values.push(Value { name: name.into(), shape, quant });
-        self.net.values.len() - 1
+        Ok(self.net.values.len() - 1)
     }
 
-    fn emit(&mut self, node: &NodeProto, op: Op, inputs: Vec<ValueId>, out: &str, shape: Vec<usize>, quant: Quant) -> ValueId {
-        let v = self.value(out, shape, quant);
+    fn emit(&mut self, node: &NodeProto, op: Op, inputs: Vec<ValueId>, out: &str, shape: Vec<usize>, quant: Quant) -> Result<ValueId, Fail> {
+        let v = self.value(out, shape, quant)?;
         self.net.nodes.push(Node { name: node_name(node), op, inputs, output: v });
-        v
+        Ok(v)
     }
 
     fn sym(&self, name: &str) -> Result<&Sym, Fail> {
@@ -461,7 +477,7 @@ impl Importer {
                         return fail("concatenates int8 tensors of different quantizations", "use QLinearConcat");
                     }
                     let PendingOp::Concat { axis, shape } = self.concat_op(n, &vs)? else { unreachable!() };
-                    let v = self.emit(n, Op::Concat { axis }, vs, &out, shape, q);
+                    let v = self.emit(n, Op::Concat { axis }, vs, &out, shape, q)?;
                     self.set(n, Sym::Quant(v));
                 } else {
                     let inputs: Vec<(ValueId, Quant)> = names.iter().map(|i| self.dq_input(i, n)).collect::<Result<_, _>>()?;
@@ -613,7 +629,7 @@ impl Importer {
                 }
                 let v = match sym {
                     Sym::FloatInput(name, shape) => {
-                        let v = self.value(out, shape, q);
+                        let v = self.value(out, shape, q)?;
                         self.net.inputs.push(NetInput { name, value: v, float: true });
                         v
                     }
@@ -722,11 +738,11 @@ impl Importer {
                     return fail(format!("pads {pads:?} do not give two non-negative values per axis"), "pad every axis, without cropping");
                 }
                 let pads: Vec<usize> = pads.iter().map(|&p| p as usize).collect();
-                let s = (0..shape.len()).map(|d| shape[d] + pads[d] + pads[shape.len() + d]).collect();
+                let s = (0..shape.len()).map(|d| shape[d].saturating_add(pads[d]).saturating_add(pads[shape.len() + d])).collect();
                 (Op::Pad { pads }, s)
             }
         };
-        let w = self.emit(n, op, vec![v], out, out_shape, quant);
+        let w = self.emit(n, op, vec![v], out, out_shape, quant)?;
         if self.u8_values.contains(&v) {
             self.u8_values.insert(w);
         }
@@ -806,7 +822,7 @@ impl Importer {
         for (slot, &(id, q)) in p.inputs.iter().enumerate() {
             inputs[slot] = self.reinterpret(n, id, q);
         }
-        Ok(self.emit(n, op, inputs, out, out_shape, y))
+        self.emit(n, op, inputs, out, out_shape, y)
     }
 
     /// `x` read with quantization `q`: itself when its producer gave it `q`, else the same
@@ -815,7 +831,9 @@ impl Importer {
         if self.net.values[x].quant == q {
             return x;
         }
-        let alias = self.value(&format!("{}_as_{}", self.net.values[x].name, node_name(n)), self.shape(x), q);
+        // The same shape as `x`, whose size was checked.
+        self.net.values.push(Value { name: format!("{}_as_{}", self.net.values[x].name, node_name(n)), shape: self.shape(x), quant: q });
+        let alias = self.net.values.len() - 1;
         self.net.nodes.push(Node { name: format!("{}_reinterpret", node_name(n)), op: Op::Reshape, inputs: vec![x], output: alias });
         alias
     }
@@ -855,7 +873,7 @@ impl Importer {
                 if xs.len() != 4 {
                     return fail(format!("input of shape {xs:?}; a 2-D convolution takes NCHW"), "use Conv2d");
                 }
-                let groups = attrs::int(n, "group", 1).max(1) as usize;
+                let groups = attrs::group(n).map_err(|m| Fail { message: m, help: "set group to a divisor of the channels".into() })?;
                 if cg * groups != xs[1] {
                     return fail(
                         format!("{groups} groups of {cg} channels do not match the input's {} channels", xs[1]),
@@ -930,7 +948,7 @@ impl Importer {
             .map_err(|e| Fail { message: e.to_string(), help: e.help.clone().unwrap_or_else(|| "check the layer's attributes".into()) })?;
         let out_shape = out_shape.unwrap_or_else(|| vec![shape.n, k, shape.p(), shape.q()]);
         let x = self.reinterpret(n, x, xq);
-        Ok(self.emit(n, Op::Layer { layer: Box::new(layer), weights, bias }, vec![x], out, out_shape, y))
+        self.emit(n, Op::Layer { layer: Box::new(layer), weights, bias }, vec![x], out, out_shape, y)
     }
 }
 

@@ -61,15 +61,10 @@ pub const SUPPORTED: &[(&str, &[&str])] = &[
 /// Why a model file could not be read.
 #[derive(Debug, Error, Diagnostic)]
 pub enum OnnxError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    #[diagnostic(code(systole::onnx::io))]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// The file is not a regular file of at most [`systole_core::input::MAX_ONNX_BYTES`].
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    File(#[from] systole_core::LoadError),
     /// The bytes are not a protobuf `ModelProto` (a truncated or corrupted file, or not ONNX).
     #[error("{path}: not a readable ONNX model: {reason}")]
     #[diagnostic(
@@ -194,7 +189,7 @@ impl OnnxModel {
 
 /// Reads and checks the ONNX model at `path`.
 pub fn read(path: &Path) -> Result<OnnxModel, OnnxError> {
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io { path: path.into(), source })?;
+    let bytes = systole_core::input::read_bytes(path, systole_core::input::MAX_ONNX_BYTES, "an ONNX model")?;
     parse(path, &bytes)
 }
 
