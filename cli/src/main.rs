@@ -677,7 +677,7 @@ fn main() -> Result<()> {
                 (Some(a), _) => vec![ArchConfig::from_file(&a)?],
                 (None, Some(s)) => {
                     let space = systole_sweep::Space::from_file(&s)?;
-                    (0..space.size()).filter_map(|id| space.arch(id).ok()).collect()
+                    space.order().into_iter().filter_map(|id| space.arch(id).ok()).collect()
                 }
                 (None, None) => unreachable!("clap requires --arch or --space"),
             };
@@ -691,8 +691,7 @@ fn main() -> Result<()> {
             std::fs::create_dir_all(&out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
             let path = sweep::results_path(&out, None);
             let inputs: Vec<&Path> = shards.iter().map(|p| p.as_path()).collect();
-            let n = systole_sweep::results::merge(&inputs, &path)
-                .map_err(|e| miette::miette!(help = "give the results-K-of-N.jsonl files of one sweep", "{e}"))?;
+            let n = systole_sweep::results::merge(&inputs, &path)?;
             println!("merged {n} points into {}", path.display());
             Ok(())
         }
@@ -741,8 +740,7 @@ fn main() -> Result<()> {
         }
         Command::Report { dir } => {
             let path = sweep::results_path(&dir, None);
-            let (records, _) =
-                systole_sweep::results::read(&path).into_diagnostic().wrap_err_with(|| format!("cannot read {}", path.display()))?;
+            let records = systole_sweep::results::read(&path)?.records;
             if records.is_empty() {
                 return Err(miette::miette!(
                     help = "run `systole sweep --out DIR` first (or `systole sweep merge` for shards)",

@@ -33,8 +33,10 @@ pub fn run(
     let space = Space::from_file(space_path)?;
     std::fs::create_dir_all(out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
     let path = results_path(out, shard);
-    let (done, valid) = results::read(&path).into_diagnostic()?;
-    if let Some(r) = done.iter().find(|r| r.space != space.digest()) {
+    let mut file = results::lock(&path)?;
+    let contents = results::read(&path)?;
+    let (done, valid) = (contents.records, contents.valid_len);
+    if let Some(r) = done.first().filter(|r| r.space != space.digest()) {
         return Err(miette!(
             help = "use another --out folder, or delete the file to start over",
             "{}: holds point {} of another space (digest {}, this space {})",
@@ -44,7 +46,7 @@ pub fn run(
             space.digest()
         ));
     }
-    if let Some(r) = done.iter().find(|r| r.objective != objective) {
+    if let Some(r) = done.first().filter(|r| r.objective != objective) {
         return Err(miette!(
             help = "use another --out folder for another objective",
             "{}: point {} was mapped for {:?}, this run maps for {objective:?}",
@@ -53,11 +55,32 @@ pub fn run(
             r.objective
         ));
     }
-    let done_ids: std::collections::HashSet<u64> = done.iter().map(|r| r.id).collect();
-    let ids = match shard {
+    if let Some(r) = done.first().filter(|r| r.target != target.name) {
+        return Err(miette!(
+            help = "use another --out folder for another workload or model",
+            "{}: point {} was evaluated on `{}`, this run on `{}`",
+            path.display(),
+            r.id,
+            r.target,
+            target.name
+        ));
+    }
+    let ids_in_space = match shard {
         Some(s) => space.shard(s),
         None => space.order(),
     };
+    let in_space: std::collections::HashSet<u64> = ids_in_space.iter().copied().collect();
+    if let Some((line, r)) = done.iter().enumerate().find(|(_, r)| !in_space.contains(&r.id)) {
+        return Err(miette!(
+            help = "the file is another shard's or another sample's; use another --out folder",
+            "{}: point {} (record {}) is not among this run's points",
+            path.display(),
+            r.id,
+            line + 1
+        ));
+    }
+    let done_ids: std::collections::HashSet<u64> = done.iter().map(|r| r.id).collect();
+    let ids = ids_in_space;
     let todo: Vec<u64> = ids.iter().copied().filter(|id| !done_ids.contains(id)).collect();
     eprintln!(
         "sweep {}: {} points in the space, {} in this run{}, {} already in {}",
@@ -68,7 +91,7 @@ pub fn run(
         ids.len() - todo.len(),
         path.display()
     );
-    let mut file = results::append(&path, valid).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
+    results::append(&mut file, valid).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;
     let bar = ProgressBar::new(todo.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} points  {per_sec}  ETA {eta}").expect("a valid template"));
     let process = Process::horowitz_45nm();

@@ -82,16 +82,78 @@ fn shards_merge_into_the_whole_sweep() {
     let shards: Vec<String> = (0..3).map(|k| format!("out/results-{k}-of-3.jsonl")).collect();
     let mut args = vec!["sweep", "merge", "--out", "merged"];
     args.extend(shards.iter().map(|s| s.as_str()));
-    let merged = Command::new(env!("CARGO_BIN_EXE_systole")).args(&args).current_dir(&dir).output().unwrap();
-    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
-    assert_eq!(by_id(records(&dir.join("merged/results.jsonl"))), by_id(records(&dir.join("out/results.jsonl"))));
+    let merge = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_systole")).args(args).current_dir(&dir).env("NO_COLOR", "1").output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    let (ok, err) = merge(&args);
+    assert!(ok, "{err}");
+    // Byte for byte: the unsharded sweep's lines (in completion order) sorted by id are the
+    // merged file, floats included.
+    let whole = std::fs::read_to_string(dir.join("out/results.jsonl")).unwrap();
+    let mut lines: Vec<&str> = whole.lines().collect();
+    lines.sort_by_key(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("merged/results.jsonl")).unwrap(),
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+    );
+    // Merging again into the same folder is a no-op; into a folder holding other results, a refusal.
+    assert!(merge(&args).0);
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    std::fs::write(dir.join("other/results.jsonl"), &lines[0][..]).unwrap();
+    let (ok, err) = merge(&["sweep", "merge", "--out", "other", &shards[0], &shards[1], &shards[2]]);
+    assert!(!ok && err.contains("other/results.jsonl: exists and holds other results"), "{err}");
+    let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0], &shards[2]]);
+    assert!(!ok && err.contains("shard 1 of 3 (results-1-of-3.jsonl) is missing"), "{err}");
+    let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0], &shards[1], &shards[2], &shards[1]]);
+    assert!(!ok && err.contains("shard 1 of 3 given twice"), "{err}");
+    let (ok, err) = merge(&["sweep", "merge", "--out", "m2", "out/results.jsonl"]);
+    assert!(!ok && err.contains("out/results.jsonl: not a shard's results file"), "{err}");
+    // A torn shard, and a shard whose point is also in another.
+    let torn = dir.join(&shards[2]);
+    let text = std::fs::read_to_string(&torn).unwrap();
+    std::fs::write(&torn, &text[..text.len() - 2]).unwrap();
+    let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0], &shards[1], &shards[2]]);
+    assert!(!ok && err.contains("results-2-of-3.jsonl: ends with a torn line"), "{err}");
+    std::fs::write(&torn, std::fs::read_to_string(dir.join(&shards[0])).unwrap()).unwrap();
+    let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0], &shards[1], &shards[2]]);
+    assert!(!ok && err.contains("is also in another shard"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_results_file_with_a_repeated_or_foreign_line_is_refused_by_line() {
+    let dir = scratch("dup");
+    assert!(sweep(&dir, &[]).status.success());
+    let path = dir.join("out/results.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first = text.lines().next().unwrap().to_string();
+    std::fs::write(&path, format!("{text}{first}\n")).unwrap();
+    let out = sweep(&dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!out.status.success() && err.contains("results.jsonl:5: point") && err.contains("again (first on line 1)"), "{err}");
+    let foreign = first.replacen("\"target\":\"", "\"target\":\"other", 1);
+    std::fs::write(&path, format!("{text}{foreign}\n")).unwrap();
+    let out = sweep(&dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!out.status.success() && err.contains("results.jsonl:5: point") && err.contains("on `otherw`"), "{err}");
+    // A second sweep while the first holds the file's lock.
+    std::fs::write(&path, &text).unwrap();
+    let held = systole_sweep::results::lock(&path).unwrap();
+    let out = sweep(&dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!out.status.success() && err.contains("another sweep is writing this file"), "{err}");
+    drop(held);
+    assert!(sweep(&dir, &[]).status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_bad_space_is_named() {
     let dir = scratch("bad");
-    std::fs::write(dir.join("space.toml"), "name = \"t\"\n[params]\nrowz = [4]\n").unwrap();
+    let base = repo().join("configs/archs/4x4.toml");
+    std::fs::write(dir.join("space.toml"), format!("name = \"t\"\nbase = {:?}\n[params]\nrowz = [4]\n", base.display().to_string()))
+        .unwrap();
     let out = sweep(&dir, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("space.toml") && err.contains("params.rowz") && !err.contains("panicked"), "{err}");

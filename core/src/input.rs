@@ -76,11 +76,7 @@ pub fn read_text(path: &Path, cap: u64, what: &str) -> Result<String, LoadError>
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
-        refused(
-            path,
-            format!("is not UTF-8 text (byte {at}, line {line}), so it cannot be {what}"),
-            "save it as UTF-8 text",
-        )
+        refused(path, format!("is not UTF-8 text (byte {at}, line {line}), so it cannot be {what}"), "save it as UTF-8 text")
     })
 }
 

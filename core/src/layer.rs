@@ -150,7 +150,10 @@ impl ConvShape {
         }
         for (i, &p) in self.pad.iter().enumerate() {
             if p as u64 > crate::input::MAX_TENSOR_ELEMENTS {
-                return Err(ConfigError::new(format!("padding[{i}]"), format!("{p} is more than the {} accepted", crate::input::MAX_TENSOR_ELEMENTS)));
+                return Err(ConfigError::new(
+                    format!("padding[{i}]"),
+                    format!("{p} is more than the {} accepted", crate::input::MAX_TENSOR_ELEMENTS),
+                ));
             }
         }
         // Every extent is at most 2^30 here, so the products below fit in 128 bits.
@@ -158,8 +161,11 @@ impl ConvShape {
         let max = crate::input::MAX_TENSOR_ELEMENTS as u128;
         for (what, dims) in [("input", [self.n, self.h, self.w, self.c]), ("weights", [self.k, self.r, self.s, self.c / self.groups])] {
             if elements(dims) > max {
-                return Err(ConfigError::new(what, format!("{dims:?} is a tensor of {} elements, more than the {max} accepted", elements(dims)))
-                    .help("split the layer, or lower its batch"));
+                return Err(ConfigError::new(
+                    what,
+                    format!("{dims:?} is a tensor of {} elements, more than the {max} accepted", elements(dims)),
+                )
+                .help("split the layer, or lower its batch"));
             }
         }
         if !self.c.is_multiple_of(self.groups) || !self.k.is_multiple_of(self.groups) {
@@ -185,8 +191,11 @@ impl ConvShape {
         }
         let out = [self.n, self.p(), self.q(), self.k];
         if elements(out) > max {
-            return Err(ConfigError::new("out_channels", format!("the output {out:?} has {} elements, more than the {max} accepted", elements(out)))
-                .help("split the layer, or lower its batch"));
+            return Err(ConfigError::new(
+                "out_channels",
+                format!("the output {out:?} has {} elements, more than the {max} accepted", elements(out)),
+            )
+            .help("split the layer, or lower its batch"));
         }
         let macs = elements(out) * (self.r * self.s * self.cg()) as u128;
         if macs > MAX_LAYER_MACS as u128 {

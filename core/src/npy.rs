@@ -62,7 +62,13 @@ fn open(path: &Path, what: &str) -> Result<(npyz::NpyFile<std::io::BufReader<std
 
 /// The shape in the header of `npy`, after checking that its elements exist in a file of
 /// `len` bytes and number at most [`crate::input::MAX_TENSOR_ELEMENTS`].
-fn header_shape<R: std::io::Read>(npy: &npyz::NpyFile<R>, len: u64, elem_size: u64, path: &Path, what: &str) -> Result<Vec<usize>, LoadError> {
+fn header_shape<R: std::io::Read>(
+    npy: &npyz::NpyFile<R>,
+    len: u64,
+    elem_size: u64,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<usize>, LoadError> {
     let elements = npy.shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d));
     match elements {
         Some(n) if n <= crate::input::MAX_TENSOR_ELEMENTS && n.saturating_mul(elem_size) <= len => {

@@ -136,43 +136,120 @@ impl Record {
     }
 }
 
-/// Reads a results file: the complete records, and the byte length they span (a torn last
-/// line, from a sweep stopped mid-write, is not part of it).
-pub fn read(path: &Path) -> std::io::Result<(Vec<Record>, usize)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], 0)),
-        Err(e) => return Err(e),
-    };
-    let mut records = vec![];
-    let mut good = 0;
-    for line in text.split_inclusive('\n') {
-        if !line.ends_with('\n') {
-            break;
-        }
-        match serde_json::from_str::<Record>(line.trim_end()) {
-            Ok(r) => records.push(r),
-            Err(_) if line.trim().is_empty() => {}
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: line {}: {e}", path.display(), records.len() + 1),
-                ))
-            }
-        }
-        good += line.len();
-    }
-    Ok((records, good))
+/// A results file that cannot be used as it is.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ResultsError {
+    /// The file cannot be read (not a regular file, too large, not UTF-8, an OS error).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    File(#[from] systole_core::LoadError),
+    /// A line is not a record, repeats a point, or belongs to another sweep.
+    #[error("{path}:{line}: {message}")]
+    #[diagnostic(code(systole::sweep::results))]
+    Line {
+        /// The file.
+        path: std::path::PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+    /// The files given to `sweep merge` do not make one sweep.
+    #[error("{0}")]
+    #[diagnostic(code(systole::sweep::merge), help("give every results-K-of-N.jsonl file of one sweep, each once"))]
+    Merge(String),
+    /// Writing failed.
+    #[error("cannot write {path}: {source}")]
+    #[diagnostic(code(systole::io))]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
-/// Opens `path` for appending after its complete records (truncating a torn last line).
-pub fn append(path: &Path, valid_len: usize) -> std::io::Result<std::fs::File> {
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
-    f.set_len(valid_len as u64)?;
-    let mut f = f;
+/// The records of a results file, read whole, and the byte length they span.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// The complete records, in file order.
+    pub records: Vec<Record>,
+    /// Bytes of the complete lines (a torn last line, from a sweep stopped mid-write, is
+    /// not part of them).
+    pub valid_len: usize,
+    /// Whether the file ends with a torn line.
+    pub torn: bool,
+}
+
+/// Reads a results file (none yet is empty): every complete line must be a record of a
+/// point not seen before in the file, of the same space, target and objective as the
+/// first. An error names the line.
+pub fn read(path: &Path) -> Result<Contents, ResultsError> {
+    if !path.exists() {
+        return Ok(Contents::default());
+    }
+    let text = systole_core::input::read_text(path, systole_core::input::MAX_RESULTS_BYTES, "a results file")?;
+    let mut out = Contents::default();
+    let mut seen = std::collections::HashMap::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let bad = |message: String, help: &str| ResultsError::Line { path: path.to_owned(), line: i + 1, message, help: help.into() };
+        if !line.ends_with('\n') {
+            out.torn = true;
+            break;
+        }
+        out.valid_len += line.len();
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: Record = serde_json::from_str(line.trim_end())
+            .map_err(|e| bad(format!("not a sweep record: {e}"), "delete the line, or the file to start over"))?;
+        if let Some(first) = out.records.first() {
+            if (&r.space, &r.target, r.objective) != (&first.space, &first.target, first.objective) {
+                return Err(bad(
+                    format!(
+                        "point {} is from space {} on `{}` for {:?}; line 1 is from space {} on `{}` for {:?}",
+                        r.id, r.space, r.target, r.objective, first.space, first.target, first.objective
+                    ),
+                    "a results file holds one sweep; move the foreign lines to their own file",
+                ));
+            }
+        }
+        if let Some(prev) = seen.insert(r.id, i + 1) {
+            return Err(bad(format!("point {} again (first on line {prev})", r.id), "delete one of the two lines"));
+        }
+        out.records.push(r);
+    }
+    Ok(out)
+}
+
+/// Opens (or creates) the results file `path` and locks it for this process alone, so that
+/// two sweeps never write one file; the lock ends when the file is closed. A second sweep
+/// into the same file stops with an error naming it.
+pub fn lock(path: &Path) -> Result<std::fs::File, ResultsError> {
+    let write = |source| ResultsError::Write { path: path.to_owned(), source };
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(write)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ResultsError::Line {
+            path: path.to_owned(),
+            line: 0,
+            message: "another sweep is writing this file".into(),
+            help: "wait for it to finish, or give this sweep another --out folder".into(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(write(e)),
+    }
+}
+
+/// Positions the locked results file `f` for appending after its complete records
+/// (truncating a torn last line).
+pub fn append(f: &mut std::fs::File, valid_len: usize) -> std::io::Result<()> {
     use std::io::Seek;
+    f.set_len(valid_len as u64)?;
     f.seek(std::io::SeekFrom::End(0))?;
-    Ok(f)
+    Ok(())
 }
 
 /// Writes one record as a line and flushes it.
@@ -183,32 +260,85 @@ pub fn write(f: &mut std::fs::File, r: &Record) -> std::io::Result<()> {
     f.flush()
 }
 
-/// Joins shard files into `out`: one record per id (sorted), every record from the same
-/// space. Returns the number of records.
-pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, String> {
-    let mut all: BTreeMap<u64, Record> = BTreeMap::new();
-    let mut digest: Option<String> = None;
+/// Joins the shard files `inputs` (`results-K-of-N.jsonl`, all N of them, each once, none
+/// torn) into `out`: one record per id (sorted), all of one space, target and objective,
+/// no id in two shards. `out` must not exist, or already hold exactly the merged records.
+/// Returns the number of records.
+pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, ResultsError> {
+    let merge_err = |m: String| ResultsError::Merge(m);
+    let mut shards: BTreeMap<u64, &Path> = BTreeMap::new();
+    let mut count = None;
     for p in inputs {
-        let (records, _) = read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        for r in records {
-            match &digest {
-                Some(d) if *d != r.space => {
-                    return Err(format!(
-                        "{}: point {} comes from space {}, the others from {d}; merge shards of one sweep",
-                        p.display(),
-                        r.id,
-                        r.space
-                    ))
-                }
-                None => digest = Some(r.space.clone()),
-                _ => {}
-            }
-            all.insert(r.id, r);
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let shard = name
+            .strip_prefix("results-")
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.split_once("-of-"))
+            .and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+            .filter(|(k, n)| k < n);
+        let Some((k, n)) = shard else {
+            return Err(merge_err(format!("{}: not a shard's results file (results-K-of-N.jsonl)", p.display())));
+        };
+        if *count.get_or_insert(n) != n {
+            return Err(merge_err(format!("{}: a shard of {n}, the others of {}", p.display(), count.unwrap_or(n))));
+        }
+        if let Some(other) = shards.insert(k, p) {
+            return Err(merge_err(format!("shard {k} of {n} given twice: {} and {}", other.display(), p.display())));
         }
     }
-    let mut f = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    for r in all.values() {
-        write(&mut f, r).map_err(|e| format!("{}: {e}", out.display()))?;
+    let n = count.ok_or_else(|| merge_err("no shard files given".into()))?;
+    if let Some(k) = (0..n).find(|k| !shards.contains_key(k)) {
+        return Err(merge_err(format!("shard {k} of {n} (results-{k}-of-{n}.jsonl) is missing")));
     }
+    let mut all: BTreeMap<u64, Record> = BTreeMap::new();
+    let mut first: Option<(String, Record)> = None;
+    for p in shards.values() {
+        if !p.exists() {
+            return Err(merge_err(format!("{}: no such file", p.display())));
+        }
+        let contents = read(p)?;
+        if contents.torn {
+            return Err(merge_err(format!("{}: ends with a torn line; resume that shard's sweep to finish it", p.display())));
+        }
+        for r in contents.records {
+            if let Some((from, f)) = &first {
+                if (&r.space, &r.target, r.objective) != (&f.space, &f.target, f.objective) {
+                    return Err(merge_err(format!(
+                        "{}: from space {} on `{}` for {:?}, but {from} is from space {} on `{}` for {:?}",
+                        p.display(),
+                        r.space,
+                        r.target,
+                        r.objective,
+                        f.space,
+                        f.target,
+                        f.objective
+                    )));
+                }
+            } else {
+                first = Some((p.display().to_string(), r.clone()));
+            }
+            let id = r.id;
+            if all.insert(id, r).is_some() {
+                return Err(merge_err(format!("{}: point {id} is also in another shard", p.display())));
+            }
+        }
+    }
+    let mut text = String::new();
+    for r in all.values() {
+        text.push_str(&serde_json::to_string(r).map_err(|e| merge_err(e.to_string()))?);
+        text.push('\n');
+    }
+    match std::fs::read(out) {
+        Ok(existing) if existing == text.as_bytes() => return Ok(all.len()),
+        Ok(_) => {
+            return Err(merge_err(format!(
+                "{}: exists and holds other results; merging would overwrite them (move it, or merge into another --out)",
+                out.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(ResultsError::Write { path: out.to_owned(), source }),
+    }
+    std::fs::write(out, text).map_err(|source| ResultsError::Write { path: out.to_owned(), source })?;
     Ok(all.len())
 }

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! name = "edge"
-//! base = "../archs/16x16.toml"     # optional, relative to this file; default: ArchConfig::default()
+//! base = "../archs/16x16.toml"     # required, relative to this file
 //!
 //! [params]                         # any ArchConfig field, a list of values each
 //! rows = [8, 16, 32]
@@ -31,10 +31,15 @@ use systole_core::{ArchConfig, ConfigError, LoadError};
 #[serde(deny_unknown_fields)]
 struct SpaceFile {
     name: String,
-    base: Option<PathBuf>,
+    base: PathBuf,
     params: toml::Table,
     sample: Option<Sample>,
 }
+
+/// Most points a sweep evaluates (the whole space, or its sample): a million points take
+/// hours on a workstation and a results file of about a GiB, and the sweep's order is
+/// held in memory.
+pub const MAX_SWEEP_POINTS: u64 = 1 << 20;
 
 /// Sampling of a space too big to sweep whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -110,10 +115,8 @@ impl Space {
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
         let file: SpaceFile = systole_core::error::read_toml(path, "a space file")?;
         let invalid = |e: ConfigError| LoadError::invalid(path, e);
-        let base = match &file.base {
-            Some(b) => ArchConfig::from_file(&path.parent().unwrap_or(Path::new(".")).join(b))?,
-            None => ArchConfig::default(),
-        };
+        systole_core::arch::check_name("name", &file.name).map_err(invalid)?;
+        let base = ArchConfig::from_file(&path.parent().unwrap_or(Path::new(".")).join(&file.base))?;
         let base_table = toml::Table::try_from(&base).map_err(|e| invalid(ConfigError::new("base", e.to_string())))?;
         let mut params = vec![];
         for (key, value) in file.params {
@@ -124,17 +127,49 @@ impl Space {
                 }
                 single => vec![single],
             };
-            arch_with(&base_table, vec![(key.clone(), values[0].clone())], String::new()).map_err(|e| {
-                invalid(ConfigError::new(format!("params.{key}"), e).help("name an ArchConfig field (docs/ARCHITECTURE.md section 2)"))
-            })?;
+            if key == "name" {
+                return Err(invalid(
+                    ConfigError::new("params.name", "is not a parameter: each point is named `<space>-<id>`").help("remove it"),
+                ));
+            }
+            for (i, v) in values.iter().enumerate() {
+                arch_with(&base_table, vec![(key.clone(), v.clone())], String::new()).map_err(|e| {
+                    invalid(
+                        ConfigError::new(format!("params.{key}[{i}]"), e)
+                            .help("name an ArchConfig field with values of its type (docs/ARCHITECTURE.md section 2)"),
+                    )
+                })?;
+                if let Some(j) = values[..i].iter().position(|w| w == v) {
+                    return Err(invalid(
+                        ConfigError::new(
+                            format!("params.{key}[{i}]"),
+                            format!("repeats {v} (also at [{j}]), so points would be evaluated twice"),
+                        )
+                        .help("list each value once"),
+                    ));
+                }
+            }
             params.push((key, values));
         }
         if params.is_empty() {
             return Err(invalid(ConfigError::new("params", "lists no parameters").help("add e.g. rows = [8, 16]")));
         }
-        if let Some(s) = file.sample {
-            if s.points == 0 {
-                return Err(invalid(ConfigError::new("sample.points", "must be at least 1")));
+        let size = params.iter().try_fold(1u64, |a, (_, v)| a.checked_mul(v.len() as u64));
+        match (file.sample, size) {
+            (Some(s), _) if s.points == 0 || s.points > MAX_SWEEP_POINTS => {
+                return Err(invalid(
+                    ConfigError::new("sample.points", format!("{} is not from 1 to {MAX_SWEEP_POINTS}", s.points))
+                        .help("a sweep evaluates at most that many points; split a larger study into several spaces"),
+                ))
+            }
+            (Some(_), Some(_)) => {}
+            (None, Some(n)) if n <= MAX_SWEEP_POINTS => {}
+            (_, n) => {
+                let n = n.map_or("more than 2^64".to_string(), |n| n.to_string());
+                return Err(invalid(
+                    ConfigError::new("params", format!("make {n} points, more than the {MAX_SWEEP_POINTS} a sweep evaluates"))
+                        .help("add a [sample] table (points = 1000) to draw some of them, or list fewer values"),
+                ));
             }
         }
         let text = format!("{:?}{params:?}{:?}", Some(&base_table), file.sample);
@@ -210,8 +245,40 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("systole-space-{}-{}", std::process::id(), text.len()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("s.toml");
-        std::fs::write(&p, text).unwrap();
+        let base = format!("base = {:?}\n[params]", concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/archs/16x16.toml"));
+        std::fs::write(&p, text.replacen("[params]", &base, 1)).unwrap();
         Space::from_file(&p)
+    }
+
+    fn field(e: LoadError) -> String {
+        match e {
+            LoadError::Invalid { error, .. } => format!("{}: {}", error.field, error.message),
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn repeated_values_names_and_oversized_spaces_are_refused() {
+        let e = field(space("name = \"t\"\n[params]\nrows = [4, 8, 4]\n").unwrap_err());
+        assert_eq!(e, "params.rows[2]: repeats 4 (also at [0]), so points would be evaluated twice");
+        let e = field(space("name = \"a b\"\n[params]\nrows = [4]\n").unwrap_err());
+        assert!(e.starts_with("name: \"a b\" is not 1 to 64 letters"), "{e}");
+        let e = field(space("name = \"t\"\n[params]\nrows = [4, \"x\"]\n").unwrap_err());
+        assert!(e.starts_with("params.rows[1]: "), "{e}");
+        // 2^21 points: 128 values of each of three fields.
+        let many = |f: &str| format!("{f} = [{}]\n", (1..=128).map(|v| v.to_string()).collect::<Vec<_>>().join(", "));
+        let text = format!("name = \"t\"\n[params]\n{}{}{}", many("rows"), many("cols"), many("dram_latency"));
+        let e = field(space(&text).unwrap_err());
+        assert_eq!(e, "params: make 2097152 points, more than the 1048576 a sweep evaluates");
+        let sampled = space(&format!("{text}[sample]\npoints = 100\n")).unwrap();
+        assert_eq!(sampled.order().len(), 100);
+        let e = field(space("name = \"t\"\n[params]\nrows = [4]\n[sample]\npoints = 0\n").unwrap_err());
+        assert_eq!(e, "sample.points: 0 is not from 1 to 1048576");
+        let dir = std::env::temp_dir().join(format!("systole-space-nobase-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("s.toml"), "name = \"t\"\n[params]\nrows = [4]\n").unwrap();
+        let e = Space::from_file(&dir.join("s.toml")).unwrap_err().to_string();
+        assert!(e.contains("missing field `base`"), "{e}");
     }
 
     #[test]

@@ -230,8 +230,7 @@ fn eval(
                 return Err(format!("pads {pads:?} do not give two values per axis"));
             }
             let value = if has(2) { get(2)?.data.first().copied().unwrap_or(0.0) } else { 0.0 };
-            let out_shape: Vec<usize> =
-                (0..rank).map(|d| x.shape[d].saturating_add(pads[d]).saturating_add(pads[rank + d])).collect();
+            let out_shape: Vec<usize> = (0..rank).map(|d| x.shape[d].saturating_add(pads[d]).saturating_add(pads[rank + d])).collect();
             let mut data = zeros(&out_shape, value)?;
             let strides = systole_core::tensor::row_major_strides(&out_shape);
             for (i, &v) in x.data.iter().enumerate() {

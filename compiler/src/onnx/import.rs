@@ -232,7 +232,15 @@ impl Importer {
         Ok(self.net.values.len() - 1)
     }
 
-    fn emit(&mut self, node: &NodeProto, op: Op, inputs: Vec<ValueId>, out: &str, shape: Vec<usize>, quant: Quant) -> Result<ValueId, Fail> {
+    fn emit(
+        &mut self,
+        node: &NodeProto,
+        op: Op,
+        inputs: Vec<ValueId>,
+        out: &str,
+        shape: Vec<usize>,
+        quant: Quant,
+    ) -> Result<ValueId, Fail> {
         let v = self.value(out, shape, quant)?;
         self.net.nodes.push(Node { name: node_name(node), op, inputs, output: v });
         Ok(v)
