@@ -33,6 +33,16 @@ const MAX_REPEAT: u64 = 1000;
 const MIN_IMAGE_SIZE: u64 = 32;
 const MAX_IMAGE_SIZE: u64 = 2048;
 
+/// Reads and validates an architecture file, and states on stderr the defaults it takes for
+/// the optional fields it leaves out.
+pub(crate) fn load_arch(path: &Path) -> Result<ArchConfig> {
+    let (arch, defaults) = ArchConfig::read(path)?;
+    if !defaults.is_empty() {
+        eprintln!("{}: defaults (docs/ARCHITECTURE.md section 2): {}", path.display(), defaults.join(", "));
+    }
+    Ok(arch)
+}
+
 /// A count flag from 1 to `max`.
 fn counted(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..=max)
@@ -530,7 +540,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Simulate { arch, workload, model, input, output, calibrate, calib_samples, seed, json, check, jobs, instr_depth } => {
-            let arch_cfg = ArchConfig::from_file(&arch)?;
+            let arch_cfg = load_arch(&arch)?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
             if let (Some(q), Some(_)) = (arch_cfg.instr_queue, instr_depth) {
                 return Err(miette::miette!(
@@ -572,7 +582,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Compile { arch, workload, model, layer, hex, calib_samples } => {
-            let arch_cfg = ArchConfig::from_file(&arch)?;
+            let arch_cfg = load_arch(&arch)?;
             if let Some(path) = model {
                 let net = model::load(&path, &model::Calibration { file: None, samples: calib_samples, seed: 1 })?;
                 let compiled = systole_runtime::compile(&arch_cfg, &net)?;
@@ -592,7 +602,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Rtl { arch, out, instr_depth } => {
-            let arch_cfg = ArchConfig::from_file(&arch)?;
+            let arch_cfg = load_arch(&arch)?;
             for path in rtl::write(&arch_cfg, &out, instr_depth)? {
                 println!("wrote {}", path.display());
             }
@@ -674,7 +684,7 @@ fn main() -> Result<()> {
         },
         Command::Search { model, arch, space, budget_db, objective, out, calibration } => {
             let archs = match (arch, space) {
-                (Some(a), _) => vec![ArchConfig::from_file(&a)?],
+                (Some(a), _) => vec![load_arch(&a)?],
                 (None, Some(s)) => {
                     let space = systole_sweep::Space::from_file(&s)?;
                     space.order().into_iter().filter_map(|id| space.arch(id).ok()).collect()
@@ -793,7 +803,7 @@ fn main() -> Result<()> {
                 };
                 return sweep::bench(&space, &target, repeat.max(1));
             }
-            let arch_cfg = ArchConfig::from_file(&arch.expect("clap requires --arch without --space"))?;
+            let arch_cfg = load_arch(&arch.expect("clap requires --arch without --space"))?;
             if let Some(path) = model {
                 return model::bench(&arch_cfg, &path, &model::Calibration { file: None, samples: calib_samples, seed: 1 }, repeat.max(1));
             }

@@ -524,7 +524,15 @@ impl ArchConfig {
         let taken = OPTIONAL_FIELDS
             .iter()
             .filter(|f| !table.contains_key(**f))
-            .map(|f| format!("{f} = {}", defaults.get(*f).map_or("none".to_string(), |v| v.to_string())))
+            .map(|f| {
+                // Fields left out of serialized files at their defaults.
+                let unwritten = match *f {
+                    "vector_lanes" => "0",
+                    "dram_single_port" => "false",
+                    _ => "none",
+                };
+                format!("{f} = {}", defaults.get(*f).map_or(unwritten.to_string(), |v| v.to_string()))
+            })
             .collect();
         Ok((arch, taken))
     }

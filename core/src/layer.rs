@@ -247,11 +247,10 @@ impl QuantParams {
     fn validate(&self, k: usize) -> Result<(), ConfigError> {
         let ok = |v: f32| v.is_finite() && v > 0.0 && v.is_normal();
         if !ok(self.x_scale) {
-            return Err(ConfigError::new("quant.x_scale", "must be a positive normal float"));
+            return Err(ConfigError::new("quant.x_scale", format!("{} is not a positive normal float", self.x_scale))
+                .help("a scale is a positive number such as 0.05"));
         }
-        if !ok(self.y_scale) {
-            return Err(ConfigError::new("quant.y_scale", "must be a positive normal float"));
-        }
+        // The weight scales before the output scale, whose default is derived from them.
         if self.w_scale.len() != 1 && self.w_scale.len() != k {
             return Err(ConfigError::new(
                 "quant.w_scale",
@@ -259,7 +258,12 @@ impl QuantParams {
             ));
         }
         if let Some(i) = self.w_scale.iter().position(|&v| !ok(v)) {
-            return Err(ConfigError::new(format!("quant.w_scale[{i}]"), "must be a positive normal float"));
+            return Err(ConfigError::new(format!("quant.w_scale[{i}]"), format!("{} is not a positive normal float", self.w_scale[i]))
+                .help("a scale is a positive number such as 0.01"));
+        }
+        if !ok(self.y_scale) {
+            return Err(ConfigError::new("quant.y_scale", format!("{} is not a positive normal float", self.y_scale))
+                .help("a scale is a positive number such as 0.1"));
         }
         for i in 0..k {
             let s = self.channel_scale(i);

@@ -343,6 +343,19 @@ impl WorkloadSpec {
         if self.layer.is_empty() {
             return Err(ConfigError::new("layer", "the workload has no layers").help("add at least one [[layer]] table"));
         }
+        crate::arch::check_name("name", &self.name)?;
+        for (i, l) in self.layer.iter().enumerate() {
+            if let Some(j) = self.layer[..i].iter().position(|m| m.name == l.name) {
+                return Err(ConfigError::new(
+                    format!("layer[{i}].name"),
+                    format!("`{}` is also layer[{j}]'s name: a name is used twice", l.name),
+                )
+                .help("give every layer its own name (--layer picks one by it)"));
+            }
+            if l.name.is_empty() || l.name.len() > 256 || l.name.chars().any(char::is_control) {
+                return Err(ConfigError::new(format!("layer[{i}].name"), format!("{:?} is not 1 to 256 printable characters", l.name)));
+            }
+        }
         let layers = self
             .layer
             .iter()
