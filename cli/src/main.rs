@@ -33,14 +33,18 @@ const MAX_REPEAT: u64 = 1000;
 const MIN_IMAGE_SIZE: u64 = 32;
 const MAX_IMAGE_SIZE: u64 = 2048;
 
-/// Reads and validates an architecture file, and states on stderr the defaults it takes for
-/// the optional fields it leaves out.
+/// Reads and validates an architecture file.
 pub(crate) fn load_arch(path: &Path) -> Result<ArchConfig> {
-    let (arch, defaults) = ArchConfig::read(path)?;
-    if !defaults.is_empty() {
-        eprintln!("{}: defaults (docs/ARCHITECTURE.md section 2): {}", path.display(), defaults.join(", "));
+    Ok(ArchConfig::from_file(path)?)
+}
+
+/// The simulation report's line stating the defaults the architecture file took.
+fn defaults_line(path: &Path, defaults: &[String]) -> String {
+    if defaults.is_empty() {
+        format!("{}: every field given\n", path.display())
+    } else {
+        format!("{}: defaults taken (docs/ARCHITECTURE.md section 2): {}\n", path.display(), defaults.join(", "))
     }
-    Ok(arch)
 }
 
 /// A count flag from 1 to `max`.
@@ -540,7 +544,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Simulate { arch, workload, model, input, output, calibrate, calib_samples, seed, json, check, jobs, instr_depth } => {
-            let arch_cfg = load_arch(&arch)?;
+            let (arch_cfg, defaults) = ArchConfig::read(&arch)?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build().into_diagnostic()?;
             if let (Some(q), Some(_)) = (arch_cfg.instr_queue, instr_depth) {
                 return Err(miette::miette!(
@@ -554,6 +558,7 @@ fn main() -> Result<()> {
                 let x = model::inputs(&net, &input, seed)?;
                 let (run, compiled) = pool.install(|| model::simulate(&arch_cfg, &net, &x, instr_depth, check))?;
                 print!("{}", model::table(&arch_cfg, &net, &run, &compiled, instr_depth)?);
+                print!("{}", defaults_line(&arch, &defaults));
                 if let Some(out) = output {
                     for f in model::write_outputs(&net, &run, &out)? {
                         println!("wrote {}", f.display());
@@ -572,6 +577,7 @@ fn main() -> Result<()> {
             let wl = Workload::from_file(&workload)?;
             let report = pool.install(|| run::simulate(&arch_cfg, &wl, check))?;
             print!("{}", run::table(&arch_cfg, &report));
+            print!("{}", defaults_line(&arch, &defaults));
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&report).into_diagnostic()?;
                 std::fs::write(&path, text).into_diagnostic().wrap_err_with(|| format!("cannot write {}", path.display()))?;

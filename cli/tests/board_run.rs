@@ -17,7 +17,7 @@ use systole_hdl::board::BoardCore;
 use systole_testbenches::board_uart::SimulatedBoard;
 
 const ARCH: &str = "name = \"2x2-os\"\nrows = 2\ncols = 2\ndataflow = \"os\"\nact_sram_kib = 1\nwgt_sram_kib = 1\nacc_sram_kib = 1\n\
-                    param_entries = 32\ndram_bytes_per_cycle = 2\ndram_latency = 3\n";
+                    param_entries = 32\ndram_bytes_per_cycle = 2\ndram_latency = 3\nclock_mhz = 500.0\n";
 const WORKLOAD: &str = "name = \"tiny\"\nseed = 5\n\n[[layer]]\nname = \"fc\"\nop = \"gemm\"\nm = 2\nk = 3\nn = 5\nactivation = \"relu\"\n";
 
 /// Clocks per UART bit of the simulated board (the pty ignores the baud rate).

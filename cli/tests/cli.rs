@@ -27,6 +27,16 @@ impl Drop for Scratch {
     }
 }
 
+/// An architecture file: the 16x16 preset's required fields (`ArchConfig::default()`) with
+/// the lines of `over` replacing or adding fields.
+fn arch(over: &str) -> String {
+    let base = "name = \"16x16-ws\"\nrows = 16\ncols = 16\ndataflow = \"ws\"\nact_sram_kib = 256\nwgt_sram_kib = 64\n\
+                acc_sram_kib = 64\nparam_entries = 2048\ndram_bytes_per_cycle = 16\ndram_latency = 40\nclock_mhz = 500.0\n";
+    let key = |l: &str| l.split('=').next().unwrap_or("").trim().to_string();
+    let given: Vec<String> = over.lines().map(key).collect();
+    base.lines().filter(|l| !given.contains(&key(l))).map(|l| format!("{l}\n")).collect::<String>() + over
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
@@ -64,13 +74,13 @@ const ARCH: &str = "4x4.toml";
 #[test]
 fn bad_arch_files() {
     let s = Scratch::new("arch");
-    s.file("rows.toml", "rows = 0\n");
+    s.file("rows.toml", &arch("rows = 0\n"));
     insta::assert_snapshot!("arch_rows_zero", failure(&s, &["simulate", "--arch", "rows.toml", "--workload", WL]));
-    s.file("unknown.toml", "rows = 4\nrowz = 4\n");
+    s.file("unknown.toml", &arch("rows = 4\nrowz = 4\n"));
     insta::assert_snapshot!("arch_unknown_field", failure(&s, &["simulate", "--arch", "unknown.toml", "--workload", WL]));
-    s.file("dataflow.toml", "dataflow = \"xs\"\n");
+    s.file("dataflow.toml", &arch("dataflow = \"xs\"\n"));
     insta::assert_snapshot!("arch_bad_dataflow", failure(&s, &["simulate", "--arch", "dataflow.toml", "--workload", WL]));
-    s.file("acc.toml", "rows = 32\ncols = 32\nacc_sram_kib = 1\n");
+    s.file("acc.toml", &arch("rows = 32\ncols = 32\nacc_sram_kib = 1\n"));
     insta::assert_snapshot!("arch_small_accumulator", failure(&s, &["simulate", "--arch", "acc.toml", "--workload", WL]));
     let err = failure(&s, &["simulate", "--arch", "missing.toml", "--workload", WL]);
     assert!(err.contains("cannot read missing.toml"), "{err}");
@@ -99,7 +109,7 @@ fn layer_that_cannot_fit_names_the_memory() {
     let s = Scratch::new("fit");
     s.file(
         "tiny.toml",
-        "rows = 4\ncols = 4\ndataflow = \"os\"\nact_sram_kib = 1\nwgt_sram_kib = 1\nacc_sram_kib = 1\nparam_entries = 64\n",
+        &arch("rows = 4\ncols = 4\ndataflow = \"os\"\nact_sram_kib = 1\nwgt_sram_kib = 1\nacc_sram_kib = 1\nparam_entries = 64\n"),
     );
     s.file(
         "dw.toml",
@@ -224,13 +234,13 @@ fn rtl_rejects_an_empty_instruction_memory() {
 #[test]
 fn rtl_emits_the_vector_unit_and_simulate_refuses_a_lane_count_that_does_not_divide() {
     let s = Scratch::new("rtl-vector");
-    s.file("vector.toml", "rows = 4\ncols = 4\nvector_lanes = 2\n");
+    s.file("vector.toml", &arch("rows = 4\ncols = 4\nvector_lanes = 2\n"));
     let out = systole_in(&s.0, &["rtl", "--arch", "vector.toml", "--out", "rtl"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let verilog = std::fs::read_to_string(s.0.join("rtl/systole_top.v")).expect("the Verilog");
     // The engine with its two lanes' table copies.
     assert!(verilog.contains("vector$0$tables$1"), "no vector unit in the Verilog");
-    s.file("lanes.toml", "rows = 4\ncols = 4\nvector_lanes = 3\n");
+    s.file("lanes.toml", &arch("rows = 4\ncols = 4\nvector_lanes = 3\n"));
     insta::assert_snapshot!("arch_vector_lanes", failure(&s, &["simulate", "--arch", "lanes.toml", "--workload", WL]));
 }
 
@@ -243,7 +253,7 @@ fn fpga_commands_refuse_bad_input_before_running_tools() {
         failure(&s, &args)
     };
     insta::assert_snapshot!("fpga_unknown_board", failure(&s, &["fpga", "build", "--board", "de0", "--arch", ARCH, "--out", "out"]));
-    s.file("lanes3.toml", "name = \"lanes3\"\nrows = 2\ncols = 2\ndram_bytes_per_cycle = 3\n");
+    s.file("lanes3.toml", &arch("name = \"lanes3\"\nrows = 2\ncols = 2\ndram_bytes_per_cycle = 3\n"));
     insta::assert_snapshot!("fpga_lanes_not_power_of_two", build("lanes3.toml", &[]));
     insta::assert_snapshot!("fpga_memory_not_power_of_two", build(ARCH, &["--mem-kib", "12"]));
     insta::assert_snapshot!("fpga_clock_above_the_pll", build(ARCH, &["--clock-mhz", "450"]));
@@ -402,7 +412,7 @@ fn compress_refuses_bad_input_and_prunes() {
     let ok = systole_in(&s.0, &compress(&["--prune", "2:4", "--bits", "4"]));
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success() && text.contains("bits") && text.contains(" 4 "), "{text}{}", String::from_utf8_lossy(&ok.stderr));
-    std::fs::write(s.0.join("int4.toml"), "rows = 4\ncols = 4\nint4_weights = true\nsparsity = \"2:4\"\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n").unwrap();
+    std::fs::write(s.0.join("int4.toml"), arch("rows = 4\ncols = 4\nint4_weights = true\nsparsity = \"2:4\"\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n")).unwrap();
     let sim = systole_in(&s.0, &["simulate", "--arch", "int4.toml", "--model", "p.onnx", "--check"]);
     assert!(sim.status.success() && String::from_utf8_lossy(&sim.stdout).contains("bit-exact"), "{}", String::from_utf8_lossy(&sim.stderr));
     let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&s.0.join("p.onnx")).unwrap(), &s.0.join("p.onnx")).unwrap();
@@ -416,10 +426,10 @@ fn compress_refuses_bad_input_and_prunes() {
     let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&s.0.join("p.onnx")).unwrap(), &s.0.join("p.onnx")).unwrap();
     let int4_inputs: Vec<&str> = net.layers().filter(|(_, l)| l.act_bits == 4).map(|(_, l)| l.name.as_str()).collect();
     assert!(!int4_inputs.is_empty() && int4_inputs.len() < net.layers().count(), "{int4_inputs:?}");
-    std::fs::write(s.0.join("int4x4.toml"), "rows = 4\ncols = 4\nint4_weights = true\nint4_activations = true\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n").unwrap();
+    std::fs::write(s.0.join("int4x4.toml"), arch("rows = 4\ncols = 4\nint4_weights = true\nint4_activations = true\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n")).unwrap();
     std::fs::write(
         s.0.join("int4w.toml"),
-        "rows = 4\ncols = 4\nint4_weights = true\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n",
+        arch("rows = 4\ncols = 4\nint4_weights = true\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n"),
     )
     .unwrap();
     let cycles = |arch: &str| -> u64 {
@@ -445,7 +455,7 @@ fn compress_refuses_bad_input_and_prunes() {
 fn search_finds_a_policy_within_the_budget() {
     let s = Scratch::new("search");
     std::fs::copy(repo().join("configs/models/tiny_float.onnx"), s.0.join("m.onnx")).unwrap();
-    std::fs::write(s.0.join("a.toml"), "rows = 4\ncols = 4\nint4_weights = true\nsparsity = \"1:4\"\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n").unwrap();
+    std::fs::write(s.0.join("a.toml"), arch("rows = 4\ncols = 4\nint4_weights = true\nsparsity = \"1:4\"\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n")).unwrap();
     let run = systole_in(&s.0, &["search", "--model", "m.onnx", "--arch", "a.toml", "--budget-db", "15", "--out", "out"]);
     let text = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{text}{}", String::from_utf8_lossy(&run.stderr));
