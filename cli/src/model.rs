@@ -52,7 +52,7 @@ pub fn compress(path: &Path, out: &Path, choice: &CompressChoice, calibration: &
     let (prune, policy) = (choice.prune, choice.policy);
     let mut p = match policy {
         Some(file) => {
-            let text = std::fs::read_to_string(file).into_diagnostic().wrap_err_with(|| format!("cannot read {}", file.display()))?;
+            let text = systole_core::input::read_text(file, systole_core::input::MAX_TOML_BYTES, "a compression policy file")?;
             Policy::from_toml(file, &text).map_err(|e| miette!(help = "see docs/COMPRESSION.md for the policy format", "{e}"))?
         }
         None => Policy::default(),

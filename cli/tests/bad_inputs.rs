@@ -4,6 +4,7 @@
 //! the input breaks (docs/ARCHITECTURE.md section 2, the README's flags), not copied from
 //! the program's output.
 
+use onnx_protobuf::{Message, ModelProto};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -87,6 +88,37 @@ fn npy(descr: &str, dims: &[usize], data: &[u8]) -> Content {
     bytes.extend_from_slice(header.as_bytes());
     bytes.extend_from_slice(data);
     Content::Bytes(bytes)
+}
+
+/// A bundled model with `edit` applied to its decoded form.
+fn model_with(file: &str, edit: impl Fn(&mut ModelProto)) -> Content {
+    let mut m = ModelProto::parse_from_bytes(&std::fs::read(repo().join("configs/models").join(file)).unwrap()).unwrap();
+    edit(&mut m);
+    Content::Bytes(m.write_to_bytes().unwrap())
+}
+
+/// Sets the integer attribute `name` of the first node of type `op` that has it.
+fn set_attr(m: &mut ModelProto, op: &str, name: &str, value: i64) {
+    let graph = m.graph.as_mut().unwrap();
+    let node = graph.node.iter_mut().find(|n| n.op_type == op && n.attribute.iter().any(|a| a.name == name)).unwrap();
+    let a = node.attribute.iter_mut().find(|a| a.name == name).unwrap();
+    if a.ints.is_empty() {
+        a.i = value;
+    } else {
+        a.ints.iter_mut().for_each(|v| *v = value);
+    }
+}
+
+/// Sets every value of the float initializer feeding input `input` of the first `op` node.
+fn set_initializer(m: &mut ModelProto, op: &str, input: usize, value: f32) {
+    let graph = m.graph.as_mut().unwrap();
+    let name = graph.node.iter().find(|n| n.op_type == op).unwrap().input[input].clone();
+    let t = graph.initializer.iter_mut().find(|t| t.name == name).unwrap();
+    if t.raw_data.is_empty() {
+        t.float_data.iter_mut().for_each(|v| *v = value);
+    } else {
+        t.raw_data = t.raw_data.chunks(4).flat_map(|_| value.to_le_bytes()).collect();
+    }
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -324,6 +356,48 @@ fn cases() -> Vec<Case> {
             vec![a()],
             &["simulate", "--arch", "a.toml", "--model", "."],
             &["is a directory, not an ONNX model"],
+        ),
+        case(
+            "a graph without outputs",
+            vec![a(), ("m.onnx", model_with("tiny_qop.onnx", |m| m.graph.as_mut().unwrap().output.clear()))],
+            &["simulate", "--arch", "a.toml", "--model", "m.onnx"],
+            &["m.onnx", "the graph has no outputs"],
+        ),
+        case(
+            "a Conv with group 0",
+            vec![a(), ("m.onnx", model_with("tiny_float.onnx", |m| set_attr(m, "Conv", "group", 0)))],
+            &["simulate", "--arch", "a.toml", "--model", "m.onnx"],
+            &["m.onnx", "group = 0; it must be at least 1"],
+        ),
+        case(
+            "a Conv with negative pads",
+            vec![a(), ("m.onnx", model_with("tiny_float.onnx", |m| set_attr(m, "Conv", "pads", -1)))],
+            &["simulate", "--arch", "a.toml", "--model", "m.onnx"],
+            &["m.onnx", "pads has the negative value -1"],
+        ),
+        case(
+            "a Conv with pads of 100000",
+            vec![a(), ("m.onnx", model_with("tiny_float.onnx", |m| set_attr(m, "Conv", "pads", 100_000)))],
+            &["simulate", "--arch", "a.toml", "--model", "m.onnx"],
+            &["m.onnx"],
+        ),
+        case(
+            "a Conv with strides of 2^40",
+            vec![a(), ("m.onnx", model_with("tiny_float.onnx", |m| set_attr(m, "Conv", "strides", 1 << 40)))],
+            &["simulate", "--arch", "a.toml", "--model", "m.onnx"],
+            &["m.onnx", "strides has the value 1099511627776, more than the 1048576 accepted"],
+        ),
+        case(
+            "NaN Conv weights",
+            vec![a(), ("m.onnx", model_with("tiny_float.onnx", |m| set_initializer(m, "Conv", 1, f32::NAN)))],
+            &["simulate", "--arch", "a.toml", "--model", "m.onnx"],
+            &["m.onnx", "NaN at element 0; weights and constants must be finite"],
+        ),
+        case(
+            "a negative BatchNormalization variance",
+            vec![a(), ("m.onnx", model_with("tiny_float.onnx", |m| set_initializer(m, "BatchNormalization", 4, -1.0)))],
+            &["simulate", "--arch", "a.toml", "--model", "m.onnx"],
+            &["m.onnx", "variance -1 plus epsilon"],
         ),
         case(
             "an empty model file",

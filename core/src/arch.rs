@@ -430,11 +430,11 @@ pub const MAX_CLOCK_MHZ: f64 = 10_000.0;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// Checks a name that becomes part of file names, report headers and Verilog comments:
-/// 1 to [`MAX_NAME_CHARS`] ASCII letters, digits and `-`, `_`, `.`, `+`.
+/// 1 to [`MAX_NAME_CHARS`] ASCII letters, digits and `-`, `_`, `.`, `+`, `:` (as in `1:4`).
 pub fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.+:".contains(c);
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !name.chars().all(allowed) {
-        return Err(ConfigError::new(field, format!("{name:?} is not 1 to {MAX_NAME_CHARS} letters, digits, `-`, `_`, `.` or `+`"))
+        return Err(ConfigError::new(field, format!("{name:?} is not 1 to {MAX_NAME_CHARS} letters, digits, `-`, `_`, `.`, `+` or `:`"))
             .help("it becomes part of file names and the Verilog's header; use e.g. \"16x16-ws\""));
     }
     Ok(())

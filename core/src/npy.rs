@@ -55,9 +55,38 @@ impl Element for f32 {
 /// regular file, and the file's length.
 fn open(path: &Path, what: &str) -> Result<(npyz::NpyFile<std::io::BufReader<std::fs::File>>, u64), LoadError> {
     let (file, len) = crate::input::open(path, crate::input::MAX_NPY_BYTES, "a NumPy .npy file")?;
-    let npy = npyz::NpyFile::new(std::io::BufReader::new(file))
+    let mut file = std::io::BufReader::new(file);
+    // npyz multiplies the header's dimensions unchecked (an overflow panics in debug builds
+    // and wraps in release), so a shape whose product overflows is refused first.
+    let prefix = std::io::BufRead::fill_buf(&mut file).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    if header_overflows(prefix) {
+        return Err(data_error(
+            path,
+            format!("{what}: the header's shape has more than 2^64 elements"),
+            "the header is damaged; save the array again".into(),
+        ));
+    }
+    let npy = npyz::NpyFile::new(file)
         .map_err(|e| data_error(path, format!("{what}: not a NumPy .npy file ({e})"), "save the array with numpy.save".into()))?;
     Ok((npy, len))
+}
+
+/// Whether the `'shape': (...)` tuple in the first bytes of an `.npy` file has a product
+/// beyond `u64` (a header npyz would overflow on).
+fn header_overflows(prefix: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&prefix[..prefix.len().min(1 << 16)]);
+    let Some(at) = text.find("'shape'") else { return false };
+    let rest = &text[at..];
+    let (Some(open), Some(close)) = (rest.find('('), rest.find(')')) else { return false };
+    if close < open {
+        return false;
+    }
+    rest[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .try_fold(1u64, |a, d| d.trim_end_matches('L').parse::<u64>().ok().map_or(Some(a), |d| a.checked_mul(d)))
+        .is_none()
 }
 
 /// The shape in the header of `npy`, after checking that its elements exist in a file of

@@ -226,6 +226,20 @@ pub fn tensor<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
 }
 
 /// Non-negative integers from an attribute list, each checked.
+/// A BatchNormalization's `epsilon` (default 1e-5), after checking that it is finite and
+/// not negative and that every channel's `variance + epsilon` is positive (its square root
+/// divides).
+pub fn batch_norm_epsilon(node: &NodeProto, variance: &[f32]) -> Result<f32, String> {
+    let eps = float(node, "epsilon", 1e-5);
+    if !(eps.is_finite() && eps >= 0.0) {
+        return Err(format!("epsilon = {eps}; it must be a finite value of at least 0"));
+    }
+    match variance.iter().position(|&v| !(v + eps > 0.0)) {
+        Some(ch) => Err(format!("channel {ch}'s variance {} plus epsilon {eps} is not positive", variance[ch])),
+        None => Ok(eps),
+    }
+}
+
 /// A Conv's `group` attribute (default 1), which must be at least 1.
 pub fn group(node: &NodeProto) -> Result<usize, String> {
     let g = int(node, "group", 1);

@@ -123,17 +123,11 @@ fn eval(
         "BatchNormalization" => {
             let x = get(0)?;
             let (g, b, m, v) = (get(1)?, get(2)?, get(3)?, get(4)?);
-            let eps = attrs::float(n, "epsilon", 1e-5);
             let c = x.shape.get(1).copied().ok_or("input has no channel axis")?;
             if [&g, &b, &m, &v].iter().any(|t| t.data.len() != c) {
                 return Err(format!("scale, bias, mean and variance must hold {c} values"));
             }
-            if !(eps.is_finite() && eps >= 0.0) {
-                return Err(format!("epsilon = {eps}; it must be a finite value of at least 0"));
-            }
-            if let Some(ch) = v.data.iter().position(|&var| !(var + eps > 0.0)) {
-                return Err(format!("channel {ch}'s variance {} plus epsilon {eps} is not positive", v.data[ch]));
-            }
+            let eps = attrs::batch_norm_epsilon(n, &v.data)?;
             let inner: usize = x.shape[2..].iter().product();
             let mut data = x.data.clone();
             for (i, d) in data.iter_mut().enumerate() {
@@ -267,7 +261,7 @@ fn conv(n: &NodeProto, x: &FTensor, w: &FTensor, b: Option<FTensor>) -> Result<F
     let ([nb, c, h, wd], [k, cg, r, s]) =
         (x.shape[..].try_into().map_err(|_| "Conv input must be NCHW")?, w.shape[..].try_into().map_err(|_| "Conv weights must be 4-D")?);
     let groups = attrs::group(n)?;
-    if cg * groups != c || k % groups != 0 {
+    if cg.checked_mul(groups) != Some(c) || k % groups != 0 {
         return Err(format!("{groups} groups of {cg} channels do not match {c} input and {k} output channels"));
     }
     let win = Window::read(n, Some([r, s]), [h, wd])?;

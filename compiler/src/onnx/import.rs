@@ -160,6 +160,9 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
             ));
         }
     }
+    if graph.output.is_empty() {
+        return Err(graph_err("the graph has no outputs, so nothing would be computed".into(), "export the model with its outputs"));
+    }
     for out in &graph.output {
         let o =
             match imp.syms.get(&out.name) {
@@ -882,7 +885,7 @@ impl Importer {
                     return fail(format!("input of shape {xs:?}; a 2-D convolution takes NCHW"), "use Conv2d");
                 }
                 let groups = attrs::group(n).map_err(|m| Fail { message: m, help: "set group to a divisor of the channels".into() })?;
-                if cg * groups != xs[1] {
+                if cg.checked_mul(groups) != Some(xs[1]) {
                     return fail(
                         format!("{groups} groups of {cg} channels do not match the input's {} channels", xs[1]),
                         "check the weights",

@@ -383,7 +383,7 @@ fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const
         let (Some(g), Some(b), Some(m), Some(v)) = (get(1), get(2), get(3), get(4)) else {
             return Err((Box::new(bn.clone()), "scale, bias, mean and variance must be constants".into()));
         };
-        let eps = attrs::float(&bn, "epsilon", 1e-5);
+        let eps = attrs::batch_norm_epsilon(&bn, &v).map_err(|m| (Box::new(bn.clone()), m))?;
         let conv = nodes[ci].clone();
         let w = conv
             .input
