@@ -185,7 +185,7 @@ fn mutate_model(model: &mut ModelProto, target: usize, value: i64) {
             }
         }
         1 => {
-            if let Some(t) = graph.initializer.iter_mut().nth(target / 3 % 32) {
+            if let Some(t) = graph.initializer.get_mut(target / 3 % 32) {
                 if let Some(d) = t.dims.first_mut() {
                     *d = value;
                 }

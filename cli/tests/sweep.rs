@@ -100,7 +100,7 @@ fn shards_merge_into_the_whole_sweep() {
     // Merging again into the same folder is a no-op; into a folder holding other results, a refusal.
     assert!(merge(&args).0);
     std::fs::create_dir_all(dir.join("other")).unwrap();
-    std::fs::write(dir.join("other/results.jsonl"), &lines[0][..]).unwrap();
+    std::fs::write(dir.join("other/results.jsonl"), lines[0]).unwrap();
     let (ok, err) = merge(&["sweep", "merge", "--out", "other", &shards[0], &shards[1], &shards[2]]);
     assert!(!ok && err.contains("other/results.jsonl: exists and holds other results"), "{err}");
     let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0], &shards[2]]);

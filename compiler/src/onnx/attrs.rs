@@ -234,7 +234,7 @@ pub fn batch_norm_epsilon(node: &NodeProto, variance: &[f32]) -> Result<f32, Str
     if !(eps.is_finite() && eps >= 0.0) {
         return Err(format!("epsilon = {eps}; it must be a finite value of at least 0"));
     }
-    match variance.iter().position(|&v| !(v + eps > 0.0)) {
+    match variance.iter().position(|&v| (v + eps).is_nan() || v + eps <= 0.0) {
         Some(ch) => Err(format!("channel {ch}'s variance {} plus epsilon {eps} is not positive", variance[ch])),
         None => Ok(eps),
     }
