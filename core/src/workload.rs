@@ -267,7 +267,8 @@ impl LayerSpec {
 /// deviation of about 40 codes: the accumulator of `R*S*C/G` products of two uniform int8
 /// values has a standard deviation of about `74 * 74 * sqrt(R*S*C/G)`.
 pub fn default_y_scale(shape: &ConvShape, x_scale: f32, w_scale: f32) -> f32 {
-    let red = (shape.r * shape.s * shape.c / shape.groups.max(1)).max(1) as f32;
+    // In floats: the shape is validated after this (an absurd one must not overflow here).
+    let red = (shape.r as f64 * shape.s as f64 * (shape.c / shape.groups.max(1)) as f64).max(1.0) as f32;
     let acc_std = 74.0 * 74.0 * red.sqrt();
     x_scale * w_scale * acc_std / 40.0
 }
