@@ -968,8 +968,11 @@ impl ArchConfig {
             .help("typical values are 10 to 200"));
         }
         if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0 && self.clock_mhz <= MAX_CLOCK_MHZ) {
-            return Err(ConfigError::new("clock_mhz", format!("{} is not a frequency from 0 to {MAX_CLOCK_MHZ} MHz", self.clock_mhz))
-                .help("typical values are 20 to 100 on an FPGA and 500 to 1500 on an ASIC"));
+            return Err(ConfigError::new(
+                "clock_mhz",
+                format!("{} is not a frequency above 0 and at most {MAX_CLOCK_MHZ} MHz", self.clock_mhz),
+            )
+            .help("typical values are 20 to 100 on an FPGA and 500 to 1500 on an ASIC"));
         }
         if !self.transposer && self.dataflow.has_os() {
             return Err(ConfigError::new("transposer", "false, but the OS dataflow builds its activation words with the transposer")

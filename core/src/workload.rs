@@ -258,7 +258,21 @@ impl LayerSpec {
             return Err(ConfigError::new("density", format!("{} is outside (0, 1]", layer.density))
                 .help("give the fraction of weights kept, e.g. density = 0.25 for 75% unstructured sparsity"));
         }
-        layer.validate()?;
+        layer.validate().map_err(|mut e| {
+            // A GEMM is checked as a 1x1 convolution: name its fields as the file does.
+            if self.op == LayerOp::Gemm {
+                let gemm_name = match e.field.as_str() {
+                    "input[1] (width)" => Some("m"),
+                    "input[2] (channels)" => Some("k"),
+                    "out_channels" => Some("n"),
+                    _ => None,
+                };
+                if let Some(name) = gemm_name {
+                    e.field = name.into();
+                }
+            }
+            e
+        })?;
         Ok(layer)
     }
 }
