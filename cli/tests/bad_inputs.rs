@@ -5,6 +5,8 @@
 //! the program's output. `SYSTOLE_SHOW_ERRORS=1 cargo test --test bad_inputs -- --nocapture`
 //! prints every message for review.
 
+mod common;
+
 use onnx_protobuf::{Message, ModelProto};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,19 +78,9 @@ fn conv(extra: &str) -> Content {
     workload(&format!("name = \"c\"\nop = \"conv\"\ninput = [8, 8, 8]\nout_channels = 8\n{extra}"))
 }
 
-/// An int8 .npy of `dims`, written by NumPy's format rules (header written here, by hand).
+/// An .npy file of `dims` (see [`common::npy_bytes`]).
 fn npy(descr: &str, dims: &[usize], data: &[u8]) -> Content {
-    let shape = dims.iter().map(|d| format!("{d}, ")).collect::<String>();
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.extend_from_slice(data);
-    Content::Bytes(bytes)
+    Content::Bytes(common::npy_bytes(descr, &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), data))
 }
 
 /// A bundled model with `edit` applied to its decoded form.

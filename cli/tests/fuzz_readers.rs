@@ -10,6 +10,8 @@
 //! `SYSTOLE_FUZZ_CASES` sets the cases per reader (default 48); the README gives a long
 //! run's count and command.
 
+mod common;
+
 use onnx_protobuf::{tensor_shape_proto::dimension, Message, ModelProto};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -154,21 +156,6 @@ fn mutated_bytes(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// An `.npy` file with a header of the given dtype and shape and `body` bytes of data.
-fn npy_file(descr: &str, dims: &[u64], body: usize) -> Vec<u8> {
-    let shape = dims.iter().map(|d| format!("{d}, ")).collect::<String>();
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.extend(std::iter::repeat_n(0x7fu8, body));
-    bytes
-}
-
 /// Rewrites one part of a decoded model: an integer attribute, an initializer's dimension
 /// or an input's dimension, to `value`.
 fn mutate_model(model: &mut ModelProto, target: usize, value: i64) {
@@ -264,7 +251,7 @@ fn readers_survive_arbitrary_and_mutated_files() {
         prop::collection::vec(0u64..=u64::MAX, 0..5),
         0usize..2048,
     )
-        .prop_map(|(descr, dims, body)| npy_file(descr, &dims, body));
+        .prop_map(|(descr, dims, body)| common::npy_bytes(descr, &dims, &vec![0x7f; body]));
     run("npy", prop_oneof![mutated_bytes(npy), headers], |b| {
         check(&dir, "x.npy", &b, |p| {
             let _ = systole_core::npy::read_any::<f32>(p, "x");
