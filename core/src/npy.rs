@@ -59,34 +59,44 @@ fn open(path: &Path, what: &str) -> Result<(npyz::NpyFile<std::io::BufReader<std
     // npyz multiplies the header's dimensions unchecked (an overflow panics in debug builds
     // and wraps in release), so a shape whose product overflows is refused first.
     let prefix = std::io::BufRead::fill_buf(&mut file).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-    if header_overflows(prefix) {
-        return Err(data_error(
-            path,
-            format!("{what}: the header's shape has more than 2^64 elements"),
-            "the header is damaged; save the array again".into(),
-        ));
+    if let Some(problem) = header_problem(prefix, len) {
+        return Err(data_error(path, format!("{what}: {problem}"), "the header is damaged; save the array again".into()));
     }
     let npy = npyz::NpyFile::new(file)
         .map_err(|e| data_error(path, format!("{what}: not a NumPy .npy file ({e})"), "save the array with numpy.save".into()))?;
     Ok((npy, len))
 }
 
-/// Whether the `'shape': (...)` tuple in the first bytes of an `.npy` file has a product
-/// beyond `u64` (a header npyz would overflow on).
-fn header_overflows(prefix: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(&prefix[..prefix.len().min(1 << 16)]);
-    let Some(at) = text.find("'shape'") else { return false };
-    let rest = &text[at..];
-    let (Some(open), Some(close)) = (rest.find('('), rest.find(')')) else { return false };
-    if close < open {
-        return false;
+/// Largest `.npy` header accepted (NumPy's own `np.load` refuses headers beyond 10,000
+/// bytes by default).
+const MAX_NPY_HEADER_BYTES: u64 = 1 << 16;
+
+/// What npyz would choke on in the first bytes of an `.npy` file of `len` bytes, checked
+/// before it parses them: a header length beyond the file or [`MAX_NPY_HEADER_BYTES`] (npyz
+/// allocates it), or a `'shape'` whose product overflows `u64` (npyz multiplies unchecked).
+fn header_problem(prefix: &[u8], len: u64) -> Option<String> {
+    let header_len = match prefix.get(6) {
+        Some(1) => prefix.get(8..10).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64 + 10),
+        Some(2 | 3) => prefix.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64 + 12),
+        _ => None,
+    };
+    if let Some(h) = header_len {
+        if h > len || h > MAX_NPY_HEADER_BYTES {
+            return Some(format!("the header claims {h} bytes, the file has {len} (at most {MAX_NPY_HEADER_BYTES} are accepted)"));
+        }
     }
-    rest[open + 1..close]
+    let text = String::from_utf8_lossy(&prefix[..prefix.len().min(MAX_NPY_HEADER_BYTES as usize)]);
+    let rest = &text[text.find("'shape'")?..];
+    let (open, close) = (rest.find('(')?, rest.find(')')?);
+    if close < open {
+        return None;
+    }
+    let product = rest[open + 1..close]
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .try_fold(1u64, |a, d| d.trim_end_matches('L').parse::<u64>().ok().map_or(Some(a), |d| a.checked_mul(d)))
-        .is_none()
+        .try_fold(1u64, |a, d| d.trim_end_matches('L').parse::<u64>().ok().map_or(Some(a), |d| a.checked_mul(d)));
+    product.is_none().then(|| "the header's shape has more than 2^64 elements".to_string())
 }
 
 /// The shape in the header of `npy`, after checking that its elements exist in a file of
