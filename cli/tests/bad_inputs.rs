@@ -418,6 +418,12 @@ fn cases() -> Vec<Case> {
             &["c.npy", "NaN or infinite"],
         ),
         case(
+            "a calibration batch of other images with as many values",
+            vec![a(), ("c.npy", npy("<f4", &[4, 3, 8, 8], &f32_bytes(&[0.5; 768])))],
+            &["simulate", "--arch", "a.toml", "--model", tiny, "--calibrate", "c.npy"],
+            &["c.npy", "a batch of shape [4, 3, 8, 8] is not a whole number of inputs of shape [1, 3, 16, 16]"],
+        ),
+        case(
             "a calibration batch of another shape",
             vec![a(), ("c.npy", npy("<f4", &[2, 3, 8, 8], &f32_bytes(&[0.5; 384])))],
             &["simulate", "--arch", "a.toml", "--model", tiny, "--calibrate", "c.npy"],

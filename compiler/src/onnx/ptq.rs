@@ -68,7 +68,11 @@ pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Samp
         return Err(format!("the model has {} inputs; a calibration batch serves single-input models", model.inputs.len()));
     };
     let per: usize = shape.iter().product();
-    if per == 0 || !batch.data.len().is_multiple_of(per) || batch.data.is_empty() {
+    let squeeze = systole_core::npy::squeeze;
+    // One input, or a batch of inputs along axis 0: the other axes must be the input's.
+    let one = squeeze(&batch.shape) == squeeze(shape);
+    let stacked = batch.shape.len() >= 2 && shape.len() >= 2 && squeeze(&batch.shape[1..]) == squeeze(&shape[1..]);
+    if per == 0 || !batch.data.len().is_multiple_of(per) || batch.data.is_empty() || !(one || stacked) {
         return Err(format!("a batch of shape {:?} is not a whole number of inputs of shape {shape:?}", batch.shape));
     }
     Ok(batch.data.chunks(per).map(|c| vec![(name.clone(), FTensor { shape: shape.clone(), data: c.to_vec() })]).collect())
