@@ -1260,6 +1260,50 @@ mod tests {
     }
 
     #[test]
+    fn a_file_gives_the_required_fields_and_the_defaults_it_takes_are_listed() {
+        let dir = std::env::temp_dir().join(format!("systole-arch-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.toml");
+        let required = "name = \"t\"\nrows = 4\ncols = 4\ndataflow = \"ws\"\nact_sram_kib = 16\nwgt_sram_kib = 4\n\
+                        acc_sram_kib = 4\nparam_entries = 256\ndram_bytes_per_cycle = 4\ndram_latency = 20\nclock_mhz = 24.0\n";
+        std::fs::write(&path, format!("{required}requant_stages = 3\n")).unwrap();
+        let (arch, defaults) = ArchConfig::read(&path).unwrap();
+        assert_eq!(arch.requant_stages, 3);
+        assert_eq!(defaults.len(), OPTIONAL_FIELDS.len() - 1);
+        for taken in ["transposer = true", "fetch_cycles = 1", "sparsity = \"dense\"", "instr_queue = none", "vector_lanes = 0"] {
+            assert!(defaults.iter().any(|d| d == taken), "{taken} in {defaults:?}");
+        }
+        assert!(!defaults.iter().any(|d| d.starts_with("requant_stages")));
+        for line in required.lines() {
+            let field = line.split(' ').next().unwrap();
+            std::fs::write(&path, required.replace(&format!("{line}\n"), "")).unwrap();
+            match ArchConfig::read(&path).unwrap_err() {
+                LoadError::Invalid { error, .. } => {
+                    assert_eq!((error.field.as_str(), error.message.as_str()), (field, "is missing; it has no default"))
+                }
+                other => panic!("{field}: {other}"),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_they_are_multiplied() {
+        let huge = ArchConfig { act_sram_kib: usize::MAX, ..ArchConfig::default() };
+        assert_eq!(huge.validate().unwrap_err().field, "act_sram_kib");
+        // 128 MiB of 1-byte words is 2^27 words, beyond the 24-bit address.
+        let one_row = ArchConfig { rows: 1, act_sram_kib: MAX_SRAM_KIB, ..ArchConfig::default() };
+        assert!(one_row.validate().unwrap_err().message.contains("24-bit address"));
+        let entries = ArchConfig { param_entries: MAX_MEMORY_WORDS + 1, ..ArchConfig::default() };
+        assert_eq!(entries.validate().unwrap_err().field, "param_entries");
+        let bus = ArchConfig { dram_bytes_per_cycle: MAX_DRAM_BYTES_PER_CYCLE + 1, ..ArchConfig::default() };
+        assert_eq!(bus.validate().unwrap_err().field, "dram_bytes_per_cycle");
+        let named = ArchConfig { name: "a b".into(), ..ArchConfig::default() };
+        assert_eq!(named.validate().unwrap_err().field, "name");
+        ArchConfig { name: "8x8-ws-1:4+int4.v2".into(), ..ArchConfig::default() }.validate().unwrap();
+    }
+
+    #[test]
     fn derived_sizes() {
         let a = ArchConfig::default();
         assert_eq!(a.act_words(), 256 * 1024 / 16);
