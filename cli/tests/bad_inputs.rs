@@ -475,6 +475,30 @@ fn cases() -> Vec<Case> {
             &["--clock-mhz"],
         ),
         case(
+            "fpga build --baud 0",
+            vec![a()],
+            &["fpga", "build", "--board", "icebreaker", "--arch", "a.toml", "--out", "b", "--baud", "0"],
+            &["--baud 0", "within 2%"],
+        ),
+        case(
+            "fpga build --baud 2^32 - 1",
+            vec![a()],
+            &["fpga", "build", "--board", "icebreaker", "--arch", "a.toml", "--out", "b", "--baud", "4294967295"],
+            &["--baud 4294967295", "within 2%"],
+        ),
+        case(
+            "fpga build --mem-kib 2^40",
+            vec![a()],
+            &["fpga", "build", "--board", "icebreaker", "--arch", "a.toml", "--out", "b", "--mem-kib", "1099511627776"],
+            &["--mem-kib"],
+        ),
+        case(
+            "fpga run --timeout-s 0",
+            vec![a()],
+            &["fpga", "run", "--sim", "--board", "icebreaker", "--arch", "a.toml", "--model", tiny_q, "--timeout-s", "0"],
+            &["--timeout-s", "above 0"],
+        ),
+        case(
             "search --budget-db inf",
             vec![a()],
             &["search", "--model", tiny, "--arch", "a.toml", "--budget-db", "inf", "--out", "o"],
