@@ -37,7 +37,7 @@ pub fn options(
 /// The UART rate `fpga build` picks by default for `arch_path`'s ArchConfig on `b`: the
 /// fastest the board's bridge and the arch's clock allow.
 pub fn default_baud(b: &Board, arch_path: &Path) -> Result<u32> {
-    let arch = crate::load_arch(arch_path)?;
+    let arch = ArchConfig::from_file(arch_path)?;
     let clock = systole_fpga::clock::plan(b, arch.clock_mhz).map_err(|e| miette!("{}: {e}", arch_path.display()))?;
     Ok(systole_fpga::bitstream::uart_rate(b, clock.mhz, None).map_err(|e| miette!("{e}"))?.0)
 }
@@ -50,7 +50,7 @@ pub fn board_named(name: &str, flag: &str) -> Result<Board> {
 /// Builds `arch`'s bitstream for the board `b` in `out`; fails after writing the report if
 /// the clock misses its target.
 pub fn build(b: &Board, arch_path: &Path, out: &Path, opts: &BuildOptions) -> Result<BuildReport> {
-    let arch = crate::load_arch(arch_path)?;
+    let arch = ArchConfig::from_file(arch_path)?;
     let started = Instant::now();
     let mut step_started = started;
     let mut announce = |step: tools::Step, log: &Path| {
@@ -134,7 +134,7 @@ const PORT_HELP: &str =
 /// the golden model and its cycle count against the simulator; waits up to `timeout` for
 /// each answer.
 pub fn run(port: &str, baud: u32, timeout: Duration, arch_path: &Path, workload: &Path, layer: Option<&str>) -> Result<()> {
-    let arch = crate::load_arch(arch_path)?;
+    let arch = ArchConfig::from_file(arch_path)?;
     let wl = Workload::from_file(workload)?;
     let serial = open_serial(port, baud, timeout).map_err(|e| miette!(help = PORT_HELP, "{e}"))?;
     let idx = crate::layer_index(&wl, workload, layer)?;
@@ -216,7 +216,7 @@ pub fn run_model(
     arch_path: &Path,
     model_args: (&Path, &[std::path::PathBuf], Option<&Path>, &crate::model::Calibration),
 ) -> Result<()> {
-    let arch = crate::load_arch(arch_path)?;
+    let arch = ArchConfig::from_file(arch_path)?;
     let (model_path, input_files, output, calibration) = model_args;
     let net = crate::model::load(model_path, calibration)?;
     let inputs = crate::model::inputs(&net, input_files, calibration.seed)?;

@@ -33,11 +33,6 @@ const MAX_REPEAT: u64 = 1000;
 const MIN_IMAGE_SIZE: u64 = 32;
 const MAX_IMAGE_SIZE: u64 = 2048;
 
-/// Reads and validates an architecture file.
-pub(crate) fn load_arch(path: &Path) -> Result<ArchConfig> {
-    Ok(ArchConfig::from_file(path)?)
-}
-
 /// The simulation report's line stating the defaults the architecture file took.
 fn defaults_line(path: &Path, defaults: &[String]) -> String {
     if defaults.is_empty() {
@@ -588,7 +583,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Compile { arch, workload, model, layer, hex, calib_samples } => {
-            let arch_cfg = load_arch(&arch)?;
+            let arch_cfg = ArchConfig::from_file(&arch)?;
             if let Some(path) = model {
                 let net = model::load(&path, &model::Calibration { file: None, samples: calib_samples, seed: 1 })?;
                 let compiled = systole_runtime::compile(&arch_cfg, &net)?;
@@ -608,7 +603,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Rtl { arch, out, instr_depth } => {
-            let arch_cfg = load_arch(&arch)?;
+            let arch_cfg = ArchConfig::from_file(&arch)?;
             for path in rtl::write(&arch_cfg, &out, instr_depth)? {
                 println!("wrote {}", path.display());
             }
@@ -690,7 +685,7 @@ fn main() -> Result<()> {
         },
         Command::Search { model, arch, space, budget_db, objective, out, calibration } => {
             let archs = match (arch, space) {
-                (Some(a), _) => vec![load_arch(&a)?],
+                (Some(a), _) => vec![ArchConfig::from_file(&a)?],
                 (None, Some(s)) => {
                     let space = systole_sweep::Space::from_file(&s)?;
                     space.order().into_iter().filter_map(|id| space.arch(id).ok()).collect()
@@ -809,7 +804,7 @@ fn main() -> Result<()> {
                 };
                 return sweep::bench(&space, &target, repeat.max(1));
             }
-            let arch_cfg = load_arch(&arch.expect("clap requires --arch without --space"))?;
+            let arch_cfg = ArchConfig::from_file(&arch.expect("clap requires --arch without --space"))?;
             if let Some(path) = model {
                 return model::bench(&arch_cfg, &path, &model::Calibration { file: None, samples: calib_samples, seed: 1 }, repeat.max(1));
             }

@@ -430,12 +430,16 @@ pub const MAX_CLOCK_MHZ: f64 = 10_000.0;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// Checks a name that becomes part of file names, report headers and Verilog comments:
-/// 1 to [`MAX_NAME_CHARS`] ASCII letters, digits and `-`, `_`, `.`, `+`, `:` (as in `1:4`).
+/// 1 to [`MAX_NAME_CHARS`] printable ASCII characters other than `/`, `\`, `"` and `` ` ``
+/// (no line break can end a comment early, no path separator can leave a folder).
 pub fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.+:".contains(c);
+    let allowed = |c: char| (' '..='~').contains(&c) && !"/\\\"`".contains(c);
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !name.chars().all(allowed) {
-        return Err(ConfigError::new(field, format!("{name:?} is not 1 to {MAX_NAME_CHARS} letters, digits, `-`, `_`, `.`, `+` or `:`"))
-            .help("it becomes part of file names and the Verilog's header; use e.g. \"16x16-ws\""));
+        return Err(ConfigError::new(
+            field,
+            format!("{name:?} is not 1 to {MAX_NAME_CHARS} printable ASCII characters without `/`, `\\`, `\"` or `` ` ``"),
+        )
+        .help("it becomes part of file names and the Verilog's header; use e.g. \"16x16-ws\""));
     }
     Ok(())
 }
@@ -1298,9 +1302,9 @@ mod tests {
         assert_eq!(entries.validate().unwrap_err().field, "param_entries");
         let bus = ArchConfig { dram_bytes_per_cycle: MAX_DRAM_BYTES_PER_CYCLE + 1, ..ArchConfig::default() };
         assert_eq!(bus.validate().unwrap_err().field, "dram_bytes_per_cycle");
-        let named = ArchConfig { name: "a b".into(), ..ArchConfig::default() };
+        let named = ArchConfig { name: "a/b".into(), ..ArchConfig::default() };
         assert_eq!(named.validate().unwrap_err().field, "name");
-        ArchConfig { name: "8x8-ws-1:4+int4.v2".into(), ..ArchConfig::default() }.validate().unwrap();
+        ArchConfig { name: "8x8-ws-1:4+int4.v2 (4 lanes)".into(), ..ArchConfig::default() }.validate().unwrap();
     }
 
     #[test]

@@ -261,8 +261,8 @@ mod tests {
     fn repeated_values_names_and_oversized_spaces_are_refused() {
         let e = field(space("name = \"t\"\n[params]\nrows = [4, 8, 4]\n").unwrap_err());
         assert_eq!(e, "params.rows[2]: repeats 4 (also at [0]), so points would be evaluated twice");
-        let e = field(space("name = \"a b\"\n[params]\nrows = [4]\n").unwrap_err());
-        assert!(e.starts_with("name: \"a b\" is not 1 to 64 letters"), "{e}");
+        let e = field(space("name = \"a/b\"\n[params]\nrows = [4]\n").unwrap_err());
+        assert!(e.starts_with("name: \"a/b\" is not 1 to 64 printable ASCII characters"), "{e}");
         let e = field(space("name = \"t\"\n[params]\nrows = [4, \"x\"]\n").unwrap_err());
         assert!(e.starts_with("params.rows[1]: "), "{e}");
         // 2^21 points: 128 values of each of three fields.
