@@ -157,6 +157,13 @@ pub enum ResultsError {
         #[help]
         help: String,
     },
+    /// Another sweep holds the file's lock.
+    #[error("{path}: another sweep is writing this file")]
+    #[diagnostic(code(systole::sweep::locked), help("wait for it to finish, or give this sweep another --out folder"))]
+    Locked {
+        /// The file.
+        path: std::path::PathBuf,
+    },
     /// The files given to `sweep merge` do not make one sweep.
     #[error("{0}")]
     #[diagnostic(code(systole::sweep::merge), help("give every results-K-of-N.jsonl file of one sweep, each once"))]
@@ -233,12 +240,7 @@ pub fn lock(path: &Path) -> Result<std::fs::File, ResultsError> {
     let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(write)?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ResultsError::Line {
-            path: path.to_owned(),
-            line: 0,
-            message: "another sweep is writing this file".into(),
-            help: "wait for it to finish, or give this sweep another --out folder".into(),
-        }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ResultsError::Locked { path: path.to_owned() }),
         Err(std::fs::TryLockError::Error(e)) => Err(write(e)),
     }
 }
