@@ -49,7 +49,10 @@ fn the_readme_crate_table_matches_the_manifests() {
         for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
             for (dep, spec) in manifest.get(section).and_then(|d| d.as_table()).into_iter().flatten() {
                 let inherited = spec.as_table().and_then(|t| t.get("workspace")).and_then(|w| w.as_bool()) == Some(true);
-                assert!(inherited, "{member}/Cargo.toml [{section}] `{dep}` declares its own version; declare it in [workspace.dependencies]");
+                assert!(
+                    inherited,
+                    "{member}/Cargo.toml [{section}] `{dep}` declares its own version; declare it in [workspace.dependencies]"
+                );
             }
         }
     }
