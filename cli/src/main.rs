@@ -6,6 +6,7 @@ mod rtl;
 mod run;
 mod search;
 mod sweep;
+mod synth;
 
 use clap::{Parser, Subcommand};
 use miette::{IntoDiagnostic, Result, WrapErr};
@@ -742,9 +743,10 @@ fn main() -> Result<()> {
                         clock_mhz: synth_clock_mhz,
                         ..fpga::options(&board, synth_instr_depth, synth_mem_kib, None, "synth-")?
                     };
-                    Some(systole_sweep::synth::Synth { board, opts, dir: out.join("synth") })
+                    Some(synth::BoardSynth { board, opts, dir: out.join("synth") })
                 }
             };
+            let synth = synth.as_ref().map(|s| s as &dyn systole_sweep::synth::Synthesizer);
             let path = pool.install(|| sweep::run(&space, &target, &out, shard, objective, synth))?;
             println!("results: {}", path.display());
             Ok(())

@@ -28,7 +28,7 @@ pub fn run(
     out: &Path,
     shard: Option<Shard>,
     objective: systole_core::mapping::Objective,
-    synth: Option<systole_sweep::synth::Synth>,
+    synth: Option<&dyn systole_sweep::synth::Synthesizer>,
 ) -> Result<PathBuf> {
     let space = Space::from_file(space_path)?;
     std::fs::create_dir_all(out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
@@ -109,7 +109,7 @@ pub fn run(
         });
         // Points run on the current rayon pool (--jobs); the writer thread appends.
         todo.par_iter().for_each_with(tx, |tx, &id| {
-            let _ = tx.send(systole_sweep::evaluate(&space, id, target, &process, objective, synth.as_ref()));
+            let _ = tx.send(systole_sweep::evaluate(&space, id, target, &process, objective, synth));
         });
         writer.join().expect("the writer thread does not panic")
     })?;

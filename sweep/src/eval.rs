@@ -5,7 +5,7 @@
 
 use crate::results::{LayerRecord, Record};
 use crate::space::Space;
-use crate::synth::Synth;
+use crate::synth::Synthesizer;
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex};
 use systole_compiler::vector::VectorOp;
@@ -111,7 +111,14 @@ impl Target {
 
 /// Evaluates point `id` of `space` on `target`, each layer with the mapping that minimizes
 /// `objective`.
-pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Process, objective: Objective, synth: Option<&Synth>) -> Record {
+pub fn evaluate(
+    space: &Space,
+    id: u64,
+    target: &Target,
+    process: &energy::Process,
+    objective: Objective,
+    synth: Option<&dyn Synthesizer>,
+) -> Record {
     let mut rec = Record::new(space, id, &target.name);
     rec.objective = objective;
     let arch = match space.arch(id) {
@@ -224,6 +231,6 @@ pub fn evaluate(space: &Space, id: u64, target: &Target, process: &energy::Proce
     rec.area = Some(a.clone());
     rec.area_mm2 = a.total_mm2();
     rec.dram_bytes = total.dram_bytes.values().sum();
-    rec.fpga = synth.map(|s| crate::synth::synthesize(s, &arch, id));
+    rec.fpga = synth.map(|s| s.synthesize(&arch, id));
     rec
 }

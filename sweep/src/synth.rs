@@ -1,22 +1,16 @@
 //! FPGA area from real builds (`systole sweep --synth BOARD`): each valid point's
-//! accelerator is synthesized, placed and routed for the board with `systole-fpga`'s flow,
-//! and the record gets nextpnr's resource use and clock, or why it does not fit.
+//! accelerator is built by a [`Synthesizer`] that the caller supplies (the CLI's runs
+//! `systole-fpga`'s Yosys/nextpnr flow), and the record gets the resource use and clock, or
+//! why it does not fit. The sweep itself needs no hardware toolchain.
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use systole_core::ArchConfig;
-use systole_fpga::bitstream::{self, BuildOptions};
-use systole_fpga::Board;
 
-/// What to build each point for.
-#[derive(Debug, Clone)]
-pub struct Synth {
-    /// The board.
-    pub board: Board,
-    /// Instruction depth, board memory, clock divider.
-    pub opts: BuildOptions,
-    /// Build folders go under here, one per point (`<dir>/<id>`).
-    pub dir: PathBuf,
+/// Builds one point's accelerator for a board and reports what it used.
+pub trait Synthesizer: Sync {
+    /// The build of point `id`, whose architecture is `arch` (valid); a failed or
+    /// overflowing build is a record with `fits = false` and its `error`.
+    fn synthesize(&self, arch: &ArchConfig, id: u64) -> FpgaRecord;
 }
 
 /// Used and available cells of one kind.
@@ -62,45 +56,22 @@ pub struct FpgaRecord {
     pub peak_gops: Option<f64>,
 }
 
-/// Builds point `id`'s accelerator.
-pub fn synthesize(s: &Synth, arch: &ArchConfig, id: u64) -> FpgaRecord {
-    let out = s.dir.join(id.to_string());
-    let mut record = FpgaRecord {
-        board: s.board.name.to_string(),
-        fits: false,
-        error: None,
-        luts: None,
-        ffs: None,
-        brams: None,
-        sprams: None,
-        dsps: None,
-        fmax_mhz: None,
-        target_mhz: None,
-        timing_met: false,
-        peak_gops: None,
-    };
-    if let Err(e) = std::fs::create_dir_all(&out) {
-        record.error = Some(format!("{}: {e}", out.display()));
-        return record;
-    }
-    match bitstream::build(&s.board, arch, &s.opts, &out, &mut |_, _| {}) {
-        Ok(r) => {
-            let slowest = r.pnr.clocks.iter().min_by(|a, b| (a.fmax_mhz / a.target_mhz).total_cmp(&(b.fmax_mhz / b.target_mhz)));
-            record.fits = true;
-            let cells = |u: &systole_fpga::report::Use| (u.used, u.total);
-            record.luts = Some(cells(&r.pnr.luts));
-            record.ffs = r.pnr.ffs.as_ref().map(cells);
-            record.brams = Some(cells(&r.pnr.brams));
-            record.sprams = r.pnr.sprams.as_ref().map(cells);
-            record.dsps = Some(cells(&r.pnr.dsps));
-            record.fmax_mhz = slowest.map(|c| c.fmax_mhz);
-            record.target_mhz = slowest.map(|c| c.target_mhz);
-            record.timing_met = r.timing_met;
-            record.peak_gops = Some(r.peak_gops);
+impl FpgaRecord {
+    /// A record of a build on `board` that has not succeeded (yet).
+    pub fn unbuilt(board: &str) -> Self {
+        FpgaRecord {
+            board: board.to_string(),
+            fits: false,
+            error: None,
+            luts: None,
+            ffs: None,
+            brams: None,
+            sprams: None,
+            dsps: None,
+            fmax_mhz: None,
+            target_mhz: None,
+            timing_met: false,
+            peak_gops: None,
         }
-        // A sweep record keeps nextpnr's verdict, not the per-block table the CLI prints.
-        Err(bitstream::BuildError::DoesNotFit { source, .. }) => record.error = Some(source.to_string()),
-        Err(e) => record.error = Some(e.to_string()),
     }
-    record
 }
