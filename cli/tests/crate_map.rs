@@ -1,6 +1,7 @@
 //! The README's crate table against the workspace's manifests: each crate's row names
 //! exactly its dependencies on other Systole crates, and every outside crate a row names is
-//! a dependency of that crate; every dependency version is declared once, in the workspace.
+//! a dependency of that crate; every dependency version is declared once, in the workspace;
+//! and the charts (`reports`, `sweep`) compile no hardware toolchain.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,35 @@ fn the_readme_crate_table_matches_the_manifests() {
                     "{member}/Cargo.toml [{section}] `{dep}` declares its own version; declare it in [workspace.dependencies]"
                 );
             }
+        }
+    }
+}
+
+/// The Systole crates `member` depends on, directly or through others.
+fn closure(member: &str, members: &[String]) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![member.to_string()];
+    while let Some(m) = todo.pop() {
+        for dep in dependencies(&m).keys().filter_map(|k| k.strip_prefix("systole-")) {
+            if members.iter().any(|x| x == dep) && seen.insert(dep.to_string()) {
+                todo.push(dep.to_string());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_charts_compile_no_hardware_toolchain() {
+    let workspace: toml::Table = toml::from_str(&std::fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
+    let members: Vec<String> =
+        workspace["workspace"]["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+    for chart in ["reports", "sweep"] {
+        let mut crates = closure(chart, &members);
+        crates.insert(chart.to_string());
+        assert!(!crates.contains("hdl") && !crates.contains("fpga"), "{chart} depends on {crates:?}");
+        for c in &crates {
+            assert!(!dependencies(c).contains_key("rust-hdl"), "{chart} reaches rust-hdl through {c}");
         }
     }
 }
