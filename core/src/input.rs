@@ -24,6 +24,12 @@ pub const MAX_NPY_BYTES: u64 = (4 << 30) + (1 << 16);
 /// that a few of them fit a workstation's memory.
 pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 30;
 
+/// The element count of a tensor of `dims` if it is at most [`MAX_TENSOR_ELEMENTS`]
+/// (computed with checked products, so absurd extents cannot wrap).
+pub fn tensor_elements(dims: impl IntoIterator<Item = u64>) -> Option<u64> {
+    dims.into_iter().try_fold(1u64, |a, d| a.checked_mul(d)).filter(|&n| n <= MAX_TENSOR_ELEMENTS)
+}
+
 /// Largest ONNX file read: protobuf's own limit for one message (2 GiB).
 pub const MAX_ONNX_BYTES: u64 = 2 << 30;
 

@@ -108,11 +108,8 @@ fn header_shape<R: std::io::Read>(
     path: &Path,
     what: &str,
 ) -> Result<Vec<usize>, LoadError> {
-    let elements = npy.shape().iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-    match elements {
-        Some(n) if n <= crate::input::MAX_TENSOR_ELEMENTS && n.saturating_mul(elem_size) <= len => {
-            Ok(npy.shape().iter().map(|&d| d as usize).collect())
-        }
+    match crate::input::tensor_elements(npy.shape().iter().copied()) {
+        Some(n) if n.saturating_mul(elem_size) <= len => Ok(npy.shape().iter().map(|&d| d as usize).collect()),
         _ => Err(data_error(
             path,
             format!("{what}: the header's shape {:?} needs more data than the file's {len} bytes hold", npy.shape()),

@@ -245,10 +245,9 @@ fn eval(
 /// A tensor's data of `shape`, every element `value`, if it has at most
 /// [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
 fn zeros(shape: &[usize], value: f32) -> Result<Vec<f32>, String> {
-    let max = systole_core::input::MAX_TENSOR_ELEMENTS;
-    match shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)) {
-        Some(n) if n <= max => Ok(vec![value; n as usize]),
-        _ => Err(format!("computes a tensor of shape {shape:?}, more than {max} elements")),
+    match systole_core::input::tensor_elements(shape.iter().map(|&d| d as u64)) {
+        Some(n) => Ok(vec![value; n as usize]),
+        None => Err(format!("computes a tensor of shape {shape:?}, more than {} elements", systole_core::input::MAX_TENSOR_ELEMENTS)),
     }
 }
 

@@ -216,11 +216,10 @@ pub(super) fn sorted<'a>(nodes: Vec<&'a NodeProto>, path: &Path) -> Result<Vec<&
 
 /// Refuses a tensor of more than [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
 fn check_elements(name: &str, shape: &[usize]) -> Result<(), Fail> {
-    let max = systole_core::input::MAX_TENSOR_ELEMENTS;
-    match shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)) {
-        Some(n) if n <= max => Ok(()),
-        _ => fail(
-            format!("tensor `{name}` of shape {shape:?} has more than {max} elements"),
+    match systole_core::input::tensor_elements(shape.iter().map(|&d| d as u64)) {
+        Some(_) => Ok(()),
+        None => fail(
+            format!("tensor `{name}` of shape {shape:?} has more than {} elements", systole_core::input::MAX_TENSOR_ELEMENTS),
             "check the model's input shape and the attributes (pads, sizes) that grow it",
         ),
     }
