@@ -784,11 +784,8 @@ fn main() -> Result<()> {
                     "--size {size}: the networks downsample by 32"
                 ));
             }
-            let bytes = systole_compiler::onnx::zoo::build(&network, size, seed).ok_or_else(|| {
-                miette::miette!(
-                    help = format!("choose one of: {}", systole_compiler::onnx::zoo::NETWORKS.join(", ")),
-                    "unknown network `{network}`"
-                )
+            let bytes = systole_onnx::zoo::build(&network, size, seed).ok_or_else(|| {
+                miette::miette!(help = format!("choose one of: {}", systole_onnx::zoo::NETWORKS.join(", ")), "unknown network `{network}`")
             })?;
             std::fs::write(&out, bytes).into_diagnostic().wrap_err_with(|| format!("cannot write {}", out.display()))?;
             println!("wrote {}", out.display());

@@ -5,9 +5,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use systole_compiler::onnx::{self, ptq, FTensor};
 use systole_core::network::{HostTensor, Network, Op};
 use systole_core::ArchConfig;
+use systole_onnx::{self as onnx, ptq, FTensor};
 use systole_runtime::{Compiled, NetworkRun, Row};
 
 /// How to calibrate a float model.
@@ -48,7 +48,7 @@ pub struct CompressChoice<'a> {
 /// by `--prune` / `--bits` (the defaults) and `--policy` (per layer), writes it to `out` and
 /// prints the accuracy proxy per layer.
 pub fn compress(path: &Path, out: &Path, choice: &CompressChoice, calibration: &Calibration, json: Option<&Path>) -> Result<()> {
-    use systole_compiler::onnx::compress::{self, Policy};
+    use systole_compress::prune::{self as compress, Policy};
     let (prune, policy) = (choice.prune, choice.policy);
     let mut p = match policy {
         Some(file) => {

@@ -1,4 +1,4 @@
-//! `systole search`: the hardware-aware compression search (see `systole_search`) on one
+//! `systole search`: the hardware-aware compression search (see `systole_compress::search`) on one
 //! architecture or every point of a sweep space, checked with real compression runs.
 
 use crate::model::{samples, Calibration};
@@ -6,12 +6,12 @@ use miette::{miette, IntoDiagnostic, Result, WrapErr};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::Path;
-use systole_compiler::onnx::compress::{self, Policy, Pruning};
-use systole_compiler::onnx::{self, ptq};
+use systole_compress::prune::{self as compress, Policy, Pruning};
+use systole_compress::search::{cheapest_within, pareto, uniform, Candidate, Costs, Point};
 use systole_core::layer::Layer;
 use systole_core::mapping::Objective;
 use systole_core::ArchConfig;
-use systole_search::{cheapest_within, pareto, uniform, Candidate, Costs, Point};
+use systole_onnx::{self as onnx, ptq};
 
 /// What `systole search` was asked.
 pub struct SearchArgs<'a> {

@@ -415,7 +415,7 @@ fn compress_refuses_bad_input_and_prunes() {
     std::fs::write(s.0.join("int4.toml"), arch("rows = 4\ncols = 4\nint4_weights = true\nsparsity = \"2:4\"\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n")).unwrap();
     let sim = systole_in(&s.0, &["simulate", "--arch", "int4.toml", "--model", "p.onnx", "--check"]);
     assert!(sim.status.success() && String::from_utf8_lossy(&sim.stdout).contains("bit-exact"), "{}", String::from_utf8_lossy(&sim.stderr));
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&s.0.join("p.onnx")).unwrap(), &s.0.join("p.onnx")).unwrap();
+    let net = systole_onnx::import(&systole_onnx::read(&s.0.join("p.onnx")).unwrap(), &s.0.join("p.onnx")).unwrap();
     assert!(net.layers().all(|(_, l)| l.weight_bits == 4), "every layer's weights are int4");
     // Int4 activations: the layers whose input a conv layer produces read int4 (their
     // producers saturate to int4), and an int4 x int4 instance runs the model bit-exact.
@@ -423,7 +423,7 @@ fn compress_refuses_bad_input_and_prunes() {
     // quarter passes are tested in testbenches/tests/sparse.rs.)
     let ok = systole_in(&s.0, &compress(&["--bits", "4", "--act-bits", "4"]));
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&s.0.join("p.onnx")).unwrap(), &s.0.join("p.onnx")).unwrap();
+    let net = systole_onnx::import(&systole_onnx::read(&s.0.join("p.onnx")).unwrap(), &s.0.join("p.onnx")).unwrap();
     let int4_inputs: Vec<&str> = net.layers().filter(|(_, l)| l.act_bits == 4).map(|(_, l)| l.name.as_str()).collect();
     assert!(!int4_inputs.is_empty() && int4_inputs.len() < net.layers().count(), "{int4_inputs:?}");
     std::fs::write(s.0.join("int4x4.toml"), arch("rows = 4\ncols = 4\nint4_weights = true\nint4_activations = true\nact_sram_kib = 16\nwgt_sram_kib = 4\nacc_sram_kib = 4\nparam_entries = 256\n")).unwrap();

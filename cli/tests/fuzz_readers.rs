@@ -271,8 +271,8 @@ fn readers_survive_arbitrary_and_mutated_files() {
         });
     run("onnx", prop_oneof![mutated_bytes(qop), structured], |b| {
         check(&dir, "m.onnx", &b, |p| {
-            if let Ok(model) = systole_compiler::onnx::read(p) {
-                let _ = systole_compiler::onnx::import(&model, p);
+            if let Ok(model) = systole_onnx::read(p) {
+                let _ = systole_onnx::import(&model, p);
             }
         })
     });

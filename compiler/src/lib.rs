@@ -20,7 +20,6 @@ mod depthwise;
 mod emit;
 mod layout;
 pub mod network;
-pub mod onnx;
 pub mod passes;
 pub mod schedule;
 pub mod vector;

@@ -92,7 +92,7 @@ fn vector_nodes_are_costed_at_points_with_a_vector_unit() {
     std::fs::write(&space_path, format!("name = \"v\"\nbase = {:?}\n[params]\nvector_lanes = [0, 1, 4]\n", base)).unwrap();
     let space = Space::from_file(&space_path).unwrap();
     let path = root.join("configs/models/tiny_qop.onnx");
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let net = systole_onnx::import(&systole_onnx::read(&path).unwrap(), &path).unwrap();
     let target = Target::network(&net);
     let layers = net.layers().count();
     for id in space.order() {

@@ -532,7 +532,7 @@ fn verilog_runs_network_programs() {
     use systole_core::program::TensorPlacement;
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models");
     let path = models.join("tiny_qop.onnx");
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let net = systole_onnx::import(&systole_onnx::read(&path).unwrap(), &path).unwrap();
     // Queues of 8: each run's instructions beyond them streamed from DRAM.
     let arch = ArchConfig { instr_queue: Some(8), ..ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap() };
     let compiled = systole_runtime::compile(&arch, &net).unwrap();
@@ -644,7 +644,7 @@ fn verilator_runs_the_tiny_model_as_one_program() {
     use systole_core::network::HostTensor;
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models");
     let path = models.join("tiny_qop.onnx");
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let net = systole_onnx::import(&systole_onnx::read(&path).unwrap(), &path).unwrap();
     let preset = ArchConfig::from_file(&models.join("../archs/4x4.toml")).unwrap();
     let arch = ArchConfig { name: "4x4-vector".into(), instr_queue: Some(8), vector_lanes: 2, ..preset };
     let shape = net.values[net.inputs[0].value].shape.clone();
@@ -659,11 +659,11 @@ fn verilator_runs_the_tiny_model_as_one_program() {
 /// and simulated cycles per second of the simulator and of Verilator (README).
 fn zoo_network_on_verilator(name: &str) {
     use systole_core::network::HostTensor;
-    let bytes = systole_compiler::onnx::zoo::build(name, 224, 7).unwrap();
+    let bytes = systole_onnx::zoo::build(name, 224, 7).unwrap();
     let path = std::path::PathBuf::from(format!("{name}.onnx"));
-    let model = systole_compiler::onnx::parse(&path, &bytes).unwrap();
-    let samples = systole_compiler::onnx::ptq::random_samples(&model, 1, 3);
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::ptq::quantize(&model, &path, &samples).unwrap(), &path).unwrap();
+    let model = systole_onnx::parse(&path, &bytes).unwrap();
+    let samples = systole_onnx::ptq::random_samples(&model, 1, 3);
+    let net = systole_onnx::import(&systole_onnx::ptq::quantize(&model, &path, &samples).unwrap(), &path).unwrap();
     let x = samples[0].iter().map(|(_, t)| HostTensor::F32 { shape: t.shape.clone(), data: t.data.clone() }).collect();
     let arch = ArchConfig::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16-vector.toml")).unwrap();
     let run = one_program_on_verilator(&arch, &net, x, &format!("cosim_{name}_one_program"));

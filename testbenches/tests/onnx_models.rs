@@ -13,8 +13,8 @@ fn models() -> PathBuf {
 
 fn load(name: &str) -> Network {
     let path = models().join(name);
-    let model = systole_compiler::onnx::read(&path).unwrap();
-    systole_compiler::onnx::import(&model, &path).unwrap()
+    let model = systole_onnx::read(&path).unwrap();
+    systole_onnx::import(&model, &path).unwrap()
 }
 
 fn input(net: &Network) -> HostTensor {
@@ -137,10 +137,10 @@ fn qdq_model_simulates_as_its_golden_network() {
     assert_eq!(host, [("add", 3), ("maxpool", 3), ("concat", 4), ("avgpool", 4), ("globalavgpool", 5), ("reshape", 5)]);
 }
 
-fn float_batch(name: &str) -> systole_compiler::onnx::FTensor {
+fn float_batch(name: &str) -> systole_onnx::FTensor {
     let path = models().join(name);
     let (shape, data) = systole_core::npy::read_any::<f32>(&path, name).unwrap();
-    systole_compiler::onnx::FTensor { shape, data }
+    systole_onnx::FTensor { shape, data }
 }
 
 /// Systole's own post-training quantization of the float model (BatchNormalization folded,
@@ -150,11 +150,11 @@ fn float_batch(name: &str) -> systole_compiler::onnx::FTensor {
 #[test]
 fn float_model_quantized_by_systole_tracks_the_float_model() {
     let path = models().join("tiny_float.onnx");
-    let model = systole_compiler::onnx::read(&path).unwrap();
-    assert!(systole_compiler::onnx::ptq::is_float(&model));
-    let samples = systole_compiler::onnx::ptq::samples_from_batch(&model, &float_batch("tiny_calib.npy")).unwrap();
-    let quantized = systole_compiler::onnx::ptq::quantize(&model, &path, &samples).unwrap();
-    let net = systole_compiler::onnx::import(&quantized, &path).unwrap();
+    let model = systole_onnx::read(&path).unwrap();
+    assert!(systole_onnx::ptq::is_float(&model));
+    let samples = systole_onnx::ptq::samples_from_batch(&model, &float_batch("tiny_calib.npy")).unwrap();
+    let quantized = systole_onnx::ptq::quantize(&model, &path, &samples).unwrap();
+    let net = systole_onnx::import(&quantized, &path).unwrap();
     assert_eq!(net.layers().count(), 6, "BatchNormalization folded, ReLUs fused: six accelerator layers");
     let x = input(&net);
     let golden = systole_golden::network::run(&net, std::slice::from_ref(&x)).unwrap();
@@ -182,11 +182,11 @@ fn float_model_quantized_by_systole_tracks_the_float_model() {
 /// simulated on the 16x16 preset with a vector unit as one program without a host step;
 /// every node's output equals the golden network's.
 fn zoo_network_end_to_end(name: &str, layers: usize, depthwise: usize) -> systole_runtime::NetworkRun {
-    let bytes = systole_compiler::onnx::zoo::build(name, 224, 7).unwrap();
+    let bytes = systole_onnx::zoo::build(name, 224, 7).unwrap();
     let path = PathBuf::from(format!("{name}.onnx"));
-    let model = systole_compiler::onnx::parse(&path, &bytes).unwrap();
-    let samples = systole_compiler::onnx::ptq::random_samples(&model, 2, 3);
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::ptq::quantize(&model, &path, &samples).unwrap(), &path).unwrap();
+    let model = systole_onnx::parse(&path, &bytes).unwrap();
+    let samples = systole_onnx::ptq::random_samples(&model, 2, 3);
+    let net = systole_onnx::import(&systole_onnx::ptq::quantize(&model, &path, &samples).unwrap(), &path).unwrap();
     assert_eq!(net.layers().count(), layers);
     assert_eq!(net.layers().filter(|(_, l)| l.op == systole_core::LayerOp::Depthwise).count(), depthwise);
     let x = vec![samples[0][0].1.clone()].into_iter().map(|t| HostTensor::F32 { shape: t.shape, data: t.data }).collect::<Vec<_>>();

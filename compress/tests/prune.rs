@@ -1,12 +1,12 @@
-//! `onnx::compress`: pruning patterns checked on the written model, and the accuracy proxy
+//! `systole_compress::prune`: pruning patterns checked on the written model, and the accuracy proxy
 //! against a hand computation.
 
 use protobuf::Message;
 use std::path::Path;
-use systole_compiler::onnx::attrs::{dtype, tensor_proto, Const};
-use systole_compiler::onnx::compress::{compress, Policy, Pruning};
-use systole_compiler::onnx::float::FTensor;
-use systole_compiler::onnx::{self, ptq, zoo::GraphBuilder};
+use systole_compress::prune::{compress, Policy, Pruning};
+use systole_onnx::attrs::{dtype, tensor_proto, Const};
+use systole_onnx::float::FTensor;
+use systole_onnx::{self as onnx, ptq, zoo::GraphBuilder};
 
 fn model(proto: &onnx_protobuf::ModelProto) -> onnx::OnnxModel {
     onnx::parse(Path::new("test.onnx"), &proto.write_to_bytes().unwrap()).unwrap()
@@ -82,7 +82,7 @@ fn a_policy_naming_an_unknown_layer_lists_the_layers() {
 }
 
 fn zoo_model() -> onnx_protobuf::ModelProto {
-    let bytes = systole_compiler::onnx::zoo::build("mobilenetv2", 32, 1).unwrap();
+    let bytes = systole_onnx::zoo::build("mobilenetv2", 32, 1).unwrap();
     onnx_protobuf::ModelProto::parse_from_bytes(&bytes).unwrap()
 }
 
@@ -179,13 +179,8 @@ fn int4_activations_by_hand() {
     assert_eq!(report.layers[0].sqnr_db, f64::INFINITY);
 
     // The search's sensitivity of int4 inputs alone: the same noise, on `b` only.
-    let sens = systole_compiler::onnx::compress::sensitivity(
-        &m,
-        Path::new("two.onnx"),
-        &[(Pruning::None, None, 4)],
-        std::slice::from_ref(&sample),
-    )
-    .unwrap();
+    let sens = systole_compress::prune::sensitivity(&m, Path::new("two.onnx"), &[(Pruning::None, None, 4)], std::slice::from_ref(&sample))
+        .unwrap();
     assert_eq!(sens.int4_inputs, vec![false, true]);
     assert_eq!(sens.ratio[0][0], 0.0);
     assert!((sens.ratio[1][0] - 0.04 / 66.69).abs() < 1e-6, "{sens:?}");

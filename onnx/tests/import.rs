@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-use systole_compiler::onnx::{self, ptq, zoo::GraphBuilder, OnnxError};
+use systole_onnx::{self as onnx, ptq, zoo::GraphBuilder, OnnxError};
 
 fn fixture(name: &str) -> (PathBuf, Vec<u8>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models").join(name);

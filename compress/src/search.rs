@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  float ONNX ──sensitivity: per layer x candidate, the output noise ratio r[l][c] with
-//!     │          only that layer compressed (compiler::onnx::compress::sensitivity)
+//!     │          only that layer compressed (systole_compress::prune::sensitivity)
 //!  int8 network ──costs: per layer x candidate, the simulator's cycles and energy of the
 //!     │          layer compiled in that format (sparsity, weight bits) on the arch
 //!     ▼
@@ -19,8 +19,8 @@
 //! cycles) and the 45 nm energy model of the layer's access counts, never FLOPs: a 2:4 layer
 //! the hardware cannot skip (channels not in fours, depthwise) costs what dense does.
 
+use crate::prune::Pruning;
 use rayon::prelude::*;
-use systole_compiler::onnx::compress::Pruning;
 use systole_compiler::{Choice, CompileError};
 use systole_core::layer::Layer;
 use systole_core::mapping::Objective;

@@ -2,7 +2,7 @@
 //! quantization: it runs the graph on calibration inputs and reports every tensor.
 //! Plain f32 loops in ONNX's NCHW layout, output channels in parallel.
 
-use super::attrs::{self, Const, Window};
+use crate::attrs::{self, Const, Window};
 use onnx_protobuf::{GraphProto, NodeProto};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -41,10 +41,10 @@ pub fn run(
                 .or_else(|| consts.get(key).map(FTensor::from_const))
                 .ok_or_else(|| format!("input `{key}` is not computed"))
         };
-        let mut out = eval(n, opset, consts, &get).map_err(|m| (super::node_name(n), m))?;
+        let mut out = eval(n, opset, consts, &get).map_err(|m| (crate::node_name(n), m))?;
         if out.data.len() != out.shape.iter().product::<usize>() {
             return Err((
-                super::node_name(n),
+                crate::node_name(n),
                 format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape),
             ));
         }

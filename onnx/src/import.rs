@@ -12,8 +12,8 @@
 //! with the zero point moved by -128, which is exact for every operator here. Weights must be
 //! int8 and symmetric (zero point 0), per tensor or per output channel.
 
-use super::attrs::{self, dtype, Const, Window};
-use super::{node_name, NodeOp, OnnxError, OnnxModel};
+use crate::attrs::{self, dtype, Const, Window};
+use crate::{node_name, NodeOp, OnnxError, OnnxModel};
 use onnx_protobuf::NodeProto;
 use petgraph::graph::DiGraph;
 use std::collections::{HashMap, HashSet};
@@ -93,7 +93,7 @@ struct Importer {
     opset: i64,
 }
 
-/// Imports a pre-quantized model read by [`super::read`] into a validated [`Network`].
+/// Imports a pre-quantized model read by [`crate::read`] into a validated [`Network`].
 pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let mut imp = Importer {
@@ -184,13 +184,13 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
             };
         imp.net.outputs.push(o);
     }
-    crate::passes::run(&mut imp.net, &crate::passes::pipeline("default").expect("the default pipeline exists"));
+    systole_compiler::passes::run(&mut imp.net, &systole_compiler::passes::pipeline("default").expect("the default pipeline exists"));
     imp.net.validate().map_err(|e| graph_err(e.to_string(), "report this as a Systole bug"))?;
     Ok(imp.net)
 }
 
 /// The nodes in a topological order (petgraph), whatever order the file lists them in.
-pub(super) fn sorted<'a>(nodes: Vec<&'a NodeProto>, path: &Path) -> Result<Vec<&'a NodeProto>, OnnxError> {
+pub(crate) fn sorted<'a>(nodes: Vec<&'a NodeProto>, path: &Path) -> Result<Vec<&'a NodeProto>, OnnxError> {
     let mut g = DiGraph::<usize, ()>::new();
     let idx: Vec<_> = (0..nodes.len()).map(|i| g.add_node(i)).collect();
     let mut producer = HashMap::new();
@@ -480,6 +480,9 @@ impl Importer {
             }
             "Concat" => {
                 let names: Vec<String> = n.input.iter().filter(|s| !s.is_empty()).cloned().collect();
+                if names.is_empty() {
+                    return fail("has no inputs", "remove the Concat or give it its inputs");
+                }
                 if names.iter().all(|i| matches!(self.syms.get(i), Some(Sym::Quant(_)))) {
                     let vs: Vec<ValueId> = names.iter().map(|i| self.quant_input(i)).collect::<Result<_, _>>()?;
                     let q = self.net.values[vs[0]].quant;
@@ -587,7 +590,8 @@ impl Importer {
     }
 
     fn concat_op(&self, n: &NodeProto, vs: &[ValueId]) -> Result<PendingOp, Fail> {
-        let first = self.shape(vs[0]);
+        let Some(&v0) = vs.first() else { return fail("has no inputs", "remove the node or give it its inputs") };
+        let first = self.shape(v0);
         let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), first.len())?;
         let mut shape = first.clone();
         shape[axis] = 0;

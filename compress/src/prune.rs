@@ -23,14 +23,14 @@
 //! includes the error of every layer before it) and for every graph output. Equal tensors
 //! give infinity.
 
-use super::attrs::{dtype, tensor_proto, Const};
-use super::float::{self, FTensor};
-use super::ptq::Sample;
-use super::{node_name, OnnxError, OnnxModel};
 use onnx_protobuf::NodeProto;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use systole_core::network::Quant;
+use systole_onnx::attrs::{dtype, tensor_proto, Const};
+use systole_onnx::float::{self, FTensor};
+use systole_onnx::ptq::Sample;
+use systole_onnx::{node_name, OnnxError, OnnxModel};
 
 /// How a layer's weights are pruned.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -110,7 +110,7 @@ pub struct Policy {
     /// Weight bits by node name.
     pub layer_bits: BTreeMap<String, u8>,
     /// Input activation bits (4 or 8) for layers not named in `layer_act_bits`; int4
-    /// applies where the input can be int4 ([`super::ptq::int4_inputs`]).
+    /// applies where the input can be int4 ([`systole_onnx::ptq::int4_inputs`]).
     pub default_act_bits: Option<u8>,
     /// Input activation bits by node name; a layer named with 4 must be able to take int4.
     pub layer_act_bits: BTreeMap<String, u8>,
@@ -293,7 +293,7 @@ fn weight_runs(n: &NodeProto, consts: &HashMap<String, Const>) -> Option<(String
     let c = consts.get(&name)?;
     let runs = match (n.op_type.as_str(), c.dims.len()) {
         ("Conv", r) if r >= 3 => Runs::conv(&c.dims),
-        ("Gemm", 2) => Runs::matrix(&c.dims, if super::attrs::int(n, "transB", 0) != 0 { 1 } else { 0 }),
+        ("Gemm", 2) => Runs::matrix(&c.dims, if systole_onnx::attrs::int(n, "transB", 0) != 0 { 1 } else { 0 }),
         ("MatMul", 2) => Runs::matrix(&c.dims, 0),
         _ => return None,
     };
@@ -333,7 +333,7 @@ fn channel_chain(nodes: &[NodeProto], consts: &HashMap<String, Const>, outputs: 
             "Relu" | "Clip" if n.input[0] == t => {}
             "Conv" if n.input[0] == t => {
                 let w = weights.ok_or_else(|| format!("Conv `{}` has no constant weights", node_name(n)))?;
-                let group = super::attrs::group(n)?;
+                let group = systole_onnx::attrs::group(n)?;
                 if group > 1 && group == w.dims[0] && w.dims.get(1) == Some(&1) {
                     chain.cuts.extend(n.input[1..].iter().filter(|c| !c.is_empty()).cloned());
                     chain.depthwise.push(j);
@@ -369,14 +369,14 @@ fn keep_along(c: &Const, axis: usize, keep: &[usize]) -> Const {
 /// channels of a layer whose channels do not lead to one dense Conv, is an error.
 pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Sample]) -> Result<(OnnxModel, Report), OnnxError> {
     let graph_err = |message: String, help: String| OnnxError::Graph { path: path.into(), message, help };
-    if !super::ptq::is_float(model) {
+    if !systole_onnx::ptq::is_float(model) {
         return Err(graph_err("the model is quantized".into(), "compress the float model, then quantize it".into()));
     }
     if samples.is_empty() {
         return Err(graph_err("no calibration samples".into(), "give at least one calibration input".into()));
     }
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
-    let (consts, nodes) = super::ptq::prepare(model, path)?;
+    let (consts, nodes) = systole_onnx::ptq::prepare(model, path)?;
     let layers: Vec<(usize, String)> = (0..nodes.len()).filter_map(|i| weight_runs(&nodes[i], &consts).map(|(w, _)| (i, w))).collect();
     if let Some(unknown) = policy
         .layers
@@ -406,7 +406,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
             continue;
         };
         let chain = match channel_chain(&out_nodes, &work, &outputs, i) {
-            Ok(c) if nodes[i].op_type == "Conv" && super::attrs::int(&nodes[i], "group", 1) == 1 => c,
+            Ok(c) if nodes[i].op_type == "Conv" && systole_onnx::attrs::int(&nodes[i], "group", 1) == 1 => c,
             Ok(_) | Err(_) if !policy.layers.contains_key(&name) => {
                 // The default applies where it can.
                 applied.insert(i, Pruning::None);
@@ -438,7 +438,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         for &d in &chain.depthwise {
             let n = &mut out_nodes[d];
             n.attribute.retain(|a| a.name != "group");
-            n.attribute.push(super::attrs::int_attr("group", keep.len() as i64));
+            n.attribute.push(systole_onnx::attrs::int_attr("group", keep.len() as i64));
         }
         let consumer_w = out_nodes[chain.consumer].input[1].clone();
         let shrunk = keep_along(&work[&consumer_w], 1, &keep);
@@ -450,7 +450,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
     }
 
     // int4 input activations where asked and possible; a layer named for it must take it.
-    let int4 = super::ptq::int4_inputs(&out_nodes, &work, model.opset, &outputs, &|name| policy.wants_int4_input(name));
+    let int4 = systole_onnx::ptq::int4_inputs(&out_nodes, &work, model.opset, &outputs, &|name| policy.wants_int4_input(name));
     if let Some((name, _)) = policy.layer_act_bits.iter().find(|(name, &b)| b == 4 && !int4.contains_key(*name)) {
         return Err(graph_err(
             format!("the policy gives layer `{name}` act_bits = 4, but its input is not the output of a Conv, Gemm or MatMul"),
@@ -497,14 +497,14 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
         for sample in samples {
             float::run(&pruned, model.opset, &work, sample, |name, t| {
                 if let Some(r) = int4_range.get_mut(name) {
-                    super::ptq::widen_range(r, t);
+                    systole_onnx::ptq::widen_range(r, t);
                 }
             })
             .map_err(run_err)?;
         }
     }
     let int4_quant: HashMap<String, Quant> =
-        int4_range.iter().map(|(t, &(lo, hi))| (t.clone(), super::ptq::calibrated_quant(lo, hi, 4))).collect();
+        int4_range.iter().map(|(t, &(lo, hi))| (t.clone(), systole_onnx::ptq::calibrated_quant(lo, hi, 4))).collect();
     for sample in samples {
         let mut reference: HashMap<String, FTensor> = HashMap::new();
         float::run(&original, model.opset, &consts, sample, |name, t| {
@@ -571,7 +571,7 @@ fn compress_weights(n: &NodeProto, c: &Const, runs: &Runs, pruning: Pruning, bit
     let zeros = prune(&mut values, runs, pruning);
     let vals: Vec<f64> = values.iter().map(|&v| v as f64).collect();
     match bits {
-        Some(bits) => (super::ptq::fake_quantize(n, &c.dims, &vals, bits), zeros),
+        Some(bits) => (systole_onnx::ptq::fake_quantize(n, &c.dims, &vals, bits), zeros),
         None => (vals, zeros),
     }
 }
@@ -580,7 +580,7 @@ fn compress_weights(n: &NodeProto, c: &Const, runs: &Runs, pruning: Pruning, bit
 /// bits, act_bits)`, the noise-to-signal ratio `sum (ref - x)^2 / sum ref^2` over the
 /// graph outputs and `samples` when only that layer is compressed (the rest stay float).
 /// `act_bits = 4` fake-quantizes the layer's input to int4 (calibrated on the reference
-/// run) where [`super::ptq::int4_inputs`] allows it, and leaves it alone elsewhere. Under
+/// run) where [`systole_onnx::ptq::int4_inputs`] allows it, and leaves it alone elsewhere. Under
 /// the usual additive-noise model a policy's ratio is about the sum of its layers'; the
 /// search uses that and checks its choice with [`compress`].
 pub fn sensitivity(
@@ -598,13 +598,13 @@ pub fn sensitivity(
         return Err(graph_err("no calibration samples".into(), "give at least one calibration input".into()));
     }
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
-    let (consts, nodes) = super::ptq::prepare(model, path)?;
+    let (consts, nodes) = systole_onnx::ptq::prepare(model, path)?;
     let mut g = graph.clone();
     g.node = nodes.clone();
     let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
     let run_err =
         |(node, m): (String, String)| graph_err(format!("node `{node}`: {m}"), "see docs/ONNX.md for the operators of float models".into());
-    let int4 = super::ptq::int4_inputs(&nodes, &consts, model.opset, &outputs, &|_| true);
+    let int4 = systole_onnx::ptq::int4_inputs(&nodes, &consts, model.opset, &outputs, &|_| true);
     let mut ranges: HashMap<String, (f32, f32)> = int4.values().map(|t| (t.clone(), (0.0, 0.0))).collect();
     let run = |consts: &HashMap<String, Const>,
                fake: Option<(&str, Quant)>,
@@ -614,7 +614,7 @@ pub fn sensitivity(
         for sample in samples {
             float::run(&g, model.opset, consts, sample, |name, t| {
                 if let Some(r) = ranges.get_mut(name) {
-                    super::ptq::widen_range(r, t);
+                    systole_onnx::ptq::widen_range(r, t);
                 }
                 if let Some((_, q)) = fake.filter(|(f, _)| *f == name) {
                     fake_quantize_int4(&mut t.data, q);
@@ -628,7 +628,8 @@ pub fn sensitivity(
         Ok(outs)
     };
     let reference = run(&consts, None, &mut ranges)?;
-    let int4_quant: HashMap<&String, Quant> = ranges.iter().map(|(t, &(lo, hi))| (t, super::ptq::calibrated_quant(lo, hi, 4))).collect();
+    let int4_quant: HashMap<&String, Quant> =
+        ranges.iter().map(|(t, &(lo, hi))| (t, systole_onnx::ptq::calibrated_quant(lo, hi, 4))).collect();
     let signal: f64 = reference.iter().flat_map(|t| &t.data).map(|&v| (v as f64) * (v as f64)).sum();
     let layers: Vec<(usize, String, Runs)> =
         (0..nodes.len()).filter_map(|i| weight_runs(&nodes[i], &consts).map(|(w, r)| (i, w, r))).collect();
@@ -669,7 +670,7 @@ pub struct Sensitivity {
     pub layers: Vec<String>,
     /// `ratio[layer][candidate]`: output noise-to-signal ratio with only that layer compressed.
     pub ratio: Vec<Vec<f64>>,
-    /// Per layer: whether its input can be int4 ([`super::ptq::int4_inputs`]).
+    /// Per layer: whether its input can be int4 ([`systole_onnx::ptq::int4_inputs`]).
     pub int4_inputs: Vec<bool>,
 }
 

@@ -3,7 +3,7 @@
 //! BatchNormalization with random statistics), for architecture studies and tests without
 //! downloads. Their accuracy is meaningless; their shapes, operators and data flow are real.
 
-use super::attrs::{self, dtype, int_attr, ints_attr, tensor_proto};
+use crate::attrs::{self, dtype, int_attr, ints_attr, tensor_proto};
 use onnx_protobuf::tensor_shape_proto::dimension::Value as DimValue;
 use onnx_protobuf::{AttributeProto, GraphProto, Message, ModelProto, OperatorSetIdProto, ValueInfoProto};
 use rand::SeedableRng;
@@ -45,7 +45,7 @@ impl GraphBuilder {
     }
 
     fn normal(&mut self, n: usize, std: f64) -> Vec<f64> {
-        (0..n).map(|_| super::ptq::standard_normal(&mut self.rng) as f64 * std).collect()
+        (0..n).map(|_| crate::ptq::standard_normal(&mut self.rng) as f64 * std).collect()
     }
 
     fn init(&mut self, name: &str, dims: &[usize], vals: &[f64]) {
@@ -55,7 +55,7 @@ impl GraphBuilder {
     /// Adds a node; returns its output's name, whose shape is `shape`.
     pub fn node(&mut self, op: &str, base: &str, inputs: &[&str], attrs: Vec<AttributeProto>, shape: Vec<usize>) -> String {
         let out = self.fresh(base);
-        self.graph.node.push(super::attrs::node_proto(op, &out, inputs, &out, attrs));
+        self.graph.node.push(crate::attrs::node_proto(op, &out, inputs, &out, attrs));
         self.shapes.insert(out.clone(), shape);
         out
     }

@@ -13,9 +13,9 @@
 //! with scale `x_scale * w_scale[k]`. Layout operators (MaxPool, Reshape, Flatten, Transpose,
 //! Pad, Identity) keep their input's quantization, so they move bytes and never requantize.
 
-use super::attrs::{self, dtype, int_attr, node_proto, tensor_proto, Const};
-use super::float::{self, FTensor};
-use super::{node_name, NodeOp, OnnxError, OnnxModel};
+use crate::attrs::{self, dtype, int_attr, node_proto, tensor_proto, Const};
+use crate::float::{self, FTensor};
+use crate::{node_name, NodeOp, OnnxError, OnnxModel};
 use onnx_protobuf::NodeProto;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -262,7 +262,7 @@ fn weight_axis(n: &NodeProto) -> usize {
 
 /// `vals` (weights of node `n`, shape `dims`) quantized symmetrically per output channel to
 /// `bits` bits: the integers and each channel's scale.
-pub(crate) fn quantize_channels(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> (Vec<i32>, Vec<f32>) {
+pub fn quantize_channels(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> (Vec<i32>, Vec<f32>) {
     let axis = weight_axis(n);
     let qmax = ((1i32 << (bits - 1)) - 1) as f32;
     let k = dims[axis];
@@ -282,14 +282,16 @@ pub(crate) fn quantize_channels(n: &NodeProto, dims: &[usize], vals: &[f64], bit
 
 /// `vals` quantized as [`quantize_channels`] does and dequantized again: the weights the
 /// quantized model computes with.
-pub(crate) fn fake_quantize(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> Vec<f64> {
+pub fn fake_quantize(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> Vec<f64> {
     let (q, scale) = quantize_channels(n, dims, vals, bits);
     let axis = weight_axis(n);
     let inner: usize = dims[axis + 1..].iter().product();
     q.iter().enumerate().map(|(i, &v)| v as f64 * scale[(i / inner) % scale.len()] as f64).collect()
 }
 
-pub(crate) fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>, Vec<NodeProto>), OnnxError> {
+/// The float graph's constants (initializers and `Constant` nodes) by name and its nodes in
+/// a topological order, each checked to have its required inputs and one output.
+pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>, Vec<NodeProto>), OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let node_err = |n: &NodeProto, message: String, help: &str| node_error(model, path, n, message, help);
     let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
@@ -307,7 +309,7 @@ pub(crate) fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String,
             return Err(node_err(n, format!("needs {need} input(s) and one output"), "export the model again"));
         }
     }
-    let nodes = super::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
+    let nodes = crate::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
     Ok((consts, nodes))
 }
 

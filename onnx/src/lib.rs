@@ -6,7 +6,6 @@
 //! what to fix; nothing here panics on any input.
 
 pub mod attrs;
-pub mod compress;
 pub mod float;
 mod import;
 pub mod ptq;
@@ -255,7 +254,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
 }
 
 /// A node's name for messages: its name, or its first output when it has none.
-pub(crate) fn node_name(n: &NodeProto) -> String {
+pub fn node_name(n: &NodeProto) -> String {
     if n.name.is_empty() {
         n.output.first().cloned().unwrap_or_default()
     } else {

@@ -14,7 +14,7 @@ use systole_core::{ArchConfig, Program};
 
 fn tiny(arch: &ArchConfig) -> (Network, Vec<Option<Program>>, NetworkProgram) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/models/tiny_qop.onnx");
-    let net = systole_compiler::onnx::import(&systole_compiler::onnx::read(&path).unwrap(), &path).unwrap();
+    let net = systole_onnx::import(&systole_onnx::read(&path).unwrap(), &path).unwrap();
     let alone: Vec<Option<Program>> = net
         .nodes
         .iter()
