@@ -23,9 +23,9 @@ use systole_core::network::{NetInput, NetOutput, Network, Node, Op, Quant, Value
 use systole_core::Tensor;
 
 /// A failure inside one node: message and fix.
-struct Fail {
-    message: String,
-    help: String,
+pub(crate) struct Fail {
+    pub(crate) message: String,
+    pub(crate) help: String,
 }
 
 impl From<String> for Fail {
@@ -34,30 +34,30 @@ impl From<String> for Fail {
     }
 }
 
-fn fail<T>(message: impl Into<String>, help: impl Into<String>) -> Result<T, Fail> {
+pub(crate) fn fail<T>(message: impl Into<String>, help: impl Into<String>) -> Result<T, Fail> {
     Err(Fail { message: message.into(), help: help.into() })
 }
 
 /// `DequantizeLinear` applied to a constant: weights or bias.
 #[derive(Clone)]
-struct DqConst {
-    q: Const,
-    scale: Vec<f32>,
-    zp: Vec<f64>,
-    axis: usize,
+pub(crate) struct DqConst {
+    pub(crate) q: Const,
+    pub(crate) scale: Vec<f32>,
+    pub(crate) zp: Vec<f64>,
+    pub(crate) axis: usize,
 }
 
 /// A float op on dequantized inputs waiting for its output's QuantizeLinear.
 #[derive(Clone)]
-struct Pending {
-    node: NodeProto,
-    op: PendingOp,
-    inputs: Vec<(ValueId, Quant)>,
-    act: Activation,
+pub(crate) struct Pending {
+    pub(crate) node: NodeProto,
+    pub(crate) op: PendingOp,
+    pub(crate) inputs: Vec<(ValueId, Quant)>,
+    pub(crate) act: Activation,
 }
 
 #[derive(Clone)]
-enum PendingOp {
+pub(crate) enum PendingOp {
     Conv { w: DqConst, bias: Option<Bias> },
     Gemm { trans_b: bool, w: DqConst, bias: Option<Bias> },
     Add,
@@ -68,14 +68,14 @@ enum PendingOp {
 }
 
 #[derive(Clone)]
-enum Bias {
+pub(crate) enum Bias {
     Int(Vec<i32>),
     Float(Vec<f32>),
 }
 
 /// What an ONNX tensor name stands for during import.
 #[derive(Clone)]
-enum Sym {
+pub(crate) enum Sym {
     Const(Const),
     DqConst(DqConst),
     FloatInput(String, Vec<usize>),
@@ -84,13 +84,13 @@ enum Sym {
     Pending(Box<Pending>),
 }
 
-struct Importer {
-    syms: HashMap<String, Sym>,
-    u8_values: HashSet<ValueId>,
+pub(crate) struct Importer {
+    pub(crate) syms: HashMap<String, Sym>,
+    pub(crate) u8_values: HashSet<ValueId>,
     // Values quantized to int4 (-8..=7): the layers reading them have int4 activations.
-    int4_values: HashSet<ValueId>,
-    net: Network,
-    opset: i64,
+    pub(crate) int4_values: HashSet<ValueId>,
+    pub(crate) net: Network,
+    pub(crate) opset: i64,
 }
 
 /// Imports a pre-quantized model read by [`crate::read`] into a validated [`Network`].
@@ -228,13 +228,13 @@ fn check_elements(name: &str, shape: &[usize]) -> Result<(), Fail> {
 impl Importer {
     /// A new value, after checking that its tensor has at most
     /// [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
-    fn value(&mut self, name: &str, shape: Vec<usize>, quant: Quant) -> Result<ValueId, Fail> {
+    pub(crate) fn value(&mut self, name: &str, shape: Vec<usize>, quant: Quant) -> Result<ValueId, Fail> {
         check_elements(name, &shape)?;
         self.net.values.push(Value { name: name.into(), shape, quant });
         Ok(self.net.values.len() - 1)
     }
 
-    fn emit(
+    pub(crate) fn emit(
         &mut self,
         node: &NodeProto,
         op: Op,
@@ -248,11 +248,11 @@ impl Importer {
         Ok(v)
     }
 
-    fn sym(&self, name: &str) -> Result<&Sym, Fail> {
+    pub(crate) fn sym(&self, name: &str) -> Result<&Sym, Fail> {
         self.syms.get(name).ok_or_else(|| Fail::from(format!("input `{name}` is not computed by any node or initializer")))
     }
 
-    fn constant(&self, name: &str, what: &str) -> Result<Const, Fail> {
+    pub(crate) fn constant(&self, name: &str, what: &str) -> Result<Const, Fail> {
         match self.sym(name)? {
             Sym::Const(c) => Ok(c.clone()),
             _ => fail(format!("{what} `{name}` must be a constant (initializer)"), "fold constants before exporting (onnxsim)"),
@@ -260,7 +260,7 @@ impl Importer {
     }
 
     /// A scale input: positive normal f32 values.
-    fn scales(&self, name: &str) -> Result<Vec<f32>, Fail> {
+    pub(crate) fn scales(&self, name: &str) -> Result<Vec<f32>, Fail> {
         let c = self.constant(name, "scale")?;
         let s = c.f32s();
         if c.dtype != dtype::FLOAT || s.is_empty() || s.iter().any(|v| !(v.is_normal() && *v > 0.0)) {
@@ -271,7 +271,7 @@ impl Importer {
 
     /// A zero-point input as int8 values (uint8 moved by -128); absent means 0 of type
     /// `u8_default`.
-    fn zero_points(&self, name: Option<&String>, u8_default: bool) -> Result<(Vec<i8>, bool), Fail> {
+    pub(crate) fn zero_points(&self, name: Option<&String>, u8_default: bool) -> Result<(Vec<i8>, bool), Fail> {
         let Some(name) = name.filter(|n| !n.is_empty()) else {
             return Ok((vec![if u8_default { -128 } else { 0 }], u8_default));
         };
@@ -289,7 +289,7 @@ impl Importer {
     }
 
     /// Whether the zero-point input `zp` is int4: its QuantizeLinear saturates to -8..=7.
-    fn int4_zero_point(&self, zp: Option<&String>) -> Result<bool, Fail> {
+    pub(crate) fn int4_zero_point(&self, zp: Option<&String>) -> Result<bool, Fail> {
         match zp.filter(|z| !z.is_empty()) {
             Some(z) => Ok(self.constant(z, "zero point")?.dtype == dtype::INT4),
             None => Ok(false),
@@ -297,7 +297,7 @@ impl Importer {
     }
 
     /// A per-tensor activation quantization from (scale, zero point) inputs.
-    fn quant(&self, scale: &str, zp: Option<&String>, u8_default: bool) -> Result<(Quant, bool), Fail> {
+    pub(crate) fn quant(&self, scale: &str, zp: Option<&String>, u8_default: bool) -> Result<(Quant, bool), Fail> {
         let s = self.scales(scale)?;
         let (z, u8) = self.zero_points(zp, u8_default)?;
         if s.len() != 1 || z.len() != 1 {
@@ -311,7 +311,7 @@ impl Importer {
 
     /// An int8 activation input `x` and the quantization the node reads it with (its
     /// scale and zero-point inputs).
-    fn operand(&self, x: &str, scale: &str, zp: Option<&String>) -> Result<(ValueId, Quant), Fail> {
+    pub(crate) fn operand(&self, x: &str, scale: &str, zp: Option<&String>) -> Result<(ValueId, Quant), Fail> {
         let v = self.quant_input(x)?;
         let (q, _) = self.quant(scale, zp, self.u8_values.contains(&v))?;
         Ok((v, q))
@@ -319,20 +319,20 @@ impl Importer {
 
     /// Constant weights `w` with their scale and zero-point inputs (the zero points as the
     /// layer builder takes them).
-    fn int8_weights(&self, w: &str, scale: &str, zp: Option<&String>) -> Result<(Const, Vec<f32>, Vec<f64>), Fail> {
+    pub(crate) fn int8_weights(&self, w: &str, scale: &str, zp: Option<&String>) -> Result<(Const, Vec<f32>, Vec<f64>), Fail> {
         let (w, scales) = (self.constant(w, "weight")?, self.scales(scale)?);
         let (z, _) = self.zero_points(zp, false)?;
         Ok((w, scales, z.iter().map(|&z| z as f64).collect()))
     }
 
-    fn quant_input(&self, name: &str) -> Result<ValueId, Fail> {
+    pub(crate) fn quant_input(&self, name: &str) -> Result<ValueId, Fail> {
         match self.sym(name)? {
             Sym::Quant(v) => Ok(*v),
             _ => fail(format!("input `{name}` must be a quantized (int8) tensor"), "check the model's quantization"),
         }
     }
 
-    fn dq_input(&self, name: &str, node: &NodeProto) -> Result<(ValueId, Quant), Fail> {
+    pub(crate) fn dq_input(&self, name: &str, node: &NodeProto) -> Result<(ValueId, Quant), Fail> {
         match self.sym(name)? {
             Sym::Dq(v, q) => Ok((*v, *q)),
             Sym::Pending(p) => fail(
@@ -347,416 +347,38 @@ impl Importer {
         }
     }
 
-    fn dq_const(&self, name: &str, what: &str) -> Result<DqConst, Fail> {
-        match self.sym(name)? {
-            Sym::DqConst(d) => Ok(d.clone()),
-            _ => fail(
-                format!("{what} `{name}` must be a DequantizeLinear of a constant"),
-                "quantize the weights (quantize_static does) or give Systole the float model",
-            ),
-        }
-    }
-
-    fn set(&mut self, node: &NodeProto, sym: Sym) {
-        if let Some(o) = node.output.first() {
-            self.syms.insert(o.clone(), sym);
-        }
-    }
-
-    fn shape(&self, v: ValueId) -> Vec<usize> {
-        self.net.values[v].shape.clone()
-    }
-
+    /// Translates one node with its operator's registered translation (`crate::ops`).
     fn node(&mut self, n: &NodeProto) -> Result<(), Fail> {
-        let input = |i: usize| n.input.get(i).filter(|s| !s.is_empty());
-        let need = |i: usize| input(i).cloned().ok_or_else(|| Fail::from(format!("input {i} is missing")));
         if n.output.len() > 1 && !(n.op_type == "MaxPool" && n.output[1..].iter().all(|o| o.is_empty())) {
             return fail(format!("has {} outputs; Systole imports single-output nodes", n.output.len()), "remove the extra outputs");
         }
-        let out = n.output.first().cloned().unwrap_or_default();
-        match n.op_type.as_str() {
-            "Constant" => {
-                let t = attrs::tensor(n, "value").ok_or_else(|| Fail::from("has no tensor `value`".to_string()))?;
-                self.set(n, Sym::Const(Const::from_proto(t)?));
-            }
-            "Identity" => {
-                let s = self.sym(&need(0)?)?.clone();
-                self.set(n, s);
-            }
-            "QuantizeLinear" => self.quantize_linear(n, &need(0)?, &need(1)?, input(2), &out)?,
-            "DequantizeLinear" => self.dequantize_linear(n, &need(0)?, &need(1)?, input(2))?,
-            "QLinearConv" => {
-                let x = self.operand(&need(0)?, &need(1)?, input(2))?;
-                let (w, ws, wz) = self.int8_weights(&need(3)?, &need(4)?, input(5))?;
-                let (yq, u8) = self.quant(&need(6)?, input(7), false)?;
-                let bias = input(8).map(|b| self.int_bias(b)).transpose()?;
-                let v = self.layer(n, None, x, &w, ws, &wz, bias, yq, Activation::None, &out)?;
-                self.define(n, v, u8);
-            }
-            "QLinearMatMul" | "QGemm" => {
-                let x = self.operand(&need(0)?, &need(1)?, input(2))?;
-                let (w, ws, wz) = self.int8_weights(&need(3)?, &need(4)?, input(5))?;
-                let gemm = n.op_type == "QGemm";
-                let trans_b = gemm && attrs::int(n, "transB", 0) != 0;
-                if gemm && (attrs::int(n, "transA", 0) != 0 || attrs::float(n, "alpha", 1.0) != 1.0) {
-                    return fail("transA = 1 or alpha != 1 is not supported", "export the Gemm with transA = 0 and alpha = 1");
-                }
-                let (bias, ys, yz) = if gemm { (input(6), 7, 8) } else { (None, 6, 7) };
-                let ys = input(ys).cloned().ok_or_else(|| Fail::from("has no y_scale: a float output is not supported".to_string()))?;
-                let (yq, u8) = self.quant(&ys, input(yz), false)?;
-                let bias = bias.map(|b| self.int_bias(b)).transpose()?;
-                let v = self.layer(n, Some(trans_b), x, &w, ws, &wz, bias, yq, Activation::None, &out)?;
-                self.define(n, v, u8);
-            }
-            "QLinearAdd" => {
-                let a = self.operand(&need(0)?, &need(1)?, input(2))?;
-                let b = self.operand(&need(3)?, &need(4)?, input(5))?;
-                let (yq, u8) = self.quant(&need(6)?, input(7), false)?;
-                let v =
-                    self.resolve(&Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![a, b], act: Activation::None }, yq, &out)?;
-                self.define(n, v, u8);
-            }
-            "QLinearAveragePool" | "QLinearGlobalAveragePool" => {
-                let x = self.operand(&need(0)?, &need(1)?, input(2))?;
-                let (yq, u8) = self.quant(&need(3)?, input(4), false)?;
-                if attrs::int(n, "channels_last", 0) != 0 {
-                    return fail("channels_last = 1 is not supported", "use the NCHW form");
-                }
-                let op = self.pool_op(n, x.0)?;
-                let v = self.resolve(&Pending { node: n.clone(), op, inputs: vec![x], act: Activation::None }, yq, &out)?;
-                self.define(n, v, u8);
-            }
-            "QLinearConcat" => {
-                let (yq, u8) = self.quant(&need(0)?, input(1), false)?;
-                let mut inputs = vec![];
-                for i in (2..n.input.len()).step_by(3) {
-                    inputs.push(self.operand(&need(i)?, &need(i + 1)?, input(i + 2))?);
-                }
-                let op = self.concat_op(n, &inputs.iter().map(|i| i.0).collect::<Vec<_>>())?;
-                let v = self.resolve(&Pending { node: n.clone(), op, inputs, act: Activation::None }, yq, &out)?;
-                self.define(n, v, u8);
-            }
-            "Conv" | "Gemm" | "MatMul" => {
-                let x = self.dq_input(&need(0)?, n)?;
-                let w = self.dq_const(&need(1)?, "weight")?;
-                let bias = match input(2).map(|b| self.sym(b)).transpose()? {
-                    None => None,
-                    Some(Sym::DqConst(d)) if d.q.dtype == dtype::INT32 => Some(Bias::Int(d.q.vals.iter().map(|&v| v as i32).collect())),
-                    Some(Sym::Const(c)) if c.dtype == dtype::FLOAT => Some(Bias::Float(c.f32s())),
-                    Some(_) => {
-                        return fail(
-                            "the bias must be a float constant or a DequantizeLinear of an int32 constant",
-                            "quantize the model again",
-                        )
-                    }
-                };
-                let op = if n.op_type == "Conv" {
-                    PendingOp::Conv { w, bias }
-                } else {
-                    if n.op_type == "Gemm"
-                        && (attrs::int(n, "transA", 0) != 0 || attrs::float(n, "alpha", 1.0) != 1.0 || attrs::float(n, "beta", 1.0) != 1.0)
-                    {
-                        return fail(
-                            "transA = 1, alpha != 1 or beta != 1 is not supported",
-                            "export the Gemm with transA = 0, alpha = beta = 1",
-                        );
-                    }
-                    PendingOp::Gemm { trans_b: n.op_type == "Gemm" && attrs::int(n, "transB", 0) != 0, w, bias }
-                };
-                self.set(n, Sym::Pending(Box::new(Pending { node: n.clone(), op, inputs: vec![x], act: Activation::None })));
-            }
-            "Add" => {
-                let a = self.dq_input(&need(0)?, n)?;
-                let b = self.dq_input(&need(1)?, n)?;
-                self.set(
-                    n,
-                    Sym::Pending(Box::new(Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![a, b], act: Activation::None })),
-                );
-            }
-            "AveragePool" | "GlobalAveragePool" => {
-                let x = self.dq_input(&need(0)?, n)?;
-                let op = self.pool_op(n, x.0)?;
-                self.set(n, Sym::Pending(Box::new(Pending { node: n.clone(), op, inputs: vec![x], act: Activation::None })));
-            }
-            "Concat" => {
-                let names: Vec<String> = n.input.iter().filter(|s| !s.is_empty()).cloned().collect();
-                if names.is_empty() {
-                    return fail("has no inputs", "remove the Concat or give it its inputs");
-                }
-                if names.iter().all(|i| matches!(self.syms.get(i), Some(Sym::Quant(_)))) {
-                    let vs: Vec<ValueId> = names.iter().map(|i| self.quant_input(i)).collect::<Result<_, _>>()?;
-                    let q = self.net.values[vs[0]].quant;
-                    if vs.iter().any(|&v| self.net.values[v].quant != q) {
-                        return fail("concatenates int8 tensors of different quantizations", "use QLinearConcat");
-                    }
-                    let PendingOp::Concat { axis, shape } = self.concat_op(n, &vs)? else { unreachable!() };
-                    let v = self.emit(n, Op::Concat { axis }, vs, &out, shape, q)?;
-                    self.set(n, Sym::Quant(v));
-                } else {
-                    let inputs: Vec<(ValueId, Quant)> = names.iter().map(|i| self.dq_input(i, n)).collect::<Result<_, _>>()?;
-                    let op = self.concat_op(n, &inputs.iter().map(|i| i.0).collect::<Vec<_>>())?;
-                    self.set(n, Sym::Pending(Box::new(Pending { node: n.clone(), op, inputs, act: Activation::None })));
-                }
-            }
-            "Relu" | "Clip" => {
-                let act = self.activation(n)?;
-                let x = need(0)?;
-                match self.sym(&x)?.clone() {
-                    Sym::Pending(mut p) if p.act == Activation::None || p.act == act => {
-                        p.act = act;
-                        self.set(n, Sym::Pending(p));
-                    }
-                    Sym::Dq(v, q) => {
-                        let p = Pending { node: n.clone(), op: PendingOp::Activation, inputs: vec![(v, q)], act };
-                        self.set(n, Sym::Pending(Box::new(p)));
-                    }
-                    _ => {
-                        return fail(
-                            format!("input `{x}` is not a dequantized tensor or a quantizable op's output"),
-                            "quantize the model again",
-                        )
-                    }
-                }
-            }
-            "MaxPool" | "Reshape" | "Flatten" | "Transpose" | "Pad" => self.layout(n, &need(0)?, &out)?,
-            "BatchNormalization" => {
-                return fail(
-                    "BatchNormalization in a quantized model",
-                    "fold it into the convolution before quantizing (quant_pre_process does), or give Systole the float model",
-                )
-            }
-            other => return fail(format!("{other} is not translated by the importer"), "see docs/ONNX.md for the supported operators"),
-        }
-        Ok(())
-    }
-
-    fn mark(&mut self, v: ValueId, u8: bool) {
-        if u8 {
-            self.u8_values.insert(v);
+        match crate::ops::find(&n.domain, &n.op_type) {
+            Some(op) => (op.import)(self, n),
+            None => fail(format!("{} is not translated by the importer", n.op_type), "see docs/ONNX.md for the supported operators"),
         }
     }
 
-    /// `n`'s output is the int8 value `v`.
-    fn define(&mut self, n: &NodeProto, v: ValueId, u8: bool) {
-        self.mark(v, u8);
-        self.set(n, Sym::Quant(v));
-    }
-
-    fn int_bias(&self, name: &str) -> Result<Vec<i32>, Fail> {
-        let c = self.constant(name, "bias")?;
-        if c.dtype != dtype::INT32 {
-            return fail(
-                format!("bias `{name}` has {}, QLinearConv and QGemm take int32", dtype::name(c.dtype)),
-                "quantize the model again",
-            );
-        }
-        Ok(c.vals.iter().map(|&v| v as i32).collect())
-    }
-
-    fn activation(&self, n: &NodeProto) -> Result<Activation, Fail> {
-        if n.op_type == "Relu" {
-            return Ok(Activation::Relu);
-        }
-        let bound = |i: usize, attr: &str, default: f32| -> Result<f32, Fail> {
-            if self.opset < 11 {
-                return Ok(attrs::float(n, attr, default));
-            }
-            match n.input.get(i).filter(|s| !s.is_empty()) {
-                None => Ok(default),
-                Some(name) => self
-                    .constant(name, "Clip bound")?
-                    .scalar()
-                    .map(|v| v as f32)
-                    .ok_or_else(|| Fail::from(format!("Clip bound `{name}` is not a scalar"))),
-            }
-        };
-        let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
-        match (lo, hi) {
-            (0.0, 6.0) => Ok(Activation::Relu6),
-            (0.0, f32::MAX) => Ok(Activation::Relu),
-            _ => fail(format!("Clip({lo}, {hi}) is not ReLU or ReLU6"), "Systole fuses Clip(0, 6) and Clip(0, inf) only"),
-        }
-    }
-
-    fn pool_op(&self, n: &NodeProto, x: ValueId) -> Result<PendingOp, Fail> {
-        let shape = self.shape(x);
-        if shape.len() != 4 {
-            return fail(format!("pools a rank-{} tensor; Systole pools NCHW images", shape.len()), "reshape to NCHW");
-        }
-        if n.op_type.ends_with("GlobalAveragePool") {
-            return Ok(PendingOp::GlobalAvgPool);
-        }
-        Ok(PendingOp::AvgPool(Window::read(n, None, [shape[2], shape[3]])?.pool(n)?))
-    }
-
-    fn concat_op(&self, n: &NodeProto, vs: &[ValueId]) -> Result<PendingOp, Fail> {
-        let Some(&v0) = vs.first() else { return fail("has no inputs", "remove the node or give it its inputs") };
-        let first = self.shape(v0);
-        let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), first.len())?;
-        let mut shape = first.clone();
-        shape[axis] = 0;
-        for &v in vs {
-            let s = self.shape(v);
-            if s.len() != first.len() || (0..s.len()).any(|d| d != axis && s[d] != first[d]) {
-                return fail(format!("concatenates shapes {first:?} and {s:?} along axis {axis}"), "the other axes must agree");
-            }
-            shape[axis] += s[axis];
-        }
-        Ok(PendingOp::Concat { axis, shape })
-    }
-
-    fn quantize_linear(&mut self, n: &NodeProto, x: &str, scale: &str, zp: Option<&String>, out: &str) -> Result<(), Fail> {
-        match self.sym(x)?.clone() {
-            Sym::Const(c) => {
-                let s = self.scales(scale)?;
-                let (z, _) = self.zero_points(zp, true)?;
-                let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), c.dims.len().max(1))?;
-                let q = quantize_const(&c, &s, &z, axis)?;
-                self.set(n, Sym::Const(q));
-                return Ok(());
-            }
-            sym => {
-                let (q, u8) = self.quant(scale, zp, true)?;
-                if self.int4_zero_point(zp)? {
-                    let Sym::Pending(p) = sym else {
-                        return fail(
-                            format!("quantizes `{x}` to int4, but Systole saturates to int4 only in a conv or GEMM layer's requantizer"),
-                            "quantize to int4 only the outputs of Conv, Gemm or MatMul (with an optional ReLU), or use int8",
-                        );
-                    };
-                    let v = self.resolve(&p, q, out)?;
-                    let Some(Node { op: Op::Layer { layer, .. }, .. }) = self.net.nodes.iter_mut().rev().find(|n| n.output == v) else {
-                        return fail(
-                            format!(
-                                "quantizes the output of {} `{}` to int4; only conv and GEMM layers saturate to int4",
-                                p.node.op_type,
-                                node_name(&p.node)
-                            ),
-                            "quantize to int4 only the outputs of Conv, Gemm or MatMul (with an optional ReLU), or use int8",
-                        );
-                    };
-                    layer.output_bits = 4;
-                    layer.validate().map_err(|e| Fail { message: e.to_string(), help: e.help.clone().unwrap_or_default() })?;
-                    self.int4_values.insert(v);
-                    self.set(n, Sym::Quant(v));
-                    return Ok(());
-                }
-                let v = match sym {
-                    Sym::FloatInput(name, shape) => {
-                        let v = self.value(out, shape, q)?;
-                        self.net.inputs.push(NetInput { name, value: v, float: true });
-                        v
-                    }
-                    Sym::Dq(v, from) if from == q => v,
-                    Sym::Dq(v, from) => {
-                        let p = Pending { node: n.clone(), op: PendingOp::Activation, inputs: vec![(v, from)], act: Activation::None };
-                        self.resolve(&p, q, out)?
-                    }
-                    Sym::Pending(p) => self.resolve(&p, q, out)?,
-                    _ => return fail(format!("input `{x}` is already quantized"), "remove the second QuantizeLinear"),
-                };
-                self.mark(v, u8);
-                self.set(n, Sym::Quant(v));
-            }
-        }
-        Ok(())
-    }
-
-    fn dequantize_linear(&mut self, n: &NodeProto, x: &str, scale: &str, zp: Option<&String>) -> Result<(), Fail> {
-        let sym = match self.sym(x)?.clone() {
-            Sym::Quant(v) => Sym::Dq(v, self.quant(scale, zp, self.u8_values.contains(&v))?.0),
-            Sym::Const(c) => {
-                let s = self.scales(scale)?;
-                let z: Vec<f64> = match zp.filter(|z| !z.is_empty()) {
-                    None => vec![0.0],
-                    Some(z) => self.constant(z, "zero point")?.vals,
-                };
-                let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), c.dims.len().max(1))?;
-                if !matches!(c.dtype, dtype::INT8 | dtype::INT32) {
-                    return fail(
-                        format!("dequantizes a {} constant; weights must be int8 and biases int32", dtype::name(c.dtype)),
-                        "quantize weights to int8",
-                    );
-                }
-                if (s.len() != 1 && s.len() != c.dims.get(axis).copied().unwrap_or(0)) || (z.len() != 1 && z.len() != s.len()) {
-                    return fail(format!("scale has {} values for axis {axis} of shape {:?}", s.len(), c.dims), "quantize the model again");
-                }
-                Sym::DqConst(DqConst { q: c, scale: s, zp: z, axis })
-            }
-            _ => return fail(format!("input `{x}` is not a quantized tensor"), "DequantizeLinear takes an int8 tensor"),
-        };
-        self.set(n, sym);
-        Ok(())
-    }
-
-    /// MaxPool, Reshape, Flatten, Transpose and Pad on int8 data; on a dequantized input the
-    /// output is dequantized with the same parameters.
-    fn layout(&mut self, n: &NodeProto, x: &str, out: &str) -> Result<(), Fail> {
-        let (v, dq) = match self.sym(x)? {
+    /// A layout operator on int8 data: `shape_op` gives the network op and the output shape
+    /// from the input's shape and quantization and whether the input arrives dequantized; on
+    /// a dequantized input the output is dequantized with the same parameters.
+    pub(crate) fn layout(
+        &mut self,
+        n: &NodeProto,
+        shape_op: impl FnOnce(&Self, &[usize], Quant, bool) -> Result<(Op, Vec<usize>), Fail>,
+    ) -> Result<(), Fail> {
+        let x = crate::ops::need(n, 0)?;
+        let (v, dq) = match self.sym(&x)? {
             Sym::Quant(v) => (*v, None),
             Sym::Dq(v, q) => (*v, Some(*q)),
             _ => {
-                self.dq_input(x, n)?;
+                self.dq_input(&x, n)?;
                 unreachable!("dq_input fails on every other symbol")
             }
         };
         let shape = self.shape(v);
         let quant = dq.unwrap_or(self.net.values[v].quant);
-        let (op, out_shape) = match n.op_type.as_str() {
-            "MaxPool" => {
-                if shape.len() != 4 {
-                    return fail(format!("pools a rank-{} tensor", shape.len()), "pool NCHW images");
-                }
-                if attrs::int(n, "storage_order", 0) != 0 {
-                    return fail("storage_order = 1 is not supported", "export with the default storage order");
-                }
-                let pool = Window::read(n, None, [shape[2], shape[3]])?.pool(n)?;
-                if pool.kernel[0] > shape[2] + pool.pad[0] + pool.pad[2] || pool.kernel[1] > shape[3] + pool.pad[1] + pool.pad[3] {
-                    return fail(format!("window {:?} exceeds the padded input {shape:?}", pool.kernel), "use a smaller window");
-                }
-                let hw = pool.out_hw(shape[2], shape[3]);
-                (Op::MaxPool(pool), vec![shape[0], shape[1], hw[0], hw[1]])
-            }
-            "Flatten" => (Op::Reshape, attrs::flatten(&shape, attrs::int(n, "axis", 1))?),
-            "Reshape" => {
-                let target = n.input.get(1).ok_or_else(|| Fail::from("has no shape input".to_string()))?;
-                let t = self.constant(target, "shape")?;
-                (Op::Reshape, attrs::reshape(&shape, &t.vals, attrs::int(n, "allowzero", 0) != 0)?)
-            }
-            "Transpose" => {
-                let perm = attrs::perm(n, shape.len())?;
-                let s = perm.iter().map(|&p| shape[p]).collect();
-                (Op::Transpose { perm }, s)
-            }
-            _ => {
-                if attrs::string(n, "mode", "constant") != "constant" {
-                    return fail("only constant padding is supported", "pad with mode = constant");
-                }
-                let pads = if self.opset < 11 {
-                    attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p as f64).collect()
-                } else {
-                    self.constant(n.input.get(1).map_or("", |s| s.as_str()), "pads")?.vals
-                };
-                if n.input.len() > 3 && !n.input[3].is_empty() {
-                    return fail("the axes input is not supported", "give pads for every axis");
-                }
-                let value = match n.input.get(2).filter(|s| !s.is_empty()) {
-                    Some(c) => self.constant(c, "constant_value")?.scalar().unwrap_or(f64::NAN),
-                    None => 0.0,
-                };
-                let zero = if dq.is_some() { 0.0 } else { quant.zp as f64 };
-                if value != zero {
-                    return fail(format!("pads with {value}, not with the zero point"), "pad with 0.0 (float) or the zero point (int8)");
-                }
-                if pads.len() != 2 * shape.len() || pads.iter().any(|&p| p < 0.0) {
-                    return fail(format!("pads {pads:?} do not give two non-negative values per axis"), "pad every axis, without cropping");
-                }
-                let pads: Vec<usize> = pads.iter().map(|&p| p as usize).collect();
-                let s = (0..shape.len()).map(|d| shape[d].saturating_add(pads[d]).saturating_add(pads[shape.len() + d])).collect();
-                (Op::Pad { pads }, s)
-            }
-        };
-        let w = self.emit(n, op, vec![v], out, out_shape, quant)?;
+        let (op, out_shape) = shape_op(self, &shape, quant, dq.is_some())?;
+        let w = self.emit(n, op, vec![v], &crate::ops::output(n), out_shape, quant)?;
         if self.u8_values.contains(&v) {
             self.u8_values.insert(w);
         }
@@ -767,8 +389,70 @@ impl Importer {
         Ok(())
     }
 
+    /// `n`'s output is a float `op` on dequantized `inputs`, pending the QuantizeLinear that
+    /// gives it a quantization.
+    pub(crate) fn pend(&mut self, n: &NodeProto, op: PendingOp, inputs: Vec<(ValueId, Quant)>) {
+        self.set(n, Sym::Pending(Box::new(Pending { node: n.clone(), op, inputs, act: Activation::None })));
+    }
+
+    /// The bias (input 2) of a float Conv, Gemm or MatMul: a float constant or a
+    /// DequantizeLinear of an int32 constant.
+    pub(crate) fn float_bias(&self, n: &NodeProto) -> Result<Option<Bias>, Fail> {
+        Ok(match crate::ops::input(n, 2).map(|b| self.sym(b)).transpose()? {
+            None => None,
+            Some(Sym::DqConst(d)) if d.q.dtype == dtype::INT32 => Some(Bias::Int(d.q.vals.iter().map(|&v| v as i32).collect())),
+            Some(Sym::Const(c)) if c.dtype == dtype::FLOAT => Some(Bias::Float(c.f32s())),
+            Some(_) => {
+                return fail("the bias must be a float constant or a DequantizeLinear of an int32 constant", "quantize the model again")
+            }
+        })
+    }
+
+    pub(crate) fn dq_const(&self, name: &str, what: &str) -> Result<DqConst, Fail> {
+        match self.sym(name)? {
+            Sym::DqConst(d) => Ok(d.clone()),
+            _ => fail(
+                format!("{what} `{name}` must be a DequantizeLinear of a constant"),
+                "quantize the weights (quantize_static does) or give Systole the float model",
+            ),
+        }
+    }
+
+    pub(crate) fn set(&mut self, node: &NodeProto, sym: Sym) {
+        if let Some(o) = node.output.first() {
+            self.syms.insert(o.clone(), sym);
+        }
+    }
+
+    pub(crate) fn shape(&self, v: ValueId) -> Vec<usize> {
+        self.net.values[v].shape.clone()
+    }
+
+    pub(crate) fn mark(&mut self, v: ValueId, u8: bool) {
+        if u8 {
+            self.u8_values.insert(v);
+        }
+    }
+
+    /// `n`'s output is the int8 value `v`.
+    pub(crate) fn define(&mut self, n: &NodeProto, v: ValueId, u8: bool) {
+        self.mark(v, u8);
+        self.set(n, Sym::Quant(v));
+    }
+
+    pub(crate) fn int_bias(&self, name: &str) -> Result<Vec<i32>, Fail> {
+        let c = self.constant(name, "bias")?;
+        if c.dtype != dtype::INT32 {
+            return fail(
+                format!("bias `{name}` has {}, QLinearConv and QGemm take int32", dtype::name(c.dtype)),
+                "quantize the model again",
+            );
+        }
+        Ok(c.vals.iter().map(|&v| v as i32).collect())
+    }
+
     /// Emits a pending op with output quantization `y`.
-    fn resolve(&mut self, p: &Pending, y: Quant, out: &str) -> Result<ValueId, Fail> {
+    pub(crate) fn resolve(&mut self, p: &Pending, y: Quant, out: &str) -> Result<ValueId, Fail> {
         let n = &p.node;
         let ids: Vec<ValueId> = p.inputs.iter().map(|i| i.0).collect();
         let (x, xq) = p.inputs[0];
@@ -855,7 +539,7 @@ impl Importer {
     /// Builds an accelerator layer. `trans_b`: None for Conv, Some for GEMM (weights `[N, K]`
     /// when true, `[K, N]` when false).
     #[allow(clippy::too_many_arguments)]
-    fn layer(
+    pub(crate) fn layer(
         &mut self,
         n: &NodeProto,
         trans_b: Option<bool>,
@@ -964,25 +648,4 @@ impl Importer {
         let x = self.reinterpret(n, x, xq);
         self.emit(n, Op::Layer { layer: Box::new(layer), weights, bias }, vec![x], out, out_shape, y)
     }
-}
-
-/// QuantizeLinear of a constant (weights stored as float behind Q/DQ pairs).
-fn quantize_const(c: &Const, scale: &[f32], zp: &[i8], axis: usize) -> Result<Const, Fail> {
-    let per_axis = scale.len() > 1;
-    let dim = c.dims.get(axis).copied().unwrap_or(1);
-    if per_axis && scale.len() != dim {
-        return fail(format!("{} scales for axis {axis} of shape {:?}", scale.len(), c.dims), "quantize the model again");
-    }
-    let inner: usize = c.dims.get(axis + 1..).map_or(1, |d| d.iter().product());
-    let vals = c
-        .vals
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let ch = if per_axis { (i / inner) % dim } else { 0 };
-            let q = Quant { scale: scale[ch], zp: zp[if zp.len() == 1 { 0 } else { ch }] };
-            q.quantize(v as f32) as f64
-        })
-        .collect();
-    Ok(Const { dims: c.dims.clone(), dtype: dtype::INT8, vals })
 }

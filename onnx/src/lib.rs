@@ -8,6 +8,7 @@
 pub mod attrs;
 pub mod float;
 mod import;
+mod ops;
 pub mod ptq;
 pub mod zoo;
 
@@ -26,36 +27,11 @@ pub const OPSETS: std::ops::RangeInclusive<i64> = 10..=21;
 /// The largest input the importer accepts (a 4096 x 4096 RGB image is 50 M).
 pub const MAX_INPUT_ELEMENTS: usize = 1 << 26;
 
-/// Operators the importer handles, by domain (`""` is the default ONNX domain).
-pub const SUPPORTED: &[(&str, &[&str])] = &[
-    (
-        "",
-        &[
-            "QuantizeLinear",
-            "DequantizeLinear",
-            "QLinearConv",
-            "QLinearMatMul",
-            "Conv",
-            "MatMul",
-            "Gemm",
-            "Add",
-            "Relu",
-            "Clip",
-            "BatchNormalization",
-            "GlobalAveragePool",
-            "AveragePool",
-            "MaxPool",
-            "Reshape",
-            "Flatten",
-            "Transpose",
-            "Concat",
-            "Pad",
-            "Identity",
-            "Constant",
-        ],
-    ),
-    ("com.microsoft", &["QLinearAdd", "QLinearGlobalAveragePool", "QGemm", "QLinearAveragePool", "QLinearConcat"]),
-];
+/// Operators the importer handles, by domain (`""` is the default ONNX domain, listed
+/// first), each domain's sorted by name: the registry of [`ops`](crate::ops)' families.
+pub fn supported() -> Vec<(&'static str, Vec<&'static str>)> {
+    ops::domains().into_iter().map(|d| (d, ops::names(d))).collect()
+}
 
 /// Why a model file could not be read.
 #[derive(Debug, Error, Diagnostic)]
@@ -264,10 +240,10 @@ pub fn node_name(n: &NodeProto) -> String {
 
 fn check_node(path: &Path, node: &NodeProto, opset: i64) -> Result<(), OnnxError> {
     let domain = if node.domain == "ai.onnx" { "" } else { node.domain.as_str() };
-    let ops = SUPPORTED.iter().find(|(d, _)| *d == domain).map(|(_, ops)| *ops).unwrap_or(&[]);
-    if ops.contains(&node.op_type.as_str()) {
+    if ops::find(domain, &node.op_type).is_some() {
         return Ok(());
     }
+    let ops = ops::names(domain);
     let name = node_name(node);
     let help = if ops.is_empty() {
         format!("Systole reads the default ONNX domain and com.microsoft, not `{domain}`")

@@ -1,0 +1,135 @@
+//! Elementwise operators: `Add` and `QLinearAdd` (a vector-unit or host Add of equal shapes),
+//! `Relu` and `Clip` (fused into the layer or Add before them as ReLU or ReLU6, else a
+//! requantization with the activation), and `BatchNormalization`, which post-training
+//! quantization folds into the convolution before it.
+
+use super::{input, need, output, Eval, OpDef, MICROSOFT};
+use crate::attrs;
+use crate::float::{map, FTensor};
+use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
+use onnx_protobuf::NodeProto;
+use systole_core::layer::Activation;
+
+/// The elementwise family.
+pub(crate) const OPS: &[OpDef] = &[
+    OpDef { domain: "", name: "Add", import: import_add, eval: Some(eval_add) },
+    OpDef { domain: MICROSOFT, name: "QLinearAdd", import: import_qlinear_add, eval: None },
+    OpDef { domain: "", name: "Relu", import: import_activation, eval: Some(eval_relu) },
+    OpDef { domain: "", name: "Clip", import: import_activation, eval: Some(eval_clip) },
+    OpDef { domain: "", name: "BatchNormalization", import: import_batch_norm, eval: Some(eval_batch_norm) },
+];
+
+fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let a = imp.operand(&need(n, 0)?, &need(n, 1)?, input(n, 2))?;
+    let b = imp.operand(&need(n, 3)?, &need(n, 4)?, input(n, 5))?;
+    let (yq, u8) = imp.quant(&need(n, 6)?, input(n, 7), false)?;
+    let p = Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![a, b], act: Activation::None };
+    let v = imp.resolve(&p, yq, &output(n))?;
+    imp.define(n, v, u8);
+    Ok(())
+}
+
+fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let a = imp.dq_input(&need(n, 0)?, n)?;
+    let b = imp.dq_input(&need(n, 1)?, n)?;
+    imp.pend(n, PendingOp::Add, vec![a, b]);
+    Ok(())
+}
+
+fn import_activation(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let act = activation(imp, n)?;
+    let x = need(n, 0)?;
+    match imp.sym(&x)?.clone() {
+        Sym::Pending(mut p) if p.act == Activation::None || p.act == act => {
+            p.act = act;
+            imp.set(n, Sym::Pending(p));
+        }
+        Sym::Dq(v, q) => {
+            let p = Pending { node: n.clone(), op: PendingOp::Activation, inputs: vec![(v, q)], act };
+            imp.set(n, Sym::Pending(Box::new(p)));
+        }
+        _ => return fail(format!("input `{x}` is not a dequantized tensor or a quantizable op's output"), "quantize the model again"),
+    }
+    Ok(())
+}
+
+fn import_batch_norm(_: &mut Importer, _: &NodeProto) -> Result<(), Fail> {
+    fail(
+        "BatchNormalization in a quantized model",
+        "fold it into the convolution before quantizing (quant_pre_process does), or give Systole the float model",
+    )
+}
+
+/// ReLU, or Clip(0, 6) / Clip(0, inf) with constant bounds: the activations Systole fuses.
+fn activation(imp: &Importer, n: &NodeProto) -> Result<Activation, Fail> {
+    if n.op_type == "Relu" {
+        return Ok(Activation::Relu);
+    }
+    let bound = |i: usize, attr: &str, default: f32| -> Result<f32, Fail> {
+        if imp.opset < 11 {
+            return Ok(attrs::float(n, attr, default));
+        }
+        match n.input.get(i).filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(name) => imp
+                .constant(name, "Clip bound")?
+                .scalar()
+                .map(|v| v as f32)
+                .ok_or_else(|| Fail::from(format!("Clip bound `{name}` is not a scalar"))),
+        }
+    };
+    let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
+    match (lo, hi) {
+        (0.0, 6.0) => Ok(Activation::Relu6),
+        (0.0, f32::MAX) => Ok(Activation::Relu),
+        _ => fail(format!("Clip({lo}, {hi}) is not ReLU or ReLU6"), "Systole fuses Clip(0, 6) and Clip(0, inf) only"),
+    }
+}
+
+fn eval_relu(e: &Eval) -> Result<FTensor, String> {
+    Ok(map(e.get(0)?, |v| v.max(0.0)))
+}
+
+fn eval_clip(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let bound = |i: usize, a: &str, d: f32| -> Result<f32, String> {
+        if e.opset < 11 {
+            return Ok(attrs::float(n, a, d));
+        }
+        if !e.has(i) {
+            return Ok(d);
+        }
+        e.get(i)?.data.first().copied().ok_or_else(|| "empty Clip bound".into())
+    };
+    let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
+    Ok(map(e.get(0)?, |v| v.max(lo).min(hi)))
+}
+
+fn eval_add(e: &Eval) -> Result<FTensor, String> {
+    let (a, b) = (e.get(0)?, e.get(1)?);
+    if a.shape == b.shape {
+        Ok(FTensor { data: a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect(), shape: a.shape })
+    } else if b.data.len() == 1 {
+        Ok(map(a, |v| v + b.data[0]))
+    } else {
+        Err(format!("adds shapes {:?} and {:?}; broadcasting is not supported", a.shape, b.shape))
+    }
+}
+
+fn eval_batch_norm(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let x = e.get(0)?;
+    let (g, b, m, v) = (e.get(1)?, e.get(2)?, e.get(3)?, e.get(4)?);
+    let c = x.shape.get(1).copied().ok_or("input has no channel axis")?;
+    if [&g, &b, &m, &v].iter().any(|t| t.data.len() != c) {
+        return Err(format!("scale, bias, mean and variance must hold {c} values"));
+    }
+    let eps = attrs::batch_norm_epsilon(n, &v.data)?;
+    let inner: usize = x.shape[2..].iter().product();
+    let mut data = x.data.clone();
+    for (i, d) in data.iter_mut().enumerate() {
+        let ch = (i / inner) % c;
+        *d = (*d - m.data[ch]) / (v.data[ch] + eps).sqrt() * g.data[ch] + b.data[ch];
+    }
+    Ok(FTensor { shape: x.shape, data })
+}

@@ -1,0 +1,221 @@
+//! Layout and graph plumbing: `Reshape`, `Flatten`, `Transpose` and `Pad` (they move int8
+//! bytes and keep their input's quantization), `Concat` and com.microsoft's `QLinearConcat`,
+//! `Identity`, and `Constant`.
+
+use super::{input, need, output, Eval, OpDef, MICROSOFT};
+use crate::attrs::{self, Const};
+use crate::float::{zeros, FTensor};
+use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
+use onnx_protobuf::NodeProto;
+use systole_core::layer::Activation;
+use systole_core::network::{Op, Quant, ValueId};
+
+/// The layout family.
+pub(crate) const OPS: &[OpDef] = &[
+    OpDef { domain: "", name: "Reshape", import: import_reshape, eval: Some(eval_reshape) },
+    OpDef { domain: "", name: "Flatten", import: import_flatten, eval: Some(eval_flatten) },
+    OpDef { domain: "", name: "Transpose", import: import_transpose, eval: Some(eval_transpose) },
+    OpDef { domain: "", name: "Pad", import: import_pad, eval: Some(eval_pad) },
+    OpDef { domain: "", name: "Concat", import: import_concat, eval: Some(eval_concat) },
+    OpDef { domain: MICROSOFT, name: "QLinearConcat", import: import_qlinear_concat, eval: None },
+    OpDef { domain: "", name: "Identity", import: import_identity, eval: Some(eval_identity) },
+    OpDef { domain: "", name: "Constant", import: import_constant, eval: Some(eval_constant) },
+];
+
+fn import_constant(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let t = attrs::tensor(n, "value").ok_or_else(|| Fail::from("has no tensor `value`".to_string()))?;
+    imp.set(n, Sym::Const(Const::from_proto(t)?));
+    Ok(())
+}
+
+fn import_identity(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let s = imp.sym(&need(n, 0)?)?.clone();
+    imp.set(n, s);
+    Ok(())
+}
+
+fn import_qlinear_concat(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let (yq, u8) = imp.quant(&need(n, 0)?, input(n, 1), false)?;
+    let mut inputs = vec![];
+    for i in (2..n.input.len()).step_by(3) {
+        inputs.push(imp.operand(&need(n, i)?, &need(n, i + 1)?, input(n, i + 2))?);
+    }
+    let op = concat_op(imp, n, &inputs.iter().map(|i| i.0).collect::<Vec<_>>())?;
+    let v = imp.resolve(&Pending { node: n.clone(), op, inputs, act: Activation::None }, yq, &output(n))?;
+    imp.define(n, v, u8);
+    Ok(())
+}
+
+/// A Concat of int8 tensors of one quantization is a layout operator; on dequantized
+/// inputs it is quantized like a compute operator.
+fn import_concat(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let names: Vec<String> = n.input.iter().filter(|s| !s.is_empty()).cloned().collect();
+    if names.is_empty() {
+        return fail("has no inputs", "remove the Concat or give it its inputs");
+    }
+    if names.iter().all(|i| matches!(imp.syms.get(i), Some(Sym::Quant(_)))) {
+        let vs: Vec<ValueId> = names.iter().map(|i| imp.quant_input(i)).collect::<Result<_, _>>()?;
+        let q = imp.net.values[vs[0]].quant;
+        if vs.iter().any(|&v| imp.net.values[v].quant != q) {
+            return fail("concatenates int8 tensors of different quantizations", "use QLinearConcat");
+        }
+        let PendingOp::Concat { axis, shape } = concat_op(imp, n, &vs)? else { unreachable!() };
+        let v = imp.emit(n, Op::Concat { axis }, vs, &output(n), shape, q)?;
+        imp.set(n, Sym::Quant(v));
+    } else {
+        let inputs: Vec<(ValueId, Quant)> = names.iter().map(|i| imp.dq_input(i, n)).collect::<Result<_, _>>()?;
+        let op = concat_op(imp, n, &inputs.iter().map(|i| i.0).collect::<Vec<_>>())?;
+        imp.pend(n, op, inputs);
+    }
+    Ok(())
+}
+
+fn import_flatten(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    imp.layout(n, |_, shape, _, _| Ok((Op::Reshape, attrs::flatten(shape, attrs::int(n, "axis", 1))?)))
+}
+
+fn import_reshape(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    imp.layout(n, |imp, shape, _, _| {
+        let target = n.input.get(1).ok_or_else(|| Fail::from("has no shape input".to_string()))?;
+        let t = imp.constant(target, "shape")?;
+        Ok((Op::Reshape, attrs::reshape(shape, &t.vals, attrs::int(n, "allowzero", 0) != 0)?))
+    })
+}
+
+fn import_transpose(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    imp.layout(n, |_, shape, _, _| {
+        let perm = attrs::perm(n, shape.len())?;
+        let s = perm.iter().map(|&p| shape[p]).collect();
+        Ok((Op::Transpose { perm }, s))
+    })
+}
+
+/// Constant padding with the zero point (int8) or 0.0 (dequantized), without cropping.
+fn import_pad(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    imp.layout(n, |imp, shape, quant, dequantized| {
+        if attrs::string(n, "mode", "constant") != "constant" {
+            return fail("only constant padding is supported", "pad with mode = constant");
+        }
+        let pads = if imp.opset < 11 {
+            attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p as f64).collect()
+        } else {
+            imp.constant(n.input.get(1).map_or("", |s| s.as_str()), "pads")?.vals
+        };
+        if n.input.len() > 3 && !n.input[3].is_empty() {
+            return fail("the axes input is not supported", "give pads for every axis");
+        }
+        let value = match n.input.get(2).filter(|s| !s.is_empty()) {
+            Some(c) => imp.constant(c, "constant_value")?.scalar().unwrap_or(f64::NAN),
+            None => 0.0,
+        };
+        let zero = if dequantized { 0.0 } else { quant.zp as f64 };
+        if value != zero {
+            return fail(format!("pads with {value}, not with the zero point"), "pad with 0.0 (float) or the zero point (int8)");
+        }
+        if pads.len() != 2 * shape.len() || pads.iter().any(|&p| p < 0.0) {
+            return fail(format!("pads {pads:?} do not give two non-negative values per axis"), "pad every axis, without cropping");
+        }
+        let pads: Vec<usize> = pads.iter().map(|&p| p as usize).collect();
+        let s = (0..shape.len()).map(|d| shape[d].saturating_add(pads[d]).saturating_add(pads[shape.len() + d])).collect();
+        Ok((Op::Pad { pads }, s))
+    })
+}
+
+/// The pending Concat of `n` on values `vs`: its axis and output shape.
+fn concat_op(imp: &Importer, n: &NodeProto, vs: &[ValueId]) -> Result<PendingOp, Fail> {
+    let Some(&v0) = vs.first() else { return fail("has no inputs", "remove the node or give it its inputs") };
+    let first = imp.shape(v0);
+    let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), first.len())?;
+    let mut shape = first.clone();
+    shape[axis] = 0;
+    for &v in vs {
+        let s = imp.shape(v);
+        if s.len() != first.len() || (0..s.len()).any(|d| d != axis && s[d] != first[d]) {
+            return fail(format!("concatenates shapes {first:?} and {s:?} along axis {axis}"), "the other axes must agree");
+        }
+        shape[axis] += s[axis];
+    }
+    Ok(PendingOp::Concat { axis, shape })
+}
+
+fn eval_flatten(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let x = e.get(0)?;
+    Ok(FTensor { shape: attrs::flatten(&x.shape, attrs::int(n, "axis", 1))?, data: x.data })
+}
+
+fn eval_reshape(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let x = e.get(0)?;
+    let target = n.input.get(1).and_then(|t| e.consts.get(t)).ok_or("the shape must be a constant")?;
+    Ok(FTensor { shape: attrs::reshape(&x.shape, &target.vals, attrs::int(n, "allowzero", 0) != 0)?, data: x.data })
+}
+
+fn eval_transpose(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let x = e.get(0)?;
+    let perm = attrs::perm(n, x.shape.len())?;
+    let order = systole_core::tensor::transpose_order(&x.shape, &perm);
+    Ok(FTensor { shape: perm.iter().map(|&p| x.shape[p]).collect(), data: order.iter().map(|&i| x.data[i]).collect() })
+}
+
+fn eval_concat(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let parts: Vec<FTensor> = (0..n.input.len()).map(|i| e.get(i)).collect::<Result<_, _>>()?;
+    let first = parts.first().ok_or("has no inputs")?.shape.clone();
+    let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), first.len())?;
+    if parts.iter().any(|p| p.shape.len() != first.len() || (0..first.len()).any(|d| d != axis && p.shape[d] != first[d])) {
+        return Err(format!("concatenates shapes that differ off axis {axis}"));
+    }
+    let outer: usize = parts[0].shape[..axis].iter().product();
+    let mut shape = parts[0].shape.clone();
+    shape[axis] = parts.iter().map(|p| p.shape.get(axis).copied().unwrap_or(0)).sum();
+    let mut data = Vec::new();
+    for o in 0..outer {
+        for p in &parts {
+            let chunk: usize = p.shape[axis..].iter().product();
+            data.extend_from_slice(&p.data[o * chunk..(o + 1) * chunk]);
+        }
+    }
+    Ok(FTensor { shape, data })
+}
+
+fn eval_pad(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let x = e.get(0)?;
+    let pads: Vec<f64> = if e.opset < 11 {
+        attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p as f64).collect()
+    } else {
+        e.get(1)?.data.iter().map(|&p| p as f64).collect()
+    };
+    if let Some(p) = pads.iter().find(|&&p| p < 0.0) {
+        return Err(format!("pads {pads:?} has the negative value {p} (a crop), which Systole does not support"));
+    }
+    let pads: Vec<usize> = pads.iter().map(|&p| p as usize).collect();
+    let rank = x.shape.len();
+    if pads.len() != 2 * rank {
+        return Err(format!("pads {pads:?} do not give two values per axis"));
+    }
+    let value = if e.has(2) { e.get(2)?.data.first().copied().unwrap_or(0.0) } else { 0.0 };
+    let out_shape: Vec<usize> = (0..rank).map(|d| x.shape[d].saturating_add(pads[d]).saturating_add(pads[rank + d])).collect();
+    let mut data = zeros(&out_shape, value)?;
+    let strides = systole_core::tensor::row_major_strides(&out_shape);
+    for (i, &v) in x.data.iter().enumerate() {
+        let mut rest = i;
+        let mut at = 0;
+        for d in (0..rank).rev() {
+            at += (rest % x.shape[d] + pads[d]) * strides[d];
+            rest /= x.shape[d];
+        }
+        data[at] = v;
+    }
+    Ok(FTensor { shape: out_shape, data })
+}
+
+fn eval_identity(e: &Eval) -> Result<FTensor, String> {
+    e.get(0)
+}
+
+fn eval_constant(e: &Eval) -> Result<FTensor, String> {
+    Ok(FTensor::from_const(&Const::from_proto(attrs::tensor(e.n, "value").ok_or("has no tensor `value`")?)?))
+}

@@ -1,0 +1,108 @@
+//! Pooling: `MaxPool` (a layout operator: it runs on the int8 data, whatever its
+//! quantization), `AveragePool` and `GlobalAveragePool` (quantized like a compute operator)
+//! and com.microsoft's `QLinearAveragePool` and `QLinearGlobalAveragePool`. NCHW images only.
+
+use super::{input, need, output, Eval, OpDef, MICROSOFT};
+use crate::attrs::{self, Window};
+use crate::float::{zeros, FTensor};
+use crate::import::{fail, Fail, Importer, Pending, PendingOp};
+use onnx_protobuf::NodeProto;
+use systole_core::layer::Activation;
+use systole_core::network::{Op, ValueId};
+
+/// The pooling family.
+pub(crate) const OPS: &[OpDef] = &[
+    OpDef { domain: "", name: "MaxPool", import: import_max_pool, eval: Some(eval_pool) },
+    OpDef { domain: "", name: "AveragePool", import: import_average_pool, eval: Some(eval_pool) },
+    OpDef { domain: "", name: "GlobalAveragePool", import: import_average_pool, eval: Some(eval_pool) },
+    OpDef { domain: MICROSOFT, name: "QLinearAveragePool", import: import_qlinear_average_pool, eval: None },
+    OpDef { domain: MICROSOFT, name: "QLinearGlobalAveragePool", import: import_qlinear_average_pool, eval: None },
+];
+
+fn import_qlinear_average_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let x = imp.operand(&need(n, 0)?, &need(n, 1)?, input(n, 2))?;
+    let (yq, u8) = imp.quant(&need(n, 3)?, input(n, 4), false)?;
+    if attrs::int(n, "channels_last", 0) != 0 {
+        return fail("channels_last = 1 is not supported", "use the NCHW form");
+    }
+    let op = pool_op(imp, n, x.0)?;
+    let v = imp.resolve(&Pending { node: n.clone(), op, inputs: vec![x], act: Activation::None }, yq, &output(n))?;
+    imp.define(n, v, u8);
+    Ok(())
+}
+
+fn import_average_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let x = imp.dq_input(&need(n, 0)?, n)?;
+    let op = pool_op(imp, n, x.0)?;
+    imp.pend(n, op, vec![x]);
+    Ok(())
+}
+
+fn import_max_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    imp.layout(n, |_, shape, _, _| {
+        if shape.len() != 4 {
+            return fail(format!("pools a rank-{} tensor", shape.len()), "pool NCHW images");
+        }
+        if attrs::int(n, "storage_order", 0) != 0 {
+            return fail("storage_order = 1 is not supported", "export with the default storage order");
+        }
+        let pool = Window::read(n, None, [shape[2], shape[3]])?.pool(n)?;
+        if pool.kernel[0] > shape[2] + pool.pad[0] + pool.pad[2] || pool.kernel[1] > shape[3] + pool.pad[1] + pool.pad[3] {
+            return fail(format!("window {:?} exceeds the padded input {shape:?}", pool.kernel), "use a smaller window");
+        }
+        let hw = pool.out_hw(shape[2], shape[3]);
+        Ok((Op::MaxPool(pool), vec![shape[0], shape[1], hw[0], hw[1]]))
+    })
+}
+
+/// The pending average pool of `n` on `x`.
+fn pool_op(imp: &Importer, n: &NodeProto, x: ValueId) -> Result<PendingOp, Fail> {
+    let shape = imp.shape(x);
+    if shape.len() != 4 {
+        return fail(format!("pools a rank-{} tensor; Systole pools NCHW images", shape.len()), "reshape to NCHW");
+    }
+    if n.op_type.ends_with("GlobalAveragePool") {
+        return Ok(PendingOp::GlobalAvgPool);
+    }
+    Ok(PendingOp::AvgPool(Window::read(n, None, [shape[2], shape[3]])?.pool(n)?))
+}
+
+fn eval_pool(e: &Eval) -> Result<FTensor, String> {
+    let n = e.n;
+    let x = e.get(0)?;
+    let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
+    let (pool, max) = match n.op_type.as_str() {
+        "GlobalAveragePool" => {
+            (systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true }, false)
+        }
+        op => (Window::read(n, None, [h, w])?.pool(n)?, op == "MaxPool"),
+    };
+    let [p, q] = pool.out_hw(h, w);
+    let mut out = zeros(&[nb, c, p, q], 0.0)?;
+    out.clear();
+    for plane in x.data.chunks(h * w) {
+        for oy in 0..p {
+            for ox in 0..q {
+                let (mut acc, mut count) = (if max { f32::MIN } else { 0.0 }, 0);
+                for r in 0..pool.kernel[0] {
+                    for s in 0..pool.kernel[1] {
+                        let (y, xx) = (
+                            (oy * pool.stride[0] + r) as isize - pool.pad[0] as isize,
+                            (ox * pool.stride[1] + s) as isize - pool.pad[1] as isize,
+                        );
+                        if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
+                            let v = plane[y as usize * w + xx as usize];
+                            acc = if max { acc.max(v) } else { acc + v };
+                            count += 1;
+                        }
+                    }
+                }
+                if pool.count_include_pad {
+                    count = pool.kernel[0] * pool.kernel[1];
+                }
+                out.push(if max { acc } else { acc / count as f32 });
+            }
+        }
+    }
+    Ok(FTensor { shape: vec![nb, c, p, q], data: out })
+}
