@@ -53,7 +53,7 @@ pub fn compress(path: &Path, out: &Path, choice: &CompressChoice, calibration: &
     let mut p = match policy {
         Some(file) => {
             let text = systole_core::input::read_text(file, systole_core::input::MAX_TOML_BYTES, "a compression policy file")?;
-            Policy::from_toml(file, &text).map_err(|e| miette!(help = "see docs/COMPRESSION.md for the policy format", "{e}"))?
+            Policy::from_toml(file, &text)?
         }
         None => Policy::default(),
     };

@@ -23,6 +23,7 @@
 //! includes the error of every layer before it) and for every graph output. Equal tensors
 //! give infinity.
 
+use crate::CompressError;
 use onnx_protobuf::NodeProto;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -148,14 +149,15 @@ impl Policy {
     /// ```
     ///
     /// Errors name the file, the field and the fix.
-    pub fn from_toml(path: &Path, text: &str) -> Result<Self, String> {
-        let f: PolicyFile = toml::from_str(text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        let parse = |field: String, e: &LayerEntry| -> Result<Pruning, String> {
-            e.prune.as_deref().map_or(Ok(Pruning::None), |s| s.parse().map_err(|m| format!("{}: `{field}`: {m}", path.display())))
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, CompressError> {
+        let error = |message: String| CompressError::Policy { path: path.into(), message };
+        let f: PolicyFile = toml::from_str(text).map_err(|e| error(e.message().to_string()))?;
+        let parse = |field: String, e: &LayerEntry| -> Result<Pruning, CompressError> {
+            e.prune.as_deref().map_or(Ok(Pruning::None), |s| s.parse().map_err(|m| error(format!("`{field}`: {m}"))))
         };
         let bits = |field: String, b: Option<u8>| match b {
             None | Some(4) | Some(8) => Ok(b),
-            Some(b) => Err(format!("{}: `{field}`: {b} bits is not supported; use 4 or 8", path.display())),
+            Some(b) => Err(error(format!("`{field}`: {b} bits is not supported; use 4 or 8"))),
         };
         let default = parse("default.prune".into(), &f.default)?;
         let default_bits = bits("default.bits".into(), f.default.bits)?;
@@ -749,9 +751,9 @@ mod tests {
             (ok.default, ok.for_layer("conv0"), ok.for_layer("other")),
             (Pruning::NofM { n: 2, m: 4 }, Pruning::None, Pruning::NofM { n: 2, m: 4 })
         );
-        let e = Policy::from_toml(p, "[layers.\"c\"]\nprune = \"3:2\"\n").unwrap_err();
+        let e = Policy::from_toml(p, "[layers.\"c\"]\nprune = \"3:2\"\n").unwrap_err().to_string();
         assert!(e.contains("p.toml") && e.contains("layers.\"c\".prune") && e.contains("N < M"), "{e}");
-        let e = Policy::from_toml(p, "[default]\nprun = \"2:4\"\n").unwrap_err();
+        let e = Policy::from_toml(p, "[default]\nprun = \"2:4\"\n").unwrap_err().to_string();
         assert!(e.contains("p.toml") && e.contains("prun"), "{e}");
     }
 }
