@@ -1,6 +1,6 @@
 //! The board's memory: the accelerator's DRAM ports on on-chip block RAM, for FPGA builds.
 //!
-//! It has the ports and the one-cycle read of [`crate::dram::Dram`]: `lanes` consecutive
+//! It has the ports and the one-cycle read of the co-simulation DRAM (`systole_testbenches::dram::Dram`): `lanes` consecutive
 //! bytes at any byte address are read per cycle (data in the next cycle) and up to as
 //! many written. Byte `a` lives in bank `a mod lanes`, row `a / lanes`, so one access
 //! touches each bank once; bank `k` reads row `a / lanes + (k < a mod lanes)`, and lane
@@ -26,7 +26,7 @@
 use rust_hdl::prelude::*;
 use std::fmt::Write;
 
-use crate::dram::DRAM_ADDR_BITS;
+use crate::DRAM_ADDR_BITS;
 
 /// Which on-chip memory a board's memory is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -10,8 +10,8 @@
 //! (bytes arrive many cycles apart, so this costs nothing but a cycle per command).
 
 use crate::controller::CYCLE_BITS;
-use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 use systole_core::bridge::{Identity, ACK, CMD_IDENTIFY, CMD_INSTR, CMD_READ, CMD_RUN, CMD_STALLS, CMD_WRITE, IDENTITY_BYTES, NAK};
 use systole_core::isa::INSTR_WORDS;

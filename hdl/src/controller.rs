@@ -38,13 +38,13 @@
 
 use crate::delay::Delay;
 use crate::dma::DmaPattern;
-use crate::dram::DRAM_ADDR_BITS;
 use crate::fetch::Fetcher;
 use crate::fields::{ExecStarts, LoadFields, LoadStarts, MatmulFields, StoreFields, StoreStarts, UnitStatus};
 use crate::requant::OutputStage;
 use crate::sram::{SyncRam, ADDR_BITS};
 use crate::verilog::low_mask;
 use crate::wiring::{constants, signals, Router};
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 use systole_core::encoding::OPCODE_BITS;
 use systole_core::isa::{FieldSlot, Opcode, Unit, INSTR_BITS, INSTR_WORDS};

@@ -14,7 +14,7 @@
 //! A pattern travels from the controller's decoder to the walk as one bundle, a
 //! [`DmaPattern`].
 
-use crate::dram::DRAM_ADDR_BITS;
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 use systole_core::isa::DramPattern;
 

@@ -15,8 +15,8 @@
 //! with room, `c`, it waits again and the part arrives in cycle `c + L`. This is
 //! `core::timing::Timeline`'s fetch rule.
 
-use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 use systole_core::encoding::OPCODE_BITS;
 use systole_core::isa::{Opcode, Unit, INSTR_WORDS};

@@ -15,11 +15,11 @@
 //! [`dual::ExecDual`], both engines around one set of memories, and the vector unit
 //! [`vector::VectorEngine`] on those memories' engine ports; store:
 //! [`store::StoreEngine`], [`store_transposed::StoreTransposedEngine`] and the
-//! [`requant::Requant`] units). [`top::System`] adds a behavioural DRAM for co-simulation.
+//! [`requant::Requant`] units). The DRAM is outside: a board's memory, or in co-simulation
+//! the behavioural DRAM of `systole-testbenches`.
 //!
 //! Each block is written once: an `hdl_gen` kernel, which rust-hdl both simulates and
-//! emits, or a leaf (block RAM, DSP product, constant-division lookup, the co-simulation
-//! DRAM) whose Verilog is an instantiation or an inference template. Where
+//! emits, or a leaf (block RAM, DSP product, constant-division lookup) whose Verilog is an instantiation or an inference template. Where
 //! rust-hdl's Rust execution and its Verilog part ways, a kernel keeps to these rules:
 //! - `!x` of a narrow signal goes into a local before it joins a wider expression: Verilog
 //!   widens `x` first and inverts every bit of the width;
@@ -42,7 +42,6 @@ pub mod controller;
 pub mod csc;
 pub mod delay;
 pub mod dma;
-pub mod dram;
 pub mod dram_init;
 pub mod dsp;
 pub mod dual;
@@ -50,7 +49,6 @@ pub mod exec_os;
 pub mod exec_ws;
 pub mod fetch;
 pub mod fields;
-pub mod fixtures;
 pub mod load;
 pub mod load_transposed;
 pub mod memories;
@@ -73,3 +71,6 @@ pub mod wiring;
 pub mod wordseq;
 
 pub use rust_hdl;
+
+/// Width of DRAM byte addresses in the RTL.
+pub const DRAM_ADDR_BITS: usize = 32;

@@ -25,9 +25,9 @@
 
 use crate::delay::Delay;
 use crate::dma::{DmaPattern, DmaWalk, WalkState};
-use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use crate::wiring::signals;
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;

@@ -11,10 +11,10 @@
 //! with `len = 0` only waits.
 
 use crate::dma::{BeatWalker, DmaPattern, DmaPhase};
-use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::ADDR_BITS;
 use crate::transposer::TransposerBanks;
 use crate::wiring::{constants, signals};
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;

@@ -20,8 +20,8 @@
 //! block RAM's does.
 
 use crate::dma::Widen;
-use crate::dram::DRAM_ADDR_BITS;
 use crate::wiring::{constants, signals};
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type DAddr = Bits<DRAM_ADDR_BITS>;

@@ -31,10 +31,10 @@
 
 use crate::delay::Delay;
 use crate::dma::{DmaPhase, Widen};
-use crate::dram::DRAM_ADDR_BITS;
 use crate::sram::{ByteRam, SyncRam, ADDR_BITS};
 use crate::verilog::{low_mask, ConstDivider};
 use crate::wiring::signals;
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;

@@ -24,11 +24,11 @@
 
 use crate::delay::Delay;
 use crate::dma::{DmaPattern, DmaWalk, WalkState};
-use crate::dram::DRAM_ADDR_BITS;
 use crate::requant::OutputStage;
 use crate::sram::ADDR_BITS;
 use crate::verilog::{low_mask, ConstDivider};
 use crate::wiring::signals;
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;

@@ -16,11 +16,11 @@
 //! runs (the columns).
 
 use crate::dma::{BeatWalker, DmaPattern, DmaPhase};
-use crate::dram::DRAM_ADDR_BITS;
 use crate::requant::OutputStage;
 use crate::sram::ADDR_BITS;
 use crate::transposer::TransposerBanks;
 use crate::wiring::{constants, signals};
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::prelude::*;
 
 type Addr = Bits<ADDR_BITS>;

@@ -6,7 +6,6 @@
 
 use crate::delay::Delay;
 use crate::dma::{DmaPattern, WalkState, Widen};
-use crate::dram::DRAM_ADDR_BITS;
 use crate::dual::ExecDual;
 use crate::exec_os::ExecOs;
 use crate::exec_ws::ExecWs;
@@ -21,6 +20,7 @@ use crate::store::{LaneSelect, StoreEngine};
 use crate::store_transposed::StoreTransposedEngine;
 use crate::vector::VectorEngine;
 use crate::wiring::{assign_expression_to_field, assign_from_field, binary, signals, Mode};
+use crate::DRAM_ADDR_BITS;
 use rust_hdl::core::ast::VerilogOp;
 use rust_hdl::prelude::*;
 use systole_core::{ArchConfig, Dataflow};

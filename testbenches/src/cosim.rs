@@ -1,5 +1,5 @@
 //! The RTL rungs of the co-simulation ladder: a compiled [`Program`] run on the whole
-//! accelerator ([`systole_hdl::top::System`]) in rust-hdl's simulator and as Verilog under
+//! accelerator ([`crate::system::System`]) in rust-hdl's simulator and as Verilog under
 //! Icarus, driven through the host ports exactly as a board's host bridge would: DRAM image
 //! in, instructions in, `run`, wait for `finished`, output regions out.
 //!
@@ -7,6 +7,7 @@
 //! [`compare`] checks against the simulator: every output byte, the program's total cycle
 //! count, and every instruction's completion cycle (the first divergence is reported).
 
+use crate::system::System;
 use crate::tools::{Simulator, ToolError, VectorRun};
 use std::path::Path;
 use std::time::Duration;
@@ -15,10 +16,9 @@ use systole_core::isa::INSTR_WORDS;
 use systole_core::timing::InstrTiming;
 use systole_core::{ArchConfig, Program, Tensor};
 use systole_hdl::controller::{InstrFormat, CYCLE_BITS};
-use systole_hdl::dram::DRAM_ADDR_BITS;
 use systole_hdl::rust_hdl::prelude::*;
-use systole_hdl::top::System;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_hdl::DRAM_ADDR_BITS;
 
 /// The host's side of one program run, one row of input values per cycle.
 pub struct HostScript {

@@ -63,8 +63,11 @@ pub fn conv_layer(name: &str, op: LayerOp, shape: ConvShape, x_zp: i8, y_zp: i8,
 pub mod array_cases;
 pub mod board_uart;
 pub mod cosim;
+pub mod dram;
 pub mod exec_cases;
+pub mod fixtures;
 pub mod native_port_model;
 pub mod stimulus;
 pub mod strategies;
+pub mod system;
 pub mod tools;

@@ -9,9 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use systole_core::isa::{Dim, DramPattern, Op, OutputStage};
 use systole_core::requant::{requantize, ChannelParam};
 use systole_core::ArchConfig;
-use systole_hdl::fixtures::StoreFixture;
 use systole_hdl::rust_hdl::prelude::*;
 use systole_hdl::verilog::{clock_cycle, emit, settle};
+use systole_testbenches::fixtures::StoreFixture;
 use systole_testbenches::stimulus::{completions, Stimulus};
 use systole_testbenches::tools::{icarus_vectors, scratch};
 

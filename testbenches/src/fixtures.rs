@@ -1,16 +1,17 @@
 //! Test fixtures: engines wired to a DRAM model and scratchpads, with host ports to fill
 //! the DRAM and read the scratchpads back, for the co-simulation tests.
 
-use crate::dma::DmaPattern;
-use crate::dram::{Dram, DRAM_ADDR_BITS};
-use crate::load::LoadEngine;
-use crate::memories::{Accumulator, Scratchpad};
-use crate::params::{ParamLoader, ParamTable};
-use crate::requant::OutputStage;
-use crate::sram::ADDR_BITS;
-use crate::units::StoreUnit;
-use rust_hdl::prelude::*;
+use crate::dram::Dram;
 use systole_core::ArchConfig;
+use systole_hdl::dma::DmaPattern;
+use systole_hdl::load::LoadEngine;
+use systole_hdl::memories::{Accumulator, Scratchpad};
+use systole_hdl::params::{ParamLoader, ParamTable};
+use systole_hdl::requant::OutputStage;
+use systole_hdl::rust_hdl::prelude::*;
+use systole_hdl::sram::ADDR_BITS;
+use systole_hdl::units::StoreUnit;
+use systole_hdl::DRAM_ADDR_BITS;
 
 type Addr = Bits<ADDR_BITS>;
 type DAddr = Bits<DRAM_ADDR_BITS>;

@@ -3,11 +3,9 @@
 //! latency of docs/ARCHITECTURE.md is the engines' business; this model answers in one
 //! cycle. It is a test fixture (one byte array with several ports), not for synthesis.
 
-use rust_hdl::prelude::*;
 use std::fmt::Write;
-
-/// Width of DRAM byte addresses in the RTL.
-pub const DRAM_ADDR_BITS: usize = 32;
+use systole_hdl::rust_hdl::prelude::*;
+use systole_hdl::DRAM_ADDR_BITS;
 
 /// The DRAM model.
 #[derive(LogicBlock)]
