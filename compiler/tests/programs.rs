@@ -64,8 +64,9 @@ fn depthwise_programs() {
 /// the latency objective more cycles; an infeasible mapping is refused by name.
 #[test]
 fn mapping_search_is_reproducible_and_objectives_hold() {
-    use systole_compiler::{compile_layer_with, program_energy_pj, Choice};
+    use systole_compiler::compile_layer_with;
     use systole_core::mapping::{Mapping, Objective};
+    use systole_mappings::search::{program_energy_pj, Choice};
     let wl = mobilenetv2();
     let arch = preset("8x8");
     let cycles = |p: &systole_core::Program| systole_core::timing::total_cycles(&systole_core::timing::schedule(&arch, &p.instrs).unwrap());
@@ -100,8 +101,9 @@ fn mapping_search_is_reproducible_and_objectives_hold() {
 ///   activations once per pair of column tiles (4 x 56448).
 #[test]
 fn loop_orders_trade_weight_for_activation_traffic() {
-    use systole_compiler::{plan_layer, Choice};
+    use systole_compiler::plan_layer;
     use systole_core::mapping::{LoopOrder, Mapping, Objective};
+    use systole_mappings::search::Choice;
     let arch = preset("16x16");
     let mut l = layer(LayerOp::Conv, 28, 128, 128, 3, 1);
     l.shape.pad = [1; 4];
@@ -126,8 +128,9 @@ fn loop_orders_trade_weight_for_activation_traffic() {
 /// over MobileNetV2's first blocks on 16x16 the energy search uses both engines.
 #[test]
 fn both_engines_take_the_better_per_layer() {
-    use systole_compiler::{plan_layer, program_energy_pj, Choice};
+    use systole_compiler::plan_layer;
     use systole_core::mapping::Objective;
+    use systole_mappings::search::{program_energy_pj, Choice};
     let wl = mobilenetv2();
     let base = preset("16x16");
     let on = |dataflow| ArchConfig { dataflow, ..base.clone() };

@@ -21,10 +21,11 @@
 
 use crate::prune::Pruning;
 use rayon::prelude::*;
-use systole_compiler::{Choice, CompileError};
+use systole_compiler::CompileError;
 use systole_core::layer::Layer;
 use systole_core::mapping::Objective;
 use systole_core::{ArchConfig, Sparsity};
+use systole_mappings::search::Choice;
 
 /// One per-layer choice: a pruning pattern and the weight bits.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -125,7 +126,7 @@ impl Costs {
                         let Some(layer) = layer else { return Ok((0, 0.0)) };
                         let program = systole_compiler::plan_layer(arch, &c.apply(layer, int4_input), Choice::Best(objective))?;
                         let cycles = systole_sim::estimate(arch, &program).map(|e| e.report.cycles).unwrap_or(u64::MAX);
-                        Ok((cycles, systole_compiler::program_energy_pj(arch, &program) / 1e6))
+                        Ok((cycles, systole_mappings::search::program_energy_pj(arch, &program) / 1e6))
                     })
                     .collect::<Result<Vec<_>, CompileError>>()
             })

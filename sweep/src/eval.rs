@@ -89,14 +89,14 @@ impl Target {
         if let Some(c) = self.costs.lock().expect("no thread panics holding the lock").get(&key) {
             return c.clone();
         }
-        let cost = systole_compiler::plan_layer(view, layer, systole_compiler::Choice::Best(objective))
+        let cost = systole_compiler::plan_layer(view, layer, systole_mappings::search::Choice::Best(objective))
             .map_err(|e| ("unmappable", e.to_string()))
             .and_then(|program| {
                 // The fast path: exact schedule and access counts, no data (equal to the full
                 // simulation, testbenches/tests/properties.rs).
                 let report =
                     systole_sim::estimate(view, &program).map_err(|e| ("simulator", format!("layer `{}`: {e}", layer.name)))?.report;
-                Ok(LayerCost { report, mapping: program.mapping, score: systole_compiler::score(view, objective, &program) })
+                Ok(LayerCost { report, mapping: program.mapping, score: systole_mappings::search::score(view, objective, &program) })
             });
         let mut costs = self.costs.lock().expect("no thread panics holding the lock");
         // A bound on memory for long sweeps (a few KB per entry); dropping entries only
@@ -134,7 +134,7 @@ pub fn evaluate(
     let mut reports = Vec::with_capacity(target.layers.len());
     // Everything but the name and the clock shapes a program and its timing: the key of
     // each engine view in the shared cost table, made once per point.
-    let views: Vec<(ArchConfig, String)> = systole_compiler::engines(&arch)
+    let views: Vec<(ArchConfig, String)> = systole_mappings::search::engines(&arch)
         .into_iter()
         .map(|v| {
             let key = format!("{:?}", ArchConfig { name: String::new(), clock_mhz: 0.0, ..v.clone() });

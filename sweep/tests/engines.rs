@@ -1,10 +1,11 @@
 //! A sweep's `both` points cost each layer as the compiler compiles it for that instance,
 //! although the sweep plans each engine once and shares it with the WS and OS points.
 
-use systole_compiler::{plan_layer, Choice};
+use systole_compiler::plan_layer;
 use systole_core::mapping::Objective;
 use systole_core::workload::Workload;
 use systole_mappings::energy::Process;
+use systole_mappings::search::Choice;
 use systole_sweep::{evaluate, Space, Target};
 
 #[test]

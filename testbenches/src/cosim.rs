@@ -322,7 +322,7 @@ pub struct Ladder {
 impl Ladder {
     /// Rungs 1 and 2: golden, then compiler + simulator, which must agree bit for bit.
     pub fn new(arch: &ArchConfig, layer: &systole_core::layer::Layer, data: &systole_core::workload::LayerData) -> Result<Self, String> {
-        Self::with_choice(arch, layer, data, systole_compiler::Choice::Best(Default::default()))
+        Self::with_choice(arch, layer, data, systole_mappings::search::Choice::Best(Default::default()))
     }
 
     /// [`Ladder::new`] with the mapping `choice` picks.
@@ -330,7 +330,7 @@ impl Ladder {
         arch: &ArchConfig,
         layer: &systole_core::layer::Layer,
         data: &systole_core::workload::LayerData,
-        choice: systole_compiler::Choice,
+        choice: systole_mappings::search::Choice,
     ) -> Result<Self, String> {
         let o = crate::golden_vs_sim_with(arch, layer, data, choice)?;
         if let Some(m) = o.mismatch() {

@@ -30,11 +30,16 @@ impl Outcome {
 
 /// Runs `layer` through golden and through compiler + simulator.
 pub fn golden_vs_sim(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Outcome, String> {
-    golden_vs_sim_with(arch, layer, data, systole_compiler::Choice::Best(Default::default()))
+    golden_vs_sim_with(arch, layer, data, systole_mappings::search::Choice::Best(Default::default()))
 }
 
 /// [`golden_vs_sim`] with the mapping `choice` picks.
-pub fn golden_vs_sim_with(arch: &ArchConfig, layer: &Layer, data: &LayerData, choice: systole_compiler::Choice) -> Result<Outcome, String> {
+pub fn golden_vs_sim_with(
+    arch: &ArchConfig,
+    layer: &Layer,
+    data: &LayerData,
+    choice: systole_mappings::search::Choice,
+) -> Result<Outcome, String> {
     let golden = systole_golden::layer(layer, data);
     let program = systole_compiler::compile_layer_with(arch, layer, data, choice).map_err(|e| format!("compile: {e}"))?;
     let (mut outs, exe) = systole_sim::run(arch, &program, &[&data.input]).map_err(|e| format!("sim: {e}"))?;

@@ -255,13 +255,13 @@ fn rust_hdl_runs_both_loop_orders() {
     let data = LayerData::random(&layer, 7);
     let mut failures = vec![];
     for arch in [arch(4, 4, WS, 4, 5, 1), arch(4, 4, OS, 3, 4, 1)] {
-        let mappings = systole_compiler::feasible_mappings(&arch, &layer).unwrap();
+        let mappings = systole_mappings::search::feasible_mappings(&arch, &layer).unwrap();
         for order in [LoopOrder::PixelsOuter, LoopOrder::ChannelsOuter] {
             let m = *mappings
                 .iter()
                 .find(|m| matches!(m, Mapping::Dense { order: o, .. } if *o == order))
                 .unwrap_or_else(|| panic!("{}: no {order} mapping", arch.name));
-            let ladder = Ladder::with_choice(&arch, &layer, &data, systole_compiler::Choice::Fixed(m)).unwrap();
+            let ladder = Ladder::with_choice(&arch, &layer, &data, systole_mappings::search::Choice::Fixed(m)).unwrap();
             if order == LoopOrder::ChannelsOuter {
                 // Every weight loaded once: 3 column tiles of 90 reduction bytes, in WS as
                 // 23 four-byte chunks (3 x 7 full, the three 2-byte tails packed in two).
@@ -283,10 +283,10 @@ fn rust_hdl_runs_both_engines() {
     let mut failures = vec![];
     for (i, layer) in layers().iter().enumerate() {
         let data = LayerData::random(layer, 200 + i as u64);
-        let mappings = systole_compiler::feasible_mappings(&arch, layer).unwrap();
+        let mappings = systole_mappings::search::feasible_mappings(&arch, layer).unwrap();
         for engine in [WS, OS] {
             let Some(&m) = mappings.iter().find(|m| m.dataflow() == engine) else { continue };
-            let ladder = Ladder::with_choice(&arch, layer, &data, systole_compiler::Choice::Fixed(m)).unwrap();
+            let ladder = Ladder::with_choice(&arch, layer, &data, systole_mappings::search::Choice::Fixed(m)).unwrap();
             rust_hdl_case(&arch, &ladder, format!("{} on {engine}", layer.name), &mut failures);
         }
     }

@@ -88,9 +88,9 @@ proptest! {
         c in case(true, prop_oneof![layer(LayerOp::Conv, conv_shape(false)), layer(LayerOp::Depthwise, conv_shape(true)), layer(LayerOp::Gemm, gemm_shape())]),
         pick in any::<prop::sample::Index>(),
     ) {
-        if let Ok(mappings) = systole_compiler::feasible_mappings(&c.arch, &c.layer) {
+        if let Ok(mappings) = systole_mappings::search::feasible_mappings(&c.arch, &c.layer) {
             let m = *pick.get(&mappings);
-            let out = golden_vs_sim_with(&c.arch, &c.layer, &LayerData::random(&c.layer, c.seed), systole_compiler::Choice::Fixed(m))
+            let out = golden_vs_sim_with(&c.arch, &c.layer, &LayerData::random(&c.layer, c.seed), systole_mappings::search::Choice::Fixed(m))
                 .map_err(TestCaseError::fail)?;
             prop_assert_eq!(out.program.mapping, Some(m));
             if let Some(msg) = out.mismatch() {
@@ -107,7 +107,7 @@ proptest! {
         c in case(true, prop_oneof![layer(LayerOp::Conv, conv_shape(false)), layer(LayerOp::Depthwise, conv_shape(true)), layer(LayerOp::Gemm, gemm_shape())])
     ) {
         let (arch, layer, data) = (&c.arch, &c.layer, LayerData::random(&c.layer, c.seed));
-        let plan = systole_compiler::plan_layer(arch, layer, systole_compiler::Choice::Best(Default::default()));
+        let plan = systole_compiler::plan_layer(arch, layer, systole_mappings::search::Choice::Best(Default::default()));
         match systole_compiler::compile_layer(arch, layer, &data) {
             Ok(program) => {
                 let (_, full) = systole_sim::run(arch, &program, &[&data.input]).unwrap();

@@ -154,7 +154,7 @@ fn bundled_compressed_workload_runs_in_its_formats() {
         let data = wl.layer_data(i).unwrap();
         assert!(systole_core::layer::weight_sparsity(&layer.shape, &data.weights) >= layer.sparsity, "{}", layer.name);
         assert!(systole_core::layer::value_bits(&data.weights) <= layer.weight_bits, "{}", layer.name);
-        let program = systole_compiler::plan_layer(&arch, layer, systole_compiler::Choice::Best(Default::default())).unwrap();
+        let program = systole_compiler::plan_layer(&arch, layer, systole_mappings::search::Choice::Best(Default::default())).unwrap();
         let formats: std::collections::BTreeSet<(Sparsity, bool)> = program
             .instrs
             .iter()
