@@ -490,8 +490,7 @@ pub fn compress(model: &OnnxModel, path: &Path, policy: &Policy, samples: &[Samp
     pruned.node = out_nodes.clone();
     let watched: Vec<String> = layers.iter().map(|&(i, _)| nodes[i].output[0].clone()).chain(outputs.iter().cloned()).collect();
     let mut energy: HashMap<String, (f64, f64)> = HashMap::new();
-    let run_err =
-        |(node, m): (String, String)| graph_err(format!("node `{node}`: {m}"), "see docs/ONNX.md for the operators of float models".into());
+    let run_err = |e: float::EvalError| graph_err(e.to_string(), "see docs/ONNX.md for the operators of float models".into());
     // int4 activations: calibrated on the compressed graph as the quantizer does, then
     // fake-quantized where the graph computes them.
     let mut int4_range: HashMap<String, (f32, f32)> = int4.values().map(|t| (t.clone(), (0.0, 0.0))).collect();
@@ -604,8 +603,7 @@ pub fn sensitivity(
     let mut g = graph.clone();
     g.node = nodes.clone();
     let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
-    let run_err =
-        |(node, m): (String, String)| graph_err(format!("node `{node}`: {m}"), "see docs/ONNX.md for the operators of float models".into());
+    let run_err = |e: float::EvalError| graph_err(e.to_string(), "see docs/ONNX.md for the operators of float models".into());
     let int4 = systole_onnx::ptq::int4_inputs(&nodes, &consts, model.opset, &outputs, &|_| true);
     let mut ranges: HashMap<String, (f32, f32)> = int4.values().map(|t| (t.clone(), (0.0, 0.0))).collect();
     let run = |consts: &HashMap<String, Const>,

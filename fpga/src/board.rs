@@ -193,10 +193,20 @@ pub fn boards() -> Vec<Board> {
 }
 
 /// The board named `name`, or the list of names to choose from.
-pub fn board(name: &str) -> Result<Board, String> {
+pub fn board(name: &str) -> Result<Board, UnknownBoard> {
     let all = boards();
-    let names: Vec<&str> = all.iter().map(|b| b.name).collect();
-    all.into_iter().find(|b| b.name == name).ok_or_else(|| format!("unknown board `{name}`; choose one of: {}", names.join(", ")))
+    let choices: Vec<&'static str> = all.iter().map(|b| b.name).collect();
+    all.into_iter().find(|b| b.name == name).ok_or_else(|| UnknownBoard { name: name.into(), choices })
+}
+
+/// A board name that is not one of [`boards`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unknown board `{name}`; choose one of: {}", choices.join(", "))]
+pub struct UnknownBoard {
+    /// The name given.
+    pub name: String,
+    /// The boards' names.
+    pub choices: Vec<&'static str>,
 }
 
 impl Board {

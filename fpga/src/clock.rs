@@ -137,17 +137,17 @@ const SAME: f64 = 1e-9;
 /// oscillator's, whichever is faster, else (only below both) the oscillator divided by a
 /// power of two. Fails, naming the range, for a target above the PLL's range or below the
 /// slowest divider.
-pub fn plan(board: &Board, target_mhz: f64) -> Result<CoreClock, String> {
+pub fn plan(board: &Board, target_mhz: f64) -> Result<CoreClock, ClockError> {
     let osc = board.clock_mhz;
     if !(target_mhz.is_finite() && target_mhz > 0.0) {
-        return Err(format!("core clock {target_mhz} MHz: not a positive frequency"));
+        return Err(ClockError::NotPositive { mhz: target_mhz });
     }
     if (target_mhz - osc).abs() <= SAME * osc {
         return Ok(CoreClock { source: ClockSource::Oscillator, mhz: osc });
     }
     let out_range = if board.family == Family::Ice40 { ICE40_OUT_MHZ } else { ECP5_OUT_MHZ };
     if target_mhz > *out_range.end() {
-        return Err(format!("core clock {target_mhz} MHz: above the {} MHz that {}'s PLL can make", out_range.end(), board.name));
+        return Err(ClockError::AbovePll { mhz: target_mhz, board: board.name, max_mhz: *out_range.end() });
     }
     let pll = match board.family {
         Family::Ice40 => ice40_pll(osc, target_mhz).map(|p| (ClockSource::Ice40Pll(p), p.out_mhz(osc))),
@@ -166,14 +166,51 @@ pub fn plan(board: &Board, target_mhz: f64) -> Result<CoreClock, String> {
             });
         }
     }
-    Err(format!(
-        "core clock {target_mhz} MHz: {}'s PLL makes {} to {} MHz from its {osc} MHz oscillator, and a divider in logic {} MHz down to {} MHz",
-        board.name,
-        out_range.start(),
-        out_range.end(),
-        osc / 2.0,
-        osc / f64::from(MAX_DIVIDE)
-    ))
+    Err(ClockError::Unreachable {
+        mhz: target_mhz,
+        board: board.name,
+        pll_mhz: (*out_range.start(), *out_range.end()),
+        oscillator_mhz: osc,
+        divided_mhz: (osc / 2.0, osc / f64::from(MAX_DIVIDE)),
+    })
+}
+
+/// A core clock a board cannot make.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClockError {
+    /// Zero, negative or not a number.
+    #[error("core clock {mhz} MHz: not a positive frequency")]
+    NotPositive {
+        /// The asked frequency.
+        mhz: f64,
+    },
+    /// Faster than the board's PLL makes.
+    #[error("core clock {mhz} MHz: above the {max_mhz} MHz that {board}'s PLL can make")]
+    AbovePll {
+        /// The asked frequency.
+        mhz: f64,
+        /// The board.
+        board: &'static str,
+        /// The PLL's fastest output.
+        max_mhz: f64,
+    },
+    /// Between what the divider and the PLL make.
+    #[error(
+        "core clock {mhz} MHz: {board}'s PLL makes {} to {} MHz from its {oscillator_mhz} MHz oscillator, and a divider in logic {} MHz down to {} MHz",
+        pll_mhz.0, pll_mhz.1, divided_mhz.0, divided_mhz.1
+    )]
+    Unreachable {
+        /// The asked frequency.
+        mhz: f64,
+        /// The board.
+        board: &'static str,
+        /// The PLL's output range.
+        pll_mhz: (f64, f64),
+        /// The board's oscillator.
+        oscillator_mhz: f64,
+        /// The divider's fastest and slowest outputs.
+        divided_mhz: (f64, f64),
+    },
 }
 
 /// Keeps the better of two candidates: the higher output, then the lower VCO (less power,
@@ -301,9 +338,9 @@ mod tests {
 
     #[test]
     fn unreachable_targets_name_the_range() {
-        let e = plan(&board("ulx3s").unwrap(), 450.0).unwrap_err();
+        let e = plan(&board("ulx3s").unwrap(), 450.0).unwrap_err().to_string();
         assert!(e.contains("above the 400 MHz"), "{e}");
-        assert!(plan(&board("icebreaker").unwrap(), 0.001).unwrap_err().contains("down to"));
-        assert!(plan(&board("icebreaker").unwrap(), f64::NAN).unwrap_err().contains("not a positive frequency"));
+        assert!(plan(&board("icebreaker").unwrap(), 0.001).unwrap_err().to_string().contains("down to"));
+        assert!(plan(&board("icebreaker").unwrap(), f64::NAN).unwrap_err().to_string().contains("not a positive frequency"));
     }
 }

@@ -18,7 +18,7 @@ fn constraints_are_generated_per_board() {
 
 #[test]
 fn unknown_board_names_the_choices() {
-    assert_eq!(board("de0").unwrap_err(), "unknown board `de0`; choose one of: icebreaker, ulx3s, orangecrab");
+    assert_eq!(board("de0").unwrap_err().to_string(), "unknown board `de0`; choose one of: icebreaker, ulx3s, orangecrab");
 }
 
 /// A stand-in with the board core's ports: a UART loopback and a counter on the status.

@@ -1,6 +1,7 @@
 //! Constant tensors and node attributes as the importer, the float interpreter and the
 //! quantizer read them, with errors as plain messages (the caller names the node).
 
+use crate::NodeFault;
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
 use onnx_protobuf::{
@@ -54,29 +55,29 @@ pub struct Const {
 
 impl Const {
     /// Reads a `TensorProto`.
-    pub fn from_proto(t: &TensorProto) -> Result<Self, String> {
+    pub fn from_proto(t: &TensorProto) -> Result<Self, NodeFault> {
         if t.data_location.value() == DataLocation::EXTERNAL as i32 {
-            return Err(format!("tensor `{}` is stored in an external file, which Systole does not read", t.name));
+            return Err(NodeFault(format!("tensor `{}` is stored in an external file, which Systole does not read", t.name)));
         }
         let dims = t
             .dims
             .iter()
-            .map(|&d| usize::try_from(d).map_err(|_| format!("tensor `{}` has negative dimension {d}", t.name)))
+            .map(|&d| usize::try_from(d).map_err(|_| NodeFault(format!("tensor `{}` has negative dimension {d}", t.name))))
             .collect::<Result<Vec<_>, _>>()?;
         let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n as u64 <= systole_core::input::MAX_TENSOR_ELEMENTS);
-        let n = n.ok_or_else(|| format!("tensor `{}` has an absurd size {dims:?}", t.name))?;
+        let n = n.ok_or_else(|| NodeFault(format!("tensor `{}` has an absurd size {dims:?}", t.name)))?;
         let raw = &t.raw_data;
         if t.data_type == dtype::INT4 {
             // Packed bytes: in `raw_data`, or one per `int32_data` entry (as onnx's helpers
             // write them).
             let packed: Vec<u8> = if raw.is_empty() { t.int32_data.iter().map(|&v| v as u8).collect() } else { raw.to_vec() };
             if packed.len() != n.div_ceil(2) {
-                return Err(format!(
+                return Err(NodeFault(format!(
                     "tensor `{}` has {} packed int4 bytes, its shape {dims:?} needs {}",
                     t.name,
                     packed.len(),
                     n.div_ceil(2)
-                ));
+                )));
             }
             let nibble = |b: u8| ((b << 4) as i8 >> 4) as f64;
             let vals = (0..n).map(|i| nibble(packed[i / 2] >> (4 * (i % 2)))).collect();
@@ -86,11 +87,11 @@ impl Const {
             dtype::FLOAT | dtype::INT32 => 4,
             dtype::UINT8 | dtype::INT8 => 1,
             dtype::INT64 | dtype::DOUBLE => 8,
-            other => return Err(format!("tensor `{}` has {}, which Systole does not read", t.name, dtype::name(other))),
+            other => return Err(NodeFault(format!("tensor `{}` has {}, which Systole does not read", t.name, dtype::name(other)))),
         };
         let vals: Vec<f64> = if !raw.is_empty() {
             if raw.len() != n * width {
-                return Err(format!("tensor `{}` has {} raw bytes, its shape {dims:?} needs {}", t.name, raw.len(), n * width));
+                return Err(NodeFault(format!("tensor `{}` has {} raw bytes, its shape {dims:?} needs {}", t.name, raw.len(), n * width)));
             }
             raw.chunks_exact(width)
                 .map(|b| match t.data_type {
@@ -111,10 +112,10 @@ impl Const {
             }
         };
         if vals.len() != n {
-            return Err(format!("tensor `{}` has {} values, its shape {dims:?} needs {n}", t.name, vals.len()));
+            return Err(NodeFault(format!("tensor `{}` has {} values, its shape {dims:?} needs {n}", t.name, vals.len())));
         }
         if let Some(i) = vals.iter().position(|v| !v.is_finite()) {
-            return Err(format!("tensor `{}` holds {} at element {i}; weights and constants must be finite", t.name, vals[i]));
+            return Err(NodeFault(format!("tensor `{}` holds {} at element {i}; weights and constants must be finite", t.name, vals[i])));
         }
         Ok(Self { dims, dtype: t.data_type, vals })
     }
@@ -229,32 +230,34 @@ pub fn tensor<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
 /// A BatchNormalization's `epsilon` (default 1e-5), after checking that it is finite and
 /// not negative and that every channel's `variance + epsilon` is positive (its square root
 /// divides).
-pub fn batch_norm_epsilon(node: &NodeProto, variance: &[f32]) -> Result<f32, String> {
+pub fn batch_norm_epsilon(node: &NodeProto, variance: &[f32]) -> Result<f32, NodeFault> {
     let eps = float(node, "epsilon", 1e-5);
     if !(eps.is_finite() && eps >= 0.0) {
-        return Err(format!("epsilon = {eps}; it must be a finite value of at least 0"));
+        return Err(NodeFault(format!("epsilon = {eps}; it must be a finite value of at least 0")));
     }
     match variance.iter().position(|&v| (v + eps).is_nan() || v + eps <= 0.0) {
-        Some(ch) => Err(format!("channel {ch}'s variance {} plus epsilon {eps} is not positive", variance[ch])),
+        Some(ch) => Err(NodeFault(format!("channel {ch}'s variance {} plus epsilon {eps} is not positive", variance[ch]))),
         None => Ok(eps),
     }
 }
 
 /// A Conv's `group` attribute (default 1), which must be at least 1.
-pub fn group(node: &NodeProto) -> Result<usize, String> {
+pub fn group(node: &NodeProto) -> Result<usize, NodeFault> {
     let g = int(node, "group", 1);
-    usize::try_from(g).ok().filter(|&g| g >= 1).ok_or_else(|| format!("group = {g}; it must be at least 1"))
+    usize::try_from(g).ok().filter(|&g| g >= 1).ok_or_else(|| NodeFault(format!("group = {g}; it must be at least 1")))
 }
 
 /// Largest window attribute (kernel extent, stride, dilation, pad) accepted: 2^20, beyond
 /// any image's extent, so that the window arithmetic cannot overflow.
 pub const MAX_WINDOW_ATTRIBUTE: usize = 1 << 20;
 
-fn sizes(v: &[i64], what: &str) -> Result<Vec<usize>, String> {
+fn sizes(v: &[i64], what: &str) -> Result<Vec<usize>, NodeFault> {
     v.iter()
         .map(|&x| match usize::try_from(x) {
-            Err(_) => Err(format!("{what} has the negative value {x}")),
-            Ok(x) if x > MAX_WINDOW_ATTRIBUTE => Err(format!("{what} has the value {x}, more than the {MAX_WINDOW_ATTRIBUTE} accepted")),
+            Err(_) => Err(NodeFault(format!("{what} has the negative value {x}"))),
+            Ok(x) if x > MAX_WINDOW_ATTRIBUTE => {
+                Err(NodeFault(format!("{what} has the value {x}, more than the {MAX_WINDOW_ATTRIBUTE} accepted")))
+            }
             Ok(x) => Ok(x),
         })
         .collect()
@@ -278,18 +281,18 @@ pub struct Window {
 impl Window {
     /// Reads the attributes; `kernel` is the weight's spatial size for Conv (None for pools,
     /// which need `kernel_shape`).
-    pub fn read(node: &NodeProto, kernel: Option<[usize; 2]>, hw: [usize; 2]) -> Result<Self, String> {
-        let two = |name: &str, default: [usize; 2]| -> Result<[usize; 2], String> {
+    pub fn read(node: &NodeProto, kernel: Option<[usize; 2]>, hw: [usize; 2]) -> Result<Self, NodeFault> {
+        let two = |name: &str, default: [usize; 2]| -> Result<[usize; 2], NodeFault> {
             match ints(node, name) {
                 None => Ok(default),
                 Some(v) if v.len() == 2 => {
                     let s = sizes(&v, name)?;
                     if s.contains(&0) {
-                        return Err(format!("{name} {v:?} has a zero"));
+                        return Err(NodeFault(format!("{name} {v:?} has a zero")));
                     }
                     Ok([s[0], s[1]])
                 }
-                Some(v) => Err(format!("{name} {v:?} is not 2-D; Systole supports 2-D windows only")),
+                Some(v) => Err(NodeFault(format!("{name} {v:?} is not 2-D; Systole supports 2-D windows only"))),
             }
         };
         let kernel = match (ints(node, "kernel_shape"), kernel) {
@@ -307,7 +310,7 @@ impl Window {
                     let s = sizes(&v, "pads")?;
                     [s[0], s[1], s[2], s[3]]
                 }
-                Some(v) => return Err(format!("pads {v:?} is not 2-D (four values)")),
+                Some(v) => return Err(NodeFault(format!("pads {v:?} is not 2-D (four values)"))),
             },
             "VALID" => [0; 4],
             "SAME_UPPER" | "SAME_LOWER" => {
@@ -321,15 +324,15 @@ impl Window {
                 }
                 pad
             }
-            other => return Err(format!("auto_pad `{other}` is not an ONNX value")),
+            other => return Err(NodeFault(format!("auto_pad `{other}` is not an ONNX value"))),
         };
         Ok(Self { kernel, stride, pad, dilation })
     }
 
     /// The pool description (pools only: no dilation, floor mode).
-    pub fn pool(&self, node: &NodeProto) -> Result<Pool, String> {
+    pub fn pool(&self, node: &NodeProto) -> Result<Pool, NodeFault> {
         if self.dilation != [1, 1] {
-            return Err(format!("dilations {:?} on a pool are not supported", self.dilation));
+            return Err(NodeFault(format!("dilations {:?} on a pool are not supported", self.dilation)));
         }
         if int(node, "ceil_mode", 0) != 0 {
             return Err("ceil_mode = 1 is not supported".into());
@@ -339,7 +342,7 @@ impl Window {
 }
 
 /// Resolves a Reshape target (ONNX: 0 copies the input's dimension, -1 is inferred).
-pub fn reshape(input: &[usize], target: &[f64], allowzero: bool) -> Result<Vec<usize>, String> {
+pub fn reshape(input: &[usize], target: &[f64], allowzero: bool) -> Result<Vec<usize>, NodeFault> {
     let total: usize = input.iter().product();
     let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
@@ -349,39 +352,41 @@ pub fn reshape(input: &[usize], target: &[f64], allowzero: bool) -> Result<Vec<u
                 infer = Some(i);
                 out.push(1);
             }
-            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| format!("shape {target:?}: 0 at axis {i} copies no input axis"))?),
+            0 if !allowzero => {
+                out.push(*input.get(i).ok_or_else(|| NodeFault(format!("shape {target:?}: 0 at axis {i} copies no input axis")))?)
+            }
             v if v >= 0 && t.fract() == 0.0 => out.push(v as usize),
-            _ => return Err(format!("shape {target:?} is not a valid Reshape target")),
+            _ => return Err(NodeFault(format!("shape {target:?} is not a valid Reshape target"))),
         }
     }
-    let known = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| format!("shape {target:?} is too large"))?;
+    let known = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| NodeFault(format!("shape {target:?} is too large")))?;
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
-            return Err(format!("shape {target:?} cannot hold {total} elements"));
+            return Err(NodeFault(format!("shape {target:?} cannot hold {total} elements")));
         }
         out[i] = total / known;
     }
     let holds = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if holds != Some(total) {
-        return Err(format!("shape {target:?} does not hold the {total} elements of the input {input:?}"));
+        return Err(NodeFault(format!("shape {target:?} does not hold the {total} elements of the input {input:?}")));
     }
     Ok(out)
 }
 
 /// Flatten's output shape.
-pub fn flatten(input: &[usize], axis: i64) -> Result<Vec<usize>, String> {
+pub fn flatten(input: &[usize], axis: i64) -> Result<Vec<usize>, NodeFault> {
     let axis = normalize_axis(axis, input.len() + 1)?;
     Ok(vec![input[..axis].iter().product(), input[axis..].iter().product()])
 }
 
 /// An ONNX axis (negative counts from the end) checked against `rank`.
-pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, String> {
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, NodeFault> {
     let a = if axis < 0 { axis + rank as i64 } else { axis };
-    usize::try_from(a).ok().filter(|&a| a < rank).ok_or_else(|| format!("axis {axis} is outside a rank-{rank} tensor"))
+    usize::try_from(a).ok().filter(|&a| a < rank).ok_or_else(|| NodeFault(format!("axis {axis} is outside a rank-{rank} tensor")))
 }
 
 /// Transpose's permutation (default: reversed axes), checked.
-pub fn perm(node: &NodeProto, rank: usize) -> Result<Vec<usize>, String> {
+pub fn perm(node: &NodeProto, rank: usize) -> Result<Vec<usize>, NodeFault> {
     let p = match ints(node, "perm") {
         None => (0..rank).rev().collect(),
         Some(v) => sizes(&v, "perm")?,
@@ -389,23 +394,23 @@ pub fn perm(node: &NodeProto, rank: usize) -> Result<Vec<usize>, String> {
     let mut seen = vec![false; rank];
     for &a in &p {
         if a >= rank || std::mem::replace(&mut seen[a], true) {
-            return Err(format!("perm {p:?} is not a permutation of {rank} axes"));
+            return Err(NodeFault(format!("perm {p:?} is not a permutation of {rank} axes")));
         }
     }
     if p.len() != rank {
-        return Err(format!("perm {p:?} is not a permutation of {rank} axes"));
+        return Err(NodeFault(format!("perm {p:?} is not a permutation of {rank} axes")));
     }
     Ok(p)
 }
 
 /// Output shape of a 2-D window over NCHW `x` with `k` output channels.
-pub fn window_out(x: &[usize], w: &Window, k: usize) -> Result<Vec<usize>, String> {
+pub fn window_out(x: &[usize], w: &Window, k: usize) -> Result<Vec<usize>, NodeFault> {
     let mut out = vec![x[0], k];
     for d in 0..2 {
         let span = (w.kernel[d] - 1) * w.dilation[d] + 1;
         let padded = x[2 + d] + w.pad[d] + w.pad[d + 2];
         if span > padded {
-            return Err(format!("a window of extent {span} exceeds the padded input extent {padded}"));
+            return Err(NodeFault(format!("a window of extent {span} exceeds the padded input extent {padded}")));
         }
         out.push((padded - span) / w.stride[d] + 1);
     }
@@ -428,6 +433,6 @@ mod tests {
         ints.int32_data = vec![0x9e];
         assert_eq!(Const::from_proto(&ints).unwrap().vals, vec![-2.0, -7.0]);
         ints.dims = vec![3];
-        assert!(Const::from_proto(&ints).unwrap_err().contains("needs 2"));
+        assert!(Const::from_proto(&ints).unwrap_err().0.contains("needs 2"));
     }
 }

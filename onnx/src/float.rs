@@ -23,6 +23,16 @@ impl FTensor {
     }
 }
 
+/// A node of a float model that could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("node `{node}`: {message}")]
+pub struct EvalError {
+    /// The node's name (its first output when it has none).
+    pub node: String,
+    /// What went wrong.
+    pub message: String,
+}
+
 /// Runs `graph` (nodes in topological order) on `inputs` and calls `visit(name, tensor)` for
 /// every tensor a node computes, before its consumers read it (so `visit` may change it,
 /// e.g. fake-quantize it). Errors name the node.
@@ -32,7 +42,7 @@ pub fn run(
     consts: &HashMap<String, Const>,
     inputs: &[(String, FTensor)],
     mut visit: impl FnMut(&str, &mut FTensor),
-) -> Result<(), (String, String)> {
+) -> Result<(), EvalError> {
     let mut env: HashMap<String, FTensor> = inputs.iter().cloned().collect();
     for n in &graph.node {
         let get = |i: usize| -> Result<FTensor, String> {
@@ -42,12 +52,12 @@ pub fn run(
                 .or_else(|| consts.get(key).map(FTensor::from_const))
                 .ok_or_else(|| format!("input `{key}` is not computed"))
         };
-        let mut out = eval(n, opset, consts, &get).map_err(|m| (crate::node_name(n), m))?;
+        let mut out = eval(n, opset, consts, &get).map_err(|message| EvalError { node: crate::node_name(n), message })?;
         if out.data.len() != out.shape.iter().product::<usize>() {
-            return Err((
-                crate::node_name(n),
-                format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape),
-            ));
+            return Err(EvalError {
+                node: crate::node_name(n),
+                message: format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape),
+            });
         }
         if let Some(o) = n.output.first() {
             visit(o, &mut out);

@@ -28,6 +28,12 @@ pub(crate) struct Fail {
     pub(crate) help: String,
 }
 
+impl From<crate::NodeFault> for Fail {
+    fn from(fault: crate::NodeFault) -> Self {
+        Fail::from(fault.0)
+    }
+}
+
 impl From<String> for Fail {
     fn from(message: String) -> Self {
         Fail { message, help: "see docs/ONNX.md for the operators and forms Systole imports".into() }
@@ -105,7 +111,7 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
     };
     let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
     for t in &graph.initializer {
-        let c = Const::from_proto(t).map_err(|m| graph_err(m, "save the model with its weights inside the file"))?;
+        let c = Const::from_proto(t).map_err(|m| graph_err(m.0, "save the model with its weights inside the file"))?;
         imp.syms.insert(t.name.clone(), Sym::Const(c));
     }
     let mut float_inputs = vec![];
@@ -571,7 +577,7 @@ impl Importer {
                 if xs.len() != 4 {
                     return fail(format!("input of shape {xs:?}; a 2-D convolution takes NCHW"), "use Conv2d");
                 }
-                let groups = attrs::group(n).map_err(|m| Fail { message: m, help: "set group to a divisor of the channels".into() })?;
+                let groups = attrs::group(n).map_err(|m| Fail { message: m.0, help: "set group to a divisor of the channels".into() })?;
                 if cg.checked_mul(groups) != Some(xs[1]) {
                     return fail(
                         format!("{groups} groups of {cg} channels do not match the input's {} channels", xs[1]),

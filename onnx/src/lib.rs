@@ -33,6 +33,30 @@ pub fn supported() -> Vec<(&'static str, Vec<&'static str>)> {
     ops::domains().into_iter().map(|d| (d, ops::names(d))).collect()
 }
 
+/// What is wrong with one node's attributes, inputs or values, before the node's name and
+/// the file are attached (as [`OnnxError::Import`] or [`OnnxError::Node`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct NodeFault(pub String);
+
+impl From<String> for NodeFault {
+    fn from(message: String) -> Self {
+        NodeFault(message)
+    }
+}
+
+impl From<&str> for NodeFault {
+    fn from(message: &str) -> Self {
+        NodeFault(message.into())
+    }
+}
+
+impl From<NodeFault> for String {
+    fn from(fault: NodeFault) -> Self {
+        fault.0
+    }
+}
+
 /// Why a model file could not be read.
 #[derive(Debug, Error, Diagnostic)]
 pub enum OnnxError {

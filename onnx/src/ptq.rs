@@ -62,10 +62,29 @@ pub fn standard_normal(rng: &mut impl rand::Rng) -> f32 {
     ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
 }
 
+/// Why a calibration batch does not fit the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// The model has other than one input.
+    #[error("the model has {inputs} inputs; a calibration batch serves single-input models")]
+    Inputs {
+        /// The model's inputs.
+        inputs: usize,
+    },
+    /// The batch is not inputs of the model's input shape stacked along axis 0.
+    #[error("a batch of shape {batch:?} is not a whole number of inputs of shape {input:?}")]
+    Shape {
+        /// The batch's shape.
+        batch: Vec<usize>,
+        /// The model input's shape.
+        input: Vec<usize>,
+    },
+}
+
 /// Splits a calibration batch (axis 0) into samples of the model's (single) input shape.
-pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Sample>, String> {
+pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Sample>, BatchError> {
     let [(name, shape)] = &model.inputs[..] else {
-        return Err(format!("the model has {} inputs; a calibration batch serves single-input models", model.inputs.len()));
+        return Err(BatchError::Inputs { inputs: model.inputs.len() });
     };
     let per: usize = shape.iter().product();
     let squeeze = systole_core::npy::squeeze;
@@ -73,7 +92,7 @@ pub fn samples_from_batch(model: &OnnxModel, batch: &FTensor) -> Result<Vec<Samp
     let one = squeeze(&batch.shape) == squeeze(shape);
     let stacked = batch.shape.len() >= 2 && shape.len() >= 2 && squeeze(&batch.shape[1..]) == squeeze(&shape[1..]);
     if per == 0 || !batch.data.len().is_multiple_of(per) || batch.data.is_empty() || !(one || stacked) {
-        return Err(format!("a batch of shape {:?} is not a whole number of inputs of shape {shape:?}", batch.shape));
+        return Err(BatchError::Shape { batch: batch.shape.clone(), input: shape.clone() });
     }
     Ok(batch.data.chunks(per).map(|c| vec![(name.clone(), FTensor { shape: shape.clone(), data: c.to_vec() })]).collect())
 }
@@ -124,9 +143,9 @@ pub fn quantize_with_bits(
             }
             widen(name, t);
         }
-        float::run(&folded, model.opset, &consts, sample, |name, t| widen(name, t)).map_err(|(node, m)| {
-            let n = nodes.iter().find(|n| node_name(n) == node).cloned().unwrap_or_default();
-            node_err(&n, m, "see docs/ONNX.md for the operators of float models")
+        float::run(&folded, model.opset, &consts, sample, |name, t| widen(name, t)).map_err(|e| {
+            let n = nodes.iter().find(|n| node_name(n) == e.node).cloned().unwrap_or_default();
+            node_err(&n, e.message, "see docs/ONNX.md for the operators of float models")
         })?;
     }
 
@@ -297,11 +316,11 @@ pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>
     let graph_err = |message: String, help: &str| OnnxError::Graph { path: path.into(), message, help: help.into() };
     let mut consts: HashMap<String, Const> = HashMap::new();
     for t in &graph.initializer {
-        consts.insert(t.name.clone(), Const::from_proto(t).map_err(|m| graph_err(m, "save the model with its weights inside"))?);
+        consts.insert(t.name.clone(), Const::from_proto(t).map_err(|m| graph_err(m.0, "save the model with its weights inside"))?);
     }
     for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
         let c = attrs::tensor(n, "value").ok_or_else(|| node_err(n, "has no tensor `value`".into(), "export again"))?;
-        consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m, "export again"))?);
+        consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m.0, "export again"))?);
     }
     for n in &graph.node {
         let need = required_inputs(&n.op_type, model.opset);
@@ -389,7 +408,7 @@ fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const
         let (Some(g), Some(b), Some(m), Some(v)) = (get(1), get(2), get(3), get(4)) else {
             return Err((Box::new(bn.clone()), "scale, bias, mean and variance must be constants".into()));
         };
-        let eps = attrs::batch_norm_epsilon(&bn, &v).map_err(|m| (Box::new(bn.clone()), m))?;
+        let eps = attrs::batch_norm_epsilon(&bn, &v).map_err(|m| (Box::new(bn.clone()), m.0))?;
         let conv = nodes[ci].clone();
         let w = conv
             .input

@@ -34,6 +34,38 @@ fn edp(r: &Record) -> f64 {
     r.energy_uj * r.latency_ms
 }
 
+/// Why a report or chart could not be written.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ReportError {
+    /// No point of the sweep is valid, so there is nothing to chart.
+    #[error("none of the {records} points is valid; nothing to plot")]
+    #[diagnostic(help("the records' `status` and `error` fields say why each point failed"))]
+    NothingValid {
+        /// The records read.
+        records: usize,
+    },
+    /// The font compiled into the binary does not parse.
+    #[error("the bundled DejaVu Sans does not parse")]
+    Font,
+    /// Plotters could not draw or write a chart file.
+    #[error("{}: {message}", file.display())]
+    Draw {
+        /// The chart file.
+        file: PathBuf,
+        /// Plotters' message.
+        message: String,
+    },
+    /// The Markdown page could not be written.
+    #[error("{}: {error}", path.display())]
+    Write {
+        /// The page's file.
+        path: PathBuf,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
+}
+
+/// A drawing step's result: plotters' message, which [`Chart::write`] gives its file.
 type DrawResult<T> = Result<T, String>;
 
 fn err<E: std::fmt::Display>(e: E) -> String {
@@ -45,14 +77,14 @@ const FONT: &str = "sans-serif";
 
 /// Registers the bundled DejaVu Sans as [`FONT`] (once per process): the bitmap backend
 /// renders text with it, and both backends measure text with it.
-fn register_font() -> DrawResult<()> {
-    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
-                .map_err(|_| "the bundled DejaVu Sans does not parse".to_string())
-        })
-        .clone()
+fn register_font() -> Result<(), ReportError> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let parsed = REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok());
+    if *parsed {
+        Ok(())
+    } else {
+        Err(ReportError::Font)
+    }
 }
 
 /// What a compression search found on one architecture, for [`write_search_chart`].
@@ -71,7 +103,7 @@ pub struct SearchFront<'a> {
 
 /// Draws a compression search's front (cost against SQNR) into `out/name.svg` and
 /// `out/name.png`; returns the files written.
-pub fn write_search_chart(f: &SearchFront, out: &Path, name: &str) -> DrawResult<Vec<PathBuf>> {
+pub fn write_search_chart(f: &SearchFront, out: &Path, name: &str) -> Result<Vec<PathBuf>, ReportError> {
     register_font()?;
     let mut files = vec![];
     Chart::Search(f).write(out, name, (900, 640), &mut files)?;
@@ -143,20 +175,21 @@ impl Chart<'_> {
     }
 
     /// Draws the chart into `out/name.svg` and `out/name.png`.
-    fn write(&self, out: &Path, name: &str, size: (u32, u32), files: &mut Vec<PathBuf>) -> DrawResult<()> {
+    fn write(&self, out: &Path, name: &str, size: (u32, u32), files: &mut Vec<PathBuf>) -> Result<(), ReportError> {
         let (svg, png) = (out.join(format!("{name}.svg")), out.join(format!("{name}.png")));
-        self.draw(&SVGBackend::new(&svg, size).into_drawing_area()).map_err(|e| format!("{}: {e}", svg.display()))?;
-        self.draw(&BitMapBackend::new(&png, size).into_drawing_area()).map_err(|e| format!("{}: {e}", png.display()))?;
+        self.draw(&SVGBackend::new(&svg, size).into_drawing_area()).map_err(|message| ReportError::Draw { file: svg.clone(), message })?;
+        self.draw(&BitMapBackend::new(&png, size).into_drawing_area())
+            .map_err(|message| ReportError::Draw { file: png.clone(), message })?;
         files.extend([svg, png]);
         Ok(())
     }
 }
 
 /// Writes the charts and the page into `out`; returns the files written.
-pub fn write(records: &[Record], out: &Path) -> DrawResult<Vec<PathBuf>> {
+pub fn write(records: &[Record], out: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let ok: Vec<&Record> = records.iter().filter(|r| r.status == "ok").collect();
     if ok.is_empty() {
-        return Err(format!("none of the {} points is valid; nothing to plot", records.len()));
+        return Err(ReportError::NothingValid { records: records.len() });
     }
     register_font()?;
     let front = pareto(&ok);
@@ -166,7 +199,8 @@ pub fn write(records: &[Record], out: &Path) -> DrawResult<Vec<PathBuf>> {
     Chart::Utilization(ok[chosen]).write(out, "utilization", (1000, 560), &mut files)?;
     Chart::Roofline(ok[chosen]).write(out, "roofline", (900, 640), &mut files)?;
     let page_path = out.join("report.md");
-    std::fs::write(&page_path, page(records, &ok, &front, chosen)).map_err(|e| format!("{}: {e}", page_path.display()))?;
+    std::fs::write(&page_path, page(records, &ok, &front, chosen))
+        .map_err(|error| ReportError::Write { path: page_path.clone(), error })?;
     files.push(page_path);
     Ok(files)
 }

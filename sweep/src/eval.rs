@@ -123,7 +123,7 @@ pub fn evaluate(
     rec.objective = objective;
     let arch = match space.arch(id) {
         Ok(a) => a,
-        Err(e) => return rec.failed("invalid", e),
+        Err(e) => return rec.failed("invalid", e.message),
     };
     if let Err(e) = arch.validate() {
         return rec.failed("invalid", format!("{e}{}", e.help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()));

@@ -75,12 +75,21 @@ pub struct Space {
 
 /// The architecture `base` with `values` and the name `name`, unvalidated, or why the values
 /// do not make one.
-fn arch_with(base: &toml::Table, values: Vec<(String, toml::Value)>, name: String) -> Result<ArchConfig, String> {
+fn arch_with(base: &toml::Table, values: Vec<(String, toml::Value)>, name: String) -> Result<ArchConfig, PointError> {
     let mut table = base.clone();
     table.extend(values);
     table.insert("name".into(), toml::Value::String(name));
-    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-    toml::from_str::<ArchConfig>(&text).map_err(|e| e.message().to_string())
+    let text = toml::to_string(&table).map_err(|e| PointError { message: e.to_string() })?;
+    toml::from_str::<ArchConfig>(&text).map_err(|e| PointError { message: e.message().to_string() })
+}
+
+/// Why a point's values do not make an architecture (a value of another type than its
+/// field's, as TOML's decoder words it).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct PointError {
+    /// The decoder's message.
+    pub message: String,
 }
 
 /// One machine's part of a sweep: `index` of `count`.
@@ -135,7 +144,7 @@ impl Space {
             for (i, v) in values.iter().enumerate() {
                 arch_with(&base_table, vec![(key.clone(), v.clone())], String::new()).map_err(|e| {
                     invalid(
-                        ConfigError::new(format!("params.{key}[{i}]"), e)
+                        ConfigError::new(format!("params.{key}[{i}]"), e.message)
                             .help("name an ArchConfig field with values of its type (docs/ARCHITECTURE.md section 2)"),
                     )
                 })?;
@@ -194,7 +203,7 @@ impl Space {
 
     /// The architecture of point `id`, unvalidated (its own `name` is `<space>-<id>`), or why
     /// its values do not make one.
-    pub fn arch(&self, id: u64) -> Result<ArchConfig, String> {
+    pub fn arch(&self, id: u64) -> Result<ArchConfig, PointError> {
         arch_with(&self.base_table, self.values(id), format!("{}-{id}", self.name))
     }
 

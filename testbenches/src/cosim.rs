@@ -9,6 +9,7 @@
 
 use crate::system::System;
 use crate::tools::{Simulator, ToolError, VectorRun};
+use crate::LadderError;
 use std::path::Path;
 use std::time::Duration;
 use systole_core::isa::Unit;
@@ -270,34 +271,34 @@ fn apply(sys: &mut System, ports: &[(String, usize)], v: &[i64]) {
 
 /// Checks an RTL run against the simulator's outputs and instruction timing; `Err` names
 /// the first differing output element or the first diverging completion.
-pub fn compare(program: &Program, expected: &[Tensor], timing: &[InstrTiming], total: u64, rtl: &RtlRun) -> Result<(), String> {
+pub fn compare(program: &Program, expected: &[Tensor], timing: &[InstrTiming], total: u64, rtl: &RtlRun) -> Result<(), LadderError> {
     for (u, unit) in Unit::ALL.iter().enumerate() {
         let model: Vec<(usize, u64)> = timing.iter().enumerate().filter(|(_, t)| t.unit == *unit).map(|(i, t)| (i, t.done - 1)).collect();
         for (k, &(i, want)) in model.iter().enumerate() {
             match rtl.completions[u].get(k) {
                 Some(&got) if got == want => {}
                 got => {
-                    return Err(format!(
+                    return Err(LadderError::Mismatch(format!(
                         "{unit:?} instruction #{k} (program index {i}: {}) completes in cycle {} in the RTL, {want} in the timing model",
                         program.instrs[i],
                         got.map_or("never".to_string(), |g| g.to_string())
-                    ))
+                    )))
                 }
             }
         }
     }
     if rtl.cycles != Some(total) {
-        return Err(format!(
+        return Err(LadderError::Mismatch(format!(
             "the RTL's cycle counter reads {}, the simulator's total is {total}",
             rtl.cycles.map_or("nothing (not finished)".to_string(), |c| c.to_string())
-        ));
+        )));
     }
     if expected.len() != rtl.outputs.len() {
-        return Err(format!("{} expected outputs, {} read from the RTL", expected.len(), rtl.outputs.len()));
+        return Err(LadderError::Mismatch(format!("{} expected outputs, {} read from the RTL", expected.len(), rtl.outputs.len())));
     }
     for (t, (want, got)) in expected.iter().zip(&rtl.outputs).enumerate() {
         if let Some((idx, s, r)) = want.first_mismatch(got) {
-            return Err(format!("output {t}: first mismatch at NHWC {idx:?}: simulator {s}, RTL {r}"));
+            return Err(LadderError::Mismatch(format!("output {t}: first mismatch at NHWC {idx:?}: simulator {s}, RTL {r}")));
         }
     }
     Ok(())
@@ -321,7 +322,11 @@ pub struct Ladder {
 
 impl Ladder {
     /// Rungs 1 and 2: golden, then compiler + simulator, which must agree bit for bit.
-    pub fn new(arch: &ArchConfig, layer: &systole_core::layer::Layer, data: &systole_core::workload::LayerData) -> Result<Self, String> {
+    pub fn new(
+        arch: &ArchConfig,
+        layer: &systole_core::layer::Layer,
+        data: &systole_core::workload::LayerData,
+    ) -> Result<Self, LadderError> {
         Self::with_choice(arch, layer, data, systole_mappings::search::Choice::Best(Default::default()))
     }
 
@@ -331,10 +336,10 @@ impl Ladder {
         layer: &systole_core::layer::Layer,
         data: &systole_core::workload::LayerData,
         choice: systole_mappings::search::Choice,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LadderError> {
         let o = crate::golden_vs_sim_with(arch, layer, data, choice)?;
         if let Some(m) = o.mismatch() {
-            return Err(format!("golden vs sim: {m}"));
+            return Err(LadderError::Mismatch(format!("golden vs sim: {m}")));
         }
         let dram = o.program.dram_with_inputs(&[&data.input]);
         Ok(Self { golden: o.golden, sim: o.sim, cycles: o.report.cycles, program: o.program, dram, timing: o.timing })
@@ -347,7 +352,7 @@ impl Ladder {
     }
 
     /// Checks an RTL run against rung 2.
-    pub fn check(&self, rtl: &RtlRun) -> Result<(), String> {
+    pub fn check(&self, rtl: &RtlRun) -> Result<(), LadderError> {
         compare(&self.program, std::slice::from_ref(&self.sim), &self.timing, self.cycles, rtl)
     }
 }

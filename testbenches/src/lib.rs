@@ -28,8 +28,22 @@ impl Outcome {
     }
 }
 
+/// Why a rung of the ladder failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LadderError {
+    /// The compiler refused the case.
+    #[error("compile: {0}")]
+    Compile(#[from] systole_compiler::CompileError),
+    /// The simulator refused the program.
+    #[error("sim: {0}")]
+    Sim(#[from] systole_sim::SimError),
+    /// Two rungs disagree: the first differing element or completion.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
 /// Runs `layer` through golden and through compiler + simulator.
-pub fn golden_vs_sim(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Outcome, String> {
+pub fn golden_vs_sim(arch: &ArchConfig, layer: &Layer, data: &LayerData) -> Result<Outcome, LadderError> {
     golden_vs_sim_with(arch, layer, data, systole_mappings::search::Choice::Best(Default::default()))
 }
 
@@ -39,10 +53,10 @@ pub fn golden_vs_sim_with(
     layer: &Layer,
     data: &LayerData,
     choice: systole_mappings::search::Choice,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, LadderError> {
     let golden = systole_golden::layer(layer, data);
-    let program = systole_compiler::compile_layer_with(arch, layer, data, choice).map_err(|e| format!("compile: {e}"))?;
-    let (mut outs, exe) = systole_sim::run(arch, &program, &[&data.input]).map_err(|e| format!("sim: {e}"))?;
+    let program = systole_compiler::compile_layer_with(arch, layer, data, choice)?;
+    let (mut outs, exe) = systole_sim::run(arch, &program, &[&data.input])?;
     Ok(Outcome { golden, sim: outs.remove(0), report: exe.report, program, timing: exe.timing })
 }
 

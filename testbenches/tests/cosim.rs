@@ -343,9 +343,9 @@ proptest! {
     ) {
         let arch = ArchConfig { dram_latency: arch.dram_latency.min(8), ..arch };
         let data = LayerData::random(&layer, seed);
-        let ladder = Ladder::new(&arch, &layer, &data).map_err(TestCaseError::fail)?;
+        let ladder = Ladder::new(&arch, &layer, &data).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let rtl = run_rust_hdl(&arch, &ladder.program, &ladder.dram, &ladder.script(&arch));
-        ladder.check(&rtl).map_err(TestCaseError::fail)?;
+        ladder.check(&rtl).map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
 }
 

@@ -36,7 +36,7 @@ impl Case {
     /// Compiles, simulates and compares with golden; also checks the report's invariants.
     fn check(&self) -> Result<(), TestCaseError> {
         let data = LayerData::random(&self.layer, self.seed);
-        let out = golden_vs_sim(&self.arch, &self.layer, &data).map_err(TestCaseError::fail)?;
+        let out = golden_vs_sim(&self.arch, &self.layer, &data).map_err(|e| TestCaseError::fail(e.to_string()))?;
         if let Some(m) = out.mismatch() {
             return Err(TestCaseError::fail(m));
         }
@@ -91,7 +91,7 @@ proptest! {
         if let Ok(mappings) = systole_mappings::search::feasible_mappings(&c.arch, &c.layer) {
             let m = *pick.get(&mappings);
             let out = golden_vs_sim_with(&c.arch, &c.layer, &LayerData::random(&c.layer, c.seed), systole_mappings::search::Choice::Fixed(m))
-                .map_err(TestCaseError::fail)?;
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(out.program.mapping, Some(m));
             if let Some(msg) = out.mismatch() {
                 return Err(TestCaseError::fail(format!("{m}: {msg}")));
