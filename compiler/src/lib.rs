@@ -4,7 +4,7 @@
 //!  Layer + LayerData
 //!     │  layout:    DRAM placement of input (padded with the zero point), output, tables
 //!     │  lowering:  dense conv / GEMM -> im2col GEMM (WS or OS);  depthwise -> Toeplitz GEMMs
-//!     │  tiling:    tile sizes chosen by a cycle estimate, within every SRAM's capacity
+//!     │  tiling:    the mapping systole-mappings chooses (its space, estimates and search)
 //!     ▼
 //!  Steps ──► emit: weight streaming, WS preload chaining, Sync waits from region use
 //!     ▼
