@@ -59,12 +59,28 @@ pub enum Pruning {
     },
 }
 
+/// What `--prune` and policy files accept.
+const PRUNING_USAGE: &str = "use `none`, `unstructured:0.5`, `channels:0.25` or an N:M pattern such as `2:4` or `1:4`";
+
+/// A value that is not a [`Pruning`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PruningError {
+    /// `unstructured:R` or `channels:R` with `R` outside `[0, 1)`.
+    #[error("`{0}`: the ratio must be a number in [0, 1); {PRUNING_USAGE}")]
+    Ratio(String),
+    /// `N:M` without `1 <= N < M <= 64`.
+    #[error("`{0}`: N:M needs 1 <= N < M <= 64")]
+    NofM(String),
+    /// Not a pruning at all.
+    #[error("`{0}` is not a pruning; {PRUNING_USAGE}")]
+    Unknown(String),
+}
+
 impl std::str::FromStr for Pruning {
-    type Err = String;
+    type Err = PruningError;
 
     /// `none`, `unstructured:R` (`0 <= R < 1`) or `N:M` (`1 <= N < M <= 64`), e.g. `2:4`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let usage = "use `none`, `unstructured:0.5`, `channels:0.25` or an N:M pattern such as `2:4` or `1:4`";
+    fn from_str(s: &str) -> Result<Self, PruningError> {
         if s == "none" {
             return Ok(Pruning::None);
         }
@@ -75,14 +91,14 @@ impl std::str::FromStr for Pruning {
             if let Some(r) = s.strip_prefix(prefix) {
                 return match r.parse::<f64>() {
                     Ok(ratio) if (0.0..1.0).contains(&ratio) => Ok(make(ratio)),
-                    _ => Err(format!("`{s}`: the ratio must be a number in [0, 1); {usage}")),
+                    _ => Err(PruningError::Ratio(s.into())),
                 };
             }
         }
         match s.split_once(':').map(|(n, m)| (n.parse::<usize>(), m.parse::<usize>())) {
             Some((Ok(n), Ok(m))) if 1 <= n && n < m && m <= 64 => Ok(Pruning::NofM { n, m }),
-            Some((Ok(_), Ok(_))) => Err(format!("`{s}`: N:M needs 1 <= N < M <= 64")),
-            _ => Err(format!("`{s}` is not a pruning; {usage}")),
+            Some((Ok(_), Ok(_))) => Err(PruningError::NofM(s.into())),
+            _ => Err(PruningError::Unknown(s.into())),
         }
     }
 }
@@ -700,7 +716,7 @@ mod tests {
         assert_eq!("unstructured:0.5".parse::<Pruning>(), Ok(Pruning::Unstructured { ratio: 0.5 }));
         assert_eq!("none".parse::<Pruning>(), Ok(Pruning::None));
         for bad in ["4:2", "0:4", "unstructured:1.5", "half"] {
-            let e = bad.parse::<Pruning>().unwrap_err();
+            let e = bad.parse::<Pruning>().unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
         }
     }

@@ -101,13 +101,18 @@ pub enum Objective {
 }
 
 impl std::str::FromStr for Objective {
-    type Err = String;
+    type Err = UnknownObjective;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownObjective> {
         match s {
             "latency" => Ok(Objective::Latency),
             "energy" => Ok(Objective::Energy),
-            other => Err(format!("`{other}` is not an objective: latency or energy")),
+            other => Err(UnknownObjective(other.into())),
         }
     }
 }
+
+/// A name that is not an [`Objective`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an objective: latency or energy")]
+pub struct UnknownObjective(pub String);

@@ -43,15 +43,20 @@ pub enum PeProducts {
 }
 
 impl std::str::FromStr for PeProducts {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownPeProducts;
+    fn from_str(s: &str) -> Result<Self, UnknownPeProducts> {
         match s {
             "dsp" => Ok(Self::Dsp),
             "logic" => Ok(Self::Logic),
-            _ => Err(format!("`{s}` is neither `dsp` nor `logic`")),
+            _ => Err(UnknownPeProducts(s.into())),
         }
     }
 }
+
+/// A name that is not a [`PeProducts`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is neither `dsp` nor `logic`")]
+pub struct UnknownPeProducts(pub String);
 
 /// One pin: the top-level port name and the package site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -42,16 +42,21 @@ pub enum BoardMemory {
 }
 
 impl std::str::FromStr for BoardMemory {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownMemory;
+    fn from_str(s: &str) -> Result<Self, UnknownMemory> {
         match s {
             "block-ram" => Ok(Self::BlockRam),
             "spram" => Ok(Self::Spram),
             "dram" => Ok(Self::Dram),
-            _ => Err(format!("`{s}` is none of `block-ram`, `spram` and `dram`")),
+            _ => Err(UnknownMemory(s.into())),
         }
     }
 }
+
+/// A name that is not a [`BoardMemory`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is none of `block-ram`, `spram` and `dram`")]
+pub struct UnknownMemory(pub String);
 
 /// Bytes in one SB_SPRAM256KA (16K x 16 bits).
 pub const SPRAM_BYTES: usize = 32 * 1024;

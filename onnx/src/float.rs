@@ -4,6 +4,7 @@
 
 use crate::attrs::Const;
 use crate::ops::Eval;
+use crate::NodeFault;
 use onnx_protobuf::{GraphProto, NodeProto};
 use std::collections::HashMap;
 
@@ -45,14 +46,14 @@ pub fn run(
 ) -> Result<(), EvalError> {
     let mut env: HashMap<String, FTensor> = inputs.iter().cloned().collect();
     for n in &graph.node {
-        let get = |i: usize| -> Result<FTensor, String> {
+        let get = |i: usize| -> Result<FTensor, NodeFault> {
             let key = n.input.get(i).filter(|s| !s.is_empty()).ok_or_else(|| format!("input {i} is missing"))?;
             env.get(key)
                 .cloned()
                 .or_else(|| consts.get(key).map(FTensor::from_const))
-                .ok_or_else(|| format!("input `{key}` is not computed"))
+                .ok_or_else(|| NodeFault(format!("input `{key}` is not computed")))
         };
-        let mut out = eval(n, opset, consts, &get).map_err(|message| EvalError { node: crate::node_name(n), message })?;
+        let mut out = eval(n, opset, consts, &get).map_err(|fault| EvalError { node: crate::node_name(n), message: fault.0 })?;
         if out.data.len() != out.shape.iter().product::<usize>() {
             return Err(EvalError {
                 node: crate::node_name(n),
@@ -72,20 +73,22 @@ fn eval(
     n: &NodeProto,
     opset: i64,
     consts: &HashMap<String, Const>,
-    input: &dyn Fn(usize) -> Result<FTensor, String>,
-) -> Result<FTensor, String> {
+    input: &dyn Fn(usize) -> Result<FTensor, NodeFault>,
+) -> Result<FTensor, NodeFault> {
     match crate::ops::find(&n.domain, &n.op_type).and_then(|op| op.eval) {
         Some(eval) => eval(&Eval { n, opset, consts, input }),
-        None => Err(format!("{} is not supported in float models", n.op_type)),
+        None => Err(NodeFault(format!("{} is not supported in float models", n.op_type))),
     }
 }
 
 /// A tensor's data of `shape`, every element `value`, if it has at most
 /// [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
-pub(crate) fn zeros(shape: &[usize], value: f32) -> Result<Vec<f32>, String> {
+pub(crate) fn zeros(shape: &[usize], value: f32) -> Result<Vec<f32>, NodeFault> {
     match systole_core::input::tensor_elements(shape.iter().map(|&d| d as u64)) {
         Some(n) => Ok(vec![value; n as usize]),
-        None => Err(format!("computes a tensor of shape {shape:?}, more than {} elements", systole_core::input::MAX_TENSOR_ELEMENTS)),
+        None => {
+            Err(NodeFault(format!("computes a tensor of shape {shape:?}, more than {} elements", systole_core::input::MAX_TENSOR_ELEMENTS)))
+        }
     }
 }
 

@@ -102,20 +102,39 @@ pub struct Shard {
 }
 
 impl std::str::FromStr for Shard {
-    type Err = String;
+    type Err = ShardError;
 
     /// `K/N` with `0 <= K < N`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (k, n) = s.split_once('/').ok_or_else(|| format!("`{s}` is not K/N"))?;
+    fn from_str(s: &str) -> Result<Self, ShardError> {
+        let (k, n) = s.split_once('/').ok_or_else(|| ShardError::NotKOverN(s.into()))?;
         let (index, count): (u64, u64) = (
-            k.trim().parse().map_err(|_| format!("`{k}` is not a number"))?,
-            n.trim().parse().map_err(|_| format!("`{n}` is not a number"))?,
+            k.trim().parse().map_err(|_| ShardError::NotANumber(k.into()))?,
+            n.trim().parse().map_err(|_| ShardError::NotANumber(n.into()))?,
         );
         if count == 0 || index >= count {
-            return Err(format!("shard {index}/{count}: need 0 <= K < N"));
+            return Err(ShardError::OutOfRange { index, count });
         }
         Ok(Self { index, count })
     }
+}
+
+/// A `--shard` value that is not `K/N` with `0 <= K < N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    /// No `/`.
+    #[error("`{0}` is not K/N")]
+    NotKOverN(String),
+    /// `K` or `N` is not a number.
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    /// `N = 0` or `K >= N`.
+    #[error("shard {index}/{count}: need 0 <= K < N")]
+    OutOfRange {
+        /// `K`.
+        index: u64,
+        /// `N`.
+        count: u64,
+    },
 }
 
 impl Space {

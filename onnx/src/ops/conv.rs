@@ -5,6 +5,7 @@ use super::{input, need, output, Eval, OpDef};
 use crate::attrs::{self, Window};
 use crate::float::{zeros, FTensor};
 use crate::import::{Fail, Importer, PendingOp};
+use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use rayon::prelude::*;
 use systole_core::layer::Activation;
@@ -33,21 +34,21 @@ fn import_conv(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     Ok(())
 }
 
-fn eval_conv(e: &Eval) -> Result<FTensor, String> {
+fn eval_conv(e: &Eval) -> Result<FTensor, NodeFault> {
     let (n, x, w) = (e.n, &e.get(0)?, &e.get(1)?);
     let b = if e.has(2) { Some(e.get(2)?) } else { None };
     let ([nb, c, h, wd], [k, cg, r, s]) =
         (x.shape[..].try_into().map_err(|_| "Conv input must be NCHW")?, w.shape[..].try_into().map_err(|_| "Conv weights must be 4-D")?);
     let groups = attrs::group(n)?;
     if cg.checked_mul(groups) != Some(c) || k % groups != 0 {
-        return Err(format!("{groups} groups of {cg} channels do not match {c} input and {k} output channels"));
+        return Err(NodeFault(format!("{groups} groups of {cg} channels do not match {c} input and {k} output channels")));
     }
     let win = Window::read(n, Some([r, s]), [h, wd])?;
     if win.kernel != [r, s] {
-        return Err(format!("kernel_shape {:?} differs from the weights' {:?}", win.kernel, [r, s]));
+        return Err(NodeFault(format!("kernel_shape {:?} differs from the weights' {:?}", win.kernel, [r, s])));
     }
     if b.as_ref().is_some_and(|b| b.data.len() != k) {
-        return Err(format!("the bias must hold {k} values"));
+        return Err(NodeFault(format!("the bias must hold {k} values")));
     }
     let out = attrs::window_out(&x.shape, &win, k)?;
     let (p, q) = (out[2], out[3]);

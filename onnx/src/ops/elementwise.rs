@@ -7,6 +7,7 @@ use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs;
 use crate::float::{map, FTensor};
 use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
+use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::layer::Activation;
 
@@ -86,13 +87,13 @@ fn activation(imp: &Importer, n: &NodeProto) -> Result<Activation, Fail> {
     }
 }
 
-fn eval_relu(e: &Eval) -> Result<FTensor, String> {
+fn eval_relu(e: &Eval) -> Result<FTensor, NodeFault> {
     Ok(map(e.get(0)?, |v| v.max(0.0)))
 }
 
-fn eval_clip(e: &Eval) -> Result<FTensor, String> {
+fn eval_clip(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
-    let bound = |i: usize, a: &str, d: f32| -> Result<f32, String> {
+    let bound = |i: usize, a: &str, d: f32| -> Result<f32, NodeFault> {
         if e.opset < 11 {
             return Ok(attrs::float(n, a, d));
         }
@@ -105,24 +106,24 @@ fn eval_clip(e: &Eval) -> Result<FTensor, String> {
     Ok(map(e.get(0)?, |v| v.max(lo).min(hi)))
 }
 
-fn eval_add(e: &Eval) -> Result<FTensor, String> {
+fn eval_add(e: &Eval) -> Result<FTensor, NodeFault> {
     let (a, b) = (e.get(0)?, e.get(1)?);
     if a.shape == b.shape {
         Ok(FTensor { data: a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect(), shape: a.shape })
     } else if b.data.len() == 1 {
         Ok(map(a, |v| v + b.data[0]))
     } else {
-        Err(format!("adds shapes {:?} and {:?}; broadcasting is not supported", a.shape, b.shape))
+        Err(NodeFault(format!("adds shapes {:?} and {:?}; broadcasting is not supported", a.shape, b.shape)))
     }
 }
 
-fn eval_batch_norm(e: &Eval) -> Result<FTensor, String> {
+fn eval_batch_norm(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let (g, b, m, v) = (e.get(1)?, e.get(2)?, e.get(3)?, e.get(4)?);
     let c = x.shape.get(1).copied().ok_or("input has no channel axis")?;
     if [&g, &b, &m, &v].iter().any(|t| t.data.len() != c) {
-        return Err(format!("scale, bias, mean and variance must hold {c} values"));
+        return Err(NodeFault(format!("scale, bias, mean and variance must hold {c} values")));
     }
     let eps = attrs::batch_norm_epsilon(n, &v.data)?;
     let inner: usize = x.shape[2..].iter().product();

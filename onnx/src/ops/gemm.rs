@@ -6,6 +6,7 @@ use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs;
 use crate::float::{zeros, FTensor};
 use crate::import::{fail, Fail, Importer, PendingOp};
+use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::layer::Activation;
 
@@ -48,7 +49,7 @@ fn import_float(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     Ok(())
 }
 
-fn eval_float(e: &Eval) -> Result<FTensor, String> {
+fn eval_float(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let (a, b) = (e.get(0)?, e.get(1)?);
     let gemm = n.op_type == "Gemm";
@@ -60,11 +61,11 @@ fn eval_float(e: &Eval) -> Result<FTensor, String> {
         (a.shape[..].try_into().map_err(|_| "A must be a matrix")?, b.shape[..].try_into().map_err(|_| "B must be a matrix")?);
     let (bk, nn) = if tb { (b1, b0) } else { (b0, b1) };
     if bk != k {
-        return Err(format!("[{m}, {k}] times {:?}: inner sizes differ", b.shape));
+        return Err(NodeFault(format!("[{m}, {k}] times {:?}: inner sizes differ", b.shape)));
     }
     let c = if gemm && e.has(2) { Some(e.get(2)?) } else { None };
     if c.as_ref().is_some_and(|c| c.data.len() != nn && c.data.len() != 1) {
-        return Err(format!("C must hold 1 or {nn} values"));
+        return Err(NodeFault(format!("C must hold 1 or {nn} values")));
     }
     let mut out = zeros(&[m, nn], 0.0)?;
     for i in 0..m {

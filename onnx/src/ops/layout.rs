@@ -6,6 +6,7 @@ use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs::{self, Const};
 use crate::float::{zeros, FTensor};
 use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
+use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::layer::Activation;
 use systole_core::network::{Op, Quant, ValueId};
@@ -138,20 +139,20 @@ fn concat_op(imp: &Importer, n: &NodeProto, vs: &[ValueId]) -> Result<PendingOp,
     Ok(PendingOp::Concat { axis, shape })
 }
 
-fn eval_flatten(e: &Eval) -> Result<FTensor, String> {
+fn eval_flatten(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     Ok(FTensor { shape: attrs::flatten(&x.shape, attrs::int(n, "axis", 1))?, data: x.data })
 }
 
-fn eval_reshape(e: &Eval) -> Result<FTensor, String> {
+fn eval_reshape(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let target = n.input.get(1).and_then(|t| e.consts.get(t)).ok_or("the shape must be a constant")?;
     Ok(FTensor { shape: attrs::reshape(&x.shape, &target.vals, attrs::int(n, "allowzero", 0) != 0)?, data: x.data })
 }
 
-fn eval_transpose(e: &Eval) -> Result<FTensor, String> {
+fn eval_transpose(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let perm = attrs::perm(n, x.shape.len())?;
@@ -159,13 +160,13 @@ fn eval_transpose(e: &Eval) -> Result<FTensor, String> {
     Ok(FTensor { shape: perm.iter().map(|&p| x.shape[p]).collect(), data: order.iter().map(|&i| x.data[i]).collect() })
 }
 
-fn eval_concat(e: &Eval) -> Result<FTensor, String> {
+fn eval_concat(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let parts: Vec<FTensor> = (0..n.input.len()).map(|i| e.get(i)).collect::<Result<_, _>>()?;
     let first = parts.first().ok_or("has no inputs")?.shape.clone();
     let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), first.len())?;
     if parts.iter().any(|p| p.shape.len() != first.len() || (0..first.len()).any(|d| d != axis && p.shape[d] != first[d])) {
-        return Err(format!("concatenates shapes that differ off axis {axis}"));
+        return Err(NodeFault(format!("concatenates shapes that differ off axis {axis}")));
     }
     let outer: usize = parts[0].shape[..axis].iter().product();
     let mut shape = parts[0].shape.clone();
@@ -180,7 +181,7 @@ fn eval_concat(e: &Eval) -> Result<FTensor, String> {
     Ok(FTensor { shape, data })
 }
 
-fn eval_pad(e: &Eval) -> Result<FTensor, String> {
+fn eval_pad(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let pads: Vec<f64> = if e.opset < 11 {
@@ -189,12 +190,12 @@ fn eval_pad(e: &Eval) -> Result<FTensor, String> {
         e.get(1)?.data.iter().map(|&p| p as f64).collect()
     };
     if let Some(p) = pads.iter().find(|&&p| p < 0.0) {
-        return Err(format!("pads {pads:?} has the negative value {p} (a crop), which Systole does not support"));
+        return Err(NodeFault(format!("pads {pads:?} has the negative value {p} (a crop), which Systole does not support")));
     }
     let pads: Vec<usize> = pads.iter().map(|&p| p as usize).collect();
     let rank = x.shape.len();
     if pads.len() != 2 * rank {
-        return Err(format!("pads {pads:?} do not give two values per axis"));
+        return Err(NodeFault(format!("pads {pads:?} do not give two values per axis")));
     }
     let value = if e.has(2) { e.get(2)?.data.first().copied().unwrap_or(0.0) } else { 0.0 };
     let out_shape: Vec<usize> = (0..rank).map(|d| x.shape[d].saturating_add(pads[d]).saturating_add(pads[rank + d])).collect();
@@ -212,10 +213,10 @@ fn eval_pad(e: &Eval) -> Result<FTensor, String> {
     Ok(FTensor { shape: out_shape, data })
 }
 
-fn eval_identity(e: &Eval) -> Result<FTensor, String> {
+fn eval_identity(e: &Eval) -> Result<FTensor, NodeFault> {
     e.get(0)
 }
 
-fn eval_constant(e: &Eval) -> Result<FTensor, String> {
+fn eval_constant(e: &Eval) -> Result<FTensor, NodeFault> {
     Ok(FTensor::from_const(&Const::from_proto(attrs::tensor(e.n, "value").ok_or("has no tensor `value`")?)?))
 }

@@ -16,6 +16,7 @@
 use crate::attrs::Const;
 use crate::float::FTensor;
 use crate::import::{Fail, Importer};
+use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use std::collections::HashMap;
 
@@ -45,7 +46,7 @@ pub(crate) struct OpDef {
 pub(crate) type Translate = fn(&mut Importer, &NodeProto) -> Result<(), Fail>;
 
 /// An operator's float semantics: the output of one node from its inputs.
-pub(crate) type Evaluate = fn(&Eval) -> Result<FTensor, String>;
+pub(crate) type Evaluate = fn(&Eval) -> Result<FTensor, NodeFault>;
 
 /// Every family's operators.
 const FAMILIES: &[&[OpDef]] = &[conv::OPS, gemm::OPS, quant::OPS, elementwise::OPS, pool::OPS, layout::OPS];
@@ -96,12 +97,12 @@ pub(crate) struct Eval<'a> {
     /// Initializers and `Constant` outputs by name.
     pub consts: &'a HashMap<String, Const>,
     /// Input `i`'s value.
-    pub input: &'a dyn Fn(usize) -> Result<FTensor, String>,
+    pub input: &'a dyn Fn(usize) -> Result<FTensor, NodeFault>,
 }
 
 impl Eval<'_> {
     /// Input `i`'s value, or an error naming the missing input.
-    pub fn get(&self, i: usize) -> Result<FTensor, String> {
+    pub fn get(&self, i: usize) -> Result<FTensor, NodeFault> {
         (self.input)(i)
     }
 

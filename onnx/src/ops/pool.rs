@@ -6,6 +6,7 @@ use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs::{self, Window};
 use crate::float::{zeros, FTensor};
 use crate::import::{fail, Fail, Importer, Pending, PendingOp};
+use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::layer::Activation;
 use systole_core::network::{Op, ValueId};
@@ -67,7 +68,7 @@ fn pool_op(imp: &Importer, n: &NodeProto, x: ValueId) -> Result<PendingOp, Fail>
     Ok(PendingOp::AvgPool(Window::read(n, None, [shape[2], shape[3]])?.pool(n)?))
 }
 
-fn eval_pool(e: &Eval) -> Result<FTensor, String> {
+fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
