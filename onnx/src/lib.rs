@@ -7,6 +7,7 @@
 
 pub mod attrs;
 pub mod float;
+pub mod fold;
 mod import;
 mod ops;
 pub mod ptq;
@@ -205,18 +206,21 @@ pub fn read(path: &Path) -> Result<OnnxModel, OnnxError> {
 
 /// Decodes and checks `bytes`, the model file `path`.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
-    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Decode { path: path.into(), reason: e.to_string() })?;
-    let Some(graph) = proto.graph.as_ref() else {
+    let mut proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Decode { path: path.into(), reason: e.to_string() })?;
+    if proto.graph.is_none() {
         return Err(OnnxError::NoGraph { path: path.into() });
-    };
+    }
+    let imports = proto.opset_import.clone();
     let opset_of = |domain: &str| -> i64 {
         let d = if domain == "ai.onnx" { "" } else { domain };
-        proto.opset_import.iter().find(|o| o.domain == d || (d.is_empty() && o.domain == "ai.onnx")).map_or(0, |o| o.version)
+        imports.iter().find(|o| o.domain == d || (d.is_empty() && o.domain == "ai.onnx")).map_or(0, |o| o.version)
     };
     let opset = opset_of("");
     if !OPSETS.contains(&opset) {
         return Err(OnnxError::Opset { path: path.into(), opset });
     }
+    fold::fold_constants(&mut proto, opset, path)?;
+    let graph = proto.graph.as_ref().expect("checked above");
     for node in &graph.node {
         check_node(path, node, opset_of(&node.domain))?;
     }
@@ -269,7 +273,12 @@ fn check_node(path: &Path, node: &NodeProto, opset: i64) -> Result<(), OnnxError
     }
     let ops = ops::names(domain);
     let name = node_name(node);
-    let help = if ops.is_empty() {
+    let help = if fold::FOLDED.contains(&node.op_type.as_str()) && domain.is_empty() {
+        format!(
+            "Systole folds {} only when its inputs are constants (for Shape: when its input's shape is known); here they are computed from the input",
+            node.op_type
+        )
+    } else if ops.is_empty() {
         format!("Systole reads the default ONNX domain and com.microsoft, not `{domain}`")
     } else {
         format!("supported in this domain: {}", ops.join(", "))

@@ -156,7 +156,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 fn apply(model: &mut onnx_protobuf::ModelProto, e: &Edit) {
     let g = model.graph.as_mut().unwrap();
     let names: Vec<String> = g.node.iter().flat_map(|n| n.output.clone()).chain(g.initializer.iter().map(|t| t.name.clone())).collect();
-    let ops: Vec<&str> = onnx::supported().into_iter().flat_map(|(_, ops)| ops).collect();
+    let ops: Vec<&str> = onnx::supported().into_iter().flat_map(|(_, ops)| ops).chain(onnx::fold::FOLDED.iter().copied()).collect();
     match e {
         Edit::Attr { node, attr, value } => {
             let n = node.get_mut(&mut g.node);
