@@ -169,6 +169,15 @@ pub fn int_attr(name: &str, v: i64) -> AttributeProto {
     a
 }
 
+/// A float attribute.
+pub fn float_attr(name: &str, v: f32) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.f = v;
+    a.type_ = AttributeType::FLOAT.into();
+    a
+}
+
 /// An integer-list attribute.
 pub fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
     let mut a = AttributeProto::new();
@@ -228,9 +237,12 @@ pub fn tensor<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
 
 /// Non-negative integers from an attribute list, each checked.
 /// A BatchNormalization's `epsilon` (default 1e-5), after checking that it is finite and
-/// not negative and that every channel's `variance + epsilon` is positive (its square root
-/// divides).
+/// not negative, that every channel's `variance + epsilon` is positive (its square root
+/// divides), and that statistics are per channel (`spatial = 1`, the only form after opset 8).
 pub fn batch_norm_epsilon(node: &NodeProto, variance: &[f32]) -> Result<f32, NodeFault> {
+    if int(node, "spatial", 1) != 1 {
+        return Err(NodeFault("spatial = 0 (statistics per element, opsets 7-8) is not supported".into()));
+    }
     let eps = float(node, "epsilon", 1e-5);
     if !(eps.is_finite() && eps >= 0.0) {
         return Err(NodeFault(format!("epsilon = {eps}; it must be a finite value of at least 0")));

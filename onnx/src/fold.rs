@@ -10,7 +10,7 @@
 //!   computes on zeros (run only when such a `Shape` remains, and again while that makes
 //!   progress).
 //! - `Dropout` in inference is the identity: it becomes an `Identity` (its mask must be
-//!   unused).
+//!   unread).
 //!
 //! Integer tensors keep ONNX's integer semantics (`Div` truncates toward zero, `Cast` to an
 //! integer truncates). A node that cannot be folded stays, and the operator check then
@@ -69,8 +69,10 @@ pub struct Folded {
 pub fn fold_constants(proto: &mut ModelProto, opset: i64, path: &Path) -> Result<Folded, OnnxError> {
     let Some(graph) = proto.graph.as_mut() else { return Ok(Folded::default()) };
     let mut done = Folded::default();
+    let read: HashSet<String> =
+        graph.node.iter().flat_map(|n| n.input.iter().cloned()).chain(graph.output.iter().map(|o| o.name.clone())).collect();
     for n in graph.node.iter_mut().filter(|n| is_default(n) && n.op_type == "Dropout") {
-        if n.output.get(1).is_some_and(|m| !m.is_empty()) {
+        if n.output.get(1).is_some_and(|m| read.contains(m)) {
             continue;
         }
         n.op_type = "Identity".into();

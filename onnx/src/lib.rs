@@ -21,9 +21,11 @@ use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, Message, ModelPro
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-/// Default-domain opsets the importer accepts: QLinearConv and the QDQ operators have their
-/// current semantics from opset 10 (per-axis quantization from 13).
-pub const OPSETS: std::ops::RangeInclusive<i64> = 10..=21;
+/// Default-domain opsets the reader accepts. Operators whose form changed are read per
+/// version (Pad's and Clip's attributes before 11, Unsqueeze's and Squeeze's axes before
+/// 13, Slice's before 10); the quantization operators exist from 10
+/// (`ops::OpDef::since`), and post-training quantization writes opset 13 or later.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
 
 /// The largest input the importer accepts (a 4096 x 4096 RGB image is 50 M).
 pub const MAX_INPUT_ELEMENTS: usize = 1 << 26;
@@ -268,8 +270,14 @@ pub fn node_name(n: &NodeProto) -> String {
 
 fn check_node(path: &Path, node: &NodeProto, opset: i64) -> Result<(), OnnxError> {
     let domain = if node.domain == "ai.onnx" { "" } else { node.domain.as_str() };
-    if ops::find(domain, &node.op_type).is_some() {
-        return Ok(());
+    if let Some(op) = ops::find(domain, &node.op_type) {
+        if opset >= op.since {
+            return Ok(());
+        }
+        let name = node_name(node);
+        let help = format!("{} exists from opset {} of its domain; re-export the model at opset 13 or later", node.op_type, op.since);
+        let node = Box::new(NodeOp { name, op: node.op_type.clone(), domain: domain.into(), opset });
+        return Err(OnnxError::Unsupported { path: path.into(), node, help });
     }
     let ops = ops::names(domain);
     let name = node_name(node);
@@ -348,8 +356,12 @@ mod tests {
 
     #[test]
     fn bad_opsets_shapes_and_missing_graphs_are_named() {
-        let e = parse(Path::new(FILE), &model(vec![], &nchw(), 7)).unwrap_err();
-        assert!(matches!(e, OnnxError::Opset { opset: 7, .. }), "{e:?}");
+        let e = parse(Path::new(FILE), &model(vec![], &nchw(), 6)).unwrap_err();
+        assert!(matches!(e, OnnxError::Opset { opset: 6, .. }), "{e:?}");
+        // Opset 9 reads, but the quantization operators exist from 10.
+        let q = crate::attrs::node_proto("QuantizeLinear", "q", &["x", "s"], "y", vec![]);
+        let e = parse(Path::new(FILE), &model(vec![q], &nchw(), 9)).unwrap_err();
+        assert!(matches!(&e, OnnxError::Unsupported { node, help, .. } if node.opset == 9 && help.contains("from opset 10")), "{e:?}");
         let dims = [dimension::Value::DimValue(1), dimension::Value::DimParam("h".into())];
         let e = parse(Path::new(FILE), &model(vec![], &dims, 13)).unwrap_err();
         assert_eq!(e.to_string(), "models/m.onnx: input `x` has dimension 1 = `h`, which is not a fixed size");

@@ -218,7 +218,15 @@ pub fn quantize_with_bits(
         out_nodes.push(m);
         add_qdq(&out, &raw, &out, q, &mut out_nodes, &mut inits);
     }
+    to_input_form(&mut out_nodes, model.opset, &mut inits);
+    // int4 zero points (activations quantized to int4) exist in Q/DQ from opset 21.
+    let int4_opset = if inits.iter().any(|t| t.data_type == dtype::INT4) { 21 } else { QUANTIZED_OPSET };
+    let opset = model.opset.max(int4_opset);
     let mut proto = model.proto.clone();
+    for o in proto.opset_import.iter_mut().filter(|o| o.domain.is_empty() || o.domain == "ai.onnx") {
+        o.version = opset;
+    }
+    proto.ir_version = proto.ir_version.max(7);
     let g = proto.graph.as_mut().expect("read checks the graph");
     g.node = out_nodes;
     let used: std::collections::HashSet<&str> = g.node.iter().flat_map(|n| n.input.iter().map(|s| s.as_str())).collect();
@@ -235,7 +243,53 @@ pub fn quantize_with_bits(
     );
     kept.extend(inits);
     g.initializer = kept;
-    Ok(OnnxModel { proto, opset: model.opset, inputs: model.inputs.clone() })
+    Ok(OnnxModel { proto, opset, inputs: model.inputs.clone() })
+}
+
+/// The oldest default-domain opset post-training quantization writes: per-axis
+/// QuantizeLinear and DequantizeLinear (the weights' per-channel scales) need 13, and int4
+/// activations 21.
+pub const QUANTIZED_OPSET: i64 = 13;
+
+/// Rewrites the nodes of a model read at `opset` whose form changed at opset 11 (Pad's
+/// `pads` and `value` attributes, Clip's `min` and `max`) into the input form that
+/// [`QUANTIZED_OPSET`] reads, adding their values to `inits`.
+fn to_input_form(nodes: &mut [NodeProto], opset: i64, inits: &mut Vec<onnx_protobuf::TensorProto>) {
+    if opset >= 11 {
+        return;
+    }
+    for n in nodes.iter_mut() {
+        let out = n.output.first().cloned().unwrap_or_default();
+        match n.op_type.as_str() {
+            "Pad" => {
+                let pads: Vec<f64> = attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p as f64).collect();
+                let (p, v) = (format!("{out}__pads"), format!("{out}__value"));
+                inits.push(tensor_proto(&p, &[pads.len()], dtype::INT64, &pads));
+                inits.push(tensor_proto(&v, &[], dtype::FLOAT, &[attrs::float(n, "value", 0.0) as f64]));
+                n.input.truncate(1);
+                n.input.extend([p, v]);
+                n.attribute.retain(|a| a.name == "mode");
+            }
+            "Clip" => {
+                n.input.truncate(1);
+                for bound in ["min", "max"] {
+                    match n.attribute.iter().find(|a| a.name == bound) {
+                        Some(a) => {
+                            let name = format!("{out}__{bound}");
+                            inits.push(tensor_proto(&name, &[], dtype::FLOAT, &[a.f as f64]));
+                            n.input.push(name);
+                        }
+                        None => n.input.push(String::new()),
+                    }
+                }
+                while n.input.last().is_some_and(|i| i.is_empty()) {
+                    n.input.pop();
+                }
+                n.attribute.retain(|a| a.name != "min" && a.name != "max");
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Widens the calibration range `r` (min, max) to the finite values of `t`.

@@ -12,8 +12,8 @@ use systole_core::layer::Activation;
 
 /// The convolution family.
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef { domain: "", name: "Conv", import: import_conv, eval: Some(eval_conv) },
-    OpDef { domain: "", name: "QLinearConv", import: import_qlinear_conv, eval: None },
+    OpDef { domain: "", name: "Conv", since: 7, import: import_conv, eval: Some(eval_conv) },
+    OpDef { domain: "", name: "QLinearConv", since: 10, import: import_qlinear_conv, eval: None },
 ];
 
 fn import_qlinear_conv(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {

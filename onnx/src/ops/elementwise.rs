@@ -13,11 +13,11 @@ use systole_core::layer::Activation;
 
 /// The elementwise family.
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef { domain: "", name: "Add", import: import_add, eval: Some(eval_add) },
-    OpDef { domain: MICROSOFT, name: "QLinearAdd", import: import_qlinear_add, eval: None },
-    OpDef { domain: "", name: "Relu", import: import_activation, eval: Some(eval_relu) },
-    OpDef { domain: "", name: "Clip", import: import_activation, eval: Some(eval_clip) },
-    OpDef { domain: "", name: "BatchNormalization", import: import_batch_norm, eval: Some(eval_batch_norm) },
+    OpDef { domain: "", name: "Add", since: 7, import: import_add, eval: Some(eval_add) },
+    OpDef { domain: MICROSOFT, name: "QLinearAdd", since: 1, import: import_qlinear_add, eval: None },
+    OpDef { domain: "", name: "Relu", since: 7, import: import_activation, eval: Some(eval_relu) },
+    OpDef { domain: "", name: "Clip", since: 7, import: import_activation, eval: Some(eval_clip) },
+    OpDef { domain: "", name: "BatchNormalization", since: 7, import: import_batch_norm, eval: Some(eval_batch_norm) },
 ];
 
 fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {

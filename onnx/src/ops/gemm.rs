@@ -12,10 +12,10 @@ use systole_core::layer::Activation;
 
 /// The GEMM family.
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef { domain: "", name: "Gemm", import: import_float, eval: Some(eval_float) },
-    OpDef { domain: "", name: "MatMul", import: import_float, eval: Some(eval_float) },
-    OpDef { domain: "", name: "QLinearMatMul", import: import_quantized, eval: None },
-    OpDef { domain: MICROSOFT, name: "QGemm", import: import_quantized, eval: None },
+    OpDef { domain: "", name: "Gemm", since: 7, import: import_float, eval: Some(eval_float) },
+    OpDef { domain: "", name: "MatMul", since: 7, import: import_float, eval: Some(eval_float) },
+    OpDef { domain: "", name: "QLinearMatMul", since: 10, import: import_quantized, eval: None },
+    OpDef { domain: MICROSOFT, name: "QGemm", since: 1, import: import_quantized, eval: None },
 ];
 
 fn import_quantized(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {

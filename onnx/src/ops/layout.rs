@@ -13,14 +13,14 @@ use systole_core::network::{Op, Quant, ValueId};
 
 /// The layout family.
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef { domain: "", name: "Reshape", import: import_reshape, eval: Some(eval_reshape) },
-    OpDef { domain: "", name: "Flatten", import: import_flatten, eval: Some(eval_flatten) },
-    OpDef { domain: "", name: "Transpose", import: import_transpose, eval: Some(eval_transpose) },
-    OpDef { domain: "", name: "Pad", import: import_pad, eval: Some(eval_pad) },
-    OpDef { domain: "", name: "Concat", import: import_concat, eval: Some(eval_concat) },
-    OpDef { domain: MICROSOFT, name: "QLinearConcat", import: import_qlinear_concat, eval: None },
-    OpDef { domain: "", name: "Identity", import: import_identity, eval: Some(eval_identity) },
-    OpDef { domain: "", name: "Constant", import: import_constant, eval: Some(eval_constant) },
+    OpDef { domain: "", name: "Reshape", since: 7, import: import_reshape, eval: Some(eval_reshape) },
+    OpDef { domain: "", name: "Flatten", since: 7, import: import_flatten, eval: Some(eval_flatten) },
+    OpDef { domain: "", name: "Transpose", since: 7, import: import_transpose, eval: Some(eval_transpose) },
+    OpDef { domain: "", name: "Pad", since: 7, import: import_pad, eval: Some(eval_pad) },
+    OpDef { domain: "", name: "Concat", since: 7, import: import_concat, eval: Some(eval_concat) },
+    OpDef { domain: MICROSOFT, name: "QLinearConcat", since: 1, import: import_qlinear_concat, eval: None },
+    OpDef { domain: "", name: "Identity", since: 7, import: import_identity, eval: Some(eval_identity) },
+    OpDef { domain: "", name: "Constant", since: 7, import: import_constant, eval: Some(eval_constant) },
 ];
 
 fn import_constant(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
@@ -106,6 +106,7 @@ fn import_pad(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
             return fail("the axes input is not supported", "give pads for every axis");
         }
         let value = match n.input.get(2).filter(|s| !s.is_empty()) {
+            _ if imp.opset < 11 => attrs::float(n, "value", 0.0) as f64,
             Some(c) => imp.constant(c, "constant_value")?.scalar().unwrap_or(f64::NAN),
             None => 0.0,
         };
@@ -183,6 +184,9 @@ fn eval_concat(e: &Eval) -> Result<FTensor, NodeFault> {
 
 fn eval_pad(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
+    if attrs::string(n, "mode", "constant") != "constant" {
+        return Err(NodeFault("only constant padding is supported".into()));
+    }
     let x = e.get(0)?;
     let pads: Vec<f64> = if e.opset < 11 {
         attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p as f64).collect()
@@ -197,7 +201,13 @@ fn eval_pad(e: &Eval) -> Result<FTensor, NodeFault> {
     if pads.len() != 2 * rank {
         return Err(NodeFault(format!("pads {pads:?} do not give two values per axis")));
     }
-    let value = if e.has(2) { e.get(2)?.data.first().copied().unwrap_or(0.0) } else { 0.0 };
+    let value = if e.opset < 11 {
+        attrs::float(n, "value", 0.0)
+    } else if e.has(2) {
+        e.get(2)?.data.first().copied().unwrap_or(0.0)
+    } else {
+        0.0
+    };
     let out_shape: Vec<usize> = (0..rank).map(|d| x.shape[d].saturating_add(pads[d]).saturating_add(pads[rank + d])).collect();
     let mut data = zeros(&out_shape, value)?;
     let strides = systole_core::tensor::row_major_strides(&out_shape);

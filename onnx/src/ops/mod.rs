@@ -36,6 +36,9 @@ pub(crate) struct OpDef {
     pub domain: &'static str,
     /// The `op_type`.
     pub name: &'static str,
+    /// The first opset of its domain in which it has the form imported here (10 for the
+    /// quantization operators; 7, the oldest default-domain opset read, for the others).
+    pub since: i64,
     /// Its translation into the network being imported.
     pub import: Translate,
     /// Its float semantics, for operators of float models.

@@ -13,11 +13,11 @@ use systole_core::network::{Op, ValueId};
 
 /// The pooling family.
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef { domain: "", name: "MaxPool", import: import_max_pool, eval: Some(eval_pool) },
-    OpDef { domain: "", name: "AveragePool", import: import_average_pool, eval: Some(eval_pool) },
-    OpDef { domain: "", name: "GlobalAveragePool", import: import_average_pool, eval: Some(eval_pool) },
-    OpDef { domain: MICROSOFT, name: "QLinearAveragePool", import: import_qlinear_average_pool, eval: None },
-    OpDef { domain: MICROSOFT, name: "QLinearGlobalAveragePool", import: import_qlinear_average_pool, eval: None },
+    OpDef { domain: "", name: "MaxPool", since: 7, import: import_max_pool, eval: Some(eval_pool) },
+    OpDef { domain: "", name: "AveragePool", since: 7, import: import_average_pool, eval: Some(eval_pool) },
+    OpDef { domain: "", name: "GlobalAveragePool", since: 7, import: import_average_pool, eval: Some(eval_pool) },
+    OpDef { domain: MICROSOFT, name: "QLinearAveragePool", since: 1, import: import_qlinear_average_pool, eval: None },
+    OpDef { domain: MICROSOFT, name: "QLinearGlobalAveragePool", since: 1, import: import_qlinear_average_pool, eval: None },
 ];
 
 fn import_qlinear_average_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {

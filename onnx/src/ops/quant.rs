@@ -12,8 +12,8 @@ use systole_core::network::{NetInput, Node, Op, Quant};
 
 /// The quantization family.
 pub(crate) const OPS: &[OpDef] = &[
-    OpDef { domain: "", name: "QuantizeLinear", import: import_quantize, eval: None },
-    OpDef { domain: "", name: "DequantizeLinear", import: import_dequantize, eval: None },
+    OpDef { domain: "", name: "QuantizeLinear", since: 10, import: import_quantize, eval: None },
+    OpDef { domain: "", name: "DequantizeLinear", since: 10, import: import_dequantize, eval: None },
 ];
 
 fn import_quantize(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
