@@ -131,6 +131,61 @@ pub enum Op {
     /// DequantizeLinear then QuantizeLinear to the output value's quantization, with an
     /// optional activation (a standalone ReLU / ReLU6 between two quantizations).
     Requantize(Activation),
+    /// A nonlinear function of each element, as ONNX Runtime runs it on int8 data (a
+    /// table of QuantizeLinear(f(DequantizeLinear(x))), f in f32).
+    Unary(UnaryFn),
+}
+
+/// An elementwise nonlinearity ([`Op::Unary`]), with ONNX's definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnaryFn {
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// `max(0, min(1, alpha * x + beta))`.
+    HardSigmoid {
+        /// Slope (ONNX default 0.2).
+        alpha: f32,
+        /// Offset (ONNX default 0.5).
+        beta: f32,
+    },
+    /// `x * max(0, min(1, x / 6 + 1 / 2))` (ONNX's HardSwish: HardSigmoid with alpha 1/6,
+    /// beta 1/2, times x).
+    HardSwish,
+    /// `x` for `x >= 0`, else `alpha * x`.
+    LeakyRelu {
+        /// Slope below zero (ONNX default 0.01).
+        alpha: f32,
+    },
+}
+
+impl UnaryFn {
+    /// The function at `x`, in f32 as ONNX Runtime computes it.
+    pub fn apply(&self, x: f32) -> f32 {
+        let hard_sigmoid = |x: f32, alpha: f32, beta: f32| (alpha * x + beta).clamp(0.0, 1.0);
+        match *self {
+            UnaryFn::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            UnaryFn::HardSigmoid { alpha, beta } => hard_sigmoid(x, alpha, beta),
+            UnaryFn::HardSwish => x * hard_sigmoid(x, 1.0 / 6.0, 0.5),
+            UnaryFn::LeakyRelu { alpha } => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
+        }
+    }
+
+    /// Short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryFn::Sigmoid => "sigmoid",
+            UnaryFn::HardSigmoid { .. } => "hardsigmoid",
+            UnaryFn::HardSwish => "hardswish",
+            UnaryFn::LeakyRelu { .. } => "leakyrelu",
+        }
+    }
 }
 
 impl Op {
@@ -167,6 +222,7 @@ impl Op {
             Op::Transpose { .. } => "transpose",
             Op::Pad { .. } => "pad",
             Op::Requantize(_) => "requantize",
+            Op::Unary(f) => f.name(),
         }
     }
 }

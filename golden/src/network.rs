@@ -142,6 +142,7 @@ pub fn eval_node<E>(
         Op::Requantize(act) => {
             requantize(xd, x.quant, out.quant).iter().map(|&v| activate(v, *act, out.quant.scale, out.quant.zp)).collect()
         }
+        Op::Unary(f) => xd.iter().map(|&v| quantize(f.apply(x.quant.dequantize(v)) / out.quant.scale, out.quant.zp)).collect(),
     })
 }
 

@@ -19,7 +19,7 @@ use petgraph::graph::DiGraph;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use systole_core::layer::{Activation, ConvShape, Layer, LayerOp, QuantParams};
-use systole_core::network::{NetInput, NetOutput, Network, Node, Op, Quant, Value, ValueId};
+use systole_core::network::{NetInput, NetOutput, Network, Node, Op, Quant, UnaryFn, Value, ValueId};
 use systole_core::Tensor;
 
 /// A failure inside one node: message and fix.
@@ -71,6 +71,7 @@ pub(crate) enum PendingOp {
     GlobalAvgPool,
     Concat { axis: usize, shape: Vec<usize> },
     Activation,
+    Unary(UnaryFn),
 }
 
 #[derive(Clone)]
@@ -514,6 +515,7 @@ impl Importer {
             PendingOp::GlobalAvgPool => (Op::GlobalAvgPool, vec![shape[0], shape[1], 1, 1]),
             PendingOp::Concat { axis, shape } => (Op::Concat { axis: *axis }, shape.clone()),
             PendingOp::Activation => (Op::Requantize(p.act), shape),
+            PendingOp::Unary(f) => (Op::Unary(*f), shape),
         };
         if p.act != Activation::None && !matches!(op, Op::Add(_) | Op::Requantize(_)) {
             return fail(

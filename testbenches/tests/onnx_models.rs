@@ -233,3 +233,33 @@ fn resnet18_224_runs_end_to_end_bit_exact() {
 fn uint8_qoperator_model_matches_onnx_runtime_bit_for_bit() {
     check("tiny_qop_u8.onnx", "tiny_qop_u8_out.npy");
 }
+
+#[test]
+fn nonlinear_activations_run_on_the_host_between_accelerator_layers() {
+    // Conv -> Sigmoid -> Conv -> HardSwish -> Conv -> LeakyRelu (opset 14, quantized by
+    // Systole): the simulated network equals the golden one, whose activations
+    // onnx/tests/activations.rs checks against ONNX's definitions.
+    use systole_onnx::zoo::GraphBuilder;
+    let mut g = GraphBuilder::new("acts", &[1, 8, 6, 6], 2);
+    let mut x = "x".to_string();
+    for op in ["Sigmoid", "HardSwish", "LeakyRelu"] {
+        let c = g.conv(&x, 8, 3, 1, 1, 1, 1.0, true);
+        x = g.node(op, "act", &[&c], vec![], vec![1, 8, 6, 6]);
+    }
+    let mut m = g.finish(&x);
+    m.opset_import[0].version = 14;
+    let path = Path::new("acts.onnx");
+    let bytes = systole_onnx::OnnxModel { proto: m, opset: 14, inputs: vec![] }.to_bytes();
+    let model = systole_onnx::parse(path, &bytes).unwrap();
+    let quantized = systole_onnx::ptq::quantize(&model, path, &systole_onnx::ptq::random_samples(&model, 2, 3)).unwrap();
+    let net = systole_onnx::import(&quantized, path).unwrap();
+    let data: Vec<f32> = (0..288).map(|i| ((i * 31) % 29) as f32 / 7.0 - 2.0).collect();
+    let x = HostTensor::F32 { shape: vec![1, 8, 6, 6], data };
+    let golden = systole_golden::network::run(&net, std::slice::from_ref(&x)).unwrap();
+    let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
+    let programs = systole_runtime::compile(&arch, &net).unwrap();
+    let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
+    assert_eq!(run.outputs, golden);
+    let host: Vec<&str> = run.report.host.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu"]);
+}

@@ -12,6 +12,7 @@
 //! | [`elementwise`] | Add, QLinearAdd, Relu, Clip, BatchNormalization |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, QLinearAveragePool, QLinearGlobalAveragePool |
 //! | [`layout`] | Reshape, Flatten, Transpose, Pad, Concat, QLinearConcat, Identity, Constant |
+//! | [`activation`] | Sigmoid, HardSigmoid, HardSwish, LeakyRelu, QLinearSigmoid, QLinearLeakyRelu |
 
 use crate::attrs::Const;
 use crate::float::FTensor;
@@ -20,6 +21,7 @@ use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use std::collections::HashMap;
 
+pub(crate) mod activation;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod gemm;
@@ -52,7 +54,7 @@ pub(crate) type Translate = fn(&mut Importer, &NodeProto) -> Result<(), Fail>;
 pub(crate) type Evaluate = fn(&Eval) -> Result<FTensor, NodeFault>;
 
 /// Every family's operators.
-const FAMILIES: &[&[OpDef]] = &[conv::OPS, gemm::OPS, quant::OPS, elementwise::OPS, pool::OPS, layout::OPS];
+const FAMILIES: &[&[OpDef]] = &[conv::OPS, gemm::OPS, quant::OPS, elementwise::OPS, activation::OPS, pool::OPS, layout::OPS];
 
 /// The operator `op_type` of `domain` (`""` and `"ai.onnx"` both name the default domain).
 pub(crate) fn find(domain: &str, op_type: &str) -> Option<&'static OpDef> {

@@ -1,0 +1,114 @@
+//! Sigmoid, HardSigmoid, HardSwish and LeakyRelu on int8: every element of every
+//! activation node equals QuantizeLinear(f(DequantizeLinear(x))) computed here in f64 from
+//! ONNX's definitions (the oracle), to within one output step (f32 against f64 at a
+//! rounding boundary), and exactly at hand-checked points.
+
+use onnx_protobuf::Message;
+use std::path::Path;
+use systole_core::network::{HostTensor, Network, Op, Quant};
+use systole_onnx::attrs::{dtype, float_attr, node_proto, tensor_proto, value_info};
+use systole_onnx::{self as onnx, ptq, zoo::GraphBuilder};
+
+/// ONNX's definitions, in f64.
+fn reference(op: &str, x: f64) -> f64 {
+    let hard_sigmoid = |x: f64, a: f64, b: f64| (a * x + b).clamp(0.0, 1.0);
+    match op {
+        "sigmoid" => 1.0 / (1.0 + (-x).exp()),
+        "hardsigmoid" => hard_sigmoid(x, 0.2, 0.5),
+        "hardswish" => x * hard_sigmoid(x, 1.0 / 6.0, 0.5),
+        "leakyrelu" => {
+            if x >= 0.0 {
+                x
+            } else {
+                0.1 * x
+            }
+        }
+        other => panic!("no reference for {other}"),
+    }
+}
+
+fn quantize(v: f64, q: Quant) -> i32 {
+    ((v / q.scale as f64).round_ties_even() + q.zp as f64).clamp(-128.0, 127.0) as i32
+}
+
+/// Checks every Unary node of `net` after a golden run on `inputs`; returns the elements
+/// checked.
+fn check(net: &Network, inputs: &[HostTensor]) -> usize {
+    let x = systole_golden::network::input_values(net, inputs).unwrap();
+    let values = systole_golden::network::run_with(net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d))).unwrap();
+    let mut checked = 0;
+    for n in &net.nodes {
+        let Op::Unary(f) = n.op else { continue };
+        let (xq, yq) = (net.values[n.inputs[0]].quant, net.values[n.output].quant);
+        for (&a, &y) in values[n.inputs[0]].iter().zip(&values[n.output]) {
+            let want = quantize(reference(f.name(), (a as f64 - xq.zp as f64) * xq.scale as f64), yq);
+            assert!((y as i32 - want).abs() <= 1, "{}: x = {a} gives {y}, the definition {want}", f.name());
+            checked += 1;
+        }
+    }
+    checked
+}
+
+#[test]
+fn float_models_with_each_activation_match_the_definitions() {
+    let mut g = GraphBuilder::new("acts", &[1, 4, 6, 6], 8);
+    let c = g.conv("x", 8, 3, 1, 1, 1, 1.0, true);
+    let s = g.node("Sigmoid", "sig", &[&c], vec![], vec![1, 8, 6, 6]);
+    let c2 = g.conv(&s, 8, 1, 1, 0, 1, 1.0, true);
+    let h = g.node("HardSwish", "hsw", &[&c2], vec![], vec![1, 8, 6, 6]);
+    let c3 = g.conv(&h, 8, 1, 1, 0, 1, 1.0, true);
+    let hs = g.node("HardSigmoid", "hsig", &[&c3], vec![], vec![1, 8, 6, 6]);
+    let c4 = g.conv(&hs, 8, 1, 1, 0, 1, 1.0, true);
+    let y = g.node("LeakyRelu", "leaky", &[&c4], vec![float_attr("alpha", 0.1)], vec![1, 8, 6, 6]);
+    let mut m = g.finish(&y);
+    m.opset_import[0].version = 14;
+    let path = Path::new("acts.onnx");
+    let model = onnx::parse(path, &m.write_to_bytes().unwrap()).unwrap();
+    let net = onnx::import(&ptq::quantize(&model, path, &ptq::random_samples(&model, 2, 6)).unwrap(), path).unwrap();
+    let kinds: Vec<&str> = net.nodes.iter().map(|n| n.op.kind()).filter(|k| !matches!(*k, "conv" | "requantize")).collect();
+    assert_eq!(kinds, ["sigmoid", "hardswish", "hardsigmoid", "leakyrelu"]);
+    let data: Vec<f32> = (0..144).map(|i| ((i * 53) % 41) as f32 / 10.0 - 2.0).collect();
+    assert_eq!(check(&net, &[HostTensor::F32 { shape: vec![1, 4, 6, 6], data }]), 4 * 288);
+    // HardSwish exists from opset 14.
+    m.opset_import[0].version = 13;
+    let e = onnx::parse(path, &m.write_to_bytes().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("HardSwish"), "{e}");
+}
+
+#[test]
+fn qlinear_sigmoid_matches_the_definition_on_every_int8_value() {
+    // QLinearSigmoid(x; 0.1, 0 -> 1/256, -128), ONNX Runtime's QOperator form, on all 256
+    // inputs.
+    let mut m = GraphBuilder::new("qsig", &[1, 256], 1).finish("x");
+    let graph = m.graph.as_mut().unwrap();
+    graph.input[0] =
+        value_info("x", dtype::INT8, &[1.into(), 256.into()].map(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue));
+    graph.output.clear();
+    graph.output.push(value_info(
+        "y",
+        dtype::INT8,
+        &[1.into(), 256.into()].map(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue),
+    ));
+    for (name, t, v) in
+        [("xs", dtype::FLOAT, 0.1), ("xz", dtype::INT8, 0.0), ("ys", dtype::FLOAT, 1.0 / 256.0), ("yz", dtype::INT8, -128.0)]
+    {
+        graph.initializer.push(tensor_proto(name, &[], t, &[v]));
+    }
+    let mut sig = node_proto("QLinearSigmoid", "sig", &["x", "xs", "xz", "ys", "yz"], "y", vec![]);
+    sig.domain = "com.microsoft".into();
+    graph.node.push(sig);
+    let mut ms = onnx_protobuf::OperatorSetIdProto::new();
+    ms.domain = "com.microsoft".into();
+    ms.version = 1;
+    m.opset_import.push(ms);
+    let path = Path::new("qsig.onnx");
+    let net = onnx::import(&onnx::parse(path, &m.write_to_bytes().unwrap()).unwrap(), path).unwrap();
+    let data: Vec<i8> = (-128..=127).collect();
+    let inputs = [HostTensor::I8 { shape: vec![1, 256], data }];
+    assert_eq!(check(&net, &inputs), 256);
+    let out = systole_golden::network::run(&net, &inputs).unwrap();
+    let HostTensor::I8 { data: y, .. } = &out[0] else { panic!("int8 output") };
+    // By hand: sigmoid(0) = 0.5 = 128 steps of 1/256, -128 + 128 = 0; sigmoid(-12.8) is
+    // 2.8e-6, under half a step: -128; sigmoid(12.7) = 0.999997, 256 steps saturate at 127.
+    assert_eq!((y[128], y[0], y[255]), (0, -128, 127));
+}
