@@ -109,8 +109,12 @@ pub enum Op {
     AvgPool(Pool),
     /// QLinearGlobalAveragePool: NCHW to `N x C x 1 x 1`.
     GlobalAvgPool,
-    /// QLinearAdd of two equally shaped tensors, with a fused activation.
+    /// QLinearAdd, the inputs broadcast (numpy rules) to the output's shape, with a fused
+    /// activation.
     Add(Activation),
+    /// QLinearMul, the inputs broadcast (numpy rules) to the output's shape: a per-channel
+    /// scale, squeeze-and-excitation, SiLU's `x * sigmoid(x)`.
+    Mul,
     /// QLinearConcat along `axis`: each input requantized to the output's quantization.
     Concat {
         /// The axis.
@@ -217,6 +221,7 @@ impl Op {
             Op::AvgPool(_) => "avgpool",
             Op::GlobalAvgPool => "globalavgpool",
             Op::Add(_) => "add",
+            Op::Mul => "mul",
             Op::Concat { .. } => "concat",
             Op::Reshape => "reshape",
             Op::Transpose { .. } => "transpose",

@@ -90,3 +90,26 @@ impl Tensor {
         Some((idx, self.data[pos], other.data[pos]))
     }
 }
+
+/// For each element of a row-major tensor of `out` shape, the index of the element of a
+/// tensor of `input` shape that numpy broadcasting pairs with it (`input` aligned to the
+/// right, its size-1 axes repeated).
+pub fn broadcast_indices(out: &[usize], input: &[usize]) -> Vec<usize> {
+    let rank = out.len();
+    let padded: Vec<usize> = std::iter::repeat_n(1, rank - input.len().min(rank)).chain(input.iter().copied()).collect();
+    let strides = row_major_strides(&padded);
+    let count: usize = out.iter().product();
+    let mut indices = Vec::with_capacity(count);
+    let mut at = vec![0usize; rank];
+    for _ in 0..count {
+        indices.push((0..rank).map(|d| if padded[d] == 1 { 0 } else { at[d] * strides[d] }).sum());
+        for d in (0..rank).rev() {
+            at[d] += 1;
+            if at[d] < out[d] {
+                break;
+            }
+            at[d] = 0;
+        }
+    }
+    indices
+}

@@ -197,6 +197,13 @@ pub fn add_one(x: i8, aq: Quant, y: i8, bq: Quant, yq: Quant, act: Activation) -
     activate(quantize(real / yq.scale, yq.zp), act, yq.scale, yq.zp)
 }
 
+/// QLinearMul of one pair of elements, in f32 as ONNX Runtime computes it:
+/// `(a_s (a - a_zp)) (b_s (b - b_zp)) / y_s`, rounded half to even, plus `y_zp`, saturated.
+pub fn mul_one(x: i8, aq: Quant, y: i8, bq: Quant, yq: Quant) -> i8 {
+    let real = (aq.scale * (x as i32 - aq.zp as i32) as f32) * (bq.scale * (y as i32 - bq.zp as i32) as f32);
+    quantize(real / yq.scale, yq.zp)
+}
+
 /// A standalone ReLU or ReLU6 on an int8 tensor quantized with `(scale, zp)`.
 pub fn activation(x: &Tensor, act: Activation, scale: f32, zp: i8) -> Tensor {
     Tensor::from_vec(x.dims, x.data.iter().map(|&v| activate(v, act, scale, zp)).collect())

@@ -119,10 +119,24 @@ pub fn eval_node<E>(
         Op::MaxPool(p) => nhwc_op(&|t| max_pool(t, p)),
         Op::AvgPool(p) => nhwc_op(&|t| avg_pool(t, p, x.quant.scale, x.quant.zp, out.quant.scale, out.quant.zp)),
         Op::GlobalAvgPool => nhwc_op(&|t| global_avg_pool(t, x.quant.scale, x.quant.zp, out.quant.scale, out.quant.zp)),
-        Op::Add(act) => {
+        Op::Add(act) if net.values[node.inputs[1]].shape == x.shape => {
             let (b, bd) = arg(1);
             let flat = |d: &[i8]| Tensor::from_vec([1, 1, 1, d.len()], d.to_vec());
             add(&flat(xd), x.quant, &flat(bd), b.quant, out.quant, *act).data
+        }
+        Op::Add(_) | Op::Mul => {
+            let (b, bd) = arg(1);
+            let (ia, ib) = (
+                systole_core::tensor::broadcast_indices(&out.shape, &x.shape),
+                systole_core::tensor::broadcast_indices(&out.shape, &b.shape),
+            );
+            ia.iter()
+                .zip(&ib)
+                .map(|(&i, &j)| match &node.op {
+                    Op::Add(act) => crate::add_one(xd[i], x.quant, bd[j], b.quant, out.quant, *act),
+                    _ => crate::mul_one(xd[i], x.quant, bd[j], b.quant, out.quant),
+                })
+                .collect()
         }
         Op::Concat { axis } => {
             let outer: usize = out.shape[..*axis].iter().product();

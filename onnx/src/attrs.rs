@@ -236,6 +236,20 @@ pub fn tensor<'a>(node: &'a NodeProto, name: &str) -> Option<&'a TensorProto> {
 }
 
 /// Non-negative integers from an attribute list, each checked.
+/// The shape numpy broadcasting gives `a` and `b` (aligned to the right, size-1 axes
+/// stretched), if they broadcast.
+pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let at = |s: &[usize], d: usize| if d + s.len() >= rank { s[d + s.len() - rank] } else { 1 };
+    (0..rank)
+        .map(|d| match (at(a, d), at(b, d)) {
+            (x, y) if x == y || y == 1 => Some(x),
+            (1, y) => Some(y),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A BatchNormalization's `epsilon` (default 1e-5), after checking that it is finite and
 /// not negative, that every channel's `variance + epsilon` is positive (its square root
 /// divides), and that statistics are per channel (`spatial = 1`, the only form after opset 8).

@@ -67,6 +67,7 @@ pub(crate) enum PendingOp {
     Conv { w: DqConst, bias: Option<Bias> },
     Gemm { trans_b: bool, w: DqConst, bias: Option<Bias> },
     Add,
+    Mul,
     AvgPool(systole_core::network::Pool),
     GlobalAvgPool,
     Concat { axis: usize, shape: Vec<usize> },
@@ -498,12 +499,16 @@ impl Importer {
                 }
                 return self.layer(n, trans_b, (x, xq), &w.q, w.scale.clone(), &w.zp, bias, y, p.act, out);
             }
-            PendingOp::Add => {
+            PendingOp::Add | PendingOp::Mul => {
                 let b = self.shape(p.inputs[1].0);
-                if b != shape {
-                    return fail(format!("adds shapes {shape:?} and {b:?}; broadcasting is not supported"), "add tensors of equal shape");
-                }
-                (Op::Add(p.act), shape)
+                let Some(out) = attrs::broadcast(&shape, &b) else {
+                    return fail(
+                        format!("combines shapes {shape:?} and {b:?}, which do not broadcast"),
+                        "each axis must be equal or 1 in one of them (numpy broadcasting)",
+                    );
+                };
+                check_elements(&n.op_type, &out)?;
+                (if matches!(p.op, PendingOp::Add) { Op::Add(p.act) } else { Op::Mul }, out)
             }
             PendingOp::AvgPool(pool) => {
                 if pool.kernel[0] > shape[2] + pool.pad[0] + pool.pad[2] || pool.kernel[1] > shape[3] + pool.pad[1] + pool.pad[3] {

@@ -390,7 +390,7 @@ pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>
 fn required_inputs(op: &str, opset: i64) -> usize {
     match op {
         "Constant" => 0,
-        "Conv" | "Gemm" | "MatMul" | "Add" | "Reshape" => 2,
+        "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Reshape" => 2,
         "Pad" if opset >= 11 => 2,
         "BatchNormalization" => 5,
         _ => 1,

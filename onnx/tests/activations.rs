@@ -112,3 +112,45 @@ fn qlinear_sigmoid_matches_the_definition_on_every_int8_value() {
     // 2.8e-6, under half a step: -128; sigmoid(12.7) = 0.999997, 256 steps saturate at 127.
     assert_eq!((y[128], y[0], y[255]), (0, -128, 127));
 }
+
+#[test]
+fn squeeze_excitation_and_silu_multiply_as_defined() {
+    // x -> conv (8 ch) -> SiLU (x * Sigmoid(x)) -> SE: GlobalAveragePool -> 1x1 conv ->
+    // Sigmoid -> Mul with the [1, 8, 1, 1] scale broadcast over 6 x 6.
+    let mut g = GraphBuilder::new("se", &[1, 4, 6, 6], 12);
+    let c = g.conv("x", 8, 3, 1, 1, 1, 1.0, true);
+    let s = g.node("Sigmoid", "sig", &[&c], vec![], vec![1, 8, 6, 6]);
+    let silu = g.node("Mul", "silu", &[&c, &s], vec![], vec![1, 8, 6, 6]);
+    let gap = g.node("GlobalAveragePool", "gap", &[&silu], vec![], vec![1, 8, 1, 1]);
+    let fc = g.conv(&gap, 8, 1, 1, 0, 1, 1.0, true);
+    let gate = g.node("Sigmoid", "gate", &[&fc], vec![], vec![1, 8, 1, 1]);
+    let y = g.node("Mul", "excite", &[&silu, &gate], vec![], vec![1, 8, 6, 6]);
+    let m = g.finish(&y);
+    let path = Path::new("se.onnx");
+    let model = onnx::parse(path, &m.write_to_bytes().unwrap()).unwrap();
+    let net = onnx::import(&ptq::quantize(&model, path, &ptq::random_samples(&model, 2, 5)).unwrap(), path).unwrap();
+    let data: Vec<f32> = (0..144).map(|i| ((i * 43) % 37) as f32 / 9.0 - 2.0).collect();
+    let inputs = [HostTensor::F32 { shape: vec![1, 4, 6, 6], data }];
+    let x = systole_golden::network::input_values(&net, &inputs).unwrap();
+    let values = systole_golden::network::run_with(&net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d))).unwrap();
+    let muls: Vec<_> = net.nodes.iter().filter(|n| n.op == Op::Mul).collect();
+    assert_eq!(muls.len(), 2);
+    for n in muls {
+        let (a, b, y) = (&net.values[n.inputs[0]], &net.values[n.inputs[1]], &net.values[n.output]);
+        assert_eq!(y.shape, [1, 8, 6, 6]);
+        for i in 0..y.len() {
+            // The second operand is either [1, 8, 6, 6] or the [1, 8, 1, 1] gate.
+            let j = if b.shape == [1, 8, 1, 1] { i / 36 } else { i };
+            let real = (values[n.inputs[0]][i] as f64 - a.quant.zp as f64)
+                * a.quant.scale as f64
+                * ((values[n.inputs[1]][j] as f64 - b.quant.zp as f64) * b.quant.scale as f64);
+            let want = quantize(real, y.quant);
+            let got = values[n.output][i] as i32;
+            assert!((got - want).abs() <= 1, "element {i}: {got}, the definition {want}");
+        }
+    }
+    // By hand: 0.5 * 0.5 with scales 1/64 and a product scale 1/256: 32 * 32 steps -> 64.
+    let q = |scale: f32, zp: i8| Quant { scale, zp };
+    assert_eq!(systole_golden::mul_one(32, q(1.0 / 64.0, 0), 32, q(1.0 / 64.0, 0), q(1.0 / 256.0, 0)), 64);
+    assert_eq!(systole_golden::mul_one(127, q(0.5, 0), 127, q(0.5, 0), q(0.5, 0)), 127, "saturates");
+}

@@ -63,7 +63,8 @@ fn a_float_model_imported_without_quantization_is_named() {
 }
 
 #[test]
-fn broadcasting_add_is_refused_with_the_node() {
+fn an_add_of_shapes_that_do_not_broadcast_is_refused_with_the_node() {
+    // [1, 4, 4, 4] + [1, 4, 8, 8]: 4 against 8 on two axes.
     let bytes = tiny_float_model(|g| {
         let a = g.conv("x", 4, 1, 1, 0, 1, 2.0, true);
         let p = g.maxpool(&a, 2, 2, 0);
@@ -72,7 +73,7 @@ fn broadcasting_add_is_refused_with_the_node() {
     });
     let e = load(Path::new("m.onnx"), &bytes).unwrap_err();
     let text = e.to_string();
-    assert!(text.starts_with("m.onnx: node `add") && text.contains("is Add") && text.contains("broadcasting"), "{text}");
+    assert!(text.starts_with("m.onnx: node `add") && text.contains("is Add") && text.contains("do not broadcast"), "{text}");
 }
 
 #[test]

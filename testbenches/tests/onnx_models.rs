@@ -235,10 +235,10 @@ fn uint8_qoperator_model_matches_onnx_runtime_bit_for_bit() {
 }
 
 #[test]
-fn nonlinear_activations_run_on_the_host_between_accelerator_layers() {
-    // Conv -> Sigmoid -> Conv -> HardSwish -> Conv -> LeakyRelu (opset 14, quantized by
-    // Systole): the simulated network equals the golden one, whose activations
-    // onnx/tests/activations.rs checks against ONNX's definitions.
+fn activations_and_excitation_run_on_the_host_between_accelerator_layers() {
+    // Conv -> Sigmoid -> Conv -> HardSwish -> Conv -> LeakyRelu -> squeeze-and-excitation
+    // (opset 14, quantized by Systole): the simulated network equals the golden one, whose
+    // activations and products onnx/tests/activations.rs checks against ONNX's definitions.
     use systole_onnx::zoo::GraphBuilder;
     let mut g = GraphBuilder::new("acts", &[1, 8, 6, 6], 2);
     let mut x = "x".to_string();
@@ -246,6 +246,11 @@ fn nonlinear_activations_run_on_the_host_between_accelerator_layers() {
         let c = g.conv(&x, 8, 3, 1, 1, 1, 1.0, true);
         x = g.node(op, "act", &[&c], vec![], vec![1, 8, 6, 6]);
     }
+    // Squeeze-and-excitation: a [1, 8, 1, 1] gate multiplies the feature map.
+    let gap = g.node("GlobalAveragePool", "gap", &[&x], vec![], vec![1, 8, 1, 1]);
+    let fc = g.conv(&gap, 8, 1, 1, 0, 1, 1.0, true);
+    let gate = g.node("Sigmoid", "gate", &[&fc], vec![], vec![1, 8, 1, 1]);
+    x = g.node("Mul", "excite", &[&x, &gate], vec![], vec![1, 8, 6, 6]);
     let mut m = g.finish(&x);
     m.opset_import[0].version = 14;
     let path = Path::new("acts.onnx");
@@ -261,5 +266,5 @@ fn nonlinear_activations_run_on_the_host_between_accelerator_layers() {
     let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
     assert_eq!(run.outputs, golden);
     let host: Vec<&str> = run.report.host.iter().map(|h| h.kind.as_str()).collect();
-    assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu"]);
+    assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu", "globalavgpool", "sigmoid", "mul"]);
 }

@@ -1,11 +1,12 @@
-//! Elementwise operators: `Add` and `QLinearAdd` (a vector-unit or host Add of equal shapes),
+//! Elementwise operators: `Add`, `Mul`, `QLinearAdd` and `QLinearMul` (numpy broadcasting;
+//! an Add of equal shapes may run on the vector unit, the rest on the host),
 //! `Relu` and `Clip` (fused into the layer or Add before them as ReLU or ReLU6, else a
 //! requantization with the activation), and `BatchNormalization`, which post-training
 //! quantization folds into the convolution before it.
 
 use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs;
-use crate::float::{map, FTensor};
+use crate::float::{map, zeros, FTensor};
 use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
@@ -15,6 +16,8 @@ use systole_core::layer::Activation;
 pub(crate) const OPS: &[OpDef] = &[
     OpDef { domain: "", name: "Add", since: 7, import: import_add, eval: Some(eval_add) },
     OpDef { domain: MICROSOFT, name: "QLinearAdd", since: 1, import: import_qlinear_add, eval: None },
+    OpDef { domain: "", name: "Mul", since: 7, import: import_add, eval: Some(eval_add) },
+    OpDef { domain: MICROSOFT, name: "QLinearMul", since: 1, import: import_qlinear_add, eval: None },
     OpDef { domain: "", name: "Relu", since: 7, import: import_activation, eval: Some(eval_relu) },
     OpDef { domain: "", name: "Clip", since: 7, import: import_activation, eval: Some(eval_clip) },
     OpDef { domain: "", name: "BatchNormalization", since: 7, import: import_batch_norm, eval: Some(eval_batch_norm) },
@@ -24,7 +27,7 @@ fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let a = imp.operand(&need(n, 0)?, &need(n, 1)?, input(n, 2))?;
     let b = imp.operand(&need(n, 3)?, &need(n, 4)?, input(n, 5))?;
     let (yq, u8) = imp.quant(&need(n, 6)?, input(n, 7), false)?;
-    let p = Pending { node: n.clone(), op: PendingOp::Add, inputs: vec![a, b], act: Activation::None };
+    let p = Pending { node: n.clone(), op: binary(n), inputs: vec![a, b], act: Activation::None };
     let v = imp.resolve(&p, yq, &output(n))?;
     imp.define(n, v, u8);
     Ok(())
@@ -33,8 +36,17 @@ fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
 fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let a = imp.dq_input(&need(n, 0)?, n)?;
     let b = imp.dq_input(&need(n, 1)?, n)?;
-    imp.pend(n, PendingOp::Add, vec![a, b]);
+    imp.pend(n, binary(n), vec![a, b]);
     Ok(())
+}
+
+/// Add or Mul, whatever the form (QLinearAdd, QLinearMul).
+fn binary(n: &NodeProto) -> PendingOp {
+    if n.op_type.ends_with("Mul") {
+        PendingOp::Mul
+    } else {
+        PendingOp::Add
+    }
 }
 
 fn import_activation(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
@@ -106,15 +118,16 @@ fn eval_clip(e: &Eval) -> Result<FTensor, NodeFault> {
     Ok(map(e.get(0)?, |v| v.max(lo).min(hi)))
 }
 
+/// Add or Mul with numpy broadcasting.
 fn eval_add(e: &Eval) -> Result<FTensor, NodeFault> {
     let (a, b) = (e.get(0)?, e.get(1)?);
-    if a.shape == b.shape {
-        Ok(FTensor { data: a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect(), shape: a.shape })
-    } else if b.data.len() == 1 {
-        Ok(map(a, |v| v + b.data[0]))
-    } else {
-        Err(NodeFault(format!("adds shapes {:?} and {:?}; broadcasting is not supported", a.shape, b.shape)))
-    }
+    let shape = attrs::broadcast(&a.shape, &b.shape)
+        .ok_or_else(|| NodeFault(format!("combines shapes {:?} and {:?}, which do not broadcast", a.shape, b.shape)))?;
+    zeros(&shape, 0.0)?;
+    let (ia, ib) = (systole_core::tensor::broadcast_indices(&shape, &a.shape), systole_core::tensor::broadcast_indices(&shape, &b.shape));
+    let mul = e.n.op_type == "Mul";
+    let data = ia.iter().zip(&ib).map(|(&i, &j)| if mul { a.data[i] * b.data[j] } else { a.data[i] + b.data[j] }).collect();
+    Ok(FTensor { shape, data })
 }
 
 fn eval_batch_norm(e: &Eval) -> Result<FTensor, NodeFault> {
