@@ -115,6 +115,11 @@ pub enum Op {
     /// QLinearMul, the inputs broadcast (numpy rules) to the output's shape: a per-channel
     /// scale, squeeze-and-excitation, SiLU's `x * sigmoid(x)`.
     Mul,
+    /// [`Op::Add`] with a constant second operand (a bias per channel), with a fused
+    /// activation.
+    AddConst(Box<ConstOperand>, Activation),
+    /// [`Op::Mul`] with a constant second operand (a scale per channel).
+    MulConst(Box<ConstOperand>),
     /// QLinearConcat along `axis`: each input requantized to the output's quantization.
     Concat {
         /// The axis.
@@ -138,6 +143,18 @@ pub enum Op {
     /// A nonlinear function of each element, as ONNX Runtime runs it on int8 data (a
     /// table of QuantizeLinear(f(DequantizeLinear(x))), f in f32).
     Unary(UnaryFn),
+}
+
+/// The constant operand of [`Op::AddConst`] and [`Op::MulConst`]: int8 values, quantized
+/// per tensor, broadcast (numpy rules) against the activation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConstOperand {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<i8>,
+    /// Their quantization.
+    pub quant: Quant,
 }
 
 /// An elementwise nonlinearity ([`Op::Unary`]), with ONNX's definitions.
@@ -221,7 +238,8 @@ impl Op {
             Op::AvgPool(_) => "avgpool",
             Op::GlobalAvgPool => "globalavgpool",
             Op::Add(_) => "add",
-            Op::Mul => "mul",
+            Op::Mul | Op::MulConst(_) => "mul",
+            Op::AddConst(..) => "add",
             Op::Concat { .. } => "concat",
             Op::Reshape => "reshape",
             Op::Transpose { .. } => "transpose",

@@ -124,17 +124,18 @@ pub fn eval_node<E>(
             let flat = |d: &[i8]| Tensor::from_vec([1, 1, 1, d.len()], d.to_vec());
             add(&flat(xd), x.quant, &flat(bd), b.quant, out.quant, *act).data
         }
-        Op::Add(_) | Op::Mul => {
-            let (b, bd) = arg(1);
-            let (ia, ib) = (
-                systole_core::tensor::broadcast_indices(&out.shape, &x.shape),
-                systole_core::tensor::broadcast_indices(&out.shape, &b.shape),
-            );
+        Op::Add(_) | Op::Mul | Op::AddConst(..) | Op::MulConst(_) => {
+            let (shape, bd, bq) = match &node.op {
+                Op::AddConst(c, _) | Op::MulConst(c) => (&c.shape, &c.data, c.quant),
+                _ => (&net.values[node.inputs[1]].shape, &values[node.inputs[1]], net.values[node.inputs[1]].quant),
+            };
+            let (ia, ib) =
+                (systole_core::tensor::broadcast_indices(&out.shape, &x.shape), systole_core::tensor::broadcast_indices(&out.shape, shape));
             ia.iter()
                 .zip(&ib)
                 .map(|(&i, &j)| match &node.op {
-                    Op::Add(act) => crate::add_one(xd[i], x.quant, bd[j], b.quant, out.quant, *act),
-                    _ => crate::mul_one(xd[i], x.quant, bd[j], b.quant, out.quant),
+                    Op::Add(act) | Op::AddConst(_, act) => crate::add_one(xd[i], x.quant, bd[j], bq, out.quant, *act),
+                    _ => crate::mul_one(xd[i], x.quant, bd[j], bq, out.quant),
                 })
                 .collect()
         }

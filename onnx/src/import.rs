@@ -68,6 +68,8 @@ pub(crate) enum PendingOp {
     Gemm { trans_b: bool, w: DqConst, bias: Option<Bias> },
     Add,
     Mul,
+    AddConst(Box<systole_core::network::ConstOperand>),
+    MulConst(Box<systole_core::network::ConstOperand>),
     AvgPool(systole_core::network::Pool),
     GlobalAvgPool,
     Concat { axis: usize, shape: Vec<usize> },
@@ -510,6 +512,16 @@ impl Importer {
                 check_elements(&n.op_type, &out)?;
                 (if matches!(p.op, PendingOp::Add) { Op::Add(p.act) } else { Op::Mul }, out)
             }
+            PendingOp::AddConst(c) | PendingOp::MulConst(c) => {
+                let Some(out) = attrs::broadcast(&shape, &c.shape) else {
+                    return fail(
+                        format!("combines shape {shape:?} with a constant of shape {:?}, which do not broadcast", c.shape),
+                        "each axis must be equal or 1 in one of them (numpy broadcasting)",
+                    );
+                };
+                check_elements(&n.op_type, &out)?;
+                (if matches!(p.op, PendingOp::AddConst(_)) { Op::AddConst(c.clone(), p.act) } else { Op::MulConst(c.clone()) }, out)
+            }
             PendingOp::AvgPool(pool) => {
                 if pool.kernel[0] > shape[2] + pool.pad[0] + pool.pad[2] || pool.kernel[1] > shape[3] + pool.pad[1] + pool.pad[3] {
                     return fail(format!("window {:?} exceeds the padded input {shape:?}", pool.kernel), "use a smaller window");
@@ -522,7 +534,7 @@ impl Importer {
             PendingOp::Activation => (Op::Requantize(p.act), shape),
             PendingOp::Unary(f) => (Op::Unary(*f), shape),
         };
-        if p.act != Activation::None && !matches!(op, Op::Add(_) | Op::Requantize(_)) {
+        if p.act != Activation::None && !matches!(op, Op::Add(_) | Op::AddConst(..) | Op::Requantize(_)) {
             return fail(
                 format!("{} feeds a ReLU, which Systole fuses only into conv, GEMM and Add", n.op_type),
                 "quantize the ReLU's input separately",

@@ -198,6 +198,9 @@ pub fn quantize_with_bits(
             out_nodes.push(m);
             continue;
         }
+        if matches!(op, "Add" | "Mul") {
+            quantize_operands(n, &mut m, &consts, &mut out_nodes, &mut inits);
+        }
         if matches!(op, "Conv" | "Gemm" | "MatMul") {
             quantize_weights(n, &mut m, &consts, &quant, weight_bits(&node_name(n)), &mut out_nodes, &mut inits)
                 .map_err(|msg| node_err(n, msg, "Systole quantizes constant weights"))?;
@@ -504,6 +507,30 @@ fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const
         nodes.remove(bi);
     }
     Ok(())
+}
+
+/// Replaces the float constant operands of an Add or Mul (a bias or scale per channel)
+/// with DequantizeLinear of int8 values, quantized per tensor over their range.
+fn quantize_operands(
+    n: &NodeProto,
+    m: &mut NodeProto,
+    consts: &HashMap<String, Const>,
+    out_nodes: &mut Vec<NodeProto>,
+    inits: &mut Vec<onnx_protobuf::TensorProto>,
+) {
+    for k in 0..2 {
+        let Some(c) = n.input.get(k).and_then(|i| consts.get(i)).filter(|c| c.dtype == dtype::FLOAT) else { continue };
+        let (lo, hi) = c.vals.iter().fold((0.0f32, 0.0f32), |(a, b), &v| (a.min(v as f32), b.max(v as f32)));
+        let q = calibrated_quant(lo, hi, 8);
+        let base = format!("{}__operand{k}", n.output[0]);
+        let (values, scale, zp) = (format!("{base}_q"), format!("{base}_scale"), format!("{base}_zp"));
+        let quantized: Vec<f64> = c.vals.iter().map(|&v| q.quantize(v as f32) as f64).collect();
+        inits.push(tensor_proto(&values, &c.dims, dtype::INT8, &quantized));
+        inits.push(tensor_proto(&scale, &[], dtype::FLOAT, &[q.scale as f64]));
+        inits.push(tensor_proto(&zp, &[], dtype::INT8, &[q.zp as f64]));
+        out_nodes.push(node_proto("DequantizeLinear", &format!("{base}_dequantize"), &[&values, &scale, &zp], &base, vec![]));
+        m.input[k] = base;
+    }
 }
 
 /// Replaces a Conv/Gemm/MatMul's float weights and bias with DequantizeLinear of int8

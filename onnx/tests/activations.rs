@@ -154,3 +154,72 @@ fn squeeze_excitation_and_silu_multiply_as_defined() {
     assert_eq!(systole_golden::mul_one(32, q(1.0 / 64.0, 0), 32, q(1.0 / 64.0, 0), q(1.0 / 256.0, 0)), 64);
     assert_eq!(systole_golden::mul_one(127, q(0.5, 0), 127, q(0.5, 0), q(0.5, 0)), 127, "saturates");
 }
+
+#[test]
+fn per_channel_scales_and_biases_from_initializers_apply_as_defined() {
+    // conv -> Mul by a [1, 8, 1, 1] initializer -> Add of an [8, 1, 1] initializer -> ReLU:
+    // quantization makes each constant an int8 operand (per tensor), and every element is
+    // the definition's, computed here from the imported operand.
+    let mut g = GraphBuilder::new("affine", &[1, 4, 6, 6], 21);
+    let c = g.conv("x", 8, 3, 1, 1, 1, 1.0, true);
+    let scaled = g.node("Mul", "scale", &[&c, "gamma"], vec![], vec![1, 8, 6, 6]);
+    let shifted = g.node("Add", "shift", &["beta", &scaled], vec![], vec![1, 8, 6, 6]);
+    let y = g.relu(&shifted);
+    let mut m = g.finish(&y);
+    let graph = m.graph.as_mut().unwrap();
+    graph.initializer.push(tensor_proto("gamma", &[1, 8, 1, 1], dtype::FLOAT, &[0.5, 1.0, 1.5, 2.0, -0.5, -1.0, 0.25, 3.0]));
+    graph.initializer.push(tensor_proto("beta", &[8, 1, 1], dtype::FLOAT, &[0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8]));
+    let path = Path::new("affine.onnx");
+    let model = onnx::parse(path, &m.write_to_bytes().unwrap()).unwrap();
+    let net = onnx::import(&ptq::quantize(&model, path, &ptq::random_samples(&model, 2, 7)).unwrap(), path).unwrap();
+    let kinds: Vec<&str> = net.nodes.iter().map(|n| n.op.kind()).collect();
+    assert_eq!(kinds, ["conv", "mul", "add"], "the ReLU fuses into the Add");
+    let data: Vec<f32> = (0..144).map(|i| ((i * 19) % 31) as f32 / 8.0 - 2.0).collect();
+    let x = systole_golden::network::input_values(&net, &[HostTensor::F32 { shape: vec![1, 4, 6, 6], data }]).unwrap();
+    let values = systole_golden::network::run_with(&net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d))).unwrap();
+    let mut checked = 0;
+    for n in &net.nodes {
+        let (Op::MulConst(c) | Op::AddConst(c, _)) = &n.op else { continue };
+        let (a, y) = (&net.values[n.inputs[0]], &net.values[n.output]);
+        assert_eq!(c.shape.iter().product::<usize>(), 8);
+        for (i, (&va, &got)) in values[n.inputs[0]].iter().zip(&values[n.output]).enumerate() {
+            let real_a = (va as f64 - a.quant.zp as f64) * a.quant.scale as f64;
+            let real_c = (c.data[i / 36] as f64 - c.quant.zp as f64) * c.quant.scale as f64;
+            let want = match n.op {
+                Op::MulConst(_) => quantize(real_a * real_c, y.quant),
+                _ => quantize(real_a + real_c, y.quant).max(y.quant.zp as i32),
+            };
+            let got = got as i32;
+            assert!((got - want).abs() <= 1, "{} element {i}: {got}, the definition {want}", n.op.kind());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * 288);
+}
+
+#[test]
+fn qlinear_mul_by_a_constant_by_hand() {
+    // QLinearMul(c, x): c = [2, 4, -2, 0] at scale 0.25 (the constant first), x at 0.5, y at
+    // 0.5: y = x * 0.5 * c * 0.25 / 0.5 = x * c / 4; for x = 10: 5, 10, -5, 0.
+    let dims = || [1.into(), 4.into()].map(onnx_protobuf::tensor_shape_proto::dimension::Value::DimValue);
+    let mut m = GraphBuilder::new("qmul", &[1, 4], 1).finish("x");
+    let graph = m.graph.as_mut().unwrap();
+    graph.input[0] = value_info("x", dtype::INT8, &dims());
+    graph.output.clear();
+    graph.output.push(value_info("y", dtype::INT8, &dims()));
+    graph.initializer.push(tensor_proto("c", &[4], dtype::INT8, &[2.0, 4.0, -2.0, 0.0]));
+    for (name, t, v) in [("cs", dtype::FLOAT, 0.25), ("z", dtype::INT8, 0.0), ("xs", dtype::FLOAT, 0.5), ("ys", dtype::FLOAT, 0.5)] {
+        graph.initializer.push(tensor_proto(name, &[], t, &[v]));
+    }
+    let mut mul = node_proto("QLinearMul", "mul", &["c", "cs", "z", "x", "xs", "z", "ys", "z"], "y", vec![]);
+    mul.domain = "com.microsoft".into();
+    graph.node.push(mul);
+    let mut ms = onnx_protobuf::OperatorSetIdProto::new();
+    ms.domain = "com.microsoft".into();
+    ms.version = 1;
+    m.opset_import.push(ms);
+    let path = Path::new("qmul.onnx");
+    let net = onnx::import(&onnx::parse(path, &m.write_to_bytes().unwrap()).unwrap(), path).unwrap();
+    let out = systole_golden::network::run(&net, &[HostTensor::I8 { shape: vec![1, 4], data: vec![10; 4] }]).unwrap();
+    assert_eq!(out[0], HostTensor::I8 { shape: vec![1, 4], data: vec![5, 10, -5, 0] });
+}

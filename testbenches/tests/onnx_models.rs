@@ -251,8 +251,15 @@ fn activations_and_excitation_run_on_the_host_between_accelerator_layers() {
     let fc = g.conv(&gap, 8, 1, 1, 0, 1, 1.0, true);
     let gate = g.node("Sigmoid", "gate", &[&fc], vec![], vec![1, 8, 1, 1]);
     x = g.node("Mul", "excite", &[&x, &gate], vec![], vec![1, 8, 6, 6]);
+    // A scale and a bias per channel from initializers.
+    x = g.node("Mul", "scale", &[&x, "gamma"], vec![], vec![1, 8, 6, 6]);
+    x = g.node("Add", "shift", &[&x, "beta"], vec![], vec![1, 8, 6, 6]);
     let mut m = g.finish(&x);
     m.opset_import[0].version = 14;
+    let graph = m.graph.as_mut().unwrap();
+    let f32s = systole_onnx::attrs::dtype::FLOAT;
+    graph.initializer.push(systole_onnx::attrs::tensor_proto("gamma", &[1, 8, 1, 1], f32s, &[0.5, 1.0, 1.5, 2.0, -0.5, -1.0, 0.25, 3.0]));
+    graph.initializer.push(systole_onnx::attrs::tensor_proto("beta", &[8, 1, 1], f32s, &[0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8]));
     let path = Path::new("acts.onnx");
     let bytes = systole_onnx::OnnxModel { proto: m, opset: 14, inputs: vec![] }.to_bytes();
     let model = systole_onnx::parse(path, &bytes).unwrap();
@@ -266,5 +273,5 @@ fn activations_and_excitation_run_on_the_host_between_accelerator_layers() {
     let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
     assert_eq!(run.outputs, golden);
     let host: Vec<&str> = run.report.host.iter().map(|h| h.kind.as_str()).collect();
-    assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu", "globalavgpool", "sigmoid", "mul"]);
+    assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu", "globalavgpool", "sigmoid", "mul", "mul", "add"]);
 }

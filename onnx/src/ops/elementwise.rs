@@ -6,11 +6,13 @@
 
 use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs;
+use crate::attrs::dtype;
 use crate::float::{map, zeros, FTensor};
 use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::layer::Activation;
+use systole_core::network::{ConstOperand, Quant};
 
 /// The elementwise family.
 pub(crate) const OPS: &[OpDef] = &[
@@ -24,20 +26,69 @@ pub(crate) const OPS: &[OpDef] = &[
 ];
 
 fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
-    let a = imp.operand(&need(n, 0)?, &need(n, 1)?, input(n, 2))?;
-    let b = imp.operand(&need(n, 3)?, &need(n, 4)?, input(n, 5))?;
+    let is_const = |imp: &Importer, i: usize| -> Result<bool, Fail> { Ok(matches!(imp.sym(&need(n, i)?)?, Sym::Const(_))) };
+    // A constant operand (an int8 initializer with its scale and zero point) goes second.
+    let (xa, ca) = if is_const(imp, 0)? { (3, Some(0)) } else { (0, is_const(imp, 3)?.then_some(3)) };
+    let a = imp.operand(&need(n, xa)?, &need(n, xa + 1)?, input(n, xa + 2))?;
+    let (op, inputs) = match ca {
+        Some(c) => {
+            let value = imp.constant(&need(n, c)?, "operand")?;
+            let (q, _) = imp.quant(&need(n, c + 1)?, input(n, c + 2), value.dtype == dtype::UINT8)?;
+            let data = match value.dtype {
+                dtype::INT8 => value.vals.iter().map(|&v| v as i8).collect(),
+                dtype::UINT8 => value.vals.iter().map(|&v| (v as i32 - 128) as i8).collect(),
+                other => return fail(format!("the constant operand has {}", dtype::name(other)), "quantize it to int8"),
+            };
+            (constant_op(n, ConstOperand { shape: value.dims, data, quant: q }), vec![a])
+        }
+        None => (binary(n), vec![a, imp.operand(&need(n, 3)?, &need(n, 4)?, input(n, 5))?]),
+    };
     let (yq, u8) = imp.quant(&need(n, 6)?, input(n, 7), false)?;
-    let p = Pending { node: n.clone(), op: binary(n), inputs: vec![a, b], act: Activation::None };
+    let p = Pending { node: n.clone(), op, inputs, act: Activation::None };
     let v = imp.resolve(&p, yq, &output(n))?;
     imp.define(n, v, u8);
     Ok(())
 }
 
 fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
-    let a = imp.dq_input(&need(n, 0)?, n)?;
-    let b = imp.dq_input(&need(n, 1)?, n)?;
-    imp.pend(n, binary(n), vec![a, b]);
+    let (a, b) = (need(n, 0)?, need(n, 1)?);
+    // A constant operand (DequantizeLinear of an int8 constant) goes second.
+    let (x, c) = match (imp.sym(&a)?, imp.sym(&b)?) {
+        (_, Sym::DqConst(d)) => (a, Some(d.clone())),
+        (Sym::DqConst(d), _) => (b.clone(), Some(d.clone())),
+        _ => (a, None),
+    };
+    let x = imp.dq_input(&x, n)?;
+    match c {
+        Some(d) => {
+            if d.q.dtype != dtype::INT8 || d.scale.len() != 1 || d.zp.len() != 1 {
+                return fail(
+                    format!("the constant operand is {} quantized with {} scales", dtype::name(d.q.dtype), d.scale.len()),
+                    "quantize the constant operand to int8 per tensor",
+                );
+            }
+            let operand = ConstOperand {
+                shape: d.q.dims.clone(),
+                data: d.q.vals.iter().map(|&v| v as i8).collect(),
+                quant: Quant { scale: d.scale[0], zp: d.zp[0] as i8 },
+            };
+            imp.pend(n, constant_op(n, operand), vec![x]);
+        }
+        None => {
+            let y = imp.dq_input(&b, n)?;
+            imp.pend(n, binary(n), vec![x, y]);
+        }
+    }
     Ok(())
+}
+
+/// Add or Mul with the constant `operand`.
+fn constant_op(n: &NodeProto, operand: ConstOperand) -> PendingOp {
+    if n.op_type.ends_with("Mul") {
+        PendingOp::MulConst(Box::new(operand))
+    } else {
+        PendingOp::AddConst(Box::new(operand))
+    }
 }
 
 /// Add or Mul, whatever the form (QLinearAdd, QLinearMul).
