@@ -16,25 +16,31 @@ pub fn row_major_strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// ONNX Transpose as a gather: for each output position, in row-major order, the input
-/// index it reads (output axis `i` is input axis `perm[i]`).
-pub fn transpose_order(shape: &[usize], perm: &[usize]) -> Vec<usize> {
-    let in_strides = row_major_strides(shape);
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let total: usize = shape.iter().product();
-    let mut idx = vec![0; shape.len()];
-    let mut out = Vec::with_capacity(total);
+/// A gather over a tensor of `out` shape: for each position, in row-major order, the input
+/// index it reads, `offset(axis, i)` summed over the axes of its multi-index.
+pub fn gather_indices(out: &[usize], offset: impl Fn(usize, usize) -> usize) -> Vec<usize> {
+    let total: usize = out.iter().product();
+    let mut idx = vec![0; out.len()];
+    let mut indices = Vec::with_capacity(total);
     for _ in 0..total {
-        out.push(idx.iter().zip(perm).map(|(&i, &p)| i * in_strides[p]).sum());
+        indices.push(idx.iter().enumerate().map(|(d, &i)| offset(d, i)).sum());
         for d in (0..idx.len()).rev() {
             idx[d] += 1;
-            if idx[d] < out_shape[d] {
+            if idx[d] < out[d] {
                 break;
             }
             idx[d] = 0;
         }
     }
-    out
+    indices
+}
+
+/// ONNX Transpose as a gather: for each output position, in row-major order, the input
+/// index it reads (output axis `i` is input axis `perm[i]`).
+pub fn transpose_order(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+    let in_strides = row_major_strides(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    gather_indices(&out_shape, |d, i| i * in_strides[perm[d]])
 }
 
 /// A dense 4-D int8 tensor, row-major over `dims`.
@@ -98,18 +104,5 @@ pub fn broadcast_indices(out: &[usize], input: &[usize]) -> Vec<usize> {
     let rank = out.len();
     let padded: Vec<usize> = std::iter::repeat_n(1, rank - input.len().min(rank)).chain(input.iter().copied()).collect();
     let strides = row_major_strides(&padded);
-    let count: usize = out.iter().product();
-    let mut indices = Vec::with_capacity(count);
-    let mut at = vec![0usize; rank];
-    for _ in 0..count {
-        indices.push((0..rank).map(|d| if padded[d] == 1 { 0 } else { at[d] * strides[d] }).sum());
-        for d in (0..rank).rev() {
-            at[d] += 1;
-            if at[d] < out[d] {
-                break;
-            }
-            at[d] = 0;
-        }
-    }
-    indices
+    gather_indices(out, |d, i| if padded[d] == 1 { 0 } else { i * strides[d] })
 }

@@ -88,7 +88,7 @@ pub fn fold_constants(proto: &mut ModelProto, opset: i64, path: &Path) -> Result
         }
     }
     let mut shapes = static_shapes(graph);
-    let float_model = !graph.node.iter().any(|n| n.op_type.starts_with('Q') || n.op_type == "DequantizeLinear");
+    let float_model = crate::is_float_graph(graph);
     loop {
         let before = done.nodes;
         let order: Vec<NodeProto> = crate::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
@@ -106,14 +106,9 @@ pub fn fold_constants(proto: &mut ModelProto, opset: i64, path: &Path) -> Result
         graph.node = kept;
         let pending =
             graph.node.iter().any(|n| is_default(n) && n.op_type == "Shape" && n.input.first().is_some_and(|x| !shapes.contains_key(x)));
-        if done.nodes == before && !(pending && float_model) {
+        let learned = if pending && float_model { run_for_shapes(graph, opset, &consts, &mut shapes) } else { 0 };
+        if done.nodes == before && learned == 0 {
             break;
-        }
-        if pending && float_model {
-            let learned = run_for_shapes(graph, opset, &consts, &mut shapes);
-            if learned == 0 && done.nodes == before {
-                break;
-            }
         }
     }
     // Folded values that remaining nodes or the outputs read become initializers.
@@ -129,7 +124,7 @@ pub fn fold_constants(proto: &mut ModelProto, opset: i64, path: &Path) -> Result
 }
 
 fn is_default(n: &NodeProto) -> bool {
-    n.domain.is_empty() || n.domain == "ai.onnx"
+    crate::canonical_domain(&n.domain).is_empty()
 }
 
 fn node_error(path: &Path, n: &NodeProto, opset: i64, fault: NodeFault) -> OnnxError {
@@ -246,10 +241,6 @@ fn axes(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Option<V
     inputs.get(1).copied().flatten().map(|c| ints_of(c, "axes")).transpose()
 }
 
-fn normalize(axis: i64, rank: usize) -> Result<usize, NodeFault> {
-    attrs::normalize_axis(axis, rank)
-}
-
 /// One folded operator on constant `inputs`.
 fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Option<Const>, NodeFault> {
     let input = |i: usize| -> Result<&Const, NodeFault> {
@@ -286,7 +277,7 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
         }
         "Gather" => {
             let (data, idx) = (input(0)?, input(1)?);
-            let axis = normalize(attrs::int(n, "axis", 0), data.dims.len())?;
+            let axis = attrs::normalize_axis(attrs::int(n, "axis", 0), data.dims.len())?;
             let size = data.dims[axis] as i64;
             let outer: usize = data.dims[..axis].iter().product();
             let inner: usize = data.dims[axis + 1..].iter().product();
@@ -314,7 +305,7 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
             let x = input(0)?;
             let Some(axes) = axes(n, opset, inputs)? else { return Err(NodeFault("has no axes".into())) };
             let rank = x.dims.len() + axes.len();
-            let mut at: Vec<usize> = axes.iter().map(|&a| normalize(a, rank)).collect::<Result<_, _>>()?;
+            let mut at: Vec<usize> = axes.iter().map(|&a| attrs::normalize_axis(a, rank)).collect::<Result<_, _>>()?;
             at.sort_unstable();
             let mut dims = x.dims.clone();
             for &a in &at {
@@ -327,7 +318,7 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
             let dims = match axes(n, opset, inputs)? {
                 None => x.dims.iter().copied().filter(|&d| d != 1).collect(),
                 Some(axes) => {
-                    let at: Vec<usize> = axes.iter().map(|&a| normalize(a, x.dims.len())).collect::<Result<_, _>>()?;
+                    let at: Vec<usize> = axes.iter().map(|&a| attrs::normalize_axis(a, x.dims.len())).collect::<Result<_, _>>()?;
                     if let Some(&a) = at.iter().find(|&&a| x.dims[a] != 1) {
                         return Err(NodeFault(format!("squeezes axis {a} of size {}", x.dims[a])));
                     }
@@ -339,7 +330,7 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
         "Concat" => {
             let parts: Vec<&Const> = inputs.iter().copied().flatten().collect();
             let first = parts.first().ok_or_else(|| NodeFault("has no inputs".into()))?;
-            let axis = normalize(attrs::int(n, "axis", 0), first.dims.len())?;
+            let axis = attrs::normalize_axis(attrs::int(n, "axis", 0), first.dims.len())?;
             if parts
                 .iter()
                 .any(|p| p.dims.len() != first.dims.len() || (0..first.dims.len()).any(|d| d != axis && p.dims[d] != first.dims[d]))
@@ -433,7 +424,7 @@ fn slice(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Const, 
     }
     let mut ranges: Vec<Vec<usize>> = x.dims.iter().map(|&d| (0..d).collect()).collect();
     for k in 0..starts.len() {
-        let axis = normalize(axes[k], rank)?;
+        let axis = attrs::normalize_axis(axes[k], rank)?;
         let (size, step) = (x.dims[axis] as i64, steps[k]);
         if step == 0 {
             return Err(NodeFault("a step is 0".into()));
@@ -455,24 +446,6 @@ fn slice(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Const, 
     }
     let strides = systole_core::tensor::row_major_strides(&x.dims);
     let dims: Vec<usize> = ranges.iter().map(Vec::len).collect();
-    let mut vals = Vec::with_capacity(dims.iter().product());
-    let mut index = vec![0usize; rank];
-    if dims.iter().all(|&d| d > 0) {
-        loop {
-            vals.push(x.vals[(0..rank).map(|d| ranges[d][index[d]] * strides[d]).sum::<usize>()]);
-            let mut d = rank;
-            loop {
-                if d == 0 {
-                    return Ok(Const { dims, dtype: x.dtype, vals });
-                }
-                d -= 1;
-                index[d] += 1;
-                if index[d] < dims[d] {
-                    break;
-                }
-                index[d] = 0;
-            }
-        }
-    }
+    let vals = systole_core::tensor::gather_indices(&dims, |d, i| ranges[d][i] * strides[d]).into_iter().map(|j| x.vals[j]).collect();
     Ok(Const { dims, dtype: x.dtype, vals })
 }

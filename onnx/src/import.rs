@@ -156,7 +156,7 @@ pub fn import(model: &OnnxModel, path: &Path) -> Result<Network, OnnxError> {
                 name: node_name(node),
                 op: node.op_type.clone(),
                 domain: node.domain.clone(),
-                opset: if node.domain.is_empty() || node.domain == "ai.onnx" { model.opset } else { 1 },
+                opset: if crate::canonical_domain(&node.domain).is_empty() { model.opset } else { 1 },
             }),
             message: f.message,
             help: f.help,
@@ -396,6 +396,21 @@ impl Importer {
             self.int4_values.insert(w);
         }
         self.set(n, if let Some(q) = dq { Sym::Dq(w, q) } else { Sym::Quant(w) });
+        Ok(())
+    }
+
+    /// The output of QOperator node `n`: `op` on `inputs`, emitted now with the output
+    /// quantization the node states (`y`, and whether it is uint8).
+    pub(crate) fn emit_quantized(
+        &mut self,
+        n: &NodeProto,
+        op: PendingOp,
+        inputs: Vec<(ValueId, Quant)>,
+        (y, u8): (Quant, bool),
+    ) -> Result<(), Fail> {
+        let p = Pending { node: n.clone(), op, inputs, act: Activation::None };
+        let v = self.resolve(&p, y, &crate::ops::output(n))?;
+        self.define(n, v, u8);
         Ok(())
     }
 

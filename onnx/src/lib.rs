@@ -213,10 +213,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         return Err(OnnxError::NoGraph { path: path.into() });
     }
     let imports = proto.opset_import.clone();
-    let opset_of = |domain: &str| -> i64 {
-        let d = if domain == "ai.onnx" { "" } else { domain };
-        imports.iter().find(|o| o.domain == d || (d.is_empty() && o.domain == "ai.onnx")).map_or(0, |o| o.version)
-    };
+    let opset_of =
+        |domain: &str| -> i64 { imports.iter().find(|o| canonical_domain(&o.domain) == canonical_domain(domain)).map_or(0, |o| o.version) };
     let opset = opset_of("");
     if !OPSETS.contains(&opset) {
         return Err(OnnxError::Opset { path: path.into(), opset });
@@ -259,6 +257,21 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
     Ok(OnnxModel { proto, opset, inputs })
 }
 
+/// `domain` with the default domain spelled `""` (ONNX also spells it `"ai.onnx"`).
+pub(crate) fn canonical_domain(domain: &str) -> &str {
+    if domain == "ai.onnx" {
+        ""
+    } else {
+        domain
+    }
+}
+
+/// True when `graph` has no quantization at all: no QuantizeLinear, DequantizeLinear or
+/// QLinear operator (a float model).
+pub(crate) fn is_float_graph(graph: &onnx_protobuf::GraphProto) -> bool {
+    !graph.node.iter().any(|n| n.op_type.starts_with('Q') || n.op_type == "DequantizeLinear")
+}
+
 /// A node's name for messages: its name, or its first output when it has none.
 pub fn node_name(n: &NodeProto) -> String {
     if n.name.is_empty() {
@@ -269,7 +282,7 @@ pub fn node_name(n: &NodeProto) -> String {
 }
 
 fn check_node(path: &Path, node: &NodeProto, opset: i64) -> Result<(), OnnxError> {
-    let domain = if node.domain == "ai.onnx" { "" } else { node.domain.as_str() };
+    let domain = canonical_domain(&node.domain);
     if let Some(op) = ops::find(domain, &node.op_type) {
         if opset >= op.since {
             return Ok(());

@@ -33,8 +33,7 @@ pub type Sample = Vec<(String, FTensor)>;
 
 /// True when the model has no quantization at all (a float model for [`quantize`]).
 pub fn is_float(model: &OnnxModel) -> bool {
-    let graph = model.proto.graph.as_ref().expect("read checks the graph");
-    !graph.node.iter().any(|n| n.op_type.starts_with("Q") || n.op_type == "DequantizeLinear")
+    crate::is_float_graph(model.proto.graph.as_ref().expect("read checks the graph"))
 }
 
 /// `count` seeded samples of standard-normal values (the range of normalized images) for
@@ -194,10 +193,6 @@ pub fn quantize_with_bits(
             }
         }
         let op = n.op_type.as_str();
-        if op == "Constant" {
-            out_nodes.push(m);
-            continue;
-        }
         if matches!(op, "Add" | "Mul") {
             quantize_operands(n, &mut m, &consts, &mut out_nodes, &mut inits);
         }
@@ -226,7 +221,7 @@ pub fn quantize_with_bits(
     let int4_opset = if inits.iter().any(|t| t.data_type == dtype::INT4) { 21 } else { QUANTIZED_OPSET };
     let opset = model.opset.max(int4_opset);
     let mut proto = model.proto.clone();
-    for o in proto.opset_import.iter_mut().filter(|o| o.domain.is_empty() || o.domain == "ai.onnx") {
+    for o in proto.opset_import.iter_mut().filter(|o| crate::canonical_domain(&o.domain).is_empty()) {
         o.version = opset;
     }
     proto.ir_version = proto.ir_version.max(7);
@@ -324,9 +319,6 @@ fn node_error(model: &OnnxModel, path: &Path, n: &NodeProto, message: String, he
     }
 }
 
-/// The constants of a float model (initializers and Constant nodes, decoded) and its nodes
-/// in topological order, after checking every node has the inputs its operator needs and
-/// one output.
 /// The output-channel axis of `n`'s weights.
 fn weight_axis(n: &NodeProto) -> usize {
     match n.op_type.as_str() {
@@ -365,7 +357,8 @@ pub fn fake_quantize(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> V
     q.iter().enumerate().map(|(i, &v)| v as f64 * scale[(i / inner) % scale.len()] as f64).collect()
 }
 
-/// The float graph's constants (initializers and `Constant` nodes) by name and its nodes in
+/// The float graph's constants (its initializers, with the constants folded as it was read)
+/// by name and its nodes in
 /// a topological order, each checked to have its required inputs and one output.
 pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>, Vec<NodeProto>), OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
@@ -374,10 +367,6 @@ pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>
     let mut consts: HashMap<String, Const> = HashMap::new();
     for t in &graph.initializer {
         consts.insert(t.name.clone(), Const::from_proto(t).map_err(|m| graph_err(m.0, "save the model with its weights inside"))?);
-    }
-    for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
-        let c = attrs::tensor(n, "value").ok_or_else(|| node_err(n, "has no tensor `value`".into(), "export again"))?;
-        consts.insert(n.output[0].clone(), Const::from_proto(c).map_err(|m| node_err(n, m.0, "export again"))?);
     }
     for n in &graph.node {
         let need = required_inputs(&n.op_type, model.opset);
@@ -392,7 +381,6 @@ pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>
 /// Inputs an operator of a float model cannot do without.
 fn required_inputs(op: &str, opset: i64) -> usize {
     match op {
-        "Constant" => 0,
         "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Reshape" => 2,
         "Pad" if opset >= 11 => 2,
         "BatchNormalization" => 5,

@@ -4,13 +4,12 @@
 //! QuantizeLinear(f(DequantizeLinear(x))) per element, the table ONNX Runtime's QLinear
 //! kernels build (and its float path computes).
 
-use super::{input, need, output, Eval, OpDef, MICROSOFT};
+use super::{input, need, Eval, OpDef, MICROSOFT};
 use crate::attrs;
 use crate::float::{map, FTensor};
-use crate::import::{Fail, Importer, Pending, PendingOp};
+use crate::import::{Fail, Importer, PendingOp};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
-use systole_core::layer::Activation;
 use systole_core::network::UnaryFn;
 
 /// The activation family.
@@ -43,11 +42,8 @@ fn import_float(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
 /// `QLinearLeakyRelu` with its `alpha`.
 fn import_qlinear(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let x = imp.operand(&need(n, 0)?, &need(n, 1)?, input(n, 2))?;
-    let (yq, u8) = imp.quant(&need(n, 3)?, input(n, 4), false)?;
-    let p = Pending { node: n.clone(), op: PendingOp::Unary(function(n)), inputs: vec![x], act: Activation::None };
-    let v = imp.resolve(&p, yq, &output(n))?;
-    imp.define(n, v, u8);
-    Ok(())
+    let y = imp.quant(&need(n, 3)?, input(n, 4), false)?;
+    imp.emit_quantized(n, PendingOp::Unary(function(n)), vec![x], y)
 }
 
 fn eval(e: &Eval) -> Result<FTensor, NodeFault> {

@@ -4,7 +4,7 @@
 //! requantization with the activation), and `BatchNormalization`, which post-training
 //! quantization folds into the convolution before it.
 
-use super::{input, need, output, Eval, OpDef, MICROSOFT};
+use super::{input, need, Eval, OpDef, MICROSOFT};
 use crate::attrs;
 use crate::attrs::dtype;
 use crate::float::{map, zeros, FTensor};
@@ -43,11 +43,8 @@ fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
         }
         None => (binary(n), vec![a, imp.operand(&need(n, 3)?, &need(n, 4)?, input(n, 5))?]),
     };
-    let (yq, u8) = imp.quant(&need(n, 6)?, input(n, 7), false)?;
-    let p = Pending { node: n.clone(), op, inputs, act: Activation::None };
-    let v = imp.resolve(&p, yq, &output(n))?;
-    imp.define(n, v, u8);
-    Ok(())
+    let y = imp.quant(&need(n, 6)?, input(n, 7), false)?;
+    imp.emit_quantized(n, op, inputs, y)
 }
 
 fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {

@@ -1,14 +1,14 @@
 //! Layout and graph plumbing: `Reshape`, `Flatten`, `Transpose` and `Pad` (they move int8
 //! bytes and keep their input's quantization), `Concat` and com.microsoft's `QLinearConcat`,
-//! `Identity`, and `Constant`.
+//! and `Identity`. (`Constant` nodes are folded into initializers as the model is read,
+//! `crate::fold`.)
 
 use super::{input, need, output, Eval, OpDef, MICROSOFT};
-use crate::attrs::{self, Const};
+use crate::attrs;
 use crate::float::{zeros, FTensor};
-use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
+use crate::import::{fail, Fail, Importer, PendingOp, Sym};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
-use systole_core::layer::Activation;
 use systole_core::network::{Op, Quant, ValueId};
 
 /// The layout family.
@@ -20,14 +20,7 @@ pub(crate) const OPS: &[OpDef] = &[
     OpDef { domain: "", name: "Concat", since: 7, import: import_concat, eval: Some(eval_concat) },
     OpDef { domain: MICROSOFT, name: "QLinearConcat", since: 1, import: import_qlinear_concat, eval: None },
     OpDef { domain: "", name: "Identity", since: 7, import: import_identity, eval: Some(eval_identity) },
-    OpDef { domain: "", name: "Constant", since: 7, import: import_constant, eval: Some(eval_constant) },
 ];
-
-fn import_constant(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
-    let t = attrs::tensor(n, "value").ok_or_else(|| Fail::from("has no tensor `value`".to_string()))?;
-    imp.set(n, Sym::Const(Const::from_proto(t)?));
-    Ok(())
-}
 
 fn import_identity(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let s = imp.sym(&need(n, 0)?)?.clone();
@@ -42,9 +35,7 @@ fn import_qlinear_concat(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> 
         inputs.push(imp.operand(&need(n, i)?, &need(n, i + 1)?, input(n, i + 2))?);
     }
     let op = concat_op(imp, n, &inputs.iter().map(|i| i.0).collect::<Vec<_>>())?;
-    let v = imp.resolve(&Pending { node: n.clone(), op, inputs, act: Activation::None }, yq, &output(n))?;
-    imp.define(n, v, u8);
-    Ok(())
+    imp.emit_quantized(n, op, inputs, (yq, u8))
 }
 
 /// A Concat of int8 tensors of one quantization is a layout operator; on dequantized
@@ -225,8 +216,4 @@ fn eval_pad(e: &Eval) -> Result<FTensor, NodeFault> {
 
 fn eval_identity(e: &Eval) -> Result<FTensor, NodeFault> {
     e.get(0)
-}
-
-fn eval_constant(e: &Eval) -> Result<FTensor, NodeFault> {
-    Ok(FTensor::from_const(&Const::from_proto(attrs::tensor(e.n, "value").ok_or("has no tensor `value`")?)?))
 }

@@ -11,7 +11,7 @@
 //! | [`quant`] | QuantizeLinear, DequantizeLinear |
 //! | [`elementwise`] | Add, QLinearAdd, Relu, Clip, BatchNormalization |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, QLinearAveragePool, QLinearGlobalAveragePool |
-//! | [`layout`] | Reshape, Flatten, Transpose, Pad, Concat, QLinearConcat, Identity, Constant |
+//! | [`layout`] | Reshape, Flatten, Transpose, Pad, Concat, QLinearConcat, Identity |
 //! | [`activation`] | Sigmoid, HardSigmoid, HardSwish, LeakyRelu, QLinearSigmoid, QLinearLeakyRelu |
 
 use crate::attrs::Const;
@@ -58,7 +58,7 @@ const FAMILIES: &[&[OpDef]] = &[conv::OPS, gemm::OPS, quant::OPS, elementwise::O
 
 /// The operator `op_type` of `domain` (`""` and `"ai.onnx"` both name the default domain).
 pub(crate) fn find(domain: &str, op_type: &str) -> Option<&'static OpDef> {
-    let domain = if domain == "ai.onnx" { "" } else { domain };
+    let domain = crate::canonical_domain(domain);
     FAMILIES.iter().flat_map(|f| f.iter()).find(|op| op.domain == domain && op.name == op_type)
 }
 
@@ -99,7 +99,7 @@ pub(crate) struct Eval<'a> {
     pub n: &'a NodeProto,
     /// The default domain's opset.
     pub opset: i64,
-    /// Initializers and `Constant` outputs by name.
+    /// Initializers (with the folded constants) by name.
     pub consts: &'a HashMap<String, Const>,
     /// Input `i`'s value.
     pub input: &'a dyn Fn(usize) -> Result<FTensor, NodeFault>,

@@ -2,13 +2,12 @@
 //! quantization), `AveragePool` and `GlobalAveragePool` (quantized like a compute operator)
 //! and com.microsoft's `QLinearAveragePool` and `QLinearGlobalAveragePool`. NCHW images only.
 
-use super::{input, need, output, Eval, OpDef, MICROSOFT};
+use super::{input, need, Eval, OpDef, MICROSOFT};
 use crate::attrs::{self, Window};
 use crate::float::{zeros, FTensor};
-use crate::import::{fail, Fail, Importer, Pending, PendingOp};
+use crate::import::{fail, Fail, Importer, PendingOp};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
-use systole_core::layer::Activation;
 use systole_core::network::{Op, ValueId};
 
 /// The pooling family.
@@ -27,9 +26,7 @@ fn import_qlinear_average_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), 
         return fail("channels_last = 1 is not supported", "use the NCHW form");
     }
     let op = pool_op(imp, n, x.0)?;
-    let v = imp.resolve(&Pending { node: n.clone(), op, inputs: vec![x], act: Activation::None }, yq, &output(n))?;
-    imp.define(n, v, u8);
-    Ok(())
+    imp.emit_quantized(n, op, vec![x], (yq, u8))
 }
 
 fn import_average_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
