@@ -202,7 +202,7 @@ pub enum VectorOp {
 
 /// The operator node `node` would be on a vector unit, or `None` when the unit cannot run
 /// it: another operator, operands of other shapes, a padded max pool whose border could
-/// win a window, or average pooling over windows of varying size.
+/// win a window, average pooling over windows of varying size, or a dilated window.
 pub fn vector_op(net: &Network, node: usize) -> Option<VectorOp> {
     let n = &net.nodes[node];
     let (x, y) = (&net.values[n.inputs[0]], &net.values[n.output]);
@@ -213,6 +213,11 @@ pub fn vector_op(net: &Network, node: usize) -> Option<VectorOp> {
     }
     if x.shape.len() != 4 || y.shape.len() != 4 {
         return None;
+    }
+    if let NodeOp::MaxPool(pool) | NodeOp::AvgPool(pool) = &n.op {
+        if pool.dilation != [1, 1] {
+            return None;
+        }
     }
     match &n.op {
         NodeOp::Add(act) => {

@@ -53,14 +53,34 @@ pub struct Pool {
     pub pad: [usize; 4],
     /// Average pooling: divide by the full window (true) or only by in-bounds elements.
     pub count_include_pad: bool,
+    /// Distance between the window's taps, per spatial axis (1: adjacent).
+    #[serde(default = "adjacent_taps")]
+    pub dilation: [usize; 2],
+}
+
+fn adjacent_taps() -> [usize; 2] {
+    [1, 1]
 }
 
 impl Pool {
-    /// Output height and width for an `h x w` input (floor mode).
+    /// Height and width the window spans: `dilation * (kernel - 1) + 1`.
+    pub fn extent(&self) -> [usize; 2] {
+        [0, 1].map(|a| self.dilation[a] * (self.kernel[a] - 1) + 1)
+    }
+
+    /// Whether the window fits in an `h x w` input with its padding.
+    pub fn fits(&self, h: usize, w: usize) -> bool {
+        let e = self.extent();
+        e[0] <= h + self.pad[0] + self.pad[2] && e[1] <= w + self.pad[1] + self.pad[3]
+    }
+
+    /// Output height and width for an `h x w` input (floor mode; ONNX's ceil mode is end
+    /// padding, added by the importer).
     pub fn out_hw(&self, h: usize, w: usize) -> [usize; 2] {
+        let e = self.extent();
         [
-            (h + self.pad[0] + self.pad[2]).saturating_sub(self.kernel[0]) / self.stride[0] + 1,
-            (w + self.pad[1] + self.pad[3]).saturating_sub(self.kernel[1]) / self.stride[1] + 1,
+            (h + self.pad[0] + self.pad[2]).saturating_sub(e[0]) / self.stride[0] + 1,
+            (w + self.pad[1] + self.pad[3]).saturating_sub(e[1]) / self.stride[1] + 1,
         ]
     }
 }
@@ -112,14 +132,38 @@ pub enum Op {
     /// QLinearAdd, the inputs broadcast (numpy rules) to the output's shape, with a fused
     /// activation.
     Add(Activation),
-    /// QLinearMul, the inputs broadcast (numpy rules) to the output's shape: a per-channel
-    /// scale, squeeze-and-excitation, SiLU's `x * sigmoid(x)`.
-    Mul,
+    /// Mul (QLinearMul), Sub or Div of two int8 tensors broadcast (numpy rules) to the
+    /// output's shape, in f32 on the dequantized inputs: a per-channel scale,
+    /// squeeze-and-excitation, SiLU's `x * sigmoid(x)`.
+    Binary(BinaryFn),
     /// [`Op::Add`] with a constant second operand (a bias per channel), with a fused
     /// activation.
     AddConst(Box<ConstOperand>, Activation),
-    /// [`Op::Mul`] with a constant second operand (a scale per channel).
-    MulConst(Box<ConstOperand>),
+    /// [`Op::Binary`] with a constant operand (a scale per channel, a mean to subtract).
+    BinaryConst(BinaryFn, Box<ConstOperand>),
+    /// Sum of any number of inputs broadcast (numpy rules) to the output's shape: each
+    /// dequantized, added in f32 in input order, quantized (ONNX Runtime's float path).
+    Sum,
+    /// Softmax in f32 on the dequantized input: over `axis` (opset 13 on), or, when `flat`,
+    /// over all the axes from `axis` on (ONNX's 2-D coercion before opset 13).
+    Softmax {
+        /// The (first) axis reduced.
+        axis: usize,
+        /// Reduce the axes from `axis` on together.
+        flat: bool,
+    },
+    /// Local response normalization across channels (ONNX LRN) in f32 on the dequantized
+    /// `N x C x ...` input.
+    Lrn(Lrn),
+    /// An element per output position picked along each axis independently: output
+    /// element `(i0, .., ir)` is input element `(indices[0][i0], .., indices[r][ir])`.
+    /// Slice, each output of Split, and nearest-neighbour Resize; int8 bytes move unchanged.
+    Select {
+        /// For each axis, the input index of each output index.
+        indices: Vec<Vec<usize>>,
+        /// The ONNX operator it comes from.
+        from: SelectFrom,
+    },
     /// QLinearConcat along `axis`: each input requantized to the output's quantization.
     Concat {
         /// The axis.
@@ -145,7 +189,7 @@ pub enum Op {
     Unary(UnaryFn),
 }
 
-/// The constant operand of [`Op::AddConst`] and [`Op::MulConst`]: int8 values, quantized
+/// The constant operand of [`Op::AddConst`] and [`Op::BinaryConst`]: int8 values, quantized
 /// per tensor, broadcast (numpy rules) against the activation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConstOperand {
@@ -155,6 +199,107 @@ pub struct ConstOperand {
     pub data: Vec<i8>,
     /// Their quantization.
     pub quant: Quant,
+    /// The constant is the left operand (`c - x`, `c / x`); Add and Mul take it either side.
+    #[serde(default)]
+    pub first: bool,
+}
+
+/// The operator of [`Op::Binary`] and [`Op::BinaryConst`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinaryFn {
+    /// `a * b`.
+    Mul,
+    /// `a - b`.
+    Sub,
+    /// `a / b` (a zero divisor gives an infinity, which quantization saturates).
+    Div,
+}
+
+impl BinaryFn {
+    /// `a op b` in f32.
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryFn::Mul => a * b,
+            BinaryFn::Sub => a - b,
+            BinaryFn::Div => a / b,
+        }
+    }
+
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryFn::Mul => "mul",
+            BinaryFn::Sub => "sub",
+            BinaryFn::Div => "div",
+        }
+    }
+}
+
+/// ONNX LRN's attributes: `y = x / (bias + alpha / size * sum of x^2 over the size
+/// channels around)^beta`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Lrn {
+    /// Channels summed (ONNX's `size`).
+    pub size: usize,
+    /// Scale of the sum (default 1e-4).
+    pub alpha: f32,
+    /// Exponent (default 0.75).
+    pub beta: f32,
+    /// Offset (default 1).
+    pub bias: f32,
+}
+
+impl Lrn {
+    /// LRN of an `N x C x ...` tensor (row-major, `shape` of rank 3 or more), in f32 as
+    /// ONNX Runtime computes it.
+    pub fn apply(&self, shape: &[usize], x: &[f32]) -> Vec<f32> {
+        let (c, plane) = (shape[1], shape[2..].iter().product::<usize>());
+        let (before, after) = ((self.size - 1) / 2, self.size / 2);
+        let scale = self.alpha / self.size as f32;
+        x.iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let (image, ch, at) = (i / (c * plane), (i / plane) % c, i % plane);
+                let sum: f32 = (ch.saturating_sub(before)..(ch + after + 1).min(c)).map(|k| x[(image * c + k) * plane + at].powi(2)).sum();
+                v * (self.bias + scale * sum).powf(-self.beta)
+            })
+            .collect()
+    }
+}
+
+/// Softmax of `x` (row-major, `shape`) over `axis`, or over the axes from `axis` on when
+/// `flat`, in f32: `exp(x - max) / sum`.
+pub fn softmax(shape: &[usize], x: &[f32], axis: usize, flat: bool) -> Vec<f32> {
+    let (len, inner) = if flat {
+        (shape[axis..].iter().product::<usize>(), 1)
+    } else {
+        (shape[axis], shape[axis + 1..].iter().product::<usize>())
+    };
+    let mut y = vec![0.0; x.len()];
+    for block in 0..x.len() / (len * inner).max(1) {
+        for j in 0..inner {
+            let at = |k: usize| block * len * inner + k * inner + j;
+            let max = (0..len).map(|k| x[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = (0..len).map(|k| (x[at(k)] - max).exp()).sum();
+            for k in 0..len {
+                y[at(k)] = (x[at(k)] - max).exp() / sum;
+            }
+        }
+    }
+    y
+}
+
+/// The ONNX operator behind an [`Op::Select`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelectFrom {
+    /// Slice.
+    Slice,
+    /// One output of Split.
+    Split,
+    /// Resize in nearest mode.
+    Resize,
 }
 
 /// An elementwise nonlinearity ([`Op::Unary`]), with ONNX's definitions.
@@ -238,8 +383,14 @@ impl Op {
             Op::AvgPool(_) => "avgpool",
             Op::GlobalAvgPool => "globalavgpool",
             Op::Add(_) => "add",
-            Op::Mul | Op::MulConst(_) => "mul",
+            Op::Binary(f) | Op::BinaryConst(f, _) => f.name(),
             Op::AddConst(..) => "add",
+            Op::Sum => "sum",
+            Op::Softmax { .. } => "softmax",
+            Op::Lrn(_) => "lrn",
+            Op::Select { from: SelectFrom::Slice, .. } => "slice",
+            Op::Select { from: SelectFrom::Split, .. } => "split",
+            Op::Select { from: SelectFrom::Resize, .. } => "resize",
             Op::Concat { .. } => "concat",
             Op::Reshape => "reshape",
             Op::Transpose { .. } => "transpose",

@@ -43,6 +43,15 @@ pub fn transpose_order(shape: &[usize], perm: &[usize]) -> Vec<usize> {
     gather_indices(&out_shape, |d, i| i * in_strides[perm[d]])
 }
 
+/// For each element of a row-major tensor picked along each axis of a row-major `input`
+/// tensor (output index `i` of axis `d` reads input index `picks[d][i]`), the input index
+/// it reads.
+pub fn select_indices(input: &[usize], picks: &[Vec<usize>]) -> Vec<usize> {
+    let strides = row_major_strides(input);
+    let out: Vec<usize> = picks.iter().map(Vec::len).collect();
+    gather_indices(&out, |d, i| picks[d][i] * strides[d])
+}
+
 /// A dense 4-D int8 tensor, row-major over `dims`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tensor {

@@ -19,7 +19,7 @@
 pub mod network;
 
 use systole_core::layer::{Activation, Layer};
-pub use systole_core::network::{Pool, Quant};
+pub use systole_core::network::{BinaryFn, Pool, Quant};
 use systole_core::workload::LayerData;
 use systole_core::Tensor;
 
@@ -141,8 +141,8 @@ fn pool_windows(pool: &Pool, x: &Tensor, mut f: impl FnMut(&[i8]) -> i8) -> Tens
                     buf.clear();
                     for r in 0..pool.kernel[0] {
                         for s in 0..pool.kernel[1] {
-                            let y = (p * pool.stride[0] + r) as isize - pool.pad[0] as isize;
-                            let xx = (q * pool.stride[1] + s) as isize - pool.pad[1] as isize;
+                            let y = (p * pool.stride[0] + r * pool.dilation[0]) as isize - pool.pad[0] as isize;
+                            let xx = (q * pool.stride[1] + s * pool.dilation[1]) as isize - pool.pad[1] as isize;
                             if y >= 0 && xx >= 0 && (y as usize) < x.dims[1] && (xx as usize) < x.dims[2] {
                                 buf.push(x.at([n, y as usize, xx as usize, c]));
                             }
@@ -179,7 +179,7 @@ pub fn average(sum: i32, count: f32, x_scale: f32, y_scale: f32, y_zp: i8) -> i8
 
 /// QLinearGlobalAveragePool: average over the whole H x W plane, output `N x 1 x 1 x C`.
 pub fn global_avg_pool(x: &Tensor, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i8) -> Tensor {
-    let pool = Pool { kernel: [x.dims[1], x.dims[2]], stride: [1, 1], pad: [0; 4], count_include_pad: true };
+    let pool = Pool { kernel: [x.dims[1], x.dims[2]], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1] };
     avg_pool(x, &pool, x_scale, x_zp, y_scale, y_zp)
 }
 
@@ -197,10 +197,11 @@ pub fn add_one(x: i8, aq: Quant, y: i8, bq: Quant, yq: Quant, act: Activation) -
     activate(quantize(real / yq.scale, yq.zp), act, yq.scale, yq.zp)
 }
 
-/// QLinearMul of one pair of elements, in f32 as ONNX Runtime computes it:
-/// `(a_s (a - a_zp)) (b_s (b - b_zp)) / y_s`, rounded half to even, plus `y_zp`, saturated.
-pub fn mul_one(x: i8, aq: Quant, y: i8, bq: Quant, yq: Quant) -> i8 {
-    let real = (aq.scale * (x as i32 - aq.zp as i32) as f32) * (bq.scale * (y as i32 - bq.zp as i32) as f32);
+/// Mul (QLinearMul), Sub or Div of one pair of elements, in f32 as ONNX Runtime computes
+/// it: `f(a_s (a - a_zp), b_s (b - b_zp)) / y_s`, rounded half to even, plus `y_zp`,
+/// saturated.
+pub fn binary_one(f: BinaryFn, x: i8, aq: Quant, y: i8, bq: Quant, yq: Quant) -> i8 {
+    let real = f.apply(aq.scale * (x as i32 - aq.zp as i32) as f32, bq.scale * (y as i32 - bq.zp as i32) as f32);
     quantize(real / yq.scale, yq.zp)
 }
 
@@ -310,12 +311,12 @@ mod tests {
     #[test]
     fn pooling_by_hand() {
         let x = Tensor::from_vec([1, 2, 2, 1], vec![1, 5, -3, 2]);
-        let p = Pool { kernel: [2, 2], stride: [2, 2], pad: [0; 4], count_include_pad: true };
+        let p = Pool { kernel: [2, 2], stride: [2, 2], pad: [0; 4], count_include_pad: true, dilation: [1, 1] };
         assert_eq!(max_pool(&x, &p).data, vec![5]);
         // mean 5/4 = 1.25 -> 1
         assert_eq!(avg_pool(&x, &p, 1.0, 0, 1.0, 0).data, vec![1]);
         assert_eq!(global_avg_pool(&x, 2.0, 0, 1.0, 3).data, vec![5]); // 2*5/4 = 2.5 -> 2, +3
-        let padded = Pool { kernel: [2, 2], stride: [1, 1], pad: [1, 1, 0, 0], count_include_pad: false };
+        let padded = Pool { kernel: [2, 2], stride: [1, 1], pad: [1, 1, 0, 0], count_include_pad: false, dilation: [1, 1] };
         assert_eq!(avg_pool(&x, &padded, 1.0, 0, 1.0, 0).data, vec![1, 3, -1, 1]);
     }
 

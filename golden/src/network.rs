@@ -124,9 +124,9 @@ pub fn eval_node<E>(
             let flat = |d: &[i8]| Tensor::from_vec([1, 1, 1, d.len()], d.to_vec());
             add(&flat(xd), x.quant, &flat(bd), b.quant, out.quant, *act).data
         }
-        Op::Add(_) | Op::Mul | Op::AddConst(..) | Op::MulConst(_) => {
+        Op::Add(_) | Op::Binary(_) | Op::AddConst(..) | Op::BinaryConst(..) => {
             let (shape, bd, bq) = match &node.op {
-                Op::AddConst(c, _) | Op::MulConst(c) => (&c.shape, &c.data, c.quant),
+                Op::AddConst(c, _) | Op::BinaryConst(_, c) => (&c.shape, &c.data, c.quant),
                 _ => (&net.values[node.inputs[1]].shape, &values[node.inputs[1]], net.values[node.inputs[1]].quant),
             };
             let (ia, ib) =
@@ -135,10 +135,31 @@ pub fn eval_node<E>(
                 .zip(&ib)
                 .map(|(&i, &j)| match &node.op {
                     Op::Add(act) | Op::AddConst(_, act) => crate::add_one(xd[i], x.quant, bd[j], bq, out.quant, *act),
-                    _ => crate::mul_one(xd[i], x.quant, bd[j], bq, out.quant),
+                    Op::BinaryConst(f, c) if c.first => crate::binary_one(*f, bd[j], bq, xd[i], x.quant, out.quant),
+                    Op::Binary(f) | Op::BinaryConst(f, _) => crate::binary_one(*f, xd[i], x.quant, bd[j], bq, out.quant),
+                    _ => unreachable!("the arm's operators"),
                 })
                 .collect()
         }
+        Op::Sum => {
+            let mut real = vec![0f32; out.len()];
+            for &v in &node.inputs {
+                let (val, data) = (&net.values[v], &values[v]);
+                for (r, &i) in real.iter_mut().zip(&systole_core::tensor::broadcast_indices(&out.shape, &val.shape)) {
+                    *r += val.quant.dequantize(data[i]);
+                }
+            }
+            real.iter().map(|&r| out.quant.quantize(r)).collect()
+        }
+        Op::Softmax { axis, flat } => {
+            let real: Vec<f32> = xd.iter().map(|&v| x.quant.dequantize(v)).collect();
+            systole_core::network::softmax(&x.shape, &real, *axis, *flat).iter().map(|&r| out.quant.quantize(r)).collect()
+        }
+        Op::Lrn(lrn) => {
+            let real: Vec<f32> = xd.iter().map(|&v| x.quant.dequantize(v)).collect();
+            lrn.apply(&x.shape, &real).iter().map(|&r| out.quant.quantize(r)).collect()
+        }
+        Op::Select { indices, .. } => systole_core::tensor::select_indices(&x.shape, indices).into_iter().map(|i| xd[i]).collect(),
         Op::Concat { axis } => {
             let outer: usize = out.shape[..*axis].iter().product();
             let parts: Vec<Vec<i8>> = node.inputs.iter().map(|&v| requantize(&values[v], net.values[v].quant, out.quant)).collect();

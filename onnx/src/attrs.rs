@@ -355,15 +355,33 @@ impl Window {
         Ok(Self { kernel, stride, pad, dilation })
     }
 
-    /// The pool description (pools only: no dilation, floor mode).
-    pub fn pool(&self, node: &NodeProto) -> Result<Pool, NodeFault> {
-        if self.dilation != [1, 1] {
-            return Err(NodeFault(format!("dilations {:?} on a pool are not supported", self.dilation)));
+    /// The pool description of `node` on an `hw` image. ONNX's `ceil_mode` becomes end
+    /// padding: the windows a ceiling adds, except one that would start in the end padding
+    /// (ONNX's and PyTorch's rule), reach past the input into padding every pool skips.
+    pub fn pool(&self, node: &NodeProto, hw: [usize; 2]) -> Result<Pool, NodeFault> {
+        let count_include_pad = int(node, "count_include_pad", 0) != 0;
+        let mut pool = Pool { kernel: self.kernel, stride: self.stride, pad: self.pad, count_include_pad, dilation: self.dilation };
+        if int(node, "ceil_mode", 0) == 0 {
+            return Ok(pool);
         }
-        if int(node, "ceil_mode", 0) != 0 {
-            return Err("ceil_mode = 1 is not supported".into());
+        let extent = pool.extent();
+        for d in 0..2 {
+            let span = hw[d] + pool.pad[d] + pool.pad[d + 2];
+            let Some(room) = span.checked_sub(extent[d]) else { continue };
+            let mut windows = room.div_ceil(pool.stride[d]) + 1;
+            if (windows - 1) * pool.stride[d] >= hw[d] + pool.pad[d] {
+                windows -= 1;
+            }
+            let extra = ((windows - 1) * pool.stride[d] + extent[d]).saturating_sub(span);
+            if extra > 0 && count_include_pad {
+                return Err(NodeFault(format!(
+                    "ceil_mode = 1 with count_include_pad = 1 overhangs axis {} by {extra}, a window whose divisor ONNX Runtime clips",
+                    d + 2
+                )));
+            }
+            pool.pad[d + 2] += extra;
         }
-        Ok(Pool { kernel: self.kernel, stride: self.stride, pad: self.pad, count_include_pad: int(node, "count_include_pad", 0) != 0 })
+        Ok(pool)
     }
 }
 

@@ -53,30 +53,33 @@ pub fn run(
                 .or_else(|| consts.get(key).map(FTensor::from_const))
                 .ok_or_else(|| NodeFault(format!("input `{key}` is not computed")))
         };
-        let mut out = eval(n, opset, consts, &get).map_err(|fault| EvalError { node: crate::node_name(n), message: fault.0 })?;
-        if out.data.len() != out.shape.iter().product::<usize>() {
-            return Err(EvalError {
-                node: crate::node_name(n),
-                message: format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape),
-            });
-        }
-        if let Some(o) = n.output.first() {
+        let mut outs = vec![];
+        for (k, o) in n.output.iter().enumerate().filter(|(k, o)| *k == 0 || !o.is_empty()) {
+            let mut out = eval(n, opset, consts, &get, k).map_err(|fault| EvalError { node: crate::node_name(n), message: fault.0 })?;
+            if out.data.len() != out.shape.iter().product::<usize>() {
+                return Err(EvalError {
+                    node: crate::node_name(n),
+                    message: format!("computes {} values for shape {:?}; its inputs do not fit together", out.data.len(), out.shape),
+                });
+            }
             visit(o, &mut out);
-            env.insert(o.clone(), out);
+            outs.push((o.clone(), out));
         }
+        env.extend(outs);
     }
     Ok(())
 }
 
-/// `n` evaluated by its operator's float semantics (`crate::ops`).
+/// Output `output` of `n` evaluated by its operator's float semantics (`crate::ops`).
 fn eval(
     n: &NodeProto,
     opset: i64,
     consts: &HashMap<String, Const>,
     input: &dyn Fn(usize) -> Result<FTensor, NodeFault>,
+    output: usize,
 ) -> Result<FTensor, NodeFault> {
     match crate::ops::find(&n.domain, &n.op_type).and_then(|op| op.eval) {
-        Some(eval) => eval(&Eval { n, opset, consts, input }),
+        Some(eval) => eval(&Eval { n, opset, consts, input, output }),
         None => Err(NodeFault(format!("{} is not supported in float models", n.op_type))),
     }
 }

@@ -17,6 +17,7 @@
 //! names it.
 
 use crate::attrs::{self, dtype, Const};
+use crate::picks;
 use crate::float::{self, FTensor};
 use crate::{node_name, NodeFault, NodeOp, OnnxError};
 use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, GraphProto, ModelProto, NodeProto, ValueInfoProto};
@@ -225,22 +226,6 @@ fn is_integer(t: i32) -> bool {
     matches!(t, dtype::INT8 | dtype::UINT8 | dtype::INT32 | dtype::INT64)
 }
 
-/// An integer-valued constant as `i64`s.
-fn ints_of(c: &Const, what: &str) -> Result<Vec<i64>, NodeFault> {
-    c.vals
-        .iter()
-        .map(|&v| if v.fract() == 0.0 { Ok(v as i64) } else { Err(NodeFault(format!("{what} holds {v}, not an integer"))) })
-        .collect()
-}
-
-/// Axes from the attribute (before opset 13) or input 1.
-fn axes(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Option<Vec<i64>>, NodeFault> {
-    if opset < 13 {
-        return Ok(attrs::ints(n, "axes"));
-    }
-    inputs.get(1).copied().flatten().map(|c| ints_of(c, "axes")).transpose()
-}
-
 /// One folded operator on constant `inputs`.
 fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Option<Const>, NodeFault> {
     let input = |i: usize| -> Result<&Const, NodeFault> {
@@ -250,7 +235,7 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
         "Constant" => constant(n)?,
         "Identity" => input(0)?.clone(),
         "ConstantOfShape" => {
-            let dims: Vec<usize> = ints_of(input(0)?, "the shape")?
+            let dims: Vec<usize> = input(0)?.ints("the shape")?
                 .into_iter()
                 .map(|d| usize::try_from(d).map_err(|_| NodeFault(format!("negative dimension {d}"))))
                 .collect::<Result<_, _>>()?;
@@ -283,7 +268,7 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
             let inner: usize = data.dims[axis + 1..].iter().product();
             let dims = [&data.dims[..axis], &idx.dims[..], &data.dims[axis + 1..]].concat();
             let mut vals = Vec::with_capacity(folded_size(&dims)?);
-            let picks: Vec<usize> = ints_of(idx, "indices")?
+            let picks: Vec<usize> = idx.ints("indices")?
                 .into_iter()
                 .map(|i| {
                     let j = if i < 0 { i + size } else { i };
@@ -301,30 +286,10 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
             }
             Const { dims, dtype: data.dtype, vals }
         }
-        "Unsqueeze" => {
+        "Unsqueeze" | "Squeeze" => {
             let x = input(0)?;
-            let Some(axes) = axes(n, opset, inputs)? else { return Err(NodeFault("has no axes".into())) };
-            let rank = x.dims.len() + axes.len();
-            let mut at: Vec<usize> = axes.iter().map(|&a| attrs::normalize_axis(a, rank)).collect::<Result<_, _>>()?;
-            at.sort_unstable();
-            let mut dims = x.dims.clone();
-            for &a in &at {
-                dims.insert(a.min(dims.len()), 1);
-            }
-            Const { dims, dtype: x.dtype, vals: x.vals.clone() }
-        }
-        "Squeeze" => {
-            let x = input(0)?;
-            let dims = match axes(n, opset, inputs)? {
-                None => x.dims.iter().copied().filter(|&d| d != 1).collect(),
-                Some(axes) => {
-                    let at: Vec<usize> = axes.iter().map(|&a| attrs::normalize_axis(a, x.dims.len())).collect::<Result<_, _>>()?;
-                    if let Some(&a) = at.iter().find(|&&a| x.dims[a] != 1) {
-                        return Err(NodeFault(format!("squeezes axis {a} of size {}", x.dims[a])));
-                    }
-                    x.dims.iter().enumerate().filter(|(i, _)| !at.contains(i)).map(|(_, &d)| d).collect()
-                }
-            };
+            let read = |i: usize| inputs.get(i).copied().flatten().cloned();
+            let dims = if n.op_type == "Squeeze" { picks::squeeze(n, opset, &x.dims, &read)? } else { picks::unsqueeze(n, opset, &x.dims, &read)? };
             Const { dims, dtype: x.dtype, vals: x.vals.clone() }
         }
         "Concat" => {
@@ -354,7 +319,14 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
             let dims = attrs::reshape(&x.dims, &input(1)?.vals, attrs::int(n, "allowzero", 0) != 0)?;
             Const { dims, dtype: x.dtype, vals: x.vals.clone() }
         }
-        "Slice" => slice(n, opset, inputs)?,
+        "Slice" => {
+            let x = input(0)?;
+            let picks = picks::slice(n, opset, &x.dims, &|i| inputs.get(i).copied().flatten().cloned())?;
+            let dims: Vec<usize> = picks.iter().map(Vec::len).collect();
+            folded_size(&dims)?;
+            let vals = systole_core::tensor::select_indices(&x.dims, &picks).into_iter().map(|j| x.vals[j]).collect();
+            Const { dims, dtype: x.dtype, vals }
+        }
         op @ ("Add" | "Sub" | "Mul" | "Div") => {
             let (a, b) = (input(0)?, input(1)?);
             let (dims, count) = if a.dims == b.dims || b.vals.len() == 1 {
@@ -401,51 +373,4 @@ fn constant(n: &NodeProto) -> Result<Const, NodeFault> {
         "value_ints" => Const { dims: vec![attr.ints.len()], dtype: dtype::INT64, vals: attr.ints.iter().map(|&v| v as f64).collect() },
         other => return Err(NodeFault(format!("value attribute `{other}` is not read"))),
     })
-}
-
-/// `Slice` with ONNX's clamping: `starts`, `ends`, `axes`, `steps` as inputs (opset 10) or
-/// attributes (before).
-fn slice(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Const, NodeFault> {
-    let x = inputs.first().copied().flatten().ok_or_else(|| NodeFault("input 0 is missing".into()))?;
-    let list = |i: usize, attr: &str| -> Result<Option<Vec<i64>>, NodeFault> {
-        if opset < 10 {
-            Ok(attrs::ints(n, attr))
-        } else {
-            inputs.get(i).copied().flatten().map(|c| ints_of(c, attr)).transpose()
-        }
-    };
-    let starts = list(1, "starts")?.ok_or_else(|| NodeFault("has no starts".into()))?;
-    let ends = list(2, "ends")?.ok_or_else(|| NodeFault("has no ends".into()))?;
-    let rank = x.dims.len();
-    let axes = list(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
-    let steps = list(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
-    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(NodeFault("starts, ends, axes and steps differ in length".into()));
-    }
-    let mut ranges: Vec<Vec<usize>> = x.dims.iter().map(|&d| (0..d).collect()).collect();
-    for k in 0..starts.len() {
-        let axis = attrs::normalize_axis(axes[k], rank)?;
-        let (size, step) = (x.dims[axis] as i64, steps[k]);
-        if step == 0 {
-            return Err(NodeFault("a step is 0".into()));
-        }
-        let clamp = |v: i64, lo: i64, hi: i64| (if v < 0 { v + size } else { v }).clamp(lo, hi);
-        ranges[axis] = if step > 0 {
-            let (s, e) = (clamp(starts[k], 0, size), clamp(ends[k], 0, size));
-            (s..e).step_by(step as usize).map(|i| i as usize).collect()
-        } else {
-            let (s, e) = (clamp(starts[k], -1, size - 1), clamp(ends[k], -1, size - 1));
-            let mut out = vec![];
-            let mut i = s;
-            while i > e {
-                out.push(i as usize);
-                i += step;
-            }
-            out
-        };
-    }
-    let strides = systole_core::tensor::row_major_strides(&x.dims);
-    let dims: Vec<usize> = ranges.iter().map(Vec::len).collect();
-    let vals = systole_core::tensor::gather_indices(&dims, |d, i| ranges[d][i] * strides[d]).into_iter().map(|j| x.vals[j]).collect();
-    Ok(Const { dims, dtype: x.dtype, vals })
 }

@@ -19,7 +19,7 @@ use petgraph::graph::DiGraph;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use systole_core::layer::{Activation, ConvShape, Layer, LayerOp, QuantParams};
-use systole_core::network::{NetInput, NetOutput, Network, Node, Op, Quant, UnaryFn, Value, ValueId};
+use systole_core::network::{BinaryFn, NetInput, NetOutput, Network, Node, Op, Quant, UnaryFn, Value, ValueId};
 use systole_core::Tensor;
 
 /// A failure inside one node: message and fix.
@@ -67,9 +67,12 @@ pub(crate) enum PendingOp {
     Conv { w: DqConst, bias: Option<Bias> },
     Gemm { trans_b: bool, w: DqConst, bias: Option<Bias> },
     Add,
-    Mul,
+    Binary(BinaryFn),
+    Sum,
     AddConst(Box<systole_core::network::ConstOperand>),
-    MulConst(Box<systole_core::network::ConstOperand>),
+    BinaryConst(BinaryFn, Box<systole_core::network::ConstOperand>),
+    Softmax { axis: usize, flat: bool },
+    Lrn(systole_core::network::Lrn),
     AvgPool(systole_core::network::Pool),
     GlobalAvgPool,
     Concat { axis: usize, shape: Vec<usize> },
@@ -359,7 +362,7 @@ impl Importer {
 
     /// Translates one node with its operator's registered translation (`crate::ops`).
     fn node(&mut self, n: &NodeProto) -> Result<(), Fail> {
-        if n.output.len() > 1 && !(n.op_type == "MaxPool" && n.output[1..].iter().all(|o| o.is_empty())) {
+        if n.output.len() > 1 && n.op_type != "Split" && !(n.op_type == "MaxPool" && n.output[1..].iter().all(|o| o.is_empty())) {
             return fail(format!("has {} outputs; Systole imports single-output nodes", n.output.len()), "remove the extra outputs");
         }
         match crate::ops::find(&n.domain, &n.op_type) {
@@ -376,6 +379,16 @@ impl Importer {
         n: &NodeProto,
         shape_op: impl FnOnce(&Self, &[usize], Quant, bool) -> Result<(Op, Vec<usize>), Fail>,
     ) -> Result<(), Fail> {
+        self.layout_outputs(n, |imp, shape, quant, dq| Ok(vec![shape_op(imp, shape, quant, dq)?]))
+    }
+
+    /// [`Importer::layout`] for a node with an op and shape per output (Split); output `k`
+    /// past the first is the node `<name>_<k>`.
+    pub(crate) fn layout_outputs(
+        &mut self,
+        n: &NodeProto,
+        shape_op: impl FnOnce(&Self, &[usize], Quant, bool) -> Result<Vec<(Op, Vec<usize>)>, Fail>,
+    ) -> Result<(), Fail> {
         let x = crate::ops::need(n, 0)?;
         let (v, dq) = match self.sym(&x)? {
             Sym::Quant(v) => (*v, None),
@@ -387,15 +400,22 @@ impl Importer {
         };
         let shape = self.shape(v);
         let quant = dq.unwrap_or(self.net.values[v].quant);
-        let (op, out_shape) = shape_op(self, &shape, quant, dq.is_some())?;
-        let w = self.emit(n, op, vec![v], &crate::ops::output(n), out_shape, quant)?;
-        if self.u8_values.contains(&v) {
-            self.u8_values.insert(w);
+        let outs = shape_op(self, &shape, quant, dq.is_some())?;
+        for (k, (op, out_shape)) in outs.into_iter().enumerate() {
+            let Some(out) = n.output.get(k).filter(|o| !o.is_empty()).cloned() else { continue };
+            let mut node = n.clone();
+            if k > 0 {
+                node.name = format!("{}_{k}", node_name(n));
+            }
+            let w = self.emit(&node, op, vec![v], &out, out_shape, quant)?;
+            if self.u8_values.contains(&v) {
+                self.u8_values.insert(w);
+            }
+            if self.int4_values.contains(&v) {
+                self.int4_values.insert(w);
+            }
+            self.syms.insert(out, if let Some(q) = dq { Sym::Dq(w, q) } else { Sym::Quant(w) });
         }
-        if self.int4_values.contains(&v) {
-            self.int4_values.insert(w);
-        }
-        self.set(n, if let Some(q) = dq { Sym::Dq(w, q) } else { Sym::Quant(w) });
         Ok(())
     }
 
@@ -516,18 +536,31 @@ impl Importer {
                 }
                 return self.layer(n, trans_b, (x, xq), &w.q, w.scale.clone(), &w.zp, bias, y, p.act, out);
             }
-            PendingOp::Add | PendingOp::Mul => {
-                let b = self.shape(p.inputs[1].0);
-                let Some(out) = attrs::broadcast(&shape, &b) else {
-                    return fail(
-                        format!("combines shapes {shape:?} and {b:?}, which do not broadcast"),
-                        "each axis must be equal or 1 in one of them (numpy broadcasting)",
-                    );
-                };
+            PendingOp::Add | PendingOp::Binary(_) | PendingOp::Sum => {
+                let mut out = shape.clone();
+                for &(v, _) in &p.inputs[1..] {
+                    let b = self.shape(v);
+                    out = match attrs::broadcast(&out, &b) {
+                        Some(o) => o,
+                        None => {
+                            return fail(
+                                format!("combines shapes {out:?} and {b:?}, which do not broadcast"),
+                                "each axis must be equal or 1 in one of them (numpy broadcasting)",
+                            )
+                        }
+                    };
+                }
                 check_elements(&n.op_type, &out)?;
-                (if matches!(p.op, PendingOp::Add) { Op::Add(p.act) } else { Op::Mul }, out)
+                let op = match p.op {
+                    PendingOp::Add => Op::Add(p.act),
+                    PendingOp::Binary(f) => Op::Binary(f),
+                    _ => Op::Sum,
+                };
+                (op, out)
             }
-            PendingOp::AddConst(c) | PendingOp::MulConst(c) => {
+            PendingOp::Softmax { axis, flat } => (Op::Softmax { axis: *axis, flat: *flat }, shape),
+            PendingOp::Lrn(lrn) => (Op::Lrn(*lrn), shape),
+            PendingOp::AddConst(c) | PendingOp::BinaryConst(_, c) => {
                 let Some(out) = attrs::broadcast(&shape, &c.shape) else {
                     return fail(
                         format!("combines shape {shape:?} with a constant of shape {:?}, which do not broadcast", c.shape),
@@ -535,10 +568,14 @@ impl Importer {
                     );
                 };
                 check_elements(&n.op_type, &out)?;
-                (if matches!(p.op, PendingOp::AddConst(_)) { Op::AddConst(c.clone(), p.act) } else { Op::MulConst(c.clone()) }, out)
+                let op = match p.op {
+                    PendingOp::BinaryConst(f, _) => Op::BinaryConst(f, c.clone()),
+                    _ => Op::AddConst(c.clone(), p.act),
+                };
+                (op, out)
             }
             PendingOp::AvgPool(pool) => {
-                if pool.kernel[0] > shape[2] + pool.pad[0] + pool.pad[2] || pool.kernel[1] > shape[3] + pool.pad[1] + pool.pad[3] {
+                if !pool.fits(shape[2], shape[3]) {
                     return fail(format!("window {:?} exceeds the padded input {shape:?}", pool.kernel), "use a smaller window");
                 }
                 let hw = pool.out_hw(shape[2], shape[3]);

@@ -10,6 +10,7 @@ pub mod float;
 pub mod fold;
 mod import;
 mod ops;
+pub mod picks;
 pub mod ptq;
 pub mod zoo;
 

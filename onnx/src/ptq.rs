@@ -26,7 +26,8 @@ use systole_core::network::Quant;
 /// Operators whose result gets its own calibrated quantization.
 const COMPUTE: &[&str] = &["Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "Concat"];
 /// Operators that move bytes and keep their input's quantization.
-const LAYOUT: &[&str] = &["MaxPool", "Reshape", "Flatten", "Transpose", "Pad", "Identity"];
+const LAYOUT: &[&str] =
+    &["MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Pad", "Identity", "Slice", "Split", "Resize"];
 
 /// One calibration sample: a tensor per graph input.
 pub type Sample = Vec<(String, FTensor)>;
@@ -193,28 +194,33 @@ pub fn quantize_with_bits(
             }
         }
         let op = n.op_type.as_str();
-        if matches!(op, "Add" | "Mul") {
+        if matches!(op, "Add" | "Sub" | "Mul" | "Div") {
             quantize_operands(n, &mut m, &consts, &mut out_nodes, &mut inits);
         }
         if matches!(op, "Conv" | "Gemm" | "MatMul") {
             quantize_weights(n, &mut m, &consts, &quant, weight_bits(&node_name(n)), &mut out_nodes, &mut inits)
                 .map_err(|msg| node_err(n, msg, "Systole quantizes constant weights"))?;
         }
-        let out = n.output[0].clone();
-        let q = if LAYOUT.contains(&op) {
-            quant.get(n.input[0].as_str()).copied().unwrap_or_else(|| calibrated(&out))
-        } else {
-            calibrated(&out)
-        };
         if fused(n) {
             out_nodes.push(m);
             continue;
         }
-        quant.insert(out.clone(), q);
-        let raw = format!("{out}__f");
-        m.output[0] = raw.clone();
+        let mut qdq = vec![];
+        for (k, out) in n.output.iter().enumerate().filter(|(k, o)| *k == 0 || !o.is_empty()) {
+            let q = if LAYOUT.contains(&op) {
+                quant.get(n.input[0].as_str()).copied().unwrap_or_else(|| calibrated(out))
+            } else {
+                calibrated(out)
+            };
+            quant.insert(out.clone(), q);
+            let raw = format!("{out}__f");
+            m.output[k] = raw.clone();
+            qdq.push((out.clone(), raw, q));
+        }
         out_nodes.push(m);
-        add_qdq(&out, &raw, &out, q, &mut out_nodes, &mut inits);
+        for (out, raw, q) in qdq {
+            add_qdq(&out, &raw, &out, q, &mut out_nodes, &mut inits);
+        }
     }
     to_input_form(&mut out_nodes, model.opset, &mut inits);
     // int4 zero points (activations quantized to int4) exist in Q/DQ from opset 21.
@@ -358,8 +364,8 @@ pub fn fake_quantize(n: &NodeProto, dims: &[usize], vals: &[f64], bits: u8) -> V
 }
 
 /// The float graph's constants (its initializers, with the constants folded as it was read)
-/// by name and its nodes in
-/// a topological order, each checked to have its required inputs and one output.
+/// by name and its nodes in a topological order, each checked to have its required inputs
+/// and one output (Split: its named outputs).
 pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>, Vec<NodeProto>), OnnxError> {
     let graph = model.proto.graph.as_ref().expect("read checks the graph");
     let node_err = |n: &NodeProto, message: String, help: &str| node_error(model, path, n, message, help);
@@ -370,8 +376,10 @@ pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>
     }
     for n in &graph.node {
         let need = required_inputs(&n.op_type, model.opset);
-        if n.output.len() != 1 || n.output[0].is_empty() || n.input.len() < need || n.input[..need].iter().any(|i| i.is_empty()) {
-            return Err(node_err(n, format!("needs {need} input(s) and one output"), "export the model again"));
+        let outputs_named = n.output.len() == 1 || (n.op_type == "Split" && !n.output.is_empty());
+        if !outputs_named || n.output.iter().any(|o| o.is_empty()) || n.input.len() < need || n.input[..need].iter().any(|i| i.is_empty()) {
+            let outputs = if n.op_type == "Split" { "named outputs" } else { "one output" };
+            return Err(node_err(n, format!("needs {need} input(s) and {outputs}"), "export the model again"));
         }
     }
     let nodes = crate::import::sorted(graph.node.iter().collect(), path)?.into_iter().cloned().collect();
@@ -381,8 +389,9 @@ pub fn prepare(model: &OnnxModel, path: &Path) -> Result<(HashMap<String, Const>
 /// Inputs an operator of a float model cannot do without.
 fn required_inputs(op: &str, opset: i64) -> usize {
     match op {
-        "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Reshape" => 2,
+        "Conv" | "Gemm" | "MatMul" | "Add" | "Sub" | "Mul" | "Div" | "Reshape" => 2,
         "Pad" if opset >= 11 => 2,
+        "Slice" if opset >= 10 => 3,
         "BatchNormalization" => 5,
         _ => 1,
     }

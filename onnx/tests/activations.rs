@@ -5,7 +5,7 @@
 
 use onnx_protobuf::Message;
 use std::path::Path;
-use systole_core::network::{HostTensor, Network, Op, Quant};
+use systole_core::network::{BinaryFn, HostTensor, Network, Op, Quant};
 use systole_onnx::attrs::{dtype, float_attr, node_proto, tensor_proto, value_info};
 use systole_onnx::{self as onnx, ptq, zoo::GraphBuilder};
 
@@ -133,7 +133,7 @@ fn squeeze_excitation_and_silu_multiply_as_defined() {
     let inputs = [HostTensor::F32 { shape: vec![1, 4, 6, 6], data }];
     let x = systole_golden::network::input_values(&net, &inputs).unwrap();
     let values = systole_golden::network::run_with(&net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d))).unwrap();
-    let muls: Vec<_> = net.nodes.iter().filter(|n| n.op == Op::Mul).collect();
+    let muls: Vec<_> = net.nodes.iter().filter(|n| n.op == Op::Binary(BinaryFn::Mul)).collect();
     assert_eq!(muls.len(), 2);
     for n in muls {
         let (a, b, y) = (&net.values[n.inputs[0]], &net.values[n.inputs[1]], &net.values[n.output]);
@@ -151,8 +151,8 @@ fn squeeze_excitation_and_silu_multiply_as_defined() {
     }
     // By hand: 0.5 * 0.5 with scales 1/64 and a product scale 1/256: 32 * 32 steps -> 64.
     let q = |scale: f32, zp: i8| Quant { scale, zp };
-    assert_eq!(systole_golden::mul_one(32, q(1.0 / 64.0, 0), 32, q(1.0 / 64.0, 0), q(1.0 / 256.0, 0)), 64);
-    assert_eq!(systole_golden::mul_one(127, q(0.5, 0), 127, q(0.5, 0), q(0.5, 0)), 127, "saturates");
+    assert_eq!(systole_golden::binary_one(BinaryFn::Mul, 32, q(1.0 / 64.0, 0), 32, q(1.0 / 64.0, 0), q(1.0 / 256.0, 0)), 64);
+    assert_eq!(systole_golden::binary_one(BinaryFn::Mul, 127, q(0.5, 0), 127, q(0.5, 0), q(0.5, 0)), 127, "saturates");
 }
 
 #[test]
@@ -179,14 +179,14 @@ fn per_channel_scales_and_biases_from_initializers_apply_as_defined() {
     let values = systole_golden::network::run_with(&net, x, |_, l, d| Ok::<_, ()>(systole_golden::layer(l, d))).unwrap();
     let mut checked = 0;
     for n in &net.nodes {
-        let (Op::MulConst(c) | Op::AddConst(c, _)) = &n.op else { continue };
+        let (Op::BinaryConst(_, c) | Op::AddConst(c, _)) = &n.op else { continue };
         let (a, y) = (&net.values[n.inputs[0]], &net.values[n.output]);
         assert_eq!(c.shape.iter().product::<usize>(), 8);
         for (i, (&va, &got)) in values[n.inputs[0]].iter().zip(&values[n.output]).enumerate() {
             let real_a = (va as f64 - a.quant.zp as f64) * a.quant.scale as f64;
             let real_c = (c.data[i / 36] as f64 - c.quant.zp as f64) * c.quant.scale as f64;
             let want = match n.op {
-                Op::MulConst(_) => quantize(real_a * real_c, y.quant),
+                Op::BinaryConst(..) => quantize(real_a * real_c, y.quant),
                 _ => quantize(real_a + real_c, y.quant).max(y.quant.zp as i32),
             };
             let got = got as i32;

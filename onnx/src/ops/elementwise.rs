@@ -1,5 +1,6 @@
-//! Elementwise operators: `Add`, `Mul`, `QLinearAdd` and `QLinearMul` (numpy broadcasting;
-//! an Add of equal shapes may run on the vector unit, the rest on the host),
+//! Elementwise operators: `Add`, `Sub`, `Mul`, `Div`, `Sum`, `QLinearAdd` and `QLinearMul`
+//! (numpy broadcasting; an Add of equal shapes may run on the vector unit, the rest on the
+//! host; a Sum of two inputs is an Add),
 //! `Relu` and `Clip` (fused into the layer or Add before them as ReLU or ReLU6, else a
 //! requantization with the activation), and `BatchNormalization`, which post-training
 //! quantization folds into the convolution before it.
@@ -12,7 +13,7 @@ use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::layer::Activation;
-use systole_core::network::{ConstOperand, Quant};
+use systole_core::network::{BinaryFn, ConstOperand, Quant, ValueId};
 
 /// The elementwise family.
 pub(crate) const OPS: &[OpDef] = &[
@@ -20,6 +21,9 @@ pub(crate) const OPS: &[OpDef] = &[
     OpDef { domain: MICROSOFT, name: "QLinearAdd", since: 1, import: import_qlinear_add, eval: None },
     OpDef { domain: "", name: "Mul", since: 7, import: import_add, eval: Some(eval_add) },
     OpDef { domain: MICROSOFT, name: "QLinearMul", since: 1, import: import_qlinear_add, eval: None },
+    OpDef { domain: "", name: "Sub", since: 7, import: import_add, eval: Some(eval_add) },
+    OpDef { domain: "", name: "Div", since: 7, import: import_add, eval: Some(eval_add) },
+    OpDef { domain: "", name: "Sum", since: 8, import: import_sum, eval: Some(eval_sum) },
     OpDef { domain: "", name: "Relu", since: 7, import: import_activation, eval: Some(eval_relu) },
     OpDef { domain: "", name: "Clip", since: 7, import: import_activation, eval: Some(eval_clip) },
     OpDef { domain: "", name: "BatchNormalization", since: 7, import: import_batch_norm, eval: Some(eval_batch_norm) },
@@ -39,7 +43,7 @@ fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
                 dtype::UINT8 => value.vals.iter().map(|&v| (v as i32 - 128) as i8).collect(),
                 other => return fail(format!("the constant operand has {}", dtype::name(other)), "quantize it to int8"),
             };
-            (constant_op(n, ConstOperand { shape: value.dims, data, quant: q }), vec![a])
+            (constant_op(n, ConstOperand { shape: value.dims, data, quant: q, first: c == 0 }), vec![a])
         }
         None => (binary(n), vec![a, imp.operand(&need(n, 3)?, &need(n, 4)?, input(n, 5))?]),
     };
@@ -50,10 +54,10 @@ fn import_qlinear_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
 fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let (a, b) = (need(n, 0)?, need(n, 1)?);
     // A constant operand (DequantizeLinear of an int8 constant) goes second.
-    let (x, c) = match (imp.sym(&a)?, imp.sym(&b)?) {
-        (_, Sym::DqConst(d)) => (a, Some(d.clone())),
-        (Sym::DqConst(d), _) => (b.clone(), Some(d.clone())),
-        _ => (a, None),
+    let (x, c, first) = match (imp.sym(&a)?, imp.sym(&b)?) {
+        (_, Sym::DqConst(d)) => (a, Some(d.clone()), false),
+        (Sym::DqConst(d), _) => (b.clone(), Some(d.clone()), true),
+        _ => (a, None, false),
     };
     let x = imp.dq_input(&x, n)?;
     match c {
@@ -68,6 +72,7 @@ fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
                 shape: d.q.dims.clone(),
                 data: d.q.vals.iter().map(|&v| v as i8).collect(),
                 quant: Quant { scale: d.scale[0], zp: d.zp[0] as i8 },
+                first,
             };
             imp.pend(n, constant_op(n, operand), vec![x]);
         }
@@ -79,22 +84,41 @@ fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Add or Mul with the constant `operand`.
-fn constant_op(n: &NodeProto, operand: ConstOperand) -> PendingOp {
-    if n.op_type.ends_with("Mul") {
-        PendingOp::MulConst(Box::new(operand))
-    } else {
-        PendingOp::AddConst(Box::new(operand))
+/// The operator of Sub, Mul, Div and their QLinear forms; None for Add.
+fn binary_fn(n: &NodeProto) -> Option<BinaryFn> {
+    match n.op_type.trim_start_matches("QLinear") {
+        "Mul" => Some(BinaryFn::Mul),
+        "Sub" => Some(BinaryFn::Sub),
+        "Div" => Some(BinaryFn::Div),
+        _ => None,
     }
 }
 
-/// Add or Mul, whatever the form (QLinearAdd, QLinearMul).
-fn binary(n: &NodeProto) -> PendingOp {
-    if n.op_type.ends_with("Mul") {
-        PendingOp::Mul
-    } else {
-        PendingOp::Add
+/// `n` with the constant `operand`.
+fn constant_op(n: &NodeProto, operand: ConstOperand) -> PendingOp {
+    match binary_fn(n) {
+        Some(f) => PendingOp::BinaryConst(f, Box::new(operand)),
+        None => PendingOp::AddConst(Box::new(operand)),
     }
+}
+
+/// `n` on two activations, whatever the form (QLinearAdd, QLinearMul).
+fn binary(n: &NodeProto) -> PendingOp {
+    binary_fn(n).map_or(PendingOp::Add, PendingOp::Binary)
+}
+
+/// `Sum` of dequantized inputs: one is a requantization, two an Add.
+fn import_sum(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let inputs: Vec<(ValueId, Quant)> =
+        n.input.iter().filter(|s| !s.is_empty()).map(|i| imp.dq_input(i, n)).collect::<Result<_, _>>()?;
+    let op = match inputs.len() {
+        0 => return fail("has no inputs", "remove the Sum or give it its inputs"),
+        1 => PendingOp::Activation,
+        2 => PendingOp::Add,
+        _ => PendingOp::Sum,
+    };
+    imp.pend(n, op, inputs);
+    Ok(())
 }
 
 fn import_activation(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
@@ -166,15 +190,32 @@ fn eval_clip(e: &Eval) -> Result<FTensor, NodeFault> {
     Ok(map(e.get(0)?, |v| v.max(lo).min(hi)))
 }
 
-/// Add or Mul with numpy broadcasting.
+/// Add, Sub, Mul or Div with numpy broadcasting.
 fn eval_add(e: &Eval) -> Result<FTensor, NodeFault> {
-    let (a, b) = (e.get(0)?, e.get(1)?);
-    let shape = attrs::broadcast(&a.shape, &b.shape)
-        .ok_or_else(|| NodeFault(format!("combines shapes {:?} and {:?}, which do not broadcast", a.shape, b.shape)))?;
-    zeros(&shape, 0.0)?;
-    let (ia, ib) = (systole_core::tensor::broadcast_indices(&shape, &a.shape), systole_core::tensor::broadcast_indices(&shape, &b.shape));
-    let mul = e.n.op_type == "Mul";
-    let data = ia.iter().zip(&ib).map(|(&i, &j)| if mul { a.data[i] * b.data[j] } else { a.data[i] + b.data[j] }).collect();
+    let f = binary_fn(e.n);
+    fold_broadcast(&[e.get(0)?, e.get(1)?], |a, b| f.map_or(a + b, |f| f.apply(a, b)))
+}
+
+/// Sum with numpy broadcasting, added in input order.
+fn eval_sum(e: &Eval) -> Result<FTensor, NodeFault> {
+    let parts: Vec<FTensor> = (0..e.n.input.len()).map(|i| e.get(i)).collect::<Result<_, _>>()?;
+    fold_broadcast(&parts, |a, b| a + b)
+}
+
+/// `parts` broadcast (numpy rules) to one shape and combined left to right by `f`.
+fn fold_broadcast(parts: &[FTensor], f: impl Fn(f32, f32) -> f32) -> Result<FTensor, NodeFault> {
+    let first = parts.first().ok_or("has no inputs")?;
+    let mut shape = first.shape.clone();
+    for p in &parts[1..] {
+        shape = attrs::broadcast(&shape, &p.shape)
+            .ok_or_else(|| NodeFault(format!("combines shapes {shape:?} and {:?}, which do not broadcast", p.shape)))?;
+    }
+    let mut data = zeros(&shape, 0.0)?;
+    for (k, p) in parts.iter().enumerate() {
+        for (d, &i) in data.iter_mut().zip(&systole_core::tensor::broadcast_indices(&shape, &p.shape)) {
+            *d = if k == 0 { p.data[i] } else { f(*d, p.data[i]) };
+        }
+    }
     Ok(FTensor { shape, data })
 }
 

@@ -1,15 +1,17 @@
-//! Layout and graph plumbing: `Reshape`, `Flatten`, `Transpose` and `Pad` (they move int8
-//! bytes and keep their input's quantization), `Concat` and com.microsoft's `QLinearConcat`,
-//! and `Identity`. (`Constant` nodes are folded into initializers as the model is read,
+//! Layout and graph plumbing: `Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`, `Transpose`,
+//! `Pad`, and the selections `Slice`, `Split` and nearest `Resize` (they move int8 bytes and
+//! keep their input's quantization; `crate::picks` reads where each element comes from),
+//! `Concat` and com.microsoft's `QLinearConcat`, and `Identity`. (`Constant` nodes are folded into initializers as the model is read,
 //! `crate::fold`.)
 
 use super::{input, need, output, Eval, OpDef, MICROSOFT};
-use crate::attrs;
+use crate::attrs::{self, Const};
+use crate::picks;
 use crate::float::{zeros, FTensor};
 use crate::import::{fail, Fail, Importer, PendingOp, Sym};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
-use systole_core::network::{Op, Quant, ValueId};
+use systole_core::network::{Op, Quant, SelectFrom, ValueId};
 
 /// The layout family.
 pub(crate) const OPS: &[OpDef] = &[
@@ -20,7 +22,56 @@ pub(crate) const OPS: &[OpDef] = &[
     OpDef { domain: "", name: "Concat", since: 7, import: import_concat, eval: Some(eval_concat) },
     OpDef { domain: MICROSOFT, name: "QLinearConcat", since: 1, import: import_qlinear_concat, eval: None },
     OpDef { domain: "", name: "Identity", since: 7, import: import_identity, eval: Some(eval_identity) },
+    OpDef { domain: "", name: "Squeeze", since: 7, import: import_squeeze, eval: Some(eval_squeeze) },
+    OpDef { domain: "", name: "Unsqueeze", since: 7, import: import_squeeze, eval: Some(eval_squeeze) },
+    OpDef { domain: "", name: "Slice", since: 7, import: import_select, eval: Some(eval_select) },
+    OpDef { domain: "", name: "Split", since: 7, import: import_select, eval: Some(eval_select) },
+    OpDef { domain: "", name: "Resize", since: 10, import: import_select, eval: Some(eval_select) },
 ];
+
+/// Inputs 1.. of `n`, each a constant (an input that is given but computed fails here).
+fn constant_inputs(imp: &Importer, n: &NodeProto) -> Result<Vec<Option<Const>>, Fail> {
+    n.input.iter().enumerate().map(|(i, name)| if i == 0 || name.is_empty() { Ok(None) } else { imp.constant(name, "input").map(Some) }).collect()
+}
+
+fn import_squeeze(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let consts = constant_inputs(imp, n)?;
+    let read = |i: usize| consts.get(i).cloned().flatten();
+    imp.layout(n, |imp, shape, _, _| Ok((Op::Reshape, squeezed(n, imp.opset, shape, &read)?)))
+}
+
+/// Squeeze's or Unsqueeze's output shape.
+fn squeezed(n: &NodeProto, opset: i64, shape: &[usize], read: picks::Input) -> Result<Vec<usize>, NodeFault> {
+    if n.op_type == "Squeeze" {
+        picks::squeeze(n, opset, shape, read)
+    } else {
+        picks::unsqueeze(n, opset, shape, read)
+    }
+}
+
+/// Slice, Split (one selection per output) and nearest Resize on int8 bytes.
+fn import_select(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
+    let consts = constant_inputs(imp, n)?;
+    let read = |i: usize| consts.get(i).cloned().flatten();
+    imp.layout_outputs(n, |imp, shape, _, _| {
+        Ok(selections(n, imp.opset, shape, &read)?
+            .into_iter()
+            .map(|(indices, from)| {
+                let out = indices.iter().map(Vec::len).collect();
+                (Op::Select { indices, from }, out)
+            })
+            .collect())
+    })
+}
+
+/// The selections of `n` on an input of `shape`, one per output.
+fn selections(n: &NodeProto, opset: i64, shape: &[usize], read: picks::Input) -> Result<Vec<(Vec<Vec<usize>>, SelectFrom)>, NodeFault> {
+    Ok(match n.op_type.as_str() {
+        "Slice" => vec![(picks::slice(n, opset, shape, read)?, SelectFrom::Slice)],
+        "Resize" => vec![(picks::resize(n, opset, shape, read)?, SelectFrom::Resize)],
+        _ => picks::split(n, opset, shape, n.output.len(), read)?.into_iter().map(|p| (p, SelectFrom::Split)).collect(),
+    })
+}
 
 fn import_identity(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let s = imp.sym(&need(n, 0)?)?.clone();
@@ -216,4 +267,22 @@ fn eval_pad(e: &Eval) -> Result<FTensor, NodeFault> {
 
 fn eval_identity(e: &Eval) -> Result<FTensor, NodeFault> {
     e.get(0)
+}
+
+fn eval_squeeze(e: &Eval) -> Result<FTensor, NodeFault> {
+    let x = e.get(0)?;
+    Ok(FTensor { shape: squeezed(e.n, e.opset, &x.shape, &|i| e.constant(i))?, data: x.data })
+}
+
+fn eval_select(e: &Eval) -> Result<FTensor, NodeFault> {
+    let x = e.get(0)?;
+    let mut all = selections(e.n, e.opset, &x.shape, &|i| e.constant(i))?;
+    if e.output >= all.len() {
+        return Err(NodeFault(format!("has no output {}", e.output)));
+    }
+    let (picks, _) = all.swap_remove(e.output);
+    let shape: Vec<usize> = picks.iter().map(Vec::len).collect();
+    zeros(&shape, 0.0)?;
+    let data = systole_core::tensor::select_indices(&x.shape, &picks).into_iter().map(|i| x.data[i]).collect();
+    Ok(FTensor { shape, data })
 }

@@ -9,10 +9,11 @@
 //! | [`conv`] | Conv, QLinearConv |
 //! | [`gemm`] | Gemm, MatMul, QLinearMatMul, QGemm |
 //! | [`quant`] | QuantizeLinear, DequantizeLinear |
-//! | [`elementwise`] | Add, QLinearAdd, Relu, Clip, BatchNormalization |
+//! | [`elementwise`] | Add, Sub, Mul, Div, Sum, QLinearAdd, QLinearMul, Relu, Clip, BatchNormalization |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, QLinearAveragePool, QLinearGlobalAveragePool |
 //! | [`layout`] | Reshape, Flatten, Transpose, Pad, Concat, QLinearConcat, Identity |
 //! | [`activation`] | Sigmoid, HardSigmoid, HardSwish, LeakyRelu, QLinearSigmoid, QLinearLeakyRelu |
+//! | [`normalize`] | Softmax, QLinearSoftmax, LRN |
 
 use crate::attrs::Const;
 use crate::float::FTensor;
@@ -26,6 +27,7 @@ pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod gemm;
 pub(crate) mod layout;
+pub(crate) mod normalize;
 pub(crate) mod pool;
 pub(crate) mod quant;
 
@@ -54,7 +56,7 @@ pub(crate) type Translate = fn(&mut Importer, &NodeProto) -> Result<(), Fail>;
 pub(crate) type Evaluate = fn(&Eval) -> Result<FTensor, NodeFault>;
 
 /// Every family's operators.
-const FAMILIES: &[&[OpDef]] = &[conv::OPS, gemm::OPS, quant::OPS, elementwise::OPS, activation::OPS, pool::OPS, layout::OPS];
+const FAMILIES: &[&[OpDef]] = &[conv::OPS, gemm::OPS, quant::OPS, elementwise::OPS, activation::OPS, normalize::OPS, pool::OPS, layout::OPS];
 
 /// The operator `op_type` of `domain` (`""` and `"ai.onnx"` both name the default domain).
 pub(crate) fn find(domain: &str, op_type: &str) -> Option<&'static OpDef> {
@@ -103,6 +105,8 @@ pub(crate) struct Eval<'a> {
     pub consts: &'a HashMap<String, Const>,
     /// Input `i`'s value.
     pub input: &'a dyn Fn(usize) -> Result<FTensor, NodeFault>,
+    /// The output computed (Split's part; 0 for single-output operators).
+    pub output: usize,
 }
 
 impl Eval<'_> {
@@ -114,6 +118,11 @@ impl Eval<'_> {
     /// Whether optional input `i` is given.
     pub fn has(&self, i: usize) -> bool {
         input(self.n, i).is_some()
+    }
+
+    /// Input `i` as a constant, if it is given and constant (for `crate::picks`).
+    pub fn constant(&self, i: usize) -> Option<Const> {
+        input(self.n, i).and_then(|name| self.consts.get(name)).cloned()
     }
 }
 

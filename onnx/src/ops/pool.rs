@@ -44,8 +44,8 @@ fn import_max_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
         if attrs::int(n, "storage_order", 0) != 0 {
             return fail("storage_order = 1 is not supported", "export with the default storage order");
         }
-        let pool = Window::read(n, None, [shape[2], shape[3]])?.pool(n)?;
-        if pool.kernel[0] > shape[2] + pool.pad[0] + pool.pad[2] || pool.kernel[1] > shape[3] + pool.pad[1] + pool.pad[3] {
+        let pool = Window::read(n, None, [shape[2], shape[3]])?.pool(n, [shape[2], shape[3]])?;
+        if !pool.fits(shape[2], shape[3]) {
             return fail(format!("window {:?} exceeds the padded input {shape:?}", pool.kernel), "use a smaller window");
         }
         let hw = pool.out_hw(shape[2], shape[3]);
@@ -62,7 +62,7 @@ fn pool_op(imp: &Importer, n: &NodeProto, x: ValueId) -> Result<PendingOp, Fail>
     if n.op_type.ends_with("GlobalAveragePool") {
         return Ok(PendingOp::GlobalAvgPool);
     }
-    Ok(PendingOp::AvgPool(Window::read(n, None, [shape[2], shape[3]])?.pool(n)?))
+    Ok(PendingOp::AvgPool(Window::read(n, None, [shape[2], shape[3]])?.pool(n, [shape[2], shape[3]])?))
 }
 
 fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
@@ -71,9 +71,9 @@ fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
     let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
     let (pool, max) = match n.op_type.as_str() {
         "GlobalAveragePool" => {
-            (systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true }, false)
+            (systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1] }, false)
         }
-        op => (Window::read(n, None, [h, w])?.pool(n)?, op == "MaxPool"),
+        op => (Window::read(n, None, [h, w])?.pool(n, [h, w])?, op == "MaxPool"),
     };
     let [p, q] = pool.out_hw(h, w);
     let mut out = zeros(&[nb, c, p, q], 0.0)?;
@@ -85,8 +85,8 @@ fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
                 for r in 0..pool.kernel[0] {
                     for s in 0..pool.kernel[1] {
                         let (y, xx) = (
-                            (oy * pool.stride[0] + r) as isize - pool.pad[0] as isize,
-                            (ox * pool.stride[1] + s) as isize - pool.pad[1] as isize,
+                            (oy * pool.stride[0] + r * pool.dilation[0]) as isize - pool.pad[0] as isize,
+                            (ox * pool.stride[1] + s * pool.dilation[1]) as isize - pool.pad[1] as isize,
                         );
                         if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
                             let v = plane[y as usize * w + xx as usize];
