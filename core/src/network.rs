@@ -271,11 +271,8 @@ impl Lrn {
 /// Softmax of `x` (row-major, `shape`) over `axis`, or over the axes from `axis` on when
 /// `flat`, in f32: `exp(x - max) / sum`.
 pub fn softmax(shape: &[usize], x: &[f32], axis: usize, flat: bool) -> Vec<f32> {
-    let (len, inner) = if flat {
-        (shape[axis..].iter().product::<usize>(), 1)
-    } else {
-        (shape[axis], shape[axis + 1..].iter().product::<usize>())
-    };
+    let (len, inner) =
+        if flat { (shape[axis..].iter().product::<usize>(), 1) } else { (shape[axis], shape[axis + 1..].iter().product::<usize>()) };
     let mut y = vec![0.0; x.len()];
     for block in 0..x.len() / (len * inner).max(1) {
         for j in 0..inner {

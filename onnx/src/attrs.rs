@@ -178,6 +178,15 @@ pub fn float_attr(name: &str, v: f32) -> AttributeProto {
     a
 }
 
+/// A string attribute.
+pub fn string_attr(name: &str, v: &str) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.s = v.as_bytes().to_vec();
+    a.type_ = AttributeType::STRING.into();
+    a
+}
+
 /// An integer-list attribute.
 pub fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
     let mut a = AttributeProto::new();

@@ -17,8 +17,8 @@
 //! names it.
 
 use crate::attrs::{self, dtype, Const};
-use crate::picks;
 use crate::float::{self, FTensor};
+use crate::picks;
 use crate::{node_name, NodeFault, NodeOp, OnnxError};
 use onnx_protobuf::{tensor_shape_proto::dimension, type_proto, GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use std::collections::{HashMap, HashSet};
@@ -235,7 +235,8 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
         "Constant" => constant(n)?,
         "Identity" => input(0)?.clone(),
         "ConstantOfShape" => {
-            let dims: Vec<usize> = input(0)?.ints("the shape")?
+            let dims: Vec<usize> = input(0)?
+                .ints("the shape")?
                 .into_iter()
                 .map(|d| usize::try_from(d).map_err(|_| NodeFault(format!("negative dimension {d}"))))
                 .collect::<Result<_, _>>()?;
@@ -268,7 +269,8 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
             let inner: usize = data.dims[axis + 1..].iter().product();
             let dims = [&data.dims[..axis], &idx.dims[..], &data.dims[axis + 1..]].concat();
             let mut vals = Vec::with_capacity(folded_size(&dims)?);
-            let picks: Vec<usize> = idx.ints("indices")?
+            let picks: Vec<usize> = idx
+                .ints("indices")?
                 .into_iter()
                 .map(|i| {
                     let j = if i < 0 { i + size } else { i };
@@ -289,7 +291,11 @@ fn evaluate(n: &NodeProto, opset: i64, inputs: &[Option<&Const>]) -> Result<Opti
         "Unsqueeze" | "Squeeze" => {
             let x = input(0)?;
             let read = |i: usize| inputs.get(i).copied().flatten().cloned();
-            let dims = if n.op_type == "Squeeze" { picks::squeeze(n, opset, &x.dims, &read)? } else { picks::unsqueeze(n, opset, &x.dims, &read)? };
+            let dims = if n.op_type == "Squeeze" {
+                picks::squeeze(n, opset, &x.dims, &read)?
+            } else {
+                picks::unsqueeze(n, opset, &x.dims, &read)?
+            };
             Const { dims, dtype: x.dtype, vals: x.vals.clone() }
         }
         "Concat" => {

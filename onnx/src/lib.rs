@@ -360,9 +360,9 @@ mod tests {
 
     #[test]
     fn an_unsupported_operator_names_the_node_its_op_and_opset() {
-        let bytes = model(vec![node("conv", "QLinearConv", ""), node("attn", "Softmax", "")], &nchw(), 13);
+        let bytes = model(vec![node("conv", "QLinearConv", ""), node("rnn", "LSTM", "")], &nchw(), 13);
         let e = parse(Path::new(FILE), &bytes).unwrap_err();
-        assert_eq!(e.to_string(), "models/m.onnx: node `attn` is Softmax (domain ``, opset 13), which Systole does not support");
+        assert_eq!(e.to_string(), "models/m.onnx: node `rnn` is LSTM (domain ``, opset 13), which Systole does not support");
         let bytes = model(vec![node("x", "Foo", "com.example")], &nchw(), 13);
         let e = parse(Path::new(FILE), &bytes).unwrap_err();
         assert!(matches!(&e, OnnxError::Unsupported { node, .. } if node.domain == "com.example" && node.opset == 0), "{e:?}");

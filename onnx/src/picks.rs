@@ -11,6 +11,9 @@ use crate::attrs::{self, Const};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 
+/// A selection: for each axis, the input index of each output index.
+pub type Picks = Vec<Vec<usize>>;
+
 /// Constant input `i` of the node being read, if it is given.
 pub type Input<'a> = &'a dyn Fn(usize) -> Option<Const>;
 
@@ -35,7 +38,7 @@ fn list(n: &NodeProto, opset: i64, since: i64, i: usize, attr: &str, input: Inpu
 
 /// Slice: `starts`, `ends`, `axes`, `steps` as inputs 1-4 (opset 10 on) or attributes
 /// (before), clamped as ONNX says; negative steps walk backwards.
-pub fn slice(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Result<Vec<Vec<usize>>, NodeFault> {
+pub fn slice(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Result<Picks, NodeFault> {
     let starts = list(n, opset, 10, 1, "starts", input)?.ok_or_else(|| NodeFault("has no starts".into()))?;
     let ends = list(n, opset, 10, 2, "ends", input)?.ok_or_else(|| NodeFault("has no ends".into()))?;
     let axes = list(n, opset, 10, 3, "axes", input)?.unwrap_or_else(|| (0..starts.len() as i64).collect());
@@ -71,11 +74,14 @@ pub fn slice(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Result<
 /// Split into `outputs` parts along `axis`: sizes from the `split` attribute (before opset
 /// 13) or input 1, else `num_outputs` parts of `ceil(size / num_outputs)` (opset 18), else
 /// equal parts. One selection per output.
-pub fn split(n: &NodeProto, opset: i64, dims: &[usize], outputs: usize, input: Input) -> Result<Vec<Vec<Vec<usize>>>, NodeFault> {
+pub fn split(n: &NodeProto, opset: i64, dims: &[usize], outputs: usize, input: Input) -> Result<Vec<Picks>, NodeFault> {
     let axis = attrs::normalize_axis(attrs::int(n, "axis", 0), dims.len())?;
     let size = dims[axis];
     let sizes: Vec<usize> = match list(n, opset, 13, 1, "split", input)? {
-        Some(s) => s.iter().map(|&v| usize::try_from(v).map_err(|_| NodeFault(format!("split {s:?} has a negative size")))).collect::<Result<_, _>>()?,
+        Some(s) => s
+            .iter()
+            .map(|&v| usize::try_from(v).map_err(|_| NodeFault(format!("split {s:?} has a negative size"))))
+            .collect::<Result<_, _>>()?,
         None if opset >= 18 && attrs::int(n, "num_outputs", 0) > 0 => {
             let chunk = size.div_ceil(outputs.max(1));
             (0..outputs).map(|k| chunk.min(size.saturating_sub(k * chunk))).collect()
@@ -136,7 +142,7 @@ pub fn unsqueeze(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Res
 /// `coordinate_transformation_mode` and `nearest_mode`, in f32 as ONNX Runtime computes
 /// them. Opset 10 has neither attribute: ONNX Runtime reads it as `asymmetric`, rounding
 /// down when enlarging and up when shrinking.
-pub fn resize(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Result<Vec<Vec<usize>>, NodeFault> {
+pub fn resize(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Result<Picks, NodeFault> {
     let mode = attrs::string(n, "mode", "nearest");
     if mode != "nearest" {
         return Err(NodeFault(format!("mode `{mode}` is not supported; Systole resizes by nearest neighbour")));
@@ -208,6 +214,6 @@ pub fn resize(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Result
 }
 
 /// Every index of every axis: the identity selection.
-fn all(dims: &[usize]) -> Vec<Vec<usize>> {
+fn all(dims: &[usize]) -> Picks {
     dims.iter().map(|&d| (0..d).collect()).collect()
 }

@@ -131,7 +131,11 @@ pub fn quantize_with_bits(
     let mut folded = graph.clone();
     folded.node = nodes.clone();
     let mut range: HashMap<String, (f32, f32)> = HashMap::new();
-    let mut widen = |name: &str, t: &FTensor| widen_range(range.entry(name.to_string()).or_insert((0.0, 0.0)), t);
+    let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut widen = |name: &str, t: &FTensor| {
+        shapes.entry(name.to_string()).or_insert_with(|| t.shape.clone());
+        widen_range(range.entry(name.to_string()).or_insert((0.0, 0.0)), t)
+    };
     for sample in samples {
         for (name, t) in sample {
             let shape = model.inputs.iter().find(|(n, _)| n == name).map(|(_, s)| s);
@@ -147,6 +151,20 @@ pub fn quantize_with_bits(
             let n = nodes.iter().find(|n| node_name(n) == e.node).cloned().unwrap_or_default();
             node_err(&n, e.message, "see docs/ONNX.md for the operators of float models")
         })?;
+    }
+
+    // Before opset 13 Softmax normalizes the axes from `axis` on together; the opset written
+    // says that with one Softmax only when those after `axis` have size 1.
+    for n in nodes.iter().filter(|n| n.op_type == "Softmax" && model.opset < 13) {
+        let dims = shapes.get(&n.input[0]).cloned().unwrap_or_default();
+        let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), dims.len()).map_err(|f| node_err(n, f.0, "check the axis"))?;
+        if dims[axis + 1..].iter().product::<usize>() > 1 {
+            return Err(node_err(
+                n,
+                format!("Softmax at opset {} normalizes axes {axis}.. of {dims:?} together, which the opset-13 model Systole writes cannot say with one Softmax", model.opset),
+                "export the model at opset 13 or later, or flatten before the Softmax",
+            ));
+        }
     }
 
     // Quantization parameters of every activation tensor.
@@ -257,15 +275,16 @@ pub const QUANTIZED_OPSET: i64 = 13;
 
 /// Rewrites the nodes of a model read at `opset` whose form changed at opset 11 (Pad's
 /// `pads` and `value` attributes, Clip's `min` and `max`) into the input form that
-/// [`QUANTIZED_OPSET`] reads, adding their values to `inits`.
+/// [`QUANTIZED_OPSET`] reads, adding their values to `inits`, and states Softmax's axis,
+/// whose default changed at 13 (1 before, -1 after).
 fn to_input_form(nodes: &mut [NodeProto], opset: i64, inits: &mut Vec<onnx_protobuf::TensorProto>) {
-    if opset >= 11 {
+    if opset >= 13 {
         return;
     }
     for n in nodes.iter_mut() {
         let out = n.output.first().cloned().unwrap_or_default();
         match n.op_type.as_str() {
-            "Pad" => {
+            "Pad" if opset < 11 => {
                 let pads: Vec<f64> = attrs::ints(n, "pads").unwrap_or_default().iter().map(|&p| p as f64).collect();
                 let (p, v) = (format!("{out}__pads"), format!("{out}__value"));
                 inits.push(tensor_proto(&p, &[pads.len()], dtype::INT64, &pads));
@@ -274,7 +293,10 @@ fn to_input_form(nodes: &mut [NodeProto], opset: i64, inits: &mut Vec<onnx_proto
                 n.input.extend([p, v]);
                 n.attribute.retain(|a| a.name == "mode");
             }
-            "Clip" => {
+            "Softmax" if !n.attribute.iter().any(|a| a.name == "axis") => {
+                n.attribute.push(attrs::int_attr("axis", 1));
+            }
+            "Clip" if opset < 11 => {
                 n.input.truncate(1);
                 for bound in ["min", "max"] {
                     match n.attribute.iter().find(|a| a.name == bound) {

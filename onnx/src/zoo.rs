@@ -111,6 +111,30 @@ impl GraphBuilder {
         self.node("Pad", "pad", &[x, &pads], vec![], vec![n, c, h + pad[0] + pad[2], w + pad[1] + pad[3]])
     }
 
+    /// A constant (an initializer) of element type `elem`; returns its name.
+    pub fn constant(&mut self, base: &str, dims: &[usize], elem: i32, vals: &[f64]) -> String {
+        let name = self.fresh(base);
+        self.graph.initializer.push(tensor_proto(&name, dims, elem, vals));
+        name
+    }
+
+    /// Split of `x` along `axis` into parts of `sizes` (opset 13's `split` input); returns
+    /// the parts.
+    pub fn split(&mut self, x: &str, axis: usize, sizes: &[usize]) -> Vec<String> {
+        let sizes_name = self.constant("split", &[sizes.len()], dtype::INT64, &sizes.iter().map(|&s| s as f64).collect::<Vec<_>>());
+        let name = self.fresh("split");
+        let outs: Vec<String> = (0..sizes.len()).map(|k| format!("{name}_{k}")).collect();
+        let mut n = crate::attrs::node_proto("Split", &name, &[x, &sizes_name], &outs[0], vec![int_attr("axis", axis as i64)]);
+        n.output = outs.clone();
+        self.graph.node.push(n);
+        for (o, &size) in outs.iter().zip(sizes) {
+            let mut shape = self.shape(x);
+            shape[axis] = size;
+            self.shapes.insert(o.clone(), shape);
+        }
+        outs
+    }
+
     /// ReLU.
     pub fn relu(&mut self, x: &str) -> String {
         let shape = self.shape(x);

@@ -275,3 +275,82 @@ fn activations_and_excitation_run_on_the_host_between_accelerator_layers() {
     let host: Vec<&str> = run.report.host.iter().map(|h| h.kind.as_str()).collect();
     assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu", "globalavgpool", "sigmoid", "mul", "mul", "add"]);
 }
+
+#[test]
+fn the_classic_and_mobile_operators_run_on_the_host_between_accelerator_layers() {
+    // Pools with ceil_mode and dilations, LRN, Split, Slice, Resize, Sub, Div, Sum, a
+    // channel shuffle and Softmax between convolutions (quantized by Systole): the simulated
+    // network equals the golden one, whose operators onnx/tests/operators.rs checks against
+    // ONNX's definitions.
+    use systole_onnx::attrs::{dtype, int_attr, ints_attr};
+    use systole_onnx::zoo::GraphBuilder;
+    let mut g = GraphBuilder::new("classic", &[1, 4, 9, 9], 4);
+    let c = g.conv("x", 8, 3, 1, 1, 1, 2.0, true);
+    let r = g.relu(&c);
+    let k = |v: i64| ints_attr("kernel_shape", &[v, v]);
+    let p = g.node("MaxPool", "pool", &[&r], vec![k(3), ints_attr("strides", &[2, 2]), int_attr("ceil_mode", 1)], vec![1, 8, 4, 4]);
+    let l = g.node("LRN", "lrn", &[&p], vec![int_attr("size", 5)], vec![1, 8, 4, 4]);
+    let d = g.node(
+        "MaxPool",
+        "dilated",
+        &[&l],
+        vec![k(2), ints_attr("dilations", &[2, 2]), ints_attr("pads", &[1, 1, 1, 1])],
+        vec![1, 8, 4, 4],
+    );
+    let parts = g.split(&d, 1, &[4, 4]);
+    let int64 =
+        |g: &mut GraphBuilder, v: &[i64]| g.constant("i", &[v.len()], dtype::INT64, &v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+    let (starts, ends, axes) = (int64(&mut g, &[0]), int64(&mut g, &[2]), int64(&mut g, &[2]));
+    let top = g.node("Slice", "slice", &[&parts[0], &starts, &ends, &axes], vec![], vec![1, 4, 2, 4]);
+    let scales = g.constant("scales", &[4], dtype::FLOAT, &[1.0, 1.0, 2.0, 1.0]);
+    let up = g.node("Resize", "resize", &[&top, "", &scales], vec![], vec![1, 4, 4, 4]);
+    let diff = g.node("Sub", "sub", &[&up, &parts[1]], vec![], vec![1, 4, 4, 4]);
+    let two = g.constant("two", &[], dtype::FLOAT, &[2.0]);
+    let half = g.node("Div", "div", &[&diff, &two], vec![], vec![1, 4, 4, 4]);
+    let sum = g.node("Sum", "sum", &[&half, &up, &parts[1]], vec![], vec![1, 4, 4, 4]);
+    let cat = g.node("Concat", "cat", &[&sum, &parts[0]], vec![int_attr("axis", 1)], vec![1, 8, 4, 4]);
+    let (grouped, flat) = (int64(&mut g, &[1, 2, 4, 4, 4]), int64(&mut g, &[1, 8, 4, 4]));
+    let sh = g.node("Reshape", "group", &[&cat, &grouped], vec![], vec![1, 2, 4, 4, 4]);
+    let sh = g.node("Transpose", "shuffle", &[&sh], vec![ints_attr("perm", &[0, 2, 1, 3, 4])], vec![1, 4, 2, 4, 4]);
+    let sh = g.node("Reshape", "ungroup", &[&sh, &flat], vec![], vec![1, 8, 4, 4]);
+    let c2 = g.conv(&sh, 8, 3, 1, 1, 1, 1.0, true);
+    let fc = g.pool_flatten(&c2);
+    let fc = g.linear(&fc, 10);
+    let y = g.node("Softmax", "softmax", &[&fc], vec![], vec![1, 10]);
+    let m = g.finish(&y);
+    let path = Path::new("classic.onnx");
+    let bytes = systole_onnx::OnnxModel { proto: m, opset: 13, inputs: vec![] }.to_bytes();
+    let model = systole_onnx::parse(path, &bytes).unwrap();
+    let quantized = systole_onnx::ptq::quantize(&model, path, &systole_onnx::ptq::random_samples(&model, 2, 3)).unwrap();
+    let net = systole_onnx::import(&quantized, path).unwrap();
+    let data: Vec<f32> = (0..324).map(|i| ((i * 31) % 29) as f32 / 7.0 - 2.0).collect();
+    let x = HostTensor::F32 { shape: vec![1, 4, 9, 9], data };
+    let golden = systole_golden::network::run(&net, std::slice::from_ref(&x)).unwrap();
+    let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
+    let programs = systole_runtime::compile(&arch, &net).unwrap();
+    let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
+    assert_eq!(run.outputs, golden);
+    let host: Vec<&str> = run.report.host.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(
+        host,
+        [
+            "maxpool",
+            "lrn",
+            "maxpool",
+            "split",
+            "split",
+            "slice",
+            "resize",
+            "sub",
+            "div",
+            "sum",
+            "concat",
+            "reshape",
+            "transpose",
+            "reshape",
+            "globalavgpool",
+            "reshape",
+            "softmax"
+        ]
+    );
+}

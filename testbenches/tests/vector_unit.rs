@@ -74,7 +74,8 @@ fn instances() -> Vec<ArchConfig> {
 #[test]
 fn vector_operators_equal_golden_on_random_tensors() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-    let pool = |k: usize, s: usize, p: usize| Pool { kernel: [k, k], stride: [s, s], pad: [p; 4], count_include_pad: true, dilation: [1, 1] };
+    let pool =
+        |k: usize, s: usize, p: usize| Pool { kernel: [k, k], stride: [s, s], pad: [p; 4], count_include_pad: true, dilation: [1, 1] };
     for arch in instances() {
         arch.validate().unwrap();
         let mut stores = vec![];
@@ -122,7 +123,8 @@ fn check_rtl(arch: &ArchConfig, net: &Network, rng: &mut impl Rng) {
 #[test]
 fn the_rtl_runs_every_vector_operator_as_the_simulator_does() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let pool = |k: usize, s: usize, p: usize| Pool { kernel: [k, k], stride: [s, s], pad: [p; 4], count_include_pad: true, dilation: [1, 1] };
+    let pool =
+        |k: usize, s: usize, p: usize| Pool { kernel: [k, k], stride: [s, s], pad: [p; 4], count_include_pad: true, dilation: [1, 1] };
     for arch in instances() {
         let shape: &[usize] = &[1, 5, 6, 4];
         check_rtl(&arch, &one_node(Op::Add(Activation::Relu), &[shape, shape], shape, &mut rng), &mut rng);

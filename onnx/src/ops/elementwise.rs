@@ -109,8 +109,7 @@ fn binary(n: &NodeProto) -> PendingOp {
 
 /// `Sum` of dequantized inputs: one is a requantization, two an Add.
 fn import_sum(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
-    let inputs: Vec<(ValueId, Quant)> =
-        n.input.iter().filter(|s| !s.is_empty()).map(|i| imp.dq_input(i, n)).collect::<Result<_, _>>()?;
+    let inputs: Vec<(ValueId, Quant)> = n.input.iter().filter(|s| !s.is_empty()).map(|i| imp.dq_input(i, n)).collect::<Result<_, _>>()?;
     let op = match inputs.len() {
         0 => return fail("has no inputs", "remove the Sum or give it its inputs"),
         1 => PendingOp::Activation,

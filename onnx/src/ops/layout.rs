@@ -6,9 +6,9 @@
 
 use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs::{self, Const};
-use crate::picks;
 use crate::float::{zeros, FTensor};
 use crate::import::{fail, Fail, Importer, PendingOp, Sym};
+use crate::picks;
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::network::{Op, Quant, SelectFrom, ValueId};
@@ -31,7 +31,11 @@ pub(crate) const OPS: &[OpDef] = &[
 
 /// Inputs 1.. of `n`, each a constant (an input that is given but computed fails here).
 fn constant_inputs(imp: &Importer, n: &NodeProto) -> Result<Vec<Option<Const>>, Fail> {
-    n.input.iter().enumerate().map(|(i, name)| if i == 0 || name.is_empty() { Ok(None) } else { imp.constant(name, "input").map(Some) }).collect()
+    n.input
+        .iter()
+        .enumerate()
+        .map(|(i, name)| if i == 0 || name.is_empty() { Ok(None) } else { imp.constant(name, "input").map(Some) })
+        .collect()
 }
 
 fn import_squeeze(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
@@ -65,7 +69,7 @@ fn import_select(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
 }
 
 /// The selections of `n` on an input of `shape`, one per output.
-fn selections(n: &NodeProto, opset: i64, shape: &[usize], read: picks::Input) -> Result<Vec<(Vec<Vec<usize>>, SelectFrom)>, NodeFault> {
+fn selections(n: &NodeProto, opset: i64, shape: &[usize], read: picks::Input) -> Result<Vec<(picks::Picks, SelectFrom)>, NodeFault> {
     Ok(match n.op_type.as_str() {
         "Slice" => vec![(picks::slice(n, opset, shape, read)?, SelectFrom::Slice)],
         "Resize" => vec![(picks::resize(n, opset, shape, read)?, SelectFrom::Resize)],

@@ -56,7 +56,8 @@ pub(crate) type Translate = fn(&mut Importer, &NodeProto) -> Result<(), Fail>;
 pub(crate) type Evaluate = fn(&Eval) -> Result<FTensor, NodeFault>;
 
 /// Every family's operators.
-const FAMILIES: &[&[OpDef]] = &[conv::OPS, gemm::OPS, quant::OPS, elementwise::OPS, activation::OPS, normalize::OPS, pool::OPS, layout::OPS];
+const FAMILIES: &[&[OpDef]] =
+    &[conv::OPS, gemm::OPS, quant::OPS, elementwise::OPS, activation::OPS, normalize::OPS, pool::OPS, layout::OPS];
 
 /// The operator `op_type` of `domain` (`""` and `"ai.onnx"` both name the default domain).
 pub(crate) fn find(domain: &str, op_type: &str) -> Option<&'static OpDef> {

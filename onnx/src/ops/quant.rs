@@ -29,7 +29,7 @@ fn quantize_linear(imp: &mut Importer, n: &NodeProto, x: &str, scale: &str, zp: 
         Sym::Const(c) => {
             let s = imp.scales(scale)?;
             let (z, _) = imp.zero_points(zp, true)?;
-            let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), c.dims.len().max(1))?;
+            let axis = quantized_axis(n, &c, s.len())?;
             let q = quantize_const(&c, &s, &z, axis)?;
             imp.set(n, Sym::Const(q));
             return Ok(());
@@ -90,7 +90,7 @@ fn dequantize_linear(imp: &mut Importer, n: &NodeProto, x: &str, scale: &str, zp
                 None => vec![0.0],
                 Some(z) => imp.constant(z, "zero point")?.vals,
             };
-            let axis = attrs::normalize_axis(attrs::int(n, "axis", 1), c.dims.len().max(1))?;
+            let axis = quantized_axis(n, &c, s.len())?;
             if !matches!(c.dtype, dtype::INT8 | dtype::INT32) {
                 return fail(
                     format!("dequantizes a {} constant; weights must be int8 and biases int32", dtype::name(c.dtype)),
@@ -109,6 +109,15 @@ fn dequantize_linear(imp: &mut Importer, n: &NodeProto, x: &str, scale: &str, zp
 }
 
 /// QuantizeLinear of a constant (weights stored as float behind Q/DQ pairs).
+/// The axis a per-axis (de)quantization of constant `c` with `scales` scales runs along;
+/// ONNX ignores `axis` when the quantization is per tensor (a scalar has no axis 1).
+fn quantized_axis(n: &NodeProto, c: &Const, scales: usize) -> Result<usize, Fail> {
+    if scales == 1 {
+        return Ok(0);
+    }
+    Ok(attrs::normalize_axis(attrs::int(n, "axis", 1), c.dims.len().max(1))?)
+}
+
 fn quantize_const(c: &Const, scale: &[f32], zp: &[i8], axis: usize) -> Result<Const, Fail> {
     let per_axis = scale.len() > 1;
     let dim = c.dims.get(axis).copied().unwrap_or(1);
