@@ -288,8 +288,10 @@ pub fn table(arch: &ArchConfig, net: &Network, run: &NetworkRun, compiled: &Comp
     let host_ops = run.rows.iter().filter(|r| matches!(r, Row::Host(_))).count();
     let _ = writeln!(
         out,
-        "total: {} accelerator layers, {host_ops} host operators; {}",
+        "total: {} accelerator layers, {host_ops} host operators moving {} B ({:.1}% of all bytes moved); {}",
         run.report.layers.len(),
+        run.report.host_bytes(),
+        100.0 * run.report.host_byte_share(),
         crate::run::throughput(arch, t)
     );
     let np = &compiled.network;

@@ -76,6 +76,23 @@ fn add_maps(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
 }
 
 impl SimReport {
+    /// Bytes the host operators read and write.
+    pub fn host_bytes(&self) -> u64 {
+        self.host.iter().map(|h| h.bytes).sum()
+    }
+
+    /// The host operators' share of all bytes moved: their bytes over theirs plus the
+    /// accelerator's DRAM traffic (0 when nothing moves).
+    pub fn host_byte_share(&self) -> f64 {
+        let host = self.host_bytes() as f64;
+        let dram: u64 = self.total.dram_bytes.values().sum();
+        if host + dram as f64 == 0.0 {
+            0.0
+        } else {
+            host / (host + dram as f64)
+        }
+    }
+
     /// Builds the report and its totals from per-layer rows.
     pub fn new(arch: &str, workload: &str, pes: u64, clock_mhz: f64, layers: Vec<LayerReport>) -> Self {
         let mut total = LayerReport { name: "total".into(), ..Default::default() };
@@ -102,5 +119,21 @@ pub fn utilization(macs: u64, pes: u64, cycles: u64) -> f64 {
         0.0
     } else {
         macs as f64 / (pes as f64 * cycles as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_share_counts_host_bytes_against_all_bytes_moved() {
+        let layer = LayerReport { dram_bytes: BTreeMap::from([("read".into(), 600), ("write".into(), 200)]), ..Default::default() };
+        let mut r = SimReport::new("a", "w", 4, 100.0, vec![layer]);
+        assert_eq!(r.host_byte_share(), 0.0);
+        let step = |bytes| HostStep { name: "h".into(), kind: "add".into(), bytes, after_layers: 1 };
+        r.host = vec![step(150), step(50)];
+        // 200 host bytes of 200 + 800.
+        assert_eq!((r.host_bytes(), r.host_byte_share()), (200, 0.2));
     }
 }
