@@ -64,18 +64,34 @@ pub(crate) struct Pending {
 
 #[derive(Clone)]
 pub(crate) enum PendingOp {
-    Conv { w: DqConst, bias: Option<Bias> },
-    Gemm { trans_b: bool, w: DqConst, bias: Option<Bias> },
+    Conv {
+        w: DqConst,
+        bias: Option<Bias>,
+    },
+    Gemm {
+        trans_b: bool,
+        w: DqConst,
+        bias: Option<Bias>,
+    },
     Add,
     Binary(BinaryFn),
     Sum,
     AddConst(Box<systole_core::network::ConstOperand>),
     BinaryConst(BinaryFn, Box<systole_core::network::ConstOperand>),
-    Softmax { axis: usize, flat: bool },
+    Softmax {
+        axis: usize,
+        flat: bool,
+    },
     Lrn(systole_core::network::Lrn),
     AvgPool(systole_core::network::Pool),
-    GlobalAvgPool,
-    Concat { axis: usize, shape: Vec<usize> },
+    /// GlobalAveragePool; `flat` drops the 1x1 axes (ReduceMean with keepdims = 0).
+    GlobalAvgPool {
+        flat: bool,
+    },
+    Concat {
+        axis: usize,
+        shape: Vec<usize>,
+    },
     Activation,
     Unary(UnaryFn),
 }
@@ -581,7 +597,7 @@ impl Importer {
                 let hw = pool.out_hw(shape[2], shape[3]);
                 (Op::AvgPool(*pool), vec![shape[0], shape[1], hw[0], hw[1]])
             }
-            PendingOp::GlobalAvgPool => (Op::GlobalAvgPool, vec![shape[0], shape[1], 1, 1]),
+            PendingOp::GlobalAvgPool { .. } => (Op::GlobalAvgPool, vec![shape[0], shape[1], 1, 1]),
             PendingOp::Concat { axis, shape } => (Op::Concat { axis: *axis }, shape.clone()),
             PendingOp::Activation => (Op::Requantize(p.act), shape),
             PendingOp::Unary(f) => (Op::Unary(*f), shape),
@@ -596,6 +612,13 @@ impl Importer {
         let mut inputs = ids;
         for (slot, &(id, q)) in p.inputs.iter().enumerate() {
             inputs[slot] = self.reinterpret(n, id, q);
+        }
+        if let PendingOp::GlobalAvgPool { flat: true } = p.op {
+            let pooled = self.emit(n, op, inputs, &format!("{out}_pooled"), out_shape, y)?;
+            let mut flatten = n.clone();
+            flatten.name = format!("{}_flatten", node_name(n));
+            let flat = self.net.values[pooled].shape[..2].to_vec();
+            return self.emit(&flatten, Op::Reshape, vec![pooled], out, flat, y);
         }
         self.emit(n, op, inputs, out, out_shape, y)
     }

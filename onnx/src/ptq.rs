@@ -124,8 +124,26 @@ pub fn quantize_with_bits(
         return Err(graph_err("no calibration samples".into(), "give at least one calibration input"));
     }
     let (mut consts, mut nodes) = prepare(model, path)?;
-    fold_batchnorm(&mut nodes, &mut consts)
-        .map_err(|(n, m)| node_err(&n, m, "Systole folds a BatchNormalization only into the Conv right before it"))?;
+    // The rank of each BatchNormalization's input that follows no Conv (DenseNet's), from a
+    // float run: it becomes a per-channel scale and shift of that rank.
+    let mut ranks = HashMap::new();
+    if nodes.iter().any(|n| n.op_type == "BatchNormalization" && conv_before(&nodes, n).is_none()) {
+        let mut sorted = graph.clone();
+        sorted.node = nodes.clone();
+        for (name, t) in &samples[0] {
+            ranks.insert(name.clone(), t.shape.len());
+        }
+        float::run(&sorted, model.opset, &consts, &samples[0], |name, t| {
+            ranks.insert(name.to_string(), t.shape.len());
+        })
+        .map_err(|e| {
+            let n = nodes.iter().find(|n| node_name(n) == e.node).cloned().unwrap_or_default();
+            node_err(&n, e.message, "see docs/ONNX.md for the operators of float models")
+        })?;
+    }
+    fold_batchnorm(&mut nodes, &mut consts, &ranks).map_err(|(n, m)| {
+        node_err(&n, m, "Systole folds a BatchNormalization into the Conv right before it, or runs it as a scale and shift per channel")
+    })?;
 
     // Calibration.
     let mut folded = graph.clone();
@@ -472,19 +490,51 @@ pub fn int4_inputs(
 }
 
 /// Folds each BatchNormalization into the Conv that feeds only it.
-fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const>) -> Result<(), (Box<NodeProto>, String)> {
+/// The Conv whose output only BatchNormalization `bn` reads, if there is one.
+fn conv_before(nodes: &[NodeProto], bn: &NodeProto) -> Option<usize> {
+    let x = bn.input.first()?;
+    let users = nodes.iter().filter(|n| n.input.contains(x)).count();
+    nodes.iter().position(|n| n.op_type == "Conv" && n.output.first() == Some(x)).filter(|_| users == 1)
+}
+
+fn fold_batchnorm(
+    nodes: &mut Vec<NodeProto>,
+    consts: &mut HashMap<String, Const>,
+    ranks: &HashMap<String, usize>,
+) -> Result<(), (Box<NodeProto>, String)> {
     while let Some(bi) = nodes.iter().position(|n| n.op_type == "BatchNormalization") {
         let bn = nodes[bi].clone();
         let x = bn.input[0].clone();
-        let users = nodes.iter().filter(|n| n.input.contains(&x)).count();
-        let Some(ci) = nodes.iter().position(|n| n.op_type == "Conv" && n.output.first() == Some(&x)).filter(|_| users == 1) else {
-            return Err((Box::new(bn.clone()), format!("input `{x}` is not the output of a Conv used only here")));
-        };
         let get = |i: usize| bn.input.get(i).and_then(|n| consts.get(n)).map(|c| c.f32s());
         let (Some(g), Some(b), Some(m), Some(v)) = (get(1), get(2), get(3), get(4)) else {
             return Err((Box::new(bn.clone()), "scale, bias, mean and variance must be constants".into()));
         };
         let eps = attrs::batch_norm_epsilon(&bn, &v).map_err(|m| (Box::new(bn.clone()), m.0))?;
+        let factor: Vec<f64> = g.iter().zip(&v).map(|(&g, &v)| g as f64 / ((v + eps) as f64).sqrt()).collect();
+        let Some(ci) = conv_before(nodes, &bn) else {
+            let Some(&rank) = ranks.get(&x).filter(|&&r| r >= 2) else {
+                return Err((
+                    Box::new(bn.clone()),
+                    format!("input `{x}` is not the output of a Conv used only here, nor a tensor of known rank"),
+                ));
+            };
+            let k = g.len();
+            if b.len() != k || m.len() != k || v.len() != k {
+                return Err((Box::new(bn.clone()), "scale, bias, mean and variance differ in length".into()));
+            }
+            // y = x * factor + (bias - mean * factor), the constants [C, 1, ..] along axis 1.
+            let dims: Vec<usize> = std::iter::once(k).chain(std::iter::repeat_n(1, rank - 2)).collect();
+            let name = node_name(&bn);
+            let (scale, shift, scaled) = (format!("{name}__scale"), format!("{name}__shift"), format!("{name}__scaled"));
+            let f32s =
+                |vals: Vec<f64>| Const { dims: dims.clone(), dtype: dtype::FLOAT, vals: vals.iter().map(|&v| v as f32 as f64).collect() };
+            consts.insert(scale.clone(), f32s(factor.clone()));
+            consts.insert(shift.clone(), f32s((0..k).map(|i| b[i] as f64 - m[i] as f64 * factor[i]).collect()));
+            let mul = node_proto("Mul", &format!("{name}__mul"), &[&x, &scale], &scaled, vec![]);
+            let add = node_proto("Add", &name, &[&scaled, &shift], &bn.output[0], vec![]);
+            nodes.splice(bi..=bi, [mul, add]);
+            continue;
+        };
         let conv = nodes[ci].clone();
         let w = conv
             .input
@@ -500,7 +550,6 @@ fn fold_batchnorm(nodes: &mut Vec<NodeProto>, consts: &mut HashMap<String, Const
             return Err((Box::new(conv.clone()), format!("weights of shape {:?} are not 4-D", w.dims)));
         }
         let per: usize = w.dims[1..].iter().product();
-        let factor: Vec<f64> = (0..k).map(|i| g[i] as f64 / ((v[i] + eps) as f64).sqrt()).collect();
         let old_bias = conv.input.get(2).filter(|s| !s.is_empty()).and_then(|n| consts.get(n)).map(|c| c.f32s()).unwrap_or(vec![0.0; k]);
         if old_bias.len() != k {
             return Err((Box::new(conv.clone()), format!("{} bias values for {k} output channels", old_bias.len())));

@@ -76,14 +76,36 @@ fn an_add_of_shapes_that_do_not_broadcast_is_refused_with_the_node() {
     assert!(text.starts_with("m.onnx: node `add") && text.contains("is Add") && text.contains("do not broadcast"), "{text}");
 }
 
+/// A BatchNormalization after something other than a Conv (DenseNet's pre-activation
+/// blocks) runs as a scale and a shift per channel: the output stays within three output
+/// steps of `gamma (x - mean) / sqrt(var + eps) + beta` computed here in f64.
 #[test]
-fn a_batchnorm_without_a_conv_before_it_is_refused() {
-    let bytes = tiny_float_model(|g| {
-        let r = g.relu("x");
-        g.batchnorm(&r)
-    });
-    let e = load(Path::new("m.onnx"), &bytes).unwrap_err();
-    assert!(e.to_string().contains("BatchNormalization") && e.to_string().contains("not the output of a Conv"), "{e}");
+fn a_batchnorm_without_a_conv_before_it_runs_as_a_scale_and_shift() {
+    use onnx_protobuf::Message;
+    let mut g = GraphBuilder::new("t", &[1, 4, 8, 8], 1);
+    let r = g.relu("x");
+    let y = g.batchnorm(&r);
+    let m = g.finish(&y);
+    let bytes = m.write_to_bytes().unwrap();
+    let net = load(Path::new("m.onnx"), &bytes).unwrap();
+    let kinds: Vec<&str> = net.nodes.iter().map(|n| n.op.kind()).collect();
+    assert_eq!(kinds, ["requantize", "mul", "add"]);
+    let param = |i: usize| {
+        let name = &m.graph.node[1].input[i];
+        let t = m.graph.initializer.iter().find(|t| &t.name == name).unwrap();
+        systole_onnx::attrs::Const::from_proto(t).unwrap().vals
+    };
+    let (gamma, beta, mean, var) = (param(1), param(2), param(3), param(4));
+    let data: Vec<f32> = (0..256).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    let out = systole_golden::network::run(&net, &[systole_core::network::HostTensor::F32 { shape: vec![1, 4, 8, 8], data: data.clone() }])
+        .unwrap();
+    let systole_core::network::HostTensor::F32 { data: y, .. } = &out[0] else { panic!("a float output") };
+    let step = net.values[net.outputs[0].value].quant.scale as f64;
+    for (i, (&x, &y)) in data.iter().zip(y).enumerate() {
+        let c = i / 64;
+        let want = gamma[c] * (x.max(0.0) as f64 - mean[c]) / (var[c] + 1e-5).sqrt() + beta[c];
+        assert!((y as f64 - want).abs() <= 3.0 * step, "element {i}: {y}, BatchNormalization gives {want}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Pooling: `MaxPool` (a layout operator: it runs on the int8 data, whatever its
-//! quantization), `AveragePool` and `GlobalAveragePool` (quantized like a compute operator)
-//! and com.microsoft's `QLinearAveragePool` and `QLinearGlobalAveragePool`. NCHW images only.
+//! quantization), `AveragePool`, `GlobalAveragePool` and `ReduceMean` over the two spatial
+//! axes (torchvision's `x.mean([2, 3])`; quantized like a compute operator) and
+//! com.microsoft's `QLinearAveragePool` and `QLinearGlobalAveragePool`. NCHW images only.
 
 use super::{input, need, Eval, OpDef, MICROSOFT};
 use crate::attrs::{self, Window};
@@ -15,6 +16,7 @@ pub(crate) const OPS: &[OpDef] = &[
     OpDef { domain: "", name: "MaxPool", since: 7, import: import_max_pool, eval: Some(eval_pool) },
     OpDef { domain: "", name: "AveragePool", since: 7, import: import_average_pool, eval: Some(eval_pool) },
     OpDef { domain: "", name: "GlobalAveragePool", since: 7, import: import_average_pool, eval: Some(eval_pool) },
+    OpDef { domain: "", name: "ReduceMean", since: 7, import: import_average_pool, eval: Some(eval_pool) },
     OpDef { domain: MICROSOFT, name: "QLinearAveragePool", since: 1, import: import_qlinear_average_pool, eval: None },
     OpDef { domain: MICROSOFT, name: "QLinearGlobalAveragePool", since: 1, import: import_qlinear_average_pool, eval: None },
 ];
@@ -60,21 +62,62 @@ fn pool_op(imp: &Importer, n: &NodeProto, x: ValueId) -> Result<PendingOp, Fail>
         return fail(format!("pools a rank-{} tensor; Systole pools NCHW images", shape.len()), "reshape to NCHW");
     }
     if n.op_type.ends_with("GlobalAveragePool") {
-        return Ok(PendingOp::GlobalAvgPool);
+        return Ok(PendingOp::GlobalAvgPool { flat: false });
+    }
+    if n.op_type == "ReduceMean" {
+        let axes = reduced_axes(imp, n)?;
+        return Ok(PendingOp::GlobalAvgPool { flat: attrs::int(n, "keepdims", 1) == 0 }).and_then(|p| {
+            if axes == [2, 3] {
+                Ok(p)
+            } else {
+                fail(format!("reduces axes {axes:?}; Systole averages the spatial axes [2, 3] of an NCHW image"), "average over [2, 3]")
+            }
+        });
     }
     Ok(PendingOp::AvgPool(Window::read(n, None, [shape[2], shape[3]])?.pool(n, [shape[2], shape[3]])?))
+}
+
+/// ReduceMean's axes (attribute before opset 18, else input 1), normalized and sorted.
+fn reduced_axes(imp: &Importer, n: &NodeProto) -> Result<Vec<usize>, Fail> {
+    let axes = if imp.opset < 18 {
+        attrs::ints(n, "axes")
+    } else {
+        input(n, 1).map(|a| imp.constant(a, "axes")).transpose()?.map(|c| c.ints("axes")).transpose()?
+    };
+    spatial_axes(axes)
+}
+
+/// `axes` on a rank-4 tensor, normalized and sorted (all four when absent).
+fn spatial_axes(axes: Option<Vec<i64>>) -> Result<Vec<usize>, Fail> {
+    let mut at: Vec<usize> = axes.unwrap_or(vec![0, 1, 2, 3]).iter().map(|&a| attrs::normalize_axis(a, 4)).collect::<Result<_, _>>()?;
+    at.sort_unstable();
+    Ok(at)
 }
 
 fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
+    let global = systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1] };
     let (pool, max) = match n.op_type.as_str() {
-        "GlobalAveragePool" => {
-            (systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1] }, false)
+        "ReduceMean" => {
+            let axes = if e.opset < 18 { attrs::ints(n, "axes") } else { e.constant(1).map(|c| c.ints("axes")).transpose()? };
+            if spatial_axes(axes).map_err(|f| NodeFault(f.message))? != [2, 3] {
+                return Err("averages axes other than the spatial [2, 3]".into());
+            }
+            let mean = windows(&x, &global, false)?;
+            let shape = if attrs::int(n, "keepdims", 1) == 0 { vec![nb, c] } else { mean.shape };
+            return Ok(FTensor { shape, data: mean.data });
         }
+        "GlobalAveragePool" => (global, false),
         op => (Window::read(n, None, [h, w])?.pool(n, [h, w])?, op == "MaxPool"),
     };
+    windows(&x, &pool, max)
+}
+
+/// The maximum or the average of every window of `pool` over NCHW `x`.
+fn windows(x: &FTensor, pool: &systole_core::network::Pool, max: bool) -> Result<FTensor, NodeFault> {
+    let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
     let [p, q] = pool.out_hw(h, w);
     let mut out = zeros(&[nb, c, p, q], 0.0)?;
     out.clear();

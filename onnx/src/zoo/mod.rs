@@ -1,13 +1,37 @@
-//! Building float ONNX models in Rust: a small graph builder, and MobileNetV2 and ResNet-18
-//! with the torchvision topology and seeded random weights (He-normal convolutions,
+//! Building float ONNX models in Rust: a small graph builder, and the mobile ([`mobile`]:
+//! MobileNetV2, MobileNetV3-Small and -Large, EfficientNet-B0, ShuffleNetV2, SqueezeNet) and
+//! classic ([`classic`]: ResNet-18 and -50, GoogLeNet, DenseNet-121, VGG-16) networks with the
+//! torchvision topology and seeded random weights (He-normal convolutions,
 //! BatchNormalization with random statistics), for architecture studies and tests without
 //! downloads. Their accuracy is meaningless; their shapes, operators and data flow are real.
+
+pub mod classic;
+pub mod mobile;
 
 use crate::attrs::{self, dtype, int_attr, ints_attr, tensor_proto};
 use onnx_protobuf::tensor_shape_proto::dimension::Value as DimValue;
 use onnx_protobuf::{AttributeProto, GraphProto, Message, ModelProto, OperatorSetIdProto, ValueInfoProto};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+/// An activation after a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// None.
+    None,
+    /// ReLU.
+    Relu,
+    /// ReLU6 (Clip 0, 6).
+    Relu6,
+    /// HardSwish (opset 14).
+    HardSwish,
+    /// HardSigmoid with PyTorch's slope 1/6.
+    HardSigmoid,
+    /// Sigmoid.
+    Sigmoid,
+    /// SiLU as PyTorch exports it: `x * Sigmoid(x)`.
+    Silu,
+}
 
 /// Accumulates nodes and initializers of a float NCHW graph.
 pub struct GraphBuilder {
@@ -135,6 +159,57 @@ impl GraphBuilder {
         outs
     }
 
+    /// A convolution without bias, BatchNormalization and `act` (`same` padding for odd
+    /// kernels).
+    pub fn conv_bn(&mut self, x: &str, k: usize, kernel: usize, stride: usize, groups: usize, act: Act) -> String {
+        let gain = if act == Act::None { 1.0 } else { 2.0 };
+        let c = self.conv(x, k, kernel, stride, kernel / 2, groups, gain, false);
+        let b = self.batchnorm(&c);
+        self.act(&b, act)
+    }
+
+    /// `act` applied to `x`.
+    pub fn act(&mut self, x: &str, act: Act) -> String {
+        let shape = self.shape(x);
+        match act {
+            Act::None => x.to_string(),
+            Act::Relu => self.relu(x),
+            Act::Relu6 => self.relu6(x),
+            Act::HardSwish => self.node("HardSwish", "hardswish", &[x], vec![], shape),
+            Act::HardSigmoid => self.node(
+                "HardSigmoid",
+                "hardsigmoid",
+                &[x],
+                vec![attrs::float_attr("alpha", 1.0 / 6.0), attrs::float_attr("beta", 0.5)],
+                shape,
+            ),
+            Act::Sigmoid => self.node("Sigmoid", "sigmoid", &[x], vec![], shape),
+            Act::Silu => {
+                let s = self.node("Sigmoid", "sigmoid", &[x], vec![], shape.clone());
+                self.node("Mul", "silu", &[x, &s], vec![], shape)
+            }
+        }
+    }
+
+    /// Squeeze-and-excitation: global average pool, a 1x1 conv to `squeeze` channels, `act`,
+    /// a 1x1 conv back, `gate`, times `x`.
+    pub fn squeeze_excite(&mut self, x: &str, squeeze: usize, act: Act, gate: Act) -> String {
+        let shape = self.shape(x);
+        let p = self.node("GlobalAveragePool", "se_pool", &[x], vec![], vec![shape[0], shape[1], 1, 1]);
+        let f1 = self.conv(&p, squeeze, 1, 1, 0, 1, 2.0, true);
+        let a = self.act(&f1, act);
+        let f2 = self.conv(&a, shape[1], 1, 1, 0, 1, 1.0, true);
+        let s = self.act(&f2, gate);
+        self.node("Mul", "se_scale", &[x, &s], vec![], shape)
+    }
+
+    /// Concatenation along the channels.
+    pub fn concat(&mut self, parts: &[&str]) -> String {
+        let mut shape = self.shape(parts[0]);
+        shape[1] = parts.iter().map(|p| self.shape(p)[1]).sum();
+        self.node("Concat", "concat", parts, vec![int_attr("axis", 1)], shape)
+    }
+
     /// ReLU.
     pub fn relu(&mut self, x: &str) -> String {
         let shape = self.shape(x);
@@ -158,14 +233,31 @@ impl GraphBuilder {
 
     /// Max pooling with a square window.
     pub fn maxpool(&mut self, x: &str, kernel: usize, stride: usize, pad: usize) -> String {
+        self.pool("MaxPool", x, kernel, stride, pad, false)
+    }
+
+    /// `op` (MaxPool, AveragePool) with a square window; `ceil` rounds the output size up
+    /// (ONNX's `ceil_mode`, dropping a window that would start in the end padding).
+    pub fn pool(&mut self, op: &str, x: &str, kernel: usize, stride: usize, pad: usize, ceil: bool) -> String {
         let [n, c, h, w] = self.shape(x)[..] else { panic!("pool input must be NCHW") };
-        let out = |d: usize| (d + 2 * pad - kernel) / stride + 1;
-        let attrs = vec![
+        let out = |d: usize| {
+            let room = d + 2 * pad - kernel;
+            let windows = if ceil { room.div_ceil(stride) } else { room / stride } + 1;
+            if ceil && (windows - 1) * stride >= d + pad {
+                windows - 1
+            } else {
+                windows
+            }
+        };
+        let mut attrs = vec![
             ints_attr("kernel_shape", &[kernel as i64; 2]),
             ints_attr("strides", &[stride as i64; 2]),
             ints_attr("pads", &[pad as i64; 4]),
         ];
-        self.node("MaxPool", "maxpool", &[x], attrs, vec![n, c, out(h), out(w)])
+        if ceil {
+            attrs.push(int_attr("ceil_mode", 1));
+        }
+        self.node(op, &op.to_lowercase(), &[x], attrs, vec![n, c, out(h), out(w)])
     }
 
     /// GlobalAveragePool then Flatten: `[N, C]`.
@@ -187,14 +279,19 @@ impl GraphBuilder {
     }
 
     /// The model with graph output `y`, default-domain opset 13.
-    pub fn finish(mut self, y: &str) -> ModelProto {
+    pub fn finish(self, y: &str) -> ModelProto {
+        self.finish_at(y, 13)
+    }
+
+    /// The model with graph output `y`, default-domain `opset`.
+    pub fn finish_at(mut self, y: &str, opset: i64) -> ModelProto {
         let shape = self.shape(y);
         self.graph.output.push(value_info(y, &shape));
         let mut m = ModelProto::new();
         m.ir_version = 8;
         m.producer_name = "systole".into();
         let mut o = OperatorSetIdProto::new();
-        o.version = 13;
+        o.version = opset;
         m.opset_import.push(o);
         m.graph = Some(self.graph).into();
         m
@@ -202,79 +299,34 @@ impl GraphBuilder {
 }
 
 /// Networks [`build`] knows.
-pub const NETWORKS: &[&str] = &["mobilenetv2", "resnet18"];
+pub const NETWORKS: &[&str] = &[
+    "mobilenetv2",
+    "mobilenetv3-small",
+    "mobilenetv3-large",
+    "efficientnet-b0",
+    "shufflenetv2",
+    "squeezenet",
+    "googlenet",
+    "resnet18",
+    "resnet50",
+    "densenet121",
+    "vgg16",
+];
 
-/// MobileNetV2 (width 1.0, torchvision layout) for `size x size` RGB inputs.
-pub fn mobilenet_v2(size: usize, seed: u64) -> ModelProto {
-    let mut g = GraphBuilder::new("mobilenetv2", &[1, 3, size, size], seed);
-    let cbr6 = |g: &mut GraphBuilder, x: &str, k, kernel, stride, groups| {
-        let c = g.conv(x, k, kernel, stride, kernel / 2, groups, 2.0, false);
-        let b = g.batchnorm(&c);
-        g.relu6(&b)
-    };
-    let mut x = cbr6(&mut g, "x", 32, 3, 2, 1);
-    let mut c = 32;
-    for (t, out, n, s) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
-        for i in 0..n {
-            let stride = if i == 0 { s } else { 1 };
-            let hidden = c * t;
-            let mut y = x.clone();
-            if t != 1 {
-                y = cbr6(&mut g, &y, hidden, 1, 1, 1);
-            }
-            y = cbr6(&mut g, &y, hidden, 3, stride, hidden);
-            let p = g.conv(&y, out, 1, 1, 0, 1, 1.0, false);
-            y = g.batchnorm(&p);
-            if stride == 1 && c == out {
-                y = g.add(&x, &y);
-            }
-            x = y;
-            c = out;
-        }
-    }
-    x = cbr6(&mut g, &x, 1280, 1, 1, 1);
-    let f = g.pool_flatten(&x);
-    let y = g.linear(&f, 1000);
-    g.finish(&y)
-}
-
-/// ResNet-18 (torchvision layout) for `size x size` RGB inputs.
-pub fn resnet18(size: usize, seed: u64) -> ModelProto {
-    let mut g = GraphBuilder::new("resnet18", &[1, 3, size, size], seed);
-    let c = g.conv("x", 64, 7, 2, 3, 1, 2.0, false);
-    let b = g.batchnorm(&c);
-    let r = g.relu(&b);
-    let mut x = g.maxpool(&r, 3, 2, 1);
-    let mut ch = 64;
-    for (stage, out) in [64, 128, 256, 512].into_iter().enumerate() {
-        for block in 0..2 {
-            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
-            let c1 = g.conv(&x, out, 3, stride, 1, 1, 2.0, false);
-            let b1 = g.batchnorm(&c1);
-            let r1 = g.relu(&b1);
-            let c2 = g.conv(&r1, out, 3, 1, 1, 1, 1.0, false);
-            let b2 = g.batchnorm(&c2);
-            let skip = if stride != 1 || ch != out {
-                let d = g.conv(&x, out, 1, stride, 0, 1, 1.0, false);
-                g.batchnorm(&d)
-            } else {
-                x.clone()
-            };
-            let s = g.add(&b2, &skip);
-            x = g.relu(&s);
-            ch = out;
-        }
-    }
-    let f = g.pool_flatten(&x);
-    let y = g.linear(&f, 1000);
-    g.finish(&y)
-}
-
-/// The network `name` (one of [`NETWORKS`]) as ONNX bytes.
+/// The network `name` (one of [`NETWORKS`]) for `size x size` RGB inputs, as ONNX bytes.
 pub fn build(name: &str, size: usize, seed: u64) -> Option<Vec<u8>> {
     let m = match name {
-        "mobilenetv2" => mobilenet_v2(size, seed),
-        "resnet18" => resnet18(size, seed),
+        "mobilenetv2" => mobile::mobilenet_v2(size, seed),
+        "mobilenetv3-small" => mobile::mobilenet_v3(size, seed, false),
+        "mobilenetv3-large" => mobile::mobilenet_v3(size, seed, true),
+        "efficientnet-b0" => mobile::efficientnet_b0(size, seed),
+        "shufflenetv2" => mobile::shufflenet_v2(size, seed),
+        "squeezenet" => mobile::squeezenet(size, seed),
+        "googlenet" => classic::googlenet(size, seed),
+        "resnet18" => classic::resnet(size, seed, false),
+        "resnet50" => classic::resnet(size, seed, true),
+        "densenet121" => classic::densenet121(size, seed),
+        "vgg16" => classic::vgg16(size, seed),
         _ => return None,
     };
     Some(m.write_to_bytes().expect("a built model serializes"))
