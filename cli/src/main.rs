@@ -306,9 +306,10 @@ enum Command {
         calibration: CalibrationArgs,
     },
     /// Write a float ONNX model of a standard network (torchvision topology, seeded random
-    /// weights) for architecture studies: mobilenetv2 or resnet18.
+    /// weights) for architecture studies.
     ExportModel {
-        /// The network: mobilenetv2 or resnet18.
+        /// The network: mobilenetv2, mobilenetv3-small, mobilenetv3-large, efficientnet-b0,
+        /// shufflenetv2, squeezenet, googlenet, resnet18, resnet50, densenet121 or vgg16.
         network: String,
         /// Output .onnx file.
         #[arg(long)]
