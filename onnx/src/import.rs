@@ -60,6 +60,17 @@ pub(crate) struct Pending {
     pub(crate) op: PendingOp,
     pub(crate) inputs: Vec<(ValueId, Quant)>,
     pub(crate) act: Activation,
+    /// Layout nodes that ONNX Runtime runs in float on the op's output before the
+    /// QuantizeLinear (ONNX Runtime leaves e.g. `LRN -> MaxPool` unquantized); each reads
+    /// the one before. They move or pick elements, so they commute with quantization, a
+    /// monotone map: they run on the int8 result.
+    pub(crate) after: Vec<NodeProto>,
+}
+
+impl Pending {
+    pub(crate) fn new(node: &NodeProto, op: PendingOp, inputs: Vec<(ValueId, Quant)>, act: Activation) -> Self {
+        Pending { node: node.clone(), op, inputs, act, after: vec![] }
+    }
 }
 
 #[derive(Clone)]
@@ -409,6 +420,12 @@ impl Importer {
         let (v, dq) = match self.sym(&x)? {
             Sym::Quant(v) => (*v, None),
             Sym::Dq(v, q) => (*v, Some(*q)),
+            Sym::Pending(p) if n.output.iter().filter(|o| !o.is_empty()).count() == 1 => {
+                let mut p = p.clone();
+                p.after.push(n.clone());
+                self.set(n, Sym::Pending(p));
+                return Ok(());
+            }
             _ => {
                 self.dq_input(&x, n)?;
                 unreachable!("dq_input fails on every other symbol")
@@ -444,7 +461,7 @@ impl Importer {
         inputs: Vec<(ValueId, Quant)>,
         (y, u8): (Quant, bool),
     ) -> Result<(), Fail> {
-        let p = Pending { node: n.clone(), op, inputs, act: Activation::None };
+        let p = Pending::new(n, op, inputs, Activation::None);
         let v = self.resolve(&p, y, &crate::ops::output(n))?;
         self.define(n, v, u8);
         Ok(())
@@ -453,7 +470,7 @@ impl Importer {
     /// `n`'s output is a float `op` on dequantized `inputs`, pending the QuantizeLinear that
     /// gives it a quantization.
     pub(crate) fn pend(&mut self, n: &NodeProto, op: PendingOp, inputs: Vec<(ValueId, Quant)>) {
-        self.set(n, Sym::Pending(Box::new(Pending { node: n.clone(), op, inputs, act: Activation::None })));
+        self.set(n, Sym::Pending(Box::new(Pending::new(n, op, inputs, Activation::None))));
     }
 
     /// The bias (input 2) of a float Conv, Gemm or MatMul: a float constant or a
@@ -514,6 +531,22 @@ impl Importer {
 
     /// Emits a pending op with output quantization `y`.
     pub(crate) fn resolve(&mut self, p: &Pending, y: Quant, out: &str) -> Result<ValueId, Fail> {
+        if let Some((last, rest)) = p.after.split_last() {
+            // The op and the layout nodes before `last` quantized with `y`, then `last` on
+            // their int8 result, its output named `out`.
+            let head = Pending { after: rest.to_vec(), ..p.clone() };
+            let x = crate::ops::need(last, 0)?;
+            let v = self.resolve(&head, y, &x)?;
+            self.syms.insert(x, Sym::Quant(v));
+            let mut node = last.clone();
+            node.output = vec![out.to_string()];
+            let op = crate::ops::find(&node.domain, &node.op_type).expect("only registered layout operators are deferred");
+            (op.import)(self, &node)?;
+            return match self.syms.get(out) {
+                Some(Sym::Quant(w)) => Ok(*w),
+                _ => fail(format!("{} after {} did not give an int8 tensor", node.op_type, p.node.op_type), "quantize its input"),
+            };
+        }
         let n = &p.node;
         let ids: Vec<ValueId> = p.inputs.iter().map(|i| i.0).collect();
         let (x, xq) = p.inputs[0];

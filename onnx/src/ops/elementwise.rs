@@ -129,7 +129,7 @@ fn import_activation(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
             imp.set(n, Sym::Pending(p));
         }
         Sym::Dq(v, q) => {
-            let p = Pending { node: n.clone(), op: PendingOp::Activation, inputs: vec![(v, q)], act };
+            let p = Pending::new(n, PendingOp::Activation, vec![(v, q)], act);
             imp.set(n, Sym::Pending(Box::new(p)));
         }
         _ => return fail(format!("input `{x}` is not a dequantized tensor or a quantizable op's output"), "quantize the model again"),

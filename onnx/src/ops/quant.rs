@@ -68,7 +68,7 @@ fn quantize_linear(imp: &mut Importer, n: &NodeProto, x: &str, scale: &str, zp: 
                 }
                 Sym::Dq(v, from) if from == q => v,
                 Sym::Dq(v, from) => {
-                    let p = Pending { node: n.clone(), op: PendingOp::Activation, inputs: vec![(v, from)], act: Activation::None };
+                    let p = Pending::new(n, PendingOp::Activation, vec![(v, from)], Activation::None);
                     imp.resolve(&p, q, out)?
                 }
                 Sym::Pending(p) => imp.resolve(&p, q, out)?,
