@@ -233,7 +233,7 @@ pub fn vector_op(net: &Network, node: usize) -> Option<VectorOp> {
             });
             (pool.pad == [0; 4] || clamped).then_some(VectorOp::Max)
         }
-        NodeOp::AvgPool(pool) if pool.pad == [0; 4] || pool.count_include_pad => {
+        NodeOp::AvgPool(pool) if pool.pad == [0; 4] || (pool.count_include_pad && pool.ceil_pad == [0; 2]) => {
             Some(VectorOp::Average { count: pool.kernel[0] * pool.kernel[1] })
         }
         NodeOp::GlobalAvgPool => Some(VectorOp::Average { count: x.shape[2] * x.shape[3] }),

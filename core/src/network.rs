@@ -56,6 +56,10 @@ pub struct Pool {
     /// Distance between the window's taps, per spatial axis (1: adjacent).
     #[serde(default = "adjacent_taps")]
     pub dilation: [usize; 2],
+    /// Of the bottom and right padding, the rows and columns ONNX's `ceil_mode` added:
+    /// padding that no average counts, even with `count_include_pad`.
+    #[serde(default)]
+    pub ceil_pad: [usize; 2],
 }
 
 fn adjacent_taps() -> [usize; 2] {
@@ -66,6 +70,20 @@ impl Pool {
     /// Height and width the window spans: `dilation * (kernel - 1) + 1`.
     pub fn extent(&self) -> [usize; 2] {
         [0, 1].map(|a| self.dilation[a] * (self.kernel[a] - 1) + 1)
+    }
+
+    /// The divisor of average pooling for output `(oy, ox)` of an `h x w` input whose window
+    /// holds `in_bounds` input elements: those, or with `count_include_pad` every tap within
+    /// the padded input (taps in `ceil_pad` excluded, as ONNX Runtime counts).
+    pub fn divisor(&self, [oy, ox]: [usize; 2], [h, w]: [usize; 2], in_bounds: usize) -> usize {
+        if !self.count_include_pad {
+            return in_bounds;
+        }
+        let taps = |o: usize, a: usize, len: usize| {
+            let end = self.pad[a] + len + self.pad[a + 2] - self.ceil_pad[a];
+            (0..self.kernel[a]).filter(|&r| o * self.stride[a] + r * self.dilation[a] < end).count()
+        };
+        taps(oy, 0, h) * taps(ox, 1, w)
     }
 
     /// Whether the window fits in an `h x w` input with its padding.

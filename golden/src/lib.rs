@@ -130,7 +130,7 @@ fn pool_out_dims(pool: &Pool, x: &Tensor) -> [usize; 4] {
 }
 
 /// Applies `f` to the in-bounds values of every window (padding is skipped).
-fn pool_windows(pool: &Pool, x: &Tensor, mut f: impl FnMut(&[i8]) -> i8) -> Tensor {
+fn pool_windows(pool: &Pool, x: &Tensor, mut f: impl FnMut(&[i8], [usize; 2]) -> i8) -> Tensor {
     let od = pool_out_dims(pool, x);
     let mut out = Vec::with_capacity(od.iter().product());
     let mut buf = Vec::new();
@@ -148,7 +148,7 @@ fn pool_windows(pool: &Pool, x: &Tensor, mut f: impl FnMut(&[i8]) -> i8) -> Tens
                             }
                         }
                     }
-                    out.push(f(&buf));
+                    out.push(f(&buf, [p, q]));
                 }
             }
         }
@@ -158,16 +158,14 @@ fn pool_windows(pool: &Pool, x: &Tensor, mut f: impl FnMut(&[i8]) -> i8) -> Tens
 
 /// Max pooling; input and output share quantization, padding never wins.
 pub fn max_pool(x: &Tensor, pool: &Pool) -> Tensor {
-    pool_windows(pool, x, |w| w.iter().copied().max().unwrap_or(i8::MIN))
+    pool_windows(pool, x, |w, _| w.iter().copied().max().unwrap_or(i8::MIN))
 }
 
 /// QLinearAveragePool: `y = round_half_even(f32(sum(x - x_zp)) * (x_scale / y_scale) / f32(count)) + y_zp`.
 pub fn avg_pool(x: &Tensor, pool: &Pool, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i8) -> Tensor {
-    let full = (pool.kernel[0] * pool.kernel[1]) as f32;
-    pool_windows(pool, x, |w| {
+    pool_windows(pool, x, |w, at| {
         let sum: i32 = w.iter().map(|&v| v as i32 - x_zp as i32).sum();
-        let count = if pool.count_include_pad { full } else { w.len() as f32 };
-        average(sum, count, x_scale, y_scale, y_zp)
+        average(sum, pool.divisor(at, [x.dims[1], x.dims[2]], w.len()) as f32, x_scale, y_scale, y_zp)
     })
 }
 
@@ -179,7 +177,8 @@ pub fn average(sum: i32, count: f32, x_scale: f32, y_scale: f32, y_zp: i8) -> i8
 
 /// QLinearGlobalAveragePool: average over the whole H x W plane, output `N x 1 x 1 x C`.
 pub fn global_avg_pool(x: &Tensor, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i8) -> Tensor {
-    let pool = Pool { kernel: [x.dims[1], x.dims[2]], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1] };
+    let pool =
+        Pool { kernel: [x.dims[1], x.dims[2]], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1], ceil_pad: [0; 2] };
     avg_pool(x, &pool, x_scale, x_zp, y_scale, y_zp)
 }
 
@@ -311,12 +310,13 @@ mod tests {
     #[test]
     fn pooling_by_hand() {
         let x = Tensor::from_vec([1, 2, 2, 1], vec![1, 5, -3, 2]);
-        let p = Pool { kernel: [2, 2], stride: [2, 2], pad: [0; 4], count_include_pad: true, dilation: [1, 1] };
+        let p = Pool { kernel: [2, 2], stride: [2, 2], pad: [0; 4], count_include_pad: true, dilation: [1, 1], ceil_pad: [0; 2] };
         assert_eq!(max_pool(&x, &p).data, vec![5]);
         // mean 5/4 = 1.25 -> 1
         assert_eq!(avg_pool(&x, &p, 1.0, 0, 1.0, 0).data, vec![1]);
         assert_eq!(global_avg_pool(&x, 2.0, 0, 1.0, 3).data, vec![5]); // 2*5/4 = 2.5 -> 2, +3
-        let padded = Pool { kernel: [2, 2], stride: [1, 1], pad: [1, 1, 0, 0], count_include_pad: false, dilation: [1, 1] };
+        let padded =
+            Pool { kernel: [2, 2], stride: [1, 1], pad: [1, 1, 0, 0], count_include_pad: false, dilation: [1, 1], ceil_pad: [0; 2] };
         assert_eq!(avg_pool(&x, &padded, 1.0, 0, 1.0, 0).data, vec![1, 3, -1, 1]);
     }
 

@@ -365,11 +365,13 @@ impl Window {
     }
 
     /// The pool description of `node` on an `hw` image. ONNX's `ceil_mode` becomes end
-    /// padding: the windows a ceiling adds, except one that would start in the end padding
-    /// (ONNX's and PyTorch's rule), reach past the input into padding every pool skips.
+    /// padding (`ceil_pad`): the windows a ceiling adds, except one that would start in the
+    /// end padding (ONNX's and PyTorch's rule), reach past the input into padding every pool
+    /// skips and no average counts.
     pub fn pool(&self, node: &NodeProto, hw: [usize; 2]) -> Result<Pool, NodeFault> {
         let count_include_pad = int(node, "count_include_pad", 0) != 0;
-        let mut pool = Pool { kernel: self.kernel, stride: self.stride, pad: self.pad, count_include_pad, dilation: self.dilation };
+        let mut pool =
+            Pool { kernel: self.kernel, stride: self.stride, pad: self.pad, count_include_pad, dilation: self.dilation, ceil_pad: [0; 2] };
         if int(node, "ceil_mode", 0) == 0 {
             return Ok(pool);
         }
@@ -382,13 +384,8 @@ impl Window {
                 windows -= 1;
             }
             let extra = ((windows - 1) * pool.stride[d] + extent[d]).saturating_sub(span);
-            if extra > 0 && count_include_pad {
-                return Err(NodeFault(format!(
-                    "ceil_mode = 1 with count_include_pad = 1 overhangs axis {} by {extra}, a window whose divisor ONNX Runtime clips",
-                    d + 2
-                )));
-            }
             pool.pad[d + 2] += extra;
+            pool.ceil_pad[d] = extra;
         }
         Ok(pool)
     }

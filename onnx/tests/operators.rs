@@ -124,10 +124,18 @@ fn pools_with_ceil_mode_and_dilations_take_the_defined_windows() {
     let node = node_proto("MaxPool", "p", &["x"], "y", vec![k(1), s(2), int_attr("ceil_mode", 1)]);
     let pool = Window::read(&node, None, [6, 6]).unwrap().pool(&node, [6, 6]).unwrap();
     assert_eq!(pool.out_hw(6, 6), [3, 3]);
-    // count_include_pad = 1 with a ceil-mode overhang is refused, named.
-    let node = node_proto("AveragePool", "p", &["x"], "y", vec![k(2), s(2), int_attr("ceil_mode", 1), int_attr("count_include_pad", 1)]);
-    let e = Window::read(&node, None, [5, 5]).unwrap().pool(&node, [5, 5]).unwrap_err();
-    assert!(e.0.contains("count_include_pad"), "{}", e.0);
+    // count_include_pad = 1 with ceil_mode: the padding counts, the ceiling's overhang does
+    // not. ONNX Runtime 1.32's AveragePool (3x3 / 2, pads 1, on a 6x6 of ones) gives
+    // [[4/9, 2/3, 2/3, 1/3], [2/3, 1, 1, 1/2], [2/3, 1, 1, 1/2], [1/3, 1/2, 1/2, 1/4]];
+    // with an output scale of 1/9 that is 9 times each, rounded half to even.
+    let attrs = vec![k(3), s(2), ints_attr("pads", &[1; 4]), int_attr("ceil_mode", 1), int_attr("count_include_pad", 1)];
+    let node = node_proto("AveragePool", "p", &["x"], "y", attrs);
+    let pool = Window::read(&node, None, [6, 6]).unwrap().pool(&node, [6, 6]).unwrap();
+    let ones = systole_core::Tensor::from_vec([1, 6, 6, 1], vec![1; 36]);
+    let y = systole_golden::avg_pool(&ones, &pool, 1.0, 0, 1.0 / 9.0, 0);
+    let ort = [[4.0, 6.0, 6.0, 3.0], [6.0, 9.0, 9.0, 4.5], [6.0, 9.0, 9.0, 4.5], [3.0, 4.5, 4.5, 2.25]];
+    let want: Vec<i8> = ort.iter().flatten().map(|v: &f64| v.round_ties_even() as i8).collect();
+    assert_eq!(y.data, want);
 }
 
 #[test]

@@ -98,7 +98,14 @@ fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
-    let global = systole_core::network::Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1] };
+    let global = systole_core::network::Pool {
+        kernel: [h, w],
+        stride: [1, 1],
+        pad: [0; 4],
+        count_include_pad: true,
+        dilation: [1, 1],
+        ceil_pad: [0; 2],
+    };
     let (pool, max) = match n.op_type.as_str() {
         "ReduceMean" => {
             let axes = if e.opset < 18 { attrs::ints(n, "axes") } else { e.constant(1).map(|c| c.ints("axes")).transpose()? };
@@ -138,10 +145,7 @@ fn windows(x: &FTensor, pool: &systole_core::network::Pool, max: bool) -> Result
                         }
                     }
                 }
-                if pool.count_include_pad {
-                    count = pool.kernel[0] * pool.kernel[1];
-                }
-                out.push(if max { acc } else { acc / count as f32 });
+                out.push(if max { acc } else { acc / pool.divisor([oy, ox], [h, w], count) as f32 });
             }
         }
     }
