@@ -20,6 +20,7 @@ pub mod mapping;
 pub mod network;
 pub mod npy;
 pub mod program;
+pub mod region;
 pub mod report;
 pub mod requant;
 pub mod segment;

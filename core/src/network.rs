@@ -205,6 +205,9 @@ pub enum Op {
     /// A nonlinear function of each element, as ONNX Runtime runs it on int8 data (a
     /// table of QuantizeLinear(f(DequantizeLinear(x))), f in f32).
     Unary(UnaryFn),
+    /// Several float operators ONNX Runtime runs unquantized between DequantizeLinear and
+    /// QuantizeLinear: the inputs dequantized, the steps in f32, the result quantized.
+    FloatRegion(Box<crate::region::FloatRegion>),
 }
 
 /// The constant operand of [`Op::AddConst`] and [`Op::BinaryConst`]: int8 values, quantized
@@ -412,6 +415,7 @@ impl Op {
             Op::Pad { .. } => "pad",
             Op::Requantize(_) => "requantize",
             Op::Unary(f) => f.name(),
+            Op::FloatRegion(_) => "float",
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::{activate, add, avg_pool, global_avg_pool, max_pool, quantize};
 use systole_core::layer::Layer;
 use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op, Quant};
 use systole_core::npy::squeeze;
+use systole_core::region::FloatTensor;
 use systole_core::tensor::{row_major_strides, transpose_order};
 use systole_core::workload::LayerData;
 use systole_core::Tensor;
@@ -158,6 +159,17 @@ pub fn eval_node<E>(
         Op::Lrn(lrn) => {
             let real: Vec<f32> = xd.iter().map(|&v| x.quant.dequantize(v)).collect();
             lrn.apply(&x.shape, &real).iter().map(|&r| out.quant.quantize(r)).collect()
+        }
+        Op::FloatRegion(region) => {
+            let inputs: Vec<FloatTensor> = node
+                .inputs
+                .iter()
+                .map(|&v| FloatTensor {
+                    shape: net.values[v].shape.clone(),
+                    data: values[v].iter().map(|&q| net.values[v].quant.dequantize(q)).collect(),
+                })
+                .collect();
+            region.eval(&inputs).data.iter().map(|&r| out.quant.quantize(r)).collect()
         }
         Op::Select { indices, .. } => systole_core::tensor::select_indices(&x.shape, indices).into_iter().map(|i| xd[i]).collect(),
         Op::Concat { axis } => {

@@ -94,6 +94,8 @@ pub(crate) enum PendingOp {
         flat: bool,
     },
     Lrn(systole_core::network::Lrn),
+    /// Float operators ONNX Runtime left unquantized, one after another (`crate::region`).
+    Region(systole_core::region::FloatRegion),
     AvgPool(systole_core::network::Pool),
     /// GlobalAveragePool; `flat` drops the 1x1 axes (ReduceMean with keepdims = 0).
     GlobalAvgPool {
@@ -255,7 +257,7 @@ pub(crate) fn sorted<'a>(nodes: Vec<&'a NodeProto>, path: &Path) -> Result<Vec<&
 }
 
 /// Refuses a tensor of more than [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
-fn check_elements(name: &str, shape: &[usize]) -> Result<(), Fail> {
+pub(crate) fn check_elements(name: &str, shape: &[usize]) -> Result<(), Fail> {
     match systole_core::input::tensor_elements(shape.iter().map(|&d| d as u64)) {
         Some(_) => Ok(()),
         None => fail(
@@ -392,6 +394,9 @@ impl Importer {
         if n.output.len() > 1 && n.op_type != "Split" && !(n.op_type == "MaxPool" && n.output[1..].iter().all(|o| o.is_empty())) {
             return fail(format!("has {} outputs; Systole imports single-output nodes", n.output.len()), "remove the extra outputs");
         }
+        if crate::region::continues(self, n) {
+            return crate::region::extend(self, n);
+        }
         match crate::ops::find(&n.domain, &n.op_type) {
             Some(op) => (op.import)(self, n),
             None => fail(format!("{} is not translated by the importer", n.op_type), "see docs/ONNX.md for the supported operators"),
@@ -421,7 +426,22 @@ impl Importer {
             Sym::Quant(v) => (*v, None),
             Sym::Dq(v, q) => (*v, Some(*q)),
             Sym::Pending(p) if n.output.iter().filter(|o| !o.is_empty()).count() == 1 => {
-                let mut p = p.clone();
+                let p = p.clone();
+                // A float result: the layout operator joins its float region, or, after a
+                // conv or GEMM, runs on the int8 result once quantized.
+                if let Ok((mut region, inputs)) = crate::region::into_region(self, &p) {
+                    let shape = region.steps.last().map(|s| s.shape.clone()).unwrap_or_default();
+                    let outs = shape_op(self, &shape, Quant { scale: 1.0, zp: 0 }, true)?;
+                    if let [(op, out_shape)] = &outs[..] {
+                        if let Some(op) = crate::region::layout_step(op) {
+                            let args = vec![systole_core::region::FloatArg::Step(region.steps.len() - 1)];
+                            region.steps.push(systole_core::region::FloatStep { op, args, shape: out_shape.clone() });
+                            self.pend(n, PendingOp::Region(region), inputs);
+                            return Ok(());
+                        }
+                    }
+                }
+                let mut p = p;
                 p.after.push(n.clone());
                 self.set(n, Sym::Pending(p));
                 return Ok(());
@@ -609,6 +629,11 @@ impl Importer {
             }
             PendingOp::Softmax { axis, flat } => (Op::Softmax { axis: *axis, flat: *flat }, shape),
             PendingOp::Lrn(lrn) => (Op::Lrn(*lrn), shape),
+            PendingOp::Region(_) => {
+                let (region, _) = crate::region::into_region(self, p)?;
+                let shape = region.steps.last().map(|s| s.shape.clone()).unwrap_or_default();
+                (Op::FloatRegion(Box::new(region)), shape)
+            }
             PendingOp::AddConst(c) | PendingOp::BinaryConst(_, c) => {
                 let Some(out) = attrs::broadcast(&shape, &c.shape) else {
                     return fail(
@@ -635,7 +660,7 @@ impl Importer {
             PendingOp::Activation => (Op::Requantize(p.act), shape),
             PendingOp::Unary(f) => (Op::Unary(*f), shape),
         };
-        if p.act != Activation::None && !matches!(op, Op::Add(_) | Op::AddConst(..) | Op::Requantize(_)) {
+        if p.act != Activation::None && !matches!(op, Op::Add(_) | Op::AddConst(..) | Op::Requantize(_) | Op::FloatRegion(_)) {
             return fail(
                 format!("{} feeds a ReLU, which Systole fuses only into conv, GEMM and Add", n.op_type),
                 "quantize the ReLU's input separately",

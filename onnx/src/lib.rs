@@ -12,6 +12,7 @@ mod import;
 mod ops;
 pub mod picks;
 pub mod ptq;
+mod region;
 pub mod zoo;
 
 pub use float::FTensor;

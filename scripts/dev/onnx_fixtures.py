@@ -31,10 +31,10 @@ with `onnx_fixtures.py families`, which leaves the tiny_* files alone):
                               (GlobalAveragePool, conv, ReLU, conv, HardSigmoid, Mul), LeakyRelu
   ops_shuffle                 Split, a branch, Concat, channel shuffle (Reshape, Transpose,
                               Reshape), ceil-mode MaxPool, nearest Resize
-  ops_classic                 LRN then a ceil-mode MaxPool, Sub, Div, Sum, Softmax
+  ops_classic                 LRN then a ceil-mode MaxPool, Sub, Div (by activations and by
+                              float constants), Sum, Softmax: float regions in ONNX Runtime
   ops_NAME.onnx               the float model; ops_NAME_{qdq,qop}.onnx quantize_static's int8
-                              QDQ and QOperator models (per-channel weights; no QOperator
-                              model for ops_classic, see `families`)
+                              QDQ and QOperator models (per-channel weights)
   ops_NAME_input.npy          one float32 input; ops_NAME_{float,qdq,qop}_out.npy ONNX
                               Runtime's outputs for it; ops_NAME_qdq_trace/ every
                               QuantizeLinear output of the QDQ model
@@ -262,11 +262,15 @@ def ops_classic():
     p = g.node("MaxPool", [lrn], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)              # 16 x 4 x 4
     a, b = g.conv(p, 16, 16, 3), g.conv(p, 16, 16, 1)
     gate = g.node("Sigmoid", [g.conv(p, 16, 16, 1)])
-    # Sub, Div and Sum stay float in ONNX Runtime's QDQ model, between DequantizeLinear and
-    # the QuantizeLinear of the next quantized operator.
+    # ONNX Runtime has no integer Sub, Div, Sum or LRN: they stay float, between
+    # DequantizeLinear and the QuantizeLinear of the next quantized operator, and in the
+    # QOperator model whatever follows them until then (float regions).
     t = g.conv(g.node("Sub", [a, b]), 16, 16, 1)
     u = g.conv(g.node("Div", [a, gate]), 16, 16, 1)
-    s = g.node("Sum", [t, u, a])
+    mean = g.const((RNG.standard_normal((16, 1, 1)) * 0.2).astype(np.float32), "mean")
+    std = g.const((0.5 + RNG.random((16, 1, 1))).astype(np.float32), "std")
+    norm = g.node("Div", [g.node("Sub", [b, mean]), std])
+    s = g.node("Sum", [t, u, norm, p])
     flat = g.node("Flatten", [g.node("GlobalAveragePool", [s])], axis=1)
     w = g.const((RNG.standard_normal((10, 16)) * 0.3).astype(np.float32), "fc_w")
     fc = g.node("Gemm", [flat, w, g.const((RNG.standard_normal(10) * 0.1).astype(np.float32), "fc_b")], transB=1)
@@ -311,10 +315,7 @@ def families():
             pre = os.path.join(tmp, "pre.onnx")
             # Without graph optimization, which would rewrite HardSwish as HardSigmoid and Mul.
             quant_pre_process(fpath, pre, skip_optimization=True, skip_symbolic_shape=True)
-            # ONNX Runtime's QOperator quantizer leaves ops_classic's Sum and the pool after it
-            # a float region (no QuantizeLinear between them), which Systole does not import.
-            formats = [(QuantFormat.QDQ, "qdq")] + ([(QuantFormat.QOperator, "qop")] if name != "ops_classic" else [])
-            for fmt, tag in formats:
+            for fmt, tag in [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")]:
                 qpath = os.path.join(OUT, f"{name}_{tag}.onnx")
                 quantize_static(pre, qpath, Reader(calib), quant_format=fmt, activation_type=QuantType.QInt8,
                                 weight_type=QuantType.QInt8, per_channel=True)

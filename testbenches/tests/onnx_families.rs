@@ -110,16 +110,24 @@ fn shuffle_split_and_resize_equal_onnx_runtime() {
     }
 }
 
-/// LRN followed by a ceil-mode MaxPool (ONNX Runtime leaves both in float; Systole
-/// quantizes the LRN and pools the int8 result, equal since quantization is monotone), Sub,
-/// Div and Sum (float in ONNX Runtime between DequantizeLinear and QuantizeLinear), Sigmoid:
-/// equal to ONNX Runtime's. Softmax, which ONNX Runtime runs as QLinearSoftmax from a table
-/// of exponentials, is within one output step of Systole's f32 `exp(x - max) / sum`.
+/// ONNX Runtime has no integer LRN, Sub, Div or Sum: it runs them in float between
+/// DequantizeLinear and QuantizeLinear, together with what follows them until the next
+/// quantized operator (LRN then a ceil-mode MaxPool; Sub then Div by float initializers then
+/// a Sum), which Systole imports as float regions computed the same way. Every node equals
+/// ONNX Runtime's, except Softmax, which ONNX Runtime runs as QLinearSoftmax from a table of
+/// exponentials: within one output step of Systole's f32 `exp(x - max) / sum`. The
+/// QOperator model, whose float regions reach further (the Sum, the pool and the flatten
+/// after it), gives ONNX Runtime's output exactly.
 #[test]
-fn classic_normalizations_and_arithmetic_equal_onnx_runtime() {
+fn classic_normalizations_and_float_regions_equal_onnx_runtime() {
     agrees("ops_classic", &[("softmax", 1)]);
+    let kinds: Vec<String> = node_by_node("ops_classic").into_keys().collect();
+    for kind in ["float", "sub", "div", "sigmoid", "softmax"] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} node checked");
+    }
     let (equal, worst) = end_to_end("ops_classic", "qdq");
     assert!(equal >= 9 && worst <= 1.0 + 1e-3, "{equal} of 10 equal, {worst} steps");
+    assert_eq!(end_to_end("ops_classic", "qop"), (10, 0.0));
 }
 
 /// An opset-9 float model as old PyTorch exports write them (ConstantOfShape weights, a

@@ -23,7 +23,7 @@ pub(crate) const OPS: &[OpDef] = &[
 ];
 
 /// The function of `n`, with its attributes' ONNX defaults.
-fn function(n: &NodeProto) -> UnaryFn {
+pub(crate) fn function(n: &NodeProto) -> UnaryFn {
     match n.op_type.trim_start_matches("QLinear") {
         "HardSigmoid" => UnaryFn::HardSigmoid { alpha: attrs::float(n, "alpha", 0.2), beta: attrs::float(n, "beta", 0.5) },
         "HardSwish" => UnaryFn::HardSwish,

@@ -85,7 +85,7 @@ fn import_add(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
 }
 
 /// The operator of Sub, Mul, Div and their QLinear forms; None for Add.
-fn binary_fn(n: &NodeProto) -> Option<BinaryFn> {
+pub(crate) fn binary_fn(n: &NodeProto) -> Option<BinaryFn> {
     match n.op_type.trim_start_matches("QLinear") {
         "Mul" => Some(BinaryFn::Mul),
         "Sub" => Some(BinaryFn::Sub),
@@ -145,7 +145,7 @@ fn import_batch_norm(_: &mut Importer, _: &NodeProto) -> Result<(), Fail> {
 }
 
 /// ReLU, or Clip(0, 6) / Clip(0, inf) with constant bounds: the activations Systole fuses.
-fn activation(imp: &Importer, n: &NodeProto) -> Result<Activation, Fail> {
+pub(crate) fn activation(imp: &Importer, n: &NodeProto) -> Result<Activation, Fail> {
     if n.op_type == "Relu" {
         return Ok(Activation::Relu);
     }

@@ -43,7 +43,7 @@ fn lrn(n: &NodeProto, shape: &[usize]) -> Result<Lrn, NodeFault> {
 }
 
 /// The pending operator of `n` on an input of `shape`.
-fn pending(n: &NodeProto, opset: i64, shape: &[usize]) -> Result<PendingOp, Fail> {
+pub(crate) fn pending(n: &NodeProto, opset: i64, shape: &[usize]) -> Result<PendingOp, Fail> {
     Ok(if n.op_type == "LRN" {
         PendingOp::Lrn(lrn(n, shape)?)
     } else {

@@ -9,7 +9,7 @@ use crate::float::{zeros, FTensor};
 use crate::import::{fail, Fail, Importer, PendingOp};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
-use systole_core::network::{Op, ValueId};
+use systole_core::network::Op;
 
 /// The pooling family.
 pub(crate) const OPS: &[OpDef] = &[
@@ -27,13 +27,13 @@ fn import_qlinear_average_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), 
     if attrs::int(n, "channels_last", 0) != 0 {
         return fail("channels_last = 1 is not supported", "use the NCHW form");
     }
-    let op = pool_op(imp, n, x.0)?;
+    let op = pool_op(imp, n, &imp.shape(x.0))?;
     imp.emit_quantized(n, op, vec![x], (yq, u8))
 }
 
 fn import_average_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let x = imp.dq_input(&need(n, 0)?, n)?;
-    let op = pool_op(imp, n, x.0)?;
+    let op = pool_op(imp, n, &imp.shape(x.0))?;
     imp.pend(n, op, vec![x]);
     Ok(())
 }
@@ -55,9 +55,8 @@ fn import_max_pool(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     })
 }
 
-/// The pending average pool of `n` on `x`.
-fn pool_op(imp: &Importer, n: &NodeProto, x: ValueId) -> Result<PendingOp, Fail> {
-    let shape = imp.shape(x);
+/// The pending average pool of `n` on an input of `shape`.
+pub(crate) fn pool_op(imp: &Importer, n: &NodeProto, shape: &[usize]) -> Result<PendingOp, Fail> {
     if shape.len() != 4 {
         return fail(format!("pools a rank-{} tensor; Systole pools NCHW images", shape.len()), "reshape to NCHW");
     }
@@ -126,28 +125,6 @@ fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
 fn windows(x: &FTensor, pool: &systole_core::network::Pool, max: bool) -> Result<FTensor, NodeFault> {
     let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
     let [p, q] = pool.out_hw(h, w);
-    let mut out = zeros(&[nb, c, p, q], 0.0)?;
-    out.clear();
-    for plane in x.data.chunks(h * w) {
-        for oy in 0..p {
-            for ox in 0..q {
-                let (mut acc, mut count) = (if max { f32::MIN } else { 0.0 }, 0);
-                for r in 0..pool.kernel[0] {
-                    for s in 0..pool.kernel[1] {
-                        let (y, xx) = (
-                            (oy * pool.stride[0] + r * pool.dilation[0]) as isize - pool.pad[0] as isize,
-                            (ox * pool.stride[1] + s * pool.dilation[1]) as isize - pool.pad[1] as isize,
-                        );
-                        if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
-                            let v = plane[y as usize * w + xx as usize];
-                            acc = if max { acc.max(v) } else { acc + v };
-                            count += 1;
-                        }
-                    }
-                }
-                out.push(if max { acc } else { acc / pool.divisor([oy, ox], [h, w], count) as f32 });
-            }
-        }
-    }
-    Ok(FTensor { shape: vec![nb, c, p, q], data: out })
+    zeros(&[nb, c, p, q], 0.0)?;
+    Ok(FTensor { shape: vec![nb, c, p, q], data: systole_core::region::pool_f32(&x.shape, &x.data, pool, max) })
 }
