@@ -49,13 +49,15 @@ pub(crate) fn continues(imp: &Importer, n: &NodeProto) -> bool {
     pending || float_const
 }
 
-/// Adds `n` to the float region of its inputs (starting one from a pending operator), its
-/// output pending until a QuantizeLinear.
+/// Adds `n` to the float region of its inputs (starting one from a pending operator or a
+/// dequantized tensor), its output pending until a QuantizeLinear.
 pub(crate) fn extend(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     let mut steps: Vec<FloatStep> = vec![];
     let mut inputs: Vec<(ValueId, Quant)> = vec![];
     let mut args = vec![];
-    for name in n.input.iter().filter(|i| !i.is_empty()) {
+    // Clip's bounds are attributes of its step, not operands.
+    let operands = if n.op_type == "Clip" { 1 } else { n.input.len() };
+    for name in n.input.iter().take(operands).filter(|i| !i.is_empty()) {
         let arg = match imp.sym(name)?.clone() {
             Sym::Pending(p) => {
                 let (region, ins) = into_region(imp, &p)?;
@@ -237,6 +239,10 @@ fn float_ops(imp: &Importer, n: &NodeProto, shapes: &[Vec<usize>]) -> Result<Vec
     Ok(match n.op_type.as_str() {
         "Add" | "Sub" | "Mul" | "Div" => vec![(FloatOp::Binary(elementwise::binary_fn(n)), broadcast()?)],
         "Sum" => vec![(FloatOp::Sum, broadcast()?)],
+        "Relu" | "Clip" => {
+            let (lo, hi) = elementwise::bounds(imp, n)?;
+            vec![(FloatOp::Clip { lo, hi }, s0)]
+        }
         "Sigmoid" | "HardSigmoid" | "HardSwish" | "LeakyRelu" => vec![(FloatOp::Unary(activation::function(n)), s0)],
         "Softmax" | "LRN" => match normalize::pending(n, imp.opset, &s0)? {
             PendingOp::Softmax { axis, flat } => vec![(FloatOp::Softmax { axis, flat }, s0)],

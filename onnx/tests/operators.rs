@@ -306,3 +306,19 @@ fn slices_splits_squeezes_shuffles_and_resizes_move_the_defined_elements() {
     assert_eq!((0..6).map(|i| nearest(i, 6, 12, "half_pixel")).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2]);
     assert_eq!((0..6).map(|i| nearest(i, 3, 6, "asymmetric")).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2]);
 }
+
+#[test]
+fn a_clip_that_is_not_relu_clamps_as_defined() {
+    // Clip(-0.5, 0.5) (PyTorch's Hardtanh scaled) is no fusable activation: a float region
+    // clamps the dequantized values and quantizes them.
+    let mut g = GraphBuilder::new("clip", &[1, 4, 5, 5], 3);
+    let c = g.conv("x", 8, 3, 1, 1, 1, 1.0, true);
+    let lo = g.constant("lo", &[], dtype::FLOAT, &[-0.5]);
+    let hi = g.constant("hi", &[], dtype::FLOAT, &[0.5]);
+    let y = g.node("Clip", "clip", &[&c, &lo, &hi], vec![], vec![1, 8, 5, 5]);
+    let (net, values) = quantize_and_run(&g.finish(&y), &[1, 4, 5, 5], 1);
+    let n = net.nodes.iter().find(|n| matches!(n.op, Op::FloatRegion(_))).expect("a float region");
+    let (xv, yv) = (&net.values[n.inputs[0]], &net.values[n.output]);
+    let x = &values[n.inputs[0]];
+    assert_eq!(expect(&net, &values, n, 1, |i| quantize(real(x[i], xv.quant).clamp(-0.5, 0.5), yv.quant)), 200);
+}

@@ -120,18 +120,21 @@ fn import_sum(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
     Ok(())
 }
 
+/// ReLU, or Clip: fused into the operator before it when it is ReLU or ReLU6, else a clamp in
+/// a float region (`crate::region`).
 fn import_activation(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
-    let act = activation(imp, n)?;
+    let (lo, hi) = bounds(imp, n)?;
     let x = need(n, 0)?;
-    match imp.sym(&x)?.clone() {
-        Sym::Pending(mut p) if p.act == Activation::None || p.act == act => {
+    match (fused(lo, hi), imp.sym(&x)?.clone()) {
+        (Some(act), Sym::Pending(mut p)) if p.act == Activation::None || p.act == act => {
             p.act = act;
             imp.set(n, Sym::Pending(p));
         }
-        Sym::Dq(v, q) => {
+        (Some(act), Sym::Dq(v, q)) => {
             let p = Pending::new(n, PendingOp::Activation, vec![(v, q)], act);
             imp.set(n, Sym::Pending(Box::new(p)));
         }
+        (_, Sym::Dq(..) | Sym::Pending(_)) => return crate::region::extend(imp, n),
         _ => return fail(format!("input `{x}` is not a dequantized tensor or a quantizable op's output"), "quantize the model again"),
     }
     Ok(())
@@ -144,10 +147,10 @@ fn import_batch_norm(_: &mut Importer, _: &NodeProto) -> Result<(), Fail> {
     )
 }
 
-/// ReLU, or Clip(0, 6) / Clip(0, inf) with constant bounds: the activations Systole fuses.
-pub(crate) fn activation(imp: &Importer, n: &NodeProto) -> Result<Activation, Fail> {
+/// The bounds of ReLU (0, inf) or Clip (constant bounds; attributes before opset 11).
+pub(crate) fn bounds(imp: &Importer, n: &NodeProto) -> Result<(f32, f32), Fail> {
     if n.op_type == "Relu" {
-        return Ok(Activation::Relu);
+        return Ok((0.0, f32::MAX));
     }
     let bound = |i: usize, attr: &str, default: f32| -> Result<f32, Fail> {
         if imp.opset < 11 {
@@ -162,11 +165,15 @@ pub(crate) fn activation(imp: &Importer, n: &NodeProto) -> Result<Activation, Fa
                 .ok_or_else(|| Fail::from(format!("Clip bound `{name}` is not a scalar"))),
         }
     };
-    let (lo, hi) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
+    Ok((bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?))
+}
+
+/// The activation a conv, GEMM or Add fuses for bounds `lo..=hi`: ReLU or ReLU6.
+fn fused(lo: f32, hi: f32) -> Option<Activation> {
     match (lo, hi) {
-        (0.0, 6.0) => Ok(Activation::Relu6),
-        (0.0, f32::MAX) => Ok(Activation::Relu),
-        _ => fail(format!("Clip({lo}, {hi}) is not ReLU or ReLU6"), "Systole fuses Clip(0, 6) and Clip(0, inf) only"),
+        (0.0, 6.0) => Some(Activation::Relu6),
+        (0.0, f32::MAX) => Some(Activation::Relu),
+        _ => None,
     }
 }
 
