@@ -147,6 +147,21 @@ def trace(path, x, out_dir):
         np.save(os.path.join(out_dir, name + ".npy"), value)
 
 
+def quantize_both(pre, stem, calib, x):
+    """quantize_static of the pre-processed model `pre` in QDQ and QOperator form (int8
+    activations, per-channel int8 weights): STEM_{qdq,qop}.onnx, ONNX Runtime's outputs for
+    `x`, and the QDQ model's QuantizeLinear trace."""
+    for fmt, tag in [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")]:
+        qpath = os.path.join(OUT, f"{stem}_{tag}.onnx")
+        quantize_static(pre, qpath, Reader(calib), quant_format=fmt, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8, per_channel=True)
+        np.save(os.path.join(OUT, f"{stem}_{tag}_out.npy"), run(qpath, x))
+        if tag == "qdq":
+            trace(qpath, x, os.path.join(OUT, f"{stem}_qdq_trace"))
+        ops = sorted({(n.domain or "ai.onnx") + ":" + n.op_type for n in onnx.load(qpath).graph.node})
+        print(stem, tag, ops)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     model = tiny_float()
@@ -160,15 +175,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         pre = os.path.join(tmp, "pre.onnx")
         quant_pre_process(fpath, pre, skip_symbolic_shape=True)
-        for fmt, tag in [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")]:
-            qpath = os.path.join(OUT, f"tiny_{tag}.onnx")
-            quantize_static(pre, qpath, Reader(calib), quant_format=fmt, activation_type=QuantType.QInt8,
-                            weight_type=QuantType.QInt8, per_channel=True)
-            np.save(os.path.join(OUT, f"tiny_{tag}_out.npy"), run(qpath, x))
-            if tag == "qdq":
-                trace(qpath, x, os.path.join(OUT, "tiny_qdq_trace"))
-            ops = sorted({(n.domain or "ai.onnx") + ":" + n.op_type for n in onnx.load(qpath).graph.node})
-            print(tag, ops)
+        quantize_both(pre, "tiny", calib, x)
         # ONNX Runtime's default activation type, uint8, in the QOperator format.
         qpath = os.path.join(OUT, "tiny_qop_u8.onnx")
         quantize_static(pre, qpath, Reader(calib), quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
@@ -315,15 +322,7 @@ def families():
             pre = os.path.join(tmp, "pre.onnx")
             # Without graph optimization, which would rewrite HardSwish as HardSigmoid and Mul.
             quant_pre_process(fpath, pre, skip_optimization=True, skip_symbolic_shape=True)
-            for fmt, tag in [(QuantFormat.QDQ, "qdq"), (QuantFormat.QOperator, "qop")]:
-                qpath = os.path.join(OUT, f"{name}_{tag}.onnx")
-                quantize_static(pre, qpath, Reader(calib), quant_format=fmt, activation_type=QuantType.QInt8,
-                                weight_type=QuantType.QInt8, per_channel=True)
-                np.save(os.path.join(OUT, f"{name}_{tag}_out.npy"), run(qpath, x))
-                if tag == "qdq":
-                    trace(qpath, x, os.path.join(OUT, f"{name}_qdq_trace"))
-                ops = sorted({(n.domain or "ai.onnx") + ":" + n.op_type for n in onnx.load(qpath).graph.node})
-                print(name, tag, ops)
+            quantize_both(pre, name, calib, x)
     model = ops_opset9()
     fpath = os.path.join(OUT, "ops_opset9.onnx")
     onnx.save(model, fpath)

@@ -86,6 +86,7 @@ pub mod dram;
 pub mod exec_cases;
 pub mod fixtures;
 pub mod native_port_model;
+pub mod networks;
 pub mod stimulus;
 pub mod strategies;
 pub mod system;

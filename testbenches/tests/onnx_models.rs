@@ -192,17 +192,9 @@ fn zoo_network_end_to_end(name: &str, layers: usize, depthwise: usize) -> systol
     let x = vec![samples[0][0].1.clone()].into_iter().map(|t| HostTensor::F32 { shape: t.shape, data: t.data }).collect::<Vec<_>>();
     let preset = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
     let arch = ArchConfig { vector_lanes: 16, ..preset };
-    let compiled = systole_runtime::compile(&arch, &net).unwrap();
+    let (compiled, run) = systole_testbenches::networks::simulate_against_golden(&arch, &net, &x).unwrap();
     assert_eq!(compiled.network.runs().count(), 1, "{name}: one program");
     assert!(compiled.network.steps.iter().all(|s| matches!(s, NetStep::Run { .. })), "{name}: a host step");
-    let run = systole_runtime::simulate(&arch, &net, &compiled.network, &x).unwrap();
-    let golden = systole_golden::network::run_with(&net, systole_golden::network::input_values(&net, &x).unwrap(), |_, l, d| {
-        Ok::<_, ()>(systole_golden::layer(l, d))
-    })
-    .unwrap();
-    for n in &net.nodes {
-        assert!(golden[n.output] == run.values[n.output], "{name}: node `{}` ({}) differs from the golden network", n.name, n.op.kind());
-    }
     assert_eq!(run.report.total.macs, net.macs());
     // Linked into one program, a layer starts no later than after the whole of the one
     // before it, so the network takes at most the sum of its layers run alone.
@@ -261,20 +253,23 @@ fn activations_and_excitation_run_on_the_host_between_accelerator_layers() {
     let f32s = systole_onnx::attrs::dtype::FLOAT;
     graph.initializer.push(systole_onnx::attrs::tensor_proto("gamma", &[1, 8, 1, 1], f32s, &[0.5, 1.0, 1.5, 2.0, -0.5, -1.0, 0.25, 3.0]));
     graph.initializer.push(systole_onnx::attrs::tensor_proto("beta", &[8, 1, 1], f32s, &[0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8]));
-    let path = Path::new("acts.onnx");
-    let bytes = systole_onnx::OnnxModel { proto: m, opset: 14, inputs: vec![] }.to_bytes();
+    let host = host_operators_of_simulated(systole_onnx::OnnxModel { proto: m, opset: 14, inputs: vec![] }, &[1, 8, 6, 6]);
+    assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu", "globalavgpool", "sigmoid", "mul", "mul", "add"]);
+}
+
+/// The float model `m` quantized by Systole and simulated on the 4x4 preset (equal to the
+/// golden network node by node) on a fixed input of `shape`: the host operators' kinds.
+fn host_operators_of_simulated(m: systole_onnx::OnnxModel, shape: &[usize]) -> Vec<String> {
+    let path = Path::new("float.onnx");
+    let bytes = m.to_bytes();
     let model = systole_onnx::parse(path, &bytes).unwrap();
     let quantized = systole_onnx::ptq::quantize(&model, path, &systole_onnx::ptq::random_samples(&model, 2, 3)).unwrap();
     let net = systole_onnx::import(&quantized, path).unwrap();
-    let data: Vec<f32> = (0..288).map(|i| ((i * 31) % 29) as f32 / 7.0 - 2.0).collect();
-    let x = HostTensor::F32 { shape: vec![1, 8, 6, 6], data };
-    let golden = systole_golden::network::run(&net, std::slice::from_ref(&x)).unwrap();
+    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|i| ((i * 31) % 29) as f32 / 7.0 - 2.0).collect();
+    let x = HostTensor::F32 { shape: shape.to_vec(), data };
     let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
-    let programs = systole_runtime::compile(&arch, &net).unwrap();
-    let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
-    assert_eq!(run.outputs, golden);
-    let host: Vec<&str> = run.report.host.iter().map(|h| h.kind.as_str()).collect();
-    assert_eq!(host, ["sigmoid", "hardswish", "leakyrelu", "globalavgpool", "sigmoid", "mul", "mul", "add"]);
+    let (_, run) = systole_testbenches::networks::simulate_against_golden(&arch, &net, &[x]).unwrap();
+    run.report.host.iter().map(|h| h.kind.clone()).collect()
 }
 
 #[test]
@@ -318,20 +313,7 @@ fn the_classic_and_mobile_operators_run_on_the_host_between_accelerator_layers()
     let fc = g.pool_flatten(&c2);
     let fc = g.linear(&fc, 10);
     let y = g.node("Softmax", "softmax", &[&fc], vec![], vec![1, 10]);
-    let m = g.finish(&y);
-    let path = Path::new("classic.onnx");
-    let bytes = systole_onnx::OnnxModel { proto: m, opset: 13, inputs: vec![] }.to_bytes();
-    let model = systole_onnx::parse(path, &bytes).unwrap();
-    let quantized = systole_onnx::ptq::quantize(&model, path, &systole_onnx::ptq::random_samples(&model, 2, 3)).unwrap();
-    let net = systole_onnx::import(&quantized, path).unwrap();
-    let data: Vec<f32> = (0..324).map(|i| ((i * 31) % 29) as f32 / 7.0 - 2.0).collect();
-    let x = HostTensor::F32 { shape: vec![1, 4, 9, 9], data };
-    let golden = systole_golden::network::run(&net, std::slice::from_ref(&x)).unwrap();
-    let arch = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/4x4.toml")).unwrap();
-    let programs = systole_runtime::compile(&arch, &net).unwrap();
-    let run = systole_runtime::simulate(&arch, &net, &programs.network, &[x]).unwrap();
-    assert_eq!(run.outputs, golden);
-    let host: Vec<&str> = run.report.host.iter().map(|h| h.kind.as_str()).collect();
+    let host = host_operators_of_simulated(systole_onnx::OnnxModel { proto: g.finish(&y), opset: 13, inputs: vec![] }, &[1, 4, 9, 9]);
     assert_eq!(
         host,
         [

@@ -18,15 +18,7 @@ fn simulate_bit_exact(name: &str, size: usize) -> (u64, Vec<String>) {
     let x: Vec<HostTensor> = samples[0].iter().map(|(_, t)| HostTensor::F32 { shape: t.shape.clone(), data: t.data.clone() }).collect();
     let preset = ArchConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/archs/16x16.toml")).unwrap();
     let arch = ArchConfig { vector_lanes: 16, ..preset };
-    let compiled = systole_runtime::compile(&arch, &net).unwrap();
-    let run = systole_runtime::simulate(&arch, &net, &compiled.network, &x).unwrap();
-    let golden = systole_golden::network::run_with(&net, systole_golden::network::input_values(&net, &x).unwrap(), |_, l, d| {
-        Ok::<_, ()>(systole_golden::layer(l, d))
-    })
-    .unwrap();
-    for n in &net.nodes {
-        assert!(golden[n.output] == run.values[n.output], "{name}: node `{}` ({}) differs from the golden network", n.name, n.op.kind());
-    }
+    let (_, run) = systole_testbenches::networks::simulate_against_golden(&arch, &net, &x).unwrap();
     assert_eq!(run.report.total.macs, net.macs());
     (net.macs(), run.report.host.iter().map(|h| h.kind.clone()).collect())
 }

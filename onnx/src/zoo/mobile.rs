@@ -16,6 +16,41 @@ fn make_divisible(v: usize) -> usize {
     }
 }
 
+/// An inverted residual block (MobileNetV2's, MobileNetV3's, EfficientNet's MBConv).
+struct Block {
+    /// Channels of the expansion (the input's: no expansion conv).
+    expanded: usize,
+    /// Output channels.
+    out: usize,
+    /// Depthwise kernel.
+    kernel: usize,
+    /// Depthwise stride.
+    stride: usize,
+    /// Activation after the expansion and the depthwise conv.
+    act: Act,
+    /// Squeeze-and-excitation: squeezed channels, its activation and its gate.
+    se: Option<(usize, Act, Act)>,
+}
+
+/// `block` on `x`: 1x1 expansion, depthwise conv, squeeze-and-excitation, 1x1 projection,
+/// and the residual when the shape stays.
+fn inverted_residual(g: &mut GraphBuilder, x: &str, block: &Block) -> String {
+    let c = g.shape(x)[1];
+    let mut y = x.to_string();
+    if block.expanded != c {
+        y = g.conv_bn(&y, block.expanded, 1, 1, 1, block.act);
+    }
+    y = g.conv_bn(&y, block.expanded, block.kernel, block.stride, block.expanded, block.act);
+    if let Some((squeeze, act, gate)) = block.se {
+        y = g.squeeze_excite(&y, squeeze, act, gate);
+    }
+    y = g.conv_bn(&y, block.out, 1, 1, 1, Act::None);
+    if block.stride == 1 && c == block.out {
+        y = g.add(x, &y);
+    }
+    y
+}
+
 /// MobileNetV2 (width 1.0) for `size x size` RGB inputs.
 pub fn mobilenet_v2(size: usize, seed: u64) -> ModelProto {
     let mut g = GraphBuilder::new("mobilenetv2", &[1, 3, size, size], seed);
@@ -23,18 +58,8 @@ pub fn mobilenet_v2(size: usize, seed: u64) -> ModelProto {
     let mut c = 32;
     for (t, out, n, s) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
         for i in 0..n {
-            let stride = if i == 0 { s } else { 1 };
-            let hidden = c * t;
-            let mut y = x.clone();
-            if t != 1 {
-                y = g.conv_bn(&y, hidden, 1, 1, 1, Act::Relu6);
-            }
-            y = g.conv_bn(&y, hidden, 3, stride, hidden, Act::Relu6);
-            y = g.conv_bn(&y, out, 1, 1, 1, Act::None);
-            if stride == 1 && c == out {
-                y = g.add(&x, &y);
-            }
-            x = y;
+            let block = Block { expanded: c * t, out, kernel: 3, stride: if i == 0 { s } else { 1 }, act: Act::Relu6, se: None };
+            x = inverted_residual(&mut g, &x, &block);
             c = out;
         }
     }
@@ -84,19 +109,8 @@ pub fn mobilenet_v3(size: usize, seed: u64, large: bool) -> ModelProto {
     let mut c = 16;
     for &(kernel, expanded, out, se, hs, stride) in blocks {
         let act = if hs { Act::HardSwish } else { Act::Relu };
-        let mut y = x.clone();
-        if expanded != c {
-            y = g.conv_bn(&y, expanded, 1, 1, 1, act);
-        }
-        y = g.conv_bn(&y, expanded, kernel, stride, expanded, act);
-        if se {
-            y = g.squeeze_excite(&y, make_divisible(expanded / 4), Act::Relu, Act::HardSigmoid);
-        }
-        y = g.conv_bn(&y, out, 1, 1, 1, Act::None);
-        if stride == 1 && c == out {
-            y = g.add(&x, &y);
-        }
-        x = y;
+        let se = se.then(|| (make_divisible(expanded / 4), Act::Relu, Act::HardSigmoid));
+        x = inverted_residual(&mut g, &x, &Block { expanded, out, kernel, stride, act, se });
         c = out;
     }
     x = g.conv_bn(&x, 6 * c, 1, 1, 1, Act::HardSwish);
@@ -118,19 +132,9 @@ pub fn efficientnet_b0(size: usize, seed: u64) -> ModelProto {
         [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
     {
         for i in 0..n {
-            let stride = if i == 0 { s } else { 1 };
-            let expanded = c * t;
-            let mut y = x.clone();
-            if t != 1 {
-                y = g.conv_bn(&y, expanded, 1, 1, 1, Act::Silu);
-            }
-            y = g.conv_bn(&y, expanded, kernel, stride, expanded, Act::Silu);
-            y = g.squeeze_excite(&y, (c / 4).max(1), Act::Silu, Act::Sigmoid);
-            y = g.conv_bn(&y, out, 1, 1, 1, Act::None);
-            if stride == 1 && c == out {
-                y = g.add(&x, &y);
-            }
-            x = y;
+            let se = Some(((c / 4).max(1), Act::Silu, Act::Sigmoid));
+            let block = Block { expanded: c * t, out, kernel, stride: if i == 0 { s } else { 1 }, act: Act::Silu, se };
+            x = inverted_residual(&mut g, &x, &block);
             c = out;
         }
     }
