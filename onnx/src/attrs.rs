@@ -187,6 +187,15 @@ pub fn string_attr(name: &str, v: &str) -> AttributeProto {
     a
 }
 
+/// A float-list attribute.
+pub fn floats_attr(name: &str, v: &[f32]) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.floats = v.to_vec();
+    a.type_ = AttributeType::FLOATS.into();
+    a
+}
+
 /// An integer-list attribute.
 pub fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
     let mut a = AttributeProto::new();

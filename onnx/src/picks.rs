@@ -137,7 +137,7 @@ pub fn unsqueeze(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Res
     Ok(out)
 }
 
-/// Nearest-neighbour Resize (opset 10 on): the output size and scale of each axis from
+/// Nearest-neighbour Resize (opset 10 on) and Upsample (opsets 7-9): the output size and scale of each axis from
 /// `scales` (input 1 at opset 10, else 2) or `sizes` (input 3), then ONNX's
 /// `coordinate_transformation_mode` and `nearest_mode`, in f32 as ONNX Runtime computes
 /// them. Opset 10 has neither attribute: ONNX Runtime reads it as `asymmetric`, rounding
@@ -150,13 +150,25 @@ pub fn resize(n: &NodeProto, opset: i64, dims: &[usize], input: Input) -> Result
     if attrs::ints(n, "axes").is_some() || attrs::string(n, "keep_aspect_ratio_policy", "stretch") != "stretch" {
         return Err(NodeFault("`axes` and `keep_aspect_ratio_policy` are not supported".into()));
     }
-    let given = |i: usize| input(i).filter(|c| !c.vals.is_empty());
+    // Upsample (opsets 7-9) is Resize as opset 10 reads it, its scales an attribute before 9.
+    let scales_attribute = (n.op_type == "Upsample" && opset < 9).then(|| {
+        let v: Vec<f64> =
+            n.attribute.iter().find(|a| a.name == "scales").map(|a| a.floats.iter().map(|&f| f as f64).collect()).unwrap_or_default();
+        Const { dims: vec![v.len()], dtype: crate::attrs::dtype::FLOAT, vals: v }
+    });
+    let upsample = n.op_type == "Upsample";
+    let opset = if upsample { 10 } else { opset };
+    let given =
+        |i: usize| if i == 1 && scales_attribute.is_some() { scales_attribute.clone() } else { input(i) }.filter(|c| !c.vals.is_empty());
     let rank = dims.len();
     let (out, scales): (Vec<usize>, Vec<f32>) = match (given(if opset < 11 { 1 } else { 2 }), given(3).filter(|_| opset >= 11)) {
         (Some(s), None) => {
             let s = s.f32s();
             if s.len() != rank || s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
                 return Err(NodeFault(format!("scales {s:?} do not give a positive factor per axis of {dims:?}")));
+            }
+            if upsample && s.iter().any(|&v| v < 1.0) {
+                return Err(NodeFault(format!("Upsample scales {s:?} shrink an axis; ONNX requires scales of at least 1")));
             }
             ((0..rank).map(|d| (dims[d] as f32 * s[d]).floor() as usize).collect(), s)
         }

@@ -27,7 +27,7 @@ use systole_core::network::Quant;
 const COMPUTE: &[&str] = &["Conv", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool", "Concat"];
 /// Operators that move bytes and keep their input's quantization.
 const LAYOUT: &[&str] =
-    &["MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Pad", "Identity", "Slice", "Split", "Resize"];
+    &["MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Pad", "Identity", "Slice", "Split", "Resize", "Upsample"];
 
 /// One calibration sample: a tensor per graph input.
 pub type Sample = Vec<(String, FTensor)>;
@@ -258,7 +258,8 @@ pub fn quantize_with_bits(
             add_qdq(&out, &raw, &out, q, &mut out_nodes, &mut inits);
         }
     }
-    to_input_form(&mut out_nodes, model.opset, &mut inits);
+    to_input_form(&mut out_nodes, model.opset, &consts, &mut inits)
+        .map_err(|(n, m)| node_err(&n, m, "resize every axis the same way (all up or all down), or export at opset 11 or later"))?;
     // int4 zero points (activations quantized to int4) exist in Q/DQ from opset 21.
     let int4_opset = if inits.iter().any(|t| t.data_type == dtype::INT4) { 21 } else { QUANTIZED_OPSET };
     let opset = model.opset.max(int4_opset);
@@ -293,11 +294,17 @@ pub const QUANTIZED_OPSET: i64 = 13;
 
 /// Rewrites the nodes of a model read at `opset` whose form changed at opset 11 (Pad's
 /// `pads` and `value` attributes, Clip's `min` and `max`) into the input form that
-/// [`QUANTIZED_OPSET`] reads, adding their values to `inits`, and states Softmax's axis,
-/// whose default changed at 13 (1 before, -1 after).
-fn to_input_form(nodes: &mut [NodeProto], opset: i64, inits: &mut Vec<onnx_protobuf::TensorProto>) {
+/// [`QUANTIZED_OPSET`] reads, adding their values to `inits`, states Softmax's axis, whose
+/// default changed at 13 (1 before, -1 after), and writes Upsample and opset 10's Resize as
+/// the Resize of opset 13 that computes the same.
+fn to_input_form(
+    nodes: &mut [NodeProto],
+    opset: i64,
+    consts: &HashMap<String, Const>,
+    inits: &mut Vec<onnx_protobuf::TensorProto>,
+) -> Result<(), (Box<NodeProto>, String)> {
     if opset >= 13 {
-        return;
+        return Ok(());
     }
     for n in nodes.iter_mut() {
         let out = n.output.first().cloned().unwrap_or_default();
@@ -310,6 +317,33 @@ fn to_input_form(nodes: &mut [NodeProto], opset: i64, inits: &mut Vec<onnx_proto
                 n.input.truncate(1);
                 n.input.extend([p, v]);
                 n.attribute.retain(|a| a.name == "mode");
+            }
+            // Upsample and opset 10's Resize: ONNX Runtime reads them as asymmetric, rounding
+            // down when enlarging and up when shrinking; opset 13 says so with attributes.
+            "Resize" | "Upsample" if opset < 11 => {
+                let scales: Vec<f64> = if n.op_type == "Upsample" && opset < 9 {
+                    n.attribute
+                        .iter()
+                        .find(|a| a.name == "scales")
+                        .map(|a| a.floats.iter().map(|&f| f as f64).collect())
+                        .unwrap_or_default()
+                } else {
+                    n.input.get(1).and_then(|s| consts.get(s)).map(|c| c.vals.clone()).unwrap_or_default()
+                };
+                let (up, down) = (scales.iter().any(|&s| s > 1.0), scales.iter().any(|&s| s < 1.0));
+                if up && down {
+                    return Err((
+                        Box::new(n.clone()),
+                        format!("scales {scales:?} enlarge some axes and shrink others, which opset 10 rounds differently"),
+                    ));
+                }
+                let name = format!("{out}__scales");
+                inits.push(tensor_proto(&name, &[scales.len()], dtype::FLOAT, &scales));
+                n.op_type = "Resize".into();
+                n.input = vec![n.input[0].clone(), String::new(), name];
+                n.attribute.retain(|a| a.name == "mode");
+                n.attribute.push(attrs::string_attr("coordinate_transformation_mode", "asymmetric"));
+                n.attribute.push(attrs::string_attr("nearest_mode", if down { "ceil" } else { "floor" }));
             }
             "Softmax" if !n.attribute.iter().any(|a| a.name == "axis") => {
                 n.attribute.push(attrs::int_attr("axis", 1));
@@ -334,6 +368,7 @@ fn to_input_form(nodes: &mut [NodeProto], opset: i64, inits: &mut Vec<onnx_proto
             _ => {}
         }
     }
+    Ok(())
 }
 
 /// Widens the calibration range `r` (min, max) to the finite values of `t`.

@@ -7,7 +7,7 @@
 use onnx_protobuf::{Message, ModelProto};
 use std::path::Path;
 use systole_core::network::{HostTensor, Network, Node, Op, Quant, SelectFrom};
-use systole_onnx::attrs::{dtype, float_attr, int_attr, ints_attr, node_proto, string_attr, Window};
+use systole_onnx::attrs::{dtype, float_attr, floats_attr, int_attr, ints_attr, node_proto, string_attr, Window};
 use systole_onnx::{self as onnx, ptq, zoo::GraphBuilder};
 
 /// `m` quantized by Systole and imported, with every value of a golden run on a seeded
@@ -321,4 +321,40 @@ fn a_clip_that_is_not_relu_clamps_as_defined() {
     let (xv, yv) = (&net.values[n.inputs[0]], &net.values[n.output]);
     let x = &values[n.inputs[0]];
     assert_eq!(expect(&net, &values, n, 1, |i| quantize(real(x[i], xv.quant).clamp(-0.5, 0.5), yv.quant)), 200);
+}
+
+#[test]
+fn upsample_and_opset_10_resize_pick_what_onnx_runtime_picks() {
+    // ONNX Runtime 1.32 on arange inputs (so its outputs are the indices picked): opset 10
+    // Resize by 0.6 of 10 -> [0 2 4 5 7 9] (shrinking rounds up), by 2.5 of 4 -> [0 0 0 1 1
+    // 2 2 2 3 3] (enlarging rounds down), the same from opset 9's Upsample, and opset 7's
+    // Upsample by 3 (an attribute) of 3 -> [0 0 0 1 1 1 2 2 2]. Post-training quantization
+    // writes each as an opset-13 Resize that reads the same.
+    let cases: [(i64, &str, usize, f32, &[usize]); 4] = [
+        (10, "Resize", 10, 0.6, &[0, 2, 4, 5, 7, 9]),
+        (10, "Resize", 4, 2.5, &[0, 0, 0, 1, 1, 2, 2, 2, 3, 3]),
+        (9, "Upsample", 4, 2.5, &[0, 0, 0, 1, 1, 2, 2, 2, 3, 3]),
+        (7, "Upsample", 3, 3.0, &[0, 0, 0, 1, 1, 1, 2, 2, 2]),
+    ];
+    for (opset, op, len, scale, want) in cases {
+        let mut g = GraphBuilder::new("resize", &[1, 1, 1, len], 1);
+        let y = if opset < 9 {
+            g.node(
+                op,
+                "up",
+                &["x"],
+                vec![floats_attr("scales", &[1.0, 1.0, 1.0, scale]), string_attr("mode", "nearest")],
+                vec![1, 1, 1, want.len()],
+            )
+        } else {
+            let scales = g.constant("scales", &[4], dtype::FLOAT, &[1.0, 1.0, 1.0, scale as f64]);
+            g.node(op, "up", &["x", &scales], vec![string_attr("mode", "nearest")], vec![1, 1, 1, want.len()])
+        };
+        let (net, _) = quantize_and_run(&g.finish_at(&y, opset), &[1, 1, 1, len], 1);
+        let picks = net.nodes.iter().find_map(|n| match &n.op {
+            Op::Select { indices, .. } => Some(indices[3].clone()),
+            _ => None,
+        });
+        assert_eq!(picks.as_deref(), Some(want), "opset {opset} {op} by {scale}");
+    }
 }

@@ -1,5 +1,5 @@
 //! Layout and graph plumbing: `Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`, `Transpose`,
-//! `Pad`, and the selections `Slice`, `Split` and nearest `Resize` (they move int8 bytes and
+//! `Pad`, and the selections `Slice`, `Split` and nearest `Resize` and `Upsample` (they move int8 bytes and
 //! keep their input's quantization; `crate::picks` reads where each element comes from),
 //! `Concat` and com.microsoft's `QLinearConcat`, and `Identity`. (`Constant` nodes are folded into initializers as the model is read,
 //! `crate::fold`.)
@@ -27,6 +27,7 @@ pub(crate) const OPS: &[OpDef] = &[
     OpDef { domain: "", name: "Slice", since: 7, import: import_select, eval: Some(eval_select) },
     OpDef { domain: "", name: "Split", since: 7, import: import_select, eval: Some(eval_select) },
     OpDef { domain: "", name: "Resize", since: 10, import: import_select, eval: Some(eval_select) },
+    OpDef { domain: "", name: "Upsample", since: 7, import: import_select, eval: Some(eval_select) },
 ];
 
 /// Inputs 1.. of `n`, each a constant (an input that is given but computed fails here).
@@ -72,7 +73,7 @@ fn import_select(imp: &mut Importer, n: &NodeProto) -> Result<(), Fail> {
 fn selections(n: &NodeProto, opset: i64, shape: &[usize], read: picks::Input) -> Result<Vec<(picks::Picks, SelectFrom)>, NodeFault> {
     Ok(match n.op_type.as_str() {
         "Slice" => vec![(picks::slice(n, opset, shape, read)?, SelectFrom::Slice)],
-        "Resize" => vec![(picks::resize(n, opset, shape, read)?, SelectFrom::Resize)],
+        "Resize" | "Upsample" => vec![(picks::resize(n, opset, shape, read)?, SelectFrom::Resize)],
         _ => picks::split(n, opset, shape, n.output.len(), read)?.into_iter().map(|p| (p, SelectFrom::Split)).collect(),
     })
 }

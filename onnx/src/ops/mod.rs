@@ -11,7 +11,7 @@
 //! | [`quant`] | QuantizeLinear, DequantizeLinear |
 //! | [`elementwise`] | Add, Sub, Mul, Div, Sum, QLinearAdd, QLinearMul, Relu, Clip, BatchNormalization |
 //! | [`pool`] | MaxPool, AveragePool, GlobalAveragePool, QLinearAveragePool, QLinearGlobalAveragePool |
-//! | [`layout`] | Reshape, Flatten, Transpose, Pad, Concat, QLinearConcat, Identity |
+//! | [`layout`] | Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Pad, Slice, Split, Resize, Upsample, Concat, QLinearConcat, Identity |
 //! | [`activation`] | Sigmoid, HardSigmoid, HardSwish, LeakyRelu, QLinearSigmoid, QLinearLeakyRelu |
 //! | [`normalize`] | Softmax, QLinearSoftmax, LRN |
 
