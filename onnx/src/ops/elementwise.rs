@@ -23,7 +23,7 @@ pub(crate) const OPS: &[OpDef] = &[
     OpDef { domain: MICROSOFT, name: "QLinearMul", since: 1, import: import_qlinear_add, eval: None },
     OpDef { domain: "", name: "Sub", since: 7, import: import_add, eval: Some(eval_add) },
     OpDef { domain: "", name: "Div", since: 7, import: import_add, eval: Some(eval_add) },
-    OpDef { domain: "", name: "Sum", since: 8, import: import_sum, eval: Some(eval_sum) },
+    OpDef { domain: "", name: "Sum", since: 7, import: import_sum, eval: Some(eval_sum) },
     OpDef { domain: "", name: "Relu", since: 7, import: import_activation, eval: Some(eval_relu) },
     OpDef { domain: "", name: "Clip", since: 7, import: import_activation, eval: Some(eval_clip) },
     OpDef { domain: "", name: "BatchNormalization", since: 7, import: import_batch_norm, eval: Some(eval_batch_norm) },
