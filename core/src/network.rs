@@ -67,6 +67,17 @@ fn adjacent_taps() -> [usize; 2] {
 }
 
 impl Pool {
+    /// A window of `kernel` with `stride` and `pad` (top, left, bottom, right), adjacent
+    /// taps, no ceiling.
+    pub fn new(kernel: [usize; 2], stride: [usize; 2], pad: [usize; 4], count_include_pad: bool) -> Self {
+        Pool { kernel, stride, pad, count_include_pad, dilation: [1, 1], ceil_pad: [0; 2] }
+    }
+
+    /// The window of a global average over an `h x w` image.
+    pub fn global([h, w]: [usize; 2]) -> Self {
+        Pool::new([h, w], [1, 1], [0; 4], true)
+    }
+
     /// Height and width the window spans: `dilation * (kernel - 1) + 1`.
     pub fn extent(&self) -> [usize; 2] {
         [0, 1].map(|a| self.dilation[a] * (self.kernel[a] - 1) + 1)

@@ -177,8 +177,7 @@ pub fn average(sum: i32, count: f32, x_scale: f32, y_scale: f32, y_zp: i8) -> i8
 
 /// QLinearGlobalAveragePool: average over the whole H x W plane, output `N x 1 x 1 x C`.
 pub fn global_avg_pool(x: &Tensor, x_scale: f32, x_zp: i8, y_scale: f32, y_zp: i8) -> Tensor {
-    let pool =
-        Pool { kernel: [x.dims[1], x.dims[2]], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1], ceil_pad: [0; 2] };
+    let pool = Pool::global([x.dims[1], x.dims[2]]);
     avg_pool(x, &pool, x_scale, x_zp, y_scale, y_zp)
 }
 
@@ -310,13 +309,12 @@ mod tests {
     #[test]
     fn pooling_by_hand() {
         let x = Tensor::from_vec([1, 2, 2, 1], vec![1, 5, -3, 2]);
-        let p = Pool { kernel: [2, 2], stride: [2, 2], pad: [0; 4], count_include_pad: true, dilation: [1, 1], ceil_pad: [0; 2] };
+        let p = Pool::new([2, 2], [2, 2], [0; 4], true);
         assert_eq!(max_pool(&x, &p).data, vec![5]);
         // mean 5/4 = 1.25 -> 1
         assert_eq!(avg_pool(&x, &p, 1.0, 0, 1.0, 0).data, vec![1]);
         assert_eq!(global_avg_pool(&x, 2.0, 0, 1.0, 3).data, vec![5]); // 2*5/4 = 2.5 -> 2, +3
-        let padded =
-            Pool { kernel: [2, 2], stride: [1, 1], pad: [1, 1, 0, 0], count_include_pad: false, dilation: [1, 1], ceil_pad: [0; 2] };
+        let padded = Pool::new([2, 2], [1, 1], [1, 1, 0, 0], false);
         assert_eq!(avg_pool(&x, &padded, 1.0, 0, 1.0, 0).data, vec![1, 3, -1, 1]);
     }
 

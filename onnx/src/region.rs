@@ -163,18 +163,12 @@ pub(crate) fn into_region(imp: &Importer, p: &Pending) -> Result<(FloatRegion, V
             .ok_or_else(|| Fail::from(format!("shapes {shapes:?} do not broadcast")))
     };
     let in_shapes: Vec<Vec<usize>> = (0..p.inputs.len()).map(input_shape).collect();
-    let (op, args, shape) = match &p.op {
-        PendingOp::Region(r) => {
-            let mut r = r.clone();
-            if let Some(op) = clamp(p.act) {
-                let shape = r.steps.last().map(|s| s.shape.clone()).unwrap_or_default();
-                r.steps.push(FloatStep { op, args: vec![FloatArg::Step(r.steps.len() - 1)], shape });
-            }
-            return Ok((r, p.inputs.clone()));
-        }
-        PendingOp::Add => (FloatOp::Binary(None), all, broadcast(&in_shapes)?),
-        PendingOp::Binary(f) => (FloatOp::Binary(Some(*f)), all, broadcast(&in_shapes)?),
-        PendingOp::Sum => (FloatOp::Sum, all, broadcast(&in_shapes)?),
+    let one = |op, args, shape| vec![FloatStep { op, args, shape }];
+    let mut steps = match &p.op {
+        PendingOp::Region(r) => r.steps.clone(),
+        PendingOp::Add => one(FloatOp::Binary(None), all, broadcast(&in_shapes)?),
+        PendingOp::Binary(f) => one(FloatOp::Binary(Some(*f)), all, broadcast(&in_shapes)?),
+        PendingOp::Sum => one(FloatOp::Sum, all, broadcast(&in_shapes)?),
         PendingOp::AddConst(c) | PendingOp::BinaryConst(_, c) => {
             let f = if let PendingOp::BinaryConst(f, _) = &p.op { Some(*f) } else { None };
             let constant = FloatArg::Const(Box::new(FloatTensor {
@@ -182,31 +176,26 @@ pub(crate) fn into_region(imp: &Importer, p: &Pending) -> Result<(FloatRegion, V
                 data: c.data.iter().map(|&v| c.quant.dequantize(v)).collect(),
             }));
             let args = if c.first { vec![constant, FloatArg::Input(0)] } else { vec![FloatArg::Input(0), constant] };
-            (FloatOp::Binary(f), args, broadcast(&[in_shapes[0].clone(), c.shape.clone()])?)
+            one(FloatOp::Binary(f), args, broadcast(&[in_shapes[0].clone(), c.shape.clone()])?)
         }
-        PendingOp::Unary(f) => (FloatOp::Unary(*f), all, in_shapes[0].clone()),
-        PendingOp::Softmax { axis, flat } => (FloatOp::Softmax { axis: *axis, flat: *flat }, all, in_shapes[0].clone()),
-        PendingOp::Lrn(l) => (FloatOp::Lrn(*l), all, in_shapes[0].clone()),
-        PendingOp::Activation => (FloatOp::Clip { lo: f32::MIN, hi: f32::MAX }, all, in_shapes[0].clone()),
+        PendingOp::Unary(f) => one(FloatOp::Unary(*f), all, in_shapes[0].clone()),
+        PendingOp::Softmax { axis, flat } => one(FloatOp::Softmax { axis: *axis, flat: *flat }, all, in_shapes[0].clone()),
+        PendingOp::Lrn(l) => one(FloatOp::Lrn(*l), all, in_shapes[0].clone()),
+        PendingOp::Activation => one(FloatOp::Clip { lo: f32::MIN, hi: f32::MAX }, all, in_shapes[0].clone()),
         PendingOp::AvgPool(pool) => {
             let s = &in_shapes[0];
             let hw = pool.out_hw(s[2], s[3]);
-            (FloatOp::Pool { pool: *pool, max: false }, all, vec![s[0], s[1], hw[0], hw[1]])
+            one(FloatOp::Pool { pool: *pool, max: false }, all, vec![s[0], s[1], hw[0], hw[1]])
         }
         PendingOp::GlobalAvgPool { flat } => {
             let s = &in_shapes[0];
-            let mut steps = vec![FloatStep { op: FloatOp::Pool { pool: global(s), max: false }, args: all, shape: vec![s[0], s[1], 1, 1] }];
+            let mut steps = one(FloatOp::Pool { pool: global(s), max: false }, all, vec![s[0], s[1], 1, 1]);
             if *flat {
                 steps.push(FloatStep { op: FloatOp::Reshape, args: vec![FloatArg::Step(0)], shape: vec![s[0], s[1]] });
             }
-            let mut r = FloatRegion { steps };
-            if let Some(op) = clamp(p.act) {
-                let shape = r.steps.last().map(|s| s.shape.clone()).unwrap_or_default();
-                r.steps.push(FloatStep { op, args: vec![FloatArg::Step(r.steps.len() - 1)], shape });
-            }
-            return Ok((r, p.inputs.clone()));
+            steps
         }
-        PendingOp::Concat { axis, shape } => (FloatOp::Concat { axis: *axis }, all, shape.clone()),
+        PendingOp::Concat { axis, shape } => one(FloatOp::Concat { axis: *axis }, all, shape.clone()),
         PendingOp::Conv { .. } | PendingOp::Gemm { .. } => {
             return fail(
                 format!("reads the float output of {} `{}`, which no QuantizeLinear quantizes", p.node.op_type, crate::node_name(&p.node)),
@@ -214,16 +203,16 @@ pub(crate) fn into_region(imp: &Importer, p: &Pending) -> Result<(FloatRegion, V
             )
         }
     };
-    let mut steps = vec![FloatStep { op, args, shape: shape.clone() }];
     if let Some(op) = clamp(p.act) {
-        steps.push(FloatStep { op, args: vec![FloatArg::Step(0)], shape });
+        let shape = steps.last().map(|s| s.shape.clone()).unwrap_or_default();
+        steps.push(FloatStep { op, args: vec![FloatArg::Step(steps.len() - 1)], shape });
     }
     Ok((FloatRegion { steps }, p.inputs.clone()))
 }
 
 /// The window of a global average over an NCHW tensor of `shape`.
 fn global(shape: &[usize]) -> Pool {
-    Pool { kernel: [shape[2], shape[3]], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1], ceil_pad: [0; 2] }
+    Pool::global([shape[2], shape[3]])
 }
 
 /// `n` on arguments of `shapes` as float operators, each reading the one before.

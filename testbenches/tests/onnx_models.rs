@@ -101,7 +101,7 @@ fn pooled_real(net: &Network, idx: usize, values: &[Vec<i8>], i: usize) -> f64 {
     let [_, c, h, w] = x.shape[..] else { unreachable!() };
     let pool = match node.op {
         Op::AvgPool(p) => p,
-        _ => Pool { kernel: [h, w], stride: [1, 1], pad: [0; 4], count_include_pad: true, dilation: [1, 1], ceil_pad: [0; 2] },
+        _ => Pool::global([h, w]),
     };
     let [p, q] = pool.out_hw(h, w);
     let (ch, oy, ox) = ((i / (p * q)) % c, (i / q) % p, i % q);

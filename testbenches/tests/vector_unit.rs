@@ -74,14 +74,7 @@ fn instances() -> Vec<ArchConfig> {
 #[test]
 fn vector_operators_equal_golden_on_random_tensors() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-    let pool = |k: usize, s: usize, p: usize| Pool {
-        kernel: [k, k],
-        stride: [s, s],
-        pad: [p; 4],
-        count_include_pad: true,
-        dilation: [1, 1],
-        ceil_pad: [0; 2],
-    };
+    let pool = |k: usize, s: usize, p: usize| Pool::new([k, k], [s, s], [p; 4], true);
     for arch in instances() {
         arch.validate().unwrap();
         let mut stores = vec![];
@@ -129,14 +122,7 @@ fn check_rtl(arch: &ArchConfig, net: &Network, rng: &mut impl Rng) {
 #[test]
 fn the_rtl_runs_every_vector_operator_as_the_simulator_does() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    let pool = |k: usize, s: usize, p: usize| Pool {
-        kernel: [k, k],
-        stride: [s, s],
-        pad: [p; 4],
-        count_include_pad: true,
-        dilation: [1, 1],
-        ceil_pad: [0; 2],
-    };
+    let pool = |k: usize, s: usize, p: usize| Pool::new([k, k], [s, s], [p; 4], true);
     for arch in instances() {
         let shape: &[usize] = &[1, 5, 6, 4];
         check_rtl(&arch, &one_node(Op::Add(Activation::Relu), &[shape, shape], shape, &mut rng), &mut rng);
@@ -154,7 +140,7 @@ fn operators_the_unit_cannot_run_exactly_stay_on_the_host() {
     let arch = &instances()[0];
     let shape: &[usize] = &[1, 4, 6, 6];
     // A padded max pool whose input is not clamped: a border would need a value below all.
-    let pool = Pool { kernel: [3, 3], stride: [2, 2], pad: [1; 4], count_include_pad: false, dilation: [1, 1], ceil_pad: [0; 2] };
+    let pool = Pool::new([3, 3], [2, 2], [1; 4], false);
     let net = one_node(Op::MaxPool(pool), &[shape], &[1, 4, 3, 3], &mut rng);
     assert!(systole_runtime::vector_kernels(arch, &net)[0].is_none());
     // Average pooling over windows of varying size (padding not counted).

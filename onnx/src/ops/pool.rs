@@ -97,14 +97,7 @@ fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
     let n = e.n;
     let x = e.get(0)?;
     let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
-    let global = systole_core::network::Pool {
-        kernel: [h, w],
-        stride: [1, 1],
-        pad: [0; 4],
-        count_include_pad: true,
-        dilation: [1, 1],
-        ceil_pad: [0; 2],
-    };
+    let global = systole_core::network::Pool::global([h, w]);
     let (pool, max) = match n.op_type.as_str() {
         "ReduceMean" => {
             let axes = if e.opset < 18 { attrs::ints(n, "axes") } else { e.constant(1).map(|c| c.ints("axes")).transpose()? };
