@@ -226,6 +226,7 @@ fn float_ops(imp: &Importer, n: &NodeProto, shapes: &[Vec<usize>]) -> Result<Vec
     };
     let rank4 = || if s0.len() == 4 { Ok(()) } else { fail(format!("pools a rank-{} tensor", s0.len()), "pool NCHW images") };
     Ok(match n.op_type.as_str() {
+        "Add" | "Sub" | "Mul" | "Div" if shapes.len() != 2 => return fail(format!("has {} operands", shapes.len()), "give it two"),
         "Add" | "Sub" | "Mul" | "Div" => vec![(FloatOp::Binary(elementwise::binary_fn(n)), broadcast()?)],
         "Sum" => vec![(FloatOp::Sum, broadcast()?)],
         "Relu" | "Clip" => {

@@ -124,14 +124,27 @@ fn asymmetric_weights_are_refused() {
     assert!(e.to_string().contains("node `dw_quant` is QLinearConv") && e.to_string().contains("non-zero zero point"), "{e}");
 }
 
+/// The fuzzers' seeds: every operator kind Systole imports, in both ONNX Runtime formats and
+/// as a float model, and ONNX Runtime's float regions.
+const FUZZED: &[&str] = &[
+    "tiny_qop.onnx",
+    "tiny_qdq.onnx",
+    "tiny_float.onnx",
+    "ops_mobile_qop.onnx",
+    "ops_shuffle_qdq.onnx",
+    "ops_classic_qdq.onnx",
+    "ops_classic_qop.onnx",
+    "ops_opset9.onnx",
+];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// Flipped, dropped and inserted bytes in real quantized and float models: a network or
     /// an error, never a panic.
     #[test]
-    fn mutated_models_never_panic(model in 0usize..3, edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6)) {
-        let (path, mut bytes) = fixture(["tiny_qop.onnx", "tiny_qdq.onnx", "tiny_float.onnx"][model]);
+    fn mutated_models_never_panic(model in 0usize..FUZZED.len(), edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6)) {
+        let (path, mut bytes) = fixture(FUZZED[model]);
         for (at, byte, kind) in edits {
             let i = at.index(bytes.len().max(1));
             match kind {
@@ -227,9 +240,9 @@ proptest! {
     /// Structural edits that keep the file decodable (attributes, inputs, shapes, types,
     /// operators) reach the importer's checks: a network or an error, never a panic.
     #[test]
-    fn edited_models_never_panic(model in 0usize..3, edits in proptest::collection::vec(edit(), 1..4)) {
+    fn edited_models_never_panic(model in 0usize..FUZZED.len(), edits in proptest::collection::vec(edit(), 1..4)) {
         use onnx_protobuf::Message;
-        let (path, bytes) = fixture(["tiny_qop.onnx", "tiny_qdq.onnx", "tiny_float.onnx"][model]);
+        let (path, bytes) = fixture(FUZZED[model]);
         let mut proto = onnx::parse(&path, &bytes).unwrap().proto;
         for e in &edits {
             apply(&mut proto, e);

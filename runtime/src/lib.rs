@@ -90,13 +90,18 @@ pub struct Compiled {
 /// program with the same mappings.
 pub fn compile(arch: &ArchConfig, net: &Network) -> Result<Compiled, RunError> {
     let mut layers = compile_layers(arch, net)?;
-    let kernels = vector_kernels(arch, net);
-    let network = systole_compiler::network::compile_network(arch, net, &layers, &kernels)?;
-    for (n, kernel) in kernels.iter().enumerate() {
+    let mut kernels = vector_kernels(arch, net);
+    for (n, kernel) in kernels.iter_mut().enumerate() {
         if let Some(k) = kernel {
-            layers[n] = Some(systole_compiler::vector::compile_alone(arch, net, n, k)?);
+            match systole_compiler::vector::compile_alone(arch, net, n, k) {
+                Ok(program) => layers[n] = Some(program),
+                // A window whose input row outgrows the scratchpads runs on the host.
+                Err(systole_compiler::CompileError::DoesNotFit { .. }) => *kernel = None,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
+    let network = systole_compiler::network::compile_network(arch, net, &layers, &kernels)?;
     Ok(Compiled { layers, network })
 }
 

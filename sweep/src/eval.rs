@@ -187,6 +187,9 @@ pub fn evaluate(
             let name = &net.nodes[n].name;
             let program = match systole_compiler::vector::compile_alone(&arch, net, n, &op.timing_kernels(net, n)) {
                 Ok(p) => p,
+                // Too large for the scratchpads: a host step, as `systole_runtime::compile`
+                // makes it, uncounted like the others.
+                Err(systole_compiler::CompileError::DoesNotFit { .. }) => continue,
                 Err(e) => return rec.failed("unmappable", e.to_string()),
             };
             let report = match systole_sim::estimate(&arch, &program) {

@@ -212,7 +212,7 @@ fn mobilenet_v2_224_runs_end_to_end_bit_exact() {
 }
 
 #[test]
-#[ignore = "a whole network at 224x224; tests/zoo.rs runs ResNet-50 and VGG-16 at 32 by default"]
+#[ignore = "a whole network at 224x224; tests/zoo.rs runs it at 32 by default"]
 fn resnet18_224_runs_end_to_end_bit_exact() {
     let run = zoo_network_end_to_end("resnet18", 21, 0);
     // torchvision lists ResNet-18 at 1.81 G multiply-adds for 224x224.

@@ -150,3 +150,20 @@ fn operators_the_unit_cannot_run_exactly_stay_on_the_host() {
     let net = one_node(Op::Add(Activation::None), &[shape, shape], shape, &mut rng);
     assert!(systole_runtime::vector_kernels(&ArchConfig { vector_lanes: 0, ..arch.clone() }, &net)[0].is_none());
 }
+
+#[test]
+fn a_window_too_large_for_the_scratchpads_runs_on_the_host() {
+    // A global average over 64 x 64 pixels: one output row's input outgrows the smallest
+    // instance's scratchpad, so the network compiles with the node on the host, bit-exact.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let arch = &instances()[0];
+    let net = one_node(Op::GlobalAvgPool, &[&[1, 8, 64, 64]], &[1, 8, 1, 1], &mut rng);
+    let kernels = systole_runtime::vector_kernels(arch, &net);
+    let e = systole_compiler::vector::compile_alone(arch, &net, 0, kernels[0].as_ref().expect("the unit runs the operator")).unwrap_err();
+    assert!(matches!(e, systole_compiler::CompileError::DoesNotFit { .. }), "{e}");
+    let data: Vec<i8> = (0..8 * 64 * 64).map(|_| rng.gen()).collect();
+    let x = systole_core::network::HostTensor::I8 { shape: vec![1, 8, 64, 64], data };
+    let (compiled, run) = systole_testbenches::networks::simulate_against_golden(arch, &net, &[x]).unwrap();
+    assert!(compiled.layers[0].is_none());
+    assert_eq!(run.report.host.iter().map(|h| h.kind.as_str()).collect::<Vec<_>>(), ["globalavgpool"]);
+}

@@ -65,8 +65,8 @@ fn squeezenet_googlenet_and_densenet_at_32_are_bit_exact() {
 }
 
 #[test]
-fn resnet50_and_vgg16_at_32_are_bit_exact() {
-    for name in ["resnet50", "vgg16"] {
+fn resnets_and_vgg16_at_32_are_bit_exact() {
+    for name in ["resnet18", "resnet50", "vgg16"] {
         simulate_bit_exact(name, 32);
     }
 }
