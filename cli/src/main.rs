@@ -375,6 +375,9 @@ enum SweepCommand {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
+        /// The sweep's space file: each shard must then hold exactly its points.
+        #[arg(long)]
+        space: Option<PathBuf>,
         /// Shard result files.
         #[arg(required = true)]
         shards: Vec<PathBuf>,
@@ -700,11 +703,12 @@ fn main() -> Result<()> {
             let args = search::SearchArgs { model: &model, archs, objective, budget_db, out: &out };
             search::search(&args, &calibration.into())
         }
-        Command::Sweep { command: Some(SweepCommand::Merge { out, shards }), .. } => {
+        Command::Sweep { command: Some(SweepCommand::Merge { out, space, shards }), .. } => {
+            let space = space.map(|s| systole_sweep::Space::from_file(&s)).transpose()?;
             std::fs::create_dir_all(&out).into_diagnostic().wrap_err_with(|| format!("cannot create {}", out.display()))?;
             let path = sweep::results_path(&out, None);
             let inputs: Vec<&Path> = shards.iter().map(|p| p.as_path()).collect();
-            let n = systole_sweep::results::merge(&inputs, &path)?;
+            let n = systole_sweep::results::merge(&inputs, &path, space.as_ref())?;
             println!("merged {n} points into {}", path.display());
             Ok(())
         }

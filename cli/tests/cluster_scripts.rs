@@ -130,3 +130,43 @@ fn the_indexed_job_gives_each_pod_its_shard_of_its_completions() {
         assert!(stdout.contains(&format!("--shard {k}/{completions}")), "pod {k}: {stdout}");
     }
 }
+
+#[test]
+fn the_submit_script_queues_the_shards_and_a_merge_after_them() {
+    // A stand-in `sbatch` that logs each call's arguments and answers job ids 101, 102.
+    let dir = stand_in();
+    let log = dir.join("sbatch.log");
+    let sbatch = dir.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        "#!/bin/sh\nn=$(cat \"$SBATCH_LOG.count\" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > \"$SBATCH_LOG.count\"\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> \"$SBATCH_LOG\"; done\necho -- >> \"$SBATCH_LOG\"\necho \"10$n;cluster\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/sweep/slurm-submit.sh"))
+        .args(["4", "S.toml", "W.toml", "OUT", "--partition=p"])
+        .env("PATH", &path)
+        .env("SBATCH_LOG", &log)
+        .env_remove("SYSTOLE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("shard array 101 (4 tasks) and merge job 102"), "{stdout}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<Vec<&str>> = text.split("--\n").filter(|c| !c.is_empty()).map(|c| c.lines().collect()).collect();
+    let [array, merge] = &calls[..] else { panic!("{} sbatch calls: {text}", calls.len()) };
+    assert!(array.contains(&"--array=0-3") && array.contains(&"--partition=p"), "{array:?}");
+    assert!(array.iter().any(|a| a.starts_with("--export=ALL,SYSTOLE=") && a.ends_with("/systole")), "{array:?}");
+    assert!(
+        array.ends_with(&[repo().join("scripts/sweep/slurm.sbatch").canonicalize().unwrap().to_str().unwrap(), "S.toml", "W.toml", "OUT"]),
+        "{array:?}"
+    );
+    assert!(merge.contains(&"--dependency=afterok:101") && merge.contains(&"--partition=p"), "{merge:?}");
+    let wrap = merge.iter().find_map(|a| a.strip_prefix("--wrap=")).expect("a --wrap command");
+    let shards = (0..4).map(|k| format!("OUT/results-{k}-of-4.jsonl")).collect::<Vec<_>>().join(" ");
+    assert!(wrap.contains(&format!("sweep merge --space S.toml --out OUT {shards}")), "{wrap}");
+}

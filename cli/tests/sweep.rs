@@ -105,6 +105,22 @@ fn shards_merge_into_the_whole_sweep() {
     assert!(!ok && err.contains("other/results.jsonl: exists and holds other results"), "{err}");
     let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0], &shards[2]]);
     assert!(!ok && err.contains("shard 1 of 3 (results-1-of-3.jsonl) is missing"), "{err}");
+    let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0]]);
+    assert!(!ok && err.contains("shards 1, 2 of 3 (results-1-of-3.jsonl, results-2-of-3.jsonl) are missing"), "{err}");
+    // Given the space, each shard must hold all its points: shard 0 of 3 has two of the
+    // four; with one dropped the merge names the shard, the count and the missing point.
+    let with_space = |out: &'static str| -> Vec<String> {
+        ["sweep", "merge", "--space", "space.toml", "--out", out].iter().map(|s| s.to_string()).chain(shards.iter().cloned()).collect()
+    };
+    let run = |v: Vec<String>| merge(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run(with_space("m3")).0);
+    let first = dir.join(&shards[0]);
+    let kept = std::fs::read_to_string(&first).unwrap();
+    let one = kept.lines().next().unwrap();
+    std::fs::write(&first, format!("{one}\n")).unwrap();
+    let (ok, err) = run(with_space("m4"));
+    assert!(!ok && err.contains("results-0-of-3.jsonl: holds 1 of shard 0/3's 2 points (missing"), "{err}");
+    std::fs::write(&first, kept).unwrap();
     let (ok, err) = merge(&["sweep", "merge", "--out", "m2", &shards[0], &shards[1], &shards[2], &shards[1]]);
     assert!(!ok && err.contains("shard 1 of 3 given twice"), "{err}");
     let (ok, err) = merge(&["sweep", "merge", "--out", "m2", "out/results.jsonl"]);

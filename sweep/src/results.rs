@@ -262,11 +262,46 @@ pub fn write(f: &mut std::fs::File, r: &Record) -> std::io::Result<()> {
     f.flush()
 }
 
+/// Checks that `records`, read from `path`, are exactly `shard`'s points of `space`.
+fn check_shard(path: &Path, records: &[Record], space: &crate::space::Space, shard: crate::space::Shard) -> Result<(), ResultsError> {
+    let merge_err = |m: String| ResultsError::Merge(m);
+    if let Some(r) = records.iter().find(|r| r.space != space.digest()) {
+        return Err(merge_err(format!(
+            "{}: point {} is from space {}, not the given space ({})",
+            path.display(),
+            r.id,
+            r.space,
+            space.digest()
+        )));
+    }
+    let expected: std::collections::BTreeSet<u64> = space.shard(shard).into_iter().collect();
+    let held: std::collections::BTreeSet<u64> = records.iter().map(|r| r.id).collect();
+    if let Some(id) = held.difference(&expected).next() {
+        return Err(merge_err(format!("{}: point {id} is not one of shard {}/{}'s", path.display(), shard.index, shard.count)));
+    }
+    let missing: Vec<String> = expected.difference(&held).map(u64::to_string).collect();
+    if !missing.is_empty() {
+        let shown = if missing.len() > 8 { format!("{}, ...", missing[..8].join(", ")) } else { missing.join(", ") };
+        return Err(merge_err(format!(
+            "{}: holds {} of shard {}/{}'s {} points (missing {shown}); resume that shard's sweep (--shard {}/{}) to finish it",
+            path.display(),
+            held.len(),
+            shard.index,
+            shard.count,
+            expected.len(),
+            shard.index,
+            shard.count
+        )));
+    }
+    Ok(())
+}
+
 /// Joins the shard files `inputs` (`results-K-of-N.jsonl`, all N of them, each once, none
 /// torn) into `out`: one record per id (sorted), all of one space, target and objective,
-/// no id in two shards. `out` must not exist, or already hold exactly the merged records.
-/// Returns the number of records.
-pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, ResultsError> {
+/// no id in two shards. With the sweep's `space`, each shard must also hold exactly its
+/// points, all of that space. `out` must not exist, or already hold exactly the merged
+/// records. Returns the number of records.
+pub fn merge(inputs: &[&Path], out: &Path, space: Option<&crate::space::Space>) -> Result<usize, ResultsError> {
     let merge_err = |m: String| ResultsError::Merge(m);
     let mut shards: BTreeMap<u64, &Path> = BTreeMap::new();
     let mut count = None;
@@ -289,8 +324,12 @@ pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, ResultsError> {
         }
     }
     let n = count.ok_or_else(|| merge_err("no shard files given".into()))?;
-    if let Some(k) = (0..n).find(|k| !shards.contains_key(k)) {
-        return Err(merge_err(format!("shard {k} of {n} (results-{k}-of-{n}.jsonl) is missing")));
+    let missing: Vec<u64> = (0..n).filter(|k| !shards.contains_key(k)).collect();
+    if !missing.is_empty() {
+        let files: Vec<String> = missing.iter().map(|k| format!("results-{k}-of-{n}.jsonl")).collect();
+        let list = missing.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        let (what, verb) = if missing.len() == 1 { ("shard", "is") } else { ("shards", "are") };
+        return Err(merge_err(format!("{what} {list} of {n} ({}) {verb} missing", files.join(", "))));
     }
     let mut all: BTreeMap<u64, Record> = BTreeMap::new();
     let mut first: Option<(String, Record)> = None;
@@ -301,6 +340,10 @@ pub fn merge(inputs: &[&Path], out: &Path) -> Result<usize, ResultsError> {
         let contents = read(p)?;
         if contents.torn {
             return Err(merge_err(format!("{}: ends with a torn line; resume that shard's sweep to finish it", p.display())));
+        }
+        if let Some(space) = space {
+            let k = shards.iter().find(|(_, q)| *q == p).map_or(0, |(k, _)| *k);
+            check_shard(p, &contents.records, space, crate::space::Shard { index: k, count: n })?;
         }
         for r in contents.records {
             if let Some((from, f)) = &first {
