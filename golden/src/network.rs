@@ -7,7 +7,7 @@ use crate::{activate, add, avg_pool, global_avg_pool, max_pool, quantize};
 use systole_core::layer::Layer;
 use systole_core::network::{from_nhwc, to_nhwc, HostTensor, Network, Op, Quant};
 use systole_core::npy::squeeze;
-use systole_core::region::FloatTensor;
+use systole_core::region::{FloatOp, FloatTensor};
 use systole_core::tensor::{row_major_strides, transpose_order};
 use systole_core::workload::LayerData;
 use systole_core::Tensor;
@@ -142,25 +142,7 @@ pub fn eval_node<E>(
                 })
                 .collect()
         }
-        Op::Sum => {
-            let mut real = vec![0f32; out.len()];
-            for &v in &node.inputs {
-                let (val, data) = (&net.values[v], &values[v]);
-                for (r, &i) in real.iter_mut().zip(&systole_core::tensor::broadcast_indices(&out.shape, &val.shape)) {
-                    *r += val.quant.dequantize(data[i]);
-                }
-            }
-            real.iter().map(|&r| out.quant.quantize(r)).collect()
-        }
-        Op::Softmax { axis, flat } => {
-            let real: Vec<f32> = xd.iter().map(|&v| x.quant.dequantize(v)).collect();
-            systole_core::network::softmax(&x.shape, &real, *axis, *flat).iter().map(|&r| out.quant.quantize(r)).collect()
-        }
-        Op::Lrn(lrn) => {
-            let real: Vec<f32> = xd.iter().map(|&v| x.quant.dequantize(v)).collect();
-            lrn.apply(&x.shape, &real).iter().map(|&r| out.quant.quantize(r)).collect()
-        }
-        Op::FloatRegion(region) => {
+        Op::Sum | Op::Softmax { .. } | Op::Lrn(_) | Op::FloatRegion(_) => {
             let inputs: Vec<FloatTensor> = node
                 .inputs
                 .iter()
@@ -169,7 +151,15 @@ pub fn eval_node<E>(
                     data: values[v].iter().map(|&q| net.values[v].quant.dequantize(q)).collect(),
                 })
                 .collect();
-            region.eval(&inputs).data.iter().map(|&r| out.quant.quantize(r)).collect()
+            let step = |op: FloatOp| op.apply(&inputs.iter().collect::<Vec<_>>(), &out.shape);
+            let real = match &node.op {
+                Op::Sum => step(FloatOp::Sum),
+                Op::Softmax { axis, flat } => step(FloatOp::Softmax { axis: *axis, flat: *flat }),
+                Op::Lrn(lrn) => step(FloatOp::Lrn(*lrn)),
+                Op::FloatRegion(region) => region.eval(&inputs).data,
+                _ => unreachable!("the arm's operators"),
+            };
+            real.iter().map(|&r| out.quant.quantize(r)).collect()
         }
         Op::Select { indices, .. } => systole_core::tensor::select_indices(&x.shape, indices).into_iter().map(|i| xd[i]).collect(),
         Op::Concat { axis } => {

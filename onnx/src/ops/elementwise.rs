@@ -14,6 +14,7 @@ use crate::NodeFault;
 use onnx_protobuf::NodeProto;
 use systole_core::layer::Activation;
 use systole_core::network::{BinaryFn, ConstOperand, Quant, ValueId};
+use systole_core::region::{FloatOp, FloatTensor};
 
 /// The elementwise family.
 pub(crate) const OPS: &[OpDef] = &[
@@ -198,30 +199,27 @@ fn eval_clip(e: &Eval) -> Result<FTensor, NodeFault> {
 
 /// Add, Sub, Mul or Div with numpy broadcasting.
 fn eval_add(e: &Eval) -> Result<FTensor, NodeFault> {
-    let f = binary_fn(e.n);
-    fold_broadcast(&[e.get(0)?, e.get(1)?], |a, b| f.map_or(a + b, |f| f.apply(a, b)))
+    broadcast_op(FloatOp::Binary(binary_fn(e.n)), vec![e.get(0)?, e.get(1)?])
 }
 
 /// Sum with numpy broadcasting, added in input order.
 fn eval_sum(e: &Eval) -> Result<FTensor, NodeFault> {
     let parts: Vec<FTensor> = (0..e.n.input.len()).map(|i| e.get(i)).collect::<Result<_, _>>()?;
-    fold_broadcast(&parts, |a, b| a + b)
+    broadcast_op(FloatOp::Sum, parts)
 }
 
-/// `parts` broadcast (numpy rules) to one shape and combined left to right by `f`.
-fn fold_broadcast(parts: &[FTensor], f: impl Fn(f32, f32) -> f32) -> Result<FTensor, NodeFault> {
+/// `op` (Binary or Sum) on `parts` broadcast (numpy rules) to one shape, as float regions
+/// compute it.
+fn broadcast_op(op: FloatOp, parts: Vec<FTensor>) -> Result<FTensor, NodeFault> {
     let first = parts.first().ok_or("has no inputs")?;
     let mut shape = first.shape.clone();
     for p in &parts[1..] {
         shape = attrs::broadcast(&shape, &p.shape)
             .ok_or_else(|| NodeFault(format!("combines shapes {shape:?} and {:?}, which do not broadcast", p.shape)))?;
     }
-    let mut data = zeros(&shape, 0.0)?;
-    for (k, p) in parts.iter().enumerate() {
-        for (d, &i) in data.iter_mut().zip(&systole_core::tensor::broadcast_indices(&shape, &p.shape)) {
-            *d = if k == 0 { p.data[i] } else { f(*d, p.data[i]) };
-        }
-    }
+    zeros(&shape, 0.0)?;
+    let args: Vec<FloatTensor> = parts.into_iter().map(|p| FloatTensor { shape: p.shape, data: p.data }).collect();
+    let data = op.apply(&args.iter().collect::<Vec<_>>(), &shape);
     Ok(FTensor { shape, data })
 }
 
