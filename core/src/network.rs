@@ -97,6 +97,18 @@ impl Pool {
         taps(oy, 0, h) * taps(ox, 1, w)
     }
 
+    /// The input positions `[y, x]` of output `(oy, ox)`'s window over an `h x w` input, in
+    /// window order, padding skipped.
+    pub fn taps(&self, [oy, ox]: [usize; 2], [h, w]: [usize; 2]) -> impl Iterator<Item = [usize; 2]> + '_ {
+        let at = |o: usize, a: usize, r: usize| (o * self.stride[a] + r * self.dilation[a]).checked_sub(self.pad[a]);
+        (0..self.kernel[0]).flat_map(move |r| (0..self.kernel[1]).map(move |s| (at(oy, 0, r), at(ox, 1, s)))).filter_map(move |tap| {
+            match tap {
+                (Some(y), Some(x)) if y < h && x < w => Some([y, x]),
+                _ => None,
+            }
+        })
+    }
+
     /// Whether the window fits in an `h x w` input with its padding.
     pub fn fits(&self, h: usize, w: usize) -> bool {
         let e = self.extent();

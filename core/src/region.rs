@@ -176,16 +176,10 @@ pub fn pool_f32(shape: &[usize], data: &[f32], pool: &Pool, max: bool) -> Vec<f3
         for oy in 0..p {
             for ox in 0..q {
                 let (mut acc, mut count) = (if max { f32::MIN } else { 0.0 }, 0);
-                for r in 0..pool.kernel[0] {
-                    for s in 0..pool.kernel[1] {
-                        let y = (oy * pool.stride[0] + r * pool.dilation[0]) as isize - pool.pad[0] as isize;
-                        let x = (ox * pool.stride[1] + s * pool.dilation[1]) as isize - pool.pad[1] as isize;
-                        if y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w {
-                            let v = plane[y as usize * w + x as usize];
-                            acc = if max { acc.max(v) } else { acc + v };
-                            count += 1;
-                        }
-                    }
+                for [y, x] in pool.taps([oy, ox], [h, w]) {
+                    let v = plane[y * w + x];
+                    acc = if max { acc.max(v) } else { acc + v };
+                    count += 1;
                 }
                 out.push(if max { acc } else { acc / pool.divisor([oy, ox], [h, w], count) as f32 });
             }

@@ -139,15 +139,7 @@ fn pool_windows(pool: &Pool, x: &Tensor, mut f: impl FnMut(&[i8], [usize; 2]) ->
             for q in 0..od[2] {
                 for c in 0..od[3] {
                     buf.clear();
-                    for r in 0..pool.kernel[0] {
-                        for s in 0..pool.kernel[1] {
-                            let y = (p * pool.stride[0] + r * pool.dilation[0]) as isize - pool.pad[0] as isize;
-                            let xx = (q * pool.stride[1] + s * pool.dilation[1]) as isize - pool.pad[1] as isize;
-                            if y >= 0 && xx >= 0 && (y as usize) < x.dims[1] && (xx as usize) < x.dims[2] {
-                                buf.push(x.at([n, y as usize, xx as usize, c]));
-                            }
-                        }
-                    }
+                    buf.extend(pool.taps([p, q], [x.dims[1], x.dims[2]]).map(|[y, xx]| x.at([n, y, xx, c])));
                     out.push(f(&buf, [p, q]));
                 }
             }
