@@ -165,7 +165,10 @@ fn the_submit_script_queues_the_shards_and_a_merge_after_them() {
         array.ends_with(&[repo().join("scripts/sweep/slurm.sbatch").canonicalize().unwrap().to_str().unwrap(), "S.toml", "W.toml", "OUT"]),
         "{array:?}"
     );
-    assert!(merge.contains(&"--dependency=afterok:101") && merge.contains(&"--partition=p"), "{merge:?}");
+    assert!(
+        merge.contains(&"--dependency=afterok:101") && merge.contains(&"--kill-on-invalid-dep=yes") && merge.contains(&"--partition=p"),
+        "{merge:?}"
+    );
     let wrap = merge.iter().find_map(|a| a.strip_prefix("--wrap=")).expect("a --wrap command");
     let shards = (0..4).map(|k| format!("OUT/results-{k}-of-4.jsonl")).collect::<Vec<_>>().join(" ");
     assert!(wrap.contains(&format!("sweep merge --space S.toml --out OUT {shards}")), "{wrap}");

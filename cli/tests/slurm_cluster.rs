@@ -84,7 +84,7 @@ impl Cluster {
              ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nJobAcctGatherType=jobacct_gather/none\n\
              AccountingStorageType=accounting_storage/none\nMpiDefault=none\nMailProg=/bin/true\n\
              SelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\n\
-             DependencyParameters=kill_invalid_depend\nReturnToService=2\n\
+             ReturnToService=2\n\
              NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN\n\
              PartitionName=systole Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
             ctld = free_port(),
@@ -188,18 +188,14 @@ fn lines_by_id(path: &Path) -> String {
     lines.iter().map(|(_, l)| format!("{l}\n")).collect()
 }
 
-#[test]
-fn a_four_task_array_and_its_merge_job_under_slurm_equal_an_unsharded_sweep() {
-    let dir = std::env::temp_dir().join(format!("systole-slurm-{}", std::process::id()));
-    let mut cluster = Cluster::start(&dir);
-    let space = repo().join("configs/spaces/edge.toml");
-    let workload = repo().join("configs/workloads/mobilenetv2.toml");
-
+/// `slurm-submit.sh 4 SPACE WORKLOAD sharded` as docs/SWEEP.md runs it: the shard array's
+/// job id and the merge job's.
+fn submit(cluster: &Cluster, space: &Path, workload: &Path) -> (String, String) {
     let out = cluster
         .command("bash")
         .arg(repo().join("scripts/sweep/slurm-submit.sh"))
         .arg("4")
-        .args([&space, &workload])
+        .args([space, workload])
         .arg("sharded")
         .env("SYSTOLE", env!("CARGO_BIN_EXE_systole"))
         .output()
@@ -210,7 +206,21 @@ fn a_four_task_array_and_its_merge_job_under_slurm_equal_an_unsharded_sweep() {
         let rest = said.split(words).nth(1).unwrap_or_else(|| panic!("slurm-submit.sh said: {said}"));
         rest.split_whitespace().next().unwrap().to_owned()
     };
-    let (array, merge) = (job_after("shard array "), job_after("merge job "));
+    (job_after("shard array "), job_after("merge job "))
+}
+
+#[test]
+fn a_four_task_array_and_its_merge_job_under_slurm_equal_an_unsharded_sweep() {
+    let dir = std::env::temp_dir().join(format!("systole-slurm-{}", std::process::id()));
+    let mut cluster = Cluster::start(&dir);
+    let space = repo().join("configs/spaces/edge.toml");
+    let workload = repo().join("configs/workloads/mobilenetv2.toml");
+
+    // Shard 2 cannot write its results (a folder stands where its file goes): its task
+    // fails, the merge job is cancelled and no merged file appears.
+    let blocked = dir.join("sharded/results-2-of-4.jsonl");
+    std::fs::create_dir_all(&blocked).unwrap();
+    let (array, merge) = submit(&cluster, &space, &workload);
 
     // Meanwhile, the same sweep in one run, outside Slurm.
     let unsharded = Command::new(env!("CARGO_BIN_EXE_systole"))
@@ -224,17 +234,26 @@ fn a_four_task_array_and_its_merge_job_under_slurm_equal_an_unsharded_sweep() {
         .unwrap();
     assert!(unsharded.status.success(), "unsharded sweep: {}", text(&unsharded));
 
-    let tasks = cluster.finished_states(&array);
-    assert_eq!(tasks, ["COMPLETED"; 4], "the array's tasks:\n{}", cluster.logs());
-    let merged = cluster.finished_states(&merge);
-    assert_eq!(merged, ["COMPLETED"], "the merge job:\n{}", cluster.logs());
-    for k in 0..4 {
-        assert!(dir.join(format!("sharded/results-{k}-of-4.jsonl")).is_file(), "shard {k} wrote no file:\n{}", cluster.logs());
-    }
+    let mut tasks = cluster.finished_states(&array);
+    tasks.sort();
+    assert_eq!(tasks, ["COMPLETED", "COMPLETED", "COMPLETED", "FAILED"], "the array's tasks:\n{}", cluster.logs());
+    assert_eq!(cluster.finished_states(&merge), ["CANCELLED"], "the merge job after a failed shard:\n{}", cluster.logs());
+    assert!(!dir.join("sharded/results.jsonl").exists());
+
+    // The same command again, once the cause is gone: shard 2 runs, the others find their
+    // points done, and the merge job runs.
+    std::fs::remove_dir(&blocked).unwrap();
+    let (array, merge) = submit(&cluster, &space, &workload);
+    assert_eq!(cluster.finished_states(&array), ["COMPLETED"; 4], "the array's tasks:\n{}", cluster.logs());
+    assert_eq!(cluster.finished_states(&merge), ["COMPLETED"], "the merge job:\n{}", cluster.logs());
     let merged = std::fs::read(dir.join("sharded/results.jsonl")).unwrap();
     let expected = lines_by_id(&dir.join("unsharded/results.jsonl"));
     assert_eq!(expected.lines().count(), 72);
     assert!(merged == expected.as_bytes(), "merged results differ from the unsharded run's:\n{}", cluster.logs());
+
+    // The walkthrough's last step: the report of the merged sweep.
+    let report = Command::new(env!("CARGO_BIN_EXE_systole")).arg("report").arg(dir.join("sharded")).output().unwrap();
+    assert!(report.status.success() && dir.join("sharded/report.md").is_file(), "systole report: {}", text(&report));
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,4 +12,4 @@ done
 for pid in "${pids[@]}"; do wait "$pid"; done
 shards=()
 for ((k = 0; k < n; k++)); do shards+=("$out/results-$k-of-$n.jsonl"); done
-"$systole" sweep merge --out "$out" "${shards[@]}"
+"$systole" sweep merge --space "$space" --out "$out" "${shards[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Submits a sweep to Slurm: an array of N shard tasks (slurm.sbatch) and a merge job that
 # runs once every shard has succeeded (--dependency=afterok) and checks each shard against
-# the space (`systole sweep merge --space`):
+# the space (`systole sweep merge --space`); if a shard fails, the merge job is cancelled
+# (--kill-on-invalid-dep) and the same command run again resumes every shard's file:
 #
 #   scripts/sweep/slurm-submit.sh 8 configs/spaces/edge.toml configs/workloads/mobilenetv2.toml sweep-out [sbatch options]
 #
@@ -26,6 +27,7 @@ array=${array%%;*}
 shards=()
 for ((k = 0; k < n; k++)); do shards+=("$out/results-$k-of-$n.jsonl"); done
 merge_command=$(printf '%q ' "$systole" sweep merge --space "$space" --out "$out" "${shards[@]}")
-merge=$(sbatch --parsable --job-name=systole-merge --dependency="afterok:$array" "$@" --wrap="$merge_command")
+merge=$(sbatch --parsable --job-name=systole-merge --dependency="afterok:$array" --kill-on-invalid-dep=yes "$@" --wrap="$merge_command")
 merge=${merge%%;*}
 echo "submitted shard array $array ($n tasks) and merge job $merge (runs when every shard has succeeded) into $out/results.jsonl"
+echo "if a shard fails, the merge job is cancelled: fix the cause and run this command again (each shard keeps the points it finished)"
