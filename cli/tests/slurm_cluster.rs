@@ -86,7 +86,7 @@ impl Cluster {
              SelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\n\
              ReturnToService=2\n\
              NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN\n\
-             PartitionName=systole Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
+             PartitionName=systole Nodes=ALL Default=YES MaxTime=01:00:00 State=UP\n",
             ctld = free_port(),
             slurmd = free_port(),
             socket = socket.display(),
@@ -133,15 +133,18 @@ impl Cluster {
         }
     }
 
-    /// Every log and job output in the cluster's folder.
+    /// The queue (each job's state and reason), then every log and job output in the
+    /// cluster's folder.
     fn logs(&self) -> String {
+        let queue = self.command(tool("squeue")).args(["--all", "--format=%i %T %r"]).output().map(|o| text(&o)).unwrap_or_default();
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
-        files
+        let files: String = files
             .iter()
             .filter(|p| p.extension().is_some_and(|e| e == "log" || e == "out"))
             .map(|p| format!("== {}\n{}", p.display(), std::fs::read_to_string(p).unwrap_or_default()))
-            .collect()
+            .collect();
+        format!("== squeue\n{queue}{files}")
     }
 
     /// The state of every job (or array task) `id` names, once none is pending or running.
