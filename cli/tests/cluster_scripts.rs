@@ -1,8 +1,11 @@
 //! The cluster scripts' shard arithmetic (`scripts/sweep/`), run with a stand-in `systole`
 //! that prints its arguments: every task of a Slurm array, whatever its range and step, and
 //! every pod of the Kubernetes Indexed Job, runs a distinct shard of the right count, and
-//! what cannot be a shard is refused before anything runs. (The scripts under a live Slurm
-//! or Kubernetes are not run here.)
+//! what cannot be a shard is refused before anything runs; and the local array with the
+//! real binary. (Under a real Slurm: `slurm_cluster.rs`. The Indexed Job has not run on a
+//! live Kubernetes.)
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -172,4 +175,34 @@ fn the_submit_script_queues_the_shards_and_a_merge_after_them() {
     let wrap = merge.iter().find_map(|a| a.strip_prefix("--wrap=")).expect("a --wrap command");
     let shards = (0..4).map(|k| format!("OUT/results-{k}-of-4.jsonl")).collect::<Vec<_>>().join(" ");
     assert!(wrap.contains(&format!("sweep merge --space S.toml --out OUT {shards}")), "{wrap}");
+}
+
+#[test]
+fn the_local_array_merges_the_whole_sweep() {
+    let dir = std::env::temp_dir().join(format!("systole-local-array-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (space, workload) = (repo().join("configs/spaces/edge.toml"), repo().join("configs/workloads/board.toml"));
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/sweep/local-array.sh"))
+        .arg("3")
+        .args([&space, &workload])
+        .arg(dir.join("sharded"))
+        .env("SYSTOLE", env!("CARGO_BIN_EXE_systole"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let unsharded = Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["sweep", "--space"])
+        .arg(&space)
+        .arg("--workload")
+        .arg(&workload)
+        .arg("--out")
+        .arg(dir.join("unsharded"))
+        .output()
+        .unwrap();
+    assert!(unsharded.status.success(), "{}", String::from_utf8_lossy(&unsharded.stderr));
+    let expected = common::sweep_lines_by_id(&dir.join("unsharded/results.jsonl"));
+    assert_eq!(expected.lines().count(), 72);
+    assert_eq!(std::fs::read_to_string(dir.join("sharded/results.jsonl")).unwrap(), expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,6 +6,8 @@
 //! tells a user to, and the merged results must equal an unsharded run's byte for byte. The
 //! daemons it started are stopped when the test ends, whether it passed or not.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -181,16 +183,6 @@ impl Drop for Cluster {
     }
 }
 
-/// A results file's lines ordered by point id: an unsharded run appends points as they
-/// finish, a merge writes them by id.
-fn lines_by_id(path: &Path) -> String {
-    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines: Vec<(u64, &str)> =
-        body.lines().map(|l| (serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap(), l)).collect();
-    lines.sort_by_key(|(id, _)| *id);
-    lines.iter().map(|(_, l)| format!("{l}\n")).collect()
-}
-
 /// `slurm-submit.sh 4 SPACE WORKLOAD sharded` as docs/SWEEP.md runs it: the shard array's
 /// job id and the merge job's.
 fn submit(cluster: &Cluster, space: &Path, workload: &Path) -> (String, String) {
@@ -250,7 +242,7 @@ fn a_four_task_array_and_its_merge_job_under_slurm_equal_an_unsharded_sweep() {
     assert_eq!(cluster.finished_states(&array), ["COMPLETED"; 4], "the array's tasks:\n{}", cluster.logs());
     assert_eq!(cluster.finished_states(&merge), ["COMPLETED"], "the merge job:\n{}", cluster.logs());
     let merged = std::fs::read(dir.join("sharded/results.jsonl")).unwrap();
-    let expected = lines_by_id(&dir.join("unsharded/results.jsonl"));
+    let expected = common::sweep_lines_by_id(&dir.join("unsharded/results.jsonl"));
     assert_eq!(expected.lines().count(), 72);
     assert!(merged == expected.as_bytes(), "merged results differ from the unsharded run's:\n{}", cluster.logs());
 
