@@ -24,10 +24,8 @@ pub fn npy_bytes(descr: &str, dims: &[u64], data: &[u8]) -> Vec<u8> {
 /// a merge writes them by id, so an unsharded run equals a merge once ordered.
 pub fn sweep_lines_by_id(path: &std::path::Path) -> String {
     let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines: Vec<(u64, &str)> = body
-        .lines()
-        .map(|l| (serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap(), l))
-        .collect();
+    let mut lines: Vec<(u64, &str)> =
+        body.lines().map(|l| (serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap(), l)).collect();
     lines.sort_by_key(|(id, _)| *id);
     lines.iter().map(|(_, l)| format!("{l}\n")).collect()
 }
