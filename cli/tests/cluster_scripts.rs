@@ -191,17 +191,7 @@ fn the_local_array_merges_the_whole_sweep() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let unsharded = Command::new(env!("CARGO_BIN_EXE_systole"))
-        .args(["sweep", "--space"])
-        .arg(&space)
-        .arg("--workload")
-        .arg(&workload)
-        .arg("--out")
-        .arg(dir.join("unsharded"))
-        .output()
-        .unwrap();
-    assert!(unsharded.status.success(), "{}", String::from_utf8_lossy(&unsharded.stderr));
-    let expected = common::sweep_lines_by_id(&dir.join("unsharded/results.jsonl"));
+    let expected = common::unsharded_sweep_by_id(&space, &workload, &dir.join("unsharded"));
     assert_eq!(expected.lines().count(), 72);
     assert_eq!(std::fs::read_to_string(dir.join("sharded/results.jsonl")).unwrap(), expected);
     let _ = std::fs::remove_dir_all(&dir);

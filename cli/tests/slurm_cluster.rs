@@ -218,16 +218,7 @@ fn a_four_task_array_and_its_merge_job_under_slurm_equal_an_unsharded_sweep() {
     let (array, merge) = submit(&cluster, &space, &workload);
 
     // Meanwhile, the same sweep in one run, outside Slurm.
-    let unsharded = Command::new(env!("CARGO_BIN_EXE_systole"))
-        .args(["sweep", "--space"])
-        .arg(&space)
-        .arg("--workload")
-        .arg(&workload)
-        .arg("--out")
-        .arg(dir.join("unsharded"))
-        .output()
-        .unwrap();
-    assert!(unsharded.status.success(), "unsharded sweep: {}", text(&unsharded));
+    let expected = common::unsharded_sweep_by_id(&space, &workload, &dir.join("unsharded"));
 
     let mut tasks = cluster.finished_states(&array);
     tasks.sort();
@@ -242,7 +233,6 @@ fn a_four_task_array_and_its_merge_job_under_slurm_equal_an_unsharded_sweep() {
     assert_eq!(cluster.finished_states(&array), ["COMPLETED"; 4], "the array's tasks:\n{}", cluster.logs());
     assert_eq!(cluster.finished_states(&merge), ["COMPLETED"], "the merge job:\n{}", cluster.logs());
     let merged = std::fs::read(dir.join("sharded/results.jsonl")).unwrap();
-    let expected = common::sweep_lines_by_id(&dir.join("unsharded/results.jsonl"));
     assert_eq!(expected.lines().count(), 72);
     assert!(merged == expected.as_bytes(), "merged results differ from the unsharded run's:\n{}", cluster.logs());
 

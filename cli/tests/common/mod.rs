@@ -20,10 +20,22 @@ pub fn npy_bytes(descr: &str, dims: &[u64], data: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// A sweep results file's lines ordered by point id: a sweep appends points as they finish,
-/// a merge writes them by id, so an unsharded run equals a merge once ordered.
-pub fn sweep_lines_by_id(path: &std::path::Path) -> String {
-    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+/// `systole sweep` over the whole `space` on `workload`, unsharded, into `out`; returns
+/// its results file's lines ordered by point id. A sweep appends points as they finish and
+/// a merge writes them by id, so this is what a merge of the same sweep's shards must equal.
+pub fn unsharded_sweep_by_id(space: &std::path::Path, workload: &std::path::Path, out: &std::path::Path) -> String {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_systole"))
+        .args(["sweep", "--space"])
+        .arg(space)
+        .arg("--workload")
+        .arg(workload)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "unsharded sweep: {}", String::from_utf8_lossy(&run.stderr));
+    let path = out.join("results.jsonl");
+    let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines: Vec<(u64, &str)> =
         body.lines().map(|l| (serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap(), l)).collect();
     lines.sort_by_key(|(id, _)| *id);
