@@ -333,7 +333,7 @@ pub fn merge(inputs: &[&Path], out: &Path, space: Option<&crate::space::Space>) 
     }
     let mut all: BTreeMap<u64, Record> = BTreeMap::new();
     let mut first: Option<(String, Record)> = None;
-    for p in shards.values() {
+    for (&k, p) in &shards {
         if !p.exists() {
             return Err(merge_err(format!("{}: no such file", p.display())));
         }
@@ -342,7 +342,6 @@ pub fn merge(inputs: &[&Path], out: &Path, space: Option<&crate::space::Space>) 
             return Err(merge_err(format!("{}: ends with a torn line; resume that shard's sweep to finish it", p.display())));
         }
         if let Some(space) = space {
-            let k = shards.iter().find(|(_, q)| *q == p).map_or(0, |(k, _)| *k);
             check_shard(p, &contents.records, space, crate::space::Shard { index: k, count: n })?;
         }
         for r in contents.records {
