@@ -84,15 +84,21 @@ fn eval(
     }
 }
 
-/// A tensor's data of `shape`, every element `value`, if it has at most
-/// [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
-pub(crate) fn zeros(shape: &[usize], value: f32) -> Result<Vec<f32>, NodeFault> {
+/// The number of elements of `shape`, if it is at most
+/// [`systole_core::input::MAX_TENSOR_ELEMENTS`]: checked before a result is computed.
+pub(crate) fn elements(shape: &[usize]) -> Result<usize, NodeFault> {
     match systole_core::input::tensor_elements(shape.iter().map(|&d| d as u64)) {
-        Some(n) => Ok(vec![value; n as usize]),
+        Some(n) => Ok(n as usize),
         None => {
             Err(NodeFault(format!("computes a tensor of shape {shape:?}, more than {} elements", systole_core::input::MAX_TENSOR_ELEMENTS)))
         }
     }
+}
+
+/// A tensor's data of `shape`, every element `value`, if it has at most
+/// [`systole_core::input::MAX_TENSOR_ELEMENTS`] elements.
+pub(crate) fn zeros(shape: &[usize], value: f32) -> Result<Vec<f32>, NodeFault> {
+    Ok(vec![value; elements(shape)?])
 }
 
 /// `t` with `f` applied to every element.

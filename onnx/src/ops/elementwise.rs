@@ -8,7 +8,7 @@
 use super::{input, need, Eval, OpDef, MICROSOFT};
 use crate::attrs;
 use crate::attrs::dtype;
-use crate::float::{map, zeros, FTensor};
+use crate::float::{elements, map, FTensor};
 use crate::import::{fail, Fail, Importer, Pending, PendingOp, Sym};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
@@ -217,7 +217,7 @@ fn broadcast_op(op: FloatOp, parts: Vec<FTensor>) -> Result<FTensor, NodeFault> 
         shape = attrs::broadcast(&shape, &p.shape)
             .ok_or_else(|| NodeFault(format!("combines shapes {shape:?} and {:?}, which do not broadcast", p.shape)))?;
     }
-    zeros(&shape, 0.0)?;
+    elements(&shape)?;
     let args: Vec<FloatTensor> = parts.into_iter().map(|p| FloatTensor { shape: p.shape, data: p.data }).collect();
     let data = op.apply(&args.iter().collect::<Vec<_>>(), &shape);
     Ok(FTensor { shape, data })

@@ -6,7 +6,7 @@
 
 use super::{input, need, output, Eval, OpDef, MICROSOFT};
 use crate::attrs::{self, Const};
-use crate::float::{zeros, FTensor};
+use crate::float::{elements, zeros, FTensor};
 use crate::import::{fail, Fail, Importer, PendingOp, Sym};
 use crate::picks;
 use crate::NodeFault;
@@ -287,7 +287,7 @@ fn eval_select(e: &Eval) -> Result<FTensor, NodeFault> {
     }
     let (picks, _) = all.swap_remove(e.output);
     let shape: Vec<usize> = picks.iter().map(Vec::len).collect();
-    zeros(&shape, 0.0)?;
+    elements(&shape)?;
     let data = systole_core::tensor::select_indices(&x.shape, &picks).into_iter().map(|i| x.data[i]).collect();
     Ok(FTensor { shape, data })
 }

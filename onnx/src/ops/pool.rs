@@ -5,7 +5,7 @@
 
 use super::{input, need, Eval, OpDef, MICROSOFT};
 use crate::attrs::{self, Window};
-use crate::float::{zeros, FTensor};
+use crate::float::{elements, FTensor};
 use crate::import::{fail, Fail, Importer, PendingOp};
 use crate::NodeFault;
 use onnx_protobuf::NodeProto;
@@ -118,6 +118,6 @@ fn eval_pool(e: &Eval) -> Result<FTensor, NodeFault> {
 fn windows(x: &FTensor, pool: &systole_core::network::Pool, max: bool) -> Result<FTensor, NodeFault> {
     let [nb, c, h, w] = x.shape[..] else { return Err("pools NCHW images only".into()) };
     let [p, q] = pool.out_hw(h, w);
-    zeros(&[nb, c, p, q], 0.0)?;
+    elements(&[nb, c, p, q])?;
     Ok(FTensor { shape: vec![nb, c, p, q], data: systole_core::region::pool_f32(&x.shape, &x.data, pool, max) })
 }
