@@ -101,6 +101,22 @@ pub fn yosys_synth(dir: &Path, file: (&str, &str), family: &str) -> Result<Strin
     })
 }
 
+/// The statistics of the whole design that [`yosys_synth`] prints last (empty if Yosys
+/// printed none).
+pub fn yosys_stats(dir: &Path, file: (&str, &str), family: &str) -> Result<String, ToolError> {
+    let log = yosys_synth(dir, file, family)?;
+    Ok(log.rsplit("Printing statistics").next().unwrap_or("").to_string())
+}
+
+/// The block RAM cell Yosys maps memories to on `family` (`ice40` or `ecp5`).
+pub fn block_ram_cell(family: &str) -> &'static str {
+    if family == "ice40" {
+        "SB_RAM40_4K"
+    } else {
+        "DP16KD"
+    }
+}
+
 /// `rtl` (module `top`) synthesized for iCE40 by the FPGA flow's own Yosys script (with its
 /// `SYSTOLE_ICE40` define and the DSP mapping), as a netlist followed by the modules of
 /// Yosys's `ice40/cells_sim.v` that it instantiates (and the macros they use): ready for

@@ -6,7 +6,7 @@
 
 use systole_core::Dataflow;
 use systole_testbenches::exec_cases::{engine_verilog, ExecCase};
-use systole_testbenches::tools::{scratch, verilator_lint, yosys_synth};
+use systole_testbenches::tools::{block_ram_cell, scratch, verilator_lint, yosys_stats};
 
 const SIZES: [(usize, usize); 7] = [(1, 1), (2, 3), (3, 2), (4, 4), (5, 3), (8, 8), (2, 7)];
 
@@ -78,10 +78,8 @@ fn the_other_engine_family_pairs_keep_their_scratchpads_in_block_ram() {
 fn scratchpads_in_block_ram(df: Dataflow, family: &str) {
     let rtl = engine_verilog(df, 4, 4, [512, 512, 128]);
     let dir = scratch(&format!("exec-{df}-{family}-synth"));
-    let bram = if family == "ice40" { "SB_RAM40_4K" } else { "DP16KD" };
-    let log = yosys_synth(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{df} {family}: {e}"));
-    let stats = log.rsplit("Printing statistics").next().unwrap_or("");
-    assert!(stats.contains(bram), "{df} {family}: scratchpads not in block RAM:\n{stats}");
+    let stats = yosys_stats(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{df} {family}: {e}"));
+    assert!(stats.contains(block_ram_cell(family)), "{df} {family}: scratchpads not in block RAM:\n{stats}");
 }
 
 /// The vector unit's engine is Verilog that Verilator accepts, and its per-lane tables are
@@ -92,9 +90,8 @@ fn the_vector_engine_lints_and_keeps_its_tables_in_block_ram() {
     let rtl = systole_hdl::verilog::emit(&mut systole_hdl::vector::VectorEngine::new(4, 4, 2, 5));
     let dir = scratch("vector-synth");
     verilator_lint(&dir, ("top.v", &rtl), WAIVERS).unwrap_or_else(|e| panic!("{e}"));
-    for (family, bram) in [("ice40", "SB_RAM40_4K"), ("ecp5", "DP16KD")] {
-        let log = yosys_synth(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{family}: {e}"));
-        let stats = log.rsplit("Printing statistics").next().unwrap_or("");
-        assert!(stats.contains(bram), "{family}: tables not in block RAM:\n{stats}");
+    for family in ["ice40", "ecp5"] {
+        let stats = yosys_stats(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{family}: {e}"));
+        assert!(stats.contains(block_ram_cell(family)), "{family}: tables not in block RAM:\n{stats}");
     }
 }

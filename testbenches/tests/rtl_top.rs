@@ -5,7 +5,7 @@
 use systole_core::{ArchConfig, Dataflow};
 use systole_hdl::top::Accelerator;
 use systole_hdl::verilog::emit;
-use systole_testbenches::tools::{scratch, verilator_lint, yosys_synth};
+use systole_testbenches::tools::{block_ram_cell, scratch, verilator_lint, yosys_stats, yosys_synth};
 
 /// Warnings waived for the emitted accelerator, each with its reason.
 pub const WAIVERS: &[(&str, &str)] = &[
@@ -85,10 +85,8 @@ fn tiny(dataflow: Dataflow) -> ArchConfig {
 fn synthesizes(dataflow: Dataflow, family: &str) {
     let rtl = emit(&mut Accelerator::new(&tiny(dataflow), 256));
     let dir = scratch(&format!("top-{dataflow}-{family}-synth"));
-    let bram = if family == "ice40" { "SB_RAM40_4K" } else { "DP16KD" };
-    let log = yosys_synth(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{dataflow} {family}: {e}"));
-    let stats = log.rsplit("Printing statistics").next().unwrap_or("");
-    assert!(stats.contains(bram), "{dataflow} {family}: memories not in block RAM:\n{stats}");
+    let stats = yosys_stats(&dir, ("top.v", &rtl), family).unwrap_or_else(|e| panic!("{dataflow} {family}: {e}"));
+    assert!(stats.contains(block_ram_cell(family)), "{dataflow} {family}: memories not in block RAM:\n{stats}");
 }
 
 /// Yosys synthesizes the whole accelerator: OS for ECP5 here (about 3 minutes); WS for
