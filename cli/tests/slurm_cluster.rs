@@ -37,6 +37,8 @@ fn free_port() -> u16 {
 /// A single-node Slurm cluster living in one scratch folder.
 struct Cluster {
     dir: PathBuf,
+    /// The user running the test: the daemons' and the jobs' user.
+    user: String,
     daemons: Vec<(&'static str, Child)>,
 }
 
@@ -49,7 +51,9 @@ impl Cluster {
         }
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut cluster = Cluster { dir: dir.to_owned(), daemons: vec![] };
+        let user = Command::new("id").arg("-un").output().unwrap();
+        let user = String::from_utf8(user.stdout).unwrap().trim().to_owned();
+        let mut cluster = Cluster { dir: dir.to_owned(), user, daemons: vec![] };
 
         let key = dir.join("munge.key");
         let out = Command::new(tool("mungekey")).arg("--create").arg("--keyfile").arg(&key).output().unwrap();
@@ -70,8 +74,7 @@ impl Cluster {
         // slurmctld serves only the host its name is configured for.
         let host = Command::new("hostname").arg("-s").output().unwrap();
         let host = String::from_utf8(host.stdout).unwrap().trim().to_owned();
-        let user = Command::new("id").arg("-un").output().unwrap();
-        let user = String::from_utf8(user.stdout).unwrap().trim().to_owned();
+        let user = &cluster.user;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let d = dir.display();
         let conf = format!(
@@ -166,10 +169,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let user = Command::new("id").arg("-un").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-        if let Ok(user) = user {
-            let _ = self.command(tool("scancel")).args(["--user", &user]).output();
-        }
+        let _ = self.command(tool("scancel")).args(["--user", &self.user]).output();
         // slurmctld stops slurmd too; munged, which both authenticate through, is killed last.
         let _ = self.command(tool("scontrol")).arg("shutdown").output();
         let deadline = Instant::now() + Duration::from_secs(15);
